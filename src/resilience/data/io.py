@@ -1,0 +1,134 @@
+"""Reading extracts (CSV or Parquet) and writing outputs atomically.
+
+Reading keeps every value as the file has it (CSV: as text) so that validation can say exactly
+which row held what; typing happens in :mod:`resilience.data.validate`.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from resilience.errors import Problem, ContractError, ResilienceError
+
+CSV_SUFFIXES = (".csv", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def _kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    raise ResilienceError(f"{path}: unknown extract format '{suffix}'; expected .csv or .parquet")
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise ResilienceError(f"{path}: no such file")
+    if not path.is_file():
+        raise ResilienceError(f"{path}: is not a file")
+
+
+def _read_csv(path: Path, **kwargs) -> pd.DataFrame | Iterator[pd.DataFrame]:
+    # utf-8-sig drops a byte-order mark; pandas handles \r\n and quoted fields itself. Everything
+    # is read as text and only "" counts as empty, so "NA" in an id column stays an id.
+    try:
+        return pd.read_csv(
+            path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8-sig",
+            skipinitialspace=False, **kwargs,
+        )
+    except UnicodeDecodeError as exc:
+        raise ResilienceError(
+            f"{path}: not valid UTF-8 text (byte {exc.start}); save the extract as UTF-8 CSV"
+        ) from exc
+    except pd.errors.EmptyDataError as exc:
+        raise ContractError([Problem(str(path), None, "the file is empty", "a header row and at least one data row")]) from exc
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise ResilienceError(f"{path}: cannot be read as CSV: {exc}") from exc
+
+
+def read_extract(path: str | Path) -> pd.DataFrame:
+    """Read a whole extract. CSV values arrive as text ("" for empty), Parquet values as stored."""
+    path = Path(path)
+    _check_file(path)
+    if _kind(path) == "csv":
+        frame = _read_csv(path)
+    else:
+        try:
+            frame = pq.read_table(path).to_pandas()
+        except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+            raise ResilienceError(f"{path}: cannot be read as Parquet: {exc}") from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame.reset_index(drop=True)
+
+
+def iter_extract(path: str | Path, chunk_rows: int = 100_000) -> Iterator[pd.DataFrame]:
+    """Stream an extract in chunks (Parquet row batches, CSV chunks); each chunk's index continues
+    the row numbering of the file, so errors still name the right rows."""
+    path = Path(path)
+    _check_file(path)
+    start = 0
+    if _kind(path) == "csv":
+        chunks = _read_csv(path, chunksize=chunk_rows)
+    else:
+        try:
+            parquet = pq.ParquetFile(path)
+        except Exception as exc:
+            raise ResilienceError(f"{path}: cannot be read as Parquet: {exc}") from exc
+        chunks = (batch.to_pandas() for batch in parquet.iter_batches(batch_size=chunk_rows))
+    for chunk in chunks:
+        chunk.columns = [str(c).strip() for c in chunk.columns]
+        chunk.index = pd.RangeIndex(start, start + len(chunk))
+        start += len(chunk)
+        yield chunk
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, for manifests and audit records."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temp path beside ``target``; on success it is renamed onto ``target``, on error removed."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text_atomic(target: str | Path, text: str) -> Path:
+    """Write text to ``target`` atomically (UTF-8)."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(target)
+
+
+def write_frame_atomic(frame: pd.DataFrame, target: str | Path) -> Path:
+    """Write a frame as Parquet or CSV (by suffix) atomically, with deterministic bytes."""
+    target = Path(target)
+    with atomic_path(target) as tmp:
+        if _kind(target) == "csv":
+            frame.to_csv(tmp, index=False, lineterminator="\n")
+        else:
+            frame.to_parquet(tmp, index=False)
+    return target

@@ -1,0 +1,765 @@
+"""A seeded synthetic world of county-line disruptions with a documented true mechanism.
+
+Every row is one police disruption of one line, with exactly the columns of the data contract
+(``DATA_CONTRACT.md``). Lines are first known over time (imported from hub cities, or home-grown,
+with the home-grown share rising), are disrupted, and either persist or fold. Whether a line is
+still active 12 weeks after a disruption is drawn from
+
+    persisted_12w ~ Bernoulli(sigmoid(term_intercept + sum of the terms in TRUE_TERMS))
+
+and each term's contribution is stored per row in ``truth`` so that models, explanations and
+fairness checks can be scored against the truth. The defaults are scenario parameters grounded in
+public figures (see ``data/synthetic/README.md``); the overall persistence rate is an assumption.
+
+The simulation runs in rounds: round ``k`` is every line's ``k``-th disruption, drawn for all lines
+at once with numpy, so a world of a million rows takes seconds. A line that does not persist ends;
+a line that persists is next disrupted at least ``horizon_weeks + 1`` weeks later, so every label
+is consistent with the line's later rows.
+
+Example
+-------
+>>> world = generate_world(WorldConfig(n_lines=400))
+>>> sorted(world.weekly)
+['2026-W44', '2026-W45', '2026-W46', '2026-W47']
+>>> "persisted_12w" in world.weekly["2026-W47"].columns
+False
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+try:  # the toolkit's own error type when present; this module must also work without it
+    from resilience.errors import ConfigError as _ConfigError
+except ImportError:  # pragma: no cover - only when the module is used on its own
+    _ConfigError = ValueError
+
+__all__ = [
+    "COLUMNS",
+    "FEATURE_COLUMNS",
+    "LABEL",
+    "MONOTONE_DRIVERS",
+    "NO_EFFECT_FEATURES",
+    "TRUE_TERMS",
+    "SyntheticWorld",
+    "WorldConfig",
+    "generate_world",
+    "write_world",
+]
+
+LABEL = "persisted_12w"
+
+# The contract's columns, in the contract's order (label last).
+COLUMNS: tuple[str, ...] = (
+    "disruption_id", "line_id", "disruption_date", "policing_area", "line_type", "origin_hub",
+    "line_age_weeks", "deal_numbers", "contacts", "bulk_texts_per_day", "runners",
+    "exploited_children", "exploited_adults", "cuckooed_addresses", "violence_12m",
+    "weapons_linked", "ocg_linked", "linked_lines", "prior_disruptions",
+    "weeks_since_last_disruption", "commodity", "holder_arrested", "closure_type",
+    "runners_arrested", "handsets_seized", "ddtro", "closure_orders", "ancillary_orders",
+    "safeguarding_referrals", "drugs_seized_gbp", "cash_seized_gbp", "sustained_operation",
+    "disruption_grade", LABEL,
+)
+FEATURE_COLUMNS: tuple[str, ...] = COLUMNS[3:-1]
+
+_INT_COLUMNS = (
+    "line_age_weeks", "deal_numbers", "contacts", "runners", "exploited_children",
+    "exploited_adults", "cuckooed_addresses", "violence_12m", "linked_lines", "prior_disruptions",
+    "runners_arrested", "handsets_seized", "closure_orders", "ancillary_orders",
+    "safeguarding_referrals",
+)
+_FLOAT_COLUMNS = ("bulk_texts_per_day", "weeks_since_last_disruption", "drugs_seized_gbp", "cash_seized_gbp")
+_BOOL_COLUMNS = ("weapons_linked", "ocg_linked", "holder_arrested", "ddtro", "sustained_operation")
+
+HUBS: tuple[str, ...] = ("london", "liverpool", "birmingham", "manchester", "other_hub")
+COMMODITIES: tuple[str, ...] = ("heroin_crack", "crack", "heroin", "cocaine", "cannabis")
+# Mainly heroin and crack (DOMAIN.md); the split of the rest is an assumption.
+COMMODITY_SHARES: tuple[float, ...] = (0.66, 0.12, 0.07, 0.10, 0.05)
+CLOSURE_TYPES: tuple[str, ...] = ("none", "type1", "type2")
+GRADES: tuple[str, ...] = ("minor", "moderate", "major")
+
+# term name -> contract columns it reads. The true log-odds is term_intercept + the sum of these.
+TRUE_TERMS: dict[str, tuple[str, ...]] = {
+    "market_size": ("contacts",),
+    "marketing": ("bulk_texts_per_day",),
+    "redundant_numbers": ("deal_numbers",),
+    "recruit_pool": ("runners",),
+    "organised_network": ("ocg_linked", "linked_lines"),
+    "adaptation": ("prior_disruptions",),
+    "holder_removed_x_line_type": ("holder_arrested", "line_type"),
+    "closure": ("closure_type",),
+    "ddtro_x_deal_numbers": ("ddtro", "deal_numbers"),
+    "runner_arrests": ("runners_arrested",),
+    "sustained_x_prior_disruptions": ("sustained_operation", "prior_disruptions"),
+    "safeguarding": ("safeguarding_referrals",),
+    "premises_orders": ("closure_orders",),
+    "ancillary_orders": ("ancillary_orders",),
+    "home_grown_drift": ("line_type", "disruption_date"),
+    "line_random_effect": (),  # unobserved, small, constant within a line
+    "area_miscalibration": ("policing_area", "disruption_date"),  # zero unless configured
+}
+
+# Contract features that no term reads: they have no effect at all on the outcome (some are
+# correlated with features that do, as in real data).
+NO_EFFECT_FEATURES: tuple[str, ...] = (
+    "line_age_weeks", "exploited_children", "exploited_adults", "cuckooed_addresses",
+    "violence_12m", "weapons_linked", "weeks_since_last_disruption", "commodity",
+    "handsets_seized", "drugs_seized_gbp", "cash_seized_gbp", "disruption_grade",
+)
+
+# Features whose total true effect is monotone in the column (+1 raises persistence, -1 lowers it).
+MONOTONE_DRIVERS: dict[str, int] = {
+    "contacts": +1,
+    "bulk_texts_per_day": +1,
+    "deal_numbers": +1,
+    "runners": +1,
+    "ocg_linked": +1,
+    "linked_lines": +1,
+    "holder_arrested": -1,
+    "ddtro": -1,
+    "runners_arrested": -1,
+    "sustained_operation": -1,
+    "safeguarding_referrals": -1,
+    "closure_orders": -1,
+    "ancillary_orders": -1,
+}
+
+DEFAULT_AREAS: tuple[str, ...] = (
+    "Northmere", "Ashby Vale", "Kestrelholm", "Oakhallow", "Brindlecombe", "Greyhaven Fells",
+    "Wetherdune", "Marrowfield", "Quillbrook", "Saltmarrow", "Corvid Heath", "Lanternmoor",
+)
+DEFAULT_AREA_WEIGHTS: tuple[float, ...] = (
+    0.16, 0.13, 0.11, 0.10, 0.09, 0.08, 0.07, 0.07, 0.06, 0.05, 0.04, 0.04,
+)
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Every knob of the synthetic world; ``configs/world/default.yaml`` mirrors it key for key.
+
+    Build it from the YAML with ``WorldConfig(**mapping)``; lists become tuples. Magnitudes are
+    scenario parameters (see ``data/synthetic/README.md`` for the public source of each, or
+    "assumption"). Effects are log-odds contributions to persistence.
+
+    Parameters
+    ----------
+    seed : master seed; the same config always gives the same world, byte for byte.
+    n_lines : lines first known between ``start_date - warmup_weeks`` and ``end_date``
+        (the scale knob: about 1.8 history rows per line at the defaults).
+    start_date, end_date : ISO dates; ``end_date`` is the last disruption day ("today" of the world).
+    covariate_shift : > 0 shifts the features of the weekly extracts only (more contacts and bulk
+        texts, fewer holder arrests, extra new home-grown lines); history is unchanged.
+    miscalibrated_area : an area whose true log-odds gets ``+miscalibration_log_odds`` from
+        ``miscalibration_start_fraction`` of the date range onwards.
+
+    Examples
+    --------
+    >>> WorldConfig(n_lines=500, seed=7).n_lines
+    500
+    """
+
+    # -- scale and calendar --------------------------------------------------------------------
+    seed: int = 20261128
+    n_lines: int = 60_000
+    start_date: str = "2023-11-27"
+    end_date: str = "2026-11-22"
+    horizon_weeks: int = 12
+    weekly_extract_weeks: int = 4
+    warmup_weeks: int = 52
+    # -- where lines are and where they come from ---------------------------------------------
+    policing_areas: tuple[str, ...] = DEFAULT_AREAS
+    area_weights: tuple[float, ...] = DEFAULT_AREA_WEIGHTS
+    hub_share_london: float = 0.55
+    hub_share_liverpool: float = 0.15
+    hub_share_birmingham: float = 0.15
+    hub_share_manchester: float = 0.08
+    hub_share_other: float = 0.07
+    home_grown_share_start: float = 0.30
+    home_grown_share_end: float = 0.60
+    # -- line profile ---------------------------------------------------------------------------
+    median_contacts: float = 300.0
+    contacts_log_sd: float = 0.8
+    mean_bulk_texts_per_day: float = 6.0
+    mean_deal_numbers: float = 2.0
+    mean_runners: float = 3.0
+    ocg_share: float = 0.35
+    # -- disruption tempo -----------------------------------------------------------------------
+    mean_weeks_to_first_disruption: float = 16.0
+    mean_extra_gap_weeks: float = 12.0
+    mean_line_lifetime_weeks: float = 104.0
+    # -- disruption package ---------------------------------------------------------------------
+    sustained_rate: float = 0.35
+    holder_arrest_rate: float = 0.40
+    type1_share_of_holder_arrests: float = 0.90
+    type2_rate: float = 0.06
+    ddtro_rate: float = 0.12
+    runner_arrest_rate: float = 0.25
+    safeguarding_referral_rate: float = 0.60
+    # -- the true mechanism (log-odds) ----------------------------------------------------------
+    persistence_intercept: float = 0.75
+    effect_log_contacts: float = 0.85
+    effect_log_bulk_texts: float = 0.45
+    effect_log_deal_numbers: float = 0.60
+    effect_log_runners: float = 0.50
+    effect_ocg: float = 0.45
+    effect_log_linked_lines: float = 0.35
+    effect_adaptation: float = 0.45
+    effect_holder_imported: float = -2.10
+    effect_holder_home_grown: float = -0.90
+    effect_type1_closure: float = -0.45
+    effect_type2_closure: float = -0.35
+    effect_ddtro_single_number: float = -1.50
+    effect_runner_arrests_max: float = -1.20
+    effect_sustained: float = -0.60
+    effect_sustained_per_prior: float = -0.25
+    effect_log_safeguarding: float = -0.35
+    effect_premises_order: float = -0.30
+    effect_ancillary_order: float = -0.20
+    home_grown_effect_start: float = -0.20
+    drift_strength: float = 0.60
+    line_effect_sd: float = 0.25
+    # -- test knobs -----------------------------------------------------------------------------
+    covariate_shift: float = 0.0
+    miscalibrated_area: str | None = None
+    miscalibration_log_odds: float = 1.0
+    miscalibration_start_fraction: float = 0.70
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "policing_areas", tuple(str(a) for a in self.policing_areas))
+        object.__setattr__(self, "area_weights", tuple(float(w) for w in self.area_weights))
+        problems = []
+        try:
+            start, end = self.start_day, self.end_day
+        except ValueError as exc:
+            raise _ConfigError(f"world config: start_date/end_date must be ISO dates: {exc}") from exc
+        if (end - start).days < 7 * (self.horizon_weeks + self.weekly_extract_weeks + 4):
+            problems.append("end_date must lie well after start_date (more than horizon + weekly weeks)")
+        if self.n_lines < 1:
+            problems.append("n_lines must be >= 1")
+        if not 1 <= self.weekly_extract_weeks <= self.horizon_weeks:
+            problems.append("weekly_extract_weeks must be between 1 and horizon_weeks "
+                            "(so weekly rows are never labelled history rows)")
+        if self.horizon_weeks < 1 or self.warmup_weeks < 0:
+            problems.append("horizon_weeks must be >= 1 and warmup_weeks >= 0")
+        if not self.policing_areas or len(set(self.policing_areas)) != len(self.policing_areas):
+            problems.append("policing_areas must be non-empty and unique")
+        if len(self.area_weights) != len(self.policing_areas) or min(self.area_weights, default=0) < 0 \
+                or sum(self.area_weights) <= 0:
+            problems.append("area_weights must be one non-negative weight per policing area")
+        hubs = self.hub_shares
+        if min(hubs) < 0 or sum(hubs) <= 0:
+            problems.append("hub_share_* must be non-negative and not all zero")
+        for name in ("home_grown_share_start", "home_grown_share_end", "ocg_share", "sustained_rate",
+                     "holder_arrest_rate", "type1_share_of_holder_arrests", "type2_rate", "ddtro_rate",
+                     "runner_arrest_rate", "safeguarding_referral_rate", "miscalibration_start_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                problems.append(f"{name} must be between 0 and 1")
+        for name in ("median_contacts", "mean_bulk_texts_per_day", "mean_weeks_to_first_disruption",
+                     "mean_line_lifetime_weeks"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name} must be > 0")
+        if self.mean_deal_numbers < 1:
+            problems.append("mean_deal_numbers must be >= 1")
+        for name in ("contacts_log_sd", "mean_runners", "mean_extra_gap_weeks", "line_effect_sd",
+                     "covariate_shift"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0")
+        if self.miscalibrated_area is not None and self.miscalibrated_area not in self.policing_areas:
+            problems.append(f"miscalibrated_area {self.miscalibrated_area!r} is not one of policing_areas")
+        if problems:
+            raise _ConfigError("world config: " + "; ".join(problems))
+
+    @property
+    def start_day(self) -> pd.Timestamp:
+        """``start_date`` as a timestamp."""
+        return pd.Timestamp(self.start_date).normalize()
+
+    @property
+    def end_day(self) -> pd.Timestamp:
+        """``end_date`` as a timestamp."""
+        return pd.Timestamp(self.end_date).normalize()
+
+    @property
+    def hub_shares(self) -> tuple[float, ...]:
+        """Shares of imported lines by hub, in the order of :data:`HUBS`."""
+        return (self.hub_share_london, self.hub_share_liverpool, self.hub_share_birmingham,
+                self.hub_share_manchester, self.hub_share_other)
+
+    def to_dict(self) -> dict:
+        """Plain mapping of the fields (tuples as lists), the shape of the YAML."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+@dataclass
+class SyntheticWorld:
+    """A generated world.
+
+    Attributes
+    ----------
+    history : labelled rows whose 12-week outcome is known by ``end_date``.
+    weekly : ISO week ("YYYY-Www") -> that week's rows without the label, for the latest weeks.
+    truth : one row per disruption in ``history`` and ``weekly``: ``disruption_id``,
+        ``true_probability``, ``term_intercept`` and ``term_<name>`` for each of :data:`TRUE_TERMS`.
+    config : the config the world was generated from.
+    """
+
+    history: pd.DataFrame
+    weekly: dict[str, pd.DataFrame]
+    truth: pd.DataFrame
+    config: WorldConfig | None = None
+
+
+# ----------------------------------------------------------------------------------------------
+# Simulation
+# ----------------------------------------------------------------------------------------------
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _draw_lines(cfg: WorldConfig, rng: np.random.Generator, n: int, end_day: int,
+                birth_low: int, home_grown: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Draw ``n`` line profiles (the state carried from one disruption to the next)."""
+    birth = rng.integers(birth_low, end_day + 1, size=n)
+    t_birth = np.clip(birth / end_day, 0.0, 1.0)
+    share = cfg.home_grown_share_start + (cfg.home_grown_share_end - cfg.home_grown_share_start) * t_birth
+    u_type = rng.random(n)
+    if home_grown is None:
+        home_grown = u_type < share
+    imported = ~home_grown
+    hubs = np.asarray(cfg.hub_shares) / sum(cfg.hub_shares)
+    hub = rng.choice(len(HUBS), size=n, p=hubs)
+    weights = np.asarray(cfg.area_weights) / sum(cfg.area_weights)
+    area = rng.choice(len(cfg.policing_areas), size=n, p=weights)
+    commodity = rng.choice(len(COMMODITIES), size=n, p=np.asarray(COMMODITY_SHARES))
+    # Imported brands from hub cities carry bigger customer bases and workforces.
+    contacts = np.exp(np.log(cfg.median_contacts) + 0.3 * imported - 0.15
+                      + cfg.contacts_log_sd * rng.standard_normal(n))
+    bulk_factor = rng.gamma(1.5, 1.0 / 1.5, size=n)
+    deal_numbers = 1 + rng.poisson(cfg.mean_deal_numbers - 1.0, size=n)
+    runners = rng.poisson(cfg.mean_runners * np.where(imported, 1.2, 0.75), size=n)
+    ocg = rng.random(n) < np.clip(cfg.ocg_share * np.where(imported, 1.3, 0.7), 0, 1)
+    linked_lines = rng.poisson(0.4 + 1.2 * ocg, size=n)
+    violence_rate = rng.gamma(1.0, 0.6 + 0.6 * imported, size=n)
+    weapon_prob = 0.15 + 0.25 * imported + 0.15 * ocg
+    line_effect = cfg.line_effect_sd * rng.standard_normal(n)
+    lifetime = rng.exponential(cfg.mean_line_lifetime_weeks * 7.0, size=n)
+    to_first = rng.gamma(2.0, cfg.mean_weeks_to_first_disruption * 7.0 / 2.0, size=n)
+    return {
+        "birth": birth,
+        "home_grown": home_grown,
+        "hub": hub,
+        "area": area,
+        "commodity": commodity,
+        "contacts": contacts,
+        "bulk_factor": bulk_factor,
+        "deal_numbers": deal_numbers.astype(np.int64),
+        "runners": runners.astype(np.int64),
+        "ocg": ocg,
+        "linked_lines": linked_lines.astype(np.int64),
+        "violence_rate": violence_rate,
+        "weapon_prob": weapon_prob,
+        "line_effect": line_effect,
+        "natural_end": birth + lifetime,
+        "first_day": birth + np.round(to_first).astype(np.int64),
+    }
+
+
+def _true_terms(cfg: WorldConfig, r: dict[str, np.ndarray], t_frac: np.ndarray,
+                miscalibrated: np.ndarray) -> dict[str, np.ndarray]:
+    """The named log-odds terms of one round of rows (the documented true mechanism)."""
+    imported = ~r["home_grown"]
+    return {
+        "market_size": cfg.effect_log_contacts
+        * (np.log1p(r["contacts"]) - np.log1p(cfg.median_contacts)),
+        "marketing": cfg.effect_log_bulk_texts
+        * (np.log1p(r["bulk_texts_per_day"]) - np.log1p(cfg.mean_bulk_texts_per_day)),
+        "redundant_numbers": cfg.effect_log_deal_numbers * np.log(r["deal_numbers"]),
+        "recruit_pool": cfg.effect_log_runners * (np.log1p(r["runners"]) - np.log1p(cfg.mean_runners)),
+        "organised_network": cfg.effect_ocg * r["ocg_linked"]
+        + cfg.effect_log_linked_lines * np.log1p(r["linked_lines"]),
+        # Lines come back stronger after each disruption they survive (Duijn et al. 2014).
+        "adaptation": cfg.effect_adaptation * np.log1p(r["prior_disruptions"]),
+        # Removing the holder matters most for imported lines run from elsewhere.
+        "holder_removed_x_line_type": r["holder_arrested"]
+        * np.where(imported, cfg.effect_holder_imported, cfg.effect_holder_home_grown),
+        "closure": np.select([r["closure"] == 1, r["closure"] == 2],
+                             [cfg.effect_type1_closure, cfg.effect_type2_closure], 0.0),
+        # A DDTRO bars one number: it bites on a single-number line, barely on a multi-number brand.
+        "ddtro_x_deal_numbers": r["ddtro"] * cfg.effect_ddtro_single_number
+        * 0.35 ** (r["deal_numbers"] - 1),
+        # Diminishing returns: the third arrested runner matters less than the first.
+        "runner_arrests": cfg.effect_runner_arrests_max * (1.0 - np.exp(-r["runners_arrested"] / 1.5)),
+        # Sustained pressure beats one-off action, more so on a line disrupted before.
+        "sustained_x_prior_disruptions": r["sustained_operation"]
+        * (cfg.effect_sustained + cfg.effect_sustained_per_prior * np.minimum(r["prior_disruptions"], 4)),
+        "safeguarding": cfg.effect_log_safeguarding * np.log1p(r["safeguarding_referrals"]),
+        "premises_orders": cfg.effect_premises_order * np.minimum(r["closure_orders"], 2),
+        "ancillary_orders": cfg.effect_ancillary_order * np.minimum(r["ancillary_orders"], 3),
+        # Home-grown lines become more resilient over the period; time itself is not a feature.
+        "home_grown_drift": r["home_grown"] * (cfg.home_grown_effect_start + cfg.drift_strength * t_frac),
+        "line_random_effect": r["line_effect"],
+        "area_miscalibration": miscalibrated * cfg.miscalibration_log_odds,
+    }
+
+
+def _simulate_round(cfg: WorldConfig, rng: np.random.Generator, lines: dict[str, np.ndarray],
+                    idx: np.ndarray, day: np.ndarray, prior: np.ndarray, last_day: np.ndarray,
+                    shift_from: int, end_day: int) -> dict[str, np.ndarray]:
+    """Draw one disruption for each line in ``idx`` (on ``day``) and its outcome.
+
+    The number and order of random draws depends only on ``len(idx)``, never on the values, so
+    the covariate shift (which rescales in-window values) leaves every other row unchanged.
+    """
+    n = idx.size
+    home_grown = lines["home_grown"][idx]
+    imported = ~home_grown
+    shift = cfg.covariate_shift * (day >= shift_from)
+    age_weeks = (day - lines["birth"][idx]) // 7
+    # Brands accumulate customers as they establish themselves.
+    growth = 1.0 + 0.2 * np.minimum(age_weeks / 52.0, 1.0)
+    contacts = np.round(lines["contacts"][idx] * growth * np.exp(0.15 * rng.standard_normal(n))
+                        * np.exp(0.5 * shift)).astype(np.int64)
+    marketing_on = rng.random(n) >= 0.2 * np.exp(-shift)
+    bulk = (marketing_on * cfg.mean_bulk_texts_per_day * lines["bulk_factor"][idx]
+            * np.sqrt(np.maximum(contacts, 1) / cfg.median_contacts)
+            * np.exp(0.3 * rng.standard_normal(n) + 0.5 * shift))
+    bulk = np.round(np.minimum(bulk, 150.0), 1)
+    runners = lines["runners"][idx]
+    exploited_children = rng.binomial(runners, 0.4)
+    exploited_adults = rng.poisson(0.2 + 0.15 * runners + 0.3 * home_grown)
+    cuckooed = rng.poisson(0.3 + 0.5 * imported + 0.05 * runners)
+    violence = rng.poisson(lines["violence_rate"][idx])
+    weapons = rng.random(n) < lines["weapon_prob"][idx] + 0.15 * (violence > 0)
+
+    # The disruption package.
+    sustained = rng.random(n) < np.minimum(cfg.sustained_rate + 0.1 * (prior > 0), 1.0)
+    p_holder = np.clip(cfg.holder_arrest_rate * np.where(sustained, 1.3, 0.85) * np.exp(-0.7 * shift), 0, 0.95)
+    holder = rng.random(n) < p_holder
+    charged = holder & (rng.random(n) < cfg.type1_share_of_holder_arrests)
+    deactivated = ~charged & (rng.random(n) < cfg.type2_rate)
+    closure = np.where(charged, 1, np.where(deactivated, 2, 0))
+    runners_arrested = rng.binomial(runners, np.minimum(cfg.runner_arrest_rate + 0.1 * sustained, 1.0))
+    handsets = rng.poisson(0.5 + 0.8 * holder + 0.4 * runners_arrested)
+    ddtro = rng.random(n) < cfg.ddtro_rate
+    closure_orders = rng.binomial(cuckooed, 0.35)
+    ancillary = rng.poisson(0.15 + 0.5 * holder + 0.15 * runners_arrested)
+    safeguarding = rng.binomial(exploited_children + exploited_adults, cfg.safeguarding_referral_rate)
+    drugs_on = rng.random(n) >= 0.3
+    drugs = drugs_on * np.exp(np.log(800.0) + 0.8 * holder + 0.2 * runners_arrested
+                              + 1.0 * rng.standard_normal(n))
+    cash_on = rng.random(n) >= 0.5
+    cash = cash_on * np.exp(np.log(600.0) + 1.1 * rng.standard_normal(n))
+    grade_score = holder + 0.6 * sustained + 0.3 * np.minimum(runners_arrested, 3) + 0.5 * rng.standard_normal(n)
+    grade = np.digitize(grade_score, [0.6, 1.5])
+
+    rows = {
+        "line": idx,
+        "day": day,
+        "home_grown": home_grown,
+        "line_age_weeks": age_weeks.astype(np.int64),
+        "deal_numbers": lines["deal_numbers"][idx].copy(),
+        "contacts": contacts,
+        "bulk_texts_per_day": bulk,
+        "runners": runners.copy(),
+        "exploited_children": exploited_children,
+        "exploited_adults": exploited_adults,
+        "cuckooed_addresses": cuckooed,
+        "violence_12m": violence,
+        "weapons_linked": weapons,
+        "ocg_linked": lines["ocg"][idx],
+        "linked_lines": lines["linked_lines"][idx].copy(),
+        "prior_disruptions": prior,
+        "weeks_since_last_disruption": np.round((day - last_day) / 7.0, 1),
+        "holder_arrested": holder,
+        "closure": closure,
+        "runners_arrested": runners_arrested,
+        "handsets_seized": handsets,
+        "ddtro": ddtro,
+        "closure_orders": closure_orders,
+        "ancillary_orders": ancillary,
+        "safeguarding_referrals": safeguarding,
+        "drugs_seized_gbp": np.round(drugs, -1),
+        "cash_seized_gbp": np.round(cash, -1),
+        "sustained_operation": sustained,
+        "grade": grade,
+        "line_effect": lines["line_effect"][idx],
+    }
+    t_frac = np.clip(day / end_day, 0.0, 1.0)
+    miscalibrated = np.zeros(n, dtype=bool)
+    if cfg.miscalibrated_area is not None:
+        area_code = cfg.policing_areas.index(cfg.miscalibrated_area)
+        miscalibrated = (lines["area"][idx] == area_code) & (t_frac >= cfg.miscalibration_start_fraction)
+    terms = _true_terms(cfg, rows, t_frac, miscalibrated)
+    log_odds = cfg.persistence_intercept + sum(terms.values())
+    probability = _sigmoid(log_odds)
+    rows["persisted"] = rng.random(n) < probability
+    rows["true_probability"] = probability
+    for name, value in terms.items():
+        rows["term_" + name] = np.asarray(value, dtype=np.float64) * np.ones(n)
+    return rows
+
+
+def _adapt(rng: np.random.Generator, lines: dict[str, np.ndarray], rows: dict[str, np.ndarray],
+           keep: np.ndarray) -> None:
+    """Update the state of lines that survived a disruption: they adapt (more numbers, new runners)."""
+    idx = rows["line"][keep]
+    m = idx.size
+    imported = ~lines["home_grown"][idx]
+    holder = rows["holder_arrested"][keep]
+    # Spare numbers are added after a disruption, and a barred number is replaced.
+    lines["deal_numbers"][idx] += (rng.random(m) < 0.3) + (rows["ddtro"][keep] & (rng.random(m) < 0.6))
+    # Arrested runners are replaced from a pool of recruits (Harding 2020).
+    recruits = rng.poisson(0.8 + 0.5 * imported)
+    lines["runners"][idx] = np.maximum(rows["runners"][keep] - rows["runners_arrested"][keep] + recruits, 0)
+    # Demand drifts; a line that survives losing its holder loses some customers.
+    lines["contacts"][idx] *= np.exp(0.03 - 0.25 * holder + 0.15 * rng.standard_normal(m))
+    lines["bulk_factor"][idx] *= np.exp(0.15 * rng.standard_normal(m))
+    lines["linked_lines"][idx] += rng.random(m) < 0.15
+
+
+def _simulate(cfg: WorldConfig, rngs: tuple[np.random.Generator, np.random.Generator],
+              lines: dict[str, np.ndarray], start_idx: np.ndarray, start_day: np.ndarray,
+              shift_from: int, end_day: int, exported: tuple[tuple[int, int], ...],
+              max_rounds: int | None = None) -> dict[str, np.ndarray]:
+    """Run rounds of disruptions until every line has folded or passed ``end_day``.
+
+    Only rows whose day falls in one of the ``exported`` (first, last) day ranges are returned;
+    the others (before ``start_date``, or with an outcome not yet known) still shape later rows.
+
+    Rows on or after ``shift_from`` (the weekly window) draw from their own stream ``rngs[1]``:
+    numpy's discrete samplers consume a value-dependent number of bits, so sharing one stream
+    would let the covariate shift of the weekly rows perturb every other row.
+    """
+    main_rng, window_rng = rngs
+    horizon_days = 7 * (cfg.horizon_weeks + 1)
+    extra_days = cfg.mean_extra_gap_weeks * 7.0
+    idx, day = start_idx, start_day
+    prior = np.zeros(idx.size, dtype=np.int64)
+    last_day = np.full(idx.size, np.nan)
+    chunks: list[dict[str, np.ndarray]] = []
+    rounds = 0
+    while idx.size and (max_rounds is None or rounds < max_rounds):
+        in_window = day >= shift_from
+        parts = [
+            _simulate_round(cfg, rng, lines, idx[mask], day[mask], prior[mask], last_day[mask],
+                            shift_from, end_day)
+            for mask, rng in ((~in_window, main_rng), (in_window, window_rng))
+        ]
+        rows = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+        idx, day = rows["line"], rows["day"]
+        prior = rows["prior_disruptions"]
+        wanted = np.zeros(idx.size, dtype=bool)
+        for first, last in exported:
+            wanted |= (day >= first) & (day <= last)
+        chunks.append({key: value[wanted] for key, value in rows.items()})
+        rounds += 1
+        # A persisting line is next disrupted after the horizon, so its label is settled first.
+        # Lines disrupted in the window are always dropped here (their next disruption is after
+        # end_day), so the shift never changes which lines carry on.
+        gap = horizon_days + np.round(main_rng.exponential(extra_days, size=idx.size)).astype(np.int64)
+        next_day = day + gap
+        keep = rows["persisted"] & (next_day <= end_day) & (next_day < lines["natural_end"][idx])
+        _adapt(main_rng, lines, rows, keep)
+        idx, last_day, day, prior = idx[keep], day[keep].astype(np.float64), next_day[keep], prior[keep] + 1
+    return {key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]} if chunks else {}
+
+
+def _iso_week(days: pd.DatetimeIndex) -> np.ndarray:
+    iso = days.isocalendar()
+    return (iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)).to_numpy()
+
+
+def _ids(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
+    if numbers.size == 0:
+        return np.empty(0, dtype=object)
+    text = np.char.zfill(numbers.astype(np.int64).astype(str), width)
+    return np.char.add(prefix, text).astype(object)
+
+
+def _frame(cfg: WorldConfig, lines: dict[str, np.ndarray], rows: dict[str, np.ndarray],
+           order: np.ndarray, first_number: int, start: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Turn simulated rows (already selected and ordered by ``order``) into contract + truth frames."""
+    # Pop as we go so that a million-row world is never held twice.
+    r = {key: rows.pop(key)[order] for key in list(rows)}
+    line = r["line"]
+    areas = np.asarray(cfg.policing_areas, dtype=object)
+    hubs = np.asarray(HUBS + ("local",), dtype=object)
+    hub_code = np.where(r["home_grown"], len(HUBS), lines["hub"][line])
+    disruption_ids = _ids("SYN-D", np.arange(first_number, first_number + line.size), 7)
+    frame = pd.DataFrame({
+        "disruption_id": pd.array(disruption_ids, dtype="str"),
+        "line_id": pd.array(_ids("SYN-L", line + 1, 6), dtype="str"),
+        "disruption_date": (start + pd.to_timedelta(r["day"], unit="D")).astype("datetime64[ns]"),
+        "policing_area": pd.array(areas[lines["area"][line]], dtype="str"),
+        "line_type": pd.array(np.where(r["home_grown"], "home_grown", "imported").astype(object), dtype="str"),
+        "origin_hub": pd.array(hubs[hub_code], dtype="str"),
+    })
+    for column in ("line_age_weeks", "deal_numbers", "contacts", "bulk_texts_per_day", "runners",
+                   "exploited_children", "exploited_adults", "cuckooed_addresses", "violence_12m",
+                   "weapons_linked", "ocg_linked", "linked_lines", "prior_disruptions",
+                   "weeks_since_last_disruption"):
+        frame[column] = r[column]
+    frame["commodity"] = pd.array(np.asarray(COMMODITIES, dtype=object)[lines["commodity"][line]], dtype="str")
+    frame["holder_arrested"] = r["holder_arrested"]
+    frame["closure_type"] = pd.array(np.asarray(CLOSURE_TYPES, dtype=object)[r["closure"]], dtype="str")
+    for column in ("runners_arrested", "handsets_seized", "ddtro", "closure_orders", "ancillary_orders",
+                   "safeguarding_referrals", "drugs_seized_gbp", "cash_seized_gbp", "sustained_operation"):
+        frame[column] = r[column]
+    frame["disruption_grade"] = pd.array(np.asarray(GRADES, dtype=object)[r["grade"]], dtype="str")
+    frame[LABEL] = r["persisted"]
+    for column in _INT_COLUMNS:
+        frame[column] = frame[column].astype(np.int64)
+    for column in _FLOAT_COLUMNS:
+        frame[column] = frame[column].astype(np.float64)
+    for column in _BOOL_COLUMNS + (LABEL,):
+        frame[column] = frame[column].astype(bool)
+
+    truth = pd.DataFrame({"disruption_id": frame["disruption_id"], "true_probability": r["true_probability"]})
+    truth["term_intercept"] = float(cfg.persistence_intercept)
+    for name in TRUE_TERMS:
+        truth["term_" + name] = r["term_" + name]
+    return frame, truth
+
+
+def generate_world(config: WorldConfig | None = None) -> SyntheticWorld:
+    """Simulate a world of lines and disruptions from a config (seeded, deterministic).
+
+    Parameters
+    ----------
+    config : the world's knobs; ``WorldConfig()`` (the default) gives the documented default world.
+
+    Returns
+    -------
+    SyntheticWorld
+        ``history`` (labelled, disruptions up to ``end_date - horizon``), ``weekly`` (the latest
+        ``weekly_extract_weeks`` ISO weeks, unlabelled) and ``truth`` (true probability and terms).
+
+    Examples
+    --------
+    >>> world = generate_world(WorldConfig(n_lines=400, seed=1))
+    >>> set(world.truth["disruption_id"]) >= set(world.history["disruption_id"])
+    True
+    """
+    cfg = config if config is not None else WorldConfig()
+    start = cfg.start_day
+    end_day = int((cfg.end_day - start).days)
+    history_last = end_day - 7 * cfg.horizon_weeks
+    end_monday = end_day - cfg.end_day.weekday()
+    window_first = end_monday - 7 * (cfg.weekly_extract_weeks - 1)
+
+    # Independent streams: the covariate-shift lines never disturb the main world's draws.
+    profile_seq, rounds_seq, window_seq, shift_seq = np.random.SeedSequence(cfg.seed).spawn(4)
+    lines = _draw_lines(cfg, np.random.default_rng(profile_seq), cfg.n_lines, end_day,
+                        birth_low=-7 * cfg.warmup_weeks)
+    starts = np.flatnonzero((lines["first_day"] <= end_day) & (lines["first_day"] < lines["natural_end"]))
+    rngs = (np.random.default_rng(rounds_seq), np.random.default_rng(window_seq))
+    exported = ((0, history_last), (window_first, end_day))
+    rows = _simulate(cfg, rngs, lines, starts, lines["first_day"][starts],
+                     shift_from=window_first, end_day=end_day, exported=exported)
+
+    if cfg.covariate_shift > 0:
+        # The shift also brings new home-grown lines, first disrupted inside the weekly window.
+        in_window = int(np.count_nonzero(rows["day"] >= window_first)) if rows else 0
+        n_extra = int(round(0.4 * cfg.covariate_shift * in_window))
+        if n_extra:
+            rng = np.random.default_rng(shift_seq)
+            extra = _draw_lines(cfg, rng, n_extra, end_day, birth_low=0,
+                                home_grown=np.ones(n_extra, dtype=bool))
+            first = rng.integers(window_first, end_day + 1, size=n_extra)
+            extra["birth"] = np.minimum(extra["birth"], first - 7 * rng.integers(1, 27, size=n_extra))
+            lines = {key: np.concatenate([lines[key], extra[key]]) for key in lines}
+            extra_idx = np.arange(cfg.n_lines, cfg.n_lines + n_extra)
+            extra_rows = _simulate(cfg, (rng, rng), lines, extra_idx, first, shift_from=window_first,
+                                   end_day=end_day, exported=exported, max_rounds=1)
+            rows = {key: np.concatenate([rows[key], extra_rows[key]]) for key in rows}
+
+    if not rows:  # a world too small to have any disruption still has well-typed frames
+        rows = _simulate_round(cfg, np.random.default_rng(0), lines, np.zeros(0, dtype=np.int64),
+                               np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
+                               np.zeros(0), window_first, end_day)
+    order = np.lexsort((rows["line"], rows["day"]))
+    frame, truth = _frame(cfg, lines, rows, order, 1, start)
+
+    is_history = (frame["disruption_date"] <= start + pd.Timedelta(days=history_last)).to_numpy()
+    history = frame.loc[is_history].reset_index(drop=True)
+    weekly_rows = frame.loc[~is_history].drop(columns=[LABEL])
+    week_keys = _iso_week(pd.DatetimeIndex(weekly_rows["disruption_date"]))
+    weeks = _iso_week(pd.DatetimeIndex([start + pd.Timedelta(days=int(d))
+                                        for d in range(window_first, end_day + 1, 7)]))
+    weekly = {week: weekly_rows.loc[week_keys == week].reset_index(drop=True) for week in weeks}
+    return SyntheticWorld(history=history, weekly=weekly, truth=truth.reset_index(drop=True), config=cfg)
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing
+# ----------------------------------------------------------------------------------------------
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Write one frame as Parquet with deterministic bytes (no index, no varying metadata)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table, path, compression="zstd", write_statistics=True)
+
+
+def write_world(world: SyntheticWorld, out_dir: Path) -> list[Path]:
+    """Write a world as Parquet files, all or nothing.
+
+    Writes ``out_dir/disruptions.parquet`` (history, labelled), ``out_dir/weekly/<YYYY-Www>.parquet``
+    (one per weekly extract, unlabelled) and ``out_dir/truth.parquet``. Every file is first written
+    to a temp name beside its target; only when all are written are they renamed into place, so on
+    any error no temp or half-written file remains and existing files are untouched. Weekly files
+    of an earlier world that this world does not have are then removed. The same world always
+    gives byte-identical files.
+
+    Parameters
+    ----------
+    world : the world from :func:`generate_world`.
+    out_dir : folder to write into (created if missing).
+
+    Returns
+    -------
+    list of Path
+        The written files, history first, then the weekly extracts in week order, then truth.
+
+    Examples
+    --------
+    >>> paths = write_world(generate_world(WorldConfig(n_lines=400)), Path(tmp))  # doctest: +SKIP
+    """
+    out_dir = Path(out_dir)
+    weekly_dir = out_dir / "weekly"
+    plan: list[tuple[pd.DataFrame, Path]] = [(world.history, out_dir / "disruptions.parquet")]
+    plan += [(world.weekly[week], weekly_dir / f"{week}.parquet") for week in sorted(world.weekly)]
+    plan.append((world.truth, out_dir / "truth.parquet"))
+
+    created_weekly_dir = not weekly_dir.exists()
+    weekly_dir.mkdir(parents=True, exist_ok=True)
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for frame, target in plan:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            os.close(fd)
+            staged.append((Path(tmp), target))
+            _write_parquet(frame, Path(tmp))
+        for tmp, target in staged:
+            os.replace(tmp, target)
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        if created_weekly_dir and not any(weekly_dir.iterdir()):
+            weekly_dir.rmdir()
+        raise
+    written = {target for _, target in plan}
+    for old in weekly_dir.glob("*.parquet"):
+        if old not in written:
+            old.unlink()
+    return [target for _, target in plan]

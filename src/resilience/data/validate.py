@@ -1,0 +1,303 @@
+"""Check an extract against its data contract and return it typed.
+
+Two passes, so that **every** problem is reported at once:
+
+1. *Parsing* (here): each column is converted to its declared dtype; a value that does not parse
+   ("abc" in an int column, "2024-13-45" as a date) is a wrong-type problem for that row.
+2. *Rules* (pandera): nullability, uniqueness, ranges, allowed categories, dates not in the
+   future, ``max_column`` bounds and the cross-column rules of the config — run lazily so pandera
+   collects all failures, which are then translated into :class:`~resilience.errors.Problem` s
+   naming file, column, the first offending rows (1-based, header not counted) and what was
+   expected.
+
+Nothing is written anywhere: the caller gets a typed frame or a :class:`ContractError`.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from resilience.data.contract import ColumnSpec, DataContract, RuleSpec
+from resilience.data.io import read_extract
+from resilience.errors import ContractError, Problem
+
+log = logging.getLogger(__name__)
+
+MAX_ROWS_SHOWN = 5
+TRUE_WORDS = {"true", "1", "1.0", "yes", "t", "y"}
+FALSE_WORDS = {"false", "0", "0.0", "no", "f", "n"}
+
+
+@dataclass
+class ValidatedExtract:
+    """A typed extract and the warnings (kept, not fatal) found while checking it."""
+
+    frame: pd.DataFrame
+    source: str
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def has_label(self) -> bool:
+        return bool(self.frame.attrs.get("has_label", False))
+
+
+def _problem(source: str, column: str | None, rule: str, expected: str, index: pd.Index,
+             values: pd.Series | None = None, severity: str = "error") -> Problem:
+    index = pd.Index(index).unique()
+    shown = index[:MAX_ROWS_SHOWN]
+    vals = tuple("" if values is None else _show(values.loc[i]) for i in shown)
+    return Problem(source, column, rule, expected, tuple(int(i) + 1 for i in shown), vals, len(index), severity)
+
+
+def _show(value: object) -> str:
+    text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _blank(raw: pd.Series) -> pd.Series:
+    """True where a raw value is empty: NA, or text that is only whitespace."""
+    if raw.dtype == object or pd.api.types.is_string_dtype(raw):
+        return raw.isna() | raw.astype(str).str.strip().eq("")
+    return raw.isna()
+
+
+def _parse(raw: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, pd.Series]:
+    """Convert one raw column to its dtype. Returns (typed values, rows that did not parse)."""
+    blank = _blank(raw)
+    if spec.dtype in ("string", "text", "category"):
+        text = raw.astype(object).where(~blank, None)
+        text = text.map(lambda v: v if v is None else str(v).strip() if spec.dtype == "category" else str(v))
+        if spec.dtype == "category":
+            return text.astype("category"), pd.Series(False, index=raw.index)
+        return text, pd.Series(False, index=raw.index)
+    if spec.dtype in ("int", "float"):
+        if pd.api.types.is_bool_dtype(raw):
+            numbers = raw.astype(float)
+        else:
+            source = raw.astype(str).str.strip().where(~blank, None) if raw.dtype == object or pd.api.types.is_string_dtype(raw) else raw
+            numbers = pd.to_numeric(source, errors="coerce").astype(float)
+        bad = numbers.isna() & ~blank
+        bad |= np.isinf(numbers.fillna(0))
+        if spec.dtype == "int":
+            bad |= numbers.notna() & (numbers % 1 != 0)
+            numbers = numbers.where(~bad)
+            if not numbers.isna().any():
+                return numbers.astype("int64"), bad
+            return numbers.round().astype("Int64"), bad
+        return numbers.where(~bad), bad
+    if spec.dtype == "bool":
+        if pd.api.types.is_bool_dtype(raw):
+            return raw.astype("boolean"), pd.Series(False, index=raw.index)
+        words = raw.astype(str).str.strip().str.lower()
+        typed = pd.Series(pd.NA, index=raw.index, dtype="boolean")
+        typed[words.isin(TRUE_WORDS) & ~blank] = True
+        typed[words.isin(FALSE_WORDS) & ~blank] = False
+        bad = typed.isna() & ~blank
+        if not typed.isna().any():
+            typed = typed.astype(bool)
+        return typed, bad
+    if spec.dtype == "date":
+        if pd.api.types.is_datetime64_any_dtype(raw):
+            dates = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) is not None else raw
+            return dates.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=raw.index)
+        text = raw.astype(str).str.strip().where(~blank, None)
+        dates = pd.to_datetime(text, errors="coerce", format="ISO8601")
+        if getattr(dates.dt, "tz", None) is not None:
+            dates = dates.dt.tz_localize(None)
+        bad = dates.isna() & ~blank
+        return dates.dt.normalize().astype("datetime64[ns]"), bad
+    raise AssertionError(f"unhandled dtype {spec.dtype}")  # contract.check() rules this out
+
+
+def _rule_mask(frame: pd.DataFrame, rule: RuleSpec) -> pd.Series:
+    """True where a row breaks a cross-column rule (rows with either side empty are not judged)."""
+    def equals(col: str, value: object) -> pd.Series:
+        series = frame[col]
+        if pd.api.types.is_bool_dtype(series):
+            return series.astype("boolean").eq(bool(value)).fillna(False).astype(bool)
+        return series.astype(object).astype(str).eq(str(value)) & series.notna()
+
+    known = frame[rule.column].notna() & frame[rule.other].notna()
+    a, b = equals(rule.column, rule.value), equals(rule.other, rule.other_value)
+    broken = (a != b) if rule.kind == "iff" else (a & ~b)
+    return broken & known
+
+
+def _schema(contract: DataContract, present: list[str], today: pd.Timestamp):
+    import pandera.pandas as pa
+
+    columns = {}
+    for name in present:
+        spec = contract.column(name)
+        checks = []
+        if spec.min is not None:
+            checks.append(pa.Check.ge(spec.min, error="min"))
+        if spec.max is not None:
+            checks.append(pa.Check.le(spec.max, error="max"))
+        if spec.allowed is not None:
+            checks.append(pa.Check.isin(list(spec.allowed), error="allowed"))
+        if spec.not_future:
+            checks.append(pa.Check.le(today, error="not_future"))
+        columns[name] = pa.Column(checks=checks, nullable=spec.nullable, unique=spec.unique, coerce=False)
+    frame_checks = []
+    for name in present:
+        spec = contract.column(name)
+        if spec.max_column and spec.max_column in present:
+            frame_checks.append(pa.Check(
+                lambda d, a=name, b=spec.max_column: d[a].isna() | d[b].isna() | (d[a] <= d[b]),
+                name=f"max_column:{name}:{spec.max_column}",
+            ))
+    return pa.DataFrameSchema(columns=columns, checks=frame_checks, strict=False, coerce=False)
+
+
+def _pandera_problems(frame: pd.DataFrame, contract: DataContract, present: list[str], source: str,
+                      raw: pd.DataFrame, skip: dict[str, pd.Series], today: pd.Timestamp) -> list[Problem]:
+    import pandera.pandas as pa
+
+    try:
+        _schema(contract, present, today).validate(frame, lazy=True)
+        return []
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    problems = []
+    # A frame-level check reports each failing row once per column: group it by check alone.
+    frame_level = cases["check"].astype(str).str.startswith("max_column:")
+    for check, group in cases[frame_level].groupby("check", sort=False):
+        _, col, other = str(check).split(":")
+        index = pd.Index(group["index"].dropna().astype(int)).unique().sort_values()
+        problems.append(_problem(source, col, "value out of range",
+                                 f"{contract.column(col).expected()} (no larger than {other} in the same row)",
+                                 index, raw[col]))
+    for (column, check), group in cases[~frame_level].groupby(["column", "check"], sort=False, dropna=False):
+        index = pd.Index(group["index"].dropna().astype(int)).unique().sort_values()
+        if column not in present:
+            continue
+        spec = contract.column(column)
+        if column in skip:  # values that did not parse were already reported as the wrong type
+            index = index[~skip[column].reindex(index, fill_value=False).to_numpy()]
+        if len(index) == 0:
+            continue
+        if check == "not_nullable":
+            rule, expected = "empty value", spec.expected()
+        elif check == "field_uniqueness":
+            rule, expected = "duplicate value", "every value unique"
+        elif check == "allowed":
+            rule, expected = "unknown category", spec.expected()
+        elif check == "not_future":
+            rule, expected = "date in the future", f"a date not after {today.date()}"
+        else:
+            rule, expected = "value out of range", spec.expected()
+        problems.append(_problem(source, column, rule, expected, index, raw[column]))
+    return problems
+
+
+def validate_frame(raw: pd.DataFrame, contract: DataContract, source: str = "extract",
+                   require_label: bool = False, today: pd.Timestamp | None = None) -> ValidatedExtract:
+    """Check a raw frame against ``contract``; return it typed or raise :class:`ContractError`.
+
+    Parameters
+    ----------
+    raw : frame as read from the file (CSV values as text)
+    contract : the data contract to enforce
+    source : the file name used in every message
+    require_label : training needs the label in every row; scoring does not
+    today : the day dates may not lie after (default: today)
+    """
+    today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today)
+    raw = raw.reset_index(drop=True)
+    problems: list[Problem] = []
+    warned: list[Problem] = []
+    if len(raw) == 0:
+        raise ContractError([Problem(source, None, "the extract has no rows", "at least one data row")])
+
+    duplicated = pd.Index(raw.columns)[pd.Index(raw.columns).duplicated()].unique()
+    for name in duplicated:
+        problems.append(Problem(source, name, "column appears more than once", "each column once"))
+    label = contract.label
+    required = [c for c in contract.column_names if c != label]
+    if require_label:
+        required.append(label)
+    for name in required:
+        if name not in raw.columns:
+            problems.append(Problem(source, name, "missing required column",
+                                    f"a column named '{name}' ({contract.column(name).expected()})"))
+    extra = [c for c in raw.columns if c not in contract.column_names]
+    if extra:
+        warned.append(Problem(source, None, f"unknown column(s) ignored: {', '.join(map(str, extra))}",
+                              "only the columns of data config " + repr(contract.name), severity="warning"))
+    if problems:
+        raise ContractError(problems)
+
+    present = [c for c in contract.column_names if c in raw.columns]
+    typed: dict[str, pd.Series] = {}
+    unparsed: dict[str, pd.Series] = {}
+    for name in present:
+        spec = contract.column(name)
+        typed[name], bad = _parse(raw[name], spec)
+        if bad.any():
+            unparsed[name] = bad
+            problems.append(_problem(source, name, "wrong type", spec.expected(), raw.index[bad], raw[name]))
+    frame = pd.DataFrame(typed, index=raw.index)
+
+    has_label = label in frame.columns and frame[label].notna().any()
+    if require_label:
+        missing = frame[label].isna() & ~unparsed.get(label, pd.Series(False, index=frame.index))
+        if missing.any():
+            problems.append(_problem(source, label, "label missing", "true or false in every training row",
+                                     frame.index[missing], raw[label]))
+    problems += _pandera_problems(frame, contract, present, source, raw, unparsed, today)
+
+    for rule in contract.rules:
+        if rule.column in frame.columns and rule.other in frame.columns:
+            broken = _rule_mask(frame, rule)
+            if broken.any():
+                relation = "exactly when" if rule.kind == "iff" else "requires"
+                found = _problem(source, rule.column, f"breaks rule '{rule.name}'",
+                                 f"{rule.column} = {rule.value} {relation} {rule.other} = {rule.other_value}",
+                                 frame.index[broken], raw[rule.column], severity=rule.severity)
+                (problems if rule.severity == "error" else warned).append(found)
+
+    if problems:
+        order = {name: i for i, name in enumerate(contract.column_names)}
+        problems.sort(key=lambda p: order.get(p.column, -1))
+        raise ContractError(problems)
+    for w in warned:
+        log.warning("%s", w)
+    if not has_label and label in frame.columns:
+        frame = frame.drop(columns=[label])
+    frame.attrs["has_label"] = bool(has_label)
+    return ValidatedExtract(frame=frame[[c for c in contract.column_names if c in frame.columns]],
+                            source=source, warnings=warned)
+
+
+def load_extract(path: str | Path, contract: DataContract, require_label: bool = False,
+                 today: pd.Timestamp | None = None) -> ValidatedExtract:
+    """Read and validate an extract file (CSV or Parquet)."""
+    path = Path(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raw = read_extract(path)
+    return validate_frame(raw, contract, source=str(path), require_label=require_label, today=today)
+
+
+def summarise(extract: ValidatedExtract, contract: DataContract) -> dict:
+    """Rows, lines, date range and label rate: what ``resilience-validate`` prints."""
+    frame = extract.frame
+    dates = frame[contract.date_column]
+    summary = {
+        "source": extract.source,
+        "rows": int(len(frame)),
+        "lines": int(frame[contract.line_column].nunique()),
+        "first_date": str(dates.min().date()) if dates.notna().any() else None,
+        "last_date": str(dates.max().date()) if dates.notna().any() else None,
+        "label_rate": None,
+        "warnings": [str(w) for w in extract.warnings],
+    }
+    if extract.has_label:
+        summary["label_rate"] = round(float(frame[contract.label].astype(float).mean()), 4)
+    return summary

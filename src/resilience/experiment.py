@@ -1,0 +1,62 @@
+"""Small helpers the training command needs around the pipeline: row filters, truth, sweeps."""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from resilience import tracking
+from resilience.data.contract import DataContract
+from resilience.errors import ResilienceError
+
+
+def filter_rows(frame: pd.DataFrame, row_filter: Mapping | None) -> pd.DataFrame:
+    """Keep rows whose columns take the listed values, e.g. ``{"line_type": ["home_grown"]}``."""
+    if not row_filter:
+        return frame
+    mask = pd.Series(True, index=frame.index)
+    for column, values in row_filter.items():
+        if column not in frame.columns:
+            raise ResilienceError(f"row_filter names column '{column}', which the extract does not have")
+        mask &= frame[column].astype(str).isin([str(v) for v in values])
+    if not mask.any():
+        raise ResilienceError(f"row_filter {dict(row_filter)} keeps no rows")
+    return frame[mask].reset_index(drop=True)
+
+
+def load_truth(setting: str | None, input_path: Path, contract: DataContract) -> pd.DataFrame | None:
+    """The synthetic world's true probabilities (evaluation only: never trained on)."""
+    if setting in (None, "none", "null"):
+        return None
+    path = input_path.parent / "truth.parquet" if setting == "auto" else Path(setting)
+    if not path.is_file():
+        if setting == "auto":
+            return None
+        raise ResilienceError(f"truth file {path} does not exist")
+    truth = pd.read_parquet(path)
+    if contract.id_column not in truth.columns or "true_probability" not in truth.columns:
+        raise ResilienceError(f"truth file {path} needs columns {contract.id_column} and true_probability")
+    return truth[[contract.id_column, "true_probability"]]
+
+
+def sweep_parent_run(config: tracking.TrackingConfig, sweep_dir: str, name: str) -> str:
+    """The parent MLflow run of a --multirun sweep: created by the first trial, found by the rest.
+
+    Its id is kept in ``<sweep_dir>/parent_run.json`` so trials (which Hydra runs one after another
+    in this process, or in other processes with another launcher) all nest under one parent.
+    """
+    import mlflow
+
+    marker = Path(sweep_dir) / "parent_run.json"
+    if marker.is_file():
+        return json.loads(marker.read_text())["run_id"]
+    tracking.connect(config)
+    experiment_id = tracking.ensure_experiment(config.experiment_name)
+    client = mlflow.tracking.MlflowClient()
+    run = client.create_run(experiment_id, run_name=f"{name} (sweep)", tags={"sweep_dir": str(sweep_dir)})
+    client.set_terminated(run.info.run_id)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"run_id": run.info.run_id}))
+    return run.info.run_id

@@ -1,0 +1,302 @@
+"""Everything MLflow: tracking URI, runs, params, artifacts, the registry and the champion.
+
+Nothing here runs at import time. The tracking URI is, in order: the config's
+``mlflow.tracking_uri``, ``$MLFLOW_TRACKING_URI``, then a SQLite store at the project root
+(``sqlite:///<root>/mlflow.db``) whatever the working directory. For a local SQLite store,
+artifacts go beside it in ``<root>/mlartifacts`` (never ``./mlruns`` in the working directory).
+
+The champion rule (:func:`decide_promotion`): a newly registered version is the ``challenger``;
+it becomes ``champion`` only if, re-scored on a held-out period that **neither** model trained on
+(the champion's own test period when the challenger did not train on it), it is not worse than
+the champion beyond ``tolerance`` on the primary metric and on calibration. The first model is
+champion. Every decision and its numbers are tags on the version.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from resilience.errors import ResilienceError
+from resilience.paths import project_root
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Where and under what names runs and models are recorded."""
+
+    tracking_uri: str | None = None
+    experiment_name: str = "line-resilience"
+    registered_model_name: str = "line-resilience"
+    register: bool = True
+    primary_metric: str = "roc_auc"
+    primary_tolerance: float = 0.005
+    calibration_metric: str = "ece"
+    calibration_tolerance: float = 0.01
+    request_timeout_seconds: int = 10
+
+
+def resolve_tracking_uri(configured: str | None = None) -> str:
+    """Config value, else ``$MLFLOW_TRACKING_URI``, else the project's SQLite store."""
+    if configured:
+        return str(configured)
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{project_root() / 'mlflow.db'}"
+
+
+def connect(config: TrackingConfig) -> str:
+    """Point MLflow at the tracking store; fail fast with a clear error if it does not answer."""
+    import mlflow
+
+    uri = resolve_tracking_uri(config.tracking_uri)
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(config.request_timeout_seconds))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    mlflow.set_tracking_uri(uri)
+    if uri.startswith("http"):
+        import requests
+
+        try:
+            requests.get(uri.rstrip("/") + "/health", timeout=config.request_timeout_seconds)
+        except requests.RequestException as exc:
+            raise ResilienceError(f"the MLflow tracking server at {uri} does not answer: {exc}") from exc
+    return uri
+
+
+def _artifact_location(uri: str, experiment_name: str) -> str | None:
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///"):])
+        return (db.parent / "mlartifacts" / experiment_name).as_uri()
+    return None  # a server decides where its artifacts live
+
+
+def ensure_experiment(name: str) -> str:
+    """The experiment's id, creating it (with artifacts beside a local store) if needed."""
+    import mlflow
+
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    return mlflow.create_experiment(name, artifact_location=_artifact_location(mlflow.get_tracking_uri(), name))
+
+
+def flatten(mapping: Mapping, prefix: str = "") -> dict[str, Any]:
+    """Nested config -> ``{"model.params.num_leaves": 15, ...}`` for MLflow params."""
+    flat = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value if isinstance(value, (int, float, str, bool)) or value is None else json.dumps(value, default=str)
+    return flat
+
+
+def git_commit() -> str:
+    """The checkout's commit (with ``-dirty`` when it has uncommitted changes), or ``unknown``."""
+    try:
+        root = project_root()
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if commit.returncode:
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return commit.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+@contextmanager
+def start_run(config: TrackingConfig, run_name: str | None = None, parent_run_id: str | None = None,
+              experiment_name: str | None = None, tags: dict | None = None):
+    """Start a run in the configured experiment (nested under ``parent_run_id`` for sweeps)."""
+    import mlflow
+
+    connect(config)
+    experiment_id = ensure_experiment(experiment_name or config.experiment_name)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, parent_run_id=parent_run_id,
+                          nested=parent_run_id is not None, tags=tags) as run:
+        yield run
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    import mlflow
+
+    flat = {k: ("" if v is None else str(v))[:6000] for k, v in params.items()}
+    items = list(flat.items())
+    for start in range(0, len(items), 100):  # MLflow caps a batch at 100 params
+        mlflow.log_params(dict(items[start:start + 100]))
+
+
+def log_metrics(metrics: Mapping[str, float], prefix: str = "") -> None:
+    import math
+
+    import mlflow
+
+    clean = {f"{prefix}{k}": float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+    if clean:
+        mlflow.log_metrics(clean)
+
+
+def log_figure(figure, artifact_file: str) -> None:
+    import matplotlib.pyplot as plt
+    import mlflow
+
+    mlflow.log_figure(figure, artifact_file)
+    plt.close(figure)
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    import mlflow
+
+    mlflow.log_text(text, artifact_file)
+
+
+def log_frame(frame: pd.DataFrame, artifact_file: str) -> None:
+    """A frame as a CSV artifact."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(artifact_file).name
+        frame.to_csv(path, index=False)
+        mlflow.log_artifact(str(path), str(Path(artifact_file).parent) if Path(artifact_file).parent != Path(".") else None)
+
+
+def log_file(path: str | Path, artifact_path: str | None = None) -> None:
+    import mlflow
+
+    mlflow.log_artifact(str(path), artifact_path)
+
+
+# -- the model in MLflow ---------------------------------------------------------------------------
+def log_persistence_model(model, input_example: pd.DataFrame, registered_model_name: str | None):
+    """Log the fitted model as a pyfunc with signature and input example; register it if named."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from resilience.pyfunc import ResiliencePyfunc
+
+    python_model = ResiliencePyfunc(model)
+    example = input_example.drop(columns=[model.contract.label], errors="ignore").head(5).reset_index(drop=True)
+    # the signature speaks MLflow types: categories travel as plain strings
+    example = example.apply(lambda c: c.astype(object) if isinstance(c.dtype, pd.CategoricalDtype) else c)
+    signature = infer_signature(example, python_model.predict(None, example))
+    return mlflow.pyfunc.log_model(
+        name="model", python_model=python_model, signature=signature, input_example=example,
+        registered_model_name=registered_model_name,
+    )
+
+
+def load_persistence_model(model_uri: str):
+    """The fitted :class:`~resilience.models.PersistenceModel` behind a model URI, and its version info.
+
+    Raises a clear error when the alias or version does not exist or the server does not answer.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        pyfunc = mlflow.pyfunc.load_model(model_uri)
+    except MlflowException as exc:
+        raise ResilienceError(f"cannot load model '{model_uri}' from {mlflow.get_tracking_uri()}: {exc.message}") from exc
+    except OSError as exc:
+        raise ResilienceError(f"cannot load model '{model_uri}': {exc}") from exc
+    return pyfunc.unwrap_python_model().model, pyfunc.metadata
+
+
+def model_version_info(model_uri: str) -> dict[str, Any]:
+    """Name, version, run id and tags of a ``models:/name@alias`` or ``models:/name/N`` URI."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    if not model_uri.startswith("models:/"):
+        return {"name": None, "version": None, "run_id": None, "tags": {}}
+    body = model_uri[len("models:/"):]
+    try:
+        if "@" in body:
+            name, alias = body.split("@", 1)
+            version = client.get_model_version_by_alias(name, alias)
+        else:
+            name, number = body.rsplit("/", 1)
+            version = client.get_model_version(name, number)
+    except MlflowException as exc:
+        raise ResilienceError(f"no registered model at '{model_uri}': {exc.message}") from exc
+    return {"name": version.name, "version": str(version.version), "run_id": version.run_id,
+            "tags": dict(version.tags or {})}
+
+
+def champion_version(name: str):
+    """The registered version with alias ``champion``, or None."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        return MlflowClient().get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def set_alias(name: str, alias: str, version: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient().set_registered_model_alias(name, alias, str(version))
+
+
+def tag_version(name: str, version: str, tags: Mapping[str, Any]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, str(version), key, str(value))
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    promote: bool
+    reason: str
+    numbers: dict
+
+    def as_tags(self) -> dict[str, str]:
+        tags = {"promotion.decision": "champion" if self.promote else "challenger",
+                "promotion.reason": self.reason}
+        tags.update({f"promotion.{k}": f"{v:.6g}" if isinstance(v, float) else str(v) for k, v in self.numbers.items()})
+        return tags
+
+
+def decide_promotion(challenger: Mapping[str, float], champion: Mapping[str, float] | None,
+                     config: TrackingConfig, period: str = "") -> PromotionDecision:
+    """Pure rule: is the challenger at least as good as the champion on the same period?"""
+    if champion is None:
+        return PromotionDecision(True, "first model: no champion yet", {})
+    primary, calib = config.primary_metric, config.calibration_metric
+    higher_is_better = primary in ("roc_auc", "pr_auc") or primary.startswith("precision") or primary.startswith("recall")
+    delta = challenger[primary] - champion[primary]
+    primary_ok = delta >= -config.primary_tolerance if higher_is_better else delta <= config.primary_tolerance
+    calib_delta = challenger[calib] - champion[calib]
+    calib_ok = calib_delta <= config.calibration_tolerance
+    numbers = {
+        "period": period,
+        f"challenger_{primary}": float(challenger[primary]), f"champion_{primary}": float(champion[primary]),
+        f"challenger_{calib}": float(challenger[calib]), f"champion_{calib}": float(champion[calib]),
+    }
+    if primary_ok and calib_ok:
+        return PromotionDecision(True, f"not worse than the champion on {period}: {primary} {delta:+.4f}, "
+                                       f"{calib} {calib_delta:+.4f} (tolerances {config.primary_tolerance}, "
+                                       f"{config.calibration_tolerance})", numbers)
+    failed = []
+    if not primary_ok:
+        failed.append(f"{primary} {delta:+.4f} beyond tolerance {config.primary_tolerance}")
+    if not calib_ok:
+        failed.append(f"{calib} {calib_delta:+.4f} beyond tolerance {config.calibration_tolerance}")
+    return PromotionDecision(False, f"worse than the champion on {period}: " + "; ".join(failed), numbers)

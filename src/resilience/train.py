@@ -1,0 +1,196 @@
+"""Train, evaluate, track, register and (maybe) promote: the data scientist's one command.
+
+:func:`fit_and_evaluate` is pure (frames in, model and numbers out, nothing written);
+:func:`train_and_track` adds MLflow: params, artifacts, plots, the model, its registered version
+and the champion decision.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from resilience import evaluate, tracking
+from resilience.data.contract import DataContract
+from resilience.models import PersistenceModel
+from resilience.split import SplitConfig, SplitSummary, split_by_line_and_time
+
+log = logging.getLogger(__name__)
+PROBABILITY = "persistence_probability"
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """How a model is judged on its test period."""
+
+    capacity_k: int = 10          # lines a force can act on each week
+    min_slice_size: int = 50      # smaller slices are suppressed, not reported
+    n_bootstrap: int = 200        # resamples for 95% intervals
+    n_bins: int = 10              # calibration bins
+    seed: int = 0
+
+
+@dataclass
+class Evaluation:
+    """A fitted model and everything measured about it on the held-out test period."""
+
+    model: PersistenceModel
+    split: SplitSummary
+    metrics: dict
+    slices: pd.DataFrame
+    test_predictions: pd.DataFrame
+    timings: dict = field(default_factory=dict)
+
+
+def iso_weeks(dates: pd.Series) -> np.ndarray:
+    """ISO week labels ("2026-W47") for dates."""
+    iso = pd.to_datetime(dates).dt.isocalendar()
+    return (iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)).to_numpy()
+
+
+def score_test_period(model: PersistenceModel, frame: pd.DataFrame, contract: DataContract,
+                      config: EvaluationConfig) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """Metrics, per-row predictions and slice metrics of ``model`` on labelled rows ``frame``."""
+    probability = model.persistence_probability(frame)
+    y = frame[contract.label].astype(int).to_numpy()
+    weeks = iso_weeks(frame[contract.date_column])
+    metrics = evaluate.metrics(y, probability, weeks, config.capacity_k, config.n_bins)
+    keep = [contract.id_column, contract.line_column, contract.date_column, *contract.slices, contract.label]
+    predictions = frame[list(dict.fromkeys(keep))].copy()
+    predictions[PROBABILITY] = probability
+    slices = evaluate.slice_metrics(predictions, list(contract.slices), contract.label, PROBABILITY,
+                                    config.min_slice_size, config.n_bootstrap, config.seed)
+    return metrics, predictions, slices
+
+
+def fit_and_evaluate(history: pd.DataFrame, contract: DataContract, model: PersistenceModel,
+                     split_config: SplitConfig, eval_config: EvaluationConfig,
+                     truth: pd.DataFrame | None = None) -> Evaluation:
+    """Split by line and time, fit on the training span, measure on the test period."""
+    timings = {}
+    start = time.perf_counter()
+    train_idx, test_idx, split = split_by_line_and_time(history, contract.date_column, contract.line_column, split_config)
+    train, test = history.loc[train_idx], history.loc[test_idx]
+    timings["split"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    model.fit(train)
+    model.split_summary_ = split
+    timings["fit"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    metrics, predictions, slices = score_test_period(model, test, contract, eval_config)
+    if truth is not None:
+        true_probability = predictions[[contract.id_column]].merge(truth, on=contract.id_column, how="left")["true_probability"]
+        if true_probability.notna().all():
+            metrics.update(evaluate.oracle_metrics(predictions[contract.label].astype(int), true_probability, metrics))
+    cv = getattr(model, "cv_scores_", {}) or {}
+    metrics.update(cv)
+    timings["evaluate"] = time.perf_counter() - start
+    return Evaluation(model, split, metrics, slices, predictions, timings)
+
+
+def _log_plots(evaluation: Evaluation, contract: DataContract, config: EvaluationConfig) -> None:
+    frame = evaluation.test_predictions
+    y, p = frame[contract.label].astype(int).to_numpy(), frame[PROBABILITY].to_numpy()
+    tracking.log_figure(evaluate.plot_roc(y, p, "ROC curve, test period"), "plots/roc.png")
+    groups = {"all lines": (y, p)}
+    if contract.cohort_column:
+        for value, group in frame.groupby(contract.cohort_column, observed=True):
+            if len(group) >= config.min_slice_size:
+                groups[str(value)] = (group[contract.label].astype(int).to_numpy(), group[PROBABILITY].to_numpy())
+    tracking.log_figure(evaluate.plot_calibration(groups, "Calibration, test period"), "plots/calibration.png")
+    weeks = iso_weeks(frame[contract.date_column])
+    tracking.log_figure(evaluate.plot_precision_at_k(y, p, weeks, max_k=max(20, config.capacity_k * 3)), "plots/precision_at_k.png")
+    tracking.log_frame(evaluate.calibration_table(y, p, config.n_bins), "tables/calibration.csv")
+
+
+def rescore_for_promotion(challenger: PersistenceModel, champion: PersistenceModel, history: pd.DataFrame,
+                          contract: DataContract, config: EvaluationConfig) -> tuple[dict, dict, str] | str:
+    """Metrics of both models on a period neither trained on, or the reason there is none."""
+    if champion.contract.to_dict()["columns"] != contract.to_dict()["columns"]:
+        return "the champion was trained on a different data contract; compare them by hand"
+    ch_split, cp_split = challenger.split_summary_, champion.split_summary_
+    dates = pd.to_datetime(history[contract.date_column])
+    candidates = [
+        ("the champion's test period", cp_split.test_start, cp_split.test_end),
+        ("the challenger's test period", ch_split.test_start, ch_split.test_end),
+    ]
+    for name, start, end in candidates:
+        unseen = pd.Timestamp(start) > pd.Timestamp(ch_split.train_end) and pd.Timestamp(start) > pd.Timestamp(cp_split.train_end)
+        rows = history[(dates >= pd.Timestamp(start)) & (dates <= pd.Timestamp(end))]
+        if unseen and len(rows) >= 50 and rows[contract.label].nunique() == 2:
+            period = f"{name} ({start} to {end}, {len(rows)} disruptions)"
+            ch_metrics, _, _ = score_test_period(challenger, rows, contract, config)
+            cp_metrics, _, _ = score_test_period(champion, rows, contract, config)
+            return ch_metrics, cp_metrics, period
+    return "no labelled period in this extract is unseen by both models"
+
+
+@dataclass
+class TrainResult:
+    evaluation: Evaluation
+    run_id: str
+    model_version: str | None
+    promotion: tracking.PromotionDecision | None
+
+
+def train_and_track(history: pd.DataFrame, contract: DataContract, model: PersistenceModel,
+                    split_config: SplitConfig, eval_config: EvaluationConfig,
+                    tracking_config: tracking.TrackingConfig, params: dict, input_path: str | Path,
+                    input_sha256: str, truth: pd.DataFrame | None = None, run_name: str | None = None,
+                    parent_run_id: str | None = None, artifacts: dict[str, str] | None = None) -> TrainResult:
+    """:func:`fit_and_evaluate`, then log everything to MLflow, register, and apply the champion rule."""
+    evaluation = fit_and_evaluate(history, contract, model, split_config, eval_config, truth)
+    start = time.perf_counter()
+    tags = {"git_commit": tracking.git_commit(), "data_sha256": input_sha256, "data_config": contract.name,
+            "input": str(input_path), "model_family": model.family}
+    with tracking.start_run(tracking_config, run_name=run_name, parent_run_id=parent_run_id, tags=tags) as run:
+        tracking.log_params({**params, **{f"split.result.{k}": v for k, v in evaluation.split.as_dict().items()},
+                             **{f"model.capacity.{k}": v for k, v in model.capacity().items()}})
+        tracking.log_metrics({k: v for k, v in evaluation.metrics.items()}, prefix="test_")
+        for name, text in (artifacts or {}).items():
+            tracking.log_text(text, name)
+        tracking.log_text(json.dumps(contract.to_dict(), indent=2), "config/data_contract.json")
+        tracking.log_text(json.dumps(evaluation.split.as_dict(), indent=2), "split.json")
+        tracking.log_frame(evaluation.slices, "tables/slice_metrics.csv")
+        tracking.log_frame(evaluation.test_predictions, "tables/test_predictions.csv")
+        _log_plots(evaluation, contract, eval_config)
+        info = tracking.log_persistence_model(model, history.head(5), tracking_config.registered_model_name if tracking_config.register else None)
+        version = str(info.registered_model_version) if tracking_config.register and info.registered_model_version else None
+        promotion = None
+        if version:
+            promotion = promote_if_better(version, model, history, contract, tracking_config, eval_config)
+        evaluation.timings["tracking"] = time.perf_counter() - start
+        tracking.log_metrics({f"seconds_{k}": v for k, v in evaluation.timings.items()})
+    return TrainResult(evaluation, run.info.run_id, version, promotion)
+
+
+def promote_if_better(version: str, model: PersistenceModel, history: pd.DataFrame, contract: DataContract,
+                      tracking_config: tracking.TrackingConfig, eval_config: EvaluationConfig) -> tracking.PromotionDecision:
+    """Give the new version alias ``challenger``; make it ``champion`` if the rule says so."""
+    name = tracking_config.registered_model_name
+    tracking.set_alias(name, tracking.CHALLENGER, version)
+    current = tracking.champion_version(name)
+    if current is None:
+        decision = tracking.decide_promotion({}, None, tracking_config)
+    else:
+        champion, _ = tracking.load_persistence_model(f"models:/{name}/{current.version}")
+        outcome = rescore_for_promotion(model, champion, history, contract, eval_config)
+        if isinstance(outcome, str):
+            decision = tracking.PromotionDecision(False, f"kept version {current.version} as champion: {outcome}", {})
+        else:
+            ch_metrics, cp_metrics, period = outcome
+            decision = tracking.decide_promotion(ch_metrics, cp_metrics, tracking_config, period)
+        decision.numbers["compared_with_version"] = current.version
+    if decision.promote:
+        tracking.set_alias(name, tracking.CHAMPION, version)
+    tracking.tag_version(name, version, decision.as_tags())
+    log.info("model version %s: %s", version, decision.reason)
+    return decision
+
