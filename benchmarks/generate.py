@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.rows:
         pilot = run_once(20_000, args.seed, write=False)
         n_lines = max(1, round(args.rows * pilot["lines"] / pilot["rows"]))
-        print(f"pilot: {pilot['rows'] / pilot['lines']:.3f} rows per line -> {n_lines:,} lines for ~{args.rows:,} rows")
+        print(f"pilot: {pilot['rows'] / pilot['lines']:.3f} rows per line -> "
+              f"{n_lines:,} lines for ~{args.rows:,} rows")
 
     small = _in_fresh_process(n_lines, args.seed, args.write)
     _print(small)

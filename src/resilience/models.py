@@ -37,6 +37,7 @@ from resilience.split import calibration_slice, time_ordered_group_folds
 
 FAMILIES = ("lightgbm", "logistic")
 CALIBRATIONS = ("sigmoid", "isotonic", "none")
+FALLBACK_TREES = 200  # when no validation fold can be formed (a very short history)
 
 DEFAULT_LGBM_PARAMS = {
     "n_estimators": 2000,          # an upper bound: early stopping picks the real number
@@ -236,6 +237,11 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         else:
             self.calibrator_ = Calibrator("none").fit(np.zeros(2), np.array([0, 1]))
         self.base_rate_ = float(y.mean())
+        cohort = self.contract.cohort_column
+        self.cohort_base_rates_ = (
+            {str(k): float(v) for k, v in pd.Series(y).groupby(frame[cohort].astype(str).to_numpy()).mean().items()}
+            if cohort else {}
+        )
         self.n_train_rows_ = int(len(y))
         self.classes_ = np.array([0, 1])
         return self
@@ -258,8 +264,13 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
 
         params = self._lgbm_params()
         best, fold_auc, fold_logloss = [], [], []
+        folds = []
         if self.early_stopping_rounds and self.n_folds > 0:
-            for train_pos, val_pos in time_ordered_group_folds(dates, lines, self.n_folds, self.fold_gap_weeks):
+            folds = list(time_ordered_group_folds(dates, lines, self.n_folds, self.fold_gap_weeks))
+            if not folds:  # a short history cannot afford the gap: validate on later rows without it
+                folds = list(time_ordered_group_folds(dates, lines, self.n_folds, 0))
+        if folds:
+            for train_pos, val_pos in folds:
                 if len(np.unique(y[train_pos])) < 2 or len(np.unique(y[val_pos])) < 2:
                     continue
                 probe = lgb.LGBMClassifier(**params)
@@ -274,7 +285,7 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         self.best_iterations_ = [round(b) for b in best]
         # Scores on later, line-disjoint folds inside the training span: what sweeps optimise.
         self.cv_scores_ = {"cv_roc_auc": float(np.mean(fold_auc)), "cv_log_loss": float(np.mean(fold_logloss))} if fold_auc else {}
-        n_estimators = int(round(np.median(best))) if best else int(params["n_estimators"])
+        n_estimators = int(round(np.median(best))) if best else FALLBACK_TREES
         final = {**params, "n_estimators": max(10, min(n_estimators, int(params["n_estimators"])))}
         self.estimator_ = lgb.LGBMClassifier(**final).fit(X, y)
 

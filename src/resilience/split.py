@@ -10,9 +10,11 @@
 * The **test period** is the most recent ``test_weeks`` of disruptions.
 * **Training** uses only disruptions whose outcome (``horizon_weeks`` later) was known before the
   test period began: ``date <= test_start - horizon``.
-* **No line on both sides**: a line with a disruption in the test period contributes no training
-  rows (``line_overlap="drop_from_train"``, the default, keeps the test set representative of the
-  weekly population) or the other way round (``"drop_from_test"``).
+* **No line on both sides**: a test-period disruption of a line that also has training rows is
+  left out of the test set (``line_overlap="drop_from_test"``, the default). The other way round
+  (``"drop_from_train"``) is offered but biased: a line that reappears in the test period must
+  have persisted after its training disruptions, so dropping its training rows removes positives
+  from the most recent training rows (the calibration slice) and miscalibrates the model.
 * Inside the training span, the **calibration slice** is its most recent ``calibration_fraction``
   of rows, and early stopping / tuning use expanding-window folds ordered by time and grouped by
   line (:func:`time_ordered_group_folds`).
@@ -34,7 +36,7 @@ class SplitConfig:
 
     test_weeks: int = 26
     horizon_weeks: int = 12
-    line_overlap: str = "drop_from_train"
+    line_overlap: str = "drop_from_test"
     calibration_fraction: float = 0.15
     n_folds: int = 3
     min_test_rows: int = 50
@@ -118,8 +120,9 @@ def time_ordered_group_folds(dates: pd.Series, lines: pd.Series, n_folds: int,
 
     The span is cut into ``n_folds + 1`` blocks of equal row counts by date; fold ``k`` trains on
     blocks ``0..k`` (minus a ``gap_weeks`` gap before validation) and validates on block ``k+1``.
-    Lines that appear in the validation block are removed from that fold's training rows, so no
-    line is on both sides. Yields positions (not labels) into ``dates``.
+    Validation rows of lines that also have training rows in the fold are left out, so no line is
+    on both sides (dropping the *training* rows instead would select on the outcome: see the
+    module docstring). Yields positions (not labels) into ``dates``.
     """
     dates = pd.to_datetime(pd.Series(dates).reset_index(drop=True))
     lines = pd.Series(lines).reset_index(drop=True)
@@ -130,8 +133,7 @@ def time_ordered_group_folds(dates: pd.Series, lines: pd.Series, n_folds: int,
         if len(val) == 0:
             continue
         val_start = dates.iloc[val].min()
-        train_mask = (dates < val_start - pd.Timedelta(weeks=gap_weeks)).to_numpy()
-        train_mask &= ~lines.isin(set(lines.iloc[val])).to_numpy()
-        train = np.flatnonzero(train_mask)
-        if len(train) >= 20:
+        train = np.flatnonzero((dates < val_start - pd.Timedelta(weeks=gap_weeks)).to_numpy())
+        val = val[~lines.iloc[val].isin(set(lines.iloc[train])).to_numpy()]
+        if len(train) >= 20 and len(val) >= 20:
             yield train, np.sort(val)

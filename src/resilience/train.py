@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sklearn.base import clone
+
 from resilience import evaluate, tracking
 from resilience.data.contract import DataContract
 from resilience.models import PersistenceModel
@@ -95,6 +97,27 @@ def fit_and_evaluate(history: pd.DataFrame, contract: DataContract, model: Persi
     return Evaluation(model, split, metrics, slices, predictions, timings)
 
 
+def deployable(evaluation: Evaluation, history: pd.DataFrame, refit_on_all: bool) -> PersistenceModel:
+    """The model to register: by default the same recipe refitted on every labelled row.
+
+    Under drift the most recent outcomes matter most, and the evaluated model never saw the last
+    ``test_weeks + horizon`` weeks. The refit carries the evaluated model as
+    ``evaluation_model_`` (and its split) so the champion rule can re-score both on a period
+    neither evaluated model trained on; the metrics reported are the evaluated model's.
+    """
+    evaluated = evaluation.model
+    evaluated.evaluation_model_ = None
+    if not refit_on_all:
+        evaluated.evaluation_model_ = evaluated
+        return evaluated
+    start = time.perf_counter()
+    deployed = clone(evaluated).fit(history)
+    deployed.split_summary_ = evaluation.split
+    deployed.evaluation_model_ = evaluated
+    evaluation.timings["refit"] = time.perf_counter() - start
+    return deployed
+
+
 def _log_plots(evaluation: Evaluation, contract: DataContract, config: EvaluationConfig) -> None:
     frame = evaluation.test_predictions
     y, p = frame[contract.label].astype(int).to_numpy(), frame[PROBABILITY].to_numpy()
@@ -115,6 +138,8 @@ def rescore_for_promotion(challenger: PersistenceModel, champion: PersistenceMod
     """Metrics of both models on a period neither trained on, or the reason there is none."""
     if champion.contract.to_dict()["columns"] != contract.to_dict()["columns"]:
         return "the champion was trained on a different data contract; compare them by hand"
+    challenger = getattr(challenger, "evaluation_model_", None) or challenger
+    champion = getattr(champion, "evaluation_model_", None) or champion
     ch_split, cp_split = challenger.split_summary_, champion.split_summary_
     dates = pd.to_datetime(history[contract.date_column])
     candidates = [
@@ -144,14 +169,17 @@ def train_and_track(history: pd.DataFrame, contract: DataContract, model: Persis
                     split_config: SplitConfig, eval_config: EvaluationConfig,
                     tracking_config: tracking.TrackingConfig, params: dict, input_path: str | Path,
                     input_sha256: str, truth: pd.DataFrame | None = None, run_name: str | None = None,
-                    parent_run_id: str | None = None, artifacts: dict[str, str] | None = None) -> TrainResult:
+                    parent_run_id: str | None = None, artifacts: dict[str, str] | None = None,
+                    refit_on_all: bool = True) -> TrainResult:
     """:func:`fit_and_evaluate`, then log everything to MLflow, register, and apply the champion rule."""
     evaluation = fit_and_evaluate(history, contract, model, split_config, eval_config, truth)
+    model = deployable(evaluation, history, refit_on_all)
     start = time.perf_counter()
     tags = {"git_commit": tracking.git_commit(), "data_sha256": input_sha256, "data_config": contract.name,
             "input": str(input_path), "model_family": model.family}
     with tracking.start_run(tracking_config, run_name=run_name, parent_run_id=parent_run_id, tags=tags) as run:
-        tracking.log_params({**params, **{f"split.result.{k}": v for k, v in evaluation.split.as_dict().items()},
+        tracking.log_params({**params, "refit_on_all": refit_on_all,
+                             **{f"split.result.{k}": v for k, v in evaluation.split.as_dict().items()},
                              **{f"model.capacity.{k}": v for k, v in model.capacity().items()}})
         tracking.log_metrics({k: v for k, v in evaluation.metrics.items()}, prefix="test_")
         for name, text in (artifacts or {}).items():

@@ -32,6 +32,10 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Ca
         @functools.wraps(task)
         def guarded(cfg: DictConfig) -> object:
             try:
+                missing = [key for key in cfg if OmegaConf.is_missing(cfg, key)]
+                if missing:
+                    raise ResilienceError(f"missing required setting(s): {', '.join(missing)} "
+                                          f"(e.g. {missing[0]}=<value>); see --help")
                 return task(cfg)
             except ResilienceError as exc:
                 logging.getLogger("resilience").debug("user error", exc_info=True)

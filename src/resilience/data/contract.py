@@ -46,7 +46,11 @@ PERSON_WORDS = frozenset(
 
 
 def _words(text: str) -> set[str]:
-    return set(re.findall(r"[a-z]+", text.lower()))
+    """Lower-case words of a name or label, camelCase split, with simple plurals also singular."""
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)
+    words = set(re.findall(r"[a-z]+", text.lower()))
+    singular = {w[:-3] + "y" for w in words if w.endswith("ies")} | {w[:-1] for w in words if w.endswith("s")}
+    return words | singular
 
 
 def protected_reason(name: str, label_text: str = "") -> str | None:
@@ -154,6 +158,9 @@ class DataContract:
         known = {f for f in ColumnSpec.__dataclass_fields__} - {"name"}
         columns = []
         for col_name, spec in raw_columns.items():
+            if spec is not None and not isinstance(spec, Mapping):
+                raise ConfigError(f"data config '{name}', column '{col_name}': expected a mapping of keys "
+                                  f"(dtype, role, ...), got {spec!r}")
             spec = dict(spec or {})
             unknown = set(spec) - known
             if unknown:
@@ -168,7 +175,14 @@ class DataContract:
             ConceptSpec(name=str(k), label_text=str(v.get("label_text", k)), four_ps=str(v.get("four_ps", "context")))
             for k, v in (config.get("concepts") or {}).items()
         )
-        rules = tuple(RuleSpec(**dict(r)) for r in (config.get("rules") or []))
+        rule_keys = set(RuleSpec.__dataclass_fields__)
+        rules = []
+        for r in config.get("rules") or []:
+            if not isinstance(r, Mapping) or set(r) - rule_keys or {"name", "kind", "column", "value", "other", "other_value"} - set(r):
+                raise ConfigError(f"data config '{name}': rule {r!r} must be a mapping with keys {sorted(rule_keys)} "
+                                  "(severity optional)")
+            rules.append(RuleSpec(**dict(r)))
+        rules = tuple(rules)
         contract = cls(
             name=name,
             columns=tuple(columns),
@@ -186,7 +200,8 @@ class DataContract:
         """The contract as a plain dict in the data-config shape (stored with every model)."""
         columns = {}
         for c in self.columns:
-            d = {k: v for k, v in asdict(c).items() if k != "name" and v not in (None, False, "")}
+            defaults = {f.name: f.default for f in ColumnSpec.__dataclass_fields__.values()}
+            d = {k: v for k, v in asdict(c).items() if k != "name" and not _same(v, defaults.get(k))}
             if c.allowed is not None:
                 d["allowed"] = list(c.allowed)
             columns[c.name] = d
@@ -292,6 +307,11 @@ class DataContract:
         """Plain-English name of a column (never the raw column name unless nothing else exists)."""
         spec = self._by_name[name]
         return spec.label_text or name.replace("_", " ")
+
+
+def _same(value: Any, default: Any) -> bool:
+    """Equal to the field default, without 0 == False confusing the two."""
+    return type(value) is type(default) and value == default
 
 
 def _plain(config: Any) -> Any:

@@ -104,8 +104,12 @@ TRUE_TERMS: dict[str, tuple[str, ...]] = {
     "area_miscalibration": ("policing_area", "disruption_date"),  # zero unless configured
 }
 
-# Contract features that no term reads: they have no effect at all on the outcome (some are
-# correlated with features that do, as in real data).
+# Contract features that no term reads: they have no effect at all on the outcome. Some are
+# correlated with features that do, as in real data (weeks_since_last_disruption is empty exactly
+# when prior_disruptions is 0; disruption_grade, handsets_seized and drugs_seized_gbp follow the
+# package), so a model may lean on them a little as proxies; commodity and cash_seized_gbp are
+# independent of everything. origin_hub is in neither list: which hub has no effect, but its value
+# "local" is line_type itself.
 NO_EFFECT_FEATURES: tuple[str, ...] = (
     "line_age_weeks", "exploited_children", "exploited_adults", "cuckooed_addresses",
     "violence_12m", "weapons_linked", "weeks_since_last_disruption", "commodity",
@@ -150,7 +154,8 @@ class WorldConfig:
     ----------
     seed : master seed; the same config always gives the same world, byte for byte.
     n_lines : lines first known between ``start_date - warmup_weeks`` and ``end_date``
-        (the scale knob: about 1.8 history rows per line at the defaults).
+        (the scale knob: about 0.9 history rows per line at the defaults, as some lines are
+        first known too late or fold before their first disruption).
     start_date, end_date : ISO dates; ``end_date`` is the last disruption day ("today" of the world).
     covariate_shift : > 0 shifts the features of the weekly extracts only (more contacts and bulk
         texts, fewer holder arrests, extra new home-grown lines); history is unchanged.
@@ -416,8 +421,8 @@ def _simulate_round(cfg: WorldConfig, rng: np.random.Generator, lines: dict[str,
                     shift_from: int, end_day: int) -> dict[str, np.ndarray]:
     """Draw one disruption for each line in ``idx`` (on ``day``) and its outcome.
 
-    The number and order of random draws depends only on ``len(idx)``, never on the values, so
-    the covariate shift (which rescales in-window values) leaves every other row unchanged.
+    Rows on or after ``shift_from`` get the covariate shift; :func:`_simulate` draws them from
+    their own random stream so that the shift leaves every other row unchanged.
     """
     n = idx.size
     home_grown = lines["home_grown"][idx]
@@ -442,7 +447,8 @@ def _simulate_round(cfg: WorldConfig, rng: np.random.Generator, lines: dict[str,
 
     # The disruption package.
     sustained = rng.random(n) < np.minimum(cfg.sustained_rate + 0.1 * (prior > 0), 1.0)
-    p_holder = np.clip(cfg.holder_arrest_rate * np.where(sustained, 1.3, 0.85) * np.exp(-0.7 * shift), 0, 0.95)
+    p_holder = np.clip(cfg.holder_arrest_rate * np.where(sustained, 1.3, 0.85) * np.exp(-0.7 * shift),
+                       0.0, 0.95)
     holder = rng.random(n) < p_holder
     charged = holder & (rng.random(n) < cfg.type1_share_of_holder_arrests)
     deactivated = ~charged & (rng.random(n) < cfg.type2_rate)
@@ -458,7 +464,8 @@ def _simulate_round(cfg: WorldConfig, rng: np.random.Generator, lines: dict[str,
                               + 1.0 * rng.standard_normal(n))
     cash_on = rng.random(n) >= 0.5
     cash = cash_on * np.exp(np.log(600.0) + 1.1 * rng.standard_normal(n))
-    grade_score = holder + 0.6 * sustained + 0.3 * np.minimum(runners_arrested, 3) + 0.5 * rng.standard_normal(n)
+    grade_score = (holder + 0.6 * sustained + 0.3 * np.minimum(runners_arrested, 3)
+                   + 0.5 * rng.standard_normal(n))
     grade = np.digitize(grade_score, [0.6, 1.5])
 
     rows = {
@@ -504,7 +511,7 @@ def _simulate_round(cfg: WorldConfig, rng: np.random.Generator, lines: dict[str,
     rows["persisted"] = rng.random(n) < probability
     rows["true_probability"] = probability
     for name, value in terms.items():
-        rows["term_" + name] = np.asarray(value, dtype=np.float64) * np.ones(n)
+        rows["term_" + name] = np.broadcast_to(np.asarray(value, dtype=np.float64), (n,)).copy()
     return rows
 
 
@@ -554,13 +561,10 @@ def _simulate(cfg: WorldConfig, rngs: tuple[np.random.Generator, np.random.Gener
                             shift_from, end_day)
             for mask, rng in ((~in_window, main_rng), (in_window, window_rng))
         ]
-        rows = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+        rows = {key: np.concatenate([part.pop(key) for part in parts]) for key in list(parts[0])}
+        del parts
         idx, day = rows["line"], rows["day"]
         prior = rows["prior_disruptions"]
-        wanted = np.zeros(idx.size, dtype=bool)
-        for first, last in exported:
-            wanted |= (day >= first) & (day <= last)
-        chunks.append({key: value[wanted] for key, value in rows.items()})
         rounds += 1
         # A persisting line is next disrupted after the horizon, so its label is settled first.
         # Lines disrupted in the window are always dropped here (their next disruption is after
@@ -569,8 +573,13 @@ def _simulate(cfg: WorldConfig, rngs: tuple[np.random.Generator, np.random.Gener
         next_day = day + gap
         keep = rows["persisted"] & (next_day <= end_day) & (next_day < lines["natural_end"][idx])
         _adapt(main_rng, lines, rows, keep)
+        wanted = np.zeros(idx.size, dtype=bool)
+        for first, last in exported:
+            wanted |= (day >= first) & (day <= last)
+        chunks.append({key: rows.pop(key)[wanted] for key in list(rows)})
         idx, last_day, day, prior = idx[keep], day[keep].astype(np.float64), next_day[keep], prior[keep] + 1
-    return {key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]} if chunks else {}
+    # Concatenate column by column, dropping each column's chunks as soon as it is joined.
+    return {key: np.concatenate([c.pop(key) for c in chunks]) for key in list(chunks[0])} if chunks else {}
 
 
 def _iso_week(days: pd.DatetimeIndex) -> np.ndarray:
@@ -590,44 +599,48 @@ def _frame(cfg: WorldConfig, lines: dict[str, np.ndarray], rows: dict[str, np.nd
     """Turn simulated rows (already selected and ordered by ``order``) into contract + truth frames."""
     # Pop as we go so that a million-row world is never held twice.
     r = {key: rows.pop(key)[order] for key in list(rows)}
-    line = r["line"]
+    line = r.pop("line")
+    home_grown = r.pop("home_grown")
+    n = line.size
     areas = np.asarray(cfg.policing_areas, dtype=object)
     hubs = np.asarray(HUBS + ("local",), dtype=object)
-    hub_code = np.where(r["home_grown"], len(HUBS), lines["hub"][line])
-    disruption_ids = _ids("SYN-D", np.arange(first_number, first_number + line.size), 7)
-    frame = pd.DataFrame({
-        "disruption_id": pd.array(disruption_ids, dtype="str"),
-        "line_id": pd.array(_ids("SYN-L", line + 1, 6), dtype="str"),
-        "disruption_date": (start + pd.to_timedelta(r["day"], unit="D")).astype("datetime64[ns]"),
-        "policing_area": pd.array(areas[lines["area"][line]], dtype="str"),
-        "line_type": pd.array(np.where(r["home_grown"], "home_grown", "imported").astype(object), dtype="str"),
-        "origin_hub": pd.array(hubs[hub_code], dtype="str"),
-    })
-    for column in ("line_age_weeks", "deal_numbers", "contacts", "bulk_texts_per_day", "runners",
-                   "exploited_children", "exploited_adults", "cuckooed_addresses", "violence_12m",
-                   "weapons_linked", "ocg_linked", "linked_lines", "prior_disruptions",
-                   "weeks_since_last_disruption"):
-        frame[column] = r[column]
-    frame["commodity"] = pd.array(np.asarray(COMMODITIES, dtype=object)[lines["commodity"][line]], dtype="str")
-    frame["holder_arrested"] = r["holder_arrested"]
-    frame["closure_type"] = pd.array(np.asarray(CLOSURE_TYPES, dtype=object)[r["closure"]], dtype="str")
-    for column in ("runners_arrested", "handsets_seized", "ddtro", "closure_orders", "ancillary_orders",
-                   "safeguarding_referrals", "drugs_seized_gbp", "cash_seized_gbp", "sustained_operation"):
-        frame[column] = r[column]
-    frame["disruption_grade"] = pd.array(np.asarray(GRADES, dtype=object)[r["grade"]], dtype="str")
-    frame[LABEL] = r["persisted"]
-    for column in _INT_COLUMNS:
-        frame[column] = frame[column].astype(np.int64)
-    for column in _FLOAT_COLUMNS:
-        frame[column] = frame[column].astype(np.float64)
-    for column in _BOOL_COLUMNS + (LABEL,):
-        frame[column] = frame[column].astype(bool)
+    hub_code = np.where(home_grown, len(HUBS), lines["hub"][line])
 
-    truth = pd.DataFrame({"disruption_id": frame["disruption_id"], "true_probability": r["true_probability"]})
-    truth["term_intercept"] = float(cfg.persistence_intercept)
+    def categories(values: tuple[str, ...] | np.ndarray, codes: np.ndarray):
+        return pd.array(np.asarray(values, dtype=object)[codes], dtype="str")
+
+    disruption_ids = pd.array(_ids("SYN-D", np.arange(first_number, first_number + n), 7), dtype="str")
+    data: dict[str, object] = {
+        "disruption_id": disruption_ids,
+        "line_id": pd.array(_ids("SYN-L", line + 1, 6), dtype="str"),
+        "disruption_date": (start + pd.to_timedelta(r.pop("day"), unit="D")).astype("datetime64[ns]"),
+        "policing_area": categories(areas, lines["area"][line]),
+        "line_type": categories(("imported", "home_grown"), home_grown.astype(np.int64)),
+        "origin_hub": categories(hubs, hub_code),
+    }
+    for column in COLUMNS[len(data):]:
+        if column == "commodity":
+            data[column] = categories(COMMODITIES, lines["commodity"][line])
+        elif column == "closure_type":
+            data[column] = categories(CLOSURE_TYPES, r.pop("closure"))
+        elif column == "disruption_grade":
+            data[column] = categories(GRADES, r.pop("grade"))
+        elif column == LABEL:
+            data[column] = r.pop("persisted").astype(bool)
+        elif column in _INT_COLUMNS:
+            data[column] = r.pop(column).astype(np.int64, copy=False)
+        elif column in _FLOAT_COLUMNS:
+            data[column] = r.pop(column).astype(np.float64, copy=False)
+        else:
+            data[column] = r.pop(column).astype(bool, copy=False)
+    frame = pd.DataFrame(data, copy=False)
+    del data
+
+    truth = {"disruption_id": disruption_ids, "true_probability": r.pop("true_probability"),
+             "term_intercept": np.full(n, float(cfg.persistence_intercept))}
     for name in TRUE_TERMS:
-        truth["term_" + name] = r["term_" + name]
-    return frame, truth
+        truth["term_" + name] = r.pop("term_" + name)
+    return frame, pd.DataFrame(truth, copy=False)
 
 
 def generate_world(config: WorldConfig | None = None) -> SyntheticWorld:

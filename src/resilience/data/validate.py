@@ -55,8 +55,15 @@ def _problem(source: str, column: str | None, rule: str, expected: str, index: p
 
 
 def _show(value: object) -> str:
-    text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+    text = "" if _is_missing(value) else str(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_missing(value: object) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # arrays and other containers are values, not missing
+        return False
 
 
 def _blank(raw: pd.Series) -> pd.Series:
@@ -84,7 +91,7 @@ def _parse(raw: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, pd.Series]:
         bad = numbers.isna() & ~blank
         bad |= np.isinf(numbers.fillna(0))
         if spec.dtype == "int":
-            bad |= numbers.notna() & (numbers % 1 != 0)
+            bad |= numbers.notna() & ((numbers % 1 != 0) | (numbers.abs() > 2**53))
             numbers = numbers.where(~bad)
             if not numbers.isna().any():
                 return numbers.astype("int64"), bad
@@ -92,7 +99,8 @@ def _parse(raw: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, pd.Series]:
         return numbers.where(~bad), bad
     if spec.dtype == "bool":
         if pd.api.types.is_bool_dtype(raw):
-            return raw.astype("boolean"), pd.Series(False, index=raw.index)
+            typed = raw.astype("boolean")
+            return (typed.astype(bool) if not typed.isna().any() else typed), pd.Series(False, index=raw.index)
         words = raw.astype(str).str.strip().str.lower()
         typed = pd.Series(pd.NA, index=raw.index, dtype="boolean")
         typed[words.isin(TRUE_WORDS) & ~blank] = True
@@ -106,11 +114,17 @@ def _parse(raw: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, pd.Series]:
             dates = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) is not None else raw
             return dates.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=raw.index)
         text = raw.astype(str).str.strip().where(~blank, None)
-        dates = pd.to_datetime(text, errors="coerce", format="ISO8601")
-        if getattr(dates.dt, "tz", None) is not None:
-            dates = dates.dt.tz_localize(None)
+        # the calendar day as written (YYYY-MM-DD...), so time zones never move a date
+        day = text.str.slice(0, 10)
+        dates = pd.to_datetime(day, errors="coerce", format="%Y-%m-%d")
+        looks_iso = day.str.fullmatch(r"\d{4}-\d{2}-\d{2}", na=False) & (text.str.len().fillna(0).eq(10) | text.str.slice(10, 11).isin(["T", " "]))
+        dates = dates.where(looks_iso)
         bad = dates.isna() & ~blank
-        return dates.dt.normalize().astype("datetime64[ns]"), bad
+        # a well-formed date beyond pandas' range (after 2262) is a date in the future, not a wrong type
+        beyond = bad & looks_iso & (day > "2262")
+        dates = dates.where(~beyond, pd.Timestamp.max.normalize())
+        bad &= ~beyond
+        return dates.astype("datetime64[ns]"), bad
     raise AssertionError(f"unhandled dtype {spec.dtype}")  # contract.check() rules this out
 
 
@@ -197,7 +211,8 @@ def _pandera_problems(frame: pd.DataFrame, contract: DataContract, present: list
 
 
 def validate_frame(raw: pd.DataFrame, contract: DataContract, source: str = "extract",
-                   require_label: bool = False, today: pd.Timestamp | None = None) -> ValidatedExtract:
+                   require_label: bool = False, today: pd.Timestamp | None = None,
+                   first_row: int = 1) -> ValidatedExtract:
     """Check a raw frame against ``contract``; return it typed or raise :class:`ContractError`.
 
     Parameters
@@ -207,9 +222,12 @@ def validate_frame(raw: pd.DataFrame, contract: DataContract, source: str = "ext
     source : the file name used in every message
     require_label : training needs the label in every row; scoring does not
     today : the day dates may not lie after (default: today)
+    first_row : the data-row number of the frame's first row, for messages (chunks of a file)
     """
     today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today)
+    # rows are numbered from first_row (a chunk of a streamed file starts where it starts)
     raw = raw.reset_index(drop=True)
+    raw.index = raw.index + (first_row - 1)
     problems: list[Problem] = []
     warned: list[Problem] = []
     if len(raw) == 0:
@@ -270,9 +288,9 @@ def validate_frame(raw: pd.DataFrame, contract: DataContract, source: str = "ext
         log.warning("%s", w)
     if not has_label and label in frame.columns:
         frame = frame.drop(columns=[label])
+    frame = frame[[c for c in contract.column_names if c in frame.columns]].reset_index(drop=True)
     frame.attrs["has_label"] = bool(has_label)
-    return ValidatedExtract(frame=frame[[c for c in contract.column_names if c in frame.columns]],
-                            source=source, warnings=warned)
+    return ValidatedExtract(frame=frame, source=source, warnings=warned)
 
 
 def load_extract(path: str | Path, contract: DataContract, require_label: bool = False,
@@ -282,7 +300,7 @@ def load_extract(path: str | Path, contract: DataContract, require_label: bool =
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         raw = read_extract(path)
-    return validate_frame(raw, contract, source=str(path), require_label=require_label, today=today)
+        return validate_frame(raw, contract, source=str(path), require_label=require_label, today=today)
 
 
 def summarise(extract: ValidatedExtract, contract: DataContract) -> dict:

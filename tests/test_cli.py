@@ -1,0 +1,263 @@
+"""The resilience-validate console command, run as a subprocess from an unrelated folder."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+VALIDATE = Path(sys.executable).parent / "resilience-validate"
+
+HUBS = ["london", "birmingham", "liverpool", "manchester", "other_hub", "local"]
+COMMODITIES = ["heroin_crack", "crack", "heroin", "cocaine", "cannabis"]
+CLOSURES = ["type1", "type2", "none"]
+GRADES = ["minor", "moderate", "major"]
+
+# default-schema column -> example_force column (configs/data/example_force.yaml)
+EXAMPLE_FORCE_NAMES = {
+    "disruption_id": "ref",
+    "line_id": "line_ref",
+    "disruption_date": "date_of_action",
+    "policing_area": "lpa",
+    "line_type": "line_kind",
+    "contacts": "customer_count",
+    "deal_numbers": "deal_lines",
+    "runners": "runner_count",
+    "exploited_children": "children_exploited",
+    "prior_disruptions": "previous_actions",
+    "holder_arrested": "controller_arrested",
+    "runners_arrested": "runners_detained",
+    "ddtro": "ddtro_obtained",
+    "safeguarding_referrals": "referrals",
+    "sustained_operation": "operation_sustained",
+    "persisted_12w": "active_after_12w",
+}
+
+
+def valid_extract(n: int = 20) -> pd.DataFrame:
+    """A valid default-schema training extract (values as text): 10 lines, 2023 dates, 13/20 labels true."""
+    rows = []
+    for i in range(n):
+        hub = HUBS[i % len(HUBS)]
+        closure = CLOSURES[i % 3]
+        runners = i % 5 + 1
+        rows.append({
+            "disruption_id": f"SYN-D{i:05d}", "line_id": f"SYN-L{i // 2:04d}",
+            "disruption_date": f"2023-{i % 12 + 1:02d}-{i % 28 + 1:02d}",
+            "policing_area": ["Northmoor", "Eastvale", "Westbrook"][i % 3],
+            "line_type": "home_grown" if hub == "local" else "imported", "origin_hub": hub,
+            "line_age_weeks": str(i * 3), "deal_numbers": str(i % 4 + 1), "contacts": str(i * 17),
+            "bulk_texts_per_day": f"{i * 2.5:.1f}", "runners": str(runners),
+            "exploited_children": str(i % 3), "exploited_adults": str(i % 2),
+            "cuckooed_addresses": str(i % 4), "violence_12m": str(i % 6),
+            "weapons_linked": ["true", "false"][i % 2], "ocg_linked": ["false", "true"][i % 3 == 0],
+            "linked_lines": str(i % 7), "prior_disruptions": str(i % 3),
+            "weeks_since_last_disruption": "" if i % 3 == 0 else f"{i * 1.5:.1f}",
+            "commodity": COMMODITIES[i % 5],
+            "holder_arrested": "true" if closure == "type1" else ["true", "false"][i % 2],
+            "closure_type": closure, "runners_arrested": str(runners // 2), "handsets_seized": str(i % 5),
+            "ddtro": ["true", "false"][i % 2 == 0], "closure_orders": str(i % 2),
+            "ancillary_orders": str(i % 3), "safeguarding_referrals": str(i % 4),
+            "drugs_seized_gbp": f"{i * 120.5:.2f}", "cash_seized_gbp": f"{i * 300:.2f}",
+            "sustained_operation": ["true", "false"][i % 4 == 0], "disruption_grade": GRADES[(i // 2) % 3],
+            "persisted_12w": ["true", "false"][i % 3 == 1],
+        })
+    return pd.DataFrame(rows)
+
+
+def example_force_extract() -> pd.DataFrame:
+    """The valid frame in example_force's column names: only that config's columns, plus free-text notes."""
+    frame = valid_extract()
+    frame = frame[list(EXAMPLE_FORCE_NAMES)].rename(columns=EXAMPLE_FORCE_NAMES)
+    frame["officer_notes"] = ['seen near the school, "blue car"' if i % 2 else "" for i in range(len(frame))]
+    return frame
+
+
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("RESILIENCE_HOME", "HYDRA_FULL_ERROR")}
+    return subprocess.run([str(VALIDATE), *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
+
+
+def summary_of(stdout: str) -> dict:
+    start, end = stdout.index("{"), stdout.rindex("}")
+    return json.loads(stdout[start:end + 1])
+
+
+def listing(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+def assert_nothing_left_behind(folder: Path) -> None:
+    assert not (folder / "outputs").exists()
+    assert not (folder / ".hydra").exists()
+    assert not (folder / "multirun").exists()
+    assert not list(folder.rglob("*.log"))
+    assert not list(folder.rglob(".hydra"))
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """An unrelated working directory (not the checkout)."""
+    folder = tmp_path / "somewhere" / "else"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def test_console_script_is_installed():
+    assert VALIDATE.is_file(), VALIDATE
+
+
+def test_help_lists_the_data_group(workdir):
+    result = run(workdir, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Configuration groups" in result.stdout
+    data_line = next(line for line in result.stdout.splitlines() if line.startswith("data:"))
+    assert "default" in data_line and "example_force" in data_line
+    assert_nothing_left_behind(workdir)
+
+
+def test_valid_extract_from_an_unrelated_folder(workdir):
+    valid_extract().to_csv(workdir / "extract.csv", index=False)
+    result = run(workdir, "input=extract.csv")
+    assert result.returncode == 0, result.stderr
+    summary = summary_of(result.stdout)
+    assert summary["rows"] == 20
+    assert summary["lines"] == 10
+    assert (summary["first_date"], summary["last_date"]) == ("2023-01-01", "2023-12-12")
+    assert summary["label_rate"] == pytest.approx(13 / 20, abs=1e-4)
+    assert summary["warnings"] == []
+    assert "valid: 20 rows of 10 lines match data config 'default'" in result.stdout
+    assert "Traceback" not in result.stderr
+    assert listing(workdir) == {"extract.csv"}
+    assert_nothing_left_behind(workdir)
+
+
+def test_valid_parquet_extract_with_absolute_path(workdir, tmp_path):
+    path = tmp_path / "extract.parquet"
+    valid_extract().to_parquet(path, index=False)
+    result = run(workdir, f"input={path}", "require_label=true")
+    assert result.returncode == 0, result.stderr
+    assert summary_of(result.stdout)["rows"] == 20
+    assert_nothing_left_behind(workdir)
+
+
+def test_scoring_extract_without_label_has_no_label_rate(workdir):
+    valid_extract().drop(columns=["persisted_12w"]).to_csv(workdir / "week.csv", index=False)
+    result = run(workdir, "input=week.csv")
+    assert result.returncode == 0, result.stderr
+    assert summary_of(result.stdout)["label_rate"] is None
+
+
+def test_bad_extract_exits_non_zero_with_problems_on_stderr(workdir):
+    frame = valid_extract()
+    frame.loc[3, "contacts"] = "abc"
+    frame.loc[5, "commodity"] = "meth"
+    frame.loc[9, "disruption_id"] = frame.loc[2, "disruption_id"]
+    frame.to_csv(workdir / "bad.csv", index=False)
+    before = listing(workdir)
+    result = run(workdir, "input=bad.csv")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    err = result.stderr
+    assert "error: 3 problem(s) with the extract" in err
+    assert "bad.csv: column 'contacts': wrong type" in err and "row 4 ('abc')" in err
+    assert "bad.csv: column 'commodity': unknown category" in err and "row 6 ('meth')" in err
+    assert "bad.csv: column 'disruption_id': duplicate value" in err and "row 3" in err and "row 10" in err
+    assert "valid:" not in result.stdout
+    assert listing(workdir) == before
+    assert_nothing_left_behind(workdir)
+
+
+def test_bad_extract_stderr_holds_only_the_error(workdir):
+    frame = valid_extract()
+    frame.loc[3, "contacts"] = "abc"    # a wrong type (the value becomes NA) together with
+    frame.loc[5, "commodity"] = "meth"  # a failed check: pandera concatenates all-NA failure cases
+    frame.to_csv(workdir / "bad.csv", index=False)
+    result = run(workdir, "input=bad.csv")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ")
+    assert "Warning" not in result.stderr
+
+
+def test_training_extract_without_label_is_refused(workdir):
+    valid_extract().drop(columns=["persisted_12w"]).to_csv(workdir / "train.csv", index=False)
+    result = run(workdir, "input=train.csv", "require_label=true")
+    assert result.returncode == 2
+    assert "column 'persisted_12w': missing required column" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_file_is_a_clear_error(workdir):
+    result = run(workdir, "input=nowhere.csv")
+    assert result.returncode == 2
+    assert "nowhere.csv" in result.stderr and "no such file" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert_nothing_left_behind(workdir)
+
+
+def test_missing_input_argument_is_a_clear_error(workdir):
+    result = run(workdir)
+    assert result.returncode == 2
+    assert "input" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_data_config_is_refused(workdir):
+    valid_extract().to_csv(workdir / "extract.csv", index=False)
+    result = run(workdir, "input=extract.csv", "data=no_such_force")
+    assert result.returncode != 0
+    assert "no_such_force" in result.stderr
+
+
+def test_example_force_validates_its_own_extract(workdir):
+    example_force_extract().to_csv(workdir / "force.csv", index=False)
+    result = run(workdir, "input=force.csv", "data=example_force", "require_label=true")
+    assert result.returncode == 0, result.stderr
+    summary = summary_of(result.stdout)
+    assert summary["rows"] == 20 and summary["lines"] == 10
+    assert (summary["first_date"], summary["last_date"]) == ("2023-01-01", "2023-12-12")
+    assert summary["label_rate"] == pytest.approx(13 / 20, abs=1e-4)
+    assert "match data config 'example_force'" in result.stdout
+    assert_nothing_left_behind(workdir)
+
+
+def test_example_force_rejects_a_default_schema_extract(workdir):
+    valid_extract().to_csv(workdir / "default_schema.csv", index=False)
+    result = run(workdir, "input=default_schema.csv", "data=example_force")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    for name in ("ref", "line_ref", "date_of_action", "customer_count"):
+        assert f"column '{name}': missing required column" in result.stderr
+    assert_nothing_left_behind(workdir)
+
+
+def test_default_rejects_an_example_force_extract(workdir):
+    example_force_extract().to_csv(workdir / "force.csv", index=False)
+    result = run(workdir, "input=force.csv")
+    assert result.returncode == 2
+    assert "column 'disruption_id': missing required column" in result.stderr
+
+
+def test_example_force_rules_are_enforced(workdir):
+    frame = example_force_extract()
+    frame.loc[4, "runners_detained"] = "9"
+    frame.loc[6, "line_kind"] = "foreign"
+    frame.to_csv(workdir / "force_bad.csv", index=False)
+    result = run(workdir, "input=force_bad.csv", "data=example_force")
+    assert result.returncode == 2
+    assert "column 'runners_detained': value out of range" in result.stderr and "row 5" in result.stderr
+    assert "column 'line_kind': unknown category" in result.stderr and "row 7 ('foreign')" in result.stderr
+
+
+def test_unknown_column_is_a_warning_not_an_error(workdir):
+    frame = valid_extract()
+    frame["suspect_nationality"] = "x"
+    frame.to_csv(workdir / "extra.csv", index=False)
+    result = run(workdir, "input=extra.csv")
+    assert result.returncode == 0, result.stderr
+    warnings = summary_of(result.stdout)["warnings"]
+    assert len(warnings) == 1 and "suspect_nationality" in warnings[0]

@@ -1,0 +1,439 @@
+"""The data config as a contract (resilience.data.contract): roles, round trip, refusals."""
+from __future__ import annotations
+
+import copy
+import pickle
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from resilience.data.contract import DataContract, load_data_contract, protected_reason
+from resilience.errors import ConfigError, ResilienceError
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_CONFIGS = ROOT / "configs" / "data"
+
+
+def raw_config(name: str = "default") -> dict:
+    """The data config as a plain dict, straight from its YAML file."""
+    return OmegaConf.to_container(OmegaConf.load(DATA_CONFIGS / f"{name}.yaml"), resolve=True)
+
+
+def refused(config: dict) -> str:
+    """Build a contract that must be refused; return the ConfigError message."""
+    with pytest.raises(ConfigError) as info:
+        DataContract.from_dict(config)
+    return str(info.value)
+
+
+def with_column(name: str, **spec) -> dict:
+    config = raw_config()
+    config["columns"][name] = spec
+    return config
+
+
+@pytest.fixture(scope="module")
+def default() -> DataContract:
+    return load_data_contract("default", config_dir=ROOT / "configs")
+
+
+@pytest.fixture(scope="module")
+def example_force() -> DataContract:
+    return load_data_contract("example_force", config_dir=ROOT / "configs")
+
+
+# --------------------------------------------------------------------------------------------
+# The default config
+# --------------------------------------------------------------------------------------------
+
+def test_default_config_loads(default):
+    assert isinstance(default, DataContract)
+    assert default.name == "default"
+    assert default.contract_version == 1
+    assert default.horizon_weeks == 12
+    assert default.cohort_column == "line_type"
+    assert default.slices == ("line_type", "origin_hub", "policing_area")
+    assert len(default.columns) == 34
+
+
+def test_default_single_roles(default):
+    assert default.id_column == "disruption_id"
+    assert default.line_column == "line_id"
+    assert default.date_column == "disruption_date"
+    assert default.label == "persisted_12w"
+    for role in ("id", "line_id", "date", "label"):
+        assert sum(c.role == role for c in default.columns) == 1, role
+
+
+def test_default_features(default):
+    features = default.features
+    assert isinstance(features, tuple)
+    assert len(features) == 30
+    assert features[0] == "policing_area" and features[-1] == "disruption_grade"
+    assert "line_age_weeks" in features
+    for name in ("disruption_id", "line_id", "disruption_date", "persisted_12w"):
+        assert name not in features
+    assert all(default.column(f).role == "feature" for f in features)
+    assert set(default.categorical_features) == {
+        "policing_area", "line_type", "origin_hub", "commodity", "closure_type", "disruption_grade"}
+    assert all(default.column(f).dtype not in ("text", "string", "date") for f in features)
+
+
+def test_default_column_details(default):
+    assert default.column("origin_hub").allowed == (
+        "london", "birmingham", "liverpool", "manchester", "other_hub", "local")
+    assert default.column("deal_numbers").min == 1
+    assert default.column("runners_arrested").max_column == "runners"
+    assert default.column("weeks_since_last_disruption").nullable
+    assert default.column("disruption_id").unique
+    assert default.column("disruption_date").not_future
+    assert default.column_names[0] == "disruption_id"
+
+
+def test_default_rules_and_concepts(default):
+    assert [r.kind for r in default.rules] == ["iff", "implies"]
+    assert [r.severity for r in default.rules] == ["error", "warning"]
+    assert default.concept_of("exploited_children").four_ps == "protect"
+    assert default.describe("contacts") == "customer contacts"
+    every_concept = {c.name for c in default.concepts}
+    assert all(default.column(f).concept in every_concept for f in default.features)
+
+
+def test_load_by_path_equals_load_by_name(default):
+    assert load_data_contract(DATA_CONFIGS / "default.yaml") == default
+
+
+def test_unknown_data_config_name_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_data_contract("no_such_force", config_dir=tmp_path)
+    assert "no_such_force" in str(info.value)
+
+
+def test_from_dict_accepts_a_dictconfig(default):
+    assert DataContract.from_dict(OmegaConf.load(DATA_CONFIGS / "default.yaml")) == default
+
+
+def test_contract_pickles(default):
+    assert pickle.loads(pickle.dumps(default)) == default
+
+
+def test_contract_is_frozen(default):
+    with pytest.raises(Exception):
+        default.name = "other"  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------------------------
+# to_dict / from_dict
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["default", "example_force"])
+def test_round_trip_is_equal(name):
+    contract = load_data_contract(name, config_dir=ROOT / "configs")
+    assert DataContract.from_dict(contract.to_dict()) == contract
+
+
+@pytest.mark.parametrize("name", ["default", "example_force"])
+def test_round_trip_keeps_names_roles_dtypes_rules_and_concepts(name):
+    contract = load_data_contract(name, config_dir=ROOT / "configs")
+    again = DataContract.from_dict(contract.to_dict())
+    assert again.name == contract.name
+    assert again.column_names == contract.column_names
+    assert again.features == contract.features
+    assert again.label == contract.label and again.id_column == contract.id_column
+    for a, b in zip(contract.columns, again.columns):
+        assert (a.dtype, a.role, a.allowed, a.nullable, a.unique, a.max_column, a.label_text, a.concept) == (
+            b.dtype, b.role, b.allowed, b.nullable, b.unique, b.max_column, b.label_text, b.concept)
+    assert again.rules == contract.rules
+    assert again.concepts == contract.concepts
+    assert (again.slices, again.cohort_column, again.horizon_weeks, again.contract_version) == (
+        contract.slices, contract.cohort_column, contract.horizon_weeks, contract.contract_version)
+
+
+def test_to_dict_is_plain_data(default):
+    d = default.to_dict()
+    assert isinstance(d["columns"], dict) and isinstance(d["rules"], list)
+    assert d["columns"]["origin_hub"]["allowed"] == list(default.column("origin_hub").allowed)
+    # a plain dict survives YAML (how it is stored with a model)
+    assert OmegaConf.to_container(OmegaConf.create(OmegaConf.to_yaml(OmegaConf.create(d)))) == d
+
+
+def test_round_tripped_contract_still_refuses_negative_counts(default):
+    import pandas as pd
+
+    from resilience.data.validate import validate_frame
+    from resilience.errors import ContractError
+
+    again = DataContract.from_dict(default.to_dict())
+    assert again.column("contacts").min == 0
+    row = {
+        "disruption_id": "SYN-D1", "line_id": "SYN-L1", "disruption_date": "2023-01-01",
+        "policing_area": "A", "line_type": "imported", "origin_hub": "london", "line_age_weeks": "1",
+        "deal_numbers": "1", "contacts": "-5", "bulk_texts_per_day": "0", "runners": "1",
+        "exploited_children": "0", "exploited_adults": "0", "cuckooed_addresses": "0", "violence_12m": "0",
+        "weapons_linked": "false", "ocg_linked": "false", "linked_lines": "0", "prior_disruptions": "0",
+        "weeks_since_last_disruption": "", "commodity": "crack", "holder_arrested": "false",
+        "closure_type": "none", "runners_arrested": "0", "handsets_seized": "0", "ddtro": "false",
+        "closure_orders": "0", "ancillary_orders": "0", "safeguarding_referrals": "0",
+        "drugs_seized_gbp": "0", "cash_seized_gbp": "0", "sustained_operation": "false",
+        "disruption_grade": "minor",
+    }
+    with pytest.raises(ContractError):
+        validate_frame(pd.DataFrame([row]), again, today=pd.Timestamp("2025-01-01"))
+
+
+# --------------------------------------------------------------------------------------------
+# Forbidden features
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("column", "why"),
+    [
+        ("holder_ethnicity", "'ethnicity' describes a protected characteristic of a person"),
+        ("suspect_nationality", "'nationality' describes a protected characteristic of a person"),
+        ("runner_age", "the age of a person is a protected characteristic"),
+        ("age_of_holder", "the age of a person is a protected characteristic"),
+        ("offender_religion", "'religion' describes a protected characteristic of a person"),
+        ("victim_gender", "'gender' describes a protected characteristic of a person"),
+        ("controller_sex", "'sex' describes a protected characteristic of a person"),
+        ("holder_dob", "'dob' describes a protected characteristic of a person"),
+        ("runner_immigration_status", "'immigration' describes a protected characteristic of a person"),
+    ],
+)
+def test_forbidden_feature_is_refused(column, why):
+    message = refused(with_column(column, dtype="category", role="feature", label_text="something"))
+    assert f"column '{column}'" in message
+    assert "may not be a feature" in message
+    assert why in message
+    assert "data config 'default'" in message
+
+
+def test_forbidden_feature_found_through_its_label_text():
+    message = refused(with_column("hx", dtype="category", role="feature", label_text="Ethnicity of the holder"))
+    assert "column 'hx'" in message and "'ethnicity'" in message
+
+
+def test_line_age_weeks_stays_allowed(default):
+    assert default.column("line_age_weeks").role == "feature"
+    assert protected_reason("line_age_weeks", "weeks since the line was first known") is None
+    config = with_column("line_age_days", dtype="int", role="feature", min=0, label_text="age of the line in days")
+    assert "line_age_days" in DataContract.from_dict(config).features
+
+
+def test_protected_flag_is_refused_as_feature():
+    message = refused(with_column("postcode_band", dtype="category", role="feature", protected=True))
+    assert "column 'postcode_band'" in message
+    assert "it is declared protected" in message
+
+
+def test_protected_column_may_be_context_only():
+    contract = DataContract.from_dict(with_column("postcode_band", dtype="category", role="context", protected=True))
+    assert "postcode_band" not in contract.features
+
+
+def test_protected_words_cannot_be_switched_off_by_config():
+    # `protected: false` does not make an ethnicity column acceptable
+    message = refused(with_column("holder_ethnicity", dtype="category", role="feature", protected=False))
+    assert "holder_ethnicity" in message
+
+
+@pytest.mark.parametrize("column", ["holderEthnicity", "SuspectNationality", "RunnerAge"])
+def test_camel_case_forbidden_feature_is_refused(column):
+    refused(with_column(column, dtype="category", role="feature"))
+
+
+@pytest.mark.parametrize("column", ["suspect_nationalities", "holder_ethnicities", "runner_ages"])
+def test_plural_forbidden_feature_is_refused(column):
+    refused(with_column(column, dtype="category", role="feature"))
+
+
+@pytest.mark.parametrize("dtype", ["text", "string", "date"])
+def test_text_string_and_date_features_are_refused(dtype):
+    message = refused(with_column("officer_notes", dtype=dtype, role="feature"))
+    assert "column 'officer_notes'" in message
+    assert f"a {dtype} column cannot be a model feature" in message
+    assert "role 'context'" in message
+
+
+def test_text_column_as_context_is_fine():
+    contract = DataContract.from_dict(with_column("officer_notes", dtype="text", role="context", nullable=True))
+    assert "officer_notes" not in contract.features
+
+
+# --------------------------------------------------------------------------------------------
+# Malformed configs
+# --------------------------------------------------------------------------------------------
+
+def test_unknown_column_key_is_refused():
+    config = raw_config()
+    config["columns"]["contacts"]["minimum"] = 0
+    message = refused(config)
+    assert "column 'contacts'" in message and "unknown key(s) ['minimum']" in message
+    assert "allowed:" in message and "'min'" in message
+
+
+def test_unknown_concept_is_refused():
+    config = raw_config()
+    config["columns"]["contacts"]["concept"] = "customer_base"
+    message = refused(config)
+    assert "column 'contacts'" in message
+    assert "concept 'customer_base' is not declared under 'concepts'" in message
+
+
+def test_bad_role_is_refused():
+    config = raw_config()
+    config["columns"]["contacts"]["role"] = "target"
+    message = refused(config)
+    assert "column 'contacts'" in message and "role 'target' is not one of" in message
+
+
+def test_bad_dtype_is_refused():
+    config = raw_config()
+    config["columns"]["contacts"]["dtype"] = "integer"
+    message = refused(config)
+    assert "column 'contacts'" in message and "dtype 'integer' is not one of" in message
+
+
+def test_two_label_columns_are_refused():
+    config = raw_config()
+    config["columns"]["ddtro"]["role"] = "label"
+    message = refused(config)
+    assert "exactly one column must have role 'label'" in message
+    assert "ddtro" in message and "persisted_12w" in message
+
+
+@pytest.mark.parametrize("role", ["id", "line_id", "date", "label"])
+def test_missing_single_role_is_refused(role):
+    config = raw_config()
+    for spec in config["columns"].values():
+        if spec["role"] == role:
+            spec["role"] = "context"
+    message = refused(config)
+    assert f"exactly one column must have role '{role}', found none" in message
+
+
+def test_two_id_columns_are_refused():
+    config = raw_config()
+    config["columns"]["line_id"]["role"] = "id"
+    message = refused(config)
+    assert "exactly one column must have role 'id'" in message
+
+
+def test_no_feature_is_refused():
+    config = raw_config()
+    for spec in config["columns"].values():
+        if spec["role"] == "feature":
+            spec["role"] = "context"
+    assert "no column has role 'feature'" in refused(config)
+
+
+def test_empty_columns_are_refused():
+    config = raw_config()
+    config["columns"] = {}
+    assert "'columns' must map column names to their specs" in refused(config)
+
+
+def test_bad_four_ps_is_refused():
+    config = raw_config()
+    config["concepts"]["area"]["four_ps"] = "punish"
+    message = refused(config)
+    assert "concept 'area'" in message and "four_ps 'punish'" in message
+
+
+def test_bad_max_column_is_refused():
+    config = raw_config()
+    config["columns"]["runners_arrested"]["max_column"] = "runner_total"
+    message = refused(config)
+    assert "column 'runners_arrested'" in message and "max_column 'runner_total' is not a column" in message
+
+
+@pytest.mark.parametrize("key", ["slices", "cohort_column"])
+def test_unknown_slice_or_cohort_column_is_refused(key):
+    config = raw_config()
+    config[key] = ["area_code"] if key == "slices" else "area_code"
+    assert "slice/cohort column 'area_code' is not a column" in refused(config)
+
+
+def test_rule_on_unknown_column_is_refused():
+    config = raw_config()
+    config["rules"][0]["other"] = "line_kind"
+    message = refused(config)
+    assert "rule 'local exactly when home-grown'" in message and "'line_kind' is not a column" in message
+
+
+@pytest.mark.parametrize(("key", "value"), [("kind", "xor"), ("severity", "fatal")])
+def test_rule_with_bad_kind_or_severity_is_refused(key, value):
+    config = raw_config()
+    config["rules"][0][key] = value
+    assert "kind must be iff/implies and severity error/warning" in refused(config)
+
+
+def test_unknown_rule_key_is_a_config_error():
+    config = raw_config()
+    config["rules"][0]["colum"] = "origin_hub"
+    refused(config)
+
+
+def test_column_spec_that_is_not_a_mapping_is_a_config_error():
+    config = raw_config()
+    config["columns"]["contacts"] = "int"
+    refused(config)
+
+
+def test_config_errors_are_resilience_errors():
+    assert issubclass(ConfigError, ResilienceError)
+
+
+def test_refusal_does_not_mutate_the_input():
+    config = with_column("holder_ethnicity", dtype="category", role="feature")
+    before = copy.deepcopy(config)
+    refused(config)
+    assert config == before
+
+
+# --------------------------------------------------------------------------------------------
+# example_force
+# --------------------------------------------------------------------------------------------
+
+def test_example_force_loads(example_force):
+    assert example_force.name == "example_force"
+    assert example_force.id_column == "ref"
+    assert example_force.line_column == "line_ref"
+    assert example_force.date_column == "date_of_action"
+    assert example_force.label == "active_after_12w"
+    assert example_force.cohort_column == "line_kind"
+    assert example_force.slices == ("line_kind", "lpa")
+    assert len(example_force.features) == 12
+
+
+def test_example_force_text_column_is_not_a_feature(example_force):
+    notes = example_force.column("officer_notes")
+    assert notes.dtype == "text" and notes.role == "context"
+    assert "officer_notes" not in example_force.features
+    assert "officer_notes" not in example_force.categorical_features
+    assert all(example_force.column(f).dtype != "text" for f in example_force.features)
+
+
+def test_example_force_text_column_as_feature_is_refused():
+    config = raw_config("example_force")
+    config["columns"]["officer_notes"]["role"] = "feature"
+    config["columns"]["officer_notes"]["concept"] = "market"
+    message = refused(config)
+    assert "data config 'example_force'" in message and "column 'officer_notes'" in message
+
+
+# --------------------------------------------------------------------------------------------
+# protected_reason itself
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "name",
+    ["line_age_weeks", "contacts", "runners", "exploited_children", "average_line_age", "sustained_operation"],
+)
+def test_ordinary_names_are_not_protected(name):
+    assert protected_reason(name) is None
+
+
+def test_every_default_feature_passes_the_protected_check(default):
+    for name in default.features:
+        assert protected_reason(name, default.column(name).label_text) is None, name

@@ -1,0 +1,380 @@
+"""Tests for the synthetic world: determinism, the data contract, realism, test knobs, atomic writes."""
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pandas.testing import assert_frame_equal
+from sklearn.metrics import roc_auc_score
+
+from resilience.data import synthetic
+from resilience.data.synthetic import (
+    COLUMNS,
+    FEATURE_COLUMNS,
+    LABEL,
+    MONOTONE_DRIVERS,
+    NO_EFFECT_FEATURES,
+    TRUE_TERMS,
+    SyntheticWorld,
+    WorldConfig,
+    generate_world,
+    write_world,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = WorldConfig(n_lines=400, seed=11)
+
+ALLOWED = {
+    "line_type": {"imported", "home_grown"},
+    "origin_hub": {"london", "birmingham", "liverpool", "manchester", "other_hub", "local"},
+    "commodity": {"heroin_crack", "crack", "heroin", "cocaine", "cannabis"},
+    "closure_type": {"type1", "type2", "none"},
+    "disruption_grade": {"minor", "moderate", "major"},
+}
+INTS = ("line_age_weeks", "deal_numbers", "contacts", "runners", "exploited_children",
+        "exploited_adults", "cuckooed_addresses", "violence_12m", "linked_lines", "prior_disruptions",
+        "runners_arrested", "handsets_seized", "closure_orders", "ancillary_orders", "safeguarding_referrals")
+FLOATS = ("bulk_texts_per_day", "weeks_since_last_disruption", "drugs_seized_gbp", "cash_seized_gbp")
+BOOLS = ("weapons_linked", "ocg_linked", "holder_arrested", "ddtro", "sustained_operation")
+STRINGS = ("disruption_id", "line_id", "policing_area", "line_type", "origin_hub", "commodity",
+           "closure_type", "disruption_grade")
+
+
+@pytest.fixture(scope="module")
+def small_world() -> SyntheticWorld:
+    return generate_world(SMALL)
+
+
+@pytest.fixture(scope="module")
+def default_world() -> SyntheticWorld:
+    return generate_world(WorldConfig())
+
+
+def _all_rows(world: SyntheticWorld) -> pd.DataFrame:
+    return pd.concat([world.history.drop(columns=[LABEL]), *world.weekly.values()], ignore_index=True)
+
+
+def _late(frame: pd.DataFrame, config: WorldConfig) -> pd.Series:
+    cutoff = config.start_day + config.miscalibration_start_fraction * (config.end_day - config.start_day)
+    return frame["disruption_date"] >= cutoff
+
+
+def check_contract(world: SyntheticWorld, config: WorldConfig) -> None:
+    """Every rule of the data contract, on history and weekly rows."""
+    history = world.history
+    assert list(history.columns) == list(COLUMNS)
+    for week, frame in world.weekly.items():
+        assert list(frame.columns) == list(COLUMNS[:-1]), week
+    rows = _all_rows(world)
+    for column in INTS:
+        assert rows[column].dtype == np.int64, column
+        assert (rows[column] >= 0).all(), column
+    for column in FLOATS:
+        assert rows[column].dtype == np.float64, column
+    for column in BOOLS:
+        assert rows[column].dtype == bool, column
+    assert history[LABEL].dtype == bool
+    for column in STRINGS:
+        assert pd.api.types.is_string_dtype(rows[column]), column
+        assert (rows[column].str.len() > 0).all(), column
+    for column, allowed in ALLOWED.items():
+        assert set(rows[column]) <= allowed, column
+    assert rows["disruption_date"].dtype == "datetime64[ns]"
+    assert (rows["disruption_date"] == rows["disruption_date"].dt.normalize()).all()
+
+    assert ((rows["origin_hub"] == "local") == (rows["line_type"] == "home_grown")).all()
+    assert rows.loc[rows["closure_type"] == "type1", "holder_arrested"].all()
+    assert (rows["runners_arrested"] <= rows["runners"]).all()
+    assert (rows["deal_numbers"] >= 1).all()
+    assert (rows["bulk_texts_per_day"] >= 0).all() and (rows["drugs_seized_gbp"] >= 0).all()
+    assert (rows["cash_seized_gbp"] >= 0).all()
+    since = rows["weeks_since_last_disruption"]
+    assert (since.isna() == (rows["prior_disruptions"] == 0)).all()
+    assert (since.dropna() > config.horizon_weeks).all()  # a persisting line waits out the horizon
+
+    assert rows["disruption_id"].is_unique
+    assert rows["disruption_id"].str.fullmatch(r"SYN-D\d{7,}").all()
+    assert rows["line_id"].str.fullmatch(r"SYN-L\d{6,}").all()
+    horizon = pd.Timedelta(weeks=config.horizon_weeks)
+    assert (history["disruption_date"] >= config.start_day).all()
+    assert (history["disruption_date"] <= config.end_day - horizon).all()
+    assert (rows["disruption_date"] <= config.end_day).all()
+    ordered = history.sort_values(["disruption_date", "disruption_id"], ignore_index=True)
+    assert_frame_equal(history, ordered)
+
+
+# -- determinism -----------------------------------------------------------------------------------
+def test_same_seed_gives_identical_frames(small_world):
+    again = generate_world(SMALL)
+    assert_frame_equal(small_world.history, again.history)
+    assert_frame_equal(small_world.truth, again.truth)
+    assert list(small_world.weekly) == list(again.weekly)
+    for week in small_world.weekly:
+        assert_frame_equal(small_world.weekly[week], again.weekly[week])
+
+
+def test_same_seed_gives_byte_identical_files(small_world, tmp_path):
+    first = write_world(small_world, tmp_path / "a")
+    second = write_world(generate_world(SMALL), tmp_path / "b")
+    rewrite = write_world(small_world, tmp_path / "a")
+    assert [p.relative_to(tmp_path / "a") for p in first] == [p.relative_to(tmp_path / "b") for p in second]
+    for a, b in zip(first, second):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    assert first == rewrite
+
+
+def test_different_seeds_differ(small_world):
+    other = generate_world(WorldConfig(n_lines=SMALL.n_lines, seed=SMALL.seed + 1))
+    assert not small_world.history.equals(other.history)
+    assert not np.allclose(small_world.truth["true_probability"].iloc[:50],
+                           other.truth["true_probability"].iloc[:50])
+
+
+# -- the contract ----------------------------------------------------------------------------------
+def test_small_world_follows_the_contract(small_world):
+    assert len(small_world.history) > 200
+    check_contract(small_world, SMALL)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), n_lines=st.integers(1, 300))
+def test_any_seed_follows_the_contract(seed, n_lines):
+    config = WorldConfig(seed=seed, n_lines=n_lines)
+    check_contract(generate_world(config), config)
+
+
+def test_lines_are_consistent_across_their_rows(small_world):
+    history = small_world.history
+    for column in ("policing_area", "line_type", "origin_hub", "commodity", "ocg_linked"):
+        assert (history.groupby("line_id")[column].nunique() == 1).all(), column
+    by_line = history.sort_values(["line_id", "disruption_date"])
+    same_line = by_line["line_id"].eq(by_line["line_id"].shift())
+    step = by_line[same_line]
+    previous = by_line.shift()[same_line]
+    # Rows of a line inside the history are its consecutive disruptions.
+    assert (step["prior_disruptions"] == previous["prior_disruptions"] + 1).all()
+    days = (step["disruption_date"] - previous["disruption_date"]).dt.days
+    assert np.allclose(step["weeks_since_last_disruption"], np.round(days / 7, 1))
+    assert (step["line_age_weeks"] >= previous["line_age_weeks"]).all()
+    # A line that does not persist ends: only a line's last row can be a non-persistence.
+    assert previous["persisted_12w"].all()
+
+
+def test_weekly_extracts_are_the_latest_iso_weeks_without_label(small_world):
+    config = SMALL
+    assert len(small_world.weekly) == config.weekly_extract_weeks
+    assert list(small_world.weekly) == sorted(small_world.weekly)
+    assert list(small_world.weekly)[-1] == "2026-W47"  # the ISO week of end_date 2026-11-22
+    for week, frame in small_world.weekly.items():
+        assert LABEL not in frame.columns
+        iso = frame["disruption_date"].dt.isocalendar()
+        assert ((iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)) == week).all()
+    history_ids = set(small_world.history["disruption_id"])
+    weekly_ids = set(pd.concat(small_world.weekly.values())["disruption_id"])
+    assert weekly_ids and not (weekly_ids & history_ids)
+
+
+def test_truth_has_one_row_per_disruption_and_adds_up(small_world):
+    truth = small_world.truth
+    ids = pd.concat([small_world.history["disruption_id"],
+                     *(f["disruption_id"] for f in small_world.weekly.values())])
+    assert truth["disruption_id"].is_unique
+    assert set(truth["disruption_id"]) == set(ids)
+    expected = ["disruption_id", "true_probability", "term_intercept"] + [f"term_{t}" for t in TRUE_TERMS]
+    assert list(truth.columns) == expected
+    log_odds = truth.filter(like="term_").sum(axis=1)
+    assert np.allclose(truth["true_probability"], 1 / (1 + np.exp(-log_odds)))
+    assert (truth["term_area_miscalibration"] == 0).all()  # off by default
+
+
+def test_public_constants_describe_the_mechanism():
+    read = {column for columns in TRUE_TERMS.values() for column in columns}
+    assert read <= set(COLUMNS) - {LABEL}
+    assert sum(len(columns) >= 2 for columns in TRUE_TERMS.values()) >= 2  # interactions
+    assert len(NO_EFFECT_FEATURES) >= 3
+    assert set(NO_EFFECT_FEATURES) <= set(FEATURE_COLUMNS)
+    assert not set(NO_EFFECT_FEATURES) & read
+    # Every feature is classified; origin_hub is neither: "local" is line_type itself.
+    assert set(FEATURE_COLUMNS) - set(NO_EFFECT_FEATURES) - read == {"origin_hub"}
+    assert set(MONOTONE_DRIVERS) <= read and set(MONOTONE_DRIVERS.values()) <= {-1, 1}
+
+
+def test_monotone_drivers_move_the_true_log_odds_their_way(default_world):
+    history = default_world.history
+    truth = default_world.truth.set_index("disruption_id").loc[history["disruption_id"]]
+    for column, sign in MONOTONE_DRIVERS.items():
+        terms = [f"term_{t}" for t, columns in TRUE_TERMS.items() if column in columns]
+        effect = truth[terms].sum(axis=1).to_numpy()
+        values = history[column].astype(float).to_numpy()
+        means = pd.Series(effect).groupby(values).agg(["mean", "size"])
+        means = means[means["size"] >= 50]["mean"]
+        assert len(means) >= 2, column
+        steps = np.diff(means.to_numpy()) * sign
+        assert (steps >= 0).all() and steps.sum() > 0, column  # capped terms may level off
+
+
+# -- realism of the default world -----------------------------------------------------------------
+def test_default_world_is_realistic(default_world):
+    history = default_world.history
+    truth = default_world.truth.set_index("disruption_id").loc[history["disruption_id"]]
+    assert 40_000 <= len(history) <= 70_000
+    assert 0.30 <= history[LABEL].mean() <= 0.70
+    auc = roc_auc_score(history[LABEL], truth["true_probability"])
+    assert 0.75 <= auc <= 0.90
+    home_grown = history["line_type"].eq("home_grown")
+    dates = history["disruption_date"]
+    first_year = dates < dates.min() + pd.Timedelta(days=365)
+    last_year = dates > dates.max() - pd.Timedelta(days=365)
+    assert home_grown[last_year].mean() > home_grown[first_year].mean() + 0.05
+    assert history["policing_area"].nunique() == 12
+    assert history["contacts"].quantile(0.05) >= 10 and history["contacts"].quantile(0.95) >= 1_000
+    assert history["bulk_texts_per_day"].max() >= 60
+    weekly_rows = sum(len(frame) for frame in default_world.weekly.values())
+    assert weekly_rows > 4 * 100
+
+
+# -- test knobs ------------------------------------------------------------------------------------
+def test_covariate_shift_moves_weekly_features_only():
+    base = generate_world(WorldConfig(n_lines=3_000, seed=5))
+    shifted = generate_world(WorldConfig(n_lines=3_000, seed=5, covariate_shift=1.0))
+    assert_frame_equal(base.history, shifted.history)
+    before = pd.concat(base.weekly.values())
+    after = pd.concat(shifted.weekly.values())
+    assert after["contacts"].mean() > 1.3 * before["contacts"].mean()
+    assert after["bulk_texts_per_day"].mean() > 1.3 * before["bulk_texts_per_day"].mean()
+    assert after["holder_arrested"].mean() < before["holder_arrested"].mean()
+    assert after["line_type"].eq("home_grown").mean() > before["line_type"].eq("home_grown").mean()
+    assert set(after["disruption_id"]) <= set(shifted.truth["disruption_id"])
+    check_contract(shifted, WorldConfig(n_lines=3_000, seed=5, covariate_shift=1.0))
+
+
+def test_miscalibrated_area_raises_its_late_rate():
+    area = "Northmere"
+    config = WorldConfig(n_lines=6_000, seed=3, miscalibrated_area=area, miscalibration_log_odds=1.5)
+    base = generate_world(WorldConfig(n_lines=6_000, seed=3)).history
+    world = generate_world(config)
+    history = world.history
+
+    def late_rate(frame: pd.DataFrame) -> float:
+        return frame.loc[_late(frame, config) & frame["policing_area"].eq(area), LABEL].mean()
+
+    assert late_rate(history) > late_rate(base) + 0.1
+    truth = world.truth.set_index("disruption_id").loc[history["disruption_id"]]
+    hit = (_late(history, config) & history["policing_area"].eq(area)).to_numpy()
+    assert np.allclose(truth["term_area_miscalibration"].to_numpy()[hit], 1.5)
+    assert (truth["term_area_miscalibration"].to_numpy()[~hit] == 0).all()
+
+
+# -- config ----------------------------------------------------------------------------------------
+def test_yaml_mirrors_the_dataclass_and_every_key_is_commented():
+    path = ROOT / "configs" / "world" / "default.yaml"
+    mapping = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert set(mapping) == {f.name for f in fields(WorldConfig)}
+    assert WorldConfig(**mapping) == WorldConfig()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith((" ", "#")) and ":" in line:
+            assert "#" in line, f"uncommented key: {line}"
+
+
+@pytest.mark.parametrize("bad", [
+    {"n_lines": 0},
+    {"weekly_extract_weeks": 13},
+    {"miscalibrated_area": "Nowhere"},
+    {"home_grown_share_end": 1.5},
+    {"area_weights": [1.0, 2.0]},
+    {"end_date": "2023-12-01"},
+    {"start_date": "not a date"},
+])
+def test_bad_config_is_refused(bad):
+    with pytest.raises(Exception, match="world config"):
+        WorldConfig(**bad)
+
+
+def test_config_accepts_yaml_lists_and_stays_hashable():
+    config = WorldConfig(policing_areas=["A", "B"], area_weights=[1, 1])
+    assert config.policing_areas == ("A", "B") and hash(config) == hash(WorldConfig(**config.to_dict()))
+
+
+# -- writing ---------------------------------------------------------------------------------------
+def test_write_world_round_trips(small_world, tmp_path):
+    paths = write_world(small_world, tmp_path)
+    assert paths[0] == tmp_path / "disruptions.parquet" and paths[-1] == tmp_path / "truth.parquet"
+    assert sorted(p.stem for p in (tmp_path / "weekly").glob("*.parquet")) == sorted(small_world.weekly)
+    assert_frame_equal(pd.read_parquet(paths[0]), small_world.history)
+    assert_frame_equal(pd.read_parquet(paths[-1]), small_world.truth)
+    week = sorted(small_world.weekly)[0]
+    assert_frame_equal(pd.read_parquet(tmp_path / "weekly" / f"{week}.parquet"), small_world.weekly[week])
+
+
+def test_write_world_removes_weekly_files_of_an_older_world(small_world, tmp_path):
+    stale = tmp_path / "weekly" / "2019-W01.parquet"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    write_world(small_world, tmp_path)
+    assert not stale.exists()
+
+
+def test_write_world_is_atomic(small_world, tmp_path, monkeypatch):
+    write_world(small_world, tmp_path)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    real_writer = synthetic._write_parquet
+    calls = []
+
+    def failing_writer(frame, path):
+        calls.append(path)
+        if len(calls) == 2:
+            Path(path).write_bytes(b"half a file")
+            raise OSError("disk full")
+        real_writer(frame, path)
+
+    monkeypatch.setattr(synthetic, "_write_parquet", failing_writer)
+    other = generate_world(WorldConfig(n_lines=400, seed=99))
+    with pytest.raises(OSError, match="disk full"):
+        write_world(other, tmp_path)
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before  # no temp file left, nothing replaced
+
+    fresh = tmp_path / "fresh"
+    calls.clear()
+    with pytest.raises(OSError):
+        write_world(other, fresh)
+    assert not [p for p in fresh.rglob("*") if p.is_file()]
+
+
+def test_a_world_with_no_disruptions_is_still_well_formed(tmp_path):
+    config = WorldConfig(n_lines=1, seed=0)
+    world = generate_world(config)
+    assert world.truth.empty
+    assert list(world.history.columns) == list(COLUMNS)
+    assert world.history["contacts"].dtype == np.int64
+    assert len(write_world(world, tmp_path)) == 2 + config.weekly_extract_weeks
+
+
+# -- learnability ----------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_gradient_boosting_gets_close_to_the_oracle():
+    lightgbm = pytest.importorskip("lightgbm")
+    world = generate_world(WorldConfig(n_lines=120_000, seed=2))
+    history = world.history
+    truth = world.truth.set_index("disruption_id").loc[history["disruption_id"], "true_probability"]
+    features = history[list(FEATURE_COLUMNS)].copy()
+    for column in features.columns:
+        if pd.api.types.is_string_dtype(features[column]):
+            features[column] = features[column].astype("category")
+    dates = history["disruption_date"]
+    elapsed = (dates - dates.min()) / (dates.max() - dates.min())
+    train, test = (elapsed <= 0.7).to_numpy(), (elapsed >= 0.8).to_numpy()
+    label = history[LABEL].to_numpy()
+    model = lightgbm.LGBMClassifier(n_estimators=200, learning_rate=0.05, min_child_samples=50,
+                                    subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
+                                    verbose=-1, n_jobs=2, random_state=0)
+    model.fit(features[train], label[train])
+    model_auc = roc_auc_score(label[test], model.predict_proba(features[test])[:, 1])
+    oracle_auc = roc_auc_score(label[test], truth.to_numpy()[test])
+    assert oracle_auc - model_auc < 0.02
