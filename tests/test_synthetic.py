@@ -373,7 +373,7 @@ def test_gradient_boosting_gets_close_to_the_oracle():
     label = history[LABEL].to_numpy()
     model = lightgbm.LGBMClassifier(n_estimators=200, learning_rate=0.05, min_child_samples=50,
                                     subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
-                                    verbose=-1, n_jobs=2, random_state=0)
+                                    verbose=-1, n_jobs=1, random_state=0)
     model.fit(features[train], label[train])
     model_auc = roc_auc_score(label[test], model.predict_proba(features[test])[:, 1])
     oracle_auc = roc_auc_score(label[test], truth.to_numpy()[test])

@@ -300,3 +300,93 @@ def decide_promotion(challenger: Mapping[str, float], champion: Mapping[str, flo
     if not calib_ok:
         failed.append(f"{calib} {calib_delta:+.4f} beyond tolerance {config.calibration_tolerance}")
     return PromotionDecision(False, f"worse than the champion on {period}: " + "; ".join(failed), numbers)
+
+
+def require_model_card(version_info: Mapping[str, Any]) -> None:
+    """Scoring refuses a registered version that has no model card (responsible-use guard).
+
+    Only enforced once model cards are generated for every version (tag ``model_card``).
+    """
+    tags = version_info.get("tags") or {}
+    if version_info.get("version") and tags.get("model_card.required") == "true" and tags.get("model_card") != "logged":
+        raise ResilienceError(
+            f"model {version_info['name']} version {version_info['version']} has no model card; "
+            "run `resilience-card model_uri=...` before it is used for scoring"
+        )
+
+
+def log_scoring_run(config: TrackingConfig, experiment_name: str, folder: Path, manifest: Mapping[str, Any]) -> str:
+    """Log a scored week to MLflow: the manifest, summary metrics, drift and report files."""
+    import mlflow
+
+    counts = manifest.get("counts", {})
+    rows = max(int(counts.get("rows", 0)), 1)
+    with start_run(config, run_name=f"score {manifest['week']}", experiment_name=experiment_name,
+                   tags={"week": manifest["week"], "model": manifest["model"]["identity"],
+                         "input_sha256": manifest["input"]["sha256"] or ""}) as run:
+        log_params({"week": manifest["week"], "model_uri": manifest["model"]["uri"],
+                    "model_version": manifest["model"]["version"], "config_hash": manifest["config_hash"],
+                    "input": manifest["input"]["path"]})
+        metrics = {"rows": counts.get("rows", 0), "lines": counts.get("lines", 0),
+                   "drift_alerts": counts.get("drift_alerts", 0)}
+        for band, count in (counts.get("bands") or {}).items():
+            metrics[f"share_{band.replace(' ', '_')}"] = count / rows
+        for stage, seconds in (manifest.get("timings") or {}).items():
+            metrics[f"seconds_{stage}"] = seconds
+        log_metrics(metrics)
+        for name in ("manifest.json", "drift.json", "safeguarding.json", "report.html", "report.pdf"):
+            if (folder / name).is_file():
+                mlflow.log_artifact(str(folder / name))
+        return run.info.run_id
+
+
+def _champion_history(name: str) -> list[str]:
+    """Versions that have been champion, oldest first (kept as a registered-model tag)."""
+    from mlflow.tracking import MlflowClient
+
+    model = MlflowClient().get_registered_model(name)
+    text = (model.tags or {}).get("champion_history", "")
+    return [v for v in text.split(",") if v]
+
+
+def record_champion(name: str, version: str) -> None:
+    """Make ``version`` champion and append it to the champion history (for rollbacks)."""
+    from mlflow.tracking import MlflowClient
+
+    history = _champion_history(name)
+    if not history or history[-1] != str(version):
+        history.append(str(version))
+    client = MlflowClient()
+    client.set_registered_model_alias(name, CHAMPION, str(version))
+    client.set_registered_model_tag(name, "champion_history", ",".join(history))
+
+
+def promote_explicitly(name: str, version: str, reason: str, by: str | None) -> None:
+    """A person makes ``version`` champion; the decision is recorded on the version."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        MlflowClient().get_model_version(name, version)
+    except MlflowException as exc:
+        raise ResilienceError(f"no version {version} of registered model {name}: {exc.message}") from exc
+    record_champion(name, version)
+    tag_version(name, version, {"promotion.decision": "champion (explicit)", "promotion.reason": reason,
+                                "promotion.by": by or "unrecorded"})
+
+
+def rollback_champion(name: str, reason: str, by: str | None) -> str:
+    """Make the previous champion champion again; returns its version."""
+    history = _champion_history(name)
+    if len(history) < 2:
+        raise ResilienceError(f"{name} has no earlier champion to roll back to (history: {history or 'empty'})")
+    current, previous = history[-1], history[-2]
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    client.set_registered_model_tag(name, "champion_history", ",".join(history[:-1]))
+    tag_version(name, current, {"promotion.rolled_back": "true", "promotion.rollback_reason": reason,
+                                "promotion.rollback_by": by or "unrecorded"})
+    tag_version(name, previous, {"promotion.decision": "champion (rollback)", "promotion.reason": reason})
+    return previous

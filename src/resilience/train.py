@@ -17,7 +17,7 @@ import pandas as pd
 
 from sklearn.base import clone
 
-from resilience import evaluate, tracking
+from resilience import drift, evaluate, tracking
 from resilience.data.contract import DataContract
 from resilience.models import PersistenceModel
 from resilience.split import SplitConfig, SplitSummary, split_by_line_and_time
@@ -32,6 +32,7 @@ class EvaluationConfig:
 
     capacity_k: int = 10          # lines a force can act on each week
     min_slice_size: int = 50      # smaller slices are suppressed, not reported
+    fairness_tolerance: float = 0.05  # calibration gap (predicted - observed) beyond which a slice is flagged
     n_bootstrap: int = 200        # resamples for 95% intervals
     n_bins: int = 10              # calibration bins
     seed: int = 0
@@ -46,6 +47,7 @@ class Evaluation:
     metrics: dict
     slices: pd.DataFrame
     test_predictions: pd.DataFrame
+    test_frame: pd.DataFrame
     timings: dict = field(default_factory=dict)
 
 
@@ -94,7 +96,7 @@ def fit_and_evaluate(history: pd.DataFrame, contract: DataContract, model: Persi
     cv = getattr(model, "cv_scores_", {}) or {}
     metrics.update(cv)
     timings["evaluate"] = time.perf_counter() - start
-    return Evaluation(model, split, metrics, slices, predictions, timings)
+    return Evaluation(model, split, metrics, slices, predictions, test, timings)
 
 
 def deployable(evaluation: Evaluation, history: pd.DataFrame, refit_on_all: bool) -> PersistenceModel:
@@ -116,6 +118,54 @@ def deployable(evaluation: Evaluation, history: pd.DataFrame, refit_on_all: bool
     deployed.evaluation_model_ = evaluated
     evaluation.timings["refit"] = time.perf_counter() - start
     return deployed
+
+
+def fairness_flags(slices: pd.DataFrame, tolerance: float) -> list[dict]:
+    """Slice rows with a verdict: over-/under-predicts when the calibration gap exceeds
+    ``tolerance`` and its 95% interval excludes zero; suppressed slices stay suppressed."""
+    flagged = []
+    for row in slices.to_dict("records"):
+        row = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+        if row.get("suppressed"):
+            row["flag"] = "suppressed"
+        else:
+            gap, low, high = row["calibration_gap"], row["calibration_gap_low"], row["calibration_gap_high"]
+            excludes_zero = low is not None and high is not None and (low > 0 or high < 0)
+            if abs(gap) > tolerance and excludes_zero:
+                row["flag"] = "over-predicts" if gap > 0 else "under-predicts"
+            else:
+                row["flag"] = "ok"
+        flagged.append(row)
+    return flagged
+
+
+def attach_evaluation(model: PersistenceModel, evaluation: Evaluation, history: pd.DataFrame,
+                      contract: DataContract, config: EvaluationConfig) -> None:
+    """Store on the model what scoring, reports and model cards need to say about it."""
+    frame = evaluation.test_predictions
+    model.test_metrics_ = dict(evaluation.metrics)
+    model.test_metrics_by_cohort_ = {}
+    if contract.cohort_column:
+        for value, group in frame.groupby(contract.cohort_column, observed=True):
+            if len(group) >= config.min_slice_size and group[contract.label].nunique() == 2:
+                model.test_metrics_by_cohort_[str(value)] = evaluate.metrics(
+                    group[contract.label].astype(int), group[PROBABILITY], iso_weeks(group[contract.date_column]),
+                    config.capacity_k, config.n_bins)
+    model.calibration_table_ = evaluate.calibration_table(
+        frame[contract.label].astype(int), frame[PROBABILITY], config.n_bins).to_dict("records")
+    model.fairness_ = fairness_flags(evaluation.slices, config.fairness_tolerance)
+    labels = {name: contract.describe(name) for name in model.feature_names_}
+    model.reference_ = drift.build_reference(
+        history, list(model.feature_names_), list(model.feature_space_.categorical), labels,
+        top_reason_shares=top_reason_shares(evaluation.model, evaluation.test_frame))
+
+
+def top_reason_shares(model: PersistenceModel, frame: pd.DataFrame) -> dict[str, float]:
+    """Share of test-period lines whose largest contribution is each concept (explanation drift baseline)."""
+    from resilience.explain import explain_for_scoring
+
+    concepts = pd.Series(explain_for_scoring(model, frame).top_concepts)
+    return {str(k): float(v) for k, v in concepts.value_counts(normalize=True).sort_index().items()}
 
 
 def _log_plots(evaluation: Evaluation, contract: DataContract, config: EvaluationConfig) -> None:
@@ -174,6 +224,7 @@ def train_and_track(history: pd.DataFrame, contract: DataContract, model: Persis
     """:func:`fit_and_evaluate`, then log everything to MLflow, register, and apply the champion rule."""
     evaluation = fit_and_evaluate(history, contract, model, split_config, eval_config, truth)
     model = deployable(evaluation, history, refit_on_all)
+    attach_evaluation(model, evaluation, history, contract, eval_config)
     start = time.perf_counter()
     tags = {"git_commit": tracking.git_commit(), "data_sha256": input_sha256, "data_config": contract.name,
             "input": str(input_path), "model_family": model.family}
@@ -217,7 +268,7 @@ def promote_if_better(version: str, model: PersistenceModel, history: pd.DataFra
             decision = tracking.decide_promotion(ch_metrics, cp_metrics, tracking_config, period)
         decision.numbers["compared_with_version"] = current.version
     if decision.promote:
-        tracking.set_alias(name, tracking.CHAMPION, version)
+        tracking.record_champion(name, version)
     tracking.tag_version(name, version, decision.as_tags())
     log.info("model version %s: %s", version, decision.reason)
     return decision

@@ -1,0 +1,26 @@
+"""resilience-promote: explicit promotion or rollback of the champion, recorded on the version."""
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf
+
+from resilience import tracking
+from resilience.cli._app import hydra_app
+from resilience.errors import ResilienceError
+
+
+@hydra_app("promote")
+def main(cfg: DictConfig) -> None:
+    config = tracking.TrackingConfig(**OmegaConf.to_container(cfg.mlflow, resolve=True))
+    tracking.connect(config)
+    if cfg.rollback == (cfg.version is not None):
+        raise ResilienceError("give exactly one of version=<N> or rollback=true")
+    if cfg.rollback:
+        version = tracking.rollback_champion(config.registered_model_name, cfg.reason, cfg.by)
+        print(f"rolled back: {config.registered_model_name} version {version} is champion again")
+    else:
+        tracking.promote_explicitly(config.registered_model_name, str(cfg.version), cfg.reason, cfg.by)
+        print(f"{config.registered_model_name} version {cfg.version} is now champion")
+
+
+if __name__ == "__main__":
+    main()

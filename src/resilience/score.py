@@ -1,0 +1,373 @@
+"""Weekly batch scoring: validated, explained, drift-checked, atomic and repeatable.
+
+:func:`score_week` streams an extract in chunks (Parquet row groups / CSV chunks), validates each
+against the data contract stored **with the model**, scores and explains it, and writes the week's
+folder ``<output_root>/<week>/``:
+
+* ``scores.csv`` / ``scores.parquet`` — one row per disruption in input order: ``rank``
+  (1 = most likely to persist; ties broken by input order), ids, slices, calibrated
+  ``persistence_probability``, ``percent``, yardstick band, top three reasons for and against,
+  a one-sentence ``summary``;
+* ``explanations.parquet`` — the contribution of every input feature in percentage points of
+  probability (columns named as in the extract), ``disruption_id`` and ``baseline_probability``;
+* ``drift.json`` — feature, missing-value and explanation drift against the training reference;
+* ``safeguarding.json`` — totals of the protect/prevent columns across the week's lines;
+* ``contract.json`` — the data contract the model was trained with;
+* ``manifest.json`` — model name/version/run id, input SHA-256, config hash, toolkit version,
+  row counts, timings, warnings.
+
+**Atomic**: everything is built in a hidden temporary folder beside the week's and renamed into
+place; a run killed at any point leaves earlier output as it was (a stale temporary folder is
+removed by the next run; a week folder caught mid-swap is restored). **Repeatable**: the same
+input and model give a byte-identical ``scores.csv``. A week already scored by a *different*
+model is only replaced with ``overwrite=True``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from resilience import __version__
+from resilience.data.contract import DataContract
+from resilience.data.io import file_sha256, iter_extract, write_text_atomic
+from resilience.data.validate import validate_frame
+from resilience.drift import DriftAccumulator, DriftConfig
+from resilience.errors import ContractError, Problem, ResilienceError
+from resilience.explain import explain_for_scoring
+
+log = logging.getLogger(__name__)
+
+REASON_COLUMNS = [f"reason_for_{i}" for i in (1, 2, 3)] + [f"reason_against_{i}" for i in (1, 2, 3)]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Which registered model scored a week (what the manifest and the overwrite rule compare)."""
+
+    uri: str
+    name: str | None
+    version: str | None
+    run_id: str | None
+
+    @property
+    def identity(self) -> str:
+        return f"{self.name}/{self.version}" if self.version else (self.run_id or self.uri)
+
+
+@dataclass
+class WeekResult:
+    week: str
+    folder: Path
+    rows: int
+    band_counts: dict
+    alerts: int
+    manifest: dict = field(default_factory=dict)
+
+
+def iso_week(date: pd.Timestamp) -> str:
+    iso = pd.Timestamp(date).isocalendar()
+    return f"{iso.year}-W{iso.week:02d}"
+
+
+def _check_week(week: str) -> str:
+    import re
+
+    if not re.fullmatch(r"\d{4}-W(0[1-9]|[1-4]\d|5[0-3])", str(week)):
+        raise ResilienceError(f"week must look like 2026-W47, not {week!r}")
+    return str(week)
+
+
+def config_hash(settings: dict) -> str:
+    """Short SHA-256 of the scoring settings that shape the output."""
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _recover(output_root: Path, week: str) -> None:
+    """Tidy after a killed run: drop temporary folders, restore a week caught mid-swap."""
+    final = output_root / week
+    for stale in output_root.glob(f".{week}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    for old in sorted(output_root.glob(f".{week}.old-*")):
+        if not final.exists():
+            old.rename(final)
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _swap_into_place(tmp: Path, final: Path) -> None:
+    """Rename the finished folder onto the week's; the old one is kept until the new one is in."""
+    if final.exists():
+        old = final.parent / f".{final.name}.old-{os.getpid()}"
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(final)
+
+
+def _previous_identity(final: Path) -> str | None:
+    manifest = final / "manifest.json"
+    if not manifest.is_file():
+        return None
+    try:
+        return json.loads(manifest.read_text())["model"]["identity"]
+    except (ValueError, KeyError):
+        return None
+
+
+def _output_frame(frame: pd.DataFrame, contract: DataContract) -> pd.DataFrame:
+    """The ids and slices of a chunk under the toolkit's standard output names."""
+    out = pd.DataFrame({
+        "disruption_id": frame[contract.id_column].astype(str).to_numpy(),
+        "line_id": frame[contract.line_column].astype(str).to_numpy(),
+        "disruption_date": pd.to_datetime(frame[contract.date_column]).dt.strftime("%Y-%m-%d").to_numpy(),
+    })
+    for name in contract.slices:
+        out[name] = frame[name].astype(object).where(frame[name].notna(), "").astype(str).to_numpy()
+    return out
+
+
+def _protect_columns(contract: DataContract) -> list[str]:
+    columns = []
+    for name in contract.features:
+        spec = contract.column(name)
+        if spec.dtype in ("int", "float", "bool") and contract.concept_of(name).four_ps in ("protect", "prevent"):
+            columns.append(name)
+    return columns
+
+
+def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: str | Path,
+               week: str | None = None, overwrite: bool = False, chunk_rows: int = 50_000,
+               drift_config: DriftConfig | None = None, settings: dict | None = None,
+               after_build: Callable[[Path, Path | None], None] | None = None,
+               today: pd.Timestamp | None = None) -> WeekResult:
+    """Score one week's extract with ``model`` and write ``<output_root>/<week>/`` atomically.
+
+    ``after_build(tmp_folder, previous_week_folder)`` runs before the swap (the report is built
+    there, so it is part of the atomic folder).
+    """
+    contract: DataContract = model.contract
+    input_path = Path(input_path)
+    output_root = Path(output_root)
+    drift_config = drift_config or DriftConfig()
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    sha256 = file_sha256(input_path) if input_path.is_file() else None
+    output_root.mkdir(parents=True, exist_ok=True)
+
+    # Everything goes into a temporary folder first; only a finished week is renamed into place.
+    tmp = output_root / f".scoring.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        result = _score_into(tmp, input_path, model, contract, drift_config, chunk_rows, timings, today)
+        week = _check_week(week) if week else iso_week(result["last_date"])
+        _recover(output_root, week)
+        final = output_root / week
+        previous_identity = _previous_identity(final)
+        if final.exists() and previous_identity != model_ref.identity and not overwrite:
+            raise ResilienceError(
+                f"week {week} in {output_root} was scored with model {previous_identity or 'unknown'}, not "
+                f"{model_ref.identity}; nothing was changed. Rerun with overwrite=true to replace it."
+            )
+        week_tmp = output_root / f".{week}.tmp-{os.getpid()}"
+        tmp.rename(week_tmp)
+        tmp = week_tmp
+        manifest = {
+            "week": week,
+            "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "toolkit_version": __version__,
+            "input": {"path": str(input_path), "sha256": sha256, "rows": result["rows"]},
+            "config_hash": config_hash(settings or {}),
+            "settings": settings or {},
+            "model": {**asdict(model_ref), "identity": model_ref.identity, **model_summary(model)},
+            "counts": {"rows": result["rows"], "lines": result["lines"], "bands": result["band_counts"],
+                       "drift_alerts": len(result["drift"]["alerts"])},
+            "warnings": result["warnings"] + [a["message"] for a in result["drift"]["alerts"]],
+        }
+        previous = _previous_week_folder(output_root, week)
+        if after_build is not None:
+            start = time.perf_counter()
+            write_text_atomic(tmp / "manifest.json", json.dumps(manifest, indent=2, default=str))
+            after_build(tmp, previous)
+            timings["report"] = time.perf_counter() - start
+        timings["total"] = time.perf_counter() - started
+        manifest["timings"] = {k: round(v, 3) for k, v in timings.items()}
+        write_text_atomic(tmp / "manifest.json", json.dumps(manifest, indent=2, default=str))
+        _swap_into_place(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return WeekResult(week, final, result["rows"], result["band_counts"], len(result["drift"]["alerts"]), manifest)
+
+
+def _previous_week_folder(output_root: Path, week: str) -> Path | None:
+    earlier = sorted(p for p in output_root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name < week
+                     and (p / "scores.parquet").is_file())
+    return earlier[-1] if earlier else None
+
+
+def _score_into(folder: Path, input_path: Path, model, contract: DataContract, drift_config: DriftConfig,
+                chunk_rows: int, timings: dict, today: pd.Timestamp | None) -> dict:
+    """Pass 1: validate, score, explain chunk by chunk (parts on disk). Pass 2: rank and write."""
+    reference = getattr(model, "reference_", None) or {"features": {}, "top_reason_shares": {}}
+    drift = DriftAccumulator(reference, drift_config)
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    probabilities: list[np.ndarray] = []
+    id_hashes: list[np.ndarray] = []
+    protect = _protect_columns(contract)
+    protect_totals = {c: 0.0 for c in protect}
+    protect_lines: dict[str, set] = {c: set() for c in protect}
+    lines: set = set()
+    last_date = None
+    parts = folder / "parts"
+    parts.mkdir()
+    explanation_writer = None
+    rows = 0
+    t_validate = t_explain = 0.0
+    for number, chunk in enumerate(iter_extract(input_path, chunk_rows)):
+        start = time.perf_counter()
+        try:
+            extract = validate_frame(chunk, contract, source=str(input_path), first_row=rows + 1, today=today)
+        except ContractError as exc:
+            problems += exc.problems
+            rows += len(chunk)
+            continue
+        frame = extract.frame
+        warnings += [str(w) for w in extract.warnings if str(w) not in warnings]
+        t_validate += time.perf_counter() - start
+        start = time.perf_counter()
+        scored = explain_for_scoring(model, frame)
+        t_explain += time.perf_counter() - start
+        out = _output_frame(frame, contract)
+        out["persistence_probability"] = np.round(scored.probability, 6)
+        out["percent"] = np.rint(scored.probability * 100).astype(int)
+        out["yardstick_band"] = scored.bands
+        out["band_in_gap"] = scored.in_gap
+        for column in REASON_COLUMNS:
+            out[column] = scored.reasons[column]
+        out["summary"] = scored.summary
+        out.to_parquet(parts / f"{number:06d}.parquet", index=False)
+        matrix = scored.points.copy()
+        matrix.insert(0, "disruption_id", out["disruption_id"].to_numpy())
+        matrix["baseline_probability"] = scored.baseline_probability
+        table = pa.Table.from_pandas(matrix, preserve_index=False)
+        if explanation_writer is None:
+            explanation_writer = pq.ParquetWriter(folder / "explanations.parquet", table.schema)
+        explanation_writer.write_table(table)
+        probabilities.append(scored.probability)
+        id_hashes.append(pd.util.hash_pandas_object(out["disruption_id"], index=False).to_numpy())
+        drift.update(frame, scored.top_concepts)
+        lines.update(out["line_id"])
+        for c in protect:
+            values = pd.to_numeric(frame[c].astype(float), errors="coerce").fillna(0)
+            protect_totals[c] += float(values.sum())
+            protect_lines[c].update(out["line_id"][values.to_numpy() > 0])
+        chunk_last = pd.to_datetime(frame[contract.date_column]).max()
+        last_date = chunk_last if last_date is None else max(last_date, chunk_last)
+        rows += len(chunk)
+    if explanation_writer is not None:
+        explanation_writer.close()
+    if rows == 0:
+        problems.append(Problem(str(input_path), None, "the extract has no rows", "at least one data row"))
+    problems += _duplicate_problems(id_hashes, str(input_path), contract.id_column)
+    if problems:
+        raise ContractError(problems)
+    timings["validate"], timings["score_and_explain"] = t_validate, t_explain
+
+    start = time.perf_counter()
+    probability = np.concatenate(probabilities)
+    order = np.lexsort((np.arange(len(probability)), -probability))  # highest first, ties by input order
+    rank = np.empty(len(probability), dtype=np.int64)
+    rank[order] = np.arange(1, len(probability) + 1)
+    band_counts = _write_scores(folder, parts, rank)
+    shutil.rmtree(parts)
+    concept_labels = {c.name: c.label_text for c in contract.concepts}
+    drift_report = drift.report(concept_labels)
+    write_text_atomic(folder / "drift.json", json.dumps(drift_report, indent=2, default=float))
+    safeguarding = [{
+        "column": c, "label_text": contract.describe(c), "concept": contract.concept_of(c).name,
+        "concept_label": contract.concept_of(c).label_text, "four_ps": contract.concept_of(c).four_ps,
+        "total": int(round(protect_totals[c])), "lines_with_any": len(protect_lines[c]),
+    } for c in protect]
+    write_text_atomic(folder / "safeguarding.json", json.dumps(safeguarding, indent=2))
+    write_text_atomic(folder / "contract.json", json.dumps(contract.to_dict(), indent=2))
+    timings["write"] = time.perf_counter() - start
+    return {"rows": rows, "lines": len(lines), "band_counts": band_counts, "drift": drift_report,
+            "warnings": warnings, "last_date": last_date}
+
+
+def _duplicate_problems(id_hashes: list[np.ndarray], source: str, column: str) -> list[Problem]:
+    """Duplicate ids across chunks (each chunk already checked itself)."""
+    if not id_hashes:
+        return []
+    hashes = np.concatenate(id_hashes)
+    values, counts = np.unique(hashes, return_counts=True)
+    if not (counts > 1).any():
+        return []
+    duplicated = np.flatnonzero(np.isin(hashes, values[counts > 1]))
+    rows = tuple(int(r) + 1 for r in duplicated[:5])
+    return [Problem(source, column, "duplicate value", "every value unique", rows, ("",) * len(rows), len(duplicated))]
+
+
+def _write_scores(folder: Path, parts: Path, rank: np.ndarray) -> dict:
+    """Pass 2: stream the parts, add the global rank, write scores.parquet and scores.csv."""
+    writer = None
+    band_counts: dict[str, int] = {}
+    position = 0
+    csv_tmp = folder / ".scores.csv.tmp"
+    with open(csv_tmp, "w", encoding="utf-8", newline="") as csv_handle:
+        for number, part in enumerate(sorted(parts.glob("*.parquet"))):
+            frame = pd.read_parquet(part)
+            frame.insert(0, "rank", rank[position:position + len(frame)])
+            position += len(frame)
+            for band, count in frame["yardstick_band"].value_counts().items():
+                band_counts[band] = band_counts.get(band, 0) + int(count)
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(folder / "scores.parquet", table.schema)
+            writer.write_table(table)
+            safe = frame.copy()
+            for column in safe.columns[safe.dtypes == object]:
+                safe[column] = safe[column].map(_csv_safe)
+            safe.to_csv(csv_handle, index=False, header=number == 0, lineterminator="\n", float_format="%.6f")
+    if writer is not None:
+        writer.close()
+    csv_tmp.rename(folder / "scores.csv")
+    return dict(sorted(band_counts.items()))
+
+
+def _csv_safe(value: object) -> object:
+    """Neutralise spreadsheet formula injection: a text cell starting = + - @ gets a leading quote."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def model_summary(model) -> dict:
+    """What a report needs to know about the model (from attributes stored at training)."""
+    split = getattr(model, "split_summary_", None)
+    return {
+        "family": getattr(model, "family", None),
+        "training": split.as_dict() if split is not None else {},
+        "test_metrics": getattr(model, "test_metrics_", {}),
+        "test_metrics_by_cohort": getattr(model, "test_metrics_by_cohort_", {}),
+        "calibration_table": getattr(model, "calibration_table_", []),
+        "fairness": getattr(model, "fairness_", []),
+    }
+
