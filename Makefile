@@ -21,11 +21,19 @@ $(STAMP): pyproject.toml
 ## Create .venv and install the toolkit with its test tools
 install: $(STAMP)
 
-## Run the main job end to end on the embedded defaults (synthetic world, validation)
+## Run the main job end to end on the embedded defaults: synthetic world, training, weekly scoring, report
 demo: install
 	$(BIN)/resilience-generate
-	$(BIN)/resilience-validate input=data/synthetic/disruptions.parquet
-	@echo "Synthetic world written to data/synthetic/ and validated."
+	$(BIN)/resilience-validate input=data/synthetic/disruptions.parquet require_label=true
+	$(BIN)/resilience-train
+	$(BIN)/resilience-score input=$$(ls data/synthetic/weekly/*.parquet | sort | tail -n 1)
+	@echo
+	@echo "Done. Training runs and the registered champion: make mlflow-ui (then open http://127.0.0.1:5000)."
+	@echo "This week's scores, explanations, drift warnings and report: outputs/weekly/"
+
+## Open the MLflow UI on the project's tracking store (http://127.0.0.1:5000)
+mlflow-ui: install
+	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port 5000
 
 ## Run every test, slow end-to-end ones included (installs first if needed)
 test: install
@@ -39,4 +47,4 @@ test-fast: install
 clean:
 	rm -rf outputs multirun mlruns mlflow.db mlartifacts data/synthetic/*.parquet data/synthetic/weekly
 
-.PHONY: help install demo test test-fast clean
+.PHONY: help install demo mlflow-ui test test-fast clean

@@ -21,6 +21,7 @@ Example
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -256,7 +257,7 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
             if unknown:
                 raise ResilienceError(f"monotone constraint(s) on unknown feature(s): {sorted(unknown)}")
             params["monotone_constraints"] = [int(self.monotone.get(f, 0)) for f in self.feature_space_.features]
-            params.setdefault("monotone_constraints_method", "advanced")
+            params.setdefault("monotone_constraints_method", "intermediate")
         return params
 
     def _fit_lightgbm(self, X: pd.DataFrame, y: np.ndarray, dates: pd.Series, lines: pd.Series) -> None:
@@ -274,9 +275,12 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
                 if len(np.unique(y[train_pos])) < 2 or len(np.unique(y[val_pos])) < 2:
                     continue
                 probe = lgb.LGBMClassifier(**params)
-                probe.fit(X.iloc[train_pos], y[train_pos], eval_set=[(X.iloc[val_pos], y[val_pos])],
-                          eval_metric="binary_logloss",
-                          callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])
+                with warnings.catch_warnings():  # eval_set is renamed in newer LightGBM; both work
+                    warnings.simplefilter("ignore", category=FutureWarning)
+                    warnings.simplefilter("ignore", category=DeprecationWarning)
+                    probe.fit(X.iloc[train_pos], y[train_pos], eval_set=[(X.iloc[val_pos], y[val_pos])],
+                              eval_metric="binary_logloss",
+                              callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])
                 # more rows support more trees: scale the stopping point to the full fit's size
                 best.append(max(1, probe.best_iteration_) * len(X) / len(train_pos))
                 val_margin = probe.predict(X.iloc[val_pos], raw_score=True)

@@ -390,3 +390,21 @@ def rollback_champion(name: str, reason: str, by: str | None) -> str:
                                 "promotion.rollback_by": by or "unrecorded"})
     tag_version(name, previous, {"promotion.decision": "champion (rollback)", "promotion.reason": reason})
     return previous
+
+
+def log_outcomes(config: TrackingConfig, experiment_name: str, table: pd.DataFrame, path: Path) -> str:
+    """One run per scoring week with realised metrics per cohort (``<metric>_<cohort>``)."""
+    run_id = ""
+    for week, group in table.groupby("week"):
+        with start_run(config, run_name=f"outcomes {week}", experiment_name=experiment_name, tags={"week": week}) as run:
+            for row in group.to_dict("records"):
+                if row.get("suppressed"):
+                    continue
+                cohort = str(row["cohort"]).replace(" ", "_")
+                log_metrics({k: row[k] for k in row if k not in ("week", "cohort", "scored", "model", "suppressed")
+                             and isinstance(row[k], (int, float))}, prefix=f"{cohort}_")
+            run_id = run.info.run_id
+    with start_run(config, run_name="outcomes summary", experiment_name=experiment_name) as run:
+        log_file(path)
+        run_id = run.info.run_id
+    return run_id

@@ -21,13 +21,14 @@ from resilience.train import EvaluationConfig, train_and_track
 @hydra_app("train")
 def main(cfg: DictConfig) -> float | None:
     contract = DataContract.from_dict(cfg.data)
+    tracking_config = tracking.TrackingConfig(**OmegaConf.to_container(cfg.mlflow, resolve=True))
+    tracking.connect(tracking_config)  # a tracking server that does not answer fails before any work
     extract = load_extract(cfg.input, contract, require_label=True)
     history = filter_rows(extract.frame, cfg.row_filter)
     # _partial_: the contract is passed as-is (instantiate would turn a dataclass into a dict)
     build_model = hydra.utils.instantiate(cfg.model, _partial_=True)
     model = build_model(contract=contract, features=OmegaConf.to_container(cfg.features, resolve=True)["include"],
                         exclude=list(cfg.features.exclude))
-    tracking_config = tracking.TrackingConfig(**OmegaConf.to_container(cfg.mlflow, resolve=True))
     hydra_cfg = HydraConfig.get()
     parent = None
     if hydra_cfg.mode == RunMode.MULTIRUN:

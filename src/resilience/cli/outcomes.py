@@ -1,0 +1,34 @@
+"""resilience-outcomes: realised performance of each scored week, logged to MLflow."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from resilience import tracking
+from resilience.cli._app import hydra_app
+from resilience.data.contract import DataContract
+from resilience.data.io import write_frame_atomic
+from resilience.errors import ResilienceError
+from resilience.outcomes import read_labels, realised_metrics
+
+
+@hydra_app("outcomes")
+def main(cfg: DictConfig) -> None:
+    root = Path(cfg.output_root)
+    contracts = sorted(root.glob("*/contract.json"))
+    if not contracts:
+        raise ResilienceError(f"no scored weeks under {root}")
+    contract = DataContract.from_dict(json.loads(contracts[-1].read_text()))
+    labels = read_labels(cfg.input, contract)
+    table = realised_metrics(root, labels, contract.cohort_column, cfg.capacity_k, cfg.min_rows)
+    write_frame_atomic(table, root / "outcomes.csv")
+    config = tracking.TrackingConfig(**OmegaConf.to_container(cfg.mlflow, resolve=True))
+    tracking.log_outcomes(config, cfg.experiment, table, root / "outcomes.csv")
+    print(table.to_string(index=False))
+    print(f"written to {root / 'outcomes.csv'} and logged to MLflow experiment '{cfg.experiment}'")
+
+
+if __name__ == "__main__":
+    main()

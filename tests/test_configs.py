@@ -1,0 +1,81 @@
+"""Every main config and every experiment composes; every experiment trains on a tiny world."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from resilience.data.contract import DataContract
+from resilience.paths import config_dir, experiments_dir
+
+from conftest import run_command
+
+MAIN_CONFIGS = ["generate", "validate", "train", "score", "promote", "outcomes"]
+EXPERIMENTS = sorted(p.stem for p in experiments_dir().glob("*.yaml"))
+
+
+def composed(config_name: str, overrides: list[str] | None = None):
+    GlobalHydra.instance().clear()
+    if not OmegaConf.has_resolver("project_root"):
+        OmegaConf.register_new_resolver("project_root", lambda: str(config_dir().parent))
+    with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
+        return compose(config_name, overrides=overrides or [], return_hydra_config=True)
+
+
+@pytest.mark.parametrize("name", MAIN_CONFIGS)
+def test_main_configs_compose(name):
+    cfg = composed(name)
+    assert cfg is not None
+    if "data" in cfg:
+        DataContract.from_dict(cfg.data)
+
+
+def test_experiments_exist():
+    assert {"baseline_logistic", "lightgbm_default", "lightgbm_monotone", "home_grown_only",
+            "imported_only", "sweep_lightgbm"} <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiments_compose_and_list_only_what_differs(experiment):
+    cfg = composed("train", [f"experiment={experiment}"])
+    assert cfg.run_name == experiment
+    text = (experiments_dir() / f"{experiment}.yaml").read_text()
+    assert text.startswith("# @package _global_") or "# @package _global_" in text.splitlines()[0:3]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if not e.startswith("sweep")])
+def test_every_experiment_trains_on_a_tiny_world(experiment, small_world_dir, tmp_path):
+    result = run_command("resilience-train", f"experiment={experiment}",
+                         f"input={small_world_dir / 'disruptions.parquet'}", f"hydra.run.dir={tmp_path / 'run'}",
+                         cwd=tmp_path, env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test ROC AUC" in result.stdout
+    assert (tmp_path / "run").is_dir(), "hydra.run.dir puts the run's local files where asked"
+
+
+@pytest.mark.slow
+def test_sweep_runs_trials_as_child_runs(small_world_dir, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_command("resilience-train", "--multirun", "experiment=sweep_lightgbm", "hydra.sweeper.n_trials=2",
+                         f"input={small_world_dir / 'disruptions.parquet'}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                         cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("line-resilience")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 2
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
+    assert all("test_cv_roc_auc" in c.data.metrics for c in children)
+
+
+def test_train_finds_configs_from_any_directory(tmp_path):
+    result = run_command("resilience-train", "--help", cwd=tmp_path)
+    assert result.returncode == 0 and "experiment" in result.stdout

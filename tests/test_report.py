@@ -1,0 +1,508 @@
+"""The commander's weekly report: content, safety, edge cases, PDF.
+
+``write_fake_week`` builds a realistic scored week folder (seeded), so these tests do not depend on
+the scoring step. The browser tests and ``benchmarks/report.py`` reuse it.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from resilience.data.contract import load_data_contract
+from resilience.report import (
+    DEFAULT_MARKING,
+    PdfRendererUnavailable,
+    ReportError,
+    build_report,
+    change_since_last_week,
+    find_previous_week,
+    load_week,
+    render_html,
+    report_context,
+)
+from resilience.report.render import clean_text, concept_contributions, waterfall_steps
+from resilience.yardstick import place
+
+AREAS = ("Northmere", "Eastbrook", "Southvale", "Westford", "Kingsreach", "Ashby Moor")
+HUBS = ("london", "birmingham", "liverpool", "manchester", "other_hub")
+HOSTILE_LINE_ID = "<script>alert(1)</script>"
+HOSTILE_AREA = '"><img src=x onerror=alert(1)>'
+HOSTILE_REASON = "</td></tr><script>alert(2)</script>"
+UNICODE_LINE_ID = "Łódź–Ærø 🚓 ‘line’ & \"co\""
+
+
+# -- fixture generator ----------------------------------------------------------------------------
+def write_fake_week(week_dir: Path, n_lines: int = 40, seed: int = 0, week: str = "2026-W47",
+                    first_line: int = 0, hostile: bool = False, decisions: bool = False,
+                    fairness: bool = True, empty_reasons: bool = False) -> Path:
+    """Write a scored week folder shaped like the scoring step's output, random but seeded.
+
+    Line ids are ``L0000``, ``L0001``... starting at ``first_line``, so two weeks made with
+    overlapping ranges share lines (for "change since last week").
+    """
+    week_dir = Path(week_dir)
+    week_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    contract = load_data_contract("default")
+    features = list(contract.features)
+
+    line_ids = [f"L{first_line + i:04d}" for i in range(n_lines)]
+    home_grown = rng.random(n_lines) < 0.35
+    frame = pd.DataFrame({
+        "disruption_id": [f"D{week.replace('-', '')}-{i:05d}" for i in range(n_lines)],
+        "line_id": line_ids,
+        "disruption_date": pd.Timestamp("2026-11-16") - pd.to_timedelta(rng.integers(0, 28, n_lines), unit="D"),
+        "line_type": np.where(home_grown, "home_grown", "imported"),
+        "origin_hub": np.where(home_grown, "local", rng.choice(HUBS, n_lines)),
+        "policing_area": rng.choice(AREAS, n_lines),
+    })
+    if hostile and n_lines >= 3:
+        frame.loc[0, "line_id"] = HOSTILE_LINE_ID
+        frame.loc[1, "line_id"] = UNICODE_LINE_ID
+        frame.loc[2, "policing_area"] = HOSTILE_AREA
+
+    # Contributions (points of probability) that add up exactly to each line's probability.
+    baseline = 0.42
+    target = np.clip(rng.beta(2.2, 2.4, n_lines), 0.01, 0.99)
+    raw = rng.normal(0, 1, (n_lines, len(features))) * rng.uniform(0.3, 6, len(features))
+    raw += ((target - baseline) * 100 - raw.sum(axis=1))[:, None] / len(features)
+    explanations = pd.DataFrame(raw, columns=features)
+    explanations.insert(0, "disruption_id", frame["disruption_id"])
+    explanations["baseline_probability"] = baseline
+    probability = baseline + explanations[features].sum(axis=1).to_numpy() / 100
+
+    frame["persistence_probability"] = probability
+    placements = [place(p) for p in probability]
+    frame["percent"] = [p.percent for p in placements]
+    frame["yardstick_band"] = [p.band for p in placements]
+    frame["band_in_gap"] = [p.in_gap for p in placements]
+    for i in range(n_lines):
+        contrib = raw[i]
+        order_for = [j for j in np.argsort(-contrib) if contrib[j] > 0][:3]
+        order_against = [j for j in np.argsort(contrib) if contrib[j] < 0][:3]
+        for k in range(3):
+            frame.loc[i, f"reason_for_{k + 1}"] = (
+                f"{contract.describe(features[order_for[k]])} (raises it {contrib[order_for[k]]:.0f} points)"
+                if k < len(order_for) and not empty_reasons and rng.random() > 0.1 else "")
+            frame.loc[i, f"reason_against_{k + 1}"] = (
+                f"{contract.describe(features[order_against[k]])} (lowers it {-contrib[order_against[k]]:.0f} points)"
+                if k < len(order_against) and not empty_reasons and rng.random() > 0.1 else "")
+        frame.loc[i, "summary"] = (f"Line {frame.loc[i, 'line_id']} is {placements[i].words} to still be "
+                                   f"active 12 weeks after its disruption.")
+    if hostile and n_lines >= 1:
+        frame.loc[0, "reason_for_1"] = HOSTILE_REASON
+    frame = frame.sort_values("persistence_probability", ascending=False, kind="stable").reset_index(drop=True)
+    frame.insert(0, "rank", np.arange(1, n_lines + 1))
+    frame.to_parquet(week_dir / "scores.parquet", index=False)
+    frame.to_csv(week_dir / "scores.csv", index=False)
+    explanations.to_parquet(week_dir / "explanations.parquet", index=False)
+    (week_dir / "contract.json").write_text(json.dumps(contract.to_dict()), encoding="utf-8")
+
+    safeguarding = []
+    for column in contract.columns:
+        if column.concept and contract.concept_of(column.name).four_ps in ("protect", "prevent"):
+            counts = rng.poisson(0.6, n_lines)
+            concept = contract.concept_of(column.name)
+            safeguarding.append({"column": column.name, "label_text": column.label_text, "concept": concept.name,
+                                 "concept_label": concept.label_text, "four_ps": concept.four_ps,
+                                 "total": int(counts.sum()), "lines_with_any": int((counts > 0).sum())})
+    (week_dir / "safeguarding.json").write_text(json.dumps(safeguarding), encoding="utf-8")
+
+    alerts = [{"kind": "feature", "name": "contacts", "label_text": "customer contacts", "value": 0.31,
+               "threshold": 0.25, "message": "Customer contacts are higher this week than in training."},
+              {"kind": "missing", "name": "weeks_since_last_disruption", "label_text": "weeks since the last disruption",
+               "value": 0.18, "threshold": 0.1, "message": "More lines than usual have no earlier disruption date."}]
+    if hostile:
+        alerts.append({"kind": "explanation", "name": "x", "label_text": "<b>bold</b>", "value": 1, "threshold": 0.5,
+                       "message": '<a href="https://evil.example/">click me</a>'})
+    (week_dir / "drift.json").write_text(json.dumps({"alerts": alerts, "psi": {}}), encoding="utf-8")
+
+    metric = {"roc_auc": 0.83, "pr_auc": 0.79, "brier": 0.17, "ece": 0.027, "observed_rate": 0.43,
+              "mean_predicted": 0.41, "rows": 7615}
+    model = {
+        "name": "line-resilience", "version": "3", "run_id": "0f3c9a2b7d1e4c6a", "family": "lightgbm",
+        "training": {"train_start": "2023-11-27", "train_end": "2025-12-07", "test_start": "2026-03-02",
+                     "test_end": "2026-08-30", "train_rows": 38327, "test_rows": 7615},
+        "test_metrics": metric,
+        "test_metrics_by_cohort": {
+            "imported": {**metric, "roc_auc": 0.84, "observed_rate": 0.41, "mean_predicted": 0.40, "rows": 4900},
+            "home_grown": {**metric, "roc_auc": 0.80, "observed_rate": 0.47, "mean_predicted": 0.43, "ece": 0.041,
+                           "rows": 2715},
+        },
+        "calibration_table": [
+            {"bin": b, "rows": int(300 + 90 * b), "mean_predicted": (b + 0.5) / 10,
+             "observed_rate": float(np.clip((b + 0.5) / 10 + rng.normal(0, 0.03), 0, 1))} for b in range(10)
+        ],
+    }
+    if fairness:
+        fair = []
+        for column, values in (("line_type", ("imported", "home_grown")), ("policing_area", AREAS)):
+            for value in values:
+                gap = float(rng.normal(0, 0.03))
+                flag = "over-predicts" if gap > 0.045 else "under-predicts" if gap < -0.045 else "ok"
+                fair.append({"slice": column, "value": value, "rows": int(rng.integers(60, 900)), "suppressed": False,
+                             "observed_rate": 0.42, "mean_predicted": 0.42 + gap, "calibration_gap": gap,
+                             "calibration_gap_low": gap - 0.02, "calibration_gap_high": gap + 0.02, "flag": flag})
+        fair[-1]["flag"] = "under-predicts"
+        fair.append({"slice": "policing_area", "value": "Tiny Isle", "rows": 12, "suppressed": True, "flag": "suppressed"})
+        if hostile:
+            fair.append({"slice": "policing_area", "value": HOSTILE_AREA, "rows": 12, "suppressed": True,
+                         "flag": "suppressed"})
+        model["fairness"] = fair
+    manifest = {"week": week, "created": "2026-11-23T06:00:00Z", "toolkit_version": "0.1.0",
+                "input": {"path": f"data/weekly/{week}.parquet", "sha256": "ab" * 32, "rows": n_lines},
+                "model": model, "warnings": ["3 rows had no disruption grade and were scored as 'moderate'."],
+                "counts": {"rows": n_lines}, "timings": {"score": 1.2}}
+    (week_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+    if decisions:
+        items = [{"line_id": frame.loc[i, "line_id"], "decision": "Maintain pressure",
+                  "reason": "Holder still at large", "by": "DI Example", "at": "2026-11-17T10:00:00Z"}
+                 for i in range(min(3, n_lines))]
+        if hostile:
+            items.append({"line_id": HOSTILE_LINE_ID, "decision": '<iframe src="https://evil.example/"></iframe>',
+                          "reason": "<script>alert(3)</script>", "by": "x", "at": "y"})
+        (week_dir / "decisions.json").write_text(json.dumps(items), encoding="utf-8")
+    return week_dir
+
+
+# -- helpers --------------------------------------------------------------------------------------
+class _Page(HTMLParser):
+    """Tags, attributes and text of a page, as a browser's tokenizer sees them."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self.styles: list[str] = []
+        self.title = ""
+        self._in = ""
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        self._in = tag if tag in ("style", "title") else ""
+
+    def handle_startendtag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_endtag(self, tag):
+        self._in = ""
+
+    def handle_data(self, data):
+        if self._in == "style":
+            self.styles.append(data)
+        elif self._in == "title":  # the document title (head), not page text
+            self.title += data
+        else:
+            self.text.append(data)
+
+
+def parse(html: str) -> _Page:
+    page = _Page()
+    page.feed(html)
+    page.close()
+    return page
+
+
+def visible_text(page: _Page) -> str:
+    return " ".join(" ".join(page.text).split())
+
+
+def html_for(week_dir: Path, previous_dir: Path | None = None, **kwargs) -> str:
+    week = load_week(week_dir)
+    previous = pd.read_parquet(previous_dir / "scores.parquet") if previous_dir else None
+    return render_html(report_context(week, previous, **kwargs))
+
+
+@pytest.fixture(scope="module")
+def weeks(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("weekly")
+    previous = write_fake_week(root / "2026-W46", n_lines=30, seed=1, week="2026-W46", first_line=0)
+    current = write_fake_week(root / "2026-W47", n_lines=40, seed=2, week="2026-W47", first_line=10,
+                              hostile=True, decisions=True)
+    return current, previous
+
+
+@pytest.fixture(scope="module")
+def page_html(weeks) -> str:
+    current, previous = weeks
+    return html_for(current, previous)
+
+
+# -- safety ---------------------------------------------------------------------------------------
+def test_hostile_text_renders_as_text_not_markup(page_html):
+    page = parse(page_html)
+    tags = {tag for tag, _ in page.tags}
+    assert not tags & {"script", "iframe", "img", "object", "embed", "b"}
+    for tag, attrs in page.tags:
+        assert not [a for a in attrs if a.startswith("on")], (tag, attrs)
+    text = visible_text(page)
+    assert HOSTILE_LINE_ID in text
+    assert HOSTILE_REASON in text
+    assert HOSTILE_AREA in text
+    assert '<a href="https://evil.example/">click me</a>' in text
+    assert '<iframe src="https://evil.example/"></iframe>' in text
+
+
+def test_no_external_resources(page_html):
+    page = parse(page_html)
+    for tag, attrs in page.tags:
+        for name in ("src", "href", "xlink:href", "action", "poster", "data", "srcset", "formaction"):
+            value = (attrs.get(name) or "").strip().lower()
+            assert not re.match(r"^(https?:|//|ftp:|file:)", value), (tag, name, value)
+            if tag == "a" and name == "href" and value:
+                assert value.startswith("#"), value
+    css = " ".join(page.styles)
+    assert "@import" not in css
+    assert all(u.startswith("#") or u.startswith("data:") for u in re.findall(r"url\(\s*['\"]?([^)'\"]*)", css))
+    assert "<link" not in page_html and "<script" not in page_html.replace("&lt;script", "")
+
+
+def test_control_and_bidi_characters_are_neutralised():
+    assert clean_text("a\u202eb\x00c\tz") == "a\ufffdb\ufffdc\tz"
+    assert clean_text(None) == "" and clean_text(float("nan")) == ""
+
+
+# -- content --------------------------------------------------------------------------------------
+def test_banner_at_top_and_bottom(page_html):
+    page = parse(page_html)
+    texts = [t.strip() for t in page.text if t.strip()]
+    assert texts[0] == "Skip to the report"
+    assert texts[1] == DEFAULT_MARKING
+    assert texts[-1] == DEFAULT_MARKING
+
+
+def test_marking_argument_is_used_and_escaped(weeks):
+    current, _ = weeks
+    html = html_for(current, marking="SECRET <b>& co</b>")
+    text = visible_text(parse(html))
+    assert text.count("SECRET <b>& co</b>") == 2
+    assert "<b>&" not in html
+
+
+def test_every_scored_line_id_appears(weeks, page_html):
+    current, _ = weeks
+    text = visible_text(parse(page_html))
+    ids = pd.read_parquet(current / "scores.parquet")["line_id"]
+    missing = [i for i in ids if " ".join(str(i).split()) not in text]
+    assert not missing
+
+
+def test_decision_support_notice_and_plain_words(page_html):
+    text = visible_text(parse(page_html))
+    assert "Decision support: a person decides" in text
+    assert "victims" in text
+    assert "not causes" in text
+    assert "83 times in 100" in text
+    for jargon in ("log-odds", "SHAP", "shap"):
+        assert jargon not in text
+    # "AUC" only appears beside its plain explanation
+    for match in re.finditer("AUC", text):
+        assert "times in 100" in text[max(0, match.start() - 300):match.start()]
+
+
+def test_headline_counts_every_band_and_slice(weeks):
+    current, _ = weeks
+    week = load_week(current)
+    context = report_context(week, None)
+    headline = context["headline"]
+    assert sum(b["count"] for b in headline["bands"]) == len(week.scores) == headline["lines_scored"]
+    assert [s["column"] for s in headline["splits"]] == ["line_type", "origin_hub", "policing_area"]
+    for split in headline["splits"]:
+        assert sum(r["count"] for r in split["rows"]) == len(week.scores)
+        assert all(sum(r["bands"]) == r["count"] for r in split["rows"])
+    cohort_values = {r["value"] for r in headline["splits"][0]["rows"]}
+    assert cohort_values == {"Imported", "Home grown"}
+    for b in headline["bands"]:
+        assert f"{b['band']} {b['count']}" in headline["band_chart"]["aria_label"]
+
+
+def test_safeguarding_totals_come_from_the_file(weeks, page_html):
+    current, _ = weeks
+    items = json.loads((current / "safeguarding.json").read_text())
+    text = visible_text(parse(page_html))
+    children = next(i for i in items if i["column"] == "exploited_children")
+    assert f"{children['total']} exploited children" in text
+    assert {i["column"] for i in items} >= {"exploited_children", "exploited_adults", "safeguarding_referrals"}
+
+
+def test_trust_section(page_html):
+    text = visible_text(parse(page_html))
+    assert "version 3" in text
+    assert "between 2023-11-27 and 2025-12-07" in text
+    assert "Customer contacts are higher this week than in training." in text
+    assert "under-predicts" in text                        # a fairness flag
+    assert "Displacement" in text and "not in the extract" in text
+    assert "Home grown" in text                            # per-cohort results
+
+
+def test_fairness_and_decisions_are_optional(tmp_path):
+    week = write_fake_week(tmp_path / "2026-W47", n_lines=5, fairness=False, decisions=False)
+    html = html_for(week)
+    text = visible_text(parse(html))
+    assert "Fairness:" not in text
+    assert "Decisions recorded last week" not in text
+    with_decisions = write_fake_week(tmp_path / "2026-W48", n_lines=5, decisions=True)
+    assert "Decisions recorded last week" in visible_text(parse(html_for(with_decisions)))
+
+
+# -- change since last week -----------------------------------------------------------------------
+def test_change_since_last_week_words_and_points():
+    now = pd.DataFrame({"line_id": ["new", "up", "down", "same", "plus2", "minus2", "plus3", "dup"],
+                        "persistence_probability": [0.5, 0.60, 0.40, 0.5, 0.52, 0.48, 0.53, 0.70]})
+    before = pd.DataFrame({"line_id": ["up", "down", "same", "plus2", "minus2", "plus3", "dup", "dup", "gone"],
+                           "persistence_probability": [0.50, 0.50, 0.5, 0.50, 0.50, 0.50, 0.40, 0.69, 0.9]})
+    change = change_since_last_week(now, before)
+    assert change["change"].tolist() == ["new", "up", "down", "unchanged", "unchanged", "unchanged", "up", "unchanged"]
+    assert change["change_points"].tolist()[1:] == [10, -10, 0, 2, -2, 3, 1]
+    assert pd.isna(change["change_points"].iloc[0])
+
+
+def test_change_without_previous_week_is_all_new(weeks):
+    current, _ = weeks
+    context = report_context(load_week(current), None)
+    assert {line["change"]["kind"] for line in context["ranked"]} == {"new"}
+    text = visible_text(parse(render_html(context)))
+    assert "every line is shown as new" in text
+
+
+def test_change_rendered_against_fixture_weeks(weeks):
+    current, previous = weeks
+    context = report_context(load_week(current), pd.read_parquet(previous / "scores.parquet"))
+    before = pd.read_parquet(previous / "scores.parquet").set_index("line_id")["persistence_probability"]
+    for line in context["ranked"]:
+        kind = line["change"]["kind"]
+        if line["line_id"] not in before.index:
+            assert kind == "new"
+            continue
+        diff = line["percent"] - round(before[line["line_id"]] * 100)
+        expected = "unchanged" if abs(diff) <= 2 else "up" if diff > 0 else "down"
+        assert kind == expected, (line["line_id"], diff)
+        if kind in ("up", "down"):
+            assert f"{abs(diff)} point" in line["change"]["text"]
+    assert {line["change"]["kind"] for line in context["ranked"]} >= {"new", "up", "down"}
+
+
+def test_find_previous_week(weeks, tmp_path):
+    current, previous = weeks
+    assert find_previous_week(current) == previous
+    assert find_previous_week(previous) is None
+    assert find_previous_week(tmp_path / "2026-W01") is None
+
+
+# -- explanations ---------------------------------------------------------------------------------
+def test_waterfall_runs_from_baseline_to_probability(weeks):
+    current, _ = weeks
+    week = load_week(current)
+    context = report_context(week, None, max_detail_lines=5)
+    by_id = week.scores.set_index("disruption_id")["persistence_probability"]
+    assert len(context["detail"]) == 5
+    for line in context["detail"]:
+        steps = line["steps"]
+        assert steps[0]["kind"] == "baseline" and steps[0]["end"] == pytest.approx(42.0)
+        assert steps[-1]["kind"] == "final"
+        assert steps[-1]["end"] == pytest.approx(by_id[line["disruption_id"]] * 100, abs=1e-6)
+        for before, after in zip(steps[1:-1], steps[2:-1]):
+            assert after["start"] == pytest.approx(before["end"])
+        assert "waterfall chart" in line["chart"]["aria_label"].lower()
+
+
+def test_concepts_sum_the_features_of_each_concept(weeks):
+    current, _ = weeks
+    week = load_week(current)
+    summed, concepts = concept_contributions(week.explanations, week.contract)
+    first = week.explanations.iloc[0]
+    assert summed.iloc[0]["exploitation"] == pytest.approx(
+        first[["exploited_children", "exploited_adults", "cuckooed_addresses"]].sum())
+    labels = {c["name"]: (c["label"], c["four_ps"]) for c in concepts}
+    assert labels["holder_removed"] == ("Line holder arrested or charged", "pursue")
+    steps = waterfall_steps(40.0, {"a": 5.0, "b": -3.0, "c": 0.01}, [
+        {"name": "a", "label": "A", "four_ps": "pursue"}, {"name": "b", "label": "B", "four_ps": "protect"},
+        {"name": "c", "label": "C", "four_ps": "context"}], max_concepts=8)
+    assert [s["label"] for s in steps] == [
+        "Starting point: the average line in training", "A", "B", "All other factors (1, each small)",
+        "This line's probability of persisting"]
+    assert steps[-1]["end"] == pytest.approx(42.01)
+
+
+# -- edge cases -----------------------------------------------------------------------------------
+def test_single_line_no_previous_week(tmp_path):
+    week = write_fake_week(tmp_path / "2026-W47", n_lines=1, seed=5)
+    html = html_for(week)
+    text = visible_text(parse(html))
+    assert "1 line scored this week." in text
+    assert "L0000" in text
+    assert html.count('class="line-detail"') == 1
+
+
+def test_empty_reasons_say_none_stated(tmp_path):
+    week = write_fake_week(tmp_path / "2026-W47", n_lines=3, empty_reasons=True)
+    text = visible_text(parse(html_for(week)))
+    assert "none stated" in text
+
+
+def test_two_thousand_lines_caps_detail_and_lists_all(tmp_path):
+    week = write_fake_week(tmp_path / "2026-W47", n_lines=2000, seed=7)
+    html = html_for(week, max_detail_lines=25)
+    assert len(html.encode("utf-8")) < 3_000_000
+    assert html.count('class="line-detail"') == 25
+    page = parse(html)
+    row_headers = [a for t, a in page.tags if t == "th" and a.get("scope") == "row"]
+    assert len(row_headers) >= 2000
+    text = visible_text(page)
+    assert "L1999" in text and "Detail is shown for the top 25 of 2,000 lines" in text
+
+
+def test_missing_files_raise_report_errors(tmp_path):
+    with pytest.raises(ReportError, match="no such week folder"):
+        load_week(tmp_path / "nope")
+    week = write_fake_week(tmp_path / "2026-W47", n_lines=3)
+    (week / "manifest.json").unlink()
+    with pytest.raises(ReportError, match="manifest.json"):
+        load_week(week)
+
+
+def test_missing_weasyprint_raises_before_writing(tmp_path, monkeypatch):
+    week = write_fake_week(tmp_path / "2026-W47", n_lines=3)
+    monkeypatch.setitem(sys.modules, "weasyprint", None)
+    with pytest.raises(PdfRendererUnavailable, match="WeasyPrint"):
+        build_report(week, None)
+    assert not (week / "report.html").exists() and not (week / "report.pdf").exists()
+
+
+# -- the PDF --------------------------------------------------------------------------------------
+def _pdf_pages(pdf: Path) -> list[str]:
+    if shutil.which("pdftotext"):
+        out = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True)
+        pages = out.stdout.split("\f")
+        return [p for p in pages if p.strip()]
+    pypdf = pytest.importorskip("pypdf", reason="neither pdftotext (poppler-utils) nor pypdf is installed")
+    return [page.extract_text() for page in pypdf.PdfReader(str(pdf)).pages]
+
+
+def test_pdf_has_banner_on_every_page_and_every_line(tmp_path):
+    pytest.importorskip("weasyprint", reason="WeasyPrint is not installed")
+    root = tmp_path / "weekly"
+    previous = write_fake_week(root / "2026-W46", n_lines=20, seed=3, week="2026-W46")
+    current = write_fake_week(root / "2026-W47", n_lines=40, seed=4, first_line=8, hostile=True, decisions=True)
+    html_path, pdf_path = build_report(current, previous, max_detail_lines=6)
+    assert html_path == current / "report.html" and pdf_path == current / "report.pdf"
+    assert not list(current.glob(".*.tmp"))
+    pages = _pdf_pages(pdf_path)
+    assert len(pages) > 3
+    for number, page in enumerate(pages, 1):
+        assert page.count(DEFAULT_MARKING) >= 2, f"page {number} lacks the marking at top and bottom"
+    squashed = re.sub(r"\s+", "", " ".join(pages))
+    ids = pd.read_parquet(current / "scores.parquet")["line_id"]
+    missing = [i for i in ids if re.sub(r"\s+", "", i) not in squashed and i != UNICODE_LINE_ID]
+    assert not missing
+    assert HOSTILE_LINE_ID in squashed
