@@ -429,7 +429,7 @@ def test_concepts_sum_the_features_of_each_concept(weeks):
         {"name": "a", "label": "A", "four_ps": "pursue"}, {"name": "b", "label": "B", "four_ps": "protect"},
         {"name": "c", "label": "C", "four_ps": "context"}], max_concepts=8)
     assert [s["label"] for s in steps] == [
-        "Starting point: the average line in training", "A", "B", "All other factors (1, each small)",
+        "Starting point: the average line in training", "A", "B", "All other factors (1 together)",
         "This line's probability of persisting"]
     assert steps[-1]["end"] == pytest.approx(42.01)
 
@@ -482,7 +482,7 @@ def test_missing_weasyprint_raises_before_writing(tmp_path, monkeypatch):
 # -- the PDF --------------------------------------------------------------------------------------
 def _pdf_pages(pdf: Path) -> list[str]:
     if shutil.which("pdftotext"):
-        out = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True)
+        out = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True)
         pages = out.stdout.split("\f")
         return [p for p in pages if p.strip()]
     pypdf = pytest.importorskip("pypdf", reason="neither pdftotext (poppler-utils) nor pypdf is installed")

@@ -303,12 +303,9 @@ def decide_promotion(challenger: Mapping[str, float], champion: Mapping[str, flo
 
 
 def require_model_card(version_info: Mapping[str, Any]) -> None:
-    """Scoring refuses a registered version that has no model card (responsible-use guard).
-
-    Only enforced once model cards are generated for every version (tag ``model_card``).
-    """
+    """Scoring refuses a registered version that has no model card (responsible-use guard)."""
     tags = version_info.get("tags") or {}
-    if version_info.get("version") and tags.get("model_card.required") == "true" and tags.get("model_card") != "logged":
+    if version_info.get("version") and tags.get("model_card") != "logged":
         raise ResilienceError(
             f"model {version_info['name']} version {version_info['version']} has no model card; "
             "run `resilience-card model_uri=...` before it is used for scoring"

@@ -220,7 +220,7 @@ def train_and_track(history: pd.DataFrame, contract: DataContract, model: Persis
                     tracking_config: tracking.TrackingConfig, params: dict, input_path: str | Path,
                     input_sha256: str, truth: pd.DataFrame | None = None, run_name: str | None = None,
                     parent_run_id: str | None = None, artifacts: dict[str, str] | None = None,
-                    refit_on_all: bool = True) -> TrainResult:
+                    refit_on_all: bool = True, governance: dict | None = None) -> TrainResult:
     """:func:`fit_and_evaluate`, then log everything to MLflow, register, and apply the champion rule."""
     evaluation = fit_and_evaluate(history, contract, model, split_config, eval_config, truth)
     model = deployable(evaluation, history, refit_on_all)
@@ -238,13 +238,20 @@ def train_and_track(history: pd.DataFrame, contract: DataContract, model: Persis
         tracking.log_text(json.dumps(contract.to_dict(), indent=2), "config/data_contract.json")
         tracking.log_text(json.dumps(evaluation.split.as_dict(), indent=2), "split.json")
         tracking.log_frame(evaluation.slices, "tables/slice_metrics.csv")
+        tracking.log_frame(pd.DataFrame(model.fairness_), "tables/fairness.csv")
+        world = Path(input_path).parent / "world.json"
+        if world.is_file():  # the synthetic world's scenario parameters, for the model card
+            tracking.log_text(world.read_text(), "data/world.json")
         tracking.log_frame(evaluation.test_predictions, "tables/test_predictions.csv")
         _log_plots(evaluation, contract, eval_config)
         info = tracking.log_persistence_model(model, history.head(5), tracking_config.registered_model_name if tracking_config.register else None)
         version = str(info.registered_model_version) if tracking_config.register and info.registered_model_version else None
         promotion = None
         if version:
+            from resilience.governance.card import publish
+
             promotion = promote_if_better(version, model, history, contract, tracking_config, eval_config)
+            publish(tracking_config.registered_model_name, version, governance or {})
         evaluation.timings["tracking"] = time.perf_counter() - start
         tracking.log_metrics({f"seconds_{k}": v for k, v in evaluation.timings.items()})
     return TrainResult(evaluation, run.info.run_id, version, promotion)

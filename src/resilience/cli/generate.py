@@ -5,10 +5,13 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+import json
+
 import pandas as pd
 
 from resilience.cli._app import hydra_app
 from resilience.data.contract import DataContract
+from resilience.data.io import write_text_atomic
 from resilience.data.validate import validate_frame
 from resilience.data.synthetic import WorldConfig, generate_world, write_world
 from resilience.paths import synthetic_dir
@@ -24,6 +27,8 @@ def main(cfg: DictConfig) -> None:
     validate_frame(world.history, contract, source="synthetic history", require_label=True,
                    today=pd.Timestamp(world_config.end_date))
     paths = write_world(world, out_dir)
+    # the scenario parameters travel with the world, so model cards can state them
+    paths.append(write_text_atomic(out_dir / "world.json", json.dumps(world_config.to_dict(), indent=2, default=str)))
     label_rate = world.history[contract.label].mean()
     print(f"synthetic world (seed {world_config.seed}): {len(world.history)} labelled disruptions, "
           f"{len(world.weekly)} weekly extracts, label rate {label_rate:.2f}")

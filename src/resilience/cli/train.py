@@ -42,6 +42,7 @@ def main(cfg: DictConfig) -> float | None:
         input_path=cfg.input, input_sha256=file_sha256(cfg.input),
         truth=load_truth(cfg.truth, Path(cfg.input), contract),
         run_name=cfg.run_name or "train", parent_run_id=parent, refit_on_all=cfg.refit_on_all,
+        governance=OmegaConf.to_container(cfg.governance, resolve=True),
         artifacts={"config/resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True),
                    "config/overrides.txt": "\n".join(hydra_cfg.overrides.task)},
     )

@@ -188,6 +188,13 @@ def signed_points(points: float, decimals: int = 1) -> str:
     return ("+" if rounded > 0 else "\u2212") + text
 
 
+def points_text(points: float, decimals: int = 0) -> str:
+    """"+3 points", "\u22121 point", "0 points"."""
+    text = signed_points(points, decimals)
+    unit = "point" if text.lstrip("+\u2212") in ("1", "1.0") else "points"
+    return f"{text} {unit}"
+
+
 def _percent(value: Any, decimals: int = 0) -> str:
     number = _number(value)
     if number is None:
@@ -274,7 +281,7 @@ def _change_words(kind: str, points: Any, previous_percent: Any) -> dict[str, st
     points = int(points)
     was = f"from {int(previous_percent)}%"
     if kind == "unchanged":
-        detail = "no change" if points == 0 else f"{signed_points(points, 0)} points, within \u00b1{UNCHANGED_POINTS}"
+        detail = "no change" if points == 0 else f"{points_text(points)}, within \u00b1{UNCHANGED_POINTS}"
         return {"kind": kind, "symbol": "=", "text": f"unchanged ({detail}; {was})", "short": "Unchanged"}
     word = "up" if kind == "up" else "down"
     symbol = "\u25b2" if kind == "up" else "\u25bc"
@@ -330,7 +337,7 @@ def waterfall_steps(baseline_percent: float, contributions: Mapping[str, float],
     rest_total = float(sum(v for _, v in rest))
     if rest:
         steps.append({"kind": "up" if rest_total > 0 else "down" if rest_total < 0 else "none",
-                      "label": f"All other factors ({len(rest)}, each small)", "four_ps": "Mixed",
+                      "label": f"All other factors ({len(rest)} together)", "four_ps": "Mixed",
                       "four_ps_short": "Mixed",
                       "points": rest_total, "start": running, "end": running + rest_total})
         running += rest_total
@@ -581,7 +588,7 @@ def _trust(manifest: Mapping[str, Any], drift: Mapping[str, Any], contract: Data
             "rows": f"{int(_number(row.get('rows')) or 0):,}",
             "mean_predicted": predicted, "observed_rate": observed,
             "predicted_text": _percent(predicted), "observed_text": _percent(observed),
-            "gap_text": (signed_points((predicted - observed) * 100, 0) + " points"
+            "gap_text": (points_text((predicted - observed) * 100)
                          if predicted is not None and observed is not None else "not recorded"),
         })
     chart = calibration_chart(table, "chart-calibration") if table else None
@@ -633,7 +640,7 @@ def _trust(manifest: Mapping[str, Any], drift: Mapping[str, Any], contract: Data
                 "rows": f"{int(_number(row.get('rows')) or 0):,}",
                 "observed": "" if suppressed else _percent(row.get("observed_rate")),
                 "predicted": "" if suppressed else _percent(row.get("mean_predicted")),
-                "gap": "" if suppressed or gap is None else signed_points(gap * 100, 0) + " points",
+                "gap": "" if suppressed or gap is None else points_text(gap * 100),
                 "interval": "" if suppressed else interval,
                 "flag": flag, "flagged": flag in ("over-predicts", "under-predicts"),
                 "words": words, "symbol": symbol,
@@ -720,7 +727,7 @@ def report_context(week: WeekInputs, previous_scores: pd.DataFrame | None = None
             steps = waterfall_steps(baseline, contributions.to_dict(), concepts)
             for step in steps:
                 step["points_text"] = (f"{step['end']:.0f}%" if step["kind"] in ("baseline", "final")
-                                       else f"{signed_points(step['points'])} points")
+                                       else points_text(step["points"], 1))
                 step["running_text"] = f"{step['end']:.1f}%"
             chart = waterfall_chart(steps, f"waterfall-{i + 1}")
             chart["aria_label"] = (

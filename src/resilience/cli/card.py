@@ -1,0 +1,26 @@
+"""resilience-card: regenerate a version's model card, ATRS record and ALGO-CARE checklist."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from resilience import tracking
+from resilience.cli._app import hydra_app
+from resilience.data.io import write_text_atomic
+from resilience.governance.card import publish
+
+
+@hydra_app("card")
+def main(cfg: DictConfig) -> None:
+    tracking.connect(tracking.TrackingConfig(**OmegaConf.to_container(cfg.mlflow, resolve=True)))
+    info = tracking.model_version_info(cfg.model_uri)
+    documents = publish(info["name"], info["version"], OmegaConf.to_container(cfg.governance, resolve=True))
+    print(f"model card for {info['name']} version {info['version']} logged to run {info['run_id']} (model_card/)")
+    if cfg.out_dir:
+        for name, text in documents.items():
+            print(f"  wrote {write_text_atomic(Path(cfg.out_dir) / name, text)}")
+
+
+if __name__ == "__main__":
+    main()

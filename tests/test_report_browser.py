@@ -1,0 +1,123 @@
+"""The report in a real browser: no network, no console errors, zero axe violations, reflow at 200%.
+
+Needs Debian's chromium at /usr/bin/chromium, Playwright (Python package only: the browser is the
+system one, never `playwright install`) and axe-core in .cache/node_modules. All three come from
+`scripts/install_browser_tools.sh`; without them these tests skip and say which is missing.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from resilience.paths import project_root
+from resilience.report import load_week, render_html, report_context
+from resilience.data.io import write_text_atomic
+
+from test_report import write_fake_week
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = Path(os.environ.get("RESILIENCE_AXE_JS", project_root() / ".cache" / "node_modules" / "axe-core" / "axe.min.js"))
+ARTIFACTS = project_root() / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
+INSTALL_HINT = "run scripts/install_browser_tools.sh"
+
+
+def _require_tools():
+    if not CHROMIUM.exists():
+        pytest.skip(f"Debian chromium is not installed at {CHROMIUM}; {INSTALL_HINT}")
+    if not AXE.is_file():
+        pytest.skip(f"axe-core is not installed at {AXE}; {INSTALL_HINT}")
+    return pytest.importorskip("playwright.sync_api", reason="Playwright (pip install playwright) is not installed")
+
+
+@pytest.fixture(scope="module")
+def report_file(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("weekly")
+    previous = write_fake_week(root / "2026-W46", n_lines=50, seed=11, week="2026-W46")
+    current = write_fake_week(root / "2026-W47", n_lines=60, seed=12, first_line=15, hostile=True, decisions=True)
+    context = report_context(load_week(current), load_week(previous).scores, previous_week="2026-W46")
+    return write_text_atomic(current / "report.html", render_html(context))
+
+
+@pytest.fixture(scope="module")
+def browser_context(tmp_path_factory):
+    sync_api = _require_tools()
+    with sync_api.sync_playwright() as playwright:
+        def launch(**options):
+            return playwright.chromium.launch_persistent_context(
+                str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM),
+                args=CHROMIUM_ARGS, headless=True, **options)
+        yield launch
+
+
+def test_report_in_browser_makes_no_requests_and_passes_axe(report_file, browser_context):
+    context = browser_context(viewport={"width": 1280, "height": 900})
+    try:
+        requests: list[str] = []
+        problems: list[str] = []
+
+        def record(route):
+            requests.append(route.request.url)
+            if route.request.url == report_file.as_uri():
+                route.continue_()
+            else:
+                route.abort()
+
+        context.route("**/*", record)
+        page = context.new_page()
+        page.on("request", lambda request: requests.append(request.url))
+        page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(report_file.as_uri(), wait_until="load")
+        page.wait_for_timeout(300)
+
+        others = sorted({url for url in requests if url != report_file.as_uri()})
+        assert not others, f"the report requested {others}"
+        assert not problems, f"console errors: {problems}"
+        assert page.evaluate("() => document.querySelectorAll('script').length") == 0
+
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+
+        page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+        results = page.evaluate(
+            "async (tags) => await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
+            AXE_TAGS,
+        )
+        violations = results["violations"]
+        if violations:
+            print(json.dumps([{"id": v["id"], "impact": v["impact"], "help": v["help"],
+                               "nodes": [n["target"] for n in v["nodes"][:5]]} for v in violations], indent=2))
+        assert not violations, f"{len(violations)} axe violation(s): {[v['id'] for v in violations]}"
+    finally:
+        context.close()
+
+
+def test_report_reflows_at_200_percent_zoom(report_file, browser_context):
+    # 200% zoom on a 1280-pixel window lays the page out in 640 CSS pixels at twice the density.
+    context = browser_context(viewport={"width": 640, "height": 900}, device_scale_factor=2)
+    try:
+        page = context.new_page()
+        page.goto(report_file.as_uri(), wait_until="load")
+        widths = page.evaluate("""() => ({
+            page: document.documentElement.scrollWidth, window: document.documentElement.clientWidth,
+            main: document.querySelector('main').scrollWidth, mainBox: document.querySelector('main').clientWidth,
+            wide: [...document.querySelectorAll('main *')]
+                .filter(el => el.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+                .slice(0, 5).map(el => el.tagName + '.' + el.className)})""")
+        assert widths["page"] <= widths["window"], widths
+        assert widths["main"] <= widths["mainBox"], widths
+        assert not widths["wide"], widths
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "report-200-percent.png"), full_page=False)
+    finally:
+        context.close()
