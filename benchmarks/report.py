@@ -2,8 +2,8 @@
 
 Writes a fake scored week (the test suite's seeded fixture generator) and a previous week into a
 temporary folder, then times ``build_report`` end to end and its parts (context, HTML, PDF).
-Prints seconds and HTML size as ratios to the targets (< 10 s, < 3 MB): a ratio below 1 meets the
-target.
+Prints seconds (wall clock, and this process's CPU time, which a busy shared machine inflates
+less) and HTML size as ratios to the targets (< 10 s, < 3 MB): a ratio below 1 meets the target.
 
     python benchmarks/report.py                   # 500 lines, 25 detail lines
     python benchmarks/report.py --lines 2000      # a large week
@@ -39,9 +39,9 @@ def run_once(root: Path, n_lines: int, max_detail_lines: int) -> dict:
     current = write_fake_week(root / "2026-W47", n_lines=n_lines, seed=2, first_line=n_lines // 10,
                               decisions=True)
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     html_path, pdf_path = build_report(current, previous, max_detail_lines=max_detail_lines)
-    total = time.perf_counter() - started
+    total, cpu = time.perf_counter() - started, time.process_time() - cpu_started
 
     # the parts, for where the time goes
     started = time.perf_counter()
@@ -53,7 +53,7 @@ def run_once(root: Path, n_lines: int, max_detail_lines: int) -> dict:
     started = time.perf_counter()
     render_pdf(html, root / "again.pdf")
     pdf_seconds = time.perf_counter() - started
-    return {"seconds": total, "html_bytes": html_path.stat().st_size, "pdf_bytes": pdf_path.stat().st_size,
+    return {"seconds": total, "cpu_seconds": cpu, "html_bytes": html_path.stat().st_size, "pdf_bytes": pdf_path.stat().st_size,
             "context_seconds": context_seconds, "html_seconds": html_seconds, "pdf_seconds": pdf_seconds}
 
 
@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.lines:,} lines, {args.detail} detail pages")
     print(f"  build_report (HTML + PDF): {best['seconds']:.2f} s   ratio to {TARGET_SECONDS:.0f} s target: "
           f"{best['seconds'] / TARGET_SECONDS:.2f}")
+    print(f"  CPU time of this process: {best['cpu_seconds']:.2f} s   ratio: {best['cpu_seconds'] / TARGET_SECONDS:.2f}"
+          "  (the wall time above includes waiting for a busy machine)")
     print(f"  HTML size: {best['html_bytes'] / 1e6:.2f} MB   ratio to {TARGET_HTML_BYTES / 1e6:.0f} MB target: "
           f"{best['html_bytes'] / TARGET_HTML_BYTES:.2f}")
     print(f"  PDF size: {best['pdf_bytes'] / 1e6:.2f} MB")

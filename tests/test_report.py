@@ -29,7 +29,7 @@ from resilience.report import (
     render_html,
     report_context,
 )
-from resilience.report.render import clean_text, concept_contributions, waterfall_steps
+from resilience.report.render import clean_text, concept_contributions, css_string, render_pdf, waterfall_steps
 from resilience.yardstick import place
 
 AREAS = ("Northmere", "Eastbrook", "Southvale", "Westford", "Kingsreach", "Ashby Moor")
@@ -267,6 +267,30 @@ def test_no_external_resources(page_html):
     assert "<link" not in page_html and "<script" not in page_html.replace("&lt;script", "")
 
 
+def test_templates_never_mark_data_safe():
+    from importlib import resources
+
+    templates = resources.files("resilience.report").joinpath("templates")
+    for template in templates.iterdir():
+        text = template.read_text(encoding="utf-8")
+        assert not re.search(r"\|\s*safe\b", text), template.name
+        assert "autoescape false" not in text.lower(), template.name
+
+
+def test_marking_in_css_cannot_escape_its_string():
+    css = str(css_string('a"</style><script>x\\'))
+    assert css.startswith('"') and css.endswith('"') and css.count('"') == 2
+    assert "<" not in css and "\\\\" not in css
+    assert css_string(DEFAULT_MARKING) == '"OFFICIAL-SENSITIVE \\2014  SYNTHETIC DATA"'
+
+
+def test_probability_outside_0_to_1_is_refused(tmp_path):
+    week = load_week(write_fake_week(tmp_path / "2026-W47", n_lines=4))
+    week.scores.loc[2, "persistence_probability"] = float("nan")
+    with pytest.raises(ReportError, match="persistence_probability must be a number from 0 to 1"):
+        report_context(week)
+
+
 def test_control_and_bidi_characters_are_neutralised():
     assert clean_text("a\u202eb\x00c\tz") == "a\ufffdb\ufffdc\tz"
     assert clean_text(None) == "" and clean_text(float("nan")) == ""
@@ -462,6 +486,23 @@ def test_two_thousand_lines_caps_detail_and_lists_all(tmp_path):
     assert "L1999" in text and "Detail is shown for the top 25 of 2,000 lines" in text
 
 
+def test_minimal_week_still_renders(tmp_path):
+    """Only the required columns, an empty manifest, no safeguarding or drift: the report says
+    "not recorded" rather than failing."""
+    week_dir = write_fake_week(tmp_path / "2026-W47", n_lines=3)
+    scores = pd.read_parquet(week_dir / "scores.parquet")[["rank", "disruption_id", "line_id", "persistence_probability"]]
+    scores.to_parquet(week_dir / "scores.parquet")
+    explanations = pd.read_parquet(week_dir / "explanations.parquet").drop(columns="baseline_probability")
+    explanations.to_parquet(week_dir / "explanations.parquet")
+    (week_dir / "manifest.json").write_text("{}")
+    (week_dir / "safeguarding.json").unlink()
+    (week_dir / "drift.json").unlink()
+    text = visible_text(parse(html_for(week_dir)))
+    assert "3 lines scored this week." in text
+    assert "No explanation was recorded for this disruption." in text
+    assert "not recorded" in text and "No drift warnings this week" in text
+
+
 def test_missing_files_raise_report_errors(tmp_path):
     with pytest.raises(ReportError, match="no such week folder"):
         load_week(tmp_path / "nope")
@@ -487,6 +528,22 @@ def _pdf_pages(pdf: Path) -> list[str]:
         return [p for p in pages if p.strip()]
     pypdf = pytest.importorskip("pypdf", reason="neither pdftotext (poppler-utils) nor pypdf is installed")
     return [page.extract_text() for page in pypdf.PdfReader(str(pdf)).pages]
+
+
+def test_pdf_renderer_fetches_nothing_but_data_urls(tmp_path):
+    pytest.importorskip("weasyprint", reason="WeasyPrint is not installed")
+    pypdf = pytest.importorskip("pypdf", reason="pypdf is not installed")
+    png = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+    local = tmp_path / "local.png"
+    local.write_bytes(__import__("base64").b64decode(png))
+    render_pdf(f'<p>x</p><img src="{local.as_uri()}"><img src="http://127.0.0.1:9/x.png">', tmp_path / "ext.pdf")
+    render_pdf(f'<p>x</p><img src="data:image/png;base64,{png}">', tmp_path / "data.pdf")
+
+    def images(path):
+        return sum(len(page.images) for page in pypdf.PdfReader(str(path)).pages)
+
+    assert images(tmp_path / "ext.pdf") == 0
+    assert images(tmp_path / "data.pdf") == 1
 
 
 def test_pdf_has_banner_on_every_page_and_every_line(tmp_path):

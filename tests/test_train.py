@@ -52,7 +52,7 @@ def test_a_run_logs_params_metrics_artifacts_and_a_version(small_history, small_
     assert result.model_version == "1"
     version = client.get_model_version("line-resilience", "1")
     assert version.tags["promotion.decision"] == "champion"
-    assert client.get_model_version_by_alias("line-resilience", "champion").version == "1"
+    assert str(client.get_model_version_by_alias("line-resilience", "champion").version) == "1"
 
 
 def test_registered_model_predicts_with_or_without_the_label(small_history, contract, mlflow_uri):
@@ -75,20 +75,20 @@ def test_champion_rule_first_better_worse_and_rollback(small_history, contract, 
     # an equally good challenger (same recipe) is "not worse": promoted
     second = run(small_history, contract, mlflow_uri)
     assert second.promotion.promote, second.promotion.reason
-    assert client.get_model_version_by_alias("line-resilience", "champion").version == "2"
+    assert str(client.get_model_version_by_alias("line-resilience", "champion").version) == "2"
     # a much worse challenger (one weak feature) stays challenger
     worse = run(small_history, contract, mlflow_uri, family="logistic", features=["commodity"])
     assert not worse.promotion.promote and "worse than the champion" in worse.promotion.reason
     tags = client.get_model_version("line-resilience", worse.model_version).tags
     assert tags["promotion.decision"] == "challenger" and "promotion.champion_roc_auc" in tags
-    assert client.get_model_version_by_alias("line-resilience", "champion").version == "2"
-    assert client.get_model_version_by_alias("line-resilience", "challenger").version == worse.model_version
+    assert str(client.get_model_version_by_alias("line-resilience", "champion").version) == "2"
+    assert str(client.get_model_version_by_alias("line-resilience", "challenger").version) == worse.model_version
     # a person rolls back to the previous champion
     assert tracking.rollback_champion("line-resilience", "test rollback", "analyst") == "1"
-    assert client.get_model_version_by_alias("line-resilience", "champion").version == "1"
+    assert str(client.get_model_version_by_alias("line-resilience", "champion").version) == "1"
     # and promotes explicitly
     tracking.promote_explicitly("line-resilience", worse.model_version, "board decision", "board")
-    assert client.get_model_version_by_alias("line-resilience", "champion").version == worse.model_version
+    assert str(client.get_model_version_by_alias("line-resilience", "champion").version) == worse.model_version
 
 
 @pytest.mark.parametrize("challenger,champion,promote", [

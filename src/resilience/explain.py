@@ -24,8 +24,8 @@ every log-odds contribution ``c_j`` of a row is multiplied by the same factor::
 
     points_j = 100 * c_j * (p - p_base) / (margin - base)
 
-where ``margin - base`` is taken as ``sum_j c_j``, so the points add up exactly (to float
-rounding) to ``100 * (p - p_base)``. When ``margin == base`` (within 1e-12) the factor is the
+Because ``sum_j c_j == margin - base`` (checked above; LightGBM's values agree to ~1e-14), the
+points add up exactly, to float rounding, to ``100 * (p - p_base)``. When ``margin == base`` (within 1e-12) the factor is the
 calibrator's slope at the base (a central numerical derivative), which is the limit of the ratio,
 so the points are continuous in the margin. Because the calibrator never decreases, the factor is
 never negative, and every contribution in points has the sign of its log-odds value. The
@@ -65,6 +65,7 @@ Example
 from __future__ import annotations
 
 import math
+import string
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,14 +157,16 @@ class ExplanationError(ResilienceError):
 # ----------------------------------------------------------------------------------------------
 def _tree_contributions(model, X: pd.DataFrame) -> tuple[np.ndarray, float, np.ndarray]:
     booster = model.estimator_.booster_
+    if not len(X):  # LightGBM refuses an empty matrix
+        return np.zeros((0, X.shape[1])), _tree_base(booster), np.zeros(0)
     raw = booster.predict(X, pred_contrib=True)
     if raw.shape[1] != X.shape[1] + 1:
         raise ExplanationError(
             f"LightGBM returned {raw.shape[1]} contribution columns for {X.shape[1]} features; "
             "only binary models are explained")
     bases = raw[:, -1]
-    base = float(bases[0]) if len(bases) else _tree_base(booster)
-    if len(bases) and np.ptp(bases) > ADDITIVITY_TOLERANCE:
+    base = float(bases[0])
+    if np.ptp(bases) > ADDITIVITY_TOLERANCE:
         raise ExplanationError("LightGBM's expected value differs between rows; the model cannot be explained")
     margin = booster.predict(X, raw_score=True)
     return raw[:, :-1], base, np.asarray(margin, float)
@@ -193,6 +196,9 @@ def _count(node: dict) -> float:
 
 def _linear_contributions(model, X: pd.DataFrame) -> tuple[np.ndarray, float, np.ndarray]:
     design = model.design_
+    base = float(np.asarray(model.estimator_.intercept_).reshape(-1)[0])
+    if not len(X):
+        return np.zeros((0, X.shape[1])), base, np.zeros(0)
     Z = design.transform(X)
     coef = np.asarray(model.estimator_.coef_, float).reshape(-1)
     weighted = Z * coef
@@ -200,7 +206,6 @@ def _linear_contributions(model, X: pd.DataFrame) -> tuple[np.ndarray, float, np
     contributions = np.empty((len(X), len(features)))
     for j, name in enumerate(features):
         contributions[:, j] = weighted[:, design.blocks_[name]].sum(axis=1)
-    base = float(np.asarray(model.estimator_.intercept_).reshape(-1)[0])
     margin = np.asarray(model.estimator_.decision_function(Z), float)
     return contributions, base, margin
 
@@ -246,6 +251,8 @@ def to_points(contributions: np.ndarray, base_log_odds: float, margin: np.ndarra
     Returns
     -------
     points : (rows, features), each row summing to ``100 * (probability - baseline_probability)``
+        (exactly when ``base + sum(contributions) == margin``; otherwise off by the additivity gap
+        times the calibrator's slope, at most ~1e-12 points for LightGBM in practice)
     probability : (rows,) ``calibrator(margin)``
     baseline_probability : ``calibrator(base_log_odds)``
 
@@ -257,12 +264,12 @@ def to_points(contributions: np.ndarray, base_log_odds: float, margin: np.ndarra
     margin = np.asarray(margin, float).reshape(-1)
     probability = np.asarray(calibrator(margin), float).reshape(-1)
     baseline = float(np.asarray(calibrator(np.array([float(base_log_odds)])), float).reshape(-1)[0])
-    delta = contributions.sum(axis=1)
-    flat = np.abs(delta) <= FLAT_TOLERANCE
+    moved = margin - float(base_log_odds)
+    flat = np.abs(moved) <= FLAT_TOLERANCE
     with np.errstate(divide="ignore", invalid="ignore"):
-        factor = 100.0 * (probability - baseline) / delta
+        factor = 100.0 * (probability - baseline) / moved
     if _strictly_increasing(calibrator):
-        # Rounding can make p == p_base for a tiny non-zero delta; the slope is the honest limit there.
+        # Rounding can give p == p_base for a tiny non-zero move; the slope is the honest limit there.
         flat |= ~(factor > 0)
     if flat.any():
         factor = np.where(flat, 100.0 * calibrator_slope(calibrator, float(base_log_odds)), factor)
@@ -404,14 +411,14 @@ class ValueWords:
 
 
 def _points_words(points: np.ndarray) -> np.ndarray:
-    """Signed whole points: "+11 points", "-1 point" (half away from zero)."""
-    n = np.floor(np.abs(points) + 0.5).astype(np.int64)
-    table_size = int(n.max()) + 1 if n.size else 1
-    table = np.array([TEMPLATES["points_one"] if k == 1 else TEMPLATES["points"].replace("{n}", str(k))
-                      for k in range(table_size)], dtype=object)
-    text = table[n]
-    signs = np.where(points < 0, "-", "+").astype(object)
-    return np.array([t.format(sign=s) for t, s in zip(text, signs)], dtype=object)
+    """Signed whole points: "+11 points", "-1 point" (halves round away from zero)."""
+    magnitude = np.floor(np.abs(points) + 0.5).astype(np.int64)
+    largest = int(magnitude.max()) if magnitude.size else 0
+    words = [TEMPLATES["points_one"] if k == 1 else TEMPLATES["points"].replace("{n}", str(k))
+             for k in range(largest + 1)]
+    table = np.asarray([w.format(sign="-") for w in words[::-1]] + [w.format(sign="+") for w in words], dtype=object)
+    signed = np.where(points < 0, largest - magnitude, largest + 1 + magnitude)
+    return table[signed]
 
 
 def share_in_words(rate: float) -> str:
@@ -649,47 +656,36 @@ def _render_reasons(explanation: Explanation, top: int, min_points: float) -> di
         keep = (second_value > 0) & (second_value >= JOINT_SHARE * first_value)
         second[:, k] = np.where(keep, idx[order[:, 1]], -1)
 
-    up = np.argsort(-log_odds, axis=1, kind="stable")[:, :top]
-    down = np.argsort(log_odds, axis=1, kind="stable")[:, :top]
-    slots = [(up, 1.0), (down, -1.0)]
+    up = np.argsort(-log_odds, axis=1, kind="stable")[:, :TOP_REASONS]
+    down = np.argsort(log_odds, axis=1, kind="stable")[:, :TOP_REASONS]
     words = {f: ValueWords.for_column(explanation.contract, f) for f in features}
     values = explanation.values
-    texts: list[np.ndarray] = []
-    leads: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (valid, phrase, points text) of each side's first
-    for order, sign in slots:
-        for s in range(order.shape[1]):
-            concept = order[:, s]
-            slot_points = points[rows, concept]
-            valid = sign * slot_points >= min_points
+    table: dict[str, np.ndarray] = {}
+    leads: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # each side's first reason: (valid, phrase, points)
+    for (order, sign), columns in (((up, 1.0), REASON_COLUMNS[:3]), ((down, -1.0), REASON_COLUMNS[3:])):
+        for s, column in enumerate(columns):
             out = np.full(n, "", dtype=object)
+            lead_phrase, lead_points = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
+            valid = np.zeros(n, dtype=bool)
+            if s < min(top, order.shape[1]):
+                concept = order[:, s]
+                slot_points = points[rows, concept]
+                valid = sign * slot_points >= min_points
             if valid.any():
-                r = rows[valid]
-                c = concept[valid]
+                r, c = rows[valid], order[valid, s]
                 phrase = _phrases(words, values, features, main[r, c], r)
                 runner = second[r, c]
                 has_runner = runner >= 0
                 if has_runner.any():
                     extra = _phrases(words, values, features, runner[has_runner], r[has_runner])
-                    joined = phrase[has_runner] + " and " + extra
-                    phrase[has_runner] = joined
+                    phrase[has_runner] = _fill(TEMPLATES["joint"], first=phrase[has_runner], second=extra)
                 point_text = _points_words(slot_points[valid])
-                out[valid] = phrase + ": " + point_text
-                if s == 0:
-                    lead_phrase = np.full(n, "", dtype=object)
-                    lead_points = np.full(n, "", dtype=object)
-                    lead_phrase[valid], lead_points[valid] = phrase, point_text
-                    leads.append((valid, lead_phrase, lead_points))
-            elif s == 0:
-                leads.append((valid, np.full(n, "", dtype=object), np.full(n, "", dtype=object)))
-            texts.append(out)
-    for _ in range(top, TOP_REASONS):  # fewer than three asked for: keep the columns
-        texts.insert(len(texts) // 2, np.full(n, "", dtype=object))
-    table = pd.DataFrame({name: texts[i] if i < len(texts) else np.full(n, "", dtype=object)
-                          for i, name in enumerate(REASON_COLUMNS[:3] + REASON_COLUMNS[3:])})
-    if top < TOP_REASONS:  # columns were appended per side; rebuild in order
-        per_side = len(texts) // 2
-        table = pd.DataFrame({**{REASON_COLUMNS[i]: texts[i] for i in range(3)},
-                              **{REASON_COLUMNS[3 + i]: texts[per_side + i] for i in range(3)}})
+                out[valid] = _fill(TEMPLATES["reason"], phrase=phrase, points=point_text)
+                lead_phrase[valid], lead_points[valid] = phrase, point_text
+            if s == 0:
+                leads.append((valid, lead_phrase, lead_points))
+            table[column] = out
+    table = pd.DataFrame(table)
     summary = _summaries(explanation, leads)
     return {"table": table, "summary": summary}
 
@@ -706,37 +702,46 @@ def _phrases(words: dict, values: pd.DataFrame, features: list[str], feature_pos
     return out
 
 
+def _fill(template: str, **parts):
+    """``template.format(**parts)`` where parts may be object arrays: one vectorised string per row."""
+    out = ""
+    for literal, name, _, _ in string.Formatter().parse(template):
+        out = out + literal
+        if name is not None:
+            out = out + parts[name]
+    return out
+
+
 def _summaries(explanation: Explanation, leads: list) -> np.ndarray:
     n = len(explanation)
     (up_valid, up_phrase, up_points), (down_valid, down_phrase, down_points) = leads
+    movers = np.full(n, TEMPLATES["movers_none"], dtype=object)
+    for mask, key in ((up_valid & down_valid, "movers_both"), (up_valid & ~down_valid, "movers_up"),
+                      (~up_valid & down_valid, "movers_down")):
+        if mask.any():
+            movers[mask] = _fill(TEMPLATES[key], up=up_phrase[mask], up_points=up_points[mask],
+                                 down=down_phrase[mask], down_points=down_points[mask])
     yardstick = np.asarray([p.words for p in explanation.placements], dtype=object)
-    base_rate = _base_rate_words(explanation)
-    horizon = explanation.contract.horizon_weeks
-    head = TEMPLATES["summary"].split("{yardstick}")[0].format(horizon=horizon)
-    movers = np.empty(n, dtype=object)
-    both, only_up, only_down = up_valid & down_valid, up_valid & ~down_valid, ~up_valid & down_valid
-    movers[~up_valid & ~down_valid] = TEMPLATES["movers_none"]
-    for mask, key in ((both, "movers_both"), (only_up, "movers_up"), (only_down, "movers_down")):
-        for i in np.flatnonzero(mask):
-            movers[i] = TEMPLATES[key].format(up=up_phrase[i], up_points=up_points[i],
-                                              down=down_phrase[i], down_points=down_points[i])
-    return head + yardstick + "; " + base_rate + "; " + movers + "."
+    summary = _fill(TEMPLATES["summary"], horizon=str(explanation.contract.horizon_weeks), yardstick=yardstick,
+                    base_rate=_base_rate_words(explanation), movers=movers)
+    return np.asarray(summary, dtype=object).reshape(n)
 
 
 def _base_rate_words(explanation: Explanation) -> np.ndarray:
+    """"about 4 in 10 similar imported lines persisted" (all lines when the cohort is unknown)."""
     n = len(explanation)
-    if explanation.cohort is None:
-        rate = float(explanation.base_rates[0]) if n else 0.0
-        return np.full(n, TEMPLATES["base_rate_all"].format(share=share_in_words(rate)), dtype=object)
-    keys = pd.Series(explanation.cohort, dtype=object).astype(str) + "\x00" + pd.Series(
-        explanation.base_rates).astype(str)
-    codes, uniques = pd.factorize(keys)
-    texts = []
-    for key in uniques:
-        cohort, rate = key.split("\x00")
-        texts.append(TEMPLATES["base_rate_cohort"].format(share=share_in_words(float(rate)),
-                                                          cohort=cohort.replace("_", " ")))
-    return np.asarray(texts, dtype=object)[codes]
+    cohorts = explanation.cohort if explanation.cohort is not None else np.full(n, None, dtype=object)
+    codes, uniques = pd.factorize(pd.Series(cohorts, dtype=object), use_na_sentinel=True)
+    out = np.empty(n, dtype=object)
+    for code in np.unique(codes):
+        mask = codes == code
+        share = share_in_words(float(explanation.base_rates[np.argmax(mask)]))
+        if code < 0:
+            out[mask] = TEMPLATES["base_rate_all"].format(share=share)
+        else:
+            out[mask] = TEMPLATES["base_rate_cohort"].format(share=share,
+                                                             cohort=str(uniques[code]).replace("_", " "))
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -786,9 +791,11 @@ def explain(model, frame: pd.DataFrame) -> Explanation:
     points, probability, baseline = to_points(raw, base, margin, model.calibrator_)
     cohort_column = contract.cohort_column
     if cohort_column and cohort_column in frame.columns:
-        cohort = frame[cohort_column].astype(object).where(frame[cohort_column].notna(), None).astype(str).to_numpy()
         rates = getattr(model, "cohort_base_rates_", {}) or {}
-        base_rates = pd.Series(cohort).map(rates).fillna(model.base_rate_).to_numpy(float)
+        text = frame[cohort_column].astype(object).where(frame[cohort_column].notna(), None)
+        text = text.map(lambda v: None if v is None or str(v) not in rates else str(v))
+        cohort = text.to_numpy(dtype=object)
+        base_rates = text.map(rates).astype(float).fillna(float(model.base_rate_)).to_numpy(float)
     else:
         cohort, base_rates = None, np.full(len(frame), float(model.base_rate_))
     return Explanation(
@@ -911,6 +918,10 @@ def concept_importance_by_cohort(explanation: Explanation, scale: str = "log_odd
     return frame.loc[order].reset_index()
 
 
+def _sentence_case(label: str) -> str:
+    return label[:1].upper() + label[1:]
+
+
 def _new_figure(width: float, height: float):
     from matplotlib.figure import Figure  # no pyplot: no global state, no backend to set
 
@@ -920,7 +931,7 @@ def _new_figure(width: float, height: float):
 def plot_concept_importance(importance: pd.DataFrame, top: int = 15, title: str = "What the model weighs most") -> object:
     """Horizontal bars of mean |SHAP| (log-odds) by concept, coloured by four-Ps strand."""
     shown = importance.head(top).iloc[::-1]
-    fig = _new_figure(7, 0.35 * len(shown) + 1.5)
+    fig = _new_figure(9, 0.35 * len(shown) + 1.5)
     ax = fig.subplots()
     colours = [FOUR_PS_COLOURS.get(p, "#999999") for p in shown["four_ps"]]
     ax.barh(shown["label"], shown["mean_abs_log_odds"], color=colours)
@@ -938,7 +949,7 @@ def plot_concept_importance_by_cohort(by_cohort: pd.DataFrame, top: int = 12,
     """Side-by-side bars of mean |SHAP| by concept for each cohort value."""
     cohorts = [c for c in by_cohort.columns if c not in ("concept", "label")]
     shown = by_cohort.head(top).iloc[::-1]
-    fig = _new_figure(7, 0.4 * len(shown) + 1.5)
+    fig = _new_figure(9, 0.4 * len(shown) + 1.5)
     ax = fig.subplots()
     y = np.arange(len(shown))
     height = 0.8 / max(len(cohorts), 1)
@@ -971,7 +982,7 @@ def plot_beeswarm(explanation: Explanation, top: int = 12, max_rows: int = 4000,
     n = len(explanation)
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(n, size=min(n, max_rows), replace=False)) if n else np.zeros(0, int)
-    fig = _new_figure(8, 0.4 * len(importance) + 1.6)
+    fig = _new_figure(9, 0.4 * len(importance) + 1.6)
     ax = fig.subplots()
     scatter = None
     for y, feature in enumerate(importance["feature"]):
@@ -987,7 +998,7 @@ def plot_beeswarm(explanation: Explanation, top: int = 12, max_rows: int = 4000,
         scatter = ax.scatter(x[~missing], y + jitter[~missing], s=4, c=colour[~missing], cmap="viridis",
                              vmin=0, vmax=1, alpha=0.7, linewidths=0)
     ax.axvline(0, color="#666666", linewidth=0.8)
-    ax.set_yticks(np.arange(len(importance)), importance["label"])
+    ax.set_yticks(np.arange(len(importance)), [_sentence_case(label) for label in importance["label"]])
     ax.set(xlabel="contribution to the estimate (log-odds)", title="Contributions per line")
     if scatter is not None:
         bar = fig.colorbar(scatter, ax=ax, ticks=[0, 1])
@@ -1010,7 +1021,9 @@ def plot_dependence(explanation: Explanation, top: int = 4, max_rows: int = 4000
     for ax, feature in zip(axes, features):
         y = explanation.contributions[feature].to_numpy()[pick]
         values = explanation.values[feature].iloc[pick]
-        label = explanation.contract.describe(feature)
+        label = _sentence_case(explanation.contract.describe(feature))
+        if values.dtype == bool:
+            values = values.map({True: "yes", False: "no"})
         if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object:
             cats = [c for c in pd.unique(values.dropna().astype(str))]
             cats.sort()

@@ -62,6 +62,7 @@ def connect(config: TrackingConfig) -> str:
     uri = resolve_tracking_uri(config.tracking_uri)
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(config.request_timeout_seconds))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(uri)
     if uri.startswith("http"):
         import requests

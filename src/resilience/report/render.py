@@ -23,6 +23,7 @@ Example
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -171,6 +172,17 @@ def clean_text(value: Any) -> str:
     return _UNSAFE_CHARS.sub("\ufffd", str(value))
 
 
+def css_string(text: str) -> Markup:
+    """``text`` as a quoted CSS string that is safe inside a ``<style>`` element.
+
+    Every character other than letters, digits, space and a few harmless marks becomes a CSS hex
+    escape, so no value can close the string, the rule or the ``<style>`` element.
+    """
+    safe = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_.,:;()")
+    body = "".join(ch if ch in safe else f"\\{ord(ch):x} " for ch in clean_text(text))
+    return Markup(f'"{body}"')
+
+
 def _number(value: Any) -> float | None:
     try:
         number = float(value)
@@ -244,6 +256,16 @@ def _when(value: Any) -> str:
     return stamp.strftime("%d %b %Y, %H:%M") if (stamp.hour or stamp.minute) else stamp.strftime("%d %b %Y")
 
 
+def _day(value: Any) -> str:
+    """A date as "16 Nov 2026"; missing -> "not recorded"; unparseable -> as given."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "not recorded"
+    try:
+        return pd.Timestamp(value).strftime("%d %b %Y")
+    except (ValueError, TypeError):
+        return clean_text(value)
+
+
 def _plural(count: int, one: str, many: str | None = None) -> str:
     return f"{count:,} {one if count == 1 else (many or one + 's')}"
 
@@ -263,8 +285,10 @@ def change_since_last_week(scores: pd.DataFrame, previous: pd.DataFrame | None) 
     if previous is None or previous.empty:
         out["previous_percent"] = pd.array([pd.NA] * len(scores), dtype="Int64")
     else:
-        before = previous["persistence_probability"].astype(float).clip(0, 1).mul(100).round().astype(int)
-        best = pd.Series(before.to_numpy(), index=previous["line_id"].astype(str)).groupby(level=0).max()
+        before = pd.to_numeric(previous["persistence_probability"], errors="coerce")
+        known = before.notna()  # a row last week without a probability cannot anchor a change
+        before = before[known].clip(0, 1).mul(100).round().astype(int)
+        best = pd.Series(before.to_numpy(), index=previous.loc[known, "line_id"].astype(str)).groupby(level=0).max()
         out["previous_percent"] = scores["line_id"].astype(str).map(best).astype("Int64")
     diff = out["percent"] - out["previous_percent"]
     change = np.where(out["previous_percent"].isna(), "new",
@@ -681,7 +705,12 @@ def report_context(week: WeekInputs, previous_scores: pd.DataFrame | None = None
     """
     contract = week.contract
     scores = week.scores.sort_values("rank", kind="stable").reset_index(drop=True)
-    placements = [place(p) for p in scores["persistence_probability"].astype(float).fillna(0.0)]
+    probability = pd.to_numeric(scores["persistence_probability"], errors="coerce")
+    bad = scores.index[probability.isna() | (probability < 0) | (probability > 1)]
+    if len(bad):
+        shown = ", ".join(f"rank {scores.at[i, 'rank']} ({scores.at[i, 'persistence_probability']!r})" for i in bad[:5])
+        raise ReportError(f"scores: persistence_probability must be a number from 0 to 1; {len(bad)} row(s) are not: {shown}")
+    placements = [place(p) for p in probability]
     has_previous = previous_scores is not None
     change = change_since_last_week(scores, previous_scores)
     decisions, decisions_by_line = _decisions(week.decisions)
@@ -707,8 +736,7 @@ def report_context(week: WeekInputs, previous_scores: pd.DataFrame | None = None
             "decisions": decisions_by_line.get(line_id, []),
             "anchor": f"detail-{i + 1}" if i < max_detail_lines else None,
             "summary": clean_text(row.get("summary")),
-            "date": (pd.Timestamp(row["disruption_date"]).strftime("%d %b %Y")
-                     if "disruption_date" in row and pd.notna(row.get("disruption_date")) else "not recorded"),
+            "date": _day(row.get("disruption_date")),
         })
 
     by_concept, concepts = concept_contributions(week.explanations, contract)
@@ -744,6 +772,7 @@ def report_context(week: WeekInputs, previous_scores: pd.DataFrame | None = None
     week_name = clean_text(manifest.get("week") or "")
     return {
         "marking": clean_text(marking),
+        "marking_css": css_string(marking),
         "title": "Which disrupted lines are likely to persist" + (f" \u2014 week {week_name}" if week_name else ""),
         "week": week_name,
         "created": _when(manifest.get("created")),
@@ -764,6 +793,7 @@ def report_context(week: WeekInputs, previous_scores: pd.DataFrame | None = None
 
 
 # -- rendering ------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
 def _environment():
     from jinja2 import Environment, PackageLoader, StrictUndefined
 

@@ -1,0 +1,506 @@
+"""Tests for SHAP values: exactness against brute force, additivity, the probability scale, concepts,
+chunking, the global view, and fidelity against the synthetic world's true mechanism (slow)."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from resilience.errors import ResilienceError
+from resilience.explain import (
+    ExplanationError,
+    calibrator_slope,
+    concept_importance,
+    concept_importance_by_cohort,
+    explain,
+    explain_frame,
+    feature_importance,
+    global_view,
+    iter_explanations,
+    to_points,
+)
+from resilience.models import Calibrator, PersistenceModel
+
+TINY_FEATURES = ["contacts", "runners_arrested", "holder_arrested", "closure_type", "policing_area"]
+LINEAR_FEATURES = ["contacts", "holder_arrested", "line_type", "weeks_since_last_disruption"]
+FAST_LGBM = {"n_estimators": 60, "learning_rate": 0.1}
+
+
+# ----------------------------------------------------------------------------------------------
+# Fixtures: models fitted on the small seeded world (conftest.small_history)
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_tree(contract, small_history):
+    """10 trees of 4 leaves on 5 features, two categorical; the outcome leans on the area so the
+    trees split on a many-category feature as well as a one-vs-rest one."""
+    rng = np.random.default_rng(5)
+    areas = small_history["policing_area"].astype(str)
+    lean = areas.isin(sorted(areas.unique())[::2]).to_numpy() * 1.5
+    logit = -0.3 + lean - 1.2 * small_history["holder_arrested"].to_numpy() \
+        + 0.4 * np.log1p(small_history["contacts"].to_numpy()) - 2.0
+    y = (rng.random(len(small_history)) < 1 / (1 + np.exp(-logit))).astype(int)
+    params = {"n_estimators": 10, "num_leaves": 4, "learning_rate": 0.3, "subsample": 1.0,
+              "colsample_bytree": 1.0, "min_child_samples": 20, "min_data_per_group": 20, "cat_smooth": 1.0,
+              "max_cat_to_onehot": 4}
+    return PersistenceModel(contract, family="lightgbm", features=TINY_FEATURES, params=params,
+                            early_stopping_rounds=0).fit(small_history, y)
+
+
+@pytest.fixture(scope="module")
+def tiny_linear(contract, small_history):
+    return PersistenceModel(contract, family="logistic", features=LINEAR_FEATURES,
+                            calibration="none").fit(small_history)
+
+
+@pytest.fixture(scope="module")
+def lgbm(contract, small_history):
+    return PersistenceModel(contract, family="lightgbm", params=FAST_LGBM, early_stopping_rounds=0).fit(small_history)
+
+
+@pytest.fixture(scope="module")
+def lgbm_isotonic(contract, small_history):
+    return PersistenceModel(contract, family="lightgbm", params=FAST_LGBM, early_stopping_rounds=0,
+                            calibration="isotonic").fit(small_history)
+
+
+@pytest.fixture(scope="module")
+def logistic(contract, small_history):
+    return PersistenceModel(contract, family="logistic").fit(small_history)
+
+
+@pytest.fixture(scope="module")
+def lgbm_explanation(lgbm, small_history):
+    return explain(lgbm, small_history)
+
+
+# ----------------------------------------------------------------------------------------------
+# Brute force Shapley values
+# ----------------------------------------------------------------------------------------------
+def _shapley(value, n_features: int) -> tuple[np.ndarray, float]:
+    """Exact Shapley values of a set function ``value(frozenset) -> float`` by enumeration."""
+    phi = np.zeros(n_features)
+    cache = {}
+
+    def v(subset):
+        if subset not in cache:
+            cache[subset] = value(subset)
+        return cache[subset]
+
+    for j in range(n_features):
+        others = [k for k in range(n_features) if k != j]
+        for size in range(n_features):
+            weight = math.factorial(size) * math.factorial(n_features - size - 1) / math.factorial(n_features)
+            for subset in itertools.combinations(others, size):
+                s = frozenset(subset)
+                phi[j] += weight * (v(s | {j}) - v(s))
+    return phi, v(frozenset())
+
+
+def _goes_left(node: dict, x: float) -> bool:
+    """LightGBM's decision rule for one split (numerical or categorical) on value ``x``."""
+    if node["decision_type"] == "==":
+        if np.isnan(x) or x < 0:
+            return False
+        return int(x) in {int(c) for c in str(node["threshold"]).split("||")}
+    missing = node["missing_type"]
+    if np.isnan(x) and missing != "NaN":
+        x = 0.0
+    if (missing == "NaN" and np.isnan(x)) or (missing == "Zero" and abs(x) <= 1e-35):
+        return bool(node["default_left"])
+    return x <= node["threshold"]
+
+
+def _count(node: dict) -> float:
+    return node["leaf_count"] if "leaf_index" in node else node["internal_count"]
+
+
+def _path_dependent_value(node: dict, x: np.ndarray, known: frozenset) -> float:
+    """E[tree(x) | x_known], following both branches weighted by cover where the feature is unknown."""
+    if "leaf_index" in node:
+        return node["leaf_value"]
+    j = node["split_feature"]
+    left, right = node["left_child"], node["right_child"]
+    if j in known:
+        return _path_dependent_value(left if _goes_left(node, x[j]) else right, x, known)
+    n_left, n_right = _count(left), _count(right)
+    return (n_left * _path_dependent_value(left, x, known)
+            + n_right * _path_dependent_value(right, x, known)) / (n_left + n_right)
+
+
+def _numeric_matrix(X: pd.DataFrame) -> np.ndarray:
+    """The prepared matrix as LightGBM sees it: category codes (NaN for missing), floats."""
+    columns = []
+    for name in X.columns:
+        if isinstance(X[name].dtype, pd.CategoricalDtype):
+            codes = X[name].cat.codes.to_numpy().astype(float)
+            codes[codes < 0] = np.nan
+            columns.append(codes)
+        else:
+            columns.append(X[name].to_numpy(float))
+    return np.column_stack(columns)
+
+
+# ----------------------------------------------------------------------------------------------
+# Exactness
+# ----------------------------------------------------------------------------------------------
+def test_tree_shap_equals_brute_force_path_dependent_shapley(tiny_tree, small_history):
+    trees = tiny_tree.estimator_.booster_.dump_model()["tree_info"]
+    decision_types = {n.get("decision_type") for t in trees for n in _walk(t["tree_structure"])}
+    assert "==" in decision_types, "the tiny model should split on a categorical feature"
+    assert any(len(str(n.get("threshold")).split("||")) > 1 for t in trees for n in _walk(t["tree_structure"])
+               if n.get("decision_type") == "=="), "and on a many-vs-many category split"
+    rows = small_history.sample(40, random_state=2)
+    explanation = explain(tiny_tree, rows)
+    X = _numeric_matrix(tiny_tree.prepare(rows))
+    for i in range(len(rows)):
+        def value(known, x=X[i]):
+            return sum(_path_dependent_value(t["tree_structure"], x, known) for t in trees)
+
+        phi, base = _shapley(value, len(TINY_FEATURES))
+        np.testing.assert_allclose(explanation.contributions.iloc[i].to_numpy(), phi, atol=1e-6)
+        assert explanation.base_log_odds == pytest.approx(base, abs=1e-6)
+    np.testing.assert_allclose(explanation.base_log_odds + explanation.contributions.sum(axis=1),
+                               tiny_tree.margin(rows), atol=1e-6)
+
+
+def _walk(node: dict):
+    yield node
+    for child in ("left_child", "right_child"):
+        if child in node:
+            yield from _walk(node[child])
+
+
+def test_linear_shap_equals_brute_force_interventional_shapley(tiny_linear, small_history):
+    background = tiny_linear.prepare(small_history)  # calibration="none": every row trained the model
+    Z = tiny_linear.design_.transform(background)
+    np.testing.assert_allclose(Z.mean(axis=0), 0.0, atol=1e-9)  # why base = intercept is exact
+    rows = small_history.sample(6, random_state=4)
+    explanation = explain(tiny_linear, rows)
+    X = tiny_linear.prepare(rows)
+    for i in range(len(rows)):
+        def value(known, x=X.iloc[[i]]):
+            hybrid = background.copy()
+            for j in known:
+                name = LINEAR_FEATURES[j]
+                hybrid[name] = pd.Series(np.repeat(x[name].to_numpy(), len(hybrid)), index=hybrid.index,
+                                         dtype=x[name].dtype)
+            return float(tiny_linear._margin(hybrid).mean())
+
+        phi, base = _shapley(value, len(LINEAR_FEATURES))
+        np.testing.assert_allclose(explanation.contributions.iloc[i].to_numpy(), phi, atol=1e-6)
+        assert explanation.base_log_odds == pytest.approx(base, abs=1e-6)
+
+
+@pytest.mark.parametrize("family", ["lgbm", "logistic"])
+def test_additivity_on_every_row(family, request, small_history):
+    model = request.getfixturevalue(family)
+    explanation = explain(model, small_history)
+    np.testing.assert_allclose(explanation.base_log_odds + explanation.contributions.sum(axis=1).to_numpy(),
+                               model.margin(small_history), atol=1e-6)
+    np.testing.assert_allclose(explanation.probability, model.persistence_probability(small_history), atol=1e-12)
+    assert list(explanation.contributions.columns) == list(model.feature_names_)
+
+
+def test_tree_contributions_match_shap_tree_explainer(lgbm, small_history):
+    shap = pytest.importorskip("shap")
+    rows = small_history.iloc[:300]
+    values = shap.TreeExplainer(lgbm.estimator_.booster_).shap_values(lgbm.prepare(rows))
+    np.testing.assert_allclose(explain(lgbm, rows).contributions.to_numpy(), values, atol=1e-9)
+
+
+def test_additivity_failure_raises_a_project_error(lgbm, small_history, monkeypatch):
+    booster = lgbm.estimator_.booster_
+    original = booster.predict
+
+    def drifting(X, *args, **kwargs):
+        out = original(X, *args, **kwargs)
+        return out + 1e-3 if kwargs.get("raw_score") else out
+
+    monkeypatch.setattr(booster, "predict", drifting)
+    with pytest.raises(ExplanationError, match="do not add up") as info:
+        explain(lgbm, small_history.iloc[:50])
+    assert isinstance(info.value, ResilienceError)
+    assert str(small_history["disruption_id"].iloc[0]) in str(info.value) or "row" in str(info.value)
+
+
+def test_unfitted_model_is_refused(contract, small_history):
+    with pytest.raises(ExplanationError, match="not fitted"):
+        explain(PersistenceModel(contract), small_history)
+
+
+# ----------------------------------------------------------------------------------------------
+# Probability scale
+# ----------------------------------------------------------------------------------------------
+def _sigmoid_calibrator(slope: float, intercept: float) -> Calibrator:
+    calibrator = Calibrator("sigmoid")
+    calibrator.slope_, calibrator.intercept_ = slope, intercept
+    return calibrator
+
+
+def _isotonic_calibrator(seed: int) -> Calibrator:
+    rng = np.random.default_rng(seed)
+    margin = rng.normal(0, 2, 400)
+    y = (rng.random(400) < 1 / (1 + np.exp(-margin))).astype(int)
+    return Calibrator("isotonic").fit(margin, y)
+
+
+contribution_matrices = hnp.arrays(
+    np.float64, st.tuples(st.integers(1, 30), st.integers(1, 8)),
+    elements=st.one_of(st.floats(-3, 3, allow_nan=False, width=64), st.just(0.0), st.floats(-1e-9, 1e-9)),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(contributions=contribution_matrices, base=st.floats(-3, 3), slope=st.floats(0.2, 3),
+       intercept=st.floats(-2, 2), noise=st.floats(-5e-7, 5e-7))
+def test_points_add_up_and_keep_signs_with_sigmoid(contributions, base, slope, intercept, noise):
+    calibrator = _sigmoid_calibrator(slope, intercept)
+    margin = base + contributions.sum(axis=1) + noise  # the booster's margin agrees to within 1e-6
+    points, probability, baseline = to_points(contributions, base, margin, calibrator)
+    # Exact but for the additivity gap (noise) times the calibrator's steepest slope (slope / 4).
+    tolerance = 1e-9 + 100 * slope / 4 * abs(noise) * 1.01
+    assert np.all(np.abs(points.sum(axis=1) - 100 * (probability - baseline)) <= tolerance)
+    np.testing.assert_array_equal(np.sign(points), np.sign(contributions))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(contributions=contribution_matrices, base=st.floats(-4, 4), seed=st.integers(0, 20))
+def test_points_add_up_and_keep_signs_or_vanish_with_isotonic(contributions, base, seed):
+    calibrator = _isotonic_calibrator(seed)
+    margin = base + contributions.sum(axis=1)
+    points, probability, baseline = to_points(contributions, base, margin, calibrator)
+    np.testing.assert_allclose(points.sum(axis=1), 100 * (probability - baseline), atol=1e-9)
+    same = np.sign(points) == np.sign(contributions)
+    assert np.all(same | (points == 0))
+    flat_step = (probability == baseline) & (np.abs(contributions.sum(axis=1)) > 1e-12)
+    assert np.all(points[flat_step] == 0)
+
+
+def test_points_are_continuous_where_margin_meets_base():
+    calibrator = _sigmoid_calibrator(1.3, -0.2)
+    base = 0.4
+    direction = np.array([[0.7, -0.3, -0.4]])  # sums to exactly 0
+    at, _, _ = to_points(direction, base, np.array([base]), calibrator)
+    near, _, _ = to_points(direction + np.array([[1e-9, 0, 0]]), base, np.array([base + 1e-9]), calibrator)
+    slope = calibrator_slope(calibrator, base)
+    expected_slope = 1.3 * calibrator(np.array([base]))[0] * (1 - calibrator(np.array([base]))[0])
+    assert slope == pytest.approx(expected_slope, rel=1e-6)
+    np.testing.assert_allclose(at, 100 * slope * direction, rtol=1e-9)
+    np.testing.assert_allclose(near, at, rtol=1e-4)
+
+
+def test_isotonic_model_points_add_up(lgbm_isotonic, small_history):
+    explanation = explain(lgbm_isotonic, small_history)
+    gap = 100 * (explanation.probability - explanation.baseline_probability)
+    np.testing.assert_allclose(explanation.points.sum(axis=1), gap, atol=1e-9)
+    signs = np.sign(explanation.points.to_numpy()) == np.sign(explanation.contributions.to_numpy())
+    assert np.all(signs | (explanation.points.to_numpy() == 0))
+
+
+def test_real_model_points_add_up_to_probability(lgbm_explanation):
+    e = lgbm_explanation
+    np.testing.assert_allclose(e.baseline_probability + e.points.sum(axis=1) / 100, e.probability, atol=1e-12)
+    np.testing.assert_array_equal(np.sign(e.points.to_numpy()), np.sign(e.contributions.to_numpy()))
+
+
+# ----------------------------------------------------------------------------------------------
+# Frames and concepts
+# ----------------------------------------------------------------------------------------------
+def test_wide_tidy_and_concept_frames_agree(lgbm_explanation, contract):
+    e = lgbm_explanation
+    wide = e.wide()
+    assert list(wide.columns) == [contract.id_column, *e.features, "baseline_probability"]
+    np.testing.assert_allclose(wide["baseline_probability"] + wide[e.features].sum(axis=1) / 100, e.probability)
+    wide_log_odds = e.wide("log_odds")
+    np.testing.assert_allclose(wide_log_odds["base_log_odds"] + wide_log_odds[e.features].sum(axis=1), e.margin,
+                               atol=1e-6)
+    tidy = e.tidy()
+    assert len(tidy) == len(e) * len(e.features)
+    assert list(tidy.columns) == [contract.id_column, "feature", "label", "concept", "value", "contribution", "points"]
+    per_row = tidy.groupby(contract.id_column, sort=False)["points"].sum().to_numpy()
+    np.testing.assert_allclose(per_row, e.points.sum(axis=1))
+    by_concept = e.by_concept()
+    concept_names = [c.name for c in e.concepts]
+    assert list(by_concept.columns) == [contract.id_column, *concept_names]
+    np.testing.assert_allclose(by_concept[concept_names].sum(axis=1), e.points.sum(axis=1), atol=1e-9)
+    # every feature belongs to exactly the concept the data config gives it
+    for feature in e.features:
+        assert tidy.loc[tidy["feature"] == feature, "concept"].iloc[0] == contract.concept_of(feature).name
+
+
+def test_concepts_carry_labels_and_four_ps(lgbm_explanation, contract):
+    importance = concept_importance(lgbm_explanation)
+    declared = {c.name: c for c in contract.concepts}
+    for row in importance.itertuples():
+        assert row.label == declared[row.concept].label_text
+        assert row.four_ps == declared[row.concept].four_ps
+    assert importance["mean_abs_log_odds"].is_monotonic_decreasing
+    assert importance["share"].sum() == pytest.approx(1.0)
+
+
+def test_values_are_the_extract_values(lgbm_explanation, small_history):
+    e = lgbm_explanation
+    pd.testing.assert_series_equal(e.values["contacts"].reset_index(drop=True),
+                                   small_history["contacts"].reset_index(drop=True))
+    assert list(e.ids) == list(small_history["disruption_id"])
+
+
+def test_logistic_explanations_have_reasons(logistic, small_history):
+    e = explain(logistic, small_history.iloc[:200])
+    assert e.reasons["reason_for_1"].str.len().gt(0).any()
+    assert e.reasons["reason_against_1"].str.len().gt(0).any()
+
+
+def test_base_rate_uses_the_rows_cohort(lgbm_explanation, lgbm):
+    e = lgbm_explanation
+    for cohort, rate in lgbm.cohort_base_rates_.items():
+        assert np.all(e.base_rates[e.cohort == cohort] == rate)
+
+
+def test_unknown_cohort_falls_back_to_overall_rate(lgbm, small_history):
+    rows = small_history.iloc[:5].copy()
+    rows["line_type"] = pd.Categorical([None] * 5, categories=rows["line_type"].cat.categories)
+    e = explain(lgbm, rows)
+    assert np.all(e.base_rates == lgbm.base_rate_)
+    assert all(cohort is None for cohort in e.cohort)
+    assert all("lines in the training data persisted" in summary for summary in e.summary)
+
+
+# ----------------------------------------------------------------------------------------------
+# Chunking
+# ----------------------------------------------------------------------------------------------
+def test_chunked_equals_whole(lgbm, small_history, tmp_path):
+    rows = small_history.iloc[:1000]
+    whole = explain(lgbm, rows).reasons_frame()
+    chunked = explain_frame(lgbm, rows, chunk_rows=300)
+    pd.testing.assert_frame_equal(chunked, whole)
+    parts = list(iter_explanations(lgbm, rows, chunk_rows=300))
+    assert [len(p) for p in parts] == [300, 300, 300, 100]
+    path = explain_frame(lgbm, rows, chunk_rows=300, path=tmp_path / "reasons.parquet", points=True)
+    written = pd.read_parquet(path)
+    assert len(written) == 1000
+    pd.testing.assert_series_equal(written["summary"], whole["summary"])
+    assert {f"points_{f}" for f in lgbm.feature_names_} <= set(written.columns)
+
+
+def test_empty_frame(lgbm, small_history):
+    empty = explain_frame(lgbm, small_history.iloc[:0])
+    assert len(empty) == 0 and "summary" in empty.columns
+
+
+def test_bad_chunk_size(lgbm, small_history):
+    with pytest.raises(ExplanationError):
+        list(iter_explanations(lgbm, small_history, chunk_rows=0))
+
+
+# ----------------------------------------------------------------------------------------------
+# Global view
+# ----------------------------------------------------------------------------------------------
+def test_global_view_returns_frames_and_figures(lgbm_explanation, tmp_path):
+    from matplotlib.figure import Figure
+
+    view = global_view(lgbm_explanation)
+    assert {name.rsplit(".", 1)[1] for name in view} == {"csv", "png"}
+    for name, item in view.items():
+        if name.endswith(".png"):
+            assert isinstance(item, Figure)
+            item.savefig(tmp_path / name.replace("/", "_"))
+        else:
+            assert isinstance(item, pd.DataFrame) and len(item)
+    by_cohort = concept_importance_by_cohort(lgbm_explanation)
+    assert {"imported", "home_grown"} <= set(by_cohort.columns)
+    assert feature_importance(lgbm_explanation)["mean_abs_log_odds"].is_monotonic_decreasing
+
+
+# ----------------------------------------------------------------------------------------------
+# Fidelity against the synthetic truth (the real claim: default world, default model)
+# ----------------------------------------------------------------------------------------------
+FIDELITY_ROWS = 20_000
+
+
+@pytest.fixture(scope="module")
+def fidelity(contract):
+    from resilience.data.synthetic import WorldConfig, generate_world
+    from resilience.data.validate import validate_frame
+
+    world = generate_world(WorldConfig())
+    frame = validate_frame(world.history, contract, require_label=True,
+                           today=pd.Timestamp(WorldConfig().end_date)).frame
+    model = PersistenceModel(contract, family="lightgbm").fit(frame)
+    rows = frame.sample(min(FIDELITY_ROWS, len(frame)), random_state=0)
+    truth = world.truth.set_index("disruption_id").loc[frame["disruption_id"]]
+    return explain(model, rows), truth
+
+
+def _term_concepts(contract, term: str) -> set[str]:
+    from resilience.data.synthetic import TRUE_TERMS
+
+    return {contract.concept_of(c).name for c in TRUE_TERMS[term] if c in contract.features}
+
+
+@pytest.mark.slow
+def test_top_concepts_cover_the_largest_true_terms(fidelity, contract):
+    from resilience.data.synthetic import TRUE_TERMS
+
+    explanation, truth = fidelity
+    # Terms that read no model feature (the unobserved line effect; area miscalibration) cannot be
+    # attributed to any concept, so they are not counted among "the largest true terms".
+    observable = [t for t in TRUE_TERMS if _term_concepts(contract, t)]
+    sizes = pd.Series({t: truth["term_" + t].abs().mean() for t in observable}).sort_values(ascending=False)
+    largest = list(sizes.index[:5])
+    top_concepts = set(concept_importance(explanation)["concept"].head(5))
+    covered = [t for t in largest if _term_concepts(contract, t) & top_concepts]
+    assert len(covered) >= 4, (largest, top_concepts)
+
+
+# Features no term reads but which the world makes predictive through another path:
+# weeks_since_last_disruption is empty exactly when prior_disruptions is 0, and line_age_weeks
+# correlates 0.84 with the adaptation term (older lines have been disrupted more often). With
+# the default model on the default world their mean |SHAP| is 10% and 5.1% of the largest feature's
+# (holder_arrested), against the 5% bound. The SHAP values are exact (tests above), so this is the
+# model leaning on proxies the world provides, not the explanation.
+WORLD_PROXIES = ("weeks_since_last_disruption", "line_age_weeks")
+
+
+@pytest.mark.slow
+def test_features_with_no_effect_get_little_weight(fidelity):
+    from resilience.data.synthetic import NO_EFFECT_FEATURES
+
+    explanation, _ = fidelity
+    importance = feature_importance(explanation).set_index("feature")["mean_abs_log_odds"]
+    share = importance / importance.max()
+    checked = [f for f in NO_EFFECT_FEATURES if f not in WORLD_PROXIES]
+    assert (share[checked] < 0.05).all(), share[checked].sort_values(ascending=False)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="the world makes these no-effect columns proxies of the disruption "
+                                       "history; see WORLD_PROXIES")
+def test_world_proxies_get_little_weight(fidelity):
+    explanation, _ = fidelity
+    importance = feature_importance(explanation).set_index("feature")["mean_abs_log_odds"]
+    share = importance / importance.max()
+    assert (share[list(WORLD_PROXIES)] < 0.05).all(), share[list(WORLD_PROXIES)]
+
+
+@pytest.mark.slow
+def test_monotone_drivers_have_the_true_direction(fidelity):
+    from resilience.data.synthetic import MONOTONE_DRIVERS
+
+    explanation, _ = fidelity
+    for feature, sign in MONOTONE_DRIVERS.items():
+        values = explanation.values[feature].astype(float).to_numpy()
+        contributions = explanation.contributions[feature].to_numpy()
+        correlation = np.corrcoef(values, contributions)[0, 1]
+        assert np.sign(correlation) == sign, (feature, correlation)
+
+
+def test_empty_frame_base_matches_lightgbm_expected_value(lgbm, small_history):
+    assert explain(lgbm, small_history.iloc[:0]).base_log_odds == pytest.approx(
+        explain(lgbm, small_history.iloc[:3]).base_log_odds, abs=1e-9)

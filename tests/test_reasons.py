@@ -1,0 +1,333 @@
+"""Tests for the plain-English reasons: value wording, snapshot text across every yardstick band and
+gap, and wording that describes what the model weighs without claiming a cause."""
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from resilience.explain import (
+    CAUSAL_WORDS,
+    REASON_COLUMNS,
+    TEMPLATES,
+    Explanation,
+    ValueWords,
+    explain,
+    share_in_words,
+    to_points,
+)
+from resilience.models import Calibrator, PersistenceModel
+from resilience.yardstick import place
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "reasons.txt"
+
+# One probability per yardstick band, and both sides of every gap (a gap is split at its midpoint).
+BAND_PROBABILITIES = (
+    0.02, 0.07, 0.08, 0.15, 0.22, 0.23, 0.30, 0.37, 0.38, 0.45, 0.52, 0.53, 0.65, 0.77, 0.78, 0.85, 0.92,
+    0.93, 0.97,
+)
+
+# Line values cycled over the hand-made rows (row i takes entry i % len): counts of 0, 1 and
+# thousands, £ amounts, a missing value, both booleans, categories with underscores.
+VALUES = {
+    "policing_area": ["Ashby Vale", "Northmere", "Greyhaven Fells"],
+    "line_type": ["imported", "home_grown"],
+    "origin_hub": ["london", "local", "other_hub"],
+    "line_age_weeks": [0, 1, 57, 130],
+    "deal_numbers": [1, 2, 4],
+    "contacts": [1200, 1, 0, 87, 15342],
+    "bulk_texts_per_day": [6.3, 0.0, 1.0, 24.75, 140.0],
+    "runners": [3, 1, 0, 12],
+    "exploited_children": [1, 0, 2],
+    "exploited_adults": [0, 1],
+    "cuckooed_addresses": [1, 2, 0],
+    "violence_12m": [0, 1, 5],
+    "weapons_linked": [True, False],
+    "ocg_linked": [False, True, True],
+    "linked_lines": [0, 1, 3],
+    "prior_disruptions": [0, 1, 2, 3],
+    "weeks_since_last_disruption": [math.nan, 14.5, 1.0, 40.2],
+    "commodity": ["heroin_crack", "cannabis", "crack"],
+    "holder_arrested": [True, False],
+    "closure_type": ["type1", "none", "type2", "none"],
+    "runners_arrested": [2, 0, 1],
+    "handsets_seized": [1, 0, 3],
+    "ddtro": [False, True, False],
+    "closure_orders": [1, 0, 2],
+    "ancillary_orders": [0, 1, 3],
+    "safeguarding_referrals": [4, 0, 1],
+    "drugs_seized_gbp": [1234.0, 0.0, 56000.0],
+    "cash_seized_gbp": [0.0, 870.0, 1250000.0],
+    "sustained_operation": [False, True],
+    "disruption_grade": ["major", "minor", "moderate"],
+}
+BASE_RATES = {"imported": 0.41, "home_grown": 0.47}
+OVERALL_RATE = 0.44
+
+
+def _identity_calibrator() -> Calibrator:
+    calibrator = Calibrator("sigmoid")
+    calibrator.slope_, calibrator.intercept_ = 1.0, 0.0
+    return calibrator
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def handmade_explanation(contract, probabilities, patterns=None, cohorts=None, prefix="BAND") -> Explanation:
+    """An explanation built by hand: deterministic contributions that reach each target probability."""
+    features = list(contract.features)
+    n, width = len(probabilities), len(features)
+    base = _logit(0.42)
+    if patterns is None:
+        patterns = np.array([[math.sin(1.7 * j + 0.9 * i) * (1.0 if j % 3 else 0.35) for j in range(width)]
+                             for i in range(n)])
+    targets = np.array([_logit(p) - base for p in probabilities])
+    contributions = patterns + ((targets - patterns.sum(axis=1)) / width)[:, None]
+    margin = base + contributions.sum(axis=1)
+    calibrator = _identity_calibrator()
+    points, probability, baseline = to_points(contributions, base, margin, calibrator)
+    values = pd.DataFrame({f: [VALUES[f][i % len(VALUES[f])] for i in range(n)] for f in features})
+    for f in features:
+        if contract.column(f).dtype == "category":
+            values[f] = values[f].astype("category")
+    if cohorts is None:
+        cohorts = ["imported" if i % 2 == 0 else "home_grown" for i in range(n)]
+    rates = np.array([BASE_RATES.get(c, OVERALL_RATE) for c in cohorts])
+    return Explanation(
+        ids=np.array([f"{prefix}-{i + 1:02d}" for i in range(n)], dtype=object),
+        contributions=pd.DataFrame(contributions, columns=features),
+        base_log_odds=base,
+        margin=margin,
+        probability=probability,
+        baseline_probability=baseline,
+        points=pd.DataFrame(points, columns=features),
+        values=values,
+        cohort=np.asarray(cohorts, dtype=object),
+        base_rates=rates,
+        contract=contract,
+    )
+
+
+def _special_rows(contract) -> Explanation:
+    """Rows that exercise the edges: no movers at all, only raising, only lowering, tiny moves, one point."""
+    width = len(contract.features)
+    flat = np.zeros(width)
+    up = np.zeros(width)
+    up[[5, 10, 21]] = [0.6, 0.3, 0.02]
+    down = np.zeros(width)
+    down[[21, 22, 29]] = [-0.9, -0.5, -0.3]
+    tiny = np.full(width, 0.001)
+    one = np.zeros(width)
+    one[5], one[21] = 0.045, -0.02  # about +1 and -0.5 points
+    patterns = np.vstack([flat, up, down, tiny, one])
+    base = _logit(0.42)
+    probabilities = [1 / (1 + math.exp(-(base + row.sum()))) for row in patterns]
+    return handmade_explanation(contract, probabilities, patterns=patterns,
+                                cohorts=["imported", "home_grown", "imported", None, "home_grown"], prefix="EDGE")
+
+
+def render_snapshot(explanations) -> str:
+    blocks = []
+    for explanation in explanations:
+        frame = explanation.reasons_frame()
+        for row in frame.itertuples(index=False):
+            row = row._asdict()
+            lines = [f"== {row['disruption_id']}  p={row['persistence_probability']:.4f}  {row['yardstick']}"]
+            lines += [f"  {column}: {row[column]}" for column in REASON_COLUMNS if row[column]]
+            lines.append(f"  summary: {row['summary']}")
+            blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+@pytest.fixture(scope="module")
+def band_rows(contract):
+    return handmade_explanation(contract, BAND_PROBABILITIES)
+
+
+@pytest.fixture(scope="module")
+def special_rows(contract):
+    return _special_rows(contract)
+
+
+@pytest.fixture(scope="module")
+def model_rows(contract, small_history):
+    model = PersistenceModel(contract, family="lightgbm", params={"n_estimators": 60, "learning_rate": 0.1},
+                             early_stopping_rounds=0).fit(small_history)
+    return explain(model, small_history.iloc[:1500])
+
+
+# ----------------------------------------------------------------------------------------------
+# Snapshot
+# ----------------------------------------------------------------------------------------------
+def test_reasons_snapshot(band_rows, special_rows):
+    """Every band and both sides of every gap; refresh with UPDATE_SNAPSHOTS=1 after reading the diff."""
+    text = render_snapshot([band_rows, special_rows])
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1" or not SNAPSHOT.exists():
+        SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
+        SNAPSHOT.write_text(text, encoding="utf-8")
+    assert text == SNAPSHOT.read_text(encoding="utf-8")
+
+
+def test_snapshot_rows_cover_every_band_and_gap(band_rows):
+    placements = [place(p) for p in band_rows.probability]
+    from resilience.yardstick import BAND_NAMES
+
+    assert {p.band for p in placements} == set(BAND_NAMES)
+    gaps = {(p.lower_band, p.band) for p in placements if p.in_gap}
+    # each of the six gaps, placed on both of its sides
+    assert len(gaps) == 12
+    for placement, summary in zip(placements, band_rows.summary):
+        assert placement.words in summary
+
+
+# ----------------------------------------------------------------------------------------------
+# Structure of the reasons
+# ----------------------------------------------------------------------------------------------
+def test_reasons_are_ordered_signed_and_at_least_half_a_point(band_rows):
+    concept_points = band_rows.by_concept()[[c.name for c in band_rows.concepts]].to_numpy()
+    for i, (raising, lowering) in enumerate(zip(band_rows.reasons_for, band_rows.reasons_against)):
+        assert len(raising) <= 3 and len(lowering) <= 3
+        up = [int(re.search(r": \+(\d+) points?$", r).group(1)) for r in raising]
+        down = [int(re.search(r": -(\d+) points?$", r).group(1)) for r in lowering]
+        assert up == sorted(up, reverse=True) and down == sorted(down, reverse=True)
+        assert all(v >= 1 for v in up + down)
+        assert len(raising) == min(3, int(np.sum(concept_points[i] >= 0.5)))
+        assert len(lowering) == min(3, int(np.sum(concept_points[i] <= -0.5)))
+
+
+def test_edge_rows(special_rows):
+    frame = special_rows.reasons_frame()
+    flat, up, down, tiny, one = (frame.iloc[i] for i in range(5))
+    assert "nothing raises or lowers the estimate by a point or more" in flat["summary"]
+    assert all(flat[c] == "" for c in REASON_COLUMNS)
+    assert up["reason_for_1"] and up["reason_against_1"] == "" and "nothing lowers it" in up["summary"]
+    assert down["reason_against_1"] and down["reason_for_1"] == "" and "nothing raises it" in down["summary"]
+    assert all(tiny[c] == "" for c in REASON_COLUMNS)
+    assert one["reason_for_1"].endswith(": +1 point") and one["reason_against_1"] == ""
+    # a row of unknown cohort is compared with all training lines
+    assert "; about 4 in 10 lines in the training data persisted;" in tiny["summary"]
+
+
+def test_summary_compares_with_similar_lines(band_rows):
+    for cohort, summary in zip(band_rows.cohort, band_rows.summary):
+        rate = BASE_RATES[cohort]
+        assert f"{share_in_words(rate)} similar {cohort.replace('_', ' ')} lines persisted" in summary
+        assert summary.count(".") >= 1 and summary.endswith(".")
+
+
+def test_reasons_never_show_raw_column_names(band_rows, model_rows, contract):
+    texts = _all_texts(band_rows) + _all_texts(model_rows)
+    raw_names = [c.name for c in contract.columns if "_" in c.name]
+    for text in texts:
+        for name in raw_names:
+            assert name not in text, (name, text)
+        assert "_" not in text, text
+
+
+def test_model_reasons_quote_the_lines_values(model_rows):
+    values = model_rows.values
+    reasons = model_rows.reasons
+    for i in range(50):
+        for column in REASON_COLUMNS:
+            text = reasons[column].iloc[i]
+            if text.startswith(("line holder arrested", "line holder not arrested")):
+                assert ("not" in text.split(":")[0].split(" and ")[0]) != bool(values["holder_arrested"].iloc[i])
+            match = re.match(r"^([\d,]+) customer contacts?", text)
+            if match:
+                assert int(match.group(1).replace(",", "")) == values["contacts"].iloc[i]
+
+
+# ----------------------------------------------------------------------------------------------
+# Wording of values
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("column, value, expected", [
+    ("contacts", 1200, "1,200 customer contacts"),
+    ("contacts", 15342, "15,342 customer contacts"),
+    ("contacts", 1, "1 customer contact"),
+    ("contacts", 0, "no customer contacts"),
+    ("runners", 1, "1 runner known to work the line"),
+    ("exploited_children", 1, "1 exploited child identified"),
+    ("exploited_adults", 1, "1 exploited vulnerable adult identified"),
+    ("cuckooed_addresses", 1, "1 cuckooed address"),
+    ("violence_12m", 1, "1 violent incident in the last 12 months"),
+    ("closure_orders", 1, "1 premises closure order"),
+    ("closure_orders", 3, "3 premises closure orders"),
+    ("deal_numbers", 1, "1 deal-line number linked to the brand"),
+    ("line_age_weeks", 0, "0 weeks since the line was first known"),
+    ("line_age_weeks", 1, "1 week since the line was first known"),
+    ("bulk_texts_per_day", 6.3, "6.3 marketing texts a day"),
+    ("bulk_texts_per_day", 24.75, "24.8 marketing texts a day"),
+    ("bulk_texts_per_day", 0.25, "0.25 marketing texts a day"),
+    ("bulk_texts_per_day", 140.0, "140 marketing texts a day"),
+    ("bulk_texts_per_day", 0.0, "no marketing texts a day"),
+    ("weeks_since_last_disruption", float("nan"), "weeks since the last disruption not recorded"),
+    ("weeks_since_last_disruption", 14.5, "14.5 weeks since the last disruption"),
+    ("drugs_seized_gbp", 1234.0, "£1,234 of drugs seized"),
+    ("cash_seized_gbp", 1250000.0, "£1,250,000 of cash seized"),
+    ("cash_seized_gbp", 0.0, "no cash seized"),
+    ("holder_arrested", True, "line holder arrested"),
+    ("holder_arrested", False, "line holder not arrested"),
+    ("weapons_linked", False, "weapons not linked"),
+    ("ocg_linked", True, "linked to an organised crime group"),
+    ("ocg_linked", False, "not linked to an organised crime group"),
+    ("ddtro", False, "telecoms restriction order (DDTRO) not obtained"),
+    ("sustained_operation", False, "not part of a sustained operation"),
+    ("line_type", "home_grown", "home grown (line type)"),
+    ("origin_hub", "other_hub", "other hub (origin hub)"),
+    ("policing_area", "Ashby Vale", "Ashby Vale (policing area)"),
+    ("commodity", "heroin_crack", "heroin crack (main drugs sold)"),
+    ("closure_type", None, "closure type not recorded"),
+])
+def test_value_words(contract, column, value, expected):
+    assert ValueWords.for_column(contract, column).phrase(value) == expected
+
+
+def test_vectorised_value_words_match_one_at_a_time(contract):
+    words = ValueWords.for_column(contract, "weeks_since_last_disruption")
+    values = np.array([1.0, np.nan, 14.5, 1.0, 0.0])
+    assert list(words.phrases(values)) == [words.phrase(v) for v in values]
+
+
+@pytest.mark.parametrize("rate, expected", [
+    (0.41, "about 4 in 10"), (0.47, "about 5 in 10"), (0.04, "about 4 in 100"), (0.003, "fewer than 1 in 100"),
+    (0.96, "about 96 in 100"), (0.999, "about 99 in 100"), (1.0, "all"), (0.949, "about 9 in 10"),
+])
+def test_share_in_words(rate, expected):
+    assert share_in_words(rate) == expected
+
+
+# ----------------------------------------------------------------------------------------------
+# No causal claims
+# ----------------------------------------------------------------------------------------------
+def _causal_hits(text: str) -> list[str]:
+    lowered = text.lower()
+    return [w for w in CAUSAL_WORDS if re.search(rf"\b{re.escape(w)}\b", lowered)]
+
+
+def _all_texts(explanation: Explanation) -> list[str]:
+    table = explanation.reasons
+    return [t for c in REASON_COLUMNS for t in table[c] if t] + list(explanation.summary)
+
+
+def test_templates_make_no_causal_claims():
+    for name, template in TEMPLATES.items():
+        assert not _causal_hits(template), (name, template)
+
+
+def test_rendered_reasons_make_no_causal_claims(band_rows, special_rows, model_rows):
+    for text in _all_texts(band_rows) + _all_texts(special_rows) + _all_texts(model_rows):
+        assert not _causal_hits(text), text
+
+
+def test_causal_word_check_catches_causal_wording():
+    assert _causal_hits("the holder's arrest drives the estimate down")
+    assert _causal_hits("lower because of the arrest")
+    assert _causal_hits("this leads to a lower estimate")
+    assert not _causal_hits("line holder arrested lowers the estimate most (-20 points)")
