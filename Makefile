@@ -35,8 +35,12 @@ demo: install
 mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port 5000
 
+## Install the browser-test tools (Debian chromium, poppler, axe-core from npm); skipped tests say if missing
+browser-tools:
+	bash scripts/install_browser_tools.sh
+
 ## Run every test, slow end-to-end ones included (installs first if needed)
-test: install
+test: install browser-tools
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 ## Run only the fast tests
@@ -47,4 +51,4 @@ test-fast: install
 clean:
 	rm -rf outputs multirun mlruns mlflow.db mlartifacts data/synthetic/*.parquet data/synthetic/weekly
 
-.PHONY: help install demo mlflow-ui test test-fast clean
+.PHONY: help install browser-tools demo mlflow-ui test test-fast clean

@@ -12,7 +12,11 @@ share of test-period lines whose top reason was each concept. At scoring,
 * **missing-value shift**: the change in a feature's share of empty values;
 * **explanation drift**: PSI of "which concept is the top reason" shares against the test period.
 
-Thresholds come from config; every alert carries a plain-English message for the report.
+Thresholds come from config. A small week gives a noisy PSI (with no drift at all,
+``n * PSI`` is roughly chi-squared with ``bins - 1`` degrees of freedom, so 40 rows over 13
+categories already give PSI ~ 0.3), so a finding is only reported when it is *also* statistically
+significant at ``significance`` (chi-squared test for PSI, two-proportion z-test for missing
+values). Every alert carries a plain-English message for the report.
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ class DriftConfig:
     missing_alert: float = 0.05       # change in the share of empty values that is an alert
     explanation_psi_alert: float = 0.25
     min_rows: int = 30                # fewer scored rows than this: no drift verdicts (too noisy)
+    significance: float = 0.01        # a finding must also be this unlikely under no drift
 
 
 def psi(expected: np.ndarray, actual: np.ndarray) -> float:
@@ -40,6 +45,22 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
     a = np.clip(np.asarray(actual, float), FLOOR, None)
     e, a = e / e.sum(), a / a.sum()
     return float(np.sum((a - e) * np.log(a / e)))
+
+
+def psi_is_significant(value: float, rows: int, bins: int, significance: float) -> bool:
+    """Is a PSI this large unlikely (p < significance) from sampling noise alone?"""
+    from scipy.stats import chi2
+
+    return rows * value > chi2.ppf(1 - significance, max(bins - 1, 1))
+
+
+def shift_is_significant(before: float, after: float, rows_before: int, rows_after: int, significance: float) -> bool:
+    """Two-proportion z-test for a change in a share (e.g. of empty values)."""
+    from scipy.stats import norm
+
+    pooled = (before * rows_before + after * rows_after) / max(rows_before + rows_after, 1)
+    se = np.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / max(rows_before, 1) + 1 / max(rows_after, 1)))
+    return abs(after - before) / se > norm.ppf(1 - significance / 2)
 
 
 def _numeric_edges(values: pd.Series, bins: int) -> list[float]:
@@ -116,13 +137,17 @@ class DriftAccumulator:
                               "training_missing_rate": round(spec["missing_rate"], 6),
                               "missing_shift": round(missing_shift, 6)}
             label = spec.get("label_text", name)
-            if enough and value > config.psi_warning:
+            occupied = int(np.count_nonzero(np.asarray(spec["shares"]) > 0)) + int(np.count_nonzero((counts > 0) & (np.asarray(spec["shares"]) == 0)))
+            significant = psi_is_significant(value, int(counts.sum()), occupied, config.significance)
+            features[name]["significant"] = bool(significant)
+            if enough and significant and value > config.psi_warning:
                 level = "alert" if value > config.psi_alert else "warning"
                 alerts.append({"kind": "feature", "level": level, "name": name, "label_text": label,
                                "value": round(value, 4), "threshold": config.psi_alert if level == "alert" else config.psi_warning,
                                "message": f"The spread of '{label}' this week differs from the training data "
                                           f"(stability index {value:.2f}; above {config.psi_alert:g} is a real shift)."})
-            if enough and abs(missing_shift) > config.missing_alert:
+            if enough and abs(missing_shift) > config.missing_alert and shift_is_significant(
+                    spec["missing_rate"], missing_now, int(self.reference["rows"]), int(counts.sum()), config.significance):
                 alerts.append({"kind": "missing", "level": "alert", "name": name, "label_text": label,
                                "value": round(missing_shift, 4), "threshold": config.missing_alert,
                                "message": f"'{label}' is empty in {missing_now:.0%} of this week's rows, "
@@ -136,7 +161,8 @@ class DriftAccumulator:
             value = psi([expected.get(c, 0.0) for c in concepts], [actual[c] for c in concepts])
             explanation = {"psi": round(value, 6), "shares": {c: round(v, 6) for c, v in actual.items()},
                            "test_period_shares": expected}
-            if enough and value > config.explanation_psi_alert:
+            if enough and value > config.explanation_psi_alert and psi_is_significant(
+                    value, total, len(concepts), config.significance):
                 labels = concept_labels or {}
                 moved = max(concepts, key=lambda c: abs(actual[c] - expected.get(c, 0.0)))
                 alerts.append({"kind": "explanation", "level": "alert", "name": moved,

@@ -18,22 +18,28 @@ is split exactly into a *base* shared by all rows plus one contribution per mode
   and feature ``j``'s value is ``sum_{k in block(j)} coef_k * z_k`` (a categorical feature's block
   is its one-hot columns); the base is the intercept.
 
-**Percentage points of the calibrated probability.** A commander reads probabilities, not log-odds.
-With ``p = calibrator(margin)`` and ``p_base = calibrator(base)`` (the *baseline probability*),
-every log-odds contribution ``c_j`` of a row is multiplied by the same factor::
+**Percentage points of the calibrated probability.** A commander reads probabilities, not
+log-odds. With ``p = calibrator(margin)`` (the reported ``persistence_probability``) and
+``p_base = calibrator(base)`` (the *baseline probability*), every log-odds contribution ``c_j`` of a
+row is multiplied by the same factor::
 
     points_j = 100 * c_j * (p - p_base) / (margin - base)
 
-Because ``sum_j c_j == margin - base`` (checked above; LightGBM's values agree to ~1e-14), the
-points add up exactly, to float rounding, to ``100 * (p - p_base)``. When ``margin == base`` (within 1e-12) the factor is the
-calibrator's slope at the base (a central numerical derivative), which is the limit of the ratio,
-so the points are continuous in the margin. Because the calibrator never decreases, the factor is
-never negative, and every contribution in points has the sign of its log-odds value. The
-``sigmoid`` calibrator (and ``none``) is strictly increasing, so signs are always kept. The
-``isotonic`` calibrator is flat over stretches of margin (and clipped outside its training range):
-when a row's margin and the base fall on the same flat stretch, ``p == p_base`` although
-``margin != base``, and all of that row's contributions are 0 points — the calibrated probability
-really does not move, so neither do its parts. Signs are then "the same, or zero".
+Since ``sum_j c_j == margin - base`` (checked above; LightGBM's values agree to about 1e-14), each
+row's points add up, to float rounding, to ``100 * (p - p_base)``: the baseline probability plus
+the points gives the line's probability. When ``margin == base`` (within 1e-12) the ratio is 0/0
+and the factor is the calibrator's slope at the base instead (a central numerical derivative),
+which is the ratio's limit, so the points change continuously with the margin. The calibrator
+never decreases, so the factor is never negative and every contribution keeps the sign of its
+log-odds value.
+
+* ``sigmoid`` (Platt scaling, the default) and ``none`` are strictly increasing: signs are always
+  kept.
+* ``isotonic`` is a non-decreasing step-like function (flat stretches joined by steep ramps, and
+  flat beyond the range it was fitted on). When a row's margin and the base fall on the same flat
+  stretch, ``p == p_base`` although ``margin != base``, and *all* of that row's contributions are
+  0 points: the calibrated probability does not move, so none of its parts can. Signs are then
+  "the same, or zero".
 
 **Concepts, not columns.** Contributions are summed by the concept each feature belongs to in the
 data config (``concept`` under ``columns``; label and four-Ps strand under ``concepts``). SHAP
@@ -44,7 +50,11 @@ lower it most, each by at least half a point, are written from fixed templates (
 with the line's own values, e.g. ``"1,200 customer contacts: +11 points"``. A concept with several
 columns shows the value of the column that weighs most in that direction, joined with the
 runner-up when that weighs at least half as much (``"line holder arrested and type1 (closure
-type): -24 points"``). The summary places the probability on the NCA yardstick
+type): -24 points"``). Values are written by the column's dtype and plain-English label: counts
+with thousands separators ("no ..." for zero, singular for one), decimals to at most two places,
+£ amounts for columns whose label contains "£", booleans as the label or its negation ("line
+holder not arrested"), categories as "value (label)" with underscores as spaces, and a missing
+value as "... not recorded". Points are whole numbers (halves away from zero). The summary places the probability on the NCA yardstick
 (:func:`resilience.yardstick.place`) and compares it with the share of similar lines (same cohort,
 e.g. imported / home-grown) that persisted in the training data. Wording says what raises or lowers
 *the estimate*; it never claims a cause (:data:`CAUSAL_WORDS` are checked by the tests). Ranking and
@@ -69,6 +79,7 @@ import string
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -76,6 +87,9 @@ import pandas as pd
 from resilience.data.contract import ConceptSpec, DataContract
 from resilience.errors import ResilienceError
 from resilience.yardstick import Placement, place
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "CAUSAL_WORDS",
@@ -108,9 +122,9 @@ REASON_COLUMNS = tuple(f"reason_for_{k}" for k in (1, 2, 3)) + tuple(f"reason_ag
 CAUSAL_WORDS: tuple[str, ...] = (
     "because", "due to", "cause", "caused", "causes", "causing", "leads to", "led to", "lead to",
     "results in", "resulted in", "result of", "drives", "drive", "driven", "driving", "driver",
-    "owing to", "thanks to", "makes", "made", "effect", "effects", "impact", "impacts", "influence",
-    "responsible", "therefore", "hence", "consequently", "so that", "triggers", "triggered",
-    "produces", "determines", "explains why", "why",
+    "owing to", "thanks to", "makes", "effect", "effects", "impact", "impacts", "influence",
+    "influences", "responsible for", "therefore", "hence", "consequently", "so that", "triggers",
+    "triggered", "produces", "determines", "explains why",
 )
 
 # Every fixed piece of wording, in one place so it can be read (and tested) as a whole.
@@ -922,13 +936,14 @@ def _sentence_case(label: str) -> str:
     return label[:1].upper() + label[1:]
 
 
-def _new_figure(width: float, height: float):
+def _new_figure(width: float, height: float) -> Figure:
     from matplotlib.figure import Figure  # no pyplot: no global state, no backend to set
 
     return Figure(figsize=(width, height), dpi=100)
 
 
-def plot_concept_importance(importance: pd.DataFrame, top: int = 15, title: str = "What the model weighs most") -> object:
+def plot_concept_importance(importance: pd.DataFrame, top: int = 15,
+                            title: str = "What the model weighs most") -> Figure:
     """Horizontal bars of mean |SHAP| (log-odds) by concept, coloured by four-Ps strand."""
     shown = importance.head(top).iloc[::-1]
     fig = _new_figure(9, 0.35 * len(shown) + 1.5)
@@ -945,7 +960,7 @@ def plot_concept_importance(importance: pd.DataFrame, top: int = 15, title: str 
 
 
 def plot_concept_importance_by_cohort(by_cohort: pd.DataFrame, top: int = 12,
-                                      title: str = "What the model weighs, by cohort") -> object:
+                                      title: str = "What the model weighs, by cohort") -> Figure:
     """Side-by-side bars of mean |SHAP| by concept for each cohort value."""
     cohorts = [c for c in by_cohort.columns if c not in ("concept", "label")]
     shown = by_cohort.head(top).iloc[::-1]
@@ -976,7 +991,7 @@ def _rank_colour(values: pd.Series) -> np.ndarray:
     return ranks.to_numpy(float)
 
 
-def plot_beeswarm(explanation: Explanation, top: int = 12, max_rows: int = 4000, seed: int = 0) -> object:
+def plot_beeswarm(explanation: Explanation, top: int = 12, max_rows: int = 4000, seed: int = 0) -> Figure:
     """Beeswarm: one dot per row per feature at its contribution, coloured by the feature's value."""
     importance = feature_importance(explanation).head(top).iloc[::-1]
     n = len(explanation)
@@ -1008,7 +1023,7 @@ def plot_beeswarm(explanation: Explanation, top: int = 12, max_rows: int = 4000,
     return fig
 
 
-def plot_dependence(explanation: Explanation, top: int = 4, max_rows: int = 4000, seed: int = 0) -> object:
+def plot_dependence(explanation: Explanation, top: int = 4, max_rows: int = 4000, seed: int = 0) -> Figure:
     """Contribution against value for the main feature of each of the ``top`` concepts."""
     features = _main_features(explanation, top)
     n = len(explanation)
@@ -1054,8 +1069,18 @@ def _main_features(explanation: Explanation, top: int) -> list[str]:
     return out
 
 
-def global_view(explanation: Explanation, top: int = 4) -> dict[str, object]:
-    """Frames and figures for the model card / MLflow: artifact name -> DataFrame or Figure."""
+def global_view(explanation: Explanation, top: int = 4) -> dict[str, pd.DataFrame | Figure]:
+    """Frames and figures for the model card / MLflow: artifact path -> DataFrame or Figure.
+
+    Explain a representative sample (e.g. the test period) first. Every figure is a plain
+    ``matplotlib.figure.Figure`` (no pyplot state), ready for ``mlflow.log_figure(fig, name)``;
+    frames for ``mlflow.log_text(frame.to_csv(index=False), name)``.
+
+    Examples
+    --------
+    >>> for name, item in global_view(explain(model, test_frame)).items():
+    ...     log_figure(item, name) if name.endswith(".png") else log_text(item.to_csv(index=False), name)
+    """
     importance = concept_importance(explanation)
     by_cohort = concept_importance_by_cohort(explanation)
     return {

@@ -96,11 +96,26 @@ def config_hash(settings: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
 def _recover(output_root: Path, week: str) -> None:
-    """Tidy after a killed run: drop temporary folders, restore a week caught mid-swap."""
+    """Tidy after a killed run: drop its temporary folders, restore a week caught mid-swap.
+
+    Temporary folders end in ``-<pid>``; those of a process still running are left alone.
+    """
     final = output_root / week
-    for stale in output_root.glob(f".{week}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    for stale in [*output_root.glob(".scoring.tmp-*"), *output_root.glob(".*.tmp-*")]:
+        pid = stale.name.rsplit("-", 1)[-1]
+        if stale.is_dir() and int(pid or 0) != os.getpid() and not _alive(pid):
+            shutil.rmtree(stale, ignore_errors=True)
     for old in sorted(output_root.glob(f".{week}.old-*")):
         if not final.exists():
             old.rename(final)
