@@ -15,8 +15,9 @@ share of test-period lines whose top reason was each concept. At scoring,
 Thresholds come from config. A small week gives a noisy PSI (with no drift at all,
 ``n * PSI`` is roughly chi-squared with ``bins - 1`` degrees of freedom, so 40 rows over 13
 categories already give PSI ~ 0.3), so a finding is only reported when it is *also* statistically
-significant at ``significance`` (chi-squared test for PSI, two-proportion z-test for missing
-values). Every alert carries a plain-English message for the report.
+significant (Pearson chi-squared test on the counts, two-proportion z-test for missing values),
+with a Bonferroni correction so that ``significance`` bounds the chance of any false alarm across
+all features in a week. Every alert carries a plain-English message for the report.
 """
 from __future__ import annotations
 
@@ -47,11 +48,20 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def psi_is_significant(value: float, rows: int, bins: int, significance: float) -> bool:
-    """Is a PSI this large unlikely (p < significance) from sampling noise alone?"""
+def counts_differ(expected_shares, counts, significance: float) -> bool:
+    """Pearson chi-squared goodness of fit: are these counts unlikely (p < significance) under the
+    expected shares? Unlike PSI it stays well-behaved when a small week leaves bins empty."""
     from scipy.stats import chi2
 
-    return rows * value > chi2.ppf(1 - significance, max(bins - 1, 1))
+    shares = np.asarray(expected_shares, float)
+    counts = np.asarray(counts, float)
+    n = counts.sum()
+    if n == 0:
+        return False
+    expected = np.clip(shares, FLOOR, None) / np.clip(shares, FLOOR, None).sum() * n
+    statistic = float(np.sum((counts - expected) ** 2 / expected))
+    dof = max(int(np.count_nonzero(shares > 0)) - 1, 1)
+    return statistic > chi2.ppf(1 - significance, dof)
 
 
 def shift_is_significant(before: float, after: float, rows_before: int, rows_after: int, significance: float) -> bool:
@@ -127,6 +137,8 @@ class DriftAccumulator:
         """Per-feature PSI and missing shift, explanation drift, and the alerts that cross thresholds."""
         config, alerts, features = self.config, [], {}
         enough = self.rows >= config.min_rows
+        # Bonferroni: the chance of any false alarm across all features stays at `significance`
+        per_test = config.significance / max(len(self.reference["features"]), 1)
         for name, spec in self.reference["features"].items():
             counts = self.counts[name]
             shares = counts / max(counts.sum(), 1)
@@ -137,8 +149,7 @@ class DriftAccumulator:
                               "training_missing_rate": round(spec["missing_rate"], 6),
                               "missing_shift": round(missing_shift, 6)}
             label = spec.get("label_text", name)
-            occupied = int(np.count_nonzero(np.asarray(spec["shares"]) > 0)) + int(np.count_nonzero((counts > 0) & (np.asarray(spec["shares"]) == 0)))
-            significant = psi_is_significant(value, int(counts.sum()), occupied, config.significance)
+            significant = counts_differ(spec["shares"], counts, per_test)
             features[name]["significant"] = bool(significant)
             if enough and significant and value > config.psi_warning:
                 level = "alert" if value > config.psi_alert else "warning"
@@ -147,7 +158,7 @@ class DriftAccumulator:
                                "message": f"The spread of '{label}' this week differs from the training data "
                                           f"(stability index {value:.2f}; above {config.psi_alert:g} is a real shift)."})
             if enough and abs(missing_shift) > config.missing_alert and shift_is_significant(
-                    spec["missing_rate"], missing_now, int(self.reference["rows"]), int(counts.sum()), config.significance):
+                    spec["missing_rate"], missing_now, int(self.reference["rows"]), int(counts.sum()), per_test):
                 alerts.append({"kind": "missing", "level": "alert", "name": name, "label_text": label,
                                "value": round(missing_shift, 4), "threshold": config.missing_alert,
                                "message": f"'{label}' is empty in {missing_now:.0%} of this week's rows, "
@@ -161,8 +172,9 @@ class DriftAccumulator:
             value = psi([expected.get(c, 0.0) for c in concepts], [actual[c] for c in concepts])
             explanation = {"psi": round(value, 6), "shares": {c: round(v, 6) for c, v in actual.items()},
                            "test_period_shares": expected}
-            if enough and value > config.explanation_psi_alert and psi_is_significant(
-                    value, total, len(concepts), config.significance):
+            if enough and value > config.explanation_psi_alert and counts_differ(
+                    [expected.get(c, 0.0) for c in concepts], [self.top_reasons.get(c, 0) for c in concepts],
+                    config.significance):
                 labels = concept_labels or {}
                 moved = max(concepts, key=lambda c: abs(actual[c] - expected.get(c, 0.0)))
                 alerts.append({"kind": "explanation", "level": "alert", "name": moved,

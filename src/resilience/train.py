@@ -155,8 +155,11 @@ def attach_evaluation(model: PersistenceModel, evaluation: Evaluation, history: 
         frame[contract.label].astype(int), frame[PROBABILITY], config.n_bins).to_dict("records")
     model.fairness_ = fairness_flags(evaluation.slices, config.fairness_tolerance)
     labels = {name: contract.describe(name) for name in model.feature_names_}
+    # Drift is judged against the most recent labelled span (the test-period window), not all
+    # history: a world with trends would otherwise flag every new week.
+    recent = history[pd.to_datetime(history[contract.date_column]) >= pd.Timestamp(evaluation.split.test_start)]
     model.reference_ = drift.build_reference(
-        history, list(model.feature_names_), list(model.feature_space_.categorical), labels,
+        recent, list(model.feature_names_), list(model.feature_space_.categorical), labels,
         top_reason_shares=top_reason_shares(evaluation.model, evaluation.test_frame))
 
 
