@@ -1,10 +1,13 @@
 """resilience-score: score a week's extract with the champion model and write the week's folder."""
 from __future__ import annotations
 
+import json
+
 from omegaconf import DictConfig, OmegaConf
 
-from resilience import tracking
+from resilience import decisions, tracking
 from resilience.cli._app import hydra_app
+from resilience.data.io import write_text_atomic
 from resilience.drift import DriftConfig
 from resilience.score import ModelRef, score_week
 
@@ -17,11 +20,14 @@ def main(cfg: DictConfig) -> None:
     model, _ = tracking.load_persistence_model(cfg.model_uri)
     tracking.require_model_card(info)
     settings = {k: OmegaConf.to_container(cfg, resolve=True)[k] for k in ("chunk_rows", "drift", "marking", "report")}
-    after_build = None
-    if cfg.report:
-        from resilience.report import build_report
+    def after_build(folder, previous):
+        # last week's recorded decisions travel with this week, so the report shows them
+        if previous is not None:
+            recorded = decisions.decisions_for_week(cfg.decision_log, previous.name)
+            write_text_atomic(folder / "decisions.json", json.dumps(recorded, indent=2))
+        if cfg.report:
+            from resilience.report import build_report
 
-        def after_build(folder, previous):
             build_report(folder, previous, marking=cfg.marking)
 
     result = score_week(
