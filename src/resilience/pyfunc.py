@@ -1,9 +1,10 @@
-"""The registered model as an MLflow pyfunc: extract in, probability (and reasons) out.
+"""The registered model as an MLflow pyfunc: extract in, probability and reasons out.
 
 ``mlflow.pyfunc.load_model(uri).predict(extract)`` validates the extract against the data
 contract stored with the model (with or without the label column) and returns one row per
-disruption: its id, the calibrated ``persistence_probability`` and the yardstick band. This is
-also what ``mlflow.pyfunc.spark_udf`` runs on each Spark partition.
+disruption, in input order: its id, the calibrated ``persistence_probability``, the yardstick
+band and the top reasons for and against in words. This is also what
+``mlflow.pyfunc.spark_udf`` runs on each Spark partition, so Spark and pandas scoring agree.
 """
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import mlflow.pyfunc
 import pandas as pd
 
 from resilience.data.validate import validate_frame
-from resilience.yardstick import band
+
+OUTPUT_COLUMNS = ("persistence_probability", "yardstick_band", "reason_for_1", "reason_for_2", "reason_for_3",
+                  "reason_against_1", "reason_against_2", "reason_against_3", "summary")
 
 
 class ResiliencePyfunc(mlflow.pyfunc.PythonModel):
@@ -21,11 +24,16 @@ class ResiliencePyfunc(mlflow.pyfunc.PythonModel):
         self.model = model
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        from resilience.explain import explain
+
         contract = self.model.contract
         frame = validate_frame(pd.DataFrame(model_input), contract, source="model input").frame
-        probability = self.model.persistence_probability(frame)
-        return pd.DataFrame({
-            contract.id_column: frame[contract.id_column].astype(str).to_numpy(),
-            "persistence_probability": probability,
-            "yardstick_band": [band(p) for p in probability],
-        })
+        explanation = explain(self.model, frame)
+        out = pd.DataFrame({"disruption_id": frame[contract.id_column].astype(str).to_numpy(),
+                            "persistence_probability": explanation.probability,
+                            "yardstick_band": explanation.bands})
+        reasons = explanation.reasons
+        for column in OUTPUT_COLUMNS[2:-1]:
+            out[column] = reasons[column].to_numpy()
+        out["summary"] = explanation.summary
+        return out

@@ -1,0 +1,51 @@
+"""The registered pyfunc scores on Spark (local mode) exactly as on pandas."""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from resilience.models import PersistenceModel
+from resilience.split import SplitConfig
+from resilience.tracking import TrackingConfig
+from resilience.train import EvaluationConfig, train_and_track
+
+RESULT_TYPE = ("disruption_id string, persistence_probability double, yardstick_band string, "
+               "reason_for_1 string, reason_for_2 string, reason_for_3 string, reason_against_1 string, "
+               "reason_against_2 string, reason_against_3 string, summary string")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java (install a JRE, e.g. Debian openjdk-17-jre)")
+def test_spark_udf_equals_the_pandas_path(small_history, small_world, contract, mlflow_uri, monkeypatch):
+    import mlflow
+    from pyspark.sql import SparkSession
+    from pyspark.sql.functions import struct
+
+    train_and_track(small_history, contract, PersistenceModel(contract), SplitConfig(), EvaluationConfig(n_bootstrap=20),
+                    TrackingConfig(tracking_uri=mlflow_uri), params={}, input_path="history.parquet",
+                    input_sha256="0" * 64)
+    uri = "models:/line-resilience@champion"
+    week = small_world.weekly[sorted(small_world.weekly)[-1]].copy()
+    expected = mlflow.pyfunc.load_model(uri).predict(week)
+
+    # workers must run this interpreter, or they cannot import pandas and the toolkit
+    monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
+    monkeypatch.setenv("PYSPARK_DRIVER_PYTHON", sys.executable)
+    spark = (SparkSession.builder.master("local[2]").appName("resilience-test")
+             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+             .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC").getOrCreate())
+    try:
+        udf = mlflow.pyfunc.spark_udf(spark, uri, result_type=RESULT_TYPE, env_manager="local")
+        frame = spark.createDataFrame(week)
+        scored = frame.withColumn("scored", udf(struct(*week.columns))).select("scored.*").toPandas()
+    finally:
+        spark.stop()
+    got = scored.set_index("disruption_id").loc[expected["disruption_id"]].reset_index()
+    np.testing.assert_allclose(got["persistence_probability"], expected["persistence_probability"], rtol=0, atol=1e-9)
+    for column in ("yardstick_band", "reason_for_1", "reason_against_1", "summary"):
+        assert (got[column].fillna("") == expected[column].fillna("")).all(), column
