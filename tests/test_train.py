@@ -45,8 +45,11 @@ def test_a_run_logs_params_metrics_artifacts_and_a_version(small_history, small_
         assert metric in logged.data.metrics
     assert logged.data.tags["data_sha256"] == "0" * 64 and logged.data.tags["git_commit"]
     artifacts = {a.path for a in client.list_artifacts(result.run_id)} | {
-        a.path for d in ("plots", "tables", "config") for a in client.list_artifacts(result.run_id, d)}
-    for path in ("plots/roc.png", "plots/calibration.png", "plots/precision_at_k.png",
+        a.path for d in ("plots", "tables", "config", "explain", "model_card") for a in client.list_artifacts(result.run_id, d)}
+    for path in ("plots/roc.png", "plots/calibration.png", "plots/precision_at_k.png", "explain/beeswarm.png",
+                 "explain/concept_importance_by_cohort.png", "explain/dependence.png", "explain/concept_importance.csv",
+                 "model_card/model_card.md", "model_card/model_card.html", "model_card/atrs.json", "model_card/atrs.md",
+                 "model_card/algo_care.json", "tables/fairness.csv",
                  "tables/slice_metrics.csv", "config/data_contract.json", "split.json"):
         assert path in artifacts, path
     assert result.model_version == "1"

@@ -19,6 +19,7 @@ from sklearn.base import clone
 
 from resilience import drift, evaluate, tracking
 from resilience.data.contract import DataContract
+from resilience.explain import explain, global_view
 from resilience.models import PersistenceModel
 from resilience.split import SplitConfig, SplitSummary, split_by_line_and_time
 
@@ -140,8 +141,9 @@ def fairness_flags(slices: pd.DataFrame, tolerance: float) -> list[dict]:
 
 
 def attach_evaluation(model: PersistenceModel, evaluation: Evaluation, history: pd.DataFrame,
-                      contract: DataContract, config: EvaluationConfig) -> None:
-    """Store on the model what scoring, reports and model cards need to say about it."""
+                      contract: DataContract, config: EvaluationConfig):
+    """Store on the model what scoring, reports and model cards need to say about it; returns the
+    registered model's explanation of the test period (for the global view)."""
     frame = evaluation.test_predictions
     model.test_metrics_ = dict(evaluation.metrics)
     model.test_metrics_by_cohort_ = {}
@@ -154,20 +156,20 @@ def attach_evaluation(model: PersistenceModel, evaluation: Evaluation, history: 
     model.calibration_table_ = evaluate.calibration_table(
         frame[contract.label].astype(int), frame[PROBABILITY], config.n_bins).to_dict("records")
     model.fairness_ = fairness_flags(evaluation.slices, config.fairness_tolerance)
+    explanation = explain(model, evaluation.test_frame)
     labels = {name: contract.describe(name) for name in model.feature_names_}
     # Drift is judged against the most recent labelled span (the test-period window), not all
     # history: a world with trends would otherwise flag every new week.
     recent = history[pd.to_datetime(history[contract.date_column]) >= pd.Timestamp(evaluation.split.test_start)]
     model.reference_ = drift.build_reference(
         recent, list(model.feature_names_), list(model.feature_space_.categorical), labels,
-        top_reason_shares=top_reason_shares(evaluation.model, evaluation.test_frame))
+        top_reason_shares=top_reason_shares(explanation))
+    return explanation
 
 
-def top_reason_shares(model: PersistenceModel, frame: pd.DataFrame) -> dict[str, float]:
+def top_reason_shares(explanation) -> dict[str, float]:
     """Share of test-period lines whose largest contribution is each concept (explanation drift baseline)."""
-    from resilience.explain import explain_for_scoring
-
-    concepts = pd.Series(explain_for_scoring(model, frame).top_concepts)
+    concepts = pd.Series(explanation.top_concepts)
     return {str(k): float(v) for k, v in concepts.value_counts(normalize=True).sort_index().items()}
 
 
@@ -227,7 +229,7 @@ def train_and_track(history: pd.DataFrame, contract: DataContract, model: Persis
     """:func:`fit_and_evaluate`, then log everything to MLflow, register, and apply the champion rule."""
     evaluation = fit_and_evaluate(history, contract, model, split_config, eval_config, truth)
     model = deployable(evaluation, history, refit_on_all)
-    attach_evaluation(model, evaluation, history, contract, eval_config)
+    explanation = attach_evaluation(model, evaluation, history, contract, eval_config)
     start = time.perf_counter()
     tags = {"git_commit": tracking.git_commit(), "data_sha256": input_sha256, "data_config": contract.name,
             "input": str(input_path), "model_family": model.family}
@@ -247,6 +249,11 @@ def train_and_track(history: pd.DataFrame, contract: DataContract, model: Persis
             tracking.log_text(world.read_text(), "data/world.json")
         tracking.log_frame(evaluation.test_predictions, "tables/test_predictions.csv")
         _log_plots(evaluation, contract, eval_config)
+        for name, item in global_view(explanation).items():  # the global SHAP view of the registered model
+            if name.endswith(".png"):
+                tracking.log_figure(item, name)
+            else:
+                tracking.log_frame(item, name)
         info = tracking.log_persistence_model(model, history.head(5), tracking_config.registered_model_name if tracking_config.register else None)
         version = str(info.registered_model_version) if tracking_config.register and info.registered_model_version else None
         promotion = None

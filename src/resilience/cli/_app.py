@@ -19,6 +19,8 @@ from resilience.errors import ResilienceError
 from resilience.paths import config_dir, project_root
 
 EXIT_USER_ERROR = 2
+# libraries that narrate their work at INFO level; an operator needs only their warnings
+QUIET_LOGGERS = ("weasyprint", "fontTools", "matplotlib", "mlflow", "alembic", "py4j", "urllib3", "numexpr")
 
 
 def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Callable[[], object]]:
@@ -31,6 +33,8 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Ca
     def decorate(task: Callable[[DictConfig], object]) -> Callable[[], object]:
         @functools.wraps(task)
         def guarded(cfg: DictConfig) -> object:
+            for name in QUIET_LOGGERS:
+                logging.getLogger(name).setLevel(logging.WARNING)
             try:
                 missing = [key for key in cfg if OmegaConf.is_missing(cfg, key)]
                 if missing:
