@@ -717,12 +717,27 @@ def _phrases(words: dict, values: pd.DataFrame, features: list[str], feature_pos
 
 
 def _fill(template: str, **parts):
-    """``template.format(**parts)`` where parts may be object arrays: one vectorised string per row."""
-    out = ""
+    """``template.format(**parts)`` where parts may be object arrays: one string per row.
+
+    Constant parts are written into the template once; each row then costs one ``str.format``
+    call, with no intermediate strings (what keeps the reasons cheap for 200,000 rows).
+    """
+    rows = {name: value for name, value in parts.items() if isinstance(value, np.ndarray)}
+    pattern, order = [], []
     for literal, name, _, _ in string.Formatter().parse(template):
-        out = out + literal
-        if name is not None:
-            out = out + parts[name]
+        pattern.append(literal.replace("{", "{{").replace("}", "}}"))
+        if name is None:
+            continue
+        if name in rows:
+            pattern.append("{%d}" % len(order))
+            order.append(name)
+        else:
+            pattern.append(str(parts[name]).replace("{", "{{").replace("}", "}}"))
+    fill = "".join(pattern).format
+    if not order:
+        return fill()
+    out = np.empty(len(rows[order[0]]), dtype=object)
+    out[:] = [fill(*values) for values in zip(*(rows[name] for name in order))]
     return out
 
 

@@ -121,21 +121,36 @@ def deployable(evaluation: Evaluation, history: pd.DataFrame, refit_on_all: bool
     return deployed
 
 
-def fairness_flags(slices: pd.DataFrame, tolerance: float) -> list[dict]:
-    """Slice rows with a verdict: over-/under-predicts when the calibration gap exceeds
-    ``tolerance`` and its 95% interval excludes zero; suppressed slices stay suppressed."""
+def fairness_flags(slices: pd.DataFrame, tolerance: float, family_level: float = 0.05) -> list[dict]:
+    """Slice rows with a verdict: ``over-predicts`` / ``under-predicts`` when the calibration gap
+    (predicted minus observed rate) exceeds ``tolerance`` and its interval excludes zero.
+
+    Comparing twelve areas at 95% each would flag one in two fair worlds, so the interval is
+    widened for the number of groups compared in each slice (Bonferroni, using the bootstrap
+    standard error): the chance of any false flag per slice stays at ``family_level``.
+    Suppressed slices stay suppressed.
+    """
+    from scipy.stats import norm
+
     flagged = []
+    shown = slices[~slices["suppressed"].astype(bool)] if "suppressed" in slices else slices
+    groups = shown.groupby("slice").size().to_dict() if len(shown) else {}
     for row in slices.to_dict("records"):
         row = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
         if row.get("suppressed"):
             row["flag"] = "suppressed"
+            flagged.append(row)
+            continue
+        gap, low, high = row["calibration_gap"], row["calibration_gap_low"], row["calibration_gap_high"]
+        z = norm.ppf(1 - family_level / (2 * max(groups.get(row["slice"], 1), 1)))
+        se = (high - low) / (2 * norm.ppf(0.975)) if low is not None and high is not None else None
+        row["flag_interval_low"] = gap - z * se if se else None
+        row["flag_interval_high"] = gap + z * se if se else None
+        excludes_zero = se is not None and (row["flag_interval_low"] > 0 or row["flag_interval_high"] < 0)
+        if abs(gap) > tolerance and excludes_zero:
+            row["flag"] = "over-predicts" if gap > 0 else "under-predicts"
         else:
-            gap, low, high = row["calibration_gap"], row["calibration_gap_low"], row["calibration_gap_high"]
-            excludes_zero = low is not None and high is not None and (low > 0 or high < 0)
-            if abs(gap) > tolerance and excludes_zero:
-                row["flag"] = "over-predicts" if gap > 0 else "under-predicts"
-            else:
-                row["flag"] = "ok"
+            row["flag"] = "ok"
         flagged.append(row)
     return flagged
 

@@ -1,0 +1,113 @@
+"""Responsible use: fairness flags, model cards from real run values, and the scoring guard."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from resilience import tracking
+from resilience.data.synthetic import generate_world
+from resilience.data.validate import validate_frame
+from resilience.errors import ResilienceError
+from resilience.governance.card import collect_facts, render
+from resilience.models import PersistenceModel
+from resilience.split import SplitConfig
+from resilience.train import EvaluationConfig, fairness_flags, fit_and_evaluate, train_and_track
+
+from conftest import SMALL_WORLD
+
+EVAL = EvaluationConfig(n_bootstrap=200, min_slice_size=50)
+
+
+def area_flags(world_config, contract):
+    world = generate_world(world_config)
+    history = validate_frame(world.history, contract, require_label=True, today=pd.Timestamp(world_config.end_date)).frame
+    evaluation = fit_and_evaluate(history, contract, PersistenceModel(contract), SplitConfig(), EVAL)
+    flags = fairness_flags(evaluation.slices, EVAL.fairness_tolerance)
+    return {f["value"]: f["flag"] for f in flags if f["slice"] == "policing_area"}
+
+
+@pytest.mark.slow
+def test_a_miscalibrated_area_is_flagged_and_a_fair_world_is_not(contract):
+    # no drift: the default world's drift (home-grown lines growing more resilient) is a real,
+    # correctly flagged miscalibration of home-grown lines, which would spill into areas
+    world = replace(SMALL_WORLD, n_lines=20000, seed=5, drift_strength=0.0)
+    unfair = area_flags(replace(world, miscalibrated_area="Northmere", miscalibration_log_odds=1.2), contract)
+    assert unfair["Northmere"] == "under-predicts"
+    fair = area_flags(world, contract)
+    assert fair["Northmere"] == "ok"
+    assert not [a for a, f in fair.items() if f in ("over-predicts", "under-predicts")], fair
+
+
+
+def test_fairness_flags_need_size_and_an_interval_excluding_zero():
+    slices = pd.DataFrame([
+        {"slice": "area", "value": "A", "rows": 500, "suppressed": False, "calibration_gap": -0.09,
+         "calibration_gap_low": -0.14, "calibration_gap_high": -0.04},
+        {"slice": "area", "value": "B", "rows": 500, "suppressed": False, "calibration_gap": 0.08,
+         "calibration_gap_low": -0.01, "calibration_gap_high": 0.15},   # interval includes zero
+        {"slice": "area", "value": "C", "rows": 500, "suppressed": False, "calibration_gap": 0.02,
+         "calibration_gap_low": 0.01, "calibration_gap_high": 0.03},    # within tolerance
+        {"slice": "area", "value": "D", "rows": 12, "suppressed": True},
+    ])
+    flags = {f["value"]: f["flag"] for f in fairness_flags(slices, 0.05)}
+    assert flags == {"A": "under-predicts", "B": "ok", "C": "ok", "D": "suppressed"}
+
+
+@pytest.fixture(scope="module")
+def registered(small_history, contract, tmp_path_factory):
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('card') / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    governance = {"organisation": "Test Force", "owner_role": "Head of Analysis", "contact": "a@example.invalid",
+                  "review_months": 6, "purpose": "Testing.", "intended_users": ["analysts"],
+                  "out_of_scope": ["Decisions about individuals."], "drift_policy": "Review alerts.",
+                  "human_oversight": "A person decides."}
+    result = train_and_track(small_history, contract, PersistenceModel(contract), SplitConfig(), EvaluationConfig(n_bootstrap=30),
+                             tracking.TrackingConfig(tracking_uri=uri), params={}, input_path="h.parquet",
+                             input_sha256="ab" * 32, governance=governance)
+    return uri, result, governance
+
+
+def test_every_version_has_a_card_filled_from_the_run(registered):
+    uri, result, governance = registered
+    client = MlflowClient(uri)
+    assert client.get_model_version("line-resilience", result.model_version).tags["model_card"] == "logged"
+    facts = collect_facts("line-resilience", result.model_version, governance)
+    documents = render(facts)
+    card = documents["model_card.md"]
+    auc = result.evaluation.metrics["roc_auc"]
+    assert f"{auc:.3f}" in card and "Test Force" in card and "Head of Analysis" in card
+    assert result.evaluation.split.test_start in card and "ab" * 32 in card
+    for section in ("Intended use", "Out of scope", "Training data", "Features", "Not used, and refused",
+                    "Validation design", "Calibration", "By slice", "Known limitations", "Drift policy", "ALGO-CARE"):
+        assert section in card, section
+    atrs = __import__("json").loads(documents["atrs.json"])
+    assert set(atrs) == {"tier_1", "tier_2"} and atrs["tier_2"]["owner"]["role"] == "Head of Analysis"
+    assert {"owner", "purpose", "data", "model", "risks", "mitigations", "human_oversight"} <= set(atrs["tier_2"])
+    algo = __import__("json").loads(documents["algo_care.json"])
+    assert [a["item"] for a in algo] == ["Advisory", "Lawful", "Granularity", "Ownership", "Challengeable",
+                                         "Accuracy", "Responsible", "Explainable"]
+    assert all(a["evidence"] for a in algo)
+
+
+def test_changing_a_run_metric_changes_the_card(registered):
+    uri, result, governance = registered
+    MlflowClient(uri).log_metric(result.run_id, "test_roc_auc", 0.6123)
+    card = render(collect_facts("line-resilience", result.model_version, governance))["model_card.md"]
+    assert "0.612" in card and "61%" in card
+
+
+def test_scoring_refuses_a_version_without_a_card(registered):
+    uri, result, _ = registered
+    client = MlflowClient(uri)
+    info = tracking.model_version_info(f"models:/line-resilience/{result.model_version}")
+    tracking.require_model_card(info)  # has one: fine
+    client.delete_model_version_tag("line-resilience", result.model_version, "model_card")
+    info = tracking.model_version_info(f"models:/line-resilience/{result.model_version}")
+    with pytest.raises(ResilienceError, match="no model card"):
+        tracking.require_model_card(info)
+    client.set_model_version_tag("line-resilience", result.model_version, "model_card", "logged")
