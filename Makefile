@@ -41,7 +41,7 @@ browser-tools:
 
 ## Run every test, slow end-to-end ones included (installs first if needed)
 test: install browser-tools
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 ## Run only the fast tests
 test-fast: install

@@ -13,7 +13,8 @@ from resilience.paths import config_dir, experiments_dir
 
 from conftest import run_command
 
-MAIN_CONFIGS = ["generate", "validate", "train", "score", "promote", "outcomes"]
+MAIN_CONFIGS = ["generate", "validate", "train", "score", "promote", "outcomes", "decide", "card", "report"]
+COMMANDS = [f"resilience-{name}" for name in MAIN_CONFIGS]
 EXPERIMENTS = sorted(p.stem for p in experiments_dir().glob("*.yaml"))
 
 
@@ -76,6 +77,17 @@ def test_sweep_runs_trials_as_child_runs(small_world_dir, tmp_path):
     assert all("test_cv_roc_auc" in c.data.metrics for c in children)
 
 
-def test_train_finds_configs_from_any_directory(tmp_path):
-    result = run_command("resilience-train", "--help", cwd=tmp_path)
-    assert result.returncode == 0 and "experiment" in result.stdout
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_finds_its_configs_from_any_directory(command, tmp_path):
+    result = run_command(command, "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Configuration groups" in result.stdout or "Config" in result.stdout
+    assert not list(tmp_path.iterdir()), "--help writes nothing"
+
+
+def test_generate_writes_only_the_world(tmp_path):
+    out = tmp_path / "world"
+    result = run_command("resilience-generate", "world.n_lines=400", f"out_dir={out}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["world"], "no outputs/<date>/, .hydra/ or log files"
+    assert (out / "disruptions.parquet").is_file() and (out / "truth.parquet").is_file()

@@ -157,3 +157,33 @@ def test_drift_alerts_on_a_shifted_week_and_not_on_an_ordinary_one(trained, smal
     week = sorted((tmp_path / "out2").iterdir())[-1]
     alerts = json.loads((week / "drift.json").read_text())["alerts"]
     assert not [a for a in alerts if a.get("level") == "alert"], alerts
+
+
+@pytest.mark.slow
+def test_outcomes_are_joined_to_the_weeks_that_scored_them(trained, small_world, small_world_dir, tmp_path):
+    import numpy as np
+    from mlflow.tracking import MlflowClient
+
+    root, env = trained
+    out = tmp_path / "weekly"
+    for week_file in weeks(small_world_dir)[-2:]:
+        result = run_command("resilience-score", f"input={week_file}", f"output_root={out}", "report=false",
+                             cwd=root, env=env)
+        assert result.returncode == 0, result.stderr[-2000:]
+    rng = np.random.default_rng(0)  # outcomes drawn from the world's true probabilities
+    truth = small_world.truth
+    labels = pd.DataFrame({"disruption_id": truth["disruption_id"],
+                           "persisted_12w": rng.random(len(truth)) < truth["true_probability"]})
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    result = run_command("resilience-outcomes", f"input={tmp_path / 'labels.csv'}", f"output_root={out}",
+                         "min_rows=15", cwd=root, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = pd.read_csv(out / "outcomes.csv")
+    assert set(table["week"]) == {p.stem for p in weeks(small_world_dir)[-2:]}
+    assert {"all", "imported", "home_grown"} <= set(table["cohort"])
+    shown = table[~table["suppressed"]]
+    assert shown["roc_auc"].between(0.5, 1).all() and shown["brier"].between(0, 0.5).all()
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("weekly-outcomes")
+    runs = client.search_runs([experiment.experiment_id])
+    assert any("all_roc_auc" in r.data.metrics for r in runs)

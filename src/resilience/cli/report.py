@@ -1,0 +1,24 @@
+"""resilience-report: rebuild a scored week's report (HTML and PDF) from its folder."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from resilience.cli._app import hydra_app
+from resilience.errors import ResilienceError
+from resilience.report import build_report, find_previous_week
+
+
+@hydra_app("report")
+def main(cfg: DictConfig) -> None:
+    folder = Path(cfg.output_root) / str(cfg.week)
+    if not (folder / "scores.parquet").is_file():
+        raise ResilienceError(f"week {cfg.week} has not been scored: no {folder / 'scores.parquet'}")
+    html, pdf = build_report(folder, find_previous_week(folder), marking=cfg.marking,
+                             max_detail_lines=cfg.max_detail_lines)
+    print(f"wrote {html}\nwrote {pdf}")
+
+
+if __name__ == "__main__":
+    main()
