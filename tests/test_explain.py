@@ -256,7 +256,7 @@ contribution_matrices = hnp.arrays(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(contributions=contribution_matrices, base=st.floats(-3, 3), slope=st.floats(0.2, 3),
        intercept=st.floats(-2, 2), noise=st.floats(-5e-7, 5e-7))
 def test_points_add_up_and_keep_signs_with_sigmoid(contributions, base, slope, intercept, noise):
@@ -269,7 +269,7 @@ def test_points_add_up_and_keep_signs_with_sigmoid(contributions, base, slope, i
     np.testing.assert_array_equal(np.sign(points), np.sign(contributions))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(contributions=contribution_matrices, base=st.floats(-4, 4), seed=st.integers(0, 20))
 def test_points_add_up_and_keep_signs_or_vanish_with_isotonic(contributions, base, seed):
     calibrator = _isotonic_calibrator(seed)

@@ -66,7 +66,7 @@ def metrics(y: np.ndarray, p: np.ndarray, weeks: np.ndarray | None = None, k: in
 
 def bootstrap_interval(y: np.ndarray, p: np.ndarray, statistic, n_boot: int = 200,
                        seed: int = 0) -> tuple[float, float]:
-    """Percentile 95% interval of ``statistic(y, p)`` over row bootstrap resamples."""
+    """Percentile 95% interval of ``statistic(y, p)`` over row bootstrap resamples (any statistic)."""
     rng = np.random.default_rng(seed)
     n = len(y)
     values = []
@@ -76,10 +76,55 @@ def bootstrap_interval(y: np.ndarray, p: np.ndarray, statistic, n_boot: int = 20
             values.append(statistic(y[idx], p[idx]))
         except ValueError:  # a resample with one class has no AUC
             continue
-    values = np.asarray([v for v in values if np.isfinite(v)])
+    return _percentile_interval(np.asarray(values, float))
+
+
+def _percentile_interval(values: np.ndarray) -> tuple[float, float]:
+    values = values[np.isfinite(values)]
     if len(values) < 10:
         return float("nan"), float("nan")
     return float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))
+
+
+def bootstrap_weights(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, n) resample counts: a bootstrap resample is the original rows with these weights."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, (n_boot, n))
+    offsets = (np.arange(n_boot) * n)[:, None]
+    return np.bincount((idx + offsets).ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
+
+
+def weighted_statistics(y: np.ndarray, p: np.ndarray, weights: np.ndarray, n_bins: int = 10) -> dict[str, np.ndarray]:
+    """ROC AUC, Brier, ECE and calibration gap for every row of ``weights`` at once (vectorised).
+
+    AUC is the weighted Mann-Whitney statistic over groups of equal scores (ties count a half), so
+    each resample's value equals ``roc_auc_score`` on the resampled rows.
+    """
+    y, p = np.asarray(y, float), np.asarray(p, float)
+    total = weights.sum(axis=1)
+    out = {
+        "brier": weights @ (p - y) ** 2 / total,
+        "calibration_gap": (weights @ p - weights @ y) / total,
+    }
+    bins = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
+    ece = np.zeros(len(weights))
+    for b in np.unique(bins):
+        w = weights[:, bins == b]
+        count = w.sum(axis=1)
+        gap = np.abs(w @ y[bins == b] - w @ p[bins == b])
+        ece += np.where(count > 0, gap, 0.0)
+    out["ece"] = ece / total
+    order = np.argsort(p, kind="stable")
+    p_sorted, y_sorted = p[order], y[order]
+    starts = np.flatnonzero(np.r_[True, p_sorted[1:] != p_sorted[:-1]])
+    w_sorted = weights[:, order]
+    positives = np.add.reduceat(w_sorted * y_sorted, starts, axis=1)
+    negatives = np.add.reduceat(w_sorted * (1 - y_sorted), starts, axis=1)
+    below = np.cumsum(negatives, axis=1) - negatives
+    pairs = positives.sum(axis=1) * negatives.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["roc_auc"] = np.where(pairs > 0, (positives * (below + 0.5 * negatives)).sum(axis=1) / pairs, np.nan)
+    return out
 
 
 SLICE_STATISTICS = {
@@ -108,9 +153,10 @@ def slice_metrics(frame: pd.DataFrame, slice_columns: list[str], label: str, pro
                 rows.append(row)
                 continue
             row.update({"suppressed": False, "observed_rate": float(y.mean()), "mean_predicted": float(p.mean())})
+            resampled = weighted_statistics(y, p, bootstrap_weights(len(y), n_boot, seed))
             for name, statistic in SLICE_STATISTICS.items():
                 row[name] = float(statistic(y, p))
-                row[f"{name}_low"], row[f"{name}_high"] = bootstrap_interval(y, p, statistic, n_boot, seed)
+                row[f"{name}_low"], row[f"{name}_high"] = _percentile_interval(resampled[name])
             rows.append(row)
     return pd.DataFrame(rows)
 

@@ -54,12 +54,14 @@ type): -24 points"``). Values are written by the column's dtype and plain-Englis
 with thousands separators ("no ..." for zero, singular for one), decimals to at most two places,
 £ amounts for columns whose label contains "£", booleans as the label or its negation ("line
 holder not arrested"), categories as "value (label)" with underscores as spaces, and a missing
-value as "... not recorded". Points are whole numbers (halves away from zero). The summary places the probability on the NCA yardstick
-(:func:`resilience.yardstick.place`) and compares it with the share of similar lines (same cohort,
-e.g. imported / home-grown) that persisted in the training data. Wording says what raises or lowers
-*the estimate*; it never claims a cause (:data:`CAUSAL_WORDS` are checked by the tests). Ranking and
-selection are numpy operations over the row x concept matrix; only the chosen 3 + 3 reasons per row
-are formatted as text.
+value as "... not recorded". Points are whole numbers (halves away from zero). The one-sentence
+summary places the probability on the NCA yardstick (:func:`resilience.yardstick.place`, gaps
+included), compares it with the share of similar lines (same cohort, e.g. imported / home-grown)
+that persisted in the training data ("about 4 in 10 similar imported lines persisted"; all
+training lines when the cohort is unknown), and names the top reason each way. Wording says what
+raises or lowers *the estimate*; it never claims a cause (:data:`CAUSAL_WORDS` are checked by the
+tests). Ranking and selection are numpy operations over the row x concept matrix; only the chosen
+3 + 3 reasons per row are formatted as text.
 
 **Memory.** :func:`iter_explanations` and :func:`explain_frame` work through a frame
 ``chunk_rows`` rows at a time, so the working memory depends on the chunk size, not the frame.
@@ -629,9 +631,9 @@ class Explanation:
         frame["top_concept"] = self.top_concepts
         return frame
 
-    def _reasons(self, top: int = TOP_REASONS, min_points: float = MIN_REASON_POINTS) -> dict:
+    def _reasons(self) -> dict:
         if "reasons" not in self._cache:
-            self._cache["reasons"] = _render_reasons(self, top, min_points)
+            self._cache["reasons"] = _render_reasons(self, TOP_REASONS, MIN_REASON_POINTS)
         return self._cache["reasons"]
 
 
@@ -891,6 +893,7 @@ def explain_frame(model, frame: pd.DataFrame, chunk_rows: int = DEFAULT_CHUNK_RO
                 writer = pq.ParquetWriter(Path(path), table.schema)
             writer.write_table(table)
             del part, table, explanation
+            pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages otherwise
     finally:
         if writer is not None:
             writer.close()

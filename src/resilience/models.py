@@ -42,10 +42,10 @@ FALLBACK_TREES = 200  # when no validation fold can be formed (a very short hist
 
 DEFAULT_LGBM_PARAMS = {
     "n_estimators": 2000,          # an upper bound: early stopping picks the real number
-    "learning_rate": 0.05,
-    "num_leaves": 15,
+    "learning_rate": 0.03,
+    "num_leaves": 7,
     "max_depth": -1,
-    "min_child_samples": 40,
+    "min_child_samples": 80,
     "subsample": 0.8,
     "subsample_freq": 1,
     "colsample_bytree": 0.8,

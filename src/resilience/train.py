@@ -244,7 +244,9 @@ def train_and_track(history: pd.DataFrame, contract: DataContract, model: Persis
     """:func:`fit_and_evaluate`, then log everything to MLflow, register, and apply the champion rule."""
     evaluation = fit_and_evaluate(history, contract, model, split_config, eval_config, truth)
     model = deployable(evaluation, history, refit_on_all)
+    start = time.perf_counter()
     explanation = attach_evaluation(model, evaluation, history, contract, eval_config)
+    evaluation.timings["explain"] = time.perf_counter() - start
     start = time.perf_counter()
     tags = {"git_commit": tracking.git_commit(), "data_sha256": input_sha256, "data_config": contract.name,
             "input": str(input_path), "model_family": model.family}
@@ -269,7 +271,11 @@ def train_and_track(history: pd.DataFrame, contract: DataContract, model: Persis
                 tracking.log_figure(item, name)
             else:
                 tracking.log_frame(item, name)
+        evaluation.timings["plots_and_logging"] = time.perf_counter() - start
+        start = time.perf_counter()
         info = tracking.log_persistence_model(model, history.head(5), tracking_config.registered_model_name if tracking_config.register else None)
+        evaluation.timings["log_model"] = time.perf_counter() - start
+        start = time.perf_counter()
         version = str(info.registered_model_version) if tracking_config.register and info.registered_model_version else None
         promotion = None
         if version:
@@ -277,7 +283,7 @@ def train_and_track(history: pd.DataFrame, contract: DataContract, model: Persis
 
             promotion = promote_if_better(version, model, history, contract, tracking_config, eval_config)
             publish(tracking_config.registered_model_name, version, governance or {})
-        evaluation.timings["tracking"] = time.perf_counter() - start
+        evaluation.timings["register_and_card"] = time.perf_counter() - start
         tracking.log_metrics({f"seconds_{k}": v for k, v in evaluation.timings.items()})
     return TrainResult(evaluation, run.info.run_id, version, promotion)
 
