@@ -29,7 +29,8 @@ from resilience.models import Calibrator, PersistenceModel
 
 TINY_FEATURES = ["contacts", "runners_arrested", "holder_arrested", "closure_type", "policing_area"]
 LINEAR_FEATURES = ["contacts", "holder_arrested", "line_type", "weeks_since_last_disruption"]
-FAST_LGBM = {"n_estimators": 60, "learning_rate": 0.1}
+# One thread: on a busy 2-core machine, OpenMP barriers of a 2-thread fit can stall a small fit 100x.
+FAST_LGBM = {"n_estimators": 60, "learning_rate": 0.1, "n_jobs": 1}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -47,7 +48,7 @@ def tiny_tree(contract, small_history):
     y = (rng.random(len(small_history)) < 1 / (1 + np.exp(-logit))).astype(int)
     params = {"n_estimators": 10, "num_leaves": 4, "learning_rate": 0.3, "subsample": 1.0,
               "colsample_bytree": 1.0, "min_child_samples": 20, "min_data_per_group": 20, "cat_smooth": 1.0,
-              "max_cat_to_onehot": 4}
+              "max_cat_to_onehot": 4, "n_jobs": 1}
     return PersistenceModel(contract, family="lightgbm", features=TINY_FEATURES, params=params,
                             early_stopping_rounds=0).fit(small_history, y)
 

@@ -158,8 +158,8 @@ def special_rows(contract):
 
 @pytest.fixture(scope="module")
 def model_rows(contract, small_history):
-    model = PersistenceModel(contract, family="lightgbm", params={"n_estimators": 60, "learning_rate": 0.1},
-                             early_stopping_rounds=0).fit(small_history)
+    params = {"n_estimators": 60, "learning_rate": 0.1, "n_jobs": 1}
+    model = PersistenceModel(contract, family="lightgbm", params=params, early_stopping_rounds=0).fit(small_history)
     return explain(model, small_history.iloc[:1500])
 
 

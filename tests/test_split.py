@@ -74,3 +74,9 @@ def test_calibration_slice_is_the_most_recent():
     fit, cal = calibration_slice(dates, 0.2)
     assert len(cal) == 40 and len(fit) == 160
     assert dates.iloc[cal].min() > dates.iloc[fit].max()
+
+
+def test_a_short_history_uses_a_shorter_test_period():
+    history = random_history(0, 3000, 2500, weeks=40)
+    train, test, summary = split_by_line_and_time(history, "disruption_date", "line_id", SplitConfig(test_weeks=26))
+    assert summary.test_weeks < 26 and len(test) >= 50 and len(train) >= 100

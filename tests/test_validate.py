@@ -845,3 +845,12 @@ def test_column_order_does_not_matter(contract, order):
     shuffled = valid_extract()[list(order)]
     result = validate_frame(shuffled, contract, today=TODAY)
     assert list(result.frame.columns) == list(contract.column_names)
+
+
+def test_semicolon_separated_file_gets_a_specific_hint(tmp_path, contract):
+    from resilience.data.validate import load_extract
+
+    path = tmp_path / "semicolons.csv"
+    valid_extract().to_csv(path, index=False, sep=";")
+    with pytest.raises(ContractError, match="looks separated by ';'"):
+        load_extract(path, contract, today=TODAY)

@@ -7,7 +7,8 @@
     |  (early stopping folds inside) |  (no rows used)   | (most recent)  |
                                   train_end        test_start        test_end
 
-* The **test period** is the most recent ``test_weeks`` of disruptions.
+* The **test period** is the most recent ``test_weeks`` of disruptions (a history too short for
+  that uses its most recent fifth, at least 4 weeks, and says so).
 * **Training** uses only disruptions whose outcome (``horizon_weeks`` later) was known before the
   test period began: ``date <= test_start - horizon``.
 * **No line on both sides**: a test-period disruption of a line that also has training rows is
@@ -21,13 +22,16 @@
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from resilience.errors import ResilienceError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class SplitConfig:
     n_folds: int = 3
     min_test_rows: int = 50
     min_train_rows: int = 100
+    min_train_to_test: float = 2.0   # fewer training than this many times the test rows: too short
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class SplitSummary:
     test_lines: int
     dropped_for_gap: int
     dropped_for_line_overlap: int
+    test_weeks: int = 26
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -72,6 +78,23 @@ def split_by_line_and_time(frame: pd.DataFrame, date_column: str, line_column: s
     """
     if config.line_overlap not in ("drop_from_train", "drop_from_test"):
         raise ResilienceError(f"split.line_overlap must be drop_from_train or drop_from_test, not {config.line_overlap!r}")
+    try:
+        return _split(frame, date_column, line_column, config)
+    except ResilienceError:
+        # A short history cannot afford the configured test period: use its most recent fifth
+        # (at least 4 weeks) rather than refuse; the summary records what was used.
+        dates = pd.to_datetime(frame[date_column])
+        span_weeks = (dates.max() - dates.min()).days / 7
+        shorter = max(4, int((span_weeks - config.horizon_weeks) * 0.2))
+        if shorter >= config.test_weeks:
+            raise
+        log.warning("history of %.0f weeks is too short for a %d-week test period; using %d weeks",
+                    span_weeks, config.test_weeks, shorter)
+        return _split(frame, date_column, line_column, replace(config, test_weeks=shorter))
+
+
+def _split(frame: pd.DataFrame, date_column: str, line_column: str,
+           config: SplitConfig) -> tuple[pd.Index, pd.Index, SplitSummary]:
     dates = pd.to_datetime(frame[date_column])
     test_end = dates.max()
     test_start = test_end - pd.Timedelta(weeks=config.test_weeks) + pd.Timedelta(days=1)
@@ -88,10 +111,12 @@ def split_by_line_and_time(frame: pd.DataFrame, date_column: str, line_column: s
         overlap = in_test & lines.isin(set(lines[in_train]))
         in_test &= ~overlap
     train_idx, test_idx = frame.index[in_train], frame.index[in_test]
-    if len(test_idx) < config.min_test_rows or len(train_idx) < config.min_train_rows:
+    if (len(test_idx) < config.min_test_rows or len(train_idx) < config.min_train_rows
+            or len(train_idx) < config.min_train_to_test * len(test_idx)):
         raise ResilienceError(
             f"the history is too short to split honestly: {len(train_idx)} training rows (need "
-            f">= {config.min_train_rows}) and {len(test_idx)} test rows (need >= {config.min_test_rows}) "
+            f">= {config.min_train_rows} and >= {config.min_train_to_test:g}x the test rows) and "
+            f"{len(test_idx)} test rows (need >= {config.min_test_rows}) "
             f"with a {config.test_weeks}-week test period and a {config.horizon_weeks}-week gap; "
             f"the history runs {dates.min().date()} to {test_end.date()}. Lower split.test_weeks or supply more history."
         )
@@ -100,7 +125,7 @@ def split_by_line_and_time(frame: pd.DataFrame, date_column: str, line_column: s
         test_start=str(test_start.date()), test_end=str(test_end.date()),
         train_rows=len(train_idx), test_rows=len(test_idx),
         train_lines=int(lines[in_train].nunique()), test_lines=int(lines[in_test].nunique()),
-        dropped_for_gap=gap_rows, dropped_for_line_overlap=int(overlap.sum()),
+        dropped_for_gap=gap_rows, dropped_for_line_overlap=int(overlap.sum()), test_weeks=config.test_weeks,
     )
     return train_idx, test_idx, summary
 

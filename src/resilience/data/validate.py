@@ -240,6 +240,10 @@ def validate_frame(raw: pd.DataFrame, contract: DataContract, source: str = "ext
     required = [c for c in contract.column_names if c != label]
     if require_label:
         required.append(label)
+    if len(raw.columns) == 1 and any(sep in str(raw.columns[0]) for sep in (";", "\t", "|")):
+        raise ContractError([Problem(source, None, "the file has a single column, '" + str(raw.columns[0])[:60] + "...'",
+                                     "comma-separated values (this file looks separated by ';', tabs or '|': "
+                                     "save it as CSV with commas)")])
     for name in required:
         if name not in raw.columns:
             problems.append(Problem(source, name, "missing required column",
