@@ -460,13 +460,15 @@ def test_top_concepts_cover_the_largest_true_terms(fidelity, contract):
     assert len(covered) >= 4, (largest, top_concepts)
 
 
-# Features no term reads but which the world makes predictive through another path:
-# weeks_since_last_disruption is empty exactly when prior_disruptions is 0, and line_age_weeks
-# correlates 0.84 with the adaptation term (older lines have been disrupted more often). With
-# the default model on the default world their mean |SHAP| is 10% and 5.1% of the largest feature's
-# (holder_arrested), against the 5% bound. The SHAP values are exact (tests above), so this is the
-# model leaning on proxies the world provides, not the explanation.
-WORLD_PROXIES = ("weeks_since_last_disruption", "line_age_weeks")
+# A feature no term reads, but which the world makes a stand-in for one that does:
+# weeks_since_last_disruption is empty exactly when prior_disruptions is 0, so a tree can split on
+# either, and the model takes part of the disruption-history signal (adaptation, sustained x prior
+# disruptions) through it. With the default model on the default world its mean |SHAP| is about
+# 10% of the largest feature's (holder_arrested), against the 5% bound. The SHAP values are exact
+# (tests above), so this is the model leaning on a proxy the world provides, not the explanation.
+# (line_age_weeks, which correlates 0.84 with the adaptation term, is near the bound: 4.4% with
+# the 7-leaf default model, 5.1% with a 15-leaf one; it stays in the strict test.)
+WORLD_PROXIES = ("weeks_since_last_disruption",)
 
 
 @pytest.mark.slow
@@ -481,8 +483,8 @@ def test_features_with_no_effect_get_little_weight(fidelity):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the world makes these no-effect columns proxies of the disruption "
-                                       "history; see WORLD_PROXIES")
+@pytest.mark.xfail(strict=True, reason="the world makes weeks_since_last_disruption a proxy of the "
+                                       "disruption history; see WORLD_PROXIES")
 def test_world_proxies_get_little_weight(fidelity):
     explanation, _ = fidelity
     importance = feature_importance(explanation).set_index("feature")["mean_abs_log_odds"]
@@ -505,3 +507,24 @@ def test_monotone_drivers_have_the_true_direction(fidelity):
 def test_empty_frame_base_matches_lightgbm_expected_value(lgbm, small_history):
     assert explain(lgbm, small_history.iloc[:0]).base_log_odds == pytest.approx(
         explain(lgbm, small_history.iloc[:3]).base_log_odds, abs=1e-9)
+
+
+def test_explain_frame_writes_atomically(lgbm, small_history, tmp_path, monkeypatch):
+    target = tmp_path / "reasons.parquet"
+    assert len(pd.read_parquet(explain_frame(lgbm, small_history.iloc[:0], path=target))) == 0
+    calls = {"n": 0}
+    import resilience.explain as module
+
+    original = module.explain
+
+    def failing(model, frame):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ExplanationError("boom")
+        return original(model, frame)
+
+    monkeypatch.setattr(module, "explain", failing)
+    with pytest.raises(ExplanationError, match="boom"):
+        explain_frame(lgbm, small_history.iloc[:600], chunk_rows=300, path=target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reasons.parquet"]  # the earlier file, no temp left
+    assert len(pd.read_parquet(target)) == 0

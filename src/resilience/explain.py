@@ -95,20 +95,26 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CAUSAL_WORDS",
+    "REASON_COLUMNS",
     "TEMPLATES",
+    "ConceptMap",
     "Explanation",
     "ExplanationError",
+    "ValueWords",
+    "calibrator_slope",
     "concept_importance",
     "concept_importance_by_cohort",
     "explain",
-    "explain_frame",
     "explain_for_scoring",
+    "explain_frame",
+    "feature_importance",
     "global_view",
     "iter_explanations",
     "plot_beeswarm",
     "plot_concept_importance",
     "plot_concept_importance_by_cohort",
     "plot_dependence",
+    "share_in_words",
     "to_points",
 ]
 
@@ -866,42 +872,55 @@ def explain_frame(model, frame: pd.DataFrame, chunk_rows: int = DEFAULT_CHUNK_RO
     ----------
     model, frame : as for :func:`explain`
     chunk_rows : rows explained at a time
-    path : if given, each chunk's rows are appended to this Parquet file as they are made and the
-        path is returned, so memory stays flat however many rows there are; otherwise the rows are
-        returned as one frame (which itself grows with the rows)
+    path : if given, each chunk's rows are appended to a Parquet file as they are made (staged
+        beside ``path`` and renamed into place when complete, so a failure leaves any earlier file
+        untouched) and the path is returned: memory stays flat however many rows there are.
+        Otherwise the rows are returned as one frame (which itself grows with the rows).
     points : also include the per-feature contributions in points (prefixed ``points_``)
 
     Returns
     -------
     DataFrame (or the Parquet path) with :meth:`Explanation.reasons_frame` columns.
     """
-    writer = None
-    parts = []
-    try:
-        for explanation in iter_explanations(model, frame, chunk_rows):
-            part = explanation.reasons_frame()
-            if points:
-                part = pd.concat([part, explanation.points.add_prefix("points_")], axis=1)
-            if path is None:
-                parts.append(part)
-                continue
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+    if path is None:
+        parts = [_frame_part(explanation, points) for explanation in iter_explanations(model, frame, chunk_rows)]
+        return pd.concat(parts, ignore_index=True) if parts else _frame_part(explain(model, frame.iloc[:0]), points)
+    import os
+    import tempfile
 
-            table = pa.Table.from_pandas(part, preserve_index=False)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    # Written beside the target and renamed into place: a failure never leaves half a file behind.
+    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    writer = None
+    try:
+        chunks = iter_explanations(model, frame, chunk_rows) if len(frame) else iter([explain(model, frame)])
+        for explanation in chunks:
+            table = pa.Table.from_pandas(_frame_part(explanation, points), preserve_index=False)
+            del explanation
             if writer is None:
-                writer = pq.ParquetWriter(Path(path), table.schema)
+                writer = pq.ParquetWriter(staging, table.schema)
             writer.write_table(table)
-            del part, table, explanation
+            del table
             pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages otherwise
-    finally:
+        writer.close()
+        os.replace(staging, path)
+    except BaseException:
         if writer is not None:
             writer.close()
-    if path is not None:
-        return Path(path)
-    if not parts:
-        return explain(model, frame.iloc[:0]).reasons_frame()
-    return pd.concat(parts, ignore_index=True)
+        Path(staging).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _frame_part(explanation: Explanation, points: bool) -> pd.DataFrame:
+    part = explanation.reasons_frame()
+    if points:
+        part = pd.concat([part, explanation.points.add_prefix("points_")], axis=1)
+    return part
 
 
 # ----------------------------------------------------------------------------------------------
