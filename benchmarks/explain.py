@@ -134,20 +134,6 @@ def _in_fresh_process(*args) -> dict:
 # ----------------------------------------------------------------------------------------------
 # Models
 # ----------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _fixed_tree_count(n_trees: int):
-    """PersistenceModel without early stopping uses models.FALLBACK_TREES; the untuned baseline
-    must have exactly ``n_trees`` trees."""
-    from resilience import models
-
-    saved = models.FALLBACK_TREES
-    models.FALLBACK_TREES = n_trees
-    try:
-        yield
-    finally:
-        models.FALLBACK_TREES = saved
-
-
 def fit_models(contract, train):
     from resilience.models import PersistenceModel
 
@@ -155,8 +141,7 @@ def fit_models(contract, train):
     default = PersistenceModel(contract, family="lightgbm").fit(train)
     default_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    with _fixed_tree_count(UNTUNED["n_estimators"]):
-        untuned = PersistenceModel(contract, family="lightgbm", params=UNTUNED, early_stopping_rounds=0).fit(train)
+    untuned = PersistenceModel(contract, family="lightgbm", params=UNTUNED, early_stopping_rounds=0).fit(train)
     untuned_seconds = time.perf_counter() - start
     assert untuned.capacity()["trees"] == UNTUNED["n_estimators"], untuned.capacity()
     return default, untuned, default_seconds, untuned_seconds

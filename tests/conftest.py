@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import os
+
+# Tests run two workers on two cores: one OpenMP thread each, or LightGBM's busy-waiting threads
+# oversubscribe the cores and a fit can stall 100x. Subprocesses (the CLI tests) inherit this.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 import sys
 from pathlib import Path
 

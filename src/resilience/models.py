@@ -42,8 +42,8 @@ FALLBACK_TREES = 200  # when no validation fold can be formed (a very short hist
 
 DEFAULT_LGBM_PARAMS = {
     "n_estimators": 2000,          # an upper bound: early stopping picks the real number
-    "learning_rate": 0.03,
-    "num_leaves": 7,
+    "learning_rate": 0.04,
+    "num_leaves": 5,
     "max_depth": -1,
     "min_child_samples": 80,
     "subsample": 0.8,
@@ -250,8 +250,7 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
     def _lgbm_params(self) -> dict:
         params = {**DEFAULT_LGBM_PARAMS, **(self.params or {})}
         params.setdefault("random_state", self.random_state)
-        params.setdefault("n_jobs", 2)
-        params.setdefault("verbose", -1)
+        params.setdefault("verbose", -1)  # threads: LightGBM's default (OpenMP, honours OMP_NUM_THREADS)
         if self.monotone:
             unknown = set(self.monotone) - set(self.feature_space_.features)
             if unknown:
@@ -289,7 +288,12 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         self.best_iterations_ = [round(b) for b in best]
         # Scores on later, line-disjoint folds inside the training span: what sweeps optimise.
         self.cv_scores_ = {"cv_roc_auc": float(np.mean(fold_auc)), "cv_log_loss": float(np.mean(fold_logloss))} if fold_auc else {}
-        n_estimators = int(round(np.median(best))) if best else FALLBACK_TREES
+        if best:
+            n_estimators = int(round(np.median(best)))
+        elif self.early_stopping_rounds:
+            n_estimators = FALLBACK_TREES  # early stopping wanted but no fold could be formed
+        else:
+            n_estimators = int(params["n_estimators"])  # early stopping off: exactly what was asked
         final = {**params, "n_estimators": max(10, min(n_estimators, int(params["n_estimators"])))}
         self.estimator_ = lgb.LGBMClassifier(**final).fit(X, y)
 
