@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import os
-
-# Tests run two workers on two cores: one OpenMP thread each, or LightGBM's busy-waiting threads
-# oversubscribe the cores and a fit can stall 100x. Subprocesses (the CLI tests) inherit this.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
 import sys
+
+# Two test workers share two cores: LightGBM gets one thread each (two threads per worker stall
+# badly here). Console commands run by the tests inherit this.
+os.environ.setdefault("RESILIENCE_N_JOBS", "1")
 from pathlib import Path
 
 import pandas as pd

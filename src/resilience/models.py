@@ -21,6 +21,7 @@ Example
 """
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -250,7 +251,9 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
     def _lgbm_params(self) -> dict:
         params = {**DEFAULT_LGBM_PARAMS, **(self.params or {})}
         params.setdefault("random_state", self.random_state)
-        params.setdefault("verbose", -1)  # threads: LightGBM's default (OpenMP, honours OMP_NUM_THREADS)
+        params.setdefault("verbose", -1)
+        if os.environ.get("RESILIENCE_N_JOBS"):  # e.g. 1 per worker when tests run in parallel
+            params.setdefault("n_jobs", int(os.environ["RESILIENCE_N_JOBS"]))
         if self.monotone:
             unknown = set(self.monotone) - set(self.feature_space_.features)
             if unknown:
