@@ -194,8 +194,23 @@ def log_persistence_model(model, input_example: pd.DataFrame, registered_model_n
     signature = infer_signature(example, python_model.predict(None, example))
     return mlflow.pyfunc.log_model(
         name="model", python_model=python_model, signature=signature, input_example=example,
-        registered_model_name=registered_model_name,
+        registered_model_name=registered_model_name, pip_requirements=model_requirements(),
     )
+
+
+def model_requirements() -> list[str]:
+    """The packages the pyfunc needs, pinned to what is installed (stated, not inferred: MLflow's
+    inference loads the model in a subprocess and costs seconds per run)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = []
+    for package in ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow", "pandera", "scipy",
+                    "omegaconf"):
+        try:
+            pins.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            continue
+    return pins
 
 
 def load_persistence_model(model_uri: str):
