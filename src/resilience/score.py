@@ -97,9 +97,10 @@ def config_hash(settings: dict) -> str:
 
 
 def _alive(pid: str) -> bool:
+    """Is process ``pid`` still running (so its temporary folder is in use)?"""
     try:
         os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
+    except ProcessLookupError:
         return False
     except PermissionError:  # another user's live process
         return True
@@ -114,7 +115,7 @@ def _recover(output_root: Path, week: str) -> None:
     final = output_root / week
     for stale in [*output_root.glob(".scoring.tmp-*"), *output_root.glob(".*.tmp-*")]:
         pid = stale.name.rsplit("-", 1)[-1]
-        if stale.is_dir() and int(pid or 0) != os.getpid() and not _alive(pid):
+        if stale.is_dir() and pid.isdigit() and int(pid) != os.getpid() and not _alive(pid):
             shutil.rmtree(stale, ignore_errors=True)
     for old in sorted(output_root.glob(f".{week}.old-*")):
         if not final.exists():
