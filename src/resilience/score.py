@@ -47,6 +47,7 @@ from resilience.data.validate import validate_frame
 from resilience.drift import DriftAccumulator, DriftConfig
 from resilience.errors import ContractError, Problem, ResilienceError
 from resilience.explain import explain_for_scoring
+from resilience.report.render import find_previous_week
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +216,7 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
                        "drift_alerts": len(result["drift"]["alerts"])},
             "warnings": result["warnings"] + [a["message"] for a in result["drift"]["alerts"]],
         }
-        previous = _previous_week_folder(output_root, week)
+        previous = find_previous_week(output_root / week)
         if after_build is not None:
             start = time.perf_counter()
             write_text_atomic(tmp / "manifest.json", json.dumps(manifest, indent=2, default=str))
@@ -229,12 +230,6 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return WeekResult(week, final, result["rows"], result["band_counts"], len(result["drift"]["alerts"]), manifest)
-
-
-def _previous_week_folder(output_root: Path, week: str) -> Path | None:
-    earlier = sorted(p for p in output_root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name < week
-                     and (p / "scores.parquet").is_file())
-    return earlier[-1] if earlier else None
 
 
 def _score_into(folder: Path, input_path: Path, model, contract: DataContract, drift_config: DriftConfig,
