@@ -24,12 +24,12 @@ from resilience.report import (
     ReportError,
     build_report,
     change_since_last_week,
-    find_previous_week,
     load_week,
     render_html,
     report_context,
 )
 from resilience.report.render import clean_text, concept_contributions, css_string, render_pdf, waterfall_steps
+from resilience.weeks import find_previous_week
 from resilience.yardstick import place
 
 AREAS = ("Northmere", "Eastbrook", "Southvale", "Westford", "Kingsreach", "Ashby Moor")

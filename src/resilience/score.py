@@ -47,7 +47,7 @@ from resilience.data.validate import validate_frame
 from resilience.drift import DriftAccumulator, DriftConfig
 from resilience.errors import ContractError, Problem, ResilienceError
 from resilience.explain import explain_for_scoring
-from resilience.report.render import find_previous_week
+from resilience.weeks import check_week, find_previous_week, iso_week
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +76,6 @@ class WeekResult:
     band_counts: dict
     alerts: int
     manifest: dict = field(default_factory=dict)
-
-
-def iso_week(date: pd.Timestamp) -> str:
-    iso = pd.Timestamp(date).isocalendar()
-    return f"{iso.year}-W{iso.week:02d}"
-
-
-def _check_week(week: str) -> str:
-    import re
-
-    if not re.fullmatch(r"\d{4}-W(0[1-9]|[1-4]\d|5[0-3])", str(week)):
-        raise ResilienceError(f"week must look like 2026-W47, not {week!r}")
-    return str(week)
 
 
 def config_hash(settings: dict) -> str:
@@ -192,7 +179,7 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
     tmp.mkdir(parents=True)
     try:
         result = _score_into(tmp, input_path, model, contract, drift_config, chunk_rows, timings, today)
-        week = _check_week(week) if week else iso_week(result["last_date"])
+        week = check_week(week) if week else iso_week(result["last_date"])
         _recover(output_root, week)
         final = output_root / week
         previous_identity = _previous_identity(final)

@@ -22,6 +22,7 @@ from resilience.data.contract import DataContract
 from resilience.explain import explain, global_view
 from resilience.models import PersistenceModel
 from resilience.split import SplitConfig, SplitSummary, split_by_line_and_time
+from resilience.weeks import iso_weeks
 
 log = logging.getLogger(__name__)
 PROBABILITY = "persistence_probability"
@@ -50,12 +51,6 @@ class Evaluation:
     test_predictions: pd.DataFrame
     test_frame: pd.DataFrame
     timings: dict = field(default_factory=dict)
-
-
-def iso_weeks(dates: pd.Series) -> np.ndarray:
-    """ISO week labels ("2026-W47") for dates."""
-    iso = pd.to_datetime(dates).dt.isocalendar()
-    return (iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)).to_numpy()
 
 
 def score_test_period(model: PersistenceModel, frame: pd.DataFrame, contract: DataContract,

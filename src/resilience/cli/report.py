@@ -7,12 +7,13 @@ from omegaconf import DictConfig
 
 from resilience.cli._app import hydra_app
 from resilience.errors import ResilienceError
-from resilience.report import build_report, find_previous_week
+from resilience.report import build_report
+from resilience.weeks import find_previous_week, week_folder
 
 
 @hydra_app("report")
 def main(cfg: DictConfig) -> None:
-    folder = Path(cfg.output_root) / str(cfg.week)
+    folder = week_folder(cfg.output_root, cfg.week)
     if not (folder / "scores.parquet").is_file():
         raise ResilienceError(f"week {cfg.week} has not been scored: no {folder / 'scores.parquet'}")
     html, pdf = build_report(folder, find_previous_week(folder), marking=cfg.marking,

@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from resilience.weeks import iso_weeks
+
 try:  # the toolkit's own error type when present; this module must also work without it
     from resilience.errors import ConfigError as _ConfigError
 except ImportError:  # pragma: no cover - only when the module is used on its own
@@ -582,11 +584,6 @@ def _simulate(cfg: WorldConfig, rngs: tuple[np.random.Generator, np.random.Gener
     return {key: np.concatenate([c.pop(key) for c in chunks]) for key in list(chunks[0])} if chunks else {}
 
 
-def _iso_week(days: pd.DatetimeIndex) -> np.ndarray:
-    iso = days.isocalendar()
-    return (iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)).to_numpy()
-
-
 def _ids(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
     if numbers.size == 0:
         return np.empty(0, dtype=object)
@@ -705,8 +702,8 @@ def generate_world(config: WorldConfig | None = None) -> SyntheticWorld:
     is_history = (frame["disruption_date"] <= start + pd.Timedelta(days=history_last)).to_numpy()
     history = frame.loc[is_history].reset_index(drop=True)
     weekly_rows = frame.loc[~is_history].drop(columns=[LABEL])
-    week_keys = _iso_week(pd.DatetimeIndex(weekly_rows["disruption_date"]))
-    weeks = _iso_week(pd.DatetimeIndex([start + pd.Timedelta(days=int(d))
+    week_keys = iso_weeks(pd.DatetimeIndex(weekly_rows["disruption_date"]))
+    weeks = iso_weeks(pd.DatetimeIndex([start + pd.Timedelta(days=int(d))
                                         for d in range(window_first, end_day + 1, 7)]))
     weekly = {week: weekly_rows.loc[week_keys == week].reset_index(drop=True) for week in weeks}
     return SyntheticWorld(history=history, weekly=weekly, truth=truth.reset_index(drop=True), config=cfg)

@@ -143,20 +143,6 @@ def load_week(week_dir: Path) -> WeekInputs:
                       list(decisions) if decisions is not None else None)
 
 
-def find_previous_week(week_dir: Path) -> Path | None:
-    """The week folder before ``week_dir`` under the same output root that holds scores, if any.
-
-    Week folders are named so that they sort in time order (``2026-W47``); anything else is ignored.
-    """
-    week_dir = Path(week_dir)
-    pattern = re.compile(r"^\d{4}-W\d{2}$")
-    earlier = sorted(
-        p for p in week_dir.parent.iterdir()
-        if p.is_dir() and pattern.match(p.name) and p.name < week_dir.name and (p / "scores.parquet").is_file()
-    ) if week_dir.parent.is_dir() else []
-    return earlier[-1] if earlier else None
-
-
 # -- small formatting helpers ---------------------------------------------------------------------
 def clean_text(value: Any) -> str:
     """A data value as display text: None/NaN -> "", unsafe control characters -> U+FFFD.
