@@ -221,13 +221,13 @@ def _linear_contributions(model, X: pd.DataFrame) -> tuple[np.ndarray, float, np
     base = float(np.asarray(model.estimator_.intercept_).reshape(-1)[0])
     if not len(X):
         return np.zeros((0, X.shape[1])), base, np.zeros(0)
-    Z = design.transform(X)
+    Z = design.transform(X).to_numpy(float)
     coef = np.asarray(model.estimator_.coef_, float).reshape(-1)
     weighted = Z * coef
     features = model.feature_names_
     contributions = np.empty((len(X), len(features)))
     for j, name in enumerate(features):
-        contributions[:, j] = weighted[:, design.blocks_[name]].sum(axis=1)
+        contributions[:, j] = weighted[:, model.design_blocks_[name]].sum(axis=1)
     margin = np.asarray(model.estimator_.decision_function(Z), float)
     return contributions, base, margin
 

@@ -10,6 +10,15 @@ with (stored on the model) and supports two families:
 * ``logistic`` — a regularised logistic regression on log-scaled, standardised numbers and
   one-hot categories: the transparent baseline.
 
+Both families read their inputs through scikit-learn transformers with pandas output:
+
+* ``preparation_`` (:func:`input_preparation`): numbers and booleans as floats, categories as a
+  pandas ``Categorical`` with the training categories (what LightGBM splits on natively), in the
+  order of ``feature_names_``;
+* ``design_`` (logistic only, :func:`linear_design`): a ``ColumnTransformer`` making the design
+  matrix from that; ``design_blocks_[feature]`` are the positions of each feature's design
+  columns: the blocks exact linear SHAP sums.
+
 The raw model output is a *margin* (log-odds); a calibrator fitted on a held-out, most-recent
 slice of the training span maps it to ``persistence_probability``: ``sigmoid`` (Platt scaling,
 strictly increasing, the default) or ``isotonic`` (non-decreasing step function).
@@ -21,16 +30,19 @@ Example
 """
 from __future__ import annotations
 
-import os
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from resilience.data.contract import DataContract
@@ -41,57 +53,115 @@ FAMILIES = ("lightgbm", "logistic")
 CALIBRATIONS = ("sigmoid", "isotonic", "none")
 FALLBACK_TREES = 200  # when no validation fold can be formed (a very short history)
 
+# The toolkit's LightGBM settings: the one place for them. ``params`` (configs/model/lightgbm.yaml,
+# where ``null`` means "this default") overrides them key by key.
 DEFAULT_LGBM_PARAMS = {
     "n_estimators": 2000,          # an upper bound: early stopping picks the real number
-    "learning_rate": 0.04,
-    "num_leaves": 5,
+    "learning_rate": 0.04,         # smaller = more trees, smoother fit
+    "num_leaves": 5,               # leaves per tree: capacity, and the cost of every explanation
     "max_depth": -1,
-    "min_child_samples": 80,
-    "subsample": 0.8,
-    "subsample_freq": 1,
-    "colsample_bytree": 0.8,
-    "reg_lambda": 1.0,
+    "min_child_samples": 80,       # rows a leaf needs: guards against fitting noise
+    "subsample": 0.8,              # row subsampling per tree ...
+    "subsample_freq": 1,           # ... redrawn every tree
+    "colsample_bytree": 0.8,       # feature subsampling per tree
+    "reg_lambda": 1.0,             # L2 penalty on leaf values
     "cat_smooth": 10.0,
     "min_data_per_group": 50,
     "max_cat_to_onehot": 8,
 }
 
 
-@dataclass
-class FeatureSpace:
-    """How raw extract columns become model inputs; learned on the training rows."""
-
-    features: tuple[str, ...]
-    categorical: tuple[str, ...]
-    categories: dict[str, list[str]] = field(default_factory=dict)
-
-    @classmethod
-    def learn(cls, frame: pd.DataFrame, contract: DataContract, features: tuple[str, ...]) -> FeatureSpace:
-        categorical = tuple(f for f in features if contract.column(f).is_categorical)
-        categories = {}
-        for name in categorical:
-            declared = contract.column(name).allowed
-            seen = sorted(str(v) for v in pd.Series(frame[name]).dropna().unique())
-            categories[name] = list(declared) if declared else seen
-        return cls(features=features, categorical=categorical, categories=categories)
-
-    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Model inputs: floats for numbers and booleans, categoricals with the training categories."""
-        missing = [f for f in self.features if f not in frame.columns]
-        if missing:
-            raise ResilienceError(f"the frame to score lacks the model's feature column(s): {', '.join(missing)}")
-        out = {}
-        for name in self.features:
-            column = frame[name]
-            if name in self.categorical:
-                values = column.astype(object).where(column.notna(), None)
-                values = values.map(lambda v: v if v is None else str(v))
-                out[name] = pd.Categorical(values, categories=self.categories[name])
-            else:
-                out[name] = pd.to_numeric(column.astype(object).where(column.notna(), np.nan), errors="coerce").astype(float)
-        return pd.DataFrame(out, index=frame.index)
+# -- input preparation (both families) ----------------------------------------------------------
+def as_float(X: pd.DataFrame) -> pd.DataFrame:
+    """Numbers and booleans as floats; missing (None, NA, NaN) and non-numbers as NaN."""
+    return pd.DataFrame({name: pd.to_numeric(X[name].astype(object).where(X[name].notna(), np.nan),
+                                             errors="coerce").astype(float) for name in X.columns}, index=X.index)
 
 
+def as_category(X: pd.DataFrame, categories: dict[str, list[str]]) -> pd.DataFrame:
+    """Values as text in a pandas ``Categorical`` with the training categories (others become missing)."""
+    out = {}
+    for name in X.columns:
+        values = X[name].astype(object).where(X[name].notna(), None)
+        out[name] = pd.Categorical(values.map(lambda v: v if v is None else str(v)), categories=categories[name])
+    return pd.DataFrame(out, index=X.index)
+
+
+def in_order(X: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The columns of ``X`` in the given order."""
+    return X[columns]
+
+
+def _ordered_names(transformer: FunctionTransformer, input_features) -> np.ndarray:
+    return np.asarray(transformer.kw_args["columns"], dtype=object)
+
+
+def input_preparation(features: tuple[str, ...], categories: dict[str, list[str]]) -> Pipeline:
+    """How raw extract columns become model inputs, returned in ``features`` order.
+
+    ``categories`` names the categorical features and their categories (learned at fit: the data
+    config's allowed values, or else those seen in training); every other feature is a number.
+    """
+    numbers = [f for f in features if f not in categories]
+    categorical = [f for f in features if f in categories]
+    convert = ColumnTransformer([
+        ("numbers", FunctionTransformer(as_float, feature_names_out="one-to-one"), numbers),
+        ("categories", FunctionTransformer(as_category, kw_args={"categories": {f: list(categories[f]) for f in categorical}},
+                                           feature_names_out="one-to-one"), categorical),
+    ], remainder="drop", verbose_feature_names_out=False)
+    order = FunctionTransformer(in_order, kw_args={"columns": list(features)}, feature_names_out=_ordered_names)
+    return Pipeline([("convert", convert), ("order", order)]).set_output(transform="pandas")
+
+
+# -- the logistic baseline's design matrix --------------------------------------------------------
+def log1p_nonnegative(X):
+    """``log1p`` of values clipped at zero (counts and amounts span orders of magnitude)."""
+    return np.log1p(np.clip(X, 0, None))
+
+
+def _spans_magnitudes(values: pd.Series) -> bool:
+    return bool(values.min(skipna=True) >= 0 and values.max(skipna=True) > 1)
+
+
+def linear_design(X: pd.DataFrame) -> ColumnTransformer:
+    """The (unfitted) design matrix of the logistic baseline on prepared input ``X``.
+
+    Categoricals are one-hot on their training categories (unseen and missing: all zero); missing
+    numbers take the training median (0 if never seen) and are ``log1p``-scaled when the training
+    values are non-negative and exceed 1; every design column is standardised. Once fitted,
+    :func:`design_blocks` says which design columns belong to each feature.
+    """
+    categorical = [f for f in X.columns if isinstance(X[f].dtype, pd.CategoricalDtype)]
+    numbers = [f for f in X.columns if f not in categorical]
+    logged = [f for f in numbers if _spans_magnitudes(X[f])]
+    impute = lambda: SimpleImputer(strategy="median", keep_empty_features=True)  # noqa: E731
+    onehot = OneHotEncoder(categories=[list(X[f].cat.categories) for f in categorical],
+                           handle_unknown="ignore", sparse_output=False)
+    return ColumnTransformer([
+        ("log_numbers", Pipeline([("impute", impute()),
+                                  ("log1p", FunctionTransformer(log1p_nonnegative, feature_names_out="one-to-one")),
+                                  ("scale", StandardScaler())]), logged),
+        ("numbers", Pipeline([("impute", impute()), ("scale", StandardScaler())]), [f for f in numbers if f not in logged]),
+        ("categories", Pipeline([("onehot", onehot), ("scale", StandardScaler())]), categorical),
+    ], remainder="drop").set_output(transform="pandas")
+
+
+def design_blocks(design: ColumnTransformer) -> dict[str, np.ndarray]:
+    """Positions of each input feature's columns in a fitted design's output (what exact linear SHAP sums)."""
+    blocks = {}
+    for name, _, columns in design.transformers_:
+        if name == "remainder" or not len(columns):
+            continue
+        position = design.output_indices_[name].start
+        widths = ([len(c) for c in design.named_transformers_[name]["onehot"].categories_]
+                  if name == "categories" else [1] * len(columns))
+        for feature, width in zip(columns, widths):
+            blocks[feature] = np.arange(position, position + width)
+            position += width
+    return blocks
+
+
+# -- calibration -----------------------------------------------------------------------------------
 class Calibrator:
     """Maps a margin (log-odds) to a probability; fitted on held-out rows."""
 
@@ -115,68 +185,24 @@ class Calibrator:
     def __call__(self, margin: np.ndarray) -> np.ndarray:
         margin = np.asarray(margin, float)
         if self.method == "sigmoid":
-            return 1.0 / (1.0 + np.exp(-(self.slope_ * margin + self.intercept_)))
+            return expit(self.slope_ * margin + self.intercept_)
         if self.method == "isotonic":
             return self.isotonic_.predict(margin.reshape(-1))
-        return 1.0 / (1.0 + np.exp(-margin))
-
-
-class LinearDesign:
-    """Design matrix for the logistic baseline, with a block of columns per input feature.
-
-    Counts and amounts are ``log1p``-scaled (they span orders of magnitude), missing numbers take
-    the training median, everything numeric is standardised, categories are one-hot. ``blocks_``
-    maps each input feature to its design columns, which is what exact linear SHAP needs.
-    """
-
-    def fit(self, X: pd.DataFrame, space: FeatureSpace) -> LinearDesign:
-        self.space_ = space
-        self.log_ = {}
-        self.median_ = {}
-        for name in space.features:
-            if name in space.categorical:
-                continue
-            values = X[name]
-            self.log_[name] = bool(values.min(skipna=True) >= 0 and values.max(skipna=True) > 1)
-            self.median_[name] = float(values.median(skipna=True)) if values.notna().any() else 0.0
-        raw = self._raw(X)
-        self.mean_ = raw.mean(axis=0)
-        self.scale_ = raw.std(axis=0)
-        self.scale_[self.scale_ == 0] = 1.0
-        return self
-
-    def _raw(self, X: pd.DataFrame) -> np.ndarray:
-        blocks, self.blocks_ = [], {}
-        position = 0
-        for name in self.space_.features:
-            if name in self.space_.categorical:
-                codes = X[name].cat.codes.to_numpy()
-                onehot = np.zeros((len(X), len(self.space_.categories[name])))
-                known = codes >= 0
-                onehot[np.flatnonzero(known), codes[known]] = 1.0
-                blocks.append(onehot)
-            else:
-                values = X[name].fillna(self.median_[name]).to_numpy(float)
-                if self.log_[name]:
-                    values = np.log1p(np.clip(values, 0, None))
-                blocks.append(values.reshape(-1, 1))
-            width = blocks[-1].shape[1]
-            self.blocks_[name] = np.arange(position, position + width)
-            position += width
-        return np.hstack(blocks)
-
-    def transform(self, X: pd.DataFrame) -> np.ndarray:
-        return (self._raw(X) - self.mean_) / self.scale_
+        return expit(margin)
 
 
 class PersistenceModel(BaseEstimator, ClassifierMixin):
     """Predicts the probability that a line persists after a disruption.
 
+    A scikit-learn estimator: ``__init__`` stores its arguments, ``fit`` checks them first (before
+    any fitting) and returns ``self``; everything learned ends in ``_``.
+
     Parameters
     ----------
     contract : the data contract of the training extract (stored with the model)
     family : ``"lightgbm"`` or ``"logistic"``
-    params : estimator parameters (LightGBM keyword arguments, or ``C`` for the logistic model)
+    params : estimator parameters overriding :data:`DEFAULT_LGBM_PARAMS` key by key (a ``None``
+        value keeps the default), or ``C`` for the logistic model
     calibration : ``"sigmoid"``, ``"isotonic"`` or ``"none"``
     calibration_fraction : share of the (most recent) training rows held out to fit the calibrator
     monotone : ``{feature: +1 | -1}`` monotone constraints for LightGBM
@@ -186,13 +212,14 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
     n_folds : number of time-ordered, line-grouped folds for early stopping
     fold_gap_weeks : gap between a fold's training rows and its validation block
     random_state : seed for everything random
+    n_jobs : LightGBM threads (``None``: LightGBM's own default; ``params["n_jobs"]`` wins)
     """
 
     def __init__(self, contract: DataContract, family: str = "lightgbm", params: dict | None = None,
                  calibration: str = "sigmoid", calibration_fraction: float = 0.15,
                  monotone: dict | None = None, features: list | None = None, exclude: list | None = None,
                  early_stopping_rounds: int = 50, n_folds: int = 3, fold_gap_weeks: int = 12,
-                 random_state: int = 0):
+                 random_state: int = 0, n_jobs: int | None = None):
         self.contract = contract
         self.family = family
         self.params = params
@@ -205,9 +232,17 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         self.n_folds = n_folds
         self.fold_gap_weeks = fold_gap_weeks
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     # -- fitting --------------------------------------------------------------------------------
-    def _feature_list(self) -> tuple[str, ...]:
+    def _check_params(self) -> tuple[str, ...]:
+        """Refuse bad settings before any work; returns the features to use."""
+        if self.family not in FAMILIES:
+            raise ResilienceError(f"model family must be one of {FAMILIES}, not {self.family!r}")
+        if self.calibration not in CALIBRATIONS:
+            raise ResilienceError(f"calibration must be one of {CALIBRATIONS}, not {self.calibration!r}")
+        if not 0 <= self.calibration_fraction < 1:
+            raise ResilienceError(f"calibration_fraction must be in [0, 1), not {self.calibration_fraction!r}")
         chosen = list(self.features) if self.features else list(self.contract.features)
         unknown = [f for f in chosen + list(self.exclude or []) if f not in self.contract.features]
         if unknown:
@@ -215,29 +250,44 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
                 f"feature(s) {unknown} are not features of data config '{self.contract.name}' "
                 f"(its features: {', '.join(self.contract.features)})"
             )
-        return tuple(f for f in chosen if f not in set(self.exclude or []))
+        features = tuple(f for f in chosen if f not in set(self.exclude or []))
+        unknown = sorted(set(self.monotone or {}) - set(features))
+        if unknown:
+            raise ResilienceError(f"monotone constraint(s) on unknown feature(s): {unknown}")
+        return features
+
+    def _categories(self, frame: pd.DataFrame, features: tuple[str, ...]) -> dict[str, list[str]]:
+        """Each categorical feature's categories: the data config's allowed values, or those seen."""
+        categories = {}
+        for name in features:
+            column = self.contract.column(name)
+            if column.is_categorical:
+                seen = sorted(str(v) for v in pd.Series(frame[name]).dropna().unique())
+                categories[name] = list(column.allowed) if column.allowed else seen
+        return categories
 
     def fit(self, frame: pd.DataFrame, y=None) -> PersistenceModel:
         """Fit on a labelled training frame (label from the contract unless ``y`` is given)."""
-        if self.family not in FAMILIES:
-            raise ResilienceError(f"model family must be one of {FAMILIES}, not {self.family!r}")
+        features = self._check_params()
         y = np.asarray(frame[self.contract.label] if y is None else y).astype(int)
         if len(np.unique(y)) < 2:
             raise ResilienceError("the training rows hold only one outcome; a model needs both persisted and not")
         frame = frame.reset_index(drop=True)
         dates = frame[self.contract.date_column]
-        self.feature_space_ = FeatureSpace.learn(frame, self.contract, self._feature_list())
-        X = self.feature_space_.transform(frame)
+        self.feature_names_ = features
+        categories = self._categories(frame, features)
+        self.categorical_features_ = tuple(categories)
+        self.preparation_ = input_preparation(features, categories)
+        X = self.preparation_.fit_transform(self._inputs(frame))
         fit_pos, cal_pos = calibration_slice(dates, self.calibration_fraction if self.calibration != "none" else 0)
         if self.family == "lightgbm":
             self._fit_lightgbm(X.iloc[fit_pos], y[fit_pos], dates.iloc[fit_pos], frame[self.contract.line_column].iloc[fit_pos])
         else:
             self._fit_logistic(X.iloc[fit_pos], y[fit_pos])
-        self.calibrator_ = Calibrator(self.calibration)
         if len(cal_pos):
-            self.calibrator_.fit(self._margin(X.iloc[cal_pos]), y[cal_pos])
+            self.calibrator_ = Calibrator(self.calibration).fit(self._margin(X.iloc[cal_pos]), y[cal_pos])
         else:
-            self.calibrator_ = Calibrator("none").fit(np.zeros(2), np.array([0, 1]))
+            self.calibrator_ = Calibrator("none")
         self.base_rate_ = float(y.mean())
         cohort = self.contract.cohort_column
         self.cohort_base_rates_ = (
@@ -249,16 +299,14 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         return self
 
     def _lgbm_params(self) -> dict:
-        params = {**DEFAULT_LGBM_PARAMS, **(self.params or {})}
+        """LightGBM keyword arguments: the defaults, overridden by ``params`` (``None`` keeps a default)."""
+        params = {**DEFAULT_LGBM_PARAMS, **{k: v for k, v in (self.params or {}).items() if v is not None}}
         params.setdefault("random_state", self.random_state)
         params.setdefault("verbose", -1)
-        if os.environ.get("RESILIENCE_N_JOBS"):  # e.g. 1 per worker when tests run in parallel
-            params.setdefault("n_jobs", int(os.environ["RESILIENCE_N_JOBS"]))
+        if self.n_jobs is not None:
+            params.setdefault("n_jobs", int(self.n_jobs))
         if self.monotone:
-            unknown = set(self.monotone) - set(self.feature_space_.features)
-            if unknown:
-                raise ResilienceError(f"monotone constraint(s) on unknown feature(s): {sorted(unknown)}")
-            params["monotone_constraints"] = [int(self.monotone.get(f, 0)) for f in self.feature_space_.features]
+            params["monotone_constraints"] = [int(self.monotone.get(f, 0)) for f in self.feature_names_]
             params.setdefault("monotone_constraints_method", "intermediate")
         return params
 
@@ -302,20 +350,28 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
 
     def _fit_logistic(self, X: pd.DataFrame, y: np.ndarray) -> None:
         self.cv_scores_ = {}
-        self.design_ = LinearDesign().fit(X, self.feature_space_)
+        self.design_ = linear_design(X)
+        Z = self.design_.fit_transform(X).to_numpy(float)
+        self.design_blocks_ = design_blocks(self.design_)
         C = float((self.params or {}).get("C", 1.0))
-        self.estimator_ = LogisticRegression(C=C, max_iter=2000).fit(self.design_.transform(X), y)
+        self.estimator_ = LogisticRegression(C=C, max_iter=2000).fit(Z, y)
 
     # -- prediction -----------------------------------------------------------------------------
+    def _inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
+        missing = [f for f in self.feature_names_ if f not in frame.columns]
+        if missing:
+            raise ResilienceError(f"the frame to score lacks the model's feature column(s): {', '.join(missing)}")
+        return frame[list(self.feature_names_)]
+
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The model's input matrix for ``frame`` (exactly the preprocessing used in training)."""
-        check_is_fitted(self, "estimator_")
-        return self.feature_space_.transform(frame)
+        check_is_fitted(self, "calibrator_")
+        return self.preparation_.transform(self._inputs(frame))
 
     def _margin(self, X: pd.DataFrame) -> np.ndarray:
         if self.family == "lightgbm":
             return self.estimator_.predict(X, raw_score=True)
-        return self.estimator_.decision_function(self.design_.transform(X))
+        return self.estimator_.decision_function(self.design_.transform(X).to_numpy(float))
 
     def margin(self, frame: pd.DataFrame) -> np.ndarray:
         """Uncalibrated log-odds of persistence."""
@@ -332,12 +388,9 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return (self.persistence_probability(frame) >= 0.5).astype(int)
 
-    @property
-    def feature_names_(self) -> tuple[str, ...]:
-        return self.feature_space_.features
-
     def capacity(self) -> dict:
         """Trees and leaves (LightGBM) or coefficients (logistic): what explanation cost scales with."""
+        check_is_fitted(self, "calibrator_")
         if self.family == "lightgbm":
             booster = self.estimator_.booster_
             dump = booster.dump_model(num_iteration=-1)

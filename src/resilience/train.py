@@ -172,7 +172,7 @@ def attach_evaluation(model: PersistenceModel, evaluation: Evaluation, history: 
     # history: a world with trends would otherwise flag every new week.
     recent = history[pd.to_datetime(history[contract.date_column]) >= pd.Timestamp(evaluation.split.test_start)]
     model.reference_ = drift.build_reference(
-        recent, list(model.feature_names_), list(model.feature_space_.categorical), labels,
+        recent, list(model.feature_names_), list(model.categorical_features_), labels,
         top_reason_shares=top_reason_shares(explanation))
     return explanation
 
