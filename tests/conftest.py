@@ -5,8 +5,11 @@ import os
 import sys
 
 # Two test workers share two cores: LightGBM gets one thread each (two threads per worker stall
-# badly here). Console commands run by the tests inherit this.
+# badly here). Console commands read RESILIENCE_N_JOBS through configs/model/lightgbm.yaml
+# (model.n_jobs); models fitted in the test process without n_jobs use LightGBM's default, which
+# counts cores through joblib, capped by LOKY_MAX_CPU_COUNT.
 os.environ.setdefault("RESILIENCE_N_JOBS", "1")
+os.environ.setdefault("LOKY_MAX_CPU_COUNT", "1")
 from pathlib import Path
 
 import pandas as pd

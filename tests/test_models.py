@@ -6,14 +6,23 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 
 from resilience.errors import ResilienceError
-from resilience.models import PersistenceModel
+from resilience.models import DEFAULT_LGBM_PARAMS, PersistenceModel
+
+FAST_LGBM = {"n_estimators": 40, "learning_rate": 0.1}
 
 
 @pytest.fixture(scope="module")
 def lightgbm_model(small_history, contract):
-    return PersistenceModel(contract, family="lightgbm").fit(small_history)
+    return PersistenceModel(contract, family="lightgbm", n_jobs=1).fit(small_history)
+
+
+@pytest.fixture(scope="module")
+def logistic_model(small_history, contract):
+    return PersistenceModel(contract, family="logistic").fit(small_history)
 
 
 def test_probabilities_are_calibrated_probabilities(lightgbm_model, small_history):
@@ -99,3 +108,90 @@ def test_one_outcome_only_is_refused(small_history, contract):
     rows = small_history[small_history["persisted_12w"]]
     with pytest.raises(ResilienceError, match="only one outcome"):
         PersistenceModel(contract).fit(rows)
+
+
+# -- the scikit-learn estimator contract (a data contract is a constructor argument, so sklearn's
+# own check_estimator, which builds estimators from nothing, does not apply) ---------------------
+def test_init_stores_arguments_only_and_params_round_trip(contract):
+    model = PersistenceModel(contract, family="no-such-family", calibration="no-such-method", n_jobs=3)
+    params = model.get_params()
+    assert params["family"] == "no-such-family" and params["calibration"] == "no-such-method"
+    assert params["contract"] is contract and params["n_jobs"] == 3
+    assert not [k for k in vars(model) if k.endswith("_")], "nothing learned before fit"
+    twin = clone(model)
+    assert twin is not model and twin.get_params().keys() == params.keys()
+    assert twin.set_params(family="logistic", calibration="isotonic") is twin
+    assert (twin.family, twin.calibration) == ("logistic", "isotonic")
+    assert (model.family, model.calibration) == ("no-such-family", "no-such-method"), "a clone is independent"
+
+
+def test_unfitted_model_says_so(contract, small_history):
+    with pytest.raises(NotFittedError, match="PersistenceModel instance is not fitted yet"):
+        PersistenceModel(contract).persistence_probability(small_history.head(5))
+
+
+def test_fit_returns_self_and_a_clone_of_a_fitted_model_is_unfitted(logistic_model, small_history):
+    model = clone(logistic_model)
+    with pytest.raises(NotFittedError):
+        model.predict_proba(small_history.head(5))
+    assert model.fit(small_history) is model
+
+
+@pytest.mark.parametrize("family,params", [("lightgbm", FAST_LGBM), ("logistic", None)])
+def test_refitting_is_deterministic(contract, small_history, family, params):
+    first = PersistenceModel(contract, family=family, params=params, n_jobs=1).fit(small_history)
+    second = clone(first).fit(small_history)
+    np.testing.assert_array_equal(first.persistence_probability(small_history),
+                                  second.persistence_probability(small_history))
+
+
+@pytest.mark.parametrize("setting,message", [
+    ({"calibration": "platt"}, "calibration must be one of .*'platt'"),
+    ({"family": "xgboost"}, "model family must be one of .*'xgboost'"),
+    ({"calibration_fraction": 1.5}, r"calibration_fraction must be in \[0, 1\)"),
+    ({"monotone": {"no_such_column": 1}}, r"monotone constraint\(s\) on unknown feature\(s\): \['no_such_column'\]"),
+])
+def test_bad_settings_are_refused_before_any_fitting(contract, small_history, setting, message):
+    """Checked first: an empty frame (which fitting would refuse) still gets the setting's error."""
+    with pytest.raises(ResilienceError, match=message):
+        PersistenceModel(contract, **setting).fit(small_history.iloc[:0])
+
+
+def test_threads_come_from_the_parameter_not_the_environment(contract, small_history, monkeypatch):
+    monkeypatch.setenv("RESILIENCE_N_JOBS", "7")
+    model = PersistenceModel(contract, params=FAST_LGBM, early_stopping_rounds=0).fit(small_history)
+    assert "n_jobs" not in model.lgbm_params_
+    model = clone(model).set_params(n_jobs=1).fit(small_history)
+    assert model.lgbm_params_["n_jobs"] == 1
+
+
+def test_params_override_the_defaults_key_by_key(contract, small_history):
+    model = PersistenceModel(contract, params={**FAST_LGBM, "num_leaves": None}, early_stopping_rounds=0,
+                             n_jobs=1).fit(small_history)
+    assert model.lgbm_params_["learning_rate"] == 0.1 and model.lgbm_params_["n_estimators"] == 40
+    assert model.lgbm_params_["num_leaves"] == DEFAULT_LGBM_PARAMS["num_leaves"], "None keeps the default"
+    assert model.lgbm_params_["min_child_samples"] == DEFAULT_LGBM_PARAMS["min_child_samples"]
+
+
+def test_scoring_changes_nothing_in_the_model(logistic_model, lightgbm_model, small_history):
+    odd = small_history.head(30).copy()
+    odd["policing_area"] = "An area never seen"
+    odd["contacts"] = np.nan
+    for model in (logistic_model, lightgbm_model):
+        before = pickle.dumps(model)
+        model.persistence_probability(odd)
+        model.prepare(small_history.head(3))
+        assert pickle.dumps(model) == before
+
+
+def test_design_blocks_partition_the_logistic_design(logistic_model, small_history):
+    """Each feature owns its own design columns (what exact linear SHAP sums); together, all of them."""
+    Z = logistic_model.design_.transform(logistic_model.prepare(small_history))
+    blocks = logistic_model.design_blocks_
+    assert set(blocks) == set(logistic_model.feature_names_)
+    assert sorted(np.concatenate(list(blocks.values())).tolist()) == list(range(Z.shape[1]))
+    for name in logistic_model.categorical_features_:
+        categories = logistic_model.prepare(small_history.head(1))[name].cat.categories
+        assert len(blocks[name]) == len(categories)
+        assert all(name in column for column in Z.columns[blocks[name]])
+    assert Z.columns[blocks["contacts"]].tolist() == ["log_numbers__contacts"]

@@ -346,6 +346,7 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         else:
             n_estimators = int(params["n_estimators"])  # early stopping off: exactly what was asked
         final = {**params, "n_estimators": max(10, min(n_estimators, int(params["n_estimators"])))}
+        self.lgbm_params_ = final  # what was fitted, defaults included (for the run's record)
         self.estimator_ = lgb.LGBMClassifier(**final).fit(X, y)
 
     def _fit_logistic(self, X: pd.DataFrame, y: np.ndarray) -> None:
@@ -379,7 +380,8 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
 
     def persistence_probability(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probability that each line persists."""
-        return self.calibrator_(self.margin(frame))
+        margin = self.margin(frame)  # checks the model is fitted
+        return self.calibrator_(margin)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         p = self.persistence_probability(frame)
