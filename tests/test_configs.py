@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import hydra
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from resilience.data.contract import DataContract
+from resilience.models import CALIBRATIONS, DEFAULT_LGBM_PARAMS, FAMILIES, PersistenceModel
 from resilience.paths import config_dir, experiments_dir
 
 from conftest import run_command
@@ -26,12 +28,42 @@ def composed(config_name: str, overrides: list[str] | None = None):
         return compose(config_name, overrides=overrides or [], return_hydra_config=True)
 
 
+def settings(cfg) -> dict:
+    """A composed config without Hydra's own node, every interpolation resolved."""
+    return {key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
+            for key in cfg if key != "hydra" and not OmegaConf.is_missing(cfg, key)}
+
+
 @pytest.mark.parametrize("name", MAIN_CONFIGS)
-def test_main_configs_compose(name):
+def test_main_configs_compose_and_resolve(name):
     cfg = composed(name)
-    assert cfg is not None
+    assert cfg.hydra.job.config_name == name
+    resolved = settings(cfg)  # a broken interpolation (unknown key, resolver, env default) fails here
+    assert resolved, f"{name}.yaml composes to nothing"
     if "data" in cfg:
-        DataContract.from_dict(cfg.data)
+        contract = DataContract.from_dict(cfg.data)
+        assert contract.features and contract.label
+    if "model" in cfg:
+        model = hydra.utils.instantiate(cfg.model, _partial_=True)(contract=DataContract.from_dict(cfg.data))
+        assert isinstance(model, PersistenceModel)
+        assert model.family in FAMILIES and model.calibration in CALIBRATIONS
+
+
+@pytest.mark.parametrize("value,expected", [(None, None), ("3", 3)])
+def test_lightgbm_threads_come_from_the_environment_at_the_config_edge(monkeypatch, value, expected):
+    if value is None:
+        monkeypatch.delenv("RESILIENCE_N_JOBS", raising=False)
+    else:
+        monkeypatch.setenv("RESILIENCE_N_JOBS", value)
+    assert composed("train").model.n_jobs == expected
+
+
+def test_lightgbm_defaults_live_in_one_place():
+    """The model config lists the tunable keys (so overrides and sweeps work) but no values:
+    null means the toolkit's default, kept only in resilience.models.DEFAULT_LGBM_PARAMS."""
+    params = settings(composed("train", ["model=lightgbm"]))["model"]["params"]
+    assert params and all(value is None for value in params.values()), params
+    assert set(params) <= set(DEFAULT_LGBM_PARAMS)
 
 
 def test_experiments_exist():
@@ -81,7 +113,11 @@ def test_sweep_runs_trials_as_child_runs(small_world_dir, tmp_path):
 def test_every_command_finds_its_configs_from_any_directory(command, tmp_path):
     result = run_command(command, "--help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "Configuration groups" in result.stdout or "Config" in result.stdout
+    name = command.removeprefix("resilience-")
+    assert result.stdout.startswith(f"{name} is powered by Hydra."), result.stdout[:200]
+    config = result.stdout.split("== Config ==", 1)[1]
+    for key in settings(composed(name)):  # the command's own config, found from tmp_path
+        assert f"\n{key}:" in config, f"{command} --help does not show {key!r} from configs/{name}.yaml"
     assert not list(tmp_path.iterdir()), "--help writes nothing"
 
 
