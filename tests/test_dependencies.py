@@ -1,0 +1,86 @@
+"""Dependencies are declared exactly as imported: what src/ imports is a runtime dependency, what
+only tests and benchmarks import is a test extra, and each has a lower bound."""
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import tomllib
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+# Declared but never imported, each for a stated reason.
+NOT_IMPORTED = {
+    "hydra-optuna-sweeper": "runtime: the Hydra sweeper plugin named in configs/train.yaml",
+    "pytest-xdist": "test: `make test` runs pytest -n 2",
+}
+
+
+def _name(requirement: str) -> str:
+    return re.match(r"[A-Za-z0-9_.\-]+", requirement).group(0).lower().replace("_", "-")
+
+
+def _declared(requirements: list[str]) -> set[str]:
+    return {_name(r) for r in requirements}
+
+
+def _imported_modules(folder: Path) -> dict[str, str]:
+    """Top-level third-party modules imported under ``folder`` (also via pytest.importorskip) -> a file."""
+    found = {}
+    for path in sorted(folder.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            elif (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "importorskip"
+                  and node.args and isinstance(node.args[0], ast.Constant)):
+                names = [node.args[0].value]
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top not in ("resilience", "conftest") and not top.startswith("test_"):
+                    found.setdefault(top, str(path.relative_to(ROOT)))
+    return found
+
+
+def _providers(modules: dict[str, str]) -> dict[str, set[str]]:
+    """Import names -> the distributions that provide each (mlflow: mlflow and mlflow-skinny)."""
+    owners = packages_distributions()
+    out = {}
+    for module, where in modules.items():
+        assert module in owners, f"{where} imports {module!r}, which no installed distribution provides"
+        out[f"{module} (in {where})"] = {d.lower().replace("_", "-") for d in owners[module]}
+    return out
+
+
+def _check(providers: dict[str, set[str]], declared: set[str], unused_allowed: set[str], where: str) -> set[str]:
+    undeclared = sorted(f"{module}: provided by {sorted(dists)}" for module, dists in providers.items()
+                        if not dists & declared)
+    assert not undeclared, f"imported by {where} but not declared: {undeclared}"
+    used = set().union(*providers.values()) if providers else set()
+    return declared - used - unused_allowed
+
+
+def test_src_imports_are_exactly_the_runtime_dependencies():
+    runtime = _declared(PYPROJECT["dependencies"])
+    unused = _check(_providers(_imported_modules(ROOT / "src")), runtime, set(NOT_IMPORTED), "src/")
+    assert not unused, f"runtime dependencies src/ never imports (move to the test extra or drop): {sorted(unused)}"
+
+
+def test_tests_and_benchmarks_imports_are_declared():
+    runtime = _declared(PYPROJECT["dependencies"])
+    test = _declared(PYPROJECT["optional-dependencies"]["test"])
+    assert not test & runtime, "a test extra that is also a runtime dependency"
+    providers = {**_providers(_imported_modules(ROOT / "benchmarks")), **_providers(_imported_modules(ROOT / "tests"))}
+    unused = _check(providers, runtime | test, set(NOT_IMPORTED), "tests/ or benchmarks/")
+    assert not unused & test, f"test extras nothing imports: {sorted(unused & test)}"
+
+
+@pytest.mark.parametrize("requirement", PYPROJECT["dependencies"] + PYPROJECT["optional-dependencies"]["test"])
+def test_every_dependency_has_a_lower_bound(requirement):
+    assert ">=" in requirement, f"{requirement!r}: state the oldest version known to work"
