@@ -39,8 +39,12 @@ mlflow-ui: install
 browser-tools:
 	bash scripts/install_browser_tools.sh
 
+## Install the system tools the test suite needs (a Java runtime for the Spark test); fails if it cannot
+test-tools:
+	bash scripts/install_test_tools.sh
+
 ## Run every test, slow end-to-end ones included (installs first if needed)
-test: install browser-tools
+test: install browser-tools test-tools
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 ## Run only the fast tests
@@ -51,4 +55,4 @@ test-fast: install
 clean:
 	rm -rf outputs multirun mlruns mlflow.db mlartifacts data/synthetic/*.parquet data/synthetic/weekly
 
-.PHONY: help install browser-tools demo mlflow-ui test test-fast clean
+.PHONY: help install browser-tools test-tools demo mlflow-ui test test-fast clean
