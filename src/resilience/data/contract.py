@@ -333,8 +333,8 @@ def _concepts_from(raw: Any, where: str) -> tuple[ConceptSpec, ...]:
     raw = raw or {}
     if not isinstance(raw, Mapping) or not all(isinstance(v, Mapping) for v in raw.values()):
         raise ConfigError(f"{where}: 'concepts' must map concept names to {{label_text, four_ps}}, not {raw!r:.80}")
-    return tuple(ConceptSpec(name=str(k), label_text=str(v.get("label_text", k)), four_ps=str(v.get("four_ps", "context")))
-                 for k, v in raw.items())
+    return tuple(ConceptSpec(name=str(k), label_text=str(v.get("label_text", k)),
+                             four_ps=str(v.get("four_ps", "context"))) for k, v in raw.items())
 
 
 def _rules_from(raw: Any, where: str) -> tuple[RuleSpec, ...]:

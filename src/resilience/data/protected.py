@@ -43,39 +43,56 @@ CONFUSABLES = str.maketrans({
     "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ς": "c", "σ": "o", "μ": "u", "ϲ": "c", "ϳ": "j",
     "ı": "i", "ȷ": "j", "ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ŀ": "l", "ß": "ss", "æ": "ae", "œ": "oe",
 })
-DIGITS_FOR_LETTERS = str.maketrans({"1": "i", "3": "e", "0": "o", "4": "a", "5": "s", "7": "t", "$": "s", "@": "a"})
+DIGITS_FOR_LETTERS = str.maketrans({"1": "i", "3": "e", "0": "o", "4": "a", "5": "s", "7": "t",
+                                    "$": "s", "@": "a"})
 
 # Protected characteristic -> words. Stems of six letters or more are matched inside squashed names;
 # shorter words only as whole words (see module docstring).
 LEXICON: dict[str, frozenset[str]] = {
-    "a person's age, a protected characteristic": frozenset({"dob", "yob", "birth", "birthday", "birthdate", "born", "dateofbirth", "yearofbirth",
-                      "birthyear", "birthmonth", "yearborn", "elderly", "pensioner", "agegroup", "ageband", "agerange"}),
-    "a person's disability, a protected characteristic": frozenset({"disability", "disabilities", "disabled", "impairment", "impaired", "handicap",
-                             "wheelchair", "blind", "deaf", "autism", "autistic", "adhd", "dyslexia",
-                             "mentalhealth", "learningdifficult", "learningdisab", "neurodivers"}),
-    "gender reassignment, a protected characteristic": frozenset({"transgender", "transsexual", "reassignment", "nonbinary", "intersex",
-                                      "genderidentity"}),
-    "marriage or civil partnership, a protected characteristic": frozenset({"marital", "married", "marriage", "spouse", "husband", "wife",
-                                                "civilpartner", "widowed", "divorced", "unmarried"}),
-    "pregnancy or maternity, a protected characteristic": frozenset({"pregnant", "pregnancy", "maternity", "paternity", "breastfeed"}),
+    "a person's age, a protected characteristic": frozenset({
+        "dob", "yob", "birth", "birthday", "birthdate", "born", "dateofbirth", "yearofbirth", "birthyear",
+        "birthmonth", "yearborn", "elderly", "pensioner", "agegroup", "ageband", "agerange"
+    }),
+    "a person's disability, a protected characteristic": frozenset({
+        "disability", "disabilities", "disabled", "impairment", "impaired", "handicap", "wheelchair", "blind",
+        "deaf", "autism", "autistic", "adhd", "dyslexia", "mentalhealth", "learningdifficult", "learningdisab",
+        "neurodivers"
+    }),
+    "gender reassignment, a protected characteristic": frozenset({
+        "transgender", "transsexual", "reassignment", "nonbinary", "intersex", "genderidentity"
+    }),
+    "marriage or civil partnership, a protected characteristic": frozenset({
+        "marital", "married", "marriage", "spouse", "husband", "wife", "civilpartner", "widowed", "divorced",
+        "unmarried"
+    }),
+    "pregnancy or maternity, a protected characteristic": frozenset({
+        "pregnant", "pregnancy", "maternity", "paternity", "breastfeed"
+    }),
     "race (colour, nationality, ethnic or national origins), a protected characteristic": frozenset({
         "race", "racial", "ethnic", "ethnicity", "ethnicgroup", "skin", "complexion", "nationality",
         "nationalities", "citizenship", "citizen", "immigration", "immigrant", "migrant", "asylum", "refugee",
         "foreigner", "birthplace", "countryofbirth", "placeofbirth", "nationalorigin", "ethnicorigin",
         "caucasian", "asian", "african", "caribbean", "arab", "roma", "gypsy", "traveller", "caste", "tribe",
-        "tribal", "clan", "ic", "iccode", "sde", "ode", "language", "accent", "dialect", "passport"}),
+        "tribal", "clan", "ic", "iccode", "sde", "ode", "language", "accent", "dialect", "passport"
+    }),
     "religion or belief, a protected characteristic": frozenset({
         "religion", "religious", "religio", "faith", "belief", "creed", "denomination", "worship", "muslim",
         "islam", "islamic", "christian", "christianity", "catholic", "protestant", "jewish", "judaism", "jew",
         "hindu", "hinduism", "sikh", "sikhism", "buddhist", "buddhism", "atheist", "agnostic", "mosque",
-        "church", "synagogue", "gurdwara"}),
-    "a person's sex, a protected characteristic": frozenset({"sex", "gender", "female", "male", "woman", "women", "man", "men", "girl", "boy",
-                      "feminine", "masculine"}),
-    "sexual orientation, a protected characteristic": frozenset({"sexuality", "sexualorientation", "orientation", "gay", "lesbian",
-                                     "bisexual", "heterosexual", "homosexual", "lgbt", "lgbtq", "queer"}),
+        "church", "synagogue", "gurdwara"
+    }),
+    "a person's sex, a protected characteristic": frozenset({
+        "sex", "gender", "female", "male", "woman", "women", "man", "men", "girl", "boy", "feminine",
+        "masculine"
+    }),
+    "sexual orientation, a protected characteristic": frozenset({
+        "sexuality", "sexualorientation", "orientation", "gay", "lesbian", "bisexual", "heterosexual",
+        "homosexual", "lgbt", "lgbtq", "queer"
+    }),
     "a common proxy for a person's protected characteristics (postcode, name, identity number)": frozenset({
         "postcode", "postalcode", "zipcode", "zip", "name", "firstname", "lastname", "surname", "forename",
-        "fullname", "maidenname", "givenname", "nhsnumber", "ninumber", "nationalinsurance"}),
+        "fullname", "maidenname", "givenname", "nhsnumber", "ninumber", "nationalinsurance"
+    }),
 }
 # Words that are protected only when they are a person's: on their own or with a person word.
 _AGE = "a person's age, a protected characteristic"

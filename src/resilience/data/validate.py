@@ -31,11 +31,12 @@ log = logging.getLogger(__name__)
 MAX_ROWS_SHOWN = 5
 TRUE_WORDS = {"true", "1", "1.0", "yes", "t", "y"}
 FALSE_WORDS = {"false", "0", "0.0", "no", "f", "n"}
-# C0 and C1 control characters (NUL, tab, CR, LF, ESC, DEL...) and the bidirectional embeddings,
-# overrides and isolates that make text display in a different order from how it is stored.
-CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
-CONTROL_EXPECTED = ("without control characters (NUL, CR, LF, tab or other C0/C1 codes) or bidirectional "
-                    "overrides (U+202A-U+202E, U+2066-U+2069)")
+# C0 and C1 control characters (NUL, tab, CR, LF, ESC, DEL...), the Unicode line and paragraph
+# separators, and the bidirectional embeddings, overrides and isolates that make text display in a
+# different order from how it is stored.
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+CONTROL_EXPECTED = ("without control characters (NUL, CR, LF, tab or other C0/C1 codes, line or paragraph "
+                    "separators) or bidirectional overrides (U+202A-U+202E, U+2066-U+2069)")
 
 
 @dataclass
