@@ -9,6 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from resilience.data.contract import DataContract, load_data_contract, protected_reason
+from resilience.data.protected import fold
 from resilience.errors import ConfigError, ResilienceError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -187,24 +188,24 @@ def test_round_tripped_contract_still_refuses_negative_counts(default):
 # --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(
-    ("column", "why"),
+    ("column", "word", "characteristic"),
     [
-        ("holder_ethnicity", "'ethnicity' describes a protected characteristic of a person"),
-        ("suspect_nationality", "'nationality' describes a protected characteristic of a person"),
-        ("runner_age", "the age of a person is a protected characteristic"),
-        ("age_of_holder", "the age of a person is a protected characteristic"),
-        ("offender_religion", "'religion' describes a protected characteristic of a person"),
-        ("victim_gender", "'gender' describes a protected characteristic of a person"),
-        ("controller_sex", "'sex' describes a protected characteristic of a person"),
-        ("holder_dob", "'dob' describes a protected characteristic of a person"),
-        ("runner_immigration_status", "'immigration' describes a protected characteristic of a person"),
+        ("holder_ethnicity", "ethnicity", "race"),
+        ("suspect_nationality", "nationality", "race"),
+        ("runner_age", "age", "age"),
+        ("age_of_holder", "age", "age"),
+        ("offender_religion", "religion", "religion or belief"),
+        ("victim_gender", "gender", "sex"),
+        ("controller_sex", "sex", "sex"),
+        ("holder_dob", "dob", "age"),
+        ("runner_immigration_status", "immigration", "race"),
     ],
 )
-def test_forbidden_feature_is_refused(column, why):
-    message = refused(with_column(column, dtype="category", role="feature", label_text="something"))
+def test_forbidden_feature_is_refused(column, word, characteristic):
+    message = refused(with_column(column, dtype="category", role="feature", describes="line", label_text="something"))
     assert f"column '{column}'" in message
     assert "may not be a feature" in message
-    assert why in message
+    assert f"reads as '{word}'" in message and characteristic in message and "protected characteristic" in message
     assert "data config 'default'" in message
 
 
@@ -216,7 +217,8 @@ def test_forbidden_feature_found_through_its_label_text():
 def test_line_age_weeks_stays_allowed(default):
     assert default.column("line_age_weeks").role == "feature"
     assert protected_reason("line_age_weeks", "weeks since the line was first known") is None
-    config = with_column("line_age_days", dtype="int", role="feature", min=0, label_text="age of the line in days")
+    config = with_column("line_age_days", dtype="int", role="feature", describes="line", min=0,
+                         label_text="age of the line in days")
     assert "line_age_days" in DataContract.from_dict(config).features
 
 
@@ -380,8 +382,50 @@ def test_column_spec_that_is_not_a_mapping_is_a_config_error():
     refused(config)
 
 
-def test_config_errors_are_resilience_errors():
-    assert issubclass(ConfigError, ResilienceError)
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("concepts", ["area", "market"], "'concepts' must map concept names"),
+        ("concepts", {"area": "Policing area"}, "'concepts' must map concept names"),
+        ("rules", "local exactly when home-grown", "'rules' must be a list"),
+        ("slices", "line_type", "'slices' must be a list of column names"),
+        ("horizon_weeks", "twelve", "'horizon_weeks' must be a whole number"),
+        ("contract_version", 1.5, "'contract_version' must be a whole number"),
+        ("columns", ["contacts", "runners"], "'columns' must map column names"),
+    ],
+)
+def test_malformed_config_shapes_are_config_errors_not_crashes(key, value, expected):
+    # a config of the wrong shape is a ConfigError (which the commands report without a
+    # traceback), never a TypeError/ValueError/AttributeError from deep inside from_dict
+    config = raw_config()
+    config[key] = value
+    try:
+        DataContract.from_dict(config)
+    except ResilienceError as exc:
+        assert isinstance(exc, ConfigError) and expected in str(exc)
+    else:
+        pytest.fail(f"{key}={value!r} was accepted")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("min", "zero", "min must be a number"),
+        ("nullable", "yes", "nullable must be true or false"),
+        ("allowed", "imported", "'allowed' must be a list"),
+        ("describes", "brand", "describes 'brand' is not one of"),
+    ],
+)
+def test_malformed_column_keys_are_config_errors(key, value, expected):
+    config = raw_config()
+    config["columns"]["contacts"][key] = value
+    message = refused(config)
+    assert "column 'contacts'" in message and expected in message
+
+
+def test_a_config_that_is_not_a_mapping_is_a_config_error():
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        DataContract.from_dict(["columns"])
 
 
 def test_refusal_does_not_mutate_the_input():
@@ -437,3 +481,152 @@ def test_ordinary_names_are_not_protected(name):
 def test_every_default_feature_passes_the_protected_check(default):
     for name in default.features:
         assert protected_reason(name, default.column(name).label_text) is None, name
+
+
+# --------------------------------------------------------------------------------------------
+# Protected characteristics by declaration and by folded spelling (issue 15.2)
+# --------------------------------------------------------------------------------------------
+
+# Every name the red team got through the old word list.
+RED_TEAM_NAMES = ["postcode", "ethnicgroup", "is_female", "male", "age", "holder_yob", "religiousaffiliation",
+                  "\u0435thnicity", "eth_nicity", "ethn1city", "colour", "muslim"]
+# One or more words for each of the Equality Act 2010's protected characteristics, and common proxies.
+CHARACTERISTIC_WORDS = {
+    "age": ["age", "date_of_birth", "year_of_birth", "dob", "yob", "birthday"],
+    "disability": ["disability", "disabled", "impairment"],
+    "gender reassignment": ["transgender", "gender_reassignment"],
+    "marriage or civil partnership": ["marital_status", "married", "civil_partnership", "spouse"],
+    "pregnancy or maternity": ["pregnant", "maternity"],
+    "race": ["race", "ethnicity", "ethnic_group", "nationality", "skin_colour", "national_origin", "citizenship"],
+    "religion or belief": ["religion", "faith", "belief", "muslim", "christian", "sikh", "jewish"],
+    "sex": ["sex", "gender", "female", "male", "woman"],
+    "sexual orientation": ["sexual_orientation", "sexuality", "gay", "lesbian", "bisexual"],
+    "proxy": ["postcode", "post_code", "first_name", "last_name", "surname", "forename", "full_name"],
+}
+# Names that must keep passing: lines, disruptions and places, including near misses.
+ORDINARY_NAMES = ["line_age_weeks", "weapons_linked", "exploited_adults", "policing_area", "average_line_age",
+                  "sexual_exploitation_referrals", "traced_handsets", "pill_colour", "origin_hub", "broadcasts_per_day",
+                  "missed_calls", "manager_count", "violence_12m", "cuckooed_addresses", "deal_numbers"]
+CYRILLIC = {"a": "\u0430", "e": "\u0435", "o": "\u043e", "c": "\u0441", "p": "\u0440", "x": "\u0445", "i": "\u0456"}
+LEET = {"i": "1", "e": "3", "o": "0", "a": "4", "s": "5", "t": "7"}
+
+
+def variants(name: str) -> list[str]:
+    """Ways an analyst (or an attacker) might spell the same column."""
+    squashed = name.replace("_", "")
+    words = name.split("_")
+    out = {
+        name, name.upper(), squashed, "-".join(words), " ".join(words), ".".join(words),
+        words[0] + "".join(w.title() for w in words[1:]),                        # camelCase
+        "".join(w.title() for w in words),                                       # PascalCase
+        "holder_" + name, "suspect" + name.title().replace("_", ""),             # a person's
+        name + "s" if not name.endswith("s") else name,                          # plural
+        "".join(chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch for ch in name),  # fullwidth
+        name[:2] + "\u200b" + name[2:],                                          # zero-width space
+        name[:len(name) // 2] + "_" + name[len(name) // 2:],                     # split mid-word
+    }
+    for table in (CYRILLIC, LEET):
+        for letter, swap in table.items():
+            if letter in name:
+                out.add(name.replace(letter, swap, 1))
+    return sorted(out)
+
+
+def feature_config(name: str, **spec) -> dict:
+    return with_column(name, **{"dtype": "category", "role": "feature", "describes": "line", **spec})
+
+
+@pytest.mark.parametrize("name", RED_TEAM_NAMES)
+def test_red_team_feature_names_are_refused(name):
+    message = refused(feature_config(name))
+    assert f"column '{name}' may not be a feature" in message and "protected characteristic" in message
+
+
+@pytest.mark.parametrize("characteristic", sorted(CHARACTERISTIC_WORDS))
+def test_every_characteristic_is_refused_in_every_spelling(characteristic):
+    accepted = [v for word in CHARACTERISTIC_WORDS[characteristic] for v in variants(word) if not protected_reason(v)]
+    assert not accepted, f"{characteristic}: accepted {accepted}"
+
+
+@pytest.mark.parametrize("name", ORDINARY_NAMES)
+def test_ordinary_line_and_disruption_names_pass(name):
+    assert protected_reason(name) is None
+    assert name in DataContract.from_dict(feature_config(name, dtype="int")).features or name in raw_config()["columns"]
+
+
+@pytest.mark.parametrize("config_name", ["default", "example_force"])
+def test_every_column_of_the_shipped_configs_passes(config_name):
+    config = raw_config(config_name)
+    for name, spec in config["columns"].items():
+        assert protected_reason(name, spec.get("label_text", "")) is None, name
+    for concept in config["concepts"].values():
+        assert protected_reason(concept["label_text"]) is None, concept
+
+
+def test_names_are_folded_before_matching():
+    assert fold("\u0435th_N1city") == "eth nicity"                    # Cyrillic e, separator, leet
+    assert "".join(fold("\uff25\uff34\uff28\uff2e\uff29\uff23").split()) == "ethnic"  # fullwidth
+    assert fold("M\u00e4le") == "male"                                # accents removed
+
+
+def test_a_feature_must_declare_what_it_describes():
+    config = with_column("handsets_examined", dtype="int", role="feature", min=0)
+    message = refused(config)
+    assert "feature 'handsets_examined' does not declare what it describes" in message
+    assert "describes: line" in message
+
+
+def test_a_feature_declared_to_describe_a_person_is_refused():
+    message = refused(feature_config("handsets_examined", dtype="int", describes="person"))
+    assert "column 'handsets_examined' may not be a feature because it is declared to describe a person" in message
+
+
+def test_a_context_column_may_describe_a_person_or_nothing():
+    config = with_column("officer_notes", dtype="text", role="context", nullable=True, describes="person")
+    assert DataContract.from_dict(config).describes_of("officer_notes") == "person"
+    assert DataContract.from_dict(with_column("notes", dtype="text", role="context")).describes_of("notes") is None
+
+
+@pytest.mark.parametrize("config_name", ["default", "example_force"])
+def test_every_shipped_feature_declares_line_disruption_or_place(config_name):
+    contract = load_data_contract(config_name, config_dir=ROOT / "configs")
+    declared = {f: contract.describes_of(f) for f in contract.features}
+    assert set(declared.values()) <= {"line", "disruption", "place"} and all(declared.values()), declared
+    again = DataContract.from_dict(contract.to_dict())
+    assert {f: again.describes_of(f) for f in again.features} == declared
+
+
+def test_default_declarations_match_the_meaning_of_the_columns(default):
+    assert default.describes_of("policing_area") == "place"
+    assert default.describes_of("contacts") == "line"
+    assert default.describes_of("holder_arrested") == "disruption"
+
+
+# --------------------------------------------------------------------------------------------
+# Text length caps
+# --------------------------------------------------------------------------------------------
+
+def test_text_columns_have_a_length_cap(default, example_force):
+    assert default.column("disruption_id").text_limit == 256
+    assert example_force.column("officer_notes").text_limit == 10_000
+    assert default.column("contacts").text_limit is None
+
+
+def test_max_length_is_configurable_and_round_trips():
+    config = raw_config()
+    config["columns"]["disruption_id"]["max_length"] = 20
+    contract = DataContract.from_dict(config)
+    assert contract.column("disruption_id").text_limit == 20
+    assert DataContract.from_dict(contract.to_dict()).column("disruption_id").text_limit == 20
+
+
+@pytest.mark.parametrize(("column", "value", "expected"), [
+    ("disruption_id", 0, "max_length must be a whole number of characters >= 1"),
+    ("disruption_id", "long", "max_length must be a whole number of characters >= 1"),
+    ("contacts", 10, "max_length applies to"),
+])
+def test_bad_max_length_is_refused(column, value, expected):
+    config = raw_config()
+    config["columns"][column]["max_length"] = value
+    message = refused(config)
+    assert f"column '{column}'" in message and expected in message

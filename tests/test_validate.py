@@ -5,6 +5,7 @@ ContractError names the file, the column, the 1-based data row(s) and what was e
 """
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -533,21 +534,24 @@ def test_huge_integer_next_to_an_empty_cell_is_a_contract_error(contract):
     frame = valid_extract()
     frame.loc[0, "contacts"] = "1e30"
     frame.loc[1, "contacts"] = ""
-    with pytest.raises(ContractError):
+    with pytest.raises(ContractError) as info:
         validate_frame(frame, contract, today=TODAY)
+    found = [(p.column, p.rule, p.rows) for p in info.value.problems]
+    assert found == [("contacts", "wrong type", (1,)), ("contacts", "empty value", (2,))]
 
 
 def test_huge_integer_is_never_silently_wrapped():
+    # without a lower bound nothing else objects to 1e30: it must still be refused as beyond the
+    # range an integer column holds exactly, not wrapped to a negative or rounded number
     config = load_data_contract(DEFAULT_CONFIG).to_dict()
     config["columns"]["contacts"].pop("min", None)
     loose = DataContract.from_dict(config)
     frame = valid_extract()
     frame.loc[0, "contacts"] = "1e30"
-    try:
-        typed = validate_frame(frame, loose, today=TODAY).frame
-    except ContractError:
-        return
-    assert typed.loc[0, "contacts"] > 0
+    with pytest.raises(ContractError) as info:
+        validate_frame(frame, loose, today=TODAY)
+    problem = only_problem(info.value)
+    assert (problem.column, problem.rule, problem.rows, problem.values) == ("contacts", "wrong type", (1,), ("1e30",))
 
 
 def test_huge_runners_gives_one_problem_only(contract):
@@ -558,13 +562,161 @@ def test_huge_runners_gives_one_problem_only(contract):
     assert [p.column for p in info.value.problems] == ["runners"]
 
 
-def test_mixed_time_zone_dates_do_not_crash(contract):
+def test_mixed_time_zone_dates_keep_the_calendar_day_as_written(contract):
     frame = valid_extract()
-    frame.loc[0, "disruption_date"] = "2023-01-01T10:00:00+05:00"
-    try:
-        validate_frame(frame, contract, today=TODAY)
-    except ContractError:
-        pass
+    frame.loc[0, "disruption_date"] = "2023-01-01T10:00:00+05:00"   # 05:00 UTC the same day
+    frame.loc[1, "disruption_date"] = "2023-02-02T23:30:00-08:00"   # the next day in UTC
+    frame.loc[2, "disruption_date"] = "2023-03-03T00:30:00Z"
+    typed = validate_frame(frame, contract, today=TODAY).frame["disruption_date"]
+    assert [str(d.date()) for d in typed[:3]] == ["2023-01-01", "2023-02-02", "2023-03-03"]
+    assert str(typed.dtype) == "datetime64[ns]"
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile text: control characters, bidi overrides, overlong values (issue 15.1)
+# --------------------------------------------------------------------------------------------
+
+HOSTILE = {
+    "NUL": "SYN-D\x00001",
+    "CR then a formula": "SYN-L000095\r=cmd|' /C calc'!A0",
+    "LF": "SYN-D\n00001",
+    "tab": "SYN\tD00001",
+    "C1 next line": "SYN-D\x8500001",
+    "escape": "SYN-D\x1b[31m",
+    "right-to-left override": "SYN-D\u202e10000",
+    "left-to-right isolate": "SYN-D\u206600001\u2069",
+}
+
+
+@pytest.mark.parametrize("column", ["disruption_id", "line_id", "policing_area"])
+@pytest.mark.parametrize("what", sorted(HOSTILE))
+def test_control_characters_are_refused_in_ids_strings_and_categories(contract, tmp_path, column, what):
+    frame = valid_extract()
+    frame.loc[3, column] = HOSTILE[what]
+    source = str(tmp_path / "hostile.csv")
+    frame.to_csv(source, index=False, quoting=csv.QUOTE_ALL)  # the value arrives whole, CR and all
+    with pytest.raises(ContractError) as info:
+        load_extract(source, contract, today=TODAY)
+    err = info.value
+    problem = next(p for p in err.problems if p.rule == "control character")
+    assert (problem.column, problem.rows) == (column, (4,))
+    assert_names(err, source, column, [4], "")
+    assert "control characters (NUL, CR, LF" in str(err) and "bidirectional overrides" in str(err)
+    assert "\r" not in str(err) and "\u202e" not in str(err), "the message shows the value escaped"
+
+
+def test_control_characters_are_refused_in_free_text(tmp_path):
+    contract = load_data_contract("example_force")
+    frame = pd.DataFrame([{
+        "ref": "R1", "line_ref": "L1", "date_of_action": "2024-01-01", "lpa": "North", "line_kind": "imported",
+        "customer_count": "3", "deal_lines": "1", "runner_count": "2", "children_exploited": "0",
+        "previous_actions": "0", "controller_arrested": "false", "runners_detained": "1",
+        "ddtro_obtained": "false", "referrals": "0", "operation_sustained": "true",
+        "officer_notes": "seen at the station\u202eevil", "active_after_12w": "",
+    }])
+    with pytest.raises(ContractError) as info:
+        validate_frame(frame, contract, source="force.csv", today=TODAY)
+    problem = only_problem(info.value)
+    assert (problem.column, problem.rule, problem.rows) == ("officer_notes", "control character", (1,))
+
+
+def test_ordinary_punctuation_and_accents_are_accepted(contract):
+    frame = valid_extract()
+    frame.loc[0, "disruption_id"] = "SYN-D 0001 \"quoted\", with commas; and ' apostrophes"
+    frame.loc[1, "policing_area"] = "Ynys M\u00f4n \u2014 \u00c9tang"
+    typed = validate_frame(frame, contract, today=TODAY).frame
+    assert typed.loc[0, "disruption_id"] == "SYN-D 0001 \"quoted\", with commas; and ' apostrophes"
+    assert typed.loc[1, "policing_area"] == "Ynys M\u00f4n \u2014 \u00c9tang"
+
+
+def test_overlong_ids_are_refused(contract, tmp_path):
+    frame = valid_extract()
+    frame.loc[5, "disruption_id"] = "SYN-" + "D" * 100_000
+    err, source = fail(tmp_path, frame, contract)
+    problem = only_problem(err)
+    assert (problem.column, problem.rule, problem.rows) == ("disruption_id", "value too long", (6,))
+    assert_names(err, source, "disruption_id", [6], "at most 256 characters")
+    assert len(str(err)) < 1_000, "the message shows a short excerpt, not the whole value"
+
+
+def test_max_length_from_the_config_is_enforced():
+    config = load_data_contract(DEFAULT_CONFIG).to_dict()
+    config["columns"]["line_id"]["max_length"] = 9
+    strict = DataContract.from_dict(config)
+    frame = valid_extract()
+    frame.loc[2, "line_id"] = "SYN-L00001"  # 10 characters; the others have 9
+    with pytest.raises(ContractError) as info:
+        validate_frame(frame, strict, today=TODAY)
+    problem = only_problem(info.value)
+    assert (problem.column, problem.rule, problem.rows, problem.expected) == (
+        "line_id", "value too long", (3,), "at most 9 characters")
+    frame.loc[2, "line_id"] = "SYN-L0001"
+    assert validate_frame(frame, strict, today=TODAY).frame.loc[2, "line_id"] == "SYN-L0001"
+
+
+# --------------------------------------------------------------------------------------------
+# A column twice in a CSV header (pandas would rename the second contacts.1) (issue 15.6)
+# --------------------------------------------------------------------------------------------
+
+def test_a_csv_with_two_contacts_columns_is_refused(contract, tmp_path):
+    path = tmp_path / "twice.csv"
+    frame = valid_extract()
+    frame.insert(5, "contacts_copy", frame["contacts"])
+    text = frame.to_csv(index=False).replace("contacts_copy", "contacts", 1)
+    path.write_text(text)
+    with pytest.raises(ContractError) as info:
+        load_extract(path, contract, today=TODAY)
+    problem = only_problem(info.value)
+    assert (problem.source, problem.column) == (str(path), "contacts")
+    assert "appears more than once" in str(info.value) and "contacts.1" not in str(info.value)
+
+
+def test_duplicate_header_is_refused_when_streaming_too(contract, tmp_path):
+    from resilience.data.io import iter_extract
+
+    path = tmp_path / "twice.csv"
+    path.write_text("disruption_id,contacts, contacts\nA,1,2\n")
+    with pytest.raises(ContractError, match="column 'contacts': column appears more than once"):
+        next(iter_extract(path))
+
+
+def test_quoted_header_names_with_commas_are_not_duplicates(tmp_path):
+    path = tmp_path / "quoted.csv"
+    path.write_text('"a,b",a\n1,2\n')
+    assert list(read_extract(path).columns) == ["a,b", "a"]
+
+
+# --------------------------------------------------------------------------------------------
+# Warnings are not silenced wholesale (issue 10)
+# --------------------------------------------------------------------------------------------
+
+def test_load_extract_does_not_silence_warnings(contract, tmp_path, monkeypatch):
+    import warnings
+
+    import resilience.data.validate as validate_module
+
+    def noisy(frame, *args, **kwargs):
+        warnings.warn("a warning from the validator", UserWarning)
+        return ValidatedExtract(frame=frame, source="x")
+
+    monkeypatch.setattr(validate_module, "validate_frame", noisy)
+    path = write_csv(valid_extract(), tmp_path / "ok.csv")
+    with pytest.warns(UserWarning, match="a warning from the validator"):
+        validate_module.load_extract(path, contract, today=TODAY)
+
+
+def test_validating_a_bad_extract_raises_no_library_warnings(contract, tmp_path):
+    import warnings
+
+    frame = valid_extract()
+    frame.loc[0, "contacts"] = "abc"
+    frame.loc[1, "weeks_since_last_disruption"] = "-1"
+    frame.loc[2, "origin_hub"] = "paris"
+    path = write_csv(frame, tmp_path / "bad.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ContractError):
+            load_extract(path, contract, today=TODAY)
 
 
 # --------------------------------------------------------------------------------------------

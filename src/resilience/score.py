@@ -24,12 +24,15 @@ model is only replaced with ``overwrite=True``.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -42,8 +45,8 @@ import pyarrow.parquet as pq
 
 from resilience import __version__
 from resilience.data.contract import DataContract
-from resilience.data.io import file_sha256, iter_extract, write_text_atomic
-from resilience.data.validate import validate_frame
+from resilience.data.io import atomic_path, file_sha256, iter_extract, write_text_atomic
+from resilience.data.validate import check_week_holds, validate_frame
 from resilience.drift import DriftAccumulator, DriftConfig
 from resilience.errors import ContractError, Problem, ResilienceError
 from resilience.explain import explain_for_scoring
@@ -180,6 +183,7 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
     try:
         result = _score_into(tmp, input_path, model, contract, drift_config, chunk_rows, timings, today)
         week = check_week(week) if week else iso_week(result["last_date"])
+        check_week_holds(week, result["last_date"], str(input_path))
         _recover(output_root, week)
         final = output_root / week
         previous_identity = _previous_identity(final)
@@ -324,12 +328,15 @@ def _duplicate_problems(id_hashes: list[np.ndarray], source: str, column: str) -
 
 
 def _write_scores(folder: Path, parts: Path, rank: np.ndarray) -> dict:
-    """Pass 2: stream the parts, add the global rank, write scores.parquet and scores.csv."""
+    """Pass 2: stream the parts, add the global rank, write scores.parquet and scores.csv.
+
+    scores.csv quotes every text field and passes it through :func:`_csv_safe`, so no cell can
+    start a formula or break a row, whatever text reached it.
+    """
     writer = None
     band_counts: dict[str, int] = {}
     position = 0
-    csv_tmp = folder / ".scores.csv.tmp"
-    with open(csv_tmp, "w", encoding="utf-8", newline="") as csv_handle:
+    with atomic_path(folder / "scores.csv") as csv_tmp, open(csv_tmp, "w", encoding="utf-8", newline="") as handle:
         for number, part in enumerate(sorted(parts.glob("*.parquet"))):
             frame = pd.read_parquet(part)
             frame.insert(0, "rank", rank[position:position + len(frame)])
@@ -340,21 +347,52 @@ def _write_scores(folder: Path, parts: Path, rank: np.ndarray) -> dict:
             if writer is None:
                 writer = pq.ParquetWriter(folder / "scores.parquet", table.schema)
             writer.write_table(table)
-            safe = frame.copy()
-            for column in safe.columns[safe.dtypes == object]:
-                safe[column] = safe[column].map(_csv_safe)
-            safe.to_csv(csv_handle, index=False, header=number == 0, lineterminator="\n", float_format="%.6f")
+            _csv_safe_frame(frame).to_csv(handle, index=False, header=[_csv_safe(str(c)) for c in frame.columns]
+                                          if number == 0 else False, lineterminator="\n",
+                                          quoting=csv.QUOTE_NONNUMERIC)
     if writer is not None:
         writer.close()
-    csv_tmp.rename(folder / "scores.csv")
     return dict(sorted(band_counts.items()))
 
 
+def _csv_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every text column through :func:`_csv_safe`; numbers and booleans stay as they are."""
+    safe = frame.copy()
+    for column in safe.columns:
+        series = safe[column]
+        if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
+            safe[column] = series.astype(object).map(_csv_safe)
+    return safe
+
+
+# Characters that would end a CSV row for some reader (CR, LF, the Unicode line and paragraph
+# separators), other controls, and bidirectional overrides: none may reach scores.csv.
+_CSV_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# What a spreadsheet reads as the start of a formula (after NFKC folding: fullwidth ＝ is =).
+_FORMULA_START = frozenset("=+-@\u2212")
+
+
 def _csv_safe(value: object) -> object:
-    """Neutralise spreadsheet formula injection: a text cell starting = + - @ gets a leading quote."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    """Make a text cell inert in a spreadsheet and unable to break a CSV row.
+
+    * control characters, line/paragraph separators and bidi overrides become U+FFFD (validation
+      already refuses them in ids and text, so this only guards text made later);
+    * a cell whose first visible character, after any leading whitespace, control, format or
+      no-break characters and after NFKC folding (fullwidth ``＝`` is ``=``), is ``= + - @`` or a
+      minus sign gets a leading apostrophe, which spreadsheets show as text.
+    """
+    if not isinstance(value, str):
+        return value
+    text = _CSV_BREAKING.sub("\ufffd", value)
+    return "'" + text if _first_visible(text) in _FORMULA_START else text
+
+
+def _first_visible(text: str) -> str:
+    """The first character a spreadsheet would read, NFKC-folded ('' if there is none)."""
+    for ch in unicodedata.normalize("NFKC", text):
+        if not (ch.isspace() or ch == "\ufffd" or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp")):
+            return ch
+    return ""
 
 
 def model_summary(model) -> dict:

@@ -8,6 +8,7 @@ from omegaconf import DictConfig
 from resilience import decisions
 from resilience.cli._app import hydra_app
 from resilience.errors import ResilienceError
+from resilience.weeks import week_folder
 
 
 @hydra_app("decide")
@@ -22,6 +23,7 @@ def main(cfg: DictConfig) -> None:
     if missing:
         raise ResilienceError(f"missing {', '.join(missing)}: e.g. resilience-decide week=2026-W47 line=<id> "
                               "decision=\"...\" reason=\"...\" by=<role>")
+    week_folder(cfg.output_root, cfg.week)  # a real ISO week strictly inside output_root, or refused
     record = decisions.append(cfg.log_path, Path(cfg.output_root) / str(cfg.week), str(cfg.line),
                               str(cfg.decision), str(cfg.reason), str(cfg.by))
     print(f"recorded: {record['by_role']} decided '{record['decision']}' for line {record['line_id']} "

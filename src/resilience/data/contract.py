@@ -13,55 +13,27 @@ Example
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from resilience.data.protected import PROTECTED_WORDS, protected_reason
 from resilience.errors import ConfigError
+
+__all__ = ["PROTECTED_WORDS", "protected_reason", "DataContract", "ColumnSpec", "load_data_contract"]
 
 DTYPES = ("string", "category", "int", "float", "bool", "date", "text")
 ROLES = ("id", "line_id", "date", "feature", "label", "context")
 FOUR_PS = ("pursue", "prepare", "protect", "prevent", "context")
 SINGLE_ROLES = ("id", "line_id", "date", "label")
 
-# Words that mark a protected characteristic of a person. A column whose name or plain-English
-# label contains one of these as a word is refused as a feature. This list is policy, kept in code
-# on purpose: a data config cannot switch it off.
-PROTECTED_WORDS = frozenset(
-    {
-        "ethnic", "ethnicity", "race", "racial", "religion", "religious", "faith", "belief",
-        "nationality", "citizenship", "immigration", "asylum", "sex",
-        "gender", "sexuality", "orientation", "transgender", "disability", "disabled",
-        "pregnancy", "pregnant", "marital", "married", "skin", "complexion", "birthplace",
-        "dob", "birth", "caste", "tribe", "language", "accent",
-    }
-)
-# "age" is only a protected characteristic when it is a person's: line_age_weeks is fine.
-PERSON_WORDS = frozenset(
-    {"holder", "runner", "runners", "suspect", "offender", "person", "people", "victim",
-     "child", "children", "adult", "controller", "member", "members"}
-)
-
-
-def _words(text: str) -> set[str]:
-    """Lower-case words of a name or label, camelCase split, with simple plurals also singular."""
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)
-    words = set(re.findall(r"[a-z]+", text.lower()))
-    singular = {w[:-3] + "y" for w in words if w.endswith("ies")} | {w[:-1] for w in words if w.endswith("s")}
-    return words | singular
-
-
-def protected_reason(name: str, label_text: str = "") -> str | None:
-    """Why a column describes a protected characteristic of a person, or None if it does not."""
-    words = _words(name.replace("_", " ")) | _words(label_text)
-    hit = sorted(words & PROTECTED_WORDS)
-    if hit:
-        return f"'{hit[0]}' describes a protected characteristic of a person"
-    if "age" in words and words & PERSON_WORDS:
-        return "the age of a person is a protected characteristic"
-    return None
+# What a feature describes. A model of lines may use facts about the line, the disruption and the
+# place; a feature that describes a person is refused, and so is one that does not say.
+DESCRIBES = ("line", "disruption", "place", "person")
+ALLOWED_DESCRIBES = ("line", "disruption", "place")
+# Longest text accepted in a column of each text-like dtype unless the column sets max_length.
+DEFAULT_MAX_LENGTH = {"string": 256, "category": 256, "text": 10_000}
 
 
 @dataclass(frozen=True)
@@ -81,6 +53,13 @@ class ColumnSpec:
     allowed: tuple[str, ...] | None = None
     not_future: bool = False
     protected: bool = False
+    describes: str | None = None
+    max_length: int | None = None
+
+    @property
+    def text_limit(self) -> int | None:
+        """The longest value accepted (text-like dtypes only): ``max_length`` or the dtype's default."""
+        return self.max_length if self.max_length is not None else DEFAULT_MAX_LENGTH.get(self.dtype)
 
     @property
     def is_categorical(self) -> bool:
@@ -151,47 +130,22 @@ class DataContract:
     def from_dict(cls, config: Mapping[str, Any]) -> DataContract:
         """Build and check a contract from a data config mapping (plain dict or DictConfig)."""
         config = _plain(config)
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"a data config must be a mapping of keys (name, columns, ...), got {config!r:.80}")
         name = str(config.get("name", "unnamed"))
-        raw_columns = config.get("columns") or {}
-        if not isinstance(raw_columns, Mapping) or not raw_columns:
-            raise ConfigError(f"data config '{name}': 'columns' must map column names to their specs")
-        known = {f for f in ColumnSpec.__dataclass_fields__} - {"name"}
-        columns = []
-        for col_name, spec in raw_columns.items():
-            if spec is not None and not isinstance(spec, Mapping):
-                raise ConfigError(f"data config '{name}', column '{col_name}': expected a mapping of keys "
-                                  f"(dtype, role, ...), got {spec!r}")
-            spec = dict(spec or {})
-            unknown = set(spec) - known
-            if unknown:
-                raise ConfigError(
-                    f"data config '{name}', column '{col_name}': unknown key(s) {sorted(unknown)}; "
-                    f"allowed: {sorted(known)}"
-                )
-            if "allowed" in spec and spec["allowed"] is not None:
-                spec["allowed"] = tuple(str(v) for v in spec["allowed"])
-            columns.append(ColumnSpec(name=str(col_name), **spec))
-        concepts = tuple(
-            ConceptSpec(name=str(k), label_text=str(v.get("label_text", k)), four_ps=str(v.get("four_ps", "context")))
-            for k, v in (config.get("concepts") or {}).items()
-        )
-        rule_keys = set(RuleSpec.__dataclass_fields__)
-        rules = []
-        for r in config.get("rules") or []:
-            if not isinstance(r, Mapping) or set(r) - rule_keys or {"name", "kind", "column", "value", "other", "other_value"} - set(r):
-                raise ConfigError(f"data config '{name}': rule {r!r} must be a mapping with keys {sorted(rule_keys)} "
-                                  "(severity optional)")
-            rules.append(RuleSpec(**dict(r)))
-        rules = tuple(rules)
+        where = f"data config '{name}'"
+        slices = config.get("slices") or ()
+        if isinstance(slices, str) or not isinstance(slices, (list, tuple)):
+            raise ConfigError(f"{where}: 'slices' must be a list of column names, not {slices!r}")
         contract = cls(
             name=name,
-            columns=tuple(columns),
-            concepts=concepts,
-            rules=rules,
-            horizon_weeks=int(config.get("horizon_weeks", 12)),
-            slices=tuple(config.get("slices") or ()),
+            columns=_columns_from(config.get("columns"), where),
+            concepts=_concepts_from(config.get("concepts"), where),
+            rules=_rules_from(config.get("rules"), where),
+            horizon_weeks=_whole(config.get("horizon_weeks", 12), "horizon_weeks", where),
+            slices=tuple(str(s) for s in slices),
             cohort_column=config.get("cohort_column"),
-            contract_version=int(config.get("contract_version", 1)),
+            contract_version=_whole(config.get("contract_version", 1), "contract_version", where),
         )
         contract.check()
         return contract
@@ -220,27 +174,9 @@ class DataContract:
         """Refuse a config that is inconsistent or asks for a forbidden feature."""
         where = f"data config '{self.name}'"
         for c in self.columns:
-            if c.dtype not in DTYPES:
-                raise ConfigError(f"{where}, column '{c.name}': dtype '{c.dtype}' is not one of {DTYPES}")
-            if c.role not in ROLES:
-                raise ConfigError(f"{where}, column '{c.name}': role '{c.role}' is not one of {ROLES}")
+            self._check_column(c, where)
             if c.role == "feature":
-                reason = "it is declared protected" if c.protected else protected_reason(c.name, c.label_text)
-                if reason:
-                    raise ConfigError(
-                        f"{where} refused: column '{c.name}' may not be a feature because {reason}. "
-                        "The toolkit models lines, not people: remove the column or give it role "
-                        "'context' only if it is not a person's characteristic."
-                    )
-                if c.dtype in ("text", "string", "date"):
-                    raise ConfigError(
-                        f"{where}, column '{c.name}': a {c.dtype} column cannot be a model feature "
-                        "(free text and raw ids never reach the model); use role 'context'"
-                    )
-            if c.concept and c.concept not in {k.name for k in self.concepts}:
-                raise ConfigError(f"{where}, column '{c.name}': concept '{c.concept}' is not declared under 'concepts'")
-            if c.max_column and c.max_column not in self._by_name:
-                raise ConfigError(f"{where}, column '{c.name}': max_column '{c.max_column}' is not a column")
+                self._check_feature(c, where)
         for concept in self.concepts:
             if concept.four_ps not in FOUR_PS:
                 raise ConfigError(f"{where}, concept '{concept.name}': four_ps '{concept.four_ps}' is not one of {FOUR_PS}")
@@ -259,6 +195,60 @@ class DataContract:
                     raise ConfigError(f"{where}, rule '{rule.name}': '{name}' is not a column")
             if rule.kind not in ("iff", "implies") or rule.severity not in ("error", "warning"):
                 raise ConfigError(f"{where}, rule '{rule.name}': kind must be iff/implies and severity error/warning")
+
+    def _check_column(self, c: ColumnSpec, where: str) -> None:
+        """Keys every column may set: dtype, role, concept, max_column, describes, max_length."""
+        here = f"{where}, column '{c.name}'"
+        if c.dtype not in DTYPES:
+            raise ConfigError(f"{here}: dtype '{c.dtype}' is not one of {DTYPES}")
+        if c.role not in ROLES:
+            raise ConfigError(f"{here}: role '{c.role}' is not one of {ROLES}")
+        if c.concept and c.concept not in {k.name for k in self.concepts}:
+            raise ConfigError(f"{here}: concept '{c.concept}' is not declared under 'concepts'")
+        if c.max_column and c.max_column not in self._by_name:
+            raise ConfigError(f"{here}: max_column '{c.max_column}' is not a column")
+        for key in ("min", "max"):
+            value = getattr(c, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ConfigError(f"{here}: {key} must be a number, not {value!r}")
+        for key in ("nullable", "unique", "not_future", "protected"):
+            if not isinstance(getattr(c, key), bool):
+                raise ConfigError(f"{here}: {key} must be true or false, not {getattr(c, key)!r}")
+        if c.describes is not None and c.describes not in DESCRIBES:
+            raise ConfigError(f"{here}: describes '{c.describes}' is not one of {DESCRIBES}")
+        if c.max_length is not None:
+            if c.dtype not in DEFAULT_MAX_LENGTH:
+                raise ConfigError(f"{here}: max_length applies to {tuple(DEFAULT_MAX_LENGTH)} columns, "
+                                  f"not {c.dtype}")
+            if isinstance(c.max_length, bool) or not isinstance(c.max_length, int) or c.max_length < 1:
+                raise ConfigError(f"{here}: max_length must be a whole number of characters >= 1, "
+                                  f"not {c.max_length!r}")
+
+    def _check_feature(self, c: ColumnSpec, where: str) -> None:
+        """A feature must declare what it describes, never a person, and never read as one."""
+        if c.protected:
+            reason = "it is declared protected"
+        elif c.describes == "person":
+            reason = "it is declared to describe a person"
+        else:
+            reason = protected_reason(c.name, c.label_text)
+        if reason:
+            raise ConfigError(
+                f"{where} refused: column '{c.name}' may not be a feature because {reason}. "
+                "The toolkit models lines, not people: remove the column or give it role "
+                "'context' only if it is not a person's characteristic."
+            )
+        if c.dtype in ("text", "string", "date"):
+            raise ConfigError(
+                f"{where}, column '{c.name}': a {c.dtype} column cannot be a model feature "
+                "(free text and raw ids never reach the model); use role 'context'"
+            )
+        if c.describes is None:
+            raise ConfigError(
+                f"{where} refused: feature '{c.name}' does not declare what it describes; add "
+                "`describes: line`, `describes: disruption` or `describes: place` to the column "
+                "(a feature may not describe a person)"
+            )
 
     # -- questions the rest of the toolkit asks -----------------------------------------------
     def column(self, name: str) -> ColumnSpec:
@@ -303,10 +293,68 @@ class DataContract:
                 return concept
         return ConceptSpec(name=feature, label_text=spec.label_text or feature, four_ps="context")
 
+    def describes_of(self, name: str) -> str | None:
+        """What a column describes (``line``, ``disruption``, ``place``; None if not declared).
+
+        Every feature declares it (the contract refuses one that does not), so model cards can list
+        each feature with what it describes.
+        """
+        return self._by_name[name].describes
+
     def describe(self, name: str) -> str:
         """Plain-English name of a column (never the raw column name unless nothing else exists)."""
         spec = self._by_name[name]
         return spec.label_text or name.replace("_", " ")
+
+
+def _columns_from(raw: Any, where: str) -> tuple[ColumnSpec, ...]:
+    if not isinstance(raw, Mapping) or not raw:
+        raise ConfigError(f"{where}: 'columns' must map column names to their specs")
+    known = {f for f in ColumnSpec.__dataclass_fields__} - {"name"}
+    columns = []
+    for col_name, spec in raw.items():
+        if spec is not None and not isinstance(spec, Mapping):
+            raise ConfigError(f"{where}, column '{col_name}': expected a mapping of keys "
+                              f"(dtype, role, ...), got {spec!r}")
+        spec = dict(spec or {})
+        unknown = set(spec) - known
+        if unknown:
+            raise ConfigError(f"{where}, column '{col_name}': unknown key(s) {sorted(unknown)}; "
+                              f"allowed: {sorted(known)}")
+        if spec.get("allowed") is not None:
+            if isinstance(spec["allowed"], (str, Mapping)) or not isinstance(spec["allowed"], (list, tuple)):
+                raise ConfigError(f"{where}, column '{col_name}': 'allowed' must be a list, not {spec['allowed']!r}")
+            spec["allowed"] = tuple(str(v) for v in spec["allowed"])
+        columns.append(ColumnSpec(name=str(col_name), **spec))
+    return tuple(columns)
+
+
+def _concepts_from(raw: Any, where: str) -> tuple[ConceptSpec, ...]:
+    raw = raw or {}
+    if not isinstance(raw, Mapping) or not all(isinstance(v, Mapping) for v in raw.values()):
+        raise ConfigError(f"{where}: 'concepts' must map concept names to {{label_text, four_ps}}, not {raw!r:.80}")
+    return tuple(ConceptSpec(name=str(k), label_text=str(v.get("label_text", k)),
+                             four_ps=str(v.get("four_ps", "context"))) for k, v in raw.items())
+
+
+def _rules_from(raw: Any, where: str) -> tuple[RuleSpec, ...]:
+    raw = raw or []
+    if not isinstance(raw, (list, tuple)):
+        raise ConfigError(f"{where}: 'rules' must be a list of rules, not {raw!r:.80}")
+    keys = set(RuleSpec.__dataclass_fields__)
+    required = {"name", "kind", "column", "value", "other", "other_value"}
+    rules = []
+    for r in raw:
+        if not isinstance(r, Mapping) or set(r) - keys or required - set(r):
+            raise ConfigError(f"{where}: rule {r!r} must be a mapping with keys {sorted(keys)} (severity optional)")
+        rules.append(RuleSpec(**dict(r)))
+    return tuple(rules)
+
+
+def _whole(value: Any, key: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where}: '{key}' must be a whole number, not {value!r}")
+    return value
 
 
 def _same(value: Any, default: Any) -> bool:
@@ -323,7 +371,7 @@ def _plain(config: Any) -> Any:
             return OmegaConf.to_container(config, resolve=True)
     except ImportError:  # pragma: no cover - omegaconf ships with hydra, a hard dependency
         pass
-    return dict(config)
+    return dict(config) if isinstance(config, Mapping) else config
 
 
 def load_data_contract(name_or_path: str | Path, config_dir: Path | None = None) -> DataContract:

@@ -6,9 +6,11 @@ which row held what; typing happens in :mod:`resilience.data.validate`.
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,10 +39,34 @@ def _check_file(path: Path) -> None:
         raise ResilienceError(f"{path}: is not a file")
 
 
+def _header(path: Path) -> list[str]:
+    """The CSV's header row as written (the csv module, so quoted names with commas stay whole)."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        return [name.strip() for name in next(csv.reader(handle), [])]
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a column named twice: pandas would silently rename the second ``contacts.1``."""
+    twice = [name for name, count in Counter(_header(path)).items() if count > 1]
+    if twice:
+        raise ContractError([Problem(str(path), name, "column appears more than once in the header row",
+                                     "each column once") for name in twice])
+
+
+def _has_nul(path: Path) -> bool:
+    """Does the file hold a NUL byte anywhere? (pandas' C parser silently cuts a value at one.)"""
+    with open(path, "rb") as handle:
+        return any(b"\x00" in block for block in iter(lambda: handle.read(1 << 20), b""))
+
+
 def _read_csv(path: Path, **kwargs) -> pd.DataFrame | Iterator[pd.DataFrame]:
     # utf-8-sig drops a byte-order mark; pandas handles \r\n and quoted fields itself. Everything
-    # is read as text and only "" counts as empty, so "NA" in an id column stays an id.
+    # is read as text and only "" counts as empty, so "NA" in an id column stays an id. A file with
+    # a NUL byte is read by the Python engine, which keeps the value whole for validation to refuse.
     try:
+        _check_header(path)
+        if _has_nul(path):
+            kwargs["engine"] = "python"
         return pd.read_csv(
             path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8-sig",
             skipinitialspace=False, **kwargs,
@@ -51,7 +77,7 @@ def _read_csv(path: Path, **kwargs) -> pd.DataFrame | Iterator[pd.DataFrame]:
         ) from exc
     except pd.errors.EmptyDataError as exc:
         raise ContractError([Problem(str(path), None, "the file is empty", "a header row and at least one data row")]) from exc
-    except (pd.errors.ParserError, ValueError) as exc:
+    except (pd.errors.ParserError, csv.Error, ValueError) as exc:
         raise ResilienceError(f"{path}: cannot be read as CSV: {exc}") from exc
 
 

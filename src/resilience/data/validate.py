@@ -31,6 +31,12 @@ log = logging.getLogger(__name__)
 MAX_ROWS_SHOWN = 5
 TRUE_WORDS = {"true", "1", "1.0", "yes", "t", "y"}
 FALSE_WORDS = {"false", "0", "0.0", "no", "f", "n"}
+# C0 and C1 control characters (NUL, tab, CR, LF, ESC, DEL...), the Unicode line and paragraph
+# separators, and the bidirectional embeddings, overrides and isolates that make text display in a
+# different order from how it is stored.
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+CONTROL_EXPECTED = ("without control characters (NUL, CR, LF, tab or other C0/C1 codes, line or paragraph "
+                    "separators) or bidirectional overrides (U+202A-U+202E, U+2066-U+2069)")
 
 
 @dataclass
@@ -174,7 +180,11 @@ def _pandera_problems(frame: pd.DataFrame, contract: DataContract, present: list
     import pandera.pandas as pa
 
     try:
-        _schema(contract, present, today).validate(frame, lazy=True)
+        with warnings.catch_warnings():
+            # pandera's own failure-case formatting concatenates all-NA frames (pandas FutureWarning)
+            warnings.filterwarnings("ignore", category=FutureWarning,
+                                    message="The behavior of DataFrame concatenation with empty or all-NA")
+            _schema(contract, present, today).validate(frame, lazy=True)
         return []
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
@@ -228,52 +238,110 @@ def validate_frame(raw: pd.DataFrame, contract: DataContract, source: str = "ext
     # rows are numbered from first_row (a chunk of a streamed file starts where it starts)
     raw = raw.reset_index(drop=True)
     raw.index = raw.index + (first_row - 1)
-    problems: list[Problem] = []
-    warned: list[Problem] = []
+    _check_shape(raw, source)
+    problems, warned = _column_problems(raw, contract, source, require_label)
+    if problems:
+        raise ContractError(problems)
+    present = [c for c in contract.column_names if c in raw.columns]
+    frame, unparsed, problems = _typed(raw, contract, present, source)
+    problems += _text_problems(raw, contract, present, source)
+    problems += _label_problems(frame, raw, contract, source, unparsed, require_label)
+    problems += _pandera_problems(frame, contract, present, source, raw, unparsed, today)
+    broken, rule_warnings = _rule_problems(frame, raw, contract, source)
+    problems += broken
+    warned += rule_warnings
+    if problems:
+        order = {name: i for i, name in enumerate(contract.column_names)}
+        problems.sort(key=lambda p: order.get(p.column, -1))
+        raise ContractError(problems)
+    for w in warned:
+        log.warning("%s", w)
+    return _validated(frame, contract, source, warned)
+
+
+def _check_shape(raw: pd.DataFrame, source: str) -> None:
+    """An empty extract, or one read as a single column because it is not comma-separated."""
     if len(raw) == 0:
         raise ContractError([Problem(source, None, "the extract has no rows", "at least one data row")])
-
-    duplicated = pd.Index(raw.columns)[pd.Index(raw.columns).duplicated()].unique()
-    for name in duplicated:
-        problems.append(Problem(source, name, "column appears more than once", "each column once"))
-    label = contract.label
-    required = [c for c in contract.column_names if c != label]
-    if require_label:
-        required.append(label)
     if len(raw.columns) == 1 and any(sep in str(raw.columns[0]) for sep in (";", "\t", "|")):
         raise ContractError([Problem(source, None, "the file has a single column, '" + str(raw.columns[0])[:60] + "...'",
                                      "comma-separated values (this file looks separated by ';', tabs or '|': "
                                      "save it as CSV with commas)")])
+
+
+def _column_problems(raw: pd.DataFrame, contract: DataContract, source: str,
+                     require_label: bool) -> tuple[list[Problem], list[Problem]]:
+    """Columns given twice or missing (errors) and columns the contract does not know (a warning)."""
+    problems = [Problem(source, name, "column appears more than once", "each column once")
+                for name in pd.Index(raw.columns)[pd.Index(raw.columns).duplicated()].unique()]
+    required = [c for c in contract.column_names if c != contract.label or require_label]
     for name in required:
         if name not in raw.columns:
             problems.append(Problem(source, name, "missing required column",
                                     f"a column named '{name}' ({contract.column(name).expected()})"))
+    warned = []
     extra = [c for c in raw.columns if c not in contract.column_names]
     if extra:
-        warned.append(Problem(source, None, f"unknown column(s) ignored: {', '.join(map(str, extra))}",
+        warned.append(Problem(source, None, f"unknown column(s) ignored: {', '.join(repr(_show(c)) for c in extra)}",
                               "only the columns of data config " + repr(contract.name), severity="warning"))
-    if problems:
-        raise ContractError(problems)
+    return problems, warned
 
-    present = [c for c in contract.column_names if c in raw.columns]
+
+def _typed(raw: pd.DataFrame, contract: DataContract, present: list[str],
+           source: str) -> tuple[pd.DataFrame, dict[str, pd.Series], list[Problem]]:
+    """Every present column converted to its dtype; values that do not parse are problems."""
     typed: dict[str, pd.Series] = {}
     unparsed: dict[str, pd.Series] = {}
+    problems = []
     for name in present:
         spec = contract.column(name)
         typed[name], bad = _parse(raw[name], spec)
         if bad.any():
             unparsed[name] = bad
             problems.append(_problem(source, name, "wrong type", spec.expected(), raw.index[bad], raw[name]))
-    frame = pd.DataFrame(typed, index=raw.index)
+    return pd.DataFrame(typed, index=raw.index), unparsed, problems
 
-    has_label = label in frame.columns and frame[label].notna().any()
-    if require_label:
-        missing = frame[label].isna() & ~unparsed.get(label, pd.Series(False, index=frame.index))
-        if missing.any():
-            problems.append(_problem(source, label, "label missing", "true or false in every training row",
-                                     frame.index[missing], raw[label]))
-    problems += _pandera_problems(frame, contract, present, source, raw, unparsed, today)
 
+def _text_problems(raw: pd.DataFrame, contract: DataContract, present: list[str], source: str) -> list[Problem]:
+    """Ids, strings, categories and text: no control characters, no bidi overrides, not too long.
+
+    Such values would break CSV rows, hide text or smuggle formulas into the outputs, so they are
+    refused at the door rather than cleaned later.
+    """
+    problems = []
+    for name in present:
+        spec = contract.column(name)
+        if spec.text_limit is None:
+            continue
+        text = raw[name][~_blank(raw[name])].astype(str)
+        control = text.str.contains(CONTROL_CHARACTERS, regex=True)
+        if control.any():
+            problems.append(_problem(source, name, "control character", f"{spec.expected()} {CONTROL_EXPECTED}",
+                                     text.index[control.to_numpy()], raw[name]))
+        long = text.str.len() > spec.text_limit
+        if long.any():
+            problems.append(_problem(source, name, "value too long", f"at most {spec.text_limit:,} characters",
+                                     text.index[long.to_numpy()], raw[name]))
+    return problems
+
+
+def _label_problems(frame: pd.DataFrame, raw: pd.DataFrame, contract: DataContract, source: str,
+                    unparsed: dict[str, pd.Series], require_label: bool) -> list[Problem]:
+    """Training needs a label in every row (rows whose label did not parse are already reported)."""
+    label = contract.label
+    if not require_label:
+        return []
+    missing = frame[label].isna() & ~unparsed.get(label, pd.Series(False, index=frame.index))
+    if not missing.any():
+        return []
+    return [_problem(source, label, "label missing", "true or false in every training row",
+                     frame.index[missing], raw[label])]
+
+
+def _rule_problems(frame: pd.DataFrame, raw: pd.DataFrame, contract: DataContract,
+                   source: str) -> tuple[list[Problem], list[Problem]]:
+    """Rows breaking the config's cross-column rules: (errors, warnings)."""
+    errors, warned = [], []
     for rule in contract.rules:
         if rule.column in frame.columns and rule.other in frame.columns:
             broken = _rule_mask(frame, rule)
@@ -282,14 +350,14 @@ def validate_frame(raw: pd.DataFrame, contract: DataContract, source: str = "ext
                 found = _problem(source, rule.column, f"breaks rule '{rule.name}'",
                                  f"{rule.column} = {rule.value} {relation} {rule.other} = {rule.other_value}",
                                  frame.index[broken], raw[rule.column], severity=rule.severity)
-                (problems if rule.severity == "error" else warned).append(found)
+                (errors if rule.severity == "error" else warned).append(found)
+    return errors, warned
 
-    if problems:
-        order = {name: i for i, name in enumerate(contract.column_names)}
-        problems.sort(key=lambda p: order.get(p.column, -1))
-        raise ContractError(problems)
-    for w in warned:
-        log.warning("%s", w)
+
+def _validated(frame: pd.DataFrame, contract: DataContract, source: str, warned: list[Problem]) -> ValidatedExtract:
+    """The typed frame in the contract's column order, the label dropped when no row has one."""
+    label = contract.label
+    has_label = label in frame.columns and frame[label].notna().any()
     if not has_label and label in frame.columns:
         frame = frame.drop(columns=[label])
     frame = frame[[c for c in contract.column_names if c in frame.columns]].reset_index(drop=True)
@@ -301,10 +369,35 @@ def load_extract(path: str | Path, contract: DataContract, require_label: bool =
                  today: pd.Timestamp | None = None) -> ValidatedExtract:
     """Read and validate an extract file (CSV or Parquet)."""
     path = Path(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        raw = read_extract(path)
-        return validate_frame(raw, contract, source=str(path), require_label=require_label, today=today)
+    raw = read_extract(path)
+    return validate_frame(raw, contract, source=str(path), require_label=require_label, today=today)
+
+
+def check_week_holds(week: str, latest_date, source: str = "extract") -> str:
+    """The week a scored extract is filed under must be the ISO week of its latest disruption.
+
+    The rule: a week's folder is named after the ISO week (Monday to Sunday) that holds the
+    extract's **latest** disruption date, whether the week was given (``week=``) or not. A week
+    that does not hold it (a typo such as ``2026-W46`` for W47's extract, or a week that does not
+    exist) is refused with a clear error before anything is written, so a typo can never replace
+    another week's folder. Returns the (checked) week name.
+    """
+    from resilience.weeks import check_week, iso_week
+
+    week = check_week(week)
+    if latest_date is None or pd.isna(latest_date):
+        raise ContractError([Problem(source, None, f"no disruption date to check week {week} against",
+                                     "at least one dated disruption")])
+    holds = iso_week(latest_date)
+    if holds != week:
+        raise ContractError([Problem(
+            source, None,
+            f"week={week} does not hold the extract's latest disruption date "
+            f"({pd.Timestamp(latest_date).date()}, in week {holds})",
+            f"week={holds} (a week is named after the ISO week of its latest disruption date), "
+            "or no week= at all",
+        )])
+    return week
 
 
 def summarise(extract: ValidatedExtract, contract: DataContract) -> dict:
