@@ -14,7 +14,9 @@ from pandas.testing import assert_frame_equal
 from sklearn.metrics import roc_auc_score
 
 from resilience.data import synthetic
+from resilience.data.contract import load_data_contract
 from resilience.data.synthetic import (
+    ACCRUING_COLUMNS,
     COLUMNS,
     FEATURE_COLUMNS,
     LABEL,
@@ -26,6 +28,8 @@ from resilience.data.synthetic import (
     generate_world,
     write_world,
 )
+from resilience.data.validate import validate_frame
+from resilience.weeks import week_monday
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = WorldConfig(n_lines=400, seed=11)
@@ -98,7 +102,9 @@ def check_contract(world: SyntheticWorld, config: WorldConfig) -> None:
     assert (since.isna() == (rows["prior_disruptions"] == 0)).all()
     assert (since.dropna() > config.horizon_weeks).all()  # a persisting line waits out the horizon
 
-    assert rows["disruption_id"].is_unique
+    assert history["disruption_id"].is_unique
+    for week, frame in world.weekly.items():
+        assert frame["disruption_id"].is_unique and frame["line_id"].is_unique, week
     assert rows["disruption_id"].str.fullmatch(r"SYN-D\d{7,}").all()
     assert rows["line_id"].str.fullmatch(r"SYN-L\d{6,}").all()
     horizon = pd.Timedelta(weeks=config.horizon_weeks)
@@ -166,18 +172,100 @@ def test_lines_are_consistent_across_their_rows(small_world):
     assert previous["persisted_12w"].all()
 
 
-def test_weekly_extracts_are_the_latest_iso_weeks_without_label(small_world):
+def test_weekly_extracts_are_the_latest_iso_weeks_of_open_disruptions(small_world):
     config = SMALL
     assert len(small_world.weekly) == config.weekly_extract_weeks
     assert list(small_world.weekly) == sorted(small_world.weekly)
     assert list(small_world.weekly)[-1] == "2026-W47"  # the ISO week of end_date 2026-11-22
+    horizon = pd.Timedelta(weeks=config.horizon_weeks)
     for week, frame in small_world.weekly.items():
         assert LABEL not in frame.columns
-        iso = frame["disruption_date"].dt.isocalendar()
-        assert ((iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)) == week).all()
-    history_ids = set(small_world.history["disruption_id"])
-    weekly_ids = set(pd.concat(small_world.weekly.values())["disruption_id"])
-    assert weekly_ids and not (weekly_ids & history_ids)
+        as_of = min(week_monday(week) + pd.Timedelta(days=6), config.end_day)
+        dates = frame["disruption_date"]
+        assert ((dates > as_of - horizon) & (dates <= as_of)).all(), week  # open: outcome not yet known
+    latest = small_world.weekly["2026-W47"]
+    assert latest["disruption_id"].size and not set(latest["disruption_id"]) & set(small_world.history["disruption_id"])
+
+
+def test_history_holds_exactly_the_disruptions_whose_outcome_is_known(small_world):
+    config = SMALL
+    known_by = config.end_day - pd.Timedelta(weeks=config.horizon_weeks)
+    assert (small_world.history["disruption_date"] <= known_by).all()
+    truth_ids = set(small_world.truth["disruption_id"])
+    latest = set(small_world.weekly["2026-W47"]["disruption_id"])
+    # Every simulated disruption from start_date on is either labelled history or open this week.
+    assert truth_ids == set(small_world.history["disruption_id"]) | latest
+
+
+def _appearances(world: SyntheticWorld) -> pd.DataFrame:
+    return pd.concat([frame.assign(week=week) for week, frame in world.weekly.items()], ignore_index=True)
+
+
+def test_consecutive_extracts_share_open_disruptions(small_world):
+    weeks = list(small_world.weekly)
+    for before, after in zip(weeks, weeks[1:]):
+        a, b = small_world.weekly[before], small_world.weekly[after]
+        shared = a.merge(b, on="disruption_id", suffixes=("", "_next"))
+        assert len(shared) >= 0.8 * len(a), (before, after)  # most stay open a week later
+        assert (shared["line_id"] == shared["line_id_next"]).all()
+        assert (shared["disruption_date"] == shared["disruption_date_next"]).all()
+
+
+LONG = WorldConfig(n_lines=800, seed=4, weekly_extract_weeks=20)
+
+
+@pytest.fixture(scope="module")
+def long_world() -> SyntheticWorld:
+    """Twenty consecutive weekly extracts: longer than any disruption stays open."""
+    return generate_world(LONG)
+
+
+def test_a_disruption_is_open_in_horizon_weeks_consecutive_extracts(long_world):
+    config, world = LONG, long_world
+    weeks = list(world.weekly)
+    seen = _appearances(world).assign(position=lambda f: f["week"].map(weeks.index))
+    spans = seen.groupby("disruption_id")["position"].agg(["min", "max", "size"])
+    assert (spans["size"] <= config.horizon_weeks).all()
+    assert (spans["max"] - spans["min"] + 1 == spans["size"]).all()  # consecutive, no gaps
+    inside = (spans["min"] > 0) & (spans["max"] < len(weeks) - 1)
+    assert inside.any() and (spans.loc[inside, "size"] == config.horizon_weeks).all()
+
+
+def test_package_fields_accrue_and_the_line_profile_stays_fixed(small_world):
+    seen = _appearances(small_world).sort_values(["disruption_id", "week"])
+    same = seen["disruption_id"].eq(seen["disruption_id"].shift())
+    now, before = seen[same], seen.shift()[same]
+    grown = {}
+    for column in ACCRUING_COLUMNS:
+        if column == "closure_type":
+            assert ((before[column] == now[column]) | (before[column] == "none")).all()
+            continue
+        assert (now[column].astype(float) >= before[column].astype(float)).all(), column
+        grown[column] = (now[column].astype(float) > before[column].astype(float)).sum()
+    assert sum(grown.values()) > 0
+    fixed = [c for c in COLUMNS[:-1] if c not in ACCRUING_COLUMNS]
+    assert_frame_equal(now[fixed].reset_index(drop=True), before[fixed].reset_index(drop=True),
+                       check_dtype=False)
+
+
+def test_the_last_extract_of_a_disruption_shows_its_final_package(long_world):
+    world = long_world
+    seen = _appearances(world).sort_values("week").groupby("disruption_id").tail(1)
+    last = seen[seen["week"] != list(world.weekly)[-1]].set_index("disruption_id")  # outcome now known
+    history = world.history.set_index("disruption_id").loc[last.index]
+    assert len(last) > 50
+    for column in ACCRUING_COLUMNS:
+        assert (last[column] == history[column]).all(), column
+    # ... while a fresh disruption usually has less on record than it will have.
+    first = _appearances(world).sort_values("week").groupby("disruption_id").head(1).set_index("disruption_id")
+    first = first.loc[first.index.intersection(history.index)]
+    assert first["ancillary_orders"].sum() < history.loc[first.index, "ancillary_orders"].sum()
+
+
+def test_every_weekly_extract_passes_the_data_contract(small_world):
+    contract = load_data_contract("default")
+    for week, frame in small_world.weekly.items():
+        validate_frame(frame, contract, source=week, today=SMALL.end_day)
 
 
 def test_truth_has_one_row_per_disruption_and_adds_up(small_world):
@@ -284,7 +372,8 @@ def test_yaml_mirrors_the_dataclass_and_every_key_is_commented():
 
 @pytest.mark.parametrize("bad", [
     {"n_lines": 0},
-    {"weekly_extract_weeks": 13},
+    {"weekly_extract_weeks": 0},
+    {"weekly_extract_weeks": 140},
     {"miscalibrated_area": "Nowhere"},
     {"home_grown_share_end": 1.5},
     {"area_weights": [1.0, 2.0]},

@@ -24,14 +24,17 @@ def main(cfg: DictConfig) -> None:
     contract = DataContract.from_dict(cfg.data)
     world = generate_world(world_config)
     # The world must pass the contract it claims to follow before anything is written.
-    validate_frame(world.history, contract, source="synthetic history", require_label=True,
-                   today=pd.Timestamp(world_config.end_date))
+    today = pd.Timestamp(world_config.end_date)
+    validate_frame(world.history, contract, source="synthetic history", require_label=True, today=today)
+    for week, extract in world.weekly.items():
+        validate_frame(extract, contract, source=f"synthetic weekly extract {week}", today=today)
     paths = write_world(world, out_dir)
     # the scenario parameters travel with the world, so model cards can state them
     paths.append(write_text_atomic(out_dir / "world.json", json.dumps(world_config.to_dict(), indent=2, default=str)))
     label_rate = world.history[contract.label].mean()
     print(f"synthetic world (seed {world_config.seed}): {len(world.history)} labelled disruptions, "
-          f"{len(world.weekly)} weekly extracts, label rate {label_rate:.2f}")
+          f"{len(world.weekly)} weekly extracts of open disruptions "
+          f"({len(world.weekly[max(world.weekly)])} this week), label rate {label_rate:.2f}")
     for path in paths:
         print(f"  wrote {path}")
 

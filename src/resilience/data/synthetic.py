@@ -16,6 +16,10 @@ at once with numpy, so a world of a million rows takes seconds. A line that does
 a line that persists is next disrupted at least ``horizon_weeks + 1`` weeks later, so every label
 is consistent with the line's later rows.
 
+The labelled history holds the disruptions whose outcome is known by ``end_date``. Each weekly
+extract holds the disruptions still open that week (the last ``horizon_weeks``), with the
+disruption package as recorded by then: see :data:`RECORDING` and ``data/synthetic/README.md``.
+
 Example
 -------
 >>> world = generate_world(WorldConfig(n_lines=400))
@@ -42,6 +46,8 @@ except ImportError:  # pragma: no cover - only when the module is used on its ow
     _ConfigError = ValueError
 
 __all__ = [
+    "ACCRUING_COLUMNS",
+    "RECORDING",
     "COLUMNS",
     "FEATURE_COLUMNS",
     "LABEL",
@@ -244,13 +250,14 @@ class WorldConfig:
             start, end = self.start_day, self.end_day
         except ValueError as exc:
             raise _ConfigError(f"world config: start_date/end_date must be ISO dates: {exc}") from exc
-        if (end - start).days < 7 * (self.horizon_weeks + self.weekly_extract_weeks + 4):
-            problems.append("end_date must lie well after start_date (more than horizon + weekly weeks)")
+        if (end - start).days < 7 * (2 * self.horizon_weeks + self.weekly_extract_weeks + 4):
+            problems.append("end_date must lie well after start_date (more than twice the horizon "
+                            "+ the weekly weeks), so every weekly extract's open disruptions "
+                            "fall inside the exported history range")
         if self.n_lines < 1:
             problems.append("n_lines must be >= 1")
-        if not 1 <= self.weekly_extract_weeks <= self.horizon_weeks:
-            problems.append("weekly_extract_weeks must be between 1 and horizon_weeks "
-                            "(so weekly rows are never labelled history rows)")
+        if self.weekly_extract_weeks < 1:
+            problems.append("weekly_extract_weeks must be >= 1")
         if self.horizon_weeks < 1 or self.warmup_weeks < 0:
             problems.append("horizon_weeks must be >= 1 and warmup_weeks >= 0")
         if not self.policing_areas or len(set(self.policing_areas)) != len(self.policing_areas):
@@ -313,8 +320,10 @@ class SyntheticWorld:
     Attributes
     ----------
     history : labelled rows whose 12-week outcome is known by ``end_date``.
-    weekly : ISO week ("YYYY-Www") -> that week's rows without the label, for the latest weeks.
-    truth : one row per disruption in ``history`` and ``weekly``: ``disruption_id``,
+    weekly : ISO week ("YYYY-Www") -> that week's extract, for the latest weeks: the disruptions
+        still open that week (disrupted in the last ``horizon_weeks``), package fields as recorded
+        by then, without the label.
+    truth : one row per disruption in ``history`` and ``weekly`` (from its final package): ``disruption_id``,
         ``true_probability``, ``term_intercept`` and ``term_<name>`` for each of :data:`TRUE_TERMS`.
     config : the config the world was generated from.
     """
@@ -640,6 +649,84 @@ def _frame(cfg: WorldConfig, lines: dict[str, np.ndarray], rows: dict[str, np.nd
     return frame, pd.DataFrame(truth, copy=False)
 
 
+@dataclass(frozen=True)
+class _Calendar:
+    """The world's days, counted from ``start_date`` (day 0).
+
+    ``end_day`` is the world's "today"; a disruption's outcome is known ``horizon_days`` after it,
+    so the labelled history ends at ``history_last``. Each exported ISO week is extracted on its
+    ``as_of`` day (its Sunday, or ``end_day`` for the current week) and holds the disruptions still
+    open then: ``as_of - horizon_days < day <= as_of``.
+    """
+
+    start: pd.Timestamp
+    end_day: int
+    horizon_days: int
+    mondays: tuple[int, ...]
+
+    @classmethod
+    def of(cls, cfg: WorldConfig) -> _Calendar:
+        end_day = int((cfg.end_day - cfg.start_day).days)
+        end_monday = end_day - cfg.end_day.weekday()
+        mondays = tuple(end_monday - 7 * k for k in reversed(range(cfg.weekly_extract_weeks)))
+        return cls(cfg.start_day, end_day, 7 * cfg.horizon_weeks, mondays)
+
+    @property
+    def history_last(self) -> int:
+        return self.end_day - self.horizon_days
+
+    @property
+    def as_of(self) -> tuple[int, ...]:
+        return tuple(min(monday + 6, self.end_day) for monday in self.mondays)
+
+    @property
+    def first_open_day(self) -> int:
+        """The earliest disruption day that is open in some exported week."""
+        return self.as_of[0] - self.horizon_days + 1
+
+    @property
+    def weeks(self) -> list[str]:
+        return list(iso_weeks(pd.DatetimeIndex([self.start + pd.Timedelta(days=d) for d in self.mondays])))
+
+
+def _simulate_world(cfg: WorldConfig, cal: _Calendar,
+                    seeds: list[np.random.SeedSequence]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Draw the lines and every disruption from ``start_date`` to ``end_date`` (line state, rows).
+
+    Rows after ``history_last`` (outcome not yet known) draw from their own stream, and so do the
+    extra lines of the covariate shift, so neither ever changes a labelled history row.
+    """
+    profile_seq, rounds_seq, window_seq, shift_seq = seeds[:4]
+    lines = _draw_lines(cfg, np.random.default_rng(profile_seq), cfg.n_lines, cal.end_day,
+                        birth_low=-7 * cfg.warmup_weeks)
+    starts = np.flatnonzero((lines["first_day"] <= cal.end_day) & (lines["first_day"] < lines["natural_end"]))
+    rngs = (np.random.default_rng(rounds_seq), np.random.default_rng(window_seq))
+    shift_from = cal.history_last + 1
+    exported = ((0, cal.end_day),)
+    rows = _simulate(cfg, rngs, lines, starts, lines["first_day"][starts],
+                     shift_from=shift_from, end_day=cal.end_day, exported=exported)
+    if cfg.covariate_shift > 0:
+        # The shift also brings new home-grown lines, first disrupted after the labelled history.
+        open_now = int(np.count_nonzero(rows["day"] >= shift_from)) if rows else 0
+        n_extra = int(round(0.4 * cfg.covariate_shift * open_now))
+        if n_extra:
+            rng = np.random.default_rng(shift_seq)
+            extra = _draw_lines(cfg, rng, n_extra, cal.end_day, birth_low=0,
+                                home_grown=np.ones(n_extra, dtype=bool))
+            first = rng.integers(shift_from, cal.end_day + 1, size=n_extra)
+            extra["birth"] = np.minimum(extra["birth"], first - 7 * rng.integers(1, 27, size=n_extra))
+            lines = {key: np.concatenate([lines[key], extra[key]]) for key in lines}
+            extra_idx = np.arange(cfg.n_lines, cfg.n_lines + n_extra)
+            extra_rows = _simulate(cfg, (rng, rng), lines, extra_idx, first, shift_from=shift_from,
+                                   end_day=cal.end_day, exported=exported, max_rounds=1)
+            rows = {key: np.concatenate([rows[key], extra_rows[key]]) for key in rows}
+    if not rows:  # a world too small to have any disruption still has well-typed frames
+        empty = np.zeros(0, dtype=np.int64)
+        rows = _simulate_round(cfg, np.random.default_rng(0), lines, empty, empty, empty,
+                               np.zeros(0), shift_from, cal.end_day)
+    return lines, rows
+
+
 def generate_world(config: WorldConfig | None = None) -> SyntheticWorld:
     """Simulate a world of lines and disruptions from a config (seeded, deterministic).
 
@@ -650,8 +737,10 @@ def generate_world(config: WorldConfig | None = None) -> SyntheticWorld:
     Returns
     -------
     SyntheticWorld
-        ``history`` (labelled, disruptions up to ``end_date - horizon``), ``weekly`` (the latest
-        ``weekly_extract_weeks`` ISO weeks, unlabelled) and ``truth`` (true probability and terms).
+        ``history`` (labelled, disruptions up to ``end_date - horizon``: outcome known by
+        ``end_date``), ``weekly`` (the latest ``weekly_extract_weeks`` ISO weeks' extracts, each the
+        disruptions still open that week, package fields as recorded by then, unlabelled) and
+        ``truth`` (true probability and terms of each disruption's final package).
 
     Examples
     --------
@@ -660,53 +749,116 @@ def generate_world(config: WorldConfig | None = None) -> SyntheticWorld:
     True
     """
     cfg = config if config is not None else WorldConfig()
-    start = cfg.start_day
-    end_day = int((cfg.end_day - start).days)
-    history_last = end_day - 7 * cfg.horizon_weeks
-    end_monday = end_day - cfg.end_day.weekday()
-    window_first = end_monday - 7 * (cfg.weekly_extract_weeks - 1)
-
-    # Independent streams: the covariate-shift lines never disturb the main world's draws.
-    profile_seq, rounds_seq, window_seq, shift_seq = np.random.SeedSequence(cfg.seed).spawn(4)
-    lines = _draw_lines(cfg, np.random.default_rng(profile_seq), cfg.n_lines, end_day,
-                        birth_low=-7 * cfg.warmup_weeks)
-    starts = np.flatnonzero((lines["first_day"] <= end_day) & (lines["first_day"] < lines["natural_end"]))
-    rngs = (np.random.default_rng(rounds_seq), np.random.default_rng(window_seq))
-    exported = ((0, history_last), (window_first, end_day))
-    rows = _simulate(cfg, rngs, lines, starts, lines["first_day"][starts],
-                     shift_from=window_first, end_day=end_day, exported=exported)
-
-    if cfg.covariate_shift > 0:
-        # The shift also brings new home-grown lines, first disrupted inside the weekly window.
-        in_window = int(np.count_nonzero(rows["day"] >= window_first)) if rows else 0
-        n_extra = int(round(0.4 * cfg.covariate_shift * in_window))
-        if n_extra:
-            rng = np.random.default_rng(shift_seq)
-            extra = _draw_lines(cfg, rng, n_extra, end_day, birth_low=0,
-                                home_grown=np.ones(n_extra, dtype=bool))
-            first = rng.integers(window_first, end_day + 1, size=n_extra)
-            extra["birth"] = np.minimum(extra["birth"], first - 7 * rng.integers(1, 27, size=n_extra))
-            lines = {key: np.concatenate([lines[key], extra[key]]) for key in lines}
-            extra_idx = np.arange(cfg.n_lines, cfg.n_lines + n_extra)
-            extra_rows = _simulate(cfg, (rng, rng), lines, extra_idx, first, shift_from=window_first,
-                                   end_day=end_day, exported=exported, max_rounds=1)
-            rows = {key: np.concatenate([rows[key], extra_rows[key]]) for key in rows}
-
-    if not rows:  # a world too small to have any disruption still has well-typed frames
-        rows = _simulate_round(cfg, np.random.default_rng(0), lines, np.zeros(0, dtype=np.int64),
-                               np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
-                               np.zeros(0), window_first, end_day)
+    cal = _Calendar.of(cfg)
+    # Independent streams: profiles, rounds, open rows, covariate-shift lines, recording delays.
+    seeds = np.random.SeedSequence(cfg.seed).spawn(5)
+    lines, rows = _simulate_world(cfg, cal, seeds)
     order = np.lexsort((rows["line"], rows["day"]))
-    frame, truth = _frame(cfg, lines, rows, order, 1, start)
+    day = rows["day"][order]
+    frame, truth = _frame(cfg, lines, rows, order, 1, cal.start)
+    history = frame.loc[day <= cal.history_last].reset_index(drop=True)
+    keep = day >= cal.first_open_day
+    weekly = _weekly_extracts(cal, frame.loc[keep].drop(columns=[LABEL]).reset_index(drop=True),
+                              day[keep], np.random.default_rng(seeds[4]))
+    return SyntheticWorld(history=history, weekly=weekly, truth=truth, config=cfg)
 
-    is_history = (frame["disruption_date"] <= start + pd.Timedelta(days=history_last)).to_numpy()
-    history = frame.loc[is_history].reset_index(drop=True)
-    weekly_rows = frame.loc[~is_history].drop(columns=[LABEL])
-    week_keys = iso_weeks(pd.DatetimeIndex(weekly_rows["disruption_date"]))
-    weeks = iso_weeks(pd.DatetimeIndex([start + pd.Timedelta(days=int(d))
-                                        for d in range(window_first, end_day + 1, 7)]))
-    weekly = {week: weekly_rows.loc[week_keys == week].reset_index(drop=True) for week in weeks}
-    return SyntheticWorld(history=history, weekly=weekly, truth=truth.reset_index(drop=True), config=cfg)
+
+# ----------------------------------------------------------------------------------------------
+# Weekly extracts: the open disruptions, package fields as recorded so far
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Recording:
+    """When the units of one disruption-package field are recorded (an **assumption**: no public
+    source gives recording delays). Each unit (an arrested runner, a referral, an order; or the
+    one event of a yes/no field) is recorded on the day of the disruption with chance ``on_day``,
+    otherwise on a day drawn uniformly from ``first`` to ``last`` days after it. Every delay is
+    capped so the last weekly extract that holds a disruption shows its final package."""
+
+    on_day: float
+    first: int
+    last: int
+
+
+# Package fields that accrue week by week (counts grow, yes/no fields switch on), in draw order.
+RECORDING: dict[str, Recording] = {
+    "holder_arrested": Recording(on_day=0.6, first=1, last=56),      # arrested on the day or in the operation
+    "runners_arrested": Recording(on_day=0.65, first=1, last=56),
+    "handsets_seized": Recording(on_day=0.8, first=1, last=56),      # most at the arrests
+    "safeguarding_referrals": Recording(on_day=0.4, first=1, last=42),
+    "closure_orders": Recording(on_day=0.0, first=2, last=28),       # notice, then a magistrates' order
+    "ddtro": Recording(on_day=0.0, first=14, last=63),               # an application to court
+    "ancillary_orders": Recording(on_day=0.0, first=21, last=84),    # CBOs and STPOs take weeks
+}
+# closure_type: type1 is recorded when the arrested holder is charged, 0 to this many days after the
+# arrest; type2 (number deactivated) from TYPE2_DAYS after the disruption. Seizure values
+# (drugs_seized_gbp, cash_seized_gbp): the day's seizure, then with chance FOLLOW_UP_CHANCE a
+# follow-up seizure worth FOLLOW_UP_SHARE of the final value within FOLLOW_UP_DAYS. Assumptions.
+CHARGE_DAYS = 28
+TYPE2_DAYS = (3, 42)
+FOLLOW_UP_CHANCE = 0.4
+FOLLOW_UP_SHARE = (0.2, 0.6)
+FOLLOW_UP_DAYS = (1, 56)
+SEIZURE_COLUMNS = ("drugs_seized_gbp", "cash_seized_gbp")
+ACCRUING_COLUMNS: tuple[str, ...] = (*RECORDING, "closure_type", *SEIZURE_COLUMNS)
+
+
+def _recording_days(frame: pd.DataFrame, rng: np.random.Generator,
+                    cap: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Draw when each unit of each accruing field is recorded: field -> (row of unit, day after)."""
+    days: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for column, rec in RECORDING.items():
+        units = frame[column].to_numpy().astype(np.int64)
+        row = np.repeat(np.arange(units.size), units)
+        later = rng.integers(rec.first, rec.last + 1, size=row.size)
+        days[column] = (row, np.minimum(np.where(rng.random(row.size) < rec.on_day, 0, later), cap))
+    n = len(frame)
+    holder_day = np.full(n, cap)
+    holder_day[days["holder_arrested"][0]] = days["holder_arrested"][1]
+    charged = np.minimum(holder_day + rng.integers(0, CHARGE_DAYS + 1, size=n), cap)
+    deactivated = np.minimum(rng.integers(TYPE2_DAYS[0], TYPE2_DAYS[1] + 1, size=n), cap)
+    closure = frame["closure_type"].to_numpy(dtype=object)
+    days["closure_type"] = (np.arange(n), np.where(closure == "type1", charged, deactivated))
+    for column in SEIZURE_COLUMNS:
+        follow_up = rng.random(n) < FOLLOW_UP_CHANCE
+        share = follow_up * rng.uniform(*FOLLOW_UP_SHARE, size=n)
+        when = np.minimum(rng.integers(FOLLOW_UP_DAYS[0], FOLLOW_UP_DAYS[1] + 1, size=n), cap)
+        days[column] = (share, when)
+    return days
+
+
+def _as_recorded(frame: pd.DataFrame, elapsed: np.ndarray,
+                 days: dict[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """The rows as recorded ``elapsed`` days after each disruption (final values once all are in)."""
+    out = frame.copy()
+    n = len(frame)
+    for column in RECORDING:
+        row, day = days[column]
+        count = np.bincount(row[day <= elapsed[row]], minlength=n)
+        out[column] = count.astype(frame[column].dtype) if frame[column].dtype != bool else count > 0
+    row, day = days["closure_type"]
+    closure = frame["closure_type"].to_numpy(dtype=object)
+    out["closure_type"] = pd.array(np.where(day <= elapsed, closure, "none"), dtype="str")
+    for column in SEIZURE_COLUMNS:
+        share, day = days[column]
+        out[column] = np.round(frame[column].to_numpy() * (1.0 - share * (elapsed < day)), -1)
+    return out
+
+
+def _weekly_extracts(cal: _Calendar, frame: pd.DataFrame, day: np.ndarray,
+                     rng: np.random.Generator) -> dict[str, pd.DataFrame]:
+    """ISO week -> the disruptions open on that week's extraction day, as recorded by then.
+
+    ``frame`` holds every disruption open in some exported week (final package values, no label),
+    ``day`` its disruption day. A disruption is in ``horizon_weeks`` consecutive weekly extracts
+    under the same ids; its package fields grow towards the final values the history holds.
+    """
+    days = _recording_days(frame, rng, cap=max(cal.horizon_days - 7, 0))
+    weekly = {}
+    for week, as_of in zip(cal.weeks, cal.as_of):
+        open_rows = (day > as_of - cal.horizon_days) & (day <= as_of)
+        snapshot = _as_recorded(frame, as_of - day, days)
+        weekly[week] = snapshot.loc[open_rows].reset_index(drop=True)
+    return weekly
 
 
 # ----------------------------------------------------------------------------------------------
