@@ -1,6 +1,7 @@
 """Tests for the synthetic world: determinism, the data contract, realism, test knobs, atomic writes."""
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 from pathlib import Path
 
@@ -26,6 +27,13 @@ from resilience.data.synthetic import (
     SyntheticWorld,
     WorldConfig,
     generate_world,
+    ExtraEffect,
+    load_world_config,
+    mechanism_summary,
+    no_effect_features,
+    true_drivers,
+    true_terms,
+    world_terms,
     write_world,
 )
 from resilience.data.validate import validate_frame
@@ -357,6 +365,126 @@ def test_miscalibrated_area_raises_its_late_rate():
     hit = (_late(history, config) & history["policing_area"].eq(area)).to_numpy()
     assert np.allclose(truth["term_area_miscalibration"].to_numpy()[hit], 1.5)
     assert (truth["term_area_miscalibration"].to_numpy()[~hit] == 0).all()
+
+
+# -- worlds with other true mechanisms ---------------------------------------------------------------
+PRESETS = ("protect_driven", "pursue_driven", "sparse")
+
+
+@pytest.fixture(scope="module", params=PRESETS)
+def preset_world(request) -> tuple[WorldConfig, SyntheticWorld]:
+    config = load_world_config(request.param, n_lines=1_500, seed=8)
+    return config, generate_world(config)
+
+
+def _log_odds(frame: pd.DataFrame, config: WorldConfig, line_effect: np.ndarray) -> np.ndarray:
+    return true_terms(frame, config, line_effect).sum(axis=1).to_numpy()
+
+
+def test_presets_generate_worlds_that_follow_the_contract(preset_world):
+    config, world = preset_world
+    check_contract(world, config)
+    contract = load_data_contract("default")
+    validate_frame(world.history, contract, require_label=True, today=config.end_day)
+    validate_frame(world.weekly[max(world.weekly)], contract, today=config.end_day)
+    assert 0.3 <= world.history[LABEL].mean() <= 0.6
+
+
+def test_true_terms_recompute_the_truth_from_the_extract(preset_world):
+    config, world = preset_world
+    truth = world.truth.set_index("disruption_id").loc[world.history["disruption_id"]].reset_index(drop=True)
+    terms = true_terms(world.history, config, truth["term_line_random_effect"].to_numpy())
+    assert_frame_equal(terms, truth[terms.columns], check_exact=False, rtol=1e-12)
+    extras = {f"term_{e.name}" for e in config.extra_effects}
+    assert extras and extras <= set(world.truth.columns)
+
+
+def test_recorded_drivers_match_the_mechanism(preset_world):
+    config, world = preset_world
+    history = world.history
+    effect = world.truth.set_index("disruption_id").loc[history["disruption_id"], "term_line_random_effect"].to_numpy()
+    base = _log_odds(history, config, effect)
+    rng = np.random.default_rng(0)
+    drivers, nil = true_drivers(config), no_effect_features(config)
+    assert set(drivers) | set(nil) | {"origin_hub"} >= set(FEATURE_COLUMNS)
+    for column in FEATURE_COLUMNS:
+        shuffled = history.copy()
+        shuffled[column] = history[column].to_numpy()[rng.permutation(len(history))]
+        moved = np.abs(_log_odds(shuffled, config, effect) - base).max()
+        if column in nil:
+            assert moved == 0, f"{column} is recorded as having no effect but moves the truth"
+        elif column in drivers:
+            assert moved > 0.01, f"{column} is recorded as a driver but does not move the truth"
+
+
+def test_presets_differ_materially_from_the_default_and_each_other():
+    default = WorldConfig()
+    configs = {name: load_world_config(name) for name in PRESETS}
+    base_nil = set(no_effect_features(default))
+    for name, config in configs.items():
+        drivers = true_drivers(config)
+        assert len(drivers & base_nil) >= 2, f"{name}: no-effect columns of the default drive it"
+        assert len(true_drivers(default) - drivers) >= 2, f"{name}: default drivers have no effect"
+        assert set(mechanism_summary(config)["terms"]) != set(mechanism_summary(default)["terms"])
+    drivers = [true_drivers(c) for c in configs.values()]
+    assert len({frozenset(d) for d in drivers}) == len(drivers)
+
+
+def test_default_world_drivers_agree_with_the_public_constants():
+    default = WorldConfig()
+    read = {c for columns in TRUE_TERMS.values() for c in columns}
+    assert true_drivers(default) == read - {"policing_area"}  # the area term is off by default
+    assert set(no_effect_features(default)) == set(NO_EFFECT_FEATURES) | {"policing_area"}
+    assert mechanism_summary(default)["proxies"] == {"origin_hub": "line_type"}
+    assert "policing_area" in true_drivers(WorldConfig(miscalibrated_area="Northmere"))
+
+
+@pytest.mark.parametrize("change, column, drives", [
+    ({"effect_log_contacts": 0.0}, "contacts", False),
+    ({"effect_holder_imported": -1.0, "effect_holder_home_grown": -1.0, "drift_strength": 0.0,
+      "home_grown_effect_start": 0.0}, "line_type", False),
+    ({"ddtro_decay_per_number": 1.0, "effect_log_deal_numbers": 0.0}, "deal_numbers", False),
+    ({"extra_effects": [{"column": "cash_seized_gbp", "effect": -0.2}]}, "cash_seized_gbp", True),
+    ({"extra_effects": [{"column": "commodity", "level": "crack", "effect": 0.4}]}, "commodity", True),
+    ({"extra_effects": [{"column": "ddtro", "times": "violence_12m", "effect": 0.4}]}, "violence_12m", True),
+])
+def test_overrides_change_which_columns_drive_persistence(change, column, drives):
+    assert (column in true_drivers(WorldConfig(**change))) is drives
+
+
+@pytest.mark.parametrize("bad", [
+    [{"column": "no_such_column", "effect": 1.0}],
+    [{"column": "commodity", "effect": 1.0}],                      # a category needs a level
+    [{"column": "commodity", "level": "tea", "effect": 1.0}],
+    [{"column": "contacts", "level": "many", "effect": 1.0}],
+    [{"column": "contacts", "times": "commodity", "effect": 1.0}],
+    [{"column": "contacts"}],
+    [{"column": "contacts", "effect": 1.0}, {"column": "contacts", "effect": 2.0}],
+])
+def test_bad_extra_effects_are_refused(bad):
+    with pytest.raises(Exception, match="world config: extra_effects"):
+        WorldConfig(extra_effects=bad)
+
+
+def test_extra_effects_round_trip_through_yaml_shape():
+    config = load_world_config("pursue_driven")
+    assert WorldConfig(**config.to_dict()) == config
+    assert all(isinstance(e, ExtraEffect) for e in config.extra_effects)
+    assert hash(config) == hash(WorldConfig(**config.to_dict()))
+
+
+def test_generate_command_selects_a_preset_and_records_the_mechanism(tmp_path):
+    from conftest import run_command
+
+    out = tmp_path / "world"
+    result = run_command("resilience-generate", "world=sparse", "world.n_lines=300", f"out_dir={out}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads((out / "world.json").read_text())
+    expected = load_world_config("sparse", n_lines=300)
+    assert record["mechanism"] == json.loads(json.dumps(mechanism_summary(expected)))
+    assert WorldConfig(**{k: v for k, v in record.items() if k != "mechanism"}) == expected
+    assert "line_age_weeks" in record["mechanism"]["true_drivers"]
+    assert "runners" in record["mechanism"]["no_effect_features"]
 
 
 # -- config ----------------------------------------------------------------------------------------

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,13 @@ except ImportError:  # pragma: no cover - only when the module is used on its ow
     _ConfigError = ValueError
 
 __all__ = [
+    "ExtraEffect",
+    "load_world_config",
+    "mechanism_summary",
+    "no_effect_features",
+    "true_drivers",
+    "true_terms",
+    "world_terms",
     "ACCRUING_COLUMNS",
     "RECORDING",
     "COLUMNS",
@@ -151,6 +159,69 @@ DEFAULT_AREA_WEIGHTS: tuple[float, ...] = (
 
 
 @dataclass(frozen=True)
+class ExtraEffect:
+    """A true effect the default mechanism does not have (for worlds with other true drivers).
+
+    Adds ``effect`` log-odds times the column's value: 1/0 for a yes/no column, 1 at ``level`` (and
+    0 elsewhere) for a category column, log(1 + value) for a number (an empty value counts 0). With
+    ``times`` (a number or yes/no column) the value is multiplied by that column's too: an
+    interaction. Its truth column is ``term_<name>``.
+
+    >>> ExtraEffect(column="commodity", level="cocaine", effect=0.5).name
+    'extra_commodity_cocaine'
+    """
+
+    column: str
+    effect: float
+    level: str | None = None
+    times: str | None = None
+
+    @property
+    def name(self) -> str:
+        return "extra_" + self.column + (f"_{self.level}" if self.level is not None else "") + (
+            f"_x_{self.times}" if self.times is not None else "")
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,) if self.times is None else (self.column, self.times)
+
+    def to_dict(self) -> dict:
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+def _levels(cfg: WorldConfig) -> dict[str, tuple[str, ...]]:
+    """The simulator's category columns and their levels, in code order."""
+    return {"line_type": ("imported", "home_grown"), "origin_hub": HUBS + ("local",),
+            "policing_area": cfg.policing_areas, "commodity": COMMODITIES,
+            "closure_type": CLOSURE_TYPES, "disruption_grade": GRADES}
+
+
+def _extra_effects(cfg: WorldConfig, raw: object) -> tuple[tuple[ExtraEffect, ...], list[str]]:
+    """``extra_effects`` as given (mappings from YAML, or ExtraEffect) -> checked tuple, problems."""
+    effects, problems = [], []
+    for item in raw or ():
+        try:
+            effect = item if isinstance(item, ExtraEffect) else ExtraEffect(**dict(item))
+        except (TypeError, ValueError) as exc:
+            problems.append(f"extra_effects entry {item!r}: needs column and effect ({exc})")
+            continue
+        levels = _levels(cfg).get(effect.column)
+        if effect.column not in FEATURE_COLUMNS:
+            problems.append(f"extra_effects: {effect.column!r} is not a feature column of the contract")
+        elif levels is not None and effect.level not in levels:
+            problems.append(f"extra_effects: {effect.column} is a category: level must be one of {', '.join(levels)}")
+        elif levels is None and effect.level is not None:
+            problems.append(f"extra_effects: {effect.column} is not a category, so it takes no level")
+        if effect.times is not None and (effect.times not in FEATURE_COLUMNS or effect.times in _levels(cfg)):
+            problems.append(f"extra_effects: times={effect.times!r} must be a number or yes/no feature column")
+        effects.append(ExtraEffect(effect.column, float(effect.effect), effect.level, effect.times))
+    names = [e.name for e in effects]
+    if len(set(names)) != len(names):
+        problems.append("extra_effects: each column/level/times combination may appear once")
+    return tuple(effects), problems
+
+
+@dataclass(frozen=True)
 class WorldConfig:
     """Every knob of the synthetic world; ``configs/world/default.yaml`` mirrors it key for key.
 
@@ -227,6 +298,7 @@ class WorldConfig:
     effect_type1_closure: float = -0.45
     effect_type2_closure: float = -0.35
     effect_ddtro_single_number: float = -1.50
+    ddtro_decay_per_number: float = 0.35
     effect_runner_arrests_max: float = -1.20
     effect_sustained: float = -0.60
     effect_sustained_per_prior: float = -0.25
@@ -236,6 +308,7 @@ class WorldConfig:
     home_grown_effect_start: float = -0.20
     drift_strength: float = 0.60
     line_effect_sd: float = 0.25
+    extra_effects: tuple[ExtraEffect, ...] = ()
     # -- test knobs -----------------------------------------------------------------------------
     covariate_shift: float = 0.0
     miscalibrated_area: str | None = None
@@ -245,7 +318,8 @@ class WorldConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "policing_areas", tuple(str(a) for a in self.policing_areas))
         object.__setattr__(self, "area_weights", tuple(float(w) for w in self.area_weights))
-        problems = []
+        extra, problems = _extra_effects(self, self.extra_effects)
+        object.__setattr__(self, "extra_effects", extra)
         try:
             start, end = self.start_day, self.end_day
         except ValueError as exc:
@@ -270,7 +344,8 @@ class WorldConfig:
             problems.append("hub_share_* must be non-negative and not all zero")
         for name in ("home_grown_share_start", "home_grown_share_end", "ocg_share", "sustained_rate",
                      "holder_arrest_rate", "type1_share_of_holder_arrests", "type2_rate", "ddtro_rate",
-                     "runner_arrest_rate", "safeguarding_referral_rate", "miscalibration_start_fraction"):
+                     "runner_arrest_rate", "safeguarding_referral_rate", "miscalibration_start_fraction",
+                     "ddtro_decay_per_number"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"{name} must be between 0 and 1")
         for name in ("median_contacts", "mean_bulk_texts_per_day", "mean_weeks_to_first_disruption",
@@ -310,6 +385,7 @@ class WorldConfig:
         for f in fields(self):
             value = getattr(self, f.name)
             out[f.name] = list(value) if isinstance(value, tuple) else value
+        out["extra_effects"] = [effect.to_dict() for effect in self.extra_effects]
         return out
 
 
@@ -332,6 +408,109 @@ class SyntheticWorld:
     weekly: dict[str, pd.DataFrame]
     truth: pd.DataFrame
     config: WorldConfig | None = None
+
+
+# ----------------------------------------------------------------------------------------------
+# Which columns truly drive persistence, for a given world
+# ----------------------------------------------------------------------------------------------
+def world_terms(config: WorldConfig) -> dict[str, tuple[str, ...]]:
+    """Each term of this world's mechanism -> the extract columns its value truly depends on.
+
+    Unlike :data:`TRUE_TERMS` (the default world's terms and the columns they read), a column is
+    listed only if changing it (the others held fixed) can change the term under this config: a
+    zero effect reads nothing, and an interaction whose two sides are equal is no interaction.
+    Terms that are zero everywhere are left out; ``line_random_effect`` (unobserved) reads ().
+
+    >>> world_terms(WorldConfig(effect_log_contacts=0.0)).get("market_size") is None
+    True
+    """
+    c = config
+    drives: dict[str, tuple[tuple[str, bool], ...]] = {
+        "market_size": (("contacts", c.effect_log_contacts != 0),),
+        "marketing": (("bulk_texts_per_day", c.effect_log_bulk_texts != 0),),
+        "redundant_numbers": (("deal_numbers", c.effect_log_deal_numbers != 0),),
+        "recruit_pool": (("runners", c.effect_log_runners != 0),),
+        "organised_network": (("ocg_linked", c.effect_ocg != 0), ("linked_lines", c.effect_log_linked_lines != 0)),
+        "adaptation": (("prior_disruptions", c.effect_adaptation != 0),),
+        "holder_removed_x_line_type": (
+            ("holder_arrested", c.effect_holder_imported != 0 or c.effect_holder_home_grown != 0),
+            ("line_type", c.effect_holder_imported != c.effect_holder_home_grown)),
+        "closure": (("closure_type", c.effect_type1_closure != 0 or c.effect_type2_closure != 0),),
+        "ddtro_x_deal_numbers": (("ddtro", c.effect_ddtro_single_number != 0),
+                                 ("deal_numbers", c.effect_ddtro_single_number != 0 and c.ddtro_decay_per_number != 1)),
+        "runner_arrests": (("runners_arrested", c.effect_runner_arrests_max != 0),),
+        "sustained_x_prior_disruptions": (
+            ("sustained_operation", c.effect_sustained != 0 or c.effect_sustained_per_prior != 0),
+            ("prior_disruptions", c.effect_sustained_per_prior != 0)),
+        "safeguarding": (("safeguarding_referrals", c.effect_log_safeguarding != 0),),
+        "premises_orders": (("closure_orders", c.effect_premises_order != 0),),
+        "ancillary_orders": (("ancillary_orders", c.effect_ancillary_order != 0),),
+        "home_grown_drift": (("line_type", c.home_grown_effect_start != 0 or c.drift_strength != 0),
+                             ("disruption_date", c.drift_strength != 0)),
+        "area_miscalibration": tuple(
+            (column, c.miscalibrated_area is not None and c.miscalibration_log_odds != 0)
+            for column in ("policing_area", "disruption_date")),
+    }
+    for extra in c.extra_effects:
+        drives[extra.name] = tuple((column, extra.effect != 0) for column in extra.columns)
+    terms = {name: tuple(col for col, on in pairs if on) for name, pairs in drives.items()}
+    terms = {name: columns for name, columns in terms.items() if columns}
+    if c.line_effect_sd > 0:
+        terms["line_random_effect"] = ()
+    return terms
+
+
+def true_drivers(config: WorldConfig) -> frozenset[str]:
+    """The extract columns with a true effect on persistence in this world (may include the date)."""
+    return frozenset(column for columns in world_terms(config).values() for column in columns)
+
+
+def no_effect_features(config: WorldConfig) -> tuple[str, ...]:
+    """Feature columns with no true effect at all in this world (contract order).
+
+    ``origin_hub`` is left out when ``line_type`` is a driver and it is not one itself: its value
+    "local" is ``line_type`` itself (a proxy, see :func:`mechanism_summary`).
+    """
+    drivers = true_drivers(config)
+    proxy = "line_type" in drivers and "origin_hub" not in drivers
+    return tuple(c for c in FEATURE_COLUMNS if c not in drivers and not (proxy and c == "origin_hub"))
+
+
+def mechanism_summary(config: WorldConfig) -> dict:
+    """What ``world.json`` records about the true mechanism, for benchmarks of reasons."""
+    drivers = true_drivers(config)
+    return {
+        "true_drivers": [c for c in COLUMNS if c in drivers],
+        "no_effect_features": list(no_effect_features(config)),
+        "proxies": {"origin_hub": "line_type"} if "line_type" in drivers and "origin_hub" not in drivers else {},
+        "terms": {name: list(columns) for name, columns in world_terms(config).items()},
+        "unobserved": ["line_random_effect"] if config.line_effect_sd > 0 else [],
+    }
+
+
+def true_terms(frame: pd.DataFrame, config: WorldConfig, line_effect: np.ndarray | None = None) -> pd.DataFrame:
+    """The true mechanism's terms for extract rows: one ``term_<name>`` column per term.
+
+    Computed from the contract columns alone (the unobserved ``line_effect`` is 0 unless given, e.g.
+    ``truth["term_line_random_effect"]``), so a benchmark can ask how the truth moves when one column
+    changes. ``term_intercept`` plus the row sum is the true log-odds.
+    """
+    levels = _levels(config)
+    x = {}
+    for column in FEATURE_COLUMNS:
+        values = frame[column]
+        if column in levels:
+            x[column] = pd.Categorical(values.astype(object), categories=list(levels[column])).codes.astype(np.int64)
+        else:
+            x[column] = values.to_numpy(dtype=bool if values.dtype == bool else np.float64)
+    days = (pd.DatetimeIndex(frame["disruption_date"]) - config.start_day).days.to_numpy()
+    end_day = (config.end_day - config.start_day).days
+    effect = np.zeros(len(frame)) if line_effect is None else np.asarray(line_effect, dtype=np.float64)
+    terms = _mechanism(config, x, np.clip(days / end_day, 0.0, 1.0), effect)
+    out = pd.DataFrame({"term_intercept": np.full(len(frame), float(config.persistence_intercept))})
+    for name, value in terms.items():
+        out["term_" + name] = value
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -389,41 +568,131 @@ def _draw_lines(cfg: WorldConfig, rng: np.random.Generator, n: int, end_day: int
     }
 
 
-def _true_terms(cfg: WorldConfig, r: dict[str, np.ndarray], t_frac: np.ndarray,
-                miscalibrated: np.ndarray) -> dict[str, np.ndarray]:
-    """The named log-odds terms of one round of rows (the documented true mechanism)."""
-    imported = ~r["home_grown"]
-    return {
-        "market_size": cfg.effect_log_contacts
-        * (np.log1p(r["contacts"]) - np.log1p(cfg.median_contacts)),
+def _transform(cfg: WorldConfig, x: Mapping[str, np.ndarray], column: str, level: str | None) -> np.ndarray:
+    """The value an :class:`ExtraEffect` multiplies: 1/0 for yes/no or a category level, else log(1+x)."""
+    values = x[column]
+    if level is not None:
+        return (values == _levels(cfg)[column].index(level)).astype(np.float64)
+    if values.dtype == bool:
+        return values.astype(np.float64)
+    return np.nan_to_num(np.log1p(values.astype(np.float64)), nan=0.0)
+
+
+def _mechanism(cfg: WorldConfig, x: Mapping[str, np.ndarray], t_frac: np.ndarray,
+               line_effect: np.ndarray) -> dict[str, np.ndarray]:
+    """The named log-odds terms of the true mechanism (``term_intercept`` aside).
+
+    ``x`` maps contract columns to arrays (category columns as codes in :func:`_levels` order),
+    ``t_frac`` is the share of the date range elapsed at each disruption.
+    """
+    home_grown = x["line_type"] == 1
+    prior = x["prior_disruptions"]
+    area = cfg.miscalibrated_area
+    late_in_area = np.zeros(t_frac.shape, dtype=bool) if area is None else (
+        (x["policing_area"] == cfg.policing_areas.index(area)) & (t_frac >= cfg.miscalibration_start_fraction))
+    terms = {
+        "market_size": cfg.effect_log_contacts * (np.log1p(x["contacts"]) - np.log1p(cfg.median_contacts)),
         "marketing": cfg.effect_log_bulk_texts
-        * (np.log1p(r["bulk_texts_per_day"]) - np.log1p(cfg.mean_bulk_texts_per_day)),
-        "redundant_numbers": cfg.effect_log_deal_numbers * np.log(r["deal_numbers"]),
-        "recruit_pool": cfg.effect_log_runners * (np.log1p(r["runners"]) - np.log1p(cfg.mean_runners)),
-        "organised_network": cfg.effect_ocg * r["ocg_linked"]
-        + cfg.effect_log_linked_lines * np.log1p(r["linked_lines"]),
-        # Lines come back stronger after each disruption they survive (Duijn et al. 2014).
-        "adaptation": cfg.effect_adaptation * np.log1p(r["prior_disruptions"]),
-        # Removing the holder matters most for imported lines run from elsewhere.
-        "holder_removed_x_line_type": r["holder_arrested"]
-        * np.where(imported, cfg.effect_holder_imported, cfg.effect_holder_home_grown),
-        "closure": np.select([r["closure"] == 1, r["closure"] == 2],
+        * (np.log1p(x["bulk_texts_per_day"]) - np.log1p(cfg.mean_bulk_texts_per_day)),
+        "redundant_numbers": cfg.effect_log_deal_numbers * np.log(x["deal_numbers"]),
+        "recruit_pool": cfg.effect_log_runners * (np.log1p(x["runners"]) - np.log1p(cfg.mean_runners)),
+        "organised_network": cfg.effect_ocg * x["ocg_linked"] + cfg.effect_log_linked_lines * np.log1p(x["linked_lines"]),
+        "adaptation": cfg.effect_adaptation * np.log1p(prior),
+        "holder_removed_x_line_type": x["holder_arrested"]
+        * np.where(home_grown, cfg.effect_holder_home_grown, cfg.effect_holder_imported),
+        "closure": np.select([x["closure_type"] == 1, x["closure_type"] == 2],
                              [cfg.effect_type1_closure, cfg.effect_type2_closure], 0.0),
-        # A DDTRO bars one number: it bites on a single-number line, barely on a multi-number brand.
-        "ddtro_x_deal_numbers": r["ddtro"] * cfg.effect_ddtro_single_number
-        * 0.35 ** (r["deal_numbers"] - 1),
-        # Diminishing returns: the third arrested runner matters less than the first.
-        "runner_arrests": cfg.effect_runner_arrests_max * (1.0 - np.exp(-r["runners_arrested"] / 1.5)),
-        # Sustained pressure beats one-off action, more so on a line disrupted before.
-        "sustained_x_prior_disruptions": r["sustained_operation"]
-        * (cfg.effect_sustained + cfg.effect_sustained_per_prior * np.minimum(r["prior_disruptions"], 4)),
-        "safeguarding": cfg.effect_log_safeguarding * np.log1p(r["safeguarding_referrals"]),
-        "premises_orders": cfg.effect_premises_order * np.minimum(r["closure_orders"], 2),
-        "ancillary_orders": cfg.effect_ancillary_order * np.minimum(r["ancillary_orders"], 3),
-        # Home-grown lines become more resilient over the period; time itself is not a feature.
-        "home_grown_drift": r["home_grown"] * (cfg.home_grown_effect_start + cfg.drift_strength * t_frac),
-        "line_random_effect": r["line_effect"],
-        "area_miscalibration": miscalibrated * cfg.miscalibration_log_odds,
+        "ddtro_x_deal_numbers": x["ddtro"] * cfg.effect_ddtro_single_number
+        * cfg.ddtro_decay_per_number ** (x["deal_numbers"] - 1),
+        "runner_arrests": cfg.effect_runner_arrests_max * (1.0 - np.exp(-x["runners_arrested"] / 1.5)),
+        "sustained_x_prior_disruptions": x["sustained_operation"]
+        * (cfg.effect_sustained + cfg.effect_sustained_per_prior * np.minimum(prior, 4)),
+        "safeguarding": cfg.effect_log_safeguarding * np.log1p(x["safeguarding_referrals"]),
+        "premises_orders": cfg.effect_premises_order * np.minimum(x["closure_orders"], 2),
+        "ancillary_orders": cfg.effect_ancillary_order * np.minimum(x["ancillary_orders"], 3),
+        "home_grown_drift": home_grown * (cfg.home_grown_effect_start + cfg.drift_strength * t_frac),
+        "line_random_effect": line_effect,
+        "area_miscalibration": late_in_area * cfg.miscalibration_log_odds,
+    }
+    for extra in cfg.extra_effects:
+        value = extra.effect * _transform(cfg, x, extra.column, extra.level)
+        if extra.times is not None:
+            value = value * _transform(cfg, x, extra.times, None)
+        terms[extra.name] = value
+    n = t_frac.size
+    return {name: np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)).copy() for name, v in terms.items()}
+
+
+def _line_at_disruption(cfg: WorldConfig, rng: np.random.Generator, lines: dict[str, np.ndarray],
+                        idx: np.ndarray, day: np.ndarray, shift: np.ndarray) -> dict[str, np.ndarray]:
+    """What the line looks like on the day it is disrupted (its profile, as the extract records it)."""
+    n = idx.size
+    home_grown = lines["home_grown"][idx]
+    age_weeks = (day - lines["birth"][idx]) // 7
+    # Brands accumulate customers as they establish themselves.
+    growth = 1.0 + 0.2 * np.minimum(age_weeks / 52.0, 1.0)
+    contacts = np.round(lines["contacts"][idx] * growth * np.exp(0.15 * rng.standard_normal(n))
+                        * np.exp(0.5 * shift)).astype(np.int64)
+    marketing_on = rng.random(n) >= 0.2 * np.exp(-shift)
+    bulk = (marketing_on * cfg.mean_bulk_texts_per_day * lines["bulk_factor"][idx]
+            * np.sqrt(np.maximum(contacts, 1) / cfg.median_contacts)
+            * np.exp(0.3 * rng.standard_normal(n) + 0.5 * shift))
+    runners = lines["runners"][idx].copy()
+    exploited_children = rng.binomial(runners, 0.4)
+    exploited_adults = rng.poisson(0.2 + 0.15 * runners + 0.3 * home_grown)
+    cuckooed = rng.poisson(0.3 + 0.5 * ~home_grown + 0.05 * runners)
+    violence = rng.poisson(lines["violence_rate"][idx])
+    return {
+        "line": idx, "day": day, "home_grown": home_grown,
+        "line_age_weeks": age_weeks.astype(np.int64),
+        "deal_numbers": lines["deal_numbers"][idx].copy(),
+        "contacts": contacts,
+        "bulk_texts_per_day": np.round(np.minimum(bulk, 150.0), 1),
+        "runners": runners,
+        "exploited_children": exploited_children,
+        "exploited_adults": exploited_adults,
+        "cuckooed_addresses": cuckooed,
+        "violence_12m": violence,
+        "weapons_linked": rng.random(n) < lines["weapon_prob"][idx] + 0.15 * (violence > 0),
+        "ocg_linked": lines["ocg"][idx],
+        "linked_lines": lines["linked_lines"][idx].copy(),
+    }
+
+
+def _draw_package(cfg: WorldConfig, rng: np.random.Generator, r: dict[str, np.ndarray],
+                  shift: np.ndarray) -> dict[str, np.ndarray]:
+    """The disruption package (its final values, as the labelled history records them)."""
+    n = r["line"].size
+    sustained = rng.random(n) < np.minimum(cfg.sustained_rate + 0.1 * (r["prior_disruptions"] > 0), 1.0)
+    p_holder = np.clip(cfg.holder_arrest_rate * np.where(sustained, 1.3, 0.85) * np.exp(-0.7 * shift),
+                       0.0, 0.95)
+    holder = rng.random(n) < p_holder
+    charged = holder & (rng.random(n) < cfg.type1_share_of_holder_arrests)
+    deactivated = ~charged & (rng.random(n) < cfg.type2_rate)
+    runners_arrested = rng.binomial(r["runners"], np.minimum(cfg.runner_arrest_rate + 0.1 * sustained, 1.0))
+    handsets = rng.poisson(0.5 + 0.8 * holder + 0.4 * runners_arrested)
+    ddtro = rng.random(n) < cfg.ddtro_rate
+    closure_orders = rng.binomial(r["cuckooed_addresses"], 0.35)
+    ancillary = rng.poisson(0.15 + 0.5 * holder + 0.15 * runners_arrested)
+    safeguarding = rng.binomial(r["exploited_children"] + r["exploited_adults"], cfg.safeguarding_referral_rate)
+    drugs_on = rng.random(n) >= 0.3
+    drugs = drugs_on * np.exp(np.log(800.0) + 0.8 * holder + 0.2 * runners_arrested + 1.0 * rng.standard_normal(n))
+    cash_on = rng.random(n) >= 0.5
+    cash = cash_on * np.exp(np.log(600.0) + 1.1 * rng.standard_normal(n))
+    grade_score = holder + 0.6 * sustained + 0.3 * np.minimum(runners_arrested, 3) + 0.5 * rng.standard_normal(n)
+    return {
+        "holder_arrested": holder,
+        "closure": np.where(charged, 1, np.where(deactivated, 2, 0)),
+        "runners_arrested": runners_arrested,
+        "handsets_seized": handsets,
+        "ddtro": ddtro,
+        "closure_orders": closure_orders,
+        "ancillary_orders": ancillary,
+        "safeguarding_referrals": safeguarding,
+        "drugs_seized_gbp": np.round(drugs, -1),
+        "cash_seized_gbp": np.round(cash, -1),
+        "sustained_operation": sustained,
+        "grade": np.digitize(grade_score, [0.6, 1.5]),
     }
 
 
@@ -435,94 +704,20 @@ def _simulate_round(cfg: WorldConfig, rng: np.random.Generator, lines: dict[str,
     Rows on or after ``shift_from`` get the covariate shift; :func:`_simulate` draws them from
     their own random stream so that the shift leaves every other row unchanged.
     """
-    n = idx.size
-    home_grown = lines["home_grown"][idx]
-    imported = ~home_grown
     shift = cfg.covariate_shift * (day >= shift_from)
-    age_weeks = (day - lines["birth"][idx]) // 7
-    # Brands accumulate customers as they establish themselves.
-    growth = 1.0 + 0.2 * np.minimum(age_weeks / 52.0, 1.0)
-    contacts = np.round(lines["contacts"][idx] * growth * np.exp(0.15 * rng.standard_normal(n))
-                        * np.exp(0.5 * shift)).astype(np.int64)
-    marketing_on = rng.random(n) >= 0.2 * np.exp(-shift)
-    bulk = (marketing_on * cfg.mean_bulk_texts_per_day * lines["bulk_factor"][idx]
-            * np.sqrt(np.maximum(contacts, 1) / cfg.median_contacts)
-            * np.exp(0.3 * rng.standard_normal(n) + 0.5 * shift))
-    bulk = np.round(np.minimum(bulk, 150.0), 1)
-    runners = lines["runners"][idx]
-    exploited_children = rng.binomial(runners, 0.4)
-    exploited_adults = rng.poisson(0.2 + 0.15 * runners + 0.3 * home_grown)
-    cuckooed = rng.poisson(0.3 + 0.5 * imported + 0.05 * runners)
-    violence = rng.poisson(lines["violence_rate"][idx])
-    weapons = rng.random(n) < lines["weapon_prob"][idx] + 0.15 * (violence > 0)
-
-    # The disruption package.
-    sustained = rng.random(n) < np.minimum(cfg.sustained_rate + 0.1 * (prior > 0), 1.0)
-    p_holder = np.clip(cfg.holder_arrest_rate * np.where(sustained, 1.3, 0.85) * np.exp(-0.7 * shift),
-                       0.0, 0.95)
-    holder = rng.random(n) < p_holder
-    charged = holder & (rng.random(n) < cfg.type1_share_of_holder_arrests)
-    deactivated = ~charged & (rng.random(n) < cfg.type2_rate)
-    closure = np.where(charged, 1, np.where(deactivated, 2, 0))
-    runners_arrested = rng.binomial(runners, np.minimum(cfg.runner_arrest_rate + 0.1 * sustained, 1.0))
-    handsets = rng.poisson(0.5 + 0.8 * holder + 0.4 * runners_arrested)
-    ddtro = rng.random(n) < cfg.ddtro_rate
-    closure_orders = rng.binomial(cuckooed, 0.35)
-    ancillary = rng.poisson(0.15 + 0.5 * holder + 0.15 * runners_arrested)
-    safeguarding = rng.binomial(exploited_children + exploited_adults, cfg.safeguarding_referral_rate)
-    drugs_on = rng.random(n) >= 0.3
-    drugs = drugs_on * np.exp(np.log(800.0) + 0.8 * holder + 0.2 * runners_arrested
-                              + 1.0 * rng.standard_normal(n))
-    cash_on = rng.random(n) >= 0.5
-    cash = cash_on * np.exp(np.log(600.0) + 1.1 * rng.standard_normal(n))
-    grade_score = (holder + 0.6 * sustained + 0.3 * np.minimum(runners_arrested, 3)
-                   + 0.5 * rng.standard_normal(n))
-    grade = np.digitize(grade_score, [0.6, 1.5])
-
-    rows = {
-        "line": idx,
-        "day": day,
-        "home_grown": home_grown,
-        "line_age_weeks": age_weeks.astype(np.int64),
-        "deal_numbers": lines["deal_numbers"][idx].copy(),
-        "contacts": contacts,
-        "bulk_texts_per_day": bulk,
-        "runners": runners.copy(),
-        "exploited_children": exploited_children,
-        "exploited_adults": exploited_adults,
-        "cuckooed_addresses": cuckooed,
-        "violence_12m": violence,
-        "weapons_linked": weapons,
-        "ocg_linked": lines["ocg"][idx],
-        "linked_lines": lines["linked_lines"][idx].copy(),
-        "prior_disruptions": prior,
-        "weeks_since_last_disruption": np.round((day - last_day) / 7.0, 1),
-        "holder_arrested": holder,
-        "closure": closure,
-        "runners_arrested": runners_arrested,
-        "handsets_seized": handsets,
-        "ddtro": ddtro,
-        "closure_orders": closure_orders,
-        "ancillary_orders": ancillary,
-        "safeguarding_referrals": safeguarding,
-        "drugs_seized_gbp": np.round(drugs, -1),
-        "cash_seized_gbp": np.round(cash, -1),
-        "sustained_operation": sustained,
-        "grade": grade,
-        "line_effect": lines["line_effect"][idx],
-    }
-    t_frac = np.clip(day / end_day, 0.0, 1.0)
-    miscalibrated = np.zeros(n, dtype=bool)
-    if cfg.miscalibrated_area is not None:
-        area_code = cfg.policing_areas.index(cfg.miscalibrated_area)
-        miscalibrated = (lines["area"][idx] == area_code) & (t_frac >= cfg.miscalibration_start_fraction)
-    terms = _true_terms(cfg, rows, t_frac, miscalibrated)
-    log_odds = cfg.persistence_intercept + sum(terms.values())
-    probability = _sigmoid(log_odds)
-    rows["persisted"] = rng.random(n) < probability
+    rows = _line_at_disruption(cfg, rng, lines, idx, day, shift)
+    rows["prior_disruptions"] = prior
+    rows["weeks_since_last_disruption"] = np.round((day - last_day) / 7.0, 1)
+    rows.update(_draw_package(cfg, rng, rows, shift))
+    x = {**rows, "line_type": rows["home_grown"].astype(np.int64), "closure_type": rows["closure"],
+         "disruption_grade": rows["grade"], "policing_area": lines["area"][idx],
+         "commodity": lines["commodity"][idx],
+         "origin_hub": np.where(rows["home_grown"], len(HUBS), lines["hub"][idx])}
+    terms = _mechanism(cfg, x, np.clip(day / end_day, 0.0, 1.0), lines["line_effect"][idx])
+    probability = _sigmoid(cfg.persistence_intercept + sum(terms.values()))
+    rows["persisted"] = rng.random(idx.size) < probability
     rows["true_probability"] = probability
-    for name, value in terms.items():
-        rows["term_" + name] = np.broadcast_to(np.asarray(value, dtype=np.float64), (n,)).copy()
+    rows.update({"term_" + name: value for name, value in terms.items()})
     return rows
 
 
@@ -644,7 +839,7 @@ def _frame(cfg: WorldConfig, lines: dict[str, np.ndarray], rows: dict[str, np.nd
 
     truth = {"disruption_id": disruption_ids, "true_probability": r.pop("true_probability"),
              "term_intercept": np.full(n, float(cfg.persistence_intercept))}
-    for name in TRUE_TERMS:
+    for name in (*TRUE_TERMS, *(extra.name for extra in cfg.extra_effects)):
         truth["term_" + name] = r.pop("term_" + name)
     return frame, pd.DataFrame(truth, copy=False)
 
@@ -786,8 +981,8 @@ RECORDING: dict[str, Recording] = {
     "handsets_seized": Recording(on_day=0.8, first=1, last=56),      # most at the arrests
     "safeguarding_referrals": Recording(on_day=0.4, first=1, last=42),
     "closure_orders": Recording(on_day=0.0, first=2, last=28),       # notice, then a magistrates' order
-    "ddtro": Recording(on_day=0.0, first=14, last=63),               # an application to court
-    "ancillary_orders": Recording(on_day=0.0, first=21, last=84),    # CBOs and STPOs take weeks
+    "ddtro": Recording(on_day=0.0, first=7, last=56),                # an application to court
+    "ancillary_orders": Recording(on_day=0.2, first=7, last=70),     # interim orders on the day; CBOs, STPOs take weeks
 }
 # closure_type: type1 is recorded when the arrested holder is charged, 0 to this many days after the
 # arrest; type2 (number deactivated) from TYPE2_DAYS after the disruption. Seizure values
@@ -925,3 +1120,33 @@ def write_world(world: SyntheticWorld, out_dir: Path) -> list[Path]:
         if old not in written:
             old.unlink()
     return [target for _, target in plan]
+
+
+def load_world_config(name_or_path: str | Path = "default", config_dir: Path | None = None,
+                      **overrides: object) -> WorldConfig:
+    """A world config from ``configs/world/<name>.yaml`` or a path, for use outside Hydra.
+
+    A preset's ``defaults`` list names the world it extends (as Hydra reads it); its own keys
+    replace that world's, and ``overrides`` replace both.
+
+    >>> load_world_config("sparse").line_effect_sd
+    0.6
+    """
+    import yaml
+
+    from resilience.paths import config_dir as default_config_dir
+
+    def read(path: Path) -> dict:
+        if not path.is_file():
+            raise _ConfigError(f"world config: no file {path}")
+        mapping = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        merged: dict = {}
+        for base in mapping.pop("defaults", None) or []:
+            if base != "_self_":
+                merged.update(read(path.parent / f"{base}.yaml"))
+        return {**merged, **mapping}
+
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = (config_dir or default_config_dir()) / "world" / f"{name_or_path}.yaml"
+    return WorldConfig(**{**read(path), **overrides})
