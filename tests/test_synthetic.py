@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 from sklearn.metrics import roc_auc_score
 
-from resilience.data import synthetic
+from resilience.data.synthetic import write as synthetic_write
 from resilience.data.contract import load_data_contract
 from resilience.data.synthetic import (
     ACCRUING_COLUMNS,
@@ -42,20 +42,16 @@ from resilience.weeks import week_monday
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = WorldConfig(n_lines=400, seed=11)
 
-ALLOWED = {
-    "line_type": {"imported", "home_grown"},
-    "origin_hub": {"london", "birmingham", "liverpool", "manchester", "other_hub", "local"},
-    "commodity": {"heroin_crack", "crack", "heroin", "cocaine", "cannabis"},
-    "closure_type": {"type1", "type2", "none"},
-    "disruption_grade": {"minor", "moderate", "major"},
-}
-INTS = ("line_age_weeks", "deal_numbers", "contacts", "runners", "exploited_children",
-        "exploited_adults", "cuckooed_addresses", "violence_12m", "linked_lines", "prior_disruptions",
-        "runners_arrested", "handsets_seized", "closure_orders", "ancillary_orders", "safeguarding_referrals")
-FLOATS = ("bulk_texts_per_day", "weeks_since_last_disruption", "drugs_seized_gbp", "cash_seized_gbp")
-BOOLS = ("weapons_linked", "ocg_linked", "holder_arrested", "ddtro", "sustained_operation")
-STRINGS = ("disruption_id", "line_id", "policing_area", "line_type", "origin_hub", "commodity",
-           "closure_type", "disruption_grade")
+CONTRACT = load_data_contract("default")  # the one list of columns, types and allowed values
+
+
+def _columns(*dtypes: str) -> list[str]:
+    return [c.name for c in CONTRACT.columns if c.dtype in dtypes and c.role != "label"]
+
+
+ALLOWED = {c.name: set(c.allowed) for c in CONTRACT.columns if c.allowed}
+INTS, FLOATS, BOOLS = _columns("int"), _columns("float"), _columns("bool")
+STRINGS = _columns("string", "category")
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +76,9 @@ def _late(frame: pd.DataFrame, config: WorldConfig) -> pd.Series:
 def check_contract(world: SyntheticWorld, config: WorldConfig) -> None:
     """Every rule of the data contract, on history and weekly rows."""
     history = world.history
-    assert list(history.columns) == list(COLUMNS)
+    assert list(history.columns) == list(COLUMNS) == list(CONTRACT.column_names)
     for week, frame in world.weekly.items():
-        assert list(frame.columns) == list(COLUMNS[:-1]), week
+        assert list(frame.columns) == [c for c in COLUMNS if c != LABEL], week
     rows = _all_rows(world)
     for column in INTS:
         assert rows[column].dtype == np.int64, column
@@ -271,9 +267,8 @@ def test_the_last_extract_of_a_disruption_shows_its_final_package(long_world):
 
 
 def test_every_weekly_extract_passes_the_data_contract(small_world):
-    contract = load_data_contract("default")
     for week, frame in small_world.weekly.items():
-        validate_frame(frame, contract, source=week, today=SMALL.end_day)
+        validate_frame(frame, CONTRACT, source=week, today=SMALL.end_day)
 
 
 def test_truth_has_one_row_per_disruption_and_adds_up(small_world):
@@ -384,9 +379,8 @@ def _log_odds(frame: pd.DataFrame, config: WorldConfig, line_effect: np.ndarray)
 def test_presets_generate_worlds_that_follow_the_contract(preset_world):
     config, world = preset_world
     check_contract(world, config)
-    contract = load_data_contract("default")
-    validate_frame(world.history, contract, require_label=True, today=config.end_day)
-    validate_frame(world.weekly[max(world.weekly)], contract, today=config.end_day)
+    validate_frame(world.history, CONTRACT, require_label=True, today=config.end_day)
+    validate_frame(world.weekly[max(world.weekly)], CONTRACT, today=config.end_day)
     assert 0.3 <= world.history[LABEL].mean() <= 0.6
 
 
@@ -521,10 +515,11 @@ def test_config_accepts_yaml_lists_and_stays_hashable():
 # -- writing ---------------------------------------------------------------------------------------
 def test_write_world_round_trips(small_world, tmp_path):
     paths = write_world(small_world, tmp_path)
-    assert paths[0] == tmp_path / "disruptions.parquet" and paths[-1] == tmp_path / "truth.parquet"
+    assert paths[0] == tmp_path / "disruptions.parquet" and paths[-2] == tmp_path / "truth.parquet"
+    assert json.loads(paths[-1].read_text())["mechanism"] == mechanism_summary(SMALL)
     assert sorted(p.stem for p in (tmp_path / "weekly").glob("*.parquet")) == sorted(small_world.weekly)
     assert_frame_equal(pd.read_parquet(paths[0]), small_world.history)
-    assert_frame_equal(pd.read_parquet(paths[-1]), small_world.truth)
+    assert_frame_equal(pd.read_parquet(paths[-2]), small_world.truth)
     week = sorted(small_world.weekly)[0]
     assert_frame_equal(pd.read_parquet(tmp_path / "weekly" / f"{week}.parquet"), small_world.weekly[week])
 
@@ -540,7 +535,7 @@ def test_write_world_removes_weekly_files_of_an_older_world(small_world, tmp_pat
 def test_write_world_is_atomic(small_world, tmp_path, monkeypatch):
     write_world(small_world, tmp_path)
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
-    real_writer = synthetic._write_parquet
+    real_writer = synthetic_write._write_parquet
     calls = []
 
     def failing_writer(frame, path):
@@ -550,7 +545,7 @@ def test_write_world_is_atomic(small_world, tmp_path, monkeypatch):
             raise OSError("disk full")
         real_writer(frame, path)
 
-    monkeypatch.setattr(synthetic, "_write_parquet", failing_writer)
+    monkeypatch.setattr(synthetic_write, "_write_parquet", failing_writer)
     other = generate_world(WorldConfig(n_lines=400, seed=99))
     with pytest.raises(OSError, match="disk full"):
         write_world(other, tmp_path)
@@ -570,7 +565,7 @@ def test_a_world_with_no_disruptions_is_still_well_formed(tmp_path):
     assert world.truth.empty
     assert list(world.history.columns) == list(COLUMNS)
     assert world.history["contacts"].dtype == np.int64
-    assert len(write_world(world, tmp_path)) == 2 + config.weekly_extract_weeks
+    assert len(write_world(world, tmp_path)) == 3 + config.weekly_extract_weeks
 
 
 # -- learnability ----------------------------------------------------------------------------------
@@ -595,3 +590,17 @@ def test_gradient_boosting_gets_close_to_the_oracle():
     model_auc = roc_auc_score(label[test], model.predict_proba(features[test])[:, 1])
     oracle_auc = roc_auc_score(label[test], truth.to_numpy()[test])
     assert oracle_auc - model_auc < 0.02
+
+
+# -- one place for the columns ---------------------------------------------------------------------
+def test_the_simulator_refuses_a_contract_it_cannot_follow():
+    from resilience.data.contract import DataContract
+    from resilience.data.synthetic.columns import check_levels
+    from resilience.data.synthetic.config import _levels
+    from resilience.errors import ConfigError
+
+    check_levels(_levels(SMALL), CONTRACT)  # the default contract takes every level it writes
+    mapping = CONTRACT.to_dict()
+    mapping["columns"]["commodity"]["allowed"] = ["heroin_crack", "crack", "heroin", "cocaine"]
+    with pytest.raises(ConfigError, match="commodity.*cannabis"):
+        check_levels(_levels(SMALL), DataContract.from_dict(mapping))

@@ -1,7 +1,6 @@
 """resilience-generate: write the seeded synthetic world to data/synthetic/."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -9,9 +8,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from resilience.cli._app import hydra_app
 from resilience.data.contract import DataContract
-from resilience.data.io import write_text_atomic
 from resilience.data.validate import validate_frame
-from resilience.data.synthetic import WorldConfig, generate_world, mechanism_summary, write_world
+from resilience.data.synthetic import WorldConfig, generate_world, write_world
 from resilience.paths import synthetic_dir
 
 
@@ -26,11 +24,9 @@ def main(cfg: DictConfig) -> None:
     validate_frame(world.history, contract, source="synthetic history", require_label=True, today=today)
     for week, extract in world.weekly.items():
         validate_frame(extract, contract, source=f"synthetic weekly extract {week}", today=today)
+    # world.json carries the scenario parameters (for model cards) and which columns truly drive
+    # persistence and which have no effect (for benchmarks of reasons), written with the rest.
     paths = write_world(world, out_dir)
-    # The scenario parameters travel with the world, so model cards can state them; "mechanism" says
-    # which columns truly drive persistence and which have no effect, for benchmarks of reasons.
-    record = {**world_config.to_dict(), "mechanism": mechanism_summary(world_config)}
-    paths.append(write_text_atomic(out_dir / "world.json", json.dumps(record, indent=2, default=str)))
     label_rate = world.history[contract.label].mean()
     print(f"synthetic world (seed {world_config.seed}): {len(world.history)} labelled disruptions, "
           f"{len(world.weekly)} weekly extracts of open disruptions "
