@@ -1,6 +1,7 @@
 """Tests for the synthetic world: determinism, the data contract, realism, test knobs, atomic writes."""
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 from pathlib import Path
 
@@ -13,8 +14,10 @@ from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 from sklearn.metrics import roc_auc_score
 
-from resilience.data import synthetic
+from resilience.data.synthetic import write as synthetic_write
+from resilience.data.contract import load_data_contract
 from resilience.data.synthetic import (
+    ACCRUING_COLUMNS,
     COLUMNS,
     FEATURE_COLUMNS,
     LABEL,
@@ -24,26 +27,31 @@ from resilience.data.synthetic import (
     SyntheticWorld,
     WorldConfig,
     generate_world,
+    ExtraEffect,
+    load_world_config,
+    mechanism_summary,
+    no_effect_features,
+    true_drivers,
+    true_terms,
+    world_terms,
     write_world,
 )
+from resilience.data.validate import validate_frame
+from resilience.weeks import week_monday
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = WorldConfig(n_lines=400, seed=11)
 
-ALLOWED = {
-    "line_type": {"imported", "home_grown"},
-    "origin_hub": {"london", "birmingham", "liverpool", "manchester", "other_hub", "local"},
-    "commodity": {"heroin_crack", "crack", "heroin", "cocaine", "cannabis"},
-    "closure_type": {"type1", "type2", "none"},
-    "disruption_grade": {"minor", "moderate", "major"},
-}
-INTS = ("line_age_weeks", "deal_numbers", "contacts", "runners", "exploited_children",
-        "exploited_adults", "cuckooed_addresses", "violence_12m", "linked_lines", "prior_disruptions",
-        "runners_arrested", "handsets_seized", "closure_orders", "ancillary_orders", "safeguarding_referrals")
-FLOATS = ("bulk_texts_per_day", "weeks_since_last_disruption", "drugs_seized_gbp", "cash_seized_gbp")
-BOOLS = ("weapons_linked", "ocg_linked", "holder_arrested", "ddtro", "sustained_operation")
-STRINGS = ("disruption_id", "line_id", "policing_area", "line_type", "origin_hub", "commodity",
-           "closure_type", "disruption_grade")
+CONTRACT = load_data_contract("default")  # the one list of columns, types and allowed values
+
+
+def _columns(*dtypes: str) -> list[str]:
+    return [c.name for c in CONTRACT.columns if c.dtype in dtypes and c.role != "label"]
+
+
+ALLOWED = {c.name: set(c.allowed) for c in CONTRACT.columns if c.allowed}
+INTS, FLOATS, BOOLS = _columns("int"), _columns("float"), _columns("bool")
+STRINGS = _columns("string", "category")
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +76,9 @@ def _late(frame: pd.DataFrame, config: WorldConfig) -> pd.Series:
 def check_contract(world: SyntheticWorld, config: WorldConfig) -> None:
     """Every rule of the data contract, on history and weekly rows."""
     history = world.history
-    assert list(history.columns) == list(COLUMNS)
+    assert list(history.columns) == list(COLUMNS) == list(CONTRACT.column_names)
     for week, frame in world.weekly.items():
-        assert list(frame.columns) == list(COLUMNS[:-1]), week
+        assert list(frame.columns) == [c for c in COLUMNS if c != LABEL], week
     rows = _all_rows(world)
     for column in INTS:
         assert rows[column].dtype == np.int64, column
@@ -98,7 +106,9 @@ def check_contract(world: SyntheticWorld, config: WorldConfig) -> None:
     assert (since.isna() == (rows["prior_disruptions"] == 0)).all()
     assert (since.dropna() > config.horizon_weeks).all()  # a persisting line waits out the horizon
 
-    assert rows["disruption_id"].is_unique
+    assert history["disruption_id"].is_unique
+    for week, frame in world.weekly.items():
+        assert frame["disruption_id"].is_unique and frame["line_id"].is_unique, week
     assert rows["disruption_id"].str.fullmatch(r"SYN-D\d{7,}").all()
     assert rows["line_id"].str.fullmatch(r"SYN-L\d{6,}").all()
     horizon = pd.Timedelta(weeks=config.horizon_weeks)
@@ -166,18 +176,99 @@ def test_lines_are_consistent_across_their_rows(small_world):
     assert previous["persisted_12w"].all()
 
 
-def test_weekly_extracts_are_the_latest_iso_weeks_without_label(small_world):
+def test_weekly_extracts_are_the_latest_iso_weeks_of_open_disruptions(small_world):
     config = SMALL
     assert len(small_world.weekly) == config.weekly_extract_weeks
     assert list(small_world.weekly) == sorted(small_world.weekly)
     assert list(small_world.weekly)[-1] == "2026-W47"  # the ISO week of end_date 2026-11-22
+    horizon = pd.Timedelta(weeks=config.horizon_weeks)
     for week, frame in small_world.weekly.items():
         assert LABEL not in frame.columns
-        iso = frame["disruption_date"].dt.isocalendar()
-        assert ((iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)) == week).all()
-    history_ids = set(small_world.history["disruption_id"])
-    weekly_ids = set(pd.concat(small_world.weekly.values())["disruption_id"])
-    assert weekly_ids and not (weekly_ids & history_ids)
+        as_of = min(week_monday(week) + pd.Timedelta(days=6), config.end_day)
+        dates = frame["disruption_date"]
+        assert ((dates > as_of - horizon) & (dates <= as_of)).all(), week  # open: outcome not yet known
+    latest = small_world.weekly["2026-W47"]
+    assert latest["disruption_id"].size and not set(latest["disruption_id"]) & set(small_world.history["disruption_id"])
+
+
+def test_history_holds_exactly_the_disruptions_whose_outcome_is_known(small_world):
+    config = SMALL
+    known_by = config.end_day - pd.Timedelta(weeks=config.horizon_weeks)
+    assert (small_world.history["disruption_date"] <= known_by).all()
+    truth_ids = set(small_world.truth["disruption_id"])
+    latest = set(small_world.weekly["2026-W47"]["disruption_id"])
+    # Every simulated disruption from start_date on is either labelled history or open this week.
+    assert truth_ids == set(small_world.history["disruption_id"]) | latest
+
+
+def _appearances(world: SyntheticWorld) -> pd.DataFrame:
+    return pd.concat([frame.assign(week=week) for week, frame in world.weekly.items()], ignore_index=True)
+
+
+def test_consecutive_extracts_share_open_disruptions(small_world):
+    weeks = list(small_world.weekly)
+    for before, after in zip(weeks, weeks[1:]):
+        a, b = small_world.weekly[before], small_world.weekly[after]
+        shared = a.merge(b, on="disruption_id", suffixes=("", "_next"))
+        assert len(shared) >= 0.8 * len(a), (before, after)  # most stay open a week later
+        assert (shared["line_id"] == shared["line_id_next"]).all()
+        assert (shared["disruption_date"] == shared["disruption_date_next"]).all()
+
+
+LONG = WorldConfig(n_lines=800, seed=4, weekly_extract_weeks=20)
+
+
+@pytest.fixture(scope="module")
+def long_world() -> SyntheticWorld:
+    """Twenty consecutive weekly extracts: longer than any disruption stays open."""
+    return generate_world(LONG)
+
+
+def test_a_disruption_is_open_in_horizon_weeks_consecutive_extracts(long_world):
+    config, world = LONG, long_world
+    weeks = list(world.weekly)
+    seen = _appearances(world).assign(position=lambda f: f["week"].map(weeks.index))
+    spans = seen.groupby("disruption_id")["position"].agg(["min", "max", "size"])
+    assert (spans["size"] <= config.horizon_weeks).all()
+    assert (spans["max"] - spans["min"] + 1 == spans["size"]).all()  # consecutive, no gaps
+    inside = (spans["min"] > 0) & (spans["max"] < len(weeks) - 1)
+    assert inside.any() and (spans.loc[inside, "size"] == config.horizon_weeks).all()
+
+
+def test_package_fields_accrue_and_the_line_profile_stays_fixed(small_world):
+    seen = _appearances(small_world).sort_values(["disruption_id", "week"])
+    same = seen["disruption_id"].eq(seen["disruption_id"].shift())
+    now, before = seen[same], seen.shift()[same]
+    grown = {}
+    for column in ACCRUING_COLUMNS:
+        if column == "closure_type":
+            assert ((before[column] == now[column]) | (before[column] == "none")).all()
+            continue
+        assert (now[column].astype(float) >= before[column].astype(float)).all(), column
+        grown[column] = (now[column].astype(float) > before[column].astype(float)).sum()
+    assert sum(grown.values()) > 0
+    fixed = [c for c in COLUMNS[:-1] if c not in ACCRUING_COLUMNS]
+    assert_frame_equal(now[fixed].reset_index(drop=True), before[fixed].reset_index(drop=True),
+                       check_dtype=False)
+
+
+def test_the_last_extract_of_a_disruption_shows_its_final_package(long_world):
+    world = long_world
+    seen = _appearances(world).sort_values("week").groupby("disruption_id").tail(1)
+    last = seen[seen["week"] != list(world.weekly)[-1]].set_index("disruption_id")  # outcome now known
+    history = world.history.set_index("disruption_id").loc[last.index]
+    assert len(last) > 50
+    for column in ACCRUING_COLUMNS:
+        assert (last[column] == history[column]).all(), column
+    # ... while a fresh disruption usually has less on record than it will have.
+    first = _appearances(world).sort_values("week").groupby("disruption_id").head(1).set_index("disruption_id")
+    first = first.loc[first.index.intersection(history.index)]
+    assert first["ancillary_orders"].sum() < history.loc[first.index, "ancillary_orders"].sum()
+
+
+def test_every_weekly_extract_passes_the_data_contract(small_world):
+    for week, frame in small_world.weekly.items():
+        validate_frame(frame, CONTRACT, source=week, today=SMALL.end_day)
 
 
 def test_truth_has_one_row_per_disruption_and_adds_up(small_world):
@@ -271,6 +362,125 @@ def test_miscalibrated_area_raises_its_late_rate():
     assert (truth["term_area_miscalibration"].to_numpy()[~hit] == 0).all()
 
 
+# -- worlds with other true mechanisms ---------------------------------------------------------------
+PRESETS = ("protect_driven", "pursue_driven", "sparse")
+
+
+@pytest.fixture(scope="module", params=PRESETS)
+def preset_world(request) -> tuple[WorldConfig, SyntheticWorld]:
+    config = load_world_config(request.param, n_lines=1_500, seed=8)
+    return config, generate_world(config)
+
+
+def _log_odds(frame: pd.DataFrame, config: WorldConfig, line_effect: np.ndarray) -> np.ndarray:
+    return true_terms(frame, config, line_effect).sum(axis=1).to_numpy()
+
+
+def test_presets_generate_worlds_that_follow_the_contract(preset_world):
+    config, world = preset_world
+    check_contract(world, config)
+    validate_frame(world.history, CONTRACT, require_label=True, today=config.end_day)
+    validate_frame(world.weekly[max(world.weekly)], CONTRACT, today=config.end_day)
+    assert 0.3 <= world.history[LABEL].mean() <= 0.6
+
+
+def test_true_terms_recompute_the_truth_from_the_extract(preset_world):
+    config, world = preset_world
+    truth = world.truth.set_index("disruption_id").loc[world.history["disruption_id"]].reset_index(drop=True)
+    terms = true_terms(world.history, config, truth["term_line_random_effect"].to_numpy())
+    assert_frame_equal(terms, truth[terms.columns], check_exact=False, rtol=1e-12)
+    extras = {f"term_{e.name}" for e in config.extra_effects}
+    assert extras and extras <= set(world.truth.columns)
+
+
+def test_recorded_drivers_match_the_mechanism(preset_world):
+    config, world = preset_world
+    history = world.history
+    effect = world.truth.set_index("disruption_id").loc[history["disruption_id"], "term_line_random_effect"].to_numpy()
+    base = _log_odds(history, config, effect)
+    rng = np.random.default_rng(0)
+    drivers, nil = true_drivers(config), no_effect_features(config)
+    assert set(drivers) | set(nil) | {"origin_hub"} >= set(FEATURE_COLUMNS)
+    for column in FEATURE_COLUMNS:
+        shuffled = history.copy()
+        shuffled[column] = history[column].to_numpy()[rng.permutation(len(history))]
+        moved = np.abs(_log_odds(shuffled, config, effect) - base).max()
+        if column in nil:
+            assert moved == 0, f"{column} is recorded as having no effect but moves the truth"
+        elif column in drivers:
+            assert moved > 0.01, f"{column} is recorded as a driver but does not move the truth"
+
+
+def test_presets_differ_materially_from_the_default_and_each_other():
+    default = WorldConfig()
+    configs = {name: load_world_config(name) for name in PRESETS}
+    base_nil = set(no_effect_features(default))
+    for name, config in configs.items():
+        drivers = true_drivers(config)
+        assert len(drivers & base_nil) >= 2, f"{name}: no-effect columns of the default drive it"
+        assert len(true_drivers(default) - drivers) >= 2, f"{name}: default drivers have no effect"
+        assert set(mechanism_summary(config)["terms"]) != set(mechanism_summary(default)["terms"])
+    drivers = [true_drivers(c) for c in configs.values()]
+    assert len({frozenset(d) for d in drivers}) == len(drivers)
+
+
+def test_default_world_drivers_agree_with_the_public_constants():
+    default = WorldConfig()
+    read = {c for columns in TRUE_TERMS.values() for c in columns}
+    assert true_drivers(default) == read - {"policing_area"}  # the area term is off by default
+    assert set(no_effect_features(default)) == set(NO_EFFECT_FEATURES) | {"policing_area"}
+    assert mechanism_summary(default)["proxies"] == {"origin_hub": "line_type"}
+    assert "policing_area" in true_drivers(WorldConfig(miscalibrated_area="Northmere"))
+
+
+@pytest.mark.parametrize("change, column, drives", [
+    ({"effect_log_contacts": 0.0}, "contacts", False),
+    ({"effect_holder_imported": -1.0, "effect_holder_home_grown": -1.0, "drift_strength": 0.0,
+      "home_grown_effect_start": 0.0}, "line_type", False),
+    ({"ddtro_decay_per_number": 1.0, "effect_log_deal_numbers": 0.0}, "deal_numbers", False),
+    ({"extra_effects": [{"column": "cash_seized_gbp", "effect": -0.2}]}, "cash_seized_gbp", True),
+    ({"extra_effects": [{"column": "commodity", "level": "crack", "effect": 0.4}]}, "commodity", True),
+    ({"extra_effects": [{"column": "ddtro", "times": "violence_12m", "effect": 0.4}]}, "violence_12m", True),
+])
+def test_overrides_change_which_columns_drive_persistence(change, column, drives):
+    assert (column in true_drivers(WorldConfig(**change))) is drives
+
+
+@pytest.mark.parametrize("bad", [
+    [{"column": "no_such_column", "effect": 1.0}],
+    [{"column": "commodity", "effect": 1.0}],                      # a category needs a level
+    [{"column": "commodity", "level": "tea", "effect": 1.0}],
+    [{"column": "contacts", "level": "many", "effect": 1.0}],
+    [{"column": "contacts", "times": "commodity", "effect": 1.0}],
+    [{"column": "contacts"}],
+    [{"column": "contacts", "effect": 1.0}, {"column": "contacts", "effect": 2.0}],
+])
+def test_bad_extra_effects_are_refused(bad):
+    with pytest.raises(Exception, match="world config: extra_effects"):
+        WorldConfig(extra_effects=bad)
+
+
+def test_extra_effects_round_trip_through_yaml_shape():
+    config = load_world_config("pursue_driven")
+    assert WorldConfig(**config.to_dict()) == config
+    assert all(isinstance(e, ExtraEffect) for e in config.extra_effects)
+    assert hash(config) == hash(WorldConfig(**config.to_dict()))
+
+
+def test_generate_command_selects_a_preset_and_records_the_mechanism(tmp_path):
+    from conftest import run_command
+
+    out = tmp_path / "world"
+    result = run_command("resilience-generate", "world=sparse", "world.n_lines=300", f"out_dir={out}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads((out / "world.json").read_text())
+    expected = load_world_config("sparse", n_lines=300)
+    assert record["mechanism"] == json.loads(json.dumps(mechanism_summary(expected)))
+    assert WorldConfig(**{k: v for k, v in record.items() if k != "mechanism"}) == expected
+    assert "line_age_weeks" in record["mechanism"]["true_drivers"]
+    assert "runners" in record["mechanism"]["no_effect_features"]
+
+
 # -- config ----------------------------------------------------------------------------------------
 def test_yaml_mirrors_the_dataclass_and_every_key_is_commented():
     path = ROOT / "configs" / "world" / "default.yaml"
@@ -284,7 +494,8 @@ def test_yaml_mirrors_the_dataclass_and_every_key_is_commented():
 
 @pytest.mark.parametrize("bad", [
     {"n_lines": 0},
-    {"weekly_extract_weeks": 13},
+    {"weekly_extract_weeks": 0},
+    {"weekly_extract_weeks": 140},
     {"miscalibrated_area": "Nowhere"},
     {"home_grown_share_end": 1.5},
     {"area_weights": [1.0, 2.0]},
@@ -304,10 +515,11 @@ def test_config_accepts_yaml_lists_and_stays_hashable():
 # -- writing ---------------------------------------------------------------------------------------
 def test_write_world_round_trips(small_world, tmp_path):
     paths = write_world(small_world, tmp_path)
-    assert paths[0] == tmp_path / "disruptions.parquet" and paths[-1] == tmp_path / "truth.parquet"
+    assert paths[0] == tmp_path / "disruptions.parquet" and paths[-2] == tmp_path / "truth.parquet"
+    assert json.loads(paths[-1].read_text())["mechanism"] == mechanism_summary(SMALL)
     assert sorted(p.stem for p in (tmp_path / "weekly").glob("*.parquet")) == sorted(small_world.weekly)
     assert_frame_equal(pd.read_parquet(paths[0]), small_world.history)
-    assert_frame_equal(pd.read_parquet(paths[-1]), small_world.truth)
+    assert_frame_equal(pd.read_parquet(paths[-2]), small_world.truth)
     week = sorted(small_world.weekly)[0]
     assert_frame_equal(pd.read_parquet(tmp_path / "weekly" / f"{week}.parquet"), small_world.weekly[week])
 
@@ -323,7 +535,7 @@ def test_write_world_removes_weekly_files_of_an_older_world(small_world, tmp_pat
 def test_write_world_is_atomic(small_world, tmp_path, monkeypatch):
     write_world(small_world, tmp_path)
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
-    real_writer = synthetic._write_parquet
+    real_writer = synthetic_write._write_parquet
     calls = []
 
     def failing_writer(frame, path):
@@ -333,7 +545,7 @@ def test_write_world_is_atomic(small_world, tmp_path, monkeypatch):
             raise OSError("disk full")
         real_writer(frame, path)
 
-    monkeypatch.setattr(synthetic, "_write_parquet", failing_writer)
+    monkeypatch.setattr(synthetic_write, "_write_parquet", failing_writer)
     other = generate_world(WorldConfig(n_lines=400, seed=99))
     with pytest.raises(OSError, match="disk full"):
         write_world(other, tmp_path)
@@ -353,7 +565,7 @@ def test_a_world_with_no_disruptions_is_still_well_formed(tmp_path):
     assert world.truth.empty
     assert list(world.history.columns) == list(COLUMNS)
     assert world.history["contacts"].dtype == np.int64
-    assert len(write_world(world, tmp_path)) == 2 + config.weekly_extract_weeks
+    assert len(write_world(world, tmp_path)) == 3 + config.weekly_extract_weeks
 
 
 # -- learnability ----------------------------------------------------------------------------------
@@ -378,3 +590,17 @@ def test_gradient_boosting_gets_close_to_the_oracle():
     model_auc = roc_auc_score(label[test], model.predict_proba(features[test])[:, 1])
     oracle_auc = roc_auc_score(label[test], truth.to_numpy()[test])
     assert oracle_auc - model_auc < 0.02
+
+
+# -- one place for the columns ---------------------------------------------------------------------
+def test_the_simulator_refuses_a_contract_it_cannot_follow():
+    from resilience.data.contract import DataContract
+    from resilience.data.synthetic.columns import check_levels
+    from resilience.data.synthetic.config import _levels
+    from resilience.errors import ConfigError
+
+    check_levels(_levels(SMALL), CONTRACT)  # the default contract takes every level it writes
+    mapping = CONTRACT.to_dict()
+    mapping["columns"]["commodity"]["allowed"] = ["heroin_crack", "crack", "heroin", "cocaine"]
+    with pytest.raises(ConfigError, match="commodity.*cannabis"):
+        check_levels(_levels(SMALL), DataContract.from_dict(mapping))

@@ -1,0 +1,288 @@
+"""The world's knobs: :class:`WorldConfig` (``configs/world/default.yaml`` key for key), the
+extra true effects of alternative worlds (:class:`ExtraEffect`) and :func:`load_world_config`."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import pandas as pd
+
+from resilience.data.synthetic.columns import (
+    CLOSURE_TYPES,
+    COMMODITIES,
+    FEATURE_COLUMNS,
+    GRADES,
+    HUBS,
+    LINE_TYPES,
+)
+from resilience.errors import ConfigError
+
+DEFAULT_AREAS: tuple[str, ...] = (
+    "Northmere", "Ashby Vale", "Kestrelholm", "Oakhallow", "Brindlecombe", "Greyhaven Fells",
+    "Wetherdune", "Marrowfield", "Quillbrook", "Saltmarrow", "Corvid Heath", "Lanternmoor",
+)
+DEFAULT_AREA_WEIGHTS: tuple[float, ...] = (
+    0.16, 0.13, 0.11, 0.10, 0.09, 0.08, 0.07, 0.07, 0.06, 0.05, 0.04, 0.04,
+)
+
+
+
+@dataclass(frozen=True)
+class ExtraEffect:
+    """A true effect the default mechanism does not have (for worlds with other true drivers).
+
+    Adds ``effect`` log-odds times the column's value: 1/0 for a yes/no column, 1 at ``level`` (and
+    0 elsewhere) for a category column, log(1 + value) for a number (an empty value counts 0). With
+    ``times`` (a number or yes/no column) the value is multiplied by that column's too: an
+    interaction. Its truth column is ``term_<name>``.
+
+    >>> ExtraEffect(column="commodity", level="cocaine", effect=0.5).name
+    'extra_commodity_cocaine'
+    """
+
+    column: str
+    effect: float
+    level: str | None = None
+    times: str | None = None
+
+    @property
+    def name(self) -> str:
+        return "extra_" + self.column + (f"_{self.level}" if self.level is not None else "") + (
+            f"_x_{self.times}" if self.times is not None else "")
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,) if self.times is None else (self.column, self.times)
+
+    def to_dict(self) -> dict:
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+def _levels(cfg: WorldConfig) -> dict[str, tuple[str, ...]]:
+    """The simulator's category columns and their levels, in code order."""
+    return {"line_type": LINE_TYPES, "origin_hub": HUBS + ("local",),
+            "policing_area": cfg.policing_areas, "commodity": COMMODITIES,
+            "closure_type": CLOSURE_TYPES, "disruption_grade": GRADES}
+
+
+def _extra_effects(cfg: WorldConfig, raw: object) -> tuple[tuple[ExtraEffect, ...], list[str]]:
+    """``extra_effects`` as given (mappings from YAML, or ExtraEffect) -> checked tuple, problems."""
+    effects, problems = [], []
+    for item in raw or ():
+        try:
+            effect = item if isinstance(item, ExtraEffect) else ExtraEffect(**dict(item))
+        except (TypeError, ValueError) as exc:
+            problems.append(f"extra_effects entry {item!r}: needs column and effect ({exc})")
+            continue
+        levels = _levels(cfg).get(effect.column)
+        if effect.column not in FEATURE_COLUMNS:
+            problems.append(f"extra_effects: {effect.column!r} is not a feature column of the contract")
+        elif levels is not None and effect.level not in levels:
+            problems.append(f"extra_effects: {effect.column} is a category: level must be one of {', '.join(levels)}")
+        elif levels is None and effect.level is not None:
+            problems.append(f"extra_effects: {effect.column} is not a category, so it takes no level")
+        if effect.times is not None and (effect.times not in FEATURE_COLUMNS or effect.times in _levels(cfg)):
+            problems.append(f"extra_effects: times={effect.times!r} must be a number or yes/no feature column")
+        effects.append(ExtraEffect(effect.column, float(effect.effect), effect.level, effect.times))
+    names = [e.name for e in effects]
+    if len(set(names)) != len(names):
+        problems.append("extra_effects: each column/level/times combination may appear once")
+    return tuple(effects), problems
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Every knob of the synthetic world; ``configs/world/default.yaml`` mirrors it key for key.
+
+    Build it from the YAML with ``WorldConfig(**mapping)``; lists become tuples. Magnitudes are
+    scenario parameters (see ``data/synthetic/README.md`` for the public source of each, or
+    "assumption"). Effects are log-odds contributions to persistence.
+
+    Parameters
+    ----------
+    seed : master seed; the same config always gives the same world, byte for byte.
+    n_lines : lines first known between ``start_date - warmup_weeks`` and ``end_date``
+        (the scale knob: about 0.9 history rows per line at the defaults, as some lines are
+        first known too late or fold before their first disruption).
+    start_date, end_date : ISO dates; ``end_date`` is the last disruption day ("today" of the world).
+    covariate_shift : > 0 shifts the features of the weekly extracts only (more contacts and bulk
+        texts, fewer holder arrests, extra new home-grown lines); history is unchanged.
+    miscalibrated_area : an area whose true log-odds gets ``+miscalibration_log_odds`` from
+        ``miscalibration_start_fraction`` of the date range onwards.
+
+    Examples
+    --------
+    >>> WorldConfig(n_lines=500, seed=7).n_lines
+    500
+    """
+
+    # -- scale and calendar --------------------------------------------------------------------
+    seed: int = 20261128
+    n_lines: int = 60_000
+    start_date: str = "2023-11-27"
+    end_date: str = "2026-11-22"
+    horizon_weeks: int = 12
+    weekly_extract_weeks: int = 4
+    warmup_weeks: int = 52
+    # -- where lines are and where they come from ---------------------------------------------
+    policing_areas: tuple[str, ...] = DEFAULT_AREAS
+    area_weights: tuple[float, ...] = DEFAULT_AREA_WEIGHTS
+    hub_share_london: float = 0.55
+    hub_share_liverpool: float = 0.15
+    hub_share_birmingham: float = 0.15
+    hub_share_manchester: float = 0.08
+    hub_share_other: float = 0.07
+    home_grown_share_start: float = 0.30
+    home_grown_share_end: float = 0.60
+    # -- line profile ---------------------------------------------------------------------------
+    median_contacts: float = 300.0
+    contacts_log_sd: float = 0.8
+    mean_bulk_texts_per_day: float = 6.0
+    mean_deal_numbers: float = 2.0
+    mean_runners: float = 3.0
+    ocg_share: float = 0.35
+    # -- disruption tempo -----------------------------------------------------------------------
+    mean_weeks_to_first_disruption: float = 16.0
+    mean_extra_gap_weeks: float = 12.0
+    mean_line_lifetime_weeks: float = 104.0
+    # -- disruption package ---------------------------------------------------------------------
+    sustained_rate: float = 0.35
+    holder_arrest_rate: float = 0.40
+    type1_share_of_holder_arrests: float = 0.90
+    type2_rate: float = 0.06
+    ddtro_rate: float = 0.12
+    runner_arrest_rate: float = 0.25
+    safeguarding_referral_rate: float = 0.60
+    # -- the true mechanism (log-odds) ----------------------------------------------------------
+    persistence_intercept: float = 0.75
+    effect_log_contacts: float = 0.85
+    effect_log_bulk_texts: float = 0.45
+    effect_log_deal_numbers: float = 0.60
+    effect_log_runners: float = 0.50
+    effect_ocg: float = 0.45
+    effect_log_linked_lines: float = 0.35
+    effect_adaptation: float = 0.45
+    effect_holder_imported: float = -2.10
+    effect_holder_home_grown: float = -0.90
+    effect_type1_closure: float = -0.45
+    effect_type2_closure: float = -0.35
+    effect_ddtro_single_number: float = -1.50
+    ddtro_decay_per_number: float = 0.35
+    effect_runner_arrests_max: float = -1.20
+    effect_sustained: float = -0.60
+    effect_sustained_per_prior: float = -0.25
+    effect_log_safeguarding: float = -0.35
+    effect_premises_order: float = -0.30
+    effect_ancillary_order: float = -0.20
+    home_grown_effect_start: float = -0.20
+    drift_strength: float = 0.60
+    line_effect_sd: float = 0.25
+    extra_effects: tuple[ExtraEffect, ...] = ()
+    # -- test knobs -----------------------------------------------------------------------------
+    covariate_shift: float = 0.0
+    miscalibrated_area: str | None = None
+    miscalibration_log_odds: float = 1.0
+    miscalibration_start_fraction: float = 0.70
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "policing_areas", tuple(str(a) for a in self.policing_areas))
+        object.__setattr__(self, "area_weights", tuple(float(w) for w in self.area_weights))
+        extra, problems = _extra_effects(self, self.extra_effects)
+        object.__setattr__(self, "extra_effects", extra)
+        try:
+            start, end = self.start_day, self.end_day
+        except ValueError as exc:
+            raise ConfigError(f"world config: start_date/end_date must be ISO dates: {exc}") from exc
+        if (end - start).days < 7 * (2 * self.horizon_weeks + self.weekly_extract_weeks + 4):
+            problems.append("end_date must lie well after start_date (more than twice the horizon "
+                            "+ the weekly weeks), so every weekly extract's open disruptions "
+                            "fall inside the exported history range")
+        if self.n_lines < 1:
+            problems.append("n_lines must be >= 1")
+        if self.weekly_extract_weeks < 1:
+            problems.append("weekly_extract_weeks must be >= 1")
+        if self.horizon_weeks < 1 or self.warmup_weeks < 0:
+            problems.append("horizon_weeks must be >= 1 and warmup_weeks >= 0")
+        if not self.policing_areas or len(set(self.policing_areas)) != len(self.policing_areas):
+            problems.append("policing_areas must be non-empty and unique")
+        if len(self.area_weights) != len(self.policing_areas) or min(self.area_weights, default=0) < 0 \
+                or sum(self.area_weights) <= 0:
+            problems.append("area_weights must be one non-negative weight per policing area")
+        hubs = self.hub_shares
+        if min(hubs) < 0 or sum(hubs) <= 0:
+            problems.append("hub_share_* must be non-negative and not all zero")
+        for name in ("home_grown_share_start", "home_grown_share_end", "ocg_share", "sustained_rate",
+                     "holder_arrest_rate", "type1_share_of_holder_arrests", "type2_rate", "ddtro_rate",
+                     "runner_arrest_rate", "safeguarding_referral_rate", "miscalibration_start_fraction",
+                     "ddtro_decay_per_number"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                problems.append(f"{name} must be between 0 and 1")
+        for name in ("median_contacts", "mean_bulk_texts_per_day", "mean_weeks_to_first_disruption",
+                     "mean_line_lifetime_weeks"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name} must be > 0")
+        if self.mean_deal_numbers < 1:
+            problems.append("mean_deal_numbers must be >= 1")
+        for name in ("contacts_log_sd", "mean_runners", "mean_extra_gap_weeks", "line_effect_sd",
+                     "covariate_shift"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0")
+        if self.miscalibrated_area is not None and self.miscalibrated_area not in self.policing_areas:
+            problems.append(f"miscalibrated_area {self.miscalibrated_area!r} is not one of policing_areas")
+        if problems:
+            raise ConfigError("world config: " + "; ".join(problems))
+
+    @property
+    def start_day(self) -> pd.Timestamp:
+        """``start_date`` as a timestamp."""
+        return pd.Timestamp(self.start_date).normalize()
+
+    @property
+    def end_day(self) -> pd.Timestamp:
+        """``end_date`` as a timestamp."""
+        return pd.Timestamp(self.end_date).normalize()
+
+    @property
+    def hub_shares(self) -> tuple[float, ...]:
+        """Shares of imported lines by hub, in the order of :data:`HUBS`."""
+        return (self.hub_share_london, self.hub_share_liverpool, self.hub_share_birmingham,
+                self.hub_share_manchester, self.hub_share_other)
+
+    def to_dict(self) -> dict:
+        """Plain mapping of the fields (tuples as lists), the shape of the YAML."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        out["extra_effects"] = [effect.to_dict() for effect in self.extra_effects]
+        return out
+
+
+def load_world_config(name_or_path: str | Path = "default", config_dir: Path | None = None,
+                      **overrides: object) -> WorldConfig:
+    """A world config from ``configs/world/<name>.yaml`` or a path, for use outside Hydra.
+
+    A preset's ``defaults`` list names the world it extends (as Hydra reads it); its own keys
+    replace that world's, and ``overrides`` replace both.
+
+    >>> load_world_config("sparse").line_effect_sd
+    0.6
+    """
+    import yaml
+
+    from resilience.paths import config_dir as default_config_dir
+
+    def read(path: Path) -> dict:
+        if not path.is_file():
+            raise ConfigError(f"world config: no file {path}")
+        mapping = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        merged: dict = {}
+        for base in mapping.pop("defaults", None) or []:
+            if base != "_self_":
+                merged.update(read(path.parent / f"{base}.yaml"))
+        return {**merged, **mapping}
+
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = (config_dir or default_config_dir()) / "world" / f"{name_or_path}.yaml"
+    return WorldConfig(**{**read(path), **overrides})
