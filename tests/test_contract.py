@@ -501,12 +501,14 @@ CHARACTERISTIC_WORDS = {
     "religion or belief": ["religion", "faith", "belief", "muslim", "christian", "sikh", "jewish"],
     "sex": ["sex", "gender", "female", "male", "woman"],
     "sexual orientation": ["sexual_orientation", "sexuality", "gay", "lesbian", "bisexual"],
-    "proxy": ["postcode", "post_code", "first_name", "last_name", "surname", "forename", "full_name"],
+    "proxy": ["postcode", "post_code", "first_name", "last_name", "surname", "forename", "full_name", "name",
+              "holder_name"],
 }
 # Names that must keep passing: lines, disruptions and places, including near misses.
 ORDINARY_NAMES = ["line_age_weeks", "weapons_linked", "exploited_adults", "policing_area", "average_line_age",
                   "sexual_exploitation_referrals", "traced_handsets", "pill_colour", "origin_hub", "broadcasts_per_day",
-                  "missed_calls", "manager_count", "violence_12m", "cuckooed_addresses", "deal_numbers"]
+                  "missed_calls", "manager_count", "violence_12m", "cuckooed_addresses", "deal_numbers",
+                  "area_name", "hub_name", "handset_origin"]
 CYRILLIC = {"a": "\u0430", "e": "\u0435", "o": "\u043e", "c": "\u0441", "p": "\u0440", "x": "\u0445", "i": "\u0456"}
 LEET = {"i": "1", "e": "3", "o": "0", "a": "4", "s": "5", "t": "7"}
 

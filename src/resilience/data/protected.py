@@ -90,7 +90,7 @@ LEXICON: dict[str, frozenset[str]] = {
         "homosexual", "lgbt", "lgbtq", "queer"
     }),
     "a common proxy for a person's protected characteristics (postcode, name, identity number)": frozenset({
-        "postcode", "postalcode", "zipcode", "zip", "name", "firstname", "lastname", "surname", "forename",
+        "postcode", "postalcode", "zipcode", "zip", "firstname", "lastname", "surname", "forename",
         "fullname", "maidenname", "givenname", "nhsnumber", "ninumber", "nationalinsurance"
     }),
 }
@@ -98,7 +98,8 @@ LEXICON: dict[str, frozenset[str]] = {
 _AGE = "a person's age, a protected characteristic"
 _COLOUR = "race (colour), a protected characteristic"
 QUALIFIED: dict[str, str] = {"age": _AGE, "aged": _AGE, "colour": _COLOUR, "color": _COLOUR,
-                             "origin": "national or ethnic origins (race), a protected characteristic"}
+                             "origin": "national or ethnic origins (race), a protected characteristic",
+                             "name": "a person's name, a common proxy for protected characteristics"}
 PERSON_WORDS = frozenset({
     "holder", "runner", "suspect", "offender", "person", "people", "victim", "child", "children", "adult",
     "controller", "member", "subject", "individual", "nominal", "user", "customer", "owner", "youth",
@@ -111,6 +112,9 @@ THING_WORDS = frozenset({
     "premises", "vehicle", "car", "case", "network", "account", "pill", "tablet", "wrap", "package",
     "packaging", "bag", "drug", "commodity", "hub", "supply", "market", "order", "week", "month", "record",
     "data", "intel", "intelligence", "report", "referral", "group", "ocg", "county",
+    # places
+    "area", "beat", "ward", "district", "force", "lpa", "station", "town", "city", "region", "location",
+    "place", "street", "road", "estate", "site",
 })
 MIN_STEM = 6  # stems this long are looked for inside squashed names
 

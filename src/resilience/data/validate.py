@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from resilience.data.contract import ColumnSpec, DataContract, RuleSpec
-from resilience.data.io import read_extract
+from resilience.data.io import printable_name, read_extract
 from resilience.errors import ContractError, Problem
 
 log = logging.getLogger(__name__)
@@ -272,7 +272,7 @@ def _check_shape(raw: pd.DataFrame, source: str) -> None:
 def _column_problems(raw: pd.DataFrame, contract: DataContract, source: str,
                      require_label: bool) -> tuple[list[Problem], list[Problem]]:
     """Columns given twice or missing (errors) and columns the contract does not know (a warning)."""
-    problems = [Problem(source, name, "column appears more than once", "each column once")
+    problems = [Problem(source, printable_name(name), "column appears more than once", "each column once")
                 for name in pd.Index(raw.columns)[pd.Index(raw.columns).duplicated()].unique()]
     required = [c for c in contract.column_names if c != contract.label or require_label]
     for name in required:
@@ -282,7 +282,7 @@ def _column_problems(raw: pd.DataFrame, contract: DataContract, source: str,
     warned = []
     extra = [c for c in raw.columns if c not in contract.column_names]
     if extra:
-        warned.append(Problem(source, None, f"unknown column(s) ignored: {', '.join(repr(_show(c)) for c in extra)}",
+        warned.append(Problem(source, None, f"unknown column(s) ignored: {', '.join(printable_name(c) for c in extra)}",
                               "only the columns of data config " + repr(contract.name), severity="warning"))
     return problems, warned
 
