@@ -1,14 +1,19 @@
 """Check an extract against its data contract and return it typed.
 
-Two passes, so that **every** problem is reported at once:
+:func:`validate_frame` runs named checks in order, so that **every** problem is reported at once:
 
-1. *Parsing* (here): each column is converted to its declared dtype; a value that does not parse
-   ("abc" in an int column, "2024-13-45" as a date) is a wrong-type problem for that row.
-2. *Rules* (pandera): nullability, uniqueness, ranges, allowed categories, dates not in the
-   future, ``max_column`` bounds and the cross-column rules of the config — run lazily so pandera
-   collects all failures, which are then translated into :class:`~resilience.errors.Problem` s
-   naming file, column, the first offending rows (1-based, header not counted) and what was
-   expected.
+1. *Shape* (``_check_shape``, ``_column_problems``): rows present, comma-separated, each column
+   once, every required column there (unknown columns are a warning).
+2. *Parsing* (``_typed``): each column is converted to its declared dtype; a value that does not
+   parse ("abc" in an int column, "2024-13-45" as a date) is a wrong-type problem for that row.
+3. *Text* (``_text_problems``): ids, strings, categories and free text hold no control characters
+   (NUL, CR, LF, tab, C1), line separators or bidirectional overrides, and are no longer than the
+   column's ``max_length`` — such text could break CSV rows, hide itself or smuggle formulas.
+4. *Rules* (``_label_problems``, ``_pandera_problems``, ``_rule_problems``): labels for training,
+   then pandera for nullability, uniqueness, ranges, allowed categories, dates not in the future
+   and ``max_column`` bounds — run lazily so pandera collects all failures — and the config's
+   cross-column rules. Failures become :class:`~resilience.errors.Problem` s naming file, column,
+   the first offending rows (1-based, header not counted) and what was expected.
 
 Nothing is written anywhere: the caller gets a typed frame or a :class:`ContractError`.
 """
