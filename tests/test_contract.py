@@ -489,7 +489,8 @@ def test_every_default_feature_passes_the_protected_check(default):
 
 # Every name the red team got through the old word list.
 RED_TEAM_NAMES = ["postcode", "ethnicgroup", "is_female", "male", "age", "holder_yob", "religiousaffiliation",
-                  "\u0435thnicity", "eth_nicity", "ethn1city", "colour", "muslim"]
+                  "\u0435thnicity", "eth_nicity", "ethn1city", "colour", "muslim",
+                  "ethn!city", "re|igion", "m@le", "s3xuality", "p0stc0de", "ISFEMALE", "religion\u200b"]
 # One or more words for each of the Equality Act 2010's protected characteristics, and common proxies.
 CHARACTERISTIC_WORDS = {
     "age": ["age", "date_of_birth", "year_of_birth", "dob", "yob", "birthday"],

@@ -12,8 +12,8 @@ Names are **folded** before matching, so spelling tricks do not pass:
 
 1. Unicode NFKC (fullwidth and compatibility forms), accents removed, case folded;
 2. confusable letters mapped to their Latin skeleton (Cyrillic ``е`` -> ``e``, Greek ``ο`` -> ``o``);
-3. digits used for letters read as letters (``1`` -> i, ``3`` -> e, ``0`` -> o, ``4`` -> a,
-   ``5`` -> s, ``7`` -> t);
+3. digits and symbols used for letters read as letters (``1`` -> i, ``3`` -> e, ``0`` -> o,
+   ``4`` -> a, ``5`` -> s, ``7`` -> t, ``@`` -> a, ``$`` -> s, ``!`` -> i, ``|`` -> l);
 4. split into words at separators and camelCase, each word also singular; and squashed with the
    separators removed (``eth_nicity`` -> ``ethnicity``).
 
@@ -44,7 +44,7 @@ CONFUSABLES = str.maketrans({
     "ı": "i", "ȷ": "j", "ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ŀ": "l", "ß": "ss", "æ": "ae", "œ": "oe",
 })
 DIGITS_FOR_LETTERS = str.maketrans({"1": "i", "3": "e", "0": "o", "4": "a", "5": "s", "7": "t",
-                                    "$": "s", "@": "a"})
+                                    "$": "s", "@": "a", "!": "i", "|": "l"})
 
 # Protected characteristic -> words. Stems of six letters or more are matched inside squashed names;
 # shorter words only as whole words (see module docstring).
@@ -128,13 +128,13 @@ def fold(text: str) -> str:
     Separators and camelCase boundaries become single spaces.
 
     >>> fold("Еth_N1city")
-    'eth n icity'
+    'eth nicity'
     """
     text = unicodedata.normalize("NFKC", str(text))
     text = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)  # camelCase -> camel Case
     text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
     text = text.casefold().translate(CONFUSABLES)
-    text = re.sub(r"(?<=[a-z])[0-9@$]+|[0-9@$]+(?=[a-z])",
+    text = re.sub(r"(?<=[a-z])[0-9@$!|]+|[0-9@$!|]+(?=[a-z])",
                   lambda m: m.group(0).translate(DIGITS_FOR_LETTERS), text)
     return " ".join(re.findall(r"[a-z0-9]+", text))
 
