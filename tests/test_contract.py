@@ -489,7 +489,8 @@ def test_every_default_feature_passes_the_protected_check(default):
 
 # Every name the red team got through the old word list.
 RED_TEAM_NAMES = ["postcode", "ethnicgroup", "is_female", "male", "age", "holder_yob", "religiousaffiliation",
-                  "\u0435thnicity", "eth_nicity", "ethn1city", "colour", "muslim"]
+                  "\u0435thnicity", "eth_nicity", "ethn1city", "colour", "muslim",
+                  "ethn!city", "re|igion", "m@le", "s3xuality", "p0stc0de", "ISFEMALE", "religion\u200b"]
 # One or more words for each of the Equality Act 2010's protected characteristics, and common proxies.
 CHARACTERISTIC_WORDS = {
     "age": ["age", "date_of_birth", "year_of_birth", "dob", "yob", "birthday"],
@@ -501,12 +502,14 @@ CHARACTERISTIC_WORDS = {
     "religion or belief": ["religion", "faith", "belief", "muslim", "christian", "sikh", "jewish"],
     "sex": ["sex", "gender", "female", "male", "woman"],
     "sexual orientation": ["sexual_orientation", "sexuality", "gay", "lesbian", "bisexual"],
-    "proxy": ["postcode", "post_code", "first_name", "last_name", "surname", "forename", "full_name"],
+    "proxy": ["postcode", "post_code", "first_name", "last_name", "surname", "forename", "full_name", "name",
+              "holder_name"],
 }
 # Names that must keep passing: lines, disruptions and places, including near misses.
 ORDINARY_NAMES = ["line_age_weeks", "weapons_linked", "exploited_adults", "policing_area", "average_line_age",
                   "sexual_exploitation_referrals", "traced_handsets", "pill_colour", "origin_hub", "broadcasts_per_day",
-                  "missed_calls", "manager_count", "violence_12m", "cuckooed_addresses", "deal_numbers"]
+                  "missed_calls", "manager_count", "violence_12m", "cuckooed_addresses", "deal_numbers",
+                  "area_name", "hub_name", "handset_origin"]
 CYRILLIC = {"a": "\u0430", "e": "\u0435", "o": "\u043e", "c": "\u0441", "p": "\u0440", "x": "\u0445", "i": "\u0456"}
 LEET = {"i": "1", "e": "3", "o": "0", "a": "4", "s": "5", "t": "7"}
 

@@ -680,6 +680,21 @@ def test_duplicate_header_is_refused_when_streaming_too(contract, tmp_path):
         next(iter_extract(path))
 
 
+def test_hostile_header_names_are_printed_escaped(contract, tmp_path):
+    path = tmp_path / "escape.csv"
+    frame = valid_extract()
+    frame["\x1b]0;owned\x07"] = "1"
+    frame.to_csv(path, index=False, quoting=csv.QUOTE_ALL)
+    extract = load_extract(path, contract, today=TODAY)
+    message = str(extract.warnings[0])
+    assert "unknown column(s) ignored" in message and "\\x1b]0;owned\\x07" in message and "\x1b" not in message
+    twice = tmp_path / "twice.csv"
+    twice.write_text('"\u202ecol","\u202ecol"\n1,2\n')
+    with pytest.raises(ContractError) as info:
+        load_extract(twice, contract, today=TODAY)
+    assert "\u202e" not in str(info.value) and "\\u202ecol" in str(info.value)
+
+
 def test_quoted_header_names_with_commas_are_not_duplicates(tmp_path):
     path = tmp_path / "quoted.csv"
     path.write_text('"a,b",a\n1,2\n')

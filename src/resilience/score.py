@@ -347,22 +347,22 @@ def _write_scores(folder: Path, parts: Path, rank: np.ndarray) -> dict:
             if writer is None:
                 writer = pq.ParquetWriter(folder / "scores.parquet", table.schema)
             writer.write_table(table)
-            _csv_safe_frame(frame).to_csv(handle, index=False, header=[_csv_safe(str(c)) for c in frame.columns]
-                                          if number == 0 else False, lineterminator="\n",
-                                          quoting=csv.QUOTE_NONNUMERIC)
+            _append_csv(handle, frame, header=number == 0)
     if writer is not None:
         writer.close()
     return dict(sorted(band_counts.items()))
 
 
-def _csv_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every text column through :func:`_csv_safe`; numbers and booleans stay as they are."""
+def _append_csv(handle, frame: pd.DataFrame, header: bool) -> None:
+    """Append rows to scores.csv: every text field quoted and through :func:`_csv_safe` (numbers and
+    booleans as they are), so no cell can start a formula or break a row."""
     safe = frame.copy()
     for column in safe.columns:
         series = safe[column]
         if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
             safe[column] = series.astype(object).map(_csv_safe)
-    return safe
+    names = [_csv_safe(str(c)) for c in safe.columns] if header else False
+    safe.to_csv(handle, index=False, header=names, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
 
 
 # Characters that would end a CSV row for some reader (CR, LF, the Unicode line and paragraph

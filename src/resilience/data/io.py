@@ -9,6 +9,7 @@ import contextlib
 import csv
 import hashlib
 import os
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -39,6 +40,14 @@ def _check_file(path: Path) -> None:
         raise ResilienceError(f"{path}: is not a file")
 
 
+def printable_name(name: object) -> str:
+    """A column name safe to print: control characters and bidi overrides escaped, at most 60 chars."""
+    text = str(name)
+    if re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]", text):
+        text = text.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _header(path: Path) -> list[str]:
     """The CSV's header row as written (the csv module, so quoted names with commas stay whole)."""
     with open(path, encoding="utf-8-sig", newline="") as handle:
@@ -49,8 +58,8 @@ def _check_header(path: Path) -> None:
     """Refuse a column named twice: pandas would silently rename the second ``contacts.1``."""
     twice = [name for name, count in Counter(_header(path)).items() if count > 1]
     if twice:
-        raise ContractError([Problem(str(path), name, "column appears more than once in the header row",
-                                     "each column once") for name in twice])
+        raise ContractError([Problem(str(path), printable_name(name), "column appears more than once in the "
+                                     "header row", "each column once") for name in twice])
 
 
 def _has_nul(path: Path) -> bool:

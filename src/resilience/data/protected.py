@@ -12,8 +12,8 @@ Names are **folded** before matching, so spelling tricks do not pass:
 
 1. Unicode NFKC (fullwidth and compatibility forms), accents removed, case folded;
 2. confusable letters mapped to their Latin skeleton (Cyrillic ``е`` -> ``e``, Greek ``ο`` -> ``o``);
-3. digits used for letters read as letters (``1`` -> i, ``3`` -> e, ``0`` -> o, ``4`` -> a,
-   ``5`` -> s, ``7`` -> t);
+3. digits and symbols used for letters read as letters (``1`` -> i, ``3`` -> e, ``0`` -> o,
+   ``4`` -> a, ``5`` -> s, ``7`` -> t, ``@`` -> a, ``$`` -> s, ``!`` -> i, ``|`` -> l);
 4. split into words at separators and camelCase, each word also singular; and squashed with the
    separators removed (``eth_nicity`` -> ``ethnicity``).
 
@@ -44,7 +44,7 @@ CONFUSABLES = str.maketrans({
     "ı": "i", "ȷ": "j", "ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ŀ": "l", "ß": "ss", "æ": "ae", "œ": "oe",
 })
 DIGITS_FOR_LETTERS = str.maketrans({"1": "i", "3": "e", "0": "o", "4": "a", "5": "s", "7": "t",
-                                    "$": "s", "@": "a"})
+                                    "$": "s", "@": "a", "!": "i", "|": "l"})
 
 # Protected characteristic -> words. Stems of six letters or more are matched inside squashed names;
 # shorter words only as whole words (see module docstring).
@@ -90,7 +90,7 @@ LEXICON: dict[str, frozenset[str]] = {
         "homosexual", "lgbt", "lgbtq", "queer"
     }),
     "a common proxy for a person's protected characteristics (postcode, name, identity number)": frozenset({
-        "postcode", "postalcode", "zipcode", "zip", "name", "firstname", "lastname", "surname", "forename",
+        "postcode", "postalcode", "zipcode", "zip", "firstname", "lastname", "surname", "forename",
         "fullname", "maidenname", "givenname", "nhsnumber", "ninumber", "nationalinsurance"
     }),
 }
@@ -98,7 +98,8 @@ LEXICON: dict[str, frozenset[str]] = {
 _AGE = "a person's age, a protected characteristic"
 _COLOUR = "race (colour), a protected characteristic"
 QUALIFIED: dict[str, str] = {"age": _AGE, "aged": _AGE, "colour": _COLOUR, "color": _COLOUR,
-                             "origin": "national or ethnic origins (race), a protected characteristic"}
+                             "origin": "national or ethnic origins (race), a protected characteristic",
+                             "name": "a person's name, a common proxy for protected characteristics"}
 PERSON_WORDS = frozenset({
     "holder", "runner", "suspect", "offender", "person", "people", "victim", "child", "children", "adult",
     "controller", "member", "subject", "individual", "nominal", "user", "customer", "owner", "youth",
@@ -111,6 +112,9 @@ THING_WORDS = frozenset({
     "premises", "vehicle", "car", "case", "network", "account", "pill", "tablet", "wrap", "package",
     "packaging", "bag", "drug", "commodity", "hub", "supply", "market", "order", "week", "month", "record",
     "data", "intel", "intelligence", "report", "referral", "group", "ocg", "county",
+    # places
+    "area", "beat", "ward", "district", "force", "lpa", "station", "town", "city", "region", "location",
+    "place", "street", "road", "estate", "site",
 })
 MIN_STEM = 6  # stems this long are looked for inside squashed names
 
@@ -124,13 +128,13 @@ def fold(text: str) -> str:
     Separators and camelCase boundaries become single spaces.
 
     >>> fold("Еth_N1city")
-    'eth n icity'
+    'eth nicity'
     """
     text = unicodedata.normalize("NFKC", str(text))
     text = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)  # camelCase -> camel Case
     text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
     text = text.casefold().translate(CONFUSABLES)
-    text = re.sub(r"(?<=[a-z])[0-9@$]+|[0-9@$]+(?=[a-z])",
+    text = re.sub(r"(?<=[a-z])[0-9@$!|]+|[0-9@$!|]+(?=[a-z])",
                   lambda m: m.group(0).translate(DIGITS_FOR_LETTERS), text)
     return " ".join(re.findall(r"[a-z0-9]+", text))
 

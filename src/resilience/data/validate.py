@@ -1,20 +1,26 @@
 """Check an extract against its data contract and return it typed.
 
-Two passes, so that **every** problem is reported at once:
+:func:`validate_frame` runs named checks in order, so that **every** problem is reported at once:
 
-1. *Parsing* (here): each column is converted to its declared dtype; a value that does not parse
-   ("abc" in an int column, "2024-13-45" as a date) is a wrong-type problem for that row.
-2. *Rules* (pandera): nullability, uniqueness, ranges, allowed categories, dates not in the
-   future, ``max_column`` bounds and the cross-column rules of the config — run lazily so pandera
-   collects all failures, which are then translated into :class:`~resilience.errors.Problem` s
-   naming file, column, the first offending rows (1-based, header not counted) and what was
-   expected.
+1. *Shape* (``_check_shape``, ``_column_problems``): rows present, comma-separated, each column
+   once, every required column there (unknown columns are a warning).
+2. *Parsing* (``_typed``): each column is converted to its declared dtype; a value that does not
+   parse ("abc" in an int column, "2024-13-45" as a date) is a wrong-type problem for that row.
+3. *Text* (``_text_problems``): ids, strings, categories and free text hold no control characters
+   (NUL, CR, LF, tab, C1), line separators or bidirectional overrides, and are no longer than the
+   column's ``max_length`` — such text could break CSV rows, hide itself or smuggle formulas.
+4. *Rules* (``_label_problems``, ``_pandera_problems``, ``_rule_problems``): labels for training,
+   then pandera for nullability, uniqueness, ranges, allowed categories, dates not in the future
+   and ``max_column`` bounds — run lazily so pandera collects all failures — and the config's
+   cross-column rules. Failures become :class:`~resilience.errors.Problem` s naming file, column,
+   the first offending rows (1-based, header not counted) and what was expected.
 
 Nothing is written anywhere: the caller gets a typed frame or a :class:`ContractError`.
 """
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from resilience.data.contract import ColumnSpec, DataContract, RuleSpec
-from resilience.data.io import read_extract
+from resilience.data.io import printable_name, read_extract
 from resilience.errors import ContractError, Problem
 
 log = logging.getLogger(__name__)
@@ -35,6 +41,7 @@ FALSE_WORDS = {"false", "0", "0.0", "no", "f", "n"}
 # separators, and the bidirectional embeddings, overrides and isolates that make text display in a
 # different order from how it is stored.
 CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+_CONTROL = re.compile(CONTROL_CHARACTERS)
 CONTROL_EXPECTED = ("without control characters (NUL, CR, LF, tab or other C0/C1 codes, line or paragraph "
                     "separators) or bidirectional overrides (U+202A-U+202E, U+2066-U+2069)")
 
@@ -272,7 +279,7 @@ def _check_shape(raw: pd.DataFrame, source: str) -> None:
 def _column_problems(raw: pd.DataFrame, contract: DataContract, source: str,
                      require_label: bool) -> tuple[list[Problem], list[Problem]]:
     """Columns given twice or missing (errors) and columns the contract does not know (a warning)."""
-    problems = [Problem(source, name, "column appears more than once", "each column once")
+    problems = [Problem(source, printable_name(name), "column appears more than once", "each column once")
                 for name in pd.Index(raw.columns)[pd.Index(raw.columns).duplicated()].unique()]
     required = [c for c in contract.column_names if c != contract.label or require_label]
     for name in required:
@@ -282,7 +289,7 @@ def _column_problems(raw: pd.DataFrame, contract: DataContract, source: str,
     warned = []
     extra = [c for c in raw.columns if c not in contract.column_names]
     if extra:
-        warned.append(Problem(source, None, f"unknown column(s) ignored: {', '.join(repr(_show(c)) for c in extra)}",
+        warned.append(Problem(source, None, f"unknown column(s) ignored: {', '.join(printable_name(c) for c in extra)}",
                               "only the columns of data config " + repr(contract.name), severity="warning"))
     return problems, warned
 
@@ -314,12 +321,14 @@ def _text_problems(raw: pd.DataFrame, contract: DataContract, present: list[str]
         if spec.text_limit is None:
             continue
         text = raw[name][~_blank(raw[name])].astype(str)
-        control = text.str.contains(CONTROL_CHARACTERS, regex=True)
-        if control.any():
+        values = text.tolist()
+        # fast path: one search over the joined column; only a hit looks row by row
+        if _CONTROL.search("".join(values)):
+            control = text.str.contains(CONTROL_CHARACTERS, regex=True)
             problems.append(_problem(source, name, "control character", f"{spec.expected()} {CONTROL_EXPECTED}",
                                      text.index[control.to_numpy()], raw[name]))
-        long = text.str.len() > spec.text_limit
-        if long.any():
+        if values and max(map(len, values)) > spec.text_limit:
+            long = text.str.len() > spec.text_limit
             problems.append(_problem(source, name, "value too long", f"at most {spec.text_limit:,} characters",
                                      text.index[long.to_numpy()], raw[name]))
     return problems
