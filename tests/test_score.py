@@ -123,16 +123,16 @@ def test_a_week_scored_by_another_model_needs_overwrite(trained, small_world_dir
     root, env = trained
     latest = weeks(small_world_dir)[-1]
     assert score(trained, small_world_dir, latest).returncode == 0
-    other = score(trained, small_world_dir, latest, "model_uri=models:/line-resilience/1", "week=2026-W01")
+    other = score(trained, small_world_dir, latest, "model_uri=models:/line-resilience/1", f"week={latest.stem}")
     assert other.returncode == 0
-    manifest = root / "weekly" / "2026-W01" / "manifest.json"
+    manifest = root / "weekly" / latest.stem / "manifest.json"
     data = json.loads(manifest.read_text())
     data["model"]["identity"] = "line-resilience/999"
     manifest.write_text(json.dumps(data))
-    refused = score(trained, small_world_dir, latest, "week=2026-W01")
+    refused = score(trained, small_world_dir, latest, f"week={latest.stem}")
     assert refused.returncode == 2 and "overwrite=true" in refused.stderr
     assert json.loads(manifest.read_text())["model"]["identity"] == "line-resilience/999", "nothing changed"
-    assert score(trained, small_world_dir, latest, "week=2026-W01", "overwrite=true").returncode == 0
+    assert score(trained, small_world_dir, latest, f"week={latest.stem}", "overwrite=true").returncode == 0
 
 
 @pytest.mark.slow
