@@ -181,7 +181,8 @@ def _mechanism(cfg: WorldConfig, x: Mapping[str, np.ndarray], t_frac: np.ndarray
     """The named log-odds terms of the true mechanism (``term_intercept`` aside).
 
     ``x`` maps contract columns to arrays (category columns as codes in :func:`_levels` order),
-    ``t_frac`` is the share of the date range elapsed at each disruption.
+    ``t_frac`` is the share of the date range elapsed at each disruption. Each term's formula, its
+    reasoning and its typical size are in ``data/synthetic/README.md`` ("The true mechanism").
     """
     home_grown = x["line_type"] == 1
     prior = x["prior_disruptions"]

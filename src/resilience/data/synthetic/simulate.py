@@ -202,7 +202,7 @@ def _adapt(rng: np.random.Generator, lines: dict[str, np.ndarray], rows: dict[st
     holder = rows["holder_arrested"][keep]
     # Spare numbers are added after a disruption, and a barred number is replaced.
     lines["deal_numbers"][idx] += (rng.random(m) < 0.3) + (rows["ddtro"][keep] & (rng.random(m) < 0.6))
-    # Arrested runners are replaced from a pool of recruits (Harding 2020).
+    # Arrested runners are replaced from a pool of recruits (README, "recruit pool").
     recruits = rng.poisson(0.8 + 0.5 * imported)
     lines["runners"][idx] = np.maximum(rows["runners"][keep] - rows["runners_arrested"][keep] + recruits, 0)
     # Demand drifts; a line that survives losing its holder loses some customers.
