@@ -105,8 +105,14 @@ class WorldConfig:
         (the scale knob: about 0.9 history rows per line at the defaults, as some lines are
         first known too late or fold before their first disruption).
     start_date, end_date : ISO dates; ``end_date`` is the last disruption day ("today" of the world).
-    covariate_shift : > 0 shifts the features of the weekly extracts only (more contacts and bulk
-        texts, fewer holder arrests, extra new home-grown lines); history is unchanged.
+    weekly_extract_weeks : how many latest ISO weeks are exported as weekly extracts (each holds
+        the disruptions open that week, so consecutive extracts share most of their rows).
+    ddtro_decay_per_number, extra_effects : change the true mechanism (with every ``effect_*``):
+        1 removes the DDTRO x deal numbers interaction; :class:`ExtraEffect` entries give columns
+        effects they lack by default. ``true_drivers(config)`` says which columns drive the result.
+    covariate_shift : > 0 shifts the features of the disruptions whose outcome is not yet known
+        (more contacts and bulk texts, fewer holder arrests, extra new home-grown lines); the
+        labelled history is unchanged.
     miscalibrated_area : an area whose true log-odds gets ``+miscalibration_log_odds`` from
         ``miscalibration_start_fraction`` of the date range onwards.
 
