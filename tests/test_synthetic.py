@@ -174,6 +174,9 @@ def test_lines_are_consistent_across_their_rows(small_world):
     assert (step["line_age_weeks"] >= previous["line_age_weeks"]).all()
     # A line that does not persist ends: only a line's last row can be a non-persistence.
     assert previous["persisted_12w"].all()
+    # History counts are as of the disruption date: never fewer than the line's earlier rows.
+    earlier = by_line.groupby("line_id").cumcount()
+    assert (by_line["prior_disruptions"] >= earlier).all()
 
 
 def test_weekly_extracts_are_the_latest_iso_weeks_of_open_disruptions(small_world):
