@@ -456,6 +456,9 @@ def test_overrides_change_which_columns_drive_persistence(change, column, drives
     [{"column": "contacts", "level": "many", "effect": 1.0}],
     [{"column": "contacts", "times": "commodity", "effect": 1.0}],
     [{"column": "contacts"}],
+    [{"column": "contacts", "effect": "lots"}],
+    [{"column": "contacts", "effect": 1.0, "colour": "red"}],
+    ["contacts"],
     [{"column": "contacts", "effect": 1.0}, {"column": "contacts", "effect": 2.0}],
 ])
 def test_bad_extra_effects_are_refused(bad):
@@ -508,6 +511,13 @@ def test_yaml_mirrors_the_dataclass_and_every_key_is_commented():
 def test_bad_config_is_refused(bad):
     with pytest.raises(Exception, match="world config"):
         WorldConfig(**bad)
+
+
+def test_unknown_keys_are_refused_by_name():
+    with pytest.raises(Exception, match="world config: unknown key.*colour"):
+        WorldConfig.from_mapping({"n_lines": 5, "colour": "red"})
+    with pytest.raises(Exception, match="world config: no file"):
+        load_world_config("no_such_world")
 
 
 def test_config_accepts_yaml_lists_and_stays_hashable():
@@ -599,11 +609,11 @@ def test_gradient_boosting_gets_close_to_the_oracle():
 def test_the_simulator_refuses_a_contract_it_cannot_follow():
     from resilience.data.contract import DataContract
     from resilience.data.synthetic.columns import check_levels
-    from resilience.data.synthetic.config import _levels
+    from resilience.data.synthetic.config import category_levels
     from resilience.errors import ConfigError
 
-    check_levels(_levels(SMALL), CONTRACT)  # the default contract takes every level it writes
+    check_levels(category_levels(SMALL), CONTRACT)  # the default contract takes every level it writes
     mapping = CONTRACT.to_dict()
     mapping["columns"]["commodity"]["allowed"] = ["heroin_crack", "crack", "heroin", "cocaine"]
     with pytest.raises(ConfigError, match="commodity.*cannabis"):
-        check_levels(_levels(SMALL), DataContract.from_dict(mapping))
+        check_levels(category_levels(SMALL), DataContract.from_dict(mapping))

@@ -21,9 +21,9 @@ from resilience.data.synthetic.columns import (
     LABEL,
     check_levels,
 )
-from resilience.data.synthetic.config import WorldConfig, _levels
-from resilience.data.synthetic.mechanism import TRUE_TERMS, _mechanism
-from resilience.data.synthetic.snapshots import _Calendar, _weekly_extracts
+from resilience.data.synthetic.config import WorldConfig, category_levels
+from resilience.data.synthetic.mechanism import TRUE_TERMS, mechanism_terms
+from resilience.data.synthetic.snapshots import WorldCalendar, weekly_extracts
 from resilience.errors import ConfigError
 
 @dataclass
@@ -185,7 +185,7 @@ def _simulate_round(cfg: WorldConfig, rng: np.random.Generator, lines: dict[str,
          "disruption_grade": rows["grade"], "policing_area": lines["area"][idx],
          "commodity": lines["commodity"][idx],
          "origin_hub": np.where(rows["home_grown"], len(HUBS), lines["hub"][idx])}
-    terms = _mechanism(cfg, x, np.clip(day / end_day, 0.0, 1.0), lines["line_effect"][idx])
+    terms = mechanism_terms(cfg, x, np.clip(day / end_day, 0.0, 1.0), lines["line_effect"][idx])
     probability = expit(cfg.persistence_intercept + sum(terms.values()))
     rows["persisted"] = rng.random(idx.size) < probability
     rows["true_probability"] = probability
@@ -276,7 +276,7 @@ def _frame(cfg: WorldConfig, lines: dict[str, np.ndarray], rows: dict[str, np.nd
     line = r.pop("line")
     home_grown = r.pop("home_grown")
     n = line.size
-    levels = _levels(cfg)
+    levels = category_levels(cfg)
     codes = {"policing_area": lines["area"][line], "line_type": home_grown.astype(np.int64),
              "origin_hub": np.where(home_grown, len(HUBS), lines["hub"][line]),
              "commodity": lines["commodity"][line], "closure_type": r.pop("closure"),
@@ -306,7 +306,7 @@ def _frame(cfg: WorldConfig, lines: dict[str, np.ndarray], rows: dict[str, np.nd
     return frame, pd.DataFrame(truth, copy=False)
 
 
-def _simulate_world(cfg: WorldConfig, cal: _Calendar,
+def _simulate_world(cfg: WorldConfig, cal: WorldCalendar,
                     seeds: list[np.random.SeedSequence]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Draw the lines and every disruption from ``start_date`` to ``end_date`` (line state, rows).
 
@@ -366,8 +366,8 @@ def generate_world(config: WorldConfig | None = None) -> SyntheticWorld:
     True
     """
     cfg = config if config is not None else WorldConfig()
-    check_levels(_levels(cfg))
-    cal = _Calendar.of(cfg)
+    check_levels(category_levels(cfg))
+    cal = WorldCalendar.of(cfg)
     # Independent streams: profiles, rounds, open rows, covariate-shift lines, recording delays.
     seeds = np.random.SeedSequence(cfg.seed).spawn(5)
     lines, rows = _simulate_world(cfg, cal, seeds)
@@ -376,7 +376,7 @@ def generate_world(config: WorldConfig | None = None) -> SyntheticWorld:
     frame, truth = _frame(cfg, lines, rows, order, cal.start)
     history = frame.loc[day <= cal.history_last].reset_index(drop=True)
     keep = day >= cal.first_open_day
-    weekly = _weekly_extracts(cal, frame.loc[keep].drop(columns=[LABEL]).reset_index(drop=True),
+    weekly = weekly_extracts(cal, frame.loc[keep].drop(columns=[LABEL]).reset_index(drop=True),
                               day[keep], np.random.default_rng(seeds[4]))
     return SyntheticWorld(history=history, weekly=weekly, truth=truth, config=cfg)
 

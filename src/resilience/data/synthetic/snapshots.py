@@ -11,7 +11,7 @@ from resilience.data.synthetic.config import WorldConfig
 from resilience.weeks import iso_weeks
 
 @dataclass(frozen=True)
-class _Calendar:
+class WorldCalendar:
     """The world's days, counted from ``start_date`` (day 0).
 
     ``end_day`` is the world's "today"; a disruption's outcome is known ``horizon_days`` after it,
@@ -26,7 +26,7 @@ class _Calendar:
     mondays: tuple[int, ...]
 
     @classmethod
-    def of(cls, cfg: WorldConfig) -> _Calendar:
+    def of(cls, cfg: WorldConfig) -> WorldCalendar:
         end_day = int((cfg.end_day - cfg.start_day).days)
         end_monday = end_day - cfg.end_day.weekday()
         mondays = tuple(end_monday - 7 * k for k in reversed(range(cfg.weekly_extract_weeks)))
@@ -129,7 +129,7 @@ def _as_recorded(frame: pd.DataFrame, elapsed: np.ndarray, days: dict[str, tuple
     return out
 
 
-def _weekly_extracts(cal: _Calendar, frame: pd.DataFrame, day: np.ndarray,
+def weekly_extracts(cal: WorldCalendar, frame: pd.DataFrame, day: np.ndarray,
                      rng: np.random.Generator) -> dict[str, pd.DataFrame]:
     """ISO week -> the disruptions open on that week's extraction day, as recorded by then.
 
