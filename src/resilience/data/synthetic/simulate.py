@@ -218,11 +218,11 @@ def _simulate(cfg: WorldConfig, rngs: tuple[np.random.Generator, np.random.Gener
     """Run rounds of disruptions until every line has folded or passed ``end_day``.
 
     Only rows whose day falls in one of the ``exported`` (first, last) day ranges are returned;
-    the others (before ``start_date``, or with an outcome not yet known) still shape later rows.
+    the others (before ``start_date``) still shape later rows.
 
-    Rows on or after ``shift_from`` (the weekly window) draw from their own stream ``rngs[1]``:
-    numpy's discrete samplers consume a value-dependent number of bits, so sharing one stream
-    would let the covariate shift of the weekly rows perturb every other row.
+    Rows on or after ``shift_from`` (outcome not yet known at ``end_day``) draw from their own
+    stream ``rngs[1]``: numpy's discrete samplers consume a value-dependent number of bits, so
+    sharing one stream would let the covariate shift of those rows perturb every other row.
     """
     main_rng, window_rng = rngs
     horizon_days = 7 * (cfg.horizon_weeks + 1)
@@ -245,7 +245,7 @@ def _simulate(cfg: WorldConfig, rngs: tuple[np.random.Generator, np.random.Gener
         prior = rows["prior_disruptions"]
         rounds += 1
         # A persisting line is next disrupted after the horizon, so its label is settled first.
-        # Lines disrupted in the window are always dropped here (their next disruption is after
+        # Lines disrupted after shift_from are always dropped here (their next disruption is after
         # end_day), so the shift never changes which lines carry on.
         gap = horizon_days + np.round(main_rng.exponential(extra_days, size=idx.size)).astype(np.int64)
         next_day = day + gap
