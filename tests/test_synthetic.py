@@ -174,6 +174,9 @@ def test_lines_are_consistent_across_their_rows(small_world):
     assert (step["line_age_weeks"] >= previous["line_age_weeks"]).all()
     # A line that does not persist ends: only a line's last row can be a non-persistence.
     assert previous["persisted_12w"].all()
+    # History counts are as of the disruption date: never fewer than the line's earlier rows.
+    earlier = by_line.groupby("line_id").cumcount()
+    assert (by_line["prior_disruptions"] >= earlier).all()
 
 
 def test_weekly_extracts_are_the_latest_iso_weeks_of_open_disruptions(small_world):
@@ -380,7 +383,8 @@ def test_presets_generate_worlds_that_follow_the_contract(preset_world):
     config, world = preset_world
     check_contract(world, config)
     validate_frame(world.history, CONTRACT, require_label=True, today=config.end_day)
-    validate_frame(world.weekly[max(world.weekly)], CONTRACT, today=config.end_day)
+    for week, extract in world.weekly.items():
+        validate_frame(extract, CONTRACT, source=week, today=config.end_day)
     assert 0.3 <= world.history[LABEL].mean() <= 0.6
 
 
@@ -409,6 +413,20 @@ def test_recorded_drivers_match_the_mechanism(preset_world):
             assert moved == 0, f"{column} is recorded as having no effect but moves the truth"
         elif column in drivers:
             assert moved > 0.01, f"{column} is recorded as a driver but does not move the truth"
+
+
+def test_every_preset_file_is_tested_and_documented():
+    folder = ROOT / "configs" / "world"
+    assert set(PRESETS) == {p.stem for p in folder.glob("*.yaml")} - {"default"}
+    readme = (ROOT / "data" / "synthetic" / "README.md").read_text(encoding="utf-8")
+    for name in PRESETS:
+        assert f"`{name}`" in readme, name
+        text = (folder / f"{name}.yaml").read_text(encoding="utf-8")
+        keys = set(yaml.safe_load(text)) - {"defaults"}
+        assert keys <= {f.name for f in fields(WorldConfig)}, name
+        for line in text.splitlines():
+            if line and not line.startswith((" ", "#", "defaults")) and ":" in line:
+                assert "#" in line, f"{name}: uncommented key: {line}"
 
 
 def test_presets_differ_materially_from_the_default_and_each_other():
@@ -453,6 +471,9 @@ def test_overrides_change_which_columns_drive_persistence(change, column, drives
     [{"column": "contacts", "level": "many", "effect": 1.0}],
     [{"column": "contacts", "times": "commodity", "effect": 1.0}],
     [{"column": "contacts"}],
+    [{"column": "contacts", "effect": "lots"}],
+    [{"column": "contacts", "effect": 1.0, "colour": "red"}],
+    ["contacts"],
     [{"column": "contacts", "effect": 1.0}, {"column": "contacts", "effect": 2.0}],
 ])
 def test_bad_extra_effects_are_refused(bad):
@@ -505,6 +526,13 @@ def test_yaml_mirrors_the_dataclass_and_every_key_is_commented():
 def test_bad_config_is_refused(bad):
     with pytest.raises(Exception, match="world config"):
         WorldConfig(**bad)
+
+
+def test_unknown_keys_are_refused_by_name():
+    with pytest.raises(Exception, match="world config: unknown key.*colour"):
+        WorldConfig.from_mapping({"n_lines": 5, "colour": "red"})
+    with pytest.raises(Exception, match="world config: no file"):
+        load_world_config("no_such_world")
 
 
 def test_config_accepts_yaml_lists_and_stays_hashable():
@@ -596,11 +624,11 @@ def test_gradient_boosting_gets_close_to_the_oracle():
 def test_the_simulator_refuses_a_contract_it_cannot_follow():
     from resilience.data.contract import DataContract
     from resilience.data.synthetic.columns import check_levels
-    from resilience.data.synthetic.config import _levels
+    from resilience.data.synthetic.config import category_levels
     from resilience.errors import ConfigError
 
-    check_levels(_levels(SMALL), CONTRACT)  # the default contract takes every level it writes
+    check_levels(category_levels(SMALL), CONTRACT)  # the default contract takes every level it writes
     mapping = CONTRACT.to_dict()
     mapping["columns"]["commodity"]["allowed"] = ["heroin_crack", "crack", "heroin", "cocaine"]
     with pytest.raises(ConfigError, match="commodity.*cannabis"):
-        check_levels(_levels(SMALL), DataContract.from_dict(mapping))
+        check_levels(category_levels(SMALL), DataContract.from_dict(mapping))

@@ -15,7 +15,7 @@ from resilience.paths import synthetic_dir
 
 @hydra_app("generate")
 def main(cfg: DictConfig) -> None:
-    world_config = WorldConfig(**OmegaConf.to_container(cfg.world, resolve=True))
+    world_config = WorldConfig.from_mapping(OmegaConf.to_container(cfg.world, resolve=True))
     out_dir = Path(cfg.out_dir) if cfg.out_dir else synthetic_dir()
     contract = DataContract.from_dict(cfg.data)
     world = generate_world(world_config)

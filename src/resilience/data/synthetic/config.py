@@ -26,7 +26,6 @@ DEFAULT_AREA_WEIGHTS: tuple[float, ...] = (
 )
 
 
-
 @dataclass(frozen=True)
 class ExtraEffect:
     """A true effect the default mechanism does not have (for worlds with other true drivers).
@@ -58,7 +57,7 @@ class ExtraEffect:
         return {key: value for key, value in asdict(self).items() if value is not None}
 
 
-def _levels(cfg: WorldConfig) -> dict[str, tuple[str, ...]]:
+def category_levels(cfg: WorldConfig) -> dict[str, tuple[str, ...]]:
     """The simulator's category columns and their levels, in code order."""
     return {"line_type": LINE_TYPES, "origin_hub": HUBS + ("local",),
             "policing_area": cfg.policing_areas, "commodity": COMMODITIES,
@@ -71,19 +70,20 @@ def _extra_effects(cfg: WorldConfig, raw: object) -> tuple[tuple[ExtraEffect, ..
     for item in raw or ():
         try:
             effect = item if isinstance(item, ExtraEffect) else ExtraEffect(**dict(item))
+            effect = ExtraEffect(effect.column, float(effect.effect), effect.level, effect.times)
         except (TypeError, ValueError) as exc:
             problems.append(f"extra_effects entry {item!r}: needs column and effect ({exc})")
             continue
-        levels = _levels(cfg).get(effect.column)
+        levels = category_levels(cfg).get(effect.column)
         if effect.column not in FEATURE_COLUMNS:
             problems.append(f"extra_effects: {effect.column!r} is not a feature column of the contract")
         elif levels is not None and effect.level not in levels:
             problems.append(f"extra_effects: {effect.column} is a category: level must be one of {', '.join(levels)}")
         elif levels is None and effect.level is not None:
             problems.append(f"extra_effects: {effect.column} is not a category, so it takes no level")
-        if effect.times is not None and (effect.times not in FEATURE_COLUMNS or effect.times in _levels(cfg)):
+        if effect.times is not None and (effect.times not in FEATURE_COLUMNS or effect.times in category_levels(cfg)):
             problems.append(f"extra_effects: times={effect.times!r} must be a number or yes/no feature column")
-        effects.append(ExtraEffect(effect.column, float(effect.effect), effect.level, effect.times))
+        effects.append(effect)
     names = [e.name for e in effects]
     if len(set(names)) != len(names):
         problems.append("extra_effects: each column/level/times combination may appear once")
@@ -105,8 +105,14 @@ class WorldConfig:
         (the scale knob: about 0.9 history rows per line at the defaults, as some lines are
         first known too late or fold before their first disruption).
     start_date, end_date : ISO dates; ``end_date`` is the last disruption day ("today" of the world).
-    covariate_shift : > 0 shifts the features of the weekly extracts only (more contacts and bulk
-        texts, fewer holder arrests, extra new home-grown lines); history is unchanged.
+    weekly_extract_weeks : how many latest ISO weeks are exported as weekly extracts (each holds
+        the disruptions open that week, so consecutive extracts share most of their rows).
+    ddtro_decay_per_number, extra_effects : change the true mechanism (with every ``effect_*``):
+        1 removes the DDTRO x deal numbers interaction; :class:`ExtraEffect` entries give columns
+        effects they lack by default. ``true_drivers(config)`` says which columns drive the result.
+    covariate_shift : > 0 shifts the features of the disruptions whose outcome is not yet known
+        (more contacts and bulk texts, fewer holder arrests, extra new home-grown lines); the
+        labelled history is unchanged.
     miscalibrated_area : an area whose true log-odds gets ``+miscalibration_log_odds`` from
         ``miscalibration_start_fraction`` of the date range onwards.
 
@@ -248,6 +254,16 @@ class WorldConfig:
         return (self.hub_share_london, self.hub_share_liverpool, self.hub_share_birmingham,
                 self.hub_share_manchester, self.hub_share_other)
 
+    @classmethod
+    def from_mapping(cls, mapping: dict) -> WorldConfig:
+        """Build from a YAML-shaped mapping; an unknown key is a clear error, not a TypeError."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(mapping) - known)
+        if unknown:
+            raise ConfigError(f"world config: unknown key(s) {', '.join(unknown)}; "
+                              f"the keys are those of configs/world/default.yaml")
+        return cls(**mapping)
+
     def to_dict(self) -> dict:
         """Plain mapping of the fields (tuples as lists), the shape of the YAML."""
         out = {}
@@ -285,4 +301,4 @@ def load_world_config(name_or_path: str | Path = "default", config_dir: Path | N
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = (config_dir or default_config_dir()) / "world" / f"{name_or_path}.yaml"
-    return WorldConfig(**{**read(path), **overrides})
+    return WorldConfig.from_mapping({**read(path), **overrides})

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from resilience.data.synthetic.columns import COLUMNS, FEATURE_COLUMNS
-from resilience.data.synthetic.config import WorldConfig, _levels
+from resilience.data.synthetic.config import WorldConfig, category_levels
 
 # term name -> contract columns it reads. The true log-odds is term_intercept + the sum of these.
 TRUE_TERMS: dict[str, tuple[str, ...]] = {
@@ -148,7 +148,7 @@ def true_terms(frame: pd.DataFrame, config: WorldConfig, line_effect: np.ndarray
     ``truth["term_line_random_effect"]``), so a benchmark can ask how the truth moves when one column
     changes. ``term_intercept`` plus the row sum is the true log-odds.
     """
-    levels = _levels(config)
+    levels = category_levels(config)
     x = {}
     for column in FEATURE_COLUMNS:
         values = frame[column]
@@ -159,7 +159,7 @@ def true_terms(frame: pd.DataFrame, config: WorldConfig, line_effect: np.ndarray
     days = (pd.DatetimeIndex(frame["disruption_date"]) - config.start_day).days.to_numpy()
     end_day = (config.end_day - config.start_day).days
     effect = np.zeros(len(frame)) if line_effect is None else np.asarray(line_effect, dtype=np.float64)
-    terms = _mechanism(config, x, np.clip(days / end_day, 0.0, 1.0), effect)
+    terms = mechanism_terms(config, x, np.clip(days / end_day, 0.0, 1.0), effect)
     out = pd.DataFrame({"term_intercept": np.full(len(frame), float(config.persistence_intercept))})
     for name, value in terms.items():
         out["term_" + name] = value
@@ -170,18 +170,19 @@ def _transform(cfg: WorldConfig, x: Mapping[str, np.ndarray], column: str, level
     """The value an :class:`ExtraEffect` multiplies: 1/0 for yes/no or a category level, else log(1+x)."""
     values = x[column]
     if level is not None:
-        return (values == _levels(cfg)[column].index(level)).astype(np.float64)
+        return (values == category_levels(cfg)[column].index(level)).astype(np.float64)
     if values.dtype == bool:
         return values.astype(np.float64)
     return np.nan_to_num(np.log1p(values.astype(np.float64)), nan=0.0)
 
 
-def _mechanism(cfg: WorldConfig, x: Mapping[str, np.ndarray], t_frac: np.ndarray,
+def mechanism_terms(cfg: WorldConfig, x: Mapping[str, np.ndarray], t_frac: np.ndarray,
                line_effect: np.ndarray) -> dict[str, np.ndarray]:
     """The named log-odds terms of the true mechanism (``term_intercept`` aside).
 
-    ``x`` maps contract columns to arrays (category columns as codes in :func:`_levels` order),
-    ``t_frac`` is the share of the date range elapsed at each disruption.
+    ``x`` maps contract columns to arrays (category columns as codes in :func:`category_levels` order),
+    ``t_frac`` is the share of the date range elapsed at each disruption. Each term's formula, its
+    reasoning and its typical size are in ``data/synthetic/README.md`` ("The true mechanism").
     """
     home_grown = x["line_type"] == 1
     prior = x["prior_disruptions"]

@@ -21,9 +21,9 @@ from resilience.data.synthetic.columns import (
     LABEL,
     check_levels,
 )
-from resilience.data.synthetic.config import WorldConfig, _levels
-from resilience.data.synthetic.mechanism import TRUE_TERMS, _mechanism
-from resilience.data.synthetic.snapshots import _Calendar, _weekly_extracts
+from resilience.data.synthetic.config import WorldConfig, category_levels
+from resilience.data.synthetic.mechanism import TRUE_TERMS, mechanism_terms
+from resilience.data.synthetic.snapshots import WorldCalendar, weekly_extracts
 from resilience.errors import ConfigError
 
 @dataclass
@@ -185,7 +185,7 @@ def _simulate_round(cfg: WorldConfig, rng: np.random.Generator, lines: dict[str,
          "disruption_grade": rows["grade"], "policing_area": lines["area"][idx],
          "commodity": lines["commodity"][idx],
          "origin_hub": np.where(rows["home_grown"], len(HUBS), lines["hub"][idx])}
-    terms = _mechanism(cfg, x, np.clip(day / end_day, 0.0, 1.0), lines["line_effect"][idx])
+    terms = mechanism_terms(cfg, x, np.clip(day / end_day, 0.0, 1.0), lines["line_effect"][idx])
     probability = expit(cfg.persistence_intercept + sum(terms.values()))
     rows["persisted"] = rng.random(idx.size) < probability
     rows["true_probability"] = probability
@@ -202,7 +202,7 @@ def _adapt(rng: np.random.Generator, lines: dict[str, np.ndarray], rows: dict[st
     holder = rows["holder_arrested"][keep]
     # Spare numbers are added after a disruption, and a barred number is replaced.
     lines["deal_numbers"][idx] += (rng.random(m) < 0.3) + (rows["ddtro"][keep] & (rng.random(m) < 0.6))
-    # Arrested runners are replaced from a pool of recruits (Harding 2020).
+    # Arrested runners are replaced from a pool of recruits (README, "recruit pool").
     recruits = rng.poisson(0.8 + 0.5 * imported)
     lines["runners"][idx] = np.maximum(rows["runners"][keep] - rows["runners_arrested"][keep] + recruits, 0)
     # Demand drifts; a line that survives losing its holder loses some customers.
@@ -218,11 +218,11 @@ def _simulate(cfg: WorldConfig, rngs: tuple[np.random.Generator, np.random.Gener
     """Run rounds of disruptions until every line has folded or passed ``end_day``.
 
     Only rows whose day falls in one of the ``exported`` (first, last) day ranges are returned;
-    the others (before ``start_date``, or with an outcome not yet known) still shape later rows.
+    the others (before ``start_date``) still shape later rows.
 
-    Rows on or after ``shift_from`` (the weekly window) draw from their own stream ``rngs[1]``:
-    numpy's discrete samplers consume a value-dependent number of bits, so sharing one stream
-    would let the covariate shift of the weekly rows perturb every other row.
+    Rows on or after ``shift_from`` (outcome not yet known at ``end_day``) draw from their own
+    stream ``rngs[1]``: numpy's discrete samplers consume a value-dependent number of bits, so
+    sharing one stream would let the covariate shift of those rows perturb every other row.
     """
     main_rng, window_rng = rngs
     horizon_days = 7 * (cfg.horizon_weeks + 1)
@@ -245,7 +245,7 @@ def _simulate(cfg: WorldConfig, rngs: tuple[np.random.Generator, np.random.Gener
         prior = rows["prior_disruptions"]
         rounds += 1
         # A persisting line is next disrupted after the horizon, so its label is settled first.
-        # Lines disrupted in the window are always dropped here (their next disruption is after
+        # Lines disrupted after shift_from are always dropped here (their next disruption is after
         # end_day), so the shift never changes which lines carry on.
         gap = horizon_days + np.round(main_rng.exponential(extra_days, size=idx.size)).astype(np.int64)
         next_day = day + gap
@@ -276,7 +276,7 @@ def _frame(cfg: WorldConfig, lines: dict[str, np.ndarray], rows: dict[str, np.nd
     line = r.pop("line")
     home_grown = r.pop("home_grown")
     n = line.size
-    levels = _levels(cfg)
+    levels = category_levels(cfg)
     codes = {"policing_area": lines["area"][line], "line_type": home_grown.astype(np.int64),
              "origin_hub": np.where(home_grown, len(HUBS), lines["hub"][line]),
              "commodity": lines["commodity"][line], "closure_type": r.pop("closure"),
@@ -306,7 +306,7 @@ def _frame(cfg: WorldConfig, lines: dict[str, np.ndarray], rows: dict[str, np.nd
     return frame, pd.DataFrame(truth, copy=False)
 
 
-def _simulate_world(cfg: WorldConfig, cal: _Calendar,
+def _simulate_world(cfg: WorldConfig, cal: WorldCalendar,
                     seeds: list[np.random.SeedSequence]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Draw the lines and every disruption from ``start_date`` to ``end_date`` (line state, rows).
 
@@ -366,8 +366,8 @@ def generate_world(config: WorldConfig | None = None) -> SyntheticWorld:
     True
     """
     cfg = config if config is not None else WorldConfig()
-    check_levels(_levels(cfg))
-    cal = _Calendar.of(cfg)
+    check_levels(category_levels(cfg))
+    cal = WorldCalendar.of(cfg)
     # Independent streams: profiles, rounds, open rows, covariate-shift lines, recording delays.
     seeds = np.random.SeedSequence(cfg.seed).spawn(5)
     lines, rows = _simulate_world(cfg, cal, seeds)
@@ -376,7 +376,7 @@ def generate_world(config: WorldConfig | None = None) -> SyntheticWorld:
     frame, truth = _frame(cfg, lines, rows, order, cal.start)
     history = frame.loc[day <= cal.history_last].reset_index(drop=True)
     keep = day >= cal.first_open_day
-    weekly = _weekly_extracts(cal, frame.loc[keep].drop(columns=[LABEL]).reset_index(drop=True),
+    weekly = weekly_extracts(cal, frame.loc[keep].drop(columns=[LABEL]).reset_index(drop=True),
                               day[keep], np.random.default_rng(seeds[4]))
     return SyntheticWorld(history=history, weekly=weekly, truth=truth, config=cfg)
 

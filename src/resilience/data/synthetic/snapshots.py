@@ -11,7 +11,7 @@ from resilience.data.synthetic.config import WorldConfig
 from resilience.weeks import iso_weeks
 
 @dataclass(frozen=True)
-class _Calendar:
+class WorldCalendar:
     """The world's days, counted from ``start_date`` (day 0).
 
     ``end_day`` is the world's "today"; a disruption's outcome is known ``horizon_days`` after it,
@@ -26,7 +26,7 @@ class _Calendar:
     mondays: tuple[int, ...]
 
     @classmethod
-    def of(cls, cfg: WorldConfig) -> _Calendar:
+    def of(cls, cfg: WorldConfig) -> WorldCalendar:
         end_day = int((cfg.end_day - cfg.start_day).days)
         end_monday = end_day - cfg.end_day.weekday()
         mondays = tuple(end_monday - 7 * k for k in reversed(range(cfg.weekly_extract_weeks)))
@@ -110,25 +110,26 @@ def _recording_days(frame: pd.DataFrame, rng: np.random.Generator,
     return days
 
 
-def _as_recorded(frame: pd.DataFrame, elapsed: np.ndarray,
-                 days: dict[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
-    """The rows as recorded ``elapsed`` days after each disruption (final values once all are in)."""
-    out = frame.copy()
+def _as_recorded(frame: pd.DataFrame, elapsed: np.ndarray, days: dict[str, tuple[np.ndarray, np.ndarray]],
+                 rows: np.ndarray) -> pd.DataFrame:
+    """The ``rows`` of ``frame`` as recorded ``elapsed`` days after each disruption (the final values
+    once every unit is in)."""
+    out = frame.loc[rows].reset_index(drop=True)
     n = len(frame)
     for column in RECORDING:
-        row, day = days[column]
-        count = np.bincount(row[day <= elapsed[row]], minlength=n)
-        out[column] = count.astype(frame[column].dtype) if frame[column].dtype != bool else count > 0
-    row, day = days["closure_type"]
+        unit_row, day = days[column]
+        count = np.bincount(unit_row[day <= elapsed[unit_row]], minlength=n)[rows]
+        out[column] = count > 0 if frame[column].dtype == bool else count.astype(frame[column].dtype)
+    _, day = days["closure_type"]
     closure = frame["closure_type"].to_numpy(dtype=object)
-    out["closure_type"] = pd.array(np.where(day <= elapsed, closure, "none"), dtype="str")
+    out["closure_type"] = pd.array(np.where(day <= elapsed, closure, "none")[rows], dtype="str")
     for column in SEIZURE_COLUMNS:
         share, day = days[column]
-        out[column] = np.round(frame[column].to_numpy() * (1.0 - share * (elapsed < day)), -1)
+        out[column] = np.round(frame[column].to_numpy() * (1.0 - share * (elapsed < day)), -1)[rows]
     return out
 
 
-def _weekly_extracts(cal: _Calendar, frame: pd.DataFrame, day: np.ndarray,
+def weekly_extracts(cal: WorldCalendar, frame: pd.DataFrame, day: np.ndarray,
                      rng: np.random.Generator) -> dict[str, pd.DataFrame]:
     """ISO week -> the disruptions open on that week's extraction day, as recorded by then.
 
@@ -140,8 +141,7 @@ def _weekly_extracts(cal: _Calendar, frame: pd.DataFrame, day: np.ndarray,
     weekly = {}
     for week, as_of in zip(cal.weeks, cal.as_of):
         open_rows = (day > as_of - cal.horizon_days) & (day <= as_of)
-        snapshot = _as_recorded(frame, as_of - day, days)
-        weekly[week] = snapshot.loc[open_rows].reset_index(drop=True)
+        weekly[week] = _as_recorded(frame, as_of - day, days, open_rows)
     return weekly
 
 
