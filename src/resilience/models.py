@@ -161,6 +161,11 @@ def design_blocks(design: ColumnTransformer) -> dict[str, np.ndarray]:
     return blocks
 
 
+def _require_one_of(setting: str, value, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ResilienceError(f"{setting} must be one of {allowed}, not {value!r}")
+
+
 # -- calibration -----------------------------------------------------------------------------------
 class Calibrator:
     """Maps a margin (log-odds) to a probability; fitted on held-out rows."""
@@ -169,6 +174,7 @@ class Calibrator:
         self.method = method
 
     def fit(self, margin: np.ndarray, y: np.ndarray) -> Calibrator:
+        _require_one_of("calibration", self.method, CALIBRATIONS)
         margin = np.asarray(margin, float).reshape(-1)
         y = np.asarray(y, float).reshape(-1)
         if self.method == "sigmoid":
@@ -178,8 +184,6 @@ class Calibrator:
                 self.slope_, self.intercept_ = 1.0, 0.0
         elif self.method == "isotonic":
             self.isotonic_ = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4).fit(margin, y)
-        elif self.method != "none":
-            raise ResilienceError(f"calibration must be one of {CALIBRATIONS}, not {self.method!r}")
         return self
 
     def __call__(self, margin: np.ndarray) -> np.ndarray:
@@ -237,10 +241,8 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
     # -- fitting --------------------------------------------------------------------------------
     def _check_params(self) -> tuple[str, ...]:
         """Refuse bad settings before any work; returns the features to use."""
-        if self.family not in FAMILIES:
-            raise ResilienceError(f"model family must be one of {FAMILIES}, not {self.family!r}")
-        if self.calibration not in CALIBRATIONS:
-            raise ResilienceError(f"calibration must be one of {CALIBRATIONS}, not {self.calibration!r}")
+        _require_one_of("model family", self.family, FAMILIES)
+        _require_one_of("calibration", self.calibration, CALIBRATIONS)
         if not 0 <= self.calibration_fraction < 1:
             raise ResilienceError(f"calibration_fraction must be in [0, 1), not {self.calibration_fraction!r}")
         chosen = list(self.features) if self.features else list(self.contract.features)
