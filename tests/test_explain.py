@@ -513,7 +513,7 @@ def test_explain_frame_writes_atomically(lgbm, small_history, tmp_path, monkeypa
     target = tmp_path / "reasons.parquet"
     assert len(pd.read_parquet(explain_frame(lgbm, small_history.iloc[:0], path=target))) == 0
     calls = {"n": 0}
-    import resilience.explain as module
+    import resilience.explain.frames as module
 
     original = module.explain
 

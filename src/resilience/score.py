@@ -46,12 +46,10 @@ from resilience.data.io import file_sha256, iter_extract, write_text_atomic
 from resilience.data.validate import validate_frame
 from resilience.drift import DriftAccumulator, DriftConfig
 from resilience.errors import ContractError, Problem, ResilienceError
-from resilience.explain import explain_for_scoring
+from resilience.explain import REASON_COLUMNS, explain
 from resilience.weeks import check_week, find_previous_week, iso_week
 
 log = logging.getLogger(__name__)
-
-REASON_COLUMNS = [f"reason_for_{i}" for i in (1, 2, 3)] + [f"reason_against_{i}" for i in (1, 2, 3)]
 
 
 @dataclass(frozen=True)
@@ -250,7 +248,7 @@ def _score_into(folder: Path, input_path: Path, model, contract: DataContract, d
         warnings += [str(w) for w in extract.warnings if str(w) not in warnings]
         t_validate += time.perf_counter() - start
         start = time.perf_counter()
-        scored = explain_for_scoring(model, frame)
+        scored = explain(model, frame)
         t_explain += time.perf_counter() - start
         out = _output_frame(frame, contract)
         out["persistence_probability"] = np.round(scored.probability, 6)
