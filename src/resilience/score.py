@@ -259,7 +259,7 @@ def _score_into(folder: Path, input_path: Path, model, contract: DataContract, d
             out[column] = scored.reasons[column]
         out["summary"] = scored.summary
         out.to_parquet(parts / f"{number:06d}.parquet", index=False)
-        matrix = scored.points.copy()
+        matrix = scored.shown_points()  # unearned features summed as other_factors
         matrix.insert(0, "disruption_id", out["disruption_id"].to_numpy())
         matrix["baseline_probability"] = scored.baseline_probability
         table = pa.Table.from_pandas(matrix, preserve_index=False)

@@ -8,7 +8,8 @@ import pandas as pd
 
 from resilience.data.contract import ConceptSpec, DataContract
 from resilience.explain.concepts import ConceptMap
-from resilience.explain.reasons import MIN_REASON_POINTS, REASON_COLUMNS, TOP_REASONS, non_empty, render_reasons
+from resilience.explain.reasons import OTHER_FACTORS, REASON_COLUMNS, TOP_REASONS, non_empty, render_reasons
+from resilience.explain.screen import ReasonScreen
 from resilience.explain.shap_values import ExplanationError, check_model, log_odds_contributions, to_points
 from resilience.explain.wording import placements as _placements
 from resilience.yardstick import Placement
@@ -31,8 +32,11 @@ class Explanation:
         ``100 * (probability - baseline_probability)``
     values : the rows' extract values of the model features (what the reasons quote)
     cohort : (rows,) cohort value as text (e.g. "imported"), or None without a cohort column
-    base_rates : (rows,) share of similar (same-cohort) training lines that persisted
+    similar_rates : (rows,) share of similar lines (same cohort, same yardstick band, held-out test
+        period) that persisted; NaN where there were too few to compare like with like
     contract : the data contract the model was fitted with
+    screen : which features and concepts may be shown as reasons, and from how many points
+        (the model's ``reason_screen_``); None: every feature, from half a point
     """
 
     ids: np.ndarray
@@ -44,8 +48,9 @@ class Explanation:
     points: pd.DataFrame
     values: pd.DataFrame
     cohort: np.ndarray | None
-    base_rates: np.ndarray
+    similar_rates: np.ndarray
     contract: DataContract
+    screen: ReasonScreen | None = None
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     # -- shape ----------------------------------------------------------------------------------
@@ -70,13 +75,51 @@ class Explanation:
     def concepts(self) -> tuple[ConceptSpec, ...]:
         return self.concept_map.concepts
 
+    @property
+    def rules(self) -> ReasonScreen:
+        """The screen in force (every feature, from half a point, when the model has none)."""
+        return self.screen or ReasonScreen.everything(self.contract, self.features)
+
+    @property
+    def shown(self) -> np.ndarray:
+        """Per feature: may it appear in a reason (it and its concept earned their place)?"""
+        if "shown" not in self._cache:
+            self._cache["shown"] = self.rules.shown(self.contract, self.features)
+        return self._cache["shown"]
+
     # -- matrices -------------------------------------------------------------------------------
-    def concept_matrix(self, scale: str) -> np.ndarray:
-        key = f"concept_{scale}"
+    def concept_matrix(self, scale: str, shown_only: bool = False) -> np.ndarray:
+        """(rows, concepts) contributions summed by concept; ``shown_only``: earned features only
+        (a concept that is not earned is then 0; the rest is :meth:`other_factors`)."""
+        key = f"concept_{scale}_{shown_only}"
         if key not in self._cache:
-            source = self.contributions if scale == "log_odds" else self.points
-            self._cache[key] = source.to_numpy() @ self.concept_map.matrix
+            source = (self.contributions if scale == "log_odds" else self.points).to_numpy()
+            matrix = self.concept_map.matrix * self.shown[:, None] if shown_only else self.concept_map.matrix
+            self._cache[key] = source @ matrix
         return self._cache[key]
+
+    def other_factors(self, scale: str = "points") -> np.ndarray:
+        """(rows,) the summed contribution of every feature that may not be shown as a reason."""
+        check_scale(scale)
+        source = (self.contributions if scale == "log_odds" else self.points).to_numpy()
+        return source[:, ~self.shown].sum(axis=1)
+
+    def shown_points(self) -> pd.DataFrame:
+        """:attr:`points` of the features that may be shown, plus ``other_factors`` (the rest,
+        summed): each row still adds up to ``100 * (probability - baseline_probability)``."""
+        frame = self.points.loc[:, self.shown].copy()
+        frame[OTHER_FACTORS] = self.other_factors("points")
+        return frame
+
+    def reason_points(self) -> pd.DataFrame:
+        """Per row: points of each earned concept and ``other_factors``, adding up exactly to
+        ``100 * (probability - baseline_probability)``."""
+        earned = [k for k, name in enumerate(self.concept_map.names) if name in set(self.rules.earned_concepts)]
+        matrix = self.concept_matrix("points", shown_only=True)[:, earned]
+        frame = pd.DataFrame(matrix, columns=[self.concept_map.names[k] for k in earned])
+        frame.insert(0, self.id_column, self.ids)
+        frame[OTHER_FACTORS] = self.other_factors("points")
+        return frame
 
     def by_concept(self, scale: str = "points") -> pd.DataFrame:
         """Contributions summed by concept: id column + one column per concept name."""
@@ -136,10 +179,10 @@ class Explanation:
 
     @property
     def top_concepts(self) -> list[str]:
-        """The concept with the largest absolute contribution, per row."""
+        """The earned concept with the largest absolute contribution, per row."""
         if not len(self):
             return []
-        matrix = self.concept_matrix("log_odds")
+        matrix = self.concept_matrix("log_odds", shown_only=True)
         names = np.asarray(self.concept_map.names, dtype=object)
         return names[np.argmax(np.abs(matrix), axis=1)].tolist()
 
@@ -176,7 +219,7 @@ class Explanation:
             "band_in_gap": np.asarray([p.in_gap for p in placements], dtype=bool),
             "yardstick": np.asarray([p.words for p in placements], dtype=object),
             "baseline_probability": self.baseline_probability,
-            "similar_lines_rate": self.base_rates,
+            "similar_lines_rate": self.similar_rates,
         })
         for column in REASON_COLUMNS:
             frame[column] = self.reasons[column].to_numpy()
@@ -186,7 +229,7 @@ class Explanation:
 
     def _reasons(self) -> dict:
         if "reasons" not in self._cache:
-            self._cache["reasons"] = render_reasons(self, TOP_REASONS, MIN_REASON_POINTS)
+            self._cache["reasons"] = render_reasons(self, TOP_REASONS, self.rules.materiality_points)
         return self._cache["reasons"]
 
 
@@ -226,15 +269,9 @@ def explain(model, frame: pd.DataFrame) -> Explanation:
     features = list(model.feature_names_)
     raw, base, margin = log_odds_contributions(model, X, ids)
     points, probability, baseline = to_points(raw, base, margin, model.calibrator_)
-    cohort_column = contract.cohort_column
-    if cohort_column and cohort_column in frame.columns:
-        rates = getattr(model, "cohort_base_rates_", {}) or {}
-        text = frame[cohort_column].astype(object).where(frame[cohort_column].notna(), None)
-        text = text.map(lambda v: None if v is None or str(v) not in rates else str(v))
-        cohort = text.to_numpy(dtype=object)
-        base_rates = text.map(rates).astype(float).fillna(float(model.base_rate_)).to_numpy(float)
-    else:
-        cohort, base_rates = None, np.full(len(frame), float(model.base_rate_))
+    screen = getattr(model, "reason_screen_", None)
+    cohort = _cohorts(frame, contract.cohort_column)
+    similar = similar_rates(screen, cohort, _placements(probability))
     return Explanation(
         ids=ids,
         contributions=pd.DataFrame(raw, columns=features),
@@ -245,6 +282,27 @@ def explain(model, frame: pd.DataFrame) -> Explanation:
         points=pd.DataFrame(points, columns=features),
         values=frame[features].copy(),
         cohort=cohort,
-        base_rates=base_rates,
+        similar_rates=similar,
         contract=contract,
+        screen=screen,
     )
+
+
+def _cohorts(frame: pd.DataFrame, column: str | None) -> np.ndarray | None:
+    """The cohort column as text (None where missing), or None without a cohort column."""
+    if not column or column not in frame.columns:
+        return None
+    values = frame[column].astype(object)
+    return values.where(values.notna(), None).map(lambda v: None if v is None else str(v)).to_numpy(dtype=object)
+
+
+def similar_rates(screen: ReasonScreen | None, cohort: np.ndarray | None, placements: list[Placement]) -> np.ndarray:
+    """Per row, the share of held-out lines of the same cohort placed in the same band that
+    persisted (the model's ``reason_screen_.similar_lines``); NaN where none is recorded."""
+    out = np.full(len(placements), np.nan)
+    table = screen.similar_lines if screen is not None else {}
+    if cohort is None or not table:
+        return out
+    rates = {(c, band): entry[0] for c, bands in table.items() for band, entry in bands.items()}
+    keys = pd.Series(list(zip(cohort, (p.band for p in placements))), dtype=object)
+    return keys.map(rates).astype(float).fillna(np.nan).to_numpy()

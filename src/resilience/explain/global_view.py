@@ -216,7 +216,7 @@ def global_view(explanation: Explanation, top: int = 4) -> dict[str, pd.DataFram
     """
     importance = concept_importance(explanation)
     by_cohort = concept_importance_by_cohort(explanation)
-    return {
+    return {**_screen_evidence(explanation),
         "explain/concept_importance.csv": importance,
         "explain/concept_importance_by_cohort.csv": by_cohort,
         "explain/feature_importance.csv": feature_importance(explanation),
@@ -224,4 +224,18 @@ def global_view(explanation: Explanation, top: int = 4) -> dict[str, pd.DataFram
         "explain/concept_importance_by_cohort.png": plot_concept_importance_by_cohort(by_cohort),
         "explain/beeswarm.png": plot_beeswarm(explanation),
         "explain/dependence.png": plot_dependence(explanation, top=top),
+    }
+
+
+def _screen_evidence(explanation: Explanation) -> dict[str, pd.DataFrame | Figure]:
+    """The null-importance test behind the reasons (when the model was screened): table and plots."""
+    from resilience.explain.screen import plot_null_importance
+
+    table = explanation.screen.table if explanation.screen is not None else None
+    if table is None:
+        return {}
+    return {
+        "explain/null_importance.csv": table,
+        "explain/null_importance_features.png": plot_null_importance(table, explanation.contract, "feature"),
+        "explain/null_importance_concepts.png": plot_null_importance(table, explanation.contract, "concept"),
     }

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 MIN_REASON_POINTS = 0.5       # a reason must move the estimate by at least this (so it prints >= 1)
 JOINT_SHARE = 0.5             # a concept's second column is named when it weighs >= this share of the first
 TOP_REASONS = 3
+MAX_NAMED = 3                 # columns a concept's phrase may name
+OTHER_FACTORS = "other_factors"   # the column holding the summed contributions of unearned features
 REASON_COLUMNS = tuple(f"reason_for_{k}" for k in (1, 2, 3)) + tuple(f"reason_against_{k}" for k in (1, 2, 3))
 
 
@@ -34,62 +36,75 @@ def non_empty(table: pd.DataFrame, columns: Sequence[str]) -> list[list[str]]:
 
 
 def render_reasons(explanation: Explanation, top: int, min_points: float) -> dict:
-    """Rank concepts per row with numpy; write text only for the chosen reasons."""
+    """Rank earned concepts per row with numpy; write text only for the chosen reasons.
+
+    Returns ``{"table": reason_for_1..3 / reason_against_1..3 frame, "summary": sentences}``.
+    """
     n = len(explanation)
-    cmap = explanation.concept_map
-    log_odds = explanation.concept_matrix("log_odds")
-    points = explanation.concept_matrix("points")
-    contributions = explanation.contributions.to_numpy()
-    features = explanation.features
-    rows = np.arange(n)
-
-    # The column that weighs most within each concept, in the concept's direction, and a runner-up.
-    main = np.empty((n, len(cmap.concepts)), dtype=np.int64)
-    second = np.full((n, len(cmap.concepts)), -1, dtype=np.int64)
-    for k, idx in enumerate(cmap.members):
-        if len(idx) == 1:
-            main[:, k] = idx[0]
-            continue
-        signed = contributions[:, idx] * np.where(log_odds[:, k] < 0, -1.0, 1.0)[:, None]
-        order = np.argsort(-signed, axis=1, kind="stable")[:, :2]
-        first_value = signed[rows, order[:, 0]]
-        second_value = signed[rows, order[:, 1]]
-        main[:, k] = idx[order[:, 0]]
-        keep = (second_value > 0) & (second_value >= JOINT_SHARE * first_value)
-        second[:, k] = np.where(keep, idx[order[:, 1]], -1)
-
-    up = np.argsort(-log_odds, axis=1, kind="stable")[:, :TOP_REASONS]
-    down = np.argsort(log_odds, axis=1, kind="stable")[:, :TOP_REASONS]
-    words = {f: ValueWords.for_column(explanation.contract, f) for f in features}
-    values = explanation.values
+    points = explanation.concept_matrix("points", shown_only=True)
+    named = _named_columns(explanation)
+    words = {f: ValueWords.for_column(explanation.contract, f) for f in explanation.features}
+    up = np.argsort(-points, axis=1, kind="stable")[:, :top]
+    down = np.argsort(points, axis=1, kind="stable")[:, :top]
     table: dict[str, np.ndarray] = {}
-    leads: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # each side's first reason: (valid, phrase, points)
-    for (order, sign), columns in (((up, 1.0), REASON_COLUMNS[:3]), ((down, -1.0), REASON_COLUMNS[3:])):
+    leads = []  # each side's first reason: (valid, phrase, points text)
+    for order, sign, columns in ((up, 1.0, REASON_COLUMNS[:3]), (down, -1.0, REASON_COLUMNS[3:])):
         for s, column in enumerate(columns):
             out = np.full(n, "", dtype=object)
-            lead_phrase, lead_points = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
+            phrase, point_text = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
             valid = np.zeros(n, dtype=bool)
-            if s < min(top, order.shape[1]):
-                concept = order[:, s]
-                slot_points = points[rows, concept]
-                valid = sign * slot_points >= min_points
-            if valid.any():
-                r, c = rows[valid], order[valid, s]
-                phrase = phrases(words, values, features, main[r, c], r)
-                runner = second[r, c]
-                has_runner = runner >= 0
-                if has_runner.any():
-                    extra = phrases(words, values, features, runner[has_runner], r[has_runner])
-                    phrase[has_runner] = fill(TEMPLATES["joint"], first=phrase[has_runner], second=extra)
-                point_text = points_words(slot_points[valid])
-                out[valid] = fill(TEMPLATES["reason"], phrase=phrase, points=point_text)
-                lead_phrase[valid], lead_points[valid] = phrase, point_text
+            if s < order.shape[1]:
+                rows, concept = np.arange(n), order[:, s]
+                valid = sign * points[rows, concept] >= min_points
+                r, c = rows[valid], concept[valid]
+                if len(r):
+                    phrase[valid] = _concept_phrases(explanation, words, named[r, c], r)
+                    point_text[valid] = points_words(points[r, c])
+                    out[valid] = fill(TEMPLATES["reason"], phrase=phrase[valid], points=point_text[valid])
             if s == 0:
-                leads.append((valid, lead_phrase, lead_points))
+                leads.append((valid, phrase, point_text))
             table[column] = out
-    table = pd.DataFrame(table)
-    summary = _summaries(explanation, leads)
-    return {"table": table, "summary": summary}
+    return {"table": pd.DataFrame(table), "summary": _summaries(explanation, leads)}
+
+
+def _named_columns(explanation: Explanation) -> np.ndarray:
+    """(rows, concepts, MAX_NAMED) positions of the earned columns a concept's phrase names: the
+    one that weighs most in the concept's direction, then each that weighs at least
+    :data:`JOINT_SHARE` as much (-1: none)."""
+    contributions = explanation.contributions.to_numpy()
+    direction = np.where(explanation.concept_matrix("log_odds", shown_only=True) < 0, -1.0, 1.0)
+    members = explanation.concept_map.members
+    named = np.full((len(explanation), len(members), MAX_NAMED), -1, dtype=np.int64)
+    for k, idx in enumerate(members):
+        idx = idx[explanation.shown[idx]]
+        if not len(idx):
+            continue
+        signed = contributions[:, idx] * direction[:, k:k + 1]
+        order = np.argsort(-signed, axis=1, kind="stable")[:, :MAX_NAMED]
+        ranked = np.take_along_axis(signed, order, axis=1)
+        keep = (ranked > 0) & (ranked >= JOINT_SHARE * ranked[:, :1])
+        keep[:, 0] = True
+        named[:, k, :order.shape[1]] = np.where(keep, idx[order], -1)
+    return named
+
+
+def _concept_phrases(explanation: Explanation, words: dict, named: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The phrase of each chosen (row, concept): its named columns' values, joined in words."""
+    parts = []
+    for j in range(named.shape[1]):
+        has = named[:, j] >= 0
+        part = np.full(len(rows), "", dtype=object)
+        if has.any():
+            part[has] = phrases(words, explanation.values, explanation.features, named[has, j], rows[has])
+        parts.append(part)
+    out = parts[0].copy()
+    count = (named >= 0).sum(axis=1)
+    two, three = count == 2, count >= 3
+    if two.any():
+        out[two] = fill(TEMPLATES["joint"], first=parts[0][two], second=parts[1][two])
+    if three.any():
+        out[three] = fill(TEMPLATES["series"], first=parts[0][three], second=parts[1][three], third=parts[2][three])
+    return out
 
 
 def _summaries(explanation: Explanation, leads: list) -> np.ndarray:
@@ -100,25 +115,33 @@ def _summaries(explanation: Explanation, leads: list) -> np.ndarray:
                       (~up_valid & down_valid, "movers_down")):
         if mask.any():
             movers[mask] = fill(TEMPLATES[key], up=up_phrase[mask], up_points=up_points[mask],
-                                 down=down_phrase[mask], down_points=down_points[mask])
+                                down=down_phrase[mask], down_points=down_points[mask])
     yardstick = np.asarray([p.words for p in explanation.placements], dtype=object)
-    summary = fill(TEMPLATES["summary"], horizon=str(explanation.contract.horizon_weeks), yardstick=yardstick,
-                    base_rate=_base_rate_words(explanation), movers=movers)
-    return np.asarray(summary, dtype=object).reshape(n)
+    summary = np.empty(n, dtype=object)
+    similar = _similar_words(explanation)
+    compared = similar != ""
+    horizon = str(explanation.contract.horizon_weeks)
+    if compared.any():
+        summary[compared] = fill(TEMPLATES["summary_similar"], horizon=horizon, yardstick=yardstick[compared],
+                                 similar=similar[compared], movers=movers[compared])
+    if (~compared).any():
+        summary[~compared] = fill(TEMPLATES["summary"], horizon=horizon, yardstick=yardstick[~compared],
+                                  movers=movers[~compared])
+    return summary
 
 
-def _base_rate_words(explanation: Explanation) -> np.ndarray:
-    """"about 4 in 10 similar imported lines persisted" (all lines when the cohort is unknown)."""
+def _similar_words(explanation: Explanation) -> np.ndarray:
+    """"about 6 in 10 imported lines placed 'likely' in the test period persisted": like with like
+    (same cohort, same band, held-out); "" where no such comparison is recorded (the clause is dropped)."""
     n = len(explanation)
-    cohorts = explanation.cohort if explanation.cohort is not None else np.full(n, None, dtype=object)
-    codes, uniques = pd.factorize(pd.Series(cohorts, dtype=object), use_na_sentinel=True)
-    out = np.empty(n, dtype=object)
-    for code in np.unique(codes):
-        mask = codes == code
-        share = share_in_words(float(explanation.base_rates[np.argmax(mask)]))
-        if code < 0:
-            out[mask] = TEMPLATES["base_rate_all"].format(share=share)
-        else:
-            out[mask] = TEMPLATES["base_rate_cohort"].format(share=share,
-                                                             cohort=str(uniques[code]).replace("_", " "))
+    out = np.full(n, "", dtype=object)
+    rates = explanation.similar_rates
+    known = ~np.isnan(rates)
+    if explanation.cohort is None or not known.any():
+        return out
+    keys = pd.Series(list(zip(explanation.cohort, explanation.bands, rates)), dtype=object)
+    for key, positions in keys[known].groupby(keys[known]).groups.items():
+        cohort, band, rate = key
+        out[np.asarray(positions)] = TEMPLATES["similar_lines"].format(
+            share=share_in_words(float(rate)), cohort=str(cohort).replace("_", " "), band=band)
     return out

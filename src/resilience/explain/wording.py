@@ -34,6 +34,7 @@ CAUSAL_WORDS: tuple[str, ...] = (
 TEMPLATES: dict[str, str] = {
     "reason": "{phrase}: {points}",
     "joint": "{first} and {second}",
+    "series": "{first}, {second} and {third}",
     "points_one": "{sign}1 point",
     "points": "{sign}{n} points",
     "count": "{number} {label}",
@@ -46,9 +47,10 @@ TEMPLATES: dict[str, str] = {
     "category": "{value} ({label})",
     "missing": "{label} not recorded",
     "summary": ("Estimated chance the line is still active {horizon} weeks after the disruption: "
-                "{yardstick}; {base_rate}; {movers}."),
-    "base_rate_cohort": "{share} similar {cohort} lines persisted",
-    "base_rate_all": "{share} lines in the training data persisted",
+                "{yardstick}; {movers}."),
+    "summary_similar": ("Estimated chance the line is still active {horizon} weeks after the disruption: "
+                        "{yardstick}; {similar}; {movers}."),
+    "similar_lines": "{share} {cohort} lines placed '{band}' in the test period persisted",
     "movers_both": "{up} raises the estimate most ({up_points}) and {down} lowers it most ({down_points})",
     "movers_up": "{up} raises the estimate most ({up_points}); nothing lowers it by a point or more",
     "movers_down": "{down} lowers the estimate most ({down_points}); nothing raises it by a point or more",
