@@ -378,7 +378,7 @@ from hypothesis import strategies as st  # noqa: E402
                                                                                   HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_screened_reasons_add_up_and_never_show_unearned_features(contract, data):
-    from resilience.explain.reasons import _named_columns
+    from resilience.explain.reasons import named_columns
     from resilience.explain.screen import ReasonScreen
 
     features = list(contract.features)
@@ -401,7 +401,7 @@ def test_screened_reasons_add_up_and_never_show_unearned_features(contract, data
     assert set(e.shown_points().columns) == shown | {"other_factors"}
     assert set(by_concept.columns) - {contract.id_column, "other_factors"} <= set(earned_concepts)
     # the columns a reason may name are shown ones only
-    named = _named_columns(e)
+    named = named_columns(e)
     assert {features[j] for j in named[named >= 0]} <= shown
     # every reason printed is an earned concept's screened points, at least the materiality
     concept_points = e.concept_matrix("points", shown_only=True)

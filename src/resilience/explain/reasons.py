@@ -42,7 +42,7 @@ def render_reasons(explanation: Explanation, top: int, min_points: float) -> dic
     """
     n = len(explanation)
     points = explanation.concept_matrix("points", shown_only=True)
-    named = _named_columns(explanation)
+    named = named_columns(explanation)
     words = {f: ValueWords.for_column(explanation.contract, f) for f in explanation.features}
     up = np.argsort(-points, axis=1, kind="stable")[:, :top]
     down = np.argsort(points, axis=1, kind="stable")[:, :top]
@@ -67,7 +67,7 @@ def render_reasons(explanation: Explanation, top: int, min_points: float) -> dic
     return {"table": pd.DataFrame(table), "summary": _summaries(explanation, leads)}
 
 
-def _named_columns(explanation: Explanation) -> np.ndarray:
+def named_columns(explanation: Explanation) -> np.ndarray:
     """(rows, concepts, MAX_NAMED) positions of the earned columns a concept's phrase names: the
     one that weighs most in the concept's direction, then each that weighs at least
     :data:`JOINT_SHARE` as much (-1: none)."""
