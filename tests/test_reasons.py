@@ -433,3 +433,22 @@ def test_hidden_feature_with_the_largest_contribution_is_not_named(contract):
     assert "policing area" not in after.summary[0]
     assert after.reasons["reason_against_1"].iloc[0].startswith("line holder arrested")
     assert after.reason_points()["other_factors"].iloc[0] == pytest.approx(before.points["policing_area"].iloc[0])
+
+
+def test_concept_phrases_label_each_concept_with_the_lines_own_values(screened_rows, contract):
+    phrases = screened_rows.concept_phrases()
+    assert "exploitation" not in phrases.columns  # not earned: never labelled
+    assert phrases.loc[0, "market"] == ("1,200 customer contacts, 1 deal-line number linked to the brand "
+                                        "and 6.3 marketing texts a day")
+    # the reason text is the same phrase with its points
+    assert screened_rows.reasons.loc[0, "reason_for_1"].startswith(phrases.loc[0, "market"] + ": +")
+    assert phrases.loc[1, "holder_removed"].startswith("line holder not arrested")
+
+
+def test_explanation_rebuilt_from_a_scored_weeks_points_words_concepts_alike(model_rows, contract):
+    from resilience.explain import explanation_from_points
+
+    rebuilt = explanation_from_points(contract, model_rows.ids, model_rows.values, model_rows.shown_points(),
+                                      model_rows.baseline_probability)
+    np.testing.assert_allclose(rebuilt.probability, model_rows.probability, atol=1e-9)
+    pd.testing.assert_frame_equal(rebuilt.concept_phrases(), model_rows.concept_phrases())

@@ -50,23 +50,27 @@ log-odds value.
 data config (``concept`` under ``columns``; label and four-Ps strand under ``concepts``). SHAP
 values add within a group, so a concept's contribution is exact too.
 
-**Reasons.** Per row, the (up to) three concepts that raise the estimate most and the three that
-lower it most, each by at least half a point, are written from fixed templates (:data:`TEMPLATES`)
-with the line's own values, e.g. ``"1,200 customer contacts: +11 points"``. A concept with several
-columns shows the value of the column that weighs most in that direction, joined with the
-runner-up when that weighs at least half as much (``"line holder arrested and type1 (closure
-type): -24 points"``). Values are written by the column's dtype and plain-English label: counts
-with thousands separators ("no ..." for zero, singular for one), decimals to at most two places,
-£ amounts for columns whose label contains "£", booleans as the label or its negation ("line
-holder not arrested"), categories as "value (label)" with underscores as spaces, and a missing
-value as "... not recorded". Points are whole numbers (halves away from zero). The one-sentence
-summary places the probability on the NCA yardstick (:func:`resilience.yardstick.place`, gaps
-included), compares it with the share of similar lines (same cohort, e.g. imported / home-grown)
-that persisted in the training data ("about 4 in 10 similar imported lines persisted"; all
-training lines when the cohort is unknown), and names the top reason each way. Wording says what
-raises or lowers *the estimate*; it never claims a cause (:data:`CAUSAL_WORDS` are checked by the
-tests). Ranking and selection are numpy operations over the row x concept matrix; only the chosen
-3 + 3 reasons per row are formatted as text.
+**Earned reasons** (:mod:`.screen`). At training time every feature and concept faces a
+null-importance test (Altmann et al. 2010): its mean |SHAP| with the real labels against K refits
+on permuted labels. Only features (and concepts) that beat their null are ever named in a reason;
+the contributions of the others are reported together as ``other_factors``, so every row still
+adds up exactly. The registered model carries the result (``reason_screen_``).
+
+**Reasons** (:mod:`.reasons`, :mod:`.wording`). Per row, the (up to) three earned concepts that
+raise the estimate most and the three that lower it most, each by at least the materiality
+threshold (``explain.screen.materiality_points``, default 1 point), are written from fixed
+templates (:data:`TEMPLATES`) with the line's own values, e.g. ``"1,200 customer contacts: +11
+points"``. A concept names every earned column that weighs at least half as much as its largest,
+in the concept's direction (``"1,200 customer contacts, 1 deal-line number and 6.3 marketing texts
+a day: +36 points"``); :meth:`Explanation.concept_phrases` gives the same phrases as chart and
+table labels. Values are written by the column's dtype and plain-English label (see
+:mod:`.wording`). The one-sentence summary places the probability on the NCA yardstick (gaps
+included), compares it like with like — the share of held-out test-period lines of the same type
+placed in the same band that persisted ("about 6 in 10 imported lines placed 'likely' in the test
+period persisted"), or says nothing when fewer than ``similar_min_lines`` such lines were seen —
+and names the top reason each way. Wording says what raises or lowers *the estimate*; it never
+claims a cause (:data:`CAUSAL_WORDS` are checked by the tests). Ranking and selection are numpy
+operations over the row x concept matrix; only the chosen 3 + 3 reasons per row are formatted.
 
 **Memory.** :func:`iter_explanations` and :func:`explain_frame` work through a frame
 ``chunk_rows`` rows at a time, so the working memory depends on the chunk size, not the frame.
@@ -82,7 +86,7 @@ Example
 from __future__ import annotations
 
 from resilience.explain.concepts import ConceptMap
-from resilience.explain.explanation import Explanation, explain
+from resilience.explain.explanation import Explanation, explain, explanation_from_points
 from resilience.explain.frames import DEFAULT_CHUNK_ROWS, explain_frame, iter_explanations
 from resilience.explain.global_view import (
     concept_importance,
@@ -94,7 +98,8 @@ from resilience.explain.global_view import (
     plot_concept_importance_by_cohort,
     plot_dependence,
 )
-from resilience.explain.reasons import MIN_REASON_POINTS, REASON_COLUMNS, TOP_REASONS
+from resilience.explain.reasons import MIN_REASON_POINTS, OTHER_FACTORS, REASON_COLUMNS, TOP_REASONS
+from resilience.explain.screen import ReasonScreen, ScreenConfig
 from resilience.explain.shap_values import ExplanationError, calibrator_slope, to_points
 from resilience.explain.wording import CAUSAL_WORDS, TEMPLATES, ValueWords, share_in_words
 
@@ -102,18 +107,22 @@ __all__ = [
     "CAUSAL_WORDS",
     "DEFAULT_CHUNK_ROWS",
     "MIN_REASON_POINTS",
+    "OTHER_FACTORS",
     "REASON_COLUMNS",
     "TEMPLATES",
     "TOP_REASONS",
     "ConceptMap",
     "Explanation",
     "ExplanationError",
+    "ReasonScreen",
+    "ScreenConfig",
     "ValueWords",
     "calibrator_slope",
     "concept_importance",
     "concept_importance_by_cohort",
     "explain",
     "explain_frame",
+    "explanation_from_points",
     "feature_importance",
     "global_view",
     "iter_explanations",

@@ -8,9 +8,18 @@ import pandas as pd
 
 from resilience.data.contract import ConceptSpec, DataContract
 from resilience.explain.concepts import ConceptMap
-from resilience.explain.reasons import OTHER_FACTORS, REASON_COLUMNS, TOP_REASONS, non_empty, render_reasons
+from resilience.explain.reasons import (
+    OTHER_FACTORS,
+    REASON_COLUMNS,
+    TOP_REASONS,
+    concept_phrases,
+    named_columns,
+    non_empty,
+    render_reasons,
+)
 from resilience.explain.screen import ReasonScreen
 from resilience.explain.shap_values import ExplanationError, check_model, log_odds_contributions, to_points
+from resilience.explain.wording import ValueWords
 from resilience.explain.wording import placements as _placements
 from resilience.yardstick import Placement
 
@@ -161,6 +170,25 @@ class Explanation:
         })
 
     # -- words ----------------------------------------------------------------------------------
+    def concept_phrases(self) -> pd.DataFrame:
+        """Per row, each earned concept in words with the line's own values ("line holder not
+        arrested", "1,200 customer contacts and 6.3 marketing texts a day"): what a chart or table
+        label shows beside the concept's points. "" where none of the concept's shown columns moves."""
+        words = {f: ValueWords.for_column(self.contract, f) for f in self.features}
+        named = named_columns(self)
+        points = self.concept_matrix("points", shown_only=True)
+        rows = np.arange(len(self))
+        frame = pd.DataFrame({self.id_column: self.ids})
+        for k, name in enumerate(self.concept_map.names):
+            if name not in set(self.rules.earned_concepts):
+                continue
+            text = np.full(len(self), "", dtype=object)
+            moves = points[:, k] != 0
+            if moves.any():
+                text[moves] = concept_phrases(self, words, named[moves, k], rows[moves])
+            frame[name] = text
+        return frame
+
     @property
     def placements(self) -> list[Placement]:
         if "placements" not in self._cache:
@@ -306,3 +334,21 @@ def similar_rates(screen: ReasonScreen | None, cohort: np.ndarray | None, placem
     rates = {(c, band): entry[0] for c, bands in table.items() for band, entry in bands.items()}
     keys = pd.Series(list(zip(cohort, (p.band for p in placements))), dtype=object)
     return keys.map(rates).astype(float).fillna(np.nan).to_numpy()
+
+
+def explanation_from_points(contract: DataContract, ids, values: pd.DataFrame, points: pd.DataFrame,
+                            baseline_probability: float, screen: ReasonScreen | None = None) -> Explanation:
+    """An explanation rebuilt from what a scored week keeps (``explanations.parquet``'s points and
+    the extract's values), e.g. for a report to call :meth:`Explanation.concept_phrases` without the
+    model. Points stand in for the log-odds (same signs and within-row proportions, which is all
+    wording uses); ``other_factors``, if present, is left out of the features."""
+    features = [c for c in points.columns if c in set(contract.features)]
+    matrix = points[features].to_numpy(float)
+    probability = baseline_probability + matrix.sum(axis=1) / 100
+    if screen is None:  # columns already screened out by scoring are the unearned ones
+        screen = ReasonScreen.everything(contract, features)
+    return Explanation(
+        ids=np.asarray(ids), contributions=pd.DataFrame(matrix / 100, columns=features), base_log_odds=0.0,
+        margin=matrix.sum(axis=1) / 100, probability=probability, baseline_probability=baseline_probability,
+        points=pd.DataFrame(matrix, columns=features), values=values[features].reset_index(drop=True),
+        cohort=None, similar_rates=np.full(len(matrix), np.nan), contract=contract, screen=screen)

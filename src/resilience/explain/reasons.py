@@ -1,11 +1,12 @@
 """Choosing and writing each row's reasons: ranking with numpy, text only for the chosen ones.
 
-Per row, the (up to) three concepts that raise the estimate most and the three that lower it
-most, each by at least :data:`MIN_REASON_POINTS`, are written from :data:`~.wording.TEMPLATES` with
-the line's own values, e.g. ``"1,200 customer contacts: +11 points"``. A concept with several
-columns shows the value of the column that weighs most in that direction, joined with the
-runner-up when that weighs at least :data:`JOINT_SHARE` as much. The one-sentence summary places
-the probability on the NCA yardstick, compares it with similar lines and names the top reason
+Per row, the (up to) three *earned* concepts (see :mod:`.screen`) that raise the estimate most and
+the three that lower it most, each by at least the materiality threshold, are written from
+:data:`~.wording.TEMPLATES` with the line's own values, e.g. ``"1,200 customer contacts: +11
+points"``. A concept's phrase names its earned column that weighs most in the concept's direction
+and every other that weighs at least :data:`JOINT_SHARE` as much (up to :data:`MAX_NAMED`). The
+one-sentence summary places the probability on the NCA yardstick, compares it with similar lines
+(same cohort and band, held out) when such a comparison was recorded, and names the top reason
 each way.
 """
 from __future__ import annotations
@@ -58,7 +59,7 @@ def render_reasons(explanation: Explanation, top: int, min_points: float) -> dic
                 valid = sign * points[rows, concept] >= min_points
                 r, c = rows[valid], concept[valid]
                 if len(r):
-                    phrase[valid] = _concept_phrases(explanation, words, named[r, c], r)
+                    phrase[valid] = concept_phrases(explanation, words, named[r, c], r)
                     point_text[valid] = points_words(points[r, c])
                     out[valid] = fill(TEMPLATES["reason"], phrase=phrase[valid], points=point_text[valid])
             if s == 0:
@@ -88,7 +89,7 @@ def named_columns(explanation: Explanation) -> np.ndarray:
     return named
 
 
-def _concept_phrases(explanation: Explanation, words: dict, named: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def concept_phrases(explanation: Explanation, words: dict, named: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """The phrase of each chosen (row, concept): its named columns' values, joined in words."""
     parts = []
     for j in range(named.shape[1]):

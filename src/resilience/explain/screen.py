@@ -59,11 +59,11 @@ class ScreenConfig:
 
     enabled: bool = True
     mode: str = "hide"               # hide: unearned features stay in the model, never shown | drop: refit without them
-    permutations: int = 20           # K label-permuted refits
+    permutations: int = 10           # K label-permuted refits
     quantile: float = 0.95           # a feature must beat this quantile of its null importance
     min_ratio: float = 2.0           # ... by this factor at least (an effect size, not only significance)
-    max_rows: int = 20_000           # rows the screen refits on (a random subset; 0 = all)
-    shap_rows: int = 2_000           # of those, rows whose mean |SHAP| is the importance (0 = all)
+    max_rows: int = 10_000           # rows the screen refits on (a random subset; 0 = all)
+    shap_rows: int = 1_000           # of those, rows whose mean |SHAP| is the importance (0 = all)
     materiality_points: float = 1.0  # a reason is shown only if it moves the estimate by this many points
     similar_min_lines: int = 30      # "similar lines persisted" only from at least this many held-out lines
     seed: int = 0
