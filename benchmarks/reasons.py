@@ -211,7 +211,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[4000, 9000], help="lines per world")
     parser.add_argument("--permutations", type=int, default=10)
     parser.add_argument("--quantile", type=float, default=0.95)
-    parser.add_argument("--min-ratio", type=float, nargs="+", default=[2.0],
+    parser.add_argument("--min-ratio", type=float, nargs="+", default=[3.0, 2.0],
                         help="one or more: each is judged on the same null fits (the first is the run's)")
     parser.add_argument("--max-rows", type=int, default=10_000)
     parser.add_argument("--shap-rows", type=int, default=1_000)

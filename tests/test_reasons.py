@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import expit
 
 from resilience.explain import (
     CAUSAL_WORDS,
@@ -131,7 +132,7 @@ def _special_rows(contract) -> Explanation:
     one[5], one[21] = 0.045, -0.02  # about +1 and -0.5 points
     patterns = np.vstack([flat, up, down, tiny, one])
     base = _logit(0.42)
-    probabilities = [1 / (1 + math.exp(-(base + row.sum()))) for row in patterns]
+    probabilities = [float(expit(base + row.sum())) for row in patterns]
     return handmade_explanation(contract, probabilities, patterns=patterns,
                                 cohorts=["imported", "home_grown", "imported", None, "home_grown"], prefix="EDGE")
 
