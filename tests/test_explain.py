@@ -599,8 +599,8 @@ def test_screen_config_refuses_bad_values():
         ScreenConfig(permutations=0)
 
 
-@pytest.mark.parametrize("mode", ["hide", "drop"])
-def test_screen_features_in_a_training_run(mode, contract, small_history):
+@pytest.mark.parametrize("mode, refit_on_all", [("hide", True), ("drop", True), ("drop", False)])
+def test_screen_features_in_a_training_run(mode, refit_on_all, contract, small_history):
     """The training hook: the registered model carries its screen; ``drop`` refits without the
     unearned features and reports that model's held-out metrics beside the unscreened AUC."""
     from resilience.explain.screen import ScreenConfig, screen_features
@@ -612,7 +612,7 @@ def test_screen_features_in_a_training_run(mode, contract, small_history):
     evaluation = fit_and_evaluate(small_history, contract, model, SplitConfig(test_weeks=26, horizon_weeks=12),
                                   eval_config)
     unscreened_auc = evaluation.metrics["roc_auc"]
-    deployed = deployable(evaluation, small_history, refit_on_all=True)
+    deployed = deployable(evaluation, small_history, refit_on_all=refit_on_all)
     config = ScreenConfig(mode=mode, permutations=4, quantile=0.75, max_rows=2500, shap_rows=500, n_jobs=1,
                           similar_min_lines=20)
     registered = screen_features(deployed, evaluation, small_history, config, eval_config)
@@ -632,6 +632,9 @@ def test_screen_features_in_a_training_run(mode, contract, small_history):
         assert not set(registered.feature_names_) & unearned
         assert not set(registered.evaluation_model_.feature_names_) & unearned
         assert evaluation.model is registered.evaluation_model_
+        # refitted on every labelled row only when the run asked for it
+        assert (registered.n_train_rows_ == len(small_history)) == refit_on_all
+        assert (registered is registered.evaluation_model_) == (not refit_on_all)
         assert evaluation.metrics["screen_unscreened_roc_auc"] == unscreened_auc
         assert evaluation.metrics["screen_auc_cost"] == pytest.approx(unscreened_auc - evaluation.metrics["roc_auc"])
         assert set(screen.dropped_features) == unearned

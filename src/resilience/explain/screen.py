@@ -279,13 +279,19 @@ def _refit_without(model, evaluation, history, span, unearned, eval_config, metr
 
     exclude = sorted(set(model.exclude or []) | set(unearned))
     contract = model.contract
+    refitted_on_all = model is not evaluation.model  # deployable() refitted the recipe on every labelled row
     evaluated = clone(evaluation.model).set_params(exclude=exclude).fit(span)
-    before = float(evaluation.metrics["roc_auc"])
+    before = dict(evaluation.metrics)
     scored, predictions, slices = score_test_period(evaluated, evaluation.test_frame, contract, eval_config)
     evaluation.model, evaluation.test_predictions, evaluation.slices = evaluated, predictions, slices
-    evaluation.metrics.update(scored)
-    metrics.update(screen_unscreened_roc_auc=before, screen_auc_cost=before - float(scored["roc_auc"]))
-    if model is not evaluation.model and getattr(model, "evaluation_model_", None) is not None:
+    evaluation.metrics.update({**scored, **(getattr(evaluated, "cv_scores_", {}) or {})})
+    for name in ("roc_auc", "brier"):  # the oracle gaps, now of the dropped model
+        if f"oracle_{name}" in before:
+            evaluation.metrics[f"gap_{name}"] = (before[f"oracle_{name}"] - scored[name] if name == "roc_auc"
+                                                 else scored[name] - before[f"oracle_{name}"])
+    auc = float(before["roc_auc"])
+    metrics.update(screen_unscreened_roc_auc=auc, screen_auc_cost=auc - float(scored["roc_auc"]))
+    if refitted_on_all:
         deployed = clone(model).set_params(exclude=exclude).fit(history)
         deployed.split_summary_ = evaluation.split
         deployed.evaluation_model_ = evaluated
