@@ -311,17 +311,26 @@ def plot_null_importance(table: pd.DataFrame, contract: DataContract, kind: str 
     shown = table[table["kind"] == kind].sort_values("importance").reset_index(drop=True)
     concept_labels = {c.name: c.label_text for c in contract.concepts}
     labels = [contract.describe(n) if kind == "feature" else concept_labels[n] for n in shown["name"]]
-    fig = Figure(figsize=(9, 0.3 * len(shown) + 1.6), dpi=100)
+    fig = Figure(figsize=(9, 0.3 * len(shown) + 2.4), dpi=100)
     ax = fig.subplots()
     y = np.arange(len(shown))
-    ax.barh(y, shown["null_quantile"], color="#BBBBBB", label=f"null, {table.attrs.get('quantile', '')} quantile")
+    quantile, ratio = table.attrs.get("quantile", ""), table.attrs.get("min_ratio", 1.0)
+    ax.barh(y, shown["null_quantile"], color="#BBBBBB", label=f"null, {quantile} quantile")
     ax.scatter(shown["null_mean"], y, marker="|", s=80, color="#555555", label="null, mean")
-    colours = np.where(shown["earned"], "#0072B2", "#D55E00")
-    ax.scatter(shown["importance"], y, s=22, c=colours, zorder=3, label="real labels (blue: earned)")
+    ax.scatter(shown["null_quantile"] * ratio, y, marker="|", s=120, color="#0072B2",
+               label=f"to be earned ({ratio:g}x the quantile)")
+    earned = shown["earned"].to_numpy(bool)
+    ax.scatter(shown["importance"][earned], y[earned], s=24, marker="o", color="#0072B2", zorder=3,
+               label="real labels: earned")
+    ax.scatter(shown["importance"][~earned], y[~earned], s=30, marker="x", color="#D55E00", zorder=3,
+               label="real labels: not earned (other factors)")
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set(xlabel="mean |contribution| (log-odds)",
            title=f"Earned reasons: real vs {table.attrs.get('permutations', 'K')} label-permuted refits")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
