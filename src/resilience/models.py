@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
@@ -115,10 +116,10 @@ class Calibrator:
     def __call__(self, margin: np.ndarray) -> np.ndarray:
         margin = np.asarray(margin, float)
         if self.method == "sigmoid":
-            return 1.0 / (1.0 + np.exp(-(self.slope_ * margin + self.intercept_)))
+            return expit(self.slope_ * margin + self.intercept_)
         if self.method == "isotonic":
             return self.isotonic_.predict(margin.reshape(-1))
-        return 1.0 / (1.0 + np.exp(-margin))
+        return expit(margin)
 
 
 class LinearDesign:
