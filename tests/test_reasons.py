@@ -453,3 +453,14 @@ def test_explanation_rebuilt_from_a_scored_weeks_points_words_concepts_alike(mod
                                       model_rows.baseline_probability)
     np.testing.assert_allclose(rebuilt.probability, model_rows.probability, atol=1e-9)
     pd.testing.assert_frame_equal(rebuilt.concept_phrases(), model_rows.concept_phrases())
+
+
+def test_explanation_rebuilt_from_screened_points_keeps_other_factors(screened_rows, contract):
+    from resilience.explain import explanation_from_points
+
+    points = screened_rows.shown_points()
+    assert points["other_factors"].abs().max() > 0
+    rebuilt = explanation_from_points(contract, screened_rows.ids, screened_rows.values, points,
+                                      screened_rows.baseline_probability, screen=screened_rows.screen)
+    np.testing.assert_allclose(rebuilt.probability, screened_rows.probability, atol=1e-9)
+    pd.testing.assert_frame_equal(rebuilt.concept_phrases(), screened_rows.concept_phrases())

@@ -344,7 +344,8 @@ def explanation_from_points(contract: DataContract, ids, values: pd.DataFrame, p
     wording uses); ``other_factors``, if present, is left out of the features."""
     features = [c for c in points.columns if c in set(contract.features)]
     matrix = points[features].to_numpy(float)
-    probability = baseline_probability + matrix.sum(axis=1) / 100
+    other = points[OTHER_FACTORS].to_numpy(float) if OTHER_FACTORS in points.columns else 0.0
+    probability = baseline_probability + (matrix.sum(axis=1) + other) / 100
     if screen is None:  # columns already screened out by scoring are the unearned ones
         screen = ReasonScreen.everything(contract, features)
     return Explanation(
