@@ -597,6 +597,9 @@ def test_screen_config_refuses_bad_values():
         ScreenConfig(materiality_points=0.2)
     with pytest.raises(ConfigError, match="permutations must be >= 1"):
         ScreenConfig(permutations=0)
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['permutation'\]"):
+        ScreenConfig.from_mapping({"permutation": 5})
+    assert ScreenConfig.from_mapping({"permutations": 5}).permutations == 5
 
 
 @pytest.mark.parametrize("mode, refit_on_all", [("hide", True), ("drop", True), ("drop", False)])

@@ -44,7 +44,7 @@ def main(cfg: DictConfig) -> float | None:
         truth=load_truth(cfg.truth, Path(cfg.input), contract),
         run_name=cfg.run_name or "train", parent_run_id=parent, refit_on_all=cfg.refit_on_all,
         governance=OmegaConf.to_container(cfg.governance, resolve=True),
-        screen=ScreenConfig(**OmegaConf.to_container(cfg.explain.screen, resolve=True)) if "explain" in cfg else None,
+        screen=ScreenConfig.from_mapping(OmegaConf.to_container(cfg.explain.screen, resolve=True)) if "explain" in cfg else None,
         artifacts={"config/resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True),
                    "config/overrides.txt": "\n".join(hydra_cfg.overrides.task)},
     )

@@ -91,7 +91,19 @@ class ScreenConfig:
         if problems:
             raise ConfigError("explain.screen: " + "; ".join(problems))
 
+    @classmethod
+    def from_mapping(cls, mapping) -> ScreenConfig:
+        """From the ``explain.screen`` config block; an unknown key is a :class:`ConfigError`."""
+        from dataclasses import fields
+
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(mapping) - known)
+        if unknown:
+            raise ConfigError(f"explain.screen: unknown key(s) {unknown}; known: {sorted(known)}")
+        return cls(**dict(mapping))
+
     def workers(self) -> int:
+        """Fits run side by side: ``n_jobs``, else ``$RESILIENCE_N_JOBS``, else the machine's cores."""
         if self.n_jobs:
             return int(self.n_jobs)
         return int(os.environ.get("RESILIENCE_N_JOBS") or os.cpu_count() or 1)
