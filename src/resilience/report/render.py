@@ -40,7 +40,7 @@ from markupsafe import Markup
 from resilience.data.contract import DataContract
 from resilience.data.io import atomic_path, write_text_atomic
 from resilience.errors import ResilienceError
-from resilience.explain.reasons import REASON_COLUMNS
+from resilience.explain import REASON_COLUMNS
 from resilience.yardstick import BANDS, BAND_NAMES, place
 
 DEFAULT_MARKING = "OFFICIAL-SENSITIVE — SYNTHETIC DATA"
