@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from scipy.special import expit
 
 from resilience.errors import ResilienceError
 from resilience.explain import (
@@ -45,7 +46,7 @@ def tiny_tree(contract, small_history):
     lean = areas.isin(sorted(areas.unique())[::2]).to_numpy() * 1.5
     logit = -0.3 + lean - 1.2 * small_history["holder_arrested"].to_numpy() \
         + 0.4 * np.log1p(small_history["contacts"].to_numpy()) - 2.0
-    y = (rng.random(len(small_history)) < 1 / (1 + np.exp(-logit))).astype(int)
+    y = (rng.random(len(small_history)) < expit(logit)).astype(int)
     params = {"n_estimators": 10, "num_leaves": 4, "learning_rate": 0.3, "subsample": 1.0,
               "colsample_bytree": 1.0, "min_child_samples": 20, "min_data_per_group": 20, "cat_smooth": 1.0,
               "max_cat_to_onehot": 4, "n_jobs": 1}
@@ -221,13 +222,21 @@ def test_additivity_failure_raises_a_project_error(lgbm, small_history, monkeypa
 
     def drifting(X, *args, **kwargs):
         out = original(X, *args, **kwargs)
-        return out + 1e-3 if kwargs.get("raw_score") else out
+        if not kwargs.get("raw_score"):
+            return out
+        gap = np.full(len(out), 1e-3)
+        gap[7] = 5e-3  # the worst row
+        return out + gap
 
     monkeypatch.setattr(booster, "predict", drifting)
     with pytest.raises(ExplanationError, match="do not add up") as info:
         explain(lgbm, small_history.iloc[:50])
     assert isinstance(info.value, ResilienceError)
-    assert str(small_history["disruption_id"].iloc[0]) in str(info.value) or "row" in str(info.value)
+    message = str(info.value)
+    # every row is off: all 50 are counted, and the worst (row 7) is named by position and id
+    assert "on 50 row(s)" in message
+    assert f"worst is row 7 (id {small_history['disruption_id'].iloc[7]!r})" in message
+    assert "gap 5.00e-03 > 1e-06" in message
 
 
 def test_unfitted_model_is_refused(contract, small_history):
@@ -247,7 +256,7 @@ def _sigmoid_calibrator(slope: float, intercept: float) -> Calibrator:
 def _isotonic_calibrator(seed: int) -> Calibrator:
     rng = np.random.default_rng(seed)
     margin = rng.normal(0, 2, 400)
-    y = (rng.random(400) < 1 / (1 + np.exp(-margin))).astype(int)
+    y = (rng.random(400) < expit(margin)).astype(int)
     return Calibrator("isotonic").fit(margin, y)
 
 
@@ -358,19 +367,36 @@ def test_logistic_explanations_have_reasons(logistic, small_history):
     assert e.reasons["reason_against_1"].str.len().gt(0).any()
 
 
-def test_base_rate_uses_the_rows_cohort(lgbm_explanation, lgbm):
-    e = lgbm_explanation
-    for cohort, rate in lgbm.cohort_base_rates_.items():
-        assert np.all(e.base_rates[e.cohort == cohort] == rate)
+def test_similar_lines_compare_like_with_like(lgbm, small_history):
+    """"Similar lines persisted" quotes only lines of the same type placed in the same band; a
+    row with no such record gets no comparison at all (not the cohort's overall rate)."""
+    from resilience.explain.screen import ReasonScreen
+
+    rows = small_history.iloc[:400]
+    plain = explain(lgbm, rows)
+    band = pd.Series(plain.bands).mode()[0]
+    lgbm.reason_screen_ = ReasonScreen.everything(lgbm.contract, lgbm.feature_names_)
+    object.__setattr__(lgbm.reason_screen_, "similar_lines", {"imported": {band: (0.63, 120)}})
+    try:
+        e = explain(lgbm, rows)
+    finally:
+        del lgbm.reason_screen_
+    match = (e.cohort == "imported") & (e.bands == band)
+    assert match.any() and (~match).any()
+    assert np.all(e.similar_rates[match] == 0.63) and np.all(np.isnan(e.similar_rates[~match]))
+    for summary, compared in zip(e.summary, match):
+        assert (f"about 6 in 10 imported lines placed '{band}' in the test period persisted" in summary) == compared
+        assert "persisted" in summary or not compared
+    assert not any("persisted" in summary for summary in plain.summary)  # no record: the clause is dropped
 
 
-def test_unknown_cohort_falls_back_to_overall_rate(lgbm, small_history):
+def test_unknown_cohort_gets_no_comparison(lgbm, small_history):
     rows = small_history.iloc[:5].copy()
     rows["line_type"] = pd.Categorical([None] * 5, categories=rows["line_type"].cat.categories)
     e = explain(lgbm, rows)
-    assert np.all(e.base_rates == lgbm.base_rate_)
+    assert np.all(np.isnan(e.similar_rates))
     assert all(cohort is None for cohort in e.cohort)
-    assert all("lines in the training data persisted" in summary for summary in e.summary)
+    assert all("persisted" not in summary for summary in e.summary)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -513,7 +539,7 @@ def test_explain_frame_writes_atomically(lgbm, small_history, tmp_path, monkeypa
     target = tmp_path / "reasons.parquet"
     assert len(pd.read_parquet(explain_frame(lgbm, small_history.iloc[:0], path=target))) == 0
     calls = {"n": 0}
-    import resilience.explain as module
+    import resilience.explain.frames as module
 
     original = module.explain
 
@@ -528,3 +554,94 @@ def test_explain_frame_writes_atomically(lgbm, small_history, tmp_path, monkeypa
         explain_frame(lgbm, small_history.iloc[:600], chunk_rows=300, path=target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reasons.parquet"]  # the earlier file, no temp left
     assert len(pd.read_parquet(target)) == 0
+
+
+# ----------------------------------------------------------------------------------------------
+# The null-importance screen
+# ----------------------------------------------------------------------------------------------
+def _two_driver_labels(frame: pd.DataFrame) -> np.ndarray:
+    """Outcomes that depend on two features only: every other feature is noise."""
+    rng = np.random.default_rng(11)
+    logit = 0.3 - 1.6 * frame["holder_arrested"].to_numpy() + 0.7 * (np.log1p(frame["contacts"].to_numpy()) - 5.5)
+    return (rng.random(len(frame)) < expit(logit)).astype(int)
+
+
+def test_null_importance_earns_the_true_drivers_and_little_else(contract, small_history):
+    from resilience.explain.screen import ScreenConfig, null_importance
+
+    frame = small_history.copy()
+    frame[contract.label] = _two_driver_labels(frame).astype(bool)
+    model = PersistenceModel(contract, family="lightgbm", params=FAST_LGBM, early_stopping_rounds=0).fit(frame)
+    config = ScreenConfig(permutations=9, quantile=0.9, max_rows=3000, shap_rows=800, n_jobs=1)
+    table = null_importance(model, frame, config)
+    features = table[table["kind"] == "feature"].set_index("name")
+    concepts = table[table["kind"] == "concept"].set_index("name")
+    assert features.loc[["holder_arrested", "contacts"], "earned"].all()
+    assert concepts.loc[["holder_removed", "market"], "earned"].all()
+    noise = features.drop(index=["holder_arrested", "contacts"])
+    # at the 0.9 quantile about 1 in 10 noise features beats its null by chance; far fewer than half do
+    assert noise["earned"].sum() <= 5, noise.sort_values("p_value").head(8)
+    assert (features.loc[["holder_arrested", "contacts"], "p_value"] == 0.1).all()  # beat all 9 permutations
+    assert table.attrs == {"rows": 3000, "permutations": 9, "quantile": 0.9, "min_ratio": 3.5}
+    assert (table["earned"] == ((table["importance"] > table["null_quantile"]) & (table["ratio"] >= 3.5))).all()
+    assert len(table) == len(model.feature_names_) + len({contract.concept_of(f).name for f in model.feature_names_})
+
+
+def test_screen_config_refuses_bad_values():
+    from resilience.errors import ConfigError
+    from resilience.explain.screen import ScreenConfig
+
+    with pytest.raises(ConfigError, match="mode must be one of"):
+        ScreenConfig(mode="remove")
+    with pytest.raises(ConfigError, match="materiality_points must be >= 0.5"):
+        ScreenConfig(materiality_points=0.2)
+    with pytest.raises(ConfigError, match="permutations must be >= 1"):
+        ScreenConfig(permutations=0)
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['permutation'\]"):
+        ScreenConfig.from_mapping({"permutation": 5})
+    assert ScreenConfig.from_mapping({"permutations": 5}).permutations == 5
+
+
+@pytest.mark.parametrize("mode, refit_on_all", [("hide", True), ("drop", True), ("drop", False)])
+def test_screen_features_in_a_training_run(mode, refit_on_all, contract, small_history):
+    """The training hook: the registered model carries its screen; ``drop`` refits without the
+    unearned features and reports that model's held-out metrics beside the unscreened AUC."""
+    from resilience.explain.screen import ScreenConfig, screen_features
+    from resilience.split import SplitConfig
+    from resilience.train import EvaluationConfig, deployable, fit_and_evaluate
+
+    model = PersistenceModel(contract, family="lightgbm", params=FAST_LGBM, early_stopping_rounds=0)
+    eval_config = EvaluationConfig(n_bootstrap=20)
+    evaluation = fit_and_evaluate(small_history, contract, model, SplitConfig(test_weeks=26, horizon_weeks=12),
+                                  eval_config)
+    unscreened_auc = evaluation.metrics["roc_auc"]
+    deployed = deployable(evaluation, small_history, refit_on_all=refit_on_all)
+    config = ScreenConfig(mode=mode, permutations=4, quantile=0.75, max_rows=2500, shap_rows=500, n_jobs=1,
+                          similar_min_lines=20)
+    registered = screen_features(deployed, evaluation, small_history, config, eval_config)
+    screen = registered.reason_screen_
+    assert screen.table is not None and screen.mode == mode
+    assert registered.evaluation_model_.reason_screen_ is screen
+    unearned = set(screen.table[(screen.table["kind"] == "feature") & ~screen.table["earned"]]["name"])
+    assert unearned, "a 4-permutation screen at the 0.75 quantile should leave some feature unearned"
+    assert evaluation.timings["screen"] > 0
+    assert evaluation.metrics["screen_features_unearned"] == len(unearned)
+    assert screen.similar_lines and all(n >= 20 for bands in screen.similar_lines.values() for _, n in bands.values())
+    if mode == "hide":
+        assert registered is deployed and set(registered.feature_names_) >= unearned
+        assert evaluation.metrics["screen_auc_cost"] == 0.0 and evaluation.metrics["roc_auc"] == unscreened_auc
+        assert not set(screen.earned_features) & unearned
+    else:
+        assert not set(registered.feature_names_) & unearned
+        assert not set(registered.evaluation_model_.feature_names_) & unearned
+        assert evaluation.model is registered.evaluation_model_
+        # refitted on every labelled row only when the run asked for it
+        assert (registered.n_train_rows_ == len(small_history)) == refit_on_all
+        assert (registered is registered.evaluation_model_) == (not refit_on_all)
+        assert evaluation.metrics["screen_unscreened_roc_auc"] == unscreened_auc
+        assert evaluation.metrics["screen_auc_cost"] == pytest.approx(unscreened_auc - evaluation.metrics["roc_auc"])
+        assert set(screen.dropped_features) == unearned
+    rows = explain(registered, small_history.iloc[:300])
+    assert not any(f in unearned for f in rows.shown_points().columns)
+    np.testing.assert_allclose(rows.shown_points().sum(axis=1), 100 * (rows.probability - rows.baseline_probability),
+                               atol=1e-9)

@@ -12,9 +12,9 @@ import mlflow.pyfunc
 import pandas as pd
 
 from resilience.data.validate import validate_frame
+from resilience.explain import REASON_COLUMNS
 
-OUTPUT_COLUMNS = ("persistence_probability", "yardstick_band", "reason_for_1", "reason_for_2", "reason_for_3",
-                  "reason_against_1", "reason_against_2", "reason_against_3", "summary")
+OUTPUT_COLUMNS = ("persistence_probability", "yardstick_band", *REASON_COLUMNS, "summary")
 
 
 class ResiliencePyfunc(mlflow.pyfunc.PythonModel):
@@ -33,7 +33,7 @@ class ResiliencePyfunc(mlflow.pyfunc.PythonModel):
                             "persistence_probability": explanation.probability,
                             "yardstick_band": explanation.bands})
         reasons = explanation.reasons
-        for column in OUTPUT_COLUMNS[2:-1]:
+        for column in REASON_COLUMNS:
             out[column] = reasons[column].to_numpy()
         out["summary"] = explanation.summary
         return out

@@ -49,12 +49,10 @@ from resilience.data.io import atomic_path, file_sha256, iter_extract, write_tex
 from resilience.data.validate import check_week_holds, validate_frame
 from resilience.drift import DriftAccumulator, DriftConfig
 from resilience.errors import ContractError, Problem, ResilienceError
-from resilience.explain import explain_for_scoring
+from resilience.explain import REASON_COLUMNS, explain
 from resilience.weeks import check_week, find_previous_week, iso_week
 
 log = logging.getLogger(__name__)
-
-REASON_COLUMNS = [f"reason_for_{i}" for i in (1, 2, 3)] + [f"reason_against_{i}" for i in (1, 2, 3)]
 
 
 @dataclass(frozen=True)
@@ -254,7 +252,7 @@ def _score_into(folder: Path, input_path: Path, model, contract: DataContract, d
         warnings += [str(w) for w in extract.warnings if str(w) not in warnings]
         t_validate += time.perf_counter() - start
         start = time.perf_counter()
-        scored = explain_for_scoring(model, frame)
+        scored = explain(model, frame)
         t_explain += time.perf_counter() - start
         out = _output_frame(frame, contract)
         out["persistence_probability"] = np.round(scored.probability, 6)
@@ -265,7 +263,7 @@ def _score_into(folder: Path, input_path: Path, model, contract: DataContract, d
             out[column] = scored.reasons[column]
         out["summary"] = scored.summary
         out.to_parquet(parts / f"{number:06d}.parquet", index=False)
-        matrix = scored.points.copy()
+        matrix = scored.shown_points()  # unearned features summed as other_factors
         matrix.insert(0, "disruption_id", out["disruption_id"].to_numpy())
         matrix["baseline_probability"] = scored.baseline_probability
         table = pa.Table.from_pandas(matrix, preserve_index=False)

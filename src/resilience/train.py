@@ -20,6 +20,7 @@ from sklearn.base import clone
 from resilience import drift, evaluate, tracking
 from resilience.data.contract import DataContract
 from resilience.explain import explain, global_view
+from resilience.explain.screen import ScreenConfig, screen_features
 from resilience.models import PersistenceModel
 from resilience.split import SplitConfig, SplitSummary, split_by_line_and_time
 from resilience.weeks import iso_weeks
@@ -235,10 +236,12 @@ def train_and_track(history: pd.DataFrame, contract: DataContract, model: Persis
                     tracking_config: tracking.TrackingConfig, params: dict, input_path: str | Path,
                     input_sha256: str, truth: pd.DataFrame | None = None, run_name: str | None = None,
                     parent_run_id: str | None = None, artifacts: dict[str, str] | None = None,
-                    refit_on_all: bool = True, governance: dict | None = None) -> TrainResult:
+                    refit_on_all: bool = True, governance: dict | None = None,
+                    screen: ScreenConfig | None = None) -> TrainResult:
     """:func:`fit_and_evaluate`, then log everything to MLflow, register, and apply the champion rule."""
     evaluation = fit_and_evaluate(history, contract, model, split_config, eval_config, truth)
     model = deployable(evaluation, history, refit_on_all)
+    model = screen_features(model, evaluation, history, screen, eval_config)  # a reason must be earned
     start = time.perf_counter()
     explanation = attach_evaluation(model, evaluation, history, contract, eval_config)
     evaluation.timings["explain"] = time.perf_counter() - start

@@ -40,14 +40,14 @@ from markupsafe import Markup
 from resilience.data.contract import DataContract
 from resilience.data.io import atomic_path, write_text_atomic
 from resilience.errors import ResilienceError
+from resilience.explain import REASON_COLUMNS
 from resilience.yardstick import BANDS, BAND_NAMES, place
 
 DEFAULT_MARKING = "OFFICIAL-SENSITIVE — SYNTHETIC DATA"
 UNCHANGED_POINTS = 2          # a change of at most this many points either way reads "unchanged"
 WATERFALL_CONCEPTS = 8        # concepts shown one by one in a waterfall; the rest are summed
 LIKELY_BANDS = ("likely", "highly likely", "almost certain")   # "likely or above" in headlines
-REASON_COLUMNS_FOR = ("reason_for_1", "reason_for_2", "reason_for_3")
-REASON_COLUMNS_AGAINST = ("reason_against_1", "reason_against_2", "reason_against_3")
+REASON_COLUMNS_FOR, REASON_COLUMNS_AGAINST = REASON_COLUMNS[:3], REASON_COLUMNS[3:]
 SCORE_COLUMNS = ("rank", "disruption_id", "line_id", "persistence_probability")
 FOUR_PS_WORDS = {
     "pursue": "Pursue",
