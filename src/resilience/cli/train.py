@@ -1,6 +1,7 @@
 """resilience-train: one command per experiment; --multirun sweeps with Optuna (child runs)."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
@@ -14,6 +15,8 @@ from resilience.data.contract import DataContract
 from resilience.data.io import file_sha256
 from resilience.data.validate import load_extract
 from resilience.experiment import filter_rows, load_truth, sweep_parent_run
+from resilience.model_params import check_params
+from resilience.progress import bar
 from resilience.split import SplitConfig
 from resilience.train import EvaluationConfig, train_and_track
 
@@ -21,6 +24,7 @@ from resilience.train import EvaluationConfig, train_and_track
 @hydra_app("train")
 def main(cfg: DictConfig) -> float | None:
     contract = DataContract.from_dict(cfg.data)
+    check_params(cfg.model.family, OmegaConf.to_container(cfg.model.params, resolve=True))  # a typo fails before any work
     tracking_config = tracking.TrackingConfig(**OmegaConf.to_container(cfg.mlflow, resolve=True))
     tracking.connect(tracking_config)  # a tracking server that does not answer fails before any work
     extract = load_extract(cfg.input, contract, require_label=True)
@@ -30,9 +34,13 @@ def main(cfg: DictConfig) -> float | None:
     model = build_model(contract=contract, features=OmegaConf.to_container(cfg.features, resolve=True)["include"],
                         exclude=list(cfg.features.exclude))
     hydra_cfg = HydraConfig.get()
+    experiment = hydra_cfg.runtime.choices.get("experiment")
     parent = None
     if hydra_cfg.mode == RunMode.MULTIRUN:
         parent = sweep_parent_run(tracking_config, hydra_cfg.sweep.dir, cfg.run_name or "sweep")
+        trials = OmegaConf.select(cfg, "hydra.sweeper.n_trials", default=None) or hydra_cfg.sweeper.get("n_trials")
+        print(f"[sweep] trial {int(hydra_cfg.job.num) + 1} of {trials or '?'} {bar(int(hydra_cfg.job.num), trials or 1)}",
+              file=sys.stderr, flush=True)
     result = train_and_track(
         history, contract, model,
         split_config=SplitConfig(**OmegaConf.to_container(cfg.split, resolve=True)),
@@ -41,7 +49,8 @@ def main(cfg: DictConfig) -> float | None:
         params=tracking.flatten(OmegaConf.to_container(cfg, resolve=True)),
         input_path=cfg.input, input_sha256=file_sha256(cfg.input),
         truth=load_truth(cfg.truth, Path(cfg.input), contract),
-        run_name=cfg.run_name or "train", parent_run_id=parent, refit_on_all=cfg.refit_on_all,
+        run_name=cfg.run_name or experiment, parent_run_id=parent, refit_on_all=cfg.refit_on_all,
+        experiment=experiment,
         governance=OmegaConf.to_container(cfg.governance, resolve=True),
         artifacts={"config/resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True),
                    "config/overrides.txt": "\n".join(hydra_cfg.overrides.task)},

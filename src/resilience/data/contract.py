@@ -81,6 +81,7 @@ class ColumnSpec:
     allowed: tuple[str, ...] | None = None
     not_future: bool = False
     protected: bool = False
+    ageing: bool = False      # an age/history field that shifts as the panel ages: drift is information, not an alert
 
     @property
     def is_categorical(self) -> bool:
