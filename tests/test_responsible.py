@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -151,3 +152,51 @@ def test_scoring_refuses_a_version_without_a_card(registered):
     with pytest.raises(ResilienceError, match="no model card"):
         tracking.require_model_card(info)
     client.set_model_version_tag("line-resilience", result.model_version, "model_card", "logged")
+
+
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def every_template() -> set[str]:
+    """Every Jinja template shipped in the package, wherever it lives."""
+    import resilience
+
+    return {path.name for path in Path(resilience.__file__).parent.rglob("*.j2")}
+
+
+def test_hostile_text_is_inert_in_every_template(registered, tmp_path, monkeypatch):
+    """One test, every template: hostile text in governance settings, group names, feature labels,
+    decisions and report data comes out as text. Templates are found on disk, so a new template
+    that this test does not render fails it."""
+    import jinja2
+
+    from resilience.report import load_week, render_html, report_context
+    from test_report import write_fake_week
+
+    rendered: set[str] = set()
+    original = jinja2.Environment.get_template
+
+    def recording(self, name, *args, **kwargs):
+        rendered.add(str(name).rsplit("/", 1)[-1])
+        return original(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "get_template", recording)
+    uri, result, governance = registered
+    facts = collect_facts("line-resilience", result.model_version, governance)
+    facts["governance"] = {k: (HOSTILE if isinstance(v, str) else [HOSTILE] if isinstance(v, list) else v)
+                           for k, v in facts["governance"].items()}
+    facts["fairness"][0]["value"] = HOSTILE
+    facts["fairness_findings"] = [f"Estimates run high for area = {HOSTILE}."]
+    facts["features"][0]["label_text"] = HOSTILE
+    facts["model"]["decision_reason"] = HOSTILE
+    facts["data"]["input"] = HOSTILE
+    documents = render(facts)
+    week = write_fake_week(tmp_path / "2026-W47", hostile=True)
+    documents["report.html"] = render_html(report_context(load_week(week), None))
+    for name, text in documents.items():
+        if name.endswith(".json"):
+            continue
+        assert "<script" not in text.lower() and "<img" not in text.lower(), name
+    assert "&lt;script&gt;" in documents["model_card.html"] and "&lt;script&gt;" in documents["model_card.md"]
+    assert "&lt;script&gt;" in documents["atrs.md"]
+    assert rendered >= every_template(), f"templates not exercised: {every_template() - rendered}"

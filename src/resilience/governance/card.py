@@ -26,14 +26,24 @@ from resilience.governance.fairness import plain_findings
 CARD_DIR = "model_card"
 
 
+
 # Escaping follows the template's own name (``*.html.j2`` included), never the caller's choice.
 AUTOESCAPE = select_autoescape(enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2", "xml.j2"),
                                default_for_string=True, default=False)
 
 
-def _environment() -> Environment:
+def _markdown_safe(value: Any) -> Any:
+    """Markdown viewers render raw HTML: in a ``.md`` document every value's ``& < >`` is written as
+    an entity (displayed as the character; quotes stay readable)."""
+    if isinstance(value, str):
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value
+
+
+def _environment(markdown: bool = False) -> Environment:
     env = Environment(loader=PackageLoader("resilience.governance", "templates"), autoescape=AUTOESCAPE,
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+                      finalize=_markdown_safe if markdown else None, trim_blocks=True, lstrip_blocks=True,
+                      keep_trailing_newline=True)
     env.filters["pct"] = lambda v: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.0%}"
     env.filters["num"] = lambda v, d=3: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.{d}f}"
     return env
@@ -101,6 +111,11 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
         "tolerance": params.get("evaluation.fairness_tolerance", "0.03"),
         "family_level": params.get("evaluation.fairness_family_level", "0.025"),
     }
+
+
+def _render(template: str, context: dict) -> str:
+    """HTML templates are autoescaped; markdown ones write ``& < >`` in values as entities."""
+    return _environment(markdown=template.endswith(".md.j2")).get_template(template).render(**context)
 
 
 def algo_care(facts: dict) -> list[dict]:
@@ -179,10 +194,10 @@ def render(facts: dict) -> dict[str, str]:
     record = atrs(facts)
     context = {**facts, "algo_care": checklist, "atrs": record}
     return {
-        "model_card.md": _environment().get_template("model_card.md.j2").render(**context),
-        "model_card.html": _environment().get_template("model_card.html.j2").render(**context),
+        "model_card.md": _render("model_card.md.j2", context),
+        "model_card.html": _render("model_card.html.j2", context),
         "atrs.json": json.dumps(record, indent=2, default=str),
-        "atrs.md": _environment().get_template("atrs.md.j2").render(**context),
+        "atrs.md": _render("atrs.md.j2", context),
         "algo_care.json": json.dumps(checklist, indent=2),
     }
 
