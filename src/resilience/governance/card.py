@@ -180,8 +180,10 @@ def atrs(facts: dict) -> dict:
                       "Feedback loops: lines prioritised because of a score are disrupted more, changing future data."],
             "mitigations": ["Advisory only, with reasons; decisions recorded with reasons by a person.",
                             "Fairness checks per area, line type and hub in every model card and weekly report.",
-                            "Weekly drift checks with alerts; realised-outcome tracking; champion only replaced by a "
-                            "challenger at least as good on the same held-out period.",
+                            "Weekly drift checks with alerts; realised-outcome tracking; the production model is "
+                            "only replaced automatically by a retrain of the same recipe that is not significantly "
+                            "worse on the same held-out lines and within a cumulative loss budget; any other "
+                            "model needs a person's explicit promotion.",
                             "Protected characteristics and free text can never be model inputs."],
             "human_oversight": g.get("human_oversight"),
         },
