@@ -206,3 +206,24 @@ def test_a_typo_in_model_params_fails_before_fitting(small_history, contract):
     with pytest.raises(ConfigError, match="num_leaves"):
         fit_and_evaluate(small_history, contract, model, SPLIT, EVAL)
     assert not hasattr(model, "estimator_")
+
+
+def test_evidence_round_trips_and_older_models_still_answer():
+    from types import SimpleNamespace
+
+    from resilience.evidence import ModelEvidence
+
+    evidence = ModelEvidence(family="lightgbm", split={"test_start": "2026-05-01"}, test_metrics={"roc_auc": np.float64(0.8)},
+                             fairness=[{"slice": "line_type", "value": "home_grown", "flag": "under-predicts",
+                                        "calibration_gap": -0.04, "rows": 900, "mean_predicted": 0.4,
+                                        "observed_rate": 0.44}])
+    again = ModelEvidence.from_json(evidence.to_json())
+    assert again == evidence and again.test_metrics["roc_auc"] == 0.8
+    assert again.summary()["fairness_findings"] == [
+        "Estimates run low for line_type = home_grown: on average 4.0 points below what happened "
+        "(900 lines; predicted 40%, observed 44%)."]
+    # a model registered before evidence moved off it carries the same facts as attributes
+    legacy = SimpleNamespace(family="lightgbm", test_metrics_={"roc_auc": 0.7}, reference_={"rows": 5, "features": {}},
+                             split_summary_=None, fairness_=[])
+    old = ModelEvidence.from_model(legacy)
+    assert old.test_metrics == {"roc_auc": 0.7} and old.drift_reference["rows"] == 5 and old.evaluation_model is legacy

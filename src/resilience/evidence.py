@@ -36,10 +36,14 @@ class ModelEvidence:
     evaluation_model: Any = field(default=None, repr=False, compare=False)
 
     def summary(self) -> dict:
-        """What a week's manifest and report say about the model."""
+        """What a week's manifest and report say about the model (``fairness_findings``: one plain
+        sentence per group whose estimates run high or low)."""
+        from resilience.governance.fairness import plain_findings
+
         return {"family": self.family, "training": dict(self.split), "test_metrics": dict(self.test_metrics),
                 "test_metrics_by_cohort": dict(self.test_metrics_by_cohort),
-                "calibration_table": list(self.calibration_table), "fairness": list(self.fairness)}
+                "calibration_table": list(self.calibration_table), "fairness": list(self.fairness),
+                "fairness_findings": plain_findings(self.fairness)}
 
     def to_json(self) -> str:
         """Everything except the evaluation model (which is pickled beside it)."""
