@@ -134,6 +134,12 @@ def test_champion_rule_retrain_logistic_feature_change_and_rollback(small_histor
     # a person rolls back to the previous champion
     assert tracking.rollback_champion("line-resilience", "test rollback", "analyst") == "1"
     assert str(client.get_model_version_by_alias("line-resilience", "champion").version) == "1"
+    # the next retrain is compared with the champion (1) and with the best champion so far (2)
+    again = run(small_history, contract, mlflow_uri)
+    assert again.promotion.promote, again.promotion.reason
+    tags = client.get_model_version("line-resilience", again.model_version).tags
+    assert tags["promotion.compared_with_version"] == "1" and tags["promotion.best_champion_version"] == "2"
+    assert "promotion.best_roc_auc_improvement" in tags
     # and promotes explicitly
     tracking.promote_explicitly("line-resilience", logistic.model_version, "board decision", "board")
     assert str(client.get_model_version_by_alias("line-resilience", "champion").version) == logistic.model_version

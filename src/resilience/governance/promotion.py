@@ -6,6 +6,7 @@ decision, the churn and a description on the version.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -55,6 +56,52 @@ def _churn(challenger, champion, rows: pd.DataFrame) -> dict:
     return churn(new.probability, old.probability, new.top_concepts, old.top_concepts)
 
 
+@dataclass
+class Comparison:
+    """The challenger against the champion (and the best champion so far) on shared held-out rows."""
+
+    champion_recipe: Recipe
+    vs_champion: dict | None = None
+    vs_best: dict | None = None
+    churn: dict | None = None
+    period: str = ""
+    best_version: str | None = None
+
+
+def compare_with_champions(name: str, current_version: str, model, evidence: ModelEvidence, history: pd.DataFrame,
+                           contract: DataContract, config: ChampionConfig) -> Comparison:
+    """Load the champion (and the best champion so far, if another version) with their evidence,
+    find rows none of the evaluated models trained on, and compare there."""
+    champion_uri = f"models:/{name}/{current_version}"
+    champion_evidence = tracking.load_evidence(champion_uri, evaluation_model=True)
+    result = Comparison(_recipe_of(champion_evidence, champion_evidence.evaluation_model),
+                        period="the champion was trained on a different data contract; compare them by hand")
+    best_version = tracking.best_champion(name) or str(current_version)
+    best_evidence = None
+    if best_version != str(current_version):
+        best_evidence = tracking.load_evidence(f"models:/{name}/{best_version}", evaluation_model=True)
+        if _comparable(best_evidence.evaluation_model, contract):
+            result.best_version = best_version
+        else:
+            best_evidence = None
+    if not _comparable(champion_evidence.evaluation_model, contract):
+        return result
+    splits = [champion_evidence.split, evidence.split] + ([best_evidence.split] if best_evidence else [])
+    rows, result.period = comparison_rows(history, contract, splits, config.min_rows)
+    if rows is None:
+        return result
+    y, lines = rows[contract.label].astype(int).to_numpy(), rows[contract.line_column].to_numpy()
+    p_new = (evidence.evaluation_model or model).persistence_probability(rows)
+    result.vs_champion = paired_comparisons(
+        y, p_new, champion_evidence.evaluation_model.persistence_probability(rows), lines, config)
+    if best_evidence is not None:
+        result.vs_best = paired_comparisons(y, p_new, best_evidence.evaluation_model.persistence_probability(rows),
+                                            lines, config, [config.primary_metric])
+    deployed_champion, _ = tracking.load_persistence_model(champion_uri)
+    result.churn = _churn(model, deployed_champion, rows)
+    return result
+
+
 def apply_champion_rule(version: str, model, evidence: ModelEvidence, recipe: Recipe, history: pd.DataFrame,
                         contract: DataContract, tracking_config: tracking.TrackingConfig,
                         eval_config) -> tuple[PromotionDecision, dict | None]:
@@ -63,46 +110,24 @@ def apply_champion_rule(version: str, model, evidence: ModelEvidence, recipe: Re
     name = tracking_config.registered_model_name
     tracking.set_alias(name, tracking.CHALLENGER, version)
     current = tracking.champion_version(name)
-    vs_champion = vs_best = None
-    churned = None
+    comparison = None
     if current is None:
         decision = decide_promotion(recipe, None, config)
     else:
-        champion_uri = f"models:/{name}/{current.version}"
-        champion_evidence = tracking.load_evidence(champion_uri, evaluation_model=True)
-        champion_recipe = _recipe_of(champion_evidence, champion_evidence.evaluation_model)
-        best_version = tracking.best_champion(name) or str(current.version)
-        best_evidence = None
-        if best_version != str(current.version):
-            best_evidence = tracking.load_evidence(f"models:/{name}/{best_version}", evaluation_model=True)
-            if not _comparable(best_evidence.evaluation_model, contract):
-                best_evidence = None
-        challenger_model = evidence.evaluation_model or model
-        rows, period = None, "the champion was trained on a different data contract; compare them by hand"
-        if _comparable(champion_evidence.evaluation_model, contract):
-            splits = [champion_evidence.split, evidence.split] + ([best_evidence.split] if best_evidence else [])
-            rows, period = comparison_rows(history, contract, splits, config.min_rows)
-        if rows is not None:
-            y = rows[contract.label].astype(int).to_numpy()
-            lines = rows[contract.line_column].to_numpy()
-            p_new = challenger_model.persistence_probability(rows)
-            vs_champion = paired_comparisons(y, p_new, champion_evidence.evaluation_model.persistence_probability(rows),
-                                             lines, config)
-            if best_evidence is not None:
-                vs_best = paired_comparisons(y, p_new, best_evidence.evaluation_model.persistence_probability(rows),
-                                             lines, config, [config.primary_metric])
-            deployed_champion, _ = tracking.load_persistence_model(champion_uri)
-            churned = _churn(model, deployed_champion, rows)
-        decision = decide_promotion(recipe, champion_recipe, config, vs_champion, vs_best,
-                                    period if rows is not None else "", "" if rows is not None else period)
+        comparison = compare_with_champions(name, str(current.version), model, evidence, history, contract, config)
+        compared = comparison.vs_champion is not None
+        decision = decide_promotion(recipe, comparison.champion_recipe, config, comparison.vs_champion,
+                                    comparison.vs_best, comparison.period if compared else "",
+                                    "" if compared else comparison.period)
         decision.numbers["compared_with_version"] = str(current.version)
-        if best_evidence is not None:
-            decision.numbers["best_champion_version"] = best_version
+        if comparison.best_version:
+            decision.numbers["best_champion_version"] = comparison.best_version
     if decision.promote:
         tracking.record_champion(name, version)
-        reference = vs_best or vs_champion
-        if reference is None or reference[config.primary_metric].improvement >= 0:
+        reference = comparison and (comparison.vs_best or comparison.vs_champion)
+        if not reference or reference[config.primary_metric].improvement >= 0:
             tracking.set_best_champion(name, version)
+    churned = comparison.churn if comparison else None
     tags = {**decision.as_tags(), "family": recipe.family, "recipe.experiment": recipe.experiment or "default",
             "recipe.data_config": recipe.data_config, "recipe.features": len(recipe.features)}
     tags.update({f"churn.{k}": f"{v:.4g}" for k, v in (churned or {}).items()})
