@@ -233,3 +233,24 @@ def test_evidence_round_trips_and_older_models_still_answer():
                              split_summary_=None, fairness_=[])
     old = ModelEvidence.from_model(legacy)
     assert old.test_metrics == {"roc_auc": 0.7} and old.drift_reference["rows"] == 5 and old.evaluation_model is legacy
+
+
+def test_comparison_rows_are_unseen_by_every_model(small_history, contract):
+    from resilience.governance.promotion import comparison_rows
+
+    dates = pd.to_datetime(small_history["disruption_date"])
+    def split(train_end, test_start, test_end):
+        return {"train_end": str(train_end.date()), "test_start": str(test_start.date()), "test_end": str(test_end.date())}
+    end = dates.max()
+    champion = split(end - pd.Timedelta(weeks=40), end - pd.Timedelta(weeks=26), end)
+    rows, period = comparison_rows(small_history, contract, [champion, dict(champion)], 50)
+    assert period.startswith("the champion's test period") and pd.to_datetime(rows["disruption_date"]).min() >= end - pd.Timedelta(weeks=26)
+    # a challenger trained into the champion's test period is compared on its own, later period
+    challenger = split(end - pd.Timedelta(weeks=20), end - pd.Timedelta(weeks=10), end)
+    rows, period = comparison_rows(small_history, contract, [champion, challenger], 50)
+    assert period.startswith("the challenger's test period")
+    assert pd.to_datetime(rows["disruption_date"]).min() > pd.Timestamp(challenger["train_end"])
+    # nothing unseen by both: no rows, and the reason
+    late = split(end, end, end)
+    rows, period = comparison_rows(small_history, contract, [champion, late], 50)
+    assert rows is None and "unseen" in period

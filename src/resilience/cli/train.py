@@ -60,6 +60,11 @@ def main(cfg: DictConfig) -> float | None:
           f"ECE {metrics['ece']:.3f}" + (f" (oracle AUC {metrics['oracle_roc_auc']:.3f})" if "oracle_roc_auc" in metrics else ""))
     if result.model_version:
         print(f"registered {tracking_config.registered_model_name} version {result.model_version}: {result.promotion.reason}")
+        if result.churn:
+            churn = result.churn
+            print(f"against the champion: {churn['band_changed_share']:.0%} of lines change band, median move "
+                  f"{churn['median_move_points']:.1f} points (90th percentile {churn['p90_move_points']:.1f}), "
+                  f"{churn.get('top_reason_changed_share', 0):.0%} change top reason")
     print(f"see it in MLflow: make mlflow-ui  (tracking URI {tracking.resolve_tracking_uri(tracking_config.tracking_uri)})")
     value = metrics.get(cfg.optimized_metric)
     return float(value) if value is not None else None

@@ -188,9 +188,9 @@ def decide_promotion(recipe: Recipe, champion_recipe: Recipe | None, config: Cha
                **comparison_numbers("best", vs_best or {})} if vs_champion else {}
     if not recipe.is_production(config):
         where = f"experiment '{recipe.experiment}'" if recipe.experiment else f"model family '{recipe.family}'"
+        allowed = " or ".join("no experiment" if e is None else f"experiment={e}" for e in config.production_experiments)
         return PromotionDecision(False, f"not the production recipe ({where}; production is "
-                                        f"{config.production_family} with experiment in "
-                                        f"{[e for e in config.production_experiments]}): registered as challenger; "
+                                        f"{config.production_family} with {allowed}): registered as challenger; "
                                         "promote explicitly with resilience-promote after review", numbers)
     if champion_recipe is None:
         return PromotionDecision(True, "first model of the production recipe: no champion yet")
@@ -214,8 +214,9 @@ def decide_promotion(recipe: Recipe, champion_recipe: Recipe | None, config: Cha
                                         f"the cumulative budget {config.cumulative_budget}", numbers)
     c = vs_champion[primary]
     return PromotionDecision(True, f"not significantly worse than the champion on {period} ({primary} "
-                                   f"{c.improvement:+.4f}) and within the cumulative budget ({loss:+.4f} of "
-                                   f"{config.cumulative_budget} against the best champion so far)", numbers)
+                                   f"{c.improvement:+.4f}) and within the cumulative budget ({primary} "
+                                   f"{-loss:+.4f} against the best champion so far; at most "
+                                   f"{config.cumulative_budget} may be lost)", numbers)
 
 
 def churn(challenger_probability, champion_probability, challenger_top_reason=None,

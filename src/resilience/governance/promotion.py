@@ -29,7 +29,7 @@ def comparison_rows(history: pd.DataFrame, contract: DataContract, splits: list[
         return None, "a model's evidence does not say what it was trained on"
     names = ["the champion's test period", "the challenger's test period", "the best champion's test period"]
     candidates = [(names[min(i, 2)], s["test_start"], s["test_end"]) for i, s in
-                  sorted(enumerate(splits), key=lambda item: item[0] != 1)]
+                  sorted(enumerate(splits), key=lambda item: item[0] == 1)]  # the challenger's own period last
     for name, start, end in candidates:
         if not all(pd.Timestamp(start) > t for t in train_ends):
             continue
