@@ -35,3 +35,27 @@ def test_ece_is_zero_for_perfect_calibration_in_every_bin():
     p = np.repeat([0.15, 0.55], 20)
     y = np.r_[np.r_[np.ones(3), np.zeros(17)], np.r_[np.ones(11), np.zeros(9)]]
     assert evaluate.expected_calibration_error(y, p) == pytest.approx(0.0)
+
+
+def test_calibration_in_the_large_and_slope_recover_a_known_miscalibration():
+    rng = np.random.default_rng(4)
+    p = rng.beta(2, 3, 20000)
+    logit = np.log(p / (1 - p))
+    truth = 1 / (1 + np.exp(-(0.3 + 0.7 * logit)))     # model too extreme (slope 0.7) and too low
+    y = (rng.random(len(p)) < truth).astype(float)
+    large = evaluate.calibration_in_the_large(y, p)
+    assert large["gap"] == pytest.approx(p.mean() - y.mean())
+    assert large["se"] == pytest.approx(np.std(p - y, ddof=1) / np.sqrt(len(p)))
+    slope = evaluate.calibration_slope(y, p)
+    assert abs(slope["slope"] - 0.7) < 3 * slope["slope_se"] and slope["slope_se"] < 0.05
+    perfect = (rng.random(len(p)) < p).astype(float)
+    assert abs(evaluate.calibration_slope(perfect, p)["slope"] - 1) < 3 * evaluate.calibration_slope(perfect, p)["slope_se"]
+
+
+def test_plots_leave_matplotlib_state_alone():
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    backend, figures = matplotlib.get_backend(), plt.get_fignums()
+    figure = evaluate.plot_roc(np.array([0, 1, 0, 1]), np.array([0.1, 0.8, 0.3, 0.6]))
+    assert figure.axes and matplotlib.get_backend() == backend and plt.get_fignums() == figures

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -14,7 +16,8 @@ from resilience.errors import ResilienceError
 from resilience.governance.card import collect_facts, render
 from resilience.models import PersistenceModel
 from resilience.split import SplitConfig
-from resilience.train import EvaluationConfig, fairness_flags, fit_and_evaluate, train_and_track
+from resilience.governance.fairness import fairness_flags, group_calibration, plain_findings
+from resilience.train import EvaluationConfig, fairness_table, fit_and_evaluate, train_and_track
 
 from conftest import SMALL_WORLD
 
@@ -25,7 +28,7 @@ def area_flags(world_config, contract):
     world = generate_world(world_config)
     history = validate_frame(world.history, contract, require_label=True, today=pd.Timestamp(world_config.end_date)).frame
     evaluation = fit_and_evaluate(history, contract, PersistenceModel(contract), SplitConfig(), EVAL)
-    flags = fairness_flags(evaluation.slices, EVAL.fairness_tolerance)
+    flags = fairness_table(evaluation, contract, EVAL)
     return {f["value"]: f["flag"] for f in flags if f["slice"] == "policing_area"}
 
 
@@ -42,18 +45,56 @@ def test_a_miscalibrated_area_is_flagged_and_a_fair_world_is_not(contract):
 
 
 
-def test_fairness_flags_need_size_and_an_interval_excluding_zero():
-    slices = pd.DataFrame([
-        {"slice": "area", "value": "A", "rows": 500, "suppressed": False, "calibration_gap": -0.09,
-         "calibration_gap_low": -0.14, "calibration_gap_high": -0.04},
-        {"slice": "area", "value": "B", "rows": 500, "suppressed": False, "calibration_gap": 0.08,
-         "calibration_gap_low": -0.01, "calibration_gap_high": 0.15},   # interval includes zero
-        {"slice": "area", "value": "C", "rows": 500, "suppressed": False, "calibration_gap": 0.02,
-         "calibration_gap_low": 0.01, "calibration_gap_high": 0.03},    # within tolerance
-        {"slice": "area", "value": "D", "rows": 12, "suppressed": True},
-    ])
-    flags = {f["value"]: f["flag"] for f in fairness_flags(slices, 0.05)}
-    assert flags == {"A": "under-predicts", "B": "ok", "C": "ok", "D": "suppressed"}
+def test_fairness_flags_need_evidence_of_a_gap_that_may_pass_the_tolerance():
+    rows = [  # 4 compared groups: z = norm.ppf(1 - 0.025 / 8) = 2.73
+        ("A", -0.05, 0.01),    # clearly low: interval (-0.077, -0.023) excludes zero, reaches past -0.03
+        ("B", 0.04, 0.02),     # interval includes zero: no evidence
+        ("C", 0.012, 0.002),   # real but pinned inside the tolerance (0.007 to 0.018): reported, not flagged
+        ("E", 0.045, 0.003),   # confirmed beyond the tolerance
+    ]
+    slices = pd.DataFrame([{"slice": "area", "value": v, "rows": 500, "suppressed": False, "calibration_gap": g,
+                            "calibration_gap_se": se, "mean_predicted": 0.5, "observed_rate": 0.5 - g}
+                           for v, g, se in rows] + [{"slice": "area", "value": "D", "rows": 12, "suppressed": True}])
+    flags = {f["value"]: f for f in fairness_flags(slices, 0.03)}
+    assert {k: f["flag"] for k, f in flags.items()} == {"A": "under-predicts", "B": "ok", "C": "ok", "E": "over-predicts",
+                                                        "D": "suppressed"}
+    assert flags["E"]["beyond_tolerance"] and not flags["A"]["beyond_tolerance"]
+    findings = plain_findings(list(flags.values()))
+    assert len(findings) == 2 and "run low for area = A" in findings[0] and "5.0 points below" in findings[0]
+
+
+SLICES = ["line_type", "origin_hub", "policing_area"]
+
+
+def simulated_test_period(rng, planted_gap: float, rows: int = 9000) -> pd.DataFrame:
+    """Predictions and outcomes of a test period with no model fit: outcomes drawn from the
+    predictions themselves (a calibrated model) plus ``planted_gap`` for home-grown lines."""
+    line_type = np.where(rng.random(rows) < 0.5, "home_grown", "imported")
+    hubs = ["london", "birmingham", "liverpool", "manchester", "other_hub"]
+    frame = pd.DataFrame({"line_type": line_type,
+                          "origin_hub": np.where(line_type == "home_grown", "local", rng.choice(hubs, rows)),
+                          "policing_area": rng.choice([f"Area {i}" for i in range(12)], rows),
+                          "p": rng.beta(2, 3, rows)})
+    truth = np.clip(frame["p"] + np.where(line_type == "home_grown", planted_gap, 0.0), 0, 1)
+    frame["y"] = (rng.random(rows) < truth).astype(int)
+    return frame
+
+
+def test_fairness_flags_fire_at_their_stated_error_rates():
+    """By simulation (200 seeded replications each, no model fits): with no group effect the chance
+    of flagging any of the 20 groups stays within 5%; a 3-point under-prediction of home-grown
+    lines (about 4,500 of them, as in a default test period) is flagged in most replications."""
+    rng = np.random.default_rng(2026)
+    tolerance = EvaluationConfig().fairness_tolerance
+    false_flags = found = 0
+    replications = 200
+    for _ in range(replications):
+        fair = fairness_flags(group_calibration(simulated_test_period(rng, 0.0), SLICES, "y", "p"), tolerance)
+        false_flags += any(f["flag"] in ("over-predicts", "under-predicts") for f in fair)
+        planted = fairness_flags(group_calibration(simulated_test_period(rng, 0.03), SLICES, "y", "p"), tolerance)
+        found += any(f["value"] == "home_grown" and f["flag"] == "under-predicts" for f in planted)
+    assert false_flags / replications <= 0.05, false_flags
+    assert found / replications >= 0.7, found
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +152,51 @@ def test_scoring_refuses_a_version_without_a_card(registered):
     with pytest.raises(ResilienceError, match="no model card"):
         tracking.require_model_card(info)
     client.set_model_version_tag("line-resilience", result.model_version, "model_card", "logged")
+
+
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def every_template() -> set[str]:
+    """Every Jinja template shipped in the package, wherever it lives."""
+    import resilience
+
+    return {path.name for path in Path(resilience.__file__).parent.rglob("*.j2")}
+
+
+def test_hostile_text_is_inert_in_every_template(registered, tmp_path, monkeypatch):
+    """One test, every template: hostile text in governance settings, group names, feature labels,
+    decisions and report data comes out as text. Templates are found on disk, so a new template
+    that this test does not render fails it."""
+    import jinja2
+
+    from resilience.report import load_week, render_html, report_context
+    from test_report import write_fake_week
+
+    rendered: set[str] = set()
+    original = jinja2.Environment.get_template
+
+    def recording(self, name, *args, **kwargs):
+        rendered.add(str(name).rsplit("/", 1)[-1])
+        return original(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "get_template", recording)
+    uri, result, governance = registered
+    facts = collect_facts("line-resilience", result.model_version, governance)
+    facts["governance"] = {k: (HOSTILE if isinstance(v, str) else [HOSTILE] if isinstance(v, list) else v)
+                           for k, v in facts["governance"].items()}
+    facts["fairness"][0]["value"] = HOSTILE
+    facts["fairness_findings"] = [f"Estimates run high for area = {HOSTILE}."]
+    facts["features"][0]["label_text"] = HOSTILE
+    facts["model"]["decision_reason"] = HOSTILE
+    facts["data"]["input"] = HOSTILE
+    documents = render(facts)
+    week = write_fake_week(tmp_path / "2026-W47", hostile=True)
+    documents["report.html"] = render_html(report_context(load_week(week), None))
+    for name, text in documents.items():
+        if name.endswith(".json"):
+            continue
+        assert "<script" not in text.lower() and "<img" not in text.lower(), name
+    assert "&lt;script&gt;" in documents["model_card.html"] and "&lt;script&gt;" in documents["model_card.md"]
+    assert "&lt;script&gt;" in documents["atrs.md"]
+    assert rendered >= every_template(), f"templates not exercised: {every_template() - rendered}"

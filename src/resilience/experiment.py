@@ -47,16 +47,10 @@ def sweep_parent_run(config: tracking.TrackingConfig, sweep_dir: str, name: str)
     Its id is kept in ``<sweep_dir>/parent_run.json`` so trials (which Hydra runs one after another
     in this process, or in other processes with another launcher) all nest under one parent.
     """
-    import mlflow
-
     marker = Path(sweep_dir) / "parent_run.json"
     if marker.is_file():
         return json.loads(marker.read_text())["run_id"]
-    tracking.connect(config)
-    experiment_id = tracking.ensure_experiment(config.experiment_name)
-    client = mlflow.tracking.MlflowClient()
-    run = client.create_run(experiment_id, run_name=f"{name} (sweep)", tags={"sweep_dir": str(sweep_dir)})
-    client.set_terminated(run.info.run_id)
+    run_id = tracking.create_parent_run(config, f"{name} (sweep)", {"sweep_dir": str(sweep_dir)})
     marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"run_id": run.info.run_id}))
-    return run.info.run_id
+    marker.write_text(json.dumps({"run_id": run_id}))
+    return run_id

@@ -49,6 +49,7 @@ from resilience.data.io import atomic_path, file_sha256, iter_extract, write_tex
 from resilience.data.validate import check_week_holds, validate_frame
 from resilience.drift import DriftAccumulator, DriftConfig
 from resilience.errors import ContractError, Problem, ResilienceError
+from resilience.evidence import ModelEvidence
 from resilience.explain import REASON_COLUMNS, explain
 from resilience.weeks import check_week, find_previous_week, iso_week
 
@@ -159,8 +160,11 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
                week: str | None = None, overwrite: bool = False, chunk_rows: int = 50_000,
                drift_config: DriftConfig | None = None, settings: dict | None = None,
                after_build: Callable[[Path, Path | None], None] | None = None,
-               today: pd.Timestamp | None = None) -> WeekResult:
+               today: pd.Timestamp | None = None, evidence: ModelEvidence | None = None) -> WeekResult:
     """Score one week's extract with ``model`` and write ``<output_root>/<week>/`` atomically.
+
+    ``evidence`` is the model's :class:`~resilience.evidence.ModelEvidence` (drift reference, test
+    metrics, fairness: ``tracking.load_evidence``); without it, what the model itself carries.
 
     ``after_build(tmp_folder, previous_week_folder)`` runs before the swap (the report is built
     there, so it is part of the atomic folder).
@@ -169,6 +173,7 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
     input_path = Path(input_path)
     output_root = Path(output_root)
     drift_config = drift_config or DriftConfig()
+    evidence = evidence or ModelEvidence.from_model(model)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     sha256 = file_sha256(input_path) if input_path.is_file() else None
@@ -179,7 +184,8 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        result = _score_into(tmp, input_path, model, contract, drift_config, chunk_rows, timings, today)
+        result = _score_into(tmp, input_path, model, contract, drift_config, chunk_rows, timings, today,
+                             evidence.drift_reference)
         week = check_week(week) if week else iso_week(result["last_date"])
         check_week_holds(week, result["last_date"], str(input_path))
         _recover(output_root, week)
@@ -200,7 +206,7 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
             "input": {"path": str(input_path), "sha256": sha256, "rows": result["rows"]},
             "config_hash": config_hash(settings or {}),
             "settings": settings or {},
-            "model": {**asdict(model_ref), "identity": model_ref.identity, **model_summary(model)},
+            "model": {**asdict(model_ref), "identity": model_ref.identity, **model_summary(model, evidence)},
             "counts": {"rows": result["rows"], "lines": result["lines"], "bands": result["band_counts"],
                        "drift_alerts": len(result["drift"]["alerts"])},
             "warnings": result["warnings"] + [a["message"] for a in result["drift"]["alerts"]],
@@ -222,9 +228,8 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
 
 
 def _score_into(folder: Path, input_path: Path, model, contract: DataContract, drift_config: DriftConfig,
-                chunk_rows: int, timings: dict, today: pd.Timestamp | None) -> dict:
+                chunk_rows: int, timings: dict, today: pd.Timestamp | None, reference: dict) -> dict:
     """Pass 1: validate, score, explain chunk by chunk (parts on disk). Pass 2: rank and write."""
-    reference = getattr(model, "reference_", None) or {"features": {}, "top_reason_shares": {}}
     drift = DriftAccumulator(reference, drift_config)
     problems: list[Problem] = []
     warnings: list[str] = []
@@ -393,15 +398,6 @@ def _first_visible(text: str) -> str:
     return ""
 
 
-def model_summary(model) -> dict:
-    """What a report needs to know about the model (from attributes stored at training)."""
-    split = getattr(model, "split_summary_", None)
-    return {
-        "family": getattr(model, "family", None),
-        "training": split.as_dict() if split is not None else {},
-        "test_metrics": getattr(model, "test_metrics_", {}),
-        "test_metrics_by_cohort": getattr(model, "test_metrics_by_cohort_", {}),
-        "calibration_table": getattr(model, "calibration_table_", []),
-        "fairness": getattr(model, "fairness_", []),
-    }
-
+def model_summary(model, evidence: ModelEvidence | None = None) -> dict:
+    """What a report needs to know about the model (its evidence; older models carry it themselves)."""
+    return (evidence or ModelEvidence.from_model(model)).summary()

@@ -5,11 +5,13 @@ Nothing here runs at import time. The tracking URI is, in order: the config's
 (``sqlite:///<root>/mlflow.db``) whatever the working directory. For a local SQLite store,
 artifacts go beside it in ``<root>/mlartifacts`` (never ``./mlruns`` in the working directory).
 
-The champion rule (:func:`decide_promotion`): a newly registered version is the ``challenger``;
-it becomes ``champion`` only if, re-scored on a held-out period that **neither** model trained on
-(the champion's own test period when the challenger did not train on it), it is not worse than
-the champion beyond ``tolerance`` on the primary metric and on calibration. The first model is
-champion. Every decision and its numbers are tags on the version.
+Nothing here changes process state beyond MLflow's own tracking URI: settings (timeouts) are
+passed explicitly, never written into ``os.environ``.
+
+The champion rule itself is pure and lives in :mod:`resilience.governance.champion`; this module
+keeps the registry side: aliases, the champion history, the best champion so far, version tags.
+A model's evidence (metrics, fairness, drift reference, evaluation model) is logged beside it by
+:func:`log_evidence` and read back by :func:`load_evidence`.
 """
 from __future__ import annotations
 
@@ -29,6 +31,10 @@ from resilience.errors import ResilienceError
 from resilience.paths import project_root
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+# The MLflow 3 UI reads this experiment tag to open in classic-ML mode (runs, metrics, models)
+# instead of GenAI mode (traces); see mlflow/assistant/skills/mlflow-onboarding in MLflow 3.x.
+EVIDENCE_DIR = "evidence"
+EXPERIMENT_KIND_TAG, CLASSIC_ML = "mlflow.experimentKind", "custom_model_development"
 
 
 @dataclass(frozen=True)
@@ -39,11 +45,13 @@ class TrackingConfig:
     experiment_name: str = "line-resilience"
     registered_model_name: str = "line-resilience"
     register: bool = True
-    primary_metric: str = "roc_auc"
-    primary_tolerance: float = 0.005
-    calibration_metric: str = "ece"
-    calibration_tolerance: float = 0.01
     request_timeout_seconds: int = 10
+    champion: Mapping[str, Any] | None = None   # settings of the champion rule (ChampionConfig)
+
+    def champion_config(self):
+        from resilience.governance.champion import ChampionConfig
+
+        return ChampionConfig(**dict(self.champion or {}))
 
 
 def resolve_tracking_uri(configured: str | None = None) -> str:
@@ -60,9 +68,6 @@ def connect(config: TrackingConfig) -> str:
     import mlflow
 
     uri = resolve_tracking_uri(config.tracking_uri)
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(config.request_timeout_seconds))
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(uri)
     if uri.startswith("http"):
         import requests
@@ -86,9 +91,12 @@ def ensure_experiment(name: str) -> str:
     import mlflow
 
     experiment = mlflow.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    return mlflow.create_experiment(name, artifact_location=_artifact_location(mlflow.get_tracking_uri(), name))
+    if experiment is None:
+        return mlflow.create_experiment(name, artifact_location=_artifact_location(mlflow.get_tracking_uri(), name),
+                                        tags={EXPERIMENT_KIND_TAG: CLASSIC_ML})
+    if EXPERIMENT_KIND_TAG not in (experiment.tags or {}):  # older stores: the UI would open in GenAI mode
+        mlflow.tracking.MlflowClient().set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, CLASSIC_ML)
+    return experiment.experiment_id
 
 
 def flatten(mapping: Mapping, prefix: str = "") -> dict[str, Any]:
@@ -150,11 +158,13 @@ def log_metrics(metrics: Mapping[str, float], prefix: str = "") -> None:
 
 
 def log_figure(figure, artifact_file: str) -> None:
-    import matplotlib.pyplot as plt
     import mlflow
 
     mlflow.log_figure(figure, artifact_file)
-    plt.close(figure)
+    if getattr(getattr(figure, "canvas", None), "manager", None) is not None:  # made through pyplot: release it
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
 
 
 def log_text(text: str, artifact_file: str) -> None:
@@ -179,6 +189,77 @@ def log_file(path: str | Path, artifact_path: str | None = None) -> None:
     mlflow.log_artifact(str(path), artifact_path)
 
 
+def log_dataset(frame: pd.DataFrame, name: str, context: str, source: str, label: str | None = None) -> None:
+    """Record a data set the run used (training / test) as an MLflow dataset input with its schema,
+    digest and profile: it appears under "Datasets used" in the run, not as a file."""
+    import mlflow
+    import mlflow.data
+
+    plain = frame.apply(lambda c: c.astype(object) if isinstance(c.dtype, pd.CategoricalDtype) else c)
+    dataset = mlflow.data.from_pandas(plain, source=str(source), name=name,
+                                      targets=label if label in frame.columns else None)
+    mlflow.log_input(dataset, context=context)
+
+
+def log_evidence(evidence) -> None:
+    """Log a :class:`~resilience.evidence.ModelEvidence` on the active run under ``evidence/``."""
+    import pickle
+
+    import mlflow
+
+    mlflow.log_text(evidence.to_json(), f"{EVIDENCE_DIR}/evidence.json")
+    if evidence.evaluation_model is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "evaluation_model.pkl"
+            path.write_bytes(pickle.dumps(evidence.evaluation_model, protocol=pickle.HIGHEST_PROTOCOL))
+            mlflow.log_artifact(str(path), EVIDENCE_DIR)
+
+
+def _run_id_of(model_uri: str) -> str | None:
+    if model_uri.startswith("runs:/"):
+        return model_uri[len("runs:/"):].split("/", 1)[0]
+    if model_uri.startswith("models:/"):
+        return model_version_info(model_uri)["run_id"]
+    return None
+
+
+def load_evidence(model_uri: str, evaluation_model: bool = False):
+    """The :class:`~resilience.evidence.ModelEvidence` logged with the model at ``model_uri``.
+
+    ``evaluation_model=True`` also loads the model that was evaluated on the test period (what the
+    champion rule re-scores). Versions registered before evidence moved off the model carry it as
+    attributes: then it is read from the model itself.
+    """
+    import pickle
+
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from resilience.evidence import ModelEvidence
+
+    run_id = _run_id_of(model_uri)
+    client = MlflowClient()
+    text = None
+    if run_id:
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                text = Path(client.download_artifacts(run_id, f"{EVIDENCE_DIR}/evidence.json", tmp)).read_text()
+        except (MlflowException, OSError):
+            text = None
+    if text is None:  # an older version: the evidence travels on the estimator
+        model, _ = load_persistence_model(model_uri)
+        return ModelEvidence.from_model(model)
+    evaluated = None
+    if evaluation_model:
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                evaluated = pickle.loads(Path(client.download_artifacts(
+                    run_id, f"{EVIDENCE_DIR}/evaluation_model.pkl", tmp)).read_bytes())
+        except (MlflowException, OSError):  # not refitted: the registered model is the evaluated one
+            evaluated, _ = load_persistence_model(model_uri)
+    return ModelEvidence.from_json(text, evaluation_model=evaluated)
+
+
 # -- the model in MLflow ---------------------------------------------------------------------------
 def log_persistence_model(model, input_example: pd.DataFrame, registered_model_name: str | None):
     """Log the fitted model as a pyfunc with signature and input example; register it if named."""
@@ -195,7 +276,16 @@ def log_persistence_model(model, input_example: pd.DataFrame, registered_model_n
     return mlflow.pyfunc.log_model(
         name="model", python_model=python_model, signature=signature, input_example=example,
         registered_model_name=registered_model_name, pip_requirements=model_requirements(),
+        code_paths=[toolkit_source()],
     )
+
+
+def toolkit_source() -> str:
+    """The ``resilience`` package folder: logged with every model (``code_paths``) so the model
+    loads wherever MLflow and the pinned requirements are installed, without this checkout."""
+    import resilience
+
+    return str(Path(resilience.__file__).resolve().parent)
 
 
 def model_requirements() -> list[str]:
@@ -277,47 +367,6 @@ def tag_version(name: str, version: str, tags: Mapping[str, Any]) -> None:
         client.set_model_version_tag(name, str(version), key, str(value))
 
 
-@dataclass(frozen=True)
-class PromotionDecision:
-    promote: bool
-    reason: str
-    numbers: dict
-
-    def as_tags(self) -> dict[str, str]:
-        tags = {"promotion.decision": "champion" if self.promote else "challenger",
-                "promotion.reason": self.reason}
-        tags.update({f"promotion.{k}": f"{v:.6g}" if isinstance(v, float) else str(v) for k, v in self.numbers.items()})
-        return tags
-
-
-def decide_promotion(challenger: Mapping[str, float], champion: Mapping[str, float] | None,
-                     config: TrackingConfig, period: str = "") -> PromotionDecision:
-    """Pure rule: is the challenger at least as good as the champion on the same period?"""
-    if champion is None:
-        return PromotionDecision(True, "first model: no champion yet", {})
-    primary, calib = config.primary_metric, config.calibration_metric
-    higher_is_better = primary in ("roc_auc", "pr_auc") or primary.startswith("precision") or primary.startswith("recall")
-    delta = challenger[primary] - champion[primary]
-    primary_ok = delta >= -config.primary_tolerance if higher_is_better else delta <= config.primary_tolerance
-    calib_delta = challenger[calib] - champion[calib]
-    calib_ok = calib_delta <= config.calibration_tolerance
-    numbers = {
-        "period": period,
-        f"challenger_{primary}": float(challenger[primary]), f"champion_{primary}": float(champion[primary]),
-        f"challenger_{calib}": float(challenger[calib]), f"champion_{calib}": float(champion[calib]),
-    }
-    if primary_ok and calib_ok:
-        return PromotionDecision(True, f"not worse than the champion on {period}: {primary} {delta:+.4f}, "
-                                       f"{calib} {calib_delta:+.4f} (tolerances {config.primary_tolerance}, "
-                                       f"{config.calibration_tolerance})", numbers)
-    failed = []
-    if not primary_ok:
-        failed.append(f"{primary} {delta:+.4f} beyond tolerance {config.primary_tolerance}")
-    if not calib_ok:
-        failed.append(f"{calib} {calib_delta:+.4f} beyond tolerance {config.calibration_tolerance}")
-    return PromotionDecision(False, f"worse than the champion on {period}: " + "; ".join(failed), numbers)
-
-
 def require_model_card(version_info: Mapping[str, Any]) -> None:
     """Scoring refuses a registered version that has no model card (responsible-use guard)."""
     tags = version_info.get("tags") or {}
@@ -372,6 +421,66 @@ def record_champion(name: str, version: str) -> None:
     client = MlflowClient()
     client.set_registered_model_alias(name, CHAMPION, str(version))
     client.set_registered_model_tag(name, "champion_history", ",".join(history))
+
+
+def version_and_run(name: str, version: str):
+    """A registered version and the run that made it."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    model_version = client.get_model_version(name, str(version))
+    return model_version, client.get_run(model_version.run_id)
+
+
+def artifact_text(run_id: str, path: str) -> str | None:
+    """A run's text artifact, or None when it does not exist."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            return Path(MlflowClient().download_artifacts(run_id, path, tmp)).read_text(encoding="utf-8")
+    except (MlflowException, OSError):
+        return None
+
+
+def log_artifacts_to_run(run_id: str, folder: str | Path, artifact_path: str) -> None:
+    """Every file of ``folder`` as artifacts of an existing (possibly finished) run."""
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient().log_artifacts(run_id, str(folder), artifact_path)
+
+
+def create_parent_run(config: TrackingConfig, run_name: str, tags: Mapping[str, str]) -> str:
+    """A finished run for child runs to nest under (a sweep's parent); returns its id."""
+    from mlflow.tracking import MlflowClient
+
+    connect(config)
+    experiment_id = ensure_experiment(config.experiment_name)
+    client = MlflowClient()
+    run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id
+
+
+def best_champion(name: str) -> str | None:
+    """The version that scored best among champions so far (the cumulative budget's yardstick)."""
+    from mlflow.tracking import MlflowClient
+
+    return (MlflowClient().get_registered_model(name).tags or {}).get("champion_best") or None
+
+
+def set_best_champion(name: str, version: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient().set_registered_model_tag(name, "champion_best", str(version))
+
+
+def describe_version(name: str, version: str, description: str) -> None:
+    """The version's description in the registry UI (what it is and what was decided)."""
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient().update_model_version(name, str(version), description=description[:5000])
 
 
 def promote_explicitly(name: str, version: str, reason: str, by: str | None) -> None:

@@ -1,32 +1,40 @@
 """Train, evaluate, track, register and (maybe) promote: the data scientist's one command.
 
 :func:`fit_and_evaluate` is pure (frames in, model and numbers out, nothing written);
-:func:`train_and_track` adds MLflow: params, artifacts, plots, the model, its registered version
-and the champion decision.
+:func:`build_evidence` gathers what is known about the model (:class:`~resilience.evidence.ModelEvidence`);
+:func:`train_and_track` adds MLflow: params, datasets, metrics (per slice too), artifacts, plots,
+the model with its evidence beside it, its registered version and the champion decision
+(:mod:`resilience.governance.promotion`).
 """
 from __future__ import annotations
 
 import json
 import logging
-import time
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from sklearn.base import clone
 
 from resilience import drift, evaluate, tracking
 from resilience.data.contract import DataContract
+from resilience.evidence import ModelEvidence
 from resilience.explain import explain, global_view
 from resilience.explain.screen import ScreenConfig, screen_features
+from resilience.governance.champion import PromotionDecision, Recipe
+from resilience.governance.fairness import fairness_flags, group_calibration
+from resilience.model_params import check_params
 from resilience.models import PersistenceModel
+from resilience.progress import Stages
 from resilience.split import SplitConfig, SplitSummary, split_by_line_and_time
-from resilience.weeks import iso_weeks
+from resilience.weeks import iso_week, iso_weeks
 
 log = logging.getLogger(__name__)
 PROBABILITY = "persistence_probability"
+SLICE_METRICS = {"roc_auc": "auc", "brier": "brier", "calibration_gap": "calibration_gap",
+                 "calibration_slope": "calibration_slope"}
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,8 @@ class EvaluationConfig:
 
     capacity_k: int = 10          # lines a force can act on each week
     min_slice_size: int = 50      # smaller slices are suppressed, not reported
-    fairness_tolerance: float = 0.05  # calibration gap (predicted - observed) beyond which a slice is flagged
+    fairness_tolerance: float = 0.03      # calibration gap (predicted - observed) worth flagging; rationale in configs/train.yaml
+    fairness_family_level: float = 0.025  # Bonferroni level across all groups: keeps any false flag on a fair model under 5%
     n_bootstrap: int = 200        # resamples for 95% intervals
     n_bins: int = 10              # calibration bins
     seed: int = 0
@@ -52,6 +61,7 @@ class Evaluation:
     test_predictions: pd.DataFrame
     test_frame: pd.DataFrame
     timings: dict = field(default_factory=dict)
+    train_frame: pd.DataFrame | None = None
 
 
 def score_test_period(model: PersistenceModel, frame: pd.DataFrame, contract: DataContract,
@@ -71,117 +81,123 @@ def score_test_period(model: PersistenceModel, frame: pd.DataFrame, contract: Da
 
 def fit_and_evaluate(history: pd.DataFrame, contract: DataContract, model: PersistenceModel,
                      split_config: SplitConfig, eval_config: EvaluationConfig,
-                     truth: pd.DataFrame | None = None) -> Evaluation:
-    """Split by line and time, fit on the training span, measure on the test period."""
-    timings = {}
-    start = time.perf_counter()
-    train_idx, test_idx, split = split_by_line_and_time(history, contract.date_column, contract.line_column, split_config)
-    train, test = history.loc[train_idx], history.loc[test_idx]
-    timings["split"] = time.perf_counter() - start
+                     truth: pd.DataFrame | None = None, stages: Stages | None = None) -> Evaluation:
+    """Split by line and time, fit on the training span, measure on the test period.
 
-    start = time.perf_counter()
-    model.fit(train)
-    model.split_summary_ = split
-    timings["fit"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    metrics, predictions, slices = score_test_period(model, test, contract, eval_config)
-    if truth is not None:
-        true_probability = predictions[[contract.id_column]].merge(truth, on=contract.id_column, how="left")["true_probability"]
-        if true_probability.notna().all():
-            metrics.update(evaluate.oracle_metrics(predictions[contract.label].astype(int), true_probability, metrics))
-    cv = getattr(model, "cv_scores_", {}) or {}
-    metrics.update(cv)
-    timings["evaluate"] = time.perf_counter() - start
-    return Evaluation(model, split, metrics, slices, predictions, test, timings)
+    The model's parameters are checked against the library's known parameters first: a typo is
+    an error naming the nearest valid key, before any work is done.
+    """
+    check_params(model.family, model.params)
+    stages = stages or Stages("train", enabled=False)
+    timings = stages.timings
+    with stages.stage("split", "split by line and time"):
+        train_idx, test_idx, split = split_by_line_and_time(history, contract.date_column, contract.line_column,
+                                                            split_config)
+        train, test = history.loc[train_idx], history.loc[test_idx]
+    with stages.stage("fit", f"fit {model.family} on {len(train):,} training rows"):
+        model.fit(train)
+    with stages.stage("evaluate", f"evaluate on {len(test):,} test rows"):
+        metrics, predictions, slices = score_test_period(model, test, contract, eval_config)
+        if truth is not None:
+            true_probability = predictions[[contract.id_column]].merge(truth, on=contract.id_column, how="left")["true_probability"]
+            if true_probability.notna().all():
+                metrics.update(evaluate.oracle_metrics(predictions[contract.label].astype(int), true_probability, metrics))
+        metrics.update(getattr(model, "cv_scores_", {}) or {})
+    return Evaluation(model, split, metrics, slices, predictions, test, timings, train)
 
 
 def deployable(evaluation: Evaluation, history: pd.DataFrame, refit_on_all: bool) -> PersistenceModel:
     """The model to register: by default the same recipe refitted on every labelled row.
 
     Under drift the most recent outcomes matter most, and the evaluated model never saw the last
-    ``test_weeks + horizon`` weeks. The refit carries the evaluated model as
-    ``evaluation_model_`` (and its split) so the champion rule can re-score both on a period
-    neither evaluated model trained on; the metrics reported are the evaluated model's.
+    ``test_weeks + horizon`` weeks. The evaluated model travels in the evidence (not on the
+    registered model), so the champion rule can re-score it on a period it did not train on.
     """
-    evaluated = evaluation.model
-    evaluated.evaluation_model_ = None
     if not refit_on_all:
-        evaluated.evaluation_model_ = evaluated
-        return evaluated
-    start = time.perf_counter()
-    deployed = clone(evaluated).fit(history)
-    deployed.split_summary_ = evaluation.split
-    deployed.evaluation_model_ = evaluated
-    evaluation.timings["refit"] = time.perf_counter() - start
-    return deployed
+        return evaluation.model
+    return clone(evaluation.model).fit(history)
 
 
-def fairness_flags(slices: pd.DataFrame, tolerance: float, family_level: float = 0.05) -> list[dict]:
-    """Slice rows with a verdict: ``over-predicts`` / ``under-predicts`` when the calibration gap
-    (predicted minus observed rate) exceeds ``tolerance`` and its interval excludes zero.
-
-    Comparing twelve areas at 95% each would flag one in two fair worlds, so the interval is
-    widened for the number of groups compared in each slice (Bonferroni, using the bootstrap
-    standard error): the chance of any false flag per slice stays at ``family_level``.
-    Suppressed slices stay suppressed.
-    """
-    from scipy.stats import norm
-
-    flagged = []
-    shown = slices[~slices["suppressed"].astype(bool)] if "suppressed" in slices else slices
-    groups = shown.groupby("slice").size().to_dict() if len(shown) else {}
-    for row in slices.to_dict("records"):
-        row = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
-        if row.get("suppressed"):
-            row["flag"] = "suppressed"
-            flagged.append(row)
-            continue
-        gap, low, high = row["calibration_gap"], row["calibration_gap_low"], row["calibration_gap_high"]
-        z = norm.ppf(1 - family_level / (2 * max(groups.get(row["slice"], 1), 1)))
-        se = (high - low) / (2 * norm.ppf(0.975)) if low is not None and high is not None else None
-        row["flag_interval_low"] = gap - z * se if se else None
-        row["flag_interval_high"] = gap + z * se if se else None
-        excludes_zero = se is not None and (row["flag_interval_low"] > 0 or row["flag_interval_high"] < 0)
-        if abs(gap) > tolerance and excludes_zero:
-            row["flag"] = "over-predicts" if gap > 0 else "under-predicts"
-        else:
-            row["flag"] = "ok"
-        flagged.append(row)
-    return flagged
+def fairness_table(evaluation: Evaluation, contract: DataContract, config: EvaluationConfig) -> list[dict]:
+    """Slice metrics (bootstrap intervals) with calibration in the large, slope and the fairness flag."""
+    groups = group_calibration(evaluation.test_predictions, list(contract.slices), contract.label, PROBABILITY,
+                               config.min_slice_size)
+    slices = evaluation.slices
+    if len(groups) and len(slices):
+        extra = [c for c in groups.columns if c not in slices.columns or c in ("slice", "value")]
+        slices = slices.merge(groups[extra], on=["slice", "value"], how="left")
+    return fairness_flags(slices, config.fairness_tolerance, config.fairness_family_level)
 
 
-def attach_evaluation(model: PersistenceModel, evaluation: Evaluation, history: pd.DataFrame,
-                      contract: DataContract, config: EvaluationConfig):
-    """Store on the model what scoring, reports and model cards need to say about it; returns the
-    registered model's explanation of the test period (for the global view)."""
+def build_evidence(model: PersistenceModel, evaluation: Evaluation, history: pd.DataFrame, contract: DataContract,
+                   config: EvaluationConfig, recipe: Recipe | None = None):
+    """What scoring, reports, model cards and the champion rule need to know about ``model``;
+    returns the evidence and the registered model's explanation of the test period."""
     frame = evaluation.test_predictions
-    model.test_metrics_ = dict(evaluation.metrics)
-    model.test_metrics_by_cohort_ = {}
+    by_cohort = {}
     if contract.cohort_column:
         for value, group in frame.groupby(contract.cohort_column, observed=True):
             if len(group) >= config.min_slice_size and group[contract.label].nunique() == 2:
-                model.test_metrics_by_cohort_[str(value)] = evaluate.metrics(
+                by_cohort[str(value)] = evaluate.metrics(
                     group[contract.label].astype(int), group[PROBABILITY], iso_weeks(group[contract.date_column]),
                     config.capacity_k, config.n_bins)
-    model.calibration_table_ = evaluate.calibration_table(
-        frame[contract.label].astype(int), frame[PROBABILITY], config.n_bins).to_dict("records")
-    model.fairness_ = fairness_flags(evaluation.slices, config.fairness_tolerance)
     explanation = explain(model, evaluation.test_frame)
     labels = {name: contract.describe(name) for name in model.feature_names_}
     # Drift is judged against the most recent labelled span (the test-period window), not all
     # history: a world with trends would otherwise flag every new week.
     recent = history[pd.to_datetime(history[contract.date_column]) >= pd.Timestamp(evaluation.split.test_start)]
-    model.reference_ = drift.build_reference(
+    reference = drift.build_reference(
         recent, list(model.feature_names_), list(model.categorical_features_), labels,
-        top_reason_shares=top_reason_shares(explanation))
-    return explanation
+        top_reason_shares=top_reason_shares(explanation), top_reason_rows=len(explanation),
+        ageing=[name for name in model.feature_names_ if contract.column(name).ageing])
+    evidence = ModelEvidence(
+        family=model.family, split=evaluation.split.as_dict(), test_metrics=dict(evaluation.metrics),
+        test_metrics_by_cohort=by_cohort,
+        calibration_table=evaluate.calibration_table(frame[contract.label].astype(int), frame[PROBABILITY],
+                                                     config.n_bins).to_dict("records"),
+        fairness=fairness_table(evaluation, contract, config), drift_reference=reference,
+        recipe=(recipe or Recipe.of(model)).as_dict(),
+        evaluation_model=evaluation.model if evaluation.model is not model else None)
+    return evidence, explanation
 
 
 def top_reason_shares(explanation) -> dict[str, float]:
     """Share of test-period lines whose largest contribution is each concept (explanation drift baseline)."""
     concepts = pd.Series(explanation.top_concepts)
     return {str(k): float(v) for k, v in concepts.value_counts(normalize=True).sort_index().items()}
+
+
+def explanation_fidelity(explanation) -> dict:
+    """Evidence that the explanations are exact: on every test-period row, the contributions add
+    up to the model's log-odds and the points to the probability's distance from the baseline."""
+    contributions = explanation.contributions.to_numpy(float)
+    additivity = np.abs(explanation.base_log_odds + contributions.sum(axis=1) - explanation.margin)
+    points = explanation.points.to_numpy(float).sum(axis=1)
+    target = 100 * (np.asarray(explanation.probability, float) - explanation.baseline_probability)
+    return {"rows_checked": int(len(explanation)),
+            "method": "exact SHAP (LightGBM pred_contrib / linear), checked row by row",
+            "max_additivity_error_log_odds": float(additivity.max()) if len(additivity) else 0.0,
+            "max_points_error": float(np.abs(points - target).max()) if len(points) else 0.0}
+
+
+def slice_metric_names(fairness: list[dict]) -> dict[str, float]:
+    """Per-slice metrics under MLflow names such as ``auc.line_type.home_grown``."""
+    out = {}
+    for row in fairness:
+        if row.get("suppressed"):
+            continue
+        value = re.sub(r"[^A-Za-z0-9_\-. /]", "_", str(row["value"]))[:100]
+        for column, short in SLICE_METRICS.items():
+            number = row.get(column)
+            if number is not None and np.isfinite(float(number)):
+                out[f"{short}.{row['slice']}.{value}"] = float(number)
+    return out
+
+
+def display_run_name(recipe_name: str | None, family: str, contract: DataContract, history: pd.DataFrame) -> str:
+    """``lightgbm-default · default · 2026-W47``: recipe, data config and the data's last week."""
+    last = pd.to_datetime(history[contract.date_column]).max()
+    return f"{recipe_name or family + '-default'} · {contract.name} · {iso_week(last)}"
 
 
 def _log_plots(evaluation: Evaluation, contract: DataContract, config: EvaluationConfig) -> None:
@@ -199,36 +215,56 @@ def _log_plots(evaluation: Evaluation, contract: DataContract, config: Evaluatio
     tracking.log_frame(evaluate.calibration_table(y, p, config.n_bins), "tables/calibration.csv")
 
 
-def rescore_for_promotion(challenger: PersistenceModel, champion: PersistenceModel, history: pd.DataFrame,
-                          contract: DataContract, config: EvaluationConfig) -> tuple[dict, dict, str] | str:
-    """Metrics of both models on a period neither trained on, or the reason there is none."""
-    if champion.contract.to_dict()["columns"] != contract.to_dict()["columns"]:
-        return "the champion was trained on a different data contract; compare them by hand"
-    challenger = getattr(challenger, "evaluation_model_", None) or challenger
-    champion = getattr(champion, "evaluation_model_", None) or champion
-    ch_split, cp_split = challenger.split_summary_, champion.split_summary_
-    dates = pd.to_datetime(history[contract.date_column])
-    candidates = [
-        ("the champion's test period", cp_split.test_start, cp_split.test_end),
-        ("the challenger's test period", ch_split.test_start, ch_split.test_end),
-    ]
-    for name, start, end in candidates:
-        unseen = pd.Timestamp(start) > pd.Timestamp(ch_split.train_end) and pd.Timestamp(start) > pd.Timestamp(cp_split.train_end)
-        rows = history[(dates >= pd.Timestamp(start)) & (dates <= pd.Timestamp(end))]
-        if unseen and len(rows) >= 50 and rows[contract.label].nunique() == 2:
-            period = f"{name} ({start} to {end}, {len(rows)} disruptions)"
-            ch_metrics, _, _ = score_test_period(challenger, rows, contract, config)
-            cp_metrics, _, _ = score_test_period(champion, rows, contract, config)
-            return ch_metrics, cp_metrics, period
-    return "no labelled period in this extract is unseen by both models"
-
-
 @dataclass
 class TrainResult:
     evaluation: Evaluation
     run_id: str
     model_version: str | None
-    promotion: tracking.PromotionDecision | None
+    promotion: PromotionDecision | None
+    evidence: ModelEvidence | None = None
+    churn: dict | None = None
+
+
+CONTRACT_PARAMS = ("data.name", "data.contract_version", "data.horizon_weeks")
+
+
+def _run_params(params: dict, refit_on_all: bool, evaluation: Evaluation, model: PersistenceModel) -> dict:
+    """Params for MLflow: the config without the data contract's hundreds of entries (the contract
+    is one artifact, ``config/data_contract.json``), plus the split's result and the model's size."""
+    kept = {k: v for k, v in params.items() if not k.startswith("data.") or k in CONTRACT_PARAMS}
+    return {**kept, "refit_on_all": refit_on_all,
+            **{f"split.result.{k}": v for k, v in evaluation.split.as_dict().items()},
+            **{f"model.capacity.{k}": v for k, v in model.capacity().items()}}
+
+
+def _log_run_contents(evaluation: Evaluation, evidence: ModelEvidence, explanation, contract: DataContract,
+                      eval_config: EvaluationConfig, params: dict, input_path, artifacts: dict | None) -> None:
+    """Everything a run records except the model: params, datasets, metrics, tables, plots."""
+    tracking.log_params(params)
+    label = contract.label
+    if evaluation.train_frame is not None:
+        tracking.log_dataset(evaluation.train_frame, "training rows", "training", str(input_path), label)
+    tracking.log_dataset(evaluation.test_frame, "test period", "test", str(input_path), label)
+    tracking.log_metrics(dict(evaluation.metrics), prefix="test_")
+    tracking.log_metrics(slice_metric_names(evidence.fairness))
+    for name, text in (artifacts or {}).items():
+        tracking.log_text(text, name)
+    tracking.log_text(json.dumps(contract.to_dict(), indent=2), "config/data_contract.json")
+    tracking.log_text(json.dumps(evaluation.split.as_dict(), indent=2), "split.json")
+    tracking.log_frame(evaluation.slices, "tables/slice_metrics.csv")
+    tracking.log_frame(pd.DataFrame(evidence.fairness), "tables/fairness.csv")
+    tracking.log_text(json.dumps(explanation_fidelity(explanation), indent=2), "tables/explanation_fidelity.json")
+    world = Path(input_path).parent / "world.json"
+    if world.is_file():  # the synthetic world's scenario parameters, for the model card
+        tracking.log_text(world.read_text(), "data/world.json")
+    tracking.log_frame(evaluation.test_predictions, "tables/test_predictions.csv")
+    _log_plots(evaluation, contract, eval_config)
+    for name, item in global_view(explanation).items():  # the global SHAP view of the registered model
+        if name.endswith(".png"):
+            tracking.log_figure(item, name)
+        else:
+            tracking.log_frame(item, name)
+    tracking.log_evidence(evidence)
 
 
 def train_and_track(history: pd.DataFrame, contract: DataContract, model: PersistenceModel,
@@ -237,75 +273,42 @@ def train_and_track(history: pd.DataFrame, contract: DataContract, model: Persis
                     input_sha256: str, truth: pd.DataFrame | None = None, run_name: str | None = None,
                     parent_run_id: str | None = None, artifacts: dict[str, str] | None = None,
                     refit_on_all: bool = True, governance: dict | None = None,
+                    experiment: str | None = None, progress: bool = True,
                     screen: ScreenConfig | None = None) -> TrainResult:
-    """:func:`fit_and_evaluate`, then log everything to MLflow, register, and apply the champion rule."""
-    evaluation = fit_and_evaluate(history, contract, model, split_config, eval_config, truth)
-    model = deployable(evaluation, history, refit_on_all)
+    """:func:`fit_and_evaluate`, then log everything to MLflow, register, and apply the champion rule.
+
+    ``run_name`` names the recipe (the experiment), ``experiment`` is the experiment config chosen
+    (None: the default recipe); only the production recipe competes for champion automatically.
+    """
+    from resilience.governance.promotion import apply_champion_rule
+
+    stages = Stages("train", enabled=progress)
+    evaluation = fit_and_evaluate(history, contract, model, split_config, eval_config, truth, stages)
+    if refit_on_all:
+        with stages.stage("refit", f"refit on all {len(history):,} labelled rows"):
+            model = deployable(evaluation, history, refit_on_all)
     model = screen_features(model, evaluation, history, screen, eval_config)  # a reason must be earned
-    start = time.perf_counter()
-    explanation = attach_evaluation(model, evaluation, history, contract, eval_config)
-    evaluation.timings["explain"] = time.perf_counter() - start
-    start = time.perf_counter()
+    recipe = Recipe.of(model, experiment)
+    with stages.stage("explain", "explain the test period, fairness and drift reference"):
+        evidence, explanation = build_evidence(model, evaluation, history, contract, eval_config, recipe)
     tags = {"git_commit": tracking.git_commit(), "data_sha256": input_sha256, "data_config": contract.name,
-            "input": str(input_path), "model_family": model.family}
-    with tracking.start_run(tracking_config, run_name=run_name, parent_run_id=parent_run_id, tags=tags) as run:
-        tracking.log_params({**params, "refit_on_all": refit_on_all,
-                             **{f"split.result.{k}": v for k, v in evaluation.split.as_dict().items()},
-                             **{f"model.capacity.{k}": v for k, v in model.capacity().items()}})
-        tracking.log_metrics({k: v for k, v in evaluation.metrics.items()}, prefix="test_")
-        for name, text in (artifacts or {}).items():
-            tracking.log_text(text, name)
-        tracking.log_text(json.dumps(contract.to_dict(), indent=2), "config/data_contract.json")
-        tracking.log_text(json.dumps(evaluation.split.as_dict(), indent=2), "split.json")
-        tracking.log_frame(evaluation.slices, "tables/slice_metrics.csv")
-        tracking.log_frame(pd.DataFrame(model.fairness_), "tables/fairness.csv")
-        world = Path(input_path).parent / "world.json"
-        if world.is_file():  # the synthetic world's scenario parameters, for the model card
-            tracking.log_text(world.read_text(), "data/world.json")
-        tracking.log_frame(evaluation.test_predictions, "tables/test_predictions.csv")
-        _log_plots(evaluation, contract, eval_config)
-        for name, item in global_view(explanation).items():  # the global SHAP view of the registered model
-            if name.endswith(".png"):
-                tracking.log_figure(item, name)
-            else:
-                tracking.log_frame(item, name)
-        evaluation.timings["plots_and_logging"] = time.perf_counter() - start
-        start = time.perf_counter()
-        info = tracking.log_persistence_model(model, history.head(5), tracking_config.registered_model_name if tracking_config.register else None)
-        evaluation.timings["log_model"] = time.perf_counter() - start
-        start = time.perf_counter()
-        version = str(info.registered_model_version) if tracking_config.register and info.registered_model_version else None
-        promotion = None
+            "input": str(input_path), "model_family": model.family, "recipe": run_name or f"{model.family}-default"}
+    name = display_run_name(run_name, model.family, contract, history)
+    with tracking.start_run(tracking_config, run_name=name, parent_run_id=parent_run_id, tags=tags) as run:
+        with stages.stage("plots_and_logging", "log params, datasets, metrics, tables and plots"):
+            _log_run_contents(evaluation, evidence, explanation, contract, eval_config,
+                              _run_params(params, refit_on_all, evaluation, model), input_path, artifacts)
+        register = tracking_config.registered_model_name if tracking_config.register else None
+        with stages.stage("log_model", "log the model" + (" and register it" if register else "")):
+            info = tracking.log_persistence_model(model, history.head(5), register)
+        version = str(info.registered_model_version) if register and info.registered_model_version else None
+        promotion, churn = None, None
         if version:
             from resilience.governance.card import publish
 
-            promotion = promote_if_better(version, model, history, contract, tracking_config, eval_config)
-            publish(tracking_config.registered_model_name, version, governance or {})
-        evaluation.timings["register_and_card"] = time.perf_counter() - start
+            with stages.stage("register_and_card", "champion rule and model card"):
+                promotion, churn = apply_champion_rule(version, model, evidence, recipe, history, contract,
+                                                       tracking_config, eval_config)
+                publish(tracking_config.registered_model_name, version, governance or {})
         tracking.log_metrics({f"seconds_{k}": v for k, v in evaluation.timings.items()})
-    return TrainResult(evaluation, run.info.run_id, version, promotion)
-
-
-def promote_if_better(version: str, model: PersistenceModel, history: pd.DataFrame, contract: DataContract,
-                      tracking_config: tracking.TrackingConfig, eval_config: EvaluationConfig) -> tracking.PromotionDecision:
-    """Give the new version alias ``challenger``; make it ``champion`` if the rule says so."""
-    name = tracking_config.registered_model_name
-    tracking.set_alias(name, tracking.CHALLENGER, version)
-    current = tracking.champion_version(name)
-    if current is None:
-        decision = tracking.decide_promotion({}, None, tracking_config)
-    else:
-        champion, _ = tracking.load_persistence_model(f"models:/{name}/{current.version}")
-        outcome = rescore_for_promotion(model, champion, history, contract, eval_config)
-        if isinstance(outcome, str):
-            decision = tracking.PromotionDecision(False, f"kept version {current.version} as champion: {outcome}", {})
-        else:
-            ch_metrics, cp_metrics, period = outcome
-            decision = tracking.decide_promotion(ch_metrics, cp_metrics, tracking_config, period)
-        decision.numbers["compared_with_version"] = current.version
-    if decision.promote:
-        tracking.record_champion(name, version)
-    tracking.tag_version(name, version, decision.as_tags())
-    log.info("model version %s: %s", version, decision.reason)
-    return decision
-
+    return TrainResult(evaluation, run.info.run_id, version, promotion, evidence, churn)

@@ -60,6 +60,7 @@ class ColumnSpec:
     def text_limit(self) -> int | None:
         """The longest value accepted (text-like dtypes only): ``max_length`` or the dtype's default."""
         return self.max_length if self.max_length is not None else DEFAULT_MAX_LENGTH.get(self.dtype)
+    ageing: bool = False      # an age/history field that shifts as the panel ages: drift is information, not an alert
 
     @property
     def is_categorical(self) -> bool:

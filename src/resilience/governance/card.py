@@ -1,9 +1,10 @@
 """Model card, transparency record (ATRS) and ALGO-CARE checklist for every registered version.
 
 Everything is generated from the MLflow run and the registered version — no hand-written numbers —
-so the documents can never be out of date: :func:`collect_facts` reads the run, :func:`render`
-turns facts into files (pure), :func:`publish` logs them on the run under ``model_card/`` and
-tags the version ``model_card=logged`` (scoring refuses a version without one).
+so the documents can never be out of date: :func:`collect_facts` reads the run (through
+:mod:`resilience.tracking`, the one module that talks to MLflow), :func:`render` turns facts into
+files (pure; every HTML template is autoescaped), :func:`publish` logs them on the run under
+``model_card/`` and tags the version ``model_card=logged`` (scoring refuses a version without one).
 """
 from __future__ import annotations
 
@@ -17,30 +18,35 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from resilience import tracking
 from resilience.data.contract import PROTECTED_WORDS, DataContract
 from resilience.errors import ResilienceError
+from resilience.governance.fairness import plain_findings
 
 CARD_DIR = "model_card"
 
 
-def _environment(autoescape: bool) -> Environment:
-    env = Environment(loader=PackageLoader("resilience.governance", "templates"),
-                      autoescape=select_autoescape(["html"]) if autoescape else False,
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+# Escaping follows the template's own name (``*.html.j2`` included), never the caller's choice.
+AUTOESCAPE = select_autoescape(enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2", "xml.j2"),
+                               default_for_string=True, default=False)
+
+
+def _markdown_safe(value: Any) -> Any:
+    """Markdown viewers render raw HTML: in a ``.md`` document every value's ``& < >`` is written as
+    an entity (displayed as the character; quotes stay readable)."""
+    if isinstance(value, str):
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value
+
+
+def _environment(markdown: bool = False) -> Environment:
+    env = Environment(loader=PackageLoader("resilience.governance", "templates"), autoescape=AUTOESCAPE,
+                      finalize=_markdown_safe if markdown else None, trim_blocks=True, lstrip_blocks=True,
+                      keep_trailing_newline=True)
     env.filters["pct"] = lambda v: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.0%}"
     env.filters["num"] = lambda v, d=3: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.{d}f}"
     return env
-
-
-def _artifact_text(client, run_id: str, path: str) -> str | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            local = client.download_artifacts(run_id, path, tmp)
-            return Path(local).read_text(encoding="utf-8")
-    except (MlflowException, OSError):
-        return None
 
 
 def _records(text: str | None) -> list[dict]:
@@ -54,24 +60,23 @@ def _records(text: str | None) -> list[dict]:
 
 def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
     """Everything the documents state, read from the registry and the version's run."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient()
-    model_version = client.get_model_version(name, str(version))
-    run = client.get_run(model_version.run_id)
+    model_version, run = tracking.version_and_run(name, str(version))
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
-    contract_text = _artifact_text(client, run.info.run_id, "config/data_contract.json")
+
+    contract_text = tracking.artifact_text(run.info.run_id, "config/data_contract.json")
     if contract_text is None:
         raise ResilienceError(f"run {run.info.run_id} has no data contract artifact; was it made by resilience-train?")
     contract = DataContract.from_dict(json.loads(contract_text))
-    split = json.loads(_artifact_text(client, run.info.run_id, "split.json") or "{}")
-    world = json.loads(_artifact_text(client, run.info.run_id, "data/world.json") or "null")
-    fidelity = json.loads(_artifact_text(client, run.info.run_id, "tables/explanation_fidelity.json") or "null")
+    split = json.loads(tracking.artifact_text(run.info.run_id, "split.json") or "{}")
+    world = json.loads(tracking.artifact_text(run.info.run_id, "data/world.json") or "null")
+    fidelity = json.loads(tracking.artifact_text(run.info.run_id, "tables/explanation_fidelity.json") or "null")
     used = [f for f in contract.features if f not in json.loads(params.get("features.exclude", "[]") or "[]")]
     include = params.get("features.include")
     if include and include not in ("None", ""):
         used = [f for f in used if f in json.loads(include)]
     test = {k[len("test_"):]: v for k, v in metrics.items() if k.startswith("test_")}
+    fairness = _records(tracking.artifact_text(run.info.run_id, "tables/fairness.csv"))
+    churn = {k[len("churn."):]: v for k, v in (model_version.tags or {}).items() if k.startswith("churn.")}
     reviewed = datetime.fromtimestamp(model_version.creation_timestamp / 1000, timezone.utc).date()
     months = int(governance.get("review_months", 6))
     review_by = date(reviewed.year + (reviewed.month - 1 + months) // 12, (reviewed.month - 1 + months) % 12 + 1, 1)
@@ -95,13 +100,22 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
                      for c in contract.columns if c.name not in used and c.role != "label"],
         "refused_words": sorted(PROTECTED_WORDS),
         "metrics": test,
-        "slices": _records(_artifact_text(client, run.info.run_id, "tables/slice_metrics.csv")),
-        "fairness": _records(_artifact_text(client, run.info.run_id, "tables/fairness.csv")),
-        "calibration": _records(_artifact_text(client, run.info.run_id, "tables/calibration.csv")),
+        "slices": _records(tracking.artifact_text(run.info.run_id, "tables/slice_metrics.csv")),
+        "fairness": fairness,
+        "fairness_findings": plain_findings(fairness),
+        "churn": churn,
+        "compared_with_version": model_version.tags.get("promotion.compared_with_version"),
+        "calibration": _records(tracking.artifact_text(run.info.run_id, "tables/calibration.csv")),
         "fidelity": fidelity,
         "capacity_k": params.get("evaluation.capacity_k", "10"),
-        "tolerance": params.get("evaluation.fairness_tolerance"),
+        "tolerance": params.get("evaluation.fairness_tolerance", "0.03"),
+        "family_level": params.get("evaluation.fairness_family_level", "0.025"),
     }
+
+
+def _render(template: str, context: dict) -> str:
+    """HTML templates are autoescaped; markdown ones write ``& < >`` in values as entities."""
+    return _environment(markdown=template.endswith(".md.j2")).get_template(template).render(**context)
 
 
 def algo_care(facts: dict) -> list[dict]:
@@ -166,8 +180,10 @@ def atrs(facts: dict) -> dict:
                       "Feedback loops: lines prioritised because of a score are disrupted more, changing future data."],
             "mitigations": ["Advisory only, with reasons; decisions recorded with reasons by a person.",
                             "Fairness checks per area, line type and hub in every model card and weekly report.",
-                            "Weekly drift checks with alerts; realised-outcome tracking; champion only replaced by a "
-                            "challenger at least as good on the same held-out period.",
+                            "Weekly drift checks with alerts; realised-outcome tracking; the production model is "
+                            "only replaced automatically by a retrain of the same recipe that is not significantly "
+                            "worse on the same held-out lines and within a cumulative loss budget; any other "
+                            "model needs a person's explicit promotion.",
                             "Protected characteristics and free text can never be model inputs."],
             "human_oversight": g.get("human_oversight"),
         },
@@ -180,25 +196,21 @@ def render(facts: dict) -> dict[str, str]:
     record = atrs(facts)
     context = {**facts, "algo_care": checklist, "atrs": record}
     return {
-        "model_card.md": _environment(False).get_template("model_card.md.j2").render(**context),
-        "model_card.html": _environment(True).get_template("model_card.html.j2").render(**context),
+        "model_card.md": _render("model_card.md.j2", context),
+        "model_card.html": _render("model_card.html.j2", context),
         "atrs.json": json.dumps(record, indent=2, default=str),
-        "atrs.md": _environment(False).get_template("atrs.md.j2").render(**context),
+        "atrs.md": _render("atrs.md.j2", context),
         "algo_care.json": json.dumps(checklist, indent=2),
     }
 
 
 def publish(name: str, version: str, governance: dict) -> dict[str, str]:
     """Generate the documents from the run and log them on it; tag the version."""
-    from mlflow.tracking import MlflowClient
-
     facts = collect_facts(name, version, governance)
     documents = render(facts)
-    client = MlflowClient()
     with tempfile.TemporaryDirectory() as tmp:
         for file_name, text in documents.items():
             (Path(tmp) / file_name).write_text(text, encoding="utf-8")
-        client.log_artifacts(facts["model"]["run_id"], tmp, CARD_DIR)
-    client.set_model_version_tag(name, str(version), "model_card", "logged")
-    client.set_model_version_tag(name, str(version), "model_card.generated_utc", facts["generated_utc"])
+        tracking.log_artifacts_to_run(facts["model"]["run_id"], tmp, CARD_DIR)
+    tracking.tag_version(name, str(version), {"model_card": "logged", "model_card.generated_utc": facts["generated_utc"]})
     return documents
