@@ -20,6 +20,7 @@ from sklearn.base import clone
 from resilience import drift, evaluate, tracking
 from resilience.data.contract import DataContract
 from resilience.explain import explain, global_view
+from resilience.intervals import IntervalConfig, attach_intervals
 from resilience.models import PersistenceModel
 from resilience.split import SplitConfig, SplitSummary, split_by_line_and_time
 from resilience.weeks import iso_weeks
@@ -235,10 +236,17 @@ def train_and_track(history: pd.DataFrame, contract: DataContract, model: Persis
                     tracking_config: tracking.TrackingConfig, params: dict, input_path: str | Path,
                     input_sha256: str, truth: pd.DataFrame | None = None, run_name: str | None = None,
                     parent_run_id: str | None = None, artifacts: dict[str, str] | None = None,
-                    refit_on_all: bool = True, governance: dict | None = None) -> TrainResult:
-    """:func:`fit_and_evaluate`, then log everything to MLflow, register, and apply the champion rule."""
+                    refit_on_all: bool = True, governance: dict | None = None,
+                    intervals: IntervalConfig | None = None) -> TrainResult:
+    """:func:`fit_and_evaluate`, then log everything to MLflow, register, and apply the champion rule.
+
+    ``intervals`` (enabled): the registered model carries a bootstrap ensemble giving every line a
+    range (:mod:`resilience.intervals`); its widening and coverage are logged as ``test_interval_*``.
+    """
     evaluation = fit_and_evaluate(history, contract, model, split_config, eval_config, truth)
     model = deployable(evaluation, history, refit_on_all)
+    interval_coverage = (attach_intervals(model, evaluation, history, split_config, intervals, truth)
+                         if intervals is not None and intervals.enabled else pd.DataFrame())
     start = time.perf_counter()
     explanation = attach_evaluation(model, evaluation, history, contract, eval_config)
     evaluation.timings["explain"] = time.perf_counter() - start
@@ -255,6 +263,8 @@ def train_and_track(history: pd.DataFrame, contract: DataContract, model: Persis
         tracking.log_text(json.dumps(contract.to_dict(), indent=2), "config/data_contract.json")
         tracking.log_text(json.dumps(evaluation.split.as_dict(), indent=2), "split.json")
         tracking.log_frame(evaluation.slices, "tables/slice_metrics.csv")
+        if len(interval_coverage):
+            tracking.log_frame(interval_coverage, "tables/interval_coverage.csv")
         tracking.log_frame(pd.DataFrame(model.fairness_), "tables/fairness.csv")
         world = Path(input_path).parent / "world.json"
         if world.is_file():  # the synthetic world's scenario parameters, for the model card

@@ -14,6 +14,7 @@ from resilience.data.contract import DataContract
 from resilience.data.io import file_sha256
 from resilience.data.validate import load_extract
 from resilience.experiment import filter_rows, load_truth, sweep_parent_run
+from resilience.intervals import IntervalConfig
 from resilience.split import SplitConfig
 from resilience.train import EvaluationConfig, train_and_track
 
@@ -43,6 +44,7 @@ def main(cfg: DictConfig) -> float | None:
         truth=load_truth(cfg.truth, Path(cfg.input), contract),
         run_name=cfg.run_name or "train", parent_run_id=parent, refit_on_all=cfg.refit_on_all,
         governance=OmegaConf.to_container(cfg.governance, resolve=True),
+        intervals=IntervalConfig(**OmegaConf.to_container(cfg.intervals, resolve=True)),
         artifacts={"config/resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True),
                    "config/overrides.txt": "\n".join(hydra_cfg.overrides.task)},
     )
