@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from resilience import drift, evaluate, tracking
+from resilience.data.asof import check_training_extract
 from resilience.data.contract import DataContract
 from resilience.explain import explain, global_view
 from resilience.intervals import IntervalConfig, attach_intervals
@@ -237,12 +238,15 @@ def train_and_track(history: pd.DataFrame, contract: DataContract, model: Persis
                     input_sha256: str, truth: pd.DataFrame | None = None, run_name: str | None = None,
                     parent_run_id: str | None = None, artifacts: dict[str, str] | None = None,
                     refit_on_all: bool = True, governance: dict | None = None,
-                    intervals: IntervalConfig | None = None) -> TrainResult:
+                    intervals: IntervalConfig | None = None, as_of: pd.Timestamp | None = None) -> TrainResult:
     """:func:`fit_and_evaluate`, then log everything to MLflow, register, and apply the champion rule.
 
     ``intervals`` (enabled): the registered model carries a bootstrap ensemble giving every line a
     range (:mod:`resilience.intervals`); its widening and coverage are logged as ``test_interval_*``.
+    ``as_of``: when the extract was taken; labels younger than the horizon, and history counts
+    known only later, are refused (:mod:`resilience.data.asof`).
     """
+    check_training_extract(history, contract, as_of, source=str(input_path))
     evaluation = fit_and_evaluate(history, contract, model, split_config, eval_config, truth)
     model = deployable(evaluation, history, refit_on_all)
     interval_coverage = (attach_intervals(model, evaluation, history, split_config, intervals, truth)

@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from resilience import tracking
 from resilience.cli._app import hydra_app
+from resilience.data.asof import resolve_as_of
 from resilience.data.contract import DataContract
 from resilience.data.io import file_sha256
 from resilience.data.validate import load_extract
@@ -45,6 +46,7 @@ def main(cfg: DictConfig) -> float | None:
         run_name=cfg.run_name or "train", parent_run_id=parent, refit_on_all=cfg.refit_on_all,
         governance=OmegaConf.to_container(cfg.governance, resolve=True),
         intervals=IntervalConfig(**OmegaConf.to_container(cfg.intervals, resolve=True)),
+        as_of=resolve_as_of(cfg.as_of, cfg.input, contract),
         artifacts={"config/resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True),
                    "config/overrides.txt": "\n".join(hydra_cfg.overrides.task)},
     )
