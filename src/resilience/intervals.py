@@ -57,6 +57,7 @@ from scipy.stats import norm
 
 from resilience.errors import ResilienceError
 from resilience.models import Calibrator
+from resilience.segments import interval_table_segmented, is_segmented
 from resilience.split import calibration_slice
 from resilience.yardstick import BAND_NAMES, band
 
@@ -227,6 +228,8 @@ def interval_table(model, frame: pd.DataFrame, probability: np.ndarray | None = 
     Uses ``model.interval_ensemble_`` unless ``ensemble`` is given; ``probability`` defaults to the
     model's own. A model trained without intervals gives an empty frame (no columns).
     """
+    if ensemble is None and is_segmented(model):
+        return interval_table_segmented(model, frame, probability)
     ensemble = ensemble if ensemble is not None else getattr(model, "interval_ensemble_", None)
     if ensemble is None:
         return pd.DataFrame(index=pd.RangeIndex(len(frame)))
@@ -316,10 +319,23 @@ def _slug(name: str) -> str:
     return name.replace(" ", "_")
 
 
+def _pairs(evaluated, deployed, train: pd.DataFrame, test: pd.DataFrame, history: pd.DataFrame) -> dict:
+    """(evaluated model, deployed model, its training rows, test rows, all rows) per ensemble to fit:
+    one for a single model, one per segment for segment models (:mod:`resilience.segments`)."""
+    if not is_segmented(evaluated):
+        return {"": (evaluated, deployed, train, test, history)}
+    column = evaluated.column_
+    pairs = {}
+    for value, model in evaluated.segments_.items():
+        rows = lambda frame: frame[frame[column].astype(str) == value]  # noqa: E731
+        pairs[value] = (model, deployed.segments_[value], rows(train), rows(test), rows(history))
+    return pairs
+
+
 def attach_intervals(deployed, evaluation, history: pd.DataFrame, split_config, config: IntervalConfig,
                      truth: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Give ``deployed`` its ensemble (``interval_ensemble_``) and measure it; returns the coverage
-    table (empty without a truth).
+    """Give ``deployed`` its ensemble (``interval_ensemble_``; per segment for segment models) and
+    measure it; returns the coverage table (empty without a truth).
 
     The evaluated model (``evaluation.model``, fitted on the training span) gets an ensemble on
     the same rows; its test-period labels set the widening factor (:func:`estimate_widen`), and
@@ -334,19 +350,30 @@ def attach_intervals(deployed, evaluation, history: pd.DataFrame, split_config, 
     contract = deployed.contract
     evaluated = evaluation.model
     train_idx, _, _ = split_by_line_and_time(history, contract.date_column, contract.line_column, split_config)
-    ensemble = fit_ensemble(evaluated, history.loc[train_idx], config)
     test = evaluation.test_frame
-    if config.widen == "held_out":
-        ensemble.widen, ensemble.widen_details = estimate_widen(
-            evaluated, ensemble, test, config.group_rows, config.max_widen, config.seed)
+    metrics, widths = {"interval_level": config.level}, []
+    for key, (model, target, train, held_out, rows) in _pairs(evaluated, deployed, history.loc[train_idx], test, history).items():
+        ensemble = fit_ensemble(model, train, config)
+        if config.widen == "held_out":
+            ensemble.widen, ensemble.widen_details = estimate_widen(
+                model, ensemble, held_out, config.group_rows, config.max_widen, config.seed)
+        model.interval_ensemble_ = ensemble  # for the test-period table below; dropped unless deployed
+        if target is not model:
+            target.interval_ensemble_ = fit_ensemble(target, rows, config, widen=ensemble.widen)
+            target.interval_ensemble_.widen_details = ensemble.widen_details
+        metrics[f"interval_widen{'_' + _slug(key) if key else ''}"] = ensemble.widen
+        widths.append((ensemble.widen, len(held_out)))
     predictions = evaluation.test_predictions
     probability = predictions["persistence_probability"].to_numpy(float)
-    table = interval_table(evaluated, test, probability, ensemble)
+    table = interval_table(evaluated, test, probability)
+    if evaluated is not deployed:
+        for key, (model, *_rest) in _pairs(evaluated, evaluated, test, test, test).items():
+            model.interval_ensemble_ = None  # the evaluated model travels with the deployed one: keep it small
     for column in INTERVAL_COLUMNS:
         predictions[column] = table[column].to_numpy()
-    metrics = {"interval_level": config.level, "interval_widen": ensemble.widen,
-               "interval_median_width": float(np.median(table["probability_high"] - table["probability_low"])),
-               "interval_band_uncertain_share": float(table["band_uncertain"].mean())}
+    metrics["interval_widen"] = float(sum(w * n for w, n in widths) / max(sum(n for _, n in widths), 1))
+    metrics["interval_median_width"] = float(np.median(table["probability_high"] - table["probability_low"]))
+    metrics["interval_band_uncertain_share"] = float(table["band_uncertain"].mean())
     covered = pd.DataFrame()
     if truth is not None:
         true_probability = predictions[[contract.id_column]].merge(truth, on=contract.id_column, how="left")["true_probability"]
@@ -355,12 +382,7 @@ def attach_intervals(deployed, evaluation, history: pd.DataFrame, split_config, 
             for row in covered.to_dict("records"):
                 key = "interval_coverage" if row["band"] == "all" else f"interval_coverage_{_slug(row['band'])}"
                 metrics[key] = row["coverage"]
-    if deployed is evaluated:
-        deployed.interval_ensemble_ = ensemble
-    else:
-        deployed.interval_ensemble_ = fit_ensemble(deployed, history, config, widen=ensemble.widen)
-        deployed.interval_ensemble_.widen_details = ensemble.widen_details
     evaluation.metrics.update(metrics)
     evaluation.timings["intervals"] = time.perf_counter() - start
-    log.info("intervals: widen %.2f, coverage %s", ensemble.widen, metrics.get("interval_coverage", "not measured"))
+    log.info("intervals: widen %.2f, coverage %s", metrics["interval_widen"], metrics.get("interval_coverage", "not measured"))
     return covered

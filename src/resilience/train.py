@@ -23,6 +23,7 @@ from resilience.data.contract import DataContract
 from resilience.explain import explain, global_view
 from resilience.intervals import IntervalConfig, attach_intervals
 from resilience.models import PersistenceModel
+from resilience.segments import compare_with_single
 from resilience.split import SplitConfig, SplitSummary, split_by_line_and_time
 from resilience.weeks import iso_weeks
 
@@ -248,6 +249,7 @@ def train_and_track(history: pd.DataFrame, contract: DataContract, model: Persis
     """
     check_training_extract(history, contract, as_of, source=str(input_path))
     evaluation = fit_and_evaluate(history, contract, model, split_config, eval_config, truth)
+    evaluation.metrics.update(compare_with_single(evaluation, history, split_config, eval_config, truth))  # segment models only
     model = deployable(evaluation, history, refit_on_all)
     interval_coverage = (attach_intervals(model, evaluation, history, split_config, intervals, truth)
                          if intervals is not None and intervals.enabled else pd.DataFrame())

@@ -16,6 +16,7 @@ from resilience.data.io import file_sha256
 from resilience.data.validate import load_extract
 from resilience.experiment import filter_rows, load_truth, sweep_parent_run
 from resilience.intervals import IntervalConfig
+from resilience.segments import maybe_segmented
 from resilience.split import SplitConfig
 from resilience.train import EvaluationConfig, train_and_track
 
@@ -31,6 +32,7 @@ def main(cfg: DictConfig) -> float | None:
     build_model = hydra.utils.instantiate(cfg.model, _partial_=True)
     model = build_model(contract=contract, features=OmegaConf.to_container(cfg.features, resolve=True)["include"],
                         exclude=list(cfg.features.exclude))
+    model = maybe_segmented(model, cfg.segment_by)  # segment_by: a model per segment behind one pyfunc
     hydra_cfg = HydraConfig.get()
     parent = None
     if hydra_cfg.mode == RunMode.MULTIRUN:
