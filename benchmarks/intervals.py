@@ -6,7 +6,7 @@
 In one run, against a baseline measured in the same run:
 
 * **Training**: ``train_and_track`` on the default synthetic world without intervals (today's
-  training) and with them (``IntervalConfig()``: two ensembles of ``n_models`` refits, the
+  training) and with them (``IntervalConfig()``: ``n_models`` refits on half the lines each, the
   widening on the test period, coverage against ``truth.parquet``). Target: ratio <= 3 with the
   reasons helper's screen included (this measures the intervals' part only).
 * **Scoring**: ``score_week`` on a ``--rows`` extract with the deployed model without and with its
@@ -76,7 +76,7 @@ def main() -> None:
         with_seconds, result = train(history, contract, tmp, path, truth, config)
         metrics, timings = result.evaluation.metrics, result.evaluation.timings
         print(f"== training, {len(history):,} labelled rows (world seed {world.seed}, {world.n_lines:,} lines) ==")
-        print(f"today's training {base_seconds:.1f} s; with intervals ({config.n_models} refits x 2) "
+        print(f"today's training {base_seconds:.1f} s; with intervals ({config.n_models} refits, resample={config.resample}) "
               f"{with_seconds:.1f} s (intervals stage {timings['intervals']:.1f} s): "
               f"ratio {with_seconds / base_seconds:.2f} (target <= 3, screen included)")
 
