@@ -134,3 +134,19 @@ def test_config_refuses_nonsense():
         iv.IntervalConfig(level=1.5)
     with pytest.raises(Exception, match="n_models"):
         iv.IntervalConfig(n_models=1)
+
+
+def test_weekly_scores_carry_the_range(evaluated, small_world_dir, tmp_path):
+    from resilience.score import ModelRef, score_week
+
+    model = evaluated[0].model
+    week_file = sorted((small_world_dir / "weekly").glob("*.parquet"))[-1]
+    result = score_week(week_file, model, ModelRef("test", "test", "1", None), tmp_path,
+                        today=pd.Timestamp("2026-11-22"))
+    scores = pd.read_parquet(result.folder / "scores.parquet")
+    csv = pd.read_csv(result.folder / "scores.csv")
+    for frame in (scores, csv):
+        assert {"probability_low", "probability_high", "band_uncertain"} <= set(frame.columns)
+        assert (frame["probability_low"] <= frame["persistence_probability"] + 1e-6).all()
+        assert (frame["persistence_probability"] <= frame["probability_high"] + 1e-6).all()
+    assert scores["band_uncertain"].dtype == bool
