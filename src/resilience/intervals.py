@@ -304,14 +304,25 @@ def estimate_widen(model, ensemble: IntervalEnsemble, frame: pd.DataFrame, group
     excess = agg["residual"] ** 2 - agg["noise"] / agg["n"] ** 2
     member_means = pd.DataFrame(members.T).groupby(groups).mean()
     predicted = member_means.var(axis=1, ddof=1).reindex(agg.index)
-    ratio = float((excess * agg["n"]).sum() / max(float((predicted * agg["n"]).sum()), 1e-12))
+    ratio = _variance_ratio(excess, predicted, agg["n"])
     widen = float(np.clip(np.sqrt(max(ratio, 0.0)), 1.0, max_widen))
-    details = {"groups": int(len(agg)), "rows": int(len(frame)), "variance_ratio": ratio, "widen": widen}
-    if len(agg) < MIN_GROUPS:
-        details["warning"] = (f"only {len(frame)} held-out rows ({len(agg)} groups of similar lines): the widening "
-                              f"factor {widen:.2f} is itself very uncertain and the ranges may be too narrow")
+    # how well the groups pin the factor down: resample the groups (95% percentile interval)
+    rng = np.random.default_rng(seed)
+    draws = [rng.integers(0, len(agg), len(agg)) for _ in range(200)]
+    ratios = np.array([_variance_ratio(excess.iloc[d], predicted.iloc[d], agg["n"].iloc[d]) for d in draws])
+    low, high = (float(np.clip(np.sqrt(max(r, 0.0)), 1.0, max_widen)) for r in np.quantile(ratios, [0.025, 0.975]))
+    details = {"groups": int(len(agg)), "rows": int(len(frame)), "variance_ratio": ratio, "widen": widen,
+               "widen_low": low, "widen_high": high}
+    if len(agg) < MIN_GROUPS or high > 1.5 * low:
+        details["warning"] = (f"{len(frame)} held-out rows ({len(agg)} groups of similar lines) pin the widening "
+                              f"factor down only to {low:.2f}-{high:.2f} (estimate {widen:.2f}): the ranges may be "
+                              "too narrow or too wide")
         log.warning("intervals: %s", details["warning"])
     return widen, details
+
+
+def _variance_ratio(excess: pd.Series, predicted: pd.Series, n: pd.Series) -> float:
+    return float((excess.to_numpy() * n.to_numpy()).sum() / max(float((predicted.to_numpy() * n.to_numpy()).sum()), 1e-12))
 
 
 def coverage(low: np.ndarray, high: np.ndarray, truth: np.ndarray, probability: np.ndarray) -> pd.DataFrame:
@@ -379,7 +390,11 @@ def attach_intervals(deployed, evaluation, history: pd.DataFrame, split_config, 
                 model, ensemble, held_out, config.group_rows, config.max_widen, config.seed)
         model.interval_ensemble_ = ensemble  # for the test-period table below
         target.interval_ensemble_ = ensemble  # the deployed model's spread: refits on the training span
-        metrics[f"interval_widen{'_' + _slug(key) if key else ''}"] = ensemble.widen
+        suffix = f"_{_slug(key)}" if key else ""
+        metrics[f"interval_widen{suffix}"] = ensemble.widen
+        for end in ("low", "high"):
+            if f"widen_{end}" in ensemble.widen_details:
+                metrics[f"interval_widen{suffix}_{end}"] = ensemble.widen_details[f"widen_{end}"]
         widths.append((ensemble.widen, len(held_out)))
     predictions = evaluation.test_predictions
     probability = predictions["persistence_probability"].to_numpy(float)
