@@ -40,6 +40,14 @@ Coverage of the *true* probability is only *measured*, never fitted, where a tru
 (``truth.parquet`` of a synthetic world): :func:`coverage`, logged by training overall and per
 yardstick band.
 
+**Limits (measured, see ``benchmarks/intervals.py``).** The factor is poorly determined by one
+test period: resampling its groups gives a 95% interval of 1.0-3.0 on the default world (7,600
+test rows), logged as ``interval_widen_low`` / ``_high`` with a warning. On the default world the
+ranges held the truth for 81% of lines, but on three worlds with other mechanisms 88%, 52% and
+50% (the factor fell to its floor of 1). A line's own unrecorded character (anything constant
+within a line that no column measures) is invisible in one outcome per disruption and only
+partly in the range.
+
 **Band uncertain.** ``band_uncertain`` is true when the interval's two ends fall in different
 yardstick bands (:func:`resilience.yardstick.band`, gaps going to the nearer band), i.e. the words
 a commander reads could be different for a probability inside the range.
