@@ -3,7 +3,8 @@
 ``mlflow.pyfunc.load_model(uri).predict(extract)`` validates the extract against the data
 contract stored with the model (with or without the label column) and returns one row per
 disruption, in input order: its id, the calibrated ``persistence_probability``, the yardstick
-band and the top reasons for and against in words. This is also what
+band, the line's range (``probability_low``, ``probability_high``, ``band_uncertain``; a model
+trained without intervals has none) and the top reasons for and against in words. This is also what
 ``mlflow.pyfunc.spark_udf`` runs on each Spark partition, so Spark and pandas scoring agree.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ class ResiliencePyfunc(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         from resilience.explain import explain
+        from resilience.intervals import interval_table
 
         contract = self.model.contract
         frame = validate_frame(pd.DataFrame(model_input), contract, source="model input").frame
@@ -32,6 +34,9 @@ class ResiliencePyfunc(mlflow.pyfunc.PythonModel):
         out = pd.DataFrame({"disruption_id": frame[contract.id_column].astype(str).to_numpy(),
                             "persistence_probability": explanation.probability,
                             "yardstick_band": explanation.bands})
+        ranges = interval_table(self.model, frame, explanation.probability)
+        for column in ranges.columns:
+            out[column] = ranges[column].to_numpy()
         reasons = explanation.reasons
         for column in REASON_COLUMNS:
             out[column] = reasons[column].to_numpy()

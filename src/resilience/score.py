@@ -51,6 +51,7 @@ from resilience.drift import DriftAccumulator, DriftConfig
 from resilience.errors import ContractError, Problem, ResilienceError
 from resilience.evidence import ModelEvidence
 from resilience.explain import REASON_COLUMNS, explain
+from resilience.intervals import interval_table
 from resilience.weeks import check_week, find_previous_week, iso_week
 
 log = logging.getLogger(__name__)
@@ -258,12 +259,15 @@ def _score_into(folder: Path, input_path: Path, model, contract: DataContract, d
         t_validate += time.perf_counter() - start
         start = time.perf_counter()
         scored = explain(model, frame)
+        ranges = interval_table(model, frame, scored.probability)  # no columns for a model without intervals
         t_explain += time.perf_counter() - start
         out = _output_frame(frame, contract)
         out["persistence_probability"] = np.round(scored.probability, 6)
         out["percent"] = np.rint(scored.probability * 100).astype(int)
         out["yardstick_band"] = scored.bands
         out["band_in_gap"] = scored.in_gap
+        for column in ranges.columns:
+            out[column] = ranges[column].to_numpy() if column == "band_uncertain" else np.round(ranges[column].to_numpy(), 6)
         for column in REASON_COLUMNS:
             out[column] = scored.reasons[column]
         out["summary"] = scored.summary

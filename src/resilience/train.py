@@ -19,6 +19,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from resilience import drift, evaluate, tracking
+from resilience.data.asof import check_training_extract
 from resilience.data.contract import DataContract
 from resilience.evidence import ModelEvidence
 from resilience.explain import explain, global_view
@@ -26,8 +27,10 @@ from resilience.explain.screen import ScreenConfig, screen_features
 from resilience.governance.champion import PromotionDecision, Recipe
 from resilience.governance.fairness import fairness_flags, group_calibration
 from resilience.model_params import check_params
+from resilience.intervals import IntervalConfig, attach_intervals
 from resilience.models import PersistenceModel
 from resilience.progress import Stages
+from resilience.segments import compare_with_single
 from resilience.split import SplitConfig, SplitSummary, split_by_line_and_time
 from resilience.weeks import iso_week, iso_weeks
 
@@ -274,20 +277,30 @@ def train_and_track(history: pd.DataFrame, contract: DataContract, model: Persis
                     parent_run_id: str | None = None, artifacts: dict[str, str] | None = None,
                     refit_on_all: bool = True, governance: dict | None = None,
                     experiment: str | None = None, progress: bool = True,
-                    screen: ScreenConfig | None = None) -> TrainResult:
+                    screen: ScreenConfig | None = None, intervals: IntervalConfig | None = None,
+                    as_of: pd.Timestamp | None = None) -> TrainResult:
     """:func:`fit_and_evaluate`, then log everything to MLflow, register, and apply the champion rule.
 
     ``run_name`` names the recipe (the experiment), ``experiment`` is the experiment config chosen
     (None: the default recipe); only the production recipe competes for champion automatically.
+    ``intervals`` (enabled): the registered model carries a bootstrap ensemble giving every line a
+    range (:mod:`resilience.intervals`); its widening and coverage are logged as ``test_interval_*``.
+    ``as_of``: when the extract was taken; labels younger than the horizon, and history counts
+    known only later, are refused (:mod:`resilience.data.asof`).
     """
     from resilience.governance.promotion import apply_champion_rule
 
+    check_training_extract(history, contract, as_of, source=str(input_path))
     stages = Stages("train", enabled=progress)
     evaluation = fit_and_evaluate(history, contract, model, split_config, eval_config, truth, stages)
+    evaluation.metrics.update(compare_with_single(evaluation, history, split_config, eval_config, truth))  # segment models only
     if refit_on_all:
         with stages.stage("refit", f"refit on all {len(history):,} labelled rows"):
             model = deployable(evaluation, history, refit_on_all)
     model = screen_features(model, evaluation, history, screen, eval_config)  # a reason must be earned
+    with stages.stage("intervals", "fit the ensemble that gives every line a range"):
+        interval_coverage = (attach_intervals(model, evaluation, history, split_config, intervals, truth)
+                             if intervals is not None and intervals.enabled else pd.DataFrame())
     recipe = Recipe.of(model, experiment)
     with stages.stage("explain", "explain the test period, fairness and drift reference"):
         evidence, explanation = build_evidence(model, evaluation, history, contract, eval_config, recipe)
@@ -298,6 +311,8 @@ def train_and_track(history: pd.DataFrame, contract: DataContract, model: Persis
         with stages.stage("plots_and_logging", "log params, datasets, metrics, tables and plots"):
             _log_run_contents(evaluation, evidence, explanation, contract, eval_config,
                               _run_params(params, refit_on_all, evaluation, model), input_path, artifacts)
+            if len(interval_coverage):
+                tracking.log_frame(interval_coverage, "tables/interval_coverage.csv")
         register = tracking_config.registered_model_name if tracking_config.register else None
         with stages.stage("log_model", "log the model" + (" and register it" if register else "")):
             info = tracking.log_persistence_model(model, history.head(5), register)

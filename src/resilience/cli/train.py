@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from resilience import tracking
 from resilience.cli._app import hydra_app
+from resilience.data.asof import resolve_as_of
 from resilience.data.contract import DataContract
 from resilience.data.io import file_sha256
 from resilience.data.validate import load_extract
@@ -18,6 +19,8 @@ from resilience.explain.screen import ScreenConfig
 from resilience.experiment import filter_rows, load_truth, sweep_parent_run
 from resilience.model_params import check_params
 from resilience.progress import bar
+from resilience.intervals import IntervalConfig
+from resilience.segments import maybe_segmented
 from resilience.split import SplitConfig
 from resilience.train import EvaluationConfig, train_and_track
 
@@ -34,6 +37,7 @@ def main(cfg: DictConfig) -> float | None:
     build_model = hydra.utils.instantiate(cfg.model, _partial_=True)
     model = build_model(contract=contract, features=OmegaConf.to_container(cfg.features, resolve=True)["include"],
                         exclude=list(cfg.features.exclude))
+    model = maybe_segmented(model, cfg.segment_by)  # segment_by: a model per segment behind one pyfunc
     hydra_cfg = HydraConfig.get()
     experiment = hydra_cfg.runtime.choices.get("experiment")
     parent = None
@@ -54,6 +58,8 @@ def main(cfg: DictConfig) -> float | None:
         experiment=experiment,
         governance=OmegaConf.to_container(cfg.governance, resolve=True),
         screen=ScreenConfig.from_mapping(OmegaConf.to_container(cfg.explain.screen, resolve=True)) if "explain" in cfg else None,
+        intervals=IntervalConfig(**OmegaConf.to_container(cfg.intervals, resolve=True)),
+        as_of=resolve_as_of(cfg.as_of, cfg.input, contract),
         artifacts={"config/resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True),
                    "config/overrides.txt": "\n".join(hydra_cfg.overrides.task)},
     )

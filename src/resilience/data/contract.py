@@ -121,6 +121,8 @@ class DataContract:
     slices: tuple[str, ...] = ()
     cohort_column: str | None = None
     contract_version: int = 1
+    as_of_column: str | None = None          # a date column: when each row was extracted (data/asof.py)
+    history_counts: tuple[str, ...] = ()     # counts of the line's earlier disruptions, as of the disruption date
     _by_name: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -147,6 +149,8 @@ class DataContract:
             slices=tuple(str(s) for s in slices),
             cohort_column=config.get("cohort_column"),
             contract_version=_whole(config.get("contract_version", 1), "contract_version", where),
+            as_of_column=config.get("as_of_column"),
+            history_counts=tuple(config.get("history_counts") or ()),
         )
         contract.check()
         return contract
@@ -166,6 +170,8 @@ class DataContract:
             "horizon_weeks": self.horizon_weeks,
             "slices": list(self.slices),
             "cohort_column": self.cohort_column,
+            "as_of_column": self.as_of_column,
+            "history_counts": list(self.history_counts),
             "concepts": {k.name: {"label_text": k.label_text, "four_ps": k.four_ps} for k in self.concepts},
             "columns": columns,
             "rules": [asdict(r) for r in self.rules],
@@ -190,6 +196,13 @@ class DataContract:
         for name in (*self.slices, *([self.cohort_column] if self.cohort_column else [])):
             if name not in self._by_name:
                 raise ConfigError(f"{where}: slice/cohort column '{name}' is not a column")
+        if self.as_of_column and (self.as_of_column not in self._by_name
+                                  or self._by_name[self.as_of_column].dtype != "date"
+                                  or self._by_name[self.as_of_column].role != "context"):
+            raise ConfigError(f"{where}: as_of_column '{self.as_of_column}' must be a date column with role 'context'")
+        for name in self.history_counts:
+            if name not in self._by_name or self._by_name[name].dtype not in ("int", "float"):
+                raise ConfigError(f"{where}: history_counts '{name}' must be a numeric column of the extract")
         for rule in self.rules:
             for name in (rule.column, rule.other):
                 if name not in self._by_name:

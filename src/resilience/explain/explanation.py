@@ -288,6 +288,10 @@ def explain(model, frame: pd.DataFrame) -> Explanation:
     >>> explanation = explain(model, frame)
     >>> explanation.wide().head()
     """
+    if hasattr(model, "segments_"):  # segment models: each row by its own segment's model
+        from resilience.segments import explain_segmented
+
+        return explain_segmented(model, frame)
     check_model(model)
     contract = model.contract
     frame = frame.reset_index(drop=True)

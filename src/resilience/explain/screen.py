@@ -305,13 +305,8 @@ def _refit_without(model, evaluation, history, span, unearned, eval_config, metr
                                                  else scored[name] - before[f"oracle_{name}"])
     auc = float(before["roc_auc"])
     metrics.update(screen_unscreened_roc_auc=auc, screen_auc_cost=auc - float(scored["roc_auc"]))
-    if refitted_on_all:
-        deployed = clone(model).set_params(exclude=exclude).fit(history)
-        deployed.split_summary_ = evaluation.split
-        deployed.evaluation_model_ = evaluated
-        return deployed
-    evaluated.split_summary_ = evaluation.split
-    evaluated.evaluation_model_ = evaluated
+    if refitted_on_all:  # the evaluated model travels in the run's evidence, not on the estimator
+        return clone(model).set_params(exclude=exclude).fit(history)
     return evaluated
 
 
