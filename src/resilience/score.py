@@ -52,6 +52,7 @@ from resilience.errors import ContractError, Problem, ResilienceError
 from resilience.explain import explain_for_scoring
 from resilience.priority import HarmPolicy, load_priority_policy, priority_ranks
 from resilience.weeks import check_week, find_previous_week, iso_week
+from resilience.yardstick import BAND_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -375,7 +376,9 @@ def _write_scores(folder: Path, parts: Path, rank: np.ndarray, priority_rank: np
                 safe[column] = safe[column].map(_csv_safe)
             safe.to_csv(csv_handle, index=False, header=i == 0, lineterminator="\n", float_format="%.6f")
     csv_tmp.rename(folder / "scores.csv")
-    return dict(sorted(band_counts.items()))
+    # bands in yardstick order (remote chance first), so summaries read low to high
+    return {band: band_counts[band] for band in (*BAND_NAMES, *sorted(set(band_counts) - set(BAND_NAMES)))
+            if band in band_counts}
 
 
 def _csv_safe(value: object) -> object:
