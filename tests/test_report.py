@@ -48,7 +48,8 @@ UNICODE_LINE_ID = "Łódź–Ærø 🚓 ‘line’ & \"co\""
 # -- fixture generator ----------------------------------------------------------------------------
 def write_fake_week(week_dir: Path, n_lines: int = 40, seed: int = 0, week: str = "2026-W47",
                     first_line: int = 0, hostile: bool = False, decisions: bool = False,
-                    fairness: bool = True, empty_reasons: bool = False, harm: bool = True) -> Path:
+                    fairness: bool = True, empty_reasons: bool = False, harm: bool = True,
+                    data: str = "default") -> Path:
     """Write a scored week folder shaped like the scoring step's output, random but seeded.
 
     Line ids are ``L0000``, ``L0001``... starting at ``first_line``, so two weeks made with
@@ -57,7 +58,7 @@ def write_fake_week(week_dir: Path, n_lines: int = 40, seed: int = 0, week: str 
     week_dir = Path(week_dir)
     week_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    contract = load_data_contract("default")
+    contract = load_data_contract(data)
     features = list(contract.features)
 
     line_ids = [f"L{first_line + i:04d}" for i in range(n_lines)]
@@ -70,6 +71,11 @@ def write_fake_week(week_dir: Path, n_lines: int = 40, seed: int = 0, week: str 
         "origin_hub": np.where(home_grown, "local", rng.choice(HUBS, n_lines)),
         "policing_area": rng.choice(AREAS, n_lines),
     })
+    if data != "default":  # another force's slices, named as its data config names them
+        frame = frame.drop(columns=["line_type", "origin_hub", "policing_area"])
+        for column in contract.slices:
+            allowed = contract.column(column).allowed
+            frame[column] = rng.choice(allowed if allowed else AREAS, n_lines)
     if hostile and n_lines >= 3:
         frame.loc[0, "line_id"] = HOSTILE_LINE_ID
         frame.loc[1, "line_id"] = UNICODE_LINE_ID
@@ -160,7 +166,7 @@ def write_fake_week(week_dir: Path, n_lines: int = 40, seed: int = 0, week: str 
     }
     if fairness:
         fair = []
-        for column, values in (("line_type", ("imported", "home_grown")), ("policing_area", AREAS)):
+        for column, values in ((contract.cohort_column, ("imported", "home_grown")), (contract.slices[-1], AREAS)):
             for value in values:
                 gap = float(rng.normal(0, 0.03))
                 flag = "over-predicts" if gap > 0.045 else "under-predicts" if gap < -0.045 else "ok"
@@ -168,7 +174,7 @@ def write_fake_week(week_dir: Path, n_lines: int = 40, seed: int = 0, week: str 
                              "observed_rate": 0.42, "mean_predicted": 0.42 + gap, "calibration_gap": gap,
                              "calibration_gap_low": gap - 0.02, "calibration_gap_high": gap + 0.02, "flag": flag})
         fair[-1]["flag"] = "under-predicts"
-        fair.append({"slice": "policing_area", "value": "Tiny Isle", "rows": 12, "suppressed": True, "flag": "suppressed"})
+        fair.append({"slice": contract.slices[-1], "value": "Tiny Isle", "rows": 12, "suppressed": True, "flag": "suppressed"})
         if hostile:
             fair.append({"slice": "policing_area", "value": HOSTILE_AREA, "rows": 12, "suppressed": True,
                          "flag": "suppressed"})
@@ -607,3 +613,104 @@ def test_pdf_has_banner_on_every_page_and_the_annex_every_line(tmp_path):
     assert "<script>alert(1)" not in annex                 # hostile ids are escaped in the annex too
     positions = [text.index(" ".join(i.split())) for i in ids if i not in (HOSTILE_LINE_ID, UNICODE_LINE_ID)]
     assert positions == sorted(positions)                 # in priority order
+
+
+# -- the briefing: priority, protect list, matrix, what is true ---------------------------------
+def test_protect_list_names_the_line_with_most_exploited_children_first(weeks, page_html):
+    current, _ = weeks
+    scores = pd.read_parquet(current / "scores.parquet")
+    most = scores.loc[scores["harm_exploited_children"].idxmax()]
+    context = report_context(load_week(current), None)
+    protect = context["protect"]
+    top = scores.loc[scores["harm_exploited_children"] == most["harm_exploited_children"], "line_id"].map(clean_text)
+    assert protect["lines"][0]["line_id"] in set(top)      # a line with the most exploited children comes first
+    exploited = (scores[["harm_exploited_children", "harm_exploited_adults"]].sum(axis=1) > 0)
+    assert protect["total"] == int(exploited.sum())
+    assert protect["no_referral"] == int((exploited & (scores["protect_referrals"] == 0)).sum())
+    assert len(protect["lines"]) == min(15, protect["total"])
+    text = visible_text(parse(page_html))
+    assert f"Exploited children: {int(most['harm_exploited_children'])}" in text
+    assert "no safeguarding referral recorded" in text
+
+
+def test_example_force_week_keeps_its_safeguarding_and_harm_words(tmp_path):
+    """A force whose data config renames every column still gets the protect list and sentences."""
+    folder = write_fake_week(tmp_path / "2026-W47", n_lines=30, seed=9, data="example_force")
+    scores = pd.read_parquet(folder / "scores.parquet")
+    assert "harm_exploited_children" in scores.columns        # read from its column children_exploited
+    text = visible_text(parse(html_for(folder)))
+    items = json.loads((folder / "safeguarding.json").read_text())
+    children = next(i for i in items if i["column"] == "children_exploited")
+    assert f"{children['total']} exploited children identified" in text
+    assert "record exploited people" in text and "Runners (many are exploited)" in text
+    most = scores.loc[scores["harm_exploited_children"] == scores["harm_exploited_children"].max(), "line_id"]
+    context = report_context(load_week(folder), None)
+    assert context["protect"]["lines"][0]["line_id"] in set(most)
+    assert "Lines by line type" in text or "Lines by local policing area" in text
+
+
+def test_matrix_counts_every_line_once(weeks, page_html):
+    current, _ = weeks
+    context = report_context(load_week(current), None)
+    matrix = context["matrix"]
+    assert sum(sum(row["counts"]) for row in matrix["table"]) == 40
+    scores = pd.read_parquet(current / "scores.parquet")
+    high = scores["harm_index"] >= 40
+    likely = scores["persistence_probability"].mul(100).round() >= 53   # likely or above, gaps to the nearer band
+    assert matrix["urgent"] == int((high & likely).sum())
+    assert "Likelihood and harm matrix" in matrix["chart"]["aria_label"]
+    text = visible_text(parse(page_html))
+    assert "Lines by harm band and yardstick band" in text
+
+
+def test_weights_in_force_come_from_the_manifest(weeks, tmp_path):
+    current, _ = weeks
+    folder = tmp_path / "2026-W47"
+    shutil.copytree(current, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["priority"]["components"][0]["weight"] = 31
+    manifest["priority"]["components"][0]["why"] = "A reason recorded with the week."
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    text = visible_text(parse(html_for(folder)))
+    assert "Exploited children 31 share of 3 reached (capped) A reason recorded with the week." in text
+
+
+def test_produced_time_comes_from_the_scoring_manifest(weeks, page_html, tmp_path):
+    assert "Produced 23 Nov 2026, 06:00 UTC." in visible_text(parse(page_html))
+    current, _ = weeks
+    assert json.loads((current / "manifest.json").read_text())["created_utc"] == "2026-11-23T06:00:00Z"
+    # a week written before the contract existed (key "created") still says when it was produced
+    assert WeekManifest.from_dict({"created": "2026-11-23T06:00:00Z"}).created_utc == "2026-11-23T06:00:00Z"
+
+
+def test_uncertainty_columns_are_shown_when_present(tmp_path):
+    folder = write_fake_week(tmp_path / "2026-W47", n_lines=12, seed=4)
+    text = visible_text(parse(html_for(folder)))
+    assert "plausible range" not in text                        # absent columns: nothing invented
+    scores = pd.read_parquet(folder / "scores.parquet")
+    scores["probability_low"] = (scores["persistence_probability"] - 0.1).clip(0, 1)
+    scores["probability_high"] = (scores["persistence_probability"] + 0.1).clip(0, 1)
+    scores["band_uncertain"] = True
+    scores.to_parquet(folder / "scores.parquet")
+    first = scores.sort_values("priority_rank").iloc[0]
+    text = visible_text(parse(html_for(folder)))
+    low, high = first["probability_low"] * 100, first["probability_high"] * 100
+    assert f"plausible range {low:.0f}\u2013{high:.0f}%, which spans more than one yardstick band" in text
+
+
+def test_trust_says_which_model_scored_and_the_gaps_in_words(page_html):
+    text = visible_text(parse(page_html))
+    assert "refitted on every labelled disruption" in text
+    assert "more than 5 points away from what happened" in text
+    assert "lines persisted about" in text and "than estimated" in text
+
+
+def test_decisions_recorded_after_scoring_appear_on_rebuild(tmp_path):
+    pytest.importorskip("weasyprint", reason="WeasyPrint is not installed")
+    folder = write_fake_week(tmp_path / "2026-W47", n_lines=8, seed=6, decisions=True)
+    line = pd.read_parquet(folder / "scores.parquet").sort_values("priority_rank")["line_id"].iloc[0]
+    later = [{"line_id": line, "decision": "Joint visit with children's services", "reason": "two children",
+              "by": "duty-inspector", "at": "2026-11-24T09:00:00Z"}]
+    build_report(folder, None, decisions=later)
+    text = visible_text(parse((folder / "report.html").read_text(encoding="utf-8")))
+    assert "Joint visit with children's services" in text and "Maintain pressure" not in text

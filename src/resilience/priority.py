@@ -141,6 +141,10 @@ class HarmPolicy:
         """The policy as recorded in the week's manifest (and printed in the report)."""
         data = asdict(self)
         data["components"] = [asdict(c) for c in self.components]
+        data["protect"] = {"exploited": list(self.exploited), "children": self.children,
+                           "referrals": list(self.referrals)}
+        for key in ("exploited", "children", "referrals"):
+            del data[key]
         data["formula"] = ("harm_index = sum of weight x score (count: min(value, cap)/cap; flag: 0 or 1); "
                            "priority = probability x max(harm_index, harm_floor); ties: higher probability, "
                            "then higher harm, then input order")

@@ -39,11 +39,11 @@ def harm_words(row: Mapping[str, Any], policy: Mapping[str, Any]) -> list[str]:
 
 
 def uncertainty_words(row: Mapping[str, Any]) -> str:
-    """"range 48-66%, spans two bands" from the optional interval columns; "" when absent."""
+    """"plausible range 48-66%, ..." from the optional interval columns; "" when absent."""
     low, high = number(row.get("probability_low")), number(row.get("probability_high"))
     if low is None or high is None:
         return ""
-    text = f"likely range {low * 100:.0f}\u2013{high * 100:.0f}%"
+    text = f"plausible range {low * 100:.0f}\u2013{high * 100:.0f}%"
     uncertain = row.get("band_uncertain")
     if uncertain is not None and not pd.isna(uncertain) and bool(uncertain):
         text += ", which spans more than one yardstick band"
@@ -51,8 +51,9 @@ def uncertainty_words(row: Mapping[str, Any]) -> str:
 
 
 def protect_list(rows: pd.DataFrame, policy: Mapping[str, Any], limit: int) -> dict:
-    """Lines whose extract records exploited people: those with no safeguarding referral first, then
-    the most exploited children, then the most exploited people, then priority. Bounded to ``limit``."""
+    """Lines whose extract records exploited people, bounded to ``limit``: the most exploited children
+    first (the statutory safeguarding duty), then those with no safeguarding referral recorded, then
+    the most exploited people, then priority. Every such line is counted."""
     protect = policy.get("protect") or {}
     exploited = [HARM_COMPONENT_PREFIX + str(n) for n in (protect.get("exploited") or [])]
     exploited = [c for c in exploited if c in rows.columns]
@@ -66,7 +67,7 @@ def protect_list(rows: pd.DataFrame, policy: Mapping[str, Any], limit: int) -> d
     frame = pd.DataFrame({"people": people[chosen], "children": children[chosen],
                           "no_referral": (referrals[chosen].fillna(0) <= 0),
                           "priority_rank": rows.loc[chosen, "priority_rank"]})
-    frame = frame.sort_values(["no_referral", "children", "people", "priority_rank"],
+    frame = frame.sort_values(["children", "no_referral", "people", "priority_rank"],
                               ascending=[False, False, False, True], kind="stable")
     return {"available": True, "order": list(frame.index[:limit]), "total": int(len(frame)),
             "no_referral": int(frame["no_referral"].sum()), "referrals_known": REFERRALS_COLUMN in rows.columns,
