@@ -18,6 +18,7 @@ from markupsafe import Markup, escape
 from resilience import artifacts
 from resilience.data.contract import DataContract
 from resilience.data.io import atomic_path
+from resilience.report.load import SCAN
 from resilience.report.words import clean_text
 
 _BATCH = 20_000
@@ -48,7 +49,7 @@ def _rows(path: Path, columns: list[tuple[str, str, bool]], max_rows: int):
     dataset = ds.dataset(path, format="parquet")
     names = [c for c, _, _ in columns]
     order_column = "priority_rank" if "priority_rank" in dataset.schema.names else "rank"
-    table = dataset.to_table(columns=names, filter=pc.field(order_column) <= max_rows)
+    table = dataset.to_table(columns=names, filter=pc.field(order_column) <= max_rows, **SCAN)
     table = table.take(pc.sort_indices(table, sort_keys=[(order_column, "ascending")]))
     for batch in table.to_batches(max_chunksize=_BATCH):
         data = [batch.column(i).to_pylist() for i in range(len(names))]

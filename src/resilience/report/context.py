@@ -35,7 +35,7 @@ class ReportSettings:
 
     marking: str = DEFAULT_MARKING
     capacity: int | None = None
-    max_detail_lines: int = 10
+    max_detail_lines: int = 5
     protect_lines: int = 15
     board_lines: int = 10
     unchanged_points: int = changes.UNCHANGED_POINTS
@@ -89,8 +89,11 @@ def _splits(rows: pd.DataFrame, contract) -> list[dict]:
         columns.insert(0, contract.cohort_column)
     splits = []
     for column in columns:
-        table = pd.crosstab(rows[column].astype(str), pd.Categorical(rows["band"], categories=BAND_NAMES),
-                            dropna=False).reindex(columns=list(BAND_NAMES), fill_value=0)
+        values = rows[column] if isinstance(rows[column].dtype, pd.CategoricalDtype) else rows[column].astype("category")
+        if values.isna().any():
+            values = values.cat.add_categories([""]).fillna("")
+        table = pd.crosstab(values, rows["band"], dropna=False).reindex(columns=list(BAND_NAMES), fill_value=0)
+        table = table[table.sum(axis=1) > 0]
         table = table.assign(_n=table.sum(axis=1)).sort_values("_n", ascending=False, kind="stable")
         out = [{"value": slice_value_text(contract, column, value), "count": int(r["_n"]),
                 "bands": [int(r[b]) for b in BAND_NAMES],
@@ -183,8 +186,9 @@ def _chosen(week: WeekData, previous: WeekData | None, change: pd.DataFrame, pic
     ids = [str(week.rows.at[i, "disruption_id"]) for i in picks]
     full = week.rows_for(ids).drop_duplicates("disruption_id").set_index("disruption_id")
     explanations = week.explanations_for(ids)
-    pairs = [(str(week.rows.at[i, "disruption_id"]), str(change.at[i, "previous_disruption"]))
-             for i in picks if change.at[i, "change"] in ("up", "down")]
+    pairs = [(str(week.rows.at[i, "disruption_id"]),
+              str(previous.rows["disruption_id"].iat[int(change.at[i, "previous_position"])]))
+             for i in picks if previous is not None and change.at[i, "change"] in ("up", "down")]
     moved = {}
     if previous is not None and pairs:
         before = previous.explanations_for([p for _, p in pairs])

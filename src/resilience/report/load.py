@@ -27,9 +27,11 @@ from resilience.artifacts import WeekManifest
 from resilience.data.contract import DataContract
 from resilience.errors import ResilienceError
 from resilience.report.errors import ReportError
-from resilience.yardstick import place
+from resilience.yardstick import BAND_NAMES, place
 
-_BAND_OF_PERCENT = np.array([place(p / 100).band for p in range(101)], dtype=object)
+_BAND_CODE_OF_PERCENT = np.array([BAND_NAMES.index(place(p / 100).band) for p in range(101)], dtype=np.int8)
+# Scan in small batches with little read-ahead: a filtered read then holds a few batches, not the file.
+SCAN = {"batch_size": 16_384, "batch_readahead": 2, "fragment_readahead": 1}
 LIGHT_COLUMNS = ("disruption_id", "line_id", "rank", "priority_rank", "persistence_probability", "harm_index",
                  "probability_low", "probability_high", "band_uncertain", artifacts.INPUT_ORDER_COLUMN,
                  "protect_referrals")
@@ -68,7 +70,7 @@ def _filtered(path: Path, disruption_ids: list[str]) -> pd.DataFrame:
     wanted = pa.array(sorted({str(i) for i in disruption_ids}), type=pa.string())
     dataset = ds.dataset(path, format="parquet")
     column = pc.field("disruption_id").cast(pa.string())
-    table = dataset.to_table(filter=pc.is_in(column, value_set=wanted))
+    table = dataset.to_table(filter=pc.is_in(column, value_set=wanted), **SCAN)
     frame = table.to_pandas()
     frame["disruption_id"] = frame["disruption_id"].astype(str)
     return frame
@@ -85,7 +87,8 @@ def read_json(path: Path, required: bool = True) -> Any:
         raise ReportError(f"{path}: not valid UTF-8 JSON: {exc}") from exc
 
 
-def read_light_scores(path: Path, extra: tuple[str, ...] = ()) -> tuple[pd.DataFrame, tuple[str, ...]]:
+def read_light_scores(path: Path, extra: tuple[str, ...] = (),
+                      only: tuple[str, ...] | None = None) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """The light columns (and ``extra``) of every row of ``scores.parquet``, plus all its column
     names. Raises :class:`ReportError` for a missing or unreadable file or a missing required column."""
     if not path.is_file():
@@ -98,9 +101,9 @@ def read_light_scores(path: Path, extra: tuple[str, ...] = ()) -> tuple[pd.DataF
     missing = [c for c in artifacts.REQUIRED_SCORE_COLUMNS if c not in names]
     if missing:
         raise ReportError(f"{path}: missing column(s) {missing}; found {list(names)}")
-    wanted = [c for c in dict.fromkeys((*LIGHT_COLUMNS, *extra)) if c in names]
+    wanted = [c for c in dict.fromkeys((*(only or LIGHT_COLUMNS), *extra)) if c in names]
     try:
-        table = dataset.to_table(columns=wanted)
+        table = dataset.to_table(columns=wanted, **SCAN)
     except (pa.ArrowException, OSError) as exc:
         raise ReportError(f"{path}: cannot be read as Parquet: {exc}") from exc
     frame = table.to_pandas(types_mapper={pa.string(): pd.ArrowDtype(pa.string()),
@@ -114,15 +117,20 @@ def read_light_scores(path: Path, extra: tuple[str, ...] = ()) -> tuple[pd.DataF
         raise ReportError(f"{path}: persistence_probability must be a number from 0 to 1; "
                           f"{len(bad)} row(s) are not: {shown}")
     frame["persistence_probability"] = probability.astype(float)
-    frame["percent"] = np.rint(probability.to_numpy() * 100).astype(int)
-    frame["band"] = _BAND_OF_PERCENT[frame["percent"].to_numpy()]
+    frame["percent"] = np.rint(probability.to_numpy() * 100).astype(np.int16)
+    frame["band"] = pd.Categorical.from_codes(_BAND_CODE_OF_PERCENT[frame["percent"].to_numpy()], categories=BAND_NAMES)
+    for column in frame.columns:
+        if column.startswith(artifacts.HARM_COMPONENT_PREFIX) or column in ("harm_index", "protect_referrals"):
+            frame[column] = frame[column].astype(np.float32)
     if "priority_rank" not in frame.columns:   # a week scored without a harm policy: likelihood alone
         frame["priority_rank"] = frame["rank"]
     return frame, names
 
 
-def load_week(week_dir: Path) -> WeekData:
-    """Read a scored week folder. Raises :class:`ReportError` naming the file that is wrong."""
+def load_week(week_dir: Path, previous: bool = False) -> WeekData:
+    """Read a scored week folder. Raises :class:`ReportError` naming the file that is wrong.
+
+    ``previous=True`` reads only what last week's comparison needs (ids and probabilities)."""
     week_dir = Path(week_dir)
     if not week_dir.is_dir():
         raise ReportError(f"{week_dir}: no such week folder")
@@ -136,7 +144,11 @@ def load_week(week_dir: Path) -> WeekData:
     scores_path = week_dir / artifacts.SCORES_PARQUET
     names = tuple(ds.dataset(scores_path, format="parquet").schema.names) if scores_path.is_file() else ()
     harm_columns = tuple(c for c in names if c.startswith(artifacts.HARM_COMPONENT_PREFIX))
-    rows, names = read_light_scores(scores_path, extra=(*slices, *harm_columns))
+    rows, names = read_light_scores(scores_path, extra=() if previous else (*slices, *harm_columns),
+                                    only=artifacts.REQUIRED_SCORE_COLUMNS if previous else None)
+    for column in slices:
+        if column in rows.columns:   # few distinct values: categories, not a string per row
+            rows[column] = rows[column].astype("category")
     explanations = week_dir / artifacts.EXPLANATIONS
     if not explanations.is_file():
         raise ReportError(f"{explanations}: missing; the scoring step writes it with the scores")

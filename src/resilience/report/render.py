@@ -108,7 +108,7 @@ def build_report(week_dir: Path, previous_dir: Path | None, settings: ReportSett
         week.decisions = list(decisions)
     previous = None
     if previous_dir is not None and (Path(previous_dir) / artifacts.SCORES_PARQUET).is_file():
-        previous = load_week(Path(previous_dir))
+        previous = load_week(Path(previous_dir), previous=True)
     context = report_context(week, previous, settings)
     html = render_html(context)
     pdf_path = render_pdf(html, week_dir / artifacts.REPORT_PDF)
