@@ -6,7 +6,7 @@ report rebuilt later prints the weights that actually ranked the week.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,10 +26,12 @@ def policy_components(policy: Mapping[str, Any]) -> list[dict]:
     return [c for c in (policy.get("components") or []) if isinstance(c, Mapping) and c.get("name")]
 
 
-def harm_words(row: Mapping[str, Any], policy: Mapping[str, Any]) -> list[str]:
-    """The harm components recorded for a line, largest weight first: "Exploited children: 2"."""
+def harm_words(row: Mapping[str, Any], policy: Mapping[str, Any], only: Sequence[str] | None = None) -> list[str]:
+    """The harm components recorded for a line, largest weight first: "Exploited children: 2"
+    (``only``: just these components, e.g. those that count exploited people)."""
     words = []
-    for component in sorted(policy_components(policy), key=lambda c: -float(c.get("weight") or 0)):
+    chosen = [c for c in policy_components(policy) if only is None or c["name"] in only]
+    for component in sorted(chosen, key=lambda c: -float(c.get("weight") or 0)):
         value = number(row.get(HARM_COMPONENT_PREFIX + str(component["name"])))
         if not value:
             continue

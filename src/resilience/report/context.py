@@ -169,6 +169,7 @@ def _line(row: Mapping[str, Any], change_row: Mapping[str, Any], moved: str, con
         "line_id": line_id, "disruption_id": clean_text(row.get("disruption_id")),
         "slices": " \u00b7 ".join(slice_value_text(contract, c, row.get(c)) for c in slices),
         "harm": f"{harm:.0f}" if harm is not None else "", "harm_words": briefing.harm_words(row, policy),
+        "people_words": briefing.harm_words(row, policy, (policy.get("protect") or {}).get("exploited") or []),
         "reasons_for": _reasons(row, artifacts.REASON_FOR_COLUMNS),
         "reasons_against": _reasons(row, artifacts.REASON_AGAINST_COLUMNS),
         "change": changes.change_words(change_row["change"], change_row["change_points"],
