@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from resilience import artifacts
 from resilience.artifacts import WeekManifest
@@ -67,10 +68,17 @@ class WeekData:
 
 
 def _filtered(path: Path, disruption_ids: list[str]) -> pd.DataFrame:
+    """The rows of a Parquet file whose ``disruption_id`` is wanted, read in small batches so only a
+    batch (not a row group of a million-row week) is decoded at a time."""
     wanted = pa.array(sorted({str(i) for i in disruption_ids}), type=pa.string())
-    dataset = ds.dataset(path, format="parquet")
-    column = pc.field("disruption_id").cast(pa.string())
-    table = dataset.to_table(filter=pc.is_in(column, value_set=wanted), **SCAN)
+    parquet = pq.ParquetFile(path)
+    kept = []
+    for batch in parquet.iter_batches(batch_size=8_192):
+        ids = batch.column(batch.schema.get_field_index("disruption_id"))
+        mask = pc.is_in(pc.cast(ids, pa.string()), value_set=wanted)
+        if pc.any(mask).as_py():
+            kept.append(batch.filter(mask))
+    table = pa.Table.from_batches(kept, schema=parquet.schema_arrow) if kept else parquet.schema_arrow.empty_table()
     frame = table.to_pandas()
     frame["disruption_id"] = frame["disruption_id"].astype(str)
     return frame
