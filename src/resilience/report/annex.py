@@ -10,7 +10,6 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from markupsafe import Markup, escape

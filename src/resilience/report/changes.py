@@ -9,7 +9,7 @@ concept whose contribution (points of probability) changed most between the two 
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
