@@ -46,6 +46,15 @@ def make_week(history: pd.DataFrame, rows: int, label: str, path: Path, changed:
     frame.to_parquet(path, index=False, row_group_size=50_000)
 
 
+def _peak_mb() -> float:
+    """This process's peak resident memory. VmHWM, not ru_maxrss: Linux carries ru_maxrss over
+    fork and exec, so a child would report its parent's peak (the scoring run's) as its own."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(week: str, previous: str) -> None:
     """Build the report in a fresh process; print seconds, pages and peak memory as JSON."""
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
@@ -57,7 +66,7 @@ def child(week: str, previous: str) -> None:
     _, pdf = build_report(Path(week), Path(previous))
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     print(json.dumps({"seconds": seconds, "cpu": cpu, "pages": len(PdfReader(str(pdf)).pages),
-                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "peak_mb": _peak_mb(),
                       "annex_mb": (Path(week) / "annex.html").stat().st_size / 1e6}))
 
 
