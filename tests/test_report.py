@@ -794,3 +794,18 @@ def test_real_pipeline_two_weeks_give_a_bounded_briefing(small_world_dir, tmp_pa
                           f"decision_log={log}", cwd=root, env=env)
     assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
     assert "Joint visit planned" in visible_text(parse((folder / "report.html").read_text(encoding="utf-8")))
+
+
+def test_annex_is_bounded_and_says_where_the_rest_is(tmp_path):
+    from resilience.report.annex import write_annex
+
+    folder = write_fake_week(tmp_path / "2026-W47", n_lines=60, seed=8)
+    week = load_week(folder)
+    write_annex(folder, week.contract, "Briefing", DEFAULT_MARKING, len(week.rows), max_rows=25)
+    page = parse((folder / "annex.html").read_text(encoding="utf-8"))
+    text = visible_text(page)
+    assert "the first 25 of 60 lines by priority; every line is in scores.csv" in text
+    rows = [a for t, a in page.tags if t == "tr"]
+    assert len(rows) == 26                                   # the header row and 25 lines
+    first = pd.read_parquet(folder / "scores.parquet").sort_values("priority_rank")["line_id"].head(25)
+    assert all(i in text for i in first)
