@@ -1,4 +1,5 @@
-"""The report in a real browser: no network, no console errors, zero axe violations, reflow at 200%.
+"""The briefing and its annex in a real browser: no network, no console errors, zero axe violations,
+reflow at 200% zoom and at a 390-pixel phone width, the annex sorts and filters offline.
 
 Needs Debian's chromium at /usr/bin/chromium, Playwright (Python package only: the browser is the
 system one, never `playwright install`) and axe-core in .cache/node_modules. All three come from
@@ -13,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from resilience.paths import project_root
-from resilience.report import load_week, render_html, report_context
 from resilience.data.io import write_text_atomic
+from resilience.report import load_week, render_html, report_context
+from resilience.report.annex import write_annex
 
 from test_report import write_fake_week
 
@@ -44,8 +46,15 @@ def report_file(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("weekly")
     previous = write_fake_week(root / "2026-W46", n_lines=50, seed=11, week="2026-W46")
     current = write_fake_week(root / "2026-W47", n_lines=60, seed=12, first_line=15, hostile=True, decisions=True)
-    context = report_context(load_week(current), load_week(previous).scores, previous_week="2026-W46")
+    week = load_week(current)
+    context = report_context(week, load_week(previous))
+    write_annex(current, week.contract, context["title"], context["marking"], len(week.rows), 50_000)
     return write_text_atomic(current / "report.html", render_html(context))
+
+
+@pytest.fixture(scope="module")
+def annex_file(report_file) -> Path:
+    return report_file.parent / "annex.html"
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +68,9 @@ def browser_context(tmp_path_factory):
         yield launch
 
 
-def test_report_in_browser_makes_no_requests_and_passes_axe(report_file, browser_context):
+@pytest.mark.parametrize("which", ["report_file", "annex_file"])
+def test_page_in_browser_makes_no_requests_and_passes_axe(which, request, browser_context):
+    report_file = request.getfixturevalue(which)
     context = browser_context(viewport={"width": 1280, "height": 900})
     try:
         requests: list[str] = []
@@ -83,10 +94,12 @@ def test_report_in_browser_makes_no_requests_and_passes_axe(report_file, browser
         others = sorted({url for url in requests if url != report_file.as_uri()})
         assert not others, f"the report requested {others}"
         assert not problems, f"console errors: {problems}"
-        assert page.evaluate("() => document.querySelectorAll('script').length") == 0
+        # the briefing has no script at all; the annex only its own inline one
+        scripts = page.evaluate("() => [...document.querySelectorAll('script')].map(s => s.src)")
+        assert scripts == ([] if which == "report_file" else [""])
 
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / f"{report_file.stem}.png"), full_page=which == "report_file")
 
         page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
         results = page.evaluate(
@@ -102,9 +115,12 @@ def test_report_in_browser_makes_no_requests_and_passes_axe(report_file, browser
         context.close()
 
 
-def test_report_reflows_at_200_percent_zoom(report_file, browser_context):
-    # 200% zoom on a 1280-pixel window lays the page out in 640 CSS pixels at twice the density.
-    context = browser_context(viewport={"width": 640, "height": 900}, device_scale_factor=2)
+@pytest.mark.parametrize("which,width", [("report_file", 640), ("report_file", 390), ("annex_file", 390)])
+def test_page_reflows_at_200_percent_zoom_and_on_a_phone(which, width, request, browser_context):
+    # 200% zoom on a 1280-pixel window lays the page out in 640 CSS pixels at twice the density;
+    # 390 CSS pixels is a phone. The annex's wide table scrolls inside its own region, not the page.
+    report_file = request.getfixturevalue(which)
+    context = browser_context(viewport={"width": width, "height": 900}, device_scale_factor=2)
     try:
         page = context.new_page()
         page.goto(report_file.as_uri(), wait_until="load")
@@ -112,12 +128,36 @@ def test_report_reflows_at_200_percent_zoom(report_file, browser_context):
             page: document.documentElement.scrollWidth, window: document.documentElement.clientWidth,
             main: document.querySelector('main').scrollWidth, mainBox: document.querySelector('main').clientWidth,
             wide: [...document.querySelectorAll('main *')]
+                .filter(el => !el.closest('.table-wrap') || el.classList.contains('table-wrap'))
                 .filter(el => el.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
                 .slice(0, 5).map(el => el.tagName + '.' + el.className)})""")
         assert widths["page"] <= widths["window"], widths
         assert widths["main"] <= widths["mainBox"], widths
         assert not widths["wide"], widths
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "report-200-percent.png"), full_page=False)
+        page.screenshot(path=str(ARTIFACTS / f"{report_file.stem}-{width}px.png"), full_page=False)
+    finally:
+        context.close()
+
+
+def test_annex_sorts_and_filters_offline(annex_file, browser_context):
+    context = browser_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(annex_file.as_uri(), wait_until="load")
+        column = page.evaluate("() => [...document.querySelectorAll('thead button')].findIndex(b => b.textContent === 'Likelihood %')")
+        assert column >= 0
+        page.click("thead button >> text='Likelihood %'")
+        values = page.evaluate(f"() => [...document.querySelectorAll('#annex tbody tr')].map(r => +r.cells[{column}].dataset.v)")
+        assert values == sorted(values) and len(values) == 60
+        page.click("thead button >> text='Likelihood %'")
+        again = page.evaluate(f"() => [...document.querySelectorAll('#annex tbody tr')].map(r => +r.cells[{column}].dataset.v)")
+        assert again == sorted(values, reverse=True)
+        assert page.get_attribute("thead th:has(button:text-is('Likelihood %'))", "aria-sort") == "descending"
+        page.fill("#filter", "L0020")
+        page.wait_for_timeout(400)
+        shown = page.evaluate("() => [...document.querySelectorAll('#annex tbody tr')].filter(r => !r.hidden).length")
+        assert shown == 1
+        assert page.text_content("#shown") == "1 rows shown"
     finally:
         context.close()

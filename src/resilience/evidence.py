@@ -33,6 +33,7 @@ class ModelEvidence:
     fairness: list = field(default_factory=list)
     drift_reference: dict = field(default_factory=lambda: dict(EMPTY_REFERENCE))
     recipe: dict = field(default_factory=dict)           # family, features, data config, experiment
+    refit_on_all: bool | None = None                     # the registered model was refitted on every labelled row
     evaluation_model: Any = field(default=None, repr=False, compare=False)
 
     def summary(self) -> dict:
@@ -43,7 +44,9 @@ class ModelEvidence:
         return {"family": self.family, "training": dict(self.split), "test_metrics": dict(self.test_metrics),
                 "test_metrics_by_cohort": dict(self.test_metrics_by_cohort),
                 "calibration_table": list(self.calibration_table), "fairness": list(self.fairness),
-                "fairness_findings": plain_findings(self.fairness)}
+                "fairness_findings": plain_findings(self.fairness),
+                "fairness_tolerance": next((row.get("tolerance") for row in self.fairness if "tolerance" in row), None),
+                "refit_on_all": self.refit_on_all}
 
     def to_json(self) -> str:
         """Everything except the evaluation model (which is pickled beside it)."""

@@ -4,8 +4,10 @@
 against the data contract stored **with the model**, scores and explains it, and writes the week's
 folder ``<output_root>/<week>/``:
 
-* ``scores.csv`` / ``scores.parquet`` — one row per disruption in input order: ``rank``
-  (1 = most likely to persist; ties broken by input order), ids, slices, calibrated
+* ``scores.parquet`` (input order) / ``scores.csv`` (sorted by ``rank``) — one row per disruption:
+  ``input_row`` (its position in the extract), ``rank`` (1 = most likely to persist; ties broken by
+  input order), ``priority_rank`` and ``harm_index`` (likelihood x harm, :mod:`resilience.priority`,
+  when a harm policy exists for the data config), the harm components read, ids, slices, calibrated
   ``persistence_probability``, ``percent``, yardstick band, top three reasons for and against,
   a one-sentence ``summary``;
 * ``explanations.parquet`` — the contribution of every input feature in percentage points of
@@ -44,6 +46,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from resilience import __version__
+from resilience.artifacts import INPUT_ORDER_COLUMN, WeekManifest
 from resilience.data.contract import DataContract
 from resilience.data.io import atomic_path, file_sha256, iter_extract, write_text_atomic
 from resilience.data.validate import check_week_holds, validate_frame
@@ -52,7 +55,9 @@ from resilience.errors import ContractError, Problem, ResilienceError
 from resilience.evidence import ModelEvidence
 from resilience.explain import REASON_COLUMNS, explain
 from resilience.intervals import interval_table
+from resilience.priority import HarmPolicy, load_priority_policy, priority_ranks
 from resilience.weeks import check_week, find_previous_week, iso_week
+from resilience.yardstick import BAND_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -161,16 +166,19 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
                week: str | None = None, overwrite: bool = False, chunk_rows: int = 50_000,
                drift_config: DriftConfig | None = None, settings: dict | None = None,
                after_build: Callable[[Path, Path | None], None] | None = None,
-               today: pd.Timestamp | None = None, evidence: ModelEvidence | None = None) -> WeekResult:
+               today: pd.Timestamp | None = None, evidence: ModelEvidence | None = None,
+               priority: str | None = None) -> WeekResult:
     """Score one week's extract with ``model`` and write ``<output_root>/<week>/`` atomically.
 
     ``evidence`` is the model's :class:`~resilience.evidence.ModelEvidence` (drift reference, test
     metrics, fairness: ``tracking.load_evidence``); without it, what the model itself carries.
 
     ``after_build(tmp_folder, previous_week_folder)`` runs before the swap (the report is built
-    there, so it is part of the atomic folder).
+    there, so it is part of the atomic folder). ``priority`` names the harm policy
+    (``configs/priority/<name>.yaml``; None = the one named after the model's data config, if any).
     """
     contract: DataContract = model.contract
+    policy = load_priority_policy(priority, contract)
     input_path = Path(input_path)
     output_root = Path(output_root)
     drift_config = drift_config or DriftConfig()
@@ -186,7 +194,7 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
     tmp.mkdir(parents=True)
     try:
         result = _score_into(tmp, input_path, model, contract, drift_config, chunk_rows, timings, today,
-                             evidence.drift_reference)
+                             evidence.drift_reference, policy)
         week = check_week(week) if week else iso_week(result["last_date"])
         check_week_holds(week, result["last_date"], str(input_path))
         _recover(output_root, week)
@@ -200,41 +208,45 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
         week_tmp = output_root / f".{week}.tmp-{os.getpid()}"
         tmp.rename(week_tmp)
         tmp = week_tmp
-        manifest = {
-            "week": week,
-            "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "toolkit_version": __version__,
-            "input": {"path": str(input_path), "sha256": sha256, "rows": result["rows"]},
-            "config_hash": config_hash(settings or {}),
-            "settings": settings or {},
-            "model": {**asdict(model_ref), "identity": model_ref.identity, **model_summary(model, evidence)},
-            "counts": {"rows": result["rows"], "lines": result["lines"], "bands": result["band_counts"],
-                       "drift_alerts": len(result["drift"]["alerts"])},
-            "warnings": result["warnings"] + [a["message"] for a in result["drift"]["alerts"]],
-        }
+        manifest = WeekManifest(
+            week=week,
+            created_utc=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            toolkit_version=__version__,
+            input={"path": str(input_path), "sha256": sha256, "rows": result["rows"]},
+            config_hash=config_hash(settings or {}),
+            settings=settings or {},
+            model={**asdict(model_ref), "identity": model_ref.identity, **model_summary(model, evidence)},
+            counts={"rows": result["rows"], "lines": result["lines"], "bands": result["band_counts"],
+                    "drift_alerts": len(result["drift"]["alerts"])},
+            warnings=result["warnings"] + [a["message"] for a in result["drift"]["alerts"]],
+            priority=policy.to_dict() if policy is not None else {},
+        )
         previous = find_previous_week(output_root / week)
         if after_build is not None:
             start = time.perf_counter()
-            write_text_atomic(tmp / "manifest.json", json.dumps(manifest, indent=2, default=str))
+            write_text_atomic(tmp / "manifest.json", manifest.to_json())
             after_build(tmp, previous)
             timings["report"] = time.perf_counter() - start
         timings["total"] = time.perf_counter() - started
-        manifest["timings"] = {k: round(v, 3) for k, v in timings.items()}
-        write_text_atomic(tmp / "manifest.json", json.dumps(manifest, indent=2, default=str))
+        manifest.timings = {k: round(v, 3) for k, v in timings.items()}
+        write_text_atomic(tmp / "manifest.json", manifest.to_json())
         _swap_into_place(tmp, final)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return WeekResult(week, final, result["rows"], result["band_counts"], len(result["drift"]["alerts"]), manifest)
+    return WeekResult(week, final, result["rows"], result["band_counts"], len(result["drift"]["alerts"]),
+                      manifest.to_dict())
 
 
 def _score_into(folder: Path, input_path: Path, model, contract: DataContract, drift_config: DriftConfig,
-                chunk_rows: int, timings: dict, today: pd.Timestamp | None, reference: dict) -> dict:
+                chunk_rows: int, timings: dict, today: pd.Timestamp | None, reference: dict,
+                policy: HarmPolicy | None = None) -> dict:
     """Pass 1: validate, score, explain chunk by chunk (parts on disk). Pass 2: rank and write."""
     drift = DriftAccumulator(reference, drift_config)
     problems: list[Problem] = []
     warnings: list[str] = []
     probabilities: list[np.ndarray] = []
+    harms: list[np.ndarray] = []
     id_hashes: list[np.ndarray] = []
     protect = _protect_columns(contract)
     protect_totals = {c: 0.0 for c in protect}
@@ -271,6 +283,10 @@ def _score_into(folder: Path, input_path: Path, model, contract: DataContract, d
         for column in REASON_COLUMNS:
             out[column] = scored.reasons[column]
         out["summary"] = scored.summary
+        out.insert(0, INPUT_ORDER_COLUMN, np.arange(rows + 1, rows + len(out) + 1))
+        if policy is not None:  # harm: a policy from config, never a model input
+            out = pd.concat([out, policy.columns(frame)], axis=1)
+            harms.append(out["harm_index"].to_numpy())
         out.to_parquet(parts / f"{number:06d}.parquet", index=False)
         matrix = scored.shown_points()  # unearned features summed as other_factors
         matrix.insert(0, "disruption_id", out["disruption_id"].to_numpy())
@@ -304,7 +320,9 @@ def _score_into(folder: Path, input_path: Path, model, contract: DataContract, d
     order = np.lexsort((np.arange(len(probability)), -probability))  # highest first, ties by input order
     rank = np.empty(len(probability), dtype=np.int64)
     rank[order] = np.arange(1, len(probability) + 1)
-    band_counts = _write_scores(folder, parts, rank)
+    harm = np.concatenate(harms) if harms else np.zeros(len(probability))
+    priority_rank = priority_ranks(probability, harm, policy.harm_floor) if policy is not None else rank
+    band_counts = _write_scores(folder, parts, rank, priority_rank)
     shutil.rmtree(parts)
     concept_labels = {c.name: c.label_text for c in contract.concepts}
     drift_report = drift.report(concept_labels)
@@ -334,30 +352,42 @@ def _duplicate_problems(id_hashes: list[np.ndarray], source: str, column: str) -
     return [Problem(source, column, "duplicate value", "every value unique", rows, ("",) * len(rows), len(duplicated))]
 
 
-def _write_scores(folder: Path, parts: Path, rank: np.ndarray) -> dict:
-    """Pass 2: stream the parts, add the global rank, write scores.parquet and scores.csv.
-
-    scores.csv quotes every text field and passes it through :func:`_csv_safe`, so no cell can
-    start a formula or break a row, whatever text reached it.
-    """
+def _write_scores(folder: Path, parts: Path, rank: np.ndarray, priority_rank: np.ndarray | None = None,
+                  bucket_rows: int = 50_000) -> dict:
+    """Pass 2: stream the parts, add the global ranks, write scores.parquet (input order) and
+    scores.csv sorted by rank (``input_row`` keeps the input order). The CSV is sorted by buckets of
+    ``bucket_rows`` ranks, so memory stays bounded by a bucket, not the week."""
     writer = None
     band_counts: dict[str, int] = {}
     position = 0
-    with atomic_path(folder / "scores.csv") as csv_tmp, open(csv_tmp, "w", encoding="utf-8", newline="") as handle:
-        for number, part in enumerate(sorted(parts.glob("*.parquet"))):
-            frame = pd.read_parquet(part)
-            frame.insert(0, "rank", rank[position:position + len(frame)])
-            position += len(frame)
-            for band, count in frame["yardstick_band"].value_counts().items():
-                band_counts[band] = band_counts.get(band, 0) + int(count)
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(folder / "scores.parquet", table.schema)
-            writer.write_table(table)
-            _append_csv(handle, frame, header=number == 0)
+    buckets = parts / "by_rank"
+    buckets.mkdir()
+    for number, part in enumerate(sorted(parts.glob("*.parquet"))):
+        frame = pd.read_parquet(part)
+        frame.insert(0, "rank", rank[position:position + len(frame)])
+        if priority_rank is not None:
+            frame["priority_rank"] = priority_rank[position:position + len(frame)]
+        position += len(frame)
+        for band, count in frame["yardstick_band"].value_counts().items():
+            band_counts[band] = band_counts.get(band, 0) + int(count)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if writer is None:
+            writer = pq.ParquetWriter(folder / "scores.parquet", table.schema)
+        writer.write_table(table)
+        for bucket, rows in frame.groupby((frame["rank"].to_numpy() - 1) // bucket_rows):
+            rows.to_parquet(buckets / f"{bucket:06d}-{number:06d}.parquet", index=False)
     if writer is not None:
         writer.close()
-    return dict(sorted(band_counts.items()))
+    # scores.csv quotes every text field and passes it through _csv_safe (in _append_csv), so no
+    # cell can start a formula or break a row, whatever text reached it.
+    with atomic_path(folder / "scores.csv") as csv_tmp, open(csv_tmp, "w", encoding="utf-8", newline="") as handle:
+        names = sorted(buckets.glob("*.parquet"))
+        for i, bucket in enumerate(sorted({p.name.split("-")[0] for p in names})):
+            frame = pd.concat([pd.read_parquet(p) for p in names if p.name.startswith(bucket + "-")])
+            _append_csv(handle, frame.sort_values("rank", kind="stable"), header=i == 0)
+    # bands in yardstick order (remote chance first), so summaries read low to high
+    return {band: band_counts[band] for band in (*BAND_NAMES, *sorted(set(band_counts) - set(BAND_NAMES)))
+            if band in band_counts}
 
 
 def _append_csv(handle, frame: pd.DataFrame, header: bool) -> None:

@@ -160,7 +160,8 @@ def build_evidence(model: PersistenceModel, evaluation: Evaluation, history: pd.
                                                      config.n_bins).to_dict("records"),
         fairness=fairness_table(evaluation, contract, config), drift_reference=reference,
         recipe=(recipe or Recipe.of(model)).as_dict(),
-        evaluation_model=evaluation.model if evaluation.model is not model else None)
+        evaluation_model=evaluation.model if evaluation.model is not model else None,
+        refit_on_all=evaluation.model is not model)
     return evidence, explanation
 
 

@@ -1,13 +1,14 @@
-"""resilience-report: rebuild a scored week's report (HTML and PDF) from its folder."""
+"""resilience-report: rebuild a scored week's briefing (HTML, PDF and annex) from its folder."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from omegaconf import DictConfig
 
+from resilience import decisions as decision_log
 from resilience.cli._app import hydra_app
 from resilience.errors import ResilienceError
-from resilience.report import build_report
+from resilience.report import ReportSettings, build_report
 from resilience.weeks import find_previous_week, week_folder
 
 
@@ -16,9 +17,15 @@ def main(cfg: DictConfig) -> None:
     folder = week_folder(cfg.output_root, cfg.week)
     if not (folder / "scores.parquet").is_file():
         raise ResilienceError(f"week {cfg.week} has not been scored: no {folder / 'scores.parquet'}")
-    html, pdf = build_report(folder, find_previous_week(folder), marking=cfg.marking,
-                             max_detail_lines=cfg.max_detail_lines)
-    print(f"wrote {html}\nwrote {pdf}")
+    previous = find_previous_week(folder)
+    # decisions recorded since scoring (about last week's lines) are read afresh from the log
+    recorded = (decision_log.decisions_for_week(cfg.decision_log, previous.name)
+                if previous is not None and cfg.get("decision_log") and Path(cfg.decision_log).is_file() else None)
+    settings = ReportSettings(marking=cfg.marking, capacity=cfg.get("capacity"),
+                              max_detail_lines=cfg.max_detail_lines, protect_lines=cfg.get("protect_lines", 15),
+                              board_lines=cfg.get("board_lines", 10), annex_max_rows=cfg.get("annex_max_rows", 50_000))
+    html, pdf = build_report(folder, previous, settings, decisions=recorded)
+    print(f"wrote {html}\nwrote {pdf}\nwrote {folder / 'annex.html'}")
 
 
 if __name__ == "__main__":

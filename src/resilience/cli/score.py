@@ -34,7 +34,7 @@ def main(cfg: DictConfig) -> None:
         cfg.input, model, ModelRef(cfg.model_uri, info["name"], info["version"], info["run_id"]),
         cfg.output_root, week=cfg.week, overwrite=cfg.overwrite, chunk_rows=cfg.chunk_rows,
         drift_config=DriftConfig(**OmegaConf.to_container(cfg.drift, resolve=True)), settings=settings,
-        after_build=after_build, evidence=tracking.load_evidence(cfg.model_uri),
+        after_build=after_build, evidence=tracking.load_evidence(cfg.model_uri), priority=cfg.get("priority"),
     )
     if cfg.log_to_mlflow:
         tracking.log_scoring_run(tracking_config, cfg.weekly_experiment, result.folder, result.manifest)

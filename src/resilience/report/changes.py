@@ -1,0 +1,122 @@
+"""The line board: what changed since the previous scored week, line by line.
+
+A disruption stays open in the weekly extracts until its outcome is known, so this week's rows are
+matched to last week's by ``disruption_id`` first and, for a disruption not seen before, by
+``line_id`` (the line's highest score last week). Points are the difference of the whole percentages
+printed in the two reports, so the words agree with the numbers a reader compares; a move of at
+most ``unchanged_points`` either way reads "unchanged". Which reason moved an estimate most is the
+concept whose contribution (points of probability) changed most between the two explanations.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from resilience.report.waterfall import concept_contributions
+from resilience.report.words import points_text
+
+UNCHANGED_POINTS = 2
+
+
+def _strings(values) -> pa.Array:
+    array = pa.array(values)
+    return array if array.type == pa.string() else pc.cast(array, pa.string())
+
+
+def change_since_last_week(scores: pd.DataFrame, previous: pd.DataFrame | None,
+                           unchanged_points: int = UNCHANGED_POINTS) -> pd.DataFrame:
+    """Per row of ``scores``: ``change`` (new / up / down / unchanged), ``change_points``,
+    ``previous_percent`` and ``previous_position`` (the row of ``previous`` it is compared with, -1
+    for none). Matching runs in pyarrow (``index_in``), so a million-row week stays light."""
+    now = pd.to_numeric(scores["persistence_probability"]).astype(float).clip(0, 1).mul(100).round().astype(int)
+    out = pd.DataFrame({"percent": now.to_numpy()}, index=scores.index)
+    position = np.full(len(scores), -1, dtype=np.int64)
+    if previous is not None and len(previous):
+        p = pd.to_numeric(previous["persistence_probability"], errors="coerce").to_numpy(dtype=float)
+        known = np.flatnonzero(~np.isnan(p))        # a row without a probability cannot anchor a change
+        by_percent = known[np.argsort(-np.rint(np.clip(p[known], 0, 1) * 100), kind="stable")]
+        ids, lines = _strings(previous["disruption_id"]), _strings(previous["line_id"])
+        same = pc.index_in(_strings(scores["disruption_id"]), value_set=ids.take(pa.array(known)))
+        best = pc.index_in(_strings(scores["line_id"]), value_set=lines.take(pa.array(by_percent)))
+        same_np = same.to_numpy(zero_copy_only=False)
+        best_np = best.to_numpy(zero_copy_only=False)
+        same_ok, best_ok = ~np.isnan(same_np.astype(float)), ~np.isnan(best_np.astype(float))
+        position[best_ok] = by_percent[best_np[best_ok].astype(np.int64)]
+        position[same_ok] = known[same_np[same_ok].astype(np.int64)]   # the same disruption wins
+    matched = position >= 0
+    previous_percent = np.zeros(len(scores), dtype=np.int64)
+    if matched.any():
+        previous_percent[matched] = np.rint(np.clip(p[position[matched]], 0, 1) * 100).astype(np.int64)
+    out["previous_percent"] = pd.array(np.where(matched, previous_percent, 0), dtype="Int64")
+    out.loc[~matched, "previous_percent"] = pd.NA
+    out["previous_position"] = position
+    diff = out["percent"] - out["previous_percent"]
+    filled = diff.fillna(0).astype(int)
+    out["change"] = pd.Categorical(np.where(~matched, "new", np.where(filled.abs() <= unchanged_points, "unchanged",
+                                                                     np.where(filled > 0, "up", "down"))),
+                                   categories=["new", "up", "down", "unchanged"])
+    out["change_points"] = diff
+    return out
+
+
+def change_words(kind: str, points: Any, previous_percent: Any, unchanged_points: int = UNCHANGED_POINTS,
+                 moved_by: str = "") -> dict[str, str]:
+    """The change as a symbol and words ("up 12 points (from 40%), mostly: Runners arrested")."""
+    if kind == "new":
+        return {"kind": "new", "symbol": "\u25cf", "text": "new this week", "short": "New"}
+    points = int(points)
+    was = f"from {int(previous_percent)}%"
+    because = f"; moved most by {moved_by}" if moved_by else ""
+    if kind == "unchanged":
+        detail = "no change" if points == 0 else f"{points_text(points)}, within \u00b1{unchanged_points}"
+        return {"kind": kind, "symbol": "=", "text": f"unchanged ({detail}; {was})", "short": "Unchanged"}
+    word = "up" if kind == "up" else "down"
+    symbol = "\u25b2" if kind == "up" else "\u25bc"
+    unit = "point" if abs(points) == 1 else "points"
+    return {"kind": kind, "symbol": symbol, "text": f"{word} {abs(points)} {unit} ({was}){because}",
+            "short": word.title()}
+
+
+def moved_most(pairs: Sequence[tuple[str, str]], now: pd.DataFrame, before: pd.DataFrame,
+               contract) -> dict[str, str]:
+    """For (this week's disruption, last week's disruption) pairs: the concept whose contribution
+    changed most, as "Runners arrested (+6.1 points)". Explanations missing on either side: no entry."""
+    if not pairs or now.empty or before.empty:
+        return {}
+    now_c, concepts = concept_contributions(now, contract)
+    before_c, _ = concept_contributions(before, contract)
+    labels = {c["name"]: c["label"] for c in concepts}
+    words = {}
+    for current, previous in pairs:
+        if current not in now_c.index or previous not in before_c.index:
+            continue
+        a, b = now_c.loc[[current]].iloc[0], before_c.loc[[previous]].iloc[0]
+        delta = a.sub(b.reindex(a.index).fillna(0.0), fill_value=0.0)
+        if delta.empty or not np.isfinite(delta.to_numpy()).any():
+            continue
+        name = delta.abs().idxmax()
+        words[current] = f"{labels.get(name, name)} ({points_text(float(delta[name]), 1)})"
+    return words
+
+
+def board(rows: pd.DataFrame, change: pd.DataFrame, previous: pd.DataFrame | None, limit: int) -> dict:
+    """Counts of new/up/down/unchanged, lines no longer open, and the biggest moves (row indexes)."""
+    counts = change["change"].value_counts()
+    result: dict[str, Any] = {k: int(counts.get(k, 0)) for k in ("new", "up", "down", "unchanged")}
+    if previous is not None and len(previous):
+        before = _strings(previous["line_id"])
+        gone = pc.invert(pc.is_in(before, value_set=pc.unique(_strings(rows["line_id"]))))
+        result["gone"] = len(pc.unique(pc.filter(before, gone)))
+    else:
+        result["gone"] = None
+    moved = change[change["change"].isin(["up", "down"])]
+    order = moved["change_points"].abs().astype(float).sort_values(ascending=False, kind="stable")
+    result["moves"] = list(order.index[:limit])
+    return result
+
+
