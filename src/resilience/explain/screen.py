@@ -231,7 +231,7 @@ def screen_features(model, evaluation, history: pd.DataFrame, config: ScreenConf
     contract = model.contract
     if config is None or not config.enabled:
         screen = ReasonScreen.everything(contract, model.feature_names_, (config or ScreenConfig()).materiality_points)
-        return _carry(model, replace(screen, similar_lines=similar_lines(evaluation, contract, config or ScreenConfig())))
+        return _carry(model, replace(screen, similar_lines=similar_lines(evaluation, contract, config or ScreenConfig())), evaluation)
     start = time.perf_counter()
     span = training_rows(history, evaluation, contract)
     table = null_importance(evaluation.model, span, config)
@@ -247,14 +247,14 @@ def screen_features(model, evaluation, history: pd.DataFrame, config: ScreenConf
     if config.mode == "drop":  # the refitted model has no unearned features left to hide
         screen = replace(screen, earned_features=tuple(f for f in screen.earned_features if f in model.feature_names_))
     evaluation.metrics.update(metrics)
-    return _carry(model, replace(screen, similar_lines=similar_lines(evaluation, contract, config)))
+    return _carry(model, replace(screen, similar_lines=similar_lines(evaluation, contract, config)), evaluation)
 
 
-def _carry(model, screen: ReasonScreen):
-    """The registered model (and the evaluated one it carries) take the screen."""
+def _carry(model, screen: ReasonScreen, evaluation=None):
+    """The registered model and the evaluated one (which travels in the run's evidence) take the screen."""
     model.reason_screen_ = screen
-    if getattr(model, "evaluation_model_", None) is not None:
-        model.evaluation_model_.reason_screen_ = screen
+    if evaluation is not None:  # the evaluated model (in the run's evidence) explains with the same screen
+        evaluation.model.reason_screen_ = screen
     return model
 
 
