@@ -75,6 +75,11 @@ class SegmentModel(BaseEstimator, ClassifierMixin):
         return self.base.family
 
     @property
+    def params(self) -> dict | None:
+        """The segments' shared model settings (checked against the library like a single model's)."""
+        return self.base.params
+
+    @property
     def column_(self) -> str:
         return segment_column(self.contract, self.segment_by)
 

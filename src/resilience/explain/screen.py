@@ -234,7 +234,12 @@ def screen_features(model, evaluation, history: pd.DataFrame, config: ScreenConf
         return _carry(model, replace(screen, similar_lines=similar_lines(evaluation, contract, config or ScreenConfig())), evaluation)
     start = time.perf_counter()
     span = training_rows(history, evaluation, contract)
-    table = null_importance(evaluation.model, span, config)
+    source = evaluation.model
+    if hasattr(source, "segments_"):  # segment models: one screen, the recipe's, on every training row
+        if config.mode == "drop":
+            raise ConfigError("explain.screen.mode=drop is not available for segment models; use mode=hide")
+        source = next(iter(source.segments_.values()))
+    table = null_importance(source, span, config)
     unearned = tuple(table[(table["kind"] == "feature") & ~table["earned"]]["name"])
     evaluation.timings["screen"] = time.perf_counter() - start
     metrics = {"screen_features_earned": float((table["kind"] == "feature").sum() - len(unearned)),
