@@ -21,12 +21,12 @@ $(STAMP): pyproject.toml
 ## Create .venv and install the toolkit with its test tools
 install: $(STAMP)
 
-## Run the main job end to end on the embedded defaults: synthetic world, training, weekly scoring, report
+## Run the main job end to end on the embedded defaults: synthetic world, training, scoring the last two weeks, briefing
 demo: install
 	$(BIN)/resilience-generate
 	$(BIN)/resilience-validate input=data/synthetic/disruptions.parquet require_label=true
 	$(BIN)/resilience-train
-	$(BIN)/resilience-score input=$$(ls data/synthetic/weekly/*.parquet | sort | tail -n 1)
+	for week in $$(ls data/synthetic/weekly/*.parquet | sort | tail -n 2); do $(BIN)/resilience-score input=$$week || exit 1; done
 	@echo
 	@echo "Done. Training runs and the registered champion: make mlflow-ui (then open http://127.0.0.1:5000)."
 	@echo "This week's scores, explanations, drift warnings and report: outputs/weekly/"
