@@ -17,18 +17,26 @@ folder ``<output_root>/<week>/``:
   row counts, timings, warnings.
 
 **Atomic**: everything is built in a hidden temporary folder beside the week's and renamed into
-place; a run killed at any point leaves earlier output as it was (a stale temporary folder is
-removed by the next run; a week folder caught mid-swap is restored). **Repeatable**: the same
-input and model give a byte-identical ``scores.csv``. A week already scored by a *different*
-model is only replaced with ``overwrite=True``.
+place; a run killed at any point leaves earlier output as it was. Temporary and set-aside folders
+carry their owner's pid (``.<week>.tmp-<pid>``, ``.<week>.old-<pid>``); the next run removes those
+of *dead* owners and restores a week caught mid-swap, never touching a live process's folders.
+SIGTERM removes the run's temporary folder before the process ends; the swap itself is not
+interrupted. The commit's steps are named fault points (:mod:`resilience.faultpoints`) so tests
+kill it at each one. **Repeatable**: the same input and model give a byte-identical
+``scores.csv``. A week already scored by a *different* model — another registry, version or
+artifact digest — is only replaced with ``overwrite=True``. A run that fails (bad input, a full
+disk, a file in the way) leaves nothing behind, not even an empty ``output_root``.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -45,9 +53,10 @@ from resilience.data.contract import DataContract
 from resilience.data.io import file_sha256, iter_extract, write_text_atomic
 from resilience.data.validate import validate_frame
 from resilience.drift import DriftAccumulator, DriftConfig
-from resilience.errors import ContractError, Problem, ResilienceError
+from resilience.errors import ContractError, Problem, ResilienceError, Terminated, os_error_message
 from resilience.explain import explain_for_scoring
-from resilience.weeks import check_week, find_previous_week, iso_week
+from resilience.faultpoints import checkpoint
+from resilience.weeks import WEEK_PATTERN, check_week, find_previous_week, iso_week
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +65,28 @@ REASON_COLUMNS = [f"reason_for_{i}" for i in (1, 2, 3)] + [f"reason_against_{i}"
 
 @dataclass(frozen=True)
 class ModelRef:
-    """Which registered model scored a week (what the manifest and the overwrite rule compare)."""
+    """Which model scored a week: what the manifest records and the overwrite rule compares.
+
+    The identity is the registry, the registered name and version *and* the SHA-256 of the model's
+    artifact directory, so another store's "version 1" or a look-alike directory is a different model.
+    """
 
     uri: str
     name: str | None
     version: str | None
     run_id: str | None
+    registry: str | None = None
+    sha256: str | None = None
+    warning: str | None = None
 
     @property
     def identity(self) -> str:
+        """Short display name (``line-resilience/3``); :attr:`fingerprint` is the full identity."""
         return f"{self.name}/{self.version}" if self.version else (self.run_id or self.uri)
+
+    @property
+    def fingerprint(self) -> dict:
+        return {"registry": self.registry, "name": self.name, "version": self.version, "sha256": self.sha256}
 
 
 @dataclass
@@ -85,52 +106,151 @@ def config_hash(settings: dict) -> str:
 
 
 def _alive(pid: str) -> bool:
-    """Is process ``pid`` still running (so its temporary folder is in use)?"""
+    """Is process ``pid`` still running (so its folders are in use)?"""
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's live process
         return True
+    except (OverflowError, ValueError):
+        return False
     return True
 
 
-def _recover(output_root: Path, week: str) -> None:
-    """Tidy after a killed run: drop its temporary folders, restore a week caught mid-swap.
+def _ours_to_tidy(folder: Path, own: bool) -> bool:
+    """A hidden ``.<name>.tmp-<pid>`` / ``.<name>.old-<pid>`` folder of this process (``own``) or of a
+    process that is no longer running."""
+    pid = folder.name.rsplit("-", 1)[-1]
+    if not folder.is_dir() or not pid.isdigit():
+        return False
+    return int(pid) == os.getpid() if own else int(pid) != os.getpid() and not _alive(pid)
 
-    Temporary folders end in ``-<pid>``; those of a process still running are left alone.
+
+def _recover(output_root: Path, own: bool = False) -> None:
+    """Tidy after killed runs: drop dead owners' temporary folders, restore a week caught mid-swap.
+
+    Only folders whose owner (the pid in the name) is dead are touched: a live scorer's temporary
+    or set-aside folder is its own business. ``own=True`` tidies this process's own leftovers
+    (after a failed run).
     """
-    final = output_root / week
-    for stale in [*output_root.glob(".scoring.tmp-*"), *output_root.glob(".*.tmp-*")]:
-        pid = stale.name.rsplit("-", 1)[-1]
-        if stale.is_dir() and pid.isdigit() and int(pid) != os.getpid() and not _alive(pid):
+    for stale in output_root.glob(".*.tmp-*"):
+        if _ours_to_tidy(stale, own):
             shutil.rmtree(stale, ignore_errors=True)
-    for old in sorted(output_root.glob(f".{week}.old-*")):
+    for old in sorted(output_root.glob(".*.old-*")):
+        week = old.name[1:].rsplit(".old-", 1)[0]
+        if not WEEK_PATTERN.match(week) or not _ours_to_tidy(old, own):
+            continue
+        final = output_root / week
         if not final.exists():
             old.rename(final)
+            log.warning("restored %s, left aside by a run that was killed mid-swap", final)
         else:
             shutil.rmtree(old, ignore_errors=True)
 
 
 def _swap_into_place(tmp: Path, final: Path) -> None:
-    """Rename the finished folder onto the week's; the old one is kept until the new one is in."""
-    if final.exists():
+    """Rename the finished folder onto the week's; the old one is kept until the new one is in.
+
+    SIGTERM is held back for the few renames, so a terminated run never stops half-way here.
+    """
+    blocked = threading.current_thread() is threading.main_thread()
+    if blocked:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        checkpoint("before_swap")
+        if not final.exists():
+            tmp.rename(final)
+            checkpoint("after_swap")
+            return
         old = final.parent / f".{final.name}.old-{os.getpid()}"
         final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(final)
+        checkpoint("during_swap")
+        try:
+            tmp.rename(final)
+        except BaseException:
+            if not final.exists():
+                old.rename(final)
+            raise
+        checkpoint("after_swap")
+        try:
+            _remove_tree(old)
+        except OSError as exc:  # the new week is in; the next run removes the rest
+            log.warning("could not remove %s: %s", old, exc)
+    finally:
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
-def _previous_identity(final: Path) -> str | None:
+def _remove_tree(folder: Path) -> None:
+    """Delete a set-aside week (a checkpoint half-way, so tests can die mid-cleanup)."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    for number, file in enumerate(files):
+        if number == len(files) // 2:
+            checkpoint("during_cleanup")
+        file.unlink()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _previous_fingerprint(final: Path, week: str) -> tuple[dict | None, str]:
+    """The fingerprint of the model that scored an existing week folder, or why it is unknown."""
+    if not final.is_dir():
+        raise ResilienceError(f"{final} is in the way: it is a file, not a week folder; nothing was changed. "
+                              "Move it elsewhere and rerun")
     manifest = final / "manifest.json"
-    if not manifest.is_file():
-        return None
     try:
-        return json.loads(manifest.read_text())["model"]["identity"]
-    except (ValueError, KeyError):
-        return None
+        model = json.loads(manifest.read_text(encoding="utf-8"))["model"]
+        fingerprint = model.get("fingerprint")
+        return fingerprint, f"model {model.get('identity', 'unknown')} ({(fingerprint or {}).get('sha256') or 'no digest'})"
+    except FileNotFoundError:
+        return None, f"an unknown model (no {manifest})"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return None, f"an unknown model ({manifest} cannot be read: {type(exc).__name__})"
+
+
+def _check_output_root(output_root: Path) -> list[Path]:
+    """Make ``output_root`` (and missing parents); returns the folders created, to undo on failure."""
+    created = []
+    for folder in reversed([output_root, *output_root.parents]):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ResilienceError(f"output_root {output_root}: {folder} is a file, not a folder; "
+                                      "choose another output_root")
+            continue
+        try:
+            folder.mkdir()
+        except OSError as exc:
+            raise ResilienceError(os_error_message(exc, f"cannot create output_root {output_root}")) from exc
+        created.append(folder)
+    if not os.access(output_root, os.W_OK | os.X_OK):
+        raise ResilienceError(f"output_root {output_root} is not writable; choose a folder you can write to")
+    return created
+
+
+def _remove_if_empty(created: list[Path]) -> None:
+    for folder in reversed(created):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+@contextlib.contextmanager
+def _terminate_cleanly():
+    """While scoring, SIGTERM raises :class:`Terminated`, so ``finally`` blocks remove temporary files."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Terminated("terminated (SIGTERM) while scoring; the week was not changed and temporary files "
+                         "were removed")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _output_frame(frame: pd.DataFrame, contract: DataContract) -> pd.DataFrame:
@@ -158,64 +278,86 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
                week: str | None = None, overwrite: bool = False, chunk_rows: int = 50_000,
                drift_config: DriftConfig | None = None, settings: dict | None = None,
                after_build: Callable[[Path, Path | None], None] | None = None,
-               today: pd.Timestamp | None = None) -> WeekResult:
+               today: pd.Timestamp | None = None, manifest_extra: dict | None = None) -> WeekResult:
     """Score one week's extract with ``model`` and write ``<output_root>/<week>/`` atomically.
 
     ``after_build(tmp_folder, previous_week_folder)`` runs before the swap (the report is built
-    there, so it is part of the atomic folder).
+    there, so it is part of the atomic folder). ``manifest_extra`` is merged into the manifest
+    (e.g. the decision log's anchor). A file-system failure (full disk, no permission, a file in
+    the way) is one :class:`~resilience.errors.ResilienceError` naming the file; on any failure
+    nothing is left behind.
     """
+    input_path, output_root = Path(input_path), Path(output_root)
+    week = check_week(week) if week else None
+    created = _check_output_root(output_root)
+    tmp = output_root / f".scoring.tmp-{os.getpid()}"
+    committed = False
+    try:
+        with _terminate_cleanly():
+            try:
+                result = _build_and_commit(tmp, input_path, model, model_ref, output_root, week, overwrite,
+                                           chunk_rows, drift_config or DriftConfig(), settings or {}, after_build,
+                                           today, manifest_extra or {})
+                committed = True
+            except OSError as exc:
+                raise ResilienceError(os_error_message(exc, f"scoring {input_path} into {output_root} failed "
+                                                       "and nothing was changed")) from exc
+            finally:
+                _recover(output_root, own=True)
+    finally:
+        if not committed:
+            _remove_if_empty(created)
+    return result
+
+
+def _build_and_commit(tmp: Path, input_path: Path, model, model_ref: ModelRef, output_root: Path,
+                      week: str | None, overwrite: bool, chunk_rows: int, drift_config: DriftConfig,
+                      settings: dict, after_build, today, manifest_extra: dict) -> WeekResult:
+    """Build the week in ``tmp``, check it may replace what is there, write the manifest, swap."""
     contract: DataContract = model.contract
-    input_path = Path(input_path)
-    output_root = Path(output_root)
-    drift_config = drift_config or DriftConfig()
     timings: dict[str, float] = {}
     started = time.perf_counter()
     sha256 = file_sha256(input_path) if input_path.is_file() else None
-    output_root.mkdir(parents=True, exist_ok=True)
-
-    # Everything goes into a temporary folder first; only a finished week is renamed into place.
-    tmp = output_root / f".scoring.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        result = _score_into(tmp, input_path, model, contract, drift_config, chunk_rows, timings, today)
-        week = check_week(week) if week else iso_week(result["last_date"])
-        _recover(output_root, week)
-        final = output_root / week
-        previous_identity = _previous_identity(final)
-        if final.exists() and previous_identity != model_ref.identity and not overwrite:
+    tmp.mkdir()
+    result = _score_into(tmp, input_path, model, contract, drift_config, chunk_rows, timings, today)
+    week = week or iso_week(result["last_date"])
+    _recover(output_root)
+    final = output_root / week
+    if final.exists() or final.is_symlink():
+        previous, described = _previous_fingerprint(final, week)
+        if previous != model_ref.fingerprint and not overwrite:
             raise ResilienceError(
-                f"week {week} in {output_root} was scored with model {previous_identity or 'unknown'}, not "
-                f"{model_ref.identity}; nothing was changed. Rerun with overwrite=true to replace it."
-            )
-        week_tmp = output_root / f".{week}.tmp-{os.getpid()}"
-        tmp.rename(week_tmp)
-        tmp = week_tmp
-        manifest = {
-            "week": week,
-            "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "toolkit_version": __version__,
-            "input": {"path": str(input_path), "sha256": sha256, "rows": result["rows"]},
-            "config_hash": config_hash(settings or {}),
-            "settings": settings or {},
-            "model": {**asdict(model_ref), "identity": model_ref.identity, **model_summary(model)},
-            "counts": {"rows": result["rows"], "lines": result["lines"], "bands": result["band_counts"],
-                       "drift_alerts": len(result["drift"]["alerts"])},
-            "warnings": result["warnings"] + [a["message"] for a in result["drift"]["alerts"]],
-        }
-        previous = find_previous_week(output_root / week)
-        if after_build is not None:
-            start = time.perf_counter()
-            write_text_atomic(tmp / "manifest.json", json.dumps(manifest, indent=2, default=str))
-            after_build(tmp, previous)
-            timings["report"] = time.perf_counter() - start
-        timings["total"] = time.perf_counter() - started
-        manifest["timings"] = {k: round(v, 3) for k, v in timings.items()}
-        write_text_atomic(tmp / "manifest.json", json.dumps(manifest, indent=2, default=str))
-        _swap_into_place(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+                f"week {week} in {output_root} was scored with {described}, not with model {model_ref.identity} "
+                f"({model_ref.sha256 or 'no digest'}) from {model_ref.registry or model_ref.uri}; nothing was "
+                "changed. Rerun with overwrite=true to replace it.")
+    week_tmp = output_root / f".{week}.tmp-{os.getpid()}"
+    tmp.rename(week_tmp)
+    manifest = {
+        "week": week,
+        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "toolkit_version": __version__,
+        "input": {"path": str(input_path), "sha256": sha256, "rows": result["rows"]},
+        "config_hash": config_hash(settings),
+        "settings": settings,
+        "model": {**asdict(model_ref), "identity": model_ref.identity, "fingerprint": model_ref.fingerprint,
+                  **model_summary(model)},
+        "counts": {"rows": result["rows"], "lines": result["lines"], "bands": result["band_counts"],
+                   "drift_alerts": len(result["drift"]["alerts"])},
+        "warnings": ([model_ref.warning] if model_ref.warning else []) + result["warnings"]
+                    + [a["message"] for a in result["drift"]["alerts"]],
+        **manifest_extra,
+    }
+    previous_week = find_previous_week(final)
+    if after_build is not None:
+        start = time.perf_counter()
+        write_text_atomic(week_tmp / "manifest.json", json.dumps(manifest, indent=2, default=str))
+        after_build(week_tmp, previous_week)
+        timings["report"] = time.perf_counter() - start
+    timings["total"] = time.perf_counter() - started
+    manifest["timings"] = {k: round(v, 3) for k, v in timings.items()}
+    write_text_atomic(week_tmp / "manifest.json", json.dumps(manifest, indent=2, default=str))
+    _swap_into_place(week_tmp, final)
     return WeekResult(week, final, result["rows"], result["band_counts"], len(result["drift"]["alerts"]), manifest)
 
 
@@ -230,8 +372,9 @@ def _score_into(folder: Path, input_path: Path, model, contract: DataContract, d
     id_hashes: list[np.ndarray] = []
     protect = _protect_columns(contract)
     protect_totals = {c: 0.0 for c in protect}
-    protect_lines: dict[str, set] = {c: set() for c in protect}
-    lines: set = set()
+    # distinct lines are counted from 8-byte hashes, not held as Python strings (flat memory)
+    protect_lines: dict[str, list[np.ndarray]] = {c: [] for c in protect}
+    line_hashes: list[np.ndarray] = []
     last_date = None
     parts = folder / "parts"
     parts.mkdir()
@@ -271,16 +414,18 @@ def _score_into(folder: Path, input_path: Path, model, contract: DataContract, d
         probabilities.append(scored.probability)
         id_hashes.append(pd.util.hash_pandas_object(out["disruption_id"], index=False).to_numpy())
         drift.update(frame, scored.top_concepts)
-        lines.update(out["line_id"])
+        hashed_lines = pd.util.hash_pandas_object(out["line_id"], index=False).to_numpy()
+        line_hashes.append(np.unique(hashed_lines))
         for c in protect:
             values = pd.to_numeric(frame[c].astype(float), errors="coerce").fillna(0)
             protect_totals[c] += float(values.sum())
-            protect_lines[c].update(out["line_id"][values.to_numpy() > 0])
+            protect_lines[c].append(np.unique(hashed_lines[values.to_numpy() > 0]))
         chunk_last = pd.to_datetime(frame[contract.date_column]).max()
         last_date = chunk_last if last_date is None else max(last_date, chunk_last)
         rows += len(chunk)
     if explanation_writer is not None:
         explanation_writer.close()
+    checkpoint("build")
     if rows == 0:
         problems.append(Problem(str(input_path), None, "the extract has no rows", "at least one data row"))
     problems += _duplicate_problems(id_hashes, str(input_path), contract.id_column)
@@ -301,13 +446,17 @@ def _score_into(folder: Path, input_path: Path, model, contract: DataContract, d
     safeguarding = [{
         "column": c, "label_text": contract.describe(c), "concept": contract.concept_of(c).name,
         "concept_label": contract.concept_of(c).label_text, "four_ps": contract.concept_of(c).four_ps,
-        "total": int(round(protect_totals[c])), "lines_with_any": len(protect_lines[c]),
+        "total": int(round(protect_totals[c])), "lines_with_any": _distinct(protect_lines[c]),
     } for c in protect]
     write_text_atomic(folder / "safeguarding.json", json.dumps(safeguarding, indent=2))
     write_text_atomic(folder / "contract.json", json.dumps(contract.to_dict(), indent=2))
     timings["write"] = time.perf_counter() - start
-    return {"rows": rows, "lines": len(lines), "band_counts": band_counts, "drift": drift_report,
+    return {"rows": rows, "lines": _distinct(line_hashes), "band_counts": band_counts, "drift": drift_report,
             "warnings": warnings, "last_date": last_date}
+
+
+def _distinct(hashes: list[np.ndarray]) -> int:
+    return int(len(np.unique(np.concatenate(hashes)))) if hashes else 0
 
 
 def _duplicate_problems(id_hashes: list[np.ndarray], source: str, column: str) -> list[Problem]:
@@ -355,6 +504,28 @@ def _csv_safe(value: object) -> object:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
+
+
+WEEK_JSON = ("manifest.json", "contract.json", "drift.json", "safeguarding.json")
+WEEK_PARQUET = ("scores.parquet", "explanations.parquet")
+
+
+def check_week_folder(folder: Path) -> None:
+    """A scored week's files are all present and readable; otherwise one error naming the file."""
+    from resilience.data.io import read_json
+
+    advice = f"rescore week {folder.name} with resilience-score ... week={folder.name} overwrite=true"
+    if not folder.is_dir():
+        raise ResilienceError(f"week {folder.name} has not been scored: {folder} is not a folder")
+    for name in WEEK_JSON:
+        read_json(folder / name, advice)
+    for name in WEEK_PARQUET:
+        try:
+            pq.read_metadata(folder / name)
+        except FileNotFoundError as exc:
+            raise ResilienceError(f"{folder / name} is missing; {advice}") from exc
+        except Exception as exc:  # pyarrow raises several unrelated types for a damaged file
+            raise ResilienceError(f"{folder / name} cannot be read ({type(exc).__name__}); {advice}") from exc
 
 
 def model_summary(model) -> dict:

@@ -276,6 +276,8 @@ def train_and_track(history: pd.DataFrame, contract: DataContract, model: Persis
         if version:
             from resilience.governance.card import publish
 
+            # the artifact digest is part of the version's identity: scoring loads only matching files
+            tracking.record_digest(tracking_config.registered_model_name, version)
             promotion = promote_if_better(version, model, history, contract, tracking_config, eval_config)
             publish(tracking_config.registered_model_name, version, governance or {})
         evaluation.timings["register_and_card"] = time.perf_counter() - start
