@@ -213,9 +213,10 @@ def model_requirements() -> list[str]:
     return pins
 
 
-def check_store(uri: str | None = None) -> str:
+def check_store(uri: str | None = None, must_exist: bool = True) -> str:
     """For commands that read an existing store (score, promote, card, outcomes): a local SQLite
-    store must exist and be an MLflow database. Nothing is created; a clear error otherwise."""
+    store must exist and be an MLflow database. Nothing is created; a clear error otherwise.
+    ``must_exist=False`` (training) accepts a store that does not exist yet but not a damaged one."""
     import sqlite3
 
     import mlflow
@@ -227,6 +228,8 @@ def check_store(uri: str | None = None) -> str:
     advice = "point MLFLOW_TRACKING_URI (or mlflow.tracking_uri=) at the project's store"
     if path is None or str(path) in ("", ":memory:"):
         raise ResilienceError(f"tracking URI {uri} names no database file; {advice}")
+    if not must_exist and not path.exists():
+        return uri
     if not path.is_file():
         raise ResilienceError(f"no MLflow tracking store at {path} (tracking URI {uri}); nothing was created. "
                               f"Check the path for a typo or {advice}")
@@ -366,9 +369,9 @@ def registry_label(uri: str | None = None) -> str:
 
     uri = uri or mlflow.get_tracking_uri()
     parts = urlsplit(uri)
-    if parts.username or parts.password:
-        parts = parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else ""))
-    return urlunsplit(parts)
+    if not (parts.username or parts.password):
+        return uri
+    return urlunsplit(parts._replace(netloc=(parts.hostname or "") + (f":{parts.port}" if parts.port else "")))
 
 
 def _version_for_uri(client, model_uri: str):
