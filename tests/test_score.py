@@ -181,10 +181,13 @@ def test_a_week_scored_by_another_model_needs_overwrite(trained, small_world_dir
     same = score(trained, small_world_dir, latest, "model_uri=models:/line-resilience/1", "week=2026-W01")
     assert same.returncode == 0, "the same model by another URI form is the same model"
     # a directory holding the same files, named like the version: unregistered, so not the same model
-    from mlflow.artifacts import download_artifacts
+    import shutil
+
+    from mlflow.tracking import MlflowClient
 
     lookalike = tmp_path / "line-resilience" / "1"
-    download_artifacts(artifact_uri="models:/line-resilience/1", dst_path=str(lookalike), tracking_uri=env["MLFLOW_TRACKING_URI"])
+    source = MlflowClient(env["MLFLOW_TRACKING_URI"]).get_model_version_download_uri("line-resilience", "1")
+    shutil.copytree(source.removeprefix("file://"), lookalike)
     before = sha(manifest)
     refused = score(trained, small_world_dir, latest, f"model_uri={lookalike}", "allow_unregistered=true", "week=2026-W01")
     assert refused.returncode == 2 and "overwrite=true" in refused.stderr, refused.stderr[-2000:]
@@ -420,8 +423,10 @@ def test_unregistered_and_logged_model_uris(trained, small_world_dir, tmp_path):
     root, env = trained
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     version = client.get_model_version("line-resilience", "1")
+    assert version.source.startswith("models:/m-"), version.source
+    logged = version.source  # the MLflow 3 logged-model URI, models:/m-<id>
     latest = weeks(small_world_dir)[-1]
-    by_id = score(trained, small_world_dir, latest, f"model_uri=models:/{version.model_id}", f"output_root={tmp_path / 'a'}",
+    by_id = score(trained, small_world_dir, latest, f"model_uri={logged}", f"output_root={tmp_path / 'a'}",
                   "log_to_mlflow=false")
     assert by_id.returncode == 0, by_id.stderr[-2000:]
     manifest = json.loads((tmp_path / "a" / latest.stem / "manifest.json").read_text())
@@ -429,11 +434,10 @@ def test_unregistered_and_logged_model_uris(trained, small_world_dir, tmp_path):
     run_uri = f"runs:/{version.run_id}/model"
     refused = score(trained, small_world_dir, latest, f"model_uri={run_uri}", f"output_root={tmp_path / 'b'}")
     assert refused.returncode == 2 and "allow_unregistered=true" in refused.stderr and not (tmp_path / "b").exists()
-    allowed = score(trained, small_world_dir, latest, f"model_uri=models:/{version.model_id}", "allow_unregistered=true",
+    allowed = score(trained, small_world_dir, latest, f"model_uri={logged}", "allow_unregistered=true",
                     f"output_root={tmp_path / 'c'}", "log_to_mlflow=false")
     assert allowed.returncode == 0
-    source = version.source if not version.source.startswith("models:/") else client.get_model_version_download_uri(
-        "line-resilience", "1")
+    source = client.get_model_version_download_uri("line-resilience", "1")
     unvetted = score(trained, small_world_dir, latest, f"model_uri={source}", "allow_unregistered=true",
                      f"output_root={tmp_path / 'd'}", "log_to_mlflow=false")
     assert unvetted.returncode == 0, unvetted.stderr[-2000:]

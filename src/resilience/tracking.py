@@ -391,7 +391,9 @@ def _version_for_uri(client, model_uri: str):
             return client.get_model_version(name, number)
         # MLflow 3 logged-model URI models:/m-<id>: only as the source of a registered version
         client.get_logged_model(body)
-        matches = [v for v in client.search_model_versions(max_results=10_000) if getattr(v, "model_id", None) == body]
+        # a version registered from a logged model has it as its source (the SQL store keeps no model_id)
+        matches = [v for v in client.search_model_versions(max_results=10_000)
+                   if getattr(v, "model_id", None) == body or str(v.source).rstrip("/") == f"models:/{body}"]
         if not matches:
             raise ResilienceError(f"'{model_uri}' is a logged model that was never registered in "
                                   f"{registry_label()}; only registered versions with a model card are used")
