@@ -367,3 +367,24 @@ def test_every_command_over_the_fault_catalogue_gives_one_message(catalogue, wor
     assert not (catalogue / "no-such-folder").exists(), "a typo'd store is never created"
     assert not (catalogue / "out").exists(), "a refused run leaves no output_root"
     assert not (catalogue / "new.sqlite").exists(), "no log is created for a damaged week"
+
+
+def test_library_failures_become_one_line_and_unexpected_ones_name_their_trace_file():
+    import errno
+
+    from sqlalchemy.exc import DatabaseError
+
+    from resilience.cli._app import EXIT_UNEXPECTED, EXIT_USER_ERROR, known_failure
+
+    message, code = known_failure(DatabaseError("SELECT 1", {}, Exception("file is not a database")))
+    assert code == EXIT_USER_ERROR and "file is not a database" in message and "restore mlflow.db from backup" in message
+    message, code = known_failure(OSError(errno.ENOSPC, "No space left on device", "/data/week/scores.csv"))
+    assert code == EXIT_USER_ERROR and "/data/week/scores.csv" in message and "disk is full" in message
+    try:
+        raise KeyError("surprise")
+    except KeyError as exc:
+        message, code = known_failure(exc)
+    assert code == EXIT_UNEXPECTED and "\n" not in message
+    trace = Path(message.split("the full trace is in ", 1)[1].split(";", 1)[0])
+    assert "Traceback" in trace.read_text() and "surprise" in trace.read_text()
+    trace.unlink()

@@ -227,3 +227,24 @@ def test_concurrent_writers_lose_nothing(tmp_path, week_dir):
     assert len(records) == 30 and records["decision"].nunique() == 30
     result = _verify(log, week_dir)
     assert result.ok and "30 anchor(s)" in result.message, "no appender lost another's anchor"
+
+
+def test_mlflow_anchors_catch_a_cut_log_even_when_the_manifests_are_edited_too(tmp_path, week_dir, mlflow_uri):
+    from resilience import tracking
+
+    log = tmp_path / "decisions.sqlite"
+    for i in range(3):
+        record = decisions.append(log, week_dir, "L1", f"decision {i}", "reason", "role")
+        tracking.anchor_decision_log("weekly-scoring", record["anchor"])
+    with sqlite3.connect(log) as connection:
+        _drop_guards(connection)
+        connection.execute("DELETE FROM decisions WHERE seq = 3")
+        _recreate_guards(connection)
+    manifest = json.loads((week_dir / "manifest.json").read_text())
+    manifest["decision_log_anchors"] = manifest["decision_log_anchors"][:2]  # the tamperer edits the week too
+    (week_dir / "manifest.json").write_text(json.dumps(manifest))
+    assert _verify(log, week_dir).ok, "the log and the week's manifest now agree with each other ..."
+    anchors = [a for a in tracking.decision_log_anchors("weekly-scoring") if a["log"] == str(log.resolve())]
+    assert len(anchors) == 3
+    result = decisions.verify(log, anchors=anchors)
+    assert not result.ok and "removed from the end" in result.message and "MLflow" in result.message, "... MLflow does not"

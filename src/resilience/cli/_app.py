@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 import sys
 import tempfile
 import time
@@ -46,6 +47,7 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Ca
         def guarded(cfg: DictConfig) -> object:
             for name in QUIET_LOGGERS:
                 logging.getLogger(name).setLevel(logging.WARNING)
+            signal.signal(signal.SIGTERM, _terminate)  # cleanups (temporary folders) run on SIGTERM
             try:
                 missing = [key for key in cfg if OmegaConf.is_missing(cfg, key)]
                 if missing:
@@ -66,6 +68,10 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Ca
         return hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)(guarded)
 
     return decorate
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated("terminated (SIGTERM); nothing was half-written and temporary files were removed")
 
 
 def _fail(message: str, code: int) -> None:
