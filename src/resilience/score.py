@@ -29,7 +29,6 @@ disk, a file in the way) leaves nothing behind, not even an empty ``output_root`
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -192,8 +191,10 @@ def _remove_tree(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _previous_fingerprint(final: Path, week: str) -> tuple[dict | None, str]:
+def _previous_fingerprint(final: Path) -> tuple[dict | None, str]:
     """The fingerprint of the model that scored an existing week folder, or why it is unknown."""
+    if not final.exists() and not final.is_symlink():
+        return None, "nothing"
     if not final.is_dir():
         raise ResilienceError(f"{final} is in the way: it is a file, not a week folder; nothing was changed. "
                               "Move it elsewhere and rerun")
@@ -220,9 +221,11 @@ def _check_output_root(output_root: Path) -> list[Path]:
         try:
             folder.mkdir()
         except OSError as exc:
+            _remove_if_empty(created)
             raise ResilienceError(os_error_message(exc, f"cannot create output_root {output_root}")) from exc
         created.append(folder)
     if not os.access(output_root, os.W_OK | os.X_OK):
+        _remove_if_empty(created)
         raise ResilienceError(f"output_root {output_root} is not writable; choose a folder you can write to")
     return created
 
@@ -235,22 +238,17 @@ def _remove_if_empty(created: list[Path]) -> None:
             return
 
 
-@contextlib.contextmanager
-def _terminate_cleanly():
-    """While scoring, SIGTERM raises :class:`Terminated`, so ``finally`` blocks remove temporary files."""
+def _raise_on_sigterm():
+    """While scoring, SIGTERM raises :class:`Terminated`, so ``finally`` blocks remove temporary
+    files; returns the previous handler (None off the main thread, where signals cannot be set)."""
     if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+        return None
 
     def stop(signum, frame):
         raise Terminated("terminated (SIGTERM) while scoring; the week was not changed and temporary files "
                          "were removed")
 
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return signal.signal(signal.SIGTERM, stop)
 
 
 def _output_frame(frame: pd.DataFrame, contract: DataContract) -> pd.DataFrame:
@@ -285,79 +283,73 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
     there, so it is part of the atomic folder). ``manifest_extra`` is merged into the manifest
     (e.g. the decision log's anchor). A file-system failure (full disk, no permission, a file in
     the way) is one :class:`~resilience.errors.ResilienceError` naming the file; on any failure
-    nothing is left behind.
+    nothing is left behind, not even an ``output_root`` this run created. (A little over 60 lines:
+    the commit's steps read best in one place.)
     """
-    input_path, output_root = Path(input_path), Path(output_root)
-    week = check_week(week) if week else None
-    created = _check_output_root(output_root)
-    tmp = output_root / f".scoring.tmp-{os.getpid()}"
-    committed = False
-    try:
-        with _terminate_cleanly():
-            try:
-                result = _build_and_commit(tmp, input_path, model, model_ref, output_root, week, overwrite,
-                                           chunk_rows, drift_config or DriftConfig(), settings or {}, after_build,
-                                           today, manifest_extra or {})
-                committed = True
-            except OSError as exc:
-                raise ResilienceError(os_error_message(exc, f"scoring {input_path} into {output_root} failed "
-                                                       "and nothing was changed")) from exc
-            finally:
-                _recover(output_root, own=True)
-    finally:
-        if not committed:
-            _remove_if_empty(created)
-    return result
-
-
-def _build_and_commit(tmp: Path, input_path: Path, model, model_ref: ModelRef, output_root: Path,
-                      week: str | None, overwrite: bool, chunk_rows: int, drift_config: DriftConfig,
-                      settings: dict, after_build, today, manifest_extra: dict) -> WeekResult:
-    """Build the week in ``tmp``, check it may replace what is there, write the manifest, swap."""
     contract: DataContract = model.contract
+    input_path = Path(input_path)
+    output_root = Path(output_root)
+    drift_config = drift_config or DriftConfig()
     timings: dict[str, float] = {}
     started = time.perf_counter()
     sha256 = file_sha256(input_path) if input_path.is_file() else None
+    week = check_week(week) if week else None
+    created = _check_output_root(output_root)
+
+    # Everything goes into a temporary folder first; only a finished week is renamed into place.
+    tmp = output_root / f".scoring.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    result = _score_into(tmp, input_path, model, contract, drift_config, chunk_rows, timings, today)
-    week = week or iso_week(result["last_date"])
-    _recover(output_root)
-    final = output_root / week
-    if final.exists() or final.is_symlink():
-        previous, described = _previous_fingerprint(final, week)
-        if previous != model_ref.fingerprint and not overwrite:
+    committed, sigterm = False, _raise_on_sigterm()
+    try:
+        tmp.mkdir(parents=True)
+        result = _score_into(tmp, input_path, model, contract, drift_config, chunk_rows, timings, today)
+        week = week or iso_week(result["last_date"])
+        _recover(output_root)
+        final = output_root / week
+        previous_identity, described = _previous_fingerprint(final)
+        if final.exists() and previous_identity != model_ref.fingerprint and not overwrite:
             raise ResilienceError(
                 f"week {week} in {output_root} was scored with {described}, not with model {model_ref.identity} "
                 f"({model_ref.sha256 or 'no digest'}) from {model_ref.registry or model_ref.uri}; nothing was "
                 "changed. Rerun with overwrite=true to replace it.")
-    week_tmp = output_root / f".{week}.tmp-{os.getpid()}"
-    tmp.rename(week_tmp)
-    manifest = {
-        "week": week,
-        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "toolkit_version": __version__,
-        "input": {"path": str(input_path), "sha256": sha256, "rows": result["rows"]},
-        "config_hash": config_hash(settings),
-        "settings": settings,
-        "model": {**asdict(model_ref), "identity": model_ref.identity, "fingerprint": model_ref.fingerprint,
-                  **model_summary(model)},
-        "counts": {"rows": result["rows"], "lines": result["lines"], "bands": result["band_counts"],
-                   "drift_alerts": len(result["drift"]["alerts"])},
-        "warnings": ([model_ref.warning] if model_ref.warning else []) + result["warnings"]
-                    + [a["message"] for a in result["drift"]["alerts"]],
-        **manifest_extra,
-    }
-    previous_week = find_previous_week(final)
-    if after_build is not None:
-        start = time.perf_counter()
-        write_text_atomic(week_tmp / "manifest.json", json.dumps(manifest, indent=2, default=str))
-        after_build(week_tmp, previous_week)
-        timings["report"] = time.perf_counter() - start
-    timings["total"] = time.perf_counter() - started
-    manifest["timings"] = {k: round(v, 3) for k, v in timings.items()}
-    write_text_atomic(week_tmp / "manifest.json", json.dumps(manifest, indent=2, default=str))
-    _swap_into_place(week_tmp, final)
+        week_tmp = output_root / f".{week}.tmp-{os.getpid()}"
+        tmp.rename(week_tmp)
+        tmp = week_tmp
+        manifest = {
+            "week": week,
+            "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "toolkit_version": __version__,
+            "input": {"path": str(input_path), "sha256": sha256, "rows": result["rows"]},
+            "config_hash": config_hash(settings or {}),
+            "settings": settings or {},
+            "model": {**asdict(model_ref), "identity": model_ref.identity, "fingerprint": model_ref.fingerprint,
+                      **model_summary(model)},
+            "counts": {"rows": result["rows"], "lines": result["lines"], "bands": result["band_counts"],
+                       "drift_alerts": len(result["drift"]["alerts"])},
+            "warnings": ([model_ref.warning] if model_ref.warning else []) + result["warnings"]
+                        + [a["message"] for a in result["drift"]["alerts"]],
+            **(manifest_extra or {}),
+        }
+        previous = find_previous_week(output_root / week)
+        if after_build is not None:
+            start = time.perf_counter()
+            write_text_atomic(tmp / "manifest.json", json.dumps(manifest, indent=2, default=str))
+            after_build(tmp, previous)
+            timings["report"] = time.perf_counter() - start
+        timings["total"] = time.perf_counter() - started
+        manifest["timings"] = {k: round(v, 3) for k, v in timings.items()}
+        write_text_atomic(tmp / "manifest.json", json.dumps(manifest, indent=2, default=str))
+        _swap_into_place(tmp, final)
+        committed = True
+    except OSError as exc:
+        raise ResilienceError(os_error_message(exc, f"scoring {input_path} into {output_root} failed and "
+                                                    "nothing was changed")) from exc
+    finally:
+        _recover(output_root, own=True)  # this run's temporary or set-aside folders, whatever happened
+        if not committed:
+            _remove_if_empty(created)
+        if sigterm is not None:
+            signal.signal(signal.SIGTERM, sigterm)
     return WeekResult(week, final, result["rows"], result["band_counts"], len(result["drift"]["alerts"]), manifest)
 
 
