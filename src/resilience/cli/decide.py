@@ -8,6 +8,7 @@ from omegaconf import DictConfig, OmegaConf
 from resilience import decisions, tracking
 from resilience.cli._app import hydra_app
 from resilience.errors import ResilienceError
+from resilience.weeks import week_folder
 
 
 def _mlflow(cfg: DictConfig) -> str | None:
@@ -40,7 +41,7 @@ def main(cfg: DictConfig) -> None:
     if missing:
         raise ResilienceError(f"missing {', '.join(missing)}: e.g. resilience-decide week=2026-W47 line=<id> "
                               "decision=\"...\" reason=\"...\" by=<role>")
-    record = decisions.append(cfg.log_path, Path(cfg.output_root) / str(cfg.week), str(cfg.line),
+    record = decisions.append(cfg.log_path, week_folder(cfg.output_root, cfg.week), str(cfg.line),
                               str(cfg.decision), str(cfg.reason), str(cfg.by), key=key)
     print(f"recorded: {record['by_role']} decided '{record['decision']}' for line {record['line_id']} "
           f"({record['yardstick_band']}, {record['persistence_probability']:.0%}, model {record['model']}); "
