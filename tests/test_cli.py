@@ -261,3 +261,130 @@ def test_unknown_column_is_a_warning_not_an_error(workdir):
     assert result.returncode == 0, result.stderr
     warnings = summary_of(result.stdout)["warnings"]
     assert len(warnings) == 1 and "suspect_nationality" in warnings[0]
+
+
+# -- the fault catalogue: every command, every known fault, one message and never a traceback ---------
+BIN = Path(sys.executable).parent
+KEY = {"RESILIENCE_DECISION_KEY": "catalogue-key-0123456789"}
+
+
+def _command(name: str, cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    full = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR",)}
+    full.update(env or {})
+    return subprocess.run([str(BIN / name), *args], cwd=cwd, capture_output=True, text=True, env=full, timeout=300)
+
+
+def _scored_week(root: Path, week: str = "2026-W47") -> Path:
+    folder = root / week
+    folder.mkdir(parents=True)
+    pd.DataFrame({"rank": [1], "disruption_id": ["D1"], "line_id": ["L1"], "persistence_probability": [0.7],
+                  "yardstick_band": ["likely"]}).to_parquet(folder / "scores.parquet")
+    pd.DataFrame({"disruption_id": ["D1"], "baseline_probability": [0.5]}).to_parquet(folder / "explanations.parquet")
+    for name in ("contract.json", "drift.json", "safeguarding.json"):
+        (folder / name).write_text("{}")
+    (folder / "manifest.json").write_text(json.dumps({"week": week, "model": {"identity": "m/1"},
+                                                      "input": {"sha256": "ab" * 32}}))
+    return folder
+
+
+def _malformed_store(path: Path) -> None:
+    """A real MLflow store whose pages were damaged (sqlite: 'database disk image is malformed')."""
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{path}")
+    mlflow.create_experiment("x")
+    data = bytearray(path.read_bytes())
+    for offset in range(4096, len(data), 4096):
+        data[offset:offset + 64] = b"\xff" * 64
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faults")
+    (root / "garbage.db").write_bytes(b"this is not a database\n" * 500)
+    _malformed_store(root / "malformed.db")
+    weekly = root / "weekly"
+    _scored_week(weekly)
+    damaged = _scored_week(root / "damaged", "2026-W47")
+    (damaged / "manifest.json").write_text('{"week": "2026-W47", "model": ')
+    (damaged / "scores.parquet").write_bytes(b"PAR1 truncated")
+    (root / "decisions.sqlite").write_bytes(b"SQLite format 3\x00" + b"\x00" * 100 + b"garbage" * 100)
+    valid_extract().to_csv(root / "labels.csv", index=False)
+    return root
+
+
+def _cases(root: Path) -> list[tuple[str, tuple[str, ...], dict, str]]:
+    garbage, malformed = f"sqlite:///{root / 'garbage.db'}", f"sqlite:///{root / 'malformed.db'}"
+    typo = f"sqlite:///{root / 'no-such-folder' / 'mlfow.db'}"
+    extract = str(root / "labels.csv")
+    cases = []
+    cases.append(("resilience-score", (f"input={extract}", f"output_root={root / 'out'}", "report=false"),
+                  {"MLFLOW_TRACKING_URI": malformed}, "restore mlflow.db from backup"))
+    for store, expected in ((garbage, "restore mlflow.db from backup"), (typo, "no MLflow tracking store")):
+        env = {"MLFLOW_TRACKING_URI": store}
+        cases += [
+            ("resilience-score", (f"input={extract}", f"output_root={root / 'out'}", "report=false"), env, expected),
+            ("resilience-card", (), env, expected),
+            ("resilience-promote", ("version=1", "reason=test"), env, expected),
+            ("resilience-outcomes", (f"input={extract}", f"output_root={root / 'weekly'}"), env, expected),
+        ]
+    cases += [
+        ("resilience-train", (f"input={extract}", f"hydra.run.dir={root / 'run'}"), {"MLFLOW_TRACKING_URI": garbage},
+         "restore mlflow.db from backup"),
+        ("resilience-decide", ("verify=true", f"log_path={root / 'decisions.sqlite'}", "anchor_in_mlflow=false"), KEY,
+         "restore it from backup"),
+        ("resilience-decide", ("week=2026-W47", "line=L1", "decision=a", "reason=b", "by=c", "anchor_in_mlflow=false",
+                               f"log_path={root / 'decisions.sqlite'}", f"output_root={root / 'weekly'}"), KEY,
+         "restore it from backup"),
+        ("resilience-decide", ("verify=true", f"log_path={root / 'weekly'}", "anchor_in_mlflow=false"), KEY, "is a folder"),
+        ("resilience-decide", ("verify=true", f"log_path={root / 'none.sqlite'}", "anchor_in_mlflow=false"), KEY,
+         "does not exist"),
+        ("resilience-decide", ("verify=true", f"log_path={root / 'decisions.sqlite'}"), {}, "no signing key"),
+        ("resilience-decide", ("week=2026-W47", "line=L1", "decision=a", "reason=b", "by=c", "anchor_in_mlflow=false",
+                               f"log_path={root / 'new.sqlite'}", f"output_root={root / 'damaged'}"), KEY,
+         "cannot be read"),
+        ("resilience-report", ("week=2026-W47", f"output_root={root / 'damaged'}"), {}, "manifest.json cannot be read"),
+        ("resilience-report", ("week=../victim", f"output_root={root / 'weekly'}"), {}, "ISO week"),
+        ("resilience-outcomes", (f"input={extract}", f"output_root={root / 'damaged'}"),
+         {"MLFLOW_TRACKING_URI": garbage}, "restore mlflow.db from backup"),
+        ("resilience-validate", (f"input={root / 'garbage.db'}",), {}, "unknown extract format"),
+        ("resilience-validate", (f"input={root / 'weekly'}",), {}, "is not a file"),
+    ]
+    return cases
+
+
+@pytest.mark.slow
+def test_every_command_over_the_fault_catalogue_gives_one_message(catalogue, workdir):
+    failures = []
+    for name, args, env, expected in _cases(catalogue):
+        result = _command(name, workdir, *args, env=env)
+        text = result.stdout + result.stderr
+        if result.returncode == 0 or "Traceback" in text or expected not in result.stderr \
+                or not result.stderr.startswith("error: "):
+            failures.append(f"{name} {' '.join(args)}: exit {result.returncode}\n{result.stderr[-1500:]}")
+    assert not failures, "\n\n".join(failures)
+    assert not (catalogue / "no-such-folder").exists(), "a typo'd store is never created"
+    assert not (catalogue / "out").exists(), "a refused run leaves no output_root"
+    assert not (catalogue / "new.sqlite").exists(), "no log is created for a damaged week"
+
+
+def test_library_failures_become_one_line_and_unexpected_ones_name_their_trace_file():
+    import errno
+
+    from sqlalchemy.exc import DatabaseError
+
+    from resilience.cli._app import EXIT_UNEXPECTED, EXIT_USER_ERROR, known_failure
+
+    message, code = known_failure(DatabaseError("SELECT 1", {}, Exception("file is not a database")))
+    assert code == EXIT_USER_ERROR and "file is not a database" in message and "restore mlflow.db from backup" in message
+    message, code = known_failure(OSError(errno.ENOSPC, "No space left on device", "/data/week/scores.csv"))
+    assert code == EXIT_USER_ERROR and "/data/week/scores.csv" in message and "disk is full" in message
+    try:
+        raise KeyError("surprise")
+    except KeyError as exc:
+        message, code = known_failure(exc)
+    assert code == EXIT_UNEXPECTED and "\n" not in message
+    trace = Path(message.split("the full trace is in ", 1)[1].split(";", 1)[0])
+    assert "Traceback" in trace.read_text() and "surprise" in trace.read_text()
+    trace.unlink()

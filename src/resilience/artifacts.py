@@ -59,21 +59,24 @@ class WeekManifest:
     warnings: list[str] = field(default_factory=list)
     priority: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)   # other top-level keys (e.g. the decision log's anchor)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        return {**data.pop("extra"), **data}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=str)
 
     @classmethod
     def from_dict(cls, data: Any) -> WeekManifest:
-        """A manifest from its JSON form. Unknown keys are ignored; a week written before
+        """A manifest from its JSON form. Unknown keys are kept in ``extra`` (and written back); a week written before
         ``created_utc`` existed (key ``created``) still says when it was produced."""
         if not isinstance(data, dict):
             data = {}
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - {"extra"}
         values = {k: v for k, v in data.items() if k in known and v is not None}
+        values["extra"] = {k: v for k, v in data.items() if k not in known and k != "created"}
         if not values.get("created_utc") and data.get("created"):
             values["created_utc"] = str(data["created"])
         manifest = cls(**values)

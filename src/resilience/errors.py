@@ -48,3 +48,27 @@ class ContractError(ResilienceError):
         lines = [f"{len(self.problems)} problem(s) with the extract:"]
         lines += [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
+
+
+class Terminated(BaseException):
+    """The process was asked to stop (SIGTERM) in the middle of a run; cleanup has run."""
+
+
+def os_error_message(exc: OSError, doing: str) -> str:
+    """One sentence for a file-system failure: the file, what went wrong and what to do."""
+    import errno
+
+    where = exc.filename or "a file"
+    reason = exc.strerror or str(exc)
+    advice = {
+        errno.ENOSPC: "the disk is full: free some space (or choose another output_root) and rerun",
+        errno.EDQUOT: "the disk quota is used up: free some space (or choose another output_root) and rerun",
+        errno.EFBIG: "the file grew beyond the size this system allows: choose another output_root and rerun",
+        errno.EACCES: "permission denied: choose a folder you can write to, or ask for access",
+        errno.EPERM: "permission denied: choose a folder you can write to, or ask for access",
+        errno.EROFS: "the file system is read-only: choose a writable folder",
+        errno.ENOTDIR: "a path component is a file, not a folder: fix the path",
+        errno.EEXIST: "a file is in the way: move it or choose another path",
+        errno.EISDIR: "a folder is where a file was expected: fix the path",
+    }.get(exc.errno, "check the path and rerun")
+    return f"{doing}: {where}: {reason}; {advice}"

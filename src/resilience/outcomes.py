@@ -7,7 +7,6 @@ calibration in use is tracked over time. Small groups are suppressed, not report
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,19 +14,20 @@ import pandas as pd
 
 from resilience import evaluate
 from resilience.data.contract import DataContract
+from resilience.data.io import read_json, read_parquet
 from resilience.errors import ResilienceError
 
 
 def read_labels(path: str | Path, contract: DataContract) -> pd.DataFrame:
     """Id and label from a labels extract, with the label parsed as the contract says."""
     from resilience.data.io import read_extract
-    from resilience.data.validate import _parse
+    from resilience.data.validate import parse_column
 
     raw = read_extract(path)
     missing = [c for c in (contract.id_column, contract.label) if c not in raw.columns]
     if missing:
         raise ResilienceError(f"{path}: the labels extract needs column(s) {', '.join(missing)}")
-    label, bad = _parse(raw[contract.label], contract.column(contract.label))
+    label, bad = parse_column(raw[contract.label], contract.column(contract.label))
     if bad.any():
         rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad.to_numpy())[:5])
         raise ResilienceError(f"{path}: column '{contract.label}': not true/false in row(s) {rows}")
@@ -43,8 +43,8 @@ def realised_metrics(output_root: str | Path, labels: pd.DataFrame, cohort_colum
         scores_path = folder / "scores.parquet"
         if not scores_path.is_file():
             continue
-        scores = pd.read_parquet(scores_path)
-        manifest = json.loads((folder / "manifest.json").read_text()) if (folder / "manifest.json").is_file() else {}
+        scores = read_parquet(scores_path, f"rescore week {folder.name} with resilience-score ... overwrite=true")
+        manifest = read_json(folder / "manifest.json") if (folder / "manifest.json").is_file() else {}
         joined = scores.merge(labels, on="disruption_id", how="inner")
         groups = [("all", joined)]
         if cohort_column and cohort_column in joined.columns:

@@ -6,6 +6,10 @@ disruption, in input order: its id, the calibrated ``persistence_probability``, 
 band, the line's range (``probability_low``, ``probability_high``, ``band_uncertain``; a model
 trained without intervals has none) and the top reasons for and against in words. This is also what
 ``mlflow.pyfunc.spark_udf`` runs on each Spark partition, so Spark and pandas scoring agree.
+
+Loading a pickled model runs code, so load it with :func:`load_vetted` rather than
+``mlflow.pyfunc.load_model``: the registry record, the model card and the artifact digest are
+checked before anything is unpickled (see :func:`resilience.tracking.vet_model`).
 """
 from __future__ import annotations
 
@@ -42,3 +46,16 @@ class ResiliencePyfunc(mlflow.pyfunc.PythonModel):
             out[column] = reasons[column].to_numpy()
         out["summary"] = explanation.summary
         return out
+
+
+def load_vetted(model_uri: str, allow_unregistered: bool = False) -> mlflow.pyfunc.PyFuncModel:
+    """``mlflow.pyfunc.load_model`` for this toolkit's models, vetted first.
+
+    Only a registered version (``models:/name@alias``, ``models:/name/N``, ``models:/m-<id>``) of
+    the current registry with a model card and an unchanged artifact digest loads; anything else is
+    refused with a :class:`~resilience.errors.ResilienceError` before any code in it can run, unless
+    ``allow_unregistered=True``.
+    """
+    from resilience.tracking import load_vetted_pyfunc
+
+    return load_vetted_pyfunc(model_uri, allow_unregistered)[0]

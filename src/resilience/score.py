@@ -19,10 +19,15 @@ folder ``<output_root>/<week>/``:
   row counts, timings, warnings.
 
 **Atomic**: everything is built in a hidden temporary folder beside the week's and renamed into
-place; a run killed at any point leaves earlier output as it was (a stale temporary folder is
-removed by the next run; a week folder caught mid-swap is restored). **Repeatable**: the same
-input and model give a byte-identical ``scores.csv``. A week already scored by a *different*
-model is only replaced with ``overwrite=True``.
+place; a run killed at any point leaves earlier output as it was. Temporary and set-aside folders
+carry their owner's pid (``.<week>.tmp-<pid>``, ``.<week>.old-<pid>``); the next run removes those
+of *dead* owners and restores a week caught mid-swap, never touching a live process's folders.
+SIGTERM removes the run's temporary folder before the process ends; the swap itself is not
+interrupted. The commit's steps are named fault points (:mod:`resilience.faultpoints`) so tests
+kill it at each one. **Repeatable**: the same input and model give a byte-identical
+``scores.csv``. A week already scored by a *different* model — another registry, version or
+artifact digest — is only replaced with ``overwrite=True``. A run that fails (bad input, a full
+disk, a file in the way) leaves nothing behind, not even an empty ``output_root``.
 """
 from __future__ import annotations
 
@@ -33,6 +38,8 @@ import logging
 import os
 import re
 import shutil
+import signal
+import threading
 import time
 import unicodedata
 from collections.abc import Callable
@@ -51,12 +58,13 @@ from resilience.data.contract import DataContract
 from resilience.data.io import atomic_path, file_sha256, iter_extract, write_text_atomic
 from resilience.data.validate import check_week_holds, validate_frame
 from resilience.drift import DriftAccumulator, DriftConfig
-from resilience.errors import ContractError, Problem, ResilienceError
+from resilience.errors import ContractError, Problem, ResilienceError, Terminated, os_error_message
 from resilience.evidence import ModelEvidence
 from resilience.explain import REASON_COLUMNS, explain
+from resilience.faultpoints import checkpoint
 from resilience.intervals import interval_table
 from resilience.priority import HarmPolicy, load_priority_policy, priority_ranks
-from resilience.weeks import check_week, find_previous_week, iso_week
+from resilience.weeks import WEEK_PATTERN, check_week, find_previous_week, iso_week
 from resilience.yardstick import BAND_NAMES
 
 log = logging.getLogger(__name__)
@@ -64,16 +72,28 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ModelRef:
-    """Which registered model scored a week (what the manifest and the overwrite rule compare)."""
+    """Which model scored a week: what the manifest records and the overwrite rule compares.
+
+    The identity is the registry, the registered name and version *and* the SHA-256 of the model's
+    artifact directory, so another store's "version 1" or a look-alike directory is a different model.
+    """
 
     uri: str
     name: str | None
     version: str | None
     run_id: str | None
+    registry: str | None = None
+    sha256: str | None = None
+    warning: str | None = None
 
     @property
     def identity(self) -> str:
+        """Short display name (``line-resilience/3``); :attr:`fingerprint` is the full identity."""
         return f"{self.name}/{self.version}" if self.version else (self.run_id or self.uri)
+
+    @property
+    def fingerprint(self) -> dict:
+        return {"registry": self.registry, "name": self.name, "version": self.version, "sha256": self.sha256}
 
 
 @dataclass
@@ -93,52 +113,150 @@ def config_hash(settings: dict) -> str:
 
 
 def _alive(pid: str) -> bool:
-    """Is process ``pid`` still running (so its temporary folder is in use)?"""
+    """Is process ``pid`` still running (so its folders are in use)?"""
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's live process
         return True
+    except (OverflowError, ValueError):
+        return False
     return True
 
 
-def _recover(output_root: Path, week: str) -> None:
-    """Tidy after a killed run: drop its temporary folders, restore a week caught mid-swap.
+def _ours_to_tidy(folder: Path, own: bool) -> bool:
+    """A hidden ``.<name>.tmp-<pid>`` / ``.<name>.old-<pid>`` folder of this process (``own``) or of a
+    process that is no longer running."""
+    pid = folder.name.rsplit("-", 1)[-1]
+    if not folder.is_dir() or not pid.isdigit():
+        return False
+    return int(pid) == os.getpid() if own else int(pid) != os.getpid() and not _alive(pid)
 
-    Temporary folders end in ``-<pid>``; those of a process still running are left alone.
+
+def _recover(output_root: Path, own: bool = False) -> None:
+    """Tidy after killed runs: drop dead owners' temporary folders, restore a week caught mid-swap.
+
+    Only folders whose owner (the pid in the name) is dead are touched: a live scorer's temporary
+    or set-aside folder is its own business. ``own=True`` tidies this process's own leftovers
+    (after a failed run).
     """
-    final = output_root / week
-    for stale in [*output_root.glob(".scoring.tmp-*"), *output_root.glob(".*.tmp-*")]:
-        pid = stale.name.rsplit("-", 1)[-1]
-        if stale.is_dir() and pid.isdigit() and int(pid) != os.getpid() and not _alive(pid):
+    for stale in output_root.glob(".*.tmp-*"):
+        if _ours_to_tidy(stale, own):
             shutil.rmtree(stale, ignore_errors=True)
-    for old in sorted(output_root.glob(f".{week}.old-*")):
+    for old in sorted(output_root.glob(".*.old-*")):
+        week = old.name[1:].rsplit(".old-", 1)[0]
+        if not WEEK_PATTERN.match(week) or not _ours_to_tidy(old, own):
+            continue
+        final = output_root / week
         if not final.exists():
             old.rename(final)
+            log.warning("restored %s, left aside by a run that was killed mid-swap", final)
         else:
             shutil.rmtree(old, ignore_errors=True)
 
 
 def _swap_into_place(tmp: Path, final: Path) -> None:
-    """Rename the finished folder onto the week's; the old one is kept until the new one is in."""
-    if final.exists():
+    """Rename the finished folder onto the week's; the old one is kept until the new one is in.
+
+    SIGTERM is held back for the few renames, so a terminated run never stops half-way here.
+    """
+    blocked = threading.current_thread() is threading.main_thread()
+    if blocked:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        checkpoint("before_swap")
+        if not final.exists():
+            tmp.rename(final)
+            checkpoint("after_swap")
+            return
         old = final.parent / f".{final.name}.old-{os.getpid()}"
         final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(final)
+        checkpoint("during_swap")
+        try:
+            tmp.rename(final)
+        except BaseException:
+            if not final.exists():
+                old.rename(final)
+            raise
+        checkpoint("after_swap")
+        try:
+            _remove_tree(old)
+        except OSError as exc:  # the new week is in; the next run removes the rest
+            log.warning("could not remove %s: %s", old, exc)
+    finally:
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
-def _previous_identity(final: Path) -> str | None:
+def _remove_tree(folder: Path) -> None:
+    """Delete a set-aside week (a checkpoint half-way, so tests can die mid-cleanup)."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    for number, file in enumerate(files):
+        if number == len(files) // 2:
+            checkpoint("during_cleanup")
+        file.unlink()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _previous_fingerprint(final: Path) -> tuple[dict | None, str]:
+    """The fingerprint of the model that scored an existing week folder, or why it is unknown."""
+    if not final.exists() and not final.is_symlink():
+        return None, "nothing"
+    if not final.is_dir():
+        raise ResilienceError(f"{final} is in the way: it is a file, not a week folder; nothing was changed. "
+                              "Move it elsewhere and rerun")
     manifest = final / "manifest.json"
-    if not manifest.is_file():
-        return None
     try:
-        return json.loads(manifest.read_text())["model"]["identity"]
-    except (ValueError, KeyError):
+        model = json.loads(manifest.read_text(encoding="utf-8"))["model"]
+        fingerprint = model.get("fingerprint")
+        return fingerprint, f"model {model.get('identity', 'unknown')} ({(fingerprint or {}).get('sha256') or 'no digest'})"
+    except FileNotFoundError:
+        return None, f"an unknown model (no {manifest})"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return None, f"an unknown model ({manifest} cannot be read: {type(exc).__name__})"
+
+
+def _check_output_root(output_root: Path) -> list[Path]:
+    """Make ``output_root`` (and missing parents); returns the folders created, to undo on failure."""
+    created = []
+    for folder in reversed([output_root, *output_root.parents]):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ResilienceError(f"output_root {output_root}: {folder} is a file, not a folder; "
+                                      "choose another output_root")
+            continue
+        try:
+            folder.mkdir()
+        except OSError as exc:
+            _remove_if_empty(created)
+            raise ResilienceError(os_error_message(exc, f"cannot create output_root {output_root}")) from exc
+        created.append(folder)
+    if not os.access(output_root, os.W_OK | os.X_OK):
+        _remove_if_empty(created)
+        raise ResilienceError(f"output_root {output_root} is not writable; choose a folder you can write to")
+    return created
+
+
+def _remove_if_empty(created: list[Path]) -> None:
+    for folder in reversed(created):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def _raise_on_sigterm():
+    """While scoring, SIGTERM raises :class:`Terminated`, so ``finally`` blocks remove temporary
+    files; returns the previous handler (None off the main thread, where signals cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
         return None
+
+    def stop(signum, frame):
+        raise Terminated("terminated (SIGTERM) while scoring; the week was not changed and temporary files "
+                         "were removed")
+
+    return signal.signal(signal.SIGTERM, stop)
 
 
 def _output_frame(frame: pd.DataFrame, contract: DataContract) -> pd.DataFrame:
@@ -167,7 +285,7 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
                drift_config: DriftConfig | None = None, settings: dict | None = None,
                after_build: Callable[[Path, Path | None], None] | None = None,
                today: pd.Timestamp | None = None, evidence: ModelEvidence | None = None,
-               priority: str | None = None) -> WeekResult:
+               priority: str | None = None, manifest_extra: dict | None = None) -> WeekResult:
     """Score one week's extract with ``model`` and write ``<output_root>/<week>/`` atomically.
 
     ``evidence`` is the model's :class:`~resilience.evidence.ModelEvidence` (drift reference, test
@@ -176,6 +294,11 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
     ``after_build(tmp_folder, previous_week_folder)`` runs before the swap (the report is built
     there, so it is part of the atomic folder). ``priority`` names the harm policy
     (``configs/priority/<name>.yaml``; None = the one named after the model's data config, if any).
+    ``manifest_extra`` is merged into the manifest
+    (e.g. the decision log's anchor). A file-system failure (full disk, no permission, a file in
+    the way) is one :class:`~resilience.errors.ResilienceError` naming the file; on any failure
+    nothing is left behind, not even an ``output_root`` this run created. (A little over 60 lines:
+    the commit's steps read best in one place.)
     """
     contract: DataContract = model.contract
     policy = load_priority_policy(priority, contract)
@@ -186,25 +309,27 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
     timings: dict[str, float] = {}
     started = time.perf_counter()
     sha256 = file_sha256(input_path) if input_path.is_file() else None
-    output_root.mkdir(parents=True, exist_ok=True)
+    week = check_week(week) if week else None
+    created = _check_output_root(output_root)
 
     # Everything goes into a temporary folder first; only a finished week is renamed into place.
     tmp = output_root / f".scoring.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    committed, sigterm = False, _raise_on_sigterm()
     try:
+        tmp.mkdir(parents=True)
         result = _score_into(tmp, input_path, model, contract, drift_config, chunk_rows, timings, today,
                              evidence.drift_reference, policy)
-        week = check_week(week) if week else iso_week(result["last_date"])
+        week = week or iso_week(result["last_date"])
         check_week_holds(week, result["last_date"], str(input_path))
-        _recover(output_root, week)
+        _recover(output_root)
         final = output_root / week
-        previous_identity = _previous_identity(final)
-        if final.exists() and previous_identity != model_ref.identity and not overwrite:
+        previous_identity, described = _previous_fingerprint(final)
+        if final.exists() and previous_identity != model_ref.fingerprint and not overwrite:
             raise ResilienceError(
-                f"week {week} in {output_root} was scored with model {previous_identity or 'unknown'}, not "
-                f"{model_ref.identity}; nothing was changed. Rerun with overwrite=true to replace it."
-            )
+                f"week {week} in {output_root} was scored with {described}, not with model {model_ref.identity} "
+                f"({model_ref.sha256 or 'no digest'}) from {model_ref.registry or model_ref.uri}; nothing was "
+                "changed. Rerun with overwrite=true to replace it.")
         week_tmp = output_root / f".{week}.tmp-{os.getpid()}"
         tmp.rename(week_tmp)
         tmp = week_tmp
@@ -215,11 +340,14 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
             input={"path": str(input_path), "sha256": sha256, "rows": result["rows"]},
             config_hash=config_hash(settings or {}),
             settings=settings or {},
-            model={**asdict(model_ref), "identity": model_ref.identity, **model_summary(model, evidence)},
+            model={**asdict(model_ref), "identity": model_ref.identity, "fingerprint": model_ref.fingerprint,
+                   **model_summary(model, evidence)},
             counts={"rows": result["rows"], "lines": result["lines"], "bands": result["band_counts"],
                     "drift_alerts": len(result["drift"]["alerts"])},
-            warnings=result["warnings"] + [a["message"] for a in result["drift"]["alerts"]],
+            warnings=([model_ref.warning] if model_ref.warning else []) + result["warnings"]
+                     + [a["message"] for a in result["drift"]["alerts"]],
             priority=policy.to_dict() if policy is not None else {},
+            extra=dict(manifest_extra or {}),
         )
         previous = find_previous_week(output_root / week)
         if after_build is not None:
@@ -231,9 +359,16 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
         manifest.timings = {k: round(v, 3) for k, v in timings.items()}
         write_text_atomic(tmp / "manifest.json", manifest.to_json())
         _swap_into_place(tmp, final)
+        committed = True
+    except OSError as exc:
+        raise ResilienceError(os_error_message(exc, f"scoring {input_path} into {output_root} failed and "
+                                                    "nothing was changed")) from exc
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        _recover(output_root, own=True)  # this run's temporary or set-aside folders, whatever happened
+        if not committed:
+            _remove_if_empty(created)
+        if sigterm is not None:
+            signal.signal(signal.SIGTERM, sigterm)
     return WeekResult(week, final, result["rows"], result["band_counts"], len(result["drift"]["alerts"]),
                       manifest.to_dict())
 
@@ -250,8 +385,9 @@ def _score_into(folder: Path, input_path: Path, model, contract: DataContract, d
     id_hashes: list[np.ndarray] = []
     protect = _protect_columns(contract)
     protect_totals = {c: 0.0 for c in protect}
-    protect_lines: dict[str, set] = {c: set() for c in protect}
-    lines: set = set()
+    # distinct lines are counted from 8-byte hashes, not held as Python strings (flat memory)
+    protect_lines: dict[str, list[np.ndarray]] = {c: [] for c in protect}
+    line_hashes: list[np.ndarray] = []
     last_date = None
     parts = folder / "parts"
     parts.mkdir()
@@ -298,16 +434,18 @@ def _score_into(folder: Path, input_path: Path, model, contract: DataContract, d
         probabilities.append(scored.probability)
         id_hashes.append(pd.util.hash_pandas_object(out["disruption_id"], index=False).to_numpy())
         drift.update(frame, scored.top_concepts)
-        lines.update(out["line_id"])
+        hashed_lines = pd.util.hash_pandas_object(out["line_id"], index=False).to_numpy()
+        line_hashes.append(np.unique(hashed_lines))
         for c in protect:
             values = pd.to_numeric(frame[c].astype(float), errors="coerce").fillna(0)
             protect_totals[c] += float(values.sum())
-            protect_lines[c].update(out["line_id"][values.to_numpy() > 0])
+            protect_lines[c].append(np.unique(hashed_lines[values.to_numpy() > 0]))
         chunk_last = pd.to_datetime(frame[contract.date_column]).max()
         last_date = chunk_last if last_date is None else max(last_date, chunk_last)
         rows += len(chunk)
     if explanation_writer is not None:
         explanation_writer.close()
+    checkpoint("build")
     if rows == 0:
         problems.append(Problem(str(input_path), None, "the extract has no rows", "at least one data row"))
     problems += _duplicate_problems(id_hashes, str(input_path), contract.id_column)
@@ -330,13 +468,17 @@ def _score_into(folder: Path, input_path: Path, model, contract: DataContract, d
     safeguarding = [{
         "column": c, "label_text": contract.describe(c), "concept": contract.concept_of(c).name,
         "concept_label": contract.concept_of(c).label_text, "four_ps": contract.concept_of(c).four_ps,
-        "total": int(round(protect_totals[c])), "lines_with_any": len(protect_lines[c]),
+        "total": int(round(protect_totals[c])), "lines_with_any": _distinct(protect_lines[c]),
     } for c in protect]
     write_text_atomic(folder / "safeguarding.json", json.dumps(safeguarding, indent=2))
     write_text_atomic(folder / "contract.json", json.dumps(contract.to_dict(), indent=2))
     timings["write"] = time.perf_counter() - start
-    return {"rows": rows, "lines": len(lines), "band_counts": band_counts, "drift": drift_report,
+    return {"rows": rows, "lines": _distinct(line_hashes), "band_counts": band_counts, "drift": drift_report,
             "warnings": warnings, "last_date": last_date}
+
+
+def _distinct(hashes: list[np.ndarray]) -> int:
+    return int(len(np.unique(np.concatenate(hashes)))) if hashes else 0
 
 
 def _duplicate_problems(id_hashes: list[np.ndarray], source: str, column: str) -> list[Problem]:
@@ -430,6 +572,28 @@ def _first_visible(text: str) -> str:
         if not (ch.isspace() or ch == "\ufffd" or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp")):
             return ch
     return ""
+
+
+WEEK_JSON = ("manifest.json", "contract.json", "drift.json", "safeguarding.json")
+WEEK_PARQUET = ("scores.parquet", "explanations.parquet")
+
+
+def check_week_folder(folder: Path) -> None:
+    """A scored week's files are all present and readable; otherwise one error naming the file."""
+    from resilience.data.io import read_json
+
+    advice = f"rescore week {folder.name} with resilience-score ... week={folder.name} overwrite=true"
+    if not folder.is_dir():
+        raise ResilienceError(f"week {folder.name} has not been scored: {folder} is not a folder")
+    for name in WEEK_JSON:
+        read_json(folder / name, advice)
+    for name in WEEK_PARQUET:
+        try:
+            pq.read_metadata(folder / name)
+        except FileNotFoundError as exc:
+            raise ResilienceError(f"{folder / name} is missing; {advice}") from exc
+        except Exception as exc:  # pyarrow raises several unrelated types for a damaged file
+            raise ResilienceError(f"{folder / name} cannot be read ({type(exc).__name__}); {advice}") from exc
 
 
 def model_summary(model, evidence: ModelEvidence | None = None) -> dict:

@@ -303,43 +303,311 @@ def model_requirements() -> list[str]:
     return pins
 
 
-def load_persistence_model(model_uri: str):
-    """The fitted :class:`~resilience.models.PersistenceModel` behind a model URI, and its version info.
+def check_store(uri: str | None = None, must_exist: bool = True) -> str:
+    """For commands that read an existing store (score, promote, card, outcomes): a local SQLite
+    store must exist and be an MLflow database. Nothing is created; a clear error otherwise.
+    ``must_exist=False`` (training) accepts a store that does not exist yet but not a damaged one."""
+    import sqlite3
 
-    Raises a clear error when the alias or version does not exist or the server does not answer.
+    import mlflow
+
+    uri = uri or mlflow.get_tracking_uri()
+    if not uri.startswith("sqlite:"):
+        return uri
+    path = Path(uri.split(":///", 1)[-1]) if ":///" in uri else None
+    advice = "point MLFLOW_TRACKING_URI (or mlflow.tracking_uri=) at the project's store"
+    if path is None or str(path) in ("", ":memory:"):
+        raise ResilienceError(f"tracking URI {uri} names no database file; {advice}")
+    if not must_exist and not path.exists():
+        return uri
+    if not path.is_file():
+        raise ResilienceError(f"no MLflow tracking store at {path} (tracking URI {uri}); nothing was created. "
+                              f"Check the path for a typo or {advice}")
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            problem = connection.execute("PRAGMA quick_check(1)").fetchone()[0]
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise ResilienceError(store_damaged_message(uri, exc)) from exc
+    if problem != "ok":
+        raise ResilienceError(store_damaged_message(uri, problem))
+    if not {"experiments", "runs", "registered_models", "model_versions"} <= tables:
+        raise ResilienceError(f"{path} is an SQLite database but not an MLflow tracking store; {advice}")
+    return uri
+
+
+def store_damaged_message(uri: str, reason: object) -> str:
+    """What to say when the tracking store cannot be read (corrupt file, not a database)."""
+    return (f"the MLflow tracking store {registry_label(uri)} cannot be read ({reason}); restore mlflow.db from "
+            "backup, or point MLFLOW_TRACKING_URI (or mlflow.tracking_uri=) at a working store")
+
+
+DECISION_ANCHOR_PREFIX = "decision_log.anchor."
+
+
+def anchor_decision_log(experiment_name: str, anchor: Mapping[str, Any]) -> None:
+    """Record the decision log's record count and head hash as a tag on ``experiment_name``.
+
+    Each count gets its own tag (``decision_log.anchor.000012``), so earlier anchors stay: a log
+    later cut back or rewritten disagrees with them.
+    """
+    from mlflow.tracking import MlflowClient
+
+    experiment_id = ensure_experiment(experiment_name)
+    key = f"{DECISION_ANCHOR_PREFIX}{int(anchor['records']):06d}"
+    MlflowClient().set_experiment_tag(experiment_id, key, json.dumps(dict(anchor), sort_keys=True))
+
+
+def decision_log_anchors(experiment_name: str) -> list[dict]:
+    """Every decision-log anchor recorded on ``experiment_name`` (none if it does not exist)."""
+    import mlflow
+
+    experiment = mlflow.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return []
+    anchors = []
+    for key, value in sorted((experiment.tags or {}).items()):
+        if key.startswith(DECISION_ANCHOR_PREFIX):
+            try:
+                anchors.append({**json.loads(value), "where": f"MLflow experiment '{experiment_name}' tag {key}"})
+            except ValueError:
+                anchors.append({"records": None, "head_hash": None, "where": f"MLflow tag {key} (unreadable)"})
+    return anchors
+
+
+# -- vetted model loading: the registry record, the card and the digest before any unpickling -------
+DIGEST_TAG = "artifact_sha256"
+MODEL_CARD_TAG = "model_card"
+
+
+@dataclass(frozen=True)
+class VettedModel:
+    """Who a model is: the registry it came from, its registered name and version, and the SHA-256
+    of its artifact directory (what scoring recorded and what the overwrite guard compares)."""
+
+    uri: str
+    registry: str
+    name: str | None
+    version: str | None
+    run_id: str | None
+    sha256: str
+    registered: bool = True
+    warning: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """Short display name, e.g. ``line-resilience/3``; the full identity is :attr:`fingerprint`."""
+        return f"{self.name}/{self.version}" if self.version else f"unregistered {self.uri}"
+
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        return {"registry": self.registry, "name": self.name, "version": self.version, "sha256": self.sha256}
+
+
+def model_digest(path: str | Path) -> str:
+    """SHA-256 over a model directory: every file's relative path, size and bytes, in sorted order."""
+    import hashlib
+
+    root = Path(path)
+    if root.is_file():
+        raise ResilienceError(f"{root} is a file, not a model directory")
+    digest = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(root).as_posix().encode("utf-8") + b"\0")
+        digest.update(str(file.stat().st_size).encode() + b"\0")
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def record_digest(name: str, version: str, digest: str | None = None) -> str:
+    """Record a registered version's artifact digest as its ``artifact_sha256`` tag (at registration).
+
+    Without ``digest`` the version's artifacts are downloaded and digested (nothing is unpickled).
+    """
+    from mlflow.tracking import MlflowClient
+
+    if digest is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            digest = model_digest(_download_version(name, str(version), Path(tmp)))
+    MlflowClient().set_model_version_tag(name, str(version), DIGEST_TAG, digest)
+    return digest
+
+
+def _download_version(name: str, version: str, into: Path) -> Path:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        source = MlflowClient().get_model_version_download_uri(name, version)
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(into)))
+    except MlflowException as exc:
+        raise ResilienceError(f"cannot read the artifacts of {name} version {version}: {exc.message}") from exc
+    except OSError as exc:
+        raise ResilienceError(f"cannot read the artifacts of {name} version {version}: {exc}") from exc
+
+
+def registry_label(uri: str | None = None) -> str:
+    """The tracking/registry URI without credentials (``http://user:pw@host`` -> ``http://host``)."""
+    import mlflow
+    from urllib.parse import urlsplit, urlunsplit
+
+    uri = uri or mlflow.get_tracking_uri()
+    parts = urlsplit(uri)
+    if not (parts.username or parts.password):
+        return uri
+    return urlunsplit(parts._replace(netloc=(parts.hostname or "") + (f":{parts.port}" if parts.port else "")))
+
+
+def _version_for_uri(client, model_uri: str):
+    """The registered ModelVersion a ``models:/`` URI names (``name@alias``, ``name/N``, ``m-<id>``)."""
+    from mlflow.exceptions import MlflowException
+
+    body = model_uri[len("models:/"):].strip("/")
+    try:
+        if "@" in body and "/" not in body:
+            name, alias = body.rsplit("@", 1)
+            return client.get_model_version_by_alias(name, alias)
+        if "/" in body:
+            name, number = body.rsplit("/", 1)
+            if not number.isdigit():
+                raise ResilienceError(f"'{model_uri}': give a version number or an alias "
+                                      "(models:/<name>/<N> or models:/<name>@<alias>)")
+            return client.get_model_version(name, number)
+        # MLflow 3 logged-model URI models:/m-<id>: only as the source of a registered version
+        client.get_logged_model(body)
+        # a version registered from a logged model has it as its source (the SQL store keeps no model_id)
+        matches = [v for v in client.search_model_versions(max_results=10_000)
+                   if getattr(v, "model_id", None) == body or str(v.source).rstrip("/") == f"models:/{body}"]
+        if not matches:
+            raise ResilienceError(f"'{model_uri}' is a logged model that was never registered in "
+                                  f"{registry_label()}; only registered versions with a model card are used")
+        return client.get_model_version(matches[0].name, matches[0].version)
+    except MlflowException as exc:
+        raise ResilienceError(f"no registered model at '{model_uri}' in {registry_label()}: {exc.message}") from exc
+
+
+def model_version_info(model_uri: str) -> dict[str, Any]:
+    """Name, version, run id and tags of a registered version (``models:/name@alias``,
+    ``models:/name/N`` or ``models:/m-<id>``); other URIs give an all-None record."""
+    from mlflow.tracking import MlflowClient
+
+    if not str(model_uri).startswith("models:/"):
+        return {"name": None, "version": None, "run_id": None, "tags": {}}
+    version = _version_for_uri(MlflowClient(), str(model_uri))
+    return {"name": version.name, "version": str(version.version), "run_id": version.run_id,
+            "tags": dict(version.tags or {})}
+
+
+def require_model_card(version_info: Mapping[str, Any]) -> None:
+    """Scoring refuses a model without a model card (responsible-use guard), whatever the URI form."""
+    tags = version_info.get("tags") or {}
+    if not version_info.get("version"):
+        raise ResilienceError("the model is not a registered version, so it has no model card; score with "
+                              "models:/<name>@champion or models:/<name>/<N>")
+    if tags.get(MODEL_CARD_TAG) != "logged":
+        raise ResilienceError(
+            f"model {version_info['name']} version {version_info['version']} has no model card; "
+            "run `resilience-card model_uri=...` before it is used for scoring"
+        )
+
+
+def vet_model(model_uri: str, into: Path, allow_unregistered: bool = False) -> tuple[VettedModel, Path]:
+    """Check a model BEFORE anything is unpickled; returns who it is and the local copy to load.
+
+    By default only registered versions (``models:/...``) of the configured registry load, and only
+    when they have a model card and their artifacts' SHA-256 equals the digest recorded at
+    registration. The copy checked is the copy loaded. ``allow_unregistered=True`` lets another
+    URI or a directory through, with a warning for the manifest and the report.
     """
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    try:
-        pyfunc = mlflow.pyfunc.load_model(model_uri)
-    except MlflowException as exc:
-        raise ResilienceError(f"cannot load model '{model_uri}' from {mlflow.get_tracking_uri()}: {exc.message}") from exc
-    except OSError as exc:
-        raise ResilienceError(f"cannot load model '{model_uri}': {exc}") from exc
-    return pyfunc.unwrap_python_model().model, pyfunc.metadata
+    uri = str(model_uri)
+    registry = registry_label()
+    if uri.startswith("models:/"):
+        info = model_version_info(uri)
+        require_model_card(info)
+        recorded = info["tags"].get(DIGEST_TAG)
+        if not recorded:
+            raise ResilienceError(f"model {info['name']} version {info['version']} in {registry} has no recorded "
+                                  "artifact digest, so what would run cannot be checked; register it again with "
+                                  "resilience-train")
+        local = _download_version(info["name"], info["version"], into)
+        actual = model_digest(local)
+        if actual != recorded:
+            raise ResilienceError(
+                f"model {info['name']} version {info['version']}: its files in {registry} do not match the digest "
+                f"recorded at registration ({actual[:12]}… != {recorded[:12]}…); they were changed after "
+                "registration. Nothing was loaded. Restore the artifacts from backup or register a new version.")
+        return VettedModel(uri, registry, info["name"], info["version"], info["run_id"], actual), local
+    if not allow_unregistered:
+        raise ResilienceError(
+            f"refusing to load '{uri}': only registered versions with a model card are used "
+            f"(models:/<name>@<alias>, models:/<name>/<N> or models:/m-<id> in {registry}); nothing was loaded. "
+            "To score with an unvetted model anyway, add allow_unregistered=true (recorded as a warning)")
+    local = Path(uri)
+    if not local.is_dir():
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into)))
+        except (MlflowException, OSError, ValueError) as exc:
+            raise ResilienceError(f"cannot read model '{uri}': {getattr(exc, 'message', exc)}") from exc
+    warning = (f"scored with an UNREGISTERED model ({uri}): no registry record, no model card, not vetted "
+               "(allow_unregistered=true)")
+    return VettedModel(uri, registry, None, None, None, model_digest(local), False, warning), local
 
 
-def model_version_info(model_uri: str) -> dict[str, Any]:
-    """Name, version, run id and tags of a ``models:/name@alias`` or ``models:/name/N`` URI."""
+def load_vetted_pyfunc(model_uri: str, allow_unregistered: bool = False):
+    """The MLflow pyfunc behind a vetted model URI, and who it is (:class:`VettedModel`).
+
+    Refuses (before unpickling) anything :func:`vet_model` refuses; a model that is not one of
+    this toolkit's, or whose signature does not match its data contract, is a clear error too.
+    """
+    import mlflow
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
-    client = MlflowClient()
-    if not model_uri.startswith("models:/"):
-        return {"name": None, "version": None, "run_id": None, "tags": {}}
-    body = model_uri[len("models:/"):]
+    with tempfile.TemporaryDirectory() as tmp:
+        vetted, local = vet_model(model_uri, Path(tmp), allow_unregistered)
+        try:
+            pyfunc = mlflow.pyfunc.load_model(str(local))
+        except MlflowException as exc:
+            raise ResilienceError(f"cannot load model '{model_uri}': {exc.message}") from exc
+        except (OSError, ValueError, ImportError, AttributeError, TypeError) as exc:
+            raise ResilienceError(f"cannot load model '{model_uri}': {type(exc).__name__}: {exc}") from exc
     try:
-        if "@" in body:
-            name, alias = body.split("@", 1)
-            version = client.get_model_version_by_alias(name, alias)
-        else:
-            name, number = body.rsplit("/", 1)
-            version = client.get_model_version(name, number)
-    except MlflowException as exc:
-        raise ResilienceError(f"no registered model at '{model_uri}': {exc.message}") from exc
-    return {"name": version.name, "version": str(version.version), "run_id": version.run_id,
-            "tags": dict(version.tags or {})}
+        contract = pyfunc.unwrap_python_model().model.contract
+    except (AttributeError, ValueError, MlflowException) as exc:
+        raise ResilienceError(f"model '{model_uri}' is not a resilience model (a fitted PersistenceModel "
+                              "wrapped by resilience.pyfunc)") from exc
+    check_signature(pyfunc.metadata, contract, model_uri)
+    return pyfunc, vetted
+
+
+def load_persistence_model(model_uri: str, allow_unregistered: bool = False):
+    """The fitted :class:`~resilience.models.PersistenceModel` behind a vetted model URI, and who it is."""
+    pyfunc, vetted = load_vetted_pyfunc(model_uri, allow_unregistered)
+    return pyfunc.unwrap_python_model().model, vetted
+
+
+def check_signature(metadata, contract, model_uri: str) -> None:
+    """The model's MLflow signature must name exactly the contract's input columns."""
+    signature = getattr(metadata, "signature", None)
+    if signature is None or signature.inputs is None:
+        raise ResilienceError(f"model '{model_uri}' has no input signature; it cannot be checked against "
+                              "its data contract")
+    declared = set(signature.inputs.input_names())
+    expected = {c.name for c in contract.columns if c.name != contract.label}
+    if declared != expected:
+        extra, missing = sorted(declared - expected), sorted(expected - declared)
+        raise ResilienceError(
+            f"model '{model_uri}': its signature does not match its data contract '{contract.name}' "
+            f"(only in the signature: {extra or 'none'}; only in the contract: {missing or 'none'}); "
+            "it was not made by resilience-train with this contract. Register a model trained on this contract.")
 
 
 def champion_version(name: str):
@@ -367,14 +635,6 @@ def tag_version(name: str, version: str, tags: Mapping[str, Any]) -> None:
         client.set_model_version_tag(name, str(version), key, str(value))
 
 
-def require_model_card(version_info: Mapping[str, Any]) -> None:
-    """Scoring refuses a registered version that has no model card (responsible-use guard)."""
-    tags = version_info.get("tags") or {}
-    if version_info.get("version") and tags.get("model_card") != "logged":
-        raise ResilienceError(
-            f"model {version_info['name']} version {version_info['version']} has no model card; "
-            "run `resilience-card model_uri=...` before it is used for scoring"
-        )
 
 
 def log_scoring_run(config: TrackingConfig, experiment_name: str, folder: Path, manifest: Mapping[str, Any]) -> str:

@@ -323,6 +323,8 @@ def train_and_track(history: pd.DataFrame, contract: DataContract, model: Persis
             from resilience.governance.card import publish
 
             with stages.stage("register_and_card", "champion rule and model card"):
+                # the artifact digest is part of the version's identity: scoring loads only matching files
+                tracking.record_digest(tracking_config.registered_model_name, version)
                 promotion, churn = apply_champion_rule(version, model, evidence, recipe, history, contract,
                                                        tracking_config, eval_config)
                 publish(tracking_config.registered_model_name, version, governance or {})

@@ -1,24 +1,36 @@
 """What every Hydra entry point shares: the absolute configs folder and friendly errors.
 
 Hydra's relative ``config_path`` fails from console scripts, so apps are built with the
-checkout's ``configs/`` resolved by :func:`resilience.paths.config_dir`. A
-:class:`~resilience.errors.ResilienceError` is printed as one clear message (no traceback) and the
-command exits with status 2.
+checkout's ``configs/`` resolved by :func:`resilience.paths.config_dir`.
+
+No Python traceback ever reaches the user. A :class:`~resilience.errors.ResilienceError` is printed
+as one clear message and the command exits with status 2; so are the failures the toolkit knows
+but a library raises (a damaged MLflow store, a refused file operation, an MLflow error). SIGTERM
+ends with status 143, Ctrl-C with 130. Anything unexpected is one line naming the file where the
+full trace was written, status 1.
 """
 from __future__ import annotations
 
 import functools
 import logging
+import signal
 import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
 from collections.abc import Callable
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from resilience.errors import ResilienceError
+from resilience.errors import ResilienceError, Terminated, os_error_message
 from resilience.paths import config_dir, project_root
 
 EXIT_USER_ERROR = 2
+EXIT_UNEXPECTED = 1
+EXIT_TERMINATED = 143
+EXIT_INTERRUPTED = 130
 # libraries that narrate their work at INFO level; an operator needs only their warnings
 QUIET_LOGGERS = ("weasyprint", "fontTools", "matplotlib", "mlflow", "alembic", "py4j", "urllib3", "numexpr")
 
@@ -35,6 +47,7 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Ca
         def guarded(cfg: DictConfig) -> object:
             for name in QUIET_LOGGERS:
                 logging.getLogger(name).setLevel(logging.WARNING)
+            signal.signal(signal.SIGTERM, _terminate)  # cleanups (temporary folders) run on SIGTERM
             try:
                 missing = [key for key in cfg if OmegaConf.is_missing(cfg, key)]
                 if missing:
@@ -43,9 +56,61 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Ca
                 return task(cfg)
             except ResilienceError as exc:
                 logging.getLogger("resilience").debug("user error", exc_info=True)
-                print(f"error: {exc}", file=sys.stderr)
-                sys.exit(EXIT_USER_ERROR)
+                _fail(str(exc), EXIT_USER_ERROR)
+            except Terminated as exc:
+                _fail(str(exc), EXIT_TERMINATED)
+            except KeyboardInterrupt:
+                _fail("interrupted; nothing was half-written (temporary files are removed)", EXIT_INTERRUPTED)
+            except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback
+                message, code = known_failure(exc)
+                _fail(message, code)
 
         return hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)(guarded)
 
     return decorate
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated("terminated (SIGTERM); nothing was half-written and temporary files were removed")
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def known_failure(exc: Exception) -> tuple[str, int]:
+    """One message (and exit status) for an exception a library raised; unexpected ones are logged."""
+    from resilience.tracking import registry_label, store_damaged_message
+
+    try:
+        from sqlalchemy.exc import SQLAlchemyError
+    except ImportError:  # pragma: no cover - MLflow depends on it
+        SQLAlchemyError = ()  # type: ignore[assignment]  # noqa: N806
+    try:
+        from mlflow.exceptions import MlflowException
+    except ImportError:  # pragma: no cover
+        MlflowException = ()  # type: ignore[assignment]  # noqa: N806
+    if isinstance(exc, SQLAlchemyError):
+        return store_damaged_message(registry_label(), getattr(exc, "orig", None) or type(exc).__name__), EXIT_USER_ERROR
+    if isinstance(exc, MlflowException):
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, SQLAlchemyError) or "database" in exc.message.lower():
+            return store_damaged_message(registry_label(), exc.message.splitlines()[0]), EXIT_USER_ERROR
+        return f"MLflow ({registry_label()}): {exc.message.splitlines()[0]}", EXIT_USER_ERROR
+    if isinstance(exc, OSError):
+        return os_error_message(exc, "a file could not be read or written"), EXIT_USER_ERROR
+    return f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} " \
+           f"(the full trace is in {_log_trace(exc)}; please report it)", EXIT_UNEXPECTED
+
+
+def _log_trace(exc: BaseException) -> Path:
+    """Write the full trace of an unexpected error to a file; returns where."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    path = Path(tempfile.gettempdir()) / f"resilience-error-{stamp}-{id(exc):x}.log"
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        path.write_text(f"{' '.join(sys.argv)}\n{text}", encoding="utf-8")
+    except OSError:
+        logging.getLogger("resilience").debug("could not write %s", path)
+    return path

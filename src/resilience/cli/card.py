@@ -8,13 +8,18 @@ from omegaconf import DictConfig, OmegaConf
 from resilience import tracking
 from resilience.cli._app import hydra_app
 from resilience.data.io import write_text_atomic
+from resilience.errors import ResilienceError
 from resilience.governance.card import publish
 
 
 @hydra_app("card")
 def main(cfg: DictConfig) -> None:
     tracking.connect(tracking.TrackingConfig(**OmegaConf.to_container(cfg.mlflow, resolve=True)))
-    info = tracking.model_version_info(cfg.model_uri)
+    tracking.check_store()  # a typo'd sqlite:/// path is refused, never created
+    if not str(cfg.model_uri).startswith("models:/"):
+        raise ResilienceError(f"a model card belongs to a registered version; give models:/<name>/<N>, "
+                              f"models:/<name>@<alias> or models:/m-<id>, not {cfg.model_uri!r}")
+    info = tracking.model_version_info(cfg.model_uri)  # the registry record only: nothing is unpickled
     documents = publish(info["name"], info["version"], OmegaConf.to_container(cfg.governance, resolve=True))
     print(f"model card for {info['name']} version {info['version']} logged to run {info['run_id']} (model_card/)")
     if cfg.out_dir:

@@ -1,20 +1,38 @@
-"""resilience-decide: append a decision to the log, or verify the log's hash chain."""
+"""resilience-decide: append a signed decision to the log, or verify the log against its anchors."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from resilience import decisions
+from resilience import decisions, tracking
 from resilience.cli._app import hydra_app
 from resilience.errors import ResilienceError
 from resilience.weeks import week_folder
 
 
+def _mlflow(cfg: DictConfig) -> str | None:
+    """Connect to the configured store for anchors; None (and why) when anchoring is off or it is unusable."""
+    if not cfg.anchor_in_mlflow:
+        return None
+    tracking.connect(tracking.TrackingConfig(**OmegaConf.to_container(cfg.mlflow, resolve=True)))
+    tracking.check_store()
+    return cfg.anchor_experiment
+
+
 @hydra_app("decide")
 def main(cfg: DictConfig) -> None:
+    key = decisions.signing_key(cfg.key_file)
     if cfg.verify:
-        result = decisions.verify(cfg.log_path)
+        anchors = decisions.week_anchors(cfg.output_root, cfg.log_path)
+        try:
+            experiment = _mlflow(cfg)
+            if experiment:
+                anchors += [a for a in tracking.decision_log_anchors(experiment)
+                            if a.get("log") == str(Path(cfg.log_path).resolve())]
+        except ResilienceError as exc:
+            print(f"note: MLflow anchors not checked: {exc}")
+        result = decisions.verify(cfg.log_path, key, anchors)
         print(result.message)
         if not result.ok:
             raise ResilienceError(f"decision log {cfg.log_path} failed verification: {result.message}")
@@ -23,12 +41,17 @@ def main(cfg: DictConfig) -> None:
     if missing:
         raise ResilienceError(f"missing {', '.join(missing)}: e.g. resilience-decide week=2026-W47 line=<id> "
                               "decision=\"...\" reason=\"...\" by=<role>")
-    week_folder(cfg.output_root, cfg.week)  # a real ISO week strictly inside output_root, or refused
-    record = decisions.append(cfg.log_path, Path(cfg.output_root) / str(cfg.week), str(cfg.line),
-                              str(cfg.decision), str(cfg.reason), str(cfg.by))
+    record = decisions.append(cfg.log_path, week_folder(cfg.output_root, cfg.week), str(cfg.line),
+                              str(cfg.decision), str(cfg.reason), str(cfg.by), key=key)
     print(f"recorded: {record['by_role']} decided '{record['decision']}' for line {record['line_id']} "
           f"({record['yardstick_band']}, {record['persistence_probability']:.0%}, model {record['model']}); "
           f"hash {record['hash'][:12]}")
+    try:
+        experiment = _mlflow(cfg)
+        if experiment:
+            tracking.anchor_decision_log(experiment, record["anchor"])
+    except ResilienceError as exc:
+        print(f"warning: the decision is recorded and anchored in the week's manifest, but not in MLflow: {exc}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,6 @@
 """resilience-outcomes: realised performance of each scored week, logged to MLflow."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -9,7 +8,7 @@ from omegaconf import DictConfig, OmegaConf
 from resilience import tracking
 from resilience.cli._app import hydra_app
 from resilience.data.contract import DataContract
-from resilience.data.io import write_frame_atomic
+from resilience.data.io import read_json, write_frame_atomic
 from resilience.errors import ResilienceError
 from resilience.outcomes import read_labels, realised_metrics
 
@@ -20,11 +19,13 @@ def main(cfg: DictConfig) -> None:
     contracts = sorted(root.glob("*/contract.json"))
     if not contracts:
         raise ResilienceError(f"no scored weeks under {root}")
-    contract = DataContract.from_dict(json.loads(contracts[-1].read_text()))
+    config = tracking.TrackingConfig(**OmegaConf.to_container(cfg.mlflow, resolve=True))
+    tracking.connect(config)
+    tracking.check_store()  # a typo'd sqlite:/// path is refused, never created
+    contract = DataContract.from_dict(read_json(contracts[-1]))
     labels = read_labels(cfg.input, contract)
     table = realised_metrics(root, labels, contract.cohort_column, cfg.capacity_k, cfg.min_rows)
     write_frame_atomic(table, root / "outcomes.csv")
-    config = tracking.TrackingConfig(**OmegaConf.to_container(cfg.mlflow, resolve=True))
     tracking.log_outcomes(config, cfg.experiment, table, root / "outcomes.csv")
     print(table.to_string(index=False))
     print(f"written to {root / 'outcomes.csv'} and logged to MLflow experiment '{cfg.experiment}'")

@@ -12,6 +12,7 @@ from resilience.errors import ResilienceError
 def main(cfg: DictConfig) -> None:
     config = tracking.TrackingConfig(**OmegaConf.to_container(cfg.mlflow, resolve=True))
     tracking.connect(config)
+    tracking.check_store()  # a typo'd sqlite:/// path is refused, never created
     if cfg.rollback == (cfg.version is not None):
         raise ResilienceError("give exactly one of version=<N> or rollback=true")
     if cfg.rollback:

@@ -31,6 +31,7 @@ def main(cfg: DictConfig) -> float | None:
     check_params(cfg.model.family, OmegaConf.to_container(cfg.model.params, resolve=True))  # a typo fails before any work
     tracking_config = tracking.TrackingConfig(**OmegaConf.to_container(cfg.mlflow, resolve=True))
     tracking.connect(tracking_config)  # a tracking server that does not answer fails before any work
+    tracking.check_store(must_exist=False)  # ... and so does a damaged local store
     extract = load_extract(cfg.input, contract, require_label=True)
     history = filter_rows(extract.frame, cfg.row_filter)
     # _partial_: the contract is passed as-is (instantiate would turn a dataclass into a dict)

@@ -167,3 +167,28 @@ def write_frame_atomic(frame: pd.DataFrame, target: str | Path) -> Path:
         else:
             frame.to_parquet(tmp, index=False)
     return target
+
+
+def read_json(path: str | Path, advice: str = "restore it from backup or rerun the command that wrote it"):
+    """A JSON file the toolkit wrote; a damaged or unreadable one is one clear error naming it."""
+    import json
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ResilienceError(f"{path} is missing; {advice}") from exc
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ResilienceError(f"{path} cannot be read ({type(exc).__name__}: {exc}); {advice}") from exc
+
+
+def read_parquet(path: str | Path, advice: str = "restore it from backup or rerun the command that wrote it",
+                 **kwargs) -> pd.DataFrame:
+    """A Parquet file the toolkit wrote; a damaged or unreadable one is one clear error naming it."""
+    path = Path(path)
+    try:
+        return pd.read_parquet(path, **kwargs)
+    except FileNotFoundError as exc:
+        raise ResilienceError(f"{path} is missing; {advice}") from exc
+    except Exception as exc:  # pyarrow raises several unrelated types for a damaged file
+        raise ResilienceError(f"{path} cannot be read ({type(exc).__name__}); {advice}") from exc

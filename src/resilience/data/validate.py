@@ -425,3 +425,11 @@ def summarise(extract: ValidatedExtract, contract: DataContract) -> dict:
     if extract.has_label:
         summary["label_rate"] = round(float(frame[contract.label].astype(float).mean()), 4)
     return summary
+
+
+def parse_column(raw: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, pd.Series]:
+    """One raw column typed as its spec says: (typed values, mask of rows that did not parse).
+
+    The public face of the parser for modules that read a single column (e.g. outcome labels).
+    """
+    return _parse(raw, spec)
