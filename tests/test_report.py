@@ -735,7 +735,7 @@ def test_real_pipeline_two_weeks_give_a_bounded_briefing(small_world_dir, tmp_pa
     from resilience.weeks import week_monday
 
     root = tmp_path
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "RESILIENCE_DECISION_KEY": "pipeline-key-0123456789"}
     trained = run_command("resilience-train", f"input={small_world_dir / 'disruptions.parquet'}",
                           f"hydra.run.dir={root / 'run'}", "evaluation.n_bootstrap=20", cwd=root, env=env)
     assert trained.returncode == 0, trained.stderr[-3000:]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -47,6 +48,8 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Ca
         def guarded(cfg: DictConfig) -> object:
             for name in QUIET_LOGGERS:
                 logging.getLogger(name).setLevel(logging.WARNING)
+            # a batch command's output is for people and logs: no MLflow download bars (set here, at the edge)
+            os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
             signal.signal(signal.SIGTERM, _terminate)  # cleanups (temporary folders) run on SIGTERM
             try:
                 missing = [key for key in cfg if OmegaConf.is_missing(cfg, key)]
