@@ -117,7 +117,11 @@ def test_sigterm_removes_the_temporary_folder(trained, small_world_dir):
         assert stopped.returncode == 143 and "terminated" in stopped.stderr, stopped.stderr[-2000:]
         assert "Traceback" not in stopped.stderr
         assert sorted(p.name for p in out.iterdir()) == [latest.stem], "no temporary folder is left"
-        assert tree(out / latest.stem) == before
+        # SIGTERM is held back during the renames: at "before_swap" the swap completes first, so the
+        # week is whole (old or new); its scored files are byte-identical either way
+        after = tree(out / latest.stem)
+        assert {k: after[k] for k in STABLE} == {k: before[k] for k in STABLE}
+        assert set(after) == set(before)
 
 
 def test_recovery_touches_only_folders_of_dead_owners(tmp_path):

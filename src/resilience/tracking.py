@@ -223,8 +223,12 @@ def _run_id_of(model_uri: str) -> str | None:
     return None
 
 
-def load_evidence(model_uri: str, evaluation_model: bool = False):
+def load_evidence(model_uri: str, evaluation_model: bool = False, model=None):
     """The :class:`~resilience.evidence.ModelEvidence` logged with the model at ``model_uri``.
+
+    ``model``: the model already loaded (and vetted) from ``model_uri``; a model logged without
+    evidence (older versions, or an unregistered one allowed explicitly) is then read from it
+    instead of being loaded a second time.
 
     ``evaluation_model=True`` also loads the model that was evaluated on the test period (what the
     champion rule re-scores). Versions registered before evidence moved off the model carry it as
@@ -247,7 +251,8 @@ def load_evidence(model_uri: str, evaluation_model: bool = False):
         except (MlflowException, OSError):
             text = None
     if text is None:  # an older version: the evidence travels on the estimator
-        model, _ = load_persistence_model(model_uri)
+        if model is None:
+            model, _ = load_persistence_model(model_uri)
         return ModelEvidence.from_model(model)
     evaluated = None
     if evaluation_model:

@@ -22,8 +22,8 @@ def _mlflow(cfg: DictConfig) -> str | None:
 
 @hydra_app("decide")
 def main(cfg: DictConfig) -> None:
-    key = decisions.signing_key(cfg.key_file)
     if cfg.verify:
+        key = decisions.signing_key(cfg.key_file)
         anchors = decisions.week_anchors(cfg.output_root, cfg.log_path)
         try:
             experiment = _mlflow(cfg)
@@ -41,8 +41,10 @@ def main(cfg: DictConfig) -> None:
     if missing:
         raise ResilienceError(f"missing {', '.join(missing)}: e.g. resilience-decide week=2026-W47 line=<id> "
                               "decision=\"...\" reason=\"...\" by=<role>")
-    record = decisions.append(cfg.log_path, week_folder(cfg.output_root, cfg.week), str(cfg.line),
-                              str(cfg.decision), str(cfg.reason), str(cfg.by), key=key)
+    folder = week_folder(cfg.output_root, cfg.week)  # a real ISO week strictly inside output_root, first
+    key = decisions.signing_key(cfg.key_file)
+    record = decisions.append(cfg.log_path, folder, str(cfg.line), str(cfg.decision), str(cfg.reason), str(cfg.by),
+                              key=key)
     print(f"recorded: {record['by_role']} decided '{record['decision']}' for line {record['line_id']} "
           f"({record['yardstick_band']}, {record['persistence_probability']:.0%}, model {record['model']}); "
           f"hash {record['hash'][:12]}")

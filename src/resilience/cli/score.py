@@ -32,6 +32,8 @@ def main(cfg: DictConfig) -> None:
     model, vetted = tracking.load_persistence_model(cfg.model_uri, allow_unregistered=cfg.allow_unregistered)
     if vetted.warning:
         print(f"warning: {vetted.warning}")
+    # the run's evidence (drift reference, test metrics, fairness) is JSON beside the vetted model
+    evidence = tracking.load_evidence(f"runs:/{vetted.run_id}/model" if vetted.run_id else cfg.model_uri, model=model)
     settings = {k: OmegaConf.to_container(cfg, resolve=True)[k] for k in ("chunk_rows", "drift", "marking", "report")}
     anchor, log_warnings = _decision_log_anchor(cfg.decision_log)
 
@@ -51,7 +53,7 @@ def main(cfg: DictConfig) -> None:
                                    vetted.sha256, warning),
         cfg.output_root, week=cfg.week, overwrite=cfg.overwrite, chunk_rows=cfg.chunk_rows,
         drift_config=DriftConfig(**OmegaConf.to_container(cfg.drift, resolve=True)), settings=settings,
-        after_build=after_build, evidence=tracking.load_evidence(cfg.model_uri), priority=cfg.get("priority"), manifest_extra=anchor,
+        after_build=after_build, evidence=evidence, priority=cfg.get("priority"), manifest_extra=anchor,
     )
     if cfg.log_to_mlflow:
         tracking.log_scoring_run(tracking_config, cfg.weekly_experiment, result.folder, result.manifest)
