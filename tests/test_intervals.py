@@ -68,19 +68,37 @@ def test_band_uncertain_in_the_model_output_matches_the_yardstick(evaluated):
     assert 0 < predictions["band_uncertain"].mean() < 1
 
 
-def test_coverage_is_measured_and_a_thin_test_period_is_flagged(evaluated):
+def test_coverage_is_measured_and_the_extra_spread_uses_out_of_bag_rows(evaluated):
     evaluation, covered = evaluated
     metrics = evaluation.metrics
     assert covered.set_index("band").loc["all", "coverage"] == pytest.approx(metrics["interval_coverage"])
     assert covered["band"].iloc[0] == "all" and set(covered["band"].iloc[1:]) <= set(BAND_NAMES)
-    assert metrics["interval_widen"] >= 1.0
-    # ~800 test rows are too few to estimate the widening: the details say so
-    assert "warning" in evaluation.model.interval_ensemble_.widen_details
+    details = evaluation.model.interval_ensemble_.widen_details
+    # every training row out of the bag of some member joins the test period: several times its rows
+    assert details["out_of_bag_rows"] > 3 * details["rows"]
+    assert details["estimated_sd_low"] <= details["estimated_sd"] <= details["estimated_sd_high"]
+    # the shipped extra spread is the estimate and the assumed part in quadrature
+    assert metrics["interval_extra_sd"] == pytest.approx(np.hypot(details["estimated_sd"], CONFIG.unobserved_sd))
+    assert evaluation.model.interval_ensemble_.positions == []  # row positions are not shipped
+
+
+def test_extra_spread_recovers_a_shared_error_it_is_given():
+    """Simulated groups sharing a log-odds error of sd 0.6: the estimate finds it (and 0 when none)."""
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(400), 50)
+    offset = rng.normal(0, 1, groups.size)
+    for tau in (0.0, 0.6):
+        shift = rng.normal(0, tau, 400)[groups]
+        y = (rng.random(groups.size) < 1 / (1 + np.exp(-(offset + shift)))).astype(int)
+        parts = [(offset, y, groups, np.zeros(400))]
+        grid = np.linspace(0, 1.5, 31)
+        best = grid[np.argmin([iv._negative_log_likelihood(t, parts) for t in grid])]
+        assert abs(best - tau) <= 0.15, (tau, best)
 
 
 @pytest.mark.slow
 def test_coverage_of_the_true_probability_is_near_nominal(contract):
-    """A world big enough for the held-out widening (~2,700 test rows); raw bootstrap under-covers."""
+    """A real world (~2,600 test rows, ~13,000 out-of-bag rows); the raw refit spread under-covers."""
     from resilience.data.synthetic import WorldConfig, generate_world
     from resilience.data.validate import validate_frame
 
@@ -92,8 +110,9 @@ def test_coverage_of_the_true_probability_is_near_nominal(contract):
     config = iv.IntervalConfig(n_models=8, seed=1)
     covered = iv.attach_intervals(evaluation.model, evaluation, history, SplitConfig(), config, truth)
     overall = covered.set_index("band").loc["all", "coverage"]
-    # measured: 0.88 here, 0.81 on the default world (7,600 test rows): the factor is estimated, not fitted
-    assert abs(overall - config.level) < 0.1, covered
+    # measured (benchmarks/intervals.py): 0.855 here; 0.71-0.90 on the presets. An assumed part of the
+    # spread (unobserved_sd) cannot be estimated from labels, so the tolerance is what was measured.
+    assert abs(overall - config.level) <= 0.1, covered
     model, test = evaluation.model, evaluation.test_frame
     raw = iv.IntervalEnsemble(model.interval_ensemble_.members, config.level, widen=1.0)
     table = iv.interval_table(model, test, ensemble=raw)
