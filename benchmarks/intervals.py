@@ -42,7 +42,8 @@ import pandas as pd
 
 from resilience.data.contract import load_data_contract
 from resilience.data.io import file_sha256
-from resilience.data.synthetic import WorldConfig, generate_world, write_world
+from resilience.data.synthetic import generate_world, write_world
+from resilience.data.synthetic.config import load_world_config
 from resilience.data.validate import load_extract
 from resilience.intervals import IntervalConfig
 from resilience.models import PersistenceModel
@@ -75,16 +76,18 @@ def main() -> None:
     parser.add_argument("--n-lines", type=int, default=None, help="world size (default: the default world)")
     parser.add_argument("--seed", type=int, default=None, help="world seed (default: the default world's)")
     parser.add_argument("--n-models", type=int, default=IntervalConfig().n_models)
+    parser.add_argument("--preset", default="default", help="configs/world/<preset>.yaml, e.g. sparse")
     parser.add_argument("--world", action="append", default=[], metavar="KEY=VALUE",
                         help="a WorldConfig override that changes the true mechanism, e.g. line_effect_sd=0.5")
     parser.add_argument("--coverage-only", action="store_true", help="skip the baseline training and scoring")
     args = parser.parse_args()
-    world = WorldConfig()
+    world = load_world_config(args.preset)
     overrides = {k: v for k, v in {"n_lines": args.n_lines, "seed": args.seed}.items() if v is not None}
     for item in args.world:
         key, value = item.split("=", 1)
         overrides[key] = type(getattr(world, key))(value) if getattr(world, key) is not None else value
     world = replace(world, **overrides)
+    print(f"world: preset {args.preset}, seed {world.seed}, {world.n_lines:,} lines{', ' + ', '.join(args.world) if args.world else ''}")
     contract = load_data_contract("default")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -108,9 +111,10 @@ def main() -> None:
                   f"ratio {with_seconds / base_seconds:.2f} (target <= 3, screen included)")
 
         print("== coverage of the true probability, test period ==")
-        print(f"widening factor {metrics['interval_widen']:.2f} (estimated on held-out labels; 95% interval "
-              f"{metrics.get('interval_widen_low', float('nan')):.2f}-{metrics.get('interval_widen_high', float('nan')):.2f}); "
-              f"median width {metrics['interval_median_width']:.3f}; band uncertain "
+        print(f"extra log-odds sd {metrics['interval_extra_sd']:.2f} = estimated "
+              f"{metrics['interval_estimated_sd']:.2f} (95% interval {metrics.get('interval_estimated_sd_low', float('nan')):.2f}-"
+              f"{metrics.get('interval_estimated_sd_high', float('nan')):.2f}) with assumed {metrics['interval_unobserved_sd']:.2f} "
+              f"in quadrature; median width {metrics['interval_median_width']:.3f}; band uncertain "
               f"{metrics['interval_band_uncertain_share']:.1%} of lines")
         for key in sorted(k for k in metrics if k.startswith("interval_coverage")):
             gap = metrics[key] - config.level

@@ -326,6 +326,19 @@ def _negative_log_likelihood(tau: float, parts: list[tuple]) -> float:
     return total
 
 
+def _profile(parts: list[tuple], max_extra_sd: float) -> tuple[float, float, float]:
+    """Maximum-likelihood ``tau`` and its 95% profile-likelihood interval."""
+    from scipy.optimize import minimize_scalar
+
+    fit = minimize_scalar(lambda t: _negative_log_likelihood(t, parts), bounds=(0.0, max_extra_sd), method="bounded")
+    tau, best = float(fit.x), float(fit.fun)
+    grid = np.linspace(0.0, max_extra_sd, 61)
+    inside = grid[[2 * (_negative_log_likelihood(t, parts) - best) <= 3.84 for t in grid]]
+    if not len(inside):
+        return tau, tau, tau
+    return tau, float(min(inside.min(), tau)), float(max(inside.max(), tau))
+
+
 def out_of_bag(ensemble: IntervalEnsemble, n_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(rows, member) pairs: each training row not drawn by at least one member, with one such
     member chosen at random (so every row enters the estimate once)."""
@@ -349,7 +362,10 @@ def estimate_extra_spread(model, ensemble: IntervalEnsemble, held_out: pd.DataFr
     model's log-odds) and, when ``train`` (the members' training span) is given, every training row
     out of the bag of some member (offset: that member's log-odds; about 6x more rows than the test
     period). The member's own deviation from the main model is counted in ``b_g``, so the estimate
-    leans wide. A 95% profile-likelihood interval is returned in the details.
+    leans wide. A 95% profile-likelihood interval is returned in the details. The deployed model
+    faces the future as the test period did, so when the test period's own estimate is clearly
+    larger (its 95% interval lies above the pooled estimate: drift the training span cannot show),
+    the test period's estimate is used.
 
     **What labels cannot show.** For a calibrated model the Brier score equals ``E[p(1-p)]`` whatever
     its error to the true probability, and one outcome per disruption identifies nothing about a
@@ -358,8 +374,6 @@ def estimate_extra_spread(model, ensemble: IntervalEnsemble, held_out: pd.DataFr
     row, is invisible (rows of one line cannot help: a line is disrupted again only if it persisted).
     That part is :attr:`IntervalConfig.unobserved_sd`, an assumption, added by the caller.
     """
-    from scipy.optimize import minimize_scalar
-
     contract = model.contract
     held_out = held_out.reset_index(drop=True)
     X = model.prepare(held_out)
@@ -375,14 +389,18 @@ def estimate_extra_spread(model, ensemble: IntervalEnsemble, held_out: pd.DataFr
         parts.append(_group_part(model, ensemble, Xo, offset, train[contract.label].astype(int).to_numpy()[rows],
                                  group_rows, seed))
         oob_rows = len(rows)
-    fit = minimize_scalar(lambda t: _negative_log_likelihood(t, parts), bounds=(0.0, max_extra_sd), method="bounded")
-    tau, best = float(fit.x), float(fit.fun)
-    grid = np.linspace(0.0, max_extra_sd, 61)
-    inside = grid[[2 * (_negative_log_likelihood(t, parts) - best) <= 3.84 for t in grid]]
-    low, high = (float(min(inside.min(), tau)), float(max(inside.max(), tau))) if len(inside) else (tau, tau)
+    tau, low, high = _profile(parts, max_extra_sd)
     details = {"rows": int(len(held_out)), "out_of_bag_rows": oob_rows,
                "groups": int(sum(len(p[3]) for p in parts)), "estimated_sd": tau,
-               "estimated_sd_low": low, "estimated_sd_high": high}
+               "estimated_sd_low": low, "estimated_sd_high": high, "source": "pooled"}
+    if len(parts) > 1:
+        # the deployed model faces the future as the test period did: if the test period alone
+        # shows a clearly larger shared error (drift the training span cannot show), it wins
+        test_tau, test_low, test_high = _profile(parts[:1], max_extra_sd)
+        details.update(test_period_sd=test_tau, test_period_sd_low=test_low, test_period_sd_high=test_high)
+        if test_low > tau:
+            tau = test_tau
+            details.update(estimated_sd=tau, estimated_sd_low=test_low, estimated_sd_high=test_high, source="test period")
     return tau, details
 
 
