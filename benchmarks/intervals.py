@@ -76,6 +76,8 @@ def main() -> None:
     parser.add_argument("--n-lines", type=int, default=None, help="world size (default: the default world)")
     parser.add_argument("--seed", type=int, default=None, help="world seed (default: the default world's)")
     parser.add_argument("--n-models", type=int, default=IntervalConfig().n_models)
+    parser.add_argument("--unobserved-sd", type=float, default=IntervalConfig().unobserved_sd,
+                        help="the assumed log-odds sd no outcome can show (intervals.unobserved_sd)")
     parser.add_argument("--preset", default="default", help="configs/world/<preset>.yaml, e.g. sparse")
     parser.add_argument("--world", action="append", default=[], metavar="KEY=VALUE",
                         help="a WorldConfig override that changes the true mechanism, e.g. line_effect_sd=0.5")
@@ -97,7 +99,7 @@ def main() -> None:
         truth = pd.read_parquet(tmp / "truth.parquet")[["disruption_id", "true_probability"]]
 
         base_seconds = None if args.coverage_only else train(history, contract, tmp, path, truth, None)[0]
-        config = IntervalConfig(n_models=args.n_models)
+        config = IntervalConfig(n_models=args.n_models, unobserved_sd=args.unobserved_sd)
         with_seconds, result = train(history, contract, tmp, path, truth, config)
         metrics, timings = result.evaluation.metrics, result.evaluation.timings
         print(f"== training, {len(history):,} labelled rows (world seed {world.seed}, {world.n_lines:,} lines"

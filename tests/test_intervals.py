@@ -49,6 +49,20 @@ def test_interval_widens_with_fewer_lines(small_history, contract):
     assert widths[1] > 1.3 * widths[0], widths
 
 
+def test_the_range_is_centred_so_the_estimate_is_the_mean_of_the_truth():
+    """A calibrated 5% is the mean of true probabilities skewed towards 0 in log-odds: the range
+    sits lower in log-odds than the estimate, and the logit-normal it describes has mean 5%."""
+    p, sd = np.array([0.05, 0.5, 0.9]), np.array([0.8, 0.8, 0.3])
+    mu = iv.logit_normal_centre(p, sd)
+    draws = 1 / (1 + np.exp(-(mu[:, None] + sd[:, None] * np.random.default_rng(0).standard_normal(400_000))))
+    assert np.allclose(draws.mean(axis=1), p, atol=2e-3)
+    assert mu[0] < np.log(0.05 / 0.95) and abs(mu[1]) < 1e-9 and mu[2] > np.log(9)
+    low, high = iv.bounds(p, np.zeros(3), 1.2816, 1.0, extra_sd=0.8)
+    assert (low <= p).all() and (p <= high).all()
+    inside = [(np.quantile(d, 0.1), np.quantile(d, 0.9)) for d in draws[:2]]
+    assert np.allclose([low[0], high[0], low[1], high[1]], np.ravel(inside), atol=3e-3)
+
+
 def test_band_uncertain_exactly_when_the_ends_fall_in_different_bands():
     grid = np.linspace(0, 1, 201)
     low, high = np.meshgrid(grid, grid)

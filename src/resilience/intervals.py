@@ -17,12 +17,14 @@ resample, exactly as the main recipe does.
 **The interval.** For a line, let ``m`` be the main model's calibrated log-odds and ``s`` the
 standard deviation of the members' calibrated log-odds. The interval at level ``level`` is::
 
-    sigmoid(m - z * sqrt(s^2 + tau^2 + u^2))  ..  sigmoid(m + z * sqrt(s^2 + tau^2 + u^2)),
+    sigmoid(mu - z * sqrt(s^2 + tau^2 + u^2))  ..  sigmoid(mu + z * sqrt(s^2 + tau^2 + u^2)),
     z = Phi^-1((1 + level) / 2)
 
-It is centred on the main estimate (so it always contains the printed probability), symmetric in
-log-odds (so it never leaves 0-1), and uses the members' standard deviation rather than their
-empirical percentiles (eight members cannot place a 10th percentile; their spread they can).
+where ``mu`` makes the printed probability the *mean* of the logit-normal distribution
+(:func:`logit_normal_centre`: a calibrated estimate is the mean of the truth given the estimate,
+and below 0.5 the truth is skewed towards 0 in log-odds; measured, this lifted the worst band's
+coverage by 2-14 points). It always contains the printed probability, never leaves 0-1, and
+uses the members' standard deviation rather than their empirical percentiles (eight members cannot place a 10th percentile; their spread they can).
 
 **The extra spread: what labels can show (tau) and what they cannot (u).** Refits share the main
 model's shrinkage and cannot see how the world moved after their span, so ``s`` alone is far too
@@ -76,6 +78,9 @@ log = logging.getLogger(__name__)
 
 INTERVAL_COLUMNS = ("probability_low", "probability_high", "band_uncertain")
 _EPS = 1e-6
+_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(24)  # E[f(Z)], Z ~ N(0, 1) = sum f(node) * weight
+_MEAN_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
+_LOG_WEIGHTS = np.log(_MEAN_WEIGHTS)
 
 
 @dataclass(frozen=True)
@@ -230,14 +235,35 @@ def spread(model, ensemble: IntervalEnsemble, X: pd.DataFrame) -> np.ndarray:
     return member_log_odds(model, ensemble, X).std(axis=0, ddof=1)
 
 
+def logit_normal_centre(probability: np.ndarray, sd: np.ndarray, iterations: int = 30) -> np.ndarray:
+    """The log-odds ``mu`` whose logit-normal distribution ``expit(mu + sd * Z)`` has mean ``probability``.
+
+    A calibrated estimate is the *mean* of the true probabilities of the lines given it, not the
+    centre of their log-odds: below 0.5 the truth is skewed towards 0 in log-odds (most lines a
+    little lower, a few much higher), above 0.5 towards 1. Newton's method on Gauss-Hermite
+    quadrature, started at the estimate's own log-odds."""
+    p = np.clip(np.asarray(probability, float), _EPS, 1 - _EPS)
+    sd = np.broadcast_to(np.asarray(sd, float), p.shape)
+    mu = np.log(p / (1 - p))
+    for _ in range(iterations):
+        q = _sigmoid(mu[:, None] + sd[:, None] * _NODES[None, :])
+        gap = q @ _MEAN_WEIGHTS - p
+        if not len(gap) or np.abs(gap).max() < 1e-9:
+            break
+        mu = mu - gap / np.maximum((q * (1 - q)) @ _MEAN_WEIGHTS, 1e-12)
+    return mu
+
+
 def bounds(probability: np.ndarray, sd: np.ndarray, z: float, widen: float,
            extra_sd: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """The interval around ``probability`` for a refit log-odds standard deviation ``sd`` (times
-    ``widen``) and ``extra_sd`` added in quadrature."""
-    centre = _logit(probability)
-    half = z * np.sqrt((widen * np.asarray(sd, float)) ** 2 + extra_sd ** 2)
-    low = np.minimum(_sigmoid(centre - half), probability)
-    high = np.maximum(_sigmoid(centre + half), probability)
+    """The interval for a refit log-odds standard deviation ``sd`` (times ``widen``) with
+    ``extra_sd`` added in quadrature: ``expit(mu +- z * total)``, where ``mu`` makes
+    ``probability`` the mean (:func:`logit_normal_centre`); it always contains ``probability``."""
+    probability = np.asarray(probability, float)
+    total = np.sqrt((widen * np.asarray(sd, float)) ** 2 + extra_sd ** 2)
+    centre = logit_normal_centre(probability, total)
+    low = np.minimum(_sigmoid(centre - z * total), probability)
+    high = np.maximum(_sigmoid(centre + z * total), probability)
     return low, high
 
 
@@ -296,8 +322,6 @@ def similar_groups(model, X: pd.DataFrame, group_rows: int, seed: int = 0) -> np
     return KMeans(n_clusters=n_groups, n_init=3, random_state=seed).fit_predict(features)
 
 
-_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(24)
-_LOG_WEIGHTS = np.log(_WEIGHTS / _WEIGHTS.sum())
 
 
 def _group_part(model, ensemble: IntervalEnsemble, X: pd.DataFrame, offset: np.ndarray, y: np.ndarray,
