@@ -124,9 +124,12 @@ def test_coverage_of_the_true_probability_is_near_nominal(contract):
     config = iv.IntervalConfig(n_models=8, seed=1)
     covered = iv.attach_intervals(evaluation.model, evaluation, history, SplitConfig(), config, truth)
     overall = covered.set_index("band").loc["all", "coverage"]
-    # measured (benchmarks/intervals.py): 0.855 here; 0.71-0.90 on the presets. An assumed part of the
-    # spread (unobserved_sd) cannot be estimated from labels, so the tolerance is what was measured.
+    # measured: 0.876 here (worst band "remote chance" 0.64); 0.88-0.92 on the default and
+    # protect_driven worlds at 30,000 lines (benchmarks/intervals.py). Part of the spread
+    # (unobserved_sd) is assumed, not estimated, so the tolerance is what was measured, not 5 points.
     assert abs(overall - config.level) <= 0.1, covered
+    bands = covered[(covered["band"] != "all") & (covered["rows"] >= 30)]
+    assert (abs(bands["coverage"] - config.level) <= 0.2).all(), covered
     model, test = evaluation.model, evaluation.test_frame
     raw = iv.IntervalEnsemble(model.interval_ensemble_.members, config.level, widen=1.0)
     table = iv.interval_table(model, test, ensemble=raw)

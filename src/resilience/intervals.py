@@ -77,6 +77,7 @@ from resilience.yardstick import BAND_NAMES, band
 log = logging.getLogger(__name__)
 
 INTERVAL_COLUMNS = ("probability_low", "probability_high", "band_uncertain")
+MAX_OUT_OF_BAG_ROWS = 20_000  # out-of-bag rows used by the extra-spread estimate (a random subset beyond)
 _EPS = 1e-6
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(24)  # E[f(Z)], Z ~ N(0, 1) = sum f(node) * weight
 _MEAN_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
@@ -324,11 +325,11 @@ def similar_groups(model, X: pd.DataFrame, group_rows: int, seed: int = 0) -> np
 
 
 
-def _group_part(model, ensemble: IntervalEnsemble, X: pd.DataFrame, offset: np.ndarray, y: np.ndarray,
+def _group_part(model, logits: np.ndarray, X: pd.DataFrame, offset: np.ndarray, y: np.ndarray,
                 group_rows: int, seed: int) -> tuple:
-    """(offset log-odds, outcome, group, members' variance of each group's mean log-odds)."""
+    """(offset log-odds, outcome, group, members' variance of each group's mean log-odds), given the
+    members' log-odds ``logits`` (members x rows) on ``X``."""
     groups = similar_groups(model, X, group_rows, seed)
-    logits = member_log_odds(model, ensemble, X)
     counts = np.bincount(groups)
     means = np.stack([np.bincount(groups, row) / np.maximum(counts, 1) for row in logits])
     return offset, y, groups, means.var(axis=0, ddof=1)
@@ -384,8 +385,8 @@ def estimate_extra_spread(model, ensemble: IntervalEnsemble, held_out: pd.DataFr
     variance of the group's mean log-odds. The rows are the test period (``held_out``, offset: the
     model's log-odds) and, when ``train`` (the members' training span) is given, every training row
     out of the bag of some member (offset: that member's log-odds; about 6x more rows than the test
-    period). The member's own deviation from the main model is counted in ``b_g``, so the estimate
-    leans wide. A 95% profile-likelihood interval is returned in the details. The deployed model
+    period; at most ``MAX_OUT_OF_BAG_ROWS``, a random subset beyond). The member's own deviation
+    from the main model is counted in ``b_g``, so the estimate leans wide. A 95% profile-likelihood interval is returned in the details. The deployed model
     faces the future as the test period did, so when the test period's own estimate is clearly
     larger (its 95% interval lies above the pooled estimate: drift the training span cannot show),
     the test period's estimate is used.
@@ -400,16 +401,19 @@ def estimate_extra_spread(model, ensemble: IntervalEnsemble, held_out: pd.DataFr
     contract = model.contract
     held_out = held_out.reset_index(drop=True)
     X = model.prepare(held_out)
-    parts = [_group_part(model, ensemble, X, _logit(model.calibrator_(model._margin(X))),
+    parts = [_group_part(model, member_log_odds(model, ensemble, X), X, _logit(model.calibrator_(model._margin(X))),
                          held_out[contract.label].astype(int).to_numpy(), group_rows, seed)]
     oob_rows = 0
     if train is not None and ensemble.positions:
         train = train.reset_index(drop=True)
         rows, member = out_of_bag(ensemble, len(train), seed)
+        if len(rows) > MAX_OUT_OF_BAG_ROWS:  # bounds the cost (members' predictions, SHAP, k-means)
+            keep = np.sort(np.random.default_rng(seed).choice(len(rows), MAX_OUT_OF_BAG_ROWS, replace=False))
+            rows, member = rows[keep], member[keep]
         Xo = model.prepare(train.iloc[rows].reset_index(drop=True))
         logits = member_log_odds(model, ensemble, Xo)
         offset = logits[member, np.arange(len(rows))]
-        parts.append(_group_part(model, ensemble, Xo, offset, train[contract.label].astype(int).to_numpy()[rows],
+        parts.append(_group_part(model, logits, Xo, offset, train[contract.label].astype(int).to_numpy()[rows],
                                  group_rows, seed))
         oob_rows = len(rows)
     tau, low, high = _profile(parts, max_extra_sd)
