@@ -44,10 +44,12 @@ only *measured*, never fitted, where a truth exists (``truth.parquet``): :func:`
 by training overall and per yardstick band.
 
 **Limits (measured, see ``benchmarks/intervals.py``).** Coverage depends on how far the assumed
-``u`` is from the world's: with u = 0.5 the 80% ranges held the truth for 71-90% of test lines
-across the default world and the three presets (too wide where the model is good, too narrow on
-``pursue_driven`` (strong drift) and ``sparse`` (line effect sd 0.6)), and far less in the
-"remote chance" band, where a log-odds error is large but invisible in probability.
+``u`` is from the world's: with u = 0.5 the 80% ranges held the truth for 88% (default), 92%
+(``protect_driven``), 76% (``pursue_driven``, strong drift) and 70% (``sparse``, line effect sd
+0.6) of test lines (30,000 lines, seed 11), against 48-78% for the earlier test-period widening
+factor. Thin end bands are worse (``sparse``: 47% "almost certain", 64% "remote chance"). The
+ranges are wide enough that most lines are "band uncertain" (94-98%): yardstick bands are
+narrower than what one outcome per disruption can pin down.
 
 **Band uncertain.** ``band_uncertain`` is true when the interval's two ends fall in different
 yardstick bands (:func:`resilience.yardstick.band`, gaps going to the nearer band), i.e. the words
