@@ -49,6 +49,20 @@ def test_interval_widens_with_fewer_lines(small_history, contract):
     assert widths[1] > 1.3 * widths[0], widths
 
 
+def test_the_range_is_centred_so_the_estimate_is_the_mean_of_the_truth():
+    """A calibrated 5% is the mean of true probabilities skewed towards 0 in log-odds: the range
+    sits lower in log-odds than the estimate, and the logit-normal it describes has mean 5%."""
+    p, sd = np.array([0.05, 0.5, 0.9]), np.array([0.8, 0.8, 0.3])
+    mu = iv.logit_normal_centre(p, sd)
+    draws = 1 / (1 + np.exp(-(mu[:, None] + sd[:, None] * np.random.default_rng(0).standard_normal(400_000))))
+    assert np.allclose(draws.mean(axis=1), p, atol=2e-3)
+    assert mu[0] < np.log(0.05 / 0.95) and abs(mu[1]) < 1e-9 and mu[2] > np.log(9)
+    low, high = iv.bounds(p, np.zeros(3), 1.2816, 1.0, extra_sd=0.8)
+    assert (low <= p).all() and (p <= high).all()
+    inside = [(np.quantile(d, 0.1), np.quantile(d, 0.9)) for d in draws[:2]]
+    assert np.allclose([low[0], high[0], low[1], high[1]], np.ravel(inside), atol=3e-3)
+
+
 def test_band_uncertain_exactly_when_the_ends_fall_in_different_bands():
     grid = np.linspace(0, 1, 201)
     low, high = np.meshgrid(grid, grid)
@@ -68,19 +82,37 @@ def test_band_uncertain_in_the_model_output_matches_the_yardstick(evaluated):
     assert 0 < predictions["band_uncertain"].mean() < 1
 
 
-def test_coverage_is_measured_and_a_thin_test_period_is_flagged(evaluated):
+def test_coverage_is_measured_and_the_extra_spread_uses_out_of_bag_rows(evaluated):
     evaluation, covered = evaluated
     metrics = evaluation.metrics
     assert covered.set_index("band").loc["all", "coverage"] == pytest.approx(metrics["interval_coverage"])
     assert covered["band"].iloc[0] == "all" and set(covered["band"].iloc[1:]) <= set(BAND_NAMES)
-    assert metrics["interval_widen"] >= 1.0
-    # ~800 test rows are too few to estimate the widening: the details say so
-    assert "warning" in evaluation.model.interval_ensemble_.widen_details
+    details = evaluation.model.interval_ensemble_.widen_details
+    # every training row out of the bag of some member joins the test period: several times its rows
+    assert details["out_of_bag_rows"] > 3 * details["rows"]
+    assert details["estimated_sd_low"] <= details["estimated_sd"] <= details["estimated_sd_high"]
+    # the shipped extra spread is the estimate and the assumed part in quadrature
+    assert metrics["interval_extra_sd"] == pytest.approx(np.hypot(details["estimated_sd"], CONFIG.unobserved_sd))
+    assert evaluation.model.interval_ensemble_.positions == []  # row positions are not shipped
+
+
+def test_extra_spread_recovers_a_shared_error_it_is_given():
+    """Simulated groups sharing a log-odds error of sd 0.6: the estimate finds it (and 0 when none)."""
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(400), 50)
+    offset = rng.normal(0, 1, groups.size)
+    for tau in (0.0, 0.6):
+        shift = rng.normal(0, tau, 400)[groups]
+        y = (rng.random(groups.size) < 1 / (1 + np.exp(-(offset + shift)))).astype(int)
+        parts = [(offset, y, groups, np.zeros(400))]
+        grid = np.linspace(0, 1.5, 31)
+        best = grid[np.argmin([iv._negative_log_likelihood(t, parts) for t in grid])]
+        assert abs(best - tau) <= 0.15, (tau, best)
 
 
 @pytest.mark.slow
 def test_coverage_of_the_true_probability_is_near_nominal(contract):
-    """A world big enough for the held-out widening (~2,700 test rows); raw bootstrap under-covers."""
+    """A real world (~2,600 test rows, ~13,000 out-of-bag rows); the raw refit spread under-covers."""
     from resilience.data.synthetic import WorldConfig, generate_world
     from resilience.data.validate import validate_frame
 
@@ -92,8 +124,12 @@ def test_coverage_of_the_true_probability_is_near_nominal(contract):
     config = iv.IntervalConfig(n_models=8, seed=1)
     covered = iv.attach_intervals(evaluation.model, evaluation, history, SplitConfig(), config, truth)
     overall = covered.set_index("band").loc["all", "coverage"]
-    # measured: 0.88 here, 0.81 on the default world (7,600 test rows): the factor is estimated, not fitted
-    assert abs(overall - config.level) < 0.1, covered
+    # measured: 0.876 here (worst band "remote chance" 0.64); 0.88-0.92 on the default and
+    # protect_driven worlds at 30,000 lines (benchmarks/intervals.py). Part of the spread
+    # (unobserved_sd) is assumed, not estimated, so the tolerance is what was measured, not 5 points.
+    assert abs(overall - config.level) <= 0.1, covered
+    bands = covered[(covered["band"] != "all") & (covered["rows"] >= 30)]
+    assert (abs(bands["coverage"] - config.level) <= 0.2).all(), covered
     model, test = evaluation.model, evaluation.test_frame
     raw = iv.IntervalEnsemble(model.interval_ensemble_.members, config.level, widen=1.0)
     table = iv.interval_table(model, test, ensemble=raw)

@@ -61,7 +61,7 @@ def test_segment_models_get_ranges_and_are_compared_with_the_single_model(small_
         assert key in compared
     assert compared["segments_minus_single_roc_auc"] == pytest.approx(evaluation.metrics["roc_auc"] - compared["single_roc_auc"])
     iv.attach_intervals(evaluation.model, evaluation, small_history, SplitConfig(), iv.IntervalConfig(n_models=4), truth)
-    assert "interval_widen_home_grown" in evaluation.metrics and "interval_coverage" in evaluation.metrics
+    assert "interval_extra_sd_home_grown" in evaluation.metrics and "interval_coverage" in evaluation.metrics
     week = small_world.weekly[sorted(small_world.weekly)[-1]]
     out = ResiliencePyfunc(evaluation.model).predict(None, week)
     assert (out["probability_low"] <= out["persistence_probability"]).all()
@@ -112,7 +112,7 @@ def test_segment_model_registers_and_round_trips_through_the_pyfunc(small_histor
                              TrackingConfig(tracking_uri=mlflow_uri), params={}, input_path="history.parquet",
                              input_sha256="0" * 64, truth=truth, intervals=iv.IntervalConfig(n_models=3))
     run = mlflow.get_run(result.run_id)
-    for key in ("test_roc_auc", "test_single_roc_auc", "test_segments_minus_single_roc_auc", "test_interval_widen"):
+    for key in ("test_roc_auc", "test_single_roc_auc", "test_segments_minus_single_roc_auc", "test_interval_extra_sd"):
         assert key in run.data.metrics
     loaded, _ = load_persistence_model(f"models:/line-resilience/{result.model_version}")
     assert isinstance(loaded, SegmentModel)

@@ -7,8 +7,8 @@ What is computed
 spread): by default half the lines drawn without replacement (``resample: half``; for a smooth
 statistic the half-sample spread equals the bootstrap's, at half the cost of a fit), or a
 bootstrap of lines (``resample: bootstrap``: a line drawn ``k`` times brings its rows ``k``
-times). One ensemble is fitted on the training span: it sets the widening on the test period and
-ships with the deployed model (see :func:`attach_intervals`). Each refit is the
+times). One ensemble is fitted on the training span: its out-of-bag rows and the test period set the
+extra spread, and it ships with the deployed model (see :func:`attach_intervals`). Each refit is the
 main fit made cheap: the same parameters and the main fit's number of trees (no inner
 early-stopping folds), the main model's feature space (so every member reads the same
 categories), and its own calibrator fitted on the most recent ``calibration_fraction`` of its
@@ -17,36 +17,40 @@ resample, exactly as the main recipe does.
 **The interval.** For a line, let ``m`` be the main model's calibrated log-odds and ``s`` the
 standard deviation of the members' calibrated log-odds. The interval at level ``level`` is::
 
-    sigmoid(m - widen * z * s)  ..  sigmoid(m + widen * z * s),    z = Phi^-1((1 + level) / 2)
+    sigmoid(mu - z * sqrt(s^2 + tau^2 + u^2))  ..  sigmoid(mu + z * sqrt(s^2 + tau^2 + u^2)),
+    z = Phi^-1((1 + level) / 2)
 
-It is centred on the main estimate (so it always contains the printed probability), symmetric in
-log-odds (so it never leaves 0-1), and uses the members' standard deviation rather than their
-empirical percentiles (ten members cannot place a 10th percentile; their spread they can).
+where ``mu`` makes the printed probability the *mean* of the logit-normal distribution
+(:func:`logit_normal_centre`: a calibrated estimate is the mean of the truth given the estimate,
+and below 0.5 the truth is skewed towards 0 in log-odds; measured on 20,000-line worlds, this
+lifted the worst band's coverage by 3-12 points). It always contains the printed probability,
+never leaves 0-1, and uses the members' standard deviation rather than their empirical
+percentiles (eight members cannot place a 10th percentile; their spread they can).
 
-**Widening, estimated without the truth.** Bootstrap intervals of a regularised, drifting model
-miss its bias: the members share the main model's shrinkage and cannot know how the world moved
-after their training span (on the default synthetic world the unwidened 80% interval held the
-true probability for only 49% of test lines). ``widen`` is estimated on *held-out labels*: the
-evaluation's test period, which neither the evaluated model nor its members trained on. One
-line's single outcome cannot show how far its probability is from the estimate, but the rate of
-a group of lines the model sees alike can: test rows are grouped ``group_rows`` at a time
-(k-means on their log-odds contributions), each group's squared error of its mean estimate
-against its observed rate, less binomial noise, is compared with the variance the members
-predict for that mean, and ``widen`` is the square root of the ratio (at least 1, at most
-``max_widen``). The deployed model's ensemble inherits the factor. Small groups are used because
-the target is a line's own probability (larger groups average the members' noise away faster
-than shared bias and give larger factors: on the default world 25 rows gave 2.1, 100 rows 2.6).
-Coverage of the *true* probability is only *measured*, never fitted, where a truth exists
-(``truth.parquet`` of a synthetic world): :func:`coverage`, logged by training overall and per
-yardstick band.
+**The extra spread: what labels can show (tau) and what they cannot (u).** Refits share the main
+model's shrinkage and cannot see how the world moved after their span, so ``s`` alone is far too
+narrow (on the default synthetic world it held the true probability for 48% of test lines; the
+model's log-odds error had sd 0.51 against a median ``s`` of 0.25). But one outcome per disruption
+identifies nothing about a *row's* error: for a calibrated model the Brier score equals
+``E[p(1-p)]`` whatever its error to the truth, so only errors *shared* by groups of rows can be
+measured. ``tau`` is that shared part, a variance-components estimate (:func:`estimate_extra_spread`:
+maximum marginal likelihood of ``y ~ Bernoulli(expit(offset + b_g))``, ``b_g ~ N(0, tau^2 + v_g)``
+over groups of ``group_rows`` similar rows) on every held-out row there is: the test period and
+every training row out of the bag of some member (about 5x the test period). It never goes
+negative and no longer collapses, but it is small (0.0-0.25 on the worlds measured). What varies from row to row or from
+line to line (a line's unrecorded character; a line's rows cannot help, since a line is disrupted
+again only if it persisted) is invisible to any outcome check: ``u`` = ``unobserved_sd`` is an
+**assumption** in config (default 0.5), not an estimate. Coverage of the *true* probability is
+only *measured*, never fitted, where a truth exists (``truth.parquet``): :func:`coverage`, logged
+by training overall and per yardstick band.
 
-**Limits (measured, see ``benchmarks/intervals.py``).** The factor is poorly determined by one
-test period: resampling its groups gives a 95% interval of 1.0-3.0 on the default world (7,600
-test rows), logged as ``interval_widen_low`` / ``_high`` with a warning. On the default world the
-ranges held the truth for 81% of lines, but on three worlds with other mechanisms 88%, 52% and
-50% (the factor fell to its floor of 1). A line's own unrecorded character (anything constant
-within a line that no column measures) is invisible in one outcome per disruption and only
-partly in the range.
+**Limits (measured, see ``benchmarks/intervals.py``).** Coverage depends on how far the assumed
+``u`` is from the world's: with u = 0.5 the 80% ranges held the truth for 88% (default), 92%
+(``protect_driven``), 76% (``pursue_driven``, strong drift) and 70% (``sparse``, line effect sd
+0.6) of test lines (30,000 lines, seed 11), against 48-78% for the earlier test-period widening
+factor. Thin end bands are worse (``sparse``: 47% "almost certain", 64% "remote chance"). The
+ranges are wide enough that most lines are "band uncertain" (94-98%): yardstick bands are
+narrower than what one outcome per disruption can pin down.
 
 **Band uncertain.** ``band_uncertain`` is true when the interval's two ends fall in different
 yardstick bands (:func:`resilience.yardstick.band`, gaps going to the nearer band), i.e. the words
@@ -76,8 +80,11 @@ from resilience.yardstick import BAND_NAMES, band
 log = logging.getLogger(__name__)
 
 INTERVAL_COLUMNS = ("probability_low", "probability_high", "band_uncertain")
+MAX_OUT_OF_BAG_ROWS = 20_000  # out-of-bag rows used by the extra-spread estimate (a random subset beyond)
 _EPS = 1e-6
-MIN_GROUPS = 100  # fewer groups of held-out lines than this: the widening factor is flagged as unreliable
+_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(24)  # E[f(Z)], Z ~ N(0, 1) = sum f(node) * weight
+_MEAN_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
+_LOG_WEIGHTS = np.log(_MEAN_WEIGHTS)
 
 
 @dataclass(frozen=True)
@@ -88,9 +95,10 @@ class IntervalConfig:
     n_models: int = 8           # refits (cost: about half a final fit each with resample="half")
     resample: str = "half"      # half: half the lines without replacement | bootstrap: lines with replacement
     level: float = 0.8          # nominal coverage of the interval
-    widen: str = "held_out"     # held_out: factor estimated on the test period's labels | none: 1.0
-    group_rows: int = 25        # rows per group of similar lines when estimating the factor
-    max_widen: float = 4.0      # a guard: never widen more than this
+    widen: str = "held_out"     # held_out: extra spread estimated on held-out labels | none: refit spread only
+    group_rows: int = 50        # rows per group of similar lines when estimating the extra spread
+    unobserved_sd: float = 0.5  # ASSUMED log-odds sd of what no outcome can show (see the module docstring)
+    max_extra_sd: float = 3.0   # a guard: the estimated extra spread never exceeds this
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -102,6 +110,9 @@ class IntervalConfig:
             raise ResilienceError(f"intervals.resample must be half or bootstrap, not {self.resample!r}")
         if self.widen not in ("held_out", "none"):
             raise ResilienceError(f"intervals.widen must be held_out or none, not {self.widen!r}")
+        if not 0 <= self.unobserved_sd <= 5:
+            raise ResilienceError(
+                f"intervals.unobserved_sd must lie between 0 and 5 (log-odds), not {self.unobserved_sd}")
 
 
 @dataclass
@@ -118,9 +129,11 @@ class IntervalEnsemble:
 
     members: list[Member]
     level: float
-    widen: float = 1.0
+    widen: float = 1.0          # multiplier of the refit spread (1: models trained since the extra spread)
     widen_details: dict = field(default_factory=dict)
     fit_seconds: float = 0.0
+    extra_sd: float = 0.0       # log-odds sd added in quadrature: sqrt(estimated^2 + unobserved_sd^2)
+    positions: list = field(default_factory=list, repr=False)  # rows each member trained on (dropped after widening)
 
     @property
     def z(self) -> float:
@@ -187,10 +200,13 @@ def fit_ensemble(model, frame: pd.DataFrame, config: IntervalConfig, widen: floa
     rng = np.random.default_rng(config.seed)
     members = []
     resample = line_half_sample if config.resample == "half" else line_bootstrap
+    drawn = []
     for b in range(config.n_models):
         positions = resample(frame[contract.line_column], rng)
         members.append(_fit_member(model, X, y, dates, positions, seed=int(config.seed) * 1000 + b + 1))
-    return IntervalEnsemble(members, config.level, widen, fit_seconds=time.perf_counter() - start)
+        drawn.append(positions)
+    return IntervalEnsemble(members, config.level, widen, fit_seconds=time.perf_counter() - start,
+                            positions=drawn)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -224,12 +240,35 @@ def spread(model, ensemble: IntervalEnsemble, X: pd.DataFrame) -> np.ndarray:
     return member_log_odds(model, ensemble, X).std(axis=0, ddof=1)
 
 
-def bounds(probability: np.ndarray, sd: np.ndarray, z: float, widen: float) -> tuple[np.ndarray, np.ndarray]:
-    """The interval around ``probability`` for a log-odds standard deviation ``sd``."""
-    centre = _logit(probability)
-    half = widen * z * np.asarray(sd, float)
-    low = np.minimum(_sigmoid(centre - half), probability)
-    high = np.maximum(_sigmoid(centre + half), probability)
+def logit_normal_centre(probability: np.ndarray, sd: np.ndarray, iterations: int = 30) -> np.ndarray:
+    """The log-odds ``mu`` whose logit-normal distribution ``expit(mu + sd * Z)`` has mean ``probability``.
+
+    A calibrated estimate is the *mean* of the true probabilities of the lines given it, not the
+    centre of their log-odds: below 0.5 the truth is skewed towards 0 in log-odds (most lines a
+    little lower, a few much higher), above 0.5 towards 1. Newton's method on Gauss-Hermite
+    quadrature, started at the estimate's own log-odds."""
+    p = np.clip(np.asarray(probability, float), _EPS, 1 - _EPS)
+    sd = np.broadcast_to(np.asarray(sd, float), p.shape)
+    mu = np.log(p / (1 - p))
+    for _ in range(iterations):
+        q = _sigmoid(mu[:, None] + sd[:, None] * _NODES[None, :])
+        gap = q @ _MEAN_WEIGHTS - p
+        if not len(gap) or np.abs(gap).max() < 1e-9:
+            break
+        mu = mu - gap / np.maximum((q * (1 - q)) @ _MEAN_WEIGHTS, 1e-12)
+    return mu
+
+
+def bounds(probability: np.ndarray, sd: np.ndarray, z: float, widen: float,
+           extra_sd: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """The interval for a refit log-odds standard deviation ``sd`` (times ``widen``) with
+    ``extra_sd`` added in quadrature: ``expit(mu +- z * total)``, where ``mu`` makes
+    ``probability`` the mean (:func:`logit_normal_centre`); it always contains ``probability``."""
+    probability = np.asarray(probability, float)
+    total = np.sqrt((widen * np.asarray(sd, float)) ** 2 + extra_sd ** 2)
+    centre = logit_normal_centre(probability, total)
+    low = np.minimum(_sigmoid(centre - z * total), probability)
+    high = np.maximum(_sigmoid(centre + z * total), probability)
     return low, high
 
 
@@ -263,7 +302,8 @@ def interval_table(model, frame: pd.DataFrame, probability: np.ndarray | None = 
     X = model.prepare(frame.reset_index(drop=True))
     if probability is None:
         probability = model.calibrator_(model._margin(X))
-    low, high = bounds(np.asarray(probability, float), spread(model, ensemble, X), ensemble.z, ensemble.widen)
+    low, high = bounds(np.asarray(probability, float), spread(model, ensemble, X), ensemble.z, ensemble.widen,
+                       getattr(ensemble, "extra_sd", 0.0))
     return pd.DataFrame({"probability_low": low, "probability_high": high,
                          "band_uncertain": band_uncertain(low, high)})
 
@@ -284,53 +324,117 @@ def similar_groups(model, X: pd.DataFrame, group_rows: int, seed: int = 0) -> np
         features = model.design_.transform(X) * np.asarray(model.estimator_.coef_, float).reshape(-1)
     if len(X) <= n_groups:
         return np.arange(len(X))
-    return KMeans(n_clusters=n_groups, n_init=3, random_state=seed).fit_predict(features)
+    return KMeans(n_clusters=n_groups, n_init=1, random_state=seed).fit_predict(features)
 
 
-def estimate_widen(model, ensemble: IntervalEnsemble, frame: pd.DataFrame, group_rows: int = 50,
-                   max_widen: float = 4.0, seed: int = 0) -> tuple[float, dict]:
-    """The factor by which the members' spread must grow to explain held-out errors.
 
-    ``frame`` holds labelled rows neither ``model`` nor its members trained on. For each group
-    ``g`` of similar lines (:func:`similar_groups`), the squared error of the group's mean
-    probability against its observed rate, less binomial noise, is an unbiased estimate of the
-    group's squared error against the truth (``excess_g``); the members predict the variance
-    of the group's mean probability (``V_g``). ``widen = sqrt(sum n_g excess_g / sum n_g V_g)``,
-    at least 1 and at most ``max_widen``. The label of a single line cannot show how far its own
-    probability is from the estimate (one outcome per disruption); a group's rate can, which is
-    why the factor is measured on groups and applied to lines.
+
+def _group_part(model, logits: np.ndarray, X: pd.DataFrame, offset: np.ndarray, y: np.ndarray,
+                group_rows: int, seed: int) -> tuple:
+    """(offset log-odds, outcome, group, members' variance of each group's mean log-odds), given the
+    members' log-odds ``logits`` (members x rows) on ``X``."""
+    groups = similar_groups(model, X, group_rows, seed)
+    counts = np.bincount(groups)
+    means = np.stack([np.bincount(groups, row) / np.maximum(counts, 1) for row in logits])
+    return offset, y, groups, means.var(axis=0, ddof=1)
+
+
+def _negative_log_likelihood(tau: float, parts: list[tuple]) -> float:
+    """-log marginal likelihood of y ~ Bernoulli(expit(offset + b_g)), b_g ~ N(0, tau^2 + v_g)
+    shared by each group's rows (Gauss-Hermite quadrature over b_g)."""
+    from scipy.special import log_expit, logsumexp
+
+    total = 0.0
+    for offset, y, groups, v in parts:
+        sd = np.sqrt(tau * tau + v)[groups]
+        eta = offset[:, None] + sd[:, None] * _NODES[None, :]
+        loglik = np.where(y[:, None] == 1, log_expit(eta), log_expit(-eta))
+        per_group = np.stack([np.bincount(groups, loglik[:, k], minlength=len(v)) for k in range(len(_NODES))], axis=1)
+        total -= float(logsumexp(per_group + _LOG_WEIGHTS, axis=1).sum())
+    return total
+
+
+def _profile(parts: list[tuple], max_extra_sd: float) -> tuple[float, float, float]:
+    """Maximum-likelihood ``tau`` and its 95% profile-likelihood interval."""
+    from scipy.optimize import minimize_scalar
+
+    fit = minimize_scalar(lambda t: _negative_log_likelihood(t, parts), bounds=(0.0, max_extra_sd), method="bounded")
+    tau, best = float(fit.x), float(fit.fun)
+    grid = np.linspace(0.0, max_extra_sd, 61)
+    inside = grid[[2 * (_negative_log_likelihood(t, parts) - best) <= 3.84 for t in grid]]
+    if not len(inside):
+        return tau, tau, tau
+    return tau, float(min(inside.min(), tau)), float(max(inside.max(), tau))
+
+
+def out_of_bag(ensemble: IntervalEnsemble, n_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, member) pairs: each training row not drawn by at least one member, with one such
+    member chosen at random (so every row enters the estimate once)."""
+    drawn = np.zeros((len(ensemble.positions), n_rows), dtype=bool)
+    for b, positions in enumerate(ensemble.positions):
+        drawn[b, np.asarray(positions, int)] = True
+    score = np.where(drawn, -1.0, np.random.default_rng(seed).random(drawn.shape))
+    member = score.argmax(axis=0)
+    rows = np.flatnonzero(score.max(axis=0) >= 0)
+    return rows, member[rows]
+
+
+def estimate_extra_spread(model, ensemble: IntervalEnsemble, held_out: pd.DataFrame, train: pd.DataFrame | None = None,
+                          group_rows: int = 50, max_extra_sd: float = 3.0, seed: int = 0) -> tuple[float, dict]:
+    """The log-odds spread of the errors *beyond* the refits' spread that held-out labels can show.
+
+    A variance-components estimate: rows are grouped ``group_rows`` at a time by what the model
+    sees (:func:`similar_groups`) and ``tau`` maximises the marginal likelihood of
+    ``y ~ Bernoulli(expit(offset + b_g))``, ``b_g ~ N(0, tau^2 + v_g)``, where ``v_g`` is the members'
+    variance of the group's mean log-odds. The rows are the test period (``held_out``, offset: the
+    model's log-odds) and, when ``train`` (the members' training span) is given, every training row
+    out of the bag of some member (offset: that member's log-odds; about 5x more rows than the test
+    period; at most ``MAX_OUT_OF_BAG_ROWS``, a random subset beyond). The member's own deviation
+    from the main model is counted in ``b_g``, so the estimate leans wide. A 95% profile-likelihood
+    interval is returned in the details. The deployed model
+    faces the future as the test period did, so when the test period's own estimate is clearly
+    larger (its 95% interval lies above the pooled estimate: drift the training span cannot show),
+    the test period's estimate is used.
+
+    **What labels cannot show.** For a calibrated model the Brier score equals ``E[p(1-p)]`` whatever
+    its error to the true probability, and one outcome per disruption identifies nothing about a
+    single row's error beyond the mean: only errors *shared* by a group of rows are identifiable.
+    Anything constant within a line that no column measures, and any error that varies from row to
+    row, is invisible (rows of one line cannot help: a line is disrupted again only if it persisted).
+    That part is :attr:`IntervalConfig.unobserved_sd`, an assumption, added by the caller.
     """
     contract = model.contract
-    frame = frame.reset_index(drop=True)
-    y = frame[contract.label].astype(int).to_numpy()
-    X = model.prepare(frame)
-    probability = model.calibrator_(model._margin(X))
-    members = _sigmoid(member_log_odds(model, ensemble, X))
-    groups = similar_groups(model, X, group_rows, seed)
-    table = pd.DataFrame({"group": groups, "residual": y - probability, "noise": probability * (1 - probability)})
-    agg = table.groupby("group").agg(residual=("residual", "mean"), noise=("noise", "sum"), n=("residual", "size"))
-    excess = agg["residual"] ** 2 - agg["noise"] / agg["n"] ** 2
-    member_means = pd.DataFrame(members.T).groupby(groups).mean()
-    predicted = member_means.var(axis=1, ddof=1).reindex(agg.index)
-    ratio = _variance_ratio(excess, predicted, agg["n"])
-    widen = float(np.clip(np.sqrt(max(ratio, 0.0)), 1.0, max_widen))
-    # how well the groups pin the factor down: resample the groups (95% percentile interval)
-    rng = np.random.default_rng(seed)
-    draws = [rng.integers(0, len(agg), len(agg)) for _ in range(200)]
-    ratios = np.array([_variance_ratio(excess.iloc[d], predicted.iloc[d], agg["n"].iloc[d]) for d in draws])
-    low, high = (float(np.clip(np.sqrt(max(r, 0.0)), 1.0, max_widen)) for r in np.quantile(ratios, [0.025, 0.975]))
-    details = {"groups": int(len(agg)), "rows": int(len(frame)), "variance_ratio": ratio, "widen": widen,
-               "widen_low": low, "widen_high": high}
-    if len(agg) < MIN_GROUPS or high > 1.5 * low:
-        details["warning"] = (f"{len(frame)} held-out rows ({len(agg)} groups of similar lines) pin the widening "
-                              f"factor down only to {low:.2f}-{high:.2f} (estimate {widen:.2f}): the ranges may be "
-                              "too narrow or too wide")
-        log.warning("intervals: %s", details["warning"])
-    return widen, details
-
-
-def _variance_ratio(excess: pd.Series, predicted: pd.Series, n: pd.Series) -> float:
-    return float((excess.to_numpy() * n.to_numpy()).sum() / max(float((predicted.to_numpy() * n.to_numpy()).sum()), 1e-12))
+    held_out = held_out.reset_index(drop=True)
+    X = model.prepare(held_out)
+    parts = [_group_part(model, member_log_odds(model, ensemble, X), X, _logit(model.calibrator_(model._margin(X))),
+                         held_out[contract.label].astype(int).to_numpy(), group_rows, seed)]
+    oob_rows = 0
+    if train is not None and ensemble.positions:
+        train = train.reset_index(drop=True)
+        rows, member = out_of_bag(ensemble, len(train), seed)
+        if len(rows) > MAX_OUT_OF_BAG_ROWS:  # bounds the cost (members' predictions, SHAP, k-means)
+            keep = np.sort(np.random.default_rng(seed).choice(len(rows), MAX_OUT_OF_BAG_ROWS, replace=False))
+            rows, member = rows[keep], member[keep]
+        Xo = model.prepare(train.iloc[rows].reset_index(drop=True))
+        logits = member_log_odds(model, ensemble, Xo)
+        offset = logits[member, np.arange(len(rows))]
+        parts.append(_group_part(model, logits, Xo, offset, train[contract.label].astype(int).to_numpy()[rows],
+                                 group_rows, seed))
+        oob_rows = len(rows)
+    tau, low, high = _profile(parts, max_extra_sd)
+    details = {"rows": int(len(held_out)), "out_of_bag_rows": oob_rows,
+               "groups": int(sum(len(p[3]) for p in parts)), "estimated_sd": tau,
+               "estimated_sd_low": low, "estimated_sd_high": high, "source": "pooled"}
+    if len(parts) > 1:
+        # the deployed model faces the future as the test period did: if the test period alone
+        # shows a clearly larger shared error (drift the training span cannot show), it wins
+        test_tau, test_low, test_high = _profile(parts[:1], max_extra_sd)
+        details.update(test_period_sd=test_tau, test_period_sd_low=test_low, test_period_sd_high=test_high)
+        if test_low > tau:
+            tau = test_tau
+            details.update(estimated_sd=tau, estimated_sd_low=test_low, estimated_sd_high=test_high,
+                           source="test period")
+    return tau, details
 
 
 def coverage(low: np.ndarray, high: np.ndarray, truth: np.ndarray, probability: np.ndarray) -> pd.DataFrame:
@@ -376,16 +480,15 @@ def attach_intervals(deployed, evaluation, history: pd.DataFrame, split_config, 
     measure it; returns the coverage table (empty without a truth).
 
     One ensemble is fitted on the evaluated model's training rows (the training span); the
-    test-period labels set its widening factor (:func:`estimate_widen`), its test-period ranges
+    out-of-bag and test-period labels set its extra spread (:func:`estimate_extra_spread`), its test-period ranges
     are measured against ``truth`` when one is given (synthetic worlds), and the deployed model
     (refitted on every labelled row) ships with it: a deployed line's range is the deployed
-    estimate +- the widened spread of these refits. Refitting a second ensemble on every row
+    estimate +- the spread of these refits and the extra spread. Refitting a second ensemble on every row
     would double the cost for a spread that is, if anything, slightly narrower (more rows). Metrics are added to ``evaluation.metrics`` as ``interval_*`` and the
     test-period predictions gain ``probability_low`` / ``probability_high`` / ``band_uncertain``.
     """
     from resilience.split import split_by_line_and_time
 
-    start = time.perf_counter()
     contract = deployed.contract
     evaluated = evaluation.model
     train_idx, _, _ = split_by_line_and_time(history, contract.date_column, contract.line_column, split_config)
@@ -393,17 +496,20 @@ def attach_intervals(deployed, evaluation, history: pd.DataFrame, split_config, 
     metrics, widths = {"interval_level": config.level}, []
     for key, (model, target, train, held_out, _rows) in _pairs(evaluated, deployed, history.loc[train_idx], test, history).items():
         ensemble = fit_ensemble(model, train, config)
+        estimated = 0.0
         if config.widen == "held_out":
-            ensemble.widen, ensemble.widen_details = estimate_widen(
-                model, ensemble, held_out, config.group_rows, config.max_widen, config.seed)
+            estimated, ensemble.widen_details = estimate_extra_spread(
+                model, ensemble, held_out, train, config.group_rows, config.max_extra_sd, config.seed)
+        ensemble.positions = []  # only needed for the estimate; not shipped
+        ensemble.extra_sd = float(np.hypot(estimated, config.unobserved_sd))
         model.interval_ensemble_ = ensemble  # for the test-period table below
         target.interval_ensemble_ = ensemble  # the deployed model's spread: refits on the training span
         suffix = f"_{_slug(key)}" if key else ""
-        metrics[f"interval_widen{suffix}"] = ensemble.widen
-        for end in ("low", "high"):
-            if f"widen_{end}" in ensemble.widen_details:
-                metrics[f"interval_widen{suffix}_{end}"] = ensemble.widen_details[f"widen_{end}"]
-        widths.append((ensemble.widen, len(held_out)))
+        metrics[f"interval_extra_sd{suffix}"] = ensemble.extra_sd
+        for name in ("estimated_sd", "estimated_sd_low", "estimated_sd_high"):
+            if name in ensemble.widen_details:
+                metrics[f"interval_{name}{suffix}"] = ensemble.widen_details[name]
+        widths.append((estimated, ensemble.extra_sd, len(held_out)))
     predictions = evaluation.test_predictions
     probability = predictions["persistence_probability"].to_numpy(float)
     table = interval_table(evaluated, test, probability)
@@ -412,7 +518,10 @@ def attach_intervals(deployed, evaluation, history: pd.DataFrame, split_config, 
             model.interval_ensemble_ = None  # carried by the deployed model only
     for column in INTERVAL_COLUMNS:
         predictions[column] = table[column].to_numpy()
-    metrics["interval_widen"] = float(sum(w * n for w, n in widths) / max(sum(n for _, n in widths), 1))
+    rows = max(sum(n for *_, n in widths), 1)
+    metrics["interval_estimated_sd"] = float(sum(w * n for w, _, n in widths) / rows)
+    metrics["interval_extra_sd"] = float(sum(w * n for _, w, n in widths) / rows)
+    metrics["interval_unobserved_sd"] = config.unobserved_sd
     metrics["interval_median_width"] = float(np.median(table["probability_high"] - table["probability_low"]))
     metrics["interval_band_uncertain_share"] = float(table["band_uncertain"].mean())
     covered = pd.DataFrame()
@@ -424,6 +533,6 @@ def attach_intervals(deployed, evaluation, history: pd.DataFrame, split_config, 
                 key = "interval_coverage" if row["band"] == "all" else f"interval_coverage_{_slug(row['band'])}"
                 metrics[key] = row["coverage"]
     evaluation.metrics.update(metrics)
-    evaluation.timings["intervals"] = time.perf_counter() - start
-    log.info("intervals: widen %.2f, coverage %s", metrics["interval_widen"], metrics.get("interval_coverage", "not measured"))
+    log.info("intervals: extra log-odds sd %.2f estimated + %.2f assumed, coverage %s",
+             metrics["interval_estimated_sd"], config.unobserved_sd, metrics.get("interval_coverage", "not measured"))
     return covered
