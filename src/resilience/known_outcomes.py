@@ -47,7 +47,7 @@ class OutcomeConflict(ResilienceError):
 def ids_text(ids: Iterable[object]) -> str:
     """The first few ids, "and N more" after them (for error messages)."""
     ids = [str(i) for i in ids]
-    more = f" and {len(ids) - _SHOWN_IDS} more" if len(ids) > _SHOWN_IDS else ""
+    more = f" and {len(ids) - _SHOWN_IDS:,} more" if len(ids) > _SHOWN_IDS else ""
     return ", ".join(ids[:_SHOWN_IDS]) + more
 
 

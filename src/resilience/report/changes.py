@@ -167,7 +167,7 @@ def outcomes_known(known: pd.DataFrame, closed: int, limit: int, horizon_weeks: 
         sentence = f"The outcome of one {noun} is now known: it {words['text']}."
     else:
         sentence = (f"Of the {plural(count, noun)} whose outcome is now known, {persisted:,} persisted ({after}); "
-                    f"from our estimates we expected about {expected:.0f}.")
+                    f"from our estimates we expected about {expected:,.0f}.")
         if noun == "disruption":
             sentence += f" They are disruptions of {plural(lines, 'line')}."
     gap = (outcome.astype(float) - probability).abs().fillna(1.0)
