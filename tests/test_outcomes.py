@@ -177,14 +177,17 @@ def test_board_works_without_outcomes_and_escapes_the_file(report_weeks):
 
 
 # -- the command ----------------------------------------------------------------------------------
-def test_outcomes_command_writes_metrics_and_per_disruption_outcomes(report_weeks, tmp_path):
+def test_outcomes_command_writes_metrics_and_per_disruption_outcomes(report_weeks, tmp_path, mlflow_uri):
+    import mlflow
+
+    mlflow.search_experiments()                 # the store exists (commands that read it never create one)
     current, previous = report_weeks
     root = current.parent
     ids = pd.concat([pd.read_parquet(w / artifacts.SCORES_PARQUET)["disruption_id"] for w in (previous, current)])
     path = tmp_path / "labels.csv"
     pd.DataFrame({"disruption_id": ids, "persisted_12w": ["true" if i % 2 else "false" for i in range(len(ids))]}
                  ).to_csv(path, index=False)
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    env = {"MLFLOW_TRACKING_URI": mlflow_uri}
     result = run_command("resilience-outcomes", f"input={path}", f"output_root={root}", "min_rows=10",
                          f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
