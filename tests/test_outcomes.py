@@ -162,6 +162,12 @@ def test_board_works_without_outcomes_and_escapes_the_file(report_weeks):
     current, previous = report_weeks
     board, text = board_for(current, previous)
     assert board["outcomes"] is None and "Outcomes now known" not in text and board["gone"] == 10
+    unrelated = pd.DataFrame({"disruption_id": ["OTHER"], "line_id": ["L9"], "outcome": [True], "week": ["2026-W01"],
+                              "persistence_probability": [0.5], "yardstick_band": ["realistic possibility"]})
+    write_outcomes(unrelated, current.parent / artifacts.OUTCOMES_PARQUET)
+    board, text = board_for(current, previous)
+    assert board["outcomes"]["count"] == 0 and board["outcomes"]["lines"] == []
+    assert "30 disruptions from last week are no longer open but no outcome has been recorded yet." in text
     hostile = "<script>alert(1)</script>"
     first = pd.read_parquet(previous / artifacts.SCORES_PARQUET)["disruption_id"].iloc[0]
     frame = pd.DataFrame({"disruption_id": [first], "line_id": [hostile], "outcome": [True], "week": ["2026-W46"],

@@ -120,8 +120,6 @@ def board(rows: pd.DataFrame, change: pd.DataFrame, previous: pd.DataFrame | Non
     return result
 
 
-
-
 def closed_since(previous: pd.DataFrame, rows: pd.DataFrame) -> list[str]:
     """Disruptions open last week that are not open this week: their outcome may now be known."""
     before = _strings(previous["disruption_id"])

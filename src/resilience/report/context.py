@@ -205,6 +205,8 @@ def _outcomes(week: WeekData, previous: WeekData, limit: int) -> dict | None:
         return None
     known = known.reset_index(drop=True)
     summary = changes.outcomes_known(known, len(closed), limit, week.contract.horizon_weeks)
+    if not summary["count"] and not summary["waiting"]:
+        return None
     summary["lines"] = [{"line_id": clean_text(known.at[i, "line_id"]),
                          "disruption_id": clean_text(known.at[i, "disruption_id"]),
                          "week": clean_text(known.at[i, "week"]),
