@@ -792,6 +792,23 @@ def test_real_pipeline_two_weeks_give_a_bounded_briefing(small_world_dir, tmp_pa
     assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
     assert "Joint visit planned" in visible_text(parse((folder / "report.html").read_text(encoding="utf-8")))
 
+    # outcomes known since week1 (the history labels them) appear on week2's board against week1's estimate
+    known = run_command("resilience-outcomes", f"input={small_world_dir / 'disruptions.parquet'}",
+                        f"output_root={root / 'weekly'}", f"hydra.run.dir={root / 'run-outcomes'}", cwd=root, env=env)
+    assert known.returncode == 0, known.stderr[-3000:]
+    before = pd.read_parquet(root / "weekly" / week1 / "scores.parquet").set_index("disruption_id")
+    closed = before.index.difference(scores["disruption_id"])
+    context = report_context(load_week(folder), load_week(root / "weekly" / week1, previous=True))
+    outcomes = context["board"]["outcomes"]
+    assert outcomes["count"] == len(closed) > 0 and outcomes["waiting"] == 0   # every closed one is in the history
+    for line in outcomes["lines"]:
+        assert line["week"] == week1 and line["line_id"] == before.at[line["disruption_id"], "line_id"]
+        assert f"we estimated {before.at[line['disruption_id'], 'persistence_probability'] * 100:.0f}%" in line["text"]
+    rebuilt = run_command("resilience-report", f"week={week2}", f"output_root={root / 'weekly'}", cwd=root, env=env)
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    text = visible_text(parse((folder / "report.html").read_text(encoding="utf-8")))
+    assert f"Of the {len(closed):,} lines whose outcome is now known" in text
+
 
 def test_annex_is_bounded_and_says_where_the_rest_is(tmp_path):
     from resilience.report.annex import write_annex

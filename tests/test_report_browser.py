@@ -11,8 +11,10 @@ import json
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from resilience.known_outcomes import update_outcomes, write_outcomes
 from resilience.paths import project_root
 from resilience.data.io import write_text_atomic
 from resilience.report import load_week, render_html, report_context
@@ -46,6 +48,9 @@ def report_file(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("weekly")
     previous = write_fake_week(root / "2026-W46", n_lines=50, seed=11, week="2026-W46")
     current = write_fake_week(root / "2026-W47", n_lines=60, seed=12, first_line=15, hostile=True, decisions=True)
+    closed = pd.read_parquet(previous / "scores.parquet")["disruption_id"].iloc[:20]   # outcomes now known
+    known, _ = update_outcomes(root, pd.DataFrame({"disruption_id": closed, "outcome": [i % 2 == 0 for i in range(20)]}), "labels")
+    write_outcomes(known, root / "outcomes.parquet")
     week = load_week(current)
     context = report_context(week, load_week(previous))
     write_annex(current, week.contract, context["title"], context["marking"], len(week.rows), 50_000)

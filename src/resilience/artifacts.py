@@ -31,6 +31,13 @@ REPORT_HTML = "report.html"
 REPORT_PDF = "report.pdf"
 ANNEX_HTML = "annex.html"                  # every line, sortable and filterable, offline
 
+# The files resilience-outcomes writes beside the week folders (<output_root>/).
+OUTCOMES_CSV = "outcomes.csv"              # realised metrics per scored week and cohort
+OUTCOMES_PARQUET = "outcomes.parquet"      # one row per disruption whose outcome is known (the report reads this)
+# Its columns: the outcome, and the estimate the disruption was last given before it became known.
+OUTCOME_COLUMNS = ("disruption_id", "line_id", "outcome", "week", "persistence_probability", "yardstick_band",
+                   "probability_low", "probability_high")
+
 # Columns of scores.* that the report relies on, and the optional ones other steps add.
 REQUIRED_SCORE_COLUMNS = ("rank", "disruption_id", "line_id", "persistence_probability")
 REASON_FOR_COLUMNS, REASON_AGAINST_COLUMNS = REASON_COLUMNS[:TOP_REASONS], REASON_COLUMNS[TOP_REASONS:]

@@ -16,6 +16,7 @@ from resilience import evaluate
 from resilience.data.contract import DataContract
 from resilience.data.io import read_json, read_parquet
 from resilience.errors import ResilienceError
+from resilience.known_outcomes import OutcomeConflict, ids_text
 
 
 def read_labels(path: str | Path, contract: DataContract) -> pd.DataFrame:
@@ -32,7 +33,12 @@ def read_labels(path: str | Path, contract: DataContract) -> pd.DataFrame:
         rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad.to_numpy())[:5])
         raise ResilienceError(f"{path}: column '{contract.label}': not true/false in row(s) {rows}")
     frame = pd.DataFrame({"disruption_id": raw[contract.id_column].astype(str), "outcome": label})
-    return frame[frame["outcome"].notna()].drop_duplicates("disruption_id")
+    frame = frame[frame["outcome"].notna()].astype({"outcome": bool}).drop_duplicates()
+    clash = frame.loc[frame["disruption_id"].duplicated(), "disruption_id"].unique()
+    if len(clash):
+        raise OutcomeConflict(f"{path}: disruption(s) {ids_text(clash)} labelled both true and false "
+                              f"in column '{contract.label}'; an outcome is one or the other")
+    return frame
 
 
 def realised_metrics(output_root: str | Path, labels: pd.DataFrame, cohort_column: str | None,

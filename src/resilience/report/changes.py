@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from resilience.report.waterfall import concept_contributions
-from resilience.report.words import points_text
+from resilience.report.words import clean_text, number, plural, points_text
 
 UNCHANGED_POINTS = 2
 
@@ -120,3 +120,56 @@ def board(rows: pd.DataFrame, change: pd.DataFrame, previous: pd.DataFrame | Non
     return result
 
 
+def closed_since(previous: pd.DataFrame, rows: pd.DataFrame) -> list[str]:
+    """Disruptions open last week that are not open this week: their outcome may now be known."""
+    before = _strings(previous["disruption_id"])
+    gone = pc.invert(pc.is_in(before, value_set=_strings(rows["disruption_id"])))
+    return pc.unique(pc.filter(before, gone)).to_pylist()
+
+
+def outcome_words(outcome: bool, probability: Any, band: Any = "", low: Any = None, high: Any = None) -> dict[str, str]:
+    """The known outcome against what was estimated: "persisted — we estimated 62% (likely)"."""
+    what = "persisted" if outcome else "did not persist"
+    estimate = number(probability)
+    if estimate is None:
+        return {"kind": "persisted" if outcome else "ended", "outcome": what, "estimate": "no estimate recorded",
+                "text": f"{what} \u2014 no estimate recorded"}
+    low, high = number(low), number(high)
+    extra = [clean_text(band)] if clean_text(band) else []
+    if low is not None and high is not None:
+        extra.append(f"plausible range {low * 100:.0f}\u2013{high * 100:.0f}%")
+    estimated = f"we estimated {estimate * 100:.0f}%" + (f" ({'; '.join(extra)})" if extra else "")
+    return {"kind": "persisted" if outcome else "ended", "outcome": what, "estimate": estimated,
+            "text": f"{what} \u2014 {estimated}"}
+
+
+def outcomes_known(known: pd.DataFrame, closed: int, limit: int, horizon_weeks: int) -> dict[str, Any]:
+    """Counts and one plain sentence for the disruptions whose outcome became known since last week,
+    and the row indexes to name: the outcomes furthest from what was estimated first (at most ``limit``).
+
+    ``closed`` is how many of last week's disruptions are no longer open; those without a recorded
+    outcome are counted as waiting for one. The expected number persisting is the sum of the estimates."""
+    known = known.drop_duplicates("disruption_id")
+    count = len(known)
+    outcome = known["outcome"].astype(bool)
+    probability = pd.to_numeric(known["persistence_probability"], errors="coerce")
+    persisted = int(outcome.sum())
+    expected = float(probability.fillna(0).sum())
+    lines = known["line_id"].astype(str).nunique()
+    noun = "line" if lines == count else "disruption"
+    after = f"still active {horizon_weeks} weeks after the disruption"
+    if count == 0:
+        sentence = ""
+    elif count == 1:
+        words = outcome_words(bool(outcome.iloc[0]), probability.iloc[0])
+        sentence = f"The outcome of one {noun} is now known: it {words['text']}."
+    else:
+        sentence = (f"Of the {plural(count, noun)} whose outcome is now known, {persisted:,} persisted ({after}); "
+                    f"from our estimates we expected about {expected:,.0f}.")
+        if noun == "disruption":
+            sentence += f" They are disruptions of {plural(lines, 'line')}."
+    gap = (outcome.astype(float) - probability).abs().fillna(1.0)
+    order = gap.to_frame("gap").assign(id=known["disruption_id"].astype(str))
+    order = order.sort_values(["gap", "id"], ascending=[False, True], kind="stable")
+    return {"count": count, "persisted": persisted, "expected": round(expected, 1), "sentence": sentence,
+            "waiting": max(int(closed) - count, 0), "order": list(order.index[:max(int(limit), 0)])}

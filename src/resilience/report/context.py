@@ -196,6 +196,27 @@ def _chosen(week: WeekData, previous: WeekData | None, change: pd.DataFrame, pic
     return {"full": full, "explanations": explanations, "moved": moved}
 
 
+def _outcomes(week: WeekData, previous: WeekData, limit: int) -> dict | None:
+    """Last week's disruptions no longer open whose outcome is now recorded (None: no outcomes file).
+    Only those ids are read from the file, so its size does not matter."""
+    closed = changes.closed_since(previous.rows, week.rows)
+    known = week.outcomes_for(closed)
+    if known is None:
+        return None
+    known = known.reset_index(drop=True)
+    summary = changes.outcomes_known(known, len(closed), limit, week.contract.horizon_weeks)
+    if not summary["count"] and not summary["waiting"]:
+        return None
+    summary["lines"] = [{"line_id": clean_text(known.at[i, "line_id"]),
+                         "disruption_id": clean_text(known.at[i, "disruption_id"]),
+                         "week": clean_text(known.at[i, "week"]),
+                         **changes.outcome_words(bool(known.at[i, "outcome"]), known.at[i, "persistence_probability"],
+                                                 known.at[i, "yardstick_band"], known.at[i, "probability_low"],
+                                                 known.at[i, "probability_high"])}
+                        for i in summary.pop("order")]
+    return summary
+
+
 def report_context(week: WeekData, previous: WeekData | None = None,
                    settings: ReportSettings = ReportSettings()) -> dict[str, Any]:
     """Everything the template shows, as plain words, numbers and chart geometry."""
@@ -232,7 +253,8 @@ def report_context(week: WeekData, previous: WeekData | None = None,
         "protect": {**protect, "lines": [line(i) for i in protect.get("order", [])]},
         "matrix": briefing.matrix(rows), "policy": briefing.policy_table(policy),
         "headline": _headline(rows, contract, board, settings.unchanged_points),
-        "board": {**board, "lines": [line(i) for i in board["moves"]]} if board else None,
+        "board": {**board, "lines": [line(i) for i in board["moves"]],
+                  "outcomes": _outcomes(week, previous, settings.board_lines)} if board else None,
         "has_previous": previous is not None, "previous_week": clean_text(previous.name) if previous else None,
         "unchanged_points": settings.unchanged_points,
         "safeguarding": _safeguarding(week.safeguarding, len(rows)),

@@ -27,6 +27,7 @@ from resilience import artifacts
 from resilience.artifacts import WeekManifest
 from resilience.data.contract import DataContract
 from resilience.errors import ResilienceError
+from resilience.known_outcomes import read_outcomes
 from resilience.report.errors import ReportError
 from resilience.yardstick import BAND_NAMES, place
 
@@ -65,6 +66,17 @@ class WeekData:
         if not path.is_file():
             return pd.DataFrame(columns=["disruption_id"])
         return _filtered(path, disruption_ids)
+
+    def outcomes_for(self, disruption_ids: list[str]) -> pd.DataFrame | None:
+        """Known outcomes of these disruptions, with the estimate each was last given, from the file
+        ``resilience-outcomes`` keeps beside the week folders; None when there is no such file."""
+        path = self.folder.parent / artifacts.OUTCOMES_PARQUET
+        if not path.is_file():
+            return None
+        try:
+            return read_outcomes(path, disruption_ids)
+        except ResilienceError as exc:
+            raise ReportError(str(exc)) from exc
 
 
 def _filtered(path: Path, disruption_ids: list[str]) -> pd.DataFrame:
