@@ -122,6 +122,17 @@ SLICE_STATISTICS = {
 }
 
 
+def slice_groups(frame: pd.DataFrame, slice_columns: list[str], label: str, probability: str, min_size: int):
+    """Each (slice column, value) group as ``(row, y, p)``: ``row`` holds slice, value, rows and
+    ``suppressed`` (fewer than ``min_size`` rows or one outcome only: never reported as a finding)."""
+    for column in slice_columns:
+        for value, group in frame.groupby(column, observed=True, sort=True):
+            y = group[label].to_numpy(float)
+            p = group[probability].to_numpy(float)
+            suppressed = len(group) < min_size or len(np.unique(y)) < 2
+            yield {"slice": column, "value": str(value), "rows": len(group), "suppressed": suppressed}, y, p
+
+
 def slice_metrics(frame: pd.DataFrame, slice_columns: list[str], label: str, probability: str,
                   min_size: int = 50, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
     """One row per (slice column, value): size, rates and each statistic with a 95% interval.
@@ -130,21 +141,16 @@ def slice_metrics(frame: pd.DataFrame, slice_columns: list[str], label: str, pro
     numbers left empty: a commander must never read noise as a finding.
     """
     rows = []
-    for column in slice_columns:
-        for value, group in frame.groupby(column, observed=True, sort=True):
-            y = group[label].to_numpy(float)
-            p = group[probability].to_numpy(float)
-            row = {"slice": column, "value": str(value), "rows": len(group)}
-            if len(group) < min_size or len(np.unique(y)) < 2:
-                row["suppressed"] = True
-                rows.append(row)
-                continue
-            row.update({"suppressed": False, "observed_rate": float(y.mean()), "mean_predicted": float(p.mean())})
-            resampled = weighted_statistics(y, p, bootstrap_weights(len(y), n_boot, seed))
-            for name, statistic in SLICE_STATISTICS.items():
-                row[name] = float(statistic(y, p))
-                row[f"{name}_low"], row[f"{name}_high"] = _percentile_interval(resampled[name])
+    for row, y, p in slice_groups(frame, slice_columns, label, probability, min_size):
+        if row["suppressed"]:
             rows.append(row)
+            continue
+        row.update({"observed_rate": float(y.mean()), "mean_predicted": float(p.mean())})
+        resampled = weighted_statistics(y, p, bootstrap_weights(len(y), n_boot, seed))
+        for name, statistic in SLICE_STATISTICS.items():
+            row[name] = float(statistic(y, p))
+            row[f"{name}_low"], row[f"{name}_high"] = _percentile_interval(resampled[name])
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

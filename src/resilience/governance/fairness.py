@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from resilience import evaluate
@@ -31,20 +30,16 @@ def group_calibration(frame: pd.DataFrame, slice_columns: list[str], label: str,
                       min_size: int = 50) -> pd.DataFrame:
     """One row per (slice column, value): rows, calibration gap with standard error, slope."""
     rows = []
-    for column in slice_columns:
-        for value, group in frame.groupby(column, observed=True, sort=True):
-            y = group[label].to_numpy(float)
-            p = group[probability].to_numpy(float)
-            row = {"slice": column, "value": str(value), "rows": len(group)}
-            if len(group) < min_size or len(np.unique(y)) < 2:
-                rows.append({**row, "suppressed": True})
-                continue
-            large = evaluate.calibration_in_the_large(y, p)
-            slope = evaluate.calibration_slope(y, p)
-            rows.append({**row, "suppressed": False, "calibration_gap": large["gap"],
-                         "calibration_gap_se": large["se"], "observed_rate": large["observed_rate"],
-                         "mean_predicted": large["mean_predicted"], "calibration_slope": slope["slope"],
-                         "calibration_slope_se": slope["slope_se"]})
+    for row, y, p in evaluate.slice_groups(frame, slice_columns, label, probability, min_size):
+        if row["suppressed"]:
+            rows.append(row)
+            continue
+        large = evaluate.calibration_in_the_large(y, p)
+        slope = evaluate.calibration_slope(y, p)
+        rows.append({**row, "calibration_gap": large["gap"],
+                     "calibration_gap_se": large["se"], "observed_rate": large["observed_rate"],
+                     "mean_predicted": large["mean_predicted"], "calibration_slope": slope["slope"],
+                     "calibration_slope_se": slope["slope_se"]})
     return pd.DataFrame(rows)
 
 
