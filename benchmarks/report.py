@@ -32,12 +32,19 @@ TARGETS = {5_000: 5.0, 50_000: 20.0}
 TODAY = pd.Timestamp("2026-11-22")
 
 
-def make_week(history: pd.DataFrame, rows: int, label: str, path: Path, changed: bool, seed: int) -> None:
-    """``rows`` open disruptions (history rows with fresh ids). The ``changed`` week is the same
-    disruptions a week later: some runners arrested, some referrals made, some holders arrested."""
+def make_week(history: pd.DataFrame, rows: int, label: str, path: Path, changed: bool, seed: int,
+              week: str) -> None:
+    """``rows`` open disruptions (history rows with fresh ids, dated in the 12 weeks up to the end
+    of ``week``, as a weekly extract is). The ``changed`` week is the same disruptions a week later:
+    some runners arrested, some referrals made, some holders arrested."""
+    from resilience.weeks import week_monday
+
     rng = np.random.default_rng(seed)
     frame = pd.concat([history] * int(np.ceil(rows / len(history))), ignore_index=True).head(rows).drop(columns=[label])
     frame["disruption_id"] = [f"SYN-B{i:09d}" for i in range(len(frame))]
+    last_day = week_monday("2026-W46") + pd.Timedelta(days=6)   # both weeks hold the same open disruptions
+    frame["disruption_date"] = last_day - pd.to_timedelta(np.random.default_rng(0).integers(0, 84, len(frame)), unit="D")
+    frame.loc[frame.index[0], "disruption_date"] = week_monday(week) + pd.Timedelta(days=6)  # the week's latest
     if changed:
         more = rng.random(rows) < 0.3
         frame.loc[more, "runners_arrested"] = np.minimum(frame.loc[more, "runners_arrested"] + 1, frame.loc[more, "runners"])
@@ -102,7 +109,7 @@ def main() -> None:
         for rows in args.sizes:
             root = tmp / f"weekly_{rows}"
             for i, (week, changed) in enumerate((("2026-W46", False), ("2026-W47", True))):
-                make_week(history, rows, contract.label, tmp / f"{rows}_{week}.parquet", changed, seed=i)
+                make_week(history, rows, contract.label, tmp / f"{rows}_{week}.parquet", changed, seed=i, week=week)
             score(model, tmp / f"{rows}_2026-W46.parquet", root, "2026-W46")
             scoring, scoring_cpu = score(model, tmp / f"{rows}_2026-W47.parquet", root, "2026-W47")
             out = subprocess.run([sys.executable, __file__, "--child", str(root / "2026-W47"), str(root / "2026-W46")],
