@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 EPS = 1e-12
@@ -185,7 +186,7 @@ def calibration_slope(y: np.ndarray, p: np.ndarray, iterations: int = 25) -> dic
     X = np.column_stack([np.ones_like(logit), logit])
     beta = np.array([0.0, 1.0])
     for _ in range(iterations):
-        fitted = 1 / (1 + np.exp(-(X @ beta)))
+        fitted = expit(X @ beta)
         information = X.T @ (X * (fitted * (1 - fitted))[:, None])
         try:
             step = np.linalg.solve(information, X.T @ (y - fitted))

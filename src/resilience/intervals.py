@@ -69,6 +69,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from scipy.stats import norm
 
 from resilience.errors import ResilienceError
@@ -217,10 +218,6 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 def member_log_odds(model, ensemble: IntervalEnsemble, X: pd.DataFrame) -> np.ndarray:
     """Calibrated log-odds of every member (members x rows) on the model's input matrix ``X``."""
     out = np.empty((len(ensemble.members), len(X)))
@@ -251,7 +248,7 @@ def logit_normal_centre(probability: np.ndarray, sd: np.ndarray, iterations: int
     sd = np.broadcast_to(np.asarray(sd, float), p.shape)
     mu = np.log(p / (1 - p))
     for _ in range(iterations):
-        q = _sigmoid(mu[:, None] + sd[:, None] * _NODES[None, :])
+        q = expit(mu[:, None] + sd[:, None] * _NODES[None, :])
         gap = q @ _MEAN_WEIGHTS - p
         if not len(gap) or np.abs(gap).max() < 1e-9:
             break
@@ -267,8 +264,8 @@ def bounds(probability: np.ndarray, sd: np.ndarray, z: float, widen: float,
     probability = np.asarray(probability, float)
     total = np.sqrt((widen * np.asarray(sd, float)) ** 2 + extra_sd ** 2)
     centre = logit_normal_centre(probability, total)
-    low = np.minimum(_sigmoid(centre - z * total), probability)
-    high = np.maximum(_sigmoid(centre + z * total), probability)
+    low = np.minimum(expit(centre - z * total), probability)
+    high = np.maximum(expit(centre + z * total), probability)
     return low, high
 
 
