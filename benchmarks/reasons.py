@@ -56,6 +56,11 @@ VARIANTS = {
 WORLD_PROXIES = ("weeks_since_last_disruption",)
 
 
+
+def _threads() -> int | None:
+    """Refits side by side: ``$RESILIENCE_N_JOBS`` (read here, at the edge), else every core."""
+    return int(os.environ.get("RESILIENCE_N_JOBS") or 0) or None
+
 def no_effect_columns(overrides: dict, switched_off: tuple[str, ...]) -> set[str]:
     from resilience.data.synthetic import NO_EFFECT_FEATURES
 
@@ -158,7 +163,7 @@ def run_world(name: str, overrides: dict, switched_off: tuple, seed: int, n_line
     contract, history, evaluation, deployed, fit_seconds = _fit_world(overrides, seed, n_lines)
     screen_config = ScreenConfig(permutations=args.permutations, quantile=args.quantile, min_ratio=args.min_ratio[0],
                                  max_rows=args.max_rows, shap_rows=args.shap_rows,
-                                 materiality_points=args.materiality, seed=seed)
+                                 materiality_points=args.materiality, seed=seed, n_jobs=_threads())
     auc = evaluation.metrics["roc_auc"]
     start = time.process_time()
     screened = screen_features(deployed, evaluation, history, screen_config, EvaluationConfig(n_bootstrap=20))
@@ -197,7 +202,8 @@ def default_world_timing(args) -> None:
     deployed = deployable(evaluation, history, refit_on_all=True)
     fit_cpu, fit_wall = time.process_time() - start, time.perf_counter() - wall
     config = ScreenConfig(permutations=args.permutations, quantile=args.quantile, min_ratio=args.min_ratio[0],
-                          max_rows=args.max_rows, shap_rows=args.shap_rows, materiality_points=args.materiality)
+                          max_rows=args.max_rows, shap_rows=args.shap_rows, materiality_points=args.materiality,
+                          n_jobs=_threads())
     start, wall = time.process_time(), time.perf_counter()
     screen_features(deployed, evaluation, history, config, eval_config)
     screen_cpu, screen_wall = time.process_time() - start, time.perf_counter() - wall

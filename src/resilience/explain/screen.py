@@ -25,7 +25,7 @@ more rows a proxy's margin over noise grows.
 Cheap refits: the null and the real fit share one recipe, the main fit's own with its number of
 trees fixed (no inner early-stopping folds), no calibrator, on at most ``max_rows`` rows drawn
 at random (the same rows for every fit, so like is compared with like), one thread per fit and
-fits run side by side on ``n_jobs`` threads (default ``$RESILIENCE_N_JOBS``, else the cores).
+fits run side by side on ``n_jobs`` threads (the config's default is ``$RESILIENCE_N_JOBS``, else the cores).
 
 What the result does (:class:`ReasonScreen`, carried by the registered model as
 ``reason_screen_``): a feature is shown in a reason only when it *and* its concept are earned,
@@ -71,7 +71,7 @@ class ScreenConfig:
     materiality_points: float = 1.0  # a reason is shown only if it moves the estimate by this many points
     similar_min_lines: int = 30      # "similar lines persisted" only from at least this many held-out lines
     seed: int = 0
-    n_jobs: int | None = None        # fits side by side; None: $RESILIENCE_N_JOBS, else the cores
+    n_jobs: int | None = None        # fits side by side; None: the cores
 
     def __post_init__(self) -> None:
         problems = []
@@ -105,10 +105,9 @@ class ScreenConfig:
         return cls(**dict(mapping))
 
     def workers(self) -> int:
-        """Fits run side by side: ``n_jobs``, else ``$RESILIENCE_N_JOBS``, else the machine's cores."""
-        if self.n_jobs:
-            return int(self.n_jobs)
-        return int(os.environ.get("RESILIENCE_N_JOBS") or os.cpu_count() or 1)
+        """Fits run side by side: ``n_jobs``, else the machine's cores (the config reads
+        ``$RESILIENCE_N_JOBS`` into ``n_jobs`` at the edge, as the model config does)."""
+        return int(self.n_jobs or os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
