@@ -95,6 +95,8 @@ def main() -> None:
     parser.add_argument("--n-models", type=int, default=IntervalConfig().n_models)
     parser.add_argument("--unobserved-sd", type=float, default=IntervalConfig().unobserved_sd,
                         help="the assumed log-odds sd no outcome can show (intervals.unobserved_sd)")
+    parser.add_argument("--compare-unobserved-sd", default="", metavar="U1,U2",
+                        help="also report the coverage the same fit gives with these assumed sds (comma-separated)")
     parser.add_argument("--preset", default="default", help="configs/world/<preset>.yaml, e.g. sparse")
     parser.add_argument("--world", action="append", default=[], metavar="KEY=VALUE",
                         help="a WorldConfig override that changes the true mechanism, e.g. line_effect_sd=0.5")
@@ -140,9 +142,11 @@ def main() -> None:
             print(f"  {key:<45} {metrics[key]:.3f}  (nominal {config.level:.2f}, gap {gap:+.3f}, "
                   f"{'ok' if abs(gap) <= 0.05 else 'MISSED'})")
 
+        model = _deployed(result, tmp / "mlflow.db")
+        for u in [float(v) for v in args.compare_unobserved_sd.split(",") if v]:
+            _coverage_with(result, model, truth, u, contract)
         if args.coverage_only:
             return
-        model = _deployed(result, tmp / "mlflow.db")
         without = copy.copy(model)
         without.interval_ensemble_ = None
         extract = tmp / "extract.parquet"
@@ -154,6 +158,27 @@ def main() -> None:
         ranged = score(model, extract, tmp / "out_ranged")
         print(f"== scoring, {args.rows:,} rows ==")
         print(f"today's scoring {base:.1f} s; with ranges {ranged:.1f} s: ratio {ranged / base:.2f} (target <= 2)")
+
+
+def _coverage_with(result, deployed, truth: pd.DataFrame, unobserved_sd: float, contract) -> None:
+    """The test period's coverage had the assumed part been ``unobserved_sd`` (same members, same estimate)."""
+    import numpy as np
+
+    from resilience.intervals import coverage, interval_table
+
+    ensemble = copy.copy(deployed.interval_ensemble_)
+    ensemble.extra_sd = float(np.hypot(ensemble.widen_details.get("estimated_sd", 0.0), unobserved_sd))
+    evaluation = result.evaluation
+    test = evaluation.test_frame.reset_index(drop=True)
+    probability = evaluation.test_predictions["persistence_probability"].to_numpy(float)
+    table = interval_table(evaluation.model, test, probability, ensemble=ensemble)
+    true_probability = test[[contract.id_column]].merge(truth, how="left")["true_probability"]
+    covered = coverage(table["probability_low"], table["probability_high"], true_probability, probability)
+    bands = covered[(covered["band"] != "all") & (covered["rows"] >= 30)]
+    worst = bands.iloc[(bands["coverage"] - 0.8).abs().argmax()] if len(bands) else None
+    print(f"  with assumed sd {unobserved_sd:.2f}: coverage {covered.iloc[0]['coverage']:.3f}"
+          + (f"; furthest band (30+ rows) {worst['band']} {worst['coverage']:.3f}" if worst is not None else "")
+          + f"; band uncertain {table['band_uncertain'].mean():.1%}")
 
 
 def _deployed(result, store: Path):

@@ -82,18 +82,53 @@ def test_band_uncertain_in_the_model_output_matches_the_yardstick(evaluated):
     assert 0 < predictions["band_uncertain"].mean() < 1
 
 
-def test_coverage_is_measured_and_the_extra_spread_uses_out_of_bag_rows(evaluated):
+def test_coverage_is_measured_and_the_extra_spread_is_the_test_periods(evaluated):
     evaluation, covered = evaluated
     metrics = evaluation.metrics
     assert covered.set_index("band").loc["all", "coverage"] == pytest.approx(metrics["interval_coverage"])
     assert covered["band"].iloc[0] == "all" and set(covered["band"].iloc[1:]) <= set(BAND_NAMES)
-    details = evaluation.model.interval_ensemble_.widen_details
-    # every training row out of the bag of some member joins the test period: several times its rows
-    assert details["out_of_bag_rows"] > 3 * details["rows"]
+    ensemble = evaluation.model.interval_ensemble_
+    details = ensemble.widen_details
+    assert details["rows"] == len(evaluation.test_frame) and details["groups"] >= 2
     assert details["estimated_sd_low"] <= details["estimated_sd"] <= details["estimated_sd_high"]
     # the shipped extra spread is the estimate and the assumed part in quadrature
     assert metrics["interval_extra_sd"] == pytest.approx(np.hypot(details["estimated_sd"], CONFIG.unobserved_sd))
-    assert evaluation.model.interval_ensemble_.positions == []  # row positions are not shipped
+    # the members' errors are measured against the model their labels were drawn from
+    assert ensemble.reference is not None and ensemble.reference.estimator is evaluation.model.estimator_
+
+
+def test_drawn_labels_keep_the_model_rate_and_lines_together():
+    """Labels drawn for the parametric refits: each row's rate is its probability, and rows of one
+    line share an effect (their outcomes agree more often than independent draws would)."""
+    rng = np.random.default_rng(0)
+    lines = pd.Series(np.repeat(np.arange(4000), 2))
+    probability = np.tile(np.array([0.2, 0.7]), 4000)
+    draws = np.stack([iv.draw_labels(probability, lines, 1.0, rng) for _ in range(40)])
+    assert np.allclose(draws.mean(axis=(0, 1)), probability.mean(), atol=0.01)
+    assert abs(draws[:, 0::2].mean() - 0.2) < 0.01 and abs(draws[:, 1::2].mean() - 0.7) < 0.01
+    agree = (draws[:, 0::2] == draws[:, 1::2]).mean()
+    independent = 0.2 * 0.7 + 0.8 * 0.3
+    assert agree > independent + 0.02, (agree, independent)
+    flat = np.stack([iv.draw_labels(probability, lines, 0.0, rng) for _ in range(40)])
+    assert abs((flat[:, 0::2] == flat[:, 1::2]).mean() - independent) < 0.01
+
+
+def test_parametric_refits_see_the_error_resampled_refits_miss(small_history, small_world, contract):
+    """Against the true probability (without the unrecorded line effect no label can show), the
+    members' error to a known truth covers more lines than the spread of refits on resampled lines,
+    which share the recipe's bias."""
+    split = split_by_line_and_time(small_history, contract.date_column, contract.line_column, SplitConfig())
+    train, test = small_history.loc[split[0]], small_history.loc[split[1]].reset_index(drop=True)
+    model = PersistenceModel(contract, params=FAST).fit(train)
+    truth = test[["disruption_id"]].merge(small_world.truth, how="left")
+    target = np.log(truth["true_probability"] / (1 - truth["true_probability"])) - truth["term_line_random_effect"]
+    X = model.prepare(test)
+    estimate = iv._logit(model.calibrator_(model._margin(X)))
+    covered = {}
+    for resample in ("parametric", "lines"):
+        ensemble = iv.fit_ensemble(model, train, iv.IntervalConfig(n_models=6, resample=resample, unobserved_sd=0.0, seed=3))
+        covered[resample] = float((np.abs(target - estimate) <= 1.2816 * iv.spread(model, ensemble, X)).mean())
+    assert covered["parametric"] > covered["lines"] + 0.03, covered
 
 
 def test_extra_spread_recovers_a_shared_error_it_is_given():
@@ -112,7 +147,8 @@ def test_extra_spread_recovers_a_shared_error_it_is_given():
 
 @pytest.mark.slow
 def test_coverage_of_the_true_probability_is_near_nominal(contract):
-    """A real world (~2,600 test rows, ~13,000 out-of-bag rows); the raw refit spread under-covers."""
+    """A real world (~2,600 test rows) whose unrecorded line effect (sd 0.25) is near the assumed
+    0.3: overall coverage within 5 points of nominal; the raw refit spread under-covers."""
     from resilience.data.synthetic import WorldConfig, generate_world
     from resilience.data.validate import validate_frame
 
@@ -124,14 +160,14 @@ def test_coverage_of_the_true_probability_is_near_nominal(contract):
     config = iv.IntervalConfig(n_models=8, seed=1)
     covered = iv.attach_intervals(evaluation.model, evaluation, history, SplitConfig(), config, truth)
     overall = covered.set_index("band").loc["all", "coverage"]
-    # measured: 0.876 here (worst band "remote chance" 0.64); 0.88-0.92 on the default and
-    # protect_driven worlds at 30,000 lines (benchmarks/intervals.py). Part of the spread
-    # (unobserved_sd) is assumed, not estimated, so the tolerance is what was measured, not 5 points.
-    assert abs(overall - config.level) <= 0.1, covered
+    # measured: 0.791 here, 0.786 with world seed 6; bands 0.61 ("remote chance") to 0.84 here, 0.72 to
+    # 0.90 with seed 6. Worlds whose unrecorded spread differs from the assumed 0.3 miss by more
+    # (benchmarks/intervals.py): that part is assumed, not estimated.
+    assert abs(overall - config.level) <= 0.05, covered
     bands = covered[(covered["band"] != "all") & (covered["rows"] >= 30)]
-    assert (abs(bands["coverage"] - config.level) <= 0.2).all(), covered
+    assert (abs(bands["coverage"] - config.level) <= 0.22).all(), covered
     model, test = evaluation.model, evaluation.test_frame
-    raw = iv.IntervalEnsemble(model.interval_ensemble_.members, config.level, widen=1.0)
+    raw = iv.IntervalEnsemble(model.interval_ensemble_.members, config.level)  # resampling-style spread, no extra
     table = iv.interval_table(model, test, ensemble=raw)
     raw_cover = iv.coverage(table["probability_low"], table["probability_high"],
                             test[["disruption_id"]].merge(truth, how="left")["true_probability"],

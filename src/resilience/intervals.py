@@ -1,56 +1,53 @@
-"""A range for every line: an ensemble of refits on bootstrap resamples of lines.
+"""A range for every line: refits of the model's recipe on labels drawn from the model itself.
 
 What is computed
 ----------------
-**Members.** ``n_models`` copies of the main model's recipe are refitted, each on a resample
-*of lines* (rows of one line are not independent, so resampling rows would understate the
-spread): by default half the lines drawn without replacement (``resample: half``; for a smooth
-statistic the half-sample spread equals the bootstrap's, at half the cost of a fit), or a
-bootstrap of lines (``resample: bootstrap``: a line drawn ``k`` times brings its rows ``k``
-times). One ensemble is fitted on the training span: its out-of-bag rows and the test period set the
-extra spread, and it ships with the deployed model (see :func:`attach_intervals`). Each refit is the
-main fit made cheap: the same parameters and the main fit's number of trees (no inner
-early-stopping folds), the main model's feature space (so every member reads the same
-categories), and its own calibrator fitted on the most recent ``calibration_fraction`` of its
-resample, exactly as the main recipe does.
+**Members (a parametric bootstrap).** The main model's calibrated probabilities on its own
+training rows are taken as a *known truth*: ``n_models`` times, labels are drawn from it (with a
+shared per-line effect of sd ``unobserved_sd``, so rows of one line stay correlated as real lines
+are; the probabilities are centred so each row's label rate is still the model's probability) and
+the recipe is refitted on them (``resample: parametric``). A member's error to *its* truth, ``L_b -
+r``, where ``r`` is the reference (the model the labels were drawn from), is the recipe's error in
+a world where the truth is known: its variance **and its bias** (shrinkage of extremes, smoothing
+of interactions, too few trees), which refits on resampled real labels cannot show (they share
+the recipe's bias: they held the true probability for 48% of test lines on the default world).
+Each refit is the main fit made cheap: the same parameters and the main fit's number of trees (no
+inner early-stopping folds), the main model's feature space, and its own calibrator fitted on the
+most recent ``calibration_fraction`` of rows, exactly as the main recipe does. ``resample:
+lines`` (refits on bootstrap resamples *of lines*, spread = the members' standard deviation) is
+kept for comparison; it under-covers because it cannot see bias.
 
-**The interval.** For a line, let ``m`` be the main model's calibrated log-odds and ``s`` the
-standard deviation of the members' calibrated log-odds. The interval at level ``level`` is::
+**The interval.** For a line, let ``s`` be the root-mean-square of the members' errors to the
+reference, ``sqrt(mean_b (L_b - r)^2)`` (or the members' sd for ``lines``), ``tau`` the extra
+spread the test period shows, and ``u`` the assumed unobserved spread. With ``total = sqrt(s^2 +
+tau^2 + u^2)`` the interval at level ``level`` is::
 
-    sigmoid(mu - z * sqrt(s^2 + tau^2 + u^2))  ..  sigmoid(mu + z * sqrt(s^2 + tau^2 + u^2)),
-    z = Phi^-1((1 + level) / 2)
+    expit(mu - z * total)  ..  expit(mu + z * total),     z = Phi^-1((1 + level) / 2)
 
 where ``mu`` makes the printed probability the *mean* of the logit-normal distribution
 (:func:`logit_normal_centre`: a calibrated estimate is the mean of the truth given the estimate,
-and below 0.5 the truth is skewed towards 0 in log-odds; measured on 20,000-line worlds, this
-lifted the worst band's coverage by 3-12 points). It always contains the printed probability,
-never leaves 0-1, and uses the members' standard deviation rather than their empirical
-percentiles (eight members cannot place a 10th percentile; their spread they can).
+and below 0.5 the truth is skewed towards 0 in log-odds). It always contains the printed
+probability and never leaves 0-1.
 
-**The extra spread: what labels can show (tau) and what they cannot (u).** Refits share the main
-model's shrinkage and cannot see how the world moved after their span, so ``s`` alone is far too
-narrow (on the default synthetic world it held the true probability for 48% of test lines; the
-model's log-odds error had sd 0.51 against a median ``s`` of 0.25). But one outcome per disruption
-identifies nothing about a *row's* error: for a calibrated model the Brier score equals
-``E[p(1-p)]`` whatever its error to the truth, so only errors *shared* by groups of rows can be
-measured. ``tau`` is that shared part, a variance-components estimate (:func:`estimate_extra_spread`:
-maximum marginal likelihood of ``y ~ Bernoulli(expit(offset + b_g))``, ``b_g ~ N(0, tau^2 + v_g)``
-over groups of ``group_rows`` similar rows) on every held-out row there is: the test period and
-every training row out of the bag of some member (about 5x the test period). It never goes
-negative and no longer collapses, but it is small (0.0-0.25 on the worlds measured). What varies from row to row or from
-line to line (a line's unrecorded character; a line's rows cannot help, since a line is disrupted
-again only if it persisted) is invisible to any outcome check: ``u`` = ``unobserved_sd`` is an
-**assumption** in config (default 0.5), not an estimate. Coverage of the *true* probability is
-only *measured*, never fitted, where a truth exists (``truth.parquet``): :func:`coverage`, logged
-by training overall and per yardstick band.
+**What labels can show (tau) and what they cannot (u).** One outcome per disruption identifies
+nothing about a *row's* error: for a calibrated model the Brier score equals ``E[p(1-p)]`` whatever
+its error to the truth. Only errors *shared* by many rows can be measured: ``tau``
+(:func:`estimate_extra_spread`) is a variance-components estimate on the test period (maximum
+marginal likelihood of ``y ~ Bernoulli(expit(offset + b_g))``, ``b_g ~ N(0, tau^2 + v_g)``, over
+groups of ``group_rows`` rows with similar estimates within each cohort of the data config's
+``cohort_column``): the drift the training span cannot show. What is constant within a line and
+recorded by no column (a line's unrecorded character) is invisible to every outcome check: a
+line is disrupted again only if it persisted, so its later rows are a selected sample, and the
+"survived against the odds" signal is confounded with the world's own dynamics (measured: it
+gave the same estimate, 0.44, for a world with no such effect as for one with sd 0.25). ``u`` =
+``unobserved_sd`` is therefore an **assumption** in config, not an estimate, and is written
+wherever the ranges are reported. Coverage of the *true* probability is only *measured*, never
+fitted, where a truth exists (``truth.parquet``): :func:`coverage`, logged by training overall and
+per yardstick band.
 
 **Limits (measured, see ``benchmarks/intervals.py``).** Coverage depends on how far the assumed
-``u`` is from the world's: with u = 0.5 the 80% ranges held the truth for 88% (default), 92%
-(``protect_driven``), 76% (``pursue_driven``, strong drift) and 70% (``sparse``, line effect sd
-0.6) of test lines (30,000 lines, seed 11), against 48-78% for the earlier test-period widening
-factor. Thin end bands are worse (``sparse``: 47% "almost certain", 64% "remote chance"). The
-ranges are wide enough that most lines are "band uncertain" (94-98%): yardstick bands are
-narrower than what one outcome per disruption can pin down.
+``u`` is from the world's unrecorded line-to-line spread: worlds with much more of it than
+assumed get ranges that are too narrow. The figures are in the benchmark's docstring and README.
 
 **Band uncertain.** ``band_uncertain`` is true when the interval's two ends fall in different
 yardstick bands (:func:`resilience.yardstick.band`, gaps going to the nearer band), i.e. the words
@@ -58,14 +55,14 @@ a commander reads could be different for a probability inside the range.
 
 Example
 -------
->>> ensemble = fit_ensemble(model, train_frame, IntervalConfig(n_models=10))
->>> table = interval_table(model, ensemble, week_frame)   # probability_low, probability_high, band_uncertain
+>>> ensemble = fit_ensemble(model, train_frame, IntervalConfig(n_models=8))
+>>> table = interval_table(model, week_frame, ensemble=ensemble)   # probability_low, probability_high, band_uncertain
 """
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -81,7 +78,6 @@ from resilience.yardstick import BAND_NAMES, band
 log = logging.getLogger(__name__)
 
 INTERVAL_COLUMNS = ("probability_low", "probability_high", "band_uncertain")
-MAX_OUT_OF_BAG_ROWS = 20_000  # out-of-bag rows used by the extra-spread estimate (a random subset beyond)
 _EPS = 1e-6
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(24)  # E[f(Z)], Z ~ N(0, 1) = sum f(node) * weight
 _MEAN_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
@@ -93,13 +89,13 @@ class IntervalConfig:
     """How the per-line ranges are made (``configs/intervals/default.yaml``)."""
 
     enabled: bool = True
-    n_models: int = 8           # refits (cost: about half a final fit each with resample="half")
-    resample: str = "half"      # half: half the lines without replacement | bootstrap: lines with replacement
-    level: float = 0.8          # nominal coverage of the interval
-    widen: str = "held_out"     # held_out: extra spread estimated on held-out labels | none: refit spread only
-    group_rows: int = 50        # rows per group of similar lines when estimating the extra spread
-    unobserved_sd: float = 0.5  # ASSUMED log-odds sd of what no outcome can show (see the module docstring)
-    max_extra_sd: float = 3.0   # a guard: the estimated extra spread never exceeds this
+    n_models: int = 8             # refits (cost: about one final fit each, without early-stopping folds)
+    resample: str = "parametric"  # parametric: labels drawn from the model | lines: bootstrap of lines
+    level: float = 0.8            # nominal coverage of the interval
+    widen: str = "held_out"       # held_out: extra spread estimated on the test period | none
+    group_rows: int = 200         # rows per group of similar estimates when estimating the extra spread
+    unobserved_sd: float = 0.3    # ASSUMED log-odds sd of what no outcome can show (see the module docstring)
+    max_extra_sd: float = 3.0     # a guard: the estimated extra spread never exceeds this
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -107,10 +103,12 @@ class IntervalConfig:
             raise ResilienceError(f"intervals.level must lie strictly between 0 and 1, not {self.level}")
         if self.n_models < 2:
             raise ResilienceError(f"intervals.n_models must be at least 2, not {self.n_models}")
-        if self.resample not in ("half", "bootstrap"):
-            raise ResilienceError(f"intervals.resample must be half or bootstrap, not {self.resample!r}")
+        if self.resample not in ("parametric", "lines"):
+            raise ResilienceError(f"intervals.resample must be parametric or lines, not {self.resample!r}")
         if self.widen not in ("held_out", "none"):
             raise ResilienceError(f"intervals.widen must be held_out or none, not {self.widen!r}")
+        if self.group_rows < 10:
+            raise ResilienceError(f"intervals.group_rows must be at least 10, not {self.group_rows}")
         if not 0 <= self.unobserved_sd <= 5:
             raise ResilienceError(
                 f"intervals.unobserved_sd must lie between 0 and 5 (log-odds), not {self.unobserved_sd}")
@@ -118,23 +116,25 @@ class IntervalConfig:
 
 @dataclass
 class Member:
-    """One refit: the estimator and its calibrator (the main model's feature space is reused)."""
+    """One refit: the estimator and its calibrator (``design``: a logistic model's own design,
+    when it is not the main model's)."""
 
     estimator: object
     calibrator: Calibrator
+    design: object = None
 
 
 @dataclass
 class IntervalEnsemble:
-    """The bootstrap refits behind every line's range, stored on the deployed model."""
+    """The refits behind every line's range, stored on the deployed model."""
 
     members: list[Member]
     level: float
-    widen: float = 1.0          # multiplier of the refit spread (1: models trained since the extra spread)
+    reference: Member | None = None  # parametric: the model the members' labels were drawn from
+    widen: float = 1.0               # multiplier of the members' spread (1 since the extra spread)
     widen_details: dict = field(default_factory=dict)
     fit_seconds: float = 0.0
-    extra_sd: float = 0.0       # log-odds sd added in quadrature: sqrt(estimated^2 + unobserved_sd^2)
-    positions: list = field(default_factory=list, repr=False)  # rows each member trained on (dropped after widening)
+    extra_sd: float = 0.0            # log-odds sd added in quadrature: sqrt(estimated^2 + unobserved_sd^2)
 
     @property
     def z(self) -> float:
@@ -152,15 +152,14 @@ def line_bootstrap(lines: pd.Series, rng: np.random.Generator) -> np.ndarray:
     return np.repeat(np.arange(len(codes)), weights)
 
 
-def line_half_sample(lines: pd.Series, rng: np.random.Generator) -> np.ndarray:
-    """Row positions of half the lines drawn without replacement (each drawn line brings all its
-    rows). For a smooth statistic the spread over half-samples equals the bootstrap's (a mean of
-    n/2 of n values drawn without replacement varies by sigma^2/(n/2) * (1 - 1/2) = sigma^2/n),
-    at half the cost of a fit."""
+def draw_labels(probability: np.ndarray, lines: pd.Series, line_sd: float, rng: np.random.Generator) -> np.ndarray:
+    """Outcomes drawn from ``probability`` with a shared per-line log-odds effect ``N(0, line_sd^2)``;
+    the log-odds are centred (:func:`logit_normal_centre`) so each row's expected outcome is still
+    its probability."""
     codes, uniques = pd.factorize(pd.Series(lines).astype(str), sort=False)
-    chosen = np.zeros(len(uniques), dtype=bool)
-    chosen[rng.choice(len(uniques), size=max(1, len(uniques) // 2), replace=False)] = True
-    return np.flatnonzero(chosen[codes])
+    centre = logit_normal_centre(probability, np.full(len(probability), float(line_sd)))
+    effect = rng.normal(0.0, line_sd, len(uniques))[codes] if line_sd > 0 else 0.0
+    return (rng.random(len(probability)) < expit(centre + effect)).astype(int)
 
 
 def _fit_member(model, X: pd.DataFrame, y: np.ndarray, dates: pd.Series, positions: np.ndarray,
@@ -171,43 +170,42 @@ def _fit_member(model, X: pd.DataFrame, y: np.ndarray, dates: pd.Series, positio
     fraction = model.calibration_fraction if model.calibration != "none" else 0
     fit_pos, cal_pos = calibration_slice(db, fraction)
     if len(np.unique(yb[fit_pos])) < 2:
-        raise ResilienceError("a bootstrap resample held only one outcome; the history is too small for intervals")
+        raise ResilienceError("a resample held only one outcome; the history is too small for intervals")
     estimator = clone(model.estimator_)
     if model.family == "lightgbm":
         estimator.set_params(random_state=seed)  # same recipe and trees; its own row/feature subsampling
         estimator.fit(Xb.iloc[fit_pos], yb[fit_pos])
-        margin = lambda rows: estimator.predict(Xb.iloc[rows], raw_score=True)  # noqa: E731
     else:
-        design = model.design_
-        estimator.fit(design.transform(Xb.iloc[fit_pos]), yb[fit_pos])
-        margin = lambda rows: estimator.decision_function(design.transform(Xb.iloc[rows]))  # noqa: E731
-    calibrator = Calibrator(model.calibration)
-    if len(cal_pos) and len(np.unique(yb[cal_pos])) == 2:
-        calibrator.fit(margin(cal_pos), yb[cal_pos])
-    else:
-        calibrator = Calibrator("none").fit(np.zeros(2), np.array([0, 1]))
-    return Member(estimator, calibrator)
+        estimator.fit(model.design_.transform(Xb.iloc[fit_pos]), yb[fit_pos])
+    member = Member(estimator, Calibrator("none"))
+    if model.calibration != "none" and len(cal_pos) and len(np.unique(yb[cal_pos])) == 2:
+        member.calibrator = Calibrator(model.calibration).fit(_margin(model, member, Xb.iloc[cal_pos]), yb[cal_pos])
+    return member
 
 
-def fit_ensemble(model, frame: pd.DataFrame, config: IntervalConfig, widen: float = 1.0) -> IntervalEnsemble:
-    """Refit ``model``'s recipe on ``config.n_models`` bootstrap resamples of the lines of ``frame``
-    (the rows ``model`` was fitted on)."""
+def fit_ensemble(model, frame: pd.DataFrame, config: IntervalConfig) -> IntervalEnsemble:
+    """Refit ``model``'s recipe ``config.n_models`` times on the rows of ``frame`` (the rows ``model``
+    was fitted on): on labels drawn from ``model`` itself (``parametric``) or on bootstrap resamples
+    of lines (``lines``)."""
     start = time.perf_counter()
     contract = model.contract
     frame = frame.reset_index(drop=True)
     X = model.prepare(frame)
     y = frame[contract.label].astype(int).to_numpy()
-    dates = frame[contract.date_column]
+    dates, lines = frame[contract.date_column], frame[contract.line_column]
     rng = np.random.default_rng(config.seed)
+    reference = None
+    if config.resample == "parametric":
+        reference = Member(model.estimator_, model.calibrator_, None if model.family == "lightgbm" else model.design_)
+        probability = model.calibrator_(model._margin(X))
     members = []
-    resample = line_half_sample if config.resample == "half" else line_bootstrap
-    drawn = []
     for b in range(config.n_models):
-        positions = resample(frame[contract.line_column], rng)
-        members.append(_fit_member(model, X, y, dates, positions, seed=int(config.seed) * 1000 + b + 1))
-        drawn.append(positions)
-    return IntervalEnsemble(members, config.level, widen, fit_seconds=time.perf_counter() - start,
-                            positions=drawn)
+        if reference is not None:
+            labels, positions = draw_labels(probability, lines, config.unobserved_sd, rng), np.arange(len(frame))
+        else:
+            labels, positions = y, line_bootstrap(lines, rng)
+        members.append(_fit_member(model, X, labels, dates, positions, seed=int(config.seed) * 1000 + b + 1))
+    return IntervalEnsemble(members, config.level, reference, fit_seconds=time.perf_counter() - start)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -218,23 +216,39 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def _margin(model, member: Member, X: pd.DataFrame) -> np.ndarray:
+    """A member's uncalibrated log-odds on the model's input matrix ``X``."""
+    if model.family == "lightgbm":
+        return member.estimator.predict(X, raw_score=True)
+    design = member.design if member.design is not None else model.design_
+    return member.estimator.decision_function(design.transform(X))
+
+
+def _log_odds(model, member: Member, X: pd.DataFrame) -> np.ndarray:
+    return _logit(member.calibrator(_margin(model, member, X)))
+
+
 def member_log_odds(model, ensemble: IntervalEnsemble, X: pd.DataFrame) -> np.ndarray:
     """Calibrated log-odds of every member (members x rows) on the model's input matrix ``X``."""
     out = np.empty((len(ensemble.members), len(X)))
-    if not len(X):
-        return out
     for i, member in enumerate(ensemble.members):
-        if model.family == "lightgbm":
-            margin = member.estimator.predict(X, raw_score=True)
-        else:
-            margin = member.estimator.decision_function(model.design_.transform(X))
-        out[i] = _logit(member.calibrator(margin))
+        out[i] = _log_odds(model, member, X) if len(X) else out[i]
     return out
 
 
+def deviations(model, ensemble: IntervalEnsemble, X: pd.DataFrame) -> np.ndarray:
+    """Each member's error (members x rows, log-odds): to the reference it was drawn from
+    (parametric), or to the members' mean (resamples of lines)."""
+    logits = member_log_odds(model, ensemble, X)
+    reference = getattr(ensemble, "reference", None)
+    if reference is None:
+        return (logits - logits.mean(axis=0)) * np.sqrt(len(logits) / max(len(logits) - 1, 1))
+    return logits - _log_odds(model, reference, X)
+
+
 def spread(model, ensemble: IntervalEnsemble, X: pd.DataFrame) -> np.ndarray:
-    """Standard deviation of the members' calibrated log-odds per row."""
-    return member_log_odds(model, ensemble, X).std(axis=0, ddof=1)
+    """Root-mean-square of the members' errors per row (their standard deviation for resamples)."""
+    return np.sqrt((deviations(model, ensemble, X) ** 2).mean(axis=0))
 
 
 def logit_normal_centre(probability: np.ndarray, sd: np.ndarray, iterations: int = 30) -> np.ndarray:
@@ -308,32 +322,19 @@ def interval_table(model, frame: pd.DataFrame, probability: np.ndarray | None = 
 # ----------------------------------------------------------------------------------------------
 # Widening on held-out labels, and coverage against a known truth
 # ----------------------------------------------------------------------------------------------
-def similar_groups(model, X: pd.DataFrame, group_rows: int, seed: int = 0) -> np.ndarray:
-    """Group rows the model sees alike: k-means on each row's log-odds contributions (SHAP for
-    LightGBM, coefficient x standardised value for the logistic model), about ``group_rows`` rows
-    per group."""
-    from sklearn.cluster import KMeans
-
-    n_groups = max(2, len(X) // max(group_rows, 1))
-    if model.family == "lightgbm":
-        features = model.estimator_.booster_.predict(X, pred_contrib=True)[:, :-1]
-    else:
-        features = model.design_.transform(X) * np.asarray(model.estimator_.coef_, float).reshape(-1)
-    if len(X) <= n_groups:
-        return np.arange(len(X))
-    return KMeans(n_clusters=n_groups, n_init=1, random_state=seed).fit_predict(features)
-
-
-
-
-def _group_part(model, logits: np.ndarray, X: pd.DataFrame, offset: np.ndarray, y: np.ndarray,
-                group_rows: int, seed: int) -> tuple:
-    """(offset log-odds, outcome, group, members' variance of each group's mean log-odds), given the
-    members' log-odds ``logits`` (members x rows) on ``X``."""
-    groups = similar_groups(model, X, group_rows, seed)
-    counts = np.bincount(groups)
-    means = np.stack([np.bincount(groups, row) / np.maximum(counts, 1) for row in logits])
-    return offset, y, groups, means.var(axis=0, ddof=1)
+def similar_groups(estimate: np.ndarray, cohort: np.ndarray | None, group_rows: int) -> np.ndarray:
+    """Groups of about ``group_rows`` rows with similar estimates (log-odds), within each cohort."""
+    estimate = np.asarray(estimate, float)
+    cohort_codes = np.zeros(len(estimate), dtype=int) if cohort is None else pd.factorize(pd.Series(cohort).astype(str))[0]
+    groups = np.empty(len(estimate), dtype=int)
+    next_group = 0
+    for code in np.unique(cohort_codes):
+        rows = np.flatnonzero(cohort_codes == code)
+        n_groups = max(1, len(rows) // group_rows)
+        ranks = np.argsort(np.argsort(estimate[rows], kind="stable"), kind="stable")
+        groups[rows] = next_group + ranks * n_groups // len(rows)
+        next_group += n_groups
+    return groups
 
 
 def _negative_log_likelihood(tau: float, parts: list[tuple]) -> float:
@@ -364,74 +365,37 @@ def _profile(parts: list[tuple], max_extra_sd: float) -> tuple[float, float, flo
     return tau, float(min(inside.min(), tau)), float(max(inside.max(), tau))
 
 
-def out_of_bag(ensemble: IntervalEnsemble, n_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, member) pairs: each training row not drawn by at least one member, with one such
-    member chosen at random (so every row enters the estimate once)."""
-    drawn = np.zeros((len(ensemble.positions), n_rows), dtype=bool)
-    for b, positions in enumerate(ensemble.positions):
-        drawn[b, np.asarray(positions, int)] = True
-    score = np.where(drawn, -1.0, np.random.default_rng(seed).random(drawn.shape))
-    member = score.argmax(axis=0)
-    rows = np.flatnonzero(score.max(axis=0) >= 0)
-    return rows, member[rows]
+def estimate_extra_spread(model, ensemble: IntervalEnsemble, held_out: pd.DataFrame, group_rows: int = 200,
+                          max_extra_sd: float = 3.0) -> tuple[float, dict]:
+    """The log-odds spread of the errors *beyond* the members' that the test period can show.
 
-
-def estimate_extra_spread(model, ensemble: IntervalEnsemble, held_out: pd.DataFrame, train: pd.DataFrame | None = None,
-                          group_rows: int = 50, max_extra_sd: float = 3.0, seed: int = 0) -> tuple[float, dict]:
-    """The log-odds spread of the errors *beyond* the refits' spread that held-out labels can show.
-
-    A variance-components estimate: rows are grouped ``group_rows`` at a time by what the model
-    sees (:func:`similar_groups`) and ``tau`` maximises the marginal likelihood of
-    ``y ~ Bernoulli(expit(offset + b_g))``, ``b_g ~ N(0, tau^2 + v_g)``, where ``v_g`` is the members'
-    variance of the group's mean log-odds. The rows are the test period (``held_out``, offset: the
-    model's log-odds) and, when ``train`` (the members' training span) is given, every training row
-    out of the bag of some member (offset: that member's log-odds; about 5x more rows than the test
-    period; at most ``MAX_OUT_OF_BAG_ROWS``, a random subset beyond). The member's own deviation
-    from the main model is counted in ``b_g``, so the estimate leans wide. A 95% profile-likelihood
-    interval is returned in the details. The deployed model
-    faces the future as the test period did, so when the test period's own estimate is clearly
-    larger (its 95% interval lies above the pooled estimate: drift the training span cannot show),
-    the test period's estimate is used.
+    A variance-components estimate: the test period's rows are grouped by the data config's
+    ``cohort_column`` and, within it, ``group_rows`` at a time by the model's estimate
+    (:func:`similar_groups`), and ``tau`` maximises the marginal likelihood of
+    ``y ~ Bernoulli(expit(offset + b_g))``, ``b_g ~ N(0, tau^2 + v_g)``, where the offset is the
+    model's log-odds and ``v_g`` the members' mean squared error of the group's mean log-odds. What
+    it sees is what the training span could not: a shift of the world after it (drift), shared by
+    lines of one cohort with similar estimates. A 95% profile-likelihood interval is returned in
+    the details.
 
     **What labels cannot show.** For a calibrated model the Brier score equals ``E[p(1-p)]`` whatever
     its error to the true probability, and one outcome per disruption identifies nothing about a
-    single row's error beyond the mean: only errors *shared* by a group of rows are identifiable.
-    Anything constant within a line that no column measures, and any error that varies from row to
-    row, is invisible (rows of one line cannot help: a line is disrupted again only if it persisted).
-    That part is :attr:`IntervalConfig.unobserved_sd`, an assumption, added by the caller.
+    single row's error beyond what groups of rows share. That part is
+    :attr:`IntervalConfig.unobserved_sd`, an assumption, added by the caller.
     """
     contract = model.contract
     held_out = held_out.reset_index(drop=True)
     X = model.prepare(held_out)
-    parts = [_group_part(model, member_log_odds(model, ensemble, X), X, _logit(model.calibrator_(model._margin(X))),
-                         held_out[contract.label].astype(int).to_numpy(), group_rows, seed)]
-    oob_rows = 0
-    if train is not None and ensemble.positions:
-        train = train.reset_index(drop=True)
-        rows, member = out_of_bag(ensemble, len(train), seed)
-        if len(rows) > MAX_OUT_OF_BAG_ROWS:  # bounds the cost (members' predictions, SHAP, k-means)
-            keep = np.sort(np.random.default_rng(seed).choice(len(rows), MAX_OUT_OF_BAG_ROWS, replace=False))
-            rows, member = rows[keep], member[keep]
-        Xo = model.prepare(train.iloc[rows].reset_index(drop=True))
-        logits = member_log_odds(model, ensemble, Xo)
-        offset = logits[member, np.arange(len(rows))]
-        parts.append(_group_part(model, logits, Xo, offset, train[contract.label].astype(int).to_numpy()[rows],
-                                 group_rows, seed))
-        oob_rows = len(rows)
+    offset = _logit(model.calibrator_(model._margin(X)))
+    cohort = held_out[contract.cohort_column].to_numpy() if contract.cohort_column in held_out else None
+    groups = similar_groups(offset, cohort, group_rows)
+    counts = np.bincount(groups)
+    errors = deviations(model, ensemble, X)
+    group_error = np.stack([np.bincount(groups, row) / np.maximum(counts, 1) for row in errors])
+    parts = [(offset, held_out[contract.label].astype(int).to_numpy(), groups, (group_error ** 2).mean(axis=0))]
     tau, low, high = _profile(parts, max_extra_sd)
-    details = {"rows": int(len(held_out)), "out_of_bag_rows": oob_rows,
-               "groups": int(sum(len(p[3]) for p in parts)), "estimated_sd": tau,
-               "estimated_sd_low": low, "estimated_sd_high": high, "source": "pooled"}
-    if len(parts) > 1:
-        # the deployed model faces the future as the test period did: if the test period alone
-        # shows a clearly larger shared error (drift the training span cannot show), it wins
-        test_tau, test_low, test_high = _profile(parts[:1], max_extra_sd)
-        details.update(test_period_sd=test_tau, test_period_sd_low=test_low, test_period_sd_high=test_high)
-        if test_low > tau:
-            tau = test_tau
-            details.update(estimated_sd=tau, estimated_sd_low=test_low, estimated_sd_high=test_high,
-                           source="test period")
-    return tau, details
+    return tau, {"rows": int(len(held_out)), "groups": int(len(counts)), "estimated_sd": tau,
+                 "estimated_sd_low": low, "estimated_sd_high": high, "source": "test period"}
 
 
 def coverage(low: np.ndarray, high: np.ndarray, truth: np.ndarray, probability: np.ndarray) -> pd.DataFrame:
@@ -476,13 +440,15 @@ def attach_intervals(deployed, evaluation, history: pd.DataFrame, split_config, 
     """Give ``deployed`` its ensemble (``interval_ensemble_``; per segment for segment models) and
     measure it; returns the coverage table (empty without a truth).
 
-    One ensemble is fitted on the evaluated model's training rows (the training span); the
-    out-of-bag and test-period labels set its extra spread (:func:`estimate_extra_spread`), its test-period ranges
-    are measured against ``truth`` when one is given (synthetic worlds), and the deployed model
-    (refitted on every labelled row) ships with it: a deployed line's range is the deployed
-    estimate +- the spread of these refits and the extra spread. Refitting a second ensemble on every row
-    would double the cost for a spread that is, if anything, slightly narrower (more rows). Metrics are added to ``evaluation.metrics`` as ``interval_*`` and the
-    test-period predictions gain ``probability_low`` / ``probability_high`` / ``band_uncertain``.
+    One ensemble is fitted on the evaluated model's training rows (the training span), with the
+    evaluated model as its reference; the test period's labels set its extra spread
+    (:func:`estimate_extra_spread`), its test-period ranges are measured against ``truth`` when one
+    is given (synthetic worlds), and the deployed model (refitted on every labelled row) ships
+    with it: a deployed line's range is the deployed estimate +- the members' error and the extra
+    spread. Refitting a second ensemble on every row would double the cost for a spread that is,
+    if anything, slightly narrower (more rows). Metrics are added to ``evaluation.metrics`` as
+    ``interval_*`` and the test-period predictions gain ``probability_low`` / ``probability_high`` /
+    ``band_uncertain``.
     """
     from resilience.split import split_by_line_and_time
 
@@ -495,9 +461,8 @@ def attach_intervals(deployed, evaluation, history: pd.DataFrame, split_config, 
         ensemble = fit_ensemble(model, train, config)
         estimated = 0.0
         if config.widen == "held_out":
-            estimated, ensemble.widen_details = estimate_extra_spread(
-                model, ensemble, held_out, train, config.group_rows, config.max_extra_sd, config.seed)
-        ensemble.positions = []  # only needed for the estimate; not shipped
+            estimated, ensemble.widen_details = estimate_extra_spread(model, ensemble, held_out, config.group_rows,
+                                                                      config.max_extra_sd)
         ensemble.extra_sd = float(np.hypot(estimated, config.unobserved_sd))
         model.interval_ensemble_ = ensemble  # for the test-period table below
         target.interval_ensemble_ = ensemble  # the deployed model's spread: refits on the training span
