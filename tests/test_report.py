@@ -889,7 +889,7 @@ def test_since_last_week_says_which_outcomes_became_known_and_how_the_estimates_
     sentence = since(context)
     assert "20 outcomes became known this week: 20 of these lines persisted" in sentence
     assert f"the estimates expected about {expected:.0f}" in sentence
-    assert "more persisted than estimated" in sentence
+    assert "so more persisted than estimated" in sentence
     likely = int((before["yardstick_band"].isin(["likely", "highly likely", "almost certain"])).sum())
     assert f"Of the {likely} we rated likely or more, {likely} persisted" in sentence
     top = render_html(context).split('<section id="summary"')[1].split("</section>")[0]
@@ -903,9 +903,9 @@ def test_estimates_that_held_up_are_called_close():
                           "outcome": [i % 2 == 0 for i in range(40)], "persistence_probability": [0.5] * 40,
                           "yardstick_band": ["realistic possibility"] * 40})
     summary = outcomes_known(known, 40, 10, 12)
-    assert "20 of these lines persisted and the estimates expected about 20: close" in summary["headline"]
+    assert "20 of these lines persisted; the estimates expected about 20, so they were close." in summary["headline"]
     fewer = outcomes_known(known.assign(outcome=[i < 5 for i in range(40)]), 40, 10, 12)
-    assert "fewer persisted than estimated" in fewer["headline"]
+    assert "so fewer persisted than estimated" in fewer["headline"]
     one = outcomes_known(known.head(1), 3, 10, 12)
     assert one["headline"].startswith("1 outcome became known this week: line l0 persisted")
     assert outcomes_known(known.head(0), 3, 10, 12)["headline"] == ""

@@ -182,14 +182,14 @@ def outcomes_known(known: pd.DataFrame, closed: int, limit: int, horizon_weeks: 
 
 
 def estimates_verdict(persisted: int, probabilities: pd.Series) -> str:
-    """Plain words for how the estimates did on outcomes now known: "close" when the count that
-    persisted is within what chance alone gives (two standard deviations of the sum of the
-    estimates, and at least one line), else "more" or "fewer persisted than estimated"."""
+    """Plain words for how the estimates did on outcomes now known: "so they were close" when the
+    count that persisted is within what chance alone gives (two standard deviations of the sum of
+    the estimates, and at least one line), else "so more" or "so fewer persisted than estimated"."""
     p = probabilities.dropna().clip(0, 1)
     expected, spread = float(p.sum()), float(np.sqrt((p * (1 - p)).sum()))
     if abs(persisted - expected) <= max(2 * spread, 1.0):
-        return "close"
-    return "more persisted than estimated" if persisted > expected else "fewer persisted than estimated"
+        return "so they were close"
+    return "so more persisted than estimated" if persisted > expected else "so fewer persisted than estimated"
 
 
 def _outcomes_headline(known: pd.DataFrame, outcome: pd.Series, probability: pd.Series, noun: str) -> str:
@@ -210,7 +210,7 @@ def _outcomes_headline(known: pd.DataFrame, outcome: pd.Series, probability: pd.
         expected = float(probability[estimated].sum())
         verdict = estimates_verdict(int(outcome[estimated].sum()), probability[estimated])
         missing = f" ({plural(int((~estimated).sum()), noun)} had no estimate)" if not estimated.all() else ""
-        text += f" and the estimates expected about {expected:,.0f}{missing}: {verdict}."
+        text += f"; the estimates expected about {expected:,.0f}{missing}, {verdict}."
         likely = estimated & (probability.clip(0, 1).map(lambda v: place(v).band if pd.notna(v) else "")
                               .isin(LIKELY_BANDS))
         if likely.any():
