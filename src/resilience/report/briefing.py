@@ -152,12 +152,12 @@ def line_words(row: Mapping[str, Any]) -> dict:
     for page 1: the band with its plausible range, "likely (55-78%)", and the best estimate beside it."""
     placement = place(float(row["persistence_probability"]))
     low, high = number(row.get("probability_low")), number(row.get("probability_high"))
-    compact, estimate = placement.words, ""
+    compact, compact_range, estimate = placement.words, "", ""
     if low is not None and high is not None:
-        compact = f"{placement.band} ({low * 100:.0f}\u2013{high * 100:.0f}%)"
+        compact, compact_range = placement.band, f"({low * 100:.0f}\u2013{high * 100:.0f}%)"
         estimate = f"best estimate {placement.percent}%"
     return {"words": placement.words, "band": placement.band, "percent": placement.percent,
-            "range": uncertainty_words(row), "compact": compact, "estimate": estimate}
+            "range": uncertainty_words(row), "compact": compact, "compact_range": compact_range, "estimate": estimate}
 
 
 def shortlist_sentence(capacity: int, total: int, has_policy: bool) -> str:
