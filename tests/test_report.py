@@ -823,3 +823,89 @@ def test_annex_is_bounded_and_says_where_the_rest_is(tmp_path):
     assert len(rows) == 26                                   # the header row and 25 lines
     first = pd.read_parquet(folder / "scores.parquet").sort_values("priority_rank")["line_id"].head(25)
     assert all(i in text for i in first)
+
+
+# -- page 1 of the PDF: the whole decision --------------------------------------------------------
+def _known_outcomes(root: Path, previous: Path, persisted: list[bool]) -> None:
+    """Outcomes recorded (as resilience-outcomes records them) for the first of last week's disruptions."""
+    from resilience.known_outcomes import update_outcomes, write_outcomes
+
+    closed = pd.read_parquet(previous / "scores.parquet")["disruption_id"].iloc[:len(persisted)]
+    known, _ = update_outcomes(root, pd.DataFrame({"disruption_id": closed, "outcome": persisted}), "labels")
+    write_outcomes(known, root / "outcomes.parquet")
+
+
+def _with_ranges(folder: Path) -> pd.DataFrame:
+    """Give a fake week the plausible-range columns scoring writes (a band is printed with its range)."""
+    scores = pd.read_parquet(folder / "scores.parquet")
+    scores["probability_low"] = (scores["persistence_probability"] - 0.08).clip(0, 1)
+    scores["probability_high"] = (scores["persistence_probability"] + 0.07).clip(0, 1)
+    scores["band_uncertain"] = scores["persistence_probability"].between(0.45, 0.6)
+    scores.to_parquet(folder / "scores.parquet", index=False)
+    return scores
+
+
+def test_page_one_of_the_pdf_holds_the_whole_capacity_shortlist(tmp_path):
+    pytest.importorskip("weasyprint", reason="WeasyPrint is not installed")
+    root = tmp_path / "weekly"
+    previous = write_fake_week(root / "2026-W46", n_lines=30, seed=1, week="2026-W46")
+    current = write_fake_week(root / "2026-W47", n_lines=60, seed=2, first_line=10, decisions=True)
+    scores = _with_ranges(current)
+    _known_outcomes(root, previous, [i % 3 != 0 for i in range(24)])
+    _, pdf = build_report(current, previous)           # capacity: the harm policy's, 10
+    page_one = _pdf_pages(pdf)[0]
+    flat = "".join(page_one.split())                   # a table cell may wrap anywhere
+    shortlist = scores.sort_values("priority_rank").head(10)
+    missing = [i for i in shortlist["line_id"] if i not in flat]
+    assert not missing, f"shortlisted lines not on page 1: {missing}"
+    for _, line in shortlist.iterrows():               # each with its band and its plausible range
+        low, high = round(line["probability_low"] * 100), round(line["probability_high"] * 100)
+        assert f"({low}\u2013{high}%)" in flat, (line["line_id"], low, high)
+    assert "".join(f"harm {shortlist['harm_index'].iloc[0]:.0f}".split()) in flat
+    # the protect headline (victims), how sure, what the model cannot know and who decides
+    for phrase in ("victims", "no safeguarding referral", "How sure", "cannot know", "a person decides",
+                   "24 outcomes became known this week"):
+        assert "".join(phrase.split()).lower() in flat.lower(), phrase
+
+
+def test_since_last_week_says_which_outcomes_became_known_and_how_the_estimates_did(tmp_path):
+    root = tmp_path / "weekly"
+    previous = write_fake_week(root / "2026-W46", n_lines=30, seed=1, week="2026-W46")
+    current = write_fake_week(root / "2026-W47", n_lines=40, seed=2, first_line=10)
+
+    def since(context) -> str:
+        return next(s for s in context["headline"]["sentences"] if s.startswith("Since last week"))
+
+    without = report_context(load_week(current), load_week(previous))
+    assert "outcome" not in since(without)             # no outcomes file: nothing claimed
+    assert "became known" not in visible_text(parse(render_html(without)))
+
+    before = pd.read_parquet(previous / "scores.parquet").head(20)
+    persisted = [True] * 20                            # every one persisted: far more than estimated
+    _known_outcomes(root, previous, persisted)
+    context = report_context(load_week(current), load_week(previous))
+    expected = before["persistence_probability"].sum()
+    assert expected < 15
+    sentence = since(context)
+    assert "20 outcomes became known this week: 20 of these lines persisted" in sentence
+    assert f"the estimates expected about {expected:.0f}" in sentence
+    assert "so more persisted than estimated" in sentence
+    likely = int((before["yardstick_band"].isin(["likely", "highly likely", "almost certain"])).sum())
+    assert f"Of the {likely} we rated likely or more, {likely} persisted" in sentence
+    top = render_html(context).split('<section id="summary"')[1].split("</section>")[0]
+    assert sentence in visible_text(parse(top))        # the briefing's first section
+
+
+def test_estimates_that_held_up_are_called_close():
+    from resilience.report.changes import outcomes_known
+
+    known = pd.DataFrame({"disruption_id": [f"d{i}" for i in range(40)], "line_id": [f"l{i}" for i in range(40)],
+                          "outcome": [i % 2 == 0 for i in range(40)], "persistence_probability": [0.5] * 40,
+                          "yardstick_band": ["realistic possibility"] * 40})
+    summary = outcomes_known(known, 40, 10, 12)
+    assert "20 of these lines persisted; the estimates expected about 20, so they were close." in summary["headline"]
+    fewer = outcomes_known(known.assign(outcome=[i < 5 for i in range(40)]), 40, 10, 12)
+    assert "so fewer persisted than estimated" in fewer["headline"]
+    one = outcomes_known(known.head(1), 3, 10, 12)
+    assert one["headline"].startswith("1 outcome became known this week: line l0 persisted")
+    assert outcomes_known(known.head(0), 3, 10, 12)["headline"] == ""

@@ -71,9 +71,30 @@ def protect_list(rows: pd.DataFrame, policy: Mapping[str, Any], limit: int) -> d
                           "priority_rank": rows.loc[chosen, "priority_rank"]})
     frame = frame.sort_values(["children", "no_referral", "people", "priority_rank"],
                               ascending=[False, False, False, True], kind="stable")
-    return {"available": True, "order": list(frame.index[:limit]), "total": int(len(frame)),
-            "no_referral": int(frame["no_referral"].sum()), "referrals_known": REFERRALS_COLUMN in rows.columns,
-            "children_total": int(children.sum()), "people_total": int(people.sum())}
+    labels = {HARM_COMPONENT_PREFIX + str(c["name"]): clean_text(c.get("label_text") or c["name"])
+              for c in policy_components(policy)}
+    kinds = [{"label": labels.get(c, c), "people": int(rows[c].sum()), "lines": int((rows[c] > 0).sum())}
+             for c in exploited]
+    result = {"available": True, "order": list(frame.index[:limit]), "total": int(len(frame)),
+              "no_referral": int(frame["no_referral"].sum()), "referrals_known": REFERRALS_COLUMN in rows.columns,
+              "children_total": int(children.sum()), "people_total": int(people.sum()), "kinds": kinds}
+    return {**result, "sentence": protect_sentence(result)}
+
+
+def protect_sentence(protect: Mapping[str, Any]) -> str:
+    """Page 1's protect headline: "12 lines record exploited people (9 exploited children, 4
+    exploited vulnerable adults); 5 of these lines have no safeguarding referral recorded"."""
+    total = int(protect.get("total") or 0)
+    if not total:
+        return "No line scored this week records exploited people."
+    kinds = [f"{k['people']:,} {k['label'][:1].lower()}{k['label'][1:]}" for k in protect.get("kinds", []) if k["people"]]
+    text = f"{plural(total, 'line')} record{'s' if total == 1 else ''} exploited people"
+    text += f" ({', '.join(kinds)})" if kinds else ""
+    if protect.get("referrals_known"):
+        n = int(protect.get("no_referral") or 0)
+        text += (f"; {n:,} of them {'has' if n == 1 else 'have'} no safeguarding referral recorded" if n
+                 else "; each has a safeguarding referral recorded")
+    return text + "."
 
 
 def harm_band_index(harm: np.ndarray) -> np.ndarray:
@@ -127,15 +148,22 @@ def policy_table(policy: Mapping[str, Any]) -> dict | None:
 
 
 def line_words(row: Mapping[str, Any]) -> dict:
+    """The likelihood in words: in full ("words", "range": whether the range spans bands) and compact
+    for page 1: the band with its plausible range, "likely (55-78%)", and the best estimate beside it."""
     placement = place(float(row["persistence_probability"]))
+    low, high = number(row.get("probability_low")), number(row.get("probability_high"))
+    compact, compact_range, estimate = placement.words, "", ""
+    if low is not None and high is not None:
+        compact, compact_range = placement.band, f"({low * 100:.0f}\u2013{high * 100:.0f}%)"
+        estimate = f"best estimate {placement.percent}%"
     return {"words": placement.words, "band": placement.band, "percent": placement.percent,
-            "range": uncertainty_words(row)}
+            "range": uncertainty_words(row), "compact": compact, "compact_range": compact_range, "estimate": estimate}
 
 
 def shortlist_sentence(capacity: int, total: int, has_policy: bool) -> str:
     shown = min(capacity, total)
     if has_policy:
-        return (f"The {plural(shown, 'line')} to consider first this week (weekly capacity {capacity}), ordered by "
-                "priority: how likely the line is to persist multiplied by the harm it does (below).")
+        return (f"The {plural(shown, 'line')} to consider first this week (weekly capacity {capacity}), by priority: "
+                "likelihood of persisting multiplied by harm.")
     return (f"The {plural(shown, 'line')} most likely to persist (weekly capacity {capacity}). No harm policy was "
             "recorded for this week, so priority is likelihood alone.")

@@ -17,8 +17,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from resilience.report.briefing import LIKELY_BANDS
 from resilience.report.waterfall import concept_contributions
 from resilience.report.words import clean_text, number, plural, points_text
+from resilience.yardstick import place
 
 UNCHANGED_POINTS = 2
 
@@ -66,20 +68,23 @@ def change_since_last_week(scores: pd.DataFrame, previous: pd.DataFrame | None,
 
 def change_words(kind: str, points: Any, previous_percent: Any, unchanged_points: int = UNCHANGED_POINTS,
                  moved_by: str = "") -> dict[str, str]:
-    """The change as a symbol and words ("up 12 points (from 40%), mostly: Runners arrested")."""
+    """The change as a symbol and words ("up 12 points (from 40%); moved most by Runners arrested
+    (+6.1 points)"), and page 1's form in two parts: ``compact`` ("up 12 points (from 40%)",
+    "unchanged (was 97%)") and ``moved`` ("moved most by ...", or "")."""
     if kind == "new":
-        return {"kind": "new", "symbol": "\u25cf", "text": "new this week", "short": "New"}
+        return {"kind": "new", "symbol": "\u25cf", "text": "new this week", "compact": "new this week", "moved": ""}
     points = int(points)
     was = f"from {int(previous_percent)}%"
     because = f"; moved most by {moved_by}" if moved_by else ""
     if kind == "unchanged":
         detail = "no change" if points == 0 else f"{points_text(points)}, within \u00b1{unchanged_points}"
-        return {"kind": kind, "symbol": "=", "text": f"unchanged ({detail}; {was})", "short": "Unchanged"}
+        return {"kind": kind, "symbol": "=", "text": f"unchanged ({detail}; {was})",
+                "compact": f"unchanged (was {int(previous_percent)}%)", "moved": ""}
     word = "up" if kind == "up" else "down"
     symbol = "\u25b2" if kind == "up" else "\u25bc"
     unit = "point" if abs(points) == 1 else "points"
     return {"kind": kind, "symbol": symbol, "text": f"{word} {abs(points)} {unit} ({was}){because}",
-            "short": word.title()}
+            "compact": f"{word} {abs(points)} {unit} ({was})", "moved": f"moved most by {moved_by}" if moved_by else ""}
 
 
 def moved_most(pairs: Sequence[tuple[str, str]], now: pd.DataFrame, before: pd.DataFrame,
@@ -172,4 +177,45 @@ def outcomes_known(known: pd.DataFrame, closed: int, limit: int, horizon_weeks: 
     order = gap.to_frame("gap").assign(id=known["disruption_id"].astype(str))
     order = order.sort_values(["gap", "id"], ascending=[False, True], kind="stable")
     return {"count": count, "persisted": persisted, "expected": round(expected, 1), "sentence": sentence,
+            "headline": _outcomes_headline(known, outcome, probability, noun),
             "waiting": max(int(closed) - count, 0), "order": list(order.index[:max(int(limit), 0)])}
+
+
+def estimates_verdict(persisted: int, probabilities: pd.Series) -> str:
+    """Plain words for how the estimates did on outcomes now known: "so they were close" when the
+    count that persisted is within what chance alone gives (two standard deviations of the sum of
+    the estimates, and at least one line), else "so more" or "so fewer persisted than estimated"."""
+    p = probabilities.dropna().clip(0, 1)
+    expected, spread = float(p.sum()), float(np.sqrt((p * (1 - p)).sum()))
+    if abs(persisted - expected) <= max(2 * spread, 1.0):
+        return "so they were close"
+    return "so more persisted than estimated" if persisted > expected else "so fewer persisted than estimated"
+
+
+def _outcomes_headline(known: pd.DataFrame, outcome: pd.Series, probability: pd.Series, noun: str) -> str:
+    """The top-of-briefing sentence on outcomes that became known since last week: how many, how
+    many persisted against how many the estimates expected, and how the lines rated likely or more
+    did ("" when none became known)."""
+    count = len(known)
+    if count == 0:
+        return ""
+    if count == 1:
+        line = clean_text(known["line_id"].iloc[0])
+        return (f"1 outcome became known this week: line {line} "
+                f"{outcome_words(bool(outcome.iloc[0]), probability.iloc[0])['text']}.")
+    persisted = int(outcome.sum())
+    estimated = probability.notna()
+    text = f"{count:,} outcomes became known this week: {persisted:,} of these {noun}s persisted"
+    if estimated.any():
+        expected = float(probability[estimated].sum())
+        verdict = estimates_verdict(int(outcome[estimated].sum()), probability[estimated])
+        missing = f" ({plural(int((~estimated).sum()), noun)} had no estimate)" if not estimated.all() else ""
+        text += f"; the estimates expected about {expected:,.0f}{missing}, {verdict}."
+        likely = estimated & (probability.clip(0, 1).map(lambda v: place(v).band if pd.notna(v) else "")
+                              .isin(LIKELY_BANDS))
+        if likely.any():
+            text += (f" Of the {int(likely.sum()):,} we rated likely or more, "
+                     f"{int(outcome[likely].sum()):,} persisted.")
+    else:
+        text += "; no estimate was recorded for them."
+    return text

@@ -17,7 +17,7 @@ from resilience import artifacts
 from resilience.report import briefing, changes
 from resilience.report.charts import band_chart, waterfall_chart
 from resilience.report.load import WeekData
-from resilience.report.trust import trust
+from resilience.report.trust import how_sure, trust
 from resilience.report.waterfall import concept_contributions, waterfall_steps
 from resilience.report.words import (
     DEFAULT_MARKING, FOUR_PS_WORDS, band_range, clean_text, css_string, day, number, plural, points_text,
@@ -108,7 +108,8 @@ def _splits(rows: pd.DataFrame, contract) -> list[dict]:
     return splits
 
 
-def _headline(rows: pd.DataFrame, contract, board: dict | None, unchanged_points: int) -> dict:
+def _headline(rows: pd.DataFrame, contract, board: dict | None, unchanged_points: int,
+              outcomes: dict | None = None) -> dict:
     total = len(rows)
     counts = rows["band"].value_counts()
     bands = [{"band": name, "range": band_range(name), "count": int(counts.get(name, 0)),
@@ -126,8 +127,9 @@ def _headline(rows: pd.DataFrame, contract, board: dict | None, unchanged_points
         sentences.append(f"By {cohort['label'].lower()}: " + "; ".join(parts) + " lines are likely or more to persist.")
     if board is not None:
         gone = f"; {board['gone']:,} of last week's lines are no longer in the open list" if board.get("gone") is not None else ""
+        known = f" {outcomes['headline']}" if outcomes and outcomes.get("headline") else ""
         sentences.append(f"Since last week: {board['new']:,} new, {board['up']:,} up, {board['down']:,} down, "
-                         f"{board['unchanged']:,} unchanged (within \u00b1{unchanged_points} points){gone}.")
+                         f"{board['unchanged']:,} unchanged (within \u00b1{unchanged_points} points){gone}.{known}")
     return {"lines_scored": total, "likely": likely, "bands": bands, "band_chart": chart, "splits": splits,
             "sentences": sentences, "band_names": list(BAND_NAMES)}
 
@@ -243,6 +245,8 @@ def report_context(week: WeekData, previous: WeekData | None = None,
     for item, det in zip(short_lines, detail):
         item["anchor"] = det["anchor"]
     week_name = clean_text(manifest.week or "")
+    outcomes = _outcomes(week, previous, settings.board_lines) if board else None
+    trusted = trust(manifest.to_dict(), week.drift, contract)
     return {
         "marking": clean_text(settings.marking), "marking_css": css_string(settings.marking),
         "title": "Commander's briefing: disrupted lines" + (f" \u2014 week {week_name}" if week_name else ""),
@@ -252,13 +256,12 @@ def report_context(week: WeekData, previous: WeekData | None = None,
         "shortlist": short_lines, "detail": detail, "detail_count": len(detail),
         "protect": {**protect, "lines": [line(i) for i in protect.get("order", [])]},
         "matrix": briefing.matrix(rows), "policy": briefing.policy_table(policy),
-        "headline": _headline(rows, contract, board, settings.unchanged_points),
-        "board": {**board, "lines": [line(i) for i in board["moves"]],
-                  "outcomes": _outcomes(week, previous, settings.board_lines)} if board else None,
+        "headline": _headline(rows, contract, board, settings.unchanged_points, outcomes),
+        "board": {**board, "lines": [line(i) for i in board["moves"]], "outcomes": outcomes} if board else None,
         "has_previous": previous is not None, "previous_week": clean_text(previous.name) if previous else None,
         "unchanged_points": settings.unchanged_points,
         "safeguarding": _safeguarding(week.safeguarding, len(rows)),
-        "trust": trust(manifest.to_dict(), week.drift, contract), "decisions": decisions,
+        "trust": trusted, "how_sure": how_sure(trusted), "decisions": decisions,
         "annex": {"file": artifacts.ANNEX_HTML, "max_rows": settings.annex_max_rows,
                   "all": len(rows) <= settings.annex_max_rows},
         "bands_explained": [{"band": n, "range": band_range(n)} for n in BAND_NAMES],

@@ -198,3 +198,29 @@ def trust(manifest: Mapping[str, Any], drift: Mapping[str, Any], contract: DataC
         "input_path": clean_text(input_info.get("path") or ""),
         "toolkit_version": clean_text(manifest.get("toolkit_version") or "not recorded"),
     }
+
+
+def how_sure(facts: Mapping[str, Any]) -> str:
+    """Page 1's "how sure" in one or two plain sentences, from :func:`trust`'s words: how well the
+    model ranked and how close its probabilities were on the test period, and this week's warnings."""
+    overall = facts.get("overall") or {}
+    parts = []
+    if overall.get("ranking", "not recorded") != "not recorded":
+        parts.append(f"ranked a line that persisted above one that closed {overall['ranking']}")
+    if overall.get("calibration_error", "not recorded") != "not recorded":
+        parts.append(f"its probabilities were on average {overall['calibration_error']} from what happened")
+    text = (f"Tested on past disruptions it had not seen, the model {'; '.join(parts)}." if parts
+            else "No test results were recorded with this model.")
+    cautions = []
+    if facts.get("alerts"):
+        n = len(facts["alerts"])
+        cautions.append(f"this week's data differs from what it learned from in {n} way{'' if n == 1 else 's'}")
+    if facts.get("fairness_flagged"):
+        n = len(facts["fairness_flagged"])
+        cautions.append(f"it was clearly off for {n} group{'' if n == 1 else 's'} of lines when tested")
+    if facts.get("warnings"):
+        n = len(facts["warnings"])
+        cautions.append(f"scoring raised {n} warning{'' if n == 1 else 's'}")
+    if cautions:
+        text += " Take care: " + "; ".join(cautions) + " (see how far to trust it)."
+    return text
