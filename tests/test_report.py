@@ -688,6 +688,7 @@ def test_uncertainty_columns_are_shown_when_present(tmp_path):
     folder = write_fake_week(tmp_path / "2026-W47", n_lines=12, seed=4)
     text = visible_text(parse(html_for(folder)))
     assert "plausible range" not in text                        # absent columns: nothing invented
+    assert "allowance" not in text
     scores = pd.read_parquet(folder / "scores.parquet")
     scores["probability_low"] = (scores["persistence_probability"] - 0.1).clip(0, 1)
     scores["probability_high"] = (scores["persistence_probability"] + 0.1).clip(0, 1)
@@ -697,6 +698,8 @@ def test_uncertainty_columns_are_shown_when_present(tmp_path):
     text = visible_text(parse(html_for(folder)))
     low, high = first["probability_low"] * 100, first["probability_high"] * 100
     assert f"plausible range {low:.0f}\u2013{high:.0f}%, which spans more than one yardstick band" in text
+    # the range's limit is stated: part of it is an allowance people set, which outcomes cannot check
+    assert "Each plausible range includes an allowance for this that the analysts set; outcomes cannot check it." in text
 
 
 def test_trust_says_which_model_scored_and_the_gaps_in_words(page_html):
