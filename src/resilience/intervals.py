@@ -264,16 +264,16 @@ SPREAD_MODEL_PARAMS = {"n_estimators": 150, "learning_rate": 0.05, "num_leaves":
 
 def fit_spread_model(model, ensemble: IntervalEnsemble, frames: list[pd.DataFrame], seed: int = 0):
     """A small regression (LightGBM, :data:`SPREAD_MODEL_PARAMS`) of each row's mean squared member
-    error on the model's columns, fitted on the rows of ``frames`` (the training span and the test
-    period).
+    error on the model's columns, fitted on the rows of ``frames``: the test period's, which no
+    member trained on and which, like the weeks to be scored, come after the training span.
 
     Scoring then costs one small prediction instead of every member's (measured on the default
     world: each member's ~1,500 trees cost about as much as the main model's probability, so six
     members and the reference tripled scoring time). It also smooths: a row's error over six members
     is a noisy estimate (its correlation with an independent ensemble's was 0.51), and the
     regression keeps what varies with the columns (lines of rare kinds get wider ranges) and
-    averages the rest. Training-span rows are in the members' own data, where their error ran about
-    10% higher than on the test period (measured), so the ranges lean slightly wide."""
+    averages the rest. On the training span's rows (the members' own data) the error ran about 10%
+    higher than on the test period (measured), so those rows are not used."""
     from lightgbm import LGBMRegressor
 
     X = pd.concat([model.prepare(frame.reset_index(drop=True)) for frame in frames], ignore_index=True)
@@ -496,7 +496,7 @@ def attach_intervals(deployed, evaluation, history: pd.DataFrame, split_config, 
             estimated, ensemble.widen_details = estimate_extra_spread(model, ensemble, held_out, config.group_rows,
                                                                       config.max_extra_sd)
         ensemble.extra_sd = float(np.hypot(estimated, config.unobserved_sd))
-        ensemble.spread_model = fit_spread_model(model, ensemble, [train, held_out], config.seed)
+        ensemble.spread_model = fit_spread_model(model, ensemble, [held_out], config.seed)
         ensemble.members, ensemble.reference = [], None  # the spread model carries what scoring needs
         model.interval_ensemble_ = ensemble  # for the test-period table below
         target.interval_ensemble_ = ensemble  # the deployed model's spread: refits on the training span
