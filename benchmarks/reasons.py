@@ -12,7 +12,7 @@ without it. It prints, per world and overall:
   shown, the |points| of the no-effect columns inside the reason's concept / the |points| of all
   shown columns inside it (target <= 5%);
 * **AUC cost** of the screen against the unscreened model of the same run: ``hide`` keeps the
-  model (0 by construction, checked), ``drop`` refits without the unearned features (target <= 0.002);
+  model (0 by construction, checked), ``drop`` refits without the features that do not beat their null at all (target <= 0.002);
 * **training time** with the screen against the fits it adds to (the evaluated fit with its
   early-stopping folds and the refit on every labelled row): the ratio, in CPU seconds of this
   process (every fit is single-threaded under ``RESILIENCE_N_JOBS=1``, so wall time on a shared
@@ -142,7 +142,8 @@ def _judge(model, screen, evaluation, history, contract, no_effect: set) -> dict
     strict = reason_figures(explained, no_effect - set(WORLD_PROXIES))
     features = screen.table[screen.table["kind"] == "feature"]
     unearned = tuple(features.loc[~features["name"].isin(screen.earned_features), "name"])
-    dropped = clone(evaluation.model).set_params(exclude=sorted(unearned)).fit(training_rows(history, evaluation, contract))
+    noise = tuple(features.loc[~features["beats_null"], "name"])  # what drop mode removes
+    dropped = clone(evaluation.model).set_params(exclude=sorted(noise)).fit(training_rows(history, evaluation, contract))
     y = test[contract.label].astype(int).to_numpy()
     return {
         "auc_cost_drop": evaluation.metrics["roc_auc"] - roc_auc_score(y, dropped.persistence_probability(test)),

@@ -18,7 +18,8 @@ about 3.4x their null's 95% quantile (the weeks since the last disruption, empty
 there was none; the force's grading of the disruption, a summary of the package) and true drivers
 mostly 2-40x. Demanding 3.5x kept every no-effect column out of the reasons in all 12 (3x: 11 of
 12), at the price of hiding weak true drivers in "other factors" (which costs nothing in ``hide``
-mode: the model still uses them; in ``drop`` mode it costs AUC, measured by the benchmark). The
+mode: the model still uses them; ``drop`` mode removes only what does not beat the null at all,
+and its AUC cost is measured by the benchmark). The
 factor was chosen on those worlds, and it is tied to the screen's row count (``max_rows``): with
 more rows a proxy's margin over noise grows.
 
@@ -32,7 +33,9 @@ What the result does (:class:`ReasonScreen`, carried by the registered model as
 and a reason only when it moves the estimate by at least ``materiality_points``. Contributions
 of unearned features are reported together as "other factors", so every row still adds up
 exactly. ``mode: hide`` (default) keeps every feature in the model; ``mode: drop`` refits the
-model without the unearned features (and reports that model's held-out metrics).
+model without the features that do not beat their null at all (indistinguishable from noise) and
+reports that model's held-out metrics; columns that beat noise by less than ``min_ratio`` (proxies
+and weak drivers) carry signal, so they stay in the model and are hidden as in ``hide``.
 """
 from __future__ import annotations
 
@@ -168,7 +171,7 @@ def null_importance(model, frame: pd.DataFrame, config: ScreenConfig) -> pd.Data
     ``name``, ``concept``, ``importance`` (real labels), ``null_mean``, ``null_quantile`` (the
     configured quantile of the K permuted fits), ``null_max``, ``ratio`` (importance /
     null_quantile), ``p_value`` (the share of the K + 1 fits, the real one included, at least as
-    important) and ``earned`` (ratio > 1 and >= ``min_ratio``).
+    important), ``beats_null`` (ratio > 1) and ``earned`` (ratio > 1 and >= ``min_ratio``).
     """
     from joblib import Parallel, delayed
 
@@ -201,7 +204,8 @@ def null_importance(model, frame: pd.DataFrame, config: ScreenConfig) -> pd.Data
         "ratio": real / np.maximum(threshold, np.finfo(float).tiny),
         "p_value": (1 + (null >= real).sum(axis=0)) / (1 + len(null)),
     })
-    table["earned"] = (real > threshold) & (table["ratio"] >= config.min_ratio)
+    table["beats_null"] = real > threshold  # distinguishable from noise (the columns drop mode keeps)
+    table["earned"] = table["beats_null"] & (table["ratio"] >= config.min_ratio)
     table.attrs.update(rows=len(frame), permutations=config.permutations, quantile=config.quantile,
                        min_ratio=config.min_ratio)
     return table
@@ -222,7 +226,9 @@ def screen_features(model, evaluation, history: pd.DataFrame, config: ScreenConf
 
     The test runs on the evaluated model's training span (so dropping never sees the test
     period's labels). ``hide``: the model is unchanged (AUC cost 0 by construction). ``drop``:
-    the evaluated and the registered model are refitted without the unearned features, the
+    the evaluated and the registered model are refitted without the features that do not beat
+    their null at all (indistinguishable from noise; proxies that beat it by less than
+    ``min_ratio`` stay in the model, never shown, as in ``hide``), the
     evaluation is re-scored (its metrics are the dropped model's) and the unscreened test
     ROC AUC is kept as ``screen_unscreened_roc_auc``. Metrics and seconds are added to
     ``evaluation.metrics`` / ``evaluation.timings``; the table travels on the screen.
@@ -239,15 +245,18 @@ def screen_features(model, evaluation, history: pd.DataFrame, config: ScreenConf
             raise ConfigError("explain.screen.mode=drop is not available for segment models; use mode=hide")
         source = next(iter(source.segments_.values()))
     table = null_importance(source, span, config)
-    unearned = tuple(table[(table["kind"] == "feature") & ~table["earned"]]["name"])
+    features = table[table["kind"] == "feature"]
+    unearned = tuple(features[~features["earned"]]["name"])
+    noise = tuple(features[~features["beats_null"]]["name"])  # what drop mode removes
     evaluation.timings["screen"] = time.perf_counter() - start
-    metrics = {"screen_features_earned": float((table["kind"] == "feature").sum() - len(unearned)),
-               "screen_features_unearned": float(len(unearned)), "screen_auc_cost": 0.0}
-    if config.mode == "drop" and unearned:
+    metrics = {"screen_features_earned": float(len(features) - len(unearned)),
+               "screen_features_unearned": float(len(unearned)), "screen_features_noise": float(len(noise)),
+               "screen_auc_cost": 0.0}
+    if config.mode == "drop" and noise:
         start = time.perf_counter()
-        model = _refit_without(model, evaluation, history, span, unearned, eval_config, metrics)
+        model = _refit_without(model, evaluation, history, span, noise, eval_config, metrics)
         evaluation.timings["screen_drop_refit"] = time.perf_counter() - start
-    screen = screen_from_table(table, config, unearned if config.mode == "drop" else ())
+    screen = screen_from_table(table, config, noise if config.mode == "drop" else ())
     if config.mode == "drop":  # the refitted model has no unearned features left to hide
         screen = replace(screen, earned_features=tuple(f for f in screen.earned_features if f in model.feature_names_))
     evaluation.metrics.update(metrics)
