@@ -81,6 +81,7 @@ log = logging.getLogger(__name__)
 
 INTERVAL_COLUMNS = ("probability_low", "probability_high", "band_uncertain")
 _EPS = 1e-6
+MIN_GROUPS, MIN_GROUP_ROWS = 20, 25  # the extra spread's groups: at least this many, of at least this many rows
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(24)  # E[f(Z)], Z ~ N(0, 1) = sum f(node) * weight
 _MEAN_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 _LOG_WEIGHTS = np.log(_MEAN_WEIGHTS)
@@ -98,6 +99,7 @@ class IntervalConfig:
     group_rows: int = 200         # rows per group of similar estimates when estimating the extra spread
     unobserved_sd: float = 0.3    # ASSUMED log-odds sd of what no outcome can show (see the module docstring)
     max_extra_sd: float = 3.0     # a guard: the estimated extra spread never exceeds this
+    extra_sd_prior: float = 0.5   # half-normal prior scale of the estimated extra spread (0: none)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -111,6 +113,8 @@ class IntervalConfig:
             raise ResilienceError(f"intervals.widen must be held_out or none, not {self.widen!r}")
         if self.group_rows < 10:
             raise ResilienceError(f"intervals.group_rows must be at least 10, not {self.group_rows}")
+        if self.extra_sd_prior < 0:
+            raise ResilienceError(f"intervals.extra_sd_prior must be 0 (none) or positive, not {self.extra_sd_prior}")
         if not 0 <= self.unobserved_sd <= 5:
             raise ResilienceError(
                 f"intervals.unobserved_sd must lie between 0 and 5 (log-odds), not {self.unobserved_sd}")
@@ -384,27 +388,38 @@ def _negative_log_likelihood(tau: float, parts: list[tuple]) -> float:
     return total
 
 
-def _profile(parts: list[tuple], max_extra_sd: float) -> tuple[float, float, float]:
-    """Maximum-likelihood ``tau`` and its 95% profile-likelihood interval."""
+def _profile(parts: list[tuple], max_extra_sd: float, prior_sd: float) -> tuple[float, float, float]:
+    """The most probable ``tau`` under a half-normal prior of scale ``prior_sd`` (the marginal
+    likelihood times the prior, on a grid then refined: with few groups the likelihood alone is
+    flat and its maximum can jump far, measured: 1.54 on a world of 1,000 test rows whose 95% interval
+    ran from 0 to 2), and the likelihood's own 95% profile interval."""
     from scipy.optimize import minimize_scalar
 
-    fit = minimize_scalar(lambda t: _negative_log_likelihood(t, parts), bounds=(0.0, max_extra_sd), method="bounded")
-    tau, best = float(fit.x), float(fit.fun)
+    penalty = (lambda t: 0.5 * (t / prior_sd) ** 2) if prior_sd > 0 else (lambda t: 0.0)
     grid = np.linspace(0.0, max_extra_sd, 61)
-    inside = grid[[2 * (_negative_log_likelihood(t, parts) - best) <= 3.84 for t in grid]]
+    nll = np.array([_negative_log_likelihood(t, parts) for t in grid])
+    start = int(np.argmin(nll + np.array([penalty(t) for t in grid])))
+    step = grid[1] - grid[0]
+    fit = minimize_scalar(lambda t: _negative_log_likelihood(t, parts) + penalty(t),
+                          bounds=(max(0.0, grid[start] - step), min(max_extra_sd, grid[start] + step)), method="bounded")
+    tau = float(fit.x)
+    best = min(float(nll.min()), _negative_log_likelihood(tau, parts))
+    inside = grid[2 * (nll - best) <= 3.84]
     if not len(inside):
         return tau, tau, tau
     return tau, float(min(inside.min(), tau)), float(max(inside.max(), tau))
 
 
 def estimate_extra_spread(model, ensemble: IntervalEnsemble, held_out: pd.DataFrame, group_rows: int = 200,
-                          max_extra_sd: float = 3.0) -> tuple[float, dict]:
+                          max_extra_sd: float = 3.0, prior_sd: float = 0.5) -> tuple[float, dict]:
     """The log-odds spread of the errors *beyond* the members' that the test period can show.
 
     A variance-components estimate: the test period's rows are grouped by the data config's
     ``cohort_column`` and, within it, ``group_rows`` at a time by the model's estimate
-    (:func:`similar_groups`), and ``tau`` maximises the marginal likelihood of
-    ``y ~ Bernoulli(expit(offset + b_g))``, ``b_g ~ N(0, tau^2 + v_g)``, where the offset is the
+    (:func:`similar_groups`; smaller groups, down to ``MIN_GROUP_ROWS``, when that would give fewer
+    than ``MIN_GROUPS``), and ``tau`` maximises the marginal likelihood of
+    ``y ~ Bernoulli(expit(offset + b_g))``, ``b_g ~ N(0, tau^2 + v_g)`` times a half-normal prior of
+    scale ``prior_sd`` (which matters only when the groups are few), where the offset is the
     model's log-odds and ``v_g`` the members' mean squared error of the group's mean log-odds. What
     it sees is what the training span could not: a shift of the world after it (drift), shared by
     lines of one cohort with similar estimates. A 95% profile-likelihood interval is returned in
@@ -420,12 +435,12 @@ def estimate_extra_spread(model, ensemble: IntervalEnsemble, held_out: pd.DataFr
     X = model.prepare(held_out)
     offset = _logit(model.calibrator_(model._margin(X)))
     cohort = held_out[contract.cohort_column].to_numpy() if contract.cohort_column in held_out else None
-    groups = similar_groups(offset, cohort, group_rows)
+    groups = similar_groups(offset, cohort, max(MIN_GROUP_ROWS, min(group_rows, len(held_out) // MIN_GROUPS)))
     counts = np.bincount(groups)
     errors = deviations(model, ensemble, X)
     group_error = np.stack([np.bincount(groups, row) / np.maximum(counts, 1) for row in errors])
     parts = [(offset, held_out[contract.label].astype(int).to_numpy(), groups, (group_error ** 2).mean(axis=0))]
-    tau, low, high = _profile(parts, max_extra_sd)
+    tau, low, high = _profile(parts, max_extra_sd, prior_sd)
     return tau, {"rows": int(len(held_out)), "groups": int(len(counts)), "estimated_sd": tau,
                  "estimated_sd_low": low, "estimated_sd_high": high, "source": "test period"}
 
@@ -494,7 +509,7 @@ def attach_intervals(deployed, evaluation, history: pd.DataFrame, split_config, 
         estimated = 0.0
         if config.widen == "held_out":
             estimated, ensemble.widen_details = estimate_extra_spread(model, ensemble, held_out, config.group_rows,
-                                                                      config.max_extra_sd)
+                                                                      config.max_extra_sd, config.extra_sd_prior)
         ensemble.extra_sd = float(np.hypot(estimated, config.unobserved_sd))
         ensemble.spread_model = fit_spread_model(model, ensemble, [held_out], config.seed)
         ensemble.members, ensemble.reference = [], None  # the spread model carries what scoring needs
