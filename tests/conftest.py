@@ -9,6 +9,7 @@ import os
 import shutil
 import sqlite3
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -28,6 +29,24 @@ from resilience.data.synthetic import WorldConfig, generate_world, write_world
 from resilience.data.validate import validate_frame
 
 BIN = Path(sys.executable).parent
+
+
+# -- the order files reach the xdist workers --------------------------------------------------------
+def pytest_configure(config):
+    # `--dist loadfile` would hand out the files with the most tests first, leaving the few long end-to-end
+    # files (the scoring, training and CLI ones) for last, where one worker runs them while the other idles
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files with the most end-to-end (``slow``) tests first, then by number of tests; within a file the
+    order is kept. The long files start early and the many short ones fill both workers at the end."""
+    slow, count = Counter(), Counter()
+    for item in items:
+        count[item.path] += 1
+        slow[item.path] += item.get_closest_marker("slow") is not None
+    items.sort(key=lambda item: (-slow[item.path], -count[item.path]))
 SMALL_WORLD = WorldConfig(n_lines=6000, seed=3)
 
 
