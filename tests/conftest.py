@@ -47,6 +47,8 @@ def pytest_collection_modifyitems(config, items):
         count[item.path] += 1
         slow[item.path] += item.get_closest_marker("slow") is not None
     items.sort(key=lambda item: (-slow[item.path], -count[item.path]))
+
+
 SMALL_WORLD = WorldConfig(n_lines=6000, seed=3)
 
 
