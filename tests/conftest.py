@@ -1,8 +1,17 @@
-"""Shared fixtures: small seeded synthetic worlds and an isolated MLflow store per test."""
+"""Shared fixtures: small seeded synthetic worlds, an isolated MLflow store per test, and one trained
+champion per test run (shared read-only; a test that writes into a store gets its own copy)."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
+import shutil
+import sqlite3
 import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 # Two test workers share two cores: LightGBM gets one thread each (two threads per worker stall
 # badly here). Console commands read RESILIENCE_N_JOBS through configs/model/lightgbm.yaml
@@ -20,6 +29,26 @@ from resilience.data.synthetic import WorldConfig, generate_world, write_world
 from resilience.data.validate import validate_frame
 
 BIN = Path(sys.executable).parent
+
+
+# -- the order files reach the xdist workers --------------------------------------------------------
+def pytest_configure(config):
+    # `--dist loadfile` would hand out the files with the most tests first, leaving the few long end-to-end
+    # files (the scoring, training and CLI ones) for last, where one worker runs them while the other idles
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files with the most end-to-end (``slow``) tests first, then by number of tests; within a file the
+    order is kept. The long files start early and the many short ones fill both workers at the end."""
+    slow, count = Counter(), Counter()
+    for item in items:
+        count[item.path] += 1
+        slow[item.path] += item.get_closest_marker("slow") is not None
+    items.sort(key=lambda item: (-slow[item.path], -count[item.path]))
+
+
 SMALL_WORLD = WorldConfig(n_lines=6000, seed=3)
 
 
@@ -58,6 +87,22 @@ def mlflow_uri(tmp_path, monkeypatch):
     yield uri
     while mlflow.active_run():
         mlflow.end_run()
+    mlflow.set_tracking_uri(None)  # the next test does not inherit this store
+
+
+@pytest.fixture()
+def mlflow_at(monkeypatch):
+    """``mlflow_at(store)`` points this test's in-process MLflow at ``store``; after the test, at none."""
+    import mlflow
+
+    def point(store: Store) -> None:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", store.uri)
+        mlflow.set_tracking_uri(store.uri)
+
+    yield point
+    while mlflow.active_run():
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)
 
 
 def run_command(name: str, *args: str, cwd: Path, env: dict | None = None, timeout: int = 600):
@@ -67,3 +112,125 @@ def run_command(name: str, *args: str, cwd: Path, env: dict | None = None, timeo
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([str(BIN / name), *args], cwd=cwd, env=full_env, capture_output=True, text=True,
                           timeout=timeout)
+
+
+# -- one trained champion per test run --------------------------------------------------------------
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """A folder ``build(folder)`` fills once per test run. Under pytest-xdist the workers share it: the
+    first to get the lock builds it in the run's common temporary folder, the others wait and reuse it."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    common = tmp_path_factory.getbasetemp().parent  # this run's folder, above each worker's own
+    folder, done = common / name, common / f"{name}.complete"
+    with open(common / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a worker that failed to build left
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
+@dataclass(frozen=True)
+class Store:
+    """A folder holding an MLflow store (``mlflow.db`` + ``mlartifacts/``) with the small world's champion
+    registered as ``line-resilience`` version 1, and the world it was trained on."""
+
+    root: Path
+    world: Path
+
+    @property
+    def uri(self) -> str:
+        return f"sqlite:///{self.root / 'mlflow.db'}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"MLFLOW_TRACKING_URI": self.uri}
+
+    def weeks(self) -> list[Path]:
+        return sorted((self.world / "weekly").glob("*.parquet"))
+
+
+def _train(folder: Path) -> None:
+    store = Store(folder, folder / "world")
+    write_world(generate_world(SMALL_WORLD), store.world)
+    result = run_command("resilience-train", f"input={store.world / 'disruptions.parquet'}",
+                         f"hydra.run.dir={folder / 'run'}", "evaluation.n_bootstrap=20", cwd=folder, env=store.env)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.fixture(scope="session")
+def shared_store(tmp_path_factory) -> Store:
+    """The champion trained once per test run on the small world; tests only read it (see ``trained``)."""
+    folder = built_once(tmp_path_factory, "trained-store", _train)
+    return Store(folder, folder / "world")
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tree(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` (relative name -> SHA-256)."""
+    return {str(p.relative_to(folder)): sha(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def run_score(store: Store, week_file: Path, output_root: Path, *extra: str, cwd: Path, env: dict | None = None):
+    """``resilience-score`` of one week with ``store``'s champion, without the briefing."""
+    return run_command("resilience-score", f"input={week_file}", f"output_root={output_root}", "report=false", *extra,
+                       cwd=cwd, env={**store.env, **(env or {})})
+
+
+@pytest.fixture()
+def trained(shared_store) -> Iterator[Store]:
+    """The shared champion, read-only: the test fails if it wrote into the store (use ``own_store``)."""
+    before = tree(shared_store.root)
+    yield shared_store
+    assert tree(shared_store.root) == before, "this test wrote into the shared store: use own_store"
+
+
+def copy_store(source: Store, target: Path) -> Store:
+    """A copy of ``source`` at ``target`` that is its own store: the absolute paths MLflow keeps in the
+    database (artifact locations) are moved to the copy; the artifacts' bytes (and digests) are unchanged."""
+    shutil.copytree(source.root, target, ignore=shutil.ignore_patterns("run", "world"))
+    old, new = str(source.root), str(target)
+    with contextlib.closing(sqlite3.connect(target / "mlflow.db")) as db, db:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            for column in [row[1] for row in db.execute(f'PRAGMA table_info("{table}")')]:
+                db.execute(f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) '
+                           f'WHERE typeof("{column}") = \'text\' AND instr("{column}", ?) > 0', (old, new, old))
+    return Store(target, source.world)
+
+
+@pytest.fixture()
+def own_store(shared_store, tmp_path) -> Store:
+    """A private copy of the trained champion's store, for a test that logs, registers or tags."""
+    return copy_store(shared_store, tmp_path / "store")
+
+
+def _score_last_two_weeks(store: Store) -> Callable[[Path], None]:
+    def build(folder: Path) -> None:
+        for week_file in store.weeks()[-2:]:
+            result = run_score(store, week_file, folder, "log_to_mlflow=false", cwd=folder)
+            assert result.returncode == 0, result.stderr[-3000:]
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def shared_scored_weeks(tmp_path_factory, shared_store) -> Path:
+    """The world's last two weeks scored once per test run by the shared champion (no report, no MLflow
+    run): the starting state of tests about re-scoring; copy it (``scored_weeks``) before writing."""
+    return built_once(tmp_path_factory, "scored-weeks", _score_last_two_weeks(shared_store))
+
+
+@pytest.fixture()
+def scored_weeks(shared_scored_weeks, tmp_path) -> Path:
+    """A private copy of the two scored weeks (an ``output_root``)."""
+    target = tmp_path / "scored-weeks"
+    shutil.copytree(shared_scored_weeks, target)
+    return target

@@ -11,10 +11,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from resilience.models import PersistenceModel
-from resilience.split import SplitConfig
-from resilience.tracking import TrackingConfig
-from resilience.train import EvaluationConfig, train_and_track
 
 
 def python_without_the_toolkit(folder: Path) -> tuple[str, dict]:
@@ -42,23 +38,22 @@ out.to_parquet(sys.argv[3])
 
 
 @pytest.mark.slow
-def test_registered_model_loads_where_the_toolkit_is_not_installed(small_history, small_world, contract,
-                                                                    mlflow_uri, tmp_path):
+def test_registered_model_loads_where_the_toolkit_is_not_installed(own_store, mlflow_at, tmp_path):
+    """The champion ``resilience-train`` registered (conftest, trained once per test run), in a copy of
+    its store: MLflow's load_model writes ``registered_model_meta`` beside a local store's artifacts."""
     import mlflow
 
-    train_and_track(small_history, contract, PersistenceModel(contract), SplitConfig(), EvaluationConfig(n_bootstrap=20),
-                    TrackingConfig(tracking_uri=mlflow_uri), params={}, input_path="history.parquet",
-                    input_sha256="0" * 64, progress=False)
+    mlflow_at(own_store)
     uri = "models:/line-resilience@champion"
-    week = small_world.weekly[sorted(small_world.weekly)[-1]].copy()
-    week.to_parquet(tmp_path / "week.parquet")
+    week_file = own_store.weeks()[-1]
+    week = pd.read_parquet(week_file)
     expected = mlflow.pyfunc.load_model(uri).predict(week)
 
     python, env = python_without_the_toolkit(tmp_path)
-    env["MLFLOW_TRACKING_URI"] = mlflow_uri
+    env["MLFLOW_TRACKING_URI"] = own_store.uri
     script = tmp_path / "load.py"
     script.write_text(LOAD_AND_PREDICT)
-    done = subprocess.run([python, str(script), str(tmp_path / "week.parquet"), uri, str(tmp_path / "out.parquet")],
+    done = subprocess.run([python, str(script), str(week_file), uri, str(tmp_path / "out.parquet")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     got = pd.read_parquet(tmp_path / "out.parquet")

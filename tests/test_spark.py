@@ -13,11 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from resilience.models import PersistenceModel
 from test_portable import python_without_the_toolkit
-from resilience.split import SplitConfig
-from resilience.tracking import TrackingConfig
-from resilience.train import EvaluationConfig, train_and_track
 
 RESULT_TYPE = ("disruption_id string, persistence_probability double, yardstick_band string, "
                "reason_for_1 string, reason_for_2 string, reason_for_3 string, reason_against_1 string, "
@@ -33,17 +29,17 @@ def require_java() -> None:
 
 
 @pytest.mark.slow
-def test_spark_udf_equals_the_pandas_path(small_history, small_world, contract, mlflow_uri, monkeypatch, tmp_path):
+def test_spark_udf_equals_the_pandas_path(own_store, mlflow_at, monkeypatch, tmp_path):
+    """The champion ``resilience-train`` registered (conftest, trained once per test run), in a copy of
+    its store: MLflow's load_model writes ``registered_model_meta`` beside a local store's artifacts."""
     require_java()
     import mlflow
     from pyspark.sql import SparkSession
     from pyspark.sql.functions import struct
 
-    train_and_track(small_history, contract, PersistenceModel(contract), SplitConfig(), EvaluationConfig(n_bootstrap=20),
-                    TrackingConfig(tracking_uri=mlflow_uri), params={}, input_path="history.parquet",
-                    input_sha256="0" * 64, progress=False)
+    mlflow_at(own_store)
     uri = "models:/line-resilience@champion"
-    week = small_world.weekly[sorted(small_world.weekly)[-1]].copy()
+    week = pd.read_parquet(own_store.weeks()[-1])
     expected = mlflow.pyfunc.load_model(uri).predict(week)
 
     # workers run an interpreter that has the libraries but not the toolkit: the model brings it
