@@ -412,15 +412,23 @@ class VettedModel:
         return {"registry": self.registry, "name": self.name, "version": self.version, "sha256": self.sha256}
 
 
+# Written by MLflow itself into a registered version's folder the first time it is loaded with
+# ``mlflow.pyfunc.load_model("models:/...")`` from a local store (the version's name and number, never
+# read to predict): counting it would make the champion read as changed after any plain MLflow load.
+MLFLOW_WRITTEN_FILES = frozenset({"registered_model_meta"})
+
+
 def model_digest(path: str | Path) -> str:
-    """SHA-256 over a model directory: every file's relative path, size and bytes, in sorted order."""
+    """SHA-256 over a model directory: every file's relative path, size and bytes, in sorted order
+    (MLflow's own bookkeeping file at the top level, :data:`MLFLOW_WRITTEN_FILES`, left out)."""
     import hashlib
 
     root = Path(path)
     if root.is_file():
         raise ResilienceError(f"{root} is a file, not a model directory")
     digest = hashlib.sha256()
-    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+    files = (p for p in root.rglob("*") if p.is_file() and not (p.parent == root and p.name in MLFLOW_WRITTEN_FILES))
+    for file in sorted(files):
         digest.update(file.relative_to(root).as_posix().encode("utf-8") + b"\0")
         digest.update(str(file.stat().st_size).encode() + b"\0")
         with open(file, "rb") as handle:
