@@ -231,3 +231,17 @@ def test_weekly_scores_carry_the_range(evaluated, small_world_dir, tmp_path):
         assert (frame["probability_low"] <= frame["persistence_probability"] + 1e-6).all()
         assert (frame["persistence_probability"] <= frame["probability_high"] + 1e-6).all()
     assert scores["band_uncertain"].dtype == bool
+
+
+def test_a_tiny_test_period_still_gives_ranges(small_history, contract):
+    """A few held-out rows: no extra spread can be shown (0, not a jump), and the spread model
+    learns from the training span too."""
+    model = PersistenceModel(contract, params=FAST, early_stopping_rounds=0).fit(small_history)
+    ensemble = iv.fit_ensemble(model, small_history, iv.IntervalConfig(n_models=3, seed=5))
+    for rows in (0, 12):
+        tau, details = iv.estimate_extra_spread(model, ensemble, small_history.tail(rows))
+        assert details["rows"] == rows and 0.0 <= tau <= 0.3, (rows, tau)
+    spread_model = iv.fit_spread_model(model, ensemble, [small_history, small_history.tail(12)])
+    shipped = iv.IntervalEnsemble([], 0.8, spread_model=spread_model, extra_sd=0.3)
+    table = iv.interval_table(model, small_history.head(50), ensemble=shipped)
+    assert (table["probability_high"] > table["probability_low"]).all()

@@ -82,6 +82,7 @@ log = logging.getLogger(__name__)
 INTERVAL_COLUMNS = ("probability_low", "probability_high", "band_uncertain")
 _EPS = 1e-6
 MIN_GROUPS, MIN_GROUP_ROWS = 20, 25  # the extra spread's groups: at least this many, of at least this many rows
+MIN_SPREAD_ROWS = 500  # a test period smaller than this: the spread model also learns from the training span
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(24)  # E[f(Z)], Z ~ N(0, 1) = sum f(node) * weight
 _MEAN_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 _LOG_WEIGHTS = np.log(_MEAN_WEIGHTS)
@@ -432,6 +433,9 @@ def estimate_extra_spread(model, ensemble: IntervalEnsemble, held_out: pd.DataFr
     """
     contract = model.contract
     held_out = held_out.reset_index(drop=True)
+    if not len(held_out):
+        return 0.0, {"rows": 0, "groups": 0, "estimated_sd": 0.0, "estimated_sd_low": 0.0,
+                     "estimated_sd_high": 0.0, "source": "no test period"}
     X = model.prepare(held_out)
     offset = _logit(model.calibrator_(model._margin(X)))
     cohort = held_out[contract.cohort_column].to_numpy() if contract.cohort_column in held_out else None
@@ -511,7 +515,8 @@ def attach_intervals(deployed, evaluation, history: pd.DataFrame, split_config, 
             estimated, ensemble.widen_details = estimate_extra_spread(model, ensemble, held_out, config.group_rows,
                                                                       config.max_extra_sd, config.extra_sd_prior)
         ensemble.extra_sd = float(np.hypot(estimated, config.unobserved_sd))
-        ensemble.spread_model = fit_spread_model(model, ensemble, [held_out], config.seed)
+        spread_rows = [held_out] if len(held_out) >= MIN_SPREAD_ROWS else [train, held_out]  # a tiny test period
+        ensemble.spread_model = fit_spread_model(model, ensemble, spread_rows, config.seed)
         ensemble.members, ensemble.reference = [], None  # the spread model carries what scoring needs
         model.interval_ensemble_ = ensemble  # for the test-period table below
         target.interval_ensemble_ = ensemble  # the deployed model's spread: refits on the training span
