@@ -228,7 +228,8 @@ def _margin(model, member: Member, X: pd.DataFrame) -> np.ndarray:
     """A member's uncalibrated log-odds on the model's input matrix ``X``."""
     if model.family == "lightgbm":
         return member.estimator.predict(X, raw_score=True)
-    design = member.design if member.design is not None else model.design_
+    design = getattr(member, "design", None)  # None: the main model's (members pickled before it existed too)
+    design = design if design is not None else model.design_
     return member.estimator.decision_function(design.transform(X))
 
 
