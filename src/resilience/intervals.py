@@ -19,19 +19,17 @@ kept for comparison; it under-covers because it cannot see bias.
 
 **The interval.** For a line, let ``s`` be the root-mean-square of the members' errors to the
 reference, ``sqrt(mean_b (L_b - r)^2)`` (or the members' sd for ``lines``), as a smooth function of
-the line's columns: a small regression fitted at training (:func:`fit_error_models`) ships with the
-model instead of the members, so scoring costs small predictions; ``b`` the members' mean error
-(their pull towards the middle, also a small regression); ``tau`` the extra
+the line's columns: a small regression fitted at training (:func:`fit_spread_model`) ships with the
+model instead of the members, so scoring costs one small prediction; ``tau`` the extra
 spread the test period shows, and ``u`` the assumed unobserved spread. With ``total = sqrt(s^2 +
 tau^2 + u^2)`` the interval at level ``level`` is::
 
-    expit(mu - b - z * total)  ..  expit(mu - b + z * total),     z = Phi^-1((1 + level) / 2)
+    expit(mu - z * total)  ..  expit(mu + z * total),     z = Phi^-1((1 + level) / 2)
 
 where ``mu`` makes the printed probability the *mean* of the logit-normal distribution
 (:func:`logit_normal_centre`: a calibrated estimate is the mean of the truth given the estimate,
-and below 0.5 the truth is skewed towards 0 in log-odds), and ``- b`` undoes the recipe's pull
-towards the middle (the bootstrap's bias correction: near the ends of the scale the truth lies
-further out than the estimate). It always contains the printed probability and never leaves 0-1.
+and below 0.5 the truth is skewed towards 0 in log-odds). It always contains the printed
+probability and never leaves 0-1.
 
 **What labels can show (tau) and what they cannot (u).** One outcome per disruption identifies
 nothing about a *row's* error: for a calibrated model the Brier score equals ``E[p(1-p)]`` whatever
@@ -141,7 +139,6 @@ class IntervalEnsemble:
     level: float
     reference: Member | None = None  # parametric: the model the members' labels were drawn from
     spread_model: object = None      # the members' mean squared error as a function of the columns (shipped)
-    bias_model: object = None        # the members' mean error (the recipe's pull towards the middle) (shipped)
     widen: float = 1.0               # multiplier of the members' spread (1 since the extra spread)
     widen_details: dict = field(default_factory=dict)
     fit_seconds: float = 0.0
@@ -260,59 +257,36 @@ def deviations(model, ensemble: IntervalEnsemble, X: pd.DataFrame) -> np.ndarray
 
 def spread(model, ensemble: IntervalEnsemble, X: pd.DataFrame) -> np.ndarray:
     """Root-mean-square of the members' errors per row (their standard deviation for resamples):
-    from the shipped spread model when there is one (:func:`fit_error_models`), else from the members."""
+    from the shipped spread model when there is one (:func:`fit_spread_model`), else from the members."""
     spread_model = getattr(ensemble, "spread_model", None)
     if spread_model is not None:
         return np.sqrt(np.clip(spread_model.predict(X), _EPS, None)) if len(X) else np.zeros(0)
     return np.sqrt((deviations(model, ensemble, X) ** 2).mean(axis=0))
 
 
-def bias(model, ensemble: IntervalEnsemble, X: pd.DataFrame) -> np.ndarray:
-    """The members' mean error per row (log-odds): how far the recipe pulls a truth like this row's
-    towards the middle (positive where it raises the log-odds). 0 without a reference (resamples)."""
-    bias_model = getattr(ensemble, "bias_model", None)
-    if bias_model is not None:
-        return bias_model.predict(X) if len(X) else np.zeros(0)
-    if getattr(ensemble, "reference", None) is None or not ensemble.members:
-        return np.zeros(len(X))
-    return deviations(model, ensemble, X).mean(axis=0)
-
-
 SPREAD_MODEL_PARAMS = {"n_estimators": 150, "learning_rate": 0.05, "num_leaves": 8, "min_child_samples": 100,
                        "subsample": 0.8, "subsample_freq": 1, "verbose": -1}
 
 
-def _error_regression(model, X: pd.DataFrame, target: np.ndarray, seed: int):
+def fit_spread_model(model, ensemble: IntervalEnsemble, frames: list[pd.DataFrame], seed: int = 0):
+    """A small regression (LightGBM, :data:`SPREAD_MODEL_PARAMS`) of each row's mean squared member
+    error on the model's columns, fitted on the rows of ``frames``: the test period's, which no
+    member trained on and which, like the weeks to be scored, come after the training span.
+
+    Scoring then costs one small prediction instead of every member's (measured on the default
+    world: each member's ~1,500 trees cost about as much as the main model's probability, so six
+    members and the reference tripled scoring time). It also smooths: a row's error over six members
+    is a noisy estimate (its correlation with an independent ensemble's was 0.51), and the
+    regression keeps what varies with the columns (lines of rare kinds get wider ranges) and
+    averages the rest. On the training span's rows (the members' own data) the error ran about 10%
+    higher than on the test period (measured), so those rows are not used."""
     from lightgbm import LGBMRegressor
 
+    X = pd.concat([model.prepare(frame.reset_index(drop=True)) for frame in frames], ignore_index=True)
+    error = (deviations(model, ensemble, X) ** 2).mean(axis=0)
     threads = getattr(model, "n_jobs", None)
     params = {**SPREAD_MODEL_PARAMS, "random_state": seed, **({"n_jobs": int(threads)} if threads else {})}
-    return LGBMRegressor(**params).fit(X, target)
-
-
-def fit_error_models(model, ensemble: IntervalEnsemble, frames: list[pd.DataFrame], seed: int = 0) -> tuple:
-    """(spread model, bias model): small regressions (LightGBM, :data:`SPREAD_MODEL_PARAMS`) of each
-    row's mean squared member error and mean member error on the model's columns, fitted on the rows
-    of ``frames``: the test period's, which no member trained on and which, like the weeks to be
-    scored, come after the training span.
-
-    Scoring then costs two small predictions instead of every member's (measured on the default
-    world: each member's ~1,500 trees cost about as much as the main model's probability, so six
-    members and the reference tripled scoring time). They also smooth: a row's error over six
-    members is a noisy estimate (its correlation with an independent ensemble's was 0.51), and the
-    regressions keep what varies with the columns (lines of rare kinds get wider ranges) and average
-    the rest. On the training span's rows (the members' own data) the error ran about 10% higher
-    than on the test period (measured), so those rows are used only when the test period is tiny.
-
-    **The bias.** Refits on labels drawn from the model pull its extremes towards the middle
-    (mean error +0.1 to +0.3 log-odds in the "remote chance" band, -0.04 to -0.14 in "almost
-    certain", near 0 between): the recipe does the same to the truth, so the range is shifted
-    outwards by as much. Measured on a 20,000-line world: "remote chance" coverage 0.66 -> 0.77,
-    "almost certain" 0.76 -> 0.82, overall unchanged (0.79)."""
-    X = pd.concat([model.prepare(frame.reset_index(drop=True)) for frame in frames], ignore_index=True)
-    errors = deviations(model, ensemble, X)
-    return (_error_regression(model, X, (errors ** 2).mean(axis=0), seed),
-            _error_regression(model, X, errors.mean(axis=0), seed))
+    return LGBMRegressor(**params).fit(X, error)
 
 
 def logit_normal_centre(probability: np.ndarray, sd: np.ndarray, iterations: int = 30) -> np.ndarray:
@@ -335,14 +309,13 @@ def logit_normal_centre(probability: np.ndarray, sd: np.ndarray, iterations: int
 
 
 def bounds(probability: np.ndarray, sd: np.ndarray, z: float, widen: float,
-           extra_sd: float = 0.0, shift: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+           extra_sd: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """The interval for a refit log-odds standard deviation ``sd`` (times ``widen``) with
-    ``extra_sd`` added in quadrature: ``expit(mu + shift +- z * total)``, where ``mu`` makes
-    ``probability`` the mean (:func:`logit_normal_centre`) and ``shift`` (log-odds) moves the range
-    against the recipe's bias; it always contains ``probability``."""
+    ``extra_sd`` added in quadrature: ``expit(mu +- z * total)``, where ``mu`` makes
+    ``probability`` the mean (:func:`logit_normal_centre`); it always contains ``probability``."""
     probability = np.asarray(probability, float)
     total = np.sqrt((widen * np.asarray(sd, float)) ** 2 + extra_sd ** 2)
-    centre = logit_normal_centre(probability, total) + shift
+    centre = logit_normal_centre(probability, total)
     low = np.minimum(expit(centre - z * total), probability)
     high = np.maximum(expit(centre + z * total), probability)
     return low, high
@@ -379,7 +352,7 @@ def interval_table(model, frame: pd.DataFrame, probability: np.ndarray | None = 
     if probability is None:
         probability = model.calibrator_(model._margin(X))
     low, high = bounds(np.asarray(probability, float), spread(model, ensemble, X), ensemble.z, ensemble.widen,
-                       getattr(ensemble, "extra_sd", 0.0), shift=-bias(model, ensemble, X))
+                       getattr(ensemble, "extra_sd", 0.0))
     return pd.DataFrame({"probability_low": low, "probability_high": high,
                          "band_uncertain": band_uncertain(low, high)})
 
@@ -544,7 +517,7 @@ def attach_intervals(deployed, evaluation, history: pd.DataFrame, split_config, 
                                                                       config.max_extra_sd, config.extra_sd_prior)
         ensemble.extra_sd = float(np.hypot(estimated, config.unobserved_sd))
         spread_rows = [held_out] if len(held_out) >= MIN_SPREAD_ROWS else [train, held_out]  # a tiny test period
-        ensemble.spread_model, ensemble.bias_model = fit_error_models(model, ensemble, spread_rows, config.seed)
+        ensemble.spread_model = fit_spread_model(model, ensemble, spread_rows, config.seed)
         ensemble.members, ensemble.reference = [], None  # the spread model carries what scoring needs
         model.interval_ensemble_ = ensemble  # for the test-period table below
         target.interval_ensemble_ = ensemble  # the deployed model's spread: refits on the training span
