@@ -57,7 +57,7 @@ def test_the_range_is_centred_so_the_estimate_is_the_mean_of_the_truth():
     draws = 1 / (1 + np.exp(-(mu[:, None] + sd[:, None] * np.random.default_rng(0).standard_normal(400_000))))
     assert np.allclose(draws.mean(axis=1), p, atol=2e-3)
     assert mu[0] < np.log(0.05 / 0.95) and abs(mu[1]) < 1e-9 and mu[2] > np.log(9)
-    low, high = iv.bounds(p, np.zeros(3), 1.2816, 1.0, extra_sd=0.8)
+    low, high = iv.bounds(p, np.zeros(3), 1.2816, extra_sd=0.8)
     assert (low <= p).all() and (p <= high).all()
     inside = [(np.quantile(d, 0.1), np.quantile(d, 0.9)) for d in draws[:2]]
     assert np.allclose([low[0], high[0], low[1], high[1]], np.ravel(inside), atol=3e-3)
@@ -106,7 +106,8 @@ def test_members_are_measured_against_the_model_their_labels_came_from(small_his
     own = iv._logit(model.calibrator_(model._margin(X)))
     assert np.allclose(errors, iv.member_log_odds(model, ensemble, X) - own)
     # the shipped spread model follows the members' mean squared error
-    spread_model = iv.fit_spread_model(model, ensemble, [small_history])
+    everything = model.prepare(small_history)
+    spread_model = iv.fit_spread_model(model, everything, iv.deviations(model, ensemble, everything))
     fitted = spread_model.predict(X)
     assert np.corrcoef(fitted, (errors ** 2).mean(axis=0))[0, 1] > 0.3
     shipped = iv.IntervalEnsemble([], 0.8, spread_model=spread_model)
@@ -239,9 +240,12 @@ def test_a_tiny_test_period_still_gives_ranges(small_history, contract):
     model = PersistenceModel(contract, params=FAST, early_stopping_rounds=0).fit(small_history)
     ensemble = iv.fit_ensemble(model, small_history, iv.IntervalConfig(n_models=3, seed=5))
     for rows in (0, 12):
-        tau, details = iv.estimate_extra_spread(model, ensemble, small_history.tail(rows))
+        held_out = small_history.tail(rows).reset_index(drop=True)
+        X = model.prepare(held_out)
+        tau, details = iv.estimate_extra_spread(model, held_out, X, iv.deviations(model, ensemble, X))
         assert details["rows"] == rows and 0.0 <= tau <= 0.3, (rows, tau)
-    spread_model = iv.fit_spread_model(model, ensemble, [small_history, small_history.tail(12)])
+    X = model.prepare(small_history)
+    spread_model = iv.fit_spread_model(model, X, iv.deviations(model, ensemble, X))
     shipped = iv.IntervalEnsemble([], 0.8, spread_model=spread_model, extra_sd=0.3)
     table = iv.interval_table(model, small_history.head(50), ensemble=shipped)
     assert (table["probability_high"] > table["probability_low"]).all()

@@ -139,7 +139,6 @@ class IntervalEnsemble:
     level: float
     reference: Member | None = None  # parametric: the model the members' labels were drawn from
     spread_model: object = None      # the members' mean squared error as a function of the columns (shipped)
-    widen: float = 1.0               # multiplier of the members' spread (1 since the extra spread)
     widen_details: dict = field(default_factory=dict)
     fit_seconds: float = 0.0
     extra_sd: float = 0.0            # log-odds sd added in quadrature: sqrt(estimated^2 + unobserved_sd^2)
@@ -250,6 +249,8 @@ def deviations(model, ensemble: IntervalEnsemble, X: pd.DataFrame) -> np.ndarray
     (parametric), or to the members' mean (resamples of lines)."""
     logits = member_log_odds(model, ensemble, X)
     reference = getattr(ensemble, "reference", None)
+    if not len(X):
+        return logits
     if reference is None:
         return (logits - logits.mean(axis=0)) * np.sqrt(len(logits) / max(len(logits) - 1, 1))
     return logits - _log_odds(model, reference, X)
@@ -268,10 +269,11 @@ SPREAD_MODEL_PARAMS = {"n_estimators": 150, "learning_rate": 0.05, "num_leaves":
                        "subsample": 0.8, "subsample_freq": 1, "verbose": -1}
 
 
-def fit_spread_model(model, ensemble: IntervalEnsemble, frames: list[pd.DataFrame], seed: int = 0):
+def fit_spread_model(model, X: pd.DataFrame, errors: np.ndarray, seed: int = 0):
     """A small regression (LightGBM, :data:`SPREAD_MODEL_PARAMS`) of each row's mean squared member
-    error on the model's columns, fitted on the rows of ``frames``: the test period's, which no
-    member trained on and which, like the weeks to be scored, come after the training span.
+    error (``errors``: members x rows, :func:`deviations`) on the model's input matrix ``X``: the
+    test period's rows, which no member trained on and which, like the weeks to be scored, come
+    after the training span.
 
     Scoring then costs one small prediction instead of every member's (measured on the default
     world: each member's ~1,500 trees cost about as much as the main model's probability, so six
@@ -279,11 +281,10 @@ def fit_spread_model(model, ensemble: IntervalEnsemble, frames: list[pd.DataFram
     is a noisy estimate (its correlation with an independent ensemble's was 0.51), and the
     regression keeps what varies with the columns (lines of rare kinds get wider ranges) and
     averages the rest. On the training span's rows (the members' own data) the error ran about 10%
-    higher than on the test period (measured), so those rows are not used."""
+    higher than on the test period (measured), so those rows join only a tiny test period."""
     from lightgbm import LGBMRegressor
 
-    X = pd.concat([model.prepare(frame.reset_index(drop=True)) for frame in frames], ignore_index=True)
-    error = (deviations(model, ensemble, X) ** 2).mean(axis=0)
+    error = (np.asarray(errors) ** 2).mean(axis=0)
     threads = getattr(model, "n_jobs", None)
     params = {**SPREAD_MODEL_PARAMS, "random_state": seed, **({"n_jobs": int(threads)} if threads else {})}
     return LGBMRegressor(**params).fit(X, error)
@@ -308,13 +309,13 @@ def logit_normal_centre(probability: np.ndarray, sd: np.ndarray, iterations: int
     return mu
 
 
-def bounds(probability: np.ndarray, sd: np.ndarray, z: float, widen: float,
+def bounds(probability: np.ndarray, sd: np.ndarray, z: float,
            extra_sd: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """The interval for a refit log-odds standard deviation ``sd`` (times ``widen``) with
+    """The interval for a refit log-odds standard deviation ``sd`` with
     ``extra_sd`` added in quadrature: ``expit(mu +- z * total)``, where ``mu`` makes
     ``probability`` the mean (:func:`logit_normal_centre`); it always contains ``probability``."""
     probability = np.asarray(probability, float)
-    total = np.sqrt((widen * np.asarray(sd, float)) ** 2 + extra_sd ** 2)
+    total = np.sqrt(np.asarray(sd, float) ** 2 + extra_sd ** 2)
     centre = logit_normal_centre(probability, total)
     low = np.minimum(expit(centre - z * total), probability)
     high = np.maximum(expit(centre + z * total), probability)
@@ -351,7 +352,7 @@ def interval_table(model, frame: pd.DataFrame, probability: np.ndarray | None = 
     X = model.prepare(frame.reset_index(drop=True))
     if probability is None:
         probability = model.calibrator_(model._margin(X))
-    low, high = bounds(np.asarray(probability, float), spread(model, ensemble, X), ensemble.z, ensemble.widen,
+    low, high = bounds(np.asarray(probability, float), spread(model, ensemble, X), ensemble.z,
                        getattr(ensemble, "extra_sd", 0.0))
     return pd.DataFrame({"probability_low": low, "probability_high": high,
                          "band_uncertain": band_uncertain(low, high)})
@@ -412,9 +413,10 @@ def _profile(parts: list[tuple], max_extra_sd: float, prior_sd: float) -> tuple[
     return tau, float(min(inside.min(), tau)), float(max(inside.max(), tau))
 
 
-def estimate_extra_spread(model, ensemble: IntervalEnsemble, held_out: pd.DataFrame, group_rows: int = 200,
+def estimate_extra_spread(model, held_out: pd.DataFrame, X: pd.DataFrame, errors: np.ndarray, group_rows: int = 200,
                           max_extra_sd: float = 3.0, prior_sd: float = 0.5) -> tuple[float, dict]:
-    """The log-odds spread of the errors *beyond* the members' that the test period can show.
+    """The log-odds spread of the errors *beyond* the members' that the test period can show
+    (``X``: ``held_out``'s input matrix; ``errors``: the members' errors on it, :func:`deviations`).
 
     A variance-components estimate: the test period's rows are grouped by the data config's
     ``cohort_column`` and, within it, ``group_rows`` at a time by the model's estimate
@@ -437,12 +439,10 @@ def estimate_extra_spread(model, ensemble: IntervalEnsemble, held_out: pd.DataFr
     if not len(held_out):
         return 0.0, {"rows": 0, "groups": 0, "estimated_sd": 0.0, "estimated_sd_low": 0.0,
                      "estimated_sd_high": 0.0, "source": "no test period"}
-    X = model.prepare(held_out)
     offset = _logit(model.calibrator_(model._margin(X)))
     cohort = held_out[contract.cohort_column].to_numpy() if contract.cohort_column in held_out else None
     groups = similar_groups(offset, cohort, max(MIN_GROUP_ROWS, min(group_rows, len(held_out) // MIN_GROUPS)))
     counts = np.bincount(groups)
-    errors = deviations(model, ensemble, X)
     group_error = np.stack([np.bincount(groups, row) / np.maximum(counts, 1) for row in errors])
     parts = [(offset, held_out[contract.label].astype(int).to_numpy(), groups, (group_error ** 2).mean(axis=0))]
     tau, low, high = _profile(parts, max_extra_sd, prior_sd)
@@ -511,13 +511,19 @@ def attach_intervals(deployed, evaluation, history: pd.DataFrame, split_config, 
     metrics, widths = {"interval_level": config.level}, []
     for key, (model, target, train, held_out, _rows) in _pairs(evaluated, deployed, history.loc[train_idx], test, history).items():
         ensemble = fit_ensemble(model, train, config)
+        held_out = held_out.reset_index(drop=True)
+        X = model.prepare(held_out)
+        errors = deviations(model, ensemble, X)  # the members' errors on the test period, used twice below
         estimated = 0.0
         if config.widen == "held_out":
-            estimated, ensemble.widen_details = estimate_extra_spread(model, ensemble, held_out, config.group_rows,
+            estimated, ensemble.widen_details = estimate_extra_spread(model, held_out, X, errors, config.group_rows,
                                                                       config.max_extra_sd, config.extra_sd_prior)
         ensemble.extra_sd = float(np.hypot(estimated, config.unobserved_sd))
-        spread_rows = [held_out] if len(held_out) >= MIN_SPREAD_ROWS else [train, held_out]  # a tiny test period
-        ensemble.spread_model = fit_spread_model(model, ensemble, spread_rows, config.seed)
+        if len(held_out) < MIN_SPREAD_ROWS:  # a tiny test period: the training span's rows join it
+            X_train = model.prepare(train.reset_index(drop=True))
+            X = pd.concat([X_train, X], ignore_index=True)
+            errors = np.hstack([deviations(model, ensemble, X_train), errors])
+        ensemble.spread_model = fit_spread_model(model, X, errors, config.seed)
         ensemble.members, ensemble.reference = [], None  # the spread model carries what scoring needs
         model.interval_ensemble_ = ensemble  # for the test-period table below
         target.interval_ensemble_ = ensemble  # the deployed model's spread: refits on the training span
