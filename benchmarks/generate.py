@@ -16,6 +16,7 @@ wall seconds: on a shared machine the wall time also counts waiting for a core.
 Peak memory is the process's peak resident set size (``ru_maxrss``); "baseline" is the same
 measure after imports, before generating.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,14 @@ def run_once(n_lines: int, seed: int, write: bool) -> dict:
     # earlier weekly extracts repeat disruptions of these two).
     rows = len(world.truth)
     weekly_rows = sum(len(frame) for frame in world.weekly.values())
-    result = {"lines": n_lines, "rows": rows, "history_rows": len(world.history), "weekly_rows": weekly_rows,
-              "seconds": seconds, "cpu_seconds": cpu_seconds}
+    result = {
+        "lines": n_lines,
+        "rows": rows,
+        "history_rows": len(world.history),
+        "weekly_rows": weekly_rows,
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+    }
     if write:
         with tempfile.TemporaryDirectory() as folder:
             started = time.perf_counter()
@@ -64,10 +71,12 @@ def _in_fresh_process(n_lines: int, seed: int, write: bool) -> dict:
 
 
 def _print(result: dict) -> None:
-    line = (f"{result['lines']:>10,} lines  {result['rows']:>11,} rows ({result['weekly_rows']:,} weekly)  "
-            f"{result['seconds']:7.2f} s (cpu {result['cpu_seconds']:.2f} s)  "
-            f"{result['rows'] / result['seconds']:>11,.0f} rows/s  "
-            f"peak {result['peak_rss_mib']:7.0f} MiB (baseline {result['baseline_rss_mib']:.0f})")
+    line = (
+        f"{result['lines']:>10,} lines  {result['rows']:>11,} rows ({result['weekly_rows']:,} weekly)  "
+        f"{result['seconds']:7.2f} s (cpu {result['cpu_seconds']:.2f} s)  "
+        f"{result['rows'] / result['seconds']:>11,.0f} rows/s  "
+        f"peak {result['peak_rss_mib']:7.0f} MiB (baseline {result['baseline_rss_mib']:.0f})"
+    )
     if "write_seconds" in result:
         line += f"  write {result['write_seconds']:.2f} s"
     print(line, flush=True)
@@ -77,10 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the small and 10x worlds, print the measurements."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--lines", type=int, help="lines in the small world (default: WorldConfig().n_lines)")
+    size.add_argument(
+        "--lines", type=int, help="lines in the small world (default: WorldConfig().n_lines)"
+    )
     size.add_argument("--rows", type=int, help="target rows (history + weekly) in the small world")
     parser.add_argument("--seed", type=int, default=20261128, help="world seed")
-    parser.add_argument("--scale", type=int, default=10, help="size of the large world relative to the small")
+    parser.add_argument(
+        "--scale", type=int, default=10, help="size of the large world relative to the small"
+    )
     parser.add_argument("--no-scale", action="store_true", help="run only the small world")
     parser.add_argument("--write", action="store_true", help="also time write_world (Parquet)")
     args = parser.parse_args(argv)
@@ -91,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.rows:
         pilot = run_once(20_000, args.seed, write=False)
         n_lines = max(1, round(args.rows * pilot["lines"] / pilot["rows"]))
-        print(f"pilot: {pilot['rows'] / pilot['lines']:.3f} rows per line -> "
-              f"{n_lines:,} lines for ~{args.rows:,} rows")
+        print(
+            f"pilot: {pilot['rows'] / pilot['lines']:.3f} rows per line -> "
+            f"{n_lines:,} lines for ~{args.rows:,} rows"
+        )
 
     small = _in_fresh_process(n_lines, args.seed, args.write)
     _print(small)
@@ -101,8 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     large = _in_fresh_process(n_lines * args.scale, args.seed, args.write)
     _print(large)
     ratio = (large["rows"] / large["seconds"]) / (small["rows"] / small["seconds"])
-    print(f"rows/s at {args.scale}x / rows/s at 1x: {ratio:.2f}  "
-          f"(1.0 = linear; below 1 = slower per row at scale, above 1 = fixed costs amortised)")
+    print(
+        f"rows/s at {args.scale}x / rows/s at 1x: {ratio:.2f}  "
+        f"(1.0 = linear; below 1 = slower per row at scale, above 1 = fixed costs amortised)"
+    )
     return 0
 
 

@@ -27,6 +27,7 @@ assumed ``unobserved_sd`` 0.3), idle 2-core machine, default world (52,843 rows)
   (0.6), where ``unobserved_sd`` 0.6 gives 0.77-0.80. **Within 5 points overall in 10 of 12 runs
   where the assumption holds; the end bands miss by more.**
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,10 +56,19 @@ TODAY = pd.Timestamp("2026-11-22")
 
 def train(history, contract, folder: Path, path: Path, truth, intervals: IntervalConfig | None):
     start = time.perf_counter()
-    result = train_and_track(history, contract, PersistenceModel(contract), SplitConfig(), EvaluationConfig(),
-                             TrackingConfig(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}", register=False),
-                             params={}, input_path=path, input_sha256=file_sha256(path), truth=truth,
-                             intervals=intervals)
+    result = train_and_track(
+        history,
+        contract,
+        PersistenceModel(contract),
+        SplitConfig(),
+        EvaluationConfig(),
+        TrackingConfig(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}", register=False),
+        params={},
+        input_path=path,
+        input_sha256=file_sha256(path),
+        truth=truth,
+        intervals=intervals,
+    )
     return time.perf_counter() - start, result
 
 
@@ -71,25 +81,52 @@ def score(model, extract: Path, out: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000, help="rows of the scoring extract")
-    parser.add_argument("--n-lines", type=int, default=None, help="world size (default: the default world)")
-    parser.add_argument("--seed", type=int, default=None, help="world seed (default: the default world's)")
+    parser.add_argument(
+        "--n-lines", type=int, default=None, help="world size (default: the default world)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="world seed (default: the default world's)"
+    )
     parser.add_argument("--n-models", type=int, default=IntervalConfig().n_models)
-    parser.add_argument("--unobserved-sd", type=float, default=IntervalConfig().unobserved_sd,
-                        help="the assumed log-odds sd no outcome can show (intervals.unobserved_sd)")
-    parser.add_argument("--compare-unobserved-sd", default="", metavar="U1,U2",
-                        help="also report the coverage the same fit gives with these assumed sds (comma-separated)")
-    parser.add_argument("--preset", default="default", help="configs/world/<preset>.yaml, e.g. sparse")
-    parser.add_argument("--world", action="append", default=[], metavar="KEY=VALUE",
-                        help="a WorldConfig override that changes the true mechanism, e.g. line_effect_sd=0.5")
-    parser.add_argument("--coverage-only", action="store_true", help="skip the baseline training and scoring")
+    parser.add_argument(
+        "--unobserved-sd",
+        type=float,
+        default=IntervalConfig().unobserved_sd,
+        help="the assumed log-odds sd no outcome can show (intervals.unobserved_sd)",
+    )
+    parser.add_argument(
+        "--compare-unobserved-sd",
+        default="",
+        metavar="U1,U2",
+        help="also report the coverage the same fit gives with these assumed sds (comma-separated)",
+    )
+    parser.add_argument(
+        "--preset", default="default", help="configs/world/<preset>.yaml, e.g. sparse"
+    )
+    parser.add_argument(
+        "--world",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a WorldConfig override that changes the true mechanism, e.g. line_effect_sd=0.5",
+    )
+    parser.add_argument(
+        "--coverage-only", action="store_true", help="skip the baseline training and scoring"
+    )
     args = parser.parse_args()
     world = load_world_config(args.preset)
-    overrides = {k: v for k, v in {"n_lines": args.n_lines, "seed": args.seed}.items() if v is not None}
+    overrides = {
+        k: v for k, v in {"n_lines": args.n_lines, "seed": args.seed}.items() if v is not None
+    }
     for item in args.world:
         key, value = item.split("=", 1)
-        overrides[key] = type(getattr(world, key))(value) if getattr(world, key) is not None else value
+        overrides[key] = (
+            type(getattr(world, key))(value) if getattr(world, key) is not None else value
+        )
     world = replace(world, **overrides)
-    print(f"world: preset {args.preset}, seed {world.seed}, {world.n_lines:,} lines{', ' + ', '.join(args.world) if args.world else ''}")
+    print(
+        f"world: preset {args.preset}, seed {world.seed}, {world.n_lines:,} lines{', ' + ', '.join(args.world) if args.world else ''}"
+    )
     contract = load_data_contract("default")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -98,30 +135,42 @@ def main() -> None:
         history = load_extract(path, contract, require_label=True, today=TODAY).frame
         truth = pd.read_parquet(tmp / "truth.parquet")[["disruption_id", "true_probability"]]
 
-        base_seconds = None if args.coverage_only else train(history, contract, tmp, path, truth, None)[0]
+        base_seconds = (
+            None if args.coverage_only else train(history, contract, tmp, path, truth, None)[0]
+        )
         config = IntervalConfig(n_models=args.n_models, unobserved_sd=args.unobserved_sd)
         with_seconds, result = train(history, contract, tmp, path, truth, config)
         metrics, timings = result.evaluation.metrics, result.evaluation.timings
-        print(f"== training, {len(history):,} labelled rows (world seed {world.seed}, {world.n_lines:,} lines"
-              f"{', ' + ', '.join(args.world) if args.world else ''}) ==")
+        print(
+            f"== training, {len(history):,} labelled rows (world seed {world.seed}, {world.n_lines:,} lines"
+            f"{', ' + ', '.join(args.world) if args.world else ''}) =="
+        )
         rest = with_seconds - timings["intervals"]
-        print(f"intervals stage {timings['intervals']:.1f} s vs the rest of the same training {rest:.1f} s: "
-              f"ratio {(rest + timings['intervals']) / rest:.2f}")
+        print(
+            f"intervals stage {timings['intervals']:.1f} s vs the rest of the same training {rest:.1f} s: "
+            f"ratio {(rest + timings['intervals']) / rest:.2f}"
+        )
         if base_seconds is not None:
-            print(f"today's training {base_seconds:.1f} s; with intervals ({config.n_models} refits, resample={config.resample}) "
-                  f"{with_seconds:.1f} s (intervals stage {timings['intervals']:.1f} s): "
-                  f"ratio {with_seconds / base_seconds:.2f} (target <= 3, screen included)")
+            print(
+                f"today's training {base_seconds:.1f} s; with intervals ({config.n_models} refits, resample={config.resample}) "
+                f"{with_seconds:.1f} s (intervals stage {timings['intervals']:.1f} s): "
+                f"ratio {with_seconds / base_seconds:.2f} (target <= 3, screen included)"
+            )
 
         print("== coverage of the true probability, test period ==")
-        print(f"extra log-odds sd {metrics['interval_extra_sd']:.2f} = estimated "
-              f"{metrics['interval_estimated_sd']:.2f} (95% interval {metrics.get('interval_estimated_sd_low', float('nan')):.2f}-"
-              f"{metrics.get('interval_estimated_sd_high', float('nan')):.2f}) with assumed {metrics['interval_unobserved_sd']:.2f} "
-              f"in quadrature; median width {metrics['interval_median_width']:.3f}; band uncertain "
-              f"{metrics['interval_band_uncertain_share']:.1%} of lines")
+        print(
+            f"extra log-odds sd {metrics['interval_extra_sd']:.2f} = estimated "
+            f"{metrics['interval_estimated_sd']:.2f} (95% interval {metrics.get('interval_estimated_sd_low', float('nan')):.2f}-"
+            f"{metrics.get('interval_estimated_sd_high', float('nan')):.2f}) with assumed {metrics['interval_unobserved_sd']:.2f} "
+            f"in quadrature; median width {metrics['interval_median_width']:.3f}; band uncertain "
+            f"{metrics['interval_band_uncertain_share']:.1%} of lines"
+        )
         for key in sorted(k for k in metrics if k.startswith("interval_coverage")):
             gap = metrics[key] - config.level
-            print(f"  {key:<45} {metrics[key]:.3f}  (nominal {config.level:.2f}, gap {gap:+.3f}, "
-                  f"{'ok' if abs(gap) <= 0.05 else 'MISSED'})")
+            print(
+                f"  {key:<45} {metrics[key]:.3f}  (nominal {config.level:.2f}, gap {gap:+.3f}, "
+                f"{'ok' if abs(gap) <= 0.05 else 'MISSED'})"
+            )
 
         model = _deployed(result, tmp / "mlflow.db")
         for u in [float(v) for v in args.compare_unobserved_sd.split(",") if v]:
@@ -132,13 +181,19 @@ def main() -> None:
         without.interval_ensemble_ = None
         extract = tmp / "extract.parquet"
         repeats = -(-args.rows // len(history))
-        frame = pd.concat([history] * repeats, ignore_index=True).head(args.rows).drop(columns=[contract.label])
+        frame = (
+            pd.concat([history] * repeats, ignore_index=True)
+            .head(args.rows)
+            .drop(columns=[contract.label])
+        )
         frame["disruption_id"] = [f"SYN-B{i:09d}" for i in range(len(frame))]
         frame.to_parquet(extract, index=False, row_group_size=50_000)
         base = score(without, extract, tmp / "out_base")
         ranged = score(model, extract, tmp / "out_ranged")
         print(f"== scoring, {args.rows:,} rows ==")
-        print(f"today's scoring {base:.1f} s; with ranges {ranged:.1f} s: ratio {ranged / base:.2f} (target <= 2)")
+        print(
+            f"today's scoring {base:.1f} s; with ranges {ranged:.1f} s: ratio {ranged / base:.2f} (target <= 2)"
+        )
 
 
 def _coverage_with(result, deployed, truth: pd.DataFrame, unobserved_sd: float, contract) -> None:
@@ -148,18 +203,28 @@ def _coverage_with(result, deployed, truth: pd.DataFrame, unobserved_sd: float, 
     from resilience.intervals import coverage, interval_table
 
     ensemble = copy.copy(deployed.interval_ensemble_)
-    ensemble.extra_sd = float(np.hypot(ensemble.widen_details.get("estimated_sd", 0.0), unobserved_sd))
+    ensemble.extra_sd = float(
+        np.hypot(ensemble.widen_details.get("estimated_sd", 0.0), unobserved_sd)
+    )
     evaluation = result.evaluation
     test = evaluation.test_frame.reset_index(drop=True)
     probability = evaluation.test_predictions["persistence_probability"].to_numpy(float)
     table = interval_table(evaluation.model, test, probability, ensemble=ensemble)
     true_probability = test[[contract.id_column]].merge(truth, how="left")["true_probability"]
-    covered = coverage(table["probability_low"], table["probability_high"], true_probability, probability)
+    covered = coverage(
+        table["probability_low"], table["probability_high"], true_probability, probability
+    )
     bands = covered[(covered["band"] != "all") & (covered["rows"] >= 30)]
     worst = bands.iloc[(bands["coverage"] - 0.8).abs().argmax()] if len(bands) else None
-    print(f"  with assumed sd {unobserved_sd:.2f}: coverage {covered.iloc[0]['coverage']:.3f}"
-          + (f"; furthest band (30+ rows) {worst['band']} {worst['coverage']:.3f}" if worst is not None else "")
-          + f"; band uncertain {table['band_uncertain'].mean():.1%}")
+    print(
+        f"  with assumed sd {unobserved_sd:.2f}: coverage {covered.iloc[0]['coverage']:.3f}"
+        + (
+            f"; furthest band (30+ rows) {worst['band']} {worst['coverage']:.3f}"
+            if worst is not None
+            else ""
+        )
+        + f"; band uncertain {table['band_uncertain'].mean():.1%}"
+    )
 
 
 def _deployed(result, store: Path):

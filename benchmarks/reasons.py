@@ -27,6 +27,7 @@ switched off. Usage::
     python benchmarks/reasons.py --seeds 1 --sizes 4000 # one quick world
     python benchmarks/reasons.py --permutations 40 --quantile 0.975
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,14 +40,29 @@ import pandas as pd
 
 # Worlds the toolkit was not written against: each changes the true mechanism.
 VARIANTS = {
-    "no-telecoms-no-safeguarding": ({"effect_ddtro_single_number": 0.0, "effect_log_safeguarding": 0.0},
-                                    ("ddtro", "safeguarding_referrals")),
-    "area-matters-no-sustained": ({"miscalibrated_area": "Northmere", "miscalibration_log_odds": 0.8,
-                                   "miscalibration_start_fraction": 0.0, "effect_sustained": 0.0,
-                                   "effect_sustained_per_prior": 0.0}, ("sustained_operation",)),
-    "weak-market-strong-arrests": ({"effect_log_contacts": 0.35, "effect_log_bulk_texts": 0.0,
-                                    "effect_runner_arrests_max": -2.0, "effect_premises_order": 0.0},
-                                   ("bulk_texts_per_day", "closure_orders")),
+    "no-telecoms-no-safeguarding": (
+        {"effect_ddtro_single_number": 0.0, "effect_log_safeguarding": 0.0},
+        ("ddtro", "safeguarding_referrals"),
+    ),
+    "area-matters-no-sustained": (
+        {
+            "miscalibrated_area": "Northmere",
+            "miscalibration_log_odds": 0.8,
+            "miscalibration_start_fraction": 0.0,
+            "effect_sustained": 0.0,
+            "effect_sustained_per_prior": 0.0,
+        },
+        ("sustained_operation",),
+    ),
+    "weak-market-strong-arrests": (
+        {
+            "effect_log_contacts": 0.35,
+            "effect_log_bulk_texts": 0.0,
+            "effect_runner_arrests_max": -2.0,
+            "effect_premises_order": 0.0,
+        },
+        ("bulk_texts_per_day", "closure_orders"),
+    ),
 }
 
 
@@ -56,10 +72,10 @@ VARIANTS = {
 WORLD_PROXIES = ("weeks_since_last_disruption",)
 
 
-
 def _threads() -> int | None:
     """Refits side by side: ``$RESILIENCE_N_JOBS`` (read here, at the edge), else every core."""
     return int(os.environ.get("RESILIENCE_N_JOBS") or 0) or None
+
 
 def no_effect_columns(overrides: dict, switched_off: tuple[str, ...]) -> set[str]:
     from resilience.data.synthetic import NO_EFFECT_FEATURES
@@ -81,7 +97,9 @@ def shown_reasons(explanation) -> list[list[tuple[int, list[int]]]]:
     down = np.argsort(points, axis=1, kind="stable")[:, :3]
     rows = []
     for i in range(len(explanation)):
-        chosen = [k for k in up[i] if points[i, k] >= materiality] + [k for k in down[i] if points[i, k] <= -materiality]
+        chosen = [k for k in up[i] if points[i, k] >= materiality] + [
+            k for k in down[i] if points[i, k] <= -materiality
+        ]
         rows.append([(k, [j for j in named[i, k] if j >= 0]) for k in chosen])
     return rows
 
@@ -101,8 +119,10 @@ def reason_figures(explanation, no_effect: set[str]) -> dict:
             idx = members[k][shown[members[k]]]
             total += feature_points[i, idx].sum()
             noise_total += feature_points[i, idx[is_noise[idx]]].sum()
-    return {"lines_with_noise_reason": flagged / max(len(reasons), 1),
-            "noise_attribution_share": noise_total / total if total else 0.0}
+    return {
+        "lines_with_noise_reason": flagged / max(len(reasons), 1),
+        "noise_attribution_share": noise_total / total if total else 0.0,
+    }
 
 
 def _fit_world(overrides: dict, seed: int, n_lines: int):
@@ -118,10 +138,17 @@ def _fit_world(overrides: dict, seed: int, n_lines: int):
     contract = load_data_contract("default")
     config = WorldConfig(seed=seed, n_lines=n_lines, **overrides)
     world = generate_world(config)
-    history = validate_frame(world.history, contract, require_label=True, today=pd.Timestamp(config.end_date)).frame
+    history = validate_frame(
+        world.history, contract, require_label=True, today=pd.Timestamp(config.end_date)
+    ).frame
     start = time.process_time()
-    evaluation = fit_and_evaluate(history, contract, PersistenceModel(contract, random_state=seed),
-                                  SplitConfig(test_weeks=26, horizon_weeks=12), EvaluationConfig(n_bootstrap=20))
+    evaluation = fit_and_evaluate(
+        history,
+        contract,
+        PersistenceModel(contract, random_state=seed),
+        SplitConfig(test_weeks=26, horizon_weeks=12),
+        EvaluationConfig(n_bootstrap=20),
+    )
     deployed = deployable(evaluation, history, refit_on_all=True)
     return contract, history, evaluation, deployed, time.process_time() - start
 
@@ -138,17 +165,26 @@ def _judge(model, screen, evaluation, history, contract, no_effect: set) -> dict
     test = evaluation.test_frame
     explained = explain(model, test)
     after = reason_figures(explained, no_effect)
-    before = reason_figures(dataclasses.replace(explained, screen=None, _cache={}), no_effect)  # today's reasons
+    before = reason_figures(
+        dataclasses.replace(explained, screen=None, _cache={}), no_effect
+    )  # today's reasons
     strict = reason_figures(explained, no_effect - set(WORLD_PROXIES))
     features = screen.table[screen.table["kind"] == "feature"]
     unearned = tuple(features.loc[~features["name"].isin(screen.earned_features), "name"])
     noise = tuple(features.loc[~features["beats_null"], "name"])  # what drop mode removes
-    dropped = clone(evaluation.model).set_params(exclude=sorted(noise)).fit(training_rows(history, evaluation, contract))
+    dropped = (
+        clone(evaluation.model)
+        .set_params(exclude=sorted(noise))
+        .fit(training_rows(history, evaluation, contract))
+    )
     y = test[contract.label].astype(int).to_numpy()
     return {
-        "auc_cost_drop": evaluation.metrics["roc_auc"] - roc_auc_score(y, dropped.persistence_probability(test)),
-        "lines_noise_before": before["lines_with_noise_reason"], "lines_noise_after": after["lines_with_noise_reason"],
-        "share_noise_before": before["noise_attribution_share"], "share_noise_after": after["noise_attribution_share"],
+        "auc_cost_drop": evaluation.metrics["roc_auc"]
+        - roc_auc_score(y, dropped.persistence_probability(test)),
+        "lines_noise_before": before["lines_with_noise_reason"],
+        "lines_noise_after": after["lines_with_noise_reason"],
+        "share_noise_before": before["noise_attribution_share"],
+        "share_noise_after": after["noise_attribution_share"],
         "lines_noise_no_proxy": strict["lines_with_noise_reason"],
         "share_noise_no_proxy": strict["noise_attribution_share"],
         "true_hidden": ", ".join(sorted(set(unearned) - no_effect)) or "-",
@@ -156,30 +192,56 @@ def _judge(model, screen, evaluation, history, contract, no_effect: set) -> dict
     }
 
 
-def run_world(name: str, overrides: dict, switched_off: tuple, seed: int, n_lines: int, args) -> list[dict]:
+def run_world(
+    name: str, overrides: dict, switched_off: tuple, seed: int, n_lines: int, args
+) -> list[dict]:
     """One world: fit, screen once, then judge the reasons at each ``--min-ratio`` (same null fits)."""
     from resilience.explain.screen import ScreenConfig, screen_features, screen_from_table
     from resilience.train import EvaluationConfig
 
     contract, history, evaluation, deployed, fit_seconds = _fit_world(overrides, seed, n_lines)
-    screen_config = ScreenConfig(permutations=args.permutations, quantile=args.quantile, min_ratio=args.min_ratio[0],
-                                 max_rows=args.max_rows, shap_rows=args.shap_rows,
-                                 materiality_points=args.materiality, seed=seed, n_jobs=_threads())
+    screen_config = ScreenConfig(
+        permutations=args.permutations,
+        quantile=args.quantile,
+        min_ratio=args.min_ratio[0],
+        max_rows=args.max_rows,
+        shap_rows=args.shap_rows,
+        materiality_points=args.materiality,
+        seed=seed,
+        n_jobs=_threads(),
+    )
     auc = evaluation.metrics["roc_auc"]
     start = time.process_time()
-    screened = screen_features(deployed, evaluation, history, screen_config, EvaluationConfig(n_bootstrap=20))
+    screened = screen_features(
+        deployed, evaluation, history, screen_config, EvaluationConfig(n_bootstrap=20)
+    )
     screen_seconds = time.process_time() - start
-    assert evaluation.metrics["screen_auc_cost"] == 0.0 and screened is deployed  # hide keeps the model
+    assert (
+        evaluation.metrics["screen_auc_cost"] == 0.0 and screened is deployed
+    )  # hide keeps the model
     no_effect = no_effect_columns(overrides, switched_off)
     results = []
     for ratio in args.min_ratio:
         table = screened.reason_screen_.table.copy()
         table["earned"] = (table["importance"] > table["null_quantile"]) & (table["ratio"] >= ratio)
-        screen = dataclasses.replace(screen_from_table(table, dataclasses.replace(screen_config, min_ratio=ratio)),
-                                     similar_lines=screened.reason_screen_.similar_lines)
-        results.append({"world": name, "seed": seed, "n_lines": n_lines, "rows": len(history), "min_ratio": ratio,
-                        "auc": auc, "auc_cost_hide": 0.0, "fit_seconds": fit_seconds, "screen_seconds": screen_seconds,
-                        **_judge(screened, screen, evaluation, history, contract, no_effect)})
+        screen = dataclasses.replace(
+            screen_from_table(table, dataclasses.replace(screen_config, min_ratio=ratio)),
+            similar_lines=screened.reason_screen_.similar_lines,
+        )
+        results.append(
+            {
+                "world": name,
+                "seed": seed,
+                "n_lines": n_lines,
+                "rows": len(history),
+                "min_ratio": ratio,
+                "auc": auc,
+                "auc_cost_hide": 0.0,
+                "fit_seconds": fit_seconds,
+                "screen_seconds": screen_seconds,
+                **_judge(screened, screen, evaluation, history, contract, no_effect),
+            }
+        )
     return results
 
 
@@ -195,37 +257,60 @@ def default_world_timing(args) -> None:
 
     contract = load_data_contract("default")
     world = generate_world(WorldConfig())
-    history = validate_frame(world.history, contract, require_label=True,
-                             today=pd.Timestamp(WorldConfig().end_date)).frame
+    history = validate_frame(
+        world.history, contract, require_label=True, today=pd.Timestamp(WorldConfig().end_date)
+    ).frame
     eval_config = EvaluationConfig(n_bootstrap=20)
     start, wall = time.process_time(), time.perf_counter()
-    evaluation = fit_and_evaluate(history, contract, PersistenceModel(contract), SplitConfig(), eval_config)
+    evaluation = fit_and_evaluate(
+        history, contract, PersistenceModel(contract), SplitConfig(), eval_config
+    )
     deployed = deployable(evaluation, history, refit_on_all=True)
     fit_cpu, fit_wall = time.process_time() - start, time.perf_counter() - wall
-    config = ScreenConfig(permutations=args.permutations, quantile=args.quantile, min_ratio=args.min_ratio[0],
-                          max_rows=args.max_rows, shap_rows=args.shap_rows, materiality_points=args.materiality,
-                          n_jobs=_threads())
+    config = ScreenConfig(
+        permutations=args.permutations,
+        quantile=args.quantile,
+        min_ratio=args.min_ratio[0],
+        max_rows=args.max_rows,
+        shap_rows=args.shap_rows,
+        materiality_points=args.materiality,
+        n_jobs=_threads(),
+    )
     start, wall = time.process_time(), time.perf_counter()
     screen_features(deployed, evaluation, history, config, eval_config)
     screen_cpu, screen_wall = time.process_time() - start, time.perf_counter() - wall
-    print(f"default world ({len(history):,} rows, {deployed.estimator_.n_estimators} trees): fits {fit_cpu:.0f} s CPU "
-          f"({fit_wall:.0f} s wall), screen {screen_cpu:.0f} s CPU ({screen_wall:.0f} s wall, {config.workers()} "
-          f"thread(s)): training x{(fit_cpu + screen_cpu) / fit_cpu:.2f} in CPU")
+    print(
+        f"default world ({len(history):,} rows, {deployed.estimator_.n_estimators} trees): fits {fit_cpu:.0f} s CPU "
+        f"({fit_wall:.0f} s wall), screen {screen_cpu:.0f} s CPU ({screen_wall:.0f} s wall, {config.workers()} "
+        f"thread(s)): training x{(fit_cpu + screen_cpu) / fit_cpu:.2f} in CPU"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=3, help="seeds (one world variant per seed, cycling)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[4000, 9000], help="lines per world")
+    parser.add_argument(
+        "--seeds", type=int, default=3, help="seeds (one world variant per seed, cycling)"
+    )
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[4000, 9000], help="lines per world"
+    )
     parser.add_argument("--permutations", type=int, default=10)
     parser.add_argument("--quantile", type=float, default=0.95)
-    parser.add_argument("--min-ratio", type=float, nargs="+", default=[3.5, 3.0],
-                        help="one or more: each is judged on the same null fits (the first is the run's)")
+    parser.add_argument(
+        "--min-ratio",
+        type=float,
+        nargs="+",
+        default=[3.5, 3.0],
+        help="one or more: each is judged on the same null fits (the first is the run's)",
+    )
     parser.add_argument("--max-rows", type=int, default=10_000)
     parser.add_argument("--shap-rows", type=int, default=1_000)
     parser.add_argument("--materiality", type=float, default=1.0)
-    parser.add_argument("--default-world-timing", action="store_true",
-                        help="only time the screen on the default (60,000-line) world")
+    parser.add_argument(
+        "--default-world-timing",
+        action="store_true",
+        help="only time the screen on the default (60,000-line) world",
+    )
     args = parser.parse_args()
     os.environ.setdefault("MPLBACKEND", "Agg")
     if args.default_world_timing:
@@ -239,13 +324,15 @@ def main() -> None:
         for size in args.sizes:
             for result in run_world(name, overrides, switched_off, 101 + s, size, args):
                 results.append(result)
-                print(f"{name:28s} seed {result['seed']} {size:>6,} lines ({result['rows']:,} rows) "
-                      f"min_ratio {result['min_ratio']:g}: noise reasons {result['lines_noise_before']:.1%} -> "
-                      f"{result['lines_noise_after']:.1%} of lines, noise attribution {result['share_noise_before']:.1%}"
-                      f" -> {result['share_noise_after']:.1%}, AUC {result['auc']:.3f} (drop cost "
-                      f"{result['auc_cost_drop']:+.4f}), time x{1 + result['screen_seconds'] / result['fit_seconds']:.2f}; "
-                      f"true drivers hidden: {result['true_hidden']}; no-effect earned: {result['noise_earned']}",
-                      flush=True)
+                print(
+                    f"{name:28s} seed {result['seed']} {size:>6,} lines ({result['rows']:,} rows) "
+                    f"min_ratio {result['min_ratio']:g}: noise reasons {result['lines_noise_before']:.1%} -> "
+                    f"{result['lines_noise_after']:.1%} of lines, noise attribution {result['share_noise_before']:.1%}"
+                    f" -> {result['share_noise_after']:.1%}, AUC {result['auc']:.3f} (drop cost "
+                    f"{result['auc_cost_drop']:+.4f}), time x{1 + result['screen_seconds'] / result['fit_seconds']:.2f}; "
+                    f"true drivers hidden: {result['true_hidden']}; no-effect earned: {result['noise_earned']}",
+                    flush=True,
+                )
     summarise(pd.DataFrame(results))
 
 
@@ -253,21 +340,30 @@ def summarise(frame: pd.DataFrame) -> None:
     print("\nOverall, per min_ratio (targets in brackets):")
     for ratio, part in frame.groupby("min_ratio"):
         print(f"min_ratio {ratio:g}:")
-        print(f"  lines with a no-effect feature among shown reasons: {part['lines_noise_before'].mean():.1%} "
-              f"unscreened -> {part['lines_noise_after'].mean():.1%} screened, worst world "
-              f"{part['lines_noise_after'].max():.1%} (<= 1%); not counting the world's proxy "
-              f"{', '.join(WORLD_PROXIES)}: mean {part['lines_noise_no_proxy'].mean():.1%}, worst "
-              f"{part['lines_noise_no_proxy'].max():.1%}")
-        print(f"  share of attribution on no-effect features in shown reasons: {part['share_noise_before'].mean():.1%}"
-              f" -> {part['share_noise_after'].mean():.1%}, worst {part['share_noise_after'].max():.1%} (<= 5%); "
-              f"without the proxy: worst {part['share_noise_no_proxy'].max():.1%}")
-        print(f"  AUC cost vs unscreened, same run: hide {part['auc_cost_hide'].max():.4f} (same model); "
-              f"drop mean {part['auc_cost_drop'].mean():+.4f}, worst {part['auc_cost_drop'].max():+.4f} (<= 0.002)")
+        print(
+            f"  lines with a no-effect feature among shown reasons: {part['lines_noise_before'].mean():.1%} "
+            f"unscreened -> {part['lines_noise_after'].mean():.1%} screened, worst world "
+            f"{part['lines_noise_after'].max():.1%} (<= 1%); not counting the world's proxy "
+            f"{', '.join(WORLD_PROXIES)}: mean {part['lines_noise_no_proxy'].mean():.1%}, worst "
+            f"{part['lines_noise_no_proxy'].max():.1%}"
+        )
+        print(
+            f"  share of attribution on no-effect features in shown reasons: {part['share_noise_before'].mean():.1%}"
+            f" -> {part['share_noise_after'].mean():.1%}, worst {part['share_noise_after'].max():.1%} (<= 5%); "
+            f"without the proxy: worst {part['share_noise_no_proxy'].max():.1%}"
+        )
+        print(
+            f"  AUC cost vs unscreened, same run: hide {part['auc_cost_hide'].max():.4f} (same model); "
+            f"drop mean {part['auc_cost_drop'].mean():+.4f}, worst {part['auc_cost_drop'].max():+.4f} (<= 0.002)"
+        )
     once = frame.drop_duplicates(["world", "seed", "n_lines"])
-    print(f"training time with the screen / without (evaluated fit + refit on all): "
-          f"x{1 + once['screen_seconds'].sum() / once['fit_seconds'].sum():.2f} (screen {once['screen_seconds'].sum():.0f} s, "
-          f"fits {once['fit_seconds'].sum():.0f} s, CPU seconds, "
-          f"{os.environ.get('RESILIENCE_N_JOBS') or os.cpu_count()} thread(s))")
+    print(
+        f"training time with the screen / without (evaluated fit + refit on all): "
+        f"x{1 + once['screen_seconds'].sum() / once['fit_seconds'].sum():.2f} (screen {once['screen_seconds'].sum():.0f} s, "
+        f"fits {once['fit_seconds'].sum():.0f} s, CPU seconds, "
+        f"{os.environ.get('RESILIENCE_N_JOBS') or os.cpu_count()} thread(s))"
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -18,6 +18,7 @@ are inflated; memory is not): scoring alone 771 MB at 100,000 rows and 877 MB at
 scoring with the briefing branch's bounded report 797 MB (report 21 s = 11% of 195 s) and 1,226 MB
 at 1,000,000 rows (report 10 s = 1% of 849 s; +54%, the growth is the report's).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,22 +56,44 @@ def child(model_path: str, extract: str, out: str, report: str = "no") -> None:
         build_report(folder, previous)
 
     start = time.perf_counter()
-    result = score_week(extract, model, ModelRef("bench", "bench", "1", None), out, today=pd.Timestamp("2026-11-22"),
-                        after_build=build if report == "yes" else None)
+    result = score_week(
+        extract,
+        model,
+        ModelRef("bench", "bench", "1", None),
+        out,
+        today=pd.Timestamp("2026-11-22"),
+        after_build=build if report == "yes" else None,
+    )
     timings = result.manifest.get("timings", {})
-    print(json.dumps({"seconds": time.perf_counter() - start, "report_seconds": timings.get("report", 0.0),
-                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(
+        json.dumps(
+            {
+                "seconds": time.perf_counter() - start,
+                "report_seconds": timings.get("report", 0.0),
+                "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
 
 
 def run_child(args: list[str], rss_limit_mb: float) -> dict:
     """Run a child; stop it (and say so) when its resident memory passes ``rss_limit_mb``."""
-    process = subprocess.Popen([sys.executable, __file__, "--child", *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--child", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     peak = 0.0
     while process.poll() is None:
         try:
             status = Path(f"/proc/{process.pid}/status").read_text()
-            rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")) / 1024
+            rss = (
+                next(
+                    int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")
+                )
+                / 1024
+            )
             peak = max(peak, rss)
         except (OSError, StopIteration, ValueError):
             rss = 0.0
@@ -89,7 +112,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--memory-rows", type=int, nargs=2, default=[100_000, 1_000_000])
-    parser.add_argument("--report", action="store_true", help="also build the report in each memory run")
+    parser.add_argument(
+        "--report", action="store_true", help="also build the report in each memory run"
+    )
     parser.add_argument("--rss-limit-mb", type=float, default=6000)
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -104,8 +129,12 @@ def main() -> None:
     from resilience.models import PersistenceModel
 
     contract = load_data_contract("default")
-    history = validate_frame(generate_world(WorldConfig()).history, contract, require_label=True,
-                             today=pd.Timestamp("2026-11-22")).frame
+    history = validate_frame(
+        generate_world(WorldConfig()).history,
+        contract,
+        require_label=True,
+        today=pd.Timestamp("2026-11-22"),
+    ).frame
     model = PersistenceModel(contract).fit(history)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -113,17 +142,23 @@ def main() -> None:
         extract = tmp / "extract.parquet"
         make_extract(history, args.rows, contract.label, extract)
 
-        frame = validate_frame(pd.read_parquet(extract), contract, today=pd.Timestamp("2026-11-22")).frame
+        frame = validate_frame(
+            pd.read_parquet(extract), contract, today=pd.Timestamp("2026-11-22")
+        ).frame
         X = model.prepare(frame)
         start = time.perf_counter()
         model.estimator_.predict(X, raw_score=True)
         model.estimator_.predict(X, pred_contrib=True)
         baseline = time.perf_counter() - start
 
-        result = run_child([str(tmp / "model.pkl"), str(extract), str(tmp / "out"), "no"], args.rss_limit_mb)
+        result = run_child(
+            [str(tmp / "model.pkl"), str(extract), str(tmp / "out"), "no"], args.rss_limit_mb
+        )
         print(f"== time, {args.rows:,} rows ==")
         print(f"LightGBM predict + pred_contrib: {baseline:.2f} s")
-        print(f"resilience scoring (validate, score, explain, reasons, drift, rank, write): {result['seconds']:.2f} s")
+        print(
+            f"resilience scoring (validate, score, explain, reasons, drift, rank, write): {result['seconds']:.2f} s"
+        )
         print(f"ratio {result['seconds'] / baseline:.2f} (target <= 1.5)")
 
         peaks = []
@@ -131,19 +166,35 @@ def main() -> None:
         for rows in args.memory_rows:
             path = tmp / f"extract_{rows}.parquet"
             make_extract(history, rows, contract.label, path)
-            out = run_child([str(tmp / "model.pkl"), str(path), str(tmp / f"out_{rows}"),
-                             "yes" if args.report else "no"], args.rss_limit_mb)
+            out = run_child(
+                [
+                    str(tmp / "model.pkl"),
+                    str(path),
+                    str(tmp / f"out_{rows}"),
+                    "yes" if args.report else "no",
+                ],
+                args.rss_limit_mb,
+            )
             peaks.append(out["peak_mb"])
             if out.get("stopped"):
-                print(f"{label} at {rows:,} rows: STOPPED at {out['peak_mb']:.0f} MB resident "
-                      f"(limit --rss-limit-mb {args.rss_limit_mb:.0f})")
+                print(
+                    f"{label} at {rows:,} rows: STOPPED at {out['peak_mb']:.0f} MB resident "
+                    f"(limit --rss-limit-mb {args.rss_limit_mb:.0f})"
+                )
                 continue
-            share = f"; report {out['report_seconds']:.1f} s = {out['report_seconds'] / out['seconds']:.0%} of the run" \
-                if args.report else ""
-            print(f"peak memory of {label} at {rows:,} rows: {out['peak_mb']:.0f} MB ({out['seconds']:.1f} s{share})")
+            share = (
+                f"; report {out['report_seconds']:.1f} s = {out['report_seconds'] / out['seconds']:.0%} of the run"
+                if args.report
+                else ""
+            )
+            print(
+                f"peak memory of {label} at {rows:,} rows: {out['peak_mb']:.0f} MB ({out['seconds']:.1f} s{share})"
+            )
         growth = peaks[1] / peaks[0] - 1
-        print(f"memory growth {growth:.0%} from {args.memory_rows[0]:,} to {args.memory_rows[1]:,} rows "
-              f"(target < 20%, ratio {growth / 0.2:.2f}); peak {max(peaks):.0f} MB (target < 2048 MB)")
+        print(
+            f"memory growth {growth:.0%} from {args.memory_rows[0]:,} to {args.memory_rows[1]:,} rows "
+            f"(target < 20%, ratio {growth / 0.2:.2f}); peak {max(peaks):.0f} MB (target < 2048 MB)"
+        )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ Cost of trust (``--trust-cost``): the whole training on the default world with t
 and the ranges' refits (the shipped configs) against the same training without them, in one run,
 alternating, ``--repeats`` times each (target: ratio <= 3, issue 12).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,15 +39,29 @@ def run(world: WorldConfig, folder: Path, trust: bool = False) -> tuple[dict, di
     path = folder / "disruptions.parquet"
     start = time.perf_counter()
     history = load_extract(path, contract, require_label=True, today=world.end_date).frame
-    truth = __import__("pandas").read_parquet(folder / "truth.parquet")[["disruption_id", "true_probability"]]
+    truth = __import__("pandas").read_parquet(folder / "truth.parquet")[
+        ["disruption_id", "true_probability"]
+    ]
     load_seconds = time.perf_counter() - start
-    result = train_and_track(history, contract, PersistenceModel(contract), SplitConfig(), EvaluationConfig(),
-                             TrackingConfig(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}"), params={},
-                             input_path=path, input_sha256=file_sha256(path), truth=truth,
-                             screen=_shipped(ScreenConfig, "explain", "screen") if trust else None,
-                             intervals=_shipped(IntervalConfig, "intervals") if trust else None)
-    timings = {"load+validate": load_seconds, **result.evaluation.timings,
-               "total": time.perf_counter() - start}
+    result = train_and_track(
+        history,
+        contract,
+        PersistenceModel(contract),
+        SplitConfig(),
+        EvaluationConfig(),
+        TrackingConfig(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}"),
+        params={},
+        input_path=path,
+        input_sha256=file_sha256(path),
+        truth=truth,
+        screen=_shipped(ScreenConfig, "explain", "screen") if trust else None,
+        intervals=_shipped(IntervalConfig, "intervals") if trust else None,
+    )
+    timings = {
+        "load+validate": load_seconds,
+        **result.evaluation.timings,
+        "total": time.perf_counter() - start,
+    }
     return result.evaluation.metrics, timings
 
 
@@ -54,7 +69,9 @@ def _shipped(kind, group: str, key: str | None = None):
     """The shipped config (configs/<group>/default.yaml) of a stage, as its dataclass."""
     import yaml
 
-    mapping = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / group / "default.yaml").read_text())
+    mapping = yaml.safe_load(
+        (Path(__file__).resolve().parents[1] / "configs" / group / "default.yaml").read_text()
+    )
     mapping = mapping[key] if key else mapping
     mapping = {k: v for k, v in mapping.items() if not (isinstance(v, str) and v.startswith("${"))}
     return kind.from_mapping(mapping) if hasattr(kind, "from_mapping") else kind(**mapping)
@@ -69,14 +86,20 @@ def trust_cost(folder: Path, repeats: int) -> None:
             seconds[trust].append(timings["total"])
     base, full = min(seconds[False]), min(seconds[True])
     print("== cost of trust (default world; best of each) ==")
-    print(f"training without the screen and ranges {base:.1f} s, with them {full:.1f} s: ratio {full / base:.2f} "
-          f"(target <= 3); all runs: without {[round(s, 1) for s in seconds[False]]}, with {[round(s, 1) for s in seconds[True]]}")
+    print(
+        f"training without the screen and ranges {base:.1f} s, with them {full:.1f} s: ratio {full / base:.2f} "
+        f"(target <= 3); all runs: without {[round(s, 1) for s in seconds[False]]}, with {[round(s, 1) for s in seconds[True]]}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cost-lines", type=int, default=57_000, help="world size for the cost run (~50,000 rows)")
-    parser.add_argument("--trust-cost", action="store_true", help="only the cost of the screen and ranges")
+    parser.add_argument(
+        "--cost-lines", type=int, default=57_000, help="world size for the cost run (~50,000 rows)"
+    )
+    parser.add_argument(
+        "--trust-cost", action="store_true", help="only the cost of the screen and ranges"
+    )
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     if args.trust_cost:
@@ -87,18 +110,26 @@ def main() -> None:
         metrics, _ = run(WorldConfig(), Path(tmp) / "default")
         gap = metrics["oracle_roc_auc"] - metrics["roc_auc"]
         print("== quality (default world, default model) ==")
-        print(f"test ROC AUC {metrics['roc_auc']:.4f}  oracle {metrics['oracle_roc_auc']:.4f}  gap {gap:.4f} "
-              f"(target <= 0.01: ratio {gap / 0.01:.2f})")
-        print(f"expected calibration error {metrics['ece']:.4f} (target < 0.02: ratio {metrics['ece'] / 0.02:.2f}); "
-              f"Brier {metrics['brier']:.4f} vs oracle {metrics['oracle_brier']:.4f}")
+        print(
+            f"test ROC AUC {metrics['roc_auc']:.4f}  oracle {metrics['oracle_roc_auc']:.4f}  gap {gap:.4f} "
+            f"(target <= 0.01: ratio {gap / 0.01:.2f})"
+        )
+        print(
+            f"expected calibration error {metrics['ece']:.4f} (target < 0.02: ratio {metrics['ece'] / 0.02:.2f}); "
+            f"Brier {metrics['brier']:.4f} vs oracle {metrics['oracle_brier']:.4f}"
+        )
 
-        _, timings = run(replace(WorldConfig(), n_lines=args.cost_lines, seed=11), Path(tmp) / "cost")
+        _, timings = run(
+            replace(WorldConfig(), n_lines=args.cost_lines, seed=11), Path(tmp) / "cost"
+        )
         fit = timings.get("fit", 0.0) + timings.get("refit", 0.0)
         overhead = sum(v for k, v in timings.items() if k not in ("fit", "refit"))
         print("== cost (about 50,000 rows) ==")
         for stage, seconds in timings.items():
             print(f"  {stage:<14} {seconds:7.2f} s")
-        print(f"toolkit overhead {overhead:.2f} s vs model fits {fit:.2f} s: ratio {overhead / fit:.2f} (target <= 1.0)")
+        print(
+            f"toolkit overhead {overhead:.2f} s vs model fits {fit:.2f} s: ratio {overhead / fit:.2f} (target <= 1.0)"
+        )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Shared fixtures: small seeded synthetic worlds, an isolated MLflow store per test, and one trained
 champion per test run (shared read-only; a test that writes into a store gets its own copy)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -72,8 +73,9 @@ def small_world_dir(tmp_path_factory, small_world):
 
 @pytest.fixture(scope="session")
 def small_history(small_world, contract):
-    return validate_frame(small_world.history, contract, require_label=True,
-                          today=pd.Timestamp(SMALL_WORLD.end_date)).frame
+    return validate_frame(
+        small_world.history, contract, require_label=True, today=pd.Timestamp(SMALL_WORLD.end_date)
+    ).frame
 
 
 @pytest.fixture()
@@ -110,8 +112,14 @@ def run_command(name: str, *args: str, cwd: Path, env: dict | None = None, timeo
     import subprocess
 
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([str(BIN / name), *args], cwd=cwd, env=full_env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [str(BIN / name), *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 # -- one trained champion per test run --------------------------------------------------------------
@@ -157,8 +165,14 @@ class Store:
 def _train(folder: Path) -> None:
     store = Store(folder, folder / "world")
     write_world(generate_world(SMALL_WORLD), store.world)
-    result = run_command("resilience-train", f"input={store.world / 'disruptions.parquet'}",
-                         f"hydra.run.dir={folder / 'run'}", "evaluation.n_bootstrap=20", cwd=folder, env=store.env)
+    result = run_command(
+        "resilience-train",
+        f"input={store.world / 'disruptions.parquet'}",
+        f"hydra.run.dir={folder / 'run'}",
+        "evaluation.n_bootstrap=20",
+        cwd=folder,
+        env=store.env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
 
@@ -178,10 +192,24 @@ def tree(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): sha(p) for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def run_score(store: Store, week_file: Path, output_root: Path, *extra: str, cwd: Path, env: dict | None = None):
+def run_score(
+    store: Store,
+    week_file: Path,
+    output_root: Path,
+    *extra: str,
+    cwd: Path,
+    env: dict | None = None,
+):
     """``resilience-score`` of one week with ``store``'s champion, without the briefing."""
-    return run_command("resilience-score", f"input={week_file}", f"output_root={output_root}", "report=false", *extra,
-                       cwd=cwd, env={**store.env, **(env or {})})
+    return run_command(
+        "resilience-score",
+        f"input={week_file}",
+        f"output_root={output_root}",
+        "report=false",
+        *extra,
+        cwd=cwd,
+        env={**store.env, **(env or {})},
+    )
 
 
 @pytest.fixture()
@@ -198,11 +226,16 @@ def copy_store(source: Store, target: Path) -> Store:
     shutil.copytree(source.root, target, ignore=shutil.ignore_patterns("run", "world"))
     old, new = str(source.root), str(target)
     with contextlib.closing(sqlite3.connect(target / "mlflow.db")) as db, db:
-        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        tables = [
+            row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
         for table in tables:
             for column in [row[1] for row in db.execute(f'PRAGMA table_info("{table}")')]:
-                db.execute(f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) '
-                           f'WHERE typeof("{column}") = \'text\' AND instr("{column}", ?) > 0', (old, new, old))
+                db.execute(
+                    f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) '
+                    f'WHERE typeof("{column}") = \'text\' AND instr("{column}", ?) > 0',
+                    (old, new, old),
+                )
     return Store(target, source.world)
 
 

@@ -1,4 +1,5 @@
 """The resilience-validate console command, run as a subprocess from an unrelated folder."""
+
 from __future__ import annotations
 
 import json
@@ -45,27 +46,44 @@ def valid_extract(n: int = 20) -> pd.DataFrame:
         hub = HUBS[i % len(HUBS)]
         closure = CLOSURES[i % 3]
         runners = i % 5 + 1
-        rows.append({
-            "disruption_id": f"SYN-D{i:05d}", "line_id": f"SYN-L{i // 2:04d}",
-            "disruption_date": f"2023-{i % 12 + 1:02d}-{i % 28 + 1:02d}",
-            "policing_area": ["Northmoor", "Eastvale", "Westbrook"][i % 3],
-            "line_type": "home_grown" if hub == "local" else "imported", "origin_hub": hub,
-            "line_age_weeks": str(i * 3), "deal_numbers": str(i % 4 + 1), "contacts": str(i * 17),
-            "bulk_texts_per_day": f"{i * 2.5:.1f}", "runners": str(runners),
-            "exploited_children": str(i % 3), "exploited_adults": str(i % 2),
-            "cuckooed_addresses": str(i % 4), "violence_12m": str(i % 6),
-            "weapons_linked": ["true", "false"][i % 2], "ocg_linked": ["false", "true"][i % 3 == 0],
-            "linked_lines": str(i % 7), "prior_disruptions": str(i % 3),
-            "weeks_since_last_disruption": "" if i % 3 == 0 else f"{i * 1.5:.1f}",
-            "commodity": COMMODITIES[i % 5],
-            "holder_arrested": "true" if closure == "type1" else ["true", "false"][i % 2],
-            "closure_type": closure, "runners_arrested": str(runners // 2), "handsets_seized": str(i % 5),
-            "ddtro": ["true", "false"][i % 2 == 0], "closure_orders": str(i % 2),
-            "ancillary_orders": str(i % 3), "safeguarding_referrals": str(i % 4),
-            "drugs_seized_gbp": f"{i * 120.5:.2f}", "cash_seized_gbp": f"{i * 300:.2f}",
-            "sustained_operation": ["true", "false"][i % 4 == 0], "disruption_grade": GRADES[(i // 2) % 3],
-            "persisted_12w": ["true", "false"][i % 3 == 1],
-        })
+        rows.append(
+            {
+                "disruption_id": f"SYN-D{i:05d}",
+                "line_id": f"SYN-L{i // 2:04d}",
+                "disruption_date": f"2023-{i % 12 + 1:02d}-{i % 28 + 1:02d}",
+                "policing_area": ["Northmoor", "Eastvale", "Westbrook"][i % 3],
+                "line_type": "home_grown" if hub == "local" else "imported",
+                "origin_hub": hub,
+                "line_age_weeks": str(i * 3),
+                "deal_numbers": str(i % 4 + 1),
+                "contacts": str(i * 17),
+                "bulk_texts_per_day": f"{i * 2.5:.1f}",
+                "runners": str(runners),
+                "exploited_children": str(i % 3),
+                "exploited_adults": str(i % 2),
+                "cuckooed_addresses": str(i % 4),
+                "violence_12m": str(i % 6),
+                "weapons_linked": ["true", "false"][i % 2],
+                "ocg_linked": ["false", "true"][i % 3 == 0],
+                "linked_lines": str(i % 7),
+                "prior_disruptions": str(i % 3),
+                "weeks_since_last_disruption": "" if i % 3 == 0 else f"{i * 1.5:.1f}",
+                "commodity": COMMODITIES[i % 5],
+                "holder_arrested": "true" if closure == "type1" else ["true", "false"][i % 2],
+                "closure_type": closure,
+                "runners_arrested": str(runners // 2),
+                "handsets_seized": str(i % 5),
+                "ddtro": ["true", "false"][i % 2 == 0],
+                "closure_orders": str(i % 2),
+                "ancillary_orders": str(i % 3),
+                "safeguarding_referrals": str(i % 4),
+                "drugs_seized_gbp": f"{i * 120.5:.2f}",
+                "cash_seized_gbp": f"{i * 300:.2f}",
+                "sustained_operation": ["true", "false"][i % 4 == 0],
+                "disruption_grade": GRADES[(i // 2) % 3],
+                "persisted_12w": ["true", "false"][i % 3 == 1],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -73,18 +91,22 @@ def example_force_extract() -> pd.DataFrame:
     """The valid frame in example_force's column names: only that config's columns, plus free-text notes."""
     frame = valid_extract()
     frame = frame[list(EXAMPLE_FORCE_NAMES)].rename(columns=EXAMPLE_FORCE_NAMES)
-    frame["officer_notes"] = ['seen near the school, "blue car"' if i % 2 else "" for i in range(len(frame))]
+    frame["officer_notes"] = [
+        'seen near the school, "blue car"' if i % 2 else "" for i in range(len(frame))
+    ]
     return frame
 
 
 def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("RESILIENCE_HOME", "HYDRA_FULL_ERROR")}
-    return subprocess.run([str(VALIDATE), *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [str(VALIDATE), *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def summary_of(stdout: str) -> dict:
     start, end = stdout.index("{"), stdout.rindex("}")
-    return json.loads(stdout[start:end + 1])
+    return json.loads(stdout[start : end + 1])
 
 
 def listing(folder: Path) -> set[str]:
@@ -166,7 +188,11 @@ def test_bad_extract_exits_non_zero_with_problems_on_stderr(workdir):
     assert "error: 3 problem(s) with the extract" in err
     assert "bad.csv: column 'contacts': wrong type" in err and "row 4 ('abc')" in err
     assert "bad.csv: column 'commodity': unknown category" in err and "row 6 ('meth')" in err
-    assert "bad.csv: column 'disruption_id': duplicate value" in err and "row 3" in err and "row 10" in err
+    assert (
+        "bad.csv: column 'disruption_id': duplicate value" in err
+        and "row 3" in err
+        and "row 10" in err
+    )
     assert "valid:" not in result.stdout
     assert listing(workdir) == before
     assert_nothing_left_behind(workdir)
@@ -174,7 +200,7 @@ def test_bad_extract_exits_non_zero_with_problems_on_stderr(workdir):
 
 def test_bad_extract_stderr_holds_only_the_error(workdir):
     frame = valid_extract()
-    frame.loc[3, "contacts"] = "abc"    # a wrong type (the value becomes NA) together with
+    frame.loc[3, "contacts"] = "abc"  # a wrong type (the value becomes NA) together with
     frame.loc[5, "commodity"] = "meth"  # a failed check: pandera concatenates all-NA failure cases
     frame.to_csv(workdir / "bad.csv", index=False)
     result = run(workdir, "input=bad.csv")
@@ -249,8 +275,14 @@ def test_example_force_rules_are_enforced(workdir):
     frame.to_csv(workdir / "force_bad.csv", index=False)
     result = run(workdir, "input=force_bad.csv", "data=example_force")
     assert result.returncode == 2
-    assert "column 'runners_detained': value out of range" in result.stderr and "row 5" in result.stderr
-    assert "column 'line_kind': unknown category" in result.stderr and "row 7 ('foreign')" in result.stderr
+    assert (
+        "column 'runners_detained': value out of range" in result.stderr
+        and "row 5" in result.stderr
+    )
+    assert (
+        "column 'line_kind': unknown category" in result.stderr
+        and "row 7 ('foreign')" in result.stderr
+    )
 
 
 def test_unknown_column_is_a_warning_not_an_error(workdir):
@@ -268,22 +300,36 @@ BIN = Path(sys.executable).parent
 KEY = {"RESILIENCE_DECISION_KEY": "catalogue-key-0123456789"}
 
 
-def _command(name: str, cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def _command(
+    name: str, cwd: Path, *args: str, env: dict | None = None
+) -> subprocess.CompletedProcess:
     full = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR",)}
     full.update(env or {})
-    return subprocess.run([str(BIN / name), *args], cwd=cwd, capture_output=True, text=True, env=full, timeout=300)
+    return subprocess.run(
+        [str(BIN / name), *args], cwd=cwd, capture_output=True, text=True, env=full, timeout=300
+    )
 
 
 def _scored_week(root: Path, week: str = "2026-W47") -> Path:
     folder = root / week
     folder.mkdir(parents=True)
-    pd.DataFrame({"rank": [1], "disruption_id": ["D1"], "line_id": ["L1"], "persistence_probability": [0.7],
-                  "yardstick_band": ["likely"]}).to_parquet(folder / "scores.parquet")
-    pd.DataFrame({"disruption_id": ["D1"], "baseline_probability": [0.5]}).to_parquet(folder / "explanations.parquet")
+    pd.DataFrame(
+        {
+            "rank": [1],
+            "disruption_id": ["D1"],
+            "line_id": ["L1"],
+            "persistence_probability": [0.7],
+            "yardstick_band": ["likely"],
+        }
+    ).to_parquet(folder / "scores.parquet")
+    pd.DataFrame({"disruption_id": ["D1"], "baseline_probability": [0.5]}).to_parquet(
+        folder / "explanations.parquet"
+    )
     for name in ("contract.json", "drift.json", "safeguarding.json"):
         (folder / name).write_text("{}")
-    (folder / "manifest.json").write_text(json.dumps({"week": week, "model": {"identity": "m/1"},
-                                                      "input": {"sha256": "ab" * 32}}))
+    (folder / "manifest.json").write_text(
+        json.dumps({"week": week, "model": {"identity": "m/1"}, "input": {"sha256": "ab" * 32}})
+    )
     return folder
 
 
@@ -295,7 +341,7 @@ def _malformed_store(path: Path) -> None:
     mlflow.create_experiment("x")
     data = bytearray(path.read_bytes())
     for offset in range(4096, len(data), 4096):
-        data[offset:offset + 64] = b"\xff" * 64
+        data[offset : offset + 64] = b"\xff" * 64
     path.write_bytes(bytes(data))
 
 
@@ -309,7 +355,9 @@ def catalogue(tmp_path_factory):
     damaged = _scored_week(root / "damaged", "2026-W47")
     (damaged / "manifest.json").write_text('{"week": "2026-W47", "model": ')
     (damaged / "scores.parquet").write_bytes(b"PAR1 truncated")
-    (root / "decisions.sqlite").write_bytes(b"SQLite format 3\x00" + b"\x00" * 100 + b"garbage" * 100)
+    (root / "decisions.sqlite").write_bytes(
+        b"SQLite format 3\x00" + b"\x00" * 100 + b"garbage" * 100
+    )
     valid_extract().to_csv(root / "labels.csv", index=False)
     return root
 
@@ -319,35 +367,109 @@ def _cases(root: Path) -> list[tuple[str, tuple[str, ...], dict, str]]:
     typo = f"sqlite:///{root / 'no-such-folder' / 'mlfow.db'}"
     extract = str(root / "labels.csv")
     cases = []
-    cases.append(("resilience-score", (f"input={extract}", f"output_root={root / 'out'}", "report=false"),
-                  {"MLFLOW_TRACKING_URI": malformed}, "restore mlflow.db from backup"))
-    for store, expected in ((garbage, "restore mlflow.db from backup"), (typo, "no MLflow tracking store")):
+    cases.append(
+        (
+            "resilience-score",
+            (f"input={extract}", f"output_root={root / 'out'}", "report=false"),
+            {"MLFLOW_TRACKING_URI": malformed},
+            "restore mlflow.db from backup",
+        )
+    )
+    for store, expected in (
+        (garbage, "restore mlflow.db from backup"),
+        (typo, "no MLflow tracking store"),
+    ):
         env = {"MLFLOW_TRACKING_URI": store}
         cases += [
-            ("resilience-score", (f"input={extract}", f"output_root={root / 'out'}", "report=false"), env, expected),
+            (
+                "resilience-score",
+                (f"input={extract}", f"output_root={root / 'out'}", "report=false"),
+                env,
+                expected,
+            ),
             ("resilience-card", (), env, expected),
             ("resilience-promote", ("version=1", "reason=test"), env, expected),
-            ("resilience-outcomes", (f"input={extract}", f"output_root={root / 'weekly'}"), env, expected),
+            (
+                "resilience-outcomes",
+                (f"input={extract}", f"output_root={root / 'weekly'}"),
+                env,
+                expected,
+            ),
         ]
     cases += [
-        ("resilience-train", (f"input={extract}", f"hydra.run.dir={root / 'run'}"), {"MLFLOW_TRACKING_URI": garbage},
-         "restore mlflow.db from backup"),
-        ("resilience-decide", ("verify=true", f"log_path={root / 'decisions.sqlite'}", "anchor_in_mlflow=false"), KEY,
-         "restore it from backup"),
-        ("resilience-decide", ("week=2026-W47", "line=L1", "decision=a", "reason=b", "by=c", "anchor_in_mlflow=false",
-                               f"log_path={root / 'decisions.sqlite'}", f"output_root={root / 'weekly'}"), KEY,
-         "restore it from backup"),
-        ("resilience-decide", ("verify=true", f"log_path={root / 'weekly'}", "anchor_in_mlflow=false"), KEY, "is a folder"),
-        ("resilience-decide", ("verify=true", f"log_path={root / 'none.sqlite'}", "anchor_in_mlflow=false"), KEY,
-         "does not exist"),
-        ("resilience-decide", ("verify=true", f"log_path={root / 'decisions.sqlite'}"), {}, "no signing key"),
-        ("resilience-decide", ("week=2026-W47", "line=L1", "decision=a", "reason=b", "by=c", "anchor_in_mlflow=false",
-                               f"log_path={root / 'new.sqlite'}", f"output_root={root / 'damaged'}"), KEY,
-         "cannot be read"),
-        ("resilience-report", ("week=2026-W47", f"output_root={root / 'damaged'}"), {}, "manifest.json cannot be read"),
+        (
+            "resilience-train",
+            (f"input={extract}", f"hydra.run.dir={root / 'run'}"),
+            {"MLFLOW_TRACKING_URI": garbage},
+            "restore mlflow.db from backup",
+        ),
+        (
+            "resilience-decide",
+            ("verify=true", f"log_path={root / 'decisions.sqlite'}", "anchor_in_mlflow=false"),
+            KEY,
+            "restore it from backup",
+        ),
+        (
+            "resilience-decide",
+            (
+                "week=2026-W47",
+                "line=L1",
+                "decision=a",
+                "reason=b",
+                "by=c",
+                "anchor_in_mlflow=false",
+                f"log_path={root / 'decisions.sqlite'}",
+                f"output_root={root / 'weekly'}",
+            ),
+            KEY,
+            "restore it from backup",
+        ),
+        (
+            "resilience-decide",
+            ("verify=true", f"log_path={root / 'weekly'}", "anchor_in_mlflow=false"),
+            KEY,
+            "is a folder",
+        ),
+        (
+            "resilience-decide",
+            ("verify=true", f"log_path={root / 'none.sqlite'}", "anchor_in_mlflow=false"),
+            KEY,
+            "does not exist",
+        ),
+        (
+            "resilience-decide",
+            ("verify=true", f"log_path={root / 'decisions.sqlite'}"),
+            {},
+            "no signing key",
+        ),
+        (
+            "resilience-decide",
+            (
+                "week=2026-W47",
+                "line=L1",
+                "decision=a",
+                "reason=b",
+                "by=c",
+                "anchor_in_mlflow=false",
+                f"log_path={root / 'new.sqlite'}",
+                f"output_root={root / 'damaged'}",
+            ),
+            KEY,
+            "cannot be read",
+        ),
+        (
+            "resilience-report",
+            ("week=2026-W47", f"output_root={root / 'damaged'}"),
+            {},
+            "manifest.json cannot be read",
+        ),
         ("resilience-report", ("week=../victim", f"output_root={root / 'weekly'}"), {}, "ISO week"),
-        ("resilience-outcomes", (f"input={extract}", f"output_root={root / 'damaged'}"),
-         {"MLFLOW_TRACKING_URI": garbage}, "restore mlflow.db from backup"),
+        (
+            "resilience-outcomes",
+            (f"input={extract}", f"output_root={root / 'damaged'}"),
+            {"MLFLOW_TRACKING_URI": garbage},
+            "restore mlflow.db from backup",
+        ),
         ("resilience-validate", (f"input={root / 'garbage.db'}",), {}, "unknown extract format"),
         ("resilience-validate", (f"input={root / 'weekly'}",), {}, "is not a file"),
     ]
@@ -360,9 +482,15 @@ def test_every_command_over_the_fault_catalogue_gives_one_message(catalogue, wor
     for name, args, env, expected in _cases(catalogue):
         result = _command(name, workdir, *args, env=env)
         text = result.stdout + result.stderr
-        if result.returncode == 0 or "Traceback" in text or expected not in result.stderr \
-                or not result.stderr.startswith("error: "):
-            failures.append(f"{name} {' '.join(args)}: exit {result.returncode}\n{result.stderr[-1500:]}")
+        if (
+            result.returncode == 0
+            or "Traceback" in text
+            or expected not in result.stderr
+            or not result.stderr.startswith("error: ")
+        ):
+            failures.append(
+                f"{name} {' '.join(args)}: exit {result.returncode}\n{result.stderr[-1500:]}"
+            )
     assert not failures, "\n\n".join(failures)
     assert not (catalogue / "no-such-folder").exists(), "a typo'd store is never created"
     assert not (catalogue / "out").exists(), "a refused run leaves no output_root"
@@ -376,10 +504,20 @@ def test_library_failures_become_one_line_and_unexpected_ones_name_their_trace_f
 
     from resilience.cli._app import EXIT_UNEXPECTED, EXIT_USER_ERROR, known_failure
 
-    message, code = known_failure(DatabaseError("SELECT 1", {}, Exception("file is not a database")))
-    assert code == EXIT_USER_ERROR and "file is not a database" in message and "restore mlflow.db from backup" in message
-    message, code = known_failure(OSError(errno.ENOSPC, "No space left on device", "/data/week/scores.csv"))
-    assert code == EXIT_USER_ERROR and "/data/week/scores.csv" in message and "disk is full" in message
+    message, code = known_failure(
+        DatabaseError("SELECT 1", {}, Exception("file is not a database"))
+    )
+    assert (
+        code == EXIT_USER_ERROR
+        and "file is not a database" in message
+        and "restore mlflow.db from backup" in message
+    )
+    message, code = known_failure(
+        OSError(errno.ENOSPC, "No space left on device", "/data/week/scores.csv")
+    )
+    assert (
+        code == EXIT_USER_ERROR and "/data/week/scores.csv" in message and "disk is full" in message
+    )
     try:
         raise KeyError("surprise")
     except KeyError as exc:

@@ -1,4 +1,5 @@
 """The data config as a contract (resilience.data.contract): roles, round trip, refusals."""
+
 from __future__ import annotations
 
 import copy
@@ -48,6 +49,7 @@ def example_force() -> DataContract:
 # The default config
 # --------------------------------------------------------------------------------------------
 
+
 def test_default_config_loads(default):
     assert isinstance(default, DataContract)
     assert default.name == "default"
@@ -77,13 +79,25 @@ def test_default_features(default):
         assert name not in features
     assert all(default.column(f).role == "feature" for f in features)
     assert set(default.categorical_features) == {
-        "policing_area", "line_type", "origin_hub", "commodity", "closure_type", "disruption_grade"}
+        "policing_area",
+        "line_type",
+        "origin_hub",
+        "commodity",
+        "closure_type",
+        "disruption_grade",
+    }
     assert all(default.column(f).dtype not in ("text", "string", "date") for f in features)
 
 
 def test_default_column_details(default):
     assert default.column("origin_hub").allowed == (
-        "london", "birmingham", "liverpool", "manchester", "other_hub", "local")
+        "london",
+        "birmingham",
+        "liverpool",
+        "manchester",
+        "other_hub",
+        "local",
+    )
     assert default.column("deal_numbers").min == 1
     assert default.column("runners_arrested").max_column == "runners"
     assert default.column("weeks_since_last_disruption").nullable
@@ -128,6 +142,7 @@ def test_contract_is_frozen(default):
 # to_dict / from_dict
 # --------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["default", "example_force"])
 def test_round_trip_is_equal(name):
     contract = load_data_contract(name, config_dir=ROOT / "configs")
@@ -143,12 +158,33 @@ def test_round_trip_keeps_names_roles_dtypes_rules_and_concepts(name):
     assert again.features == contract.features
     assert again.label == contract.label and again.id_column == contract.id_column
     for a, b in zip(contract.columns, again.columns):
-        assert (a.dtype, a.role, a.allowed, a.nullable, a.unique, a.max_column, a.label_text, a.concept) == (
-            b.dtype, b.role, b.allowed, b.nullable, b.unique, b.max_column, b.label_text, b.concept)
+        assert (
+            a.dtype,
+            a.role,
+            a.allowed,
+            a.nullable,
+            a.unique,
+            a.max_column,
+            a.label_text,
+            a.concept,
+        ) == (
+            b.dtype,
+            b.role,
+            b.allowed,
+            b.nullable,
+            b.unique,
+            b.max_column,
+            b.label_text,
+            b.concept,
+        )
     assert again.rules == contract.rules
     assert again.concepts == contract.concepts
     assert (again.slices, again.cohort_column, again.horizon_weeks, again.contract_version) == (
-        contract.slices, contract.cohort_column, contract.horizon_weeks, contract.contract_version)
+        contract.slices,
+        contract.cohort_column,
+        contract.horizon_weeks,
+        contract.contract_version,
+    )
 
 
 def test_to_dict_is_plain_data(default):
@@ -168,15 +204,38 @@ def test_round_tripped_contract_still_refuses_negative_counts(default):
     again = DataContract.from_dict(default.to_dict())
     assert again.column("contacts").min == 0
     row = {
-        "disruption_id": "SYN-D1", "line_id": "SYN-L1", "disruption_date": "2023-01-01",
-        "policing_area": "A", "line_type": "imported", "origin_hub": "london", "line_age_weeks": "1",
-        "deal_numbers": "1", "contacts": "-5", "bulk_texts_per_day": "0", "runners": "1",
-        "exploited_children": "0", "exploited_adults": "0", "cuckooed_addresses": "0", "violence_12m": "0",
-        "weapons_linked": "false", "ocg_linked": "false", "linked_lines": "0", "prior_disruptions": "0",
-        "weeks_since_last_disruption": "", "commodity": "crack", "holder_arrested": "false",
-        "closure_type": "none", "runners_arrested": "0", "handsets_seized": "0", "ddtro": "false",
-        "closure_orders": "0", "ancillary_orders": "0", "safeguarding_referrals": "0",
-        "drugs_seized_gbp": "0", "cash_seized_gbp": "0", "sustained_operation": "false",
+        "disruption_id": "SYN-D1",
+        "line_id": "SYN-L1",
+        "disruption_date": "2023-01-01",
+        "policing_area": "A",
+        "line_type": "imported",
+        "origin_hub": "london",
+        "line_age_weeks": "1",
+        "deal_numbers": "1",
+        "contacts": "-5",
+        "bulk_texts_per_day": "0",
+        "runners": "1",
+        "exploited_children": "0",
+        "exploited_adults": "0",
+        "cuckooed_addresses": "0",
+        "violence_12m": "0",
+        "weapons_linked": "false",
+        "ocg_linked": "false",
+        "linked_lines": "0",
+        "prior_disruptions": "0",
+        "weeks_since_last_disruption": "",
+        "commodity": "crack",
+        "holder_arrested": "false",
+        "closure_type": "none",
+        "runners_arrested": "0",
+        "handsets_seized": "0",
+        "ddtro": "false",
+        "closure_orders": "0",
+        "ancillary_orders": "0",
+        "safeguarding_referrals": "0",
+        "drugs_seized_gbp": "0",
+        "cash_seized_gbp": "0",
+        "sustained_operation": "false",
         "disruption_grade": "minor",
     }
     with pytest.raises(ContractError):
@@ -186,6 +245,7 @@ def test_round_tripped_contract_still_refuses_negative_counts(default):
 # --------------------------------------------------------------------------------------------
 # Forbidden features
 # --------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("column", "word", "characteristic"),
@@ -202,40 +262,62 @@ def test_round_tripped_contract_still_refuses_negative_counts(default):
     ],
 )
 def test_forbidden_feature_is_refused(column, word, characteristic):
-    message = refused(with_column(column, dtype="category", role="feature", describes="line", label_text="something"))
+    message = refused(
+        with_column(
+            column, dtype="category", role="feature", describes="line", label_text="something"
+        )
+    )
     assert f"column '{column}'" in message
     assert "may not be a feature" in message
-    assert f"reads as '{word}'" in message and characteristic in message and "protected characteristic" in message
+    assert (
+        f"reads as '{word}'" in message
+        and characteristic in message
+        and "protected characteristic" in message
+    )
     assert "data config 'default'" in message
 
 
 def test_forbidden_feature_found_through_its_label_text():
-    message = refused(with_column("hx", dtype="category", role="feature", label_text="Ethnicity of the holder"))
+    message = refused(
+        with_column("hx", dtype="category", role="feature", label_text="Ethnicity of the holder")
+    )
     assert "column 'hx'" in message and "'ethnicity'" in message
 
 
 def test_line_age_weeks_stays_allowed(default):
     assert default.column("line_age_weeks").role == "feature"
     assert protected_reason("line_age_weeks", "weeks since the line was first known") is None
-    config = with_column("line_age_days", dtype="int", role="feature", describes="line", min=0,
-                         label_text="age of the line in days")
+    config = with_column(
+        "line_age_days",
+        dtype="int",
+        role="feature",
+        describes="line",
+        min=0,
+        label_text="age of the line in days",
+    )
     assert "line_age_days" in DataContract.from_dict(config).features
 
 
 def test_protected_flag_is_refused_as_feature():
-    message = refused(with_column("postcode_band", dtype="category", role="feature", protected=True))
+    message = refused(
+        with_column("postcode_band", dtype="category", role="feature", protected=True)
+    )
     assert "column 'postcode_band'" in message
     assert "it is declared protected" in message
 
 
 def test_protected_column_may_be_context_only():
-    contract = DataContract.from_dict(with_column("postcode_band", dtype="category", role="context", protected=True))
+    contract = DataContract.from_dict(
+        with_column("postcode_band", dtype="category", role="context", protected=True)
+    )
     assert "postcode_band" not in contract.features
 
 
 def test_protected_words_cannot_be_switched_off_by_config():
     # `protected: false` does not make an ethnicity column acceptable
-    message = refused(with_column("holder_ethnicity", dtype="category", role="feature", protected=False))
+    message = refused(
+        with_column("holder_ethnicity", dtype="category", role="feature", protected=False)
+    )
     assert "holder_ethnicity" in message
 
 
@@ -258,13 +340,16 @@ def test_text_string_and_date_features_are_refused(dtype):
 
 
 def test_text_column_as_context_is_fine():
-    contract = DataContract.from_dict(with_column("officer_notes", dtype="text", role="context", nullable=True))
+    contract = DataContract.from_dict(
+        with_column("officer_notes", dtype="text", role="context", nullable=True)
+    )
     assert "officer_notes" not in contract.features
 
 
 # --------------------------------------------------------------------------------------------
 # Malformed configs
 # --------------------------------------------------------------------------------------------
+
 
 def test_unknown_column_key_is_refused():
     config = raw_config()
@@ -346,7 +431,10 @@ def test_bad_max_column_is_refused():
     config = raw_config()
     config["columns"]["runners_arrested"]["max_column"] = "runner_total"
     message = refused(config)
-    assert "column 'runners_arrested'" in message and "max_column 'runner_total' is not a column" in message
+    assert (
+        "column 'runners_arrested'" in message
+        and "max_column 'runner_total' is not a column" in message
+    )
 
 
 @pytest.mark.parametrize("key", ["slices", "cohort_column"])
@@ -360,7 +448,10 @@ def test_rule_on_unknown_column_is_refused():
     config = raw_config()
     config["rules"][0]["other"] = "line_kind"
     message = refused(config)
-    assert "rule 'local exactly when home-grown'" in message and "'line_kind' is not a column" in message
+    assert (
+        "rule 'local exactly when home-grown'" in message
+        and "'line_kind' is not a column" in message
+    )
 
 
 @pytest.mark.parametrize(("key", "value"), [("kind", "xor"), ("severity", "fatal")])
@@ -439,6 +530,7 @@ def test_refusal_does_not_mutate_the_input():
 # example_force
 # --------------------------------------------------------------------------------------------
 
+
 def test_example_force_loads(example_force):
     assert example_force.name == "example_force"
     assert example_force.id_column == "ref"
@@ -470,9 +562,17 @@ def test_example_force_text_column_as_feature_is_refused():
 # protected_reason itself
 # --------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "name",
-    ["line_age_weeks", "contacts", "runners", "exploited_children", "average_line_age", "sustained_operation"],
+    [
+        "line_age_weeks",
+        "contacts",
+        "runners",
+        "exploited_children",
+        "average_line_age",
+        "sustained_operation",
+    ],
 )
 def test_ordinary_names_are_not_protected(name):
     assert protected_reason(name) is None
@@ -488,9 +588,27 @@ def test_every_default_feature_passes_the_protected_check(default):
 # --------------------------------------------------------------------------------------------
 
 # Every name the red team got through the old word list.
-RED_TEAM_NAMES = ["postcode", "ethnicgroup", "is_female", "male", "age", "holder_yob", "religiousaffiliation",
-                  "\u0435thnicity", "eth_nicity", "ethn1city", "colour", "muslim",
-                  "ethn!city", "re|igion", "m@le", "s3xuality", "p0stc0de", "ISFEMALE", "religion\u200b"]
+RED_TEAM_NAMES = [
+    "postcode",
+    "ethnicgroup",
+    "is_female",
+    "male",
+    "age",
+    "holder_yob",
+    "religiousaffiliation",
+    "\u0435thnicity",
+    "eth_nicity",
+    "ethn1city",
+    "colour",
+    "muslim",
+    "ethn!city",
+    "re|igion",
+    "m@le",
+    "s3xuality",
+    "p0stc0de",
+    "ISFEMALE",
+    "religion\u200b",
+]
 # One or more words for each of the Equality Act 2010's protected characteristics, and common proxies.
 CHARACTERISTIC_WORDS = {
     "age": ["age", "date_of_birth", "year_of_birth", "dob", "yob", "birthday"],
@@ -498,19 +616,60 @@ CHARACTERISTIC_WORDS = {
     "gender reassignment": ["transgender", "gender_reassignment"],
     "marriage or civil partnership": ["marital_status", "married", "civil_partnership", "spouse"],
     "pregnancy or maternity": ["pregnant", "maternity"],
-    "race": ["race", "ethnicity", "ethnic_group", "nationality", "skin_colour", "national_origin", "citizenship"],
+    "race": [
+        "race",
+        "ethnicity",
+        "ethnic_group",
+        "nationality",
+        "skin_colour",
+        "national_origin",
+        "citizenship",
+    ],
     "religion or belief": ["religion", "faith", "belief", "muslim", "christian", "sikh", "jewish"],
     "sex": ["sex", "gender", "female", "male", "woman"],
     "sexual orientation": ["sexual_orientation", "sexuality", "gay", "lesbian", "bisexual"],
-    "proxy": ["postcode", "post_code", "first_name", "last_name", "surname", "forename", "full_name", "name",
-              "holder_name"],
+    "proxy": [
+        "postcode",
+        "post_code",
+        "first_name",
+        "last_name",
+        "surname",
+        "forename",
+        "full_name",
+        "name",
+        "holder_name",
+    ],
 }
 # Names that must keep passing: lines, disruptions and places, including near misses.
-ORDINARY_NAMES = ["line_age_weeks", "weapons_linked", "exploited_adults", "policing_area", "average_line_age",
-                  "sexual_exploitation_referrals", "traced_handsets", "pill_colour", "origin_hub", "broadcasts_per_day",
-                  "missed_calls", "manager_count", "violence_12m", "cuckooed_addresses", "deal_numbers",
-                  "area_name", "hub_name", "handset_origin"]
-CYRILLIC = {"a": "\u0430", "e": "\u0435", "o": "\u043e", "c": "\u0441", "p": "\u0440", "x": "\u0445", "i": "\u0456"}
+ORDINARY_NAMES = [
+    "line_age_weeks",
+    "weapons_linked",
+    "exploited_adults",
+    "policing_area",
+    "average_line_age",
+    "sexual_exploitation_referrals",
+    "traced_handsets",
+    "pill_colour",
+    "origin_hub",
+    "broadcasts_per_day",
+    "missed_calls",
+    "manager_count",
+    "violence_12m",
+    "cuckooed_addresses",
+    "deal_numbers",
+    "area_name",
+    "hub_name",
+    "handset_origin",
+]
+CYRILLIC = {
+    "a": "\u0430",
+    "e": "\u0435",
+    "o": "\u043e",
+    "c": "\u0441",
+    "p": "\u0440",
+    "x": "\u0445",
+    "i": "\u0456",
+}
 LEET = {"i": "1", "e": "3", "o": "0", "a": "4", "s": "5", "t": "7"}
 
 
@@ -519,14 +678,20 @@ def variants(name: str) -> list[str]:
     squashed = name.replace("_", "")
     words = name.split("_")
     out = {
-        name, name.upper(), squashed, "-".join(words), " ".join(words), ".".join(words),
-        words[0] + "".join(w.title() for w in words[1:]),                        # camelCase
-        "".join(w.title() for w in words),                                       # PascalCase
-        "holder_" + name, "suspect" + name.title().replace("_", ""),             # a person's
-        name + "s" if not name.endswith("s") else name,                          # plural
+        name,
+        name.upper(),
+        squashed,
+        "-".join(words),
+        " ".join(words),
+        ".".join(words),
+        words[0] + "".join(w.title() for w in words[1:]),  # camelCase
+        "".join(w.title() for w in words),  # PascalCase
+        "holder_" + name,
+        "suspect" + name.title().replace("_", ""),  # a person's
+        name + "s" if not name.endswith("s") else name,  # plural
         "".join(chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch for ch in name),  # fullwidth
-        name[:2] + "\u200b" + name[2:],                                          # zero-width space
-        name[:len(name) // 2] + "_" + name[len(name) // 2:],                     # split mid-word
+        name[:2] + "\u200b" + name[2:],  # zero-width space
+        name[: len(name) // 2] + "_" + name[len(name) // 2 :],  # split mid-word
     }
     for table in (CYRILLIC, LEET):
         for letter, swap in table.items():
@@ -536,25 +701,37 @@ def variants(name: str) -> list[str]:
 
 
 def feature_config(name: str, **spec) -> dict:
-    return with_column(name, **{"dtype": "category", "role": "feature", "describes": "line", **spec})
+    return with_column(
+        name, **{"dtype": "category", "role": "feature", "describes": "line", **spec}
+    )
 
 
 @pytest.mark.parametrize("name", RED_TEAM_NAMES)
 def test_red_team_feature_names_are_refused(name):
     message = refused(feature_config(name))
-    assert f"column '{name}' may not be a feature" in message and "protected characteristic" in message
+    assert (
+        f"column '{name}' may not be a feature" in message and "protected characteristic" in message
+    )
 
 
 @pytest.mark.parametrize("characteristic", sorted(CHARACTERISTIC_WORDS))
 def test_every_characteristic_is_refused_in_every_spelling(characteristic):
-    accepted = [v for word in CHARACTERISTIC_WORDS[characteristic] for v in variants(word) if not protected_reason(v)]
+    accepted = [
+        v
+        for word in CHARACTERISTIC_WORDS[characteristic]
+        for v in variants(word)
+        if not protected_reason(v)
+    ]
     assert not accepted, f"{characteristic}: accepted {accepted}"
 
 
 @pytest.mark.parametrize("name", ORDINARY_NAMES)
 def test_ordinary_line_and_disruption_names_pass(name):
     assert protected_reason(name) is None
-    assert name in DataContract.from_dict(feature_config(name, dtype="int")).features or name in raw_config()["columns"]
+    assert (
+        name in DataContract.from_dict(feature_config(name, dtype="int")).features
+        or name in raw_config()["columns"]
+    )
 
 
 @pytest.mark.parametrize("config_name", ["default", "example_force"])
@@ -567,9 +744,9 @@ def test_every_column_of_the_shipped_configs_passes(config_name):
 
 
 def test_names_are_folded_before_matching():
-    assert fold("\u0435th_N1city") == "eth nicity"                    # Cyrillic e, separator, leet
+    assert fold("\u0435th_N1city") == "eth nicity"  # Cyrillic e, separator, leet
     assert "".join(fold("\uff25\uff34\uff28\uff2e\uff29\uff23").split()) == "ethnic"  # fullwidth
-    assert fold("M\u00e4le") == "male"                                # accents removed
+    assert fold("M\u00e4le") == "male"  # accents removed
 
 
 def test_a_feature_must_declare_what_it_describes():
@@ -581,20 +758,32 @@ def test_a_feature_must_declare_what_it_describes():
 
 def test_a_feature_declared_to_describe_a_person_is_refused():
     message = refused(feature_config("handsets_examined", dtype="int", describes="person"))
-    assert "column 'handsets_examined' may not be a feature because it is declared to describe a person" in message
+    assert (
+        "column 'handsets_examined' may not be a feature because it is declared to describe a person"
+        in message
+    )
 
 
 def test_a_context_column_may_describe_a_person_or_nothing():
-    config = with_column("officer_notes", dtype="text", role="context", nullable=True, describes="person")
+    config = with_column(
+        "officer_notes", dtype="text", role="context", nullable=True, describes="person"
+    )
     assert DataContract.from_dict(config).describes_of("officer_notes") == "person"
-    assert DataContract.from_dict(with_column("notes", dtype="text", role="context")).describes_of("notes") is None
+    assert (
+        DataContract.from_dict(with_column("notes", dtype="text", role="context")).describes_of(
+            "notes"
+        )
+        is None
+    )
 
 
 @pytest.mark.parametrize("config_name", ["default", "example_force"])
 def test_every_shipped_feature_declares_line_disruption_or_place(config_name):
     contract = load_data_contract(config_name, config_dir=ROOT / "configs")
     declared = {f: contract.describes_of(f) for f in contract.features}
-    assert set(declared.values()) <= {"line", "disruption", "place"} and all(declared.values()), declared
+    assert set(declared.values()) <= {"line", "disruption", "place"} and all(declared.values()), (
+        declared
+    )
     again = DataContract.from_dict(contract.to_dict())
     assert {f: again.describes_of(f) for f in again.features} == declared
 
@@ -608,6 +797,7 @@ def test_default_declarations_match_the_meaning_of_the_columns(default):
 # --------------------------------------------------------------------------------------------
 # Text length caps
 # --------------------------------------------------------------------------------------------
+
 
 def test_text_columns_have_a_length_cap(default, example_force):
     assert default.column("disruption_id").text_limit == 256
@@ -623,11 +813,14 @@ def test_max_length_is_configurable_and_round_trips():
     assert DataContract.from_dict(contract.to_dict()).column("disruption_id").text_limit == 20
 
 
-@pytest.mark.parametrize(("column", "value", "expected"), [
-    ("disruption_id", 0, "max_length must be a whole number of characters >= 1"),
-    ("disruption_id", "long", "max_length must be a whole number of characters >= 1"),
-    ("contacts", 10, "max_length applies to"),
-])
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("disruption_id", 0, "max_length must be a whole number of characters >= 1"),
+        ("disruption_id", "long", "max_length must be a whole number of characters >= 1"),
+        ("contacts", 10, "max_length applies to"),
+    ],
+)
 def test_bad_max_length_is_refused(column, value, expected):
     config = raw_config()
     config["columns"][column]["max_length"] = value

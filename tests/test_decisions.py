@@ -1,4 +1,5 @@
 """Decision log: records append signed, the chain verifies, and every way of rewriting it is caught."""
+
 from __future__ import annotations
 
 import hashlib
@@ -26,10 +27,18 @@ def signing_key(monkeypatch):
 def week_dir(tmp_path):
     folder = tmp_path / "weekly" / "2026-W47"
     folder.mkdir(parents=True)
-    pd.DataFrame({"rank": [2, 1, 3], "disruption_id": ["D1", "D2", "D3"], "line_id": ["L1", "L1", "<b>L2</b>"],
-                  "persistence_probability": [0.4, 0.7, 0.2], "yardstick_band": ["realistic possibility", "likely", "unlikely"]}
-                 ).to_parquet(folder / "scores.parquet")
-    (folder / "manifest.json").write_text(json.dumps({"model": {"identity": "line-resilience/3"}, "input": {"sha256": "ab" * 32}}))
+    pd.DataFrame(
+        {
+            "rank": [2, 1, 3],
+            "disruption_id": ["D1", "D2", "D3"],
+            "line_id": ["L1", "L1", "<b>L2</b>"],
+            "persistence_probability": [0.4, 0.7, 0.2],
+            "yardstick_band": ["realistic possibility", "likely", "unlikely"],
+        }
+    ).to_parquet(folder / "scores.parquet")
+    (folder / "manifest.json").write_text(
+        json.dumps({"model": {"identity": "line-resilience/3"}, "input": {"sha256": "ab" * 32}})
+    )
     return folder
 
 
@@ -56,8 +65,17 @@ def _recreate_guards(connection):
 
 def test_append_records_what_the_decision_was_made_on(tmp_path, week_dir, signing_key):
     log = tmp_path / "decisions.sqlite"
-    record = decisions.append(log, week_dir, "L1", "refer to safeguarding hub", "two children identified", "duty-inspector")
-    assert record["disruption_id"] == "D2" and record["persistence_probability"] == 0.7  # the line's top-ranked row
+    record = decisions.append(
+        log,
+        week_dir,
+        "L1",
+        "refer to safeguarding hub",
+        "two children identified",
+        "duty-inspector",
+    )
+    assert (
+        record["disruption_id"] == "D2" and record["persistence_probability"] == 0.7
+    )  # the line's top-ranked row
     assert record["model"] == "line-resilience/3" and record["input_sha256"] == "ab" * 32
     assert record["prev_hash"] == decisions.GENESIS
     assert record["signature"] == decisions.sign(signing_key, record["hash"])
@@ -65,9 +83,15 @@ def test_append_records_what_the_decision_was_made_on(tmp_path, week_dir, signin
     assert second["prev_hash"] == record["hash"]
     result = _verify(log, week_dir)
     assert result.ok and result.records == 2 and "2 anchor(s)" in result.message
-    assert [d["line_id"] for d in decisions.decisions_for_week(log, "2026-W47")] == ["L1", "<b>L2</b>"]
+    assert [d["line_id"] for d in decisions.decisions_for_week(log, "2026-W47")] == [
+        "L1",
+        "<b>L2</b>",
+    ]
     anchors = json.loads((week_dir / "manifest.json").read_text())["decision_log_anchors"]
-    assert [(a["records"], a["head_hash"]) for a in anchors] == [(1, record["hash"]), (2, second["hash"])]
+    assert [(a["records"], a["head_hash"]) for a in anchors] == [
+        (1, record["hash"]),
+        (2, second["hash"]),
+    ]
 
 
 def test_no_key_no_append_and_a_wrong_key_fails_verification(tmp_path, week_dir, monkeypatch):
@@ -94,9 +118,15 @@ def test_unscored_line_or_week_is_refused(tmp_path, week_dir):
 
 def test_updates_and_deletes_are_refused(tmp_path, week_dir):
     log = _log_with(tmp_path, week_dir, 1)
-    with sqlite3.connect(log) as connection, pytest.raises(sqlite3.DatabaseError, match="append-only"):
+    with (
+        sqlite3.connect(log) as connection,
+        pytest.raises(sqlite3.DatabaseError, match="append-only"),
+    ):
         connection.execute("UPDATE decisions SET decision = 'changed'")
-    with sqlite3.connect(log) as connection, pytest.raises(sqlite3.DatabaseError, match="append-only"):
+    with (
+        sqlite3.connect(log) as connection,
+        pytest.raises(sqlite3.DatabaseError, match="append-only"),
+    ):
         connection.execute("DELETE FROM decisions")
 
 
@@ -134,10 +164,14 @@ def test_truncating_the_tail_with_triggers_left_dropped_is_two_failures(tmp_path
         connection.execute("DELETE FROM decisions WHERE seq > 2")
     result = _verify(log, week_dir)
     assert not result.ok and "trigger" in result.message
-    with pytest.raises(ResilienceError, match="tampered"):  # and nobody appends to it, nor repairs it
+    with pytest.raises(
+        ResilienceError, match="tampered"
+    ):  # and nobody appends to it, nor repairs it
         decisions.append(log, week_dir, "L1", "x", "y", "z")
     with sqlite3.connect(log) as connection:
-        names = {r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
+        names = {
+            r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type='trigger'")
+        }
     assert not names, "the triggers were not silently re-created"
 
 
@@ -151,8 +185,10 @@ def test_an_appended_row_with_a_recomputed_hash_is_caught_by_the_signature(tmp_p
     forged["signature"] = hashlib.sha256(forged["hash"].encode()).hexdigest()  # no key: a guess
     columns = (*decisions.FIELDS, "prev_hash", "hash", "signature")
     with sqlite3.connect(log) as connection:  # INSERT is allowed by the triggers
-        connection.execute(f"INSERT INTO decisions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                           [forged[c] for c in columns])
+        connection.execute(
+            f"INSERT INTO decisions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            [forged[c] for c in columns],
+        )
     result = _verify(log, week_dir)
     assert not result.ok and result.first_bad_seq == 5 and "not signed" in result.message
 
@@ -170,14 +206,22 @@ def test_a_rewritten_and_rechained_history_is_caught(tmp_path, week_dir):
             record["hash"] = previous = decisions.record_hash(previous, record)
             record["signature"] = "0" * 64
             columns = (*decisions.FIELDS, "prev_hash", "hash", "signature")
-            connection.execute(f"INSERT INTO decisions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                               [record[c] for c in columns])
+            connection.execute(
+                f"INSERT INTO decisions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                [record[c] for c in columns],
+            )
         _recreate_guards(connection)
     result = _verify(log, week_dir)
-    assert not result.ok and "not signed" in result.message and "history was rewritten" in result.message
+    assert (
+        not result.ok
+        and "not signed" in result.message
+        and "history was rewritten" in result.message
+    )
 
 
-@pytest.mark.parametrize("damage", ["drop table", "empty table", "delete file", "directory", "garbage"])
+@pytest.mark.parametrize(
+    "damage", ["drop table", "empty table", "delete file", "directory", "garbage"]
+)
 def test_a_missing_or_damaged_log_is_a_failure_not_zero_records(tmp_path, week_dir, damage):
     log = _log_with(tmp_path, week_dir)
     if damage == "drop table":
@@ -198,7 +242,9 @@ def test_a_missing_or_damaged_log_is_a_failure_not_zero_records(tmp_path, week_d
     result = _verify(log, week_dir)
     assert not result.ok and "0 record(s); the chain is intact" not in result.message
     assert str(log) in result.message or "record" in result.message
-    if damage in ("delete file",):  # a new, empty log must not silently replace the one the week saw
+    if damage in (
+        "delete file",
+    ):  # a new, empty log must not silently replace the one the week saw
         with pytest.raises(ResilienceError, match="restore the log from backup"):
             decisions.append(log, week_dir, "L1", "x", "y", "z")
     if damage in ("drop table", "garbage", "directory"):
@@ -216,7 +262,9 @@ def test_a_restored_backup_copy_still_verifies(tmp_path, week_dir):
 def _writer(args):
     log, week_dir, worker = args
     for i in range(15):
-        decisions.append(log, week_dir, "L1", f"worker {worker} decision {i}", "reason", f"role-{worker}")
+        decisions.append(
+            log, week_dir, "L1", f"worker {worker} decision {i}", "reason", f"role-{worker}"
+        )
 
 
 def test_concurrent_writers_lose_nothing(tmp_path, week_dir):
@@ -229,7 +277,9 @@ def test_concurrent_writers_lose_nothing(tmp_path, week_dir):
     assert result.ok and "30 anchor(s)" in result.message, "no appender lost another's anchor"
 
 
-def test_mlflow_anchors_catch_a_cut_log_even_when_the_manifests_are_edited_too(tmp_path, week_dir, mlflow_uri):
+def test_mlflow_anchors_catch_a_cut_log_even_when_the_manifests_are_edited_too(
+    tmp_path, week_dir, mlflow_uri
+):
     from resilience import tracking
 
     log = tmp_path / "decisions.sqlite"
@@ -241,10 +291,18 @@ def test_mlflow_anchors_catch_a_cut_log_even_when_the_manifests_are_edited_too(t
         connection.execute("DELETE FROM decisions WHERE seq = 3")
         _recreate_guards(connection)
     manifest = json.loads((week_dir / "manifest.json").read_text())
-    manifest["decision_log_anchors"] = manifest["decision_log_anchors"][:2]  # the tamperer edits the week too
+    manifest["decision_log_anchors"] = manifest["decision_log_anchors"][
+        :2
+    ]  # the tamperer edits the week too
     (week_dir / "manifest.json").write_text(json.dumps(manifest))
-    assert _verify(log, week_dir).ok, "the log and the week's manifest now agree with each other ..."
-    anchors = [a for a in tracking.decision_log_anchors("weekly-scoring") if a["log"] == str(log.resolve())]
+    assert _verify(log, week_dir).ok, (
+        "the log and the week's manifest now agree with each other ..."
+    )
+    anchors = [
+        a for a in tracking.decision_log_anchors("weekly-scoring") if a["log"] == str(log.resolve())
+    ]
     assert len(anchors) == 3
     result = decisions.verify(log, anchors=anchors)
-    assert not result.ok and "removed from the end" in result.message and "MLflow" in result.message, "... MLflow does not"
+    assert (
+        not result.ok and "removed from the end" in result.message and "MLflow" in result.message
+    ), "... MLflow does not"

@@ -1,5 +1,6 @@
 """Dependencies are declared exactly as imported: what src/ imports is a runtime dependency, what
 only tests and benchmarks import is a test extra, and each has a lower bound."""
+
 from __future__ import annotations
 
 import ast
@@ -38,12 +39,20 @@ def _imported_modules(folder: Path) -> dict[str, str]:
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module]
-            elif (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "importorskip"
-                  and node.args and isinstance(node.args[0], ast.Constant)):
+            elif (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "attr", None) == "importorskip"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
                 names = [node.args[0].value]
             for name in names:
                 top = name.split(".")[0]
-                if top not in sys.stdlib_module_names and top not in ("resilience", "conftest") and not top.startswith("test_"):
+                if (
+                    top not in sys.stdlib_module_names
+                    and top not in ("resilience", "conftest")
+                    and not top.startswith("test_")
+                ):
                     found.setdefault(top, str(path.relative_to(ROOT)))
     return found
 
@@ -53,14 +62,21 @@ def _providers(modules: dict[str, str]) -> dict[str, set[str]]:
     owners = packages_distributions()
     out = {}
     for module, where in modules.items():
-        assert module in owners, f"{where} imports {module!r}, which no installed distribution provides"
+        assert module in owners, (
+            f"{where} imports {module!r}, which no installed distribution provides"
+        )
         out[f"{module} (in {where})"] = {d.lower().replace("_", "-") for d in owners[module]}
     return out
 
 
-def _check(providers: dict[str, set[str]], declared: set[str], unused_allowed: set[str], where: str) -> set[str]:
-    undeclared = sorted(f"{module}: provided by {sorted(dists)}" for module, dists in providers.items()
-                        if not dists & declared)
+def _check(
+    providers: dict[str, set[str]], declared: set[str], unused_allowed: set[str], where: str
+) -> set[str]:
+    undeclared = sorted(
+        f"{module}: provided by {sorted(dists)}"
+        for module, dists in providers.items()
+        if not dists & declared
+    )
     assert not undeclared, f"imported by {where} but not declared: {undeclared}"
     used = set().union(*providers.values()) if providers else set()
     return declared - used - unused_allowed
@@ -69,18 +85,25 @@ def _check(providers: dict[str, set[str]], declared: set[str], unused_allowed: s
 def test_src_imports_are_exactly_the_runtime_dependencies():
     runtime = _declared(PYPROJECT["dependencies"])
     unused = _check(_providers(_imported_modules(ROOT / "src")), runtime, set(NOT_IMPORTED), "src/")
-    assert not unused, f"runtime dependencies src/ never imports (move to the test extra or drop): {sorted(unused)}"
+    assert not unused, (
+        f"runtime dependencies src/ never imports (move to the test extra or drop): {sorted(unused)}"
+    )
 
 
 def test_tests_and_benchmarks_imports_are_declared():
     runtime = _declared(PYPROJECT["dependencies"])
     test = _declared(PYPROJECT["optional-dependencies"]["test"])
     assert not test & runtime, "a test extra that is also a runtime dependency"
-    providers = {**_providers(_imported_modules(ROOT / "benchmarks")), **_providers(_imported_modules(ROOT / "tests"))}
+    providers = {
+        **_providers(_imported_modules(ROOT / "benchmarks")),
+        **_providers(_imported_modules(ROOT / "tests")),
+    }
     unused = _check(providers, runtime | test, set(NOT_IMPORTED), "tests/ or benchmarks/")
     assert not unused & test, f"test extras nothing imports: {sorted(unused & test)}"
 
 
-@pytest.mark.parametrize("requirement", PYPROJECT["dependencies"] + PYPROJECT["optional-dependencies"]["test"])
+@pytest.mark.parametrize(
+    "requirement", PYPROJECT["dependencies"] + PYPROJECT["optional-dependencies"]["test"]
+)
 def test_every_dependency_has_a_lower_bound(requirement):
     assert ">=" in requirement, f"{requirement!r}: state the oldest version known to work"

@@ -1,4 +1,5 @@
 """Drift checks: PSI, significance on small weeks, and the alerts a report shows."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,15 +9,19 @@ from resilience.drift import DriftAccumulator, DriftConfig, build_reference, hol
 
 
 def reference_frame(rng, rows=5000):
-    return pd.DataFrame({"contacts": rng.lognormal(5.5, 0.8, rows).round(),
-                         "area": rng.choice(list("ABCDEFGHIJKL"), rows),
-                         "weeks": np.where(rng.random(rows) < 0.3, np.nan, rng.exponential(20, rows))})
+    return pd.DataFrame(
+        {
+            "contacts": rng.lognormal(5.5, 0.8, rows).round(),
+            "area": rng.choice(list("ABCDEFGHIJKL"), rows),
+            "weeks": np.where(rng.random(rows) < 0.3, np.nan, rng.exponential(20, rows)),
+        }
+    )
 
 
 def check(week, reference):
     accumulator = DriftAccumulator(reference, DriftConfig())
     for start in range(0, len(week), 100):  # chunk by chunk gives the same answer as all at once
-        accumulator.update(week.iloc[start:start + 100])
+        accumulator.update(week.iloc[start : start + 100])
     return accumulator.report()
 
 
@@ -35,8 +40,12 @@ def test_an_ordinary_sample_raises_no_alert_even_when_small():
 
 def test_a_real_shift_is_an_alert_with_a_plain_message():
     rng = np.random.default_rng(1)
-    reference = build_reference(reference_frame(rng), ["contacts", "area", "weeks"], ["area"],
-                                {"contacts": "customer contacts"})
+    reference = build_reference(
+        reference_frame(rng),
+        ["contacts", "area", "weeks"],
+        ["area"],
+        {"contacts": "customer contacts"},
+    )
     week = reference_frame(rng, 400)
     week["contacts"] *= 4
     week.loc[week.index[:200], "weeks"] = np.nan
@@ -47,7 +56,9 @@ def test_a_real_shift_is_an_alert_with_a_plain_message():
     assert "'customer contacts'" in message, "the plain-English label, quoted"
     assert "'contacts'" not in message, "never the raw column name"
     missing = next(a["message"] for a in report["alerts"] if a["kind"] == "missing")
-    assert "'weeks'" in missing and f"{week['weeks'].isna().mean():.0%}" in missing, missing  # the week's share
+    assert "'weeks'" in missing and f"{week['weeks'].isna().mean():.0%}" in missing, (
+        missing
+    )  # the week's share
 
 
 def test_two_sample_test_is_robust_to_empty_bins_and_counts_the_reference_size():
@@ -66,11 +77,19 @@ def test_holm_rejects_step_down():
 
 def test_explanation_drift_compares_top_reasons():
     rng = np.random.default_rng(2)
-    reference = build_reference(reference_frame(rng), ["contacts"], [], {},
-                                top_reason_shares={"market": 0.5, "holder_removed": 0.5}, top_reason_rows=800)
+    reference = build_reference(
+        reference_frame(rng),
+        ["contacts"],
+        [],
+        {},
+        top_reason_shares={"market": 0.5, "holder_removed": 0.5},
+        top_reason_rows=800,
+    )
     accumulator = DriftAccumulator(reference, DriftConfig())
     accumulator.update(reference_frame(rng, 300), ["market"] * 290 + ["holder_removed"] * 10)
-    report = accumulator.report({"market": "Size of the market", "holder_removed": "Line holder arrested"})
+    report = accumulator.report(
+        {"market": "Size of the market", "holder_removed": "Line holder arrested"}
+    )
     alert = next(a for a in report["alerts"] if a["kind"] == "explanation")
     assert "Size of the market" in alert["message"] or "Line holder arrested" in alert["message"]
     assert "holder_removed" not in alert["message"], "plain-English labels, never raw names"
@@ -82,11 +101,16 @@ CONCEPT_SHARES = [0.35, 0.25, 0.15, 0.1, 0.1, 0.05]
 
 def stationary_frame(rng, rows):
     """Numbers, counts, categories, a flag and a feature with missing values, from one fixed world."""
-    return pd.DataFrame({"contacts": rng.lognormal(5.5, 0.8, rows).round(), "runners": rng.poisson(3, rows),
-                         "area": rng.choice(list("ABCDEFGHIJKL"), rows),
-                         "grade": rng.choice(["minor", "moderate", "major"], rows, p=[0.6, 0.3, 0.1]),
-                         "weapons": (rng.random(rows) < 0.2).astype(float),
-                         "weeks": np.where(rng.random(rows) < 0.3, np.nan, rng.exponential(20, rows))})
+    return pd.DataFrame(
+        {
+            "contacts": rng.lognormal(5.5, 0.8, rows).round(),
+            "runners": rng.poisson(3, rows),
+            "area": rng.choice(list("ABCDEFGHIJKL"), rows),
+            "grade": rng.choice(["minor", "moderate", "major"], rows, p=[0.6, 0.3, 0.1]),
+            "weapons": (rng.random(rows) < 0.2).astype(float),
+            "weeks": np.where(rng.random(rows) < 0.3, np.nan, rng.exponential(20, rows)),
+        }
+    )
 
 
 def test_stationary_weeks_rarely_alert_whatever_the_sizes():
@@ -98,15 +122,27 @@ def test_stationary_weeks_rarely_alert_whatever_the_sizes():
     for reference_rows in (500, 5000):
         for _ in range(replications):
             frame = stationary_frame(rng, reference_rows)
-            shares = pd.Series(rng.choice(CONCEPTS, reference_rows, p=CONCEPT_SHARES)).value_counts(normalize=True)
-            reference = build_reference(frame, list(frame.columns), ["area", "grade"], {},
-                                        top_reason_shares=shares.to_dict(), top_reason_rows=reference_rows)
+            shares = pd.Series(rng.choice(CONCEPTS, reference_rows, p=CONCEPT_SHARES)).value_counts(
+                normalize=True
+            )
+            reference = build_reference(
+                frame,
+                list(frame.columns),
+                ["area", "grade"],
+                {},
+                top_reason_shares=shares.to_dict(),
+                top_reason_rows=reference_rows,
+            )
             for rows in (50, 400, 5000):
                 accumulator = DriftAccumulator(reference, DriftConfig())
-                accumulator.update(stationary_frame(rng, rows), list(rng.choice(CONCEPTS, rows, p=CONCEPT_SHARES)))
+                accumulator.update(
+                    stationary_frame(rng, rows), list(rng.choice(CONCEPTS, rows, p=CONCEPT_SHARES))
+                )
                 report = accumulator.report()
                 assert report["tests"] == 2 * len(frame.columns) + 1
-                alerted[(reference_rows, rows)] = alerted.get((reference_rows, rows), 0) + bool(report["alerts"])
+                alerted[(reference_rows, rows)] = alerted.get((reference_rows, rows), 0) + bool(
+                    report["alerts"]
+                )
     rates = {key: count / replications for key, count in alerted.items()}
     assert all(rate <= 0.05 for rate in rates.values()), rates
 
@@ -114,16 +150,26 @@ def test_stationary_weeks_rarely_alert_whatever_the_sizes():
 def test_ageing_features_are_information_not_alerts():
     rng = np.random.default_rng(5)
     frame = stationary_frame(rng, 3000)
-    reference = build_reference(frame, list(frame.columns), ["area", "grade"], {"weeks": "weeks since the last disruption"},
-                                ageing=["weeks"])
+    reference = build_reference(
+        frame,
+        list(frame.columns),
+        ["area", "grade"],
+        {"weeks": "weeks since the last disruption"},
+        ageing=["weeks"],
+    )
     week = stationary_frame(rng, 1000)
-    week["weeks"] = week["weeks"] + 30                       # the panel has aged
+    week["weeks"] = week["weeks"] + 30  # the panel has aged
     week.loc[week.index[:400], "weeks"] = np.nan
     report = check(week, reference)
     assert not [a for a in report["alerts"] if a["name"] == "weeks"], report["alerts"]
     info = [i for i in report["information"] if i["name"] == "weeks"]
-    assert {i["kind"] for i in info} == {"feature", "missing"} and report["features"]["weeks"]["ageing"]
+    assert {i["kind"] for i in info} == {"feature", "missing"} and report["features"]["weeks"][
+        "ageing"
+    ]
     assert all("for information" in i["message"] for i in info)
     # the same shift on a feature not declared ageing is an alert
     reference = build_reference(frame, list(frame.columns), ["area", "grade"], {})
-    assert {a["kind"] for a in check(week, reference)["alerts"] if a["name"] == "weeks"} == {"feature", "missing"}
+    assert {a["kind"] for a in check(week, reference)["alerts"] if a["name"] == "weeks"} == {
+        "feature",
+        "missing",
+    }

@@ -1,4 +1,5 @@
 """Metrics: the vectorised bootstrap equals resampling row by row; capacity metrics; ECE."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,7 +20,9 @@ def test_weighted_statistics_equal_explicit_resamples(seed):
         idx = np.repeat(np.arange(len(y)), weights[r].astype(int))
         assert fast["roc_auc"][r] == pytest.approx(roc_auc_score(y[idx], p[idx]), abs=1e-12)
         assert fast["brier"][r] == pytest.approx(brier_score_loss(y[idx], p[idx]), abs=1e-12)
-        assert fast["ece"][r] == pytest.approx(evaluate.expected_calibration_error(y[idx], p[idx]), abs=1e-12)
+        assert fast["ece"][r] == pytest.approx(
+            evaluate.expected_calibration_error(y[idx], p[idx]), abs=1e-12
+        )
         assert fast["calibration_gap"][r] == pytest.approx(p[idx].mean() - y[idx].mean(), abs=1e-12)
 
 
@@ -41,7 +44,7 @@ def test_calibration_in_the_large_and_slope_recover_a_known_miscalibration():
     rng = np.random.default_rng(4)
     p = rng.beta(2, 3, 20000)
     logit = np.log(p / (1 - p))
-    truth = 1 / (1 + np.exp(-(0.3 + 0.7 * logit)))     # model too extreme (slope 0.7) and too low
+    truth = 1 / (1 + np.exp(-(0.3 + 0.7 * logit)))  # model too extreme (slope 0.7) and too low
     y = (rng.random(len(p)) < truth).astype(float)
     large = evaluate.calibration_in_the_large(y, p)
     assert large["gap"] == pytest.approx(p.mean() - y.mean())
@@ -49,7 +52,10 @@ def test_calibration_in_the_large_and_slope_recover_a_known_miscalibration():
     slope = evaluate.calibration_slope(y, p)
     assert abs(slope["slope"] - 0.7) < 3 * slope["slope_se"] and slope["slope_se"] < 0.05
     perfect = (rng.random(len(p)) < p).astype(float)
-    assert abs(evaluate.calibration_slope(perfect, p)["slope"] - 1) < 3 * evaluate.calibration_slope(perfect, p)["slope_se"]
+    assert (
+        abs(evaluate.calibration_slope(perfect, p)["slope"] - 1)
+        < 3 * evaluate.calibration_slope(perfect, p)["slope_se"]
+    )
 
 
 def test_plots_leave_matplotlib_state_alone():

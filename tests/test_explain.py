@@ -1,5 +1,6 @@
 """Tests for SHAP values: exactness against brute force, additivity, the probability scale, concepts,
 chunking, the global view, and fidelity against the synthetic world's true mechanism (slow)."""
+
 from __future__ import annotations
 
 import itertools
@@ -44,31 +45,54 @@ def tiny_tree(contract, small_history):
     rng = np.random.default_rng(5)
     areas = small_history["policing_area"].astype(str)
     lean = areas.isin(sorted(areas.unique())[::2]).to_numpy() * 1.5
-    logit = -0.3 + lean - 1.2 * small_history["holder_arrested"].to_numpy() \
-        + 0.4 * np.log1p(small_history["contacts"].to_numpy()) - 2.0
+    logit = (
+        -0.3
+        + lean
+        - 1.2 * small_history["holder_arrested"].to_numpy()
+        + 0.4 * np.log1p(small_history["contacts"].to_numpy())
+        - 2.0
+    )
     y = (rng.random(len(small_history)) < expit(logit)).astype(int)
-    params = {"n_estimators": 10, "num_leaves": 4, "learning_rate": 0.3, "subsample": 1.0,
-              "colsample_bytree": 1.0, "min_child_samples": 20, "min_data_per_group": 20, "cat_smooth": 1.0,
-              "max_cat_to_onehot": 4, "n_jobs": 1}
-    return PersistenceModel(contract, family="lightgbm", features=TINY_FEATURES, params=params,
-                            early_stopping_rounds=0).fit(small_history, y)
+    params = {
+        "n_estimators": 10,
+        "num_leaves": 4,
+        "learning_rate": 0.3,
+        "subsample": 1.0,
+        "colsample_bytree": 1.0,
+        "min_child_samples": 20,
+        "min_data_per_group": 20,
+        "cat_smooth": 1.0,
+        "max_cat_to_onehot": 4,
+        "n_jobs": 1,
+    }
+    return PersistenceModel(
+        contract, family="lightgbm", features=TINY_FEATURES, params=params, early_stopping_rounds=0
+    ).fit(small_history, y)
 
 
 @pytest.fixture(scope="module")
 def tiny_linear(contract, small_history):
-    return PersistenceModel(contract, family="logistic", features=LINEAR_FEATURES,
-                            calibration="none").fit(small_history)
+    return PersistenceModel(
+        contract, family="logistic", features=LINEAR_FEATURES, calibration="none"
+    ).fit(small_history)
 
 
 @pytest.fixture(scope="module")
 def lgbm(contract, small_history):
-    return PersistenceModel(contract, family="lightgbm", params=FAST_LGBM, early_stopping_rounds=0).fit(small_history)
+    return PersistenceModel(
+        contract, family="lightgbm", params=FAST_LGBM, early_stopping_rounds=0
+    ).fit(small_history)
 
 
 @pytest.fixture(scope="module")
 def lgbm_isotonic(contract, small_history):
-    return PersistenceModel(contract, family="lightgbm", params=FAST_LGBM, early_stopping_rounds=0,
-                            calibration="isotonic").fit(small_history)
+    return PersistenceModel(
+        contract,
+        family="lightgbm",
+        params=FAST_LGBM,
+        early_stopping_rounds=0,
+        calibration="isotonic",
+    ).fit(small_history)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +121,11 @@ def _shapley(value, n_features: int) -> tuple[np.ndarray, float]:
     for j in range(n_features):
         others = [k for k in range(n_features) if k != j]
         for size in range(n_features):
-            weight = math.factorial(size) * math.factorial(n_features - size - 1) / math.factorial(n_features)
+            weight = (
+                math.factorial(size)
+                * math.factorial(n_features - size - 1)
+                / math.factorial(n_features)
+            )
             for subset in itertools.combinations(others, size):
                 s = frozenset(subset)
                 phi[j] += weight * (v(s | {j}) - v(s))
@@ -131,8 +159,10 @@ def _path_dependent_value(node: dict, x: np.ndarray, known: frozenset) -> float:
     if j in known:
         return _path_dependent_value(left if _goes_left(node, x[j]) else right, x, known)
     n_left, n_right = _count(left), _count(right)
-    return (n_left * _path_dependent_value(left, x, known)
-            + n_right * _path_dependent_value(right, x, known)) / (n_left + n_right)
+    return (
+        n_left * _path_dependent_value(left, x, known)
+        + n_right * _path_dependent_value(right, x, known)
+    ) / (n_left + n_right)
 
 
 def _numeric_matrix(X: pd.DataFrame) -> np.ndarray:
@@ -155,20 +185,28 @@ def test_tree_shap_equals_brute_force_path_dependent_shapley(tiny_tree, small_hi
     trees = tiny_tree.estimator_.booster_.dump_model()["tree_info"]
     decision_types = {n.get("decision_type") for t in trees for n in _walk(t["tree_structure"])}
     assert "==" in decision_types, "the tiny model should split on a categorical feature"
-    assert any(len(str(n.get("threshold")).split("||")) > 1 for t in trees for n in _walk(t["tree_structure"])
-               if n.get("decision_type") == "=="), "and on a many-vs-many category split"
+    assert any(
+        len(str(n.get("threshold")).split("||")) > 1
+        for t in trees
+        for n in _walk(t["tree_structure"])
+        if n.get("decision_type") == "=="
+    ), "and on a many-vs-many category split"
     rows = small_history.sample(40, random_state=2)
     explanation = explain(tiny_tree, rows)
     X = _numeric_matrix(tiny_tree.prepare(rows))
     for i in range(len(rows)):
+
         def value(known, x=X[i]):
             return sum(_path_dependent_value(t["tree_structure"], x, known) for t in trees)
 
         phi, base = _shapley(value, len(TINY_FEATURES))
         np.testing.assert_allclose(explanation.contributions.iloc[i].to_numpy(), phi, atol=1e-6)
         assert explanation.base_log_odds == pytest.approx(base, abs=1e-6)
-    np.testing.assert_allclose(explanation.base_log_odds + explanation.contributions.sum(axis=1),
-                               tiny_tree.margin(rows), atol=1e-6)
+    np.testing.assert_allclose(
+        explanation.base_log_odds + explanation.contributions.sum(axis=1),
+        tiny_tree.margin(rows),
+        atol=1e-6,
+    )
 
 
 def _walk(node: dict):
@@ -179,19 +217,25 @@ def _walk(node: dict):
 
 
 def test_linear_shap_equals_brute_force_interventional_shapley(tiny_linear, small_history):
-    background = tiny_linear.prepare(small_history)  # calibration="none": every row trained the model
+    background = tiny_linear.prepare(
+        small_history
+    )  # calibration="none": every row trained the model
     Z = tiny_linear.design_.transform(background)
     np.testing.assert_allclose(Z.mean(axis=0), 0.0, atol=1e-9)  # why base = intercept is exact
     rows = small_history.sample(6, random_state=4)
     explanation = explain(tiny_linear, rows)
     X = tiny_linear.prepare(rows)
     for i in range(len(rows)):
+
         def value(known, x=X.iloc[[i]]):
             hybrid = background.copy()
             for j in known:
                 name = LINEAR_FEATURES[j]
-                hybrid[name] = pd.Series(np.repeat(x[name].to_numpy(), len(hybrid)), index=hybrid.index,
-                                         dtype=x[name].dtype)
+                hybrid[name] = pd.Series(
+                    np.repeat(x[name].to_numpy(), len(hybrid)),
+                    index=hybrid.index,
+                    dtype=x[name].dtype,
+                )
             return float(tiny_linear._margin(hybrid).mean())
 
         phi, base = _shapley(value, len(LINEAR_FEATURES))
@@ -203,9 +247,14 @@ def test_linear_shap_equals_brute_force_interventional_shapley(tiny_linear, smal
 def test_additivity_on_every_row(family, request, small_history):
     model = request.getfixturevalue(family)
     explanation = explain(model, small_history)
-    np.testing.assert_allclose(explanation.base_log_odds + explanation.contributions.sum(axis=1).to_numpy(),
-                               model.margin(small_history), atol=1e-6)
-    np.testing.assert_allclose(explanation.probability, model.persistence_probability(small_history), atol=1e-12)
+    np.testing.assert_allclose(
+        explanation.base_log_odds + explanation.contributions.sum(axis=1).to_numpy(),
+        model.margin(small_history),
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(
+        explanation.probability, model.persistence_probability(small_history), atol=1e-12
+    )
     assert list(explanation.contributions.columns) == list(model.feature_names_)
 
 
@@ -261,14 +310,24 @@ def _isotonic_calibrator(seed: int) -> Calibrator:
 
 
 contribution_matrices = hnp.arrays(
-    np.float64, st.tuples(st.integers(1, 30), st.integers(1, 8)),
-    elements=st.one_of(st.floats(-3, 3, allow_nan=False, width=64), st.just(0.0), st.floats(-1e-9, 1e-9)),
+    np.float64,
+    st.tuples(st.integers(1, 30), st.integers(1, 8)),
+    elements=st.one_of(
+        st.floats(-3, 3, allow_nan=False, width=64), st.just(0.0), st.floats(-1e-9, 1e-9)
+    ),
 )
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(contributions=contribution_matrices, base=st.floats(-3, 3), slope=st.floats(0.2, 3),
-       intercept=st.floats(-2, 2), noise=st.floats(-5e-7, 5e-7))
+@settings(
+    max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(
+    contributions=contribution_matrices,
+    base=st.floats(-3, 3),
+    slope=st.floats(0.2, 3),
+    intercept=st.floats(-2, 2),
+    noise=st.floats(-5e-7, 5e-7),
+)
 def test_points_add_up_and_keep_signs_with_sigmoid(contributions, base, slope, intercept, noise):
     calibrator = _sigmoid_calibrator(slope, intercept)
     margin = base + contributions.sum(axis=1) + noise  # the booster's margin agrees to within 1e-6
@@ -279,7 +338,9 @@ def test_points_add_up_and_keep_signs_with_sigmoid(contributions, base, slope, i
     np.testing.assert_array_equal(np.sign(points), np.sign(contributions))
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(contributions=contribution_matrices, base=st.floats(-4, 4), seed=st.integers(0, 20))
 def test_points_add_up_and_keep_signs_or_vanish_with_isotonic(contributions, base, seed):
     calibrator = _isotonic_calibrator(seed)
@@ -297,7 +358,9 @@ def test_points_are_continuous_where_margin_meets_base():
     base = 0.4
     direction = np.array([[0.7, -0.3, -0.4]])  # sums to exactly 0
     at, _, _ = to_points(direction, base, np.array([base]), calibrator)
-    near, _, _ = to_points(direction + np.array([[1e-9, 0, 0]]), base, np.array([base + 1e-9]), calibrator)
+    near, _, _ = to_points(
+        direction + np.array([[1e-9, 0, 0]]), base, np.array([base + 1e-9]), calibrator
+    )
     slope = calibrator_slope(calibrator, base)
     expected_slope = 1.3 * calibrator(np.array([base]))[0] * (1 - calibrator(np.array([base]))[0])
     assert slope == pytest.approx(expected_slope, rel=1e-6)
@@ -315,7 +378,9 @@ def test_isotonic_model_points_add_up(lgbm_isotonic, small_history):
 
 def test_real_model_points_add_up_to_probability(lgbm_explanation):
     e = lgbm_explanation
-    np.testing.assert_allclose(e.baseline_probability + e.points.sum(axis=1) / 100, e.probability, atol=1e-12)
+    np.testing.assert_allclose(
+        e.baseline_probability + e.points.sum(axis=1) / 100, e.probability, atol=1e-12
+    )
     np.testing.assert_array_equal(np.sign(e.points.to_numpy()), np.sign(e.contributions.to_numpy()))
 
 
@@ -326,22 +391,38 @@ def test_wide_tidy_and_concept_frames_agree(lgbm_explanation, contract):
     e = lgbm_explanation
     wide = e.wide()
     assert list(wide.columns) == [contract.id_column, *e.features, "baseline_probability"]
-    np.testing.assert_allclose(wide["baseline_probability"] + wide[e.features].sum(axis=1) / 100, e.probability)
+    np.testing.assert_allclose(
+        wide["baseline_probability"] + wide[e.features].sum(axis=1) / 100, e.probability
+    )
     wide_log_odds = e.wide("log_odds")
-    np.testing.assert_allclose(wide_log_odds["base_log_odds"] + wide_log_odds[e.features].sum(axis=1), e.margin,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        wide_log_odds["base_log_odds"] + wide_log_odds[e.features].sum(axis=1), e.margin, atol=1e-6
+    )
     tidy = e.tidy()
     assert len(tidy) == len(e) * len(e.features)
-    assert list(tidy.columns) == [contract.id_column, "feature", "label", "concept", "value", "contribution", "points"]
+    assert list(tidy.columns) == [
+        contract.id_column,
+        "feature",
+        "label",
+        "concept",
+        "value",
+        "contribution",
+        "points",
+    ]
     per_row = tidy.groupby(contract.id_column, sort=False)["points"].sum().to_numpy()
     np.testing.assert_allclose(per_row, e.points.sum(axis=1))
     by_concept = e.by_concept()
     concept_names = [c.name for c in e.concepts]
     assert list(by_concept.columns) == [contract.id_column, *concept_names]
-    np.testing.assert_allclose(by_concept[concept_names].sum(axis=1), e.points.sum(axis=1), atol=1e-9)
+    np.testing.assert_allclose(
+        by_concept[concept_names].sum(axis=1), e.points.sum(axis=1), atol=1e-9
+    )
     # every feature belongs to exactly the concept the data config gives it
     for feature in e.features:
-        assert tidy.loc[tidy["feature"] == feature, "concept"].iloc[0] == contract.concept_of(feature).name
+        assert (
+            tidy.loc[tidy["feature"] == feature, "concept"].iloc[0]
+            == contract.concept_of(feature).name
+        )
 
 
 def test_concepts_carry_labels_and_four_ps(lgbm_explanation, contract):
@@ -356,8 +437,10 @@ def test_concepts_carry_labels_and_four_ps(lgbm_explanation, contract):
 
 def test_values_are_the_extract_values(lgbm_explanation, small_history):
     e = lgbm_explanation
-    pd.testing.assert_series_equal(e.values["contacts"].reset_index(drop=True),
-                                   small_history["contacts"].reset_index(drop=True))
+    pd.testing.assert_series_equal(
+        e.values["contacts"].reset_index(drop=True),
+        small_history["contacts"].reset_index(drop=True),
+    )
     assert list(e.ids) == list(small_history["disruption_id"])
 
 
@@ -368,7 +451,7 @@ def test_logistic_explanations_have_reasons(logistic, small_history):
 
 
 def test_similar_lines_compare_like_with_like(lgbm, small_history):
-    """"Similar lines persisted" quotes only lines of the same type placed in the same band; a
+    """ "Similar lines persisted" quotes only lines of the same type placed in the same band; a
     row with no such record gets no comparison at all (not the cohort's overall rate)."""
     from resilience.explain.screen import ReasonScreen
 
@@ -385,9 +468,13 @@ def test_similar_lines_compare_like_with_like(lgbm, small_history):
     assert match.any() and (~match).any()
     assert np.all(e.similar_rates[match] == 0.63) and np.all(np.isnan(e.similar_rates[~match]))
     for summary, compared in zip(e.summary, match):
-        assert (f"about 6 in 10 imported lines placed '{band}' in the test period persisted" in summary) == compared
+        assert (
+            f"about 6 in 10 imported lines placed '{band}' in the test period persisted" in summary
+        ) == compared
         assert "persisted" in summary or not compared
-    assert not any("persisted" in summary for summary in plain.summary)  # no record: the clause is dropped
+    assert not any(
+        "persisted" in summary for summary in plain.summary
+    )  # no record: the clause is dropped
 
 
 def test_unknown_cohort_gets_no_comparison(lgbm, small_history):
@@ -457,8 +544,9 @@ def fidelity(contract):
     from resilience.data.validate import validate_frame
 
     world = generate_world(WorldConfig())
-    frame = validate_frame(world.history, contract, require_label=True,
-                           today=pd.Timestamp(WorldConfig().end_date)).frame
+    frame = validate_frame(
+        world.history, contract, require_label=True, today=pd.Timestamp(WorldConfig().end_date)
+    ).frame
     model = PersistenceModel(contract, family="lightgbm").fit(frame)
     rows = frame.sample(min(FIDELITY_ROWS, len(frame)), random_state=0)
     truth = world.truth.set_index("disruption_id").loc[frame["disruption_id"]]
@@ -479,7 +567,9 @@ def test_top_concepts_cover_the_largest_true_terms(fidelity, contract):
     # Terms that read no model feature (the unobserved line effect; area miscalibration) cannot be
     # attributed to any concept, so they are not counted among "the largest true terms".
     observable = [t for t in TRUE_TERMS if _term_concepts(contract, t)]
-    sizes = pd.Series({t: truth["term_" + t].abs().mean() for t in observable}).sort_values(ascending=False)
+    sizes = pd.Series({t: truth["term_" + t].abs().mean() for t in observable}).sort_values(
+        ascending=False
+    )
     largest = list(sizes.index[:5])
     top_concepts = set(concept_importance(explanation)["concept"].head(5))
     covered = [t for t in largest if _term_concepts(contract, t) & top_concepts]
@@ -515,8 +605,11 @@ def test_features_with_no_effect_are_never_earned_reasons(fidelity, contract):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the world makes weeks_since_last_disruption a proxy of the "
-                                       "disruption history; see WORLD_PROXIES")
+@pytest.mark.xfail(
+    strict=True,
+    reason="the world makes weeks_since_last_disruption a proxy of the "
+    "disruption history; see WORLD_PROXIES",
+)
 def test_world_proxies_get_little_weight(fidelity):
     explanation, _, _, _ = fidelity
     importance = feature_importance(explanation).set_index("feature")["mean_abs_log_odds"]
@@ -538,7 +631,8 @@ def test_monotone_drivers_have_the_true_direction(fidelity):
 
 def test_empty_frame_base_matches_lightgbm_expected_value(lgbm, small_history):
     assert explain(lgbm, small_history.iloc[:0]).base_log_odds == pytest.approx(
-        explain(lgbm, small_history.iloc[:3]).base_log_odds, abs=1e-9)
+        explain(lgbm, small_history.iloc[:3]).base_log_odds, abs=1e-9
+    )
 
 
 def test_explain_frame_writes_atomically(lgbm, small_history, tmp_path, monkeypatch):
@@ -558,7 +652,9 @@ def test_explain_frame_writes_atomically(lgbm, small_history, tmp_path, monkeypa
     monkeypatch.setattr(module, "explain", failing)
     with pytest.raises(ExplanationError, match="boom"):
         explain_frame(lgbm, small_history.iloc[:600], chunk_rows=300, path=target)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["reasons.parquet"]  # the earlier file, no temp left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "reasons.parquet"
+    ]  # the earlier file, no temp left
     assert len(pd.read_parquet(target)) == 0
 
 
@@ -568,7 +664,11 @@ def test_explain_frame_writes_atomically(lgbm, small_history, tmp_path, monkeypa
 def _two_driver_labels(frame: pd.DataFrame) -> np.ndarray:
     """Outcomes that depend on two features only: every other feature is noise."""
     rng = np.random.default_rng(11)
-    logit = 0.3 - 1.6 * frame["holder_arrested"].to_numpy() + 0.7 * (np.log1p(frame["contacts"].to_numpy()) - 5.5)
+    logit = (
+        0.3
+        - 1.6 * frame["holder_arrested"].to_numpy()
+        + 0.7 * (np.log1p(frame["contacts"].to_numpy()) - 5.5)
+    )
     return (rng.random(len(frame)) < expit(logit)).astype(int)
 
 
@@ -577,7 +677,9 @@ def test_null_importance_earns_the_true_drivers_and_little_else(contract, small_
 
     frame = small_history.copy()
     frame[contract.label] = _two_driver_labels(frame).astype(bool)
-    model = PersistenceModel(contract, family="lightgbm", params=FAST_LGBM, early_stopping_rounds=0).fit(frame)
+    model = PersistenceModel(
+        contract, family="lightgbm", params=FAST_LGBM, early_stopping_rounds=0
+    ).fit(frame)
     config = ScreenConfig(permutations=9, quantile=0.9, max_rows=3000, shap_rows=800, n_jobs=1)
     table = null_importance(model, frame, config)
     features = table[table["kind"] == "feature"].set_index("name")
@@ -587,10 +689,17 @@ def test_null_importance_earns_the_true_drivers_and_little_else(contract, small_
     noise = features.drop(index=["holder_arrested", "contacts"])
     # at the 0.9 quantile about 1 in 10 noise features beats its null by chance; far fewer than half do
     assert noise["earned"].sum() <= 5, noise.sort_values("p_value").head(8)
-    assert (features.loc[["holder_arrested", "contacts"], "p_value"] == 0.1).all()  # beat all 9 permutations
+    assert (
+        features.loc[["holder_arrested", "contacts"], "p_value"] == 0.1
+    ).all()  # beat all 9 permutations
     assert table.attrs == {"rows": 3000, "permutations": 9, "quantile": 0.9, "min_ratio": 3.5}
-    assert (table["earned"] == ((table["importance"] > table["null_quantile"]) & (table["ratio"] >= 3.5))).all()
-    assert len(table) == len(model.feature_names_) + len({contract.concept_of(f).name for f in model.feature_names_})
+    assert (
+        table["earned"]
+        == ((table["importance"] > table["null_quantile"]) & (table["ratio"] >= 3.5))
+    ).all()
+    assert len(table) == len(model.feature_names_) + len(
+        {contract.concept_of(f).name for f in model.feature_names_}
+    )
 
 
 def test_screen_config_refuses_bad_values():
@@ -619,30 +728,49 @@ def test_screen_features_in_a_training_run(mode, refit_on_all, contract, small_h
 
     model = PersistenceModel(contract, family="lightgbm", params=FAST_LGBM, early_stopping_rounds=0)
     eval_config = EvaluationConfig(n_bootstrap=20)
-    evaluation = fit_and_evaluate(small_history, contract, model, SplitConfig(test_weeks=26, horizon_weeks=12),
-                                  eval_config)
+    evaluation = fit_and_evaluate(
+        small_history, contract, model, SplitConfig(test_weeks=26, horizon_weeks=12), eval_config
+    )
     unscreened_auc = evaluation.metrics["roc_auc"]
     deployed = deployable(evaluation, small_history, refit_on_all=refit_on_all)
-    config = ScreenConfig(mode=mode, permutations=4, quantile=0.75, max_rows=2500, shap_rows=500, n_jobs=1,
-                          similar_min_lines=20)
+    config = ScreenConfig(
+        mode=mode,
+        permutations=4,
+        quantile=0.75,
+        max_rows=2500,
+        shap_rows=500,
+        n_jobs=1,
+        similar_min_lines=20,
+    )
     registered = screen_features(deployed, evaluation, small_history, config, eval_config)
     screen = registered.reason_screen_
     assert screen.table is not None and screen.mode == mode
     assert evaluation.model.reason_screen_ is screen  # the evaluated model (in the evidence) too
-    unearned = set(screen.table[(screen.table["kind"] == "feature") & ~screen.table["earned"]]["name"])
-    assert unearned, "a 4-permutation screen at the 0.75 quantile should leave some feature unearned"
+    unearned = set(
+        screen.table[(screen.table["kind"] == "feature") & ~screen.table["earned"]]["name"]
+    )
+    assert unearned, (
+        "a 4-permutation screen at the 0.75 quantile should leave some feature unearned"
+    )
     assert evaluation.timings["screen"] > 0
     assert evaluation.metrics["screen_features_unearned"] == len(unearned)
-    assert screen.similar_lines and all(n >= 20 for bands in screen.similar_lines.values() for _, n in bands.values())
+    assert screen.similar_lines and all(
+        n >= 20 for bands in screen.similar_lines.values() for _, n in bands.values()
+    )
     if mode == "hide":
         assert registered is deployed and set(registered.feature_names_) >= unearned
-        assert evaluation.metrics["screen_auc_cost"] == 0.0 and evaluation.metrics["roc_auc"] == unscreened_auc
+        assert (
+            evaluation.metrics["screen_auc_cost"] == 0.0
+            and evaluation.metrics["roc_auc"] == unscreened_auc
+        )
         assert not set(screen.earned_features) & unearned
     else:
         # drop removes what does not beat its null at all; what beats it by less than min_ratio stays, hidden
         features = screen.table[screen.table["kind"] == "feature"]
         noise = set(features[~features["beats_null"]]["name"])
-        assert noise, "a 4-permutation screen at the 0.75 quantile should leave some feature below its null"
+        assert noise, (
+            "a 4-permutation screen at the 0.75 quantile should leave some feature below its null"
+        )
         assert noise <= unearned and evaluation.metrics["screen_features_noise"] == len(noise)
         assert not set(registered.feature_names_) & noise
         assert not set(evaluation.model.feature_names_) & noise
@@ -651,9 +779,14 @@ def test_screen_features_in_a_training_run(mode, refit_on_all, contract, small_h
         assert (registered.n_train_rows_ == len(small_history)) == refit_on_all
         assert (registered is evaluation.model) == (not refit_on_all)
         assert evaluation.metrics["screen_unscreened_roc_auc"] == unscreened_auc
-        assert evaluation.metrics["screen_auc_cost"] == pytest.approx(unscreened_auc - evaluation.metrics["roc_auc"])
+        assert evaluation.metrics["screen_auc_cost"] == pytest.approx(
+            unscreened_auc - evaluation.metrics["roc_auc"]
+        )
         assert set(screen.dropped_features) == noise
     rows = explain(registered, small_history.iloc[:300])
     assert not any(f in unearned for f in rows.shown_points().columns)
-    np.testing.assert_allclose(rows.shown_points().sum(axis=1), 100 * (rows.probability - rows.baseline_probability),
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        rows.shown_points().sum(axis=1),
+        100 * (rows.probability - rows.baseline_probability),
+        atol=1e-9,
+    )

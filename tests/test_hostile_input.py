@@ -4,6 +4,7 @@ formula, weeks that do not match the data, and week names that leave the output 
 Scoring here uses a small fixture model (five trees fitted in-process on a 300-row extract), so the
 property test runs the real validate -> score -> scores.csv path in well under a second an example.
 """
+
 from __future__ import annotations
 
 import csv
@@ -16,16 +17,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import run_command
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
+from test_validate import TODAY, valid_extract
 
-from conftest import run_command
 from resilience.data.contract import load_data_contract
 from resilience.data.validate import check_week_holds, validate_frame
 from resilience.errors import ContractError, ResilienceError
 from resilience.models import PersistenceModel
 from resilience.score import ModelRef, _csv_safe, score_week
-from test_validate import TODAY, valid_extract
 
 FORMULA_START = set("=+-@\u2212")
 LINE_BREAKS = re.compile("\r\n|\r|\n|\u2028|\u2029|\x0b|\x0c|\x1c|\x1d|\x1e|\x85")
@@ -42,8 +43,12 @@ def starts_a_formula(cell: str) -> bool:
 
 def refused_at_the_door(value: str) -> bool:
     """What the contract refuses in an id: blank, control characters, bidi overrides, > 256 chars."""
-    return (not value.strip() or len(value) > 256
-            or re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]", value) is not None)
+    return (
+        not value.strip()
+        or len(value) > 256
+        or re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]", value)
+        is not None
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +60,9 @@ def contract():
 def model(contract):
     training = validate_frame(valid_extract(300), contract, require_label=True, today=TODAY).frame
     params = {"n_estimators": 5, "num_leaves": 4, "min_child_samples": 5, "n_jobs": 1}
-    return PersistenceModel(contract, family="lightgbm", params=params, early_stopping_rounds=0).fit(training)
+    return PersistenceModel(
+        contract, family="lightgbm", params=params, early_stopping_rounds=0
+    ).fit(training)
 
 
 def model_ref() -> ModelRef:
@@ -72,19 +79,50 @@ def week_extract(n: int = 6) -> pd.DataFrame:
 # _csv_safe on its own
 # ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value", [
-    "=cmd|' /C calc'!A0", "+SUM(A1)", "-2+3", "@SUM(A1)", " =1+1", "\t=1+1", "\u00a0=1+1", "\u3000=1+1",
-    "\uff1dHYPERLINK(\"x\")", "\uff0b1", "\uff0d1", "\uff201", "\ufe661", "\u200b=1", "\ufeff=1", "\u2212 1",
-    "\r=cmd", "\n=cmd", "\u2028=cmd",
-])
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "=cmd|' /C calc'!A0",
+        "+SUM(A1)",
+        "-2+3",
+        "@SUM(A1)",
+        " =1+1",
+        "\t=1+1",
+        "\u00a0=1+1",
+        "\u3000=1+1",
+        '\uff1dHYPERLINK("x")',
+        "\uff0b1",
+        "\uff0d1",
+        "\uff201",
+        "\ufe661",
+        "\u200b=1",
+        "\ufeff=1",
+        "\u2212 1",
+        "\r=cmd",
+        "\n=cmd",
+        "\u2028=cmd",
+    ],
+)
 def test_a_cell_that_could_start_a_formula_is_neutralised(value):
     safe = _csv_safe(value)
     assert safe.startswith("'"), repr(safe)
     assert not LINE_BREAKS.search(safe)
 
 
-@pytest.mark.parametrize("value", ["SYN-L000095", "Northmoor", "type1 (closure type): +2 points", "O'Neill", "",
-                                   "a=b", "x-y", "50% chance"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "SYN-L000095",
+        "Northmoor",
+        "type1 (closure type): +2 points",
+        "O'Neill",
+        "",
+        "a=b",
+        "x-y",
+        "50% chance",
+    ],
+)
 def test_ordinary_text_is_left_as_it_is(value):
     assert _csv_safe(value) == value
 
@@ -102,19 +140,46 @@ def test_line_breaks_inside_a_cell_never_reach_the_csv():
 # contract (so the text must come back exactly, made inert), the second is refused at the door.
 CLEAN_LEADS = ["", " ", "\u00a0", "\u3000", "\u200b", "\ufeff", "\u2009"]
 CONTROL_LEADS = ["\t", "\r", "\n", "\u202e", "\x00", "\x85", "\u2028", "\u2066"]
-STARTS = ["=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\u2212", "\ufe66", "SYN-", "'", '"', ","]
-CLEAN_TAILS = ["", ",\"", "'; DROP TABLE lines; --", " =1+1", "\u00e9\u0301"]
+STARTS = [
+    "=",
+    "+",
+    "-",
+    "@",
+    "\uff1d",
+    "\uff0b",
+    "\uff0d",
+    "\uff20",
+    "\u2212",
+    "\ufe66",
+    "SYN-",
+    "'",
+    '"',
+    ",",
+]
+CLEAN_TAILS = ["", ',"', "'; DROP TABLE lines; --", " =1+1", "\u00e9\u0301"]
 CONTROL_TAILS = ["\r=cmd|' /C calc'!A0", "\n+1", "\u202e", "\r\n"]
 
 
 @st.composite
 def hostile(draw, clean: bool) -> str:
-    leads, tails = (CLEAN_LEADS, CLEAN_TAILS) if clean else (CLEAN_LEADS + CONTROL_LEADS, CLEAN_TAILS + CONTROL_TAILS)
-    alphabet = st.characters(codec="utf-8", exclude_categories=("Cs", "Cc") if clean else ("Cs",),
-                             exclude_characters="\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-                             if clean else "")
-    return (draw(st.sampled_from(leads)) + draw(st.sampled_from(STARTS)) + draw(st.text(alphabet, max_size=12))
-            + draw(st.sampled_from(tails)))
+    leads, tails = (
+        (CLEAN_LEADS, CLEAN_TAILS)
+        if clean
+        else (CLEAN_LEADS + CONTROL_LEADS, CLEAN_TAILS + CONTROL_TAILS)
+    )
+    alphabet = st.characters(
+        codec="utf-8",
+        exclude_categories=("Cs", "Cc") if clean else ("Cs",),
+        exclude_characters="\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+        if clean
+        else "",
+    )
+    return (
+        draw(st.sampled_from(leads))
+        + draw(st.sampled_from(STARTS))
+        + draw(st.text(alphabet, max_size=12))
+        + draw(st.sampled_from(tails))
+    )
 
 
 @st.composite
@@ -139,7 +204,7 @@ def read_back(text: str) -> tuple[list[list[str]], list[list[str]]]:
 def test_hostile_ids_are_refused_or_come_back_exactly_and_inert(model, contract, values):
     ids, area = values
     frame = week_extract(len(ids) + 2)
-    frame.loc[:len(ids) - 1, "disruption_id"] = ids
+    frame.loc[: len(ids) - 1, "disruption_id"] = ids
     frame.loc[0, "line_id"] = ids[0]
     frame.loc[1, "policing_area"] = area
     with tempfile.TemporaryDirectory() as folder:
@@ -152,7 +217,9 @@ def test_hostile_ids_are_refused_or_come_back_exactly_and_inert(model, contract,
         except ContractError as exc:
             event("refused at validation")
             assert expect_refusal, f"refused a value the contract allows: {exc}"
-            assert not (folder / "out").exists() or not any(p.name.startswith("20") for p in (folder / "out").iterdir())
+            assert not (folder / "out").exists() or not any(
+                p.name.startswith("20") for p in (folder / "out").iterdir()
+            )
             return
         assert not expect_refusal, "a value the contract refuses was scored"
         event("scored and read back")
@@ -163,8 +230,9 @@ def test_hostile_ids_are_refused_or_come_back_exactly_and_inert(model, contract,
     got = {row[header.index("disruption_id")] for row in rows}
     expected = {("'" + v) if starts_a_formula(v) else v for v in frame["disruption_id"]}
     assert got == expected
-    assert {row[header.index("policing_area")] for row in rows} >= {("'" + area.strip()) if starts_a_formula(area)
-                                                                      else area.strip()}
+    assert {row[header.index("policing_area")] for row in rows} >= {
+        ("'" + area.strip()) if starts_a_formula(area) else area.strip()
+    }
     for row in by_csv:
         for cell in row:
             assert not starts_a_formula(cell), f"cell {cell!r} starts a formula"
@@ -182,7 +250,9 @@ def test_every_text_field_is_quoted_and_reruns_are_byte_identical(model, tmp_pat
     cells = next(csv.reader([rows[0]]))
     raw = rows[0].split(",")
     names = next(csv.reader([header]))
-    assert raw[names.index("disruption_id")].startswith('"') and not raw[names.index("rank")].startswith('"')
+    assert raw[names.index("disruption_id")].startswith('"') and not raw[
+        names.index("rank")
+    ].startswith('"')
     assert cells[names.index("disruption_id")] in set(week_extract(8)["disruption_id"])
 
 
@@ -190,9 +260,10 @@ def test_every_text_field_is_quoted_and_reruns_are_byte_identical(model, tmp_pat
 # The week given must hold the data (issue 15.4)
 # ----------------------------------------------------------------------------------------------
 
+
 def test_the_week_must_hold_the_latest_disruption():
-    assert check_week_holds("2026-W47", pd.Timestamp("2026-11-22")) == "2026-W47"   # a Sunday
-    assert check_week_holds("2026-W48", pd.Timestamp("2026-11-23")) == "2026-W48"   # the next Monday
+    assert check_week_holds("2026-W47", pd.Timestamp("2026-11-22")) == "2026-W47"  # a Sunday
+    assert check_week_holds("2026-W48", pd.Timestamp("2026-11-23")) == "2026-W48"  # the next Monday
     with pytest.raises(ContractError) as info:
         check_week_holds("2026-W46", pd.Timestamp("2026-11-18"), "w47.parquet")
     message = str(info.value)
@@ -200,7 +271,9 @@ def test_the_week_must_hold_the_latest_disruption():
     assert "2026-11-18, in week 2026-W47" in message and "expected week=2026-W47" in message
 
 
-@pytest.mark.parametrize("week", ["2025-W53", "2026-W00", "../victim", "/tmp/victim", "2026-w47", ""])
+@pytest.mark.parametrize(
+    "week", ["2025-W53", "2026-W00", "../victim", "/tmp/victim", "2026-w47", ""]
+)
 def test_weeks_that_do_not_exist_are_refused(week):
     with pytest.raises(ResilienceError):
         check_week_holds(week, pd.Timestamp("2026-11-18"))
@@ -209,7 +282,14 @@ def test_weeks_that_do_not_exist_are_refused(week):
 def test_a_typo_in_week_replaces_nothing(model, tmp_path):
     source = tmp_path / "week.csv"
     frame = week_extract(6)
-    frame["disruption_date"] = ["2026-11-16", "2026-11-17", "2026-11-18", "2026-11-19", "2026-11-20", "2026-11-21"]
+    frame["disruption_date"] = [
+        "2026-11-16",
+        "2026-11-17",
+        "2026-11-18",
+        "2026-11-19",
+        "2026-11-20",
+        "2026-11-21",
+    ]
     frame.to_csv(source, index=False)
     today = pd.Timestamp("2026-11-30")
     out = tmp_path / "out"
@@ -220,13 +300,19 @@ def test_a_typo_in_week_replaces_nothing(model, tmp_path):
     (other / "manifest.json").write_text('{"week": "2026-W46"}')
     with pytest.raises(ContractError, match="week=2026-W46 does not hold"):
         score_week(source, model, model_ref(), out, week="2026-W46", overwrite=True, today=today)
-    assert (other / "manifest.json").read_text() == '{"week": "2026-W46"}', "the W46 folder is untouched"
+    assert (other / "manifest.json").read_text() == '{"week": "2026-W46"}', (
+        "the W46 folder is untouched"
+    )
     assert sorted(p.name for p in out.iterdir()) == ["2026-W46", "2026-W47"], "nothing else written"
-    assert score_week(source, model, model_ref(), out, week="2026-W47", today=today).week == "2026-W47"
+    assert (
+        score_week(source, model, model_ref(), out, week="2026-W47", today=today).week == "2026-W47"
+    )
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("week", "folder"), [("../victim", "victim"), ("2025-W53", "weekly/2025-W53")])
+@pytest.mark.parametrize(
+    ("week", "folder"), [("../victim", "victim"), ("2025-W53", "weekly/2025-W53")]
+)
 def test_decide_refuses_weeks_outside_the_output_root(model, tmp_path, week, folder):
     # a real scored week sits where the bad week name points, so only the week check can refuse it
     source = tmp_path / "week.csv"
@@ -236,9 +322,17 @@ def test_decide_refuses_weeks_outside_the_output_root(model, tmp_path, week, fol
     target.parent.mkdir(parents=True, exist_ok=True)
     scored.folder.rename(target)
     log = tmp_path / "out" / "decisions.sqlite"
-    result = run_command("resilience-decide", f"week={week}", "line=SYN-L0000", "decision=visit", "reason=test",
-                         "by=duty-inspector", f"output_root={tmp_path / 'out' / 'weekly'}", f"log_path={log}",
-                         cwd=tmp_path)
+    result = run_command(
+        "resilience-decide",
+        f"week={week}",
+        "line=SYN-L0000",
+        "decision=visit",
+        "reason=test",
+        "by=duty-inspector",
+        f"output_root={tmp_path / 'out' / 'weekly'}",
+        f"log_path={log}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert ("ISO week" in result.stderr) or ("does not exist" in result.stderr), result.stderr

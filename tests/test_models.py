@@ -1,10 +1,10 @@
 """The model as one artifact, and its behaviour on the synthetic world (directional, invariance)."""
+
 from __future__ import annotations
 
 import pickle
 
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -44,8 +44,10 @@ def test_disruption_id_has_no_effect(lightgbm_model, small_history):
     changed = small_history.copy()
     changed["disruption_id"] = "SYN-D-OTHER-" + changed.index.astype(str)
     changed["line_id"] = "SYN-L-OTHER"
-    np.testing.assert_array_equal(lightgbm_model.persistence_probability(small_history),
-                                  lightgbm_model.persistence_probability(changed))
+    np.testing.assert_array_equal(
+        lightgbm_model.persistence_probability(small_history),
+        lightgbm_model.persistence_probability(changed),
+    )
 
 
 def test_arresting_an_imported_lines_holder_lowers_persistence(lightgbm_model, small_history):
@@ -54,7 +56,9 @@ def test_arresting_an_imported_lines_holder_lowers_persistence(lightgbm_model, s
     free, arrested = imported.copy(), imported.copy()
     free["holder_arrested"], free["closure_type"] = False, "none"
     arrested["holder_arrested"], arrested["closure_type"] = True, "type1"
-    delta = lightgbm_model.persistence_probability(arrested) - lightgbm_model.persistence_probability(free)
+    delta = lightgbm_model.persistence_probability(
+        arrested
+    ) - lightgbm_model.persistence_probability(free)
     assert delta.mean() < -0.05
     assert (delta < 0).mean() > 0.8
 
@@ -62,8 +66,10 @@ def test_arresting_an_imported_lines_holder_lowers_persistence(lightgbm_model, s
 def test_preparation_travels_with_the_model(lightgbm_model, small_history):
     """Pickled and restored, the model applies exactly the same preprocessing."""
     restored = pickle.loads(pickle.dumps(lightgbm_model))
-    np.testing.assert_array_equal(restored.persistence_probability(small_history.head(200)),
-                                  lightgbm_model.persistence_probability(small_history.head(200)))
+    np.testing.assert_array_equal(
+        restored.persistence_probability(small_history.head(200)),
+        lightgbm_model.persistence_probability(small_history.head(200)),
+    )
 
 
 def test_unseen_category_and_missing_values_score(lightgbm_model, small_history):
@@ -81,7 +87,9 @@ def test_missing_feature_column_is_a_clear_error(lightgbm_model, small_history):
 
 @pytest.mark.parametrize("calibration", ["sigmoid", "isotonic", "none"])
 def test_logistic_baseline_and_calibrations(small_history, contract, calibration):
-    model = PersistenceModel(contract, family="logistic", calibration=calibration).fit(small_history)
+    model = PersistenceModel(contract, family="logistic", calibration=calibration).fit(
+        small_history
+    )
     p = model.persistence_probability(small_history)
     assert np.all((p >= 0) & (p <= 1))
     from sklearn.metrics import roc_auc_score
@@ -90,7 +98,9 @@ def test_logistic_baseline_and_calibrations(small_history, contract, calibration
 
 
 def test_monotone_constraints_hold(small_history, contract):
-    model = PersistenceModel(contract, monotone={"contacts": 1, "holder_arrested": -1}).fit(small_history)
+    model = PersistenceModel(contract, monotone={"contacts": 1, "holder_arrested": -1}).fit(
+        small_history
+    )
     rows = small_history.head(100).copy()
     low, high = rows.copy(), rows.copy()
     low["contacts"], high["contacts"] = 10, 5000
@@ -113,7 +123,9 @@ def test_one_outcome_only_is_refused(small_history, contract):
 # -- the scikit-learn estimator contract (a data contract is a constructor argument, so sklearn's
 # own check_estimator, which builds estimators from nothing, does not apply) ---------------------
 def test_init_stores_arguments_only_and_params_round_trip(contract):
-    model = PersistenceModel(contract, family="no-such-family", calibration="no-such-method", n_jobs=3)
+    model = PersistenceModel(
+        contract, family="no-such-family", calibration="no-such-method", n_jobs=3
+    )
     params = model.get_params()
     assert params["family"] == "no-such-family" and params["calibration"] == "no-such-method"
     assert params["contract"] is contract and params["n_jobs"] == 3
@@ -122,7 +134,9 @@ def test_init_stores_arguments_only_and_params_round_trip(contract):
     assert twin is not model and twin.get_params().keys() == params.keys()
     assert twin.set_params(family="logistic", calibration="isotonic") is twin
     assert (twin.family, twin.calibration) == ("logistic", "isotonic")
-    assert (model.family, model.calibration) == ("no-such-family", "no-such-method"), "a clone is independent"
+    assert (model.family, model.calibration) == ("no-such-family", "no-such-method"), (
+        "a clone is independent"
+    )
 
 
 def test_unfitted_model_says_so(contract, small_history):
@@ -141,16 +155,23 @@ def test_fit_returns_self_and_a_clone_of_a_fitted_model_is_unfitted(logistic_mod
 def test_refitting_is_deterministic(contract, small_history, family, params):
     first = PersistenceModel(contract, family=family, params=params, n_jobs=1).fit(small_history)
     second = clone(first).fit(small_history)
-    np.testing.assert_array_equal(first.persistence_probability(small_history),
-                                  second.persistence_probability(small_history))
+    np.testing.assert_array_equal(
+        first.persistence_probability(small_history), second.persistence_probability(small_history)
+    )
 
 
-@pytest.mark.parametrize("setting,message", [
-    ({"calibration": "platt"}, "calibration must be one of .*'platt'"),
-    ({"family": "xgboost"}, "model family must be one of .*'xgboost'"),
-    ({"calibration_fraction": 1.5}, r"calibration_fraction must be in \[0, 1\)"),
-    ({"monotone": {"no_such_column": 1}}, r"monotone constraint\(s\) on unknown feature\(s\): \['no_such_column'\]"),
-])
+@pytest.mark.parametrize(
+    "setting,message",
+    [
+        ({"calibration": "platt"}, "calibration must be one of .*'platt'"),
+        ({"family": "xgboost"}, "model family must be one of .*'xgboost'"),
+        ({"calibration_fraction": 1.5}, r"calibration_fraction must be in \[0, 1\)"),
+        (
+            {"monotone": {"no_such_column": 1}},
+            r"monotone constraint\(s\) on unknown feature\(s\): \['no_such_column'\]",
+        ),
+    ],
+)
 def test_bad_settings_are_refused_before_any_fitting(contract, small_history, setting, message):
     """Checked first: an empty frame (which fitting would refuse) still gets the setting's error."""
     with pytest.raises(ResilienceError, match=message):
@@ -166,10 +187,13 @@ def test_threads_come_from_the_parameter_not_the_environment(contract, small_his
 
 
 def test_params_override_the_defaults_key_by_key(contract, small_history):
-    model = PersistenceModel(contract, params={**FAST_LGBM, "num_leaves": None}, early_stopping_rounds=0,
-                             n_jobs=1).fit(small_history)
+    model = PersistenceModel(
+        contract, params={**FAST_LGBM, "num_leaves": None}, early_stopping_rounds=0, n_jobs=1
+    ).fit(small_history)
     assert model.lgbm_params_["learning_rate"] == 0.1 and model.lgbm_params_["n_estimators"] == 40
-    assert model.lgbm_params_["num_leaves"] == DEFAULT_LGBM_PARAMS["num_leaves"], "None keeps the default"
+    assert model.lgbm_params_["num_leaves"] == DEFAULT_LGBM_PARAMS["num_leaves"], (
+        "None keeps the default"
+    )
     assert model.lgbm_params_["min_child_samples"] == DEFAULT_LGBM_PARAMS["min_child_samples"]
 
 

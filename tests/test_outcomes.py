@@ -1,5 +1,6 @@
 """Known outcomes per disruption: recorded against the last estimate, merged, never contradicted;
 shown on the report's line board; written by resilience-outcomes beside outcomes.csv."""
+
 from __future__ import annotations
 
 import hashlib
@@ -7,16 +8,21 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import run_command
+from test_report import parse, visible_text, write_fake_week
+
 from resilience import artifacts
 from resilience.data.contract import load_data_contract
 from resilience.errors import ResilienceError
-from resilience.known_outcomes import OutcomeConflict, read_outcomes, update_outcomes, write_outcomes
+from resilience.known_outcomes import (
+    OutcomeConflict,
+    read_outcomes,
+    update_outcomes,
+    write_outcomes,
+)
 from resilience.outcomes import read_labels
 from resilience.report import ReportSettings, load_week, render_html, report_context
 from resilience.yardstick import band
-from test_report import parse, visible_text, write_fake_week
 
 
 def write_scores(folder: Path, rows: list[tuple[str, str, float]], ranges: bool = False) -> Path:
@@ -58,13 +64,28 @@ def root(tmp_path) -> Path:
 
 def test_each_outcome_is_recorded_against_the_last_estimate(root):
     known, added = record(root, labels(D1=True, D2=False, D9=True))
-    assert added == 2 and list(known["disruption_id"]) == ["D1", "D2"]   # D9 was never scored: nothing estimated
+    assert added == 2 and list(known["disruption_id"]) == [
+        "D1",
+        "D2",
+    ]  # D9 was never scored: nothing estimated
     d1, d2 = known.set_index("disruption_id").loc["D1"], known.set_index("disruption_id").loc["D2"]
-    assert (d1["week"], d1["persistence_probability"], d1["yardstick_band"]) == ("2026-W46", 0.62, "likely")
+    assert (d1["week"], d1["persistence_probability"], d1["yardstick_band"]) == (
+        "2026-W46",
+        0.62,
+        "likely",
+    )
     assert d1["outcome"] and d1["line_id"] == "L1"
-    assert d1["probability_low"] == pytest.approx(0.52) and d1["probability_high"] == pytest.approx(0.72)
-    assert (d2["week"], d2["persistence_probability"], bool(d2["outcome"])) == ("2026-W45", 0.71, False)
-    assert pd.isna(d2["probability_low"]) and pd.isna(d2["probability_high"])   # that week had no ranges
+    assert d1["probability_low"] == pytest.approx(0.52) and d1["probability_high"] == pytest.approx(
+        0.72
+    )
+    assert (d2["week"], d2["persistence_probability"], bool(d2["outcome"])) == (
+        "2026-W45",
+        0.71,
+        False,
+    )
+    assert pd.isna(d2["probability_low"]) and pd.isna(
+        d2["probability_high"]
+    )  # that week had no ranges
     assert read_outcomes(root / artifacts.OUTCOMES_PARQUET).equals(known)
 
 
@@ -101,12 +122,19 @@ def test_a_contradicting_label_is_refused_naming_the_files_and_ids(root):
 def test_a_labels_extract_contradicting_itself_is_refused(tmp_path):
     contract = load_data_contract("default")
     path = tmp_path / "labels.csv"
-    pd.DataFrame({"disruption_id": ["D1", "D2", "D1", "D2"], "persisted_12w": ["true", "false", "false", "false"]}
-                 ).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "disruption_id": ["D1", "D2", "D1", "D2"],
+            "persisted_12w": ["true", "false", "false", "false"],
+        }
+    ).to_csv(path, index=False)
     with pytest.raises(OutcomeConflict, match=r"labels\.csv: disruption\(s\) D1 labelled both"):
         read_labels(path, contract)
     path.write_text("disruption_id,persisted_12w\nD1,true\nD1,true\nD2,false\n")
-    assert read_labels(path, contract).to_dict("list") == {"disruption_id": ["D1", "D2"], "outcome": [True, False]}
+    assert read_labels(path, contract).to_dict("list") == {
+        "disruption_id": ["D1", "D2"],
+        "outcome": [True, False],
+    }
 
 
 def test_only_the_asked_ids_are_read_and_a_damaged_file_is_named(root):
@@ -122,20 +150,28 @@ def test_only_the_asked_ids_are_read_and_a_damaged_file_is_named(root):
 # -- the report's line board ----------------------------------------------------------------------
 @pytest.fixture()
 def report_weeks(tmp_path) -> tuple[Path, Path]:
-    previous = write_fake_week(tmp_path / "2026-W46", n_lines=30, seed=1, week="2026-W46", first_line=0)
-    current = write_fake_week(tmp_path / "2026-W47", n_lines=40, seed=2, week="2026-W47", first_line=10)
+    previous = write_fake_week(
+        tmp_path / "2026-W46", n_lines=30, seed=1, week="2026-W46", first_line=0
+    )
+    current = write_fake_week(
+        tmp_path / "2026-W47", n_lines=40, seed=2, week="2026-W47", first_line=10
+    )
     return current, previous
 
 
 def board_for(current: Path, previous: Path, **settings) -> tuple[dict, str]:
-    context = report_context(load_week(current), load_week(previous, previous=True), ReportSettings(**settings))
+    context = report_context(
+        load_week(current), load_week(previous, previous=True), ReportSettings(**settings)
+    )
     return context["board"], visible_text(parse(render_html(context)))
 
 
 def test_board_says_outcome_now_known_against_the_estimate(report_weeks):
     current, previous = report_weeks
     last_week = pd.read_parquet(previous / artifacts.SCORES_PARQUET).set_index("disruption_id")
-    ids = list(last_week.index[:12])        # the fake weeks share no disruption: all of last week's are closed
+    ids = list(
+        last_week.index[:12]
+    )  # the fake weeks share no disruption: all of last week's are closed
     outcomes = {d: i % 3 == 0 for i, d in enumerate(ids)}
     record(current.parent, labels(**outcomes))
     board, text = board_for(current, previous, board_lines=5)
@@ -143,9 +179,11 @@ def test_board_says_outcome_now_known_against_the_estimate(report_weeks):
     assert known["count"] == 12 and known["persisted"] == 4 and known["waiting"] == 18
     expected = last_week.loc[ids, "persistence_probability"].sum()
     assert known["expected"] == pytest.approx(expected, abs=0.05)
-    assert (f"Of the 12 lines whose outcome is now known, 4 persisted (still active 12 weeks after the disruption); "
-            f"from our estimates we expected about {expected:.0f}.") in text
-    assert len(known["lines"]) == 5          # bounded by the board's limit
+    assert (
+        f"Of the 12 lines whose outcome is now known, 4 persisted (still active 12 weeks after the disruption); "
+        f"from our estimates we expected about {expected:.0f}."
+    ) in text
+    assert len(known["lines"]) == 5  # bounded by the board's limit
     gaps = []
     for line in known["lines"]:
         row = last_week.loc[line["disruption_id"]]
@@ -155,26 +193,48 @@ def test_board_says_outcome_now_known_against_the_estimate(report_weeks):
         assert f"{words} \u2014 we estimated {percent} ({row['yardstick_band']})" == line["text"]
         assert f"{words} we estimated {percent} ({row['yardstick_band']})" in text
         gaps.append(abs(outcomes[line["disruption_id"]] - row["persistence_probability"]))
-    assert gaps == sorted(gaps, reverse=True)   # furthest from the estimate first
+    assert gaps == sorted(gaps, reverse=True)  # furthest from the estimate first
 
 
 def test_board_works_without_outcomes_and_escapes_the_file(report_weeks):
     current, previous = report_weeks
     board, text = board_for(current, previous)
     assert board["outcomes"] is None and "Outcomes now known" not in text and board["gone"] == 10
-    unrelated = pd.DataFrame({"disruption_id": ["OTHER"], "line_id": ["L9"], "outcome": [True], "week": ["2026-W01"],
-                              "persistence_probability": [0.5], "yardstick_band": ["realistic possibility"]})
+    unrelated = pd.DataFrame(
+        {
+            "disruption_id": ["OTHER"],
+            "line_id": ["L9"],
+            "outcome": [True],
+            "week": ["2026-W01"],
+            "persistence_probability": [0.5],
+            "yardstick_band": ["realistic possibility"],
+        }
+    )
     write_outcomes(unrelated, current.parent / artifacts.OUTCOMES_PARQUET)
     board, text = board_for(current, previous)
     assert board["outcomes"]["count"] == 0 and board["outcomes"]["lines"] == []
-    assert "30 disruptions from last week are no longer open but no outcome has been recorded yet." in text
+    assert (
+        "30 disruptions from last week are no longer open but no outcome has been recorded yet."
+        in text
+    )
     hostile = "<script>alert(1)</script>"
     first = pd.read_parquet(previous / artifacts.SCORES_PARQUET)["disruption_id"].iloc[0]
-    frame = pd.DataFrame({"disruption_id": [first], "line_id": [hostile], "outcome": [True], "week": ["2026-W46"],
-                          "persistence_probability": [0.62], "yardstick_band": ["likely<b>"],
-                          "probability_low": [0.5], "probability_high": [0.7]})
+    frame = pd.DataFrame(
+        {
+            "disruption_id": [first],
+            "line_id": [hostile],
+            "outcome": [True],
+            "week": ["2026-W46"],
+            "persistence_probability": [0.62],
+            "yardstick_band": ["likely<b>"],
+            "probability_low": [0.5],
+            "probability_high": [0.7],
+        }
+    )
     write_outcomes(frame, current.parent / artifacts.OUTCOMES_PARQUET)
-    context = report_context(load_week(current), load_week(previous, previous=True), ReportSettings())
+    context = report_context(
+        load_week(current), load_week(previous, previous=True), ReportSettings()
+    )
     html = render_html(context)
     assert hostile not in html and "&lt;script&gt;" in html and "likely<b>" not in html
     text = visible_text(parse(html))
@@ -183,30 +243,56 @@ def test_board_works_without_outcomes_and_escapes_the_file(report_weeks):
 
 
 # -- the command ----------------------------------------------------------------------------------
-def test_outcomes_command_writes_metrics_and_per_disruption_outcomes(report_weeks, tmp_path, mlflow_uri):
+def test_outcomes_command_writes_metrics_and_per_disruption_outcomes(
+    report_weeks, tmp_path, mlflow_uri
+):
     import mlflow
 
-    mlflow.search_experiments()                 # the store exists (commands that read it never create one)
+    mlflow.search_experiments()  # the store exists (commands that read it never create one)
     current, previous = report_weeks
     root = current.parent
-    ids = pd.concat([pd.read_parquet(w / artifacts.SCORES_PARQUET)["disruption_id"] for w in (previous, current)])
+    ids = pd.concat(
+        [
+            pd.read_parquet(w / artifacts.SCORES_PARQUET)["disruption_id"]
+            for w in (previous, current)
+        ]
+    )
     path = tmp_path / "labels.csv"
-    pd.DataFrame({"disruption_id": ids, "persisted_12w": ["true" if i % 2 else "false" for i in range(len(ids))]}
-                 ).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "disruption_id": ids,
+            "persisted_12w": ["true" if i % 2 else "false" for i in range(len(ids))],
+        }
+    ).to_csv(path, index=False)
     env = {"MLFLOW_TRACKING_URI": mlflow_uri}
-    result = run_command("resilience-outcomes", f"input={path}", f"output_root={root}", "min_rows=10",
-                         f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, env=env)
+    result = run_command(
+        "resilience-outcomes",
+        f"input={path}",
+        f"output_root={root}",
+        "min_rows=10",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert set(pd.read_csv(root / artifacts.OUTCOMES_CSV)["week"]) == {"2026-W46", "2026-W47"}
     known = pd.read_parquet(root / artifacts.OUTCOMES_PARQUET)
     assert len(known) == 70 and set(known["disruption_id"]) == set(ids)
     assert known["outcome"].sum() == 35 and set(known["week"]) == {"2026-W46", "2026-W47"}
     assert "70 disruption outcome(s) with their last estimate (70 new)" in result.stdout
-    before = {name: digest(root / name) for name in (artifacts.OUTCOMES_CSV, artifacts.OUTCOMES_PARQUET)}
+    before = {
+        name: digest(root / name) for name in (artifacts.OUTCOMES_CSV, artifacts.OUTCOMES_PARQUET)
+    }
     flipped = pd.read_csv(path).assign(persisted_12w=lambda f: ~f["persisted_12w"])
     flipped.head(3).to_csv(tmp_path / "wrong.csv", index=False)
-    result = run_command("resilience-outcomes", f"input={tmp_path / 'wrong.csv'}", f"output_root={root}",
-                         f"hydra.run.dir={tmp_path / 'run2'}", cwd=tmp_path, env=env)
+    result = run_command(
+        "resilience-outcomes",
+        f"input={tmp_path / 'wrong.csv'}",
+        f"output_root={root}",
+        f"hydra.run.dir={tmp_path / 'run2'}",
+        cwd=tmp_path,
+        env=env,
+    )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "wrong.csv" in result.stderr and str(ids.iloc[0]) in result.stderr
-    assert {name: digest(root / name) for name in before} == before    # nothing written
+    assert {name: digest(root / name) for name in before} == before  # nothing written

@@ -1,4 +1,5 @@
 """Priority = likelihood x harm: the harm policy from config, its checks and its arithmetic."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,23 +27,35 @@ def test_default_policy_fits_the_default_contract_and_documents_every_weight(def
     assert policy is not None and policy.name == "default"
     assert sum(c.weight for c in policy.components) == pytest.approx(100)
     assert all(len(c.why) > 30 for c in policy.components)
-    assert {"exploited_children", "exploited_adults", "violence", "weapons", "cuckooed_addresses", "market",
-            "organised_crime"} <= {c.name for c in policy.components}
+    assert {
+        "exploited_children",
+        "exploited_adults",
+        "violence",
+        "weapons",
+        "cuckooed_addresses",
+        "market",
+        "organised_crime",
+    } <= {c.name for c in policy.components}
     recorded = policy.to_dict()
     assert recorded["components"][0]["weight"] == 25 and "ties" in recorded["formula"]
 
 
 def test_harm_index_arithmetic(default_contract):
     policy = load_priority_policy(None, default_contract)
-    frame = pd.DataFrame({c: [0, 0, 0] for c in default_contract.column_names if c in
-                          {k.column for k in policy.components} | set(policy.referrals)})
-    frame["exploited_children"] = [0, 1, 7]          # cap 3, weight 25
-    frame["weapons_linked"] = [False, True, True]   # flag, weight 10
-    frame["contacts"] = [0, 500, np.nan]            # cap 1000, weight 10; missing counts as none
+    frame = pd.DataFrame(
+        {
+            c: [0, 0, 0]
+            for c in default_contract.column_names
+            if c in {k.column for k in policy.components} | set(policy.referrals)
+        }
+    )
+    frame["exploited_children"] = [0, 1, 7]  # cap 3, weight 25
+    frame["weapons_linked"] = [False, True, True]  # flag, weight 10
+    frame["contacts"] = [0, 500, np.nan]  # cap 1000, weight 10; missing counts as none
     frame["safeguarding_referrals"] = [0, 2, 0]
     out = policy.columns(frame)
     assert out["harm_index"].tolist() == pytest.approx([0.0, 25 / 3 + 10 + 5, 25 + 10], abs=1e-3)
-    assert out["harm_exploited_children"].tolist() == [0, 1, 7]       # the recorded value, not the score
+    assert out["harm_exploited_children"].tolist() == [0, 1, 7]  # the recorded value, not the score
     assert out[REFERRALS_COLUMN].tolist() == [0, 2, 0]
 
 
@@ -62,8 +75,15 @@ def test_example_force_policy_reads_its_own_column_names():
     assert policy.name == "example_force"
     assert {c.column for c in policy.components} <= set(contract.column_names)
     assert policy.referrals == ("referrals",)
-    frame = pd.DataFrame({"children_exploited": [2], "runner_count": [10], "customer_count": [0], "deal_lines": [1],
-                          "referrals": [0]})
+    frame = pd.DataFrame(
+        {
+            "children_exploited": [2],
+            "runner_count": [10],
+            "customer_count": [0],
+            "deal_lines": [1],
+            "referrals": [0],
+        }
+    )
     assert policy.columns(frame)["harm_index"].iloc[0] == pytest.approx(45 * 2 / 3 + 25 + 10 / 5)
 
 
@@ -78,7 +98,9 @@ def test_a_component_column_the_contract_lacks_is_named(default_contract, tmp_pa
     raw["components"]["violence"]["column"] = "violent_incidents"
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ConfigError, match="component 'violence': column 'violent_incidents' is not a number"):
+    with pytest.raises(
+        ConfigError, match="component 'violence': column 'violent_incidents' is not a number"
+    ):
         load_priority_policy(str(path), default_contract)
 
 
@@ -98,7 +120,9 @@ def test_weights_must_add_up_to_100_and_each_needs_its_reason():
 
 
 def test_no_policy_for_a_new_data_config_means_likelihood_alone(default_contract):
-    other = DataContract.from_dict({**default_contract.to_dict(), "name": "a_force_without_a_policy"})
+    other = DataContract.from_dict(
+        {**default_contract.to_dict(), "name": "a_force_without_a_policy"}
+    )
     assert load_priority_policy(None, other) is None
     with pytest.raises(ConfigError, match="no priority config"):
         load_priority_policy("a_force_without_a_policy", other)

@@ -1,5 +1,6 @@
 """Tests for the plain-English reasons: value wording, snapshot text across every yardstick band and
 gap, and wording that describes what the model weighs without claiming a cause."""
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,25 @@ SNAPSHOT = Path(__file__).parent / "snapshots" / "reasons.txt"
 
 # One probability per yardstick band, and both sides of every gap (a gap is split at its midpoint).
 BAND_PROBABILITIES = (
-    0.02, 0.07, 0.08, 0.15, 0.22, 0.23, 0.30, 0.37, 0.38, 0.45, 0.52, 0.53, 0.65, 0.77, 0.78, 0.85, 0.92,
-    0.93, 0.97,
+    0.02,
+    0.07,
+    0.08,
+    0.15,
+    0.22,
+    0.23,
+    0.30,
+    0.37,
+    0.38,
+    0.45,
+    0.52,
+    0.53,
+    0.65,
+    0.77,
+    0.78,
+    0.85,
+    0.92,
+    0.93,
+    0.97,
 )
 
 # Line values cycled over the hand-made rows (row i takes entry i % len): counts of 0, 1 and
@@ -82,15 +100,20 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def handmade_explanation(contract, probabilities, patterns=None, cohorts=None, prefix="BAND",
-                         screen=None) -> Explanation:
+def handmade_explanation(
+    contract, probabilities, patterns=None, cohorts=None, prefix="BAND", screen=None
+) -> Explanation:
     """An explanation built by hand: deterministic contributions that reach each target probability."""
     features = list(contract.features)
     n, width = len(probabilities), len(features)
     base = _logit(0.42)
     if patterns is None:
-        patterns = np.array([[math.sin(1.7 * j + 0.9 * i) * (1.0 if j % 3 else 0.35) for j in range(width)]
-                             for i in range(n)])
+        patterns = np.array(
+            [
+                [math.sin(1.7 * j + 0.9 * i) * (1.0 if j % 3 else 0.35) for j in range(width)]
+                for i in range(n)
+            ]
+        )
     targets = np.array([_logit(p) - base for p in probabilities])
     contributions = patterns + ((targets - patterns.sum(axis=1)) / width)[:, None]
     margin = base + contributions.sum(axis=1)
@@ -102,7 +125,9 @@ def handmade_explanation(contract, probabilities, patterns=None, cohorts=None, p
             values[f] = values[f].astype("category")
     if cohorts is None:
         cohorts = ["imported" if i % 2 == 0 else "home_grown" for i in range(n)]
-    rates = np.array([SIMILAR_RATES.get(c, np.nan) if i % 3 != 2 else np.nan for i, c in enumerate(cohorts)])
+    rates = np.array(
+        [SIMILAR_RATES.get(c, np.nan) if i % 3 != 2 else np.nan for i, c in enumerate(cohorts)]
+    )
     return Explanation(
         ids=np.array([f"{prefix}-{i + 1:02d}" for i in range(n)], dtype=object),
         contributions=pd.DataFrame(contributions, columns=features),
@@ -133,8 +158,13 @@ def _special_rows(contract) -> Explanation:
     patterns = np.vstack([flat, up, down, tiny, one])
     base = _logit(0.42)
     probabilities = [float(expit(base + row.sum())) for row in patterns]
-    return handmade_explanation(contract, probabilities, patterns=patterns,
-                                cohorts=["imported", "home_grown", "imported", None, "home_grown"], prefix="EDGE")
+    return handmade_explanation(
+        contract,
+        probabilities,
+        patterns=patterns,
+        cohorts=["imported", "home_grown", "imported", None, "home_grown"],
+        prefix="EDGE",
+    )
 
 
 def _screened_rows(contract) -> Explanation:
@@ -144,16 +174,29 @@ def _screened_rows(contract) -> Explanation:
 
     features = list(contract.features)
     unearned = {"policing_area", "cash_seized_gbp", "weeks_since_last_disruption"}
-    concepts = tuple(dict.fromkeys(contract.concept_of(f).name for f in features if f not in unearned))
-    screen = ReasonScreen(tuple(f for f in features if f not in unearned),
-                          tuple(c for c in concepts if c != "exploitation"), materiality_points=1.0, mode="hide")
+    concepts = tuple(
+        dict.fromkeys(contract.concept_of(f).name for f in features if f not in unearned)
+    )
+    screen = ReasonScreen(
+        tuple(f for f in features if f not in unearned),
+        tuple(c for c in concepts if c != "exploitation"),
+        materiality_points=1.0,
+        mode="hide",
+    )
     width = len(features)
-    patterns = np.array([[math.sin(1.3 * j + 0.7 * i) * 0.4 for j in range(width)] for i in range(4)])
+    patterns = np.array(
+        [[math.sin(1.3 * j + 0.7 * i) * 0.4 for j in range(width)] for i in range(4)]
+    )
     market = [features.index(f) for f in ("deal_numbers", "contacts", "bulk_texts_per_day")]
     patterns[0, market] = [0.5, 0.6, 0.45]
-    patterns[1, [features.index("policing_area"), features.index("exploited_children")]] = [1.5, 1.2]
+    patterns[1, [features.index("policing_area"), features.index("exploited_children")]] = [
+        1.5,
+        1.2,
+    ]
     probabilities = [0.55, 0.30, 0.81, 0.12]
-    return handmade_explanation(contract, probabilities, patterns=patterns, prefix="SCREEN", screen=screen)
+    return handmade_explanation(
+        contract, probabilities, patterns=patterns, prefix="SCREEN", screen=screen
+    )
 
 
 def render_snapshot(explanations) -> str:
@@ -162,7 +205,9 @@ def render_snapshot(explanations) -> str:
         frame = explanation.reasons_frame()
         for row in frame.itertuples(index=False):
             row = row._asdict()
-            lines = [f"== {row['disruption_id']}  p={row['persistence_probability']:.4f}  {row['yardstick']}"]
+            lines = [
+                f"== {row['disruption_id']}  p={row['persistence_probability']:.4f}  {row['yardstick']}"
+            ]
             lines += [f"  {column}: {row[column]}" for column in REASON_COLUMNS if row[column]]
             lines.append(f"  summary: {row['summary']}")
             blocks.append("\n".join(lines))
@@ -187,7 +232,9 @@ def screened_rows(contract):
 @pytest.fixture(scope="module")
 def model_rows(contract, small_history):
     params = {"n_estimators": 60, "learning_rate": 0.1, "n_jobs": 1}
-    model = PersistenceModel(contract, family="lightgbm", params=params, early_stopping_rounds=0).fit(small_history)
+    model = PersistenceModel(
+        contract, family="lightgbm", params=params, early_stopping_rounds=0
+    ).fit(small_history)
     return explain(model, small_history.iloc[:1500])
 
 
@@ -201,7 +248,9 @@ def test_reasons_snapshot(band_rows, special_rows, screened_rows):
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
         SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
         SNAPSHOT.write_text(text, encoding="utf-8")
-    assert SNAPSHOT.exists(), f"{SNAPSHOT} is missing: write it with UPDATE_SNAPSHOTS=1, read it, commit it"
+    assert SNAPSHOT.exists(), (
+        f"{SNAPSHOT} is missing: write it with UPDATE_SNAPSHOTS=1, read it, commit it"
+    )
     assert text == SNAPSHOT.read_text(encoding="utf-8")
 
 
@@ -237,8 +286,14 @@ def test_edge_rows(special_rows):
     flat, up, down, tiny, one = (frame.iloc[i] for i in range(5))
     assert "nothing raises or lowers the estimate by a point or more" in flat["summary"]
     assert all(flat[c] == "" for c in REASON_COLUMNS)
-    assert up["reason_for_1"] and up["reason_against_1"] == "" and "nothing lowers it" in up["summary"]
-    assert down["reason_against_1"] and down["reason_for_1"] == "" and "nothing raises it" in down["summary"]
+    assert (
+        up["reason_for_1"] and up["reason_against_1"] == "" and "nothing lowers it" in up["summary"]
+    )
+    assert (
+        down["reason_against_1"]
+        and down["reason_for_1"] == ""
+        and "nothing raises it" in down["summary"]
+    )
     assert all(tiny[c] == "" for c in REASON_COLUMNS)
     assert one["reason_for_1"].endswith(": +1 point") and one["reason_against_1"] == ""
     # a row of unknown cohort is compared with nothing (no like-with-like record)
@@ -246,8 +301,9 @@ def test_edge_rows(special_rows):
 
 
 def test_summary_compares_like_with_like_or_not_at_all(band_rows):
-    for cohort, band, rate, summary in zip(band_rows.cohort, band_rows.bands, band_rows.similar_rates,
-                                           band_rows.summary):
+    for cohort, band, rate, summary in zip(
+        band_rows.cohort, band_rows.bands, band_rows.similar_rates, band_rows.summary
+    ):
         if np.isnan(rate):
             assert "persisted" not in summary
         else:
@@ -273,7 +329,9 @@ def test_model_reasons_quote_the_lines_values(model_rows):
         for column in REASON_COLUMNS:
             text = reasons[column].iloc[i]
             if text.startswith(("line holder arrested", "line holder not arrested")):
-                assert ("not" in text.split(":")[0].split(" and ")[0]) != bool(values["holder_arrested"].iloc[i])
+                assert ("not" in text.split(":")[0].split(" and ")[0]) != bool(
+                    values["holder_arrested"].iloc[i]
+                )
             match = re.match(r"^([\d,]+) customer contacts?", text)
             if match:
                 assert int(match.group(1).replace(",", "")) == values["contacts"].iloc[i]
@@ -282,44 +340,51 @@ def test_model_reasons_quote_the_lines_values(model_rows):
 # ----------------------------------------------------------------------------------------------
 # Wording of values
 # ----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("column, value, expected", [
-    ("contacts", 1200, "1,200 customer contacts"),
-    ("contacts", 15342, "15,342 customer contacts"),
-    ("contacts", 1, "1 customer contact"),
-    ("contacts", 0, "no customer contacts"),
-    ("runners", 1, "1 runner known to work the line"),
-    ("exploited_children", 1, "1 exploited child identified"),
-    ("exploited_adults", 1, "1 exploited vulnerable adult identified"),
-    ("cuckooed_addresses", 1, "1 cuckooed address"),
-    ("violence_12m", 1, "1 violent incident in the last 12 months"),
-    ("closure_orders", 1, "1 premises closure order"),
-    ("closure_orders", 3, "3 premises closure orders"),
-    ("deal_numbers", 1, "1 deal-line number linked to the brand"),
-    ("line_age_weeks", 0, "0 weeks since the line was first known"),
-    ("line_age_weeks", 1, "1 week since the line was first known"),
-    ("bulk_texts_per_day", 6.3, "6.3 marketing texts a day"),
-    ("bulk_texts_per_day", 24.75, "24.8 marketing texts a day"),
-    ("bulk_texts_per_day", 0.25, "0.25 marketing texts a day"),
-    ("bulk_texts_per_day", 140.0, "140 marketing texts a day"),
-    ("bulk_texts_per_day", 0.0, "no marketing texts a day"),
-    ("weeks_since_last_disruption", float("nan"), "weeks since the last disruption not recorded"),
-    ("weeks_since_last_disruption", 14.5, "14.5 weeks since the last disruption"),
-    ("drugs_seized_gbp", 1234.0, "£1,234 of drugs seized"),
-    ("cash_seized_gbp", 1250000.0, "£1,250,000 of cash seized"),
-    ("cash_seized_gbp", 0.0, "no cash seized"),
-    ("holder_arrested", True, "line holder arrested"),
-    ("holder_arrested", False, "line holder not arrested"),
-    ("weapons_linked", False, "weapons not linked"),
-    ("ocg_linked", True, "linked to an organised crime group"),
-    ("ocg_linked", False, "not linked to an organised crime group"),
-    ("ddtro", False, "telecoms restriction order (DDTRO) not obtained"),
-    ("sustained_operation", False, "not part of a sustained operation"),
-    ("line_type", "home_grown", "home grown (line type)"),
-    ("origin_hub", "other_hub", "other hub (origin hub)"),
-    ("policing_area", "Ashby Vale", "Ashby Vale (policing area)"),
-    ("commodity", "heroin_crack", "heroin crack (main drugs sold)"),
-    ("closure_type", None, "closure type not recorded"),
-])
+@pytest.mark.parametrize(
+    "column, value, expected",
+    [
+        ("contacts", 1200, "1,200 customer contacts"),
+        ("contacts", 15342, "15,342 customer contacts"),
+        ("contacts", 1, "1 customer contact"),
+        ("contacts", 0, "no customer contacts"),
+        ("runners", 1, "1 runner known to work the line"),
+        ("exploited_children", 1, "1 exploited child identified"),
+        ("exploited_adults", 1, "1 exploited vulnerable adult identified"),
+        ("cuckooed_addresses", 1, "1 cuckooed address"),
+        ("violence_12m", 1, "1 violent incident in the last 12 months"),
+        ("closure_orders", 1, "1 premises closure order"),
+        ("closure_orders", 3, "3 premises closure orders"),
+        ("deal_numbers", 1, "1 deal-line number linked to the brand"),
+        ("line_age_weeks", 0, "0 weeks since the line was first known"),
+        ("line_age_weeks", 1, "1 week since the line was first known"),
+        ("bulk_texts_per_day", 6.3, "6.3 marketing texts a day"),
+        ("bulk_texts_per_day", 24.75, "24.8 marketing texts a day"),
+        ("bulk_texts_per_day", 0.25, "0.25 marketing texts a day"),
+        ("bulk_texts_per_day", 140.0, "140 marketing texts a day"),
+        ("bulk_texts_per_day", 0.0, "no marketing texts a day"),
+        (
+            "weeks_since_last_disruption",
+            float("nan"),
+            "weeks since the last disruption not recorded",
+        ),
+        ("weeks_since_last_disruption", 14.5, "14.5 weeks since the last disruption"),
+        ("drugs_seized_gbp", 1234.0, "£1,234 of drugs seized"),
+        ("cash_seized_gbp", 1250000.0, "£1,250,000 of cash seized"),
+        ("cash_seized_gbp", 0.0, "no cash seized"),
+        ("holder_arrested", True, "line holder arrested"),
+        ("holder_arrested", False, "line holder not arrested"),
+        ("weapons_linked", False, "weapons not linked"),
+        ("ocg_linked", True, "linked to an organised crime group"),
+        ("ocg_linked", False, "not linked to an organised crime group"),
+        ("ddtro", False, "telecoms restriction order (DDTRO) not obtained"),
+        ("sustained_operation", False, "not part of a sustained operation"),
+        ("line_type", "home_grown", "home grown (line type)"),
+        ("origin_hub", "other_hub", "other hub (origin hub)"),
+        ("policing_area", "Ashby Vale", "Ashby Vale (policing area)"),
+        ("commodity", "heroin_crack", "heroin crack (main drugs sold)"),
+        ("closure_type", None, "closure type not recorded"),
+    ],
+)
 def test_value_words(contract, column, value, expected):
     assert ValueWords.for_column(contract, column).phrase(value) == expected
 
@@ -330,10 +395,19 @@ def test_vectorised_value_words_match_one_at_a_time(contract):
     assert list(words.phrases(values)) == [words.phrase(v) for v in values]
 
 
-@pytest.mark.parametrize("rate, expected", [
-    (0.41, "about 4 in 10"), (0.47, "about 5 in 10"), (0.04, "about 4 in 100"), (0.003, "fewer than 1 in 100"),
-    (0.96, "about 96 in 100"), (0.999, "about 99 in 100"), (1.0, "all"), (0.949, "about 9 in 10"),
-])
+@pytest.mark.parametrize(
+    "rate, expected",
+    [
+        (0.41, "about 4 in 10"),
+        (0.47, "about 5 in 10"),
+        (0.04, "about 4 in 100"),
+        (0.003, "fewer than 1 in 100"),
+        (0.96, "about 96 in 100"),
+        (0.999, "about 99 in 100"),
+        (1.0, "all"),
+        (0.949, "about 9 in 10"),
+    ],
+)
 def test_share_in_words(rate, expected):
     assert share_in_words(rate) == expected
 
@@ -375,8 +449,12 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 
-@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow,
-                                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
 def test_screened_reasons_add_up_and_never_show_unearned_features(contract, data):
     from resilience.explain.reasons import named_columns
@@ -387,18 +465,28 @@ def test_screened_reasons_add_up_and_never_show_unearned_features(contract, data
     earned_features = data.draw(st.sets(st.sampled_from(features)), label="earned features")
     earned_concepts = data.draw(st.sets(st.sampled_from(concepts)), label="earned concepts")
     materiality = data.draw(st.sampled_from([0.5, 1.0, 2.5, 6.0]), label="materiality")
-    probabilities = data.draw(st.lists(st.floats(0.01, 0.99), min_size=1, max_size=8), label="probabilities")
+    probabilities = data.draw(
+        st.lists(st.floats(0.01, 0.99), min_size=1, max_size=8), label="probabilities"
+    )
     scale = data.draw(st.floats(0.05, 2.0), label="scale")
     seed = data.draw(st.integers(0, 1000), label="seed")
     patterns = np.random.default_rng(seed).normal(0, scale, (len(probabilities), len(features)))
-    screen = ReasonScreen(tuple(f for f in features if f in earned_features), tuple(earned_concepts), materiality)
+    screen = ReasonScreen(
+        tuple(f for f in features if f in earned_features), tuple(earned_concepts), materiality
+    )
     e = handmade_explanation(contract, probabilities, patterns=patterns, screen=screen)
 
     total = 100 * (e.probability - e.baseline_probability)
     by_concept = e.reason_points()
-    np.testing.assert_allclose(by_concept.drop(columns=[contract.id_column]).sum(axis=1), total, atol=1e-9)
+    np.testing.assert_allclose(
+        by_concept.drop(columns=[contract.id_column]).sum(axis=1), total, atol=1e-9
+    )
     np.testing.assert_allclose(e.shown_points().sum(axis=1), total, atol=1e-9)
-    shown = {f for f in features if f in earned_features and contract.concept_of(f).name in earned_concepts}
+    shown = {
+        f
+        for f in features
+        if f in earned_features and contract.concept_of(f).name in earned_concepts
+    }
     assert set(e.shown_points().columns) == shown | {"other_factors"}
     assert set(by_concept.columns) - {contract.id_column, "other_factors"} <= set(earned_concepts)
     # the columns a reason may name are shown ones only
@@ -425,22 +513,29 @@ def test_hidden_feature_with_the_largest_contribution_is_not_named(contract):
     patterns[0, features.index("policing_area")] = 2.0
     patterns[0, features.index("holder_arrested")] = -0.8
     shown = ReasonScreen.everything(contract, features)
-    hidden = ReasonScreen(tuple(f for f in features if f != "policing_area"),
-                          shown.earned_concepts, materiality_points=1.0)
+    hidden = ReasonScreen(
+        tuple(f for f in features if f != "policing_area"),
+        shown.earned_concepts,
+        materiality_points=1.0,
+    )
     before = handmade_explanation(contract, [0.6], patterns=patterns.copy(), screen=shown)
     after = handmade_explanation(contract, [0.6], patterns=patterns.copy(), screen=hidden)
     assert "(policing area)" in before.reasons["reason_for_1"].iloc[0]
     assert not any("policing area" in text for text in after.reasons.iloc[0])
     assert "policing area" not in after.summary[0]
     assert after.reasons["reason_against_1"].iloc[0].startswith("line holder arrested")
-    assert after.reason_points()["other_factors"].iloc[0] == pytest.approx(before.points["policing_area"].iloc[0])
+    assert after.reason_points()["other_factors"].iloc[0] == pytest.approx(
+        before.points["policing_area"].iloc[0]
+    )
 
 
 def test_concept_phrases_label_each_concept_with_the_lines_own_values(screened_rows, contract):
     phrases = screened_rows.concept_phrases()
     assert "exploitation" not in phrases.columns  # not earned: never labelled
-    assert phrases.loc[0, "market"] == ("1,200 customer contacts, 1 deal-line number linked to the brand "
-                                        "and 6.3 marketing texts a day")
+    assert phrases.loc[0, "market"] == (
+        "1,200 customer contacts, 1 deal-line number linked to the brand "
+        "and 6.3 marketing texts a day"
+    )
     # the reason text is the same phrase with its points
     assert screened_rows.reasons.loc[0, "reason_for_1"].startswith(phrases.loc[0, "market"] + ": +")
     assert phrases.loc[1, "holder_removed"].startswith("line holder not arrested")
@@ -449,8 +544,13 @@ def test_concept_phrases_label_each_concept_with_the_lines_own_values(screened_r
 def test_explanation_rebuilt_from_a_scored_weeks_points_words_concepts_alike(model_rows, contract):
     from resilience.explain import explanation_from_points
 
-    rebuilt = explanation_from_points(contract, model_rows.ids, model_rows.values, model_rows.shown_points(),
-                                      model_rows.baseline_probability)
+    rebuilt = explanation_from_points(
+        contract,
+        model_rows.ids,
+        model_rows.values,
+        model_rows.shown_points(),
+        model_rows.baseline_probability,
+    )
     np.testing.assert_allclose(rebuilt.probability, model_rows.probability, atol=1e-9)
     pd.testing.assert_frame_equal(rebuilt.concept_phrases(), model_rows.concept_phrases())
 
@@ -460,7 +560,13 @@ def test_explanation_rebuilt_from_screened_points_keeps_other_factors(screened_r
 
     points = screened_rows.shown_points()
     assert points["other_factors"].abs().max() > 0
-    rebuilt = explanation_from_points(contract, screened_rows.ids, screened_rows.values, points,
-                                      screened_rows.baseline_probability, screen=screened_rows.screen)
+    rebuilt = explanation_from_points(
+        contract,
+        screened_rows.ids,
+        screened_rows.values,
+        points,
+        screened_rows.baseline_probability,
+        screen=screened_rows.screen,
+    )
     np.testing.assert_allclose(rebuilt.probability, screened_rows.probability, atol=1e-9)
     pd.testing.assert_frame_equal(rebuilt.concept_phrases(), screened_rows.concept_phrases())

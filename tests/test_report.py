@@ -3,6 +3,7 @@
 ``write_fake_week`` builds a realistic scored week folder (seeded), so these tests do not depend on
 the scoring step. The browser tests and ``benchmarks/report.py`` reuse it.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from resilience.artifacts import WeekManifest
 from resilience.data.contract import load_data_contract
+from resilience.priority import load_priority_policy, priority_ranks
 from resilience.report import (
     DEFAULT_MARKING,
     PdfRendererUnavailable,
@@ -29,8 +32,6 @@ from resilience.report import (
     render_html,
     report_context,
 )
-from resilience.artifacts import WeekManifest
-from resilience.priority import load_priority_policy, priority_ranks
 from resilience.report.render import render_pdf
 from resilience.report.waterfall import concept_contributions, waterfall_steps
 from resilience.report.words import clean_text, css_string
@@ -42,14 +43,23 @@ HUBS = ("london", "birmingham", "liverpool", "manchester", "other_hub")
 HOSTILE_LINE_ID = "<script>alert(1)</script>"
 HOSTILE_AREA = '"><img src=x onerror=alert(1)>'
 HOSTILE_REASON = "</td></tr><script>alert(2)</script>"
-UNICODE_LINE_ID = "Łódź–Ærø 🚓 ‘line’ & \"co\""
+UNICODE_LINE_ID = 'Łódź–Ærø 🚓 ‘line’ & "co"'
 
 
 # -- fixture generator ----------------------------------------------------------------------------
-def write_fake_week(week_dir: Path, n_lines: int = 40, seed: int = 0, week: str = "2026-W47",
-                    first_line: int = 0, hostile: bool = False, decisions: bool = False,
-                    fairness: bool = True, empty_reasons: bool = False, harm: bool = True,
-                    data: str = "default") -> Path:
+def write_fake_week(
+    week_dir: Path,
+    n_lines: int = 40,
+    seed: int = 0,
+    week: str = "2026-W47",
+    first_line: int = 0,
+    hostile: bool = False,
+    decisions: bool = False,
+    fairness: bool = True,
+    empty_reasons: bool = False,
+    harm: bool = True,
+    data: str = "default",
+) -> Path:
     """Write a scored week folder shaped like the scoring step's output, random but seeded.
 
     Line ids are ``L0000``, ``L0001``... starting at ``first_line``, so two weeks made with
@@ -63,14 +73,17 @@ def write_fake_week(week_dir: Path, n_lines: int = 40, seed: int = 0, week: str 
 
     line_ids = [f"L{first_line + i:04d}" for i in range(n_lines)]
     home_grown = rng.random(n_lines) < 0.35
-    frame = pd.DataFrame({
-        "disruption_id": [f"D{week.replace('-', '')}-{i:05d}" for i in range(n_lines)],
-        "line_id": line_ids,
-        "disruption_date": pd.Timestamp("2026-11-16") - pd.to_timedelta(rng.integers(0, 28, n_lines), unit="D"),
-        "line_type": np.where(home_grown, "home_grown", "imported"),
-        "origin_hub": np.where(home_grown, "local", rng.choice(HUBS, n_lines)),
-        "policing_area": rng.choice(AREAS, n_lines),
-    })
+    frame = pd.DataFrame(
+        {
+            "disruption_id": [f"D{week.replace('-', '')}-{i:05d}" for i in range(n_lines)],
+            "line_id": line_ids,
+            "disruption_date": pd.Timestamp("2026-11-16")
+            - pd.to_timedelta(rng.integers(0, 28, n_lines), unit="D"),
+            "line_type": np.where(home_grown, "home_grown", "imported"),
+            "origin_hub": np.where(home_grown, "local", rng.choice(HUBS, n_lines)),
+            "policing_area": rng.choice(AREAS, n_lines),
+        }
+    )
     if data != "default":  # another force's slices, named as its data config names them
         frame = frame.drop(columns=["line_type", "origin_hub", "policing_area"])
         for column in contract.slices:
@@ -103,26 +116,47 @@ def write_fake_week(week_dir: Path, n_lines: int = 40, seed: int = 0, week: str 
         for k in range(3):
             frame.loc[i, f"reason_for_{k + 1}"] = (
                 f"{contract.describe(features[order_for[k]])} (raises it {contrib[order_for[k]]:.0f} points)"
-                if k < len(order_for) and not empty_reasons and rng.random() > 0.1 else "")
+                if k < len(order_for) and not empty_reasons and rng.random() > 0.1
+                else ""
+            )
             frame.loc[i, f"reason_against_{k + 1}"] = (
                 f"{contract.describe(features[order_against[k]])} (lowers it {-contrib[order_against[k]]:.0f} points)"
-                if k < len(order_against) and not empty_reasons and rng.random() > 0.1 else "")
-        frame.loc[i, "summary"] = (f"Line {frame.loc[i, 'line_id']} is {placements[i].words} to still be "
-                                   f"active 12 weeks after its disruption.")
+                if k < len(order_against) and not empty_reasons and rng.random() > 0.1
+                else ""
+            )
+        frame.loc[i, "summary"] = (
+            f"Line {frame.loc[i, 'line_id']} is {placements[i].words} to still be "
+            f"active 12 weeks after its disruption."
+        )
     if hostile and n_lines >= 1:
         frame.loc[0, "reason_for_1"] = HOSTILE_REASON
     policy = load_priority_policy(None, contract) if harm else None
     if policy is not None:  # harm columns as scoring writes them, from random recorded values
-        recorded = pd.DataFrame({c.column: (rng.random(n_lines) < 0.3) if c.kind == "flag"
-                                 else rng.poisson(0.8 if c.cap < 50 else 300, n_lines) for c in policy.components})
+        recorded = pd.DataFrame(
+            {
+                c.column: (rng.random(n_lines) < 0.3)
+                if c.kind == "flag"
+                else rng.poisson(0.8 if c.cap < 50 else 300, n_lines)
+                for c in policy.components
+            }
+        )
         for column in policy.referrals:
             recorded[column] = rng.poisson(0.5, n_lines)
         frame = pd.concat([frame, policy.columns(recorded)], axis=1)
     frame.insert(0, "input_row", np.arange(1, n_lines + 1))
-    frame = frame.sort_values("persistence_probability", ascending=False, kind="stable").reset_index(drop=True)
+    frame = frame.sort_values(
+        "persistence_probability", ascending=False, kind="stable"
+    ).reset_index(drop=True)
     frame.insert(0, "rank", np.arange(1, n_lines + 1))
-    frame["priority_rank"] = (priority_ranks(frame["persistence_probability"].to_numpy(), frame["harm_index"].to_numpy(),
-                                             policy.harm_floor) if policy is not None else frame["rank"])
+    frame["priority_rank"] = (
+        priority_ranks(
+            frame["persistence_probability"].to_numpy(),
+            frame["harm_index"].to_numpy(),
+            policy.harm_floor,
+        )
+        if policy is not None
+        else frame["rank"]
+    )
     frame.to_parquet(week_dir / "scores.parquet", index=False)
     frame.to_csv(week_dir / "scores.csv", index=False)
     explanations.to_parquet(week_dir / "explanations.parquet", index=False)
@@ -133,68 +167,184 @@ def write_fake_week(week_dir: Path, n_lines: int = 40, seed: int = 0, week: str 
         if column.concept and contract.concept_of(column.name).four_ps in ("protect", "prevent"):
             counts = rng.poisson(0.6, n_lines)
             concept = contract.concept_of(column.name)
-            safeguarding.append({"column": column.name, "label_text": column.label_text, "concept": concept.name,
-                                 "concept_label": concept.label_text, "four_ps": concept.four_ps,
-                                 "total": int(counts.sum()), "lines_with_any": int((counts > 0).sum())})
+            safeguarding.append(
+                {
+                    "column": column.name,
+                    "label_text": column.label_text,
+                    "concept": concept.name,
+                    "concept_label": concept.label_text,
+                    "four_ps": concept.four_ps,
+                    "total": int(counts.sum()),
+                    "lines_with_any": int((counts > 0).sum()),
+                }
+            )
     (week_dir / "safeguarding.json").write_text(json.dumps(safeguarding), encoding="utf-8")
 
-    alerts = [{"kind": "feature", "name": "contacts", "label_text": "customer contacts", "value": 0.31,
-               "threshold": 0.25, "message": "Customer contacts are higher this week than in training."},
-              {"kind": "missing", "name": "weeks_since_last_disruption", "label_text": "weeks since the last disruption",
-               "value": 0.18, "threshold": 0.1, "message": "More lines than usual have no earlier disruption date."}]
+    alerts = [
+        {
+            "kind": "feature",
+            "name": "contacts",
+            "label_text": "customer contacts",
+            "value": 0.31,
+            "threshold": 0.25,
+            "message": "Customer contacts are higher this week than in training.",
+        },
+        {
+            "kind": "missing",
+            "name": "weeks_since_last_disruption",
+            "label_text": "weeks since the last disruption",
+            "value": 0.18,
+            "threshold": 0.1,
+            "message": "More lines than usual have no earlier disruption date.",
+        },
+    ]
     if hostile:
-        alerts.append({"kind": "explanation", "name": "x", "label_text": "<b>bold</b>", "value": 1, "threshold": 0.5,
-                       "message": '<a href="https://evil.example/">click me</a>'})
-    (week_dir / "drift.json").write_text(json.dumps({"alerts": alerts, "psi": {}}), encoding="utf-8")
+        alerts.append(
+            {
+                "kind": "explanation",
+                "name": "x",
+                "label_text": "<b>bold</b>",
+                "value": 1,
+                "threshold": 0.5,
+                "message": '<a href="https://evil.example/">click me</a>',
+            }
+        )
+    (week_dir / "drift.json").write_text(
+        json.dumps({"alerts": alerts, "psi": {}}), encoding="utf-8"
+    )
 
-    metric = {"roc_auc": 0.83, "pr_auc": 0.79, "brier": 0.17, "ece": 0.027, "observed_rate": 0.43,
-              "mean_predicted": 0.41, "rows": 7615}
+    metric = {
+        "roc_auc": 0.83,
+        "pr_auc": 0.79,
+        "brier": 0.17,
+        "ece": 0.027,
+        "observed_rate": 0.43,
+        "mean_predicted": 0.41,
+        "rows": 7615,
+    }
     model = {
-        "name": "line-resilience", "version": "3", "run_id": "0f3c9a2b7d1e4c6a", "family": "lightgbm",
-        "training": {"train_start": "2023-11-27", "train_end": "2025-12-07", "test_start": "2026-03-02",
-                     "test_end": "2026-08-30", "train_rows": 38327, "test_rows": 7615},
+        "name": "line-resilience",
+        "version": "3",
+        "run_id": "0f3c9a2b7d1e4c6a",
+        "family": "lightgbm",
+        "training": {
+            "train_start": "2023-11-27",
+            "train_end": "2025-12-07",
+            "test_start": "2026-03-02",
+            "test_end": "2026-08-30",
+            "train_rows": 38327,
+            "test_rows": 7615,
+        },
         "test_metrics": metric,
         "test_metrics_by_cohort": {
-            "imported": {**metric, "roc_auc": 0.84, "observed_rate": 0.41, "mean_predicted": 0.40, "rows": 4900},
-            "home_grown": {**metric, "roc_auc": 0.80, "observed_rate": 0.47, "mean_predicted": 0.43, "ece": 0.041,
-                           "rows": 2715},
+            "imported": {
+                **metric,
+                "roc_auc": 0.84,
+                "observed_rate": 0.41,
+                "mean_predicted": 0.40,
+                "rows": 4900,
+            },
+            "home_grown": {
+                **metric,
+                "roc_auc": 0.80,
+                "observed_rate": 0.47,
+                "mean_predicted": 0.43,
+                "ece": 0.041,
+                "rows": 2715,
+            },
         },
         "calibration_table": [
-            {"bin": b, "rows": int(300 + 90 * b), "mean_predicted": (b + 0.5) / 10,
-             "observed_rate": float(np.clip((b + 0.5) / 10 + rng.normal(0, 0.03), 0, 1))} for b in range(10)
+            {
+                "bin": b,
+                "rows": int(300 + 90 * b),
+                "mean_predicted": (b + 0.5) / 10,
+                "observed_rate": float(np.clip((b + 0.5) / 10 + rng.normal(0, 0.03), 0, 1)),
+            }
+            for b in range(10)
         ],
     }
     if fairness:
         fair = []
-        for column, values in ((contract.cohort_column, ("imported", "home_grown")), (contract.slices[-1], AREAS)):
+        for column, values in (
+            (contract.cohort_column, ("imported", "home_grown")),
+            (contract.slices[-1], AREAS),
+        ):
             for value in values:
                 gap = float(rng.normal(0, 0.03))
-                flag = "over-predicts" if gap > 0.045 else "under-predicts" if gap < -0.045 else "ok"
-                fair.append({"slice": column, "value": value, "rows": int(rng.integers(60, 900)), "suppressed": False,
-                             "observed_rate": 0.42, "mean_predicted": 0.42 + gap, "calibration_gap": gap,
-                             "calibration_gap_low": gap - 0.02, "calibration_gap_high": gap + 0.02, "flag": flag})
+                flag = (
+                    "over-predicts" if gap > 0.045 else "under-predicts" if gap < -0.045 else "ok"
+                )
+                fair.append(
+                    {
+                        "slice": column,
+                        "value": value,
+                        "rows": int(rng.integers(60, 900)),
+                        "suppressed": False,
+                        "observed_rate": 0.42,
+                        "mean_predicted": 0.42 + gap,
+                        "calibration_gap": gap,
+                        "calibration_gap_low": gap - 0.02,
+                        "calibration_gap_high": gap + 0.02,
+                        "flag": flag,
+                    }
+                )
         fair[-1]["flag"] = "under-predicts"
-        fair.append({"slice": contract.slices[-1], "value": "Tiny Isle", "rows": 12, "suppressed": True, "flag": "suppressed"})
+        fair.append(
+            {
+                "slice": contract.slices[-1],
+                "value": "Tiny Isle",
+                "rows": 12,
+                "suppressed": True,
+                "flag": "suppressed",
+            }
+        )
         if hostile:
-            fair.append({"slice": "policing_area", "value": HOSTILE_AREA, "rows": 12, "suppressed": True,
-                         "flag": "suppressed"})
+            fair.append(
+                {
+                    "slice": "policing_area",
+                    "value": HOSTILE_AREA,
+                    "rows": 12,
+                    "suppressed": True,
+                    "flag": "suppressed",
+                }
+            )
         model["fairness"] = fair
     model["refit_on_all"] = True
     model["fairness_tolerance"] = 0.05
-    manifest = WeekManifest(week=week, created_utc="2026-11-23T06:00:00Z", toolkit_version="0.1.0",
-                            input={"path": f"data/weekly/{week}.parquet", "sha256": "ab" * 32, "rows": n_lines},
-                            model=model, warnings=["3 rows had no disruption grade and were scored as 'moderate'."],
-                            counts={"rows": n_lines}, timings={"score": 1.2},
-                            priority=policy.to_dict() if policy is not None else {})
+    manifest = WeekManifest(
+        week=week,
+        created_utc="2026-11-23T06:00:00Z",
+        toolkit_version="0.1.0",
+        input={"path": f"data/weekly/{week}.parquet", "sha256": "ab" * 32, "rows": n_lines},
+        model=model,
+        warnings=["3 rows had no disruption grade and were scored as 'moderate'."],
+        counts={"rows": n_lines},
+        timings={"score": 1.2},
+        priority=policy.to_dict() if policy is not None else {},
+    )
     (week_dir / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
 
     if decisions:
-        items = [{"line_id": frame.loc[i, "line_id"], "decision": "Maintain pressure",
-                  "reason": "Holder still at large", "by": "DI Example", "at": "2026-11-17T10:00:00Z"}
-                 for i in range(min(3, n_lines))]
+        items = [
+            {
+                "line_id": frame.loc[i, "line_id"],
+                "decision": "Maintain pressure",
+                "reason": "Holder still at large",
+                "by": "DI Example",
+                "at": "2026-11-17T10:00:00Z",
+            }
+            for i in range(min(3, n_lines))
+        ]
         if hostile:
-            items.append({"line_id": HOSTILE_LINE_ID, "decision": '<iframe src="https://evil.example/"></iframe>',
-                          "reason": "<script>alert(3)</script>", "by": "x", "at": "y"})
+            items.append(
+                {
+                    "line_id": HOSTILE_LINE_ID,
+                    "decision": '<iframe src="https://evil.example/"></iframe>',
+                    "reason": "<script>alert(3)</script>",
+                    "by": "x",
+                    "at": "y",
+                }
+            )
         (week_dir / "decisions.json").write_text(json.dumps(items), encoding="utf-8")
     return week_dir
 
@@ -251,8 +401,15 @@ def html_for(week_dir: Path, previous_dir: Path | None = None, **kwargs) -> str:
 def weeks(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("weekly")
     previous = write_fake_week(root / "2026-W46", n_lines=30, seed=1, week="2026-W46", first_line=0)
-    current = write_fake_week(root / "2026-W47", n_lines=40, seed=2, week="2026-W47", first_line=10,
-                              hostile=True, decisions=True)
+    current = write_fake_week(
+        root / "2026-W47",
+        n_lines=40,
+        seed=2,
+        week="2026-W47",
+        first_line=10,
+        hostile=True,
+        decisions=True,
+    )
     return current, previous
 
 
@@ -280,14 +437,26 @@ def test_hostile_text_renders_as_text_not_markup(page_html):
 def test_no_external_resources(page_html):
     page = parse(page_html)
     for tag, attrs in page.tags:
-        for name in ("src", "href", "xlink:href", "action", "poster", "data", "srcset", "formaction"):
+        for name in (
+            "src",
+            "href",
+            "xlink:href",
+            "action",
+            "poster",
+            "data",
+            "srcset",
+            "formaction",
+        ):
             value = (attrs.get(name) or "").strip().lower()
             assert not re.match(r"^(https?:|//|ftp:|file:)", value), (tag, name, value)
             if tag == "a" and name == "href" and value:
                 assert value.startswith("#") or value == "annex.html", value
     css = " ".join(page.styles)
     assert "@import" not in css
-    assert all(u.startswith("#") or u.startswith("data:") for u in re.findall(r"url\(\s*['\"]?([^)'\"]*)", css))
+    assert all(
+        u.startswith("#") or u.startswith("data:")
+        for u in re.findall(r"url\(\s*['\"]?([^)'\"]*)", css)
+    )
     assert "<link" not in page_html and "<script" not in page_html.replace("&lt;script", "")
 
 
@@ -344,7 +513,9 @@ def test_shortlist_is_the_capacity_in_priority_order(weeks, page_html):
     scores = pd.read_parquet(current / "scores.parquet").sort_values("priority_rank")
     context = report_context(load_week(current), None)
     assert context["capacity"] == 10
-    assert [line["line_id"] for line in context["shortlist"]] == [clean_text(i) for i in scores["line_id"][:10]]
+    assert [line["line_id"] for line in context["shortlist"]] == [
+        clean_text(i) for i in scores["line_id"][:10]
+    ]
     # priority is likelihood x harm, so the shortlist is not simply the most likely lines
     assert scores["rank"].head(10).tolist() != list(range(1, 11))
     text = visible_text(parse(page_html))
@@ -354,7 +525,9 @@ def test_shortlist_is_the_capacity_in_priority_order(weeks, page_html):
 
 def test_capacity_setting_sizes_the_shortlist(weeks):
     current, _ = weeks
-    context = report_context(load_week(current), None, ReportSettings(capacity=3, max_detail_lines=2))
+    context = report_context(
+        load_week(current), None, ReportSettings(capacity=3, max_detail_lines=2)
+    )
     assert len(context["shortlist"]) == 3 and context["detail_count"] == 2
 
 
@@ -368,7 +541,7 @@ def test_decision_support_notice_and_plain_words(page_html):
         assert jargon not in text
     # "AUC" only appears beside its plain explanation
     for match in re.finditer("AUC", text):
-        assert "times in 100" in text[max(0, match.start() - 300):match.start()]
+        assert "times in 100" in text[max(0, match.start() - 300) : match.start()]
 
 
 def test_headline_counts_every_band_and_slice(weeks):
@@ -393,7 +566,11 @@ def test_safeguarding_totals_come_from_the_file(weeks, page_html):
     text = visible_text(parse(page_html))
     children = next(i for i in items if i["column"] == "exploited_children")
     assert f"{children['total']} exploited children identified" in text
-    assert {i["column"] for i in items} >= {"exploited_children", "exploited_adults", "safeguarding_referrals"}
+    assert {i["column"] for i in items} >= {
+        "exploited_children",
+        "exploited_adults",
+        "safeguarding_referrals",
+    }
 
 
 def test_trust_section(page_html):
@@ -401,9 +578,9 @@ def test_trust_section(page_html):
     assert "version 3" in text
     assert "between 2023-11-27 and 2025-12-07" in text
     assert "Customer contacts are higher this week than in training." in text
-    assert "under-predicts" in text                        # a fairness flag
+    assert "under-predicts" in text  # a fairness flag
     assert "Displacement" in text and "not in the extract" in text
-    assert "Home grown" in text                            # per-cohort results
+    assert "Home grown" in text  # per-cohort results
 
 
 def test_fairness_and_decisions_are_optional(tmp_path):
@@ -418,18 +595,63 @@ def test_fairness_and_decisions_are_optional(tmp_path):
 
 # -- change since last week -----------------------------------------------------------------------
 def test_change_since_last_week_words_and_points():
-    now = pd.DataFrame({"line_id": ["new", "up", "down", "same", "plus2", "minus2", "plus3", "dup", "open"],
-                        "disruption_id": ["n1", "u2", "d2", "s2", "p2", "m2", "t2", "x2", "o1"],
-                        "persistence_probability": [0.5, 0.60, 0.40, 0.5, 0.52, 0.48, 0.53, 0.70, 0.30]})
-    before = pd.DataFrame({"line_id": ["up", "down", "same", "plus2", "minus2", "plus3", "dup", "dup", "gone", "open", "open"],
-                           "disruption_id": ["u1", "d1", "s1", "p1", "m1", "t1", "x0", "x1", "g1", "o1", "o0"],
-                           "persistence_probability": [0.50, 0.50, 0.5, 0.50, 0.50, 0.50, 0.40, 0.69, 0.9, 0.20, 0.9]})
+    now = pd.DataFrame(
+        {
+            "line_id": ["new", "up", "down", "same", "plus2", "minus2", "plus3", "dup", "open"],
+            "disruption_id": ["n1", "u2", "d2", "s2", "p2", "m2", "t2", "x2", "o1"],
+            "persistence_probability": [0.5, 0.60, 0.40, 0.5, 0.52, 0.48, 0.53, 0.70, 0.30],
+        }
+    )
+    before = pd.DataFrame(
+        {
+            "line_id": [
+                "up",
+                "down",
+                "same",
+                "plus2",
+                "minus2",
+                "plus3",
+                "dup",
+                "dup",
+                "gone",
+                "open",
+                "open",
+            ],
+            "disruption_id": ["u1", "d1", "s1", "p1", "m1", "t1", "x0", "x1", "g1", "o1", "o0"],
+            "persistence_probability": [
+                0.50,
+                0.50,
+                0.5,
+                0.50,
+                0.50,
+                0.50,
+                0.40,
+                0.69,
+                0.9,
+                0.20,
+                0.9,
+            ],
+        }
+    )
     change = change_since_last_week(now, before)
-    assert change["change"].tolist() == ["new", "up", "down", "unchanged", "unchanged", "unchanged", "up", "unchanged", "up"]
+    assert change["change"].tolist() == [
+        "new",
+        "up",
+        "down",
+        "unchanged",
+        "unchanged",
+        "unchanged",
+        "up",
+        "unchanged",
+        "up",
+    ]
     assert change["change_points"].tolist()[1:] == [10, -10, 0, 2, -2, 3, 1, 10]
     assert pd.isna(change["change_points"].iloc[0])
     # the same disruption is matched before the line's best score; a line matches its best row
-    assert before["disruption_id"].iloc[change["previous_position"].tolist()[7:]].tolist() == ["x1", "o1"]
+    assert before["disruption_id"].iloc[change["previous_position"].tolist()[7:]].tolist() == [
+        "x1",
+        "o1",
+    ]
     assert change["previous_position"].iloc[0] == -1
 
 
@@ -445,7 +667,9 @@ def test_change_without_previous_week_is_all_new(weeks):
 def test_change_rendered_against_fixture_weeks(weeks):
     current, previous = weeks
     context = report_context(load_week(current), load_week(previous))
-    before = pd.read_parquet(previous / "scores.parquet").set_index("line_id")["persistence_probability"]
+    before = pd.read_parquet(previous / "scores.parquet").set_index("line_id")[
+        "persistence_probability"
+    ]
     lines = context["shortlist"] + context["board"]["lines"] + context["protect"]["lines"]
     for line in lines:
         kind = line["change"]["kind"]
@@ -461,7 +685,9 @@ def test_change_rendered_against_fixture_weeks(weeks):
     assert {line["change"]["kind"] for line in lines} >= {"new", "up", "down"}
     board = context["board"]
     assert board["new"] + board["up"] + board["down"] + board["unchanged"] == 40
-    assert board["gone"] == 12     # L0000-L0009 were only last week; L0010, L0011 were renamed (hostile ids)
+    assert (
+        board["gone"] == 12
+    )  # L0000-L0009 were only last week; L0010, L0011 were renamed (hostile ids)
     moves = [abs(int(line["change"]["text"].split()[1])) for line in board["lines"]]
     assert moves == sorted(moves, reverse=True)
 
@@ -478,7 +704,9 @@ def test_waterfall_runs_from_baseline_to_probability(weeks):
     current, _ = weeks
     week = load_week(current)
     context = report_context(week, None, ReportSettings(max_detail_lines=5))
-    by_id = pd.read_parquet(current / "scores.parquet").set_index("disruption_id")["persistence_probability"]
+    by_id = pd.read_parquet(current / "scores.parquet").set_index("disruption_id")[
+        "persistence_probability"
+    ]
     assert len(context["detail"]) == 5
     for line in context["detail"]:
         steps = line["steps"]
@@ -497,15 +725,27 @@ def test_concepts_sum_the_features_of_each_concept(weeks):
     summed, concepts = concept_contributions(explanations, week.contract)
     first = explanations.iloc[0]
     assert summed.iloc[0]["exploitation"] == pytest.approx(
-        first[["exploited_children", "exploited_adults", "cuckooed_addresses"]].sum())
+        first[["exploited_children", "exploited_adults", "cuckooed_addresses"]].sum()
+    )
     labels = {c["name"]: (c["label"], c["four_ps"]) for c in concepts}
     assert labels["holder_removed"] == ("Line holder arrested or charged", "pursue")
-    steps = waterfall_steps(40.0, {"a": 5.0, "b": -3.0, "c": 0.01}, [
-        {"name": "a", "label": "A", "four_ps": "pursue"}, {"name": "b", "label": "B", "four_ps": "protect"},
-        {"name": "c", "label": "C", "four_ps": "context"}], max_concepts=8)
+    steps = waterfall_steps(
+        40.0,
+        {"a": 5.0, "b": -3.0, "c": 0.01},
+        [
+            {"name": "a", "label": "A", "four_ps": "pursue"},
+            {"name": "b", "label": "B", "four_ps": "protect"},
+            {"name": "c", "label": "C", "four_ps": "context"},
+        ],
+        max_concepts=8,
+    )
     assert [s["label"] for s in steps] == [
-        "Starting point: the average line in training", "A", "B", "All other factors (1 together)",
-        "This line's probability of persisting"]
+        "Starting point: the average line in training",
+        "A",
+        "B",
+        "All other factors (1 together)",
+        "This line's probability of persisting",
+    ]
     assert steps[-1]["end"] == pytest.approx(42.01)
 
 
@@ -538,9 +778,13 @@ def test_minimal_week_still_renders(tmp_path):
     """Only the required columns, an empty manifest, no safeguarding or drift: the report says
     "not recorded" rather than failing."""
     week_dir = write_fake_week(tmp_path / "2026-W47", n_lines=3)
-    scores = pd.read_parquet(week_dir / "scores.parquet")[["rank", "disruption_id", "line_id", "persistence_probability"]]
+    scores = pd.read_parquet(week_dir / "scores.parquet")[
+        ["rank", "disruption_id", "line_id", "persistence_probability"]
+    ]
     scores.to_parquet(week_dir / "scores.parquet")
-    explanations = pd.read_parquet(week_dir / "explanations.parquet").drop(columns="baseline_probability")
+    explanations = pd.read_parquet(week_dir / "explanations.parquet").drop(
+        columns="baseline_probability"
+    )
     explanations.to_parquet(week_dir / "explanations.parquet")
     (week_dir / "manifest.json").write_text("{}")
     (week_dir / "safeguarding.json").unlink()
@@ -572,20 +816,27 @@ def test_missing_weasyprint_raises_before_writing(tmp_path, monkeypatch):
 # -- the PDF --------------------------------------------------------------------------------------
 def _pdf_pages(pdf: Path) -> list[str]:
     if shutil.which("pdftotext"):
-        out = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
+        )
         pages = out.stdout.split("\f")
         return [p for p in pages if p.strip()]
-    pypdf = pytest.importorskip("pypdf", reason="neither pdftotext (poppler-utils) nor pypdf is installed")
+    pypdf = pytest.importorskip(
+        "pypdf", reason="neither pdftotext (poppler-utils) nor pypdf is installed"
+    )
     return [page.extract_text() for page in pypdf.PdfReader(str(pdf)).pages]
 
 
 def test_pdf_renderer_fetches_nothing_but_data_urls(tmp_path):
     pytest.importorskip("weasyprint", reason="WeasyPrint is not installed")
     pypdf = pytest.importorskip("pypdf", reason="pypdf is not installed")
-    png = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
     local = tmp_path / "local.png"
     local.write_bytes(__import__("base64").b64decode(png))
-    render_pdf(f'<p>x</p><img src="{local.as_uri()}"><img src="http://127.0.0.1:9/x.png">', tmp_path / "ext.pdf")
+    render_pdf(
+        f'<p>x</p><img src="{local.as_uri()}"><img src="http://127.0.0.1:9/x.png">',
+        tmp_path / "ext.pdf",
+    )
     render_pdf(f'<p>x</p><img src="data:image/png;base64,{png}">', tmp_path / "data.pdf")
 
     def images(path):
@@ -599,21 +850,27 @@ def test_pdf_has_banner_on_every_page_and_the_annex_every_line(tmp_path):
     pytest.importorskip("weasyprint", reason="WeasyPrint is not installed")
     root = tmp_path / "weekly"
     previous = write_fake_week(root / "2026-W46", n_lines=20, seed=3, week="2026-W46")
-    current = write_fake_week(root / "2026-W47", n_lines=40, seed=4, first_line=8, hostile=True, decisions=True)
+    current = write_fake_week(
+        root / "2026-W47", n_lines=40, seed=4, first_line=8, hostile=True, decisions=True
+    )
     html_path, pdf_path = build_report(current, previous, max_detail_lines=6)
     assert html_path == current / "report.html" and pdf_path == current / "report.pdf"
     assert not list(current.glob(".*.tmp"))
     pages = _pdf_pages(pdf_path)
     assert 3 < len(pages) <= 20
     for number, page in enumerate(pages, 1):
-        assert page.count(DEFAULT_MARKING) >= 2, f"page {number} lacks the marking at top and bottom"
+        assert page.count(DEFAULT_MARKING) >= 2, (
+            f"page {number} lacks the marking at top and bottom"
+        )
     annex = (current / "annex.html").read_text(encoding="utf-8")
     text = visible_text(parse(annex))
     ids = pd.read_parquet(current / "scores.parquet").sort_values("priority_rank")["line_id"]
     assert all(" ".join(i.split()) in text for i in ids)
-    assert "<script>alert(1)" not in annex                 # hostile ids are escaped in the annex too
-    positions = [text.index(" ".join(i.split())) for i in ids if i not in (HOSTILE_LINE_ID, UNICODE_LINE_ID)]
-    assert positions == sorted(positions)                 # in priority order
+    assert "<script>alert(1)" not in annex  # hostile ids are escaped in the annex too
+    positions = [
+        text.index(" ".join(i.split())) for i in ids if i not in (HOSTILE_LINE_ID, UNICODE_LINE_ID)
+    ]
+    assert positions == sorted(positions)  # in priority order
 
 
 # -- the briefing: priority, protect list, matrix, what is true ---------------------------------
@@ -623,9 +880,13 @@ def test_protect_list_names_the_line_with_most_exploited_children_first(weeks, p
     most = scores.loc[scores["harm_exploited_children"].idxmax()]
     context = report_context(load_week(current), None)
     protect = context["protect"]
-    top = scores.loc[scores["harm_exploited_children"] == most["harm_exploited_children"], "line_id"].map(clean_text)
-    assert protect["lines"][0]["line_id"] in set(top)      # a line with the most exploited children comes first
-    exploited = (scores[["harm_exploited_children", "harm_exploited_adults"]].sum(axis=1) > 0)
+    top = scores.loc[
+        scores["harm_exploited_children"] == most["harm_exploited_children"], "line_id"
+    ].map(clean_text)
+    assert protect["lines"][0]["line_id"] in set(
+        top
+    )  # a line with the most exploited children comes first
+    exploited = scores[["harm_exploited_children", "harm_exploited_adults"]].sum(axis=1) > 0
     assert protect["total"] == int(exploited.sum())
     assert protect["no_referral"] == int((exploited & (scores["protect_referrals"] == 0)).sum())
     assert len(protect["lines"]) == min(15, protect["total"])
@@ -638,13 +899,15 @@ def test_example_force_week_keeps_its_safeguarding_and_harm_words(tmp_path):
     """A force whose data config renames every column still gets the protect list and sentences."""
     folder = write_fake_week(tmp_path / "2026-W47", n_lines=30, seed=9, data="example_force")
     scores = pd.read_parquet(folder / "scores.parquet")
-    assert "harm_exploited_children" in scores.columns        # read from its column children_exploited
+    assert "harm_exploited_children" in scores.columns  # read from its column children_exploited
     text = visible_text(parse(html_for(folder)))
     items = json.loads((folder / "safeguarding.json").read_text())
     children = next(i for i in items if i["column"] == "children_exploited")
     assert f"{children['total']} exploited children identified" in text
     assert "record exploited people" in text and "Runners (many are exploited)" in text
-    most = scores.loc[scores["harm_exploited_children"] == scores["harm_exploited_children"].max(), "line_id"]
+    most = scores.loc[
+        scores["harm_exploited_children"] == scores["harm_exploited_children"].max(), "line_id"
+    ]
     context = report_context(load_week(folder), None)
     assert context["protect"]["lines"][0]["line_id"] in set(most)
     assert "Lines by line type" in text or "Lines by local policing area" in text
@@ -657,7 +920,9 @@ def test_matrix_counts_every_line_once(weeks, page_html):
     assert sum(sum(row["counts"]) for row in matrix["table"]) == 40
     scores = pd.read_parquet(current / "scores.parquet")
     high = scores["harm_index"] >= 40
-    likely = scores["persistence_probability"].mul(100).round() >= 53   # likely or above, gaps to the nearer band
+    likely = (
+        scores["persistence_probability"].mul(100).round() >= 53
+    )  # likely or above, gaps to the nearer band
     assert matrix["urgent"] == int((high & likely).sum())
     assert "Likelihood and harm matrix" in matrix["chart"]["aria_label"]
     text = visible_text(parse(page_html))
@@ -673,21 +938,28 @@ def test_weights_in_force_come_from_the_manifest(weeks, tmp_path):
     manifest["priority"]["components"][0]["why"] = "A reason recorded with the week."
     (folder / "manifest.json").write_text(json.dumps(manifest))
     text = visible_text(parse(html_for(folder)))
-    assert "Exploited children 31 share of 3 reached (capped) A reason recorded with the week." in text
+    assert (
+        "Exploited children 31 share of 3 reached (capped) A reason recorded with the week." in text
+    )
 
 
 def test_produced_time_comes_from_the_scoring_manifest(weeks, page_html, tmp_path):
     assert "Produced 23 Nov 2026, 06:00 UTC." in visible_text(parse(page_html))
     current, _ = weeks
-    assert json.loads((current / "manifest.json").read_text())["created_utc"] == "2026-11-23T06:00:00Z"
+    assert (
+        json.loads((current / "manifest.json").read_text())["created_utc"] == "2026-11-23T06:00:00Z"
+    )
     # a week written before the contract existed (key "created") still says when it was produced
-    assert WeekManifest.from_dict({"created": "2026-11-23T06:00:00Z"}).created_utc == "2026-11-23T06:00:00Z"
+    assert (
+        WeekManifest.from_dict({"created": "2026-11-23T06:00:00Z"}).created_utc
+        == "2026-11-23T06:00:00Z"
+    )
 
 
 def test_uncertainty_columns_are_shown_when_present(tmp_path):
     folder = write_fake_week(tmp_path / "2026-W47", n_lines=12, seed=4)
     text = visible_text(parse(html_for(folder)))
-    assert "plausible range" not in text                        # absent columns: nothing invented
+    assert "plausible range" not in text  # absent columns: nothing invented
     assert "allowance" not in text
     scores = pd.read_parquet(folder / "scores.parquet")
     scores["probability_low"] = (scores["persistence_probability"] - 0.1).clip(0, 1)
@@ -697,9 +969,15 @@ def test_uncertainty_columns_are_shown_when_present(tmp_path):
     first = scores.sort_values("priority_rank").iloc[0]
     text = visible_text(parse(html_for(folder)))
     low, high = first["probability_low"] * 100, first["probability_high"] * 100
-    assert f"plausible range {low:.0f}\u2013{high:.0f}%, which spans more than one yardstick band" in text
+    assert (
+        f"plausible range {low:.0f}\u2013{high:.0f}%, which spans more than one yardstick band"
+        in text
+    )
     # the range's limit is stated: part of it is an allowance people set, which outcomes cannot check
-    assert "Each plausible range includes an allowance for this that the analysts set; outcomes cannot check it." in text
+    assert (
+        "Each plausible range includes an allowance for this that the analysts set; outcomes cannot check it."
+        in text
+    )
 
 
 def test_trust_says_which_model_scored_and_the_gaps_in_words(page_html):
@@ -712,9 +990,18 @@ def test_trust_says_which_model_scored_and_the_gaps_in_words(page_html):
 def test_decisions_recorded_after_scoring_appear_on_rebuild(tmp_path):
     pytest.importorskip("weasyprint", reason="WeasyPrint is not installed")
     folder = write_fake_week(tmp_path / "2026-W47", n_lines=8, seed=6, decisions=True)
-    line = pd.read_parquet(folder / "scores.parquet").sort_values("priority_rank")["line_id"].iloc[0]
-    later = [{"line_id": line, "decision": "Joint visit with children's services", "reason": "two children",
-              "by": "duty-inspector", "at": "2026-11-24T09:00:00Z"}]
+    line = (
+        pd.read_parquet(folder / "scores.parquet").sort_values("priority_rank")["line_id"].iloc[0]
+    )
+    later = [
+        {
+            "line_id": line,
+            "decision": "Joint visit with children's services",
+            "reason": "two children",
+            "by": "duty-inspector",
+            "at": "2026-11-24T09:00:00Z",
+        }
+    ]
     build_report(folder, None, decisions=later)
     text = visible_text(parse((folder / "report.html").read_text(encoding="utf-8")))
     assert "Joint visit with children's services" in text and "Maintain pressure" not in text
@@ -738,9 +1025,18 @@ def test_real_pipeline_two_weeks_give_a_bounded_briefing(small_world_dir, tmp_pa
     from resilience.weeks import week_monday
 
     root = tmp_path
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "RESILIENCE_DECISION_KEY": "pipeline-key-0123456789"}
-    trained = run_command("resilience-train", f"input={small_world_dir / 'disruptions.parquet'}",
-                          f"hydra.run.dir={root / 'run'}", "evaluation.n_bootstrap=20", cwd=root, env=env)
+    env = {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "RESILIENCE_DECISION_KEY": "pipeline-key-0123456789",
+    }
+    trained = run_command(
+        "resilience-train",
+        f"input={small_world_dir / 'disruptions.parquet'}",
+        f"hydra.run.dir={root / 'run'}",
+        "evaluation.n_bootstrap=20",
+        cwd=root,
+        env=env,
+    )
     assert trained.returncode == 0, trained.stderr[-3000:]
     # two consecutive generated weekly extracts: the same open disruptions, their fields accruing
     first, latest = sorted((small_world_dir / "weekly").glob("*.parquet"))[-2:]
@@ -749,29 +1045,52 @@ def test_real_pipeline_two_weeks_give_a_bounded_briefing(small_world_dir, tmp_pa
     second = _with_planted_victim(latest, root / f"{week2}.parquet")
     log = root / "decisions.sqlite"
     common = [f"output_root={root / 'weekly'}", f"decision_log={log}", "log_to_mlflow=false"]
-    one = run_command("resilience-score", f"input={first}", f"week={week1}", "report=false", *common, cwd=root, env=env)
+    one = run_command(
+        "resilience-score",
+        f"input={first}",
+        f"week={week1}",
+        "report=false",
+        *common,
+        cwd=root,
+        env=env,
+    )
     assert one.returncode == 0, one.stderr[-3000:]
     bands = [line for line in one.stdout.splitlines() if line.startswith("scored ")][0]
     positions = [bands.find(b) for b in ("remote chance", "unlikely", "likely") if f" {b}" in bands]
-    assert positions == sorted(positions)                 # the summary lists bands in yardstick order
-    two = run_command("resilience-score", f"input={root / f'{week2}.parquet'}", f"week={week2}", *common, cwd=root, env=env)
+    assert positions == sorted(positions)  # the summary lists bands in yardstick order
+    two = run_command(
+        "resilience-score",
+        f"input={root / f'{week2}.parquet'}",
+        f"week={week2}",
+        *common,
+        cwd=root,
+        env=env,
+    )
     assert two.returncode == 0, two.stderr[-3000:]
     folder = root / "weekly" / week2
 
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["created_utc"] and manifest["priority"]["name"] == "default"
     scores = pd.read_csv(folder / "scores.csv")
-    assert scores["rank"].tolist() == list(range(1, len(scores) + 1))       # sorted by rank ...
-    assert sorted(scores["input_row"]) == list(range(1, len(second) + 1))   # ... input order kept
+    assert scores["rank"].tolist() == list(range(1, len(scores) + 1))  # sorted by rank ...
+    assert sorted(scores["input_row"]) == list(range(1, len(second) + 1))  # ... input order kept
 
     html = (folder / "report.html").read_text(encoding="utf-8")
     page = parse(html)
     text = visible_text(page)
     assert "Produced " in text and "Production time not recorded" not in text
-    assert html.split('<table class="shortlist stack">')[1].split("<tbody>")[1].split("</tbody>")[0].count("<tr>") == 10
+    assert (
+        html.split('<table class="shortlist stack">')[1]
+        .split("<tbody>")[1]
+        .split("</tbody>")[0]
+        .count("<tr>")
+        == 10
+    )
     protect = html.split('<table class="protect stack">')[1].split("</table>")[0]
     victim = second.loc[second["exploited_children"].idxmax()]
-    assert victim["line_id"] in protect.split("</tr>")[1]  # the first line named (after the header row)
+    assert (
+        victim["line_id"] in protect.split("</tr>")[1]
+    )  # the first line named (after the header row)
     board = html.split('<table class="board stack">')[1].split("</table>")[0]
     assert "moved most by" in board and ("\u25b2" in board or "\u25bc" in board)
     assert "refitted on every labelled disruption" in text
@@ -785,29 +1104,63 @@ def test_real_pipeline_two_weeks_give_a_bounded_briefing(small_world_dir, tmp_pa
     # a decision recorded after scoring appears when the report is rebuilt
     in_both = scores[scores["line_id"].isin(pd.read_parquet(first)["line_id"])]
     top = in_both.sort_values("priority_rank")["line_id"].iloc[0]
-    decided = run_command("resilience-decide", f"week={week1}", f"line={top}", "decision=Joint visit planned",
-                          "reason=children at risk", "by=duty-inspector", f"output_root={root / 'weekly'}",
-                          f"log_path={log}", cwd=root, env=env)
-    assert decided.returncode == 0, decided.stderr[-3000:]   # a line open in both weeks was scored in week1
+    decided = run_command(
+        "resilience-decide",
+        f"week={week1}",
+        f"line={top}",
+        "decision=Joint visit planned",
+        "reason=children at risk",
+        "by=duty-inspector",
+        f"output_root={root / 'weekly'}",
+        f"log_path={log}",
+        cwd=root,
+        env=env,
+    )
+    assert decided.returncode == 0, decided.stderr[
+        -3000:
+    ]  # a line open in both weeks was scored in week1
     assert "Joint visit planned" not in text
-    rebuilt = run_command("resilience-report", f"week={week2}", f"output_root={root / 'weekly'}",
-                          f"decision_log={log}", cwd=root, env=env)
+    rebuilt = run_command(
+        "resilience-report",
+        f"week={week2}",
+        f"output_root={root / 'weekly'}",
+        f"decision_log={log}",
+        cwd=root,
+        env=env,
+    )
     assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
-    assert "Joint visit planned" in visible_text(parse((folder / "report.html").read_text(encoding="utf-8")))
+    assert "Joint visit planned" in visible_text(
+        parse((folder / "report.html").read_text(encoding="utf-8"))
+    )
 
     # outcomes known since week1 (the history labels them) appear on week2's board against week1's estimate
-    known = run_command("resilience-outcomes", f"input={small_world_dir / 'disruptions.parquet'}",
-                        f"output_root={root / 'weekly'}", f"hydra.run.dir={root / 'run-outcomes'}", cwd=root, env=env)
+    known = run_command(
+        "resilience-outcomes",
+        f"input={small_world_dir / 'disruptions.parquet'}",
+        f"output_root={root / 'weekly'}",
+        f"hydra.run.dir={root / 'run-outcomes'}",
+        cwd=root,
+        env=env,
+    )
     assert known.returncode == 0, known.stderr[-3000:]
     before = pd.read_parquet(root / "weekly" / week1 / "scores.parquet").set_index("disruption_id")
     closed = before.index.difference(scores["disruption_id"])
     context = report_context(load_week(folder), load_week(root / "weekly" / week1, previous=True))
     outcomes = context["board"]["outcomes"]
-    assert outcomes["count"] == len(closed) > 0 and outcomes["waiting"] == 0   # every closed one is in the history
+    assert (
+        outcomes["count"] == len(closed) > 0 and outcomes["waiting"] == 0
+    )  # every closed one is in the history
     for line in outcomes["lines"]:
-        assert line["week"] == week1 and line["line_id"] == before.at[line["disruption_id"], "line_id"]
-        assert f"we estimated {before.at[line['disruption_id'], 'persistence_probability'] * 100:.0f}%" in line["text"]
-    rebuilt = run_command("resilience-report", f"week={week2}", f"output_root={root / 'weekly'}", cwd=root, env=env)
+        assert (
+            line["week"] == week1 and line["line_id"] == before.at[line["disruption_id"], "line_id"]
+        )
+        assert (
+            f"we estimated {before.at[line['disruption_id'], 'persistence_probability'] * 100:.0f}%"
+            in line["text"]
+        )
+    rebuilt = run_command(
+        "resilience-report", f"week={week2}", f"output_root={root / 'weekly'}", cwd=root, env=env
+    )
     assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
     text = visible_text(parse((folder / "report.html").read_text(encoding="utf-8")))
     assert f"Of the {len(closed):,} lines whose outcome is now known" in text
@@ -823,8 +1176,10 @@ def test_annex_is_bounded_and_says_where_the_rest_is(tmp_path):
     text = visible_text(page)
     assert "the first 25 of 60 lines by priority; every line is in scores.csv" in text
     rows = [a for t, a in page.tags if t == "tr"]
-    assert len(rows) == 26                                   # the header row and 25 lines
-    first = pd.read_parquet(folder / "scores.parquet").sort_values("priority_rank")["line_id"].head(25)
+    assert len(rows) == 26  # the header row and 25 lines
+    first = (
+        pd.read_parquet(folder / "scores.parquet").sort_values("priority_rank")["line_id"].head(25)
+    )
     assert all(i in text for i in first)
 
 
@@ -833,8 +1188,10 @@ def _known_outcomes(root: Path, previous: Path, persisted: list[bool]) -> None:
     """Outcomes recorded (as resilience-outcomes records them) for the first of last week's disruptions."""
     from resilience.known_outcomes import update_outcomes, write_outcomes
 
-    closed = pd.read_parquet(previous / "scores.parquet")["disruption_id"].iloc[:len(persisted)]
-    known, _ = update_outcomes(root, pd.DataFrame({"disruption_id": closed, "outcome": persisted}), "labels")
+    closed = pd.read_parquet(previous / "scores.parquet")["disruption_id"].iloc[: len(persisted)]
+    known, _ = update_outcomes(
+        root, pd.DataFrame({"disruption_id": closed, "outcome": persisted}), "labels"
+    )
     write_outcomes(known, root / "outcomes.parquet")
 
 
@@ -855,19 +1212,25 @@ def test_page_one_of_the_pdf_holds_the_whole_capacity_shortlist(tmp_path):
     current = write_fake_week(root / "2026-W47", n_lines=60, seed=2, first_line=10, decisions=True)
     scores = _with_ranges(current)
     _known_outcomes(root, previous, [i % 3 != 0 for i in range(24)])
-    _, pdf = build_report(current, previous)           # capacity: the harm policy's, 10
+    _, pdf = build_report(current, previous)  # capacity: the harm policy's, 10
     page_one = _pdf_pages(pdf)[0]
-    flat = "".join(page_one.split())                   # a table cell may wrap anywhere
+    flat = "".join(page_one.split())  # a table cell may wrap anywhere
     shortlist = scores.sort_values("priority_rank").head(10)
     missing = [i for i in shortlist["line_id"] if i not in flat]
     assert not missing, f"shortlisted lines not on page 1: {missing}"
-    for _, line in shortlist.iterrows():               # each with its band and its plausible range
+    for _, line in shortlist.iterrows():  # each with its band and its plausible range
         low, high = round(line["probability_low"] * 100), round(line["probability_high"] * 100)
         assert f"({low}\u2013{high}%)" in flat, (line["line_id"], low, high)
     assert "".join(f"harm {shortlist['harm_index'].iloc[0]:.0f}".split()) in flat
     # the protect headline (victims), how sure, what the model cannot know and who decides
-    for phrase in ("victims", "no safeguarding referral", "How sure", "cannot know", "a person decides",
-                   "24 outcomes became known this week"):
+    for phrase in (
+        "victims",
+        "no safeguarding referral",
+        "How sure",
+        "cannot know",
+        "a person decides",
+        "24 outcomes became known this week",
+    ):
         assert "".join(phrase.split()).lower() in flat.lower(), phrase
 
 
@@ -880,11 +1243,11 @@ def test_since_last_week_says_which_outcomes_became_known_and_how_the_estimates_
         return next(s for s in context["headline"]["sentences"] if s.startswith("Since last week"))
 
     without = report_context(load_week(current), load_week(previous))
-    assert "outcome" not in since(without)             # no outcomes file: nothing claimed
+    assert "outcome" not in since(without)  # no outcomes file: nothing claimed
     assert "became known" not in visible_text(parse(render_html(without)))
 
     before = pd.read_parquet(previous / "scores.parquet").head(20)
-    persisted = [True] * 20                            # every one persisted: far more than estimated
+    persisted = [True] * 20  # every one persisted: far more than estimated
     _known_outcomes(root, previous, persisted)
     context = report_context(load_week(current), load_week(previous))
     expected = before["persistence_probability"].sum()
@@ -893,20 +1256,31 @@ def test_since_last_week_says_which_outcomes_became_known_and_how_the_estimates_
     assert "20 outcomes became known this week: 20 of these lines persisted" in sentence
     assert f"the estimates expected about {expected:.0f}" in sentence
     assert "so more persisted than estimated" in sentence
-    likely = int((before["yardstick_band"].isin(["likely", "highly likely", "almost certain"])).sum())
+    likely = int(
+        (before["yardstick_band"].isin(["likely", "highly likely", "almost certain"])).sum()
+    )
     assert f"Of the {likely} we rated likely or more, {likely} persisted" in sentence
     top = render_html(context).split('<section id="summary"')[1].split("</section>")[0]
-    assert sentence in visible_text(parse(top))        # the briefing's first section
+    assert sentence in visible_text(parse(top))  # the briefing's first section
 
 
 def test_estimates_that_held_up_are_called_close():
     from resilience.report.changes import outcomes_known
 
-    known = pd.DataFrame({"disruption_id": [f"d{i}" for i in range(40)], "line_id": [f"l{i}" for i in range(40)],
-                          "outcome": [i % 2 == 0 for i in range(40)], "persistence_probability": [0.5] * 40,
-                          "yardstick_band": ["realistic possibility"] * 40})
+    known = pd.DataFrame(
+        {
+            "disruption_id": [f"d{i}" for i in range(40)],
+            "line_id": [f"l{i}" for i in range(40)],
+            "outcome": [i % 2 == 0 for i in range(40)],
+            "persistence_probability": [0.5] * 40,
+            "yardstick_band": ["realistic possibility"] * 40,
+        }
+    )
     summary = outcomes_known(known, 40, 10, 12)
-    assert "20 of these lines persisted; the estimates expected about 20, so they were close." in summary["headline"]
+    assert (
+        "20 of these lines persisted; the estimates expected about 20, so they were close."
+        in summary["headline"]
+    )
     fewer = outcomes_known(known.assign(outcome=[i < 5 for i in range(40)]), 40, 10, 12)
     assert "so fewer persisted than estimated" in fewer["headline"]
     one = outcomes_known(known.head(1), 3, 10, 12)

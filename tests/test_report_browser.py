@@ -5,6 +5,7 @@ Needs Debian's chromium at /usr/bin/chromium, Playwright (Python package only: t
 system one, never `playwright install`) and axe-core in .cache/node_modules. All three come from
 `scripts/install_browser_tools.sh`; without them these tests skip and say which is missing.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,23 +14,32 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_report import write_fake_week
 
+from resilience.data.io import write_text_atomic
 from resilience.known_outcomes import update_outcomes, write_outcomes
 from resilience.paths import project_root
-from resilience.data.io import write_text_atomic
 from resilience.report import load_week, render_html, report_context
 from resilience.report.annex import write_annex
-
-from test_report import write_fake_week
 
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
-AXE = Path(os.environ.get("RESILIENCE_AXE_JS", project_root() / ".cache" / "node_modules" / "axe-core" / "axe.min.js"))
+AXE = Path(
+    os.environ.get(
+        "RESILIENCE_AXE_JS", project_root() / ".cache" / "node_modules" / "axe-core" / "axe.min.js"
+    )
+)
 ARTIFACTS = project_root() / "test-artifacts"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
 INSTALL_HINT = "run scripts/install_browser_tools.sh"
@@ -40,20 +50,32 @@ def _require_tools():
         pytest.skip(f"Debian chromium is not installed at {CHROMIUM}; {INSTALL_HINT}")
     if not AXE.is_file():
         pytest.skip(f"axe-core is not installed at {AXE}; {INSTALL_HINT}")
-    return pytest.importorskip("playwright.sync_api", reason="Playwright (pip install playwright) is not installed")
+    return pytest.importorskip(
+        "playwright.sync_api", reason="Playwright (pip install playwright) is not installed"
+    )
 
 
 @pytest.fixture(scope="module")
 def report_file(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("weekly")
     previous = write_fake_week(root / "2026-W46", n_lines=50, seed=11, week="2026-W46")
-    current = write_fake_week(root / "2026-W47", n_lines=60, seed=12, first_line=15, hostile=True, decisions=True)
-    closed = pd.read_parquet(previous / "scores.parquet")["disruption_id"].iloc[:20]   # outcomes now known
-    known, _ = update_outcomes(root, pd.DataFrame({"disruption_id": closed, "outcome": [i % 2 == 0 for i in range(20)]}), "labels")
+    current = write_fake_week(
+        root / "2026-W47", n_lines=60, seed=12, first_line=15, hostile=True, decisions=True
+    )
+    closed = pd.read_parquet(previous / "scores.parquet")["disruption_id"].iloc[
+        :20
+    ]  # outcomes now known
+    known, _ = update_outcomes(
+        root,
+        pd.DataFrame({"disruption_id": closed, "outcome": [i % 2 == 0 for i in range(20)]}),
+        "labels",
+    )
     write_outcomes(known, root / "outcomes.parquet")
     week = load_week(current)
     context = report_context(week, load_week(previous))
-    write_annex(current, week.contract, context["title"], context["marking"], len(week.rows), 50_000)
+    write_annex(
+        current, week.contract, context["title"], context["marking"], len(week.rows), 50_000
+    )
     return write_text_atomic(current / "report.html", render_html(context))
 
 
@@ -66,10 +88,16 @@ def annex_file(report_file) -> Path:
 def browser_context(tmp_path_factory):
     sync_api = _require_tools()
     with sync_api.sync_playwright() as playwright:
+
         def launch(**options):
             return playwright.chromium.launch_persistent_context(
-                str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM),
-                args=CHROMIUM_ARGS, headless=True, **options)
+                str(tmp_path_factory.mktemp("chromium-profile")),
+                executable_path=str(CHROMIUM),
+                args=CHROMIUM_ARGS,
+                headless=True,
+                **options,
+            )
+
         yield launch
 
 
@@ -91,7 +119,10 @@ def test_page_in_browser_makes_no_requests_and_passes_axe(which, request, browse
         context.route("**/*", record)
         page = context.new_page()
         page.on("request", lambda request: requests.append(request.url))
-        page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+        page.on(
+            "console",
+            lambda message: problems.append(message.text) if message.type == "error" else None,
+        )
         page.on("pageerror", lambda error: problems.append(str(error)))
         page.goto(report_file.as_uri(), wait_until="load")
         page.wait_for_timeout(300)
@@ -104,7 +135,9 @@ def test_page_in_browser_makes_no_requests_and_passes_axe(which, request, browse
         assert scripts == ([] if which == "report_file" else [""])
 
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{report_file.stem}.png"), full_page=which == "report_file")
+        page.screenshot(
+            path=str(ARTIFACTS / f"{report_file.stem}.png"), full_page=which == "report_file"
+        )
 
         page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
         results = page.evaluate(
@@ -113,14 +146,30 @@ def test_page_in_browser_makes_no_requests_and_passes_axe(which, request, browse
         )
         violations = results["violations"]
         if violations:
-            print(json.dumps([{"id": v["id"], "impact": v["impact"], "help": v["help"],
-                               "nodes": [n["target"] for n in v["nodes"][:5]]} for v in violations], indent=2))
-        assert not violations, f"{len(violations)} axe violation(s): {[v['id'] for v in violations]}"
+            print(
+                json.dumps(
+                    [
+                        {
+                            "id": v["id"],
+                            "impact": v["impact"],
+                            "help": v["help"],
+                            "nodes": [n["target"] for n in v["nodes"][:5]],
+                        }
+                        for v in violations
+                    ],
+                    indent=2,
+                )
+            )
+        assert not violations, (
+            f"{len(violations)} axe violation(s): {[v['id'] for v in violations]}"
+        )
     finally:
         context.close()
 
 
-@pytest.mark.parametrize("which,width", [("report_file", 640), ("report_file", 390), ("annex_file", 390)])
+@pytest.mark.parametrize(
+    "which,width", [("report_file", 640), ("report_file", 390), ("annex_file", 390)]
+)
 def test_page_reflows_at_200_percent_zoom_and_on_a_phone(which, width, request, browser_context):
     # 200% zoom on a 1280-pixel window lays the page out in 640 CSS pixels at twice the density;
     # 390 CSS pixels is a phone. The annex's wide table scrolls inside its own region, not the page.
@@ -150,18 +199,29 @@ def test_annex_sorts_and_filters_offline(annex_file, browser_context):
     try:
         page = context.new_page()
         page.goto(annex_file.as_uri(), wait_until="load")
-        column = page.evaluate("() => [...document.querySelectorAll('thead button')].findIndex(b => b.textContent === 'Likelihood %')")
+        column = page.evaluate(
+            "() => [...document.querySelectorAll('thead button')].findIndex(b => b.textContent === 'Likelihood %')"
+        )
         assert column >= 0
         page.click("thead button >> text='Likelihood %'")
-        values = page.evaluate(f"() => [...document.querySelectorAll('#annex tbody tr')].map(r => +r.cells[{column}].dataset.v)")
+        values = page.evaluate(
+            f"() => [...document.querySelectorAll('#annex tbody tr')].map(r => +r.cells[{column}].dataset.v)"
+        )
         assert values == sorted(values) and len(values) == 60
         page.click("thead button >> text='Likelihood %'")
-        again = page.evaluate(f"() => [...document.querySelectorAll('#annex tbody tr')].map(r => +r.cells[{column}].dataset.v)")
+        again = page.evaluate(
+            f"() => [...document.querySelectorAll('#annex tbody tr')].map(r => +r.cells[{column}].dataset.v)"
+        )
         assert again == sorted(values, reverse=True)
-        assert page.get_attribute("thead th:has(button:text-is('Likelihood %'))", "aria-sort") == "descending"
+        assert (
+            page.get_attribute("thead th:has(button:text-is('Likelihood %'))", "aria-sort")
+            == "descending"
+        )
         page.fill("#filter", "L0020")
         page.wait_for_timeout(400)
-        shown = page.evaluate("() => [...document.querySelectorAll('#annex tbody tr')].filter(r => !r.hidden).length")
+        shown = page.evaluate(
+            "() => [...document.querySelectorAll('#annex tbody tr')].filter(r => !r.hidden).length"
+        )
         assert shown == 1
         assert page.text_content("#shown") == "1 rows shown"
     finally:

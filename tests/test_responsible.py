@@ -1,4 +1,5 @@
 """Responsible use: fairness flags, model cards from real run values, and the scoring guard."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SMALL_WORLD
 from mlflow.tracking import MlflowClient
 
 from resilience import tracking
@@ -14,20 +16,22 @@ from resilience.data.synthetic import generate_world
 from resilience.data.validate import validate_frame
 from resilience.errors import ResilienceError
 from resilience.governance.card import collect_facts, render
+from resilience.governance.fairness import fairness_flags, group_calibration, plain_findings
 from resilience.models import PersistenceModel
 from resilience.split import SplitConfig
-from resilience.governance.fairness import fairness_flags, group_calibration, plain_findings
 from resilience.train import EvaluationConfig, fairness_table, fit_and_evaluate, train_and_track
-
-from conftest import SMALL_WORLD
 
 EVAL = EvaluationConfig(n_bootstrap=200, min_slice_size=50)
 
 
 def area_flags(world_config, contract):
     world = generate_world(world_config)
-    history = validate_frame(world.history, contract, require_label=True, today=pd.Timestamp(world_config.end_date)).frame
-    evaluation = fit_and_evaluate(history, contract, PersistenceModel(contract), SplitConfig(), EVAL)
+    history = validate_frame(
+        world.history, contract, require_label=True, today=pd.Timestamp(world_config.end_date)
+    ).frame
+    evaluation = fit_and_evaluate(
+        history, contract, PersistenceModel(contract), SplitConfig(), EVAL
+    )
     flags = fairness_table(evaluation, contract, EVAL)
     return {f["value"]: f["flag"] for f in flags if f["slice"] == "policing_area"}
 
@@ -37,30 +41,61 @@ def test_a_miscalibrated_area_is_flagged_and_a_fair_world_is_not(contract):
     # no drift: the default world's drift (home-grown lines growing more resilient) is a real,
     # correctly flagged miscalibration of home-grown lines, which would spill into areas
     world = replace(SMALL_WORLD, n_lines=20000, seed=5, drift_strength=0.0)
-    unfair = area_flags(replace(world, miscalibrated_area="Northmere", miscalibration_log_odds=1.2), contract)
+    unfair = area_flags(
+        replace(world, miscalibrated_area="Northmere", miscalibration_log_odds=1.2), contract
+    )
     assert unfair["Northmere"] == "under-predicts"
     fair = area_flags(world, contract)
     assert fair["Northmere"] == "ok"
     assert not [a for a, f in fair.items() if f in ("over-predicts", "under-predicts")], fair
 
 
-
 def test_fairness_flags_need_evidence_of_a_gap_that_may_pass_the_tolerance():
     rows = [  # 4 compared groups: z = norm.ppf(1 - 0.025 / 8) = 2.73
-        ("A", -0.05, 0.01),    # clearly low: interval (-0.077, -0.023) excludes zero, reaches past -0.03
-        ("B", 0.04, 0.02),     # interval includes zero: no evidence
-        ("C", 0.012, 0.002),   # real but pinned inside the tolerance (0.007 to 0.018): reported, not flagged
-        ("E", 0.045, 0.003),   # confirmed beyond the tolerance
+        (
+            "A",
+            -0.05,
+            0.01,
+        ),  # clearly low: interval (-0.077, -0.023) excludes zero, reaches past -0.03
+        ("B", 0.04, 0.02),  # interval includes zero: no evidence
+        (
+            "C",
+            0.012,
+            0.002,
+        ),  # real but pinned inside the tolerance (0.007 to 0.018): reported, not flagged
+        ("E", 0.045, 0.003),  # confirmed beyond the tolerance
     ]
-    slices = pd.DataFrame([{"slice": "area", "value": v, "rows": 500, "suppressed": False, "calibration_gap": g,
-                            "calibration_gap_se": se, "mean_predicted": 0.5, "observed_rate": 0.5 - g}
-                           for v, g, se in rows] + [{"slice": "area", "value": "D", "rows": 12, "suppressed": True}])
+    slices = pd.DataFrame(
+        [
+            {
+                "slice": "area",
+                "value": v,
+                "rows": 500,
+                "suppressed": False,
+                "calibration_gap": g,
+                "calibration_gap_se": se,
+                "mean_predicted": 0.5,
+                "observed_rate": 0.5 - g,
+            }
+            for v, g, se in rows
+        ]
+        + [{"slice": "area", "value": "D", "rows": 12, "suppressed": True}]
+    )
     flags = {f["value"]: f for f in fairness_flags(slices, 0.03)}
-    assert {k: f["flag"] for k, f in flags.items()} == {"A": "under-predicts", "B": "ok", "C": "ok", "E": "over-predicts",
-                                                        "D": "suppressed"}
+    assert {k: f["flag"] for k, f in flags.items()} == {
+        "A": "under-predicts",
+        "B": "ok",
+        "C": "ok",
+        "E": "over-predicts",
+        "D": "suppressed",
+    }
     assert flags["E"]["beyond_tolerance"] and not flags["A"]["beyond_tolerance"]
     findings = plain_findings(list(flags.values()))
-    assert len(findings) == 2 and "run low for area = A" in findings[0] and "5.0 points below" in findings[0]
+    assert (
+        len(findings) == 2
+        and "run low for area = A" in findings[0]
+        and "5.0 points below" in findings[0]
+    )
 
 
 SLICES = ["line_type", "origin_hub", "policing_area"]
@@ -71,10 +106,14 @@ def simulated_test_period(rng, planted_gap: float, rows: int = 9000) -> pd.DataF
     predictions themselves (a calibrated model) plus ``planted_gap`` for home-grown lines."""
     line_type = np.where(rng.random(rows) < 0.5, "home_grown", "imported")
     hubs = ["london", "birmingham", "liverpool", "manchester", "other_hub"]
-    frame = pd.DataFrame({"line_type": line_type,
-                          "origin_hub": np.where(line_type == "home_grown", "local", rng.choice(hubs, rows)),
-                          "policing_area": rng.choice([f"Area {i}" for i in range(12)], rows),
-                          "p": rng.beta(2, 3, rows)})
+    frame = pd.DataFrame(
+        {
+            "line_type": line_type,
+            "origin_hub": np.where(line_type == "home_grown", "local", rng.choice(hubs, rows)),
+            "policing_area": rng.choice([f"Area {i}" for i in range(12)], rows),
+            "p": rng.beta(2, 3, rows),
+        }
+    )
     truth = np.clip(frame["p"] + np.where(line_type == "home_grown", planted_gap, 0.0), 0, 1)
     frame["y"] = (rng.random(rows) < truth).astype(int)
     return frame
@@ -89,9 +128,13 @@ def test_fairness_flags_fire_at_their_stated_error_rates():
     false_flags = found = 0
     replications = 200
     for _ in range(replications):
-        fair = fairness_flags(group_calibration(simulated_test_period(rng, 0.0), SLICES, "y", "p"), tolerance)
+        fair = fairness_flags(
+            group_calibration(simulated_test_period(rng, 0.0), SLICES, "y", "p"), tolerance
+        )
         false_flags += any(f["flag"] in ("over-predicts", "under-predicts") for f in fair)
-        planted = fairness_flags(group_calibration(simulated_test_period(rng, 0.03), SLICES, "y", "p"), tolerance)
+        planted = fairness_flags(
+            group_calibration(simulated_test_period(rng, 0.03), SLICES, "y", "p"), tolerance
+        )
         found += any(f["value"] == "home_grown" and f["flag"] == "under-predicts" for f in planted)
     assert false_flags / replications <= 0.05, false_flags
     assert found / replications >= 0.7, found
@@ -103,42 +146,86 @@ def registered(small_history, contract, tmp_path_factory):
 
     uri = f"sqlite:///{tmp_path_factory.mktemp('card') / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
-    governance = {"organisation": "Test Force", "owner_role": "Head of Analysis", "contact": "a@example.invalid",
-                  "review_months": 6, "purpose": "Testing.", "intended_users": ["analysts"],
-                  "out_of_scope": ["Decisions about individuals."], "drift_policy": "Review alerts.",
-                  "human_oversight": "A person decides."}
-    result = train_and_track(small_history, contract, PersistenceModel(contract), SplitConfig(), EvaluationConfig(n_bootstrap=30),
-                             tracking.TrackingConfig(tracking_uri=uri), params={}, input_path="h.parquet",
-                             input_sha256="ab" * 32, governance=governance)
+    governance = {
+        "organisation": "Test Force",
+        "owner_role": "Head of Analysis",
+        "contact": "a@example.invalid",
+        "review_months": 6,
+        "purpose": "Testing.",
+        "intended_users": ["analysts"],
+        "out_of_scope": ["Decisions about individuals."],
+        "drift_policy": "Review alerts.",
+        "human_oversight": "A person decides.",
+    }
+    result = train_and_track(
+        small_history,
+        contract,
+        PersistenceModel(contract),
+        SplitConfig(),
+        EvaluationConfig(n_bootstrap=30),
+        tracking.TrackingConfig(tracking_uri=uri),
+        params={},
+        input_path="h.parquet",
+        input_sha256="ab" * 32,
+        governance=governance,
+    )
     return uri, result, governance
 
 
 def test_every_version_has_a_card_filled_from_the_run(registered):
     uri, result, governance = registered
     client = MlflowClient(uri)
-    assert client.get_model_version("line-resilience", result.model_version).tags["model_card"] == "logged"
+    assert (
+        client.get_model_version("line-resilience", result.model_version).tags["model_card"]
+        == "logged"
+    )
     facts = collect_facts("line-resilience", result.model_version, governance)
     documents = render(facts)
     card = documents["model_card.md"]
     auc = result.evaluation.metrics["roc_auc"]
     assert f"{auc:.3f}" in card and "Test Force" in card and "Head of Analysis" in card
     assert result.evaluation.split.test_start in card and "ab" * 32 in card
-    for section in ("Intended use", "Out of scope", "Training data", "Features", "Not used, and refused",
-                    "Validation design", "Calibration", "By slice", "Known limitations", "Drift policy", "ALGO-CARE"):
+    for section in (
+        "Intended use",
+        "Out of scope",
+        "Training data",
+        "Features",
+        "Not used, and refused",
+        "Validation design",
+        "Calibration",
+        "By slice",
+        "Known limitations",
+        "Drift policy",
+        "ALGO-CARE",
+    ):
         assert section in card, section
     atrs = __import__("json").loads(documents["atrs.json"])
-    assert set(atrs) == {"tier_1", "tier_2"} and atrs["tier_2"]["owner"]["role"] == "Head of Analysis"
-    assert {"owner", "purpose", "data", "model", "risks", "mitigations", "human_oversight"} <= set(atrs["tier_2"])
+    assert (
+        set(atrs) == {"tier_1", "tier_2"} and atrs["tier_2"]["owner"]["role"] == "Head of Analysis"
+    )
+    assert {"owner", "purpose", "data", "model", "risks", "mitigations", "human_oversight"} <= set(
+        atrs["tier_2"]
+    )
     algo = __import__("json").loads(documents["algo_care.json"])
-    assert [a["item"] for a in algo] == ["Advisory", "Lawful", "Granularity", "Ownership", "Challengeable",
-                                         "Accuracy", "Responsible", "Explainable"]
+    assert [a["item"] for a in algo] == [
+        "Advisory",
+        "Lawful",
+        "Granularity",
+        "Ownership",
+        "Challengeable",
+        "Accuracy",
+        "Responsible",
+        "Explainable",
+    ]
     assert all(a["evidence"] for a in algo)
 
 
 def test_changing_a_run_metric_changes_the_card(registered):
     uri, result, governance = registered
     MlflowClient(uri).log_metric(result.run_id, "test_roc_auc", 0.6123)
-    card = render(collect_facts("line-resilience", result.model_version, governance))["model_card.md"]
+    card = render(collect_facts("line-resilience", result.model_version, governance))[
+        "model_card.md"
+    ]
     assert "0.612" in card and "61%" in card
 
 
@@ -169,9 +256,9 @@ def test_hostile_text_is_inert_in_every_template(registered, tmp_path, monkeypat
     decisions and report data comes out as text. Templates are found on disk, so a new template
     that this test does not render fails it."""
     import jinja2
+    from test_report import write_fake_week
 
     from resilience.report import load_week, render_html, report_context
-    from test_report import write_fake_week
 
     rendered: set[str] = set()
     original = jinja2.Environment.get_template
@@ -183,8 +270,10 @@ def test_hostile_text_is_inert_in_every_template(registered, tmp_path, monkeypat
     monkeypatch.setattr(jinja2.Environment, "get_template", recording)
     uri, result, governance = registered
     facts = collect_facts("line-resilience", result.model_version, governance)
-    facts["governance"] = {k: (HOSTILE if isinstance(v, str) else [HOSTILE] if isinstance(v, list) else v)
-                           for k, v in facts["governance"].items()}
+    facts["governance"] = {
+        k: (HOSTILE if isinstance(v, str) else [HOSTILE] if isinstance(v, list) else v)
+        for k, v in facts["governance"].items()
+    }
     facts["fairness"][0]["value"] = HOSTILE
     facts["fairness_findings"] = [f"Estimates run high for area = {HOSTILE}."]
     facts["features"][0]["label_text"] = HOSTILE
@@ -197,6 +286,9 @@ def test_hostile_text_is_inert_in_every_template(registered, tmp_path, monkeypat
         if name.endswith(".json"):
             continue
         assert "<script" not in text.lower() and "<img" not in text.lower(), name
-    assert "&lt;script&gt;" in documents["model_card.html"] and "&lt;script&gt;" in documents["model_card.md"]
+    assert (
+        "&lt;script&gt;" in documents["model_card.html"]
+        and "&lt;script&gt;" in documents["model_card.md"]
+    )
     assert "&lt;script&gt;" in documents["atrs.md"]
     assert rendered >= every_template(), f"templates not exercised: {every_template() - rendered}"

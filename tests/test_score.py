@@ -2,6 +2,7 @@
 drift; outcomes. The champion is trained once per test run (conftest ``shared_store``); a test that
 logs to MLflow or writes a week folder works on its own copy (``own_store``, ``scored_weeks``).
 Killed runs and unwritable outputs: test_score_faults.py; only vetted models run: test_score_vetting.py."""
+
 from __future__ import annotations
 
 import errno
@@ -10,7 +11,6 @@ import shutil
 
 import pandas as pd
 import pytest
-
 from conftest import run_command, run_score, sha
 
 
@@ -21,12 +21,21 @@ def test_score_writes_the_week_and_reruns_identically(own_store, tmp_path):
     first = run_score(own_store, week_file, out, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     folder = out / week_file.stem
-    for name in ("scores.csv", "scores.parquet", "explanations.parquet", "drift.json", "manifest.json",
-                 "safeguarding.json", "contract.json"):
+    for name in (
+        "scores.csv",
+        "scores.parquet",
+        "explanations.parquet",
+        "drift.json",
+        "manifest.json",
+        "safeguarding.json",
+        "contract.json",
+    ):
         assert (folder / name).is_file(), name
     scores = pd.read_parquet(folder / "scores.parquet")
     extract = pd.read_parquet(week_file)
-    assert len(scores) == len(extract) and set(scores["disruption_id"]) == set(extract["disruption_id"])
+    assert len(scores) == len(extract) and set(scores["disruption_id"]) == set(
+        extract["disruption_id"]
+    )
     assert sorted(scores["rank"]) == list(range(1, len(scores) + 1))
     top = scores.sort_values("rank")["persistence_probability"].to_numpy()
     assert (top[:-1] >= top[1:]).all(), "rank 1 is the most likely to persist"
@@ -39,7 +48,9 @@ def test_score_writes_the_week_and_reruns_identically(own_store, tmp_path):
     before = sha(folder / "scores.csv")
     again = run_score(own_store, week_file, out, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert sha(folder / "scores.csv") == before, "the same week twice gives byte-identical scores.csv"
+    assert sha(folder / "scores.csv") == before, (
+        "the same week twice gives byte-identical scores.csv"
+    )
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "no temporary folders left"
 
 
@@ -55,16 +66,30 @@ def test_bad_input_is_one_clear_error_and_writes_nothing(trained, tmp_path):
     cases = [
         ([f"input={bad_file}"], "contacts"),
         ([f"input={other_schema}"], "missing required column"),
-        ([f"input={trained.weeks()[-1]}", "model_uri=models:/line-resilience@nonexistent"], "nonexistent"),
-        ([f"input={trained.weeks()[-1]}", "mlflow.tracking_uri=http://127.0.0.1:9"], "does not answer"),
+        (
+            [f"input={trained.weeks()[-1]}", "model_uri=models:/line-resilience@nonexistent"],
+            "nonexistent",
+        ),
+        (
+            [f"input={trained.weeks()[-1]}", "mlflow.tracking_uri=http://127.0.0.1:9"],
+            "does not answer",
+        ),
     ]
     for args, expected in cases:
         out = tmp_path / "out"
-        result = run_command("resilience-score", *args, f"output_root={out}", "report=false", cwd=tmp_path,
-                             env=trained.env)
+        result = run_command(
+            "resilience-score",
+            *args,
+            f"output_root={out}",
+            "report=false",
+            cwd=tmp_path,
+            env=trained.env,
+        )
         assert result.returncode == 2, (args, result.stderr[-2000:])
         assert expected in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
-        assert not out.exists(), f"something was written for {args} (not even an empty output_root may be)"
+        assert not out.exists(), (
+            f"something was written for {args} (not even an empty output_root may be)"
+        )
 
 
 @pytest.mark.slow
@@ -76,7 +101,9 @@ def test_a_week_scored_by_another_model_needs_overwrite(trained, scored_weeks, t
     out = scored_weeks  # the week already scored by the champion (version 1 of this registry)
 
     def score(*extra):
-        return run_score(trained, latest, out, f"week={latest.stem}", "log_to_mlflow=false", *extra, cwd=tmp_path)
+        return run_score(
+            trained, latest, out, f"week={latest.stem}", "log_to_mlflow=false", *extra, cwd=tmp_path
+        )
 
     manifest = out / latest.stem / "manifest.json"
     recorded = json.loads(manifest.read_text())["model"]
@@ -97,26 +124,39 @@ def test_a_week_scored_by_another_model_needs_overwrite(trained, scored_weeks, t
     manifest.write_text(json.dumps(data))
     refused = score()
     assert refused.returncode == 2 and "overwrite=true" in refused.stderr
-    assert json.loads(manifest.read_text())["model"]["fingerprint"]["sha256"] == "0" * 64, "nothing changed"
+    assert json.loads(manifest.read_text())["model"]["fingerprint"]["sha256"] == "0" * 64, (
+        "nothing changed"
+    )
     assert score("overwrite=true").returncode == 0
     assert json.loads(manifest.read_text())["model"]["fingerprint"] == recorded["fingerprint"]
 
 
 @pytest.mark.slow
-def test_drift_alerts_on_a_shifted_week_and_not_on_an_ordinary_one(trained, shared_scored_weeks, tmp_path):
+def test_drift_alerts_on_a_shifted_week_and_not_on_an_ordinary_one(
+    trained, shared_scored_weeks, tmp_path
+):
     from dataclasses import replace
 
     from conftest import SMALL_WORLD
+
     from resilience.data.synthetic import generate_world, write_world
 
     shifted = generate_world(replace(SMALL_WORLD, covariate_shift=1.0))
     write_world(shifted, tmp_path / "shifted")
-    shifted_run = run_score(trained, sorted((tmp_path / "shifted" / "weekly").glob("*"))[-1], tmp_path / "out",
-                            "log_to_mlflow=false", cwd=tmp_path)
+    shifted_run = run_score(
+        trained,
+        sorted((tmp_path / "shifted" / "weekly").glob("*"))[-1],
+        tmp_path / "out",
+        "log_to_mlflow=false",
+        cwd=tmp_path,
+    )
     assert shifted_run.returncode == 0, shifted_run.stderr[-2000:]
     week = sorted((tmp_path / "out").iterdir())[-1]
     alerts = json.loads((week / "drift.json").read_text())["alerts"]
-    assert {a["name"] for a in alerts if a["kind"] == "feature"} & {"contacts", "bulk_texts_per_day"}
+    assert {a["name"] for a in alerts if a["kind"] == "feature"} & {
+        "contacts",
+        "bulk_texts_per_day",
+    }
     # the ordinary latest week of the training world, scored by the same command (conftest)
     normal = shared_scored_weeks / trained.weeks()[-1].stem
     alerts = json.loads((normal / "drift.json").read_text())["alerts"]
@@ -124,18 +164,30 @@ def test_drift_alerts_on_a_shifted_week_and_not_on_an_ordinary_one(trained, shar
 
 
 @pytest.mark.slow
-def test_outcomes_are_joined_to_the_weeks_that_scored_them(own_store, scored_weeks, small_world, tmp_path):
+def test_outcomes_are_joined_to_the_weeks_that_scored_them(
+    own_store, scored_weeks, small_world, tmp_path
+):
     import numpy as np
     from mlflow.tracking import MlflowClient
 
     out = scored_weeks  # the last two weeks, scored by the champion
     rng = np.random.default_rng(0)  # outcomes drawn from the world's true probabilities
     truth = small_world.truth
-    labels = pd.DataFrame({"disruption_id": truth["disruption_id"],
-                           "persisted_12w": rng.random(len(truth)) < truth["true_probability"]})
+    labels = pd.DataFrame(
+        {
+            "disruption_id": truth["disruption_id"],
+            "persisted_12w": rng.random(len(truth)) < truth["true_probability"],
+        }
+    )
     labels.to_csv(tmp_path / "labels.csv", index=False)
-    result = run_command("resilience-outcomes", f"input={tmp_path / 'labels.csv'}", f"output_root={out}",
-                         "min_rows=15", cwd=tmp_path, env=own_store.env)
+    result = run_command(
+        "resilience-outcomes",
+        f"input={tmp_path / 'labels.csv'}",
+        f"output_root={out}",
+        "min_rows=15",
+        cwd=tmp_path,
+        env=own_store.env,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     table = pd.read_csv(out / "outcomes.csv")
     assert set(table["week"]) == {p.stem for p in own_store.weeks()[-2:]}
@@ -149,7 +201,9 @@ def test_outcomes_are_joined_to_the_weeks_that_scored_them(own_store, scored_wee
 
 
 @pytest.mark.slow
-def test_a_full_disk_in_process_is_one_message_and_leaves_nothing(trained, mlflow_at, tmp_path, monkeypatch):
+def test_a_full_disk_in_process_is_one_message_and_leaves_nothing(
+    trained, mlflow_at, tmp_path, monkeypatch
+):
     """The same fault without a tmpfs: the disk fills while the manifest is written."""
     from resilience import score as scoring
     from resilience import tracking
@@ -163,8 +217,14 @@ def test_a_full_disk_in_process_is_one_message_and_leaves_nothing(trained, mlflo
 
     monkeypatch.setattr(scoring, "write_text_atomic", full)
     out = tmp_path / "weekly"
-    ref = scoring.ModelRef("models:/line-resilience@champion", vetted.name, vetted.version, vetted.run_id,
-                           vetted.registry, vetted.sha256)
+    ref = scoring.ModelRef(
+        "models:/line-resilience@champion",
+        vetted.name,
+        vetted.version,
+        vetted.run_id,
+        vetted.registry,
+        vetted.sha256,
+    )
     with pytest.raises(ResilienceError, match="the disk is full") as error:
         scoring.score_week(trained.weeks()[-1], model, ref, out)
     assert "nothing was changed" in str(error.value) and not out.exists()

@@ -1,6 +1,7 @@
 """Weekly scoring under faults: killed runs leave nothing partial, SIGTERM tidies, dead runs' folders
 are recovered, and output paths that cannot take the week are one message. Each test starts from its
 own copy of weeks already scored by the shared champion (conftest ``scored_weeks``), read-only store."""
+
 from __future__ import annotations
 
 import contextlib
@@ -10,33 +11,56 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import run_command, run_score, sha, tree
 
-STABLE = ("scores.csv", "scores.parquet", "explanations.parquet", "drift.json", "safeguarding.json", "contract.json")
+STABLE = (
+    "scores.csv",
+    "scores.parquet",
+    "explanations.parquet",
+    "drift.json",
+    "safeguarding.json",
+    "contract.json",
+)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("point", ["build", "before_swap", "during_swap", "after_swap", "during_cleanup"])
-def test_a_run_killed_at_each_step_of_the_commit_loses_nothing(trained, scored_weeks, tmp_path, point):
+@pytest.mark.parametrize(
+    "point", ["build", "before_swap", "during_swap", "after_swap", "during_cleanup"]
+)
+def test_a_run_killed_at_each_step_of_the_commit_loses_nothing(
+    trained, scored_weeks, tmp_path, point
+):
     """kill -9 (os._exit at a named fault point) at each step; the rerun succeeds byte-identically."""
     out = scored_weeks  # the last two weeks, scored by the champion
     earlier, latest = trained.weeks()[-2], trained.weeks()[-1]
     earlier_dir, latest_dir = out / earlier.stem, out / latest.stem
     before_earlier, before_latest = tree(earlier_dir), {n: sha(latest_dir / n) for n in STABLE}
-    killed = run_score(trained, latest, out, "log_to_mlflow=false", "overwrite=true", cwd=tmp_path,
-                       env={"RESILIENCE_FAULT": point})
+    killed = run_score(
+        trained,
+        latest,
+        out,
+        "log_to_mlflow=false",
+        "overwrite=true",
+        cwd=tmp_path,
+        env={"RESILIENCE_FAULT": point},
+    )
     assert killed.returncode == 137, (point, killed.stderr[-2000:])
     assert tree(earlier_dir) == before_earlier, "another week is never touched"
     if latest_dir.exists():  # the old complete week or the new complete one, never a partial one
         assert {n: sha(latest_dir / n) for n in STABLE} == before_latest
     else:
-        assert point == "during_swap" and list(out.glob(f".{latest.stem}.old-*")), "set aside, restorable"
+        assert point == "during_swap" and list(out.glob(f".{latest.stem}.old-*")), (
+            "set aside, restorable"
+        )
     assert [p for p in out.iterdir() if p.name.startswith(".")], "the killed run left its folders"
     rerun = run_score(trained, latest, out, "log_to_mlflow=false", "overwrite=true", cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert not [p for p in out.iterdir() if p.name.startswith(".")], "the rerun tidied the dead run's folders"
-    assert {n: sha(latest_dir / n) for n in STABLE} == before_latest, "byte-identical after the rerun"
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], (
+        "the rerun tidied the dead run's folders"
+    )
+    assert {n: sha(latest_dir / n) for n in STABLE} == before_latest, (
+        "byte-identical after the rerun"
+    )
     assert tree(earlier_dir) == before_earlier
 
 
@@ -47,8 +71,15 @@ def test_sigterm_removes_the_temporary_folder(trained, scored_weeks, tmp_path):
     weeks = sorted(p.name for p in out.iterdir())
     before = tree(out / latest.stem)
     for point in ("build", "before_swap"):
-        stopped = run_score(trained, latest, out, "log_to_mlflow=false", "overwrite=true", cwd=tmp_path,
-                            env={"RESILIENCE_FAULT": f"{point}:sigterm"})
+        stopped = run_score(
+            trained,
+            latest,
+            out,
+            "log_to_mlflow=false",
+            "overwrite=true",
+            cwd=tmp_path,
+            env={"RESILIENCE_FAULT": f"{point}:sigterm"},
+        )
         assert stopped.returncode == 143 and "terminated" in stopped.stderr, stopped.stderr[-2000:]
         assert "Traceback" not in stopped.stderr
         assert sorted(p.name for p in out.iterdir()) == weeks, "no temporary folder is left"
@@ -67,10 +98,14 @@ def test_recovery_touches_only_folders_of_dead_owners(tmp_path):
     dead.wait()
     try:
         (tmp_path / "2026-W46").mkdir()
-        live_old = tmp_path / f".2026-W47.old-{sleeper.pid}"   # a live scorer mid-swap: not ours to touch
+        live_old = (
+            tmp_path / f".2026-W47.old-{sleeper.pid}"
+        )  # a live scorer mid-swap: not ours to touch
         live_tmp = tmp_path / f".2026-W47.tmp-{sleeper.pid}"
-        dead_old = tmp_path / f".2026-W45.old-{dead.pid}"      # a dead scorer mid-swap: restore it
-        dead_old_done = tmp_path / f".2026-W46.old-{dead.pid}"  # a dead scorer after its swap: remove it
+        dead_old = tmp_path / f".2026-W45.old-{dead.pid}"  # a dead scorer mid-swap: restore it
+        dead_old_done = (
+            tmp_path / f".2026-W46.old-{dead.pid}"
+        )  # a dead scorer after its swap: remove it
         dead_tmp = tmp_path / f".scoring.tmp-{dead.pid}"
         for folder in (live_old, live_tmp, dead_old, dead_old_done, dead_tmp):
             folder.mkdir()
@@ -89,8 +124,13 @@ def test_recovery_touches_only_folders_of_dead_owners(tmp_path):
 def small_filesystem(folder: Path, options: str):
     """A tmpfs mounted at ``folder`` (root only); yields False where mounting is not allowed."""
     folder.mkdir(parents=True, exist_ok=True)
-    mounted = os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
-                                                   capture_output=True).returncode == 0
+    mounted = (
+        os.geteuid() == 0
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True
+        ).returncode
+        == 0
+    )
     try:
         yield mounted
     finally:
@@ -107,8 +147,10 @@ def test_output_paths_that_cannot_take_the_week_are_one_message(trained, tmp_pat
     (out / latest.stem).parent.mkdir()
     (out / latest.stem).write_text("not a week folder")
     cases = [(in_the_way, "is a file"), (in_the_way / "below", "is a file"), (out, "in the way")]
-    with small_filesystem(tmp_path / "full", "size=64k") as full, \
-            small_filesystem(tmp_path / "readonly", "ro,size=1m") as readonly:
+    with (
+        small_filesystem(tmp_path / "full", "size=64k") as full,
+        small_filesystem(tmp_path / "readonly", "ro,size=1m") as readonly,
+    ):
         if full:
             cases.append((tmp_path / "full" / "weekly", "the disk is full"))
         if readonly:
@@ -116,24 +158,43 @@ def test_output_paths_that_cannot_take_the_week_are_one_message(trained, tmp_pat
         for output_root, expected in cases:
             result = run_score(trained, latest, output_root, "log_to_mlflow=false", cwd=tmp_path)
             text = result.stdout + result.stderr
-            assert result.returncode == 2 and expected in result.stderr and "Traceback" not in text, \
-                (output_root, text[-2000:])
+            assert (
+                result.returncode == 2 and expected in result.stderr and "Traceback" not in text
+            ), (output_root, text[-2000:])
         if full:
             assert not list((tmp_path / "full").iterdir()), "nothing half-written on the full disk"
-    assert in_the_way.read_text() == "keep me" and (out / latest.stem).read_text() == "not a week folder"
+    assert (
+        in_the_way.read_text() == "keep me"
+        and (out / latest.stem).read_text() == "not a week folder"
+    )
 
 
 @pytest.mark.slow
-def test_a_damaged_week_folder_is_named_and_replaced_only_with_overwrite(trained, scored_weeks, tmp_path):
+def test_a_damaged_week_folder_is_named_and_replaced_only_with_overwrite(
+    trained, scored_weeks, tmp_path
+):
     latest = trained.weeks()[-1]
     out = scored_weeks  # the week, scored by the champion
     manifest = out / latest.stem / "manifest.json"
     manifest.write_text('{"week": "truncated')
     refused = run_score(trained, latest, out, "log_to_mlflow=false", cwd=tmp_path)
-    assert refused.returncode == 2 and "cannot be read" in refused.stderr and "overwrite=true" in refused.stderr
+    assert (
+        refused.returncode == 2
+        and "cannot be read" in refused.stderr
+        and "overwrite=true" in refused.stderr
+    )
     assert manifest.read_text() == '{"week": "truncated'
-    report = run_command("resilience-report", f"week={latest.stem}", f"output_root={out}", cwd=tmp_path,
-                         env=trained.env)
-    assert report.returncode == 2 and str(manifest) in report.stderr and "Traceback" not in report.stderr
+    report = run_command(
+        "resilience-report",
+        f"week={latest.stem}",
+        f"output_root={out}",
+        cwd=tmp_path,
+        env=trained.env,
+    )
+    assert (
+        report.returncode == 2
+        and str(manifest) in report.stderr
+        and "Traceback" not in report.stderr
+    )
     again = run_score(trained, latest, out, "log_to_mlflow=false", "overwrite=true", cwd=tmp_path)
     assert again.returncode == 0 and json.loads(manifest.read_text())["week"] == latest.stem

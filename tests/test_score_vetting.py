@@ -1,5 +1,6 @@
 """Only vetted models run: a registered version whose files match the digest recorded at registration
 and whose signature matches its data contract; anything else is refused before any code is unpickled."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import run_command, run_score
+
 from resilience.errors import ResilienceError
 
 
@@ -33,9 +34,20 @@ def planted(tmp_path, mlflow_uri):
     folder = tmp_path / "planted_model"
     folder.mkdir()
     (folder / "python_model.pkl").write_bytes(cloudpickle.dumps(_Planted(marker)))
-    (folder / "MLmodel").write_text(yaml.safe_dump({"flavors": {"python_function": {
-        "loader_module": "mlflow.pyfunc.model", "python_model": "python_model.pkl", "python_version": "3.11",
-        "env": {"virtualenv": "python_env.yaml"}}}}))
+    (folder / "MLmodel").write_text(
+        yaml.safe_dump(
+            {
+                "flavors": {
+                    "python_function": {
+                        "loader_module": "mlflow.pyfunc.model",
+                        "python_model": "python_model.pkl",
+                        "python_version": "3.11",
+                        "env": {"virtualenv": "python_env.yaml"},
+                    }
+                }
+            }
+        )
+    )
     with mlflow.start_run() as run:
         mlflow.log_artifacts(str(folder), "model")
     mlflow.register_model(f"runs:/{run.info.run_id}/model", "planted")
@@ -47,25 +59,33 @@ def test_unvetted_models_are_refused_before_any_code_runs(planted):
     from mlflow.tracking import MlflowClient
 
     from resilience import tracking
-    from resilience.errors import ResilienceError
     from resilience.pyfunc import load_vetted
 
     folder, run_id, marker = planted
-    cases = [(str(folder), "refusing to load"), (f"runs:/{run_id}/model", "refusing to load"),
-             (f"file://{folder}", "refusing to load"), ("models:/planted/1", "no model card"),
-             ("models:/planted@champion", "no registered model"), ("models:/m-0123abc", "no registered model")]
+    cases = [
+        (str(folder), "refusing to load"),
+        (f"runs:/{run_id}/model", "refusing to load"),
+        (f"file://{folder}", "refusing to load"),
+        ("models:/planted/1", "no model card"),
+        ("models:/planted@champion", "no registered model"),
+        ("models:/m-0123abc", "no registered model"),
+    ]
     for uri, expected in cases:
         with pytest.raises(ResilienceError, match=expected):
             tracking.load_persistence_model(uri)
         with pytest.raises(ResilienceError, match=expected):
             load_vetted(uri)
     client = MlflowClient()
-    client.set_model_version_tag("planted", "1", "model_card", "logged")  # a card, but no digest recorded
+    client.set_model_version_tag(
+        "planted", "1", "model_card", "logged"
+    )  # a card, but no digest recorded
     with pytest.raises(ResilienceError, match="no recorded artifact digest"):
         tracking.load_persistence_model("models:/planted/1")
     tracking.record_digest("planted", "1")
     source = Path(client.get_model_version_download_uri("planted", "1").removeprefix("file://"))
-    with open(source / "python_model.pkl", "ab") as handle:  # the store's files changed after registration
+    with open(
+        source / "python_model.pkl", "ab"
+    ) as handle:  # the store's files changed after registration
         handle.write(b"\n")
     with pytest.raises(ResilienceError, match="do not match the digest recorded at registration"):
         tracking.load_persistence_model("models:/planted/1")
@@ -77,14 +97,24 @@ def test_unvetted_models_are_refused_before_any_code_runs(planted):
 
 
 @pytest.mark.slow
-def test_score_refuses_a_crafted_model_directory_with_one_message(planted, mlflow_uri, small_world_dir, tmp_path):
+def test_score_refuses_a_crafted_model_directory_with_one_message(
+    planted, mlflow_uri, small_world_dir, tmp_path
+):
     folder, run_id, marker = planted
     week_file = sorted((small_world_dir / "weekly").glob("*.parquet"))[-1]
     for uri in (str(folder), f"runs:/{run_id}/model", "models:/planted/1"):
-        result = run_command("resilience-score", f"input={week_file}", f"model_uri={uri}",
-                             f"output_root={tmp_path / 'out'}", "report=false", cwd=tmp_path,
-                             env={"MLFLOW_TRACKING_URI": mlflow_uri})
-        assert result.returncode == 2 and "Traceback" not in result.stderr + result.stdout, result.stderr[-2000:]
+        result = run_command(
+            "resilience-score",
+            f"input={week_file}",
+            f"model_uri={uri}",
+            f"output_root={tmp_path / 'out'}",
+            "report=false",
+            cwd=tmp_path,
+            env={"MLFLOW_TRACKING_URI": mlflow_uri},
+        )
+        assert result.returncode == 2 and "Traceback" not in result.stderr + result.stdout, (
+            result.stderr[-2000:]
+        )
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert not marker.exists() and not (tmp_path / "out").exists()
 
@@ -98,36 +128,67 @@ def test_unregistered_and_logged_model_uris(trained, tmp_path):
     assert version.source.startswith("models:/m-"), version.source
     logged = version.source  # the MLflow 3 logged-model URI, models:/m-<id>
     latest = trained.weeks()[-1]
-    by_id = run_score(trained, latest, tmp_path / "a", f"model_uri={logged}", "log_to_mlflow=false", cwd=tmp_path)
+    by_id = run_score(
+        trained, latest, tmp_path / "a", f"model_uri={logged}", "log_to_mlflow=false", cwd=tmp_path
+    )
     assert by_id.returncode == 0, by_id.stderr[-2000:]
     manifest = json.loads((tmp_path / "a" / latest.stem / "manifest.json").read_text())
-    assert manifest["model"]["version"] == "1" and manifest["model"]["sha256"] == version.tags["artifact_sha256"]
+    assert (
+        manifest["model"]["version"] == "1"
+        and manifest["model"]["sha256"] == version.tags["artifact_sha256"]
+    )
     run_uri = f"runs:/{version.run_id}/model"
     refused = run_score(trained, latest, tmp_path / "b", f"model_uri={run_uri}", cwd=tmp_path)
-    assert refused.returncode == 2 and "allow_unregistered=true" in refused.stderr and not (tmp_path / "b").exists()
-    allowed = run_score(trained, latest, tmp_path / "c", f"model_uri={logged}", "allow_unregistered=true",
-                        "log_to_mlflow=false", cwd=tmp_path)
+    assert (
+        refused.returncode == 2
+        and "allow_unregistered=true" in refused.stderr
+        and not (tmp_path / "b").exists()
+    )
+    allowed = run_score(
+        trained,
+        latest,
+        tmp_path / "c",
+        f"model_uri={logged}",
+        "allow_unregistered=true",
+        "log_to_mlflow=false",
+        cwd=tmp_path,
+    )
     assert allowed.returncode == 0
     source = client.get_model_version_download_uri("line-resilience", "1")
-    unvetted = run_score(trained, latest, tmp_path / "d", f"model_uri={source}", "allow_unregistered=true",
-                         "log_to_mlflow=false", cwd=tmp_path)
+    unvetted = run_score(
+        trained,
+        latest,
+        tmp_path / "d",
+        f"model_uri={source}",
+        "allow_unregistered=true",
+        "log_to_mlflow=false",
+        cwd=tmp_path,
+    )
     assert unvetted.returncode == 0, unvetted.stderr[-2000:]
     manifest = json.loads((tmp_path / "d" / latest.stem / "manifest.json").read_text())
-    assert any("UNREGISTERED" in w for w in manifest["warnings"]) and manifest["model"]["version"] is None
+    assert (
+        any("UNREGISTERED" in w for w in manifest["warnings"])
+        and manifest["model"]["version"] is None
+    )
 
 
 @pytest.mark.slow
-def test_a_model_whose_signature_does_not_match_its_contract_is_refused(own_store, mlflow_at, tmp_path):
+def test_a_model_whose_signature_does_not_match_its_contract_is_refused(
+    own_store, mlflow_at, tmp_path
+):
     import mlflow
     import yaml
     from mlflow.artifacts import download_artifacts
     from mlflow.tracking import MlflowClient
 
     from resilience import tracking
-    from resilience.errors import ResilienceError
 
     mlflow_at(own_store)  # registers a second model: its own copy of the store
-    local = Path(download_artifacts(artifact_uri="models:/line-resilience/1", dst_path=str(tmp_path / "copy")))
+    local = Path(
+        download_artifacts(
+            artifact_uri="models:/line-resilience/1", dst_path=str(tmp_path / "copy")
+        )
+    )
     spec = yaml.safe_load((local / "MLmodel").read_text())
     inputs = json.loads(spec["signature"]["inputs"])
     spec["signature"]["inputs"] = json.dumps([c for c in inputs if c["name"] != "contacts"])
@@ -137,7 +198,9 @@ def test_a_model_whose_signature_does_not_match_its_contract_is_refused(own_stor
     mlflow.register_model(f"runs:/{run.info.run_id}/model", "reshaped")
     MlflowClient().set_model_version_tag("reshaped", "1", "model_card", "logged")
     tracking.record_digest("reshaped", "1")
-    with pytest.raises(ResilienceError, match="signature does not match its data contract.*contacts"):
+    with pytest.raises(
+        ResilienceError, match="signature does not match its data contract.*contacts"
+    ):
         tracking.load_persistence_model("models:/reshaped/1")
 
 
@@ -148,5 +211,7 @@ def test_loading_the_champion_with_plain_mlflow_leaves_it_vetted(own_store, mlfl
     from resilience import tracking
 
     mlflow_at(own_store)
-    mlflow.pyfunc.load_model("models:/line-resilience@champion")  # writes MLflow's registered_model_meta
+    mlflow.pyfunc.load_model(
+        "models:/line-resilience@champion"
+    )  # writes MLflow's registered_model_meta
     tracking.load_persistence_model("models:/line-resilience@champion")  # still vetted: no error

@@ -1,4 +1,5 @@
 """Segment models: a model per line type behind one pyfunc, explained, scored and compared like one."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,7 +20,9 @@ FAST = {"n_estimators": 300, "learning_rate": 0.08}
 
 @pytest.fixture(scope="module")
 def segmented(small_history, contract):
-    return SegmentModel(PersistenceModel(contract, params=FAST), segment_by="cohort").fit(small_history)
+    return SegmentModel(PersistenceModel(contract, params=FAST), segment_by="cohort").fit(
+        small_history
+    )
 
 
 def test_each_row_is_scored_by_its_own_segment(segmented, small_history, contract):
@@ -45,23 +48,43 @@ def test_segment_explanations_are_exact_per_row(segmented, small_history, contra
     # a home-grown row's explanation is the home-grown model's own
     row = int(np.flatnonzero(rows[contract.cohort_column].astype(str) == "home_grown")[0])
     own = explain(segmented.segments_["home_grown"], rows.iloc[[row]])
-    np.testing.assert_allclose(explanation.contributions.iloc[row].to_numpy(), own.contributions.iloc[0].to_numpy())
+    np.testing.assert_allclose(
+        explanation.contributions.iloc[row].to_numpy(), own.contributions.iloc[0].to_numpy()
+    )
     assert explanation.reasons["reason_for_1"].str.len().gt(0).any()
     assert all(isinstance(s, str) and s for s in explanation.summary)
 
 
-def test_segment_models_get_ranges_and_are_compared_with_the_single_model(small_history, small_world, contract):
+def test_segment_models_get_ranges_and_are_compared_with_the_single_model(
+    small_history, small_world, contract
+):
     from resilience.segments import compare_with_single
 
     truth = small_world.truth[["disruption_id", "true_probability"]]
     model = SegmentModel(PersistenceModel(contract, params=FAST), segment_by="cohort")
-    evaluation = fit_and_evaluate(small_history, contract, model, SplitConfig(), EvaluationConfig(n_bootstrap=20), truth)
-    compared = compare_with_single(evaluation, small_history, SplitConfig(), EvaluationConfig(n_bootstrap=20), truth)
+    evaluation = fit_and_evaluate(
+        small_history, contract, model, SplitConfig(), EvaluationConfig(n_bootstrap=20), truth
+    )
+    compared = compare_with_single(
+        evaluation, small_history, SplitConfig(), EvaluationConfig(n_bootstrap=20), truth
+    )
     for key in ("single_roc_auc", "single_brier", "single_ece", "segments_minus_single_roc_auc"):
         assert key in compared
-    assert compared["segments_minus_single_roc_auc"] == pytest.approx(evaluation.metrics["roc_auc"] - compared["single_roc_auc"])
-    iv.attach_intervals(evaluation.model, evaluation, small_history, SplitConfig(), iv.IntervalConfig(n_models=4), truth)
-    assert "interval_extra_sd_home_grown" in evaluation.metrics and "interval_coverage" in evaluation.metrics
+    assert compared["segments_minus_single_roc_auc"] == pytest.approx(
+        evaluation.metrics["roc_auc"] - compared["single_roc_auc"]
+    )
+    iv.attach_intervals(
+        evaluation.model,
+        evaluation,
+        small_history,
+        SplitConfig(),
+        iv.IntervalConfig(n_models=4),
+        truth,
+    )
+    assert (
+        "interval_extra_sd_home_grown" in evaluation.metrics
+        and "interval_coverage" in evaluation.metrics
+    )
     week = small_world.weekly[sorted(small_world.weekly)[-1]]
     out = ResiliencePyfunc(evaluation.model).predict(None, week)
     assert (out["probability_low"] <= out["persistence_probability"]).all()
@@ -74,6 +97,7 @@ def test_a_single_model_is_not_compared(small_history, contract):
 
     class Stub:
         model = PersistenceModel(contract)
+
     assert compare_with_single(Stub(), small_history, SplitConfig(), EvaluationConfig()) == {}
 
 
@@ -87,8 +111,12 @@ def test_segment_settings_are_checked(contract):
 
 
 def test_a_segment_too_small_is_refused_and_unknown_values_too(segmented, small_history, contract):
-    few = pd.concat([small_history[small_history["line_type"] == "imported"],
-                     small_history[small_history["line_type"] == "home_grown"].head(20)])
+    few = pd.concat(
+        [
+            small_history[small_history["line_type"] == "imported"],
+            small_history[small_history["line_type"] == "home_grown"].head(20),
+        ]
+    )
     with pytest.raises(ResilienceError, match="home_grown"):
         SegmentModel(PersistenceModel(contract, params=FAST)).fit(few)
     odd = small_history.head(3).copy()
@@ -99,7 +127,9 @@ def test_a_segment_too_small_is_refused_and_unknown_values_too(segmented, small_
 
 
 @pytest.mark.slow
-def test_segment_model_registers_and_round_trips_through_the_pyfunc(small_history, small_world, contract, mlflow_uri):
+def test_segment_model_registers_and_round_trips_through_the_pyfunc(
+    small_history, small_world, contract, mlflow_uri
+):
     import mlflow
 
     from resilience.data.io import file_sha256  # noqa: F401 (import check only)
@@ -108,17 +138,34 @@ def test_segment_model_registers_and_round_trips_through_the_pyfunc(small_histor
 
     truth = small_world.truth[["disruption_id", "true_probability"]]
     model = SegmentModel(PersistenceModel(contract, params=FAST), segment_by="cohort")
-    result = train_and_track(small_history, contract, model, SplitConfig(), EvaluationConfig(n_bootstrap=20),
-                             TrackingConfig(tracking_uri=mlflow_uri), params={}, input_path="history.parquet",
-                             input_sha256="0" * 64, truth=truth, intervals=iv.IntervalConfig(n_models=3))
+    result = train_and_track(
+        small_history,
+        contract,
+        model,
+        SplitConfig(),
+        EvaluationConfig(n_bootstrap=20),
+        TrackingConfig(tracking_uri=mlflow_uri),
+        params={},
+        input_path="history.parquet",
+        input_sha256="0" * 64,
+        truth=truth,
+        intervals=iv.IntervalConfig(n_models=3),
+    )
     run = mlflow.get_run(result.run_id)
-    for key in ("test_roc_auc", "test_single_roc_auc", "test_segments_minus_single_roc_auc", "test_interval_extra_sd"):
+    for key in (
+        "test_roc_auc",
+        "test_single_roc_auc",
+        "test_segments_minus_single_roc_auc",
+        "test_interval_extra_sd",
+    ):
         assert key in run.data.metrics
     loaded, _ = load_persistence_model(f"models:/line-resilience/{result.model_version}")
     assert isinstance(loaded, SegmentModel)
     week = small_world.weekly[sorted(small_world.weekly)[-1]]
     pyfunc = mlflow.pyfunc.load_model(f"models:/line-resilience/{result.model_version}")
-    out = pyfunc.predict(week.astype({c: object for c in week.columns if isinstance(week[c].dtype, pd.StringDtype)}))
+    out = pyfunc.predict(
+        week.astype({c: object for c in week.columns if isinstance(week[c].dtype, pd.StringDtype)})
+    )
     np.testing.assert_allclose(out["persistence_probability"], loaded.persistence_probability(week))
     for column in ("yardstick_band", "reason_for_1", "summary", *iv.INTERVAL_COLUMNS):
         assert column in out.columns

@@ -3,6 +3,7 @@ workers running an interpreter where the toolkit is not installed (the model car
 
 Spark needs Java. Where it is missing the test is skipped on a developer's machine but FAILS in
 CI (``CI`` set): the test setup installs a JRE there, and a silent skip would hide a broken path."""
+
 from __future__ import annotations
 
 import os
@@ -12,12 +13,13 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-
 from test_portable import python_without_the_toolkit
 
-RESULT_TYPE = ("disruption_id string, persistence_probability double, yardstick_band string, "
-               "reason_for_1 string, reason_for_2 string, reason_for_3 string, reason_against_1 string, "
-               "reason_against_2 string, reason_against_3 string, summary string")
+RESULT_TYPE = (
+    "disruption_id string, persistence_probability double, yardstick_band string, "
+    "reason_for_1 string, reason_for_2 string, reason_for_3 string, reason_against_1 string, "
+    "reason_against_2 string, reason_against_3 string, summary string"
+)
 
 
 def require_java() -> None:
@@ -46,17 +48,28 @@ def test_spark_udf_equals_the_pandas_path(own_store, mlflow_at, monkeypatch, tmp
     python, env = python_without_the_toolkit(tmp_path)
     monkeypatch.setenv("PYSPARK_PYTHON", python)
     monkeypatch.setenv("PYSPARK_DRIVER_PYTHON", sys.executable)
-    monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])  # the JVM and its workers inherit it; this process has imported all it needs
-    spark = (SparkSession.builder.master("local[2]").appName("resilience-test")
-             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-             .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC").getOrCreate())
+    monkeypatch.setenv(
+        "PYTHONPATH", env["PYTHONPATH"]
+    )  # the JVM and its workers inherit it; this process has imported all it needs
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .appName("resilience-test")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
     try:
         udf = mlflow.pyfunc.spark_udf(spark, uri, result_type=RESULT_TYPE, env_manager="local")
         frame = spark.createDataFrame(week)
-        scored = frame.withColumn("scored", udf(struct(*week.columns))).select("scored.*").toPandas()
+        scored = (
+            frame.withColumn("scored", udf(struct(*week.columns))).select("scored.*").toPandas()
+        )
     finally:
         spark.stop()
     got = scored.set_index("disruption_id").loc[expected["disruption_id"]].reset_index()
-    np.testing.assert_allclose(got["persistence_probability"], expected["persistence_probability"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        got["persistence_probability"], expected["persistence_probability"], rtol=0, atol=1e-9
+    )
     for column in ("yardstick_band", "reason_for_1", "reason_against_1", "summary"):
         assert (got[column].fillna("") == expected[column].fillna("")).all(), column

@@ -1,4 +1,5 @@
 """Tests for the synthetic world: determinism, the data contract, realism, test knobs, atomic writes."""
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,6 @@ from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 from sklearn.metrics import roc_auc_score
 
-from resilience.data.synthetic import write as synthetic_write
 from resilience.data.contract import load_data_contract
 from resilience.data.synthetic import (
     ACCRUING_COLUMNS,
@@ -24,18 +24,18 @@ from resilience.data.synthetic import (
     MONOTONE_DRIVERS,
     NO_EFFECT_FEATURES,
     TRUE_TERMS,
+    ExtraEffect,
     SyntheticWorld,
     WorldConfig,
     generate_world,
-    ExtraEffect,
     load_world_config,
     mechanism_summary,
     no_effect_features,
     true_drivers,
     true_terms,
-    world_terms,
     write_world,
 )
+from resilience.data.synthetic import write as synthetic_write
 from resilience.data.validate import validate_frame
 from resilience.weeks import week_monday
 
@@ -65,11 +65,15 @@ def default_world() -> SyntheticWorld:
 
 
 def _all_rows(world: SyntheticWorld) -> pd.DataFrame:
-    return pd.concat([world.history.drop(columns=[LABEL]), *world.weekly.values()], ignore_index=True)
+    return pd.concat(
+        [world.history.drop(columns=[LABEL]), *world.weekly.values()], ignore_index=True
+    )
 
 
 def _late(frame: pd.DataFrame, config: WorldConfig) -> pd.Series:
-    cutoff = config.start_day + config.miscalibration_start_fraction * (config.end_day - config.start_day)
+    cutoff = config.start_day + config.miscalibration_start_fraction * (
+        config.end_day - config.start_day
+    )
     return frame["disruption_date"] >= cutoff
 
 
@@ -133,7 +137,9 @@ def test_same_seed_gives_byte_identical_files(small_world, tmp_path):
     first = write_world(small_world, tmp_path / "a")
     second = write_world(generate_world(SMALL), tmp_path / "b")
     rewrite = write_world(small_world, tmp_path / "a")
-    assert [p.relative_to(tmp_path / "a") for p in first] == [p.relative_to(tmp_path / "b") for p in second]
+    assert [p.relative_to(tmp_path / "a") for p in first] == [
+        p.relative_to(tmp_path / "b") for p in second
+    ]
     for a, b in zip(first, second):
         assert a.read_bytes() == b.read_bytes(), a.name
     assert first == rewrite
@@ -142,8 +148,9 @@ def test_same_seed_gives_byte_identical_files(small_world, tmp_path):
 def test_different_seeds_differ(small_world):
     other = generate_world(WorldConfig(n_lines=SMALL.n_lines, seed=SMALL.seed + 1))
     assert not small_world.history.equals(other.history)
-    assert not np.allclose(small_world.truth["true_probability"].iloc[:50],
-                           other.truth["true_probability"].iloc[:50])
+    assert not np.allclose(
+        small_world.truth["true_probability"].iloc[:50], other.truth["true_probability"].iloc[:50]
+    )
 
 
 # -- the contract ----------------------------------------------------------------------------------
@@ -152,7 +159,9 @@ def test_small_world_follows_the_contract(small_world):
     check_contract(small_world, SMALL)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(seed=st.integers(0, 2**32 - 1), n_lines=st.integers(1, 300))
 def test_any_seed_follows_the_contract(seed, n_lines):
     config = WorldConfig(seed=seed, n_lines=n_lines)
@@ -189,9 +198,13 @@ def test_weekly_extracts_are_the_latest_iso_weeks_of_open_disruptions(small_worl
         assert LABEL not in frame.columns
         as_of = min(week_monday(week) + pd.Timedelta(days=6), config.end_day)
         dates = frame["disruption_date"]
-        assert ((dates > as_of - horizon) & (dates <= as_of)).all(), week  # open: outcome not yet known
+        assert ((dates > as_of - horizon) & (dates <= as_of)).all(), (
+            week
+        )  # open: outcome not yet known
     latest = small_world.weekly["2026-W47"]
-    assert latest["disruption_id"].size and not set(latest["disruption_id"]) & set(small_world.history["disruption_id"])
+    assert latest["disruption_id"].size and not set(latest["disruption_id"]) & set(
+        small_world.history["disruption_id"]
+    )
 
 
 def test_history_holds_exactly_the_disruptions_whose_outcome_is_known(small_world):
@@ -205,7 +218,9 @@ def test_history_holds_exactly_the_disruptions_whose_outcome_is_known(small_worl
 
 
 def _appearances(world: SyntheticWorld) -> pd.DataFrame:
-    return pd.concat([frame.assign(week=week) for week, frame in world.weekly.items()], ignore_index=True)
+    return pd.concat(
+        [frame.assign(week=week) for week, frame in world.weekly.items()], ignore_index=True
+    )
 
 
 def test_consecutive_extracts_share_open_disruptions(small_world):
@@ -251,20 +266,29 @@ def test_package_fields_accrue_and_the_line_profile_stays_fixed(small_world):
         grown[column] = (now[column].astype(float) > before[column].astype(float)).sum()
     assert sum(grown.values()) > 0
     fixed = [c for c in COLUMNS[:-1] if c not in ACCRUING_COLUMNS]
-    assert_frame_equal(now[fixed].reset_index(drop=True), before[fixed].reset_index(drop=True),
-                       check_dtype=False)
+    assert_frame_equal(
+        now[fixed].reset_index(drop=True), before[fixed].reset_index(drop=True), check_dtype=False
+    )
 
 
 def test_the_last_extract_of_a_disruption_shows_its_final_package(long_world):
     world = long_world
     seen = _appearances(world).sort_values("week").groupby("disruption_id").tail(1)
-    last = seen[seen["week"] != list(world.weekly)[-1]].set_index("disruption_id")  # outcome now known
+    last = seen[seen["week"] != list(world.weekly)[-1]].set_index(
+        "disruption_id"
+    )  # outcome now known
     history = world.history.set_index("disruption_id").loc[last.index]
     assert len(last) > 50
     for column in ACCRUING_COLUMNS:
         assert (last[column] == history[column]).all(), column
     # ... while a fresh disruption usually has less on record than it will have.
-    first = _appearances(world).sort_values("week").groupby("disruption_id").head(1).set_index("disruption_id")
+    first = (
+        _appearances(world)
+        .sort_values("week")
+        .groupby("disruption_id")
+        .head(1)
+        .set_index("disruption_id")
+    )
     first = first.loc[first.index.intersection(history.index)]
     assert first["ancillary_orders"].sum() < history.loc[first.index, "ancillary_orders"].sum()
 
@@ -276,11 +300,17 @@ def test_every_weekly_extract_passes_the_data_contract(small_world):
 
 def test_truth_has_one_row_per_disruption_and_adds_up(small_world):
     truth = small_world.truth
-    ids = pd.concat([small_world.history["disruption_id"],
-                     *(f["disruption_id"] for f in small_world.weekly.values())])
+    ids = pd.concat(
+        [
+            small_world.history["disruption_id"],
+            *(f["disruption_id"] for f in small_world.weekly.values()),
+        ]
+    )
     assert truth["disruption_id"].is_unique
     assert set(truth["disruption_id"]) == set(ids)
-    expected = ["disruption_id", "true_probability", "term_intercept"] + [f"term_{t}" for t in TRUE_TERMS]
+    expected = ["disruption_id", "true_probability", "term_intercept"] + [
+        f"term_{t}" for t in TRUE_TERMS
+    ]
     assert list(truth.columns) == expected
     log_odds = truth.filter(like="term_").sum(axis=1)
     assert np.allclose(truth["true_probability"], 1 / (1 + np.exp(-log_odds)))
@@ -350,7 +380,9 @@ def test_covariate_shift_moves_weekly_features_only():
 
 def test_miscalibrated_area_raises_its_late_rate():
     area = "Northmere"
-    config = WorldConfig(n_lines=6_000, seed=3, miscalibrated_area=area, miscalibration_log_odds=1.5)
+    config = WorldConfig(
+        n_lines=6_000, seed=3, miscalibrated_area=area, miscalibration_log_odds=1.5
+    )
     base = generate_world(WorldConfig(n_lines=6_000, seed=3)).history
     world = generate_world(config)
     history = world.history
@@ -390,7 +422,11 @@ def test_presets_generate_worlds_that_follow_the_contract(preset_world):
 
 def test_true_terms_recompute_the_truth_from_the_extract(preset_world):
     config, world = preset_world
-    truth = world.truth.set_index("disruption_id").loc[world.history["disruption_id"]].reset_index(drop=True)
+    truth = (
+        world.truth.set_index("disruption_id")
+        .loc[world.history["disruption_id"]]
+        .reset_index(drop=True)
+    )
     terms = true_terms(world.history, config, truth["term_line_random_effect"].to_numpy())
     assert_frame_equal(terms, truth[terms.columns], check_exact=False, rtol=1e-12)
     extras = {f"term_{e.name}" for e in config.extra_effects}
@@ -400,7 +436,11 @@ def test_true_terms_recompute_the_truth_from_the_extract(preset_world):
 def test_recorded_drivers_match_the_mechanism(preset_world):
     config, world = preset_world
     history = world.history
-    effect = world.truth.set_index("disruption_id").loc[history["disruption_id"], "term_line_random_effect"].to_numpy()
+    effect = (
+        world.truth.set_index("disruption_id")
+        .loc[history["disruption_id"], "term_line_random_effect"]
+        .to_numpy()
+    )
     base = _log_odds(history, config, effect)
     rng = np.random.default_rng(0)
     drivers, nil = true_drivers(config), no_effect_features(config)
@@ -451,31 +491,57 @@ def test_default_world_drivers_agree_with_the_public_constants():
     assert "policing_area" in true_drivers(WorldConfig(miscalibrated_area="Northmere"))
 
 
-@pytest.mark.parametrize("change, column, drives", [
-    ({"effect_log_contacts": 0.0}, "contacts", False),
-    ({"effect_holder_imported": -1.0, "effect_holder_home_grown": -1.0, "drift_strength": 0.0,
-      "home_grown_effect_start": 0.0}, "line_type", False),
-    ({"ddtro_decay_per_number": 1.0, "effect_log_deal_numbers": 0.0}, "deal_numbers", False),
-    ({"extra_effects": [{"column": "cash_seized_gbp", "effect": -0.2}]}, "cash_seized_gbp", True),
-    ({"extra_effects": [{"column": "commodity", "level": "crack", "effect": 0.4}]}, "commodity", True),
-    ({"extra_effects": [{"column": "ddtro", "times": "violence_12m", "effect": 0.4}]}, "violence_12m", True),
-])
+@pytest.mark.parametrize(
+    "change, column, drives",
+    [
+        ({"effect_log_contacts": 0.0}, "contacts", False),
+        (
+            {
+                "effect_holder_imported": -1.0,
+                "effect_holder_home_grown": -1.0,
+                "drift_strength": 0.0,
+                "home_grown_effect_start": 0.0,
+            },
+            "line_type",
+            False,
+        ),
+        ({"ddtro_decay_per_number": 1.0, "effect_log_deal_numbers": 0.0}, "deal_numbers", False),
+        (
+            {"extra_effects": [{"column": "cash_seized_gbp", "effect": -0.2}]},
+            "cash_seized_gbp",
+            True,
+        ),
+        (
+            {"extra_effects": [{"column": "commodity", "level": "crack", "effect": 0.4}]},
+            "commodity",
+            True,
+        ),
+        (
+            {"extra_effects": [{"column": "ddtro", "times": "violence_12m", "effect": 0.4}]},
+            "violence_12m",
+            True,
+        ),
+    ],
+)
 def test_overrides_change_which_columns_drive_persistence(change, column, drives):
     assert (column in true_drivers(WorldConfig(**change))) is drives
 
 
-@pytest.mark.parametrize("bad", [
-    [{"column": "no_such_column", "effect": 1.0}],
-    [{"column": "commodity", "effect": 1.0}],                      # a category needs a level
-    [{"column": "commodity", "level": "tea", "effect": 1.0}],
-    [{"column": "contacts", "level": "many", "effect": 1.0}],
-    [{"column": "contacts", "times": "commodity", "effect": 1.0}],
-    [{"column": "contacts"}],
-    [{"column": "contacts", "effect": "lots"}],
-    [{"column": "contacts", "effect": 1.0, "colour": "red"}],
-    ["contacts"],
-    [{"column": "contacts", "effect": 1.0}, {"column": "contacts", "effect": 2.0}],
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [{"column": "no_such_column", "effect": 1.0}],
+        [{"column": "commodity", "effect": 1.0}],  # a category needs a level
+        [{"column": "commodity", "level": "tea", "effect": 1.0}],
+        [{"column": "contacts", "level": "many", "effect": 1.0}],
+        [{"column": "contacts", "times": "commodity", "effect": 1.0}],
+        [{"column": "contacts"}],
+        [{"column": "contacts", "effect": "lots"}],
+        [{"column": "contacts", "effect": 1.0, "colour": "red"}],
+        ["contacts"],
+        [{"column": "contacts", "effect": 1.0}, {"column": "contacts", "effect": 2.0}],
+    ],
+)
 def test_bad_extra_effects_are_refused(bad):
     with pytest.raises(Exception, match="world config: extra_effects"):
         WorldConfig(extra_effects=bad)
@@ -492,7 +558,9 @@ def test_generate_command_selects_a_preset_and_records_the_mechanism(tmp_path):
     from conftest import run_command
 
     out = tmp_path / "world"
-    result = run_command("resilience-generate", "world=sparse", "world.n_lines=300", f"out_dir={out}", cwd=tmp_path)
+    result = run_command(
+        "resilience-generate", "world=sparse", "world.n_lines=300", f"out_dir={out}", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     record = json.loads((out / "world.json").read_text())
     expected = load_world_config("sparse", n_lines=300)
@@ -513,16 +581,19 @@ def test_yaml_mirrors_the_dataclass_and_every_key_is_commented():
             assert "#" in line, f"uncommented key: {line}"
 
 
-@pytest.mark.parametrize("bad", [
-    {"n_lines": 0},
-    {"weekly_extract_weeks": 0},
-    {"weekly_extract_weeks": 140},
-    {"miscalibrated_area": "Nowhere"},
-    {"home_grown_share_end": 1.5},
-    {"area_weights": [1.0, 2.0]},
-    {"end_date": "2023-12-01"},
-    {"start_date": "not a date"},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"n_lines": 0},
+        {"weekly_extract_weeks": 0},
+        {"weekly_extract_weeks": 140},
+        {"miscalibrated_area": "Nowhere"},
+        {"home_grown_share_end": 1.5},
+        {"area_weights": [1.0, 2.0]},
+        {"end_date": "2023-12-01"},
+        {"start_date": "not a date"},
+    ],
+)
 def test_bad_config_is_refused(bad):
     with pytest.raises(Exception, match="world config"):
         WorldConfig(**bad)
@@ -537,7 +608,9 @@ def test_unknown_keys_are_refused_by_name():
 
 def test_config_accepts_yaml_lists_and_stays_hashable():
     config = WorldConfig(policing_areas=["A", "B"], area_weights=[1, 1])
-    assert config.policing_areas == ("A", "B") and hash(config) == hash(WorldConfig(**config.to_dict()))
+    assert config.policing_areas == ("A", "B") and hash(config) == hash(
+        WorldConfig(**config.to_dict())
+    )
 
 
 # -- writing ---------------------------------------------------------------------------------------
@@ -545,11 +618,15 @@ def test_write_world_round_trips(small_world, tmp_path):
     paths = write_world(small_world, tmp_path)
     assert paths[0] == tmp_path / "disruptions.parquet" and paths[-2] == tmp_path / "truth.parquet"
     assert json.loads(paths[-1].read_text())["mechanism"] == mechanism_summary(SMALL)
-    assert sorted(p.stem for p in (tmp_path / "weekly").glob("*.parquet")) == sorted(small_world.weekly)
+    assert sorted(p.stem for p in (tmp_path / "weekly").glob("*.parquet")) == sorted(
+        small_world.weekly
+    )
     assert_frame_equal(pd.read_parquet(paths[0]), small_world.history)
     assert_frame_equal(pd.read_parquet(paths[-2]), small_world.truth)
     week = sorted(small_world.weekly)[0]
-    assert_frame_equal(pd.read_parquet(tmp_path / "weekly" / f"{week}.parquet"), small_world.weekly[week])
+    assert_frame_equal(
+        pd.read_parquet(tmp_path / "weekly" / f"{week}.parquet"), small_world.weekly[week]
+    )
 
 
 def test_write_world_removes_weekly_files_of_an_older_world(small_world, tmp_path):
@@ -611,9 +688,17 @@ def test_gradient_boosting_gets_close_to_the_oracle():
     elapsed = (dates - dates.min()) / (dates.max() - dates.min())
     train, test = (elapsed <= 0.7).to_numpy(), (elapsed >= 0.8).to_numpy()
     label = history[LABEL].to_numpy()
-    model = lightgbm.LGBMClassifier(n_estimators=200, learning_rate=0.05, min_child_samples=50,
-                                    subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
-                                    verbose=-1, n_jobs=1, random_state=0)
+    model = lightgbm.LGBMClassifier(
+        n_estimators=200,
+        learning_rate=0.05,
+        min_child_samples=50,
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        verbose=-1,
+        n_jobs=1,
+        random_state=0,
+    )
     model.fit(features[train], label[train])
     model_auc = roc_auc_score(label[test], model.predict_proba(features[test])[:, 1])
     oracle_auc = roc_auc_score(label[test], truth.to_numpy()[test])
@@ -627,7 +712,9 @@ def test_the_simulator_refuses_a_contract_it_cannot_follow():
     from resilience.data.synthetic.config import category_levels
     from resilience.errors import ConfigError
 
-    check_levels(category_levels(SMALL), CONTRACT)  # the default contract takes every level it writes
+    check_levels(
+        category_levels(SMALL), CONTRACT
+    )  # the default contract takes every level it writes
     mapping = CONTRACT.to_dict()
     mapping["columns"]["commodity"]["allowed"] = ["heroin_crack", "crack", "heroin", "cocaine"]
     with pytest.raises(ConfigError, match="commodity.*cannabis"):

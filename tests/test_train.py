@@ -1,4 +1,5 @@
 """Training runs: what they log and register, and the champion rule."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +9,12 @@ from mlflow.tracking import MlflowClient
 
 from resilience import tracking
 from resilience.errors import ConfigError
-from resilience.governance.champion import ChampionConfig, Recipe, decide_promotion, paired_comparisons
+from resilience.governance.champion import (
+    ChampionConfig,
+    Recipe,
+    decide_promotion,
+    paired_comparisons,
+)
 from resilience.model_params import check_params
 from resilience.models import PersistenceModel
 from resilience.split import SplitConfig
@@ -18,21 +24,58 @@ SPLIT = SplitConfig(test_weeks=26)
 EVAL = EvaluationConfig(n_bootstrap=50)
 
 
-def run(history, contract, mlflow_uri, family="lightgbm", features=None, truth=None, register=True, exclude=None,
-        experiment=None, **kwargs):
+def run(
+    history,
+    contract,
+    mlflow_uri,
+    family="lightgbm",
+    features=None,
+    truth=None,
+    register=True,
+    exclude=None,
+    experiment=None,
+    **kwargs,
+):
     config = tracking.TrackingConfig(tracking_uri=mlflow_uri, register=register, **kwargs)
     model = PersistenceModel(contract, family=family, features=features, exclude=exclude)
-    params = {"model.family": family, "data.name": contract.name, "data.columns.contacts.dtype": "int"}
-    return train_and_track(history, contract, model, SPLIT, EVAL, config, params=params,
-                           input_path="history.parquet", input_sha256="0" * 64, truth=truth, experiment=experiment,
-                           run_name=experiment)
+    params = {
+        "model.family": family,
+        "data.name": contract.name,
+        "data.columns.contacts.dtype": "int",
+    }
+    return train_and_track(
+        history,
+        contract,
+        model,
+        SPLIT,
+        EVAL,
+        config,
+        params=params,
+        input_path="history.parquet",
+        input_sha256="0" * 64,
+        truth=truth,
+        experiment=experiment,
+        run_name=experiment,
+    )
 
 
 def test_evaluation_reports_every_metric_and_the_oracle(small_history, small_world, contract):
-    evaluation = fit_and_evaluate(small_history, contract, PersistenceModel(contract), SPLIT, EVAL,
-                                  truth=small_world.truth)
-    for key in ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "precision_at_10", "recall_at_10",
-                "oracle_roc_auc", "oracle_brier", "gap_roc_auc", "cv_roc_auc"):
+    evaluation = fit_and_evaluate(
+        small_history, contract, PersistenceModel(contract), SPLIT, EVAL, truth=small_world.truth
+    )
+    for key in (
+        "roc_auc",
+        "pr_auc",
+        "brier",
+        "log_loss",
+        "ece",
+        "precision_at_10",
+        "recall_at_10",
+        "oracle_roc_auc",
+        "oracle_brier",
+        "gap_roc_auc",
+        "cv_roc_auc",
+    ):
         assert key in evaluation.metrics, key
     assert 0.7 < evaluation.metrics["roc_auc"] <= evaluation.metrics["oracle_roc_auc"] + 0.02
     slices = evaluation.slices
@@ -42,36 +85,79 @@ def test_evaluation_reports_every_metric_and_the_oracle(small_history, small_wor
     assert small["suppressed"].all() and small.get("roc_auc", pd.Series(dtype=float)).isna().all()
 
 
-def test_a_run_logs_params_metrics_artifacts_and_a_version(small_history, small_world, contract, mlflow_uri):
+def test_a_run_logs_params_metrics_artifacts_and_a_version(
+    small_history, small_world, contract, mlflow_uri
+):
     result = run(small_history, contract, mlflow_uri, truth=small_world.truth)
     client = MlflowClient(mlflow_uri)
     logged = client.get_run(result.run_id)
     assert logged.data.params["model.family"] == "lightgbm"
     assert "split.result.test_start" in logged.data.params
     # the data contract is one artifact, not hundreds of params
-    assert logged.data.params["data.name"] == "default" and "data.columns.contacts.dtype" not in logged.data.params
-    assert logged.data.tags["mlflow.runName"] == f"lightgbm-default · default · {small_history_week(small_history)}"
+    assert (
+        logged.data.params["data.name"] == "default"
+        and "data.columns.contacts.dtype" not in logged.data.params
+    )
+    assert (
+        logged.data.tags["mlflow.runName"]
+        == f"lightgbm-default · default · {small_history_week(small_history)}"
+    )
     experiment = client.get_experiment(logged.info.experiment_id)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
-    inputs = {(d.dataset.name, {t.key: t.value for t in d.tags}.get("mlflow.data.context")) for d in logged.inputs.dataset_inputs}
+    inputs = {
+        (d.dataset.name, {t.key: t.value for t in d.tags}.get("mlflow.data.context"))
+        for d in logged.inputs.dataset_inputs
+    }
     assert inputs == {("training rows", "training"), ("test period", "test")}
-    assert "auc.line_type.home_grown" in logged.data.metrics and "calibration_gap.policing_area.Northmere" in logged.data.metrics
-    for metric in ("test_roc_auc", "test_brier", "test_ece", "test_oracle_roc_auc", "test_precision_at_10"):
+    assert (
+        "auc.line_type.home_grown" in logged.data.metrics
+        and "calibration_gap.policing_area.Northmere" in logged.data.metrics
+    )
+    for metric in (
+        "test_roc_auc",
+        "test_brier",
+        "test_ece",
+        "test_oracle_roc_auc",
+        "test_precision_at_10",
+    ):
         assert metric in logged.data.metrics
     assert logged.data.tags["data_sha256"] == "0" * 64 and logged.data.tags["git_commit"]
     artifacts = {a.path for a in client.list_artifacts(result.run_id)} | {
-        a.path for d in ("plots", "tables", "config", "explain", "model_card") for a in client.list_artifacts(result.run_id, d)}
-    for path in ("plots/roc.png", "plots/calibration.png", "plots/precision_at_k.png", "explain/beeswarm.png",
-                 "explain/concept_importance_by_cohort.png", "explain/dependence.png", "explain/concept_importance.csv",
-                 "model_card/model_card.md", "model_card/model_card.html", "model_card/atrs.json", "model_card/atrs.md",
-                 "model_card/algo_care.json", "tables/fairness.csv",
-                 "tables/slice_metrics.csv", "tables/explanation_fidelity.json", "config/data_contract.json",
-                 "split.json"):
+        a.path
+        for d in ("plots", "tables", "config", "explain", "model_card")
+        for a in client.list_artifacts(result.run_id, d)
+    }
+    for path in (
+        "plots/roc.png",
+        "plots/calibration.png",
+        "plots/precision_at_k.png",
+        "explain/beeswarm.png",
+        "explain/concept_importance_by_cohort.png",
+        "explain/dependence.png",
+        "explain/concept_importance.csv",
+        "model_card/model_card.md",
+        "model_card/model_card.html",
+        "model_card/atrs.json",
+        "model_card/atrs.md",
+        "model_card/algo_care.json",
+        "tables/fairness.csv",
+        "tables/slice_metrics.csv",
+        "tables/explanation_fidelity.json",
+        "config/data_contract.json",
+        "split.json",
+    ):
         assert path in artifacts, path
     assert {a.path for a in client.list_artifacts(result.run_id, "evidence")} == {
-        "evidence/evidence.json", "evidence/evaluation_model.pkl"}
-    fidelity = __import__("json").loads(tracking.artifact_text(result.run_id, "tables/explanation_fidelity.json"))
-    assert fidelity["rows_checked"] == result.evaluation.split.test_rows and fidelity["max_additivity_error_log_odds"] < 1e-6
+        "evidence/evidence.json",
+        "evidence/evaluation_model.pkl",
+    }
+    fidelity = __import__("json").loads(
+        tracking.artifact_text(result.run_id, "tables/explanation_fidelity.json")
+    )
+    assert (
+        fidelity["rows_checked"] == result.evaluation.split.test_rows
+        and fidelity["max_additivity_error_log_odds"] < 1e-6
+    )
     assert result.model_version == "1"
     version = client.get_model_version("line-resilience", "1")
     assert version.tags["promotion.decision"] == "champion" and version.tags["family"] == "lightgbm"
@@ -79,7 +165,13 @@ def test_a_run_logs_params_metrics_artifacts_and_a_version(small_history, small_
     assert str(client.get_model_version_by_alias("line-resilience", "champion").version) == "1"
     # the registered model holds what predicting needs; its evidence is beside it
     model, _ = tracking.load_persistence_model("models:/line-resilience/1")
-    for attribute in ("split_summary_", "test_metrics_", "fairness_", "reference_", "evaluation_model_"):
+    for attribute in (
+        "split_summary_",
+        "test_metrics_",
+        "fairness_",
+        "reference_",
+        "evaluation_model_",
+    ):
         assert not hasattr(model, attribute), attribute
     evidence = tracking.load_evidence("models:/line-resilience/1", evaluation_model=True)
     assert evidence.test_metrics["roc_auc"] == pytest.approx(result.evaluation.metrics["roc_auc"])
@@ -103,12 +195,16 @@ def test_registered_model_predicts_with_or_without_the_label(small_history, cont
     rows = small_history.head(20).copy()
     rows["line_type"] = rows["line_type"].astype(str)
     for frame in (rows, rows.drop(columns=["persisted_12w"])):
-        out = pyfunc.predict(frame.astype({c: object for c in frame.columns if str(frame[c].dtype) == "category"}))
+        out = pyfunc.predict(
+            frame.astype({c: object for c in frame.columns if str(frame[c].dtype) == "category"})
+        )
         assert list(out["disruption_id"]) == list(rows["disruption_id"])
         assert out["persistence_probability"].between(0, 1).all()
 
 
-def test_champion_rule_retrain_logistic_feature_change_and_rollback(small_history, contract, mlflow_uri):
+def test_champion_rule_retrain_logistic_feature_change_and_rollback(
+    small_history, contract, mlflow_uri
+):
     client = MlflowClient(mlflow_uri)
     first = run(small_history, contract, mlflow_uri)
     assert first.promotion.promote and "first model" in first.promotion.reason
@@ -116,12 +212,19 @@ def test_champion_rule_retrain_logistic_feature_change_and_rollback(small_histor
     second = run(small_history, contract, mlflow_uri, experiment="lightgbm_default")
     assert second.promotion.promote, second.promotion.reason
     tags = client.get_model_version("line-resilience", "2").tags
-    assert float(tags["churn.band_changed_share"]) == 0 and float(tags["churn.median_move_points"]) == 0
+    assert (
+        float(tags["churn.band_changed_share"]) == 0
+        and float(tags["churn.median_move_points"]) == 0
+    )
     assert {"churn.p90_move_points", "churn.top_reason_changed_share"} <= set(tags)
     assert str(client.get_model_version_by_alias("line-resilience", "champion").version) == "2"
     # the logistic baseline never becomes champion by running it
-    logistic = run(small_history, contract, mlflow_uri, family="logistic", experiment="baseline_logistic")
-    assert not logistic.promotion.promote and "not the production recipe" in logistic.promotion.reason
+    logistic = run(
+        small_history, contract, mlflow_uri, family="logistic", experiment="baseline_logistic"
+    )
+    assert (
+        not logistic.promotion.promote and "not the production recipe" in logistic.promotion.reason
+    )
     tags = client.get_model_version("line-resilience", logistic.model_version).tags
     assert tags["promotion.decision"] == "challenger" and tags["family"] == "logistic"
     assert "promotion.champion_roc_auc" in tags and float(tags["churn.band_changed_share"]) > 0
@@ -130,7 +233,10 @@ def test_champion_rule_retrain_logistic_feature_change_and_rollback(small_histor
     assert not dropped.promotion.promote and "feature set" in dropped.promotion.reason
     assert "dropped contacts" in dropped.promotion.reason
     assert str(client.get_model_version_by_alias("line-resilience", "champion").version) == "2"
-    assert str(client.get_model_version_by_alias("line-resilience", "challenger").version) == dropped.model_version
+    assert (
+        str(client.get_model_version_by_alias("line-resilience", "challenger").version)
+        == dropped.model_version
+    )
     # a person rolls back to the previous champion
     assert tracking.rollback_champion("line-resilience", "test rollback", "analyst") == "1"
     assert str(client.get_model_version_by_alias("line-resilience", "champion").version) == "1"
@@ -138,11 +244,19 @@ def test_champion_rule_retrain_logistic_feature_change_and_rollback(small_histor
     again = run(small_history, contract, mlflow_uri)
     assert again.promotion.promote, again.promotion.reason
     tags = client.get_model_version("line-resilience", again.model_version).tags
-    assert tags["promotion.compared_with_version"] == "1" and tags["promotion.best_champion_version"] == "2"
+    assert (
+        tags["promotion.compared_with_version"] == "1"
+        and tags["promotion.best_champion_version"] == "2"
+    )
     assert "promotion.best_roc_auc_improvement" in tags
     # and promotes explicitly
-    tracking.promote_explicitly("line-resilience", logistic.model_version, "board decision", "board")
-    assert str(client.get_model_version_by_alias("line-resilience", "champion").version) == logistic.model_version
+    tracking.promote_explicitly(
+        "line-resilience", logistic.model_version, "board decision", "board"
+    )
+    assert (
+        str(client.get_model_version_by_alias("line-resilience", "champion").version)
+        == logistic.model_version
+    )
 
 
 def test_logistic_is_not_champion_even_as_the_first_model(small_history, contract, mlflow_uri):
@@ -155,11 +269,18 @@ def test_a_challenger_without_a_true_driver_is_significantly_worse(small_history
     """The statistical guard on its own (as if the recipe were unchanged): dropping a true driver
     loses ranking on the same held-out rows, and the paired line bootstrap says so."""
     full = fit_and_evaluate(small_history, contract, PersistenceModel(contract), SPLIT, EVAL)
-    weaker = fit_and_evaluate(small_history, contract, PersistenceModel(contract, exclude=["contacts"]), SPLIT, EVAL)
+    weaker = fit_and_evaluate(
+        small_history, contract, PersistenceModel(contract, exclude=["contacts"]), SPLIT, EVAL
+    )
     rows = full.test_predictions
     config = ChampionConfig()
-    comparisons = paired_comparisons(rows["persisted_12w"].astype(int), weaker.test_predictions["persistence_probability"],
-                                     rows["persistence_probability"], rows["line_id"], config)
+    comparisons = paired_comparisons(
+        rows["persisted_12w"].astype(int),
+        weaker.test_predictions["persistence_probability"],
+        rows["persistence_probability"],
+        rows["line_id"],
+        config,
+    )
     assert comparisons["roc_auc"].significantly_worse, comparisons["roc_auc"]
     recipe = Recipe.of(full.model)
     decision = decide_promotion(recipe, recipe, config, comparisons, None, "the test period")
@@ -200,7 +321,9 @@ def test_a_chain_of_small_losses_stops_at_the_cumulative_budget():
 
 
 def test_model_params_are_checked_against_the_library():
-    check_params("lightgbm", {"num_leaves": 7, "lambda_l2": 1.0, "min_data_in_leaf": 20})  # names and aliases
+    check_params(
+        "lightgbm", {"num_leaves": 7, "lambda_l2": 1.0, "min_data_in_leaf": 20}
+    )  # names and aliases
     with pytest.raises(ConfigError, match="'num_leavs' \\(did you mean 'num_leaves'\\?\\)"):
         check_params("lightgbm", {"num_leavs": 10})
     with pytest.raises(ConfigError, match="'c' \\(did you mean 'C'\\?\\)"):
@@ -219,32 +342,62 @@ def test_evidence_round_trips_and_older_models_still_answer():
 
     from resilience.evidence import ModelEvidence
 
-    evidence = ModelEvidence(family="lightgbm", split={"test_start": "2026-05-01"}, test_metrics={"roc_auc": np.float64(0.8)},
-                             fairness=[{"slice": "line_type", "value": "home_grown", "flag": "under-predicts",
-                                        "calibration_gap": -0.04, "rows": 900, "mean_predicted": 0.4,
-                                        "observed_rate": 0.44}])
+    evidence = ModelEvidence(
+        family="lightgbm",
+        split={"test_start": "2026-05-01"},
+        test_metrics={"roc_auc": np.float64(0.8)},
+        fairness=[
+            {
+                "slice": "line_type",
+                "value": "home_grown",
+                "flag": "under-predicts",
+                "calibration_gap": -0.04,
+                "rows": 900,
+                "mean_predicted": 0.4,
+                "observed_rate": 0.44,
+            }
+        ],
+    )
     again = ModelEvidence.from_json(evidence.to_json())
     assert again == evidence and again.test_metrics["roc_auc"] == 0.8
     assert again.summary()["fairness_findings"] == [
         "Estimates run low for line_type = home_grown: on average 4.0 points below what happened "
-        "(900 lines; predicted 40%, observed 44%)."]
+        "(900 lines; predicted 40%, observed 44%)."
+    ]
     # a model registered before evidence moved off it carries the same facts as attributes
-    legacy = SimpleNamespace(family="lightgbm", test_metrics_={"roc_auc": 0.7}, reference_={"rows": 5, "features": {}},
-                             split_summary_=None, fairness_=[])
+    legacy = SimpleNamespace(
+        family="lightgbm",
+        test_metrics_={"roc_auc": 0.7},
+        reference_={"rows": 5, "features": {}},
+        split_summary_=None,
+        fairness_=[],
+    )
     old = ModelEvidence.from_model(legacy)
-    assert old.test_metrics == {"roc_auc": 0.7} and old.drift_reference["rows"] == 5 and old.evaluation_model is legacy
+    assert (
+        old.test_metrics == {"roc_auc": 0.7}
+        and old.drift_reference["rows"] == 5
+        and old.evaluation_model is legacy
+    )
 
 
 def test_comparison_rows_are_unseen_by_every_model(small_history, contract):
     from resilience.governance.promotion import comparison_rows
 
     dates = pd.to_datetime(small_history["disruption_date"])
+
     def split(train_end, test_start, test_end):
-        return {"train_end": str(train_end.date()), "test_start": str(test_start.date()), "test_end": str(test_end.date())}
+        return {
+            "train_end": str(train_end.date()),
+            "test_start": str(test_start.date()),
+            "test_end": str(test_end.date()),
+        }
+
     end = dates.max()
     champion = split(end - pd.Timedelta(weeks=40), end - pd.Timedelta(weeks=26), end)
     rows, period = comparison_rows(small_history, contract, [champion, dict(champion)], 50)
-    assert period.startswith("the champion's test period") and pd.to_datetime(rows["disruption_date"]).min() >= end - pd.Timedelta(weeks=26)
+    assert period.startswith("the champion's test period") and pd.to_datetime(
+        rows["disruption_date"]
+    ).min() >= end - pd.Timedelta(weeks=26)
     # a challenger trained into the champion's test period is compared on its own, later period
     challenger = split(end - pd.Timedelta(weeks=20), end - pd.Timedelta(weeks=10), end)
     rows, period = comparison_rows(small_history, contract, [champion, challenger], 50)

@@ -3,6 +3,7 @@
 Every rule of ../shared/DATA_CONTRACT.md has a test with a bad extract proving that the
 ContractError names the file, the column, the 1-based data row(s) and what was expected.
 """
+
 from __future__ import annotations
 
 import csv
@@ -34,13 +35,44 @@ GRADES = ["minor", "moderate", "major"]
 AREAS = ["Northmoor", "Eastvale", "Westbrook", "Southfield"]
 
 INT_COLUMNS = [
-    "line_age_weeks", "deal_numbers", "contacts", "runners", "exploited_children", "exploited_adults",
-    "cuckooed_addresses", "violence_12m", "linked_lines", "prior_disruptions", "runners_arrested",
-    "handsets_seized", "closure_orders", "ancillary_orders", "safeguarding_referrals",
+    "line_age_weeks",
+    "deal_numbers",
+    "contacts",
+    "runners",
+    "exploited_children",
+    "exploited_adults",
+    "cuckooed_addresses",
+    "violence_12m",
+    "linked_lines",
+    "prior_disruptions",
+    "runners_arrested",
+    "handsets_seized",
+    "closure_orders",
+    "ancillary_orders",
+    "safeguarding_referrals",
 ]
-FLOAT_COLUMNS = ["bulk_texts_per_day", "weeks_since_last_disruption", "drugs_seized_gbp", "cash_seized_gbp"]
-BOOL_COLUMNS = ["weapons_linked", "ocg_linked", "holder_arrested", "ddtro", "sustained_operation", "persisted_12w"]
-CATEGORY_COLUMNS = ["policing_area", "line_type", "origin_hub", "commodity", "closure_type", "disruption_grade"]
+FLOAT_COLUMNS = [
+    "bulk_texts_per_day",
+    "weeks_since_last_disruption",
+    "drugs_seized_gbp",
+    "cash_seized_gbp",
+]
+BOOL_COLUMNS = [
+    "weapons_linked",
+    "ocg_linked",
+    "holder_arrested",
+    "ddtro",
+    "sustained_operation",
+    "persisted_12w",
+]
+CATEGORY_COLUMNS = [
+    "policing_area",
+    "line_type",
+    "origin_hub",
+    "commodity",
+    "closure_type",
+    "disruption_grade",
+]
 STRING_COLUMNS = ["disruption_id", "line_id"]
 
 
@@ -52,42 +84,44 @@ def valid_extract(n: int = 20) -> pd.DataFrame:
         hub = HUBS[i % len(HUBS)]
         closure = CLOSURES[i % len(CLOSURES)]
         runners = i % 5 + 1
-        rows.append({
-            "disruption_id": f"SYN-D{i:05d}",
-            "line_id": f"SYN-L{i // 2:04d}",
-            "disruption_date": f"2023-{i % 12 + 1:02d}-{i % 28 + 1:02d}",
-            "policing_area": AREAS[i % len(AREAS)],
-            "line_type": "home_grown" if hub == "local" else "imported",
-            "origin_hub": hub,
-            "line_age_weeks": str(i * 3),
-            "deal_numbers": str(i % 4 + 1),
-            "contacts": str(i * 17),
-            "bulk_texts_per_day": f"{i * 2.5:.1f}",
-            "runners": str(runners),
-            "exploited_children": str(i % 3),
-            "exploited_adults": str(i % 2),
-            "cuckooed_addresses": str(i % 4),
-            "violence_12m": str(i % 6),
-            "weapons_linked": ["true", "false"][i % 2],
-            "ocg_linked": ["false", "true"][i % 3 == 0],
-            "linked_lines": str(i % 7),
-            "prior_disruptions": str(i % 3),
-            "weeks_since_last_disruption": "" if i % 3 == 0 else f"{i * 1.5:.1f}",
-            "commodity": COMMODITIES[i % len(COMMODITIES)],
-            "holder_arrested": "true" if closure == "type1" else ["true", "false"][i % 2],
-            "closure_type": closure,
-            "runners_arrested": str(runners // 2),
-            "handsets_seized": str(i % 5),
-            "ddtro": ["true", "false"][i % 2 == 0],
-            "closure_orders": str(i % 2),
-            "ancillary_orders": str(i % 3),
-            "safeguarding_referrals": str(i % 4),
-            "drugs_seized_gbp": f"{i * 120.5:.2f}",
-            "cash_seized_gbp": f"{i * 300:.2f}",
-            "sustained_operation": ["true", "false"][i % 4 == 0],
-            "disruption_grade": GRADES[(i // 2) % len(GRADES)],
-            "persisted_12w": ["true", "false"][i % 3 == 1],
-        })
+        rows.append(
+            {
+                "disruption_id": f"SYN-D{i:05d}",
+                "line_id": f"SYN-L{i // 2:04d}",
+                "disruption_date": f"2023-{i % 12 + 1:02d}-{i % 28 + 1:02d}",
+                "policing_area": AREAS[i % len(AREAS)],
+                "line_type": "home_grown" if hub == "local" else "imported",
+                "origin_hub": hub,
+                "line_age_weeks": str(i * 3),
+                "deal_numbers": str(i % 4 + 1),
+                "contacts": str(i * 17),
+                "bulk_texts_per_day": f"{i * 2.5:.1f}",
+                "runners": str(runners),
+                "exploited_children": str(i % 3),
+                "exploited_adults": str(i % 2),
+                "cuckooed_addresses": str(i % 4),
+                "violence_12m": str(i % 6),
+                "weapons_linked": ["true", "false"][i % 2],
+                "ocg_linked": ["false", "true"][i % 3 == 0],
+                "linked_lines": str(i % 7),
+                "prior_disruptions": str(i % 3),
+                "weeks_since_last_disruption": "" if i % 3 == 0 else f"{i * 1.5:.1f}",
+                "commodity": COMMODITIES[i % len(COMMODITIES)],
+                "holder_arrested": "true" if closure == "type1" else ["true", "false"][i % 2],
+                "closure_type": closure,
+                "runners_arrested": str(runners // 2),
+                "handsets_seized": str(i % 5),
+                "ddtro": ["true", "false"][i % 2 == 0],
+                "closure_orders": str(i % 2),
+                "ancillary_orders": str(i % 3),
+                "safeguarding_referrals": str(i % 4),
+                "drugs_seized_gbp": f"{i * 120.5:.2f}",
+                "cash_seized_gbp": f"{i * 300:.2f}",
+                "sustained_operation": ["true", "false"][i % 4 == 0],
+                "disruption_grade": GRADES[(i // 2) % len(GRADES)],
+                "persisted_12w": ["true", "false"][i % 3 == 1],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -101,8 +135,9 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def fail(tmp_path: Path, frame: pd.DataFrame, contract: DataContract, name: str = "extract.csv",
-         **kwargs) -> tuple[ContractError, str]:
+def fail(
+    tmp_path: Path, frame: pd.DataFrame, contract: DataContract, name: str = "extract.csv", **kwargs
+) -> tuple[ContractError, str]:
     """Write ``frame`` as CSV, load it, and return the ContractError and the file name used."""
     path = write_csv(frame, tmp_path / name)
     with pytest.raises(ContractError) as info:
@@ -115,7 +150,9 @@ def only_problem(err: ContractError) -> Problem:
     return err.problems[0]
 
 
-def assert_names(err: ContractError, source: str, column: str | None, rows: list[int], expected: str) -> None:
+def assert_names(
+    err: ContractError, source: str, column: str | None, rows: list[int], expected: str
+) -> None:
     """The message names the file, the column, every row given and what was expected."""
     text = str(err)
     assert source in text
@@ -130,6 +167,7 @@ def assert_names(err: ContractError, source: str, column: str | None, rows: list
 # The valid extract itself
 # --------------------------------------------------------------------------------------------
 
+
 def test_helper_extract_covers_every_value_and_is_valid(tmp_path, contract):
     frame = valid_extract()
     assert 15 <= len(frame) <= 30
@@ -141,12 +179,17 @@ def test_helper_extract_covers_every_value_and_is_valid(tmp_path, contract):
     assert (frame["weeks_since_last_disruption"] == "").any()
     assert list(frame.columns) == list(contract.column_names)
 
-    result = load_extract(write_csv(frame, tmp_path / "ok.csv"), contract, require_label=True, today=TODAY)
+    result = load_extract(
+        write_csv(frame, tmp_path / "ok.csv"), contract, require_label=True, today=TODAY
+    )
     assert isinstance(result, ValidatedExtract)
     assert result.warnings == []
     assert result.has_label
     assert len(result.frame) == len(frame)
-    assert result.frame["weeks_since_last_disruption"].isna().sum() == (frame["weeks_since_last_disruption"] == "").sum()
+    assert (
+        result.frame["weeks_since_last_disruption"].isna().sum()
+        == (frame["weeks_since_last_disruption"] == "").sum()
+    )
 
 
 def test_typed_frame_has_the_declared_dtypes(contract):
@@ -177,7 +220,10 @@ def test_typed_values_are_right(contract):
     assert typed.loc[3, "contacts"] == 51
     assert typed.loc[4, "bulk_texts_per_day"] == pytest.approx(10.0)
     assert typed.loc[0, "disruption_date"] == pd.Timestamp("2023-01-01")
-    assert bool(typed.loc[0, "weapons_linked"]) is True and bool(typed.loc[1, "weapons_linked"]) is False
+    assert (
+        bool(typed.loc[0, "weapons_linked"]) is True
+        and bool(typed.loc[1, "weapons_linked"]) is False
+    )
     assert np.isnan(typed.loc[0, "weeks_since_last_disruption"])
     assert typed.loc[0, "disruption_id"] == "SYN-D00000"
 
@@ -212,6 +258,7 @@ def test_summary_reports_rows_lines_dates_and_label_rate(contract):
 # One test per contract rule
 # --------------------------------------------------------------------------------------------
 
+
 def test_missing_required_column(tmp_path, contract):
     err, source = fail(tmp_path, valid_extract().drop(columns=["contacts"]), contract)
     p = only_problem(err)
@@ -220,7 +267,9 @@ def test_missing_required_column(tmp_path, contract):
 
 
 def test_several_missing_columns_are_all_named(tmp_path, contract):
-    err, _ = fail(tmp_path, valid_extract().drop(columns=["contacts", "commodity", "line_id"]), contract)
+    err, _ = fail(
+        tmp_path, valid_extract().drop(columns=["contacts", "commodity", "line_id"]), contract
+    )
     assert sorted(p.column for p in err.problems) == ["commodity", "contacts", "line_id"]
     assert all(p.rule == "missing required column" for p in err.problems)
 
@@ -241,7 +290,13 @@ def test_wrong_type(tmp_path, contract, column, row, value, expected):
     frame.loc[row, column] = value
     err, source = fail(tmp_path, frame, contract)
     p = only_problem(err)
-    assert (p.column, p.rule, p.rows, p.values, p.count) == (column, "wrong type", (row + 1,), (value,), 1)
+    assert (p.column, p.rule, p.rows, p.values, p.count) == (
+        column,
+        "wrong type",
+        (row + 1,),
+        (value,),
+        1,
+    )
     assert p.expected == expected
     assert_names(err, source, column, [row + 1], expected)
     assert f"row {row + 1} ({value!r})" in str(err)
@@ -262,7 +317,12 @@ def test_value_out_of_range(tmp_path, contract, column, row, value, expected):
     frame.loc[row, column] = value
     err, source = fail(tmp_path, frame, contract)
     p = only_problem(err)
-    assert (p.column, p.rule, p.rows, p.values) == (column, "value out of range", (row + 1,), (value,))
+    assert (p.column, p.rule, p.rows, p.values) == (
+        column,
+        "value out of range",
+        (row + 1,),
+        (value,),
+    )
     assert_names(err, source, column, [row + 1], expected)
 
 
@@ -287,7 +347,12 @@ def test_runners_arrested_equal_to_runners_is_fine(contract):
 
 @pytest.mark.parametrize(
     ("column", "value"),
-    [("commodity", "meth"), ("origin_hub", "Leeds"), ("closure_type", "type3"), ("disruption_grade", "<script>")],
+    [
+        ("commodity", "meth"),
+        ("origin_hub", "Leeds"),
+        ("closure_type", "type3"),
+        ("disruption_grade", "<script>"),
+    ],
 )
 def test_unknown_category(tmp_path, contract, column, value):
     frame = valid_extract()
@@ -349,10 +414,14 @@ def test_zero_byte_file_is_empty(tmp_path, contract):
 
 
 def test_label_column_missing_in_training_extract(tmp_path, contract):
-    err, source = fail(tmp_path, valid_extract().drop(columns=["persisted_12w"]), contract, require_label=True)
+    err, source = fail(
+        tmp_path, valid_extract().drop(columns=["persisted_12w"]), contract, require_label=True
+    )
     p = only_problem(err)
     assert (p.column, p.rule) == ("persisted_12w", "missing required column")
-    assert_names(err, source, "persisted_12w", [], "a column named 'persisted_12w' (true/false or 1/0)")
+    assert_names(
+        err, source, "persisted_12w", [], "a column named 'persisted_12w' (true/false or 1/0)"
+    )
 
 
 def test_label_empty_in_some_training_rows(tmp_path, contract):
@@ -378,7 +447,12 @@ def test_label_not_boolean(tmp_path, contract, require_label):
     frame.loc[3, "persisted_12w"] = "perhaps"
     err, source = fail(tmp_path, frame, contract, require_label=require_label)
     p = only_problem(err)
-    assert (p.column, p.rule, p.rows, p.values) == ("persisted_12w", "wrong type", (4,), ("perhaps",))
+    assert (p.column, p.rule, p.rows, p.values) == (
+        "persisted_12w",
+        "wrong type",
+        (4,),
+        ("perhaps",),
+    )
     assert_names(err, source, "persisted_12w", [4], "true/false or 1/0")
 
 
@@ -388,7 +462,12 @@ def test_date_in_the_future(tmp_path, contract):
     frame.loc[11, "disruption_date"] = "2025-06-30"  # TODAY itself is fine
     err, source = fail(tmp_path, frame, contract)
     p = only_problem(err)
-    assert (p.column, p.rule, p.rows, p.values) == ("disruption_date", "date in the future", (11,), ("2025-07-01",))
+    assert (p.column, p.rule, p.rows, p.values) == (
+        "disruption_date",
+        "date in the future",
+        (11,),
+        ("2025-07-01",),
+    )
     assert_names(err, source, "disruption_date", [11], "a date not after 2025-06-30")
 
 
@@ -409,9 +488,11 @@ def test_far_future_date_is_reported_as_in_the_future(tmp_path, contract):
 
 @pytest.mark.parametrize(
     ("row", "column", "value"),
-    [(0, "origin_hub", "local"),          # imported line from the "local" hub
-     (5, "line_type", "imported"),        # row 5 is local: imported + local
-     (5, "origin_hub", "london")],        # home-grown line from london
+    [
+        (0, "origin_hub", "local"),  # imported line from the "local" hub
+        (5, "line_type", "imported"),  # row 5 is local: imported + local
+        (5, "origin_hub", "london"),
+    ],  # home-grown line from london
 )
 def test_local_exactly_when_home_grown(tmp_path, contract, row, column, value):
     frame = valid_extract()
@@ -422,7 +503,13 @@ def test_local_exactly_when_home_grown(tmp_path, contract, row, column, value):
     assert p.column == "origin_hub"
     assert p.rule == "breaks rule 'local exactly when home-grown'"
     assert p.rows == (row + 1,)
-    assert_names(err, source, "origin_hub", [row + 1], "origin_hub = local exactly when line_type = home_grown")
+    assert_names(
+        err,
+        source,
+        "origin_hub",
+        [row + 1],
+        "origin_hub = local exactly when line_type = home_grown",
+    )
 
 
 def test_warning_rule_is_reported_but_kept(contract):
@@ -439,10 +526,15 @@ def test_warning_rule_is_reported_but_kept(contract):
 
 @pytest.mark.parametrize(
     ("column", "expected"),
-    [("line_id", "a non-empty string"), ("disruption_id", "a non-empty string"),
-     ("contacts", "a whole number >= 0"), ("bulk_texts_per_day", "a number >= 0"),
-     ("commodity", "one of heroin_crack, crack, heroin, cocaine, cannabis"),
-     ("ddtro", "true/false or 1/0"), ("disruption_date", "an ISO date (YYYY-MM-DD)")],
+    [
+        ("line_id", "a non-empty string"),
+        ("disruption_id", "a non-empty string"),
+        ("contacts", "a whole number >= 0"),
+        ("bulk_texts_per_day", "a number >= 0"),
+        ("commodity", "one of heroin_crack, crack, heroin, cocaine, cannabis"),
+        ("ddtro", "true/false or 1/0"),
+        ("disruption_date", "an ISO date (YYYY-MM-DD)"),
+    ],
 )
 def test_empty_value_in_non_nullable_column(tmp_path, contract, column, expected):
     frame = valid_extract()
@@ -464,15 +556,15 @@ def test_many_offending_rows_are_counted_and_truncated(tmp_path, contract):
 
 def test_every_problem_is_reported_at_once(tmp_path, contract):
     frame = valid_extract()
-    frame.loc[1, "contacts"] = "abc"                 # wrong type
-    frame.loc[2, "deal_numbers"] = "0"               # out of range
-    frame.loc[3, "commodity"] = "meth"               # unknown category
-    frame.loc[4, "disruption_id"] = "SYN-D00005"     # duplicate of row 6
-    frame.loc[6, "disruption_date"] = "2030-01-01"   # in the future
-    frame.loc[0, "origin_hub"] = "local"             # rule: local exactly when home-grown
-    frame.loc[8, "line_id"] = ""                     # empty value
-    frame.loc[9, "ddtro"] = "maybe"                  # wrong type (bool)
-    frame.loc[10, "runners_arrested"] = "50"         # larger than runners
+    frame.loc[1, "contacts"] = "abc"  # wrong type
+    frame.loc[2, "deal_numbers"] = "0"  # out of range
+    frame.loc[3, "commodity"] = "meth"  # unknown category
+    frame.loc[4, "disruption_id"] = "SYN-D00005"  # duplicate of row 6
+    frame.loc[6, "disruption_date"] = "2030-01-01"  # in the future
+    frame.loc[0, "origin_hub"] = "local"  # rule: local exactly when home-grown
+    frame.loc[8, "line_id"] = ""  # empty value
+    frame.loc[9, "ddtro"] = "maybe"  # wrong type (bool)
+    frame.loc[10, "runners_arrested"] = "50"  # larger than runners
     err, source = fail(tmp_path, frame, contract)
     found = {(p.column, p.rule, p.rows) for p in err.problems}
     assert found == {
@@ -530,6 +622,7 @@ def test_row_numbers_ignore_the_frame_index(contract):
 # Known bugs with huge integers and time zones (see the report)
 # --------------------------------------------------------------------------------------------
 
+
 def test_huge_integer_next_to_an_empty_cell_is_a_contract_error(contract):
     frame = valid_extract()
     frame.loc[0, "contacts"] = "1e30"
@@ -551,7 +644,12 @@ def test_huge_integer_is_never_silently_wrapped():
     with pytest.raises(ContractError) as info:
         validate_frame(frame, loose, today=TODAY)
     problem = only_problem(info.value)
-    assert (problem.column, problem.rule, problem.rows, problem.values) == ("contacts", "wrong type", (1,), ("1e30",))
+    assert (problem.column, problem.rule, problem.rows, problem.values) == (
+        "contacts",
+        "wrong type",
+        (1,),
+        ("1e30",),
+    )
 
 
 def test_huge_runners_gives_one_problem_only(contract):
@@ -564,8 +662,8 @@ def test_huge_runners_gives_one_problem_only(contract):
 
 def test_mixed_time_zone_dates_keep_the_calendar_day_as_written(contract):
     frame = valid_extract()
-    frame.loc[0, "disruption_date"] = "2023-01-01T10:00:00+05:00"   # 05:00 UTC the same day
-    frame.loc[1, "disruption_date"] = "2023-02-02T23:30:00-08:00"   # the next day in UTC
+    frame.loc[0, "disruption_date"] = "2023-01-01T10:00:00+05:00"  # 05:00 UTC the same day
+    frame.loc[1, "disruption_date"] = "2023-02-02T23:30:00-08:00"  # the next day in UTC
     frame.loc[2, "disruption_date"] = "2023-03-03T00:30:00Z"
     typed = validate_frame(frame, contract, today=TODAY).frame["disruption_date"]
     assert [str(d.date()) for d in typed[:3]] == ["2023-01-01", "2023-02-02", "2023-03-03"]
@@ -590,7 +688,9 @@ HOSTILE = {
 
 @pytest.mark.parametrize("column", ["disruption_id", "line_id", "policing_area"])
 @pytest.mark.parametrize("what", sorted(HOSTILE))
-def test_control_characters_are_refused_in_ids_strings_and_categories(contract, tmp_path, column, what):
+def test_control_characters_are_refused_in_ids_strings_and_categories(
+    contract, tmp_path, column, what
+):
     frame = valid_extract()
     frame.loc[3, column] = HOSTILE[what]
     source = str(tmp_path / "hostile.csv")
@@ -607,25 +707,45 @@ def test_control_characters_are_refused_in_ids_strings_and_categories(contract, 
 
 def test_control_characters_are_refused_in_free_text(tmp_path):
     contract = load_data_contract("example_force")
-    frame = pd.DataFrame([{
-        "ref": "R1", "line_ref": "L1", "date_of_action": "2024-01-01", "lpa": "North", "line_kind": "imported",
-        "customer_count": "3", "deal_lines": "1", "runner_count": "2", "children_exploited": "0",
-        "previous_actions": "0", "controller_arrested": "false", "runners_detained": "1",
-        "ddtro_obtained": "false", "referrals": "0", "operation_sustained": "true",
-        "officer_notes": "seen at the station\u202eevil", "active_after_12w": "",
-    }])
+    frame = pd.DataFrame(
+        [
+            {
+                "ref": "R1",
+                "line_ref": "L1",
+                "date_of_action": "2024-01-01",
+                "lpa": "North",
+                "line_kind": "imported",
+                "customer_count": "3",
+                "deal_lines": "1",
+                "runner_count": "2",
+                "children_exploited": "0",
+                "previous_actions": "0",
+                "controller_arrested": "false",
+                "runners_detained": "1",
+                "ddtro_obtained": "false",
+                "referrals": "0",
+                "operation_sustained": "true",
+                "officer_notes": "seen at the station\u202eevil",
+                "active_after_12w": "",
+            }
+        ]
+    )
     with pytest.raises(ContractError) as info:
         validate_frame(frame, contract, source="force.csv", today=TODAY)
     problem = only_problem(info.value)
-    assert (problem.column, problem.rule, problem.rows) == ("officer_notes", "control character", (1,))
+    assert (problem.column, problem.rule, problem.rows) == (
+        "officer_notes",
+        "control character",
+        (1,),
+    )
 
 
 def test_ordinary_punctuation_and_accents_are_accepted(contract):
     frame = valid_extract()
-    frame.loc[0, "disruption_id"] = "SYN-D 0001 \"quoted\", with commas; and ' apostrophes"
+    frame.loc[0, "disruption_id"] = 'SYN-D 0001 "quoted", with commas; and \' apostrophes'
     frame.loc[1, "policing_area"] = "Ynys M\u00f4n \u2014 \u00c9tang"
     typed = validate_frame(frame, contract, today=TODAY).frame
-    assert typed.loc[0, "disruption_id"] == "SYN-D 0001 \"quoted\", with commas; and ' apostrophes"
+    assert typed.loc[0, "disruption_id"] == 'SYN-D 0001 "quoted", with commas; and \' apostrophes'
     assert typed.loc[1, "policing_area"] == "Ynys M\u00f4n \u2014 \u00c9tang"
 
 
@@ -649,7 +769,11 @@ def test_max_length_from_the_config_is_enforced():
         validate_frame(frame, strict, today=TODAY)
     problem = only_problem(info.value)
     assert (problem.column, problem.rule, problem.rows, problem.expected) == (
-        "line_id", "value too long", (3,), "at most 9 characters")
+        "line_id",
+        "value too long",
+        (3,),
+        "at most 9 characters",
+    )
     frame.loc[2, "line_id"] = "SYN-L0001"
     assert validate_frame(frame, strict, today=TODAY).frame.loc[2, "line_id"] == "SYN-L0001"
 
@@ -657,6 +781,7 @@ def test_max_length_from_the_config_is_enforced():
 # --------------------------------------------------------------------------------------------
 # A column twice in a CSV header (pandas would rename the second contacts.1) (issue 15.6)
 # --------------------------------------------------------------------------------------------
+
 
 def test_a_csv_with_two_contacts_columns_is_refused(contract, tmp_path):
     path = tmp_path / "twice.csv"
@@ -687,7 +812,11 @@ def test_hostile_header_names_are_printed_escaped(contract, tmp_path):
     frame.to_csv(path, index=False, quoting=csv.QUOTE_ALL)
     extract = load_extract(path, contract, today=TODAY)
     message = str(extract.warnings[0])
-    assert "unknown column(s) ignored" in message and "\\x1b]0;owned\\x07" in message and "\x1b" not in message
+    assert (
+        "unknown column(s) ignored" in message
+        and "\\x1b]0;owned\\x07" in message
+        and "\x1b" not in message
+    )
     twice = tmp_path / "twice.csv"
     twice.write_text('"\u202ecol","\u202ecol"\n1,2\n')
     with pytest.raises(ContractError) as info:
@@ -705,13 +834,14 @@ def test_quoted_header_names_with_commas_are_not_duplicates(tmp_path):
 # Warnings are not silenced wholesale (issue 10)
 # --------------------------------------------------------------------------------------------
 
+
 def test_load_extract_does_not_silence_warnings(contract, tmp_path, monkeypatch):
     import warnings
 
     import resilience.data.validate as validate_module
 
     def noisy(frame, *args, **kwargs):
-        warnings.warn("a warning from the validator", UserWarning)
+        warnings.warn("a warning from the validator", UserWarning, stacklevel=2)
         return ValidatedExtract(frame=frame, source="x")
 
     monkeypatch.setattr(validate_module, "validate_frame", noisy)
@@ -738,6 +868,7 @@ def test_validating_a_bad_extract_raises_no_library_warnings(contract, tmp_path)
 # Nothing written
 # --------------------------------------------------------------------------------------------
 
+
 def _listing(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*")}
 
@@ -760,8 +891,14 @@ def test_failing_resilience_validate_run_writes_nothing(tmp_path):
     write_csv(frame, tmp_path / "bad.csv")
     before = _listing(tmp_path)
     env = {k: v for k, v in os.environ.items() if k != "RESILIENCE_HOME"}
-    run = subprocess.run([str(VALIDATE_BIN), "input=bad.csv"], cwd=tmp_path, capture_output=True,
-                         text=True, env=env, timeout=120)
+    run = subprocess.run(
+        [str(VALIDATE_BIN), "input=bad.csv"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert run.returncode != 0
     assert "contacts" in run.stderr and "commodity" in run.stderr
     assert _listing(tmp_path) == before
@@ -770,6 +907,7 @@ def test_failing_resilience_validate_run_writes_nothing(tmp_path):
 # --------------------------------------------------------------------------------------------
 # Reading robustness
 # --------------------------------------------------------------------------------------------
+
 
 def test_bom_crlf_quotes_and_boolean_spellings_read_and_validate(tmp_path, contract):
     frame = valid_extract()
@@ -783,7 +921,11 @@ def test_bom_crlf_quotes_and_boolean_spellings_read_and_validate(tmp_path, contr
     path = tmp_path / "windows.csv"
     path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
     raw = path.read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw and b'"Eastvale, ""North"" sector"' in raw
+    assert (
+        raw.startswith(b"\xef\xbb\xbf")
+        and b"\r\n" in raw
+        and b'"Eastvale, ""North"" sector"' in raw
+    )
 
     result = load_extract(path, contract, require_label=True, today=TODAY)
     typed = result.frame
@@ -831,7 +973,9 @@ def test_parquet_validates_to_the_same_frame_as_csv(tmp_path, contract):
     parquet = _typed_parquet(from_csv.frame, tmp_path / "e.parquet")
     from_parquet = load_extract(parquet, contract, today=TODAY)
     assert list(from_parquet.frame.columns) == list(from_csv.frame.columns)
-    pd.testing.assert_frame_equal(from_parquet.frame, from_csv.frame, check_dtype=False, check_categorical=False)
+    pd.testing.assert_frame_equal(
+        from_parquet.frame, from_csv.frame, check_dtype=False, check_categorical=False
+    )
     assert from_parquet.has_label == from_csv.has_label
 
 
@@ -923,7 +1067,7 @@ def test_corrupt_parquet_names_the_file(tmp_path, contract):
 
 def test_read_extract_keeps_csv_values_as_text(tmp_path):
     raw = read_extract(write_csv(valid_extract(), tmp_path / "e.csv"))
-    assert (raw.dtypes == object).all()
+    assert (raw.dtypes == object).all()  # noqa: E721 - comparing dtypes, not types
     assert raw.loc[0, "weeks_since_last_disruption"] == ""
 
 
@@ -947,19 +1091,36 @@ CELL_VALUES = st.one_of(
     st.text(max_size=12).filter(lambda s: not _beyond_int64(s)),
     st.none(),
     st.just(""),
-    st.integers(-10**6, -1),
-    st.integers(-10**6, -1).map(str),
+    st.integers(-(10**6), -1),
+    st.integers(-(10**6), -1).map(str),
     st.floats(-1e6, -1e-3).map(lambda f: f"{f:.3f}"),
     st.integers(10**9, _INT64_SAFE),
     st.integers(10**9, _INT64_SAFE).map(str),
     st.sampled_from(["1e300", "inf", "-inf", "nan", "NaN", "NA", "null", "1e400"]),
-    st.sampled_from(["<script>alert(1)</script>", "<script>", "Ωmega", "日本語", "🚀", "١٢٣", "\u00a0", "½",
-                     "'; DROP TABLE lines; --", "true", "FALSE", "2024-13-45", "2023-02-29", "0", "-0"]),
+    st.sampled_from(
+        [
+            "<script>alert(1)</script>",
+            "<script>",
+            "Ωmega",
+            "日本語",
+            "🚀",
+            "١٢٣",
+            "\u00a0",
+            "½",
+            "'; DROP TABLE lines; --",
+            "true",
+            "FALSE",
+            "2024-13-45",
+            "2023-02-29",
+            "0",
+            "-0",
+        ]
+    ),
 )
 
 
 def _hits_known_int64_bug(value: object, column: str) -> bool:
-    """"1e300" in an int column would hit the known int64 overflow bug (xfail tests above)."""
+    """ "1e300" in an int column would hit the known int64 overflow bug (xfail tests above)."""
     return column in INT_COLUMNS and value == "1e300"
 
 
@@ -987,11 +1148,17 @@ def corrupted_extracts(draw):
     return frame[list(order)]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(frame=corrupted_extracts(), require_label=st.booleans())
-def test_random_corruptions_give_a_typed_extract_or_a_contract_error(contract, frame, require_label):
+def test_random_corruptions_give_a_typed_extract_or_a_contract_error(
+    contract, frame, require_label
+):
     try:
-        result = validate_frame(frame, contract, source="random.csv", require_label=require_label, today=TODAY)
+        result = validate_frame(
+            frame, contract, source="random.csv", require_label=require_label, today=TODAY
+        )
     except ContractError as exc:
         event("ContractError")
         assert exc.problems
@@ -1006,7 +1173,9 @@ def test_random_corruptions_give_a_typed_extract_or_a_contract_error(contract, f
     assert set(result.frame.columns) <= set(contract.column_names)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(order=st.permutations(list(valid_extract().columns)))
 def test_column_order_does_not_matter(contract, order):
     shuffled = valid_extract()[list(order)]

@@ -2,6 +2,7 @@
 
 Importing the package does no work: no tracking URI is set, no config is read.
 """
+
 from importlib.metadata import PackageNotFoundError, version
 
 try:

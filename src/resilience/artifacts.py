@@ -9,6 +9,7 @@ read ``created`` while scoring wrote ``created_utc``, so no report said when it 
 >>> WeekManifest.from_dict(manifest.to_dict()).week
 '2026-W47'
 """
+
 from __future__ import annotations
 
 import json
@@ -19,32 +20,45 @@ from typing import Any
 from resilience.explain.reasons import REASON_COLUMNS, TOP_REASONS
 
 # The files of a scored week folder (<output_root>/<week>/).
-SCORES_PARQUET = "scores.parquet"          # one row per disruption, ranked (the report reads this)
-SCORES_CSV = "scores.csv"                  # the same rows for people and spreadsheets
-EXPLANATIONS = "explanations.parquet"      # points of probability per input column, per disruption
+SCORES_PARQUET = "scores.parquet"  # one row per disruption, ranked (the report reads this)
+SCORES_CSV = "scores.csv"  # the same rows for people and spreadsheets
+EXPLANATIONS = "explanations.parquet"  # points of probability per input column, per disruption
 DRIFT = "drift.json"
-SAFEGUARDING = "safeguarding.json"         # totals of the protect/prevent columns
-CONTRACT = "contract.json"                 # the data contract the model was trained with
+SAFEGUARDING = "safeguarding.json"  # totals of the protect/prevent columns
+CONTRACT = "contract.json"  # the data contract the model was trained with
 MANIFEST = "manifest.json"
-DECISIONS = "decisions.json"               # last week's recorded decisions (optional)
+DECISIONS = "decisions.json"  # last week's recorded decisions (optional)
 REPORT_HTML = "report.html"
 REPORT_PDF = "report.pdf"
-ANNEX_HTML = "annex.html"                  # every line, sortable and filterable, offline
+ANNEX_HTML = "annex.html"  # every line, sortable and filterable, offline
 
 # The files resilience-outcomes writes beside the week folders (<output_root>/).
-OUTCOMES_CSV = "outcomes.csv"              # realised metrics per scored week and cohort
-OUTCOMES_PARQUET = "outcomes.parquet"      # one row per disruption whose outcome is known (the report reads this)
+OUTCOMES_CSV = "outcomes.csv"  # realised metrics per scored week and cohort
+OUTCOMES_PARQUET = (
+    "outcomes.parquet"  # one row per disruption whose outcome is known (the report reads this)
+)
 # Its columns: the outcome, and the estimate the disruption was last given before it became known.
-OUTCOME_COLUMNS = ("disruption_id", "line_id", "outcome", "week", "persistence_probability", "yardstick_band",
-                   "probability_low", "probability_high")
+OUTCOME_COLUMNS = (
+    "disruption_id",
+    "line_id",
+    "outcome",
+    "week",
+    "persistence_probability",
+    "yardstick_band",
+    "probability_low",
+    "probability_high",
+)
 
 # Columns of scores.* that the report relies on, and the optional ones other steps add.
 REQUIRED_SCORE_COLUMNS = ("rank", "disruption_id", "line_id", "persistence_probability")
-REASON_FOR_COLUMNS, REASON_AGAINST_COLUMNS = REASON_COLUMNS[:TOP_REASONS], REASON_COLUMNS[TOP_REASONS:]
+REASON_FOR_COLUMNS, REASON_AGAINST_COLUMNS = (
+    REASON_COLUMNS[:TOP_REASONS],
+    REASON_COLUMNS[TOP_REASONS:],
+)
 UNCERTAINTY_COLUMNS = ("probability_low", "probability_high", "band_uncertain")
 PRIORITY_COLUMNS = ("harm_index", "priority_rank")
-INPUT_ORDER_COLUMN = "input_row"           # 1-based position of the row in the week's extract
-HARM_COMPONENT_PREFIX = "harm_"            # harm_<component>: the value a harm component read
+INPUT_ORDER_COLUMN = "input_row"  # 1-based position of the row in the week's extract
+HARM_COMPONENT_PREFIX = "harm_"  # harm_<component>: the value a harm component read
 
 
 @dataclass
@@ -66,7 +80,9 @@ class WeekManifest:
     warnings: list[str] = field(default_factory=list)
     priority: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)   # other top-level keys (e.g. the decision log's anchor)
+    extra: dict[str, Any] = field(
+        default_factory=dict
+    )  # other top-level keys (e.g. the decision log's anchor)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

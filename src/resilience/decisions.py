@@ -18,6 +18,7 @@ writers queue rather than fork the chain. The schema is created only for a new f
 table or triggers are missing is reported, never silently repaired. Appending and verifying need
 the key; a log without it cannot be trusted, so there is no unsigned mode.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,7 +27,7 @@ import json
 import os
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -38,8 +39,19 @@ GENESIS = "0" * 64
 MAX_TEXT = 2000
 KEY_ENV = "RESILIENCE_DECISION_KEY"
 MIN_KEY_CHARS = 16
-FIELDS = ("recorded_utc", "week", "line_id", "disruption_id", "decision", "reason", "by_role",
-          "persistence_probability", "yardstick_band", "model", "input_sha256")
+FIELDS = (
+    "recorded_utc",
+    "week",
+    "line_id",
+    "disruption_id",
+    "decision",
+    "reason",
+    "by_role",
+    "persistence_probability",
+    "yardstick_band",
+    "model",
+    "input_sha256",
+)
 TRIGGERS = ("decisions_no_update", "decisions_no_delete")
 
 SCHEMA = """
@@ -69,7 +81,9 @@ class Verification:
 
 def record_hash(prev_hash: str, record: dict) -> str:
     """The chained hash of one record (canonical JSON: sorted keys, no spaces)."""
-    body = json.dumps({k: record[k] for k in FIELDS}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    body = json.dumps(
+        {k: record[k] for k in FIELDS}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
@@ -84,22 +98,30 @@ def signing_key(key_file: str | Path | None = None) -> bytes:
         try:
             text = Path(key_file).read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
-            raise ResilienceError(f"cannot read the decision-log key file {key_file}: {exc}") from exc
+            raise ResilienceError(
+                f"cannot read the decision-log key file {key_file}: {exc}"
+            ) from exc
         source = f"key file {key_file}"
     else:
         text = os.environ.get(KEY_ENV, "").strip()
         source = f"${KEY_ENV}"
     if not text:
-        raise ResilienceError(f"no signing key for the decision log: set {KEY_ENV} or key_file=<path> to a secret "
-                              "kept outside the log (e.g. in the force's secret store); the log is never unsigned")
+        raise ResilienceError(
+            f"no signing key for the decision log: set {KEY_ENV} or key_file=<path> to a secret "
+            "kept outside the log (e.g. in the force's secret store); the log is never unsigned"
+        )
     if len(text) < MIN_KEY_CHARS:
-        raise ResilienceError(f"the decision-log key from {source} is shorter than {MIN_KEY_CHARS} characters")
+        raise ResilienceError(
+            f"the decision-log key from {source} is shorter than {MIN_KEY_CHARS} characters"
+        )
     return text.encode("utf-8")
 
 
 def _damaged(path: Path, reason: object) -> ResilienceError:
-    return ResilienceError(f"decision log {path} cannot be read ({reason}); restore it from backup "
-                           "(and run resilience-decide verify=true on the copy)")
+    return ResilienceError(
+        f"decision log {path} cannot be read ({reason}); restore it from backup "
+        "(and run resilience-decide verify=true on the copy)"
+    )
 
 
 def _structure_problems(connection: sqlite3.Connection) -> list[str]:
@@ -111,7 +133,9 @@ def _structure_problems(connection: sqlite3.Connection) -> list[str]:
     columns = {row[1] for row in connection.execute("PRAGMA table_info(decisions)")}
     missing = [c for c in (*FIELDS, "seq", "prev_hash", "hash", "signature") if c not in columns]
     if missing:
-        problems.append(f"column(s) {', '.join(missing)} are missing (a log from an older version, or altered)")
+        problems.append(
+            f"column(s) {', '.join(missing)} are missing (a log from an older version, or altered)"
+        )
     gone = [t for t in TRIGGERS if objects.get(t) != "trigger"]
     if gone:
         problems.append(f"the append-only trigger(s) {', '.join(gone)} were removed")
@@ -121,7 +145,9 @@ def _structure_problems(connection: sqlite3.Connection) -> list[str]:
 def _open(path: Path, create: bool = False) -> sqlite3.Connection:
     """An existing log that is whole, or (``create``) a new one. Never repairs a damaged log."""
     if path.is_dir():
-        raise ResilienceError(f"decision log {path} is a folder, not a file; set log_path to the log's file")
+        raise ResilienceError(
+            f"decision log {path} is a folder, not a file; set log_path to the log's file"
+        )
     new = not path.exists()
     if new and not create:
         raise ResilienceError(f"decision log {path} does not exist")
@@ -136,11 +162,15 @@ def _open(path: Path, create: bool = False) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         raise _damaged(path, exc) from exc
     except OSError as exc:
-        raise ResilienceError(f"cannot open decision log {path}: {exc.strerror or exc}; check the path") from exc
+        raise ResilienceError(
+            f"cannot open decision log {path}: {exc.strerror or exc}; check the path"
+        ) from exc
     if problems:
         connection.close()
-        raise ResilienceError(f"decision log {path} has been tampered with: {'; '.join(problems)}. Nothing was "
-                              "written; restore it from backup and run resilience-decide verify=true")
+        raise ResilienceError(
+            f"decision log {path} has been tampered with: {'; '.join(problems)}. Nothing was "
+            "written; restore it from backup and run resilience-decide verify=true"
+        )
     return connection
 
 
@@ -150,11 +180,21 @@ def scored_line(week_dir: Path, line_id: str) -> dict:
     if not scores_path.is_file() or not manifest_path.is_file():
         raise ResilienceError(f"week {week_dir.name} has not been scored (no {scores_path})")
     try:
-        scores = pd.read_parquet(scores_path, columns=["rank", "disruption_id", "line_id", "persistence_probability",
-                                                       "yardstick_band"])
+        scores = pd.read_parquet(
+            scores_path,
+            columns=[
+                "rank",
+                "disruption_id",
+                "line_id",
+                "persistence_probability",
+                "yardstick_band",
+            ],
+        )
     except Exception as exc:  # pyarrow raises several unrelated types for a damaged file
-        raise ResilienceError(f"{scores_path} cannot be read ({type(exc).__name__}); rescore week "
-                              f"{week_dir.name} with resilience-score ... overwrite=true") from exc
+        raise ResilienceError(
+            f"{scores_path} cannot be read ({type(exc).__name__}); rescore week "
+            f"{week_dir.name} with resilience-score ... overwrite=true"
+        ) from exc
     rows = scores[scores["line_id"] == str(line_id)].sort_values("rank")
     if rows.empty:
         raise ResilienceError(f"line {line_id!r} was not scored in week {week_dir.name}")
@@ -163,20 +203,31 @@ def scored_line(week_dir: Path, line_id: str) -> dict:
     try:
         model, sha = str(manifest["model"]["identity"]), str(manifest["input"]["sha256"])
     except (KeyError, TypeError) as exc:
-        raise ResilienceError(f"{manifest_path} lacks the model or input record; rescore week {week_dir.name} "
-                              "with resilience-score ... overwrite=true") from exc
-    return {"disruption_id": str(row["disruption_id"]), "persistence_probability": float(row["persistence_probability"]),
-            "yardstick_band": str(row["yardstick_band"]), "model": model, "input_sha256": sha}
+        raise ResilienceError(
+            f"{manifest_path} lacks the model or input record; rescore week {week_dir.name} "
+            "with resilience-score ... overwrite=true"
+        ) from exc
+    return {
+        "disruption_id": str(row["disruption_id"]),
+        "persistence_probability": float(row["persistence_probability"]),
+        "yardstick_band": str(row["yardstick_band"]),
+        "model": model,
+        "input_sha256": sha,
+    }
 
 
 def _read_manifest(path: Path) -> dict:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ResilienceError(f"{path} cannot be read ({type(exc).__name__}: {exc}); rescore the week with "
-                              "resilience-score ... overwrite=true") from exc
+        raise ResilienceError(
+            f"{path} cannot be read ({type(exc).__name__}: {exc}); rescore the week with "
+            "resilience-score ... overwrite=true"
+        ) from exc
     if not isinstance(manifest, dict):
-        raise ResilienceError(f"{path} is not a manifest (a JSON object); rescore the week with overwrite=true")
+        raise ResilienceError(
+            f"{path} is not a manifest (a JSON object); rescore the week with overwrite=true"
+        )
     return manifest
 
 
@@ -188,38 +239,63 @@ def _check_text(decision: str, reason: str, by_role: str) -> None:
             raise ResilienceError(f"'{name}' is longer than {MAX_TEXT} characters")
 
 
-def append(log_path: str | Path, week_dir: str | Path, line_id: str, decision: str, reason: str, by_role: str,
-           now: datetime | None = None, key: bytes | None = None) -> dict:
+def append(
+    log_path: str | Path,
+    week_dir: str | Path,
+    line_id: str,
+    decision: str,
+    reason: str,
+    by_role: str,
+    now: datetime | None = None,
+    key: bytes | None = None,
+) -> dict:
     """Append one signed decision about a scored line; returns the stored record (with its hash,
     signature and the log's new ``anchor``). The anchor is also added to the week's manifest."""
     week_dir, path = Path(week_dir), Path(log_path)
     _check_text(decision, reason, by_role)
     key = key or signing_key()
     record = {
-        "recorded_utc": (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "week": week_dir.name, "line_id": str(line_id), "decision": str(decision).strip(),
-        "reason": str(reason).strip(), "by_role": str(by_role).strip(), **scored_line(week_dir, line_id),
+        "recorded_utc": (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "week": week_dir.name,
+        "line_id": str(line_id),
+        "decision": str(decision).strip(),
+        "reason": str(reason).strip(),
+        "by_role": str(by_role).strip(),
+        **scored_line(week_dir, line_id),
     }
     manifest_path = week_dir / "manifest.json"
     manifest = _read_manifest(manifest_path)
     if not path.exists():  # a new log must not silently replace one the week already saw
-        known = [a for a in _manifest_anchors(manifest, manifest_path, path) if (a.get("records") or 0) > 0]
+        known = [
+            a
+            for a in _manifest_anchors(manifest, manifest_path, path)
+            if (a.get("records") or 0) > 0
+        ]
         if known:
-            raise ResilienceError(f"decision log {path} does not exist, but {known[-1]['where']} records "
-                                  f"{known[-1]['records']} decision(s) in it; restore the log from backup")
+            raise ResilienceError(
+                f"decision log {path} does not exist, but {known[-1]['where']} records "
+                f"{known[-1]['records']} decision(s) in it; restore the log from backup"
+            )
     connection = _open(path, create=True)
     try:
         connection.execute("BEGIN IMMEDIATE")  # one writer at a time: the chain never forks
         count, last = connection.execute(
-            "SELECT COUNT(*), (SELECT hash FROM decisions ORDER BY seq DESC LIMIT 1) FROM decisions").fetchone()
+            "SELECT COUNT(*), (SELECT hash FROM decisions ORDER BY seq DESC LIMIT 1) FROM decisions"
+        ).fetchone()
         record["prev_hash"] = last or GENESIS
         record["hash"] = record_hash(record["prev_hash"], record)
         record["signature"] = sign(key, record["hash"])
         columns = (*FIELDS, "prev_hash", "hash", "signature")
-        connection.execute(f"INSERT INTO decisions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                           [record[c] for c in columns])
-        record["anchor"] = {"log": str(path.resolve()), "records": int(count) + 1, "head_hash": record["hash"],
-                            "at": record["recorded_utc"]}
+        connection.execute(
+            f"INSERT INTO decisions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            [record[c] for c in columns],
+        )
+        record["anchor"] = {
+            "log": str(path.resolve()),
+            "records": int(count) + 1,
+            "head_hash": record["hash"],
+            "at": record["recorded_utc"],
+        }
         # under the log's write lock, so concurrent appenders do not lose each other's anchors
         manifest = _read_manifest(manifest_path)
         manifest.setdefault("decision_log_anchors", []).append(record["anchor"])
@@ -246,7 +322,8 @@ def head(log_path: str | Path) -> dict | None:
     connection = _open(path)
     try:
         count, last = connection.execute(
-            "SELECT COUNT(*), (SELECT hash FROM decisions ORDER BY seq DESC LIMIT 1) FROM decisions").fetchone()
+            "SELECT COUNT(*), (SELECT hash FROM decisions ORDER BY seq DESC LIMIT 1) FROM decisions"
+        ).fetchone()
     except sqlite3.DatabaseError as exc:
         raise _damaged(path, exc) from exc
     finally:
@@ -272,8 +349,9 @@ def _manifest_anchors(manifest: dict, where: Path, log_path: Path) -> list[dict]
     """Anchors of ``log_path`` in one week manifest (from scoring and from appends)."""
     found = []
     scored = manifest.get("decision_log")
-    entries = ([("scoring", scored)] if isinstance(scored, dict) else []) + \
-        [("append", a) for a in manifest.get("decision_log_anchors") or [] if isinstance(a, dict)]
+    entries = ([("scoring", scored)] if isinstance(scored, dict) else []) + [
+        ("append", a) for a in manifest.get("decision_log_anchors") or [] if isinstance(a, dict)
+    ]
     target = str(log_path.resolve())
     for kind, anchor in entries:
         if anchor.get("log") == target:
@@ -290,7 +368,9 @@ def week_anchors(output_root: str | Path, log_path: str | Path) -> list[dict]:
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError):
-            anchors.append({"records": None, "head_hash": None, "where": f"{manifest_path} (unreadable)"})
+            anchors.append(
+                {"records": None, "head_hash": None, "where": f"{manifest_path} (unreadable)"}
+            )
             continue
         if isinstance(manifest, dict):
             anchors += _manifest_anchors(manifest, manifest_path, Path(log_path))
@@ -302,7 +382,9 @@ def _chain_failures(records: pd.DataFrame, key: bytes) -> tuple[list[str], int |
     for record in records.to_dict("records"):
         seq = int(record["seq"])
         if record["prev_hash"] != previous:
-            failures.append(f"record {seq} does not follow the record before it (a record was removed or reordered)")
+            failures.append(
+                f"record {seq} does not follow the record before it (a record was removed or reordered)"
+            )
         elif record_hash(previous, record) != record["hash"]:
             failures.append(f"record {seq} was changed after it was written")
         elif not hmac.compare_digest(str(record["signature"] or ""), sign(key, record["hash"])):
@@ -323,20 +405,31 @@ def _anchor_failures(records: pd.DataFrame, anchors: list[dict]) -> list[str]:
         if count is None:
             failures.append(f"anchor {anchor.get('where')} cannot be read")
         elif count > len(hashes):
-            failures.append(f"{anchor['where']} recorded {count} record(s) but the log has {len(hashes)}: "
-                            "records were removed from the end")
+            failures.append(
+                f"{anchor['where']} recorded {count} record(s) but the log has {len(hashes)}: "
+                "records were removed from the end"
+            )
         elif count > 0 and hashes[count - 1] != expected:
-            failures.append(f"record {count} differs from the head recorded in {anchor['where']}: history was rewritten")
+            failures.append(
+                f"record {count} differs from the head recorded in {anchor['where']}: history was rewritten"
+            )
     return failures
 
 
-def verify(log_path: str | Path, key: bytes | None = None, anchors: list[dict] | tuple = ()) -> Verification:
+def verify(
+    log_path: str | Path, key: bytes | None = None, anchors: list[dict] | tuple = ()
+) -> Verification:
     """Check the file, the table and triggers, the chain, every signature and every anchor."""
     path = Path(log_path)
     key = key or signing_key()
     if not path.exists():
-        return Verification(False, 0, None, f"decision log {path} does not exist",
-                            (f"decision log {path} does not exist",))
+        return Verification(
+            False,
+            0,
+            None,
+            f"decision log {path} does not exist",
+            (f"decision log {path} does not exist",),
+        )
     try:
         connection = _open(path)
     except ResilienceError as exc:
@@ -353,8 +446,12 @@ def verify(log_path: str | Path, key: bytes | None = None, anchors: list[dict] |
     if failures:
         return Verification(False, len(records), first_bad, "; ".join(failures), tuple(failures))
     checked = f", matching {len(anchors)} anchor(s)" if anchors else ", no anchors to compare with"
-    return Verification(True, len(records), None,
-                        f"{len(records)} record(s); the chain is intact and every record is signed{checked}")
+    return Verification(
+        True,
+        len(records),
+        None,
+        f"{len(records)} record(s); the chain is intact and every record is signed{checked}",
+    )
 
 
 def decisions_for_week(log_path: str | Path, week: str) -> list[dict]:
@@ -363,5 +460,13 @@ def decisions_for_week(log_path: str | Path, week: str) -> list[dict]:
     if records.empty:
         return []
     chosen = records[records["week"] == week]
-    return [{"line_id": r["line_id"], "decision": r["decision"], "reason": r["reason"], "by": r["by_role"],
-             "at": r["recorded_utc"]} for r in chosen.to_dict("records")]
+    return [
+        {
+            "line_id": r["line_id"],
+            "decision": r["decision"],
+            "reason": r["reason"],
+            "by": r["by_role"],
+            "at": r["recorded_utc"],
+        }
+        for r in chosen.to_dict("records")
+    ]

@@ -25,6 +25,7 @@ together), so ``significance`` bounds the chance of any false alert in a station
 disruption, which shift as any panel ages) are compared and reported as **information**, never
 as alerts, and are left out of the correction. Every alert carries a plain-English message.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,13 +38,15 @@ FLOOR = 1e-4
 
 @dataclass(frozen=True)
 class DriftConfig:
-    bins: int = 10                    # quantile bins per numeric feature
-    psi_warning: float = 0.1          # PSI above this is reported as a warning
-    psi_alert: float = 0.25           # PSI above this is an alert
-    missing_alert: float = 0.05       # change in the share of empty values that is an alert
+    bins: int = 10  # quantile bins per numeric feature
+    psi_warning: float = 0.1  # PSI above this is reported as a warning
+    psi_alert: float = 0.25  # PSI above this is an alert
+    missing_alert: float = 0.05  # change in the share of empty values that is an alert
     explanation_psi_alert: float = 0.25
-    min_rows: int = 30                # fewer scored rows than this: no drift verdicts (too noisy)
-    significance: float = 0.01        # family-wise: chance of any false alert in a stationary week (Holm over every test)
+    min_rows: int = 30  # fewer scored rows than this: no drift verdicts (too noisy)
+    significance: float = (
+        0.01  # family-wise: chance of any false alert in a stationary week (Holm over every test)
+    )
 
 
 def psi(expected: np.ndarray, actual: np.ndarray) -> float:
@@ -65,15 +68,21 @@ def two_sample_p(reference_counts, counts) -> float:
     if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
         return 1.0
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
-    statistic = float(((table - expected) ** 2 / expected).sum())  # Pearson, as scipy's chi2_contingency
+    statistic = float(
+        ((table - expected) ** 2 / expected).sum()
+    )  # Pearson, as scipy's chi2_contingency
     return float(chi2.sf(statistic, table.shape[1] - 1))
 
 
-def missing_p(reference_missing: float, reference_rows: float, missing: float, rows: float) -> float:
+def missing_p(
+    reference_missing: float, reference_rows: float, missing: float, rows: float
+) -> float:
     """Fisher's exact test p-value that two samples have the same share of empty values."""
     from scipy.stats import fisher_exact
 
-    table = np.rint([[reference_missing, reference_rows - reference_missing], [missing, rows - missing]]).astype(int)
+    table = np.rint(
+        [[reference_missing, reference_rows - reference_missing], [missing, rows - missing]]
+    ).astype(int)
     if table.sum(axis=0).min() == 0:
         return 1.0
     return float(fisher_exact(table).pvalue)
@@ -104,21 +113,38 @@ def _bin_counts(values: pd.Series, spec: dict) -> np.ndarray:
     if spec["kind"] == "categorical":
         categories = spec["categories"]
         text = values[~missing].astype(str).to_numpy()
-        codes = pd.Categorical(text, categories=categories).codes  # -1: a category the reference never saw
+        codes = pd.Categorical(
+            text, categories=categories
+        ).codes  # -1: a category the reference never saw
         counts = np.bincount(codes + 1, minlength=len(categories) + 1).astype(float)
         return np.append(np.append(counts[1:], counts[0]), float(missing.sum()))
-    numbers = pd.to_numeric(values.astype(object).where(~missing, np.nan), errors="coerce").to_numpy(float)
+    numbers = pd.to_numeric(
+        values.astype(object).where(~missing, np.nan), errors="coerce"
+    ).to_numpy(float)
     present = numbers[~np.isnan(numbers)]
-    counts = np.bincount(np.searchsorted(spec["edges"], present, side="right"), minlength=len(spec["edges"]) + 1)
+    counts = np.bincount(
+        np.searchsorted(spec["edges"], present, side="right"), minlength=len(spec["edges"]) + 1
+    )
     return np.append(counts.astype(float), float(np.isnan(numbers).sum()))
 
 
-def build_reference(frame: pd.DataFrame, features: list[str], categorical: list[str], labels: dict[str, str],
-                    bins: int = 10, top_reason_shares: dict[str, float] | None = None, top_reason_rows: int = 0,
-                    ageing: list[str] | tuple = ()) -> dict:
+def build_reference(
+    frame: pd.DataFrame,
+    features: list[str],
+    categorical: list[str],
+    labels: dict[str, str],
+    bins: int = 10,
+    top_reason_shares: dict[str, float] | None = None,
+    top_reason_rows: int = 0,
+    ageing: list[str] | tuple = (),
+) -> dict:
     """Distributions of every feature over ``frame`` (the recent window), stored with the model's evidence."""
-    reference = {"rows": int(len(frame)), "features": {}, "top_reason_shares": top_reason_shares or {},
-                 "top_reason_rows": int(top_reason_rows)}
+    reference = {
+        "rows": int(len(frame)),
+        "features": {},
+        "top_reason_shares": top_reason_shares or {},
+        "top_reason_rows": int(top_reason_rows),
+    }
     for name in features:
         if name in categorical:
             categories = sorted(str(v) for v in frame[name].dropna().unique())
@@ -149,7 +175,9 @@ class DriftAccumulator:
     def __init__(self, reference: dict, config: DriftConfig):
         self.reference = reference
         self.config = config
-        self.counts = {name: np.zeros(len(spec["shares"])) for name, spec in reference["features"].items()}
+        self.counts = {
+            name: np.zeros(len(spec["shares"])) for name, spec in reference["features"].items()
+        }
         self.top_reasons: dict[str, int] = {}
         self.rows = 0
 
@@ -172,28 +200,63 @@ class DriftAccumulator:
             missing_now = float(counts[-1] / max(counts.sum(), 1))
             missing_shift = missing_now - spec["missing_rate"]
             p_spread = two_sample_p(reference_counts, counts)
-            p_missing = missing_p(reference_counts[-1], reference_counts.sum(), counts[-1], counts.sum())
-            features[name] = {"psi": round(value, 6), "missing_rate": round(missing_now, 6),
-                              "reference_missing_rate": round(spec["missing_rate"], 6),
-                              "missing_shift": round(missing_shift, 6), "p_value": p_spread,
-                              "missing_p_value": p_missing, "ageing": bool(spec.get("ageing"))}
+            p_missing = missing_p(
+                reference_counts[-1], reference_counts.sum(), counts[-1], counts.sum()
+            )
+            features[name] = {
+                "psi": round(value, 6),
+                "missing_rate": round(missing_now, 6),
+                "reference_missing_rate": round(spec["missing_rate"], 6),
+                "missing_shift": round(missing_shift, 6),
+                "p_value": p_spread,
+                "missing_p_value": p_missing,
+                "ageing": bool(spec.get("ageing")),
+            }
             label = spec.get("label_text", name)
             if value > self.config.psi_warning:
                 level = "alert" if value > self.config.psi_alert else "warning"
-                findings.append({"test": ("feature", name), "p": p_spread, "ageing": bool(spec.get("ageing")), "alert": {
-                    "kind": "feature", "level": level, "name": name, "label_text": label, "value": round(value, 4),
-                    "threshold": self.config.psi_alert if level == "alert" else self.config.psi_warning,
-                    "message": f"The spread of '{label}' this week differs from recent weeks "
-                               f"(stability index {value:.2f}; above {self.config.psi_alert:g} is a real shift)."}})
+                findings.append(
+                    {
+                        "test": ("feature", name),
+                        "p": p_spread,
+                        "ageing": bool(spec.get("ageing")),
+                        "alert": {
+                            "kind": "feature",
+                            "level": level,
+                            "name": name,
+                            "label_text": label,
+                            "value": round(value, 4),
+                            "threshold": self.config.psi_alert
+                            if level == "alert"
+                            else self.config.psi_warning,
+                            "message": f"The spread of '{label}' this week differs from recent weeks "
+                            f"(stability index {value:.2f}; above {self.config.psi_alert:g} is a real shift).",
+                        },
+                    }
+                )
             if abs(missing_shift) > self.config.missing_alert:
-                findings.append({"test": ("missing", name), "p": p_missing, "ageing": bool(spec.get("ageing")), "alert": {
-                    "kind": "missing", "level": "alert", "name": name, "label_text": label,
-                    "value": round(missing_shift, 4), "threshold": self.config.missing_alert,
-                    "message": f"'{label}' is empty in {missing_now:.0%} of this week's rows, "
-                               f"against {spec['missing_rate']:.0%} in recent weeks."}})
+                findings.append(
+                    {
+                        "test": ("missing", name),
+                        "p": p_missing,
+                        "ageing": bool(spec.get("ageing")),
+                        "alert": {
+                            "kind": "missing",
+                            "level": "alert",
+                            "name": name,
+                            "label_text": label,
+                            "value": round(missing_shift, 4),
+                            "threshold": self.config.missing_alert,
+                            "message": f"'{label}' is empty in {missing_now:.0%} of this week's rows, "
+                            f"against {spec['missing_rate']:.0%} in recent weeks.",
+                        },
+                    }
+                )
         return features, findings
 
-    def _explanation_finding(self, concept_labels: dict[str, str]) -> tuple[dict, dict | None, float | None]:
+    def _explanation_finding(
+        self, concept_labels: dict[str, str]
+    ) -> tuple[dict, dict | None, float | None]:
         expected = self.reference.get("top_reason_shares") or {}
         if not expected or not self.top_reasons:
             return {}, None, None
@@ -201,20 +264,34 @@ class DriftAccumulator:
         total = sum(self.top_reasons.values())
         actual = {c: self.top_reasons.get(c, 0) / total for c in concepts}
         value = psi([expected.get(c, 0.0) for c in concepts], [actual[c] for c in concepts])
-        reference_rows = self.reference.get("top_reason_rows") or self.reference.get("rows") or total
-        p_value = two_sample_p([expected.get(c, 0.0) * reference_rows for c in concepts],
-                               [self.top_reasons.get(c, 0) for c in concepts])
-        summary = {"psi": round(value, 6), "shares": {c: round(v, 6) for c, v in actual.items()},
-                   "test_period_shares": expected, "p_value": p_value}
+        reference_rows = (
+            self.reference.get("top_reason_rows") or self.reference.get("rows") or total
+        )
+        p_value = two_sample_p(
+            [expected.get(c, 0.0) * reference_rows for c in concepts],
+            [self.top_reasons.get(c, 0) for c in concepts],
+        )
+        summary = {
+            "psi": round(value, 6),
+            "shares": {c: round(v, 6) for c, v in actual.items()},
+            "test_period_shares": expected,
+            "p_value": p_value,
+        }
         if value <= self.config.explanation_psi_alert:
             return summary, None, p_value
         moved = max(concepts, key=lambda c: abs(actual[c] - expected.get(c, 0.0)))
         label = concept_labels.get(moved, moved)
-        alert = {"kind": "explanation", "level": "alert", "name": moved, "label_text": label, "value": round(value, 4),
-                 "threshold": self.config.explanation_psi_alert,
-                 "message": f"The model's main reasons have shifted: '{label}' is the top reason for "
-                            f"{actual[moved]:.0%} of lines this week against {expected.get(moved, 0.0):.0%} "
-                            "in the test period."}
+        alert = {
+            "kind": "explanation",
+            "level": "alert",
+            "name": moved,
+            "label_text": label,
+            "value": round(value, 4),
+            "threshold": self.config.explanation_psi_alert,
+            "message": f"The model's main reasons have shifted: '{label}' is the top reason for "
+            f"{actual[moved]:.0%} of lines this week against {expected.get(moved, 0.0):.0%} "
+            "in the test period.",
+        }
         return summary, alert, p_value
 
     def report(self, concept_labels: dict[str, str] | None = None) -> dict:
@@ -223,10 +300,14 @@ class DriftAccumulator:
         config = self.config
         enough = self.rows >= config.min_rows
         features, findings = self._feature_findings()
-        explanation, explanation_alert, explanation_p = self._explanation_finding(concept_labels or {})
+        explanation, explanation_alert, explanation_p = self._explanation_finding(
+            concept_labels or {}
+        )
         # the family: every test of the week except the ageing features' (information only)
         family = {("feature", n): f["p_value"] for n, f in features.items() if not f["ageing"]}
-        family.update({("missing", n): f["missing_p_value"] for n, f in features.items() if not f["ageing"]})
+        family.update(
+            {("missing", n): f["missing_p_value"] for n, f in features.items() if not f["ageing"]}
+        )
         if explanation_p is not None:
             family[("explanation", "top_reason")] = explanation_p
         rejected = holm(family, config.significance) if enough else set()
@@ -235,9 +316,23 @@ class DriftAccumulator:
         alerts = [f["alert"] for f in findings if not f["ageing"] and f["test"] in rejected]
         if explanation_alert is not None and ("explanation", "top_reason") in rejected:
             alerts.append(explanation_alert)
-        information = [{**f["alert"], "level": "information", "message": f["alert"]["message"]
-                        + " This is an age or history field, which shifts as the lines age; shown for information."}
-                       for f in findings if f["ageing"] and enough and f["p"] <= config.significance]
-        return {"rows": self.rows, "enough_rows": enough, "thresholds": config.__dict__,
-                "tests": len(family), "features": features, "explanations": explanation, "alerts": alerts,
-                "information": information}
+        information = [
+            {
+                **f["alert"],
+                "level": "information",
+                "message": f["alert"]["message"]
+                + " This is an age or history field, which shifts as the lines age; shown for information.",
+            }
+            for f in findings
+            if f["ageing"] and enough and f["p"] <= config.significance
+        ]
+        return {
+            "rows": self.rows,
+            "enough_rows": enough,
+            "thresholds": config.__dict__,
+            "tests": len(family),
+            "features": features,
+            "explanations": explanation,
+            "alerts": alerts,
+            "information": information,
+        }

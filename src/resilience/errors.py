@@ -1,4 +1,5 @@
 """The toolkit's exception types: every error a user can cause is one of these."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,7 +34,8 @@ class Problem:
         text = f"{self.source}: {where}: {self.rule}; expected {self.expected}"
         if self.count:
             shown = ", ".join(
-                f"row {r} ({v!r})" if v != "" else f"row {r}" for r, v in zip(self.rows, self.values)
+                f"row {r} ({v!r})" if v != "" else f"row {r}"
+                for r, v in zip(self.rows, self.values)
             )
             more = f" and {self.count - len(self.rows)} more" if self.count > len(self.rows) else ""
             text += f"; {self.count} offending row{'s' if self.count != 1 else ''}: {shown}{more}"

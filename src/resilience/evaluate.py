@@ -10,6 +10,7 @@
 * ``plot_*`` — matplotlib figures (plain :class:`~matplotlib.figure.Figure` objects: no pyplot
   state, no backend switching) for MLflow and reports.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,7 +32,9 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -
     return float(total / len(y)) if len(y) else float("nan")
 
 
-def at_capacity(y: np.ndarray, p: np.ndarray, weeks: np.ndarray | None, k: int) -> tuple[float, float]:
+def at_capacity(
+    y: np.ndarray, p: np.ndarray, weeks: np.ndarray | None, k: int
+) -> tuple[float, float]:
     """Precision and recall when a force acts on the ``k`` highest-scored lines each week.
 
     Precision: share of acted-on lines that persisted. Recall: share of all persisting lines that
@@ -47,8 +50,9 @@ def at_capacity(y: np.ndarray, p: np.ndarray, weeks: np.ndarray | None, k: int) 
     return precision, recall
 
 
-def metrics(y: np.ndarray, p: np.ndarray, weeks: np.ndarray | None = None, k: int = 10,
-            n_bins: int = 10) -> dict[str, float]:
+def metrics(
+    y: np.ndarray, p: np.ndarray, weeks: np.ndarray | None = None, k: int = 10, n_bins: int = 10
+) -> dict[str, float]:
     """The headline metrics for one set of predictions."""
     y, p = np.asarray(y, float), np.clip(np.asarray(p, float), EPS, 1 - EPS)
     two_classes = len(np.unique(y)) == 2
@@ -79,10 +83,14 @@ def bootstrap_weights(n: int, n_boot: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n, (n_boot, n))
     offsets = (np.arange(n_boot) * n)[:, None]
-    return np.bincount((idx + offsets).ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
+    return (
+        np.bincount((idx + offsets).ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
+    )
 
 
-def weighted_statistics(y: np.ndarray, p: np.ndarray, weights: np.ndarray, n_bins: int = 10) -> dict[str, np.ndarray]:
+def weighted_statistics(
+    y: np.ndarray, p: np.ndarray, weights: np.ndarray, n_bins: int = 10
+) -> dict[str, np.ndarray]:
     """ROC AUC, Brier, ECE and calibration gap for every row of ``weights`` at once (vectorised).
 
     AUC is the weighted Mann-Whitney statistic over groups of equal scores (ties count a half), so
@@ -111,7 +119,9 @@ def weighted_statistics(y: np.ndarray, p: np.ndarray, weights: np.ndarray, n_bin
     below = np.cumsum(negatives, axis=1) - negatives
     pairs = positives.sum(axis=1) * negatives.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["roc_auc"] = np.where(pairs > 0, (positives * (below + 0.5 * negatives)).sum(axis=1) / pairs, np.nan)
+        out["roc_auc"] = np.where(
+            pairs > 0, (positives * (below + 0.5 * negatives)).sum(axis=1) / pairs, np.nan
+        )
     return out
 
 
@@ -123,7 +133,9 @@ SLICE_STATISTICS = {
 }
 
 
-def slice_groups(frame: pd.DataFrame, slice_columns: list[str], label: str, probability: str, min_size: int):
+def slice_groups(
+    frame: pd.DataFrame, slice_columns: list[str], label: str, probability: str, min_size: int
+):
     """Each (slice column, value) group as ``(row, y, p)``: ``row`` holds slice, value, rows and
     ``suppressed`` (fewer than ``min_size`` rows or one outcome only: never reported as a finding)."""
     for column in slice_columns:
@@ -131,11 +143,27 @@ def slice_groups(frame: pd.DataFrame, slice_columns: list[str], label: str, prob
             y = group[label].to_numpy(float)
             p = group[probability].to_numpy(float)
             suppressed = len(group) < min_size or len(np.unique(y)) < 2
-            yield {"slice": column, "value": str(value), "rows": len(group), "suppressed": suppressed}, y, p
+            yield (
+                {
+                    "slice": column,
+                    "value": str(value),
+                    "rows": len(group),
+                    "suppressed": suppressed,
+                },
+                y,
+                p,
+            )
 
 
-def slice_metrics(frame: pd.DataFrame, slice_columns: list[str], label: str, probability: str,
-                  min_size: int = 50, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+def slice_metrics(
+    frame: pd.DataFrame,
+    slice_columns: list[str],
+    label: str,
+    probability: str,
+    min_size: int = 50,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> pd.DataFrame:
     """One row per (slice column, value): size, rates and each statistic with a 95% interval.
 
     Slices with fewer than ``min_size`` rows, or only one outcome, are ``suppressed`` with their
@@ -164,10 +192,19 @@ def calibration_in_the_large(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     y, p = np.asarray(y, float), np.asarray(p, float)
     n = len(y)
     if n < 2:
-        return {"gap": float("nan"), "se": float("nan"), "observed_rate": float("nan"), "mean_predicted": float("nan")}
+        return {
+            "gap": float("nan"),
+            "se": float("nan"),
+            "observed_rate": float("nan"),
+            "mean_predicted": float("nan"),
+        }
     difference = p - y
-    return {"gap": float(difference.mean()), "se": float(difference.std(ddof=1) / np.sqrt(n)),
-            "observed_rate": float(y.mean()), "mean_predicted": float(p.mean())}
+    return {
+        "gap": float(difference.mean()),
+        "se": float(difference.std(ddof=1) / np.sqrt(n)),
+        "observed_rate": float(y.mean()),
+        "mean_predicted": float(p.mean()),
+    }
 
 
 def calibration_slope(y: np.ndarray, p: np.ndarray, iterations: int = 25) -> dict[str, float]:
@@ -200,7 +237,9 @@ def calibration_slope(y: np.ndarray, p: np.ndarray, iterations: int = 25) -> dic
     return {"slope": float(beta[1]), "slope_se": float(np.sqrt(np.linalg.inv(information)[1, 1]))}
 
 
-def oracle_metrics(y: np.ndarray, true_probability: np.ndarray, model_metrics: dict) -> dict[str, float]:
+def oracle_metrics(
+    y: np.ndarray, true_probability: np.ndarray, model_metrics: dict
+) -> dict[str, float]:
     """What the true probabilities achieve on the same rows, and the model's gap to them."""
     y, t = np.asarray(y, float), np.asarray(true_probability, float)
     oracle_auc = float(roc_auc_score(y, t))
@@ -240,7 +279,9 @@ def calibration_table(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> pd.Data
     y, p = np.asarray(y, float), np.asarray(p, float)
     bins = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
     frame = pd.DataFrame({"bin": bins, "y": y, "p": p})
-    table = frame.groupby("bin").agg(rows=("y", "size"), mean_predicted=("p", "mean"), observed_rate=("y", "mean"))
+    table = frame.groupby("bin").agg(
+        rows=("y", "size"), mean_predicted=("p", "mean"), observed_rate=("y", "mean")
+    )
     return table.reset_index()
 
 
@@ -250,9 +291,17 @@ def plot_calibration(groups: dict[str, tuple[np.ndarray, np.ndarray]], title: st
     styles = [("#0072B2", "o"), ("#E69F00", "s"), ("#009E73", "^"), ("#CC79A7", "D")]
     for (name, (y, p)), (colour, marker) in zip(groups.items(), styles):
         table = calibration_table(y, p)
-        ax.plot(table["mean_predicted"], table["observed_rate"], marker=marker, color=colour, label=name)
+        ax.plot(
+            table["mean_predicted"], table["observed_rate"], marker=marker, color=colour, label=name
+        )
     ax.plot([0, 1], [0, 1], linestyle="--", color="#999999", label="perfect")
-    ax.set(xlabel="Predicted probability", ylabel="Observed rate", title=title, xlim=(0, 1), ylim=(0, 1))
+    ax.set(
+        xlabel="Predicted probability",
+        ylabel="Observed rate",
+        title=title,
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
     ax.legend(loc="upper left")
     fig.tight_layout()
     return fig
@@ -264,7 +313,11 @@ def plot_precision_at_k(y: np.ndarray, p: np.ndarray, weeks: np.ndarray, max_k: 
     precision = [at_capacity(y, p, weeks, k)[0] for k in ks]
     ax.plot(ks, precision, color="#0072B2", label="precision")
     ax.axhline(float(np.mean(y)), linestyle="--", color="#999999", label="base rate")
-    ax.set(xlabel="Lines acted on per week (k)", ylabel="Share that persisted", title="Precision at weekly capacity")
+    ax.set(
+        xlabel="Lines acted on per week (k)",
+        ylabel="Share that persisted",
+        title="Precision at weekly capacity",
+    )
     ax.legend(loc="best")
     fig.tight_layout()
     return fig

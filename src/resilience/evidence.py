@@ -12,6 +12,7 @@ Models registered before this module existed carried the same facts as attribute
 (``split_summary_``, ``test_metrics_``, ``reference_`` ...): :meth:`ModelEvidence.from_model`
 reads them, so those versions keep scoring.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,14 +27,14 @@ class ModelEvidence:
     """The evidence about one trained model (everything but the model itself)."""
 
     family: str | None = None
-    split: dict = field(default_factory=dict)            # SplitSummary.as_dict()
+    split: dict = field(default_factory=dict)  # SplitSummary.as_dict()
     test_metrics: dict = field(default_factory=dict)
     test_metrics_by_cohort: dict = field(default_factory=dict)
     calibration_table: list = field(default_factory=list)
     fairness: list = field(default_factory=list)
     drift_reference: dict = field(default_factory=lambda: dict(EMPTY_REFERENCE))
-    recipe: dict = field(default_factory=dict)           # family, features, data config, experiment
-    refit_on_all: bool | None = None                     # the registered model was refitted on every labelled row
+    recipe: dict = field(default_factory=dict)  # family, features, data config, experiment
+    refit_on_all: bool | None = None  # the registered model was refitted on every labelled row
     evaluation_model: Any = field(default=None, repr=False, compare=False)
 
     def summary(self) -> dict:
@@ -41,12 +42,19 @@ class ModelEvidence:
         sentence per group whose estimates run high or low)."""
         from resilience.governance.fairness import plain_findings
 
-        return {"family": self.family, "training": dict(self.split), "test_metrics": dict(self.test_metrics),
-                "test_metrics_by_cohort": dict(self.test_metrics_by_cohort),
-                "calibration_table": list(self.calibration_table), "fairness": list(self.fairness),
-                "fairness_findings": plain_findings(self.fairness),
-                "fairness_tolerance": next((row.get("tolerance") for row in self.fairness if "tolerance" in row), None),
-                "refit_on_all": self.refit_on_all}
+        return {
+            "family": self.family,
+            "training": dict(self.split),
+            "test_metrics": dict(self.test_metrics),
+            "test_metrics_by_cohort": dict(self.test_metrics_by_cohort),
+            "calibration_table": list(self.calibration_table),
+            "fairness": list(self.fairness),
+            "fairness_findings": plain_findings(self.fairness),
+            "fairness_tolerance": next(
+                (row.get("tolerance") for row in self.fairness if "tolerance" in row), None
+            ),
+            "refit_on_all": self.refit_on_all,
+        }
 
     def to_json(self) -> str:
         """Everything except the evaluation model (which is pickled beside it)."""
@@ -57,20 +65,25 @@ class ModelEvidence:
     def from_json(cls, text: str, evaluation_model=None) -> ModelEvidence:
         data = json.loads(text)
         known = {f.name for f in fields(cls)} - {"evaluation_model"}
-        return cls(**{k: v for k, v in data.items() if k in known}, evaluation_model=evaluation_model)
+        return cls(
+            **{k: v for k, v in data.items() if k in known}, evaluation_model=evaluation_model
+        )
 
     @classmethod
     def from_model(cls, model) -> ModelEvidence:
         """Evidence stored as attributes on a model registered before evidence moved off it."""
         split = getattr(model, "split_summary_", None)
         split = split.as_dict() if hasattr(split, "as_dict") else dict(split or {})
-        return cls(family=getattr(model, "family", None), split=split,
-                   test_metrics=dict(getattr(model, "test_metrics_", {}) or {}),
-                   test_metrics_by_cohort=dict(getattr(model, "test_metrics_by_cohort_", {}) or {}),
-                   calibration_table=list(getattr(model, "calibration_table_", []) or []),
-                   fairness=list(getattr(model, "fairness_", []) or []),
-                   drift_reference=getattr(model, "reference_", None) or dict(EMPTY_REFERENCE),
-                   evaluation_model=getattr(model, "evaluation_model_", None) or model)
+        return cls(
+            family=getattr(model, "family", None),
+            split=split,
+            test_metrics=dict(getattr(model, "test_metrics_", {}) or {}),
+            test_metrics_by_cohort=dict(getattr(model, "test_metrics_by_cohort_", {}) or {}),
+            calibration_table=list(getattr(model, "calibration_table_", []) or []),
+            fairness=list(getattr(model, "fairness_", []) or []),
+            drift_reference=getattr(model, "reference_", None) or dict(EMPTY_REFERENCE),
+            evaluation_model=getattr(model, "evaluation_model_", None) or model,
+        )
 
 
 def _plain(value):

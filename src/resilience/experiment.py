@@ -1,4 +1,5 @@
 """Small helpers the training command needs around the pipeline: row filters, truth, sweeps."""
+
 from __future__ import annotations
 
 import json
@@ -19,14 +20,18 @@ def filter_rows(frame: pd.DataFrame, row_filter: Mapping | None) -> pd.DataFrame
     mask = pd.Series(True, index=frame.index)
     for column, values in row_filter.items():
         if column not in frame.columns:
-            raise ResilienceError(f"row_filter names column '{column}', which the extract does not have")
+            raise ResilienceError(
+                f"row_filter names column '{column}', which the extract does not have"
+            )
         mask &= frame[column].astype(str).isin([str(v) for v in values])
     if not mask.any():
         raise ResilienceError(f"row_filter {dict(row_filter)} keeps no rows")
     return frame[mask].reset_index(drop=True)
 
 
-def load_truth(setting: str | None, input_path: Path, contract: DataContract) -> pd.DataFrame | None:
+def load_truth(
+    setting: str | None, input_path: Path, contract: DataContract
+) -> pd.DataFrame | None:
     """The synthetic world's true probabilities (evaluation only: never trained on)."""
     if setting in (None, "none", "null"):
         return None
@@ -37,7 +42,9 @@ def load_truth(setting: str | None, input_path: Path, contract: DataContract) ->
         raise ResilienceError(f"truth file {path} does not exist")
     truth = pd.read_parquet(path)
     if contract.id_column not in truth.columns or "true_probability" not in truth.columns:
-        raise ResilienceError(f"truth file {path} needs columns {contract.id_column} and true_probability")
+        raise ResilienceError(
+            f"truth file {path} needs columns {contract.id_column} and true_probability"
+        )
     return truth[[contract.id_column, "true_probability"]]
 
 

@@ -12,6 +12,7 @@ checkpoint costs one dictionary lookup. The points of :func:`resilience.score.sc
 * ``after_swap`` — the new week is in place, the old one still lies beside it;
 * ``during_cleanup`` — the old week is half deleted.
 """
+
 from __future__ import annotations
 
 import os

@@ -60,6 +60,7 @@ Example
 >>> ensemble = fit_ensemble(model, train_frame, IntervalConfig(n_models=8))
 >>> table = interval_table(model, week_frame, ensemble=ensemble)   # probability_low, probability_high, band_uncertain
 """
+
 from __future__ import annotations
 
 import logging
@@ -81,9 +82,16 @@ log = logging.getLogger(__name__)
 
 INTERVAL_COLUMNS = ("probability_low", "probability_high", "band_uncertain")
 _EPS = 1e-6
-MIN_GROUPS, MIN_GROUP_ROWS = 20, 25  # the extra spread's groups: at least this many, of at least this many rows
-MIN_SPREAD_ROWS = 500  # a test period smaller than this: the spread model also learns from the training span
-_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(24)  # E[f(Z)], Z ~ N(0, 1) = sum f(node) * weight
+MIN_GROUPS, MIN_GROUP_ROWS = (
+    20,
+    25,
+)  # the extra spread's groups: at least this many, of at least this many rows
+MIN_SPREAD_ROWS = (
+    500  # a test period smaller than this: the spread model also learns from the training span
+)
+_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(
+    24
+)  # E[f(Z)], Z ~ N(0, 1) = sum f(node) * weight
 _MEAN_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 _LOG_WEIGHTS = np.log(_MEAN_WEIGHTS)
 
@@ -93,32 +101,45 @@ class IntervalConfig:
     """How the per-line ranges are made (``configs/intervals/default.yaml``)."""
 
     enabled: bool = True
-    n_models: int = 6             # refits (cost: about one final fit each, without early-stopping folds)
-    resample: str = "parametric"  # parametric: labels drawn from the model | lines: bootstrap of lines
-    level: float = 0.8            # nominal coverage of the interval
-    widen: str = "held_out"       # held_out: extra spread estimated on the test period | none
-    group_rows: int = 200         # rows per group of similar estimates when estimating the extra spread
-    unobserved_sd: float = 0.3    # ASSUMED log-odds sd of what no outcome can show (see the module docstring)
-    max_extra_sd: float = 3.0     # a guard: the estimated extra spread never exceeds this
-    extra_sd_prior: float = 0.5   # half-normal prior scale of the estimated extra spread (0: none)
+    n_models: int = 6  # refits (cost: about one final fit each, without early-stopping folds)
+    resample: str = (
+        "parametric"  # parametric: labels drawn from the model | lines: bootstrap of lines
+    )
+    level: float = 0.8  # nominal coverage of the interval
+    widen: str = "held_out"  # held_out: extra spread estimated on the test period | none
+    group_rows: int = 200  # rows per group of similar estimates when estimating the extra spread
+    unobserved_sd: float = (
+        0.3  # ASSUMED log-odds sd of what no outcome can show (see the module docstring)
+    )
+    max_extra_sd: float = 3.0  # a guard: the estimated extra spread never exceeds this
+    extra_sd_prior: float = 0.5  # half-normal prior scale of the estimated extra spread (0: none)
     seed: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.level < 1:
-            raise ResilienceError(f"intervals.level must lie strictly between 0 and 1, not {self.level}")
+            raise ResilienceError(
+                f"intervals.level must lie strictly between 0 and 1, not {self.level}"
+            )
         if self.n_models < 2:
             raise ResilienceError(f"intervals.n_models must be at least 2, not {self.n_models}")
         if self.resample not in ("parametric", "lines"):
-            raise ResilienceError(f"intervals.resample must be parametric or lines, not {self.resample!r}")
+            raise ResilienceError(
+                f"intervals.resample must be parametric or lines, not {self.resample!r}"
+            )
         if self.widen not in ("held_out", "none"):
             raise ResilienceError(f"intervals.widen must be held_out or none, not {self.widen!r}")
         if self.group_rows < 10:
-            raise ResilienceError(f"intervals.group_rows must be at least 10, not {self.group_rows}")
+            raise ResilienceError(
+                f"intervals.group_rows must be at least 10, not {self.group_rows}"
+            )
         if self.extra_sd_prior < 0:
-            raise ResilienceError(f"intervals.extra_sd_prior must be 0 (none) or positive, not {self.extra_sd_prior}")
+            raise ResilienceError(
+                f"intervals.extra_sd_prior must be 0 (none) or positive, not {self.extra_sd_prior}"
+            )
         if not 0 <= self.unobserved_sd <= 5:
             raise ResilienceError(
-                f"intervals.unobserved_sd must lie between 0 and 5 (log-odds), not {self.unobserved_sd}")
+                f"intervals.unobserved_sd must lie between 0 and 5 (log-odds), not {self.unobserved_sd}"
+            )
 
 
 @dataclass
@@ -138,10 +159,12 @@ class IntervalEnsemble:
     members: list[Member]
     level: float
     reference: Member | None = None  # parametric: the model the members' labels were drawn from
-    spread_model: object = None      # the members' mean squared error as a function of the columns (shipped)
+    spread_model: object = (
+        None  # the members' mean squared error as a function of the columns (shipped)
+    )
     widen_details: dict = field(default_factory=dict)
     fit_seconds: float = 0.0
-    extra_sd: float = 0.0            # log-odds sd added in quadrature: sqrt(estimated^2 + unobserved_sd^2)
+    extra_sd: float = 0.0  # log-odds sd added in quadrature: sqrt(estimated^2 + unobserved_sd^2)
 
     @property
     def z(self) -> float:
@@ -159,7 +182,9 @@ def line_bootstrap(lines: pd.Series, rng: np.random.Generator) -> np.ndarray:
     return np.repeat(np.arange(len(codes)), weights)
 
 
-def draw_labels(probability: np.ndarray, lines: pd.Series, line_sd: float, rng: np.random.Generator) -> np.ndarray:
+def draw_labels(
+    probability: np.ndarray, lines: pd.Series, line_sd: float, rng: np.random.Generator
+) -> np.ndarray:
     """Outcomes drawn from ``probability`` with a shared per-line log-odds effect ``N(0, line_sd^2)``;
     the log-odds are centred (:func:`logit_normal_centre`) so each row's expected outcome is still
     its probability."""
@@ -169,24 +194,31 @@ def draw_labels(probability: np.ndarray, lines: pd.Series, line_sd: float, rng: 
     return (rng.random(len(probability)) < expit(centre + effect)).astype(int)
 
 
-def _fit_member(model, X: pd.DataFrame, y: np.ndarray, dates: pd.Series, positions: np.ndarray,
-                seed: int) -> Member:
+def _fit_member(
+    model, X: pd.DataFrame, y: np.ndarray, dates: pd.Series, positions: np.ndarray, seed: int
+) -> Member:
     from sklearn.base import clone
 
     Xb, yb, db = X.iloc[positions], y[positions], dates.iloc[positions].reset_index(drop=True)
     fraction = model.calibration_fraction if model.calibration != "none" else 0
     fit_pos, cal_pos = calibration_slice(db, fraction)
     if len(np.unique(yb[fit_pos])) < 2:
-        raise ResilienceError("a resample held only one outcome; the history is too small for intervals")
+        raise ResilienceError(
+            "a resample held only one outcome; the history is too small for intervals"
+        )
     estimator = clone(model.estimator_)
     if model.family == "lightgbm":
-        estimator.set_params(random_state=seed)  # same recipe and trees; its own row/feature subsampling
+        estimator.set_params(
+            random_state=seed
+        )  # same recipe and trees; its own row/feature subsampling
         estimator.fit(Xb.iloc[fit_pos], yb[fit_pos])
     else:
         estimator.fit(model.design_.transform(Xb.iloc[fit_pos]), yb[fit_pos])
     member = Member(estimator, Calibrator("none"))
     if model.calibration != "none" and len(cal_pos) and len(np.unique(yb[cal_pos])) == 2:
-        member.calibrator = Calibrator(model.calibration).fit(_margin(model, member, Xb.iloc[cal_pos]), yb[cal_pos])
+        member.calibrator = Calibrator(model.calibration).fit(
+            _margin(model, member, Xb.iloc[cal_pos]), yb[cal_pos]
+        )
     return member
 
 
@@ -203,16 +235,27 @@ def fit_ensemble(model, frame: pd.DataFrame, config: IntervalConfig) -> Interval
     rng = np.random.default_rng(config.seed)
     reference = None
     if config.resample == "parametric":
-        reference = Member(model.estimator_, model.calibrator_, None if model.family == "lightgbm" else model.design_)
+        reference = Member(
+            model.estimator_,
+            model.calibrator_,
+            None if model.family == "lightgbm" else model.design_,
+        )
         probability = model.calibrator_(model._margin(X))
     members = []
     for b in range(config.n_models):
         if reference is not None:
-            labels, positions = draw_labels(probability, lines, config.unobserved_sd, rng), np.arange(len(frame))
+            labels, positions = (
+                draw_labels(probability, lines, config.unobserved_sd, rng),
+                np.arange(len(frame)),
+            )
         else:
             labels, positions = y, line_bootstrap(lines, rng)
-        members.append(_fit_member(model, X, labels, dates, positions, seed=int(config.seed) * 1000 + b + 1))
-    return IntervalEnsemble(members, config.level, reference, fit_seconds=time.perf_counter() - start)
+        members.append(
+            _fit_member(model, X, labels, dates, positions, seed=int(config.seed) * 1000 + b + 1)
+        )
+    return IntervalEnsemble(
+        members, config.level, reference, fit_seconds=time.perf_counter() - start
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -227,7 +270,9 @@ def _margin(model, member: Member, X: pd.DataFrame) -> np.ndarray:
     """A member's uncalibrated log-odds on the model's input matrix ``X``."""
     if model.family == "lightgbm":
         return member.estimator.predict(X, raw_score=True)
-    design = getattr(member, "design", None)  # None: the main model's (members pickled before it existed too)
+    design = getattr(
+        member, "design", None
+    )  # None: the main model's (members pickled before it existed too)
     design = design if design is not None else model.design_
     return member.estimator.decision_function(design.transform(X))
 
@@ -265,8 +310,15 @@ def spread(model, ensemble: IntervalEnsemble, X: pd.DataFrame) -> np.ndarray:
     return np.sqrt((deviations(model, ensemble, X) ** 2).mean(axis=0))
 
 
-SPREAD_MODEL_PARAMS = {"n_estimators": 150, "learning_rate": 0.05, "num_leaves": 8, "min_child_samples": 100,
-                       "subsample": 0.8, "subsample_freq": 1, "verbose": -1}
+SPREAD_MODEL_PARAMS = {
+    "n_estimators": 150,
+    "learning_rate": 0.05,
+    "num_leaves": 8,
+    "min_child_samples": 100,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "verbose": -1,
+}
 
 
 def fit_spread_model(model, X: pd.DataFrame, errors: np.ndarray, seed: int = 0):
@@ -286,11 +338,17 @@ def fit_spread_model(model, X: pd.DataFrame, errors: np.ndarray, seed: int = 0):
 
     error = (np.asarray(errors) ** 2).mean(axis=0)
     threads = getattr(model, "n_jobs", None)
-    params = {**SPREAD_MODEL_PARAMS, "random_state": seed, **({"n_jobs": int(threads)} if threads else {})}
+    params = {
+        **SPREAD_MODEL_PARAMS,
+        "random_state": seed,
+        **({"n_jobs": int(threads)} if threads else {}),
+    }
     return LGBMRegressor(**params).fit(X, error)
 
 
-def logit_normal_centre(probability: np.ndarray, sd: np.ndarray, iterations: int = 30) -> np.ndarray:
+def logit_normal_centre(
+    probability: np.ndarray, sd: np.ndarray, iterations: int = 30
+) -> np.ndarray:
     """The log-odds ``mu`` whose logit-normal distribution ``expit(mu + sd * Z)`` has mean ``probability``.
 
     A calibrated estimate is the *mean* of the true probabilities of the lines given it, not the
@@ -309,13 +367,14 @@ def logit_normal_centre(probability: np.ndarray, sd: np.ndarray, iterations: int
     return mu
 
 
-def bounds(probability: np.ndarray, sd: np.ndarray, z: float,
-           extra_sd: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def bounds(
+    probability: np.ndarray, sd: np.ndarray, z: float, extra_sd: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """The interval for a refit log-odds standard deviation ``sd`` with
     ``extra_sd`` added in quadrature: ``expit(mu +- z * total)``, where ``mu`` makes
     ``probability`` the mean (:func:`logit_normal_centre`); it always contains ``probability``."""
     probability = np.asarray(probability, float)
-    total = np.sqrt(np.asarray(sd, float) ** 2 + extra_sd ** 2)
+    total = np.sqrt(np.asarray(sd, float) ** 2 + extra_sd**2)
     centre = logit_normal_centre(probability, total)
     low = np.minimum(expit(centre - z * total), probability)
     high = np.maximum(expit(centre + z * total), probability)
@@ -337,8 +396,12 @@ def band_uncertain(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     return band_index(low) != band_index(high)
 
 
-def interval_table(model, frame: pd.DataFrame, probability: np.ndarray | None = None,
-                   ensemble: IntervalEnsemble | None = None) -> pd.DataFrame:
+def interval_table(
+    model,
+    frame: pd.DataFrame,
+    probability: np.ndarray | None = None,
+    ensemble: IntervalEnsemble | None = None,
+) -> pd.DataFrame:
     """``probability_low``, ``probability_high``, ``band_uncertain`` for the rows of ``frame``.
 
     Uses ``model.interval_ensemble_`` unless ``ensemble`` is given; ``probability`` defaults to the
@@ -352,10 +415,19 @@ def interval_table(model, frame: pd.DataFrame, probability: np.ndarray | None = 
     X = model.prepare(frame.reset_index(drop=True))
     if probability is None:
         probability = model.calibrator_(model._margin(X))
-    low, high = bounds(np.asarray(probability, float), spread(model, ensemble, X), ensemble.z,
-                       getattr(ensemble, "extra_sd", 0.0))
-    return pd.DataFrame({"probability_low": low, "probability_high": high,
-                         "band_uncertain": band_uncertain(low, high)})
+    low, high = bounds(
+        np.asarray(probability, float),
+        spread(model, ensemble, X),
+        ensemble.z,
+        getattr(ensemble, "extra_sd", 0.0),
+    )
+    return pd.DataFrame(
+        {
+            "probability_low": low,
+            "probability_high": high,
+            "band_uncertain": band_uncertain(low, high),
+        }
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -364,7 +436,11 @@ def interval_table(model, frame: pd.DataFrame, probability: np.ndarray | None = 
 def similar_groups(estimate: np.ndarray, cohort: np.ndarray | None, group_rows: int) -> np.ndarray:
     """Groups of about ``group_rows`` rows with similar estimates (log-odds), within each cohort."""
     estimate = np.asarray(estimate, float)
-    cohort_codes = np.zeros(len(estimate), dtype=int) if cohort is None else pd.factorize(pd.Series(cohort).astype(str))[0]
+    cohort_codes = (
+        np.zeros(len(estimate), dtype=int)
+        if cohort is None
+        else pd.factorize(pd.Series(cohort).astype(str))[0]
+    )
     groups = np.empty(len(estimate), dtype=int)
     next_group = 0
     for code in np.unique(cohort_codes):
@@ -386,12 +462,17 @@ def _negative_log_likelihood(tau: float, parts: list[tuple]) -> float:
         sd = np.sqrt(tau * tau + v)[groups]
         eta = offset[:, None] + sd[:, None] * _NODES[None, :]
         loglik = np.where(y[:, None] == 1, log_expit(eta), log_expit(-eta))
-        per_group = np.stack([np.bincount(groups, loglik[:, k], minlength=len(v)) for k in range(len(_NODES))], axis=1)
+        per_group = np.stack(
+            [np.bincount(groups, loglik[:, k], minlength=len(v)) for k in range(len(_NODES))],
+            axis=1,
+        )
         total -= float(logsumexp(per_group + _LOG_WEIGHTS, axis=1).sum())
     return total
 
 
-def _profile(parts: list[tuple], max_extra_sd: float, prior_sd: float) -> tuple[float, float, float]:
+def _profile(
+    parts: list[tuple], max_extra_sd: float, prior_sd: float
+) -> tuple[float, float, float]:
     """The most probable ``tau`` under a half-normal prior of scale ``prior_sd`` (the marginal
     likelihood times the prior, on a grid then refined: with few groups the likelihood alone is
     flat and its maximum can jump far, measured: 1.54 on a world of 1,000 test rows whose 95% interval
@@ -403,8 +484,11 @@ def _profile(parts: list[tuple], max_extra_sd: float, prior_sd: float) -> tuple[
     nll = np.array([_negative_log_likelihood(t, parts) for t in grid])
     start = int(np.argmin(nll + np.array([penalty(t) for t in grid])))
     step = grid[1] - grid[0]
-    fit = minimize_scalar(lambda t: _negative_log_likelihood(t, parts) + penalty(t),
-                          bounds=(max(0.0, grid[start] - step), min(max_extra_sd, grid[start] + step)), method="bounded")
+    fit = minimize_scalar(
+        lambda t: _negative_log_likelihood(t, parts) + penalty(t),
+        bounds=(max(0.0, grid[start] - step), min(max_extra_sd, grid[start] + step)),
+        method="bounded",
+    )
     tau = float(fit.x)
     best = min(float(nll.min()), _negative_log_likelihood(tau, parts))
     inside = grid[2 * (nll - best) <= 3.84]
@@ -413,8 +497,15 @@ def _profile(parts: list[tuple], max_extra_sd: float, prior_sd: float) -> tuple[
     return tau, float(min(inside.min(), tau)), float(max(inside.max(), tau))
 
 
-def estimate_extra_spread(model, held_out: pd.DataFrame, X: pd.DataFrame, errors: np.ndarray, group_rows: int = 200,
-                          max_extra_sd: float = 3.0, prior_sd: float = 0.5) -> tuple[float, dict]:
+def estimate_extra_spread(
+    model,
+    held_out: pd.DataFrame,
+    X: pd.DataFrame,
+    errors: np.ndarray,
+    group_rows: int = 200,
+    max_extra_sd: float = 3.0,
+    prior_sd: float = 0.5,
+) -> tuple[float, dict]:
     """The log-odds spread of the errors *beyond* the members' that the test period can show
     (``X``: ``held_out``'s input matrix; ``errors``: the members' errors on it, :func:`deviations`).
 
@@ -437,33 +528,70 @@ def estimate_extra_spread(model, held_out: pd.DataFrame, X: pd.DataFrame, errors
     contract = model.contract
     held_out = held_out.reset_index(drop=True)
     if not len(held_out):
-        return 0.0, {"rows": 0, "groups": 0, "estimated_sd": 0.0, "estimated_sd_low": 0.0,
-                     "estimated_sd_high": 0.0, "source": "no test period"}
+        return 0.0, {
+            "rows": 0,
+            "groups": 0,
+            "estimated_sd": 0.0,
+            "estimated_sd_low": 0.0,
+            "estimated_sd_high": 0.0,
+            "source": "no test period",
+        }
     offset = _logit(model.calibrator_(model._margin(X)))
-    cohort = held_out[contract.cohort_column].to_numpy() if contract.cohort_column in held_out else None
-    groups = similar_groups(offset, cohort, max(MIN_GROUP_ROWS, min(group_rows, len(held_out) // MIN_GROUPS)))
+    cohort = (
+        held_out[contract.cohort_column].to_numpy() if contract.cohort_column in held_out else None
+    )
+    groups = similar_groups(
+        offset, cohort, max(MIN_GROUP_ROWS, min(group_rows, len(held_out) // MIN_GROUPS))
+    )
     counts = np.bincount(groups)
     group_error = np.stack([np.bincount(groups, row) / np.maximum(counts, 1) for row in errors])
-    parts = [(offset, held_out[contract.label].astype(int).to_numpy(), groups, (group_error ** 2).mean(axis=0))]
+    parts = [
+        (
+            offset,
+            held_out[contract.label].astype(int).to_numpy(),
+            groups,
+            (group_error**2).mean(axis=0),
+        )
+    ]
     tau, low, high = _profile(parts, max_extra_sd, prior_sd)
-    return tau, {"rows": int(len(held_out)), "groups": int(len(counts)), "estimated_sd": tau,
-                 "estimated_sd_low": low, "estimated_sd_high": high, "source": "test period"}
+    return tau, {
+        "rows": int(len(held_out)),
+        "groups": int(len(counts)),
+        "estimated_sd": tau,
+        "estimated_sd_low": low,
+        "estimated_sd_high": high,
+        "source": "test period",
+    }
 
 
-def coverage(low: np.ndarray, high: np.ndarray, truth: np.ndarray, probability: np.ndarray) -> pd.DataFrame:
+def coverage(
+    low: np.ndarray, high: np.ndarray, truth: np.ndarray, probability: np.ndarray
+) -> pd.DataFrame:
     """Share of rows whose true probability lies in their interval: overall and per yardstick band
     of the printed estimate, with the rows counted and the median width."""
     low, high, truth = (np.asarray(a, float) for a in (low, high, truth))
     inside = (truth >= low) & (truth <= high)
     bands = np.asarray(BAND_NAMES, dtype=object)[band_index(probability)]
     frame = pd.DataFrame({"band": bands, "inside": inside, "width": high - low})
-    rows = [{"band": "all", "rows": len(frame), "coverage": float(inside.mean()) if len(frame) else float("nan"),
-             "median_width": float(frame["width"].median()) if len(frame) else float("nan")}]
+    rows = [
+        {
+            "band": "all",
+            "rows": len(frame),
+            "coverage": float(inside.mean()) if len(frame) else float("nan"),
+            "median_width": float(frame["width"].median()) if len(frame) else float("nan"),
+        }
+    ]
     for name in BAND_NAMES:
         part = frame[frame["band"] == name]
         if len(part):
-            rows.append({"band": name, "rows": len(part), "coverage": float(part["inside"].mean()),
-                         "median_width": float(part["width"].median())})
+            rows.append(
+                {
+                    "band": name,
+                    "rows": len(part),
+                    "coverage": float(part["inside"].mean()),
+                    "median_width": float(part["width"].median()),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -474,7 +602,9 @@ def _slug(name: str) -> str:
     return name.replace(" ", "_")
 
 
-def _pairs(evaluated, deployed, train: pd.DataFrame, test: pd.DataFrame, history: pd.DataFrame) -> dict:
+def _pairs(
+    evaluated, deployed, train: pd.DataFrame, test: pd.DataFrame, history: pd.DataFrame
+) -> dict:
     """(evaluated model, deployed model, its training rows, test rows, all rows) per ensemble to fit:
     one for a single model, one per segment for segment models (:mod:`resilience.segments`)."""
     if not is_segmented(evaluated):
@@ -482,13 +612,21 @@ def _pairs(evaluated, deployed, train: pd.DataFrame, test: pd.DataFrame, history
     column = evaluated.column_
     pairs = {}
     for value, model in evaluated.segments_.items():
-        rows = lambda frame: frame[frame[column].astype(str) == value]  # noqa: E731
-        pairs[value] = (model, deployed.segments_[value], rows(train), rows(test), rows(history))
+        train_rows, test_rows, history_rows = (
+            frame[frame[column].astype(str) == value] for frame in (train, test, history)
+        )
+        pairs[value] = (model, deployed.segments_[value], train_rows, test_rows, history_rows)
     return pairs
 
 
-def attach_intervals(deployed, evaluation, history: pd.DataFrame, split_config, config: IntervalConfig,
-                     truth: pd.DataFrame | None = None) -> pd.DataFrame:
+def attach_intervals(
+    deployed,
+    evaluation,
+    history: pd.DataFrame,
+    split_config,
+    config: IntervalConfig,
+    truth: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Give ``deployed`` its ensemble (``interval_ensemble_``; per segment for segment models) and
     measure it; returns the coverage table (empty without a truth).
 
@@ -506,27 +644,45 @@ def attach_intervals(deployed, evaluation, history: pd.DataFrame, split_config, 
 
     contract = deployed.contract
     evaluated = evaluation.model
-    train_idx, _, _ = split_by_line_and_time(history, contract.date_column, contract.line_column, split_config)
+    train_idx, _, _ = split_by_line_and_time(
+        history, contract.date_column, contract.line_column, split_config
+    )
     test = evaluation.test_frame
     metrics, widths = {"interval_level": config.level}, []
-    for key, (model, target, train, held_out, _rows) in _pairs(evaluated, deployed, history.loc[train_idx], test, history).items():
+    for key, (model, target, train, held_out, _rows) in _pairs(
+        evaluated, deployed, history.loc[train_idx], test, history
+    ).items():
         ensemble = fit_ensemble(model, train, config)
         held_out = held_out.reset_index(drop=True)
         X = model.prepare(held_out)
-        errors = deviations(model, ensemble, X)  # the members' errors on the test period, used twice below
+        errors = deviations(
+            model, ensemble, X
+        )  # the members' errors on the test period, used twice below
         estimated = 0.0
         if config.widen == "held_out":
-            estimated, ensemble.widen_details = estimate_extra_spread(model, held_out, X, errors, config.group_rows,
-                                                                      config.max_extra_sd, config.extra_sd_prior)
+            estimated, ensemble.widen_details = estimate_extra_spread(
+                model,
+                held_out,
+                X,
+                errors,
+                config.group_rows,
+                config.max_extra_sd,
+                config.extra_sd_prior,
+            )
         ensemble.extra_sd = float(np.hypot(estimated, config.unobserved_sd))
         if len(held_out) < MIN_SPREAD_ROWS:  # a tiny test period: the training span's rows join it
             X_train = model.prepare(train.reset_index(drop=True))
             X = pd.concat([X_train, X], ignore_index=True)
             errors = np.hstack([deviations(model, ensemble, X_train), errors])
         ensemble.spread_model = fit_spread_model(model, X, errors, config.seed)
-        ensemble.members, ensemble.reference = [], None  # the spread model carries what scoring needs
+        ensemble.members, ensemble.reference = (
+            [],
+            None,
+        )  # the spread model carries what scoring needs
         model.interval_ensemble_ = ensemble  # for the test-period table below
-        target.interval_ensemble_ = ensemble  # the deployed model's spread: refits on the training span
+        target.interval_ensemble_ = (
+            ensemble  # the deployed model's spread: refits on the training span
+        )
         suffix = f"_{_slug(key)}" if key else ""
         metrics[f"interval_extra_sd{suffix}"] = ensemble.extra_sd
         for name in ("estimated_sd", "estimated_sd_low", "estimated_sd_high"):
@@ -537,7 +693,7 @@ def attach_intervals(deployed, evaluation, history: pd.DataFrame, split_config, 
     probability = predictions["persistence_probability"].to_numpy(float)
     table = interval_table(evaluated, test, probability)
     if evaluated is not deployed:
-        for key, (model, *_rest) in _pairs(evaluated, evaluated, test, test, test).items():
+        for model, *_rest in _pairs(evaluated, evaluated, test, test, test).values():
             model.interval_ensemble_ = None  # carried by the deployed model only
     for column in INTERVAL_COLUMNS:
         predictions[column] = table[column].to_numpy()
@@ -545,17 +701,31 @@ def attach_intervals(deployed, evaluation, history: pd.DataFrame, split_config, 
     metrics["interval_estimated_sd"] = float(sum(w * n for w, _, n in widths) / rows)
     metrics["interval_extra_sd"] = float(sum(w * n for _, w, n in widths) / rows)
     metrics["interval_unobserved_sd"] = config.unobserved_sd
-    metrics["interval_median_width"] = float(np.median(table["probability_high"] - table["probability_low"]))
+    metrics["interval_median_width"] = float(
+        np.median(table["probability_high"] - table["probability_low"])
+    )
     metrics["interval_band_uncertain_share"] = float(table["band_uncertain"].mean())
     covered = pd.DataFrame()
     if truth is not None:
-        true_probability = predictions[[contract.id_column]].merge(truth, on=contract.id_column, how="left")["true_probability"]
+        true_probability = predictions[[contract.id_column]].merge(
+            truth, on=contract.id_column, how="left"
+        )["true_probability"]
         if true_probability.notna().all():
-            covered = coverage(table["probability_low"], table["probability_high"], true_probability, probability)
+            covered = coverage(
+                table["probability_low"], table["probability_high"], true_probability, probability
+            )
             for row in covered.to_dict("records"):
-                key = "interval_coverage" if row["band"] == "all" else f"interval_coverage_{_slug(row['band'])}"
+                key = (
+                    "interval_coverage"
+                    if row["band"] == "all"
+                    else f"interval_coverage_{_slug(row['band'])}"
+                )
                 metrics[key] = row["coverage"]
     evaluation.metrics.update(metrics)
-    log.info("intervals: extra log-odds sd %.2f estimated + %.2f assumed, coverage %s",
-             metrics["interval_estimated_sd"], config.unobserved_sd, metrics.get("interval_coverage", "not measured"))
+    log.info(
+        "intervals: extra log-odds sd %.2f estimated + %.2f assumed, coverage %s",
+        metrics["interval_estimated_sd"],
+        config.unobserved_sd,
+        metrics.get("interval_coverage", "not measured"),
+    )
     return covered

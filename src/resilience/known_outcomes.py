@@ -14,6 +14,7 @@ files and the disruptions, before anything is written.
 
 >>> frame = update_outcomes(Path("outputs/weekly"), labels, "labels.csv")  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -31,12 +32,25 @@ from resilience.errors import ResilienceError
 from resilience.weeks import WEEK_PATTERN
 from resilience.yardstick import band
 
-_TYPES = {"disruption_id": pa.string(), "line_id": pa.string(), "outcome": pa.bool_(), "week": pa.string(),
-          "persistence_probability": pa.float64(), "yardstick_band": pa.string(),
-          "probability_low": pa.float64(), "probability_high": pa.float64()}
+_TYPES = {
+    "disruption_id": pa.string(),
+    "line_id": pa.string(),
+    "outcome": pa.bool_(),
+    "week": pa.string(),
+    "persistence_probability": pa.float64(),
+    "yardstick_band": pa.string(),
+    "probability_low": pa.float64(),
+    "probability_high": pa.float64(),
+}
 SCHEMA = pa.schema([(name, _TYPES[name]) for name in artifacts.OUTCOME_COLUMNS])
-_ESTIMATE_COLUMNS = ("disruption_id", "line_id", "persistence_probability", "yardstick_band",
-                     "probability_low", "probability_high")
+_ESTIMATE_COLUMNS = (
+    "disruption_id",
+    "line_id",
+    "persistence_probability",
+    "yardstick_band",
+    "probability_low",
+    "probability_high",
+)
 _SHOWN_IDS = 5
 
 
@@ -56,14 +70,18 @@ def scored_weeks(output_root: str | Path) -> list[Path]:
     root = Path(output_root)
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir()
-                  if p.is_dir() and WEEK_PATTERN.match(p.name) and (p / artifacts.SCORES_PARQUET).is_file())
+    return sorted(
+        p
+        for p in root.iterdir()
+        if p.is_dir() and WEEK_PATTERN.match(p.name) and (p / artifacts.SCORES_PARQUET).is_file()
+    )
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with exactly the recorded columns, in order, with their types (absent ones empty)."""
-    table = pa.Table.from_pandas(frame.reindex(columns=list(artifacts.OUTCOME_COLUMNS)), schema=SCHEMA,
-                                 preserve_index=False)
+    table = pa.Table.from_pandas(
+        frame.reindex(columns=list(artifacts.OUTCOME_COLUMNS)), schema=SCHEMA, preserve_index=False
+    )
     return table.to_pandas()
 
 
@@ -74,12 +92,21 @@ def _week_estimates(path: Path, wanted: pa.Array) -> pa.Table:
         names = dataset.schema.names
         missing = [c for c in artifacts.REQUIRED_SCORE_COLUMNS if c not in names]
         if missing:
-            raise ResilienceError(f"{path}: missing column(s) {', '.join(missing)}; rescore the week")
+            raise ResilienceError(
+                f"{path}: missing column(s) {', '.join(missing)}; rescore the week"
+            )
         columns = [c for c in _ESTIMATE_COLUMNS if c in names]
-        expression = {c: pc.field(c).cast(pa.string()) if c in ("disruption_id", "line_id", "yardstick_band")
-                      else pc.field(c).cast(pa.float64()) for c in columns}
-        return dataset.to_table(columns=expression, filter=pc.field("disruption_id").cast(pa.string()).isin(wanted),
-                                batch_size=16_384)
+        expression = {
+            c: pc.field(c).cast(pa.string())
+            if c in ("disruption_id", "line_id", "yardstick_band")
+            else pc.field(c).cast(pa.float64())
+            for c in columns
+        }
+        return dataset.to_table(
+            columns=expression,
+            filter=pc.field("disruption_id").cast(pa.string()).isin(wanted),
+            batch_size=16_384,
+        )
     except (pa.ArrowException, OSError) as exc:
         raise ResilienceError(f"{path}: cannot be read as Parquet: {exc}") from exc
 
@@ -107,7 +134,9 @@ def last_estimates(output_root: str | Path, disruption_ids: Iterable[object]) ->
     if "yardstick_band" not in frame.columns:
         frame["yardstick_band"] = None
     missing_band = frame["yardstick_band"].isna()
-    frame.loc[missing_band, "yardstick_band"] = [band(p) for p in frame.loc[missing_band, "persistence_probability"]]
+    frame.loc[missing_band, "yardstick_band"] = [
+        band(p) for p in frame.loc[missing_band, "persistence_probability"]
+    ]
     return frame
 
 
@@ -122,13 +151,23 @@ def read_outcomes(path: str | Path, disruption_ids: Iterable[object] | None = No
         names = parquet.schema_arrow.names
         missing = [c for c in artifacts.OUTCOME_COLUMNS if c not in names]
         if missing:
-            raise ResilienceError(f"{path}: missing column(s) {', '.join(missing)}; it is written by "
-                                  "resilience-outcomes (move it aside and rerun with every labels extract)")
-        wanted = None if disruption_ids is None else pa.array(sorted({str(i) for i in disruption_ids}), pa.string())
+            raise ResilienceError(
+                f"{path}: missing column(s) {', '.join(missing)}; it is written by "
+                "resilience-outcomes (move it aside and rerun with every labels extract)"
+            )
+        wanted = (
+            None
+            if disruption_ids is None
+            else pa.array(sorted({str(i) for i in disruption_ids}), pa.string())
+        )
         kept = []
-        for batch in parquet.iter_batches(batch_size=16_384, columns=list(artifacts.OUTCOME_COLUMNS)):
+        for batch in parquet.iter_batches(
+            batch_size=16_384, columns=list(artifacts.OUTCOME_COLUMNS)
+        ):
             if wanted is not None:
-                batch = batch.filter(pc.is_in(pc.cast(batch.column(0), pa.string()), value_set=wanted))
+                batch = batch.filter(
+                    pc.is_in(pc.cast(batch.column(0), pa.string()), value_set=wanted)
+                )
             if batch.num_rows:
                 kept.append(pa.Table.from_batches([batch]).cast(SCHEMA))
     except (pa.ArrowException, OSError) as exc:
@@ -137,17 +176,21 @@ def read_outcomes(path: str | Path, disruption_ids: Iterable[object] | None = No
 
 
 def _check_agrees(recorded: pd.DataFrame, labels: pd.DataFrame, path: Path, source: str) -> None:
-    both = labels.merge(recorded[["disruption_id", "outcome"]], on="disruption_id", suffixes=("", "_recorded"))
+    both = labels.merge(
+        recorded[["disruption_id", "outcome"]], on="disruption_id", suffixes=("", "_recorded")
+    )
     clash = both[both["outcome"].astype(bool) != both["outcome_recorded"].astype(bool)]
     if len(clash):
         raise OutcomeConflict(
             f"{source}: {len(clash):,} label(s) contradict the outcome recorded in {path} for disruption(s) "
             f"{ids_text(clash['disruption_id'])}; an outcome, once known, does not change. Correct the labels "
-            f"extract (or, if the recorded outcome is wrong, move {path.name} aside and rerun with every labels extract)")
+            f"extract (or, if the recorded outcome is wrong, move {path.name} aside and rerun with every labels extract)"
+        )
 
 
-def merge_outcomes(recorded: pd.DataFrame, labels: pd.DataFrame, estimates: pd.DataFrame,
-                   path: Path, source: str) -> pd.DataFrame:
+def merge_outcomes(
+    recorded: pd.DataFrame, labels: pd.DataFrame, estimates: pd.DataFrame, path: Path, source: str
+) -> pd.DataFrame:
     """Recorded rows, kept as they are, plus the labelled disruptions not recorded yet that a scored
     week estimated; sorted by id. Raises :class:`OutcomeConflict` if a label contradicts a record."""
     _check_agrees(recorded, labels, path, source)
@@ -159,13 +202,17 @@ def merge_outcomes(recorded: pd.DataFrame, labels: pd.DataFrame, estimates: pd.D
 
 def write_outcomes(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write the outcomes atomically, with fixed types and no library metadata: same rows, same bytes."""
-    table = pa.Table.from_pandas(_typed(frame), schema=SCHEMA, preserve_index=False).replace_schema_metadata(None)
+    table = pa.Table.from_pandas(
+        _typed(frame), schema=SCHEMA, preserve_index=False
+    ).replace_schema_metadata(None)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
     return Path(path)
 
 
-def update_outcomes(output_root: str | Path, labels: pd.DataFrame, source: str) -> tuple[pd.DataFrame, int]:
+def update_outcomes(
+    output_root: str | Path, labels: pd.DataFrame, source: str
+) -> tuple[pd.DataFrame, int]:
     """Record the outcomes in ``labels`` (``disruption_id``, ``outcome``) for every disruption a
     scored week estimated, merged with what is already recorded. Returns (every row, rows added);
     writes nothing (see :func:`write_outcomes`)."""

@@ -6,6 +6,7 @@ clear error naming the nearest valid key. The valid keys come from the installed
 LightGBM's own parameter list with every alias (``lightgbm.basic._ConfigAliases``, the table
 LightGBM's C API publishes) plus the scikit-learn wrapper's arguments.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -14,7 +15,7 @@ from functools import lru_cache
 
 from resilience.errors import ConfigError
 
-LOGISTIC_PARAMS = frozenset({"C"})   # what PersistenceModel's logistic family reads
+LOGISTIC_PARAMS = frozenset({"C"})  # what PersistenceModel's logistic family reads
 
 
 @lru_cache(maxsize=1)
@@ -47,10 +48,18 @@ def check_params(family: str, params: Mapping | None) -> None:
             continue
         lowered = {name.lower(): name for name in sorted(known)}
         nearest = difflib.get_close_matches(str(key).lower(), list(lowered), n=1, cutoff=0.6)
-        hint = f"did you mean '{lowered[nearest[0]]}'?" if nearest else "no similar parameter exists"
+        hint = (
+            f"did you mean '{lowered[nearest[0]]}'?" if nearest else "no similar parameter exists"
+        )
         problems.append(f"'{key}' ({hint})")
     if problems:
-        raise ConfigError(f"model.params for the {family} model: unknown parameter(s) " + ", ".join(problems)
-                          + f"; {family} would silently ignore them. Valid keys are {family}'s own "
-                          + ("parameters and aliases (see the LightGBM parameter docs)" if family == "lightgbm"
-                             else f"parameters: {', '.join(sorted(known))}"))
+        raise ConfigError(
+            f"model.params for the {family} model: unknown parameter(s) "
+            + ", ".join(problems)
+            + f"; {family} would silently ignore them. Valid keys are {family}'s own "
+            + (
+                "parameters and aliases (see the LightGBM parameter docs)"
+                if family == "lightgbm"
+                else f"parameters: {', '.join(sorted(known))}"
+            )
+        )

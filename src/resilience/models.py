@@ -28,6 +28,7 @@ Example
 >>> model = PersistenceModel(contract, family="lightgbm").fit(train_frame)
 >>> model.persistence_probability(week_frame)[:3]
 """
+
 from __future__ import annotations
 
 import warnings
@@ -56,15 +57,15 @@ FALLBACK_TREES = 200  # when no validation fold can be formed (a very short hist
 # The toolkit's LightGBM settings: the one place for them. ``params`` (configs/model/lightgbm.yaml,
 # where ``null`` means "this default") overrides them key by key.
 DEFAULT_LGBM_PARAMS = {
-    "n_estimators": 2000,          # an upper bound: early stopping picks the real number
-    "learning_rate": 0.04,         # smaller = more trees, smoother fit
-    "num_leaves": 5,               # leaves per tree: capacity, and the cost of every explanation
+    "n_estimators": 2000,  # an upper bound: early stopping picks the real number
+    "learning_rate": 0.04,  # smaller = more trees, smoother fit
+    "num_leaves": 5,  # leaves per tree: capacity, and the cost of every explanation
     "max_depth": -1,
-    "min_child_samples": 80,       # rows a leaf needs: guards against fitting noise
-    "subsample": 0.8,              # row subsampling per tree ...
-    "subsample_freq": 1,           # ... redrawn every tree
-    "colsample_bytree": 0.8,       # feature subsampling per tree
-    "reg_lambda": 1.0,             # L2 penalty on leaf values
+    "min_child_samples": 80,  # rows a leaf needs: guards against fitting noise
+    "subsample": 0.8,  # row subsampling per tree ...
+    "subsample_freq": 1,  # ... redrawn every tree
+    "colsample_bytree": 0.8,  # feature subsampling per tree
+    "reg_lambda": 1.0,  # L2 penalty on leaf values
     "cat_smooth": 10.0,
     "min_data_per_group": 50,
     "max_cat_to_onehot": 8,
@@ -74,8 +75,15 @@ DEFAULT_LGBM_PARAMS = {
 # -- input preparation (both families) ----------------------------------------------------------
 def as_float(X: pd.DataFrame) -> pd.DataFrame:
     """Numbers and booleans as floats; missing (None, NA, NaN) and non-numbers as NaN."""
-    return pd.DataFrame({name: pd.to_numeric(X[name].astype(object).where(X[name].notna(), np.nan),
-                                             errors="coerce").astype(float) for name in X.columns}, index=X.index)
+    return pd.DataFrame(
+        {
+            name: pd.to_numeric(
+                X[name].astype(object).where(X[name].notna(), np.nan), errors="coerce"
+            ).astype(float)
+            for name in X.columns
+        },
+        index=X.index,
+    )
 
 
 def as_category(X: pd.DataFrame, categories: dict[str, list[str]]) -> pd.DataFrame:
@@ -83,7 +91,9 @@ def as_category(X: pd.DataFrame, categories: dict[str, list[str]]) -> pd.DataFra
     out = {}
     for name in X.columns:
         values = X[name].astype(object).where(X[name].notna(), None)
-        out[name] = pd.Categorical(values.map(lambda v: v if v is None else str(v)), categories=categories[name])
+        out[name] = pd.Categorical(
+            values.map(lambda v: v if v is None else str(v)), categories=categories[name]
+        )
     return pd.DataFrame(out, index=X.index)
 
 
@@ -104,12 +114,25 @@ def input_preparation(features: tuple[str, ...], categories: dict[str, list[str]
     """
     numbers = [f for f in features if f not in categories]
     categorical = [f for f in features if f in categories]
-    convert = ColumnTransformer([
-        ("numbers", FunctionTransformer(as_float, feature_names_out="one-to-one"), numbers),
-        ("categories", FunctionTransformer(as_category, kw_args={"categories": {f: list(categories[f]) for f in categorical}},
-                                           feature_names_out="one-to-one"), categorical),
-    ], remainder="drop", verbose_feature_names_out=False)
-    order = FunctionTransformer(in_order, kw_args={"columns": list(features)}, feature_names_out=_ordered_names)
+    convert = ColumnTransformer(
+        [
+            ("numbers", FunctionTransformer(as_float, feature_names_out="one-to-one"), numbers),
+            (
+                "categories",
+                FunctionTransformer(
+                    as_category,
+                    kw_args={"categories": {f: list(categories[f]) for f in categorical}},
+                    feature_names_out="one-to-one",
+                ),
+                categorical,
+            ),
+        ],
+        remainder="drop",
+        verbose_feature_names_out=False,
+    )
+    order = FunctionTransformer(
+        in_order, kw_args={"columns": list(features)}, feature_names_out=_ordered_names
+    )
     return Pipeline([("convert", convert), ("order", order)]).set_output(transform="pandas")
 
 
@@ -135,15 +158,40 @@ def linear_design(X: pd.DataFrame) -> ColumnTransformer:
     numbers = [f for f in X.columns if f not in categorical]
     logged = [f for f in numbers if _spans_magnitudes(X[f])]
     impute = lambda: SimpleImputer(strategy="median", keep_empty_features=True)  # noqa: E731
-    onehot = OneHotEncoder(categories=[list(X[f].cat.categories) for f in categorical],
-                           handle_unknown="ignore", sparse_output=False)
-    return ColumnTransformer([
-        ("log_numbers", Pipeline([("impute", impute()),
-                                  ("log1p", FunctionTransformer(log1p_nonnegative, feature_names_out="one-to-one")),
-                                  ("scale", StandardScaler())]), logged),
-        ("numbers", Pipeline([("impute", impute()), ("scale", StandardScaler())]), [f for f in numbers if f not in logged]),
-        ("categories", Pipeline([("onehot", onehot), ("scale", StandardScaler())]), categorical),
-    ], remainder="drop").set_output(transform="pandas")
+    onehot = OneHotEncoder(
+        categories=[list(X[f].cat.categories) for f in categorical],
+        handle_unknown="ignore",
+        sparse_output=False,
+    )
+    return ColumnTransformer(
+        [
+            (
+                "log_numbers",
+                Pipeline(
+                    [
+                        ("impute", impute()),
+                        (
+                            "log1p",
+                            FunctionTransformer(log1p_nonnegative, feature_names_out="one-to-one"),
+                        ),
+                        ("scale", StandardScaler()),
+                    ]
+                ),
+                logged,
+            ),
+            (
+                "numbers",
+                Pipeline([("impute", impute()), ("scale", StandardScaler())]),
+                [f for f in numbers if f not in logged],
+            ),
+            (
+                "categories",
+                Pipeline([("onehot", onehot), ("scale", StandardScaler())]),
+                categorical,
+            ),
+        ],
+        remainder="drop",
+    ).set_output(transform="pandas")
 
 
 def design_blocks(design: ColumnTransformer) -> dict[str, np.ndarray]:
@@ -153,8 +201,11 @@ def design_blocks(design: ColumnTransformer) -> dict[str, np.ndarray]:
         if name == "remainder" or not len(columns):
             continue
         position = design.output_indices_[name].start
-        widths = ([len(c) for c in design.named_transformers_[name]["onehot"].categories_]
-                  if name == "categories" else [1] * len(columns))
+        widths = (
+            [len(c) for c in design.named_transformers_[name]["onehot"].categories_]
+            if name == "categories"
+            else [1] * len(columns)
+        )
         for feature, width in zip(columns, widths):
             blocks[feature] = np.arange(position, position + width)
             position += width
@@ -183,7 +234,9 @@ class Calibrator:
             if self.slope_ <= 0:  # a model worse than chance on recent data: keep it identity
                 self.slope_, self.intercept_ = 1.0, 0.0
         elif self.method == "isotonic":
-            self.isotonic_ = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4).fit(margin, y)
+            self.isotonic_ = IsotonicRegression(
+                out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4
+            ).fit(margin, y)
         return self
 
     def __call__(self, margin: np.ndarray) -> np.ndarray:
@@ -219,11 +272,22 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
     n_jobs : LightGBM threads (``None``: LightGBM's own default; ``params["n_jobs"]`` wins)
     """
 
-    def __init__(self, contract: DataContract, family: str = "lightgbm", params: dict | None = None,
-                 calibration: str = "sigmoid", calibration_fraction: float = 0.15,
-                 monotone: dict | None = None, features: list | None = None, exclude: list | None = None,
-                 early_stopping_rounds: int = 50, n_folds: int = 3, fold_gap_weeks: int = 12,
-                 random_state: int = 0, n_jobs: int | None = None):
+    def __init__(
+        self,
+        contract: DataContract,
+        family: str = "lightgbm",
+        params: dict | None = None,
+        calibration: str = "sigmoid",
+        calibration_fraction: float = 0.15,
+        monotone: dict | None = None,
+        features: list | None = None,
+        exclude: list | None = None,
+        early_stopping_rounds: int = 50,
+        n_folds: int = 3,
+        fold_gap_weeks: int = 12,
+        random_state: int = 0,
+        n_jobs: int | None = None,
+    ):
         self.contract = contract
         self.family = family
         self.params = params
@@ -244,7 +308,9 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         _require_one_of("model family", self.family, FAMILIES)
         _require_one_of("calibration", self.calibration, CALIBRATIONS)
         if not 0 <= self.calibration_fraction < 1:
-            raise ResilienceError(f"calibration_fraction must be in [0, 1), not {self.calibration_fraction!r}")
+            raise ResilienceError(
+                f"calibration_fraction must be in [0, 1), not {self.calibration_fraction!r}"
+            )
         chosen = list(self.features) if self.features else list(self.contract.features)
         unknown = [f for f in chosen + list(self.exclude or []) if f not in self.contract.features]
         if unknown:
@@ -273,7 +339,9 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         features = self._check_params()
         y = np.asarray(frame[self.contract.label] if y is None else y).astype(int)
         if len(np.unique(y)) < 2:
-            raise ResilienceError("the training rows hold only one outcome; a model needs both persisted and not")
+            raise ResilienceError(
+                "the training rows hold only one outcome; a model needs both persisted and not"
+            )
         frame = frame.reset_index(drop=True)
         dates = frame[self.contract.date_column]
         self.feature_names_ = features
@@ -281,20 +349,36 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         self.categorical_features_ = tuple(categories)
         self.preparation_ = input_preparation(features, categories)
         X = self.preparation_.fit_transform(self._inputs(frame))
-        fit_pos, cal_pos = calibration_slice(dates, self.calibration_fraction if self.calibration != "none" else 0)
+        fit_pos, cal_pos = calibration_slice(
+            dates, self.calibration_fraction if self.calibration != "none" else 0
+        )
         if self.family == "lightgbm":
-            self._fit_lightgbm(X.iloc[fit_pos], y[fit_pos], dates.iloc[fit_pos], frame[self.contract.line_column].iloc[fit_pos])
+            self._fit_lightgbm(
+                X.iloc[fit_pos],
+                y[fit_pos],
+                dates.iloc[fit_pos],
+                frame[self.contract.line_column].iloc[fit_pos],
+            )
         else:
             self._fit_logistic(X.iloc[fit_pos], y[fit_pos])
         if len(cal_pos):
-            self.calibrator_ = Calibrator(self.calibration).fit(self._margin(X.iloc[cal_pos]), y[cal_pos])
+            self.calibrator_ = Calibrator(self.calibration).fit(
+                self._margin(X.iloc[cal_pos]), y[cal_pos]
+            )
         else:
             self.calibrator_ = Calibrator("none")
         self.base_rate_ = float(y.mean())
         cohort = self.contract.cohort_column
         self.cohort_base_rates_ = (
-            {str(k): float(v) for k, v in pd.Series(y).groupby(frame[cohort].astype(str).to_numpy()).mean().items()}
-            if cohort else {}
+            {
+                str(k): float(v)
+                for k, v in pd.Series(y)
+                .groupby(frame[cohort].astype(str).to_numpy())
+                .mean()
+                .items()
+            }
+            if cohort
+            else {}
         )
         self.n_train_rows_ = int(len(y))
         self.classes_ = np.array([0, 1])
@@ -302,17 +386,24 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
 
     def _lgbm_params(self) -> dict:
         """LightGBM keyword arguments: the defaults, overridden by ``params`` (``None`` keeps a default)."""
-        params = {**DEFAULT_LGBM_PARAMS, **{k: v for k, v in (self.params or {}).items() if v is not None}}
+        params = {
+            **DEFAULT_LGBM_PARAMS,
+            **{k: v for k, v in (self.params or {}).items() if v is not None},
+        }
         params.setdefault("random_state", self.random_state)
         params.setdefault("verbose", -1)
         if self.n_jobs is not None:
             params.setdefault("n_jobs", int(self.n_jobs))
         if self.monotone:
-            params["monotone_constraints"] = [int(self.monotone.get(f, 0)) for f in self.feature_names_]
+            params["monotone_constraints"] = [
+                int(self.monotone.get(f, 0)) for f in self.feature_names_
+            ]
             params.setdefault("monotone_constraints_method", "intermediate")
         return params
 
-    def _fit_lightgbm(self, X: pd.DataFrame, y: np.ndarray, dates: pd.Series, lines: pd.Series) -> None:
+    def _fit_lightgbm(
+        self, X: pd.DataFrame, y: np.ndarray, dates: pd.Series, lines: pd.Series
+    ) -> None:
         import lightgbm as lgb
 
         params = self._lgbm_params()
@@ -320,7 +411,9 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         folds = []
         if self.early_stopping_rounds and self.n_folds > 0:
             folds = list(time_ordered_group_folds(dates, lines, self.n_folds, self.fold_gap_weeks))
-            if not folds:  # a short history cannot afford the gap: validate on later rows without it
+            if (
+                not folds
+            ):  # a short history cannot afford the gap: validate on later rows without it
                 folds = list(time_ordered_group_folds(dates, lines, self.n_folds, 0))
         if folds:
             for train_pos, val_pos in folds:
@@ -330,9 +423,13 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
                 with warnings.catch_warnings():  # eval_set is renamed in newer LightGBM; both work
                     warnings.simplefilter("ignore", category=FutureWarning)
                     warnings.simplefilter("ignore", category=DeprecationWarning)
-                    probe.fit(X.iloc[train_pos], y[train_pos], eval_set=[(X.iloc[val_pos], y[val_pos])],
-                              eval_metric="binary_logloss",
-                              callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])
+                    probe.fit(
+                        X.iloc[train_pos],
+                        y[train_pos],
+                        eval_set=[(X.iloc[val_pos], y[val_pos])],
+                        eval_metric="binary_logloss",
+                        callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+                    )
                 # more rows support more trees: scale the stopping point to the full fit's size
                 best.append(max(1, probe.best_iteration_) * len(X) / len(train_pos))
                 val_margin = probe.predict(X.iloc[val_pos], raw_score=True)
@@ -340,7 +437,11 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
                 fold_logloss.append(float(probe.best_score_["valid_0"]["binary_logloss"]))
         self.best_iterations_ = [round(b) for b in best]
         # Scores on later, line-disjoint folds inside the training span: what sweeps optimise.
-        self.cv_scores_ = {"cv_roc_auc": float(np.mean(fold_auc)), "cv_log_loss": float(np.mean(fold_logloss))} if fold_auc else {}
+        self.cv_scores_ = (
+            {"cv_roc_auc": float(np.mean(fold_auc)), "cv_log_loss": float(np.mean(fold_logloss))}
+            if fold_auc
+            else {}
+        )
         if best:
             n_estimators = int(round(np.median(best)))
         elif self.early_stopping_rounds:
@@ -363,7 +464,9 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
     def _inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
         missing = [f for f in self.feature_names_ if f not in frame.columns]
         if missing:
-            raise ResilienceError(f"the frame to score lacks the model's feature column(s): {', '.join(missing)}")
+            raise ResilienceError(
+                f"the frame to score lacks the model's feature column(s): {', '.join(missing)}"
+            )
         return frame[list(self.feature_names_)]
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:

@@ -4,6 +4,7 @@ Hydra's relative ``config_path`` breaks when an app runs as a console script, so
 asks here for the absolute ``configs/`` folder. ``RESILIENCE_HOME`` overrides the project root
 (for an install that is not an editable checkout).
 """
+
 from __future__ import annotations
 
 import os

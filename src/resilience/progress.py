@@ -3,6 +3,7 @@
 Written to stderr (stdout stays for results), one line per finished stage, so a run under load
 says what it is doing instead of going quiet for minutes.
 """
+
 from __future__ import annotations
 
 import sys
@@ -14,7 +15,13 @@ from typing import TextIO
 class Stages:
     """Times named stages into ``timings`` and prints ``[label] what: 3.2 s (total 10.1 s)``."""
 
-    def __init__(self, label: str, timings: dict | None = None, stream: TextIO | None = None, enabled: bool = True):
+    def __init__(
+        self,
+        label: str,
+        timings: dict | None = None,
+        stream: TextIO | None = None,
+        enabled: bool = True,
+    ):
         self.label = label
         self.timings = {} if timings is None else timings
         self.stream = stream
@@ -31,7 +38,9 @@ class Stages:
         yield
         seconds = time.perf_counter() - start
         self.timings[name] = self.timings.get(name, 0.0) + seconds
-        self.say(f"{what or name}: {seconds:.1f} s (total {time.perf_counter() - self.started:.1f} s)")
+        self.say(
+            f"{what or name}: {seconds:.1f} s (total {time.perf_counter() - self.started:.1f} s)"
+        )
 
 
 def bar(done: int, total: int, width: int = 20) -> str:

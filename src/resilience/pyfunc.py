@@ -11,6 +11,7 @@ Loading a pickled model runs code, so load it with :func:`load_vetted` rather th
 ``mlflow.pyfunc.load_model``: the registry record, the model card and the artifact digest are
 checked before anything is unpickled (see :func:`resilience.tracking.vet_model`).
 """
+
 from __future__ import annotations
 
 import mlflow.pyfunc
@@ -28,16 +29,22 @@ class ResiliencePyfunc(mlflow.pyfunc.PythonModel):
     def __init__(self, model):
         self.model = model
 
-    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+    def predict(
+        self, context, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
         from resilience.explain import explain
         from resilience.intervals import interval_table
 
         contract = self.model.contract
         frame = validate_frame(pd.DataFrame(model_input), contract, source="model input").frame
         explanation = explain(self.model, frame)
-        out = pd.DataFrame({"disruption_id": frame[contract.id_column].astype(str).to_numpy(),
-                            "persistence_probability": explanation.probability,
-                            "yardstick_band": explanation.bands})
+        out = pd.DataFrame(
+            {
+                "disruption_id": frame[contract.id_column].astype(str).to_numpy(),
+                "persistence_probability": explanation.probability,
+                "yardstick_band": explanation.bands,
+            }
+        )
         ranges = interval_table(self.model, frame, explanation.probability)
         for column in ranges.columns:
             out[column] = ranges[column].to_numpy()

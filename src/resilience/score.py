@@ -29,6 +29,7 @@ kill it at each one. **Repeatable**: the same input and model give a byte-identi
 artifact digest — is only replaced with ``overwrite=True``. A run that fails (bad input, a full
 disk, a file in the way) leaves nothing behind, not even an empty ``output_root``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -44,7 +45,7 @@ import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -93,7 +94,12 @@ class ModelRef:
 
     @property
     def fingerprint(self) -> dict:
-        return {"registry": self.registry, "name": self.name, "version": self.version, "sha256": self.sha256}
+        return {
+            "registry": self.registry,
+            "name": self.name,
+            "version": self.version,
+            "sha256": self.sha256,
+        }
 
 
 @dataclass
@@ -204,13 +210,18 @@ def _previous_fingerprint(final: Path) -> tuple[dict | None, str]:
     if not final.exists() and not final.is_symlink():
         return None, "nothing"
     if not final.is_dir():
-        raise ResilienceError(f"{final} is in the way: it is a file, not a week folder; nothing was changed. "
-                              "Move it elsewhere and rerun")
+        raise ResilienceError(
+            f"{final} is in the way: it is a file, not a week folder; nothing was changed. "
+            "Move it elsewhere and rerun"
+        )
     manifest = final / "manifest.json"
     try:
         model = json.loads(manifest.read_text(encoding="utf-8"))["model"]
         fingerprint = model.get("fingerprint")
-        return fingerprint, f"model {model.get('identity', 'unknown')} ({(fingerprint or {}).get('sha256') or 'no digest'})"
+        return (
+            fingerprint,
+            f"model {model.get('identity', 'unknown')} ({(fingerprint or {}).get('sha256') or 'no digest'})",
+        )
     except FileNotFoundError:
         return None, f"an unknown model (no {manifest})"
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -223,18 +234,24 @@ def _check_output_root(output_root: Path) -> list[Path]:
     for folder in reversed([output_root, *output_root.parents]):
         if folder.exists():
             if not folder.is_dir():
-                raise ResilienceError(f"output_root {output_root}: {folder} is a file, not a folder; "
-                                      "choose another output_root")
+                raise ResilienceError(
+                    f"output_root {output_root}: {folder} is a file, not a folder; "
+                    "choose another output_root"
+                )
             continue
         try:
             folder.mkdir()
         except OSError as exc:
             _remove_if_empty(created)
-            raise ResilienceError(os_error_message(exc, f"cannot create output_root {output_root}")) from exc
+            raise ResilienceError(
+                os_error_message(exc, f"cannot create output_root {output_root}")
+            ) from exc
         created.append(folder)
     if not os.access(output_root, os.W_OK | os.X_OK):
         _remove_if_empty(created)
-        raise ResilienceError(f"output_root {output_root} is not writable; choose a folder you can write to")
+        raise ResilienceError(
+            f"output_root {output_root} is not writable; choose a folder you can write to"
+        )
     return created
 
 
@@ -253,19 +270,25 @@ def _raise_on_sigterm():
         return None
 
     def stop(signum, frame):
-        raise Terminated("terminated (SIGTERM) while scoring; the week was not changed and temporary files "
-                         "were removed")
+        raise Terminated(
+            "terminated (SIGTERM) while scoring; the week was not changed and temporary files "
+            "were removed"
+        )
 
     return signal.signal(signal.SIGTERM, stop)
 
 
 def _output_frame(frame: pd.DataFrame, contract: DataContract) -> pd.DataFrame:
     """The ids and slices of a chunk under the toolkit's standard output names."""
-    out = pd.DataFrame({
-        "disruption_id": frame[contract.id_column].astype(str).to_numpy(),
-        "line_id": frame[contract.line_column].astype(str).to_numpy(),
-        "disruption_date": pd.to_datetime(frame[contract.date_column]).dt.strftime("%Y-%m-%d").to_numpy(),
-    })
+    out = pd.DataFrame(
+        {
+            "disruption_id": frame[contract.id_column].astype(str).to_numpy(),
+            "line_id": frame[contract.line_column].astype(str).to_numpy(),
+            "disruption_date": pd.to_datetime(frame[contract.date_column])
+            .dt.strftime("%Y-%m-%d")
+            .to_numpy(),
+        }
+    )
     for name in contract.slices:
         out[name] = frame[name].astype(object).where(frame[name].notna(), "").astype(str).to_numpy()
     return out
@@ -275,17 +298,30 @@ def _protect_columns(contract: DataContract) -> list[str]:
     columns = []
     for name in contract.features:
         spec = contract.column(name)
-        if spec.dtype in ("int", "float", "bool") and contract.concept_of(name).four_ps in ("protect", "prevent"):
+        if spec.dtype in ("int", "float", "bool") and contract.concept_of(name).four_ps in (
+            "protect",
+            "prevent",
+        ):
             columns.append(name)
     return columns
 
 
-def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: str | Path,
-               week: str | None = None, overwrite: bool = False, chunk_rows: int = 50_000,
-               drift_config: DriftConfig | None = None, settings: dict | None = None,
-               after_build: Callable[[Path, Path | None], None] | None = None,
-               today: pd.Timestamp | None = None, evidence: ModelEvidence | None = None,
-               priority: str | None = None, manifest_extra: dict | None = None) -> WeekResult:
+def score_week(
+    input_path: str | Path,
+    model,
+    model_ref: ModelRef,
+    output_root: str | Path,
+    week: str | None = None,
+    overwrite: bool = False,
+    chunk_rows: int = 50_000,
+    drift_config: DriftConfig | None = None,
+    settings: dict | None = None,
+    after_build: Callable[[Path, Path | None], None] | None = None,
+    today: pd.Timestamp | None = None,
+    evidence: ModelEvidence | None = None,
+    priority: str | None = None,
+    manifest_extra: dict | None = None,
+) -> WeekResult:
     """Score one week's extract with ``model`` and write ``<output_root>/<week>/`` atomically.
 
     ``evidence`` is the model's :class:`~resilience.evidence.ModelEvidence` (drift reference, test
@@ -318,8 +354,18 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
     committed, sigterm = False, _raise_on_sigterm()
     try:
         tmp.mkdir(parents=True)
-        result = _score_into(tmp, input_path, model, contract, drift_config, chunk_rows, timings, today,
-                             evidence.drift_reference, policy)
+        result = _score_into(
+            tmp,
+            input_path,
+            model,
+            contract,
+            drift_config,
+            chunk_rows,
+            timings,
+            today,
+            evidence.drift_reference,
+            policy,
+        )
         week = week or iso_week(result["last_date"])
         check_week_holds(week, result["last_date"], str(input_path))
         _recover(output_root)
@@ -329,23 +375,33 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
             raise ResilienceError(
                 f"week {week} in {output_root} was scored with {described}, not with model {model_ref.identity} "
                 f"({model_ref.sha256 or 'no digest'}) from {model_ref.registry or model_ref.uri}; nothing was "
-                "changed. Rerun with overwrite=true to replace it.")
+                "changed. Rerun with overwrite=true to replace it."
+            )
         week_tmp = output_root / f".{week}.tmp-{os.getpid()}"
         tmp.rename(week_tmp)
         tmp = week_tmp
         manifest = WeekManifest(
             week=week,
-            created_utc=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            created_utc=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             toolkit_version=__version__,
             input={"path": str(input_path), "sha256": sha256, "rows": result["rows"]},
             config_hash=config_hash(settings or {}),
             settings=settings or {},
-            model={**asdict(model_ref), "identity": model_ref.identity, "fingerprint": model_ref.fingerprint,
-                   **model_summary(model, evidence)},
-            counts={"rows": result["rows"], "lines": result["lines"], "bands": result["band_counts"],
-                    "drift_alerts": len(result["drift"]["alerts"])},
-            warnings=([model_ref.warning] if model_ref.warning else []) + result["warnings"]
-                     + [a["message"] for a in result["drift"]["alerts"]],
+            model={
+                **asdict(model_ref),
+                "identity": model_ref.identity,
+                "fingerprint": model_ref.fingerprint,
+                **model_summary(model, evidence),
+            },
+            counts={
+                "rows": result["rows"],
+                "lines": result["lines"],
+                "bands": result["band_counts"],
+                "drift_alerts": len(result["drift"]["alerts"]),
+            },
+            warnings=([model_ref.warning] if model_ref.warning else [])
+            + result["warnings"]
+            + [a["message"] for a in result["drift"]["alerts"]],
             priority=policy.to_dict() if policy is not None else {},
             extra=dict(manifest_extra or {}),
         )
@@ -361,21 +417,41 @@ def score_week(input_path: str | Path, model, model_ref: ModelRef, output_root: 
         _swap_into_place(tmp, final)
         committed = True
     except OSError as exc:
-        raise ResilienceError(os_error_message(exc, f"scoring {input_path} into {output_root} failed and "
-                                                    "nothing was changed")) from exc
+        raise ResilienceError(
+            os_error_message(
+                exc, f"scoring {input_path} into {output_root} failed and nothing was changed"
+            )
+        ) from exc
     finally:
-        _recover(output_root, own=True)  # this run's temporary or set-aside folders, whatever happened
+        _recover(
+            output_root, own=True
+        )  # this run's temporary or set-aside folders, whatever happened
         if not committed:
             _remove_if_empty(created)
         if sigterm is not None:
             signal.signal(signal.SIGTERM, sigterm)
-    return WeekResult(week, final, result["rows"], result["band_counts"], len(result["drift"]["alerts"]),
-                      manifest.to_dict())
+    return WeekResult(
+        week,
+        final,
+        result["rows"],
+        result["band_counts"],
+        len(result["drift"]["alerts"]),
+        manifest.to_dict(),
+    )
 
 
-def _score_into(folder: Path, input_path: Path, model, contract: DataContract, drift_config: DriftConfig,
-                chunk_rows: int, timings: dict, today: pd.Timestamp | None, reference: dict,
-                policy: HarmPolicy | None = None) -> dict:
+def _score_into(
+    folder: Path,
+    input_path: Path,
+    model,
+    contract: DataContract,
+    drift_config: DriftConfig,
+    chunk_rows: int,
+    timings: dict,
+    today: pd.Timestamp | None,
+    reference: dict,
+    policy: HarmPolicy | None = None,
+) -> dict:
     """Pass 1: validate, score, explain chunk by chunk (parts on disk). Pass 2: rank and write."""
     drift = DriftAccumulator(reference, drift_config)
     problems: list[Problem] = []
@@ -397,7 +473,9 @@ def _score_into(folder: Path, input_path: Path, model, contract: DataContract, d
     for number, chunk in enumerate(iter_extract(input_path, chunk_rows)):
         start = time.perf_counter()
         try:
-            extract = validate_frame(chunk, contract, source=str(input_path), first_row=rows + 1, today=today)
+            extract = validate_frame(
+                chunk, contract, source=str(input_path), first_row=rows + 1, today=today
+            )
         except ContractError as exc:
             problems += exc.problems
             rows += len(chunk)
@@ -407,7 +485,9 @@ def _score_into(folder: Path, input_path: Path, model, contract: DataContract, d
         t_validate += time.perf_counter() - start
         start = time.perf_counter()
         scored = explain(model, frame)
-        ranges = interval_table(model, frame, scored.probability)  # no columns for a model without intervals
+        ranges = interval_table(
+            model, frame, scored.probability
+        )  # no columns for a model without intervals
         t_explain += time.perf_counter() - start
         out = _output_frame(frame, contract)
         out["persistence_probability"] = np.round(scored.probability, 6)
@@ -415,7 +495,11 @@ def _score_into(folder: Path, input_path: Path, model, contract: DataContract, d
         out["yardstick_band"] = scored.bands
         out["band_in_gap"] = scored.in_gap
         for column in ranges.columns:
-            out[column] = ranges[column].to_numpy() if column == "band_uncertain" else np.round(ranges[column].to_numpy(), 6)
+            out[column] = (
+                ranges[column].to_numpy()
+                if column == "band_uncertain"
+                else np.round(ranges[column].to_numpy(), 6)
+            )
         for column in REASON_COLUMNS:
             out[column] = scored.reasons[column]
         out["summary"] = scored.summary
@@ -447,7 +531,9 @@ def _score_into(folder: Path, input_path: Path, model, contract: DataContract, d
         explanation_writer.close()
     checkpoint("build")
     if rows == 0:
-        problems.append(Problem(str(input_path), None, "the extract has no rows", "at least one data row"))
+        problems.append(
+            Problem(str(input_path), None, "the extract has no rows", "at least one data row")
+        )
     problems += _duplicate_problems(id_hashes, str(input_path), contract.id_column)
     if problems:
         raise ContractError(problems)
@@ -455,26 +541,43 @@ def _score_into(folder: Path, input_path: Path, model, contract: DataContract, d
 
     start = time.perf_counter()
     probability = np.concatenate(probabilities)
-    order = np.lexsort((np.arange(len(probability)), -probability))  # highest first, ties by input order
+    order = np.lexsort(
+        (np.arange(len(probability)), -probability)
+    )  # highest first, ties by input order
     rank = np.empty(len(probability), dtype=np.int64)
     rank[order] = np.arange(1, len(probability) + 1)
     harm = np.concatenate(harms) if harms else np.zeros(len(probability))
-    priority_rank = priority_ranks(probability, harm, policy.harm_floor) if policy is not None else rank
+    priority_rank = (
+        priority_ranks(probability, harm, policy.harm_floor) if policy is not None else rank
+    )
     band_counts = _write_scores(folder, parts, rank, priority_rank)
     shutil.rmtree(parts)
     concept_labels = {c.name: c.label_text for c in contract.concepts}
     drift_report = drift.report(concept_labels)
     write_text_atomic(folder / "drift.json", json.dumps(drift_report, indent=2, default=float))
-    safeguarding = [{
-        "column": c, "label_text": contract.describe(c), "concept": contract.concept_of(c).name,
-        "concept_label": contract.concept_of(c).label_text, "four_ps": contract.concept_of(c).four_ps,
-        "total": int(round(protect_totals[c])), "lines_with_any": _distinct(protect_lines[c]),
-    } for c in protect]
+    safeguarding = [
+        {
+            "column": c,
+            "label_text": contract.describe(c),
+            "concept": contract.concept_of(c).name,
+            "concept_label": contract.concept_of(c).label_text,
+            "four_ps": contract.concept_of(c).four_ps,
+            "total": int(round(protect_totals[c])),
+            "lines_with_any": _distinct(protect_lines[c]),
+        }
+        for c in protect
+    ]
     write_text_atomic(folder / "safeguarding.json", json.dumps(safeguarding, indent=2))
     write_text_atomic(folder / "contract.json", json.dumps(contract.to_dict(), indent=2))
     timings["write"] = time.perf_counter() - start
-    return {"rows": rows, "lines": _distinct(line_hashes), "band_counts": band_counts, "drift": drift_report,
-            "warnings": warnings, "last_date": last_date}
+    return {
+        "rows": rows,
+        "lines": _distinct(line_hashes),
+        "band_counts": band_counts,
+        "drift": drift_report,
+        "warnings": warnings,
+        "last_date": last_date,
+    }
 
 
 def _distinct(hashes: list[np.ndarray]) -> int:
@@ -491,11 +594,26 @@ def _duplicate_problems(id_hashes: list[np.ndarray], source: str, column: str) -
         return []
     duplicated = np.flatnonzero(np.isin(hashes, values[counts > 1]))
     rows = tuple(int(r) + 1 for r in duplicated[:5])
-    return [Problem(source, column, "duplicate value", "every value unique", rows, ("",) * len(rows), len(duplicated))]
+    return [
+        Problem(
+            source,
+            column,
+            "duplicate value",
+            "every value unique",
+            rows,
+            ("",) * len(rows),
+            len(duplicated),
+        )
+    ]
 
 
-def _write_scores(folder: Path, parts: Path, rank: np.ndarray, priority_rank: np.ndarray | None = None,
-                  bucket_rows: int = 50_000) -> dict:
+def _write_scores(
+    folder: Path,
+    parts: Path,
+    rank: np.ndarray,
+    priority_rank: np.ndarray | None = None,
+    bucket_rows: int = 50_000,
+) -> dict:
     """Pass 2: stream the parts, add the global ranks, write scores.parquet (input order) and
     scores.csv sorted by rank (``input_row`` keeps the input order). The CSV is sorted by buckets of
     ``bucket_rows`` ranks, so memory stays bounded by a bucket, not the week."""
@@ -506,9 +624,9 @@ def _write_scores(folder: Path, parts: Path, rank: np.ndarray, priority_rank: np
     buckets.mkdir()
     for number, part in enumerate(sorted(parts.glob("*.parquet"))):
         frame = pd.read_parquet(part)
-        frame.insert(0, "rank", rank[position:position + len(frame)])
+        frame.insert(0, "rank", rank[position : position + len(frame)])
         if priority_rank is not None:
-            frame["priority_rank"] = priority_rank[position:position + len(frame)]
+            frame["priority_rank"] = priority_rank[position : position + len(frame)]
         position += len(frame)
         for band, count in frame["yardstick_band"].value_counts().items():
             band_counts[band] = band_counts.get(band, 0) + int(count)
@@ -522,14 +640,22 @@ def _write_scores(folder: Path, parts: Path, rank: np.ndarray, priority_rank: np
         writer.close()
     # scores.csv quotes every text field and passes it through _csv_safe (in _append_csv), so no
     # cell can start a formula or break a row, whatever text reached it.
-    with atomic_path(folder / "scores.csv") as csv_tmp, open(csv_tmp, "w", encoding="utf-8", newline="") as handle:
+    with (
+        atomic_path(folder / "scores.csv") as csv_tmp,
+        open(csv_tmp, "w", encoding="utf-8", newline="") as handle,
+    ):
         names = sorted(buckets.glob("*.parquet"))
         for i, bucket in enumerate(sorted({p.name.split("-")[0] for p in names})):
-            frame = pd.concat([pd.read_parquet(p) for p in names if p.name.startswith(bucket + "-")])
+            frame = pd.concat(
+                [pd.read_parquet(p) for p in names if p.name.startswith(bucket + "-")]
+            )
             _append_csv(handle, frame.sort_values("rank", kind="stable"), header=i == 0)
     # bands in yardstick order (remote chance first), so summaries read low to high
-    return {band: band_counts[band] for band in (*BAND_NAMES, *sorted(set(band_counts) - set(BAND_NAMES)))
-            if band in band_counts}
+    return {
+        band: band_counts[band]
+        for band in (*BAND_NAMES, *sorted(set(band_counts) - set(BAND_NAMES)))
+        if band in band_counts
+    }
 
 
 def _append_csv(handle, frame: pd.DataFrame, header: bool) -> None:
@@ -541,7 +667,9 @@ def _append_csv(handle, frame: pd.DataFrame, header: bool) -> None:
         if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
             safe[column] = series.astype(object).map(_csv_safe)
     names = [_csv_safe(str(c)) for c in safe.columns] if header else False
-    safe.to_csv(handle, index=False, header=names, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+    safe.to_csv(
+        handle, index=False, header=names, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC
+    )
 
 
 # Characters that would end a CSV row for some reader (CR, LF, the Unicode line and paragraph
@@ -569,7 +697,11 @@ def _csv_safe(value: object) -> object:
 def _first_visible(text: str) -> str:
     """The first character a spreadsheet would read, NFKC-folded ('' if there is none)."""
     for ch in unicodedata.normalize("NFKC", text):
-        if not (ch.isspace() or ch == "\ufffd" or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp")):
+        if not (
+            ch.isspace()
+            or ch == "\ufffd"
+            or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp")
+        ):
             return ch
     return ""
 
@@ -582,7 +714,9 @@ def check_week_folder(folder: Path) -> None:
     """A scored week's files are all present and readable; otherwise one error naming the file."""
     from resilience.data.io import read_json
 
-    advice = f"rescore week {folder.name} with resilience-score ... week={folder.name} overwrite=true"
+    advice = (
+        f"rescore week {folder.name} with resilience-score ... week={folder.name} overwrite=true"
+    )
     if not folder.is_dir():
         raise ResilienceError(f"week {folder.name} has not been scored: {folder} is not a folder")
     for name in WEEK_JSON:
@@ -593,7 +727,9 @@ def check_week_folder(folder: Path) -> None:
         except FileNotFoundError as exc:
             raise ResilienceError(f"{folder / name} is missing; {advice}") from exc
         except Exception as exc:  # pyarrow raises several unrelated types for a damaged file
-            raise ResilienceError(f"{folder / name} cannot be read ({type(exc).__name__}); {advice}") from exc
+            raise ResilienceError(
+                f"{folder / name} cannot be read ({type(exc).__name__}); {advice}"
+            ) from exc
 
 
 def model_summary(model, evidence: ModelEvidence | None = None) -> dict:

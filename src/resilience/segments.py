@@ -24,6 +24,7 @@ Example
 >>> model = SegmentModel(PersistenceModel(contract), segment_by="line_type").fit(train_frame)
 >>> model.persistence_probability(week_frame)[:3]
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,10 +44,14 @@ def segment_column(contract, segment_by: str | None) -> str | None:
         return None
     column = contract.cohort_column if segment_by == "cohort" else segment_by
     if column is None:
-        raise ConfigError(f"segment_by=cohort but data config '{contract.name}' declares no cohort_column")
+        raise ConfigError(
+            f"segment_by=cohort but data config '{contract.name}' declares no cohort_column"
+        )
     if column not in contract.column_names or not contract.column(column).is_categorical:
-        raise ConfigError(f"segment_by '{segment_by}': '{column}' is not a categorical column of data config "
-                          f"'{contract.name}' (categorical columns: {', '.join(contract.categorical_features)})")
+        raise ConfigError(
+            f"segment_by '{segment_by}': '{column}' is not a categorical column of data config "
+            f"'{contract.name}' (categorical columns: {', '.join(contract.categorical_features)})"
+        )
     return column
 
 
@@ -108,19 +113,31 @@ class SegmentModel(BaseEstimator, ClassifierMixin):
         self.segments_ = {}
         for value in wanted:
             rows = frame[values == value]
-            labels = rows[contract.label].astype(int) if y is None else pd.Series(np.asarray(y))[(values == value).to_numpy()]
+            labels = (
+                rows[contract.label].astype(int)
+                if y is None
+                else pd.Series(np.asarray(y))[(values == value).to_numpy()]
+            )
             if len(rows) < self.min_rows or labels.nunique() < 2:
                 raise ResilienceError(
                     f"segment model for {column} = '{value}': {len(rows)} training rows "
                     f"({int(labels.sum())} persisted); need at least {self.min_rows} with both outcomes. "
-                    "Train the single model (segment_by=null) or supply more history.")
+                    "Train the single model (segment_by=null) or supply more history."
+                )
             self.segments_[value] = clone(self.base).fit(rows)
         self.segments_ = dict(self.segments_)
-        y_all = frame[contract.label].astype(int) if y is None else pd.Series(np.asarray(y), index=frame.index)
+        y_all = (
+            frame[contract.label].astype(int)
+            if y is None
+            else pd.Series(np.asarray(y), index=frame.index)
+        )
         self.base_rate_ = float(y_all.mean())
         cohort = contract.cohort_column
-        self.cohort_base_rates_ = ({str(k): float(v) for k, v in y_all.groupby(frame[cohort].astype(str)).mean().items()}
-                                   if cohort else {})
+        self.cohort_base_rates_ = (
+            {str(k): float(v) for k, v in y_all.groupby(frame[cohort].astype(str)).mean().items()}
+            if cohort
+            else {}
+        )
         self.n_train_rows_ = int(len(frame))
         self.cv_scores_ = {}
         self.classes_ = np.array([0, 1])
@@ -132,8 +149,10 @@ class SegmentModel(BaseEstimator, ClassifierMixin):
         values = frame[self.column_].astype(str).to_numpy()
         unknown = sorted(set(values) - set(self.segments_))
         if unknown:
-            raise ResilienceError(f"no segment model for {self.column_} = {', '.join(repr(v) for v in unknown)} "
-                                  f"(segments: {', '.join(self.segments_)})")
+            raise ResilienceError(
+                f"no segment model for {self.column_} = {', '.join(repr(v) for v in unknown)} "
+                f"(segments: {', '.join(self.segments_)})"
+            )
         return {value: np.flatnonzero(values == value) for value in self.segments_}
 
     def _per_segment(self, frame: pd.DataFrame, method: str) -> np.ndarray:
@@ -212,7 +231,9 @@ def explain_segmented(model: SegmentModel, frame: pd.DataFrame):
     )
 
 
-def interval_table_segmented(model: SegmentModel, frame: pd.DataFrame, probability=None) -> pd.DataFrame:
+def interval_table_segmented(
+    model: SegmentModel, frame: pd.DataFrame, probability=None
+) -> pd.DataFrame:
     """Each row's range from its segment's ensemble (no columns if a segment has none)."""
     from resilience.intervals import interval_table
 
@@ -235,8 +256,9 @@ def interval_table_segmented(model: SegmentModel, frame: pd.DataFrame, probabili
 # ----------------------------------------------------------------------------------------------
 # The comparison with the single model
 # ----------------------------------------------------------------------------------------------
-def compare_with_single(evaluation, history: pd.DataFrame, split_config, eval_config,
-                        truth: pd.DataFrame | None = None) -> dict:
+def compare_with_single(
+    evaluation, history: pd.DataFrame, split_config, eval_config, truth: pd.DataFrame | None = None
+) -> dict:
     """Test metrics of the single model fitted on the same split, as ``single_<metric>`` (and the
     difference ``segments_minus_single_<metric>`` for AUC, Brier and calibration error); ``{}``
     when the evaluated model is not segmented."""
@@ -248,17 +270,28 @@ def compare_with_single(evaluation, history: pd.DataFrame, split_config, eval_co
     if not is_segmented(model):
         return {}
     contract = model.contract
-    train_idx, _, _ = split_by_line_and_time(history, contract.date_column, contract.line_column, split_config)
+    train_idx, _, _ = split_by_line_and_time(
+        history, contract.date_column, contract.line_column, split_config
+    )
     single = clone(model.base).fit(history.loc[train_idx])
-    metrics, predictions, _ = score_test_period(single, evaluation.test_frame, contract, eval_config)
+    metrics, predictions, _ = score_test_period(
+        single, evaluation.test_frame, contract, eval_config
+    )
     if truth is not None:
-        true_p = predictions[[contract.id_column]].merge(truth, on=contract.id_column, how="left")["true_probability"]
+        true_p = predictions[[contract.id_column]].merge(truth, on=contract.id_column, how="left")[
+            "true_probability"
+        ]
         if true_p.notna().all():
-            metrics.update(evaluate.oracle_metrics(predictions[contract.label].astype(int), true_p, metrics))
+            metrics.update(
+                evaluate.oracle_metrics(predictions[contract.label].astype(int), true_p, metrics)
+            )
     out = {f"single_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
     for key in ("roc_auc", "brier", "ece"):
         if key in metrics and key in evaluation.metrics:
             out[f"segments_minus_single_{key}"] = float(evaluation.metrics[key] - metrics[key])
-    log.info("segment models vs single model on the test period: AUC %.4f vs %.4f",
-             evaluation.metrics.get("roc_auc", float("nan")), metrics.get("roc_auc", float("nan")))
+    log.info(
+        "segment models vs single model on the test period: AUC %.4f vs %.4f",
+        evaluation.metrics.get("roc_auc", float("nan")),
+        metrics.get("roc_auc", float("nan")),
+    )
     return out

@@ -20,6 +20,7 @@
   of rows, and early stopping / tuning use expanding-window folds ordered by time and grouped by
   line (:func:`time_ordered_group_folds`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,7 +46,7 @@ class SplitConfig:
     n_folds: int = 3
     min_test_rows: int = 50
     min_train_rows: int = 100
-    min_train_to_test: float = 2.0   # fewer training than this many times the test rows: too short
+    min_train_to_test: float = 2.0  # fewer training than this many times the test rows: too short
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,9 @@ class SplitSummary:
         return asdict(self)
 
 
-def split_by_line_and_time(frame: pd.DataFrame, date_column: str, line_column: str,
-                           config: SplitConfig) -> tuple[pd.Index, pd.Index, SplitSummary]:
+def split_by_line_and_time(
+    frame: pd.DataFrame, date_column: str, line_column: str, config: SplitConfig
+) -> tuple[pd.Index, pd.Index, SplitSummary]:
     """Return (train index, test index, summary) for a labelled history.
 
     Examples
@@ -77,7 +79,9 @@ def split_by_line_and_time(frame: pd.DataFrame, date_column: str, line_column: s
     >>> train_idx, test_idx, summary = split_by_line_and_time(history, "disruption_date", "line_id", SplitConfig())
     """
     if config.line_overlap not in ("drop_from_train", "drop_from_test"):
-        raise ResilienceError(f"split.line_overlap must be drop_from_train or drop_from_test, not {config.line_overlap!r}")
+        raise ResilienceError(
+            f"split.line_overlap must be drop_from_train or drop_from_test, not {config.line_overlap!r}"
+        )
     try:
         return _split(frame, date_column, line_column, config)
     except ResilienceError:
@@ -88,13 +92,18 @@ def split_by_line_and_time(frame: pd.DataFrame, date_column: str, line_column: s
         shorter = max(4, int((span_weeks - config.horizon_weeks) * 0.2))
         if shorter >= config.test_weeks:
             raise
-        log.warning("history of %.0f weeks is too short for a %d-week test period; using %d weeks",
-                    span_weeks, config.test_weeks, shorter)
+        log.warning(
+            "history of %.0f weeks is too short for a %d-week test period; using %d weeks",
+            span_weeks,
+            config.test_weeks,
+            shorter,
+        )
         return _split(frame, date_column, line_column, replace(config, test_weeks=shorter))
 
 
-def _split(frame: pd.DataFrame, date_column: str, line_column: str,
-           config: SplitConfig) -> tuple[pd.Index, pd.Index, SplitSummary]:
+def _split(
+    frame: pd.DataFrame, date_column: str, line_column: str, config: SplitConfig
+) -> tuple[pd.Index, pd.Index, SplitSummary]:
     dates = pd.to_datetime(frame[date_column])
     test_end = dates.max()
     test_start = test_end - pd.Timedelta(weeks=config.test_weeks) + pd.Timedelta(days=1)
@@ -111,8 +120,11 @@ def _split(frame: pd.DataFrame, date_column: str, line_column: str,
         overlap = in_test & lines.isin(set(lines[in_train]))
         in_test &= ~overlap
     train_idx, test_idx = frame.index[in_train], frame.index[in_test]
-    if (len(test_idx) < config.min_test_rows or len(train_idx) < config.min_train_rows
-            or len(train_idx) < config.min_train_to_test * len(test_idx)):
+    if (
+        len(test_idx) < config.min_test_rows
+        or len(train_idx) < config.min_train_rows
+        or len(train_idx) < config.min_train_to_test * len(test_idx)
+    ):
         raise ResilienceError(
             f"the history is too short to split honestly: {len(train_idx)} training rows (need "
             f">= {config.min_train_rows} and >= {config.min_train_to_test:g}x the test rows) and "
@@ -121,11 +133,17 @@ def _split(frame: pd.DataFrame, date_column: str, line_column: str,
             f"the history runs {dates.min().date()} to {test_end.date()}. Lower split.test_weeks or supply more history."
         )
     summary = SplitSummary(
-        train_start=str(dates[in_train].min().date()), train_end=str(dates[in_train].max().date()),
-        test_start=str(test_start.date()), test_end=str(test_end.date()),
-        train_rows=len(train_idx), test_rows=len(test_idx),
-        train_lines=int(lines[in_train].nunique()), test_lines=int(lines[in_test].nunique()),
-        dropped_for_gap=gap_rows, dropped_for_line_overlap=int(overlap.sum()), test_weeks=config.test_weeks,
+        train_start=str(dates[in_train].min().date()),
+        train_end=str(dates[in_train].max().date()),
+        test_start=str(test_start.date()),
+        test_end=str(test_end.date()),
+        train_rows=len(train_idx),
+        test_rows=len(test_idx),
+        train_lines=int(lines[in_train].nunique()),
+        test_lines=int(lines[in_test].nunique()),
+        dropped_for_gap=gap_rows,
+        dropped_for_line_overlap=int(overlap.sum()),
+        test_weeks=config.test_weeks,
     )
     return train_idx, test_idx, summary
 
@@ -139,8 +157,9 @@ def calibration_slice(dates: pd.Series, fraction: float) -> tuple[np.ndarray, np
     return np.sort(order[:-n_cal]), np.sort(order[-n_cal:])
 
 
-def time_ordered_group_folds(dates: pd.Series, lines: pd.Series, n_folds: int,
-                             gap_weeks: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def time_ordered_group_folds(
+    dates: pd.Series, lines: pd.Series, n_folds: int, gap_weeks: int = 0
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Expanding-window folds: each validates on a later block of time than it trains on.
 
     The span is cut into ``n_folds + 1`` blocks of equal row counts by date; fold ``k`` trains on
@@ -154,7 +173,7 @@ def time_ordered_group_folds(dates: pd.Series, lines: pd.Series, n_folds: int,
     order = np.argsort(dates.to_numpy(), kind="stable")
     bounds = np.linspace(0, len(order), n_folds + 2).astype(int)
     for k in range(n_folds):
-        val = order[bounds[k + 1]:bounds[k + 2]]
+        val = order[bounds[k + 1] : bounds[k + 2]]
         if len(val) == 0:
             continue
         val_start = dates.iloc[val].min()

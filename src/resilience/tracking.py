@@ -13,6 +13,7 @@ keeps the registry side: aliases, the champion history, the best champion so far
 A model's evidence (metrics, fairness, drift reference, evaluation model) is logged beside it by
 :func:`log_evidence` and read back by :func:`load_evidence`.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,7 +47,7 @@ class TrackingConfig:
     registered_model_name: str = "line-resilience"
     register: bool = True
     request_timeout_seconds: int = 10
-    champion: Mapping[str, Any] | None = None   # settings of the champion rule (ChampionConfig)
+    champion: Mapping[str, Any] | None = None  # settings of the champion rule (ChampionConfig)
 
     def champion_config(self):
         from resilience.governance.champion import ChampionConfig
@@ -75,13 +76,15 @@ def connect(config: TrackingConfig) -> str:
         try:
             requests.get(uri.rstrip("/") + "/health", timeout=config.request_timeout_seconds)
         except requests.RequestException as exc:
-            raise ResilienceError(f"the MLflow tracking server at {uri} does not answer: {exc}") from exc
+            raise ResilienceError(
+                f"the MLflow tracking server at {uri} does not answer: {exc}"
+            ) from exc
     return uri
 
 
 def _artifact_location(uri: str, experiment_name: str) -> str | None:
     if uri.startswith("sqlite:///"):
-        db = Path(uri[len("sqlite:///"):])
+        db = Path(uri[len("sqlite:///") :])
         return (db.parent / "mlartifacts" / experiment_name).as_uri()
     return None  # a server decides where its artifacts live
 
@@ -92,10 +95,17 @@ def ensure_experiment(name: str) -> str:
 
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
-        return mlflow.create_experiment(name, artifact_location=_artifact_location(mlflow.get_tracking_uri(), name),
-                                        tags={EXPERIMENT_KIND_TAG: CLASSIC_ML})
-    if EXPERIMENT_KIND_TAG not in (experiment.tags or {}):  # older stores: the UI would open in GenAI mode
-        mlflow.tracking.MlflowClient().set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, CLASSIC_ML)
+        return mlflow.create_experiment(
+            name,
+            artifact_location=_artifact_location(mlflow.get_tracking_uri(), name),
+            tags={EXPERIMENT_KIND_TAG: CLASSIC_ML},
+        )
+    if EXPERIMENT_KIND_TAG not in (
+        experiment.tags or {}
+    ):  # older stores: the UI would open in GenAI mode
+        mlflow.tracking.MlflowClient().set_experiment_tag(
+            experiment.experiment_id, EXPERIMENT_KIND_TAG, CLASSIC_ML
+        )
     return experiment.experiment_id
 
 
@@ -107,7 +117,11 @@ def flatten(mapping: Mapping, prefix: str = "") -> dict[str, Any]:
         if isinstance(value, Mapping):
             flat.update(flatten(value, f"{name}."))
         else:
-            flat[name] = value if isinstance(value, (int, float, str, bool)) or value is None else json.dumps(value, default=str)
+            flat[name] = (
+                value
+                if isinstance(value, (int, float, str, bool)) or value is None
+                else json.dumps(value, default=str)
+            )
     return flat
 
 
@@ -115,26 +129,43 @@ def git_commit() -> str:
     """The checkout's commit (with ``-dirty`` when it has uncommitted changes), or ``unknown``."""
     try:
         root = project_root()
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
         if commit.returncode:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return commit.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
 
 @contextmanager
-def start_run(config: TrackingConfig, run_name: str | None = None, parent_run_id: str | None = None,
-              experiment_name: str | None = None, tags: dict | None = None):
+def start_run(
+    config: TrackingConfig,
+    run_name: str | None = None,
+    parent_run_id: str | None = None,
+    experiment_name: str | None = None,
+    tags: dict | None = None,
+):
     """Start a run in the configured experiment (nested under ``parent_run_id`` for sweeps)."""
     import mlflow
 
     connect(config)
     experiment_id = ensure_experiment(experiment_name or config.experiment_name)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, parent_run_id=parent_run_id,
-                          nested=parent_run_id is not None, tags=tags) as run:
+    with mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=run_name,
+        parent_run_id=parent_run_id,
+        nested=parent_run_id is not None,
+        tags=tags,
+    ) as run:
         yield run
 
 
@@ -144,7 +175,7 @@ def log_params(params: Mapping[str, Any]) -> None:
     flat = {k: ("" if v is None else str(v))[:6000] for k, v in params.items()}
     items = list(flat.items())
     for start in range(0, len(items), 100):  # MLflow caps a batch at 100 params
-        mlflow.log_params(dict(items[start:start + 100]))
+        mlflow.log_params(dict(items[start : start + 100]))
 
 
 def log_metrics(metrics: Mapping[str, float], prefix: str = "") -> None:
@@ -152,7 +183,11 @@ def log_metrics(metrics: Mapping[str, float], prefix: str = "") -> None:
 
     import mlflow
 
-    clean = {f"{prefix}{k}": float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+    clean = {
+        f"{prefix}{k}": float(v)
+        for k, v in metrics.items()
+        if v is not None and math.isfinite(float(v))
+    }
     if clean:
         mlflow.log_metrics(clean)
 
@@ -161,7 +196,9 @@ def log_figure(figure, artifact_file: str) -> None:
     import mlflow
 
     mlflow.log_figure(figure, artifact_file)
-    if getattr(getattr(figure, "canvas", None), "manager", None) is not None:  # made through pyplot: release it
+    if (
+        getattr(getattr(figure, "canvas", None), "manager", None) is not None
+    ):  # made through pyplot: release it
         import matplotlib.pyplot as plt
 
         plt.close(figure)
@@ -180,7 +217,10 @@ def log_frame(frame: pd.DataFrame, artifact_file: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(artifact_file).name
         frame.to_csv(path, index=False)
-        mlflow.log_artifact(str(path), str(Path(artifact_file).parent) if Path(artifact_file).parent != Path(".") else None)
+        mlflow.log_artifact(
+            str(path),
+            str(Path(artifact_file).parent) if Path(artifact_file).parent != Path(".") else None,
+        )
 
 
 def log_file(path: str | Path, artifact_path: str | None = None) -> None:
@@ -189,15 +229,20 @@ def log_file(path: str | Path, artifact_path: str | None = None) -> None:
     mlflow.log_artifact(str(path), artifact_path)
 
 
-def log_dataset(frame: pd.DataFrame, name: str, context: str, source: str, label: str | None = None) -> None:
+def log_dataset(
+    frame: pd.DataFrame, name: str, context: str, source: str, label: str | None = None
+) -> None:
     """Record a data set the run used (training / test) as an MLflow dataset input with its schema,
     digest and profile: it appears under "Datasets used" in the run, not as a file."""
     import mlflow
     import mlflow.data
 
-    plain = frame.apply(lambda c: c.astype(object) if isinstance(c.dtype, pd.CategoricalDtype) else c)
-    dataset = mlflow.data.from_pandas(plain, source=str(source), name=name,
-                                      targets=label if label in frame.columns else None)
+    plain = frame.apply(
+        lambda c: c.astype(object) if isinstance(c.dtype, pd.CategoricalDtype) else c
+    )
+    dataset = mlflow.data.from_pandas(
+        plain, source=str(source), name=name, targets=label if label in frame.columns else None
+    )
     mlflow.log_input(dataset, context=context)
 
 
@@ -211,13 +256,15 @@ def log_evidence(evidence) -> None:
     if evidence.evaluation_model is not None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "evaluation_model.pkl"
-            path.write_bytes(pickle.dumps(evidence.evaluation_model, protocol=pickle.HIGHEST_PROTOCOL))
+            path.write_bytes(
+                pickle.dumps(evidence.evaluation_model, protocol=pickle.HIGHEST_PROTOCOL)
+            )
             mlflow.log_artifact(str(path), EVIDENCE_DIR)
 
 
 def _run_id_of(model_uri: str) -> str | None:
     if model_uri.startswith("runs:/"):
-        return model_uri[len("runs:/"):].split("/", 1)[0]
+        return model_uri[len("runs:/") :].split("/", 1)[0]
     if model_uri.startswith("models:/"):
         return model_version_info(model_uri)["run_id"]
     return None
@@ -247,7 +294,9 @@ def load_evidence(model_uri: str, evaluation_model: bool = False, model=None):
     if run_id:
         try:
             with tempfile.TemporaryDirectory() as tmp:
-                text = Path(client.download_artifacts(run_id, f"{EVIDENCE_DIR}/evidence.json", tmp)).read_text()
+                text = Path(
+                    client.download_artifacts(run_id, f"{EVIDENCE_DIR}/evidence.json", tmp)
+                ).read_text()
         except (MlflowException, OSError):
             text = None
     if text is None:  # an older version: the evidence travels on the estimator
@@ -258,9 +307,17 @@ def load_evidence(model_uri: str, evaluation_model: bool = False, model=None):
     if evaluation_model:
         try:
             with tempfile.TemporaryDirectory() as tmp:
-                evaluated = pickle.loads(Path(client.download_artifacts(
-                    run_id, f"{EVIDENCE_DIR}/evaluation_model.pkl", tmp)).read_bytes())
-        except (MlflowException, OSError):  # not refitted: the registered model is the evaluated one
+                evaluated = pickle.loads(
+                    Path(
+                        client.download_artifacts(
+                            run_id, f"{EVIDENCE_DIR}/evaluation_model.pkl", tmp
+                        )
+                    ).read_bytes()
+                )
+        except (
+            MlflowException,
+            OSError,
+        ):  # not refitted: the registered model is the evaluated one
             evaluated, _ = load_persistence_model(model_uri)
     return ModelEvidence.from_json(text, evaluation_model=evaluated)
 
@@ -274,13 +331,23 @@ def log_persistence_model(model, input_example: pd.DataFrame, registered_model_n
     from resilience.pyfunc import ResiliencePyfunc
 
     python_model = ResiliencePyfunc(model)
-    example = input_example.drop(columns=[model.contract.label], errors="ignore").head(5).reset_index(drop=True)
+    example = (
+        input_example.drop(columns=[model.contract.label], errors="ignore")
+        .head(5)
+        .reset_index(drop=True)
+    )
     # the signature speaks MLflow types: categories travel as plain strings
-    example = example.apply(lambda c: c.astype(object) if isinstance(c.dtype, pd.CategoricalDtype) else c)
+    example = example.apply(
+        lambda c: c.astype(object) if isinstance(c.dtype, pd.CategoricalDtype) else c
+    )
     signature = infer_signature(example, python_model.predict(None, example))
     return mlflow.pyfunc.log_model(
-        name="model", python_model=python_model, signature=signature, input_example=example,
-        registered_model_name=registered_model_name, pip_requirements=model_requirements(),
+        name="model",
+        python_model=python_model,
+        signature=signature,
+        input_example=example,
+        registered_model_name=registered_model_name,
+        pip_requirements=model_requirements(),
         code_paths=[toolkit_source()],
     )
 
@@ -299,8 +366,17 @@ def model_requirements() -> list[str]:
     from importlib.metadata import PackageNotFoundError, version
 
     pins = []
-    for package in ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow", "pandera", "scipy",
-                    "omegaconf"):
+    for package in (
+        "mlflow",
+        "lightgbm",
+        "scikit-learn",
+        "pandas",
+        "numpy",
+        "pyarrow",
+        "pandera",
+        "scipy",
+        "omegaconf",
+    ):
         try:
             pins.append(f"{package}=={version(package)}")
         except PackageNotFoundError:
@@ -326,13 +402,18 @@ def check_store(uri: str | None = None, must_exist: bool = True) -> str:
     if not must_exist and not path.exists():
         return uri
     if not path.is_file():
-        raise ResilienceError(f"no MLflow tracking store at {path} (tracking URI {uri}); nothing was created. "
-                              f"Check the path for a typo or {advice}")
+        raise ResilienceError(
+            f"no MLflow tracking store at {path} (tracking URI {uri}); nothing was created. "
+            f"Check the path for a typo or {advice}"
+        )
     try:
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
         try:
             problem = connection.execute("PRAGMA quick_check(1)").fetchone()[0]
-            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            tables = {
+                row[0]
+                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
         finally:
             connection.close()
     except sqlite3.DatabaseError as exc:
@@ -340,14 +421,18 @@ def check_store(uri: str | None = None, must_exist: bool = True) -> str:
     if problem != "ok":
         raise ResilienceError(store_damaged_message(uri, problem))
     if not {"experiments", "runs", "registered_models", "model_versions"} <= tables:
-        raise ResilienceError(f"{path} is an SQLite database but not an MLflow tracking store; {advice}")
+        raise ResilienceError(
+            f"{path} is an SQLite database but not an MLflow tracking store; {advice}"
+        )
     return uri
 
 
 def store_damaged_message(uri: str, reason: object) -> str:
     """What to say when the tracking store cannot be read (corrupt file, not a database)."""
-    return (f"the MLflow tracking store {registry_label(uri)} cannot be read ({reason}); restore mlflow.db from "
-            "backup, or point MLFLOW_TRACKING_URI (or mlflow.tracking_uri=) at a working store")
+    return (
+        f"the MLflow tracking store {registry_label(uri)} cannot be read ({reason}); restore mlflow.db from "
+        "backup, or point MLFLOW_TRACKING_URI (or mlflow.tracking_uri=) at a working store"
+    )
 
 
 DECISION_ANCHOR_PREFIX = "decision_log.anchor."
@@ -377,9 +462,16 @@ def decision_log_anchors(experiment_name: str) -> list[dict]:
     for key, value in sorted((experiment.tags or {}).items()):
         if key.startswith(DECISION_ANCHOR_PREFIX):
             try:
-                anchors.append({**json.loads(value), "where": f"MLflow experiment '{experiment_name}' tag {key}"})
+                anchors.append(
+                    {
+                        **json.loads(value),
+                        "where": f"MLflow experiment '{experiment_name}' tag {key}",
+                    }
+                )
             except ValueError:
-                anchors.append({"records": None, "head_hash": None, "where": f"MLflow tag {key} (unreadable)"})
+                anchors.append(
+                    {"records": None, "head_hash": None, "where": f"MLflow tag {key} (unreadable)"}
+                )
     return anchors
 
 
@@ -409,7 +501,12 @@ class VettedModel:
 
     @property
     def fingerprint(self) -> dict[str, Any]:
-        return {"registry": self.registry, "name": self.name, "version": self.version, "sha256": self.sha256}
+        return {
+            "registry": self.registry,
+            "name": self.name,
+            "version": self.version,
+            "sha256": self.sha256,
+        }
 
 
 # Written by MLflow itself into a registered version's folder the first time it is loaded with
@@ -427,7 +524,11 @@ def model_digest(path: str | Path) -> str:
     if root.is_file():
         raise ResilienceError(f"{root} is a file, not a model directory")
     digest = hashlib.sha256()
-    files = (p for p in root.rglob("*") if p.is_file() and not (p.parent == root and p.name in MLFLOW_WRITTEN_FILES))
+    files = (
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not (p.parent == root and p.name in MLFLOW_WRITTEN_FILES)
+    )
     for file in sorted(files):
         digest.update(file.relative_to(root).as_posix().encode("utf-8") + b"\0")
         digest.update(str(file.stat().st_size).encode() + b"\0")
@@ -460,28 +561,35 @@ def _download_version(name: str, version: str, into: Path) -> Path:
         source = MlflowClient().get_model_version_download_uri(name, version)
         return Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(into)))
     except MlflowException as exc:
-        raise ResilienceError(f"cannot read the artifacts of {name} version {version}: {exc.message}") from exc
+        raise ResilienceError(
+            f"cannot read the artifacts of {name} version {version}: {exc.message}"
+        ) from exc
     except OSError as exc:
-        raise ResilienceError(f"cannot read the artifacts of {name} version {version}: {exc}") from exc
+        raise ResilienceError(
+            f"cannot read the artifacts of {name} version {version}: {exc}"
+        ) from exc
 
 
 def registry_label(uri: str | None = None) -> str:
     """The tracking/registry URI without credentials (``http://user:pw@host`` -> ``http://host``)."""
-    import mlflow
     from urllib.parse import urlsplit, urlunsplit
+
+    import mlflow
 
     uri = uri or mlflow.get_tracking_uri()
     parts = urlsplit(uri)
     if not (parts.username or parts.password):
         return uri
-    return urlunsplit(parts._replace(netloc=(parts.hostname or "") + (f":{parts.port}" if parts.port else "")))
+    return urlunsplit(
+        parts._replace(netloc=(parts.hostname or "") + (f":{parts.port}" if parts.port else ""))
+    )
 
 
 def _version_for_uri(client, model_uri: str):
     """The registered ModelVersion a ``models:/`` URI names (``name@alias``, ``name/N``, ``m-<id>``)."""
     from mlflow.exceptions import MlflowException
 
-    body = model_uri[len("models:/"):].strip("/")
+    body = model_uri[len("models:/") :].strip("/")
     try:
         if "@" in body and "/" not in body:
             name, alias = body.rsplit("@", 1)
@@ -489,20 +597,30 @@ def _version_for_uri(client, model_uri: str):
         if "/" in body:
             name, number = body.rsplit("/", 1)
             if not number.isdigit():
-                raise ResilienceError(f"'{model_uri}': give a version number or an alias "
-                                      "(models:/<name>/<N> or models:/<name>@<alias>)")
+                raise ResilienceError(
+                    f"'{model_uri}': give a version number or an alias "
+                    "(models:/<name>/<N> or models:/<name>@<alias>)"
+                )
             return client.get_model_version(name, number)
         # MLflow 3 logged-model URI models:/m-<id>: only as the source of a registered version
         client.get_logged_model(body)
         # a version registered from a logged model has it as its source (the SQL store keeps no model_id)
-        matches = [v for v in client.search_model_versions(max_results=10_000)
-                   if getattr(v, "model_id", None) == body or str(v.source).rstrip("/") == f"models:/{body}"]
+        matches = [
+            v
+            for v in client.search_model_versions(max_results=10_000)
+            if getattr(v, "model_id", None) == body
+            or str(v.source).rstrip("/") == f"models:/{body}"
+        ]
         if not matches:
-            raise ResilienceError(f"'{model_uri}' is a logged model that was never registered in "
-                                  f"{registry_label()}; only registered versions with a model card are used")
+            raise ResilienceError(
+                f"'{model_uri}' is a logged model that was never registered in "
+                f"{registry_label()}; only registered versions with a model card are used"
+            )
         return client.get_model_version(matches[0].name, matches[0].version)
     except MlflowException as exc:
-        raise ResilienceError(f"no registered model at '{model_uri}' in {registry_label()}: {exc.message}") from exc
+        raise ResilienceError(
+            f"no registered model at '{model_uri}' in {registry_label()}: {exc.message}"
+        ) from exc
 
 
 def model_version_info(model_uri: str) -> dict[str, Any]:
@@ -513,16 +631,22 @@ def model_version_info(model_uri: str) -> dict[str, Any]:
     if not str(model_uri).startswith("models:/"):
         return {"name": None, "version": None, "run_id": None, "tags": {}}
     version = _version_for_uri(MlflowClient(), str(model_uri))
-    return {"name": version.name, "version": str(version.version), "run_id": version.run_id,
-            "tags": dict(version.tags or {})}
+    return {
+        "name": version.name,
+        "version": str(version.version),
+        "run_id": version.run_id,
+        "tags": dict(version.tags or {}),
+    }
 
 
 def require_model_card(version_info: Mapping[str, Any]) -> None:
     """Scoring refuses a model without a model card (responsible-use guard), whatever the URI form."""
     tags = version_info.get("tags") or {}
     if not version_info.get("version"):
-        raise ResilienceError("the model is not a registered version, so it has no model card; score with "
-                              "models:/<name>@champion or models:/<name>/<N>")
+        raise ResilienceError(
+            "the model is not a registered version, so it has no model card; score with "
+            "models:/<name>@champion or models:/<name>/<N>"
+        )
     if tags.get(MODEL_CARD_TAG) != "logged":
         raise ResilienceError(
             f"model {version_info['name']} version {version_info['version']} has no model card; "
@@ -530,7 +654,9 @@ def require_model_card(version_info: Mapping[str, Any]) -> None:
         )
 
 
-def vet_model(model_uri: str, into: Path, allow_unregistered: bool = False) -> tuple[VettedModel, Path]:
+def vet_model(
+    model_uri: str, into: Path, allow_unregistered: bool = False
+) -> tuple[VettedModel, Path]:
     """Check a model BEFORE anything is unpickled; returns who it is and the local copy to load.
 
     By default only registered versions (``models:/...``) of the configured registry load, and only
@@ -548,30 +674,40 @@ def vet_model(model_uri: str, into: Path, allow_unregistered: bool = False) -> t
         require_model_card(info)
         recorded = info["tags"].get(DIGEST_TAG)
         if not recorded:
-            raise ResilienceError(f"model {info['name']} version {info['version']} in {registry} has no recorded "
-                                  "artifact digest, so what would run cannot be checked; register it again with "
-                                  "resilience-train")
+            raise ResilienceError(
+                f"model {info['name']} version {info['version']} in {registry} has no recorded "
+                "artifact digest, so what would run cannot be checked; register it again with "
+                "resilience-train"
+            )
         local = _download_version(info["name"], info["version"], into)
         actual = model_digest(local)
         if actual != recorded:
             raise ResilienceError(
                 f"model {info['name']} version {info['version']}: its files in {registry} do not match the digest "
                 f"recorded at registration ({actual[:12]}… != {recorded[:12]}…); they were changed after "
-                "registration. Nothing was loaded. Restore the artifacts from backup or register a new version.")
-        return VettedModel(uri, registry, info["name"], info["version"], info["run_id"], actual), local
+                "registration. Nothing was loaded. Restore the artifacts from backup or register a new version."
+            )
+        return VettedModel(
+            uri, registry, info["name"], info["version"], info["run_id"], actual
+        ), local
     if not allow_unregistered:
         raise ResilienceError(
             f"refusing to load '{uri}': only registered versions with a model card are used "
             f"(models:/<name>@<alias>, models:/<name>/<N> or models:/m-<id> in {registry}); nothing was loaded. "
-            "To score with an unvetted model anyway, add allow_unregistered=true (recorded as a warning)")
+            "To score with an unvetted model anyway, add allow_unregistered=true (recorded as a warning)"
+        )
     local = Path(uri)
     if not local.is_dir():
         try:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into)))
         except (MlflowException, OSError, ValueError) as exc:
-            raise ResilienceError(f"cannot read model '{uri}': {getattr(exc, 'message', exc)}") from exc
-    warning = (f"scored with an UNREGISTERED model ({uri}): no registry record, no model card, not vetted "
-               "(allow_unregistered=true)")
+            raise ResilienceError(
+                f"cannot read model '{uri}': {getattr(exc, 'message', exc)}"
+            ) from exc
+    warning = (
+        f"scored with an UNREGISTERED model ({uri}): no registry record, no model card, not vetted "
+        "(allow_unregistered=true)"
+    )
     return VettedModel(uri, registry, None, None, None, model_digest(local), False, warning), local
 
 
@@ -591,12 +727,16 @@ def load_vetted_pyfunc(model_uri: str, allow_unregistered: bool = False):
         except MlflowException as exc:
             raise ResilienceError(f"cannot load model '{model_uri}': {exc.message}") from exc
         except (OSError, ValueError, ImportError, AttributeError, TypeError) as exc:
-            raise ResilienceError(f"cannot load model '{model_uri}': {type(exc).__name__}: {exc}") from exc
+            raise ResilienceError(
+                f"cannot load model '{model_uri}': {type(exc).__name__}: {exc}"
+            ) from exc
     try:
         contract = pyfunc.unwrap_python_model().model.contract
     except (AttributeError, ValueError, MlflowException) as exc:
-        raise ResilienceError(f"model '{model_uri}' is not a resilience model (a fitted PersistenceModel "
-                              "wrapped by resilience.pyfunc)") from exc
+        raise ResilienceError(
+            f"model '{model_uri}' is not a resilience model (a fitted PersistenceModel "
+            "wrapped by resilience.pyfunc)"
+        ) from exc
     check_signature(pyfunc.metadata, contract, model_uri)
     return pyfunc, vetted
 
@@ -611,8 +751,10 @@ def check_signature(metadata, contract, model_uri: str) -> None:
     """The model's MLflow signature must name exactly the contract's input columns."""
     signature = getattr(metadata, "signature", None)
     if signature is None or signature.inputs is None:
-        raise ResilienceError(f"model '{model_uri}' has no input signature; it cannot be checked against "
-                              "its data contract")
+        raise ResilienceError(
+            f"model '{model_uri}' has no input signature; it cannot be checked against "
+            "its data contract"
+        )
     declared = set(signature.inputs.input_names())
     expected = {c.name for c in contract.columns if c.name != contract.label}
     if declared != expected:
@@ -620,7 +762,8 @@ def check_signature(metadata, contract, model_uri: str) -> None:
         raise ResilienceError(
             f"model '{model_uri}': its signature does not match its data contract '{contract.name}' "
             f"(only in the signature: {extra or 'none'}; only in the contract: {missing or 'none'}); "
-            "it was not made by resilience-train with this contract. Register a model trained on this contract.")
+            "it was not made by resilience-train with this contract. Register a model trained on this contract."
+        )
 
 
 def champion_version(name: str):
@@ -648,28 +791,50 @@ def tag_version(name: str, version: str, tags: Mapping[str, Any]) -> None:
         client.set_model_version_tag(name, str(version), key, str(value))
 
 
-
-
-def log_scoring_run(config: TrackingConfig, experiment_name: str, folder: Path, manifest: Mapping[str, Any]) -> str:
+def log_scoring_run(
+    config: TrackingConfig, experiment_name: str, folder: Path, manifest: Mapping[str, Any]
+) -> str:
     """Log a scored week to MLflow: the manifest, summary metrics, drift and report files."""
     import mlflow
 
     counts = manifest.get("counts", {})
     rows = max(int(counts.get("rows", 0)), 1)
-    with start_run(config, run_name=f"score {manifest['week']}", experiment_name=experiment_name,
-                   tags={"week": manifest["week"], "model": manifest["model"]["identity"],
-                         "input_sha256": manifest["input"]["sha256"] or ""}) as run:
-        log_params({"week": manifest["week"], "model_uri": manifest["model"]["uri"],
-                    "model_version": manifest["model"]["version"], "config_hash": manifest["config_hash"],
-                    "input": manifest["input"]["path"]})
-        metrics = {"rows": counts.get("rows", 0), "lines": counts.get("lines", 0),
-                   "drift_alerts": counts.get("drift_alerts", 0)}
+    with start_run(
+        config,
+        run_name=f"score {manifest['week']}",
+        experiment_name=experiment_name,
+        tags={
+            "week": manifest["week"],
+            "model": manifest["model"]["identity"],
+            "input_sha256": manifest["input"]["sha256"] or "",
+        },
+    ) as run:
+        log_params(
+            {
+                "week": manifest["week"],
+                "model_uri": manifest["model"]["uri"],
+                "model_version": manifest["model"]["version"],
+                "config_hash": manifest["config_hash"],
+                "input": manifest["input"]["path"],
+            }
+        )
+        metrics = {
+            "rows": counts.get("rows", 0),
+            "lines": counts.get("lines", 0),
+            "drift_alerts": counts.get("drift_alerts", 0),
+        }
         for band, count in (counts.get("bands") or {}).items():
             metrics[f"share_{band.replace(' ', '_')}"] = count / rows
         for stage, seconds in (manifest.get("timings") or {}).items():
             metrics[f"seconds_{stage}"] = seconds
         log_metrics(metrics)
-        for name in ("manifest.json", "drift.json", "safeguarding.json", "report.html", "report.pdf"):
+        for name in (
+            "manifest.json",
+            "drift.json",
+            "safeguarding.json",
+            "report.html",
+            "report.pdf",
+        ):
             if (folder / name).is_file():
                 mlflow.log_artifact(str(folder / name))
         return run.info.run_id
@@ -712,7 +877,9 @@ def artifact_text(run_id: str, path: str) -> str | None:
 
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            return Path(MlflowClient().download_artifacts(run_id, path, tmp)).read_text(encoding="utf-8")
+            return Path(MlflowClient().download_artifacts(run_id, path, tmp)).read_text(
+                encoding="utf-8"
+            )
     except (MlflowException, OSError):
         return None
 
@@ -764,40 +931,74 @@ def promote_explicitly(name: str, version: str, reason: str, by: str | None) -> 
     try:
         MlflowClient().get_model_version(name, version)
     except MlflowException as exc:
-        raise ResilienceError(f"no version {version} of registered model {name}: {exc.message}") from exc
+        raise ResilienceError(
+            f"no version {version} of registered model {name}: {exc.message}"
+        ) from exc
     record_champion(name, version)
-    tag_version(name, version, {"promotion.decision": "champion (explicit)", "promotion.reason": reason,
-                                "promotion.by": by or "unrecorded"})
+    tag_version(
+        name,
+        version,
+        {
+            "promotion.decision": "champion (explicit)",
+            "promotion.reason": reason,
+            "promotion.by": by or "unrecorded",
+        },
+    )
 
 
 def rollback_champion(name: str, reason: str, by: str | None) -> str:
     """Make the previous champion champion again; returns its version."""
     history = _champion_history(name)
     if len(history) < 2:
-        raise ResilienceError(f"{name} has no earlier champion to roll back to (history: {history or 'empty'})")
+        raise ResilienceError(
+            f"{name} has no earlier champion to roll back to (history: {history or 'empty'})"
+        )
     current, previous = history[-1], history[-2]
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
     client.set_registered_model_alias(name, CHAMPION, previous)
     client.set_registered_model_tag(name, "champion_history", ",".join(history[:-1]))
-    tag_version(name, current, {"promotion.rolled_back": "true", "promotion.rollback_reason": reason,
-                                "promotion.rollback_by": by or "unrecorded"})
-    tag_version(name, previous, {"promotion.decision": "champion (rollback)", "promotion.reason": reason})
+    tag_version(
+        name,
+        current,
+        {
+            "promotion.rolled_back": "true",
+            "promotion.rollback_reason": reason,
+            "promotion.rollback_by": by or "unrecorded",
+        },
+    )
+    tag_version(
+        name, previous, {"promotion.decision": "champion (rollback)", "promotion.reason": reason}
+    )
     return previous
 
 
-def log_outcomes(config: TrackingConfig, experiment_name: str, table: pd.DataFrame, path: Path) -> str:
+def log_outcomes(
+    config: TrackingConfig, experiment_name: str, table: pd.DataFrame, path: Path
+) -> str:
     """One run per scoring week with realised metrics per cohort (``<metric>_<cohort>``)."""
     run_id = ""
     for week, group in table.groupby("week"):
-        with start_run(config, run_name=f"outcomes {week}", experiment_name=experiment_name, tags={"week": week}) as run:
+        with start_run(
+            config,
+            run_name=f"outcomes {week}",
+            experiment_name=experiment_name,
+            tags={"week": week},
+        ) as run:
             for row in group.to_dict("records"):
                 if row.get("suppressed"):
                     continue
                 cohort = str(row["cohort"]).replace(" ", "_")
-                log_metrics({k: row[k] for k in row if k not in ("week", "cohort", "scored", "model", "suppressed")
-                             and isinstance(row[k], (int, float))}, prefix=f"{cohort}_")
+                log_metrics(
+                    {
+                        k: row[k]
+                        for k in row
+                        if k not in ("week", "cohort", "scored", "model", "suppressed")
+                        and isinstance(row[k], (int, float))
+                    },
+                    prefix=f"{cohort}_",
+                )
             run_id = run.info.run_id
     with start_run(config, run_name="outcomes summary", experiment_name=experiment_name) as run:
         log_file(path)

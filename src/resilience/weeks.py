@@ -11,6 +11,7 @@ Traceback (most recent call last):
 ...
 resilience.errors.ResilienceError: week 2025-W53 does not exist: 2025 has 52 ISO weeks
 """
+
 from __future__ import annotations
 
 import re
@@ -81,7 +82,11 @@ def find_previous_week(week_dir: str | Path) -> Path | None:
     if not week_dir.parent.is_dir():
         return None
     earlier = sorted(
-        p for p in week_dir.parent.iterdir()
-        if p.is_dir() and WEEK_PATTERN.match(p.name) and p.name < week_dir.name and (p / "scores.parquet").is_file()
+        p
+        for p in week_dir.parent.iterdir()
+        if p.is_dir()
+        and WEEK_PATTERN.match(p.name)
+        and p.name < week_dir.name
+        and (p / "scores.parquet").is_file()
     )
     return earlier[-1] if earlier else None

@@ -6,6 +6,7 @@ it ``in_gap`` so the wording can say so: "a realistic possibility (52%, between 
 possibility' and 'likely')". Percentages are rounded to whole numbers before banding, so the words
 always agree with the number printed beside them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

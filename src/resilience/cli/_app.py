@@ -9,6 +9,7 @@ but a library raises (a damaged MLflow store, a refused file operation, an MLflo
 ends with status 143, Ctrl-C with 130. Anything unexpected is one line naming the file where the
 full trace was written, status 1.
 """
+
 from __future__ import annotations
 
 import functools
@@ -19,8 +20,8 @@ import sys
 import tempfile
 import time
 import traceback
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -33,7 +34,16 @@ EXIT_UNEXPECTED = 1
 EXIT_TERMINATED = 143
 EXIT_INTERRUPTED = 130
 # libraries that narrate their work at INFO level; an operator needs only their warnings
-QUIET_LOGGERS = ("weasyprint", "fontTools", "matplotlib", "mlflow", "alembic", "py4j", "urllib3", "numexpr")
+QUIET_LOGGERS = (
+    "weasyprint",
+    "fontTools",
+    "matplotlib",
+    "mlflow",
+    "alembic",
+    "py4j",
+    "urllib3",
+    "numexpr",
+)
 
 
 def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Callable[[], object]]:
@@ -54,8 +64,10 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Ca
             try:
                 missing = [key for key in cfg if OmegaConf.is_missing(cfg, key)]
                 if missing:
-                    raise ResilienceError(f"missing required setting(s): {', '.join(missing)} "
-                                          f"(e.g. {missing[0]}=<value>); see --help")
+                    raise ResilienceError(
+                        f"missing required setting(s): {', '.join(missing)} "
+                        f"(e.g. {missing[0]}=<value>); see --help"
+                    )
                 return task(cfg)
             except ResilienceError as exc:
                 logging.getLogger("resilience").debug("user error", exc_info=True)
@@ -63,18 +75,25 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Ca
             except Terminated as exc:
                 _fail(str(exc), EXIT_TERMINATED)
             except KeyboardInterrupt:
-                _fail("interrupted; nothing was half-written (temporary files are removed)", EXIT_INTERRUPTED)
+                _fail(
+                    "interrupted; nothing was half-written (temporary files are removed)",
+                    EXIT_INTERRUPTED,
+                )
             except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback
                 message, code = known_failure(exc)
                 _fail(message, code)
 
-        return hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)(guarded)
+        return hydra.main(
+            version_base="1.3", config_path=str(config_dir()), config_name=config_name
+        )(guarded)
 
     return decorate
 
 
 def _terminate(signum, frame) -> None:
-    raise Terminated("terminated (SIGTERM); nothing was half-written and temporary files were removed")
+    raise Terminated(
+        "terminated (SIGTERM); nothing was half-written and temporary files were removed"
+    )
 
 
 def _fail(message: str, code: int) -> None:
@@ -95,16 +114,23 @@ def known_failure(exc: Exception) -> tuple[str, int]:
     except ImportError:  # pragma: no cover
         MlflowException = ()  # type: ignore[assignment]  # noqa: N806
     if isinstance(exc, SQLAlchemyError):
-        return store_damaged_message(registry_label(), getattr(exc, "orig", None) or type(exc).__name__), EXIT_USER_ERROR
+        return store_damaged_message(
+            registry_label(), getattr(exc, "orig", None) or type(exc).__name__
+        ), EXIT_USER_ERROR
     if isinstance(exc, MlflowException):
         cause = exc.__cause__ or exc.__context__
         if isinstance(cause, SQLAlchemyError) or "database" in exc.message.lower():
-            return store_damaged_message(registry_label(), exc.message.splitlines()[0]), EXIT_USER_ERROR
+            return store_damaged_message(
+                registry_label(), exc.message.splitlines()[0]
+            ), EXIT_USER_ERROR
         return f"MLflow ({registry_label()}): {exc.message.splitlines()[0]}", EXIT_USER_ERROR
     if isinstance(exc, OSError):
         return os_error_message(exc, "a file could not be read or written"), EXIT_USER_ERROR
-    return f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} " \
-           f"(the full trace is in {_log_trace(exc)}; please report it)", EXIT_UNEXPECTED
+    return (
+        f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+        f"(the full trace is in {_log_trace(exc)}; please report it)",
+        EXIT_UNEXPECTED,
+    )
 
 
 def _log_trace(exc: BaseException) -> Path:

@@ -1,4 +1,5 @@
 """resilience-card: regenerate a version's model card, ATRS record and ALGO-CARE checklist."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,11 +18,19 @@ def main(cfg: DictConfig) -> None:
     tracking.connect(tracking.TrackingConfig(**OmegaConf.to_container(cfg.mlflow, resolve=True)))
     tracking.check_store()  # a typo'd sqlite:/// path is refused, never created
     if not str(cfg.model_uri).startswith("models:/"):
-        raise ResilienceError(f"a model card belongs to a registered version; give models:/<name>/<N>, "
-                              f"models:/<name>@<alias> or models:/m-<id>, not {cfg.model_uri!r}")
-    info = tracking.model_version_info(cfg.model_uri)  # the registry record only: nothing is unpickled
-    documents = publish(info["name"], info["version"], OmegaConf.to_container(cfg.governance, resolve=True))
-    print(f"model card for {info['name']} version {info['version']} logged to run {info['run_id']} (model_card/)")
+        raise ResilienceError(
+            f"a model card belongs to a registered version; give models:/<name>/<N>, "
+            f"models:/<name>@<alias> or models:/m-<id>, not {cfg.model_uri!r}"
+        )
+    info = tracking.model_version_info(
+        cfg.model_uri
+    )  # the registry record only: nothing is unpickled
+    documents = publish(
+        info["name"], info["version"], OmegaConf.to_container(cfg.governance, resolve=True)
+    )
+    print(
+        f"model card for {info['name']} version {info['version']} logged to run {info['run_id']} (model_card/)"
+    )
     if cfg.out_dir:
         for name, text in documents.items():
             print(f"  wrote {write_text_atomic(Path(cfg.out_dir) / name, text)}")

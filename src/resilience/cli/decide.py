@@ -1,4 +1,5 @@
 """resilience-decide: append a signed decision to the log, or verify the log against its anchors."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,32 +29,52 @@ def main(cfg: DictConfig) -> None:
         try:
             experiment = _mlflow(cfg)
             if experiment:
-                anchors += [a for a in tracking.decision_log_anchors(experiment)
-                            if a.get("log") == str(Path(cfg.log_path).resolve())]
+                anchors += [
+                    a
+                    for a in tracking.decision_log_anchors(experiment)
+                    if a.get("log") == str(Path(cfg.log_path).resolve())
+                ]
         except ResilienceError as exc:
             print(f"note: MLflow anchors not checked: {exc}")
         result = decisions.verify(cfg.log_path, key, anchors)
         print(result.message)
         if not result.ok:
-            raise ResilienceError(f"decision log {cfg.log_path} failed verification: {result.message}")
+            raise ResilienceError(
+                f"decision log {cfg.log_path} failed verification: {result.message}"
+            )
         return
     missing = [k for k in ("week", "line", "decision", "reason", "by") if not cfg.get(k)]
     if missing:
-        raise ResilienceError(f"missing {', '.join(missing)}: e.g. resilience-decide week=2026-W47 line=<id> "
-                              "decision=\"...\" reason=\"...\" by=<role>")
-    folder = week_folder(cfg.output_root, cfg.week)  # a real ISO week strictly inside output_root, first
+        raise ResilienceError(
+            f"missing {', '.join(missing)}: e.g. resilience-decide week=2026-W47 line=<id> "
+            'decision="..." reason="..." by=<role>'
+        )
+    folder = week_folder(
+        cfg.output_root, cfg.week
+    )  # a real ISO week strictly inside output_root, first
     key = decisions.signing_key(cfg.key_file)
-    record = decisions.append(cfg.log_path, folder, str(cfg.line), str(cfg.decision), str(cfg.reason), str(cfg.by),
-                              key=key)
-    print(f"recorded: {record['by_role']} decided '{record['decision']}' for line {record['line_id']} "
-          f"({record['yardstick_band']}, {record['persistence_probability']:.0%}, model {record['model']}); "
-          f"hash {record['hash'][:12]}")
+    record = decisions.append(
+        cfg.log_path,
+        folder,
+        str(cfg.line),
+        str(cfg.decision),
+        str(cfg.reason),
+        str(cfg.by),
+        key=key,
+    )
+    print(
+        f"recorded: {record['by_role']} decided '{record['decision']}' for line {record['line_id']} "
+        f"({record['yardstick_band']}, {record['persistence_probability']:.0%}, model {record['model']}); "
+        f"hash {record['hash'][:12]}"
+    )
     try:
         experiment = _mlflow(cfg)
         if experiment:
             tracking.anchor_decision_log(experiment, record["anchor"])
     except ResilienceError as exc:
-        print(f"warning: the decision is recorded and anchored in the week's manifest, but not in MLflow: {exc}")
+        print(
+            f"warning: the decision is recorded and anchored in the week's manifest, but not in MLflow: {exc}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """resilience-outcomes: realised performance of each scored week, logged to MLflow."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +11,8 @@ from resilience.cli._app import hydra_app
 from resilience.data.contract import DataContract
 from resilience.data.io import read_json, write_frame_atomic
 from resilience.errors import ResilienceError
-from resilience.outcomes import read_labels, realised_metrics
 from resilience.known_outcomes import update_outcomes, write_outcomes
+from resilience.outcomes import read_labels, realised_metrics
 
 
 @hydra_app("outcomes")
@@ -33,8 +34,10 @@ def main(cfg: DictConfig) -> None:
     tracking.log_outcomes(config, cfg.experiment, table, root / "outcomes.csv")
     print(table.to_string(index=False))
     print(f"written to {root / 'outcomes.csv'} and logged to MLflow experiment '{cfg.experiment}'")
-    print(f"{root / artifacts.OUTCOMES_PARQUET}: {len(known):,} disruption outcome(s) with their last estimate "
-          f"({added:,} new)")
+    print(
+        f"{root / artifacts.OUTCOMES_PARQUET}: {len(known):,} disruption outcome(s) with their last estimate "
+        f"({added:,} new)"
+    )
 
 
 if __name__ == "__main__":

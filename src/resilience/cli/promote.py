@@ -1,4 +1,5 @@
 """resilience-promote: explicit promotion or rollback of the champion, recorded on the version."""
+
 from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
@@ -19,7 +20,9 @@ def main(cfg: DictConfig) -> None:
         version = tracking.rollback_champion(config.registered_model_name, cfg.reason, cfg.by)
         print(f"rolled back: {config.registered_model_name} version {version} is champion again")
     else:
-        tracking.promote_explicitly(config.registered_model_name, str(cfg.version), cfg.reason, cfg.by)
+        tracking.promote_explicitly(
+            config.registered_model_name, str(cfg.version), cfg.reason, cfg.by
+        )
         print(f"{config.registered_model_name} version {cfg.version} is now champion")
 
 

@@ -1,4 +1,5 @@
 """resilience-score: score a week's extract with the champion model and write the week's folder."""
+
 from __future__ import annotations
 
 import json
@@ -29,12 +30,19 @@ def main(cfg: DictConfig) -> None:
     tracking.connect(tracking_config)
     tracking.check_store()  # a typo'd sqlite:/// path is refused, never created
     # registry record, model card and artifact digest are checked before anything is unpickled
-    model, vetted = tracking.load_persistence_model(cfg.model_uri, allow_unregistered=cfg.allow_unregistered)
+    model, vetted = tracking.load_persistence_model(
+        cfg.model_uri, allow_unregistered=cfg.allow_unregistered
+    )
     if vetted.warning:
         print(f"warning: {vetted.warning}")
     # the run's evidence (drift reference, test metrics, fairness) is JSON beside the vetted model
-    evidence = tracking.load_evidence(f"runs:/{vetted.run_id}/model" if vetted.run_id else cfg.model_uri, model=model)
-    settings = {k: OmegaConf.to_container(cfg, resolve=True)[k] for k in ("chunk_rows", "drift", "marking", "report")}
+    evidence = tracking.load_evidence(
+        f"runs:/{vetted.run_id}/model" if vetted.run_id else cfg.model_uri, model=model
+    )
+    settings = {
+        k: OmegaConf.to_container(cfg, resolve=True)[k]
+        for k in ("chunk_rows", "drift", "marking", "report")
+    }
     anchor, log_warnings = _decision_log_anchor(cfg.decision_log)
 
     def after_build(folder, previous):
@@ -49,18 +57,38 @@ def main(cfg: DictConfig) -> None:
 
     warning = "; ".join(filter(None, [vetted.warning, *log_warnings])) or None
     result = score_week(
-        cfg.input, model, ModelRef(cfg.model_uri, vetted.name, vetted.version, vetted.run_id, vetted.registry,
-                                   vetted.sha256, warning),
-        cfg.output_root, week=cfg.week, overwrite=cfg.overwrite, chunk_rows=cfg.chunk_rows,
-        drift_config=DriftConfig(**OmegaConf.to_container(cfg.drift, resolve=True)), settings=settings,
-        after_build=after_build, evidence=evidence, priority=cfg.get("priority"), manifest_extra=anchor,
+        cfg.input,
+        model,
+        ModelRef(
+            cfg.model_uri,
+            vetted.name,
+            vetted.version,
+            vetted.run_id,
+            vetted.registry,
+            vetted.sha256,
+            warning,
+        ),
+        cfg.output_root,
+        week=cfg.week,
+        overwrite=cfg.overwrite,
+        chunk_rows=cfg.chunk_rows,
+        drift_config=DriftConfig(**OmegaConf.to_container(cfg.drift, resolve=True)),
+        settings=settings,
+        after_build=after_build,
+        evidence=evidence,
+        priority=cfg.get("priority"),
+        manifest_extra=anchor,
     )
     if cfg.log_to_mlflow:
-        tracking.log_scoring_run(tracking_config, cfg.weekly_experiment, result.folder, result.manifest)
+        tracking.log_scoring_run(
+            tracking_config, cfg.weekly_experiment, result.folder, result.manifest
+        )
         if anchor:
             tracking.anchor_decision_log(cfg.weekly_experiment, anchor["decision_log"])
     bands = ", ".join(f"{count} {band}" for band, count in result.band_counts.items())
-    print(f"scored {result.rows} disruptions for week {result.week} with {vetted.identity}: {bands}")
+    print(
+        f"scored {result.rows} disruptions for week {result.week} with {vetted.identity}: {bands}"
+    )
     if result.alerts:
         print(f"{result.alerts} drift alert(s): see {result.folder / 'drift.json'}")
     print(f"output: {result.folder}")

@@ -1,4 +1,5 @@
 """resilience-validate: check an extract against a data config, print a summary."""
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,9 @@ def main(cfg: DictConfig) -> None:
     extract = load_extract(cfg.input, contract, require_label=cfg.require_label)
     summary = summarise(extract, contract)
     print(json.dumps(summary, indent=2))
-    print(f"valid: {summary['rows']} rows of {summary['lines']} lines match data config '{contract.name}'")
+    print(
+        f"valid: {summary['rows']} rows of {summary['lines']} lines match data config '{contract.name}'"
+    )
 
 
 if __name__ == "__main__":

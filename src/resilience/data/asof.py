@@ -26,6 +26,7 @@ number of the line's disruptions in between: ``count - (earlier rows of the line
 extract)`` never falls. A line whose rows all carry the same count (e.g. its total number of
 rows) breaks this and is reported (:func:`history_count_problems`).
 """
+
 from __future__ import annotations
 
 import json
@@ -42,7 +43,9 @@ log = logging.getLogger(__name__)
 SHOWN_ROWS = 5
 
 
-def resolve_as_of(setting: str | None, input_path: str | Path | None, contract: DataContract) -> pd.Timestamp | None:
+def resolve_as_of(
+    setting: str | None, input_path: str | Path | None, contract: DataContract
+) -> pd.Timestamp | None:
     """The extract's as-of date from a training option (see the module docstring).
 
     Returns None when the extract carries it (``as_of_column``): it is then read per row.
@@ -53,7 +56,9 @@ def resolve_as_of(setting: str | None, input_path: str | Path | None, contract: 
         try:
             return pd.Timestamp(str(setting)).normalize()
         except ValueError as exc:
-            raise ResilienceError(f"as_of must be an ISO date (YYYY-MM-DD) or auto, not {setting!r}") from exc
+            raise ResilienceError(
+                f"as_of must be an ISO date (YYYY-MM-DD) or auto, not {setting!r}"
+            ) from exc
     if setting in ("none", "null"):
         return None
     world = Path(input_path).parent / "world.json" if input_path else None
@@ -61,11 +66,17 @@ def resolve_as_of(setting: str | None, input_path: str | Path | None, contract: 
         try:
             return pd.Timestamp(json.loads(world.read_text())["end_date"]).normalize()
         except (ValueError, KeyError, TypeError) as exc:
-            raise ResilienceError(f"{world}: cannot read the world's end_date for as_of=auto: {exc}") from exc
+            raise ResilienceError(
+                f"{world}: cannot read the world's end_date for as_of=auto: {exc}"
+            ) from exc
     today = pd.Timestamp.today().normalize()
-    log.warning("the extract's as-of date is unknown (no as_of_column in data config '%s', no as_of option): "
-                "using today, %s; labels younger than %d weeks before today are refused",
-                contract.name, today.date(), contract.horizon_weeks)
+    log.warning(
+        "the extract's as-of date is unknown (no as_of_column in data config '%s', no as_of option): "
+        "using today, %s; labels younger than %d weeks before today are refused",
+        contract.name,
+        today.date(),
+        contract.horizon_weeks,
+    )
     return today
 
 
@@ -77,8 +88,9 @@ def _row_numbers(frame: pd.DataFrame, mask: np.ndarray) -> tuple[int, ...]:
     return tuple(int(i) + 1 for i in np.flatnonzero(mask))
 
 
-def censored_problems(frame: pd.DataFrame, contract: DataContract, as_of: pd.Timestamp | None,
-                      source: str) -> list[Problem]:
+def censored_problems(
+    frame: pd.DataFrame, contract: DataContract, as_of: pd.Timestamp | None, source: str
+) -> list[Problem]:
     """Labelled rows disrupted less than the horizon before the as-of date."""
     label = frame[contract.label]
     dates = pd.to_datetime(frame[contract.date_column])
@@ -96,12 +108,18 @@ def censored_problems(frame: pd.DataFrame, contract: DataContract, as_of: pd.Tim
         return []
     rows = _row_numbers(frame, bad)
     values = tuple(str(d.date()) for d in dates[bad].head(SHOWN_ROWS))
-    return [Problem(
-        source, contract.date_column,
-        f"a labelled disruption less than {contract.horizon_weeks} weeks before {where}: its outcome "
-        f"('{contract.label}') cannot be known yet, so it is refused for training",
-        f"disruptions on or before {(taken - horizon).min().date()} when labelled (or an empty label)",
-        rows[:SHOWN_ROWS], values, int(bad.sum()))]
+    return [
+        Problem(
+            source,
+            contract.date_column,
+            f"a labelled disruption less than {contract.horizon_weeks} weeks before {where}: its outcome "
+            f"('{contract.label}') cannot be known yet, so it is refused for training",
+            f"disruptions on or before {(taken - horizon).min().date()} when labelled (or an empty label)",
+            rows[:SHOWN_ROWS],
+            values,
+            int(bad.sum()),
+        )
+    ]
 
 
 def recounted_rows(frame: pd.DataFrame, contract: DataContract, column: str) -> np.ndarray:
@@ -114,7 +132,9 @@ def recounted_rows(frame: pd.DataFrame, contract: DataContract, column: str) -> 
     lines = frame[contract.line_column].astype(str).to_numpy()
     dates = pd.to_datetime(frame[contract.date_column]).to_numpy()
     count = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
-    table = pd.DataFrame({"line": lines, "date": dates, "count": count, "pos": np.arange(len(frame))})
+    table = pd.DataFrame(
+        {"line": lines, "date": dates, "count": count, "pos": np.arange(len(frame))}
+    )
     table = table.dropna(subset=["count"]).sort_values(["line", "date"], kind="stable")
     table["earlier"] = table.groupby("line")["date"].rank(method="min").to_numpy() - 1
     table["unseen"] = table["count"] - table["earlier"]
@@ -128,7 +148,9 @@ def recounted_rows(frame: pd.DataFrame, contract: DataContract, column: str) -> 
     return mask
 
 
-def history_count_problems(frame: pd.DataFrame, contract: DataContract, source: str) -> list[Problem]:
+def history_count_problems(
+    frame: pd.DataFrame, contract: DataContract, source: str
+) -> list[Problem]:
     """Rows of declared history counts that include disruptions after the row's own date."""
     problems = []
     for column in contract.history_counts:
@@ -136,21 +158,36 @@ def history_count_problems(frame: pd.DataFrame, contract: DataContract, source: 
         if not bad.any():
             continue
         lines = frame.loc[bad, contract.line_column].astype(str)
-        problems.append(Problem(
-            source, column,
-            f"'{column}' counts the line's earlier disruptions as of the disruption date, but along "
-            f"{lines.nunique()} line(s) ordered by date it does not rise by the disruptions in between "
-            "(it includes disruptions that happened later: recounted as of extraction?)",
-            "a count that rises by at least one with each later disruption of the line",
-            _row_numbers(frame, bad)[:SHOWN_ROWS],
-            tuple(f"{line}: {int(v)}" for line, v in zip(lines.head(SHOWN_ROWS), frame.loc[bad, column].head(SHOWN_ROWS))),
-            int(bad.sum())))
+        problems.append(
+            Problem(
+                source,
+                column,
+                f"'{column}' counts the line's earlier disruptions as of the disruption date, but along "
+                f"{lines.nunique()} line(s) ordered by date it does not rise by the disruptions in between "
+                "(it includes disruptions that happened later: recounted as of extraction?)",
+                "a count that rises by at least one with each later disruption of the line",
+                _row_numbers(frame, bad)[:SHOWN_ROWS],
+                tuple(
+                    f"{line}: {int(v)}"
+                    for line, v in zip(
+                        lines.head(SHOWN_ROWS), frame.loc[bad, column].head(SHOWN_ROWS)
+                    )
+                ),
+                int(bad.sum()),
+            )
+        )
     return problems
 
 
-def check_training_extract(frame: pd.DataFrame, contract: DataContract, as_of: pd.Timestamp | None,
-                           source: str = "training extract") -> None:
+def check_training_extract(
+    frame: pd.DataFrame,
+    contract: DataContract,
+    as_of: pd.Timestamp | None,
+    source: str = "training extract",
+) -> None:
     """Refuse a labelled extract with censored labels or history counts known only later."""
-    problems = censored_problems(frame, contract, as_of, source) + history_count_problems(frame, contract, source)
+    problems = censored_problems(frame, contract, as_of, source) + history_count_problems(
+        frame, contract, source
+    )
     if problems:
         raise ContractError(problems)

@@ -11,6 +11,7 @@ Example
 >>> contract.label
 'persisted_12w'
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -21,7 +22,13 @@ from typing import Any
 from resilience.data.protected import PROTECTED_WORDS, protected_reason
 from resilience.errors import ConfigError
 
-__all__ = ["PROTECTED_WORDS", "protected_reason", "DataContract", "ColumnSpec", "load_data_contract"]
+__all__ = [
+    "PROTECTED_WORDS",
+    "protected_reason",
+    "DataContract",
+    "ColumnSpec",
+    "load_data_contract",
+]
 
 DTYPES = ("string", "category", "int", "float", "bool", "date", "text")
 ROLES = ("id", "line_id", "date", "feature", "label", "context")
@@ -59,8 +66,11 @@ class ColumnSpec:
     @property
     def text_limit(self) -> int | None:
         """The longest value accepted (text-like dtypes only): ``max_length`` or the dtype's default."""
-        return self.max_length if self.max_length is not None else DEFAULT_MAX_LENGTH.get(self.dtype)
-    ageing: bool = False      # an age/history field that shifts as the panel ages: drift is information, not an alert
+        return (
+            self.max_length if self.max_length is not None else DEFAULT_MAX_LENGTH.get(self.dtype)
+        )
+
+    ageing: bool = False  # an age/history field that shifts as the panel ages: drift is information, not an alert
 
     @property
     def is_categorical(self) -> bool:
@@ -71,7 +81,9 @@ class ColumnSpec:
         parts = {
             "string": "a non-empty string",
             "text": "text",
-            "category": "one of " + ", ".join(self.allowed) if self.allowed else "a non-empty category",
+            "category": "one of " + ", ".join(self.allowed)
+            if self.allowed
+            else "a non-empty category",
             "int": "a whole number",
             "float": "a number",
             "bool": "true/false or 1/0",
@@ -121,8 +133,10 @@ class DataContract:
     slices: tuple[str, ...] = ()
     cohort_column: str | None = None
     contract_version: int = 1
-    as_of_column: str | None = None          # a date column: when each row was extracted (data/asof.py)
-    history_counts: tuple[str, ...] = ()     # counts of the line's earlier disruptions, as of the disruption date
+    as_of_column: str | None = None  # a date column: when each row was extracted (data/asof.py)
+    history_counts: tuple[
+        str, ...
+    ] = ()  # counts of the line's earlier disruptions, as of the disruption date
     _by_name: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -134,7 +148,9 @@ class DataContract:
         """Build and check a contract from a data config mapping (plain dict or DictConfig)."""
         config = _plain(config)
         if not isinstance(config, Mapping):
-            raise ConfigError(f"a data config must be a mapping of keys (name, columns, ...), got {config!r:.80}")
+            raise ConfigError(
+                f"a data config must be a mapping of keys (name, columns, ...), got {config!r:.80}"
+            )
         name = str(config.get("name", "unnamed"))
         where = f"data config '{name}'"
         slices = config.get("slices") or ()
@@ -160,7 +176,9 @@ class DataContract:
         columns = {}
         for c in self.columns:
             defaults = {f.name: f.default for f in ColumnSpec.__dataclass_fields__.values()}
-            d = {k: v for k, v in asdict(c).items() if k != "name" and not _same(v, defaults.get(k))}
+            d = {
+                k: v for k, v in asdict(c).items() if k != "name" and not _same(v, defaults.get(k))
+            }
             if c.allowed is not None:
                 d["allowed"] = list(c.allowed)
             columns[c.name] = d
@@ -172,7 +190,9 @@ class DataContract:
             "cohort_column": self.cohort_column,
             "as_of_column": self.as_of_column,
             "history_counts": list(self.history_counts),
-            "concepts": {k.name: {"label_text": k.label_text, "four_ps": k.four_ps} for k in self.concepts},
+            "concepts": {
+                k.name: {"label_text": k.label_text, "four_ps": k.four_ps} for k in self.concepts
+            },
             "columns": columns,
             "rules": [asdict(r) for r in self.rules],
         }
@@ -186,29 +206,41 @@ class DataContract:
                 self._check_feature(c, where)
         for concept in self.concepts:
             if concept.four_ps not in FOUR_PS:
-                raise ConfigError(f"{where}, concept '{concept.name}': four_ps '{concept.four_ps}' is not one of {FOUR_PS}")
+                raise ConfigError(
+                    f"{where}, concept '{concept.name}': four_ps '{concept.four_ps}' is not one of {FOUR_PS}"
+                )
         for role in SINGLE_ROLES:
             found = [c.name for c in self.columns if c.role == role]
             if len(found) != 1:
-                raise ConfigError(f"{where}: exactly one column must have role '{role}', found {found or 'none'}")
+                raise ConfigError(
+                    f"{where}: exactly one column must have role '{role}', found {found or 'none'}"
+                )
         if not self.features:
             raise ConfigError(f"{where}: no column has role 'feature'")
         for name in (*self.slices, *([self.cohort_column] if self.cohort_column else [])):
             if name not in self._by_name:
                 raise ConfigError(f"{where}: slice/cohort column '{name}' is not a column")
-        if self.as_of_column and (self.as_of_column not in self._by_name
-                                  or self._by_name[self.as_of_column].dtype != "date"
-                                  or self._by_name[self.as_of_column].role != "context"):
-            raise ConfigError(f"{where}: as_of_column '{self.as_of_column}' must be a date column with role 'context'")
+        if self.as_of_column and (
+            self.as_of_column not in self._by_name
+            or self._by_name[self.as_of_column].dtype != "date"
+            or self._by_name[self.as_of_column].role != "context"
+        ):
+            raise ConfigError(
+                f"{where}: as_of_column '{self.as_of_column}' must be a date column with role 'context'"
+            )
         for name in self.history_counts:
             if name not in self._by_name or self._by_name[name].dtype not in ("int", "float"):
-                raise ConfigError(f"{where}: history_counts '{name}' must be a numeric column of the extract")
+                raise ConfigError(
+                    f"{where}: history_counts '{name}' must be a numeric column of the extract"
+                )
         for rule in self.rules:
             for name in (rule.column, rule.other):
                 if name not in self._by_name:
                     raise ConfigError(f"{where}, rule '{rule.name}': '{name}' is not a column")
             if rule.kind not in ("iff", "implies") or rule.severity not in ("error", "warning"):
-                raise ConfigError(f"{where}, rule '{rule.name}': kind must be iff/implies and severity error/warning")
+                raise ConfigError(
+                    f"{where}, rule '{rule.name}': kind must be iff/implies and severity error/warning"
+                )
 
     def _check_column(self, c: ColumnSpec, where: str) -> None:
         """Keys every column may set: dtype, role, concept, max_column, describes, max_length."""
@@ -223,7 +255,9 @@ class DataContract:
             raise ConfigError(f"{here}: max_column '{c.max_column}' is not a column")
         for key in ("min", "max"):
             value = getattr(c, key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float))
+            ):
                 raise ConfigError(f"{here}: {key} must be a number, not {value!r}")
         for key in ("nullable", "unique", "not_future", "protected"):
             if not isinstance(getattr(c, key), bool):
@@ -232,11 +266,19 @@ class DataContract:
             raise ConfigError(f"{here}: describes '{c.describes}' is not one of {DESCRIBES}")
         if c.max_length is not None:
             if c.dtype not in DEFAULT_MAX_LENGTH:
-                raise ConfigError(f"{here}: max_length applies to {tuple(DEFAULT_MAX_LENGTH)} columns, "
-                                  f"not {c.dtype}")
-            if isinstance(c.max_length, bool) or not isinstance(c.max_length, int) or c.max_length < 1:
-                raise ConfigError(f"{here}: max_length must be a whole number of characters >= 1, "
-                                  f"not {c.max_length!r}")
+                raise ConfigError(
+                    f"{here}: max_length applies to {tuple(DEFAULT_MAX_LENGTH)} columns, "
+                    f"not {c.dtype}"
+                )
+            if (
+                isinstance(c.max_length, bool)
+                or not isinstance(c.max_length, int)
+                or c.max_length < 1
+            ):
+                raise ConfigError(
+                    f"{here}: max_length must be a whole number of characters >= 1, "
+                    f"not {c.max_length!r}"
+                )
 
     def _check_feature(self, c: ColumnSpec, where: str) -> None:
         """A feature must declare what it describes, never a person, and never read as one."""
@@ -328,16 +370,24 @@ def _columns_from(raw: Any, where: str) -> tuple[ColumnSpec, ...]:
     columns = []
     for col_name, spec in raw.items():
         if spec is not None and not isinstance(spec, Mapping):
-            raise ConfigError(f"{where}, column '{col_name}': expected a mapping of keys "
-                              f"(dtype, role, ...), got {spec!r}")
+            raise ConfigError(
+                f"{where}, column '{col_name}': expected a mapping of keys "
+                f"(dtype, role, ...), got {spec!r}"
+            )
         spec = dict(spec or {})
         unknown = set(spec) - known
         if unknown:
-            raise ConfigError(f"{where}, column '{col_name}': unknown key(s) {sorted(unknown)}; "
-                              f"allowed: {sorted(known)}")
+            raise ConfigError(
+                f"{where}, column '{col_name}': unknown key(s) {sorted(unknown)}; "
+                f"allowed: {sorted(known)}"
+            )
         if spec.get("allowed") is not None:
-            if isinstance(spec["allowed"], (str, Mapping)) or not isinstance(spec["allowed"], (list, tuple)):
-                raise ConfigError(f"{where}, column '{col_name}': 'allowed' must be a list, not {spec['allowed']!r}")
+            if isinstance(spec["allowed"], (str, Mapping)) or not isinstance(
+                spec["allowed"], (list, tuple)
+            ):
+                raise ConfigError(
+                    f"{where}, column '{col_name}': 'allowed' must be a list, not {spec['allowed']!r}"
+                )
             spec["allowed"] = tuple(str(v) for v in spec["allowed"])
         columns.append(ColumnSpec(name=str(col_name), **spec))
     return tuple(columns)
@@ -346,9 +396,17 @@ def _columns_from(raw: Any, where: str) -> tuple[ColumnSpec, ...]:
 def _concepts_from(raw: Any, where: str) -> tuple[ConceptSpec, ...]:
     raw = raw or {}
     if not isinstance(raw, Mapping) or not all(isinstance(v, Mapping) for v in raw.values()):
-        raise ConfigError(f"{where}: 'concepts' must map concept names to {{label_text, four_ps}}, not {raw!r:.80}")
-    return tuple(ConceptSpec(name=str(k), label_text=str(v.get("label_text", k)),
-                             four_ps=str(v.get("four_ps", "context"))) for k, v in raw.items())
+        raise ConfigError(
+            f"{where}: 'concepts' must map concept names to {{label_text, four_ps}}, not {raw!r:.80}"
+        )
+    return tuple(
+        ConceptSpec(
+            name=str(k),
+            label_text=str(v.get("label_text", k)),
+            four_ps=str(v.get("four_ps", "context")),
+        )
+        for k, v in raw.items()
+    )
 
 
 def _rules_from(raw: Any, where: str) -> tuple[RuleSpec, ...]:
@@ -360,7 +418,9 @@ def _rules_from(raw: Any, where: str) -> tuple[RuleSpec, ...]:
     rules = []
     for r in raw:
         if not isinstance(r, Mapping) or set(r) - keys or required - set(r):
-            raise ConfigError(f"{where}: rule {r!r} must be a mapping with keys {sorted(keys)} (severity optional)")
+            raise ConfigError(
+                f"{where}: rule {r!r} must be a mapping with keys {sorted(keys)} (severity optional)"
+            )
         rules.append(RuleSpec(**dict(r)))
     return tuple(rules)
 

@@ -3,6 +3,7 @@
 Reading keeps every value as the file has it (CSV: as text) so that validation can say exactly
 which row held what; typing happens in :mod:`resilience.data.validate`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -18,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from resilience.errors import Problem, ContractError, ResilienceError
+from resilience.errors import ContractError, Problem, ResilienceError
 
 CSV_SUFFIXES = (".csv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -58,8 +59,17 @@ def _check_header(path: Path) -> None:
     """Refuse a column named twice: pandas would silently rename the second ``contacts.1``."""
     twice = [name for name, count in Counter(_header(path)).items() if count > 1]
     if twice:
-        raise ContractError([Problem(str(path), printable_name(name), "column appears more than once in the "
-                                     "header row", "each column once") for name in twice])
+        raise ContractError(
+            [
+                Problem(
+                    str(path),
+                    printable_name(name),
+                    "column appears more than once in the header row",
+                    "each column once",
+                )
+                for name in twice
+            ]
+        )
 
 
 def _has_nul(path: Path) -> bool:
@@ -77,15 +87,26 @@ def _read_csv(path: Path, **kwargs) -> pd.DataFrame | Iterator[pd.DataFrame]:
         if _has_nul(path):
             kwargs["engine"] = "python"
         return pd.read_csv(
-            path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8-sig",
-            skipinitialspace=False, **kwargs,
+            path,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[],
+            encoding="utf-8-sig",
+            skipinitialspace=False,
+            **kwargs,
         )
     except UnicodeDecodeError as exc:
         raise ResilienceError(
             f"{path}: not valid UTF-8 text (byte {exc.start}); save the extract as UTF-8 CSV"
         ) from exc
     except pd.errors.EmptyDataError as exc:
-        raise ContractError([Problem(str(path), None, "the file is empty", "a header row and at least one data row")]) from exc
+        raise ContractError(
+            [
+                Problem(
+                    str(path), None, "the file is empty", "a header row and at least one data row"
+                )
+            ]
+        ) from exc
     except (pd.errors.ParserError, csv.Error, ValueError) as exc:
         raise ResilienceError(f"{path}: cannot be read as CSV: {exc}") from exc
 
@@ -145,7 +166,9 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        if tmp_path.is_file():  # mkstemp makes the file private (0600): give it the usual permissions
+        if (
+            tmp_path.is_file()
+        ):  # mkstemp makes the file private (0600): give it the usual permissions
             os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, target)
     finally:
@@ -178,7 +201,9 @@ def write_frame_atomic(frame: pd.DataFrame, target: str | Path) -> Path:
     return target
 
 
-def read_json(path: str | Path, advice: str = "restore it from backup or rerun the command that wrote it"):
+def read_json(
+    path: str | Path, advice: str = "restore it from backup or rerun the command that wrote it"
+):
     """A JSON file the toolkit wrote; a damaged or unreadable one is one clear error naming it."""
     import json
 
@@ -188,11 +213,16 @@ def read_json(path: str | Path, advice: str = "restore it from backup or rerun t
     except FileNotFoundError as exc:
         raise ResilienceError(f"{path} is missing; {advice}") from exc
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ResilienceError(f"{path} cannot be read ({type(exc).__name__}: {exc}); {advice}") from exc
+        raise ResilienceError(
+            f"{path} cannot be read ({type(exc).__name__}: {exc}); {advice}"
+        ) from exc
 
 
-def read_parquet(path: str | Path, advice: str = "restore it from backup or rerun the command that wrote it",
-                 **kwargs) -> pd.DataFrame:
+def read_parquet(
+    path: str | Path,
+    advice: str = "restore it from backup or rerun the command that wrote it",
+    **kwargs,
+) -> pd.DataFrame:
     """A Parquet file the toolkit wrote; a damaged or unreadable one is one clear error naming it."""
     path = Path(path)
     try:

@@ -17,6 +17,7 @@
 
 Nothing is written anywhere: the caller gets a typed frame or a :class:`ContractError`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,8 +43,10 @@ FALSE_WORDS = {"false", "0", "0.0", "no", "f", "n"}
 # different order from how it is stored.
 CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
 _CONTROL = re.compile(CONTROL_CHARACTERS)
-CONTROL_EXPECTED = ("without control characters (NUL, CR, LF, tab or other C0/C1 codes, line or paragraph "
-                    "separators) or bidirectional overrides (U+202A-U+202E, U+2066-U+2069)")
+CONTROL_EXPECTED = (
+    "without control characters (NUL, CR, LF, tab or other C0/C1 codes, line or paragraph "
+    "separators) or bidirectional overrides (U+202A-U+202E, U+2066-U+2069)"
+)
 
 
 @dataclass
@@ -59,12 +62,21 @@ class ValidatedExtract:
         return bool(self.frame.attrs.get("has_label", False))
 
 
-def _problem(source: str, column: str | None, rule: str, expected: str, index: pd.Index,
-             values: pd.Series | None = None, severity: str = "error") -> Problem:
+def _problem(
+    source: str,
+    column: str | None,
+    rule: str,
+    expected: str,
+    index: pd.Index,
+    values: pd.Series | None = None,
+    severity: str = "error",
+) -> Problem:
     index = pd.Index(index).unique()
     shown = index[:MAX_ROWS_SHOWN]
     vals = tuple("" if values is None else _show(values.loc[i]) for i in shown)
-    return Problem(source, column, rule, expected, tuple(int(i) + 1 for i in shown), vals, len(index), severity)
+    return Problem(
+        source, column, rule, expected, tuple(int(i) + 1 for i in shown), vals, len(index), severity
+    )
 
 
 def _show(value: object) -> str:
@@ -91,7 +103,9 @@ def _parse(raw: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, pd.Series]:
     blank = _blank(raw)
     if spec.dtype in ("string", "text", "category"):
         text = raw.astype(object).where(~blank, None)
-        text = text.map(lambda v: v if v is None else str(v).strip() if spec.dtype == "category" else str(v))
+        text = text.map(
+            lambda v: v if v is None else str(v).strip() if spec.dtype == "category" else str(v)
+        )
         if spec.dtype == "category":
             return text.astype("category"), pd.Series(False, index=raw.index)
         return text, pd.Series(False, index=raw.index)
@@ -99,7 +113,11 @@ def _parse(raw: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, pd.Series]:
         if pd.api.types.is_bool_dtype(raw):
             numbers = raw.astype(float)
         else:
-            source = raw.astype(str).str.strip().where(~blank, None) if raw.dtype == object or pd.api.types.is_string_dtype(raw) else raw
+            source = (
+                raw.astype(str).str.strip().where(~blank, None)
+                if raw.dtype == object or pd.api.types.is_string_dtype(raw)
+                else raw
+            )
             numbers = pd.to_numeric(source, errors="coerce").astype(float)
         bad = numbers.isna() & ~blank
         bad |= np.isinf(numbers.fillna(0))
@@ -113,7 +131,9 @@ def _parse(raw: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, pd.Series]:
     if spec.dtype == "bool":
         if pd.api.types.is_bool_dtype(raw):
             typed = raw.astype("boolean")
-            return (typed.astype(bool) if not typed.isna().any() else typed), pd.Series(False, index=raw.index)
+            return (typed.astype(bool) if not typed.isna().any() else typed), pd.Series(
+                False, index=raw.index
+            )
         words = raw.astype(str).str.strip().str.lower()
         typed = pd.Series(pd.NA, index=raw.index, dtype="boolean")
         typed[words.isin(TRUE_WORDS) & ~blank] = True
@@ -130,7 +150,9 @@ def _parse(raw: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, pd.Series]:
         # the calendar day as written (YYYY-MM-DD...), so time zones never move a date
         day = text.str.slice(0, 10)
         dates = pd.to_datetime(day, errors="coerce", format="%Y-%m-%d")
-        looks_iso = day.str.fullmatch(r"\d{4}-\d{2}-\d{2}", na=False) & (text.str.len().fillna(0).eq(10) | text.str.slice(10, 11).isin(["T", " "]))
+        looks_iso = day.str.fullmatch(r"\d{4}-\d{2}-\d{2}", na=False) & (
+            text.str.len().fillna(0).eq(10) | text.str.slice(10, 11).isin(["T", " "])
+        )
         dates = dates.where(looks_iso)
         bad = dates.isna() & ~blank
         # a well-formed date beyond pandas' range (after 2262) is a date in the future, not a wrong type
@@ -143,6 +165,7 @@ def _parse(raw: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, pd.Series]:
 
 def _rule_mask(frame: pd.DataFrame, rule: RuleSpec) -> pd.Series:
     """True where a row breaks a cross-column rule (rows with either side empty are not judged)."""
+
     def equals(col: str, value: object) -> pd.Series:
         series = frame[col]
         if pd.api.types.is_bool_dtype(series):
@@ -170,27 +193,41 @@ def _schema(contract: DataContract, present: list[str], today: pd.Timestamp):
             checks.append(pa.Check.isin(list(spec.allowed), error="allowed"))
         if spec.not_future:
             checks.append(pa.Check.le(today, error="not_future"))
-        columns[name] = pa.Column(checks=checks, nullable=spec.nullable, unique=spec.unique, coerce=False)
+        columns[name] = pa.Column(
+            checks=checks, nullable=spec.nullable, unique=spec.unique, coerce=False
+        )
     frame_checks = []
     for name in present:
         spec = contract.column(name)
         if spec.max_column and spec.max_column in present:
-            frame_checks.append(pa.Check(
-                lambda d, a=name, b=spec.max_column: d[a].isna() | d[b].isna() | (d[a] <= d[b]),
-                name=f"max_column:{name}:{spec.max_column}",
-            ))
+            frame_checks.append(
+                pa.Check(
+                    lambda d, a=name, b=spec.max_column: d[a].isna() | d[b].isna() | (d[a] <= d[b]),
+                    name=f"max_column:{name}:{spec.max_column}",
+                )
+            )
     return pa.DataFrameSchema(columns=columns, checks=frame_checks, strict=False, coerce=False)
 
 
-def _pandera_problems(frame: pd.DataFrame, contract: DataContract, present: list[str], source: str,
-                      raw: pd.DataFrame, skip: dict[str, pd.Series], today: pd.Timestamp) -> list[Problem]:
+def _pandera_problems(
+    frame: pd.DataFrame,
+    contract: DataContract,
+    present: list[str],
+    source: str,
+    raw: pd.DataFrame,
+    skip: dict[str, pd.Series],
+    today: pd.Timestamp,
+) -> list[Problem]:
     import pandera.pandas as pa
 
     try:
         with warnings.catch_warnings():
             # pandera's own failure-case formatting concatenates all-NA frames (pandas FutureWarning)
-            warnings.filterwarnings("ignore", category=FutureWarning,
-                                    message="The behavior of DataFrame concatenation with empty or all-NA")
+            warnings.filterwarnings(
+                "ignore",
+                category=FutureWarning,
+                message="The behavior of DataFrame concatenation with empty or all-NA",
+            )
             _schema(contract, present, today).validate(frame, lazy=True)
         return []
     except pa.errors.SchemaErrors as exc:
@@ -201,10 +238,19 @@ def _pandera_problems(frame: pd.DataFrame, contract: DataContract, present: list
     for check, group in cases[frame_level].groupby("check", sort=False):
         _, col, other = str(check).split(":")
         index = pd.Index(group["index"].dropna().astype(int)).unique().sort_values()
-        problems.append(_problem(source, col, "value out of range",
-                                 f"{contract.column(col).expected()} (no larger than {other} in the same row)",
-                                 index, raw[col]))
-    for (column, check), group in cases[~frame_level].groupby(["column", "check"], sort=False, dropna=False):
+        problems.append(
+            _problem(
+                source,
+                col,
+                "value out of range",
+                f"{contract.column(col).expected()} (no larger than {other} in the same row)",
+                index,
+                raw[col],
+            )
+        )
+    for (column, check), group in cases[~frame_level].groupby(
+        ["column", "check"], sort=False, dropna=False
+    ):
         index = pd.Index(group["index"].dropna().astype(int)).unique().sort_values()
         if column not in present:
             continue
@@ -227,9 +273,14 @@ def _pandera_problems(frame: pd.DataFrame, contract: DataContract, present: list
     return problems
 
 
-def validate_frame(raw: pd.DataFrame, contract: DataContract, source: str = "extract",
-                   require_label: bool = False, today: pd.Timestamp | None = None,
-                   first_row: int = 1) -> ValidatedExtract:
+def validate_frame(
+    raw: pd.DataFrame,
+    contract: DataContract,
+    source: str = "extract",
+    require_label: bool = False,
+    today: pd.Timestamp | None = None,
+    first_row: int = 1,
+) -> ValidatedExtract:
     """Check a raw frame against ``contract``; return it typed or raise :class:`ContractError`.
 
     Parameters
@@ -269,33 +320,60 @@ def validate_frame(raw: pd.DataFrame, contract: DataContract, source: str = "ext
 def _check_shape(raw: pd.DataFrame, source: str) -> None:
     """An empty extract, or one read as a single column because it is not comma-separated."""
     if len(raw) == 0:
-        raise ContractError([Problem(source, None, "the extract has no rows", "at least one data row")])
+        raise ContractError(
+            [Problem(source, None, "the extract has no rows", "at least one data row")]
+        )
     if len(raw.columns) == 1 and any(sep in str(raw.columns[0]) for sep in (";", "\t", "|")):
-        raise ContractError([Problem(source, None, "the file has a single column, '" + str(raw.columns[0])[:60] + "...'",
-                                     "comma-separated values (this file looks separated by ';', tabs or '|': "
-                                     "save it as CSV with commas)")])
+        raise ContractError(
+            [
+                Problem(
+                    source,
+                    None,
+                    "the file has a single column, '" + str(raw.columns[0])[:60] + "...'",
+                    "comma-separated values (this file looks separated by ';', tabs or '|': "
+                    "save it as CSV with commas)",
+                )
+            ]
+        )
 
 
-def _column_problems(raw: pd.DataFrame, contract: DataContract, source: str,
-                     require_label: bool) -> tuple[list[Problem], list[Problem]]:
+def _column_problems(
+    raw: pd.DataFrame, contract: DataContract, source: str, require_label: bool
+) -> tuple[list[Problem], list[Problem]]:
     """Columns given twice or missing (errors) and columns the contract does not know (a warning)."""
-    problems = [Problem(source, printable_name(name), "column appears more than once", "each column once")
-                for name in pd.Index(raw.columns)[pd.Index(raw.columns).duplicated()].unique()]
+    problems = [
+        Problem(source, printable_name(name), "column appears more than once", "each column once")
+        for name in pd.Index(raw.columns)[pd.Index(raw.columns).duplicated()].unique()
+    ]
     required = [c for c in contract.column_names if c != contract.label or require_label]
     for name in required:
         if name not in raw.columns:
-            problems.append(Problem(source, name, "missing required column",
-                                    f"a column named '{name}' ({contract.column(name).expected()})"))
+            problems.append(
+                Problem(
+                    source,
+                    name,
+                    "missing required column",
+                    f"a column named '{name}' ({contract.column(name).expected()})",
+                )
+            )
     warned = []
     extra = [c for c in raw.columns if c not in contract.column_names]
     if extra:
-        warned.append(Problem(source, None, f"unknown column(s) ignored: {', '.join(printable_name(c) for c in extra)}",
-                              "only the columns of data config " + repr(contract.name), severity="warning"))
+        warned.append(
+            Problem(
+                source,
+                None,
+                f"unknown column(s) ignored: {', '.join(printable_name(c) for c in extra)}",
+                "only the columns of data config " + repr(contract.name),
+                severity="warning",
+            )
+        )
     return problems, warned
 
 
-def _typed(raw: pd.DataFrame, contract: DataContract, present: list[str],
-           source: str) -> tuple[pd.DataFrame, dict[str, pd.Series], list[Problem]]:
+def _typed(
+    raw: pd.DataFrame, contract: DataContract, present: list[str], source: str
+) -> tuple[pd.DataFrame, dict[str, pd.Series], list[Problem]]:
     """Every present column converted to its dtype; values that do not parse are problems."""
     typed: dict[str, pd.Series] = {}
     unparsed: dict[str, pd.Series] = {}
@@ -305,11 +383,15 @@ def _typed(raw: pd.DataFrame, contract: DataContract, present: list[str],
         typed[name], bad = _parse(raw[name], spec)
         if bad.any():
             unparsed[name] = bad
-            problems.append(_problem(source, name, "wrong type", spec.expected(), raw.index[bad], raw[name]))
+            problems.append(
+                _problem(source, name, "wrong type", spec.expected(), raw.index[bad], raw[name])
+            )
     return pd.DataFrame(typed, index=raw.index), unparsed, problems
 
 
-def _text_problems(raw: pd.DataFrame, contract: DataContract, present: list[str], source: str) -> list[Problem]:
+def _text_problems(
+    raw: pd.DataFrame, contract: DataContract, present: list[str], source: str
+) -> list[Problem]:
     """Ids, strings, categories and text: no control characters, no bidi overrides, not too long.
 
     Such values would break CSV rows, hide text or smuggle formulas into the outputs, so they are
@@ -325,17 +407,39 @@ def _text_problems(raw: pd.DataFrame, contract: DataContract, present: list[str]
         # fast path: one search over the joined column; only a hit looks row by row
         if _CONTROL.search("".join(values)):
             control = text.str.contains(CONTROL_CHARACTERS, regex=True)
-            problems.append(_problem(source, name, "control character", f"{spec.expected()} {CONTROL_EXPECTED}",
-                                     text.index[control.to_numpy()], raw[name]))
+            problems.append(
+                _problem(
+                    source,
+                    name,
+                    "control character",
+                    f"{spec.expected()} {CONTROL_EXPECTED}",
+                    text.index[control.to_numpy()],
+                    raw[name],
+                )
+            )
         if values and max(map(len, values)) > spec.text_limit:
             long = text.str.len() > spec.text_limit
-            problems.append(_problem(source, name, "value too long", f"at most {spec.text_limit:,} characters",
-                                     text.index[long.to_numpy()], raw[name]))
+            problems.append(
+                _problem(
+                    source,
+                    name,
+                    "value too long",
+                    f"at most {spec.text_limit:,} characters",
+                    text.index[long.to_numpy()],
+                    raw[name],
+                )
+            )
     return problems
 
 
-def _label_problems(frame: pd.DataFrame, raw: pd.DataFrame, contract: DataContract, source: str,
-                    unparsed: dict[str, pd.Series], require_label: bool) -> list[Problem]:
+def _label_problems(
+    frame: pd.DataFrame,
+    raw: pd.DataFrame,
+    contract: DataContract,
+    source: str,
+    unparsed: dict[str, pd.Series],
+    require_label: bool,
+) -> list[Problem]:
     """Training needs a label in every row (rows whose label did not parse are already reported)."""
     label = contract.label
     if not require_label:
@@ -343,12 +447,21 @@ def _label_problems(frame: pd.DataFrame, raw: pd.DataFrame, contract: DataContra
     missing = frame[label].isna() & ~unparsed.get(label, pd.Series(False, index=frame.index))
     if not missing.any():
         return []
-    return [_problem(source, label, "label missing", "true or false in every training row",
-                     frame.index[missing], raw[label])]
+    return [
+        _problem(
+            source,
+            label,
+            "label missing",
+            "true or false in every training row",
+            frame.index[missing],
+            raw[label],
+        )
+    ]
 
 
-def _rule_problems(frame: pd.DataFrame, raw: pd.DataFrame, contract: DataContract,
-                   source: str) -> tuple[list[Problem], list[Problem]]:
+def _rule_problems(
+    frame: pd.DataFrame, raw: pd.DataFrame, contract: DataContract, source: str
+) -> tuple[list[Problem], list[Problem]]:
     """Rows breaking the config's cross-column rules: (errors, warnings)."""
     errors, warned = [], []
     for rule in contract.rules:
@@ -356,14 +469,22 @@ def _rule_problems(frame: pd.DataFrame, raw: pd.DataFrame, contract: DataContrac
             broken = _rule_mask(frame, rule)
             if broken.any():
                 relation = "exactly when" if rule.kind == "iff" else "requires"
-                found = _problem(source, rule.column, f"breaks rule '{rule.name}'",
-                                 f"{rule.column} = {rule.value} {relation} {rule.other} = {rule.other_value}",
-                                 frame.index[broken], raw[rule.column], severity=rule.severity)
+                found = _problem(
+                    source,
+                    rule.column,
+                    f"breaks rule '{rule.name}'",
+                    f"{rule.column} = {rule.value} {relation} {rule.other} = {rule.other_value}",
+                    frame.index[broken],
+                    raw[rule.column],
+                    severity=rule.severity,
+                )
                 (errors if rule.severity == "error" else warned).append(found)
     return errors, warned
 
 
-def _validated(frame: pd.DataFrame, contract: DataContract, source: str, warned: list[Problem]) -> ValidatedExtract:
+def _validated(
+    frame: pd.DataFrame, contract: DataContract, source: str, warned: list[Problem]
+) -> ValidatedExtract:
     """The typed frame in the contract's column order, the label dropped when no row has one."""
     label = contract.label
     has_label = label in frame.columns and frame[label].notna().any()
@@ -374,8 +495,12 @@ def _validated(frame: pd.DataFrame, contract: DataContract, source: str, warned:
     return ValidatedExtract(frame=frame, source=source, warnings=warned)
 
 
-def load_extract(path: str | Path, contract: DataContract, require_label: bool = False,
-                 today: pd.Timestamp | None = None) -> ValidatedExtract:
+def load_extract(
+    path: str | Path,
+    contract: DataContract,
+    require_label: bool = False,
+    today: pd.Timestamp | None = None,
+) -> ValidatedExtract:
     """Read and validate an extract file (CSV or Parquet)."""
     path = Path(path)
     raw = read_extract(path)
@@ -395,17 +520,30 @@ def check_week_holds(week: str, latest_date, source: str = "extract") -> str:
 
     week = check_week(week)
     if latest_date is None or pd.isna(latest_date):
-        raise ContractError([Problem(source, None, f"no disruption date to check week {week} against",
-                                     "at least one dated disruption")])
+        raise ContractError(
+            [
+                Problem(
+                    source,
+                    None,
+                    f"no disruption date to check week {week} against",
+                    "at least one dated disruption",
+                )
+            ]
+        )
     holds = iso_week(latest_date)
     if holds != week:
-        raise ContractError([Problem(
-            source, None,
-            f"week={week} does not hold the extract's latest disruption date "
-            f"({pd.Timestamp(latest_date).date()}, in week {holds})",
-            f"week={holds} (a week is named after the ISO week of its latest disruption date), "
-            "or no week= at all",
-        )])
+        raise ContractError(
+            [
+                Problem(
+                    source,
+                    None,
+                    f"week={week} does not hold the extract's latest disruption date "
+                    f"({pd.Timestamp(latest_date).date()}, in week {holds})",
+                    f"week={holds} (a week is named after the ISO week of its latest disruption date), "
+                    "or no week= at all",
+                )
+            ]
+        )
     return week
 
 

@@ -83,6 +83,7 @@ Example
 'Estimated chance the line is still active 12 weeks after the disruption: likely (62%); ...'
 >>> importance = concept_importance(explanation)
 """
+
 from __future__ import annotations
 
 from resilience.explain.concepts import ConceptMap

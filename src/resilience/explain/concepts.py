@@ -2,6 +2,7 @@
 
 SHAP values add within a group, so a concept's contribution (the sum of its features') is exact.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -17,8 +18,8 @@ class ConceptMap:
     """Which model features make up each concept, in the order concepts first appear."""
 
     concepts: tuple[ConceptSpec, ...]
-    members: tuple[np.ndarray, ...]          # feature positions of each concept
-    matrix: np.ndarray                       # (features, concepts) 0/1
+    members: tuple[np.ndarray, ...]  # feature positions of each concept
+    matrix: np.ndarray  # (features, concepts) 0/1
 
     @classmethod
     def build(cls, contract: DataContract, features: Sequence[str]) -> ConceptMap:

@@ -1,4 +1,5 @@
 """The explanation of a set of rows (:class:`Explanation`) and the one entry point, :func:`explain`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,7 +19,12 @@ from resilience.explain.reasons import (
     render_reasons,
 )
 from resilience.explain.screen import ReasonScreen
-from resilience.explain.shap_values import ExplanationError, check_model, log_odds_contributions, to_points
+from resilience.explain.shap_values import (
+    ExplanationError,
+    check_model,
+    log_odds_contributions,
+    to_points,
+)
 from resilience.explain.wording import ValueWords
 from resilience.explain.wording import placements as _placements
 from resilience.yardstick import Placement
@@ -103,7 +109,11 @@ class Explanation:
         key = f"concept_{scale}_{shown_only}"
         if key not in self._cache:
             source = (self.contributions if scale == "log_odds" else self.points).to_numpy()
-            matrix = self.concept_map.matrix * self.shown[:, None] if shown_only else self.concept_map.matrix
+            matrix = (
+                self.concept_map.matrix * self.shown[:, None]
+                if shown_only
+                else self.concept_map.matrix
+            )
             self._cache[key] = source @ matrix
         return self._cache[key]
 
@@ -123,7 +133,11 @@ class Explanation:
     def reason_points(self) -> pd.DataFrame:
         """Per row: points of each earned concept and ``other_factors``, adding up exactly to
         ``100 * (probability - baseline_probability)``."""
-        earned = [k for k, name in enumerate(self.concept_map.names) if name in set(self.rules.earned_concepts)]
+        earned = [
+            k
+            for k, name in enumerate(self.concept_map.names)
+            if name in set(self.rules.earned_concepts)
+        ]
         matrix = self.concept_matrix("points", shown_only=True)[:, earned]
         frame = pd.DataFrame(matrix, columns=[self.concept_map.names[k] for k in earned])
         frame.insert(0, self.id_column, self.ids)
@@ -159,15 +173,17 @@ class Explanation:
         n, features = len(self), self.features
         labels = {f: self.contract.describe(f) for f in features}
         concepts = {f: self.contract.concept_of(f).name for f in features}
-        return pd.DataFrame({
-            self.id_column: np.repeat(self.ids, len(features)),
-            "feature": np.tile(np.asarray(features, dtype=object), n),
-            "label": np.tile(np.asarray([labels[f] for f in features], dtype=object), n),
-            "concept": np.tile(np.asarray([concepts[f] for f in features], dtype=object), n),
-            "value": self.values[features].astype(object).to_numpy().reshape(-1),
-            "contribution": self.contributions.to_numpy().reshape(-1),
-            "points": self.points.to_numpy().reshape(-1),
-        })
+        return pd.DataFrame(
+            {
+                self.id_column: np.repeat(self.ids, len(features)),
+                "feature": np.tile(np.asarray(features, dtype=object), n),
+                "label": np.tile(np.asarray([labels[f] for f in features], dtype=object), n),
+                "concept": np.tile(np.asarray([concepts[f] for f in features], dtype=object), n),
+                "value": self.values[features].astype(object).to_numpy().reshape(-1),
+                "contribution": self.contributions.to_numpy().reshape(-1),
+                "points": self.points.to_numpy().reshape(-1),
+            }
+        )
 
     # -- words ----------------------------------------------------------------------------------
     def concept_phrases(self) -> pd.DataFrame:
@@ -239,16 +255,18 @@ class Explanation:
     def reasons_frame(self) -> pd.DataFrame:
         """Everything a report row needs: id, probability, yardstick, base rate, reasons, summary."""
         placements = self.placements
-        frame = pd.DataFrame({
-            self.id_column: self.ids,
-            "persistence_probability": self.probability,
-            "percent": np.asarray([p.percent for p in placements], dtype=np.int64),
-            "yardstick_band": np.asarray([p.band for p in placements], dtype=object),
-            "band_in_gap": np.asarray([p.in_gap for p in placements], dtype=bool),
-            "yardstick": np.asarray([p.words for p in placements], dtype=object),
-            "baseline_probability": self.baseline_probability,
-            "similar_lines_rate": self.similar_rates,
-        })
+        frame = pd.DataFrame(
+            {
+                self.id_column: self.ids,
+                "persistence_probability": self.probability,
+                "percent": np.asarray([p.percent for p in placements], dtype=np.int64),
+                "yardstick_band": np.asarray([p.band for p in placements], dtype=object),
+                "band_in_gap": np.asarray([p.in_gap for p in placements], dtype=bool),
+                "yardstick": np.asarray([p.words for p in placements], dtype=object),
+                "baseline_probability": self.baseline_probability,
+                "similar_lines_rate": self.similar_rates,
+            }
+        )
         for column in REASON_COLUMNS:
             frame[column] = self.reasons[column].to_numpy()
         frame["summary"] = self.summary
@@ -257,7 +275,9 @@ class Explanation:
 
     def _reasons(self) -> dict:
         if "reasons" not in self._cache:
-            self._cache["reasons"] = render_reasons(self, TOP_REASONS, self.rules.materiality_points)
+            self._cache["reasons"] = render_reasons(
+                self, TOP_REASONS, self.rules.materiality_points
+            )
         return self._cache["reasons"]
 
 
@@ -295,8 +315,11 @@ def explain(model, frame: pd.DataFrame) -> Explanation:
     check_model(model)
     contract = model.contract
     frame = frame.reset_index(drop=True)
-    ids = (frame[contract.id_column].to_numpy() if contract.id_column in frame.columns
-           else np.arange(len(frame)))
+    ids = (
+        frame[contract.id_column].to_numpy()
+        if contract.id_column in frame.columns
+        else np.arange(len(frame))
+    )
     X = model.prepare(frame)
     features = list(model.feature_names_)
     raw, base, margin = log_odds_contributions(model, X, ids)
@@ -325,10 +348,16 @@ def _cohorts(frame: pd.DataFrame, column: str | None) -> np.ndarray | None:
     if not column or column not in frame.columns:
         return None
     values = frame[column].astype(object)
-    return values.where(values.notna(), None).map(lambda v: None if v is None else str(v)).to_numpy(dtype=object)
+    return (
+        values.where(values.notna(), None)
+        .map(lambda v: None if v is None else str(v))
+        .to_numpy(dtype=object)
+    )
 
 
-def similar_rates(screen: ReasonScreen | None, cohort: np.ndarray | None, placements: list[Placement]) -> np.ndarray:
+def similar_rates(
+    screen: ReasonScreen | None, cohort: np.ndarray | None, placements: list[Placement]
+) -> np.ndarray:
     """Per row, the share of held-out lines of the same cohort placed in the same band that
     persisted (the model's ``reason_screen_.similar_lines``); NaN where none is recorded."""
     out = np.full(len(placements), np.nan)
@@ -340,8 +369,14 @@ def similar_rates(screen: ReasonScreen | None, cohort: np.ndarray | None, placem
     return keys.map(rates).astype(float).fillna(np.nan).to_numpy()
 
 
-def explanation_from_points(contract: DataContract, ids, values: pd.DataFrame, points: pd.DataFrame,
-                            baseline_probability: float, screen: ReasonScreen | None = None) -> Explanation:
+def explanation_from_points(
+    contract: DataContract,
+    ids,
+    values: pd.DataFrame,
+    points: pd.DataFrame,
+    baseline_probability: float,
+    screen: ReasonScreen | None = None,
+) -> Explanation:
     """An explanation rebuilt from what a scored week keeps (``explanations.parquet``'s points and
     the extract's values), e.g. for a report to call :meth:`Explanation.concept_phrases` without the
     model. Points stand in for the log-odds (same signs and within-row proportions, which is all
@@ -353,7 +388,16 @@ def explanation_from_points(contract: DataContract, ids, values: pd.DataFrame, p
     if screen is None:  # columns already screened out by scoring are the unearned ones
         screen = ReasonScreen.everything(contract, features)
     return Explanation(
-        ids=np.asarray(ids), contributions=pd.DataFrame(matrix / 100, columns=features), base_log_odds=0.0,
-        margin=matrix.sum(axis=1) / 100, probability=probability, baseline_probability=baseline_probability,
-        points=pd.DataFrame(matrix, columns=features), values=values[features].reset_index(drop=True),
-        cohort=None, similar_rates=np.full(len(matrix), np.nan), contract=contract, screen=screen)
+        ids=np.asarray(ids),
+        contributions=pd.DataFrame(matrix / 100, columns=features),
+        base_log_odds=0.0,
+        margin=matrix.sum(axis=1) / 100,
+        probability=probability,
+        baseline_probability=baseline_probability,
+        points=pd.DataFrame(matrix, columns=features),
+        values=values[features].reset_index(drop=True),
+        cohort=None,
+        similar_rates=np.full(len(matrix), np.nan),
+        contract=contract,
+        screen=screen,
+    )

@@ -3,6 +3,7 @@
 :func:`iter_explanations` and :func:`explain_frame` work through a frame ``chunk_rows`` rows at a
 time, so the working memory depends on the chunk size, not the frame.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -17,16 +18,23 @@ from resilience.explain.shap_values import ExplanationError
 DEFAULT_CHUNK_ROWS = 50_000
 
 
-def iter_explanations(model, frame: pd.DataFrame, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Explanation]:
+def iter_explanations(
+    model, frame: pd.DataFrame, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> Iterator[Explanation]:
     """Explain ``frame`` ``chunk_rows`` rows at a time (memory set by the chunk, not the frame)."""
     if chunk_rows < 1:
         raise ExplanationError(f"chunk_rows must be >= 1, not {chunk_rows}")
     for start in range(0, len(frame), chunk_rows):
-        yield explain(model, frame.iloc[start:start + chunk_rows])
+        yield explain(model, frame.iloc[start : start + chunk_rows])
 
 
-def explain_frame(model, frame: pd.DataFrame, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                  path: str | Path | None = None, points: bool = False) -> pd.DataFrame | Path:
+def explain_frame(
+    model,
+    frame: pd.DataFrame,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    path: str | Path | None = None,
+    points: bool = False,
+) -> pd.DataFrame | Path:
     """Reasons for every row, chunk by chunk.
 
     Parameters
@@ -44,8 +52,15 @@ def explain_frame(model, frame: pd.DataFrame, chunk_rows: int = DEFAULT_CHUNK_RO
     DataFrame (or the Parquet path) with :meth:`Explanation.reasons_frame` columns.
     """
     if path is None:
-        parts = [_frame_part(explanation, points) for explanation in iter_explanations(model, frame, chunk_rows)]
-        return pd.concat(parts, ignore_index=True) if parts else _frame_part(explain(model, frame.iloc[:0]), points)
+        parts = [
+            _frame_part(explanation, points)
+            for explanation in iter_explanations(model, frame, chunk_rows)
+        ]
+        return (
+            pd.concat(parts, ignore_index=True)
+            if parts
+            else _frame_part(explain(model, frame.iloc[:0]), points)
+        )
     _write_parquet(model, frame, chunk_rows, Path(path), points)
     return path
 
@@ -59,7 +74,11 @@ def _write_parquet(model, frame: pd.DataFrame, chunk_rows: int, path: Path, poin
     with atomic_path(path) as staging:
         writer = None
         try:
-            chunks = iter_explanations(model, frame, chunk_rows) if len(frame) else iter([explain(model, frame)])
+            chunks = (
+                iter_explanations(model, frame, chunk_rows)
+                if len(frame)
+                else iter([explain(model, frame)])
+            )
             for explanation in chunks:
                 table = pa.Table.from_pandas(_frame_part(explanation, points), preserve_index=False)
                 del explanation

@@ -3,6 +3,7 @@
 Every figure is a plain ``matplotlib.figure.Figure`` (no pyplot state); :func:`global_view`
 returns artifact path -> frame or figure for MLflow (through :mod:`resilience.tracking`).
 """
+
 from __future__ import annotations
 
 import math
@@ -18,38 +19,53 @@ if TYPE_CHECKING:
 
 # Colour-blind-safe (Okabe-Ito) colours.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
-FOUR_PS_COLOURS = {"pursue": "#0072B2", "prepare": "#E69F00", "protect": "#009E73",
-                   "prevent": "#CC79A7", "context": "#999999"}
+FOUR_PS_COLOURS = {
+    "pursue": "#0072B2",
+    "prepare": "#E69F00",
+    "protect": "#009E73",
+    "prevent": "#CC79A7",
+    "context": "#999999",
+}
 
 
 def concept_importance(explanation: Explanation) -> pd.DataFrame:
     """Mean |SHAP| by concept (log-odds and points), largest first, with label and four-Ps strand."""
     cmap = explanation.concept_map
-    log_odds = np.abs(explanation.concept_matrix("log_odds")).mean(axis=0) if len(explanation) else 0.0
+    log_odds = (
+        np.abs(explanation.concept_matrix("log_odds")).mean(axis=0) if len(explanation) else 0.0
+    )
     points = np.abs(explanation.concept_matrix("points")).mean(axis=0) if len(explanation) else 0.0
-    frame = pd.DataFrame({
-        "concept": cmap.names,
-        "label": [c.label_text for c in cmap.concepts],
-        "four_ps": [c.four_ps for c in cmap.concepts],
-        "features": [", ".join(explanation.features[j] for j in idx) for idx in cmap.members],
-        "mean_abs_log_odds": log_odds,
-        "mean_abs_points": points,
-    })
+    frame = pd.DataFrame(
+        {
+            "concept": cmap.names,
+            "label": [c.label_text for c in cmap.concepts],
+            "four_ps": [c.four_ps for c in cmap.concepts],
+            "features": [", ".join(explanation.features[j] for j in idx) for idx in cmap.members],
+            "mean_abs_log_odds": log_odds,
+            "mean_abs_points": points,
+        }
+    )
     total = frame["mean_abs_log_odds"].sum()
     frame["share"] = frame["mean_abs_log_odds"] / total if total > 0 else 0.0
-    return frame.sort_values("mean_abs_log_odds", ascending=False, kind="stable").reset_index(drop=True)
+    return frame.sort_values("mean_abs_log_odds", ascending=False, kind="stable").reset_index(
+        drop=True
+    )
 
 
 def feature_importance(explanation: Explanation) -> pd.DataFrame:
     """Mean |SHAP| by model feature (log-odds and points), largest first."""
-    frame = pd.DataFrame({
-        "feature": explanation.features,
-        "label": [explanation.contract.describe(f) for f in explanation.features],
-        "concept": [explanation.contract.concept_of(f).name for f in explanation.features],
-        "mean_abs_log_odds": explanation.contributions.abs().mean(axis=0).to_numpy(),
-        "mean_abs_points": explanation.points.abs().mean(axis=0).to_numpy(),
-    })
-    return frame.sort_values("mean_abs_log_odds", ascending=False, kind="stable").reset_index(drop=True)
+    frame = pd.DataFrame(
+        {
+            "feature": explanation.features,
+            "label": [explanation.contract.describe(f) for f in explanation.features],
+            "concept": [explanation.contract.concept_of(f).name for f in explanation.features],
+            "mean_abs_log_odds": explanation.contributions.abs().mean(axis=0).to_numpy(),
+            "mean_abs_points": explanation.points.abs().mean(axis=0).to_numpy(),
+        }
+    )
+    return frame.sort_values("mean_abs_log_odds", ascending=False, kind="stable").reset_index(
+        drop=True
+    )
 
 
 def concept_importance_by_cohort(explanation: Explanation, scale: str = "log_odds") -> pd.DataFrame:
@@ -57,11 +73,17 @@ def concept_importance_by_cohort(explanation: Explanation, scale: str = "log_odd
     check_scale(scale)
     cmap = explanation.concept_map
     matrix = np.abs(explanation.concept_matrix(scale))
-    cohorts = explanation.cohort if explanation.cohort is not None else np.full(len(explanation), "all lines")
+    cohorts = (
+        explanation.cohort
+        if explanation.cohort is not None
+        else np.full(len(explanation), "all lines")
+    )
     frame = pd.DataFrame(matrix, columns=cmap.names).groupby(np.asarray(cohorts)).mean().T
     frame.index.name = "concept"
     frame.insert(0, "label", [c.label_text for c in cmap.concepts])
-    order = frame.drop(columns="label").max(axis=1).sort_values(ascending=False, kind="stable").index
+    order = (
+        frame.drop(columns="label").max(axis=1).sort_values(ascending=False, kind="stable").index
+    )
     return frame.loc[order].reset_index()
 
 
@@ -75,8 +97,9 @@ def _new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), dpi=100)
 
 
-def plot_concept_importance(importance: pd.DataFrame, top: int = 15,
-                            title: str = "What the model weighs most") -> Figure:
+def plot_concept_importance(
+    importance: pd.DataFrame, top: int = 15, title: str = "What the model weighs most"
+) -> Figure:
     """Horizontal bars of mean |SHAP| (log-odds) by concept, coloured by four-Ps strand."""
     shown = importance.head(top).iloc[::-1]
     fig = _new_figure(9, 0.35 * len(shown) + 1.5)
@@ -87,13 +110,18 @@ def plot_concept_importance(importance: pd.DataFrame, top: int = 15,
     from matplotlib.patches import Patch
 
     present = [p for p in FOUR_PS_COLOURS if p in set(shown["four_ps"])]
-    ax.legend(handles=[Patch(color=FOUR_PS_COLOURS[p], label=p) for p in present], loc="lower right", fontsize=8)
+    ax.legend(
+        handles=[Patch(color=FOUR_PS_COLOURS[p], label=p) for p in present],
+        loc="lower right",
+        fontsize=8,
+    )
     fig.tight_layout()
     return fig
 
 
-def plot_concept_importance_by_cohort(by_cohort: pd.DataFrame, top: int = 12,
-                                      title: str = "What the model weighs, by cohort") -> Figure:
+def plot_concept_importance_by_cohort(
+    by_cohort: pd.DataFrame, top: int = 12, title: str = "What the model weighs, by cohort"
+) -> Figure:
     """Side-by-side bars of mean |SHAP| by concept for each cohort value."""
     cohorts = [c for c in by_cohort.columns if c not in ("concept", "label")]
     shown = by_cohort.head(top).iloc[::-1]
@@ -103,9 +131,14 @@ def plot_concept_importance_by_cohort(by_cohort: pd.DataFrame, top: int = 12,
     height = 0.8 / max(len(cohorts), 1)
     hatches = ("", "//", "..", "xx")
     for i, cohort in enumerate(cohorts):
-        ax.barh(y + (i - (len(cohorts) - 1) / 2) * height, shown[cohort], height=height,
-                color=PALETTE[i % len(PALETTE)], hatch=hatches[i % len(hatches)],
-                label=str(cohort).replace("_", " "))
+        ax.barh(
+            y + (i - (len(cohorts) - 1) / 2) * height,
+            shown[cohort],
+            height=height,
+            color=PALETTE[i % len(PALETTE)],
+            hatch=hatches[i % len(hatches)],
+            label=str(cohort).replace("_", " "),
+        )
     ax.set_yticks(y, shown["label"])
     ax.set(xlabel="mean |contribution| (log-odds)", title=title)
     ax.legend(loc="lower right", fontsize=8)
@@ -124,7 +157,9 @@ def _rank_colour(values: pd.Series) -> np.ndarray:
     return ranks.to_numpy(float)
 
 
-def plot_beeswarm(explanation: Explanation, top: int = 12, max_rows: int = 4000, seed: int = 0) -> Figure:
+def plot_beeswarm(
+    explanation: Explanation, top: int = 12, max_rows: int = 4000, seed: int = 0
+) -> Figure:
     """Beeswarm: one dot per row per feature at its contribution, coloured by the feature's value."""
     importance = feature_importance(explanation).head(top).iloc[::-1]
     n = len(explanation)
@@ -143,10 +178,21 @@ def plot_beeswarm(explanation: Explanation, top: int = 12, max_rows: int = 4000,
         jitter = (rng.random(len(x)) - 0.5) * 0.8 * density
         missing = np.isnan(colour)
         ax.scatter(x[missing], y + jitter[missing], s=4, color="#999999", alpha=0.5, linewidths=0)
-        scatter = ax.scatter(x[~missing], y + jitter[~missing], s=4, c=colour[~missing], cmap="viridis",
-                             vmin=0, vmax=1, alpha=0.7, linewidths=0)
+        scatter = ax.scatter(
+            x[~missing],
+            y + jitter[~missing],
+            s=4,
+            c=colour[~missing],
+            cmap="viridis",
+            vmin=0,
+            vmax=1,
+            alpha=0.7,
+            linewidths=0,
+        )
     ax.axvline(0, color="#666666", linewidth=0.8)
-    ax.set_yticks(np.arange(len(importance)), [_sentence_case(label) for label in importance["label"]])
+    ax.set_yticks(
+        np.arange(len(importance)), [_sentence_case(label) for label in importance["label"]]
+    )
     ax.set(xlabel="contribution to the estimate (log-odds)", title="Contributions per line")
     if scatter is not None:
         bar = fig.colorbar(scatter, ax=ax, ticks=[0, 1])
@@ -156,7 +202,9 @@ def plot_beeswarm(explanation: Explanation, top: int = 12, max_rows: int = 4000,
     return fig
 
 
-def plot_dependence(explanation: Explanation, top: int = 4, max_rows: int = 4000, seed: int = 0) -> Figure:
+def plot_dependence(
+    explanation: Explanation, top: int = 4, max_rows: int = 4000, seed: int = 0
+) -> Figure:
     """Contribution against value for the main feature of each of the ``top`` concepts."""
     features = _main_features(explanation, top)
     n = len(explanation)
@@ -177,7 +225,12 @@ def plot_dependence(explanation: Explanation, top: int = 4, max_rows: int = 4000
             cats.sort()
             groups = [y[(values.astype(str) == c).to_numpy()] for c in cats]
             ax.boxplot(groups, vert=True, showfliers=False)
-            ax.set_xticks(np.arange(1, len(cats) + 1), [c.replace("_", " ") for c in cats], rotation=30, ha="right")
+            ax.set_xticks(
+                np.arange(1, len(cats) + 1),
+                [c.replace("_", " ") for c in cats],
+                rotation=30,
+                ha="right",
+            )
         else:
             x = pd.to_numeric(values.astype(float), errors="coerce").to_numpy()
             ax.scatter(x, y, s=5, color=PALETTE[0], alpha=0.4, linewidths=0)
@@ -185,7 +238,7 @@ def plot_dependence(explanation: Explanation, top: int = 4, max_rows: int = 4000
                 ax.set_xscale("symlog")
         ax.axhline(0, color="#666666", linewidth=0.8)
         ax.set(xlabel=label, ylabel="contribution (log-odds)")
-    for ax in axes[len(features):]:
+    for ax in axes[len(features) :]:
         ax.set_visible(False)
     fig.suptitle("How the estimate moves with each main feature")
     fig.tight_layout()
@@ -197,7 +250,9 @@ def _main_features(explanation: Explanation, top: int) -> list[str]:
     by_feature = explanation.contributions.abs().mean(axis=0)
     out = []
     for concept in concept_importance(explanation)["concept"].head(top):
-        members = [f for f in explanation.features if explanation.contract.concept_of(f).name == concept]
+        members = [
+            f for f in explanation.features if explanation.contract.concept_of(f).name == concept
+        ]
         out.append(max(members, key=lambda f: by_feature[f]))
     return out
 
@@ -216,7 +271,8 @@ def global_view(explanation: Explanation, top: int = 4) -> dict[str, pd.DataFram
     """
     importance = concept_importance(explanation)
     by_cohort = concept_importance_by_cohort(explanation)
-    return {**_screen_evidence(explanation),
+    return {
+        **_screen_evidence(explanation),
         "explain/concept_importance.csv": importance,
         "explain/concept_importance_by_cohort.csv": by_cohort,
         "explain/feature_importance.csv": feature_importance(explanation),
@@ -236,6 +292,10 @@ def _screen_evidence(explanation: Explanation) -> dict[str, pd.DataFrame | Figur
         return {}
     return {
         "explain/null_importance.csv": table,
-        "explain/null_importance_features.png": plot_null_importance(table, explanation.contract, "feature"),
-        "explain/null_importance_concepts.png": plot_null_importance(table, explanation.contract, "concept"),
+        "explain/null_importance_features.png": plot_null_importance(
+            table, explanation.contract, "feature"
+        ),
+        "explain/null_importance_concepts.png": plot_null_importance(
+            table, explanation.contract, "concept"
+        ),
     }

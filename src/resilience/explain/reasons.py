@@ -9,6 +9,7 @@ one-sentence summary places the probability on the NCA yardstick, compares it wi
 (same cohort and band, held out) when such a comparison was recorded, and names the top reason
 each way.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -17,17 +18,26 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from resilience.explain.wording import TEMPLATES, ValueWords, fill, phrases, points_words, share_in_words
+from resilience.explain.wording import (
+    TEMPLATES,
+    ValueWords,
+    fill,
+    phrases,
+    points_words,
+    share_in_words,
+)
 
 if TYPE_CHECKING:
     from resilience.explain.explanation import Explanation
 
-MIN_REASON_POINTS = 0.5       # a reason must move the estimate by at least this (so it prints >= 1)
-JOINT_SHARE = 0.5             # a concept's second column is named when it weighs >= this share of the first
+MIN_REASON_POINTS = 0.5  # a reason must move the estimate by at least this (so it prints >= 1)
+JOINT_SHARE = 0.5  # a concept's second column is named when it weighs >= this share of the first
 TOP_REASONS = 3
-MAX_NAMED = 3                 # columns a concept's phrase may name
-OTHER_FACTORS = "other_factors"   # the column holding the summed contributions of unearned features
-REASON_COLUMNS = tuple(f"reason_for_{k}" for k in (1, 2, 3)) + tuple(f"reason_against_{k}" for k in (1, 2, 3))
+MAX_NAMED = 3  # columns a concept's phrase may name
+OTHER_FACTORS = "other_factors"  # the column holding the summed contributions of unearned features
+REASON_COLUMNS = tuple(f"reason_for_{k}" for k in (1, 2, 3)) + tuple(
+    f"reason_against_{k}" for k in (1, 2, 3)
+)
 
 
 def non_empty(table: pd.DataFrame, columns: Sequence[str]) -> list[list[str]]:
@@ -61,7 +71,9 @@ def render_reasons(explanation: Explanation, top: int, min_points: float) -> dic
                 if len(r):
                     phrase[valid] = concept_phrases(explanation, words, named[r, c], r)
                     point_text[valid] = points_words(points[r, c])
-                    out[valid] = fill(TEMPLATES["reason"], phrase=phrase[valid], points=point_text[valid])
+                    out[valid] = fill(
+                        TEMPLATES["reason"], phrase=phrase[valid], points=point_text[valid]
+                    )
             if s == 0:
                 leads.append((valid, phrase, point_text))
             table[column] = out
@@ -80,23 +92,27 @@ def named_columns(explanation: Explanation) -> np.ndarray:
         idx = idx[explanation.shown[idx]]
         if not len(idx):
             continue
-        signed = contributions[:, idx] * direction[:, k:k + 1]
+        signed = contributions[:, idx] * direction[:, k : k + 1]
         order = np.argsort(-signed, axis=1, kind="stable")[:, :MAX_NAMED]
         ranked = np.take_along_axis(signed, order, axis=1)
         keep = (ranked > 0) & (ranked >= JOINT_SHARE * ranked[:, :1])
         keep[:, 0] = True
-        named[:, k, :order.shape[1]] = np.where(keep, idx[order], -1)
+        named[:, k, : order.shape[1]] = np.where(keep, idx[order], -1)
     return named
 
 
-def concept_phrases(explanation: Explanation, words: dict, named: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def concept_phrases(
+    explanation: Explanation, words: dict, named: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
     """The phrase of each chosen (row, concept): its named columns' values, joined in words."""
     parts = []
     for j in range(named.shape[1]):
         has = named[:, j] >= 0
         part = np.full(len(rows), "", dtype=object)
         if has.any():
-            part[has] = phrases(words, explanation.values, explanation.features, named[has, j], rows[has])
+            part[has] = phrases(
+                words, explanation.values, explanation.features, named[has, j], rows[has]
+            )
         parts.append(part)
     out = parts[0].copy()
     count = (named >= 0).sum(axis=1)
@@ -104,7 +120,12 @@ def concept_phrases(explanation: Explanation, words: dict, named: np.ndarray, ro
     if two.any():
         out[two] = fill(TEMPLATES["joint"], first=parts[0][two], second=parts[1][two])
     if three.any():
-        out[three] = fill(TEMPLATES["series"], first=parts[0][three], second=parts[1][three], third=parts[2][three])
+        out[three] = fill(
+            TEMPLATES["series"],
+            first=parts[0][three],
+            second=parts[1][three],
+            third=parts[2][three],
+        )
     return out
 
 
@@ -112,27 +133,44 @@ def _summaries(explanation: Explanation, leads: list) -> np.ndarray:
     n = len(explanation)
     (up_valid, up_phrase, up_points), (down_valid, down_phrase, down_points) = leads
     movers = np.full(n, TEMPLATES["movers_none"], dtype=object)
-    for mask, key in ((up_valid & down_valid, "movers_both"), (up_valid & ~down_valid, "movers_up"),
-                      (~up_valid & down_valid, "movers_down")):
+    for mask, key in (
+        (up_valid & down_valid, "movers_both"),
+        (up_valid & ~down_valid, "movers_up"),
+        (~up_valid & down_valid, "movers_down"),
+    ):
         if mask.any():
-            movers[mask] = fill(TEMPLATES[key], up=up_phrase[mask], up_points=up_points[mask],
-                                down=down_phrase[mask], down_points=down_points[mask])
+            movers[mask] = fill(
+                TEMPLATES[key],
+                up=up_phrase[mask],
+                up_points=up_points[mask],
+                down=down_phrase[mask],
+                down_points=down_points[mask],
+            )
     yardstick = np.asarray([p.words for p in explanation.placements], dtype=object)
     summary = np.empty(n, dtype=object)
     similar = _similar_words(explanation)
     compared = similar != ""
     horizon = str(explanation.contract.horizon_weeks)
     if compared.any():
-        summary[compared] = fill(TEMPLATES["summary_similar"], horizon=horizon, yardstick=yardstick[compared],
-                                 similar=similar[compared], movers=movers[compared])
+        summary[compared] = fill(
+            TEMPLATES["summary_similar"],
+            horizon=horizon,
+            yardstick=yardstick[compared],
+            similar=similar[compared],
+            movers=movers[compared],
+        )
     if (~compared).any():
-        summary[~compared] = fill(TEMPLATES["summary"], horizon=horizon, yardstick=yardstick[~compared],
-                                  movers=movers[~compared])
+        summary[~compared] = fill(
+            TEMPLATES["summary"],
+            horizon=horizon,
+            yardstick=yardstick[~compared],
+            movers=movers[~compared],
+        )
     return summary
 
 
 def _similar_words(explanation: Explanation) -> np.ndarray:
-    """"about 6 in 10 imported lines placed 'likely' in the test period persisted": like with like
+    """ "about 6 in 10 imported lines placed 'likely' in the test period persisted": like with like
     (same cohort, same band, held-out); "" where no such comparison is recorded (the clause is dropped)."""
     n = len(explanation)
     out = np.full(n, "", dtype=object)
@@ -144,5 +182,6 @@ def _similar_words(explanation: Explanation) -> np.ndarray:
     for key, positions in keys[known].groupby(keys[known]).groups.items():
         cohort, band, rate = key
         out[np.asarray(positions)] = TEMPLATES["similar_lines"].format(
-            share=share_in_words(float(rate)), cohort=str(cohort).replace("_", " "), band=band)
+            share=share_in_words(float(rate)), cohort=str(cohort).replace("_", " "), band=band
+        )
     return out

@@ -37,6 +37,7 @@ model without the features that do not beat their null at all (indistinguishable
 reports that model's held-out metrics; columns that beat noise by less than ``min_ratio`` (proxies
 and weak drivers) carry signal, so they stay in the model and are hidden as in ``hide``.
 """
+
 from __future__ import annotations
 
 import os
@@ -65,16 +66,22 @@ class ScreenConfig:
     """How a reason is earned (``configs/explain/default.yaml``, ``screen:``)."""
 
     enabled: bool = True
-    mode: str = "hide"               # hide: unearned features stay in the model, never shown | drop: refit without them
-    permutations: int = 10           # K label-permuted refits
-    quantile: float = 0.95           # a feature must beat this quantile of its null importance
-    min_ratio: float = 3.5           # ... by this factor at least (an effect size, not only significance)
-    max_rows: int = 10_000           # rows the screen refits on (a random subset; 0 = all)
-    shap_rows: int = 1_000           # of those, rows whose mean |SHAP| is the importance (0 = all)
-    materiality_points: float = 1.0  # a reason is shown only if it moves the estimate by this many points
-    similar_min_lines: int = 30      # "similar lines persisted" only from at least this many held-out lines
+    mode: str = (
+        "hide"  # hide: unearned features stay in the model, never shown | drop: refit without them
+    )
+    permutations: int = 10  # K label-permuted refits
+    quantile: float = 0.95  # a feature must beat this quantile of its null importance
+    min_ratio: float = 3.5  # ... by this factor at least (an effect size, not only significance)
+    max_rows: int = 10_000  # rows the screen refits on (a random subset; 0 = all)
+    shap_rows: int = 1_000  # of those, rows whose mean |SHAP| is the importance (0 = all)
+    materiality_points: float = (
+        1.0  # a reason is shown only if it moves the estimate by this many points
+    )
+    similar_min_lines: int = (
+        30  # "similar lines persisted" only from at least this many held-out lines
+    )
     seed: int = 0
-    n_jobs: int | None = None        # fits side by side; None: the cores
+    n_jobs: int | None = None  # fits side by side; None: the cores
 
     def __post_init__(self) -> None:
         problems = []
@@ -87,10 +94,14 @@ class ScreenConfig:
         if self.min_ratio < 1.0:
             problems.append(f"min_ratio must be >= 1, not {self.min_ratio}")
         if self.max_rows < 0 or self.shap_rows < 0:
-            problems.append(f"max_rows and shap_rows must be >= 0, not {self.max_rows} and {self.shap_rows}")
+            problems.append(
+                f"max_rows and shap_rows must be >= 0, not {self.max_rows} and {self.shap_rows}"
+            )
         if self.materiality_points < MIN_REASON_POINTS:
-            problems.append(f"materiality_points must be >= {MIN_REASON_POINTS} (a reason prints whole points), "
-                            f"not {self.materiality_points}")
+            problems.append(
+                f"materiality_points must be >= {MIN_REASON_POINTS} (a reason prints whole points), "
+                f"not {self.materiality_points}"
+            )
         if self.n_jobs is not None and self.n_jobs < 1:
             problems.append(f"n_jobs must be >= 1 or null, not {self.n_jobs}")
         if problems:
@@ -131,7 +142,9 @@ class ReasonScreen:
     similar_lines: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def everything(cls, contract: DataContract, features, materiality_points: float = MIN_REASON_POINTS) -> ReasonScreen:
+    def everything(
+        cls, contract: DataContract, features, materiality_points: float = MIN_REASON_POINTS
+    ) -> ReasonScreen:
         """No screen: every feature and concept may be shown (models trained without one)."""
         features = tuple(features)
         concepts = tuple(dict.fromkeys(contract.concept_of(f).name for f in features))
@@ -140,7 +153,9 @@ class ReasonScreen:
     def shown(self, contract: DataContract, features) -> np.ndarray:
         """Per feature: may it be shown (it and its concept are earned)?"""
         earned, concepts = set(self.earned_features), set(self.earned_concepts)
-        return np.asarray([f in earned and contract.concept_of(f).name in concepts for f in features], dtype=bool)
+        return np.asarray(
+            [f in earned and contract.concept_of(f).name in concepts for f in features], dtype=bool
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -155,7 +170,9 @@ def _recipe(model):
     return recipe
 
 
-def _importance(recipe, frame: pd.DataFrame, y: np.ndarray, concept_map: ConceptMap, rows: np.ndarray) -> np.ndarray:
+def _importance(
+    recipe, frame: pd.DataFrame, y: np.ndarray, concept_map: ConceptMap, rows: np.ndarray
+) -> np.ndarray:
     """Mean |SHAP| over ``rows`` per feature, then per concept, of the recipe fitted on ``frame``
     with labels ``y``."""
     fitted = clone(recipe).fit(frame, y)
@@ -179,7 +196,9 @@ def null_importance(model, frame: pd.DataFrame, config: ScreenConfig) -> pd.Data
     rng = np.random.default_rng(config.seed)
     frame = frame.reset_index(drop=True)
     if config.max_rows and len(frame) > config.max_rows:
-        frame = frame.iloc[np.sort(rng.choice(len(frame), config.max_rows, replace=False))].reset_index(drop=True)
+        frame = frame.iloc[
+            np.sort(rng.choice(len(frame), config.max_rows, replace=False))
+        ].reset_index(drop=True)
     y = frame[contract.label].astype(int).to_numpy()
     features = list(model.feature_names_)
     concept_map = ConceptMap.build(contract, features)
@@ -189,39 +208,54 @@ def null_importance(model, frame: pd.DataFrame, config: ScreenConfig) -> pd.Data
     if config.shap_rows and len(frame) > config.shap_rows:
         rows = np.sort(rng.choice(len(frame), config.shap_rows, replace=False))
     results = Parallel(n_jobs=min(config.workers(), len(labels)), prefer="threads")(
-        delayed(_importance)(recipe, frame, labels_k, concept_map, rows) for labels_k in labels)
+        delayed(_importance)(recipe, frame, labels_k, concept_map, rows) for labels_k in labels
+    )
     real, null = results[0], np.vstack(results[1:])
     threshold = np.quantile(null, config.quantile, axis=0)
     names = features + concept_map.names
-    table = pd.DataFrame({
-        "kind": ["feature"] * len(features) + ["concept"] * len(concept_map.names),
-        "name": names,
-        "concept": [contract.concept_of(f).name for f in features] + concept_map.names,
-        "importance": real,
-        "null_mean": null.mean(axis=0),
-        "null_quantile": threshold,
-        "null_max": null.max(axis=0),
-        "ratio": real / np.maximum(threshold, np.finfo(float).tiny),
-        "p_value": (1 + (null >= real).sum(axis=0)) / (1 + len(null)),
-    })
-    table["beats_null"] = real > threshold  # distinguishable from noise (the columns drop mode keeps)
+    table = pd.DataFrame(
+        {
+            "kind": ["feature"] * len(features) + ["concept"] * len(concept_map.names),
+            "name": names,
+            "concept": [contract.concept_of(f).name for f in features] + concept_map.names,
+            "importance": real,
+            "null_mean": null.mean(axis=0),
+            "null_quantile": threshold,
+            "null_max": null.max(axis=0),
+            "ratio": real / np.maximum(threshold, np.finfo(float).tiny),
+            "p_value": (1 + (null >= real).sum(axis=0)) / (1 + len(null)),
+        }
+    )
+    table["beats_null"] = (
+        real > threshold
+    )  # distinguishable from noise (the columns drop mode keeps)
     table["earned"] = table["beats_null"] & (table["ratio"] >= config.min_ratio)
-    table.attrs.update(rows=len(frame), permutations=config.permutations, quantile=config.quantile,
-                       min_ratio=config.min_ratio)
+    table.attrs.update(
+        rows=len(frame),
+        permutations=config.permutations,
+        quantile=config.quantile,
+        min_ratio=config.min_ratio,
+    )
     return table
 
 
-def screen_from_table(table: pd.DataFrame, config: ScreenConfig, dropped: tuple[str, ...] = ()) -> ReasonScreen:
+def screen_from_table(
+    table: pd.DataFrame, config: ScreenConfig, dropped: tuple[str, ...] = ()
+) -> ReasonScreen:
     """The :class:`ReasonScreen` a table of :func:`null_importance` results gives."""
     features = table[(table["kind"] == "feature") & table["earned"]]["name"]
     concepts = table[(table["kind"] == "concept") & table["earned"]]["name"]
-    return ReasonScreen(tuple(features), tuple(concepts), config.materiality_points, config.mode, dropped, table)
+    return ReasonScreen(
+        tuple(features), tuple(concepts), config.materiality_points, config.mode, dropped, table
+    )
 
 
 # ----------------------------------------------------------------------------------------------
 # The training hook
 # ----------------------------------------------------------------------------------------------
-def screen_features(model, evaluation, history: pd.DataFrame, config: ScreenConfig | None, eval_config=None):
+def screen_features(
+    model, evaluation, history: pd.DataFrame, config: ScreenConfig | None, eval_config=None
+):
     """Run the screen for a training run and return the model to register, carrying its screen.
 
     The test runs on the evaluated model's training span (so dropping never sees the test
@@ -235,38 +269,62 @@ def screen_features(model, evaluation, history: pd.DataFrame, config: ScreenConf
     """
     contract = model.contract
     if config is None or not config.enabled:
-        screen = ReasonScreen.everything(contract, model.feature_names_, (config or ScreenConfig()).materiality_points)
-        return _carry(model, replace(screen, similar_lines=similar_lines(evaluation, contract, config or ScreenConfig())), evaluation)
+        screen = ReasonScreen.everything(
+            contract, model.feature_names_, (config or ScreenConfig()).materiality_points
+        )
+        return _carry(
+            model,
+            replace(
+                screen, similar_lines=similar_lines(evaluation, contract, config or ScreenConfig())
+            ),
+            evaluation,
+        )
     start = time.perf_counter()
     span = training_rows(history, evaluation, contract)
     source = evaluation.model
-    if hasattr(source, "segments_"):  # segment models: one screen, the recipe's, on every training row
+    if hasattr(
+        source, "segments_"
+    ):  # segment models: one screen, the recipe's, on every training row
         if config.mode == "drop":
-            raise ConfigError("explain.screen.mode=drop is not available for segment models; use mode=hide")
+            raise ConfigError(
+                "explain.screen.mode=drop is not available for segment models; use mode=hide"
+            )
         source = next(iter(source.segments_.values()))
     table = null_importance(source, span, config)
     features = table[table["kind"] == "feature"]
     unearned = tuple(features[~features["earned"]]["name"])
     noise = tuple(features[~features["beats_null"]]["name"])  # what drop mode removes
     evaluation.timings["screen"] = time.perf_counter() - start
-    metrics = {"screen_features_earned": float(len(features) - len(unearned)),
-               "screen_features_unearned": float(len(unearned)), "screen_features_noise": float(len(noise)),
-               "screen_auc_cost": 0.0}
+    metrics = {
+        "screen_features_earned": float(len(features) - len(unearned)),
+        "screen_features_unearned": float(len(unearned)),
+        "screen_features_noise": float(len(noise)),
+        "screen_auc_cost": 0.0,
+    }
     if config.mode == "drop" and noise:
         start = time.perf_counter()
         model = _refit_without(model, evaluation, history, span, noise, eval_config, metrics)
         evaluation.timings["screen_drop_refit"] = time.perf_counter() - start
     screen = screen_from_table(table, config, noise if config.mode == "drop" else ())
     if config.mode == "drop":  # the refitted model has no unearned features left to hide
-        screen = replace(screen, earned_features=tuple(f for f in screen.earned_features if f in model.feature_names_))
+        screen = replace(
+            screen,
+            earned_features=tuple(f for f in screen.earned_features if f in model.feature_names_),
+        )
     evaluation.metrics.update(metrics)
-    return _carry(model, replace(screen, similar_lines=similar_lines(evaluation, contract, config)), evaluation)
+    return _carry(
+        model,
+        replace(screen, similar_lines=similar_lines(evaluation, contract, config)),
+        evaluation,
+    )
 
 
 def _carry(model, screen: ReasonScreen, evaluation=None):
     """The registered model and the evaluated one (which travels in the run's evidence) take the screen."""
     model.reason_screen_ = screen
-    if evaluation is not None:  # the evaluated model (in the run's evidence) explains with the same screen
+    if (
+        evaluation is not None
+    ):  # the evaluated model (in the run's evidence) explains with the same screen
         evaluation.model.reason_screen_ = screen
     return model
 
@@ -280,11 +338,17 @@ def similar_lines(evaluation, contract: DataContract, config: ScreenConfig) -> d
     cohort = contract.cohort_column
     if not cohort or cohort not in frame.columns or not len(frame):
         return {}
-    percent = np.rint(np.clip(frame["persistence_probability"].to_numpy(float), 0, 1) * 100).astype(int)
+    percent = np.rint(np.clip(frame["persistence_probability"].to_numpy(float), 0, 1) * 100).astype(
+        int
+    )
     bands = {k: place(k / 100).band for k in np.unique(percent)}
-    grouped = pd.DataFrame({"cohort": frame[cohort].astype(str).to_numpy(),
-                            "band": [bands[k] for k in percent],
-                            "label": frame[contract.label].astype(float).to_numpy()})
+    grouped = pd.DataFrame(
+        {
+            "cohort": frame[cohort].astype(str).to_numpy(),
+            "band": [bands[k] for k in percent],
+            "label": frame[contract.label].astype(float).to_numpy(),
+        }
+    )
     out: dict = {}
     for (c, band), group in grouped.groupby(["cohort", "band"]):
         if len(group) >= config.similar_min_lines:
@@ -296,8 +360,10 @@ def training_rows(history: pd.DataFrame, evaluation, contract: DataContract) -> 
     """The evaluated model's training rows: up to the split's ``train_end``, no line of the test set."""
     dates = pd.to_datetime(history[contract.date_column])
     test_lines = set(evaluation.test_frame[contract.line_column])
-    return history[(dates <= pd.Timestamp(evaluation.split.train_end))
-                   & ~history[contract.line_column].isin(test_lines)]
+    return history[
+        (dates <= pd.Timestamp(evaluation.split.train_end))
+        & ~history[contract.line_column].isin(test_lines)
+    ]
 
 
 def _refit_without(model, evaluation, history, span, unearned, eval_config, metrics):
@@ -306,16 +372,27 @@ def _refit_without(model, evaluation, history, span, unearned, eval_config, metr
 
     exclude = sorted(set(model.exclude or []) | set(unearned))
     contract = model.contract
-    refitted_on_all = model is not evaluation.model  # deployable() refitted the recipe on every labelled row
+    refitted_on_all = (
+        model is not evaluation.model
+    )  # deployable() refitted the recipe on every labelled row
     evaluated = clone(evaluation.model).set_params(exclude=exclude).fit(span)
     before = dict(evaluation.metrics)
-    scored, predictions, slices = score_test_period(evaluated, evaluation.test_frame, contract, eval_config)
-    evaluation.model, evaluation.test_predictions, evaluation.slices = evaluated, predictions, slices
+    scored, predictions, slices = score_test_period(
+        evaluated, evaluation.test_frame, contract, eval_config
+    )
+    evaluation.model, evaluation.test_predictions, evaluation.slices = (
+        evaluated,
+        predictions,
+        slices,
+    )
     evaluation.metrics.update({**scored, **(getattr(evaluated, "cv_scores_", {}) or {})})
     for name in ("roc_auc", "brier"):  # the oracle gaps, now of the dropped model
         if f"oracle_{name}" in before:
-            evaluation.metrics[f"gap_{name}"] = (before[f"oracle_{name}"] - scored[name] if name == "roc_auc"
-                                                 else scored[name] - before[f"oracle_{name}"])
+            evaluation.metrics[f"gap_{name}"] = (
+                before[f"oracle_{name}"] - scored[name]
+                if name == "roc_auc"
+                else scored[name] - before[f"oracle_{name}"]
+            )
     auc = float(before["roc_auc"])
     metrics.update(screen_unscreened_roc_auc=auc, screen_auc_cost=auc - float(scored["roc_auc"]))
     if refitted_on_all:  # the evaluated model travels in the run's evidence, not on the estimator
@@ -326,33 +403,59 @@ def _refit_without(model, evaluation, history, span, unearned, eval_config, metr
 # ----------------------------------------------------------------------------------------------
 # The evidence
 # ----------------------------------------------------------------------------------------------
-def plot_null_importance(table: pd.DataFrame, contract: DataContract, kind: str = "feature") -> Figure:
+def plot_null_importance(
+    table: pd.DataFrame, contract: DataContract, kind: str = "feature"
+) -> Figure:
     """Real importance (dot) against the null's mean and configured quantile (bar), per feature."""
     from matplotlib.figure import Figure
 
     shown = table[table["kind"] == kind].sort_values("importance").reset_index(drop=True)
     concept_labels = {c.name: c.label_text for c in contract.concepts}
-    labels = [contract.describe(n) if kind == "feature" else concept_labels[n] for n in shown["name"]]
+    labels = [
+        contract.describe(n) if kind == "feature" else concept_labels[n] for n in shown["name"]
+    ]
     fig = Figure(figsize=(9, 0.3 * len(shown) + 2.4), dpi=100)
     ax = fig.subplots()
     y = np.arange(len(shown))
     quantile, ratio = table.attrs.get("quantile", ""), table.attrs.get("min_ratio", 1.0)
     ax.barh(y, shown["null_quantile"], color="#BBBBBB", label=f"null, {quantile} quantile")
     ax.scatter(shown["null_mean"], y, marker="|", s=80, color="#555555", label="null, mean")
-    ax.scatter(shown["null_quantile"] * ratio, y, marker="|", s=120, color="#0072B2",
-               label=f"to be earned ({ratio:g}x the quantile)")
+    ax.scatter(
+        shown["null_quantile"] * ratio,
+        y,
+        marker="|",
+        s=120,
+        color="#0072B2",
+        label=f"to be earned ({ratio:g}x the quantile)",
+    )
     earned = shown["earned"].to_numpy(bool)
-    ax.scatter(shown["importance"][earned], y[earned], s=24, marker="o", color="#0072B2", zorder=3,
-               label="real labels: earned")
-    ax.scatter(shown["importance"][~earned], y[~earned], s=30, marker="x", color="#D55E00", zorder=3,
-               label="real labels: not earned (other factors)")
+    ax.scatter(
+        shown["importance"][earned],
+        y[earned],
+        s=24,
+        marker="o",
+        color="#0072B2",
+        zorder=3,
+        label="real labels: earned",
+    )
+    ax.scatter(
+        shown["importance"][~earned],
+        y[~earned],
+        s=30,
+        marker="x",
+        color="#D55E00",
+        zorder=3,
+        label="real labels: not earned (other factors)",
+    )
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xscale("log")
     from matplotlib.ticker import NullFormatter
 
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set(xlabel="mean |contribution| (log-odds)",
-           title=f"Earned reasons: real vs {table.attrs.get('permutations', 'K')} label-permuted refits")
+    ax.set(
+        xlabel="mean |contribution| (log-odds)",
+        title=f"Earned reasons: real vs {table.attrs.get('permutations', 'K')} label-permuted refits",
+    )
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
     return fig

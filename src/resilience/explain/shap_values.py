@@ -11,6 +11,7 @@ Every row is checked: ``base + sum(contributions) == margin`` to :data:`ADDITIVI
 log-odds contributions into percentage points of the calibrated probability that add up exactly
 to ``100 * (p - p_base)`` and keep their signs (see the package docstring for the derivation).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -20,8 +21,8 @@ import pandas as pd
 
 from resilience.errors import ResilienceError
 
-ADDITIVITY_TOLERANCE = 1e-6   # |base + sum(contributions) - margin|, log-odds, every row
-FLAT_TOLERANCE = 1e-12        # |margin - base| below this uses the calibrator's slope
+ADDITIVITY_TOLERANCE = 1e-6  # |base + sum(contributions) - margin|, log-odds, every row
+FLAT_TOLERANCE = 1e-12  # |margin - base| below this uses the calibrator's slope
 
 
 class ExplanationError(ResilienceError):
@@ -31,12 +32,16 @@ class ExplanationError(ResilienceError):
 def check_model(model) -> None:
     """Refuse an unfitted model or a family that cannot be explained exactly."""
     if not hasattr(model, "estimator_") or not hasattr(model, "calibrator_"):
-        raise ExplanationError("the model is not fitted; fit it (or load a registered one) before explaining")
+        raise ExplanationError(
+            "the model is not fitted; fit it (or load a registered one) before explaining"
+        )
     if model.family not in ("lightgbm", "logistic"):
         raise ExplanationError(f"cannot explain a model of family {model.family!r}")
 
 
-def log_odds_contributions(model, X: pd.DataFrame, ids: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+def log_odds_contributions(
+    model, X: pd.DataFrame, ids: np.ndarray
+) -> tuple[np.ndarray, float, np.ndarray]:
     """``(contributions (rows, features), base, margin (rows,))`` of prepared rows ``X``, checked
     for additivity on every row (``ids`` name the rows in the error)."""
     check_model(model)
@@ -56,11 +61,14 @@ def _tree_contributions(model, X: pd.DataFrame) -> tuple[np.ndarray, float, np.n
     if raw.shape[1] != X.shape[1] + 1:
         raise ExplanationError(
             f"LightGBM returned {raw.shape[1]} contribution columns for {X.shape[1]} features; "
-            "only binary models are explained")
+            "only binary models are explained"
+        )
     bases = raw[:, -1]
     base = float(bases[0])
     if np.ptp(bases) > ADDITIVITY_TOLERANCE:
-        raise ExplanationError("LightGBM's expected value differs between rows; the model cannot be explained")
+        raise ExplanationError(
+            "LightGBM's expected value differs between rows; the model cannot be explained"
+        )
     margin = booster.predict(X, raw_score=True)
     return raw[:, :-1], base, np.asarray(margin, float)
 
@@ -103,7 +111,9 @@ def _linear_contributions(model, X: pd.DataFrame) -> tuple[np.ndarray, float, np
     return contributions, base, margin
 
 
-def _check_additivity(contributions: np.ndarray, base: float, margin: np.ndarray, ids: np.ndarray) -> None:
+def _check_additivity(
+    contributions: np.ndarray, base: float, margin: np.ndarray, ids: np.ndarray
+) -> None:
     if not len(margin):
         return
     gap = np.abs(base + contributions.sum(axis=1) - margin)
@@ -113,7 +123,8 @@ def _check_additivity(contributions: np.ndarray, base: float, margin: np.ndarray
         raise ExplanationError(
             f"contributions do not add up to the model's margin on {bad} row(s); worst is row "
             f"{worst} (id {ids[worst]!r}): base {base:.9f} + contributions {contributions[worst].sum():.9f} "
-            f"!= margin {margin[worst]:.9f} (gap {gap[worst]:.2e} > {ADDITIVITY_TOLERANCE:g})")
+            f"!= margin {margin[worst]:.9f} (gap {gap[worst]:.2e} > {ADDITIVITY_TOLERANCE:g})"
+        )
 
 
 def _strictly_increasing(calibrator) -> bool:
@@ -127,8 +138,12 @@ def calibrator_slope(calibrator: Callable[[np.ndarray], np.ndarray], at: float) 
     return float((upper - lower) / (2 * h))
 
 
-def to_points(contributions: np.ndarray, base_log_odds: float, margin: np.ndarray,
-              calibrator: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray, float]:
+def to_points(
+    contributions: np.ndarray,
+    base_log_odds: float,
+    margin: np.ndarray,
+    calibrator: Callable[[np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Log-odds contributions -> percentage points of the calibrated probability.
 
     Parameters

@@ -8,6 +8,7 @@ singular for one), decimals to at most two places, £ amounts for columns whose 
 "value (label)" with underscores as spaces, and a missing value as "... not recorded". Points are
 whole numbers (halves away from zero).
 """
+
 from __future__ import annotations
 
 import math
@@ -20,14 +21,44 @@ import pandas as pd
 from resilience.data.contract import DataContract
 from resilience.yardstick import Placement, place
 
-
 # Words that would claim a cause. Every template and every rendered reason is checked against them.
 CAUSAL_WORDS: tuple[str, ...] = (
-    "because", "due to", "cause", "caused", "causes", "causing", "leads to", "led to", "lead to",
-    "results in", "resulted in", "result of", "drives", "drive", "driven", "driving", "driver",
-    "owing to", "thanks to", "makes", "effect", "effects", "impact", "impacts", "influence",
-    "influences", "responsible for", "therefore", "hence", "consequently", "so that", "triggers",
-    "triggered", "produces", "determines", "explains why",
+    "because",
+    "due to",
+    "cause",
+    "caused",
+    "causes",
+    "causing",
+    "leads to",
+    "led to",
+    "lead to",
+    "results in",
+    "resulted in",
+    "result of",
+    "drives",
+    "drive",
+    "driven",
+    "driving",
+    "driver",
+    "owing to",
+    "thanks to",
+    "makes",
+    "effect",
+    "effects",
+    "impact",
+    "impacts",
+    "influence",
+    "influences",
+    "responsible for",
+    "therefore",
+    "hence",
+    "consequently",
+    "so that",
+    "triggers",
+    "triggered",
+    "produces",
+    "determines",
+    "explains why",
 )
 
 # Every fixed piece of wording, in one place so it can be read (and tested) as a whole.
@@ -46,10 +77,14 @@ TEMPLATES: dict[str, str] = {
     "flag_false": "not {label}",
     "category": "{value} ({label})",
     "missing": "{label} not recorded",
-    "summary": ("Estimated chance the line is still active {horizon} weeks after the disruption: "
-                "{yardstick}; {movers}."),
-    "summary_similar": ("Estimated chance the line is still active {horizon} weeks after the disruption: "
-                        "{yardstick}; {similar}; {movers}."),
+    "summary": (
+        "Estimated chance the line is still active {horizon} weeks after the disruption: "
+        "{yardstick}; {movers}."
+    ),
+    "summary_similar": (
+        "Estimated chance the line is still active {horizon} weeks after the disruption: "
+        "{yardstick}; {similar}; {movers}."
+    ),
     "similar_lines": "{share} {cohort} lines placed '{band}' in the test period persisted",
     "movers_both": "{up} raises the estimate most ({up_points}) and {down} lowers it most ({down_points})",
     "movers_up": "{up} raises the estimate most ({up_points}); nothing lowers it by a point or more",
@@ -63,8 +98,27 @@ TEMPLATES: dict[str, str] = {
 
 
 _IRREGULAR = {"children": "child", "people": "person", "men": "man", "women": "woman"}
-_NOT_PLURAL = {"premises", "series", "news", "this", "its", "his", "has", "was", "is", "as", "us",
-               "always", "across", "less", "unless", "yes", "towards", "plus", "status"}
+_NOT_PLURAL = {
+    "premises",
+    "series",
+    "news",
+    "this",
+    "its",
+    "his",
+    "has",
+    "was",
+    "is",
+    "as",
+    "us",
+    "always",
+    "across",
+    "less",
+    "unless",
+    "yes",
+    "towards",
+    "plus",
+    "status",
+}
 _TIME_UNITS = {"weeks", "days", "months", "years", "hours", "minutes"}
 
 
@@ -83,9 +137,19 @@ def _singular(label: str) -> str:
         if lower in _IRREGULAR:
             words[i] = _IRREGULAR[lower]
             break
-        if len(lower) > 3 and lower.endswith("s") and not lower.endswith("ss") and lower not in _NOT_PLURAL \
-                and lower.isalpha():
-            if lower.endswith("sses") or lower.endswith("xes") or lower.endswith("ches") or lower.endswith("shes"):
+        if (
+            len(lower) > 3
+            and lower.endswith("s")
+            and not lower.endswith("ss")
+            and lower not in _NOT_PLURAL
+            and lower.isalpha()
+        ):
+            if (
+                lower.endswith("sses")
+                or lower.endswith("xes")
+                or lower.endswith("ches")
+                or lower.endswith("shes")
+            ):
                 words[i] = word[:-2]
             elif lower.endswith("ies"):
                 words[i] = word[:-3] + "y"
@@ -131,21 +195,30 @@ class ValueWords:
 
     def phrase(self, value) -> str:
         """One value in words, e.g. "1,200 customer contacts", "line holder not arrested"."""
-        if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA or value is pd.NaT:
+        if (
+            value is None
+            or (isinstance(value, float) and math.isnan(value))
+            or value is pd.NA
+            or value is pd.NaT
+        ):
             return self.missing()
         if self.kind == "category":
-            return TEMPLATES["category"].format(value=str(value).replace("_", " "), label=self.label)
+            return TEMPLATES["category"].format(
+                value=str(value).replace("_", " "), label=self.label
+            )
         if self.kind == "flag":
             if bool(value):
                 return TEMPLATES["flag_true"].format(label=self.label)
             words = self.label.split(" ")
             if len(words) > 1 and words[-1].endswith("ed"):
-                return TEMPLATES["flag_false_participle"].format(head=" ".join(words[:-1]), participle=words[-1])
+                return TEMPLATES["flag_false_participle"].format(
+                    head=" ".join(words[:-1]), participle=words[-1]
+                )
             return TEMPLATES["flag_false"].format(label=self.label)
         value = float(value)
         if self.kind == "money":
             if value == 0 and self.label.startswith("£ of "):
-                return TEMPLATES["money_zero"].format(rest=self.label[len("£ of "):])
+                return TEMPLATES["money_zero"].format(rest=self.label[len("£ of ") :])
             return self.label.replace("£", TEMPLATES["money"].format(amount=f"{value:,.0f}"), 1)
         first = self.label.split(" ", 1)[0].lower()
         if value == 0 and first not in _TIME_UNITS:
@@ -164,9 +237,14 @@ def points_words(points: np.ndarray) -> np.ndarray:
     """Signed whole points: "+11 points", "-1 point" (halves round away from zero)."""
     magnitude = np.floor(np.abs(points) + 0.5).astype(np.int64)
     largest = int(magnitude.max()) if magnitude.size else 0
-    words = [TEMPLATES["points_one"] if k == 1 else TEMPLATES["points"].replace("{n}", str(k))
-             for k in range(largest + 1)]
-    table = np.asarray([w.format(sign="-") for w in words[::-1]] + [w.format(sign="+") for w in words], dtype=object)
+    words = [
+        TEMPLATES["points_one"] if k == 1 else TEMPLATES["points"].replace("{n}", str(k))
+        for k in range(largest + 1)
+    ]
+    table = np.asarray(
+        [w.format(sign="-") for w in words[::-1]] + [w.format(sign="+") for w in words],
+        dtype=object,
+    )
     signed = np.where(points < 0, largest - magnitude, largest + 1 + magnitude)
     return table[signed]
 
@@ -192,8 +270,13 @@ def placements(probability: np.ndarray) -> list[Placement]:
     return [table[k] for k in percent]
 
 
-def phrases(words: dict, values: pd.DataFrame, features: list[str], feature_pos: np.ndarray,
-             rows: np.ndarray) -> np.ndarray:
+def phrases(
+    words: dict,
+    values: pd.DataFrame,
+    features: list[str],
+    feature_pos: np.ndarray,
+    rows: np.ndarray,
+) -> np.ndarray:
     """Phrase for each (row, feature) pair; each feature's values are written once per distinct value."""
     out = np.empty(len(rows), dtype=object)
     for j in np.unique(feature_pos):
@@ -217,7 +300,7 @@ def fill(template: str, **parts):
         if name is None:
             continue
         if name in rows:
-            pattern.append("{%d}" % len(order))
+            pattern.append(f"{{{len(order)}}}")
             order.append(name)
         else:
             pattern.append(str(parts[name]).replace("{", "{{").replace("}", "}}"))

@@ -6,12 +6,13 @@ so the documents can never be out of date: :func:`collect_facts` reads the run (
 files (pure; every HTML template is autoescaped), :func:`publish` logs them on the run under
 ``model_card/`` and tags the version ``model_card=logged`` (scoring refuses a version without one).
 """
+
 from __future__ import annotations
 
 import json
 import math
 import tempfile
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,12 @@ from resilience.governance.fairness import plain_findings
 CARD_DIR = "model_card"
 
 
-
 # Escaping follows the template's own name (``*.html.j2`` included), never the caller's choice.
-AUTOESCAPE = select_autoescape(enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2", "xml.j2"),
-                               default_for_string=True, default=False)
+AUTOESCAPE = select_autoescape(
+    enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2", "xml.j2"),
+    default_for_string=True,
+    default=False,
+)
 
 
 def _markdown_safe(value: Any) -> Any:
@@ -41,11 +44,20 @@ def _markdown_safe(value: Any) -> Any:
 
 
 def _environment(markdown: bool = False) -> Environment:
-    env = Environment(loader=PackageLoader("resilience.governance", "templates"), autoescape=AUTOESCAPE,
-                      finalize=_markdown_safe if markdown else None, trim_blocks=True, lstrip_blocks=True,
-                      keep_trailing_newline=True)
-    env.filters["pct"] = lambda v: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.0%}"
-    env.filters["num"] = lambda v, d=3: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.{d}f}"
+    env = Environment(
+        loader=PackageLoader("resilience.governance", "templates"),
+        autoescape=AUTOESCAPE,
+        finalize=_markdown_safe if markdown else None,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["pct"] = lambda v: (
+        "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.0%}"
+    )
+    env.filters["num"] = lambda v, d=3: (
+        "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.{d}f}"
+    )
     return env
 
 
@@ -65,40 +77,83 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
 
     contract_text = tracking.artifact_text(run.info.run_id, "config/data_contract.json")
     if contract_text is None:
-        raise ResilienceError(f"run {run.info.run_id} has no data contract artifact; was it made by resilience-train?")
+        raise ResilienceError(
+            f"run {run.info.run_id} has no data contract artifact; was it made by resilience-train?"
+        )
     contract = DataContract.from_dict(json.loads(contract_text))
     split = json.loads(tracking.artifact_text(run.info.run_id, "split.json") or "{}")
     world = json.loads(tracking.artifact_text(run.info.run_id, "data/world.json") or "null")
-    fidelity = json.loads(tracking.artifact_text(run.info.run_id, "tables/explanation_fidelity.json") or "null")
-    used = [f for f in contract.features if f not in json.loads(params.get("features.exclude", "[]") or "[]")]
+    fidelity = json.loads(
+        tracking.artifact_text(run.info.run_id, "tables/explanation_fidelity.json") or "null"
+    )
+    used = [
+        f
+        for f in contract.features
+        if f not in json.loads(params.get("features.exclude", "[]") or "[]")
+    ]
     include = params.get("features.include")
     if include and include not in ("None", ""):
         used = [f for f in used if f in json.loads(include)]
-    test = {k[len("test_"):]: v for k, v in metrics.items() if k.startswith("test_")}
+    test = {k[len("test_") :]: v for k, v in metrics.items() if k.startswith("test_")}
     fairness = _records(tracking.artifact_text(run.info.run_id, "tables/fairness.csv"))
-    churn = {k[len("churn."):]: v for k, v in (model_version.tags or {}).items() if k.startswith("churn.")}
-    reviewed = datetime.fromtimestamp(model_version.creation_timestamp / 1000, timezone.utc).date()
+    churn = {
+        k[len("churn.") :]: v
+        for k, v in (model_version.tags or {}).items()
+        if k.startswith("churn.")
+    }
+    reviewed = datetime.fromtimestamp(model_version.creation_timestamp / 1000, UTC).date()
     months = int(governance.get("review_months", 6))
-    review_by = date(reviewed.year + (reviewed.month - 1 + months) // 12, (reviewed.month - 1 + months) % 12 + 1, 1)
+    review_by = date(
+        reviewed.year + (reviewed.month - 1 + months) // 12,
+        (reviewed.month - 1 + months) % 12 + 1,
+        1,
+    )
     return {
-        "generated_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "governance": governance,
-        "model": {"name": name, "version": str(version), "run_id": run.info.run_id,
-                  "family": tags.get("model_family", params.get("model.family")),
-                  "aliases": list(getattr(model_version, "aliases", []) or []),
-                  "decision": model_version.tags.get("promotion.decision"),
-                  "decision_reason": model_version.tags.get("promotion.reason"),
-                  "registered": str(reviewed), "review_by": str(review_by),
-                  "git_commit": tags.get("git_commit"), "refit_on_all": params.get("refit_on_all"),
-                  "artifact_sha256": model_version.tags.get("artifact_sha256")},
-        "data": {"input": tags.get("input"), "sha256": tags.get("data_sha256"), "config": contract.name,
-                 "split": split, "synthetic": world is not None or str(tags.get("input", "")).find("synthetic") >= 0,
-                 "world": world, "horizon_weeks": contract.horizon_weeks},
-        "features": [{"column": f, "label_text": contract.describe(f), "concept": contract.concept_of(f).label_text,
-                      "four_ps": contract.concept_of(f).four_ps} for f in used],
-        "not_used": [{"column": c.name, "label_text": c.label_text or c.name,
-                      "why": "excluded by the experiment" if c.role == "feature" else f"role '{c.role}': never a model input"}
-                     for c in contract.columns if c.name not in used and c.role != "label"],
+        "model": {
+            "name": name,
+            "version": str(version),
+            "run_id": run.info.run_id,
+            "family": tags.get("model_family", params.get("model.family")),
+            "aliases": list(getattr(model_version, "aliases", []) or []),
+            "decision": model_version.tags.get("promotion.decision"),
+            "decision_reason": model_version.tags.get("promotion.reason"),
+            "registered": str(reviewed),
+            "review_by": str(review_by),
+            "git_commit": tags.get("git_commit"),
+            "refit_on_all": params.get("refit_on_all"),
+            "artifact_sha256": model_version.tags.get("artifact_sha256"),
+        },
+        "data": {
+            "input": tags.get("input"),
+            "sha256": tags.get("data_sha256"),
+            "config": contract.name,
+            "split": split,
+            "synthetic": world is not None or str(tags.get("input", "")).find("synthetic") >= 0,
+            "world": world,
+            "horizon_weeks": contract.horizon_weeks,
+        },
+        "features": [
+            {
+                "column": f,
+                "label_text": contract.describe(f),
+                "concept": contract.concept_of(f).label_text,
+                "four_ps": contract.concept_of(f).four_ps,
+            }
+            for f in used
+        ],
+        "not_used": [
+            {
+                "column": c.name,
+                "label_text": c.label_text or c.name,
+                "why": "excluded by the experiment"
+                if c.role == "feature"
+                else f"role '{c.role}': never a model input",
+            }
+            for c in contract.columns
+            if c.name not in used and c.role != "label"
+        ],
         "refused_words": sorted(PROTECTED_WORDS),
         "metrics": test,
         "slices": _records(tracking.artifact_text(run.info.run_id, "tables/slice_metrics.csv")),
@@ -116,7 +171,9 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
 
 def _render(template: str, context: dict) -> str:
     """HTML templates are autoescaped; markdown ones write ``& < >`` in values as entities."""
-    return _environment(markdown=template.endswith(".md.j2")).get_template(template).render(**context)
+    return (
+        _environment(markdown=template.endswith(".md.j2")).get_template(template).render(**context)
+    )
 
 
 def algo_care(facts: dict) -> list[dict]:
@@ -124,32 +181,63 @@ def algo_care(facts: dict) -> list[dict]:
     m, model = facts["metrics"], facts["model"]
     flagged = [f for f in facts["fairness"] if f.get("flag") in ("over-predicts", "under-predicts")]
     return [
-        {"item": "Advisory", "answer": "Yes: scores are advice; a person decides and records the decision and reason "
-                                       "in the append-only decision log (resilience-decide).",
-         "evidence": "weekly report 'decision support' notice; decision log with hash chain"},
-        {"item": "Lawful", "answer": "To be confirmed by the force's legal adviser for its purpose: "
-                                     + facts["governance"].get("purpose", ""), "evidence": "governance config"},
-        {"item": "Granularity", "answer": f"Predicts for lines at a disruption, not for people; {len(facts['features'])} "
-                                          "line-level features; protected characteristics refused by policy.",
-         "evidence": "features used and refused (this card)"},
-        {"item": "Ownership", "answer": f"Owned by {facts['governance'].get('owner_role')} at "
-                                        f"{facts['governance'].get('organisation')}; code and configs under version control "
-                                        f"(commit {model.get('git_commit')}).", "evidence": "MLflow run tags"},
-        {"item": "Challengeable", "answer": "Every score ships with its reasons for and against in plain English and the "
-                                            "full contribution of every input.",
-         "evidence": "scores.csv reasons, explanations.parquet per scored week"},
-        {"item": "Accuracy", "answer": f"On {facts['data']['split'].get('test_rows', '?')} held-out recent disruptions: ranks a "
-                                       f"persisting line above a closing one {m.get('roc_auc', float('nan')):.0%} of the time; "
-                                       f"calibration error {m.get('ece', float('nan')):.3f}.",
-         "evidence": "test metrics logged on the run; per-slice metrics with 95% intervals"},
-        {"item": "Responsible", "answer": (f"{len(flagged)} group(s) flagged for miscalibration: "
-                                           + ", ".join(f"{f['slice']}={f['value']} ({f['flag']})" for f in flagged))
-                                          if flagged else "No area, line type or hub group is flagged for miscalibration "
-                                                          "beyond tolerance; small groups are suppressed.",
-         "evidence": "fairness table (this card); weekly drift checks"},
-        {"item": "Explainable", "answer": "Exact SHAP explanations on the probability scale, grouped into plain-English "
-                                          "concepts; they describe what the model weighs, not causes.",
-         "evidence": "explanations artifact; explanation fidelity results" if facts["fidelity"] else "explanations artifact"},
+        {
+            "item": "Advisory",
+            "answer": "Yes: scores are advice; a person decides and records the decision and reason "
+            "in the append-only decision log (resilience-decide).",
+            "evidence": "weekly report 'decision support' notice; decision log with hash chain",
+        },
+        {
+            "item": "Lawful",
+            "answer": "To be confirmed by the force's legal adviser for its purpose: "
+            + facts["governance"].get("purpose", ""),
+            "evidence": "governance config",
+        },
+        {
+            "item": "Granularity",
+            "answer": f"Predicts for lines at a disruption, not for people; {len(facts['features'])} "
+            "line-level features; protected characteristics refused by policy.",
+            "evidence": "features used and refused (this card)",
+        },
+        {
+            "item": "Ownership",
+            "answer": f"Owned by {facts['governance'].get('owner_role')} at "
+            f"{facts['governance'].get('organisation')}; code and configs under version control "
+            f"(commit {model.get('git_commit')}).",
+            "evidence": "MLflow run tags",
+        },
+        {
+            "item": "Challengeable",
+            "answer": "Every score ships with its reasons for and against in plain English and the "
+            "full contribution of every input.",
+            "evidence": "scores.csv reasons, explanations.parquet per scored week",
+        },
+        {
+            "item": "Accuracy",
+            "answer": f"On {facts['data']['split'].get('test_rows', '?')} held-out recent disruptions: ranks a "
+            f"persisting line above a closing one {m.get('roc_auc', float('nan')):.0%} of the time; "
+            f"calibration error {m.get('ece', float('nan')):.3f}.",
+            "evidence": "test metrics logged on the run; per-slice metrics with 95% intervals",
+        },
+        {
+            "item": "Responsible",
+            "answer": (
+                f"{len(flagged)} group(s) flagged for miscalibration: "
+                + ", ".join(f"{f['slice']}={f['value']} ({f['flag']})" for f in flagged)
+            )
+            if flagged
+            else "No area, line type or hub group is flagged for miscalibration "
+            "beyond tolerance; small groups are suppressed.",
+            "evidence": "fairness table (this card); weekly drift checks",
+        },
+        {
+            "item": "Explainable",
+            "answer": "Exact SHAP explanations on the probability scale, grouped into plain-English "
+            "concepts; they describe what the model weighs, not causes.",
+            "evidence": "explanations artifact; explanation fidelity results"
+            if facts["fidelity"]
+            else "explanations artifact",
+        },
     ]
 
 
@@ -161,31 +249,48 @@ def atrs(facts: dict) -> dict:
             "name": f"Line resilience model ({facts['model']['name']} v{facts['model']['version']})",
             "description": g.get("purpose"),
             "how_it_is_used": "Each week the model ranks recently disrupted drug supply lines by how likely they are "
-                              "to still be active 12 weeks later; analysts and commanders use the ranking and its "
-                              "reasons to prioritise follow-up. A person decides.",
+            "to still be active 12 weeks later; analysts and commanders use the ranking and its "
+            "reasons to prioritise follow-up. A person decides.",
             "why_it_is_used": "To focus limited capacity on lines likely to re-establish, and to make the reasons visible.",
             "contact": g.get("contact"),
         },
         "tier_2": {
-            "owner": {"organisation": g.get("organisation"), "role": g.get("owner_role"), "contact": g.get("contact")},
+            "owner": {
+                "organisation": g.get("organisation"),
+                "role": g.get("owner_role"),
+                "contact": g.get("contact"),
+            },
             "purpose": g.get("purpose"),
-            "data": {"source": facts["data"]["input"], "sha256": facts["data"]["sha256"],
-                     "period": f"{facts['data']['split'].get('train_start')} to {facts['data']['split'].get('test_end')}",
-                     "synthetic": facts["data"]["synthetic"], "features": [f["column"] for f in facts["features"]],
-                     "excluded": [f["column"] for f in facts["not_used"]]},
-            "model": {"type": facts["model"]["family"], "version": facts["model"]["version"],
-                      "test_roc_auc": m.get("roc_auc"), "test_brier": m.get("brier"), "test_ece": m.get("ece")},
-            "risks": ["Officers deferring to the score instead of judgement.",
-                      "Bias against areas or line types (monitored per group, flagged beyond tolerance).",
-                      "Drift: new tactics or data recording changes make the model stale.",
-                      "Feedback loops: lines prioritised because of a score are disrupted more, changing future data."],
-            "mitigations": ["Advisory only, with reasons; decisions recorded with reasons by a person.",
-                            "Fairness checks per area, line type and hub in every model card and weekly report.",
-                            "Weekly drift checks with alerts; realised-outcome tracking; the production model is "
-                            "only replaced automatically by a retrain of the same recipe that is not significantly "
-                            "worse on the same held-out lines and within a cumulative loss budget; any other "
-                            "model needs a person's explicit promotion.",
-                            "Protected characteristics and free text can never be model inputs."],
+            "data": {
+                "source": facts["data"]["input"],
+                "sha256": facts["data"]["sha256"],
+                "period": f"{facts['data']['split'].get('train_start')} to {facts['data']['split'].get('test_end')}",
+                "synthetic": facts["data"]["synthetic"],
+                "features": [f["column"] for f in facts["features"]],
+                "excluded": [f["column"] for f in facts["not_used"]],
+            },
+            "model": {
+                "type": facts["model"]["family"],
+                "version": facts["model"]["version"],
+                "test_roc_auc": m.get("roc_auc"),
+                "test_brier": m.get("brier"),
+                "test_ece": m.get("ece"),
+            },
+            "risks": [
+                "Officers deferring to the score instead of judgement.",
+                "Bias against areas or line types (monitored per group, flagged beyond tolerance).",
+                "Drift: new tactics or data recording changes make the model stale.",
+                "Feedback loops: lines prioritised because of a score are disrupted more, changing future data.",
+            ],
+            "mitigations": [
+                "Advisory only, with reasons; decisions recorded with reasons by a person.",
+                "Fairness checks per area, line type and hub in every model card and weekly report.",
+                "Weekly drift checks with alerts; realised-outcome tracking; the production model is "
+                "only replaced automatically by a retrain of the same recipe that is not significantly "
+                "worse on the same held-out lines and within a cumulative loss budget; any other "
+                "model needs a person's explicit promotion.",
+                "Protected characteristics and free text can never be model inputs.",
+            ],
             "human_oversight": g.get("human_oversight"),
         },
     }
@@ -213,5 +318,9 @@ def publish(name: str, version: str, governance: dict) -> dict[str, str]:
         for file_name, text in documents.items():
             (Path(tmp) / file_name).write_text(text, encoding="utf-8")
         tracking.log_artifacts_to_run(facts["model"]["run_id"], tmp, CARD_DIR)
-    tracking.tag_version(name, str(version), {"model_card": "logged", "model_card.generated_utc": facts["generated_utc"]})
+    tracking.tag_version(
+        name,
+        str(version),
+        {"model_card": "logged", "model_card.generated_utc": facts["generated_utc"]},
+    )
     return documents

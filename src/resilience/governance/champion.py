@@ -22,6 +22,7 @@ Whatever the decision, the version records the **churn** against the champion on
 rows: the share of lines that change yardstick band, the median and 90th-percentile absolute
 move in points, and the share whose top reason changes (:func:`churn`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,12 +43,14 @@ HIGHER_IS_BETTER = {"roc_auc": True, "brier": False, "ece": False}
 class ChampionConfig:
     """Settings of the champion rule (``mlflow.champion`` in the config)."""
 
-    primary_metric: str = "roc_auc"        # ranking: paired test and cumulative budget
-    calibration_metric: str = "ece"        # calibration: paired test
-    alpha: float = 0.05                    # one-sided level of each paired test
-    cumulative_budget: float = 0.005       # ROC AUC the production model may lose against the best champion so far
-    n_bootstrap: int = 500                 # line resamples for the paired tests
-    min_rows: int = 50                     # fewer comparable rows than this: no automatic decision
+    primary_metric: str = "roc_auc"  # ranking: paired test and cumulative budget
+    calibration_metric: str = "ece"  # calibration: paired test
+    alpha: float = 0.05  # one-sided level of each paired test
+    cumulative_budget: float = (
+        0.005  # ROC AUC the production model may lose against the best champion so far
+    )
+    n_bootstrap: int = 500  # line resamples for the paired tests
+    min_rows: int = 50  # fewer comparable rows than this: no automatic decision
     production_family: str = "lightgbm"
     production_experiments: tuple = (None, "lightgbm_default")
     seed: int = 0
@@ -57,7 +60,9 @@ class ChampionConfig:
             if metric not in HIGHER_IS_BETTER:
                 from resilience.errors import ConfigError
 
-                raise ConfigError(f"mlflow.champion metric '{metric}' is not one of {sorted(HIGHER_IS_BETTER)}")
+                raise ConfigError(
+                    f"mlflow.champion metric '{metric}' is not one of {sorted(HIGHER_IS_BETTER)}"
+                )
         object.__setattr__(self, "production_experiments", tuple(self.production_experiments))
 
 
@@ -74,19 +79,29 @@ class Recipe:
     @classmethod
     def of(cls, model, experiment: str | None = None) -> Recipe:
         contract = model.contract.to_dict()
-        digest = hashlib.sha256(json.dumps(contract, sort_keys=True, default=str).encode()).hexdigest()
+        digest = hashlib.sha256(
+            json.dumps(contract, sort_keys=True, default=str).encode()
+        ).hexdigest()
         return cls(model.family, tuple(model.feature_names_), contract["name"], digest, experiment)
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Recipe:
-        return cls(data["family"], tuple(data["features"]), data["data_config"], data["data_config_sha256"],
-                   data.get("experiment"))
+        return cls(
+            data["family"],
+            tuple(data["features"]),
+            data["data_config"],
+            data["data_config_sha256"],
+            data.get("experiment"),
+        )
 
     def as_dict(self) -> dict:
         return {**asdict(self), "features": list(self.features)}
 
     def is_production(self, config: ChampionConfig) -> bool:
-        return self.family == config.production_family and self.experiment in config.production_experiments
+        return (
+            self.family == config.production_family
+            and self.experiment in config.production_experiments
+        )
 
     def differences(self, other: Recipe) -> list[str]:
         """What differs from ``other`` (the champion's recipe), in words."""
@@ -94,12 +109,30 @@ class Recipe:
         if self.family != other.family:
             found.append(f"model family {other.family} -> {self.family}")
         if set(self.features) != set(other.features):
-            added, dropped = sorted(set(self.features) - set(other.features)), sorted(set(other.features) - set(self.features))
-            found.append("feature set (" + "; ".join(
-                [f"added {', '.join(added)}"] * bool(added) + [f"dropped {', '.join(dropped)}"] * bool(dropped)) + ")")
-        if (self.data_config, self.data_config_sha256) != (other.data_config, other.data_config_sha256):
-            found.append(f"data config {other.data_config} -> {self.data_config}"
-                         + (" (same name, different contents)" if self.data_config == other.data_config else ""))
+            added, dropped = (
+                sorted(set(self.features) - set(other.features)),
+                sorted(set(other.features) - set(self.features)),
+            )
+            found.append(
+                "feature set ("
+                + "; ".join(
+                    [f"added {', '.join(added)}"] * bool(added)
+                    + [f"dropped {', '.join(dropped)}"] * bool(dropped)
+                )
+                + ")"
+            )
+        if (self.data_config, self.data_config_sha256) != (
+            other.data_config,
+            other.data_config_sha256,
+        ):
+            found.append(
+                f"data config {other.data_config} -> {self.data_config}"
+                + (
+                    " (same name, different contents)"
+                    if self.data_config == other.data_config
+                    else ""
+                )
+            )
         return found
 
 
@@ -110,8 +143,8 @@ class PairedComparison:
     metric: str
     challenger: float
     champion: float
-    lower: float      # one-sided (alpha) lower bound of the improvement (challenger better = positive)
-    upper: float      # one-sided (alpha) upper bound of the improvement
+    lower: float  # one-sided (alpha) lower bound of the improvement (challenger better = positive)
+    upper: float  # one-sided (alpha) upper bound of the improvement
     rows: int
     lines: int
 
@@ -133,8 +166,9 @@ def line_bootstrap_weights(lines: Sequence, n_boot: int, seed: int) -> np.ndarra
     return per_line[:, codes]
 
 
-def paired_comparisons(y, p_challenger, p_champion, lines, config: ChampionConfig,
-                       metrics: Sequence[str] | None = None) -> dict[str, PairedComparison]:
+def paired_comparisons(
+    y, p_challenger, p_champion, lines, config: ChampionConfig, metrics: Sequence[str] | None = None
+) -> dict[str, PairedComparison]:
     """Paired line-bootstrap comparison of two models' predictions of the same rows."""
     y = np.asarray(y, float)
     p_challenger, p_champion = np.asarray(p_challenger, float), np.asarray(p_champion, float)
@@ -149,10 +183,20 @@ def paired_comparisons(y, p_challenger, p_champion, lines, config: ChampionConfi
         sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
         difference = sign * (challenger_boot[metric] - champion_boot[metric])
         difference = difference[np.isfinite(difference)]
-        lower, upper = (np.quantile(difference, [config.alpha, 1 - config.alpha]) if len(difference)
-                        else (np.nan, np.nan))
-        out[metric] = PairedComparison(metric, float(challenger_full[metric][0]), float(champion_full[metric][0]),
-                                       float(lower), float(upper), len(y), int(pd.Series(lines).nunique()))
+        lower, upper = (
+            np.quantile(difference, [config.alpha, 1 - config.alpha])
+            if len(difference)
+            else (np.nan, np.nan)
+        )
+        out[metric] = PairedComparison(
+            metric,
+            float(challenger_full[metric][0]),
+            float(champion_full[metric][0]),
+            float(lower),
+            float(upper),
+            len(y),
+            int(pd.Series(lines).nunique()),
+        )
     return out
 
 
@@ -163,72 +207,140 @@ class PromotionDecision:
     numbers: dict = field(default_factory=dict)
 
     def as_tags(self) -> dict[str, str]:
-        tags = {"promotion.decision": "champion" if self.promote else "challenger",
-                "promotion.reason": self.reason[:5000]}
-        tags.update({f"promotion.{k}": f"{v:.6g}" if isinstance(v, float) else str(v) for k, v in self.numbers.items()})
+        tags = {
+            "promotion.decision": "champion" if self.promote else "challenger",
+            "promotion.reason": self.reason[:5000],
+        }
+        tags.update(
+            {
+                f"promotion.{k}": f"{v:.6g}" if isinstance(v, float) else str(v)
+                for k, v in self.numbers.items()
+            }
+        )
         return tags
 
 
 def comparison_numbers(against: str, comparisons: Mapping[str, PairedComparison]) -> dict:
     numbers = {}
     for metric, c in comparisons.items():
-        numbers.update({f"challenger_{metric}": c.challenger, f"{against}_{metric}": c.champion,
-                        f"{against}_{metric}_improvement": c.improvement,
-                        f"{against}_{metric}_improvement_upper": c.upper})
+        numbers.update(
+            {
+                f"challenger_{metric}": c.challenger,
+                f"{against}_{metric}": c.champion,
+                f"{against}_{metric}_improvement": c.improvement,
+                f"{against}_{metric}_improvement_upper": c.upper,
+            }
+        )
     return numbers
 
 
-def decide_promotion(recipe: Recipe, champion_recipe: Recipe | None, config: ChampionConfig,
-                     vs_champion: Mapping[str, PairedComparison] | None = None,
-                     vs_best: Mapping[str, PairedComparison] | None = None, period: str = "",
-                     no_comparison_reason: str = "") -> PromotionDecision:
+def decide_promotion(
+    recipe: Recipe,
+    champion_recipe: Recipe | None,
+    config: ChampionConfig,
+    vs_champion: Mapping[str, PairedComparison] | None = None,
+    vs_best: Mapping[str, PairedComparison] | None = None,
+    period: str = "",
+    no_comparison_reason: str = "",
+) -> PromotionDecision:
     """Pure rule (see the module docstring). ``vs_best`` is None when the champion is the best so far.
     The comparison's numbers are recorded whatever the decision."""
-    numbers = {"period": period, **comparison_numbers("champion", vs_champion or {}),
-               **comparison_numbers("best", vs_best or {})} if vs_champion else {}
+    numbers = (
+        {
+            "period": period,
+            **comparison_numbers("champion", vs_champion or {}),
+            **comparison_numbers("best", vs_best or {}),
+        }
+        if vs_champion
+        else {}
+    )
     if not recipe.is_production(config):
-        where = f"experiment '{recipe.experiment}'" if recipe.experiment else f"model family '{recipe.family}'"
-        allowed = " or ".join("no experiment" if e is None else f"experiment={e}" for e in config.production_experiments)
-        return PromotionDecision(False, f"not the production recipe ({where}; production is "
-                                        f"{config.production_family} with {allowed}): registered as challenger; "
-                                        "promote explicitly with resilience-promote after review", numbers)
+        where = (
+            f"experiment '{recipe.experiment}'"
+            if recipe.experiment
+            else f"model family '{recipe.family}'"
+        )
+        allowed = " or ".join(
+            "no experiment" if e is None else f"experiment={e}"
+            for e in config.production_experiments
+        )
+        return PromotionDecision(
+            False,
+            f"not the production recipe ({where}; production is "
+            f"{config.production_family} with {allowed}): registered as challenger; "
+            "promote explicitly with resilience-promote after review",
+            numbers,
+        )
     if champion_recipe is None:
         return PromotionDecision(True, "first model of the production recipe: no champion yet")
     differences = recipe.differences(champion_recipe)
     if differences:
-        return PromotionDecision(False, "a different model, not a retrain (" + "; ".join(differences) + "): never "
-                                        "promoted automatically; review and promote with resilience-promote", numbers)
+        return PromotionDecision(
+            False,
+            "a different model, not a retrain (" + "; ".join(differences) + "): never "
+            "promoted automatically; review and promote with resilience-promote",
+            numbers,
+        )
     if vs_champion is None:
-        return PromotionDecision(False, f"kept the champion: {no_comparison_reason or 'no comparable held-out rows'}",
-                                 numbers)
+        return PromotionDecision(
+            False,
+            f"kept the champion: {no_comparison_reason or 'no comparable held-out rows'}",
+            numbers,
+        )
     worse = [c for c in vs_champion.values() if c.significantly_worse]
     if worse:
-        return PromotionDecision(False, f"significantly worse than the champion on {period}: " + "; ".join(
-            f"{c.metric} {c.challenger:.4f} vs {c.champion:.4f} (improvement at most {c.upper:+.4f} at "
-            f"{1 - config.alpha:.0%})" for c in worse), numbers)
+        return PromotionDecision(
+            False,
+            f"significantly worse than the champion on {period}: "
+            + "; ".join(
+                f"{c.metric} {c.challenger:.4f} vs {c.champion:.4f} (improvement at most {c.upper:+.4f} at "
+                f"{1 - config.alpha:.0%})"
+                for c in worse
+            ),
+            numbers,
+        )
     primary = config.primary_metric
     best = (vs_best or vs_champion)[primary]
     loss = -best.improvement
     if loss > config.cumulative_budget:
-        return PromotionDecision(False, f"{primary} {loss:.4f} below the best champion so far on {period}, beyond "
-                                        f"the cumulative budget {config.cumulative_budget}", numbers)
+        return PromotionDecision(
+            False,
+            f"{primary} {loss:.4f} below the best champion so far on {period}, beyond "
+            f"the cumulative budget {config.cumulative_budget}",
+            numbers,
+        )
     c = vs_champion[primary]
-    return PromotionDecision(True, f"not significantly worse than the champion on {period} ({primary} "
-                                   f"{c.improvement:+.4f}) and within the cumulative budget ({primary} "
-                                   f"{-loss:+.4f} against the best champion so far; at most "
-                                   f"{config.cumulative_budget} may be lost)", numbers)
+    return PromotionDecision(
+        True,
+        f"not significantly worse than the champion on {period} ({primary} "
+        f"{c.improvement:+.4f}) and within the cumulative budget ({primary} "
+        f"{-loss:+.4f} against the best champion so far; at most "
+        f"{config.cumulative_budget} may be lost)",
+        numbers,
+    )
 
 
-def churn(challenger_probability, champion_probability, challenger_top_reason=None,
-          champion_top_reason=None) -> dict[str, float]:
+def churn(
+    challenger_probability,
+    champion_probability,
+    challenger_top_reason=None,
+    champion_top_reason=None,
+) -> dict[str, float]:
     """How much the scores a commander sees would move if the challenger replaced the champion."""
     new, old = np.asarray(challenger_probability, float), np.asarray(champion_probability, float)
     move = np.abs(new - old) * 100
-    out = {"lines": float(len(new)),
-           "band_changed_share": float(np.mean([band(a) != band(b) for a, b in zip(new, old)])) if len(new) else 0.0,
-           "median_move_points": float(np.median(move)) if len(move) else 0.0,
-           "p90_move_points": float(np.quantile(move, 0.9)) if len(move) else 0.0}
+    out = {
+        "lines": float(len(new)),
+        "band_changed_share": float(np.mean([band(a) != band(b) for a, b in zip(new, old)]))
+        if len(new)
+        else 0.0,
+        "median_move_points": float(np.median(move)) if len(move) else 0.0,
+        "p90_move_points": float(np.quantile(move, 0.9)) if len(move) else 0.0,
+    }
     if challenger_top_reason is not None and champion_top_reason is not None:
-        out["top_reason_changed_share"] = float(np.mean(np.asarray(challenger_top_reason, object)
-                                                        != np.asarray(champion_top_reason, object)))
+        out["top_reason_changed_share"] = float(
+            np.mean(
+                np.asarray(challenger_top_reason, object) != np.asarray(champion_top_reason, object)
+            )
+        )
     return out

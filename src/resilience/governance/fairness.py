@@ -17,6 +17,7 @@ Slices too small to say anything (``suppressed``) stay suppressed. The rule is c
 simulation in ``tests/test_responsible.py``: no group effect gives at most a 5% family-wise false
 flag rate; a planted 3-point gap in a group of a realistic size is flagged in most replications.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,9 @@ import pandas as pd
 from resilience import evaluate
 
 
-def group_calibration(frame: pd.DataFrame, slice_columns: list[str], label: str, probability: str,
-                      min_size: int = 50) -> pd.DataFrame:
+def group_calibration(
+    frame: pd.DataFrame, slice_columns: list[str], label: str, probability: str, min_size: int = 50
+) -> pd.DataFrame:
     """One row per (slice column, value): rows, calibration gap with standard error, slope."""
     rows = []
     for row, y, p in evaluate.slice_groups(frame, slice_columns, label, probability, min_size):
@@ -36,22 +38,35 @@ def group_calibration(frame: pd.DataFrame, slice_columns: list[str], label: str,
             continue
         large = evaluate.calibration_in_the_large(y, p)
         slope = evaluate.calibration_slope(y, p)
-        rows.append({**row, "calibration_gap": large["gap"],
-                     "calibration_gap_se": large["se"], "observed_rate": large["observed_rate"],
-                     "mean_predicted": large["mean_predicted"], "calibration_slope": slope["slope"],
-                     "calibration_slope_se": slope["slope_se"]})
+        rows.append(
+            {
+                **row,
+                "calibration_gap": large["gap"],
+                "calibration_gap_se": large["se"],
+                "observed_rate": large["observed_rate"],
+                "mean_predicted": large["mean_predicted"],
+                "calibration_slope": slope["slope"],
+                "calibration_slope_se": slope["slope_se"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def fairness_flags(groups: pd.DataFrame, tolerance: float, family_level: float = 0.025) -> list[dict]:
+def fairness_flags(
+    groups: pd.DataFrame, tolerance: float, family_level: float = 0.025
+) -> list[dict]:
     """Each group's row with ``flag``: ``over-predicts`` / ``under-predicts`` / ``ok`` / ``suppressed``,
     the multiplicity-adjusted interval (``flag_interval_low``/``_high``) and ``beyond_tolerance``
     (the whole interval lies beyond the tolerance: the gap is confirmed, not only possible)."""
     from scipy.stats import norm
 
-    records = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-               for row in groups.to_dict("records")]
-    compared = [r for r in records if not r.get("suppressed") and r.get("calibration_gap_se") is not None]
+    records = [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in groups.to_dict("records")
+    ]
+    compared = [
+        r for r in records if not r.get("suppressed") and r.get("calibration_gap_se") is not None
+    ]
     z = float(norm.ppf(1 - family_level / (2 * max(len(compared), 1))))
     for row in records:
         if row.get("suppressed"):
@@ -62,7 +77,14 @@ def fairness_flags(groups: pd.DataFrame, tolerance: float, family_level: float =
             row["flag"] = "ok"
             continue
         low, high = gap - z * se, gap + z * se
-        row.update({"flag_interval_low": low, "flag_interval_high": high, "flag_z": z, "tolerance": tolerance})
+        row.update(
+            {
+                "flag_interval_low": low,
+                "flag_interval_high": high,
+                "flag_z": z,
+                "tolerance": tolerance,
+            }
+        )
         if low > 0 and high > tolerance:
             row["flag"] = "over-predicts"
         elif high < 0 and low < -tolerance:

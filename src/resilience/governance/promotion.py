@@ -3,6 +3,7 @@
 evidence, find held-out rows none of the evaluated models trained on, compare, decide, record the
 decision, the churn and a description on the version.
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,23 +14,36 @@ import pandas as pd
 from resilience import tracking
 from resilience.data.contract import DataContract
 from resilience.evidence import ModelEvidence
-from resilience.governance.champion import (ChampionConfig, PromotionDecision, Recipe, churn, decide_promotion,
-                                            paired_comparisons)
+from resilience.governance.champion import (
+    ChampionConfig,
+    PromotionDecision,
+    Recipe,
+    churn,
+    decide_promotion,
+    paired_comparisons,
+)
 
 log = logging.getLogger(__name__)
 
 
-def comparison_rows(history: pd.DataFrame, contract: DataContract, splits: list[dict],
-                    min_rows: int) -> tuple[pd.DataFrame | None, str]:
+def comparison_rows(
+    history: pd.DataFrame, contract: DataContract, splits: list[dict], min_rows: int
+) -> tuple[pd.DataFrame | None, str]:
     """Labelled rows of a test period that starts after every evaluated model's training span
     (the champion's own test period first), with a description; or None and the reason."""
     dates = pd.to_datetime(history[contract.date_column])
     train_ends = [pd.Timestamp(s["train_end"]) for s in splits if s.get("train_end")]
     if len(train_ends) < len(splits):
         return None, "a model's evidence does not say what it was trained on"
-    names = ["the champion's test period", "the challenger's test period", "the best champion's test period"]
-    candidates = [(names[min(i, 2)], s["test_start"], s["test_end"]) for i, s in
-                  sorted(enumerate(splits), key=lambda item: item[0] == 1)]  # the challenger's own period last
+    names = [
+        "the champion's test period",
+        "the challenger's test period",
+        "the best champion's test period",
+    ]
+    candidates = [
+        (names[min(i, 2)], s["test_start"], s["test_end"])
+        for i, s in sorted(enumerate(splits), key=lambda item: item[0] == 1)
+    ]  # the challenger's own period last
     for name, start, end in candidates:
         if not all(pd.Timestamp(start) > t for t in train_ends):
             continue
@@ -40,7 +54,9 @@ def comparison_rows(history: pd.DataFrame, contract: DataContract, splits: list[
 
 
 def _comparable(model, contract: DataContract) -> bool:
-    return model is not None and model.contract.to_dict()["columns"] == contract.to_dict()["columns"]
+    return (
+        model is not None and model.contract.to_dict()["columns"] == contract.to_dict()["columns"]
+    )
 
 
 def _recipe_of(evidence: ModelEvidence, fallback_model) -> Recipe:
@@ -68,43 +84,70 @@ class Comparison:
     best_version: str | None = None
 
 
-def compare_with_champions(name: str, current_version: str, model, evidence: ModelEvidence, history: pd.DataFrame,
-                           contract: DataContract, config: ChampionConfig) -> Comparison:
+def compare_with_champions(
+    name: str,
+    current_version: str,
+    model,
+    evidence: ModelEvidence,
+    history: pd.DataFrame,
+    contract: DataContract,
+    config: ChampionConfig,
+) -> Comparison:
     """Load the champion (and the best champion so far, if another version) with their evidence,
     find rows none of the evaluated models trained on, and compare there."""
     champion_uri = f"models:/{name}/{current_version}"
     champion_evidence = tracking.load_evidence(champion_uri, evaluation_model=True)
-    result = Comparison(_recipe_of(champion_evidence, champion_evidence.evaluation_model),
-                        period="the champion was trained on a different data contract; compare them by hand")
+    result = Comparison(
+        _recipe_of(champion_evidence, champion_evidence.evaluation_model),
+        period="the champion was trained on a different data contract; compare them by hand",
+    )
     best_version = tracking.best_champion(name) or str(current_version)
     best_evidence = None
     if best_version != str(current_version):
-        best_evidence = tracking.load_evidence(f"models:/{name}/{best_version}", evaluation_model=True)
+        best_evidence = tracking.load_evidence(
+            f"models:/{name}/{best_version}", evaluation_model=True
+        )
         if _comparable(best_evidence.evaluation_model, contract):
             result.best_version = best_version
         else:
             best_evidence = None
     if not _comparable(champion_evidence.evaluation_model, contract):
         return result
-    splits = [champion_evidence.split, evidence.split] + ([best_evidence.split] if best_evidence else [])
+    splits = [champion_evidence.split, evidence.split] + (
+        [best_evidence.split] if best_evidence else []
+    )
     rows, result.period = comparison_rows(history, contract, splits, config.min_rows)
     if rows is None:
         return result
     y, lines = rows[contract.label].astype(int).to_numpy(), rows[contract.line_column].to_numpy()
     p_new = (evidence.evaluation_model or model).persistence_probability(rows)
     result.vs_champion = paired_comparisons(
-        y, p_new, champion_evidence.evaluation_model.persistence_probability(rows), lines, config)
+        y, p_new, champion_evidence.evaluation_model.persistence_probability(rows), lines, config
+    )
     if best_evidence is not None:
-        result.vs_best = paired_comparisons(y, p_new, best_evidence.evaluation_model.persistence_probability(rows),
-                                            lines, config, [config.primary_metric])
+        result.vs_best = paired_comparisons(
+            y,
+            p_new,
+            best_evidence.evaluation_model.persistence_probability(rows),
+            lines,
+            config,
+            [config.primary_metric],
+        )
     deployed_champion, _ = tracking.load_persistence_model(champion_uri)
     result.churn = _churn(model, deployed_champion, rows)
     return result
 
 
-def apply_champion_rule(version: str, model, evidence: ModelEvidence, recipe: Recipe, history: pd.DataFrame,
-                        contract: DataContract, tracking_config: tracking.TrackingConfig,
-                        eval_config) -> tuple[PromotionDecision, dict | None]:
+def apply_champion_rule(
+    version: str,
+    model,
+    evidence: ModelEvidence,
+    recipe: Recipe,
+    history: pd.DataFrame,
+    contract: DataContract,
+    tracking_config: tracking.TrackingConfig,
+    eval_config,
+) -> tuple[PromotionDecision, dict | None]:
     """Make ``version`` challenger, decide whether it becomes champion, record everything on it."""
     config: ChampionConfig = tracking_config.champion_config()
     name = tracking_config.registered_model_name
@@ -114,11 +157,19 @@ def apply_champion_rule(version: str, model, evidence: ModelEvidence, recipe: Re
     if current is None:
         decision = decide_promotion(recipe, None, config)
     else:
-        comparison = compare_with_champions(name, str(current.version), model, evidence, history, contract, config)
+        comparison = compare_with_champions(
+            name, str(current.version), model, evidence, history, contract, config
+        )
         compared = comparison.vs_champion is not None
-        decision = decide_promotion(recipe, comparison.champion_recipe, config, comparison.vs_champion,
-                                    comparison.vs_best, comparison.period if compared else "",
-                                    "" if compared else comparison.period)
+        decision = decide_promotion(
+            recipe,
+            comparison.champion_recipe,
+            config,
+            comparison.vs_champion,
+            comparison.vs_best,
+            comparison.period if compared else "",
+            "" if compared else comparison.period,
+        )
         decision.numbers["compared_with_version"] = str(current.version)
         if comparison.best_version:
             decision.numbers["best_champion_version"] = comparison.best_version
@@ -128,8 +179,13 @@ def apply_champion_rule(version: str, model, evidence: ModelEvidence, recipe: Re
         if not reference or reference[config.primary_metric].improvement >= 0:
             tracking.set_best_champion(name, version)
     churned = comparison.churn if comparison else None
-    tags = {**decision.as_tags(), "family": recipe.family, "recipe.experiment": recipe.experiment or "default",
-            "recipe.data_config": recipe.data_config, "recipe.features": len(recipe.features)}
+    tags = {
+        **decision.as_tags(),
+        "family": recipe.family,
+        "recipe.experiment": recipe.experiment or "default",
+        "recipe.data_config": recipe.data_config,
+        "recipe.features": len(recipe.features),
+    }
     tags.update({f"churn.{k}": f"{v:.4g}" for k, v in (churned or {}).items()})
     tracking.tag_version(name, version, tags)
     tracking.describe_version(name, version, describe(recipe, evidence, decision, churned))
@@ -137,18 +193,27 @@ def apply_champion_rule(version: str, model, evidence: ModelEvidence, recipe: Re
     return decision, churned
 
 
-def describe(recipe: Recipe, evidence: ModelEvidence, decision: PromotionDecision, churned: dict | None) -> str:
+def describe(
+    recipe: Recipe, evidence: ModelEvidence, decision: PromotionDecision, churned: dict | None
+) -> str:
     """The version's description in the registry: what it is, how good, what was decided."""
     metrics, split = evidence.test_metrics, evidence.split
-    text = (f"{recipe.family} model ({recipe.experiment or 'default recipe'}, data config {recipe.data_config}, "
-            f"{len(recipe.features)} features), evaluated on {split.get('test_rows', '?')} held-out disruptions "
-            f"{split.get('test_start', '?')} to {split.get('test_end', '?')}: ROC AUC "
-            f"{metrics.get('roc_auc', float('nan')):.3f}, calibration error {metrics.get('ece', float('nan')):.3f}. "
-            f"Decision: {'champion' if decision.promote else 'challenger'}, {decision.reason}.")
+    text = (
+        f"{recipe.family} model ({recipe.experiment or 'default recipe'}, data config {recipe.data_config}, "
+        f"{len(recipe.features)} features), evaluated on {split.get('test_rows', '?')} held-out disruptions "
+        f"{split.get('test_start', '?')} to {split.get('test_end', '?')}: ROC AUC "
+        f"{metrics.get('roc_auc', float('nan')):.3f}, calibration error {metrics.get('ece', float('nan')):.3f}. "
+        f"Decision: {'champion' if decision.promote else 'challenger'}, {decision.reason}."
+    )
     if churned:
-        text += (f" Against the champion: {churned['band_changed_share']:.0%} of lines change band, median move "
-                 f"{churned['median_move_points']:.1f} points (90th percentile {churned['p90_move_points']:.1f})"
-                 + (f", {churned['top_reason_changed_share']:.0%} change top reason" if "top_reason_changed_share" in churned else "")
-                 + ".")
+        text += (
+            f" Against the champion: {churned['band_changed_share']:.0%} of lines change band, median move "
+            f"{churned['median_move_points']:.1f} points (90th percentile {churned['p90_move_points']:.1f})"
+            + (
+                f", {churned['top_reason_changed_share']:.0%} change top reason"
+                if "top_reason_changed_share" in churned
+                else ""
+            )
+            + "."
+        )
     return text
-

@@ -11,6 +11,7 @@
 >>> from resilience.report import build_report  # doctest: +SKIP
 >>> html_path, pdf_path = build_report(week_dir, previous_dir)  # doctest: +SKIP
 """
+
 from resilience.report.changes import change_since_last_week
 from resilience.report.context import ReportSettings, report_context
 from resilience.report.errors import PdfRendererUnavailable, ReportError

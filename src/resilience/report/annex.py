@@ -4,6 +4,7 @@ filterable with a small inline script; no network. The briefing stays a few page
 Rows are read from ``scores.parquet`` in batches (only the columns shown) and written out as they are
 escaped, so memory is bounded by the annex's row limit, not by the week.
 """
+
 from __future__ import annotations
 
 from importlib import resources
@@ -25,12 +26,23 @@ _BATCH = 20_000
 
 def _columns(names: tuple[str, ...], contract: DataContract) -> list[tuple[str, str, bool]]:
     """(column, heading, numeric) of the annex, in order, for the columns the week has."""
-    wanted = [("priority_rank", "Priority", True), ("rank", "Likelihood rank", True), ("line_id", "Line", False),
-              ("disruption_id", "Disruption", False)]
-    wanted += [(c, contract.describe(c) if c in contract.column_names else c, False) for c in contract.slices]
-    wanted += [("percent", "Likelihood %", True), ("yardstick_band", "Yardstick band", False),
-               ("harm_index", "Harm (0\u2013100)", True), ("reason_for_1", "Main reason for", False),
-               ("reason_against_1", "Main reason against", False)]
+    wanted = [
+        ("priority_rank", "Priority", True),
+        ("rank", "Likelihood rank", True),
+        ("line_id", "Line", False),
+        ("disruption_id", "Disruption", False),
+    ]
+    wanted += [
+        (c, contract.describe(c) if c in contract.column_names else c, False)
+        for c in contract.slices
+    ]
+    wanted += [
+        ("percent", "Likelihood %", True),
+        ("yardstick_band", "Yardstick band", False),
+        ("harm_index", "Harm (0\u2013100)", True),
+        ("reason_for_1", "Main reason for", False),
+        ("reason_against_1", "Main reason against", False),
+    ]
     return [w for w in wanted if w[0] in names]
 
 
@@ -52,8 +64,12 @@ def _rows(path: Path, columns: list[tuple[str, str, bool]], max_rows: int):
     table = table.take(pc.sort_indices(table, sort_keys=[(order_column, "ascending")]))
     for batch in table.to_batches(max_chunksize=_BATCH):
         data = [batch.column(i).to_pylist() for i in range(len(names))]
-        yield "".join("<tr>" + "".join(_cell(data[j][r], columns[j][2]) for j in range(len(names))) + "</tr>\n"
-                      for r in range(batch.num_rows))
+        yield "".join(
+            "<tr>"
+            + "".join(_cell(data[j][r], columns[j][2]) for j in range(len(names)))
+            + "</tr>\n"
+            for r in range(batch.num_rows)
+        )
 
 
 def _asset(name: str) -> str:
@@ -63,18 +79,24 @@ def _asset(name: str) -> str:
     return text
 
 
-def write_annex(week_dir: Path, contract: DataContract, title: str, marking: str, total: int,
-                max_rows: int) -> Path:
+def write_annex(
+    week_dir: Path, contract: DataContract, title: str, marking: str, total: int, max_rows: int
+) -> Path:
     """Write ``annex.html`` beside the scores atomically and return its path."""
     path = Path(week_dir) / artifacts.SCORES_PARQUET
     names = tuple(ds.dataset(path, format="parquet").schema.names)
     columns = _columns(names, contract)
     shown = min(total, max_rows)
-    note = ("every line scored this week" if shown == total else
-            f"the first {shown:,} of {total:,} lines by priority; every line is in scores.csv")
-    heads = "".join(f'<th scope="col"{" class=num" if n else ""} aria-sort="none"><button type="button" '
-                    f'data-col="{i}" data-num="{int(n)}">{escape(h)}</button></th>'
-                    for i, (_, h, n) in enumerate(columns))
+    note = (
+        "every line scored this week"
+        if shown == total
+        else f"the first {shown:,} of {total:,} lines by priority; every line is in scores.csv"
+    )
+    heads = "".join(
+        f'<th scope="col"{" class=num" if n else ""} aria-sort="none"><button type="button" '
+        f'data-col="{i}" data-num="{int(n)}">{escape(h)}</button></th>'
+        for i, (_, h, n) in enumerate(columns)
+    )
     target = Path(week_dir) / artifacts.ANNEX_HTML
     with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8") as out:
         out.write(f"""<!DOCTYPE html>

@@ -7,6 +7,7 @@ printed in the two reports, so the words agree with the numbers a reader compare
 most ``unchanged_points`` either way reads "unchanged". Which reason moved an estimate most is the
 concept whose contribution (points of probability) changed most between the two explanations.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -30,17 +31,27 @@ def _strings(values) -> pa.Array:
     return array if array.type == pa.string() else pc.cast(array, pa.string())
 
 
-def change_since_last_week(scores: pd.DataFrame, previous: pd.DataFrame | None,
-                           unchanged_points: int = UNCHANGED_POINTS) -> pd.DataFrame:
+def change_since_last_week(
+    scores: pd.DataFrame, previous: pd.DataFrame | None, unchanged_points: int = UNCHANGED_POINTS
+) -> pd.DataFrame:
     """Per row of ``scores``: ``change`` (new / up / down / unchanged), ``change_points``,
     ``previous_percent`` and ``previous_position`` (the row of ``previous`` it is compared with, -1
     for none). Matching runs in pyarrow (``index_in``), so a million-row week stays light."""
-    now = pd.to_numeric(scores["persistence_probability"]).astype(float).clip(0, 1).mul(100).round().astype(int)
+    now = (
+        pd.to_numeric(scores["persistence_probability"])
+        .astype(float)
+        .clip(0, 1)
+        .mul(100)
+        .round()
+        .astype(int)
+    )
     out = pd.DataFrame({"percent": now.to_numpy()}, index=scores.index)
     position = np.full(len(scores), -1, dtype=np.int64)
     if previous is not None and len(previous):
-        p = pd.to_numeric(previous["persistence_probability"], errors="coerce").to_numpy(dtype=float)
-        known = np.flatnonzero(~np.isnan(p))        # a row without a probability cannot anchor a change
+        p = pd.to_numeric(previous["persistence_probability"], errors="coerce").to_numpy(
+            dtype=float
+        )
+        known = np.flatnonzero(~np.isnan(p))  # a row without a probability cannot anchor a change
         by_percent = known[np.argsort(-np.rint(np.clip(p[known], 0, 1) * 100), kind="stable")]
         ids, lines = _strings(previous["disruption_id"]), _strings(previous["line_id"])
         same = pc.index_in(_strings(scores["disruption_id"]), value_set=ids.take(pa.array(known)))
@@ -49,46 +60,81 @@ def change_since_last_week(scores: pd.DataFrame, previous: pd.DataFrame | None,
         best_np = best.to_numpy(zero_copy_only=False)
         same_ok, best_ok = ~np.isnan(same_np.astype(float)), ~np.isnan(best_np.astype(float))
         position[best_ok] = by_percent[best_np[best_ok].astype(np.int64)]
-        position[same_ok] = known[same_np[same_ok].astype(np.int64)]   # the same disruption wins
+        position[same_ok] = known[same_np[same_ok].astype(np.int64)]  # the same disruption wins
     matched = position >= 0
     previous_percent = np.zeros(len(scores), dtype=np.int64)
     if matched.any():
-        previous_percent[matched] = np.rint(np.clip(p[position[matched]], 0, 1) * 100).astype(np.int64)
+        previous_percent[matched] = np.rint(np.clip(p[position[matched]], 0, 1) * 100).astype(
+            np.int64
+        )
     out["previous_percent"] = pd.array(np.where(matched, previous_percent, 0), dtype="Int64")
     out.loc[~matched, "previous_percent"] = pd.NA
     out["previous_position"] = position
     diff = out["percent"] - out["previous_percent"]
     filled = diff.fillna(0).astype(int)
-    out["change"] = pd.Categorical(np.where(~matched, "new", np.where(filled.abs() <= unchanged_points, "unchanged",
-                                                                     np.where(filled > 0, "up", "down"))),
-                                   categories=["new", "up", "down", "unchanged"])
+    out["change"] = pd.Categorical(
+        np.where(
+            ~matched,
+            "new",
+            np.where(
+                filled.abs() <= unchanged_points, "unchanged", np.where(filled > 0, "up", "down")
+            ),
+        ),
+        categories=["new", "up", "down", "unchanged"],
+    )
     out["change_points"] = diff
     return out
 
 
-def change_words(kind: str, points: Any, previous_percent: Any, unchanged_points: int = UNCHANGED_POINTS,
-                 moved_by: str = "") -> dict[str, str]:
+def change_words(
+    kind: str,
+    points: Any,
+    previous_percent: Any,
+    unchanged_points: int = UNCHANGED_POINTS,
+    moved_by: str = "",
+) -> dict[str, str]:
     """The change as a symbol and words ("up 12 points (from 40%); moved most by Runners arrested
     (+6.1 points)"), and page 1's form in two parts: ``compact`` ("up 12 points (from 40%)",
     "unchanged (was 97%)") and ``moved`` ("moved most by ...", or "")."""
     if kind == "new":
-        return {"kind": "new", "symbol": "\u25cf", "text": "new this week", "compact": "new this week", "moved": ""}
+        return {
+            "kind": "new",
+            "symbol": "\u25cf",
+            "text": "new this week",
+            "compact": "new this week",
+            "moved": "",
+        }
     points = int(points)
     was = f"from {int(previous_percent)}%"
     because = f"; moved most by {moved_by}" if moved_by else ""
     if kind == "unchanged":
-        detail = "no change" if points == 0 else f"{points_text(points)}, within \u00b1{unchanged_points}"
-        return {"kind": kind, "symbol": "=", "text": f"unchanged ({detail}; {was})",
-                "compact": f"unchanged (was {int(previous_percent)}%)", "moved": ""}
+        detail = (
+            "no change"
+            if points == 0
+            else f"{points_text(points)}, within \u00b1{unchanged_points}"
+        )
+        return {
+            "kind": kind,
+            "symbol": "=",
+            "text": f"unchanged ({detail}; {was})",
+            "compact": f"unchanged (was {int(previous_percent)}%)",
+            "moved": "",
+        }
     word = "up" if kind == "up" else "down"
     symbol = "\u25b2" if kind == "up" else "\u25bc"
     unit = "point" if abs(points) == 1 else "points"
-    return {"kind": kind, "symbol": symbol, "text": f"{word} {abs(points)} {unit} ({was}){because}",
-            "compact": f"{word} {abs(points)} {unit} ({was})", "moved": f"moved most by {moved_by}" if moved_by else ""}
+    return {
+        "kind": kind,
+        "symbol": symbol,
+        "text": f"{word} {abs(points)} {unit} ({was}){because}",
+        "compact": f"{word} {abs(points)} {unit} ({was})",
+        "moved": f"moved most by {moved_by}" if moved_by else "",
+    }
 
 
-def moved_most(pairs: Sequence[tuple[str, str]], now: pd.DataFrame, before: pd.DataFrame,
-               contract) -> dict[str, str]:
+def moved_most(
+    pairs: Sequence[tuple[str, str]], now: pd.DataFrame, before: pd.DataFrame, contract
+) -> dict[str, str]:
     """For (this week's disruption, last week's disruption) pairs: the concept whose contribution
     changed most, as "Runners arrested (+6.1 points)". Explanations missing on either side: no entry."""
     if not pairs or now.empty or before.empty:
@@ -109,7 +155,9 @@ def moved_most(pairs: Sequence[tuple[str, str]], now: pd.DataFrame, before: pd.D
     return words
 
 
-def board(rows: pd.DataFrame, change: pd.DataFrame, previous: pd.DataFrame | None, limit: int) -> dict:
+def board(
+    rows: pd.DataFrame, change: pd.DataFrame, previous: pd.DataFrame | None, limit: int
+) -> dict:
     """Counts of new/up/down/unchanged, lines no longer open, and the biggest moves (row indexes)."""
     counts = change["change"].value_counts()
     result: dict[str, Any] = {k: int(counts.get(k, 0)) for k in ("new", "up", "down", "unchanged")}
@@ -132,23 +180,35 @@ def closed_since(previous: pd.DataFrame, rows: pd.DataFrame) -> list[str]:
     return pc.unique(pc.filter(before, gone)).to_pylist()
 
 
-def outcome_words(outcome: bool, probability: Any, band: Any = "", low: Any = None, high: Any = None) -> dict[str, str]:
+def outcome_words(
+    outcome: bool, probability: Any, band: Any = "", low: Any = None, high: Any = None
+) -> dict[str, str]:
     """The known outcome against what was estimated: "persisted — we estimated 62% (likely)"."""
     what = "persisted" if outcome else "did not persist"
     estimate = number(probability)
     if estimate is None:
-        return {"kind": "persisted" if outcome else "ended", "outcome": what, "estimate": "no estimate recorded",
-                "text": f"{what} \u2014 no estimate recorded"}
+        return {
+            "kind": "persisted" if outcome else "ended",
+            "outcome": what,
+            "estimate": "no estimate recorded",
+            "text": f"{what} \u2014 no estimate recorded",
+        }
     low, high = number(low), number(high)
     extra = [clean_text(band)] if clean_text(band) else []
     if low is not None and high is not None:
         extra.append(f"plausible range {low * 100:.0f}\u2013{high * 100:.0f}%")
     estimated = f"we estimated {estimate * 100:.0f}%" + (f" ({'; '.join(extra)})" if extra else "")
-    return {"kind": "persisted" if outcome else "ended", "outcome": what, "estimate": estimated,
-            "text": f"{what} \u2014 {estimated}"}
+    return {
+        "kind": "persisted" if outcome else "ended",
+        "outcome": what,
+        "estimate": estimated,
+        "text": f"{what} \u2014 {estimated}",
+    }
 
 
-def outcomes_known(known: pd.DataFrame, closed: int, limit: int, horizon_weeks: int) -> dict[str, Any]:
+def outcomes_known(
+    known: pd.DataFrame, closed: int, limit: int, horizon_weeks: int
+) -> dict[str, Any]:
     """Counts and one plain sentence for the disruptions whose outcome became known since last week,
     and the row indexes to name: the outcomes furthest from what was estimated first (at most ``limit``).
 
@@ -169,16 +229,24 @@ def outcomes_known(known: pd.DataFrame, closed: int, limit: int, horizon_weeks: 
         words = outcome_words(bool(outcome.iloc[0]), probability.iloc[0])
         sentence = f"The outcome of one {noun} is now known: it {words['text']}."
     else:
-        sentence = (f"Of the {plural(count, noun)} whose outcome is now known, {persisted:,} persisted ({after}); "
-                    f"from our estimates we expected about {expected:,.0f}.")
+        sentence = (
+            f"Of the {plural(count, noun)} whose outcome is now known, {persisted:,} persisted ({after}); "
+            f"from our estimates we expected about {expected:,.0f}."
+        )
         if noun == "disruption":
             sentence += f" They are disruptions of {plural(lines, 'line')}."
     gap = (outcome.astype(float) - probability).abs().fillna(1.0)
     order = gap.to_frame("gap").assign(id=known["disruption_id"].astype(str))
     order = order.sort_values(["gap", "id"], ascending=[False, True], kind="stable")
-    return {"count": count, "persisted": persisted, "expected": round(expected, 1), "sentence": sentence,
-            "headline": _outcomes_headline(known, outcome, probability, noun),
-            "waiting": max(int(closed) - count, 0), "order": list(order.index[:max(int(limit), 0)])}
+    return {
+        "count": count,
+        "persisted": persisted,
+        "expected": round(expected, 1),
+        "sentence": sentence,
+        "headline": _outcomes_headline(known, outcome, probability, noun),
+        "waiting": max(int(closed) - count, 0),
+        "order": list(order.index[: max(int(limit), 0)]),
+    }
 
 
 def estimates_verdict(persisted: int, probabilities: pd.Series) -> str:
@@ -189,10 +257,16 @@ def estimates_verdict(persisted: int, probabilities: pd.Series) -> str:
     expected, spread = float(p.sum()), float(np.sqrt((p * (1 - p)).sum()))
     if abs(persisted - expected) <= max(2 * spread, 1.0):
         return "so they were close"
-    return "so more persisted than estimated" if persisted > expected else "so fewer persisted than estimated"
+    return (
+        "so more persisted than estimated"
+        if persisted > expected
+        else "so fewer persisted than estimated"
+    )
 
 
-def _outcomes_headline(known: pd.DataFrame, outcome: pd.Series, probability: pd.Series, noun: str) -> str:
+def _outcomes_headline(
+    known: pd.DataFrame, outcome: pd.Series, probability: pd.Series, noun: str
+) -> str:
     """The top-of-briefing sentence on outcomes that became known since last week: how many, how
     many persisted against how many the estimates expected, and how the lines rated likely or more
     did ("" when none became known)."""
@@ -201,21 +275,32 @@ def _outcomes_headline(known: pd.DataFrame, outcome: pd.Series, probability: pd.
         return ""
     if count == 1:
         line = clean_text(known["line_id"].iloc[0])
-        return (f"1 outcome became known this week: line {line} "
-                f"{outcome_words(bool(outcome.iloc[0]), probability.iloc[0])['text']}.")
+        return (
+            f"1 outcome became known this week: line {line} "
+            f"{outcome_words(bool(outcome.iloc[0]), probability.iloc[0])['text']}."
+        )
     persisted = int(outcome.sum())
     estimated = probability.notna()
     text = f"{count:,} outcomes became known this week: {persisted:,} of these {noun}s persisted"
     if estimated.any():
         expected = float(probability[estimated].sum())
         verdict = estimates_verdict(int(outcome[estimated].sum()), probability[estimated])
-        missing = f" ({plural(int((~estimated).sum()), noun)} had no estimate)" if not estimated.all() else ""
+        missing = (
+            f" ({plural(int((~estimated).sum()), noun)} had no estimate)"
+            if not estimated.all()
+            else ""
+        )
         text += f"; the estimates expected about {expected:,.0f}{missing}, {verdict}."
-        likely = estimated & (probability.clip(0, 1).map(lambda v: place(v).band if pd.notna(v) else "")
-                              .isin(LIKELY_BANDS))
+        likely = estimated & (
+            probability.clip(0, 1)
+            .map(lambda v: place(v).band if pd.notna(v) else "")
+            .isin(LIKELY_BANDS)
+        )
         if likely.any():
-            text += (f" Of the {int(likely.sum()):,} we rated likely or more, "
-                     f"{int(outcome[likely].sum()):,} persisted.")
+            text += (
+                f" Of the {int(likely.sum()):,} we rated likely or more, "
+                f"{int(outcome[likely].sum()):,} persisted."
+            )
     else:
         text += "; no estimate was recorded for them."
     return text

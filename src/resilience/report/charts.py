@@ -1,8 +1,10 @@
 """Chart geometry as plain numbers; the SVG itself is drawn by Jinja macros in templates/charts.j2
 (so every text node is autoescaped). Each chart has a data table beside it in the page."""
+
 from __future__ import annotations
 
 from resilience.report.words import signed_points
+
 
 def _scale(value: float, lo: float, hi: float, px_lo: float, px_hi: float) -> float:
     value = min(max(value, lo), hi)
@@ -21,18 +23,42 @@ def waterfall_chart(steps: list[dict], chart_id: str) -> dict:
         else:
             value_text = f"{signed_points(step['points'])} pts"
         y = top + i * row_height
-        label = step["label"] + (f" \u00b7 {step['four_ps_short']}" if step["four_ps_short"] else "")
+        label = step["label"] + (
+            f" \u00b7 {step['four_ps_short']}" if step["four_ps_short"] else ""
+        )
         # the value sits right of the bar unless that would run off the chart
         anchor, value_x = ("start", x1 + 5) if x1 + 70 < width else ("end", x0 - 5)
         link = None if i == 0 else _scale(steps[i - 1]["end"], 0, 100, left, right)
-        rows.append({"label": label, "x": x0, "width": max(round(x1 - x0, 1), 1.0), "y_text": y + 12,
-                     "y_bar": y + 17, "bar_height": 16, "kind": step["kind"], "value_text": value_text,
-                     "value_x": round(value_x, 1), "value_y": y + 29, "value_anchor": anchor,
-                     "link_x": link, "link_y1": None if i == 0 else y + 17 - row_height + 16})
+        rows.append(
+            {
+                "label": label,
+                "x": x0,
+                "width": max(round(x1 - x0, 1), 1.0),
+                "y_text": y + 12,
+                "y_bar": y + 17,
+                "bar_height": 16,
+                "kind": step["kind"],
+                "value_text": value_text,
+                "value_x": round(value_x, 1),
+                "value_y": y + 29,
+                "value_anchor": anchor,
+                "link_x": link,
+                "link_y1": None if i == 0 else y + 17 - row_height + 16,
+            }
+        )
     height = top + len(steps) * row_height + 22
     ticks = [{"x": _scale(t, 0, 100, left, right), "label": f"{t}%"} for t in (0, 25, 50, 75, 100)]
-    return {"id": chart_id, "width": width, "height": height, "rows": rows, "ticks": ticks,
-            "axis_y": height - 20, "plot_top": top, "left": left, "right": right}
+    return {
+        "id": chart_id,
+        "width": width,
+        "height": height,
+        "rows": rows,
+        "ticks": ticks,
+        "axis_y": height - 20,
+        "plot_top": top,
+        "left": left,
+        "right": right,
+    }
 
 
 def band_chart(bands: list[dict], chart_id: str) -> dict:
@@ -42,11 +68,23 @@ def band_chart(bands: list[dict], chart_id: str) -> dict:
     rows = []
     for i, band_row in enumerate(bands):
         bar = _scale(band_row["count"], 0, biggest, 0, right - label_width)
-        rows.append({"label": f"{band_row['band']} ({band_row['range']})", "count": band_row["count"],
-                     "y": 6 + i * row_height, "width": bar, "x": label_width,
-                     "value_x": label_width + bar + 6})
-    return {"id": chart_id, "width": width, "height": 12 + len(bands) * row_height, "rows": rows,
-            "label_x": label_width - 8}
+        rows.append(
+            {
+                "label": f"{band_row['band']} ({band_row['range']})",
+                "count": band_row["count"],
+                "y": 6 + i * row_height,
+                "width": bar,
+                "x": label_width,
+                "value_x": label_width + bar + 6,
+            }
+        )
+    return {
+        "id": chart_id,
+        "width": width,
+        "height": 12 + len(bands) * row_height,
+        "rows": rows,
+        "label_x": label_width - 8,
+    }
 
 
 def calibration_chart(table: list[dict], chart_id: str) -> dict:
@@ -56,19 +94,31 @@ def calibration_chart(table: list[dict], chart_id: str) -> dict:
     for row in table:
         if row["mean_predicted"] is None or row["observed_rate"] is None:
             continue
-        points.append({"x": _scale(row["mean_predicted"] * 100, 0, 100, left, right),
-                       "y": _scale(row["observed_rate"] * 100, 0, 100, bottom, top)})
+        points.append(
+            {
+                "x": _scale(row["mean_predicted"] * 100, 0, 100, left, right),
+                "y": _scale(row["observed_rate"] * 100, 0, 100, bottom, top),
+            }
+        )
     ticks = [0, 25, 50, 75, 100]
     return {
-        "id": chart_id, "width": width, "height": height, "left": left, "right": right, "top": top,
-        "bottom": bottom, "points": points,
+        "id": chart_id,
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": right,
+        "top": top,
+        "bottom": bottom,
+        "points": points,
         "polyline": " ".join(f"{p['x']},{p['y']}" for p in points),
         "x_ticks": [{"pos": _scale(t, 0, 100, left, right), "label": f"{t}%"} for t in ticks],
         "y_ticks": [{"pos": _scale(t, 0, 100, bottom, top), "label": f"{t}%"} for t in ticks],
     }
 
 
-def matrix_chart(cells: list[dict], likelihood_labels: list[str], harm_labels: list[str], chart_id: str) -> dict:
+def matrix_chart(
+    cells: list[dict], likelihood_labels: list[str], harm_labels: list[str], chart_id: str
+) -> dict:
     """A likelihood x harm grid: one square per cell, its count printed inside, darker with more
     lines. ``cells`` have ``x`` (likelihood column), ``y`` (harm row, 0 = lowest) and ``count``."""
     left, top, cell_w, cell_h = 150, 10, 64, 44
@@ -77,14 +127,43 @@ def matrix_chart(cells: list[dict], likelihood_labels: list[str], harm_labels: l
     squares = []
     for cell in cells:
         share = cell["count"] / biggest
-        fill = "#ffffff" if cell["count"] == 0 else ("#cfe3f2" if share < 0.34 else "#6aaed6" if share < 0.67 else "#08519c")
-        squares.append({"x": left + cell["x"] * cell_w, "y": top + (n_y - 1 - cell["y"]) * cell_h,
-                        "w": cell_w, "h": cell_h, "fill": fill, "count": cell["count"],
-                        "ink": "#ffffff" if fill == "#08519c" else "#1a1a1a",
-                        "urgent": cell.get("urgent", False)})
-    x_labels = [{"x": left + i * cell_w + cell_w / 2, "label": label} for i, label in enumerate(likelihood_labels)]
-    y_labels = [{"y": top + (n_y - 1 - i) * cell_h + cell_h / 2 + 5, "label": label} for i, label in enumerate(harm_labels)]
+        fill = (
+            "#ffffff"
+            if cell["count"] == 0
+            else ("#cfe3f2" if share < 0.34 else "#6aaed6" if share < 0.67 else "#08519c")
+        )
+        squares.append(
+            {
+                "x": left + cell["x"] * cell_w,
+                "y": top + (n_y - 1 - cell["y"]) * cell_h,
+                "w": cell_w,
+                "h": cell_h,
+                "fill": fill,
+                "count": cell["count"],
+                "ink": "#ffffff" if fill == "#08519c" else "#1a1a1a",
+                "urgent": cell.get("urgent", False),
+            }
+        )
+    x_labels = [
+        {"x": left + i * cell_w + cell_w / 2, "label": label}
+        for i, label in enumerate(likelihood_labels)
+    ]
+    y_labels = [
+        {"y": top + (n_y - 1 - i) * cell_h + cell_h / 2 + 5, "label": label}
+        for i, label in enumerate(harm_labels)
+    ]
     width = left + n_x * cell_w + 10
-    return {"id": chart_id, "width": width, "height": top + n_y * cell_h + 70, "squares": squares,
-            "x_labels": x_labels, "y_labels": y_labels, "label_x": left - 8, "axis_y": top + n_y * cell_h,
-            "left": left, "right": left + n_x * cell_w, "top": top, "cell_w": cell_w}
+    return {
+        "id": chart_id,
+        "width": width,
+        "height": top + n_y * cell_h + 70,
+        "squares": squares,
+        "x_labels": x_labels,
+        "y_labels": y_labels,
+        "label_x": left - 8,
+        "axis_y": top + n_y * cell_h,
+        "left": left,
+        "right": left + n_x * cell_w,
+        "top": top,
+        "cell_w": cell_w,
+    }

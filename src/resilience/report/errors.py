@@ -1,4 +1,5 @@
 """The report's errors: a week folder that cannot become a report, and a missing PDF renderer."""
+
 from __future__ import annotations
 
 from resilience.errors import ResilienceError

@@ -9,6 +9,7 @@ asked for, filtering inside pyarrow's dataset scanner.
 The file names and the manifest come from :mod:`resilience.artifacts`, the contract shared with
 scoring.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,12 +32,24 @@ from resilience.known_outcomes import read_outcomes
 from resilience.report.errors import ReportError
 from resilience.yardstick import BAND_NAMES, place
 
-_BAND_CODE_OF_PERCENT = np.array([BAND_NAMES.index(place(p / 100).band) for p in range(101)], dtype=np.int8)
+_BAND_CODE_OF_PERCENT = np.array(
+    [BAND_NAMES.index(place(p / 100).band) for p in range(101)], dtype=np.int8
+)
 # Scan in small batches with little read-ahead: a filtered read then holds a few batches, not the file.
 SCAN = {"batch_size": 16_384, "batch_readahead": 2, "fragment_readahead": 1}
-LIGHT_COLUMNS = ("disruption_id", "line_id", "rank", "priority_rank", "persistence_probability", "harm_index",
-                 "probability_low", "probability_high", "band_uncertain", artifacts.INPUT_ORDER_COLUMN,
-                 "protect_referrals")
+LIGHT_COLUMNS = (
+    "disruption_id",
+    "line_id",
+    "rank",
+    "priority_rank",
+    "persistence_probability",
+    "harm_index",
+    "probability_low",
+    "probability_high",
+    "band_uncertain",
+    artifacts.INPUT_ORDER_COLUMN,
+    "protect_referrals",
+)
 
 
 @dataclass
@@ -44,13 +57,13 @@ class WeekData:
     """A scored week as the report needs it: light columns for every row, the rest on demand."""
 
     folder: Path
-    rows: pd.DataFrame                       # light columns of every row (see LIGHT_COLUMNS)
+    rows: pd.DataFrame  # light columns of every row (see LIGHT_COLUMNS)
     contract: DataContract
     manifest: WeekManifest
     safeguarding: list[dict[str, Any]] = field(default_factory=list)
     drift: dict[str, Any] = field(default_factory=dict)
     decisions: list[dict[str, Any]] | None = None
-    columns: tuple[str, ...] = ()            # every column of scores.parquet
+    columns: tuple[str, ...] = ()  # every column of scores.parquet
 
     @property
     def name(self) -> str:
@@ -90,7 +103,11 @@ def _filtered(path: Path, disruption_ids: list[str]) -> pd.DataFrame:
         mask = pc.is_in(pc.cast(ids, pa.string()), value_set=wanted)
         if pc.any(mask).as_py():
             kept.append(batch.filter(mask))
-    table = pa.Table.from_batches(kept, schema=parquet.schema_arrow) if kept else parquet.schema_arrow.empty_table()
+    table = (
+        pa.Table.from_batches(kept, schema=parquet.schema_arrow)
+        if kept
+        else parquet.schema_arrow.empty_table()
+    )
     frame = table.to_pandas()
     frame["disruption_id"] = frame["disruption_id"].astype(str)
     return frame
@@ -107,8 +124,9 @@ def read_json(path: Path, required: bool = True) -> Any:
         raise ReportError(f"{path}: not valid UTF-8 JSON: {exc}") from exc
 
 
-def read_light_scores(path: Path, extra: tuple[str, ...] = (),
-                      only: tuple[str, ...] | None = None) -> tuple[pd.DataFrame, tuple[str, ...]]:
+def read_light_scores(
+    path: Path, extra: tuple[str, ...] = (), only: tuple[str, ...] | None = None
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """The light columns (and ``extra``) of every row of ``scores.parquet``, plus all its column
     names. Raises :class:`ReportError` for a missing or unreadable file or a missing required column."""
     if not path.is_file():
@@ -126,23 +144,39 @@ def read_light_scores(path: Path, extra: tuple[str, ...] = (),
         table = dataset.to_table(columns=wanted, **SCAN)
     except (pa.ArrowException, OSError) as exc:
         raise ReportError(f"{path}: cannot be read as Parquet: {exc}") from exc
-    frame = table.to_pandas(types_mapper={pa.string(): pd.ArrowDtype(pa.string()),
-                                          pa.large_string(): pd.ArrowDtype(pa.string())}.get)
+    frame = table.to_pandas(
+        types_mapper={
+            pa.string(): pd.ArrowDtype(pa.string()),
+            pa.large_string(): pd.ArrowDtype(pa.string()),
+        }.get
+    )
     for column in ("disruption_id", "line_id"):
         frame[column] = frame[column].astype(pd.ArrowDtype(pa.string()))
     probability = pd.to_numeric(frame["persistence_probability"], errors="coerce")
     bad = frame.index[probability.isna() | (probability < 0) | (probability > 1)]
     if len(bad):
-        shown = ", ".join(f"rank {frame.at[i, 'rank']} ({frame.at[i, 'persistence_probability']!r})" for i in bad[:5])
-        raise ReportError(f"{path}: persistence_probability must be a number from 0 to 1; "
-                          f"{len(bad)} row(s) are not: {shown}")
+        shown = ", ".join(
+            f"rank {frame.at[i, 'rank']} ({frame.at[i, 'persistence_probability']!r})"
+            for i in bad[:5]
+        )
+        raise ReportError(
+            f"{path}: persistence_probability must be a number from 0 to 1; "
+            f"{len(bad)} row(s) are not: {shown}"
+        )
     frame["persistence_probability"] = probability.astype(float)
     frame["percent"] = np.rint(probability.to_numpy() * 100).astype(np.int16)
-    frame["band"] = pd.Categorical.from_codes(_BAND_CODE_OF_PERCENT[frame["percent"].to_numpy()], categories=BAND_NAMES)
+    frame["band"] = pd.Categorical.from_codes(
+        _BAND_CODE_OF_PERCENT[frame["percent"].to_numpy()], categories=BAND_NAMES
+    )
     for column in frame.columns:
-        if column.startswith(artifacts.HARM_COMPONENT_PREFIX) or column in ("harm_index", "protect_referrals"):
+        if column.startswith(artifacts.HARM_COMPONENT_PREFIX) or column in (
+            "harm_index",
+            "protect_referrals",
+        ):
             frame[column] = frame[column].astype(np.float32)
-    if "priority_rank" not in frame.columns:   # a week scored without a harm policy: likelihood alone
+    if (
+        "priority_rank" not in frame.columns
+    ):  # a week scored without a harm policy: likelihood alone
         frame["priority_rank"] = frame["rank"]
     return frame, names
 
@@ -162,12 +196,19 @@ def load_week(week_dir: Path, previous: bool = False) -> WeekData:
         raise ReportError(f"{week_dir / artifacts.CONTRACT}: {exc}") from exc
     slices = tuple(contract.slices)
     scores_path = week_dir / artifacts.SCORES_PARQUET
-    names = tuple(ds.dataset(scores_path, format="parquet").schema.names) if scores_path.is_file() else ()
+    names = (
+        tuple(ds.dataset(scores_path, format="parquet").schema.names)
+        if scores_path.is_file()
+        else ()
+    )
     harm_columns = tuple(c for c in names if c.startswith(artifacts.HARM_COMPONENT_PREFIX))
-    rows, names = read_light_scores(scores_path, extra=() if previous else (*slices, *harm_columns),
-                                    only=artifacts.REQUIRED_SCORE_COLUMNS if previous else None)
+    rows, names = read_light_scores(
+        scores_path,
+        extra=() if previous else (*slices, *harm_columns),
+        only=artifacts.REQUIRED_SCORE_COLUMNS if previous else None,
+    )
     for column in slices:
-        if column in rows.columns:   # few distinct values: categories, not a string per row
+        if column in rows.columns:  # few distinct values: categories, not a string per row
             rows[column] = rows[column].astype("category")
     explanations = week_dir / artifacts.EXPLANATIONS
     if not explanations.is_file():
@@ -177,7 +218,12 @@ def load_week(week_dir: Path, previous: bool = False) -> WeekData:
     manifest = WeekManifest.from_dict(read_json(week_dir / artifacts.MANIFEST))
     decisions = read_json(week_dir / artifacts.DECISIONS, required=False)
     return WeekData(
-        folder=week_dir, rows=rows, contract=contract, manifest=manifest,
+        folder=week_dir,
+        rows=rows,
+        contract=contract,
+        manifest=manifest,
         safeguarding=list(read_json(week_dir / artifacts.SAFEGUARDING, required=False) or []),
         drift=dict(read_json(week_dir / artifacts.DRIFT, required=False) or {}),
-        decisions=list(decisions) if isinstance(decisions, list) else None, columns=names)
+        decisions=list(decisions) if isinstance(decisions, list) else None,
+        columns=names,
+    )

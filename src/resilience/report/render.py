@@ -10,6 +10,7 @@ Example
 >>> html_path, pdf_path = build_report(Path("outputs/weekly/2026-W47"),
 ...                                    Path("outputs/weekly/2026-W46"))  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import functools
@@ -34,8 +35,8 @@ def _environment():
 
     env = Environment(
         loader=PackageLoader("resilience.report", "templates"),
-        autoescape=True,              # every {{ value }} is HTML-escaped, SVG text included
-        undefined=StrictUndefined,    # a misspelt key fails loudly instead of printing nothing
+        autoescape=True,  # every {{ value }} is HTML-escaped, SVG text included
+        undefined=StrictUndefined,  # a misspelt key fails loudly instead of printing nothing
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -45,7 +46,11 @@ def _environment():
 
 def _stylesheet() -> Markup:
     # Our own static file, not data: safe to insert unescaped. Guard against it ever closing <style>.
-    css = resources.files("resilience.report").joinpath("static", "report.css").read_text(encoding="utf-8")
+    css = (
+        resources.files("resilience.report")
+        .joinpath("static", "report.css")
+        .read_text(encoding="utf-8")
+    )
     if "</" in css:
         raise ReportError("report.css may not contain '</'")
     return Markup(css)
@@ -88,8 +93,13 @@ def render_pdf(html: str, target: Path) -> Path:
     return Path(target)
 
 
-def build_report(week_dir: Path, previous_dir: Path | None, settings: ReportSettings | None = None,
-                 decisions: list[dict] | None = None, **overrides: Any) -> tuple[Path, Path]:
+def build_report(
+    week_dir: Path,
+    previous_dir: Path | None,
+    settings: ReportSettings | None = None,
+    decisions: list[dict] | None = None,
+    **overrides: Any,
+) -> tuple[Path, Path]:
     """Write ``report.html``, ``report.pdf`` and ``annex.html`` into ``week_dir``; return the first two.
 
     ``previous_dir`` is last week's folder (None, or a folder without scores: every line is "new").
@@ -112,6 +122,13 @@ def build_report(week_dir: Path, previous_dir: Path | None, settings: ReportSett
     context = report_context(week, previous, settings)
     html = render_html(context)
     pdf_path = render_pdf(html, week_dir / artifacts.REPORT_PDF)
-    write_annex(week_dir, week.contract, context["title"], context["marking"], len(week.rows), settings.annex_max_rows)
+    write_annex(
+        week_dir,
+        week.contract,
+        context["title"],
+        context["marking"],
+        len(week.rows),
+        settings.annex_max_rows,
+    )
     html_path = write_text_atomic(week_dir / artifacts.REPORT_HTML, html)
     return html_path, pdf_path

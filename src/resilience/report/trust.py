@@ -1,5 +1,6 @@
 """How far to trust this report: the model that scored, its test results in words, calibration
 gaps per group with the tolerance used, and this week's drift warnings."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -7,7 +8,14 @@ from typing import Any
 
 from resilience.data.contract import DataContract
 from resilience.report.charts import calibration_chart
-from resilience.report.words import clean_text, number, percent, points_text, signed_points, slice_value_text
+from resilience.report.words import (
+    clean_text,
+    number,
+    percent,
+    points_text,
+    signed_points,
+    slice_value_text,
+)
 
 DRIFT_KIND_WORDS = {
     "feature": "An input has shifted",
@@ -51,18 +59,23 @@ def _performance_sentences(metrics: Mapping[str, Any], overall: Mapping[str, str
             f"this the ROC AUC ({number(metrics['roc_auc']):.2f})."
         )
     if overall["observed"] != "not recorded" and overall["predicted"] != "not recorded":
-        sentences.append(f"Overall level: {overall['observed']} of the test lines persisted; the model's average "
-                         f"prediction was {overall['predicted']}.")
+        sentences.append(
+            f"Overall level: {overall['observed']} of the test lines persisted; the model's average "
+            f"prediction was {overall['predicted']}."
+        )
     if overall["calibration_error"] != "not recorded":
         sentences.append(
             f"Calibration: on average its stated probabilities were {overall['calibration_error']} away "
             f"from the share of lines that actually persisted (the expected calibration error). "
-            f"When it says 70%, expect roughly 70 in 100 such lines to persist, give or take that much.")
+            f"When it says 70%, expect roughly 70 in 100 such lines to persist, give or take that much."
+        )
     if overall["brier"] != "not recorded":
         reference = overall.get("brier_reference")
         extra = f"; always guessing the overall rate would score {reference}" if reference else ""
-        sentences.append(f"Accuracy of the probabilities (Brier score): {overall['brier']}, the average squared gap "
-                         f"between the stated probability and what happened, where 0 is perfect{extra}.")
+        sentences.append(
+            f"Accuracy of the probabilities (Brier score): {overall['brier']}, the average squared gap "
+            f"between the stated probability and what happened, where 0 is perfect{extra}."
+        )
     return sentences
 
 
@@ -73,54 +86,81 @@ def _calibration(model: Mapping[str, Any]) -> tuple[list[dict], dict | None]:
     for row in raw_table:
         b = int(number(row.get("bin")) or 0)
         predicted, observed = number(row.get("mean_predicted")), number(row.get("observed_rate"))
-        table.append({
-            "range": f"{b * 100 / n_bins:.0f}\u2013{(b + 1) * 100 / n_bins:.0f}%",
-            "rows": f"{int(number(row.get('rows')) or 0):,}",
-            "mean_predicted": predicted, "observed_rate": observed,
-            "predicted_text": percent(predicted), "observed_text": percent(observed),
-            "gap_text": (points_text((predicted - observed) * 100)
-                         if predicted is not None and observed is not None else "not recorded"),
-        })
+        table.append(
+            {
+                "range": f"{b * 100 / n_bins:.0f}\u2013{(b + 1) * 100 / n_bins:.0f}%",
+                "rows": f"{int(number(row.get('rows')) or 0):,}",
+                "mean_predicted": predicted,
+                "observed_rate": observed,
+                "predicted_text": percent(predicted),
+                "observed_text": percent(observed),
+                "gap_text": (
+                    points_text((predicted - observed) * 100)
+                    if predicted is not None and observed is not None
+                    else "not recorded"
+                ),
+            }
+        )
     chart = calibration_chart(table, "chart-calibration") if table else None
     if chart:
         chart["aria_label"] = (
             f"Calibration chart for the test period, {len(table)} groups of lines by predicted probability. "
             "Predicted against observed: "
-            + "; ".join(f"{r['predicted_text']} predicted, {r['observed_text']} persisted" for r in table)
-            + ". Points on the diagonal would be perfectly calibrated.")
+            + "; ".join(
+                f"{r['predicted_text']} predicted, {r['observed_text']} persisted" for r in table
+            )
+            + ". Points on the diagonal would be perfectly calibrated."
+        )
     return table, chart
 
 
 def _alerts(drift: Mapping[str, Any]) -> list[dict]:
     alerts = []
-    for alert in (drift.get("alerts") or []):
+    for alert in drift.get("alerts") or []:
         if not isinstance(alert, Mapping):
             continue
         value, threshold = number(alert.get("value")), number(alert.get("threshold"))
-        measure = (f"measured {value:.2f} against a warning level of {threshold:.2f}"
-                   if value is not None and threshold is not None else "")
-        alerts.append({"kind": DRIFT_KIND_WORDS.get(str(alert.get("kind")), "Change in the data"),
-                       "label": clean_text(alert.get("label_text") or alert.get("name")),
-                       "message": clean_text(alert.get("message")), "measure": measure})
+        measure = (
+            f"measured {value:.2f} against a warning level of {threshold:.2f}"
+            if value is not None and threshold is not None
+            else ""
+        )
+        alerts.append(
+            {
+                "kind": DRIFT_KIND_WORDS.get(str(alert.get("kind")), "Change in the data"),
+                "label": clean_text(alert.get("label_text") or alert.get("name")),
+                "message": clean_text(alert.get("message")),
+                "measure": measure,
+            }
+        )
     return alerts
 
 
 def _gap_sentence(slice_label: str, value: str, gap: float) -> str:
-    """"Line type home grown: lines persisted about 4 points more often than estimated"."""
+    """ "Line type home grown: lines persisted about 4 points more often than estimated"."""
     points = abs(round(gap * 100))
     unit = "point" if points == 1 else "points"
     direction = "less often" if gap > 0 else "more often"
-    return f"{slice_label} {value}: lines persisted about {points} {unit} {direction} than estimated"
+    return (
+        f"{slice_label} {value}: lines persisted about {points} {unit} {direction} than estimated"
+    )
 
 
 def _fairness_row(row: Mapping[str, Any], contract: DataContract) -> dict:
     slice_column = str(row.get("slice", ""))
     known = slice_column in contract.column_names
     slice_label = contract.describe(slice_column) if known else clean_text(slice_column)
-    value = slice_value_text(contract, slice_column, row.get("value")) if known else clean_text(row.get("value"))
+    value = (
+        slice_value_text(contract, slice_column, row.get("value"))
+        if known
+        else clean_text(row.get("value"))
+    )
     flag = str(row.get("flag", "ok"))
     suppressed = bool(row.get("suppressed")) or flag == "suppressed"
-    gap, low, high = (number(row.get(k)) for k in ("calibration_gap", "calibration_gap_low", "calibration_gap_high"))
+    gap, low, high = (
+        number(row.get(k))
+        for k in ("calibration_gap", "calibration_gap_low", "calibration_gap_high")
+    )
     if suppressed:
         words, symbol = "too few test lines to judge", "\u2013"
     elif flag == "over-predicts":
@@ -129,28 +169,42 @@ def _fairness_row(row: Mapping[str, Any], contract: DataContract) -> dict:
         words, symbol = "under-predicts: says lines will persist less often than they did", "\u26a0"
     else:
         words, symbol = "no clear gap", "\u2713"
-    interval = (f"{signed_points(low * 100, 0)} to {signed_points(high * 100, 0)}"
-                if low is not None and high is not None else "")
+    interval = (
+        f"{signed_points(low * 100, 0)} to {signed_points(high * 100, 0)}"
+        if low is not None and high is not None
+        else ""
+    )
     return {
-        "slice": slice_label, "value": value, "rows": f"{int(number(row.get('rows')) or 0):,}",
+        "slice": slice_label,
+        "value": value,
+        "rows": f"{int(number(row.get('rows')) or 0):,}",
         "observed": "" if suppressed else percent(row.get("observed_rate")),
         "predicted": "" if suppressed else percent(row.get("mean_predicted")),
         "gap": "" if suppressed or gap is None else points_text(gap * 100),
         "interval": "" if suppressed else interval,
-        "flag": flag, "flagged": flag in ("over-predicts", "under-predicts"), "words": words, "symbol": symbol,
-        "sentence": _gap_sentence(slice_label, value, gap) if gap is not None and not suppressed else "",
+        "flag": flag,
+        "flagged": flag in ("over-predicts", "under-predicts"),
+        "words": words,
+        "symbol": symbol,
+        "sentence": _gap_sentence(slice_label, value, gap)
+        if gap is not None and not suppressed
+        else "",
     }
 
 
 def _model_words(model: Mapping[str, Any], training: Mapping[str, Any]) -> dict[str, str]:
     refit = model.get("refit_on_all")
     if refit:
-        scored_by = ("The model that scored this week was refitted on every labelled disruption up to "
-                     f"{clean_text(training.get('test_end') or 'the latest known outcome')}, test period included; "
-                     "the test results below are those of the same recipe fitted before the test period, "
-                     "so they describe how the recipe performs on lines it has not seen.")
+        scored_by = (
+            "The model that scored this week was refitted on every labelled disruption up to "
+            f"{clean_text(training.get('test_end') or 'the latest known outcome')}, test period included; "
+            "the test results below are those of the same recipe fitted before the test period, "
+            "so they describe how the recipe performs on lines it has not seen."
+        )
     elif refit is False:
-        scored_by = "The model that scored this week is the one tested below: it never saw the test period."
+        scored_by = (
+            "The model that scored this week is the one tested below: it never saw the test period."
+        )
     else:
         scored_by = "Whether the scoring model was refitted after testing was not recorded."
     return {"scored_by": scored_by}
@@ -164,11 +218,18 @@ def trust(manifest: Mapping[str, Any], drift: Mapping[str, Any], contract: DataC
     overall = _metric_words(metrics)
     cohorts = []
     for name, cohort_metrics in (model.get("test_metrics_by_cohort") or {}).items():
-        value = slice_value_text(contract, contract.cohort_column, name) if contract.cohort_column else clean_text(name)
+        value = (
+            slice_value_text(contract, contract.cohort_column, name)
+            if contract.cohort_column
+            else clean_text(name)
+        )
         cohorts.append({"name": value, **_metric_words(cohort_metrics or {})})
     table, chart = _calibration(model)
-    fairness = ([_fairness_row(r, contract) for r in model["fairness"] if isinstance(r, Mapping)]
-                if model.get("fairness") else None)
+    fairness = (
+        [_fairness_row(r, contract) for r in model["fairness"] if isinstance(r, Mapping)]
+        if model.get("fairness")
+        else None
+    )
     tolerance = number(model.get("fairness_tolerance"))
     input_info = manifest.get("input") or {}
 
@@ -179,19 +240,33 @@ def trust(manifest: Mapping[str, Any], drift: Mapping[str, Any], contract: DataC
         "model_name": clean_text(model.get("name") or "not recorded"),
         "model_version": clean_text(model.get("version") or "not recorded"),
         "run_id": clean_text(model.get("run_id") or ""),
-        "family": FAMILY_WORDS.get(str(model.get("family", "")).lower(), clean_text(model.get("family") or "not recorded")),
-        **{k: clean_text(training.get(k) or "not recorded") for k in ("train_start", "train_end", "test_start", "test_end")},
-        "train_rows": count(training.get("train_rows")), "test_rows": count(training.get("test_rows")),
+        "family": FAMILY_WORDS.get(
+            str(model.get("family", "")).lower(), clean_text(model.get("family") or "not recorded")
+        ),
+        **{
+            k: clean_text(training.get(k) or "not recorded")
+            for k in ("train_start", "train_end", "test_start", "test_end")
+        },
+        "train_rows": count(training.get("train_rows")),
+        "test_rows": count(training.get("test_rows")),
         **_model_words(model, training),
-        "overall": overall, "sentences": _performance_sentences(metrics, overall), "cohorts": cohorts,
-        "calibration_table": table, "calibration_chart": chart, "alerts": _alerts(drift), "fairness": fairness,
+        "overall": overall,
+        "sentences": _performance_sentences(metrics, overall),
+        "cohorts": cohorts,
+        "calibration_table": table,
+        "calibration_chart": chart,
+        "alerts": _alerts(drift),
+        "fairness": fairness,
         "fairness_flagged": [f for f in (fairness or []) if f["flagged"]],
-        "tolerance_text": (f"a group is flagged when its average prediction is more than {tolerance * 100:.0f} points "
-                           "away from what happened and the gap's likely range (widened for the number of groups "
-                           "compared) excludes zero" if tolerance is not None else
-                           "a group is flagged when the gap's likely range (widened for the number of groups "
-                           "compared) excludes zero and the gap exceeds the tolerance set at training "
-                           "(the tolerance itself was not recorded with this model)"),
+        "tolerance_text": (
+            f"a group is flagged when its average prediction is more than {tolerance * 100:.0f} points "
+            "away from what happened and the gap's likely range (widened for the number of groups "
+            "compared) excludes zero"
+            if tolerance is not None
+            else "a group is flagged when the gap's likely range (widened for the number of groups "
+            "compared) excludes zero and the gap exceeds the tolerance set at training "
+            "(the tolerance itself was not recorded with this model)"
+        ),
         "warnings": [clean_text(w) for w in (manifest.get("warnings") or [])],
         "input_rows": count(input_info.get("rows")),
         "input_sha256": clean_text(input_info.get("sha256") or ""),
@@ -208,16 +283,25 @@ def how_sure(facts: Mapping[str, Any]) -> str:
     if overall.get("ranking", "not recorded") != "not recorded":
         parts.append(f"ranked a line that persisted above one that closed {overall['ranking']}")
     if overall.get("calibration_error", "not recorded") != "not recorded":
-        parts.append(f"its probabilities were on average {overall['calibration_error']} from what happened")
-    text = (f"Tested on past disruptions it had not seen, the model {'; '.join(parts)}." if parts
-            else "No test results were recorded with this model.")
+        parts.append(
+            f"its probabilities were on average {overall['calibration_error']} from what happened"
+        )
+    text = (
+        f"Tested on past disruptions it had not seen, the model {'; '.join(parts)}."
+        if parts
+        else "No test results were recorded with this model."
+    )
     cautions = []
     if facts.get("alerts"):
         n = len(facts["alerts"])
-        cautions.append(f"this week's data differs from what it learned from in {n} way{'' if n == 1 else 's'}")
+        cautions.append(
+            f"this week's data differs from what it learned from in {n} way{'' if n == 1 else 's'}"
+        )
     if facts.get("fairness_flagged"):
         n = len(facts["fairness_flagged"])
-        cautions.append(f"it was clearly off for {n} group{'' if n == 1 else 's'} of lines when tested")
+        cautions.append(
+            f"it was clearly off for {n} group{'' if n == 1 else 's'} of lines when tested"
+        )
     if facts.get("warnings"):
         n = len(facts["warnings"])
         cautions.append(f"scoring raised {n} warning{'' if n == 1 else 's'}")

@@ -1,4 +1,5 @@
 """What the model weighed, grouped into the data config's concepts: per-line waterfall steps."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -8,17 +9,21 @@ import pandas as pd
 from resilience.data.contract import DataContract
 from resilience.report.words import FOUR_PS_WORDS
 
-WATERFALL_CONCEPTS = 8        # concepts shown one by one in a waterfall; the rest are summed
+WATERFALL_CONCEPTS = 8  # concepts shown one by one in a waterfall; the rest are summed
 
 
-def concept_contributions(explanations: pd.DataFrame, contract: DataContract) -> tuple[pd.DataFrame, list[dict]]:
+def concept_contributions(
+    explanations: pd.DataFrame, contract: DataContract
+) -> tuple[pd.DataFrame, list[dict]]:
     """Sum each row's feature contributions (percentage points) per concept.
 
     Returns the per-concept frame (index ``disruption_id``, one column per concept) and the
     concepts' descriptions (name, label, four Ps) in contract order. A feature the contract does
     not know becomes its own concept, labelled from its name, so nothing is silently dropped.
     """
-    feature_columns = [c for c in explanations.columns if c not in ("disruption_id", "baseline_probability")]
+    feature_columns = [
+        c for c in explanations.columns if c not in ("disruption_id", "baseline_probability")
+    ]
     known = set(contract.column_names)
     groups: dict[str, list[str]] = {}
     concepts: dict[str, dict] = {}
@@ -38,31 +43,67 @@ def concept_contributions(explanations: pd.DataFrame, contract: DataContract) ->
     return summed, list(concepts.values())
 
 
-def waterfall_steps(baseline_percent: float, contributions: Mapping[str, float], concepts: Sequence[dict],
-                    max_concepts: int = WATERFALL_CONCEPTS) -> list[dict]:
+def waterfall_steps(
+    baseline_percent: float,
+    contributions: Mapping[str, float],
+    concepts: Sequence[dict],
+    max_concepts: int = WATERFALL_CONCEPTS,
+) -> list[dict]:
     """The waterfall's rows: the baseline, the largest concepts by size, "all other factors", and
     the line's probability. Each row has ``start`` and ``end`` on the 0-100 probability scale."""
     by_name = {c["name"]: c for c in concepts}
     ordered = sorted(contributions.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
     shown = [(n, v) for n, v in ordered if round(v, 1) != 0][:max_concepts]
     rest = [(n, v) for n, v in ordered if (n, v) not in shown]
-    steps = [{"kind": "baseline", "label": "Starting point: the average line in training",
-              "four_ps": "", "four_ps_short": "", "points": baseline_percent, "start": 0.0, "end": baseline_percent}]
+    steps = [
+        {
+            "kind": "baseline",
+            "label": "Starting point: the average line in training",
+            "four_ps": "",
+            "four_ps_short": "",
+            "points": baseline_percent,
+            "start": 0.0,
+            "end": baseline_percent,
+        }
+    ]
     running = baseline_percent
     for name, value in shown:
         concept = by_name[name]
-        steps.append({"kind": "up" if value > 0 else "down", "label": concept["label"],
-                      "four_ps": FOUR_PS_WORDS.get(concept["four_ps"], concept["four_ps"].title()),
-                      "four_ps_short": concept["four_ps"].title(), "points": value, "start": running, "end": running + value})
+        steps.append(
+            {
+                "kind": "up" if value > 0 else "down",
+                "label": concept["label"],
+                "four_ps": FOUR_PS_WORDS.get(concept["four_ps"], concept["four_ps"].title()),
+                "four_ps_short": concept["four_ps"].title(),
+                "points": value,
+                "start": running,
+                "end": running + value,
+            }
+        )
         running += value
     rest_total = float(sum(v for _, v in rest))
     if rest:
-        steps.append({"kind": "up" if rest_total > 0 else "down" if rest_total < 0 else "none",
-                      "label": f"All other factors ({len(rest)} together)", "four_ps": "Mixed",
-                      "four_ps_short": "Mixed",
-                      "points": rest_total, "start": running, "end": running + rest_total})
+        steps.append(
+            {
+                "kind": "up" if rest_total > 0 else "down" if rest_total < 0 else "none",
+                "label": f"All other factors ({len(rest)} together)",
+                "four_ps": "Mixed",
+                "four_ps_short": "Mixed",
+                "points": rest_total,
+                "start": running,
+                "end": running + rest_total,
+            }
+        )
         running += rest_total
-    steps.append({"kind": "final", "label": "This line's probability of persisting", "four_ps": "",
-                  "four_ps_short": "",
-                  "points": running, "start": 0.0, "end": running})
+    steps.append(
+        {
+            "kind": "final",
+            "label": "This line's probability of persisting",
+            "four_ps": "",
+            "four_ps_short": "",
+            "points": running,
+            "start": 0.0,
+            "end": running,
+        }
+    )
     return steps

@@ -2,6 +2,7 @@
 
 Escaping is Jinja's job; these only turn values into the words the report prints.
 """
+
 from __future__ import annotations
 
 import math
@@ -71,7 +72,7 @@ def signed_points(points: float, decimals: int = 1) -> str:
 
 
 def points_text(points: float, decimals: int = 0) -> str:
-    """"+3 points", "\u22121 point", "0 points"."""
+    """ "+3 points", "\u22121 point", "0 points"."""
     text = signed_points(points, decimals)
     unit = "point" if text.lstrip("+\u2212") in ("1", "1.0") else "points"
     return f"{text} {unit}"
@@ -123,7 +124,11 @@ def when(value: Any) -> str:
     if stamp.tzinfo is not None:
         stamp = stamp.tz_convert("UTC")
         return stamp.strftime("%d %b %Y, %H:%M UTC")
-    return stamp.strftime("%d %b %Y, %H:%M") if (stamp.hour or stamp.minute) else stamp.strftime("%d %b %Y")
+    return (
+        stamp.strftime("%d %b %Y, %H:%M")
+        if (stamp.hour or stamp.minute)
+        else stamp.strftime("%d %b %Y")
+    )
 
 
 def day(value: Any) -> str:

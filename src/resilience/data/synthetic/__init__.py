@@ -28,6 +28,7 @@ Example
 >>> "persisted_12w" in world.weekly["2026-W47"].columns
 False
 """
+
 from __future__ import annotations
 
 from resilience.data.synthetic.columns import COLUMNS, FEATURE_COLUMNS, LABEL

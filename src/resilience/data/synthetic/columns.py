@@ -4,6 +4,7 @@
 values; the simulator reads it here. It keeps only its own category levels (in code order, with
 their shares), and :func:`check_levels` refuses a contract whose allowed values would not take them.
 """
+
 from __future__ import annotations
 
 from resilience.data.contract import DataContract, load_data_contract
@@ -34,7 +35,9 @@ def check_levels(levels: dict[str, tuple[str, ...]], contract: DataContract = CO
             continue
         allowed = contract.column(column).allowed
         if allowed is not None and set(values) - set(allowed):
-            problems.append(f"{column}: the simulator writes {sorted(set(values) - set(allowed))}, "
-                            f"which the data contract does not allow")
+            problems.append(
+                f"{column}: the simulator writes {sorted(set(values) - set(allowed))}, "
+                f"which the data contract does not allow"
+            )
     if problems:
         raise ConfigError(f"data contract {contract.name}: " + "; ".join(problems))

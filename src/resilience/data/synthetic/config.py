@@ -1,5 +1,6 @@
 """The world's knobs: :class:`WorldConfig` (``configs/world/default.yaml`` key for key), the
 extra true effects of alternative worlds (:class:`ExtraEffect`) and :func:`load_world_config`."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
@@ -18,11 +19,32 @@ from resilience.data.synthetic.columns import (
 from resilience.errors import ConfigError
 
 DEFAULT_AREAS: tuple[str, ...] = (
-    "Northmere", "Ashby Vale", "Kestrelholm", "Oakhallow", "Brindlecombe", "Greyhaven Fells",
-    "Wetherdune", "Marrowfield", "Quillbrook", "Saltmarrow", "Corvid Heath", "Lanternmoor",
+    "Northmere",
+    "Ashby Vale",
+    "Kestrelholm",
+    "Oakhallow",
+    "Brindlecombe",
+    "Greyhaven Fells",
+    "Wetherdune",
+    "Marrowfield",
+    "Quillbrook",
+    "Saltmarrow",
+    "Corvid Heath",
+    "Lanternmoor",
 )
 DEFAULT_AREA_WEIGHTS: tuple[float, ...] = (
-    0.16, 0.13, 0.11, 0.10, 0.09, 0.08, 0.07, 0.07, 0.06, 0.05, 0.04, 0.04,
+    0.16,
+    0.13,
+    0.11,
+    0.10,
+    0.09,
+    0.08,
+    0.07,
+    0.07,
+    0.06,
+    0.05,
+    0.04,
+    0.04,
 )
 
 
@@ -46,8 +68,12 @@ class ExtraEffect:
 
     @property
     def name(self) -> str:
-        return "extra_" + self.column + (f"_{self.level}" if self.level is not None else "") + (
-            f"_x_{self.times}" if self.times is not None else "")
+        return (
+            "extra_"
+            + self.column
+            + (f"_{self.level}" if self.level is not None else "")
+            + (f"_x_{self.times}" if self.times is not None else "")
+        )
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -59,9 +85,14 @@ class ExtraEffect:
 
 def category_levels(cfg: WorldConfig) -> dict[str, tuple[str, ...]]:
     """The simulator's category columns and their levels, in code order."""
-    return {"line_type": LINE_TYPES, "origin_hub": HUBS + ("local",),
-            "policing_area": cfg.policing_areas, "commodity": COMMODITIES,
-            "closure_type": CLOSURE_TYPES, "disruption_grade": GRADES}
+    return {
+        "line_type": LINE_TYPES,
+        "origin_hub": HUBS + ("local",),
+        "policing_area": cfg.policing_areas,
+        "commodity": COMMODITIES,
+        "closure_type": CLOSURE_TYPES,
+        "disruption_grade": GRADES,
+    }
 
 
 def _extra_effects(cfg: WorldConfig, raw: object) -> tuple[tuple[ExtraEffect, ...], list[str]]:
@@ -76,13 +107,23 @@ def _extra_effects(cfg: WorldConfig, raw: object) -> tuple[tuple[ExtraEffect, ..
             continue
         levels = category_levels(cfg).get(effect.column)
         if effect.column not in FEATURE_COLUMNS:
-            problems.append(f"extra_effects: {effect.column!r} is not a feature column of the contract")
+            problems.append(
+                f"extra_effects: {effect.column!r} is not a feature column of the contract"
+            )
         elif levels is not None and effect.level not in levels:
-            problems.append(f"extra_effects: {effect.column} is a category: level must be one of {', '.join(levels)}")
+            problems.append(
+                f"extra_effects: {effect.column} is a category: level must be one of {', '.join(levels)}"
+            )
         elif levels is None and effect.level is not None:
-            problems.append(f"extra_effects: {effect.column} is not a category, so it takes no level")
-        if effect.times is not None and (effect.times not in FEATURE_COLUMNS or effect.times in category_levels(cfg)):
-            problems.append(f"extra_effects: times={effect.times!r} must be a number or yes/no feature column")
+            problems.append(
+                f"extra_effects: {effect.column} is not a category, so it takes no level"
+            )
+        if effect.times is not None and (
+            effect.times not in FEATURE_COLUMNS or effect.times in category_levels(cfg)
+        ):
+            problems.append(
+                f"extra_effects: times={effect.times!r} must be a number or yes/no feature column"
+            )
         effects.append(effect)
     names = [e.name for e in effects]
     if len(set(names)) != len(names):
@@ -198,11 +239,15 @@ class WorldConfig:
         try:
             start, end = self.start_day, self.end_day
         except ValueError as exc:
-            raise ConfigError(f"world config: start_date/end_date must be ISO dates: {exc}") from exc
+            raise ConfigError(
+                f"world config: start_date/end_date must be ISO dates: {exc}"
+            ) from exc
         if (end - start).days < 7 * (2 * self.horizon_weeks + self.weekly_extract_weeks + 4):
-            problems.append("end_date must lie well after start_date (more than twice the horizon "
-                            "+ the weekly weeks), so every weekly extract's open disruptions "
-                            "fall inside the exported history range")
+            problems.append(
+                "end_date must lie well after start_date (more than twice the horizon "
+                "+ the weekly weeks), so every weekly extract's open disruptions "
+                "fall inside the exported history range"
+            )
         if self.n_lines < 1:
             problems.append("n_lines must be >= 1")
         if self.weekly_extract_weeks < 1:
@@ -211,30 +256,57 @@ class WorldConfig:
             problems.append("horizon_weeks must be >= 1 and warmup_weeks >= 0")
         if not self.policing_areas or len(set(self.policing_areas)) != len(self.policing_areas):
             problems.append("policing_areas must be non-empty and unique")
-        if len(self.area_weights) != len(self.policing_areas) or min(self.area_weights, default=0) < 0 \
-                or sum(self.area_weights) <= 0:
+        if (
+            len(self.area_weights) != len(self.policing_areas)
+            or min(self.area_weights, default=0) < 0
+            or sum(self.area_weights) <= 0
+        ):
             problems.append("area_weights must be one non-negative weight per policing area")
         hubs = self.hub_shares
         if min(hubs) < 0 or sum(hubs) <= 0:
             problems.append("hub_share_* must be non-negative and not all zero")
-        for name in ("home_grown_share_start", "home_grown_share_end", "ocg_share", "sustained_rate",
-                     "holder_arrest_rate", "type1_share_of_holder_arrests", "type2_rate", "ddtro_rate",
-                     "runner_arrest_rate", "safeguarding_referral_rate", "miscalibration_start_fraction",
-                     "ddtro_decay_per_number"):
+        for name in (
+            "home_grown_share_start",
+            "home_grown_share_end",
+            "ocg_share",
+            "sustained_rate",
+            "holder_arrest_rate",
+            "type1_share_of_holder_arrests",
+            "type2_rate",
+            "ddtro_rate",
+            "runner_arrest_rate",
+            "safeguarding_referral_rate",
+            "miscalibration_start_fraction",
+            "ddtro_decay_per_number",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"{name} must be between 0 and 1")
-        for name in ("median_contacts", "mean_bulk_texts_per_day", "mean_weeks_to_first_disruption",
-                     "mean_line_lifetime_weeks"):
+        for name in (
+            "median_contacts",
+            "mean_bulk_texts_per_day",
+            "mean_weeks_to_first_disruption",
+            "mean_line_lifetime_weeks",
+        ):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be > 0")
         if self.mean_deal_numbers < 1:
             problems.append("mean_deal_numbers must be >= 1")
-        for name in ("contacts_log_sd", "mean_runners", "mean_extra_gap_weeks", "line_effect_sd",
-                     "covariate_shift"):
+        for name in (
+            "contacts_log_sd",
+            "mean_runners",
+            "mean_extra_gap_weeks",
+            "line_effect_sd",
+            "covariate_shift",
+        ):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0")
-        if self.miscalibrated_area is not None and self.miscalibrated_area not in self.policing_areas:
-            problems.append(f"miscalibrated_area {self.miscalibrated_area!r} is not one of policing_areas")
+        if (
+            self.miscalibrated_area is not None
+            and self.miscalibrated_area not in self.policing_areas
+        ):
+            problems.append(
+                f"miscalibrated_area {self.miscalibrated_area!r} is not one of policing_areas"
+            )
         if problems:
             raise ConfigError("world config: " + "; ".join(problems))
 
@@ -251,8 +323,13 @@ class WorldConfig:
     @property
     def hub_shares(self) -> tuple[float, ...]:
         """Shares of imported lines by hub, in the order of :data:`HUBS`."""
-        return (self.hub_share_london, self.hub_share_liverpool, self.hub_share_birmingham,
-                self.hub_share_manchester, self.hub_share_other)
+        return (
+            self.hub_share_london,
+            self.hub_share_liverpool,
+            self.hub_share_birmingham,
+            self.hub_share_manchester,
+            self.hub_share_other,
+        )
 
     @classmethod
     def from_mapping(cls, mapping: dict) -> WorldConfig:
@@ -260,8 +337,10 @@ class WorldConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(mapping) - known)
         if unknown:
-            raise ConfigError(f"world config: unknown key(s) {', '.join(unknown)}; "
-                              f"the keys are those of configs/world/default.yaml")
+            raise ConfigError(
+                f"world config: unknown key(s) {', '.join(unknown)}; "
+                f"the keys are those of configs/world/default.yaml"
+            )
         return cls(**mapping)
 
     def to_dict(self) -> dict:
@@ -274,8 +353,9 @@ class WorldConfig:
         return out
 
 
-def load_world_config(name_or_path: str | Path = "default", config_dir: Path | None = None,
-                      **overrides: object) -> WorldConfig:
+def load_world_config(
+    name_or_path: str | Path = "default", config_dir: Path | None = None, **overrides: object
+) -> WorldConfig:
     """A world config from ``configs/world/<name>.yaml`` or a path, for use outside Hydra.
 
     A preset's ``defaults`` list names the world it extends (as Hydra reads it); its own keys

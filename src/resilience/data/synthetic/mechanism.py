@@ -5,6 +5,7 @@ per row is stored in the world's ``truth``. :func:`world_terms`, :func:`true_dri
 :func:`no_effect_features` say which columns have a true effect under a given config (what
 ``world.json`` records), and :func:`true_terms` recomputes the terms from an extract's columns.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -43,9 +44,18 @@ TRUE_TERMS: dict[str, tuple[str, ...]] = {
 # independent of everything. origin_hub is in neither list: which hub has no effect, but its value
 # "local" is line_type itself.
 NO_EFFECT_FEATURES: tuple[str, ...] = (
-    "line_age_weeks", "exploited_children", "exploited_adults", "cuckooed_addresses",
-    "violence_12m", "weapons_linked", "weeks_since_last_disruption", "commodity",
-    "handsets_seized", "drugs_seized_gbp", "cash_seized_gbp", "disruption_grade",
+    "line_age_weeks",
+    "exploited_children",
+    "exploited_adults",
+    "cuckooed_addresses",
+    "violence_12m",
+    "weapons_linked",
+    "weeks_since_last_disruption",
+    "commodity",
+    "handsets_seized",
+    "drugs_seized_gbp",
+    "cash_seized_gbp",
+    "disruption_grade",
 )
 
 # Features whose total true effect is monotone in the column (+1 raises persistence, -1 lowers it).
@@ -83,26 +93,36 @@ def world_terms(config: WorldConfig) -> dict[str, tuple[str, ...]]:
         "marketing": (("bulk_texts_per_day", c.effect_log_bulk_texts != 0),),
         "redundant_numbers": (("deal_numbers", c.effect_log_deal_numbers != 0),),
         "recruit_pool": (("runners", c.effect_log_runners != 0),),
-        "organised_network": (("ocg_linked", c.effect_ocg != 0), ("linked_lines", c.effect_log_linked_lines != 0)),
+        "organised_network": (
+            ("ocg_linked", c.effect_ocg != 0),
+            ("linked_lines", c.effect_log_linked_lines != 0),
+        ),
         "adaptation": (("prior_disruptions", c.effect_adaptation != 0),),
         "holder_removed_x_line_type": (
             ("holder_arrested", c.effect_holder_imported != 0 or c.effect_holder_home_grown != 0),
-            ("line_type", c.effect_holder_imported != c.effect_holder_home_grown)),
+            ("line_type", c.effect_holder_imported != c.effect_holder_home_grown),
+        ),
         "closure": (("closure_type", c.effect_type1_closure != 0 or c.effect_type2_closure != 0),),
-        "ddtro_x_deal_numbers": (("ddtro", c.effect_ddtro_single_number != 0),
-                                 ("deal_numbers", c.effect_ddtro_single_number != 0 and c.ddtro_decay_per_number != 1)),
+        "ddtro_x_deal_numbers": (
+            ("ddtro", c.effect_ddtro_single_number != 0),
+            ("deal_numbers", c.effect_ddtro_single_number != 0 and c.ddtro_decay_per_number != 1),
+        ),
         "runner_arrests": (("runners_arrested", c.effect_runner_arrests_max != 0),),
         "sustained_x_prior_disruptions": (
             ("sustained_operation", c.effect_sustained != 0 or c.effect_sustained_per_prior != 0),
-            ("prior_disruptions", c.effect_sustained_per_prior != 0)),
+            ("prior_disruptions", c.effect_sustained_per_prior != 0),
+        ),
         "safeguarding": (("safeguarding_referrals", c.effect_log_safeguarding != 0),),
         "premises_orders": (("closure_orders", c.effect_premises_order != 0),),
         "ancillary_orders": (("ancillary_orders", c.effect_ancillary_order != 0),),
-        "home_grown_drift": (("line_type", c.home_grown_effect_start != 0 or c.drift_strength != 0),
-                             ("disruption_date", c.drift_strength != 0)),
+        "home_grown_drift": (
+            ("line_type", c.home_grown_effect_start != 0 or c.drift_strength != 0),
+            ("disruption_date", c.drift_strength != 0),
+        ),
         "area_miscalibration": tuple(
             (column, c.miscalibrated_area is not None and c.miscalibration_log_odds != 0)
-            for column in ("policing_area", "disruption_date")),
+            for column in ("policing_area", "disruption_date")
+        ),
     }
     for extra in c.extra_effects:
         drives[extra.name] = tuple((column, extra.effect != 0) for column in extra.columns)
@@ -126,7 +146,9 @@ def no_effect_features(config: WorldConfig) -> tuple[str, ...]:
     """
     drivers = true_drivers(config)
     proxy = "line_type" in drivers and "origin_hub" not in drivers
-    return tuple(c for c in FEATURE_COLUMNS if c not in drivers and not (proxy and c == "origin_hub"))
+    return tuple(
+        c for c in FEATURE_COLUMNS if c not in drivers and not (proxy and c == "origin_hub")
+    )
 
 
 def mechanism_summary(config: WorldConfig) -> dict:
@@ -135,13 +157,17 @@ def mechanism_summary(config: WorldConfig) -> dict:
     return {
         "true_drivers": [c for c in COLUMNS if c in drivers],
         "no_effect_features": list(no_effect_features(config)),
-        "proxies": {"origin_hub": "line_type"} if "line_type" in drivers and "origin_hub" not in drivers else {},
+        "proxies": {"origin_hub": "line_type"}
+        if "line_type" in drivers and "origin_hub" not in drivers
+        else {},
         "terms": {name: list(columns) for name, columns in world_terms(config).items()},
         "unobserved": ["line_random_effect"] if config.line_effect_sd > 0 else [],
     }
 
 
-def true_terms(frame: pd.DataFrame, config: WorldConfig, line_effect: np.ndarray | None = None) -> pd.DataFrame:
+def true_terms(
+    frame: pd.DataFrame, config: WorldConfig, line_effect: np.ndarray | None = None
+) -> pd.DataFrame:
     """The true mechanism's terms for extract rows: one ``term_<name>`` column per term.
 
     Computed from the contract columns alone (the unobserved ``line_effect`` is 0 unless given, e.g.
@@ -153,12 +179,16 @@ def true_terms(frame: pd.DataFrame, config: WorldConfig, line_effect: np.ndarray
     for column in FEATURE_COLUMNS:
         values = frame[column]
         if column in levels:
-            x[column] = pd.Categorical(values.astype(object), categories=list(levels[column])).codes.astype(np.int64)
+            x[column] = pd.Categorical(
+                values.astype(object), categories=list(levels[column])
+            ).codes.astype(np.int64)
         else:
             x[column] = values.to_numpy(dtype=bool if values.dtype == bool else np.float64)
     days = (pd.DatetimeIndex(frame["disruption_date"]) - config.start_day).days.to_numpy()
     end_day = (config.end_day - config.start_day).days
-    effect = np.zeros(len(frame)) if line_effect is None else np.asarray(line_effect, dtype=np.float64)
+    effect = (
+        np.zeros(len(frame)) if line_effect is None else np.asarray(line_effect, dtype=np.float64)
+    )
     terms = mechanism_terms(config, x, np.clip(days / end_day, 0.0, 1.0), effect)
     out = pd.DataFrame({"term_intercept": np.full(len(frame), float(config.persistence_intercept))})
     for name, value in terms.items():
@@ -166,7 +196,9 @@ def true_terms(frame: pd.DataFrame, config: WorldConfig, line_effect: np.ndarray
     return out
 
 
-def _transform(cfg: WorldConfig, x: Mapping[str, np.ndarray], column: str, level: str | None) -> np.ndarray:
+def _transform(
+    cfg: WorldConfig, x: Mapping[str, np.ndarray], column: str, level: str | None
+) -> np.ndarray:
     """The value an :class:`ExtraEffect` multiplies: 1/0 for yes/no or a category level, else log(1+x)."""
     values = x[column]
     if level is not None:
@@ -176,8 +208,9 @@ def _transform(cfg: WorldConfig, x: Mapping[str, np.ndarray], column: str, level
     return np.nan_to_num(np.log1p(values.astype(np.float64)), nan=0.0)
 
 
-def mechanism_terms(cfg: WorldConfig, x: Mapping[str, np.ndarray], t_frac: np.ndarray,
-               line_effect: np.ndarray) -> dict[str, np.ndarray]:
+def mechanism_terms(
+    cfg: WorldConfig, x: Mapping[str, np.ndarray], t_frac: np.ndarray, line_effect: np.ndarray
+) -> dict[str, np.ndarray]:
     """The named log-odds terms of the true mechanism (``term_intercept`` aside).
 
     ``x`` maps contract columns to arrays (category columns as codes in :func:`category_levels` order),
@@ -187,29 +220,44 @@ def mechanism_terms(cfg: WorldConfig, x: Mapping[str, np.ndarray], t_frac: np.nd
     home_grown = x["line_type"] == 1
     prior = x["prior_disruptions"]
     area = cfg.miscalibrated_area
-    late_in_area = np.zeros(t_frac.shape, dtype=bool) if area is None else (
-        (x["policing_area"] == cfg.policing_areas.index(area)) & (t_frac >= cfg.miscalibration_start_fraction))
+    late_in_area = (
+        np.zeros(t_frac.shape, dtype=bool)
+        if area is None
+        else (
+            (x["policing_area"] == cfg.policing_areas.index(area))
+            & (t_frac >= cfg.miscalibration_start_fraction)
+        )
+    )
     terms = {
-        "market_size": cfg.effect_log_contacts * (np.log1p(x["contacts"]) - np.log1p(cfg.median_contacts)),
+        "market_size": cfg.effect_log_contacts
+        * (np.log1p(x["contacts"]) - np.log1p(cfg.median_contacts)),
         "marketing": cfg.effect_log_bulk_texts
         * (np.log1p(x["bulk_texts_per_day"]) - np.log1p(cfg.mean_bulk_texts_per_day)),
         "redundant_numbers": cfg.effect_log_deal_numbers * np.log(x["deal_numbers"]),
-        "recruit_pool": cfg.effect_log_runners * (np.log1p(x["runners"]) - np.log1p(cfg.mean_runners)),
-        "organised_network": cfg.effect_ocg * x["ocg_linked"] + cfg.effect_log_linked_lines * np.log1p(x["linked_lines"]),
+        "recruit_pool": cfg.effect_log_runners
+        * (np.log1p(x["runners"]) - np.log1p(cfg.mean_runners)),
+        "organised_network": cfg.effect_ocg * x["ocg_linked"]
+        + cfg.effect_log_linked_lines * np.log1p(x["linked_lines"]),
         "adaptation": cfg.effect_adaptation * np.log1p(prior),
         "holder_removed_x_line_type": x["holder_arrested"]
         * np.where(home_grown, cfg.effect_holder_home_grown, cfg.effect_holder_imported),
-        "closure": np.select([x["closure_type"] == 1, x["closure_type"] == 2],
-                             [cfg.effect_type1_closure, cfg.effect_type2_closure], 0.0),
-        "ddtro_x_deal_numbers": x["ddtro"] * cfg.effect_ddtro_single_number
+        "closure": np.select(
+            [x["closure_type"] == 1, x["closure_type"] == 2],
+            [cfg.effect_type1_closure, cfg.effect_type2_closure],
+            0.0,
+        ),
+        "ddtro_x_deal_numbers": x["ddtro"]
+        * cfg.effect_ddtro_single_number
         * cfg.ddtro_decay_per_number ** (x["deal_numbers"] - 1),
-        "runner_arrests": cfg.effect_runner_arrests_max * (1.0 - np.exp(-x["runners_arrested"] / 1.5)),
+        "runner_arrests": cfg.effect_runner_arrests_max
+        * (1.0 - np.exp(-x["runners_arrested"] / 1.5)),
         "sustained_x_prior_disruptions": x["sustained_operation"]
         * (cfg.effect_sustained + cfg.effect_sustained_per_prior * np.minimum(prior, 4)),
         "safeguarding": cfg.effect_log_safeguarding * np.log1p(x["safeguarding_referrals"]),
         "premises_orders": cfg.effect_premises_order * np.minimum(x["closure_orders"], 2),
         "ancillary_orders": cfg.effect_ancillary_order * np.minimum(x["ancillary_orders"], 3),
-        "home_grown_drift": home_grown * (cfg.home_grown_effect_start + cfg.drift_strength * t_frac),
+        "home_grown_drift": home_grown
+        * (cfg.home_grown_effect_start + cfg.drift_strength * t_frac),
         "line_random_effect": line_effect,
         "area_miscalibration": late_in_area * cfg.miscalibration_log_odds,
     }
@@ -219,6 +267,7 @@ def mechanism_terms(cfg: WorldConfig, x: Mapping[str, np.ndarray], t_frac: np.nd
             value = value * _transform(cfg, x, extra.times, None)
         terms[extra.name] = value
     n = t_frac.size
-    return {name: np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)).copy() for name, v in terms.items()}
-
-
+    return {
+        name: np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)).copy()
+        for name, v in terms.items()
+    }

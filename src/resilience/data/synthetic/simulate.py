@@ -5,6 +5,7 @@ of a million rows takes seconds. A line that does not persist ends; a line that 
 is next disrupted at least ``horizon_weeks + 1`` weeks later, so every label is consistent with the
 line's later rows.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from resilience.data.synthetic.config import WorldConfig, category_levels
 from resilience.data.synthetic.mechanism import TRUE_TERMS, mechanism_terms
 from resilience.data.synthetic.snapshots import WorldCalendar, weekly_extracts
 from resilience.errors import ConfigError
+
 
 @dataclass
 class SyntheticWorld:
@@ -47,12 +49,21 @@ class SyntheticWorld:
     config: WorldConfig | None = None
 
 
-def _draw_lines(cfg: WorldConfig, rng: np.random.Generator, n: int, end_day: int,
-                birth_low: int, home_grown: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def _draw_lines(
+    cfg: WorldConfig,
+    rng: np.random.Generator,
+    n: int,
+    end_day: int,
+    birth_low: int,
+    home_grown: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Draw ``n`` line profiles (the state carried from one disruption to the next)."""
     birth = rng.integers(birth_low, end_day + 1, size=n)
     t_birth = np.clip(birth / end_day, 0.0, 1.0)
-    share = cfg.home_grown_share_start + (cfg.home_grown_share_end - cfg.home_grown_share_start) * t_birth
+    share = (
+        cfg.home_grown_share_start
+        + (cfg.home_grown_share_end - cfg.home_grown_share_start) * t_birth
+    )
     u_type = rng.random(n)
     if home_grown is None:
         home_grown = u_type < share
@@ -63,8 +74,12 @@ def _draw_lines(cfg: WorldConfig, rng: np.random.Generator, n: int, end_day: int
     area = rng.choice(len(cfg.policing_areas), size=n, p=weights)
     commodity = rng.choice(len(COMMODITIES), size=n, p=np.asarray(COMMODITY_SHARES))
     # Imported brands from hub cities carry bigger customer bases and workforces.
-    contacts = np.exp(np.log(cfg.median_contacts) + 0.3 * imported - 0.15
-                      + cfg.contacts_log_sd * rng.standard_normal(n))
+    contacts = np.exp(
+        np.log(cfg.median_contacts)
+        + 0.3 * imported
+        - 0.15
+        + cfg.contacts_log_sd * rng.standard_normal(n)
+    )
     bulk_factor = rng.gamma(1.5, 1.0 / 1.5, size=n)
     deal_numbers = 1 + rng.poisson(cfg.mean_deal_numbers - 1.0, size=n)
     runners = rng.poisson(cfg.mean_runners * np.where(imported, 1.2, 0.75), size=n)
@@ -95,27 +110,43 @@ def _draw_lines(cfg: WorldConfig, rng: np.random.Generator, n: int, end_day: int
     }
 
 
-def _line_at_disruption(cfg: WorldConfig, rng: np.random.Generator, lines: dict[str, np.ndarray],
-                        idx: np.ndarray, day: np.ndarray, shift: np.ndarray) -> dict[str, np.ndarray]:
+def _line_at_disruption(
+    cfg: WorldConfig,
+    rng: np.random.Generator,
+    lines: dict[str, np.ndarray],
+    idx: np.ndarray,
+    day: np.ndarray,
+    shift: np.ndarray,
+) -> dict[str, np.ndarray]:
     """What the line looks like on the day it is disrupted (its profile, as the extract records it)."""
     n = idx.size
     home_grown = lines["home_grown"][idx]
     age_weeks = (day - lines["birth"][idx]) // 7
     # Brands accumulate customers as they establish themselves.
     growth = 1.0 + 0.2 * np.minimum(age_weeks / 52.0, 1.0)
-    contacts = np.round(lines["contacts"][idx] * growth * np.exp(0.15 * rng.standard_normal(n))
-                        * np.exp(0.5 * shift)).astype(np.int64)
+    contacts = np.round(
+        lines["contacts"][idx]
+        * growth
+        * np.exp(0.15 * rng.standard_normal(n))
+        * np.exp(0.5 * shift)
+    ).astype(np.int64)
     marketing_on = rng.random(n) >= 0.2 * np.exp(-shift)
-    bulk = (marketing_on * cfg.mean_bulk_texts_per_day * lines["bulk_factor"][idx]
-            * np.sqrt(np.maximum(contacts, 1) / cfg.median_contacts)
-            * np.exp(0.3 * rng.standard_normal(n) + 0.5 * shift))
+    bulk = (
+        marketing_on
+        * cfg.mean_bulk_texts_per_day
+        * lines["bulk_factor"][idx]
+        * np.sqrt(np.maximum(contacts, 1) / cfg.median_contacts)
+        * np.exp(0.3 * rng.standard_normal(n) + 0.5 * shift)
+    )
     runners = lines["runners"][idx].copy()
     exploited_children = rng.binomial(runners, 0.4)
     exploited_adults = rng.poisson(0.2 + 0.15 * runners + 0.3 * home_grown)
     cuckooed = rng.poisson(0.3 + 0.5 * ~home_grown + 0.05 * runners)
     violence = rng.poisson(lines["violence_rate"][idx])
     return {
-        "line": idx, "day": day, "home_grown": home_grown,
+        "line": idx,
+        "day": day,
+        "home_grown": home_grown,
         "line_age_weeks": age_weeks.astype(np.int64),
         "deal_numbers": lines["deal_numbers"][idx].copy(),
         "contacts": contacts,
@@ -131,27 +162,42 @@ def _line_at_disruption(cfg: WorldConfig, rng: np.random.Generator, lines: dict[
     }
 
 
-def _draw_package(cfg: WorldConfig, rng: np.random.Generator, r: dict[str, np.ndarray],
-                  shift: np.ndarray) -> dict[str, np.ndarray]:
+def _draw_package(
+    cfg: WorldConfig, rng: np.random.Generator, r: dict[str, np.ndarray], shift: np.ndarray
+) -> dict[str, np.ndarray]:
     """The disruption package (its final values, as the labelled history records them)."""
     n = r["line"].size
-    sustained = rng.random(n) < np.minimum(cfg.sustained_rate + 0.1 * (r["prior_disruptions"] > 0), 1.0)
-    p_holder = np.clip(cfg.holder_arrest_rate * np.where(sustained, 1.3, 0.85) * np.exp(-0.7 * shift),
-                       0.0, 0.95)
+    sustained = rng.random(n) < np.minimum(
+        cfg.sustained_rate + 0.1 * (r["prior_disruptions"] > 0), 1.0
+    )
+    p_holder = np.clip(
+        cfg.holder_arrest_rate * np.where(sustained, 1.3, 0.85) * np.exp(-0.7 * shift), 0.0, 0.95
+    )
     holder = rng.random(n) < p_holder
     charged = holder & (rng.random(n) < cfg.type1_share_of_holder_arrests)
     deactivated = ~charged & (rng.random(n) < cfg.type2_rate)
-    runners_arrested = rng.binomial(r["runners"], np.minimum(cfg.runner_arrest_rate + 0.1 * sustained, 1.0))
+    runners_arrested = rng.binomial(
+        r["runners"], np.minimum(cfg.runner_arrest_rate + 0.1 * sustained, 1.0)
+    )
     handsets = rng.poisson(0.5 + 0.8 * holder + 0.4 * runners_arrested)
     ddtro = rng.random(n) < cfg.ddtro_rate
     closure_orders = rng.binomial(r["cuckooed_addresses"], 0.35)
     ancillary = rng.poisson(0.15 + 0.5 * holder + 0.15 * runners_arrested)
-    safeguarding = rng.binomial(r["exploited_children"] + r["exploited_adults"], cfg.safeguarding_referral_rate)
+    safeguarding = rng.binomial(
+        r["exploited_children"] + r["exploited_adults"], cfg.safeguarding_referral_rate
+    )
     drugs_on = rng.random(n) >= 0.3
-    drugs = drugs_on * np.exp(np.log(800.0) + 0.8 * holder + 0.2 * runners_arrested + 1.0 * rng.standard_normal(n))
+    drugs = drugs_on * np.exp(
+        np.log(800.0) + 0.8 * holder + 0.2 * runners_arrested + 1.0 * rng.standard_normal(n)
+    )
     cash_on = rng.random(n) >= 0.5
     cash = cash_on * np.exp(np.log(600.0) + 1.1 * rng.standard_normal(n))
-    grade_score = holder + 0.6 * sustained + 0.3 * np.minimum(runners_arrested, 3) + 0.5 * rng.standard_normal(n)
+    grade_score = (
+        holder
+        + 0.6 * sustained
+        + 0.3 * np.minimum(runners_arrested, 3)
+        + 0.5 * rng.standard_normal(n)
+    )
     return {
         "holder_arrested": holder,
         "closure": np.where(charged, 1, np.where(deactivated, 2, 0)),
@@ -168,9 +214,17 @@ def _draw_package(cfg: WorldConfig, rng: np.random.Generator, r: dict[str, np.nd
     }
 
 
-def _simulate_round(cfg: WorldConfig, rng: np.random.Generator, lines: dict[str, np.ndarray],
-                    idx: np.ndarray, day: np.ndarray, prior: np.ndarray, last_day: np.ndarray,
-                    shift_from: int, end_day: int) -> dict[str, np.ndarray]:
+def _simulate_round(
+    cfg: WorldConfig,
+    rng: np.random.Generator,
+    lines: dict[str, np.ndarray],
+    idx: np.ndarray,
+    day: np.ndarray,
+    prior: np.ndarray,
+    last_day: np.ndarray,
+    shift_from: int,
+    end_day: int,
+) -> dict[str, np.ndarray]:
     """Draw one disruption for each line in ``idx`` (on ``day``) and its outcome.
 
     Rows on or after ``shift_from`` get the covariate shift; :func:`_simulate` draws them from
@@ -181,10 +235,15 @@ def _simulate_round(cfg: WorldConfig, rng: np.random.Generator, lines: dict[str,
     rows["prior_disruptions"] = prior
     rows["weeks_since_last_disruption"] = np.round((day - last_day) / 7.0, 1)
     rows.update(_draw_package(cfg, rng, rows, shift))
-    x = {**rows, "line_type": rows["home_grown"].astype(np.int64), "closure_type": rows["closure"],
-         "disruption_grade": rows["grade"], "policing_area": lines["area"][idx],
-         "commodity": lines["commodity"][idx],
-         "origin_hub": np.where(rows["home_grown"], len(HUBS), lines["hub"][idx])}
+    x = {
+        **rows,
+        "line_type": rows["home_grown"].astype(np.int64),
+        "closure_type": rows["closure"],
+        "disruption_grade": rows["grade"],
+        "policing_area": lines["area"][idx],
+        "commodity": lines["commodity"][idx],
+        "origin_hub": np.where(rows["home_grown"], len(HUBS), lines["hub"][idx]),
+    }
     terms = mechanism_terms(cfg, x, np.clip(day / end_day, 0.0, 1.0), lines["line_effect"][idx])
     probability = expit(cfg.persistence_intercept + sum(terms.values()))
     rows["persisted"] = rng.random(idx.size) < probability
@@ -193,28 +252,43 @@ def _simulate_round(cfg: WorldConfig, rng: np.random.Generator, lines: dict[str,
     return rows
 
 
-def _adapt(rng: np.random.Generator, lines: dict[str, np.ndarray], rows: dict[str, np.ndarray],
-           keep: np.ndarray) -> None:
+def _adapt(
+    rng: np.random.Generator,
+    lines: dict[str, np.ndarray],
+    rows: dict[str, np.ndarray],
+    keep: np.ndarray,
+) -> None:
     """Update the state of lines that survived a disruption: they adapt (more numbers, new runners)."""
     idx = rows["line"][keep]
     m = idx.size
     imported = ~lines["home_grown"][idx]
     holder = rows["holder_arrested"][keep]
     # Spare numbers are added after a disruption, and a barred number is replaced.
-    lines["deal_numbers"][idx] += (rng.random(m) < 0.3) + (rows["ddtro"][keep] & (rng.random(m) < 0.6))
+    lines["deal_numbers"][idx] += (rng.random(m) < 0.3) + (
+        rows["ddtro"][keep] & (rng.random(m) < 0.6)
+    )
     # Arrested runners are replaced from a pool of recruits (README, "recruit pool").
     recruits = rng.poisson(0.8 + 0.5 * imported)
-    lines["runners"][idx] = np.maximum(rows["runners"][keep] - rows["runners_arrested"][keep] + recruits, 0)
+    lines["runners"][idx] = np.maximum(
+        rows["runners"][keep] - rows["runners_arrested"][keep] + recruits, 0
+    )
     # Demand drifts; a line that survives losing its holder loses some customers.
     lines["contacts"][idx] *= np.exp(0.03 - 0.25 * holder + 0.15 * rng.standard_normal(m))
     lines["bulk_factor"][idx] *= np.exp(0.15 * rng.standard_normal(m))
     lines["linked_lines"][idx] += rng.random(m) < 0.15
 
 
-def _simulate(cfg: WorldConfig, rngs: tuple[np.random.Generator, np.random.Generator],
-              lines: dict[str, np.ndarray], start_idx: np.ndarray, start_day: np.ndarray,
-              shift_from: int, end_day: int, exported: tuple[tuple[int, int], ...],
-              max_rounds: int | None = None) -> dict[str, np.ndarray]:
+def _simulate(
+    cfg: WorldConfig,
+    rngs: tuple[np.random.Generator, np.random.Generator],
+    lines: dict[str, np.ndarray],
+    start_idx: np.ndarray,
+    start_day: np.ndarray,
+    shift_from: int,
+    end_day: int,
+    exported: tuple[tuple[int, int], ...],
+    max_rounds: int | None = None,
+) -> dict[str, np.ndarray]:
     """Run rounds of disruptions until every line has folded or passed ``end_day``.
 
     Only rows whose day falls in one of the ``exported`` (first, last) day ranges are returned;
@@ -235,8 +309,17 @@ def _simulate(cfg: WorldConfig, rngs: tuple[np.random.Generator, np.random.Gener
     while idx.size and (max_rounds is None or rounds < max_rounds):
         in_window = day >= shift_from
         parts = [
-            _simulate_round(cfg, rng, lines, idx[mask], day[mask], prior[mask], last_day[mask],
-                            shift_from, end_day)
+            _simulate_round(
+                cfg,
+                rng,
+                lines,
+                idx[mask],
+                day[mask],
+                prior[mask],
+                last_day[mask],
+                shift_from,
+                end_day,
+            )
             for mask, rng in ((~in_window, main_rng), (in_window, window_rng))
         ]
         rows = {key: np.concatenate([part.pop(key) for part in parts]) for key in list(parts[0])}
@@ -247,7 +330,9 @@ def _simulate(cfg: WorldConfig, rngs: tuple[np.random.Generator, np.random.Gener
         # A persisting line is next disrupted after the horizon, so its label is settled first.
         # Lines disrupted after shift_from are always dropped here (their next disruption is after
         # end_day), so the shift never changes which lines carry on.
-        gap = horizon_days + np.round(main_rng.exponential(extra_days, size=idx.size)).astype(np.int64)
+        gap = horizon_days + np.round(main_rng.exponential(extra_days, size=idx.size)).astype(
+            np.int64
+        )
         next_day = day + gap
         keep = rows["persisted"] & (next_day <= end_day) & (next_day < lines["natural_end"][idx])
         _adapt(main_rng, lines, rows, keep)
@@ -255,9 +340,18 @@ def _simulate(cfg: WorldConfig, rngs: tuple[np.random.Generator, np.random.Gener
         for first, last in exported:
             wanted |= (day >= first) & (day <= last)
         chunks.append({key: rows.pop(key)[wanted] for key in list(rows)})
-        idx, last_day, day, prior = idx[keep], day[keep].astype(np.float64), next_day[keep], prior[keep] + 1
+        idx, last_day, day, prior = (
+            idx[keep],
+            day[keep].astype(np.float64),
+            next_day[keep],
+            prior[keep] + 1,
+        )
     # Concatenate column by column, dropping each column's chunks as soon as it is joined.
-    return {key: np.concatenate([c.pop(key) for c in chunks]) for key in list(chunks[0])} if chunks else {}
+    return (
+        {key: np.concatenate([c.pop(key) for c in chunks]) for key in list(chunks[0])}
+        if chunks
+        else {}
+    )
 
 
 def _ids(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
@@ -267,8 +361,13 @@ def _ids(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
     return np.char.add(prefix, text).astype(object)
 
 
-def _frame(cfg: WorldConfig, lines: dict[str, np.ndarray], rows: dict[str, np.ndarray],
-           order: np.ndarray, start: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _frame(
+    cfg: WorldConfig,
+    lines: dict[str, np.ndarray],
+    rows: dict[str, np.ndarray],
+    order: np.ndarray,
+    start: pd.Timestamp,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Turn simulated rows (ordered by ``order``) into a frame with the contract's columns, in its
     order and types, and the matching truth frame."""
     # Pop as we go so that a million-row world is never held twice.
@@ -277,70 +376,121 @@ def _frame(cfg: WorldConfig, lines: dict[str, np.ndarray], rows: dict[str, np.nd
     home_grown = r.pop("home_grown")
     n = line.size
     levels = category_levels(cfg)
-    codes = {"policing_area": lines["area"][line], "line_type": home_grown.astype(np.int64),
-             "origin_hub": np.where(home_grown, len(HUBS), lines["hub"][line]),
-             "commodity": lines["commodity"][line], "closure_type": r.pop("closure"),
-             "disruption_grade": r.pop("grade")}
+    codes = {
+        "policing_area": lines["area"][line],
+        "line_type": home_grown.astype(np.int64),
+        "origin_hub": np.where(home_grown, len(HUBS), lines["hub"][line]),
+        "commodity": lines["commodity"][line],
+        "closure_type": r.pop("closure"),
+        "disruption_grade": r.pop("grade"),
+    }
     disruption_ids = pd.array(_ids("SYN-D", np.arange(1, n + 1), 7), dtype="str")
-    by_role = {"id": disruption_ids, "line_id": pd.array(_ids("SYN-L", line + 1, 6), dtype="str"),
-               "date": (start + pd.to_timedelta(r.pop("day"), unit="D")).astype("datetime64[ns]"),
-               "label": r.pop("persisted").astype(bool)}
+    by_role = {
+        "id": disruption_ids,
+        "line_id": pd.array(_ids("SYN-L", line + 1, 6), dtype="str"),
+        "date": (start + pd.to_timedelta(r.pop("day"), unit="D")).astype("datetime64[ns]"),
+        "label": r.pop("persisted").astype(bool),
+    }
     numpy_type = {"int": np.int64, "float": np.float64, "bool": bool}
     data: dict[str, object] = {}
     for spec in CONTRACT.columns:
         if spec.role in by_role:
             data[spec.name] = by_role[spec.role]
         elif spec.name in codes:
-            data[spec.name] = pd.array(np.asarray(levels[spec.name], dtype=object)[codes[spec.name]], dtype="str")
+            data[spec.name] = pd.array(
+                np.asarray(levels[spec.name], dtype=object)[codes[spec.name]], dtype="str"
+            )
         elif spec.name in r and spec.dtype in numpy_type:
             data[spec.name] = r.pop(spec.name).astype(numpy_type[spec.dtype], copy=False)
         else:
-            raise ConfigError(f"data contract {CONTRACT.name}: the simulator cannot produce column "
-                              f"{spec.name} ({spec.dtype}, role {spec.role})")
+            raise ConfigError(
+                f"data contract {CONTRACT.name}: the simulator cannot produce column "
+                f"{spec.name} ({spec.dtype}, role {spec.role})"
+            )
     frame = pd.DataFrame(data, copy=False)
     del data
-    truth = {CONTRACT.id_column: disruption_ids, "true_probability": r.pop("true_probability"),
-             "term_intercept": np.full(n, float(cfg.persistence_intercept))}
+    truth = {
+        CONTRACT.id_column: disruption_ids,
+        "true_probability": r.pop("true_probability"),
+        "term_intercept": np.full(n, float(cfg.persistence_intercept)),
+    }
     for name in (*TRUE_TERMS, *(extra.name for extra in cfg.extra_effects)):
         truth["term_" + name] = r.pop("term_" + name)
     return frame, pd.DataFrame(truth, copy=False)
 
 
-def _simulate_world(cfg: WorldConfig, cal: WorldCalendar,
-                    seeds: list[np.random.SeedSequence]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def _simulate_world(
+    cfg: WorldConfig, cal: WorldCalendar, seeds: list[np.random.SeedSequence]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Draw the lines and every disruption from ``start_date`` to ``end_date`` (line state, rows).
 
     Rows after ``history_last`` (outcome not yet known) draw from their own stream, and so do the
     extra lines of the covariate shift, so neither ever changes a labelled history row.
     """
     profile_seq, rounds_seq, window_seq, shift_seq = seeds[:4]
-    lines = _draw_lines(cfg, np.random.default_rng(profile_seq), cfg.n_lines, cal.end_day,
-                        birth_low=-7 * cfg.warmup_weeks)
-    starts = np.flatnonzero((lines["first_day"] <= cal.end_day) & (lines["first_day"] < lines["natural_end"]))
+    lines = _draw_lines(
+        cfg,
+        np.random.default_rng(profile_seq),
+        cfg.n_lines,
+        cal.end_day,
+        birth_low=-7 * cfg.warmup_weeks,
+    )
+    starts = np.flatnonzero(
+        (lines["first_day"] <= cal.end_day) & (lines["first_day"] < lines["natural_end"])
+    )
     rngs = (np.random.default_rng(rounds_seq), np.random.default_rng(window_seq))
     shift_from = cal.history_last + 1
     exported = ((0, cal.end_day),)
-    rows = _simulate(cfg, rngs, lines, starts, lines["first_day"][starts],
-                     shift_from=shift_from, end_day=cal.end_day, exported=exported)
+    rows = _simulate(
+        cfg,
+        rngs,
+        lines,
+        starts,
+        lines["first_day"][starts],
+        shift_from=shift_from,
+        end_day=cal.end_day,
+        exported=exported,
+    )
     if cfg.covariate_shift > 0:
         # The shift also brings new home-grown lines, first disrupted after the labelled history.
         open_now = int(np.count_nonzero(rows["day"] >= shift_from)) if rows else 0
         n_extra = int(round(0.4 * cfg.covariate_shift * open_now))
         if n_extra:
             rng = np.random.default_rng(shift_seq)
-            extra = _draw_lines(cfg, rng, n_extra, cal.end_day, birth_low=0,
-                                home_grown=np.ones(n_extra, dtype=bool))
+            extra = _draw_lines(
+                cfg, rng, n_extra, cal.end_day, birth_low=0, home_grown=np.ones(n_extra, dtype=bool)
+            )
             first = rng.integers(shift_from, cal.end_day + 1, size=n_extra)
-            extra["birth"] = np.minimum(extra["birth"], first - 7 * rng.integers(1, 27, size=n_extra))
+            extra["birth"] = np.minimum(
+                extra["birth"], first - 7 * rng.integers(1, 27, size=n_extra)
+            )
             lines = {key: np.concatenate([lines[key], extra[key]]) for key in lines}
             extra_idx = np.arange(cfg.n_lines, cfg.n_lines + n_extra)
-            extra_rows = _simulate(cfg, (rng, rng), lines, extra_idx, first, shift_from=shift_from,
-                                   end_day=cal.end_day, exported=exported, max_rounds=1)
+            extra_rows = _simulate(
+                cfg,
+                (rng, rng),
+                lines,
+                extra_idx,
+                first,
+                shift_from=shift_from,
+                end_day=cal.end_day,
+                exported=exported,
+                max_rounds=1,
+            )
             rows = {key: np.concatenate([rows[key], extra_rows[key]]) for key in rows}
     if not rows:  # a world too small to have any disruption still has well-typed frames
         empty = np.zeros(0, dtype=np.int64)
-        rows = _simulate_round(cfg, np.random.default_rng(0), lines, empty, empty, empty,
-                               np.zeros(0), shift_from, cal.end_day)
+        rows = _simulate_round(
+            cfg,
+            np.random.default_rng(0),
+            lines,
+            empty,
+            empty,
+            empty,
+            np.zeros(0),
+            shift_from,
+            cal.end_day,
+        )
     return lines, rows
 
 
@@ -376,8 +526,10 @@ def generate_world(config: WorldConfig | None = None) -> SyntheticWorld:
     frame, truth = _frame(cfg, lines, rows, order, cal.start)
     history = frame.loc[day <= cal.history_last].reset_index(drop=True)
     keep = day >= cal.first_open_day
-    weekly = weekly_extracts(cal, frame.loc[keep].drop(columns=[LABEL]).reset_index(drop=True),
-                              day[keep], np.random.default_rng(seeds[4]))
+    weekly = weekly_extracts(
+        cal,
+        frame.loc[keep].drop(columns=[LABEL]).reset_index(drop=True),
+        day[keep],
+        np.random.default_rng(seeds[4]),
+    )
     return SyntheticWorld(history=history, weekly=weekly, truth=truth, config=cfg)
-
-

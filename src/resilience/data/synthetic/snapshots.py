@@ -1,5 +1,6 @@
 """Weekly extracts that behave like real ones: the disruptions still open each week, with the
 disruption package as recorded by then (counts grow and yes/no fields switch on over the weeks)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ import pandas as pd
 
 from resilience.data.synthetic.config import WorldConfig
 from resilience.weeks import iso_weeks
+
 
 @dataclass(frozen=True)
 class WorldCalendar:
@@ -47,7 +49,9 @@ class WorldCalendar:
 
     @property
     def weeks(self) -> list[str]:
-        return list(iso_weeks(pd.DatetimeIndex([self.start + pd.Timedelta(days=d) for d in self.mondays])))
+        return list(
+            iso_weeks(pd.DatetimeIndex([self.start + pd.Timedelta(days=d) for d in self.mondays]))
+        )
 
 
 @dataclass(frozen=True)
@@ -65,13 +69,17 @@ class Recording:
 
 # Package fields that accrue week by week (counts grow, yes/no fields switch on), in draw order.
 RECORDING: dict[str, Recording] = {
-    "holder_arrested": Recording(on_day=0.6, first=1, last=56),      # arrested on the day or in the operation
+    "holder_arrested": Recording(
+        on_day=0.6, first=1, last=56
+    ),  # arrested on the day or in the operation
     "runners_arrested": Recording(on_day=0.65, first=1, last=56),
-    "handsets_seized": Recording(on_day=0.8, first=1, last=56),      # most at the arrests
+    "handsets_seized": Recording(on_day=0.8, first=1, last=56),  # most at the arrests
     "safeguarding_referrals": Recording(on_day=0.4, first=1, last=42),
-    "closure_orders": Recording(on_day=0.0, first=2, last=28),       # notice, then a magistrates' order
-    "ddtro": Recording(on_day=0.0, first=7, last=56),                # an application to court
-    "ancillary_orders": Recording(on_day=0.2, first=7, last=70),     # interim orders on the day; CBOs, STPOs take weeks
+    "closure_orders": Recording(on_day=0.0, first=2, last=28),  # notice, then a magistrates' order
+    "ddtro": Recording(on_day=0.0, first=7, last=56),  # an application to court
+    "ancillary_orders": Recording(
+        on_day=0.2, first=7, last=70
+    ),  # interim orders on the day; CBOs, STPOs take weeks
 }
 # closure_type: type1 is recorded when the arrested holder is charged, 0 to this many days after the
 # arrest; type2 (number deactivated) from TYPE2_DAYS after the disruption. Seizure values
@@ -86,8 +94,9 @@ SEIZURE_COLUMNS = ("drugs_seized_gbp", "cash_seized_gbp")
 ACCRUING_COLUMNS: tuple[str, ...] = (*RECORDING, "closure_type", *SEIZURE_COLUMNS)
 
 
-def _recording_days(frame: pd.DataFrame, rng: np.random.Generator,
-                    cap: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _recording_days(
+    frame: pd.DataFrame, rng: np.random.Generator, cap: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Draw when each unit of each accruing field is recorded: field -> (row of unit, day after)."""
     days: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for column, rec in RECORDING.items():
@@ -110,8 +119,12 @@ def _recording_days(frame: pd.DataFrame, rng: np.random.Generator,
     return days
 
 
-def _as_recorded(frame: pd.DataFrame, elapsed: np.ndarray, days: dict[str, tuple[np.ndarray, np.ndarray]],
-                 rows: np.ndarray) -> pd.DataFrame:
+def _as_recorded(
+    frame: pd.DataFrame,
+    elapsed: np.ndarray,
+    days: dict[str, tuple[np.ndarray, np.ndarray]],
+    rows: np.ndarray,
+) -> pd.DataFrame:
     """The ``rows`` of ``frame`` as recorded ``elapsed`` days after each disruption (the final values
     once every unit is in)."""
     out = frame.loc[rows].reset_index(drop=True)
@@ -119,7 +132,9 @@ def _as_recorded(frame: pd.DataFrame, elapsed: np.ndarray, days: dict[str, tuple
     for column in RECORDING:
         unit_row, day = days[column]
         count = np.bincount(unit_row[day <= elapsed[unit_row]], minlength=n)[rows]
-        out[column] = count > 0 if frame[column].dtype == bool else count.astype(frame[column].dtype)
+        out[column] = (
+            count > 0 if frame[column].dtype == bool else count.astype(frame[column].dtype)
+        )
     _, day = days["closure_type"]
     closure = frame["closure_type"].to_numpy(dtype=object)
     out["closure_type"] = pd.array(np.where(day <= elapsed, closure, "none")[rows], dtype="str")
@@ -129,8 +144,9 @@ def _as_recorded(frame: pd.DataFrame, elapsed: np.ndarray, days: dict[str, tuple
     return out
 
 
-def weekly_extracts(cal: WorldCalendar, frame: pd.DataFrame, day: np.ndarray,
-                     rng: np.random.Generator) -> dict[str, pd.DataFrame]:
+def weekly_extracts(
+    cal: WorldCalendar, frame: pd.DataFrame, day: np.ndarray, rng: np.random.Generator
+) -> dict[str, pd.DataFrame]:
     """ISO week -> the disruptions open on that week's extraction day, as recorded by then.
 
     ``frame`` holds every disruption open in some exported week (final package values, no label),
@@ -143,5 +159,3 @@ def weekly_extracts(cal: WorldCalendar, frame: pd.DataFrame, day: np.ndarray,
         open_rows = (day > as_of - cal.horizon_days) & (day <= as_of)
         weekly[week] = _as_recorded(frame, as_of - day, days, open_rows)
     return weekly
-
-

@@ -1,4 +1,5 @@
 """Writing a world to disk, all files or none, byte-identical for the same world."""
+
 from __future__ import annotations
 
 import json
@@ -49,7 +50,9 @@ def write_world(world: SyntheticWorld, out_dir: Path) -> list[Path]:
     """
     out_dir = Path(out_dir)
     weekly_dir = out_dir / "weekly"
-    plan: list[tuple[pd.DataFrame | dict, Path]] = [(world.history, out_dir / "disruptions.parquet")]
+    plan: list[tuple[pd.DataFrame | dict, Path]] = [
+        (world.history, out_dir / "disruptions.parquet")
+    ]
     plan += [(world.weekly[week], weekly_dir / f"{week}.parquet") for week in sorted(world.weekly)]
     plan.append((world.truth, out_dir / "truth.parquet"))
     if world.config is not None:
