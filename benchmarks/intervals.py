@@ -44,12 +44,12 @@ from resilience.data.io import file_sha256
 from resilience.data.synthetic import generate_world, write_world
 from resilience.data.synthetic.config import load_world_config
 from resilience.data.validate import load_extract
-from resilience.intervals import IntervalConfig
-from resilience.models import PersistenceModel
-from resilience.score import ModelRef, score_week
-from resilience.split import SplitConfig
+from resilience.learn.models import PersistenceModel
+from resilience.learn.ranges import IntervalConfig
+from resilience.learn.split import SplitConfig
+from resilience.pipelines.train import EvaluationConfig, train_and_track
 from resilience.tracking import TrackingConfig
-from resilience.train import EvaluationConfig, train_and_track
+from resilience.weekly.score import ModelRef, score_week
 
 TODAY = pd.Timestamp("2026-11-22")
 
@@ -200,7 +200,7 @@ def _coverage_with(result, deployed, truth: pd.DataFrame, unobserved_sd: float, 
     """The test period's coverage had the assumed part been ``unobserved_sd`` (same members, same estimate)."""
     import numpy as np
 
-    from resilience.intervals import coverage, interval_table
+    from resilience.learn.ranges import coverage, interval_table
 
     ensemble = copy.copy(deployed.interval_ensemble_)
     ensemble.extra_sd = float(
@@ -231,7 +231,7 @@ def _deployed(result, store: Path):
     """The registered (deployed) model of a run: refitted on every row and carrying the ensemble."""
     import mlflow
 
-    from resilience.pyfunc import ResiliencePyfunc  # noqa: F401 (unpickling needs it importable)
+    from resilience.tracking.pyfunc import ResiliencePyfunc  # noqa: F401 (unpickling needs it importable)
 
     mlflow.set_tracking_uri(f"sqlite:///{store}")
     loaded = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model")

@@ -131,9 +131,9 @@ def _fit_world(overrides: dict, seed: int, n_lines: int):
     from resilience.data.contract import load_data_contract
     from resilience.data.synthetic import WorldConfig, generate_world
     from resilience.data.validate import validate_frame
-    from resilience.models import PersistenceModel
-    from resilience.split import SplitConfig
-    from resilience.train import EvaluationConfig, deployable, fit_and_evaluate
+    from resilience.learn.models import PersistenceModel
+    from resilience.learn.split import SplitConfig
+    from resilience.pipelines.train import EvaluationConfig, deployable, fit_and_evaluate
 
     contract = load_data_contract("default")
     config = WorldConfig(seed=seed, n_lines=n_lines, **overrides)
@@ -197,7 +197,7 @@ def run_world(
 ) -> list[dict]:
     """One world: fit, screen once, then judge the reasons at each ``--min-ratio`` (same null fits)."""
     from resilience.explain.screen import ScreenConfig, screen_features, screen_from_table
-    from resilience.train import EvaluationConfig
+    from resilience.pipelines.train import EvaluationConfig
 
     contract, history, evaluation, deployed, fit_seconds = _fit_world(overrides, seed, n_lines)
     screen_config = ScreenConfig(
@@ -251,9 +251,9 @@ def default_world_timing(args) -> None:
     from resilience.data.synthetic import WorldConfig, generate_world
     from resilience.data.validate import validate_frame
     from resilience.explain.screen import ScreenConfig, screen_features
-    from resilience.models import PersistenceModel
-    from resilience.split import SplitConfig
-    from resilience.train import EvaluationConfig, deployable, fit_and_evaluate
+    from resilience.learn.models import PersistenceModel
+    from resilience.learn.split import SplitConfig
+    from resilience.pipelines.train import EvaluationConfig, deployable, fit_and_evaluate
 
     contract = load_data_contract("default")
     world = generate_world(WorldConfig())

@@ -26,11 +26,11 @@ from resilience.data.io import file_sha256
 from resilience.data.synthetic import WorldConfig, generate_world, write_world
 from resilience.data.validate import load_extract
 from resilience.explain.screen import ScreenConfig
-from resilience.intervals import IntervalConfig
-from resilience.models import PersistenceModel
-from resilience.split import SplitConfig
+from resilience.learn.models import PersistenceModel
+from resilience.learn.ranges import IntervalConfig
+from resilience.learn.split import SplitConfig
+from resilience.pipelines.train import EvaluationConfig, train_and_track
 from resilience.tracking import TrackingConfig
-from resilience.train import EvaluationConfig, train_and_track
 
 
 def run(world: WorldConfig, folder: Path, trust: bool = False) -> tuple[dict, dict]:

@@ -9,9 +9,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from resilience.core.paths import config_dir, experiments_dir
 from resilience.data.contract import DataContract
-from resilience.models import CALIBRATIONS, DEFAULT_LGBM_PARAMS, FAMILIES, PersistenceModel
-from resilience.paths import config_dir, experiments_dir
+from resilience.learn.models import CALIBRATIONS, DEFAULT_LGBM_PARAMS, FAMILIES, PersistenceModel
 
 MAIN_CONFIGS = [
     "generate",
@@ -79,7 +79,7 @@ def test_lightgbm_threads_come_from_the_environment_at_the_config_edge(
 
 def test_lightgbm_defaults_live_in_one_place():
     """The model config lists the tunable keys (so overrides and sweeps work) but no values:
-    null means the toolkit's default, kept only in resilience.models.DEFAULT_LGBM_PARAMS."""
+    null means the toolkit's default, kept only in resilience.learn.models.DEFAULT_LGBM_PARAMS."""
     params = settings(composed("train", ["model=lightgbm"]))["model"]["params"]
     assert params and all(value is None for value in params.values()), params
     assert set(params) <= set(DEFAULT_LGBM_PARAMS)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from resilience.core.errors import ConfigError, ResilienceError
 from resilience.data.contract import DataContract, load_data_contract, protected_reason
 from resilience.data.protected import fold
-from resilience.errors import ConfigError, ResilienceError
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_CONFIGS = ROOT / "configs" / "data"
@@ -198,8 +198,8 @@ def test_to_dict_is_plain_data(default):
 def test_round_tripped_contract_still_refuses_negative_counts(default):
     import pandas as pd
 
+    from resilience.core.errors import ContractError
     from resilience.data.validate import validate_frame
-    from resilience.errors import ContractError
 
     again = DataContract.from_dict(default.to_dict())
     assert again.column("contacts").min == 0

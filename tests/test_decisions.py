@@ -11,8 +11,8 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from resilience import decisions
-from resilience.errors import ResilienceError
+from resilience.core.errors import ResilienceError
+from resilience.governance import decisions
 
 KEY = "test-key-0123456789abcdef"
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.special import expit
 
-from resilience.errors import ResilienceError
+from resilience.core.errors import ResilienceError
 from resilience.explain import (
     ExplanationError,
     calibrator_slope,
@@ -27,7 +27,7 @@ from resilience.explain import (
     iter_explanations,
     to_points,
 )
-from resilience.models import Calibrator, PersistenceModel
+from resilience.learn.models import Calibrator, PersistenceModel
 
 TINY_FEATURES = ["contacts", "runners_arrested", "holder_arrested", "closure_type", "policing_area"]
 LINEAR_FEATURES = ["contacts", "holder_arrested", "line_type", "weeks_since_last_disruption"]
@@ -703,7 +703,7 @@ def test_null_importance_earns_the_true_drivers_and_little_else(contract, small_
 
 
 def test_screen_config_refuses_bad_values():
-    from resilience.errors import ConfigError
+    from resilience.core.errors import ConfigError
     from resilience.explain.screen import ScreenConfig
 
     with pytest.raises(ConfigError, match="mode must be one of"):
@@ -723,8 +723,8 @@ def test_screen_features_in_a_training_run(mode, refit_on_all, contract, small_h
     features that do not beat their null and reports that model's held-out metrics beside the
     unscreened AUC; unearned features are never shown in either mode."""
     from resilience.explain.screen import ScreenConfig, screen_features
-    from resilience.split import SplitConfig
-    from resilience.train import EvaluationConfig, deployable, fit_and_evaluate
+    from resilience.learn.split import SplitConfig
+    from resilience.pipelines.train import EvaluationConfig, deployable, fit_and_evaluate
 
     model = PersistenceModel(contract, family="lightgbm", params=FAST_LGBM, early_stopping_rounds=0)
     eval_config = EvaluationConfig(n_bootstrap=20)

@@ -22,11 +22,11 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from test_validate import TODAY, valid_extract
 
+from resilience.core.errors import ContractError, ResilienceError
 from resilience.data.contract import load_data_contract
 from resilience.data.validate import check_week_holds, validate_frame
-from resilience.errors import ContractError, ResilienceError
-from resilience.models import PersistenceModel
-from resilience.score import ModelRef, _csv_safe, score_week
+from resilience.learn.models import PersistenceModel
+from resilience.weekly.score import ModelRef, _csv_safe, score_week
 
 FORMULA_START = set("=+-@\u2212")
 LINE_BREAKS = re.compile("\r\n|\r|\n|\u2028|\u2029|\x0b|\x0c|\x1c|\x1d|\x1e|\x85")

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from resilience import intervals as iv
-from resilience.models import PersistenceModel
-from resilience.pyfunc import ResiliencePyfunc
-from resilience.split import SplitConfig, split_by_line_and_time
-from resilience.train import EvaluationConfig, fit_and_evaluate
-from resilience.yardstick import BAND_NAMES, band
+from resilience.core.yardstick import BAND_NAMES, band
+from resilience.learn import ranges as iv
+from resilience.learn.models import PersistenceModel
+from resilience.learn.split import SplitConfig, split_by_line_and_time
+from resilience.pipelines.train import EvaluationConfig, fit_and_evaluate
+from resilience.tracking.pyfunc import ResiliencePyfunc
 
 FAST = {"n_estimators": 300, "learning_rate": 0.08}
 CONFIG = iv.IntervalConfig(n_models=6, seed=1)
@@ -275,7 +275,7 @@ def test_config_refuses_nonsense():
 
 
 def test_weekly_scores_carry_the_range(evaluated, small_world_dir, tmp_path):
-    from resilience.score import ModelRef, score_week
+    from resilience.weekly.score import ModelRef, score_week
 
     model = evaluated[0].model
     week_file = sorted((small_world_dir / "weekly").glob("*.parquet"))[-1]

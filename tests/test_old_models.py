@@ -3,8 +3,8 @@
 ``fixtures/d2737ed-store.tar.gz`` holds an MLflow store with one version of ``line-resilience``
 trained and registered by the toolkit at commit d2737ed (before its modules moved into packages),
 one weekly extract, and the ``scores.csv`` that toolkit wrote for it. Its pickles name the old
-module paths (``resilience.models.PersistenceModel``, ``resilience.intervals.IntervalEnsemble``,
-``resilience.pyfunc.ResiliencePyfunc`` ...) and the version carries its own code (``code_paths``).
+module paths (``resilience.learn.models.PersistenceModel``, ``resilience.learn.ranges.IntervalEnsemble``,
+``resilience.tracking.pyfunc.ResiliencePyfunc`` ...) and the version carries its own code (``code_paths``).
 ``fixtures/README.md`` says how it was built.
 """
 
@@ -37,7 +37,7 @@ def test_a_version_registered_at_d2737ed_still_vets_and_runs_todays_code(
 ):
     import mlflow
 
-    from resilience.pyfunc import ResiliencePyfunc, load_vetted
+    from resilience.tracking.pyfunc import ResiliencePyfunc, load_vetted
 
     monkeypatch.setattr(sys, "path", list(sys.path))  # MLflow puts the model's code_paths first
     uri = f"sqlite:///{old_store / 'mlflow.db'}"

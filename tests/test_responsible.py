@@ -12,14 +12,19 @@ from conftest import SMALL_WORLD
 from mlflow.tracking import MlflowClient
 
 from resilience import tracking
+from resilience.core.errors import ResilienceError
 from resilience.data.synthetic import generate_world
 from resilience.data.validate import validate_frame
-from resilience.errors import ResilienceError
 from resilience.governance.card import collect_facts, render
 from resilience.governance.fairness import fairness_flags, group_calibration, plain_findings
-from resilience.models import PersistenceModel
-from resilience.split import SplitConfig
-from resilience.train import EvaluationConfig, fairness_table, fit_and_evaluate, train_and_track
+from resilience.learn.models import PersistenceModel
+from resilience.learn.split import SplitConfig
+from resilience.pipelines.train import (
+    EvaluationConfig,
+    fairness_table,
+    fit_and_evaluate,
+    train_and_track,
+)
 
 EVAL = EvaluationConfig(n_bootstrap=200, min_slice_size=50)
 

@@ -205,9 +205,9 @@ def test_a_full_disk_in_process_is_one_message_and_leaves_nothing(
     trained, mlflow_at, tmp_path, monkeypatch
 ):
     """The same fault without a tmpfs: the disk fills while the manifest is written."""
-    from resilience import score as scoring
     from resilience import tracking
-    from resilience.errors import ResilienceError
+    from resilience.core.errors import ResilienceError
+    from resilience.weekly import score as scoring
 
     mlflow_at(trained)
     model, vetted = tracking.load_persistence_model("models:/line-resilience@champion")

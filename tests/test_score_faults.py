@@ -91,7 +91,7 @@ def test_sigterm_removes_the_temporary_folder(trained, scored_weeks, tmp_path):
 
 
 def test_recovery_touches_only_folders_of_dead_owners(tmp_path):
-    from resilience.score import _recover
+    from resilience.weekly.score import _recover
 
     sleeper = subprocess.Popen(["sleep", "60"])
     dead = subprocess.Popen(["true"])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import run_command, run_score
 
-from resilience.errors import ResilienceError
+from resilience.core.errors import ResilienceError
 
 
 class _Planted:
@@ -59,7 +59,7 @@ def test_unvetted_models_are_refused_before_any_code_runs(planted):
     from mlflow.tracking import MlflowClient
 
     from resilience import tracking
-    from resilience.pyfunc import load_vetted
+    from resilience.tracking.pyfunc import load_vetted
 
     folder, run_id, marker = planted
     cases = [

@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from resilience import intervals as iv
-from resilience.errors import ConfigError, ResilienceError
+from resilience.core.errors import ConfigError, ResilienceError
 from resilience.explain import explain
-from resilience.models import PersistenceModel
-from resilience.pyfunc import ResiliencePyfunc
-from resilience.segments import SegmentModel, maybe_segmented, segment_column
-from resilience.split import SplitConfig
-from resilience.train import EvaluationConfig, fit_and_evaluate
+from resilience.learn import ranges as iv
+from resilience.learn.models import PersistenceModel
+from resilience.learn.segments import SegmentModel, maybe_segmented, segment_column
+from resilience.learn.split import SplitConfig
+from resilience.pipelines.train import EvaluationConfig, fit_and_evaluate
+from resilience.tracking.pyfunc import ResiliencePyfunc
 
 FAST = {"n_estimators": 300, "learning_rate": 0.08}
 
@@ -58,7 +58,7 @@ def test_segment_explanations_are_exact_per_row(segmented, small_history, contra
 def test_segment_models_get_ranges_and_are_compared_with_the_single_model(
     small_history, small_world, contract
 ):
-    from resilience.segments import compare_with_single
+    from resilience.learn.segments import compare_with_single
 
     truth = small_world.truth[["disruption_id", "true_probability"]]
     model = SegmentModel(PersistenceModel(contract, params=FAST), segment_by="cohort")
@@ -93,7 +93,7 @@ def test_segment_models_get_ranges_and_are_compared_with_the_single_model(
 
 
 def test_a_single_model_is_not_compared(small_history, contract):
-    from resilience.segments import compare_with_single
+    from resilience.learn.segments import compare_with_single
 
     class Stub:
         model = PersistenceModel(contract)
@@ -133,8 +133,8 @@ def test_segment_model_registers_and_round_trips_through_the_pyfunc(
     import mlflow
 
     from resilience.data.io import file_sha256  # noqa: F401 (import check only)
+    from resilience.pipelines.train import train_and_track
     from resilience.tracking import TrackingConfig, load_persistence_model
-    from resilience.train import train_and_track
 
     truth = small_world.truth[["disruption_id", "true_probability"]]
     model = SegmentModel(PersistenceModel(contract, params=FAST), segment_by="cohort")

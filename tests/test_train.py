@@ -8,17 +8,17 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from resilience import tracking
-from resilience.errors import ConfigError
+from resilience.core.errors import ConfigError
 from resilience.governance.champion import (
     ChampionConfig,
     Recipe,
     decide_promotion,
     paired_comparisons,
 )
-from resilience.model_params import check_params
-from resilience.models import PersistenceModel
-from resilience.split import SplitConfig
-from resilience.train import EvaluationConfig, fit_and_evaluate, train_and_track
+from resilience.learn.models import PersistenceModel
+from resilience.learn.params import check_params
+from resilience.learn.split import SplitConfig
+from resilience.pipelines.train import EvaluationConfig, fit_and_evaluate, train_and_track
 
 SPLIT = SplitConfig(test_weeks=26)
 EVAL = EvaluationConfig(n_bootstrap=50)
@@ -182,7 +182,7 @@ def test_a_run_logs_params_metrics_artifacts_and_a_version(
 
 
 def small_history_week(history):
-    from resilience.weeks import iso_week
+    from resilience.core.weeks import iso_week
 
     return iso_week(pd.to_datetime(history["disruption_date"]).max())
 
@@ -340,7 +340,7 @@ def test_a_typo_in_model_params_fails_before_fitting(small_history, contract):
 def test_evidence_round_trips_and_older_models_still_answer():
     from types import SimpleNamespace
 
-    from resilience.evidence import ModelEvidence
+    from resilience.learn.evidence import ModelEvidence
 
     evidence = ModelEvidence(
         family="lightgbm",

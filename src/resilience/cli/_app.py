@@ -1,9 +1,9 @@
 """What every Hydra entry point shares: the absolute configs folder and friendly errors.
 
 Hydra's relative ``config_path`` fails from console scripts, so apps are built with the
-checkout's ``configs/`` resolved by :func:`resilience.paths.config_dir`.
+checkout's ``configs/`` resolved by :func:`resilience.core.paths.config_dir`.
 
-No Python traceback ever reaches the user. A :class:`~resilience.errors.ResilienceError` is printed
+No Python traceback ever reaches the user. A :class:`~resilience.core.errors.ResilienceError` is printed
 as one clear message and the command exits with status 2; so are the failures the toolkit knows
 but a library raises (a damaged MLflow store, a refused file operation, an MLflow error). SIGTERM
 ends with status 143, Ctrl-C with 130. Anything unexpected is one line naming the file where the
@@ -26,8 +26,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from resilience.errors import ResilienceError, Terminated, os_error_message
-from resilience.paths import config_dir, project_root
+from resilience.core.errors import ResilienceError, Terminated, os_error_message
+from resilience.core.paths import config_dir, project_root
 
 EXIT_USER_ERROR = 2
 EXIT_UNEXPECTED = 1

@@ -8,8 +8,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from resilience import tracking
 from resilience.cli._app import hydra_app
+from resilience.core.errors import ResilienceError
 from resilience.data.io import write_text_atomic
-from resilience.errors import ResilienceError
 from resilience.governance.card import publish
 
 

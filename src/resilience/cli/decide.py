@@ -6,10 +6,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from resilience import decisions, tracking
+from resilience import tracking
 from resilience.cli._app import hydra_app
-from resilience.errors import ResilienceError
-from resilience.weeks import week_folder
+from resilience.core.errors import ResilienceError
+from resilience.core.weeks import week_folder
+from resilience.governance import decisions
 
 
 def _mlflow(cfg: DictConfig) -> str | None:

@@ -6,13 +6,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from resilience import artifacts, tracking
+from resilience import tracking
 from resilience.cli._app import hydra_app
+from resilience.core.errors import ResilienceError
 from resilience.data.contract import DataContract
 from resilience.data.io import read_json, write_frame_atomic
-from resilience.errors import ResilienceError
-from resilience.known_outcomes import update_outcomes, write_outcomes
-from resilience.outcomes import read_labels, realised_metrics
+from resilience.governance.known_outcomes import update_outcomes, write_outcomes
+from resilience.governance.outcomes import read_labels, realised_metrics
+from resilience.weekly import layout
 
 
 @hydra_app("outcomes")
@@ -29,13 +30,13 @@ def main(cfg: DictConfig) -> None:
     table = realised_metrics(root, labels, contract.cohort_column, cfg.capacity_k, cfg.min_rows)
     # per disruption: the outcome against the last estimate (checked for conflicts before writing anything)
     known, added = update_outcomes(root, labels, str(cfg.input))
-    write_outcomes(known, root / artifacts.OUTCOMES_PARQUET)
+    write_outcomes(known, root / layout.OUTCOMES_PARQUET)
     write_frame_atomic(table, root / "outcomes.csv")
     tracking.log_outcomes(config, cfg.experiment, table, root / "outcomes.csv")
     print(table.to_string(index=False))
     print(f"written to {root / 'outcomes.csv'} and logged to MLflow experiment '{cfg.experiment}'")
     print(
-        f"{root / artifacts.OUTCOMES_PARQUET}: {len(known):,} disruption outcome(s) with their last estimate "
+        f"{root / layout.OUTCOMES_PARQUET}: {len(known):,} disruption outcome(s) with their last estimate "
         f"({added:,} new)"
     )
 

@@ -6,7 +6,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from resilience import tracking
 from resilience.cli._app import hydra_app
-from resilience.errors import ResilienceError
+from resilience.core.errors import ResilienceError
 
 
 @hydra_app("promote")

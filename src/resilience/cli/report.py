@@ -6,12 +6,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from resilience import decisions as decision_log
 from resilience.cli._app import hydra_app
-from resilience.errors import ResilienceError, os_error_message
+from resilience.core.errors import ResilienceError, os_error_message
+from resilience.core.weeks import find_previous_week, week_folder
+from resilience.governance import decisions as decision_log
 from resilience.report import ReportSettings, build_report
-from resilience.score import check_week_folder
-from resilience.weeks import find_previous_week, week_folder
+from resilience.weekly.score import check_week_folder
 
 
 @hydra_app("report")

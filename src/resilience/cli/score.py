@@ -6,12 +6,13 @@ import json
 
 from omegaconf import DictConfig, OmegaConf
 
-from resilience import decisions, tracking
+from resilience import tracking
 from resilience.cli._app import hydra_app
+from resilience.core.errors import ResilienceError
 from resilience.data.io import write_text_atomic
-from resilience.drift import DriftConfig
-from resilience.errors import ResilienceError
-from resilience.score import ModelRef, score_week
+from resilience.governance import decisions
+from resilience.weekly.drift import DriftConfig
+from resilience.weekly.score import ModelRef, score_week
 
 
 def _decision_log_anchor(path) -> tuple[dict, list[str]]:

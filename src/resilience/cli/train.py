@@ -12,18 +12,18 @@ from omegaconf import DictConfig, OmegaConf
 
 from resilience import tracking
 from resilience.cli._app import hydra_app
+from resilience.core.progress import bar
 from resilience.data.asof import resolve_as_of
 from resilience.data.contract import DataContract
 from resilience.data.io import file_sha256
 from resilience.data.validate import load_extract
-from resilience.experiment import filter_rows, load_truth, sweep_parent_run
 from resilience.explain.screen import ScreenConfig
-from resilience.intervals import IntervalConfig
-from resilience.model_params import check_params
-from resilience.progress import bar
-from resilience.segments import maybe_segmented
-from resilience.split import SplitConfig
-from resilience.train import EvaluationConfig, train_and_track
+from resilience.learn.params import check_params
+from resilience.learn.ranges import IntervalConfig
+from resilience.learn.segments import maybe_segmented
+from resilience.learn.split import SplitConfig
+from resilience.pipelines.train import EvaluationConfig, train_and_track
+from resilience.pipelines.train_inputs import filter_rows, load_truth, sweep_parent_run
 
 
 @hydra_app("train")

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from resilience.core.errors import ConfigError
 from resilience.data.protected import PROTECTED_WORDS, protected_reason
-from resilience.errors import ConfigError
 
 __all__ = [
     "PROTECTED_WORDS",
@@ -452,7 +452,7 @@ def load_data_contract(name_or_path: str | Path, config_dir: Path | None = None)
     """Load a data config by name (``configs/data/<name>.yaml``) or by path, for use outside Hydra."""
     from omegaconf import OmegaConf
 
-    from resilience.paths import config_dir as default_config_dir
+    from resilience.core.paths import config_dir as default_config_dir
 
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):

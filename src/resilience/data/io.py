@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from resilience.errors import ContractError, Problem, ResilienceError
+from resilience.core.errors import ContractError, Problem, ResilienceError
 
 CSV_SUFFIXES = (".csv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")

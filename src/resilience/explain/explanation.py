@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from resilience.core.yardstick import Placement
 from resilience.data.contract import ConceptSpec, DataContract
 from resilience.explain.concepts import ConceptMap
 from resilience.explain.reasons import (
@@ -27,7 +28,6 @@ from resilience.explain.shap_values import (
 )
 from resilience.explain.wording import ValueWords
 from resilience.explain.wording import placements as _placements
-from resilience.yardstick import Placement
 
 
 @dataclass
@@ -291,7 +291,7 @@ def explain(model, frame: pd.DataFrame) -> Explanation:
 
     Parameters
     ----------
-    model : a fitted :class:`resilience.models.PersistenceModel` (either family)
+    model : a fitted :class:`resilience.learn.models.PersistenceModel` (either family)
     frame : rows with the model's feature columns and the contract's id column
 
     Returns
@@ -309,7 +309,7 @@ def explain(model, frame: pd.DataFrame) -> Explanation:
     >>> explanation.wide().head()
     """
     if hasattr(model, "segments_"):  # segment models: each row by its own segment's model
-        from resilience.segments import explain_segmented
+        from resilience.learn.segments import explain_segmented
 
         return explain_segmented(model, frame)
     check_model(model)

@@ -49,8 +49,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from resilience.core.errors import ConfigError
 from resilience.data.contract import DataContract
-from resilience.errors import ConfigError
 from resilience.explain.concepts import ConceptMap
 from resilience.explain.reasons import MIN_REASON_POINTS
 from resilience.explain.shap_values import log_odds_contributions
@@ -332,7 +332,7 @@ def _carry(model, screen: ReasonScreen, evaluation=None):
 def similar_lines(evaluation, contract: DataContract, config: ScreenConfig) -> dict:
     """cohort -> band -> (share persisted, lines) over the held-out test period's lines, for each
     (cohort, band) with at least ``similar_min_lines`` lines: "similar" means like with like."""
-    from resilience.yardstick import place
+    from resilience.core.yardstick import place
 
     frame = evaluation.test_predictions
     cohort = contract.cohort_column
@@ -368,7 +368,9 @@ def training_rows(history: pd.DataFrame, evaluation, contract: DataContract) -> 
 
 def _refit_without(model, evaluation, history, span, unearned, eval_config, metrics):
     """``drop`` mode: the evaluated and registered models refitted without ``unearned``."""
-    from resilience.train import score_test_period  # the run's own scoring of its test period
+    from resilience.pipelines.train import (
+        score_test_period,  # the run's own scoring of its test period
+    )
 
     exclude = sorted(set(model.exclude or []) | set(unearned))
     contract = model.contract

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from resilience.errors import ResilienceError
+from resilience.core.errors import ResilienceError
 
 ADDITIVITY_TOLERANCE = 1e-6  # |base + sum(contributions) - margin|, log-odds, every row
 FLAT_TOLERANCE = 1e-12  # |margin - base| below this uses the calibrator's slope

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from resilience.core.yardstick import Placement, place
 from resilience.data.contract import DataContract
-from resilience.yardstick import Placement, place
 
 # Words that would claim a cause. Every template and every rendered reason is checked against them.
 CAUSAL_WORDS: tuple[str, ...] = (

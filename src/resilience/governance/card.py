@@ -20,8 +20,8 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from resilience import tracking
+from resilience.core.errors import ResilienceError
 from resilience.data.contract import PROTECTED_WORDS, DataContract
-from resilience.errors import ResilienceError
 from resilience.governance.fairness import plain_findings
 
 CARD_DIR = "model_card"

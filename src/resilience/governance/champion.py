@@ -33,8 +33,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from resilience import evaluate
-from resilience.yardstick import band
+from resilience.core.yardstick import band
+from resilience.learn.metrics import bootstrap_weights, weighted_statistics
 
 HIGHER_IS_BETTER = {"roc_auc": True, "brier": False, "ece": False}
 
@@ -58,7 +58,7 @@ class ChampionConfig:
     def __post_init__(self):
         for metric in (self.primary_metric, self.calibration_metric):
             if metric not in HIGHER_IS_BETTER:
-                from resilience.errors import ConfigError
+                from resilience.core.errors import ConfigError
 
                 raise ConfigError(
                     f"mlflow.champion metric '{metric}' is not one of {sorted(HIGHER_IS_BETTER)}"
@@ -162,7 +162,7 @@ class PairedComparison:
 def line_bootstrap_weights(lines: Sequence, n_boot: int, seed: int) -> np.ndarray:
     """(n_boot, rows) weights of a bootstrap over lines: a drawn line brings all its rows."""
     codes, _ = pd.factorize(pd.Series(lines).astype(str), sort=True)
-    per_line = evaluate.bootstrap_weights(int(codes.max()) + 1 if len(codes) else 0, n_boot, seed)
+    per_line = bootstrap_weights(int(codes.max()) + 1 if len(codes) else 0, n_boot, seed)
     return per_line[:, codes]
 
 
@@ -174,10 +174,10 @@ def paired_comparisons(
     p_challenger, p_champion = np.asarray(p_challenger, float), np.asarray(p_champion, float)
     weights = line_bootstrap_weights(lines, config.n_bootstrap, config.seed)
     ones = np.ones((1, len(y)))
-    challenger_boot = evaluate.weighted_statistics(y, p_challenger, weights)
-    champion_boot = evaluate.weighted_statistics(y, p_champion, weights)
-    challenger_full = evaluate.weighted_statistics(y, p_challenger, ones)
-    champion_full = evaluate.weighted_statistics(y, p_champion, ones)
+    challenger_boot = weighted_statistics(y, p_challenger, weights)
+    champion_boot = weighted_statistics(y, p_champion, weights)
+    challenger_full = weighted_statistics(y, p_challenger, ones)
+    champion_full = weighted_statistics(y, p_champion, ones)
     out = {}
     for metric in metrics or (config.primary_metric, config.calibration_metric):
         sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0

@@ -24,7 +24,7 @@ import math
 
 import pandas as pd
 
-from resilience import evaluate
+from resilience.learn.metrics import calibration_in_the_large, calibration_slope, slice_groups
 
 
 def group_calibration(
@@ -32,12 +32,12 @@ def group_calibration(
 ) -> pd.DataFrame:
     """One row per (slice column, value): rows, calibration gap with standard error, slope."""
     rows = []
-    for row, y, p in evaluate.slice_groups(frame, slice_columns, label, probability, min_size):
+    for row, y, p in slice_groups(frame, slice_columns, label, probability, min_size):
         if row["suppressed"]:
             rows.append(row)
             continue
-        large = evaluate.calibration_in_the_large(y, p)
-        slope = evaluate.calibration_slope(y, p)
+        large = calibration_in_the_large(y, p)
+        slope = calibration_slope(y, p)
         rows.append(
             {
                 **row,

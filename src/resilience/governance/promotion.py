@@ -13,7 +13,6 @@ import pandas as pd
 
 from resilience import tracking
 from resilience.data.contract import DataContract
-from resilience.evidence import ModelEvidence
 from resilience.governance.champion import (
     ChampionConfig,
     PromotionDecision,
@@ -22,6 +21,7 @@ from resilience.governance.champion import (
     decide_promotion,
     paired_comparisons,
 )
+from resilience.learn.evidence import ModelEvidence
 
 log = logging.getLogger(__name__)
 

@@ -21,12 +21,12 @@ from typing import Any
 
 from markupsafe import Markup
 
-from resilience import artifacts
 from resilience.data.io import atomic_path, write_text_atomic
 from resilience.report.annex import write_annex
 from resilience.report.context import ReportSettings, report_context
 from resilience.report.errors import PdfRendererUnavailable, ReportError
 from resilience.report.load import load_week
+from resilience.weekly import layout
 
 
 @functools.lru_cache(maxsize=1)
@@ -117,11 +117,11 @@ def build_report(
     if decisions is not None:
         week.decisions = list(decisions)
     previous = None
-    if previous_dir is not None and (Path(previous_dir) / artifacts.SCORES_PARQUET).is_file():
+    if previous_dir is not None and (Path(previous_dir) / layout.SCORES_PARQUET).is_file():
         previous = load_week(Path(previous_dir), previous=True)
     context = report_context(week, previous, settings)
     html = render_html(context)
-    pdf_path = render_pdf(html, week_dir / artifacts.REPORT_PDF)
+    pdf_path = render_pdf(html, week_dir / layout.REPORT_PDF)
     write_annex(
         week_dir,
         week.contract,
@@ -130,5 +130,5 @@ def build_report(
         len(week.rows),
         settings.annex_max_rows,
     )
-    html_path = write_text_atomic(week_dir / artifacts.REPORT_HTML, html)
+    html_path = write_text_atomic(week_dir / layout.REPORT_HTML, html)
     return html_path, pdf_path

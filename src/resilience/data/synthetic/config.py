@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from resilience.core.errors import ConfigError
 from resilience.data.synthetic.columns import (
     CLOSURE_TYPES,
     COMMODITIES,
@@ -16,7 +17,6 @@ from resilience.data.synthetic.columns import (
     HUBS,
     LINE_TYPES,
 )
-from resilience.errors import ConfigError
 
 DEFAULT_AREAS: tuple[str, ...] = (
     "Northmere",
@@ -366,7 +366,7 @@ def load_world_config(
     """
     import yaml
 
-    from resilience.paths import config_dir as default_config_dir
+    from resilience.core.paths import config_dir as default_config_dir
 
     def read(path: Path) -> dict:
         if not path.is_file():

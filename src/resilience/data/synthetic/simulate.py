@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from resilience.core.errors import ConfigError
 from resilience.data.synthetic.columns import (
     COMMODITIES,
     COMMODITY_SHARES,
@@ -25,7 +26,6 @@ from resilience.data.synthetic.columns import (
 from resilience.data.synthetic.config import WorldConfig, category_levels
 from resilience.data.synthetic.mechanism import TRUE_TERMS, mechanism_terms
 from resilience.data.synthetic.snapshots import WorldCalendar, weekly_extracts
-from resilience.errors import ConfigError
 
 
 @dataclass

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from resilience.core.weeks import iso_weeks
 from resilience.data.synthetic.config import WorldConfig
-from resilience.weeks import iso_weeks
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ def project_root() -> Path:
     env = os.environ.get("RESILIENCE_HOME")
     if env:
         return Path(env).resolve()
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[3]
 
 
 def config_dir() -> Path:

@@ -2,7 +2,7 @@
 
 A disruption is scored every week while it is open; once its outcome is known it leaves the weekly
 extract and arrives in a labels extract. ``resilience-outcomes`` then records, in
-``<output_root>/outcomes.parquet`` (:data:`resilience.artifacts.OUTCOMES_PARQUET`), the outcome and
+``<output_root>/outcomes.parquet`` (:data:`resilience.weekly.layout.OUTCOMES_PARQUET`), the outcome and
 the estimate the disruption was last given before that: the latest scored week that holds it, with
 its probability, yardstick band and range (when the week has one). The report's line board reads it
 to say "outcome now known: persisted — we estimated 62%".
@@ -26,11 +26,11 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from resilience import artifacts
+from resilience.core.errors import ResilienceError
+from resilience.core.weeks import WEEK_PATTERN
+from resilience.core.yardstick import band
 from resilience.data.io import atomic_path
-from resilience.errors import ResilienceError
-from resilience.weeks import WEEK_PATTERN
-from resilience.yardstick import band
+from resilience.weekly import layout
 
 _TYPES = {
     "disruption_id": pa.string(),
@@ -42,7 +42,7 @@ _TYPES = {
     "probability_low": pa.float64(),
     "probability_high": pa.float64(),
 }
-SCHEMA = pa.schema([(name, _TYPES[name]) for name in artifacts.OUTCOME_COLUMNS])
+SCHEMA = pa.schema([(name, _TYPES[name]) for name in layout.OUTCOME_COLUMNS])
 _ESTIMATE_COLUMNS = (
     "disruption_id",
     "line_id",
@@ -73,14 +73,14 @@ def scored_weeks(output_root: str | Path) -> list[Path]:
     return sorted(
         p
         for p in root.iterdir()
-        if p.is_dir() and WEEK_PATTERN.match(p.name) and (p / artifacts.SCORES_PARQUET).is_file()
+        if p.is_dir() and WEEK_PATTERN.match(p.name) and (p / layout.SCORES_PARQUET).is_file()
     )
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with exactly the recorded columns, in order, with their types (absent ones empty)."""
     table = pa.Table.from_pandas(
-        frame.reindex(columns=list(artifacts.OUTCOME_COLUMNS)), schema=SCHEMA, preserve_index=False
+        frame.reindex(columns=list(layout.OUTCOME_COLUMNS)), schema=SCHEMA, preserve_index=False
     )
     return table.to_pandas()
 
@@ -90,7 +90,7 @@ def _week_estimates(path: Path, wanted: pa.Array) -> pa.Table:
     try:
         dataset = ds.dataset(path, format="parquet")
         names = dataset.schema.names
-        missing = [c for c in artifacts.REQUIRED_SCORE_COLUMNS if c not in names]
+        missing = [c for c in layout.REQUIRED_SCORE_COLUMNS if c not in names]
         if missing:
             raise ResilienceError(
                 f"{path}: missing column(s) {', '.join(missing)}; rescore the week"
@@ -121,7 +121,7 @@ def last_estimates(output_root: str | Path, disruption_ids: Iterable[object]) ->
     for folder in reversed(scored_weeks(output_root)):
         if len(wanted) == 0:
             break
-        table = _week_estimates(folder / artifacts.SCORES_PARQUET, wanted)
+        table = _week_estimates(folder / layout.SCORES_PARQUET, wanted)
         if table.num_rows == 0:
             continue
         frame = table.to_pandas().drop_duplicates("disruption_id")
@@ -129,7 +129,7 @@ def last_estimates(output_root: str | Path, disruption_ids: Iterable[object]) ->
         found.append(frame)
         wanted = pc.filter(wanted, pc.invert(pc.is_in(wanted, value_set=table["disruption_id"])))
     if not found:
-        return _typed(pd.DataFrame(columns=list(artifacts.OUTCOME_COLUMNS)))
+        return _typed(pd.DataFrame(columns=list(layout.OUTCOME_COLUMNS)))
     frame = pd.concat(found, ignore_index=True)
     if "yardstick_band" not in frame.columns:
         frame["yardstick_band"] = None
@@ -149,7 +149,7 @@ def read_outcomes(path: str | Path, disruption_ids: Iterable[object] | None = No
     try:
         parquet = pq.ParquetFile(path)
         names = parquet.schema_arrow.names
-        missing = [c for c in artifacts.OUTCOME_COLUMNS if c not in names]
+        missing = [c for c in layout.OUTCOME_COLUMNS if c not in names]
         if missing:
             raise ResilienceError(
                 f"{path}: missing column(s) {', '.join(missing)}; it is written by "
@@ -161,9 +161,7 @@ def read_outcomes(path: str | Path, disruption_ids: Iterable[object] | None = No
             else pa.array(sorted({str(i) for i in disruption_ids}), pa.string())
         )
         kept = []
-        for batch in parquet.iter_batches(
-            batch_size=16_384, columns=list(artifacts.OUTCOME_COLUMNS)
-        ):
+        for batch in parquet.iter_batches(batch_size=16_384, columns=list(layout.OUTCOME_COLUMNS)):
             if wanted is not None:
                 batch = batch.filter(
                     pc.is_in(pc.cast(batch.column(0), pa.string()), value_set=wanted)
@@ -216,7 +214,7 @@ def update_outcomes(
     """Record the outcomes in ``labels`` (``disruption_id``, ``outcome``) for every disruption a
     scored week estimated, merged with what is already recorded. Returns (every row, rows added);
     writes nothing (see :func:`write_outcomes`)."""
-    path = Path(output_root) / artifacts.OUTCOMES_PARQUET
+    path = Path(output_root) / layout.OUTCOMES_PARQUET
     recorded = read_outcomes(path)
     labels = labels[["disruption_id", "outcome"]].astype({"disruption_id": str, "outcome": bool})
     pending = labels[~labels["disruption_id"].isin(recorded["disruption_id"])]

@@ -6,7 +6,7 @@ folder ``<output_root>/<week>/``:
 
 * ``scores.parquet`` (input order) / ``scores.csv`` (sorted by ``rank``) — one row per disruption:
   ``input_row`` (its position in the extract), ``rank`` (1 = most likely to persist; ties broken by
-  input order), ``priority_rank`` and ``harm_index`` (likelihood x harm, :mod:`resilience.priority`,
+  input order), ``priority_rank`` and ``harm_index`` (likelihood x harm, :mod:`resilience.weekly.priority`,
   when a harm policy exists for the data config), the harm components read, ids, slices, calibrated
   ``persistence_probability``, ``percent``, yardstick band, top three reasons for and against,
   a one-sentence ``summary``;
@@ -23,7 +23,7 @@ place; a run killed at any point leaves earlier output as it was. Temporary and 
 carry their owner's pid (``.<week>.tmp-<pid>``, ``.<week>.old-<pid>``); the next run removes those
 of *dead* owners and restores a week caught mid-swap, never touching a live process's folders.
 SIGTERM removes the run's temporary folder before the process ends; the swap itself is not
-interrupted. The commit's steps are named fault points (:mod:`resilience.faultpoints`) so tests
+interrupted. The commit's steps are named fault points (:mod:`resilience.weekly.faults`) so tests
 kill it at each one. **Repeatable**: the same input and model give a byte-identical
 ``scores.csv``. A week already scored by a *different* model — another registry, version or
 artifact digest — is only replaced with ``overwrite=True``. A run that fails (bad input, a full
@@ -54,19 +54,25 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from resilience import __version__
-from resilience.artifacts import INPUT_ORDER_COLUMN, WeekManifest
+from resilience.core.errors import (
+    ContractError,
+    Problem,
+    ResilienceError,
+    Terminated,
+    os_error_message,
+)
+from resilience.core.weeks import WEEK_PATTERN, check_week, find_previous_week, iso_week
+from resilience.core.yardstick import BAND_NAMES
 from resilience.data.contract import DataContract
 from resilience.data.io import atomic_path, file_sha256, iter_extract, write_text_atomic
 from resilience.data.validate import check_week_holds, validate_frame
-from resilience.drift import DriftAccumulator, DriftConfig
-from resilience.errors import ContractError, Problem, ResilienceError, Terminated, os_error_message
-from resilience.evidence import ModelEvidence
 from resilience.explain import REASON_COLUMNS, explain
-from resilience.faultpoints import checkpoint
-from resilience.intervals import interval_table
-from resilience.priority import HarmPolicy, load_priority_policy, priority_ranks
-from resilience.weeks import WEEK_PATTERN, check_week, find_previous_week, iso_week
-from resilience.yardstick import BAND_NAMES
+from resilience.learn.evidence import ModelEvidence
+from resilience.learn.ranges import interval_table
+from resilience.weekly.drift import DriftAccumulator, DriftConfig
+from resilience.weekly.faults import checkpoint
+from resilience.weekly.layout import INPUT_ORDER_COLUMN, WeekManifest
+from resilience.weekly.priority import HarmPolicy, load_priority_policy, priority_ranks
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +330,7 @@ def score_week(
 ) -> WeekResult:
     """Score one week's extract with ``model`` and write ``<output_root>/<week>/`` atomically.
 
-    ``evidence`` is the model's :class:`~resilience.evidence.ModelEvidence` (drift reference, test
+    ``evidence`` is the model's :class:`~resilience.learn.evidence.ModelEvidence` (drift reference, test
     metrics, fairness: ``tracking.load_evidence``); without it, what the model itself carries.
 
     ``after_build(tmp_folder, previous_week_folder)`` runs before the swap (the report is built
@@ -332,7 +338,7 @@ def score_week(
     (``configs/priority/<name>.yaml``; None = the one named after the model's data config, if any).
     ``manifest_extra`` is merged into the manifest
     (e.g. the decision log's anchor). A file-system failure (full disk, no permission, a file in
-    the way) is one :class:`~resilience.errors.ResilienceError` naming the file; on any failure
+    the way) is one :class:`~resilience.core.errors.ResilienceError` naming the file; on any failure
     nothing is left behind, not even an ``output_root`` this run created. (A little over 60 lines:
     the commit's steps read best in one place.)
     """

@@ -1,6 +1,6 @@
 """The score -> report contract: the files of a scored week and its manifest, defined once.
 
-Scoring (:mod:`resilience.score`) writes a week folder; the report (:mod:`resilience.report`),
+Scoring (:mod:`resilience.weekly.score`) writes a week folder; the report (:mod:`resilience.report`),
 ``resilience-outcomes`` and ``resilience-decide`` read it. Both sides use the names and the
 :class:`WeekManifest` below, so a renamed key cannot silently break the other side (the report once
 read ``created`` while scoring wrote ``created_utc``, so no report said when it was produced).

@@ -13,7 +13,7 @@ import difflib
 from collections.abc import Mapping
 from functools import lru_cache
 
-from resilience.errors import ConfigError
+from resilience.core.errors import ConfigError
 
 LOGISTIC_PARAMS = frozenset({"C"})  # what PersistenceModel's logistic family reads
 

@@ -9,7 +9,7 @@ and :func:`week_folder` (the folder strictly inside the output root), so a typo 
 >>> check_week("2025-W53")
 Traceback (most recent call last):
 ...
-resilience.errors.ResilienceError: week 2025-W53 does not exist: 2025 has 52 ISO weeks
+resilience.core.errors.ResilienceError: week 2025-W53 does not exist: 2025 has 52 ISO weeks
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from resilience.errors import ResilienceError
+from resilience.core.errors import ResilienceError
 
 WEEK_PATTERN = re.compile(r"^(\d{4})-W(\d{2})$")
 

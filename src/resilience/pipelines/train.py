@@ -1,7 +1,7 @@
 """Train, evaluate, track, register and (maybe) promote: the data scientist's one command.
 
 :func:`fit_and_evaluate` is pure (frames in, model and numbers out, nothing written);
-:func:`build_evidence` gathers what is known about the model (:class:`~resilience.evidence.ModelEvidence`);
+:func:`build_evidence` gathers what is known about the model (:class:`~resilience.learn.evidence.ModelEvidence`);
 :func:`train_and_track` adds MLflow: params, datasets, metrics (per slice too), artifacts, plots,
 the model with its evidence beside it, its registered version and the champion decision
 (:mod:`resilience.governance.promotion`).
@@ -19,21 +19,31 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from resilience import drift, evaluate, tracking
+from resilience import tracking
+from resilience.core.progress import Stages
+from resilience.core.weeks import iso_week, iso_weeks
 from resilience.data.asof import check_training_extract
 from resilience.data.contract import DataContract
-from resilience.evidence import ModelEvidence
 from resilience.explain import explain, global_view
 from resilience.explain.screen import ScreenConfig, screen_features
 from resilience.governance.champion import PromotionDecision, Recipe
 from resilience.governance.fairness import fairness_flags, group_calibration
-from resilience.intervals import IntervalConfig, attach_intervals
-from resilience.model_params import check_params
-from resilience.models import PersistenceModel
-from resilience.progress import Stages
-from resilience.segments import compare_with_single
-from resilience.split import SplitConfig, SplitSummary, split_by_line_and_time
-from resilience.weeks import iso_week, iso_weeks
+from resilience.learn.evidence import ModelEvidence
+from resilience.learn.metrics import (
+    calibration_table,
+    headline_metrics,
+    oracle_metrics,
+    plot_calibration,
+    plot_precision_at_k,
+    plot_roc,
+    slice_metrics,
+)
+from resilience.learn.models import PersistenceModel
+from resilience.learn.params import check_params
+from resilience.learn.ranges import IntervalConfig, attach_intervals
+from resilience.learn.segments import compare_with_single
+from resilience.learn.split import SplitConfig, SplitSummary, split_by_line_and_time
+from resilience.weekly import drift
 
 log = logging.getLogger(__name__)
 PROBABILITY = "persistence_probability"
@@ -81,7 +91,7 @@ def score_test_period(
     probability = model.persistence_probability(frame)
     y = frame[contract.label].astype(int).to_numpy()
     weeks = iso_weeks(frame[contract.date_column])
-    metrics = evaluate.metrics(y, probability, weeks, config.capacity_k, config.n_bins)
+    metrics = headline_metrics(y, probability, weeks, config.capacity_k, config.n_bins)
     keep = [
         contract.id_column,
         contract.line_column,
@@ -91,7 +101,7 @@ def score_test_period(
     ]
     predictions = frame[list(dict.fromkeys(keep))].copy()
     predictions[PROBABILITY] = probability
-    slices = evaluate.slice_metrics(
+    slices = slice_metrics(
         predictions,
         list(contract.slices),
         contract.label,
@@ -135,7 +145,7 @@ def fit_and_evaluate(
             )["true_probability"]
             if true_probability.notna().all():
                 metrics.update(
-                    evaluate.oracle_metrics(
+                    oracle_metrics(
                         predictions[contract.label].astype(int), true_probability, metrics
                     )
                 )
@@ -190,7 +200,7 @@ def build_evidence(
     if contract.cohort_column:
         for value, group in frame.groupby(contract.cohort_column, observed=True):
             if len(group) >= config.min_slice_size and group[contract.label].nunique() == 2:
-                by_cohort[str(value)] = evaluate.metrics(
+                by_cohort[str(value)] = headline_metrics(
                     group[contract.label].astype(int),
                     group[PROBABILITY],
                     iso_weeks(group[contract.date_column]),
@@ -218,7 +228,7 @@ def build_evidence(
         split=evaluation.split.as_dict(),
         test_metrics=dict(evaluation.metrics),
         test_metrics_by_cohort=by_cohort,
-        calibration_table=evaluate.calibration_table(
+        calibration_table=calibration_table(
             frame[contract.label].astype(int), frame[PROBABILITY], config.n_bins
         ).to_dict("records"),
         fairness=fairness_table(evaluation, contract, config),
@@ -276,7 +286,7 @@ def display_run_name(
 def _log_plots(evaluation: Evaluation, contract: DataContract, config: EvaluationConfig) -> None:
     frame = evaluation.test_predictions
     y, p = frame[contract.label].astype(int).to_numpy(), frame[PROBABILITY].to_numpy()
-    tracking.log_figure(evaluate.plot_roc(y, p, "ROC curve, test period"), "plots/roc.png")
+    tracking.log_figure(plot_roc(y, p, "ROC curve, test period"), "plots/roc.png")
     groups = {"all lines": (y, p)}
     if contract.cohort_column:
         for value, group in frame.groupby(contract.cohort_column, observed=True):
@@ -286,14 +296,14 @@ def _log_plots(evaluation: Evaluation, contract: DataContract, config: Evaluatio
                     group[PROBABILITY].to_numpy(),
                 )
     tracking.log_figure(
-        evaluate.plot_calibration(groups, "Calibration, test period"), "plots/calibration.png"
+        plot_calibration(groups, "Calibration, test period"), "plots/calibration.png"
     )
     weeks = iso_weeks(frame[contract.date_column])
     tracking.log_figure(
-        evaluate.plot_precision_at_k(y, p, weeks, max_k=max(20, config.capacity_k * 3)),
+        plot_precision_at_k(y, p, weeks, max_k=max(20, config.capacity_k * 3)),
         "plots/precision_at_k.png",
     )
-    tracking.log_frame(evaluate.calibration_table(y, p, config.n_bins), "tables/calibration.csv")
+    tracking.log_frame(calibration_table(y, p, config.n_bins), "tables/calibration.csv")
 
 
 @dataclass
@@ -394,7 +404,7 @@ def train_and_track(
     ``run_name`` names the recipe (the experiment), ``experiment`` is the experiment config chosen
     (None: the default recipe); only the production recipe competes for champion automatically.
     ``intervals`` (enabled): the registered model carries a bootstrap ensemble giving every line a
-    range (:mod:`resilience.intervals`); its widening and coverage are logged as ``test_interval_*``.
+    range (:mod:`resilience.learn.ranges`); its widening and coverage are logged as ``test_interval_*``.
     ``as_of``: when the extract was taken; labels younger than the horizon, and history counts
     known only later, are refused (:mod:`resilience.data.asof`).
     """

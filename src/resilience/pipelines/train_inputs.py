@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from resilience import tracking
+from resilience.core.errors import ResilienceError
 from resilience.data.contract import DataContract
-from resilience.errors import ResilienceError
 
 
 def filter_rows(frame: pd.DataFrame, row_filter: Mapping | None) -> pd.DataFrame:

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from resilience import evaluate
+from resilience.core.errors import ResilienceError
 from resilience.data.contract import DataContract
 from resilience.data.io import read_json, read_parquet
-from resilience.errors import ResilienceError
-from resilience.known_outcomes import OutcomeConflict, ids_text
+from resilience.governance.known_outcomes import OutcomeConflict, ids_text
+from resilience.learn.metrics import headline_metrics
 
 
 def read_labels(path: str | Path, contract: DataContract) -> pd.DataFrame:
@@ -81,7 +81,7 @@ def realised_metrics(
             if len(group) < min_rows or len(np.unique(y)) < 2:
                 row["suppressed"] = True
             else:
-                m = evaluate.metrics(y, group["persistence_probability"].to_numpy(), None, k)
+                m = headline_metrics(y, group["persistence_probability"].to_numpy(), None, k)
                 row.update(
                     {
                         "suppressed": False,

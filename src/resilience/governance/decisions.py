@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from resilience.core.errors import ResilienceError
 from resilience.data.io import write_text_atomic
-from resilience.errors import ResilienceError
 
 GENESIS = "0" * 64
 MAX_TEXT = 2000

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from resilience.artifacts import HARM_COMPONENT_PREFIX
+from resilience.core.errors import ConfigError
 from resilience.data.contract import DataContract
-from resilience.errors import ConfigError
+from resilience.weekly.layout import HARM_COMPONENT_PREFIX
 
 KINDS = ("count", "flag")
 REFERRALS_COLUMN = "protect_referrals"  # safeguarding referrals recorded for the line (sum of the policy's columns)
@@ -233,7 +233,7 @@ def load_priority_policy(
     the report says so); a named policy that is missing or does not fit is a :class:`ConfigError`."""
     from omegaconf import OmegaConf
 
-    from resilience.paths import config_dir as default_config_dir
+    from resilience.core.paths import config_dir as default_config_dir
 
     path = (
         Path(name)

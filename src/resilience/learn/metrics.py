@@ -1,6 +1,6 @@
 """Metrics, slice metrics with bootstrap intervals, and plots: pure functions returning dicts/frames.
 
-* :func:`metrics` — ROC AUC, PR AUC, Brier, log loss, expected calibration error and
+* :func:`headline_metrics` — ROC AUC, PR AUC, Brier, log loss, expected calibration error and
   precision/recall at a weekly capacity ``k`` (the lines a force can act on each week).
 * :func:`slice_metrics` — the same per slice value with bootstrap 95% intervals; slices smaller
   than ``min_size`` (or holding one outcome only) are reported as suppressed, never as noise.
@@ -50,7 +50,7 @@ def at_capacity(
     return precision, recall
 
 
-def metrics(
+def headline_metrics(
     y: np.ndarray, p: np.ndarray, weeks: np.ndarray | None = None, k: int = 10, n_bins: int = 10
 ) -> dict[str, float]:
     """The headline metrics for one set of predictions."""

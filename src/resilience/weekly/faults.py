@@ -4,7 +4,7 @@
 ``kill -9`` would: no cleanup, no ``finally``) when the run reaches ``<point>``;
 ``RESILIENCE_FAULT=<point>:raise`` raises :class:`InjectedFault` instead (an unexpected error,
 so the normal cleanup runs) and ``<point>:sigterm`` sends the process SIGTERM. Unset, a
-checkpoint costs one dictionary lookup. The points of :func:`resilience.score.score_week`:
+checkpoint costs one dictionary lookup. The points of :func:`resilience.weekly.score.score_week`:
 
 * ``build`` — the week's files are being written in the temporary folder;
 * ``before_swap`` — the new week is complete in its temporary folder, nothing moved yet;

@@ -28,8 +28,8 @@ from typing import Any
 
 import pandas as pd
 
-from resilience.errors import ResilienceError
-from resilience.paths import project_root
+from resilience.core.errors import ResilienceError
+from resilience.core.paths import project_root
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 # The MLflow 3 UI reads this experiment tag to open in classic-ML mode (runs, metrics, models)
@@ -247,7 +247,7 @@ def log_dataset(
 
 
 def log_evidence(evidence) -> None:
-    """Log a :class:`~resilience.evidence.ModelEvidence` on the active run under ``evidence/``."""
+    """Log a :class:`~resilience.learn.evidence.ModelEvidence` on the active run under ``evidence/``."""
     import pickle
 
     import mlflow
@@ -271,7 +271,7 @@ def _run_id_of(model_uri: str) -> str | None:
 
 
 def load_evidence(model_uri: str, evaluation_model: bool = False, model=None):
-    """The :class:`~resilience.evidence.ModelEvidence` logged with the model at ``model_uri``.
+    """The :class:`~resilience.learn.evidence.ModelEvidence` logged with the model at ``model_uri``.
 
     ``model``: the model already loaded (and vetted) from ``model_uri``; a model logged without
     evidence (older versions, or an unregistered one allowed explicitly) is then read from it
@@ -286,7 +286,7 @@ def load_evidence(model_uri: str, evaluation_model: bool = False, model=None):
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from resilience.evidence import ModelEvidence
+    from resilience.learn.evidence import ModelEvidence
 
     run_id = _run_id_of(model_uri)
     client = MlflowClient()
@@ -328,7 +328,7 @@ def log_persistence_model(model, input_example: pd.DataFrame, registered_model_n
     import mlflow
     from mlflow.models import infer_signature
 
-    from resilience.pyfunc import ResiliencePyfunc
+    from resilience.tracking.pyfunc import ResiliencePyfunc
 
     python_model = ResiliencePyfunc(model)
     example = (
@@ -735,14 +735,14 @@ def load_vetted_pyfunc(model_uri: str, allow_unregistered: bool = False):
     except (AttributeError, ValueError, MlflowException) as exc:
         raise ResilienceError(
             f"model '{model_uri}' is not a resilience model (a fitted PersistenceModel "
-            "wrapped by resilience.pyfunc)"
+            "wrapped by resilience.tracking.pyfunc)"
         ) from exc
     check_signature(pyfunc.metadata, contract, model_uri)
     return pyfunc, vetted
 
 
 def load_persistence_model(model_uri: str, allow_unregistered: bool = False):
-    """The fitted :class:`~resilience.models.PersistenceModel` behind a vetted model URI, and who it is."""
+    """The fitted :class:`~resilience.learn.models.PersistenceModel` behind a vetted model URI, and who it is."""
     pyfunc, vetted = load_vetted_pyfunc(model_uri, allow_unregistered)
     return pyfunc.unwrap_python_model().model, vetted
 
