@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from resilience.learn import metrics
+from resilience.learn import metrics, plots
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -63,5 +63,6 @@ def test_plots_leave_matplotlib_state_alone():
     import matplotlib.pyplot as plt
 
     backend, figures = matplotlib.get_backend(), plt.get_fignums()
-    figure = metrics.plot_roc(np.array([0, 1, 0, 1]), np.array([0.1, 0.8, 0.3, 0.6]))
-    assert figure.axes and matplotlib.get_backend() == backend and plt.get_fignums() == figures
+    y, p = np.array([0, 1, 0, 1]), np.array([0.1, 0.8, 0.3, 0.6])
+    for figure in (plots.plot_roc(y, p), plots.plot_calibration({"all lines": (y, p)})):
+        assert figure.axes and matplotlib.get_backend() == backend and plt.get_fignums() == figures

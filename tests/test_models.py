@@ -10,7 +10,8 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from resilience.core.errors import ResilienceError
-from resilience.learn.models import DEFAULT_LGBM_PARAMS, PersistenceModel
+from resilience.learn.families import DEFAULT_LGBM_PARAMS
+from resilience.learn.models import PersistenceModel
 
 FAST_LGBM = {"n_estimators": 40, "learning_rate": 0.1}
 

@@ -24,11 +24,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import hydra
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
+from resilience.cli._config import error_message, register_schemas
 from resilience.core.errors import ResilienceError, Terminated, os_error_message
 from resilience.core.paths import config_dir, project_root
 
+FULL_ERROR = "HYDRA_FULL_ERROR"
+_ASKED_TO_RAISE: list[bool] = []  # non-empty while this process asked Hydra to raise, not print
 EXIT_USER_ERROR = 2
 EXIT_UNEXPECTED = 1
 EXIT_TERMINATED = 143
@@ -52,10 +57,13 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Ca
     # ${project_root:} in configs: the checkout, whatever the working directory
     if not OmegaConf.has_resolver("project_root"):
         OmegaConf.register_new_resolver("project_root", lambda: str(project_root()))
+    register_schemas()
 
     def decorate(task: Callable[[DictConfig], object]) -> Callable[[], object]:
         @functools.wraps(task)
         def guarded(cfg: DictConfig) -> object:
+            if _ASKED_TO_RAISE:  # composed: the task's own errors are handled below
+                os.environ.pop(FULL_ERROR, None)
             for name in QUIET_LOGGERS:
                 logging.getLogger(name).setLevel(logging.WARNING)
             # a batch command's output is for people and logs: no MLflow download bars (set here, at the edge)
@@ -83,9 +91,27 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Ca
                 message, code = known_failure(exc)
                 _fail(message, code)
 
-        return hydra.main(
+        composed = hydra.main(
             version_base="1.3", config_path=str(config_dir()), config_name=config_name
         )(guarded)
+
+        @functools.wraps(task)
+        def main() -> object:
+            if os.environ.get(FULL_ERROR):  # the caller asked for Hydra's own full traces
+                return composed()
+            # Hydra prints a config it cannot compose over several lines and exits 1; raised to
+            # here instead, it becomes one line naming the nearest key, status 2
+            os.environ[FULL_ERROR] = "1"
+            _ASKED_TO_RAISE.append(True)
+            try:
+                return composed()
+            except (HydraException, OmegaConfBaseException) as exc:
+                _fail(error_message(exc), EXIT_USER_ERROR)
+            finally:
+                os.environ.pop(FULL_ERROR, None)
+                _ASKED_TO_RAISE.clear()
+
+        return main
 
     return decorate
 
@@ -103,7 +129,8 @@ def _fail(message: str, code: int) -> None:
 
 def known_failure(exc: Exception) -> tuple[str, int]:
     """One message (and exit status) for an exception a library raised; unexpected ones are logged."""
-    from resilience.tracking import registry_label, store_damaged_message
+    # lazy, for start-up time: MLflow loads only when a failure needs its store named
+    from resilience.tracking.store import registry_label, store_damaged_message
 
     try:
         from sqlalchemy.exc import SQLAlchemyError

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+import errno
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -52,14 +55,16 @@ class ContractError(ResilienceError):
         super().__init__("\n".join(lines))
 
 
+class ExplanationError(ResilienceError):
+    """An explanation that cannot be trusted (e.g. contributions that do not add up to the margin)."""
+
+
 class Terminated(BaseException):
     """The process was asked to stop (SIGTERM) in the middle of a run; cleanup has run."""
 
 
 def os_error_message(exc: OSError, doing: str) -> str:
     """One sentence for a file-system failure: the file, what went wrong and what to do."""
-    import errno
-
     where = exc.filename or "a file"
     reason = exc.strerror or str(exc)
     advice = {
@@ -74,3 +79,10 @@ def os_error_message(exc: OSError, doing: str) -> str:
         errno.EISDIR: "a folder is where a file was expected: fix the path",
     }.get(exc.errno, "check the path and rerun")
     return f"{doing}: {where}: {reason}; {advice}"
+
+
+def nearest(name: object, known: Iterable[str]) -> str | None:
+    """The known name closest to a mistyped one (case ignored), or None when none is close."""
+    lowered = {str(k).lower(): str(k) for k in sorted(known)}
+    match = difflib.get_close_matches(str(name).lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[match[0]] if match else None

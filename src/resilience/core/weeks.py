@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from resilience.core.errors import ResilienceError
+from resilience.core.week_files import SCORES_PARQUET
 
 WEEK_PATTERN = re.compile(r"^(\d{4})-W(\d{2})$")
 
@@ -76,7 +77,8 @@ def week_folder(output_root: str | Path, week: object) -> Path:
 def find_previous_week(week_dir: str | Path) -> Path | None:
     """The scored week folder before ``week_dir`` under the same output root, if any.
 
-    Only folders named as ISO weeks that hold ``scores.parquet`` count; names sort in time order.
+    Only folders named as ISO weeks that hold their scores (:data:`~resilience.core.week_files.
+    SCORES_PARQUET`) count; names sort in time order.
     """
     week_dir = Path(week_dir)
     if not week_dir.parent.is_dir():
@@ -87,6 +89,6 @@ def find_previous_week(week_dir: str | Path) -> Path | None:
         if p.is_dir()
         and WEEK_PATTERN.match(p.name)
         and p.name < week_dir.name
-        and (p / "scores.parquet").is_file()
+        and (p / SCORES_PARQUET).is_file()
     )
     return earlier[-1] if earlier else None

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 # (name, lowest %, highest %) as published
 BANDS: tuple[tuple[str, float, float], ...] = (
     ("remote chance", 0, 5),
@@ -42,20 +44,43 @@ class Placement:
         return f"{self.band} ({self.percent}%)"
 
 
+def percent(probability) -> np.ndarray:
+    """Whole percents of probabilities (clipped to 0-1, rounded half to even, as ``round`` does):
+    the one rounding every number printed beside the words goes through."""
+    return np.rint(np.clip(np.asarray(probability, float), 0.0, 1.0) * 100).astype(np.int64)
+
+
 def place(probability: float) -> Placement:
     """Place a probability (0-1) on the yardstick."""
-    percent = int(round(min(max(float(probability), 0.0), 1.0) * 100))
+    return _PLACEMENTS[int(percent(probability))]
+
+
+def _place_percent(whole: int) -> Placement:
     for i, (name, low, high) in enumerate(BANDS):
-        if low <= percent <= high:
-            return Placement(name, percent)
+        if low <= whole <= high:
+            return Placement(name, whole)
         nxt = BANDS[i + 1] if i + 1 < len(BANDS) else None
-        if nxt and high < percent < nxt[1]:
+        if nxt and high < whole < nxt[1]:
             midpoint = (high + nxt[1]) / 2
-            chosen = name if percent < midpoint else nxt[0]
-            return Placement(chosen, percent, True, name, nxt[0])
-    raise AssertionError(percent)  # every integer 0..100 is covered above
+            chosen = name if whole < midpoint else nxt[0]
+            return Placement(chosen, whole, True, name, nxt[0])
+    raise AssertionError(whole)  # every integer 0..100 is covered above
+
+
+_PLACEMENTS = tuple(_place_percent(whole) for whole in range(101))
+_BAND_OF_PERCENT = np.array([BAND_NAMES.index(p.band) for p in _PLACEMENTS])
 
 
 def band(probability: float) -> str:
     """The yardstick band's name for a probability."""
     return place(probability).band
+
+
+def placements(probability) -> list[Placement]:
+    """:func:`place` for many probabilities at once."""
+    return [_PLACEMENTS[k] for k in percent(probability)]
+
+
+def band_index(probability) -> np.ndarray:
+    """Position in :data:`BAND_NAMES` of each probability's band (:func:`band`, vectorised)."""
+    return _BAND_OF_PERCENT[percent(probability)]

@@ -12,19 +12,38 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from resilience import tracking
 from resilience.core.errors import ResilienceError
 from resilience.data.contract import PROTECTED_WORDS, DataContract
 from resilience.governance.fairness import plain_findings
+from resilience.tracking import registry, runs
+from resilience.tracking.vetting import DIGEST_TAG, MODEL_CARD_TAG
 
 CARD_DIR = "model_card"
+
+
+@dataclass(frozen=True)
+class GovernanceConfig:
+    """Who owns the model and how it may be used (``configs/governance/``): filled into every model
+    card and transparency record. :func:`publish` takes it as a mapping (``dataclasses.asdict``)."""
+
+    organisation: str = ""  # the body responsible for the tool
+    owner_role: str = ""  # accountable owner (a role, not a name)
+    contact: str = ""  # where the public and staff can ask
+    review_months: int = 6  # the model is reviewed this often
+    purpose: str = ""
+    intended_users: tuple[str, ...] = ()
+    out_of_scope: tuple[str, ...] = ()
+    drift_policy: str = ""
+    human_oversight: str = ""
 
 
 # Escaping follows the template's own name (``*.html.j2`` included), never the caller's choice.
@@ -64,28 +83,24 @@ def _environment(markdown: bool = False) -> Environment:
 def _records(text: str | None) -> list[dict]:
     if not text:
         return []
-    from io import StringIO
-
     frame = pd.read_csv(StringIO(text))
     return json.loads(frame.to_json(orient="records"))
 
 
 def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
     """Everything the documents state, read from the registry and the version's run."""
-    model_version, run = tracking.version_and_run(name, str(version))
+    model_version, run = registry.version_and_run(name, str(version))
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
 
-    contract_text = tracking.artifact_text(run.info.run_id, "config/data_contract.json")
+    contract_text = runs.artifact_text(run.info.run_id, runs.CONTRACT_ARTIFACT)
     if contract_text is None:
         raise ResilienceError(
             f"run {run.info.run_id} has no data contract artifact; was it made by resilience-train?"
         )
     contract = DataContract.from_dict(json.loads(contract_text))
-    split = json.loads(tracking.artifact_text(run.info.run_id, "split.json") or "{}")
-    world = json.loads(tracking.artifact_text(run.info.run_id, "data/world.json") or "null")
-    fidelity = json.loads(
-        tracking.artifact_text(run.info.run_id, "tables/explanation_fidelity.json") or "null"
-    )
+    split = json.loads(runs.artifact_text(run.info.run_id, runs.SPLIT_ARTIFACT) or "{}")
+    world = json.loads(runs.artifact_text(run.info.run_id, runs.WORLD_ARTIFACT) or "null")
+    fidelity = json.loads(runs.artifact_text(run.info.run_id, runs.FIDELITY_ARTIFACT) or "null")
     used = [
         f
         for f in contract.features
@@ -95,7 +110,7 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
     if include and include not in ("None", ""):
         used = [f for f in used if f in json.loads(include)]
     test = {k[len("test_") :]: v for k, v in metrics.items() if k.startswith("test_")}
-    fairness = _records(tracking.artifact_text(run.info.run_id, "tables/fairness.csv"))
+    fairness = _records(runs.artifact_text(run.info.run_id, runs.FAIRNESS_TABLE))
     churn = {
         k[len("churn.") :]: v
         for k, v in (model_version.tags or {}).items()
@@ -123,7 +138,7 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
             "review_by": str(review_by),
             "git_commit": tags.get("git_commit"),
             "refit_on_all": params.get("refit_on_all"),
-            "artifact_sha256": model_version.tags.get("artifact_sha256"),
+            "artifact_sha256": model_version.tags.get(DIGEST_TAG),
         },
         "data": {
             "input": tags.get("input"),
@@ -156,12 +171,12 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
         ],
         "refused_words": sorted(PROTECTED_WORDS),
         "metrics": test,
-        "slices": _records(tracking.artifact_text(run.info.run_id, "tables/slice_metrics.csv")),
+        "slices": _records(runs.artifact_text(run.info.run_id, runs.SLICE_TABLE)),
         "fairness": fairness,
         "fairness_findings": plain_findings(fairness),
         "churn": churn,
         "compared_with_version": model_version.tags.get("promotion.compared_with_version"),
-        "calibration": _records(tracking.artifact_text(run.info.run_id, "tables/calibration.csv")),
+        "calibration": _records(runs.artifact_text(run.info.run_id, runs.CALIBRATION_TABLE)),
         "fidelity": fidelity,
         "capacity_k": params.get("evaluation.capacity_k", "10"),
         "tolerance": params.get("evaluation.fairness_tolerance", "0.03"),
@@ -317,10 +332,10 @@ def publish(name: str, version: str, governance: dict) -> dict[str, str]:
     with tempfile.TemporaryDirectory() as tmp:
         for file_name, text in documents.items():
             (Path(tmp) / file_name).write_text(text, encoding="utf-8")
-        tracking.log_artifacts_to_run(facts["model"]["run_id"], tmp, CARD_DIR)
-    tracking.tag_version(
+        runs.log_artifacts_to_run(facts["model"]["run_id"], tmp, CARD_DIR)
+    registry.tag_version(
         name,
         str(version),
-        {"model_card": "logged", "model_card.generated_utc": facts["generated_utc"]},
+        {MODEL_CARD_TAG: "logged", f"{MODEL_CARD_TAG}.generated_utc": facts["generated_utc"]},
     )
     return documents

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from resilience.core.errors import ConfigError
 from resilience.core.yardstick import band
 from resilience.learn.metrics import bootstrap_weights, weighted_statistics
 
@@ -58,8 +59,6 @@ class ChampionConfig:
     def __post_init__(self):
         for metric in (self.primary_metric, self.calibration_metric):
             if metric not in HIGHER_IS_BETTER:
-                from resilience.core.errors import ConfigError
-
                 raise ConfigError(
                     f"mlflow.champion metric '{metric}' is not one of {sorted(HIGHER_IS_BETTER)}"
                 )

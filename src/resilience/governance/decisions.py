@@ -33,6 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from resilience.core.errors import ResilienceError
+from resilience.core.week_files import MANIFEST, SCORES_PARQUET
 from resilience.data.io import write_text_atomic
 
 GENESIS = "0" * 64
@@ -176,7 +177,7 @@ def _open(path: Path, create: bool = False) -> sqlite3.Connection:
 
 def scored_line(week_dir: Path, line_id: str) -> dict:
     """What the week's scoring said about a line (its highest-ranked disruption that week)."""
-    scores_path, manifest_path = week_dir / "scores.parquet", week_dir / "manifest.json"
+    scores_path, manifest_path = week_dir / SCORES_PARQUET, week_dir / MANIFEST
     if not scores_path.is_file() or not manifest_path.is_file():
         raise ResilienceError(f"week {week_dir.name} has not been scored (no {scores_path})")
     try:
@@ -263,7 +264,7 @@ def append(
         "by_role": str(by_role).strip(),
         **scored_line(week_dir, line_id),
     }
-    manifest_path = week_dir / "manifest.json"
+    manifest_path = week_dir / MANIFEST
     manifest = _read_manifest(manifest_path)
     if not path.exists():  # a new log must not silently replace one the week already saw
         known = [
@@ -364,7 +365,7 @@ def week_anchors(output_root: str | Path, log_path: str | Path) -> list[dict]:
     root, anchors = Path(output_root), []
     if not root.is_dir():
         return anchors
-    for manifest_path in sorted(root.glob("*/manifest.json")):
+    for manifest_path in sorted(root.glob(f"*/{MANIFEST}")):
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError):

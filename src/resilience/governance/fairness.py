@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+from scipy.stats import norm
 
 from resilience.learn.metrics import calibration_in_the_large, calibration_slope, slice_groups
 
@@ -58,8 +59,6 @@ def fairness_flags(
     """Each group's row with ``flag``: ``over-predicts`` / ``under-predicts`` / ``ok`` / ``suppressed``,
     the multiplicity-adjusted interval (``flag_interval_low``/``_high``) and ``beyond_tolerance``
     (the whole interval lies beyond the tolerance: the gap is confirmed, not only possible)."""
-    from scipy.stats import norm
-
     records = [
         {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
         for row in groups.to_dict("records")

@@ -5,7 +5,7 @@ calibration table, the fairness table, the drift reference, the recipe that made
 the model that was actually evaluated on the test period (the registered model is usually the
 same recipe refitted on every labelled row). Training logs it as MLflow artifacts
 (``evidence/evidence.json`` and ``evidence/evaluation_model.pkl``: see
-:func:`resilience.tracking.log_evidence` / :func:`resilience.tracking.load_evidence`), so the
+:func:`resilience.tracking.runs.log_evidence` / :func:`resilience.tracking.runs.load_evidence`), so the
 registered model's pickle holds only what predicting needs.
 
 Models registered before this module existed carried the same facts as attributes
@@ -36,25 +36,6 @@ class ModelEvidence:
     recipe: dict = field(default_factory=dict)  # family, features, data config, experiment
     refit_on_all: bool | None = None  # the registered model was refitted on every labelled row
     evaluation_model: Any = field(default=None, repr=False, compare=False)
-
-    def summary(self) -> dict:
-        """What a week's manifest and report say about the model (``fairness_findings``: one plain
-        sentence per group whose estimates run high or low)."""
-        from resilience.governance.fairness import plain_findings
-
-        return {
-            "family": self.family,
-            "training": dict(self.split),
-            "test_metrics": dict(self.test_metrics),
-            "test_metrics_by_cohort": dict(self.test_metrics_by_cohort),
-            "calibration_table": list(self.calibration_table),
-            "fairness": list(self.fairness),
-            "fairness_findings": plain_findings(self.fairness),
-            "fairness_tolerance": next(
-                (row.get("tolerance") for row in self.fairness if "tolerance" in row), None
-            ),
-            "refit_on_all": self.refit_on_all,
-        }
 
     def to_json(self) -> str:
         """Everything except the evaluation model (which is pickled beside it)."""

@@ -7,8 +7,9 @@
 * :func:`calibration_in_the_large` — mean predicted minus observed rate with its standard error,
   and :func:`calibration_slope` — the logistic recalibration slope (1 = ideal); fairness uses both
   per group.
-* ``plot_*`` — matplotlib figures (plain :class:`~matplotlib.figure.Figure` objects: no pyplot
-  state, no backend switching) for MLflow and reports.
+* :func:`calibration_table` — per probability bin, the numbers behind a calibration curve.
+
+The plots of these metrics are in :mod:`resilience.learn.plots`.
 """
 
 from __future__ import annotations
@@ -21,10 +22,32 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 EPS = 1e-12
 
 
+def calibration_bins(p: np.ndarray, n_bins: int = 10) -> np.ndarray:
+    """Each probability's bin among ``n_bins`` equal-width bins of 0-1 (1.0 in the last one): the
+    binning of the calibration error, its bootstrap and the calibration table alike."""
+    return np.clip((np.asarray(p, float) * n_bins).astype(int), 0, n_bins - 1)
+
+
+def reportable(y: np.ndarray, min_rows: int) -> bool:
+    """Enough rows, holding both outcomes, to report a metric: a smaller group (a slice, a cohort,
+    a week) is suppressed, never read as a finding."""
+    return len(y) >= min_rows and len(np.unique(np.asarray(y))) == 2
+
+
+def cohort_groups(frame: pd.DataFrame, column: str | None, min_rows: int = 0):
+    """Each cohort's rows (its value as text), when there is a cohort column and ``frame`` holds
+    it; groups of fewer than ``min_rows`` rows are left out."""
+    if not column or column not in frame.columns:
+        return
+    for value, group in frame.groupby(column, observed=True):
+        if len(group) >= min_rows:
+            yield str(value), group
+
+
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
     """Weighted mean |observed rate - mean predicted| over equal-width probability bins."""
     y, p = np.asarray(y, float), np.asarray(p, float)
-    bins = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
+    bins = calibration_bins(p, n_bins)
     total = 0.0
     for b in np.unique(bins):
         in_bin = bins == b
@@ -102,7 +125,7 @@ def weighted_statistics(
         "brier": weights @ (p - y) ** 2 / total,
         "calibration_gap": (weights @ p - weights @ y) / total,
     }
-    bins = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
+    bins = calibration_bins(p, n_bins)
     ece = np.zeros(len(weights))
     for b in np.unique(bins):
         w = weights[:, bins == b]
@@ -142,7 +165,7 @@ def slice_groups(
         for value, group in frame.groupby(column, observed=True, sort=True):
             y = group[label].to_numpy(float)
             p = group[probability].to_numpy(float)
-            suppressed = len(group) < min_size or len(np.unique(y)) < 2
+            suppressed = not reportable(y, min_size)
             yield (
                 {
                     "slice": column,
@@ -252,72 +275,11 @@ def oracle_metrics(
     }
 
 
-# -- plots ---------------------------------------------------------------------------------------
-def _figure():
-    """A figure outside pyplot: no global backend or figure registry is touched."""
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(5, 4), dpi=100)
-    return figure, figure.subplots()
-
-
-def plot_roc(y: np.ndarray, p: np.ndarray, title: str = "ROC curve"):
-    from sklearn.metrics import roc_curve
-
-    fig, ax = _figure()
-    fpr, tpr, _ = roc_curve(y, p)
-    ax.plot(fpr, tpr, color="#0072B2", label=f"model (AUC {roc_auc_score(y, p):.3f})")
-    ax.plot([0, 1], [0, 1], linestyle="--", color="#999999", label="chance")
-    ax.set(xlabel="False positive rate", ylabel="True positive rate", title=title)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    return fig
-
-
 def calibration_table(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
     """Per probability bin: rows, mean predicted, observed rate (the numbers behind the curve)."""
     y, p = np.asarray(y, float), np.asarray(p, float)
-    bins = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
-    frame = pd.DataFrame({"bin": bins, "y": y, "p": p})
+    frame = pd.DataFrame({"bin": calibration_bins(p, n_bins), "y": y, "p": p})
     table = frame.groupby("bin").agg(
         rows=("y", "size"), mean_predicted=("p", "mean"), observed_rate=("y", "mean")
     )
     return table.reset_index()
-
-
-def plot_calibration(groups: dict[str, tuple[np.ndarray, np.ndarray]], title: str = "Calibration"):
-    """Reliability curves, one per group (e.g. overall, imported, home-grown); markers differ too."""
-    fig, ax = _figure()
-    styles = [("#0072B2", "o"), ("#E69F00", "s"), ("#009E73", "^"), ("#CC79A7", "D")]
-    for (name, (y, p)), (colour, marker) in zip(groups.items(), styles):
-        table = calibration_table(y, p)
-        ax.plot(
-            table["mean_predicted"], table["observed_rate"], marker=marker, color=colour, label=name
-        )
-    ax.plot([0, 1], [0, 1], linestyle="--", color="#999999", label="perfect")
-    ax.set(
-        xlabel="Predicted probability",
-        ylabel="Observed rate",
-        title=title,
-        xlim=(0, 1),
-        ylim=(0, 1),
-    )
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    return fig
-
-
-def plot_precision_at_k(y: np.ndarray, p: np.ndarray, weeks: np.ndarray, max_k: int = 50):
-    fig, ax = _figure()
-    ks = np.arange(1, max_k + 1)
-    precision = [at_capacity(y, p, weeks, k)[0] for k in ks]
-    ax.plot(ks, precision, color="#0072B2", label="precision")
-    ax.axhline(float(np.mean(y)), linestyle="--", color="#999999", label="base rate")
-    ax.set(
-        xlabel="Lines acted on per week (k)",
-        ylabel="Share that persisted",
-        title="Precision at weekly capacity",
-    )
-    ax.legend(loc="best")
-    fig.tight_layout()
-    return fig

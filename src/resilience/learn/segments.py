@@ -34,6 +34,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from resilience.core.errors import ConfigError, ResilienceError
+from resilience.learn.models import PersistenceModel, base_rates_by_cohort
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ class SegmentModel(BaseEstimator, ClassifierMixin):
     segment_by : the categorical column whose values pick the segment (or ``"cohort"``)
     min_rows : fewest training rows a segment may have
     """
+
+    reason_screen_ = None  # set by the training pipeline (resilience.explain.screen)
 
     def __init__(self, base, segment_by: str = "cohort", min_rows: int = 200):
         self.base = base
@@ -126,18 +129,9 @@ class SegmentModel(BaseEstimator, ClassifierMixin):
                 )
             self.segments_[value] = clone(self.base).fit(rows)
         self.segments_ = dict(self.segments_)
-        y_all = (
-            frame[contract.label].astype(int)
-            if y is None
-            else pd.Series(np.asarray(y), index=frame.index)
-        )
+        y_all = frame[contract.label].astype(int).to_numpy() if y is None else np.asarray(y)
         self.base_rate_ = float(y_all.mean())
-        cohort = contract.cohort_column
-        self.cohort_base_rates_ = (
-            {str(k): float(v) for k, v in y_all.groupby(frame[cohort].astype(str)).mean().items()}
-            if cohort
-            else {}
-        )
+        self.cohort_base_rates_ = base_rates_by_cohort(y_all, frame, contract.cohort_column)
         self.n_train_rows_ = int(len(frame))
         self.cv_scores_ = {}
         self.classes_ = np.array([0, 1])
@@ -176,120 +170,26 @@ class SegmentModel(BaseEstimator, ClassifierMixin):
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return (self.persistence_probability(frame) >= 0.5).astype(int)
 
+    # -- the hooks of a model, routed per segment ---------------------------------------------------
+    def submodels(self) -> dict[str, PersistenceModel]:
+        """Each segment's model, by segment value."""
+        return dict(self.segments_)
 
-def is_segmented(model) -> bool:
-    return isinstance(model, SegmentModel)
+    def parts(self, frame: pd.DataFrame) -> dict[str, tuple[PersistenceModel, np.ndarray]]:
+        """Each segment's model and the positions of its rows in ``frame`` (every segment, rows or not)."""
+        return {value: (self.segments_[value], rows) for value, rows in self.route(frame).items()}
+
+    def fixed_recipe(self) -> PersistenceModel:
+        """The recipe's cheap refit (the first segment's: one screen for the recipe)."""
+        return next(iter(self.segments_.values())).fixed_recipe()
+
+    def without_features(self, features) -> SegmentModel:
+        raise ConfigError(
+            "explain.screen.mode=drop is not available for segment models; use mode=hide"
+        )
 
 
 def maybe_segmented(model, segment_by: str | None):
     """``model`` itself, or a :class:`SegmentModel` of its recipe when ``segment_by`` is set."""
     column = segment_column(model.contract, segment_by)
     return SegmentModel(model, segment_by=column) if column else model
-
-
-# ----------------------------------------------------------------------------------------------
-# Explanations and ranges: each row by its own segment's model
-# ----------------------------------------------------------------------------------------------
-def explain_segmented(model: SegmentModel, frame: pd.DataFrame):
-    """An :class:`~resilience.explain.Explanation` of every row by its segment's model (exact
-    SHAP of that model), in input order; ``base_log_odds`` and ``baseline_probability`` are
-    per-row arrays (each row's segment's base)."""
-    from resilience.explain import Explanation, explain
-
-    frame = frame.reset_index(drop=True)
-    parts, order = [], []
-    for value, positions in model.route(frame).items():
-        if len(positions):
-            parts.append(explain(model.segments_[value], frame.iloc[positions]))
-            order.append(positions)
-    if not parts:
-        return explain(next(iter(model.segments_.values())), frame)
-    positions = np.concatenate(order)
-    inverse = np.empty_like(positions)
-    inverse[positions] = np.arange(len(positions))
-
-    def stack(values) -> np.ndarray:
-        return np.concatenate([np.asarray(v) for v in values])[inverse]
-
-    def stack_frames(frames) -> pd.DataFrame:
-        return pd.concat(frames, ignore_index=True).iloc[inverse].reset_index(drop=True)
-
-    cohorts = [p.cohort for p in parts]
-    return Explanation(
-        ids=stack(p.ids for p in parts),
-        contributions=stack_frames(p.contributions for p in parts),
-        base_log_odds=stack(np.full(len(p), p.base_log_odds) for p in parts),
-        margin=stack(p.margin for p in parts),
-        probability=stack(p.probability for p in parts),
-        baseline_probability=stack(np.full(len(p), p.baseline_probability) for p in parts),
-        points=stack_frames(p.points for p in parts),
-        values=stack_frames(p.values for p in parts),
-        cohort=None if any(c is None for c in cohorts) else stack(cohorts),
-        similar_rates=stack(p.similar_rates for p in parts),
-        contract=model.contract,
-        screen=getattr(model, "reason_screen_", None),
-    )
-
-
-def interval_table_segmented(
-    model: SegmentModel, frame: pd.DataFrame, probability=None
-) -> pd.DataFrame:
-    """Each row's range from its segment's ensemble (no columns if a segment has none)."""
-    from resilience.learn.ranges import interval_table
-
-    frame = frame.reset_index(drop=True)
-    if any(getattr(m, "interval_ensemble_", None) is None for m in model.segments_.values()):
-        return pd.DataFrame(index=pd.RangeIndex(len(frame)))
-    out = None
-    for value, positions in model.route(frame).items():
-        if not len(positions):
-            continue
-        p = None if probability is None else np.asarray(probability)[positions]
-        part = interval_table(model.segments_[value], frame.iloc[positions], p)
-        if out is None:
-            out = pd.DataFrame({c: np.zeros(len(frame), dtype=part[c].dtype) for c in part.columns})
-        for column in part.columns:
-            out.loc[positions, column] = part[column].to_numpy()
-    return out if out is not None else pd.DataFrame(index=pd.RangeIndex(len(frame)))
-
-
-# ----------------------------------------------------------------------------------------------
-# The comparison with the single model
-# ----------------------------------------------------------------------------------------------
-def compare_with_single(
-    evaluation, history: pd.DataFrame, split_config, eval_config, truth: pd.DataFrame | None = None
-) -> dict:
-    """Test metrics of the single model fitted on the same split, as ``single_<metric>`` (and the
-    difference ``segments_minus_single_<metric>`` for AUC, Brier and calibration error); ``{}``
-    when the evaluated model is not segmented."""
-    from resilience.learn.metrics import oracle_metrics
-    from resilience.learn.split import split_by_line_and_time
-    from resilience.pipelines.train import score_test_period
-
-    model = evaluation.model
-    if not is_segmented(model):
-        return {}
-    contract = model.contract
-    train_idx, _, _ = split_by_line_and_time(
-        history, contract.date_column, contract.line_column, split_config
-    )
-    single = clone(model.base).fit(history.loc[train_idx])
-    metrics, predictions, _ = score_test_period(
-        single, evaluation.test_frame, contract, eval_config
-    )
-    if truth is not None:
-        true_p = predictions[[contract.id_column]].merge(truth, on=contract.id_column, how="left")[
-            "true_probability"
-        ]
-        if true_p.notna().all():
-            metrics.update(oracle_metrics(predictions[contract.label].astype(int), true_p, metrics))
-    out = {f"single_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
-    for key in ("roc_auc", "brier", "ece"):
-        if key in metrics and key in evaluation.metrics:
-            out[f"segments_minus_single_{key}"] = float(evaluation.metrics[key] - metrics[key])
-    log.info(
-        "segment models vs single model on the test period: AUC %.4f vs %.4f",
-        evaluation.metrics.get("roc_auc", float("nan")),
-        metrics.get("roc_auc", float("nan")),
-    )
-    return out

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from resilience.core.errors import ResilienceError
+from resilience.data.contract import DataContract
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,33 @@ class SplitSummary:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Split:
+    """A labelled history split once: the rows every training step fits on and is judged on.
+
+    Computed by the training pipeline (:func:`split_history`) and passed to each step, so the
+    fit, the reason screen, the ranges and the segment comparison all see the same rows.
+    """
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    summary: SplitSummary
+
+
+def split_history(history: pd.DataFrame, contract: DataContract, config: SplitConfig) -> Split:
+    """:func:`split_by_line_and_time` on the contract's date and line columns, as frames.
+
+    Examples
+    --------
+    >>> split = split_history(history, contract, SplitConfig())
+    >>> len(split.train), len(split.test), split.summary.test_start
+    """
+    train_idx, test_idx, summary = split_by_line_and_time(
+        history, contract.date_column, contract.line_column, config
+    )
+    return Split(history.loc[train_idx], history.loc[test_idx], summary)
 
 
 def split_by_line_and_time(

@@ -1,14 +1,13 @@
-"""Small helpers the training command needs around the pipeline: row filters, truth, sweeps."""
+"""What the train command reads besides the extract: an experiment's row filter, and a synthetic
+world's true probabilities (evaluation only, never trained on)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
-from resilience import tracking
 from resilience.core.errors import ResilienceError
 from resilience.data.contract import DataContract
 
@@ -46,18 +45,3 @@ def load_truth(
             f"truth file {path} needs columns {contract.id_column} and true_probability"
         )
     return truth[[contract.id_column, "true_probability"]]
-
-
-def sweep_parent_run(config: tracking.TrackingConfig, sweep_dir: str, name: str) -> str:
-    """The parent MLflow run of a --multirun sweep: created by the first trial, found by the rest.
-
-    Its id is kept in ``<sweep_dir>/parent_run.json`` so trials (which Hydra runs one after another
-    in this process, or in other processes with another launcher) all nest under one parent.
-    """
-    marker = Path(sweep_dir) / "parent_run.json"
-    if marker.is_file():
-        return json.loads(marker.read_text())["run_id"]
-    run_id = tracking.create_parent_run(config, f"{name} (sweep)", {"sweep_dir": str(sweep_dir)})
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"run_id": run_id}))
-    return run_id

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from resilience.core.week_files import HARM_COMPONENT_PREFIX
 from resilience.core.yardstick import BAND_NAMES, place
 from resilience.report.charts import matrix_chart
 from resilience.report.words import band_range, clean_text, number, plural
-from resilience.weekly.layout import HARM_COMPONENT_PREFIX
 from resilience.weekly.priority import REFERRALS_COLUMN
 
 HARM_BANDS = (("low", 0.0), ("moderate", 20.0), ("high", 40.0), ("very high", 60.0))

@@ -14,7 +14,9 @@ from typing import Any
 
 import pandas as pd
 
+from resilience.core import week_files
 from resilience.core.yardstick import BAND_NAMES
+from resilience.explain.reasons import REASON_COLUMNS, TOP_REASONS
 from resilience.report import briefing, changes
 from resilience.report.charts import band_chart, waterfall_chart
 from resilience.report.load import WeekData
@@ -33,7 +35,6 @@ from resilience.report.words import (
     slice_value_text,
     when,
 )
-from resilience.weekly import layout
 
 MAX_SPLIT_ROWS = 12  # values per split table; the rest are summed into "other values"
 
@@ -272,8 +273,8 @@ def _line(
         "people_words": briefing.harm_words(
             row, policy, (policy.get("protect") or {}).get("exploited") or []
         ),
-        "reasons_for": _reasons(row, layout.REASON_FOR_COLUMNS),
-        "reasons_against": _reasons(row, layout.REASON_AGAINST_COLUMNS),
+        "reasons_for": _reasons(row, REASON_COLUMNS[:TOP_REASONS]),
+        "reasons_against": _reasons(row, REASON_COLUMNS[TOP_REASONS:]),
         "change": changes.change_words(
             change_row["change"],
             change_row["change_points"],
@@ -286,7 +287,7 @@ def _line(
         "date": day(row.get("disruption_date")),
         "people": int(
             sum(
-                number(row.get(layout.HARM_COMPONENT_PREFIX + str(n))) or 0
+                number(row.get(week_files.HARM_COMPONENT_PREFIX + str(n))) or 0
                 for n in ((policy.get("protect") or {}).get("exploited") or [])
             )
         ),
@@ -424,7 +425,7 @@ def report_context(
         "how_sure": how_sure(trusted),
         "decisions": decisions,
         "annex": {
-            "file": layout.ANNEX_HTML,
+            "file": week_files.ANNEX_HTML,
             "max_rows": settings.annex_max_rows,
             "all": len(rows) <= settings.annex_max_rows,
         },

@@ -9,16 +9,25 @@ trained without intervals has none) and the top reasons for and against in words
 
 Loading a pickled model runs code, so load it with :func:`load_vetted` rather than
 ``mlflow.pyfunc.load_model``: the registry record, the model card and the artifact digest are
-checked before anything is unpickled (see :func:`resilience.tracking.vet_model`).
+checked before anything is unpickled (see :func:`resilience.tracking.vetting.vet_model`). Every
+version carries the toolkit's code (MLflow ``code_paths``) and pins its requirements
+(:func:`log_persistence_model`).
 """
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import mlflow
 import mlflow.pyfunc
 import pandas as pd
+from mlflow.models import infer_signature
 
 from resilience.data.validate import validate_frame
-from resilience.explain import REASON_COLUMNS
+from resilience.explain import REASON_COLUMNS, explain
+from resilience.learn.ranges import interval_table
+from resilience.tracking.vetting import load_vetted_pyfunc
 
 OUTPUT_COLUMNS = ("persistence_probability", "yardstick_band", *REASON_COLUMNS, "summary")
 
@@ -32,9 +41,6 @@ class ResiliencePyfunc(mlflow.pyfunc.PythonModel):
     def predict(
         self, context, model_input: pd.DataFrame, params: dict | None = None
     ) -> pd.DataFrame:
-        from resilience.explain import explain
-        from resilience.learn.ranges import interval_table
-
         contract = self.model.contract
         frame = validate_frame(pd.DataFrame(model_input), contract, source="model input").frame
         explanation = explain(self.model, frame)
@@ -63,6 +69,57 @@ def load_vetted(model_uri: str, allow_unregistered: bool = False) -> mlflow.pyfu
     refused with a :class:`~resilience.core.errors.ResilienceError` before any code in it can run, unless
     ``allow_unregistered=True``.
     """
-    from resilience.tracking import load_vetted_pyfunc
-
     return load_vetted_pyfunc(model_uri, allow_unregistered)[0]
+
+
+def log_persistence_model(model, input_example: pd.DataFrame, registered_model_name: str | None):
+    """Log the fitted model as a pyfunc with signature and input example; register it if named."""
+
+    python_model = ResiliencePyfunc(model)
+    example = (
+        input_example.drop(columns=[model.contract.label], errors="ignore")
+        .head(5)
+        .reset_index(drop=True)
+    )
+    # the signature speaks MLflow types: categories travel as plain strings
+    example = example.apply(
+        lambda c: c.astype(object) if isinstance(c.dtype, pd.CategoricalDtype) else c
+    )
+    signature = infer_signature(example, python_model.predict(None, example))
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=python_model,
+        signature=signature,
+        input_example=example,
+        registered_model_name=registered_model_name,
+        pip_requirements=model_requirements(),
+        code_paths=[toolkit_source()],
+    )
+
+
+def toolkit_source() -> str:
+    """The ``resilience`` package folder: logged with every model (``code_paths``) so the model
+    loads wherever MLflow and the pinned requirements are installed, without this checkout."""
+    return str(Path(__file__).resolve().parents[1])
+
+
+def model_requirements() -> list[str]:
+    """The packages the pyfunc needs, pinned to what is installed (stated, not inferred: MLflow's
+    inference loads the model in a subprocess and costs seconds per run)."""
+    pins = []
+    for package in (
+        "mlflow",
+        "lightgbm",
+        "scikit-learn",
+        "pandas",
+        "numpy",
+        "pyarrow",
+        "pandera",
+        "scipy",
+        "omegaconf",
+    ):
+        try:
+            pins.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            continue
+    return pins

@@ -29,10 +29,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 
 from resilience.core.errors import ConfigError
+from resilience.core.paths import config_dir as default_config_dir
+from resilience.core.week_files import HARM_COMPONENT_PREFIX
 from resilience.data.contract import DataContract
-from resilience.weekly.layout import HARM_COMPONENT_PREFIX
 
 KINDS = ("count", "flag")
 REFERRALS_COLUMN = "protect_referrals"  # safeguarding referrals recorded for the line (sum of the policy's columns)
@@ -231,10 +233,6 @@ def load_priority_policy(
     """The harm policy for ``contract``: ``configs/priority/<name>.yaml``, by default named after the
     model's data config. With no name and no such file, None (priority is then likelihood alone, and
     the report says so); a named policy that is missing or does not fit is a :class:`ConfigError`."""
-    from omegaconf import OmegaConf
-
-    from resilience.core.paths import config_dir as default_config_dir
-
     path = (
         Path(name)
         if name and Path(name).suffix in (".yaml", ".yml")

@@ -1,9 +1,11 @@
 """The score -> report contract: the files of a scored week and its manifest, defined once.
 
 Scoring (:mod:`resilience.weekly.score`) writes a week folder; the report (:mod:`resilience.report`),
-``resilience-outcomes`` and ``resilience-decide`` read it. Both sides use the names and the
-:class:`WeekManifest` below, so a renamed key cannot silently break the other side (the report once
-read ``created`` while scoring wrote ``created_utc``, so no report said when it was produced).
+``resilience-outcomes``, ``resilience-decide`` and the scoring run in MLflow read it. Every side
+uses the names and the :class:`WeekManifest` below, so a renamed key cannot silently break another
+(the report once read ``created`` while scoring wrote ``created_utc``, so no report said when it
+was produced). They live here, at the bottom of the house, because stages on several floors read
+them.
 
 >>> manifest = WeekManifest(week="2026-W47", created_utc="2026-11-23T06:00:00Z")
 >>> WeekManifest.from_dict(manifest.to_dict()).week
@@ -16,8 +18,6 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
-
-from resilience.explain.reasons import REASON_COLUMNS, TOP_REASONS
 
 # The files of a scored week folder (<output_root>/<week>/).
 SCORES_PARQUET = "scores.parquet"  # one row per disruption, ranked (the report reads this)
@@ -34,9 +34,8 @@ ANNEX_HTML = "annex.html"  # every line, sortable and filterable, offline
 
 # The files resilience-outcomes writes beside the week folders (<output_root>/).
 OUTCOMES_CSV = "outcomes.csv"  # realised metrics per scored week and cohort
-OUTCOMES_PARQUET = (
-    "outcomes.parquet"  # one row per disruption whose outcome is known (the report reads this)
-)
+# one row per disruption whose outcome is known (the report reads this)
+OUTCOMES_PARQUET = "outcomes.parquet"
 # Its columns: the outcome, and the estimate the disruption was last given before it became known.
 OUTCOME_COLUMNS = (
     "disruption_id",
@@ -49,14 +48,8 @@ OUTCOME_COLUMNS = (
     "probability_high",
 )
 
-# Columns of scores.* that the report relies on, and the optional ones other steps add.
+# Columns of scores.* that the report and the outcomes rely on.
 REQUIRED_SCORE_COLUMNS = ("rank", "disruption_id", "line_id", "persistence_probability")
-REASON_FOR_COLUMNS, REASON_AGAINST_COLUMNS = (
-    REASON_COLUMNS[:TOP_REASONS],
-    REASON_COLUMNS[TOP_REASONS:],
-)
-UNCERTAINTY_COLUMNS = ("probability_low", "probability_high", "band_uncertain")
-PRIORITY_COLUMNS = ("harm_index", "priority_rank")
 INPUT_ORDER_COLUMN = "input_row"  # 1-based position of the row in the week's extract
 HARM_COMPONENT_PREFIX = "harm_"  # harm_<component>: the value a harm component read
 
