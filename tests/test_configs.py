@@ -263,3 +263,34 @@ def test_generate_writes_only_the_world(tmp_path):
         "no outputs/<date>/, .hydra/ or log files"
     )
     assert (out / "disruptions.parquet").is_file() and (out / "truth.parquet").is_file()
+
+
+@pytest.mark.parametrize("data", ["default", "example_force"])
+def test_the_data_schema_changes_no_value(data):
+    """Composed through its schema, a data config gives the very contract the file does, byte for
+    byte as JSON (the digest the champion rule compares, and every model's stored contract)."""
+    import json
+
+    from resilience.data.contract import load_data_contract
+
+    through_hydra = DataContract.from_dict(composed("validate", [f"data={data}"]).data).to_dict()
+    direct = load_data_contract(data).to_dict()
+    assert json.dumps(through_hydra, sort_keys=True) == json.dumps(direct, sort_keys=True)
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("split.test_weks=13", "unknown key 'split.test_weks'; did you mean 'split.test_weeks'?"),
+        ("split.test_weeks=abc", "split.test_weeks: Value 'abc' of type 'str' could not be"),
+        ("explain.screen.permutation=5", "did you mean 'explain.screen.permutations'?"),
+        ("mlflow.champion.alpa=0.1", "did you mean 'mlflow.champion.alpha'?"),
+        ("experiment=baseline_logistc", "did you mean 'baseline_logistic'?"),
+    ],
+)
+def test_a_config_error_is_one_line_naming_the_nearest_key(override, expected, tmp_path):
+    result = run_command("resilience-train", override, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: config: ")
+    assert expected in result.stderr, result.stderr
+    assert not list(tmp_path.iterdir()), "nothing is written"

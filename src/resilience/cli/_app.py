@@ -94,26 +94,30 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Ca
         composed = hydra.main(
             version_base="1.3", config_path=str(config_dir()), config_name=config_name
         )(guarded)
-
-        @functools.wraps(task)
-        def main() -> object:
-            if os.environ.get(FULL_ERROR):  # the caller asked for Hydra's own full traces
-                return composed()
-            # Hydra prints a config it cannot compose over several lines and exits 1; raised to
-            # here instead, it becomes one line naming the nearest key, status 2
-            os.environ[FULL_ERROR] = "1"
-            _ASKED_TO_RAISE.append(True)
-            try:
-                return composed()
-            except (HydraException, OmegaConfBaseException) as exc:
-                _fail(error_message(exc), EXIT_USER_ERROR)
-            finally:
-                os.environ.pop(FULL_ERROR, None)
-                _ASKED_TO_RAISE.clear()
-
-        return main
+        return functools.wraps(task)(_one_line_config_errors(composed))
 
     return decorate
+
+
+def _one_line_config_errors(composed: Callable[[], object]) -> Callable[[], object]:
+    """Hydra prints a config it cannot compose over several lines and exits 1; raised to here
+    instead, it becomes one line naming the nearest key, status 2 (unless the caller asked for
+    Hydra's own full traces with ``HYDRA_FULL_ERROR=1``)."""
+
+    def main() -> object:
+        if os.environ.get(FULL_ERROR):
+            return composed()
+        os.environ[FULL_ERROR] = "1"
+        _ASKED_TO_RAISE.append(True)
+        try:
+            return composed()
+        except (HydraException, OmegaConfBaseException) as exc:
+            _fail(error_message(exc), EXIT_USER_ERROR)
+        finally:
+            os.environ.pop(FULL_ERROR, None)
+            _ASKED_TO_RAISE.clear()
+
+    return main
 
 
 def _terminate(signum, frame) -> None:

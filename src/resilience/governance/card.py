@@ -92,23 +92,11 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
     model_version, run = registry.version_and_run(name, str(version))
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
 
-    contract_text = runs.artifact_text(run.info.run_id, runs.CONTRACT_ARTIFACT)
-    if contract_text is None:
-        raise ResilienceError(
-            f"run {run.info.run_id} has no data contract artifact; was it made by resilience-train?"
-        )
-    contract = DataContract.from_dict(json.loads(contract_text))
+    contract = _contract_of(run.info.run_id)
     split = json.loads(runs.artifact_text(run.info.run_id, runs.SPLIT_ARTIFACT) or "{}")
     world = json.loads(runs.artifact_text(run.info.run_id, runs.WORLD_ARTIFACT) or "null")
     fidelity = json.loads(runs.artifact_text(run.info.run_id, runs.FIDELITY_ARTIFACT) or "null")
-    used = [
-        f
-        for f in contract.features
-        if f not in json.loads(params.get("features.exclude", "[]") or "[]")
-    ]
-    include = params.get("features.include")
-    if include and include not in ("None", ""):
-        used = [f for f in used if f in json.loads(include)]
+    used = _used_features(contract, params)
     test = {k[len("test_") :]: v for k, v in metrics.items() if k.startswith("test_")}
     fairness = _records(runs.artifact_text(run.info.run_id, runs.FAIRNESS_TABLE))
     churn = {
@@ -117,12 +105,7 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
         if k.startswith("churn.")
     }
     reviewed = datetime.fromtimestamp(model_version.creation_timestamp / 1000, UTC).date()
-    months = int(governance.get("review_months", 6))
-    review_by = date(
-        reviewed.year + (reviewed.month - 1 + months) // 12,
-        (reviewed.month - 1 + months) % 12 + 1,
-        1,
-    )
+    review_by = _months_after(reviewed, int(governance.get("review_months", 6)))
     return {
         "generated_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "governance": governance,
@@ -149,6 +132,53 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
             "world": world,
             "horizon_weeks": contract.horizon_weeks,
         },
+        **_feature_sections(contract, used),
+        "refused_words": sorted(PROTECTED_WORDS),
+        "metrics": test,
+        "slices": _records(runs.artifact_text(run.info.run_id, runs.SLICE_TABLE)),
+        "fairness": fairness,
+        "fairness_findings": plain_findings(fairness),
+        "churn": churn,
+        "compared_with_version": model_version.tags.get("promotion.compared_with_version"),
+        "calibration": _records(runs.artifact_text(run.info.run_id, runs.CALIBRATION_TABLE)),
+        "fidelity": fidelity,
+        "capacity_k": params.get("evaluation.capacity_k", "10"),
+        "tolerance": params.get("evaluation.fairness_tolerance", "0.03"),
+        "family_level": params.get("evaluation.fairness_family_level", "0.025"),
+    }
+
+
+def _contract_of(run_id: str) -> DataContract:
+    """The data contract a training run logged (one artifact)."""
+    text = runs.artifact_text(run_id, runs.CONTRACT_ARTIFACT)
+    if text is None:
+        raise ResilienceError(
+            f"run {run_id} has no data contract artifact; was it made by resilience-train?"
+        )
+    return DataContract.from_dict(json.loads(text))
+
+
+def _used_features(contract: DataContract, params: dict) -> list[str]:
+    """The features the run's model used: the contract's, less the experiment's exclusions."""
+    used = [
+        f
+        for f in contract.features
+        if f not in json.loads(params.get("features.exclude", "[]") or "[]")
+    ]
+    include = params.get("features.include")
+    if include and include not in ("None", ""):
+        used = [f for f in used if f in json.loads(include)]
+    return used
+
+
+def _months_after(day: date, months: int) -> date:
+    """The first of the month ``months`` after ``day``'s month."""
+    return date(day.year + (day.month - 1 + months) // 12, (day.month - 1 + months) % 12 + 1, 1)
+
+
+def _feature_sections(contract: DataContract, used: list[str]) -> dict[str, list[dict]]:
+    """The card's features used (label, concept, four-Ps strand) and the columns not used, why."""
+    return {
         "features": [
             {
                 "column": f,
@@ -169,18 +199,6 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
             for c in contract.columns
             if c.name not in used and c.role != "label"
         ],
-        "refused_words": sorted(PROTECTED_WORDS),
-        "metrics": test,
-        "slices": _records(runs.artifact_text(run.info.run_id, runs.SLICE_TABLE)),
-        "fairness": fairness,
-        "fairness_findings": plain_findings(fairness),
-        "churn": churn,
-        "compared_with_version": model_version.tags.get("promotion.compared_with_version"),
-        "calibration": _records(runs.artifact_text(run.info.run_id, runs.CALIBRATION_TABLE)),
-        "fidelity": fidelity,
-        "capacity_k": params.get("evaluation.capacity_k", "10"),
-        "tolerance": params.get("evaluation.fairness_tolerance", "0.03"),
-        "family_level": params.get("evaluation.fairness_family_level", "0.025"),
     }
 
 
@@ -192,7 +210,8 @@ def _render(template: str, context: dict) -> str:
 
 
 def algo_care(facts: dict) -> list[dict]:
-    """The ALGO-CARE questions, each answered with evidence from this run."""
+    """The ALGO-CARE questions, each answered with evidence from this run. (Over 60 lines: the
+    checklist's eight items, in its order, read best as the one list they are.)"""
     m, model = facts["metrics"], facts["model"]
     flagged = [f for f in facts["fairness"] if f.get("flag") in ("over-predicts", "under-predicts")]
     return [

@@ -254,22 +254,7 @@ def decide_promotion(
         else {}
     )
     if not recipe.is_production(config):
-        where = (
-            f"experiment '{recipe.experiment}'"
-            if recipe.experiment
-            else f"model family '{recipe.family}'"
-        )
-        allowed = " or ".join(
-            "no experiment" if e is None else f"experiment={e}"
-            for e in config.production_experiments
-        )
-        return PromotionDecision(
-            False,
-            f"not the production recipe ({where}; production is "
-            f"{config.production_family} with {allowed}): registered as challenger; "
-            "promote explicitly with resilience-promote after review",
-            numbers,
-        )
+        return PromotionDecision(False, _not_production(recipe, config), numbers)
     if champion_recipe is None:
         return PromotionDecision(True, "first model of the production recipe: no champion yet")
     differences = recipe.differences(champion_recipe)
@@ -288,16 +273,7 @@ def decide_promotion(
         )
     worse = [c for c in vs_champion.values() if c.significantly_worse]
     if worse:
-        return PromotionDecision(
-            False,
-            f"significantly worse than the champion on {period}: "
-            + "; ".join(
-                f"{c.metric} {c.challenger:.4f} vs {c.champion:.4f} (improvement at most {c.upper:+.4f} at "
-                f"{1 - config.alpha:.0%})"
-                for c in worse
-            ),
-            numbers,
-        )
+        return PromotionDecision(False, _worse(worse, period, config), numbers)
     primary = config.primary_metric
     best = (vs_best or vs_champion)[primary]
     loss = -best.improvement
@@ -316,6 +292,30 @@ def decide_promotion(
         f"{-loss:+.4f} against the best champion so far; at most "
         f"{config.cumulative_budget} may be lost)",
         numbers,
+    )
+
+
+def _not_production(recipe: Recipe, config: ChampionConfig) -> str:
+    where = (
+        f"experiment '{recipe.experiment}'"
+        if recipe.experiment
+        else f"model family '{recipe.family}'"
+    )
+    allowed = " or ".join(
+        "no experiment" if e is None else f"experiment={e}" for e in config.production_experiments
+    )
+    return (
+        f"not the production recipe ({where}; production is "
+        f"{config.production_family} with {allowed}): registered as challenger; "
+        "promote explicitly with resilience-promote after review"
+    )
+
+
+def _worse(worse: list[PairedComparison], period: str, config: ChampionConfig) -> str:
+    return f"significantly worse than the champion on {period}: " + "; ".join(
+        f"{c.metric} {c.challenger:.4f} vs {c.champion:.4f} (improvement at most {c.upper:+.4f} at "
+        f"{1 - config.alpha:.0%})"
+        for c in worse
     )
 
 

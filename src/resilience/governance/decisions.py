@@ -265,38 +265,12 @@ def append(
         **scored_line(week_dir, line_id),
     }
     manifest_path = week_dir / MANIFEST
-    manifest = _read_manifest(manifest_path)
     if not path.exists():  # a new log must not silently replace one the week already saw
-        known = [
-            a
-            for a in _manifest_anchors(manifest, manifest_path, path)
-            if (a.get("records") or 0) > 0
-        ]
-        if known:
-            raise ResilienceError(
-                f"decision log {path} does not exist, but {known[-1]['where']} records "
-                f"{known[-1]['records']} decision(s) in it; restore the log from backup"
-            )
+        _refuse_a_lost_log(path, _read_manifest(manifest_path), manifest_path)
     connection = _open(path, create=True)
     try:
         connection.execute("BEGIN IMMEDIATE")  # one writer at a time: the chain never forks
-        count, last = connection.execute(
-            "SELECT COUNT(*), (SELECT hash FROM decisions ORDER BY seq DESC LIMIT 1) FROM decisions"
-        ).fetchone()
-        record["prev_hash"] = last or GENESIS
-        record["hash"] = record_hash(record["prev_hash"], record)
-        record["signature"] = sign(key, record["hash"])
-        columns = (*FIELDS, "prev_hash", "hash", "signature")
-        connection.execute(
-            f"INSERT INTO decisions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-            [record[c] for c in columns],
-        )
-        record["anchor"] = {
-            "log": str(path.resolve()),
-            "records": int(count) + 1,
-            "head_hash": record["hash"],
-            "at": record["recorded_utc"],
-        }
+        _insert(connection, record, key, path)
         # under the log's write lock, so concurrent appenders do not lose each other's anchors
         manifest = _read_manifest(manifest_path)
         manifest.setdefault("decision_log_anchors", []).append(record["anchor"])
@@ -313,6 +287,40 @@ def append(
     finally:
         connection.close()
     return record
+
+
+def _refuse_a_lost_log(path: Path, manifest: dict, manifest_path: Path) -> None:
+    """A log that does not exist, but that the week's manifest saw records in, was lost."""
+    known = [
+        a for a in _manifest_anchors(manifest, manifest_path, path) if (a.get("records") or 0) > 0
+    ]
+    if known:
+        raise ResilienceError(
+            f"decision log {path} does not exist, but {known[-1]['where']} records "
+            f"{known[-1]['records']} decision(s) in it; restore the log from backup"
+        )
+
+
+def _insert(connection: sqlite3.Connection, record: dict, key: bytes, path: Path) -> None:
+    """Chain, sign and insert ``record`` (inside the caller's transaction); it gains ``prev_hash``,
+    ``hash``, ``signature`` and the log's new ``anchor``."""
+    count, last = connection.execute(
+        "SELECT COUNT(*), (SELECT hash FROM decisions ORDER BY seq DESC LIMIT 1) FROM decisions"
+    ).fetchone()
+    record["prev_hash"] = last or GENESIS
+    record["hash"] = record_hash(record["prev_hash"], record)
+    record["signature"] = sign(key, record["hash"])
+    columns = (*FIELDS, "prev_hash", "hash", "signature")
+    connection.execute(
+        f"INSERT INTO decisions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        [record[c] for c in columns],
+    )
+    record["anchor"] = {
+        "log": str(path.resolve()),
+        "records": int(count) + 1,
+        "head_hash": record["hash"],
+        "at": record["recorded_utc"],
+    }
 
 
 def head(log_path: str | Path) -> dict | None:

@@ -94,6 +94,21 @@ def holm(p_values: dict, level: float) -> set:
     return rejected
 
 
+def _alert(
+    kind: str, level: str, name: str, label: str, value: float, threshold: float, message: str
+) -> dict:
+    """One finding as drift.json and the report show it."""
+    return {
+        "kind": kind,
+        "level": level,
+        "name": name,
+        "label_text": label,
+        "value": round(value, 4),
+        "threshold": threshold,
+        "message": message,
+    }
+
+
 def _numeric_edges(values: pd.Series, bins: int) -> list[float]:
     values = values.dropna().to_numpy(float)
     if len(values) == 0:
@@ -207,45 +222,34 @@ class DriftAccumulator:
                 "missing_p_value": p_missing,
                 "ageing": bool(spec.get("ageing")),
             }
-            label = spec.get("label_text", name)
+            label, ageing = spec.get("label_text", name), bool(spec.get("ageing"))
             if value > self.config.psi_warning:
                 level = "alert" if value > self.config.psi_alert else "warning"
+                threshold = self.config.psi_alert if level == "alert" else self.config.psi_warning
+                message = (
+                    f"The spread of '{label}' this week differs from recent weeks (stability "
+                    f"index {value:.2f}; above {self.config.psi_alert:g} is a real shift)."
+                )
+                alert = _alert("feature", level, name, label, value, threshold, message)
                 findings.append(
-                    {
-                        "test": ("feature", name),
-                        "p": p_spread,
-                        "ageing": bool(spec.get("ageing")),
-                        "alert": {
-                            "kind": "feature",
-                            "level": level,
-                            "name": name,
-                            "label_text": label,
-                            "value": round(value, 4),
-                            "threshold": self.config.psi_alert
-                            if level == "alert"
-                            else self.config.psi_warning,
-                            "message": f"The spread of '{label}' this week differs from recent weeks "
-                            f"(stability index {value:.2f}; above {self.config.psi_alert:g} is a real shift).",
-                        },
-                    }
+                    {"test": ("feature", name), "p": p_spread, "ageing": ageing, "alert": alert}
                 )
             if abs(missing_shift) > self.config.missing_alert:
+                message = (
+                    f"'{label}' is empty in {missing_now:.0%} of this week's rows, "
+                    f"against {spec['missing_rate']:.0%} in recent weeks."
+                )
+                alert = _alert(
+                    "missing",
+                    "alert",
+                    name,
+                    label,
+                    missing_shift,
+                    self.config.missing_alert,
+                    message,
+                )
                 findings.append(
-                    {
-                        "test": ("missing", name),
-                        "p": p_missing,
-                        "ageing": bool(spec.get("ageing")),
-                        "alert": {
-                            "kind": "missing",
-                            "level": "alert",
-                            "name": name,
-                            "label_text": label,
-                            "value": round(missing_shift, 4),
-                            "threshold": self.config.missing_alert,
-                            "message": f"'{label}' is empty in {missing_now:.0%} of this week's rows, "
-                            f"against {spec['missing_rate']:.0%} in recent weeks.",
-                        },
-                    }
+                    {"test": ("missing", name), "p": p_missing, "ageing": ageing, "alert": alert}
                 )
         return features, findings
 
@@ -276,18 +280,17 @@ class DriftAccumulator:
             return summary, None, p_value
         moved = max(concepts, key=lambda c: abs(actual[c] - expected.get(c, 0.0)))
         label = concept_labels.get(moved, moved)
-        alert = {
-            "kind": "explanation",
-            "level": "alert",
-            "name": moved,
-            "label_text": label,
-            "value": round(value, 4),
-            "threshold": self.config.explanation_psi_alert,
-            "message": f"The model's main reasons have shifted: '{label}' is the top reason for "
+        message = (
+            f"The model's main reasons have shifted: '{label}' is the top reason for "
             f"{actual[moved]:.0%} of lines this week against {expected.get(moved, 0.0):.0%} "
-            "in the test period.",
-        }
-        return summary, alert, p_value
+            "in the test period."
+        )
+        threshold = self.config.explanation_psi_alert
+        return (
+            summary,
+            _alert("explanation", "alert", moved, label, value, threshold, message),
+            p_value,
+        )
 
     def report(self, concept_labels: dict[str, str] | None = None) -> dict:
         """Per-feature numbers, explanation drift, the alerts (Holm-corrected across every test) and

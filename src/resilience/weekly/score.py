@@ -84,6 +84,13 @@ class ModelRef:
         return f"{self.name}/{self.version}" if self.version else (self.run_id or self.uri)
 
     @property
+    def described(self) -> str:
+        """The model in words, for a refusal: ``model line-resilience/3 (<digest>) from <registry>``."""
+        return (
+            f"model {self.identity} ({self.sha256 or 'no digest'}) from {self.registry or self.uri}"
+        )
+
+    @property
     def fingerprint(self) -> dict:
         return {
             "registry": self.registry,
@@ -145,15 +152,11 @@ def score_week(
 ) -> WeekResult:
     """Score one week's extract with ``model`` and write ``<output_root>/<week>/`` atomically.
 
-    ``evidence`` is the model's :class:`~resilience.learn.evidence.ModelEvidence` (drift reference,
-    test metrics, fairness: ``tracking.runs.load_evidence``); without it, what the model itself
-    carries. ``after_build(tmp_folder, previous_week_folder)`` runs before the swap (the report is
-    built there, so it is part of the atomic folder). ``priority`` names the harm policy
-    (``configs/priority/<name>.yaml``; None = the one named after the model's data config, if
-    any). ``manifest_extra`` is merged into the manifest (e.g. the decision log's anchor). A
-    file-system failure (full disk, no permission, a file in the way) is one
-    :class:`~resilience.core.errors.ResilienceError` naming the file; on any failure nothing is
-    left behind, not even an ``output_root`` this run created.
+    ``evidence``: the model's :class:`~resilience.learn.evidence.ModelEvidence` (default: what the
+    model carries). ``after_build(tmp_folder, previous_week_folder)`` runs before the swap (the
+    report is built inside the transaction). ``priority`` names the harm policy (None: the one
+    named after the model's data config, if any); ``manifest_extra`` is merged into the manifest.
+    A file-system failure is one :class:`~resilience.core.errors.ResilienceError` naming the file.
     """
     contract: DataContract = model.contract
     policy = load_priority_policy(priority, contract)
@@ -178,23 +181,11 @@ def score_week(
             )
             week = week or iso_week(scores.last_date)
             check_week_holds(week, scores.last_date, str(input_path))
-            who = (
-                f"model {model_ref.identity} ({model_ref.sha256 or 'no digest'}) "
-                f"from {model_ref.registry or model_ref.uri}"
-            )
-            final = transaction.claim(week, model_ref.fingerprint, who, overwrite)
+            final = transaction.claim(week, model_ref.fingerprint, model_ref.described, overwrite)
             manifest = _manifest(week, input_path, sha256, settings, model_ref, evidence, scores)
             manifest.priority = policy.to_dict() if policy is not None else {}
             manifest.extra = dict(manifest_extra or {})
-            if after_build is not None:
-                start = time.perf_counter()
-                write_text_atomic(transaction.folder / MANIFEST, manifest.to_json())
-                after_build(transaction.folder, find_previous_week(final))
-                timings["report"] = time.perf_counter() - start
-            timings["total"] = time.perf_counter() - started
-            manifest.timings = {k: round(v, 3) for k, v in timings.items()}
-            write_text_atomic(transaction.folder / MANIFEST, manifest.to_json())
-            transaction.commit()
+            _commit(transaction, manifest, after_build, timings, started)
     except OSError as exc:
         raise ResilienceError(
             os_error_message(
@@ -203,6 +194,25 @@ def score_week(
         ) from exc
     alerts = len(scores.drift["alerts"])
     return WeekResult(week, final, scores.rows, scores.band_counts, alerts, manifest.to_dict())
+
+
+def _commit(
+    transaction: WeekTransaction,
+    manifest: WeekManifest,
+    after_build: Callable[[Path, Path | None], None] | None,
+    timings: dict,
+    started: float,
+) -> None:
+    """Write the manifest (``after_build`` adds the report beside it), time the run, swap it in."""
+    if after_build is not None:
+        start = time.perf_counter()
+        write_text_atomic(transaction.folder / MANIFEST, manifest.to_json())
+        after_build(transaction.folder, find_previous_week(transaction.final))
+        timings["report"] = time.perf_counter() - start
+    timings["total"] = time.perf_counter() - started
+    manifest.timings = {k: round(v, 3) for k, v in timings.items()}
+    write_text_atomic(transaction.folder / MANIFEST, manifest.to_json())
+    transaction.commit()
 
 
 def _manifest(

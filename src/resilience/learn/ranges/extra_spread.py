@@ -107,14 +107,7 @@ def estimate_extra_spread(
     contract = model.contract
     held_out = held_out.reset_index(drop=True)
     if not len(held_out):
-        return 0.0, {
-            "rows": 0,
-            "groups": 0,
-            "estimated_sd": 0.0,
-            "estimated_sd_low": 0.0,
-            "estimated_sd_high": 0.0,
-            "source": "no test period",
-        }
+        return 0.0, _details(0, 0, (0.0, 0.0, 0.0), "no test period")
     offset = logit(model.calibrator_(model.raw_margin(X)))
     cohort = (
         held_out[contract.cohort_column].to_numpy() if contract.cohort_column in held_out else None
@@ -133,13 +126,19 @@ def estimate_extra_spread(
         )
     ]
     tau, low, high = _profile(parts, max_extra_sd, prior_sd)
-    return tau, {
-        "rows": int(len(held_out)),
-        "groups": int(len(counts)),
-        "estimated_sd": tau,
+    return tau, _details(len(held_out), len(counts), (tau, low, high), "test period")
+
+
+def _details(rows: int, groups: int, estimate: tuple[float, float, float], source: str) -> dict:
+    """What the extra spread was estimated from: rows, groups, the estimate and its 95% interval."""
+    sd, low, high = estimate
+    return {
+        "rows": int(rows),
+        "groups": int(groups),
+        "estimated_sd": sd,
         "estimated_sd_low": low,
         "estimated_sd_high": high,
-        "source": "test period",
+        "source": source,
     }
 
 
