@@ -41,13 +41,19 @@ def main(cfg: DictConfig) -> None:
 
 
 def data_config_file() -> str | None:
-    """The file Hydra composed ``data`` from (``configs/data/<choice>.yaml``), for messages."""
-    choice = HydraConfig.get().runtime.choices.get("data") if HydraConfig.initialized() else None
-    path = config_dir() / "data" / f"{choice}.yaml"
-    if not choice or not path.is_file():
+    """The file Hydra composed ``data`` from (``configs/data/<choice>.yaml`` or a file on
+    ``hydra.searchpath``), for messages; None outside a Hydra run."""
+    if not HydraConfig.initialized():
         return None
-    relative = os.path.relpath(path)
-    return relative if not relative.startswith("..") else str(Path(path))
+    runtime = HydraConfig.get().runtime
+    choice = runtime.choices.get("data")
+    folders = [Path(s.path) for s in runtime.config_sources if s.schema == "file"]
+    for folder in [*folders, config_dir()]:
+        path = folder / "data" / f"{choice}.yaml"
+        if choice and path.is_file():
+            relative = os.path.relpath(path)
+            return relative if not relative.startswith("..") else str(path)
+    return None
 
 
 if __name__ == "__main__":
