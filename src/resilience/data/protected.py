@@ -38,7 +38,7 @@ Measured on the committed lists (``tests/fixtures``): every held-out family refu
 refusals on the legitimate list (``tests/test_protected_guard.py`` prints both rates).
 
 >>> str(read("ᴇᴛʜɴɪᴄɪᴛʏ"))
-"reads as 'ethnicity' (race (colour, nationality, ethnic or national origins), a protected characteristic under the Equality Act 2010)"
+"reads as 'ethnicity' (race, a protected characteristic under the Equality Act 2010)"
 >>> read("line_age_weeks") is None
 True
 """
