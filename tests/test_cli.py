@@ -66,7 +66,7 @@ def valid_extract(n: int = 20) -> pd.DataFrame:
                 "weapons_linked": ["true", "false"][i % 2],
                 "ocg_linked": ["false", "true"][i % 3 == 0],
                 "linked_lines": str(i % 7),
-                "prior_disruptions": str(i % 3),
+                "prior_disruptions": str(i % 2),  # the line's earlier rows: a count as of the date
                 "weeks_since_last_disruption": "" if i % 3 == 0 else f"{i * 1.5:.1f}",
                 "commodity": COMMODITIES[i % 5],
                 "holder_arrested": "true" if closure == "type1" else ["true", "false"][i % 2],

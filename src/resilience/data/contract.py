@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resilience.data.protected import PROTECTED_WORDS, protected_reason
+from resilience.data.protected import PROTECTED_WORDS, feature_refusal, protected_reason
 from resilience.errors import ConfigError
 
 __all__ = [
@@ -144,15 +144,18 @@ class DataContract:
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, config: Mapping[str, Any]) -> DataContract:
-        """Build and check a contract from a data config mapping (plain dict or DictConfig)."""
+    def from_dict(cls, config: Mapping[str, Any], source: str | None = None) -> DataContract:
+        """Build and check a contract from a data config mapping (plain dict or DictConfig).
+
+        ``source``: the file the config came from, named in every refusal.
+        """
         config = _plain(config)
         if not isinstance(config, Mapping):
             raise ConfigError(
                 f"a data config must be a mapping of keys (name, columns, ...), got {config!r:.80}"
             )
         name = str(config.get("name", "unnamed"))
-        where = f"data config '{name}'"
+        where = f"{source}: data config '{name}'" if source else f"data config '{name}'"
         slices = config.get("slices") or ()
         if isinstance(slices, str) or not isinstance(slices, (list, tuple)):
             raise ConfigError(f"{where}: 'slices' must be a list of column names, not {slices!r}")
@@ -168,7 +171,7 @@ class DataContract:
             as_of_column=config.get("as_of_column"),
             history_counts=tuple(config.get("history_counts") or ()),
         )
-        contract.check()
+        contract.check(source)
         return contract
 
     def to_dict(self) -> dict[str, Any]:
@@ -197,9 +200,9 @@ class DataContract:
             "rules": [asdict(r) for r in self.rules],
         }
 
-    def check(self) -> None:
+    def check(self, source: str | None = None) -> None:
         """Refuse a config that is inconsistent or asks for a forbidden feature."""
-        where = f"data config '{self.name}'"
+        where = f"{source}: data config '{self.name}'" if source else f"data config '{self.name}'"
         for c in self.columns:
             self._check_column(c, where)
             if c.role == "feature":
@@ -287,7 +290,8 @@ class DataContract:
         elif c.describes == "person":
             reason = "it is declared to describe a person"
         else:
-            reason = protected_reason(c.name, c.label_text)
+            concept = next((k.label_text for k in self.concepts if k.name == c.concept), "")
+            reason = feature_refusal(c.name, c.label_text, concept, c.allowed, c.describes)
         if reason:
             raise ConfigError(
                 f"{where} refused: column '{c.name}' may not be a feature because {reason}. "
@@ -459,4 +463,4 @@ def load_data_contract(name_or_path: str | Path, config_dir: Path | None = None)
         path = (config_dir or default_config_dir()) / "data" / f"{name_or_path}.yaml"
     if not path.is_file():
         raise ConfigError(f"no data config at {path}")
-    return DataContract.from_dict(OmegaConf.load(path))
+    return DataContract.from_dict(OmegaConf.load(path), source=str(path))
