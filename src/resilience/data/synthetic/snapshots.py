@@ -151,6 +151,7 @@ class RecordedPackage:
     units: dict[str, _Units]
     closure_day: np.ndarray  # the day closure_type leaves "none" (_NEVER if it never does)
     follow_up: dict[str, tuple[np.ndarray, np.ndarray]]  # seizure -> (share still to come, day)
+    final: dict[str, np.ndarray]  # the final values of the accruing columns
 
 
 def record_package(
@@ -199,26 +200,39 @@ def record_package(
         day = _delays(getattr(delays, column), scale, field_cap(column), rng, n)
         share = (day > 0) * rng.uniform(*FOLLOW_UP_SHARE, size=n)
         follow_up[column] = (share, day)
-    return RecordedPackage(units, np.minimum(closure_day, _NEVER), follow_up)
+    final = {column: records[column].to_numpy() for column in ACCRUING_COLUMNS}
+    final["closure_type"] = closure
+    return RecordedPackage(units, np.minimum(closure_day, _NEVER), follow_up, final)
+
+
+def recorded_values(
+    package: RecordedPackage, rows: np.ndarray, elapsed: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The accruing columns of records ``rows`` as recorded ``elapsed`` days after each
+    disruption (row by row; a row may appear more than once, at different ages)."""
+    out: dict[str, np.ndarray] = {}
+    for column in UNIT_COLUMNS:
+        count = package.units[column].recorded(rows, elapsed)
+        dtype = package.final[column].dtype
+        out[column] = count > 0 if dtype == np.dtype(bool) else count.astype(dtype)
+    on_record = package.closure_day[rows] <= elapsed
+    out["closure_type"] = np.where(on_record, package.final["closure_type"][rows], "none").astype(
+        object
+    )
+    for column in SEIZURE_COLUMNS:
+        share, day = package.follow_up[column]
+        still_to_come = share[rows] * (elapsed < day[rows])
+        out[column] = np.round(package.final[column][rows] * (1.0 - still_to_come), -1)
+    return out
 
 
 def as_recorded(
     records: pd.DataFrame, package: RecordedPackage, rows: np.ndarray, elapsed: np.ndarray
 ) -> pd.DataFrame:
-    """The ``rows`` of ``records`` as recorded ``elapsed`` days after each disruption (row by row;
-    a row may appear more than once, at different ages)."""
+    """The ``rows`` of ``records`` as recorded ``elapsed`` days after each disruption."""
     out = records.take(rows).reset_index(drop=True)
-    for column in UNIT_COLUMNS:
-        count = package.units[column].recorded(rows, elapsed)
-        dtype = records[column].dtype
-        out[column] = count > 0 if dtype is np.dtype(bool) else count.astype(dtype)
-    closure = records["closure_type"].to_numpy(dtype=object)[rows]
-    on_record = package.closure_day[rows] <= elapsed
-    out["closure_type"] = pd.array(np.where(on_record, closure, "none"), dtype="str")
-    for column in SEIZURE_COLUMNS:
-        share, day = package.follow_up[column]
-        still_to_come = share[rows] * (elapsed < day[rows])
-        out[column] = np.round(records[column].to_numpy()[rows] * (1.0 - still_to_come), -1)
+    for column, values in recorded_values(package, rows, elapsed).items():
+        out[column] = pd.array(values, dtype="str") if values.dtype == object else values
     return out
 
 
@@ -243,6 +257,7 @@ class WeeklyExtracts(Mapping):
         self.calendar = calendar
         self._records = records
         self._label = label
+        self._table = None  # the records as an Arrow table, made on first use
         self._day = np.asarray(day, dtype=np.int64)
         self._package = package
         self._as_of = dict(zip(calendar.weeks, calendar.as_of))
@@ -261,6 +276,23 @@ class WeeklyExtracts(Mapping):
         weeks = list(self._as_of)
         return f"WeeklyExtracts({len(weeks)} weeks, {weeks[0]} ... {weeks[-1]})"
 
+    def table(self, week: str):
+        """The week's extract as an Arrow table (what the weekly file holds; the same frame back
+        from ``pd.read_parquet``). Cheaper than the frame: the unchanging columns are converted to
+        Arrow once per world, and only the accruing ones per week."""
+        import pyarrow as pa
+
+        if self._table is None:
+            self._table = pa.Table.from_pandas(
+                self._records.drop(columns=[self._label], errors="ignore"), preserve_index=False
+            )
+        rows, elapsed = self.open_rows(week)
+        table = self._table.slice(rows[0], rows.size) if rows.size else self._table.slice(0, 0)
+        for column, values in recorded_values(self._package, rows, elapsed).items():
+            i = table.schema.get_field_index(column)
+            table = table.set_column(i, table.schema.field(i), pa.array(values))
+        return table
+
     def as_of(self, week: str) -> pd.Timestamp:
         """The day the week's extract was taken (its Sunday, or ``end_date``)."""
         return self.calendar.start + pd.Timedelta(days=self._as_of[week])
@@ -273,12 +305,12 @@ class WeeklyExtracts(Mapping):
         rows = np.arange(low, high)
         return rows, as_of - self._day[rows]
 
-    def distinct_records(self) -> list[pd.DataFrame]:
+    def distinct_records(self, columns: list[str] | None = None) -> list[pd.DataFrame]:
         """Every distinct row of every weekly extract, once: each open disruption as first
         recorded and again each time its record changed. Layer ``k`` holds the ``k``-th version of
         each disruption that has one, so each layer's ids are unique, like an extract's. Checking
         these layers checks every row of every weekly extract (each extract is distinct rows of
-        distinct disruptions), at a fraction of the cost.
+        distinct disruptions), at a fraction of the cost. ``columns`` keeps only those.
         """
         n = len(self._records)
         last = np.full((n, len(ACCRUING_COLUMNS)), np.nan)
@@ -295,10 +327,16 @@ class WeeklyExtracts(Mapping):
         if not picked:
             return []
         rows, elapsed, layer = (np.concatenate(part) for part in zip(*picked))
-        return [
-            self._recorded(rows[layer == k], elapsed[layer == k])
-            for k in range(int(layer.max(initial=-1)) + 1)
-        ]
+        records = self._records if columns is None else self._records[list(columns)]
+        out = []
+        for k in range(int(layer.max(initial=-1)) + 1):
+            mine, age = rows[layer == k], elapsed[layer == k]
+            frame = records.take(mine).reset_index(drop=True)
+            values = recorded_values(self._package, mine, age)
+            for column in frame.columns.intersection(list(values)):
+                frame[column] = values[column]
+            out.append(frame.drop(columns=[self._label], errors="ignore"))
+        return out
 
     def _recorded(self, rows: np.ndarray, elapsed: np.ndarray) -> pd.DataFrame:
         out = as_recorded(self._records, self._package, rows, elapsed)
