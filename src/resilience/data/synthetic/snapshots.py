@@ -290,7 +290,8 @@ class WeeklyExtracts(Mapping):
         table = self._table.slice(rows[0], rows.size) if rows.size else self._table.slice(0, 0)
         for column, values in recorded_values(self._package, rows, elapsed).items():
             i = table.schema.get_field_index(column)
-            table = table.set_column(i, table.schema.field(i), pa.array(values))
+            field = table.schema.field(i)
+            table = table.set_column(i, field, pa.array(values, type=field.type))
         return table
 
     def as_of(self, week: str) -> pd.Timestamp:
@@ -343,11 +344,8 @@ class WeeklyExtracts(Mapping):
         return out.drop(columns=[self._label], errors="ignore")
 
     def _accruing(self, rows: np.ndarray, elapsed: np.ndarray) -> np.ndarray:
-        """The accruing fields' recorded state as numbers (one column per field)."""
-        package = self._package
-        columns = [package.units[c].recorded(rows, elapsed) for c in UNIT_COLUMNS]
-        columns.append(package.closure_day[rows] <= elapsed)
-        for column in SEIZURE_COLUMNS:
-            share, day = package.follow_up[column]
-            columns.append(share[rows] * (elapsed < day[rows]))
-        return np.column_stack(columns).astype(np.float64)
+        """The accruing fields as recorded, as numbers (one column per field; closure_type only
+        ever leaves "none" for its final value, so "on record" says which it shows)."""
+        values = recorded_values(self._package, rows, elapsed)
+        values["closure_type"] = values["closure_type"] != "none"
+        return np.column_stack([values[c] for c in ACCRUING_COLUMNS]).astype(np.float64)
