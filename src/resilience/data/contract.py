@@ -83,9 +83,8 @@ class ColumnSpec:
         )
 
     ageing: bool = False  # an age/history field that shifts as the panel ages: drift is information, not an alert
-    tactic: int | None = (
-        None  # a tactic's place in the order tactics follow one another (1, 2, ...)
-    )
+    # a tactic's place in the order tactics follow one another (1, 2, ...; None: not a tactic)
+    tactic: int | None = None
 
     @property
     def is_categorical(self) -> bool:
