@@ -175,10 +175,11 @@ def test_stronger_lines_get_heavier_packages(worlds, default_world):
 def test_naive_comparisons_miss_the_true_effect_on_confounded_worlds(worlds):
     confounded = effects(worlds["confounded"])
     gap = confounded["naive_points"] - confounded["true_points"]
-    assert gap["closure_orders"] < -4  # orders go to strong lines that also get everything else
+    assert gap["ancillary_orders"] < -10  # orders come with arrests and strong lines' packages
+    assert (gap.abs() > 2).sum() >= 4
     hidden = effects(worlds["confounded_hidden"])
     gap = hidden["naive_points"] - hidden["true_points"]
-    assert gap["holder_arrested"] > 4  # arrests go to lines whose hidden character persists
+    assert gap["holder_arrested"] > 5  # arrests go to lines whose hidden character persists
 
 
 def test_a_passenger_tactic_has_no_effect_but_looks_effective(worlds):
@@ -193,7 +194,7 @@ def test_a_passenger_tactic_has_no_effect_but_looks_effective(worlds):
     charged = history["closure_type"] == "type1"
     assert (
         history.loc[charged, "ancillary_orders"].mean()
-        > 10 * history.loc[~charged, "ancillary_orders"].mean()
+        > 5 * history.loc[~charged, "ancillary_orders"].mean()
     )
 
 

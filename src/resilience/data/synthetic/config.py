@@ -257,7 +257,7 @@ class WorldConfig:
     ocg_group_size_power, ocg_group_max_size : the lines linked to an organised crime group are
         grouped (``ocg_id``) with sizes P(k) proportional to k^-power, 1 <= k <= max size.
     assignment_strength, assignment_hidden_strength, ancillary_charge_link : confounded
-        assignment of tactics: each tactic's log-odds (or log mean) rises by the first times the
+        assignment of tactics: the log-odds of giving each tactic (a count: at least once) rises by the first times the
         line's recorded strength and by the second times its unrecorded character (the line
         effect, in sd); the link is the share of ancillary orders that follow the charge.
     tactics_truth : also write ``tactics_truth.parquet`` (each labelled disruption's true

@@ -22,7 +22,7 @@ it was at least 1, otherwise the value its own noise gives conditional on at lea
 even where the world would give none, e.g. a runner arrested on a line with no runner known).
 
 Confounded assignment (all 0 by default, which leaves every probability exactly as it was): the
-log-odds of each tactic (log mean for a count) rises by ``assignment_strength`` times the line's
+log-odds of giving each tactic (for a count, at least once) rises by ``assignment_strength`` times the line's
 recorded strength (:func:`recorded_strength`, about N(0, 1): customer contacts, an OCG link, linked
 lines, runners) and by ``assignment_hidden_strength`` times its unrecorded character (the line
 effect in standard deviations); ``ancillary_charge_link`` moves that share of the ancillary
@@ -71,7 +71,7 @@ COUNTS: dict[str, str] = {
 }
 NONE, TYPE1, TYPE2 = 0, 1, 2  # closure_type codes (the order of columns.CLOSURE_TYPES)
 ANCILLARY_PER_CHARGE = 1.5  # mean ancillary orders after a charge when ancillary_charge_link = 1
-ANCILLARY_BASE = 0.05  # ... and without one
+ANCILLARY_BASE = 0.3  # ... and without one (interim and behaviour orders; overlap for a review)
 
 
 def recorded_strength(cfg: WorldConfig, r: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -107,8 +107,21 @@ def _tilt(p, push: np.ndarray | None):
     return expit(logit(q) + push)
 
 
-def _tilt_mean(mean, push: np.ndarray | None):
-    return mean if push is None else mean * np.exp(push)
+def _tilt_count(dist: str, trials, parameter, push: np.ndarray | None):
+    """A count's parameter moved so that the log-odds of giving it at least once rises by
+    ``push`` (as for a yes/no tactic); unchanged without push. A binomial keeps its trials."""
+    if push is None:
+        return parameter
+    parameter = np.asarray(parameter, dtype=np.float64)
+    if dist == "poisson":
+        given = _tilt(-np.expm1(-parameter), push)
+        return -np.log1p(-np.minimum(given, 1 - 1e-12))
+    trials = np.asarray(trials, dtype=np.float64)
+    some = trials > 0
+    n = np.where(some, trials, 1.0)
+    given = _tilt(1.0 - (1.0 - parameter) ** n, push)
+    tilted = 1.0 - (1.0 - np.minimum(given, 1 - 1e-12)) ** (1.0 / n)
+    return np.where(some, tilted, parameter)
 
 
 def _cdf(dist: str, k: np.ndarray, trials: np.ndarray | None, parameter: np.ndarray) -> np.ndarray:
@@ -272,18 +285,20 @@ def package(
     p_charged = holder * charge_share
     closure = draws.tactic("closure_type", closure, p_charged + (1 - p_charged) * p_type2)
     charged = closure == TYPE1
-    p_runners = _tilt(np.minimum(cfg.runner_arrest_rate + 0.1 * sustained, 1.0), push)
+    p_runners = _tilt_count(
+        "binomial", r["runners"], np.minimum(cfg.runner_arrest_rate + 0.1 * sustained, 1.0), push
+    )
     runners_arrested = draws.count("runners_arrested", r["runners"], p_runners, n)
     runners_arrested = draws.count_tactic(
         "runners_arrested", runners_arrested, r["runners"], p_runners
     )
-    mean_handsets = _tilt_mean(0.5 + 0.8 * holder + 0.4 * runners_arrested, push)
+    mean_handsets = _tilt_count("poisson", None, 0.5 + 0.8 * holder + 0.4 * runners_arrested, push)
     handsets = draws.count("handsets_seized", None, mean_handsets, n)
     handsets = draws.count_tactic("handsets_seized", handsets, None, mean_handsets)
     p_ddtro = _tilt(cfg.ddtro_rate, push)
     ddtro = draws.uniform("ddtro", n) < p_ddtro
     ddtro = draws.tactic("ddtro", ddtro, p_ddtro)
-    p_orders = _tilt(0.35, push)
+    p_orders = _tilt_count("binomial", r["cuckooed_addresses"], 0.35, push)
     closure_orders = draws.count("closure_orders", r["cuckooed_addresses"], p_orders, n)
     closure_orders = draws.count_tactic(
         "closure_orders", closure_orders, r["cuckooed_addresses"], p_orders
@@ -294,7 +309,7 @@ def package(
         mean_ancillary = (1 - link) * mean_ancillary + link * (
             ANCILLARY_BASE + ANCILLARY_PER_CHARGE * charged
         )
-    mean_ancillary = _tilt_mean(mean_ancillary, push)
+    mean_ancillary = _tilt_count("poisson", None, mean_ancillary, push)
     ancillary = draws.count("ancillary_orders", None, mean_ancillary, n)
     ancillary = draws.count_tactic("ancillary_orders", ancillary, None, mean_ancillary)
     exploited = r["exploited_children"] + r["exploited_adults"]
