@@ -57,7 +57,7 @@ def test_default_config_loads(default):
     assert default.horizon_weeks == 12
     assert default.cohort_column == "line_type"
     assert default.slices == ("line_type", "origin_hub", "policing_area")
-    assert len(default.columns) == 34
+    assert len(default.columns) == 35
 
 
 def test_default_single_roles(default):

@@ -5,11 +5,21 @@ rest of the toolkit asks "which columns are features?", "what is the label?", "w
 commander call this column?". It is a plain frozen dataclass, so it pickles with a model and
 round-trips through ``to_dict`` / ``from_dict``.
 
+Two optional kinds of column serve reviews, never the model: a column with role ``group`` holds
+the organised crime group a line belongs to (:attr:`DataContract.group_column`; context for a group
+view), and a package column may carry ``tactic: <n>``, its place in the order tactics follow one
+another (:attr:`DataContract.tactics`; a larger number follows a smaller one, equal numbers are the
+same step), so a review of tactics knows which tactics came before the one it estimates.
+
 Example
 -------
 >>> contract = load_data_contract("default")
 >>> contract.label
 'persisted_12w'
+>>> contract.group_column
+'ocg_id'
+>>> contract.tactics[:2]
+('sustained_operation', 'holder_arrested')
 """
 
 from __future__ import annotations
@@ -31,9 +41,11 @@ __all__ = [
 ]
 
 DTYPES = ("string", "category", "int", "float", "bool", "date", "text")
-ROLES = ("id", "line_id", "date", "feature", "label", "context")
+ROLES = ("id", "line_id", "date", "feature", "label", "context", "group")
 FOUR_PS = ("pursue", "prepare", "protect", "prevent", "context")
 SINGLE_ROLES = ("id", "line_id", "date", "label")
+# The group column holds ids shared by several lines (an organised crime group): text-like only.
+GROUP_DTYPES = ("string", "category")
 
 # What a feature describes. A model of lines may use facts about the line, the disruption and the
 # place; a feature that describes a person is refused, and so is one that does not say.
@@ -71,6 +83,8 @@ class ColumnSpec:
         )
 
     ageing: bool = False  # an age/history field that shifts as the panel ages: drift is information, not an alert
+    # a tactic's place in the order tactics follow one another (1, 2, ...; None: not a tactic)
+    tactic: int | None = None
 
     @property
     def is_categorical(self) -> bool:
@@ -220,6 +234,7 @@ class DataContract:
                 )
         if not self.features:
             raise ConfigError(f"{where}: no column has role 'feature'")
+        self._check_group_and_tactics(where)
         for name in (*self.slices, *([self.cohort_column] if self.cohort_column else [])):
             if name not in self._by_name:
                 raise ConfigError(f"{where}: slice/cohort column '{name}' is not a column")
@@ -243,6 +258,51 @@ class DataContract:
             if rule.kind not in ("iff", "implies") or rule.severity not in ("error", "warning"):
                 raise ConfigError(
                     f"{where}, rule '{rule.name}': kind must be iff/implies and severity error/warning"
+                )
+
+    def _check_group_and_tactics(self, where: str) -> None:
+        """At most one group column (ids shared by lines, never a model input, never a slice) and
+        tactics only on features describing the disruption, each with a whole-number order."""
+        groups = [c for c in self.columns if c.role == "group"]
+        if len(groups) > 1:
+            raise ConfigError(
+                f"{where}: at most one column may have role 'group' (the organised crime group "
+                f"id), found {[c.name for c in groups]}"
+            )
+        for c in groups:
+            here = f"{where}, column '{c.name}'"
+            if c.dtype not in GROUP_DTYPES:
+                raise ConfigError(
+                    f"{here}: a group column holds group ids, so its dtype must be one of "
+                    f"{GROUP_DTYPES}, not '{c.dtype}'"
+                )
+            if c.unique:
+                raise ConfigError(
+                    f"{here}: a group column is shared by the lines of a group; it cannot be "
+                    "'unique' (use role 'id' for a row id)"
+                )
+            if c.name in self.slices or c.name == self.cohort_column:
+                raise ConfigError(
+                    f"{here}: a group column is context for a group view, not a slice or cohort "
+                    "(thousands of groups would make every per-slice figure noise)"
+                )
+            if c.tactic is not None:
+                raise ConfigError(f"{here}: a group column cannot be a tactic")
+        for c in self.columns:
+            if c.tactic is None:
+                continue
+            here = f"{where}, column '{c.name}'"
+            if isinstance(c.tactic, bool) or not isinstance(c.tactic, int) or c.tactic < 1:
+                raise ConfigError(
+                    f"{here}: tactic must be a whole number >= 1 (its place in the order tactics "
+                    f"follow one another), not {c.tactic!r}"
+                )
+            if c.role != "feature" or c.describes != "disruption":
+                raise ConfigError(
+                    f"{here}: only a feature that describes the disruption (`role: feature`, "
+                    "`describes: disruption`) can be a tactic: a tactic is part of what police "
+                    f"did, not a fact about the line, the place or a group (this column: role "
+                    f"'{c.role}', describes '{c.describes}')"
                 )
 
     def _check_column(self, c: ColumnSpec, where: str) -> None:
@@ -336,6 +396,29 @@ class DataContract:
     @property
     def features(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.role == "feature")
+
+    @property
+    def group_column(self) -> str | None:
+        """The organised crime group id column (role ``group``), or None. Context, never a feature."""
+        return next((c.name for c in self.columns if c.role == "group"), None)
+
+    @property
+    def tactics(self) -> tuple[str, ...]:
+        """The tactic columns in the order they follow one another (then in column order)."""
+        flagged = [(c.tactic, i, c.name) for i, c in enumerate(self.columns) if c.tactic]
+        return tuple(name for _, _, name in sorted(flagged))
+
+    def tactic_order(self, name: str) -> int:
+        """A tactic's place in the order (a larger number follows a smaller)."""
+        order = self._by_name[name].tactic
+        if order is None:
+            raise KeyError(f"{name} is not a tactic of data config '{self.name}'")
+        return order
+
+    def tactics_before(self, name: str) -> tuple[str, ...]:
+        """The tactics that come strictly before ``name`` (those a review of it adjusts for)."""
+        order = self.tactic_order(name)
+        return tuple(t for t in self.tactics if self.tactic_order(t) < order)
 
     @property
     def categorical_features(self) -> tuple[str, ...]:
