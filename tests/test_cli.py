@@ -50,6 +50,7 @@ def valid_extract(n: int = 20) -> pd.DataFrame:
             {
                 "disruption_id": f"SYN-D{i:05d}",
                 "line_id": f"SYN-L{i // 2:04d}",
+                "ocg_id": f"SYN-G{i % 4:05d}" if i % 3 == 0 else "",  # empty: not linked to a group
                 "disruption_date": f"2023-{i % 12 + 1:02d}-{i % 28 + 1:02d}",
                 "policing_area": ["Northmoor", "Eastvale", "Westbrook"][i % 3],
                 "line_type": "home_grown" if hub == "local" else "imported",
@@ -66,7 +67,7 @@ def valid_extract(n: int = 20) -> pd.DataFrame:
                 "weapons_linked": ["true", "false"][i % 2],
                 "ocg_linked": ["false", "true"][i % 3 == 0],
                 "linked_lines": str(i % 7),
-                "prior_disruptions": str(i % 3),
+                "prior_disruptions": str(i % 2),  # the line's earlier rows: a count as of the date
                 "weeks_since_last_disruption": "" if i % 3 == 0 else f"{i * 1.5:.1f}",
                 "commodity": COMMODITIES[i % 5],
                 "holder_arrested": "true" if closure == "type1" else ["true", "false"][i % 2],

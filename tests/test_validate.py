@@ -88,6 +88,7 @@ def valid_extract(n: int = 20) -> pd.DataFrame:
             {
                 "disruption_id": f"SYN-D{i:05d}",
                 "line_id": f"SYN-L{i // 2:04d}",
+                "ocg_id": f"SYN-G{i % 4:05d}" if i % 3 == 0 else "",  # only lines linked to a group
                 "disruption_date": f"2023-{i % 12 + 1:02d}-{i % 28 + 1:02d}",
                 "policing_area": AREAS[i % len(AREAS)],
                 "line_type": "home_grown" if hub == "local" else "imported",

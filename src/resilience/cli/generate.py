@@ -10,8 +10,25 @@ from omegaconf import DictConfig, OmegaConf
 from resilience.cli._app import hydra_app
 from resilience.core.paths import synthetic_dir
 from resilience.data.contract import DataContract
-from resilience.data.synthetic import WorldConfig, generate_world, write_world
+from resilience.data.synthetic import ACCRUING_COLUMNS, WorldConfig, generate_world, write_world
 from resilience.data.validate import validate_frame
+
+
+def _restricted(contract: DataContract, names: tuple[str, ...]) -> DataContract:
+    """The contract on ``names``, the columns they are bounded by and ruled with, and the row's
+    id, line and date: the checks a row's package columns must pass."""
+    mapping = contract.to_dict()
+    keep = {contract.id_column, contract.line_column, contract.date_column, contract.label}
+    keep |= set(names)
+    keep |= {contract.column(n).max_column for n in names if contract.column(n).max_column}
+    mapping["columns"] = {k: v for k, v in mapping["columns"].items() if k in keep}
+    mapping["rules"] = [r for r in mapping["rules"] if r["column"] in keep and r["other"] in keep]
+    mapping["slices"] = [c for c in mapping["slices"] if c in keep]
+    mapping["history_counts"] = [c for c in mapping["history_counts"] if c in keep]
+    for key in ("cohort_column", "as_of_column"):
+        if mapping[key] not in keep:
+            mapping[key] = None
+    return DataContract.from_dict(mapping)
 
 
 @hydra_app("generate")
@@ -25,19 +42,34 @@ def main(cfg: DictConfig) -> None:
     validate_frame(
         world.history, contract, source="synthetic history", require_label=True, today=today
     )
-    for week, extract in world.weekly.items():
-        validate_frame(extract, contract, source=f"synthetic weekly extract {week}", today=today)
+    # The weekly extracts: every column of each disruption that is not yet labelled (the others
+    # are the history's rows), then every distinct row of every extract, once, on the columns that
+    # change as a record fills in (and those their rules read). An extract is distinct rows of
+    # distinct disruptions, so this checks every row of every file, in a second or two.
+    unlabelled = world.records.iloc[len(world.history) :].drop(columns=[contract.label])
+    if len(unlabelled):
+        validate_frame(unlabelled, contract, source="synthetic weekly extracts", today=today)
+    package_contract = _restricted(contract, ACCRUING_COLUMNS)
+    columns = [c for c in package_contract.column_names if c != contract.label]
+    for k, layer in enumerate(world.weekly.distinct_records(columns)):
+        source = f"synthetic weekly extracts (version {k + 1} of each open disruption's record)"
+        validate_frame(layer, package_contract, source=source, today=today)
     # world.json carries the scenario parameters (for model cards) and which columns truly drive
     # persistence and which have no effect (for benchmarks of reasons), written with the rest.
     paths = write_world(world, out_dir)
     label_rate = world.history[contract.label].mean()
+    weeks = list(world.weekly)
     print(
         f"synthetic world (seed {world_config.seed}): {len(world.history)} labelled disruptions, "
-        f"{len(world.weekly)} weekly extracts of open disruptions "
-        f"({len(world.weekly[max(world.weekly)])} this week), label rate {label_rate:.2f}"
+        f"{len(weeks)} weekly extracts of open disruptions ({weeks[0]} to {weeks[-1]}; "
+        f"{len(world.weekly.open_rows(weeks[-1])[0])} this week), label rate {label_rate:.2f}"
     )
+    weekly = [path for path in paths if path.parent.name == "weekly"]
     for path in paths:
-        print(f"  wrote {path}")
+        if path.parent.name != "weekly":
+            print(f"  wrote {path}")
+        elif path in (weekly[0], weekly[-1]):
+            print(f"  wrote {path}" + (" ..." if path == weekly[0] and len(weekly) > 1 else ""))
 
 
 if __name__ == "__main__":

@@ -1,25 +1,59 @@
-"""resilience-validate: check an extract against a data config, print a summary."""
+"""resilience-validate: check an extract against a data config, print a summary.
+
+It runs every check training runs on the same extract: the contract's checks and, whenever the
+extract carries labels (``require_label=true`` or labels present), the as-of check of the labels'
+ages and the history-count checks (:mod:`resilience.data.asof`), so an extract it passes is not
+then refused by ``resilience-train``.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import sys
+from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from resilience.cli._app import hydra_app
+from resilience.core.paths import config_dir
+from resilience.data.asof import as_of_from_setting, check_training_extract
 from resilience.data.contract import DataContract
 from resilience.data.validate import load_extract, summarise
 
 
 @hydra_app("validate")
 def main(cfg: DictConfig) -> None:
-    contract = DataContract.from_dict(cfg.data)
+    contract = DataContract.from_dict(cfg.data, source=data_config_file())
     extract = load_extract(cfg.input, contract, require_label=cfg.require_label)
     summary = summarise(extract, contract)
+    if cfg.require_label or extract.has_label:
+        as_of = as_of_from_setting(cfg.as_of, cfg.input, contract)
+        check_training_extract(extract.frame, contract, as_of, source=str(cfg.input))
+        summary["as_of"] = as_of.describe()
+        if as_of.warning:
+            print(f"warning: {as_of.warning}", file=sys.stderr)
     print(json.dumps(summary, indent=2))
     print(
         f"valid: {summary['rows']} rows of {summary['lines']} lines match data config '{contract.name}'"
     )
+
+
+def data_config_file() -> str | None:
+    """The file Hydra composed ``data`` from (``configs/data/<choice>.yaml`` or a file on
+    ``hydra.searchpath``), for messages; None outside a Hydra run."""
+    if not HydraConfig.initialized():
+        return None
+    runtime = HydraConfig.get().runtime
+    choice = runtime.choices.get("data")
+    folders = [Path(s.path) for s in runtime.config_sources if s.schema == "file"]
+    for folder in [*folders, config_dir()]:
+        path = folder / "data" / f"{choice}.yaml"
+        if choice and path.is_file():
+            relative = os.path.relpath(path)
+            return relative if not relative.startswith("..") else str(path)
+    return None
 
 
 if __name__ == "__main__":

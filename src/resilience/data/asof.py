@@ -11,10 +11,18 @@ is a guess, and training on it teaches the model that lines fold. Such rows are 
 
 1. the data config's ``as_of_column``: a date column the extract carries (the day each row was
    extracted);
-2. the training option ``as_of`` (``resilience-train as_of=2026-11-22``);
+2. the option ``as_of`` (``resilience-train as_of=2026-11-22``, ``resilience-validate ...``);
 3. ``as_of: auto`` (the default): the ``end_date`` of ``world.json`` beside the input for a
    synthetic world, otherwise today (only labels that could not be known even today are refused;
    the run's log says so).
+
+An as-of date after today is refused (an extract cannot have been taken in the future: such a
+date would let every young label through), and so is an extraction date after today in the
+``as_of_column``. The guard is switched off only when spelled out, ``as_of=unchecked``;
+``none``, ``null`` and an empty value are refused with a message saying so. :func:`as_of_from_setting`
+returns an :class:`AsOf` that says whether the guard is on, so a run, its model card and its
+briefing can carry the warning. ``resilience-validate`` runs the same checks as training whenever
+the extract carries labels, so an extract it passes is not refused by ``resilience-train``.
 
 **History counts as of the disruption date.** Columns listed under the data config's
 ``history_counts`` count the line's *earlier* disruptions as they stood on the disruption date
@@ -31,6 +39,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,33 +52,101 @@ log = logging.getLogger(__name__)
 SHOWN_ROWS = 5
 
 
-def resolve_as_of(
-    setting: str | None, input_path: str | Path | None, contract: DataContract
-) -> pd.Timestamp | None:
-    """The extract's as-of date from a training option (see the module docstring).
+UNCHECKED = "unchecked"
+_NOT_A_DATE = ("none", "null", "")
 
-    Returns None when the extract carries it (``as_of_column``): it is then read per row.
+
+@dataclass(frozen=True)
+class AsOf:
+    """When the extract was taken, as the label-age guard uses it.
+
+    Attributes
+    ----------
+    date : one as-of day for every row; None when it is read per row (``column``) or unchecked
+    column : the data config's ``as_of_column``, read per row; None otherwise
+    source : where the date came from, for messages (``as_of=2026-11-22``, ``world.json``, ...)
+    unchecked : True only for ``as_of=unchecked``: labels are not checked for age
+    warning : the sentence a training run, its model card and its briefing must carry when the
+        guard is off (None when it is on)
+
+    >>> AsOf(date=None, unchecked=True, warning="...").checked
+    False
     """
-    if contract.as_of_column:
-        return None
-    if setting not in (None, "auto", "none", "null", ""):
+
+    date: pd.Timestamp | None = None
+    column: str | None = None
+    source: str = ""
+    unchecked: bool = False
+    warning: str | None = None
+
+    @property
+    def checked(self) -> bool:
+        return not self.unchecked
+
+    def describe(self) -> str:
+        """One phrase for summaries: what the labels' ages were checked against."""
+        if self.unchecked:
+            return "unchecked (as_of=unchecked)"
+        if self.column:
+            return f"per row, column '{self.column}'"
+        return f"{self.date.date()} ({self.source})" if self.date is not None else "none"
+
+
+def as_of_from_setting(
+    setting: object,
+    input_path: str | Path | None,
+    contract: DataContract,
+    today: pd.Timestamp | None = None,
+) -> AsOf:
+    """The extract's as-of date from the ``as_of`` option (see the module docstring).
+
+    ``setting``: ``auto``, an ISO date or ``unchecked``; ``today``: the day after which an as-of
+    date is refused (default: today). Raises :class:`ResilienceError` for ``none``/``null``/empty,
+    a date that does not parse, a date after today, or a date given for a config whose extract
+    carries its own (``as_of_column``).
+    """
+    today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today).normalize()
+    text = "" if setting is None else str(setting).strip()
+    if text.lower() in _NOT_A_DATE:
+        raise ResilienceError(
+            f"as_of={text or 'null'} is not an as-of date. Give the day the extract was taken "
+            "(as_of=YYYY-MM-DD), or as_of=auto; to switch the label-age guard off write "
+            "as_of=unchecked (the run, its model card and its briefing then say so)"
+        )
+    if text.lower() == UNCHECKED:
+        return AsOf(
+            unchecked=True,
+            source="as_of=unchecked",
+            warning=(
+                "as_of=unchecked: the labels' ages were not checked against the day the extract "
+                f"was taken, so outcomes not yet knowable (disruptions less than "
+                f"{contract.horizon_weeks} weeks before it) may be among the labels"
+            ),
+        )
+    if text.lower() != "auto":
         try:
-            return pd.Timestamp(str(setting)).normalize()
+            date = pd.Timestamp(text).normalize()
         except ValueError as exc:
             raise ResilienceError(
-                f"as_of must be an ISO date (YYYY-MM-DD) or auto, not {setting!r}"
+                f"as_of must be an ISO date (YYYY-MM-DD), auto or unchecked, not {text!r}"
             ) from exc
-    if setting in ("none", "null"):
-        return None
+        if contract.as_of_column:
+            raise ResilienceError(
+                f"as_of={text}: data config '{contract.name}' reads each row's as-of date from "
+                f"column '{contract.as_of_column}'; use as_of=auto (or as_of=unchecked)"
+            )
+        return _not_future(AsOf(date=date, source=f"as_of={text}"), today, f"as_of={text}")
+    if contract.as_of_column:
+        return AsOf(column=contract.as_of_column, source=f"column '{contract.as_of_column}'")
     world = Path(input_path).parent / "world.json" if input_path else None
     if world is not None and world.is_file():
         try:
-            return pd.Timestamp(json.loads(world.read_text())["end_date"]).normalize()
+            date = pd.Timestamp(json.loads(world.read_text())["end_date"]).normalize()
         except (ValueError, KeyError, TypeError) as exc:
             raise ResilienceError(
                 f"{world}: cannot read the world's end_date for as_of=auto: {exc}"
             ) from exc
-    today = pd.Timestamp.today().normalize()
+        return _not_future(AsOf(date=date, source=str(world)), today, f"{world}: end_date")
     log.warning(
         "the extract's as-of date is unknown (no as_of_column in data config '%s', no as_of option): "
         "using today, %s; labels younger than %d weeks before today are refused",
@@ -77,7 +154,32 @@ def resolve_as_of(
         today.date(),
         contract.horizon_weeks,
     )
-    return today
+    return AsOf(date=today, source="today")
+
+
+def _not_future(as_of: AsOf, today: pd.Timestamp, what: str) -> AsOf:
+    if as_of.date is not None and as_of.date > today:
+        raise ResilienceError(
+            f"{what} ({as_of.date.date()}) is after today ({today.date()}): an extract cannot "
+            "have been taken in the future, and a later as-of date would let labels that cannot "
+            "be known yet into training; give the day the extract was taken"
+        )
+    return as_of
+
+
+def resolve_as_of(
+    setting: object,
+    input_path: str | Path | None,
+    contract: DataContract,
+    today: pd.Timestamp | None = None,
+) -> pd.Timestamp | None:
+    """The as-of date alone (:func:`as_of_from_setting`'s ``date``), for callers that pass a date.
+
+    Returns None when the extract carries it (``as_of_column``: read per row) or for
+    ``as_of=unchecked``; a caller that must tell the two apart (to carry the warning) uses
+    :func:`as_of_from_setting`.
+    """
+    return as_of_from_setting(setting, input_path, contract, today).date
 
 
 def _row_numbers(frame: pd.DataFrame, mask: np.ndarray) -> tuple[int, ...]:
@@ -89,14 +191,26 @@ def _row_numbers(frame: pd.DataFrame, mask: np.ndarray) -> tuple[int, ...]:
 
 
 def censored_problems(
-    frame: pd.DataFrame, contract: DataContract, as_of: pd.Timestamp | None, source: str
+    frame: pd.DataFrame,
+    contract: DataContract,
+    as_of: pd.Timestamp | AsOf | None,
+    source: str,
+    today: pd.Timestamp | None = None,
 ) -> list[Problem]:
-    """Labelled rows disrupted less than the horizon before the as-of date."""
+    """Labelled rows disrupted less than the horizon before the as-of date (and, when the
+    extract carries its as-of dates, rows extracted after today)."""
+    if isinstance(as_of, AsOf):
+        if as_of.unchecked:
+            return []
+        as_of = as_of.date
     label = frame[contract.label]
     dates = pd.to_datetime(frame[contract.date_column])
     if contract.as_of_column:
         taken = pd.to_datetime(frame[contract.as_of_column])
         where = f"the extraction date in column '{contract.as_of_column}'"
+        future = _future_extractions(frame, contract, taken, source, today)
+        if future:
+            return future
     elif as_of is not None:
         taken = pd.Series(pd.Timestamp(as_of), index=frame.index)
         where = f"the extract's as-of date {pd.Timestamp(as_of).date()}"
@@ -117,6 +231,31 @@ def censored_problems(
             f"disruptions on or before {(taken - horizon).min().date()} when labelled (or an empty label)",
             rows[:SHOWN_ROWS],
             values,
+            int(bad.sum()),
+        )
+    ]
+
+
+def _future_extractions(
+    frame: pd.DataFrame,
+    contract: DataContract,
+    taken: pd.Series,
+    source: str,
+    today: pd.Timestamp | None,
+) -> list[Problem]:
+    today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today)
+    bad = (taken > today).to_numpy()
+    if not bad.any():
+        return []
+    return [
+        Problem(
+            source,
+            contract.as_of_column,
+            "an extraction date after today: an extract cannot have been taken in the future, "
+            "and it would let labels that cannot be known yet into training",
+            f"a date on or before {today.date()}",
+            _row_numbers(frame, bad)[:SHOWN_ROWS],
+            tuple(str(d.date()) for d in taken[bad].head(SHOWN_ROWS)),
             int(bad.sum()),
         )
     ]
@@ -182,11 +321,17 @@ def history_count_problems(
 def check_training_extract(
     frame: pd.DataFrame,
     contract: DataContract,
-    as_of: pd.Timestamp | None,
+    as_of: pd.Timestamp | AsOf | None,
     source: str = "training extract",
+    today: pd.Timestamp | None = None,
 ) -> None:
-    """Refuse a labelled extract with censored labels or history counts known only later."""
-    problems = censored_problems(frame, contract, as_of, source) + history_count_problems(
+    """Refuse a labelled extract with censored labels or history counts known only later.
+
+    The one check of a labelled extract, run by ``resilience-train`` and ``resilience-validate``
+    alike. ``as_of``: an :class:`AsOf` (``unchecked`` skips the label-age check only), a date, or
+    None (the data config's ``as_of_column``, if any, is read per row).
+    """
+    problems = censored_problems(frame, contract, as_of, source, today) + history_count_problems(
         frame, contract, source
     )
     if problems:

@@ -5,11 +5,21 @@ rest of the toolkit asks "which columns are features?", "what is the label?", "w
 commander call this column?". It is a plain frozen dataclass, so it pickles with a model and
 round-trips through ``to_dict`` / ``from_dict``.
 
+Two optional kinds of column serve reviews, never the model: a column with role ``group`` holds
+the organised crime group a line belongs to (:attr:`DataContract.group_column`; context for a group
+view), and a package column may carry ``tactic: <n>``, its place in the order tactics follow one
+another (:attr:`DataContract.tactics`; a larger number follows a smaller one, equal numbers are the
+same step), so a review of tactics knows which tactics came before the one it estimates.
+
 Example
 -------
 >>> contract = load_data_contract("default")
 >>> contract.label
 'persisted_12w'
+>>> contract.group_column
+'ocg_id'
+>>> contract.tactics[:2]
+('sustained_operation', 'holder_arrested')
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ from typing import Any
 
 from resilience.core.errors import ConfigError
 from resilience.core.paths import config_dir as default_config_dir
-from resilience.data.protected import PROTECTED_WORDS, protected_reason
+from resilience.data.protected import PROTECTED_WORDS, feature_refusal, protected_reason
 
 __all__ = [
     "PROTECTED_WORDS",
@@ -32,9 +42,11 @@ __all__ = [
 ]
 
 DTYPES = ("string", "category", "int", "float", "bool", "date", "text")
-ROLES = ("id", "line_id", "date", "feature", "label", "context")
+ROLES = ("id", "line_id", "date", "feature", "label", "context", "group")
 FOUR_PS = ("pursue", "prepare", "protect", "prevent", "context")
 SINGLE_ROLES = ("id", "line_id", "date", "label")
+# The group column holds ids shared by several lines (an organised crime group): text-like only.
+GROUP_DTYPES = ("string", "category")
 
 # What a feature describes. A model of lines may use facts about the line, the disruption and the
 # place; a feature that describes a person is refused, and so is one that does not say.
@@ -72,6 +84,8 @@ class ColumnSpec:
         )
 
     ageing: bool = False  # an age/history field that shifts as the panel ages: drift is information, not an alert
+    # a tactic's place in the order tactics follow one another (1, 2, ...; None: not a tactic)
+    tactic: int | None = None
 
     @property
     def is_categorical(self) -> bool:
@@ -145,15 +159,18 @@ class DataContract:
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, config: Mapping[str, Any]) -> DataContract:
-        """Build and check a contract from a data config mapping (plain dict or DictConfig)."""
+    def from_dict(cls, config: Mapping[str, Any], source: str | None = None) -> DataContract:
+        """Build and check a contract from a data config mapping (plain dict or DictConfig).
+
+        ``source``: the file the config came from, named in every refusal.
+        """
         config = _plain(config)
         if not isinstance(config, Mapping):
             raise ConfigError(
                 f"a data config must be a mapping of keys (name, columns, ...), got {config!r:.80}"
             )
         name = str(config.get("name", "unnamed"))
-        where = f"data config '{name}'"
+        where = f"{source}: data config '{name}'" if source else f"data config '{name}'"
         slices = config.get("slices") or ()
         if isinstance(slices, str) or not isinstance(slices, (list, tuple)):
             raise ConfigError(f"{where}: 'slices' must be a list of column names, not {slices!r}")
@@ -169,7 +186,7 @@ class DataContract:
             as_of_column=config.get("as_of_column"),
             history_counts=tuple(config.get("history_counts") or ()),
         )
-        contract.check()
+        contract.check(source)
         return contract
 
     def to_dict(self) -> dict[str, Any]:
@@ -198,9 +215,9 @@ class DataContract:
             "rules": [asdict(r) for r in self.rules],
         }
 
-    def check(self) -> None:
+    def check(self, source: str | None = None) -> None:
         """Refuse a config that is inconsistent or asks for a forbidden feature."""
-        where = f"data config '{self.name}'"
+        where = f"{source}: data config '{self.name}'" if source else f"data config '{self.name}'"
         for c in self.columns:
             self._check_column(c, where)
             if c.role == "feature":
@@ -218,6 +235,7 @@ class DataContract:
                 )
         if not self.features:
             raise ConfigError(f"{where}: no column has role 'feature'")
+        self._check_group_and_tactics(where)
         for name in (*self.slices, *([self.cohort_column] if self.cohort_column else [])):
             if name not in self._by_name:
                 raise ConfigError(f"{where}: slice/cohort column '{name}' is not a column")
@@ -241,6 +259,51 @@ class DataContract:
             if rule.kind not in ("iff", "implies") or rule.severity not in ("error", "warning"):
                 raise ConfigError(
                     f"{where}, rule '{rule.name}': kind must be iff/implies and severity error/warning"
+                )
+
+    def _check_group_and_tactics(self, where: str) -> None:
+        """At most one group column (ids shared by lines, never a model input, never a slice) and
+        tactics only on features describing the disruption, each with a whole-number order."""
+        groups = [c for c in self.columns if c.role == "group"]
+        if len(groups) > 1:
+            raise ConfigError(
+                f"{where}: at most one column may have role 'group' (the organised crime group "
+                f"id), found {[c.name for c in groups]}"
+            )
+        for c in groups:
+            here = f"{where}, column '{c.name}'"
+            if c.dtype not in GROUP_DTYPES:
+                raise ConfigError(
+                    f"{here}: a group column holds group ids, so its dtype must be one of "
+                    f"{GROUP_DTYPES}, not '{c.dtype}'"
+                )
+            if c.unique:
+                raise ConfigError(
+                    f"{here}: a group column is shared by the lines of a group; it cannot be "
+                    "'unique' (use role 'id' for a row id)"
+                )
+            if c.name in self.slices or c.name == self.cohort_column:
+                raise ConfigError(
+                    f"{here}: a group column is context for a group view, not a slice or cohort "
+                    "(thousands of groups would make every per-slice figure noise)"
+                )
+            if c.tactic is not None:
+                raise ConfigError(f"{here}: a group column cannot be a tactic")
+        for c in self.columns:
+            if c.tactic is None:
+                continue
+            here = f"{where}, column '{c.name}'"
+            if isinstance(c.tactic, bool) or not isinstance(c.tactic, int) or c.tactic < 1:
+                raise ConfigError(
+                    f"{here}: tactic must be a whole number >= 1 (its place in the order tactics "
+                    f"follow one another), not {c.tactic!r}"
+                )
+            if c.role != "feature" or c.describes != "disruption":
+                raise ConfigError(
+                    f"{here}: only a feature that describes the disruption (`role: feature`, "
+                    "`describes: disruption`) can be a tactic: a tactic is part of what police "
+                    f"did, not a fact about the line, the place or a group (this column: role "
+                    f"'{c.role}', describes '{c.describes}')"
                 )
 
     def _check_column(self, c: ColumnSpec, where: str) -> None:
@@ -288,7 +351,8 @@ class DataContract:
         elif c.describes == "person":
             reason = "it is declared to describe a person"
         else:
-            reason = protected_reason(c.name, c.label_text)
+            concept = next((k.label_text for k in self.concepts if k.name == c.concept), "")
+            reason = feature_refusal(c.name, c.label_text, concept, c.allowed, c.describes)
         if reason:
             raise ConfigError(
                 f"{where} refused: column '{c.name}' may not be a feature because {reason}. "
@@ -333,6 +397,29 @@ class DataContract:
     @property
     def features(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.role == "feature")
+
+    @property
+    def group_column(self) -> str | None:
+        """The organised crime group id column (role ``group``), or None. Context, never a feature."""
+        return next((c.name for c in self.columns if c.role == "group"), None)
+
+    @property
+    def tactics(self) -> tuple[str, ...]:
+        """The tactic columns in the order they follow one another (then in column order)."""
+        flagged = [(c.tactic, i, c.name) for i, c in enumerate(self.columns) if c.tactic]
+        return tuple(name for _, _, name in sorted(flagged))
+
+    def tactic_order(self, name: str) -> int:
+        """A tactic's place in the order (a larger number follows a smaller)."""
+        order = self._by_name[name].tactic
+        if order is None:
+            raise KeyError(f"{name} is not a tactic of data config '{self.name}'")
+        return order
+
+    def tactics_before(self, name: str) -> tuple[str, ...]:
+        """The tactics that come strictly before ``name`` (those a review of it adjusts for)."""
+        order = self.tactic_order(name)
+        return tuple(t for t in self.tactics if self.tactic_order(t) < order)
 
     @property
     def categorical_features(self) -> tuple[str, ...]:
@@ -458,4 +545,4 @@ def load_data_contract(name_or_path: str | Path, config_dir: Path | None = None)
         path = (config_dir or default_config_dir()) / "data" / f"{name_or_path}.yaml"
     if not path.is_file():
         raise ConfigError(f"no data config at {path}")
-    return DataContract.from_dict(OmegaConf.load(path))
+    return DataContract.from_dict(OmegaConf.load(path), source=str(path))

@@ -73,6 +73,27 @@ def _check_header(path: Path) -> None:
         )
 
 
+def _check_parquet_columns(path: Path) -> None:
+    """Refuse a Parquet file naming a column twice, in one line (pyarrow would dump its schema)."""
+    try:
+        names = pq.read_schema(path).names
+    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+        raise ResilienceError(f"{path}: cannot be read as Parquet: {_first_line(exc)}") from exc
+    twice = [name for name, count in Counter(names).items() if count > 1]
+    if twice:
+        shown = ", ".join(f"'{printable_name(name)}'" for name in twice)
+        raise ResilienceError(
+            f"{path}: column {shown} appears more than once in the file; expected each column "
+            "once (drop or rename the copy and write the file again)"
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    """A library's message cut to its first line (pyarrow appends whole schemas)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _has_nul(path: Path) -> bool:
     """Does the file hold a NUL byte anywhere? (pandas' C parser silently cuts a value at one.)"""
     with open(path, "rb") as handle:
@@ -119,10 +140,11 @@ def read_extract(path: str | Path) -> pd.DataFrame:
     if _kind(path) == "csv":
         frame = _read_csv(path)
     else:
+        _check_parquet_columns(path)
         try:
             frame = pq.read_table(path).to_pandas()
         except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-            raise ResilienceError(f"{path}: cannot be read as Parquet: {exc}") from exc
+            raise ResilienceError(f"{path}: cannot be read as Parquet: {_first_line(exc)}") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame.reset_index(drop=True)
 
@@ -136,10 +158,11 @@ def iter_extract(path: str | Path, chunk_rows: int = 100_000) -> Iterator[pd.Dat
     if _kind(path) == "csv":
         chunks = _read_csv(path, chunksize=chunk_rows)
     else:
+        _check_parquet_columns(path)
         try:
             parquet = pq.ParquetFile(path)
         except Exception as exc:
-            raise ResilienceError(f"{path}: cannot be read as Parquet: {exc}") from exc
+            raise ResilienceError(f"{path}: cannot be read as Parquet: {_first_line(exc)}") from exc
         chunks = (batch.to_pandas() for batch in parquet.iter_batches(batch_size=chunk_rows))
     for chunk in chunks:
         chunk.columns = [str(c).strip() for c in chunk.columns]

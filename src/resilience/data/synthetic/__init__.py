@@ -13,18 +13,23 @@ parameters grounded in public figures, each listed with its source or marked "as
 ``data/synthetic/README.md``; the overall persistence rate is an assumption.
 
 The labelled history holds the disruptions whose outcome is known by ``end_date``. Each weekly
-extract holds the disruptions still open that week (the last ``horizon_weeks``), with the
-disruption package as recorded by then (:data:`RECORDING`). Presets in ``configs/world/`` and
-:class:`ExtraEffect` change the true mechanism; :func:`true_drivers` says which columns drive it.
+extract (one per ISO week of the whole history by default) holds the disruptions still open that
+week (the last ``horizon_weeks``), with the disruption package as recorded by then (recording
+delays per field, :class:`RecordingDelays`). Presets in ``configs/world/`` and :class:`ExtraEffect`
+change the true mechanism; :func:`true_drivers` says which columns drive it. Lines linked to an
+organised crime group carry its id (``ocg_id``). Tactics can be assigned with confounding, and
+:func:`tactic_effect_truth` gives each disruption's true probability with and without a tactic.
 
 One job per module: ``columns`` (the contract's columns), ``config`` (the knobs), ``mechanism``
-(the truth), ``simulate`` (lines, rounds, outcomes), ``snapshots`` (weekly extracts), ``write``.
+(the truth), ``package`` (the disruption package, replayable under an intervention), ``simulate``
+(lines, rounds, outcomes), ``snapshots`` (weekly extracts), ``tactics`` (the truth of tactics),
+``write``.
 
 Example
 -------
 >>> world = generate_world(WorldConfig(n_lines=400))
->>> sorted(world.weekly)
-['2026-W44', '2026-W45', '2026-W46', '2026-W47']
+>>> list(world.weekly)[-2:]
+['2026-W46', '2026-W47']
 >>> "persisted_12w" in world.weekly["2026-W47"].columns
 False
 """
@@ -32,7 +37,13 @@ False
 from __future__ import annotations
 
 from resilience.data.synthetic.columns import COLUMNS, FEATURE_COLUMNS, LABEL
-from resilience.data.synthetic.config import ExtraEffect, WorldConfig, load_world_config
+from resilience.data.synthetic.config import (
+    ExtraEffect,
+    Recording,
+    RecordingDelays,
+    WorldConfig,
+    load_world_config,
+)
 from resilience.data.synthetic.mechanism import (
     MONOTONE_DRIVERS,
     NO_EFFECT_FEATURES,
@@ -43,8 +54,15 @@ from resilience.data.synthetic.mechanism import (
     true_terms,
     world_terms,
 )
+from resilience.data.synthetic.package import WORLD_TACTICS
 from resilience.data.synthetic.simulate import SyntheticWorld, generate_world
-from resilience.data.synthetic.snapshots import ACCRUING_COLUMNS, RECORDING, Recording
+from resilience.data.synthetic.snapshots import (
+    ACCRUING_COLUMNS,
+    RECORDING,
+    WeeklyExtracts,
+    uncapped_fields,
+)
+from resilience.data.synthetic.tactics import tactic_effect_truth, tactic_effects, tactics_truth
 from resilience.data.synthetic.write import write_world
 
 __all__ = [
@@ -56,16 +74,23 @@ __all__ = [
     "NO_EFFECT_FEATURES",
     "RECORDING",
     "TRUE_TERMS",
+    "WORLD_TACTICS",
     "ExtraEffect",
     "Recording",
+    "RecordingDelays",
     "SyntheticWorld",
+    "WeeklyExtracts",
     "WorldConfig",
     "generate_world",
     "load_world_config",
     "mechanism_summary",
     "no_effect_features",
+    "tactic_effect_truth",
+    "tactic_effects",
+    "tactics_truth",
     "true_drivers",
     "true_terms",
+    "uncapped_fields",
     "world_terms",
     "write_world",
 ]

@@ -1,9 +1,11 @@
 """The world's knobs: :class:`WorldConfig` (``configs/world/default.yaml`` key for key), the
-extra true effects of alternative worlds (:class:`ExtraEffect`) and :func:`load_world_config`."""
+extra true effects of alternative worlds (:class:`ExtraEffect`), when each package field is
+recorded (:class:`Recording`, :class:`RecordingDelays`) and :func:`load_world_config`."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import pandas as pd
@@ -83,6 +85,103 @@ class ExtraEffect:
         return {key: value for key, value in asdict(self).items() if value is not None}
 
 
+@dataclass(frozen=True)
+class Recording:
+    """When the units of one disruption-package field are recorded (an **assumption**: no public
+    source gives recording delays).
+
+    Each unit (an arrested runner, a referral, an order; the one event of a yes/no field) is on
+    record on the day of the disruption with chance ``on_day``, otherwise ``first`` to ``last``
+    days later (uniformly, before ``recording_delay_scale``). ``closure_type`` counts from the day
+    the holder's arrest is recorded (the charge follows it). For a seizure value the whole value
+    is on record on the day with chance ``on_day``, otherwise a follow-up part comes that many days
+    later.
+    """
+
+    on_day: float
+    first: int
+    last: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RecordingDelays:
+    """The recording delay of every package field that accrues (``recording_delays`` in the world
+    config, one key per field). A mapping that names only some fields, or only some keys of a
+    field, keeps the defaults for the rest (so a preset lists only what it changes).
+
+    >>> RecordingDelays.of({"ddtro": {"last": 120}}).ddtro
+    Recording(on_day=0.0, first=7, last=120)
+    """
+
+    holder_arrested: Recording = Recording(on_day=0.6, first=1, last=56)
+    closure_type: Recording = Recording(on_day=0.0, first=0, last=28)
+    closure_type_type2: Recording = Recording(on_day=0.0, first=3, last=42)
+    runners_arrested: Recording = Recording(on_day=0.65, first=1, last=56)
+    handsets_seized: Recording = Recording(on_day=0.8, first=1, last=56)
+    safeguarding_referrals: Recording = Recording(on_day=0.4, first=1, last=42)
+    closure_orders: Recording = Recording(on_day=0.0, first=2, last=28)
+    ddtro: Recording = Recording(on_day=0.0, first=7, last=56)
+    ancillary_orders: Recording = Recording(on_day=0.2, first=7, last=70)
+    drugs_seized_gbp: Recording = Recording(on_day=0.6, first=1, last=56)
+    cash_seized_gbp: Recording = Recording(on_day=0.6, first=1, last=56)
+
+    @classmethod
+    def of(cls, raw: object) -> RecordingDelays:
+        """From a mapping (YAML shape) or a RecordingDelays; missing fields and keys keep defaults."""
+        if isinstance(raw, RecordingDelays):
+            return raw
+        if raw is None:
+            return cls()
+        if not isinstance(raw, Mapping):
+            raise ConfigError(
+                "world config: recording_delays must map package fields to "
+                f"{{on_day, first, last}}, not {raw!r:.80}"
+            )
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(raw) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"world config: recording_delays: unknown field(s) {', '.join(map(str, unknown))}; "
+                f"the fields are {', '.join(known)}"
+            )
+        base = cls()
+        changes = {}
+        for name, value in raw.items():
+            default = getattr(base, name)
+            if isinstance(value, Recording):
+                changes[name] = value
+                continue
+            if not isinstance(value, Mapping) or set(value) - {"on_day", "first", "last"}:
+                raise ConfigError(
+                    f"world config: recording_delays.{name} must be a mapping with keys "
+                    f"on_day, first, last (each optional), not {value!r:.80}"
+                )
+            changes[name] = replace(default, **dict(value))
+        return replace(base, **changes)
+
+    def problems(self) -> list[str]:
+        out = []
+        for f in fields(self):
+            rec = getattr(self, f.name)
+            if not isinstance(rec.on_day, (int, float)) or not 0.0 <= rec.on_day <= 1.0:
+                out.append(f"recording_delays.{f.name}.on_day must be between 0 and 1")
+            whole = all(
+                isinstance(v, int) and not isinstance(v, bool) for v in (rec.first, rec.last)
+            )
+            if not whole or not 0 <= rec.first <= rec.last:
+                out.append(
+                    f"recording_delays.{f.name}: first and last must be whole days, "
+                    "0 <= first <= last"
+                )
+        return out
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name).to_dict() for f in fields(self)}
+
+
 def category_levels(cfg: WorldConfig) -> dict[str, tuple[str, ...]]:
     """The simulator's category columns and their levels, in code order."""
     return {
@@ -146,8 +245,23 @@ class WorldConfig:
         (the scale knob: about 0.9 history rows per line at the defaults, as some lines are
         first known too late or fold before their first disruption).
     start_date, end_date : ISO dates; ``end_date`` is the last disruption day ("today" of the world).
-    weekly_extract_weeks : how many latest ISO weeks are exported as weekly extracts (each holds
-        the disruptions open that week, so consecutive extracts share most of their rows).
+    weekly_extract_weeks : ``"all"`` (every ISO week from ``start_date``'s to ``end_date``'s) or
+        how many of the latest ISO weeks are exported as weekly extracts (each holds the
+        disruptions open that week, so consecutive extracts share most of their rows).
+    recording_delays, recording_delay_scale : when each package field's units are recorded
+        (:class:`RecordingDelays`); the scale multiplies every delay in days (0.5 halves, 2 doubles).
+        A field whose delays can reach past the horizon may be incomplete in the last extract that
+        holds a disruption; the labelled history always holds the final package.
+    conviction_orders_rate : mean extra ancillary orders made on conviction, after the outcome is
+        known, for a charged holder whose line folded (0 = none): a later record leaks the outcome.
+    ocg_group_size_power, ocg_group_max_size : the lines linked to an organised crime group are
+        grouped (``ocg_id``) with sizes P(k) proportional to k^-power, 1 <= k <= max size.
+    assignment_strength, assignment_hidden_strength, ancillary_charge_link : confounded
+        assignment of tactics: the log-odds of giving each tactic (a count: at least once) rises by the first times the
+        line's recorded strength and by the second times its unrecorded character (the line
+        effect, in sd); the link is the share of ancillary orders that follow the charge.
+    tactics_truth : also write ``tactics_truth.parquet`` (each labelled disruption's true
+        probability with and without each tactic).
     ddtro_decay_per_number, extra_effects : change the true mechanism (with every ``effect_*``):
         1 removes the DDTRO x deal numbers interaction; :class:`ExtraEffect` entries give columns
         effects they lack by default. ``true_drivers(config)`` says which columns drive the result.
@@ -169,7 +283,7 @@ class WorldConfig:
     start_date: str = "2023-11-27"
     end_date: str = "2026-11-22"
     horizon_weeks: int = 12
-    weekly_extract_weeks: int = 4
+    weekly_extract_weeks: int | str = "all"
     warmup_weeks: int = 52
     # -- where lines are and where they come from ---------------------------------------------
     policing_areas: tuple[str, ...] = DEFAULT_AREAS
@@ -200,6 +314,17 @@ class WorldConfig:
     ddtro_rate: float = 0.12
     runner_arrest_rate: float = 0.25
     safeguarding_referral_rate: float = 0.60
+    # -- organised crime groups ----------------------------------------------------------------
+    ocg_group_size_power: float = 1.8
+    ocg_group_max_size: int = 40
+    # -- confounded assignment of tactics (0 = the default world's assignment) ------------------
+    assignment_strength: float = 0.0
+    assignment_hidden_strength: float = 0.0
+    ancillary_charge_link: float = 0.0
+    # -- recording: when package fields reach the record -----------------------------------------
+    recording_delays: RecordingDelays = RecordingDelays()
+    recording_delay_scale: float = 1.0
+    conviction_orders_rate: float = 0.0
     # -- the true mechanism (log-odds) ----------------------------------------------------------
     persistence_intercept: float = 0.75
     effect_log_contacts: float = 0.85
@@ -230,28 +355,41 @@ class WorldConfig:
     miscalibrated_area: str | None = None
     miscalibration_log_odds: float = 1.0
     miscalibration_start_fraction: float = 0.70
+    # -- outputs --------------------------------------------------------------------------------
+    tactics_truth: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "policing_areas", tuple(str(a) for a in self.policing_areas))
         object.__setattr__(self, "area_weights", tuple(float(w) for w in self.area_weights))
+        object.__setattr__(self, "recording_delays", RecordingDelays.of(self.recording_delays))
         extra, problems = _extra_effects(self, self.extra_effects)
         object.__setattr__(self, "extra_effects", extra)
+        problems += self.recording_delays.problems()
         try:
             start, end = self.start_day, self.end_day
         except ValueError as exc:
             raise ConfigError(
                 f"world config: start_date/end_date must be ISO dates: {exc}"
             ) from exc
-        if (end - start).days < 7 * (2 * self.horizon_weeks + self.weekly_extract_weeks + 4):
+        if (end - start).days < 7 * (2 * self.horizon_weeks + 4):
             problems.append(
                 "end_date must lie well after start_date (more than twice the horizon "
-                "+ the weekly weeks), so every weekly extract's open disruptions "
-                "fall inside the exported history range"
+                "+ 4 weeks), so the world has a labelled history and open disruptions"
             )
         if self.n_lines < 1:
             problems.append("n_lines must be >= 1")
-        if self.weekly_extract_weeks < 1:
-            problems.append("weekly_extract_weeks must be >= 1")
+        weeks = self.weekly_extract_weeks
+        if weeks != "all" and (
+            isinstance(weeks, bool) or not isinstance(weeks, int) or not 1 <= weeks <= self.n_weeks
+        ):
+            problems.append(
+                f"weekly_extract_weeks must be 'all' or a whole number from 1 to {self.n_weeks} "
+                f"(the ISO weeks from start_date's to end_date's), not {weeks!r}"
+            )
+        if self.ocg_group_max_size < 1 or self.ocg_group_size_power < 0:
+            problems.append("ocg_group_max_size must be >= 1 and ocg_group_size_power >= 0")
+        if self.tactics_truth not in (True, False):
+            problems.append("tactics_truth must be true or false")
         if self.horizon_weeks < 1 or self.warmup_weeks < 0:
             problems.append("horizon_weeks must be >= 1 and warmup_weeks >= 0")
         if not self.policing_areas or len(set(self.policing_areas)) != len(self.policing_areas):
@@ -278,6 +416,7 @@ class WorldConfig:
             "safeguarding_referral_rate",
             "miscalibration_start_fraction",
             "ddtro_decay_per_number",
+            "ancillary_charge_link",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"{name} must be between 0 and 1")
@@ -297,6 +436,8 @@ class WorldConfig:
             "mean_extra_gap_weeks",
             "line_effect_sd",
             "covariate_shift",
+            "recording_delay_scale",
+            "conviction_orders_rate",
         ):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0")
@@ -319,6 +460,18 @@ class WorldConfig:
     def end_day(self) -> pd.Timestamp:
         """``end_date`` as a timestamp."""
         return pd.Timestamp(self.end_date).normalize()
+
+    @property
+    def n_weeks(self) -> int:
+        """ISO weeks from ``start_date``'s to ``end_date``'s (0 if the dates are the wrong way)."""
+        start_monday = self.start_day - pd.Timedelta(days=self.start_day.weekday())
+        end_monday = self.end_day - pd.Timedelta(days=self.end_day.weekday())
+        return max((end_monday - start_monday).days // 7 + 1, 0)
+
+    @property
+    def export_weeks(self) -> int:
+        """How many of the latest ISO weeks are exported as weekly extracts."""
+        return self.n_weeks if self.weekly_extract_weeks == "all" else self.weekly_extract_weeks
 
     @property
     def hub_shares(self) -> tuple[float, ...]:
@@ -350,6 +503,7 @@ class WorldConfig:
             value = getattr(self, f.name)
             out[f.name] = list(value) if isinstance(value, tuple) else value
         out["extra_effects"] = [effect.to_dict() for effect in self.extra_effects]
+        out["recording_delays"] = self.recording_delays.to_dict()
         return out
 
 

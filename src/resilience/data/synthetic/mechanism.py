@@ -165,15 +165,11 @@ def mechanism_summary(config: WorldConfig) -> dict:
     }
 
 
-def true_terms(
-    frame: pd.DataFrame, config: WorldConfig, line_effect: np.ndarray | None = None
-) -> pd.DataFrame:
-    """The true mechanism's terms for extract rows: one ``term_<name>`` column per term.
-
-    Computed from the contract columns alone (the unobserved ``line_effect`` is 0 unless given, e.g.
-    ``truth["term_line_random_effect"]``), so a benchmark can ask how the truth moves when one column
-    changes. ``term_intercept`` plus the row sum is the true log-odds.
-    """
+def mechanism_inputs(
+    frame: pd.DataFrame, config: WorldConfig
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Extract rows as the mechanism reads them: feature columns as arrays (categories as codes in
+    :func:`category_levels` order) and the share of the date range elapsed at each row."""
     levels = category_levels(config)
     x = {}
     for column in FEATURE_COLUMNS:
@@ -186,10 +182,25 @@ def true_terms(
             x[column] = values.to_numpy(dtype=bool if values.dtype == bool else np.float64)
     days = (pd.DatetimeIndex(frame["disruption_date"]) - config.start_day).days.to_numpy()
     end_day = (config.end_day - config.start_day).days
+    return x, np.clip(days / end_day, 0.0, 1.0)
+
+
+def true_terms(
+    frame: pd.DataFrame, config: WorldConfig, line_effect: np.ndarray | None = None
+) -> pd.DataFrame:
+    """The true mechanism's terms for extract rows: one ``term_<name>`` column per term.
+
+    Computed from the contract columns alone (the unobserved ``line_effect`` is 0 unless given, e.g.
+    ``truth["term_line_random_effect"]``), so a benchmark can ask how the truth moves when one column
+    changes. ``term_intercept`` plus the row sum is the true log-odds. (With
+    ``conviction_orders_rate`` on, the history's ancillary orders include orders made after the
+    outcome, which the truth does not: it was drawn before them.)
+    """
+    x, t_frac = mechanism_inputs(frame, config)
     effect = (
         np.zeros(len(frame)) if line_effect is None else np.asarray(line_effect, dtype=np.float64)
     )
-    terms = mechanism_terms(config, x, np.clip(days / end_day, 0.0, 1.0), effect)
+    terms = mechanism_terms(config, x, t_frac, effect)
     out = pd.DataFrame({"term_intercept": np.full(len(frame), float(config.persistence_intercept))})
     for name, value in terms.items():
         out["term_" + name] = value

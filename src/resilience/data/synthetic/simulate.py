@@ -8,6 +8,7 @@ line's later rows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,8 @@ from resilience.data.synthetic.columns import (
 )
 from resilience.data.synthetic.config import WorldConfig, category_levels
 from resilience.data.synthetic.mechanism import TRUE_TERMS, mechanism_terms
-from resilience.data.synthetic.snapshots import WorldCalendar, weekly_extracts
+from resilience.data.synthetic.package import FactualDraws, package
+from resilience.data.synthetic.snapshots import WeeklyExtracts, WorldCalendar, record_package
 
 
 @dataclass
@@ -35,18 +37,26 @@ class SyntheticWorld:
     Attributes
     ----------
     history : labelled rows whose 12-week outcome is known by ``end_date``.
-    weekly : ISO week ("YYYY-Www") -> that week's extract, for the latest weeks: the disruptions
-        still open that week (disrupted in the last ``horizon_weeks``), package fields as recorded
-        by then, without the label.
+    weekly : ISO week ("YYYY-Www") -> that week's extract (a mapping that builds each extract when
+        asked, :class:`~resilience.data.synthetic.snapshots.WeeklyExtracts`): the disruptions still
+        open that week (disrupted in the last ``horizon_weeks``), package fields as recorded by
+        then, without the label. Every ISO week of the world by default.
     truth : one row per disruption in ``history`` and ``weekly`` (from its final package): ``disruption_id``,
         ``true_probability``, ``term_intercept`` and ``term_<name>`` for each of :data:`TRUE_TERMS`.
     config : the config the world was generated from.
+    records : every disruption's final record (history and open ones, in date order, the label
+        too), the line's state at each disruption included. For the truth of tactics.
+    noise : per disruption (same order as ``records``), the draws behind its package
+        (:mod:`~resilience.data.synthetic.package`) and ``conviction_orders``, the ancillary orders
+        made on conviction after the outcome. Never part of an extract.
     """
 
     history: pd.DataFrame
-    weekly: dict[str, pd.DataFrame]
+    weekly: Mapping[str, pd.DataFrame]
     truth: pd.DataFrame
     config: WorldConfig | None = None
+    records: pd.DataFrame | None = None
+    noise: pd.DataFrame | None = None
 
 
 def _draw_lines(
@@ -162,61 +172,10 @@ def _line_at_disruption(
     }
 
 
-def _draw_package(
-    cfg: WorldConfig, rng: np.random.Generator, r: dict[str, np.ndarray], shift: np.ndarray
-) -> dict[str, np.ndarray]:
-    """The disruption package (its final values, as the labelled history records them)."""
-    n = r["line"].size
-    sustained = rng.random(n) < np.minimum(
-        cfg.sustained_rate + 0.1 * (r["prior_disruptions"] > 0), 1.0
-    )
-    p_holder = np.clip(
-        cfg.holder_arrest_rate * np.where(sustained, 1.3, 0.85) * np.exp(-0.7 * shift), 0.0, 0.95
-    )
-    holder = rng.random(n) < p_holder
-    charged = holder & (rng.random(n) < cfg.type1_share_of_holder_arrests)
-    deactivated = ~charged & (rng.random(n) < cfg.type2_rate)
-    runners_arrested = rng.binomial(
-        r["runners"], np.minimum(cfg.runner_arrest_rate + 0.1 * sustained, 1.0)
-    )
-    handsets = rng.poisson(0.5 + 0.8 * holder + 0.4 * runners_arrested)
-    ddtro = rng.random(n) < cfg.ddtro_rate
-    closure_orders = rng.binomial(r["cuckooed_addresses"], 0.35)
-    ancillary = rng.poisson(0.15 + 0.5 * holder + 0.15 * runners_arrested)
-    safeguarding = rng.binomial(
-        r["exploited_children"] + r["exploited_adults"], cfg.safeguarding_referral_rate
-    )
-    drugs_on = rng.random(n) >= 0.3
-    drugs = drugs_on * np.exp(
-        np.log(800.0) + 0.8 * holder + 0.2 * runners_arrested + 1.0 * rng.standard_normal(n)
-    )
-    cash_on = rng.random(n) >= 0.5
-    cash = cash_on * np.exp(np.log(600.0) + 1.1 * rng.standard_normal(n))
-    grade_score = (
-        holder
-        + 0.6 * sustained
-        + 0.3 * np.minimum(runners_arrested, 3)
-        + 0.5 * rng.standard_normal(n)
-    )
-    return {
-        "holder_arrested": holder,
-        "closure": np.where(charged, 1, np.where(deactivated, 2, 0)),
-        "runners_arrested": runners_arrested,
-        "handsets_seized": handsets,
-        "ddtro": ddtro,
-        "closure_orders": closure_orders,
-        "ancillary_orders": ancillary,
-        "safeguarding_referrals": safeguarding,
-        "drugs_seized_gbp": np.round(drugs, -1),
-        "cash_seized_gbp": np.round(cash, -1),
-        "sustained_operation": sustained,
-        "grade": np.digitize(grade_score, [0.6, 1.5]),
-    }
-
-
 def _simulate_round(
     cfg: WorldConfig,
     rng: np.random.Generator,
+    coupling: np.random.Generator,
     lines: dict[str, np.ndarray],
     idx: np.ndarray,
     day: np.ndarray,
@@ -234,7 +193,9 @@ def _simulate_round(
     rows = _line_at_disruption(cfg, rng, lines, idx, day, shift)
     rows["prior_disruptions"] = prior
     rows["weeks_since_last_disruption"] = np.round((day - last_day) / 7.0, 1)
-    rows.update(_draw_package(cfg, rng, rows, shift))
+    draws = FactualDraws(rng, coupling)
+    rows.update(package(cfg, rows, shift, lines["line_effect"][idx], draws))
+    rows.update({"noise_" + name: value for name, value in draws.noise.items()})
     x = {
         **rows,
         "line_type": rows["home_grown"].astype(np.int64),
@@ -280,7 +241,7 @@ def _adapt(
 
 def _simulate(
     cfg: WorldConfig,
-    rngs: tuple[np.random.Generator, np.random.Generator],
+    rngs: tuple[np.random.Generator, ...],
     lines: dict[str, np.ndarray],
     start_idx: np.ndarray,
     start_day: np.ndarray,
@@ -297,8 +258,9 @@ def _simulate(
     Rows on or after ``shift_from`` (outcome not yet known at ``end_day``) draw from their own
     stream ``rngs[1]``: numpy's discrete samplers consume a value-dependent number of bits, so
     sharing one stream would let the covariate shift of those rows perturb every other row.
+    ``rngs[2]`` and ``rngs[3]`` couple the package's counts to their noise (main and open rows).
     """
-    main_rng, window_rng = rngs
+    main_rng, window_rng, main_coupling, window_coupling = rngs
     horizon_days = 7 * (cfg.horizon_weeks + 1)
     extra_days = cfg.mean_extra_gap_weeks * 7.0
     idx, day = start_idx, start_day
@@ -312,6 +274,7 @@ def _simulate(
             _simulate_round(
                 cfg,
                 rng,
+                coupling,
                 lines,
                 idx[mask],
                 day[mask],
@@ -320,7 +283,10 @@ def _simulate(
                 shift_from,
                 end_day,
             )
-            for mask, rng in ((~in_window, main_rng), (in_window, window_rng))
+            for mask, rng, coupling in (
+                (~in_window, main_rng, main_coupling),
+                (in_window, window_rng, window_coupling),
+            )
         ]
         rows = {key: np.concatenate([part.pop(key) for part in parts]) for key in list(parts[0])}
         del parts
@@ -361,17 +327,26 @@ def _ids(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
     return np.char.add(prefix, text).astype(object)
 
 
+def _group_ids(group: np.ndarray) -> np.ndarray:
+    """``SYN-G00001``... for group numbers, None (an empty id) where a line has no group."""
+    out = np.full(group.size, None, dtype=object)
+    linked = group >= 0
+    out[linked] = _ids("SYN-G", group[linked] + 1, 5)
+    return out
+
+
 def _frame(
     cfg: WorldConfig,
     lines: dict[str, np.ndarray],
     rows: dict[str, np.ndarray],
     order: np.ndarray,
     start: pd.Timestamp,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Turn simulated rows (ordered by ``order``) into a frame with the contract's columns, in its
-    order and types, and the matching truth frame."""
+    order and types, the matching truth frame and the package's noise (``noise_*`` keys)."""
     # Pop as we go so that a million-row world is never held twice.
     r = {key: rows.pop(key)[order] for key in list(rows)}
+    noise = {key[len("noise_") :]: r.pop(key) for key in list(r) if key.startswith("noise_")}
     line = r.pop("line")
     home_grown = r.pop("home_grown")
     n = line.size
@@ -390,6 +365,7 @@ def _frame(
         "line_id": pd.array(_ids("SYN-L", line + 1, 6), dtype="str"),
         "date": (start + pd.to_timedelta(r.pop("day"), unit="D")).astype("datetime64[ns]"),
         "label": r.pop("persisted").astype(bool),
+        "group": _group_ids(lines["group"][line]),
     }
     numpy_type = {"int": np.int64, "float": np.float64, "bool": bool}
     data: dict[str, object] = {}
@@ -416,7 +392,43 @@ def _frame(
     }
     for name in (*TRUE_TERMS, *(extra.name for extra in cfg.extra_effects)):
         truth["term_" + name] = r.pop("term_" + name)
-    return frame, pd.DataFrame(truth, copy=False)
+    noise_frame = pd.DataFrame({CONTRACT.id_column: disruption_ids, **noise}, copy=False)
+    return frame, pd.DataFrame(truth, copy=False), noise_frame
+
+
+def _ocg_groups(
+    cfg: WorldConfig, lines: dict[str, np.ndarray], rng: np.random.Generator
+) -> np.ndarray:
+    """The organised crime group of each line (-1: not linked to one), numbered by first line.
+
+    **Assumption** (no public source gives group sizes): the lines linked to a group are grouped
+    within their territory (the hub an imported line is run from; the area of a home-grown one),
+    in random order, into groups whose sizes are drawn with P(k) proportional to
+    k^-``ocg_group_size_power`` for 1 <= k <= ``ocg_group_max_size`` (skewed: most groups run one
+    or two known lines, a few run tens).
+    """
+    group = np.full(lines["ocg"].size, -1, dtype=np.int64)
+    linked = np.flatnonzero(lines["ocg"])
+    if linked.size == 0:
+        return group
+    territory = np.where(lines["home_grown"], len(HUBS) + lines["area"], lines["hub"])[linked]
+    sizes = np.arange(1, cfg.ocg_group_max_size + 1)
+    weights = sizes.astype(np.float64) ** -cfg.ocg_group_size_power
+    weights /= weights.sum()
+    count = 0
+    for place in np.unique(territory):
+        members = linked[territory == place]
+        members = members[rng.permutation(members.size)]
+        drawn = rng.choice(sizes, size=members.size, p=weights)
+        n_groups = int(np.searchsorted(np.cumsum(drawn), members.size)) + 1
+        group[members] = count + np.repeat(np.arange(n_groups), drawn[:n_groups])[: members.size]
+        count += n_groups
+    # Number the groups in the order their first line appears.
+    _, first = np.unique(group[linked], return_index=True)
+    rank = np.empty(first.size, dtype=np.int64)
+    rank[np.argsort(first)] = np.arange(first.size)
+    group[linked] = rank[group[linked]]
+    return group
 
 
 def _simulate_world(
@@ -435,10 +447,17 @@ def _simulate_world(
         cal.end_day,
         birth_low=-7 * cfg.warmup_weeks,
     )
+    lines["group"] = _ocg_groups(cfg, lines, np.random.default_rng(seeds[7]))
     starts = np.flatnonzero(
         (lines["first_day"] <= cal.end_day) & (lines["first_day"] < lines["natural_end"])
     )
-    rngs = (np.random.default_rng(rounds_seq), np.random.default_rng(window_seq))
+    window_coupling = np.random.default_rng(seeds[6])
+    rngs = (
+        np.random.default_rng(rounds_seq),
+        np.random.default_rng(window_seq),
+        np.random.default_rng(seeds[5]),
+        window_coupling,
+    )
     shift_from = cal.history_last + 1
     exported = ((0, cal.end_day),)
     rows = _simulate(
@@ -464,11 +483,15 @@ def _simulate_world(
             extra["birth"] = np.minimum(
                 extra["birth"], first - 7 * rng.integers(1, 27, size=n_extra)
             )
+            # Each new line linked to organised crime is a new group's first known line.
+            extra["group"] = np.where(
+                extra["ocg"], lines["group"].max(initial=-1) + np.cumsum(extra["ocg"]), -1
+            )
             lines = {key: np.concatenate([lines[key], extra[key]]) for key in lines}
             extra_idx = np.arange(cfg.n_lines, cfg.n_lines + n_extra)
             extra_rows = _simulate(
                 cfg,
-                (rng, rng),
+                (rng, rng, window_coupling, window_coupling),
                 lines,
                 extra_idx,
                 first,
@@ -482,6 +505,7 @@ def _simulate_world(
         empty = np.zeros(0, dtype=np.int64)
         rows = _simulate_round(
             cfg,
+            np.random.default_rng(0),
             np.random.default_rng(0),
             lines,
             empty,
@@ -505,9 +529,10 @@ def generate_world(config: WorldConfig | None = None) -> SyntheticWorld:
     -------
     SyntheticWorld
         ``history`` (labelled, disruptions up to ``end_date - horizon``: outcome known by
-        ``end_date``), ``weekly`` (the latest ``weekly_extract_weeks`` ISO weeks' extracts, each the
-        disruptions still open that week, package fields as recorded by then, unlabelled) and
-        ``truth`` (true probability and terms of each disruption's final package).
+        ``end_date``), ``weekly`` (every ISO week's extract, or the latest ``weekly_extract_weeks``:
+        each the disruptions still open that week, package fields as recorded by then, unlabelled),
+        ``truth`` (true probability and terms of each disruption's final package), and what the
+        truth of tactics needs (``records``, ``noise``).
 
     Examples
     --------
@@ -518,18 +543,38 @@ def generate_world(config: WorldConfig | None = None) -> SyntheticWorld:
     cfg = config if config is not None else WorldConfig()
     check_levels(category_levels(cfg))
     cal = WorldCalendar.of(cfg)
-    # Independent streams: profiles, rounds, open rows, covariate-shift lines, recording delays.
-    seeds = np.random.SeedSequence(cfg.seed).spawn(5)
+    # Independent streams: profiles, rounds, open rows, covariate-shift lines, recording delays,
+    # the package's noise (main and open rows), organised crime groups, orders on conviction.
+    seeds = np.random.SeedSequence(cfg.seed).spawn(9)
     lines, rows = _simulate_world(cfg, cal, seeds)
+    rows["noise_conviction_orders"] = _conviction_orders(cfg, cal, rows, seeds[8])
+    rows["ancillary_orders"] = rows["ancillary_orders"] + rows["noise_conviction_orders"]
     order = np.lexsort((rows["line"], rows["day"]))
     day = rows["day"][order]
-    frame, truth = _frame(cfg, lines, rows, order, cal.start)
-    history = frame.loc[day <= cal.history_last].reset_index(drop=True)
-    keep = day >= cal.first_open_day
-    weekly = weekly_extracts(
-        cal,
-        frame.loc[keep].drop(columns=[LABEL]).reset_index(drop=True),
-        day[keep],
+    records, truth, noise = _frame(cfg, lines, rows, order, cal.start)
+    history = records.loc[day <= cal.history_last].reset_index(drop=True)
+    package = record_package(
+        records,
+        noise["conviction_orders"].to_numpy(),
+        cfg,
         np.random.default_rng(seeds[4]),
     )
-    return SyntheticWorld(history=history, weekly=weekly, truth=truth, config=cfg)
+    weekly = WeeklyExtracts(cal, records, day, package, label=LABEL)
+    return SyntheticWorld(
+        history=history, weekly=weekly, truth=truth, config=cfg, records=records, noise=noise
+    )
+
+
+def _conviction_orders(
+    cfg: WorldConfig, cal: WorldCalendar, rows: dict[str, np.ndarray], seed: np.random.SeedSequence
+) -> np.ndarray:
+    """Ancillary orders made on conviction, after the outcome is known: Poisson with mean
+    ``conviction_orders_rate`` for a labelled disruption whose holder was charged (type 1) and
+    whose line folded; none otherwise (an **assumption**, off by default). They never change the
+    outcome or the truth, which were drawn before them."""
+    n = rows["day"].size
+    if cfg.conviction_orders_rate <= 0:
+        return np.zeros(n, dtype=np.int64)
+    eligible = (rows["closure"] == 1) & ~rows["persisted"] & (rows["day"] <= cal.history_last)
+    rng = np.random.default_rng(seed)
+    return rng.poisson(cfg.conviction_orders_rate * eligible).astype(np.int64)
