@@ -125,9 +125,9 @@ def _fit_member(
     # the same recipe and capacity; a tree model's own row and feature subsampling
     member = Member(model.refit_estimator(Xb.iloc[fit_pos], yb[fit_pos], seed), Calibrator("none"))
     if model.calibration != "none" and len(cal_pos) and len(np.unique(yb[cal_pos])) == 2:
-        member.calibrator = Calibrator(model.calibration).fit(
-            _margin(model, member, Xb.iloc[cal_pos]), yb[cal_pos]
-        )
+        # the recipe's own calibration (one intercept per cohort when the model has them)
+        margin = _margin(model, member, Xb)
+        member.calibrator = model.calibrate(margin, Xb, yb, db, fit_pos, cal_pos)
     return member
 
 
@@ -169,7 +169,7 @@ def _margin(model, member: Member, X: pd.DataFrame) -> np.ndarray:
 
 
 def _log_odds(model, member: Member, X: pd.DataFrame) -> np.ndarray:
-    return logit(member.calibrator(_margin(model, member, X)))
+    return logit(member.calibrator(_margin(model, member, X) + member.calibrator.offset(X)))
 
 
 def member_log_odds(model, ensemble: IntervalEnsemble, X: pd.DataFrame) -> np.ndarray:
