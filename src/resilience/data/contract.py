@@ -86,6 +86,9 @@ class ColumnSpec:
     ageing: bool = False  # an age/history field that shifts as the panel ages: drift is information, not an alert
     # a tactic's place in the order tactics follow one another (1, 2, ...; None: not a tactic)
     tactic: int | None = None
+    # the feature columns this one summarises (e.g. a force's grading of the package it grades): it
+    # is named in a reason only where it carries an effect of its own (resilience.explain.screen)
+    summarises: tuple[str, ...] | None = None
 
     @property
     def is_categorical(self) -> bool:
@@ -199,6 +202,8 @@ class DataContract:
             }
             if c.allowed is not None:
                 d["allowed"] = list(c.allowed)
+            if c.summarises is not None:
+                d["summarises"] = list(c.summarises)
             columns[c.name] = d
         return {
             "name": self.name,
@@ -247,6 +252,7 @@ class DataContract:
             raise ConfigError(
                 f"{where}: as_of_column '{self.as_of_column}' must be a date column with role 'context'"
             )
+        self._check_summaries(where)
         for name in self.history_counts:
             if name not in self._by_name or self._by_name[name].dtype not in ("int", "float"):
                 raise ConfigError(
@@ -304,6 +310,27 @@ class DataContract:
                     "`describes: disruption`) can be a tactic: a tactic is part of what police "
                     f"did, not a fact about the line, the place or a group (this column: role "
                     f"'{c.role}', describes '{c.describes}')"
+                )
+
+    def _check_summaries(self, where: str) -> None:
+        """A summary column and the columns it summarises are all features, and it is not its own."""
+        for c in self.columns:
+            if c.summarises is None:
+                continue
+            here = f"{where}, column '{c.name}'"
+            if c.role != "feature" or not c.summarises:
+                raise ConfigError(
+                    f"{here}: 'summarises' lists the feature columns a feature summarises; "
+                    f"this column has role '{c.role}' and lists {list(c.summarises)}"
+                )
+            wrong = [n for n in c.summarises if n == c.name or self._by_name.get(n) is None]
+            wrong += [
+                n for n in c.summarises if n in self._by_name and self._by_name[n].role != "feature"
+            ]
+            if wrong:
+                raise ConfigError(
+                    f"{here}: 'summarises' names {sorted(set(wrong))}, which must be other feature "
+                    f"columns of the data config (its features: {', '.join(self.features)})"
                 )
 
     def _check_column(self, c: ColumnSpec, where: str) -> None:
@@ -422,6 +449,11 @@ class DataContract:
         return tuple(t for t in self.tactics if self.tactic_order(t) < order)
 
     @property
+    def summaries(self) -> dict[str, tuple[str, ...]]:
+        """Each feature that summarises others (``summarises`` in the data config) -> those columns."""
+        return {c.name: tuple(c.summarises) for c in self.columns if c.summarises}
+
+    @property
     def categorical_features(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.role == "feature" and c.dtype == "category")
 
@@ -477,6 +509,15 @@ def _columns_from(raw: Any, where: str) -> tuple[ColumnSpec, ...]:
                     f"{where}, column '{col_name}': 'allowed' must be a list, not {spec['allowed']!r}"
                 )
             spec["allowed"] = tuple(str(v) for v in spec["allowed"])
+        if spec.get("summarises") is not None:
+            if isinstance(spec["summarises"], (str, Mapping)) or not isinstance(
+                spec["summarises"], (list, tuple)
+            ):
+                raise ConfigError(
+                    f"{where}, column '{col_name}': 'summarises' must be a list of columns, "
+                    f"not {spec['summarises']!r}"
+                )
+            spec["summarises"] = tuple(str(v) for v in spec["summarises"])
         columns.append(ColumnSpec(name=str(col_name), **spec))
     return tuple(columns)
 

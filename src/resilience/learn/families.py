@@ -20,6 +20,7 @@ A family fits :class:`~resilience.learn.models.PersistenceModel`'s estimator and
 * ``refit`` — the recipe refitted on other labels with the main fit's capacity (the ranges'
   members), and ``fixed_params`` — the recipe's settings with its number of trees fixed (the
   reason screen's null refits);
+* ``paired_params`` — the recipe without random subsampling (two fits differing in one column);
 * ``known_params`` — every parameter the library accepts (a typo is refused before fitting);
 * ``capacity`` — trees and leaves, or coefficients: what an explanation's cost scales with.
 """
@@ -186,6 +187,12 @@ class LightGBMFamily:
         return {"params": {**(model.params or {}), "n_estimators": trees, "n_jobs": 1}}
 
     @staticmethod
+    def paired_params(params: dict | None) -> dict:
+        """The recipe without its random row and feature subsampling: two fits that differ in one
+        column then differ only by it (the summary-column test compares such pairs)."""
+        return {"params": {**(params or {}), "subsample": 1.0, "colsample_bytree": 1.0}}
+
+    @staticmethod
     def capacity(model) -> dict:
         booster = model.estimator_.booster_
         dump = booster.dump_model(num_iteration=-1)
@@ -264,6 +271,10 @@ class LogisticFamily:
     @staticmethod
     def fixed_params(model) -> dict:
         return {}
+
+    @staticmethod
+    def paired_params(params: dict | None) -> dict:
+        return {}  # a regularised regression is deterministic already
 
     @staticmethod
     def capacity(model) -> dict:

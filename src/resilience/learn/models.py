@@ -309,6 +309,12 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         recipe = clone(self).set_params(calibration="none", early_stopping_rounds=0)
         return recipe.set_params(**family(self.family).fixed_params(self))
 
+    def paired_recipe(self) -> PersistenceModel:
+        """:meth:`fixed_recipe` without random subsampling: refits of it with and without a column
+        differ only by that column (what the reason screen's summary-column test compares)."""
+        recipe = self.fixed_recipe()
+        return recipe.set_params(**family(self.family).paired_params(recipe.params))
+
     def without_features(self, features) -> PersistenceModel:
         """The recipe (unfitted) with ``features`` left out as well."""
         exclude = sorted(set(self.exclude or []) | set(features))
