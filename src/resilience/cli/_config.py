@@ -35,6 +35,7 @@ from resilience.learn.ranges import IntervalConfig
 from resilience.learn.split import SplitConfig
 from resilience.tracking.store import TrackingConfig
 from resilience.weekly.drift import DriftConfig
+from resilience.weekly.shortlist import DrawSettings
 
 SCHEMA = "schema"  # each group's schema option: <group>/schema
 
@@ -142,6 +143,7 @@ def _schemas() -> dict[str, type]:
         ),
         "intervals": schema_of(IntervalConfig),
         "drift": schema_of(DriftConfig),
+        "draws": schema_of(DrawSettings),
         "world": schema_of(WorldConfig),
     }
 

@@ -9,6 +9,7 @@ from resilience.cli._config import tracking_configs, typed
 from resilience.core.week_files import DRIFT
 from resilience.pipelines.score import ScoreSettings, load_model, score
 from resilience.weekly.drift import DriftConfig
+from resilience.weekly.shortlist import DrawSettings
 
 
 @hydra_app("score")
@@ -23,6 +24,7 @@ def main(cfg: DictConfig) -> None:
         overwrite=cfg.overwrite,
         chunk_rows=cfg.chunk_rows,
         drift=typed(DriftConfig, cfg.drift),
+        draws=typed(DrawSettings, cfg.draws),
         report=cfg.report,
         marking=cfg.marking,
         priority=cfg.get("priority"),
@@ -30,7 +32,7 @@ def main(cfg: DictConfig) -> None:
         log_to_mlflow=cfg.log_to_mlflow,
         weekly_experiment=cfg.weekly_experiment,
         tracking=tracking,
-        recorded={k: container[k] for k in ("chunk_rows", "drift", "marking", "report")},
+        recorded={k: container[k] for k in ("chunk_rows", "drift", "draws", "marking", "report")},
     )
     # registry record, model card and artifact digest are checked before anything is unpickled
     champion = load_model(settings)

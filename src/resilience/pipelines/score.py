@@ -18,6 +18,7 @@ from resilience.tracking import runs, store, vetting, weekly_runs
 from resilience.tracking.vetting import VettedModel
 from resilience.weekly.drift import DriftConfig
 from resilience.weekly.score import ModelRef, WeekResult, score_week
+from resilience.weekly.shortlist import DrawSettings
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class ScoreSettings:
     overwrite: bool = False
     chunk_rows: int = 50_000
     drift: DriftConfig = field(default_factory=DriftConfig)
+    draws: DrawSettings = field(default_factory=DrawSettings)
     report: bool = True
     marking: str = ""
     priority: str | None = None
@@ -113,6 +115,7 @@ def score(input_path: str | Path, champion: VettedChampion, settings: ScoreSetti
         evidence=champion.evidence,
         priority=settings.priority,
         manifest_extra=anchor,
+        draws=settings.draws,
     )
     if settings.log_to_mlflow:
         weekly_runs.log_scoring_run(

@@ -54,11 +54,12 @@ from resilience.core.weeks import check_week, find_previous_week, iso_week
 from resilience.data.contract import DataContract
 from resilience.data.io import file_sha256, read_json, write_text_atomic
 from resilience.data.validate import check_week_holds
-from resilience.governance.fairness import plain_findings
+from resilience.governance.fairness import flagged_groups, plain_findings
 from resilience.learn.evidence import ModelEvidence
 from resilience.weekly.chunks import WeekScores, score_chunks
 from resilience.weekly.drift import DriftConfig
 from resilience.weekly.priority import load_priority_policy
+from resilience.weekly.shortlist import DrawSettings
 from resilience.weekly.transaction import WeekTransaction
 
 
@@ -127,6 +128,7 @@ def model_summary(evidence: ModelEvidence) -> dict:
         "calibration_table": list(evidence.calibration_table),
         "fairness": list(evidence.fairness),
         "fairness_findings": plain_findings(evidence.fairness),
+        "fairness_flags": flagged_groups(evidence.fairness),
         "fairness_tolerance": next(
             (row.get("tolerance") for row in evidence.fairness if "tolerance" in row), None
         ),
@@ -149,13 +151,15 @@ def score_week(
     evidence: ModelEvidence | None = None,
     priority: str | None = None,
     manifest_extra: dict | None = None,
+    draws: DrawSettings | None = None,
 ) -> WeekResult:
     """Score one week's extract with ``model`` and write ``<output_root>/<week>/`` atomically.
 
     ``evidence``: the model's :class:`~resilience.learn.evidence.ModelEvidence` (default: what the
     model carries). ``after_build(tmp_folder, previous_week_folder)`` runs before the swap (the
     report is built inside the transaction). ``priority`` names the harm policy (None: the one
-    named after the model's data config, if any); ``manifest_extra`` is merged into the manifest.
+    named after the model's data config, if any); ``manifest_extra`` is merged into the manifest;
+    ``draws``: how the week's probabilities are drawn jointly (:mod:`resilience.weekly.shortlist`).
     A file-system failure is one :class:`~resilience.core.errors.ResilienceError` naming the file.
     """
     contract: DataContract = model.contract
@@ -178,6 +182,7 @@ def score_week(
                 today,
                 evidence.drift_reference,
                 policy,
+                draws,
             )
             week = week or iso_week(scores.last_date)
             check_week_holds(week, scores.last_date, str(input_path))
@@ -185,6 +190,8 @@ def score_week(
             manifest = _manifest(week, input_path, sha256, settings, model_ref, evidence, scores)
             manifest.priority = policy.to_dict() if policy is not None else {}
             manifest.extra = dict(manifest_extra or {})
+            if scores.draws:  # how the shortlist's shares were drawn
+                manifest.extra["draws"] = scores.draws
             _commit(transaction, manifest, after_build, timings, started)
     except OSError as exc:
         raise ResilienceError(

@@ -86,6 +86,13 @@ class IntervalEnsemble:
     widen_details: dict = field(default_factory=dict)
     fit_seconds: float = 0.0
     extra_sd: float = 0.0  # log-odds sd added in quadrature: sqrt(estimated^2 + unobserved_sd^2)
+    # the components of the spread, for drawing a week's probabilities jointly (resilience.learn.
+    # ranges.draws): the estimated extra sd shared by lines of one cohort with similar estimates,
+    # the assumed per-line part, and the share of the refits' squared error such lines share.
+    # None: an ensemble fitted before they were kept (its week has no joint draws).
+    shared_sd: float | None = None
+    unobserved_sd: float | None = None
+    refit_shared_share: float = 0.0
 
     @property
     def z(self) -> float:
