@@ -263,6 +263,9 @@ def _line(
     harm = number(row.get("harm_index"))
     return {
         **first_page.line_words(row),
+        "on_list": first_page.draw_words(row),
+        "on_shortlist_share": number(row.get("on_shortlist_share")),
+        "shortlist_group": clean_text(row.get("shortlist_group")),
         "rank": int(row["rank"]),
         "priority_rank": int(row.get("priority_rank") or row["rank"]),
         "line_id": line_id,
@@ -409,6 +412,8 @@ def report_context(
             capacity, len(rows), bool(first_page.policy_components(policy))
         ),
         "shortlist": short_lines,
+        "shortlist_split": first_page.shortlist_split(short_lines, manifest.extra.get("draws")),
+        "fairness_notice": first_page.fairness_notice(manifest.model or {}),
         "detail": detail,
         "detail_count": len(detail),
         "protect": {**protect, "lines": [line(i) for i in protect.get("order", [])]},
