@@ -5,7 +5,7 @@ back or rewritten disagrees with them)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +76,14 @@ def log_scoring_run(
 
 
 def log_outcomes(
-    config: TrackingConfig, experiment_name: str, table: pd.DataFrame, path: Path
+    config: TrackingConfig,
+    experiment_name: str,
+    table: pd.DataFrame,
+    path: Path,
+    other_files: Sequence[Path] = (),
 ) -> str:
-    """One run per scoring week with realised metrics per cohort (``<metric>_<cohort>``)."""
+    """One run per scoring week with realised metrics per cohort (``<metric>_<cohort>``), and a
+    summary run holding ``path`` and ``other_files``."""
     run_id = ""
     for week, group in table.groupby("week"):
         with start_run(
@@ -102,7 +107,8 @@ def log_outcomes(
                 )
             run_id = run.info.run_id
     with start_run(config, run_name="outcomes summary", experiment_name=experiment_name) as run:
-        log_file(path)
+        for file in (path, *other_files):
+            log_file(file)
         run_id = run.info.run_id
     return run_id
 
