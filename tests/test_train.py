@@ -287,6 +287,25 @@ def test_a_challenger_without_a_true_driver_is_significantly_worse(small_history
     assert not decision.promote and "significantly worse" in decision.reason
 
 
+def test_a_flagged_challenger_is_never_promoted_automatically_but_a_first_model_is():
+    """The fairness check counts: a challenger flagged for a group stays challenger however well it
+    ranks; the first model of a store is still promoted (so scoring can run), saying it is flagged."""
+    rng = np.random.default_rng(3)
+    n, lines = 2000, np.arange(2000)
+    y = (rng.random(n) < 0.5).astype(int)
+    p = np.clip(0.5 + 0.3 * (y - 0.5) + 0.1 * rng.normal(size=n), 0.01, 0.99)
+    config = ChampionConfig(n_bootstrap=100)
+    recipe = Recipe("lightgbm", ("a", "b"), "default", "0" * 64)
+    same = paired_comparisons(y, p, p, lines, config)
+    flags = ["line_type = home_grown"]
+    assert decide_promotion(recipe, recipe, config, same, None, "rows").promote
+    decision = decide_promotion(recipe, recipe, config, same, None, "rows", fairness_flags=flags)
+    assert not decision.promote and "fairness check flags line_type = home_grown" in decision.reason
+    assert decision.as_tags()["promotion.fairness_flags"] == "line_type = home_grown"
+    first = decide_promotion(recipe, None, config, fairness_flags=flags)
+    assert first.promote and "scoring can run" in first.reason and "home_grown" in first.reason
+
+
 def test_a_chain_of_small_losses_stops_at_the_cumulative_budget():
     """Each challenger leans a little less on the true signal than the one before (retrain noise
     on top): individually not significantly worse than the champion, but the production model may

@@ -69,7 +69,7 @@ def shortlist_split(lines: Sequence[Mapping[str, Any]], draws: Mapping[str, Any]
     of the week's ranges, and lines on it at their best estimate; a sentence for page 1. Empty for
     a week scored without joint draws."""
     if not draws:
-        return {}
+        return {"sentence": "", "nearly_every": [], "best_estimate": []}
     sure = [line for line in lines if line.get("shortlist_group") == "in nearly every draw"]
     rest = [line for line in lines if line not in sure]
     shares = [number(line.get("on_shortlist_share")) or 0.0 for line in rest]
