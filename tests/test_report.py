@@ -583,6 +583,23 @@ def test_trust_section(page_html):
     assert "Home grown" in text  # per-cohort results
 
 
+def test_the_fairness_table_prints_the_interval_the_flag_uses_and_what_it_could_see(tmp_path):
+    """Issue 21: the briefing shows the adjusted interval the flag used (not the bootstrap's), the
+    smallest gap the check finds 8 times in 10 beside it, and a group holding the same lines as
+    another says so instead of "no clear gap"."""
+    week = write_fake_week(tmp_path / "2026-W47", n_lines=5)
+    manifest = json.loads((week / "manifest.json").read_text())
+    rows = manifest["model"]["fairness"]
+    rows[0].update(flag_interval_low=-0.0712, flag_interval_high=0.0488, detectable_gap=0.0437)
+    rows.append({"slice": "origin_hub", "value": "local", "rows": 300, "flag": "same lines"})
+    rows[-1]["same_lines_as"] = "line_type = home_grown"
+    (week / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    text = visible_text(parse(html_for(week)))
+    assert "Smallest gap the check finds 8 times in 10" in text
+    assert "(\u22127 to +5) 4 points" in text
+    assert "the same lines as line_type = home_grown" in text
+
+
 def test_fairness_and_decisions_are_optional(tmp_path):
     week = write_fake_week(tmp_path / "2026-W47", n_lines=5, fairness=False, decisions=False)
     html = html_for(week)
