@@ -28,6 +28,7 @@ than ``min_pairs`` consecutive pairs the gauge is not computed and fragility is 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
