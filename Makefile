@@ -43,8 +43,11 @@ browser-tools:
 test-tools:
 	bash scripts/install_test_tools.sh
 
-## Run every test, slow end-to-end ones included (installs first if needed)
+## Check the import layers, lint and format, then run every test, slow end-to-end ones included (installs first if needed)
 test: install browser-tools test-tools
+	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 ## Run only the fast tests

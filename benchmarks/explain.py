@@ -157,7 +157,7 @@ def _in_fresh_process(*args) -> dict:
 # Models
 # ----------------------------------------------------------------------------------------------
 def fit_models(contract, train):
-    from resilience.models import PersistenceModel
+    from resilience.learn.models import PersistenceModel
 
     start = time.perf_counter()
     default = PersistenceModel(contract, family="lightgbm").fit(train)
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     from resilience.data.contract import load_data_contract
     from resilience.data.synthetic import WorldConfig, generate_world
     from resilience.data.validate import validate_frame
-    from resilience.split import SplitConfig, split_by_line_and_time
+    from resilience.learn.split import SplitConfig, split_by_line_and_time
 
     started = time.perf_counter()
     contract = load_data_contract("default")

@@ -44,31 +44,23 @@ from resilience.data.io import file_sha256
 from resilience.data.synthetic import generate_world, write_world
 from resilience.data.synthetic.config import load_world_config
 from resilience.data.validate import load_extract
-from resilience.intervals import IntervalConfig
-from resilience.models import PersistenceModel
-from resilience.score import ModelRef, score_week
-from resilience.split import SplitConfig
-from resilience.tracking import TrackingConfig
-from resilience.train import EvaluationConfig, train_and_track
+from resilience.learn.models import WHOLE, PersistenceModel
+from resilience.learn.ranges import IntervalConfig
+from resilience.pipelines.train import TrainingData, TrainSettings, train_and_track
+from resilience.tracking.store import TrackingConfig
+from resilience.weekly.score import ModelRef, score_week
 
 TODAY = pd.Timestamp("2026-11-22")
 
 
 def train(history, contract, folder: Path, path: Path, truth, intervals: IntervalConfig | None):
     start = time.perf_counter()
-    result = train_and_track(
-        history,
-        contract,
-        PersistenceModel(contract),
-        SplitConfig(),
-        EvaluationConfig(),
-        TrackingConfig(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}", register=False),
-        params={},
-        input_path=path,
-        input_sha256=file_sha256(path),
-        truth=truth,
+    settings = TrainSettings(
+        tracking=TrackingConfig(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}", register=False),
         intervals=intervals,
     )
+    data = TrainingData(history, contract, path, file_sha256(path), truth=truth)
+    result = train_and_track(data, PersistenceModel(contract), settings)
     return time.perf_counter() - start, result
 
 
@@ -200,7 +192,7 @@ def _coverage_with(result, deployed, truth: pd.DataFrame, unobserved_sd: float, 
     """The test period's coverage had the assumed part been ``unobserved_sd`` (same members, same estimate)."""
     import numpy as np
 
-    from resilience.intervals import coverage, interval_table
+    from resilience.learn.ranges import coverage, interval_table
 
     ensemble = copy.copy(deployed.interval_ensemble_)
     ensemble.extra_sd = float(
@@ -209,7 +201,7 @@ def _coverage_with(result, deployed, truth: pd.DataFrame, unobserved_sd: float, 
     evaluation = result.evaluation
     test = evaluation.test_frame.reset_index(drop=True)
     probability = evaluation.test_predictions["persistence_probability"].to_numpy(float)
-    table = interval_table(evaluation.model, test, probability, ensemble=ensemble)
+    table = interval_table(evaluation.model, test, probability, ensembles={WHOLE: ensemble})
     true_probability = test[[contract.id_column]].merge(truth, how="left")["true_probability"]
     covered = coverage(
         table["probability_low"], table["probability_high"], true_probability, probability
@@ -231,7 +223,7 @@ def _deployed(result, store: Path):
     """The registered (deployed) model of a run: refitted on every row and carrying the ensemble."""
     import mlflow
 
-    from resilience.pyfunc import ResiliencePyfunc  # noqa: F401 (unpickling needs it importable)
+    from resilience.tracking.pyfunc import ResiliencePyfunc  # noqa: F401 (unpickling needs it importable)
 
     mlflow.set_tracking_uri(f"sqlite:///{store}")
     loaded = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model")

@@ -131,9 +131,9 @@ def _fit_world(overrides: dict, seed: int, n_lines: int):
     from resilience.data.contract import load_data_contract
     from resilience.data.synthetic import WorldConfig, generate_world
     from resilience.data.validate import validate_frame
-    from resilience.models import PersistenceModel
-    from resilience.split import SplitConfig
-    from resilience.train import EvaluationConfig, deployable, fit_and_evaluate
+    from resilience.learn.evaluation import EvaluationConfig, deployable, fit_and_evaluate
+    from resilience.learn.models import PersistenceModel
+    from resilience.learn.split import SplitConfig, split_history
 
     contract = load_data_contract("default")
     config = WorldConfig(seed=seed, n_lines=n_lines, **overrides)
@@ -142,24 +142,23 @@ def _fit_world(overrides: dict, seed: int, n_lines: int):
         world.history, contract, require_label=True, today=pd.Timestamp(config.end_date)
     ).frame
     start = time.process_time()
+    split = split_history(history, contract, SplitConfig(test_weeks=26, horizon_weeks=12))
     evaluation = fit_and_evaluate(
-        history,
+        split,
         contract,
         PersistenceModel(contract, random_state=seed),
-        SplitConfig(test_weeks=26, horizon_weeks=12),
         EvaluationConfig(n_bootstrap=20),
     )
     deployed = deployable(evaluation, history, refit_on_all=True)
-    return contract, history, evaluation, deployed, time.process_time() - start
+    return contract, history, split, evaluation, deployed, time.process_time() - start
 
 
-def _judge(model, screen, evaluation, history, contract, no_effect: set) -> dict:
+def _judge(model, screen, evaluation, split, contract, no_effect: set) -> dict:
     """Reason figures under ``screen`` (and today's, unscreened), and the AUC cost of dropping."""
     from sklearn.base import clone
     from sklearn.metrics import roc_auc_score
 
     from resilience.explain import explain
-    from resilience.explain.screen import training_rows
 
     model.reason_screen_ = screen
     test = evaluation.test_frame
@@ -172,11 +171,7 @@ def _judge(model, screen, evaluation, history, contract, no_effect: set) -> dict
     features = screen.table[screen.table["kind"] == "feature"]
     unearned = tuple(features.loc[~features["name"].isin(screen.earned_features), "name"])
     noise = tuple(features.loc[~features["beats_null"], "name"])  # what drop mode removes
-    dropped = (
-        clone(evaluation.model)
-        .set_params(exclude=sorted(noise))
-        .fit(training_rows(history, evaluation, contract))
-    )
+    dropped = clone(evaluation.model).set_params(exclude=sorted(noise)).fit(split.train)
     y = test[contract.label].astype(int).to_numpy()
     return {
         "auc_cost_drop": evaluation.metrics["roc_auc"]
@@ -197,9 +192,11 @@ def run_world(
 ) -> list[dict]:
     """One world: fit, screen once, then judge the reasons at each ``--min-ratio`` (same null fits)."""
     from resilience.explain.screen import ScreenConfig, screen_features, screen_from_table
-    from resilience.train import EvaluationConfig
+    from resilience.learn.evaluation import EvaluationConfig
 
-    contract, history, evaluation, deployed, fit_seconds = _fit_world(overrides, seed, n_lines)
+    contract, history, split, evaluation, deployed, fit_seconds = _fit_world(
+        overrides, seed, n_lines
+    )
     screen_config = ScreenConfig(
         permutations=args.permutations,
         quantile=args.quantile,
@@ -212,13 +209,14 @@ def run_world(
     )
     auc = evaluation.metrics["roc_auc"]
     start = time.process_time()
-    screened = screen_features(
-        deployed, evaluation, history, screen_config, EvaluationConfig(n_bootstrap=20)
+    result = screen_features(
+        deployed, evaluation, split, history, screen_config, EvaluationConfig(n_bootstrap=20)
     )
     screen_seconds = time.process_time() - start
-    assert (
-        evaluation.metrics["screen_auc_cost"] == 0.0 and screened is deployed
-    )  # hide keeps the model
+    # hide keeps the model
+    assert result.metrics["screen_auc_cost"] == 0.0 and result.model is deployed
+    screened = result.model
+    screened.reason_screen_ = result.screen
     no_effect = no_effect_columns(overrides, switched_off)
     results = []
     for ratio in args.min_ratio:
@@ -239,7 +237,7 @@ def run_world(
                 "auc_cost_hide": 0.0,
                 "fit_seconds": fit_seconds,
                 "screen_seconds": screen_seconds,
-                **_judge(screened, screen, evaluation, history, contract, no_effect),
+                **_judge(screened, screen, evaluation, split, contract, no_effect),
             }
         )
     return results
@@ -251,9 +249,9 @@ def default_world_timing(args) -> None:
     from resilience.data.synthetic import WorldConfig, generate_world
     from resilience.data.validate import validate_frame
     from resilience.explain.screen import ScreenConfig, screen_features
-    from resilience.models import PersistenceModel
-    from resilience.split import SplitConfig
-    from resilience.train import EvaluationConfig, deployable, fit_and_evaluate
+    from resilience.learn.evaluation import EvaluationConfig, deployable, fit_and_evaluate
+    from resilience.learn.models import PersistenceModel
+    from resilience.learn.split import SplitConfig, split_history
 
     contract = load_data_contract("default")
     world = generate_world(WorldConfig())
@@ -262,9 +260,8 @@ def default_world_timing(args) -> None:
     ).frame
     eval_config = EvaluationConfig(n_bootstrap=20)
     start, wall = time.process_time(), time.perf_counter()
-    evaluation = fit_and_evaluate(
-        history, contract, PersistenceModel(contract), SplitConfig(), eval_config
-    )
+    split = split_history(history, contract, SplitConfig())
+    evaluation = fit_and_evaluate(split, contract, PersistenceModel(contract), eval_config)
     deployed = deployable(evaluation, history, refit_on_all=True)
     fit_cpu, fit_wall = time.process_time() - start, time.perf_counter() - wall
     config = ScreenConfig(
@@ -277,7 +274,7 @@ def default_world_timing(args) -> None:
         n_jobs=_threads(),
     )
     start, wall = time.process_time(), time.perf_counter()
-    screen_features(deployed, evaluation, history, config, eval_config)
+    screen_features(deployed, evaluation, split, history, config, eval_config)
     screen_cpu, screen_wall = time.process_time() - start, time.perf_counter() - wall
     print(
         f"default world ({len(history):,} rows, {deployed.estimator_.n_estimators} trees): fits {fit_cpu:.0f} s CPU "

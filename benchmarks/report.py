@@ -40,7 +40,7 @@ def make_week(
     """``rows`` open disruptions (history rows with fresh ids, dated in the 12 weeks up to the end
     of ``week``, as a weekly extract is). The ``changed`` week is the same disruptions a week later:
     some runners arrested, some referrals made, some holders arrested."""
-    from resilience.weeks import week_monday
+    from resilience.core.weeks import week_monday
 
     rng = np.random.default_rng(seed)
     frame = (
@@ -117,7 +117,7 @@ def child(week: str, previous: str) -> None:
 
 def score(model, extract: Path, out: Path, week: str) -> tuple[float, float]:
     """Wall and CPU seconds of scoring a week without its report."""
-    from resilience.score import ModelRef, score_week
+    from resilience.weekly.score import ModelRef, score_week
 
     start, cpu = time.perf_counter(), time.process_time()
     score_week(extract, model, ModelRef("bench", "bench", "1", None), out, week=week, today=TODAY)
@@ -135,7 +135,7 @@ def main() -> None:
     from resilience.data.contract import load_data_contract
     from resilience.data.synthetic import WorldConfig, generate_world
     from resilience.data.validate import validate_frame
-    from resilience.models import PersistenceModel
+    from resilience.learn.models import PersistenceModel
 
     contract = load_data_contract("default")
     history = validate_frame(

@@ -46,7 +46,7 @@ def child(model_path: str, extract: str, out: str, report: str = "no") -> None:
     """Score in a fresh process and print its peak memory (ru_maxrss), seconds and the report's share."""
     import pickle
 
-    from resilience.score import ModelRef, score_week
+    from resilience.weekly.score import ModelRef, score_week
 
     model = pickle.loads(Path(model_path).read_bytes())
 
@@ -126,7 +126,7 @@ def main() -> None:
     from resilience.data.contract import load_data_contract
     from resilience.data.synthetic import WorldConfig, generate_world
     from resilience.data.validate import validate_frame
-    from resilience.models import PersistenceModel
+    from resilience.learn.models import PersistenceModel
 
     contract = load_data_contract("default")
     history = validate_frame(

@@ -26,11 +26,10 @@ from resilience.data.io import file_sha256
 from resilience.data.synthetic import WorldConfig, generate_world, write_world
 from resilience.data.validate import load_extract
 from resilience.explain.screen import ScreenConfig
-from resilience.intervals import IntervalConfig
-from resilience.models import PersistenceModel
-from resilience.split import SplitConfig
-from resilience.tracking import TrackingConfig
-from resilience.train import EvaluationConfig, train_and_track
+from resilience.learn.models import PersistenceModel
+from resilience.learn.ranges import IntervalConfig
+from resilience.pipelines.train import TrainingData, TrainSettings, train_and_track
+from resilience.tracking.store import TrackingConfig
 
 
 def run(world: WorldConfig, folder: Path, trust: bool = False) -> tuple[dict, dict]:
@@ -43,20 +42,13 @@ def run(world: WorldConfig, folder: Path, trust: bool = False) -> tuple[dict, di
         ["disruption_id", "true_probability"]
     ]
     load_seconds = time.perf_counter() - start
-    result = train_and_track(
-        history,
-        contract,
-        PersistenceModel(contract),
-        SplitConfig(),
-        EvaluationConfig(),
-        TrackingConfig(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}"),
-        params={},
-        input_path=path,
-        input_sha256=file_sha256(path),
-        truth=truth,
+    settings = TrainSettings(
+        tracking=TrackingConfig(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}"),
         screen=_shipped(ScreenConfig, "explain", "screen") if trust else None,
         intervals=_shipped(IntervalConfig, "intervals") if trust else None,
     )
+    data = TrainingData(history, contract, path, file_sha256(path), truth=truth)
+    result = train_and_track(data, PersistenceModel(contract), settings)
     timings = {
         "load+validate": load_seconds,
         **result.evaluation.timings,
@@ -74,7 +66,7 @@ def _shipped(kind, group: str, key: str | None = None):
     )
     mapping = mapping[key] if key else mapping
     mapping = {k: v for k, v in mapping.items() if not (isinstance(v, str) and v.startswith("${"))}
-    return kind.from_mapping(mapping) if hasattr(kind, "from_mapping") else kind(**mapping)
+    return kind(**mapping)
 
 
 def trust_cost(folder: Path, repeats: int) -> None:

@@ -224,8 +224,13 @@ def copy_store(source: Store, target: Path) -> Store:
     """A copy of ``source`` at ``target`` that is its own store: the absolute paths MLflow keeps in the
     database (artifact locations) are moved to the copy; the artifacts' bytes (and digests) are unchanged."""
     shutil.copytree(source.root, target, ignore=shutil.ignore_patterns("run", "world"))
-    old, new = str(source.root), str(target)
-    with contextlib.closing(sqlite3.connect(target / "mlflow.db")) as db, db:
+    move_store(target / "mlflow.db", str(source.root), str(target))
+    return Store(target, source.world)
+
+
+def move_store(database: Path, old: str, new: str) -> None:
+    """Rewrite the absolute paths an MLflow SQLite store keeps (artifact locations) from ``old`` to ``new``."""
+    with contextlib.closing(sqlite3.connect(database)) as db, db:
         tables = [
             row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         ]
@@ -236,7 +241,6 @@ def copy_store(source: Store, target: Path) -> Store:
                     f'WHERE typeof("{column}") = \'text\' AND instr("{column}", ?) > 0',
                     (old, new, old),
                 )
-    return Store(target, source.world)
 
 
 @pytest.fixture()

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from conftest import SMALL_WORLD
 
+from resilience.core.errors import ConfigError, ContractError, ResilienceError
 from resilience.data.asof import (
     check_training_extract,
     history_count_problems,
@@ -16,7 +17,6 @@ from resilience.data.asof import (
     resolve_as_of,
 )
 from resilience.data.contract import DataContract
-from resilience.errors import ConfigError, ContractError, ResilienceError
 
 END = pd.Timestamp(SMALL_WORLD.end_date)
 

@@ -131,7 +131,23 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def test_console_script_is_installed():
-    assert VALIDATE.is_file(), VALIDATE
+    """Every command pyproject.toml declares is installed beside this Python, runs the entry point
+    declared for it, and starts (``--help`` names its own config) from outside the checkout."""
+    import tomllib
+    from importlib.metadata import entry_points
+
+    declared = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    scripts = declared["project"]["scripts"]
+    installed = {e.name: e.value for e in entry_points(group="console_scripts")}
+    assert VALIDATE.name in scripts
+    for name, target in scripts.items():
+        assert installed.get(name) == target, (name, installed.get(name), target)
+        assert (VALIDATE.parent / name).is_file(), f"{name} is not on the environment's bin"
+        assert callable(entry_points(group="console_scripts")[name].load()), name
+    result = subprocess.run(
+        [str(VALIDATE), "--help"], capture_output=True, text=True, timeout=120, cwd="/"
+    )
+    assert result.returncode == 0 and result.stdout.startswith("validate is powered by Hydra.")
 
 
 def test_help_lists_the_data_group(workdir):

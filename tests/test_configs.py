@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import hydra
 import pytest
+import yaml
 from conftest import run_command
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from resilience.cli._config import register_schemas
+from resilience.core.paths import config_dir, experiments_dir
 from resilience.data.contract import DataContract
-from resilience.models import CALIBRATIONS, DEFAULT_LGBM_PARAMS, FAMILIES, PersistenceModel
-from resilience.paths import config_dir, experiments_dir
+from resilience.learn.calibration import CALIBRATIONS
+from resilience.learn.families import DEFAULT_LGBM_PARAMS, FAMILIES
+from resilience.learn.models import PersistenceModel
 
 MAIN_CONFIGS = [
     "generate",
@@ -30,6 +34,7 @@ EXPERIMENTS = sorted(p.stem for p in experiments_dir().glob("*.yaml"))
 
 def composed(config_name: str, overrides: list[str] | None = None):
     GlobalHydra.instance().clear()
+    register_schemas()
     if not OmegaConf.has_resolver("project_root"):
         OmegaConf.register_new_resolver("project_root", lambda: str(config_dir().parent))
     with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
@@ -79,45 +84,135 @@ def test_lightgbm_threads_come_from_the_environment_at_the_config_edge(
 
 def test_lightgbm_defaults_live_in_one_place():
     """The model config lists the tunable keys (so overrides and sweeps work) but no values:
-    null means the toolkit's default, kept only in resilience.models.DEFAULT_LGBM_PARAMS."""
+    null means the toolkit's default, kept only in resilience.learn.families.DEFAULT_LGBM_PARAMS."""
     params = settings(composed("train", ["model=lightgbm"]))["model"]["params"]
     assert params and all(value is None for value in params.values()), params
     assert set(params) <= set(DEFAULT_LGBM_PARAMS)
 
 
 def test_experiments_exist():
+    """The experiments the README offers are shipped, each saying in a comment what it is for."""
     assert {
         "baseline_logistic",
         "lightgbm_default",
         "lightgbm_monotone",
         "home_grown_only",
         "imported_only",
+        "segment_models",
         "sweep_lightgbm",
     } <= set(EXPERIMENTS)
+    readme = (config_dir().parent / "README.md").read_text()
+    for experiment in EXPERIMENTS:
+        lines = (experiments_dir() / f"{experiment}.yaml").read_text().splitlines()
+        assert lines[1].startswith("# ") and len(lines[1]) > 20, f"{experiment}: say what it is for"
+        assert experiment in readme or experiment == "lightgbm_default", (
+            f"{experiment}: not in README"
+        )
+
+
+def _flat(mapping: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (empty mappings and lists kept as values)."""
+    out = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiments_compose_and_list_only_what_differs(experiment):
-    cfg = composed("train", [f"experiment={experiment}"])
-    assert cfg.run_name == experiment
+    """An experiment changes the default run exactly where it says: every key it lists takes
+    effect and differs from the default (nothing restated), and nothing else changes except inside
+    the config groups it swaps (``override /model: logistic``)."""
     text = (experiments_dir() / f"{experiment}.yaml").read_text()
-    assert text.startswith("# @package _global_") or "# @package _global_" in text.splitlines()[0:3]
+    assert "# @package _global_" in text.splitlines()[0:3]
+    listed = yaml.safe_load(text)
+    swapped = {  # "- override /model: logistic" swaps the model group
+        key.removeprefix("override").strip().lstrip("/")
+        for entry in listed.pop("defaults", [])
+        for key in (entry if isinstance(entry, dict) else {entry: None})
+    }
+    hydra = listed.pop("hydra", {})
+    listed = _flat(listed)
+    cfg = composed("train", [f"experiment={experiment}"])
+    before, after = _flat(settings(composed("train"))), _flat(settings(cfg))
+    assert cfg.run_name == experiment
+    for key, value in listed.items():
+        assert after.get(key) == value, (
+            f"{experiment} sets {key}={value!r}; the run has {after.get(key)!r}"
+        )
+        assert before.get(key) != value, f"{experiment} restates the default {key}={value!r}"
+
+    def explained(key: str) -> bool:
+        return key.split(".")[0] in swapped or any(
+            key == k or key.startswith(f"{k}.") or k.startswith(f"{key}.") for k in listed
+        )
+
+    differs = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    assert differs and all(explained(k) for k in differs), sorted(
+        k for k in differs if not explained(k)
+    )
+    if hydra:  # a sweep's own settings reach Hydra's sweeper
+        assert cfg.hydra.sweeper.n_trials == hydra["sweeper"]["n_trials"]
+
+
+def _trained_run(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("line-resilience")
+    (run,) = client.search_runs([experiment.experiment_id])
+    return client, run
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if not e.startswith("sweep")])
 def test_every_experiment_trains_on_a_tiny_world(experiment, small_world_dir, tmp_path):
+    """Each shipped experiment trains end to end, and its run shows what the experiment is about:
+    the baseline is a logistic challenger, the monotone model its constraints, the line-type runs
+    only their lines and no registered version, the segment models their comparison."""
+    import pandas as pd
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     result = run_command(
         "resilience-train",
         f"experiment={experiment}",
         f"input={small_world_dir / 'disruptions.parquet'}",
         f"hydra.run.dir={tmp_path / 'run'}",
         cwd=tmp_path,
-        env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"},
+        env={"MLFLOW_TRACKING_URI": uri},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test ROC AUC" in result.stdout
     assert (tmp_path / "run").is_dir(), "hydra.run.dir puts the run's local files where asked"
+    client, run = _trained_run(uri)
+    tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
+    assert tags["recipe"] == experiment and tags["mlflow.runName"].startswith(f"{experiment} · ")
+    assert 0.5 < metrics["test_roc_auc"] <= 1
+    versions = client.search_model_versions("name='line-resilience'")
+    registered = yaml.safe_load((experiments_dir() / f"{experiment}.yaml").read_text())
+    if (registered.get("mlflow") or {}).get("register") is False:
+        assert not versions, "a comparison run registers no version"
+        line_type = registered["row_filter"]["line_type"]
+        local = client.download_artifacts(
+            run.info.run_id, "tables/test_predictions.csv", str(tmp_path)
+        )
+        predictions = pd.read_csv(local)
+        assert set(predictions["line_type"]) == set(line_type)
+    else:
+        (version,) = versions
+        decision = version.tags["promotion.decision"]
+        assert decision == ("challenger" if experiment == "baseline_logistic" else "champion")
+    assert tags["model_family"] == ("logistic" if experiment == "baseline_logistic" else "lightgbm")
+    if experiment == "lightgbm_monotone":
+        assert (
+            params["model.monotone.holder_arrested"] == "-1"
+            and params["model.monotone.contacts"] == "1"
+        )
+    if experiment == "segment_models":
+        assert "test_single_roc_auc" in metrics and "model.capacity.segments" in params
 
 
 @pytest.mark.slow
@@ -168,3 +263,34 @@ def test_generate_writes_only_the_world(tmp_path):
         "no outputs/<date>/, .hydra/ or log files"
     )
     assert (out / "disruptions.parquet").is_file() and (out / "truth.parquet").is_file()
+
+
+@pytest.mark.parametrize("data", ["default", "example_force"])
+def test_the_data_schema_changes_no_value(data):
+    """Composed through its schema, a data config gives the very contract the file does, byte for
+    byte as JSON (the digest the champion rule compares, and every model's stored contract)."""
+    import json
+
+    from resilience.data.contract import load_data_contract
+
+    through_hydra = DataContract.from_dict(composed("validate", [f"data={data}"]).data).to_dict()
+    direct = load_data_contract(data).to_dict()
+    assert json.dumps(through_hydra, sort_keys=True) == json.dumps(direct, sort_keys=True)
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("split.test_weks=13", "unknown key 'split.test_weks'; did you mean 'split.test_weeks'?"),
+        ("split.test_weeks=abc", "split.test_weeks: Value 'abc' of type 'str' could not be"),
+        ("explain.screen.permutation=5", "did you mean 'explain.screen.permutations'?"),
+        ("mlflow.champion.alpa=0.1", "did you mean 'mlflow.champion.alpha'?"),
+        ("experiment=baseline_logistc", "did you mean 'baseline_logistic'?"),
+    ],
+)
+def test_a_config_error_is_one_line_naming_the_nearest_key(override, expected, tmp_path):
+    result = run_command("resilience-train", override, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: config: ")
+    assert expected in result.stderr, result.stderr
+    assert not list(tmp_path.iterdir()), "nothing is written"

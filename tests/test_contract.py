@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from resilience.core.errors import ConfigError, ResilienceError
 from resilience.data.contract import DataContract, load_data_contract, protected_reason
 from resilience.data.protected import fold
-from resilience.errors import ConfigError, ResilienceError
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_CONFIGS = ROOT / "configs" / "data"
@@ -51,42 +51,56 @@ def example_force() -> DataContract:
 
 
 def test_default_config_loads(default):
+    """The contract is the data config, key for key: every column in the file's order with the
+    type, role and label written there (nothing pinned here that the file could change)."""
+    raw = raw_config()
     assert isinstance(default, DataContract)
-    assert default.name == "default"
-    assert default.contract_version == 1
-    assert default.horizon_weeks == 12
-    assert default.cohort_column == "line_type"
-    assert default.slices == ("line_type", "origin_hub", "policing_area")
-    assert len(default.columns) == 35
+    assert (default.name, default.contract_version, default.horizon_weeks) == (
+        raw["name"],
+        raw["contract_version"],
+        raw["horizon_weeks"],
+    )
+    assert default.cohort_column == raw["cohort_column"] and default.slices == tuple(raw["slices"])
+    assert list(default.column_names) == list(raw["columns"])
+    for column in default.columns:
+        spec = raw["columns"][column.name]
+        assert (column.dtype, column.role) == (spec["dtype"], spec["role"]), column.name
+        if "label_text" in spec:  # what a commander reads instead of the column name
+            assert default.describe(column.name) == spec["label_text"], column.name
+    assert default.to_dict()["columns"].keys() == raw["columns"].keys()
 
 
 def test_default_single_roles(default):
-    assert default.id_column == "disruption_id"
-    assert default.line_column == "line_id"
-    assert default.date_column == "disruption_date"
-    assert default.label == "persisted_12w"
-    for role in ("id", "line_id", "date", "label"):
-        assert sum(c.role == role for c in default.columns) == 1, role
+    """Each single role is the one column the file gives it."""
+    raw = raw_config()
+    by_role = {}
+    for name, spec in raw["columns"].items():
+        by_role.setdefault(spec["role"], []).append(name)
+    for role, attribute in (
+        ("id", "id_column"),
+        ("line_id", "line_column"),
+        ("date", "date_column"),
+        ("label", "label"),
+    ):
+        assert by_role[role] == [getattr(default, attribute)], role
 
 
 def test_default_features(default):
-    features = default.features
-    assert isinstance(features, tuple)
-    assert len(features) == 30
-    assert features[0] == "policing_area" and features[-1] == "disruption_grade"
-    assert "line_age_weeks" in features
-    for name in ("disruption_id", "line_id", "disruption_date", "persisted_12w"):
-        assert name not in features
-    assert all(default.column(f).role == "feature" for f in features)
+    """The model's inputs are exactly the file's ``role: feature`` columns, in its order; the
+    categorical ones are its ``category`` columns; no id, date, label or free text is an input."""
+    raw = raw_config()
+    assert isinstance(default.features, tuple)
+    assert list(default.features) == [
+        n for n, c in raw["columns"].items() if c["role"] == "feature"
+    ]
     assert set(default.categorical_features) == {
-        "policing_area",
-        "line_type",
-        "origin_hub",
-        "commodity",
-        "closure_type",
-        "disruption_grade",
+        n for n in default.features if raw["columns"][n]["dtype"] == "category"
     }
-    assert all(default.column(f).dtype not in ("text", "string", "date") for f in features)
+    for name in (default.id_column, default.line_column, default.date_column, default.label):
+        assert name not in default.features
+    assert all(default.column(f).dtype not in ("text", "string", "date") for f in default.features)
+    # every feature says what it describes, and none describes a person
+    assert all(default.describes_of(f) in ("line", "disruption", "place") for f in default.features)
 
 
 def test_default_column_details(default):
@@ -198,8 +212,8 @@ def test_to_dict_is_plain_data(default):
 def test_round_tripped_contract_still_refuses_negative_counts(default):
     import pandas as pd
 
+    from resilience.core.errors import ContractError
     from resilience.data.validate import validate_frame
-    from resilience.errors import ContractError
 
     again = DataContract.from_dict(default.to_dict())
     assert again.column("contacts").min == 0

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from resilience.core.errors import ConfigError
 from resilience.data.contract import DataContract, load_data_contract
-from resilience.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 

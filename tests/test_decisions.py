@@ -11,8 +11,8 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from resilience import decisions
-from resilience.errors import ResilienceError
+from resilience.core.errors import ResilienceError
+from resilience.governance import decisions
 
 KEY = "test-key-0123456789abcdef"
 
@@ -280,12 +280,12 @@ def test_concurrent_writers_lose_nothing(tmp_path, week_dir):
 def test_mlflow_anchors_catch_a_cut_log_even_when_the_manifests_are_edited_too(
     tmp_path, week_dir, mlflow_uri
 ):
-    from resilience import tracking
+    from resilience.tracking import weekly_runs
 
     log = tmp_path / "decisions.sqlite"
     for i in range(3):
         record = decisions.append(log, week_dir, "L1", f"decision {i}", "reason", "role")
-        tracking.anchor_decision_log("weekly-scoring", record["anchor"])
+        weekly_runs.anchor_decision_log("weekly-scoring", record["anchor"])
     with sqlite3.connect(log) as connection:
         _drop_guards(connection)
         connection.execute("DELETE FROM decisions WHERE seq = 3")
@@ -299,7 +299,9 @@ def test_mlflow_anchors_catch_a_cut_log_even_when_the_manifests_are_edited_too(
         "the log and the week's manifest now agree with each other ..."
     )
     anchors = [
-        a for a in tracking.decision_log_anchors("weekly-scoring") if a["log"] == str(log.resolve())
+        a
+        for a in weekly_runs.decision_log_anchors("weekly-scoring")
+        if a["log"] == str(log.resolve())
     ]
     assert len(anchors) == 3
     result = decisions.verify(log, anchors=anchors)

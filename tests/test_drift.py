@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from resilience.drift import DriftAccumulator, DriftConfig, build_reference, holm, psi, two_sample_p
+from resilience.weekly.drift import (
+    DriftAccumulator,
+    DriftConfig,
+    build_reference,
+    holm,
+    psi,
+    two_sample_p,
+)
 
 
 def reference_frame(rng, rows=5000):

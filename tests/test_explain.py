@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.special import expit
 
-from resilience.errors import ResilienceError
+from resilience.core.errors import ResilienceError
 from resilience.explain import (
     ExplanationError,
     calibrator_slope,
@@ -27,7 +27,8 @@ from resilience.explain import (
     iter_explanations,
     to_points,
 )
-from resilience.models import Calibrator, PersistenceModel
+from resilience.learn.calibration import Calibrator
+from resilience.learn.models import PersistenceModel
 
 TINY_FEATURES = ["contacts", "runners_arrested", "holder_arrested", "closure_type", "policing_area"]
 LINEAR_FEATURES = ["contacts", "holder_arrested", "line_type", "weeks_since_last_disruption"]
@@ -236,7 +237,7 @@ def test_linear_shap_equals_brute_force_interventional_shapley(tiny_linear, smal
                     index=hybrid.index,
                     dtype=x[name].dtype,
                 )
-            return float(tiny_linear._margin(hybrid).mean())
+            return float(tiny_linear.raw_margin(hybrid).mean())
 
         phi, base = _shapley(value, len(LINEAR_FEATURES))
         np.testing.assert_allclose(explanation.contributions.iloc[i].to_numpy(), phi, atol=1e-6)
@@ -516,20 +517,43 @@ def test_bad_chunk_size(lgbm, small_history):
 # ----------------------------------------------------------------------------------------------
 # Global view
 # ----------------------------------------------------------------------------------------------
-def test_global_view_returns_frames_and_figures(lgbm_explanation, tmp_path):
-    from matplotlib.figure import Figure
-
-    view = global_view(lgbm_explanation)
+def test_global_view_returns_frames_and_figures(lgbm_explanation, contract, tmp_path):
+    """What a reviewer reads in MLflow: every concept and feature of the model ranked by how much it
+    weighs, in the data config's plain-English labels (never a raw column name on a chart), for
+    each line type, and charts that render."""
+    e = lgbm_explanation
+    view = global_view(e)
     assert {name.rsplit(".", 1)[1] for name in view} == {"csv", "png"}
-    for name, item in view.items():
-        if name.endswith(".png"):
-            assert isinstance(item, Figure)
-            item.savefig(tmp_path / name.replace("/", "_"))
-        else:
-            assert isinstance(item, pd.DataFrame) and len(item)
-    by_cohort = concept_importance_by_cohort(lgbm_explanation)
+    concepts = view["explain/concept_importance.csv"]
+    declared = {c.name: c.label_text for c in e.concepts}
+    assert dict(zip(concepts["concept"], concepts["label"])) == declared  # every concept, its label
+    assert concepts["mean_abs_log_odds"].is_monotonic_decreasing
+    assert concepts["share"].sum() == pytest.approx(1.0)
+    features = view["explain/feature_importance.csv"]
+    assert (
+        set(features["feature"]) == set(e.features)
+        and features["mean_abs_log_odds"].is_monotonic_decreasing
+    )
+    # the largest mean |SHAP| is the feature's own: recomputed from the explanation
+    top = features.iloc[0]
+    assert top["mean_abs_log_odds"] == pytest.approx(e.contributions[top["feature"]].abs().mean())
+    by_cohort = view["explain/concept_importance_by_cohort.csv"]
     assert {"imported", "home_grown"} <= set(by_cohort.columns)
-    assert feature_importance(lgbm_explanation)["mean_abs_log_odds"].is_monotonic_decreasing
+    assert by_cohort.equals(concept_importance_by_cohort(e))
+    raw_names = set(contract.column_names) - {contract.describe(c) for c in contract.column_names}
+    for name, figure in ((n, f) for n, f in view.items() if n.endswith(".png")):
+        texts = [
+            t.get_text() for ax in figure.axes for t in ax.get_yticklabels() + ax.get_xticklabels()
+        ]
+        titles = [ax.get_title() for ax in figure.axes] + [ax.get_xlabel() for ax in figure.axes]
+        assert any(titles), f"{name} has no title or axis label"
+        assert not raw_names & set(texts), (
+            f"{name} shows raw column names: {raw_names & set(texts)}"
+        )
+        figure.savefig(tmp_path / name.replace("/", "_"))
+        assert (tmp_path / name.replace("/", "_")).stat().st_size > 5_000, f"{name} is blank"
+    bars = view["explain/concept_importance.png"].axes[0].get_yticklabels()
+    assert [t.get_text() for t in bars][-1] == concepts["label"].iloc[0]  # the heaviest on top
 
 
 # ----------------------------------------------------------------------------------------------
@@ -703,7 +727,7 @@ def test_null_importance_earns_the_true_drivers_and_little_else(contract, small_
 
 
 def test_screen_config_refuses_bad_values():
-    from resilience.errors import ConfigError
+    from resilience.core.errors import ConfigError
     from resilience.explain.screen import ScreenConfig
 
     with pytest.raises(ConfigError, match="mode must be one of"):
@@ -712,9 +736,12 @@ def test_screen_config_refuses_bad_values():
         ScreenConfig(materiality_points=0.2)
     with pytest.raises(ConfigError, match="permutations must be >= 1"):
         ScreenConfig(permutations=0)
-    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['permutation'\]"):
-        ScreenConfig.from_mapping({"permutation": 5})
-    assert ScreenConfig.from_mapping({"permutations": 5}).permutations == 5
+    # an unknown key is refused where the config is composed (the explain group's schema)
+    from test_configs import composed
+
+    with pytest.raises(Exception, match="permutation"):
+        composed("train", ["explain.screen.permutation=5"])
+    assert composed("train", ["explain.screen.permutations=5"]).explain.screen.permutations == 5
 
 
 @pytest.mark.parametrize("mode, refit_on_all", [("hide", True), ("drop", True), ("drop", False)])
@@ -723,16 +750,15 @@ def test_screen_features_in_a_training_run(mode, refit_on_all, contract, small_h
     features that do not beat their null and reports that model's held-out metrics beside the
     unscreened AUC; unearned features are never shown in either mode."""
     from resilience.explain.screen import ScreenConfig, screen_features
-    from resilience.split import SplitConfig
-    from resilience.train import EvaluationConfig, deployable, fit_and_evaluate
+    from resilience.learn.evaluation import EvaluationConfig, deployable, fit_and_evaluate
+    from resilience.learn.split import SplitConfig, split_history
 
     model = PersistenceModel(contract, family="lightgbm", params=FAST_LGBM, early_stopping_rounds=0)
     eval_config = EvaluationConfig(n_bootstrap=20)
-    evaluation = fit_and_evaluate(
-        small_history, contract, model, SplitConfig(test_weeks=26, horizon_weeks=12), eval_config
-    )
-    unscreened_auc = evaluation.metrics["roc_auc"]
-    deployed = deployable(evaluation, small_history, refit_on_all=refit_on_all)
+    split = split_history(small_history, contract, SplitConfig(test_weeks=26, horizon_weeks=12))
+    given = fit_and_evaluate(split, contract, model, eval_config)
+    unscreened_auc, unscreened_metrics = given.metrics["roc_auc"], dict(given.metrics)
+    deployed = deployable(given, small_history, refit_on_all=refit_on_all)
     config = ScreenConfig(
         mode=mode,
         permutations=4,
@@ -742,10 +768,16 @@ def test_screen_features_in_a_training_run(mode, refit_on_all, contract, small_h
         n_jobs=1,
         similar_min_lines=20,
     )
-    registered = screen_features(deployed, evaluation, small_history, config, eval_config)
-    screen = registered.reason_screen_
+    result = screen_features(deployed, given, split, small_history, config, eval_config)
+    assert given.metrics == unscreened_metrics and deployed.reason_screen_ is None, (
+        "the step changes nothing it was given: it returns its result"
+    )
+    registered, evaluation, screen = result.model, result.evaluation, result.screen
+    # assembled as the training pipeline does: the evaluated model (in the evidence) too
+    registered.reason_screen_ = evaluation.model.reason_screen_ = screen
+    evaluation.metrics.update(result.metrics)
+    evaluation.timings.update(result.timings)
     assert screen.table is not None and screen.mode == mode
-    assert evaluation.model.reason_screen_ is screen  # the evaluated model (in the evidence) too
     unearned = set(
         screen.table[(screen.table["kind"] == "feature") & ~screen.table["earned"]]["name"]
     )

@@ -22,11 +22,12 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from test_validate import TODAY, valid_extract
 
+from resilience.core.errors import ContractError, ResilienceError
 from resilience.data.contract import load_data_contract
 from resilience.data.validate import check_week_holds, validate_frame
-from resilience.errors import ContractError, ResilienceError
-from resilience.models import PersistenceModel
-from resilience.score import ModelRef, _csv_safe, score_week
+from resilience.learn.models import PersistenceModel
+from resilience.weekly.csv_safety import csv_safe
+from resilience.weekly.score import ModelRef, score_week
 
 FORMULA_START = set("=+-@\u2212")
 LINE_BREAKS = re.compile("\r\n|\r|\n|\u2028|\u2029|\x0b|\x0c|\x1c|\x1d|\x1e|\x85")
@@ -76,7 +77,7 @@ def week_extract(n: int = 6) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------------------------
-# _csv_safe on its own
+# csv_safe on its own
 # ----------------------------------------------------------------------------------------------
 
 
@@ -105,7 +106,7 @@ def week_extract(n: int = 6) -> pd.DataFrame:
     ],
 )
 def test_a_cell_that_could_start_a_formula_is_neutralised(value):
-    safe = _csv_safe(value)
+    safe = csv_safe(value)
     assert safe.startswith("'"), repr(safe)
     assert not LINE_BREAKS.search(safe)
 
@@ -124,12 +125,12 @@ def test_a_cell_that_could_start_a_formula_is_neutralised(value):
     ],
 )
 def test_ordinary_text_is_left_as_it_is(value):
-    assert _csv_safe(value) == value
+    assert csv_safe(value) == value
 
 
 def test_line_breaks_inside_a_cell_never_reach_the_csv():
-    assert _csv_safe("SYN-L000095\r=cmd|' /C calc'!A0") == "SYN-L000095\ufffd=cmd|' /C calc'!A0"
-    assert _csv_safe(3) == 3 and _csv_safe(None) is None
+    assert csv_safe("SYN-L000095\r=cmd|' /C calc'!A0") == "SYN-L000095\ufffd=cmd|' /C calc'!A0"
+    assert csv_safe(3) == 3 and csv_safe(None) is None
 
 
 # ----------------------------------------------------------------------------------------------

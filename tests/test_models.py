@@ -9,8 +9,9 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from resilience.errors import ResilienceError
-from resilience.models import DEFAULT_LGBM_PARAMS, PersistenceModel
+from resilience.core.errors import ResilienceError
+from resilience.learn.families import DEFAULT_LGBM_PARAMS
+from resilience.learn.models import PersistenceModel
 
 FAST_LGBM = {"n_estimators": 40, "learning_rate": 0.1}
 

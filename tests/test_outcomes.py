@@ -11,18 +11,18 @@ import pytest
 from conftest import run_command
 from test_report import parse, visible_text, write_fake_week
 
-from resilience import artifacts
+from resilience.core import week_files
+from resilience.core.errors import ResilienceError
+from resilience.core.yardstick import band
 from resilience.data.contract import load_data_contract
-from resilience.errors import ResilienceError
-from resilience.known_outcomes import (
+from resilience.governance.outcomes import (
     OutcomeConflict,
+    read_labels,
     read_outcomes,
     update_outcomes,
     write_outcomes,
 )
-from resilience.outcomes import read_labels
 from resilience.report import ReportSettings, load_week, render_html, report_context
-from resilience.yardstick import band
 
 
 def write_scores(folder: Path, rows: list[tuple[str, str, float]], ranges: bool = False) -> Path:
@@ -35,7 +35,7 @@ def write_scores(folder: Path, rows: list[tuple[str, str, float]], ranges: bool 
     if ranges:
         frame["probability_low"] = frame["persistence_probability"] - 0.1
         frame["probability_high"] = frame["persistence_probability"] + 0.1
-    frame.to_parquet(folder / artifacts.SCORES_PARQUET, index=False)
+    frame.to_parquet(folder / week_files.SCORES_PARQUET, index=False)
     return folder
 
 
@@ -45,7 +45,7 @@ def labels(**outcomes: bool) -> pd.DataFrame:
 
 def record(root: Path, known: pd.DataFrame, source: str = "labels.csv") -> tuple[pd.DataFrame, int]:
     frame, added = update_outcomes(root, known, source)
-    write_outcomes(frame, root / artifacts.OUTCOMES_PARQUET)
+    write_outcomes(frame, root / week_files.OUTCOMES_PARQUET)
     return frame, added
 
 
@@ -86,14 +86,14 @@ def test_each_outcome_is_recorded_against_the_last_estimate(root):
     assert pd.isna(d2["probability_low"]) and pd.isna(
         d2["probability_high"]
     )  # that week had no ranges
-    assert read_outcomes(root / artifacts.OUTCOMES_PARQUET).equals(known)
+    assert read_outcomes(root / week_files.OUTCOMES_PARQUET).equals(known)
 
 
 def test_rerun_with_the_same_labels_writes_identical_bytes(root):
     record(root, labels(D1=True, D2=False))
-    first = digest(root / artifacts.OUTCOMES_PARQUET)
+    first = digest(root / week_files.OUTCOMES_PARQUET)
     _, added = record(root, labels(D2=False, D1=True))
-    assert added == 0 and digest(root / artifacts.OUTCOMES_PARQUET) == first
+    assert added == 0 and digest(root / week_files.OUTCOMES_PARQUET) == first
 
 
 def test_new_labels_add_rows_and_recorded_estimates_are_kept(root):
@@ -110,13 +110,13 @@ def test_new_labels_add_rows_and_recorded_estimates_are_kept(root):
 
 def test_a_contradicting_label_is_refused_naming_the_files_and_ids(root):
     record(root, labels(D1=True, D2=False))
-    before = digest(root / artifacts.OUTCOMES_PARQUET)
+    before = digest(root / week_files.OUTCOMES_PARQUET)
     with pytest.raises(OutcomeConflict) as caught:
         update_outcomes(root, labels(D1=False, D2=False, D3=True), "later_labels.csv")
     message = str(caught.value)
-    assert "later_labels.csv" in message and str(root / artifacts.OUTCOMES_PARQUET) in message
+    assert "later_labels.csv" in message and str(root / week_files.OUTCOMES_PARQUET) in message
     assert "D1" in message and "D2" not in message and "D3" not in message
-    assert digest(root / artifacts.OUTCOMES_PARQUET) == before
+    assert digest(root / week_files.OUTCOMES_PARQUET) == before
 
 
 def test_a_labels_extract_contradicting_itself_is_refused(tmp_path):
@@ -139,7 +139,7 @@ def test_a_labels_extract_contradicting_itself_is_refused(tmp_path):
 
 def test_only_the_asked_ids_are_read_and_a_damaged_file_is_named(root):
     record(root, labels(D1=True, D2=False, D3=False))
-    path = root / artifacts.OUTCOMES_PARQUET
+    path = root / week_files.OUTCOMES_PARQUET
     assert list(read_outcomes(path, ["D2", "D7"])["disruption_id"]) == ["D2"]
     assert read_outcomes(root / "none.parquet").empty
     path.write_bytes(b"not parquet")
@@ -168,7 +168,7 @@ def board_for(current: Path, previous: Path, **settings) -> tuple[dict, str]:
 
 def test_board_says_outcome_now_known_against_the_estimate(report_weeks):
     current, previous = report_weeks
-    last_week = pd.read_parquet(previous / artifacts.SCORES_PARQUET).set_index("disruption_id")
+    last_week = pd.read_parquet(previous / week_files.SCORES_PARQUET).set_index("disruption_id")
     ids = list(
         last_week.index[:12]
     )  # the fake weeks share no disruption: all of last week's are closed
@@ -210,7 +210,7 @@ def test_board_works_without_outcomes_and_escapes_the_file(report_weeks):
             "yardstick_band": ["realistic possibility"],
         }
     )
-    write_outcomes(unrelated, current.parent / artifacts.OUTCOMES_PARQUET)
+    write_outcomes(unrelated, current.parent / week_files.OUTCOMES_PARQUET)
     board, text = board_for(current, previous)
     assert board["outcomes"]["count"] == 0 and board["outcomes"]["lines"] == []
     assert (
@@ -218,7 +218,7 @@ def test_board_works_without_outcomes_and_escapes_the_file(report_weeks):
         in text
     )
     hostile = "<script>alert(1)</script>"
-    first = pd.read_parquet(previous / artifacts.SCORES_PARQUET)["disruption_id"].iloc[0]
+    first = pd.read_parquet(previous / week_files.SCORES_PARQUET)["disruption_id"].iloc[0]
     frame = pd.DataFrame(
         {
             "disruption_id": [first],
@@ -231,7 +231,7 @@ def test_board_works_without_outcomes_and_escapes_the_file(report_weeks):
             "probability_high": [0.7],
         }
     )
-    write_outcomes(frame, current.parent / artifacts.OUTCOMES_PARQUET)
+    write_outcomes(frame, current.parent / week_files.OUTCOMES_PARQUET)
     context = report_context(
         load_week(current), load_week(previous, previous=True), ReportSettings()
     )
@@ -253,7 +253,7 @@ def test_outcomes_command_writes_metrics_and_per_disruption_outcomes(
     root = current.parent
     ids = pd.concat(
         [
-            pd.read_parquet(w / artifacts.SCORES_PARQUET)["disruption_id"]
+            pd.read_parquet(w / week_files.SCORES_PARQUET)["disruption_id"]
             for w in (previous, current)
         ]
     )
@@ -275,13 +275,13 @@ def test_outcomes_command_writes_metrics_and_per_disruption_outcomes(
         env=env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert set(pd.read_csv(root / artifacts.OUTCOMES_CSV)["week"]) == {"2026-W46", "2026-W47"}
-    known = pd.read_parquet(root / artifacts.OUTCOMES_PARQUET)
+    assert set(pd.read_csv(root / week_files.OUTCOMES_CSV)["week"]) == {"2026-W46", "2026-W47"}
+    known = pd.read_parquet(root / week_files.OUTCOMES_PARQUET)
     assert len(known) == 70 and set(known["disruption_id"]) == set(ids)
     assert known["outcome"].sum() == 35 and set(known["week"]) == {"2026-W46", "2026-W47"}
     assert "70 disruption outcome(s) with their last estimate (70 new)" in result.stdout
     before = {
-        name: digest(root / name) for name in (artifacts.OUTCOMES_CSV, artifacts.OUTCOMES_PARQUET)
+        name: digest(root / name) for name in (week_files.OUTCOMES_CSV, week_files.OUTCOMES_PARQUET)
     }
     flipped = pd.read_csv(path).assign(persisted_12w=lambda f: ~f["persisted_12w"])
     flipped.head(3).to_csv(tmp_path / "wrong.csv", index=False)

@@ -7,10 +7,15 @@ import pandas as pd
 import pytest
 import yaml
 
+from resilience.core.errors import ConfigError
+from resilience.core.paths import config_dir
 from resilience.data.contract import DataContract, load_data_contract
-from resilience.errors import ConfigError
-from resilience.paths import config_dir
-from resilience.priority import REFERRALS_COLUMN, HarmPolicy, load_priority_policy, priority_ranks
+from resilience.weekly.priority import (
+    REFERRALS_COLUMN,
+    HarmPolicy,
+    load_priority_policy,
+    priority_ranks,
+)
 
 
 @pytest.fixture(scope="module")

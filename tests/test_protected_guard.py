@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from resilience.core.errors import ConfigError
+from resilience.core.paths import config_dir
 from resilience.data import protected
 from resilience.data.contract import PROTECTED_WORDS, DataContract, load_data_contract
 from resilience.data.protected import feature_refusal, fold, read
-from resilience.errors import ConfigError
-from resilience.paths import config_dir
 
 LANGUAGES = ("welsh", "french", "german", "spanish", "italian", "portuguese", "polish", "romanian")
 
@@ -87,8 +87,8 @@ def case_config(case: dict) -> dict:
 
 def refusal(case: dict) -> str | None:
     """The guard's message if the case's config is refused, else None."""
+    from resilience.core.errors import ConfigError
     from resilience.data.contract import DataContract
-    from resilience.errors import ConfigError
 
     try:
         DataContract.from_dict(case_config(case), source=f"configs/data/{case['family']}.yaml")

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
+from resilience.core.yardstick import place
 from resilience.explain import (
     CAUSAL_WORDS,
     REASON_COLUMNS,
@@ -23,8 +24,7 @@ from resilience.explain import (
     share_in_words,
     to_points,
 )
-from resilience.models import Calibrator, PersistenceModel
-from resilience.yardstick import place
+from resilience.learn.models import Calibrator, PersistenceModel
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "reasons.txt"
 
@@ -256,7 +256,7 @@ def test_reasons_snapshot(band_rows, special_rows, screened_rows):
 
 def test_snapshot_rows_cover_every_band_and_gap(band_rows):
     placements = [place(p) for p in band_rows.probability]
-    from resilience.yardstick import BAND_NAMES
+    from resilience.core.yardstick import BAND_NAMES
 
     assert {p.band for p in placements} == set(BAND_NAMES)
     gaps = {(p.lower_band, p.band) for p in placements if p.in_gap}

@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from resilience.artifacts import WeekManifest
+from resilience.core.week_files import WeekManifest
+from resilience.core.weeks import find_previous_week
+from resilience.core.yardstick import place
 from resilience.data.contract import load_data_contract
-from resilience.priority import load_priority_policy, priority_ranks
 from resilience.report import (
     DEFAULT_MARKING,
     PdfRendererUnavailable,
@@ -35,8 +36,7 @@ from resilience.report import (
 from resilience.report.render import render_pdf
 from resilience.report.waterfall import concept_contributions, waterfall_steps
 from resilience.report.words import clean_text, css_string
-from resilience.weeks import find_previous_week
-from resilience.yardstick import place
+from resilience.weekly.priority import load_priority_policy, priority_ranks
 
 AREAS = ("Northmere", "Eastbrook", "Southvale", "Westford", "Kingsreach", "Ashby Moor")
 HUBS = ("london", "birmingham", "liverpool", "manchester", "other_hub")
@@ -1022,7 +1022,7 @@ def _with_planted_victim(latest: Path, target: Path) -> pd.DataFrame:
 def test_real_pipeline_two_weeks_give_a_bounded_briefing(small_world_dir, tmp_path):
     from conftest import run_command
 
-    from resilience.weeks import week_monday
+    from resilience.core.weeks import week_monday
 
     root = tmp_path
     env = {
@@ -1186,7 +1186,7 @@ def test_annex_is_bounded_and_says_where_the_rest_is(tmp_path):
 # -- page 1 of the PDF: the whole decision --------------------------------------------------------
 def _known_outcomes(root: Path, previous: Path, persisted: list[bool]) -> None:
     """Outcomes recorded (as resilience-outcomes records them) for the first of last week's disruptions."""
-    from resilience.known_outcomes import update_outcomes, write_outcomes
+    from resilience.governance.outcomes import update_outcomes, write_outcomes
 
     closed = pd.read_parquet(previous / "scores.parquet")["disruption_id"].iloc[: len(persisted)]
     known, _ = update_outcomes(

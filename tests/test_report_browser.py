@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 from test_report import write_fake_week
 
+from resilience.core.paths import project_root
 from resilience.data.io import write_text_atomic
-from resilience.known_outcomes import update_outcomes, write_outcomes
-from resilience.paths import project_root
+from resilience.governance.outcomes import update_outcomes, write_outcomes
 from resilience.report import load_week, render_html, report_context
 from resilience.report.annex import write_annex
 

@@ -11,15 +11,21 @@ import pytest
 from conftest import SMALL_WORLD
 from mlflow.tracking import MlflowClient
 
-from resilience import tracking
+from resilience.core.errors import ResilienceError
 from resilience.data.synthetic import generate_world
 from resilience.data.validate import validate_frame
-from resilience.errors import ResilienceError
 from resilience.governance.card import collect_facts, render
 from resilience.governance.fairness import fairness_flags, group_calibration, plain_findings
-from resilience.models import PersistenceModel
-from resilience.split import SplitConfig
-from resilience.train import EvaluationConfig, fairness_table, fit_and_evaluate, train_and_track
+from resilience.learn.evaluation import EvaluationConfig, fit_and_evaluate
+from resilience.learn.models import PersistenceModel
+from resilience.learn.split import SplitConfig, split_history
+from resilience.pipelines.train import (
+    TrainingData,
+    TrainSettings,
+    fairness_table,
+    train_and_track,
+)
+from resilience.tracking import registry, store, vetting
 
 EVAL = EvaluationConfig(n_bootstrap=200, min_slice_size=50)
 
@@ -29,9 +35,8 @@ def area_flags(world_config, contract):
     history = validate_frame(
         world.history, contract, require_label=True, today=pd.Timestamp(world_config.end_date)
     ).frame
-    evaluation = fit_and_evaluate(
-        history, contract, PersistenceModel(contract), SplitConfig(), EVAL
-    )
+    split = split_history(history, contract, SplitConfig())
+    evaluation = fit_and_evaluate(split, contract, PersistenceModel(contract), EVAL)
     flags = fairness_table(evaluation, contract, EVAL)
     return {f["value"]: f["flag"] for f in flags if f["slice"] == "policing_area"}
 
@@ -157,17 +162,15 @@ def registered(small_history, contract, tmp_path_factory):
         "drift_policy": "Review alerts.",
         "human_oversight": "A person decides.",
     }
-    result = train_and_track(
-        small_history,
-        contract,
-        PersistenceModel(contract),
-        SplitConfig(),
-        EvaluationConfig(n_bootstrap=30),
-        tracking.TrackingConfig(tracking_uri=uri),
-        params={},
-        input_path="h.parquet",
-        input_sha256="ab" * 32,
+    settings = TrainSettings(
+        evaluation=EvaluationConfig(n_bootstrap=30),
+        tracking=store.TrackingConfig(tracking_uri=uri),
         governance=governance,
+    )
+    result = train_and_track(
+        TrainingData(small_history, contract, "h.parquet", "ab" * 32),
+        PersistenceModel(contract),
+        settings,
     )
     return uri, result, governance
 
@@ -232,12 +235,12 @@ def test_changing_a_run_metric_changes_the_card(registered):
 def test_scoring_refuses_a_version_without_a_card(registered):
     uri, result, _ = registered
     client = MlflowClient(uri)
-    info = tracking.model_version_info(f"models:/line-resilience/{result.model_version}")
-    tracking.require_model_card(info)  # has one: fine
+    info = registry.model_version_info(f"models:/line-resilience/{result.model_version}")
+    vetting.require_model_card(info)  # has one: fine
     client.delete_model_version_tag("line-resilience", result.model_version, "model_card")
-    info = tracking.model_version_info(f"models:/line-resilience/{result.model_version}")
+    info = registry.model_version_info(f"models:/line-resilience/{result.model_version}")
     with pytest.raises(ResilienceError, match="no model card"):
-        tracking.require_model_card(info)
+        vetting.require_model_card(info)
     client.set_model_version_tag("line-resilience", result.model_version, "model_card", "logged")
 
 

@@ -205,12 +205,12 @@ def test_a_full_disk_in_process_is_one_message_and_leaves_nothing(
     trained, mlflow_at, tmp_path, monkeypatch
 ):
     """The same fault without a tmpfs: the disk fills while the manifest is written."""
-    from resilience import score as scoring
-    from resilience import tracking
-    from resilience.errors import ResilienceError
+    from resilience.core.errors import ResilienceError
+    from resilience.tracking import vetting
+    from resilience.weekly import score as scoring
 
     mlflow_at(trained)
-    model, vetted = tracking.load_persistence_model("models:/line-resilience@champion")
+    model, vetted = vetting.load_persistence_model("models:/line-resilience@champion")
 
     def full(target, text):
         raise OSError(errno.ENOSPC, "No space left on device", str(target))

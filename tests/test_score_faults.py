@@ -91,7 +91,7 @@ def test_sigterm_removes_the_temporary_folder(trained, scored_weeks, tmp_path):
 
 
 def test_recovery_touches_only_folders_of_dead_owners(tmp_path):
-    from resilience.score import _recover
+    from resilience.weekly.transaction import recover
 
     sleeper = subprocess.Popen(["sleep", "60"])
     dead = subprocess.Popen(["true"])
@@ -110,7 +110,7 @@ def test_recovery_touches_only_folders_of_dead_owners(tmp_path):
         for folder in (live_old, live_tmp, dead_old, dead_old_done, dead_tmp):
             folder.mkdir()
             (folder / "manifest.json").write_text(folder.name)
-        _recover(tmp_path)
+        recover(tmp_path)
         assert live_old.is_dir() and live_tmp.is_dir() and not (tmp_path / "2026-W47").exists()
         assert (tmp_path / "2026-W45" / "manifest.json").read_text() == dead_old.name
         assert not dead_old_done.exists() and not dead_tmp.exists()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import run_command, run_score
 
-from resilience.errors import ResilienceError
+from resilience.core.errors import ResilienceError
 
 
 class _Planted:
@@ -58,8 +58,8 @@ def planted(tmp_path, mlflow_uri):
 def test_unvetted_models_are_refused_before_any_code_runs(planted):
     from mlflow.tracking import MlflowClient
 
-    from resilience import tracking
-    from resilience.pyfunc import load_vetted
+    from resilience.tracking import vetting
+    from resilience.tracking.pyfunc import load_vetted
 
     folder, run_id, marker = planted
     cases = [
@@ -72,7 +72,7 @@ def test_unvetted_models_are_refused_before_any_code_runs(planted):
     ]
     for uri, expected in cases:
         with pytest.raises(ResilienceError, match=expected):
-            tracking.load_persistence_model(uri)
+            vetting.load_persistence_model(uri)
         with pytest.raises(ResilienceError, match=expected):
             load_vetted(uri)
     client = MlflowClient()
@@ -80,19 +80,19 @@ def test_unvetted_models_are_refused_before_any_code_runs(planted):
         "planted", "1", "model_card", "logged"
     )  # a card, but no digest recorded
     with pytest.raises(ResilienceError, match="no recorded artifact digest"):
-        tracking.load_persistence_model("models:/planted/1")
-    tracking.record_digest("planted", "1")
+        vetting.load_persistence_model("models:/planted/1")
+    vetting.record_digest("planted", "1")
     source = Path(client.get_model_version_download_uri("planted", "1").removeprefix("file://"))
     with open(
         source / "python_model.pkl", "ab"
     ) as handle:  # the store's files changed after registration
         handle.write(b"\n")
     with pytest.raises(ResilienceError, match="do not match the digest recorded at registration"):
-        tracking.load_persistence_model("models:/planted/1")
+        vetting.load_persistence_model("models:/planted/1")
     assert not marker.exists(), "nothing was unpickled"
     # the crafted model is real: let it through explicitly and its code runs (then it is refused as foreign)
     with pytest.raises(ResilienceError):
-        tracking.load_persistence_model(str(folder), allow_unregistered=True)
+        vetting.load_persistence_model(str(folder), allow_unregistered=True)
     assert marker.exists()
 
 
@@ -181,7 +181,7 @@ def test_a_model_whose_signature_does_not_match_its_contract_is_refused(
     from mlflow.artifacts import download_artifacts
     from mlflow.tracking import MlflowClient
 
-    from resilience import tracking
+    from resilience.tracking import vetting
 
     mlflow_at(own_store)  # registers a second model: its own copy of the store
     local = Path(
@@ -197,21 +197,21 @@ def test_a_model_whose_signature_does_not_match_its_contract_is_refused(
         mlflow.log_artifacts(str(local), "model")
     mlflow.register_model(f"runs:/{run.info.run_id}/model", "reshaped")
     MlflowClient().set_model_version_tag("reshaped", "1", "model_card", "logged")
-    tracking.record_digest("reshaped", "1")
+    vetting.record_digest("reshaped", "1")
     with pytest.raises(
         ResilienceError, match="signature does not match its data contract.*contacts"
     ):
-        tracking.load_persistence_model("models:/reshaped/1")
+        vetting.load_persistence_model("models:/reshaped/1")
 
 
 def test_loading_the_champion_with_plain_mlflow_leaves_it_vetted(own_store, mlflow_at):
     """The README's Python path (and Spark's) loads the champion with MLflow; scoring must still accept it."""
     import mlflow
 
-    from resilience import tracking
+    from resilience.tracking import vetting
 
     mlflow_at(own_store)
     mlflow.pyfunc.load_model(
         "models:/line-resilience@champion"
     )  # writes MLflow's registered_model_meta
-    tracking.load_persistence_model("models:/line-resilience@champion")  # still vetted: no error
+    vetting.load_persistence_model("models:/line-resilience@champion")  # still vetted: no error

@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from resilience import intervals as iv
-from resilience.errors import ConfigError, ResilienceError
+from resilience.core.errors import ConfigError, ResilienceError
 from resilience.explain import explain
-from resilience.models import PersistenceModel
-from resilience.pyfunc import ResiliencePyfunc
-from resilience.segments import SegmentModel, maybe_segmented, segment_column
-from resilience.split import SplitConfig
-from resilience.train import EvaluationConfig, fit_and_evaluate
+from resilience.learn import ranges as iv
+from resilience.learn.evaluation import EvaluationConfig, compare_with, fit_and_evaluate
+from resilience.learn.models import PersistenceModel
+from resilience.learn.segments import SegmentModel, maybe_segmented, segment_column
+from resilience.learn.split import SplitConfig, split_history
+from resilience.tracking.pyfunc import ResiliencePyfunc
 
 FAST = {"n_estimators": 300, "learning_rate": 0.08}
 
@@ -58,33 +58,26 @@ def test_segment_explanations_are_exact_per_row(segmented, small_history, contra
 def test_segment_models_get_ranges_and_are_compared_with_the_single_model(
     small_history, small_world, contract
 ):
-    from resilience.segments import compare_with_single
-
     truth = small_world.truth[["disruption_id", "true_probability"]]
-    model = SegmentModel(PersistenceModel(contract, params=FAST), segment_by="cohort")
-    evaluation = fit_and_evaluate(
-        small_history, contract, model, SplitConfig(), EvaluationConfig(n_bootstrap=20), truth
-    )
-    compared = compare_with_single(
-        evaluation, small_history, SplitConfig(), EvaluationConfig(n_bootstrap=20), truth
-    )
+    recipe = PersistenceModel(contract, params=FAST)
+    model = SegmentModel(recipe, segment_by="cohort")
+    split = split_history(small_history, contract, SplitConfig())
+    evaluation = fit_and_evaluate(split, contract, model, EvaluationConfig(n_bootstrap=20), truth)
+    compared = compare_with(recipe, evaluation, split, EvaluationConfig(n_bootstrap=20), truth)
     for key in ("single_roc_auc", "single_brier", "single_ece", "segments_minus_single_roc_auc"):
         assert key in compared
     assert compared["segments_minus_single_roc_auc"] == pytest.approx(
         evaluation.metrics["roc_auc"] - compared["single_roc_auc"]
     )
-    iv.attach_intervals(
-        evaluation.model,
-        evaluation,
-        small_history,
-        SplitConfig(),
-        iv.IntervalConfig(n_models=4),
-        truth,
-    )
+    ranges = iv.fit_ranges(evaluation, split, iv.IntervalConfig(n_models=4), truth)
+    assert set(ranges.ensembles) == {"imported", "home_grown"}
     assert (
-        "interval_extra_sd_home_grown" in evaluation.metrics
-        and "interval_coverage" in evaluation.metrics
+        "interval_extra_sd_home_grown" in ranges.metrics and "interval_coverage" in ranges.metrics
     )
+    assert evaluation.model.segments_["home_grown"].interval_ensemble_ is None, (
+        "nothing attached yet"
+    )
+    iv.attach_ranges(evaluation.model, ranges.ensembles)
     week = small_world.weekly[sorted(small_world.weekly)[-1]]
     out = ResiliencePyfunc(evaluation.model).predict(None, week)
     assert (out["probability_low"] <= out["persistence_probability"]).all()
@@ -93,12 +86,15 @@ def test_segment_models_get_ranges_and_are_compared_with_the_single_model(
 
 
 def test_a_single_model_is_not_compared(small_history, contract):
-    from resilience.segments import compare_with_single
+    from resilience.core.progress import Stages
+    from resilience.pipelines.train import TrainingData, TrainSettings, train
 
-    class Stub:
-        model = PersistenceModel(contract)
-
-    assert compare_with_single(Stub(), small_history, SplitConfig(), EvaluationConfig()) == {}
+    data = TrainingData(small_history, contract, "history.parquet", "0" * 64)
+    settings = TrainSettings(evaluation=EvaluationConfig(n_bootstrap=20), refit_on_all=False)
+    trained = train(
+        data, PersistenceModel(contract, params=FAST), settings, Stages("t", enabled=False)
+    )
+    assert not [k for k in trained.evaluation.metrics if "single" in k]
 
 
 def test_segment_settings_are_checked(contract):
@@ -133,23 +129,21 @@ def test_segment_model_registers_and_round_trips_through_the_pyfunc(
     import mlflow
 
     from resilience.data.io import file_sha256  # noqa: F401 (import check only)
-    from resilience.tracking import TrackingConfig, load_persistence_model
-    from resilience.train import train_and_track
+    from resilience.pipelines.train import TrainingData, TrainSettings, train_and_track
+    from resilience.tracking.store import TrackingConfig
+    from resilience.tracking.vetting import load_persistence_model
 
     truth = small_world.truth[["disruption_id", "true_probability"]]
-    model = SegmentModel(PersistenceModel(contract, params=FAST), segment_by="cohort")
-    result = train_and_track(
-        small_history,
-        contract,
-        model,
-        SplitConfig(),
-        EvaluationConfig(n_bootstrap=20),
-        TrackingConfig(tracking_uri=mlflow_uri),
-        params={},
-        input_path="history.parquet",
-        input_sha256="0" * 64,
-        truth=truth,
+    settings = TrainSettings(
+        evaluation=EvaluationConfig(n_bootstrap=20),
+        tracking=TrackingConfig(tracking_uri=mlflow_uri),
         intervals=iv.IntervalConfig(n_models=3),
+        segment_by="cohort",
+    )
+    result = train_and_track(
+        TrainingData(small_history, contract, "history.parquet", "0" * 64, truth=truth),
+        PersistenceModel(contract, params=FAST),
+        settings,
     )
     run = mlflow.get_run(result.run_id)
     for key in (

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from resilience.errors import ResilienceError
-from resilience.split import (
+from resilience.core.errors import ResilienceError
+from resilience.learn.split import (
     SplitConfig,
     calibration_slice,
     split_by_line_and_time,

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 from sklearn.metrics import roc_auc_score
 
+from resilience.core.weeks import week_monday
 from resilience.data.contract import load_data_contract
 from resilience.data.synthetic import (
     ACCRUING_COLUMNS,
@@ -37,7 +38,6 @@ from resilience.data.synthetic import (
 )
 from resilience.data.synthetic import write as synthetic_write
 from resilience.data.validate import validate_frame
-from resilience.weeks import week_monday
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = WorldConfig(n_lines=400, seed=11)
@@ -771,10 +771,10 @@ def test_gradient_boosting_gets_close_to_the_oracle():
 
 # -- one place for the columns ---------------------------------------------------------------------
 def test_the_simulator_refuses_a_contract_it_cannot_follow():
+    from resilience.core.errors import ConfigError
     from resilience.data.contract import DataContract
     from resilience.data.synthetic.columns import check_levels
     from resilience.data.synthetic.config import category_levels
-    from resilience.errors import ConfigError
 
     check_levels(
         category_levels(SMALL), CONTRACT

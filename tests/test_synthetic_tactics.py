@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
+from resilience.core.errors import ConfigError
 from resilience.data.contract import load_data_contract
 from resilience.data.synthetic import (
     LABEL,
@@ -22,7 +23,6 @@ from resilience.data.synthetic import (
 )
 from resilience.data.synthetic.package import Replay, package, recorded_strength
 from resilience.data.synthetic.tactics import _Population, _positions
-from resilience.errors import ConfigError
 
 CONTRACT = load_data_contract("default")
 SIZE = {"n_lines": 8_000, "seed": 1}

@@ -7,18 +7,21 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from resilience import tracking
-from resilience.errors import ConfigError
+from resilience.core.errors import ConfigError
 from resilience.governance.champion import (
     ChampionConfig,
     Recipe,
     decide_promotion,
     paired_comparisons,
 )
-from resilience.model_params import check_params
-from resilience.models import PersistenceModel
-from resilience.split import SplitConfig
-from resilience.train import EvaluationConfig, fit_and_evaluate, train_and_track
+from resilience.learn.evaluation import EvaluationConfig, fit_and_evaluate
+from resilience.learn.models import PersistenceModel
+from resilience.learn.params import check_params
+from resilience.learn.split import SplitConfig, split_history
+from resilience.pipelines.train import TrainingData, TrainSettings, train_and_track
+from resilience.tracking import registry, runs, vetting
+from resilience.tracking.store import TrackingConfig
+from resilience.weekly.score import model_summary
 
 SPLIT = SplitConfig(test_weeks=26)
 EVAL = EvaluationConfig(n_bootstrap=50)
@@ -36,32 +39,28 @@ def run(
     experiment=None,
     **kwargs,
 ):
-    config = tracking.TrackingConfig(tracking_uri=mlflow_uri, register=register, **kwargs)
     model = PersistenceModel(contract, family=family, features=features, exclude=exclude)
     params = {
         "model.family": family,
         "data.name": contract.name,
         "data.columns.contacts.dtype": "int",
     }
-    return train_and_track(
-        history,
-        contract,
-        model,
-        SPLIT,
-        EVAL,
-        config,
+    settings = TrainSettings(
+        split=SPLIT,
+        evaluation=EVAL,
+        tracking=TrackingConfig(tracking_uri=mlflow_uri, register=register, **kwargs),
         params=params,
-        input_path="history.parquet",
-        input_sha256="0" * 64,
-        truth=truth,
         experiment=experiment,
         run_name=experiment,
     )
+    data = TrainingData(history, contract, "history.parquet", "0" * 64, truth=truth)
+    return train_and_track(data, model, settings)
 
 
 def test_evaluation_reports_every_metric_and_the_oracle(small_history, small_world, contract):
+    split = split_history(small_history, contract, SPLIT)
     evaluation = fit_and_evaluate(
-        small_history, contract, PersistenceModel(contract), SPLIT, EVAL, truth=small_world.truth
+        split, contract, PersistenceModel(contract), EVAL, truth=small_world.truth
     )
     for key in (
         "roc_auc",
@@ -152,7 +151,7 @@ def test_a_run_logs_params_metrics_artifacts_and_a_version(
         "evidence/evaluation_model.pkl",
     }
     fidelity = __import__("json").loads(
-        tracking.artifact_text(result.run_id, "tables/explanation_fidelity.json")
+        runs.artifact_text(result.run_id, "tables/explanation_fidelity.json")
     )
     assert (
         fidelity["rows_checked"] == result.evaluation.split.test_rows
@@ -164,7 +163,7 @@ def test_a_run_logs_params_metrics_artifacts_and_a_version(
     assert "lightgbm model" in version.description and "Decision: champion" in version.description
     assert str(client.get_model_version_by_alias("line-resilience", "champion").version) == "1"
     # the registered model holds what predicting needs; its evidence is beside it
-    model, _ = tracking.load_persistence_model("models:/line-resilience/1")
+    model, _ = vetting.load_persistence_model("models:/line-resilience/1")
     for attribute in (
         "split_summary_",
         "test_metrics_",
@@ -173,7 +172,7 @@ def test_a_run_logs_params_metrics_artifacts_and_a_version(
         "evaluation_model_",
     ):
         assert not hasattr(model, attribute), attribute
-    evidence = tracking.load_evidence("models:/line-resilience/1", evaluation_model=True)
+    evidence = runs.load_evidence("models:/line-resilience/1", evaluation_model=True)
     assert evidence.test_metrics["roc_auc"] == pytest.approx(result.evaluation.metrics["roc_auc"])
     assert evidence.split["test_start"] == result.evaluation.split.test_start
     assert set(evidence.drift_reference["features"]) == set(model.feature_names_)
@@ -182,7 +181,7 @@ def test_a_run_logs_params_metrics_artifacts_and_a_version(
 
 
 def small_history_week(history):
-    from resilience.weeks import iso_week
+    from resilience.core.weeks import iso_week
 
     return iso_week(pd.to_datetime(history["disruption_date"]).max())
 
@@ -238,7 +237,7 @@ def test_champion_rule_retrain_logistic_feature_change_and_rollback(
         == dropped.model_version
     )
     # a person rolls back to the previous champion
-    assert tracking.rollback_champion("line-resilience", "test rollback", "analyst") == "1"
+    assert registry.rollback_champion("line-resilience", "test rollback", "analyst") == "1"
     assert str(client.get_model_version_by_alias("line-resilience", "champion").version) == "1"
     # the next retrain is compared with the champion (1) and with the best champion so far (2)
     again = run(small_history, contract, mlflow_uri)
@@ -250,7 +249,7 @@ def test_champion_rule_retrain_logistic_feature_change_and_rollback(
     )
     assert "promotion.best_roc_auc_improvement" in tags
     # and promotes explicitly
-    tracking.promote_explicitly(
+    registry.promote_explicitly(
         "line-resilience", logistic.model_version, "board decision", "board"
     )
     assert (
@@ -262,15 +261,16 @@ def test_champion_rule_retrain_logistic_feature_change_and_rollback(
 def test_logistic_is_not_champion_even_as_the_first_model(small_history, contract, mlflow_uri):
     result = run(small_history, contract, mlflow_uri, family="logistic")
     assert not result.promotion.promote and "not the production recipe" in result.promotion.reason
-    assert tracking.champion_version("line-resilience") is None
+    assert registry.champion_version("line-resilience") is None
 
 
 def test_a_challenger_without_a_true_driver_is_significantly_worse(small_history, contract):
     """The statistical guard on its own (as if the recipe were unchanged): dropping a true driver
     loses ranking on the same held-out rows, and the paired line bootstrap says so."""
-    full = fit_and_evaluate(small_history, contract, PersistenceModel(contract), SPLIT, EVAL)
+    split = split_history(small_history, contract, SPLIT)
+    full = fit_and_evaluate(split, contract, PersistenceModel(contract), EVAL)
     weaker = fit_and_evaluate(
-        small_history, contract, PersistenceModel(contract, exclude=["contacts"]), SPLIT, EVAL
+        split, contract, PersistenceModel(contract, exclude=["contacts"]), EVAL
     )
     rows = full.test_predictions
     config = ChampionConfig()
@@ -333,14 +333,14 @@ def test_model_params_are_checked_against_the_library():
 def test_a_typo_in_model_params_fails_before_fitting(small_history, contract):
     model = PersistenceModel(contract, params={"num_leavs": 10})
     with pytest.raises(ConfigError, match="num_leaves"):
-        fit_and_evaluate(small_history, contract, model, SPLIT, EVAL)
+        fit_and_evaluate(split_history(small_history, contract, SPLIT), contract, model, EVAL)
     assert not hasattr(model, "estimator_")
 
 
 def test_evidence_round_trips_and_older_models_still_answer():
     from types import SimpleNamespace
 
-    from resilience.evidence import ModelEvidence
+    from resilience.learn.evidence import ModelEvidence
 
     evidence = ModelEvidence(
         family="lightgbm",
@@ -360,7 +360,7 @@ def test_evidence_round_trips_and_older_models_still_answer():
     )
     again = ModelEvidence.from_json(evidence.to_json())
     assert again == evidence and again.test_metrics["roc_auc"] == 0.8
-    assert again.summary()["fairness_findings"] == [
+    assert model_summary(again)["fairness_findings"] == [
         "Estimates run low for line_type = home_grown: on average 4.0 points below what happened "
         "(900 lines; predicted 40%, observed 44%)."
     ]

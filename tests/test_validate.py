@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from resilience.core.errors import ContractError, Problem, ResilienceError
 from resilience.data.contract import DataContract, load_data_contract
 from resilience.data.io import read_extract
 from resilience.data.validate import ValidatedExtract, load_extract, summarise, validate_frame
-from resilience.errors import ContractError, Problem, ResilienceError
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "configs" / "data" / "default.yaml"

@@ -14,6 +14,8 @@ import pytest
 import yaml
 from test_cli import run, summary_of, valid_extract
 
+from resilience.core.errors import ContractError, ResilienceError
+from resilience.core.paths import config_dir
 from resilience.data.asof import (
     AsOf,
     as_of_from_setting,
@@ -23,8 +25,6 @@ from resilience.data.asof import (
 from resilience.data.contract import DataContract
 from resilience.data.io import iter_extract, read_extract
 from resilience.data.validate import load_extract
-from resilience.errors import ContractError, ResilienceError
-from resilience.paths import config_dir
 
 TODAY = pd.Timestamp("2026-12-03")
 

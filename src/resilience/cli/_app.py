@@ -1,9 +1,9 @@
 """What every Hydra entry point shares: the absolute configs folder and friendly errors.
 
 Hydra's relative ``config_path`` fails from console scripts, so apps are built with the
-checkout's ``configs/`` resolved by :func:`resilience.paths.config_dir`.
+checkout's ``configs/`` resolved by :func:`resilience.core.paths.config_dir`.
 
-No Python traceback ever reaches the user. A :class:`~resilience.errors.ResilienceError` is printed
+No Python traceback ever reaches the user. A :class:`~resilience.core.errors.ResilienceError` is printed
 as one clear message and the command exits with status 2; so are the failures the toolkit knows
 but a library raises (a damaged MLflow store, a refused file operation, an MLflow error). SIGTERM
 ends with status 143, Ctrl-C with 130. Anything unexpected is one line naming the file where the
@@ -24,11 +24,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import hydra
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from resilience.errors import ResilienceError, Terminated, os_error_message
-from resilience.paths import config_dir, project_root
+from resilience.cli._config import error_message, register_schemas
+from resilience.core.errors import ResilienceError, Terminated, os_error_message
+from resilience.core.paths import config_dir, project_root
 
+FULL_ERROR = "HYDRA_FULL_ERROR"
+_ASKED_TO_RAISE: list[bool] = []  # non-empty while this process asked Hydra to raise, not print
 EXIT_USER_ERROR = 2
 EXIT_UNEXPECTED = 1
 EXIT_TERMINATED = 143
@@ -52,10 +57,13 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Ca
     # ${project_root:} in configs: the checkout, whatever the working directory
     if not OmegaConf.has_resolver("project_root"):
         OmegaConf.register_new_resolver("project_root", lambda: str(project_root()))
+    register_schemas()
 
     def decorate(task: Callable[[DictConfig], object]) -> Callable[[], object]:
         @functools.wraps(task)
         def guarded(cfg: DictConfig) -> object:
+            if _ASKED_TO_RAISE:  # composed: the task's own errors are handled below
+                os.environ.pop(FULL_ERROR, None)
             for name in QUIET_LOGGERS:
                 logging.getLogger(name).setLevel(logging.WARNING)
             # a batch command's output is for people and logs: no MLflow download bars (set here, at the edge)
@@ -83,11 +91,33 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Ca
                 message, code = known_failure(exc)
                 _fail(message, code)
 
-        return hydra.main(
+        composed = hydra.main(
             version_base="1.3", config_path=str(config_dir()), config_name=config_name
         )(guarded)
+        return functools.wraps(task)(_one_line_config_errors(composed))
 
     return decorate
+
+
+def _one_line_config_errors(composed: Callable[[], object]) -> Callable[[], object]:
+    """Hydra prints a config it cannot compose over several lines and exits 1; raised to here
+    instead, it becomes one line naming the nearest key, status 2 (unless the caller asked for
+    Hydra's own full traces with ``HYDRA_FULL_ERROR=1``)."""
+
+    def main() -> object:
+        if os.environ.get(FULL_ERROR):
+            return composed()
+        os.environ[FULL_ERROR] = "1"
+        _ASKED_TO_RAISE.append(True)
+        try:
+            return composed()
+        except (HydraException, OmegaConfBaseException) as exc:
+            _fail(error_message(exc), EXIT_USER_ERROR)
+        finally:
+            os.environ.pop(FULL_ERROR, None)
+            _ASKED_TO_RAISE.clear()
+
+    return main
 
 
 def _terminate(signum, frame) -> None:
@@ -103,7 +133,8 @@ def _fail(message: str, code: int) -> None:
 
 def known_failure(exc: Exception) -> tuple[str, int]:
     """One message (and exit status) for an exception a library raised; unexpected ones are logged."""
-    from resilience.tracking import registry_label, store_damaged_message
+    # lazy, for start-up time: MLflow loads only when a failure needs its store named
+    from resilience.tracking.store import registry_label, store_damaged_message
 
     try:
         from sqlalchemy.exc import SQLAlchemyError

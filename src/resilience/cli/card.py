@@ -6,23 +6,24 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from resilience import tracking
 from resilience.cli._app import hydra_app
+from resilience.cli._config import tracking_configs
+from resilience.core.errors import ResilienceError
 from resilience.data.io import write_text_atomic
-from resilience.errors import ResilienceError
 from resilience.governance.card import publish
+from resilience.tracking import registry, store
 
 
 @hydra_app("card")
 def main(cfg: DictConfig) -> None:
-    tracking.connect(tracking.TrackingConfig(**OmegaConf.to_container(cfg.mlflow, resolve=True)))
-    tracking.check_store()  # a typo'd sqlite:/// path is refused, never created
+    store.connect(tracking_configs(cfg)[1])
+    store.check_store()  # a typo'd sqlite:/// path is refused, never created
     if not str(cfg.model_uri).startswith("models:/"):
         raise ResilienceError(
             f"a model card belongs to a registered version; give models:/<name>/<N>, "
             f"models:/<name>@<alias> or models:/m-<id>, not {cfg.model_uri!r}"
         )
-    info = tracking.model_version_info(
+    info = registry.model_version_info(
         cfg.model_uri
     )  # the registry record only: nothing is unpickled
     documents = publish(

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from resilience import decisions, tracking
 from resilience.cli._app import hydra_app
-from resilience.errors import ResilienceError
-from resilience.weeks import week_folder
+from resilience.cli._config import tracking_configs
+from resilience.core.errors import ResilienceError
+from resilience.core.weeks import week_folder
+from resilience.governance import decisions
+from resilience.tracking import store, weekly_runs
 
 
 def _mlflow(cfg: DictConfig) -> str | None:
     """Connect to the configured store for anchors; None (and why) when anchoring is off or it is unusable."""
     if not cfg.anchor_in_mlflow:
         return None
-    tracking.connect(tracking.TrackingConfig(**OmegaConf.to_container(cfg.mlflow, resolve=True)))
-    tracking.check_store()
+    store.connect(tracking_configs(cfg)[1])
+    store.check_store()
     return cfg.anchor_experiment
 
 
@@ -31,7 +33,7 @@ def main(cfg: DictConfig) -> None:
             if experiment:
                 anchors += [
                     a
-                    for a in tracking.decision_log_anchors(experiment)
+                    for a in weekly_runs.decision_log_anchors(experiment)
                     if a.get("log") == str(Path(cfg.log_path).resolve())
                 ]
         except ResilienceError as exc:
@@ -70,7 +72,7 @@ def main(cfg: DictConfig) -> None:
     try:
         experiment = _mlflow(cfg)
         if experiment:
-            tracking.anchor_decision_log(experiment, record["anchor"])
+            weekly_runs.anchor_decision_log(experiment, record["anchor"])
     except ResilienceError as exc:
         print(
             f"warning: the decision is recorded and anchored in the week's manifest, but not in MLflow: {exc}"

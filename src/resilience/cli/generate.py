@@ -8,10 +8,10 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from resilience.cli._app import hydra_app
+from resilience.core.paths import synthetic_dir
 from resilience.data.contract import DataContract
 from resilience.data.synthetic import ACCRUING_COLUMNS, WorldConfig, generate_world, write_world
 from resilience.data.validate import validate_frame
-from resilience.paths import synthetic_dir
 
 
 def _restricted(contract: DataContract, names: tuple[str, ...]) -> DataContract:

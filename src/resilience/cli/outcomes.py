@@ -4,39 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from resilience import artifacts, tracking
 from resilience.cli._app import hydra_app
-from resilience.data.contract import DataContract
-from resilience.data.io import read_json, write_frame_atomic
-from resilience.errors import ResilienceError
-from resilience.known_outcomes import update_outcomes, write_outcomes
-from resilience.outcomes import read_labels, realised_metrics
+from resilience.cli._config import tracking_configs
+from resilience.core.week_files import OUTCOMES_CSV, OUTCOMES_PARQUET
+from resilience.pipelines.outcomes import record_outcomes
 
 
 @hydra_app("outcomes")
 def main(cfg: DictConfig) -> None:
+    _, tracking = tracking_configs(cfg)
+    outcomes = record_outcomes(
+        cfg.input, cfg.output_root, tracking, cfg.experiment, cfg.capacity_k, cfg.min_rows
+    )
     root = Path(cfg.output_root)
-    contracts = sorted(root.glob("*/contract.json"))
-    if not contracts:
-        raise ResilienceError(f"no scored weeks under {root}")
-    config = tracking.TrackingConfig(**OmegaConf.to_container(cfg.mlflow, resolve=True))
-    tracking.connect(config)
-    tracking.check_store()  # a typo'd sqlite:/// path is refused, never created
-    contract = DataContract.from_dict(read_json(contracts[-1]))
-    labels = read_labels(cfg.input, contract)
-    table = realised_metrics(root, labels, contract.cohort_column, cfg.capacity_k, cfg.min_rows)
-    # per disruption: the outcome against the last estimate (checked for conflicts before writing anything)
-    known, added = update_outcomes(root, labels, str(cfg.input))
-    write_outcomes(known, root / artifacts.OUTCOMES_PARQUET)
-    write_frame_atomic(table, root / "outcomes.csv")
-    tracking.log_outcomes(config, cfg.experiment, table, root / "outcomes.csv")
-    print(table.to_string(index=False))
-    print(f"written to {root / 'outcomes.csv'} and logged to MLflow experiment '{cfg.experiment}'")
+    print(outcomes.realised.to_string(index=False))
+    print(f"written to {root / OUTCOMES_CSV} and logged to MLflow experiment '{cfg.experiment}'")
     print(
-        f"{root / artifacts.OUTCOMES_PARQUET}: {len(known):,} disruption outcome(s) with their last estimate "
-        f"({added:,} new)"
+        f"{root / OUTCOMES_PARQUET}: {len(outcomes.known):,} disruption outcome(s) with their last "
+        f"estimate ({outcomes.added:,} new)"
     )
 
 

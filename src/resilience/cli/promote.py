@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from resilience import tracking
 from resilience.cli._app import hydra_app
-from resilience.errors import ResilienceError
+from resilience.cli._config import tracking_configs
+from resilience.core.errors import ResilienceError
+from resilience.tracking import registry, store
 
 
 @hydra_app("promote")
 def main(cfg: DictConfig) -> None:
-    config = tracking.TrackingConfig(**OmegaConf.to_container(cfg.mlflow, resolve=True))
-    tracking.connect(config)
-    tracking.check_store()  # a typo'd sqlite:/// path is refused, never created
+    config = tracking_configs(cfg)[1]
+    store.connect(config)
+    store.check_store()  # a typo'd sqlite:/// path is refused, never created
     if cfg.rollback == (cfg.version is not None):
         raise ResilienceError("give exactly one of version=<N> or rollback=true")
     if cfg.rollback:
-        version = tracking.rollback_champion(config.registered_model_name, cfg.reason, cfg.by)
+        version = registry.rollback_champion(config.registered_model_name, cfg.reason, cfg.by)
         print(f"rolled back: {config.registered_model_name} version {version} is champion again")
     else:
-        tracking.promote_explicitly(
+        registry.promote_explicitly(
             config.registered_model_name, str(cfg.version), cfg.reason, cfg.by
         )
         print(f"{config.registered_model_name} version {cfg.version} is now champion")

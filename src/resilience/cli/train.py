@@ -10,84 +10,92 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from resilience import tracking
 from resilience.cli._app import hydra_app
+from resilience.cli._config import tracking_configs, typed
+from resilience.core.progress import bar
 from resilience.data.asof import resolve_as_of
 from resilience.data.contract import DataContract
 from resilience.data.io import file_sha256
 from resilience.data.validate import load_extract
-from resilience.experiment import filter_rows, load_truth, sweep_parent_run
 from resilience.explain.screen import ScreenConfig
-from resilience.intervals import IntervalConfig
-from resilience.model_params import check_params
-from resilience.progress import bar
-from resilience.segments import maybe_segmented
-from resilience.split import SplitConfig
-from resilience.train import EvaluationConfig, train_and_track
+from resilience.learn.evaluation import EvaluationConfig
+from resilience.learn.params import check_params
+from resilience.learn.ranges import IntervalConfig
+from resilience.learn.split import SplitConfig
+from resilience.pipelines.train import TrainingData, TrainSettings, train_and_track
+from resilience.pipelines.train_inputs import filter_rows, load_truth
+from resilience.tracking import runs, store
+
+
+def _sweep_trial(cfg: DictConfig, tracking: store.TrackingConfig) -> str | None:
+    """A --multirun trial's parent run (and its progress line); None for a single run."""
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    parent = runs.sweep_parent_run(tracking, hydra_cfg.sweep.dir, cfg.run_name or "sweep")
+    trials = OmegaConf.select(cfg, "hydra.sweeper.n_trials", default=None) or hydra_cfg.sweeper.get(
+        "n_trials"
+    )
+    number = int(hydra_cfg.job.num)
+    print(
+        f"[sweep] trial {number + 1} of {trials or '?'} {bar(number, trials or 1)}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return parent
 
 
 @hydra_app("train")
 def main(cfg: DictConfig) -> float | None:
     contract = DataContract.from_dict(cfg.data)
-    check_params(
-        cfg.model.family, OmegaConf.to_container(cfg.model.params, resolve=True)
-    )  # a typo fails before any work
-    tracking_config = tracking.TrackingConfig(**OmegaConf.to_container(cfg.mlflow, resolve=True))
-    tracking.connect(
-        tracking_config
-    )  # a tracking server that does not answer fails before any work
-    tracking.check_store(must_exist=False)  # ... and so does a damaged local store
+    # a typo fails before any work
+    check_params(cfg.model.family, OmegaConf.to_container(cfg.model.params, resolve=True))
+    champion, tracking = tracking_configs(cfg)
+    store.connect(tracking)  # a tracking server that does not answer fails before any work
+    store.check_store(must_exist=False)  # ... and so does a damaged local store
     extract = load_extract(cfg.input, contract, require_label=True)
-    history = filter_rows(extract.frame, cfg.row_filter)
     # _partial_: the contract is passed as-is (instantiate would turn a dataclass into a dict)
-    build_model = hydra.utils.instantiate(cfg.model, _partial_=True)
-    model = build_model(
+    recipe = hydra.utils.instantiate(cfg.model, _partial_=True)(
         contract=contract,
         features=OmegaConf.to_container(cfg.features, resolve=True)["include"],
         exclude=list(cfg.features.exclude),
     )
-    model = maybe_segmented(
-        model, cfg.segment_by
-    )  # segment_by: a model per segment behind one pyfunc
     hydra_cfg = HydraConfig.get()
     experiment = hydra_cfg.runtime.choices.get("experiment")
-    parent = None
-    if hydra_cfg.mode == RunMode.MULTIRUN:
-        parent = sweep_parent_run(tracking_config, hydra_cfg.sweep.dir, cfg.run_name or "sweep")
-        trials = OmegaConf.select(
-            cfg, "hydra.sweeper.n_trials", default=None
-        ) or hydra_cfg.sweeper.get("n_trials")
-        print(
-            f"[sweep] trial {int(hydra_cfg.job.num) + 1} of {trials or '?'} {bar(int(hydra_cfg.job.num), trials or 1)}",
-            file=sys.stderr,
-            flush=True,
-        )
-    result = train_and_track(
-        history,
+    data = TrainingData(
+        filter_rows(extract.frame, cfg.row_filter),
         contract,
-        model,
-        split_config=SplitConfig(**OmegaConf.to_container(cfg.split, resolve=True)),
-        eval_config=EvaluationConfig(**OmegaConf.to_container(cfg.evaluation, resolve=True)),
-        tracking_config=tracking_config,
-        params=tracking.flatten(OmegaConf.to_container(cfg, resolve=True)),
-        input_path=cfg.input,
-        input_sha256=file_sha256(cfg.input),
+        cfg.input,
+        file_sha256(cfg.input),
         truth=load_truth(cfg.truth, Path(cfg.input), contract),
-        run_name=cfg.run_name or experiment,
-        parent_run_id=parent,
-        refit_on_all=cfg.refit_on_all,
-        experiment=experiment,
-        governance=OmegaConf.to_container(cfg.governance, resolve=True),
-        screen=ScreenConfig.from_mapping(OmegaConf.to_container(cfg.explain.screen, resolve=True))
-        if "explain" in cfg
-        else None,
-        intervals=IntervalConfig(**OmegaConf.to_container(cfg.intervals, resolve=True)),
         as_of=resolve_as_of(cfg.as_of, cfg.input, contract),
+    )
+    settings = TrainSettings(
+        split=typed(SplitConfig, cfg.split),
+        evaluation=typed(EvaluationConfig, cfg.evaluation),
+        tracking=tracking,
+        champion=champion,
+        screen=typed(ScreenConfig, cfg.explain.screen),
+        intervals=typed(IntervalConfig, cfg.intervals),
+        segment_by=cfg.segment_by,  # a model per segment behind one pyfunc
+        refit_on_all=cfg.refit_on_all,
+        governance=OmegaConf.to_container(cfg.governance, resolve=True),
+        experiment=experiment,
+        run_name=cfg.run_name or experiment,
+        parent_run_id=_sweep_trial(cfg, tracking),
+        params=runs.flatten(OmegaConf.to_container(cfg, resolve=True)),
         artifacts={
             "config/resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True),
             "config/overrides.txt": "\n".join(hydra_cfg.overrides.task),
         },
     )
+    result = train_and_track(data, recipe, settings)
+    _print_result(result, tracking)
+    value = result.evaluation.metrics.get(cfg.optimized_metric)
+    return float(value) if value is not None else None
+
+
+def _print_result(result, tracking: store.TrackingConfig) -> None:
     metrics = result.evaluation.metrics
     print(
         f"run {result.run_id}: test ROC AUC {metrics['roc_auc']:.3f}, Brier {metrics['brier']:.3f}, "
@@ -96,7 +104,8 @@ def main(cfg: DictConfig) -> float | None:
     )
     if result.model_version:
         print(
-            f"registered {tracking_config.registered_model_name} version {result.model_version}: {result.promotion.reason}"
+            f"registered {tracking.registered_model_name} version {result.model_version}: "
+            f"{result.promotion.reason}"
         )
         if result.churn:
             churn = result.churn
@@ -106,10 +115,8 @@ def main(cfg: DictConfig) -> float | None:
                 f"{churn.get('top_reason_changed_share', 0):.0%} change top reason"
             )
     print(
-        f"see it in MLflow: make mlflow-ui  (tracking URI {tracking.resolve_tracking_uri(tracking_config.tracking_uri)})"
+        f"see it in MLflow: make mlflow-ui  (tracking URI {store.resolve_tracking_uri(tracking.tracking_uri)})"
     )
-    value = metrics.get(cfg.optimized_metric)
-    return float(value) if value is not None else None
 
 
 if __name__ == "__main__":

@@ -17,10 +17,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from resilience.cli._app import hydra_app
+from resilience.core.paths import config_dir
 from resilience.data.asof import as_of_from_setting, check_training_extract
 from resilience.data.contract import DataContract
 from resilience.data.validate import load_extract, summarise
-from resilience.paths import config_dir
 
 
 @hydra_app("validate")

@@ -45,8 +45,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from resilience.core.errors import ContractError, Problem, ResilienceError
 from resilience.data.contract import DataContract
-from resilience.errors import ContractError, Problem, ResilienceError
 
 log = logging.getLogger(__name__)
 SHOWN_ROWS = 5

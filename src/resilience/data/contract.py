@@ -29,8 +29,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from resilience.core.errors import ConfigError
+from resilience.core.paths import config_dir as default_config_dir
 from resilience.data.protected import PROTECTED_WORDS, feature_refusal, protected_reason
-from resilience.errors import ConfigError
 
 __all__ = [
     "PROTECTED_WORDS",
@@ -548,8 +549,6 @@ def _plain(config: Any) -> Any:
 def load_data_contract(name_or_path: str | Path, config_dir: Path | None = None) -> DataContract:
     """Load a data config by name (``configs/data/<name>.yaml``) or by path, for use outside Hydra."""
     from omegaconf import OmegaConf
-
-    from resilience.paths import config_dir as default_config_dir
 
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):

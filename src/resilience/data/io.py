@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import json
 import os
 import re
 import tempfile
@@ -19,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from resilience.errors import ContractError, Problem, ResilienceError
+from resilience.core.errors import ContractError, Problem, ResilienceError
 
 CSV_SUFFIXES = (".csv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -228,8 +229,6 @@ def read_json(
     path: str | Path, advice: str = "restore it from backup or rerun the command that wrote it"
 ):
     """A JSON file the toolkit wrote; a damaged or unreadable one is one clear error naming it."""
-    import json
-
     path = Path(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from resilience.core.yardstick import Placement, placements
 from resilience.data.contract import ConceptSpec, DataContract
 from resilience.explain.concepts import ConceptMap
 from resilience.explain.reasons import (
@@ -26,8 +27,6 @@ from resilience.explain.shap_values import (
     to_points,
 )
 from resilience.explain.wording import ValueWords
-from resilience.explain.wording import placements as _placements
-from resilience.yardstick import Placement
 
 
 @dataclass
@@ -208,7 +207,7 @@ class Explanation:
     @property
     def placements(self) -> list[Placement]:
         if "placements" not in self._cache:
-            self._cache["placements"] = _placements(self.probability)
+            self._cache["placements"] = placements(self.probability)
         return self._cache["placements"]
 
     @property
@@ -289,9 +288,15 @@ def check_scale(scale: str) -> None:
 def explain(model, frame: pd.DataFrame) -> Explanation:
     """Explain every row of ``frame`` (validated extract rows) at once.
 
+    Each row is explained by the model that predicts it (``model.parts(frame)``): a single model
+    explains every row itself; a segment model's rows are explained by their segment's model
+    (its exact SHAP values and its base, so ``base_log_odds`` and ``baseline_probability`` are then
+    per-row arrays) and put back in input order.
+
     Parameters
     ----------
-    model : a fitted :class:`resilience.models.PersistenceModel` (either family)
+    model : a fitted :class:`resilience.learn.models.PersistenceModel` (either family) or
+        :class:`resilience.learn.segments.SegmentModel`
     frame : rows with the model's feature columns and the contract's id column
 
     Returns
@@ -308,13 +313,17 @@ def explain(model, frame: pd.DataFrame) -> Explanation:
     >>> explanation = explain(model, frame)
     >>> explanation.wide().head()
     """
-    if hasattr(model, "segments_"):  # segment models: each row by its own segment's model
-        from resilience.segments import explain_segmented
+    frame = frame.reset_index(drop=True)
+    parts = model.parts(frame)
+    if len(parts) == 1 and next(iter(parts.values()))[0] is model:  # it predicts every row itself
+        return _explain_rows(model, frame)
+    return _routed(model, frame, parts)
 
-        return explain_segmented(model, frame)
+
+def _explain_rows(model, frame: pd.DataFrame) -> Explanation:
+    """Every row of ``frame`` explained by ``model`` itself."""
     check_model(model)
     contract = model.contract
-    frame = frame.reset_index(drop=True)
     ids = (
         frame[contract.id_column].to_numpy()
         if contract.id_column in frame.columns
@@ -324,9 +333,9 @@ def explain(model, frame: pd.DataFrame) -> Explanation:
     features = list(model.feature_names_)
     raw, base, margin = log_odds_contributions(model, X, ids)
     points, probability, baseline = to_points(raw, base, margin, model.calibrator_)
-    screen = getattr(model, "reason_screen_", None)
+    screen = model.reason_screen_
     cohort = _cohorts(frame, contract.cohort_column)
-    similar = similar_rates(screen, cohort, _placements(probability))
+    similar = similar_rates(screen, cohort, placements(probability))
     return Explanation(
         ids=ids,
         contributions=pd.DataFrame(raw, columns=features),
@@ -340,6 +349,43 @@ def explain(model, frame: pd.DataFrame) -> Explanation:
         similar_rates=similar,
         contract=contract,
         screen=screen,
+    )
+
+
+def _routed(model, frame: pd.DataFrame, parts: dict) -> Explanation:
+    """Each part's rows explained by its own model, stacked back in input order; ``base_log_odds``
+    and ``baseline_probability`` are per-row arrays (each row's own model's base)."""
+    explained, order = [], []
+    for part, rows in parts.values():
+        if len(rows):
+            explained.append(_explain_rows(part, frame.iloc[rows].reset_index(drop=True)))
+            order.append(rows)
+    if not explained:
+        return _explain_rows(next(iter(parts.values()))[0], frame)
+    positions = np.concatenate(order)
+    inverse = np.empty_like(positions)
+    inverse[positions] = np.arange(len(positions))
+
+    def stack(values) -> np.ndarray:
+        return np.concatenate([np.asarray(v) for v in values])[inverse]
+
+    def stack_frames(frames) -> pd.DataFrame:
+        return pd.concat(frames, ignore_index=True).iloc[inverse].reset_index(drop=True)
+
+    cohorts = [e.cohort for e in explained]
+    return Explanation(
+        ids=stack(e.ids for e in explained),
+        contributions=stack_frames(e.contributions for e in explained),
+        base_log_odds=stack(np.full(len(e), e.base_log_odds) for e in explained),
+        margin=stack(e.margin for e in explained),
+        probability=stack(e.probability for e in explained),
+        baseline_probability=stack(np.full(len(e), e.baseline_probability) for e in explained),
+        points=stack_frames(e.points for e in explained),
+        values=stack_frames(e.values for e in explained),
+        cohort=None if any(c is None for c in cohorts) else stack(cohorts),
+        similar_rates=stack(e.similar_rates for e in explained),
+        contract=model.contract,
+        screen=model.reason_screen_,
     )
 
 

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from resilience.data.io import atomic_path
 from resilience.explain.explanation import Explanation, explain
@@ -68,9 +70,6 @@ def explain_frame(
 def _write_parquet(model, frame: pd.DataFrame, chunk_rows: int, path: Path, points: bool) -> None:
     """Append each chunk's rows to a Parquet file staged beside ``path`` and renamed into place
     when complete (a failure leaves any earlier file untouched and no temp file behind)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     with atomic_path(path) as staging:
         writer = None
         try:

@@ -7,15 +7,14 @@ returns artifact path -> frame or figure for MLflow (through :mod:`resilience.tr
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure  # no pyplot: no global state, no backend to set
+from matplotlib.patches import Patch
 
 from resilience.explain.explanation import Explanation, check_scale
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from resilience.explain.screen import plot_null_importance
 
 # Colour-blind-safe (Okabe-Ito) colours.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -92,8 +91,6 @@ def _sentence_case(label: str) -> str:
 
 
 def _new_figure(width: float, height: float) -> Figure:
-    from matplotlib.figure import Figure  # no pyplot: no global state, no backend to set
-
     return Figure(figsize=(width, height), dpi=100)
 
 
@@ -107,8 +104,6 @@ def plot_concept_importance(
     colours = [FOUR_PS_COLOURS.get(p, "#999999") for p in shown["four_ps"]]
     ax.barh(shown["label"], shown["mean_abs_log_odds"], color=colours)
     ax.set(xlabel="mean |contribution| (log-odds)", title=title)
-    from matplotlib.patches import Patch
-
     present = [p for p in FOUR_PS_COLOURS if p in set(shown["four_ps"])]
     ax.legend(
         handles=[Patch(color=FOUR_PS_COLOURS[p], label=p) for p in present],
@@ -285,8 +280,6 @@ def global_view(explanation: Explanation, top: int = 4) -> dict[str, pd.DataFram
 
 def _screen_evidence(explanation: Explanation) -> dict[str, pd.DataFrame | Figure]:
     """The null-importance test behind the reasons (when the model was screened): table and plots."""
-    from resilience.explain.screen import plot_null_importance
-
     table = explanation.screen.table if explanation.screen is not None else None
     if table is None:
         return {}

@@ -13,7 +13,6 @@ each way.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,9 +25,6 @@ from resilience.explain.wording import (
     points_words,
     share_in_words,
 )
-
-if TYPE_CHECKING:
-    from resilience.explain.explanation import Explanation
 
 MIN_REASON_POINTS = 0.5  # a reason must move the estimate by at least this (so it prints >= 1)
 JOINT_SHARE = 0.5  # a concept's second column is named when it weighs >= this share of the first
@@ -46,7 +42,7 @@ def non_empty(table: pd.DataFrame, columns: Sequence[str]) -> list[list[str]]:
     return [[text for text in row if text] for row in block]
 
 
-def render_reasons(explanation: Explanation, top: int, min_points: float) -> dict:
+def render_reasons(explanation, top: int, min_points: float) -> dict:
     """Rank earned concepts per row with numpy; write text only for the chosen reasons.
 
     Returns ``{"table": reason_for_1..3 / reason_against_1..3 frame, "summary": sentences}``.
@@ -80,7 +76,7 @@ def render_reasons(explanation: Explanation, top: int, min_points: float) -> dic
     return {"table": pd.DataFrame(table), "summary": _summaries(explanation, leads)}
 
 
-def named_columns(explanation: Explanation) -> np.ndarray:
+def named_columns(explanation) -> np.ndarray:
     """(rows, concepts, MAX_NAMED) positions of the earned columns a concept's phrase names: the
     one that weighs most in the concept's direction, then each that weighs at least
     :data:`JOINT_SHARE` as much (-1: none)."""
@@ -101,9 +97,7 @@ def named_columns(explanation: Explanation) -> np.ndarray:
     return named
 
 
-def concept_phrases(
-    explanation: Explanation, words: dict, named: np.ndarray, rows: np.ndarray
-) -> np.ndarray:
+def concept_phrases(explanation, words: dict, named: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """The phrase of each chosen (row, concept): its named columns' values, joined in words."""
     parts = []
     for j in range(named.shape[1]):
@@ -129,7 +123,7 @@ def concept_phrases(
     return out
 
 
-def _summaries(explanation: Explanation, leads: list) -> np.ndarray:
+def _summaries(explanation, leads: list) -> np.ndarray:
     n = len(explanation)
     (up_valid, up_phrase, up_points), (down_valid, down_phrase, down_points) = leads
     movers = np.full(n, TEMPLATES["movers_none"], dtype=object)
@@ -169,7 +163,7 @@ def _summaries(explanation: Explanation, leads: list) -> np.ndarray:
     return summary
 
 
-def _similar_words(explanation: Explanation) -> np.ndarray:
+def _similar_words(explanation) -> np.ndarray:
     """ "about 6 in 10 imported lines placed 'likely' in the test period persisted": like with like
     (same cohort, same band, held-out); "" where no such comparison is recorded (the clause is dropped)."""
     n = len(explanation)

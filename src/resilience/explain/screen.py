@@ -43,20 +43,22 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 from sklearn.base import clone
 
+from resilience.core.errors import ConfigError
+from resilience.core.yardstick import placements
 from resilience.data.contract import DataContract
-from resilience.errors import ConfigError
 from resilience.explain.concepts import ConceptMap
 from resilience.explain.reasons import MIN_REASON_POINTS
 from resilience.explain.shap_values import log_odds_contributions
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from resilience.learn.evaluation import PROBABILITY, score_test_period
+from resilience.learn.split import Split
 
 MODES = ("hide", "drop")
 
@@ -107,17 +109,6 @@ class ScreenConfig:
         if problems:
             raise ConfigError("explain.screen: " + "; ".join(problems))
 
-    @classmethod
-    def from_mapping(cls, mapping) -> ScreenConfig:
-        """From the ``explain.screen`` config block; an unknown key is a :class:`ConfigError`."""
-        from dataclasses import fields
-
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(mapping) - known)
-        if unknown:
-            raise ConfigError(f"explain.screen: unknown key(s) {unknown}; known: {sorted(known)}")
-        return cls(**dict(mapping))
-
     def workers(self) -> int:
         """Fits run side by side: ``n_jobs``, else the machine's cores (the config reads
         ``$RESILIENCE_N_JOBS`` into ``n_jobs`` at the edge, as the model config does)."""
@@ -161,15 +152,6 @@ class ReasonScreen:
 # ----------------------------------------------------------------------------------------------
 # The test
 # ----------------------------------------------------------------------------------------------
-def _recipe(model):
-    """The main fit's recipe made cheap: its number of trees fixed, no early stopping, no calibrator."""
-    recipe = clone(model).set_params(calibration="none", early_stopping_rounds=0)
-    if model.family == "lightgbm":
-        trees = int(model.estimator_.get_params()["n_estimators"])
-        recipe.set_params(params={**(model.params or {}), "n_estimators": trees, "n_jobs": 1})
-    return recipe
-
-
 def _importance(
     recipe, frame: pd.DataFrame, y: np.ndarray, concept_map: ConceptMap, rows: np.ndarray
 ) -> np.ndarray:
@@ -190,8 +172,6 @@ def null_importance(model, frame: pd.DataFrame, config: ScreenConfig) -> pd.Data
     null_quantile), ``p_value`` (the share of the K + 1 fits, the real one included, at least as
     important), ``beats_null`` (ratio > 1) and ``earned`` (ratio > 1 and >= ``min_ratio``).
     """
-    from joblib import Parallel, delayed
-
     contract = model.contract
     rng = np.random.default_rng(config.seed)
     frame = frame.reset_index(drop=True)
@@ -202,7 +182,7 @@ def null_importance(model, frame: pd.DataFrame, config: ScreenConfig) -> pd.Data
     y = frame[contract.label].astype(int).to_numpy()
     features = list(model.feature_names_)
     concept_map = ConceptMap.build(contract, features)
-    recipe = _recipe(model)
+    recipe = model.fixed_recipe()  # its capacity fixed, no calibrator
     labels = [y] + [rng.permutation(y) for _ in range(config.permutations)]
     rows = np.arange(len(frame))
     if config.shap_rows and len(frame) > config.shap_rows:
@@ -251,50 +231,52 @@ def screen_from_table(
 
 
 # ----------------------------------------------------------------------------------------------
-# The training hook
+# The training step
 # ----------------------------------------------------------------------------------------------
-def screen_features(
-    model, evaluation, history: pd.DataFrame, config: ScreenConfig | None, eval_config=None
-):
-    """Run the screen for a training run and return the model to register, carrying its screen.
+@dataclass
+class ScreenResult:
+    """What the screen gives the training pipeline to assemble: the screen (for the registered and
+    the evaluated model to carry), the model to register and the evaluation (both refitted without
+    the noise features in ``drop`` mode; else the ones given), and the ``screen_*`` metrics and
+    seconds."""
 
-    The test runs on the evaluated model's training span (so dropping never sees the test
-    period's labels). ``hide``: the model is unchanged (AUC cost 0 by construction). ``drop``:
-    the evaluated and the registered model are refitted without the features that do not beat
-    their null at all (indistinguishable from noise; proxies that beat it by less than
-    ``min_ratio`` stay in the model, never shown, as in ``hide``), the
-    evaluation is re-scored (its metrics are the dropped model's) and the unscreened test
-    ROC AUC is kept as ``screen_unscreened_roc_auc``. Metrics and seconds are added to
-    ``evaluation.metrics`` / ``evaluation.timings``; the table travels on the screen.
+    screen: ReasonScreen
+    model: object
+    evaluation: object
+    metrics: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+
+
+def screen_features(
+    model, evaluation, split: Split, history: pd.DataFrame, config: ScreenConfig | None, eval_config
+) -> ScreenResult:
+    """Run the screen for a training run (``model``: the one to register; ``evaluation``: the
+    evaluated model on ``split``; ``history``: every labelled row, which ``drop`` refits the
+    registered model on when it was refitted on all of them).
+
+    The test runs on the split's training span (so dropping never sees the test period's
+    labels). ``hide``: the model is unchanged (AUC cost 0 by construction). ``drop``: the
+    evaluated and the registered model are refitted without the features that do not beat their
+    null at all (indistinguishable from noise; proxies that beat it by less than ``min_ratio``
+    stay in the model, never shown, as in ``hide``), the evaluation is re-scored (its metrics are
+    the dropped model's) and the unscreened test ROC AUC is kept as ``screen_unscreened_roc_auc``.
+    The table travels on the screen. Nothing given is changed: the result says what to use.
     """
     contract = model.contract
     if config is None or not config.enabled:
-        screen = ReasonScreen.everything(
-            contract, model.feature_names_, (config or ScreenConfig()).materiality_points
-        )
-        return _carry(
-            model,
-            replace(
-                screen, similar_lines=similar_lines(evaluation, contract, config or ScreenConfig())
-            ),
-            evaluation,
-        )
+        config = config or ScreenConfig()
+        screen = ReasonScreen.everything(contract, model.feature_names_, config.materiality_points)
+        similar = similar_lines(evaluation.test_predictions, contract, config)
+        return ScreenResult(replace(screen, similar_lines=similar), model, evaluation)
+    if config.mode == "drop":  # a model that cannot leave features out refuses before the test runs
+        evaluation.model.without_features(())
     start = time.perf_counter()
-    span = training_rows(history, evaluation, contract)
-    source = evaluation.model
-    if hasattr(
-        source, "segments_"
-    ):  # segment models: one screen, the recipe's, on every training row
-        if config.mode == "drop":
-            raise ConfigError(
-                "explain.screen.mode=drop is not available for segment models; use mode=hide"
-            )
-        source = next(iter(source.segments_.values()))
-    table = null_importance(source, span, config)
+    # a segment model's recipe refits on every training row: one screen for the recipe
+    table = null_importance(evaluation.model, split.train, config)
     features = table[table["kind"] == "feature"]
     unearned = tuple(features[~features["earned"]]["name"])
     noise = tuple(features[~features["beats_null"]]["name"])  # what drop mode removes
-    evaluation.timings["screen"] = time.perf_counter() - start
+    timings = {"screen": time.perf_counter() - start}
     metrics = {
         "screen_features_earned": float(len(features) - len(unearned)),
         "screen_features_unearned": float(len(unearned)),
@@ -303,50 +285,33 @@ def screen_features(
     }
     if config.mode == "drop" and noise:
         start = time.perf_counter()
-        model = _refit_without(model, evaluation, history, span, noise, eval_config, metrics)
-        evaluation.timings["screen_drop_refit"] = time.perf_counter() - start
+        model, evaluation, dropped = _refit_without(
+            model, evaluation, split, history, noise, eval_config
+        )
+        metrics.update(dropped)
+        timings["screen_drop_refit"] = time.perf_counter() - start
     screen = screen_from_table(table, config, noise if config.mode == "drop" else ())
     if config.mode == "drop":  # the refitted model has no unearned features left to hide
         screen = replace(
             screen,
             earned_features=tuple(f for f in screen.earned_features if f in model.feature_names_),
         )
-    evaluation.metrics.update(metrics)
-    return _carry(
-        model,
-        replace(screen, similar_lines=similar_lines(evaluation, contract, config)),
-        evaluation,
-    )
+    similar = similar_lines(evaluation.test_predictions, contract, config)
+    return ScreenResult(replace(screen, similar_lines=similar), model, evaluation, metrics, timings)
 
 
-def _carry(model, screen: ReasonScreen, evaluation=None):
-    """The registered model and the evaluated one (which travels in the run's evidence) take the screen."""
-    model.reason_screen_ = screen
-    if (
-        evaluation is not None
-    ):  # the evaluated model (in the run's evidence) explains with the same screen
-        evaluation.model.reason_screen_ = screen
-    return model
-
-
-def similar_lines(evaluation, contract: DataContract, config: ScreenConfig) -> dict:
-    """cohort -> band -> (share persisted, lines) over the held-out test period's lines, for each
-    (cohort, band) with at least ``similar_min_lines`` lines: "similar" means like with like."""
-    from resilience.yardstick import place
-
-    frame = evaluation.test_predictions
+def similar_lines(predictions: pd.DataFrame, contract: DataContract, config: ScreenConfig) -> dict:
+    """cohort -> band -> (share persisted, lines) over the held-out test period's ``predictions``,
+    for each (cohort, band) with at least ``similar_min_lines`` lines: "similar" means like with
+    like."""
     cohort = contract.cohort_column
-    if not cohort or cohort not in frame.columns or not len(frame):
+    if not cohort or cohort not in predictions.columns or not len(predictions):
         return {}
-    percent = np.rint(np.clip(frame["persistence_probability"].to_numpy(float), 0, 1) * 100).astype(
-        int
-    )
-    bands = {k: place(k / 100).band for k in np.unique(percent)}
     grouped = pd.DataFrame(
         {
-            "cohort": frame[cohort].astype(str).to_numpy(),
-            "band": [bands[k] for k in percent],
-            "label": frame[contract.label].astype(float).to_numpy(),
+            "cohort": predictions[cohort].astype(str).to_numpy(),
+            "band": [p.band for p in placements(predictions[PROBABILITY].to_numpy(float))],
+            "label": predictions[contract.label].astype(float).to_numpy(),
         }
     )
     out: dict = {}
@@ -356,48 +321,32 @@ def similar_lines(evaluation, contract: DataContract, config: ScreenConfig) -> d
     return out
 
 
-def training_rows(history: pd.DataFrame, evaluation, contract: DataContract) -> pd.DataFrame:
-    """The evaluated model's training rows: up to the split's ``train_end``, no line of the test set."""
-    dates = pd.to_datetime(history[contract.date_column])
-    test_lines = set(evaluation.test_frame[contract.line_column])
-    return history[
-        (dates <= pd.Timestamp(evaluation.split.train_end))
-        & ~history[contract.line_column].isin(test_lines)
-    ]
-
-
-def _refit_without(model, evaluation, history, span, unearned, eval_config, metrics):
-    """``drop`` mode: the evaluated and registered models refitted without ``unearned``."""
-    from resilience.train import score_test_period  # the run's own scoring of its test period
-
-    exclude = sorted(set(model.exclude or []) | set(unearned))
+def _refit_without(model, evaluation, split: Split, history, noise, eval_config):
+    """``drop`` mode: the registered and the evaluated model refitted without ``noise``, the
+    evaluation re-scored, and what dropping cost."""
+    refitted_on_all = model is not evaluation.model  # the recipe was refitted on every labelled row
     contract = model.contract
-    refitted_on_all = (
-        model is not evaluation.model
-    )  # deployable() refitted the recipe on every labelled row
-    evaluated = clone(evaluation.model).set_params(exclude=exclude).fit(span)
+    evaluated = evaluation.model.without_features(noise).fit(split.train)
     before = dict(evaluation.metrics)
     scored, predictions, slices = score_test_period(
         evaluated, evaluation.test_frame, contract, eval_config
     )
-    evaluation.model, evaluation.test_predictions, evaluation.slices = (
-        evaluated,
-        predictions,
-        slices,
-    )
-    evaluation.metrics.update({**scored, **(getattr(evaluated, "cv_scores_", {}) or {})})
+    metrics = {**before, **scored, **evaluated.cv_scores_}
     for name in ("roc_auc", "brier"):  # the oracle gaps, now of the dropped model
         if f"oracle_{name}" in before:
-            evaluation.metrics[f"gap_{name}"] = (
+            metrics[f"gap_{name}"] = (
                 before[f"oracle_{name}"] - scored[name]
                 if name == "roc_auc"
                 else scored[name] - before[f"oracle_{name}"]
             )
     auc = float(before["roc_auc"])
-    metrics.update(screen_unscreened_roc_auc=auc, screen_auc_cost=auc - float(scored["roc_auc"]))
-    if refitted_on_all:  # the evaluated model travels in the run's evidence, not on the estimator
-        return clone(model).set_params(exclude=exclude).fit(history)
-    return evaluated
+    cost = {"screen_unscreened_roc_auc": auc, "screen_auc_cost": auc - float(scored["roc_auc"])}
+    dropped = replace(
+        evaluation, model=evaluated, test_predictions=predictions, slices=slices, metrics=metrics
+    )
+    # the evaluated model travels in the run's evidence, not on the estimator
+    registered = model.without_features(noise).fit(history) if refitted_on_all else evaluated
+    return registered, dropped, cost
 
 
 # ----------------------------------------------------------------------------------------------
@@ -407,8 +356,6 @@ def plot_null_importance(
     table: pd.DataFrame, contract: DataContract, kind: str = "feature"
 ) -> Figure:
     """Real importance (dot) against the null's mean and configured quantile (bar), per feature."""
-    from matplotlib.figure import Figure
-
     shown = table[table["kind"] == kind].sort_values("importance").reset_index(drop=True)
     concept_labels = {c.name: c.label_text for c in contract.concepts}
     labels = [
@@ -449,8 +396,6 @@ def plot_null_importance(
     )
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xscale("log")
-    from matplotlib.ticker import NullFormatter
-
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set(
         xlabel="mean |contribution| (log-odds)",

@@ -1,5 +1,7 @@
 """Exact SHAP values of a fitted model, on the log-odds and on the probability scale.
 
+Each model family computes its own (:mod:`resilience.learn.families`):
+
 * ``lightgbm``: exact TreeSHAP (tree-path-dependent) from LightGBM's own
   ``Booster.predict(X, pred_contrib=True)`` on the model's input matrix, categorical features
   explained natively. The base is the model's expected margin over the training rows.
@@ -18,97 +20,43 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
-from resilience.errors import ResilienceError
+from resilience.core.errors import ExplanationError
+from resilience.learn.families import ADDITIVITY_TOLERANCE
 
-ADDITIVITY_TOLERANCE = 1e-6  # |base + sum(contributions) - margin|, log-odds, every row
+__all__ = [
+    "ADDITIVITY_TOLERANCE",
+    "ExplanationError",
+    "calibrator_slope",
+    "check_model",
+    "log_odds_contributions",
+    "to_points",
+]
 FLAT_TOLERANCE = 1e-12  # |margin - base| below this uses the calibrator's slope
 
 
-class ExplanationError(ResilienceError):
-    """An explanation that cannot be trusted (e.g. contributions that do not add up to the margin)."""
-
-
 def check_model(model) -> None:
-    """Refuse an unfitted model or a family that cannot be explained exactly."""
-    if not hasattr(model, "estimator_") or not hasattr(model, "calibrator_"):
+    """Refuse a model that is not fitted (nothing can be explained)."""
+    try:
+        check_is_fitted(model, ["estimator_", "calibrator_"])
+    except NotFittedError as exc:
         raise ExplanationError(
             "the model is not fitted; fit it (or load a registered one) before explaining"
-        )
-    if model.family not in ("lightgbm", "logistic"):
-        raise ExplanationError(f"cannot explain a model of family {model.family!r}")
+        ) from exc
 
 
 def log_odds_contributions(
     model, X: pd.DataFrame, ids: np.ndarray
 ) -> tuple[np.ndarray, float, np.ndarray]:
-    """``(contributions (rows, features), base, margin (rows,))`` of prepared rows ``X``, checked
-    for additivity on every row (``ids`` name the rows in the error)."""
+    """``(contributions (rows, features), base, margin (rows,))`` of prepared rows ``X``: the
+    model family's exact SHAP values (:meth:`~resilience.learn.models.PersistenceModel.
+    contributions`), checked for additivity on every row (``ids`` name the rows in the error)."""
     check_model(model)
-    if model.family == "lightgbm":
-        raw, base, margin = _tree_contributions(model, X)
-    else:
-        raw, base, margin = _linear_contributions(model, X)
+    raw, base, margin = model.contributions(X)
     _check_additivity(raw, base, margin, ids)
     return raw, base, margin
-
-
-def _tree_contributions(model, X: pd.DataFrame) -> tuple[np.ndarray, float, np.ndarray]:
-    booster = model.estimator_.booster_
-    if not len(X):  # LightGBM refuses an empty matrix
-        return np.zeros((0, X.shape[1])), _tree_base(booster), np.zeros(0)
-    raw = booster.predict(X, pred_contrib=True)
-    if raw.shape[1] != X.shape[1] + 1:
-        raise ExplanationError(
-            f"LightGBM returned {raw.shape[1]} contribution columns for {X.shape[1]} features; "
-            "only binary models are explained"
-        )
-    bases = raw[:, -1]
-    base = float(bases[0])
-    if np.ptp(bases) > ADDITIVITY_TOLERANCE:
-        raise ExplanationError(
-            "LightGBM's expected value differs between rows; the model cannot be explained"
-        )
-    margin = booster.predict(X, raw_score=True)
-    return raw[:, :-1], base, np.asarray(margin, float)
-
-
-def _tree_base(booster) -> float:
-    """The expected margin, for an empty frame (pred_contrib needs a row)."""
-    dump = booster.dump_model()
-    total = 0.0
-    for tree in dump["tree_info"]:
-        node = tree["tree_structure"]
-        total += _expected_leaf(node)
-    return total
-
-
-def _expected_leaf(node: dict) -> float:
-    if "leaf_value" in node:
-        return float(node["leaf_value"])
-    left, right = node["left_child"], node["right_child"]
-    nl, nr = _count(left), _count(right)
-    return (nl * _expected_leaf(left) + nr * _expected_leaf(right)) / max(nl + nr, 1)
-
-
-def _count(node: dict) -> float:
-    return float(node.get("leaf_count", node.get("internal_count", 0)))
-
-
-def _linear_contributions(model, X: pd.DataFrame) -> tuple[np.ndarray, float, np.ndarray]:
-    design = model.design_
-    base = float(np.asarray(model.estimator_.intercept_).reshape(-1)[0])
-    if not len(X):
-        return np.zeros((0, X.shape[1])), base, np.zeros(0)
-    Z = design.transform(X).to_numpy(float)
-    coef = np.asarray(model.estimator_.coef_, float).reshape(-1)
-    weighted = Z * coef
-    features = model.feature_names_
-    contributions = np.empty((len(X), len(features)))
-    for j, name in enumerate(features):
-        contributions[:, j] = weighted[:, model.design_blocks_[name]].sum(axis=1)
-    margin = np.asarray(model.estimator_.decision_function(Z), float)
-    return contributions, base, margin
 
 
 def _check_additivity(

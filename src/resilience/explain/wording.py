@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 
 from resilience.data.contract import DataContract
-from resilience.yardstick import Placement, place
 
 # Words that would claim a cause. Every template and every rendered reason is checked against them.
 CAUSAL_WORDS: tuple[str, ...] = (
@@ -260,14 +259,6 @@ def share_in_words(rate: float) -> str:
     if hundredths >= 100 and rate >= 1:
         return TEMPLATES["share_all"]
     return TEMPLATES["share_hundredths"].format(k=min(hundredths, 99))
-
-
-def placements(probability: np.ndarray) -> list[Placement]:
-    """Yardstick placement per row via a 101-entry table (place() rounds to whole percent first)."""
-    table = [place(k / 100) for k in range(101)]
-    assert all(t.percent == k for k, t in enumerate(table))
-    percent = np.rint(np.clip(probability, 0.0, 1.0) * 100).astype(np.int64)
-    return [table[k] for k in percent]
 
 
 def phrases(

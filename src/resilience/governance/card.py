@@ -12,19 +12,38 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from resilience import tracking
+from resilience.core.errors import ResilienceError
 from resilience.data.contract import PROTECTED_WORDS, DataContract
-from resilience.errors import ResilienceError
 from resilience.governance.fairness import plain_findings
+from resilience.tracking import registry, runs
+from resilience.tracking.vetting import DIGEST_TAG, MODEL_CARD_TAG
 
 CARD_DIR = "model_card"
+
+
+@dataclass(frozen=True)
+class GovernanceConfig:
+    """Who owns the model and how it may be used (``configs/governance/``): filled into every model
+    card and transparency record. :func:`publish` takes it as a mapping (``dataclasses.asdict``)."""
+
+    organisation: str = ""  # the body responsible for the tool
+    owner_role: str = ""  # accountable owner (a role, not a name)
+    contact: str = ""  # where the public and staff can ask
+    review_months: int = 6  # the model is reviewed this often
+    purpose: str = ""
+    intended_users: tuple[str, ...] = ()
+    out_of_scope: tuple[str, ...] = ()
+    drift_policy: str = ""
+    human_oversight: str = ""
 
 
 # Escaping follows the template's own name (``*.html.j2`` included), never the caller's choice.
@@ -64,50 +83,29 @@ def _environment(markdown: bool = False) -> Environment:
 def _records(text: str | None) -> list[dict]:
     if not text:
         return []
-    from io import StringIO
-
     frame = pd.read_csv(StringIO(text))
     return json.loads(frame.to_json(orient="records"))
 
 
 def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
     """Everything the documents state, read from the registry and the version's run."""
-    model_version, run = tracking.version_and_run(name, str(version))
+    model_version, run = registry.version_and_run(name, str(version))
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
 
-    contract_text = tracking.artifact_text(run.info.run_id, "config/data_contract.json")
-    if contract_text is None:
-        raise ResilienceError(
-            f"run {run.info.run_id} has no data contract artifact; was it made by resilience-train?"
-        )
-    contract = DataContract.from_dict(json.loads(contract_text))
-    split = json.loads(tracking.artifact_text(run.info.run_id, "split.json") or "{}")
-    world = json.loads(tracking.artifact_text(run.info.run_id, "data/world.json") or "null")
-    fidelity = json.loads(
-        tracking.artifact_text(run.info.run_id, "tables/explanation_fidelity.json") or "null"
-    )
-    used = [
-        f
-        for f in contract.features
-        if f not in json.loads(params.get("features.exclude", "[]") or "[]")
-    ]
-    include = params.get("features.include")
-    if include and include not in ("None", ""):
-        used = [f for f in used if f in json.loads(include)]
+    contract = _contract_of(run.info.run_id)
+    split = json.loads(runs.artifact_text(run.info.run_id, runs.SPLIT_ARTIFACT) or "{}")
+    world = json.loads(runs.artifact_text(run.info.run_id, runs.WORLD_ARTIFACT) or "null")
+    fidelity = json.loads(runs.artifact_text(run.info.run_id, runs.FIDELITY_ARTIFACT) or "null")
+    used = _used_features(contract, params)
     test = {k[len("test_") :]: v for k, v in metrics.items() if k.startswith("test_")}
-    fairness = _records(tracking.artifact_text(run.info.run_id, "tables/fairness.csv"))
+    fairness = _records(runs.artifact_text(run.info.run_id, runs.FAIRNESS_TABLE))
     churn = {
         k[len("churn.") :]: v
         for k, v in (model_version.tags or {}).items()
         if k.startswith("churn.")
     }
     reviewed = datetime.fromtimestamp(model_version.creation_timestamp / 1000, UTC).date()
-    months = int(governance.get("review_months", 6))
-    review_by = date(
-        reviewed.year + (reviewed.month - 1 + months) // 12,
-        (reviewed.month - 1 + months) % 12 + 1,
-        1,
-    )
+    review_by = _months_after(reviewed, int(governance.get("review_months", 6)))
     return {
         "generated_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "governance": governance,
@@ -123,7 +121,7 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
             "review_by": str(review_by),
             "git_commit": tags.get("git_commit"),
             "refit_on_all": params.get("refit_on_all"),
-            "artifact_sha256": model_version.tags.get("artifact_sha256"),
+            "artifact_sha256": model_version.tags.get(DIGEST_TAG),
         },
         "data": {
             "input": tags.get("input"),
@@ -134,6 +132,53 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
             "world": world,
             "horizon_weeks": contract.horizon_weeks,
         },
+        **_feature_sections(contract, used),
+        "refused_words": sorted(PROTECTED_WORDS),
+        "metrics": test,
+        "slices": _records(runs.artifact_text(run.info.run_id, runs.SLICE_TABLE)),
+        "fairness": fairness,
+        "fairness_findings": plain_findings(fairness),
+        "churn": churn,
+        "compared_with_version": model_version.tags.get("promotion.compared_with_version"),
+        "calibration": _records(runs.artifact_text(run.info.run_id, runs.CALIBRATION_TABLE)),
+        "fidelity": fidelity,
+        "capacity_k": params.get("evaluation.capacity_k", "10"),
+        "tolerance": params.get("evaluation.fairness_tolerance", "0.03"),
+        "family_level": params.get("evaluation.fairness_family_level", "0.025"),
+    }
+
+
+def _contract_of(run_id: str) -> DataContract:
+    """The data contract a training run logged (one artifact)."""
+    text = runs.artifact_text(run_id, runs.CONTRACT_ARTIFACT)
+    if text is None:
+        raise ResilienceError(
+            f"run {run_id} has no data contract artifact; was it made by resilience-train?"
+        )
+    return DataContract.from_dict(json.loads(text))
+
+
+def _used_features(contract: DataContract, params: dict) -> list[str]:
+    """The features the run's model used: the contract's, less the experiment's exclusions."""
+    used = [
+        f
+        for f in contract.features
+        if f not in json.loads(params.get("features.exclude", "[]") or "[]")
+    ]
+    include = params.get("features.include")
+    if include and include not in ("None", ""):
+        used = [f for f in used if f in json.loads(include)]
+    return used
+
+
+def _months_after(day: date, months: int) -> date:
+    """The first of the month ``months`` after ``day``'s month."""
+    return date(day.year + (day.month - 1 + months) // 12, (day.month - 1 + months) % 12 + 1, 1)
+
+
+def _feature_sections(contract: DataContract, used: list[str]) -> dict[str, list[dict]]:
+    """The card's features used (label, concept, four-Ps strand) and the columns not used, why."""
+    return {
         "features": [
             {
                 "column": f,
@@ -154,18 +199,6 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
             for c in contract.columns
             if c.name not in used and c.role != "label"
         ],
-        "refused_words": sorted(PROTECTED_WORDS),
-        "metrics": test,
-        "slices": _records(tracking.artifact_text(run.info.run_id, "tables/slice_metrics.csv")),
-        "fairness": fairness,
-        "fairness_findings": plain_findings(fairness),
-        "churn": churn,
-        "compared_with_version": model_version.tags.get("promotion.compared_with_version"),
-        "calibration": _records(tracking.artifact_text(run.info.run_id, "tables/calibration.csv")),
-        "fidelity": fidelity,
-        "capacity_k": params.get("evaluation.capacity_k", "10"),
-        "tolerance": params.get("evaluation.fairness_tolerance", "0.03"),
-        "family_level": params.get("evaluation.fairness_family_level", "0.025"),
     }
 
 
@@ -177,7 +210,8 @@ def _render(template: str, context: dict) -> str:
 
 
 def algo_care(facts: dict) -> list[dict]:
-    """The ALGO-CARE questions, each answered with evidence from this run."""
+    """The ALGO-CARE questions, each answered with evidence from this run. (Over 60 lines: the
+    checklist's eight items, in its order, read best as the one list they are.)"""
     m, model = facts["metrics"], facts["model"]
     flagged = [f for f in facts["fairness"] if f.get("flag") in ("over-predicts", "under-predicts")]
     return [
@@ -317,10 +351,10 @@ def publish(name: str, version: str, governance: dict) -> dict[str, str]:
     with tempfile.TemporaryDirectory() as tmp:
         for file_name, text in documents.items():
             (Path(tmp) / file_name).write_text(text, encoding="utf-8")
-        tracking.log_artifacts_to_run(facts["model"]["run_id"], tmp, CARD_DIR)
-    tracking.tag_version(
+        runs.log_artifacts_to_run(facts["model"]["run_id"], tmp, CARD_DIR)
+    registry.tag_version(
         name,
         str(version),
-        {"model_card": "logged", "model_card.generated_utc": facts["generated_utc"]},
+        {MODEL_CARD_TAG: "logged", f"{MODEL_CARD_TAG}.generated_utc": facts["generated_utc"]},
     )
     return documents

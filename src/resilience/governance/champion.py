@@ -33,8 +33,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from resilience import evaluate
-from resilience.yardstick import band
+from resilience.core.errors import ConfigError
+from resilience.core.yardstick import band
+from resilience.learn.metrics import bootstrap_weights, weighted_statistics
 
 HIGHER_IS_BETTER = {"roc_auc": True, "brier": False, "ece": False}
 
@@ -58,8 +59,6 @@ class ChampionConfig:
     def __post_init__(self):
         for metric in (self.primary_metric, self.calibration_metric):
             if metric not in HIGHER_IS_BETTER:
-                from resilience.errors import ConfigError
-
                 raise ConfigError(
                     f"mlflow.champion metric '{metric}' is not one of {sorted(HIGHER_IS_BETTER)}"
                 )
@@ -162,7 +161,7 @@ class PairedComparison:
 def line_bootstrap_weights(lines: Sequence, n_boot: int, seed: int) -> np.ndarray:
     """(n_boot, rows) weights of a bootstrap over lines: a drawn line brings all its rows."""
     codes, _ = pd.factorize(pd.Series(lines).astype(str), sort=True)
-    per_line = evaluate.bootstrap_weights(int(codes.max()) + 1 if len(codes) else 0, n_boot, seed)
+    per_line = bootstrap_weights(int(codes.max()) + 1 if len(codes) else 0, n_boot, seed)
     return per_line[:, codes]
 
 
@@ -174,10 +173,10 @@ def paired_comparisons(
     p_challenger, p_champion = np.asarray(p_challenger, float), np.asarray(p_champion, float)
     weights = line_bootstrap_weights(lines, config.n_bootstrap, config.seed)
     ones = np.ones((1, len(y)))
-    challenger_boot = evaluate.weighted_statistics(y, p_challenger, weights)
-    champion_boot = evaluate.weighted_statistics(y, p_champion, weights)
-    challenger_full = evaluate.weighted_statistics(y, p_challenger, ones)
-    champion_full = evaluate.weighted_statistics(y, p_champion, ones)
+    challenger_boot = weighted_statistics(y, p_challenger, weights)
+    champion_boot = weighted_statistics(y, p_champion, weights)
+    challenger_full = weighted_statistics(y, p_challenger, ones)
+    champion_full = weighted_statistics(y, p_champion, ones)
     out = {}
     for metric in metrics or (config.primary_metric, config.calibration_metric):
         sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
@@ -255,22 +254,7 @@ def decide_promotion(
         else {}
     )
     if not recipe.is_production(config):
-        where = (
-            f"experiment '{recipe.experiment}'"
-            if recipe.experiment
-            else f"model family '{recipe.family}'"
-        )
-        allowed = " or ".join(
-            "no experiment" if e is None else f"experiment={e}"
-            for e in config.production_experiments
-        )
-        return PromotionDecision(
-            False,
-            f"not the production recipe ({where}; production is "
-            f"{config.production_family} with {allowed}): registered as challenger; "
-            "promote explicitly with resilience-promote after review",
-            numbers,
-        )
+        return PromotionDecision(False, _not_production(recipe, config), numbers)
     if champion_recipe is None:
         return PromotionDecision(True, "first model of the production recipe: no champion yet")
     differences = recipe.differences(champion_recipe)
@@ -289,16 +273,7 @@ def decide_promotion(
         )
     worse = [c for c in vs_champion.values() if c.significantly_worse]
     if worse:
-        return PromotionDecision(
-            False,
-            f"significantly worse than the champion on {period}: "
-            + "; ".join(
-                f"{c.metric} {c.challenger:.4f} vs {c.champion:.4f} (improvement at most {c.upper:+.4f} at "
-                f"{1 - config.alpha:.0%})"
-                for c in worse
-            ),
-            numbers,
-        )
+        return PromotionDecision(False, _worse(worse, period, config), numbers)
     primary = config.primary_metric
     best = (vs_best or vs_champion)[primary]
     loss = -best.improvement
@@ -317,6 +292,30 @@ def decide_promotion(
         f"{-loss:+.4f} against the best champion so far; at most "
         f"{config.cumulative_budget} may be lost)",
         numbers,
+    )
+
+
+def _not_production(recipe: Recipe, config: ChampionConfig) -> str:
+    where = (
+        f"experiment '{recipe.experiment}'"
+        if recipe.experiment
+        else f"model family '{recipe.family}'"
+    )
+    allowed = " or ".join(
+        "no experiment" if e is None else f"experiment={e}" for e in config.production_experiments
+    )
+    return (
+        f"not the production recipe ({where}; production is "
+        f"{config.production_family} with {allowed}): registered as challenger; "
+        "promote explicitly with resilience-promote after review"
+    )
+
+
+def _worse(worse: list[PairedComparison], period: str, config: ChampionConfig) -> str:
+    return f"significantly worse than the champion on {period}: " + "; ".join(
+        f"{c.metric} {c.challenger:.4f} vs {c.champion:.4f} (improvement at most {c.upper:+.4f} at "
+        f"{1 - config.alpha:.0%})"
+        for c in worse
     )
 
 

@@ -23,8 +23,9 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+from scipy.stats import norm
 
-from resilience import evaluate
+from resilience.learn.metrics import calibration_in_the_large, calibration_slope, slice_groups
 
 
 def group_calibration(
@@ -32,12 +33,12 @@ def group_calibration(
 ) -> pd.DataFrame:
     """One row per (slice column, value): rows, calibration gap with standard error, slope."""
     rows = []
-    for row, y, p in evaluate.slice_groups(frame, slice_columns, label, probability, min_size):
+    for row, y, p in slice_groups(frame, slice_columns, label, probability, min_size):
         if row["suppressed"]:
             rows.append(row)
             continue
-        large = evaluate.calibration_in_the_large(y, p)
-        slope = evaluate.calibration_slope(y, p)
+        large = calibration_in_the_large(y, p)
+        slope = calibration_slope(y, p)
         rows.append(
             {
                 **row,
@@ -58,8 +59,6 @@ def fairness_flags(
     """Each group's row with ``flag``: ``over-predicts`` / ``under-predicts`` / ``ok`` / ``suppressed``,
     the multiplicity-adjusted interval (``flag_interval_low``/``_high``) and ``beyond_tolerance``
     (the whole interval lies beyond the tolerance: the gap is confirmed, not only possible)."""
-    from scipy.stats import norm
-
     records = [
         {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
         for row in groups.to_dict("records")

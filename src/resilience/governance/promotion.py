@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from resilience import tracking
 from resilience.data.contract import DataContract
-from resilience.evidence import ModelEvidence
+from resilience.explain import explain
 from resilience.governance.champion import (
     ChampionConfig,
     PromotionDecision,
@@ -22,6 +21,8 @@ from resilience.governance.champion import (
     decide_promotion,
     paired_comparisons,
 )
+from resilience.learn.evidence import ModelEvidence
+from resilience.tracking import registry, runs, vetting
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,6 @@ def _recipe_of(evidence: ModelEvidence, fallback_model) -> Recipe:
 
 
 def _churn(challenger, champion, rows: pd.DataFrame) -> dict:
-    from resilience.explain import explain
-
     new, old = explain(challenger, rows), explain(champion, rows)
     return churn(new.probability, old.probability, new.top_concepts, old.top_concepts)
 
@@ -96,17 +95,15 @@ def compare_with_champions(
     """Load the champion (and the best champion so far, if another version) with their evidence,
     find rows none of the evaluated models trained on, and compare there."""
     champion_uri = f"models:/{name}/{current_version}"
-    champion_evidence = tracking.load_evidence(champion_uri, evaluation_model=True)
+    champion_evidence = runs.load_evidence(champion_uri, evaluation_model=True)
     result = Comparison(
         _recipe_of(champion_evidence, champion_evidence.evaluation_model),
         period="the champion was trained on a different data contract; compare them by hand",
     )
-    best_version = tracking.best_champion(name) or str(current_version)
+    best_version = registry.best_champion(name) or str(current_version)
     best_evidence = None
     if best_version != str(current_version):
-        best_evidence = tracking.load_evidence(
-            f"models:/{name}/{best_version}", evaluation_model=True
-        )
+        best_evidence = runs.load_evidence(f"models:/{name}/{best_version}", evaluation_model=True)
         if _comparable(best_evidence.evaluation_model, contract):
             result.best_version = best_version
         else:
@@ -133,7 +130,7 @@ def compare_with_champions(
             config,
             [config.primary_metric],
         )
-    deployed_champion, _ = tracking.load_persistence_model(champion_uri)
+    deployed_champion, _ = vetting.load_persistence_model(champion_uri)
     result.churn = _churn(model, deployed_champion, rows)
     return result
 
@@ -145,14 +142,13 @@ def apply_champion_rule(
     recipe: Recipe,
     history: pd.DataFrame,
     contract: DataContract,
-    tracking_config: tracking.TrackingConfig,
-    eval_config,
+    name: str,
+    config: ChampionConfig,
 ) -> tuple[PromotionDecision, dict | None]:
-    """Make ``version`` challenger, decide whether it becomes champion, record everything on it."""
-    config: ChampionConfig = tracking_config.champion_config()
-    name = tracking_config.registered_model_name
-    tracking.set_alias(name, tracking.CHALLENGER, version)
-    current = tracking.champion_version(name)
+    """Make version ``version`` of registered model ``name`` challenger, decide whether it becomes
+    champion under the rule's settings ``config``, record everything on it."""
+    registry.set_alias(name, registry.CHALLENGER, version)
+    current = registry.champion_version(name)
     comparison = None
     if current is None:
         decision = decide_promotion(recipe, None, config)
@@ -174,10 +170,10 @@ def apply_champion_rule(
         if comparison.best_version:
             decision.numbers["best_champion_version"] = comparison.best_version
     if decision.promote:
-        tracking.record_champion(name, version)
+        registry.record_champion(name, version)
         reference = comparison and (comparison.vs_best or comparison.vs_champion)
         if not reference or reference[config.primary_metric].improvement >= 0:
-            tracking.set_best_champion(name, version)
+            registry.set_best_champion(name, version)
     churned = comparison.churn if comparison else None
     tags = {
         **decision.as_tags(),
@@ -187,8 +183,8 @@ def apply_champion_rule(
         "recipe.features": len(recipe.features),
     }
     tags.update({f"churn.{k}": f"{v:.4g}" for k, v in (churned or {}).items()})
-    tracking.tag_version(name, version, tags)
-    tracking.describe_version(name, version, describe(recipe, evidence, decision, churned))
+    registry.tag_version(name, version, tags)
+    registry.describe_version(name, version, describe(recipe, evidence, decision, churned))
     log.info("model version %s: %s", version, decision.reason)
     return decision, churned
 

@@ -1,7 +1,7 @@
 """The commander's weekly briefing, built from a scored week folder. One job per module:
 
 * :mod:`~resilience.report.load` reads a week folder with bounded memory;
-* :mod:`~resilience.report.context` builds the template's context (with :mod:`.briefing` for the
+* :mod:`~resilience.report.context` builds the template's context (with :mod:`.first_page` for the
   shortlist, protect list and matrix, :mod:`.changes` for the line board, :mod:`.trust`,
   :mod:`.waterfall` and :mod:`.words`);
 * :mod:`~resilience.report.charts` computes inline SVG chart geometry;

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from markupsafe import Markup, escape
 
-from resilience import artifacts
+from resilience.core import week_files
 from resilience.data.contract import DataContract
 from resilience.data.io import atomic_path
 from resilience.report.load import SCAN
@@ -83,7 +83,7 @@ def write_annex(
     week_dir: Path, contract: DataContract, title: str, marking: str, total: int, max_rows: int
 ) -> Path:
     """Write ``annex.html`` beside the scores atomically and return its path."""
-    path = Path(week_dir) / artifacts.SCORES_PARQUET
+    path = Path(week_dir) / week_files.SCORES_PARQUET
     names = tuple(ds.dataset(path, format="parquet").schema.names)
     columns = _columns(names, contract)
     shown = min(total, max_rows)
@@ -97,7 +97,7 @@ def write_annex(
         f'data-col="{i}" data-num="{int(n)}">{escape(h)}</button></th>'
         for i, (_, h, n) in enumerate(columns)
     )
-    target = Path(week_dir) / artifacts.ANNEX_HTML
+    target = Path(week_dir) / week_files.ANNEX_HTML
     with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8") as out:
         out.write(f"""<!DOCTYPE html>
 <html lang="en-GB"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

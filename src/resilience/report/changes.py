@@ -18,10 +18,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from resilience.report.briefing import LIKELY_BANDS
+from resilience.core.yardstick import place
+from resilience.report.first_page import LIKELY_BANDS
 from resilience.report.waterfall import concept_contributions
 from resilience.report.words import clean_text, number, plural, points_text
-from resilience.yardstick import place
 
 UNCHANGED_POINTS = 2
 

@@ -14,8 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from resilience import artifacts
-from resilience.report import briefing, changes
+from resilience.core import week_files
+from resilience.core.yardstick import BAND_NAMES
+from resilience.explain.reasons import REASON_COLUMNS, TOP_REASONS
+from resilience.report import changes, first_page
 from resilience.report.charts import band_chart, waterfall_chart
 from resilience.report.load import WeekData
 from resilience.report.trust import how_sure, trust
@@ -33,7 +35,6 @@ from resilience.report.words import (
     slice_value_text,
     when,
 )
-from resilience.yardstick import BAND_NAMES
 
 MAX_SPLIT_ROWS = 12  # values per split table; the rest are summed into "other values"
 
@@ -126,7 +127,7 @@ def _splits(rows: pd.DataFrame, contract) -> list[dict]:
                 "value": slice_value_text(contract, column, value),
                 "count": int(r["_n"]),
                 "bands": [int(r[b]) for b in BAND_NAMES],
-                "likely": int(sum(r[b] for b in briefing.LIKELY_BANDS)),
+                "likely": int(sum(r[b] for b in first_page.LIKELY_BANDS)),
             }
             for value, r in table.head(MAX_SPLIT_ROWS).iterrows()
         ]
@@ -137,7 +138,7 @@ def _splits(rows: pd.DataFrame, contract) -> list[dict]:
                     "value": f"{len(rest):,} other values",
                     "count": int(rest["_n"].sum()),
                     "bands": [int(rest[b].sum()) for b in BAND_NAMES],
-                    "likely": int(sum(rest[b].sum() for b in briefing.LIKELY_BANDS)),
+                    "likely": int(sum(rest[b].sum() for b in first_page.LIKELY_BANDS)),
                 }
             )
         label = contract.describe(column) if column in contract.column_names else column
@@ -170,7 +171,7 @@ def _headline(
         }
         for name in BAND_NAMES
     ]
-    likely = int(sum(counts.get(b, 0) for b in briefing.LIKELY_BANDS))
+    likely = int(sum(counts.get(b, 0) for b in first_page.LIKELY_BANDS))
     chart = band_chart(bands, "chart-bands")
     chart["aria_label"] = (
         f"Bar chart of the {total:,} lines scored by yardstick band: "
@@ -261,19 +262,19 @@ def _line(
     slices = [c for c in contract.slices if c in row]
     harm = number(row.get("harm_index"))
     return {
-        **briefing.line_words(row),
+        **first_page.line_words(row),
         "rank": int(row["rank"]),
         "priority_rank": int(row.get("priority_rank") or row["rank"]),
         "line_id": line_id,
         "disruption_id": clean_text(row.get("disruption_id")),
         "slices": " \u00b7 ".join(slice_value_text(contract, c, row.get(c)) for c in slices),
         "harm": f"{harm:.0f}" if harm is not None else "",
-        "harm_words": briefing.harm_words(row, policy),
-        "people_words": briefing.harm_words(
+        "harm_words": first_page.harm_words(row, policy),
+        "people_words": first_page.harm_words(
             row, policy, (policy.get("protect") or {}).get("exploited") or []
         ),
-        "reasons_for": _reasons(row, artifacts.REASON_FOR_COLUMNS),
-        "reasons_against": _reasons(row, artifacts.REASON_AGAINST_COLUMNS),
+        "reasons_for": _reasons(row, REASON_COLUMNS[:TOP_REASONS]),
+        "reasons_against": _reasons(row, REASON_COLUMNS[TOP_REASONS:]),
         "change": changes.change_words(
             change_row["change"],
             change_row["change_points"],
@@ -286,7 +287,7 @@ def _line(
         "date": day(row.get("disruption_date")),
         "people": int(
             sum(
-                number(row.get(artifacts.HARM_COMPONENT_PREFIX + str(n))) or 0
+                number(row.get(week_files.HARM_COMPONENT_PREFIX + str(n))) or 0
                 for n in ((policy.get("protect") or {}).get("exploited") or [])
             )
         ),
@@ -347,7 +348,8 @@ def _outcomes(week: WeekData, previous: WeekData, limit: int) -> dict | None:
 def report_context(
     week: WeekData, previous: WeekData | None = None, settings: ReportSettings = ReportSettings()
 ) -> dict[str, Any]:
-    """Everything the template shows, as plain words, numbers and chart geometry."""
+    """Everything the template shows, as plain words, numbers and chart geometry. (Over 60 lines:
+    one key per section of the page, in the page's order.)"""
     rows, contract, manifest = week.rows, week.contract, week.manifest
     policy = manifest.priority or {}
     capacity = int(settings.capacity or number(policy.get("capacity")) or 10)
@@ -355,7 +357,7 @@ def report_context(
         rows, previous.rows if previous else None, settings.unchanged_points
     )
     shortlist = list(rows["priority_rank"].nsmallest(capacity).sort_values(kind="stable").index)
-    protect = briefing.protect_list(rows, policy, settings.protect_lines)
+    protect = first_page.protect_list(rows, policy, settings.protect_lines)
     board = (
         changes.board(rows, change, previous.rows if previous else None, settings.board_lines)
         if previous
@@ -402,16 +404,16 @@ def report_context(
         "created": when(manifest.created_utc),
         "horizon_weeks": contract.horizon_weeks,
         "capacity": capacity,
-        "has_policy": bool(briefing.policy_components(policy)),
-        "shortlist_sentence": briefing.shortlist_sentence(
-            capacity, len(rows), bool(briefing.policy_components(policy))
+        "has_policy": bool(first_page.policy_components(policy)),
+        "shortlist_sentence": first_page.shortlist_sentence(
+            capacity, len(rows), bool(first_page.policy_components(policy))
         ),
         "shortlist": short_lines,
         "detail": detail,
         "detail_count": len(detail),
         "protect": {**protect, "lines": [line(i) for i in protect.get("order", [])]},
-        "matrix": briefing.matrix(rows),
-        "policy": briefing.policy_table(policy),
+        "matrix": first_page.matrix(rows),
+        "policy": first_page.policy_table(policy),
         "headline": _headline(rows, contract, board, settings.unchanged_points, outcomes),
         "board": {**board, "lines": [line(i) for i in board["moves"]], "outcomes": outcomes}
         if board
@@ -424,7 +426,7 @@ def report_context(
         "how_sure": how_sure(trusted),
         "decisions": decisions,
         "annex": {
-            "file": artifacts.ANNEX_HTML,
+            "file": week_files.ANNEX_HTML,
             "max_rows": settings.annex_max_rows,
             "all": len(rows) <= settings.annex_max_rows,
         },

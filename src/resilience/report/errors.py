@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resilience.errors import ResilienceError
+from resilience.core.errors import ResilienceError
 
 
 class ReportError(ResilienceError):

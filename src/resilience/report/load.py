@@ -6,7 +6,7 @@ the biggest changes). :func:`load_week` reads the light columns with pyarrow (id
 :meth:`WeekData.rows_for` and :meth:`WeekData.explanations_for` read full rows only for the ids
 asked for, filtering inside pyarrow's dataset scanner.
 
-The file names and the manifest come from :mod:`resilience.artifacts`, the contract shared with
+The file names and the manifest come from :mod:`resilience.core.week_files`, the contract shared with
 scoring.
 """
 
@@ -24,13 +24,13 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from resilience import artifacts
-from resilience.artifacts import WeekManifest
+from resilience.core import week_files
+from resilience.core.errors import ResilienceError
+from resilience.core.week_files import WeekManifest
+from resilience.core.yardstick import BAND_NAMES, place
 from resilience.data.contract import DataContract
-from resilience.errors import ResilienceError
-from resilience.known_outcomes import read_outcomes
+from resilience.governance.outcomes import read_outcomes
 from resilience.report.errors import ReportError
-from resilience.yardstick import BAND_NAMES, place
 
 _BAND_CODE_OF_PERCENT = np.array(
     [BAND_NAMES.index(place(p / 100).band) for p in range(101)], dtype=np.int8
@@ -47,7 +47,7 @@ LIGHT_COLUMNS = (
     "probability_low",
     "probability_high",
     "band_uncertain",
-    artifacts.INPUT_ORDER_COLUMN,
+    week_files.INPUT_ORDER_COLUMN,
     "protect_referrals",
 )
 
@@ -71,11 +71,11 @@ class WeekData:
 
     def rows_for(self, disruption_ids: list[str]) -> pd.DataFrame:
         """Full score rows (reasons, summary...) of these disruptions, in no particular order."""
-        return _filtered(self.folder / artifacts.SCORES_PARQUET, disruption_ids)
+        return _filtered(self.folder / week_files.SCORES_PARQUET, disruption_ids)
 
     def explanations_for(self, disruption_ids: list[str]) -> pd.DataFrame:
         """Explanation rows (points per input column) of these disruptions."""
-        path = self.folder / artifacts.EXPLANATIONS
+        path = self.folder / week_files.EXPLANATIONS
         if not path.is_file():
             return pd.DataFrame(columns=["disruption_id"])
         return _filtered(path, disruption_ids)
@@ -83,7 +83,7 @@ class WeekData:
     def outcomes_for(self, disruption_ids: list[str]) -> pd.DataFrame | None:
         """Known outcomes of these disruptions, with the estimate each was last given, from the file
         ``resilience-outcomes`` keeps beside the week folders; None when there is no such file."""
-        path = self.folder.parent / artifacts.OUTCOMES_PARQUET
+        path = self.folder.parent / week_files.OUTCOMES_PARQUET
         if not path.is_file():
             return None
         try:
@@ -136,7 +136,7 @@ def read_light_scores(
         names = tuple(dataset.schema.names)
     except (pa.ArrowException, OSError) as exc:
         raise ReportError(f"{path}: cannot be read as Parquet: {exc}") from exc
-    missing = [c for c in artifacts.REQUIRED_SCORE_COLUMNS if c not in names]
+    missing = [c for c in week_files.REQUIRED_SCORE_COLUMNS if c not in names]
     if missing:
         raise ReportError(f"{path}: missing column(s) {missing}; found {list(names)}")
     wanted = [c for c in dict.fromkeys((*(only or LIGHT_COLUMNS), *extra)) if c in names]
@@ -169,7 +169,7 @@ def read_light_scores(
         _BAND_CODE_OF_PERCENT[frame["percent"].to_numpy()], categories=BAND_NAMES
     )
     for column in frame.columns:
-        if column.startswith(artifacts.HARM_COMPONENT_PREFIX) or column in (
+        if column.startswith(week_files.HARM_COMPONENT_PREFIX) or column in (
             "harm_index",
             "protect_referrals",
         ):
@@ -189,41 +189,41 @@ def load_week(week_dir: Path, previous: bool = False) -> WeekData:
     if not week_dir.is_dir():
         raise ReportError(f"{week_dir}: no such week folder")
     try:
-        contract = DataContract.from_dict(read_json(week_dir / artifacts.CONTRACT))
+        contract = DataContract.from_dict(read_json(week_dir / week_files.CONTRACT))
     except ReportError:
         raise
     except ResilienceError as exc:
-        raise ReportError(f"{week_dir / artifacts.CONTRACT}: {exc}") from exc
+        raise ReportError(f"{week_dir / week_files.CONTRACT}: {exc}") from exc
     slices = tuple(contract.slices)
-    scores_path = week_dir / artifacts.SCORES_PARQUET
+    scores_path = week_dir / week_files.SCORES_PARQUET
     names = (
         tuple(ds.dataset(scores_path, format="parquet").schema.names)
         if scores_path.is_file()
         else ()
     )
-    harm_columns = tuple(c for c in names if c.startswith(artifacts.HARM_COMPONENT_PREFIX))
+    harm_columns = tuple(c for c in names if c.startswith(week_files.HARM_COMPONENT_PREFIX))
     rows, names = read_light_scores(
         scores_path,
         extra=() if previous else (*slices, *harm_columns),
-        only=artifacts.REQUIRED_SCORE_COLUMNS if previous else None,
+        only=week_files.REQUIRED_SCORE_COLUMNS if previous else None,
     )
     for column in slices:
         if column in rows.columns:  # few distinct values: categories, not a string per row
             rows[column] = rows[column].astype("category")
-    explanations = week_dir / artifacts.EXPLANATIONS
+    explanations = week_dir / week_files.EXPLANATIONS
     if not explanations.is_file():
         raise ReportError(f"{explanations}: missing; the scoring step writes it with the scores")
     if "disruption_id" not in ds.dataset(explanations, format="parquet").schema.names:
         raise ReportError(f"{explanations}: missing column 'disruption_id'")
-    manifest = WeekManifest.from_dict(read_json(week_dir / artifacts.MANIFEST))
-    decisions = read_json(week_dir / artifacts.DECISIONS, required=False)
+    manifest = WeekManifest.from_dict(read_json(week_dir / week_files.MANIFEST))
+    decisions = read_json(week_dir / week_files.DECISIONS, required=False)
     return WeekData(
         folder=week_dir,
         rows=rows,
         contract=contract,
         manifest=manifest,
-        safeguarding=list(read_json(week_dir / artifacts.SAFEGUARDING, required=False) or []),
-        drift=dict(read_json(week_dir / artifacts.DRIFT, required=False) or {}),
+        safeguarding=list(read_json(week_dir / week_files.SAFEGUARDING, required=False) or []),
+        drift=dict(read_json(week_dir / week_files.DRIFT, required=False) or {}),
         decisions=list(decisions) if isinstance(decisions, list) else None,
         columns=names,
     )

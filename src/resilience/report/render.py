@@ -19,9 +19,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from resilience import artifacts
+from resilience.core import week_files
 from resilience.data.io import atomic_path, write_text_atomic
 from resilience.report.annex import write_annex
 from resilience.report.context import ReportSettings, report_context
@@ -31,8 +32,6 @@ from resilience.report.load import load_week
 
 @functools.lru_cache(maxsize=1)
 def _environment():
-    from jinja2 import Environment, PackageLoader, StrictUndefined
-
     env = Environment(
         loader=PackageLoader("resilience.report", "templates"),
         autoescape=True,  # every {{ value }} is HTML-escaped, SVG text included
@@ -117,11 +116,11 @@ def build_report(
     if decisions is not None:
         week.decisions = list(decisions)
     previous = None
-    if previous_dir is not None and (Path(previous_dir) / artifacts.SCORES_PARQUET).is_file():
+    if previous_dir is not None and (Path(previous_dir) / week_files.SCORES_PARQUET).is_file():
         previous = load_week(Path(previous_dir), previous=True)
     context = report_context(week, previous, settings)
     html = render_html(context)
-    pdf_path = render_pdf(html, week_dir / artifacts.REPORT_PDF)
+    pdf_path = render_pdf(html, week_dir / week_files.REPORT_PDF)
     write_annex(
         week_dir,
         week.contract,
@@ -130,5 +129,5 @@ def build_report(
         len(week.rows),
         settings.annex_max_rows,
     )
-    html_path = write_text_atomic(week_dir / artifacts.REPORT_HTML, html)
+    html_path = write_text_atomic(week_dir / week_files.REPORT_HTML, html)
     return html_path, pdf_path

@@ -258,21 +258,27 @@ def trust(manifest: Mapping[str, Any], drift: Mapping[str, Any], contract: DataC
         "alerts": _alerts(drift),
         "fairness": fairness,
         "fairness_flagged": [f for f in (fairness or []) if f["flagged"]],
-        "tolerance_text": (
-            f"a group is flagged when its average prediction is more than {tolerance * 100:.0f} points "
-            "away from what happened and the gap's likely range (widened for the number of groups "
-            "compared) excludes zero"
-            if tolerance is not None
-            else "a group is flagged when the gap's likely range (widened for the number of groups "
-            "compared) excludes zero and the gap exceeds the tolerance set at training "
-            "(the tolerance itself was not recorded with this model)"
-        ),
+        "tolerance_text": _tolerance_text(tolerance),
         "warnings": [clean_text(w) for w in (manifest.get("warnings") or [])],
         "input_rows": count(input_info.get("rows")),
         "input_sha256": clean_text(input_info.get("sha256") or ""),
         "input_path": clean_text(input_info.get("path") or ""),
         "toolkit_version": clean_text(manifest.get("toolkit_version") or "not recorded"),
     }
+
+
+def _tolerance_text(tolerance: float | None) -> str:
+    if tolerance is None:
+        return (
+            "a group is flagged when the gap's likely range (widened for the number of groups "
+            "compared) excludes zero and the gap exceeds the tolerance set at training "
+            "(the tolerance itself was not recorded with this model)"
+        )
+    return (
+        f"a group is flagged when its average prediction is more than {tolerance * 100:.0f} points "
+        "away from what happened and the gap's likely range (widened for the number of groups "
+        "compared) excludes zero"
+    )
 
 
 def how_sure(facts: Mapping[str, Any]) -> str:

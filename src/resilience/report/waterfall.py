@@ -55,55 +55,34 @@ def waterfall_steps(
     ordered = sorted(contributions.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
     shown = [(n, v) for n, v in ordered if round(v, 1) != 0][:max_concepts]
     rest = [(n, v) for n, v in ordered if (n, v) not in shown]
-    steps = [
-        {
-            "kind": "baseline",
-            "label": "Starting point: the average line in training",
-            "four_ps": "",
-            "four_ps_short": "",
-            "points": baseline_percent,
-            "start": 0.0,
-            "end": baseline_percent,
-        }
-    ]
+    label = "Starting point: the average line in training"
+    steps = [_step("baseline", label, "", "", baseline_percent, 0.0)]
     running = baseline_percent
     for name, value in shown:
         concept = by_name[name]
-        steps.append(
-            {
-                "kind": "up" if value > 0 else "down",
-                "label": concept["label"],
-                "four_ps": FOUR_PS_WORDS.get(concept["four_ps"], concept["four_ps"].title()),
-                "four_ps_short": concept["four_ps"].title(),
-                "points": value,
-                "start": running,
-                "end": running + value,
-            }
-        )
+        strand = concept["four_ps"]
+        words = FOUR_PS_WORDS.get(strand, strand.title())
+        kind = "up" if value > 0 else "down"
+        steps.append(_step(kind, concept["label"], words, strand.title(), value, running))
         running += value
     rest_total = float(sum(v for _, v in rest))
     if rest:
-        steps.append(
-            {
-                "kind": "up" if rest_total > 0 else "down" if rest_total < 0 else "none",
-                "label": f"All other factors ({len(rest)} together)",
-                "four_ps": "Mixed",
-                "four_ps_short": "Mixed",
-                "points": rest_total,
-                "start": running,
-                "end": running + rest_total,
-            }
-        )
+        kind = "up" if rest_total > 0 else "down" if rest_total < 0 else "none"
+        label = f"All other factors ({len(rest)} together)"
+        steps.append(_step(kind, label, "Mixed", "Mixed", rest_total, running))
         running += rest_total
-    steps.append(
-        {
-            "kind": "final",
-            "label": "This line's probability of persisting",
-            "four_ps": "",
-            "four_ps_short": "",
-            "points": running,
-            "start": 0.0,
-            "end": running,
-        }
-    )
+    steps.append(_step("final", "This line's probability of persisting", "", "", running, 0.0))
     return steps
+
+
+def _step(kind: str, label: str, four_ps: str, short: str, points: float, start: float) -> dict:
+    """One waterfall row, from ``start`` by ``points`` on the 0-100 probability scale."""
+    return {
+        "kind": kind,
+        "label": label,
+        "four_ps": four_ps,
+        "four_ps_short": short,
+        "points": points,
+        "start": start,
+        "end": start + points,
+    }

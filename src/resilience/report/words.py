@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 from markupsafe import Markup
 
+from resilience.core.yardstick import BANDS
 from resilience.data.contract import DataContract
-from resilience.yardstick import BANDS
 
 DEFAULT_MARKING = "OFFICIAL-SENSITIVE — SYNTHETIC DATA"
 FOUR_PS_WORDS = {

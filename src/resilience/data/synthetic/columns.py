@@ -7,8 +7,8 @@ their shares), and :func:`check_levels` refuses a contract whose allowed values 
 
 from __future__ import annotations
 
+from resilience.core.errors import ConfigError
 from resilience.data.contract import DataContract, load_data_contract
-from resilience.errors import ConfigError
 
 CONTRACT: DataContract = load_data_contract("default")
 COLUMNS: tuple[str, ...] = CONTRACT.column_names

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from resilience.core.errors import ConfigError
 from resilience.data.synthetic.columns import (
     CLOSURE_TYPES,
     COMMODITIES,
@@ -18,7 +19,6 @@ from resilience.data.synthetic.columns import (
     HUBS,
     LINE_TYPES,
 )
-from resilience.errors import ConfigError
 
 DEFAULT_AREAS: tuple[str, ...] = (
     "Northmere",
@@ -520,7 +520,7 @@ def load_world_config(
     """
     import yaml
 
-    from resilience.paths import config_dir as default_config_dir
+    from resilience.core.paths import config_dir as default_config_dir
 
     def read(path: Path) -> dict:
         if not path.is_file():

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from resilience.core.errors import ConfigError
 from resilience.data.synthetic.columns import (
     COMMODITIES,
     COMMODITY_SHARES,
@@ -27,7 +28,6 @@ from resilience.data.synthetic.config import WorldConfig, category_levels
 from resilience.data.synthetic.mechanism import TRUE_TERMS, mechanism_terms
 from resilience.data.synthetic.package import FactualDraws, package
 from resilience.data.synthetic.snapshots import WeeklyExtracts, WorldCalendar, record_package
-from resilience.errors import ConfigError
 
 
 @dataclass

@@ -22,8 +22,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
+from resilience.core.weeks import iso_weeks
 from resilience.data.synthetic.config import Recording, RecordingDelays, WorldConfig
-from resilience.weeks import iso_weeks
 
 
 @dataclass(frozen=True)

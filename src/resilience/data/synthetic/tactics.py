@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from resilience.core.errors import ConfigError
 from resilience.data.synthetic.columns import CONTRACT, LABEL
 from resilience.data.synthetic.mechanism import mechanism_inputs, mechanism_terms
 from resilience.data.synthetic.package import PACKAGE_INPUTS, WORLD_TACTICS, Replay, package
 from resilience.data.synthetic.simulate import SyntheticWorld
-from resilience.errors import ConfigError
 
 # package key -> extract column, for the columns the mechanism reads
 _PACKAGE_COLUMNS = {

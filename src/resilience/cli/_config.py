@@ -1,0 +1,195 @@
+"""Hydra structured configs: a schema for every config group, so a composed config refuses unknown
+keys and wrong types (``split.test_weks=13``, ``split.test_weeks=abc``, a typo in a YAML file)
+before any work, with one line naming the nearest key.
+
+Each schema is derived from the library's own dataclass (or, for the model, from the estimator's
+constructor), so every setting, its type and its default is written once: :func:`schema_of` makes
+a non-frozen copy OmegaConf can type-check. Every main config lists ``<group>/schema@<group>``
+before the group itself, so the schema is merged first and each YAML option on top of it. The
+library never sees Hydra: :func:`typed` turns a composed group into the library's dataclass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Optional, Union
+
+from hydra.core.config_store import ConfigStore
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf import MISSING, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+
+from resilience.core.errors import nearest
+from resilience.data.contract import ColumnSpec, ConceptSpec, DataContract, RuleSpec
+from resilience.data.synthetic import WorldConfig
+from resilience.explain.screen import ScreenConfig
+from resilience.governance.card import GovernanceConfig
+from resilience.governance.champion import ChampionConfig
+from resilience.learn.evaluation import EvaluationConfig
+from resilience.learn.models import PersistenceModel
+from resilience.learn.ranges import IntervalConfig
+from resilience.learn.split import SplitConfig
+from resilience.tracking.store import TrackingConfig
+from resilience.weekly.drift import DriftConfig
+
+SCHEMA = "schema"  # each group's schema option: <group>/schema
+
+
+@dataclasses.dataclass
+class FeaturesConfig:
+    """Which of the data config's features the model sees (``configs/features/``)."""
+
+    include: Optional[list[str]] = None  # noqa: UP045 - OmegaConf reads typing.Optional
+    exclude: list[str] = dataclasses.field(default_factory=list)
+
+
+def _hydra_type(hint: Any, loose: frozenset[str] = frozenset(), name: str = "") -> Any:
+    """The annotation OmegaConf can check for a library type hint (tuples become lists, mappings
+    dicts, ``X | None`` Optional; a dataclass its own schema)."""
+    if name in loose:
+        return Any
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        inner = _hydra_type(rest[0]) if len(rest) == 1 else Any
+        return Optional[inner]  # noqa: UP045 - OmegaConf reads typing.Optional
+    if hint in (tuple, list) or origin in (tuple, list):
+        element = args[0] if args and args[0] is not Ellipsis else Any
+        return list[_hydra_type(element)] if element is not Any else list[Any]
+    if hint in (dict, Mapping) or origin in (dict, Mapping):
+        return dict[str, Any]
+    if dataclasses.is_dataclass(hint):
+        return schema_of(hint)
+    if hint in (int, float, str, bool):
+        return hint
+    return Any
+
+
+def _field(hint: Any, default: Any) -> dataclasses.Field:
+    if dataclasses.is_dataclass(default):  # a nested config: its schema's own defaults
+        return dataclasses.field(default_factory=hint)
+    if isinstance(default, (list, tuple, dict)):
+        value = list(default) if isinstance(default, tuple) else default
+        return dataclasses.field(default_factory=lambda: value)
+    return dataclasses.field(default=default)
+
+
+def schema_of(
+    cls: type, drop: tuple[str, ...] = (), loose: tuple[str, ...] = (), **fields: Any
+) -> type:
+    """A schema with the fields, types and defaults of dataclass ``cls``, in its order (``drop``: left out;
+    ``loose``: any type, e.g. a number a data config writes as an integer or a float and keeps as
+    written; ``fields``: name -> (type, default) added or replacing one)."""
+    hints = typing.get_type_hints(cls)
+    specs = []
+    for f in dataclasses.fields(cls):
+        if f.name in fields:
+            hint, default = fields.pop(f.name)
+            specs.append((f.name, hint, _field(hint, default)))
+            continue
+        if f.name in drop or f.name.startswith("_"):
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = MISSING  # "???": a required setting
+        hint = _hydra_type(hints[f.name], frozenset(loose), f.name)
+        specs.append((f.name, hint, _field(hint, default)))
+    for name, (hint, default) in fields.items():
+        specs.append((name, hint, _field(hint, default)))
+    return dataclasses.make_dataclass(f"{cls.__name__}Schema", specs)
+
+
+def _estimator_schema(cls: type, drop: tuple[str, ...]) -> type:
+    """A schema for a ``hydra.utils.instantiate`` target: its constructor's arguments."""
+    hints = typing.get_type_hints(cls.__init__)
+    specs = [("_target_", str, dataclasses.field(default=f"{cls.__module__}.{cls.__name__}"))]
+    specs.append(("_convert_", str, dataclasses.field(default="all")))
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+        if name == "self" or name in drop:
+            continue
+        hint = _hydra_type(hints[name])
+        specs.append((name, hint, _field(hint, parameter.default)))
+    return dataclasses.make_dataclass(f"{cls.__name__}Schema", specs)
+
+
+def _schemas() -> dict[str, type]:
+    """Each config group's schema."""
+    column = schema_of(ColumnSpec, drop=("name",), loose=("min", "max"))
+    screen = schema_of(ScreenConfig)
+    return {
+        "data": schema_of(
+            DataContract,
+            columns=(dict[str, column], {}),
+            concepts=(dict[str, schema_of(ConceptSpec, drop=("name",))], {}),
+            rules=(list[schema_of(RuleSpec)], []),
+        ),
+        "features": FeaturesConfig,
+        "model": _estimator_schema(PersistenceModel, drop=("contract", "features", "exclude")),
+        "split": schema_of(SplitConfig),
+        "evaluation": schema_of(EvaluationConfig),
+        "mlflow": schema_of(TrackingConfig, champion=(schema_of(ChampionConfig), ChampionConfig())),
+        "governance": schema_of(GovernanceConfig),
+        "explain": dataclasses.make_dataclass(
+            "ExplainSchema",
+            [("screen", screen, dataclasses.field(default_factory=screen))],
+        ),
+        "intervals": schema_of(IntervalConfig),
+        "drift": schema_of(DriftConfig),
+        "world": schema_of(WorldConfig),
+    }
+
+
+def register_schemas() -> None:
+    """Store every group's schema in Hydra's ConfigStore (``<group>/schema``); idempotent."""
+    store = ConfigStore.instance()
+    for group, schema in _schemas().items():
+        store.store(group=group, name=SCHEMA, node=schema)
+
+
+def typed(cls: type, node, **replace: Any):
+    """A composed group (or block) as the library's dataclass ``cls``."""
+    values = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+    return cls(**{**dict(values), **replace})
+
+
+def tracking_configs(cfg) -> tuple[ChampionConfig, TrackingConfig]:
+    """The ``mlflow`` group: the champion rule's settings, and where runs are recorded."""
+    mlflow = OmegaConf.to_container(cfg.mlflow, resolve=True)
+    return typed(ChampionConfig, mlflow.pop("champion")), typed(TrackingConfig, mlflow)
+
+
+def error_message(exc: Exception) -> str:
+    """One line for a config Hydra could not compose: the key, what is wrong and the nearest valid
+    key or option."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, OmegaConfBaseException) else exc
+    if isinstance(cause, ConfigKeyError | AttributeError) and getattr(cause, "key", None):
+        key, full_key = str(cause.key), str(cause.full_key or cause.key)
+        known = _keys_beside(cause)
+        close = nearest(key, known)
+        prefix = full_key[: -len(key)] if full_key.endswith(key) else ""
+        hint = f"; did you mean '{prefix}{close}'?" if close else ""
+        return f"config: unknown key '{full_key}'{hint} (see --help)"
+    if isinstance(cause, ValidationError):
+        return f"config: {cause.full_key}: {str(cause.msg).splitlines()[0]}"
+    if isinstance(exc, MissingConfigException):
+        close = nearest(str(exc.missing_cfg_file).rsplit("/", 1)[-1], exc.options or [])
+        hint = f"; did you mean '{close}'?" if close else ""
+        return f"config: {str(exc).splitlines()[0]}{hint} (see --help)"
+    if isinstance(exc, ConfigCompositionException) and exc.__cause__ is not None:
+        return f"config: {str(exc).splitlines()[0]} {str(exc.__cause__).splitlines()[0]}"
+    return f"config: {str(exc).splitlines()[0]}"
+
+
+def _keys_beside(exc: OmegaConfBaseException) -> list[str]:
+    """The keys a mistyped key could have meant: the schema's fields, or the node's keys."""
+    if isinstance(exc.object_type, type) and dataclasses.is_dataclass(exc.object_type):
+        return [f.name for f in dataclasses.fields(exc.object_type)]
+    parent = getattr(exc, "parent_node", None)
+    return [str(k) for k in parent.keys()] if parent is not None else []

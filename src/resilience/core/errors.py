@@ -1,0 +1,88 @@
+"""The toolkit's exception types: every error a user can cause is one of these."""
+
+from __future__ import annotations
+
+import difflib
+import errno
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class ResilienceError(Exception):
+    """Base class: a problem the user can fix (bad input, bad config, missing model)."""
+
+
+class ConfigError(ResilienceError):
+    """A config that cannot be used (unknown key, forbidden feature, inconsistent roles)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One rule broken by an extract.
+
+    ``rows`` are 1-based data-row numbers (the header is not counted), the first few offenders.
+    """
+
+    source: str
+    column: str | None
+    rule: str
+    expected: str
+    rows: tuple[int, ...] = ()
+    values: tuple[str, ...] = ()
+    count: int = 0
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        where = f"column '{self.column}'" if self.column else "extract"
+        text = f"{self.source}: {where}: {self.rule}; expected {self.expected}"
+        if self.count:
+            shown = ", ".join(
+                f"row {r} ({v!r})" if v != "" else f"row {r}"
+                for r, v in zip(self.rows, self.values)
+            )
+            more = f" and {self.count - len(self.rows)} more" if self.count > len(self.rows) else ""
+            text += f"; {self.count} offending row{'s' if self.count != 1 else ''}: {shown}{more}"
+        return text
+
+
+class ContractError(ResilienceError):
+    """An extract that breaks the data contract. Carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        lines = [f"{len(self.problems)} problem(s) with the extract:"]
+        lines += [f"  - {p}" for p in self.problems]
+        super().__init__("\n".join(lines))
+
+
+class ExplanationError(ResilienceError):
+    """An explanation that cannot be trusted (e.g. contributions that do not add up to the margin)."""
+
+
+class Terminated(BaseException):
+    """The process was asked to stop (SIGTERM) in the middle of a run; cleanup has run."""
+
+
+def os_error_message(exc: OSError, doing: str) -> str:
+    """One sentence for a file-system failure: the file, what went wrong and what to do."""
+    where = exc.filename or "a file"
+    reason = exc.strerror or str(exc)
+    advice = {
+        errno.ENOSPC: "the disk is full: free some space (or choose another output_root) and rerun",
+        errno.EDQUOT: "the disk quota is used up: free some space (or choose another output_root) and rerun",
+        errno.EFBIG: "the file grew beyond the size this system allows: choose another output_root and rerun",
+        errno.EACCES: "permission denied: choose a folder you can write to, or ask for access",
+        errno.EPERM: "permission denied: choose a folder you can write to, or ask for access",
+        errno.EROFS: "the file system is read-only: choose a writable folder",
+        errno.ENOTDIR: "a path component is a file, not a folder: fix the path",
+        errno.EEXIST: "a file is in the way: move it or choose another path",
+        errno.EISDIR: "a folder is where a file was expected: fix the path",
+    }.get(exc.errno, "check the path and rerun")
+    return f"{doing}: {where}: {reason}; {advice}"
+
+
+def nearest(name: object, known: Iterable[str]) -> str | None:
+    """The known name closest to a mistyped one (case ignored), or None when none is close."""
+    lowered = {str(k).lower(): str(k) for k in sorted(known)}
+    match = difflib.get_close_matches(str(name).lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[match[0]] if match else None

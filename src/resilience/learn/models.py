@@ -1,0 +1,260 @@
+"""One estimator = feature preparation + model + probability calibration.
+
+:class:`PersistenceModel` is what is trained, registered and scored, so scoring can never apply
+different preprocessing from training. It reads columns through the data contract it was fitted
+with (stored on the model) and supports two families (:mod:`resilience.learn.families`):
+
+* ``lightgbm`` — gradient-boosted trees with native categorical handling, optional monotone
+  constraints, and the number of trees chosen by early stopping on time-ordered, line-grouped
+  folds (so the model gets only the capacity the data needs).
+* ``logistic`` — a regularised logistic regression on log-scaled, standardised numbers and
+  one-hot categories: the transparent baseline.
+
+Both read their inputs through scikit-learn transformers with pandas output
+(:mod:`resilience.learn.preparation`): ``preparation_`` for both, ``design_`` and
+``design_blocks_`` for the logistic baseline.
+
+The raw model output is a *margin* (log-odds); a calibrator fitted on a held-out, most-recent
+slice of the training span maps it to ``persistence_probability``
+(:mod:`resilience.learn.calibration`).
+
+**Hooks.** What explanations, ranges and the reason screen need from a model is asked of the
+model, which asks its family: :meth:`~PersistenceModel.raw_margin`,
+:meth:`~PersistenceModel.contributions`, :meth:`~PersistenceModel.member_margin`,
+:meth:`~PersistenceModel.refit_estimator`, :meth:`~PersistenceModel.fixed_recipe` and
+:meth:`~PersistenceModel.without_features`. :meth:`~PersistenceModel.parts` routes rows to the
+model that predicts them: a single model predicts every row itself; a
+:class:`~resilience.learn.segments.SegmentModel` routes each row to its segment's model.
+
+Example
+-------
+>>> model = PersistenceModel(contract, family="lightgbm").fit(train_frame)
+>>> model.persistence_probability(week_frame)[:3]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils.validation import check_is_fitted
+
+from resilience.core.errors import ResilienceError
+from resilience.data.contract import DataContract
+from resilience.learn.calibration import CALIBRATIONS, Calibrator, require_one_of
+from resilience.learn.families import FAMILIES, family
+from resilience.learn.preparation import input_preparation
+from resilience.learn.split import calibration_slice
+
+# The route of a single model: every row is its own (see PersistenceModel.parts).
+WHOLE = ""
+
+
+def base_rates_by_cohort(y, frame: pd.DataFrame, cohort: str | None) -> dict[str, float]:
+    """The share of rows that persisted per cohort value (as text); empty without a cohort column."""
+    if not cohort:
+        return {}
+    rates = pd.Series(np.asarray(y)).groupby(frame[cohort].astype(str).to_numpy()).mean()
+    return {str(k): float(v) for k, v in rates.items()}
+
+
+class PersistenceModel(BaseEstimator, ClassifierMixin):
+    """Predicts the probability that a line persists after a disruption.
+
+    A scikit-learn estimator: ``__init__`` stores its arguments, ``fit`` checks them first (before
+    any fitting) and returns ``self``; everything learned ends in ``_``.
+
+    Parameters
+    ----------
+    contract : the data contract of the training extract (stored with the model)
+    family : ``"lightgbm"`` or ``"logistic"``
+    params : estimator parameters overriding
+        :data:`~resilience.learn.families.DEFAULT_LGBM_PARAMS` key by key (a ``None`` value keeps
+        the default), or ``C`` for the logistic model
+    calibration : ``"sigmoid"``, ``"isotonic"`` or ``"none"``
+    calibration_fraction : share of the (most recent) training rows held out to fit the calibrator
+    monotone : ``{feature: +1 | -1}`` monotone constraints for LightGBM
+    features : subset of the contract's features to use (default: all)
+    exclude : features to leave out
+    early_stopping_rounds : patience on the time-ordered validation folds
+    n_folds : number of time-ordered, line-grouped folds for early stopping
+    fold_gap_weeks : gap between a fold's training rows and its validation block
+    random_state : seed for everything random
+    n_jobs : LightGBM threads (``None``: LightGBM's own default; ``params["n_jobs"]`` wins)
+    """
+
+    # Set after fitting by the training pipeline; a model trained without them has none.
+    interval_ensemble_ = None  # the ranges (resilience.learn.ranges)
+    reason_screen_ = None  # which reasons are earned (resilience.explain.screen)
+
+    def __init__(
+        self,
+        contract: DataContract,
+        family: str = "lightgbm",
+        params: dict | None = None,
+        calibration: str = "sigmoid",
+        calibration_fraction: float = 0.15,
+        monotone: dict | None = None,
+        features: list | None = None,
+        exclude: list | None = None,
+        early_stopping_rounds: int = 50,
+        n_folds: int = 3,
+        fold_gap_weeks: int = 12,
+        random_state: int = 0,
+        n_jobs: int | None = None,
+    ):
+        self.contract = contract
+        self.family = family
+        self.params = params
+        self.calibration = calibration
+        self.calibration_fraction = calibration_fraction
+        self.monotone = monotone
+        self.features = features
+        self.exclude = exclude
+        self.early_stopping_rounds = early_stopping_rounds
+        self.n_folds = n_folds
+        self.fold_gap_weeks = fold_gap_weeks
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    # -- fitting --------------------------------------------------------------------------------
+    def _check_params(self) -> tuple[str, ...]:
+        """Refuse bad settings before any work; returns the features to use."""
+        require_one_of("model family", self.family, FAMILIES)
+        require_one_of("calibration", self.calibration, CALIBRATIONS)
+        if not 0 <= self.calibration_fraction < 1:
+            raise ResilienceError(
+                f"calibration_fraction must be in [0, 1), not {self.calibration_fraction!r}"
+            )
+        chosen = list(self.features) if self.features else list(self.contract.features)
+        unknown = [f for f in chosen + list(self.exclude or []) if f not in self.contract.features]
+        if unknown:
+            raise ResilienceError(
+                f"feature(s) {unknown} are not features of data config '{self.contract.name}' "
+                f"(its features: {', '.join(self.contract.features)})"
+            )
+        features = tuple(f for f in chosen if f not in set(self.exclude or []))
+        unknown = sorted(set(self.monotone or {}) - set(features))
+        if unknown:
+            raise ResilienceError(f"monotone constraint(s) on unknown feature(s): {unknown}")
+        return features
+
+    def _categories(self, frame: pd.DataFrame, features: tuple[str, ...]) -> dict[str, list[str]]:
+        """Each categorical feature's categories: the data config's allowed values, or those seen."""
+        categories = {}
+        for name in features:
+            column = self.contract.column(name)
+            if column.is_categorical:
+                seen = sorted(str(v) for v in pd.Series(frame[name]).dropna().unique())
+                categories[name] = list(column.allowed) if column.allowed else seen
+        return categories
+
+    def fit(self, frame: pd.DataFrame, y=None) -> PersistenceModel:
+        """Fit on a labelled training frame (label from the contract unless ``y`` is given)."""
+        features = self._check_params()
+        y = np.asarray(frame[self.contract.label] if y is None else y).astype(int)
+        if len(np.unique(y)) < 2:
+            raise ResilienceError(
+                "the training rows hold only one outcome; a model needs both persisted and not"
+            )
+        frame = frame.reset_index(drop=True)
+        dates = frame[self.contract.date_column]
+        self.feature_names_ = features
+        categories = self._categories(frame, features)
+        self.categorical_features_ = tuple(categories)
+        self.preparation_ = input_preparation(features, categories)
+        X = self.preparation_.fit_transform(self._inputs(frame))
+        fit_pos, cal_pos = calibration_slice(
+            dates, self.calibration_fraction if self.calibration != "none" else 0
+        )
+        family(self.family).fit(
+            self,
+            X.iloc[fit_pos],
+            y[fit_pos],
+            dates.iloc[fit_pos],
+            frame[self.contract.line_column].iloc[fit_pos],
+        )
+        if len(cal_pos):
+            self.calibrator_ = Calibrator(self.calibration).fit(
+                self.raw_margin(X.iloc[cal_pos]), y[cal_pos]
+            )
+        else:
+            self.calibrator_ = Calibrator("none")
+        self.base_rate_ = float(y.mean())
+        self.cohort_base_rates_ = base_rates_by_cohort(y, frame, self.contract.cohort_column)
+        self.n_train_rows_ = int(len(y))
+        self.classes_ = np.array([0, 1])
+        return self
+
+    # -- prediction -----------------------------------------------------------------------------
+    def _inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
+        missing = [f for f in self.feature_names_ if f not in frame.columns]
+        if missing:
+            raise ResilienceError(
+                f"the frame to score lacks the model's feature column(s): {', '.join(missing)}"
+            )
+        return frame[list(self.feature_names_)]
+
+    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The model's input matrix for ``frame`` (exactly the preprocessing used in training)."""
+        check_is_fitted(self, "calibrator_")
+        return self.preparation_.transform(self._inputs(frame))
+
+    def margin(self, frame: pd.DataFrame) -> np.ndarray:
+        """Uncalibrated log-odds of persistence."""
+        return self.raw_margin(self.prepare(frame))
+
+    def persistence_probability(self, frame: pd.DataFrame) -> np.ndarray:
+        """Calibrated probability that each line persists."""
+        margin = self.margin(frame)  # checks the model is fitted
+        return self.calibrator_(margin)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        p = self.persistence_probability(frame)
+        return np.column_stack([1 - p, p])
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return (self.persistence_probability(frame) >= 0.5).astype(int)
+
+    def capacity(self) -> dict:
+        """Trees and leaves (LightGBM) or coefficients (logistic): what explanation cost scales with."""
+        check_is_fitted(self, "calibrator_")
+        return family(self.family).capacity(self)
+
+    # -- hooks: what explanations, ranges and the reason screen ask of a model -------------------
+    def submodels(self) -> dict[str, PersistenceModel]:
+        """The models that predict rows, by route: a single model is its own only one."""
+        return {WHOLE: self}
+
+    def parts(self, frame: pd.DataFrame) -> dict[str, tuple[PersistenceModel, np.ndarray]]:
+        """Which model predicts which rows (positions in ``frame``): here, this model every row."""
+        return {WHOLE: (self, np.arange(len(frame)))}
+
+    def raw_margin(self, X: pd.DataFrame) -> np.ndarray:
+        """Uncalibrated log-odds of the prepared input matrix ``X`` (:meth:`prepare`)."""
+        return family(self.family).margin(self, X)
+
+    def contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, float, np.ndarray]:
+        """Exact SHAP values of the prepared rows ``X`` in log-odds: ``(contributions (rows,
+        features), base, margin (rows,))``, ``base + contributions.sum(axis=1) == margin``."""
+        return family(self.family).contributions(self, X)
+
+    def refit_estimator(self, X: pd.DataFrame, y: np.ndarray, seed: int):
+        """The fitted estimator's recipe (same settings and capacity) refitted on other labels of
+        prepared rows: a member of the ranges' ensemble."""
+        return family(self.family).refit(self, X, y, seed)
+
+    def member_margin(self, estimator, design, X: pd.DataFrame) -> np.ndarray:
+        """Log-odds of a refitted estimator (:meth:`refit_estimator`) on prepared rows ``X``."""
+        return family(self.family).member_margin(self, estimator, design, X)
+
+    def fixed_recipe(self) -> PersistenceModel:
+        """This model's recipe made cheap (unfitted): its capacity fixed (no early stopping), no
+        calibrator; what the reason screen refits on permuted labels."""
+        recipe = clone(self).set_params(calibration="none", early_stopping_rounds=0)
+        return recipe.set_params(**family(self.family).fixed_params(self))
+
+    def without_features(self, features) -> PersistenceModel:
+        """The recipe (unfitted) with ``features`` left out as well."""
+        exclude = sorted(set(self.exclude or []) | set(features))
+        return clone(self).set_params(exclude=exclude)

@@ -1,0 +1,399 @@
+"""The train command's pipeline: split once, fit and evaluate, screen the reasons, fit the ranges,
+gather the evidence, then track, register and (maybe) promote.
+
+Each step returns its result and this module assembles them: :func:`train` is pure (frames in,
+a :class:`Trained` model and its numbers out, nothing written); :func:`train_and_track` adds MLflow:
+params, datasets, metrics (per slice too), artifacts, plots, the model with its evidence beside
+it, its registered version and the champion decision (:mod:`resilience.governance.promotion`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from resilience.core.progress import Stages
+from resilience.core.weeks import iso_week, iso_weeks
+from resilience.data.asof import check_training_extract
+from resilience.data.contract import DataContract
+from resilience.explain import Explanation, explain, global_view
+from resilience.explain.screen import ScreenConfig, screen_features
+from resilience.governance.card import publish
+from resilience.governance.champion import ChampionConfig, PromotionDecision, Recipe
+from resilience.governance.fairness import fairness_flags, group_calibration
+from resilience.governance.promotion import apply_champion_rule
+from resilience.learn.evaluation import (
+    PROBABILITY,
+    Evaluation,
+    EvaluationConfig,
+    compare_with,
+    deployable,
+    fit_and_evaluate,
+)
+from resilience.learn.evidence import ModelEvidence
+from resilience.learn.metrics import calibration_table, cohort_groups, headline_metrics, reportable
+from resilience.learn.plots import plot_calibration, plot_precision_at_k, plot_roc
+from resilience.learn.ranges import INTERVAL_COLUMNS, IntervalConfig, attach_ranges, fit_ranges
+from resilience.learn.segments import maybe_segmented
+from resilience.learn.split import SplitConfig, split_history
+from resilience.tracking import pyfunc, runs, vetting
+from resilience.tracking.store import TrackingConfig
+from resilience.weekly import drift
+
+SLICE_METRICS = {
+    "roc_auc": "auc",
+    "brier": "brier",
+    "calibration_gap": "calibration_gap",
+    "calibration_slope": "calibration_slope",
+}
+CONTRACT_PARAMS = ("data.name", "data.contract_version", "data.horizon_weeks")
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The labelled history and what a run records about where it came from. ``truth``: a
+    synthetic world's true probabilities (evaluation only, never trained on); ``as_of``: when the
+    extract was taken (labels younger than the horizon are refused, :mod:`resilience.data.asof`)."""
+
+    history: pd.DataFrame
+    contract: DataContract
+    input_path: str | Path
+    input_sha256: str
+    truth: pd.DataFrame | None = None
+    as_of: pd.Timestamp | None = None
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How a run trains and what it records (the train command's config, typed).
+
+    ``segment_by``: a model per segment (:mod:`resilience.learn.segments`), compared with the
+    single model on the same split; ``screen`` / ``intervals``: the reason screen and the ranges
+    (None or not enabled: none); ``experiment``: the experiment config chosen (None: the default
+    recipe; only the production recipe competes for champion automatically); ``run_name`` names
+    the recipe; ``params`` and ``artifacts`` (file name -> text) are logged as they are.
+    """
+
+    split: SplitConfig = field(default_factory=SplitConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    champion: ChampionConfig = field(default_factory=ChampionConfig)
+    screen: ScreenConfig | None = None
+    intervals: IntervalConfig | None = None
+    segment_by: str | None = None
+    refit_on_all: bool = True
+    governance: dict = field(default_factory=dict)
+    experiment: str | None = None
+    run_name: str | None = None
+    parent_run_id: str | None = None
+    params: dict = field(default_factory=dict)
+    artifacts: dict = field(default_factory=dict)
+    progress: bool = True
+
+
+@dataclass
+class Trained:
+    """A trained model and everything measured about it, before anything is logged."""
+
+    model: object
+    evaluation: Evaluation
+    evidence: ModelEvidence
+    explanation: Explanation
+    recipe: Recipe
+    coverage: pd.DataFrame
+
+
+@dataclass
+class TrainResult:
+    evaluation: Evaluation
+    run_id: str
+    model_version: str | None
+    promotion: PromotionDecision | None
+    evidence: ModelEvidence | None = None
+    churn: dict | None = None
+
+
+def train(data: TrainingData, recipe, settings: TrainSettings, stages: Stages) -> Trained:
+    """Every step of training, assembled: split once, fit and evaluate (and compare segment models
+    with the single model), refit on every labelled row, screen the reasons, fit the ranges,
+    gather the evidence. The ``recipe`` (an unfitted model) is fitted in place."""
+    history, contract = data.history, data.contract
+    check_training_extract(history, contract, data.as_of, source=str(data.input_path))
+    with stages.stage("split", "split by line and time"):
+        split = split_history(history, contract, settings.split)
+    model = maybe_segmented(recipe, settings.segment_by)
+    evaluation = fit_and_evaluate(split, contract, model, settings.evaluation, data.truth, stages)
+    if model is not recipe:  # segment models: the single model on the same split
+        evaluation.metrics.update(
+            compare_with(recipe, evaluation, split, settings.evaluation, data.truth)
+        )
+    if settings.refit_on_all:
+        with stages.stage("refit", f"refit on all {len(history):,} labelled rows"):
+            model = deployable(evaluation, history, refit_on_all=True)
+    screened = screen_features(
+        model, evaluation, split, history, settings.screen, settings.evaluation
+    )  # a reason must be earned
+    model, evaluation = screened.model, screened.evaluation
+    evaluation.metrics.update(screened.metrics)
+    evaluation.timings.update(screened.timings)
+    model.reason_screen_ = evaluation.model.reason_screen_ = screened.screen
+    coverage = pd.DataFrame()
+    if settings.intervals is not None and settings.intervals.enabled:
+        with stages.stage("intervals", "fit the ensemble that gives every line a range"):
+            ranges = fit_ranges(evaluation, split, settings.intervals, data.truth)
+        attach_ranges(model, ranges.ensembles)
+        evaluation.metrics.update(ranges.metrics)
+        for column in INTERVAL_COLUMNS:
+            evaluation.test_predictions[column] = ranges.test_ranges[column].to_numpy()
+        coverage = ranges.coverage
+    recipe_record = Recipe.of(model, settings.experiment)
+    with stages.stage("explain", "explain the test period, fairness and drift reference"):
+        evidence, explanation = build_evidence(
+            model, evaluation, history, contract, settings.evaluation, recipe_record
+        )
+    return Trained(model, evaluation, evidence, explanation, recipe_record, coverage)
+
+
+def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> TrainResult:
+    """:func:`train`, then log everything to MLflow, register, and apply the champion rule.
+
+    With ``intervals`` enabled the registered model carries the ranges (:mod:`resilience.learn.
+    ranges`); their widening and coverage are logged as ``test_interval_*``.
+    """
+    stages = Stages("train", enabled=settings.progress)
+    trained = train(data, recipe, settings, stages)
+    model, evaluation, contract = trained.model, trained.evaluation, data.contract
+    tags = {
+        "git_commit": runs.git_commit(),
+        "data_sha256": data.input_sha256,
+        "data_config": contract.name,
+        "input": str(data.input_path),
+        "model_family": model.family,
+        "recipe": settings.run_name or f"{model.family}-default",
+    }
+    name = display_run_name(settings.run_name, model.family, contract, data.history)
+    with runs.start_run(
+        settings.tracking, run_name=name, parent_run_id=settings.parent_run_id, tags=tags
+    ) as run:
+        with stages.stage("plots_and_logging", "log params, datasets, metrics, tables and plots"):
+            _log_run_contents(trained, data, settings)
+        register = settings.tracking.registered_model_name if settings.tracking.register else None
+        with stages.stage("log_model", "log the model" + (" and register it" if register else "")):
+            info = pyfunc.log_persistence_model(model, data.history.head(5), register)
+        version = (
+            str(info.registered_model_version)
+            if register and info.registered_model_version
+            else None
+        )
+        promotion, churn = None, None
+        if version:
+            with stages.stage("register_and_card", "champion rule and model card"):
+                # the artifact digest is part of the version's identity: scoring loads only matching files
+                vetting.record_digest(register, version)
+                promotion, churn = apply_champion_rule(
+                    version,
+                    model,
+                    trained.evidence,
+                    trained.recipe,
+                    data.history,
+                    contract,
+                    register,
+                    settings.champion,
+                )
+                publish(register, version, settings.governance)
+        runs.log_metrics({f"seconds_{k}": v for k, v in evaluation.timings.items()})
+    return TrainResult(evaluation, run.info.run_id, version, promotion, trained.evidence, churn)
+
+
+# -- the evidence -----------------------------------------------------------------------------------
+def fairness_table(
+    evaluation: Evaluation, contract: DataContract, config: EvaluationConfig
+) -> list[dict]:
+    """Slice metrics (bootstrap intervals) with calibration in the large, slope and the fairness flag."""
+    groups = group_calibration(
+        evaluation.test_predictions,
+        list(contract.slices),
+        contract.label,
+        PROBABILITY,
+        config.min_slice_size,
+    )
+    slices = evaluation.slices
+    if len(groups) and len(slices):
+        extra = [c for c in groups.columns if c not in slices.columns or c in ("slice", "value")]
+        slices = slices.merge(groups[extra], on=["slice", "value"], how="left")
+    return fairness_flags(slices, config.fairness_tolerance, config.fairness_family_level)
+
+
+def build_evidence(
+    model,
+    evaluation: Evaluation,
+    history: pd.DataFrame,
+    contract: DataContract,
+    config: EvaluationConfig,
+    recipe: Recipe | None = None,
+) -> tuple[ModelEvidence, Explanation]:
+    """What scoring, reports, model cards and the champion rule need to know about ``model``;
+    returns the evidence and the registered model's explanation of the test period."""
+    frame = evaluation.test_predictions
+    by_cohort = {
+        value: headline_metrics(
+            group[contract.label].astype(int),
+            group[PROBABILITY],
+            iso_weeks(group[contract.date_column]),
+            config.capacity_k,
+            config.n_bins,
+        )
+        for value, group in cohort_groups(frame, contract.cohort_column)
+        if reportable(group[contract.label].astype(int), config.min_slice_size)
+    }
+    explanation = explain(model, evaluation.test_frame)
+    labels = {name: contract.describe(name) for name in model.feature_names_}
+    # Drift is judged against the most recent labelled span (the test-period window), not all
+    # history: a world with trends would otherwise flag every new week.
+    recent = history[
+        pd.to_datetime(history[contract.date_column]) >= pd.Timestamp(evaluation.split.test_start)
+    ]
+    reference = drift.build_reference(
+        recent,
+        list(model.feature_names_),
+        list(model.categorical_features_),
+        labels,
+        top_reason_shares=top_reason_shares(explanation),
+        top_reason_rows=len(explanation),
+        ageing=[name for name in model.feature_names_ if contract.column(name).ageing],
+    )
+    evidence = ModelEvidence(
+        family=model.family,
+        split=evaluation.split.as_dict(),
+        test_metrics=dict(evaluation.metrics),
+        test_metrics_by_cohort=by_cohort,
+        calibration_table=calibration_table(
+            frame[contract.label].astype(int), frame[PROBABILITY], config.n_bins
+        ).to_dict("records"),
+        fairness=fairness_table(evaluation, contract, config),
+        drift_reference=reference,
+        recipe=(recipe or Recipe.of(model)).as_dict(),
+        evaluation_model=evaluation.model if evaluation.model is not model else None,
+        refit_on_all=evaluation.model is not model,
+    )
+    return evidence, explanation
+
+
+def top_reason_shares(explanation: Explanation) -> dict[str, float]:
+    """Share of test-period lines whose largest contribution is each concept (explanation drift baseline)."""
+    concepts = pd.Series(explanation.top_concepts)
+    return {str(k): float(v) for k, v in concepts.value_counts(normalize=True).sort_index().items()}
+
+
+def explanation_fidelity(explanation: Explanation) -> dict:
+    """Evidence that the explanations are exact: on every test-period row, the contributions add
+    up to the model's log-odds and the points to the probability's distance from the baseline."""
+    contributions = explanation.contributions.to_numpy(float)
+    additivity = np.abs(explanation.base_log_odds + contributions.sum(axis=1) - explanation.margin)
+    points = explanation.points.to_numpy(float).sum(axis=1)
+    target = 100 * (np.asarray(explanation.probability, float) - explanation.baseline_probability)
+    return {
+        "rows_checked": int(len(explanation)),
+        "method": "exact SHAP (LightGBM pred_contrib / linear), checked row by row",
+        "max_additivity_error_log_odds": float(additivity.max()) if len(additivity) else 0.0,
+        "max_points_error": float(np.abs(points - target).max()) if len(points) else 0.0,
+    }
+
+
+# -- what the run records ---------------------------------------------------------------------------
+def slice_metric_names(fairness: list[dict]) -> dict[str, float]:
+    """Per-slice metrics under MLflow names such as ``auc.line_type.home_grown``."""
+    out = {}
+    for row in fairness:
+        if row.get("suppressed"):
+            continue
+        value = re.sub(r"[^A-Za-z0-9_\-. /]", "_", str(row["value"]))[:100]
+        for column, short in SLICE_METRICS.items():
+            number = row.get(column)
+            if number is not None and np.isfinite(float(number)):
+                out[f"{short}.{row['slice']}.{value}"] = float(number)
+    return out
+
+
+def display_run_name(
+    recipe_name: str | None, family: str, contract: DataContract, history: pd.DataFrame
+) -> str:
+    """``lightgbm-default · default · 2026-W47``: recipe, data config and the data's last week."""
+    last = pd.to_datetime(history[contract.date_column]).max()
+    return f"{recipe_name or family + '-default'} · {contract.name} · {iso_week(last)}"
+
+
+def _log_plots(evaluation: Evaluation, contract: DataContract, config: EvaluationConfig) -> None:
+    frame = evaluation.test_predictions
+    y, p = frame[contract.label].astype(int).to_numpy(), frame[PROBABILITY].to_numpy()
+    runs.log_figure(plot_roc(y, p, "ROC curve, test period"), "plots/roc.png")
+    groups = {"all lines": (y, p)}
+    for value, group in cohort_groups(frame, contract.cohort_column, config.min_slice_size):
+        groups[value] = (
+            group[contract.label].astype(int).to_numpy(),
+            group[PROBABILITY].to_numpy(),
+        )
+    runs.log_figure(
+        plot_calibration(groups, "Calibration, test period", config.n_bins), "plots/calibration.png"
+    )
+    weeks = iso_weeks(frame[contract.date_column])
+    runs.log_figure(
+        plot_precision_at_k(y, p, weeks, max_k=max(20, config.capacity_k * 3)),
+        "plots/precision_at_k.png",
+    )
+    runs.log_frame(calibration_table(y, p, config.n_bins), runs.CALIBRATION_TABLE)
+
+
+def _run_params(settings: TrainSettings, evaluation: Evaluation, model) -> dict:
+    """Params for MLflow: the config without the data contract's hundreds of entries (the contract
+    is one artifact, ``config/data_contract.json``), plus the split's result and the model's size."""
+    kept = {
+        k: v
+        for k, v in settings.params.items()
+        if not k.startswith("data.") or k in CONTRACT_PARAMS
+    }
+    return {
+        **kept,
+        "refit_on_all": settings.refit_on_all,
+        **{f"split.result.{k}": v for k, v in evaluation.split.as_dict().items()},
+        **{f"model.capacity.{k}": v for k, v in model.capacity().items()},
+    }
+
+
+def _log_run_contents(trained: Trained, data: TrainingData, settings: TrainSettings) -> None:
+    """Everything a run records except the model: params, datasets, metrics, tables, plots."""
+    evaluation, evidence, contract = trained.evaluation, trained.evidence, data.contract
+    source, label = str(data.input_path), contract.label
+    runs.log_params(_run_params(settings, evaluation, trained.model))
+    if evaluation.train_frame is not None:
+        runs.log_dataset(evaluation.train_frame, "training rows", "training", source, label)
+    runs.log_dataset(evaluation.test_frame, "test period", "test", source, label)
+    runs.log_metrics(dict(evaluation.metrics), prefix="test_")
+    runs.log_metrics(slice_metric_names(evidence.fairness))
+    for name, text in settings.artifacts.items():
+        runs.log_text(text, name)
+    runs.log_text(json.dumps(contract.to_dict(), indent=2), runs.CONTRACT_ARTIFACT)
+    runs.log_text(json.dumps(evaluation.split.as_dict(), indent=2), runs.SPLIT_ARTIFACT)
+    runs.log_frame(evaluation.slices, runs.SLICE_TABLE)
+    runs.log_frame(pd.DataFrame(evidence.fairness), runs.FAIRNESS_TABLE)
+    fidelity = explanation_fidelity(trained.explanation)
+    runs.log_text(json.dumps(fidelity, indent=2), runs.FIDELITY_ARTIFACT)
+    world = Path(data.input_path).parent / "world.json"
+    if world.is_file():  # the synthetic world's scenario parameters, for the model card
+        runs.log_text(world.read_text(), runs.WORLD_ARTIFACT)
+    runs.log_frame(evaluation.test_predictions, "tables/test_predictions.csv")
+    _log_plots(evaluation, contract, settings.evaluation)
+    # the global SHAP view of the registered model
+    for name, item in global_view(trained.explanation).items():
+        if name.endswith(".png"):
+            runs.log_figure(item, name)
+        else:
+            runs.log_frame(item, name)
+    runs.log_evidence(evidence)
+    if len(trained.coverage):
+        runs.log_frame(trained.coverage, "tables/interval_coverage.csv")

@@ -1,0 +1,47 @@
+"""What the train command reads besides the extract: an experiment's row filter, and a synthetic
+world's true probabilities (evaluation only, never trained on)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from resilience.core.errors import ResilienceError
+from resilience.data.contract import DataContract
+
+
+def filter_rows(frame: pd.DataFrame, row_filter: Mapping | None) -> pd.DataFrame:
+    """Keep rows whose columns take the listed values, e.g. ``{"line_type": ["home_grown"]}``."""
+    if not row_filter:
+        return frame
+    mask = pd.Series(True, index=frame.index)
+    for column, values in row_filter.items():
+        if column not in frame.columns:
+            raise ResilienceError(
+                f"row_filter names column '{column}', which the extract does not have"
+            )
+        mask &= frame[column].astype(str).isin([str(v) for v in values])
+    if not mask.any():
+        raise ResilienceError(f"row_filter {dict(row_filter)} keeps no rows")
+    return frame[mask].reset_index(drop=True)
+
+
+def load_truth(
+    setting: str | None, input_path: Path, contract: DataContract
+) -> pd.DataFrame | None:
+    """The synthetic world's true probabilities (evaluation only: never trained on)."""
+    if setting in (None, "none", "null"):
+        return None
+    path = input_path.parent / "truth.parquet" if setting == "auto" else Path(setting)
+    if not path.is_file():
+        if setting == "auto":
+            return None
+        raise ResilienceError(f"truth file {path} does not exist")
+    truth = pd.read_parquet(path)
+    if contract.id_column not in truth.columns or "true_probability" not in truth.columns:
+        raise ResilienceError(
+            f"truth file {path} needs columns {contract.id_column} and true_probability"
+        )
+    return truth[[contract.id_column, "true_probability"]]

@@ -1,0 +1,125 @@
+"""The registered model as an MLflow pyfunc: extract in, probability and reasons out.
+
+``mlflow.pyfunc.load_model(uri).predict(extract)`` validates the extract against the data
+contract stored with the model (with or without the label column) and returns one row per
+disruption, in input order: its id, the calibrated ``persistence_probability``, the yardstick
+band, the line's range (``probability_low``, ``probability_high``, ``band_uncertain``; a model
+trained without intervals has none) and the top reasons for and against in words. This is also what
+``mlflow.pyfunc.spark_udf`` runs on each Spark partition, so Spark and pandas scoring agree.
+
+Loading a pickled model runs code, so load it with :func:`load_vetted` rather than
+``mlflow.pyfunc.load_model``: the registry record, the model card and the artifact digest are
+checked before anything is unpickled (see :func:`resilience.tracking.vetting.vet_model`). Every
+version carries the toolkit's code (MLflow ``code_paths``) and pins its requirements
+(:func:`log_persistence_model`).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import mlflow
+import mlflow.pyfunc
+import pandas as pd
+from mlflow.models import infer_signature
+
+from resilience.data.validate import validate_frame
+from resilience.explain import REASON_COLUMNS, explain
+from resilience.learn.ranges import interval_table
+from resilience.tracking.vetting import load_vetted_pyfunc
+
+OUTPUT_COLUMNS = ("persistence_probability", "yardstick_band", *REASON_COLUMNS, "summary")
+
+
+class ResiliencePyfunc(mlflow.pyfunc.PythonModel):
+    """Wraps a fitted :class:`~resilience.learn.models.PersistenceModel`."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def predict(
+        self, context, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
+        contract = self.model.contract
+        frame = validate_frame(pd.DataFrame(model_input), contract, source="model input").frame
+        explanation = explain(self.model, frame)
+        out = pd.DataFrame(
+            {
+                "disruption_id": frame[contract.id_column].astype(str).to_numpy(),
+                "persistence_probability": explanation.probability,
+                "yardstick_band": explanation.bands,
+            }
+        )
+        ranges = interval_table(self.model, frame, explanation.probability)
+        for column in ranges.columns:
+            out[column] = ranges[column].to_numpy()
+        reasons = explanation.reasons
+        for column in REASON_COLUMNS:
+            out[column] = reasons[column].to_numpy()
+        out["summary"] = explanation.summary
+        return out
+
+
+def load_vetted(model_uri: str, allow_unregistered: bool = False) -> mlflow.pyfunc.PyFuncModel:
+    """``mlflow.pyfunc.load_model`` for this toolkit's models, vetted first.
+
+    Only a registered version (``models:/name@alias``, ``models:/name/N``, ``models:/m-<id>``) of
+    the current registry with a model card and an unchanged artifact digest loads; anything else is
+    refused with a :class:`~resilience.core.errors.ResilienceError` before any code in it can run, unless
+    ``allow_unregistered=True``.
+    """
+    return load_vetted_pyfunc(model_uri, allow_unregistered)[0]
+
+
+def log_persistence_model(model, input_example: pd.DataFrame, registered_model_name: str | None):
+    """Log the fitted model as a pyfunc with signature and input example; register it if named."""
+
+    python_model = ResiliencePyfunc(model)
+    example = (
+        input_example.drop(columns=[model.contract.label], errors="ignore")
+        .head(5)
+        .reset_index(drop=True)
+    )
+    # the signature speaks MLflow types: categories travel as plain strings
+    example = example.apply(
+        lambda c: c.astype(object) if isinstance(c.dtype, pd.CategoricalDtype) else c
+    )
+    signature = infer_signature(example, python_model.predict(None, example))
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=python_model,
+        signature=signature,
+        input_example=example,
+        registered_model_name=registered_model_name,
+        pip_requirements=model_requirements(),
+        code_paths=[toolkit_source()],
+    )
+
+
+def toolkit_source() -> str:
+    """The ``resilience`` package folder: logged with every model (``code_paths``) so the model
+    loads wherever MLflow and the pinned requirements are installed, without this checkout."""
+    return str(Path(__file__).resolve().parents[1])
+
+
+def model_requirements() -> list[str]:
+    """The packages the pyfunc needs, pinned to what is installed (stated, not inferred: MLflow's
+    inference loads the model in a subprocess and costs seconds per run)."""
+    pins = []
+    for package in (
+        "mlflow",
+        "lightgbm",
+        "scikit-learn",
+        "pandas",
+        "numpy",
+        "pyarrow",
+        "pandera",
+        "scipy",
+        "omegaconf",
+    ):
+        try:
+            pins.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            continue
+    return pins

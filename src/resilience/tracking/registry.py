@@ -1,0 +1,173 @@
+"""The registry side of MLflow: registered versions, their aliases and tags, the champion history
+(for rollbacks) and the best champion so far (the cumulative budget's yardstick).
+
+The champion rule itself is pure and lives in :mod:`resilience.governance.champion`; applying it
+(:mod:`resilience.governance.promotion`) records its decisions through this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from resilience.core.errors import ResilienceError
+from resilience.tracking.store import registry_label
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+CHAMPION_HISTORY_TAG, BEST_CHAMPION_TAG = "champion_history", "champion_best"
+
+
+def _version_for_uri(client, model_uri: str):
+    """The registered ModelVersion a ``models:/`` URI names (``name@alias``, ``name/N``, ``m-<id>``)."""
+    body = model_uri[len("models:/") :].strip("/")
+    try:
+        if "@" in body and "/" not in body:
+            name, alias = body.rsplit("@", 1)
+            return client.get_model_version_by_alias(name, alias)
+        if "/" in body:
+            name, number = body.rsplit("/", 1)
+            if not number.isdigit():
+                raise ResilienceError(
+                    f"'{model_uri}': give a version number or an alias "
+                    "(models:/<name>/<N> or models:/<name>@<alias>)"
+                )
+            return client.get_model_version(name, number)
+        # MLflow 3 logged-model URI models:/m-<id>: only as the source of a registered version
+        client.get_logged_model(body)
+        # a version registered from a logged model has it as its source (the SQL store keeps no model_id)
+        matches = [
+            v
+            for v in client.search_model_versions(max_results=10_000)
+            if getattr(v, "model_id", None) == body
+            or str(v.source).rstrip("/") == f"models:/{body}"
+        ]
+        if not matches:
+            raise ResilienceError(
+                f"'{model_uri}' is a logged model that was never registered in "
+                f"{registry_label()}; only registered versions with a model card are used"
+            )
+        return client.get_model_version(matches[0].name, matches[0].version)
+    except MlflowException as exc:
+        raise ResilienceError(
+            f"no registered model at '{model_uri}' in {registry_label()}: {exc.message}"
+        ) from exc
+
+
+def model_version_info(model_uri: str) -> dict[str, Any]:
+    """Name, version, run id and tags of a registered version (``models:/name@alias``,
+    ``models:/name/N`` or ``models:/m-<id>``); other URIs give an all-None record."""
+    if not str(model_uri).startswith("models:/"):
+        return {"name": None, "version": None, "run_id": None, "tags": {}}
+    version = _version_for_uri(MlflowClient(), str(model_uri))
+    return {
+        "name": version.name,
+        "version": str(version.version),
+        "run_id": version.run_id,
+        "tags": dict(version.tags or {}),
+    }
+
+
+def version_and_run(name: str, version: str):
+    """A registered version and the run that made it."""
+    client = MlflowClient()
+    model_version = client.get_model_version(name, str(version))
+    return model_version, client.get_run(model_version.run_id)
+
+
+def champion_version(name: str):
+    """The registered version with alias ``champion``, or None."""
+    try:
+        return MlflowClient().get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def set_alias(name: str, alias: str, version: str) -> None:
+    MlflowClient().set_registered_model_alias(name, alias, str(version))
+
+
+def tag_version(name: str, version: str, tags: Mapping[str, Any]) -> None:
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, str(version), key, str(value))
+
+
+def _champion_history(name: str) -> list[str]:
+    """Versions that have been champion, oldest first (kept as a registered-model tag)."""
+    model = MlflowClient().get_registered_model(name)
+    text = (model.tags or {}).get(CHAMPION_HISTORY_TAG, "")
+    return [v for v in text.split(",") if v]
+
+
+def record_champion(name: str, version: str) -> None:
+    """Make ``version`` champion and append it to the champion history (for rollbacks)."""
+    history = _champion_history(name)
+    if not history or history[-1] != str(version):
+        history.append(str(version))
+    client = MlflowClient()
+    client.set_registered_model_alias(name, CHAMPION, str(version))
+    client.set_registered_model_tag(name, CHAMPION_HISTORY_TAG, ",".join(history))
+
+
+def best_champion(name: str) -> str | None:
+    """The version that scored best among champions so far (the cumulative budget's yardstick)."""
+    return (MlflowClient().get_registered_model(name).tags or {}).get(BEST_CHAMPION_TAG) or None
+
+
+def set_best_champion(name: str, version: str) -> None:
+    MlflowClient().set_registered_model_tag(name, BEST_CHAMPION_TAG, str(version))
+
+
+def describe_version(name: str, version: str, description: str) -> None:
+    """The version's description in the registry UI (what it is and what was decided)."""
+    MlflowClient().update_model_version(name, str(version), description=description[:5000])
+
+
+def promote_explicitly(name: str, version: str, reason: str, by: str | None) -> None:
+    """A person makes ``version`` champion; the decision is recorded on the version."""
+    try:
+        MlflowClient().get_model_version(name, version)
+    except MlflowException as exc:
+        raise ResilienceError(
+            f"no version {version} of registered model {name}: {exc.message}"
+        ) from exc
+    record_champion(name, version)
+    tag_version(
+        name,
+        version,
+        {
+            "promotion.decision": "champion (explicit)",
+            "promotion.reason": reason,
+            "promotion.by": by or "unrecorded",
+        },
+    )
+
+
+def rollback_champion(name: str, reason: str, by: str | None) -> str:
+    """Make the previous champion champion again; returns its version."""
+    history = _champion_history(name)
+    if len(history) < 2:
+        raise ResilienceError(
+            f"{name} has no earlier champion to roll back to (history: {history or 'empty'})"
+        )
+    current, previous = history[-1], history[-2]
+
+    client = MlflowClient()
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    client.set_registered_model_tag(name, CHAMPION_HISTORY_TAG, ",".join(history[:-1]))
+    tag_version(
+        name,
+        current,
+        {
+            "promotion.rolled_back": "true",
+            "promotion.rollback_reason": reason,
+            "promotion.rollback_by": by or "unrecorded",
+        },
+    )
+    tag_version(
+        name, previous, {"promotion.decision": "champion (rollback)", "promotion.reason": reason}
+    )
+    return previous

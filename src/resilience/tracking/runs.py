@@ -1,0 +1,265 @@
+"""Runs: starting them, and logging params, metrics, figures, tables, datasets and a model's
+evidence (read back by :func:`load_evidence`).
+
+A model's evidence (metrics, fairness, drift reference, evaluation model) is logged beside it under
+``evidence/``, so the registered model holds only what predicting needs. The names of the
+artifacts a training run logs and a model card reads are defined here once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import mlflow.data
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from resilience.core.paths import project_root
+from resilience.learn.evidence import ModelEvidence
+from resilience.tracking.registry import model_version_info
+from resilience.tracking.store import TrackingConfig, connect, ensure_experiment
+from resilience.tracking.vetting import load_persistence_model
+
+EVIDENCE_DIR = "evidence"
+# What a training run logs that others read back (the model card, the champion rule).
+CONTRACT_ARTIFACT = "config/data_contract.json"
+SPLIT_ARTIFACT = "split.json"
+WORLD_ARTIFACT = "data/world.json"
+FIDELITY_ARTIFACT = "tables/explanation_fidelity.json"
+FAIRNESS_TABLE = "tables/fairness.csv"
+SLICE_TABLE = "tables/slice_metrics.csv"
+CALIBRATION_TABLE = "tables/calibration.csv"
+
+
+def flatten(mapping: Mapping, prefix: str = "") -> dict[str, Any]:
+    """Nested config -> ``{"model.params.num_leaves": 15, ...}`` for MLflow params."""
+    flat = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = (
+                value
+                if isinstance(value, (int, float, str, bool)) or value is None
+                else json.dumps(value, default=str)
+            )
+    return flat
+
+
+def git_commit() -> str:
+    """The checkout's commit (with ``-dirty`` when it has uncommitted changes), or ``unknown``."""
+    try:
+        root = project_root()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        if commit.returncode:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        return commit.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+@contextmanager
+def start_run(
+    config: TrackingConfig,
+    run_name: str | None = None,
+    parent_run_id: str | None = None,
+    experiment_name: str | None = None,
+    tags: dict | None = None,
+):
+    """Start a run in the configured experiment (nested under ``parent_run_id`` for sweeps)."""
+    connect(config)
+    experiment_id = ensure_experiment(experiment_name or config.experiment_name)
+    with mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=run_name,
+        parent_run_id=parent_run_id,
+        nested=parent_run_id is not None,
+        tags=tags,
+    ) as run:
+        yield run
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Params as text (at most 6,000 characters each); MLflow's ``log_batch`` sends them in batches
+    of at most 100."""
+    mlflow.log_params({k: ("" if v is None else str(v))[:6000] for k, v in params.items()})
+
+
+def log_metrics(metrics: Mapping[str, float], prefix: str = "") -> None:
+    """Every finite number, under ``prefix``."""
+    clean = {
+        f"{prefix}{k}": float(v)
+        for k, v in metrics.items()
+        if v is not None and math.isfinite(float(v))
+    }
+    if clean:
+        mlflow.log_metrics(clean)
+
+
+def log_figure(figure, artifact_file: str) -> None:
+    mlflow.log_figure(figure, artifact_file)
+    if getattr(figure.canvas, "manager", None) is not None:  # made through pyplot: release it
+        import matplotlib.pyplot as plt  # lazy: pyplot picks a backend; only its figures need it
+
+        plt.close(figure)
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    mlflow.log_text(text, artifact_file)
+
+
+def log_frame(frame: pd.DataFrame, artifact_file: str) -> None:
+    """A frame as a CSV artifact."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(artifact_file).name
+        frame.to_csv(path, index=False)
+        mlflow.log_artifact(
+            str(path),
+            str(Path(artifact_file).parent) if Path(artifact_file).parent != Path(".") else None,
+        )
+
+
+def log_file(path: str | Path, artifact_path: str | None = None) -> None:
+    mlflow.log_artifact(str(path), artifact_path)
+
+
+def log_dataset(
+    frame: pd.DataFrame, name: str, context: str, source: str, label: str | None = None
+) -> None:
+    """Record a data set the run used (training / test) as an MLflow dataset input with its schema,
+    digest and profile: it appears under "Datasets used" in the run, not as a file."""
+    plain = frame.apply(
+        lambda c: c.astype(object) if isinstance(c.dtype, pd.CategoricalDtype) else c
+    )
+    dataset = mlflow.data.from_pandas(
+        plain, source=str(source), name=name, targets=label if label in frame.columns else None
+    )
+    mlflow.log_input(dataset, context=context)
+
+
+def log_evidence(evidence) -> None:
+    """Log a :class:`~resilience.learn.evidence.ModelEvidence` on the active run under ``evidence/``."""
+
+    mlflow.log_text(evidence.to_json(), f"{EVIDENCE_DIR}/evidence.json")
+    if evidence.evaluation_model is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "evaluation_model.pkl"
+            path.write_bytes(
+                pickle.dumps(evidence.evaluation_model, protocol=pickle.HIGHEST_PROTOCOL)
+            )
+            mlflow.log_artifact(str(path), EVIDENCE_DIR)
+
+
+def _run_id_of(model_uri: str) -> str | None:
+    if model_uri.startswith("runs:/"):
+        return model_uri[len("runs:/") :].split("/", 1)[0]
+    if model_uri.startswith("models:/"):
+        return model_version_info(model_uri)["run_id"]
+    return None
+
+
+def load_evidence(model_uri: str, evaluation_model: bool = False, model=None):
+    """The :class:`~resilience.learn.evidence.ModelEvidence` logged with the model at ``model_uri``.
+
+    ``model``: the model already loaded (and vetted) from ``model_uri``; a model logged without
+    evidence (older versions, or an unregistered one allowed explicitly) is then read from it
+    instead of being loaded a second time.
+
+    ``evaluation_model=True`` also loads the model that was evaluated on the test period (what the
+    champion rule re-scores). Versions registered before evidence moved off the model carry it as
+    attributes: then it is read from the model itself.
+    """
+
+    run_id = _run_id_of(model_uri)
+    client = MlflowClient()
+    text = None
+    if run_id:
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                text = Path(
+                    client.download_artifacts(run_id, f"{EVIDENCE_DIR}/evidence.json", tmp)
+                ).read_text()
+        except (MlflowException, OSError):
+            text = None
+    if text is None:  # an older version: the evidence travels on the estimator
+        if model is None:
+            model, _ = load_persistence_model(model_uri)
+        return ModelEvidence.from_model(model)
+    evaluated = None
+    if evaluation_model:
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                evaluated = pickle.loads(
+                    Path(
+                        client.download_artifacts(
+                            run_id, f"{EVIDENCE_DIR}/evaluation_model.pkl", tmp
+                        )
+                    ).read_bytes()
+                )
+        except (
+            MlflowException,
+            OSError,
+        ):  # not refitted: the registered model is the evaluated one
+            evaluated, _ = load_persistence_model(model_uri)
+    return ModelEvidence.from_json(text, evaluation_model=evaluated)
+
+
+def artifact_text(run_id: str, path: str) -> str | None:
+    """A run's text artifact, or None when it does not exist."""
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            return Path(MlflowClient().download_artifacts(run_id, path, tmp)).read_text(
+                encoding="utf-8"
+            )
+    except (MlflowException, OSError):
+        return None
+
+
+def log_artifacts_to_run(run_id: str, folder: str | Path, artifact_path: str) -> None:
+    """Every file of ``folder`` as artifacts of an existing (possibly finished) run."""
+    MlflowClient().log_artifacts(run_id, str(folder), artifact_path)
+
+
+def create_parent_run(config: TrackingConfig, run_name: str, tags: Mapping[str, str]) -> str:
+    """A finished run for child runs to nest under (a sweep's parent); returns its id."""
+    connect(config)
+    experiment_id = ensure_experiment(config.experiment_name)
+    client = MlflowClient()
+    run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id
+
+
+def sweep_parent_run(config: TrackingConfig, sweep_dir: str, name: str) -> str:
+    """The parent MLflow run of a --multirun sweep: created by the first trial, found by the rest.
+
+    Its id is kept in ``<sweep_dir>/parent_run.json`` so trials (which Hydra runs one after another
+    in this process, or in other processes with another launcher) all nest under one parent.
+    """
+    marker = Path(sweep_dir) / "parent_run.json"
+    if marker.is_file():
+        return json.loads(marker.read_text())["run_id"]
+    run_id = create_parent_run(config, f"{name} (sweep)", {"sweep_dir": str(sweep_dir)})
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"run_id": run_id}))
+    return run_id

@@ -1,0 +1,146 @@
+"""The tracking store: where runs and the registry live, and whether that store can be used.
+
+The tracking URI is, in order: the config's ``mlflow.tracking_uri``, ``$MLFLOW_TRACKING_URI``, then
+a SQLite store at the project root (``sqlite:///<root>/mlflow.db``) whatever the working
+directory. For a local SQLite store, artifacts go beside it in ``<root>/mlartifacts`` (never
+``./mlruns`` in the working directory). Nothing runs at import time, and nothing here changes
+process state beyond MLflow's own tracking URI: settings (timeouts) are passed explicitly, never
+written into ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import mlflow
+import requests
+from mlflow.tracking import MlflowClient
+
+from resilience.core.errors import ResilienceError
+from resilience.core.paths import project_root
+
+# The MLflow 3 UI reads this experiment tag to open in classic-ML mode (runs, metrics, models)
+# instead of GenAI mode (traces); see mlflow/assistant/skills/mlflow-onboarding in MLflow 3.x.
+EXPERIMENT_KIND_TAG, CLASSIC_ML = "mlflow.experimentKind", "custom_model_development"
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Where and under what names runs and models are recorded (``configs/mlflow/``; the champion
+    rule's settings there are :class:`resilience.governance.champion.ChampionConfig`)."""
+
+    tracking_uri: str | None = None
+    experiment_name: str = "line-resilience"
+    registered_model_name: str = "line-resilience"
+    register: bool = True
+    request_timeout_seconds: int = 10
+
+
+def resolve_tracking_uri(configured: str | None = None) -> str:
+    """Config value, else ``$MLFLOW_TRACKING_URI``, else the project's SQLite store."""
+    if configured:
+        return str(configured)
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{project_root() / 'mlflow.db'}"
+
+
+def connect(config: TrackingConfig) -> str:
+    """Point MLflow at the tracking store; fail fast with a clear error if it does not answer."""
+    uri = resolve_tracking_uri(config.tracking_uri)
+    mlflow.set_tracking_uri(uri)
+    if uri.startswith("http"):
+        try:
+            requests.get(uri.rstrip("/") + "/health", timeout=config.request_timeout_seconds)
+        except requests.RequestException as exc:
+            raise ResilienceError(
+                f"the MLflow tracking server at {uri} does not answer: {exc}"
+            ) from exc
+    return uri
+
+
+def _artifact_location(uri: str, experiment_name: str) -> str | None:
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///") :])
+        return (db.parent / "mlartifacts" / experiment_name).as_uri()
+    return None  # a server decides where its artifacts live
+
+
+def ensure_experiment(name: str) -> str:
+    """The experiment's id, creating it (with artifacts beside a local store) if needed."""
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is None:
+        return mlflow.create_experiment(
+            name,
+            artifact_location=_artifact_location(mlflow.get_tracking_uri(), name),
+            tags={EXPERIMENT_KIND_TAG: CLASSIC_ML},
+        )
+    if EXPERIMENT_KIND_TAG not in (
+        experiment.tags or {}
+    ):  # older stores: the UI would open in GenAI mode
+        MlflowClient().set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, CLASSIC_ML)
+    return experiment.experiment_id
+
+
+def check_store(uri: str | None = None, must_exist: bool = True) -> str:
+    """For commands that read an existing store (score, promote, card, outcomes): a local SQLite
+    store must exist and be an MLflow database. Nothing is created; a clear error otherwise.
+    ``must_exist=False`` (training) accepts a store that does not exist yet but not a damaged one."""
+
+    uri = uri or mlflow.get_tracking_uri()
+    if not uri.startswith("sqlite:"):
+        return uri
+    path = Path(uri.split(":///", 1)[-1]) if ":///" in uri else None
+    advice = "point MLFLOW_TRACKING_URI (or mlflow.tracking_uri=) at the project's store"
+    if path is None or str(path) in ("", ":memory:"):
+        raise ResilienceError(f"tracking URI {uri} names no database file; {advice}")
+    if not must_exist and not path.exists():
+        return uri
+    if not path.is_file():
+        raise ResilienceError(
+            f"no MLflow tracking store at {path} (tracking URI {uri}); nothing was created. "
+            f"Check the path for a typo or {advice}"
+        )
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            problem = connection.execute("PRAGMA quick_check(1)").fetchone()[0]
+            tables = {
+                row[0]
+                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise ResilienceError(store_damaged_message(uri, exc)) from exc
+    if problem != "ok":
+        raise ResilienceError(store_damaged_message(uri, problem))
+    if not {"experiments", "runs", "registered_models", "model_versions"} <= tables:
+        raise ResilienceError(
+            f"{path} is an SQLite database but not an MLflow tracking store; {advice}"
+        )
+    return uri
+
+
+def store_damaged_message(uri: str, reason: object) -> str:
+    """What to say when the tracking store cannot be read (corrupt file, not a database)."""
+    return (
+        f"the MLflow tracking store {registry_label(uri)} cannot be read ({reason}); restore mlflow.db from "
+        "backup, or point MLFLOW_TRACKING_URI (or mlflow.tracking_uri=) at a working store"
+    )
+
+
+def registry_label(uri: str | None = None) -> str:
+    """The tracking/registry URI without credentials (``http://user:pw@host`` -> ``http://host``)."""
+
+    uri = uri or mlflow.get_tracking_uri()
+    parts = urlsplit(uri)
+    if not (parts.username or parts.password):
+        return uri
+    return urlunsplit(
+        parts._replace(netloc=(parts.hostname or "") + (f":{parts.port}" if parts.port else ""))
+    )

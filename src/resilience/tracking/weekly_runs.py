@@ -1,0 +1,140 @@
+"""MLflow runs of the weekly work: each scored week, the outcomes as they become known, and the
+decision log's anchors (its record count and head hash as experiment tags, so a log later cut
+back or rewritten disagrees with them)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from resilience.core import week_files
+from resilience.tracking.runs import log_file, log_metrics, log_params, start_run
+from resilience.tracking.store import TrackingConfig, ensure_experiment
+
+DECISION_ANCHOR_PREFIX = "decision_log.anchor."
+# What a scoring run keeps of its week (the rest is in the week's folder).
+LOGGED_WEEK_FILES = (
+    week_files.MANIFEST,
+    week_files.DRIFT,
+    week_files.SAFEGUARDING,
+    week_files.REPORT_HTML,
+    week_files.REPORT_PDF,
+)
+
+
+def log_scoring_run(
+    config: TrackingConfig, experiment_name: str, folder: Path, manifest: Mapping[str, Any]
+) -> str:
+    """Log a scored week to MLflow: the manifest, summary metrics, drift and report files."""
+    counts = manifest.get("counts", {})
+    rows = max(int(counts.get("rows", 0)), 1)
+    with start_run(
+        config,
+        run_name=f"score {manifest['week']}",
+        experiment_name=experiment_name,
+        tags={
+            "week": manifest["week"],
+            "model": manifest["model"]["identity"],
+            "input_sha256": manifest["input"]["sha256"] or "",
+        },
+    ) as run:
+        log_params(
+            {
+                "week": manifest["week"],
+                "model_uri": manifest["model"]["uri"],
+                "model_version": manifest["model"]["version"],
+                "config_hash": manifest["config_hash"],
+                "input": manifest["input"]["path"],
+            }
+        )
+        metrics = {
+            "rows": counts.get("rows", 0),
+            "lines": counts.get("lines", 0),
+            "drift_alerts": counts.get("drift_alerts", 0),
+        }
+        for band, count in (counts.get("bands") or {}).items():
+            metrics[f"share_{band.replace(' ', '_')}"] = count / rows
+        for stage, seconds in (manifest.get("timings") or {}).items():
+            metrics[f"seconds_{stage}"] = seconds
+        log_metrics(metrics)
+        for name in (
+            "manifest.json",
+            "drift.json",
+            "safeguarding.json",
+            "report.html",
+            "report.pdf",
+        ):
+            if (folder / name).is_file():
+                mlflow.log_artifact(str(folder / name))
+        return run.info.run_id
+
+
+def log_outcomes(
+    config: TrackingConfig, experiment_name: str, table: pd.DataFrame, path: Path
+) -> str:
+    """One run per scoring week with realised metrics per cohort (``<metric>_<cohort>``)."""
+    run_id = ""
+    for week, group in table.groupby("week"):
+        with start_run(
+            config,
+            run_name=f"outcomes {week}",
+            experiment_name=experiment_name,
+            tags={"week": week},
+        ) as run:
+            for row in group.to_dict("records"):
+                if row.get("suppressed"):
+                    continue
+                cohort = str(row["cohort"]).replace(" ", "_")
+                log_metrics(
+                    {
+                        k: row[k]
+                        for k in row
+                        if k not in ("week", "cohort", "scored", "model", "suppressed")
+                        and isinstance(row[k], (int, float))
+                    },
+                    prefix=f"{cohort}_",
+                )
+            run_id = run.info.run_id
+    with start_run(config, run_name="outcomes summary", experiment_name=experiment_name) as run:
+        log_file(path)
+        run_id = run.info.run_id
+    return run_id
+
+
+def anchor_decision_log(experiment_name: str, anchor: Mapping[str, Any]) -> None:
+    """Record the decision log's record count and head hash as a tag on ``experiment_name``.
+
+    Each count gets its own tag (``decision_log.anchor.000012``), so earlier anchors stay: a log
+    later cut back or rewritten disagrees with them.
+    """
+    experiment_id = ensure_experiment(experiment_name)
+    key = f"{DECISION_ANCHOR_PREFIX}{int(anchor['records']):06d}"
+    MlflowClient().set_experiment_tag(experiment_id, key, json.dumps(dict(anchor), sort_keys=True))
+
+
+def decision_log_anchors(experiment_name: str) -> list[dict]:
+    """Every decision-log anchor recorded on ``experiment_name`` (none if it does not exist)."""
+    experiment = mlflow.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return []
+    anchors = []
+    for key, value in sorted((experiment.tags or {}).items()):
+        if key.startswith(DECISION_ANCHOR_PREFIX):
+            try:
+                anchors.append(
+                    {
+                        **json.loads(value),
+                        "where": f"MLflow experiment '{experiment_name}' tag {key}",
+                    }
+                )
+            except ValueError:
+                anchors.append(
+                    {"records": None, "head_hash": None, "where": f"MLflow tag {key} (unreadable)"}
+                )
+    return anchors

@@ -1,0 +1,326 @@
+"""The week's files, built chunk by chunk in the transaction's folder (memory set by the chunk).
+
+Pass 1 (:func:`score_chunks`) validates each chunk of the extract against the model's data
+contract, scores, explains and gives it ranges and harm, and writes it as a part; only small
+per-row arrays (probabilities, harm, 8-byte id and line hashes) are kept. Pass 2 ranks every row
+and writes ``scores.parquet`` (input order) and ``scores.csv`` (sorted by rank, bucket by
+bucket), then ``drift.json``, ``safeguarding.json`` and ``contract.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from resilience.core.errors import ContractError, Problem
+from resilience.core.week_files import (
+    CONTRACT,
+    DRIFT,
+    EXPLANATIONS,
+    INPUT_ORDER_COLUMN,
+    SAFEGUARDING,
+    SCORES_CSV,
+    SCORES_PARQUET,
+)
+from resilience.core.yardstick import BAND_NAMES, percent
+from resilience.data.contract import DataContract
+from resilience.data.io import atomic_path, iter_extract, write_text_atomic
+from resilience.data.validate import validate_frame
+from resilience.explain import REASON_COLUMNS, explain
+from resilience.learn.ranges import interval_table
+from resilience.weekly.csv_safety import append_csv
+from resilience.weekly.drift import DriftAccumulator, DriftConfig
+from resilience.weekly.faults import checkpoint
+from resilience.weekly.priority import HarmPolicy, priority_ranks
+
+DECIMALS = 6  # probabilities and their ranges are written rounded to this many places
+
+
+@dataclass
+class WeekScores:
+    """What pass 1 and 2 learned about the week: rows, distinct lines, band counts, the drift
+    report, validation warnings and the latest disruption date."""
+
+    rows: int
+    lines: int
+    band_counts: dict
+    drift: dict
+    warnings: list[str]
+    last_date: pd.Timestamp | None
+
+
+@dataclass
+class _Tally:
+    """Pass 1's running state: small per-row arrays, never the rows themselves."""
+
+    contract: DataContract
+    drift: DriftAccumulator
+    protect: list[str]
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    probabilities: list[np.ndarray] = field(default_factory=list)
+    harms: list[np.ndarray] = field(default_factory=list)
+    id_hashes: list[np.ndarray] = field(default_factory=list)
+    # distinct lines are counted from 8-byte hashes, not held as Python strings (flat memory)
+    line_hashes: list[np.ndarray] = field(default_factory=list)
+    protect_totals: dict = field(default_factory=dict)
+    protect_lines: dict = field(default_factory=dict)
+    last_date: pd.Timestamp | None = None
+    rows: int = 0
+    seconds: dict = field(default_factory=lambda: {"validate": 0.0, "score_and_explain": 0.0})
+
+    def count(self, frame: pd.DataFrame, out: pd.DataFrame, scored) -> None:
+        self.probabilities.append(scored.probability)
+        self.id_hashes.append(
+            pd.util.hash_pandas_object(out["disruption_id"], index=False).to_numpy()
+        )
+        self.drift.update(frame, scored.top_concepts)
+        hashed_lines = pd.util.hash_pandas_object(out["line_id"], index=False).to_numpy()
+        self.line_hashes.append(np.unique(hashed_lines))
+        for c in self.protect:
+            values = pd.to_numeric(frame[c].astype(float), errors="coerce").fillna(0)
+            self.protect_totals[c] = self.protect_totals.get(c, 0.0) + float(values.sum())
+            self.protect_lines.setdefault(c, []).append(
+                np.unique(hashed_lines[values.to_numpy() > 0])
+            )
+        chunk_last = pd.to_datetime(frame[self.contract.date_column]).max()
+        self.last_date = chunk_last if self.last_date is None else max(self.last_date, chunk_last)
+
+
+def output_frame(frame: pd.DataFrame, contract: DataContract) -> pd.DataFrame:
+    """The ids and slices of a chunk under the toolkit's standard output names."""
+    out = pd.DataFrame(
+        {
+            "disruption_id": frame[contract.id_column].astype(str).to_numpy(),
+            "line_id": frame[contract.line_column].astype(str).to_numpy(),
+            "disruption_date": pd.to_datetime(frame[contract.date_column])
+            .dt.strftime("%Y-%m-%d")
+            .to_numpy(),
+        }
+    )
+    for name in contract.slices:
+        out[name] = frame[name].astype(object).where(frame[name].notna(), "").astype(str).to_numpy()
+    return out
+
+
+def protect_columns(contract: DataContract) -> list[str]:
+    """The numeric features of protect and prevent concepts: totalled in ``safeguarding.json``."""
+    return [
+        name
+        for name in contract.features
+        if contract.column(name).dtype in ("int", "float", "bool")
+        and contract.concept_of(name).four_ps in ("protect", "prevent")
+    ]
+
+
+def _scored_chunk(model, frame: pd.DataFrame, first_row: int, policy: HarmPolicy | None):
+    """One validated chunk's score rows (without ranks) and its explanation."""
+    contract = model.contract
+    scored = explain(model, frame)
+    ranges = interval_table(model, frame, scored.probability)  # none without ranges
+    out = output_frame(frame, contract)
+    out["persistence_probability"] = np.round(scored.probability, DECIMALS)
+    out["percent"] = percent(scored.probability)
+    out["yardstick_band"] = scored.bands
+    out["band_in_gap"] = scored.in_gap
+    for column in ranges.columns:
+        values = ranges[column].to_numpy()
+        out[column] = values if column == "band_uncertain" else np.round(values, DECIMALS)
+    for column in REASON_COLUMNS:
+        out[column] = scored.reasons[column]
+    out["summary"] = scored.summary
+    out.insert(0, INPUT_ORDER_COLUMN, np.arange(first_row, first_row + len(out)))
+    if policy is not None:  # harm: a policy from config, never a model input
+        out = pd.concat([out, policy.columns(frame)], axis=1)
+    return out, scored
+
+
+def score_chunks(
+    folder: Path,
+    input_path: Path,
+    model,
+    drift_config: DriftConfig,
+    chunk_rows: int,
+    timings: dict,
+    today: pd.Timestamp | None,
+    reference: dict,
+    policy: HarmPolicy | None = None,
+) -> WeekScores:
+    """Pass 1: validate, score, explain chunk by chunk (parts on disk). Pass 2: rank and write."""
+    contract: DataContract = model.contract
+    tally = _Tally(contract, DriftAccumulator(reference, drift_config), protect_columns(contract))
+    parts = folder / "parts"
+    parts.mkdir()
+    explanation_writer = None
+    for number, chunk in enumerate(iter_extract(input_path, chunk_rows)):
+        start = time.perf_counter()
+        try:
+            extract = validate_frame(
+                chunk, contract, source=str(input_path), first_row=tally.rows + 1, today=today
+            )
+        except ContractError as exc:
+            tally.problems += exc.problems
+            tally.rows += len(chunk)
+            continue
+        tally.warnings += [str(w) for w in extract.warnings if str(w) not in tally.warnings]
+        tally.seconds["validate"] += time.perf_counter() - start
+        start = time.perf_counter()
+        out, scored = _scored_chunk(model, extract.frame, tally.rows + 1, policy)
+        tally.seconds["score_and_explain"] += time.perf_counter() - start
+        if policy is not None:
+            tally.harms.append(out["harm_index"].to_numpy())
+        out.to_parquet(parts / f"{number:06d}.parquet", index=False)
+        matrix = scored.shown_points()  # unearned features summed as other_factors
+        matrix.insert(0, "disruption_id", out["disruption_id"].to_numpy())
+        matrix["baseline_probability"] = scored.baseline_probability
+        table = pa.Table.from_pandas(matrix, preserve_index=False)
+        if explanation_writer is None:
+            explanation_writer = pq.ParquetWriter(folder / EXPLANATIONS, table.schema)
+        explanation_writer.write_table(table)
+        tally.count(extract.frame, out, scored)
+        tally.rows += len(chunk)
+    if explanation_writer is not None:
+        explanation_writer.close()
+    checkpoint("build")
+    _refuse_problems(tally, str(input_path), contract.id_column)
+    timings.update(tally.seconds)
+    start = time.perf_counter()
+    scores = _finish(folder, parts, tally, policy)
+    timings["write"] = time.perf_counter() - start
+    return scores
+
+
+def _refuse_problems(tally: _Tally, source: str, id_column: str) -> None:
+    if tally.rows == 0:
+        tally.problems.append(
+            Problem(source, None, "the extract has no rows", "at least one data row")
+        )
+    tally.problems += _duplicate_problems(tally.id_hashes, source, id_column)
+    if tally.problems:
+        raise ContractError(tally.problems)
+
+
+def _finish(folder: Path, parts: Path, tally: _Tally, policy: HarmPolicy | None) -> WeekScores:
+    """Pass 2: the global ranks and the week's files."""
+    contract = tally.contract
+    probability = np.concatenate(tally.probabilities)
+    # highest first, ties by input order
+    order = np.lexsort((np.arange(len(probability)), -probability))
+    rank = np.empty(len(probability), dtype=np.int64)
+    rank[order] = np.arange(1, len(probability) + 1)
+    harm = np.concatenate(tally.harms) if tally.harms else np.zeros(len(probability))
+    priority_rank = (
+        priority_ranks(probability, harm, policy.harm_floor) if policy is not None else rank
+    )
+    band_counts = _write_scores(folder, parts, rank, priority_rank)
+    shutil.rmtree(parts)
+    concept_labels = {c.name: c.label_text for c in contract.concepts}
+    drift_report = tally.drift.report(concept_labels)
+    write_text_atomic(folder / DRIFT, json.dumps(drift_report, indent=2, default=float))
+    safeguarding = [
+        {
+            "column": c,
+            "label_text": contract.describe(c),
+            "concept": contract.concept_of(c).name,
+            "concept_label": contract.concept_of(c).label_text,
+            "four_ps": contract.concept_of(c).four_ps,
+            "total": int(round(tally.protect_totals.get(c, 0.0))),
+            "lines_with_any": _distinct(tally.protect_lines.get(c, [])),
+        }
+        for c in tally.protect
+    ]
+    write_text_atomic(folder / SAFEGUARDING, json.dumps(safeguarding, indent=2))
+    write_text_atomic(folder / CONTRACT, json.dumps(contract.to_dict(), indent=2))
+    return WeekScores(
+        tally.rows,
+        _distinct(tally.line_hashes),
+        band_counts,
+        drift_report,
+        tally.warnings,
+        tally.last_date,
+    )
+
+
+def _distinct(hashes: list[np.ndarray]) -> int:
+    return int(len(np.unique(np.concatenate(hashes)))) if hashes else 0
+
+
+def _duplicate_problems(id_hashes: list[np.ndarray], source: str, column: str) -> list[Problem]:
+    """Duplicate ids across chunks (each chunk already checked itself)."""
+    if not id_hashes:
+        return []
+    hashes = np.concatenate(id_hashes)
+    values, counts = np.unique(hashes, return_counts=True)
+    if not (counts > 1).any():
+        return []
+    duplicated = np.flatnonzero(np.isin(hashes, values[counts > 1]))
+    rows = tuple(int(r) + 1 for r in duplicated[:5])
+    return [
+        Problem(
+            source,
+            column,
+            "duplicate value",
+            "every value unique",
+            rows,
+            ("",) * len(rows),
+            len(duplicated),
+        )
+    ]
+
+
+def _write_scores(
+    folder: Path,
+    parts: Path,
+    rank: np.ndarray,
+    priority_rank: np.ndarray | None = None,
+    bucket_rows: int = 50_000,
+) -> dict:
+    """Pass 2: stream the parts, add the global ranks, write scores.parquet (input order) and
+    scores.csv sorted by rank (``input_row`` keeps the input order). The CSV is sorted by buckets of
+    ``bucket_rows`` ranks, so memory stays bounded by a bucket, not the week."""
+    writer = None
+    band_counts: dict[str, int] = {}
+    position = 0
+    buckets = parts / "by_rank"
+    buckets.mkdir()
+    for number, part in enumerate(sorted(parts.glob("*.parquet"))):
+        frame = pd.read_parquet(part)
+        frame.insert(0, "rank", rank[position : position + len(frame)])
+        if priority_rank is not None:
+            frame["priority_rank"] = priority_rank[position : position + len(frame)]
+        position += len(frame)
+        for band, count in frame["yardstick_band"].value_counts().items():
+            band_counts[band] = band_counts.get(band, 0) + int(count)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if writer is None:
+            writer = pq.ParquetWriter(folder / SCORES_PARQUET, table.schema)
+        writer.write_table(table)
+        for bucket, rows in frame.groupby((frame["rank"].to_numpy() - 1) // bucket_rows):
+            rows.to_parquet(buckets / f"{bucket:06d}-{number:06d}.parquet", index=False)
+    if writer is not None:
+        writer.close()
+    # every text field is quoted and made safe (weekly.csv_safety): no cell can start a formula
+    with (
+        atomic_path(folder / SCORES_CSV) as csv_tmp,
+        open(csv_tmp, "w", encoding="utf-8", newline="") as handle,
+    ):
+        names = sorted(buckets.glob("*.parquet"))
+        for i, bucket in enumerate(sorted({p.name.split("-")[0] for p in names})):
+            frame = pd.concat(
+                [pd.read_parquet(p) for p in names if p.name.startswith(bucket + "-")]
+            )
+            append_csv(handle, frame.sort_values("rank", kind="stable"), header=i == 0)
+    # bands in yardstick order (remote chance first), so summaries read low to high
+    return {
+        band: band_counts[band]
+        for band in (*BAND_NAMES, *sorted(set(band_counts) - set(BAND_NAMES)))
+        if band in band_counts
+    }
