@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from resilience.core.errors import ConfigError
 from resilience.data.contract import DataContract
-from resilience.errors import ConfigError
 from resilience.tactics.settings import ReviewSettings
 
 

@@ -28,6 +28,7 @@ beside the estimate so the reader sees what adjustment changed.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import doubleml
@@ -132,10 +133,13 @@ def fit_effect(
         draw_sample_splitting=False,
     )
     model.set_sample_splitting(_samples(folds[kept]))
-    model.fit(
-        store_predictions=True,
-        external_predictions={"_treated": {"ml_m": propensity[kept].reshape(-1, 1)}},
-    )
+    with warnings.catch_warnings():
+        # a non-positive nu2 is re-estimated by the library from the Riesz representer
+        warnings.filterwarnings("ignore", message="The estimated nu2", category=UserWarning)
+        model.fit(
+            store_predictions=True,
+            external_predictions={"_treated": {"ml_m": propensity[kept].reshape(-1, 1)}},
+        )
     return Fitted(model, kept, propensity, treated, outcome, lines)
 
 

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
+from resilience.core.errors import ConfigError
 from resilience.data.contract import DataContract
-from resilience.errors import ConfigError
 from resilience.tactics.design import TacticDesign, covariates, given, tactic_designs
 from resilience.tactics.estimate import Estimate, Fitted, fit_effect, summarise
 from resilience.tactics.sensitivity import line_trace, pooled_trace, sensitivity

@@ -113,9 +113,12 @@ def sensitivity(
 ) -> Sensitivity:
     """Robustness value, E-values and how far a confounder of the gauged ``strength`` could move
     the estimate (DoubleML's bounds with ``cf_y = cf_d = strength`` and ``rho = 1``)."""
-    fitted.model.sensitivity_analysis(
-        cf_y=strength or 1e-6, cf_d=strength or 1e-6, rho=1.0, level=level
-    )
+    with warnings.catch_warnings():
+        # "nu2 not positive": the library then re-estimates it from the Riesz representer, as wanted
+        warnings.filterwarnings("ignore", message="The estimated nu2", category=UserWarning)
+        fitted.model.sensitivity_analysis(
+            cf_y=strength or 1e-6, cf_d=strength or 1e-6, rho=1.0, level=level
+        )
     params = fitted.model.sensitivity_params
     theta = fitted.model.coef[0]
     shift = fragile = None
