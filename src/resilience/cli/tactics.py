@@ -13,7 +13,6 @@ from resilience.cli._config import tracking_configs
 from resilience.cli.validate import data_config_file
 from resilience.core.errors import ConfigError
 from resilience.data.contract import DataContract
-from resilience.pipelines.tactics import run_tactics_review
 from resilience.tactics.settings import ReviewSettings
 
 
@@ -29,8 +28,23 @@ def _settings(node) -> ReviewSettings:
         raise ConfigError(f"review: {exc}") from exc
 
 
+def _pipeline():
+    """The review's pipeline, or one clear message when the ``tactics`` extra is not installed."""
+    try:
+        from resilience.pipelines.tactics import run_tactics_review
+    except ModuleNotFoundError as exc:
+        if exc.name != "doubleml":
+            raise
+        raise ConfigError(
+            "resilience-tactics needs the `tactics` extra (DoubleML), which the main install leaves "
+            "out: pip install -e '.[tactics]' (or make tactics)"
+        ) from exc
+    return run_tactics_review
+
+
 @hydra_app("tactics")
 def main(cfg: DictConfig) -> None:
+    run_tactics_review = _pipeline()
     contract = DataContract.from_dict(cfg.data, source=data_config_file())
     _, tracking = tracking_configs(cfg)
     day = date.fromisoformat(str(cfg.reviewed_on)) if cfg.reviewed_on else None

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from resilience.tactics.publish import REVIEW_HTML, REVIEW_JSON
-from resilience.tactics.review import ALL
+from resilience.tactics.files import ALL, REVIEW_HTML, REVIEW_JSON
 from resilience.tactics.words import STANDING, finding
 
 QUARTER_DAYS = 91

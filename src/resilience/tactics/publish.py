@@ -22,13 +22,10 @@ import pandas as pd
 
 from resilience.data.contract import DataContract
 from resilience.tactics.displacement import displacement
+from resilience.tactics.files import ALL, CSV_COLUMNS, REVIEW_HTML, REVIEW_JSON, TACTICS_CSV
 from resilience.tactics.render import render_review
-from resilience.tactics.review import ALL, CSV_COLUMNS, ReviewResult
+from resilience.tactics.review import ReviewResult
 from resilience.tactics.settings import ReviewSettings
-
-TACTICS_CSV = "tactics.csv"
-REVIEW_JSON = "review.json"
-REVIEW_HTML = "review.html"
 
 
 def _population(settings: ReviewSettings) -> str:

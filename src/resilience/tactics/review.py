@@ -17,22 +17,10 @@ from resilience.core.errors import ConfigError
 from resilience.data.contract import DataContract
 from resilience.tactics.design import TacticDesign, covariates, given, tactic_designs
 from resilience.tactics.estimate import Estimate, Fitted, fit_effect, summarise
+from resilience.tactics.files import ALL
 from resilience.tactics.sensitivity import line_trace, pooled_trace, sensitivity
 from resilience.tactics.settings import ReviewSettings
 
-ALL = "all"
-CSV_COLUMNS = (
-    "tactic",
-    "cohort",
-    "estimate_points",
-    "ci_low_points",
-    "ci_high_points",
-    "naive_points",
-    "n_treated",
-    "n_compared",
-    "trimmed",
-    "e_value",
-)
 OVERLAP_BINS = 20
 MIN_EACH_SIDE = 20  # disruptions with and without the tactic, after trimming
 
