@@ -18,7 +18,7 @@ from resilience.tactics.settings import ReviewSettings
 
 def _settings(node) -> ReviewSettings:
     values = OmegaConf.to_container(node, resolve=True)
-    for key in ("adjust_describes", "adjust_also"):
+    for key in ("adjust_describes", "adjust_also", "tactics"):
         values[key] = tuple(values.get(key) or ())
     if values.get("n_jobs") is None:
         values["n_jobs"] = 1

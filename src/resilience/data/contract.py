@@ -307,13 +307,13 @@ class DataContract:
                     f"did, not a fact about the line, the place or a group (this column: role "
                     f"'{c.role}', describes '{c.describes}')"
                 )
-            if (c.dtype == "category") != (c.untreated is not None) or (
-                c.untreated is not None and c.untreated not in (c.allowed or ())
+            if c.untreated is not None and (
+                c.dtype != "category" or c.untreated not in (c.allowed or ())
             ):
                 raise ConfigError(
-                    f"{here}: a category tactic names its level meaning 'not given' with "
-                    f"`untreated:` (one of its allowed levels {list(c.allowed or ())}); other "
-                    f"tactics do not (this column: dtype '{c.dtype}', untreated {c.untreated!r})"
+                    f"{here}: `untreated` names a category tactic's level meaning 'not given', one "
+                    f"of its allowed levels (this column: dtype '{c.dtype}', allowed "
+                    f"{list(c.allowed or ())}, untreated {c.untreated!r})"
                 )
 
     def _check_column(self, c: ColumnSpec, where: str) -> None:

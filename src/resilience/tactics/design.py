@@ -52,6 +52,13 @@ def tactic_designs(contract: DataContract, settings: ReviewSettings) -> list[Tac
             "so there is nothing to review"
         )
     tactics = set(contract.tactics)
+    for name in tactics:
+        spec = contract.column(name)
+        if spec.dtype == "category" and spec.untreated is None:
+            raise ConfigError(
+                f"data config '{contract.name}', column '{name}': a category tactic must name its "
+                f"level meaning 'not given' with `untreated:` (one of {list(spec.allowed or ())})"
+            )
     for name in settings.adjust_also:
         if name not in contract.column_names or name in tactics or name == contract.label:
             raise ConfigError(
@@ -66,6 +73,12 @@ def tactic_designs(contract: DataContract, settings: ReviewSettings) -> list[Tac
         and c.name not in tactics
     ]
     base += [n for n in settings.adjust_also if n not in base]
+    unknown = sorted(set(settings.tactics) - tactics)
+    if unknown:
+        raise ConfigError(
+            f"tactics: {unknown} are not tactics of data config '{contract.name}' "
+            f"(its tactics: {', '.join(contract.tactics)})"
+        )
     return [
         TacticDesign(
             tactic=t,
@@ -74,6 +87,7 @@ def tactic_designs(contract: DataContract, settings: ReviewSettings) -> list[Tac
             adjustment=tuple(base) + contract.tactics_before(t),
         )
         for t in contract.tactics
+        if not settings.tactics or t in settings.tactics
     ]
 
 

@@ -24,7 +24,8 @@ class ReviewSettings:
     cross-fit every nuisance model; ``min_pairs`` consecutive disruptions of the same line are
     needed to gauge an unrecorded line character; ``adjust_describes`` are the ``describes``
     values of the features adjusted for besides the earlier tactics, and ``adjust_also`` names
-    other columns a force declares safe to adjust for (never a tactic, never the label).
+    other columns a force declares safe to adjust for (never a tactic, never the label);
+    ``tactics`` limits the review to some tactics (each still adjusted for those before it).
     """
 
     n_folds: int = 5
@@ -36,4 +37,5 @@ class ReviewSettings:
     n_jobs: int = 1
     adjust_describes: tuple[str, ...] = ("line", "place")
     adjust_also: tuple[str, ...] = ()
+    tactics: tuple[str, ...] = ()  # the tactics to review (empty: every tactic of the data config)
     learner: dict = field(default_factory=lambda: dict(DEFAULT_LEARNER))
