@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TACTICS_STAMP := $(VENV)/.installed-tactics
+TACTICS_WORLD := outputs/worlds/confounded_passenger
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
 .DEFAULT_GOAL := help
@@ -20,6 +22,22 @@ $(STAMP): pyproject.toml
 
 ## Create .venv and install the toolkit with its test tools
 install: $(STAMP)
+
+# The tactics extra (DoubleML; too big for the demo's 1 GB budget). DoubleML 0.11 declares Optuna
+# >= 4.6 for its tuning, which the review never uses; while hydra-optuna-sweeper pins Optuna < 3 the
+# resolver refuses the pair, so DoubleML is then installed without its declared dependencies and
+# with those the review imports (statsmodels, plotly, seaborn).
+$(TACTICS_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e ".[test,tactics]" 2>/dev/null || { \
+	  echo "tactics extra: Optuna pinned below DoubleML's; installing DoubleML without its Optuna"; \
+	  $(BIN)/pip install --quiet --no-deps "doubleml>=0.11.4" && \
+	  $(BIN)/pip install --quiet "statsmodels>=0.14" "plotly>=5" "seaborn>=0.13"; }
+	touch $(TACTICS_STAMP)
+
+## Review the tactics on a synthetic world with confounded assignment (installs the tactics extra)
+tactics: $(TACTICS_STAMP)
+	$(BIN)/resilience-generate world=confounded_passenger out_dir=$(TACTICS_WORLD)
+	$(BIN)/resilience-tactics input=$(TACTICS_WORLD)/disruptions.parquet
 
 ## Run the main job end to end on the embedded defaults: synthetic world, training, scoring the last two weeks, briefing
 demo: install
@@ -44,18 +62,18 @@ test-tools:
 	bash scripts/install_test_tools.sh
 
 ## Check the import layers, lint and format, then run every test, slow end-to-end ones included (installs first if needed)
-test: install browser-tools test-tools
+test: install $(TACTICS_STAMP) browser-tools test-tools
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 ## Run only the fast tests
-test-fast: install
+test-fast: install $(TACTICS_STAMP)
 	$(BIN)/python -m pytest -n 2 -m "not slow"
 
 ## Remove generated data, runs and outputs (keeps .venv)
 clean:
 	rm -rf outputs multirun mlruns mlflow.db mlartifacts data/synthetic/*.parquet data/synthetic/weekly
 
-.PHONY: help install browser-tools test-tools demo mlflow-ui test test-fast clean
+.PHONY: help install browser-tools test-tools demo mlflow-ui test test-fast tactics clean

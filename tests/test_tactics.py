@@ -14,6 +14,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_command
 
 from resilience.core.errors import ConfigError
 from resilience.data.contract import DataContract
@@ -279,3 +280,50 @@ def test_displacement_counts_the_groups_other_lines_around_a_closure(contract):
 def test_the_briefing_renders_without_the_tactics_extra():
     code = "import sys; sys.modules['doubleml'] = None; import resilience.report.render, resilience.tactics.brief"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+@pytest.mark.slow
+def test_command_writes_the_review_and_logs_it_to_mlflow(tmp_path):
+    import mlflow
+
+    world = generate_world(load_world_config("confounded_passenger", n_lines=2500, seed=4))
+    world.history.to_parquet(tmp_path / "history.parquet", index=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = [
+        f"output_root={tmp_path / 'reviews'}",
+        "reviewed_on=2026-11-20",
+        "review.tactics=[ancillary_orders]",
+    ]
+    done = run_command(
+        "resilience-tactics",
+        f"input={tmp_path / 'history.parquet'}",
+        *args,
+        cwd=tmp_path,
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / "reviews" / "2026-11-20"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [TACTICS_CSV, REVIEW_JSON, REVIEW_HTML]
+    )
+    assert "ancillary_orders" in done.stdout and str(folder) in done.stdout
+    mlflow.set_tracking_uri(uri)
+    try:
+        (run,) = mlflow.search_runs(experiment_names=["tactics-review"], output_format="list")
+        assert run.data.params["data_config"] == "default"
+        assert "estimate_points.ancillary_orders.all" in run.data.metrics
+        logged = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "tactics")}
+        assert logged == {f"tactics/{n}" for n in (TACTICS_CSV, REVIEW_JSON, REVIEW_HTML)}
+    finally:
+        mlflow.set_tracking_uri(None)
+    # an extract without outcomes is refused in one line, nothing written
+    world.history.drop(columns="persisted_12w").to_parquet(tmp_path / "open.parquet", index=False)
+    refused = run_command(
+        "resilience-tactics",
+        f"input={tmp_path / 'open.parquet'}",
+        f"output_root={tmp_path / 'none'}",
+        cwd=tmp_path,
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
+    assert refused.returncode == 2 and "persisted_12w" in refused.stderr
+    assert "missing required column" in refused.stderr and not (tmp_path / "none").exists()
