@@ -21,11 +21,13 @@ the key; a log without it cannot be trusted, so there is no unsigned mode.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import sqlite3
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -149,16 +151,13 @@ def _open(path: Path, create: bool = False) -> sqlite3.Connection:
         raise ResilienceError(
             f"decision log {path} is a folder, not a file; set log_path to the log's file"
         )
-    new = not path.exists()
-    if new and not create:
+    if not path.exists() and not create:
         raise ResilienceError(f"decision log {path} does not exist")
     try:
-        if new:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            _create(path)
         connection = sqlite3.connect(path, timeout=60, isolation_level=None)
         connection.execute("PRAGMA busy_timeout = 60000")
-        if new:
-            connection.executescript(SCHEMA)
         problems = _structure_problems(connection)
     except sqlite3.DatabaseError as exc:
         raise _damaged(path, exc) from exc
@@ -173,6 +172,25 @@ def _open(path: Path, create: bool = False) -> sqlite3.Connection:
             "written; restore it from backup and run resilience-decide verify=true"
         )
     return connection
+
+
+def _create(path: Path) -> None:
+    """A new, empty log with its tables and triggers, put in place whole: built beside ``path`` and
+    linked to its name, so a concurrent appender never opens a log whose tables are not there yet
+    (and read that as tampering); when another creates it first, theirs is used."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        connection = sqlite3.connect(staging, isolation_level=None)
+        try:
+            connection.executescript(SCHEMA)
+        finally:
+            connection.close()
+        with contextlib.suppress(FileExistsError):
+            os.link(staging, path)
+    finally:
+        os.unlink(staging)
 
 
 def scored_line(week_dir: Path, line_id: str) -> dict:
