@@ -316,7 +316,7 @@ def test_command_writes_the_review_and_logs_it_to_mlflow(tmp_path):
         assert logged == {f"tactics/{n}" for n in (TACTICS_CSV, REVIEW_JSON, REVIEW_HTML)}
     finally:
         mlflow.set_tracking_uri(None)
-    # an extract without outcomes is refused in one line, nothing written
+    # an extract without outcomes is refused, naming the column, and nothing is written
     world.history.drop(columns="persisted_12w").to_parquet(tmp_path / "open.parquet", index=False)
     refused = run_command(
         "resilience-tactics",
