@@ -327,3 +327,17 @@ def test_command_writes_the_review_and_logs_it_to_mlflow(tmp_path):
     )
     assert refused.returncode == 2 and "persisted_12w" in refused.stderr
     assert "missing required column" in refused.stderr and not (tmp_path / "none").exists()
+
+
+def test_the_briefing_section_shows_a_recent_review_beside_the_options(tmp_path, small_review):
+    from resilience.report.render import _environment
+
+    summary, result = small_review
+    write_review(tmp_path, summary, result)
+    template = _environment().get_template("_tactics_review.html.j2")
+    shown = template.render(tactics_review=recent_review(tmp_path, date(2026, 11, 29)))
+    assert "What the latest tactics review found" in shown and "2026-11-02" in shown
+    assert "not proof" in shown and "does not change this briefing" in shown
+    assert shown.count("<li>") == 2
+    assert template.render(tactics_review=None).strip() == ""
+    assert template.render().strip() == ""  # a briefing built without the key shows nothing
