@@ -7,7 +7,7 @@ import math
 
 from resilience.tactics.words import signed
 
-WIDTH, LEFT, RIGHT, ROW = 780, 300, 760, 26
+WIDTH, LEFT, RIGHT, ROW = 940, 390, 920, 26
 
 
 def _scale(value: float, lo: float, hi: float) -> float:
