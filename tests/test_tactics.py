@@ -341,3 +341,61 @@ def test_the_briefing_section_shows_a_recent_review_beside_the_options(tmp_path,
     assert shown.count("<li>") == 2
     assert template.render(tactics_review=None).strip() == ""
     assert template.render().strip() == ""  # a briefing built without the key shows nothing
+
+
+def fake_review(text: str) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """A review's summary, rows and overlap made by hand, every free text set to ``text`` (for the
+    template tests: no estimator runs)."""
+    row = {
+        "tactic": "ddtro",
+        "label": text,
+        "comparison": text,
+        "adjusted_for": [text],
+        "note": "",
+        "estimate_points": -5.0,
+        "se_points": 1.0,
+        "ci_low_points": -7.0,
+        "ci_high_points": -3.0,
+        "naive_points": -9.0,
+        "untreated_mean": 0.5,
+        "n_treated": 10,
+        "n_compared": 20,
+        "trimmed": 1,
+        "n_lines": 25,
+        "robustness_value": 0.1,
+        "e_value": 1.5,
+        "e_value_ci": 1.2,
+        "line_trace": 0.1,
+        "line_pairs": 300,
+        "gauge": 0.1,
+        "shift_points": 3.0,
+        "fragile": True,
+    }
+    rows = pd.DataFrame([row | {"cohort": "all"}, row | {"cohort": text, "note": text}])
+    overlap = pd.DataFrame(
+        [{"tactic": "ddtro", "cohort": "all", "given": [1] * 20, "not_given": [2] * 20}]
+    )
+    summary = {
+        "reviewed_on": "2026-11-02",
+        "source": text,
+        "data_config": text,
+        "n_disruptions": 30,
+        "n_lines": 25,
+        "first_date": "2024-01-01",
+        "last_date": "2026-08-30",
+        "weeks": 12,
+        "population": text,
+        "settings": {"trim": 0.02, "n_folds": 5, "level": 0.95},
+        "cohort_labels": {text: text},
+        "gauges": [{"cohort": text, "gauge": 0.1}],
+        "adjusted_for": [text],
+        "library": {"doubleml": text, "lightgbm": text},
+        "displacement": {
+            "closures": 2,
+            "groups": 1,
+            "weeks": 12,
+            "before": {"disruptions": 1, "still_active": 1, "new_lines": 1},
+            "after": {"disruptions": 1, "still_active": 1, "new_lines": 1},
+        },
+    }
+    return summary, rows, overlap
