@@ -16,7 +16,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 # Declared but never imported, each for a stated reason.
 NOT_IMPORTED = {
-    "hydra-optuna-sweeper": "runtime: the Hydra sweeper plugin named in configs/train.yaml",
     "pytest-xdist": "test: `make test` runs pytest -n 2",
     "import-linter": "test: `make test` runs lint-imports (the layers contract in pyproject.toml)",
     "ruff": "test: `make test` runs ruff check and ruff format --check",
