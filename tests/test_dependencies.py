@@ -108,3 +108,35 @@ def test_tests_and_benchmarks_imports_are_declared():
 )
 def test_every_dependency_has_a_lower_bound(requirement):
     assert ">=" in requirement, f"{requirement!r}: state the oldest version known to work"
+
+
+# Heavy packages only the tests need (issue 19: 880 MB of a 1.8 GB environment): `make demo`
+# installs the runtime dependencies alone, so none of them may pull these in.
+TEST_ONLY = ("pyspark", "playwright", "shap", "numba", "llvmlite", "pytest")
+
+
+def _runtime_closure(requirements: list[str]) -> dict[str, str]:
+    """Every installed distribution the runtime requirements pull in, each with what pulled it."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    found, queue = {}, [(_name(r), "pyproject.toml") for r in requirements]
+    while queue:
+        name, parent = queue.pop()
+        if name in found:
+            continue
+        found[name] = parent
+        try:
+            nested = requires(name) or []
+        except PackageNotFoundError:  # a requirement for another platform
+            continue
+        queue += [(_name(r), name) for r in nested if "extra ==" not in r.replace('"', "'")]
+    return found
+
+
+def test_the_runtime_pulls_in_no_test_only_package():
+    closure = _runtime_closure(PYPROJECT["dependencies"])
+    assert "optuna" in closure and "weasyprint" in closure  # the sweep and the PDF are runtime
+    pulled = {name: closure[name] for name in TEST_ONLY if name in closure}
+    assert not pulled, (
+        f"runtime dependencies pull in test-only packages (name: pulled by): {pulled}"
+    )
