@@ -155,6 +155,20 @@ def test_experiments_compose_and_list_only_what_differs(experiment):
     )
 
 
+def _train(world, tmp_path, uri: str, *args: str):
+    """``resilience-train`` on ``world`` with ``args``, its local files in tmp_path/run; it succeeds."""
+    result = run_command(
+        "resilience-train",
+        *args,
+        f"input={world / 'disruptions.parquet'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
 def _trained_run(uri: str):
     from mlflow.tracking import MlflowClient
 
@@ -173,15 +187,7 @@ def test_every_experiment_trains_on_a_tiny_world(experiment, small_world_dir, tm
     import pandas as pd
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = run_command(
-        "resilience-train",
-        f"experiment={experiment}",
-        f"input={small_world_dir / 'disruptions.parquet'}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-        cwd=tmp_path,
-        env={"MLFLOW_TRACKING_URI": uri},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = _train(small_world_dir, tmp_path, uri, f"experiment={experiment}")
     assert "test ROC AUC" in result.stdout
     assert (tmp_path / "run").is_dir(), "hydra.run.dir puts the run's local files where asked"
     client, run = _trained_run(uri)
@@ -231,19 +237,9 @@ def test_a_study_runs_trials_as_child_runs_and_resumes(small_world_dir, tmp_path
     from resilience.cli._sweep import search_space
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    study = [
-        "experiment=sweep_lightgbm",
-        f"input={small_world_dir / 'disruptions.parquet'}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-    ]
-    first = run_command(
-        "resilience-train",
-        *study,
-        "sweep.n_trials=2",
-        cwd=tmp_path,
-        env={"MLFLOW_TRACKING_URI": uri},
-    )
-    assert first.returncode == 0, first.stderr[-3000:]
+
+    study = ("experiment=sweep_lightgbm",)
+    first = _train(small_world_dir, tmp_path, uri, *study, "sweep.n_trials=2")
     assert (tmp_path / "outputs" / "sweeps" / "sweep_lightgbm.db").is_file()
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("line-resilience").experiment_id
@@ -263,14 +259,7 @@ def test_a_study_runs_trials_as_child_runs_and_resumes(small_world_dir, tmp_path
     assert parent.data.tags["best.run_id"] == best.info.run_id
     settings = " ".join(f"{key}={best.data.params[key]}" for key in space)
     assert f"its settings: {settings}" in first.stdout
-    resumed = run_command(
-        "resilience-train",
-        *study,
-        "sweep.n_trials=3",
-        cwd=tmp_path,
-        env={"MLFLOW_TRACKING_URI": uri},
-    )
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    resumed = _train(small_world_dir, tmp_path, uri, *study, "sweep.n_trials=3")
     assert "3 complete trials, 1 run now" in resumed.stdout
     (again,), children = _children(client, experiment)
     assert again.info.run_id == parent.info.run_id and len(children) == 3
@@ -281,20 +270,18 @@ def test_multirun_runs_a_grid_under_one_parent(small_world_dir, tmp_path):
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = run_command(
-        "resilience-train",
+    _train(
+        small_world_dir,
+        tmp_path,
+        uri,
         "--multirun",
         "model.params.num_leaves=5,7",
         "refit_on_all=false",
         "explain.screen.enabled=false",
         "intervals.enabled=false",
         "mlflow.register=false",
-        f"input={small_world_dir / 'disruptions.parquet'}",
         f"hydra.sweep.dir={tmp_path / 'grid'}",
-        cwd=tmp_path,
-        env={"MLFLOW_TRACKING_URI": uri},
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     client = MlflowClient(uri)
     (parent,), children = _children(
         client, client.get_experiment_by_name("line-resilience").experiment_id

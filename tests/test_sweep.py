@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from conftest import run_command
 from mlflow.tracking import MlflowClient
 from omegaconf import open_dict
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -79,6 +80,20 @@ def _task_config(*overrides: str):
     with open_dict(cfg):
         del cfg["hydra"]
     return cfg
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [["sweep.n_trials=5"], ["experiment=sweep_lightgbm", "sweep.n_trials=-1"]],
+)
+def test_a_study_needs_trials_and_a_space(overrides, tmp_path):
+    """`sweep.n_trials=5` on a config that declares no search space is one line, exit 2, before
+    any data are read (the input does not exist)."""
+    result = run_command(
+        "resilience-train", *overrides, f"input={tmp_path / 'absent.parquet'}", cwd=tmp_path
+    )
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "expected 0 (one run) or a number of trials over a search space" in result.stderr
 
 
 def test_a_study_keeps_what_changes_its_measurements_only():

@@ -115,6 +115,11 @@ def study_settings(cfg: DictConfig, data_sha256: str) -> dict[str, str]:
 def checked_space(cfg: DictConfig, config: SweepConfig) -> dict[str, BaseDistribution]:
     """The study's search space (empty for one ordinary run), checked before any work: each key
     is a setting of the command and each model parameter one the model family knows."""
+    if config.n_trials < 0 or (config.n_trials and not config.space):
+        raise ConfigError(
+            f"sweep.n_trials={config.n_trials}: expected 0 (one run) or a number of trials over "
+            "a search space declared in sweep.space (see experiments/sweep_lightgbm.yaml)"
+        )
     space = search_space(config.space) if config.n_trials else {}
     probe = with_settings(cfg, first_values(space))
     check_params(probe.model.family, OmegaConf.to_container(probe.model.params, resolve=True))
