@@ -89,6 +89,8 @@ class ColumnSpec:
     # the feature columns this one summarises (e.g. a force's grading of the package it grades): it
     # is named in a reason only where it carries an effect of its own (resilience.explain.screen)
     summarises: tuple[str, ...] | None = None
+    # a category tactic: the level that means the tactic was not given (its review is "any other level against it")
+    untreated: str | None = None
 
     @property
     def is_categorical(self) -> bool:
@@ -310,6 +312,14 @@ class DataContract:
                     "`describes: disruption`) can be a tactic: a tactic is part of what police "
                     f"did, not a fact about the line, the place or a group (this column: role "
                     f"'{c.role}', describes '{c.describes}')"
+                )
+            if c.untreated is not None and (
+                c.dtype != "category" or c.untreated not in (c.allowed or ())
+            ):
+                raise ConfigError(
+                    f"{here}: `untreated` names a category tactic's level meaning 'not given', one "
+                    f"of its allowed levels (this column: dtype '{c.dtype}', allowed "
+                    f"{list(c.allowed or ())}, untreated {c.untreated!r})"
                 )
 
     def _check_summaries(self, where: str) -> None:
