@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import itertools
 import os
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -47,28 +47,36 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-sys.path.insert(0, str(Path(__file__).parent))
-from reasons import shown_reasons  # noqa: E402 (a sibling benchmark's reading of shown reasons)
-
-from resilience.data.contract import load_data_contract  # noqa: E402
-from resilience.data.synthetic import generate_world, no_effect_features, world_terms  # noqa: E402
-from resilience.data.synthetic.config import load_world_config  # noqa: E402
-from resilience.data.validate import validate_frame  # noqa: E402
-from resilience.explain import explain  # noqa: E402
-from resilience.explain.resamples import line_resample  # noqa: E402
-from resilience.explain.screen import ScreenConfig, null_importance, screen_from_table  # noqa: E402
-from resilience.governance.fairness import (  # noqa: E402
+from resilience.data.contract import load_data_contract
+from resilience.data.synthetic import generate_world, no_effect_features, world_terms
+from resilience.data.synthetic.config import load_world_config
+from resilience.data.validate import validate_frame
+from resilience.explain import explain
+from resilience.explain.resamples import line_resample
+from resilience.explain.screen import ScreenConfig, null_importance, screen_from_table
+from resilience.governance.fairness import (
     fairness_flags,
     group_calibration,
     verify_detectable_gaps,
 )
-from resilience.learn.evaluation import PROBABILITY, EvaluationConfig, fit_and_evaluate  # noqa: E402
-from resilience.learn.models import PersistenceModel  # noqa: E402
-from resilience.learn.ranges import IntervalConfig, attach_ranges, fit_ranges  # noqa: E402
-from resilience.learn.split import SplitConfig, split_history  # noqa: E402
-from resilience.pipelines.train import fairness_table  # noqa: E402
-from resilience.weekly.score import ModelRef, score_week  # noqa: E402
-from resilience.weekly.shortlist import DrawSettings  # noqa: E402
+from resilience.learn.evaluation import PROBABILITY, EvaluationConfig, fit_and_evaluate
+from resilience.learn.models import PersistenceModel
+from resilience.learn.ranges import IntervalConfig, attach_ranges, fit_ranges
+from resilience.learn.split import SplitConfig, split_history
+from resilience.pipelines.train import fairness_table
+from resilience.weekly.score import ModelRef, score_week
+from resilience.weekly.shortlist import DrawSettings
+
+
+def _sibling(name: str):
+    """A sibling benchmark's module (``benchmarks/`` is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+shown_reasons = _sibling("reasons").shown_reasons  # how reasons.py reads the reasons shown
 
 WORLDS = {  # name -> (preset, seed or None for the preset's own)
     "protect_driven/11": ("protect_driven", 11),
