@@ -982,14 +982,15 @@ def test_uncertainty_columns_are_shown_when_present(tmp_path):
     scores["probability_low"] = (scores["persistence_probability"] - 0.1).clip(0, 1)
     scores["probability_high"] = (scores["persistence_probability"] + 0.1).clip(0, 1)
     scores["band_uncertain"] = True
+    scores["likely_or_more_chance"] = 0.37
     scores.to_parquet(folder / "scores.parquet")
     first = scores.sort_values("priority_rank").iloc[0]
     text = visible_text(parse(html_for(folder)))
     low, high = first["probability_low"] * 100, first["probability_high"] * 100
-    assert (
-        f"plausible range {low:.0f}\u2013{high:.0f}%, which spans more than one yardstick band"
-        in text
-    )
+    # issue 21: the range says what it means for the decision; spanning two bands (true of most
+    # lines) stays in the outputs but no longer leads
+    assert f"plausible range {low:.0f}\u2013{high:.0f}%; 37% chance it is likely or more" in text
+    assert "spans more than one yardstick band" not in text
     # the range's limit is stated: part of it is an allowance people set, which outcomes cannot check
     assert (
         "Each plausible range includes an allowance for this that the analysts set; outcomes cannot check it."
