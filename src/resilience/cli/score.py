@@ -26,6 +26,7 @@ def main(cfg: DictConfig) -> None:
         report=cfg.report,
         marking=cfg.marking,
         priority=cfg.get("priority"),
+        playbook=cfg.get("playbook"),
         decision_log=cfg.decision_log,
         log_to_mlflow=cfg.log_to_mlflow,
         weekly_experiment=cfg.weekly_experiment,

@@ -35,6 +35,7 @@ class ScoreSettings:
     report: bool = True
     marking: str = ""
     priority: str | None = None
+    playbook: str | None = None
     decision_log: str | Path = "outputs/decisions.sqlite"
     log_to_mlflow: bool = True
     weekly_experiment: str = "weekly-scoring"
@@ -113,6 +114,7 @@ def score(input_path: str | Path, champion: VettedChampion, settings: ScoreSetti
         evidence=champion.evidence,
         priority=settings.priority,
         manifest_extra=anchor,
+        playbook=settings.playbook,
     )
     if settings.log_to_mlflow:
         weekly_runs.log_scoring_run(
