@@ -1133,7 +1133,8 @@ def test_real_pipeline_two_weeks_give_a_bounded_briefing(small_world_dir, tmp_pa
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["created_utc"] and manifest["priority"]["name"] == "default"
     scores = pd.read_csv(folder / "scores.csv")
-    assert scores["rank"].tolist() == list(range(1, len(scores) + 1))  # sorted by rank ...
+    # sorted by priority, the order the briefing acts in ...
+    assert scores["priority_rank"].tolist() == list(range(1, len(scores) + 1))
     assert sorted(scores["input_row"]) == list(range(1, len(second) + 1))  # ... input order kept
 
     html = (folder / "report.html").read_text(encoding="utf-8")
