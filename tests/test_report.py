@@ -925,9 +925,7 @@ def expected_protect_order(scores: pd.DataFrame, children: str, others: list[str
 def test_protect_list_calls_out_every_unreferred_child_first(weeks, page_html):
     current, _ = weeks
     scores = pd.read_parquet(current / "scores.parquet")
-    expected = expected_protect_order(
-        scores, "harm_exploited_children", ["harm_exploited_adults"]
-    )
+    expected = expected_protect_order(scores, "harm_exploited_children", ["harm_exploited_adults"])
     protect = report_context(load_week(current), None)["protect"]
     assert [line["line_id"] for line in protect["lines"]] == expected[:25]  # default cap 25
     exploited = scores[["harm_exploited_children", "harm_exploited_adults"]].sum(axis=1) > 0
@@ -1233,9 +1231,7 @@ def test_annex_is_bounded_and_lists_every_unreferred_line(tmp_path):
 
     folder = write_fake_week(tmp_path / "2026-W47", n_lines=60, seed=8)
     week = load_week(folder)
-    write_annex(
-        folder, week.contract, "Briefing", DEFAULT_MARKING, 25, week.manifest.priority, {}
-    )
+    write_annex(folder, week.contract, "Briefing", DEFAULT_MARKING, 25, week.manifest.priority, {})
     page = parse((folder / "annex.html").read_text(encoding="utf-8"))
     text = visible_text(page)
     assert (
