@@ -29,6 +29,7 @@ from resilience.report.charts import trend_chart
 from resilience.report.errors import ReportError
 from resilience.report.load import read_light_scores
 from resilience.report.words import slice_value_text
+from resilience.weekly.priority import REFERRALS_COLUMN
 
 MAX_WEEKS = 12
 _OUTCOME_COLUMNS = ["week", "outcome", "persistence_probability"]
@@ -72,7 +73,7 @@ def _earlier_week(folder: Path, cohort: str | None) -> dict:
         c
         for c in names
         if c.startswith(week_files.HARM_COMPONENT_PREFIX)
-        or c in ("harm_index", "priority_rank", "disruption_date", cohort or "")
+        or c in ("harm_index", "priority_rank", "disruption_date", REFERRALS_COLUMN, cohort or "")
     )
     rows, _ = read_light_scores(
         folder / week_files.SCORES_PARQUET, extra=extra, only=week_files.REQUIRED_SCORE_COLUMNS
