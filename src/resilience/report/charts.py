@@ -11,6 +11,11 @@ def _scale(value: float, lo: float, hi: float, px_lo: float, px_hi: float) -> fl
     return round(px_lo + (value - lo) / (hi - lo) * (px_hi - px_lo), 1)
 
 
+def _frame(chart_id: str, box: tuple[float, float, float, float, float, float]) -> dict:
+    """A chart's id and its box: width, height and the plot area's left, right, top and bottom."""
+    return dict(zip(("id", "width", "height", "left", "right", "top", "bottom"), (chart_id, *box)))
+
+
 def waterfall_chart(steps: list[dict], chart_id: str) -> dict:
     """Rows of a horizontal waterfall: label line above each bar, signed value beside it."""
     width, left, right, row_height, top = 640, 8, 560, 36, 8
@@ -76,7 +81,7 @@ def band_chart(bands: list[dict], chart_id: str) -> dict:
 
 def calibration_chart(table: list[dict], chart_id: str) -> dict:
     """Predicted against observed per probability group, with the perfect-calibration diagonal."""
-    width, height, left, right, top, bottom = 420, 330, 56, 400, 14, 280
+    box = width, height, left, right, top, bottom = 420, 330, 56, 400, 14, 280
     points = []
     for row in table:
         if row["mean_predicted"] is None or row["observed_rate"] is None:
@@ -89,13 +94,7 @@ def calibration_chart(table: list[dict], chart_id: str) -> dict:
         )
     ticks = [0, 25, 50, 75, 100]
     return {
-        "id": chart_id,
-        "width": width,
-        "height": height,
-        "left": left,
-        "right": right,
-        "top": top,
-        "bottom": bottom,
+        **_frame(chart_id, box),
         "points": points,
         "polyline": " ".join(f"{p['x']},{p['y']}" for p in points),
         "x_ticks": [{"pos": _scale(t, 0, 100, left, right), "label": f"{t}%"} for t in ticks],
@@ -168,7 +167,7 @@ def trend_chart(weeks: list[str], series: list[tuple[str, list]], chart_id: str)
     """A small line chart of counts by week: one polyline per series (a gap where a value is None),
     a marker on every point, the series' name and last value at its end, the first and last week
     on the axis. The numbers are in the data table beside it."""
-    width, height, left, right, top, bottom = 360, 170, 44, 250, 12, 140
+    box = width, height, left, right, top, bottom = 360, 170, 44, 250, 12, 140
     values = [v for _, vs in series for v in vs if v is not None]
     high = max(values + [1.0]) * 1.1
     x = [
@@ -193,13 +192,7 @@ def trend_chart(weeks: list[str], series: list[tuple[str, list]], chart_id: str)
         )
     _spread_labels(lines, top + 4, bottom)
     return {
-        "id": chart_id,
-        "width": width,
-        "height": height,
-        "left": left,
-        "right": right,
-        "top": top,
-        "bottom": bottom,
+        **_frame(chart_id, box),
         "lines": lines,
         "y_ticks": [
             {"pos": _scale(t, 0, high, bottom, top), "label": f"{t:,.0f}"} for t in (0, high / 2.2)

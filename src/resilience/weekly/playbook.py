@@ -37,12 +37,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
 
 from resilience.core.errors import ConfigError
-from resilience.core.paths import config_dir as default_config_dir
 from resilience.core.week_files import OPTION_PREFIX
 from resilience.data.contract import DataContract
+from resilience.weekly.policy_config import read_policy_config
 
 STRANDS = ("pursue", "prepare", "protect", "prevent")  # four_ps an option may take (not context)
 _OPERATORS = {"is": ("bool",), "in": ("category", "string"), "at_least": ("int", "float")}
@@ -294,19 +293,8 @@ def load_playbook(
     """``configs/playbook/<name>.yaml`` (by default named after the model's data config). With no
     name and no such file, None (the briefing then says no playbook was in force); a named playbook
     that is missing or does not fit the data config is a :class:`ConfigError`."""
-    path = (
-        Path(name)
-        if name and Path(name).suffix in (".yaml", ".yml")
-        else (config_dir or default_config_dir()) / "playbook" / f"{name or contract.name}.yaml"
-    )
-    if not path.is_file():
-        if name:
-            raise ConfigError(f"no playbook config at {path}")
+    found = read_policy_config("playbook", name, contract.name, config_dir)
+    if found is None:
         return None
-    try:
-        raw = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    except Exception as exc:  # omegaconf/yaml raise several types for a malformed file
-        raise ConfigError(f"{path}: not a readable YAML playbook config: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+    raw, path = found
     return playbook_from_dict(raw, path.stem, contract)
