@@ -35,7 +35,7 @@ from resilience.report import (
 )
 from resilience.report.render import render_pdf
 from resilience.report.waterfall import concept_contributions, waterfall_steps
-from resilience.report.words import clean_text, css_string
+from resilience.report.words import FOUR_PS_WORDS, clean_text, css_string
 from resilience.weekly.chunks import record_fingerprints
 from resilience.weekly.playbook import load_playbook
 from resilience.weekly.priority import load_priority_policy, priority_ranks
@@ -1287,6 +1287,18 @@ def test_page_one_of_the_pdf_holds_the_whole_capacity_shortlist(tmp_path):
         low, high = round(line["probability_low"] * 100), round(line["probability_high"] * 100)
         assert f"({low}\u2013{high}%)" in flat, (line["line_id"], low, high)
     assert "".join(f"harm {shortlist['harm_index'].iloc[0]:.0f}".split()) in flat
+    # ... and its options under the four Ps
+    rules = WeekManifest.read(current / "manifest.json").playbook["rules"]
+    held = [r for r in rules if shortlist[f"option_{r['name']}"].any()]
+    assert held
+    for rule in held:
+        words = f"{FOUR_PS_WORDS[rule['strand']]}: {rule['short']}"
+        assert "".join(words.split()) in flat, words
+    # the count of unreferred exploited people, with the first of them
+    context = report_context(load_week(current), load_week(previous))
+    protect = context["protect"]
+    assert protect["no_referral"] and "".join(protect["lines"][0]["line_id"].split()) in flat
+    assert f"{protect['no_referral']:,}lines" in flat or f"{protect['no_referral']:,}line" in flat
     # the protect headline (victims), how sure, what the model cannot know and who decides
     for phrase in (
         "victims",

@@ -18,7 +18,7 @@ from resilience.explain.reasons import REASON_COLUMNS, TOP_REASONS
 from resilience.report import changes, first_page
 from resilience.report.charts import waterfall_chart
 from resilience.report.load import WeekData
-from resilience.report.options import age_words, line_options, record_age_days
+from resilience.report.options import age_words, compact_options, line_options, record_age_days
 from resilience.report.waterfall import concept_contributions, waterfall_steps
 from resilience.report.words import clean_text, day, number, points_text, slice_value_text, when
 
@@ -90,6 +90,7 @@ def line_words(row: Mapping[str, Any], change_row: Mapping[str, Any], context: M
     harm = number(row.get("harm_index"))
     exploited = (policy.get("protect") or {}).get("exploited") or []
     age = record_age_days(row.get("disruption_date"), context["as_of"])
+    options = line_options(row, context["rules"], context["as_of"])
     return {
         **first_page.line_words(row),
         "rank": int(row["rank"]),
@@ -111,7 +112,8 @@ def line_words(row: Mapping[str, Any], change_row: Mapping[str, Any], context: M
             context["unchanged_points"],
             context["moved"].get(disruption, ""),
         ),
-        "options": line_options(row, context["rules"], context["as_of"]),
+        "options": options,
+        "options_compact": compact_options(options, age_words(age)),
         "age": age_words(age),
         "decisions": context["decisions"].get(line_id, []),
         "summary": clean_text(row.get("summary")),

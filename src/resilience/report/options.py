@@ -77,10 +77,27 @@ def line_options(row: Mapping[str, Any], rules: Sequence[Mapping], as_of) -> lis
                 "option": option,
                 "short": clean_text(rule.get("short") or str(rule["name"]).replace("_", " ")),
                 "basis": basis,
+                "evidence": evidence,
+                "unrecorded": bool(rule.get("unrecorded")),
                 "text": f"{strand}: {option} ({basis})",
             }
         )
     return options
+
+
+def compact_options(options: Sequence[Mapping[str, Any]], age: str) -> dict | None:
+    """Page 1's form of a line's options: the strands and short words on one line, then what the
+    record showed, with its age once ("no referral recorded; holder not recorded as arrested;
+    record 3 days old"), so the whole shortlist fits on page 1. None when no rule holds."""
+    if not options:
+        return None
+    evidence = list(dict.fromkeys(o["evidence"] for o in options if o["evidence"]))
+    if age and any(o["unrecorded"] for o in options):
+        evidence.append(age)
+    return {
+        "items": [f"{o['strand']}: {o['short']}" for o in options],
+        "basis": "; ".join(evidence),
+    }
 
 
 def _condition_words(condition: Mapping[str, Any], contract: DataContract) -> str:
