@@ -107,22 +107,29 @@ def test_each_shortlisted_line_shows_the_options_its_record_holds_with_the_recor
     rules = manifest.playbook["rules"]
     as_of = pd.to_datetime(scores["disruption_date"]).max()
     rows = _rows(_section(world["html"], "shortlist"), "shortlist stack")
+    full = _rows(_section(world["html"], "shortlist-full"), "shortlist-full stack")
     short = _shortlist(scores)
     assert [r[1].split()[0] for r in rows] == short["line_id"].tolist()
+    assert [r[1].split()[0] for r in full] == short["line_id"].tolist()
     shown_any = 0
-    for row, (_, line) in zip(rows, short.iterrows()):
-        options = row[-1]
-        age = (as_of - pd.Timestamp(line["disruption_date"])).days
+    for row, in_full, (_, line) in zip(rows, full, short.iterrows()):
+        options, options_full = row[-1], in_full[-1]
+        age = f"record {(as_of - pd.Timestamp(line['disruption_date'])).days} day"
+        held = [r for r in rules if bool(line[OPTION_PREFIX + r["name"]])]
         for rule in rules:
             words = f"{FOUR_PS_WORDS[rule['strand']]}: {rule['short']}"
-            if bool(line[OPTION_PREFIX + rule["name"]]):
+            if rule in held:
                 shown_any += 1
-                assert words in options, (line["line_id"], rule["name"], options)
-                if rule.get("unrecorded"):
-                    assert f"{rule['evidence']}; record {age} day" in options, options
+                # page 1: the strand and the option, what the record showed, its age once
+                assert words in options and rule["evidence"] in options, (line["line_id"], options)
+                # in full: each option with its own evidence and, if it rests on an absence, the age
+                basis = f"{rule['evidence']}; {age}" if rule.get("unrecorded") else rule["evidence"]
+                full_words = f"{FOUR_PS_WORDS[rule['strand']]}: {rule['option']} ({basis}"
+                assert full_words in options_full, (line["line_id"], options_full)
             else:
                 assert words not in options, (line["line_id"], rule["name"], options)
-        if not any(bool(line[OPTION_PREFIX + r["name"]]) for r in rules):
+        assert options.count(age) == int(any(r.get("unrecorded") for r in held)), options
+        if not held:
             assert "none of the playbook's rules apply" in options
     assert shown_any  # the fixture's records give the shortlist options to show
     assert "options to consider, not recommendations of the model" in _text(

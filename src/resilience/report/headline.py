@@ -105,6 +105,21 @@ def splits_by_slice(rows: pd.DataFrame, contract) -> list[dict]:
     return splits
 
 
+def since_last_week(board: dict, unchanged_points: int, outcomes: dict | None) -> str:
+    """ "Since last week: 20 new, 94 up, ...; 22 of last week's lines are no longer in the open
+    list." and, when outcomes became known, how the estimates did on them."""
+    gone = (
+        f"; {board['gone']:,} of last week's lines are no longer in the open list"
+        if board.get("gone") is not None
+        else ""
+    )
+    known = f" {outcomes['headline']}" if outcomes and outcomes.get("headline") else ""
+    return (
+        f"Since last week: {board['new']:,} new, {board['up']:,} up, {board['down']:,} down, "
+        f"{board['unchanged']:,} unchanged (within \u00b1{unchanged_points} points){gone}.{known}"
+    )
+
+
 def headline(
     rows: pd.DataFrame,
     contract,
@@ -147,16 +162,7 @@ def headline(
             + " lines are likely or more to persist."
         )
     if board is not None:
-        gone = (
-            f"; {board['gone']:,} of last week's lines are no longer in the open list"
-            if board.get("gone") is not None
-            else ""
-        )
-        known = f" {outcomes['headline']}" if outcomes and outcomes.get("headline") else ""
-        sentences.append(
-            f"Since last week: {board['new']:,} new, {board['up']:,} up, {board['down']:,} down, "
-            f"{board['unchanged']:,} unchanged (within \u00b1{unchanged_points} points){gone}.{known}"
-        )
+        sentences.append(since_last_week(board, unchanged_points, outcomes))
     sentences += [s for s in last_week if s]
     return {
         "lines_scored": total,

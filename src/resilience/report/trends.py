@@ -128,17 +128,11 @@ def _series_chart(weeks: list[str], series: list[tuple[str, list]], chart_id: st
     return chart
 
 
-def trends(week: str, current: dict, root: Path, contract, cohort: str | None) -> dict | None:
-    """The trends section: rows per week (oldest first), charts and realised accuracy; None when
-    this is the only scored week."""
-    folders = earlier_weeks(root, week)
-    if not folders:
-        return None
-    names = [p.name for p in folders] + [week]
-    counts = [_earlier_week(p, cohort) for p in folders] + [current]
-    known = realised(root / week_files.OUTCOMES_PARQUET, names)
-    values = sorted({v for c in counts for v in c["cohorts"]})
-    rows = [{"week": name, **c, "outcomes": known.get(name)} for name, c in zip(names, counts)]
+def _charts(
+    names: list[str], counts: list[dict], known: dict, contract, cohort: str | None, values: list
+) -> list[dict]:
+    """The small charts: lines scored and likely or more; harm and no referral; likely or more by
+    cohort value; and, where outcomes are known, persisted against expected."""
     charts = [
         _series_chart(
             names,
@@ -186,6 +180,21 @@ def trends(week: str, current: dict, root: Path, contract, cohort: str | None) -
                 "outcomes now known: lines that persisted and the number our estimates expected",
             )
         )
+    return charts
+
+
+def trends(week: str, current: dict, root: Path, contract, cohort: str | None) -> dict | None:
+    """The trends section: rows per week (oldest first), charts and realised accuracy; None when
+    this is the only scored week."""
+    folders = earlier_weeks(root, week)
+    if not folders:
+        return None
+    names = [p.name for p in folders] + [week]
+    counts = [_earlier_week(p, cohort) for p in folders] + [current]
+    known = realised(root / week_files.OUTCOMES_PARQUET, names)
+    values = sorted({v for c in counts for v in c["cohorts"]})
+    rows = [{"week": name, **c, "outcomes": known.get(name)} for name, c in zip(names, counts)]
+    charts = _charts(names, counts, known, contract, cohort, values)
     return {
         "weeks": names,
         "rows": rows,

@@ -155,16 +155,13 @@ def score_week(
 ) -> WeekResult:
     """Score one week's extract with ``model`` and write ``<output_root>/<week>/`` atomically.
 
-    ``evidence``: the model's :class:`~resilience.learn.evidence.ModelEvidence` (default: what the
-    model carries). ``after_build(tmp_folder, previous_week_folder)`` runs before the swap (the
-    report is built inside the transaction). ``priority`` names the harm policy (None: the one
-    named after the model's data config, if any), ``playbook`` the options under the four Ps (the
-    same default); ``manifest_extra`` is merged into the manifest.
-    A file-system failure is one :class:`~resilience.core.errors.ResilienceError` naming the file.
-    """
+    ``evidence``: the model's evidence (default: what it carries); ``after_build(tmp_folder,
+    previous_week_folder)`` runs before the swap (the report is built inside the transaction);
+    ``priority``, ``playbook``: the harm policy and the options under the four Ps (None: those named
+    after the model's data config); ``manifest_extra`` is merged into the manifest. A file-system
+    failure is one :class:`~resilience.core.errors.ResilienceError` naming the file."""
     contract: DataContract = model.contract
-    policy = load_priority_policy(priority, contract)
-    options = load_playbook(playbook, contract)
+    policy, options = load_priority_policy(priority, contract), load_playbook(playbook, contract)
     input_path, output_root = Path(input_path), Path(output_root)
     evidence = evidence or ModelEvidence.from_model(model)
     timings: dict[str, float] = {}
