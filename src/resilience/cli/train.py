@@ -107,6 +107,15 @@ def _print_result(result, tracking: store.TrackingConfig) -> None:
             f"registered {tracking.registered_model_name} version {result.model_version}: "
             f"{result.promotion.reason}"
         )
+        if result.signed_by_key:
+            print(f"signed version {result.model_version} with key {result.signed_by_key}")
+        else:
+            print(
+                f"warning: version {result.model_version} is NOT signed ({result.unsigned_because}), "
+                "so scoring refuses it. Once reviewed, sign it: resilience-sign "
+                f'version={result.model_version} by=<role> reason="..."',
+                file=sys.stderr,
+            )
         if result.churn:
             churn = result.churn
             print(

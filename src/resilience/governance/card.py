@@ -25,9 +25,8 @@ from resilience.core.errors import ResilienceError
 from resilience.data.contract import PROTECTED_WORDS, DataContract
 from resilience.governance.fairness import plain_findings
 from resilience.tracking import registry, runs
+from resilience.tracking.runs import CARD_DIR
 from resilience.tracking.vetting import DIGEST_TAG, MODEL_CARD_TAG
-
-CARD_DIR = "model_card"
 
 
 @dataclass(frozen=True)

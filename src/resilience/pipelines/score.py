@@ -14,7 +14,7 @@ from resilience.data.io import write_text_atomic
 from resilience.governance import decisions
 from resilience.learn.evidence import ModelEvidence
 from resilience.report import build_report
-from resilience.tracking import runs, store, vetting, weekly_runs
+from resilience.tracking import store, vetting, weekly_runs
 from resilience.tracking.vetting import VettedModel
 from resilience.weekly.drift import DriftConfig
 from resilience.weekly.score import ModelRef, WeekResult, score_week
@@ -52,18 +52,17 @@ class VettedChampion:
 
 
 def load_model(settings: ScoreSettings) -> VettedChampion:
-    """The model at ``settings.model_uri``: its registry record, model card and artifact digest
-    checked before anything is unpickled; its evidence (drift reference, test metrics, fairness)
-    is the JSON logged beside it."""
+    """The model at ``settings.model_uri``: its signature, model card and digests checked before
+    anything is unpickled, and loaded from the bytes that were checked; its evidence (drift
+    reference, test metrics, fairness) is the JSON logged beside it, checked with it."""
     store.connect(settings.tracking)
     store.check_store()  # a typo'd sqlite:/// path is refused, never created
-    model, vetted = vetting.load_persistence_model(
-        settings.model_uri, allow_unregistered=settings.allow_unregistered
+    loaded = vetting.load_vetted_model(
+        settings.model_uri,
+        allow_unregistered=settings.allow_unregistered,
+        trusted_keys=settings.tracking.trusted_keys,
     )
-    evidence = runs.load_evidence(
-        f"runs:/{vetted.run_id}/model" if vetted.run_id else settings.model_uri, model=model
-    )
-    return VettedChampion(model, vetted, evidence)
+    return VettedChampion(loaded.model, loaded.vetted, loaded.evidence)
 
 
 def decision_log_anchor(path) -> tuple[dict, list[str]]:

@@ -38,6 +38,12 @@ class TrackingConfig:
     registered_model_name: str = "line-resilience"
     register: bool = True
     request_timeout_seconds: int = 10
+    signing_key: str | None = (
+        None  # the registration private key (None: $RESILIENCE_SIGNING_KEY, else keys/)
+    )
+    trusted_keys: str | None = (
+        None  # the trusted public keys (None: $RESILIENCE_TRUSTED_KEYS, else keys/)
+    )
 
 
 def resolve_tracking_uri(configured: str | None = None) -> str:
