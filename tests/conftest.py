@@ -142,6 +142,22 @@ def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Pa
     return folder
 
 
+class Planted:
+    """Unpickling this runs ``touch <marker>``: what a hostile model file or store would hold."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+    @classmethod
+    def pickled(cls, marker: Path) -> bytes:
+        import cloudpickle
+
+        return cloudpickle.dumps(cls(marker))
+
+
 # -- one registration key pair per test run -----------------------------------------------------------
 def _make_keys(folder: Path) -> None:
     from resilience.tracking import signing

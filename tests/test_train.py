@@ -172,7 +172,9 @@ def test_a_run_logs_params_metrics_artifacts_and_a_version(
         "evaluation_model_",
     ):
         assert not hasattr(model, attribute), attribute
-    evidence = runs.load_evidence("models:/line-resilience/1", evaluation_model=True)
+    evidence = vetting.load_vetted_model(
+        "models:/line-resilience/1", evaluation_model=True
+    ).evidence
     assert evidence.test_metrics["roc_auc"] == pytest.approx(result.evaluation.metrics["roc_auc"])
     assert evidence.split["test_start"] == result.evaluation.split.test_start
     assert set(evidence.drift_reference["features"]) == set(model.feature_names_)

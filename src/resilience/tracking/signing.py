@@ -278,14 +278,18 @@ def valid_statements(
 
 
 def trusted_statements(
-    found: list[Statement], trusted: dict[str, Ed25519PublicKey], who: str, trusted_file: Path
+    found: list[Statement],
+    trusted: dict[str, Ed25519PublicKey],
+    who: str,
+    trusted_file: Path,
+    version: str,
 ) -> list[Statement]:
     """The statements signed by a trusted key whose signature verifies; when there is none, one
     error that says why (none, only untrusted keys, or a signature that does not match its
     statement) and how to sign."""
     how = (
-        f"Once a person has reviewed it, sign it where models are registered: resilience-sign "
-        f'version={found[0].identity.version if found else "<N>"} by=<role> reason="..."'
+        "Once a person has reviewed it, sign it where models are registered: resilience-sign "
+        f'version={version} by=<role> reason="..."'
     )
     if not found:
         raise ResilienceError(

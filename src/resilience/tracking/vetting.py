@@ -37,7 +37,7 @@ import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from mlflow.pyfunc import PyFuncModel
-from mlflow.pyfunc.model import PythonModelContext, _PythonModelPyfuncWrapper
+from mlflow.pyfunc.model import PythonModel, PythonModelContext, _PythonModelPyfuncWrapper
 from mlflow.tracking import MlflowClient
 
 from resilience.core.errors import ResilienceError
@@ -219,7 +219,7 @@ def vet_version(
             "nothing was loaded. Register a new version"
         )
     try:
-        valid = signing.trusted_statements(found, trusted, who, trusted_file)
+        valid = signing.trusted_statements(found, trusted, who, trusted_file, info["version"])
     except ResilienceError as exc:
         raise UnvettedModel(str(exc)) from None
     record = signing.Identity(
@@ -308,6 +308,11 @@ def pyfunc_from_files(files: Mapping[str, bytes], model_uri: str) -> PyFuncModel
             f"{flavor.get('loader_module')!r}); nothing was loaded"
         )
     python_model = _unpickle(pickled, model_uri)
+    if not isinstance(python_model, PythonModel):
+        raise ResilienceError(
+            f"model '{model_uri}' is not a resilience model: its python_model.pkl holds a "
+            f"{type(python_model).__name__}, not an MLflow PythonModel"
+        )
     context = PythonModelContext(artifacts={}, model_config=None)
     python_model.load_context(context=context)
     return PyFuncModel(
