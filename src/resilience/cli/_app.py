@@ -157,8 +157,9 @@ def known_failure(exc: Exception) -> tuple[str, int]:
         return f"MLflow ({registry_label()}): {exc.message.splitlines()[0]}", EXIT_USER_ERROR
     if isinstance(exc, OSError):
         return os_error_message(exc, "a file could not be read or written"), EXIT_USER_ERROR
+    notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))
     return (
-        f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+        f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{notes} "
         f"(the full trace is in {_log_trace(exc)}; please report it)",
         EXIT_UNEXPECTED,
     )
