@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from resilience.core.errors import ResilienceError
-from resilience.core.week_files import DECISIONS
+from resilience.core.week_files import DECISION_HEAD, DECISIONS
 from resilience.data.io import write_text_atomic
 from resilience.governance import decisions
 from resilience.learn.evidence import ModelEvidence
@@ -66,13 +66,14 @@ def load_model(settings: ScoreSettings) -> VettedChampion:
 
 
 def decision_log_anchor(path) -> tuple[dict, list[str]]:
-    """The decision log's count and head hash for the manifest (a damaged log is a warning here;
-    ``resilience-decide verify=true`` is where it fails)."""
+    """The decision log's identity, count and head hash for the manifest (signed when the log's
+    key is at hand; a damaged log is a warning here, ``resilience-decide verify=true`` is where
+    it fails)."""
     try:
-        anchor = decisions.head(path)
+        anchor = decisions.head(path, decisions.key_if_set())
     except ResilienceError as exc:
         return {}, [f"decision log not anchored and last week's decisions not shown: {exc}"]
-    return ({"decision_log": anchor} if anchor else {}), []
+    return ({DECISION_HEAD: anchor} if anchor else {}), []
 
 
 def score(input_path: str | Path, champion: VettedChampion, settings: ScoreSettings) -> WeekResult:
@@ -117,6 +118,4 @@ def score(input_path: str | Path, champion: VettedChampion, settings: ScoreSetti
         weekly_runs.log_scoring_run(
             settings.tracking, settings.weekly_experiment, result.folder, result.manifest
         )
-        if anchor:
-            weekly_runs.anchor_decision_log(settings.weekly_experiment, anchor["decision_log"])
     return result
