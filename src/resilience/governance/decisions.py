@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from resilience.core.errors import ResilienceError
+from resilience.core.errors import ResilienceError, os_error_message
 from resilience.core.locks import hold
 from resilience.core.week_files import MANIFEST, SCORES_PARQUET, lock_file
 from resilience.data.io import write_text_atomic
@@ -213,12 +213,30 @@ def append(
         if not path.exists():  # a new log must not silently replace one the week already saw
             _refuse_a_lost_log(path, week_dir / MANIFEST)
         log_id = _commit(path, record, key)
-        _write_week_anchors(path, week_dir, key)  # this week's, under the lock already held
-    _heal_tail(path, week_dir, key)
+        try:
+            _write_week_anchors(path, week_dir, key)  # this week's, under the lock already held
+        except OSError as exc:
+            raise _recorded_but(exc, record, path, week_dir) from exc
+    try:
+        _heal_tail(path, week_dir, key)  # other weeks' locks, one at a time: never two held
+    except OSError as exc:
+        raise _recorded_but(exc, record, path, week_dir) from exc
     record["anchor"] = anchors.anchor(
         key, log_id, record["seq"], record["hash"], record["recorded_utc"], str(path.resolve())
     )
     return record
+
+
+def _recorded_but(exc: OSError, record: dict, path: Path, week_dir: Path) -> ResilienceError:
+    """The record is in, an anchor is not: say both, and how the anchor gets written."""
+    return ResilienceError(
+        os_error_message(
+            exc,
+            f"the decision is recorded (record {record['seq']} of {path}), but an anchor was not "
+            f"written beside {week_dir} (the next decision, or resilience-decide reanchor=true, "
+            "writes it)",
+        )
+    )
 
 
 def _commit(path: Path, record: dict, key: bytes) -> str:

@@ -76,6 +76,23 @@ def decision_log_anchor(path) -> tuple[dict, list[str]]:
     return ({DECISION_HEAD: anchor} if anchor else {}), []
 
 
+def log_week(settings: ScoreSettings, result: WeekResult) -> None:
+    """Log the scored week's run to MLflow; a store that fails now (locked, full disk) is said as
+    such, after saying that the week itself is scored and complete."""
+    try:
+        weekly_runs.log_scoring_run(
+            settings.tracking, settings.weekly_experiment, result.folder, result.manifest
+        )
+    except Exception as exc:
+        problem = store.mlflow_failure_message(exc)
+        if problem is None:
+            raise
+        raise ResilienceError(
+            f"week {result.week} was scored into {result.folder} (complete), but its run was not "
+            f"logged to MLflow: {problem}"
+        ) from exc
+
+
 def score(input_path: str | Path, champion: VettedChampion, settings: ScoreSettings) -> WeekResult:
     """Score the week's extract into its folder, briefing included, and log the run."""
     anchor, log_warnings = decision_log_anchor(settings.decision_log)
@@ -115,7 +132,5 @@ def score(input_path: str | Path, champion: VettedChampion, settings: ScoreSetti
         manifest_extra=anchor,
     )
     if settings.log_to_mlflow:
-        weekly_runs.log_scoring_run(
-            settings.tracking, settings.weekly_experiment, result.folder, result.manifest
-        )
+        log_week(settings, result)
     return result
