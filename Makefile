@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml
 ## Create .venv and install the toolkit with its test tools
 install: $(STAMP)
 
-## Run the main job end to end on the embedded defaults: synthetic world, training, scoring the last two weeks, briefing
+## Run the main job end to end on the embedded defaults: a local registration key (if none), synthetic world, training, scoring the last two weeks, briefing
 demo: install
+	$(BIN)/resilience-sign new_key=true
 	$(BIN)/resilience-generate
 	$(BIN)/resilience-validate input=data/synthetic/disruptions.parquet require_label=true
 	$(BIN)/resilience-train
