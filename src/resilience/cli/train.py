@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from resilience.cli._app import hydra_app
 from resilience.cli._config import tracking_configs, typed
 from resilience.core.progress import bar
-from resilience.data.asof import resolve_as_of
+from resilience.data.asof import as_of_from_setting
 from resilience.data.contract import DataContract
 from resilience.data.io import file_sha256
 from resilience.data.validate import load_extract
@@ -68,8 +68,10 @@ def main(cfg: DictConfig) -> float | None:
         cfg.input,
         file_sha256(cfg.input),
         truth=load_truth(cfg.truth, Path(cfg.input), contract),
-        as_of=resolve_as_of(cfg.as_of, cfg.input, contract),
+        as_of=as_of_from_setting(cfg.as_of, cfg.input, contract),
     )
+    for warning in data.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     settings = TrainSettings(
         split=typed(SplitConfig, cfg.split),
         evaluation=typed(EvaluationConfig, cfg.evaluation),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ import pandas as pd
 from resilience.core.errors import ResilienceError
 from resilience.core.progress import Stages
 from resilience.core.weeks import iso_week, iso_weeks
-from resilience.data.asof import check_training_extract
+from resilience.data.asof import AsOf, check_training_extract
 from resilience.data.contract import DataContract
 from resilience.explain import Explanation, explain, global_view
 from resilience.explain.screen import ScreenConfig, screen_features
@@ -66,7 +66,13 @@ class TrainingData:
     input_path: str | Path
     input_sha256: str
     truth: pd.DataFrame | None = None
-    as_of: pd.Timestamp | None = None
+    as_of: AsOf | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the run, its model card and every briefing of its model must say (the label-age
+        guard switched off with ``as_of=unchecked``)."""
+        return [self.as_of.warning] if self.as_of and self.as_of.warning else []
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,7 @@ def train(data: TrainingData, recipe, settings: TrainSettings, stages: Stages) -
         evidence, explanation = build_evidence(
             model, evaluation, history, contract, settings.evaluation, recipe_record
         )
+    evidence = replace(evidence, warnings=data.warnings)
     return Trained(model, evaluation, evidence, explanation, recipe_record, coverage)
 
 
@@ -178,6 +185,7 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
         "input": str(data.input_path),
         "model_family": model.family,
         "recipe": settings.run_name or f"{model.family}-default",
+        **{f"warning.{i + 1}": w[:5000] for i, w in enumerate(data.warnings)},
     }
     name = display_run_name(settings.run_name, model.family, contract, data.history)
     with runs.start_run(

@@ -259,6 +259,7 @@ def _manifest(
             "drift_alerts": len(scores.drift["alerts"]),
         },
         warnings=([model_ref.warning] if model_ref.warning else [])
+        + [f"the model's training: {w}" for w in evidence.warnings]
         + scores.warnings
         + [a["message"] for a in scores.drift["alerts"]],
     )
