@@ -5,35 +5,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from conftest import copy_store, run_command, run_score
+from test_score_faults import small_filesystem
 
 from resilience.core.errors import ResilienceError
 
 
-@contextlib.contextmanager
 def small_disk(folder: Path, size: str = "2m"):
-    """A tmpfs at ``folder`` (root only), yielding whether it could be mounted."""
-    folder.mkdir(parents=True, exist_ok=True)
-    mounted = (
-        os.geteuid() == 0
-        and subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-            capture_output=True,
-        ).returncode
-        == 0
-    )
-    try:
-        yield mounted
-    finally:
-        if mounted:
-            subprocess.run(["umount", str(folder)], check=True)
+    """A tmpfs of ``size`` at ``folder`` (root only), yielding whether it could be mounted."""
+    return small_filesystem(folder, f"size={size}")
 
 
 def fill(folder: Path) -> None:

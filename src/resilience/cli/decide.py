@@ -60,11 +60,11 @@ def _verify(cfg: DictConfig, key: bytes) -> None:
 
 @hydra_app("decide")
 def main(cfg: DictConfig) -> None:
-    key = decisions.signing_key(cfg.key_file)
     if cfg.verify:
-        _verify(cfg, key)
+        _verify(cfg, decisions.signing_key(cfg.key_file))
         return
     if cfg.reanchor:
+        key = decisions.signing_key(cfg.key_file)
         log_id, every = decisions.reanchor(cfg.log_path, cfg.output_root, key)
         written = _anchor_in_mlflow(cfg, key)
         print(
@@ -79,6 +79,7 @@ def main(cfg: DictConfig) -> None:
             'decision="..." reason="..." by=<role>'
         )
     folder = week_folder(cfg.output_root, cfg.week)  # a real ISO week inside output_root, first
+    key = decisions.signing_key(cfg.key_file)
     record = decisions.append(
         cfg.log_path,
         folder,

@@ -144,19 +144,26 @@ def _raw(public_key: Ed25519PublicKey) -> bytes:
     return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
+def _guarded_file(path: Path, missing: str, exposed_bits: int, exposed: str) -> None:
+    """Refuse ``path`` (with ``missing``) when it is not a file, and (with ``exposed``) when its
+    mode has any of ``exposed_bits``: a key others can read, a trusted list others can write."""
+    if not path.is_file():
+        raise ResilienceError(missing)
+    if path.stat().st_mode & exposed_bits:
+        raise ResilienceError(exposed)
+
+
 def load_private_key(path: Path) -> Ed25519PrivateKey:
     """The registration key at ``path``; refused when missing, readable by others or not Ed25519.
     Nothing of the file's contents is ever put in a message."""
-    if not path.is_file():
-        raise ResilienceError(
-            f"no registration key at {path}: set {KEY_ENV} (or mlflow.signing_key=) to the private "
-            "key kept where models are registered, or create one with resilience-sign new_key=true"
-        )
-    if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ResilienceError(
-            f"registration key {path} can be read by other users; make it private "
-            f"(chmod 600 {path}) and rerun"
-        )
+    _guarded_file(
+        path,
+        f"no registration key at {path}: set {KEY_ENV} (or mlflow.signing_key=) to the private "
+        "key kept where models are registered, or create one with resilience-sign new_key=true",
+        stat.S_IRWXG | stat.S_IRWXO,
+        f"registration key {path} can be read by other users; make it private "
+        f"(chmod 600 {path}) and rerun",
+    )
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (ValueError, TypeError, OSError) as exc:
@@ -172,16 +179,14 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
 def trusted_keys(path: Path) -> dict[str, Ed25519PublicKey]:
     """The public keys in the trusted list at ``path`` (key id -> key); refused when the file is
     missing or others can write it, and each line that is not a key is named."""
-    if not path.is_file():
-        raise ResilienceError(
-            f"no trusted public keys at {path}: set {TRUSTED_ENV} (or mlflow.trusted_keys=) to the "
-            "file of public keys that may sign registered models; nothing was loaded"
-        )
-    if path.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise ResilienceError(
-            f"trusted keys file {path} can be written by other users, so anyone could add a key; "
-            f"make it writable only by its owner (chmod 644 {path}); nothing was loaded"
-        )
+    _guarded_file(
+        path,
+        f"no trusted public keys at {path}: set {TRUSTED_ENV} (or mlflow.trusted_keys=) to the "
+        "file of public keys that may sign registered models; nothing was loaded",
+        stat.S_IWGRP | stat.S_IWOTH,
+        f"trusted keys file {path} can be written by other users, so anyone could add a key; "
+        f"make it writable only by its owner (chmod 644 {path}); nothing was loaded",
+    )
     keys = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         fields = line.split("#", 1)[0].split()
