@@ -50,6 +50,7 @@ QUIET_LOGGERS = (
     "py4j",
     "urllib3",
     "numexpr",
+    "optuna",
 )
 
 
