@@ -42,8 +42,9 @@ tactics: $(TACTICS_STAMP)
 	$(BIN)/resilience-tactics input=$(TACTICS_WORLD)/disruptions.parquet
 
 DEMO_WEEKS ?= 4
-## Run the main job end to end on the embedded defaults: synthetic world, training on what was known before the scored weeks, scoring the last four weeks, their outcomes, the briefing
+## Run the main job end to end on the embedded defaults: a local registration key (if none), synthetic world, training on what was known before the scored weeks, scoring the last four weeks, their outcomes, the briefing
 demo: install
+	$(BIN)/resilience-sign new_key=true
 	$(BIN)/resilience-generate
 	$(BIN)/python scripts/demo_history.py --world data/synthetic --out outputs/demo --weeks $(DEMO_WEEKS)
 	$(BIN)/resilience-validate input=outputs/demo/history.parquet require_label=true as_of=$$(cat outputs/demo/as_of.txt)
