@@ -10,7 +10,8 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
 ## Show this help
 help:
-	@awk '/^## /{desc=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(desc){split($$1,t,":"); printf "  \033[1m%-12s\033[0m %s\n", t[1], desc}; desc=""}' $(MAKEFILE_LIST)
+	@if [ -t 1 ]; then bold=$$'\033[1m'; plain=$$'\033[0m'; fi; \
+	awk -v b="$$bold" -v p="$$plain" '/^## /{desc=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(desc){split($$1,t,":"); printf "  %s%-12s%s %s\n", b, t[1], p, desc}; desc=""}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

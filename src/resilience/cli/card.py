@@ -9,13 +9,15 @@ from omegaconf import DictConfig, OmegaConf
 from resilience.cli._app import hydra_app
 from resilience.cli._config import tracking_configs
 from resilience.core.errors import ResilienceError
-from resilience.data.io import write_text_atomic
-from resilience.governance.card import publish
-from resilience.tracking import registry, store
 
 
 @hydra_app("card")
 def main(cfg: DictConfig) -> None:
+    # the library loads once the config is known to be good: a bad one is refused within a second
+    from resilience.data.io import write_text_atomic
+    from resilience.governance.card import publish
+    from resilience.tracking import registry, store
+
     store.connect(tracking_configs(cfg)[1])
     store.check_store()  # a typo'd sqlite:/// path is refused, never created
     if not str(cfg.model_uri).startswith("models:/"):

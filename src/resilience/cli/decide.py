@@ -10,14 +10,14 @@ from resilience.cli._app import hydra_app
 from resilience.cli._config import tracking_configs
 from resilience.core.errors import ResilienceError
 from resilience.core.weeks import week_folder
-from resilience.governance import decisions
-from resilience.tracking import store, weekly_runs
 
 
 def _mlflow(cfg: DictConfig) -> str | None:
     """Connect to the configured store for anchors; None (and why) when anchoring is off or it is unusable."""
     if not cfg.anchor_in_mlflow:
         return None
+    from resilience.tracking import store  # the library loads once the config is known to be good
+
     store.connect(tracking_configs(cfg)[1])
     store.check_store()
     return cfg.anchor_experiment
@@ -25,6 +25,10 @@ def _mlflow(cfg: DictConfig) -> str | None:
 
 @hydra_app("decide")
 def main(cfg: DictConfig) -> None:
+    # the library loads once the config is known to be good: a bad one is refused within a second
+    from resilience.governance import decisions
+    from resilience.tracking import weekly_runs
+
     if cfg.verify:
         key = decisions.signing_key(cfg.key_file)
         anchors = decisions.week_anchors(cfg.output_root, cfg.log_path)

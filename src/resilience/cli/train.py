@@ -12,23 +12,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from resilience.cli._app import hydra_app
 from resilience.cli._config import tracking_configs, typed
-from resilience.core.progress import bar
-from resilience.data.asof import resolve_as_of
-from resilience.data.contract import DataContract
-from resilience.data.io import file_sha256
-from resilience.data.validate import load_extract
-from resilience.explain.screen import ScreenConfig
-from resilience.learn.evaluation import EvaluationConfig
-from resilience.learn.params import check_params
-from resilience.learn.ranges import IntervalConfig
-from resilience.learn.split import SplitConfig
-from resilience.pipelines.train import TrainingData, TrainSettings, train_and_track
-from resilience.pipelines.train_inputs import filter_rows, load_truth
-from resilience.tracking import runs, store
 
 
-def _sweep_trial(cfg: DictConfig, tracking: store.TrackingConfig) -> str | None:
+def _sweep_trial(cfg: DictConfig, tracking) -> str | None:
     """A --multirun trial's parent run (and its progress line); None for a single run."""
+    from resilience.core.progress import bar
+    from resilience.tracking import runs
+
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return None
@@ -47,6 +37,20 @@ def _sweep_trial(cfg: DictConfig, tracking: store.TrackingConfig) -> str | None:
 
 @hydra_app("train")
 def main(cfg: DictConfig) -> float | None:
+    # the library loads once the config is known to be good: a bad one is refused within seconds
+    from resilience.data.asof import resolve_as_of
+    from resilience.data.contract import DataContract
+    from resilience.data.io import file_sha256
+    from resilience.data.validate import load_extract
+    from resilience.explain.screen import ScreenConfig
+    from resilience.learn.evaluation import EvaluationConfig
+    from resilience.learn.params import check_params
+    from resilience.learn.ranges import IntervalConfig
+    from resilience.learn.split import SplitConfig
+    from resilience.pipelines.train import TrainingData, TrainSettings, train_and_track
+    from resilience.pipelines.train_inputs import filter_rows, load_truth
+    from resilience.tracking import runs, store
+
     contract = DataContract.from_dict(cfg.data)
     # a typo fails before any work
     check_params(cfg.model.family, OmegaConf.to_container(cfg.model.params, resolve=True))
@@ -95,7 +99,9 @@ def main(cfg: DictConfig) -> float | None:
     return float(value) if value is not None else None
 
 
-def _print_result(result, tracking: store.TrackingConfig) -> None:
+def _print_result(result, tracking) -> None:
+    from resilience.tracking import store
+
     metrics = result.evaluation.metrics
     print(
         f"run {result.run_id}: test ROC AUC {metrics['roc_auc']:.3f}, Brier {metrics['brier']:.3f}, "
