@@ -23,7 +23,17 @@ from conftest import BIN, run_command
 from resilience.cli._config import snapshot
 from resilience.cli._help import group_options, read_main_config
 
-COMMANDS = ["generate", "validate", "train", "score", "promote", "outcomes", "decide", "card", "report"]
+COMMANDS = [
+    "generate",
+    "validate",
+    "train",
+    "score",
+    "promote",
+    "outcomes",
+    "decide",
+    "card",
+    "report",
+]
 NUMERIC = {"int", "float"}
 MISSING_INPUT = "input=/nonexistent/extract.parquet"  # were any data read, this would be the error
 
@@ -62,7 +72,9 @@ def _group_cases() -> list[tuple[str, str, str]]:
             seen.add(group.key)
             options = [o for o in group_options(group.key) if o != "schema"]
             default = group.value if group.value != "null" else options[0]
-            cases.append((command, f"{group.key}={_misspelt(default)}", f"did you mean '{default}'?"))
+            cases.append(
+                (command, f"{group.key}={_misspelt(default)}", f"did you mean '{default}'?")
+            )
             if group.key in groups:
                 key = next(
                     f["name"]
@@ -70,7 +82,9 @@ def _group_cases() -> list[tuple[str, str, str]]:
                     if len(f["name"]) > 3 and not f["name"].startswith("_")
                 )
                 full = f"{group.key}.{key}"
-                cases.append((command, f"{group.key}.{_misspelt(key)}=1", f"did you mean '{full}'?"))
+                cases.append(
+                    (command, f"{group.key}.{_misspelt(key)}=1", f"did you mean '{full}'?")
+                )
     return cases
 
 
@@ -84,17 +98,25 @@ def _model_value_cases() -> list[tuple[str, str, str]]:
             if kind in NUMERIC:
                 word = "a whole number" if kind == "int" else "a number"
                 cases.append(
-                    (f"model={family}", f"++model.params.{name}=abc", f"'{name}=abc' must be {word}")
+                    (
+                        f"model={family}",
+                        f"++model.params.{name}=abc",
+                        f"'{name}=abc' must be {word}",
+                    )
                 )
     for field in snapshot()["groups"]["model"]["fields"]:
         kind = field["type"]
         if str(kind if isinstance(kind, str) else kind.get("optional")) in NUMERIC:
-            cases.append(("model=lightgbm", f"model.{field['name']}=abc", f"model.{field['name']}=abc"))
+            cases.append(
+                ("model=lightgbm", f"model.{field['name']}=abc", f"model.{field['name']}=abc")
+            )
     return cases
 
 
 @pytest.mark.parametrize("command, override, expected", _group_cases())
-def test_every_group_s_misspelt_key_and_option_names_the_nearest(command, override, expected, tmp_path):
+def test_every_group_s_misspelt_key_and_option_names_the_nearest(
+    command, override, expected, tmp_path
+):
     extra = [MISSING_INPUT] if command in ("train", "score", "validate") else []
     code, stderr = _run_in_process(command, override, *extra, cwd=tmp_path)
     assert code == 2, stderr
@@ -127,7 +149,10 @@ ISSUE_CASES = [
     ("inptu=x.csv", "did you mean 'input'?"),
     ("experiment=baseline_logistc", "did you mean 'baseline_logistic'?"),
     ("model.params.num_leaves=abc", "'num_leaves=abc' must be a whole number, e.g. num_leaves="),
-    ("split.test_weeks=abc", "split.test_weeks=abc: must be a whole number, e.g. split.test_weeks="),
+    (
+        "split.test_weeks=abc",
+        "split.test_weeks=abc: must be a whole number, e.g. split.test_weeks=",
+    ),
     ("split.test_weeks==13", "cannot read the override 'split.test_weeks==13'"),
 ]
 
@@ -170,10 +195,14 @@ def test_help_shows_usage_the_command_s_own_overrides_and_three_examples(command
     assert code == 0
     assert page.startswith(f"usage: resilience-{command} ")
     examples = page.split("\nExamples:\n", 1)[1].split("\n\n", 1)[0].splitlines()
-    assert len(examples) >= 3 and all(e.strip().startswith(f"resilience-{command}") for e in examples)
+    assert len(examples) >= 3 and all(
+        e.strip().startswith(f"resilience-{command}") for e in examples
+    )
     own = {g.key for g in read_main_config(command).groups}
     for group in {"model", "split", "data", "world", "drift", "features"} - own:
-        assert f"\n  {group}=" not in page, f"{command} --help offers {group}, which it does not use"
+        assert f"\n  {group}=" not in page, (
+            f"{command} --help offers {group}, which it does not use"
+        )
     assert len(page.splitlines()) < 60, "a page, not a config dump"
     assert not list(tmp_path.iterdir())
 

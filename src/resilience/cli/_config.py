@@ -232,7 +232,9 @@ def error_message(exc: Exception) -> str:
         key, full_key = str(cause.key), str(cause.full_key or cause.key)
         close = nearest(key, _keys_beside(cause))
         prefix = full_key[: -len(key)] if full_key.endswith(key) else ""
-        hint = f"; did you mean '{prefix}{close}'?" if close else f"; to add it, write +{full_key}=..."
+        hint = (
+            f"; did you mean '{prefix}{close}'?" if close else f"; to add it, write +{full_key}=..."
+        )
         return f"config: unknown key '{full_key}'{hint} (see --help)"
     if isinstance(cause, ValidationError):
         return _wrong_value(cause)

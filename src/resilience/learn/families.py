@@ -99,7 +99,9 @@ class LightGBMFamily:
         from lightgbm.basic import _ConfigAliases
 
         types = {name: TYPE_NAMES[type(v)] for name, v in DEFAULT_LGBM_PARAMS.items()}
-        for name, parameter in inspect.signature(lightgbm.LGBMClassifier.__init__).parameters.items():
+        for name, parameter in inspect.signature(
+            lightgbm.LGBMClassifier.__init__
+        ).parameters.items():
             hint = parameter.annotation
             inner = [a for a in typing.get_args(hint) if a is not type(None)]
             if len(inner) == 1:  # Optional[int] -> int
