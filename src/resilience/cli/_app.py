@@ -55,6 +55,7 @@ QUIET_LOGGERS = (
     "py4j",
     "urllib3",
     "numexpr",
+    "optuna",
 )
 
 

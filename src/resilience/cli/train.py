@@ -1,9 +1,10 @@
-"""resilience-train: one command per experiment; --multirun sweeps with Optuna (child runs)."""
+"""resilience-train: one command per experiment; ``sweep.n_trials`` > 0 runs an Optuna study of
+training runs (child runs of one parent); ``--multirun`` runs a grid."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -13,59 +14,44 @@ from omegaconf import DictConfig, OmegaConf
 from resilience.cli._app import hydra_app
 from resilience.cli._config import tracking_configs, typed
 
+if TYPE_CHECKING:
+    from resilience.data.contract import DataContract
+    from resilience.governance.champion import ChampionConfig
+    from resilience.pipelines.train import TrainSettings
+    from resilience.tracking.store import TrackingConfig
 
-def _sweep_trial(cfg: DictConfig, tracking) -> str | None:
-    """A --multirun trial's parent run (and its progress line); None for a single run."""
-    from resilience.core.progress import bar
+
+def _grid_parent(cfg: DictConfig, tracking: TrackingConfig) -> str | None:
+    """A --multirun job's parent run (one per grid; Hydra prints each job's overrides); None for a
+    single run."""
     from resilience.tracking import runs
 
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return None
-    parent = runs.sweep_parent_run(tracking, hydra_cfg.sweep.dir, cfg.run_name or "sweep")
-    trials = OmegaConf.select(cfg, "hydra.sweeper.n_trials", default=None) or hydra_cfg.sweeper.get(
-        "n_trials"
-    )
-    number = int(hydra_cfg.job.num)
-    print(
-        f"[sweep] trial {number + 1} of {trials or '?'} {bar(number, trials or 1)}",
-        file=sys.stderr,
-        flush=True,
-    )
-    return parent
+    return runs.sweep_parent_run(tracking, hydra_cfg.sweep.dir, cfg.run_name or "grid")
 
 
 @hydra_app("train")
 def main(cfg: DictConfig) -> float | None:
     # the library loads once the config is known to be good: a bad one is refused within seconds
+    from resilience.cli._sweep import checked_space, run_study
     from resilience.data.asof import resolve_as_of
     from resilience.data.contract import DataContract
     from resilience.data.io import file_sha256
     from resilience.data.validate import load_extract
-    from resilience.explain.screen import ScreenConfig
-    from resilience.learn.evaluation import EvaluationConfig
-    from resilience.learn.params import check_params
-    from resilience.learn.ranges import IntervalConfig
-    from resilience.learn.split import SplitConfig
-    from resilience.pipelines.train import TrainingData, TrainSettings, train_and_track
+    from resilience.pipelines.sweep import SweepConfig
+    from resilience.pipelines.train import TrainingData, train_and_track
     from resilience.pipelines.train_inputs import filter_rows, load_truth
-    from resilience.tracking import runs, store
+    from resilience.tracking import store
 
     contract = DataContract.from_dict(cfg.data)
-    # a typo fails before any work
-    check_params(cfg.model.family, OmegaConf.to_container(cfg.model.params, resolve=True))
+    sweep = typed(SweepConfig, cfg.sweep)
+    space = checked_space(cfg, sweep)  # a typo fails before any work (in the search space too)
     champion, tracking = tracking_configs(cfg)
     store.connect(tracking)  # a tracking server that does not answer fails before any work
     store.check_store(must_exist=False)  # ... and so does a damaged local store
     extract = load_extract(cfg.input, contract, require_label=True)
-    # _partial_: the contract is passed as-is (instantiate would turn a dataclass into a dict)
-    recipe = hydra.utils.instantiate(cfg.model, _partial_=True)(
-        contract=contract,
-        features=OmegaConf.to_container(cfg.features, resolve=True)["include"],
-        exclude=list(cfg.features.exclude),
-    )
-    hydra_cfg = HydraConfig.get()
-    experiment = hydra_cfg.runtime.choices.get("experiment")
     data = TrainingData(
         filter_rows(extract.frame, cfg.row_filter),
         contract,
@@ -74,6 +60,46 @@ def main(cfg: DictConfig) -> float | None:
         truth=load_truth(cfg.truth, Path(cfg.input), contract),
         as_of=resolve_as_of(cfg.as_of, cfg.input, contract),
     )
+    if sweep.n_trials:  # an Optuna study: one training run per trial
+
+        def train_trial(trial_cfg, trial_tracking, parent_run_id):
+            recipe_and_settings = _recipe_and_settings(
+                trial_cfg, contract, champion, trial_tracking, parent_run_id
+            )
+            return train_and_track(data, *recipe_and_settings)
+
+        return run_study(cfg, sweep, space, data.input_sha256, tracking, train_trial)
+    result = train_and_track(
+        data, *_recipe_and_settings(cfg, contract, champion, tracking, _grid_parent(cfg, tracking))
+    )
+    _print_result(result, tracking)
+    value = result.evaluation.metrics.get(cfg.optimized_metric)
+    return float(value) if value is not None else None
+
+
+def _recipe_and_settings(
+    cfg: DictConfig,
+    contract: DataContract,
+    champion: ChampionConfig,
+    tracking: TrackingConfig,
+    parent_run_id: str | None,
+) -> tuple[object, TrainSettings]:
+    """The unfitted model and the run's settings, from the composed config."""
+    from resilience.explain.screen import ScreenConfig
+    from resilience.learn.evaluation import EvaluationConfig
+    from resilience.learn.ranges import IntervalConfig
+    from resilience.learn.split import SplitConfig
+    from resilience.pipelines.train import TrainSettings
+    from resilience.tracking import runs
+
+    # _partial_: the contract is passed as-is (instantiate would turn a dataclass into a dict)
+    recipe = hydra.utils.instantiate(cfg.model, _partial_=True)(
+        contract=contract,
+        features=OmegaConf.to_container(cfg.features, resolve=True)["include"],
+        exclude=list(cfg.features.exclude),
+    )
+    hydra_cfg = HydraConfig.get()
+    experiment = hydra_cfg.runtime.choices.get("experiment")
     settings = TrainSettings(
         split=typed(SplitConfig, cfg.split),
         evaluation=typed(EvaluationConfig, cfg.evaluation),
@@ -86,20 +112,17 @@ def main(cfg: DictConfig) -> float | None:
         governance=OmegaConf.to_container(cfg.governance, resolve=True),
         experiment=experiment,
         run_name=cfg.run_name or experiment,
-        parent_run_id=_sweep_trial(cfg, tracking),
+        parent_run_id=parent_run_id,
         params=runs.flatten(OmegaConf.to_container(cfg, resolve=True)),
         artifacts={
             "config/resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True),
             "config/overrides.txt": "\n".join(hydra_cfg.overrides.task),
         },
     )
-    result = train_and_track(data, recipe, settings)
-    _print_result(result, tracking)
-    value = result.evaluation.metrics.get(cfg.optimized_metric)
-    return float(value) if value is not None else None
+    return recipe, settings
 
 
-def _print_result(result, tracking) -> None:
+def _print_result(result, tracking: TrackingConfig) -> None:
     from resilience.tracking import store
 
     metrics = result.evaluation.metrics
