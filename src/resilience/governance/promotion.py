@@ -147,7 +147,6 @@ def apply_champion_rule(
 ) -> tuple[PromotionDecision, dict | None]:
     """Make version ``version`` of registered model ``name`` challenger, decide whether it becomes
     champion under the rule's settings ``config``, record everything on it."""
-    registry.set_alias(name, registry.CHALLENGER, version)
     current = registry.champion_version(name)
     comparison = None
     if current is None:
@@ -169,6 +168,8 @@ def apply_champion_rule(
         decision.numbers["compared_with_version"] = str(current.version)
         if comparison.best_version:
             decision.numbers["best_champion_version"] = comparison.best_version
+    if not decision.promote:  # @challenger only on a version that is not the champion
+        registry.set_alias(name, registry.CHALLENGER, version)
     if decision.promote:
         registry.record_champion(name, version)
         reference = comparison and (comparison.vs_best or comparison.vs_champion)

@@ -1,0 +1,100 @@
+"""Run pages that read at a glance: what a data scientist sees of a training run and of a weekly
+scoring run in MLflow (the settings in force, a description, the true duration, headline metrics
+first and per-slice ones grouped, aliases that do not overlap, the week's input and estimates)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from resilience.core.week_files import MANIFEST
+from resilience.learn.families import DEFAULT_LGBM_PARAMS
+from resilience.tracking import weekly_runs
+
+
+@pytest.fixture(scope="module")
+def champion_run(shared_store):
+    client = MlflowClient(shared_store.uri)
+    version = client.get_model_version_by_alias("line-resilience", "champion")
+    return client, client.get_run(version.run_id), version
+
+
+def test_params_are_the_settings_in_force_never_blank(champion_run):
+    _, run, _ = champion_run
+    params = run.data.params
+    assert not [k for k, v in params.items() if v == ""], "no blank params"
+    for name, default in DEFAULT_LGBM_PARAMS.items():  # the config's nulls, resolved
+        assert params[f"model.params.{name}"] == str(default), name
+    assert not [k for k in params if k.startswith("governance.")], "prose stays out of params"
+
+
+def test_the_run_says_what_was_trained_on_what_and_how_it_did(champion_run):
+    _, run, _ = champion_run
+    description = run.data.tags["mlflow.note.content"]
+    assert f"ROC AUC {run.data.metrics['test_roc_auc']:.3f}" in description
+    assert "lightgbm" in description and "labels to 20" in description
+    assert "champion" in description
+    assert " · labels to 20" in run.data.tags["mlflow.runName"]
+
+
+def test_the_run_lasts_as_long_as_the_training(champion_run):
+    """The run starts before fitting: its duration holds every timed stage."""
+    _, run, _ = champion_run
+    seconds = (run.info.end_time - run.info.start_time) / 1000
+    timed = sum(v for k, v in run.data.metrics.items() if k.startswith("seconds_"))
+    assert seconds >= 0.95 * timed > 0, (seconds, timed)
+
+
+def test_headline_metrics_lead_and_slices_group_old_names_kept(champion_run):
+    _, run, _ = champion_run
+    metrics = run.data.metrics
+    for name in ("roc_auc", "pr_auc", "brier", "ece", "precision_at_10"):
+        assert metrics[f"headline/{name}"] == metrics[f"test_{name}"]  # old names kept
+    grouped = {k: v for k, v in metrics.items() if k.startswith("slice/")}
+    assert "slice/line_type.home_grown/auc" in grouped
+    assert grouped["slice/line_type.home_grown/auc"] == metrics["auc.line_type.home_grown"]
+    # one slice value per set of rows: the same numbers are not repeated under another name
+    by_value: dict[str, tuple] = {}
+    for key, value in grouped.items():
+        _, slice_value, metric = key.split("/")
+        by_value.setdefault(slice_value, {})[metric] = value
+    shapes = [tuple(sorted(v.items())) for v in by_value.values()]
+    assert len(shapes) == len(set(shapes))
+
+
+def test_challenger_is_never_the_champion(champion_run):
+    client, _, version = champion_run
+    try:
+        challenger = client.get_model_version_by_alias("line-resilience", "challenger")
+    except MlflowException:
+        return  # no challenger at all
+    assert challenger.version != version.version
+
+
+def test_a_weekly_scoring_run_logs_its_input_mean_estimate_and_cohorts(
+    shared_scored_weeks, tmp_path, mlflow_uri
+):
+    folder = tmp_path / "week"
+    shutil.copytree(sorted(p for p in shared_scored_weeks.iterdir() if p.is_dir())[-1], folder)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    from resilience.tracking.store import TrackingConfig
+
+    run_id = weekly_runs.log_scoring_run(
+        TrackingConfig(tracking_uri=mlflow_uri), "weekly-scoring", folder, manifest
+    )
+    run = MlflowClient(mlflow_uri).get_run(run_id)
+    scores = __import__("pandas").read_parquet(folder / "scores.parquet")
+    metrics = run.data.metrics
+    assert metrics["mean_estimate"] == pytest.approx(scores["persistence_probability"].mean())
+    for cohort, group in scores.groupby("line_type"):
+        assert metrics[f"by_line_type/{cohort}/mean_estimate"] == pytest.approx(
+            group["persistence_probability"].mean()
+        )
+        assert metrics[f"by_line_type/{cohort}/rows"] == len(group)
+    inputs = run.inputs.dataset_inputs
+    assert len(inputs) == 1 and inputs[0].dataset.name == f"week {manifest['week']} extract"
+    assert {t.key: t.value for t in inputs[0].tags}["mlflow.data.context"] == "scoring"
