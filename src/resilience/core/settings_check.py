@@ -7,7 +7,7 @@ a typo, the expected type and the default for a value. The names, types and defa
 caller (a model family's hooks, or the CLI's schema snapshot of them): this module only checks.
 
 >>> setting_problems({"num_leavs": 10}, {"num_leaves"}, {"num_leaves": "int"}, {"num_leaves": 5})
-["'num_leavs' is not a parameter (did you mean 'num_leaves'?)"]
+["'num_leavs' (did you mean 'num_leaves'?) is not a parameter"]
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def setting_problems(
         if key not in known:
             close = nearest(key, known)
             hint = f"did you mean '{close}'?" if close else "no similar parameter exists"
-            problems.append(f"'{key}' is not a parameter ({hint})")
+            problems.append(f"'{key}' ({hint}) is not a parameter")
             continue
         kind = types.get(key)
         if kind in TYPE_WORDS and not _fits(value, kind):

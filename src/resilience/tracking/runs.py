@@ -104,8 +104,6 @@ def param_text(value: Any) -> str:
     text as ``""``), at most 6,000 characters."""
     if value is None:
         return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
     return (str(value) or '""')[:6000]
 
 
