@@ -86,6 +86,8 @@ class ColumnSpec:
     ageing: bool = False  # an age/history field that shifts as the panel ages: drift is information, not an alert
     # a tactic's place in the order tactics follow one another (1, 2, ...; None: not a tactic)
     tactic: int | None = None
+    # a category tactic: the level that means the tactic was not given (its review is "any other level against it")
+    untreated: str | None = None
 
     @property
     def is_categorical(self) -> bool:
@@ -304,6 +306,14 @@ class DataContract:
                     "`describes: disruption`) can be a tactic: a tactic is part of what police "
                     f"did, not a fact about the line, the place or a group (this column: role "
                     f"'{c.role}', describes '{c.describes}')"
+                )
+            if c.untreated is not None and (
+                c.dtype != "category" or c.untreated not in (c.allowed or ())
+            ):
+                raise ConfigError(
+                    f"{here}: `untreated` names a category tactic's level meaning 'not given', one "
+                    f"of its allowed levels (this column: dtype '{c.dtype}', allowed "
+                    f"{list(c.allowed or ())}, untreated {c.untreated!r})"
                 )
 
     def _check_column(self, c: ColumnSpec, where: str) -> None:
