@@ -33,6 +33,7 @@ COMMANDS = [
     "decide",
     "card",
     "report",
+    "tactics",
 ]
 NUMERIC = {"int", "float"}
 MISSING_INPUT = "input=/nonexistent/extract.parquet"  # were any data read, this would be the error

@@ -107,8 +107,15 @@ def read_main_config(command: str) -> MainConfig:
                 config.groups.append(Setting(match["group"], match["option"], comment))
             continue
         in_defaults = False
-    top = yaml_settings(path)
-    config.settings = [s for k, s in top.items() if "." not in k and k not in ("defaults", "hydra")]
+    top = {
+        k: s for k, s in yaml_settings(path).items() if k.split(".")[0] not in ("defaults", "hydra")
+    }
+    # a top-level mapping shows its own keys (``review.tactics=[]``), a plain setting itself
+    config.settings = [
+        s
+        for k, s in top.items()
+        if not any(o.startswith(f"{k}.") for o in top) and k.count(".") <= 1
+    ]
     return config
 
 
