@@ -98,3 +98,28 @@ def test_a_weekly_scoring_run_logs_its_input_mean_estimate_and_cohorts(
     inputs = run.inputs.dataset_inputs
     assert len(inputs) == 1 and inputs[0].dataset.name == f"week {manifest['week']} extract"
     assert {t.key: t.value for t in inputs[0].tags}["mlflow.data.context"] == "scoring"
+
+
+def test_a_reviewer_finds_lift_gain_and_precision_recall_at_capacity(champion_run):
+    client, run, _ = champion_run
+    plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    for name in ("lift_gain_at_capacity.png", "precision_recall_at_k.png", "calibration.png"):
+        assert f"plots/{name}" in plots
+    tables = {a.path for a in client.list_artifacts(run.info.run_id, "tables")}
+    assert "tables/lift_gain_at_k.csv" in tables
+
+
+def test_the_capacity_curve_against_chance():
+    """Two weeks of four lines; a perfect ranking finds every persisting line by k = 2 (each week
+    holds two), chance finds k/4 of them."""
+    import numpy as np
+
+    from resilience.learn.metrics import capacity_curve
+
+    y = np.array([1, 1, 0, 0, 1, 1, 0, 0])
+    p = np.array([0.9, 0.8, 0.2, 0.1, 0.7, 0.6, 0.3, 0.2])
+    weeks = np.array(["W1"] * 4 + ["W2"] * 4)
+    curve = capacity_curve(y, p, weeks, max_k=4).set_index("k")
+    assert curve.loc[2, "recall"] == 1.0 and curve.loc[2, "precision"] == 1.0
+    assert curve.loc[2, "lift"] == pytest.approx(2.0)
+    assert list(curve["random_recall"]) == pytest.approx([0.25, 0.5, 0.75, 1.0])

@@ -77,6 +77,16 @@ def main(cfg: DictConfig) -> float | None:
     return float(value) if value is not None else None
 
 
+def build_recipe(cfg: DictConfig, contract: DataContract):
+    """The unfitted model a composed train config describes."""
+    # _partial_: the contract is passed as-is (instantiate would turn a dataclass into a dict)
+    return hydra.utils.instantiate(cfg.model, _partial_=True)(
+        contract=contract,
+        features=OmegaConf.to_container(cfg.features, resolve=True)["include"],
+        exclude=list(cfg.features.exclude),
+    )
+
+
 def _recipe_and_settings(
     cfg: DictConfig,
     contract: DataContract,
@@ -92,12 +102,7 @@ def _recipe_and_settings(
     from resilience.pipelines.train import TrainSettings
     from resilience.tracking import runs
 
-    # _partial_: the contract is passed as-is (instantiate would turn a dataclass into a dict)
-    recipe = hydra.utils.instantiate(cfg.model, _partial_=True)(
-        contract=contract,
-        features=OmegaConf.to_container(cfg.features, resolve=True)["include"],
-        exclude=list(cfg.features.exclude),
-    )
+    recipe = build_recipe(cfg, contract)
     hydra_cfg = HydraConfig.get()
     experiment = hydra_cfg.runtime.choices.get("experiment")
     settings = TrainSettings(

@@ -37,8 +37,20 @@ from resilience.learn.evaluation import (
 )
 from resilience.learn.evidence import ModelEvidence
 from resilience.learn.families import family as family_of
-from resilience.learn.metrics import calibration_table, cohort_groups, headline_metrics, reportable
-from resilience.learn.plots import plot_calibration, plot_precision_at_k, plot_roc
+from resilience.learn.metrics import (
+    calibration_table,
+    capacity_curve,
+    cohort_groups,
+    headline_metrics,
+    reportable,
+)
+from resilience.learn.plots import (
+    plot_calibration,
+    plot_lift_and_gain,
+    plot_precision_at_k,
+    plot_precision_recall_at_k,
+    plot_roc,
+)
 from resilience.learn.ranges import INTERVAL_COLUMNS, IntervalConfig, attach_ranges, fit_ranges
 from resilience.learn.segments import maybe_segmented
 from resilience.learn.split import SplitConfig, split_history
@@ -423,6 +435,12 @@ def _log_plots(evaluation: Evaluation, contract: DataContract, config: Evaluatio
         "plots/precision_at_k.png",
     )
     runs.log_frame(calibration_table(y, p, config.n_bins), runs.CALIBRATION_TABLE)
+    curve = capacity_curve(y, p, weeks, max_k=max(20, config.capacity_k * 3))
+    runs.log_figure(
+        plot_precision_recall_at_k(curve, config.capacity_k), "plots/precision_recall_at_k.png"
+    )
+    runs.log_figure(plot_lift_and_gain(curve, config.capacity_k), "plots/lift_gain_at_capacity.png")
+    runs.log_frame(curve, "tables/lift_gain_at_k.csv")
 
 
 def _run_params(settings: TrainSettings, evaluation: Evaluation, model) -> dict:
