@@ -74,6 +74,7 @@ def log_scoring_run(
         for name in (
             "manifest.json",
             "drift.json",
+            "drift.html",
             "safeguarding.json",
             "report.html",
             "report.pdf",
