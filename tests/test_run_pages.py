@@ -123,3 +123,37 @@ def test_the_capacity_curve_against_chance():
     assert curve.loc[2, "recall"] == 1.0 and curve.loc[2, "precision"] == 1.0
     assert curve.loc[2, "lift"] == pytest.approx(2.0)
     assert list(curve["random_recall"]) == pytest.approx([0.25, 0.5, 0.75, 1.0])
+
+
+@pytest.mark.slow
+def test_rerun_reproduces_a_run_s_test_metrics_and_refuses_other_data(own_store, tmp_path):
+    from conftest import run_command
+
+    client = MlflowClient(own_store.uri)
+    original = client.get_run(
+        client.get_model_version_by_alias("line-resilience", "champion").run_id
+    )
+    other = tmp_path / "other.parquet"
+    other.write_bytes((own_store.world / "disruptions.parquet").read_bytes() + b"\0")
+    refused = run_command(
+        "resilience-train",
+        f"rerun={original.info.run_id}",
+        f"input={other}",
+        cwd=tmp_path,
+        env=own_store.env,
+    )
+    assert refused.returncode == 2 and "SHA-256" in refused.stderr, refused.stderr
+    assert refused.stderr.count("\n") == 1
+    result = run_command(
+        "resilience-train",
+        f"rerun={original.info.run_id}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+        env=own_store.env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rerun = client.get_run(result.stdout.split("run ", 1)[1].split(":", 1)[0])
+    assert rerun.info.run_id != original.info.run_id
+    assert rerun.data.tags["data_sha256"] == original.data.tags["data_sha256"]
+    tested = {k: v for k, v in original.data.metrics.items() if k.startswith("test_")}
+    assert tested and {k: rerun.data.metrics[k] for k in tested} == tested

@@ -35,6 +35,7 @@ def _grid_parent(cfg: DictConfig, tracking: TrackingConfig) -> str | None:
 @hydra_app("train")
 def main(cfg: DictConfig) -> float | None:
     # the library loads once the config is known to be good: a bad one is refused within seconds
+    from resilience.cli._rerun import check_same_data, rerun_config
     from resilience.cli._sweep import checked_space, run_study
     from resilience.data.asof import resolve_as_of
     from resilience.data.contract import DataContract
@@ -45,12 +46,18 @@ def main(cfg: DictConfig) -> float | None:
     from resilience.pipelines.train_inputs import filter_rows, load_truth
     from resilience.tracking import store
 
+    overrides, expected_sha256, rerun_of = None, None, cfg.rerun
+    if rerun_of:  # the logged run's config, recomposed (its data's digest is checked below)
+        store.connect(tracking_configs(cfg)[1])
+        cfg, overrides, expected_sha256 = rerun_config(str(rerun_of))
     contract = DataContract.from_dict(cfg.data)
     sweep = typed(SweepConfig, cfg.sweep)
     space = checked_space(cfg, sweep)  # a typo fails before any work (in the search space too)
     champion, tracking = tracking_configs(cfg)
     store.connect(tracking)  # a tracking server that does not answer fails before any work
     store.check_store(must_exist=False)  # ... and so does a damaged local store
+    if rerun_of:
+        check_same_data(str(rerun_of), cfg.input, expected_sha256, file_sha256(cfg.input))
     extract = load_extract(cfg.input, contract, require_label=True)
     data = TrainingData(
         filter_rows(extract.frame, cfg.row_filter),
@@ -69,8 +76,9 @@ def main(cfg: DictConfig) -> float | None:
             return train_and_track(data, *recipe_and_settings)
 
         return run_study(cfg, sweep, space, data.input_sha256, tracking, train_trial)
+    parent = None if rerun_of else _grid_parent(cfg, tracking)
     result = train_and_track(
-        data, *_recipe_and_settings(cfg, contract, champion, tracking, _grid_parent(cfg, tracking))
+        data, *_recipe_and_settings(cfg, contract, champion, tracking, parent, overrides)
     )
     _print_result(result, tracking)
     value = result.evaluation.metrics.get(cfg.optimized_metric)
@@ -93,8 +101,10 @@ def _recipe_and_settings(
     champion: ChampionConfig,
     tracking: TrackingConfig,
     parent_run_id: str | None,
+    overrides: list[str] | None = None,
 ) -> tuple[object, TrainSettings]:
-    """The unfitted model and the run's settings, from the composed config."""
+    """The unfitted model and the run's settings, from the composed config (``overrides``: what
+    it was composed from, when not the command line's: a rerun)."""
     from resilience.explain.screen import ScreenConfig
     from resilience.learn.evaluation import EvaluationConfig
     from resilience.learn.ranges import IntervalConfig
@@ -105,6 +115,9 @@ def _recipe_and_settings(
     recipe = build_recipe(cfg, contract)
     hydra_cfg = HydraConfig.get()
     experiment = hydra_cfg.runtime.choices.get("experiment")
+    if overrides is not None:
+        chosen = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] == "experiment"]
+        experiment = chosen[-1] if chosen else None
     settings = TrainSettings(
         split=typed(SplitConfig, cfg.split),
         evaluation=typed(EvaluationConfig, cfg.evaluation),
@@ -121,7 +134,9 @@ def _recipe_and_settings(
         params=runs.flatten(OmegaConf.to_container(cfg, resolve=True)),
         artifacts={
             "config/resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True),
-            "config/overrides.txt": "\n".join(hydra_cfg.overrides.task),
+            "config/overrides.txt": "\n".join(
+                hydra_cfg.overrides.task if overrides is None else overrides
+            ),
         },
     )
     return recipe, settings
