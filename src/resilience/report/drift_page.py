@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 
 from resilience.core.week_files import DRIFT, DRIFT_HTML, MANIFEST
 from resilience.data.io import read_json, write_text_atomic
@@ -87,7 +87,7 @@ def write_drift_page(folder: Path) -> Path | None:
 def render_drift_page(drift: dict, week: str) -> str:
     """``drift.html`` of a scored week, from its ``drift.json``."""
     environment = Environment(
-        loader=PackageLoader("resilience.report", "templates"), autoescape=select_autoescape()
+        loader=PackageLoader("resilience.report", "templates"), autoescape=True
     )
     return environment.get_template("drift.html.j2").render(
         week=week,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 
 COLUMNS = (  # (column, heading, format, higher is better)
     ("roc_auc", "ROC AUC", "{:.3f}", True),
@@ -50,7 +50,7 @@ def render_leaderboard(board) -> str:
             }
         )
     environment = Environment(
-        loader=PackageLoader("resilience.report", "templates"), autoescape=select_autoescape()
+        loader=PackageLoader("resilience.report", "templates"), autoescape=True
     )
     return environment.get_template("leaderboard.html.j2").render(
         board=board,
