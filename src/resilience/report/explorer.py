@@ -70,6 +70,15 @@ def what_if_table(model, frame: pd.DataFrame, contract, features: list[str]) -> 
     return out
 
 
+OTHER_FACTORS = "other_factors"
+
+
+def _input_label(contract, column: str) -> str:
+    if column == OTHER_FACTORS:
+        return "other factors (inputs whose weight the reason screen did not earn)"
+    return contract.describe(column) if column in contract.features else column
+
+
 def _plain(value):
     if isinstance(value, float | np.floating):
         return None if math.isnan(value) else round(float(value), 4)
@@ -102,7 +111,7 @@ def line_records(
                 "baseline": _plain(explained.loc[disruption].get("baseline_probability")),
                 "points": sorted(
                     (
-                        [contract.describe(c) if c in contract.features else c, _plain(v)]
+                        [_input_label(contract, c), _plain(v)]
                         for c, v in points.items()
                         if isinstance(v, int | float) and v == v
                     ),
@@ -123,7 +132,9 @@ def line_records(
 
 def render_explorer(week: str, records: list[dict], labels: dict[str, str]) -> str:
     """The page: the records as JSON inside it, shown by a small script (no network)."""
-    data = json.dumps({"week": week, "lines": records, "labels": labels, "bands": _bands()})
+    data = json.dumps(
+        {"week": week, "lines": records, "labels": labels, "bands": _bands(), "caution": CAUTION}
+    )
     environment = Environment(
         loader=PackageLoader("resilience.report", "templates"), autoescape=True
     )
