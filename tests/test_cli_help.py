@@ -34,6 +34,8 @@ COMMANDS = [
     "card",
     "report",
     "tactics",
+    "compare",
+    "explore",
 ]
 NUMERIC = {"int", "float"}
 MISSING_INPUT = "input=/nonexistent/extract.parquet"  # were any data read, this would be the error

@@ -28,6 +28,8 @@ MAIN_CONFIGS = [
     "card",
     "report",
     "tactics",
+    "compare",
+    "explore",
 ]
 COMMANDS = [f"resilience-{name}" for name in MAIN_CONFIGS]
 EXPERIMENTS = sorted(p.stem for p in experiments_dir().glob("*.yaml"))

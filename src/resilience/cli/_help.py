@@ -20,6 +20,7 @@ from resilience.core.paths import config_dir, experiments_dir
 
 HIDDEN_GROUPS = {"runtime"}  # plumbing (where files go), not a choice a user makes
 KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][\w]*):(?P<rest>.*)$")
+INCLUDE_LINE = re.compile(r"^ *- (?P<config>[A-Za-z_]\w*) *(#.*)?$")
 GROUP_LINE = re.compile(r"^ *- (?P<group>[\w/]+): *(?P<option>[^#\s]+)")
 
 
@@ -101,6 +102,12 @@ def read_main_config(command: str) -> MainConfig:
             in_defaults = True
             continue
         if in_defaults and line.startswith(" "):
+            included = INCLUDE_LINE.match(line)
+            if included and (config_dir() / f"{included['config']}.yaml").is_file():
+                base = read_main_config(included["config"])  # another main config, included whole
+                config.groups += base.groups
+                config.settings += base.settings
+                continue
             match = GROUP_LINE.match(line)
             if match and "/" not in match["group"] and match["group"] not in HIDDEN_GROUPS:
                 comment = split_comment(line.split(":", 1)[1])[1]
@@ -111,7 +118,7 @@ def read_main_config(command: str) -> MainConfig:
         k: s for k, s in yaml_settings(path).items() if k.split(".")[0] not in ("defaults", "hydra")
     }
     # a top-level mapping shows its own keys (``review.tactics=[]``), a plain setting itself
-    config.settings = [
+    config.settings += [
         s
         for k, s in top.items()
         if not any(o.startswith(f"{k}.") for o in top) and k.count(".") <= 1
