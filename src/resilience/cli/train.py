@@ -163,9 +163,10 @@ def _print_result(result, tracking: TrackingConfig) -> None:
                 f"{churn['median_move_points']:.1f} points (90th percentile {churn['p90_move_points']:.1f}), "
                 f"{churn.get('top_reason_changed_share', 0):.0%} change top reason"
             )
-    print(
-        f"see it in MLflow: make mlflow-ui  (tracking URI {store.resolve_tracking_uri(tracking.tracking_uri)})"
-    )
+    uri = store.resolve_tracking_uri(tracking.tracking_uri)
+    link = store.ui_link(result.experiment_id, result.run_id, tracking.tracking_uri)
+    where = "" if uri.startswith("http") else "make mlflow-ui, then "
+    print(f"see it in MLflow: {where}open {link}  (tracking URI {uri})")
 
 
 if __name__ == "__main__":

@@ -135,6 +135,7 @@ class TrainResult:
     promotion: PromotionDecision | None
     evidence: ModelEvidence | None = None
     churn: dict | None = None
+    experiment_id: str | None = None
 
 
 def train(data: TrainingData, recipe, settings: TrainSettings, stages: Stages) -> Trained:
@@ -229,7 +230,15 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
                 publish(register, version, settings.governance)
         runs.log_metrics({f"seconds_{k}": v for k, v in evaluation.timings.items()})
         runs.set_tags({RUN_DESCRIPTION_TAG: run_description(trained, data, settings, promotion)})
-    return TrainResult(evaluation, run.info.run_id, version, promotion, trained.evidence, churn)
+    return TrainResult(
+        evaluation,
+        run.info.run_id,
+        version,
+        promotion,
+        trained.evidence,
+        churn,
+        run.info.experiment_id,
+    )
 
 
 # -- the evidence -----------------------------------------------------------------------------------
