@@ -3,6 +3,7 @@ training runs (child runs of one parent); ``--multirun`` runs a grid."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,7 +38,7 @@ def main(cfg: DictConfig) -> float | None:
     # the library loads once the config is known to be good: a bad one is refused within seconds
     from resilience.cli._rerun import check_same_data, rerun_config
     from resilience.cli._sweep import checked_space, run_study
-    from resilience.data.asof import resolve_as_of
+    from resilience.data.asof import as_of_from_setting
     from resilience.data.contract import DataContract
     from resilience.data.io import file_sha256
     from resilience.data.validate import load_extract
@@ -65,8 +66,10 @@ def main(cfg: DictConfig) -> float | None:
         cfg.input,
         file_sha256(cfg.input),
         truth=load_truth(cfg.truth, Path(cfg.input), contract),
-        as_of=resolve_as_of(cfg.as_of, cfg.input, contract),
+        as_of=as_of_from_setting(cfg.as_of, cfg.input, contract),
     )
+    for warning in data.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if sweep.n_trials:  # an Optuna study: one training run per trial
 
         def train_trial(trial_cfg, trial_tracking, parent_run_id):
@@ -156,6 +159,15 @@ def _print_result(result, tracking: TrackingConfig) -> None:
             f"registered {tracking.registered_model_name} version {result.model_version}: "
             f"{result.promotion.reason}"
         )
+        if result.signed_by_key:
+            print(f"signed version {result.model_version} with key {result.signed_by_key}")
+        else:
+            print(
+                f"warning: version {result.model_version} is NOT signed ({result.unsigned_because}), "
+                "so scoring refuses it. Once reviewed, sign it: resilience-sign "
+                f'version={result.model_version} by=<role> reason="..."',
+                file=sys.stderr,
+            )
         if result.churn:
             churn = result.churn
             print(
