@@ -37,7 +37,7 @@ from omegaconf.errors import OmegaConfBaseException
 from resilience.cli._config import check_model_params, error_message, register_schemas, snapshot
 from resilience.cli._help import help_text
 from resilience.core.errors import ResilienceError, Terminated, os_error_message
-from resilience.core.paths import config_dir, project_root
+from resilience.core.paths import DECISION_KEY_ENV, config_dir, project_root
 
 FULL_ERROR = "HYDRA_FULL_ERROR"
 _ASKED_TO_RAISE: list[bool] = []  # non-empty while this process asked Hydra to raise, not print
@@ -192,9 +192,7 @@ SECRET_SETTINGS = ("key_file",)  # settings whose value may be a key pasted in p
 def redact(text: str) -> str:
     """``text`` with any key the command was given (a ``key_file=`` value, the decision log's key
     from the environment) replaced: no message or trace file ever repeats a key."""
-    from resilience.governance.decisions import KEY_ENV  # lazy: only a failure needs it
-
-    secrets = [os.environ.get(KEY_ENV, "")]
+    secrets = [os.environ.get(DECISION_KEY_ENV, "")]
     for arg in sys.argv[1:]:
         name, _, value = arg.lstrip("+~").partition("=")
         if name.rsplit(".", 1)[-1] in SECRET_SETTINGS:

@@ -36,13 +36,13 @@ def _recipe_configs(cfg: DictConfig) -> dict[str, DictConfig]:
     return configs
 
 
-def _champion(uri: str):
+def _champion(uri: str, trusted_keys=None):
     """The registered champion (for churn), or None when there is none."""
     from resilience.core.errors import ResilienceError
     from resilience.tracking.vetting import load_persistence_model
 
     try:
-        model, vetted = load_persistence_model(uri)
+        model, vetted = load_persistence_model(uri, trusted_keys=trusted_keys)
     except ResilienceError:
         return None, None
     return model, f"version {vetted.version}"
@@ -70,7 +70,7 @@ def main(cfg: DictConfig) -> None:
         name: maybe_segmented(build_recipe(c, DataContract.from_dict(c.data)), c.segment_by)
         for name, c in configs.items()
     }
-    champion, champion_name = _champion(str(cfg.champion_uri))
+    champion, champion_name = _champion(str(cfg.champion_uri), tracking.trusted_keys)
     board = compare_recipes(
         history,
         contract,

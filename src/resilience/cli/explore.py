@@ -14,9 +14,12 @@ def main(cfg: DictConfig) -> None:
     from resilience.pipelines.explore import explore_week
     from resilience.tracking import store
 
-    store.connect(tracking_configs(cfg)[1])
+    tracking = tracking_configs(cfg)[1]
+    store.connect(tracking)
     store.check_store()
-    path = explore_week(cfg.output_root, str(cfg.week), int(cfg.lines), cfg.decision_log)
+    path = explore_week(
+        cfg.output_root, str(cfg.week), int(cfg.lines), cfg.decision_log, tracking.trusted_keys
+    )
     print(f"line explorer: {path}")
 
 

@@ -56,7 +56,11 @@ def _decisions(log_path: Path | None, line_ids: set[str]) -> dict[str, list[dict
 
 
 def explore_week(
-    output_root: str | Path, week: str, lines: int = 50, decision_log: str | Path | None = None
+    output_root: str | Path,
+    week: str,
+    lines: int = 50,
+    decision_log: str | Path | None = None,
+    trusted_keys=None,
 ) -> Path:
     """Write ``<output_root>/<week>/explorer.html``; returns its path."""
     folder = week_folder(output_root, week)
@@ -70,7 +74,7 @@ def explore_week(
         if model_info.get("name") and model_info.get("version")
         else model_info["uri"]
     )
-    model, _ = vetting.load_persistence_model(uri)
+    model, _ = vetting.load_persistence_model(uri, trusted_keys=trusted_keys)
     scores = pd.read_parquet(folder / SCORES_PARQUET).sort_values("rank").head(lines)
     chosen = set(scores["disruption_id"].astype(str))
     extract = load_extract(manifest["input"]["path"], contract).frame
