@@ -32,6 +32,7 @@ from resilience.governance.champion import ChampionConfig
 from resilience.learn.evaluation import EvaluationConfig
 from resilience.learn.models import PersistenceModel
 from resilience.learn.ranges import IntervalConfig
+from resilience.learn.records import RecordsConfig
 from resilience.learn.split import SplitConfig
 from resilience.tracking.store import TrackingConfig
 from resilience.weekly.drift import DriftConfig
@@ -133,6 +134,7 @@ def _schemas() -> dict[str, type]:
         "features": FeaturesConfig,
         "model": _estimator_schema(PersistenceModel, drop=("contract", "features", "exclude")),
         "split": schema_of(SplitConfig),
+        "records": schema_of(RecordsConfig),
         "evaluation": schema_of(EvaluationConfig),
         "mlflow": schema_of(TrackingConfig, champion=(schema_of(ChampionConfig), ChampionConfig())),
         "governance": schema_of(GovernanceConfig),

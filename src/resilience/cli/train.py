@@ -16,13 +16,20 @@ from resilience.core.progress import bar
 from resilience.data.asof import resolve_as_of
 from resilience.data.contract import DataContract
 from resilience.data.io import file_sha256
+from resilience.data.snapshots import find_snapshots
 from resilience.data.validate import load_extract
 from resilience.explain.screen import ScreenConfig
 from resilience.learn.evaluation import EvaluationConfig
 from resilience.learn.params import check_params
 from resilience.learn.ranges import IntervalConfig
+from resilience.learn.records import RecordsConfig
 from resilience.learn.split import SplitConfig
-from resilience.pipelines.train import TrainingData, TrainSettings, train_and_track
+from resilience.pipelines.train import (
+    FINAL_RECORDS_ONLY,
+    TrainingData,
+    TrainSettings,
+    train_and_track,
+)
 from resilience.pipelines.train_inputs import filter_rows, load_truth
 from resilience.tracking import runs, store
 
@@ -69,9 +76,11 @@ def main(cfg: DictConfig) -> float | None:
         file_sha256(cfg.input),
         truth=load_truth(cfg.truth, Path(cfg.input), contract),
         as_of=resolve_as_of(cfg.as_of, cfg.input, contract),
+        snapshots=find_snapshots(cfg.snapshots) if cfg.snapshots else None,
     )
     settings = TrainSettings(
         split=typed(SplitConfig, cfg.split),
+        records=typed(RecordsConfig, cfg.records),
         evaluation=typed(EvaluationConfig, cfg.evaluation),
         tracking=tracking,
         champion=champion,
@@ -114,6 +123,8 @@ def _print_result(result, tracking: store.TrackingConfig) -> None:
                 f"{churn['median_move_points']:.1f} points (90th percentile {churn['p90_move_points']:.1f}), "
                 f"{churn.get('top_reason_changed_share', 0):.0%} change top reason"
             )
+    if not result.as_they_stood:
+        print(f"note: {FINAL_RECORDS_ONLY}")
     print(
         f"see it in MLflow: make mlflow-ui  (tracking URI {store.resolve_tracking_uri(tracking.tracking_uri)})"
     )

@@ -66,6 +66,8 @@ class LightGBMFamily:
 
     name = "lightgbm"
     params_hint = "parameters and aliases (see the LightGBM parameter docs)"
+    # settings that count rows: scaled by the rows per disruption, so they count disruptions
+    ROW_COUNTS = ("min_child_samples", "min_data_per_group")
 
     @staticmethod
     @lru_cache(maxsize=1)
@@ -88,6 +90,8 @@ class LightGBMFamily:
             **DEFAULT_LGBM_PARAMS,
             **{k: v for k, v in (model.params or {}).items() if v is not None},
         }
+        for name in LightGBMFamily.ROW_COUNTS:
+            params[name] = max(1, int(round(params[name] * model.rows_per_disruption_)))
         params.setdefault("random_state", model.random_state)
         params.setdefault("verbose", -1)
         if model.n_jobs is not None:
@@ -230,7 +234,8 @@ class LogisticFamily:
         model.design_ = linear_design(X)
         Z = model.design_.fit_transform(X).to_numpy(float)
         model.design_blocks_ = design_blocks(model.design_)
-        C = float((model.params or {}).get("C", 1.0))
+        # the penalty weighs against the sum of the rows' losses: per disruption, not per row
+        C = float((model.params or {}).get("C", 1.0)) / model.rows_per_disruption_
         model.estimator_ = LogisticRegression(C=C, max_iter=2000).fit(Z, y)
 
     @staticmethod

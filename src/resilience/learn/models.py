@@ -86,6 +86,9 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
     # Set after fitting by the training pipeline; a model trained without them has none.
     interval_ensemble_ = None  # the ranges (resilience.learn.ranges)
     reason_screen_ = None  # which reasons are earned (resilience.explain.screen)
+    # Rows per disruption in the training frame (records as they stood: several snapshots of each,
+    # resilience.learn.records); a family setting that counts rows counts disruptions with it.
+    rows_per_disruption_ = 1.0
 
     def __init__(
         self,
@@ -159,13 +162,15 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
             )
         frame = frame.reset_index(drop=True)
         dates = frame[self.contract.date_column]
+        disruptions = frame[self.contract.id_column]
+        self.rows_per_disruption_ = len(frame) / max(int(disruptions.nunique()), 1)
         self.feature_names_ = features
         categories = self._categories(frame, features)
         self.categorical_features_ = tuple(categories)
         self.preparation_ = input_preparation(features, categories)
         X = self.preparation_.fit_transform(self._inputs(frame))
         fit_pos, cal_pos = calibration_slice(
-            dates, self.calibration_fraction if self.calibration != "none" else 0
+            dates, self.calibration_fraction if self.calibration != "none" else 0, disruptions
         )
         family(self.family).fit(
             self,

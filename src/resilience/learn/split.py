@@ -65,6 +65,10 @@ class SplitSummary:
     dropped_for_gap: int
     dropped_for_line_overlap: int
     test_weeks: int = 26
+    # "final": one final record per disruption | "as they stood": weekly snapshots
+    # (resilience.learn.records), per_disruption rows of each training disruption
+    records: str = "final"
+    per_disruption: int = 1
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -75,12 +79,17 @@ class Split:
     """A labelled history split once: the rows every training step fits on and is judged on.
 
     Computed by the training pipeline (:func:`split_history`) and passed to each step, so the
-    fit, the reason screen, the ranges and the segment comparison all see the same rows.
+    fit, the reason screen, the ranges and the segment comparison all see the same rows. Rebuilt
+    from records as they stood (:mod:`resilience.learn.records`), it also holds every snapshot of
+    the test disruptions (``test_by_age``) and each training disruption's latest record before
+    the horizon (``train_latest``); None otherwise.
     """
 
     train: pd.DataFrame
     test: pd.DataFrame
     summary: SplitSummary
+    test_by_age: pd.DataFrame | None = None
+    train_latest: pd.DataFrame | None = None
 
 
 def split_history(history: pd.DataFrame, contract: DataContract, config: SplitConfig) -> Split:
@@ -176,13 +185,24 @@ def _split(
     return train_idx, test_idx, summary
 
 
-def calibration_slice(dates: pd.Series, fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Positions (fit, calibration): calibration is the most recent ``fraction`` of rows by date."""
+def calibration_slice(
+    dates: pd.Series, fraction: float, groups: pd.Series | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (fit, calibration): calibration is the most recent ``fraction`` of rows by date.
+
+    ``groups`` (a disruption's id per row) keeps each group whole: every row of a group with a
+    row in the calibration slice is in it (a disruption's snapshots share its date and label).
+    """
     order = np.argsort(pd.to_datetime(dates).to_numpy(), kind="stable")
     n_cal = int(round(len(order) * fraction))
     if fraction <= 0 or n_cal < 20:
         return order, order[:0]
-    return np.sort(order[:-n_cal]), np.sort(order[-n_cal:])
+    calibration = np.zeros(len(order), dtype=bool)
+    calibration[order[-n_cal:]] = True
+    if groups is not None:
+        codes = pd.factorize(pd.Series(groups).astype(str))[0]
+        calibration |= np.isin(codes, codes[calibration])
+    return np.flatnonzero(~calibration), np.flatnonzero(calibration)
 
 
 def time_ordered_group_folds(

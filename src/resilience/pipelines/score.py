@@ -17,6 +17,7 @@ from resilience.report import build_report
 from resilience.tracking import runs, store, vetting, weekly_runs
 from resilience.tracking.vetting import VettedModel
 from resilience.weekly.drift import DriftConfig
+from resilience.weekly.kept import prune_kept_extracts
 from resilience.weekly.score import ModelRef, WeekResult, score_week
 
 
@@ -36,6 +37,8 @@ class ScoreSettings:
     marking: str = ""
     priority: str | None = None
     decision_log: str | Path = "outputs/decisions.sqlite"
+    keep_extract: bool = True  # the week keeps the extract it scored (weekly/kept.py)
+    keep_extracts_weeks: int | None = None  # retention: kept extracts of this many recent weeks
     log_to_mlflow: bool = True
     weekly_experiment: str = "weekly-scoring"
     tracking: store.TrackingConfig = field(default_factory=store.TrackingConfig)
@@ -113,7 +116,9 @@ def score(input_path: str | Path, champion: VettedChampion, settings: ScoreSetti
         evidence=champion.evidence,
         priority=settings.priority,
         manifest_extra=anchor,
+        keep=settings.keep_extract and settings.keep_extracts_weeks != 0,
     )
+    prune_kept_extracts(Path(settings.output_root), settings.keep_extracts_weeks)
     if settings.log_to_mlflow:
         weekly_runs.log_scoring_run(
             settings.tracking, settings.weekly_experiment, result.folder, result.manifest

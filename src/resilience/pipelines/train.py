@@ -10,8 +10,9 @@ it, its registered version and the champion decision (:mod:`resilience.governanc
 from __future__ import annotations
 
 import json
+import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +22,14 @@ from resilience.core.progress import Stages
 from resilience.core.weeks import iso_week, iso_weeks
 from resilience.data.asof import check_training_extract
 from resilience.data.contract import DataContract
+from resilience.data.snapshots import SnapshotFolder
 from resilience.explain import Explanation, explain, global_view
 from resilience.explain.screen import ScreenConfig, screen_features
 from resilience.governance.card import publish
 from resilience.governance.champion import ChampionConfig, PromotionDecision, Recipe
 from resilience.governance.fairness import fairness_flags, group_calibration
 from resilience.governance.promotion import apply_champion_rule
+from resilience.learn.by_age import age_metric_names, by_record_age
 from resilience.learn.evaluation import (
     PROBABILITY,
     Evaluation,
@@ -39,12 +42,14 @@ from resilience.learn.evidence import ModelEvidence
 from resilience.learn.metrics import calibration_table, cohort_groups, headline_metrics, reportable
 from resilience.learn.plots import plot_calibration, plot_precision_at_k, plot_roc
 from resilience.learn.ranges import INTERVAL_COLUMNS, IntervalConfig, attach_ranges, fit_ranges
+from resilience.learn.records import RecordsAsTheyStood, RecordsConfig, records_as_they_stood
 from resilience.learn.segments import maybe_segmented
 from resilience.learn.split import SplitConfig, split_history
 from resilience.tracking import pyfunc, runs, vetting
 from resilience.tracking.store import TrackingConfig
 from resilience.weekly import drift
 
+log = logging.getLogger(__name__)
 SLICE_METRICS = {
     "roc_auc": "auc",
     "brier": "brier",
@@ -52,13 +57,21 @@ SLICE_METRICS = {
     "calibration_slope": "calibration_slope",
 }
 CONTRACT_PARAMS = ("data.name", "data.contract_version", "data.horizon_weeks")
+BY_AGE_TABLE = "tables/metrics_by_record_age.csv"
+RECORDS_TAG = "records"  # how the run's rows were recorded: as they stood, or final only
+FINAL_RECORDS_ONLY = (
+    "trained on final records only (no snapshots=): fresh records will be scored as if they were "
+    "complete, and how far their estimates are off cannot be measured"
+)
 
 
 @dataclass(frozen=True)
 class TrainingData:
     """The labelled history and what a run records about where it came from. ``truth``: a
     synthetic world's true probabilities (evaluation only, never trained on); ``as_of``: when the
-    extract was taken (labels younger than the horizon are refused, :mod:`resilience.data.asof`)."""
+    extract was taken (labels younger than the horizon are refused, :mod:`resilience.data.asof`);
+    ``snapshots``: weekly extracts holding the records as they stood (:mod:`resilience.data.
+    snapshots`; None: the history's final records only)."""
 
     history: pd.DataFrame
     contract: DataContract
@@ -66,6 +79,7 @@ class TrainingData:
     input_sha256: str
     truth: pd.DataFrame | None = None
     as_of: pd.Timestamp | None = None
+    snapshots: SnapshotFolder | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +94,7 @@ class TrainSettings:
     """
 
     split: SplitConfig = field(default_factory=SplitConfig)
+    records: RecordsConfig = field(default_factory=RecordsConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     champion: ChampionConfig = field(default_factory=ChampionConfig)
@@ -106,6 +121,8 @@ class Trained:
     explanation: Explanation
     recipe: Recipe
     coverage: pd.DataFrame
+    by_age: pd.DataFrame = field(default_factory=pd.DataFrame)
+    rows: RecordsAsTheyStood | None = None  # the rows it was made of (learn/records.py)
 
 
 @dataclass
@@ -116,16 +133,44 @@ class TrainResult:
     promotion: PromotionDecision | None
     evidence: ModelEvidence | None = None
     churn: dict | None = None
+    as_they_stood: bool = False  # trained on records as they stood (weekly snapshots)
+
+
+def training_rows(data: TrainingData, settings: TrainSettings, stages: Stages):
+    """The split (made once, on the labelled history) and the rows every step uses: records as
+    they stood when snapshots are given (:mod:`resilience.learn.records`), else the history's
+    final records (and the run says what that means)."""
+    with stages.stage("split", "split by line and time"):
+        split = split_history(data.history, data.contract, settings.split)
+    if data.snapshots is None:
+        log.warning("%s", FINAL_RECORDS_ONLY)
+        return RecordsAsTheyStood(split, data.history, data.history, {"records": "final"})
+    with stages.stage(
+        "snapshots", f"records as they stood, from {len(data.snapshots.files)} weekly extracts"
+    ):
+        stood = records_as_they_stood(
+            data.history, split, data.contract, data.snapshots, settings.records
+        )
+    return replace(stood, summary={"records": "as they stood", **stood.summary})
+
+
+def without_record_age(recipe, contract: DataContract):
+    """The recipe without the record-age feature (final records only: it would be constant)."""
+    column = contract.record_age_column
+    return recipe.without_features([column]) if column else recipe
 
 
 def train(data: TrainingData, recipe, settings: TrainSettings, stages: Stages) -> Trained:
-    """Every step of training, assembled: split once, fit and evaluate (and compare segment models
-    with the single model), refit on every labelled row, screen the reasons, fit the ranges,
-    gather the evidence. The ``recipe`` (an unfitted model) is fitted in place."""
-    history, contract = data.history, data.contract
-    check_training_extract(history, contract, data.as_of, source=str(data.input_path))
-    with stages.stage("split", "split by line and time"):
-        split = split_history(history, contract, settings.split)
+    """Every step of training, assembled: split once (records as they stood when snapshots are
+    given), fit and evaluate (and compare segment models with the single model), refit on every
+    labelled disruption, screen the reasons, fit the ranges, judge them by record age, gather the
+    evidence. The ``recipe`` (an unfitted model) is fitted in place."""
+    contract = data.contract
+    check_training_extract(data.history, contract, data.as_of, source=str(data.input_path))
+    rows = training_rows(data, settings, stages)
+    split = rows.split
+    if data.snapshots is None:
+        recipe = without_record_age(recipe, contract)
     model = maybe_segmented(recipe, settings.segment_by)
     evaluation = fit_and_evaluate(split, contract, model, settings.evaluation, data.truth, stages)
     if model is not recipe:  # segment models: the single model on the same split
@@ -133,16 +178,16 @@ def train(data: TrainingData, recipe, settings: TrainSettings, stages: Stages) -
             compare_with(recipe, evaluation, split, settings.evaluation, data.truth)
         )
     if settings.refit_on_all:
-        with stages.stage("refit", f"refit on all {len(history):,} labelled rows"):
-            model = deployable(evaluation, history, refit_on_all=True)
+        with stages.stage("refit", f"refit on all {len(rows.all_rows):,} labelled rows"):
+            model = deployable(evaluation, rows.all_rows, refit_on_all=True)
     screened = screen_features(
-        model, evaluation, split, history, settings.screen, settings.evaluation
+        model, evaluation, split, rows.all_rows, settings.screen, settings.evaluation
     )  # a reason must be earned
     model, evaluation = screened.model, screened.evaluation
     evaluation.metrics.update(screened.metrics)
     evaluation.timings.update(screened.timings)
     model.reason_screen_ = evaluation.model.reason_screen_ = screened.screen
-    coverage = pd.DataFrame()
+    coverage, ensembles = pd.DataFrame(), None
     if settings.intervals is not None and settings.intervals.enabled:
         with stages.stage("intervals", "fit the ensemble that gives every line a range"):
             ranges = fit_ranges(evaluation, split, settings.intervals, data.truth)
@@ -150,13 +195,37 @@ def train(data: TrainingData, recipe, settings: TrainSettings, stages: Stages) -
         evaluation.metrics.update(ranges.metrics)
         for column in INTERVAL_COLUMNS:
             evaluation.test_predictions[column] = ranges.test_ranges[column].to_numpy()
-        coverage = ranges.coverage
+        coverage, ensembles = ranges.coverage, ranges.ensembles
+    by_age = by_record_age(
+        evaluation.model,
+        split.test_by_age,
+        contract,
+        data.truth,
+        ensembles,
+        settings.evaluation.n_bins,
+    )
+    evaluation.metrics.update(age_metric_names(by_age))
     recipe_record = Recipe.of(model, settings.experiment)
     with stages.stage("explain", "explain the test period, fairness and drift reference"):
         evidence, explanation = build_evidence(
-            model, evaluation, history, contract, settings.evaluation, recipe_record
+            model,
+            evaluation,
+            rows.scoring_rows,
+            contract,
+            settings.evaluation,
+            recipe_record,
+            by_age,
         )
-    return Trained(model, evaluation, evidence, explanation, recipe_record, coverage)
+    return Trained(
+        model,
+        evaluation,
+        evidence,
+        explanation,
+        recipe_record,
+        coverage,
+        by_age,
+        rows,
+    )
 
 
 def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> TrainResult:
@@ -175,6 +244,7 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
         "input": str(data.input_path),
         "model_family": model.family,
         "recipe": settings.run_name or f"{model.family}-default",
+        RECORDS_TAG: records_note(trained.rows.summary),
     }
     name = display_run_name(settings.run_name, model.family, contract, data.history)
     with runs.start_run(
@@ -184,7 +254,7 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
             _log_run_contents(trained, data, settings)
         register = settings.tracking.registered_model_name if settings.tracking.register else None
         with stages.stage("log_model", "log the model" + (" and register it" if register else "")):
-            info = pyfunc.log_persistence_model(model, data.history.head(5), register)
+            info = pyfunc.log_persistence_model(model, trained.rows.scoring_rows.head(5), register)
         version = (
             str(info.registered_model_version)
             if register and info.registered_model_version
@@ -200,14 +270,30 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
                     model,
                     trained.evidence,
                     trained.recipe,
-                    data.history,
+                    trained.rows.scoring_rows,  # rows as scoring meets them
                     contract,
                     register,
                     settings.champion,
                 )
                 publish(register, version, settings.governance)
         runs.log_metrics({f"seconds_{k}": v for k, v in evaluation.timings.items()})
-    return TrainResult(evaluation, run.info.run_id, version, promotion, trained.evidence, churn)
+    stood = trained.rows.summary.get("records") == "as they stood"
+    return TrainResult(
+        evaluation, run.info.run_id, version, promotion, trained.evidence, churn, stood
+    )
+
+
+def records_note(summary: dict) -> str:
+    """What the run's rows were made of, in one sentence (the ``records`` tag, the model card)."""
+    if summary.get("records") != "as they stood":
+        return FINAL_RECORDS_ONLY
+    final = summary["disruptions_final_record_only"]
+    return (
+        f"records as they stood: {summary['per_disruption']} weekly snapshots of each of "
+        f"{summary['disruptions_in_snapshots']:,} labelled disruptions, from "
+        f"{summary['snapshot_files']} weekly extracts, the record's age an input"
+        + (f"; {final:,} disruptions no snapshot held kept their final record" if final else "")
+    )
 
 
 # -- the evidence -----------------------------------------------------------------------------------
@@ -236,9 +322,13 @@ def build_evidence(
     contract: DataContract,
     config: EvaluationConfig,
     recipe: Recipe | None = None,
+    by_age: pd.DataFrame | None = None,
 ) -> tuple[ModelEvidence, Explanation]:
     """What scoring, reports, model cards and the champion rule need to know about ``model``;
-    returns the evidence and the registered model's explanation of the test period."""
+    returns the evidence and the registered model's explanation of the test period. ``history``:
+    the labelled rows as scoring meets them (records as they stood, one per disruption, when
+    snapshots were used), whose test-period span is the drift reference; ``by_age``: the test
+    period by record age (:mod:`resilience.learn.by_age`)."""
     frame = evaluation.test_predictions
     by_cohort = {
         value: headline_metrics(
@@ -280,6 +370,7 @@ def build_evidence(
         recipe=(recipe or Recipe.of(model)).as_dict(),
         evaluation_model=evaluation.model if evaluation.model is not model else None,
         refit_on_all=evaluation.model is not model,
+        by_record_age=[] if by_age is None else by_age.to_dict("records"),
     )
     return evidence, explanation
 
@@ -360,6 +451,7 @@ def _run_params(settings: TrainSettings, evaluation: Evaluation, model) -> dict:
     return {
         **kept,
         "refit_on_all": settings.refit_on_all,
+        "features.used": json.dumps(list(model.feature_names_)),
         **{f"split.result.{k}": v for k, v in evaluation.split.as_dict().items()},
         **{f"model.capacity.{k}": v for k, v in model.capacity().items()},
     }
@@ -397,3 +489,6 @@ def _log_run_contents(trained: Trained, data: TrainingData, settings: TrainSetti
     runs.log_evidence(evidence)
     if len(trained.coverage):
         runs.log_frame(trained.coverage, "tables/interval_coverage.csv")
+    if len(trained.by_age):
+        runs.log_frame(trained.by_age, BY_AGE_TABLE)
+    runs.log_params({f"records.result.{k}": v for k, v in trained.rows.summary.items()})
