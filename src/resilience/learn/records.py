@@ -114,8 +114,11 @@ def _rows_needed(index: pd.DataFrame, history_ids: pd.Index, test_ids: set, k: i
     snapshot, and every snapshot of the test disruptions, as rows of ``index``."""
     usable = index[index["id"].isin(history_ids)].reset_index(drop=True)
     picks = pick_ages(usable[["id", "file", "age"]], k, seed)
-    latest = usable.sort_values(["id", "age"], kind="stable").groupby("id").tail(1)
-    testing = usable[usable["id"].isin(test_ids)]
+    # the latest extract wins a tie: two weekly extracts can count a record the same age, as an
+    # extract is dated by its newest disruption (data/record_age.py)
+    ordered = usable.sort_values(["id", "age", "file"], kind="stable")
+    latest = ordered.groupby("id").tail(1)
+    testing = ordered[ordered["id"].isin(test_ids)].groupby(["id", "age"]).tail(1)
     return picks, latest[["id", "file", "age"]], testing[["id", "file", "age"]]
 
 
