@@ -99,7 +99,9 @@ def trained(world: Path, snapshots: bool, records: RecordsConfig, split: SplitCo
         intervals=IntervalConfig(),
     )
     start = time.perf_counter()
-    result = train(data, PersistenceModel(contract, n_jobs=threads()), settings, Stages("train", enabled=False))
+    result = train(
+        data, PersistenceModel(contract, n_jobs=threads()), settings, Stages("train", enabled=False)
+    )
     return result, time.perf_counter() - start
 
 
@@ -115,7 +117,9 @@ def judged(result, rows: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
 def young_auc(model, rows: pd.DataFrame, contract) -> float:
     """AUC over the rows of record ages 0 and 1, pooled."""
     young = rows[rows[contract.record_age_column] <= 1]
-    return float(roc_auc_score(young[contract.label].astype(int), model.persistence_probability(young)))
+    return float(
+        roc_auc_score(young[contract.label].astype(int), model.persistence_probability(young))
+    )
 
 
 def top_overlap(model, world: Path, truth: pd.DataFrame) -> int:
@@ -251,7 +255,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--per-disruption", type=int, default=RecordsConfig().per_disruption)
     parser.add_argument("--line-overlap", default=SplitConfig().line_overlap)
-    parser.add_argument("--overlap", action="store_true", help="also judge repeat disruptions apart")
+    parser.add_argument(
+        "--overlap", action="store_true", help="also judge repeat disruptions apart"
+    )
     args = parser.parse_args()
     for name in args.worlds:
         report(compare_world(name, args))

@@ -154,7 +154,13 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
 
     def fit(self, frame: pd.DataFrame, y=None) -> PersistenceModel:
         """Fit on a labelled training frame (label from the contract unless ``y`` is given)."""
-        features = self._check_params()
+        # a derived input the frame lacks (the record's age, without snapshots) is left out:
+        # every record is then a final one and its age would be the same for all
+        features = tuple(
+            f
+            for f in self._check_params()
+            if f in frame.columns or f not in self.contract.derived_columns
+        )
         y = np.asarray(frame[self.contract.label] if y is None else y).astype(int)
         if len(np.unique(y)) < 2:
             raise ResilienceError(

@@ -154,12 +154,6 @@ def training_rows(data: TrainingData, settings: TrainSettings, stages: Stages):
     return replace(stood, summary={"records": "as they stood", **stood.summary})
 
 
-def without_record_age(recipe, contract: DataContract):
-    """The recipe without the record-age feature (final records only: it would be constant)."""
-    column = contract.record_age_column
-    return recipe.without_features([column]) if column else recipe
-
-
 def train(data: TrainingData, recipe, settings: TrainSettings, stages: Stages) -> Trained:
     """Every step of training, assembled: split once (records as they stood when snapshots are
     given), fit and evaluate (and compare segment models with the single model), refit on every
@@ -169,8 +163,6 @@ def train(data: TrainingData, recipe, settings: TrainSettings, stages: Stages) -
     check_training_extract(data.history, contract, data.as_of, source=str(data.input_path))
     rows = training_rows(data, settings, stages)
     split = rows.split
-    if data.snapshots is None:
-        recipe = without_record_age(recipe, contract)
     model = maybe_segmented(recipe, settings.segment_by)
     evaluation = fit_and_evaluate(split, contract, model, settings.evaluation, data.truth, stages)
     if model is not recipe:  # segment models: the single model on the same split
