@@ -58,6 +58,7 @@ SLICE_METRICS = {
 }
 CONTRACT_PARAMS = ("data.name", "data.contract_version", "data.horizon_weeks")
 BY_AGE_TABLE = "tables/metrics_by_record_age.csv"
+RUN_DESCRIPTION_TAG = "mlflow.note.content"  # the description MLflow's run page shows
 RECORDS_TAG = "records"  # how the run's rows were recorded: as they stood, or final only
 FINAL_RECORDS_ONLY = (
     "trained on final records only (no snapshots=): fresh records will be scored as if they were "
@@ -238,6 +239,8 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
         "recipe": settings.run_name or f"{model.family}-default",
         RECORDS_TAG: records_note(trained.rows.summary),
     }
+    if trained.rows.summary.get("records") != "as they stood":  # the run's description says so
+        tags[RUN_DESCRIPTION_TAG] = FINAL_RECORDS_ONLY
     name = display_run_name(settings.run_name, model.family, contract, data.history)
     with runs.start_run(
         settings.tracking, run_name=name, parent_run_id=settings.parent_run_id, tags=tags
