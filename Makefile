@@ -4,22 +4,30 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
 .DEFAULT_GOAL := help
 
 ## Show this help
 help:
-	@awk '/^## /{desc=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(desc){split($$1,t,":"); printf "  \033[1m%-12s\033[0m %s\n", t[1], desc}; desc=""}' $(MAKEFILE_LIST)
+	@[ -t 1 ] && b='\033[1m' n='\033[0m'; awk -v b="$$b" -v n="$$n" '/^## /{desc=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(desc){split($$1,t,":"); printf "  %s%-14s%s %s\n", b, t[1], n, desc}; desc=""}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e .
 	touch $(STAMP)
 
-## Create .venv and install the toolkit with its test tools
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(TEST_STAMP)
+
+## Create .venv and install the toolkit: what the main job needs, the PDF report included
 install: $(STAMP)
+
+## Add the test tools to .venv (Spark, Playwright, SHAP, pytest, the linters)
+install-test: $(TEST_STAMP)
 
 ## Run the main job end to end on the embedded defaults: synthetic world, training, scoring the last two weeks, briefing
 demo: install
@@ -44,18 +52,18 @@ test-tools:
 	bash scripts/install_test_tools.sh
 
 ## Check the import layers, lint and format, then run every test, slow end-to-end ones included (installs first if needed)
-test: install browser-tools test-tools
+test: install-test browser-tools test-tools
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 ## Run only the fast tests
-test-fast: install
+test-fast: install-test
 	$(BIN)/python -m pytest -n 2 -m "not slow"
 
 ## Remove generated data, runs and outputs (keeps .venv)
 clean:
 	rm -rf outputs multirun mlruns mlflow.db mlartifacts data/synthetic/*.parquet data/synthetic/weekly
 
-.PHONY: help install browser-tools test-tools demo mlflow-ui test test-fast clean
+.PHONY: help install install-test browser-tools test-tools demo mlflow-ui test test-fast clean

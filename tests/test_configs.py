@@ -134,7 +134,6 @@ def test_experiments_compose_and_list_only_what_differs(experiment):
         for entry in listed.pop("defaults", [])
         for key in (entry if isinstance(entry, dict) else {entry: None})
     }
-    hydra = listed.pop("hydra", {})
     listed = _flat(listed)
     cfg = composed("train", [f"experiment={experiment}"])
     before, after = _flat(settings(composed("train"))), _flat(settings(cfg))
@@ -154,8 +153,20 @@ def test_experiments_compose_and_list_only_what_differs(experiment):
     assert differs and all(explained(k) for k in differs), sorted(
         k for k in differs if not explained(k)
     )
-    if hydra:  # a sweep's own settings reach Hydra's sweeper
-        assert cfg.hydra.sweeper.n_trials == hydra["sweeper"]["n_trials"]
+
+
+def _train(world, tmp_path, uri: str, *args: str):
+    """``resilience-train`` on ``world`` with ``args``, its local files in tmp_path/run; it succeeds."""
+    result = run_command(
+        "resilience-train",
+        *args,
+        f"input={world / 'disruptions.parquet'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
 
 
 def _trained_run(uri: str):
@@ -176,15 +187,7 @@ def test_every_experiment_trains_on_a_tiny_world(experiment, small_world_dir, tm
     import pandas as pd
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = run_command(
-        "resilience-train",
-        f"experiment={experiment}",
-        f"input={small_world_dir / 'disruptions.parquet'}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-        cwd=tmp_path,
-        env={"MLFLOW_TRACKING_URI": uri},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = _train(small_world_dir, tmp_path, uri, f"experiment={experiment}")
     assert "test ROC AUC" in result.stdout
     assert (tmp_path / "run").is_dir(), "hydra.run.dir puts the run's local files where asked"
     client, run = _trained_run(uri)
@@ -216,30 +219,75 @@ def test_every_experiment_trains_on_a_tiny_world(experiment, small_world_dir, tm
         assert "test_single_roc_auc" in metrics and "model.capacity.segments" in params
 
 
+def _children(client, experiment_id: str) -> tuple[list, list]:
+    runs = client.search_runs([experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    return parents, [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+
+
 @pytest.mark.slow
-def test_sweep_runs_trials_as_child_runs(small_world_dir, tmp_path):
+def test_a_study_runs_trials_as_child_runs_and_resumes(small_world_dir, tmp_path):
+    """`experiment=sweep_lightgbm` runs an Optuna study: a child run per trial holding the settings
+    it drew, the best trial printed and logged on the parent, nothing registered; the same command
+    with more trials resumes the study from outputs/sweeps/ under the same parent (other settings
+    are refused: tests/test_sweep.py)."""
+    from mlflow.tracking import MlflowClient
+    from optuna.distributions import CategoricalDistribution
+
+    from resilience.cli._sweep import search_space
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+    study = ("experiment=sweep_lightgbm",)
+    first = _train(small_world_dir, tmp_path, uri, *study, "sweep.n_trials=2")
+    assert (tmp_path / "outputs" / "sweeps" / "sweep_lightgbm.db").is_file()
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("line-resilience").experiment_id
+    (parent,), children = _children(client, experiment)
+    assert len(children) == 2 and not client.search_model_versions("name='line-resilience'")
+    space = search_space(composed("train", ["experiment=sweep_lightgbm"]).sweep.space)
+    for child in children:
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert 0.5 < child.data.metrics["test_cv_roc_auc"] <= 1
+        for key, dimension in space.items():  # the settings the trial drew, not blanks
+            value = yaml.safe_load(child.data.params[key])
+            if isinstance(dimension, CategoricalDistribution):
+                assert value in dimension.choices
+            else:
+                assert dimension.low <= value <= dimension.high
+    best = max(children, key=lambda c: c.data.metrics["test_cv_roc_auc"])
+    assert parent.data.tags["best.run_id"] == best.info.run_id
+    settings = " ".join(f"{key}={best.data.params[key]}" for key in space)
+    assert f"its settings: {settings}" in first.stdout
+    resumed = _train(small_world_dir, tmp_path, uri, *study, "sweep.n_trials=3")
+    assert "3 complete trials, 1 run now" in resumed.stdout
+    (again,), children = _children(client, experiment)
+    assert again.info.run_id == parent.info.run_id and len(children) == 3
+
+
+@pytest.mark.slow
+def test_multirun_runs_a_grid_under_one_parent(small_world_dir, tmp_path):
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = run_command(
-        "resilience-train",
+    _train(
+        small_world_dir,
+        tmp_path,
+        uri,
         "--multirun",
-        "experiment=sweep_lightgbm",
-        "hydra.sweeper.n_trials=2",
-        f"input={small_world_dir / 'disruptions.parquet'}",
-        f"hydra.sweep.dir={tmp_path / 'sweep'}",
-        cwd=tmp_path,
-        env={"MLFLOW_TRACKING_URI": uri},
+        "model.params.num_leaves=5,7",
+        "refit_on_all=false",
+        "explain.screen.enabled=false",
+        "intervals.enabled=false",
+        "mlflow.register=false",
+        f"hydra.sweep.dir={tmp_path / 'grid'}",
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name("line-resilience")
-    runs = client.search_runs([experiment.experiment_id])
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    assert len(parents) == 1 and len(children) == 2
-    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
-    assert all("test_cv_roc_auc" in c.data.metrics for c in children)
+    (parent,), children = _children(
+        client, client.get_experiment_by_name("line-resilience").experiment_id
+    )
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    assert sorted(c.data.params["model.params.num_leaves"] for c in children) == ["5", "7"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

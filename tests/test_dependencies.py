@@ -16,7 +16,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 # Declared but never imported, each for a stated reason.
 NOT_IMPORTED = {
-    "hydra-optuna-sweeper": "runtime: the Hydra sweeper plugin named in configs/train.yaml",
     "pytest-xdist": "test: `make test` runs pytest -n 2",
     "import-linter": "test: `make test` runs lint-imports (the layers contract in pyproject.toml)",
     "ruff": "test: `make test` runs ruff check and ruff format --check",
@@ -109,3 +108,35 @@ def test_tests_and_benchmarks_imports_are_declared():
 )
 def test_every_dependency_has_a_lower_bound(requirement):
     assert ">=" in requirement, f"{requirement!r}: state the oldest version known to work"
+
+
+# Heavy packages only the tests need (issue 19: 880 MB of a 1.8 GB environment): `make demo`
+# installs the runtime dependencies alone, so none of them may pull these in.
+TEST_ONLY = ("pyspark", "playwright", "shap", "numba", "llvmlite", "pytest")
+
+
+def _runtime_closure(requirements: list[str]) -> dict[str, str]:
+    """Every installed distribution the runtime requirements pull in, each with what pulled it."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    found, queue = {}, [(_name(r), "pyproject.toml") for r in requirements]
+    while queue:
+        name, parent = queue.pop()
+        if name in found:
+            continue
+        found[name] = parent
+        try:
+            nested = requires(name) or []
+        except PackageNotFoundError:  # a requirement for another platform
+            continue
+        queue += [(_name(r), name) for r in nested if "extra ==" not in r.replace('"', "'")]
+    return found
+
+
+def test_the_runtime_pulls_in_no_test_only_package():
+    closure = _runtime_closure(PYPROJECT["dependencies"])
+    assert "optuna" in closure and "weasyprint" in closure  # the sweep and the PDF are runtime
+    pulled = {name: closure[name] for name in TEST_ONLY if name in closure}
+    assert not pulled, (
+        f"runtime dependencies pull in test-only packages (name: pulled by): {pulled}"
+    )

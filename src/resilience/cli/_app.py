@@ -48,6 +48,7 @@ QUIET_LOGGERS = (
     "py4j",
     "urllib3",
     "numexpr",
+    "optuna",
 )
 
 

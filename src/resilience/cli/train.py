@@ -1,8 +1,8 @@
-"""resilience-train: one command per experiment; --multirun sweeps with Optuna (child runs)."""
+"""resilience-train: one command per experiment; ``sweep.n_trials`` > 0 runs an Optuna study of
+training runs (child runs of one parent); ``--multirun`` runs a grid."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import hydra
@@ -12,18 +12,19 @@ from omegaconf import DictConfig, OmegaConf
 
 from resilience.cli._app import hydra_app
 from resilience.cli._config import tracking_configs, typed
-from resilience.core.progress import bar
+from resilience.cli._sweep import checked_space, run_study
 from resilience.data.asof import resolve_as_of
 from resilience.data.contract import DataContract
 from resilience.data.io import file_sha256
 from resilience.data.snapshots import find_snapshots
 from resilience.data.validate import load_extract
 from resilience.explain.screen import ScreenConfig
+from resilience.governance.champion import ChampionConfig
 from resilience.learn.evaluation import EvaluationConfig
-from resilience.learn.params import check_params
 from resilience.learn.ranges import IntervalConfig
 from resilience.learn.records import RecordsConfig
 from resilience.learn.split import SplitConfig
+from resilience.pipelines.sweep import SweepConfig
 from resilience.pipelines.train import (
     FINAL_RECORDS_ONLY,
     TrainingData,
@@ -34,41 +35,24 @@ from resilience.pipelines.train_inputs import filter_rows, load_truth
 from resilience.tracking import runs, store
 
 
-def _sweep_trial(cfg: DictConfig, tracking: store.TrackingConfig) -> str | None:
-    """A --multirun trial's parent run (and its progress line); None for a single run."""
+def _grid_parent(cfg: DictConfig, tracking: store.TrackingConfig) -> str | None:
+    """A --multirun job's parent run (one per grid; Hydra prints each job's overrides); None for a
+    single run."""
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return None
-    parent = runs.sweep_parent_run(tracking, hydra_cfg.sweep.dir, cfg.run_name or "sweep")
-    trials = OmegaConf.select(cfg, "hydra.sweeper.n_trials", default=None) or hydra_cfg.sweeper.get(
-        "n_trials"
-    )
-    number = int(hydra_cfg.job.num)
-    print(
-        f"[sweep] trial {number + 1} of {trials or '?'} {bar(number, trials or 1)}",
-        file=sys.stderr,
-        flush=True,
-    )
-    return parent
+    return runs.sweep_parent_run(tracking, hydra_cfg.sweep.dir, cfg.run_name or "grid")
 
 
 @hydra_app("train")
 def main(cfg: DictConfig) -> float | None:
     contract = DataContract.from_dict(cfg.data)
-    # a typo fails before any work
-    check_params(cfg.model.family, OmegaConf.to_container(cfg.model.params, resolve=True))
+    sweep = typed(SweepConfig, cfg.sweep)
+    space = checked_space(cfg, sweep)  # a typo fails before any work (in the search space too)
     champion, tracking = tracking_configs(cfg)
     store.connect(tracking)  # a tracking server that does not answer fails before any work
     store.check_store(must_exist=False)  # ... and so does a damaged local store
     extract = load_extract(cfg.input, contract, require_label=True)
-    # _partial_: the contract is passed as-is (instantiate would turn a dataclass into a dict)
-    recipe = hydra.utils.instantiate(cfg.model, _partial_=True)(
-        contract=contract,
-        features=OmegaConf.to_container(cfg.features, resolve=True)["include"],
-        exclude=list(cfg.features.exclude),
-    )
-    hydra_cfg = HydraConfig.get()
-    experiment = hydra_cfg.runtime.choices.get("experiment")
     data = TrainingData(
         filter_rows(extract.frame, cfg.row_filter),
         contract,
@@ -78,6 +62,39 @@ def main(cfg: DictConfig) -> float | None:
         as_of=resolve_as_of(cfg.as_of, cfg.input, contract),
         snapshots=find_snapshots(cfg.snapshots) if cfg.snapshots else None,
     )
+    if sweep.n_trials:  # an Optuna study: one training run per trial
+
+        def train_trial(trial_cfg, trial_tracking, parent_run_id):
+            recipe_and_settings = _recipe_and_settings(
+                trial_cfg, contract, champion, trial_tracking, parent_run_id
+            )
+            return train_and_track(data, *recipe_and_settings)
+
+        return run_study(cfg, sweep, space, data.input_sha256, tracking, train_trial)
+    result = train_and_track(
+        data, *_recipe_and_settings(cfg, contract, champion, tracking, _grid_parent(cfg, tracking))
+    )
+    _print_result(result, tracking)
+    value = result.evaluation.metrics.get(cfg.optimized_metric)
+    return float(value) if value is not None else None
+
+
+def _recipe_and_settings(
+    cfg: DictConfig,
+    contract: DataContract,
+    champion: ChampionConfig,
+    tracking: store.TrackingConfig,
+    parent_run_id: str | None,
+) -> tuple[object, TrainSettings]:
+    """The unfitted model and the run's settings, from the composed config."""
+    # _partial_: the contract is passed as-is (instantiate would turn a dataclass into a dict)
+    recipe = hydra.utils.instantiate(cfg.model, _partial_=True)(
+        contract=contract,
+        features=OmegaConf.to_container(cfg.features, resolve=True)["include"],
+        exclude=list(cfg.features.exclude),
+    )
+    hydra_cfg = HydraConfig.get()
+    experiment = hydra_cfg.runtime.choices.get("experiment")
     settings = TrainSettings(
         split=typed(SplitConfig, cfg.split),
         records=typed(RecordsConfig, cfg.records),
@@ -91,17 +108,14 @@ def main(cfg: DictConfig) -> float | None:
         governance=OmegaConf.to_container(cfg.governance, resolve=True),
         experiment=experiment,
         run_name=cfg.run_name or experiment,
-        parent_run_id=_sweep_trial(cfg, tracking),
+        parent_run_id=parent_run_id,
         params=runs.flatten(OmegaConf.to_container(cfg, resolve=True)),
         artifacts={
             "config/resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True),
             "config/overrides.txt": "\n".join(hydra_cfg.overrides.task),
         },
     )
-    result = train_and_track(data, recipe, settings)
-    _print_result(result, tracking)
-    value = result.evaluation.metrics.get(cfg.optimized_metric)
-    return float(value) if value is not None else None
+    return recipe, settings
 
 
 def _print_result(result, tracking: store.TrackingConfig) -> None:
