@@ -28,7 +28,7 @@ world's ``truth.parquet``, plus their complete (final) records:
 ``--overlap`` also reports the test period with and without **repeat disruptions** (of lines that
 have training rows; ``split.line_overlap``): their share, and the new model's AUC and bias on each.
 
-Measured: see the README section "Records as they stood" (figures printed by this script).
+Measured: see docs/record_age.md, "Measured" (figures printed by this script).
 """
 
 from __future__ import annotations

@@ -21,12 +21,13 @@ from resilience.pipelines.train import FINAL_RECORDS_ONLY, TrainingData, TrainSe
 from resilience.pipelines.train_inputs import load_truth
 from resilience.report.record_age import FINAL_ONLY, record_age_words
 
-# Measured on this world (6,000 lines, seed 3; benchmarks/record_age.py's functions): trained on
-# final records, the estimate ran 12.3 points above the truth at record age 0 and 10.0 at age 1;
-# on records as they stood, at most 1.9 points off at any age 0-11. The tolerances leave room
-# for the noise of a small world, and stay far below the final-records model's error.
-MAX_BIAS_POINTS = 4.0
-MIN_COVERAGE = 0.65
+# Measured on this world (6,000 lines, seed 3) with these settings: trained on final records, the
+# estimate ran 12.3 points above the truth at record age 0 and 10.0 at age 1 (benchmarks/
+# record_age.py's functions); on records as they stood, at most 1.9 points off at any age 0-11, and
+# the 80% ranges held the truth for 0.73 (age 0) to 0.78 (age 11) of lines. The tolerances leave
+# room for a small world's noise and stay far from the final-records model's error.
+MAX_BIAS_POINTS = 3.0
+MIN_COVERAGE = 0.68
 
 
 @pytest.mark.slow
