@@ -34,6 +34,7 @@ from resilience.learn.models import PersistenceModel
 from resilience.learn.ranges import IntervalConfig
 from resilience.learn.records import RecordsConfig
 from resilience.learn.split import SplitConfig
+from resilience.pipelines.backtest import BacktestConfig
 from resilience.pipelines.sweep import SweepConfig
 from resilience.tracking.store import TrackingConfig
 from resilience.weekly.drift import DriftConfig
@@ -147,6 +148,7 @@ def _schemas() -> dict[str, type]:
         "sweep": schema_of(SweepConfig),
         "drift": schema_of(DriftConfig),
         "world": schema_of(WorldConfig),
+        "backtest": schema_of(BacktestConfig),
     }
 
 
