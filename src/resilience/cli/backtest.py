@@ -8,14 +8,9 @@ from omegaconf import DictConfig
 
 from resilience.cli._app import hydra_app
 from resilience.cli._config import tracking_configs, typed
-from resilience.cli.train import _recipe_and_settings
+from resilience.cli.train import _recipe_and_settings, training_data
 from resilience.data.contract import DataContract
-from resilience.data.io import file_sha256
-from resilience.data.snapshots import find_snapshots
-from resilience.data.validate import load_extract
 from resilience.pipelines.backtest import BacktestConfig, backtest_and_track
-from resilience.pipelines.train import TrainingData
-from resilience.pipelines.train_inputs import filter_rows, load_truth
 from resilience.tracking import store
 from resilience.weekly.priority import load_priority_policy
 
@@ -26,15 +21,7 @@ def main(cfg: DictConfig) -> None:
     config = typed(BacktestConfig, cfg.backtest)  # a bad cutoff fails before any work
     champion, tracking = tracking_configs(cfg)
     store.connect(tracking)
-    extract = load_extract(cfg.input, contract, require_label=True)
-    data = TrainingData(
-        filter_rows(extract.frame, cfg.row_filter),
-        contract,
-        cfg.input,
-        file_sha256(cfg.input),
-        truth=load_truth(cfg.truth, Path(cfg.input), contract),
-        snapshots=find_snapshots(cfg.snapshots),
-    )
+    data = training_data(cfg, contract)  # its as_of is the cutoff's (pipelines/backtest.py)
     recipe, settings = _recipe_and_settings(cfg, contract, champion, tracking, None)
     policy = load_priority_policy(None, contract)
     backtest, run_id = backtest_and_track(

@@ -52,16 +52,7 @@ def main(cfg: DictConfig) -> float | None:
     champion, tracking = tracking_configs(cfg)
     store.connect(tracking)  # a tracking server that does not answer fails before any work
     store.check_store(must_exist=False)  # ... and so does a damaged local store
-    extract = load_extract(cfg.input, contract, require_label=True)
-    data = TrainingData(
-        filter_rows(extract.frame, cfg.row_filter),
-        contract,
-        cfg.input,
-        file_sha256(cfg.input),
-        truth=load_truth(cfg.truth, Path(cfg.input), contract),
-        as_of=resolve_as_of(cfg.as_of, cfg.input, contract),
-        snapshots=find_snapshots(cfg.snapshots) if cfg.snapshots else None,
-    )
+    data = training_data(cfg, contract)
     if sweep.n_trials:  # an Optuna study: one training run per trial
 
         def train_trial(trial_cfg, trial_tracking, parent_run_id):
@@ -77,6 +68,20 @@ def main(cfg: DictConfig) -> float | None:
     _print_result(result, tracking)
     value = result.evaluation.metrics.get(cfg.optimized_metric)
     return float(value) if value is not None else None
+
+
+def training_data(cfg: DictConfig, contract: DataContract) -> TrainingData:
+    """The labelled history (validated, filtered), where it came from, and the snapshots."""
+    extract = load_extract(cfg.input, contract, require_label=True)
+    return TrainingData(
+        filter_rows(extract.frame, cfg.row_filter),
+        contract,
+        cfg.input,
+        file_sha256(cfg.input),
+        truth=load_truth(cfg.truth, Path(cfg.input), contract),
+        as_of=resolve_as_of(cfg.as_of, cfg.input, contract),
+        snapshots=find_snapshots(cfg.snapshots) if cfg.snapshots else None,
+    )
 
 
 def _recipe_and_settings(
