@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+TACTICS_STAMP := $(VENV)/.installed-tactics
+TACTICS_WORLD := outputs/worlds/confounded_passenger
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
 .DEFAULT_GOAL := help
@@ -20,14 +22,24 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,tactics]"
 	touch $(TEST_STAMP)
 
 ## Create .venv and install the toolkit: what the main job needs, the PDF report included
 install: $(STAMP)
 
-## Add the test tools to .venv (Spark, Playwright, SHAP, pytest, the linters)
+## Add the test tools to .venv (Spark, Playwright, SHAP, pytest, the linters, the tactics review's DoubleML)
 install-test: $(TEST_STAMP)
+
+# The tactics extra (DoubleML, for resilience-tactics): left out of the demo's install (1 GB budget).
+$(TACTICS_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e ".[tactics]"
+	touch $(TACTICS_STAMP)
+
+## Review the tactics on a synthetic world with confounded assignment (installs the tactics extra)
+tactics: $(TACTICS_STAMP)
+	$(BIN)/resilience-generate world=confounded_passenger out_dir=$(TACTICS_WORLD)
+	$(BIN)/resilience-tactics input=$(TACTICS_WORLD)/disruptions.parquet
 
 ## Run the main job end to end on the embedded defaults: synthetic world, training, scoring the last two weeks, briefing
 demo: install
@@ -66,4 +78,4 @@ test-fast: install-test
 clean:
 	rm -rf outputs multirun mlruns mlflow.db mlartifacts data/synthetic/*.parquet data/synthetic/weekly
 
-.PHONY: help install install-test browser-tools test-tools demo mlflow-ui test test-fast clean
+.PHONY: help install install-test browser-tools test-tools demo mlflow-ui test test-fast tactics clean

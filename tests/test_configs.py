@@ -27,6 +27,7 @@ MAIN_CONFIGS = [
     "decide",
     "card",
     "report",
+    "tactics",
 ]
 COMMANDS = [f"resilience-{name}" for name in MAIN_CONFIGS]
 EXPERIMENTS = sorted(p.stem for p in experiments_dir().glob("*.yaml"))

@@ -49,5 +49,5 @@ def test_demo_installs_the_runtime_and_test_adds_the_test_extra():
     assert _installs("demo") == [".venv/bin/pip install --quiet -e ."]
     assert _installs("test") == [
         ".venv/bin/pip install --quiet -e .",
-        '.venv/bin/pip install --quiet -e ".[test]"',
+        '.venv/bin/pip install --quiet -e ".[test,tactics]"',
     ]

@@ -254,6 +254,22 @@ def every_template() -> set[str]:
     return {path.name for path in Path(resilience.__file__).parent.rglob("*.j2")}
 
 
+def _hostile_tactics_review() -> dict[str, str]:
+    """The tactics review's page and the briefing's section, every free text hostile."""
+    from test_tactics import fake_review
+
+    from resilience.report.render import _environment
+    from resilience.tactics.brief import RecentReview
+    from resilience.tactics.render import render_review
+
+    section = _environment().get_template("_tactics_review.html.j2")
+    recent = RecentReview(HOSTILE, 1, 30, (HOSTILE,), 1, HOSTILE, HOSTILE)
+    return {
+        "review.html": render_review(*fake_review(HOSTILE)),
+        "briefing tactics section": section.render(tactics_review=recent),
+    }
+
+
 def test_hostile_text_is_inert_in_every_template(registered, tmp_path, monkeypatch):
     """One test, every template: hostile text in governance settings, group names, feature labels,
     decisions and report data comes out as text. Templates are found on disk, so a new template
@@ -285,6 +301,7 @@ def test_hostile_text_is_inert_in_every_template(registered, tmp_path, monkeypat
     documents = render(facts)
     week = write_fake_week(tmp_path / "2026-W47", hostile=True)
     documents["report.html"] = render_html(report_context(load_week(week), None))
+    documents.update(_hostile_tactics_review())
     for name, text in documents.items():
         if name.endswith(".json"):
             continue

@@ -97,6 +97,8 @@ class ColumnSpec:
     tactic: int | None = None
     # derived by the toolkit, not read from the extract (``record_age``: resilience.data.record_age)
     derived: str | None = None
+    # a category tactic: the level that means the tactic was not given (its review is "any other level against it")
+    untreated: str | None = None
 
     @property
     def is_categorical(self) -> bool:
@@ -316,6 +318,14 @@ class DataContract:
                     "`describes: disruption`) can be a tactic: a tactic is part of what police "
                     f"did, not a fact about the line, the place or a group (this column: role "
                     f"'{c.role}', describes '{c.describes}')"
+                )
+            if c.untreated is not None and (
+                c.dtype != "category" or c.untreated not in (c.allowed or ())
+            ):
+                raise ConfigError(
+                    f"{here}: `untreated` names a category tactic's level meaning 'not given', one "
+                    f"of its allowed levels (this column: dtype '{c.dtype}', allowed "
+                    f"{list(c.allowed or ())}, untreated {c.untreated!r})"
                 )
 
     def _check_derived(self, where: str) -> None:

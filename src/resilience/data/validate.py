@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from resilience.core.errors import ContractError, Problem
+from resilience.core.weeks import check_week, iso_week
 from resilience.data.contract import ColumnSpec, DataContract, RuleSpec
 from resilience.data.io import printable_name, read_extract
 
@@ -519,8 +520,6 @@ def check_week_holds(week: str, latest_date, source: str = "extract") -> str:
     exist) is refused with a clear error before anything is written, so a typo can never replace
     another week's folder. Returns the (checked) week name.
     """
-    from resilience.core.weeks import check_week, iso_week
-
     week = check_week(week)
     if latest_date is None or pd.isna(latest_date):
         raise ContractError(

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from resilience.core import week_files
+from resilience.core.paths import project_root
 from resilience.core.yardstick import BAND_NAMES
 from resilience.explain.reasons import REASON_COLUMNS, TOP_REASONS
 from resilience.report import changes, first_page
@@ -50,6 +52,13 @@ class ReportSettings:
     board_lines: int = 10
     unchanged_points: int = changes.UNCHANGED_POINTS
     annex_max_rows: int = 50_000
+    tactics_root: str = (
+        "outputs/tactics"  # where resilience-tactics writes reviews (relative: the project's)
+    )
+
+    def tactics_path(self) -> Path:
+        path = Path(self.tactics_root)
+        return path if path.is_absolute() else project_root() / path
 
 
 def _reasons(row: Mapping[str, Any], columns: Sequence[str]) -> list[str]:

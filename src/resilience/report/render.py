@@ -19,15 +19,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from resilience.core import week_files
+from resilience.core.weeks import week_monday
 from resilience.data.io import atomic_path, write_text_atomic
 from resilience.report.annex import write_annex
 from resilience.report.context import ReportSettings, report_context
 from resilience.report.errors import PdfRendererUnavailable, ReportError
 from resilience.report.load import load_week
+from resilience.tactics.brief import recent_review
 
 
 @functools.lru_cache(maxsize=1)
@@ -119,6 +122,9 @@ def build_report(
     if previous_dir is not None and (Path(previous_dir) / week_files.SCORES_PARQUET).is_file():
         previous = load_week(Path(previous_dir), previous=True)
     context = report_context(week, previous, settings)
+    # a tactics review under a quarter old, shown beside the options (never feeding them)
+    sunday = (week_monday(week.name) + pd.Timedelta(days=6)).date()
+    context["tactics_review"] = recent_review(settings.tactics_path(), sunday)
     html = render_html(context)
     pdf_path = render_pdf(html, week_dir / week_files.REPORT_PDF)
     write_annex(
