@@ -41,8 +41,9 @@ tactics: $(TACTICS_STAMP)
 	$(BIN)/resilience-generate world=confounded_passenger out_dir=$(TACTICS_WORLD)
 	$(BIN)/resilience-tactics input=$(TACTICS_WORLD)/disruptions.parquet
 
-## Run the main job end to end on the embedded defaults: synthetic world, training, scoring the last two weeks, briefing
+## Run the main job end to end on the embedded defaults: a local registration key (if none), synthetic world, training, scoring the last two weeks, briefing
 demo: install
+	$(BIN)/resilience-sign new_key=true
 	$(BIN)/resilience-generate
 	$(BIN)/resilience-validate input=data/synthetic/disruptions.parquet require_label=true
 	$(BIN)/resilience-train snapshots=data/synthetic/weekly

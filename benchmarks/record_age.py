@@ -45,6 +45,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from resilience.core.progress import Stages
+from resilience.data.asof import AsOf
 from resilience.data.contract import load_data_contract
 from resilience.data.record_age import extract_as_of, with_record_age
 from resilience.data.snapshots import find_snapshots
@@ -82,7 +83,8 @@ def trained(world: Path, snapshots: bool, records: RecordsConfig, split: SplitCo
     contract = load_data_contract("default")
     path = world / "disruptions.parquet"
     history = load_extract(path, contract, require_label=True).frame
-    as_of = pd.Timestamp(pd.read_json(world / "world.json", typ="series")["end_date"])
+    end = pd.Timestamp(pd.read_json(world / "world.json", typ="series")["end_date"])
+    as_of = AsOf(date=end, source="world.json")
     data = TrainingData(
         history,
         contract,

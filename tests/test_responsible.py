@@ -25,7 +25,7 @@ from resilience.pipelines.train import (
     fairness_table,
     train_and_track,
 )
-from resilience.tracking import registry, store, vetting
+from resilience.tracking import store, vetting
 
 EVAL = EvaluationConfig(n_bootstrap=200, min_slice_size=50)
 
@@ -232,16 +232,31 @@ def test_changing_a_run_metric_changes_the_card(registered):
     assert "0.612" in card and "61%" in card
 
 
-def test_scoring_refuses_a_version_without_a_card(registered):
+def test_scoring_refuses_a_version_whose_card_is_missing_or_changed(registered):
+    """The card is part of what the version's signature covers: a card removed or rewritten in the
+    store (where anyone with write access could) and the version no longer loads."""
+    import mlflow
+
     uri, result, _ = registered
-    client = MlflowClient(uri)
-    info = registry.model_version_info(f"models:/line-resilience/{result.model_version}")
-    vetting.require_model_card(info)  # has one: fine
-    client.delete_model_version_tag("line-resilience", result.model_version, "model_card")
-    info = registry.model_version_info(f"models:/line-resilience/{result.model_version}")
-    with pytest.raises(ResilienceError, match="no model card"):
-        vetting.require_model_card(info)
-    client.set_model_version_tag("line-resilience", result.model_version, "model_card", "logged")
+    mlflow.set_tracking_uri(uri)
+    model_uri = f"models:/line-resilience/{result.model_version}"
+    assert vetting.load_vetted_model(model_uri).vetted.signed_by  # signed at training
+    run = MlflowClient(uri).get_run(result.run_id)
+    card = Path(run.info.artifact_uri.removeprefix("file://")) / "model_card" / "model_card.md"
+    text = card.read_bytes()
+    try:
+        card.write_text("A friendlier card.")
+        with pytest.raises(ResilienceError, match="model card documents .* changed"):
+            vetting.load_vetted_model(model_uri)
+        for document in card.parent.iterdir():
+            document.rename(document.with_suffix(document.suffix + ".gone"))
+        with pytest.raises(ResilienceError, match="model card documents .* are missing"):
+            vetting.load_vetted_model(model_uri)
+    finally:
+        for document in card.parent.iterdir():
+            document.rename(document.with_name(document.name.removesuffix(".gone")))
+        card.write_bytes(text)
+    vetting.load_vetted_model(model_uri)
 
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'

@@ -55,7 +55,8 @@ def test_score_writes_the_week_and_reruns_identically(own_store, tmp_path):
         "the same week twice gives byte-identical scores.csv"
     )
     assert sha(folder / "extract.parquet") == sha(week_file)
-    assert not [p for p in out.iterdir() if p.name.startswith(".")], "no temporary folders left"
+    left = [p.name for p in out.iterdir() if p.name.startswith(".")]
+    assert left == [f".{folder.name}.lock"], "no temporary folders left; the week's lock file stays"
     # retention: only the most recent week keeps its extract; the older week's other files stay
     earlier = own_store.weeks()[-2]
     kept_one = run_score(own_store, earlier, out, "keep_extracts_weeks=1", cwd=tmp_path)

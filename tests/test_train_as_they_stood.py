@@ -11,6 +11,7 @@ from conftest import SMALL_WORLD
 from mlflow.tracking import MlflowClient
 
 from resilience.core.progress import Stages
+from resilience.data.asof import AsOf
 from resilience.data.snapshots import find_snapshots
 from resilience.explain.screen import ScreenConfig
 from resilience.learn.evaluation import EvaluationConfig
@@ -41,7 +42,7 @@ def test_fresh_records_are_estimated_about_as_well_as_complete_ones(
         path,
         "test",
         truth=load_truth("auto", path, contract),
-        as_of=pd.Timestamp(SMALL_WORLD.end_date),
+        as_of=AsOf(date=pd.Timestamp(SMALL_WORLD.end_date), source="the world's end"),
         snapshots=find_snapshots(small_world_dir / "weekly"),
     )
     settings = TrainSettings(

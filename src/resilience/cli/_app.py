@@ -39,6 +39,8 @@ EXIT_UNEXPECTED = 1
 EXIT_TERMINATED = 143
 EXIT_INTERRUPTED = 130
 # libraries that narrate their work at INFO level; an operator needs only their warnings
+# loggers that print a failure (with its trace) that the toolkit then reports as one line itself
+SILENT_LOGGERS = ("mlflow.store.db.utils",)
 QUIET_LOGGERS = (
     "weasyprint",
     "fontTools",
@@ -67,6 +69,8 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Ca
                 os.environ.pop(FULL_ERROR, None)
             for name in QUIET_LOGGERS:
                 logging.getLogger(name).setLevel(logging.WARNING)
+            for name in SILENT_LOGGERS:
+                logging.getLogger(name).setLevel(logging.CRITICAL)
             # a batch command's output is for people and logs: no MLflow download bars (set here, at the edge)
             os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
             signal.signal(signal.SIGTERM, _terminate)  # cleanups (temporary folders) run on SIGTERM
@@ -128,38 +132,41 @@ def _terminate(signum, frame) -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {redact(message)}", file=sys.stderr)
     sys.exit(code)
+
+
+SECRET_SETTINGS = ("key_file",)  # settings whose value may be a key pasted in place of a path
+
+
+def redact(text: str) -> str:
+    """``text`` with any key the command was given (a ``key_file=`` value, the decision log's key
+    from the environment) replaced: no message or trace file ever repeats a key."""
+    from resilience.governance.decisions import KEY_ENV  # lazy: only a failure needs it
+
+    secrets = [os.environ.get(KEY_ENV, "")]
+    for arg in sys.argv[1:]:
+        name, _, value = arg.lstrip("+~").partition("=")
+        if name.rsplit(".", 1)[-1] in SECRET_SETTINGS:
+            secrets.append(value.strip("'\""))
+    for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, "<not shown>")
+    return text
 
 
 def known_failure(exc: Exception) -> tuple[str, int]:
     """One message (and exit status) for an exception a library raised; unexpected ones are logged."""
     # lazy, for start-up time: MLflow loads only when a failure needs its store named
-    from resilience.tracking.store import registry_label, store_damaged_message
+    from resilience.tracking.store import mlflow_failure_message
 
-    try:
-        from sqlalchemy.exc import SQLAlchemyError
-    except ImportError:  # pragma: no cover - MLflow depends on it
-        SQLAlchemyError = ()  # type: ignore[assignment]  # noqa: N806
-    try:
-        from mlflow.exceptions import MlflowException
-    except ImportError:  # pragma: no cover
-        MlflowException = ()  # type: ignore[assignment]  # noqa: N806
-    if isinstance(exc, SQLAlchemyError):
-        return store_damaged_message(
-            registry_label(), getattr(exc, "orig", None) or type(exc).__name__
-        ), EXIT_USER_ERROR
-    if isinstance(exc, MlflowException):
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, SQLAlchemyError) or "database" in exc.message.lower():
-            return store_damaged_message(
-                registry_label(), exc.message.splitlines()[0]
-            ), EXIT_USER_ERROR
-        return f"MLflow ({registry_label()}): {exc.message.splitlines()[0]}", EXIT_USER_ERROR
+    message = mlflow_failure_message(exc)
+    if message is not None:
+        return message, EXIT_USER_ERROR
     if isinstance(exc, OSError):
         return os_error_message(exc, "a file could not be read or written"), EXIT_USER_ERROR
+    notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))
     return (
-        f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+        f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{notes} "
         f"(the full trace is in {_log_trace(exc)}; please report it)",
         EXIT_UNEXPECTED,
     )
@@ -171,7 +178,11 @@ def _log_trace(exc: BaseException) -> Path:
     path = Path(tempfile.gettempdir()) / f"resilience-error-{stamp}-{id(exc):x}.log"
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     try:
-        path.write_text(f"{' '.join(sys.argv)}\n{text}", encoding="utf-8")
+        descriptor = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+        )  # readable by us only
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(redact(f"{' '.join(sys.argv)}\n{text}"))
     except OSError:
         logging.getLogger("resilience").debug("could not write %s", path)
     return path

@@ -3,6 +3,7 @@ training runs (child runs of one parent); ``--multirun`` runs a grid."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
@@ -13,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from resilience.cli._app import hydra_app
 from resilience.cli._config import tracking_configs, typed
 from resilience.cli._sweep import checked_space, run_study
-from resilience.data.asof import resolve_as_of
+from resilience.data.asof import as_of_from_setting
 from resilience.data.contract import DataContract
 from resilience.data.io import file_sha256
 from resilience.data.snapshots import find_snapshots
@@ -53,6 +54,8 @@ def main(cfg: DictConfig) -> float | None:
     store.connect(tracking)  # a tracking server that does not answer fails before any work
     store.check_store(must_exist=False)  # ... and so does a damaged local store
     data = training_data(cfg, contract)
+    for warning in data.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if sweep.n_trials:  # an Optuna study: one training run per trial
 
         def train_trial(trial_cfg, trial_tracking, parent_run_id):
@@ -79,7 +82,7 @@ def training_data(cfg: DictConfig, contract: DataContract) -> TrainingData:
         cfg.input,
         file_sha256(cfg.input),
         truth=load_truth(cfg.truth, Path(cfg.input), contract),
-        as_of=resolve_as_of(cfg.as_of, cfg.input, contract),
+        as_of=as_of_from_setting(cfg.as_of, cfg.input, contract),
         snapshots=find_snapshots(cfg.snapshots) if cfg.snapshots else None,
     )
 
@@ -135,6 +138,15 @@ def _print_result(result, tracking: store.TrackingConfig) -> None:
             f"registered {tracking.registered_model_name} version {result.model_version}: "
             f"{result.promotion.reason}"
         )
+        if result.signed_by_key:
+            print(f"signed version {result.model_version} with key {result.signed_by_key}")
+        else:
+            print(
+                f"warning: version {result.model_version} is NOT signed ({result.unsigned_because}), "
+                "so scoring refuses it. Once reviewed, sign it: resilience-sign "
+                f'version={result.model_version} by=<role> reason="..."',
+                file=sys.stderr,
+            )
         if result.churn:
             churn = result.churn
             print(

@@ -37,6 +37,19 @@ ANNEX_HTML = "annex.html"  # every line, sortable and filterable, offline
 KEPT_EXTRACT_STEM = "extract"
 KEPT_KEY = "kept"
 
+# The manifest's record of the decision log (resilience.governance.decisions): its head when the week
+# was scored, the anchors appended since (one per decision recorded about the week) and their seal.
+DECISION_HEAD = "decision_log"
+DECISION_ANCHORS = "decision_log_anchors"
+DECISION_SEAL = "decision_log_seal"
+
+
+def lock_file(output_root: Path, week: str) -> Path:
+    """The lock a process holds while it scores ``week`` or writes into its manifest (beside the
+    week's folder, ``.<week>.lock``; kept between runs)."""
+    return Path(output_root) / f".{week}.lock"
+
+
 # The files resilience-outcomes writes beside the week folders (<output_root>/).
 OUTCOMES_CSV = "outcomes.csv"  # realised metrics per scored week and cohort
 # one row per disruption whose outcome is known (the report reads this)

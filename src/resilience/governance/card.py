@@ -25,9 +25,17 @@ from resilience.core.errors import ResilienceError
 from resilience.data.contract import PROTECTED_WORDS, DataContract
 from resilience.governance.fairness import plain_findings
 from resilience.tracking import registry, runs
+from resilience.tracking.runs import CARD_DIR
 from resilience.tracking.vetting import DIGEST_TAG, MODEL_CARD_TAG
 
-CARD_DIR = "model_card"
+# What the safeguards around the model cannot stop, stated in every card (and in the README).
+SAFEGUARD_LIMITS = (
+    "Its safeguards (a signature from a registration key kept off the store, vetted loading, week "
+    "locks, a signed and anchored decision log) protect against someone who can write the "
+    "tracking store, the week folders or the decision log. They cannot stop someone running as "
+    "the same user as scoring, or as root, while a run is in progress: such a person can change "
+    "the running process, the trusted keys or the keys themselves."
+)
 
 
 @dataclass(frozen=True)
@@ -146,6 +154,7 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
         "fidelity": fidelity,
         "capacity_k": params.get("evaluation.capacity_k", "10"),
         "tolerance": params.get("evaluation.fairness_tolerance", "0.03"),
+        "warnings": [v for k, v in sorted(tags.items()) if k.startswith("warning.")],
         "family_level": params.get("evaluation.fairness_family_level", "0.025"),
     }
 
@@ -339,7 +348,12 @@ def render(facts: dict) -> dict[str, str]:
     """All documents as {file name: text}."""
     checklist = algo_care(facts)
     record = atrs(facts)
-    context = {**facts, "algo_care": checklist, "atrs": record}
+    context = {
+        **facts,
+        "algo_care": checklist,
+        "atrs": record,
+        "safeguard_limits": SAFEGUARD_LIMITS,
+    }
     return {
         "model_card.md": _render("model_card.md.j2", context),
         "model_card.html": _render("model_card.html.j2", context),

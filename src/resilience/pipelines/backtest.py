@@ -33,6 +33,7 @@ from sklearn.base import clone
 from resilience.core.errors import ResilienceError
 from resilience.core.progress import Stages
 from resilience.core.weeks import check_week, week_monday
+from resilience.data.asof import AsOf
 from resilience.data.contract import DataContract
 from resilience.data.io import write_text_atomic
 from resilience.data.snapshots import SnapshotFolder, iter_snapshots
@@ -94,7 +95,8 @@ def train_as_of(
     snapshots = data.snapshots
     if snapshots is not None:
         snapshots = replace(snapshots, files=tuple(f for f in snapshots.files if f.week <= cutoff))
-    cut = replace(data, history=known.reset_index(drop=True), as_of=as_of, snapshots=snapshots)
+    when = AsOf(date=as_of, source=f"the backtest's cutoff, the end of {cutoff}")
+    cut = replace(data, history=known.reset_index(drop=True), as_of=when, snapshots=snapshots)
     return train(cut, recipe, settings, stages)
 
 

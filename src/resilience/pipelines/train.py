@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from resilience.core.errors import ResilienceError
 from resilience.core.progress import Stages
 from resilience.core.weeks import iso_week, iso_weeks
-from resilience.data.asof import check_training_extract
+from resilience.data.asof import AsOf, check_training_extract
 from resilience.data.contract import DataContract
 from resilience.data.snapshots import SnapshotFolder
 from resilience.explain import Explanation, explain, global_view
@@ -45,7 +46,7 @@ from resilience.learn.ranges import INTERVAL_COLUMNS, IntervalConfig, attach_ran
 from resilience.learn.records import RecordsAsTheyStood, RecordsConfig, records_as_they_stood
 from resilience.learn.segments import maybe_segmented
 from resilience.learn.split import SplitConfig, split_history
-from resilience.tracking import pyfunc, runs, vetting
+from resilience.tracking import pyfunc, registration, runs, signing
 from resilience.tracking.store import TrackingConfig
 from resilience.weekly import drift
 
@@ -79,8 +80,14 @@ class TrainingData:
     input_path: str | Path
     input_sha256: str
     truth: pd.DataFrame | None = None
-    as_of: pd.Timestamp | None = None
+    as_of: AsOf | None = None
     snapshots: SnapshotFolder | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the run, its model card and every briefing of its model must say (the label-age
+        guard switched off with ``as_of=unchecked``)."""
+        return [self.as_of.warning] if self.as_of and self.as_of.warning else []
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,8 @@ class TrainResult:
     promotion: PromotionDecision | None
     evidence: ModelEvidence | None = None
     churn: dict | None = None
+    signed_by_key: str | None = None  # the key that signed the registered version; None: unsigned
+    unsigned_because: str = ""
     as_they_stood: bool = False  # trained on records as they stood (weekly snapshots)
 
 
@@ -209,6 +218,7 @@ def train(data: TrainingData, recipe, settings: TrainSettings, stages: Stages) -
             recipe_record,
             by_age,
         )
+    evidence = replace(evidence, warnings=data.warnings)
     return Trained(
         model,
         evaluation,
@@ -238,6 +248,7 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
         "model_family": model.family,
         "recipe": settings.run_name or f"{model.family}-default",
         RECORDS_TAG: records_note(trained.rows.summary),
+        **{f"warning.{i + 1}": w[:5000] for i, w in enumerate(data.warnings)},
     }
     if trained.rows.summary.get("records") != "as they stood":  # the run's description says so
         tags[RUN_DESCRIPTION_TAG] = FINAL_RECORDS_ONLY
@@ -255,11 +266,11 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
             if register and info.registered_model_version
             else None
         )
-        promotion, churn = None, None
+        promotion, churn, signed = None, None, (None, "")
         if version:
-            with stages.stage("register_and_card", "champion rule and model card"):
-                # the artifact digest is part of the version's identity: scoring loads only matching files
-                vetting.record_digest(register, version)
+            with stages.stage("register_and_card", "champion rule, model card and signature"):
+                # the digest shown in the card; the signature (last) vouches for files, card and evidence
+                registration.record_digest(register, version)
                 promotion, churn = apply_champion_rule(
                     version,
                     model,
@@ -269,12 +280,21 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
                     contract,
                     register,
                     settings.champion,
+                    settings.tracking.trusted_keys,
                 )
                 publish(register, version, settings.governance)
+                signed = sign_registered(register, version, settings.tracking, run.info.run_id)
         runs.log_metrics({f"seconds_{k}": v for k, v in evaluation.timings.items()})
     stood = trained.rows.summary.get("records") == "as they stood"
     return TrainResult(
-        evaluation, run.info.run_id, version, promotion, trained.evidence, churn, stood
+        evaluation,
+        run.info.run_id,
+        version,
+        promotion,
+        trained.evidence,
+        churn,
+        *signed,
+        as_they_stood=stood,
     )
 
 
@@ -289,6 +309,27 @@ def records_note(summary: dict) -> str:
         f"{summary['snapshot_files']} weekly extracts, the record's age an input"
         + (f"; {final:,} disruptions no snapshot held kept their final record" if final else "")
     )
+
+
+def sign_registered(
+    name: str, version: str, tracking: TrackingConfig, run_id: str
+) -> tuple[str | None, str]:
+    """Sign a version just registered (its files, card and evidence) with the registration key;
+    returns the key's id, or None and why when there is no usable key: the version then stays
+    unsigned and scoring refuses it until a person signs it (``resilience-sign``)."""
+    try:
+        key = signing.load_private_key(signing.private_key_path(tracking.signing_key))
+    except ResilienceError as exc:
+        return None, str(exc)
+    statement = registration.sign_version(
+        name,
+        version,
+        key,
+        "resilience-train",
+        f"registered by training run {run_id}",
+        tracking.trusted_keys,
+    )
+    return statement.key_id, ""
 
 
 # -- the evidence -----------------------------------------------------------------------------------

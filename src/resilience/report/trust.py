@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from resilience.core.week_files import DECISION_HEAD
 from resilience.data.contract import DataContract
 from resilience.report.charts import calibration_chart
 from resilience.report.record_age import record_age_words
@@ -266,6 +267,20 @@ def trust(manifest: Mapping[str, Any], drift: Mapping[str, Any], contract: DataC
         "input_path": clean_text(input_info.get("path") or ""),
         "toolkit_version": clean_text(manifest.get("toolkit_version") or "not recorded"),
         "record_age": record_age_words(model),
+        "decision_log": decision_log_head(manifest),
+    }
+
+
+def decision_log_head(manifest: Mapping[str, Any]) -> dict | None:
+    """The decision log's record count and head hash when the week was scored: printed, each
+    briefing is a witness kept outside the machine (``resilience-decide verify=true head=...``)."""
+    head = manifest.get(DECISION_HEAD)
+    if not isinstance(head, Mapping) or number(head.get("records")) is None:
+        return None
+    return {
+        "records": f"{int(head['records']):,}",
+        "head_hash": clean_text(head.get("head_hash") or ""),
+        "log_id": clean_text(head.get("log_id") or ""),
     }
 
 

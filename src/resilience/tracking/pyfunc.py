@@ -8,8 +8,9 @@ trained without intervals has none) and the top reasons for and against in words
 ``mlflow.pyfunc.spark_udf`` runs on each Spark partition, so Spark and pandas scoring agree.
 
 Loading a pickled model runs code, so load it with :func:`load_vetted` rather than
-``mlflow.pyfunc.load_model``: the registry record, the model card and the artifact digest are
-checked before anything is unpickled (see :func:`resilience.tracking.vetting.vet_model`). Every
+``mlflow.pyfunc.load_model``: the version's signature by a trusted key and the digests of its
+files, card and evidence are checked on a private copy before anything is unpickled, and it is
+unpickled from the bytes that were checked (see :mod:`resilience.tracking.vetting`). Every
 version carries the toolkit's code (MLflow ``code_paths``) and pins its requirements
 (:func:`log_persistence_model`).
 """
@@ -64,15 +65,18 @@ class ResiliencePyfunc(mlflow.pyfunc.PythonModel):
         return out
 
 
-def load_vetted(model_uri: str, allow_unregistered: bool = False) -> mlflow.pyfunc.PyFuncModel:
+def load_vetted(
+    model_uri: str, allow_unregistered: bool = False, trusted_keys: str | None = None
+) -> mlflow.pyfunc.PyFuncModel:
     """``mlflow.pyfunc.load_model`` for this toolkit's models, vetted first.
 
     Only a registered version (``models:/name@alias``, ``models:/name/N``, ``models:/m-<id>``) of
-    the current registry with a model card and an unchanged artifact digest loads; anything else is
-    refused with a :class:`~resilience.core.errors.ResilienceError` before any code in it can run, unless
-    ``allow_unregistered=True``.
+    the current registry, signed by a key in the trusted list (``trusted_keys``, else
+    ``$RESILIENCE_TRUSTED_KEYS``) and whose files, model card and evidence match what was signed,
+    loads; anything else is refused with a :class:`~resilience.core.errors.ResilienceError` before
+    any code in it can run, unless ``allow_unregistered=True``.
     """
-    return load_vetted_pyfunc(model_uri, allow_unregistered)[0]
+    return load_vetted_pyfunc(model_uri, allow_unregistered, trusted_keys)[0]
 
 
 def log_persistence_model(model, input_example: pd.DataFrame, registered_model_name: str | None):

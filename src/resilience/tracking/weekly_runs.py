@@ -1,10 +1,9 @@
 """MLflow runs of the weekly work: each scored week, the outcomes as they become known, and the
-decision log's anchors (its record count and head hash as experiment tags, so a log later cut
-back or rewritten disagrees with them)."""
+decision log's anchors (experiment tags ``decision_log.*``, made and checked by
+:mod:`resilience.governance.anchors`, so a log later cut back or rewritten disagrees with them)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from resilience.core import week_files
 from resilience.tracking.runs import log_file, log_metrics, log_params, start_run
 from resilience.tracking.store import TrackingConfig, ensure_experiment
 
-DECISION_ANCHOR_PREFIX = "decision_log.anchor."
+DECISION_TAG_PREFIX = "decision_log."
 # What a scoring run keeps of its week (the rest is in the week's folder).
 LOGGED_WEEK_FILES = (
     week_files.MANIFEST,
@@ -107,34 +106,20 @@ def log_outcomes(
     return run_id
 
 
-def anchor_decision_log(experiment_name: str, anchor: Mapping[str, Any]) -> None:
-    """Record the decision log's record count and head hash as a tag on ``experiment_name``.
-
-    Each count gets its own tag (``decision_log.anchor.000012``), so earlier anchors stay: a log
-    later cut back or rewritten disagrees with them.
-    """
+def write_experiment_tags(experiment_name: str, tags: Mapping[str, str]) -> int:
+    """Set the experiment tags among ``tags`` that it lacks or holds with another value (the
+    decision log's anchors and seal); returns how many were written."""
     experiment_id = ensure_experiment(experiment_name)
-    key = f"{DECISION_ANCHOR_PREFIX}{int(anchor['records']):06d}"
-    MlflowClient().set_experiment_tag(experiment_id, key, json.dumps(dict(anchor), sort_keys=True))
+    held = MlflowClient().get_experiment(experiment_id).tags or {}
+    changed = {k: v for k, v in tags.items() if held.get(k) != v}
+    for key, value in changed.items():
+        MlflowClient().set_experiment_tag(experiment_id, key, value)
+    return len(changed)
 
 
-def decision_log_anchors(experiment_name: str) -> list[dict]:
-    """Every decision-log anchor recorded on ``experiment_name`` (none if it does not exist)."""
+def decision_log_tags(experiment_name: str) -> dict[str, str]:
+    """The decision log's tags on ``experiment_name`` (none if it does not exist)."""
     experiment = mlflow.get_experiment_by_name(experiment_name)
     if experiment is None:
-        return []
-    anchors = []
-    for key, value in sorted((experiment.tags or {}).items()):
-        if key.startswith(DECISION_ANCHOR_PREFIX):
-            try:
-                anchors.append(
-                    {
-                        **json.loads(value),
-                        "where": f"MLflow experiment '{experiment_name}' tag {key}",
-                    }
-                )
-            except ValueError:
-                anchors.append(
-                    {"records": None, "head_hash": None, "where": f"MLflow tag {key} (unreadable)"}
-                )
-    return anchors
+        return {}
+    return {k: v for k, v in (experiment.tags or {}).items() if k.startswith(DECISION_TAG_PREFIX)}

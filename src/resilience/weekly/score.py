@@ -49,6 +49,8 @@ from resilience import __version__
 from resilience.core.errors import ResilienceError, os_error_message
 from resilience.core.week_files import (
     CONTRACT,
+    DECISION_ANCHORS,
+    DECISION_SEAL,
     DRIFT,
     EXPLANATIONS,
     KEPT_KEY,
@@ -200,7 +202,7 @@ def score_week(
             if keep:
                 manifest.input[KEPT_KEY] = keep_extract(input_path, transaction.folder, sha256)
             manifest.priority = policy.to_dict() if policy is not None else {}
-            manifest.extra = dict(manifest_extra or {})
+            manifest.extra = {**carried_anchors(final), **(manifest_extra or {})}
             _commit(transaction, manifest, after_build, timings, started)
     except OSError as exc:
         raise ResilienceError(
@@ -210,6 +212,18 @@ def score_week(
         ) from exc
     alerts = len(scores.drift["alerts"])
     return WeekResult(week, final, scores.rows, scores.band_counts, alerts, manifest.to_dict())
+
+
+def carried_anchors(final: Path) -> dict:
+    """The decision-log anchors a rescored week keeps: the decisions recorded about it stay
+    witnessed (read under the week's lock, so no append is lost in between)."""
+    try:
+        old = json.loads((final / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(old, dict):
+        return {}
+    return {k: old[k] for k in (DECISION_ANCHORS, DECISION_SEAL) if k in old}
 
 
 def _commit(
@@ -261,6 +275,7 @@ def _manifest(
             "drift_alerts": len(scores.drift["alerts"]),
         },
         warnings=([model_ref.warning] if model_ref.warning else [])
+        + [f"the model's training: {w}" for w in evidence.warnings]
         + scores.warnings
         + [a["message"] for a in scores.drift["alerts"]],
     )
