@@ -46,7 +46,7 @@ demo: install
 	$(BIN)/resilience-sign new_key=true
 	$(BIN)/resilience-generate
 	$(BIN)/resilience-validate input=data/synthetic/disruptions.parquet require_label=true
-	$(BIN)/resilience-train
+	$(BIN)/resilience-train snapshots=data/synthetic/weekly
 	for week in $$(ls data/synthetic/weekly/*.parquet | sort | tail -n 2); do $(BIN)/resilience-score input=$$week || exit 1; done
 	@echo
 	@echo "Done. Training runs and the registered champion: make mlflow-ui (then open http://127.0.0.1:5000/#/experiments?workflowType=machine_learning)."

@@ -132,7 +132,9 @@ def _schemas() -> dict[str, type]:
     from resilience.learn.evaluation import EvaluationConfig
     from resilience.learn.models import PersistenceModel
     from resilience.learn.ranges import IntervalConfig
+    from resilience.learn.records import RecordsConfig
     from resilience.learn.split import SplitConfig
+    from resilience.pipelines.backtest import BacktestConfig
     from resilience.pipelines.sweep import SweepConfig
     from resilience.tracking.store import TrackingConfig
     from resilience.weekly.drift import DriftConfig
@@ -149,6 +151,7 @@ def _schemas() -> dict[str, type]:
         "features": FeaturesConfig,
         "model": _estimator_schema(PersistenceModel, drop=("contract", "features", "exclude")),
         "split": schema_of(SplitConfig),
+        "records": schema_of(RecordsConfig),
         "evaluation": schema_of(EvaluationConfig),
         "mlflow": schema_of(TrackingConfig, champion=(schema_of(ChampionConfig), ChampionConfig())),
         "governance": schema_of(GovernanceConfig),
@@ -160,6 +163,7 @@ def _schemas() -> dict[str, type]:
         "sweep": schema_of(SweepConfig),
         "drift": schema_of(DriftConfig),
         "world": schema_of(WorldConfig),
+        "backtest": schema_of(BacktestConfig),
     }
 
 

@@ -29,6 +29,8 @@ def main(cfg: DictConfig) -> None:
         marking=cfg.marking,
         priority=cfg.get("priority"),
         decision_log=cfg.decision_log,
+        keep_extract=cfg.keep_extract,
+        keep_extracts_weeks=cfg.keep_extracts_weeks,
         log_to_mlflow=cfg.log_to_mlflow,
         weekly_experiment=cfg.weekly_experiment,
         tracking=tracking,

@@ -18,7 +18,7 @@ from resilience.cli._config import tracking_configs, typed
 if TYPE_CHECKING:
     from resilience.data.contract import DataContract
     from resilience.governance.champion import ChampionConfig
-    from resilience.pipelines.train import TrainSettings
+    from resilience.pipelines.train import TrainingData, TrainSettings
     from resilience.tracking.store import TrackingConfig
 
 
@@ -38,13 +38,10 @@ def main(cfg: DictConfig) -> float | None:
     # the library loads once the config is known to be good: a bad one is refused within seconds
     from resilience.cli._rerun import check_same_data, rerun_config
     from resilience.cli._sweep import checked_space, run_study
-    from resilience.data.asof import as_of_from_setting
     from resilience.data.contract import DataContract
     from resilience.data.io import file_sha256
-    from resilience.data.validate import load_extract
     from resilience.pipelines.sweep import SweepConfig
-    from resilience.pipelines.train import TrainingData, train_and_track
-    from resilience.pipelines.train_inputs import filter_rows, load_truth
+    from resilience.pipelines.train import train_and_track
     from resilience.tracking import store
 
     overrides, expected_sha256, rerun_of = None, None, cfg.rerun
@@ -59,15 +56,7 @@ def main(cfg: DictConfig) -> float | None:
     store.check_store(must_exist=False)  # ... and so does a damaged local store
     if rerun_of:
         check_same_data(str(rerun_of), cfg.input, expected_sha256, file_sha256(cfg.input))
-    extract = load_extract(cfg.input, contract, require_label=True)
-    data = TrainingData(
-        filter_rows(extract.frame, cfg.row_filter),
-        contract,
-        cfg.input,
-        file_sha256(cfg.input),
-        truth=load_truth(cfg.truth, Path(cfg.input), contract),
-        as_of=as_of_from_setting(cfg.as_of, cfg.input, contract),
-    )
+    data = training_data(cfg, contract)
     for warning in data.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if sweep.n_trials:  # an Optuna study: one training run per trial
@@ -86,6 +75,27 @@ def main(cfg: DictConfig) -> float | None:
     _print_result(result, tracking)
     value = result.evaluation.metrics.get(cfg.optimized_metric)
     return float(value) if value is not None else None
+
+
+def training_data(cfg: DictConfig, contract: DataContract) -> TrainingData:
+    """The labelled history (validated, filtered), where it came from, and the snapshots."""
+    from resilience.data.asof import as_of_from_setting
+    from resilience.data.io import file_sha256
+    from resilience.data.snapshots import find_snapshots
+    from resilience.data.validate import load_extract
+    from resilience.pipelines.train import TrainingData
+    from resilience.pipelines.train_inputs import filter_rows, load_truth
+
+    extract = load_extract(cfg.input, contract, require_label=True)
+    return TrainingData(
+        filter_rows(extract.frame, cfg.row_filter),
+        contract,
+        cfg.input,
+        file_sha256(cfg.input),
+        truth=load_truth(cfg.truth, Path(cfg.input), contract),
+        as_of=as_of_from_setting(cfg.as_of, cfg.input, contract),
+        snapshots=find_snapshots(cfg.snapshots) if cfg.snapshots else None,
+    )
 
 
 def build_recipe(cfg: DictConfig, contract: DataContract):
@@ -111,6 +121,7 @@ def _recipe_and_settings(
     from resilience.explain.screen import ScreenConfig
     from resilience.learn.evaluation import EvaluationConfig
     from resilience.learn.ranges import IntervalConfig
+    from resilience.learn.records import RecordsConfig
     from resilience.learn.split import SplitConfig
     from resilience.pipelines.train import TrainSettings
     from resilience.tracking import runs
@@ -123,6 +134,7 @@ def _recipe_and_settings(
         experiment = chosen[-1] if chosen else None
     settings = TrainSettings(
         split=typed(SplitConfig, cfg.split),
+        records=typed(RecordsConfig, cfg.records),
         evaluation=typed(EvaluationConfig, cfg.evaluation),
         tracking=tracking,
         champion=champion,
@@ -175,6 +187,10 @@ def _print_result(result, tracking: TrackingConfig) -> None:
                 f"{churn['median_move_points']:.1f} points (90th percentile {churn['p90_move_points']:.1f}), "
                 f"{churn.get('top_reason_changed_share', 0):.0%} change top reason"
             )
+    if not result.as_they_stood:
+        from resilience.pipelines.train import FINAL_RECORDS_ONLY
+
+        print(f"note: {FINAL_RECORDS_ONLY}")
     uri = store.resolve_tracking_uri(tracking.tracking_uri)
     link = store.ui_link(result.experiment_id, result.run_id, tracking.tracking_uri)
     where = "" if uri.startswith("http") else "make mlflow-ui, then "

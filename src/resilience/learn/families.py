@@ -71,6 +71,8 @@ class LightGBMFamily:
 
     name = "lightgbm"
     params_hint = "parameters and aliases (see the LightGBM parameter docs)"
+    # settings that count rows: scaled by the rows per disruption, so they count disruptions
+    ROW_COUNTS = ("min_child_samples", "min_data_per_group")
 
     @staticmethod
     @lru_cache(maxsize=1)
@@ -124,6 +126,8 @@ class LightGBMFamily:
     def _params(cls, model) -> dict:
         """LightGBM keyword arguments: the defaults, overridden by ``params`` (``None`` keeps a default)."""
         params = cls.resolved_params(model.params)
+        for name in LightGBMFamily.ROW_COUNTS:
+            params[name] = max(1, int(round(params[name] * model.rows_per_disruption_)))
         params.setdefault("random_state", model.random_state)
         params.setdefault("verbose", -1)
         if model.n_jobs is not None:
@@ -278,7 +282,8 @@ class LogisticFamily:
         model.design_ = linear_design(X)
         Z = model.design_.fit_transform(X).to_numpy(float)
         model.design_blocks_ = design_blocks(model.design_)
-        C = float(LogisticFamily.resolved_params(model.params)["C"])
+        # the penalty weighs against the sum of the rows' losses: per disruption, not per row
+        C = float(LogisticFamily.resolved_params(model.params)["C"]) / model.rows_per_disruption_
         model.estimator_ = LogisticRegression(C=C, max_iter=2000).fit(Z, y)
 
     @staticmethod

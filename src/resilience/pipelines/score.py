@@ -18,6 +18,7 @@ from resilience.report.drift_page import write_drift_page
 from resilience.tracking import store, vetting, weekly_runs
 from resilience.tracking.vetting import VettedModel
 from resilience.weekly.drift import DriftConfig
+from resilience.weekly.kept import prune_kept_extracts
 from resilience.weekly.score import ModelRef, WeekResult, score_week
 
 
@@ -37,6 +38,8 @@ class ScoreSettings:
     marking: str = ""
     priority: str | None = None
     decision_log: str | Path = "outputs/decisions.sqlite"
+    keep_extract: bool = True  # the week keeps the extract it scored (weekly/kept.py)
+    keep_extracts_weeks: int | None = None  # retention: kept extracts of this many recent weeks
     log_to_mlflow: bool = True
     weekly_experiment: str = "weekly-scoring"
     tracking: store.TrackingConfig = field(default_factory=store.TrackingConfig)
@@ -132,7 +135,9 @@ def score(input_path: str | Path, champion: VettedChampion, settings: ScoreSetti
         evidence=champion.evidence,
         priority=settings.priority,
         manifest_extra=anchor,
+        keep=settings.keep_extract and settings.keep_extracts_weeks != 0,
     )
+    prune_kept_extracts(Path(settings.output_root), settings.keep_extracts_weeks)
     if settings.log_to_mlflow:
         log_week(settings, result)
     return result

@@ -262,6 +262,7 @@ def _line(
     row: Mapping[str, Any],
     change_row: Mapping[str, Any],
     moved: str,
+    record: str,
     contract,
     policy,
     decisions,
@@ -290,6 +291,7 @@ def _line(
             change_row["previous_percent"],
             settings.unchanged_points,
             moved,
+            record,
         ),
         "decisions": decisions.get(line_id, []),
         "summary": clean_text(row.get("summary")),
@@ -318,11 +320,17 @@ def _chosen(week: WeekData, previous: WeekData | None, change: pd.DataFrame, pic
         for i in picks
         if previous is not None and change.at[i, "change"] in ("up", "down")
     ]
-    moved = {}
+    moved, record = {}, {}
     if previous is not None and pairs:
         before = previous.explanations_for([p for _, p in pairs])
         moved = changes.moved_most(pairs, explanations, before, week.contract)
-    return {"full": full, "explanations": explanations, "moved": moved}
+        same = [(a, b) for a, b in pairs if a == b]  # the same disruption: did its record fill in?
+        if same:
+            ids_now = [a for a, _ in same]
+            record = changes.record_updates(
+                same, week.records_for(ids_now), previous.records_for(ids_now), week.contract
+            )
+    return {"full": full, "explanations": explanations, "moved": moved, "record": record}
 
 
 def _outcomes(week: WeekData, previous: WeekData, limit: int) -> dict | None:
@@ -388,6 +396,7 @@ def report_context(
             merged,
             change.loc[i],
             chosen["moved"].get(disruption, ""),
+            chosen["record"].get(disruption, ""),
             contract,
             policy,
             by_line,

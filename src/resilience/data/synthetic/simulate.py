@@ -370,6 +370,8 @@ def _frame(
     numpy_type = {"int": np.int64, "float": np.float64, "bool": bool}
     data: dict[str, object] = {}
     for spec in CONTRACT.columns:
+        if spec.derived:  # the toolkit derives it (the record's age); no extract carries it
+            continue
         if spec.role in by_role:
             data[spec.name] = by_role[spec.role]
         elif spec.name in codes:
