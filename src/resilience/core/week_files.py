@@ -24,6 +24,7 @@ SCORES_PARQUET = "scores.parquet"  # one row per disruption, ranked (the report 
 SCORES_CSV = "scores.csv"  # the same rows for people and spreadsheets
 EXPLANATIONS = "explanations.parquet"  # points of probability per input column, per disruption
 DRIFT = "drift.json"
+DRIFT_HTML = "drift.html"  # each feature this week against the reference (for analysts)
 SAFEGUARDING = "safeguarding.json"  # totals of the protect/prevent columns
 CONTRACT = "contract.json"  # the data contract the model was trained with
 MANIFEST = "manifest.json"
@@ -31,6 +32,11 @@ DECISIONS = "decisions.json"  # last week's recorded decisions (optional)
 REPORT_HTML = "report.html"
 REPORT_PDF = "report.pdf"
 ANNEX_HTML = "annex.html"  # every line, sortable and filterable, offline
+# The extract the week scored, its bytes as they were (``extract.parquet`` or ``extract.csv``: the
+# input's own suffix); the manifest's ``input`` names it under KEPT_KEY beside its ``sha256``.
+# Training reads records as they stood from these (``resilience-train snapshots=outputs/weekly``).
+KEPT_EXTRACT_STEM = "extract"
+KEPT_KEY = "kept"
 
 # The manifest's record of the decision log (resilience.governance.decisions): its head when the week
 # was scored, the anchors appended since (one per decision recorded about the week) and their seal.
@@ -60,6 +66,12 @@ OUTCOME_COLUMNS = (
     "probability_low",
     "probability_high",
 )
+
+
+def kept_extract_name(suffix: str) -> str:
+    """The kept extract's file name for an input with ``suffix`` (``.parquet`` -> ``extract.parquet``)."""
+    return f"{KEPT_EXTRACT_STEM}{suffix.lower()}"
+
 
 # Columns of scores.* that the report and the outcomes rely on.
 REQUIRED_SCORE_COLUMNS = ("rank", "disruption_id", "line_id", "persistence_probability")

@@ -5,6 +5,13 @@ rest of the toolkit asks "which columns are features?", "what is the label?", "w
 commander call this column?". It is a plain frozen dataclass, so it pickles with a model and
 round-trips through ``to_dict`` / ``from_dict``.
 
+One kind of column is **derived** by the toolkit rather than read from the extract: a feature
+with ``derived: record_age`` (:attr:`DataContract.record_age_column`) is the record's age, whole
+weeks from the disruption date to the day the extract holding the record was taken
+(:mod:`resilience.data.record_age`). An extract need not carry it: training derives it for each
+weekly snapshot of a record and scoring for the week's extract; the pyfunc takes it as an input
+column (or derives it from ``as_of_column``).
+
 Two optional kinds of column serve reviews, never the model: a column with role ``group`` holds
 the organised crime group a line belongs to (:attr:`DataContract.group_column`; context for a group
 view), and a package column may carry ``tactic: <n>``, its place in the order tactics follow one
@@ -45,6 +52,8 @@ DTYPES = ("string", "category", "int", "float", "bool", "date", "text")
 ROLES = ("id", "line_id", "date", "feature", "label", "context", "group")
 FOUR_PS = ("pursue", "prepare", "protect", "prevent", "context")
 SINGLE_ROLES = ("id", "line_id", "date", "label")
+# Columns the toolkit derives rather than reads (see the module docstring), and the dtypes each may take.
+DERIVED = {"record_age": ("int",)}
 # The group column holds ids shared by several lines (an organised crime group): text-like only.
 GROUP_DTYPES = ("string", "category")
 
@@ -86,6 +95,8 @@ class ColumnSpec:
     ageing: bool = False  # an age/history field that shifts as the panel ages: drift is information, not an alert
     # a tactic's place in the order tactics follow one another (1, 2, ...; None: not a tactic)
     tactic: int | None = None
+    # derived by the toolkit, not read from the extract (``record_age``: resilience.data.record_age)
+    derived: str | None = None
     # a category tactic: the level that means the tactic was not given (its review is "any other level against it")
     untreated: str | None = None
 
@@ -238,6 +249,7 @@ class DataContract:
         if not self.features:
             raise ConfigError(f"{where}: no column has role 'feature'")
         self._check_group_and_tactics(where)
+        self._check_derived(where)
         for name in (*self.slices, *([self.cohort_column] if self.cohort_column else [])):
             if name not in self._by_name:
                 raise ConfigError(f"{where}: slice/cohort column '{name}' is not a column")
@@ -315,6 +327,33 @@ class DataContract:
                     f"of its allowed levels (this column: dtype '{c.dtype}', allowed "
                     f"{list(c.allowed or ())}, untreated {c.untreated!r})"
                 )
+
+    def _check_derived(self, where: str) -> None:
+        """A derived column is a numeric feature the toolkit computes: one per kind, never the
+        id, date, label, a slice or a tactic."""
+        seen: dict[str, str] = {}
+        for c in self.columns:
+            if c.derived is None:
+                continue
+            here = f"{where}, column '{c.name}'"
+            if c.derived not in DERIVED:
+                raise ConfigError(
+                    f"{here}: derived '{c.derived}' is not one of {tuple(DERIVED)} (the toolkit "
+                    "derives only these; a column the extract carries needs no 'derived' key)"
+                )
+            if c.role != "feature" or c.dtype not in DERIVED[c.derived]:
+                raise ConfigError(
+                    f"{here}: a derived {c.derived} column must be a feature of dtype "
+                    f"{' or '.join(DERIVED[c.derived])} (role '{c.role}', dtype '{c.dtype}' here)"
+                )
+            if c.derived in seen:
+                raise ConfigError(
+                    f"{here}: only one column may be derived as {c.derived} "
+                    f"('{seen[c.derived]}' already is)"
+                )
+            if c.tactic is not None or c.name in self.slices or c.name == self.cohort_column:
+                raise ConfigError(f"{here}: a derived column cannot be a tactic, slice or cohort")
+            seen[c.derived] = c.name
 
     def _check_column(self, c: ColumnSpec, where: str) -> None:
         """Keys every column may set: dtype, role, concept, max_column, describes, max_length."""
@@ -407,6 +446,16 @@ class DataContract:
     @property
     def features(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.role == "feature")
+
+    @property
+    def record_age_column(self) -> str | None:
+        """The feature holding the record's age in weeks (``derived: record_age``), or None."""
+        return next((c.name for c in self.columns if c.derived == "record_age"), None)
+
+    @property
+    def derived_columns(self) -> tuple[str, ...]:
+        """Columns the toolkit derives (an extract need not carry them)."""
+        return tuple(c.name for c in self.columns if c.derived is not None)
 
     @property
     def group_column(self) -> str | None:

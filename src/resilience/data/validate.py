@@ -3,7 +3,8 @@
 :func:`validate_frame` runs named checks in order, so that **every** problem is reported at once:
 
 1. *Shape* (``_check_shape``, ``_column_problems``): rows present, comma-separated, each column
-   once, every required column there (unknown columns are a warning).
+   once, every required column there (unknown columns are a warning; a column the contract
+   derives, such as the record's age, is checked when present and never required).
 2. *Parsing* (``_typed``): each column is converted to its declared dtype; a value that does not
    parse ("abc" in an int column, "2024-13-45" as a date) is a wrong-type problem for that row.
 3. *Text* (``_text_problems``): ids, strings, categories and free text hold no control characters
@@ -346,7 +347,9 @@ def _column_problems(
         Problem(source, printable_name(name), "column appears more than once", "each column once")
         for name in pd.Index(raw.columns)[pd.Index(raw.columns).duplicated()].unique()
     ]
-    required = [c for c in contract.column_names if c != contract.label or require_label]
+    # derived columns (the record's age) are the toolkit's to compute: checked when given, never required
+    optional = {*contract.derived_columns, *([] if require_label else [contract.label])}
+    required = [c for c in contract.column_names if c not in optional]
     for name in required:
         if name not in raw.columns:
             problems.append(

@@ -163,6 +163,16 @@ def _importance(
     return np.concatenate([np.abs(raw).mean(axis=0), np.abs(raw @ concept_map.matrix).mean(axis=0)])
 
 
+def permuted(y: np.ndarray, disruptions: pd.Series, rng: np.random.Generator) -> np.ndarray:
+    """Labels permuted across disruptions: the rows of one disruption (its snapshots, records as
+    they stood) keep one shared label, so the null sees as many outcomes as the real fit."""
+    codes = pd.factorize(pd.Series(disruptions).astype(str))[0]
+    if len(codes) == len(np.unique(codes)):  # one row per disruption
+        return rng.permutation(y)
+    first = np.unique(codes, return_index=True)[1]
+    return rng.permutation(np.asarray(y)[first])[codes]
+
+
 def null_importance(model, frame: pd.DataFrame, config: ScreenConfig) -> pd.DataFrame:
     """Real vs label-permuted importance of every feature and concept of ``model``'s recipe.
 
@@ -183,7 +193,8 @@ def null_importance(model, frame: pd.DataFrame, config: ScreenConfig) -> pd.Data
     features = list(model.feature_names_)
     concept_map = ConceptMap.build(contract, features)
     recipe = model.fixed_recipe()  # its capacity fixed, no calibrator
-    labels = [y] + [rng.permutation(y) for _ in range(config.permutations)]
+    disruptions = frame[contract.id_column]
+    labels = [y] + [permuted(y, disruptions, rng) for _ in range(config.permutations)]
     rows = np.arange(len(frame))
     if config.shap_rows and len(frame) > config.shap_rows:
         rows = np.sort(rng.choice(len(frame), config.shap_rows, replace=False))

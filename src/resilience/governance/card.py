@@ -139,6 +139,8 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
             "synthetic": world is not None or str(tags.get("input", "")).find("synthetic") >= 0,
             "world": world,
             "horizon_weeks": contract.horizon_weeks,
+            # records as they stood, or final records only (the training run's records tag)
+            "records": tags.get("records"),
         },
         **_feature_sections(contract, used),
         "refused_words": sorted(PROTECTED_WORDS),
@@ -168,14 +170,17 @@ def _contract_of(run_id: str) -> DataContract:
 
 
 def _used_features(contract: DataContract, params: dict) -> list[str]:
-    """The features the run's model used: the contract's, less the experiment's exclusions."""
+    """The features the run's model used (``features.used``, logged by runs since records as they
+    stood; before: the contract's, less the experiment's exclusions)."""
+    if params.get("features.used"):
+        return [f for f in contract.features if f in json.loads(params["features.used"])]
     used = [
         f
         for f in contract.features
         if f not in json.loads(params.get("features.exclude", "[]") or "[]")
     ]
     include = params.get("features.include")
-    if include and include not in ("None", ""):
+    if include and include not in ("None", "", "null"):  # null: every feature
         used = [f for f in used if f in json.loads(include)]
     return used
 

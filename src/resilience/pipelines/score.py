@@ -14,9 +14,11 @@ from resilience.data.io import write_text_atomic
 from resilience.governance import decisions
 from resilience.learn.evidence import ModelEvidence
 from resilience.report import build_report
+from resilience.report.drift_page import write_drift_page
 from resilience.tracking import store, vetting, weekly_runs
 from resilience.tracking.vetting import VettedModel
 from resilience.weekly.drift import DriftConfig
+from resilience.weekly.kept import prune_kept_extracts
 from resilience.weekly.score import ModelRef, WeekResult, score_week
 
 
@@ -37,6 +39,8 @@ class ScoreSettings:
     priority: str | None = None
     playbook: str | None = None
     decision_log: str | Path = "outputs/decisions.sqlite"
+    keep_extract: bool = True  # the week keeps the extract it scored (weekly/kept.py)
+    keep_extracts_weeks: int | None = None  # retention: kept extracts of this many recent weeks
     log_to_mlflow: bool = True
     weekly_experiment: str = "weekly-scoring"
     tracking: store.TrackingConfig = field(default_factory=store.TrackingConfig)
@@ -103,6 +107,7 @@ def score(input_path: str | Path, champion: VettedChampion, settings: ScoreSetti
         if previous is not None and not log_warnings:
             recorded = decisions.decisions_for_week(settings.decision_log, previous.name)
             write_text_atomic(folder / DECISIONS, json.dumps(recorded, indent=2))
+        write_drift_page(folder)  # each feature against the reference, for analysts
         if settings.report:
             build_report(folder, previous, marking=settings.marking)
 
@@ -132,7 +137,9 @@ def score(input_path: str | Path, champion: VettedChampion, settings: ScoreSetti
         priority=settings.priority,
         manifest_extra=anchor,
         playbook=settings.playbook,
+        keep=settings.keep_extract and settings.keep_extracts_weeks != 0,
     )
+    prune_kept_extracts(Path(settings.output_root), settings.keep_extracts_weeks)
     if settings.log_to_mlflow:
         log_week(settings, result)
     return result

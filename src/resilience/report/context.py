@@ -165,6 +165,7 @@ def _lines(week: WeekData, previous: WeekData | None, settings: ReportSettings) 
         "as_of": as_of_date(rows),
         "decisions": by_line,
         "moved": chosen["moved"],
+        "record": chosen["record"],
         "unchanged_points": settings.unchanged_points,
     }
 

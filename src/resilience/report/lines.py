@@ -83,7 +83,7 @@ def waterfall(line: dict, explained: dict | None, number_: int) -> dict:
 
 def line_words(row: Mapping[str, Any], change_row: Mapping[str, Any], context: Mapping) -> dict:
     """Everything the briefing says about one line. ``context``: contract, policy, rules, as_of,
-    decisions by line, moved-most words by disruption, unchanged points."""
+    decisions by line, moved-most words and record-update words by disruption, unchanged points."""
     contract, policy = context["contract"], context["policy"]
     line_id = clean_text(row.get("line_id"))
     disruption = clean_text(row.get("disruption_id"))
@@ -111,6 +111,7 @@ def line_words(row: Mapping[str, Any], change_row: Mapping[str, Any], context: M
             change_row["previous_percent"],
             context["unchanged_points"],
             context["moved"].get(disruption, ""),
+            context.get("record", {}).get(disruption, ""),
         ),
         "options": options,
         "options_compact": compact_options(options, age_words(age)),
@@ -129,7 +130,8 @@ def line_words(row: Mapping[str, Any], change_row: Mapping[str, Any], context: M
 def chosen_rows(
     week: WeekData, previous: WeekData | None, change: pd.DataFrame, picks: list
 ) -> dict:
-    """Full rows and explanations of the picked row indexes, and the reason that moved each most."""
+    """Full rows and explanations of the picked row indexes, the reason that moved each most, and
+    for the same disruption as last week what its record changed (:func:`changes.record_updates`)."""
     ids = [str(week.rows.at[i, "disruption_id"]) for i in picks]
     full = week.rows_for(ids).drop_duplicates("disruption_id").set_index("disruption_id")
     explanations = week.explanations_for(ids)
@@ -141,8 +143,14 @@ def chosen_rows(
         for i in picks
         if previous is not None and change.at[i, "change"] in ("up", "down")
     ]
-    moved = {}
+    moved, record = {}, {}
     if previous is not None and pairs:
         before = previous.explanations_for([p for _, p in pairs])
         moved = changes.moved_most(pairs, explanations, before, week.contract)
-    return {"full": full, "explanations": explanations, "moved": moved}
+        same = [(a, b) for a, b in pairs if a == b]  # the same disruption: did its record fill in?
+        if same:
+            ids_now = [a for a, _ in same]
+            record = changes.record_updates(
+                same, week.records_for(ids_now), previous.records_for(ids_now), week.contract
+            )
+    return {"full": full, "explanations": explanations, "moved": moved, "record": record}

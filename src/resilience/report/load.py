@@ -29,6 +29,8 @@ from resilience.core.errors import ResilienceError
 from resilience.core.week_files import WeekManifest
 from resilience.core.yardstick import BAND_NAMES, place
 from resilience.data.contract import DataContract
+from resilience.data.io import read_extract
+from resilience.data.validate import validate_frame
 from resilience.governance.outcomes import read_outcomes
 from resilience.report.errors import ReportError
 
@@ -81,6 +83,23 @@ class WeekData:
         if not path.is_file():
             return pd.DataFrame(columns=["disruption_id"])
         return _filtered(path, disruption_ids)
+
+    def records_for(self, disruption_ids: list[str]) -> pd.DataFrame | None:
+        """These disruptions' records as the extract the week kept held them (typed by the data
+        contract, :mod:`resilience.weekly.kept`); None when the week kept no extract or its rows
+        no longer validate (the board then says nothing about the record)."""
+        name = self.manifest.input.get(week_files.KEPT_KEY)
+        path = self.folder / str(name) if name else None
+        if path is None or not path.is_file():
+            return None
+        id_column = self.contract.id_column
+        try:
+            raw = read_extract(path)
+            raw = raw[raw[id_column].astype(str).isin({str(i) for i in disruption_ids})]
+            frame = validate_frame(raw.reset_index(drop=True), self.contract, source=str(path))
+        except (ResilienceError, KeyError):
+            return None
+        return frame.frame.assign(**{id_column: frame.frame[id_column].astype(str)})
 
     def outcomes_for(self, disruption_ids: list[str]) -> pd.DataFrame | None:
         """Known outcomes of these disruptions, with the estimate each was last given, from the file

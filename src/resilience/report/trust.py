@@ -9,6 +9,7 @@ from typing import Any
 from resilience.core.week_files import DECISION_HEAD
 from resilience.data.contract import DataContract
 from resilience.report.charts import calibration_chart
+from resilience.report.record_age import record_age_words
 from resilience.report.trends import realised_total
 from resilience.report.words import (
     clean_text,
@@ -267,6 +268,7 @@ def trust(manifest: Mapping[str, Any], drift: Mapping[str, Any], contract: DataC
         "input_sha256": clean_text(input_info.get("sha256") or ""),
         "input_path": clean_text(input_info.get("path") or ""),
         "toolkit_version": clean_text(manifest.get("toolkit_version") or "not recorded"),
+        "record_age": record_age_words(model),
         "decision_log": decision_log_head(manifest),
     }
 

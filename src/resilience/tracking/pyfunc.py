@@ -23,8 +23,10 @@ from pathlib import Path
 import mlflow
 import mlflow.pyfunc
 import pandas as pd
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.types.schema import ColSpec, Schema
 
+from resilience.data.record_age import complete_record_age, require_record_age
 from resilience.data.validate import validate_frame
 from resilience.explain import REASON_COLUMNS, explain
 from resilience.learn.ranges import interval_table
@@ -44,6 +46,7 @@ class ResiliencePyfunc(mlflow.pyfunc.PythonModel):
     ) -> pd.DataFrame:
         contract = self.model.contract
         frame = validate_frame(pd.DataFrame(model_input), contract, source="model input").frame
+        frame = require_record_age(frame, contract, self.model.feature_names_, "model input")
         explanation = explain(self.model, frame)
         out = pd.DataFrame(
             {
@@ -80,16 +83,20 @@ def log_persistence_model(model, input_example: pd.DataFrame, registered_model_n
     """Log the fitted model as a pyfunc with signature and input example; register it if named."""
 
     python_model = ResiliencePyfunc(model)
+    contract = model.contract
     example = (
-        input_example.drop(columns=[model.contract.label], errors="ignore")
-        .head(5)
-        .reset_index(drop=True)
+        input_example.drop(columns=[contract.label], errors="ignore").head(5).reset_index(drop=True)
     )
+    if contract.record_age_column and contract.record_age_column not in example.columns:
+        # a model trained on final records: its example rows are complete records
+        example[contract.record_age_column] = complete_record_age(contract)
     # the signature speaks MLflow types: categories travel as plain strings
     example = example.apply(
         lambda c: c.astype(object) if isinstance(c.dtype, pd.CategoricalDtype) else c
     )
-    signature = infer_signature(example, python_model.predict(None, example))
+    signature = optional_derived(
+        infer_signature(example, python_model.predict(None, example)), contract.derived_columns
+    )
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=python_model,
@@ -99,6 +106,18 @@ def log_persistence_model(model, input_example: pd.DataFrame, registered_model_n
         pip_requirements=model_requirements(),
         code_paths=[toolkit_source()],
     )
+
+
+def optional_derived(signature: ModelSignature, derived) -> ModelSignature:
+    """The signature with the contract's derived columns (the record's age) optional: the pyfunc
+    takes them when given and derives them from the extraction date otherwise."""
+    inputs = Schema(
+        [
+            ColSpec(spec.type, spec.name, required=spec.name not in set(derived))
+            for spec in signature.inputs.inputs
+        ]
+    )
+    return ModelSignature(inputs, signature.outputs, signature.params)
 
 
 def toolkit_source() -> str:

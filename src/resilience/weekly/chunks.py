@@ -34,6 +34,7 @@ from resilience.core.week_files import (
 from resilience.core.yardstick import BAND_NAMES, percent
 from resilience.data.contract import DataContract
 from resilience.data.io import atomic_path, iter_extract, write_text_atomic
+from resilience.data.record_age import with_record_age
 from resilience.data.validate import validate_frame
 from resilience.explain import REASON_COLUMNS, explain
 from resilience.learn.ranges import interval_table
@@ -170,8 +171,12 @@ def score_chunks(
     reference: dict,
     policy: HarmPolicy | None = None,
     playbook: Playbook | None = None,
+    as_of: pd.Timestamp | None = None,
 ) -> WeekScores:
-    """Pass 1: validate, score, explain chunk by chunk (parts on disk). Pass 2: rank and write."""
+    """Pass 1: validate, score, explain chunk by chunk (parts on disk). Pass 2: rank and write.
+
+    ``as_of``: the extract's as-of date (:func:`~resilience.data.record_age.extract_as_of`), each
+    record's age is counted to it when the contract derives one."""
     contract: DataContract = model.contract
     tally = _Tally(contract, DriftAccumulator(reference, drift_config), protect_columns(contract))
     parts = folder / "parts"
@@ -190,7 +195,8 @@ def score_chunks(
         tally.warnings += [str(w) for w in extract.warnings if str(w) not in tally.warnings]
         tally.seconds["validate"] += time.perf_counter() - start
         start = time.perf_counter()
-        out, scored = _scored_chunk(model, extract.frame, tally.rows + 1, policy, playbook)
+        frame = with_record_age(extract.frame, contract, as_of)  # unchanged without one
+        out, scored = _scored_chunk(model, frame, tally.rows + 1, policy, playbook)
         tally.seconds["score_and_explain"] += time.perf_counter() - start
         if policy is not None:
             tally.harms.append(out["harm_index"].to_numpy())
@@ -202,7 +208,7 @@ def score_chunks(
         if explanation_writer is None:
             explanation_writer = pq.ParquetWriter(folder / EXPLANATIONS, table.schema)
         explanation_writer.write_table(table)
-        tally.count(extract.frame, out, scored)
+        tally.count(frame, out, scored)
         tally.rows += len(chunk)
     if explanation_writer is not None:
         explanation_writer.close()

@@ -18,8 +18,14 @@ transaction (:mod:`resilience.weekly.transaction`); the files are named in
 * ``drift.json`` — feature, missing-value and explanation drift against the training reference;
 * ``safeguarding.json`` — totals of the protect/prevent columns across the week's lines;
 * ``contract.json`` — the data contract the model was trained with;
-* ``manifest.json`` — model name/version/run id, input SHA-256, config hash, toolkit version,
-  row counts, timings, warnings.
+* ``extract.<suffix>`` — the extract it scored, its bytes as they were (:mod:`resilience.weekly.
+  kept`; not with ``keep_extract=False``), so training can learn from records as they stood;
+* ``manifest.json`` — model name/version/run id, input SHA-256 (and the kept copy's name),
+  config hash, toolkit version, row counts, timings, warnings.
+
+A model that reads the record's age (``derived: record_age`` in its data contract) gets each
+row's age counted to the extract's as-of date (:func:`~resilience.data.record_age.extract_as_of`:
+its ``as_of_column``, else its latest disruption date, the date the week is named after).
 
 **Atomic** (a killed run leaves earlier output as it was) and **repeatable**: the same input and
 model give a byte-identical ``scores.csv``. A week already scored by a *different* model — another
@@ -48,6 +54,7 @@ from resilience.core.week_files import (
     DECISION_SEAL,
     DRIFT,
     EXPLANATIONS,
+    KEPT_KEY,
     MANIFEST,
     SAFEGUARDING,
     SCORES_PARQUET,
@@ -56,11 +63,13 @@ from resilience.core.week_files import (
 from resilience.core.weeks import check_week, find_previous_week, iso_week
 from resilience.data.contract import DataContract
 from resilience.data.io import file_sha256, read_json, write_text_atomic
+from resilience.data.record_age import extract_file_as_of
 from resilience.data.validate import check_week_holds
 from resilience.governance.fairness import plain_findings
 from resilience.learn.evidence import ModelEvidence
 from resilience.weekly.chunks import WeekScores, score_chunks
 from resilience.weekly.drift import DriftConfig
+from resilience.weekly.kept import keep_extract
 from resilience.weekly.playbook import load_playbook
 from resilience.weekly.priority import load_priority_policy
 from resilience.weekly.transaction import WeekTransaction
@@ -135,6 +144,7 @@ def model_summary(evidence: ModelEvidence) -> dict:
             (row.get("tolerance") for row in evidence.fairness if "tolerance" in row), None
         ),
         "refit_on_all": evidence.refit_on_all,
+        "by_record_age": list(evidence.by_record_age),
     }
 
 
@@ -154,14 +164,18 @@ def score_week(
     priority: str | None = None,
     manifest_extra: dict | None = None,
     playbook: str | None = None,
+    keep: bool = True,
 ) -> WeekResult:
     """Score one week's extract with ``model`` and write ``<output_root>/<week>/`` atomically.
 
-    ``evidence``: the model's evidence (default: what it carries); ``after_build(tmp_folder,
-    previous_week_folder)`` runs before the swap (the report is built inside the transaction);
-    ``priority``, ``playbook``: the harm policy and the options under the four Ps (None: those named
-    after the model's data config); ``manifest_extra`` is merged into the manifest. A file-system
-    failure is one :class:`~resilience.core.errors.ResilienceError` naming the file."""
+    ``evidence``: the model's :class:`~resilience.learn.evidence.ModelEvidence` (default: what the
+    model carries). ``after_build(tmp_folder, previous_week_folder)`` runs before the swap (the
+    report is built inside the transaction). ``priority``, ``playbook``: the harm policy and the
+    options under the four Ps (None: those named after the model's data config, if any);
+    ``manifest_extra`` is merged into the manifest; ``keep``: keep the extract's bytes in the week
+    (:mod:`resilience.weekly.kept`).
+    A file-system failure is one :class:`~resilience.core.errors.ResilienceError` naming the file.
+    """
     contract: DataContract = model.contract
     policy, options = load_priority_policy(priority, contract), load_playbook(playbook, contract)
     input_path, output_root = Path(input_path), Path(output_root)
@@ -169,6 +183,7 @@ def score_week(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     sha256 = file_sha256(input_path) if input_path.is_file() else None
+    as_of = extract_file_as_of(input_path, contract) if contract.record_age_column else None
     week = check_week(week) if week else None
     try:
         with WeekTransaction(output_root) as transaction:
@@ -183,11 +198,14 @@ def score_week(
                 evidence.drift_reference,
                 policy,
                 options,
+                as_of,
             )
             week = week or iso_week(scores.last_date)
             check_week_holds(week, scores.last_date, str(input_path))
             final = transaction.claim(week, model_ref.fingerprint, model_ref.described, overwrite)
             manifest = _manifest(week, input_path, sha256, settings, model_ref, evidence, scores)
+            if keep:
+                manifest.input[KEPT_KEY] = keep_extract(input_path, transaction.folder, sha256)
             manifest.priority = policy.to_dict() if policy is not None else {}
             manifest.playbook = options.to_dict() if options is not None else {}
             manifest.extra = {**carried_anchors(final), **(manifest_extra or {})}
