@@ -49,11 +49,12 @@ demo: install
 	$(BIN)/resilience-train snapshots=data/synthetic/weekly
 	for week in $$(ls data/synthetic/weekly/*.parquet | sort | tail -n 2); do $(BIN)/resilience-score input=$$week || exit 1; done
 	@echo
-	@echo "Done. Training runs and the registered champion: make mlflow-ui (then open http://127.0.0.1:5000)."
+	@echo "Done. Training runs and the registered champion: make mlflow-ui (then open http://127.0.0.1:5000/#/experiments?workflowType=machine_learning)."
 	@echo "This week's scores, explanations, drift warnings and report: outputs/weekly/"
 
 ## Open the MLflow UI on the project's tracking store (http://127.0.0.1:5000)
 mlflow-ui: install
+	@echo "MLflow UI: http://127.0.0.1:5000/#/experiments?workflowType=machine_learning (the machine-learning view; a new browser opens MLflow 3 in its GenAI view)"
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port 5000
 
 ## Install the browser-test tools (Debian chromium, poppler, axe-core from npm); skipped tests say if missing

@@ -285,6 +285,53 @@ def _hostile_tactics_review() -> dict[str, str]:
     }
 
 
+def _hostile_analyst_pages() -> dict[str, str]:
+    """The leaderboard, the drift page and the line explorer, every free text hostile."""
+    import pandas as pd
+
+    from resilience.pipelines.compare import Leaderboard
+    from resilience.report.drift_page import render_drift_page
+    from resilience.report.explorer import render_explorer
+    from resilience.report.leaderboard import render_leaderboard
+
+    board = Leaderboard(
+        pd.DataFrame({"recipe": [HOSTILE], "family": [HOSTILE], "roc_auc": [0.8]}),
+        HOSTILE,
+        {"test_start": HOSTILE},
+        HOSTILE,
+        10,
+        champion=HOSTILE,
+    )
+    drift = {
+        "rows": 50,
+        "features": {
+            HOSTILE: {
+                "label": HOSTILE,
+                "bins": [HOSTILE, "missing"],
+                "shares": [1.0, 0.0],
+                "reference_shares": [0.5, 0.5],
+                "psi": 0.3,
+                "p_value": 0.001,
+            }
+        },
+        "alerts": [{"kind": "feature", "name": HOSTILE, "message": HOSTILE}],
+        "thresholds": {"psi_warning": 0.1},
+    }
+    line = {
+        "score": {"line_id": HOSTILE, "disruption_id": HOSTILE, "yardstick_band": HOSTILE},
+        "points": [[HOSTILE, 1.0]],
+        "fields": {HOSTILE: HOSTILE},
+        "history": [{"week": HOSTILE, "band": HOSTILE}],
+        "decisions": [{"week": HOSTILE, "decision": HOSTILE, "reason": HOSTILE, "by": HOSTILE}],
+        "what_if": {HOSTILE: [[HOSTILE, 0.5]]},
+    }
+    return {
+        "leaderboard.html": render_leaderboard(board),
+        "drift.html": render_drift_page(drift, HOSTILE),
+        "explorer.html": render_explorer(HOSTILE, [line], {HOSTILE: HOSTILE}),
+    }
+
+
 def test_hostile_text_is_inert_in_every_template(registered, tmp_path, monkeypatch):
     """One test, every template: hostile text in governance settings, group names, feature labels,
     decisions and report data comes out as text. Templates are found on disk, so a new template
@@ -317,10 +364,13 @@ def test_hostile_text_is_inert_in_every_template(registered, tmp_path, monkeypat
     week = write_fake_week(tmp_path / "2026-W47", hostile=True)
     documents["report.html"] = render_html(report_context(load_week(week), None))
     documents.update(_hostile_tactics_review())
+    documents.update(_hostile_analyst_pages())
     for name, text in documents.items():
         if name.endswith(".json"):
             continue
-        assert "<script" not in text.lower() and "<img" not in text.lower(), name
+        # the explorer's own script is its one <script>: the data it shows sit in an attribute
+        scripts = 1 if name == "explorer.html" else 0
+        assert text.lower().count("<script") == scripts and "<img" not in text.lower(), name
     assert (
         "&lt;script&gt;" in documents["model_card.html"]
         and "&lt;script&gt;" in documents["model_card.md"]

@@ -101,7 +101,7 @@ def test_a_run_logs_params_metrics_artifacts_and_a_version(
     )
     assert (
         logged.data.tags["mlflow.runName"]
-        == f"lightgbm-default · default · {small_history_week(small_history)}"
+        == f"lightgbm-default · default · labels to {small_history_week(small_history)}"
     )
     experiment = client.get_experiment(logged.info.experiment_id)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"

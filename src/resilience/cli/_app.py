@@ -3,6 +3,11 @@
 Hydra's relative ``config_path`` fails from console scripts, so apps are built with the
 checkout's ``configs/`` resolved by :func:`resilience.core.paths.config_dir`.
 
+``--help`` (or ``-h``) prints the command's own page (:mod:`resilience.cli._help`) without
+composing anything. A config that cannot be composed or resolved (an unknown key or option, an
+override that cannot be read, a value of the wrong type) is one line naming the nearest valid key,
+option or value, exit status 2, before any data are read (:mod:`resilience.cli._config`).
+
 No Python traceback ever reaches the user. A :class:`~resilience.core.errors.ResilienceError` is printed
 as one clear message and the command exits with status 2; so are the failures the toolkit knows
 but a library raises (a damaged MLflow store, a refused file operation, an MLflow error). SIGTERM
@@ -24,13 +29,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import hydra
+from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from resilience.cli._config import error_message, register_schemas
+from resilience.cli._config import check_model_params, error_message, register_schemas, snapshot
+from resilience.cli._help import help_text
 from resilience.core.errors import ResilienceError, Terminated, os_error_message
-from resilience.core.paths import config_dir, project_root
+from resilience.core.paths import DECISION_KEY_ENV, config_dir, project_root
 
 FULL_ERROR = "HYDRA_FULL_ERROR"
 _ASKED_TO_RAISE: list[bool] = []  # non-empty while this process asked Hydra to raise, not print
@@ -74,6 +81,15 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Ca
             # a batch command's output is for people and logs: no MLflow download bars (set here, at the edge)
             os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
             signal.signal(signal.SIGTERM, _terminate)  # cleanups (temporary folders) run on SIGTERM
+            try:  # every interpolation resolves (``seed=abc`` reaches typed settings), before any work
+                OmegaConf.to_container(cfg, resolve=True)
+            except OmegaConfBaseException as exc:
+                _fail(error_message(exc), EXIT_USER_ERROR)
+            try:  # the model's own parameters (a free mapping in the schema), before any work
+                if "model" in cfg:
+                    check_model_params(cfg.model)
+            except ResilienceError as exc:
+                _fail(str(exc), EXIT_USER_ERROR)
             try:
                 missing = [key for key in cfg if OmegaConf.is_missing(cfg, key)]
                 if missing:
@@ -99,12 +115,42 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Ca
         composed = hydra.main(
             version_base="1.3", config_path=str(config_dir()), config_name=config_name
         )(guarded)
-        return functools.wraps(task)(_one_line_config_errors(composed))
+        checked = _one_line_config_errors(config_name, composed)
+        return functools.wraps(task)(_with_help(config_name, checked))
 
     return decorate
 
 
-def _one_line_config_errors(composed: Callable[[], object]) -> Callable[[], object]:
+def _with_help(config_name: str, main: Callable[[], object]) -> Callable[[], object]:
+    """``--help`` / ``-h``: the command's own page, printed before anything is composed."""
+
+    def with_help() -> object:
+        if {"--help", "-h"} & set(sys.argv[1:]):
+            defaults = {name: f["defaults"] for name, f in snapshot()["families"].items()}
+            print(help_text(config_name, defaults), end="")
+            return None
+        return main()
+
+    return with_help
+
+
+def _check_before_the_run(config_name: str) -> None:
+    """Compose the command line's config once, before Hydra starts the run (and makes its run
+    folder): a bad config, the model's own parameters included, writes nothing. Hydra's own flags
+    (``--multirun``, ``--cfg``) take Hydra's path."""
+    overrides = sys.argv[1:]
+    if any(arg.startswith("-") for arg in overrides):
+        return
+    with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
+        cfg = compose(config_name, overrides=overrides)
+        OmegaConf.to_container(cfg, resolve=True)  # ``seed=abc`` reaches typed settings
+        if "model" in cfg:
+            check_model_params(cfg.model)
+
+
+def _one_line_config_errors(
+    config_name: str, composed: Callable[[], object]
+) -> Callable[[], object]:
     """Hydra prints a config it cannot compose over several lines and exits 1; raised to here
     instead, it becomes one line naming the nearest key, status 2 (unless the caller asked for
     Hydra's own full traces with ``HYDRA_FULL_ERROR=1``)."""
@@ -115,8 +161,12 @@ def _one_line_config_errors(composed: Callable[[], object]) -> Callable[[], obje
         os.environ[FULL_ERROR] = "1"
         _ASKED_TO_RAISE.append(True)
         try:
+            _check_before_the_run(config_name)
             return composed()
-        except (HydraException, OmegaConfBaseException) as exc:
+        except ResilienceError as exc:  # the model's parameters
+            _fail(str(exc), EXIT_USER_ERROR)
+        except (HydraException, OmegaConfBaseException, ValueError) as exc:
+            # ValueError: an override Hydra's grammar reads but cannot apply (``=3``)
             _fail(error_message(exc), EXIT_USER_ERROR)
         finally:
             os.environ.pop(FULL_ERROR, None)
@@ -142,9 +192,7 @@ SECRET_SETTINGS = ("key_file",)  # settings whose value may be a key pasted in p
 def redact(text: str) -> str:
     """``text`` with any key the command was given (a ``key_file=`` value, the decision log's key
     from the environment) replaced: no message or trace file ever repeats a key."""
-    from resilience.governance.decisions import KEY_ENV  # lazy: only a failure needs it
-
-    secrets = [os.environ.get(KEY_ENV, "")]
+    secrets = [os.environ.get(DECISION_KEY_ENV, "")]
     for arg in sys.argv[1:]:
         name, _, value = arg.lstrip("+~").partition("=")
         if name.rsplit(".", 1)[-1] in SECRET_SETTINGS:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from resilience.cli._app import hydra_app
-from resilience.pipelines.report import rebuild_report
-from resilience.report import ReportSettings
 
 
 @hydra_app("report")
 def main(cfg: DictConfig) -> None:
+    # the library loads once the config is known to be good: a bad one is refused within a second
+    from resilience.pipelines.report import rebuild_report
+    from resilience.report import ReportSettings
+
     settings = ReportSettings(
         marking=cfg.marking,
         capacity=cfg.get("capacity"),

@@ -7,12 +7,14 @@ from omegaconf import DictConfig, OmegaConf
 from resilience.cli._app import hydra_app
 from resilience.cli._config import tracking_configs, typed
 from resilience.core.week_files import DRIFT
-from resilience.pipelines.score import ScoreSettings, load_model, score
-from resilience.weekly.drift import DriftConfig
 
 
 @hydra_app("score")
 def main(cfg: DictConfig) -> None:
+    # the library loads once the config is known to be good: a bad one is refused within a second
+    from resilience.pipelines.score import ScoreSettings, load_model, score
+    from resilience.weekly.drift import DriftConfig
+
     _, tracking = tracking_configs(cfg)
     container = OmegaConf.to_container(cfg, resolve=True)
     settings = ScoreSettings(

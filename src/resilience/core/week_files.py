@@ -24,6 +24,7 @@ SCORES_PARQUET = "scores.parquet"  # one row per disruption, ranked (the report 
 SCORES_CSV = "scores.csv"  # the same rows for people and spreadsheets
 EXPLANATIONS = "explanations.parquet"  # points of probability per input column, per disruption
 DRIFT = "drift.json"
+DRIFT_HTML = "drift.html"  # each feature this week against the reference (for analysts)
 SAFEGUARDING = "safeguarding.json"  # totals of the protect/prevent columns
 CONTRACT = "contract.json"  # the data contract the model was trained with
 MANIFEST = "manifest.json"

@@ -180,7 +180,7 @@ def _used_features(contract: DataContract, params: dict) -> list[str]:
         if f not in json.loads(params.get("features.exclude", "[]") or "[]")
     ]
     include = params.get("features.include")
-    if include and include not in ("None", ""):
+    if include and include not in ("None", "", "null"):  # null: every feature
         used = [f for f in used if f in json.loads(include)]
     return used
 

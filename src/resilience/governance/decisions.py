@@ -38,13 +38,14 @@ import pandas as pd
 
 from resilience.core.errors import ResilienceError, os_error_message
 from resilience.core.locks import hold
+from resilience.core.paths import DECISION_KEY_ENV
 from resilience.core.week_files import MANIFEST, SCORES_PARQUET, lock_file
 from resilience.data.io import write_text_atomic
 from resilience.governance import anchors, decision_store
 from resilience.governance.decision_store import FIELDS, GENESIS, failure, open_log
 
 MAX_TEXT = 2000
-KEY_ENV = "RESILIENCE_DECISION_KEY"
+KEY_ENV = DECISION_KEY_ENV
 MIN_KEY_CHARS = 16
 WEEK_WAIT_SECONDS = 120  # an append waits this long for a scoring run to finish with the week
 

@@ -154,7 +154,6 @@ def apply_champion_rule(
     """Make version ``version`` of registered model ``name`` challenger, decide whether it becomes
     champion under the rule's settings ``config``, record everything on it. A champion that does
     not pass vetting is never loaded: the new version stays challenger, with the reason."""
-    registry.set_alias(name, registry.CHALLENGER, version)
     current = registry.champion_version(name)
     comparison = None
     if current is None:
@@ -179,6 +178,8 @@ def apply_champion_rule(
         decision.numbers["compared_with_version"] = str(current.version)
         if comparison.best_version:
             decision.numbers["best_champion_version"] = comparison.best_version
+    if not decision.promote:  # @challenger only on a version that is not the champion
+        registry.set_alias(name, registry.CHALLENGER, version)
     if decision.promote:
         registry.record_champion(name, version)
         reference = comparison and (comparison.vs_best or comparison.vs_champion)

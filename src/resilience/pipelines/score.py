@@ -14,6 +14,7 @@ from resilience.data.io import write_text_atomic
 from resilience.governance import decisions
 from resilience.learn.evidence import ModelEvidence
 from resilience.report import build_report
+from resilience.report.drift_page import write_drift_page
 from resilience.tracking import store, vetting, weekly_runs
 from resilience.tracking.vetting import VettedModel
 from resilience.weekly.drift import DriftConfig
@@ -105,6 +106,7 @@ def score(input_path: str | Path, champion: VettedChampion, settings: ScoreSetti
         if previous is not None and not log_warnings:
             recorded = decisions.decisions_for_week(settings.decision_log, previous.name)
             write_text_atomic(folder / DECISIONS, json.dumps(recorded, indent=2))
+        write_drift_page(folder)  # each feature against the reference, for analysts
         if settings.report:
             build_report(folder, previous, marking=settings.marking)
 

@@ -40,8 +40,21 @@ from resilience.learn.evaluation import (
     fit_and_evaluate,
 )
 from resilience.learn.evidence import ModelEvidence
-from resilience.learn.metrics import calibration_table, cohort_groups, headline_metrics, reportable
-from resilience.learn.plots import plot_calibration, plot_precision_at_k, plot_roc
+from resilience.learn.families import family as family_of
+from resilience.learn.metrics import (
+    calibration_table,
+    capacity_curve,
+    cohort_groups,
+    headline_metrics,
+    reportable,
+)
+from resilience.learn.plots import (
+    plot_calibration,
+    plot_lift_and_gain,
+    plot_precision_at_k,
+    plot_precision_recall_at_k,
+    plot_roc,
+)
 from resilience.learn.ranges import INTERVAL_COLUMNS, IntervalConfig, attach_ranges, fit_ranges
 from resilience.learn.records import RecordsAsTheyStood, RecordsConfig, records_as_they_stood
 from resilience.learn.segments import maybe_segmented
@@ -58,6 +71,11 @@ SLICE_METRICS = {
     "calibration_slope": "calibration_slope",
 }
 CONTRACT_PARAMS = ("data.name", "data.contract_version", "data.horizon_weeks")
+# Config sections kept out of params: prose for the model card (in config/resolved.yaml)
+PROSE_SECTIONS = ("governance.",)
+# The metrics a run page leads with, in its "headline" section; per-slice ones group under "slice/"
+HEADLINE = ("roc_auc", "pr_auc", "brier", "ece", "log_loss", "oracle_roc_auc")
+HEADLINE_PREFIXES = ("precision_at_", "recall_at_")
 BY_AGE_TABLE = "tables/metrics_by_record_age.csv"
 RUN_DESCRIPTION_TAG = "mlflow.note.content"  # the description MLflow's run page shows
 RECORDS_TAG = "records"  # how the run's rows were recorded: as they stood, or final only
@@ -144,6 +162,7 @@ class TrainResult:
     signed_by_key: str | None = None  # the key that signed the registered version; None: unsigned
     unsigned_because: str = ""
     as_they_stood: bool = False  # trained on records as they stood (weekly snapshots)
+    experiment_id: str | None = None
 
 
 def training_rows(data: TrainingData, settings: TrainSettings, stages: Stages):
@@ -285,7 +304,11 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
                 publish(register, version, settings.governance)
                 signed = sign_registered(register, version, settings.tracking, run.info.run_id)
         runs.log_metrics({f"seconds_{k}": v for k, v in evaluation.timings.items()})
-    stood = trained.rows.summary.get("records") == "as they stood"
+        stood = trained.rows.summary.get("records") == "as they stood"
+        description = run_description(trained, data, settings, promotion)
+        runs.set_tags(
+            {RUN_DESCRIPTION_TAG: description + ("" if stood else "\n\n" + FINAL_RECORDS_ONLY)}
+        )
     return TrainResult(
         evaluation,
         run.info.run_id,
@@ -294,6 +317,7 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
         trained.evidence,
         churn,
         *signed,
+        experiment_id=run.info.experiment_id,
         as_they_stood=stood,
     )
 
@@ -447,12 +471,78 @@ def slice_metric_names(fairness: list[dict]) -> dict[str, float]:
     return out
 
 
+def labels_to(contract: DataContract, history: pd.DataFrame) -> str:
+    """The ISO week of the data's last labelled disruption (``2026-W35``)."""
+    labelled = history[history[contract.label].notna()] if contract.label in history else history
+    return iso_week(pd.to_datetime(labelled[contract.date_column]).max())
+
+
 def display_run_name(
     recipe_name: str | None, family: str, contract: DataContract, history: pd.DataFrame
 ) -> str:
-    """``lightgbm-default · default · 2026-W47``: recipe, data config and the data's last week."""
-    last = pd.to_datetime(history[contract.date_column]).max()
-    return f"{recipe_name or family + '-default'} · {contract.name} · {iso_week(last)}"
+    """``lightgbm-default · default · labels to 2026-W35``: recipe, data config and the week of
+    the data's last labelled disruption."""
+    week = labels_to(contract, history)
+    return f"{recipe_name or family + '-default'} · {contract.name} · labels to {week}"
+
+
+def run_description(
+    trained: Trained, data: TrainingData, settings: TrainSettings, promotion
+) -> str:
+    """The run page's description: what was trained, on what, and how it did (Markdown)."""
+    model, metrics, split = trained.model, trained.evaluation.metrics, trained.evaluation.split
+    k = settings.evaluation.capacity_k
+    period = split.as_dict()
+    recipe = settings.experiment or "the default recipe"
+    lines = [
+        f"**{model.family}** model ({recipe}, data config `{data.contract.name}`, "
+        f"{len(model.feature_names_)} features) trained on {len(data.history):,} labelled "
+        f"disruptions with labels to {labels_to(data.contract, data.history)} "
+        f"(`{Path(str(data.input_path)).name}`, SHA-256 `{data.input_sha256[:12]}…`).",
+        "",
+        f"Held-out test period {period.get('test_start', '?')} to {period.get('test_end', '?')} "
+        f"({period.get('test_rows', '?')} disruptions of lines never seen in training): "
+        f"ROC AUC {metrics.get('roc_auc', float('nan')):.3f}, PR AUC "
+        f"{metrics.get('pr_auc', float('nan')):.3f}, Brier {metrics.get('brier', float('nan')):.3f}, "
+        f"calibration error {metrics.get('ece', float('nan')):.3f}, precision at the weekly "
+        f"capacity of {k} lines {metrics.get(f'precision_at_{k}', float('nan')):.2f}.",
+    ]
+    if promotion is not None:
+        lines += [
+            "",
+            f"Registry: {'champion' if promotion.promote else 'challenger'}, {promotion.reason}.",
+        ]
+    lines += ["", "Headline metrics lead under `headline/`; per-slice ones group under `slice/`."]
+    return "\n".join(lines)
+
+
+def headline_metric_names(metrics: dict) -> dict[str, float]:
+    """The test period's headline metrics under ``headline/<name>`` (they lead the run page)."""
+    return {
+        f"headline/{name}": value
+        for name, value in metrics.items()
+        if name in HEADLINE or name.startswith(HEADLINE_PREFIXES)
+    }
+
+
+def grouped_slice_metric_names(fairness: list[dict]) -> dict[str, float]:
+    """Per-slice metrics grouped as ``slice/<slice>.<value>/<metric>``, leaving out a slice value
+    that holds exactly the rows of one already named (``origin_hub.local`` is
+    ``line_type.home_grown`` when every home-grown line is local): the same numbers, once."""
+    out, seen = {}, set()
+    for row in fairness:
+        if row.get("suppressed"):
+            continue
+        numbers = tuple(row.get(column) for column in (*SLICE_METRICS, "n"))
+        if numbers in seen:
+            continue
+        seen.add(numbers)
+        value = re.sub(r"[^A-Za-z0-9_\-. ]", "_", str(row["value"]))[:100]
+        for column, short in SLICE_METRICS.items():
+            number = row.get(column)
+            if number is not None and np.isfinite(float(number)):
+                out[f"slice/{row['slice']}.{value}/{short}"] = float(number)
+    return out
 
 
 def _log_plots(evaluation: Evaluation, contract: DataContract, config: EvaluationConfig) -> None:
@@ -474,18 +564,28 @@ def _log_plots(evaluation: Evaluation, contract: DataContract, config: Evaluatio
         "plots/precision_at_k.png",
     )
     runs.log_frame(calibration_table(y, p, config.n_bins), runs.CALIBRATION_TABLE)
+    curve = capacity_curve(y, p, weeks, max_k=max(20, config.capacity_k * 3))
+    runs.log_figure(
+        plot_precision_recall_at_k(curve, config.capacity_k), "plots/precision_recall_at_k.png"
+    )
+    runs.log_figure(plot_lift_and_gain(curve, config.capacity_k), "plots/lift_gain_at_capacity.png")
+    runs.log_frame(curve, "tables/lift_gain_at_k.csv")
 
 
 def _run_params(settings: TrainSettings, evaluation: Evaluation, model) -> dict:
     """Params for MLflow: the config without the data contract's hundreds of entries (the contract
-    is one artifact, ``config/data_contract.json``), plus the split's result and the model's size."""
+    is one artifact, ``config/data_contract.json``) or the model card's prose, with the model's
+    parameters as they were in force (a null in the config shows the toolkit's default), plus the
+    split's result and the model's size."""
     kept = {
         k: v
         for k, v in settings.params.items()
-        if not k.startswith("data.") or k in CONTRACT_PARAMS
+        if (not k.startswith("data.") or k in CONTRACT_PARAMS) and not k.startswith(PROSE_SECTIONS)
     }
+    resolved = family_of(model.family).resolved_params(model.params)
     return {
         **kept,
+        **{f"model.params.{k}": v for k, v in resolved.items()},
         "refit_on_all": settings.refit_on_all,
         "features.used": json.dumps(list(model.feature_names_)),
         **{f"split.result.{k}": v for k, v in evaluation.split.as_dict().items()},
@@ -502,7 +602,9 @@ def _log_run_contents(trained: Trained, data: TrainingData, settings: TrainSetti
         runs.log_dataset(evaluation.train_frame, "training rows", "training", source, label)
     runs.log_dataset(evaluation.test_frame, "test period", "test", source, label)
     runs.log_metrics(dict(evaluation.metrics), prefix="test_")
-    runs.log_metrics(slice_metric_names(evidence.fairness))
+    runs.log_metrics(slice_metric_names(evidence.fairness))  # the names older runs have
+    runs.log_metrics(headline_metric_names(evaluation.metrics))
+    runs.log_metrics(grouped_slice_metric_names(evidence.fairness))
     for name, text in settings.artifacts.items():
         runs.log_text(text, name)
     runs.log_text(json.dumps(contract.to_dict(), indent=2), runs.CONTRACT_ARTIFACT)

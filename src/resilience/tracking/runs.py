@@ -99,10 +99,23 @@ def start_run(
         yield run
 
 
+def param_text(value: Any) -> str:
+    """A param as the run page shows it: never blank (``null`` as a config writes it, an empty
+    text as ``""``), at most 6,000 characters."""
+    if value is None:
+        return "null"
+    return (str(value) or '""')[:6000]
+
+
 def log_params(params: Mapping[str, Any]) -> None:
-    """Params as text (at most 6,000 characters each); MLflow's ``log_batch`` sends them in batches
-    of at most 100."""
-    mlflow.log_params({k: ("" if v is None else str(v))[:6000] for k, v in params.items()})
+    """Params as text, none blank (:func:`param_text`); MLflow's ``log_batch`` sends them in
+    batches of at most 100."""
+    mlflow.log_params({k: param_text(v) for k, v in params.items()})
+
+
+def set_tags(tags: Mapping[str, str]) -> None:
+    """Tags on the active run (``mlflow.note.content`` is the run page's description)."""
+    mlflow.set_tags(dict(tags))
 
 
 def log_metrics(metrics: Mapping[str, float], prefix: str = "") -> None:

@@ -50,6 +50,22 @@ class TrackingConfig:
     )
 
 
+# MLflow 3.17's UI keeps its view (GenAI or machine learning) in the browser (localStorage key
+# ``mlflow.workflowType``, GenAI for a new browser); a link carrying ``workflowType=machine_learning``
+# opens the machine-learning view (runs, metrics, models) whatever the browser last chose.
+ML_VIEW = "workflowType=machine_learning"
+LOCAL_UI = "http://127.0.0.1:5000"  # where `make mlflow-ui` serves a local store
+
+
+def ui_link(experiment_id: str, run_id: str | None = None, tracking_uri: str | None = None) -> str:
+    """A link that opens an experiment (or one of its runs) in the UI's machine-learning view:
+    on the tracking server itself, or for a local store where ``make mlflow-ui`` serves it."""
+    uri = resolve_tracking_uri(tracking_uri)
+    base = uri.rstrip("/") if uri.startswith("http") else LOCAL_UI
+    path = f"#/experiments/{experiment_id}" + (f"/runs/{run_id}" if run_id else "")
+    return f"{base}/{path}?{ML_VIEW}"
+
+
 def resolve_tracking_uri(configured: str | None = None) -> str:
     """Config value, else ``$MLFLOW_TRACKING_URI``, else the project's SQLite store."""
     if configured:

@@ -13,7 +13,9 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from resilience.core import week_files
-from resilience.tracking.runs import log_file, log_metrics, log_params, start_run
+from resilience.data.contract import DataContract
+from resilience.data.io import read_extract, read_json
+from resilience.tracking.runs import log_dataset, log_file, log_metrics, log_params, start_run
 from resilience.tracking.store import TrackingConfig, ensure_experiment
 
 DECISION_TAG_PREFIX = "decision_log."
@@ -62,9 +64,16 @@ def log_scoring_run(
         for stage, seconds in (manifest.get("timings") or {}).items():
             metrics[f"seconds_{stage}"] = seconds
         log_metrics(metrics)
+        extract = _week_extract(manifest)
+        if extract is not None:  # the week's input, as a dataset (schema, digest, profile)
+            log_dataset(
+                extract, f"week {manifest['week']} extract", "scoring", extract.attrs["path"]
+            )
+        log_metrics(week_estimates(folder, extract))
         for name in (
             "manifest.json",
             "drift.json",
+            "drift.html",
             "safeguarding.json",
             "report.html",
             "report.pdf",
@@ -72,6 +81,59 @@ def log_scoring_run(
             if (folder / name).is_file():
                 mlflow.log_artifact(str(folder / name))
         return run.info.run_id
+
+
+PROBABILITY = "persistence_probability"
+RECORD_AGE = "record_age"  # a column derived as the record's age (``derived: record_age``)
+
+
+def _grouping_columns(folder: Path) -> list[str]:
+    """The week's cohort column and, when the model has one, its record-age input, from the data
+    contract the week was scored with."""
+    path = folder / week_files.CONTRACT
+    if not path.is_file():
+        return []
+    config = read_json(path)
+    contract = DataContract.from_dict(config)
+    columns = [contract.cohort_column] if contract.cohort_column else []
+    ages = [
+        name
+        for name, spec in (config.get("columns") or {}).items()
+        if isinstance(spec, Mapping) and spec.get("derived") == RECORD_AGE
+    ]
+    return columns + ages
+
+
+def week_estimates(folder: Path, extract: pd.DataFrame | None = None) -> dict[str, float]:
+    """The week's mean estimate, overall (``mean_estimate``) and by cohort and record age
+    (``by_<column>/<value>/mean_estimate`` and ``/rows``), from its scores and, for a column the
+    scores do not keep, the extract's row it came from (``input_row``)."""
+    path = folder / week_files.SCORES_PARQUET
+    if not path.is_file():
+        return {}
+    scores = pd.read_parquet(path)
+    out = {"mean_estimate": float(scores[PROBABILITY].mean())} if len(scores) else {}
+    for column in _grouping_columns(folder):
+        if column not in scores.columns:
+            if extract is None or column not in extract.columns:
+                continue
+            rows = scores[week_files.INPUT_ORDER_COLUMN].to_numpy(int) - 1
+            scores[column] = extract[column].to_numpy()[rows]
+        for value, group in scores.groupby(column, observed=True):
+            name = str(value).replace(" ", "_")
+            out[f"by_{column}/{name}/mean_estimate"] = float(group[PROBABILITY].mean())
+            out[f"by_{column}/{name}/rows"] = float(len(group))
+    return out
+
+
+def _week_extract(manifest: Mapping[str, Any]) -> pd.DataFrame | None:
+    """The week's extract, when it is still where it was scored from (None otherwise)."""
+    path = Path(str(manifest["input"]["path"]))
+    if not path.is_file():
+        return None
+    extract = read_extract(path)
+    extract.attrs["path"] = str(path)
+    return extract
 
 
 def log_outcomes(
