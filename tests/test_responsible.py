@@ -19,12 +19,8 @@ from resilience.governance.fairness import fairness_flags, group_calibration, pl
 from resilience.learn.evaluation import EvaluationConfig, fit_and_evaluate
 from resilience.learn.models import PersistenceModel
 from resilience.learn.split import SplitConfig, split_history
-from resilience.pipelines.train import (
-    TrainingData,
-    TrainSettings,
-    fairness_table,
-    train_and_track,
-)
+from resilience.pipelines.train import TrainingData, TrainSettings, train_and_track
+from resilience.pipelines.train_evidence import fairness_table
 from resilience.tracking import store, vetting
 
 EVAL = EvaluationConfig(n_bootstrap=200, min_slice_size=50)
