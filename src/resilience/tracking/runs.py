@@ -31,6 +31,7 @@ EVIDENCE_DIR = "evidence"
 EVIDENCE_JSON = "evidence.json"  # everything known about the model but the model (JSON)
 EVIDENCE_MODEL = "evaluation_model.pkl"  # the model evaluated on the test period (pickled)
 CARD_DIR = "model_card"  # the model card, ATRS record and ALGO-CARE checklist
+CARD_DOCUMENT = "model_card.md"  # the card itself: without it the card is missing
 # What a training run logs that others read back (the model card, the champion rule).
 CONTRACT_ARTIFACT = "config/data_contract.json"
 SPLIT_ARTIFACT = "split.json"
