@@ -261,6 +261,9 @@ def copy_store(source: Store, target: Path) -> Store:
     database (artifact locations) are moved to the copy; the artifacts' bytes (and digests) are unchanged."""
     shutil.copytree(source.root, target, ignore=shutil.ignore_patterns("run", "world"))
     move_store(target / "mlflow.db", str(source.root), str(target))
+    # the runs' recorded inputs moved with the store: the world they name is the source's
+    if source.world.is_relative_to(source.root):
+        (target / source.world.relative_to(source.root)).symlink_to(source.world)
     return Store(target, source.world)
 
 

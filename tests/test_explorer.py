@@ -3,6 +3,7 @@ decisions, and a what-if recomputed by the model (what it weighs, never what an 
 
 from __future__ import annotations
 
+import html as html_text
 import shutil
 from pathlib import Path
 
@@ -53,7 +54,11 @@ def test_the_explore_command_writes_an_offline_page_that_works_in_a_browser(
     assert result.returncode == 0, result.stderr[-3000:]
     page = weeks / week / "explorer.html"
     html = page.read_text()
-    assert CAUTION in html and "<link" not in html and "http" not in html.lower().split("<body")[1]
+    assert (
+        CAUTION in html_text.unescape(html)
+        and "<link" not in html
+        and "http" not in html.lower().split("<body")[1]
+    )
     assert (
         "explorer.html" not in (weeks / week / "annex.html").read_text(errors="ignore")
         if (weeks / week / "annex.html").exists()

@@ -19,12 +19,8 @@ from resilience.governance.fairness import fairness_flags, group_calibration, pl
 from resilience.learn.evaluation import EvaluationConfig, fit_and_evaluate
 from resilience.learn.models import PersistenceModel
 from resilience.learn.split import SplitConfig, split_history
-from resilience.pipelines.train import (
-    TrainingData,
-    TrainSettings,
-    fairness_table,
-    train_and_track,
-)
+from resilience.pipelines.train import TrainingData, TrainSettings, train_and_track
+from resilience.pipelines.train_evidence import fairness_table
 from resilience.tracking import store, vetting
 
 EVAL = EvaluationConfig(n_bootstrap=200, min_slice_size=50)
@@ -286,10 +282,13 @@ def _hostile_tactics_review() -> dict[str, str]:
 
 
 def _hostile_analyst_pages() -> dict[str, str]:
-    """The leaderboard, the drift page and the line explorer, every free text hostile."""
+    """The leaderboard, the drift page, the line explorer and the backtest, every free text
+    hostile."""
     import pandas as pd
 
+    from resilience.pipelines.backtest import Backtest
     from resilience.pipelines.compare import Leaderboard
+    from resilience.report.backtest import render_backtest
     from resilience.report.drift_page import render_drift_page
     from resilience.report.explorer import render_explorer
     from resilience.report.leaderboard import render_leaderboard
@@ -329,6 +328,29 @@ def _hostile_analyst_pages() -> dict[str, str]:
         "leaderboard.html": render_leaderboard(board),
         "drift.html": render_drift_page(drift, HOSTILE),
         "explorer.html": render_explorer(HOSTILE, [line], {HOSTILE: HOSTILE}),
+        "backtest.html": render_backtest(
+            Backtest(
+                cutoff=HOSTILE,
+                as_of=pd.Timestamp("2026-06-07"),
+                by_week=pd.DataFrame(
+                    {"week": [HOSTILE], "shortlist_persisted": [0.5], "shortlist_expected": [0.6]}
+                ),
+                by_age=pd.DataFrame(
+                    {
+                        "record_age": [HOSTILE, "complete"],
+                        "bias_vs_observed_points": [5.0, 0.0],
+                        "bias_se_points": [1.0, 1.0],
+                        "bias_vs_truth_points": [float("nan")] * 2,
+                    }
+                ),
+                summary={
+                    "weeks_replayed": 1,
+                    "rows_replayed": 1,
+                    "rows_judged": 1,
+                    "disruptions_judged": 1,
+                },
+            )
+        ),
     }
 
 

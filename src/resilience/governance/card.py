@@ -25,7 +25,7 @@ from resilience.core.errors import ResilienceError
 from resilience.data.contract import PROTECTED_WORDS, DataContract
 from resilience.governance.fairness import plain_findings
 from resilience.tracking import registry, runs
-from resilience.tracking.runs import CARD_DIR
+from resilience.tracking.runs import CARD_DIR, CARD_DOCUMENT
 from resilience.tracking.vetting import DIGEST_TAG, MODEL_CARD_TAG
 
 # What the safeguards around the model cannot stop, stated in every card (and in the README).
@@ -355,7 +355,7 @@ def render(facts: dict) -> dict[str, str]:
         "safeguard_limits": SAFEGUARD_LIMITS,
     }
     return {
-        "model_card.md": _render("model_card.md.j2", context),
+        CARD_DOCUMENT: _render("model_card.md.j2", context),
         "model_card.html": _render("model_card.html.j2", context),
         "atrs.json": json.dumps(record, indent=2, default=str),
         "atrs.md": _render("atrs.md.j2", context),

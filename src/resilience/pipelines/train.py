@@ -11,24 +11,22 @@ from __future__ import annotations
 
 import json
 import logging
-import re
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from resilience.core.errors import ResilienceError
 from resilience.core.progress import Stages
-from resilience.core.weeks import iso_week, iso_weeks
+from resilience.core.weeks import iso_weeks
 from resilience.data.asof import AsOf, check_training_extract
 from resilience.data.contract import DataContract
 from resilience.data.snapshots import SnapshotFolder
-from resilience.explain import Explanation, explain, global_view
+from resilience.explain import Explanation, global_view
 from resilience.explain.screen import ScreenConfig, screen_features
 from resilience.governance.card import publish
 from resilience.governance.champion import ChampionConfig, PromotionDecision, Recipe
-from resilience.governance.fairness import fairness_flags, group_calibration
 from resilience.governance.promotion import apply_champion_rule
 from resilience.learn.by_age import age_metric_names, by_record_age
 from resilience.learn.evaluation import (
@@ -45,8 +43,6 @@ from resilience.learn.metrics import (
     calibration_table,
     capacity_curve,
     cohort_groups,
-    headline_metrics,
-    reportable,
 )
 from resilience.learn.plots import (
     plot_calibration,
@@ -59,23 +55,25 @@ from resilience.learn.ranges import INTERVAL_COLUMNS, IntervalConfig, attach_ran
 from resilience.learn.records import RecordsAsTheyStood, RecordsConfig, records_as_they_stood
 from resilience.learn.segments import maybe_segmented
 from resilience.learn.split import SplitConfig, split_history
+from resilience.pipelines.train_evidence import (
+    build_evidence,
+    explanation_fidelity,
+)
 from resilience.tracking import pyfunc, registration, runs, signing
+from resilience.tracking.run_page import (
+    display_run_name,
+    grouped_slice_metric_names,
+    headline_metric_names,
+    labels_to,
+    slice_metric_names,
+)
 from resilience.tracking.store import TrackingConfig
-from resilience.weekly import drift
 
 log = logging.getLogger(__name__)
-SLICE_METRICS = {
-    "roc_auc": "auc",
-    "brier": "brier",
-    "calibration_gap": "calibration_gap",
-    "calibration_slope": "calibration_slope",
-}
 CONTRACT_PARAMS = ("data.name", "data.contract_version", "data.horizon_weeks")
 # Config sections kept out of params: prose for the model card (in config/resolved.yaml)
 PROSE_SECTIONS = ("governance.",)
 # The metrics a run page leads with, in its "headline" section; per-slice ones group under "slice/"
-HEADLINE = ("roc_auc", "pr_auc", "brier", "ece", "log_loss", "oracle_roc_auc")
-HEADLINE_PREFIXES = ("precision_at_", "recall_at_")
 BY_AGE_TABLE = "tables/metrics_by_record_age.csv"
 RUN_DESCRIPTION_TAG = "mlflow.note.content"  # the description MLflow's run page shows
 RECORDS_TAG = "records"  # how the run's rows were recorded: as they stood, or final only
@@ -257,6 +255,7 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
     ranges`); their widening and coverage are logged as ``test_interval_*``.
     """
     stages = Stages("train", enabled=settings.progress)
+    started_ms = int(time.time() * 1000)  # the run page's Duration covers the fit, not only logging
     trained = train(data, recipe, settings, stages)
     model, evaluation, contract = trained.model, trained.evaluation, data.contract
     tags = {
@@ -273,7 +272,11 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
         tags[RUN_DESCRIPTION_TAG] = FINAL_RECORDS_ONLY
     name = display_run_name(settings.run_name, model.family, contract, data.history)
     with runs.start_run(
-        settings.tracking, run_name=name, parent_run_id=settings.parent_run_id, tags=tags
+        settings.tracking,
+        run_name=name,
+        parent_run_id=settings.parent_run_id,
+        tags=tags,
+        started_ms=started_ms,
     ) as run:
         with stages.stage("plots_and_logging", "log params, datasets, metrics, tables and plots"):
             _log_run_contents(trained, data, settings)
@@ -357,135 +360,7 @@ def sign_registered(
 
 
 # -- the evidence -----------------------------------------------------------------------------------
-def fairness_table(
-    evaluation: Evaluation, contract: DataContract, config: EvaluationConfig
-) -> list[dict]:
-    """Slice metrics (bootstrap intervals) with calibration in the large, slope and the fairness flag."""
-    groups = group_calibration(
-        evaluation.test_predictions,
-        list(contract.slices),
-        contract.label,
-        PROBABILITY,
-        config.min_slice_size,
-    )
-    slices = evaluation.slices
-    if len(groups) and len(slices):
-        extra = [c for c in groups.columns if c not in slices.columns or c in ("slice", "value")]
-        slices = slices.merge(groups[extra], on=["slice", "value"], how="left")
-    return fairness_flags(slices, config.fairness_tolerance, config.fairness_family_level)
-
-
-def build_evidence(
-    model,
-    evaluation: Evaluation,
-    history: pd.DataFrame,
-    contract: DataContract,
-    config: EvaluationConfig,
-    recipe: Recipe | None = None,
-    by_age: pd.DataFrame | None = None,
-) -> tuple[ModelEvidence, Explanation]:
-    """What scoring, reports, model cards and the champion rule need to know about ``model``;
-    returns the evidence and the registered model's explanation of the test period. ``history``:
-    the labelled rows as scoring meets them (records as they stood, one per disruption, when
-    snapshots were used), whose test-period span is the drift reference; ``by_age``: the test
-    period by record age (:mod:`resilience.learn.by_age`)."""
-    frame = evaluation.test_predictions
-    by_cohort = {
-        value: headline_metrics(
-            group[contract.label].astype(int),
-            group[PROBABILITY],
-            iso_weeks(group[contract.date_column]),
-            config.capacity_k,
-            config.n_bins,
-        )
-        for value, group in cohort_groups(frame, contract.cohort_column)
-        if reportable(group[contract.label].astype(int), config.min_slice_size)
-    }
-    explanation = explain(model, evaluation.test_frame)
-    labels = {name: contract.describe(name) for name in model.feature_names_}
-    # Drift is judged against the most recent labelled span (the test-period window), not all
-    # history: a world with trends would otherwise flag every new week.
-    recent = history[
-        pd.to_datetime(history[contract.date_column]) >= pd.Timestamp(evaluation.split.test_start)
-    ]
-    reference = drift.build_reference(
-        recent,
-        list(model.feature_names_),
-        list(model.categorical_features_),
-        labels,
-        top_reason_shares=top_reason_shares(explanation),
-        top_reason_rows=len(explanation),
-        ageing=[name for name in model.feature_names_ if contract.column(name).ageing],
-    )
-    evidence = ModelEvidence(
-        family=model.family,
-        split=evaluation.split.as_dict(),
-        test_metrics=dict(evaluation.metrics),
-        test_metrics_by_cohort=by_cohort,
-        calibration_table=calibration_table(
-            frame[contract.label].astype(int), frame[PROBABILITY], config.n_bins
-        ).to_dict("records"),
-        fairness=fairness_table(evaluation, contract, config),
-        drift_reference=reference,
-        recipe=(recipe or Recipe.of(model)).as_dict(),
-        evaluation_model=evaluation.model if evaluation.model is not model else None,
-        refit_on_all=evaluation.model is not model,
-        by_record_age=[] if by_age is None else by_age.to_dict("records"),
-    )
-    return evidence, explanation
-
-
-def top_reason_shares(explanation: Explanation) -> dict[str, float]:
-    """Share of test-period lines whose largest contribution is each concept (explanation drift baseline)."""
-    concepts = pd.Series(explanation.top_concepts)
-    return {str(k): float(v) for k, v in concepts.value_counts(normalize=True).sort_index().items()}
-
-
-def explanation_fidelity(explanation: Explanation) -> dict:
-    """Evidence that the explanations are exact: on every test-period row, the contributions add
-    up to the model's log-odds and the points to the probability's distance from the baseline."""
-    contributions = explanation.contributions.to_numpy(float)
-    additivity = np.abs(explanation.base_log_odds + contributions.sum(axis=1) - explanation.margin)
-    points = explanation.points.to_numpy(float).sum(axis=1)
-    target = 100 * (np.asarray(explanation.probability, float) - explanation.baseline_probability)
-    return {
-        "rows_checked": int(len(explanation)),
-        "method": "exact SHAP (LightGBM pred_contrib / linear), checked row by row",
-        "max_additivity_error_log_odds": float(additivity.max()) if len(additivity) else 0.0,
-        "max_points_error": float(np.abs(points - target).max()) if len(points) else 0.0,
-    }
-
-
 # -- what the run records ---------------------------------------------------------------------------
-def slice_metric_names(fairness: list[dict]) -> dict[str, float]:
-    """Per-slice metrics under MLflow names such as ``auc.line_type.home_grown``."""
-    out = {}
-    for row in fairness:
-        if row.get("suppressed"):
-            continue
-        value = re.sub(r"[^A-Za-z0-9_\-. /]", "_", str(row["value"]))[:100]
-        for column, short in SLICE_METRICS.items():
-            number = row.get(column)
-            if number is not None and np.isfinite(float(number)):
-                out[f"{short}.{row['slice']}.{value}"] = float(number)
-    return out
-
-
-def labels_to(contract: DataContract, history: pd.DataFrame) -> str:
-    """The ISO week of the data's last labelled disruption (``2026-W35``)."""
-    labelled = history[history[contract.label].notna()] if contract.label in history else history
-    return iso_week(pd.to_datetime(labelled[contract.date_column]).max())
-
-
-def display_run_name(
-    recipe_name: str | None, family: str, contract: DataContract, history: pd.DataFrame
-) -> str:
-    """``lightgbm-default · default · labels to 2026-W35``: recipe, data config and the week of
-    the data's last labelled disruption."""
-    week = labels_to(contract, history)
-    return f"{recipe_name or family + '-default'} · {contract.name} · labels to {week}"
-
-
 def run_description(
     trained: Trained, data: TrainingData, settings: TrainSettings, promotion
 ) -> str:
@@ -514,35 +389,6 @@ def run_description(
         ]
     lines += ["", "Headline metrics lead under `headline/`; per-slice ones group under `slice/`."]
     return "\n".join(lines)
-
-
-def headline_metric_names(metrics: dict) -> dict[str, float]:
-    """The test period's headline metrics under ``headline/<name>`` (they lead the run page)."""
-    return {
-        f"headline/{name}": value
-        for name, value in metrics.items()
-        if name in HEADLINE or name.startswith(HEADLINE_PREFIXES)
-    }
-
-
-def grouped_slice_metric_names(fairness: list[dict]) -> dict[str, float]:
-    """Per-slice metrics grouped as ``slice/<slice>.<value>/<metric>``, leaving out a slice value
-    that holds exactly the rows of one already named (``origin_hub.local`` is
-    ``line_type.home_grown`` when every home-grown line is local): the same numbers, once."""
-    out, seen = {}, set()
-    for row in fairness:
-        if row.get("suppressed"):
-            continue
-        numbers = tuple(row.get(column) for column in (*SLICE_METRICS, "n"))
-        if numbers in seen:
-            continue
-        seen.add(numbers)
-        value = re.sub(r"[^A-Za-z0-9_\-. ]", "_", str(row["value"]))[:100]
-        for column, short in SLICE_METRICS.items():
-            number = row.get(column)
-            if number is not None and np.isfinite(float(number)):
-                out[f"slice/{row['slice']}.{value}/{short}"] = float(number)
-    return out
 
 
 def _log_plots(evaluation: Evaluation, contract: DataContract, config: EvaluationConfig) -> None:

@@ -31,6 +31,7 @@ EVIDENCE_DIR = "evidence"
 EVIDENCE_JSON = "evidence.json"  # everything known about the model but the model (JSON)
 EVIDENCE_MODEL = "evaluation_model.pkl"  # the model evaluated on the test period (pickled)
 CARD_DIR = "model_card"  # the model card, ATRS record and ALGO-CARE checklist
+CARD_DOCUMENT = "model_card.md"  # the card itself: without it the card is missing
 # What a training run logs that others read back (the model card, the champion rule).
 CONTRACT_ARTIFACT = "config/data_contract.json"
 SPLIT_ARTIFACT = "split.json"
@@ -85,16 +86,33 @@ def start_run(
     parent_run_id: str | None = None,
     experiment_name: str | None = None,
     tags: dict | None = None,
+    started_ms: int | None = None,
 ):
-    """Start a run in the configured experiment (nested under ``parent_run_id`` for sweeps)."""
+    """Start a run in the configured experiment (nested under ``parent_run_id`` for sweeps).
+
+    ``started_ms`` (milliseconds since the epoch): when the work the run records began, so the run
+    page's Duration covers it (training opens its run once the model is fitted)."""
     connect(config)
     experiment_id = ensure_experiment(experiment_name or config.experiment_name)
+    run_id = None
+    if started_ms is not None:
+        created_tags = (
+            {**(tags or {}), "mlflow.runName": run_name} if run_name else dict(tags or {})
+        )
+        if parent_run_id is not None:
+            created_tags["mlflow.parentRunId"] = parent_run_id
+        run_id = (
+            MlflowClient()
+            .create_run(experiment_id, start_time=started_ms, tags=created_tags, run_name=run_name)
+            .info.run_id
+        )
     with mlflow.start_run(
-        experiment_id=experiment_id,
-        run_name=run_name,
+        run_id=run_id,
+        experiment_id=None if run_id else experiment_id,
+        run_name=None if run_id else run_name,
         parent_run_id=parent_run_id,
         nested=parent_run_id is not None,
-        tags=tags,
+        tags=None if run_id else tags,
     ) as run:
         yield run
 

@@ -44,7 +44,13 @@ from resilience.core.errors import ResilienceError
 from resilience.learn.evidence import ModelEvidence
 from resilience.tracking import signing
 from resilience.tracking.registry import model_version_info
-from resilience.tracking.runs import CARD_DIR, EVIDENCE_DIR, EVIDENCE_JSON, EVIDENCE_MODEL
+from resilience.tracking.runs import (
+    CARD_DIR,
+    CARD_DOCUMENT,
+    EVIDENCE_DIR,
+    EVIDENCE_JSON,
+    EVIDENCE_MODEL,
+)
 from resilience.tracking.store import registry_label
 
 DIGEST_TAG = "artifact_sha256"
@@ -192,7 +198,8 @@ def copy_version(info: Mapping[str, Any], into: Path) -> VersionCopy:
         source=str(info.get("source") or ""),
         run_id=str(run_id or ""),
         artifact_sha256=files_digest(files),
-        card_sha256=files_digest(card) if card else "",
+        # No card document, no card: other files left in its folder do not stand for it.
+        card_sha256=files_digest(card) if CARD_DOCUMENT in card else "",
         evidence_sha256={
             f"{EVIDENCE_DIR}/{path}": hashlib.sha256(data).hexdigest()
             for path, data in evidence.items()
