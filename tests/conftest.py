@@ -142,6 +142,42 @@ def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Pa
     return folder
 
 
+class Planted:
+    """Unpickling this runs ``touch <marker>``: what a hostile model file or store would hold."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+    @classmethod
+    def pickled(cls, marker: Path) -> bytes:
+        import cloudpickle
+
+        return cloudpickle.dumps(cls(marker))
+
+
+# -- one registration key pair per test run -----------------------------------------------------------
+def _make_keys(folder: Path) -> None:
+    from resilience.tracking import signing
+
+    signing.new_key_pair(folder / "registration_key.pem", folder / "trusted_keys", "test run")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def signing_keys(tmp_path_factory) -> Path:
+    """A registration key and its trusted list, made once per test run and shared by the workers (so a
+    version one worker registers, another can vet); every command the tests run finds them through
+    ``$RESILIENCE_SIGNING_KEY`` and ``$RESILIENCE_TRUSTED_KEYS``."""
+    from resilience.tracking import signing
+
+    folder = built_once(tmp_path_factory, "signing-keys", _make_keys)
+    os.environ[signing.KEY_ENV] = str(folder / "registration_key.pem")
+    os.environ[signing.TRUSTED_ENV] = str(folder / "trusted_keys")
+    return folder
+
+
 @dataclass(frozen=True)
 class Store:
     """A folder holding an MLflow store (``mlflow.db`` + ``mlartifacts/``) with the small world's champion
@@ -177,7 +213,7 @@ def _train(folder: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def shared_store(tmp_path_factory) -> Store:
+def shared_store(tmp_path_factory, signing_keys) -> Store:
     """The champion trained once per test run on the small world; tests only read it (see ``trained``)."""
     folder = built_once(tmp_path_factory, "trained-store", _train)
     return Store(folder, folder / "world")
@@ -225,6 +261,9 @@ def copy_store(source: Store, target: Path) -> Store:
     database (artifact locations) are moved to the copy; the artifacts' bytes (and digests) are unchanged."""
     shutil.copytree(source.root, target, ignore=shutil.ignore_patterns("run", "world"))
     move_store(target / "mlflow.db", str(source.root), str(target))
+    # the runs' recorded inputs moved with the store: the world they name is the source's
+    if source.world.is_relative_to(source.root):
+        (target / source.world.relative_to(source.root)).symlink_to(source.world)
     return Store(target, source.world)
 
 

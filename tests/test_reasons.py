@@ -84,6 +84,7 @@ VALUES = {
     "cash_seized_gbp": [0.0, 870.0, 1250000.0],
     "sustained_operation": [False, True],
     "disruption_grade": ["major", "minor", "moderate"],
+    "record_age_weeks": [0, 1, 4, 11],
 }
 # Share of held-out lines of the same type and band that persisted; rows whose (type, band) has
 # no record get no comparison (every third row here).

@@ -25,13 +25,9 @@ from resilience.governance.fairness import (
 from resilience.learn.evaluation import EvaluationConfig, fit_and_evaluate
 from resilience.learn.models import PersistenceModel
 from resilience.learn.split import SplitConfig, split_history
-from resilience.pipelines.train import (
-    TrainingData,
-    TrainSettings,
-    fairness_table,
-    train_and_track,
-)
-from resilience.tracking import registry, store, vetting
+from resilience.pipelines.train import TrainingData, TrainSettings, train_and_track
+from resilience.pipelines.train_evidence import fairness_table
+from resilience.tracking import store, vetting
 
 EVAL = EvaluationConfig(n_bootstrap=200, min_slice_size=50)
 
@@ -292,16 +288,31 @@ def test_changing_a_run_metric_changes_the_card(registered):
     assert "0.612" in card and "61%" in card
 
 
-def test_scoring_refuses_a_version_without_a_card(registered):
+def test_scoring_refuses_a_version_whose_card_is_missing_or_changed(registered):
+    """The card is part of what the version's signature covers: a card removed or rewritten in the
+    store (where anyone with write access could) and the version no longer loads."""
+    import mlflow
+
     uri, result, _ = registered
-    client = MlflowClient(uri)
-    info = registry.model_version_info(f"models:/line-resilience/{result.model_version}")
-    vetting.require_model_card(info)  # has one: fine
-    client.delete_model_version_tag("line-resilience", result.model_version, "model_card")
-    info = registry.model_version_info(f"models:/line-resilience/{result.model_version}")
-    with pytest.raises(ResilienceError, match="no model card"):
-        vetting.require_model_card(info)
-    client.set_model_version_tag("line-resilience", result.model_version, "model_card", "logged")
+    mlflow.set_tracking_uri(uri)
+    model_uri = f"models:/line-resilience/{result.model_version}"
+    assert vetting.load_vetted_model(model_uri).vetted.signed_by  # signed at training
+    run = MlflowClient(uri).get_run(result.run_id)
+    card = Path(run.info.artifact_uri.removeprefix("file://")) / "model_card" / "model_card.md"
+    text = card.read_bytes()
+    try:
+        card.write_text("A friendlier card.")
+        with pytest.raises(ResilienceError, match="model card documents .* changed"):
+            vetting.load_vetted_model(model_uri)
+        for document in card.parent.iterdir():
+            document.rename(document.with_suffix(document.suffix + ".gone"))
+        with pytest.raises(ResilienceError, match="model card documents .* are missing"):
+            vetting.load_vetted_model(model_uri)
+    finally:
+        for document in card.parent.iterdir():
+            document.rename(document.with_name(document.name.removesuffix(".gone")))
+        card.write_bytes(text)
+    vetting.load_vetted_model(model_uri)
 
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -327,6 +338,79 @@ def _hostile_tactics_review() -> dict[str, str]:
     return {
         "review.html": render_review(*fake_review(HOSTILE)),
         "briefing tactics section": section.render(tactics_review=recent),
+    }
+
+
+def _hostile_analyst_pages() -> dict[str, str]:
+    """The leaderboard, the drift page, the line explorer and the backtest, every free text
+    hostile."""
+    import pandas as pd
+
+    from resilience.pipelines.backtest import Backtest
+    from resilience.pipelines.compare import Leaderboard
+    from resilience.report.backtest import render_backtest
+    from resilience.report.drift_page import render_drift_page
+    from resilience.report.explorer import render_explorer
+    from resilience.report.leaderboard import render_leaderboard
+
+    board = Leaderboard(
+        pd.DataFrame({"recipe": [HOSTILE], "family": [HOSTILE], "roc_auc": [0.8]}),
+        HOSTILE,
+        {"test_start": HOSTILE},
+        HOSTILE,
+        10,
+        champion=HOSTILE,
+    )
+    drift = {
+        "rows": 50,
+        "features": {
+            HOSTILE: {
+                "label": HOSTILE,
+                "bins": [HOSTILE, "missing"],
+                "shares": [1.0, 0.0],
+                "reference_shares": [0.5, 0.5],
+                "psi": 0.3,
+                "p_value": 0.001,
+            }
+        },
+        "alerts": [{"kind": "feature", "name": HOSTILE, "message": HOSTILE}],
+        "thresholds": {"psi_warning": 0.1},
+    }
+    line = {
+        "score": {"line_id": HOSTILE, "disruption_id": HOSTILE, "yardstick_band": HOSTILE},
+        "points": [[HOSTILE, 1.0]],
+        "fields": {HOSTILE: HOSTILE},
+        "history": [{"week": HOSTILE, "band": HOSTILE}],
+        "decisions": [{"week": HOSTILE, "decision": HOSTILE, "reason": HOSTILE, "by": HOSTILE}],
+        "what_if": {HOSTILE: [[HOSTILE, 0.5]]},
+    }
+    return {
+        "leaderboard.html": render_leaderboard(board),
+        "drift.html": render_drift_page(drift, HOSTILE),
+        "explorer.html": render_explorer(HOSTILE, [line], {HOSTILE: HOSTILE}),
+        "backtest.html": render_backtest(
+            Backtest(
+                cutoff=HOSTILE,
+                as_of=pd.Timestamp("2026-06-07"),
+                by_week=pd.DataFrame(
+                    {"week": [HOSTILE], "shortlist_persisted": [0.5], "shortlist_expected": [0.6]}
+                ),
+                by_age=pd.DataFrame(
+                    {
+                        "record_age": [HOSTILE, "complete"],
+                        "bias_vs_observed_points": [5.0, 0.0],
+                        "bias_se_points": [1.0, 1.0],
+                        "bias_vs_truth_points": [float("nan")] * 2,
+                    }
+                ),
+                summary={
+                    "weeks_replayed": 1,
+                    "rows_replayed": 1,
+                    "rows_judged": 1,
+                    "disruptions_judged": 1,
+                },
+            )
+        ),
     }
 
 
@@ -362,10 +446,13 @@ def test_hostile_text_is_inert_in_every_template(registered, tmp_path, monkeypat
     week = write_fake_week(tmp_path / "2026-W47", hostile=True)
     documents["report.html"] = render_html(report_context(load_week(week), None))
     documents.update(_hostile_tactics_review())
+    documents.update(_hostile_analyst_pages())
     for name, text in documents.items():
         if name.endswith(".json"):
             continue
-        assert "<script" not in text.lower() and "<img" not in text.lower(), name
+        # the explorer's own script is its one <script>: the data it shows sit in an attribute
+        scripts = 1 if name == "explorer.html" else 0
+        assert text.lower().count("<script") == scripts and "<img" not in text.lower(), name
     assert (
         "&lt;script&gt;" in documents["model_card.html"]
         and "&lt;script&gt;" in documents["model_card.md"]

@@ -54,13 +54,24 @@ def test_score_writes_the_week_and_reruns_identically(own_store, tmp_path):
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["model"]["version"] == "1" and manifest["input"]["sha256"] == sha(week_file)
     assert manifest["counts"]["rows"] == len(extract) and manifest["config_hash"]
+    # the week keeps the extract it scored, its bytes as they were, named in the manifest
+    assert manifest["input"]["kept"] == "extract.parquet"
+    assert sha(folder / "extract.parquet") == sha(week_file)
     before = sha(folder / "scores.csv")
     again = run_score(own_store, week_file, out, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert sha(folder / "scores.csv") == before, (
         "the same week twice gives byte-identical scores.csv"
     )
-    assert not [p for p in out.iterdir() if p.name.startswith(".")], "no temporary folders left"
+    assert sha(folder / "extract.parquet") == sha(week_file)
+    left = [p.name for p in out.iterdir() if p.name.startswith(".")]
+    assert left == [f".{folder.name}.lock"], "no temporary folders left; the week's lock file stays"
+    # retention: only the most recent week keeps its extract; the older week's other files stay
+    earlier = own_store.weeks()[-2]
+    kept_one = run_score(own_store, earlier, out, "keep_extracts_weeks=1", cwd=tmp_path)
+    assert kept_one.returncode == 0, kept_one.stderr[-3000:]
+    assert not (out / earlier.stem / "extract.parquet").exists()
+    assert (folder / "extract.parquet").is_file() and (out / earlier.stem / "scores.csv").is_file()
 
 
 @pytest.mark.slow

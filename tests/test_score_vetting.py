@@ -4,36 +4,24 @@ and whose signature matches its data contract; anything else is refused before a
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
-from conftest import run_command, run_score
+from conftest import Planted, run_command, run_score
 
 from resilience.core.errors import ResilienceError
-
-
-class _Planted:
-    """Unpickling this runs ``touch <marker>``: the model a hostile directory or store would hold."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 @pytest.fixture()
 def planted(tmp_path, mlflow_uri):
     """A crafted pyfunc, saved as a directory, logged in a run and registered as ``planted`` version 1."""
-    import cloudpickle
     import mlflow
     import yaml
 
     marker = tmp_path / "code-ran"
     folder = tmp_path / "planted_model"
     folder.mkdir()
-    (folder / "python_model.pkl").write_bytes(cloudpickle.dumps(_Planted(marker)))
+    (folder / "python_model.pkl").write_bytes(Planted.pickled(marker))
     (folder / "MLmodel").write_text(
         yaml.safe_dump(
             {
@@ -58,7 +46,7 @@ def planted(tmp_path, mlflow_uri):
 def test_unvetted_models_are_refused_before_any_code_runs(planted):
     from mlflow.tracking import MlflowClient
 
-    from resilience.tracking import vetting
+    from resilience.tracking import registration, vetting
     from resilience.tracking.pyfunc import load_vetted
 
     folder, run_id, marker = planted
@@ -66,7 +54,7 @@ def test_unvetted_models_are_refused_before_any_code_runs(planted):
         (str(folder), "refusing to load"),
         (f"runs:/{run_id}/model", "refusing to load"),
         (f"file://{folder}", "refusing to load"),
-        ("models:/planted/1", "no model card"),
+        ("models:/planted/1", "is not signed"),
         ("models:/planted@champion", "no registered model"),
         ("models:/m-0123abc", "no registered model"),
     ]
@@ -76,18 +64,9 @@ def test_unvetted_models_are_refused_before_any_code_runs(planted):
         with pytest.raises(ResilienceError, match=expected):
             load_vetted(uri)
     client = MlflowClient()
-    client.set_model_version_tag(
-        "planted", "1", "model_card", "logged"
-    )  # a card, but no digest recorded
-    with pytest.raises(ResilienceError, match="no recorded artifact digest"):
-        vetting.load_persistence_model("models:/planted/1")
-    vetting.record_digest("planted", "1")
-    source = Path(client.get_model_version_download_uri("planted", "1").removeprefix("file://"))
-    with open(
-        source / "python_model.pkl", "ab"
-    ) as handle:  # the store's files changed after registration
-        handle.write(b"\n")
-    with pytest.raises(ResilienceError, match="do not match the digest recorded at registration"):
+    client.set_model_version_tag("planted", "1", "model_card", "logged")  # a forged card tag
+    registration.record_digest("planted", "1")  # and a digest of what is there now
+    with pytest.raises(ResilienceError, match="is not signed"):
         vetting.load_persistence_model("models:/planted/1")
     assert not marker.exists(), "nothing was unpickled"
     # the crafted model is real: let it through explicitly and its code runs (then it is refused as foreign)
@@ -181,7 +160,7 @@ def test_a_model_whose_signature_does_not_match_its_contract_is_refused(
     from mlflow.artifacts import download_artifacts
     from mlflow.tracking import MlflowClient
 
-    from resilience.tracking import vetting
+    from resilience.tracking import registration, signing, vetting
 
     mlflow_at(own_store)  # registers a second model: its own copy of the store
     local = Path(
@@ -189,15 +168,18 @@ def test_a_model_whose_signature_does_not_match_its_contract_is_refused(
             artifact_uri="models:/line-resilience/1", dst_path=str(tmp_path / "copy")
         )
     )
+    champion_run = MlflowClient().get_model_version("line-resilience", "1").run_id
+    card = MlflowClient().download_artifacts(champion_run, "model_card", str(tmp_path / "card"))
     spec = yaml.safe_load((local / "MLmodel").read_text())
     inputs = json.loads(spec["signature"]["inputs"])
     spec["signature"]["inputs"] = json.dumps([c for c in inputs if c["name"] != "contacts"])
     (local / "MLmodel").write_text(yaml.safe_dump(spec))
     with mlflow.start_run() as run:
         mlflow.log_artifacts(str(local), "model")
+        mlflow.log_artifacts(card, "model_card")
     mlflow.register_model(f"runs:/{run.info.run_id}/model", "reshaped")
-    MlflowClient().set_model_version_tag("reshaped", "1", "model_card", "logged")
-    vetting.record_digest("reshaped", "1")
+    key = signing.load_private_key(signing.private_key_path())
+    registration.sign_version("reshaped", "1", key, "test", "signed, yet not this contract")
     with pytest.raises(
         ResilienceError, match="signature does not match its data contract.*contacts"
     ):

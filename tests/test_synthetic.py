@@ -46,7 +46,12 @@ CONTRACT = load_data_contract("default")  # the one list of columns, types and a
 
 
 def _columns(*dtypes: str) -> list[str]:
-    return [c.name for c in CONTRACT.columns if c.dtype in dtypes and c.role != "label"]
+    """The extract's columns of these dtypes (not the label, nor those the toolkit derives)."""
+    return [
+        c.name
+        for c in CONTRACT.columns
+        if c.dtype in dtypes and c.role != "label" and c.derived is None
+    ]
 
 
 ALLOWED = {c.name: set(c.allowed) for c in CONTRACT.columns if c.allowed}
@@ -91,7 +96,9 @@ def _late(frame: pd.DataFrame, config: WorldConfig) -> pd.Series:
 def check_contract(world: SyntheticWorld, config: WorldConfig) -> None:
     """Every rule of the data contract, on history and weekly rows."""
     history = world.history
-    assert list(history.columns) == list(COLUMNS) == list(CONTRACT.column_names)
+    # every column of the contract but those the toolkit derives (the record's age)
+    carried = [c for c in CONTRACT.column_names if c not in CONTRACT.derived_columns]
+    assert list(history.columns) == list(COLUMNS) == carried
     for week in list(world.weekly)[-3:]:
         assert list(world.weekly[week].columns) == [c for c in COLUMNS if c != LABEL], week
     rows = _all_rows(world)

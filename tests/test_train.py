@@ -8,6 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from resilience.core.errors import ConfigError
+from resilience.data.asof import as_of_from_setting
 from resilience.governance.champion import (
     ChampionConfig,
     Recipe,
@@ -37,6 +38,7 @@ def run(
     register=True,
     exclude=None,
     experiment=None,
+    as_of=None,
     **kwargs,
 ):
     model = PersistenceModel(contract, family=family, features=features, exclude=exclude)
@@ -53,7 +55,7 @@ def run(
         experiment=experiment,
         run_name=experiment,
     )
-    data = TrainingData(history, contract, "history.parquet", "0" * 64, truth=truth)
+    data = TrainingData(history, contract, "history.parquet", "0" * 64, truth=truth, as_of=as_of)
     return train_and_track(data, model, settings)
 
 
@@ -99,7 +101,7 @@ def test_a_run_logs_params_metrics_artifacts_and_a_version(
     )
     assert (
         logged.data.tags["mlflow.runName"]
-        == f"lightgbm-default · default · {small_history_week(small_history)}"
+        == f"lightgbm-default · default · labels to {small_history_week(small_history)}"
     )
     experiment = client.get_experiment(logged.info.experiment_id)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
@@ -172,7 +174,9 @@ def test_a_run_logs_params_metrics_artifacts_and_a_version(
         "evaluation_model_",
     ):
         assert not hasattr(model, attribute), attribute
-    evidence = runs.load_evidence("models:/line-resilience/1", evaluation_model=True)
+    evidence = vetting.load_vetted_model(
+        "models:/line-resilience/1", evaluation_model=True
+    ).evidence
     assert evidence.test_metrics["roc_auc"] == pytest.approx(result.evaluation.metrics["roc_auc"])
     assert evidence.split["test_start"] == result.evaluation.split.test_start
     assert set(evidence.drift_reference["features"]) == set(model.feature_names_)
@@ -189,7 +193,16 @@ def small_history_week(history):
 def test_registered_model_predicts_with_or_without_the_label(small_history, contract, mlflow_uri):
     import mlflow
 
-    run(small_history, contract, mlflow_uri)
+    # trained with the label-age guard off: the run, its evidence and its card say so
+    unchecked = as_of_from_setting("unchecked", None, contract)
+    result = run(small_history, contract, mlflow_uri, as_of=unchecked)
+    tags = MlflowClient(mlflow_uri).get_run(result.run_id).data.tags
+    assert tags["warning.1"] == unchecked.warning and "as_of=unchecked" in unchecked.warning
+    card = runs.artifact_text(result.run_id, "model_card/model_card.md")
+    assert f"**Warning:** {unchecked.warning}" in card
+    assert "same user as scoring, or as root" in card  # what its safeguards cannot stop
+    evidence = vetting.load_vetted_model("models:/line-resilience/1").evidence
+    assert evidence.warnings == [unchecked.warning]
     pyfunc = mlflow.pyfunc.load_model("models:/line-resilience@champion")
     rows = small_history.head(20).copy()
     rows["line_type"] = rows["line_type"].astype(str)

@@ -28,6 +28,12 @@ DEFAULT_CONFIG = ROOT / "configs" / "data" / "default.yaml"
 VALIDATE_BIN = Path(sys.executable).parent / "resilience-validate"
 TODAY = pd.Timestamp("2025-06-30")  # fixed "today" so date rules do not depend on the clock
 
+
+def extract_columns(contract: DataContract) -> list[str]:
+    """The contract's columns an extract carries: all but the derived ones (the record's age)."""
+    return [c for c in contract.column_names if c not in contract.derived_columns]
+
+
 HUBS = ["london", "birmingham", "liverpool", "manchester", "other_hub", "local"]
 COMMODITIES = ["heroin_crack", "crack", "heroin", "cocaine", "cannabis"]
 CLOSURES = ["type1", "type2", "none"]
@@ -178,7 +184,7 @@ def test_helper_extract_covers_every_value_and_is_valid(tmp_path, contract):
     assert set(frame["closure_type"]) == set(CLOSURES)
     assert set(frame["disruption_grade"]) == set(GRADES)
     assert (frame["weeks_since_last_disruption"] == "").any()
-    assert list(frame.columns) == list(contract.column_names)
+    assert list(frame.columns) == extract_columns(contract)
 
     result = load_extract(
         write_csv(frame, tmp_path / "ok.csv"), contract, require_label=True, today=TODAY
@@ -195,7 +201,7 @@ def test_helper_extract_covers_every_value_and_is_valid(tmp_path, contract):
 
 def test_typed_frame_has_the_declared_dtypes(contract):
     typed = validate_frame(valid_extract(), contract, today=TODAY).frame
-    assert list(typed.columns) == list(contract.column_names)
+    assert list(typed.columns) == extract_columns(contract)
     for name in INT_COLUMNS:
         assert typed[name].dtype == np.dtype("int64"), name
     for name in FLOAT_COLUMNS:
@@ -207,8 +213,8 @@ def test_typed_frame_has_the_declared_dtypes(contract):
     assert typed["disruption_date"].dtype == np.dtype("datetime64[ns]")
     for name in STRING_COLUMNS:
         assert typed[name].map(type).eq(str).all(), name
-    # every declared dtype is covered by the lists above
-    declared = {c.name: c.dtype for c in contract.columns}
+    # every declared dtype an extract carries is covered by the lists above (not the derived ones)
+    declared = {c.name: c.dtype for c in contract.columns if c.derived is None}
     assert {n for n, d in declared.items() if d == "int"} == set(INT_COLUMNS)
     assert {n for n, d in declared.items() if d == "float"} == set(FLOAT_COLUMNS)
     assert {n for n, d in declared.items() if d == "bool"} == set(BOOL_COLUMNS)
@@ -595,7 +601,7 @@ def test_unknown_extra_columns_are_ignored_with_a_warning(tmp_path, contract):
     result = load_extract(path, contract, today=TODAY)
     assert "officer_notes" not in result.frame.columns
     assert "holder_ethnicity" not in result.frame.columns
-    assert list(result.frame.columns) == list(contract.column_names)
+    assert list(result.frame.columns) == extract_columns(contract)
     assert len(result.warnings) == 1
     w = result.warnings[0]
     assert w.severity == "warning"
@@ -1181,7 +1187,7 @@ def test_random_corruptions_give_a_typed_extract_or_a_contract_error(
 def test_column_order_does_not_matter(contract, order):
     shuffled = valid_extract()[list(order)]
     result = validate_frame(shuffled, contract, today=TODAY)
-    assert list(result.frame.columns) == list(contract.column_names)
+    assert list(result.frame.columns) == extract_columns(contract)
 
 
 def test_semicolon_separated_file_gets_a_specific_hint(tmp_path, contract):

@@ -3,6 +3,11 @@
 Hydra's relative ``config_path`` fails from console scripts, so apps are built with the
 checkout's ``configs/`` resolved by :func:`resilience.core.paths.config_dir`.
 
+``--help`` (or ``-h``) prints the command's own page (:mod:`resilience.cli._help`) without
+composing anything. A config that cannot be composed or resolved (an unknown key or option, an
+override that cannot be read, a value of the wrong type) is one line naming the nearest valid key,
+option or value, exit status 2, before any data are read (:mod:`resilience.cli._config`).
+
 No Python traceback ever reaches the user. A :class:`~resilience.core.errors.ResilienceError` is printed
 as one clear message and the command exits with status 2; so are the failures the toolkit knows
 but a library raises (a damaged MLflow store, a refused file operation, an MLflow error). SIGTERM
@@ -24,13 +29,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import hydra
+from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from resilience.cli._config import error_message, register_schemas
+from resilience.cli._config import check_model_params, error_message, register_schemas, snapshot
+from resilience.cli._help import help_text
 from resilience.core.errors import ResilienceError, Terminated, os_error_message
-from resilience.core.paths import config_dir, project_root
+from resilience.core.paths import DECISION_KEY_ENV, config_dir, project_root
 
 FULL_ERROR = "HYDRA_FULL_ERROR"
 _ASKED_TO_RAISE: list[bool] = []  # non-empty while this process asked Hydra to raise, not print
@@ -39,6 +46,8 @@ EXIT_UNEXPECTED = 1
 EXIT_TERMINATED = 143
 EXIT_INTERRUPTED = 130
 # libraries that narrate their work at INFO level; an operator needs only their warnings
+# loggers that print a failure (with its trace) that the toolkit then reports as one line itself
+SILENT_LOGGERS = ("mlflow.store.db.utils",)
 QUIET_LOGGERS = (
     "weasyprint",
     "fontTools",
@@ -67,9 +76,20 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Ca
                 os.environ.pop(FULL_ERROR, None)
             for name in QUIET_LOGGERS:
                 logging.getLogger(name).setLevel(logging.WARNING)
+            for name in SILENT_LOGGERS:
+                logging.getLogger(name).setLevel(logging.CRITICAL)
             # a batch command's output is for people and logs: no MLflow download bars (set here, at the edge)
             os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
             signal.signal(signal.SIGTERM, _terminate)  # cleanups (temporary folders) run on SIGTERM
+            try:  # every interpolation resolves (``seed=abc`` reaches typed settings), before any work
+                OmegaConf.to_container(cfg, resolve=True)
+            except OmegaConfBaseException as exc:
+                _fail(error_message(exc), EXIT_USER_ERROR)
+            try:  # the model's own parameters (a free mapping in the schema), before any work
+                if "model" in cfg:
+                    check_model_params(cfg.model)
+            except ResilienceError as exc:
+                _fail(str(exc), EXIT_USER_ERROR)
             try:
                 missing = [key for key in cfg if OmegaConf.is_missing(cfg, key)]
                 if missing:
@@ -95,12 +115,42 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Ca
         composed = hydra.main(
             version_base="1.3", config_path=str(config_dir()), config_name=config_name
         )(guarded)
-        return functools.wraps(task)(_one_line_config_errors(composed))
+        checked = _one_line_config_errors(config_name, composed)
+        return functools.wraps(task)(_with_help(config_name, checked))
 
     return decorate
 
 
-def _one_line_config_errors(composed: Callable[[], object]) -> Callable[[], object]:
+def _with_help(config_name: str, main: Callable[[], object]) -> Callable[[], object]:
+    """``--help`` / ``-h``: the command's own page, printed before anything is composed."""
+
+    def with_help() -> object:
+        if {"--help", "-h"} & set(sys.argv[1:]):
+            defaults = {name: f["defaults"] for name, f in snapshot()["families"].items()}
+            print(help_text(config_name, defaults), end="")
+            return None
+        return main()
+
+    return with_help
+
+
+def _check_before_the_run(config_name: str) -> None:
+    """Compose the command line's config once, before Hydra starts the run (and makes its run
+    folder): a bad config, the model's own parameters included, writes nothing. Hydra's own flags
+    (``--multirun``, ``--cfg``) take Hydra's path."""
+    overrides = sys.argv[1:]
+    if any(arg.startswith("-") for arg in overrides):
+        return
+    with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
+        cfg = compose(config_name, overrides=overrides)
+        OmegaConf.to_container(cfg, resolve=True)  # ``seed=abc`` reaches typed settings
+        if "model" in cfg:
+            check_model_params(cfg.model)
+
+
+def _one_line_config_errors(
+    config_name: str, composed: Callable[[], object]
+) -> Callable[[], object]:
     """Hydra prints a config it cannot compose over several lines and exits 1; raised to here
     instead, it becomes one line naming the nearest key, status 2 (unless the caller asked for
     Hydra's own full traces with ``HYDRA_FULL_ERROR=1``)."""
@@ -111,8 +161,12 @@ def _one_line_config_errors(composed: Callable[[], object]) -> Callable[[], obje
         os.environ[FULL_ERROR] = "1"
         _ASKED_TO_RAISE.append(True)
         try:
+            _check_before_the_run(config_name)
             return composed()
-        except (HydraException, OmegaConfBaseException) as exc:
+        except ResilienceError as exc:  # the model's parameters
+            _fail(str(exc), EXIT_USER_ERROR)
+        except (HydraException, OmegaConfBaseException, ValueError) as exc:
+            # ValueError: an override Hydra's grammar reads but cannot apply (``=3``)
             _fail(error_message(exc), EXIT_USER_ERROR)
         finally:
             os.environ.pop(FULL_ERROR, None)
@@ -128,38 +182,39 @@ def _terminate(signum, frame) -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {redact(message)}", file=sys.stderr)
     sys.exit(code)
+
+
+SECRET_SETTINGS = ("key_file",)  # settings whose value may be a key pasted in place of a path
+
+
+def redact(text: str) -> str:
+    """``text`` with any key the command was given (a ``key_file=`` value, the decision log's key
+    from the environment) replaced: no message or trace file ever repeats a key."""
+    secrets = [os.environ.get(DECISION_KEY_ENV, "")]
+    for arg in sys.argv[1:]:
+        name, _, value = arg.lstrip("+~").partition("=")
+        if name.rsplit(".", 1)[-1] in SECRET_SETTINGS:
+            secrets.append(value.strip("'\""))
+    for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, "<not shown>")
+    return text
 
 
 def known_failure(exc: Exception) -> tuple[str, int]:
     """One message (and exit status) for an exception a library raised; unexpected ones are logged."""
     # lazy, for start-up time: MLflow loads only when a failure needs its store named
-    from resilience.tracking.store import registry_label, store_damaged_message
+    from resilience.tracking.store import mlflow_failure_message
 
-    try:
-        from sqlalchemy.exc import SQLAlchemyError
-    except ImportError:  # pragma: no cover - MLflow depends on it
-        SQLAlchemyError = ()  # type: ignore[assignment]  # noqa: N806
-    try:
-        from mlflow.exceptions import MlflowException
-    except ImportError:  # pragma: no cover
-        MlflowException = ()  # type: ignore[assignment]  # noqa: N806
-    if isinstance(exc, SQLAlchemyError):
-        return store_damaged_message(
-            registry_label(), getattr(exc, "orig", None) or type(exc).__name__
-        ), EXIT_USER_ERROR
-    if isinstance(exc, MlflowException):
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, SQLAlchemyError) or "database" in exc.message.lower():
-            return store_damaged_message(
-                registry_label(), exc.message.splitlines()[0]
-            ), EXIT_USER_ERROR
-        return f"MLflow ({registry_label()}): {exc.message.splitlines()[0]}", EXIT_USER_ERROR
+    message = mlflow_failure_message(exc)
+    if message is not None:
+        return message, EXIT_USER_ERROR
     if isinstance(exc, OSError):
         return os_error_message(exc, "a file could not be read or written"), EXIT_USER_ERROR
+    notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))
     return (
-        f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+        f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{notes} "
         f"(the full trace is in {_log_trace(exc)}; please report it)",
         EXIT_UNEXPECTED,
     )
@@ -171,7 +226,11 @@ def _log_trace(exc: BaseException) -> Path:
     path = Path(tempfile.gettempdir()) / f"resilience-error-{stamp}-{id(exc):x}.log"
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     try:
-        path.write_text(f"{' '.join(sys.argv)}\n{text}", encoding="utf-8")
+        descriptor = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+        )  # readable by us only
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(redact(f"{' '.join(sys.argv)}\n{text}"))
     except OSError:
         logging.getLogger("resilience").debug("could not write %s", path)
     return path

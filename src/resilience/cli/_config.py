@@ -7,36 +7,37 @@ constructor), so every setting, its type and its default is written once: :func:
 a non-frozen copy OmegaConf can type-check. Every main config lists ``<group>/schema@<group>``
 before the group itself, so the schema is merged first and each YAML option on top of it. The
 library never sees Hydra: :func:`typed` turns a composed group into the library's dataclass.
+
+The dataclasses live beside code that takes seconds to import, so the schemas are registered from
+a snapshot of them (:mod:`resilience.cli._snapshot`, rebuilt whenever the package's source
+changes) and the library is imported only once the config is known to be good: a bad config is
+refused within a second of the command starting. The model's parameters (``model.params``, a free
+mapping in the schema) are checked against the family's own names and types from the same
+snapshot (:func:`check_model_params`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 import types
 import typing
 from collections.abc import Mapping
 from typing import Any, Optional, Union
 
 from hydra.core.config_store import ConfigStore
-from hydra.errors import ConfigCompositionException, MissingConfigException
-from omegaconf import MISSING, OmegaConf
+from hydra.errors import (
+    ConfigCompositionException,
+    MissingConfigException,
+    OverrideParseException,
+)
+from omegaconf import MISSING, OmegaConf, ValueNode
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
-from resilience.core.errors import nearest
-from resilience.data.contract import ColumnSpec, ConceptSpec, DataContract, RuleSpec
-from resilience.data.synthetic import WorldConfig
-from resilience.explain.screen import ScreenConfig
-from resilience.governance.card import GovernanceConfig
-from resilience.governance.champion import ChampionConfig
-from resilience.learn.evaluation import EvaluationConfig
-from resilience.learn.models import PersistenceModel
-from resilience.learn.ranges import IntervalConfig
-from resilience.learn.split import SplitConfig
-from resilience.pipelines.sweep import SweepConfig
-from resilience.tracking.store import TrackingConfig
-from resilience.weekly.drift import DriftConfig
-from resilience.weekly.shortlist import DrawSettings
+from resilience.cli import _snapshot
+from resilience.core.errors import ConfigError, nearest
+from resilience.core.settings_check import TYPE_WORDS, setting_problems
 
 SCHEMA = "schema"  # each group's schema option: <group>/schema
 
@@ -122,7 +123,23 @@ def _estimator_schema(cls: type, drop: tuple[str, ...]) -> type:
 
 
 def _schemas() -> dict[str, type]:
-    """Each config group's schema."""
+    """Each config group's schema, from the library's dataclasses (slow: it imports the library)."""
+    from resilience.data.contract import ColumnSpec, ConceptSpec, DataContract, RuleSpec
+    from resilience.data.synthetic import WorldConfig
+    from resilience.explain.screen import ScreenConfig
+    from resilience.governance.card import GovernanceConfig
+    from resilience.governance.champion import ChampionConfig
+    from resilience.learn.evaluation import EvaluationConfig
+    from resilience.learn.models import PersistenceModel
+    from resilience.learn.ranges import IntervalConfig
+    from resilience.learn.records import RecordsConfig
+    from resilience.learn.split import SplitConfig
+    from resilience.pipelines.backtest import BacktestConfig
+    from resilience.pipelines.sweep import SweepConfig
+    from resilience.tracking.store import TrackingConfig
+    from resilience.weekly.drift import DriftConfig
+    from resilience.weekly.shortlist import DrawSettings
+
     column = schema_of(ColumnSpec, drop=("name",), loose=("min", "max"))
     screen = schema_of(ScreenConfig)
     return {
@@ -135,6 +152,7 @@ def _schemas() -> dict[str, type]:
         "features": FeaturesConfig,
         "model": _estimator_schema(PersistenceModel, drop=("contract", "features", "exclude")),
         "split": schema_of(SplitConfig),
+        "records": schema_of(RecordsConfig),
         "evaluation": schema_of(EvaluationConfig),
         "mlflow": schema_of(TrackingConfig, champion=(schema_of(ChampionConfig), ChampionConfig())),
         "governance": schema_of(GovernanceConfig),
@@ -147,14 +165,52 @@ def _schemas() -> dict[str, type]:
         "drift": schema_of(DriftConfig),
         "draws": schema_of(DrawSettings),
         "world": schema_of(WorldConfig),
+        "backtest": schema_of(BacktestConfig),
     }
+
+
+def _build_snapshot() -> dict:
+    """What the schemas and the families' parameters are, as JSON (slow: imports the library)."""
+    from resilience.learn.families import FAMILIES
+
+    return {
+        "groups": {group: _snapshot.encode_schema(s) for group, s in _schemas().items()},
+        "families": {
+            name: {
+                "known": sorted(hooks.known_params()),
+                "types": hooks.param_types(),
+                "defaults": hooks.resolved_params({}),
+            }
+            for name, hooks in FAMILIES.items()
+        },
+    }
+
+
+def snapshot() -> dict:
+    """The schemas and the families' parameters for this source tree (cached; see the docstring)."""
+    return _snapshot.cached(_build_snapshot)
 
 
 def register_schemas() -> None:
     """Store every group's schema in Hydra's ConfigStore (``<group>/schema``); idempotent."""
     store = ConfigStore.instance()
-    for group, schema in _schemas().items():
-        store.store(group=group, name=SCHEMA, node=schema)
+    for group, encoded in snapshot()["groups"].items():
+        store.store(group=group, name=SCHEMA, node=_snapshot.decode_schema(encoded))
+
+
+def check_model_params(model) -> None:
+    """``model.params`` against the family's own parameter names and types (a typo or a wrong
+    type is one line naming the nearest name, or the type expected), before anything is read."""
+    families = snapshot()["families"]
+    if model.family not in families:
+        raise ConfigError(
+            f"config: model.family={model.family}: must be one of {', '.join(sorted(families))}"
+        )
+    known = families[model.family]
+    params = OmegaConf.to_container(model.params, resolve=True) if model.params else {}
+    problems = setting_problems(params, known["known"], known["types"], known["defaults"])
+    if problems:
+        raise ConfigError(f"config: model.params ({model.family}): " + "; ".join(problems))
 
 
 def typed(cls: type, node, **replace: Any):
@@ -163,32 +219,89 @@ def typed(cls: type, node, **replace: Any):
     return cls(**{**dict(values), **replace})
 
 
-def tracking_configs(cfg) -> tuple[ChampionConfig, TrackingConfig]:
-    """The ``mlflow`` group: the champion rule's settings, and where runs are recorded."""
+def tracking_configs(cfg):
+    """The ``mlflow`` group: the champion rule's settings (``ChampionConfig``), and where runs are
+    recorded (``TrackingConfig``)."""
+    from resilience.governance.champion import ChampionConfig
+    from resilience.tracking.store import TrackingConfig
+
     mlflow = OmegaConf.to_container(cfg.mlflow, resolve=True)
     return typed(ChampionConfig, mlflow.pop("champion")), typed(TrackingConfig, mlflow)
 
 
+SYNTAX_HINT = "write key=value, a list as key=[a,b] and text with spaces in quotes: key='a b'"
+
+
 def error_message(exc: Exception) -> str:
-    """One line for a config Hydra could not compose: the key, what is wrong and the nearest valid
-    key or option."""
+    """One line for a config Hydra could not compose or resolve: the key, what is wrong and the
+    nearest valid key, option or value."""
     cause = exc.__cause__ if isinstance(exc.__cause__, OmegaConfBaseException) else exc
     if isinstance(cause, ConfigKeyError | AttributeError) and getattr(cause, "key", None):
         key, full_key = str(cause.key), str(cause.full_key or cause.key)
-        known = _keys_beside(cause)
-        close = nearest(key, known)
+        close = nearest(key, _keys_beside(cause))
         prefix = full_key[: -len(key)] if full_key.endswith(key) else ""
-        hint = f"; did you mean '{prefix}{close}'?" if close else ""
+        hint = (
+            f"; did you mean '{prefix}{close}'?" if close else f"; to add it, write +{full_key}=..."
+        )
         return f"config: unknown key '{full_key}'{hint} (see --help)"
     if isinstance(cause, ValidationError):
-        return f"config: {cause.full_key}: {str(cause.msg).splitlines()[0]}"
+        return _wrong_value(cause)
     if isinstance(exc, MissingConfigException):
-        close = nearest(str(exc.missing_cfg_file).rsplit("/", 1)[-1], exc.options or [])
-        hint = f"; did you mean '{close}'?" if close else ""
-        return f"config: {str(exc).splitlines()[0]}{hint} (see --help)"
+        return _unknown_option(exc)
+    if isinstance(exc, OverrideParseException):
+        lines = [line for line in str(exc).splitlines() if not line.startswith("See https://")]
+        detail = lines[-1].strip() if lines else ""
+        return f"config: cannot read the override '{exc.override}': {detail} ({SYNTAX_HINT})"
+    appended = re.match(r"Could not append to config\. An item is already at '([^']+)'", str(exc))
+    if appended:
+        key = appended.group(1)
+        return f"config: +{key}=...: '{key}' is already set; write {key}=<value> without the '+'"
+    text = " ".join(str(exc).split())  # Hydra's multi-line advice, on one line
     if isinstance(exc, ConfigCompositionException) and exc.__cause__ is not None:
-        return f"config: {str(exc).splitlines()[0]} {str(exc.__cause__).splitlines()[0]}"
-    return f"config: {str(exc).splitlines()[0]}"
+        text += f" {str(exc.__cause__).splitlines()[0]}"
+    return f"config: {text.split(' See https://')[0]} (see --help)"
+
+
+def _wrong_value(cause: ValidationError) -> str:
+    """A value of the wrong type: what the setting takes and the value in force before it."""
+    key = str(getattr(cause, "key", "") or "")
+    schema = getattr(cause, "object_type", None)
+    expected, example = "", ""
+    value = getattr(cause, "value", None)
+    current = getattr(cause, "child_node", None)
+    current = current._value() if isinstance(current, ValueNode) else current
+    if current is not None and not OmegaConf.is_config(current) and "${" not in str(current):
+        example = f", e.g. {cause.full_key}={_as_written(current)}"
+    if key and dataclasses.is_dataclass(schema):
+        hint = typing.get_type_hints(schema).get(key)
+        optional = typing.get_origin(hint) in (Union, types.UnionType)
+        inner = [a for a in typing.get_args(hint) if a is not type(None)] if optional else [hint]
+        if typing.get_origin(inner[0]) is list:
+            expected, example = "must be a list", f", e.g. {cause.full_key}=[{value}]"
+        name = getattr(inner[0], "__name__", "")
+        expected = f"must be {TYPE_WORDS[name]}" if name in TYPE_WORDS else expected
+    expected = expected or str(cause.msg).splitlines()[0]
+    shown = f"{cause.full_key}={_as_written(value)}" if value is not None else str(cause.full_key)
+    if "interpolation" in str(cause.msg).lower() or "dereferencing" in str(cause):
+        expected = " ".join(str(cause).split("full_key:")[0].split())
+    return f"config: {shown}: {expected}{example} (see --help)"
+
+
+def _as_written(value: object) -> str:
+    """A value as an override writes it (``true``, not ``True``)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _unknown_option(exc: MissingConfigException) -> str:
+    """A config group option that does not exist (``experiment=baseline_logistc``)."""
+    group, _, option = str(exc.missing_cfg_file).rpartition("/")
+    options = [o for o in exc.options or [] if o != SCHEMA]
+    close = nearest(option, options) if option else None
+    hint = f"; did you mean '{close}'?" if close else ""
+    listed = f" (options: {', '.join(options)})" if options else ""
+    if not group:  # a main config or a defaults-list entry of a YAML file
+        return f"config: {str(exc).splitlines()[0]}{hint}"
+    return f"config: {group}={option}: no such option{hint}{listed}"
 
 
 def _keys_beside(exc: OmegaConfBaseException) -> list[str]:

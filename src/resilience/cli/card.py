@@ -1,4 +1,8 @@
-"""resilience-card: regenerate a version's model card, ATRS record and ALGO-CARE checklist."""
+"""resilience-card: regenerate a version's model card, ATRS record and ALGO-CARE checklist.
+
+The card is part of what a version's signature covers, so a signed version is vetted first (its
+signature and the digests of its files, card and evidence; nothing is unpickled) and signed again
+afterwards with the registration key: this runs where models are registered."""
 
 from __future__ import annotations
 
@@ -11,27 +15,45 @@ from resilience.cli._config import tracking_configs
 from resilience.core.errors import ResilienceError
 from resilience.data.io import write_text_atomic
 from resilience.governance.card import publish
-from resilience.tracking import registry, store
+from resilience.tracking import registration, registry, signing, store
 
 
 @hydra_app("card")
 def main(cfg: DictConfig) -> None:
-    store.connect(tracking_configs(cfg)[1])
+    tracking = tracking_configs(cfg)[1]
+    store.connect(tracking)
     store.check_store()  # a typo'd sqlite:/// path is refused, never created
     if not str(cfg.model_uri).startswith("models:/"):
         raise ResilienceError(
             f"a model card belongs to a registered version; give models:/<name>/<N>, "
             f"models:/<name>@<alias> or models:/m-<id>, not {cfg.model_uri!r}"
         )
-    info = registry.model_version_info(
-        cfg.model_uri
-    )  # the registry record only: nothing is unpickled
-    documents = publish(
-        info["name"], info["version"], OmegaConf.to_container(cfg.governance, resolve=True)
+    info = registry.model_version_info(cfg.model_uri)  # the registry record: nothing is unpickled
+    name, version = info["name"], info["version"]
+    statement = registration.signature_in_force(name, version, tracking.trusted_keys)
+    key = (
+        signing.load_private_key(signing.private_key_path(tracking.signing_key))
+        if statement
+        else None
     )
-    print(
-        f"model card for {info['name']} version {info['version']} logged to run {info['run_id']} (model_card/)"
-    )
+    documents = publish(name, version, OmegaConf.to_container(cfg.governance, resolve=True))
+    print(f"model card for {name} version {version} logged to run {info['run_id']} (model_card/)")
+    if statement is None:
+        print(
+            f"note: version {version} is not signed, so nothing loads it; once reviewed, sign it: "
+            f'resilience-sign version={version} by=<role> reason="..."'
+        )
+    else:
+        signed = registration.sign_version(
+            name,
+            version,
+            key,
+            "resilience-card",
+            f"model card regenerated; reviewed earlier by {statement.by}: {statement.reason}",
+            tracking.trusted_keys,
+            new_card=True,
+        )
+        print(f"signed version {version} again with key {signed.key_id} (its card changed)")
     if cfg.out_dir:
         for name, text in documents.items():
             print(f"  wrote {write_text_atomic(Path(cfg.out_dir) / name, text)}")

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import sys
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
 from resilience.cli._app import hydra_app
 from resilience.cli._config import tracking_configs
 from resilience.core.errors import ResilienceError
 from resilience.core.weeks import week_folder
-from resilience.governance import decisions
+from resilience.governance import anchors, decision_checks, decisions
 from resilience.tracking import store, weekly_runs
 
 
 def _mlflow(cfg: DictConfig) -> str | None:
-    """Connect to the configured store for anchors; None (and why) when anchoring is off or it is unusable."""
+    """Connect to the configured store for anchors; None when anchoring there is off."""
     if not cfg.anchor_in_mlflow:
         return None
     store.connect(tracking_configs(cfg)[1])
@@ -23,27 +23,54 @@ def _mlflow(cfg: DictConfig) -> str | None:
     return cfg.anchor_experiment
 
 
+def _anchor_in_mlflow(cfg: DictConfig, key: bytes) -> int:
+    """Write every anchor of the log that MLflow lacks, and their seal; returns how many."""
+    experiment = _mlflow(cfg)
+    log_id, every = decisions.log_anchors(cfg.log_path, key)
+    if not experiment or not log_id:
+        return 0
+    plain = [{k: v for k, v in a.items() if k != "week"} for a in every]
+    return weekly_runs.write_experiment_tags(experiment, anchors.mlflow_tags(key, log_id, plain))
+
+
+def _heads(value) -> list[str]:
+    """``head=<hash>`` or ``head=[<hash>,<hash>]``: head hashes printed in briefings."""
+    if value is None:
+        return []
+    items = list(value) if isinstance(value, ListConfig | list | tuple) else str(value).split(",")
+    return [str(h).strip() for h in items if str(h).strip()]
+
+
+def _verify(cfg: DictConfig, key: bytes) -> None:
+    mlflow_place = None
+    try:
+        experiment = _mlflow(cfg)
+        if experiment:
+            tags = weekly_runs.decision_log_tags(experiment)
+            mlflow_place = anchors.mlflow_place(experiment, tags)
+    except ResilienceError as exc:
+        print(f"note: MLflow anchors not checked: {exc}")
+    result = decision_checks.verify(
+        cfg.log_path, key, cfg.output_root, mlflow_place, _heads(cfg.head)
+    )
+    print(result.message)
+    if not result.ok:
+        raise ResilienceError(f"decision log {cfg.log_path} failed verification: {result.message}")
+
+
 @hydra_app("decide")
 def main(cfg: DictConfig) -> None:
     if cfg.verify:
+        _verify(cfg, decisions.signing_key(cfg.key_file))
+        return
+    if cfg.reanchor:
         key = decisions.signing_key(cfg.key_file)
-        anchors = decisions.week_anchors(cfg.output_root, cfg.log_path)
-        try:
-            experiment = _mlflow(cfg)
-            if experiment:
-                anchors += [
-                    a
-                    for a in weekly_runs.decision_log_anchors(experiment)
-                    if a.get("log") == str(Path(cfg.log_path).resolve())
-                ]
-        except ResilienceError as exc:
-            print(f"note: MLflow anchors not checked: {exc}")
-        result = decisions.verify(cfg.log_path, key, anchors)
-        print(result.message)
-        if not result.ok:
-            raise ResilienceError(
-                f"decision log {cfg.log_path} failed verification: {result.message}"
-            )
+        log_id, every = decisions.reanchor(cfg.log_path, cfg.output_root, key)
+        written = _anchor_in_mlflow(cfg, key)
+        print(
+            f"log {log_id}: the week manifests hold the anchors of its {len(every)} record(s); "
+            f"{written} tag(s) written to MLflow"
+        )
         return
     missing = [k for k in ("week", "line", "decision", "reason", "by") if not cfg.get(k)]
     if missing:
@@ -51,9 +78,7 @@ def main(cfg: DictConfig) -> None:
             f"missing {', '.join(missing)}: e.g. resilience-decide week=2026-W47 line=<id> "
             'decision="..." reason="..." by=<role>'
         )
-    folder = week_folder(
-        cfg.output_root, cfg.week
-    )  # a real ISO week strictly inside output_root, first
+    folder = week_folder(cfg.output_root, cfg.week)  # a real ISO week inside output_root, first
     key = decisions.signing_key(cfg.key_file)
     record = decisions.append(
         cfg.log_path,
@@ -67,15 +92,15 @@ def main(cfg: DictConfig) -> None:
     print(
         f"recorded: {record['by_role']} decided '{record['decision']}' for line {record['line_id']} "
         f"({record['yardstick_band']}, {record['persistence_probability']:.0%}, model {record['model']}); "
-        f"hash {record['hash'][:12]}"
+        f"record {record['seq']}, head {record['hash']}"
     )
     try:
-        experiment = _mlflow(cfg)
-        if experiment:
-            weekly_runs.anchor_decision_log(experiment, record["anchor"])
+        _anchor_in_mlflow(cfg, key)
     except ResilienceError as exc:
         print(
-            f"warning: the decision is recorded and anchored in the week's manifest, but not in MLflow: {exc}"
+            "warning: the decision is recorded and anchored in the week's manifest, but not in "
+            f"MLflow ({exc}); the next decision, or reanchor=true, writes it there",
+            file=sys.stderr,
         )
 
 

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from resilience.cli._app import hydra_app
 from resilience.core.paths import synthetic_dir
-from resilience.data.contract import DataContract
-from resilience.data.synthetic import ACCRUING_COLUMNS, WorldConfig, generate_world, write_world
-from resilience.data.validate import validate_frame
+
+if TYPE_CHECKING:
+    from resilience.data.contract import DataContract
 
 
 def _restricted(contract: DataContract, names: tuple[str, ...]) -> DataContract:
     """The contract on ``names``, the columns they are bounded by and ruled with, and the row's
     id, line and date: the checks a row's package columns must pass."""
+    # the library loads once the config is known to be good: a bad one is refused within a second
+    from resilience.data.contract import DataContract
+
     mapping = contract.to_dict()
     keep = {contract.id_column, contract.line_column, contract.date_column, contract.label}
     keep |= set(names)
@@ -33,6 +36,13 @@ def _restricted(contract: DataContract, names: tuple[str, ...]) -> DataContract:
 
 @hydra_app("generate")
 def main(cfg: DictConfig) -> None:
+    # the library loads once the config is known to be good: a bad one is refused within a second
+    import pandas as pd
+
+    from resilience.data.contract import DataContract
+    from resilience.data.synthetic import ACCRUING_COLUMNS, WorldConfig, generate_world, write_world
+    from resilience.data.validate import validate_frame
+
     world_config = WorldConfig.from_mapping(OmegaConf.to_container(cfg.world, resolve=True))
     out_dir = Path(cfg.out_dir) if cfg.out_dir else synthetic_dir()
     contract = DataContract.from_dict(cfg.data)

@@ -9,13 +9,15 @@ from omegaconf import DictConfig
 from resilience.cli._app import hydra_app
 from resilience.cli._config import tracking_configs, typed
 from resilience.core.week_files import OUTCOMES_CSV, OUTCOMES_FAIRNESS_CSV, OUTCOMES_PARQUET
-from resilience.governance.fairness import FLAGGED
-from resilience.governance.outcome_fairness import FairnessSettings
-from resilience.pipelines.outcomes import record_outcomes
 
 
 @hydra_app("outcomes")
 def main(cfg: DictConfig) -> None:
+    # the library loads once the config is known to be good: a bad one is refused within a second
+    from resilience.governance.fairness import FLAGGED
+    from resilience.governance.outcome_fairness import FairnessSettings
+    from resilience.pipelines.outcomes import record_outcomes
+
     _, tracking = tracking_configs(cfg)
     outcomes = record_outcomes(
         cfg.input,

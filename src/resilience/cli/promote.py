@@ -7,11 +7,13 @@ from omegaconf import DictConfig
 from resilience.cli._app import hydra_app
 from resilience.cli._config import tracking_configs
 from resilience.core.errors import ResilienceError
-from resilience.tracking import registry, store
 
 
 @hydra_app("promote")
 def main(cfg: DictConfig) -> None:
+    # the library loads once the config is known to be good: a bad one is refused within a second
+    from resilience.tracking import registry, store
+
     config = tracking_configs(cfg)[1]
     store.connect(config)
     store.check_store()  # a typo'd sqlite:/// path is refused, never created

@@ -7,13 +7,15 @@ from omegaconf import DictConfig, OmegaConf
 from resilience.cli._app import hydra_app
 from resilience.cli._config import tracking_configs, typed
 from resilience.core.week_files import DRIFT
-from resilience.pipelines.score import ScoreSettings, load_model, score
-from resilience.weekly.drift import DriftConfig
-from resilience.weekly.shortlist import DrawSettings
 
 
 @hydra_app("score")
 def main(cfg: DictConfig) -> None:
+    # the library loads once the config is known to be good: a bad one is refused within a second
+    from resilience.pipelines.score import ScoreSettings, load_model, score
+    from resilience.weekly.drift import DriftConfig
+    from resilience.weekly.shortlist import DrawSettings
+
     _, tracking = tracking_configs(cfg)
     container = OmegaConf.to_container(cfg, resolve=True)
     settings = ScoreSettings(
@@ -28,7 +30,10 @@ def main(cfg: DictConfig) -> None:
         report=cfg.report,
         marking=cfg.marking,
         priority=cfg.get("priority"),
+        playbook=cfg.get("playbook"),
         decision_log=cfg.decision_log,
+        keep_extract=cfg.keep_extract,
+        keep_extracts_weeks=cfg.keep_extracts_weeks,
         log_to_mlflow=cfg.log_to_mlflow,
         weekly_experiment=cfg.weekly_experiment,
         tracking=tracking,

@@ -3,7 +3,9 @@ training runs (child runs of one parent); ``--multirun`` runs a grid."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -12,25 +14,19 @@ from omegaconf import DictConfig, OmegaConf
 
 from resilience.cli._app import hydra_app
 from resilience.cli._config import tracking_configs, typed
-from resilience.cli._sweep import checked_space, run_study
-from resilience.data.asof import resolve_as_of
-from resilience.data.contract import DataContract
-from resilience.data.io import file_sha256
-from resilience.data.validate import load_extract
-from resilience.explain.screen import ScreenConfig
-from resilience.governance.champion import ChampionConfig
-from resilience.learn.evaluation import EvaluationConfig
-from resilience.learn.ranges import IntervalConfig
-from resilience.learn.split import SplitConfig
-from resilience.pipelines.sweep import SweepConfig
-from resilience.pipelines.train import TrainingData, TrainSettings, train_and_track
-from resilience.pipelines.train_inputs import filter_rows, load_truth
-from resilience.tracking import runs, store
+
+if TYPE_CHECKING:
+    from resilience.data.contract import DataContract
+    from resilience.governance.champion import ChampionConfig
+    from resilience.pipelines.train import TrainingData, TrainSettings
+    from resilience.tracking.store import TrackingConfig
 
 
-def _grid_parent(cfg: DictConfig, tracking: store.TrackingConfig) -> str | None:
+def _grid_parent(cfg: DictConfig, tracking: TrackingConfig) -> str | None:
     """A --multirun job's parent run (one per grid; Hydra prints each job's overrides); None for a
     single run."""
+    from resilience.tracking import runs
+
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return None
@@ -39,21 +35,30 @@ def _grid_parent(cfg: DictConfig, tracking: store.TrackingConfig) -> str | None:
 
 @hydra_app("train")
 def main(cfg: DictConfig) -> float | None:
+    # the library loads once the config is known to be good: a bad one is refused within seconds
+    from resilience.cli._rerun import check_same_data, rerun_config
+    from resilience.cli._sweep import checked_space, run_study
+    from resilience.data.contract import DataContract
+    from resilience.data.io import file_sha256
+    from resilience.pipelines.sweep import SweepConfig
+    from resilience.pipelines.train import train_and_track
+    from resilience.tracking import store
+
+    overrides, expected_sha256, rerun_of = None, None, cfg.rerun
+    if rerun_of:  # the logged run's config, recomposed (its data's digest is checked below)
+        store.connect(tracking_configs(cfg)[1])
+        cfg, overrides, expected_sha256 = rerun_config(str(rerun_of))
     contract = DataContract.from_dict(cfg.data)
     sweep = typed(SweepConfig, cfg.sweep)
     space = checked_space(cfg, sweep)  # a typo fails before any work (in the search space too)
     champion, tracking = tracking_configs(cfg)
     store.connect(tracking)  # a tracking server that does not answer fails before any work
     store.check_store(must_exist=False)  # ... and so does a damaged local store
-    extract = load_extract(cfg.input, contract, require_label=True)
-    data = TrainingData(
-        filter_rows(extract.frame, cfg.row_filter),
-        contract,
-        cfg.input,
-        file_sha256(cfg.input),
-        truth=load_truth(cfg.truth, Path(cfg.input), contract),
-        as_of=resolve_as_of(cfg.as_of, cfg.input, contract),
-    )
+    if rerun_of:
+        check_same_data(str(rerun_of), cfg.input, expected_sha256, file_sha256(cfg.input))
+    data = training_data(cfg, contract)
+    for warning in data.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if sweep.n_trials:  # an Optuna study: one training run per trial
 
         def train_trial(trial_cfg, trial_tracking, parent_run_id):
@@ -63,32 +68,73 @@ def main(cfg: DictConfig) -> float | None:
             return train_and_track(data, *recipe_and_settings)
 
         return run_study(cfg, sweep, space, data.input_sha256, tracking, train_trial)
+    parent = None if rerun_of else _grid_parent(cfg, tracking)
     result = train_and_track(
-        data, *_recipe_and_settings(cfg, contract, champion, tracking, _grid_parent(cfg, tracking))
+        data, *_recipe_and_settings(cfg, contract, champion, tracking, parent, overrides)
     )
     _print_result(result, tracking)
     value = result.evaluation.metrics.get(cfg.optimized_metric)
     return float(value) if value is not None else None
 
 
-def _recipe_and_settings(
-    cfg: DictConfig,
-    contract: DataContract,
-    champion: ChampionConfig,
-    tracking: store.TrackingConfig,
-    parent_run_id: str | None,
-) -> tuple[object, TrainSettings]:
-    """The unfitted model and the run's settings, from the composed config."""
+def training_data(cfg: DictConfig, contract: DataContract) -> TrainingData:
+    """The labelled history (validated, filtered), where it came from, and the snapshots."""
+    from resilience.data.asof import as_of_from_setting
+    from resilience.data.io import file_sha256
+    from resilience.data.snapshots import find_snapshots
+    from resilience.data.validate import load_extract
+    from resilience.pipelines.train import TrainingData
+    from resilience.pipelines.train_inputs import filter_rows, load_truth
+
+    extract = load_extract(cfg.input, contract, require_label=True)
+    return TrainingData(
+        filter_rows(extract.frame, cfg.row_filter),
+        contract,
+        cfg.input,
+        file_sha256(cfg.input),
+        truth=load_truth(cfg.truth, Path(cfg.input), contract),
+        as_of=as_of_from_setting(cfg.as_of, cfg.input, contract),
+        snapshots=find_snapshots(cfg.snapshots) if cfg.snapshots else None,
+    )
+
+
+def build_recipe(cfg: DictConfig, contract: DataContract):
+    """The unfitted model a composed train config describes."""
     # _partial_: the contract is passed as-is (instantiate would turn a dataclass into a dict)
-    recipe = hydra.utils.instantiate(cfg.model, _partial_=True)(
+    return hydra.utils.instantiate(cfg.model, _partial_=True)(
         contract=contract,
         features=OmegaConf.to_container(cfg.features, resolve=True)["include"],
         exclude=list(cfg.features.exclude),
     )
+
+
+def _recipe_and_settings(
+    cfg: DictConfig,
+    contract: DataContract,
+    champion: ChampionConfig,
+    tracking: TrackingConfig,
+    parent_run_id: str | None,
+    overrides: list[str] | None = None,
+) -> tuple[object, TrainSettings]:
+    """The unfitted model and the run's settings, from the composed config (``overrides``: what
+    it was composed from, when not the command line's: a rerun)."""
+    from resilience.explain.screen import ScreenConfig
+    from resilience.learn.evaluation import EvaluationConfig
+    from resilience.learn.ranges import IntervalConfig
+    from resilience.learn.records import RecordsConfig
+    from resilience.learn.split import SplitConfig
+    from resilience.pipelines.train import TrainSettings
+    from resilience.tracking import runs
+
+    recipe = build_recipe(cfg, contract)
     hydra_cfg = HydraConfig.get()
     experiment = hydra_cfg.runtime.choices.get("experiment")
+    if overrides is not None:
+        chosen = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] == "experiment"]
+        experiment = chosen[-1] if chosen else None
     settings = TrainSettings(
         split=typed(SplitConfig, cfg.split),
+        records=typed(RecordsConfig, cfg.records),
         evaluation=typed(EvaluationConfig, cfg.evaluation),
         tracking=tracking,
         champion=champion,
@@ -103,13 +149,17 @@ def _recipe_and_settings(
         params=runs.flatten(OmegaConf.to_container(cfg, resolve=True)),
         artifacts={
             "config/resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True),
-            "config/overrides.txt": "\n".join(hydra_cfg.overrides.task),
+            "config/overrides.txt": "\n".join(
+                hydra_cfg.overrides.task if overrides is None else overrides
+            ),
         },
     )
     return recipe, settings
 
 
-def _print_result(result, tracking: store.TrackingConfig) -> None:
+def _print_result(result, tracking: TrackingConfig) -> None:
+    from resilience.tracking import store
+
     metrics = result.evaluation.metrics
     print(
         f"run {result.run_id}: test ROC AUC {metrics['roc_auc']:.3f}, Brier {metrics['brier']:.3f}, "
@@ -121,6 +171,15 @@ def _print_result(result, tracking: store.TrackingConfig) -> None:
             f"registered {tracking.registered_model_name} version {result.model_version}: "
             f"{result.promotion.reason}"
         )
+        if result.signed_by_key:
+            print(f"signed version {result.model_version} with key {result.signed_by_key}")
+        else:
+            print(
+                f"warning: version {result.model_version} is NOT signed ({result.unsigned_because}), "
+                "so scoring refuses it. Once reviewed, sign it: resilience-sign "
+                f'version={result.model_version} by=<role> reason="..."',
+                file=sys.stderr,
+            )
         if result.churn:
             churn = result.churn
             print(
@@ -128,9 +187,14 @@ def _print_result(result, tracking: store.TrackingConfig) -> None:
                 f"{churn['median_move_points']:.1f} points (90th percentile {churn['p90_move_points']:.1f}), "
                 f"{churn.get('top_reason_changed_share', 0):.0%} change top reason"
             )
-    print(
-        f"see it in MLflow: make mlflow-ui  (tracking URI {store.resolve_tracking_uri(tracking.tracking_uri)})"
-    )
+    if not result.as_they_stood:
+        from resilience.pipelines.train import FINAL_RECORDS_ONLY
+
+        print(f"note: {FINAL_RECORDS_ONLY}")
+    uri = store.resolve_tracking_uri(tracking.tracking_uri)
+    link = store.ui_link(result.experiment_id, result.run_id, tracking.tracking_uri)
+    where = "" if uri.startswith("http") else "make mlflow-ui, then "
+    print(f"see it in MLflow: {where}open {link}  (tracking URI {uri})")
 
 
 if __name__ == "__main__":

@@ -18,13 +18,15 @@ from omegaconf import DictConfig
 
 from resilience.cli._app import hydra_app
 from resilience.core.paths import config_dir
-from resilience.data.asof import as_of_from_setting, check_training_extract
-from resilience.data.contract import DataContract
-from resilience.data.validate import load_extract, summarise
 
 
 @hydra_app("validate")
 def main(cfg: DictConfig) -> None:
+    # the library loads once the config is known to be good: a bad one is refused within a second
+    from resilience.data.asof import as_of_from_setting, check_training_extract
+    from resilience.data.contract import DataContract
+    from resilience.data.validate import load_extract, summarise
+
     contract = DataContract.from_dict(cfg.data, source=data_config_file())
     extract = load_extract(cfg.input, contract, require_label=cfg.require_label)
     summary = summarise(extract, contract)

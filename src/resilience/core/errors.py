@@ -86,3 +86,40 @@ def nearest(name: object, known: Iterable[str]) -> str | None:
     lowered = {str(k).lower(): str(k) for k in sorted(known)}
     match = difflib.get_close_matches(str(name).lower(), list(lowered), n=1, cutoff=0.6)
     return lowered[match[0]] if match else None
+
+
+# What an SQLite error means for the person reading it (the decision log and a local MLflow store):
+# only a damaged file is worth restoring from backup; a locked store or a full disk is not damage.
+SQLITE_CAUSES = {
+    "SQLITE_BUSY": "locked",
+    "SQLITE_LOCKED": "locked",
+    "SQLITE_FULL": "full",
+    "SQLITE_CORRUPT": "damaged",
+    "SQLITE_NOTADB": "damaged",
+    "SQLITE_READONLY": "read-only",
+    "SQLITE_PERM": "read-only",
+    "SQLITE_CANTOPEN": "cannot open",
+    "SQLITE_IOERR": "input/output",
+}
+_SQLITE_WORDS = (
+    ("database is locked", "locked"),
+    ("database table is locked", "locked"),
+    ("disk is full", "full"),
+    ("malformed", "damaged"),
+    ("not a database", "damaged"),
+    ("readonly database", "read-only"),
+    ("unable to open database", "cannot open"),
+    ("disk i/o error", "input/output"),
+)
+
+
+def sqlite_cause(exc: BaseException | None) -> str:
+    """``locked``, ``full``, ``damaged``, ``read-only``, ``cannot open``, ``input/output`` or
+    ``other`` for an SQLite error (or an error wrapping one, e.g. SQLAlchemy's ``.orig``)."""
+    for error in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
+        name = getattr(error, "sqlite_errorname", None) or ""
+        for prefix, cause in SQLITE_CAUSES.items():
+            if name == prefix or name.startswith(prefix + "_"):
+                return cause
+    text = " ".join(str(e) for e in (exc, getattr(exc, "orig", None)) if e is not None).lower()
+    return next((cause for words, cause in _SQLITE_WORDS if words in text), "other")

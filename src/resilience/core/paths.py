@@ -32,3 +32,8 @@ def experiments_dir() -> Path:
 def synthetic_dir() -> Path:
     """Where ``resilience-generate`` writes the synthetic world by default."""
     return project_root() / "data" / "synthetic"
+
+
+# the decision log's signing key (governance/decisions.py); named here so a failure message can
+# redact it without loading the log's libraries (cli/_app.py)
+DECISION_KEY_ENV = "RESILIENCE_DECISION_KEY"

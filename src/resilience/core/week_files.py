@@ -24,6 +24,7 @@ SCORES_PARQUET = "scores.parquet"  # one row per disruption, ranked (the report 
 SCORES_CSV = "scores.csv"  # the same rows for people and spreadsheets
 EXPLANATIONS = "explanations.parquet"  # points of probability per input column, per disruption
 DRIFT = "drift.json"
+DRIFT_HTML = "drift.html"  # each feature this week against the reference (for analysts)
 SAFEGUARDING = "safeguarding.json"  # totals of the protect/prevent columns
 CONTRACT = "contract.json"  # the data contract the model was trained with
 MANIFEST = "manifest.json"
@@ -31,6 +32,24 @@ DECISIONS = "decisions.json"  # last week's recorded decisions (optional)
 REPORT_HTML = "report.html"
 REPORT_PDF = "report.pdf"
 ANNEX_HTML = "annex.html"  # every line, sortable and filterable, offline
+# The extract the week scored, its bytes as they were (``extract.parquet`` or ``extract.csv``: the
+# input's own suffix); the manifest's ``input`` names it under KEPT_KEY beside its ``sha256``.
+# Training reads records as they stood from these (``resilience-train snapshots=outputs/weekly``).
+KEPT_EXTRACT_STEM = "extract"
+KEPT_KEY = "kept"
+
+# The manifest's record of the decision log (resilience.governance.decisions): its head when the week
+# was scored, the anchors appended since (one per decision recorded about the week) and their seal.
+DECISION_HEAD = "decision_log"
+DECISION_ANCHORS = "decision_log_anchors"
+DECISION_SEAL = "decision_log_seal"
+
+
+def lock_file(output_root: Path, week: str) -> Path:
+    """The lock a process holds while it scores ``week`` or writes into its manifest (beside the
+    week's folder, ``.<week>.lock``; kept between runs)."""
+    return Path(output_root) / f".{week}.lock"
+
 
 # The files resilience-outcomes writes beside the week folders (<output_root>/).
 OUTCOMES_CSV = "outcomes.csv"  # realised metrics per scored week and cohort
@@ -49,10 +68,20 @@ OUTCOME_COLUMNS = (
     "probability_high",
 )
 
+
+def kept_extract_name(suffix: str) -> str:
+    """The kept extract's file name for an input with ``suffix`` (``.parquet`` -> ``extract.parquet``)."""
+    return f"{KEPT_EXTRACT_STEM}{suffix.lower()}"
+
+
 # Columns of scores.* that the report and the outcomes rely on.
 REQUIRED_SCORE_COLUMNS = ("rank", "disruption_id", "line_id", "persistence_probability")
 INPUT_ORDER_COLUMN = "input_row"  # 1-based position of the row in the week's extract
 HARM_COMPONENT_PREFIX = "harm_"  # harm_<component>: the value a harm component read
+OPTION_PREFIX = "option_"  # option_<rule>: the playbook's rule holds for the line's record
+# A fingerprint of the row's record (its model inputs), so the next week can tell "record updated"
+# from "the model changed" or "others ranked above it".
+RECORD_FINGERPRINT = "record_fingerprint"
 
 
 @dataclass
@@ -60,7 +89,8 @@ class WeekManifest:
     """What a scored week records about how it was produced (``manifest.json``).
 
     ``priority`` holds the harm policy in force (its components, weights and reasoning), so the
-    report prints the weights that ranked this week, not today's config.
+    report prints the weights that ranked this week, not today's config; ``playbook`` likewise holds
+    the options under the four Ps that were in force.
     """
 
     week: str = ""
@@ -73,6 +103,7 @@ class WeekManifest:
     counts: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     priority: dict[str, Any] = field(default_factory=dict)
+    playbook: dict[str, Any] = field(default_factory=dict)  # the options in force (weekly.playbook)
     timings: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(
         default_factory=dict

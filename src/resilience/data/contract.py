@@ -5,6 +5,13 @@ rest of the toolkit asks "which columns are features?", "what is the label?", "w
 commander call this column?". It is a plain frozen dataclass, so it pickles with a model and
 round-trips through ``to_dict`` / ``from_dict``.
 
+One kind of column is **derived** by the toolkit rather than read from the extract: a feature
+with ``derived: record_age`` (:attr:`DataContract.record_age_column`) is the record's age, whole
+weeks from the disruption date to the day the extract holding the record was taken
+(:mod:`resilience.data.record_age`). An extract need not carry it: training derives it for each
+weekly snapshot of a record and scoring for the week's extract; the pyfunc takes it as an input
+column (or derives it from ``as_of_column``).
+
 Two optional kinds of column serve reviews, never the model: a column with role ``group`` holds
 the organised crime group a line belongs to (:attr:`DataContract.group_column`; context for a group
 view), and a package column may carry ``tactic: <n>``, its place in the order tactics follow one
@@ -31,6 +38,25 @@ from typing import Any
 
 from resilience.core.errors import ConfigError
 from resilience.core.paths import config_dir as default_config_dir
+from resilience.data.contract_specs import (
+    DEFAULT_MAX_LENGTH,
+    DERIVED,
+    DESCRIBES,
+    DTYPES,
+    FOUR_PS,
+    GROUP_DTYPES,
+    ROLES,
+    SINGLE_ROLES,
+    ColumnSpec,
+    ConceptSpec,
+    RuleSpec,
+    columns_from,
+    concepts_from,
+    plain_config,
+    rules_from,
+    same_as_default,
+    whole_number,
+)
 from resilience.data.protected import PROTECTED_WORDS, feature_refusal, protected_reason
 
 __all__ = [
@@ -38,107 +64,10 @@ __all__ = [
     "protected_reason",
     "DataContract",
     "ColumnSpec",
+    "ConceptSpec",
+    "RuleSpec",
     "load_data_contract",
 ]
-
-DTYPES = ("string", "category", "int", "float", "bool", "date", "text")
-ROLES = ("id", "line_id", "date", "feature", "label", "context", "group")
-FOUR_PS = ("pursue", "prepare", "protect", "prevent", "context")
-SINGLE_ROLES = ("id", "line_id", "date", "label")
-# The group column holds ids shared by several lines (an organised crime group): text-like only.
-GROUP_DTYPES = ("string", "category")
-
-# What a feature describes. A model of lines may use facts about the line, the disruption and the
-# place; a feature that describes a person is refused, and so is one that does not say.
-DESCRIBES = ("line", "disruption", "place", "person")
-ALLOWED_DESCRIBES = ("line", "disruption", "place")
-# Longest text accepted in a column of each text-like dtype unless the column sets max_length.
-DEFAULT_MAX_LENGTH = {"string": 256, "category": 256, "text": 10_000}
-
-
-@dataclass(frozen=True)
-class ColumnSpec:
-    """One column of the extract, as the data config declares it."""
-
-    name: str
-    dtype: str
-    role: str
-    label_text: str = ""
-    concept: str | None = None
-    nullable: bool = False
-    unique: bool = False
-    min: float | None = None
-    max: float | None = None
-    max_column: str | None = None
-    allowed: tuple[str, ...] | None = None
-    not_future: bool = False
-    protected: bool = False
-    describes: str | None = None
-    max_length: int | None = None
-
-    @property
-    def text_limit(self) -> int | None:
-        """The longest value accepted (text-like dtypes only): ``max_length`` or the dtype's default."""
-        return (
-            self.max_length if self.max_length is not None else DEFAULT_MAX_LENGTH.get(self.dtype)
-        )
-
-    ageing: bool = False  # an age/history field that shifts as the panel ages: drift is information, not an alert
-    # a tactic's place in the order tactics follow one another (1, 2, ...; None: not a tactic)
-    tactic: int | None = None
-    # the feature columns this one summarises (e.g. a force's grading of the package it grades): it
-    # is named in a reason only where it carries an effect of its own (resilience.explain.screen)
-    summarises: tuple[str, ...] | None = None
-    # a category tactic: the level that means the tactic was not given (its review is "any other level against it")
-    untreated: str | None = None
-
-    @property
-    def is_categorical(self) -> bool:
-        return self.dtype == "category"
-
-    def expected(self) -> str:
-        """What a valid value looks like, in words, for error messages."""
-        parts = {
-            "string": "a non-empty string",
-            "text": "text",
-            "category": "one of " + ", ".join(self.allowed)
-            if self.allowed
-            else "a non-empty category",
-            "int": "a whole number",
-            "float": "a number",
-            "bool": "true/false or 1/0",
-            "date": "an ISO date (YYYY-MM-DD)",
-        }
-        text = parts[self.dtype]
-        if self.min is not None:
-            text += f" >= {self.min:g}"
-        if self.max is not None:
-            text += f" <= {self.max:g}"
-        if self.max_column:
-            text += f" and <= {self.max_column}"
-        return text
-
-
-@dataclass(frozen=True)
-class ConceptSpec:
-    """A group of columns a commander reasons about as one thing."""
-
-    name: str
-    label_text: str
-    four_ps: str
-
-
-@dataclass(frozen=True)
-class RuleSpec:
-    """A rule across two columns: ``iff`` (a == v <=> b == w) or ``implies`` (a == v => b == w)."""
-
-    name: str
-    kind: str
-    column: str
-    value: Any
-    other: str
-    other_value: Any
-    severity: str = "error"
 
 
 @dataclass(frozen=True)
@@ -169,7 +98,7 @@ class DataContract:
 
         ``source``: the file the config came from, named in every refusal.
         """
-        config = _plain(config)
+        config = plain_config(config)
         if not isinstance(config, Mapping):
             raise ConfigError(
                 f"a data config must be a mapping of keys (name, columns, ...), got {config!r:.80}"
@@ -181,13 +110,15 @@ class DataContract:
             raise ConfigError(f"{where}: 'slices' must be a list of column names, not {slices!r}")
         contract = cls(
             name=name,
-            columns=_columns_from(config.get("columns"), where),
-            concepts=_concepts_from(config.get("concepts"), where),
-            rules=_rules_from(config.get("rules"), where),
-            horizon_weeks=_whole(config.get("horizon_weeks", 12), "horizon_weeks", where),
+            columns=columns_from(config.get("columns"), where),
+            concepts=concepts_from(config.get("concepts"), where),
+            rules=rules_from(config.get("rules"), where),
+            horizon_weeks=whole_number(config.get("horizon_weeks", 12), "horizon_weeks", where),
             slices=tuple(str(s) for s in slices),
             cohort_column=config.get("cohort_column"),
-            contract_version=_whole(config.get("contract_version", 1), "contract_version", where),
+            contract_version=whole_number(
+                config.get("contract_version", 1), "contract_version", where
+            ),
             as_of_column=config.get("as_of_column"),
             history_counts=tuple(config.get("history_counts") or ()),
         )
@@ -200,7 +131,9 @@ class DataContract:
         for c in self.columns:
             defaults = {f.name: f.default for f in ColumnSpec.__dataclass_fields__.values()}
             d = {
-                k: v for k, v in asdict(c).items() if k != "name" and not _same(v, defaults.get(k))
+                k: v
+                for k, v in asdict(c).items()
+                if k != "name" and not same_as_default(v, defaults.get(k))
             }
             if c.allowed is not None:
                 d["allowed"] = list(c.allowed)
@@ -243,6 +176,7 @@ class DataContract:
         if not self.features:
             raise ConfigError(f"{where}: no column has role 'feature'")
         self._check_group_and_tactics(where)
+        self._check_derived(where)
         for name in (*self.slices, *([self.cohort_column] if self.cohort_column else [])):
             if name not in self._by_name:
                 raise ConfigError(f"{where}: slice/cohort column '{name}' is not a column")
@@ -343,6 +277,33 @@ class DataContract:
                     f"columns of the data config (its features: {', '.join(self.features)})"
                 )
 
+    def _check_derived(self, where: str) -> None:
+        """A derived column is a numeric feature the toolkit computes: one per kind, never the
+        id, date, label, a slice or a tactic."""
+        seen: dict[str, str] = {}
+        for c in self.columns:
+            if c.derived is None:
+                continue
+            here = f"{where}, column '{c.name}'"
+            if c.derived not in DERIVED:
+                raise ConfigError(
+                    f"{here}: derived '{c.derived}' is not one of {tuple(DERIVED)} (the toolkit "
+                    "derives only these; a column the extract carries needs no 'derived' key)"
+                )
+            if c.role != "feature" or c.dtype not in DERIVED[c.derived]:
+                raise ConfigError(
+                    f"{here}: a derived {c.derived} column must be a feature of dtype "
+                    f"{' or '.join(DERIVED[c.derived])} (role '{c.role}', dtype '{c.dtype}' here)"
+                )
+            if c.derived in seen:
+                raise ConfigError(
+                    f"{here}: only one column may be derived as {c.derived} "
+                    f"('{seen[c.derived]}' already is)"
+                )
+            if c.tactic is not None or c.name in self.slices or c.name == self.cohort_column:
+                raise ConfigError(f"{here}: a derived column cannot be a tactic, slice or cohort")
+            seen[c.derived] = c.name
+
     def _check_column(self, c: ColumnSpec, where: str) -> None:
         """Keys every column may set: dtype, role, concept, max_column, describes, max_length."""
         here = f"{where}, column '{c.name}'"
@@ -436,6 +397,16 @@ class DataContract:
         return tuple(c.name for c in self.columns if c.role == "feature")
 
     @property
+    def record_age_column(self) -> str | None:
+        """The feature holding the record's age in weeks (``derived: record_age``), or None."""
+        return next((c.name for c in self.columns if c.derived == "record_age"), None)
+
+    @property
+    def derived_columns(self) -> tuple[str, ...]:
+        """Columns the toolkit derives (an extract need not carry them)."""
+        return tuple(c.name for c in self.columns if c.derived is not None)
+
+    @property
     def group_column(self) -> str | None:
         """The organised crime group id column (role ``group``), or None. Context, never a feature."""
         return next((c.name for c in self.columns if c.role == "group"), None)
@@ -491,100 +462,6 @@ class DataContract:
         """Plain-English name of a column (never the raw column name unless nothing else exists)."""
         spec = self._by_name[name]
         return spec.label_text or name.replace("_", " ")
-
-
-def _columns_from(raw: Any, where: str) -> tuple[ColumnSpec, ...]:
-    if not isinstance(raw, Mapping) or not raw:
-        raise ConfigError(f"{where}: 'columns' must map column names to their specs")
-    known = {f for f in ColumnSpec.__dataclass_fields__} - {"name"}
-    columns = []
-    for col_name, spec in raw.items():
-        if spec is not None and not isinstance(spec, Mapping):
-            raise ConfigError(
-                f"{where}, column '{col_name}': expected a mapping of keys "
-                f"(dtype, role, ...), got {spec!r}"
-            )
-        spec = dict(spec or {})
-        unknown = set(spec) - known
-        if unknown:
-            raise ConfigError(
-                f"{where}, column '{col_name}': unknown key(s) {sorted(unknown)}; "
-                f"allowed: {sorted(known)}"
-            )
-        if spec.get("allowed") is not None:
-            if isinstance(spec["allowed"], (str, Mapping)) or not isinstance(
-                spec["allowed"], (list, tuple)
-            ):
-                raise ConfigError(
-                    f"{where}, column '{col_name}': 'allowed' must be a list, not {spec['allowed']!r}"
-                )
-            spec["allowed"] = tuple(str(v) for v in spec["allowed"])
-        if spec.get("summarises") is not None:
-            if isinstance(spec["summarises"], (str, Mapping)) or not isinstance(
-                spec["summarises"], (list, tuple)
-            ):
-                raise ConfigError(
-                    f"{where}, column '{col_name}': 'summarises' must be a list of columns, "
-                    f"not {spec['summarises']!r}"
-                )
-            spec["summarises"] = tuple(str(v) for v in spec["summarises"])
-        columns.append(ColumnSpec(name=str(col_name), **spec))
-    return tuple(columns)
-
-
-def _concepts_from(raw: Any, where: str) -> tuple[ConceptSpec, ...]:
-    raw = raw or {}
-    if not isinstance(raw, Mapping) or not all(isinstance(v, Mapping) for v in raw.values()):
-        raise ConfigError(
-            f"{where}: 'concepts' must map concept names to {{label_text, four_ps}}, not {raw!r:.80}"
-        )
-    return tuple(
-        ConceptSpec(
-            name=str(k),
-            label_text=str(v.get("label_text", k)),
-            four_ps=str(v.get("four_ps", "context")),
-        )
-        for k, v in raw.items()
-    )
-
-
-def _rules_from(raw: Any, where: str) -> tuple[RuleSpec, ...]:
-    raw = raw or []
-    if not isinstance(raw, (list, tuple)):
-        raise ConfigError(f"{where}: 'rules' must be a list of rules, not {raw!r:.80}")
-    keys = set(RuleSpec.__dataclass_fields__)
-    required = {"name", "kind", "column", "value", "other", "other_value"}
-    rules = []
-    for r in raw:
-        if not isinstance(r, Mapping) or set(r) - keys or required - set(r):
-            raise ConfigError(
-                f"{where}: rule {r!r} must be a mapping with keys {sorted(keys)} (severity optional)"
-            )
-        rules.append(RuleSpec(**dict(r)))
-    return tuple(rules)
-
-
-def _whole(value: Any, key: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{where}: '{key}' must be a whole number, not {value!r}")
-    return value
-
-
-def _same(value: Any, default: Any) -> bool:
-    """Equal to the field default, without 0 == False confusing the two."""
-    return type(value) is type(default) and value == default
-
-
-def _plain(config: Any) -> Any:
-    """DictConfig -> plain containers, leaving plain dicts alone (no Hydra needed to build one)."""
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(config, DictConfig):
-            return OmegaConf.to_container(config, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf ships with hydra, a hard dependency
-        pass
-    return dict(config) if isinstance(config, Mapping) else config
 
 
 def load_data_contract(name_or_path: str | Path, config_dir: Path | None = None) -> DataContract:

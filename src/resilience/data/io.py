@@ -149,6 +149,21 @@ def read_extract(path: str | Path) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def read_columns(path: str | Path, names: list[str]) -> pd.DataFrame:
+    """Only the named columns of an extract (those it has, by their stripped names), as stored
+    (CSV: as text): a cheap look at an extract's ids and dates before it is read whole."""
+    path = Path(path)
+    _check_file(path)
+    if _kind(path) == "parquet":
+        _check_parquet_columns(path)
+        present = [n for n in pq.read_schema(path).names if n.strip() in names]
+        frame = pq.read_table(path, columns=present).to_pandas()
+    else:
+        frame = _read_csv(path, usecols=lambda name: name.strip() in names)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame.reset_index(drop=True)
+
+
 def iter_extract(path: str | Path, chunk_rows: int = 100_000) -> Iterator[pd.DataFrame]:
     """Stream an extract in chunks (Parquet row batches, CSV chunks); each chunk's index continues
     the row numbering of the file, so errors still name the right rows."""

@@ -3,7 +3,8 @@
 :func:`validate_frame` runs named checks in order, so that **every** problem is reported at once:
 
 1. *Shape* (``_check_shape``, ``_column_problems``): rows present, comma-separated, each column
-   once, every required column there (unknown columns are a warning).
+   once, every required column there (unknown columns are a warning; a column the contract
+   derives, such as the record's age, is checked when present and never required).
 2. *Parsing* (``_typed``): each column is converted to its declared dtype; a value that does not
    parse ("abc" in an int column, "2024-13-45" as a date) is a wrong-type problem for that row.
 3. *Text* (``_text_problems``): ids, strings, categories and free text hold no control characters
@@ -26,18 +27,17 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from resilience.core.errors import ContractError, Problem
-from resilience.data.contract import ColumnSpec, DataContract, RuleSpec
+from resilience.core.weeks import check_week, iso_week
+from resilience.data.contract import DataContract, RuleSpec
 from resilience.data.io import printable_name, read_extract
+from resilience.data.parse import blank_cells, is_missing, parse_column
 
 log = logging.getLogger(__name__)
 
 MAX_ROWS_SHOWN = 5
-TRUE_WORDS = {"true", "1", "1.0", "yes", "t", "y"}
-FALSE_WORDS = {"false", "0", "0.0", "no", "f", "n"}
 # C0 and C1 control characters (NUL, tab, CR, LF, ESC, DEL...), the Unicode line and paragraph
 # separators, and the bidirectional embeddings, overrides and isolates that make text display in a
 # different order from how it is stored.
@@ -80,87 +80,8 @@ def _problem(
 
 
 def _show(value: object) -> str:
-    text = "" if _is_missing(value) else str(value)
+    text = "" if is_missing(value) else str(value)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _is_missing(value: object) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # arrays and other containers are values, not missing
-        return False
-
-
-def _blank(raw: pd.Series) -> pd.Series:
-    """True where a raw value is empty: NA, or text that is only whitespace."""
-    if raw.dtype == object or pd.api.types.is_string_dtype(raw):
-        return raw.isna() | raw.astype(str).str.strip().eq("")
-    return raw.isna()
-
-
-def _parse(raw: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, pd.Series]:
-    """Convert one raw column to its dtype. Returns (typed values, rows that did not parse)."""
-    blank = _blank(raw)
-    if spec.dtype in ("string", "text", "category"):
-        text = raw.astype(object).where(~blank, None)
-        text = text.map(
-            lambda v: v if v is None else str(v).strip() if spec.dtype == "category" else str(v)
-        )
-        if spec.dtype == "category":
-            return text.astype("category"), pd.Series(False, index=raw.index)
-        return text, pd.Series(False, index=raw.index)
-    if spec.dtype in ("int", "float"):
-        if pd.api.types.is_bool_dtype(raw):
-            numbers = raw.astype(float)
-        else:
-            source = (
-                raw.astype(str).str.strip().where(~blank, None)
-                if raw.dtype == object or pd.api.types.is_string_dtype(raw)
-                else raw
-            )
-            numbers = pd.to_numeric(source, errors="coerce").astype(float)
-        bad = numbers.isna() & ~blank
-        bad |= np.isinf(numbers.fillna(0))
-        if spec.dtype == "int":
-            bad |= numbers.notna() & ((numbers % 1 != 0) | (numbers.abs() > 2**53))
-            numbers = numbers.where(~bad)
-            if not numbers.isna().any():
-                return numbers.astype("int64"), bad
-            return numbers.round().astype("Int64"), bad
-        return numbers.where(~bad), bad
-    if spec.dtype == "bool":
-        if pd.api.types.is_bool_dtype(raw):
-            typed = raw.astype("boolean")
-            return (typed.astype(bool) if not typed.isna().any() else typed), pd.Series(
-                False, index=raw.index
-            )
-        words = raw.astype(str).str.strip().str.lower()
-        typed = pd.Series(pd.NA, index=raw.index, dtype="boolean")
-        typed[words.isin(TRUE_WORDS) & ~blank] = True
-        typed[words.isin(FALSE_WORDS) & ~blank] = False
-        bad = typed.isna() & ~blank
-        if not typed.isna().any():
-            typed = typed.astype(bool)
-        return typed, bad
-    if spec.dtype == "date":
-        if pd.api.types.is_datetime64_any_dtype(raw):
-            dates = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) is not None else raw
-            return dates.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=raw.index)
-        text = raw.astype(str).str.strip().where(~blank, None)
-        # the calendar day as written (YYYY-MM-DD...), so time zones never move a date
-        day = text.str.slice(0, 10)
-        dates = pd.to_datetime(day, errors="coerce", format="%Y-%m-%d")
-        looks_iso = day.str.fullmatch(r"\d{4}-\d{2}-\d{2}", na=False) & (
-            text.str.len().fillna(0).eq(10) | text.str.slice(10, 11).isin(["T", " "])
-        )
-        dates = dates.where(looks_iso)
-        bad = dates.isna() & ~blank
-        # a well-formed date beyond pandas' range (after 2262) is a date in the future, not a wrong type
-        beyond = bad & looks_iso & (day > "2262")
-        dates = dates.where(~beyond, pd.Timestamp.max.normalize())
-        bad &= ~beyond
-        return dates.astype("datetime64[ns]"), bad
-    raise AssertionError(f"unhandled dtype {spec.dtype}")  # contract.check() rules this out
 
 
 def _rule_mask(frame: pd.DataFrame, rule: RuleSpec) -> pd.Series:
@@ -345,7 +266,9 @@ def _column_problems(
         Problem(source, printable_name(name), "column appears more than once", "each column once")
         for name in pd.Index(raw.columns)[pd.Index(raw.columns).duplicated()].unique()
     ]
-    required = [c for c in contract.column_names if c != contract.label or require_label]
+    # derived columns (the record's age) are the toolkit's to compute: checked when given, never required
+    optional = {*contract.derived_columns, *([] if require_label else [contract.label])}
+    required = [c for c in contract.column_names if c not in optional]
     for name in required:
         if name not in raw.columns:
             problems.append(
@@ -380,7 +303,7 @@ def _typed(
     problems = []
     for name in present:
         spec = contract.column(name)
-        typed[name], bad = _parse(raw[name], spec)
+        typed[name], bad = parse_column(raw[name], spec)
         if bad.any():
             unparsed[name] = bad
             problems.append(
@@ -402,7 +325,7 @@ def _text_problems(
         spec = contract.column(name)
         if spec.text_limit is None:
             continue
-        text = raw[name][~_blank(raw[name])].astype(str)
+        text = raw[name][~blank_cells(raw[name])].astype(str)
         values = text.tolist()
         # fast path: one search over the joined column; only a hit looks row by row
         if _CONTROL.search("".join(values)):
@@ -516,8 +439,6 @@ def check_week_holds(week: str, latest_date, source: str = "extract") -> str:
     exist) is refused with a clear error before anything is written, so a typo can never replace
     another week's folder. Returns the (checked) week name.
     """
-    from resilience.core.weeks import check_week, iso_week
-
     week = check_week(week)
     if latest_date is None or pd.isna(latest_date):
         raise ContractError(
@@ -563,11 +484,3 @@ def summarise(extract: ValidatedExtract, contract: DataContract) -> dict:
     if extract.has_label:
         summary["label_rate"] = round(float(frame[contract.label].astype(float).mean()), 4)
     return summary
-
-
-def parse_column(raw: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, pd.Series]:
-    """One raw column typed as its spec says: (typed values, mask of rows that did not parse).
-
-    The public face of the parser for modules that read a single column (e.g. outcome labels).
-    """
-    return _parse(raw, spec)

@@ -59,6 +59,16 @@ def line_resample(lines: pd.Series, share: float, rng: np.random.Generator) -> n
     return np.isin(codes, kept)
 
 
+def permuted(y: np.ndarray, disruptions: pd.Series, rng: np.random.Generator) -> np.ndarray:
+    """Labels permuted across disruptions: the rows of one disruption (its snapshots, records as
+    they stood) keep one shared label, so the null sees as many outcomes as the real fit."""
+    codes = pd.factorize(pd.Series(disruptions).astype(str))[0]
+    if len(codes) == len(np.unique(codes)):  # one row per disruption
+        return rng.permutation(y)
+    first = np.unique(codes, return_index=True)[1]
+    return rng.permutation(np.asarray(y)[first])[codes]
+
+
 def _subset(frame: pd.DataFrame, rows: np.ndarray, limit: int, rng) -> pd.DataFrame:
     """The rows at ``rows``, at most ``limit`` of them drawn at random (0: all)."""
     if limit and len(rows) > limit:
@@ -104,7 +114,8 @@ def resample_draws(model, frame: pd.DataFrame, config, summaries: tuple[str, ...
         shap = _subset(fits, np.arange(len(fits)), config.shap_rows, rng)
         y = fits[contract.label].astype(int).to_numpy()
         seeds = rng.integers(1, 2**31 - 1, 1 + per_resample)
-        labels = [y] + [rng.permutation(y) for _ in range(per_resample)]
+        disruptions = fits[contract.id_column]
+        labels = [y] + [permuted(y, disruptions, rng) for _ in range(per_resample)]
         for k, labels_k in enumerate(labels):
             jobs.append(delayed(_importance)(recipe, fits, labels_k, seeds[k], shap, concept_map))
             kinds.append("real" if k == 0 else "null")

@@ -26,9 +26,17 @@ from resilience.data.contract import PROTECTED_WORDS, DataContract
 from resilience.explain.global_view import SCREEN_TABLE
 from resilience.governance.fairness import plain_findings
 from resilience.tracking import registry, runs
+from resilience.tracking.runs import CARD_DIR, CARD_DOCUMENT
 from resilience.tracking.vetting import DIGEST_TAG, MODEL_CARD_TAG
 
-CARD_DIR = "model_card"
+# What the safeguards around the model cannot stop, stated in every card (and in the README).
+SAFEGUARD_LIMITS = (
+    "Its safeguards (a signature from a registration key kept off the store, vetted loading, week "
+    "locks, a signed and anchored decision log) protect against someone who can write the "
+    "tracking store, the week folders or the decision log. They cannot stop someone running as "
+    "the same user as scoring, or as root, while a run is in progress: such a person can change "
+    "the running process, the trusted keys or the keys themselves."
+)
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,8 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
             "synthetic": world is not None or str(tags.get("input", "")).find("synthetic") >= 0,
             "world": world,
             "horizon_weeks": contract.horizon_weeks,
+            # records as they stood, or final records only (the training run's records tag)
+            "records": tags.get("records"),
         },
         **_feature_sections(contract, used),
         "refused_words": sorted(PROTECTED_WORDS),
@@ -145,6 +155,7 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
         "fidelity": fidelity,
         "capacity_k": params.get("evaluation.capacity_k", "10"),
         "tolerance": params.get("evaluation.fairness_tolerance", "0.03"),
+        "warnings": [v for k, v in sorted(tags.items()) if k.startswith("warning.")],
         "family_level": params.get("evaluation.fairness_family_level", "0.025"),
         "cohort_level": params.get("evaluation.fairness_cohort_level", "0.02"),
         "screen": _screen(run.info.run_id, contract, params),
@@ -188,14 +199,17 @@ def _contract_of(run_id: str) -> DataContract:
 
 
 def _used_features(contract: DataContract, params: dict) -> list[str]:
-    """The features the run's model used: the contract's, less the experiment's exclusions."""
+    """The features the run's model used (``features.used``, logged by runs since records as they
+    stood; before: the contract's, less the experiment's exclusions)."""
+    if params.get("features.used"):
+        return [f for f in contract.features if f in json.loads(params["features.used"])]
     used = [
         f
         for f in contract.features
         if f not in json.loads(params.get("features.exclude", "[]") or "[]")
     ]
     include = params.get("features.include")
-    if include and include not in ("None", ""):
+    if include and include not in ("None", "", "null"):  # null: every feature
         used = [f for f in used if f in json.loads(include)]
     return used
 
@@ -363,9 +377,14 @@ def render(facts: dict) -> dict[str, str]:
     """All documents as {file name: text}."""
     checklist = algo_care(facts)
     record = atrs(facts)
-    context = {**facts, "algo_care": checklist, "atrs": record}
+    context = {
+        **facts,
+        "algo_care": checklist,
+        "atrs": record,
+        "safeguard_limits": SAFEGUARD_LIMITS,
+    }
     return {
-        "model_card.md": _render("model_card.md.j2", context),
+        CARD_DOCUMENT: _render("model_card.md.j2", context),
         "model_card.html": _render("model_card.html.j2", context),
         "atrs.json": json.dumps(record, indent=2, default=str),
         "atrs.md": _render("atrs.md.j2", context),

@@ -1,76 +1,53 @@
 """The decision log: what a person decided about a scored line, append-only and tamper-evident.
 
 Each record carries what the decision was made on — the line's score and band that week, the model
-version and the SHA-256 of the scored extract — and three guards:
+version and the SHA-256 of the scored extract — and four guards:
 
 * a **hash chain**: ``hash = SHA-256(previous hash + canonical JSON of the record)``, so editing,
   deleting or reordering a record breaks every later link;
 * a **signature**: ``HMAC-SHA256(key, hash)`` with a key kept *outside* the log
   (``$RESILIENCE_DECISION_KEY`` or a ``key_file``), so someone who can write the file cannot append
   a record or re-chain history with recomputed hashes;
-* **anchors** outside the database: after every append the record count and head hash are written
-  into the week's ``manifest.json`` (``decision_log_anchors``) and, by ``resilience-decide``, as an
-  MLflow experiment tag; scoring writes the same into each week's manifest (``decision_log``). A log
-  cut back (last records deleted, tail truncated, table emptied, file deleted) disagrees with them.
+* an **identity**: a random id stored in the log and signed (:mod:`.decision_store`); anchors are
+  keyed by it, so a moved project finds them and another log (or an older copy) cannot pass;
+* **anchors** outside the database (:mod:`.anchors`): each record's count and head hash, signed,
+  in its week's ``manifest.json`` and (by ``resilience-decide``) in MLflow, each place sealed; each
+  scored week's manifest records the head too, and the briefing prints it. A log cut back, swapped
+  or rewritten disagrees with them; removing anchors unseen takes the key.
 
-SQLite triggers refuse UPDATE and DELETE; appends run in an ``IMMEDIATE`` transaction so concurrent
-writers queue rather than fork the chain. The schema is created only for a new file: a log whose
-table or triggers are missing is reported, never silently repaired. Appending and verifying need
-the key; a log without it cannot be trusted, so there is no unsigned mode.
+**Crash-consistent appends**: the record is committed first, under the week's lock (so no scoring
+run rebuilds the week meanwhile), then its anchor is written. A crash in between leaves a record
+without its anchor, never an anchor without its record; the next append writes the anchors the
+newest records lack (``reanchor`` writes every missing one), so no crash makes later verifications
+fail for ever. Appends run in an ``IMMEDIATE`` transaction so concurrent writers queue rather than
+fork the chain. Appending and verifying need the key; there is no unsigned mode.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
 import os
 import sqlite3
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
-from resilience.core.errors import ResilienceError
-from resilience.core.week_files import MANIFEST, SCORES_PARQUET
+from resilience.core.errors import ResilienceError, os_error_message
+from resilience.core.locks import hold
+from resilience.core.paths import DECISION_KEY_ENV
+from resilience.core.week_files import MANIFEST, SCORES_PARQUET, lock_file
 from resilience.data.io import write_text_atomic
+from resilience.governance import anchors, decision_store
+from resilience.governance.decision_store import FIELDS, GENESIS, failure, open_log
 
-GENESIS = "0" * 64
 MAX_TEXT = 2000
-KEY_ENV = "RESILIENCE_DECISION_KEY"
+KEY_ENV = DECISION_KEY_ENV
 MIN_KEY_CHARS = 16
-FIELDS = (
-    "recorded_utc",
-    "week",
-    "line_id",
-    "disruption_id",
-    "decision",
-    "reason",
-    "by_role",
-    "persistence_probability",
-    "yardstick_band",
-    "model",
-    "input_sha256",
-)
-TRIGGERS = ("decisions_no_update", "decisions_no_delete")
-
-SCHEMA = """
-CREATE TABLE decisions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    recorded_utc TEXT NOT NULL, week TEXT NOT NULL, line_id TEXT NOT NULL, disruption_id TEXT NOT NULL,
-    decision TEXT NOT NULL, reason TEXT NOT NULL, by_role TEXT NOT NULL,
-    persistence_probability REAL NOT NULL, yardstick_band TEXT NOT NULL,
-    model TEXT NOT NULL, input_sha256 TEXT NOT NULL,
-    prev_hash TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, signature TEXT NOT NULL
-);
-CREATE TRIGGER decisions_no_update BEFORE UPDATE ON decisions
-BEGIN SELECT RAISE(ABORT, 'the decision log is append-only'); END;
-CREATE TRIGGER decisions_no_delete BEFORE DELETE ON decisions
-BEGIN SELECT RAISE(ABORT, 'the decision log is append-only'); END;
-"""
+WEEK_WAIT_SECONDS = 120  # an append waits this long for a scoring run to finish with the week
 
 
 @dataclass(frozen=True)
@@ -80,6 +57,8 @@ class Verification:
     first_bad_seq: int | None = None
     message: str = ""
     failures: tuple[str, ...] = field(default_factory=tuple)
+    log_id: str | None = None
+    head_hash: str = GENESIS
 
 
 def record_hash(prev_hash: str, record: dict) -> str:
@@ -96,15 +75,23 @@ def sign(key: bytes, chained_hash: str) -> str:
 
 
 def signing_key(key_file: str | Path | None = None) -> bytes:
-    """The signing key: the contents of ``key_file`` if given, else ``$RESILIENCE_DECISION_KEY``."""
+    """The signing key: the contents of ``key_file`` if given, else ``$RESILIENCE_DECISION_KEY``.
+    No message ever repeats a key: a key pasted where the file's path belongs is not echoed."""
     if key_file:
+        path = Path(str(key_file))
+        if not path.is_file():
+            raise ResilienceError(
+                "the key file given as key_file= does not exist (the value is not repeated here, "
+                "in case a key was pasted in place of its path); give the path of the file that "
+                f"holds the key, or set {KEY_ENV}"
+            )
         try:
-            text = Path(key_file).read_text(encoding="utf-8").strip()
+            text = path.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
             raise ResilienceError(
-                f"cannot read the decision-log key file {key_file}: {exc}"
-            ) from exc
-        source = f"key file {key_file}"
+                f"cannot read the decision-log key file {path}: {type(exc).__name__}"
+            ) from None
+        source = f"key file {path}"
     else:
         text = os.environ.get(KEY_ENV, "").strip()
         source = f"${KEY_ENV}"
@@ -120,77 +107,13 @@ def signing_key(key_file: str | Path | None = None) -> bytes:
     return text.encode("utf-8")
 
 
-def _damaged(path: Path, reason: object) -> ResilienceError:
-    return ResilienceError(
-        f"decision log {path} cannot be read ({reason}); restore it from backup "
-        "(and run resilience-decide verify=true on the copy)"
-    )
-
-
-def _structure_problems(connection: sqlite3.Connection) -> list[str]:
-    """Missing table, columns or triggers: evidence of tampering, reported and never repaired."""
-    objects = dict(connection.execute("SELECT name, type FROM sqlite_master").fetchall())
-    if objects.get("decisions") != "table":
-        return ["the 'decisions' table is missing (dropped?)"]
-    problems = []
-    columns = {row[1] for row in connection.execute("PRAGMA table_info(decisions)")}
-    missing = [c for c in (*FIELDS, "seq", "prev_hash", "hash", "signature") if c not in columns]
-    if missing:
-        problems.append(
-            f"column(s) {', '.join(missing)} are missing (a log from an older version, or altered)"
-        )
-    gone = [t for t in TRIGGERS if objects.get(t) != "trigger"]
-    if gone:
-        problems.append(f"the append-only trigger(s) {', '.join(gone)} were removed")
-    return problems
-
-
-def _open(path: Path, create: bool = False) -> sqlite3.Connection:
-    """An existing log that is whole, or (``create``) a new one. Never repairs a damaged log."""
-    if path.is_dir():
-        raise ResilienceError(
-            f"decision log {path} is a folder, not a file; set log_path to the log's file"
-        )
-    if not path.exists() and not create:
-        raise ResilienceError(f"decision log {path} does not exist")
+def key_if_set() -> bytes | None:
+    """The key from ``$RESILIENCE_DECISION_KEY`` when it is set and usable, else None (scoring
+    signs the head it records only when it can)."""
     try:
-        if not path.exists():
-            _create(path)
-        connection = sqlite3.connect(path, timeout=60, isolation_level=None)
-        connection.execute("PRAGMA busy_timeout = 60000")
-        problems = _structure_problems(connection)
-    except sqlite3.DatabaseError as exc:
-        raise _damaged(path, exc) from exc
-    except OSError as exc:
-        raise ResilienceError(
-            f"cannot open decision log {path}: {exc.strerror or exc}; check the path"
-        ) from exc
-    if problems:
-        connection.close()
-        raise ResilienceError(
-            f"decision log {path} has been tampered with: {'; '.join(problems)}. Nothing was "
-            "written; restore it from backup and run resilience-decide verify=true"
-        )
-    return connection
-
-
-def _create(path: Path) -> None:
-    """A new, empty log with its tables and triggers, put in place whole: built beside ``path`` and
-    linked to its name, so a concurrent appender never opens a log whose tables are not there yet
-    (and read that as tampering); when another creates it first, theirs is used."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        connection = sqlite3.connect(staging, isolation_level=None)
-        try:
-            connection.executescript(SCHEMA)
-        finally:
-            connection.close()
-        with contextlib.suppress(FileExistsError):
-            os.link(staging, path)
-    finally:
-        os.unlink(staging)
+        return signing_key() if os.environ.get(KEY_ENV) else None
+    except ResilienceError:
+        return None
 
 
 def scored_line(week_dir: Path, line_id: str) -> dict:
@@ -269,7 +192,7 @@ def append(
     key: bytes | None = None,
 ) -> dict:
     """Append one signed decision about a scored line; returns the stored record (with its hash,
-    signature and the log's new ``anchor``). The anchor is also added to the week's manifest."""
+    signature and the log's new ``anchor``, also written into the week's manifest)."""
     week_dir, path = Path(week_dir), Path(log_path)
     _check_text(decision, reason, by_role)
     key = key or signing_key()
@@ -282,80 +205,190 @@ def append(
         "by_role": str(by_role).strip(),
         **scored_line(week_dir, line_id),
     }
-    manifest_path = week_dir / MANIFEST
-    if not path.exists():  # a new log must not silently replace one the week already saw
-        _refuse_a_lost_log(path, _read_manifest(manifest_path), manifest_path)
-    connection = _open(path, create=True)
+    with hold(
+        lock_file(week_dir.parent, week_dir.name),
+        f"week {week_dir.name}",
+        WEEK_WAIT_SECONDS,
+        "It is being scored: rerun when scoring has finished.",
+    ):
+        if not path.exists():  # a new log must not silently replace one the week already saw
+            _refuse_a_lost_log(path, week_dir / MANIFEST)
+        log_id = _commit(path, record, key)
+        try:
+            _write_week_anchors(path, week_dir, key)  # this week's, under the lock already held
+        except OSError as exc:
+            raise _recorded_but(exc, record, path, week_dir) from exc
+    try:
+        _heal_tail(path, week_dir, key)  # other weeks' locks, one at a time: never two held
+    except OSError as exc:
+        raise _recorded_but(exc, record, path, week_dir) from exc
+    record["anchor"] = anchors.anchor(
+        key, log_id, record["seq"], record["hash"], record["recorded_utc"], str(path.resolve())
+    )
+    return record
+
+
+def _recorded_but(exc: OSError, record: dict, path: Path, week_dir: Path) -> ResilienceError:
+    """The record is in, an anchor is not: say both, and how the anchor gets written."""
+    return ResilienceError(
+        os_error_message(
+            exc,
+            f"the decision is recorded (record {record['seq']} of {path}), but an anchor was not "
+            f"written beside {week_dir} (the next decision, or resilience-decide reanchor=true, "
+            "writes it)",
+        )
+    )
+
+
+def _commit(path: Path, record: dict, key: bytes) -> str:
+    """Chain, sign and commit ``record`` (it gains ``seq``, ``prev_hash``, ``hash`` and
+    ``signature``); a log made before identities gets one now. Returns the log's id."""
+    connection = open_log(path, key)
     try:
         connection.execute("BEGIN IMMEDIATE")  # one writer at a time: the chain never forks
-        _insert(connection, record, key, path)
-        # under the log's write lock, so concurrent appenders do not lose each other's anchors
-        manifest = _read_manifest(manifest_path)
-        manifest.setdefault("decision_log_anchors", []).append(record["anchor"])
-        write_text_atomic(manifest_path, json.dumps(manifest, indent=2, default=str))
+        count, last = decision_store.head(connection)
+        identity = decision_store.identity(connection) or decision_store.add_identity(
+            connection, key, count, last
+        )
+        _check_identity(path, identity, key)
+        record["prev_hash"] = last
+        record["hash"] = record_hash(last, record)
+        record["signature"] = sign(key, record["hash"])
+        columns = (*FIELDS, "prev_hash", "hash", "signature")
+        connection.execute(
+            f"INSERT INTO decisions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            [record[c] for c in columns],
+        )
+        record["seq"] = count + 1
         connection.execute("COMMIT")
     except sqlite3.DatabaseError as exc:
         if connection.in_transaction:
             connection.execute("ROLLBACK")
-        raise _damaged(path, exc) from exc
+        raise failure(path, exc, "written") from exc
     except BaseException:
         if connection.in_transaction:
             connection.execute("ROLLBACK")
         raise
     finally:
         connection.close()
-    return record
+    return identity["log_id"]
 
 
-def _refuse_a_lost_log(path: Path, manifest: dict, manifest_path: Path) -> None:
-    """A log that does not exist, but that the week's manifest saw records in, was lost."""
-    known = [
-        a for a in _manifest_anchors(manifest, manifest_path, path) if (a.get("records") or 0) > 0
-    ]
-    if known:
+def _check_identity(path: Path, identity: dict, key: bytes) -> None:
+    text = decision_store.identity_text(identity) if identity.get("log_id") else ""
+    if not text or identity.get("signature") != decision_store.sign(key, text):
         raise ResilienceError(
-            f"decision log {path} does not exist, but {known[-1]['where']} records "
-            f"{known[-1]['records']} decision(s) in it; restore the log from backup"
+            f"decision log {path}: its identity is not signed with this key (the wrong key, or "
+            "the identity was forged or copied from another log); nothing was written"
         )
 
 
-def _insert(connection: sqlite3.Connection, record: dict, key: bytes, path: Path) -> None:
-    """Chain, sign and insert ``record`` (inside the caller's transaction); it gains ``prev_hash``,
-    ``hash``, ``signature`` and the log's new ``anchor``."""
-    count, last = connection.execute(
-        "SELECT COUNT(*), (SELECT hash FROM decisions ORDER BY seq DESC LIMIT 1) FROM decisions"
-    ).fetchone()
-    record["prev_hash"] = last or GENESIS
-    record["hash"] = record_hash(record["prev_hash"], record)
-    record["signature"] = sign(key, record["hash"])
-    columns = (*FIELDS, "prev_hash", "hash", "signature")
-    connection.execute(
-        f"INSERT INTO decisions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-        [record[c] for c in columns],
-    )
-    record["anchor"] = {
-        "log": str(path.resolve()),
-        "records": int(count) + 1,
-        "head_hash": record["hash"],
-        "at": record["recorded_utc"],
-    }
+def _refuse_a_lost_log(path: Path, manifest_path: Path) -> None:
+    """A log that does not exist, but that the week's manifest saw records in, was lost."""
+    place = anchors.manifest_place(manifest_path)
+    seen = [a for a in [*place.anchors, place.scored or {}] if (a.get("records") or 0) > 0]
+    if seen:
+        raise ResilienceError(
+            f"decision log {path} does not exist, but {manifest_path} records "
+            f"{max(a['records'] for a in seen)} decision(s) in it; restore the log from backup"
+        )
 
 
-def head(log_path: str | Path) -> dict | None:
-    """The log's anchor now: ``{"log", "records", "head_hash"}``; None when there is no log yet."""
+def log_anchors(log_path: str | Path, key: bytes) -> tuple[str | None, list[dict]]:
+    """The log's id and the signed anchor of every record since it had one (record k's anchor
+    says "k records, the last with hash h"; the same whenever it is made)."""
+    path = Path(log_path)
+    connection = open_log(path)
+    try:
+        identity = decision_store.identity(connection)
+        rows = connection.execute(
+            "SELECT seq, hash, recorded_utc, week FROM decisions ORDER BY seq"
+        ).fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise failure(path, exc, "read") from exc
+    finally:
+        connection.close()
+    if not identity or not identity.get("log_id"):
+        return None, []
+    start, where = int(identity["records_before"]), str(path.resolve())
+    return identity["log_id"], [
+        {**anchors.anchor(key, identity["log_id"], seq, h, at, where), "week": week}
+        for seq, h, at, week in rows
+        if seq > start
+    ]
+
+
+def _write_week_anchors(log_path: Path, week_dir: Path, key: bytes) -> None:
+    """Write into the week's manifest every anchor of the week's records it lacks, sealed (the
+    caller holds the week's lock)."""
+    _, every = log_anchors(log_path, key)
+    wanted = [_plain(a) for a in every if a["week"] == week_dir.name]
+    manifest_path = week_dir / MANIFEST
+    manifest = _read_manifest(manifest_path)
+    updated = anchors.with_anchors(manifest, wanted, key)
+    if updated != manifest:
+        write_text_atomic(manifest_path, json.dumps(updated, indent=2, default=str))
+
+
+def _plain(item: dict) -> dict:
+    return {k: v for k, v in item.items() if k != "week"}
+
+
+def _heal_tail(log_path: Path, week_dir: Path, key: bytes) -> None:
+    """Anchors the newest records of other weeks lack (an earlier append stopped after its
+    commit): from the newest record back to the first one anchored, each week's are written under
+    its lock (``week_dir``'s own were just written)."""
+    _, every = log_anchors(log_path, key)
+    output_root = week_dir.parent
+    places = {p.week: p for p in anchors.manifest_places(output_root)}
+    weeks = []
+    for item in reversed(every):
+        place = places.get(item["week"])
+        if place is None or item["week"] in weeks or item["week"] == week_dir.name:
+            continue
+        if any(anchors._key(a) == anchors._key(item) for a in place.anchors):
+            break
+        weeks.append(item["week"])
+    for week in weeks:
+        with hold(lock_file(output_root, week), f"week {week}", WEEK_WAIT_SECONDS):
+            _write_week_anchors(log_path, output_root / week, key)
+
+
+def reanchor(log_path: str | Path, output_root: str | Path, key: bytes) -> tuple[str | None, list]:
+    """Write every missing anchor of the log into its weeks' manifests (each under its week's
+    lock); returns the log's id and all its anchors (for MLflow)."""
+    path, root = Path(log_path), Path(output_root)
+    log_id, every = log_anchors(path, key)
+    for week in sorted({a["week"] for a in every if (root / a["week"] / MANIFEST).is_file()}):
+        with hold(lock_file(root, week), f"week {week}", WEEK_WAIT_SECONDS):
+            _write_week_anchors(path, root / week, key)
+    return log_id, [_plain(a) for a in every]
+
+
+def head(log_path: str | Path, key: bytes | None = None) -> dict | None:
+    """The log's head now (``log_id``, ``records``, ``head_hash``, ``log``), signed when ``key`` is
+    given; None when there is no log yet."""
     path = Path(log_path)
     if not path.exists():
         return None
-    connection = _open(path)
+    connection = open_log(path)
     try:
-        count, last = connection.execute(
-            "SELECT COUNT(*), (SELECT hash FROM decisions ORDER BY seq DESC LIMIT 1) FROM decisions"
-        ).fetchone()
+        count, last = decision_store.head(connection)
+        identity = decision_store.identity(connection) or {}
     except sqlite3.DatabaseError as exc:
-        raise _damaged(path, exc) from exc
+        raise failure(path, exc, "read") from exc
     finally:
         connection.close()
-    return {"log": str(path.resolve()), "records": int(count), "head_hash": last or GENESIS}
+    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if key is not None and identity.get("log_id"):
+        return anchors.anchor(key, identity["log_id"], count, last, at, str(path.resolve()))
+    return {
+        "log_id": identity.get("log_id"),
+        "records": count,
+        "head_hash": last,
+        "at": at,
+        "log": str(path.resolve()),
+    }
 
 
 def read(log_path: str | Path) -> pd.DataFrame:
@@ -363,122 +396,13 @@ def read(log_path: str | Path) -> pd.DataFrame:
     path = Path(log_path)
     if not path.exists():
         return pd.DataFrame(columns=["seq", *FIELDS, "prev_hash", "hash", "signature"])
-    connection = _open(path)
+    connection = open_log(path)
     try:
         return pd.read_sql_query("SELECT * FROM decisions ORDER BY seq", connection)
     except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
-        raise _damaged(path, exc) from exc
+        raise failure(path, exc, "read") from exc
     finally:
         connection.close()
-
-
-def _manifest_anchors(manifest: dict, where: Path, log_path: Path) -> list[dict]:
-    """Anchors of ``log_path`` in one week manifest (from scoring and from appends)."""
-    found = []
-    scored = manifest.get("decision_log")
-    entries = ([("scoring", scored)] if isinstance(scored, dict) else []) + [
-        ("append", a) for a in manifest.get("decision_log_anchors") or [] if isinstance(a, dict)
-    ]
-    target = str(log_path.resolve())
-    for kind, anchor in entries:
-        if anchor.get("log") == target:
-            found.append({**anchor, "where": f"{where} ({kind})"})
-    return found
-
-
-def week_anchors(output_root: str | Path, log_path: str | Path) -> list[dict]:
-    """Every anchor of ``log_path`` recorded in the week manifests under ``output_root``."""
-    root, anchors = Path(output_root), []
-    if not root.is_dir():
-        return anchors
-    for manifest_path in sorted(root.glob(f"*/{MANIFEST}")):
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):
-            anchors.append(
-                {"records": None, "head_hash": None, "where": f"{manifest_path} (unreadable)"}
-            )
-            continue
-        if isinstance(manifest, dict):
-            anchors += _manifest_anchors(manifest, manifest_path, Path(log_path))
-    return anchors
-
-
-def _chain_failures(records: pd.DataFrame, key: bytes) -> tuple[list[str], int | None]:
-    failures, first_bad, previous = [], None, GENESIS
-    for record in records.to_dict("records"):
-        seq = int(record["seq"])
-        if record["prev_hash"] != previous:
-            failures.append(
-                f"record {seq} does not follow the record before it (a record was removed or reordered)"
-            )
-        elif record_hash(previous, record) != record["hash"]:
-            failures.append(f"record {seq} was changed after it was written")
-        elif not hmac.compare_digest(str(record["signature"] or ""), sign(key, record["hash"])):
-            failures.append(f"record {seq} is not signed with the log's key (forged or re-chained)")
-        if failures and first_bad is None:
-            first_bad = seq
-        if failures:
-            break
-        previous = record["hash"]
-    return failures, first_bad
-
-
-def _anchor_failures(records: pd.DataFrame, anchors: list[dict]) -> list[str]:
-    failures = []
-    hashes = records["hash"].tolist()
-    for anchor in anchors:
-        count, expected = anchor.get("records"), anchor.get("head_hash")
-        if count is None:
-            failures.append(f"anchor {anchor.get('where')} cannot be read")
-        elif count > len(hashes):
-            failures.append(
-                f"{anchor['where']} recorded {count} record(s) but the log has {len(hashes)}: "
-                "records were removed from the end"
-            )
-        elif count > 0 and hashes[count - 1] != expected:
-            failures.append(
-                f"record {count} differs from the head recorded in {anchor['where']}: history was rewritten"
-            )
-    return failures
-
-
-def verify(
-    log_path: str | Path, key: bytes | None = None, anchors: list[dict] | tuple = ()
-) -> Verification:
-    """Check the file, the table and triggers, the chain, every signature and every anchor."""
-    path = Path(log_path)
-    key = key or signing_key()
-    if not path.exists():
-        return Verification(
-            False,
-            0,
-            None,
-            f"decision log {path} does not exist",
-            (f"decision log {path} does not exist",),
-        )
-    try:
-        connection = _open(path)
-    except ResilienceError as exc:
-        return Verification(False, 0, None, str(exc), (str(exc),))
-    try:
-        records = pd.read_sql_query("SELECT * FROM decisions ORDER BY seq", connection)
-    except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
-        message = str(_damaged(path, exc))
-        return Verification(False, 0, None, message, (message,))
-    finally:
-        connection.close()
-    failures, first_bad = _chain_failures(records, key)
-    failures += _anchor_failures(records, list(anchors))
-    if failures:
-        return Verification(False, len(records), first_bad, "; ".join(failures), tuple(failures))
-    checked = f", matching {len(anchors)} anchor(s)" if anchors else ", no anchors to compare with"
-    return Verification(
-        True,
-        len(records),
-        None,
-        f"{len(records)} record(s); the chain is intact and every record is signed{checked}",
-    )
 
 
 def decisions_for_week(log_path: str | Path, week: str) -> list[dict]:

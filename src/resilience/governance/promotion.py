@@ -23,7 +23,7 @@ from resilience.governance.champion import (
 )
 from resilience.governance.fairness import flagged_groups
 from resilience.learn.evidence import ModelEvidence
-from resilience.tracking import registry, runs, vetting
+from resilience.tracking import registry, vetting
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +92,15 @@ def compare_with_champions(
     history: pd.DataFrame,
     contract: DataContract,
     config: ChampionConfig,
+    trusted_keys: str | None = None,
 ) -> Comparison:
     """Load the champion (and the best champion so far, if another version) with their evidence,
-    find rows none of the evaluated models trained on, and compare there."""
-    champion_uri = f"models:/{name}/{current_version}"
-    champion_evidence = runs.load_evidence(champion_uri, evaluation_model=True)
+    vetted (signature and digests, :func:`resilience.tracking.vetting.load_vetted_model`), find
+    rows none of the evaluated models trained on, and compare there."""
+    champion = vetting.load_vetted_model(
+        f"models:/{name}/{current_version}", evaluation_model=True, trusted_keys=trusted_keys
+    )
+    champion_evidence = champion.evidence
     result = Comparison(
         _recipe_of(champion_evidence, champion_evidence.evaluation_model),
         period="the champion was trained on a different data contract; compare them by hand",
@@ -104,7 +108,9 @@ def compare_with_champions(
     best_version = registry.best_champion(name) or str(current_version)
     best_evidence = None
     if best_version != str(current_version):
-        best_evidence = runs.load_evidence(f"models:/{name}/{best_version}", evaluation_model=True)
+        best_evidence = vetting.load_vetted_model(
+            f"models:/{name}/{best_version}", evaluation_model=True, trusted_keys=trusted_keys
+        ).evidence
         if _comparable(best_evidence.evaluation_model, contract):
             result.best_version = best_version
         else:
@@ -131,8 +137,7 @@ def compare_with_champions(
             config,
             [config.primary_metric],
         )
-    deployed_champion, _ = vetting.load_persistence_model(champion_uri)
-    result.churn = _churn(model, deployed_champion, rows)
+    result.churn = _churn(model, champion.model, rows)
     return result
 
 
@@ -145,19 +150,23 @@ def apply_champion_rule(
     contract: DataContract,
     name: str,
     config: ChampionConfig,
+    trusted_keys: str | None = None,
 ) -> tuple[PromotionDecision, dict | None]:
     """Make version ``version`` of registered model ``name`` challenger, decide whether it becomes
-    champion under the rule's settings ``config``, record everything on it."""
-    registry.set_alias(name, registry.CHALLENGER, version)
+    champion under the rule's settings ``config``, record everything on it. A champion that does
+    not pass vetting is never loaded: the new version stays challenger, with the reason."""
     current = registry.champion_version(name)
     comparison = None
     flags = flagged_groups(evidence.fairness)
     if current is None:
         decision = decide_promotion(recipe, None, config, fairness_flags=flags)
     else:
-        comparison = compare_with_champions(
-            name, str(current.version), model, evidence, history, contract, config
-        )
+        try:
+            comparison = compare_with_champions(
+                name, str(current.version), model, evidence, history, contract, config, trusted_keys
+            )
+        except vetting.UnvettedModel as exc:
+            return _not_compared(name, version, recipe, evidence, str(current.version), exc)
         compared = comparison.vs_champion is not None
         decision = decide_promotion(
             recipe,
@@ -172,6 +181,8 @@ def apply_champion_rule(
         decision.numbers["compared_with_version"] = str(current.version)
         if comparison.best_version:
             decision.numbers["best_champion_version"] = comparison.best_version
+    if not decision.promote:  # @challenger only on a version that is not the champion
+        registry.set_alias(name, registry.CHALLENGER, version)
     if decision.promote:
         registry.record_champion(name, version)
         reference = comparison and (comparison.vs_best or comparison.vs_champion)
@@ -190,6 +201,28 @@ def apply_champion_rule(
     registry.describe_version(name, version, describe(recipe, evidence, decision, churned))
     log.info("model version %s: %s", version, decision.reason)
     return decision, churned
+
+
+def _not_compared(
+    name: str,
+    version: str,
+    recipe: Recipe,
+    evidence: ModelEvidence,
+    champion: str,
+    problem: Exception,
+) -> tuple[PromotionDecision, None]:
+    """The decision when the champion (or the best champion) cannot be vetted: nothing of it was
+    loaded, so nothing was compared and the new version stays challenger."""
+    decision = PromotionDecision(
+        False,
+        f"kept the champion (version {champion}) without comparing: a champion did not pass "
+        f"vetting, so nothing of it was loaded ({problem}). Review both and promote with "
+        "resilience-promote",
+    )
+    registry.tag_version(name, version, {**decision.as_tags(), "family": recipe.family})
+    registry.describe_version(name, version, describe(recipe, evidence, decision, None))
+    log.warning("model version %s: %s", version, decision.reason)
+    return decision, None
 
 
 def describe(

@@ -35,6 +35,9 @@ class ModelEvidence:
     drift_reference: dict = field(default_factory=lambda: dict(EMPTY_REFERENCE))
     recipe: dict = field(default_factory=dict)  # family, features, data config, experiment
     refit_on_all: bool | None = None  # the registered model was refitted on every labelled row
+    # the test period by record age (resilience.learn.by_age): one record per age, [] without snapshots
+    by_record_age: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)  # what each week it scores says (as_of=unchecked)
     evaluation_model: Any = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> str:

@@ -21,7 +21,10 @@ A family fits :class:`~resilience.learn.models.PersistenceModel`'s estimator and
   members), and ``fixed_params`` — the recipe's settings with its number of trees fixed (the
   reason screen's null refits);
 * ``paired_params`` — the recipe without random subsampling (two fits differing in one column);
-* ``known_params`` — every parameter the library accepts (a typo is refused before fitting);
+* ``known_params`` — every parameter the library accepts (a typo is refused before fitting),
+  ``param_types`` their types where the library declares them (a wrong type is refused too) and
+  ``resolved_params`` the settings in force for a config's ``params`` (its nulls filled with the
+  toolkit's defaults: what a run records);
 * ``capacity`` — trees and leaves, or coefficients: what an explanation's cost scales with.
 """
 
@@ -59,6 +62,8 @@ DEFAULT_LGBM_PARAMS = {
     "min_data_per_group": 50,
     "max_cat_to_onehot": 8,
 }
+DEFAULT_LOGISTIC_PARAMS = {"C": 1.0}  # inverse L2 regularisation strength
+TYPE_NAMES = {int: "int", float: "float", bool: "bool", str: "str"}
 
 
 class LightGBMFamily:
@@ -67,6 +72,8 @@ class LightGBMFamily:
 
     name = "lightgbm"
     params_hint = "parameters and aliases (see the LightGBM parameter docs)"
+    # settings that count rows: scaled by the rows per disruption, so they count disruptions
+    ROW_COUNTS = ("min_child_samples", "min_data_per_group")
 
     @staticmethod
     @lru_cache(maxsize=1)
@@ -83,12 +90,45 @@ class LightGBMFamily:
         return frozenset(names)
 
     @staticmethod
-    def _params(model) -> dict:
+    @lru_cache(maxsize=1)
+    def param_types() -> dict[str, str]:
+        """``{parameter or alias: "int" | "float" | "str" | "bool"}`` where LightGBM's scikit-learn
+        wrapper annotates it (or, for the toolkit's other defaults, the default's type); an alias
+        has its parameter's type."""
+        import inspect
+        import typing
+
+        import lightgbm  # lazy: LightGBM loads its native library; the CLI starts without it
+        from lightgbm.basic import _ConfigAliases
+
+        types = {name: TYPE_NAMES[type(v)] for name, v in DEFAULT_LGBM_PARAMS.items()}
+        for name, parameter in inspect.signature(
+            lightgbm.LGBMClassifier.__init__
+        ).parameters.items():
+            hint = parameter.annotation
+            inner = [a for a in typing.get_args(hint) if a is not type(None)]
+            if len(inner) == 1:  # Optional[int] -> int
+                hint = inner[0]
+            if hint in TYPE_NAMES:
+                types[name] = TYPE_NAMES[hint]
+        for name, aliases in _ConfigAliases._get_all_param_aliases().items():
+            group = {name, *aliases}
+            kinds = {types[n] for n in group if n in types}
+            if len(kinds) == 1:
+                types.update(dict.fromkeys(group, kinds.pop()))
+        return types
+
+    @staticmethod
+    def resolved_params(params: dict | None) -> dict:
+        """The settings in force: the toolkit's defaults overridden by ``params`` (null keeps one)."""
+        return {**DEFAULT_LGBM_PARAMS, **{k: v for k, v in (params or {}).items() if v is not None}}
+
+    @classmethod
+    def _params(cls, model) -> dict:
         """LightGBM keyword arguments: the defaults, overridden by ``params`` (``None`` keeps a default)."""
-        params = {
-            **DEFAULT_LGBM_PARAMS,
-            **{k: v for k, v in (model.params or {}).items() if v is not None},
-        }
+        params = cls.resolved_params(model.params)
+        for name in LightGBMFamily.ROW_COUNTS:
+            params[name] = max(1, int(round(params[name] * model.rows_per_disruption_)))
         params.setdefault("random_state", model.random_state)
         params.setdefault("verbose", -1)
         if model.n_jobs is not None:
@@ -225,7 +265,19 @@ class LogisticFamily:
 
     @staticmethod
     def known_params() -> frozenset[str]:
-        return frozenset({"C"})  # what the baseline reads
+        return frozenset(DEFAULT_LOGISTIC_PARAMS)  # what the baseline reads
+
+    @staticmethod
+    def param_types() -> dict[str, str]:
+        return {name: TYPE_NAMES[type(v)] for name, v in DEFAULT_LOGISTIC_PARAMS.items()}
+
+    @staticmethod
+    def resolved_params(params: dict | None) -> dict:
+        """The settings in force: the defaults overridden by ``params`` (null keeps one)."""
+        return {
+            **DEFAULT_LOGISTIC_PARAMS,
+            **{k: v for k, v in (params or {}).items() if v is not None},
+        }
 
     @property
     def params_hint(self) -> str:
@@ -237,7 +289,8 @@ class LogisticFamily:
         model.design_ = linear_design(X)
         Z = model.design_.fit_transform(X).to_numpy(float)
         model.design_blocks_ = design_blocks(model.design_)
-        C = float((model.params or {}).get("C", 1.0))
+        # the penalty weighs against the sum of the rows' losses: per disruption, not per row
+        C = float(LogisticFamily.resolved_params(model.params)["C"]) / model.rows_per_disruption_
         model.estimator_ = LogisticRegression(C=C, max_iter=2000).fit(Z, y)
 
     @staticmethod

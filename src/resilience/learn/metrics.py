@@ -74,6 +74,33 @@ def at_capacity(
     return precision, recall
 
 
+def capacity_curve(
+    y: np.ndarray, p: np.ndarray, weeks: np.ndarray | None, max_k: int
+) -> pd.DataFrame:
+    """Per weekly capacity k = 1..max_k: precision and recall (:func:`at_capacity`), the lift
+    (precision over the base rate) and the gain a random choice of k lines a week would give
+    (each week's persisting lines times the share of its lines chosen, pooled)."""
+    y = np.asarray(y, float)
+    weeks = np.zeros(len(y)) if weeks is None else np.asarray(weeks)
+    per_week = pd.DataFrame({"y": y, "week": weeks}).groupby("week")["y"].agg(["sum", "size"])
+    base, total = float(y.mean()) if len(y) else float("nan"), float(y.sum())
+    rows = []
+    for k in range(1, max_k + 1):
+        precision, recall = at_capacity(y, p, weeks, k)
+        chosen = np.minimum(k, per_week["size"]) / per_week["size"]
+        random_gain = float((per_week["sum"] * chosen).sum() / total) if total else float("nan")
+        rows.append(
+            {
+                "k": k,
+                "precision": precision,
+                "recall": recall,
+                "lift": precision / base if base else float("nan"),
+                "random_recall": random_gain,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def headline_metrics(
     y: np.ndarray, p: np.ndarray, weeks: np.ndarray | None = None, k: int = 10, n_bins: int = 10
 ) -> dict[str, float]:

@@ -93,6 +93,9 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
     # models pickled before cohort calibration read these (one intercept for every line)
     calibration_by_cohort = False
     cohort_trend_alpha = 0.0
+    # Rows per disruption in the training frame (records as they stood: several snapshots of each,
+    # resilience.learn.records); a family setting that counts rows counts disruptions with it.
+    rows_per_disruption_ = 1.0
 
     def __init__(
         self,
@@ -162,7 +165,13 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
 
     def fit(self, frame: pd.DataFrame, y=None) -> PersistenceModel:
         """Fit on a labelled training frame (label from the contract unless ``y`` is given)."""
-        features = self._check_params()
+        # a derived input the frame lacks (the record's age, without snapshots) is left out:
+        # every record is then a final one and its age would be the same for all
+        features = tuple(
+            f
+            for f in self._check_params()
+            if f in frame.columns or f not in self.contract.derived_columns
+        )
         y = np.asarray(frame[self.contract.label] if y is None else y).astype(int)
         if len(np.unique(y)) < 2:
             raise ResilienceError(
@@ -170,13 +179,15 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
             )
         frame = frame.reset_index(drop=True)
         dates = frame[self.contract.date_column]
+        disruptions = frame[self.contract.id_column]
+        self.rows_per_disruption_ = len(frame) / max(int(disruptions.nunique()), 1)
         self.feature_names_ = features
         categories = self._categories(frame, features)
         self.categorical_features_ = tuple(categories)
         self.preparation_ = input_preparation(features, categories)
         X = self.preparation_.fit_transform(self._inputs(frame))
         fit_pos, cal_pos = calibration_slice(
-            dates, self.calibration_fraction if self.calibration != "none" else 0
+            dates, self.calibration_fraction if self.calibration != "none" else 0, disruptions
         )
         family(self.family).fit(
             self,

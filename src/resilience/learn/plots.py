@@ -1,5 +1,6 @@
 """Plots of the evaluation, drawn by scikit-learn's displays: the ROC curve, reliability curves
-per group and precision at the weekly capacity.
+per group (calibration by cohort), precision at the weekly capacity, precision and recall at k,
+and lift and gain at capacity (what acting on the top k lines a week finds, against chance).
 
 Plain :class:`~matplotlib.figure.Figure` objects (no pyplot state, no backend switching), for
 MLflow and reports.
@@ -8,6 +9,7 @@ MLflow and reports.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.calibration import CalibrationDisplay
 from sklearn.metrics import RocCurveDisplay
@@ -69,3 +71,41 @@ def plot_precision_at_k(y: np.ndarray, p: np.ndarray, weeks: np.ndarray, max_k: 
     ax.legend(loc="best")
     fig.tight_layout()
     return fig
+
+
+def _mark_capacity(ax, capacity: int) -> None:
+    ax.axvline(capacity, linestyle=":", color="#555555", label=f"weekly capacity ({capacity})")
+
+
+def plot_precision_recall_at_k(curve: pd.DataFrame, capacity: int) -> Figure:
+    """Precision and recall against the lines acted on per week (:func:`capacity_curve`)."""
+    fig, ax = _figure()
+    ax.plot(curve["k"], curve["precision"], color="#0072B2", label="precision")
+    ax.plot(curve["k"], curve["recall"], color="#E69F00", label="recall")
+    _mark_capacity(ax, capacity)
+    ax.set(xlabel="Lines acted on per week (k)", ylabel="Share", ylim=(0, 1.02))
+    ax.set_title("Precision and recall at k, test period")
+    ax.legend(loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def plot_lift_and_gain(curve: pd.DataFrame, capacity: int) -> Figure:
+    """Gain (share of persisting lines among those acted on, against a random choice of as
+    many) and lift (precision over the base rate), by lines acted on per week."""
+    figure = Figure(figsize=(9, 4), dpi=100)
+    gain, lift = figure.subplots(1, 2)
+    gain.plot(curve["k"], curve["recall"], color="#0072B2", label="model")
+    gain.plot(curve["k"], curve["random_recall"], "--", color="#999999", label="random choice")
+    _mark_capacity(gain, capacity)
+    gain.set(xlabel="Lines acted on per week (k)", ylabel="Share of persisting lines found")
+    gain.set_title("Gain at capacity")
+    gain.legend(loc="best")
+    lift.plot(curve["k"], curve["lift"], color="#0072B2", label="model")
+    lift.axhline(1.0, linestyle="--", color="#999999", label="random choice")
+    _mark_capacity(lift, capacity)
+    lift.set(xlabel="Lines acted on per week (k)", ylabel="Precision / base rate")
+    lift.set_title("Lift at capacity")
+    lift.legend(loc="best")
+    figure.tight_layout()
+    return figure

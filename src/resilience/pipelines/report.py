@@ -10,6 +10,7 @@ from resilience.core.week_files import ANNEX_HTML, SCORES_PARQUET
 from resilience.core.weeks import find_previous_week, week_folder
 from resilience.governance import decisions
 from resilience.report import ReportSettings, build_report
+from resilience.report.drift_page import write_drift_page
 from resilience.weekly.score import check_week_folder
 
 
@@ -32,6 +33,7 @@ def rebuild_report(
         else None
     )
     try:
+        write_drift_page(folder)  # the trust section links to it
         html, pdf = build_report(folder, previous, settings, decisions=recorded)
     except OSError as exc:
         raise ResilienceError(

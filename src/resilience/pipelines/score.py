@@ -9,14 +9,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from resilience.core.errors import ResilienceError
-from resilience.core.week_files import DECISIONS
+from resilience.core.week_files import DECISION_HEAD, DECISIONS
 from resilience.data.io import write_text_atomic
 from resilience.governance import decisions
 from resilience.learn.evidence import ModelEvidence
 from resilience.report import build_report
-from resilience.tracking import runs, store, vetting, weekly_runs
+from resilience.report.drift_page import write_drift_page
+from resilience.tracking import store, vetting, weekly_runs
 from resilience.tracking.vetting import VettedModel
 from resilience.weekly.drift import DriftConfig
+from resilience.weekly.kept import prune_kept_extracts
 from resilience.weekly.score import ModelRef, WeekResult, score_week
 from resilience.weekly.shortlist import DrawSettings
 
@@ -37,7 +39,10 @@ class ScoreSettings:
     report: bool = True
     marking: str = ""
     priority: str | None = None
+    playbook: str | None = None
     decision_log: str | Path = "outputs/decisions.sqlite"
+    keep_extract: bool = True  # the week keeps the extract it scored (weekly/kept.py)
+    keep_extracts_weeks: int | None = None  # retention: kept extracts of this many recent weeks
     log_to_mlflow: bool = True
     weekly_experiment: str = "weekly-scoring"
     tracking: store.TrackingConfig = field(default_factory=store.TrackingConfig)
@@ -54,28 +59,45 @@ class VettedChampion:
 
 
 def load_model(settings: ScoreSettings) -> VettedChampion:
-    """The model at ``settings.model_uri``: its registry record, model card and artifact digest
-    checked before anything is unpickled; its evidence (drift reference, test metrics, fairness)
-    is the JSON logged beside it."""
+    """The model at ``settings.model_uri``: its signature, model card and digests checked before
+    anything is unpickled, and loaded from the bytes that were checked; its evidence (drift
+    reference, test metrics, fairness) is the JSON logged beside it, checked with it."""
     store.connect(settings.tracking)
     store.check_store()  # a typo'd sqlite:/// path is refused, never created
-    model, vetted = vetting.load_persistence_model(
-        settings.model_uri, allow_unregistered=settings.allow_unregistered
+    loaded = vetting.load_vetted_model(
+        settings.model_uri,
+        allow_unregistered=settings.allow_unregistered,
+        trusted_keys=settings.tracking.trusted_keys,
     )
-    evidence = runs.load_evidence(
-        f"runs:/{vetted.run_id}/model" if vetted.run_id else settings.model_uri, model=model
-    )
-    return VettedChampion(model, vetted, evidence)
+    return VettedChampion(loaded.model, loaded.vetted, loaded.evidence)
 
 
 def decision_log_anchor(path) -> tuple[dict, list[str]]:
-    """The decision log's count and head hash for the manifest (a damaged log is a warning here;
-    ``resilience-decide verify=true`` is where it fails)."""
+    """The decision log's identity, count and head hash for the manifest (signed when the log's
+    key is at hand; a damaged log is a warning here, ``resilience-decide verify=true`` is where
+    it fails)."""
     try:
-        anchor = decisions.head(path)
+        anchor = decisions.head(path, decisions.key_if_set())
     except ResilienceError as exc:
         return {}, [f"decision log not anchored and last week's decisions not shown: {exc}"]
-    return ({"decision_log": anchor} if anchor else {}), []
+    return ({DECISION_HEAD: anchor} if anchor else {}), []
+
+
+def log_week(settings: ScoreSettings, result: WeekResult) -> None:
+    """Log the scored week's run to MLflow; a store that fails now (locked, full disk) is said as
+    such, after saying that the week itself is scored and complete."""
+    try:
+        weekly_runs.log_scoring_run(
+            settings.tracking, settings.weekly_experiment, result.folder, result.manifest
+        )
+    except Exception as exc:
+        problem = store.mlflow_failure_message(exc)
+        if problem is None:
+            raise
+        raise ResilienceError(
+            f"week {result.week} was scored into {result.folder} (complete), but its run was not "
+            f"logged to MLflow: {problem}"
+        ) from exc
 
 
 def score(input_path: str | Path, champion: VettedChampion, settings: ScoreSettings) -> WeekResult:
@@ -87,6 +109,7 @@ def score(input_path: str | Path, champion: VettedChampion, settings: ScoreSetti
         if previous is not None and not log_warnings:
             recorded = decisions.decisions_for_week(settings.decision_log, previous.name)
             write_text_atomic(folder / DECISIONS, json.dumps(recorded, indent=2))
+        write_drift_page(folder)  # each feature against the reference, for analysts
         if settings.report:
             build_report(folder, previous, marking=settings.marking)
 
@@ -116,11 +139,10 @@ def score(input_path: str | Path, champion: VettedChampion, settings: ScoreSetti
         priority=settings.priority,
         manifest_extra=anchor,
         draws=settings.draws,
+        playbook=settings.playbook,
+        keep=settings.keep_extract and settings.keep_extracts_weeks != 0,
     )
+    prune_kept_extracts(Path(settings.output_root), settings.keep_extracts_weeks)
     if settings.log_to_mlflow:
-        weekly_runs.log_scoring_run(
-            settings.tracking, settings.weekly_experiment, result.folder, result.manifest
-        )
-        if anchor:
-            weekly_runs.anchor_decision_log(settings.weekly_experiment, anchor["decision_log"])
+        log_week(settings, result)
     return result

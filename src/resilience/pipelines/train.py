@@ -10,27 +10,25 @@ it, its registered version and the champion decision (:mod:`resilience.governanc
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass, field
+import logging
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from resilience.core.errors import ResilienceError
 from resilience.core.progress import Stages
-from resilience.core.weeks import iso_week, iso_weeks
-from resilience.data.asof import check_training_extract
+from resilience.core.weeks import iso_weeks
+from resilience.data.asof import AsOf, check_training_extract
 from resilience.data.contract import DataContract
-from resilience.explain import Explanation, explain, global_view
+from resilience.data.snapshots import SnapshotFolder
+from resilience.explain import Explanation, global_view
 from resilience.explain.screen import ScreenConfig, screen_features
 from resilience.governance.card import publish
 from resilience.governance.champion import ChampionConfig, PromotionDecision, Recipe
-from resilience.governance.fairness import (
-    fairness_flags,
-    group_calibration,
-    verify_detectable_gaps,
-)
 from resilience.governance.promotion import apply_champion_rule
+from resilience.learn.by_age import age_metric_names, by_record_age
 from resilience.learn.evaluation import (
     PROBABILITY,
     Evaluation,
@@ -40,36 +38,72 @@ from resilience.learn.evaluation import (
     fit_and_evaluate,
 )
 from resilience.learn.evidence import ModelEvidence
-from resilience.learn.metrics import calibration_table, cohort_groups, headline_metrics, reportable
-from resilience.learn.plots import plot_calibration, plot_precision_at_k, plot_roc
+from resilience.learn.families import family as family_of
+from resilience.learn.metrics import (
+    calibration_table,
+    capacity_curve,
+    cohort_groups,
+)
+from resilience.learn.plots import (
+    plot_calibration,
+    plot_lift_and_gain,
+    plot_precision_at_k,
+    plot_precision_recall_at_k,
+    plot_roc,
+)
 from resilience.learn.ranges import INTERVAL_COLUMNS, IntervalConfig, attach_ranges, fit_ranges
+from resilience.learn.records import RecordsAsTheyStood, RecordsConfig, records_as_they_stood
 from resilience.learn.segments import maybe_segmented
 from resilience.learn.split import SplitConfig, split_history
-from resilience.tracking import pyfunc, runs, vetting
+from resilience.pipelines.train_evidence import (
+    build_evidence,
+    explanation_fidelity,
+)
+from resilience.tracking import pyfunc, registration, runs, signing
+from resilience.tracking.run_page import (
+    display_run_name,
+    grouped_slice_metric_names,
+    headline_metric_names,
+    labels_to,
+    slice_metric_names,
+)
 from resilience.tracking.store import TrackingConfig
-from resilience.weekly import drift
 
-SLICE_METRICS = {
-    "roc_auc": "auc",
-    "brier": "brier",
-    "calibration_gap": "calibration_gap",
-    "calibration_slope": "calibration_slope",
-}
+log = logging.getLogger(__name__)
 CONTRACT_PARAMS = ("data.name", "data.contract_version", "data.horizon_weeks")
+# Config sections kept out of params: prose for the model card (in config/resolved.yaml)
+PROSE_SECTIONS = ("governance.",)
+# The metrics a run page leads with, in its "headline" section; per-slice ones group under "slice/"
+BY_AGE_TABLE = "tables/metrics_by_record_age.csv"
+RUN_DESCRIPTION_TAG = "mlflow.note.content"  # the description MLflow's run page shows
+RECORDS_TAG = "records"  # how the run's rows were recorded: as they stood, or final only
+FINAL_RECORDS_ONLY = (
+    "trained on final records only (no snapshots=): fresh records will be scored as if they were "
+    "complete, and how far their estimates are off cannot be measured"
+)
 
 
 @dataclass(frozen=True)
 class TrainingData:
     """The labelled history and what a run records about where it came from. ``truth``: a
     synthetic world's true probabilities (evaluation only, never trained on); ``as_of``: when the
-    extract was taken (labels younger than the horizon are refused, :mod:`resilience.data.asof`)."""
+    extract was taken (labels younger than the horizon are refused, :mod:`resilience.data.asof`);
+    ``snapshots``: weekly extracts holding the records as they stood (:mod:`resilience.data.
+    snapshots`; None: the history's final records only)."""
 
     history: pd.DataFrame
     contract: DataContract
     input_path: str | Path
     input_sha256: str
     truth: pd.DataFrame | None = None
-    as_of: pd.Timestamp | None = None
+    as_of: AsOf | None = None
+    snapshots: SnapshotFolder | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the run, its model card and every briefing of its model must say (the label-age
+        guard switched off with ``as_of=unchecked``)."""
+        return [self.as_of.warning] if self.as_of and self.as_of.warning else []
 
 
 @dataclass(frozen=True)
@@ -84,6 +118,7 @@ class TrainSettings:
     """
 
     split: SplitConfig = field(default_factory=SplitConfig)
+    records: RecordsConfig = field(default_factory=RecordsConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     champion: ChampionConfig = field(default_factory=ChampionConfig)
@@ -110,6 +145,8 @@ class Trained:
     explanation: Explanation
     recipe: Recipe
     coverage: pd.DataFrame
+    by_age: pd.DataFrame = field(default_factory=pd.DataFrame)
+    rows: RecordsAsTheyStood | None = None  # the rows it was made of (learn/records.py)
 
 
 @dataclass
@@ -120,16 +157,39 @@ class TrainResult:
     promotion: PromotionDecision | None
     evidence: ModelEvidence | None = None
     churn: dict | None = None
+    signed_by_key: str | None = None  # the key that signed the registered version; None: unsigned
+    unsigned_because: str = ""
+    as_they_stood: bool = False  # trained on records as they stood (weekly snapshots)
+    experiment_id: str | None = None
+
+
+def training_rows(data: TrainingData, settings: TrainSettings, stages: Stages):
+    """The split (made once, on the labelled history) and the rows every step uses: records as
+    they stood when snapshots are given (:mod:`resilience.learn.records`), else the history's
+    final records (and the run says what that means)."""
+    with stages.stage("split", "split by line and time"):
+        split = split_history(data.history, data.contract, settings.split)
+    if data.snapshots is None:
+        log.warning("%s", FINAL_RECORDS_ONLY)
+        return RecordsAsTheyStood(split, data.history, data.history, {"records": "final"})
+    with stages.stage(
+        "snapshots", f"records as they stood, from {len(data.snapshots.files)} weekly extracts"
+    ):
+        stood = records_as_they_stood(
+            data.history, split, data.contract, data.snapshots, settings.records
+        )
+    return replace(stood, summary={"records": "as they stood", **stood.summary})
 
 
 def train(data: TrainingData, recipe, settings: TrainSettings, stages: Stages) -> Trained:
-    """Every step of training, assembled: split once, fit and evaluate (and compare segment models
-    with the single model), refit on every labelled row, screen the reasons, fit the ranges,
-    gather the evidence. The ``recipe`` (an unfitted model) is fitted in place."""
-    history, contract = data.history, data.contract
-    check_training_extract(history, contract, data.as_of, source=str(data.input_path))
-    with stages.stage("split", "split by line and time"):
-        split = split_history(history, contract, settings.split)
+    """Every step of training, assembled: split once (records as they stood when snapshots are
+    given), fit and evaluate (and compare segment models with the single model), refit on every
+    labelled disruption, screen the reasons, fit the ranges, judge them by record age, gather the
+    evidence. The ``recipe`` (an unfitted model) is fitted in place."""
+    contract = data.contract
+    check_training_extract(data.history, contract, data.as_of, source=str(data.input_path))
+    rows = training_rows(data, settings, stages)
+    split = rows.split
     model = maybe_segmented(recipe, settings.segment_by)
     evaluation = fit_and_evaluate(split, contract, model, settings.evaluation, data.truth, stages)
     if model is not recipe:  # segment models: the single model on the same split
@@ -137,16 +197,16 @@ def train(data: TrainingData, recipe, settings: TrainSettings, stages: Stages) -
             compare_with(recipe, evaluation, split, settings.evaluation, data.truth)
         )
     if settings.refit_on_all:
-        with stages.stage("refit", f"refit on all {len(history):,} labelled rows"):
-            model = deployable(evaluation, history, refit_on_all=True)
+        with stages.stage("refit", f"refit on all {len(rows.all_rows):,} labelled rows"):
+            model = deployable(evaluation, rows.all_rows, refit_on_all=True)
     screened = screen_features(
-        model, evaluation, split, history, settings.screen, settings.evaluation
+        model, evaluation, split, rows.all_rows, settings.screen, settings.evaluation
     )  # a reason must be earned
     model, evaluation = screened.model, screened.evaluation
     evaluation.metrics.update(screened.metrics)
     evaluation.timings.update(screened.timings)
     model.reason_screen_ = evaluation.model.reason_screen_ = screened.screen
-    coverage = pd.DataFrame()
+    coverage, ensembles = pd.DataFrame(), None
     if settings.intervals is not None and settings.intervals.enabled:
         with stages.stage("intervals", "fit the ensemble that gives every line a range"):
             ranges = fit_ranges(evaluation, split, settings.intervals, data.truth)
@@ -154,13 +214,38 @@ def train(data: TrainingData, recipe, settings: TrainSettings, stages: Stages) -
         evaluation.metrics.update(ranges.metrics)
         for column in INTERVAL_COLUMNS:
             evaluation.test_predictions[column] = ranges.test_ranges[column].to_numpy()
-        coverage = ranges.coverage
+        coverage, ensembles = ranges.coverage, ranges.ensembles
+    by_age = by_record_age(
+        evaluation.model,
+        split.test_by_age,
+        contract,
+        data.truth,
+        ensembles,
+        settings.evaluation.n_bins,
+    )
+    evaluation.metrics.update(age_metric_names(by_age))
     recipe_record = Recipe.of(model, settings.experiment)
     with stages.stage("explain", "explain the test period, fairness and drift reference"):
         evidence, explanation = build_evidence(
-            model, evaluation, history, contract, settings.evaluation, recipe_record
+            model,
+            evaluation,
+            rows.scoring_rows,
+            contract,
+            settings.evaluation,
+            recipe_record,
+            by_age,
         )
-    return Trained(model, evaluation, evidence, explanation, recipe_record, coverage)
+    evidence = replace(evidence, warnings=data.warnings)
+    return Trained(
+        model,
+        evaluation,
+        evidence,
+        explanation,
+        recipe_record,
+        coverage,
+        by_age,
+        rows,
+    )
 
 
 def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> TrainResult:
@@ -170,6 +255,7 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
     ranges`); their widening and coverage are logged as ``test_interval_*``.
     """
     stages = Stages("train", enabled=settings.progress)
+    started_ms = int(time.time() * 1000)  # the run page's Duration covers the fit, not only logging
     trained = train(data, recipe, settings, stages)
     model, evaluation, contract = trained.model, trained.evaluation, data.contract
     tags = {
@@ -179,164 +265,130 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
         "input": str(data.input_path),
         "model_family": model.family,
         "recipe": settings.run_name or f"{model.family}-default",
+        RECORDS_TAG: records_note(trained.rows.summary),
+        **{f"warning.{i + 1}": w[:5000] for i, w in enumerate(data.warnings)},
     }
+    if trained.rows.summary.get("records") != "as they stood":  # the run's description says so
+        tags[RUN_DESCRIPTION_TAG] = FINAL_RECORDS_ONLY
     name = display_run_name(settings.run_name, model.family, contract, data.history)
     with runs.start_run(
-        settings.tracking, run_name=name, parent_run_id=settings.parent_run_id, tags=tags
+        settings.tracking,
+        run_name=name,
+        parent_run_id=settings.parent_run_id,
+        tags=tags,
+        started_ms=started_ms,
     ) as run:
         with stages.stage("plots_and_logging", "log params, datasets, metrics, tables and plots"):
             _log_run_contents(trained, data, settings)
         register = settings.tracking.registered_model_name if settings.tracking.register else None
         with stages.stage("log_model", "log the model" + (" and register it" if register else "")):
-            info = pyfunc.log_persistence_model(model, data.history.head(5), register)
+            info = pyfunc.log_persistence_model(model, trained.rows.scoring_rows.head(5), register)
         version = (
             str(info.registered_model_version)
             if register and info.registered_model_version
             else None
         )
-        promotion, churn = None, None
+        promotion, churn, signed = None, None, (None, "")
         if version:
-            with stages.stage("register_and_card", "champion rule and model card"):
-                # the artifact digest is part of the version's identity: scoring loads only matching files
-                vetting.record_digest(register, version)
+            with stages.stage("register_and_card", "champion rule, model card and signature"):
+                # the digest shown in the card; the signature (last) vouches for files, card and evidence
+                registration.record_digest(register, version)
                 promotion, churn = apply_champion_rule(
                     version,
                     model,
                     trained.evidence,
                     trained.recipe,
-                    data.history,
+                    trained.rows.scoring_rows,  # rows as scoring meets them
                     contract,
                     register,
                     settings.champion,
+                    settings.tracking.trusted_keys,
                 )
                 publish(register, version, settings.governance)
+                signed = sign_registered(register, version, settings.tracking, run.info.run_id)
         runs.log_metrics({f"seconds_{k}": v for k, v in evaluation.timings.items()})
-    return TrainResult(evaluation, run.info.run_id, version, promotion, trained.evidence, churn)
+        stood = trained.rows.summary.get("records") == "as they stood"
+        description = run_description(trained, data, settings, promotion)
+        runs.set_tags(
+            {RUN_DESCRIPTION_TAG: description + ("" if stood else "\n\n" + FINAL_RECORDS_ONLY)}
+        )
+    return TrainResult(
+        evaluation,
+        run.info.run_id,
+        version,
+        promotion,
+        trained.evidence,
+        churn,
+        *signed,
+        experiment_id=run.info.experiment_id,
+        as_they_stood=stood,
+    )
+
+
+def records_note(summary: dict) -> str:
+    """What the run's rows were made of, in one sentence (the ``records`` tag, the model card)."""
+    if summary.get("records") != "as they stood":
+        return FINAL_RECORDS_ONLY
+    final = summary["disruptions_final_record_only"]
+    return (
+        f"records as they stood: {summary['per_disruption']} weekly snapshots of each of "
+        f"{summary['disruptions_in_snapshots']:,} labelled disruptions, from "
+        f"{summary['snapshot_files']} weekly extracts, the record's age an input"
+        + (f"; {final:,} disruptions no snapshot held kept their final record" if final else "")
+    )
+
+
+def sign_registered(
+    name: str, version: str, tracking: TrackingConfig, run_id: str
+) -> tuple[str | None, str]:
+    """Sign a version just registered (its files, card and evidence) with the registration key;
+    returns the key's id, or None and why when there is no usable key: the version then stays
+    unsigned and scoring refuses it until a person signs it (``resilience-sign``)."""
+    try:
+        key = signing.load_private_key(signing.private_key_path(tracking.signing_key))
+    except ResilienceError as exc:
+        return None, str(exc)
+    statement = registration.sign_version(
+        name,
+        version,
+        key,
+        "resilience-train",
+        f"registered by training run {run_id}",
+        tracking.trusted_keys,
+    )
+    return statement.key_id, ""
 
 
 # -- the evidence -----------------------------------------------------------------------------------
-def fairness_table(
-    evaluation: Evaluation, contract: DataContract, config: EvaluationConfig
-) -> list[dict]:
-    """Slice metrics (bootstrap intervals) with calibration in the large, slope, the fairness flag
-    with the interval it used and the gap it could detect (verified by simulation)."""
-    frame = evaluation.test_predictions
-    groups = group_calibration(
-        frame, list(contract.slices), contract.label, PROBABILITY, config.min_slice_size
-    )
-    slices = evaluation.slices
-    if len(groups) and len(slices):
-        extra = [c for c in groups.columns if c not in slices.columns or c in ("slice", "value")]
-        slices = slices.merge(groups[extra], on=["slice", "value"], how="left")
-    flags = fairness_flags(
-        slices,
-        config.fairness_tolerance,
-        config.fairness_family_level,
-        contract.cohort_column if contract.cohort_column in contract.slices else None,
-        config.fairness_cohort_level,
-    )
-    return verify_detectable_gaps(
-        flags, frame, contract.label, PROBABILITY, config.min_slice_size, config.seed
-    )
-
-
-def build_evidence(
-    model,
-    evaluation: Evaluation,
-    history: pd.DataFrame,
-    contract: DataContract,
-    config: EvaluationConfig,
-    recipe: Recipe | None = None,
-) -> tuple[ModelEvidence, Explanation]:
-    """What scoring, reports, model cards and the champion rule need to know about ``model``;
-    returns the evidence and the registered model's explanation of the test period."""
-    frame = evaluation.test_predictions
-    by_cohort = {
-        value: headline_metrics(
-            group[contract.label].astype(int),
-            group[PROBABILITY],
-            iso_weeks(group[contract.date_column]),
-            config.capacity_k,
-            config.n_bins,
-        )
-        for value, group in cohort_groups(frame, contract.cohort_column)
-        if reportable(group[contract.label].astype(int), config.min_slice_size)
-    }
-    explanation = explain(model, evaluation.test_frame)
-    labels = {name: contract.describe(name) for name in model.feature_names_}
-    # Drift is judged against the most recent labelled span (the test-period window), not all
-    # history: a world with trends would otherwise flag every new week.
-    recent = history[
-        pd.to_datetime(history[contract.date_column]) >= pd.Timestamp(evaluation.split.test_start)
-    ]
-    reference = drift.build_reference(
-        recent,
-        list(model.feature_names_),
-        list(model.categorical_features_),
-        labels,
-        top_reason_shares=top_reason_shares(explanation),
-        top_reason_rows=len(explanation),
-        ageing=[name for name in model.feature_names_ if contract.column(name).ageing],
-    )
-    evidence = ModelEvidence(
-        family=model.family,
-        split=evaluation.split.as_dict(),
-        test_metrics=dict(evaluation.metrics),
-        test_metrics_by_cohort=by_cohort,
-        calibration_table=calibration_table(
-            frame[contract.label].astype(int), frame[PROBABILITY], config.n_bins
-        ).to_dict("records"),
-        fairness=fairness_table(evaluation, contract, config),
-        drift_reference=reference,
-        recipe=(recipe or Recipe.of(model)).as_dict(),
-        evaluation_model=evaluation.model if evaluation.model is not model else None,
-        refit_on_all=evaluation.model is not model,
-    )
-    return evidence, explanation
-
-
-def top_reason_shares(explanation: Explanation) -> dict[str, float]:
-    """Share of test-period lines whose largest contribution is each concept (explanation drift baseline)."""
-    concepts = pd.Series(explanation.top_concepts)
-    return {str(k): float(v) for k, v in concepts.value_counts(normalize=True).sort_index().items()}
-
-
-def explanation_fidelity(explanation: Explanation) -> dict:
-    """Evidence that the explanations are exact: on every test-period row, the contributions add
-    up to the model's log-odds and the points to the probability's distance from the baseline."""
-    contributions = explanation.contributions.to_numpy(float)
-    additivity = np.abs(explanation.base_log_odds + contributions.sum(axis=1) - explanation.margin)
-    points = explanation.points.to_numpy(float).sum(axis=1)
-    target = 100 * (np.asarray(explanation.probability, float) - explanation.baseline_probability)
-    return {
-        "rows_checked": int(len(explanation)),
-        "method": "exact SHAP (LightGBM pred_contrib / linear), checked row by row",
-        "max_additivity_error_log_odds": float(additivity.max()) if len(additivity) else 0.0,
-        "max_points_error": float(np.abs(points - target).max()) if len(points) else 0.0,
-    }
-
-
 # -- what the run records ---------------------------------------------------------------------------
-def slice_metric_names(fairness: list[dict]) -> dict[str, float]:
-    """Per-slice metrics under MLflow names such as ``auc.line_type.home_grown``."""
-    out = {}
-    for row in fairness:
-        if row.get("suppressed"):
-            continue
-        value = re.sub(r"[^A-Za-z0-9_\-. /]", "_", str(row["value"]))[:100]
-        for column, short in SLICE_METRICS.items():
-            number = row.get(column)
-            if number is not None and np.isfinite(float(number)):
-                out[f"{short}.{row['slice']}.{value}"] = float(number)
-    return out
-
-
-def display_run_name(
-    recipe_name: str | None, family: str, contract: DataContract, history: pd.DataFrame
+def run_description(
+    trained: Trained, data: TrainingData, settings: TrainSettings, promotion
 ) -> str:
-    """``lightgbm-default · default · 2026-W47``: recipe, data config and the data's last week."""
-    last = pd.to_datetime(history[contract.date_column]).max()
-    return f"{recipe_name or family + '-default'} · {contract.name} · {iso_week(last)}"
+    """The run page's description: what was trained, on what, and how it did (Markdown)."""
+    model, metrics, split = trained.model, trained.evaluation.metrics, trained.evaluation.split
+    k = settings.evaluation.capacity_k
+    period = split.as_dict()
+    recipe = settings.experiment or "the default recipe"
+    lines = [
+        f"**{model.family}** model ({recipe}, data config `{data.contract.name}`, "
+        f"{len(model.feature_names_)} features) trained on {len(data.history):,} labelled "
+        f"disruptions with labels to {labels_to(data.contract, data.history)} "
+        f"(`{Path(str(data.input_path)).name}`, SHA-256 `{data.input_sha256[:12]}…`).",
+        "",
+        f"Held-out test period {period.get('test_start', '?')} to {period.get('test_end', '?')} "
+        f"({period.get('test_rows', '?')} disruptions of lines never seen in training): "
+        f"ROC AUC {metrics.get('roc_auc', float('nan')):.3f}, PR AUC "
+        f"{metrics.get('pr_auc', float('nan')):.3f}, Brier {metrics.get('brier', float('nan')):.3f}, "
+        f"calibration error {metrics.get('ece', float('nan')):.3f}, precision at the weekly "
+        f"capacity of {k} lines {metrics.get(f'precision_at_{k}', float('nan')):.2f}.",
+    ]
+    if promotion is not None:
+        lines += [
+            "",
+            f"Registry: {'champion' if promotion.promote else 'challenger'}, {promotion.reason}.",
+        ]
+    lines += ["", "Headline metrics lead under `headline/`; per-slice ones group under `slice/`."]
+    return "\n".join(lines)
 
 
 def _log_plots(evaluation: Evaluation, contract: DataContract, config: EvaluationConfig) -> None:
@@ -358,19 +410,30 @@ def _log_plots(evaluation: Evaluation, contract: DataContract, config: Evaluatio
         "plots/precision_at_k.png",
     )
     runs.log_frame(calibration_table(y, p, config.n_bins), runs.CALIBRATION_TABLE)
+    curve = capacity_curve(y, p, weeks, max_k=max(20, config.capacity_k * 3))
+    runs.log_figure(
+        plot_precision_recall_at_k(curve, config.capacity_k), "plots/precision_recall_at_k.png"
+    )
+    runs.log_figure(plot_lift_and_gain(curve, config.capacity_k), "plots/lift_gain_at_capacity.png")
+    runs.log_frame(curve, "tables/lift_gain_at_k.csv")
 
 
 def _run_params(settings: TrainSettings, evaluation: Evaluation, model) -> dict:
     """Params for MLflow: the config without the data contract's hundreds of entries (the contract
-    is one artifact, ``config/data_contract.json``), plus the split's result and the model's size."""
+    is one artifact, ``config/data_contract.json``) or the model card's prose, with the model's
+    parameters as they were in force (a null in the config shows the toolkit's default), plus the
+    split's result and the model's size."""
     kept = {
         k: v
         for k, v in settings.params.items()
-        if not k.startswith("data.") or k in CONTRACT_PARAMS
+        if (not k.startswith("data.") or k in CONTRACT_PARAMS) and not k.startswith(PROSE_SECTIONS)
     }
+    resolved = family_of(model.family).resolved_params(model.params)
     return {
         **kept,
+        **{f"model.params.{k}": v for k, v in resolved.items()},
         "refit_on_all": settings.refit_on_all,
+        "features.used": json.dumps(list(model.feature_names_)),
         **{f"split.result.{k}": v for k, v in evaluation.split.as_dict().items()},
         **{f"model.capacity.{k}": v for k, v in model.capacity().items()},
     }
@@ -385,7 +448,9 @@ def _log_run_contents(trained: Trained, data: TrainingData, settings: TrainSetti
         runs.log_dataset(evaluation.train_frame, "training rows", "training", source, label)
     runs.log_dataset(evaluation.test_frame, "test period", "test", source, label)
     runs.log_metrics(dict(evaluation.metrics), prefix="test_")
-    runs.log_metrics(slice_metric_names(evidence.fairness))
+    runs.log_metrics(slice_metric_names(evidence.fairness))  # the names older runs have
+    runs.log_metrics(headline_metric_names(evaluation.metrics))
+    runs.log_metrics(grouped_slice_metric_names(evidence.fairness))
     for name, text in settings.artifacts.items():
         runs.log_text(text, name)
     runs.log_text(json.dumps(contract.to_dict(), indent=2), runs.CONTRACT_ARTIFACT)
@@ -408,3 +473,6 @@ def _log_run_contents(trained: Trained, data: TrainingData, settings: TrainSetti
     runs.log_evidence(evidence)
     if len(trained.coverage):
         runs.log_frame(trained.coverage, "tables/interval_coverage.csv")
+    if len(trained.by_age):
+        runs.log_frame(trained.by_age, BY_AGE_TABLE)
+    runs.log_params({f"records.result.{k}": v for k, v in trained.rows.summary.items()})

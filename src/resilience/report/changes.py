@@ -92,10 +92,13 @@ def change_words(
     previous_percent: Any,
     unchanged_points: int = UNCHANGED_POINTS,
     moved_by: str = "",
+    record: str = "",
 ) -> dict[str, str]:
-    """The change as a symbol and words ("up 12 points (from 40%); moved most by Runners arrested
-    (+6.1 points)"), and page 1's form in two parts: ``compact`` ("up 12 points (from 40%)",
-    "unchanged (was 97%)") and ``moved`` ("moved most by ...", or "")."""
+    """The change as a symbol and words ("up 12 points (from 40%); record updated: runners
+    arrested 0 to 2; moved most by Runners arrested (+6.1 points)"), and page 1's form in two
+    parts: ``compact`` ("up 12 points (from 40%)", "unchanged (was 97%)") and ``moved`` (the
+    record's words and "moved most by ...", or ""). ``record``: :func:`record_updates`' words for
+    the same disruption (a filled-in record, or the same record with a changed estimate)."""
     if kind == "new":
         return {
             "kind": "new",
@@ -106,7 +109,6 @@ def change_words(
         }
     points = int(points)
     was = f"from {int(previous_percent)}%"
-    because = f"; moved most by {moved_by}" if moved_by else ""
     if kind == "unchanged":
         detail = (
             "no change"
@@ -123,13 +125,66 @@ def change_words(
     word = "up" if kind == "up" else "down"
     symbol = "\u25b2" if kind == "up" else "\u25bc"
     unit = "point" if abs(points) == 1 else "points"
+    moved = "; ".join(p for p in (record, f"moved most by {moved_by}" if moved_by else "") if p)
     return {
         "kind": kind,
         "symbol": symbol,
-        "text": f"{word} {abs(points)} {unit} ({was}){because}",
+        "text": f"{word} {abs(points)} {unit} ({was})" + (f"; {moved}" if moved else ""),
         "compact": f"{word} {abs(points)} {unit} ({was})",
-        "moved": f"moved most by {moved_by}" if moved_by else "",
+        "moved": moved,
     }
+
+
+def _value_text(value: Any) -> str:
+    """A recorded value as the board prints it: yes/no, a whole number, or "not recorded"."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "not recorded"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float, np.number)) and float(value).is_integer():
+        return f"{int(value):,}"
+    return clean_text(value)
+
+
+def record_updates(
+    pairs: Sequence[tuple[str, str]],
+    now: pd.DataFrame | None,
+    before: pd.DataFrame | None,
+    contract,
+    limit: int = 3,
+) -> dict[str, str]:
+    """For pairs (this week's disruption, last week's) of the **same** disruption, whose records
+    both weeks kept (:meth:`~resilience.report.load.WeekData.records_for`): which recorded inputs
+    changed, as "record updated: runners arrested 0 to 2" (a move caused by what was keyed in
+    since), or "same record as last week" (the estimate moved for an unchanged record: a newer
+    model, or the record a week older). The record's age, which the toolkit derives, is not a
+    recorded field. Pairs without both records get no words."""
+    if now is None or before is None or now.empty or before.empty:
+        return {}
+    fields = [f for f in contract.features if f not in contract.derived_columns]
+    fields = [f for f in fields if f in now.columns and f in before.columns]
+    now_rows = now.drop_duplicates(contract.id_column).set_index(contract.id_column)
+    before_rows = before.drop_duplicates(contract.id_column).set_index(contract.id_column)
+    words = {}
+    for current, previous in pairs:
+        if (
+            current != previous
+            or current not in now_rows.index
+            or previous not in before_rows.index
+        ):
+            continue
+        a, b = now_rows.loc[current], before_rows.loc[previous]
+        changed = [f for f in fields if _value_text(a[f]) != _value_text(b[f])]
+        if not changed:
+            words[current] = "same record as last week"
+            continue
+        shown = [
+            f"{contract.column(f).label_text or f} {_value_text(b[f])} to {_value_text(a[f])}"
+            for f in changed[:limit]
+        ]
+        more = f" and {plural(len(changed) - limit, 'other field')}" if len(changed) > limit else ""
+        words[current] = "record updated: " + ", ".join(shown) + more
+    return words
 
 
 def moved_most(
@@ -254,8 +309,12 @@ def estimates_verdict(persisted: int, probabilities: pd.Series) -> str:
     count that persisted is within what chance alone gives (two standard deviations of the sum of
     the estimates, and at least one line), else "so more" or "so fewer persisted than estimated"."""
     p = probabilities.dropna().clip(0, 1)
-    expected, spread = float(p.sum()), float(np.sqrt((p * (1 - p)).sum()))
-    if abs(persisted - expected) <= max(2 * spread, 1.0):
+    return verdict(persisted, float(p.sum()), float((p * (1 - p)).sum()))
+
+
+def verdict(persisted: int, expected: float, variance: float) -> str:
+    """:func:`estimates_verdict` from the sum of the estimates and of their variances."""
+    if abs(persisted - expected) <= max(2 * float(np.sqrt(variance)), 1.0):
         return "so they were close"
     return (
         "so more persisted than estimated"

@@ -208,7 +208,7 @@ def matrix(rows: pd.DataFrame) -> dict | None:
         for i in range(len(BAND_NAMES))
     ]
     short = [band_range(name) for name in BAND_NAMES]
-    harm_labels = [_harm_band_label(j) for j in range(len(HARM_BANDS))]
+    harm_labels = [harm_band_label(j) for j in range(len(HARM_BANDS))]
     chart = matrix_chart(cells, short, harm_labels, "chart-matrix")
     chart["aria_label"] = (
         "Likelihood and harm matrix: lines counted by yardstick band (across) and harm band (up). "
@@ -233,7 +233,7 @@ def matrix(rows: pd.DataFrame) -> dict | None:
     }
 
 
-def _harm_band_label(j: int) -> str:
+def harm_band_label(j: int) -> str:
     name, low = HARM_BANDS[j]
     high = HARM_BANDS[j + 1][1] if j + 1 < len(HARM_BANDS) else None
     return (
@@ -271,11 +271,12 @@ def policy_table(policy: Mapping[str, Any]) -> dict | None:
 
 
 def line_words(row: Mapping[str, Any]) -> dict:
-    """The likelihood in words: in full ("words", "range": whether the range spans bands) and compact
+    """The likelihood in words: in full ("words", "range": the plausible range and the chance of
+    "likely or more") and compact
     for page 1: the band with its plausible range, "likely (55-78%)", and the best estimate beside it."""
     placement = place(float(row["persistence_probability"]))
     low, high = number(row.get("probability_low")), number(row.get("probability_high"))
-    compact, compact_range, estimate = placement.words, "", ""
+    compact, compact_range, estimate = f"{placement.band} ({placement.percent}%)", "", ""
     if low is not None and high is not None:
         compact, compact_range = placement.band, f"({low * 100:.0f}\u2013{high * 100:.0f}%)"
         estimate = f"best estimate {placement.percent}%"
@@ -287,6 +288,10 @@ def line_words(row: Mapping[str, Any]) -> dict:
         "compact": compact,
         "compact_range": compact_range,
         "estimate": estimate,
+        # issue 21: the line's share of the week's joint draws on the shortlist
+        "on_list": draw_words(row),
+        "on_shortlist_share": number(row.get("on_shortlist_share")),
+        "shortlist_group": clean_text(row.get("shortlist_group")),
     }
 
 

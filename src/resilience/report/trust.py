@@ -6,12 +6,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from resilience.core.week_files import DECISION_HEAD
 from resilience.data.contract import DataContract
 from resilience.report.charts import calibration_chart
+from resilience.report.record_age import record_age_words
+from resilience.report.trends import realised_total
 from resilience.report.words import (
     clean_text,
     number,
     percent,
+    plural,
     points_text,
     signed_points,
     slice_value_text,
@@ -276,6 +280,21 @@ def trust(manifest: Mapping[str, Any], drift: Mapping[str, Any], contract: DataC
         "input_sha256": clean_text(input_info.get("sha256") or ""),
         "input_path": clean_text(input_info.get("path") or ""),
         "toolkit_version": clean_text(manifest.get("toolkit_version") or "not recorded"),
+        "record_age": record_age_words(model),
+        "decision_log": decision_log_head(manifest),
+    }
+
+
+def decision_log_head(manifest: Mapping[str, Any]) -> dict | None:
+    """The decision log's record count and head hash when the week was scored: printed, each
+    briefing is a witness kept outside the machine (``resilience-decide verify=true head=...``)."""
+    head = manifest.get(DECISION_HEAD)
+    if not isinstance(head, Mapping) or number(head.get("records")) is None:
+        return None
+    return {
+        "records": f"{int(head['records']):,}",
+        "head_hash": clean_text(head.get("head_hash") or ""),
+        "log_id": clean_text(head.get("log_id") or ""),
     }
 
 
@@ -293,22 +312,31 @@ def _tolerance_text(tolerance: float | None) -> str:
     )
 
 
-def how_sure(facts: Mapping[str, Any]) -> str:
-    """Page 1's "how sure" in one or two plain sentences, from :func:`trust`'s words: how well the
-    model ranked and how close its probabilities were on the test period, and this week's warnings."""
+def how_sure(facts: Mapping[str, Any], trend: Mapping[str, Any] | None = None) -> str:
+    """Page 1's "how sure" in plain sentences, from :func:`trust`'s words: how well the model ranked
+    and how close its probabilities were to the share that persisted on the test period; how the
+    estimates did on outcomes known since (from ``trend``); and this week's warnings."""
     overall = facts.get("overall") or {}
     parts = []
     if overall.get("ranking", "not recorded") != "not recorded":
         parts.append(f"ranked a line that persisted above one that closed {overall['ranking']}")
     if overall.get("calibration_error", "not recorded") != "not recorded":
         parts.append(
-            f"its probabilities were on average {overall['calibration_error']} from what happened"
+            "lines it gave about the same probability persisted at a rate on average "
+            f"{overall['calibration_error']} from it (its calibration error)"
         )
     text = (
         f"Tested on past disruptions it had not seen, the model {'; '.join(parts)}."
         if parts
         else "No test results were recorded with this model."
     )
+    realised = realised_total(trend)
+    if realised:
+        text += (
+            f" Since then, {plural(realised['known'], 'outcome')} of lines it scored became known: "
+            f"{realised['persisted']:,} persisted against about {realised['expected']:,.0f} expected "
+            f"from the estimates given before each was known, {realised['verdict']}."
+        )
     cautions = []
     if facts.get("alerts"):
         n = len(facts["alerts"])

@@ -8,8 +8,9 @@ trained without intervals has none) and the top reasons for and against in words
 ``mlflow.pyfunc.spark_udf`` runs on each Spark partition, so Spark and pandas scoring agree.
 
 Loading a pickled model runs code, so load it with :func:`load_vetted` rather than
-``mlflow.pyfunc.load_model``: the registry record, the model card and the artifact digest are
-checked before anything is unpickled (see :func:`resilience.tracking.vetting.vet_model`). Every
+``mlflow.pyfunc.load_model``: the version's signature by a trusted key and the digests of its
+files, card and evidence are checked on a private copy before anything is unpickled, and it is
+unpickled from the bytes that were checked (see :mod:`resilience.tracking.vetting`). Every
 version carries the toolkit's code (MLflow ``code_paths``) and pins its requirements
 (:func:`log_persistence_model`).
 """
@@ -22,8 +23,10 @@ from pathlib import Path
 import mlflow
 import mlflow.pyfunc
 import pandas as pd
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.types.schema import ColSpec, Schema
 
+from resilience.data.record_age import complete_record_age, require_record_age
 from resilience.data.validate import validate_frame
 from resilience.explain import REASON_COLUMNS, explain
 from resilience.learn.ranges import interval_table
@@ -43,6 +46,7 @@ class ResiliencePyfunc(mlflow.pyfunc.PythonModel):
     ) -> pd.DataFrame:
         contract = self.model.contract
         frame = validate_frame(pd.DataFrame(model_input), contract, source="model input").frame
+        frame = require_record_age(frame, contract, self.model.feature_names_, "model input")
         explanation = explain(self.model, frame)
         out = pd.DataFrame(
             {
@@ -61,31 +65,38 @@ class ResiliencePyfunc(mlflow.pyfunc.PythonModel):
         return out
 
 
-def load_vetted(model_uri: str, allow_unregistered: bool = False) -> mlflow.pyfunc.PyFuncModel:
+def load_vetted(
+    model_uri: str, allow_unregistered: bool = False, trusted_keys: str | None = None
+) -> mlflow.pyfunc.PyFuncModel:
     """``mlflow.pyfunc.load_model`` for this toolkit's models, vetted first.
 
     Only a registered version (``models:/name@alias``, ``models:/name/N``, ``models:/m-<id>``) of
-    the current registry with a model card and an unchanged artifact digest loads; anything else is
-    refused with a :class:`~resilience.core.errors.ResilienceError` before any code in it can run, unless
-    ``allow_unregistered=True``.
+    the current registry, signed by a key in the trusted list (``trusted_keys``, else
+    ``$RESILIENCE_TRUSTED_KEYS``) and whose files, model card and evidence match what was signed,
+    loads; anything else is refused with a :class:`~resilience.core.errors.ResilienceError` before
+    any code in it can run, unless ``allow_unregistered=True``.
     """
-    return load_vetted_pyfunc(model_uri, allow_unregistered)[0]
+    return load_vetted_pyfunc(model_uri, allow_unregistered, trusted_keys)[0]
 
 
 def log_persistence_model(model, input_example: pd.DataFrame, registered_model_name: str | None):
     """Log the fitted model as a pyfunc with signature and input example; register it if named."""
 
     python_model = ResiliencePyfunc(model)
+    contract = model.contract
     example = (
-        input_example.drop(columns=[model.contract.label], errors="ignore")
-        .head(5)
-        .reset_index(drop=True)
+        input_example.drop(columns=[contract.label], errors="ignore").head(5).reset_index(drop=True)
     )
+    if contract.record_age_column and contract.record_age_column not in example.columns:
+        # a model trained on final records: its example rows are complete records
+        example[contract.record_age_column] = complete_record_age(contract)
     # the signature speaks MLflow types: categories travel as plain strings
     example = example.apply(
         lambda c: c.astype(object) if isinstance(c.dtype, pd.CategoricalDtype) else c
     )
-    signature = infer_signature(example, python_model.predict(None, example))
+    signature = optional_derived(
+        infer_signature(example, python_model.predict(None, example)), contract.derived_columns
+    )
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=python_model,
@@ -95,6 +106,18 @@ def log_persistence_model(model, input_example: pd.DataFrame, registered_model_n
         pip_requirements=model_requirements(),
         code_paths=[toolkit_source()],
     )
+
+
+def optional_derived(signature: ModelSignature, derived) -> ModelSignature:
+    """The signature with the contract's derived columns (the record's age) optional: the pyfunc
+    takes them when given and derives them from the extraction date otherwise."""
+    inputs = Schema(
+        [
+            ColSpec(spec.type, spec.name, required=spec.name not in set(derived))
+            for spec in signature.inputs.inputs
+        ]
+    )
+    return ModelSignature(inputs, signature.outputs, signature.params)
 
 
 def toolkit_source() -> str:

@@ -57,15 +57,16 @@ def _version_for_uri(client, model_uri: str):
 
 
 def model_version_info(model_uri: str) -> dict[str, Any]:
-    """Name, version, run id and tags of a registered version (``models:/name@alias``,
+    """Name, version, run id, source and tags of a registered version (``models:/name@alias``,
     ``models:/name/N`` or ``models:/m-<id>``); other URIs give an all-None record."""
     if not str(model_uri).startswith("models:/"):
-        return {"name": None, "version": None, "run_id": None, "tags": {}}
+        return {"name": None, "version": None, "run_id": None, "source": None, "tags": {}}
     version = _version_for_uri(MlflowClient(), str(model_uri))
     return {
         "name": version.name,
         "version": str(version.version),
         "run_id": version.run_id,
+        "source": version.source,
         "tags": dict(version.tags or {}),
     }
 
@@ -110,6 +111,11 @@ def record_champion(name: str, version: str) -> None:
     client = MlflowClient()
     client.set_registered_model_alias(name, CHAMPION, str(version))
     client.set_registered_model_tag(name, CHAMPION_HISTORY_TAG, ",".join(history))
+    try:  # @challenger names a version that is not the champion
+        if client.get_model_version_by_alias(name, CHALLENGER).version == str(version):
+            client.delete_registered_model_alias(name, CHALLENGER)
+    except MlflowException:  # no challenger
+        pass
 
 
 def best_champion(name: str) -> str | None:

@@ -1,9 +1,9 @@
 """Runs: starting them, and logging params, metrics, figures, tables, datasets and a model's
-evidence (read back by :func:`load_evidence`).
+evidence (read back, vetted, by :func:`resilience.tracking.vetting.load_vetted_model`).
 
 A model's evidence (metrics, fairness, drift reference, evaluation model) is logged beside it under
 ``evidence/``, so the registered model holds only what predicting needs. The names of the
-artifacts a training run logs and a model card reads are defined here once.
+artifacts a training run logs and a model card, vetting and signing read are defined here once.
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from resilience.core.paths import project_root
-from resilience.learn.evidence import ModelEvidence
-from resilience.tracking.registry import model_version_info
 from resilience.tracking.store import TrackingConfig, connect, ensure_experiment
-from resilience.tracking.vetting import load_persistence_model
 
 EVIDENCE_DIR = "evidence"
+EVIDENCE_JSON = "evidence.json"  # everything known about the model but the model (JSON)
+EVIDENCE_MODEL = "evaluation_model.pkl"  # the model evaluated on the test period (pickled)
+CARD_DIR = "model_card"  # the model card, ATRS record and ALGO-CARE checklist
+CARD_DOCUMENT = "model_card.md"  # the card itself: without it the card is missing
 # What a training run logs that others read back (the model card, the champion rule).
 CONTRACT_ARTIFACT = "config/data_contract.json"
 SPLIT_ARTIFACT = "split.json"
@@ -85,24 +86,54 @@ def start_run(
     parent_run_id: str | None = None,
     experiment_name: str | None = None,
     tags: dict | None = None,
+    started_ms: int | None = None,
 ):
-    """Start a run in the configured experiment (nested under ``parent_run_id`` for sweeps)."""
+    """Start a run in the configured experiment (nested under ``parent_run_id`` for sweeps).
+
+    ``started_ms`` (milliseconds since the epoch): when the work the run records began, so the run
+    page's Duration covers it (training opens its run once the model is fitted)."""
     connect(config)
     experiment_id = ensure_experiment(experiment_name or config.experiment_name)
+    run_id = None
+    if started_ms is not None:
+        created_tags = (
+            {**(tags or {}), "mlflow.runName": run_name} if run_name else dict(tags or {})
+        )
+        if parent_run_id is not None:
+            created_tags["mlflow.parentRunId"] = parent_run_id
+        run_id = (
+            MlflowClient()
+            .create_run(experiment_id, start_time=started_ms, tags=created_tags, run_name=run_name)
+            .info.run_id
+        )
     with mlflow.start_run(
-        experiment_id=experiment_id,
-        run_name=run_name,
+        run_id=run_id,
+        experiment_id=None if run_id else experiment_id,
+        run_name=None if run_id else run_name,
         parent_run_id=parent_run_id,
         nested=parent_run_id is not None,
-        tags=tags,
+        tags=None if run_id else tags,
     ) as run:
         yield run
 
 
+def param_text(value: Any) -> str:
+    """A param as the run page shows it: never blank (``null`` as a config writes it, an empty
+    text as ``""``), at most 6,000 characters."""
+    if value is None:
+        return "null"
+    return (str(value) or '""')[:6000]
+
+
 def log_params(params: Mapping[str, Any]) -> None:
-    """Params as text (at most 6,000 characters each); MLflow's ``log_batch`` sends them in batches
-    of at most 100."""
-    mlflow.log_params({k: ("" if v is None else str(v))[:6000] for k, v in params.items()})
+    """Params as text, none blank (:func:`param_text`); MLflow's ``log_batch`` sends them in
+    batches of at most 100."""
+    mlflow.log_params({k: param_text(v) for k, v in params.items()})
+
+
+def set_tags(tags: Mapping[str, str]) -> None:
+    """Tags on the active run (``mlflow.note.content`` is the run page's description)."""
+    mlflow.set_tags(dict(tags))
 
 
 def log_metrics(metrics: Mapping[str, float], prefix: str = "") -> None:
@@ -160,68 +191,14 @@ def log_dataset(
 def log_evidence(evidence) -> None:
     """Log a :class:`~resilience.learn.evidence.ModelEvidence` on the active run under ``evidence/``."""
 
-    mlflow.log_text(evidence.to_json(), f"{EVIDENCE_DIR}/evidence.json")
+    mlflow.log_text(evidence.to_json(), f"{EVIDENCE_DIR}/{EVIDENCE_JSON}")
     if evidence.evaluation_model is not None:
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "evaluation_model.pkl"
+            path = Path(tmp) / EVIDENCE_MODEL
             path.write_bytes(
                 pickle.dumps(evidence.evaluation_model, protocol=pickle.HIGHEST_PROTOCOL)
             )
             mlflow.log_artifact(str(path), EVIDENCE_DIR)
-
-
-def _run_id_of(model_uri: str) -> str | None:
-    if model_uri.startswith("runs:/"):
-        return model_uri[len("runs:/") :].split("/", 1)[0]
-    if model_uri.startswith("models:/"):
-        return model_version_info(model_uri)["run_id"]
-    return None
-
-
-def load_evidence(model_uri: str, evaluation_model: bool = False, model=None):
-    """The :class:`~resilience.learn.evidence.ModelEvidence` logged with the model at ``model_uri``.
-
-    ``model``: the model already loaded (and vetted) from ``model_uri``; a model logged without
-    evidence (older versions, or an unregistered one allowed explicitly) is then read from it
-    instead of being loaded a second time.
-
-    ``evaluation_model=True`` also loads the model that was evaluated on the test period (what the
-    champion rule re-scores). Versions registered before evidence moved off the model carry it as
-    attributes: then it is read from the model itself.
-    """
-
-    run_id = _run_id_of(model_uri)
-    client = MlflowClient()
-    text = None
-    if run_id:
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                text = Path(
-                    client.download_artifacts(run_id, f"{EVIDENCE_DIR}/evidence.json", tmp)
-                ).read_text()
-        except (MlflowException, OSError):
-            text = None
-    if text is None:  # an older version: the evidence travels on the estimator
-        if model is None:
-            model, _ = load_persistence_model(model_uri)
-        return ModelEvidence.from_model(model)
-    evaluated = None
-    if evaluation_model:
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                evaluated = pickle.loads(
-                    Path(
-                        client.download_artifacts(
-                            run_id, f"{EVIDENCE_DIR}/evaluation_model.pkl", tmp
-                        )
-                    ).read_bytes()
-                )
-        except (
-            MlflowException,
-            OSError,
-        ):  # not refitted: the registered model is the evaluated one
-            evaluated, _ = load_persistence_model(model_uri)
-    return ModelEvidence.from_json(text, evaluation_model=evaluated)
 
 
 def artifact_text(run_id: str, path: str) -> str | None:

@@ -18,10 +18,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
 import requests
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from sqlalchemy.exc import SQLAlchemyError
 
-from resilience.core.errors import ResilienceError
+from resilience.core.errors import ResilienceError, sqlite_cause
 from resilience.core.paths import project_root
+
+STORE_WAIT_SECONDS = 30  # how long a command waits for another process holding the store's lock
 
 # The MLflow 3 UI reads this experiment tag to open in classic-ML mode (runs, metrics, models)
 # instead of GenAI mode (traces); see mlflow/assistant/skills/mlflow-onboarding in MLflow 3.x.
@@ -38,6 +42,28 @@ class TrackingConfig:
     registered_model_name: str = "line-resilience"
     register: bool = True
     request_timeout_seconds: int = 10
+    signing_key: str | None = (
+        None  # the registration private key (None: $RESILIENCE_SIGNING_KEY, else keys/)
+    )
+    trusted_keys: str | None = (
+        None  # the trusted public keys (None: $RESILIENCE_TRUSTED_KEYS, else keys/)
+    )
+
+
+# MLflow 3.17's UI keeps its view (GenAI or machine learning) in the browser (localStorage key
+# ``mlflow.workflowType``, GenAI for a new browser); a link carrying ``workflowType=machine_learning``
+# opens the machine-learning view (runs, metrics, models) whatever the browser last chose.
+ML_VIEW = "workflowType=machine_learning"
+LOCAL_UI = "http://127.0.0.1:5000"  # where `make mlflow-ui` serves a local store
+
+
+def ui_link(experiment_id: str, run_id: str | None = None, tracking_uri: str | None = None) -> str:
+    """A link that opens an experiment (or one of its runs) in the UI's machine-learning view:
+    on the tracking server itself, or for a local store where ``make mlflow-ui`` serves it."""
+    uri = resolve_tracking_uri(tracking_uri)
+    base = uri.rstrip("/") if uri.startswith("http") else LOCAL_UI
+    path = f"#/experiments/{experiment_id}" + (f"/runs/{run_id}" if run_id else "")
+    return f"{base}/{path}?{ML_VIEW}"
 
 
 def resolve_tracking_uri(configured: str | None = None) -> str:
@@ -106,7 +132,7 @@ def check_store(uri: str | None = None, must_exist: bool = True) -> str:
             f"Check the path for a typo or {advice}"
         )
     try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=STORE_WAIT_SECONDS)
         try:
             problem = connection.execute("PRAGMA quick_check(1)").fetchone()[0]
             tables = {
@@ -116,9 +142,11 @@ def check_store(uri: str | None = None, must_exist: bool = True) -> str:
         finally:
             connection.close()
     except sqlite3.DatabaseError as exc:
-        raise ResilienceError(store_damaged_message(uri, exc)) from exc
+        raise ResilienceError(store_failure_message(uri, exc)) from exc
     if problem != "ok":
-        raise ResilienceError(store_damaged_message(uri, problem))
+        raise ResilienceError(
+            store_failure_message(uri, sqlite3.DatabaseError(f"malformed: {problem}"))
+        )
     if not {"experiments", "runs", "registered_models", "model_versions"} <= tables:
         raise ResilienceError(
             f"{path} is an SQLite database but not an MLflow tracking store; {advice}"
@@ -126,12 +154,56 @@ def check_store(uri: str | None = None, must_exist: bool = True) -> str:
     return uri
 
 
-def store_damaged_message(uri: str, reason: object) -> str:
-    """What to say when the tracking store cannot be read (corrupt file, not a database)."""
+def store_failure_message(uri: str, exc: BaseException | str) -> str:
+    """What to say when the tracking store cannot be used, with the right cause: a store locked
+    by another process or a full disk is not damage, and only damage is worth a restore."""
+    label = registry_label(uri)
+    cause = sqlite_cause(exc) if isinstance(exc, BaseException) else "damaged"
+    if cause == "locked":
+        return (
+            f"the MLflow tracking store {label} is locked by another process (waited "
+            f"{STORE_WAIT_SECONDS} s); nothing was changed. Rerun when that process has finished"
+        )
+    if cause == "full":
+        return (
+            f"the disk holding the MLflow tracking store {label} is full; free some space and "
+            "rerun (the store itself is not damaged)"
+        )
+    if cause in ("read-only", "cannot open"):
+        return (
+            f"the MLflow tracking store {label} cannot be written: the file or its folder is "
+            f"{cause} for this user; check the permissions, or point MLFLOW_TRACKING_URI (or "
+            "mlflow.tracking_uri=) at a store you can write"
+        )
+    if cause == "damaged":
+        return (
+            f"the MLflow tracking store {label} is damaged ({_first_line(exc)}); restore mlflow.db "
+            "from backup, or point MLFLOW_TRACKING_URI (or mlflow.tracking_uri=) at a working store"
+        )
     return (
-        f"the MLflow tracking store {registry_label(uri)} cannot be read ({reason}); restore mlflow.db from "
-        "backup, or point MLFLOW_TRACKING_URI (or mlflow.tracking_uri=) at a working store"
+        f"the MLflow tracking store {label} could not be used ({_first_line(exc)}); nothing was "
+        "changed. Check the store and rerun"
     )
+
+
+def mlflow_failure_message(exc: BaseException) -> str | None:
+    """One message for a failure MLflow (or the database under it) raised, with its cause; None
+    for any other exception."""
+    if isinstance(exc, SQLAlchemyError):
+        return store_failure_message(registry_label(), exc)
+    if not isinstance(exc, MlflowException):
+        return None
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, SQLAlchemyError):
+        return store_failure_message(registry_label(), cause)
+    if "database" in exc.message.lower():
+        return store_failure_message(registry_label(), exc)
+    return f"MLflow ({registry_label()}): {exc.message.splitlines()[0]}"
+
+
+def _first_line(exc: BaseException | str) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def registry_label(uri: str | None = None) -> str:

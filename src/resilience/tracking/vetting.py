@@ -1,39 +1,76 @@
-"""Only vetted models run: the registry record, the model card and the artifact digest are checked
-before anything is unpickled.
+"""Only vetted models run: one path from the registry to an unpickled model, checked first.
 
-Loading a pickled model runs code, so :func:`vet_model` reads the registry record first: only a
-registered version (``models:/<name>@<alias>``, ``models:/<name>/<N>`` or the MLflow 3
-``models:/m-<id>`` of a registered version) with a model card is used, and only when the SHA-256 of
-its artifact directory equals the ``artifact_sha256`` recorded at registration; the copy checked is
-the copy loaded. Anything else is refused before anything is unpickled, unless
-``allow_unregistered=True``, which is returned as a warning for the manifest and the report.
+Loading a pickled model runs code, so every pickle the toolkit loads — a registered model, its
+evidence and the evaluated model the champion rule re-scores — comes through
+:func:`load_vetted_model`:
+
+1. only a registered version (``models:/<name>@<alias>``, ``models:/<name>/<N>`` or the MLflow 3
+   ``models:/m-<id>`` of a registered version) is considered, and only one **signed by a trusted
+   key** (:mod:`resilience.tracking.signing`): the signature covers its name, version, source,
+   run, the digest of its files, of its model card documents and of every evidence file;
+2. the version's files, card and evidence are downloaded into a **fresh private folder** (mode
+   0700) and each file is read **once**; the digests are computed from those bytes and compared
+   with the signed ones;
+3. the model and the evaluated model are unpickled **from the same bytes** that were hashed, so
+   nothing can be swapped between the check and the load; the code the version carries
+   (``code_paths``) is never put on ``sys.path`` (the toolkit doing the loading is already
+   imported, and its modules are the ones that run).
+
+Anything else is refused before anything is unpickled, unless ``allow_unregistered=True``, which
+is returned as a warning for the manifest and the report (the model is still loaded from the bytes
+it was hashed from). What this cannot stop: someone running as the same user as the loading
+process, or as root, while it runs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import pickle
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import mlflow
+import yaml
 from mlflow.exceptions import MlflowException
+from mlflow.models import Model
+from mlflow.pyfunc import PyFuncModel
+from mlflow.pyfunc.model import PythonModel, PythonModelContext, _PythonModelPyfuncWrapper
 from mlflow.tracking import MlflowClient
 
 from resilience.core.errors import ResilienceError
+from resilience.learn.evidence import ModelEvidence
+from resilience.tracking import signing
 from resilience.tracking.registry import model_version_info
+from resilience.tracking.runs import (
+    CARD_DIR,
+    CARD_DOCUMENT,
+    EVIDENCE_DIR,
+    EVIDENCE_JSON,
+    EVIDENCE_MODEL,
+)
 from resilience.tracking.store import registry_label
 
 DIGEST_TAG = "artifact_sha256"
 MODEL_CARD_TAG = "model_card"
+# Written by MLflow itself into a registered version's folder the first time it is loaded with
+# ``mlflow.pyfunc.load_model("models:/...")`` from a local store (the version's name and number, never
+# read to predict): counting it would make the champion read as changed after any plain MLflow load.
+MLFLOW_WRITTEN_FILES = frozenset({"registered_model_meta"})
+PYFUNC_LOADER = "mlflow.pyfunc.model"
+
+
+class UnvettedModel(ResilienceError):
+    """A model that did not pass vetting; nothing of it was unpickled."""
 
 
 @dataclass(frozen=True)
 class VettedModel:
     """Who a model is: the registry it came from, its registered name and version, and the SHA-256
-    of its artifact directory (what scoring recorded and what the overwrite guard compares)."""
+    of its artifact directory (what scoring recorded and what the overwrite guard compares);
+    ``signed_by``: the trusted key and the reviewer whose signature it carries."""
 
     uri: str
     registry: str
@@ -43,6 +80,7 @@ class VettedModel:
     sha256: str
     registered: bool = True
     warning: str | None = None
+    signed_by: str | None = None
 
     @property
     def identity(self) -> str:
@@ -59,159 +97,326 @@ class VettedModel:
         }
 
 
-# Written by MLflow itself into a registered version's folder the first time it is loaded with
-# ``mlflow.pyfunc.load_model("models:/...")`` from a local store (the version's name and number, never
-# read to predict): counting it would make the champion read as changed after any plain MLflow load.
-MLFLOW_WRITTEN_FILES = frozenset({"registered_model_meta"})
+@dataclass
+class LoadedModel:
+    """A vetted model, unpickled: the pyfunc, the fitted model inside it, who it is and its
+    evidence (with the evaluated model when it was asked for)."""
+
+    pyfunc: PyFuncModel
+    model: Any
+    vetted: VettedModel
+    evidence: ModelEvidence
 
 
-def model_digest(path: str | Path) -> str:
-    """SHA-256 over a model directory: every file's relative path, size and bytes, in sorted order
-    (MLflow's own bookkeeping file at the top level, :data:`MLFLOW_WRITTEN_FILES`, left out)."""
-    root = Path(path)
+@dataclass
+class VersionCopy:
+    """A registered version as read once from a private copy: its identity (digests of these very
+    bytes) and the bytes of its model files and evidence files (run-relative paths)."""
+
+    identity: signing.Identity
+    model_files: dict[str, bytes] = field(default_factory=dict)
+    evidence_files: dict[str, bytes] = field(default_factory=dict)
+    statement: signing.Statement | None = None  # the trusted signature it matches, once vetted
+
+
+# -- reading and digesting -----------------------------------------------------------------------------
+def read_files(folder: str | Path) -> dict[str, bytes]:
+    """Every file under ``folder``, read once: relative POSIX path -> bytes (MLflow's own
+    bookkeeping file at the top level, :data:`MLFLOW_WRITTEN_FILES`, left out). A symbolic link
+    is refused: a model's files are plain files."""
+    root = Path(folder)
     if root.is_file():
         raise ResilienceError(f"{root} is a file, not a model directory")
+    files = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_symlink():
+            raise UnvettedModel(
+                f"{path} is a symbolic link; a model's files are plain files. Nothing was loaded"
+            )
+        if path.is_file() and not (path.parent == root and path.name in MLFLOW_WRITTEN_FILES):
+            files[path.relative_to(root).as_posix()] = path.read_bytes()
+    return files
+
+
+def files_digest(files: Mapping[str, bytes]) -> str:
+    """SHA-256 over files: each relative path, size and bytes, in sorted path order (the digest
+    recorded at registration since the first versions: ``artifact_sha256``)."""
     digest = hashlib.sha256()
-    files = (
-        p
-        for p in root.rglob("*")
-        if p.is_file() and not (p.parent == root and p.name in MLFLOW_WRITTEN_FILES)
-    )
-    for file in sorted(files):
-        digest.update(file.relative_to(root).as_posix().encode("utf-8") + b"\0")
-        digest.update(str(file.stat().st_size).encode() + b"\0")
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+    for name in sorted(files, key=PurePosixPath):
+        digest.update(name.encode("utf-8") + b"\0")
+        digest.update(str(len(files[name])).encode() + b"\0")
+        digest.update(files[name])
     return digest.hexdigest()
 
 
-def record_digest(name: str, version: str, digest: str | None = None) -> str:
-    """Record a registered version's artifact digest as its ``artifact_sha256`` tag (at registration).
-
-    Without ``digest`` the version's artifacts are downloaded and digested (nothing is unpickled).
-    """
-    if digest is None:
-        with tempfile.TemporaryDirectory() as tmp:
-            digest = model_digest(_download_version(name, str(version), Path(tmp)))
-    MlflowClient().set_model_version_tag(name, str(version), DIGEST_TAG, digest)
-    return digest
+def model_digest(path: str | Path) -> str:
+    """SHA-256 of a model directory (see :func:`files_digest`)."""
+    return files_digest(read_files(path))
 
 
-def _download_version(name: str, version: str, into: Path) -> Path:
+def _fetch(what: str, fetch):
+    """``fetch()``, with the store's failure as one message naming ``what`` could not be read."""
     try:
-        source = MlflowClient().get_model_version_download_uri(name, version)
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(into)))
+        return fetch()
     except MlflowException as exc:
-        raise ResilienceError(
-            f"cannot read the artifacts of {name} version {version}: {exc.message}"
-        ) from exc
+        raise ResilienceError(f"cannot read {what}: {exc.message.splitlines()[0]}") from exc
     except OSError as exc:
+        raise ResilienceError(f"cannot read {what}: {exc}") from exc
+
+
+def _run_folder(run_id: str, folder: str, into: Path) -> dict[str, bytes]:
+    """A run's artifact folder read once from a private copy (empty when the run has none)."""
+    client = MlflowClient()
+    what = f"{folder}/ of run {run_id} in {registry_label()}"
+    if not _fetch(what, lambda: client.list_artifacts(run_id, folder)):
+        return {}
+    return read_files(_fetch(what, lambda: client.download_artifacts(run_id, folder, str(into))))
+
+
+def read_model_files(name: str, version: str, into: Path) -> dict[str, bytes]:
+    """A registered version's model files, read once from a private copy."""
+    client = MlflowClient()
+    local = _fetch(
+        f"the files of {name} version {version} in {registry_label()}",
+        lambda: mlflow.artifacts.download_artifacts(
+            artifact_uri=client.get_model_version_download_uri(name, version), dst_path=str(into)
+        ),
+    )
+    return read_files(Path(local))
+
+
+def copy_version(info: Mapping[str, Any], into: Path) -> VersionCopy:
+    """Download a registered version's files, card and evidence into ``into`` (private), read each
+    file once and compute its identity from those bytes. Nothing is unpickled."""
+    name, version, run_id = info["name"], info["version"], info["run_id"]
+    files = read_model_files(name, str(version), into / "model")
+    card = _run_folder(run_id, CARD_DIR, into / "card") if run_id else {}
+    evidence = _run_folder(run_id, EVIDENCE_DIR, into / "evidence") if run_id else {}
+    identity = signing.Identity(
+        name=name,
+        version=str(version),
+        source=str(info.get("source") or ""),
+        run_id=str(run_id or ""),
+        artifact_sha256=files_digest(files),
+        # No card document, no card: other files left in its folder do not stand for it.
+        card_sha256=files_digest(card) if CARD_DOCUMENT in card else "",
+        evidence_sha256={
+            f"{EVIDENCE_DIR}/{path}": hashlib.sha256(data).hexdigest()
+            for path, data in evidence.items()
+        },
+    )
+    return VersionCopy(identity, files, evidence)
+
+
+# -- vetting ---------------------------------------------------------------------------------------------
+def vet_version(
+    model_uri: str, into: Path, trusted_keys: str | Path | None = None
+) -> tuple[VettedModel, VersionCopy]:
+    """Check a registered version BEFORE anything is unpickled: a signature by a trusted key, then
+    the digests of a private copy against the signed ones. Returns who it is and the copy's bytes."""
+    registry = registry_label()
+    info = model_version_info(model_uri)
+    who = f"model {info['name']} version {info['version']} in {registry}"
+    trusted_file = signing.trusted_keys_path(str(trusted_keys) if trusted_keys else None)
+    trusted = signing.trusted_keys(trusted_file)
+    found, unreadable = signing.statements(info["tags"])
+    if unreadable and not found:
+        raise UnvettedModel(
+            f"{who}: its signature tag {unreadable[0]} cannot be read (altered in the registry); "
+            "nothing was loaded. Register a new version"
+        )
+    try:
+        valid = signing.trusted_statements(found, trusted, who, trusted_file, info["version"])
+    except ResilienceError as exc:
+        raise UnvettedModel(str(exc)) from None
+    record = signing.Identity(
+        info["name"],
+        str(info["version"]),
+        str(info["source"] or ""),
+        str(info["run_id"] or ""),
+        "",
+        "",
+    )
+    valid = [s for s in valid if not record.record_differences(s.identity)] or _copied(
+        who, valid, record
+    )
+    copy = copy_version(info, into)
+    statement = next((s for s in valid if not copy.identity.differences(s.identity)), None)
+    if statement is None:
+        newest = max(valid, key=lambda s: s.signed_utc)
+        raise UnvettedModel(
+            f"{who}: {'; '.join(copy.identity.differences(newest.identity))}; it is not what "
+            f"was signed by key {newest.key_id} on {newest.signed_utc}. Nothing was loaded: "
+            "restore its artifacts from backup or register a new version"
+        )
+    copy.statement = statement
+    signed_by = f"key {statement.key_id}, reviewed by {statement.by} ({statement.signed_utc})"
+    vetted = VettedModel(
+        model_uri,
+        registry,
+        info["name"],
+        info["version"],
+        info["run_id"],
+        copy.identity.artifact_sha256,
+        signed_by=signed_by,
+    )
+    return vetted, copy
+
+
+def _copied(who: str, valid: list[signing.Statement], record: signing.Identity):
+    """Refuse a version whose only trusted signatures were made for another registry record."""
+    raise UnvettedModel(
+        f"{who}: its signature was made for another registered version "
+        f"({'; '.join(record.record_differences(valid[0].identity))}): copied in the registry. "
+        "Nothing was loaded; once a person has reviewed this version, sign it: resilience-sign "
+        f'version={record.version} by=<role> reason="..."'
+    )
+
+
+def _unregistered(model_uri: str, into: Path) -> tuple[VettedModel, dict[str, bytes]]:
+    """A model that is not a registered version, allowed explicitly: read once from a private copy,
+    with the warning the manifest and the report carry."""
+    local = Path(model_uri)
+    if not local.is_dir():
+        local = _fetch(
+            f"model '{model_uri}'",
+            lambda: mlflow.artifacts.download_artifacts(
+                artifact_uri=model_uri, dst_path=str(into / "model")
+            ),
+        )
+    files = read_files(Path(local))
+    warning = (
+        f"scored with an UNREGISTERED model ({model_uri}): no registry record, no model card, no "
+        "signature, not vetted (allow_unregistered=true)"
+    )
+    run_id = model_uri[len("runs:/") :].split("/", 1)[0] if model_uri.startswith("runs:/") else None
+    vetted = VettedModel(
+        model_uri, registry_label(), None, None, run_id, files_digest(files), False, warning
+    )
+    return vetted, files
+
+
+# -- loading from the bytes that were checked --------------------------------------------------------
+def pyfunc_from_files(files: Mapping[str, bytes], model_uri: str) -> PyFuncModel:
+    """The MLflow pyfunc held in ``files`` (a model directory read into memory), unpickled from
+    those bytes. Only this toolkit's kind of pyfunc (a pickled ``PythonModel``) is accepted."""
+    try:
+        meta = Model.from_dict(yaml.safe_load(files["MLmodel"]))
+        flavor = meta.flavors["python_function"]
+        pickled = files[flavor["python_model"]]
+    except (KeyError, TypeError, ValueError, yaml.YAMLError, MlflowException):
         raise ResilienceError(
-            f"cannot read the artifacts of {name} version {version}: {exc}"
+            f"model '{model_uri}' is not a resilience model (an MLflow pyfunc holding a pickled "
+            "PythonModel, as resilience-train logs it); nothing was loaded"
+        ) from None
+    if flavor.get("loader_module") != PYFUNC_LOADER or flavor.get("compression"):
+        raise ResilienceError(
+            f"model '{model_uri}' is not a resilience model (loader "
+            f"{flavor.get('loader_module')!r}); nothing was loaded"
+        )
+    python_model = _unpickle(pickled, model_uri)
+    if not isinstance(python_model, PythonModel):
+        raise ResilienceError(
+            f"model '{model_uri}' is not a resilience model: its python_model.pkl holds a "
+            f"{type(python_model).__name__}, not an MLflow PythonModel"
+        )
+    context = PythonModelContext(artifacts={}, model_config=None)
+    python_model.load_context(context=context)
+    return PyFuncModel(
+        model_meta=meta,
+        model_impl=_PythonModelPyfuncWrapper(python_model, context, meta.signature),
+    )
+
+
+def _unpickle(data: bytes, model_uri: str):
+    try:
+        return pickle.loads(data)
+    except (
+        pickle.UnpicklingError,
+        AttributeError,
+        ImportError,
+        EOFError,
+        TypeError,
+        ValueError,
+    ) as exc:
+        raise ResilienceError(
+            f"cannot load model '{model_uri}': {type(exc).__name__}: {exc}"
         ) from exc
 
 
-def require_model_card(version_info: Mapping[str, Any]) -> None:
-    """Scoring refuses a model without a model card (responsible-use guard), whatever the URI form."""
-    tags = version_info.get("tags") or {}
-    if not version_info.get("version"):
-        raise ResilienceError(
-            "the model is not a registered version, so it has no model card; score with "
-            "models:/<name>@champion or models:/<name>/<N>"
-        )
-    if tags.get(MODEL_CARD_TAG) != "logged":
-        raise ResilienceError(
-            f"model {version_info['name']} version {version_info['version']} has no model card; "
-            "run `resilience-card model_uri=...` before it is used for scoring"
-        )
+def _evidence(
+    evidence_files: Mapping[str, bytes], model, model_uri: str, evaluation_model: bool
+) -> ModelEvidence:
+    """The evidence logged beside the model (read from the checked bytes); a version registered
+    before evidence moved off the model carries it as attributes."""
+    text = evidence_files.get(EVIDENCE_JSON)
+    if text is None:
+        return ModelEvidence.from_model(model)
+    evaluated = None
+    if evaluation_model:  # not refitted: the registered model is the evaluated one
+        pickled = evidence_files.get(EVIDENCE_MODEL)
+        evaluated = _unpickle(pickled, model_uri) if pickled is not None else model
+    return ModelEvidence.from_json(text.decode("utf-8"), evaluation_model=evaluated)
 
 
-def vet_model(
-    model_uri: str, into: Path, allow_unregistered: bool = False
-) -> tuple[VettedModel, Path]:
-    """Check a model BEFORE anything is unpickled; returns who it is and the local copy to load.
-
-    By default only registered versions (``models:/...``) of the configured registry load, and only
-    when they have a model card and their artifacts' SHA-256 equals the digest recorded at
-    registration. The copy checked is the copy loaded. ``allow_unregistered=True`` lets another
-    URI or a directory through, with a warning for the manifest and the report.
-    """
+def load_vetted_model(
+    model_uri: str,
+    allow_unregistered: bool = False,
+    evaluation_model: bool = False,
+    trusted_keys: str | Path | None = None,
+) -> LoadedModel:
+    """The one way the toolkit unpickles a model: vetted (see the module docstring), then loaded
+    from the very bytes that were checked. ``evaluation_model=True`` also loads the model that was
+    evaluated on the test period (the champion rule re-scores it). A model that is not one of this
+    toolkit's, or whose signature does not name its data contract's columns, is refused too."""
     uri = str(model_uri)
-    registry = registry_label()
-    if uri.startswith("models:/"):
-        info = model_version_info(uri)
-        require_model_card(info)
-        recorded = info["tags"].get(DIGEST_TAG)
-        if not recorded:
-            raise ResilienceError(
-                f"model {info['name']} version {info['version']} in {registry} has no recorded "
-                "artifact digest, so what would run cannot be checked; register it again with "
-                "resilience-train"
+    with tempfile.TemporaryDirectory(prefix="resilience-vetting-") as tmp:  # mode 0700
+        if uri.startswith("models:/"):
+            vetted, copy = vet_version(uri, Path(tmp), trusted_keys)
+            files, evidence_files = copy.model_files, copy.evidence_files
+        elif allow_unregistered:
+            vetted, files = _unregistered(uri, Path(tmp))
+            evidence_files = (
+                {
+                    k: v
+                    for k, v in _run_folder(vetted.run_id, EVIDENCE_DIR, Path(tmp) / "e").items()
+                    if k == EVIDENCE_JSON
+                }
+                if vetted.run_id
+                else {}
             )
-        local = _download_version(info["name"], info["version"], into)
-        actual = model_digest(local)
-        if actual != recorded:
-            raise ResilienceError(
-                f"model {info['name']} version {info['version']}: its files in {registry} do not match the digest "
-                f"recorded at registration ({actual[:12]}… != {recorded[:12]}…); they were changed after "
-                "registration. Nothing was loaded. Restore the artifacts from backup or register a new version."
+        else:
+            raise UnvettedModel(
+                f"refusing to load '{uri}': only signed, registered versions with a model card are "
+                f"used (models:/<name>@<alias>, models:/<name>/<N> or models:/m-<id> in "
+                f"{registry_label()}); nothing was loaded. To score with an unvetted model anyway, "
+                "add allow_unregistered=true (recorded as a warning)"
             )
-        return VettedModel(
-            uri, registry, info["name"], info["version"], info["run_id"], actual
-        ), local
-    if not allow_unregistered:
-        raise ResilienceError(
-            f"refusing to load '{uri}': only registered versions with a model card are used "
-            f"(models:/<name>@<alias>, models:/<name>/<N> or models:/m-<id> in {registry}); nothing was loaded. "
-            "To score with an unvetted model anyway, add allow_unregistered=true (recorded as a warning)"
-        )
-    local = Path(uri)
-    if not local.is_dir():
-        try:
-            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into)))
-        except (MlflowException, OSError, ValueError) as exc:
-            raise ResilienceError(
-                f"cannot read model '{uri}': {getattr(exc, 'message', exc)}"
-            ) from exc
-    warning = (
-        f"scored with an UNREGISTERED model ({uri}): no registry record, no model card, not vetted "
-        "(allow_unregistered=true)"
-    )
-    return VettedModel(uri, registry, None, None, None, model_digest(local), False, warning), local
-
-
-def load_vetted_pyfunc(model_uri: str, allow_unregistered: bool = False):
-    """The MLflow pyfunc behind a vetted model URI, and who it is (:class:`VettedModel`).
-
-    Refuses (before unpickling) anything :func:`vet_model` refuses; a model that is not one of
-    this toolkit's, or whose signature does not match its data contract, is a clear error too.
-    """
-    with tempfile.TemporaryDirectory() as tmp:
-        vetted, local = vet_model(model_uri, Path(tmp), allow_unregistered)
-        try:
-            pyfunc = mlflow.pyfunc.load_model(str(local))
-        except MlflowException as exc:
-            raise ResilienceError(f"cannot load model '{model_uri}': {exc.message}") from exc
-        except (OSError, ValueError, ImportError, AttributeError, TypeError) as exc:
-            raise ResilienceError(
-                f"cannot load model '{model_uri}': {type(exc).__name__}: {exc}"
-            ) from exc
+    pyfunc = pyfunc_from_files(files, uri)
     try:
-        contract = pyfunc.unwrap_python_model().model.contract
+        model = pyfunc.unwrap_python_model().model
+        contract = model.contract
     except (AttributeError, ValueError, MlflowException) as exc:
         raise ResilienceError(
-            f"model '{model_uri}' is not a resilience model (a fitted PersistenceModel "
+            f"model '{uri}' is not a resilience model (a fitted PersistenceModel "
             "wrapped by resilience.tracking.pyfunc)"
         ) from exc
-    check_signature(pyfunc.metadata, contract, model_uri)
-    return pyfunc, vetted
+    check_signature(pyfunc.metadata, contract, uri)
+    evidence = _evidence(evidence_files, model, uri, evaluation_model)
+    return LoadedModel(pyfunc, model, vetted, evidence)
 
 
-def load_persistence_model(model_uri: str, allow_unregistered: bool = False):
-    """The fitted :class:`~resilience.learn.models.PersistenceModel` behind a vetted model URI, and who it is."""
-    pyfunc, vetted = load_vetted_pyfunc(model_uri, allow_unregistered)
-    return pyfunc.unwrap_python_model().model, vetted
+def load_vetted_pyfunc(model_uri: str, allow_unregistered: bool = False, trusted_keys=None):
+    """The MLflow pyfunc behind a vetted model URI, and who it is (:class:`VettedModel`)."""
+    loaded = load_vetted_model(model_uri, allow_unregistered, trusted_keys=trusted_keys)
+    return loaded.pyfunc, loaded.vetted
+
+
+def load_persistence_model(model_uri: str, allow_unregistered: bool = False, trusted_keys=None):
+    """The fitted :class:`~resilience.learn.models.PersistenceModel` behind a vetted model URI, and
+    who it is."""
+    loaded = load_vetted_model(model_uri, allow_unregistered, trusted_keys=trusted_keys)
+    return loaded.model, loaded.vetted
 
 
 def check_signature(metadata, contract, model_uri: str) -> None:

@@ -1,10 +1,9 @@
 """MLflow runs of the weekly work: each scored week, the outcomes as they become known, and the
-decision log's anchors (its record count and head hash as experiment tags, so a log later cut
-back or rewritten disagrees with them)."""
+decision log's anchors (experiment tags ``decision_log.*``, made and checked by
+:mod:`resilience.governance.anchors`, so a log later cut back or rewritten disagrees with them)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,10 +13,12 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from resilience.core import week_files
-from resilience.tracking.runs import log_file, log_metrics, log_params, start_run
+from resilience.data.contract import DataContract
+from resilience.data.io import read_extract, read_json
+from resilience.tracking.runs import log_dataset, log_file, log_metrics, log_params, start_run
 from resilience.tracking.store import TrackingConfig, ensure_experiment
 
-DECISION_ANCHOR_PREFIX = "decision_log.anchor."
+DECISION_TAG_PREFIX = "decision_log."
 # What a scoring run keeps of its week (the rest is in the week's folder).
 LOGGED_WEEK_FILES = (
     week_files.MANIFEST,
@@ -63,9 +64,16 @@ def log_scoring_run(
         for stage, seconds in (manifest.get("timings") or {}).items():
             metrics[f"seconds_{stage}"] = seconds
         log_metrics(metrics)
+        extract = _week_extract(manifest)
+        if extract is not None:  # the week's input, as a dataset (schema, digest, profile)
+            log_dataset(
+                extract, f"week {manifest['week']} extract", "scoring", extract.attrs["path"]
+            )
+        log_metrics(week_estimates(folder, extract))
         for name in (
             "manifest.json",
             "drift.json",
+            "drift.html",
             "safeguarding.json",
             "report.html",
             "report.pdf",
@@ -73,6 +81,59 @@ def log_scoring_run(
             if (folder / name).is_file():
                 mlflow.log_artifact(str(folder / name))
         return run.info.run_id
+
+
+PROBABILITY = "persistence_probability"
+RECORD_AGE = "record_age"  # a column derived as the record's age (``derived: record_age``)
+
+
+def _grouping_columns(folder: Path) -> list[str]:
+    """The week's cohort column and, when the model has one, its record-age input, from the data
+    contract the week was scored with."""
+    path = folder / week_files.CONTRACT
+    if not path.is_file():
+        return []
+    config = read_json(path)
+    contract = DataContract.from_dict(config)
+    columns = [contract.cohort_column] if contract.cohort_column else []
+    ages = [
+        name
+        for name, spec in (config.get("columns") or {}).items()
+        if isinstance(spec, Mapping) and spec.get("derived") == RECORD_AGE
+    ]
+    return columns + ages
+
+
+def week_estimates(folder: Path, extract: pd.DataFrame | None = None) -> dict[str, float]:
+    """The week's mean estimate, overall (``mean_estimate``) and by cohort and record age
+    (``by_<column>/<value>/mean_estimate`` and ``/rows``), from its scores and, for a column the
+    scores do not keep, the extract's row it came from (``input_row``)."""
+    path = folder / week_files.SCORES_PARQUET
+    if not path.is_file():
+        return {}
+    scores = pd.read_parquet(path)
+    out = {"mean_estimate": float(scores[PROBABILITY].mean())} if len(scores) else {}
+    for column in _grouping_columns(folder):
+        if column not in scores.columns:
+            if extract is None or column not in extract.columns:
+                continue
+            rows = scores[week_files.INPUT_ORDER_COLUMN].to_numpy(int) - 1
+            scores[column] = extract[column].to_numpy()[rows]
+        for value, group in scores.groupby(column, observed=True):
+            name = str(value).replace(" ", "_")
+            out[f"by_{column}/{name}/mean_estimate"] = float(group[PROBABILITY].mean())
+            out[f"by_{column}/{name}/rows"] = float(len(group))
+    return out
+
+
+def _week_extract(manifest: Mapping[str, Any]) -> pd.DataFrame | None:
+    """The week's extract, when it is still where it was scored from (None otherwise)."""
+    path = Path(str(manifest["input"]["path"]))
+    if not path.is_file():
+        return None
+    extract = read_extract(path)
+    extract.attrs["path"] = str(path)
+    return extract
 
 
 def log_outcomes(
@@ -113,34 +174,20 @@ def log_outcomes(
     return run_id
 
 
-def anchor_decision_log(experiment_name: str, anchor: Mapping[str, Any]) -> None:
-    """Record the decision log's record count and head hash as a tag on ``experiment_name``.
-
-    Each count gets its own tag (``decision_log.anchor.000012``), so earlier anchors stay: a log
-    later cut back or rewritten disagrees with them.
-    """
+def write_experiment_tags(experiment_name: str, tags: Mapping[str, str]) -> int:
+    """Set the experiment tags among ``tags`` that it lacks or holds with another value (the
+    decision log's anchors and seal); returns how many were written."""
     experiment_id = ensure_experiment(experiment_name)
-    key = f"{DECISION_ANCHOR_PREFIX}{int(anchor['records']):06d}"
-    MlflowClient().set_experiment_tag(experiment_id, key, json.dumps(dict(anchor), sort_keys=True))
+    held = MlflowClient().get_experiment(experiment_id).tags or {}
+    changed = {k: v for k, v in tags.items() if held.get(k) != v}
+    for key, value in changed.items():
+        MlflowClient().set_experiment_tag(experiment_id, key, value)
+    return len(changed)
 
 
-def decision_log_anchors(experiment_name: str) -> list[dict]:
-    """Every decision-log anchor recorded on ``experiment_name`` (none if it does not exist)."""
+def decision_log_tags(experiment_name: str) -> dict[str, str]:
+    """The decision log's tags on ``experiment_name`` (none if it does not exist)."""
     experiment = mlflow.get_experiment_by_name(experiment_name)
     if experiment is None:
-        return []
-    anchors = []
-    for key, value in sorted((experiment.tags or {}).items()):
-        if key.startswith(DECISION_ANCHOR_PREFIX):
-            try:
-                anchors.append(
-                    {
-                        **json.loads(value),
-                        "where": f"MLflow experiment '{experiment_name}' tag {key}",
-                    }
-                )
-            except ValueError:
-                anchors.append(
-                    {"records": None, "head_hash": None, "where": f"MLflow tag {key} (unreadable)"}
-                )
-    return anchors
+        return {}
+    return {k: v for k, v in (experiment.tags or {}).items() if k.startswith(DECISION_TAG_PREFIX)}

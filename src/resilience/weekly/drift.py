@@ -138,6 +138,17 @@ def _bin_counts(values: pd.Series, spec: dict) -> np.ndarray:
     return np.append(counts.astype(float), float(np.isnan(numbers).sum()))
 
 
+def bin_labels(spec: dict) -> list[str]:
+    """What each of a feature's bins holds, in :func:`_bin_counts`' order (last: missing)."""
+    if spec["kind"] == "categorical":
+        return [*spec["categories"], "a category not seen before", "missing"]
+    edges = [f"{e:g}" for e in spec["edges"]]
+    if not edges:
+        return ["any value", "missing"]
+    middle = [f"{a} to under {b}" for a, b in zip(edges, edges[1:])]
+    return [f"under {edges[0]}", *middle, f"{edges[-1]} or more", "missing"]
+
+
 def build_reference(
     frame: pd.DataFrame,
     features: list[str],
@@ -214,6 +225,10 @@ class DriftAccumulator:
                 reference_counts[-1], reference_counts.sum(), counts[-1], counts.sum()
             )
             features[name] = {
+                "label": spec.get("label_text", name),
+                "bins": bin_labels(spec),
+                "reference_shares": [round(float(v), 6) for v in spec["shares"]],
+                "shares": [round(float(v), 6) for v in counts / max(counts.sum(), 1)],
                 "psi": round(value, 6),
                 "missing_rate": round(missing_now, 6),
                 "reference_missing_rate": round(spec["missing_rate"], 6),

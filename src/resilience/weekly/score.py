@@ -6,19 +6,26 @@ against the data contract stored **with the model**, scores and explains it
 transaction (:mod:`resilience.weekly.transaction`); the files are named in
 :mod:`resilience.core.week_files`:
 
-* ``scores.parquet`` (input order) / ``scores.csv`` (sorted by ``rank``) — one row per disruption:
+* ``scores.parquet`` (input order) / ``scores.csv`` (sorted by ``priority_rank``) — one row per disruption:
   ``input_row`` (its position in the extract), ``rank`` (1 = most likely to persist; ties broken by
   input order), ``priority_rank`` and ``harm_index`` (likelihood x harm, :mod:`resilience.weekly.
-  priority`, when a harm policy exists for the data config), the harm components read, ids,
-  slices, calibrated ``persistence_probability``, ``percent``, yardstick band, the range, top three
+  priority`, when a harm policy exists for the data config), the harm components read, the
+  playbook's options (``option_<rule>``, :mod:`resilience.weekly.playbook`), the record's
+  fingerprint, ids, slices, the group id, calibrated ``persistence_probability``, ``percent``, yardstick band, the range, top three
   reasons for and against, a one-sentence ``summary``;
 * ``explanations.parquet`` — the contribution of every input feature in percentage points of
   probability (columns named as in the extract), ``disruption_id`` and ``baseline_probability``;
 * ``drift.json`` — feature, missing-value and explanation drift against the training reference;
 * ``safeguarding.json`` — totals of the protect/prevent columns across the week's lines;
 * ``contract.json`` — the data contract the model was trained with;
-* ``manifest.json`` — model name/version/run id, input SHA-256, config hash, toolkit version,
-  row counts, timings, warnings.
+* ``extract.<suffix>`` — the extract it scored, its bytes as they were (:mod:`resilience.weekly.
+  kept`; not with ``keep_extract=False``), so training can learn from records as they stood;
+* ``manifest.json`` — model name/version/run id, input SHA-256 (and the kept copy's name),
+  config hash, toolkit version, row counts, timings, warnings.
+
+A model that reads the record's age (``derived: record_age`` in its data contract) gets each
+row's age counted to the extract's as-of date (:func:`~resilience.data.record_age.extract_as_of`:
+its ``as_of_column``, else its latest disruption date, the date the week is named after).
 
 **Atomic** (a killed run leaves earlier output as it was) and **repeatable**: the same input and
 model give a byte-identical ``scores.csv``. A week already scored by a *different* model — another
@@ -43,8 +50,11 @@ from resilience import __version__
 from resilience.core.errors import ResilienceError, os_error_message
 from resilience.core.week_files import (
     CONTRACT,
+    DECISION_ANCHORS,
+    DECISION_SEAL,
     DRIFT,
     EXPLANATIONS,
+    KEPT_KEY,
     MANIFEST,
     SAFEGUARDING,
     SCORES_PARQUET,
@@ -53,11 +63,14 @@ from resilience.core.week_files import (
 from resilience.core.weeks import check_week, find_previous_week, iso_week
 from resilience.data.contract import DataContract
 from resilience.data.io import file_sha256, read_json, write_text_atomic
+from resilience.data.record_age import extract_file_as_of
 from resilience.data.validate import check_week_holds
 from resilience.governance.fairness import flagged_groups, plain_findings
 from resilience.learn.evidence import ModelEvidence
 from resilience.weekly.chunks import WeekScores, score_chunks
 from resilience.weekly.drift import DriftConfig
+from resilience.weekly.kept import keep_extract
+from resilience.weekly.playbook import load_playbook
 from resilience.weekly.priority import load_priority_policy
 from resilience.weekly.shortlist import DrawSettings
 from resilience.weekly.transaction import WeekTransaction
@@ -133,6 +146,7 @@ def model_summary(evidence: ModelEvidence) -> dict:
             (row.get("tolerance") for row in evidence.fairness if "tolerance" in row), None
         ),
         "refit_on_all": evidence.refit_on_all,
+        "by_record_age": list(evidence.by_record_age),
     }
 
 
@@ -152,23 +166,28 @@ def score_week(
     priority: str | None = None,
     manifest_extra: dict | None = None,
     draws: DrawSettings | None = None,
+    playbook: str | None = None,
+    keep: bool = True,
 ) -> WeekResult:
     """Score one week's extract with ``model`` and write ``<output_root>/<week>/`` atomically.
 
     ``evidence``: the model's :class:`~resilience.learn.evidence.ModelEvidence` (default: what the
     model carries). ``after_build(tmp_folder, previous_week_folder)`` runs before the swap (the
-    report is built inside the transaction). ``priority`` names the harm policy (None: the one
-    named after the model's data config, if any); ``manifest_extra`` is merged into the manifest;
-    ``draws``: how the week's probabilities are drawn jointly (:mod:`resilience.weekly.shortlist`).
+    report is built inside the transaction). ``priority``, ``playbook``: the harm policy and the
+    options under the four Ps (None: those named after the model's data config, if any);
+    ``manifest_extra`` is merged into the manifest; ``keep``: keep the extract's bytes in the week
+    (:mod:`resilience.weekly.kept`); ``draws``: how the week's probabilities are drawn jointly
+    (:mod:`resilience.weekly.shortlist`).
     A file-system failure is one :class:`~resilience.core.errors.ResilienceError` naming the file.
     """
     contract: DataContract = model.contract
-    policy = load_priority_policy(priority, contract)
+    policy, options = load_priority_policy(priority, contract), load_playbook(playbook, contract)
     input_path, output_root = Path(input_path), Path(output_root)
     evidence = evidence or ModelEvidence.from_model(model)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     sha256 = file_sha256(input_path) if input_path.is_file() else None
+    as_of = extract_file_as_of(input_path, contract) if contract.record_age_column else None
     week = check_week(week) if week else None
     try:
         with WeekTransaction(output_root) as transaction:
@@ -182,14 +201,19 @@ def score_week(
                 today,
                 evidence.drift_reference,
                 policy,
+                options,
+                as_of,
                 draws,
             )
             week = week or iso_week(scores.last_date)
             check_week_holds(week, scores.last_date, str(input_path))
             final = transaction.claim(week, model_ref.fingerprint, model_ref.described, overwrite)
             manifest = _manifest(week, input_path, sha256, settings, model_ref, evidence, scores)
+            if keep:
+                manifest.input[KEPT_KEY] = keep_extract(input_path, transaction.folder, sha256)
             manifest.priority = policy.to_dict() if policy is not None else {}
-            manifest.extra = dict(manifest_extra or {})
+            manifest.playbook = options.to_dict() if options is not None else {}
+            manifest.extra = {**carried_anchors(final), **(manifest_extra or {})}
             if scores.draws:  # how the shortlist's shares were drawn
                 manifest.extra["draws"] = scores.draws
             _commit(transaction, manifest, after_build, timings, started)
@@ -201,6 +225,18 @@ def score_week(
         ) from exc
     alerts = len(scores.drift["alerts"])
     return WeekResult(week, final, scores.rows, scores.band_counts, alerts, manifest.to_dict())
+
+
+def carried_anchors(final: Path) -> dict:
+    """The decision-log anchors a rescored week keeps: the decisions recorded about it stay
+    witnessed (read under the week's lock, so no append is lost in between)."""
+    try:
+        old = json.loads((final / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(old, dict):
+        return {}
+    return {k: old[k] for k in (DECISION_ANCHORS, DECISION_SEAL) if k in old}
 
 
 def _commit(
@@ -252,6 +288,7 @@ def _manifest(
             "drift_alerts": len(scores.drift["alerts"]),
         },
         warnings=([model_ref.warning] if model_ref.warning else [])
+        + [f"the model's training: {w}" for w in evidence.warnings]
         + scores.warnings
         + [a["message"] for a in scores.drift["alerts"]],
     )

@@ -1,32 +1,47 @@
-"""The week folder's transaction: built aside, swapped into place, tidied after killed runs.
+"""The week folder's transaction: built aside, swapped into place under the week's lock, tidied
+after killed runs.
 
-Everything is built in a hidden temporary folder beside the week's and renamed into place; a run
-killed at any point leaves earlier output as it was. Temporary and set-aside folders carry their
-owner's pid (``.<week>.tmp-<pid>``, ``.<week>.old-<pid>``); the next run removes those of *dead*
-owners and restores a week caught mid-swap, never touching a live process's folders. SIGTERM
-removes the run's temporary folder before the process ends; the swap itself is not interrupted.
-The commit's steps are named fault points (:mod:`resilience.weekly.faults`) so tests kill it at
-each one. A week already scored by a *different* model is only replaced when asked to, and a run
-that fails leaves nothing behind, not even an empty ``output_root`` it created.
+Everything is built in a hidden temporary folder beside the week's. Once the week is known, the
+run takes the week's **lock** (``.<week>.lock``, :mod:`resilience.core.locks`) and holds it to the
+end: one run per week folder at a time, and ``resilience-decide`` writes into the week's manifest
+only between runs. A second run for the same week is refused at once, naming who holds it.
+
+The new week replaces the old one in **one atomic exchange** (Linux ``renameat2`` with
+``RENAME_EXCHANGE``): at every instant the week's folder is either the old week or the new one,
+whole and in place, so a run killed at any point (``kill -9`` included) leaves a visible,
+complete week. The overwrite rule (a week scored by a *different* model is replaced only with
+``overwrite``) is checked when the week is claimed and again at the swap. After the exchange the
+old week lies in the run's temporary folder and is removed; the next run removes the temporary
+folders of *dead* owners (``.<week>.tmp-<pid>``), never a live process's. SIGTERM removes the
+run's temporary folder before the process ends; the swap is not interrupted, and the message says
+whether the week was replaced. On a file system without the exchange the old week is set aside
+(``.<week>.old-<pid>``) for the instant between two renames, and the next run restores it if the
+process died there. The commit's steps are named fault points (:mod:`resilience.weekly.faults`)
+so tests stop it at each one. A run that fails leaves nothing behind, not even an empty
+``output_root`` it created.
 
 >>> with WeekTransaction(output_root) as week:
 ...     write_files(week.folder)                           # the temporary folder
 ...     week.claim("2026-W47", fingerprint, "model line-resilience/3", overwrite=False)
-...     week.commit()                                      # renamed into place
+...     week.commit()                                      # exchanged into place
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import logging
 import os
 import shutil
 import signal
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 
 from resilience.core.errors import ResilienceError, Terminated, os_error_message
-from resilience.core.week_files import MANIFEST
+from resilience.core.locks import hold
+from resilience.core.week_files import MANIFEST, lock_file
 from resilience.core.weeks import WEEK_PATTERN
 from resilience.weekly.faults import checkpoint
 
@@ -77,37 +92,44 @@ def recover(output_root: Path, own: bool = False) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def swap_into_place(tmp: Path, final: Path) -> None:
-    """Rename the finished folder onto the week's; the old one is kept until the new one is in.
+_AT_FDCWD, RENAME_NOREPLACE, RENAME_EXCHANGE = -100, 1, 2
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
-    SIGTERM is held back for the few renames, so a terminated run never stops half-way here.
-    """
-    blocked = threading.current_thread() is threading.main_thread()
-    if blocked:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+
+def rename2(source: Path, target: Path, flags: int) -> bool:
+    """``renameat2(source, target, flags)``; False when this system or file system cannot do it
+    (then the caller falls back to plain renames), an ``OSError`` for any other failure."""
+    call = getattr(_LIBC, "renameat2", None)
+    if call is None:
+        return False
+    if call(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), flags) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(target))
+
+
+def swap_into_place(tmp: Path, final: Path) -> Path | None:
+    """Put the finished folder ``tmp`` at ``final`` atomically; returns where the old week now lies
+    (to remove), or None when there was none. Never leaves ``final`` missing when the exchange is
+    available; otherwise the old week is set aside for the instant between two renames."""
+    checkpoint("during_swap")
+    if not final.exists():
+        if not rename2(tmp, final, RENAME_NOREPLACE):
+            tmp.rename(final)
+        return None
+    if rename2(tmp, final, RENAME_EXCHANGE):
+        return tmp  # the old week, in this run's temporary folder
+    old = final.parent / f".{final.name}.old-{os.getpid()}"
+    final.rename(old)
     try:
-        checkpoint("before_swap")
+        tmp.rename(final)
+    except BaseException:
         if not final.exists():
-            tmp.rename(final)
-            checkpoint("after_swap")
-            return
-        old = final.parent / f".{final.name}.old-{os.getpid()}"
-        final.rename(old)
-        checkpoint("during_swap")
-        try:
-            tmp.rename(final)
-        except BaseException:
-            if not final.exists():
-                old.rename(final)
-            raise
-        checkpoint("after_swap")
-        try:
-            _remove_tree(old)
-        except OSError as exc:  # the new week is in; the next run removes the rest
-            log.warning("could not remove %s: %s", old, exc)
-    finally:
-        if blocked:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+            old.rename(final)
+        raise
+    return old
 
 
 def _remove_tree(folder: Path) -> None:
@@ -178,27 +200,35 @@ def remove_if_empty(created: list[Path]) -> None:
             return
 
 
-def raise_on_sigterm():
-    """While scoring, SIGTERM raises :class:`Terminated`, so ``finally`` blocks remove temporary
-    files; returns the previous handler (None off the main thread, where signals cannot be set)."""
+def raise_on_sigterm(outcome):
+    """While scoring, SIGTERM raises :class:`Terminated` with ``outcome()`` (what became of the
+    week), so ``finally`` blocks remove temporary files; returns the previous handler (None off
+    the main thread, where signals cannot be set)."""
     if threading.current_thread() is not threading.main_thread():
         return None
 
     def stop(signum, frame):
-        raise Terminated(
-            "terminated (SIGTERM) while scoring; the week was not changed and temporary files "
-            "were removed"
-        )
+        raise Terminated(f"terminated (SIGTERM) while scoring; {outcome()}")
 
     return signal.signal(signal.SIGTERM, stop)
+
+
+def _refuse_overwrite(final: Path, fingerprint: dict, who: str, overwrite: bool, when: str):
+    """The overwrite rule: a week scored by a *different* model is replaced only with ``overwrite``."""
+    previous, described = previous_fingerprint(final)
+    if final.exists() and previous != fingerprint and not overwrite:
+        raise ResilienceError(
+            f"week {final.name} in {final.parent} was scored with {described}{when}, not with "
+            f"{who}; nothing was changed. Rerun with overwrite=true to replace it."
+        )
 
 
 class WeekTransaction:
     """One week folder built atomically under ``output_root`` (see the module docstring).
 
     ``folder`` is where the week's files are written: a temporary folder until :meth:`commit`
-    renames it into place. Leaving the ``with`` block without committing (an error, SIGTERM)
-    removes it, and the ``output_root`` folders this run created.
+    exchanges it into place. Leaving the ``with`` block without committing (an error, SIGTERM)
+    removes it, and the ``output_root`` folders this run created; the week's lock is released.
     """
 
     def __init__(self, output_root: str | Path):
@@ -206,11 +236,13 @@ class WeekTransaction:
         self.folder = self.output_root / f".scoring.tmp-{os.getpid()}"
         self.final: Path | None = None
         self.committed = False
+        self._claimed: tuple[dict, str, bool] | None = None
+        self._locks = ExitStack()
 
     def __enter__(self) -> WeekTransaction:
         self._created = check_output_root(self.output_root)
         shutil.rmtree(self.folder, ignore_errors=True)
-        self._sigterm = raise_on_sigterm()
+        self._sigterm = raise_on_sigterm(self.outcome)
         try:
             self.folder.mkdir(parents=True)
         except BaseException:
@@ -218,34 +250,82 @@ class WeekTransaction:
             raise
         return self
 
+    def outcome(self) -> str:
+        """What became of the week so far, in words (for a run stopped or failing now)."""
+        if self.committed:
+            return (
+                f"week {self.final.name} was replaced: the new week is in place and complete in "
+                f"{self.final}"
+            )
+        name = self.final.name if self.final else "the week"
+        return (
+            f"{name} was not changed (it is as it was before this run) and temporary files were "
+            "removed"
+        )
+
     def claim(self, week: str, fingerprint: dict, who: str, overwrite: bool) -> Path:
-        """The week's final folder, once it is known: refused if a *different* model scored it and
-        ``overwrite`` is not set (``who``: the new model in words); the temporary folder takes
+        """The week's final folder, once it is known: its lock taken (held to the end of the run;
+        refused at once if another run holds it), then refused if a *different* model scored it
+        and ``overwrite`` is not set (``who``: the new model in words); the temporary folder takes
         the week's name."""
+        self._locks.enter_context(
+            hold(
+                lock_file(self.output_root, week),
+                f"week {week} in {self.output_root}",
+                advice="Another run is scoring it: rerun when that run has finished.",
+            )
+        )
         recover(self.output_root)
         final = self.output_root / week
-        previous, described = previous_fingerprint(final)
-        if final.exists() and previous != fingerprint and not overwrite:
-            raise ResilienceError(
-                f"week {week} in {self.output_root} was scored with {described}, not with {who}; "
-                "nothing was changed. Rerun with overwrite=true to replace it."
-            )
+        _refuse_overwrite(final, fingerprint, who, overwrite, "")
         named = self.output_root / f".{week}.tmp-{os.getpid()}"
         self.folder.rename(named)
         self.folder, self.final = named, final
+        self._claimed = (fingerprint, who, overwrite)
         return final
 
     def commit(self) -> None:
-        """Rename the finished week into place (the old week is kept until the new one is in)."""
-        swap_into_place(self.folder, self.final)
-        self.committed = True
+        """Exchange the finished week into place (the overwrite rule checked again first); then
+        remove the old week. SIGTERM is held back meanwhile, so it never stops half-way."""
+        blocked = threading.current_thread() is threading.main_thread()
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            checkpoint("before_swap")
+            _refuse_overwrite(self.final, *self._claimed, " while this run was building it")
+            old = swap_into_place(self.folder, self.final)
+            self.committed = True
+            self._after_swap(old)
+        finally:
+            if blocked:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
-    def __exit__(self, *exc_info) -> None:
+    def _after_swap(self, old: Path | None) -> None:
+        """The new week is in: anything failing now (removing the old week) is said as such."""
+        try:
+            checkpoint("after_swap")
+            if old is not None:
+                _remove_tree(old)
+        except OSError as exc:  # the new week is in; the next run removes the rest
+            log.warning("could not remove %s: %s", old, exc)
+        except Exception as exc:
+            raise ResilienceError(f"{self.outcome()}; then it failed: {exc}") from exc
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
         self._close()
+        if isinstance(exc, Exception) and not isinstance(exc, ResilienceError):
+            exc.add_note(self.outcome())  # an unexpected failure still says what became of the week
 
     def _close(self) -> None:
-        recover(self.output_root, own=True)  # this run's temporary or set-aside folders
-        if not self.committed:
+        try:
+            recover(self.output_root, own=True)  # this run's temporary or set-aside folders
+            if not self.committed:
+                remove_if_empty(self._created)
+        finally:
+            self._locks.close()  # the week's lock, last
+            if self._sigterm is not None:
+                signal.signal(signal.SIGTERM, self._sigterm)
+        if not self.committed and self._created and self.final is not None:
+            # an output_root this run created holds only its lock: nothing is left behind
+            lock_file(self.output_root, self.final.name).unlink(missing_ok=True)
             remove_if_empty(self._created)
-        if self._sigterm is not None:
-            signal.signal(signal.SIGTERM, self._sigterm)

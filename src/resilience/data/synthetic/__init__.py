@@ -37,13 +37,7 @@ False
 from __future__ import annotations
 
 from resilience.data.synthetic.columns import COLUMNS, FEATURE_COLUMNS, LABEL
-from resilience.data.synthetic.config import (
-    ExtraEffect,
-    Recording,
-    RecordingDelays,
-    WorldConfig,
-    load_world_config,
-)
+from resilience.data.synthetic.config import ExtraEffect, WorldConfig, load_world_config
 from resilience.data.synthetic.mechanism import (
     MONOTONE_DRIVERS,
     NO_EFFECT_FEATURES,
@@ -55,6 +49,7 @@ from resilience.data.synthetic.mechanism import (
     world_terms,
 )
 from resilience.data.synthetic.package import WORLD_TACTICS
+from resilience.data.synthetic.recording import Recording, RecordingDelays
 from resilience.data.synthetic.simulate import SyntheticWorld, generate_world
 from resilience.data.synthetic.snapshots import (
     ACCRUING_COLUMNS,

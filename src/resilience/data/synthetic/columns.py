@@ -11,9 +11,12 @@ from resilience.core.errors import ConfigError
 from resilience.data.contract import DataContract, load_data_contract
 
 CONTRACT: DataContract = load_data_contract("default")
-COLUMNS: tuple[str, ...] = CONTRACT.column_names
+# what an extract carries: every column but those the toolkit derives (the record's age)
+COLUMNS: tuple[str, ...] = tuple(
+    c for c in CONTRACT.column_names if c not in CONTRACT.derived_columns
+)
 LABEL: str = CONTRACT.label
-FEATURE_COLUMNS: tuple[str, ...] = CONTRACT.features
+FEATURE_COLUMNS: tuple[str, ...] = tuple(f for f in CONTRACT.features if f in COLUMNS)
 ID_COLUMN: str = CONTRACT.id_column
 
 HUBS: tuple[str, ...] = ("london", "liverpool", "birmingham", "manchester", "other_hub")

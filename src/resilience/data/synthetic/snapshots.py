@@ -4,7 +4,7 @@ disruption package as recorded by then (counts grow and yes/no fields switch on 
 Method. Every unit of every accruing field (an arrested runner, a referral, an order; the one
 event of a yes/no field) gets a recording delay in days, drawn once per world from its own random
 stream (:func:`record_package`): 0 with chance ``on_day``, otherwise ``scale x U{first..last}``
-(:class:`~resilience.data.synthetic.config.RecordingDelays`; the same uniform draws at any scale,
+(:class:`~resilience.data.synthetic.recording.RecordingDelays`; the same uniform draws at any scale,
 so a world with doubled delays records each unit exactly twice as late). A week's extract shows,
 for each disruption open on its extraction day, the units whose delay is at most the days elapsed
 (:class:`WeeklyExtracts`, built one week at a time, so a whole history of extracts never sits in
@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from resilience.core.weeks import iso_weeks
-from resilience.data.synthetic.config import Recording, RecordingDelays, WorldConfig
+from resilience.data.synthetic.config import WorldConfig
+from resilience.data.synthetic.recording import Recording, RecordingDelays
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,8 @@ class IntervalEnsemble:
     shared_sd: float | None = None
     unobserved_sd: float | None = None
     refit_shared_share: float = 0.0
+    # r^2 as a function of the record (records as they stood: resilience.learn.ranges.incompleteness)
+    incompleteness_model: object = None
 
     @property
     def z(self) -> float:
@@ -108,23 +110,40 @@ def line_bootstrap(lines: pd.Series, rng: np.random.Generator) -> np.ndarray:
 
 
 def draw_labels(
-    probability: np.ndarray, lines: pd.Series, line_sd: float, rng: np.random.Generator
+    probability: np.ndarray,
+    lines: pd.Series,
+    line_sd: float,
+    rng: np.random.Generator,
+    disruptions: pd.Series | None = None,
 ) -> np.ndarray:
     """Outcomes drawn from ``probability`` with a shared per-line log-odds effect ``N(0, line_sd^2)``;
     the log-odds are centred (:func:`logit_normal_centre`) so each row's expected outcome is still
-    its probability."""
+    its probability. ``disruptions`` (an id per row): the rows of one disruption (its snapshots)
+    share one outcome, drawn from its first row's probability (the caller puts its most complete
+    record first)."""
     codes, uniques = pd.factorize(pd.Series(lines).astype(str), sort=False)
     centre = logit_normal_centre(probability, np.full(len(probability), float(line_sd)))
     effect = rng.normal(0.0, line_sd, len(uniques))[codes] if line_sd > 0 else 0.0
-    return (rng.random(len(probability)) < expit(centre + effect)).astype(int)
+    if disruptions is None:
+        return (rng.random(len(probability)) < expit(centre + effect)).astype(int)
+    unit, first = np.unique(pd.factorize(pd.Series(disruptions).astype(str))[0], return_index=True)
+    drawn = rng.random(len(unit)) < expit(centre + effect)[first]
+    return drawn[pd.factorize(pd.Series(disruptions).astype(str))[0]].astype(int)
 
 
 def _fit_member(
-    model, X: pd.DataFrame, y: np.ndarray, dates: pd.Series, positions: np.ndarray, seed: int
+    model,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    dates: pd.Series,
+    positions: np.ndarray,
+    seed: int,
+    disruptions: pd.Series | None = None,
 ) -> Member:
     Xb, yb, db = X.iloc[positions], y[positions], dates.iloc[positions].reset_index(drop=True)
     fraction = model.calibration_fraction if model.calibration != "none" else 0
-    fit_pos, cal_pos = calibration_slice(db, fraction)
+    groups = None if disruptions is None else disruptions.iloc[positions].reset_index(drop=True)
+    fit_pos, cal_pos = calibration_slice(db, fraction, groups)
     if len(np.unique(yb[fit_pos])) < 2:
         raise ResilienceError(
             "a resample held only one outcome; the history is too small for intervals"
@@ -144,10 +163,12 @@ def fit_ensemble(model, frame: pd.DataFrame, config: IntervalConfig) -> Interval
     of lines (``lines``)."""
     start = time.perf_counter()
     contract = model.contract
-    frame = frame.reset_index(drop=True)
+    frame = most_complete_first(frame.reset_index(drop=True), contract)
     X = model.prepare(frame)
     y = frame[contract.label].astype(int).to_numpy()
     dates, lines = frame[contract.date_column], frame[contract.line_column]
+    disruptions = frame[contract.id_column]
+    shared = disruptions if disruptions.duplicated().any() else None  # snapshots share a label
     rng = np.random.default_rng(config.seed)
     reference = None
     if config.resample == "parametric":
@@ -157,17 +178,26 @@ def fit_ensemble(model, frame: pd.DataFrame, config: IntervalConfig) -> Interval
     for b in range(config.n_models):
         if reference is not None:
             labels, positions = (
-                draw_labels(probability, lines, config.unobserved_sd, rng),
+                draw_labels(probability, lines, config.unobserved_sd, rng, shared),
                 np.arange(len(frame)),
             )
         else:
             labels, positions = y, line_bootstrap(lines, rng)
-        members.append(
-            _fit_member(model, X, labels, dates, positions, seed=int(config.seed) * 1000 + b + 1)
-        )
+        seed = int(config.seed) * 1000 + b + 1
+        members.append(_fit_member(model, X, labels, dates, positions, seed, disruptions))
     return IntervalEnsemble(
         members, config.level, reference, fit_seconds=time.perf_counter() - start
     )
+
+
+def most_complete_first(frame: pd.DataFrame, contract) -> pd.DataFrame:
+    """``frame`` ordered by record age, oldest first (stable), so each disruption's most complete
+    record comes before its younger snapshots; unchanged without a record-age column."""
+    column = contract.record_age_column
+    if column is None or column not in frame.columns:
+        return frame
+    order = np.argsort(-frame[column].to_numpy(), kind="stable")
+    return frame.iloc[order].reset_index(drop=True)
 
 
 def _margin(model, member: Member, X: pd.DataFrame) -> np.ndarray:

@@ -29,6 +29,7 @@ from resilience.learn.ranges.ensemble import (
     fit_spread_model,
 )
 from resilience.learn.ranges.extra_spread import coverage, estimate_extra_spread
+from resilience.learn.ranges.incompleteness import fit_incompleteness_model, incompleteness_moves
 from resilience.learn.ranges.table import interval_table
 from resilience.learn.split import Split
 
@@ -83,6 +84,16 @@ def _fit_one(model, train: pd.DataFrame, held_out: pd.DataFrame, config: Interva
     return ensemble, estimated
 
 
+def _incompleteness(model, train: pd.DataFrame, latest: pd.DataFrame | None, seed: int):
+    """The record-incompleteness model of one model's training rows (None without their latest
+    records: a model trained on final records only)."""
+    if latest is None:
+        return None
+    train = train.reset_index(drop=True)
+    moves = incompleteness_moves(model, train, latest, model.contract.id_column)
+    return fit_incompleteness_model(model, model.prepare(train), moves, seed)
+
+
 def fit_ranges(
     evaluation: Evaluation, split: Split, config: IntervalConfig, truth: pd.DataFrame | None = None
 ) -> RangeFit:
@@ -95,6 +106,9 @@ def fit_ranges(
     for route, (model, rows) in evaluated.parts(split.train).items():
         held_out = test.iloc[test_rows[route][1]]
         ensemble, estimated = _fit_one(model, split.train.iloc[rows], held_out, config)
+        ensemble.incompleteness_model = _incompleteness(
+            model, split.train.iloc[rows], split.train_latest, config.seed
+        )
         ensembles[route] = ensemble
         suffix = f"_{_slug(route)}" if route else ""
         metrics[f"interval_extra_sd{suffix}"] = ensemble.extra_sd

@@ -8,6 +8,7 @@ import pandas as pd
 
 from resilience.learn.ranges.bounds import band_uncertain, bounds
 from resilience.learn.ranges.ensemble import IntervalEnsemble, spread
+from resilience.learn.ranges.incompleteness import incompleteness_spread
 
 INTERVAL_COLUMNS = ("probability_low", "probability_high", "band_uncertain")
 
@@ -67,7 +68,7 @@ def _table(model, frame: pd.DataFrame, probability, ensemble: IntervalEnsemble) 
         probability = model.calibrator_(model.raw_margin(X))
     low, high = bounds(
         np.asarray(probability, float),
-        spread(model, ensemble, X),
+        np.hypot(spread(model, ensemble, X), incompleteness_spread(ensemble, X)),
         ensemble.z,
         ensemble.extra_sd,
     )

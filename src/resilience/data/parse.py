@@ -1,0 +1,115 @@
+"""Reading raw cells as the data contract's types: text, numbers, yes/no and dates, with the rows
+that did not parse (:func:`parse_column`), and what counts as an empty cell."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from resilience.data.contract import ColumnSpec
+
+TRUE_WORDS = {"true", "1", "1.0", "yes", "t", "y"}
+FALSE_WORDS = {"false", "0", "0.0", "no", "f", "n"}
+
+
+def is_missing(value: object) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # arrays and other containers are values, not missing
+        return False
+
+
+def blank_cells(raw: pd.Series) -> pd.Series:
+    """True where a raw value is empty: NA, or text that is only whitespace."""
+    if raw.dtype == object or pd.api.types.is_string_dtype(raw):
+        return raw.isna() | raw.astype(str).str.strip().eq("")
+    return raw.isna()
+
+
+def _text(raw: pd.Series, spec: ColumnSpec, blank: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Text and category columns: kept as written (categories stripped); nothing fails."""
+    text = raw.astype(object).where(~blank, None)
+    text = text.map(
+        lambda v: v if v is None else str(v).strip() if spec.dtype == "category" else str(v)
+    )
+    if spec.dtype == "category":
+        return text.astype("category"), pd.Series(False, index=raw.index)
+    return text, pd.Series(False, index=raw.index)
+
+
+def _number(raw: pd.Series, spec: ColumnSpec, blank: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Whole and decimal numbers: text parsed, infinities and fractions of a whole number refused."""
+    if pd.api.types.is_bool_dtype(raw):
+        numbers = raw.astype(float)
+    else:
+        source = (
+            raw.astype(str).str.strip().where(~blank, None)
+            if raw.dtype == object or pd.api.types.is_string_dtype(raw)
+            else raw
+        )
+        numbers = pd.to_numeric(source, errors="coerce").astype(float)
+    bad = numbers.isna() & ~blank
+    bad |= np.isinf(numbers.fillna(0))
+    if spec.dtype == "int":
+        bad |= numbers.notna() & ((numbers % 1 != 0) | (numbers.abs() > 2**53))
+        numbers = numbers.where(~bad)
+        if not numbers.isna().any():
+            return numbers.astype("int64"), bad
+        return numbers.round().astype("Int64"), bad
+    return numbers.where(~bad), bad
+
+
+def _boolean(raw: pd.Series, spec: ColumnSpec, blank: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Yes/no columns: true/false, 1/0, yes/no, t/f, y/n in any case."""
+    if pd.api.types.is_bool_dtype(raw):
+        typed = raw.astype("boolean")
+        return (typed.astype(bool) if not typed.isna().any() else typed), pd.Series(
+            False, index=raw.index
+        )
+    words = raw.astype(str).str.strip().str.lower()
+    typed = pd.Series(pd.NA, index=raw.index, dtype="boolean")
+    typed[words.isin(TRUE_WORDS) & ~blank] = True
+    typed[words.isin(FALSE_WORDS) & ~blank] = False
+    bad = typed.isna() & ~blank
+    if not typed.isna().any():
+        typed = typed.astype(bool)
+    return typed, bad
+
+
+def _date(raw: pd.Series, spec: ColumnSpec, blank: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Dates written YYYY-MM-DD (a time after it is ignored, so time zones never move a day)."""
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        dates = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) is not None else raw
+        return dates.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=raw.index)
+    text = raw.astype(str).str.strip().where(~blank, None)
+    # the calendar day as written (YYYY-MM-DD...), so time zones never move a date
+    day = text.str.slice(0, 10)
+    dates = pd.to_datetime(day, errors="coerce", format="%Y-%m-%d")
+    looks_iso = day.str.fullmatch(r"\d{4}-\d{2}-\d{2}", na=False) & (
+        text.str.len().fillna(0).eq(10) | text.str.slice(10, 11).isin(["T", " "])
+    )
+    dates = dates.where(looks_iso)
+    bad = dates.isna() & ~blank
+    # a well-formed date beyond pandas' range (after 2262) is a date in the future, not a wrong type
+    beyond = bad & looks_iso & (day > "2262")
+    dates = dates.where(~beyond, pd.Timestamp.max.normalize())
+    bad &= ~beyond
+    return dates.astype("datetime64[ns]"), bad
+
+
+_PARSERS = {
+    "string": _text,
+    "text": _text,
+    "category": _text,
+    "int": _number,
+    "float": _number,
+    "bool": _boolean,
+    "date": _date,
+}
+
+
+def parse_column(raw: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, pd.Series]:
+    """One raw column typed as its spec says: (typed values, mask of rows that did not parse)."""
+    if spec.dtype not in _PARSERS:
+        raise AssertionError(f"unhandled dtype {spec.dtype}")  # contract.check() rules this out
+    return _PARSERS[spec.dtype](raw, spec, blank_cells(raw))

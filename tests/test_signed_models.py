@@ -1,0 +1,271 @@
+"""Trust that does not live where an attacker can write: a registered version runs only when a key
+outside the store vouches for it. Each attack of issue 22 on the model path is a test here: 0 code
+executions, each refusal names the version and the right cause. Every test works on its own copy
+of the trained champion's store (signed at training by the test run's key, conftest
+``signing_keys``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from conftest import Planted
+
+from resilience.core.errors import ResilienceError
+
+NAME = "line-resilience"
+
+
+@pytest.fixture()
+def store(own_store, mlflow_at):
+    mlflow_at(own_store)
+    return own_store
+
+
+def _version_folder(version: str = "1") -> Path:
+    from mlflow.tracking import MlflowClient
+
+    uri = MlflowClient().get_model_version_download_uri(NAME, version)
+    return Path(uri.removeprefix("file://"))
+
+
+def _run_folder(version: str = "1") -> Path:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    run = client.get_run(client.get_model_version(NAME, version).run_id)
+    return Path(run.info.artifact_uri.removeprefix("file://"))
+
+
+def _refused(uri: str, match: str, **kwargs) -> None:
+    from resilience.tracking import vetting
+
+    with pytest.raises(vetting.UnvettedModel, match=match) as caught:
+        vetting.load_vetted_model(uri, **kwargs)
+    assert f"{NAME} version" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_signed_champion_loads_and_says_who_vouched_for_it(store):
+    from resilience.tracking import vetting
+
+    loaded = vetting.load_vetted_model(f"models:/{NAME}@champion", evaluation_model=True)
+    assert (
+        loaded.vetted.version == "1" and "reviewed by resilience-train" in loaded.vetted.signed_by
+    )
+    assert loaded.evidence.evaluation_model is not None and loaded.evidence.drift_reference
+
+
+def test_an_edited_model_with_its_digest_tag_rewritten_does_not_run(store, tmp_path):
+    """Attack: overwrite python_model.pkl with a pickle that runs code, then set artifact_sha256 to
+    the new digest (the proof of trust an attacker can write)."""
+    from mlflow.tracking import MlflowClient
+
+    from resilience.tracking import vetting
+
+    marker = tmp_path / "code-ran"
+    (_version_folder() / "python_model.pkl").write_bytes(Planted.pickled(marker))
+    digest = vetting.model_digest(_version_folder())
+    MlflowClient().set_model_version_tag(NAME, "1", vetting.DIGEST_TAG, digest)
+    _refused(f"models:/{NAME}@champion", "model files changed after they were signed")
+    assert not marker.exists()
+
+
+def test_a_version_registered_by_hand_with_a_forged_card_tag_does_not_run(store, tmp_path):
+    """Attack: register a new version from the champion's source and set the model_card tag (and
+    copy the champion's tags, its signature included)."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    champion = client.get_model_version(NAME, "1")
+    forged = mlflow.register_model(champion.source, NAME)
+    _refused(f"models:/{NAME}/{forged.version}", "is not signed.*resilience-sign version=2")
+    for key, value in champion.tags.items():
+        client.set_model_version_tag(NAME, forged.version, key, value)
+    _refused(
+        f"models:/{NAME}/{forged.version}", "signature was made for another registered version"
+    )
+
+
+def test_a_planted_evaluation_model_is_never_unpickled(store, small_history, contract, tmp_path):
+    """Attack: a hostile evidence/evaluation_model.pkl in the champion's run. The champion rule
+    refuses to load the champion (the new version stays challenger, with the reason)."""
+    from resilience.governance.champion import ChampionConfig, Recipe
+    from resilience.governance.promotion import apply_champion_rule
+    from resilience.tracking import vetting
+
+    loaded = vetting.load_vetted_model(f"models:/{NAME}/1")
+    marker = tmp_path / "code-ran"
+    (_run_folder() / "evidence" / "evaluation_model.pkl").write_bytes(Planted.pickled(marker))
+    _refused(
+        f"models:/{NAME}/1", "evidence file evidence/evaluation_model.pkl .* changed after signing"
+    )
+    import mlflow
+
+    challenger = mlflow.register_model(_version_folder().as_uri(), NAME).version
+    decision, churn = apply_champion_rule(
+        challenger,
+        loaded.model,
+        loaded.evidence,
+        Recipe.of(loaded.model),
+        small_history,
+        contract,
+        NAME,
+        ChampionConfig(),
+    )
+    assert not decision.promote and "did not pass vetting" in decision.reason and churn is None
+    assert not marker.exists()
+
+
+def test_files_swapped_in_the_private_copy_after_the_check_are_never_loaded(
+    store, tmp_path, monkeypatch
+):
+    """Attack: swap the files of the temporary copy between the digest check and the load. What is
+    unpickled is the bytes that were hashed, so the swap changes nothing."""
+    from resilience.tracking import vetting
+
+    marker = tmp_path / "code-ran"
+    real_copy = vetting.copy_version
+
+    def copy_then_swap(info, into):
+        copy = real_copy(info, into)
+        for path in into.rglob("*.pkl"):
+            path.write_bytes(Planted.pickled(marker))
+        assert list(into.rglob("*.pkl")), "the private copy is where the attacker writes"
+        return copy
+
+    monkeypatch.setattr(vetting, "copy_version", copy_then_swap)
+    loaded = vetting.load_vetted_model(f"models:/{NAME}@champion", evaluation_model=True)
+    assert loaded.model.contract.name == "default" and not marker.exists()
+
+
+def test_a_private_copy_is_private(store, monkeypatch):
+    from resilience.tracking import vetting
+
+    modes = []
+    real_copy = vetting.copy_version
+
+    def record(info, into):
+        modes.append(stat.S_IMODE(os.stat(into).st_mode))
+        return real_copy(info, into)
+
+    monkeypatch.setattr(vetting, "copy_version", record)
+    vetting.load_vetted_model(f"models:/{NAME}@champion")
+    assert modes == [0o700]
+
+
+def test_a_signature_edited_in_the_registry_or_made_by_an_untrusted_key_is_refused(store, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from resilience.tracking import registration, signing
+
+    client = MlflowClient()
+    tags = client.get_model_version(NAME, "1").tags
+    tag = next(t for t in tags if t.startswith(signing.SIGNATURE_TAG_PREFIX))
+    edited = json.loads(tags[tag])
+    edited["by"] = "someone else"
+    client.set_model_version_tag(NAME, "1", tag, json.dumps(edited))
+    _refused(f"models:/{NAME}/1", "does not match what it states")
+    client.delete_model_version_tag(NAME, "1", tag)
+    other = tmp_path / "other.pem"
+    signing.new_key_pair(other, tmp_path / "other-trusted", "not trusted here")
+    statement = registration.sign_version(NAME, "1", signing.load_private_key(other), "x", "y")
+    _refused(
+        f"models:/{NAME}/1", f"signed only by key.*{statement.key_id}.*none of which is trusted"
+    )
+
+
+def test_a_rotated_key_signs_again_and_a_retired_key_vouches_for_nothing(
+    store, tmp_path, monkeypatch
+):
+    from resilience.tracking import registration, signing, vetting
+
+    trusted = tmp_path / "trusted_keys"
+    trusted.write_text(Path(os.environ[signing.TRUSTED_ENV]).read_text())
+    monkeypatch.setenv(signing.TRUSTED_ENV, str(trusted))
+    old_line = trusted.read_text()
+    new_id, created = signing.new_key_pair(tmp_path / "2027.pem", trusted, "rotation")
+    assert created and len(signing.trusted_keys(trusted)) == 2
+    key = signing.load_private_key(tmp_path / "2027.pem")
+    statement = registration.sign_version(NAME, "1", key, "head-of-analysis", "key rotation")
+    assert statement.key_id == new_id
+    trusted.write_text(trusted.read_text().replace(old_line, ""))  # the old key retired
+    assert vetting.load_vetted_model(f"models:/{NAME}/1").vetted.signed_by.startswith(
+        f"key {new_id}"
+    )
+    trusted.write_text(old_line)  # only the old key: its own signature still vouches
+    old_id = next(iter(signing.trusted_keys(trusted)))
+    assert vetting.load_vetted_model(f"models:/{NAME}/1").vetted.signed_by.startswith(
+        f"key {old_id}"
+    )
+    trusted.write_text("")
+    _refused(f"models:/{NAME}/1", "none of which is trusted")
+
+
+def test_no_trusted_list_or_one_others_can_write_refuses_before_any_download(store, tmp_path):
+    from resilience.tracking import vetting
+
+    with pytest.raises(ResilienceError, match="no trusted public keys at"):
+        vetting.load_vetted_model(f"models:/{NAME}/1", trusted_keys=tmp_path / "missing")
+    open_list = tmp_path / "trusted"
+    open_list.write_text("")
+    open_list.chmod(0o666)
+    with pytest.raises(ResilienceError, match="can be written by other users"):
+        vetting.load_vetted_model(f"models:/{NAME}/1", trusted_keys=open_list)
+
+
+def test_signing_refuses_what_changed_since_registration_or_since_it_was_signed(store, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from resilience.tracking import registration, signing
+
+    key = signing.load_private_key(Path(os.environ[signing.KEY_ENV]))
+    (_run_folder() / "model_card" / "model_card.md").write_text("a friendlier card")
+    with pytest.raises(ResilienceError, match="signed before and has changed since.*model card"):
+        registration.sign_version(NAME, "1", key, "reviewer", "looks fine")
+    (_version_folder() / "MLmodel").write_text("edited")
+    tags = MlflowClient().get_model_version(NAME, "1").tags
+    for tag in tags:
+        if tag.startswith(signing.SIGNATURE_TAG_PREFIX):
+            MlflowClient().delete_model_version_tag(NAME, "1", tag)
+    with pytest.raises(ResilienceError, match="do not match the digest recorded at registration"):
+        registration.sign_version(NAME, "1", key, "reviewer", "looks fine")
+
+
+def test_registration_without_a_key_says_so(store, tmp_path):
+    from resilience.pipelines.train import sign_registered
+    from resilience.tracking.store import TrackingConfig
+
+    key_id, why = sign_registered(
+        NAME, "1", TrackingConfig(signing_key=str(tmp_path / "none.pem")), "run"
+    )
+    assert key_id is None and "no registration key at" in why and "none.pem" in why
+    loose = tmp_path / "loose.pem"
+    from resilience.tracking import signing
+
+    signing.new_key_pair(loose, tmp_path / "trusted", "x")
+    loose.chmod(0o644)
+    key_id, why = sign_registered(NAME, "1", TrackingConfig(signing_key=str(loose)), "run")
+    assert key_id is None and "can be read by other users" in why
+
+
+@pytest.mark.slow
+def test_the_card_command_checks_the_signature_first_and_signs_again(store, tmp_path):
+    from conftest import run_command
+
+    from resilience.tracking import vetting
+
+    card = run_command(
+        "resilience-card", f"model_uri=models:/{NAME}/1", cwd=tmp_path, env=store.env
+    )
+    assert card.returncode == 0 and "signed version 1 again" in card.stdout, card.stderr[-2000:]
+    vetting.load_vetted_model(f"models:/{NAME}/1")  # the new card is what is signed now
+    (_version_folder() / "MLmodel").write_text("edited")
+    refused = run_command(
+        "resilience-card", f"model_uri=models:/{NAME}/1", cwd=tmp_path, env=store.env
+    )
+    assert refused.returncode == 2 and "model files changed" in refused.stderr
+    assert "Traceback" not in refused.stderr and len(refused.stderr.splitlines()) == 1
