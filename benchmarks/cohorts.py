@@ -29,6 +29,7 @@ joint draws against scoring without ranges (target <= 2x). Usage::
 
     python benchmarks/cohorts.py                         # 8 worlds of 8,000 lines
     python benchmarks/cohorts.py --worlds default pursue_driven --n-lines 6000 --resamples 3
+    python benchmarks/cohorts.py --calibration-only 6000 20000   # calibration by cohort alone
 """
 
 from __future__ import annotations
@@ -60,10 +61,11 @@ from resilience.governance.fairness import (
     verify_detectable_gaps,
 )
 from resilience.learn.evaluation import PROBABILITY, EvaluationConfig, fit_and_evaluate
+from resilience.learn.families import family
 from resilience.learn.models import PersistenceModel
 from resilience.learn.ranges import IntervalConfig, attach_ranges, fit_ranges
-from resilience.learn.split import SplitConfig, split_history
-from resilience.pipelines.train import fairness_table
+from resilience.learn.split import SplitConfig, calibration_slice, split_history
+from resilience.pipelines.train_evidence import fairness_table
 from resilience.weekly.score import ModelRef, score_week
 from resilience.weekly.shortlist import DrawSettings
 
@@ -88,8 +90,11 @@ WORLDS = {  # name -> (preset, seed or None for the preset's own)
     "default": ("default", None),
     "pursue_driven": ("pursue_driven", None),
 }
-VARIANTS = {"today": False, "cohort": True}  # calibration_by_cohort
+# calibration_by_cohort, cohort_pooling: today's one intercept, one per line type as fitted, and
+# one per line type pooled by its evidence (what the toolkit now does)
+VARIANTS = {"today": (False, "none"), "unshrunk": (True, "none"), "cohort": (True, "partial")}
 COHORT = "line_type"
+WORLDS_KNOWN = ("default", "pursue_driven")  # the worlds the toolkit was built on
 
 
 def _threads() -> int:
@@ -118,9 +123,13 @@ def make_world(name: str, n_lines: int) -> World:
 
 
 # -- calibration, ranges and fairness ----------------------------------------------------------
-def fit_variant(world: World, by_cohort: bool):
+def fit_variant(world: World, variant: tuple[bool, str]):
+    by_cohort, pooling = variant
     model = PersistenceModel(
-        world.contract, random_state=world.config.seed % 10_000, calibration_by_cohort=by_cohort
+        world.contract,
+        random_state=world.config.seed % 10_000,
+        calibration_by_cohort=by_cohort,
+        cohort_pooling=pooling,
     )
     config = EvaluationConfig(n_bootstrap=20)
     return fit_and_evaluate(world.split, world.contract, model, config, world.truth), config
@@ -328,8 +337,8 @@ def run_world(name: str, args) -> dict:
     start = time.perf_counter()
     world = make_world(name, args.n_lines)
     result = {"world": world, "calibration": {}, "ranges": {}, "fairness": {}, "fits": {}}
-    for variant, by_cohort in VARIANTS.items():
-        evaluation, config = fit_variant(world, by_cohort)
+    for variant, settings in VARIANTS.items():
+        evaluation, config = fit_variant(world, settings)
         figures, ranges = range_figures(world, evaluation)
         result["calibration"][variant] = calibration_figures(world, evaluation)
         result["ranges"][variant] = figures
@@ -342,6 +351,92 @@ def run_world(name: str, args) -> dict:
         }
     result["seconds"] = time.perf_counter() - start
     return result
+
+
+def recalibrated(model, train: pd.DataFrame, variant: tuple[bool, str]):
+    """``model`` (the same trees) with the calibrator ``variant`` gives, fitted as ``fit`` does."""
+    contract, out = model.contract, copy.copy(model)
+    out.calibration_by_cohort, out.cohort_pooling = variant
+    frame = train.reset_index(drop=True)
+    X, y = out.prepare(frame), frame[contract.label].astype(int).to_numpy()
+    dates, disruptions = frame[contract.date_column], frame[contract.id_column]
+    fit_pos, cal_pos = calibration_slice(dates, out.calibration_fraction, disruptions)
+    margin = family(out.family).margin(out, X)
+    lines = frame[contract.line_column]
+    out.calibrator_ = out.calibrate(margin, X, y, dates, fit_pos, cal_pos, lines)
+    return out
+
+
+def calibration_only(name: str, n_lines: int) -> dict:
+    """Calibration by cohort alone: one fit of the trees, each variant's calibrator on them."""
+    start = time.perf_counter()
+    world = make_world(name, n_lines)
+    model = PersistenceModel(world.contract, random_state=world.config.seed % 10_000)
+    model.n_jobs = _threads()
+    model.fit(world.split.train)
+    test = world.split.test.reset_index(drop=True)
+    truth, y = truth_of(world, test), test[world.contract.label].astype(int).to_numpy()
+    out = {"world": world, "n_lines": n_lines}
+    for variant, settings in VARIANTS.items():
+        fitted = recalibrated(model, world.split.train, settings)
+        p = fitted.persistence_probability(test)
+        figures = {"auc": roc_auc_score(y, p)}
+        for kind, rows in test.groupby(COHORT, observed=True).groups.items():
+            at = test.index.get_indexer(rows)
+            figures[f"bias_{kind}"] = 100 * (p[at].mean() - truth[at].mean())
+        cohorts = fitted.calibrator_.cohorts_
+        figures["kept"] = cohorts.kept if cohorts is not None and cohorts.kept else {}
+        figures["rows"] = cohorts.rows if cohorts is not None else {}
+        out[variant] = figures
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+def print_calibration(result: dict) -> None:
+    world = result["world"]
+    print(
+        f"\n== {world.name}, {result['n_lines']:,} lines: mean estimate - truth per line type "
+        f"(points) and test AUC, the same trees ({result['seconds']:.0f} s) =="
+    )
+    for variant in VARIANTS:
+        f = result[variant]
+        bias = "  ".join(f"{k[5:]} {v:+.1f}" for k, v in f.items() if k.startswith("bias_"))
+        kept = ", ".join(f"{k} {v:.2f}" for k, v in f["kept"].items())
+        rows = ", ".join(f"{k} {v}" for k, v in f["rows"].items())
+        print(
+            f"  [{variant:>8}] {bias};  AUC {f['auc']:.4f}"
+            + (f";  calibration rows {rows}" if rows else "")
+            + (f";  share of each gap kept {kept}" if kept else "")
+        )
+
+
+def print_calibration_targets(results: list[dict]) -> None:
+    print("\n== calibration by cohort: worst |mean estimate - truth| per line type (points) ==")
+    for size in sorted({r["n_lines"] for r in results}):
+        for label, bar in (("unseen worlds", 1.5), ("default", None), ("pursue_driven", 3.0)):
+            group = [
+                r
+                for r in results
+                if r["n_lines"] == size
+                and (
+                    r["world"].name == label
+                    or (label == "unseen worlds" and r["world"].name not in WORLDS_KNOWN)
+                )
+            ]
+            if not group:
+                continue
+            worst = {
+                v: max(abs(x) for r in group for k, x in r[v].items() if k.startswith("bias_"))
+                for v in VARIANTS
+            }
+            auc = {v: min(r[v]["auc"] - r["today"]["auc"] for r in group) for v in VARIANTS}
+            print(
+                f"  {size:,} lines, {label} ({len(group)}): "
+                + ", ".join(f"{v} {worst[v]:.2f}" for v in VARIANTS)
+                + (f" (target <= {bar})" if bar else "")
+                + "; AUC change against today, worst: "
+                + ", ".join(f"{v} {auc[v]:+.4f}" for v in VARIANTS if v != "today")
+            )
 
 
 def print_world(result: dict) -> None:
@@ -443,7 +538,22 @@ def main() -> None:
         "--fair-rows", type=int, default=20_000, help="lines of the fairness simulation"
     )
     parser.add_argument("--replications", type=int, default=200)
+    parser.add_argument(
+        "--calibration-only",
+        type=int,
+        nargs="*",
+        metavar="N_LINES",
+        help="only calibration by cohort, at these world sizes (default 6000 and 20000)",
+    )
     args = parser.parse_args()
+    if args.calibration_only is not None:
+        results = []
+        for size in args.calibration_only or [6000, 20_000]:
+            for name in args.worlds:
+                results.append(calibration_only(name, size))
+                print_calibration(results[-1])
+        print_calibration_targets(results)
+        return
     results = []
     for name in args.worlds:
         results.append(run_world(name, args))

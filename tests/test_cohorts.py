@@ -9,7 +9,8 @@ import pytest
 from scipy.special import expit, logit
 
 from resilience.explain import explain
-from resilience.learn.calibration import Calibrator, CohortRows, cohort_trend
+from resilience.learn.calibration import Calibrator, CohortRows, cluster_covariance, cohort_trend
+from resilience.learn.glm import fit_logistic
 from resilience.learn.models import PersistenceModel
 from resilience.learn.ranges import (
     COMPONENT_COLUMNS,
@@ -42,11 +43,19 @@ def planted_cohorts(rng, n=6000, offsets=(0.0, 0.5), drift=(0.0, 0.0)):
     return margin, cohort, dates, y
 
 
-def rows_of(cohort, dates, cal_share=0.3, alpha=0.001):
+def rows_of(cohort, dates, cal_share=0.3, alpha=0.001, pooling="none", clusters=None):
     n = len(cohort)
     cut = int(n * (1 - cal_share))
     return CohortRows(
-        "kind", cohort.astype(object), np.arange(cut), np.arange(cut, n), dates, dates.max(), alpha
+        "kind",
+        cohort.astype(object),
+        np.arange(cut),
+        np.arange(cut, n),
+        dates,
+        dates.max(),
+        alpha,
+        clusters,
+        pooling,
     )
 
 
@@ -71,6 +80,42 @@ def test_one_intercept_per_cohort_makes_every_cohort_right_on_the_calibration_ro
     assert calibrator.offset(pd.DataFrame({"kind": ["unseen", None]})).tolist() == [0.0, 0.0]
 
 
+def _gap(rng, n, planted, pooling):
+    margin, cohort, dates, y = planted_cohorts(rng, n=n, offsets=(0.0, planted))
+    rows = rows_of(cohort, dates, pooling=pooling)
+    cohorts = Calibrator("sigmoid").fit_by_cohort(margin, y, rows).cohorts_
+    return cohorts.intercepts["b"] - cohorts.intercepts["a"], cohorts
+
+
+def test_partial_pooling_keeps_a_gap_the_data_show_and_shrinks_one_they_do_not():
+    # no gap, a small calibration slice (600 rows): the fitted intercepts differ by noise alone;
+    # pooled by their evidence they differ far less (most often not at all)
+    seeds = range(30)
+    raw = [abs(_gap(np.random.default_rng(s), 2000, 0.0, "none")[0]) for s in seeds]
+    pooled = [abs(_gap(np.random.default_rng(s), 2000, 0.0, "partial")[0]) for s in seeds]
+    assert np.mean(pooled) < 0.5 * np.mean(raw)
+    assert np.mean(np.array(pooled) == 0.0) >= 0.4
+    # a real gap of 0.6 log-odds on 3,600 calibration rows is kept nearly whole
+    gap, cohorts = _gap(np.random.default_rng(1), 12000, 0.6, "partial")
+    assert gap == pytest.approx(0.6, abs=0.2) and min(cohorts.kept.values()) > 0.8
+    assert cohorts.as_dict()["between_sd"] > 0.2
+
+
+def test_rows_of_one_line_count_as_one_piece_of_evidence():
+    # every row twice, each pair one line: clustered by line, the intercepts are as uncertain as
+    # with the rows once (the copies add nothing); counted as independent, falsely twice as sure
+    rng = np.random.default_rng(2)
+    X = np.column_stack([rng.normal(size=3000), np.ones(3000)])
+    y = (rng.random(3000) < expit(X[:, 0] - 0.3)).astype(float)
+    once = fit_logistic(X, y)
+    twice = fit_logistic(np.vstack([X, X]), np.concatenate([y, y]))
+    residual = np.concatenate([y, y]) - expit(np.vstack([X, X]) @ twice.coef)
+    lines = np.concatenate([np.arange(3000), np.arange(3000)])
+    clustered = cluster_covariance(twice.covariance, np.vstack([X, X]), residual, lines)
+    assert np.diag(twice.covariance) == pytest.approx(np.diag(once.covariance) / 2, rel=0.01)
+    assert np.diag(clustered) == pytest.approx(np.diag(once.covariance), rel=0.15)
+
+
 def test_a_drift_carries_the_intercepts_to_the_date_served_only_when_the_test_finds_it():
     rng = np.random.default_rng(4)
     margin, cohort, dates, y = planted_cohorts(rng, n=12000, drift=(0.0, 0.8))
@@ -87,7 +132,8 @@ def test_a_drift_carries_the_intercepts_to_the_date_served_only_when_the_test_fi
 def two_models(small_history, contract):
     """The same recipe fitted with and without cohort calibration (the same trees)."""
     split = split_history(small_history, contract, SplitConfig())
-    by_cohort = PersistenceModel(contract, n_jobs=1).fit(split.train)
+    # as fitted: the tiny world's slice is too small to show a gap, and the test needs one
+    by_cohort = PersistenceModel(contract, n_jobs=1, cohort_pooling="none").fit(split.train)
     one = PersistenceModel(contract, n_jobs=1, calibration_by_cohort=False).fit(split.train)
     return by_cohort, one, split.test
 

@@ -105,7 +105,8 @@ def resample_draws(model, frame: pd.DataFrame, config, summaries: tuple[str, ...
     frame = frame.reset_index(drop=True)
     concept_map = ConceptMap.build(contract, list(model.feature_names_))
     recipe = model.fixed_recipe()  # its capacity fixed, no calibrator
-    per_resample = max(1, int(np.ceil(config.permutations / config.resamples)))
+    # exactly ``permutations`` null fits in all, spread over the resamples
+    nulls = np.diff(np.linspace(0, config.permutations, config.resamples + 1).round().astype(int))
     jobs, kinds = [], []
     for b in range(config.resamples):
         rng = np.random.default_rng([int(config.seed), b])
@@ -113,9 +114,9 @@ def resample_draws(model, frame: pd.DataFrame, config, summaries: tuple[str, ...
         fits = _subset(frame, np.flatnonzero(inside), config.max_rows, rng)
         shap = _subset(fits, np.arange(len(fits)), config.shap_rows, rng)
         y = fits[contract.label].astype(int).to_numpy()
-        seeds = rng.integers(1, 2**31 - 1, 1 + per_resample)
+        seeds = rng.integers(1, 2**31 - 1, 1 + nulls[b])
         disruptions = fits[contract.id_column]
-        labels = [y] + [permuted(y, disruptions, rng) for _ in range(per_resample)]
+        labels = [y] + [permuted(y, disruptions, rng) for _ in range(nulls[b])]
         for k, labels_k in enumerate(labels):
             jobs.append(delayed(_importance)(recipe, fits, labels_k, seeds[k], shap, concept_map))
             kinds.append("real" if k == 0 else "null")

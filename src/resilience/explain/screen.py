@@ -109,11 +109,10 @@ class ScreenConfig:
         problems = []
         if self.mode not in MODES:
             problems.append(f"mode must be one of {MODES}, not {self.mode!r}")
-        if self.permutations < 1 or self.resamples < 1:
-            problems.append(
-                f"permutations and resamples must be >= 1, not {self.permutations} and "
-                f"{self.resamples}"
-            )
+        if self.permutations < 1:
+            problems.append(f"permutations must be >= 1, not {self.permutations}")
+        if self.resamples < 1:
+            problems.append(f"resamples must be >= 1, not {self.resamples}")
         if not 0.0 < self.resample_share <= 1.0:
             problems.append(f"resample_share must be in (0, 1], not {self.resample_share}")
         if not 0.0 <= self.summary_alpha < 1.0:
@@ -231,8 +230,6 @@ def null_importance(model, frame: pd.DataFrame, config: ScreenConfig) -> pd.Data
         permutations=len(null),
         quantile=config.quantile,
         min_ratio=config.min_ratio,
-        resamples=config.resamples,
-        resample_share=config.resample_share,
     )
     return table
 

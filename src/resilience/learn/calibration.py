@@ -53,6 +53,7 @@ from resilience.learn.glm import fit_logistic
 
 CALIBRATIONS = ("sigmoid", "isotonic", "none")
 COHORT_MIN_ROWS = 50  # calibration rows a cohort needs for its own intercept
+POOLINGS = ("partial", "none")
 POOLED = "\x00pooled"  # the shared level of cohorts too small for their own intercept
 DAYS_PER_YEAR = 365.25
 
@@ -76,6 +77,10 @@ class CohortOffsets:
     trend: dict[str, float] = field(default_factory=dict)
     trend_p_value: float | None = None
     served_from: str | None = None  # the date the intercepts are taken at when a trend is used
+    # partial pooling: the spread of the cohorts' true intercepts (log-odds, DerSimonian-Laird) and
+    # the share of each cohort's own deviation kept (None: intercepts used as fitted)
+    between_sd: float | None = None
+    kept: dict[str, float] | None = None
 
     def of(self, X: pd.DataFrame) -> np.ndarray:
         """Each row's offset from its value of the cohort column (0 for a value never fitted)."""
@@ -95,6 +100,8 @@ class CohortOffsets:
             "trend_per_year": dict(self.trend),
             "trend_p_value": self.trend_p_value,
             "served_from": self.served_from,
+            "between_sd": self.between_sd,
+            "kept": {k: v for k, v in (self.kept or {}).items() if k != POOLED},
         }
 
 
@@ -110,6 +117,10 @@ class CohortRows:
     dates: pd.Series
     serves_from: pd.Timestamp
     trend_alpha: float = 0.001
+    # the line of every row (rows of one line are not independent: the intercepts' standard errors
+    # are clustered by it); None: each row its own
+    clusters: np.ndarray | None = None
+    pooling: str = "partial"  # "partial": shrunk towards each other by their evidence; "none"
 
 
 class Calibrator:
@@ -234,13 +245,20 @@ def fit_cohort_offsets(
     slope = float(fit.coef[0])
     if not fit.converged or slope <= 0:
         return None
-    intercepts = dict(zip(names, (float(g) for g in fit.coef[1:])))
+    shrunk, between_sd, kept = fit.coef[1:], None, None
+    if rows.pooling == "partial":
+        design = np.column_stack([margin[cal], groups])
+        residual = y[cal] - expit(groups @ slopes * years + design @ fit.coef)
+        clusters = None if rows.clusters is None else np.asarray(rows.clusters)[cal]
+        covariance = cluster_covariance(fit.covariance, design, residual, clusters)
+        shrunk, between_sd, kept = partial_pooling(fit.coef[1:], covariance[1:, 1:])
+    intercepts = dict(zip(names, (float(g) for g in shrunk)))
     # centred on the mix of the rows the model was fitted on (its SHAP base is their expectation)
     weights = _indicators(rows.values[rows.fit_pos], levels)
     if weights.shape[1] < len(names):  # the pooled cohorts had no fitted rows
         weights = np.column_stack([weights, np.zeros(len(weights))])
     share = weights[:, : len(names)].mean(axis=0) if len(weights) else np.ones(len(names))
-    level = float(share @ fit.coef[1:] / max(share.sum(), 1e-12))
+    level = float(share @ shrunk / max(share.sum(), 1e-12))
     offsets = CohortOffsets(
         column=rows.column,
         offsets={n: (g - level) / slope for n, g in intercepts.items()},
@@ -249,5 +267,37 @@ def fit_cohort_offsets(
         trend=trend,
         trend_p_value=p_value,
         served_from=str(rows.serves_from.date()) if trend else None,
+        between_sd=between_sd,
+        kept=None if kept is None else dict(zip(names, (float(k) for k in kept))),
     )
     return offsets, slope, level
+
+
+def cluster_covariance(
+    covariance: np.ndarray, X: np.ndarray, residual: np.ndarray, clusters: np.ndarray | None
+) -> np.ndarray:
+    """The sandwich covariance of a logistic fit's coefficients (``covariance``: its inverse
+    information; ``residual``: y minus its fitted probability) with the scores summed within
+    ``clusters`` (rows of one line are not independent); ``covariance`` itself without clusters."""
+    if clusters is None:
+        return covariance
+    scores = pd.DataFrame(X * residual[:, None]).groupby(pd.factorize(clusters)[0]).sum()
+    meat = scores.to_numpy().T @ scores.to_numpy()
+    return covariance @ meat @ covariance
+
+
+def partial_pooling(intercepts: np.ndarray, covariance: np.ndarray):
+    """Each cohort's intercept shrunk towards the cohorts' common level by its evidence: a
+    random-effects (DerSimonian-Laird) estimate of the spread ``tau`` of the true intercepts, then
+    each intercept kept in proportion ``tau^2 / (tau^2 + v_c)`` (``v_c``: its variance) around their
+    precision-weighted level. Without evidence of a gap (``tau`` = 0) every cohort gets the common
+    intercept, one calibrator as before. Returns ``(shrunk, tau, kept shares)``."""
+    g = np.asarray(intercepts, float)
+    v = np.clip(np.diag(covariance), 1e-12, None)
+    w = 1.0 / v
+    mean = float(w @ g / w.sum())
+    q = float(w @ (g - mean) ** 2)
+    tau2 = max(0.0, (q - (len(g) - 1)) / (w.sum() - (w**2).sum() / w.sum()))
+    kept = tau2 / (tau2 + v)
+    level = float((g / (v + tau2)).sum() / (1.0 / (v + tau2)).sum())
+    return level + kept * (g - level), float(np.sqrt(tau2)), kept

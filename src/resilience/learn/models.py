@@ -41,7 +41,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from resilience.core.errors import ResilienceError
 from resilience.data.contract import DataContract
-from resilience.learn.calibration import CALIBRATIONS, Calibrator, CohortRows, require_one_of
+from resilience.learn.calibration import (
+    CALIBRATIONS,
+    POOLINGS,
+    Calibrator,
+    CohortRows,
+    require_one_of,
+)
 from resilience.learn.families import FAMILIES, family
 from resilience.learn.preparation import input_preparation
 from resilience.learn.split import calibration_slice
@@ -77,6 +83,8 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         ``cohort_column`` when it is a model feature (:mod:`resilience.learn.calibration`)
     cohort_trend_alpha : level of the test for a per-cohort drift the intercepts are carried
         forward by (0: never)
+    cohort_pooling : ``"partial"`` (the cohorts' intercepts shrunk towards each other by their
+        evidence, so a small calibration slice does no harm) or ``"none"`` (as fitted)
     monotone : ``{feature: +1 | -1}`` monotone constraints for LightGBM
     features : subset of the contract's features to use (default: all)
     exclude : features to leave out
@@ -93,6 +101,7 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
     # models pickled before cohort calibration read these (one intercept for every line)
     calibration_by_cohort = False
     cohort_trend_alpha = 0.0
+    cohort_pooling = "none"
     # Rows per disruption in the training frame (records as they stood: several snapshots of each,
     # resilience.learn.records); a family setting that counts rows counts disruptions with it.
     rows_per_disruption_ = 1.0
@@ -106,6 +115,7 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         calibration_fraction: float = 0.15,
         calibration_by_cohort: bool = True,
         cohort_trend_alpha: float = 0.001,
+        cohort_pooling: str = "partial",
         monotone: dict | None = None,
         features: list | None = None,
         exclude: list | None = None,
@@ -122,6 +132,7 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         self.calibration_fraction = calibration_fraction
         self.calibration_by_cohort = calibration_by_cohort
         self.cohort_trend_alpha = cohort_trend_alpha
+        self.cohort_pooling = cohort_pooling
         self.monotone = monotone
         self.features = features
         self.exclude = exclude
@@ -136,6 +147,7 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         """Refuse bad settings before any work; returns the features to use."""
         require_one_of("model family", self.family, FAMILIES)
         require_one_of("calibration", self.calibration, CALIBRATIONS)
+        require_one_of("cohort_pooling", self.cohort_pooling, POOLINGS)
         if not 0 <= self.calibration_fraction < 1:
             raise ResilienceError(
                 f"calibration_fraction must be in [0, 1), not {self.calibration_fraction!r}"
@@ -179,7 +191,7 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
             )
         frame = frame.reset_index(drop=True)
         dates = frame[self.contract.date_column]
-        disruptions = frame[self.contract.id_column]
+        disruptions, lines = frame[self.contract.id_column], frame[self.contract.line_column]
         self.rows_per_disruption_ = len(frame) / max(int(disruptions.nunique()), 1)
         self.feature_names_ = features
         categories = self._categories(frame, features)
@@ -194,10 +206,12 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
             X.iloc[fit_pos],
             y[fit_pos],
             dates.iloc[fit_pos],
-            frame[self.contract.line_column].iloc[fit_pos],
+            lines.iloc[fit_pos],
         )
         self.calibrator_ = (
-            self.calibrate(family(self.family).margin(self, X), X, y, dates, fit_pos, cal_pos)
+            self.calibrate(
+                family(self.family).margin(self, X), X, y, dates, fit_pos, cal_pos, lines
+            )
             if len(cal_pos)
             else Calibrator("none")
         )
@@ -213,8 +227,11 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         column = self.contract.cohort_column
         return column if self.calibration_by_cohort and column in self.feature_names_ else None
 
-    def cohort_rows(self, X: pd.DataFrame, dates: pd.Series, fit_pos, cal_pos) -> CohortRows | None:
-        """What a per-cohort calibrator of the prepared rows ``X`` needs (None: not by cohort)."""
+    def cohort_rows(
+        self, X: pd.DataFrame, dates: pd.Series, fit_pos, cal_pos, lines=None
+    ) -> CohortRows | None:
+        """What a per-cohort calibrator of the prepared rows ``X`` needs (None: not by cohort);
+        ``lines``: each row's line (the intercepts' standard errors are clustered by it)."""
         column = self.cohort_feature()
         if column is None:
             return None
@@ -233,13 +250,17 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
             pd.Series(pd.to_datetime(dates)).reset_index(drop=True),
             serves_from,
             float(self.cohort_trend_alpha),
+            None if lines is None else np.asarray(pd.Series(lines).astype(str)),
+            self.cohort_pooling,
         )
 
-    def calibrate(self, margin, X: pd.DataFrame, y, dates, fit_pos, cal_pos) -> Calibrator:
+    def calibrate(
+        self, margin, X: pd.DataFrame, y, dates, fit_pos, cal_pos, lines=None
+    ) -> Calibrator:
         """The recipe's calibrator of an estimator's ``margin`` on the prepared rows ``X`` (one
         intercept per cohort when asked), fitted on the rows ``cal_pos``; ``fit_pos``: the rows the
         estimator was fitted on. The ranges' refits are calibrated by the same hook."""
-        rows = self.cohort_rows(X, dates, fit_pos, cal_pos)
+        rows = self.cohort_rows(X, dates, fit_pos, cal_pos, lines)
         if rows is None:
             return Calibrator(self.calibration).fit(margin[cal_pos], y[cal_pos])
         return Calibrator(self.calibration).fit_by_cohort(margin, y, rows)

@@ -139,6 +139,7 @@ def _fit_member(
     positions: np.ndarray,
     seed: int,
     disruptions: pd.Series | None = None,
+    lines: pd.Series | None = None,
 ) -> Member:
     Xb, yb, db = X.iloc[positions], y[positions], dates.iloc[positions].reset_index(drop=True)
     fraction = model.calibration_fraction if model.calibration != "none" else 0
@@ -153,7 +154,8 @@ def _fit_member(
     if model.calibration != "none" and len(cal_pos) and len(np.unique(yb[cal_pos])) == 2:
         # the recipe's own calibration (one intercept per cohort when the model has them)
         margin = _margin(model, member, Xb)
-        member.calibrator = model.calibrate(margin, Xb, yb, db, fit_pos, cal_pos)
+        line_ids = None if lines is None else lines.iloc[positions].to_numpy()
+        member.calibrator = model.calibrate(margin, Xb, yb, db, fit_pos, cal_pos, line_ids)
     return member
 
 
@@ -184,7 +186,7 @@ def fit_ensemble(model, frame: pd.DataFrame, config: IntervalConfig) -> Interval
         else:
             labels, positions = y, line_bootstrap(lines, rng)
         seed = int(config.seed) * 1000 + b + 1
-        members.append(_fit_member(model, X, labels, dates, positions, seed, disruptions))
+        members.append(_fit_member(model, X, labels, dates, positions, seed, disruptions, lines))
     return IntervalEnsemble(
         members, config.level, reference, fit_seconds=time.perf_counter() - start
     )
