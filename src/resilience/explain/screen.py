@@ -73,7 +73,11 @@ from resilience.core.yardstick import placements
 from resilience.data.contract import DataContract
 from resilience.explain.concepts import ConceptMap
 from resilience.explain.reasons import MIN_REASON_POINTS
-from resilience.explain.resamples import own_effect, resample_draws
+from resilience.explain.resamples import (  # noqa: F401 - permuted: the screen's null labels
+    own_effect,
+    permuted,
+    resample_draws,
+)
 from resilience.learn.evaluation import PROBABILITY, score_test_period
 from resilience.learn.split import Split
 
