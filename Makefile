@@ -41,16 +41,20 @@ tactics: $(TACTICS_STAMP)
 	$(BIN)/resilience-generate world=confounded_passenger out_dir=$(TACTICS_WORLD)
 	$(BIN)/resilience-tactics input=$(TACTICS_WORLD)/disruptions.parquet
 
-## Run the main job end to end on the embedded defaults: a local registration key (if none), synthetic world, training, scoring the last two weeks, briefing
+DEMO_WEEKS ?= 4
+## Run the main job end to end on the embedded defaults: a local registration key (if none), synthetic world, training on what was known before the scored weeks (records as they stood), scoring the last four weeks, their outcomes, the briefing
 demo: install
 	$(BIN)/resilience-sign new_key=true
 	$(BIN)/resilience-generate
-	$(BIN)/resilience-validate input=data/synthetic/disruptions.parquet require_label=true
-	$(BIN)/resilience-train snapshots=data/synthetic/weekly
-	for week in $$(ls data/synthetic/weekly/*.parquet | sort | tail -n 2); do $(BIN)/resilience-score input=$$week || exit 1; done
+	$(BIN)/python scripts/demo_history.py --world data/synthetic --out outputs/demo --weeks $(DEMO_WEEKS)
+	$(BIN)/resilience-validate input=outputs/demo/history.parquet require_label=true as_of=$$(cat outputs/demo/as_of.txt)
+	$(BIN)/resilience-train input=outputs/demo/history.parquet as_of=$$(cat outputs/demo/as_of.txt) snapshots=data/synthetic/weekly
+	for week in $$(ls data/synthetic/weekly/*.parquet | sort | tail -n $(DEMO_WEEKS)); do $(BIN)/resilience-score input=$$week || exit 1; done
+	$(BIN)/resilience-outcomes input=outputs/demo/labels.parquet
+	$(BIN)/resilience-report week=$$(basename $$(ls data/synthetic/weekly/*.parquet | sort | tail -n 1) .parquet)
 	@echo
 	@echo "Done. Training runs and the registered champion: make mlflow-ui (then open http://127.0.0.1:5000/#/experiments?workflowType=machine_learning)."
-	@echo "This week's scores, explanations, drift warnings and report: outputs/weekly/"
+	@echo "The scored weeks (scores, explanations, drift, briefing and annex): outputs/weekly/"
 
 ## Open the MLflow UI on the project's tracking store (http://127.0.0.1:5000)
 mlflow-ui: install

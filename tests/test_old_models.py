@@ -1,8 +1,10 @@
-"""Models registered before the house move still vet and score, byte for byte, once signed.
+"""Models registered before the house move still vet and score once signed: every cell as it was
+written then.
 
 ``fixtures/d2737ed-store.tar.gz`` holds an MLflow store with one version of ``line-resilience``
 trained and registered by the toolkit at commit d2737ed (before its modules moved into packages),
-one weekly extract, and the ``scores.csv`` that toolkit wrote for it. Its pickles name the old
+one weekly extract, and the ``scores.csv`` that toolkit wrote for it (today's file adds columns,
+such as the playbook's options, and is sorted by priority; every cell written then is written again). Its pickles name the old
 module paths (``resilience.learn.models.PersistenceModel``, ``resilience.learn.ranges.IntervalEnsemble``,
 ``resilience.tracking.pyfunc.ResiliencePyfunc`` ...) and the version carries its own code (``code_paths``).
 ``fixtures/README.md`` says how it was built. It was registered before versions were signed, so it
@@ -11,6 +13,7 @@ is refused until a person signs it with ``resilience-sign`` (the migration step)
 
 from __future__ import annotations
 
+import csv
 import sys
 import tarfile
 from pathlib import Path
@@ -87,7 +90,7 @@ def test_a_version_registered_at_d2737ed_still_vets_and_runs_todays_code(
 
 
 @pytest.mark.slow
-def test_a_version_registered_at_d2737ed_scores_a_week_byte_for_byte(old_store, tmp_path):
+def test_a_version_registered_at_d2737ed_scores_a_week_cell_for_cell(old_store, tmp_path):
     sign_old_version(old_store, tmp_path)
     result = run_command(
         "resilience-score",
@@ -100,4 +103,23 @@ def test_a_version_registered_at_d2737ed_scores_a_week_byte_for_byte(old_store, 
     )
     assert result.returncode == 0, result.stderr[-3000:]
     scored = tmp_path / "weekly" / "2026-W47" / "scores.csv"
-    assert scored.read_bytes() == (old_store / "expected_scores.csv").read_bytes()
+    now, then = _csv_cells(scored), _csv_cells(old_store / "expected_scores.csv")
+    # every column and every cell d2737ed wrote is written again, character for character ...
+    assert set(then[0]) <= set(now[0]), set(then[0]) - set(now[0])
+    by_id = {row["disruption_id"]: row for row in now}
+    assert sorted(by_id) == sorted(row["disruption_id"] for row in then)
+    changed = [
+        (row["disruption_id"], column)
+        for row in then
+        for column, cell in row.items()
+        if by_id[row["disruption_id"]][column] != cell
+    ]
+    assert not changed, changed[:10]
+    # ... and the rows now come in priority order, the order the briefing acts in (issue 23)
+    assert [int(row["priority_rank"]) for row in now] == list(range(1, len(now) + 1))
+
+
+def _csv_cells(path: Path) -> list[dict[str, str]]:
+    """The file's rows as the raw text of each cell (no number parsing: a changed digit shows)."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))

@@ -35,7 +35,9 @@ from resilience.report import (
 )
 from resilience.report.render import render_pdf
 from resilience.report.waterfall import concept_contributions, waterfall_steps
-from resilience.report.words import clean_text, css_string
+from resilience.report.words import FOUR_PS_WORDS, clean_text, css_string
+from resilience.weekly.chunks import record_fingerprints
+from resilience.weekly.playbook import load_playbook
 from resilience.weekly.priority import load_priority_policy, priority_ranks
 
 AREAS = ("Northmere", "Eastbrook", "Southvale", "Westford", "Kingsreach", "Ashby Moor")
@@ -59,11 +61,16 @@ def write_fake_week(
     empty_reasons: bool = False,
     harm: bool = True,
     data: str = "default",
+    carry_from: Path | None = None,
+    playbook: bool = True,
 ) -> Path:
     """Write a scored week folder shaped like the scoring step's output, random but seeded.
 
     Line ids are ``L0000``, ``L0001``... starting at ``first_line``, so two weeks made with
-    overlapping ranges share lines (for "change since last week").
+    overlapping ranges share lines (for "change since last week"). With ``carry_from`` (an earlier
+    fake week), a line it holds keeps its disruption id, as an open disruption does from week to week.
+    Every line has a random record of the data config's features, from which the harm columns, the
+    playbook's options and the record fingerprint are derived as scoring derives them.
     """
     week_dir = Path(week_dir)
     week_dir.mkdir(parents=True, exist_ok=True)
@@ -89,6 +96,15 @@ def write_fake_week(
         for column in contract.slices:
             allowed = contract.column(column).allowed
             frame[column] = rng.choice(allowed if allowed else AREAS, n_lines)
+    if carry_from is not None:
+        before = pd.read_parquet(
+            carry_from / "scores.parquet", columns=["line_id", "disruption_id"]
+        )
+        kept = frame["line_id"].map(dict(zip(before["line_id"], before["disruption_id"])))
+        frame["disruption_id"] = kept.fillna(frame["disruption_id"])
+    if contract.group_column:  # a few organised crime groups, a third of the lines linked
+        groups = np.array([f"G{g:03d}" for g in rng.integers(0, max(n_lines // 6, 1), n_lines)])
+        frame[contract.group_column] = np.where(rng.random(n_lines) < 0.35, groups, "")
     if hostile and n_lines >= 3:
         frame.loc[0, "line_id"] = HOSTILE_LINE_ID
         frame.loc[1, "line_id"] = UNICODE_LINE_ID
@@ -131,18 +147,13 @@ def write_fake_week(
     if hostile and n_lines >= 1:
         frame.loc[0, "reason_for_1"] = HOSTILE_REASON
     policy = load_priority_policy(None, contract) if harm else None
-    if policy is not None:  # harm columns as scoring writes them, from random recorded values
-        recorded = pd.DataFrame(
-            {
-                c.column: (rng.random(n_lines) < 0.3)
-                if c.kind == "flag"
-                else rng.poisson(0.8 if c.cap < 50 else 300, n_lines)
-                for c in policy.components
-            }
-        )
-        for column in policy.referrals:
-            recorded[column] = rng.poisson(0.5, n_lines)
-        frame = pd.concat([frame, policy.columns(recorded)], axis=1)
+    record = fake_record(contract, frame, rng)
+    frame["record_fingerprint"] = record_fingerprints(record, contract)
+    if policy is not None:  # harm columns as scoring writes them, from the random record
+        frame = pd.concat([frame, policy.columns(record)], axis=1)
+    rules = load_playbook(None, contract) if playbook else None
+    if rules is not None:  # the playbook's options, as scoring writes them
+        frame = pd.concat([frame, rules.columns(record)], axis=1)
     frame.insert(0, "input_row", np.arange(1, n_lines + 1))
     frame = frame.sort_values(
         "persistence_probability", ascending=False, kind="stable"
@@ -157,6 +168,8 @@ def write_fake_week(
         if policy is not None
         else frame["rank"]
     )
+    if hostile:  # the first shortlisted line carries a hostile reason too, so page 1 shows it
+        frame.loc[frame["priority_rank"] == 1, "reason_for_1"] = HOSTILE_REASON
     frame.to_parquet(week_dir / "scores.parquet", index=False)
     frame.to_csv(week_dir / "scores.csv", index=False)
     explanations.to_parquet(week_dir / "explanations.parquet", index=False)
@@ -321,6 +334,7 @@ def write_fake_week(
         counts={"rows": n_lines},
         timings={"score": 1.2},
         priority=policy.to_dict() if policy is not None else {},
+        playbook=rules.to_dict() if rules is not None else {},
     )
     (week_dir / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
 
@@ -347,6 +361,26 @@ def write_fake_week(
             )
         (week_dir / "decisions.json").write_text(json.dumps(items), encoding="utf-8")
     return week_dir
+
+
+def fake_record(contract, frame: pd.DataFrame, rng) -> pd.DataFrame:
+    """A random record of every feature of ``contract`` (slices as ``frame`` has them): yes/no a
+    third of the time, counts mostly small (contacts in the hundreds), categories from their values."""
+    record = {}
+    for name in contract.features:
+        spec = contract.column(name)
+        if name in frame.columns:
+            record[name] = frame[name].to_numpy()
+        elif spec.dtype == "bool":
+            record[name] = rng.random(len(frame)) < 0.3
+        elif spec.dtype == "category":
+            record[name] = rng.choice(spec.allowed or AREAS, len(frame))
+        elif spec.dtype == "int":
+            mean = 300 if "contact" in name or "customer" in name else 0.8
+            record[name] = rng.poisson(mean, len(frame)) + int(spec.min or 0)
+        else:
+            record[name] = np.round(rng.gamma(1.0, 3.0, len(frame)), 1)
+    return pd.DataFrame(record)
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -857,7 +891,7 @@ def test_pdf_has_banner_on_every_page_and_the_annex_every_line(tmp_path):
     assert html_path == current / "report.html" and pdf_path == current / "report.pdf"
     assert not list(current.glob(".*.tmp"))
     pages = _pdf_pages(pdf_path)
-    assert 3 < len(pages) <= 20
+    assert 3 < len(pages) <= 16  # issue 23: at most 16 pages
     for number, page in enumerate(pages, 1):
         assert page.count(DEFAULT_MARKING) >= 2, (
             f"page {number} lacks the marking at top and bottom"
@@ -874,25 +908,51 @@ def test_pdf_has_banner_on_every_page_and_the_annex_every_line(tmp_path):
 
 
 # -- the briefing: priority, protect list, matrix, what is true ---------------------------------
-def test_protect_list_names_the_line_with_most_exploited_children_first(weeks, page_html):
+def expected_protect_order(scores: pd.DataFrame, children: str, others: list[str]) -> list[str]:
+    """The protect list's order, computed here from scores.parquet: children with no referral,
+    then vulnerable adults with no referral, then the rest; within each, most children, highest
+    priority, oldest record."""
+    people = scores[[children, *others]].sum(axis=1)
+    frame = scores[people > 0].copy()
+    unreferred = frame["protect_referrals"] <= 0
+    frame["group"] = np.where(unreferred & (frame[children] > 0), 1, np.where(unreferred, 2, 3))
+    frame = frame.sort_values(
+        ["group", children, "priority_rank", "disruption_date"], ascending=[True, False, True, True]
+    )
+    return frame["line_id"].map(clean_text).tolist()
+
+
+def test_protect_list_calls_out_every_unreferred_child_first(weeks, page_html):
     current, _ = weeks
     scores = pd.read_parquet(current / "scores.parquet")
-    most = scores.loc[scores["harm_exploited_children"].idxmax()]
-    context = report_context(load_week(current), None)
-    protect = context["protect"]
-    top = scores.loc[
-        scores["harm_exploited_children"] == most["harm_exploited_children"], "line_id"
-    ].map(clean_text)
-    assert protect["lines"][0]["line_id"] in set(
-        top
-    )  # a line with the most exploited children comes first
+    expected = expected_protect_order(scores, "harm_exploited_children", ["harm_exploited_adults"])
+    protect = report_context(load_week(current), None)["protect"]
+    assert [line["line_id"] for line in protect["lines"]] == expected[:25]  # default cap 25
     exploited = scores[["harm_exploited_children", "harm_exploited_adults"]].sum(axis=1) > 0
+    unreferred = exploited & (scores["protect_referrals"] == 0)
     assert protect["total"] == int(exploited.sum())
-    assert protect["no_referral"] == int((exploited & (scores["protect_referrals"] == 0)).sum())
-    assert len(protect["lines"]) == min(15, protect["total"])
+    assert protect["no_referral"] == int(unreferred.sum())
     text = visible_text(parse(page_html))
-    assert f"Exploited children: {int(most['harm_exploited_children'])}" in text
-    assert "no safeguarding referral recorded" in text
+    people = scores.loc[unreferred, ["harm_exploited_children", "harm_exploited_adults"]].sum()
+    assert (
+        f"{int(unreferred.sum())} lines record exploited people with no safeguarding referral "
+        f"recorded ({int(people.iloc[0])} exploited children, {int(people.iloc[1])} exploited "
+        "vulnerable adults)"
+    ) in text
+    first = scores.loc[scores["line_id"].map(clean_text) == expected[0]].iloc[0]
+    assert f"First: line {expected[0]}" in text
+    assert f"exploited children: {int(first['harm_exploited_children'])}" in text
+    more = int(unreferred.sum()) - sum(
+        1 for i in expected[:25] if i in set(scores.loc[unreferred, "line_id"].map(clean_text))
+    )
+    if more:
+        assert f"{more} more lines with exploited people and no referral recorded" in text
+
+
+def test_the_protect_list_cap_is_a_setting(weeks):
+    current, _ = weeks
+    protect = report_context(load_week(current), None, ReportSettings(protect_lines=3))["protect"]
+    assert len(protect["lines"]) == 3 and protect["total"] > 3
 
 
 def test_example_force_week_keeps_its_safeguarding_and_harm_words(tmp_path):
@@ -905,11 +965,10 @@ def test_example_force_week_keeps_its_safeguarding_and_harm_words(tmp_path):
     children = next(i for i in items if i["column"] == "children_exploited")
     assert f"{children['total']} exploited children identified" in text
     assert "record exploited people" in text and "Runners (many are exploited)" in text
-    most = scores.loc[
-        scores["harm_exploited_children"] == scores["harm_exploited_children"].max(), "line_id"
-    ]
+    expected = expected_protect_order(scores, "harm_exploited_children", [])
     context = report_context(load_week(folder), None)
-    assert context["protect"]["lines"][0]["line_id"] in set(most)
+    assert [line["line_id"] for line in context["protect"]["lines"]] == expected[:25]
+    assert "Protect: referral now" in text  # its own playbook's options
     assert "Lines by line type" in text or "Lines by local policing area" in text
 
 
@@ -1072,7 +1131,8 @@ def test_real_pipeline_two_weeks_give_a_bounded_briefing(small_world_dir, tmp_pa
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["created_utc"] and manifest["priority"]["name"] == "default"
     scores = pd.read_csv(folder / "scores.csv")
-    assert scores["rank"].tolist() == list(range(1, len(scores) + 1))  # sorted by rank ...
+    # sorted by priority, the order the briefing acts in ...
+    assert scores["priority_rank"].tolist() == list(range(1, len(scores) + 1))
     assert sorted(scores["input_row"]) == list(range(1, len(second) + 1))  # ... input order kept
 
     html = (folder / "report.html").read_text(encoding="utf-8")
@@ -1096,7 +1156,7 @@ def test_real_pipeline_two_weeks_give_a_bounded_briefing(small_world_dir, tmp_pa
     assert "refitted on every labelled disruption" in text
 
     pages = _pdf_pages(folder / "report.pdf")
-    assert 3 < len(pages) <= 20
+    assert 3 < len(pages) <= 16  # issue 23: at most 16 pages
     assert all(p.count(DEFAULT_MARKING) >= 2 for p in pages)
     annex = visible_text(parse((folder / "annex.html").read_text(encoding="utf-8")))
     assert all(str(i) in annex for i in second["line_id"].head(50))
@@ -1166,21 +1226,26 @@ def test_real_pipeline_two_weeks_give_a_bounded_briefing(small_world_dir, tmp_pa
     assert f"Of the {len(closed):,} lines whose outcome is now known" in text
 
 
-def test_annex_is_bounded_and_says_where_the_rest_is(tmp_path):
+def test_annex_is_bounded_and_lists_every_unreferred_line(tmp_path):
     from resilience.report.annex import write_annex
 
     folder = write_fake_week(tmp_path / "2026-W47", n_lines=60, seed=8)
     week = load_week(folder)
-    write_annex(folder, week.contract, "Briefing", DEFAULT_MARKING, len(week.rows), max_rows=25)
+    write_annex(folder, week.contract, "Briefing", DEFAULT_MARKING, 25, week.manifest.priority, {})
     page = parse((folder / "annex.html").read_text(encoding="utf-8"))
     text = visible_text(page)
-    assert "the first 25 of 60 lines by priority; every line is in scores.csv" in text
+    assert (
+        "the first 25 of 60 lines by priority, and every line with exploited people and no "
+        "referral recorded; every line is in scores.csv"
+    ) in text
+    scores = pd.read_parquet(folder / "scores.parquet")
+    people = scores[["harm_exploited_children", "harm_exploited_adults"]].sum(axis=1)
+    unreferred = (people > 0) & (scores["protect_referrals"] <= 0)
+    listed = scores[(scores["priority_rank"] <= 25) | unreferred]
     rows = [a for t, a in page.tags if t == "tr"]
-    assert len(rows) == 26  # the header row and 25 lines
-    first = (
-        pd.read_parquet(folder / "scores.parquet").sort_values("priority_rank")["line_id"].head(25)
-    )
-    assert all(i in text for i in first)
+    assert len(rows) == 1 + len(listed) > 26  # the header row, the first 25 and the unreferred
+    assert sum(1 for a in rows if a.get("data-u") == "1") == int(unreferred.sum())
+    assert all(i in text for i in listed["line_id"])
 
 
 # -- page 1 of the PDF: the whole decision --------------------------------------------------------
@@ -1222,6 +1287,18 @@ def test_page_one_of_the_pdf_holds_the_whole_capacity_shortlist(tmp_path):
         low, high = round(line["probability_low"] * 100), round(line["probability_high"] * 100)
         assert f"({low}\u2013{high}%)" in flat, (line["line_id"], low, high)
     assert "".join(f"harm {shortlist['harm_index'].iloc[0]:.0f}".split()) in flat
+    # ... and its options under the four Ps
+    rules = WeekManifest.read(current / "manifest.json").playbook["rules"]
+    held = [r for r in rules if shortlist[f"option_{r['name']}"].any()]
+    assert held
+    for rule in held:
+        words = f"{FOUR_PS_WORDS[rule['strand']]}: {rule['short']}"
+        assert "".join(words.split()) in flat, words
+    # the count of unreferred exploited people, with the first of them
+    context = report_context(load_week(current), load_week(previous))
+    protect = context["protect"]
+    assert protect["no_referral"] and "".join(protect["lines"][0]["line_id"].split()) in flat
+    assert f"{protect['no_referral']:,}lines" in flat or f"{protect['no_referral']:,}line" in flat
     # the protect headline (victims), how sure, what the model cannot know and who decides
     for phrase in (
         "victims",

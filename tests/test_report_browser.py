@@ -74,7 +74,13 @@ def report_file(tmp_path_factory) -> Path:
     week = load_week(current)
     context = report_context(week, load_week(previous))
     write_annex(
-        current, week.contract, context["title"], context["marking"], len(week.rows), 50_000
+        current,
+        week.contract,
+        context["title"],
+        context["marking"],
+        50_000,
+        week.manifest.priority,
+        week.manifest.playbook,
     )
     return write_text_atomic(current / "report.html", render_html(context))
 
@@ -101,10 +107,11 @@ def browser_context(tmp_path_factory):
         yield launch
 
 
+@pytest.mark.parametrize("width", [1280, 390])
 @pytest.mark.parametrize("which", ["report_file", "annex_file"])
-def test_page_in_browser_makes_no_requests_and_passes_axe(which, request, browser_context):
+def test_page_in_browser_makes_no_requests_and_passes_axe(which, width, request, browser_context):
     report_file = request.getfixturevalue(which)
-    context = browser_context(viewport={"width": 1280, "height": 900})
+    context = browser_context(viewport={"width": width, "height": 900})
     try:
         requests: list[str] = []
         problems: list[str] = []
@@ -136,7 +143,8 @@ def test_page_in_browser_makes_no_requests_and_passes_axe(which, request, browse
 
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(
-            path=str(ARTIFACTS / f"{report_file.stem}.png"), full_page=which == "report_file"
+            path=str(ARTIFACTS / f"{report_file.stem}-axe-{width}px.png"),
+            full_page=which == "report_file",
         )
 
         page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
@@ -203,26 +211,46 @@ def test_annex_sorts_and_filters_offline(annex_file, browser_context):
             "() => [...document.querySelectorAll('thead button')].findIndex(b => b.textContent === 'Likelihood %')"
         )
         assert column >= 0
+        # the first click sorts the useful way: the likeliest first; the second reverses it
         page.click("thead button >> text='Likelihood %'")
         values = page.evaluate(
             f"() => [...document.querySelectorAll('#annex tbody tr')].map(r => +r.cells[{column}].dataset.v)"
         )
-        assert values == sorted(values) and len(values) == 60
-        page.click("thead button >> text='Likelihood %'")
-        again = page.evaluate(
-            f"() => [...document.querySelectorAll('#annex tbody tr')].map(r => +r.cells[{column}].dataset.v)"
-        )
-        assert again == sorted(values, reverse=True)
+        assert values == sorted(values, reverse=True) and len(values) == 60
         assert (
             page.get_attribute("thead th:has(button:text-is('Likelihood %'))", "aria-sort")
             == "descending"
         )
+        page.click("thead button >> text='Likelihood %'")
+        again = page.evaluate(
+            f"() => [...document.querySelectorAll('#annex tbody tr')].map(r => +r.cells[{column}].dataset.v)"
+        )
+        assert again == sorted(values)
+        # one click shows only the lines with exploited people and no referral recorded
+        unreferred = page.evaluate(
+            "() => document.querySelectorAll('#annex tbody tr[data-u=\"1\"]').length"
+        )
+        assert unreferred > 0
+        page.click("#unreferred")
+        assert page.get_attribute("#unreferred", "aria-pressed") == "true"
+        visible = page.evaluate(
+            "() => [...document.querySelectorAll('#annex tbody tr')].filter(r => !r.hidden).length"
+        )
+        assert visible == unreferred
+        page.click("#unreferred")
+        # codes read as words, so filtering for what the page shows finds it
+        page.fill("#filter", "home grown")
+        page.wait_for_timeout(400)
+        home_grown = page.evaluate(
+            "() => [...document.querySelectorAll('#annex tbody tr')].filter(r => !r.hidden).length"
+        )
+        assert 0 < home_grown < 60
         page.fill("#filter", "L0020")
         page.wait_for_timeout(400)
         shown = page.evaluate(
             "() => [...document.querySelectorAll('#annex tbody tr')].filter(r => !r.hidden).length"
         )
         assert shown == 1
-        assert page.text_content("#shown") == "1 rows shown"
+        assert page.text_content("#shown") == "1 row shown"
     finally:
         context.close()

@@ -17,9 +17,9 @@ def main(cfg: DictConfig) -> None:
         marking=cfg.marking,
         capacity=cfg.get("capacity"),
         max_detail_lines=cfg.max_detail_lines,
-        protect_lines=cfg.get("protect_lines", 15),
-        board_lines=cfg.get("board_lines", 10),
-        annex_max_rows=cfg.get("annex_max_rows", 50_000),
+        protect_lines=cfg.get("protect_lines", ReportSettings.protect_lines),
+        board_lines=cfg.get("board_lines", ReportSettings.board_lines),
+        annex_max_rows=cfg.get("annex_max_rows", ReportSettings.annex_max_rows),
     )
     html, pdf, annex = rebuild_report(cfg.output_root, cfg.week, settings, cfg.get("decision_log"))
     print(f"wrote {html}\nwrote {pdf}\nwrote {annex}")

@@ -28,6 +28,7 @@ def main(cfg: DictConfig) -> None:
         report=cfg.report,
         marking=cfg.marking,
         priority=cfg.get("priority"),
+        playbook=cfg.get("playbook"),
         decision_log=cfg.decision_log,
         keep_extract=cfg.keep_extract,
         keep_extracts_weeks=cfg.keep_extracts_weeks,

@@ -77,6 +77,10 @@ def kept_extract_name(suffix: str) -> str:
 REQUIRED_SCORE_COLUMNS = ("rank", "disruption_id", "line_id", "persistence_probability")
 INPUT_ORDER_COLUMN = "input_row"  # 1-based position of the row in the week's extract
 HARM_COMPONENT_PREFIX = "harm_"  # harm_<component>: the value a harm component read
+OPTION_PREFIX = "option_"  # option_<rule>: the playbook's rule holds for the line's record
+# A fingerprint of the row's record (its model inputs), so the next week can tell "record updated"
+# from "the model changed" or "others ranked above it".
+RECORD_FINGERPRINT = "record_fingerprint"
 
 
 @dataclass
@@ -84,7 +88,8 @@ class WeekManifest:
     """What a scored week records about how it was produced (``manifest.json``).
 
     ``priority`` holds the harm policy in force (its components, weights and reasoning), so the
-    report prints the weights that ranked this week, not today's config.
+    report prints the weights that ranked this week, not today's config; ``playbook`` likewise holds
+    the options under the four Ps that were in force.
     """
 
     week: str = ""
@@ -97,6 +102,7 @@ class WeekManifest:
     counts: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     priority: dict[str, Any] = field(default_factory=dict)
+    playbook: dict[str, Any] = field(default_factory=dict)  # the options in force (weekly.playbook)
     timings: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(
         default_factory=dict

@@ -37,6 +37,7 @@ class ScoreSettings:
     report: bool = True
     marking: str = ""
     priority: str | None = None
+    playbook: str | None = None
     decision_log: str | Path = "outputs/decisions.sqlite"
     keep_extract: bool = True  # the week keeps the extract it scored (weekly/kept.py)
     keep_extracts_weeks: int | None = None  # retention: kept extracts of this many recent weeks
@@ -135,6 +136,7 @@ def score(input_path: str | Path, champion: VettedChampion, settings: ScoreSetti
         evidence=champion.evidence,
         priority=settings.priority,
         manifest_extra=anchor,
+        playbook=settings.playbook,
         keep=settings.keep_extract and settings.keep_extracts_weeks != 0,
     )
     prune_kept_extracts(Path(settings.output_root), settings.keep_extracts_weeks)

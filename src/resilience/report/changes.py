@@ -309,8 +309,12 @@ def estimates_verdict(persisted: int, probabilities: pd.Series) -> str:
     count that persisted is within what chance alone gives (two standard deviations of the sum of
     the estimates, and at least one line), else "so more" or "so fewer persisted than estimated"."""
     p = probabilities.dropna().clip(0, 1)
-    expected, spread = float(p.sum()), float(np.sqrt((p * (1 - p)).sum()))
-    if abs(persisted - expected) <= max(2 * spread, 1.0):
+    return verdict(persisted, float(p.sum()), float((p * (1 - p)).sum()))
+
+
+def verdict(persisted: int, expected: float, variance: float) -> str:
+    """:func:`estimates_verdict` from the sum of the estimates and of their variances."""
+    if abs(persisted - expected) <= max(2 * float(np.sqrt(variance)), 1.0):
         return "so they were close"
     return (
         "so more persisted than estimated"

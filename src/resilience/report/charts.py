@@ -11,9 +11,14 @@ def _scale(value: float, lo: float, hi: float, px_lo: float, px_hi: float) -> fl
     return round(px_lo + (value - lo) / (hi - lo) * (px_hi - px_lo), 1)
 
 
+def _frame(chart_id: str, box: tuple[float, float, float, float, float, float]) -> dict:
+    """A chart's id and its box: width, height and the plot area's left, right, top and bottom."""
+    return dict(zip(("id", "width", "height", "left", "right", "top", "bottom"), (chart_id, *box)))
+
+
 def waterfall_chart(steps: list[dict], chart_id: str) -> dict:
     """Rows of a horizontal waterfall: label line above each bar, signed value beside it."""
-    width, left, right, row_height, top = 640, 8, 560, 40, 8
+    width, left, right, row_height, top = 640, 8, 560, 36, 8
     rows = []
     for i, step in enumerate(steps):
         x0 = _scale(min(step["start"], step["end"]), 0, 100, left, right)
@@ -63,33 +68,20 @@ def waterfall_chart(steps: list[dict], chart_id: str) -> dict:
 
 def band_chart(bands: list[dict], chart_id: str) -> dict:
     """Horizontal bars of lines per yardstick band."""
-    width, label_width, right, row_height = 640, 230, 590, 30
-    biggest = max([b["count"] for b in bands] + [1])
-    rows = []
-    for i, band_row in enumerate(bands):
-        bar = _scale(band_row["count"], 0, biggest, 0, right - label_width)
-        rows.append(
-            {
-                "label": f"{band_row['band']} ({band_row['range']})",
-                "count": band_row["count"],
-                "y": 6 + i * row_height,
-                "width": bar,
-                "x": label_width,
-                "value_x": label_width + bar + 6,
-            }
-        )
-    return {
-        "id": chart_id,
-        "width": width,
-        "height": 12 + len(bands) * row_height,
-        "rows": rows,
-        "label_x": label_width - 8,
-    }
+    rows = [
+        {
+            "label": f"{b['band']} ({b['range']})",
+            "value": b["count"],
+            "value_text": f"{b['count']:,}",
+        }
+        for b in bands
+    ]
+    return value_bars(rows, chart_id, label_width=230, right=590, row_height=30)
 
 
 def calibration_chart(table: list[dict], chart_id: str) -> dict:
     """Predicted against observed per probability group, with the perfect-calibration diagonal."""
-    width, height, left, right, top, bottom = 420, 330, 56, 400, 14, 280
+    box = width, height, left, right, top, bottom = 420, 330, 56, 400, 14, 280
     points = []
     for row in table:
         if row["mean_predicted"] is None or row["observed_rate"] is None:
@@ -102,13 +94,7 @@ def calibration_chart(table: list[dict], chart_id: str) -> dict:
         )
     ticks = [0, 25, 50, 75, 100]
     return {
-        "id": chart_id,
-        "width": width,
-        "height": height,
-        "left": left,
-        "right": right,
-        "top": top,
-        "bottom": bottom,
+        **_frame(chart_id, box),
         "points": points,
         "polyline": " ".join(f"{p['x']},{p['y']}" for p in points),
         "x_ticks": [{"pos": _scale(t, 0, 100, left, right), "label": f"{t}%"} for t in ticks],
@@ -166,4 +152,98 @@ def matrix_chart(
         "right": left + n_x * cell_w,
         "top": top,
         "cell_w": cell_w,
+    }
+
+
+TREND_STYLES = (  # dash pattern and marker per series: meaning never rests on colour alone
+    {"stroke": "#0072B2", "dash": "", "marker": "circle"},
+    {"stroke": "#D55E00", "dash": "6 3", "marker": "square"},
+    {"stroke": "#009E73", "dash": "2 3", "marker": "diamond"},
+    {"stroke": "#1a1a1a", "dash": "8 3 2 3", "marker": "circle"},
+)
+
+
+def trend_chart(weeks: list[str], series: list[tuple[str, list]], chart_id: str) -> dict:
+    """A small line chart of counts by week: one polyline per series (a gap where a value is None),
+    a marker on every point, the series' name and last value at its end, the first and last week
+    on the axis. The numbers are in the data table beside it."""
+    box = width, height, left, right, top, bottom = 360, 170, 44, 250, 12, 140
+    values = [v for _, vs in series for v in vs if v is not None]
+    high = max(values + [1.0]) * 1.1
+    x = [
+        _scale(i, 0, max(len(weeks) - 1, 1), left, right) if len(weeks) > 1 else (left + right) / 2
+        for i in range(len(weeks))
+    ]
+    lines = []
+    for n, (label, vs) in enumerate(series):
+        style = TREND_STYLES[n % len(TREND_STYLES)]
+        points = [
+            (x[i], _scale(v, 0, high, bottom, top)) for i, v in enumerate(vs) if v is not None
+        ]
+        last = next((v for v in reversed(vs) if v is not None), None)
+        lines.append(
+            {
+                **style,
+                "points": [{"x": px, "y": py} for px, py in points],
+                "polyline": " ".join(f"{px},{py}" for px, py in points),
+                "label": f"{label}: {last:,.0f}" if last is not None else f"{label}: none",
+                "label_y": points[-1][1] + 4 if points else bottom,
+            }
+        )
+    _spread_labels(lines, top + 4, bottom)
+    return {
+        **_frame(chart_id, box),
+        "lines": lines,
+        "y_ticks": [
+            {"pos": _scale(t, 0, high, bottom, top), "label": f"{t:,.0f}"} for t in (0, high / 2.2)
+        ],
+        "x_labels": [{"x": x[0], "label": weeks[0]}, {"x": x[-1], "label": weeks[-1]}]
+        if len(weeks) > 1
+        else [{"x": x[0], "label": weeks[0]}],
+    }
+
+
+def _spread_labels(lines: list[dict], top: float, bottom: float, gap: float = 13.0) -> None:
+    """Move the end labels apart vertically so none overlaps another."""
+    order = sorted(range(len(lines)), key=lambda i: lines[i]["label_y"])
+    previous = top - gap
+    for i in order:
+        lines[i]["label_y"] = round(max(lines[i]["label_y"], previous + gap), 1)
+        previous = lines[i]["label_y"]
+    overflow = previous - (bottom + 4)
+    if overflow > 0:
+        for i in order:
+            lines[i]["label_y"] = round(lines[i]["label_y"] - overflow, 1)
+
+
+def value_bars(
+    rows: list[dict],
+    chart_id: str,
+    label_width: int = 200,
+    right: int = 560,
+    row_height: int = 26,
+) -> dict:
+    """Horizontal bars of one value per labelled row (``label``, ``value``, ``value_text``)."""
+    width = 640
+    biggest = max([r["value"] for r in rows] + [1e-9])
+    bars = []
+    for i, row in enumerate(rows):
+        bar = _scale(row["value"], 0, biggest, 0, right - label_width)
+        bars.append(
+            {
+                "label": row["label"],
+                "value": row["value"],
+                "value_text": row["value_text"],
+                "y": 6 + i * row_height,
+                "width": bar,
+                "x": label_width,
+                "value_x": label_width + bar + 6,
+            }
+        )
+    return {
+        "id": chart_id,
+        "width": width,
+        "height": 12 + len(rows) * row_height,
+        "rows": bars,
+        "label_x": label_width - 8,
     }

@@ -158,7 +158,7 @@ def matrix(rows: pd.DataFrame) -> dict | None:
         for i in range(len(BAND_NAMES))
     ]
     short = [band_range(name) for name in BAND_NAMES]
-    harm_labels = [_harm_band_label(j) for j in range(len(HARM_BANDS))]
+    harm_labels = [harm_band_label(j) for j in range(len(HARM_BANDS))]
     chart = matrix_chart(cells, short, harm_labels, "chart-matrix")
     chart["aria_label"] = (
         "Likelihood and harm matrix: lines counted by yardstick band (across) and harm band (up). "
@@ -183,7 +183,7 @@ def matrix(rows: pd.DataFrame) -> dict | None:
     }
 
 
-def _harm_band_label(j: int) -> str:
+def harm_band_label(j: int) -> str:
     name, low = HARM_BANDS[j]
     high = HARM_BANDS[j + 1][1] if j + 1 < len(HARM_BANDS) else None
     return (
@@ -225,7 +225,7 @@ def line_words(row: Mapping[str, Any]) -> dict:
     for page 1: the band with its plausible range, "likely (55-78%)", and the best estimate beside it."""
     placement = place(float(row["persistence_probability"]))
     low, high = number(row.get("probability_low")), number(row.get("probability_high"))
-    compact, compact_range, estimate = placement.words, "", ""
+    compact, compact_range, estimate = f"{placement.band} ({placement.percent}%)", "", ""
     if low is not None and high is not None:
         compact, compact_range = placement.band, f"({low * 100:.0f}\u2013{high * 100:.0f}%)"
         estimate = f"best estimate {placement.percent}%"

@@ -51,6 +51,8 @@ LIGHT_COLUMNS = (
     "band_uncertain",
     week_files.INPUT_ORDER_COLUMN,
     "protect_referrals",
+    "disruption_date",
+    week_files.RECORD_FINGERPRINT,
 )
 
 
@@ -203,7 +205,8 @@ def read_light_scores(
 def load_week(week_dir: Path, previous: bool = False) -> WeekData:
     """Read a scored week folder. Raises :class:`ReportError` naming the file that is wrong.
 
-    ``previous=True`` reads only what last week's comparison needs (ids and probabilities)."""
+    ``previous=True`` is last week's folder: the same light columns (what became of last week's
+    lists needs its priorities, harm, referrals and record fingerprints), without its decisions."""
     week_dir = Path(week_dir)
     if not week_dir.is_dir():
         raise ReportError(f"{week_dir}: no such week folder")
@@ -214,18 +217,21 @@ def load_week(week_dir: Path, previous: bool = False) -> WeekData:
     except ResilienceError as exc:
         raise ReportError(f"{week_dir / week_files.CONTRACT}: {exc}") from exc
     slices = tuple(contract.slices)
+    manifest = WeekManifest.from_dict(read_json(week_dir / week_files.MANIFEST))
     scores_path = week_dir / week_files.SCORES_PARQUET
     names = (
         tuple(ds.dataset(scores_path, format="parquet").schema.names)
         if scores_path.is_file()
         else ()
     )
-    harm_columns = tuple(c for c in names if c.startswith(week_files.HARM_COMPONENT_PREFIX))
-    rows, names = read_light_scores(
-        scores_path,
-        extra=() if previous else (*slices, *harm_columns),
-        only=week_files.REQUIRED_SCORE_COLUMNS if previous else None,
+    context_columns = (contract.group_column, (manifest.playbook or {}).get("grade_column"))
+    extra = tuple(
+        c
+        for c in names
+        if c.startswith((week_files.HARM_COMPONENT_PREFIX, week_files.OPTION_PREFIX))
+        or c in context_columns
     )
+    rows, names = read_light_scores(scores_path, extra=(*slices, *extra))
     for column in slices:
         if column in rows.columns:  # few distinct values: categories, not a string per row
             rows[column] = rows[column].astype("category")
@@ -234,8 +240,7 @@ def load_week(week_dir: Path, previous: bool = False) -> WeekData:
         raise ReportError(f"{explanations}: missing; the scoring step writes it with the scores")
     if "disruption_id" not in ds.dataset(explanations, format="parquet").schema.names:
         raise ReportError(f"{explanations}: missing column 'disruption_id'")
-    manifest = WeekManifest.from_dict(read_json(week_dir / week_files.MANIFEST))
-    decisions = read_json(week_dir / week_files.DECISIONS, required=False)
+    decisions = None if previous else read_json(week_dir / week_files.DECISIONS, required=False)
     return WeekData(
         folder=week_dir,
         rows=rows,

@@ -132,8 +132,9 @@ def build_report(
         week.contract,
         context["title"],
         context["marking"],
-        len(week.rows),
         settings.annex_max_rows,
+        week.manifest.priority,
+        week.manifest.playbook,
     )
     html_path = write_text_atomic(week_dir / week_files.REPORT_HTML, html)
     return html_path, pdf_path

@@ -10,10 +10,12 @@ from resilience.core.week_files import DECISION_HEAD
 from resilience.data.contract import DataContract
 from resilience.report.charts import calibration_chart
 from resilience.report.record_age import record_age_words
+from resilience.report.trends import realised_total
 from resilience.report.words import (
     clean_text,
     number,
     percent,
+    plural,
     points_text,
     signed_points,
     slice_value_text,
@@ -298,22 +300,31 @@ def _tolerance_text(tolerance: float | None) -> str:
     )
 
 
-def how_sure(facts: Mapping[str, Any]) -> str:
-    """Page 1's "how sure" in one or two plain sentences, from :func:`trust`'s words: how well the
-    model ranked and how close its probabilities were on the test period, and this week's warnings."""
+def how_sure(facts: Mapping[str, Any], trend: Mapping[str, Any] | None = None) -> str:
+    """Page 1's "how sure" in plain sentences, from :func:`trust`'s words: how well the model ranked
+    and how close its probabilities were to the share that persisted on the test period; how the
+    estimates did on outcomes known since (from ``trend``); and this week's warnings."""
     overall = facts.get("overall") or {}
     parts = []
     if overall.get("ranking", "not recorded") != "not recorded":
         parts.append(f"ranked a line that persisted above one that closed {overall['ranking']}")
     if overall.get("calibration_error", "not recorded") != "not recorded":
         parts.append(
-            f"its probabilities were on average {overall['calibration_error']} from what happened"
+            "lines it gave about the same probability persisted at a rate on average "
+            f"{overall['calibration_error']} from it (its calibration error)"
         )
     text = (
         f"Tested on past disruptions it had not seen, the model {'; '.join(parts)}."
         if parts
         else "No test results were recorded with this model."
     )
+    realised = realised_total(trend)
+    if realised:
+        text += (
+            f" Since then, {plural(realised['known'], 'outcome')} of lines it scored became known: "
+            f"{realised['persisted']:,} persisted against about {realised['expected']:,.0f} expected "
+            f"from the estimates given before each was known, {realised['verdict']}."
+        )
     cautions = []
     if facts.get("alerts"):
         n = len(facts["alerts"])

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from resilience.data.contract import DataContract
+from resilience.explain.reasons import OTHER_FACTORS
 from resilience.report.words import FOUR_PS_WORDS
 
 WATERFALL_CONCEPTS = 8  # concepts shown one by one in a waterfall; the rest are summed
+# Unearned features summed by scoring: they may include policing actions (orders, arrests) and the
+# force's grading, so they take no single strand and are never drawn as context.
+OTHER_FACTORS_CONCEPT = {
+    "name": OTHER_FACTORS,
+    "label": "Other factors, not named (their reasons did not pass the screen)",
+    "four_ps": "mixed",
+}
 
 
 def concept_contributions(
@@ -28,7 +37,9 @@ def concept_contributions(
     groups: dict[str, list[str]] = {}
     concepts: dict[str, dict] = {}
     for feature in feature_columns:
-        if feature in known:
+        if feature == OTHER_FACTORS:
+            name, label, four_ps = (OTHER_FACTORS_CONCEPT[k] for k in ("name", "label", "four_ps"))
+        elif feature in known:
             concept = contract.concept_of(feature)
             name, label, four_ps = concept.name, concept.label_text, concept.four_ps
         else:
@@ -36,8 +47,13 @@ def concept_contributions(
         groups.setdefault(name, []).append(feature)
         concepts.setdefault(name, {"name": name, "label": label, "four_ps": four_ps})
     values = explanations[feature_columns].apply(pd.to_numeric, errors="coerce").fillna(0.0)
+    membership = np.zeros((len(feature_columns), len(groups)))  # feature x concept, 0/1
+    position = {f: i for i, f in enumerate(feature_columns)}
+    for j, cols in enumerate(groups.values()):
+        membership[[position[c] for c in cols], j] = 1.0
     summed = pd.DataFrame(
-        {name: values[cols].sum(axis=1).to_numpy() for name, cols in groups.items()},
+        values.to_numpy(dtype=float) @ membership,
+        columns=list(groups),
         index=explanations["disruption_id"].astype(str).to_numpy(),
     )
     return summed, list(concepts.values())

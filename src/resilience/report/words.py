@@ -22,6 +22,7 @@ FOUR_PS_WORDS = {
     "protect": "Protect",
     "prevent": "Prevent",
     "context": "Context (not a policing action)",
+    "mixed": "Mixed (may include policing actions)",
 }
 # Characters that would let a hostile value break out of the page's text flow or confuse a reader:
 # C0/C1 controls (not tab/newline) and bidirectional overrides/embeddings. Shown as U+FFFD.

@@ -3,7 +3,7 @@
 Pass 1 (:func:`score_chunks`) validates each chunk of the extract against the model's data
 contract, scores, explains and gives it ranges and harm, and writes it as a part; only small
 per-row arrays (probabilities, harm, 8-byte id and line hashes) are kept. Pass 2 ranks every row
-and writes ``scores.parquet`` (input order) and ``scores.csv`` (sorted by rank, bucket by
+and writes ``scores.parquet`` (input order) and ``scores.csv`` (sorted by priority, bucket by
 bucket), then ``drift.json``, ``safeguarding.json`` and ``contract.json``.
 """
 
@@ -26,6 +26,7 @@ from resilience.core.week_files import (
     DRIFT,
     EXPLANATIONS,
     INPUT_ORDER_COLUMN,
+    RECORD_FINGERPRINT,
     SAFEGUARDING,
     SCORES_CSV,
     SCORES_PARQUET,
@@ -40,6 +41,7 @@ from resilience.learn.ranges import interval_table
 from resilience.weekly.csv_safety import append_csv
 from resilience.weekly.drift import DriftAccumulator, DriftConfig
 from resilience.weekly.faults import checkpoint
+from resilience.weekly.playbook import Playbook
 from resilience.weekly.priority import HarmPolicy, priority_ranks
 
 DECIMALS = 6  # probabilities and their ranges are written rounded to this many places
@@ -107,9 +109,18 @@ def output_frame(frame: pd.DataFrame, contract: DataContract) -> pd.DataFrame:
             .to_numpy(),
         }
     )
-    for name in contract.slices:
-        out[name] = frame[name].astype(object).where(frame[name].notna(), "").astype(str).to_numpy()
+    for name in (*contract.slices, *([contract.group_column] if contract.group_column else [])):
+        if name in frame.columns:  # the group id: context for the briefing's group view
+            out[name] = (
+                frame[name].astype(object).where(frame[name].notna(), "").astype(str).to_numpy()
+            )
     return out
+
+
+def record_fingerprints(frame: pd.DataFrame, contract: DataContract) -> np.ndarray:
+    """Per row, 16 hex digits that change when any model input of the record changes."""
+    hashed = pd.util.hash_pandas_object(frame[list(contract.features)], index=False).to_numpy()
+    return np.array([f"{value:016x}" for value in hashed.tolist()], dtype=object)
 
 
 def protect_columns(contract: DataContract) -> list[str]:
@@ -122,7 +133,9 @@ def protect_columns(contract: DataContract) -> list[str]:
     ]
 
 
-def _scored_chunk(model, frame: pd.DataFrame, first_row: int, policy: HarmPolicy | None):
+def _scored_chunk(
+    model, frame: pd.DataFrame, first_row: int, policy: HarmPolicy | None, playbook: Playbook | None
+):
     """One validated chunk's score rows (without ranks) and its explanation."""
     contract = model.contract
     scored = explain(model, frame)
@@ -139,8 +152,11 @@ def _scored_chunk(model, frame: pd.DataFrame, first_row: int, policy: HarmPolicy
         out[column] = scored.reasons[column]
     out["summary"] = scored.summary
     out.insert(0, INPUT_ORDER_COLUMN, np.arange(first_row, first_row + len(out)))
+    out[RECORD_FINGERPRINT] = record_fingerprints(frame, contract)
     if policy is not None:  # harm: a policy from config, never a model input
         out = pd.concat([out, policy.columns(frame)], axis=1)
+    if playbook is not None:  # options under the four Ps: a policy from config, never a model input
+        out = pd.concat([out, playbook.columns(frame)], axis=1)
     return out, scored
 
 
@@ -154,6 +170,7 @@ def score_chunks(
     today: pd.Timestamp | None,
     reference: dict,
     policy: HarmPolicy | None = None,
+    playbook: Playbook | None = None,
     as_of: pd.Timestamp | None = None,
 ) -> WeekScores:
     """Pass 1: validate, score, explain chunk by chunk (parts on disk). Pass 2: rank and write.
@@ -179,7 +196,7 @@ def score_chunks(
         tally.seconds["validate"] += time.perf_counter() - start
         start = time.perf_counter()
         frame = with_record_age(extract.frame, contract, as_of)  # unchanged without one
-        out, scored = _scored_chunk(model, frame, tally.rows + 1, policy)
+        out, scored = _scored_chunk(model, frame, tally.rows + 1, policy, playbook)
         tally.seconds["score_and_explain"] += time.perf_counter() - start
         if policy is not None:
             tally.harms.append(out["harm_index"].to_numpy())
@@ -290,13 +307,15 @@ def _write_scores(
     bucket_rows: int = 50_000,
 ) -> dict:
     """Pass 2: stream the parts, add the global ranks, write scores.parquet (input order) and
-    scores.csv sorted by rank (``input_row`` keeps the input order). The CSV is sorted by buckets of
+    scores.csv sorted by priority, the order the briefing acts in (``priority_rank``; ``rank`` without
+    a harm policy; ``input_row`` keeps the input order). The CSV is sorted by buckets of
     ``bucket_rows`` ranks, so memory stays bounded by a bucket, not the week."""
     writer = None
     band_counts: dict[str, int] = {}
     position = 0
     buckets = parts / "by_rank"
     buckets.mkdir()
+    order = "rank" if priority_rank is None else "priority_rank"
     for number, part in enumerate(sorted(parts.glob("*.parquet"))):
         frame = pd.read_parquet(part)
         frame.insert(0, "rank", rank[position : position + len(frame)])
@@ -309,7 +328,7 @@ def _write_scores(
         if writer is None:
             writer = pq.ParquetWriter(folder / SCORES_PARQUET, table.schema)
         writer.write_table(table)
-        for bucket, rows in frame.groupby((frame["rank"].to_numpy() - 1) // bucket_rows):
+        for bucket, rows in frame.groupby((frame[order].to_numpy() - 1) // bucket_rows):
             rows.to_parquet(buckets / f"{bucket:06d}-{number:06d}.parquet", index=False)
     if writer is not None:
         writer.close()
@@ -323,7 +342,7 @@ def _write_scores(
             frame = pd.concat(
                 [pd.read_parquet(p) for p in names if p.name.startswith(bucket + "-")]
             )
-            append_csv(handle, frame.sort_values("rank", kind="stable"), header=i == 0)
+            append_csv(handle, frame.sort_values(order, kind="stable"), header=i == 0)
     # bands in yardstick order (remote chance first), so summaries read low to high
     return {
         band: band_counts[band]

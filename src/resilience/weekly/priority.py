@@ -29,12 +29,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
 
 from resilience.core.errors import ConfigError
-from resilience.core.paths import config_dir as default_config_dir
 from resilience.core.week_files import HARM_COMPONENT_PREFIX
 from resilience.data.contract import DataContract
+from resilience.weekly.policy_config import read_policy_config
 
 KINDS = ("count", "flag")
 REFERRALS_COLUMN = "protect_referrals"  # safeguarding referrals recorded for the line (sum of the policy's columns)
@@ -233,21 +232,10 @@ def load_priority_policy(
     """The harm policy for ``contract``: ``configs/priority/<name>.yaml``, by default named after the
     model's data config. With no name and no such file, None (priority is then likelihood alone, and
     the report says so); a named policy that is missing or does not fit is a :class:`ConfigError`."""
-    path = (
-        Path(name)
-        if name and Path(name).suffix in (".yaml", ".yml")
-        else (config_dir or default_config_dir()) / "priority" / f"{name or contract.name}.yaml"
-    )
-    if not path.is_file():
-        if name:
-            raise ConfigError(f"no priority config at {path}")
+    found = read_policy_config("priority", name, contract.name, config_dir)
+    if found is None:
         return None
-    try:
-        raw = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    except Exception as exc:  # omegaconf/yaml raise several types for a malformed file
-        raise ConfigError(f"{path}: not a readable YAML priority config: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+    raw, path = found
     policy = HarmPolicy.from_dict(raw, path.stem)
     policy.check(contract)
     return policy

@@ -6,11 +6,12 @@ against the data contract stored **with the model**, scores and explains it
 transaction (:mod:`resilience.weekly.transaction`); the files are named in
 :mod:`resilience.core.week_files`:
 
-* ``scores.parquet`` (input order) / ``scores.csv`` (sorted by ``rank``) — one row per disruption:
+* ``scores.parquet`` (input order) / ``scores.csv`` (sorted by ``priority_rank``) — one row per disruption:
   ``input_row`` (its position in the extract), ``rank`` (1 = most likely to persist; ties broken by
   input order), ``priority_rank`` and ``harm_index`` (likelihood x harm, :mod:`resilience.weekly.
-  priority`, when a harm policy exists for the data config), the harm components read, ids,
-  slices, calibrated ``persistence_probability``, ``percent``, yardstick band, the range, top three
+  priority`, when a harm policy exists for the data config), the harm components read, the
+  playbook's options (``option_<rule>``, :mod:`resilience.weekly.playbook`), the record's
+  fingerprint, ids, slices, the group id, calibrated ``persistence_probability``, ``percent``, yardstick band, the range, top three
   reasons for and against, a one-sentence ``summary``;
 * ``explanations.parquet`` — the contribution of every input feature in percentage points of
   probability (columns named as in the extract), ``disruption_id`` and ``baseline_probability``;
@@ -69,6 +70,7 @@ from resilience.learn.evidence import ModelEvidence
 from resilience.weekly.chunks import WeekScores, score_chunks
 from resilience.weekly.drift import DriftConfig
 from resilience.weekly.kept import keep_extract
+from resilience.weekly.playbook import load_playbook
 from resilience.weekly.priority import load_priority_policy
 from resilience.weekly.transaction import WeekTransaction
 
@@ -161,19 +163,21 @@ def score_week(
     evidence: ModelEvidence | None = None,
     priority: str | None = None,
     manifest_extra: dict | None = None,
+    playbook: str | None = None,
     keep: bool = True,
 ) -> WeekResult:
     """Score one week's extract with ``model`` and write ``<output_root>/<week>/`` atomically.
 
     ``evidence``: the model's :class:`~resilience.learn.evidence.ModelEvidence` (default: what the
     model carries). ``after_build(tmp_folder, previous_week_folder)`` runs before the swap (the
-    report is built inside the transaction). ``priority`` names the harm policy (None: the one
-    named after the model's data config, if any); ``manifest_extra`` is merged into the manifest;
-    ``keep``: keep the extract's bytes in the week (:mod:`resilience.weekly.kept`).
+    report is built inside the transaction). ``priority``, ``playbook``: the harm policy and the
+    options under the four Ps (None: those named after the model's data config, if any);
+    ``manifest_extra`` is merged into the manifest; ``keep``: keep the extract's bytes in the week
+    (:mod:`resilience.weekly.kept`).
     A file-system failure is one :class:`~resilience.core.errors.ResilienceError` naming the file.
     """
     contract: DataContract = model.contract
-    policy = load_priority_policy(priority, contract)
+    policy, options = load_priority_policy(priority, contract), load_playbook(playbook, contract)
     input_path, output_root = Path(input_path), Path(output_root)
     evidence = evidence or ModelEvidence.from_model(model)
     timings: dict[str, float] = {}
@@ -193,6 +197,7 @@ def score_week(
                 today,
                 evidence.drift_reference,
                 policy,
+                options,
                 as_of,
             )
             week = week or iso_week(scores.last_date)
@@ -202,6 +207,7 @@ def score_week(
             if keep:
                 manifest.input[KEPT_KEY] = keep_extract(input_path, transaction.folder, sha256)
             manifest.priority = policy.to_dict() if policy is not None else {}
+            manifest.playbook = options.to_dict() if options is not None else {}
             manifest.extra = {**carried_anchors(final), **(manifest_extra or {})}
             _commit(transaction, manifest, after_build, timings, started)
     except OSError as exc:
