@@ -78,12 +78,42 @@ def small_history(small_world, contract):
     ).frame
 
 
+# -- new MLflow stores: copies of one blank store made per test run ---------------------------------
+def _blank_store(folder: Path) -> None:
+    """An empty MLflow store, its schema migrated (what MLflow does, in seconds, to a new database)."""
+    import subprocess
+
+    script = "import sys, mlflow; mlflow.MlflowClient(sys.argv[1]).search_experiments()"
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    subprocess.run([sys.executable, "-c", script, uri], cwd=folder, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def blank_store(tmp_path_factory) -> Path:
+    return built_once(tmp_path_factory, "blank-store", _blank_store)
+
+
+def copy_blank_store(blank: Path, folder: Path, name: str = "mlflow.db") -> str:
+    """The URI of a new, empty store ``folder/name``: a copy of ``blank`` (MLflow's schema already
+    migrated, as a new store's would be), the paths it keeps moved to ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(blank / "mlflow.db", folder / name)
+    move_store(folder / name, str(blank), str(folder))
+    return f"sqlite:///{folder / name}"
+
+
 @pytest.fixture()
-def mlflow_uri(tmp_path, monkeypatch):
+def new_store_uri(blank_store, tmp_path) -> str:
+    """The URI of a new, empty SQLite MLflow store in this test's tmp_path (``mlflow.db``)."""
+    return copy_blank_store(blank_store, tmp_path)
+
+
+@pytest.fixture()
+def mlflow_uri(new_store_uri, monkeypatch):
     """A fresh SQLite MLflow store for one test; nothing touches the project's mlflow.db."""
     import mlflow
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store_uri
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     yield uri
@@ -120,6 +150,49 @@ def run_command(name: str, *args: str, cwd: Path, env: dict | None = None, timeo
         text=True,
         timeout=timeout,
     )
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving_mlflow(command: str, *options: str, cwd: Path) -> Iterator[str]:
+    """``mlflow <command>`` (``server`` or ``ui``) on a free local port with ``options``; yields its
+    URL once /health answers (within 120 s), and stops it afterwards."""
+    import subprocess
+    import time
+
+    import requests
+
+    port = free_port()
+    server = subprocess.Popen(
+        [str(BIN / "mlflow"), command, "--host", "127.0.0.1", "--port", str(port), *options],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                if requests.get(url + "/health", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"mlflow {command} did not start within 120 s")
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 # -- one trained champion per test run --------------------------------------------------------------
@@ -198,8 +271,9 @@ class Store:
         return sorted((self.world / "weekly").glob("*.parquet"))
 
 
-def _train(folder: Path) -> None:
+def _train(folder: Path, blank: Path) -> None:
     store = Store(folder, folder / "world")
+    copy_blank_store(blank, folder)
     write_world(generate_world(SMALL_WORLD), store.world)
     result = run_command(
         "resilience-train",
@@ -213,9 +287,9 @@ def _train(folder: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def shared_store(tmp_path_factory, signing_keys) -> Store:
+def shared_store(tmp_path_factory, signing_keys, blank_store) -> Store:
     """The champion trained once per test run on the small world; tests only read it (see ``trained``)."""
-    folder = built_once(tmp_path_factory, "trained-store", _train)
+    folder = built_once(tmp_path_factory, "trained-store", lambda f: _train(f, blank_store))
     return Store(folder, folder / "world")
 
 

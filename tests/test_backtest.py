@@ -104,8 +104,8 @@ def test_a_cutoff_must_be_a_week_with_something_to_replay(data, contract):
 
 
 @pytest.mark.slow
-def test_the_command_writes_one_page_and_one_mlflow_run(world, tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_the_command_writes_one_page_and_one_mlflow_run(world, tmp_path, new_store_uri):
+    uri = new_store_uri
     result = run_command(
         "resilience-backtest",
         f"input={world / 'disruptions.parquet'}",

@@ -183,13 +183,15 @@ def _trained_run(uri: str):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if not e.startswith("sweep")])
-def test_every_experiment_trains_on_a_tiny_world(experiment, small_world_dir, tmp_path):
+def test_every_experiment_trains_on_a_tiny_world(
+    experiment, small_world_dir, tmp_path, new_store_uri
+):
     """Each shipped experiment trains end to end, and its run shows what the experiment is about:
     the baseline is a logistic challenger, the monotone model its constraints, the line-type runs
     only their lines and no registered version, the segment models their comparison."""
     import pandas as pd
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store_uri
     result = _train(small_world_dir, tmp_path, uri, f"experiment={experiment}")
     assert "test ROC AUC" in result.stdout
     assert (tmp_path / "run").is_dir(), "hydra.run.dir puts the run's local files where asked"
@@ -229,7 +231,7 @@ def _children(client, experiment_id: str) -> tuple[list, list]:
 
 
 @pytest.mark.slow
-def test_a_study_runs_trials_as_child_runs_and_resumes(small_world_dir, tmp_path):
+def test_a_study_runs_trials_as_child_runs_and_resumes(small_world_dir, tmp_path, new_store_uri):
     """`experiment=sweep_lightgbm` runs an Optuna study: a child run per trial holding the settings
     it drew, the best trial printed and logged on the parent, nothing registered; the same command
     with more trials resumes the study from outputs/sweeps/ under the same parent (other settings
@@ -239,7 +241,7 @@ def test_a_study_runs_trials_as_child_runs_and_resumes(small_world_dir, tmp_path
 
     from resilience.cli._sweep import search_space
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store_uri
 
     study = ("experiment=sweep_lightgbm",)
     first = _train(small_world_dir, tmp_path, uri, *study, "sweep.n_trials=2")
@@ -269,10 +271,10 @@ def test_a_study_runs_trials_as_child_runs_and_resumes(small_world_dir, tmp_path
 
 
 @pytest.mark.slow
-def test_multirun_runs_a_grid_under_one_parent(small_world_dir, tmp_path):
+def test_multirun_runs_a_grid_under_one_parent(small_world_dir, tmp_path, new_store_uri):
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store_uri
     _train(
         small_world_dir,
         tmp_path,

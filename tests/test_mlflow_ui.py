@@ -4,16 +4,12 @@ view, a training run's page shows its parameters in force, and the leaderboard r
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import requests
+from conftest import serving_mlflow
 from mlflow.tracking import MlflowClient
-from test_mlflow_server import free_port
 
 from resilience.pipelines.compare import Leaderboard, track_leaderboard
 from resilience.tracking.store import TrackingConfig, ui_link
@@ -35,41 +31,10 @@ def ui(own_store, tmp_path):
     track_leaderboard(
         board, tmp_path / "board", TrackingConfig(tracking_uri=own_store.uri), "default"
     )
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "mlflow"),
-            "ui",
-            "--backend-store-uri",
-            own_store.uri,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                if requests.get(url + "/health", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.5)
-        else:
-            pytest.fail("mlflow ui did not start within 120 s")
+    with serving_mlflow(
+        "ui", "--backend-store-uri", own_store.uri, "--workers", "1", cwd=tmp_path
+    ) as url:
         yield url, own_store
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def _text(browser, link: str, expect: str) -> str:

@@ -182,10 +182,11 @@ def test_the_stated_detectable_gap_is_what_simulation_finds(rows):
 
 
 @pytest.fixture(scope="module")
-def registered(small_history, contract, tmp_path_factory):
+def registered(small_history, contract, tmp_path_factory, blank_store):
     import mlflow
+    from conftest import copy_blank_store
 
-    uri = f"sqlite:///{tmp_path_factory.mktemp('card') / 'mlflow.db'}"
+    uri = copy_blank_store(blank_store, tmp_path_factory.mktemp("card"))
     mlflow.set_tracking_uri(uri)
     governance = {
         "organisation": "Test Force",

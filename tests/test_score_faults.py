@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,36 @@ def test_sigterm_removes_the_temporary_folder(trained, scored_weeks, tmp_path):
         after = tree(out / latest.stem)
         assert {k: after[k] for k in STABLE} == {k: before[k] for k in STABLE}
         assert set(after) == set(before)
+
+
+def test_a_sigterm_taken_by_another_thread_still_waits_for_the_swap_to_finish():
+    """A SIGTERM sent to the process may reach any of its threads (LightGBM's, MLflow's): the swap
+    still completes before the run stops, and the message says the week was replaced."""
+    import signal
+    import threading
+
+    from resilience.core.errors import Terminated
+    from resilience.weekly.transaction import SigtermGate
+
+    done = []
+    gate = SigtermGate(lambda: "replaced" if done else "not changed")
+    waiting = threading.Event()
+    worker = threading.Thread(target=waiting.wait, daemon=True)
+    worker.start()
+    try:
+        with pytest.raises(Terminated, match="replaced"):
+            with gate.held():
+                signal.pthread_kill(worker.ident, signal.SIGTERM)
+                for _ in range(500):  # the handler runs on the main thread, between these steps
+                    if gate.pending:
+                        break
+                    time.sleep(0.01)
+                assert gate.pending, "the SIGTERM never reached the handler"
+                done.append(True)
+    finally:
+        waiting.set()
+        gate.restore()
+    assert signal.getsignal(signal.SIGTERM) is not gate._stop
 
 
 def test_recovery_touches_only_folders_of_dead_owners(tmp_path):

@@ -127,10 +127,14 @@ class Trials:
 
 
 @pytest.fixture(scope="module")
-def stores(tmp_path_factory):
+def stores(tmp_path_factory, blank_store):
     """One MLflow store and one study file for this module's studies (each its own study name):
     creating a store costs seconds, a study in it milliseconds."""
-    return tmp_path_factory.mktemp("sweeps")
+    from conftest import copy_blank_store
+
+    folder = tmp_path_factory.mktemp("sweeps")
+    copy_blank_store(blank_store, folder)
+    return folder
 
 
 @pytest.fixture()

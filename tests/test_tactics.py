@@ -283,12 +283,12 @@ def test_the_briefing_renders_without_the_tactics_extra():
 
 
 @pytest.mark.slow
-def test_command_writes_the_review_and_logs_it_to_mlflow(tmp_path):
+def test_command_writes_the_review_and_logs_it_to_mlflow(tmp_path, new_store_uri):
     import mlflow
 
     world = generate_world(load_world_config("confounded_passenger", n_lines=2500, seed=4))
     world.history.to_parquet(tmp_path / "history.parquet", index=False)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store_uri
     args = [
         f"output_root={tmp_path / 'reviews'}",
         "reviewed_on=2026-11-20",

@@ -36,7 +36,7 @@ import os
 import shutil
 import signal
 import threading
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from resilience.core.errors import ResilienceError, Terminated, os_error_message
@@ -200,17 +200,42 @@ def remove_if_empty(created: list[Path]) -> None:
             return
 
 
-def raise_on_sigterm(outcome):
+class SigtermGate:
     """While scoring, SIGTERM raises :class:`Terminated` with ``outcome()`` (what became of the
-    week), so ``finally`` blocks remove temporary files; returns the previous handler (None off
-    the main thread, where signals cannot be set)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
+    week), so ``finally`` blocks remove temporary files. Inside :meth:`held` it is only noted and
+    raised when the block ends: Python runs signal handlers in the main thread whichever thread
+    the signal reached, so this holds for a SIGTERM sent to the process, not just to the thread
+    (a thread's signal mask does not: another thread of the process may take the signal)."""
 
-    def stop(signum, frame):
-        raise Terminated(f"terminated (SIGTERM) while scoring; {outcome()}")
+    def __init__(self, outcome):
+        self.outcome = outcome
+        self.holding = False
+        self.pending = False
+        self.previous = None
+        self.installed = threading.current_thread() is threading.main_thread()
+        if self.installed:  # signals can only be set on the main thread
+            self.previous = signal.signal(signal.SIGTERM, self._stop)
 
-    return signal.signal(signal.SIGTERM, stop)
+    def _stop(self, signum, frame) -> None:
+        if self.holding:
+            self.pending = True
+            return
+        raise Terminated(f"terminated (SIGTERM) while scoring; {self.outcome()}")
+
+    @contextmanager
+    def held(self):
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.pending:  # the block finished: the SIGTERM that came meanwhile stops the run now
+            self.pending = False
+            raise Terminated(f"terminated (SIGTERM) while scoring; {self.outcome()}")
+
+    def restore(self) -> None:
+        if self.installed:
+            signal.signal(signal.SIGTERM, self.previous)
 
 
 def _refuse_overwrite(final: Path, fingerprint: dict, who: str, overwrite: bool, when: str):
@@ -242,7 +267,7 @@ class WeekTransaction:
     def __enter__(self) -> WeekTransaction:
         self._created = check_output_root(self.output_root)
         shutil.rmtree(self.folder, ignore_errors=True)
-        self._sigterm = raise_on_sigterm(self.outcome)
+        self._sigterm = SigtermGate(self.outcome)
         try:
             self.folder.mkdir(parents=True)
         except BaseException:
@@ -287,18 +312,12 @@ class WeekTransaction:
     def commit(self) -> None:
         """Exchange the finished week into place (the overwrite rule checked again first); then
         remove the old week. SIGTERM is held back meanwhile, so it never stops half-way."""
-        blocked = threading.current_thread() is threading.main_thread()
-        if blocked:
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-        try:
+        with self._sigterm.held():
             checkpoint("before_swap")
             _refuse_overwrite(self.final, *self._claimed, " while this run was building it")
             old = swap_into_place(self.folder, self.final)
             self.committed = True
             self._after_swap(old)
-        finally:
-            if blocked:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
     def _after_swap(self, old: Path | None) -> None:
         """The new week is in: anything failing now (removing the old week) is said as such."""
@@ -323,8 +342,7 @@ class WeekTransaction:
                 remove_if_empty(self._created)
         finally:
             self._locks.close()  # the week's lock, last
-            if self._sigterm is not None:
-                signal.signal(signal.SIGTERM, self._sigterm)
+            self._sigterm.restore()
         if not self.committed and self._created and self.final is not None:
             # an output_root this run created holds only its lock: nothing is left behind
             lock_file(self.output_root, self.final.name).unlink(missing_ok=True)
