@@ -80,6 +80,13 @@ def test_one_intercept_per_cohort_makes_every_cohort_right_on_the_calibration_ro
     assert calibrator.offset(pd.DataFrame({"kind": ["unseen", None]})).tolist() == [0.0, 0.0]
 
 
+def _planted_rows(seed, n, planted, pooling="partial"):
+    margin, cohort, dates, y = planted_cohorts(
+        np.random.default_rng(seed), n=n, offsets=(0, planted)
+    )
+    return margin, y, rows_of(cohort, dates, pooling=pooling)
+
+
 def _gap(rng, n, planted, pooling):
     margin, cohort, dates, y = planted_cohorts(rng, n=n, offsets=(0.0, planted))
     rows = rows_of(cohort, dates, pooling=pooling)
@@ -99,6 +106,17 @@ def test_partial_pooling_keeps_a_gap_the_data_show_and_shrinks_one_they_do_not()
     gap, cohorts = _gap(np.random.default_rng(1), 12000, 0.6, "partial")
     assert gap == pytest.approx(0.6, abs=0.2) and min(cohorts.kept.values()) > 0.8
     assert cohorts.as_dict()["between_sd"] > 0.2
+    # what a run records: each cohort's offset and the share of its gap kept
+    summary = Calibrator("sigmoid").fit_by_cohort(*_planted_rows(1, 12000, 0.6)).summary()
+    assert set(summary) == {
+        "cohort_offset.a",
+        "cohort_offset.b",
+        "cohort_kept.a",
+        "cohort_kept.b",
+        "cohort_between_sd",
+    }
+    assert summary["cohort_offset.b"] > summary["cohort_offset.a"]
+    assert Calibrator("sigmoid").fit(np.zeros(4), np.array([0, 1, 0, 1])).summary() == {}
 
 
 def test_rows_of_one_line_count_as_one_piece_of_evidence():

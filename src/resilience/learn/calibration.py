@@ -166,6 +166,20 @@ class Calibrator:
         self.cohorts_ = cohorts
         return self
 
+    def summary(self) -> dict[str, float]:
+        """What a run records of the cohorts' calibration: each cohort's margin offset, and when
+        pooled the share of its own gap kept and the spread between cohorts (empty without)."""
+        c = self.cohorts_
+        if c is None:
+            return {}
+        out = {f"cohort_offset.{k}": round(v, 4) for k, v in c.offsets.items() if k != POOLED}
+        out.update(
+            {f"cohort_kept.{k}": round(v, 3) for k, v in (c.kept or {}).items() if k != POOLED}
+        )
+        if c.between_sd is not None:
+            out["cohort_between_sd"] = round(c.between_sd, 4)
+        return out
+
     def offset(self, X: pd.DataFrame) -> np.ndarray:
         """Each row's cohort offset (margin units) from the prepared input ``X``; zeros without cohorts."""
         return np.zeros(len(X)) if self.cohorts_ is None else self.cohorts_.of(X)

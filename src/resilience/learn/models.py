@@ -295,6 +295,11 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return (self.persistence_probability(frame) >= 0.5).astype(int)
 
+    def calibration_summary(self) -> dict[str, float]:
+        """The cohorts' calibration as a run records it (:meth:`Calibrator.summary`)."""
+        check_is_fitted(self, "calibrator_")
+        return self.calibrator_.summary()
+
     def capacity(self) -> dict:
         """Trees and leaves (LightGBM) or coefficients (logistic): what explanation cost scales with."""
         check_is_fitted(self, "calibrator_")

@@ -99,6 +99,14 @@ class SegmentModel(BaseEstimator, ClassifierMixin):
     def categorical_features_(self) -> tuple[str, ...]:
         return next(iter(self.segments_.values())).categorical_features_
 
+    def calibration_summary(self) -> dict[str, float]:
+        """Each segment's calibration summary, under its segment's name."""
+        return {
+            f"{name}.{k}": v
+            for name, model in self.segments_.items()
+            for k, v in model.calibration_summary().items()
+        }
+
     def capacity(self) -> dict:
         total: dict = {}
         for model in self.segments_.values():

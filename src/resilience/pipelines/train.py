@@ -422,7 +422,7 @@ def _run_params(settings: TrainSettings, evaluation: Evaluation, model) -> dict:
     """Params for MLflow: the config without the data contract's hundreds of entries (the contract
     is one artifact, ``config/data_contract.json``) or the model card's prose, with the model's
     parameters as they were in force (a null in the config shows the toolkit's default), plus the
-    split's result and the model's size."""
+    split's result, the model's size and its calibration by cohort."""
     kept = {
         k: v
         for k, v in settings.params.items()
@@ -436,6 +436,7 @@ def _run_params(settings: TrainSettings, evaluation: Evaluation, model) -> dict:
         "features.used": json.dumps(list(model.feature_names_)),
         **{f"split.result.{k}": v for k, v in evaluation.split.as_dict().items()},
         **{f"model.capacity.{k}": v for k, v in model.capacity().items()},
+        **{f"model.calibration.{k}": v for k, v in model.calibration_summary().items()},
     }
 
 
