@@ -27,6 +27,15 @@ unchanged, and the points still add up to the calibrated probability and keep th
 A cohort with fewer than :data:`COHORT_MIN_ROWS` calibration rows (or one outcome only) shares the
 others' pooled intercept; a value never seen gets offset 0 (the fitted rows' mix).
 
+**Pooled by their evidence** (``pooling="partial"``, the default; :func:`partial_pooling`). At a
+force's scale the calibration slice holds a few hundred rows per cohort, and intercepts fitted
+on it alone differ by noise (0.45 log-odds between line types in a 6,000-line world with no
+line-type effect, moving each type 4-5 points the wrong way). Each intercept therefore keeps only
+the share of its own gap its data support: a random-effects model of the intercepts, their
+standard errors clustered by line (:func:`cluster_covariance`). With no evidence of a gap every
+cohort gets the common intercept; a clear gap is kept nearly whole (``benchmarks/cohorts.py
+--calibration-only``; ``docs/cohorts.md``).
+
 **Drift to the date served.** When the training span's own rows show the cohorts drifting apart
 (a per-cohort linear trend in time on top of the model's margin, likelihood-ratio test at
 ``trend_alpha``, 0.001 by default: strong evidence only, as the rows of one line are not
@@ -305,9 +314,12 @@ def partial_pooling(intercepts: np.ndarray, covariance: np.ndarray):
     random-effects (DerSimonian-Laird) estimate of the spread ``tau`` of the true intercepts, then
     each intercept kept in proportion ``tau^2 / (tau^2 + v_c)`` (``v_c``: its variance) around their
     precision-weighted level. Without evidence of a gap (``tau`` = 0) every cohort gets the common
-    intercept, one calibrator as before. Returns ``(shrunk, tau, kept shares)``."""
+    intercept, one calibrator as before. Returns ``(shrunk, tau, kept shares)`` (``tau`` and the
+    shares None when the intercepts have no usable variances: then as fitted)."""
     g = np.asarray(intercepts, float)
     v = np.clip(np.diag(covariance), 1e-12, None)
+    if not np.all(np.isfinite(v)):  # no usable standard errors: the intercepts as fitted
+        return g, None, None
     w = 1.0 / v
     mean = float(w @ g / w.sum())
     q = float(w @ (g - mean) ** 2)
