@@ -83,7 +83,8 @@ def _contract_columns(
     by_role: dict[str, object],
 ) -> dict[str, object]:
     """The contract's columns in its order and types: by role (ids, date, label, group), category
-    levels from ``codes``, numbers popped from ``r``. A column the simulator cannot make is an error."""
+    levels from ``codes``, numbers popped from ``r``. A column the simulator cannot make is an
+    error."""
     levels = category_levels(cfg)
     numpy_type = {"int": np.int64, "float": np.float64, "bool": bool}
     data: dict[str, object] = {}

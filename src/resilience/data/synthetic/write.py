@@ -82,8 +82,9 @@ def write_world(world: SyntheticWorld, out_dir: Path) -> list[Path]:
 
 
 def _write_plan(world: SyntheticWorld, out_dir: Path) -> list[tuple[object, Path]]:
-    """What :func:`write_world` writes, in order: each entry is its content (a frame, a mapping for
-    JSON, or a function giving a frame, so weekly extracts are built one at a time) and its target."""
+    """What :func:`write_world` writes, in order: each entry is its content (a frame, a mapping
+    for JSON, or a function giving a frame, so weekly extracts are built one at a time) and its
+    target."""
     weekly_dir = out_dir / "weekly"
     plan: list[tuple[object, Path]] = [(world.history, out_dir / "disruptions.parquet")]
     weekly = world.weekly
