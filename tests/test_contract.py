@@ -373,6 +373,28 @@ def test_unknown_column_key_is_refused():
     assert "allowed:" in message and "'min'" in message
 
 
+@pytest.mark.parametrize(
+    ("summarises", "expected"),
+    [
+        (["no_such_column"], "names ['no_such_column']"),
+        (["disruption_grade"], "names ['disruption_grade']"),  # itself
+        (["disruption_date"], "names ['disruption_date']"),  # not a feature
+        ("holder_arrested", "must be a list of columns"),
+    ],
+)
+def test_a_summary_column_must_summarise_other_features(summarises, expected):
+    config = raw_config()
+    config["columns"]["disruption_grade"]["summarises"] = summarises
+    message = refused(config)
+    assert "column 'disruption_grade'" in message and expected in message
+
+
+def test_the_default_grading_is_declared_a_summary_of_the_package(default):
+    summarised = default.summaries["disruption_grade"]
+    assert "holder_arrested" in summarised and "sustained_operation" in summarised
+    assert set(summarised) <= set(default.features)
+
+
 def test_unknown_concept_is_refused():
     config = raw_config()
     config["columns"]["contacts"]["concept"] = "customer_base"

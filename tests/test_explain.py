@@ -263,6 +263,10 @@ def test_tree_contributions_match_shap_tree_explainer(lgbm, small_history):
     shap = pytest.importorskip("shap")
     rows = small_history.iloc[:300]
     values = shap.TreeExplainer(lgbm.estimator_.booster_).shap_values(lgbm.prepare(rows))
+    # the cohort's calibration offset is the cohort column's (the trees' own SHAP values otherwise)
+    cohort = lgbm.feature_names_.index(lgbm.cohort_feature())
+    values[:, cohort] += lgbm.calibrator_.offset(lgbm.prepare(rows))
+    assert np.ptp(lgbm.calibrator_.offset(lgbm.prepare(rows))) > 0
     np.testing.assert_allclose(explain(lgbm, rows).contributions.to_numpy(), values, atol=1e-9)
 
 

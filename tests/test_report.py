@@ -617,6 +617,23 @@ def test_trust_section(page_html):
     assert "Home grown" in text  # per-cohort results
 
 
+def test_the_fairness_table_prints_the_interval_the_flag_uses_and_what_it_could_see(tmp_path):
+    """Issue 21: the briefing shows the adjusted interval the flag used (not the bootstrap's), the
+    smallest gap the check finds 8 times in 10 beside it, and a group holding the same lines as
+    another says so instead of "no clear gap"."""
+    week = write_fake_week(tmp_path / "2026-W47", n_lines=5)
+    manifest = json.loads((week / "manifest.json").read_text())
+    rows = manifest["model"]["fairness"]
+    rows[0].update(flag_interval_low=-0.0712, flag_interval_high=0.0488, detectable_gap=0.0437)
+    rows.append({"slice": "origin_hub", "value": "local", "rows": 300, "flag": "same lines"})
+    rows[-1]["same_lines_as"] = "line_type = home_grown"
+    (week / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    text = visible_text(parse(html_for(week)))
+    assert "Smallest gap the check finds 8 times in 10" in text
+    assert "(\u22127 to +5) 4 points" in text
+    assert "the same lines as line_type = home_grown" in text
+
+
 def test_fairness_and_decisions_are_optional(tmp_path):
     week = write_fake_week(tmp_path / "2026-W47", n_lines=5, fairness=False, decisions=False)
     html = html_for(week)
@@ -1024,14 +1041,15 @@ def test_uncertainty_columns_are_shown_when_present(tmp_path):
     scores["probability_low"] = (scores["persistence_probability"] - 0.1).clip(0, 1)
     scores["probability_high"] = (scores["persistence_probability"] + 0.1).clip(0, 1)
     scores["band_uncertain"] = True
+    scores["likely_or_more_chance"] = 0.37
     scores.to_parquet(folder / "scores.parquet")
     first = scores.sort_values("priority_rank").iloc[0]
     text = visible_text(parse(html_for(folder)))
     low, high = first["probability_low"] * 100, first["probability_high"] * 100
-    assert (
-        f"plausible range {low:.0f}\u2013{high:.0f}%, which spans more than one yardstick band"
-        in text
-    )
+    # issue 21: the range says what it means for the decision; spanning two bands (true of most
+    # lines) stays in the outputs but no longer leads
+    assert f"plausible range {low:.0f}\u2013{high:.0f}%; 37% chance it is likely or more" in text
+    assert "spans more than one yardstick band" not in text
     # the range's limit is stated: part of it is an allowance people set, which outcomes cannot check
     assert (
         "Each plausible range includes an allowance for this that the analysts set; outcomes cannot check it."

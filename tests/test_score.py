@@ -42,6 +42,15 @@ def test_score_writes_the_week_and_reruns_identically(own_store, tmp_path):
     assert scores["reason_for_1"].str.len().gt(0).any() and scores["summary"].str.len().gt(0).all()
     explanations = pd.read_parquet(folder / "explanations.parquet")
     assert "baseline_probability" in explanations and "contacts" in explanations
+    # the week drawn jointly: each line's share of draws on the shortlist, split by how sure
+    manifest_draws = json.loads((folder / "manifest.json").read_text())["draws"]
+    capacity = manifest_draws["capacity"]
+    assert scores["on_shortlist_share"].between(0, 1).all()
+    assert scores["on_shortlist_share"].sum() == pytest.approx(capacity)
+    listed = scores[scores["priority_rank"] <= capacity]
+    assert listed["shortlist_group"].isin(["in nearly every draw", "at its best estimate"]).all()
+    assert (scores.loc[scores["priority_rank"] > capacity, "shortlist_group"] == "").mean() > 0.95
+    assert scores["likely_or_more_chance"].between(0, 1).all() and "band_uncertain" in scores
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["model"]["version"] == "1" and manifest["input"]["sha256"] == sha(week_file)
     assert manifest["counts"]["rows"] == len(extract) and manifest["config_hash"]
@@ -205,6 +214,18 @@ def test_outcomes_are_joined_to_the_weeks_that_scored_them(
     assert {"all", "imported", "home_grown"} <= set(table["cohort"])
     shown = table[~table["suppressed"]]
     assert shown["roc_auc"].between(0.5, 1).all() and shown["brier"].between(0, 0.5).all()
+    # the model in use checked for fairness on the outcomes known so far
+    fairness = pd.read_csv(out / "outcomes_fairness.csv")
+    assert set(fairness["model"]) == {"line-resilience/1"}
+    home = fairness[(fairness["slice"] == "line_type") & (fairness["value"] == "home_grown")].iloc[
+        0
+    ]
+    assert home["flag"] in ("ok", "over-predicts", "under-predicts")
+    assert home["flag_interval_low"] < home["calibration_gap"] < home["flag_interval_high"]
+    assert abs(home["detectable_gap"] - home["detectable_gap_simulated"]) <= 0.01
+    local = fairness[(fairness["slice"] == "origin_hub") & (fairness["value"] == "local")]
+    assert local["flag"].tolist() == ["same lines"]
+    assert "outcomes_fairness.csv" in result.stdout
     client = MlflowClient(own_store.uri)
     experiment = client.get_experiment_by_name("weekly-outcomes")
     runs = client.search_runs([experiment.experiment_id])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -39,6 +41,7 @@ def run(
     exclude=None,
     experiment=None,
     as_of=None,
+    evaluation=EVAL,
     **kwargs,
 ):
     model = PersistenceModel(contract, family=family, features=features, exclude=exclude)
@@ -49,7 +52,7 @@ def run(
     }
     settings = TrainSettings(
         split=SPLIT,
-        evaluation=EVAL,
+        evaluation=evaluation,
         tracking=TrackingConfig(tracking_uri=mlflow_uri, register=register, **kwargs),
         params=params,
         experiment=experiment,
@@ -218,10 +221,17 @@ def test_champion_rule_retrain_logistic_feature_change_and_rollback(
     small_history, contract, mlflow_uri
 ):
     client = MlflowClient(mlflow_uri)
-    first = run(small_history, contract, mlflow_uri)
+    # The small world's home-grown lines are under-estimated by about 5 points, a real gap the
+    # fairness check flags, and a flagged challenger is never promoted automatically (issue 21,
+    # tests/test_responsible.py). This test is about the champion rule's other conditions, so
+    # its check tolerates that gap.
+    lenient = replace(EVAL, fairness_tolerance=0.15)
+    first = run(small_history, contract, mlflow_uri, evaluation=lenient)
     assert first.promotion.promote and "first model" in first.promotion.reason
     # a retrain of the same recipe is not worse and within the budget: promoted, with its churn recorded
-    second = run(small_history, contract, mlflow_uri, experiment="lightgbm_default")
+    second = run(
+        small_history, contract, mlflow_uri, experiment="lightgbm_default", evaluation=lenient
+    )
     assert second.promotion.promote, second.promotion.reason
     tags = client.get_model_version("line-resilience", "2").tags
     assert (
@@ -232,7 +242,12 @@ def test_champion_rule_retrain_logistic_feature_change_and_rollback(
     assert str(client.get_model_version_by_alias("line-resilience", "champion").version) == "2"
     # the logistic baseline never becomes champion by running it
     logistic = run(
-        small_history, contract, mlflow_uri, family="logistic", experiment="baseline_logistic"
+        small_history,
+        contract,
+        mlflow_uri,
+        family="logistic",
+        experiment="baseline_logistic",
+        evaluation=lenient,
     )
     assert (
         not logistic.promotion.promote and "not the production recipe" in logistic.promotion.reason
@@ -241,7 +256,7 @@ def test_champion_rule_retrain_logistic_feature_change_and_rollback(
     assert tags["promotion.decision"] == "challenger" and tags["family"] == "logistic"
     assert "promotion.champion_roc_auc" in tags and float(tags["churn.band_changed_share"]) > 0
     # nor does the production family with a true driver dropped: a different feature set
-    dropped = run(small_history, contract, mlflow_uri, exclude=["contacts"])
+    dropped = run(small_history, contract, mlflow_uri, exclude=["contacts"], evaluation=lenient)
     assert not dropped.promotion.promote and "feature set" in dropped.promotion.reason
     assert "dropped contacts" in dropped.promotion.reason
     assert str(client.get_model_version_by_alias("line-resilience", "champion").version) == "2"
@@ -253,7 +268,7 @@ def test_champion_rule_retrain_logistic_feature_change_and_rollback(
     assert registry.rollback_champion("line-resilience", "test rollback", "analyst") == "1"
     assert str(client.get_model_version_by_alias("line-resilience", "champion").version) == "1"
     # the next retrain is compared with the champion (1) and with the best champion so far (2)
-    again = run(small_history, contract, mlflow_uri)
+    again = run(small_history, contract, mlflow_uri, evaluation=lenient)
     assert again.promotion.promote, again.promotion.reason
     tags = client.get_model_version("line-resilience", again.model_version).tags
     assert (
@@ -298,6 +313,25 @@ def test_a_challenger_without_a_true_driver_is_significantly_worse(small_history
     recipe = Recipe.of(full.model)
     decision = decide_promotion(recipe, recipe, config, comparisons, None, "the test period")
     assert not decision.promote and "significantly worse" in decision.reason
+
+
+def test_a_flagged_challenger_is_never_promoted_automatically_but_a_first_model_is():
+    """The fairness check counts: a challenger flagged for a group stays challenger however well it
+    ranks; the first model of a store is still promoted (so scoring can run), saying it is flagged."""
+    rng = np.random.default_rng(3)
+    n, lines = 2000, np.arange(2000)
+    y = (rng.random(n) < 0.5).astype(int)
+    p = np.clip(0.5 + 0.3 * (y - 0.5) + 0.1 * rng.normal(size=n), 0.01, 0.99)
+    config = ChampionConfig(n_bootstrap=100)
+    recipe = Recipe("lightgbm", ("a", "b"), "default", "0" * 64)
+    same = paired_comparisons(y, p, p, lines, config)
+    flags = ["line_type = home_grown"]
+    assert decide_promotion(recipe, recipe, config, same, None, "rows").promote
+    decision = decide_promotion(recipe, recipe, config, same, None, "rows", fairness_flags=flags)
+    assert not decision.promote and "fairness check flags line_type = home_grown" in decision.reason
+    assert decision.as_tags()["promotion.fairness_flags"] == "line_type = home_grown"
+    first = decide_promotion(recipe, None, config, fairness_flags=flags)
+    assert first.promote and "scoring can run" in first.reason and "home_grown" in first.reason
 
 
 def test_a_chain_of_small_losses_stops_at_the_cumulative_budget():

@@ -138,6 +138,7 @@ def _schemas() -> dict[str, type]:
     from resilience.pipelines.sweep import SweepConfig
     from resilience.tracking.store import TrackingConfig
     from resilience.weekly.drift import DriftConfig
+    from resilience.weekly.shortlist import DrawSettings
 
     column = schema_of(ColumnSpec, drop=("name",), loose=("min", "max"))
     screen = schema_of(ScreenConfig)
@@ -162,6 +163,7 @@ def _schemas() -> dict[str, type]:
         "intervals": schema_of(IntervalConfig),
         "sweep": schema_of(SweepConfig),
         "drift": schema_of(DriftConfig),
+        "draws": schema_of(DrawSettings),
         "world": schema_of(WorldConfig),
         "backtest": schema_of(BacktestConfig),
     }

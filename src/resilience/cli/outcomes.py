@@ -7,18 +7,26 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from resilience.cli._app import hydra_app
-from resilience.cli._config import tracking_configs
-from resilience.core.week_files import OUTCOMES_CSV, OUTCOMES_PARQUET
+from resilience.cli._config import tracking_configs, typed
+from resilience.core.week_files import OUTCOMES_CSV, OUTCOMES_FAIRNESS_CSV, OUTCOMES_PARQUET
 
 
 @hydra_app("outcomes")
 def main(cfg: DictConfig) -> None:
     # the library loads once the config is known to be good: a bad one is refused within a second
+    from resilience.governance.fairness import FLAGGED
+    from resilience.governance.outcome_fairness import FairnessSettings
     from resilience.pipelines.outcomes import record_outcomes
 
     _, tracking = tracking_configs(cfg)
     outcomes = record_outcomes(
-        cfg.input, cfg.output_root, tracking, cfg.experiment, cfg.capacity_k, cfg.min_rows
+        cfg.input,
+        cfg.output_root,
+        tracking,
+        cfg.experiment,
+        cfg.capacity_k,
+        cfg.min_rows,
+        typed(FairnessSettings, cfg.fairness),
     )
     root = Path(cfg.output_root)
     print(outcomes.realised.to_string(index=False))
@@ -26,6 +34,17 @@ def main(cfg: DictConfig) -> None:
     print(
         f"{root / OUTCOMES_PARQUET}: {len(outcomes.known):,} disruption outcome(s) with their last "
         f"estimate ({outcomes.added:,} new)"
+    )
+    flagged = outcomes.fairness[outcomes.fairness["flag"].isin(FLAGGED)]
+    for row in flagged.to_dict("records"):
+        print(
+            f"fairness flag, model {row['model']} in use: {row['slice']} = {row['value']} "
+            f"{row['flag']} by {abs(row['calibration_gap']) * 100:.1f} points (adjusted interval "
+            f"{row['flag_interval_low'] * 100:+.1f} to {row['flag_interval_high'] * 100:+.1f})"
+        )
+    print(
+        f"{root / OUTCOMES_FAIRNESS_CSV}: the fairness check of each model in use "
+        f"({len(flagged)} group(s) flagged)"
     )
 
 

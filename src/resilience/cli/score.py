@@ -14,6 +14,7 @@ def main(cfg: DictConfig) -> None:
     # the library loads once the config is known to be good: a bad one is refused within a second
     from resilience.pipelines.score import ScoreSettings, load_model, score
     from resilience.weekly.drift import DriftConfig
+    from resilience.weekly.shortlist import DrawSettings
 
     _, tracking = tracking_configs(cfg)
     container = OmegaConf.to_container(cfg, resolve=True)
@@ -25,6 +26,7 @@ def main(cfg: DictConfig) -> None:
         overwrite=cfg.overwrite,
         chunk_rows=cfg.chunk_rows,
         drift=typed(DriftConfig, cfg.drift),
+        draws=typed(DrawSettings, cfg.draws),
         report=cfg.report,
         marking=cfg.marking,
         priority=cfg.get("priority"),
@@ -35,7 +37,7 @@ def main(cfg: DictConfig) -> None:
         log_to_mlflow=cfg.log_to_mlflow,
         weekly_experiment=cfg.weekly_experiment,
         tracking=tracking,
-        recorded={k: container[k] for k in ("chunk_rows", "drift", "marking", "report")},
+        recorded={k: container[k] for k in ("chunk_rows", "drift", "draws", "marking", "report")},
     )
     # registry record, model card and artifact digest are checked before anything is unpickled
     champion = load_model(settings)

@@ -53,6 +53,7 @@ def lock_file(output_root: Path, week: str) -> Path:
 
 # The files resilience-outcomes writes beside the week folders (<output_root>/).
 OUTCOMES_CSV = "outcomes.csv"  # realised metrics per scored week and cohort
+OUTCOMES_FAIRNESS_CSV = "outcomes_fairness.csv"  # the fairness check of each model in use
 # one row per disruption whose outcome is known (the report reads this)
 OUTCOMES_PARQUET = "outcomes.parquet"
 # Its columns: the outcome, and the estimate the disruption was last given before it became known.

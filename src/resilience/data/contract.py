@@ -137,6 +137,8 @@ class DataContract:
             }
             if c.allowed is not None:
                 d["allowed"] = list(c.allowed)
+            if c.summarises is not None:
+                d["summarises"] = list(c.summarises)
             columns[c.name] = d
         return {
             "name": self.name,
@@ -186,6 +188,7 @@ class DataContract:
             raise ConfigError(
                 f"{where}: as_of_column '{self.as_of_column}' must be a date column with role 'context'"
             )
+        self._check_summaries(where)
         for name in self.history_counts:
             if name not in self._by_name or self._by_name[name].dtype not in ("int", "float"):
                 raise ConfigError(
@@ -251,6 +254,27 @@ class DataContract:
                     f"{here}: `untreated` names a category tactic's level meaning 'not given', one "
                     f"of its allowed levels (this column: dtype '{c.dtype}', allowed "
                     f"{list(c.allowed or ())}, untreated {c.untreated!r})"
+                )
+
+    def _check_summaries(self, where: str) -> None:
+        """A summary column and the columns it summarises are all features, and it is not its own."""
+        for c in self.columns:
+            if c.summarises is None:
+                continue
+            here = f"{where}, column '{c.name}'"
+            if c.role != "feature" or not c.summarises:
+                raise ConfigError(
+                    f"{here}: 'summarises' lists the feature columns a feature summarises; "
+                    f"this column has role '{c.role}' and lists {list(c.summarises)}"
+                )
+            wrong = [n for n in c.summarises if n == c.name or self._by_name.get(n) is None]
+            wrong += [
+                n for n in c.summarises if n in self._by_name and self._by_name[n].role != "feature"
+            ]
+            if wrong:
+                raise ConfigError(
+                    f"{here}: 'summarises' names {sorted(set(wrong))}, which must be other feature "
+                    f"columns of the data config (its features: {', '.join(self.features)})"
                 )
 
     def _check_derived(self, where: str) -> None:
@@ -404,6 +428,11 @@ class DataContract:
         """The tactics that come strictly before ``name`` (those a review of it adjusts for)."""
         order = self.tactic_order(name)
         return tuple(t for t in self.tactics if self.tactic_order(t) < order)
+
+    @property
+    def summaries(self) -> dict[str, tuple[str, ...]]:
+        """Each feature that summarises others (``summarises`` in the data config) -> those columns."""
+        return {c.name: tuple(c.summarises) for c in self.columns if c.summarises}
 
     @property
     def categorical_features(self) -> tuple[str, ...]:

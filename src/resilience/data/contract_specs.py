@@ -60,6 +60,9 @@ class ColumnSpec:
     tactic: int | None = None
     # derived by the toolkit, not read from the extract (``record_age``: resilience.data.record_age)
     derived: str | None = None
+    # the feature columns this one summarises (e.g. a force's grading of the package it grades): it
+    # is named in a reason only where it carries an effect of its own (resilience.explain.screen)
+    summarises: tuple[str, ...] | None = None
     # a category tactic: the level that means the tactic was not given (its review is "any other level against it")
     untreated: str | None = None
 
@@ -138,6 +141,15 @@ def columns_from(raw: Any, where: str) -> tuple[ColumnSpec, ...]:
                     f"{where}, column '{col_name}': 'allowed' must be a list, not {spec['allowed']!r}"
                 )
             spec["allowed"] = tuple(str(v) for v in spec["allowed"])
+        if spec.get("summarises") is not None:
+            if isinstance(spec["summarises"], (str, Mapping)) or not isinstance(
+                spec["summarises"], (list, tuple)
+            ):
+                raise ConfigError(
+                    f"{where}, column '{col_name}': 'summarises' must be a list of columns, "
+                    f"not {spec['summarises']!r}"
+                )
+            spec["summarises"] = tuple(str(v) for v in spec["summarises"])
         columns.append(ColumnSpec(name=str(col_name), **spec))
     return tuple(columns)
 

@@ -26,6 +26,8 @@ FOUR_PS_COLOURS = {
     "context": "#999999",
 }
 
+SCREEN_TABLE = "explain/null_importance.csv"  # the screen's verdicts, logged with every run
+
 
 def concept_importance(explanation: Explanation) -> pd.DataFrame:
     """Mean |SHAP| by concept (log-odds and points), largest first, with label and four-Ps strand."""
@@ -284,7 +286,7 @@ def _screen_evidence(explanation: Explanation) -> dict[str, pd.DataFrame | Figur
     if table is None:
         return {}
     return {
-        "explain/null_importance.csv": table,
+        SCREEN_TABLE: table,
         "explain/null_importance_features.png": plot_null_importance(
             table, explanation.contract, "feature"
         ),

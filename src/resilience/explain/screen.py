@@ -23,10 +23,29 @@ and its AUC cost is measured by the benchmark). The
 factor was chosen on those worlds, and it is tied to the screen's row count (``max_rows``): with
 more rows a proxy's margin over noise grows.
 
+**The same verdict on every rerun** (:mod:`resilience.explain.resamples`). The fits are spread
+over ``resamples`` (5) resamples of ``resample_share`` (90%) of the training span's lines, each
+with every random stream changed (which lines, which rows, the permutations, the model's own
+subsampling); a feature's importance is the mean of its real fits, its null the pooled permuted
+fits, and its **pass rate** (the share of resamples in which it passed on its own) is reported
+beside the verdict. Averaging five real fits narrows the spread of a ratio near the bar, so a
+rerun on slightly different data gives the same verdict more often; it does not remove the
+randomness that any one fit has.
+
+**A column that summarises others** (``summarises`` in the data config; the force's grading of
+a disruption summarises its package) stands in for what it summarises, so it can beat its null
+without an effect of its own. It is earned only when it also shows an effect of its own: in every
+resample the recipe is refitted without it (same rows, same seed), both fits predict the lines
+the resample left out, and the mean per-disruption log-loss gain of keeping it must be positive
+at ``summary_alpha`` (one-sided, standard error clustered by line). Where it carries an effect of
+its own (the ``pursue_driven`` world grades by what was seized) it may be named; where the
+columns it summarises carry the effect it is not, and its contribution is in "other factors".
+
 Cheap refits: the null and the real fit share one recipe, the main fit's own with its number of
-trees fixed (no inner early-stopping folds), no calibrator, on at most ``max_rows`` rows drawn
-at random (the same rows for every fit, so like is compared with like), one thread per fit and
-fits run side by side on ``n_jobs`` threads (the config's default is ``$RESILIENCE_N_JOBS``, else the cores).
+trees fixed (no inner early-stopping folds), no calibrator, on at most ``max_rows`` rows of the
+resample's lines drawn at random (the same rows for every fit of a resample, so like is compared
+with like), one thread per fit and fits run side by side on ``n_jobs`` threads (the config's
+default is ``$RESILIENCE_N_JOBS``, else the cores).
 
 What the result does (:class:`ReasonScreen`, carried by the registered model as
 ``reason_screen_``): a feature is shown in a reason only when it *and* its concept are earned,
@@ -46,17 +65,19 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
-from sklearn.base import clone
 
 from resilience.core.errors import ConfigError
 from resilience.core.yardstick import placements
 from resilience.data.contract import DataContract
 from resilience.explain.concepts import ConceptMap
 from resilience.explain.reasons import MIN_REASON_POINTS
-from resilience.explain.shap_values import log_odds_contributions
+from resilience.explain.resamples import (  # noqa: F401 - permuted: the screen's null labels
+    own_effect,
+    permuted,
+    resample_draws,
+)
 from resilience.learn.evaluation import PROBABILITY, score_test_period
 from resilience.learn.split import Split
 
@@ -71,7 +92,10 @@ class ScreenConfig:
     mode: str = (
         "hide"  # hide: unearned features stay in the model, never shown | drop: refit without them
     )
-    permutations: int = 10  # K label-permuted refits
+    permutations: int = 10  # K label-permuted refits (spread over the resamples)
+    resamples: int = 5  # resamples of the lines, each with every random stream changed
+    resample_share: float = 0.9  # share of the training span's lines in each resample
+    summary_alpha: float = 0.05  # level of the test of a summary column's own effect (0: no test)
     quantile: float = 0.95  # a feature must beat this quantile of its null importance
     min_ratio: float = 3.5  # ... by this factor at least (an effect size, not only significance)
     max_rows: int = 10_000  # rows the screen refits on (a random subset; 0 = all)
@@ -91,6 +115,12 @@ class ScreenConfig:
             problems.append(f"mode must be one of {MODES}, not {self.mode!r}")
         if self.permutations < 1:
             problems.append(f"permutations must be >= 1, not {self.permutations}")
+        if self.resamples < 1:
+            problems.append(f"resamples must be >= 1, not {self.resamples}")
+        if not 0.0 < self.resample_share <= 1.0:
+            problems.append(f"resample_share must be in (0, 1], not {self.resample_share}")
+        if not 0.0 <= self.summary_alpha < 1.0:
+            problems.append(f"summary_alpha must be in [0, 1), not {self.summary_alpha}")
         if not 0.0 < self.quantile <= 1.0:
             problems.append(f"quantile must be in (0, 1], not {self.quantile}")
         if self.min_ratio < 1.0:
@@ -152,82 +182,80 @@ class ReasonScreen:
 # ----------------------------------------------------------------------------------------------
 # The test
 # ----------------------------------------------------------------------------------------------
-def _importance(
-    recipe, frame: pd.DataFrame, y: np.ndarray, concept_map: ConceptMap, rows: np.ndarray
-) -> np.ndarray:
-    """Mean |SHAP| over ``rows`` per feature, then per concept, of the recipe fitted on ``frame``
-    with labels ``y``."""
-    fitted = clone(recipe).fit(frame, y)
-    sample = frame.iloc[rows]
-    raw, _, _ = log_odds_contributions(fitted, fitted.prepare(sample), np.arange(len(sample)))
-    return np.concatenate([np.abs(raw).mean(axis=0), np.abs(raw @ concept_map.matrix).mean(axis=0)])
-
-
-def permuted(y: np.ndarray, disruptions: pd.Series, rng: np.random.Generator) -> np.ndarray:
-    """Labels permuted across disruptions: the rows of one disruption (its snapshots, records as
-    they stood) keep one shared label, so the null sees as many outcomes as the real fit."""
-    codes = pd.factorize(pd.Series(disruptions).astype(str))[0]
-    if len(codes) == len(np.unique(codes)):  # one row per disruption
-        return rng.permutation(y)
-    first = np.unique(codes, return_index=True)[1]
-    return rng.permutation(np.asarray(y)[first])[codes]
-
-
 def null_importance(model, frame: pd.DataFrame, config: ScreenConfig) -> pd.DataFrame:
-    """Real vs label-permuted importance of every feature and concept of ``model``'s recipe.
+    """Real vs label-permuted importance of every feature and concept of ``model``'s recipe, over
+    ``config.resamples`` resamples of the lines (:mod:`resilience.explain.resamples`).
 
     Returns one row per feature (``kind == "feature"``) and per concept (``"concept"``):
-    ``name``, ``concept``, ``importance`` (real labels), ``null_mean``, ``null_quantile`` (the
-    configured quantile of the K permuted fits), ``null_max``, ``ratio`` (importance /
-    null_quantile), ``p_value`` (the share of the K + 1 fits, the real one included, at least as
-    important), ``beats_null`` (ratio > 1) and ``earned`` (ratio > 1 and >= ``min_ratio``).
+    ``name``, ``concept``, ``importance`` (real labels, mean over the resamples), ``null_mean``,
+    ``null_quantile`` (the configured quantile of the pooled permuted fits), ``null_max``,
+    ``ratio`` (importance / null_quantile), ``p_value`` (the share of the permuted fits, plus
+    one, at least as important), ``pass_rate`` (the share of resamples in which the feature passed
+    on its own), ``beats_null`` (ratio > 1), ``earned`` (ratio > 1 and >= ``min_ratio``, and, for
+    a column declared to summarise others, an effect of its own: ``own_effect_gain`` and
+    ``own_effect_p_value``) and ``verdict`` in words.
     """
     contract = model.contract
-    rng = np.random.default_rng(config.seed)
-    frame = frame.reset_index(drop=True)
-    if config.max_rows and len(frame) > config.max_rows:
-        frame = frame.iloc[
-            np.sort(rng.choice(len(frame), config.max_rows, replace=False))
-        ].reset_index(drop=True)
-    y = frame[contract.label].astype(int).to_numpy()
     features = list(model.feature_names_)
-    concept_map = ConceptMap.build(contract, features)
-    recipe = model.fixed_recipe()  # its capacity fixed, no calibrator
-    disruptions = frame[contract.id_column]
-    labels = [y] + [permuted(y, disruptions, rng) for _ in range(config.permutations)]
-    rows = np.arange(len(frame))
-    if config.shap_rows and len(frame) > config.shap_rows:
-        rows = np.sort(rng.choice(len(frame), config.shap_rows, replace=False))
-    results = Parallel(n_jobs=min(config.workers(), len(labels)), prefer="threads")(
-        delayed(_importance)(recipe, frame, labels_k, concept_map, rows) for labels_k in labels
+    summaries = (
+        tuple(c for c in contract.summaries if c in features) if config.summary_alpha > 0 else ()
     )
-    real, null = results[0], np.vstack(results[1:])
+    draws = resample_draws(model, frame, config, summaries)
+    real, null = draws.real.mean(axis=0), draws.null
     threshold = np.quantile(null, config.quantile, axis=0)
-    names = features + concept_map.names
+    floor = np.maximum(threshold, np.finfo(float).tiny)
+    concept_names = ConceptMap.build(contract, features).names
     table = pd.DataFrame(
         {
-            "kind": ["feature"] * len(features) + ["concept"] * len(concept_map.names),
-            "name": names,
-            "concept": [contract.concept_of(f).name for f in features] + concept_map.names,
+            "kind": ["feature"] * len(features) + ["concept"] * len(concept_names),
+            "name": features + concept_names,
+            "concept": [contract.concept_of(f).name for f in features] + concept_names,
             "importance": real,
             "null_mean": null.mean(axis=0),
             "null_quantile": threshold,
             "null_max": null.max(axis=0),
-            "ratio": real / np.maximum(threshold, np.finfo(float).tiny),
+            "ratio": real / floor,
             "p_value": (1 + (null >= real).sum(axis=0)) / (1 + len(null)),
+            "pass_rate": ((draws.real > threshold) & (draws.real / floor >= config.min_ratio)).mean(
+                axis=0
+            ),
         }
     )
-    table["beats_null"] = (
-        real > threshold
-    )  # distinguishable from noise (the columns drop mode keeps)
+    table["beats_null"] = real > threshold  # distinguishable from noise (what drop mode keeps)
     table["earned"] = table["beats_null"] & (table["ratio"] >= config.min_ratio)
+    table["verdict"] = np.select(
+        [table["earned"], table["beats_null"]],
+        [f"earned (at least {config.min_ratio:g}x its null)", "beats noise, below the bar"],
+        "indistinguishable from noise",
+    )
+    _judge_summaries(table, draws, contract, config)
     table.attrs.update(
-        rows=len(frame),
-        permutations=config.permutations,
+        rows=draws.rows,
+        permutations=len(null),
         quantile=config.quantile,
         min_ratio=config.min_ratio,
     )
     return table
+
+
+def _judge_summaries(table: pd.DataFrame, draws, contract: DataContract, config) -> None:
+    """A summary column is earned only with an effect of its own (held-out log loss lower with it,
+    one-sided at ``summary_alpha``); the evidence goes in its row."""
+    table["own_effect_gain"] = np.nan
+    table["own_effect_p_value"] = np.nan
+    for column, columns in contract.summaries.items():
+        at = (table["kind"] == "feature") & (table["name"] == column)
+        if not at.any() or config.summary_alpha <= 0:
+            continue
+        test = own_effect(draws.gains.get(column, np.zeros(0)), draws.lines)
+        table.loc[at, ["own_effect_gain", "own_effect_p_value"]] = test["gain"], test["p_value"]
+        if test["p_value"] >= config.summary_alpha:
+            table.loc[at, "earned"] = False
+            table.loc[at, "verdict"] = (
+                f"summarises {', '.join(contract.describe(c) for c in columns[:3])}"
+                f"{' and more' if len(columns) > 3 else ''}: no effect of its own "
+                f"(held-out loss, p = {test['p_value']:.2g})"
+            )
 
 
 def screen_from_table(
@@ -293,6 +321,14 @@ def screen_features(
         "screen_features_unearned": float(len(unearned)),
         "screen_features_noise": float(len(noise)),
         "screen_auc_cost": 0.0,
+        "screen_min_pass_agreement": float(
+            np.maximum(features["pass_rate"], 1 - features["pass_rate"]).min()
+        ),
+        **{
+            f"screen_own_effect_p.{row['name']}": float(row["own_effect_p_value"])
+            for _, row in features.iterrows()
+            if np.isfinite(row["own_effect_p_value"])
+        },
     }
     if config.mode == "drop" and noise:
         start = time.perf_counter()

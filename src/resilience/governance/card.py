@@ -23,6 +23,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from resilience.core.errors import ResilienceError
 from resilience.data.contract import PROTECTED_WORDS, DataContract
+from resilience.explain.global_view import SCREEN_TABLE
 from resilience.governance.fairness import plain_findings
 from resilience.tracking import registry, runs
 from resilience.tracking.runs import CARD_DIR, CARD_DOCUMENT
@@ -156,6 +157,34 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
         "tolerance": params.get("evaluation.fairness_tolerance", "0.03"),
         "warnings": [v for k, v in sorted(tags.items()) if k.startswith("warning.")],
         "family_level": params.get("evaluation.fairness_family_level", "0.025"),
+        "cohort_level": params.get("evaluation.fairness_cohort_level", "0.02"),
+        "screen": _screen(run.info.run_id, contract, params),
+    }
+
+
+def _screen(run_id: str, contract: DataContract, params: dict) -> dict | None:
+    """The reason screen's verdict per feature: its ratio to its null, its pass rate over the
+    resamples and whether it is shown (None for a run without the screen's table)."""
+    table = _records(runs.artifact_text(run_id, SCREEN_TABLE))
+    rows = [
+        {
+            "label": contract.describe(r["name"])
+            if r["name"] in contract.column_names
+            else r["name"],
+            "ratio": r.get("ratio"),
+            "pass_rate": r.get("pass_rate"),
+            "shown": "yes" if r.get("earned") else f"no ({r.get('verdict') or 'not earned'})",
+        }
+        for r in table
+        if r.get("kind") == "feature"
+    ]
+    if not rows:
+        return None
+    return {
+        "rows": sorted(rows, key=lambda r: -(r["ratio"] or 0.0)),
+        "min_ratio": params.get("explain.screen.min_ratio", "3.5"),
+        "resamples": params.get("explain.screen.resamples", "1"),
+        "share": float(params.get("explain.screen.resample_share", "1.0")),
     }
 
 

@@ -17,6 +17,10 @@ it explicitly with ``resilience-promote``:
 3. **Within the cumulative budget.** Its ranking metric, on the same rows, is at most
    ``cumulative_budget`` below the **best champion so far** (kept as a registry tag), so a chain
    of individually insignificant losses cannot ratchet the production model down.
+4. **Not flagged by the fairness check.** A version whose evaluated model runs high or low for a
+   group (:mod:`resilience.governance.fairness`) is registered, compared and recorded, never
+   promoted by itself. The first model of a store is still promoted, so that scoring can run; its
+   flag is in its decision, its card and on page 1 of every briefing it scores.
 
 Whatever the decision, the version records the **churn** against the champion on the compared
 rows: the share of lines that change yardstick band, the median and 90th-percentile absolute
@@ -241,9 +245,11 @@ def decide_promotion(
     vs_best: Mapping[str, PairedComparison] | None = None,
     period: str = "",
     no_comparison_reason: str = "",
+    fairness_flags: Sequence[str] = (),
 ) -> PromotionDecision:
-    """Pure rule (see the module docstring). ``vs_best`` is None when the champion is the best so far.
-    The comparison's numbers are recorded whatever the decision."""
+    """Pure rule (see the module docstring). ``vs_best`` is None when the champion is the best so far;
+    ``fairness_flags`` names the groups the fairness check flags (``slice = value``). The
+    comparison's numbers are recorded whatever the decision."""
     numbers = (
         {
             "period": period,
@@ -255,8 +261,21 @@ def decide_promotion(
     )
     if not recipe.is_production(config):
         return PromotionDecision(False, _not_production(recipe, config), numbers)
+    flagged = "; ".join(fairness_flags)
     if champion_recipe is None:
-        return PromotionDecision(True, "first model of the production recipe: no champion yet")
+        return PromotionDecision(
+            True,
+            "first model of the production recipe: no champion yet"
+            + (
+                f" (promoted so that scoring can run, although the fairness check flags "
+                f"{flagged}: see its card)"
+                if flagged
+                else ""
+            ),
+            {"fairness_flags": flagged} if flagged else {},
+        )
+    if flagged:
+        numbers["fairness_flags"] = flagged
     differences = recipe.differences(champion_recipe)
     if differences:
         return PromotionDecision(
@@ -274,6 +293,13 @@ def decide_promotion(
     worse = [c for c in vs_champion.values() if c.significantly_worse]
     if worse:
         return PromotionDecision(False, _worse(worse, period, config), numbers)
+    if flagged:
+        return PromotionDecision(
+            False,
+            f"the fairness check flags {flagged} on its test period: registered as challenger, "
+            "never promoted automatically; review and promote with resilience-promote",
+            numbers,
+        )
     primary = config.primary_metric
     best = (vs_best or vs_champion)[primary]
     loss = -best.improvement

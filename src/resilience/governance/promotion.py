@@ -21,6 +21,7 @@ from resilience.governance.champion import (
     decide_promotion,
     paired_comparisons,
 )
+from resilience.governance.fairness import flagged_groups
 from resilience.learn.evidence import ModelEvidence
 from resilience.tracking import registry, vetting
 
@@ -156,8 +157,9 @@ def apply_champion_rule(
     not pass vetting is never loaded: the new version stays challenger, with the reason."""
     current = registry.champion_version(name)
     comparison = None
+    flags = flagged_groups(evidence.fairness)
     if current is None:
-        decision = decide_promotion(recipe, None, config)
+        decision = decide_promotion(recipe, None, config, fairness_flags=flags)
     else:
         try:
             comparison = compare_with_champions(
@@ -174,6 +176,7 @@ def apply_champion_rule(
             comparison.vs_best,
             comparison.period if compared else "",
             "" if compared else comparison.period,
+            flags,
         )
         decision.numbers["compared_with_version"] = str(current.version)
         if comparison.best_version:

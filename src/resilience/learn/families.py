@@ -20,6 +20,7 @@ A family fits :class:`~resilience.learn.models.PersistenceModel`'s estimator and
 * ``refit`` — the recipe refitted on other labels with the main fit's capacity (the ranges'
   members), and ``fixed_params`` — the recipe's settings with its number of trees fixed (the
   reason screen's null refits);
+* ``paired_params`` — the recipe without random subsampling (two fits differing in one column);
 * ``known_params`` — every parameter the library accepts (a typo is refused before fitting),
   ``param_types`` their types where the library declares them (a wrong type is refused too) and
   ``resolved_params`` the settings in force for a config's ``params`` (its nulls filled with the
@@ -226,6 +227,12 @@ class LightGBMFamily:
         return {"params": {**(model.params or {}), "n_estimators": trees, "n_jobs": 1}}
 
     @staticmethod
+    def paired_params(params: dict | None) -> dict:
+        """The recipe without its random row and feature subsampling: two fits that differ in one
+        column then differ only by it (the summary-column test compares such pairs)."""
+        return {"params": {**(params or {}), "subsample": 1.0, "colsample_bytree": 1.0}}
+
+    @staticmethod
     def capacity(model) -> dict:
         booster = model.estimator_.booster_
         dump = booster.dump_model(num_iteration=-1)
@@ -317,6 +324,10 @@ class LogisticFamily:
     @staticmethod
     def fixed_params(model) -> dict:
         return {}
+
+    @staticmethod
+    def paired_params(params: dict | None) -> dict:
+        return {}  # a regularised regression is deterministic already
 
     @staticmethod
     def capacity(model) -> dict:

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+from resilience.learn.glm import fit_logistic
 
 EPS = 1e-12
 
@@ -271,20 +272,10 @@ def calibration_slope(y: np.ndarray, p: np.ndarray, iterations: int = 25) -> dic
     if len(np.unique(y)) < 2 or np.ptp(logit) == 0:
         return nan
     X = np.column_stack([np.ones_like(logit), logit])
-    beta = np.array([0.0, 1.0])
-    for _ in range(iterations):
-        fitted = expit(X @ beta)
-        information = X.T @ (X * (fitted * (1 - fitted))[:, None])
-        try:
-            step = np.linalg.solve(information, X.T @ (y - fitted))
-        except np.linalg.LinAlgError:
-            return nan
-        beta = beta + step
-        if np.abs(step).max() < 1e-10:
-            break
-    if not np.all(np.isfinite(beta)):
+    fit = fit_logistic(X, y, start=np.array([0.0, 1.0]), iterations=iterations)
+    if not np.all(np.isfinite(fit.coef)) or not np.all(np.isfinite(fit.covariance)):
         return nan
-    return {"slope": float(beta[1]), "slope_se": float(np.sqrt(np.linalg.inv(information)[1, 1]))}
+    return {"slope": float(fit.coef[1]), "slope_se": float(fit.se[1])}
 
 
 def oracle_metrics(

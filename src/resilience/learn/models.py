@@ -41,7 +41,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from resilience.core.errors import ResilienceError
 from resilience.data.contract import DataContract
-from resilience.learn.calibration import CALIBRATIONS, Calibrator, require_one_of
+from resilience.learn.calibration import (
+    CALIBRATIONS,
+    POOLINGS,
+    Calibrator,
+    CohortRows,
+    require_one_of,
+)
 from resilience.learn.families import FAMILIES, family
 from resilience.learn.preparation import input_preparation
 from resilience.learn.split import calibration_slice
@@ -73,6 +79,12 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         the default), or ``C`` for the logistic model
     calibration : ``"sigmoid"``, ``"isotonic"`` or ``"none"``
     calibration_fraction : share of the (most recent) training rows held out to fit the calibrator
+    calibration_by_cohort : one calibration intercept per value of the data config's
+        ``cohort_column`` when it is a model feature (:mod:`resilience.learn.calibration`)
+    cohort_trend_alpha : level of the test for a per-cohort drift the intercepts are carried
+        forward by (0: never)
+    cohort_pooling : ``"partial"`` (the cohorts' intercepts shrunk towards each other by their
+        evidence, so a small calibration slice does no harm) or ``"none"`` (as fitted)
     monotone : ``{feature: +1 | -1}`` monotone constraints for LightGBM
     features : subset of the contract's features to use (default: all)
     exclude : features to leave out
@@ -86,6 +98,10 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
     # Set after fitting by the training pipeline; a model trained without them has none.
     interval_ensemble_ = None  # the ranges (resilience.learn.ranges)
     reason_screen_ = None  # which reasons are earned (resilience.explain.screen)
+    # models pickled before cohort calibration read these (one intercept for every line)
+    calibration_by_cohort = False
+    cohort_trend_alpha = 0.0
+    cohort_pooling = "none"
     # Rows per disruption in the training frame (records as they stood: several snapshots of each,
     # resilience.learn.records); a family setting that counts rows counts disruptions with it.
     rows_per_disruption_ = 1.0
@@ -97,6 +113,9 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         params: dict | None = None,
         calibration: str = "sigmoid",
         calibration_fraction: float = 0.15,
+        calibration_by_cohort: bool = True,
+        cohort_trend_alpha: float = 0.001,
+        cohort_pooling: str = "partial",
         monotone: dict | None = None,
         features: list | None = None,
         exclude: list | None = None,
@@ -111,6 +130,9 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         self.params = params
         self.calibration = calibration
         self.calibration_fraction = calibration_fraction
+        self.calibration_by_cohort = calibration_by_cohort
+        self.cohort_trend_alpha = cohort_trend_alpha
+        self.cohort_pooling = cohort_pooling
         self.monotone = monotone
         self.features = features
         self.exclude = exclude
@@ -125,6 +147,7 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         """Refuse bad settings before any work; returns the features to use."""
         require_one_of("model family", self.family, FAMILIES)
         require_one_of("calibration", self.calibration, CALIBRATIONS)
+        require_one_of("cohort_pooling", self.cohort_pooling, POOLINGS)
         if not 0 <= self.calibration_fraction < 1:
             raise ResilienceError(
                 f"calibration_fraction must be in [0, 1), not {self.calibration_fraction!r}"
@@ -168,7 +191,7 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
             )
         frame = frame.reset_index(drop=True)
         dates = frame[self.contract.date_column]
-        disruptions = frame[self.contract.id_column]
+        disruptions, lines = frame[self.contract.id_column], frame[self.contract.line_column]
         self.rows_per_disruption_ = len(frame) / max(int(disruptions.nunique()), 1)
         self.feature_names_ = features
         categories = self._categories(frame, features)
@@ -183,19 +206,64 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
             X.iloc[fit_pos],
             y[fit_pos],
             dates.iloc[fit_pos],
-            frame[self.contract.line_column].iloc[fit_pos],
+            lines.iloc[fit_pos],
         )
-        if len(cal_pos):
-            self.calibrator_ = Calibrator(self.calibration).fit(
-                self.raw_margin(X.iloc[cal_pos]), y[cal_pos]
+        self.calibrator_ = (
+            self.calibrate(
+                family(self.family).margin(self, X), X, y, dates, fit_pos, cal_pos, lines
             )
-        else:
-            self.calibrator_ = Calibrator("none")
+            if len(cal_pos)
+            else Calibrator("none")
+        )
         self.base_rate_ = float(y.mean())
         self.cohort_base_rates_ = base_rates_by_cohort(y, frame, self.contract.cohort_column)
         self.n_train_rows_ = int(len(y))
         self.classes_ = np.array([0, 1])
         return self
+
+    def cohort_feature(self) -> str | None:
+        """The data config's cohort column when the model uses it as a feature (and calibrates by
+        it): the column whose contribution carries the cohort's calibration offset."""
+        column = self.contract.cohort_column
+        return column if self.calibration_by_cohort and column in self.feature_names_ else None
+
+    def cohort_rows(
+        self, X: pd.DataFrame, dates: pd.Series, fit_pos, cal_pos, lines=None
+    ) -> CohortRows | None:
+        """What a per-cohort calibrator of the prepared rows ``X`` needs (None: not by cohort);
+        ``lines``: each row's line (the intercepts' standard errors are clustered by it)."""
+        column = self.cohort_feature()
+        if column is None:
+            return None
+        values = (
+            X[column]
+            .astype(object)
+            .where(X[column].notna(), None)
+            .map(lambda v: "" if v is None else str(v))
+        )
+        serves_from = pd.to_datetime(dates).max() + pd.Timedelta(weeks=self.contract.horizon_weeks)
+        return CohortRows(
+            column,
+            values.to_numpy(dtype=object),
+            np.asarray(fit_pos),
+            np.asarray(cal_pos),
+            pd.Series(pd.to_datetime(dates)).reset_index(drop=True),
+            serves_from,
+            float(self.cohort_trend_alpha),
+            None if lines is None else np.asarray(pd.Series(lines).astype(str)),
+            self.cohort_pooling,
+        )
+
+    def calibrate(
+        self, margin, X: pd.DataFrame, y, dates, fit_pos, cal_pos, lines=None
+    ) -> Calibrator:
+        """The recipe's calibrator of an estimator's ``margin`` on the prepared rows ``X`` (one
+        intercept per cohort when asked), fitted on the rows ``cal_pos``; ``fit_pos``: the rows the
+        estimator was fitted on. The ranges' refits are calibrated by the same hook."""
+        rows = self.cohort_rows(X, dates, fit_pos, cal_pos, lines)
+        if rows is None:
+            return Calibrator(self.calibration).fit(margin[cal_pos], y[cal_pos])
+        return Calibrator(self.calibration).fit_by_cohort(margin, y, rows)
 
     # -- prediction -----------------------------------------------------------------------------
     def _inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -242,13 +310,21 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         return {WHOLE: (self, np.arange(len(frame)))}
 
     def raw_margin(self, X: pd.DataFrame) -> np.ndarray:
-        """Uncalibrated log-odds of the prepared input matrix ``X`` (:meth:`prepare`)."""
-        return family(self.family).margin(self, X)
+        """Uncalibrated log-odds of the prepared input matrix ``X`` (:meth:`prepare`): the family's
+        margin plus the row's cohort offset (0 without cohort calibration)."""
+        return family(self.family).margin(self, X) + self.calibrator_.offset(X)
 
     def contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, float, np.ndarray]:
         """Exact SHAP values of the prepared rows ``X`` in log-odds: ``(contributions (rows,
-        features), base, margin (rows,))``, ``base + contributions.sum(axis=1) == margin``."""
-        return family(self.family).contributions(self, X)
+        features), base, margin (rows,))``, ``base + contributions.sum(axis=1) == margin``. The
+        cohort offset (centred, so the base is the family's) is the cohort column's."""
+        raw, base, margin = family(self.family).contributions(self, X)
+        column = self.cohort_feature()
+        if column is not None and len(X):
+            offset = self.calibrator_.offset(X)
+            raw[:, self.feature_names_.index(column)] += offset
+            margin = margin + offset
+        return raw, base, margin
 
     def refit_estimator(self, X: pd.DataFrame, y: np.ndarray, seed: int):
         """The fitted estimator's recipe (same settings and capacity) refitted on other labels of
@@ -264,6 +340,12 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         calibrator; what the reason screen refits on permuted labels."""
         recipe = clone(self).set_params(calibration="none", early_stopping_rounds=0)
         return recipe.set_params(**family(self.family).fixed_params(self))
+
+    def paired_recipe(self) -> PersistenceModel:
+        """:meth:`fixed_recipe` without random subsampling: refits of it with and without a column
+        differ only by that column (what the reason screen's summary-column test compares)."""
+        recipe = self.fixed_recipe()
+        return recipe.set_params(**family(self.family).paired_params(recipe.params))
 
     def without_features(self, features) -> PersistenceModel:
         """The recipe (unfitted) with ``features`` left out as well."""

@@ -183,6 +183,10 @@ class SegmentModel(BaseEstimator, ClassifierMixin):
         """The recipe's cheap refit (the first segment's: one screen for the recipe)."""
         return next(iter(self.segments_.values())).fixed_recipe()
 
+    def paired_recipe(self) -> PersistenceModel:
+        """:meth:`fixed_recipe` without random subsampling (the reason screen's paired refits)."""
+        return next(iter(self.segments_.values())).paired_recipe()
+
     def without_features(self, features) -> SegmentModel:
         raise ConfigError(
             "explain.screen.mode=drop is not available for segment models; use mode=hide"

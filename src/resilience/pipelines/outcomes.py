@@ -9,9 +9,15 @@ from pathlib import Path
 import pandas as pd
 
 from resilience.core.errors import ResilienceError
-from resilience.core.week_files import CONTRACT, OUTCOMES_CSV, OUTCOMES_PARQUET
+from resilience.core.week_files import (
+    CONTRACT,
+    OUTCOMES_CSV,
+    OUTCOMES_FAIRNESS_CSV,
+    OUTCOMES_PARQUET,
+)
 from resilience.data.contract import DataContract
 from resilience.data.io import read_json, write_frame_atomic
+from resilience.governance.outcome_fairness import FairnessSettings, deployed_fairness
 from resilience.governance.outcomes import (
     read_labels,
     realised_metrics,
@@ -26,6 +32,7 @@ class Outcomes:
     realised: pd.DataFrame  # per scoring week and cohort (outcomes.csv)
     known: pd.DataFrame  # per disruption, with its last estimate (outcomes.parquet)
     added: int  # disruptions newly recorded
+    fairness: pd.DataFrame | None = None  # the check of each model in use (outcomes_fairness.csv)
 
 
 def record_outcomes(
@@ -35,6 +42,7 @@ def record_outcomes(
     experiment: str,
     capacity_k: int = 10,
     min_rows: int = 30,
+    fairness: FairnessSettings | None = None,
 ) -> Outcomes:
     """Join the labels at ``input_path`` to the weeks under ``output_root``; nothing is written
     when a label contradicts a recorded outcome."""
@@ -49,7 +57,12 @@ def record_outcomes(
     realised = realised_metrics(root, labels, contract.cohort_column, capacity_k, min_rows)
     # per disruption: the outcome against the last estimate (checked for conflicts before writing anything)
     known, added = update_outcomes(root, labels, str(input_path))
+    # the deployed model's fairness check on the outcomes known so far
+    checked = deployed_fairness(root, labels, contract, fairness or FairnessSettings())
     write_outcomes(known, root / OUTCOMES_PARQUET)
     write_frame_atomic(realised, root / OUTCOMES_CSV)
-    weekly_runs.log_outcomes(tracking, experiment, realised, root / OUTCOMES_CSV)
-    return Outcomes(realised, known, added)
+    write_frame_atomic(checked, root / OUTCOMES_FAIRNESS_CSV)
+    weekly_runs.log_outcomes(
+        tracking, experiment, realised, root / OUTCOMES_CSV, [root / OUTCOMES_FAIRNESS_CSV]
+    )
+    return Outcomes(realised, known, added, checked)

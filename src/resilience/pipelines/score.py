@@ -20,6 +20,7 @@ from resilience.tracking.vetting import VettedModel
 from resilience.weekly.drift import DriftConfig
 from resilience.weekly.kept import prune_kept_extracts
 from resilience.weekly.score import ModelRef, WeekResult, score_week
+from resilience.weekly.shortlist import DrawSettings
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class ScoreSettings:
     overwrite: bool = False
     chunk_rows: int = 50_000
     drift: DriftConfig = field(default_factory=DriftConfig)
+    draws: DrawSettings = field(default_factory=DrawSettings)
     report: bool = True
     marking: str = ""
     priority: str | None = None
@@ -136,6 +138,7 @@ def score(input_path: str | Path, champion: VettedChampion, settings: ScoreSetti
         evidence=champion.evidence,
         priority=settings.priority,
         manifest_extra=anchor,
+        draws=settings.draws,
         playbook=settings.playbook,
         keep=settings.keep_extract and settings.keep_extracts_weeks != 0,
     )

@@ -11,7 +11,11 @@ from resilience.core.weeks import iso_weeks
 from resilience.data.contract import DataContract
 from resilience.explain import Explanation, explain
 from resilience.governance.champion import Recipe
-from resilience.governance.fairness import fairness_flags, group_calibration
+from resilience.governance.fairness import (
+    fairness_flags,
+    group_calibration,
+    verify_detectable_gaps,
+)
 from resilience.learn.evaluation import (
     PROBABILITY,
     Evaluation,
@@ -30,19 +34,26 @@ from resilience.weekly import drift
 def fairness_table(
     evaluation: Evaluation, contract: DataContract, config: EvaluationConfig
 ) -> list[dict]:
-    """Slice metrics (bootstrap intervals) with calibration in the large, slope and the fairness flag."""
+    """Slice metrics (bootstrap intervals) with calibration in the large, slope, the fairness flag
+    with the interval it used and the gap it could detect (verified by simulation)."""
+    frame = evaluation.test_predictions
     groups = group_calibration(
-        evaluation.test_predictions,
-        list(contract.slices),
-        contract.label,
-        PROBABILITY,
-        config.min_slice_size,
+        frame, list(contract.slices), contract.label, PROBABILITY, config.min_slice_size
     )
     slices = evaluation.slices
     if len(groups) and len(slices):
         extra = [c for c in groups.columns if c not in slices.columns or c in ("slice", "value")]
         slices = slices.merge(groups[extra], on=["slice", "value"], how="left")
-    return fairness_flags(slices, config.fairness_tolerance, config.fairness_family_level)
+    flags = fairness_flags(
+        slices,
+        config.fairness_tolerance,
+        config.fairness_family_level,
+        contract.cohort_column if contract.cohort_column in contract.slices else None,
+        config.fairness_cohort_level,
+    )
+    return verify_detectable_gaps(
+        flags, frame, contract.label, PROBABILITY, config.min_slice_size, config.seed
+    )
 
 
 def build_evidence(

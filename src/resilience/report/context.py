@@ -248,6 +248,8 @@ def report_context(
             lists["capacity"], len(rows), bool(first_page.policy_components(policy))
         ),
         "shortlist": short_lines,
+        "shortlist_split": first_page.shortlist_split(short_lines, manifest.extra.get("draws")),
+        "fairness_notice": first_page.fairness_notice(manifest.model or {}),
         "detail": detail,
         "detail_count": len(detail),
         "protect": lists["protect"],

@@ -44,15 +44,65 @@ def harm_words(
 
 
 def uncertainty_words(row: Mapping[str, Any]) -> str:
-    """ "plausible range 48-66%, ..." from the optional interval columns; "" when absent."""
+    """ "plausible range 48-66%; 81% chance it is likely or more" from the optional interval and
+    draw columns; "" when absent. (Whether the range spans two bands, ``band_uncertain``, is true of
+    most lines, so it is kept in the outputs but not said.)"""
     low, high = number(row.get("probability_low")), number(row.get("probability_high"))
     if low is None or high is None:
         return ""
     text = f"plausible range {low * 100:.0f}\u2013{high * 100:.0f}%"
-    uncertain = row.get("band_uncertain")
-    if uncertain is not None and not pd.isna(uncertain) and bool(uncertain):
-        text += ", which spans more than one yardstick band"
+    likely = number(row.get("likely_or_more_chance"))
+    if likely is not None:
+        text += f"; {likely * 100:.0f}% chance it is likely or more"
     return text
+
+
+# -- issue 21: what the ranges mean for the shortlist (the week's joint draws) -------------------
+def draw_words(row: Mapping[str, Any]) -> str:
+    """ "on the list in 98% of draws" from ``on_shortlist_share``; "" for a week without draws."""
+    share = number(row.get("on_shortlist_share"))
+    return "" if share is None else f"on the list in {share * 100:.0f}% of draws"
+
+
+def shortlist_split(lines: Sequence[Mapping[str, Any]], draws: Mapping[str, Any] | None) -> dict:
+    """The shortlist split by how sure its places are: lines on the list in nearly every joint draw
+    of the week's ranges, and lines on it at their best estimate; a sentence for page 1. Empty for
+    a week scored without joint draws."""
+    if not draws:
+        return {"sentence": "", "nearly_every": [], "best_estimate": []}
+    sure = [line for line in lines if line.get("shortlist_group") == "in nearly every draw"]
+    rest = [line for line in lines if line not in sure]
+    shares = [number(line.get("on_shortlist_share")) or 0.0 for line in rest]
+    nearly = float(number(draws.get("nearly_every")) or 0.9) * 100
+    sentence = (
+        f"{plural(len(sure), 'line')} {'is' if len(sure) == 1 else 'are'} on the list in nearly "
+        f"every draw of the week's plausible ranges (at least {nearly:.0f}% of "
+        f"{int(number(draws.get('draws')) or 0)} joint draws)"
+    )
+    if rest:
+        sentence += (
+            f"; {plural(len(rest), 'line')} {'is' if len(rest) == 1 else 'are'} on it at "
+            f"{'its' if len(rest) == 1 else 'their'} best estimate, in "
+            f"{min(shares) * 100:.0f}\u2013{max(shares) * 100:.0f}% of draws: close calls a "
+            "person may weigh against lines just below"
+        )
+    return {
+        "nearly_every": [line["line_id"] for line in sure],
+        "best_estimate": [line["line_id"] for line in rest],
+        "sentence": sentence + ".",
+    }
+
+
+def fairness_notice(model: Mapping[str, Any]) -> str:
+    """Page 1's warning when the model scoring the week is flagged by the fairness check."""
+    flags = [clean_text(f) for f in (model.get("fairness_flags") or [])]
+    if not flags:
+        return ""
+    return (
+        f"The model scoring this week is flagged by the fairness check for {'; '.join(flags)}: "
+        "its estimates for these lines ran high or low on its test period (see 'How far to trust "
+        "it'). Weigh them with that in mind."
+    )
 
 
 def protect_list(rows: pd.DataFrame, policy: Mapping[str, Any], limit: int) -> dict:
@@ -221,7 +271,8 @@ def policy_table(policy: Mapping[str, Any]) -> dict | None:
 
 
 def line_words(row: Mapping[str, Any]) -> dict:
-    """The likelihood in words: in full ("words", "range": whether the range spans bands) and compact
+    """The likelihood in words: in full ("words", "range": the plausible range and the chance of
+    "likely or more") and compact
     for page 1: the band with its plausible range, "likely (55-78%)", and the best estimate beside it."""
     placement = place(float(row["persistence_probability"]))
     low, high = number(row.get("probability_low")), number(row.get("probability_high"))
@@ -237,6 +288,10 @@ def line_words(row: Mapping[str, Any]) -> dict:
         "compact": compact,
         "compact_range": compact_range,
         "estimate": estimate,
+        # issue 21: the line's share of the week's joint draws on the shortlist
+        "on_list": draw_words(row),
+        "on_shortlist_share": number(row.get("on_shortlist_share")),
+        "shortlist_group": clean_text(row.get("shortlist_group")),
     }
 
 

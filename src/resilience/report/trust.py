@@ -161,9 +161,16 @@ def _fairness_row(row: Mapping[str, Any], contract: DataContract) -> dict:
     )
     flag = str(row.get("flag", "ok"))
     suppressed = bool(row.get("suppressed")) or flag == "suppressed"
-    gap, low, high = (
+    # the interval the flag uses (widened for the groups compared) where the check recorded it
+    flag_interval = row.get("flag_interval_low") is not None
+    gap, low, high, detectable = (
         number(row.get(k))
-        for k in ("calibration_gap", "calibration_gap_low", "calibration_gap_high")
+        for k in (
+            "calibration_gap",
+            "flag_interval_low" if flag_interval else "calibration_gap_low",
+            "flag_interval_high" if flag_interval else "calibration_gap_high",
+            "detectable_gap",
+        )
     )
     if suppressed:
         words, symbol = "too few test lines to judge", "\u2013"
@@ -171,6 +178,8 @@ def _fairness_row(row: Mapping[str, Any], contract: DataContract) -> dict:
         words, symbol = "over-predicts: says lines will persist more often than they did", "\u26a0"
     elif flag == "under-predicts":
         words, symbol = "under-predicts: says lines will persist less often than they did", "\u26a0"
+    elif flag == "same lines":  # issue 21: one set of lines is tested once
+        words, symbol = f"the same lines as {clean_text(row.get('same_lines_as'))}", "="
     else:
         words, symbol = "no clear gap", "\u2713"
     interval = (
@@ -186,6 +195,9 @@ def _fairness_row(row: Mapping[str, Any], contract: DataContract) -> dict:
         "predicted": "" if suppressed else percent(row.get("mean_predicted")),
         "gap": "" if suppressed or gap is None else points_text(gap * 100),
         "interval": "" if suppressed else interval,
+        "detectable": ""
+        if suppressed or detectable is None
+        else f"{round(detectable * 100)} points",
         "flag": flag,
         "flagged": flag in ("over-predicts", "under-predicts"),
         "words": words,

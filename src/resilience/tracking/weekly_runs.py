@@ -4,7 +4,7 @@ decision log's anchors (experiment tags ``decision_log.*``, made and checked by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,9 +137,14 @@ def _week_extract(manifest: Mapping[str, Any]) -> pd.DataFrame | None:
 
 
 def log_outcomes(
-    config: TrackingConfig, experiment_name: str, table: pd.DataFrame, path: Path
+    config: TrackingConfig,
+    experiment_name: str,
+    table: pd.DataFrame,
+    path: Path,
+    other_files: Sequence[Path] = (),
 ) -> str:
-    """One run per scoring week with realised metrics per cohort (``<metric>_<cohort>``)."""
+    """One run per scoring week with realised metrics per cohort (``<metric>_<cohort>``), and a
+    summary run holding ``path`` and ``other_files``."""
     run_id = ""
     for week, group in table.groupby("week"):
         with start_run(
@@ -163,7 +168,8 @@ def log_outcomes(
                 )
             run_id = run.info.run_id
     with start_run(config, run_name="outcomes summary", experiment_name=experiment_name) as run:
-        log_file(path)
+        for file in (path, *other_files):
+            log_file(file)
         run_id = run.info.run_id
     return run_id
 

@@ -37,12 +37,18 @@ from resilience.data.io import atomic_path, iter_extract, write_text_atomic
 from resilience.data.record_age import with_record_age
 from resilience.data.validate import validate_frame
 from resilience.explain import REASON_COLUMNS, explain
-from resilience.learn.ranges import interval_table
+from resilience.learn.ranges import draw_groups, interval_table, range_components
 from resilience.weekly.csv_safety import append_csv
 from resilience.weekly.drift import DriftAccumulator, DriftConfig
 from resilience.weekly.faults import checkpoint
 from resilience.weekly.playbook import Playbook
 from resilience.weekly.priority import HarmPolicy, priority_ranks
+from resilience.weekly.shortlist import (
+    DEFAULT_CAPACITY,
+    NEARLY_EVERY_DRAW,
+    DrawSettings,
+    shortlist_draws,
+)
 
 DECIMALS = 6  # probabilities and their ranges are written rounded to this many places
 
@@ -58,6 +64,7 @@ class WeekScores:
     drift: dict
     warnings: list[str]
     last_date: pd.Timestamp | None
+    draws: dict = field(default_factory=dict)  # how the week was drawn (empty: no joint draws)
 
 
 @dataclass
@@ -74,14 +81,21 @@ class _Tally:
     id_hashes: list[np.ndarray] = field(default_factory=list)
     # distinct lines are counted from 8-byte hashes, not held as Python strings (flat memory)
     line_hashes: list[np.ndarray] = field(default_factory=list)
+    # the ranges' components and groups of every row, for the week's joint draws (pass 2)
+    components: list[pd.DataFrame] = field(default_factory=list)
+    groups: list[np.ndarray] = field(default_factory=list)
     protect_totals: dict = field(default_factory=dict)
     protect_lines: dict = field(default_factory=dict)
     last_date: pd.Timestamp | None = None
     rows: int = 0
     seconds: dict = field(default_factory=lambda: {"validate": 0.0, "score_and_explain": 0.0})
 
-    def count(self, frame: pd.DataFrame, out: pd.DataFrame, scored) -> None:
+    def count(self, frame: pd.DataFrame, out: pd.DataFrame, scored, components) -> None:
         self.probabilities.append(scored.probability)
+        self.components.append(components)
+        column = self.contract.cohort_column
+        cohort = frame[column].to_numpy() if column and column in frame.columns else None
+        self.groups.append(draw_groups(cohort, scored.probability))
         self.id_hashes.append(
             pd.util.hash_pandas_object(out["disruption_id"], index=False).to_numpy()
         )
@@ -157,7 +171,7 @@ def _scored_chunk(
         out = pd.concat([out, policy.columns(frame)], axis=1)
     if playbook is not None:  # options under the four Ps: a policy from config, never a model input
         out = pd.concat([out, playbook.columns(frame)], axis=1)
-    return out, scored
+    return out, scored, range_components(model, frame, scored.probability)
 
 
 def score_chunks(
@@ -172,8 +186,10 @@ def score_chunks(
     policy: HarmPolicy | None = None,
     playbook: Playbook | None = None,
     as_of: pd.Timestamp | None = None,
+    draws: DrawSettings | None = None,
 ) -> WeekScores:
-    """Pass 1: validate, score, explain chunk by chunk (parts on disk). Pass 2: rank and write.
+    """Pass 1: validate, score, explain chunk by chunk (parts on disk). Pass 2: rank, draw the week
+    jointly (:mod:`resilience.weekly.shortlist`; ``draws`` None: the defaults) and write.
 
     ``as_of``: the extract's as-of date (:func:`~resilience.data.record_age.extract_as_of`), each
     record's age is counted to it when the contract derives one."""
@@ -196,7 +212,7 @@ def score_chunks(
         tally.seconds["validate"] += time.perf_counter() - start
         start = time.perf_counter()
         frame = with_record_age(extract.frame, contract, as_of)  # unchanged without one
-        out, scored = _scored_chunk(model, frame, tally.rows + 1, policy, playbook)
+        out, scored, components = _scored_chunk(model, frame, tally.rows + 1, policy, playbook)
         tally.seconds["score_and_explain"] += time.perf_counter() - start
         if policy is not None:
             tally.harms.append(out["harm_index"].to_numpy())
@@ -208,7 +224,7 @@ def score_chunks(
         if explanation_writer is None:
             explanation_writer = pq.ParquetWriter(folder / EXPLANATIONS, table.schema)
         explanation_writer.write_table(table)
-        tally.count(frame, out, scored)
+        tally.count(frame, out, scored, components)
         tally.rows += len(chunk)
     if explanation_writer is not None:
         explanation_writer.close()
@@ -216,7 +232,7 @@ def score_chunks(
     _refuse_problems(tally, str(input_path), contract.id_column)
     timings.update(tally.seconds)
     start = time.perf_counter()
-    scores = _finish(folder, parts, tally, policy)
+    scores = _finish(folder, parts, tally, policy, draws or DrawSettings())
     timings["write"] = time.perf_counter() - start
     return scores
 
@@ -231,8 +247,38 @@ def _refuse_problems(tally: _Tally, source: str, id_column: str) -> None:
         raise ContractError(tally.problems)
 
 
-def _finish(folder: Path, parts: Path, tally: _Tally, policy: HarmPolicy | None) -> WeekScores:
-    """Pass 2: the global ranks and the week's files."""
+def _week_draws(
+    tally: _Tally, probability, harm, priority_rank, policy: HarmPolicy | None, settings
+) -> tuple[dict, dict]:
+    """The shortlist's columns from the week's joint draws, and how they were drawn; none when
+    the model's ranges do not keep their components (or ``settings.draws`` is 0)."""
+    if not settings.draws or any(c.empty for c in tally.components) or not tally.components:
+        return {}, {}
+    capacity = policy.capacity if policy is not None else DEFAULT_CAPACITY
+    table = shortlist_draws(
+        probability,
+        harm if policy is not None else None,
+        policy.harm_floor if policy is not None else 0.0,
+        capacity,
+        priority_rank,
+        pd.concat(tally.components, ignore_index=True),
+        np.concatenate(tally.groups),
+        settings,
+    )
+    summary = {
+        "draws": settings.draws,
+        "nearly_every": settings.nearly_every,
+        "seed": settings.seed,
+        "capacity": capacity,
+        "nearly_every_draw": int((table["shortlist_group"] == NEARLY_EVERY_DRAW).sum()),
+    }
+    return {c: table[c].to_numpy() for c in table.columns}, summary
+
+
+def _finish(
+    folder: Path, parts: Path, tally: _Tally, policy: HarmPolicy | None, draws: DrawSettings
+) -> WeekScores:
+    """Pass 2: the global ranks, the week's joint draws and the week's files."""
     contract = tally.contract
     probability = np.concatenate(tally.probabilities)
     # highest first, ties by input order
@@ -243,7 +289,8 @@ def _finish(folder: Path, parts: Path, tally: _Tally, policy: HarmPolicy | None)
     priority_rank = (
         priority_ranks(probability, harm, policy.harm_floor) if policy is not None else rank
     )
-    band_counts = _write_scores(folder, parts, rank, priority_rank)
+    columns, drawn = _week_draws(tally, probability, harm, priority_rank, policy, draws)
+    band_counts = _write_scores(folder, parts, rank, priority_rank, columns)
     shutil.rmtree(parts)
     concept_labels = {c.name: c.label_text for c in contract.concepts}
     drift_report = tally.drift.report(concept_labels)
@@ -269,6 +316,7 @@ def _finish(folder: Path, parts: Path, tally: _Tally, policy: HarmPolicy | None)
         drift_report,
         tally.warnings,
         tally.last_date,
+        drawn,
     )
 
 
@@ -304,6 +352,7 @@ def _write_scores(
     parts: Path,
     rank: np.ndarray,
     priority_rank: np.ndarray | None = None,
+    columns: dict[str, np.ndarray] | None = None,
     bucket_rows: int = 50_000,
 ) -> dict:
     """Pass 2: stream the parts, add the global ranks, write scores.parquet (input order) and
@@ -321,6 +370,8 @@ def _write_scores(
         frame.insert(0, "rank", rank[position : position + len(frame)])
         if priority_rank is not None:
             frame["priority_rank"] = priority_rank[position : position + len(frame)]
+        for name, values in (columns or {}).items():  # the week's joint draws, when there are any
+            frame[name] = values[position : position + len(frame)]
         position += len(frame)
         for band, count in frame["yardstick_band"].value_counts().items():
             band_counts[band] = band_counts.get(band, 0) + int(count)

@@ -65,13 +65,14 @@ from resilience.data.contract import DataContract
 from resilience.data.io import file_sha256, read_json, write_text_atomic
 from resilience.data.record_age import extract_file_as_of
 from resilience.data.validate import check_week_holds
-from resilience.governance.fairness import plain_findings
+from resilience.governance.fairness import flagged_groups, plain_findings
 from resilience.learn.evidence import ModelEvidence
 from resilience.weekly.chunks import WeekScores, score_chunks
 from resilience.weekly.drift import DriftConfig
 from resilience.weekly.kept import keep_extract
 from resilience.weekly.playbook import load_playbook
 from resilience.weekly.priority import load_priority_policy
+from resilience.weekly.shortlist import DrawSettings
 from resilience.weekly.transaction import WeekTransaction
 
 
@@ -140,6 +141,7 @@ def model_summary(evidence: ModelEvidence) -> dict:
         "calibration_table": list(evidence.calibration_table),
         "fairness": list(evidence.fairness),
         "fairness_findings": plain_findings(evidence.fairness),
+        "fairness_flags": flagged_groups(evidence.fairness),
         "fairness_tolerance": next(
             (row.get("tolerance") for row in evidence.fairness if "tolerance" in row), None
         ),
@@ -163,6 +165,7 @@ def score_week(
     evidence: ModelEvidence | None = None,
     priority: str | None = None,
     manifest_extra: dict | None = None,
+    draws: DrawSettings | None = None,
     playbook: str | None = None,
     keep: bool = True,
 ) -> WeekResult:
@@ -173,7 +176,8 @@ def score_week(
     report is built inside the transaction). ``priority``, ``playbook``: the harm policy and the
     options under the four Ps (None: those named after the model's data config, if any);
     ``manifest_extra`` is merged into the manifest; ``keep``: keep the extract's bytes in the week
-    (:mod:`resilience.weekly.kept`).
+    (:mod:`resilience.weekly.kept`); ``draws``: how the week's probabilities are drawn jointly
+    (:mod:`resilience.weekly.shortlist`).
     A file-system failure is one :class:`~resilience.core.errors.ResilienceError` naming the file.
     """
     contract: DataContract = model.contract
@@ -199,6 +203,7 @@ def score_week(
                 policy,
                 options,
                 as_of,
+                draws,
             )
             week = week or iso_week(scores.last_date)
             check_week_holds(week, scores.last_date, str(input_path))
@@ -209,6 +214,8 @@ def score_week(
             manifest.priority = policy.to_dict() if policy is not None else {}
             manifest.playbook = options.to_dict() if options is not None else {}
             manifest.extra = {**carried_anchors(final), **(manifest_extra or {})}
+            if scores.draws:  # how the shortlist's shares were drawn
+                manifest.extra["draws"] = scores.draws
             _commit(transaction, manifest, after_build, timings, started)
     except OSError as exc:
         raise ResilienceError(

@@ -61,12 +61,24 @@ Example
 >>> model = attach_ranges(model, ranges.ensembles)
 >>> table = interval_table(model, week_frame)   # probability_low, probability_high, band_uncertain
 
+**Drawn jointly** (:mod:`.draws`). For a week's decision the lines' probabilities are drawn
+jointly from these components: the shared parts (``tau`` and the share of the refits' error that
+lines of one cohort and band share) once per group, the rest (``u`` and the refits' own part) line
+by line; each line's draws keep exactly its range's distribution.
+
 Modules: :mod:`.bounds` (the interval from a spread), :mod:`.ensemble` (the refits and the spread
 model), :mod:`.extra_spread` (what the labels can show, and coverage), :mod:`.table` (every row's
-range), :mod:`.fit` (the training step).
+range), :mod:`.draws` (joint draws of a week), :mod:`.fit` (the training step).
 """
 
 from resilience.learn.ranges.bounds import band_uncertain, bounds, logit_normal_centre
+from resilience.learn.ranges.draws import (
+    COMPONENT_COLUMNS,
+    chance_above,
+    draw_groups,
+    joint_draws,
+    range_components,
+)
 from resilience.learn.ranges.ensemble import (
     IntervalConfig,
     IntervalEnsemble,
@@ -84,6 +96,7 @@ from resilience.learn.ranges.fit import RangeFit, attach_ranges, fit_ranges
 from resilience.learn.ranges.table import INTERVAL_COLUMNS, interval_table
 
 __all__ = [
+    "COMPONENT_COLUMNS",
     "INTERVAL_COLUMNS",
     "IntervalConfig",
     "IntervalEnsemble",
@@ -92,6 +105,8 @@ __all__ = [
     "attach_ranges",
     "band_uncertain",
     "bounds",
+    "chance_above",
+    "draw_groups",
     "coverage",
     "deviations",
     "draw_labels",
@@ -100,9 +115,11 @@ __all__ = [
     "fit_ranges",
     "fit_spread_model",
     "interval_table",
+    "joint_draws",
     "line_bootstrap",
     "logit_normal_centre",
     "member_log_odds",
+    "range_components",
     "similar_groups",
     "spread",
 ]

@@ -86,6 +86,13 @@ class IntervalEnsemble:
     widen_details: dict = field(default_factory=dict)
     fit_seconds: float = 0.0
     extra_sd: float = 0.0  # log-odds sd added in quadrature: sqrt(estimated^2 + unobserved_sd^2)
+    # the components of the spread, for drawing a week's probabilities jointly (resilience.learn.
+    # ranges.draws): the estimated extra sd shared by lines of one cohort with similar estimates,
+    # the assumed per-line part, and the share of the refits' squared error such lines share.
+    # None: an ensemble fitted before they were kept (its week has no joint draws).
+    shared_sd: float | None = None
+    unobserved_sd: float | None = None
+    refit_shared_share: float = 0.0
     # r^2 as a function of the record (records as they stood: resilience.learn.ranges.incompleteness)
     incompleteness_model: object = None
 
@@ -132,6 +139,7 @@ def _fit_member(
     positions: np.ndarray,
     seed: int,
     disruptions: pd.Series | None = None,
+    lines: pd.Series | None = None,
 ) -> Member:
     Xb, yb, db = X.iloc[positions], y[positions], dates.iloc[positions].reset_index(drop=True)
     fraction = model.calibration_fraction if model.calibration != "none" else 0
@@ -144,9 +152,10 @@ def _fit_member(
     # the same recipe and capacity; a tree model's own row and feature subsampling
     member = Member(model.refit_estimator(Xb.iloc[fit_pos], yb[fit_pos], seed), Calibrator("none"))
     if model.calibration != "none" and len(cal_pos) and len(np.unique(yb[cal_pos])) == 2:
-        member.calibrator = Calibrator(model.calibration).fit(
-            _margin(model, member, Xb.iloc[cal_pos]), yb[cal_pos]
-        )
+        # the recipe's own calibration (one intercept per cohort when the model has them)
+        margin = _margin(model, member, Xb)
+        line_ids = None if lines is None else lines.iloc[positions].to_numpy()
+        member.calibrator = model.calibrate(margin, Xb, yb, db, fit_pos, cal_pos, line_ids)
     return member
 
 
@@ -177,7 +186,7 @@ def fit_ensemble(model, frame: pd.DataFrame, config: IntervalConfig) -> Interval
         else:
             labels, positions = y, line_bootstrap(lines, rng)
         seed = int(config.seed) * 1000 + b + 1
-        members.append(_fit_member(model, X, labels, dates, positions, seed, disruptions))
+        members.append(_fit_member(model, X, labels, dates, positions, seed, disruptions, lines))
     return IntervalEnsemble(
         members, config.level, reference, fit_seconds=time.perf_counter() - start
     )
@@ -199,7 +208,7 @@ def _margin(model, member: Member, X: pd.DataFrame) -> np.ndarray:
 
 
 def _log_odds(model, member: Member, X: pd.DataFrame) -> np.ndarray:
-    return logit(member.calibrator(_margin(model, member, X)))
+    return logit(member.calibrator(_margin(model, member, X) + member.calibrator.offset(X)))
 
 
 def member_log_odds(model, ensemble: IntervalEnsemble, X: pd.DataFrame) -> np.ndarray:

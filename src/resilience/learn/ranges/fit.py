@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from resilience.learn.evaluation import PROBABILITY, Evaluation, true_probabilities
+from resilience.learn.ranges.draws import model_groups, shared_share
 from resilience.learn.ranges.ensemble import (
     IntervalConfig,
     IntervalEnsemble,
@@ -72,6 +73,8 @@ def _fit_one(model, train: pd.DataFrame, held_out: pd.DataFrame, config: Interva
             config.extra_sd_prior,
         )
     ensemble.extra_sd = float(np.hypot(estimated, config.unobserved_sd))
+    ensemble.shared_sd, ensemble.unobserved_sd = float(estimated), float(config.unobserved_sd)
+    ensemble.refit_shared_share = shared_share(errors, model_groups(model, held_out, X))
     if len(held_out) < MIN_SPREAD_ROWS:  # a tiny test period: the training span's rows join it
         X_train = model.prepare(train.reset_index(drop=True))
         X = pd.concat([X_train, X], ignore_index=True)

@@ -26,6 +26,13 @@ def interval_table(
     ``interval_ensemble_``; ``probability`` defaults to the model's own. A model trained without
     ranges (or a segment without one) gives an empty frame (no columns).
     """
+    return by_route(model, frame, probability, ensembles, _table)
+
+
+def by_route(model, frame: pd.DataFrame, probability, ensembles, build) -> pd.DataFrame:
+    """``build(part, rows, probability, ensemble)`` for each model that predicts rows of ``frame``
+    and its ensemble, put back in input order; an empty frame when a part has no ensemble (or
+    ``build`` returns None for one)."""
     frame = frame.reset_index(drop=True)
     parts = model.parts(frame)
     chosen = {
@@ -36,13 +43,16 @@ def interval_table(
         return pd.DataFrame(index=pd.RangeIndex(len(frame)))
     if len(parts) == 1:  # one model predicts every row
         ((route, (part, _)),) = parts.items()
-        return _table(part, frame, probability, chosen[route])
+        built = build(part, frame, probability, chosen[route])
+        return built if built is not None else pd.DataFrame(index=pd.RangeIndex(len(frame)))
     out = None
     for route, (part, rows) in parts.items():
         if not len(rows):
             continue
         p = None if probability is None else np.asarray(probability)[rows]
-        table = _table(part, frame.iloc[rows], p, chosen[route])
+        table = build(part, frame.iloc[rows], p, chosen[route])
+        if table is None:
+            return pd.DataFrame(index=pd.RangeIndex(len(frame)))
         if out is None:
             out = pd.DataFrame(
                 {c: np.zeros(len(frame), dtype=table[c].dtype) for c in table.columns}

@@ -1,0 +1,224 @@
+"""Right for every kind of line (calibration by cohort, its exact explanation) and ranges that
+inform the week's decision (joint draws, the shortlist's shares)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit, logit
+
+from resilience.explain import explain
+from resilience.learn.calibration import Calibrator, CohortRows, cluster_covariance, cohort_trend
+from resilience.learn.glm import fit_logistic
+from resilience.learn.models import PersistenceModel
+from resilience.learn.ranges import (
+    COMPONENT_COLUMNS,
+    bounds,
+    draw_groups,
+    joint_draws,
+    logit_normal_centre,
+)
+from resilience.learn.ranges.draws import shared_share
+from resilience.learn.split import SplitConfig, split_history
+from resilience.weekly.shortlist import (
+    AT_BEST_ESTIMATE,
+    NEARLY_EVERY_DRAW,
+    DrawSettings,
+    likely_threshold,
+    shortlist_draws,
+)
+
+
+def planted_cohorts(rng, n=6000, offsets=(0.0, 0.5), drift=(0.0, 0.0)):
+    """Margins, cohorts, dates and outcomes with a known intercept (and drift per year) per cohort."""
+    cohort = np.where(rng.random(n) < 0.5, "a", "b")
+    margin = rng.normal(0, 1.2, n)
+    dates = pd.Series(
+        pd.Timestamp("2024-01-01") + pd.to_timedelta(np.sort(rng.integers(0, 900, n)), "D")
+    )
+    years = ((dates - dates.max()).dt.days / 365.25).to_numpy()
+    shift = np.where(cohort == "a", offsets[0] + drift[0] * years, offsets[1] + drift[1] * years)
+    y = (rng.random(n) < expit(0.9 * margin - 0.2 + shift)).astype(float)
+    return margin, cohort, dates, y
+
+
+def rows_of(cohort, dates, cal_share=0.3, alpha=0.001, pooling="none", clusters=None):
+    n = len(cohort)
+    cut = int(n * (1 - cal_share))
+    return CohortRows(
+        "kind",
+        cohort.astype(object),
+        np.arange(cut),
+        np.arange(cut, n),
+        dates,
+        dates.max(),
+        alpha,
+        clusters,
+        pooling,
+    )
+
+
+def test_one_intercept_per_cohort_makes_every_cohort_right_on_the_calibration_rows():
+    rng = np.random.default_rng(3)
+    margin, cohort, dates, y = planted_cohorts(rng)
+    rows = rows_of(cohort, dates)
+    calibrator = Calibrator("sigmoid").fit_by_cohort(margin, y, rows)
+    cal = rows.cal_pos
+    frame = pd.DataFrame({"kind": cohort[cal]})
+    p = calibrator(margin[cal] + calibrator.offset(frame))
+    for kind in ("a", "b"):  # maximum likelihood with an intercept per cohort: means match exactly
+        at = cohort[cal] == kind
+        assert p[at].mean() == pytest.approx(y[cal][at].mean(), abs=1e-6)
+    # the planted difference (0.5 log-odds) comes back in margin units (divided by the slope 0.9)
+    offsets = calibrator.cohorts_.offsets
+    assert offsets["b"] - offsets["a"] == pytest.approx(0.5 / 0.9, abs=0.2)
+    # one intercept for all leaves the cohorts wrong in opposite directions
+    plain = Calibrator("sigmoid").fit(margin[cal], y[cal])(margin[cal])
+    assert abs(plain[cohort[cal] == "b"].mean() - y[cal][cohort[cal] == "b"].mean()) > 0.02
+    # a value never fitted gets offset 0: the fitted rows' mix
+    assert calibrator.offset(pd.DataFrame({"kind": ["unseen", None]})).tolist() == [0.0, 0.0]
+
+
+def _gap(rng, n, planted, pooling):
+    margin, cohort, dates, y = planted_cohorts(rng, n=n, offsets=(0.0, planted))
+    rows = rows_of(cohort, dates, pooling=pooling)
+    cohorts = Calibrator("sigmoid").fit_by_cohort(margin, y, rows).cohorts_
+    return cohorts.intercepts["b"] - cohorts.intercepts["a"], cohorts
+
+
+def test_partial_pooling_keeps_a_gap_the_data_show_and_shrinks_one_they_do_not():
+    # no gap, a small calibration slice (600 rows): the fitted intercepts differ by noise alone;
+    # pooled by their evidence they differ far less (most often not at all)
+    seeds = range(30)
+    raw = [abs(_gap(np.random.default_rng(s), 2000, 0.0, "none")[0]) for s in seeds]
+    pooled = [abs(_gap(np.random.default_rng(s), 2000, 0.0, "partial")[0]) for s in seeds]
+    assert np.mean(pooled) < 0.5 * np.mean(raw)
+    assert np.mean(np.array(pooled) == 0.0) >= 0.4
+    # a real gap of 0.6 log-odds on 3,600 calibration rows is kept nearly whole
+    gap, cohorts = _gap(np.random.default_rng(1), 12000, 0.6, "partial")
+    assert gap == pytest.approx(0.6, abs=0.2) and min(cohorts.kept.values()) > 0.8
+    assert cohorts.as_dict()["between_sd"] > 0.2
+
+
+def test_rows_of_one_line_count_as_one_piece_of_evidence():
+    # every row twice, each pair one line: clustered by line, the intercepts are as uncertain as
+    # with the rows once (the copies add nothing); counted as independent, falsely twice as sure
+    rng = np.random.default_rng(2)
+    X = np.column_stack([rng.normal(size=3000), np.ones(3000)])
+    y = (rng.random(3000) < expit(X[:, 0] - 0.3)).astype(float)
+    once = fit_logistic(X, y)
+    twice = fit_logistic(np.vstack([X, X]), np.concatenate([y, y]))
+    residual = np.concatenate([y, y]) - expit(np.vstack([X, X]) @ twice.coef)
+    lines = np.concatenate([np.arange(3000), np.arange(3000)])
+    clustered = cluster_covariance(twice.covariance, np.vstack([X, X]), residual, lines)
+    assert np.diag(twice.covariance) == pytest.approx(np.diag(once.covariance) / 2, rel=0.01)
+    assert np.diag(clustered) == pytest.approx(np.diag(once.covariance), rel=0.15)
+
+
+def test_a_drift_carries_the_intercepts_to_the_date_served_only_when_the_test_finds_it():
+    rng = np.random.default_rng(4)
+    margin, cohort, dates, y = planted_cohorts(rng, n=12000, drift=(0.0, 0.8))
+    levels = ["a", "b"]
+    slopes, p_value = cohort_trend(margin, y, rows_of(cohort, dates), levels)
+    assert p_value < 0.001 and slopes["b"] - slopes["a"] == pytest.approx(0.8, abs=0.3)
+    margin, cohort, dates, y = planted_cohorts(rng, n=12000)
+    slopes, p_value = cohort_trend(margin, y, rows_of(cohort, dates), levels)
+    assert slopes == {} and p_value > 0.001
+    assert cohort_trend(margin, y, rows_of(cohort, dates, alpha=0.0), levels) == ({}, None)
+
+
+@pytest.fixture(scope="module")
+def two_models(small_history, contract):
+    """The same recipe fitted with and without cohort calibration (the same trees)."""
+    split = split_history(small_history, contract, SplitConfig())
+    # as fitted: the tiny world's slice is too small to show a gap, and the test needs one
+    by_cohort = PersistenceModel(contract, n_jobs=1, cohort_pooling="none").fit(split.train)
+    one = PersistenceModel(contract, n_jobs=1, calibration_by_cohort=False).fit(split.train)
+    return by_cohort, one, split.test
+
+
+def test_the_cohort_offset_is_the_cohort_columns_contribution_and_points_still_add_up(two_models):
+    by_cohort, one, test = two_models
+    rows = test.head(400)
+    explained, plain = explain(by_cohort, rows), explain(one, rows)
+    column = by_cohort.cohort_feature()
+    offset = by_cohort.calibrator_.offset(by_cohort.prepare(rows))
+    assert column == "line_type" and np.ptp(offset) > 0 and one.cohort_feature() is None
+    difference = explained.contributions - plain.contributions  # the trees are the same
+    np.testing.assert_allclose(difference[column], offset, atol=1e-9)
+    np.testing.assert_allclose(difference.drop(columns=[column]).to_numpy(), 0.0, atol=1e-9)
+    assert explained.base_log_odds == pytest.approx(plain.base_log_odds)
+    np.testing.assert_allclose(
+        explained.points.sum(axis=1),
+        100 * (explained.probability - explained.baseline_probability),
+        atol=1e-9,
+    )
+    # signs are kept: every nonzero contribution has the sign of its log-odds value
+    signs = np.sign(explained.points.to_numpy()) * np.sign(explained.contributions.to_numpy())
+    assert (signs >= 0).all()
+    np.testing.assert_allclose(explained.probability, by_cohort.persistence_probability(rows))
+
+
+def test_a_model_calibrates_by_cohort_only_when_the_cohort_is_one_of_its_features(
+    small_history, contract
+):
+    model = PersistenceModel(contract, n_jobs=1, exclude=["line_type", "origin_hub"])
+    model.fit(small_history.head(2500))
+    assert model.cohort_feature() is None and model.calibrator_.cohorts_ is None
+
+
+def test_shared_share_recovers_a_planted_share():
+    rng = np.random.default_rng(5)
+    groups = rng.integers(0, 20, 4000)
+    shared = rng.normal(0, np.sqrt(0.4), (6, 20))[:, groups]
+    own = rng.normal(0, np.sqrt(0.6), (6, 4000))
+    assert shared_share(shared + own, groups) == pytest.approx(0.4, abs=0.15)
+    assert shared_share(own, groups) < 0.05
+
+
+def components(p, shared, own):
+    sd = np.hypot(shared, own)
+    return pd.DataFrame(
+        dict(
+            zip(
+                COMPONENT_COLUMNS,
+                (logit_normal_centre(p, sd), np.full_like(p, shared), np.full_like(p, own)),
+            )
+        )
+    )
+
+
+def test_joint_draws_keep_each_lines_range_and_share_what_groups_share():
+    p = np.array([0.2, 0.5, 0.8, 0.5])
+    table = components(p, 0.4, 0.3)
+    groups = draw_groups(np.array(["a", "a", "a", "b"]), np.array([0.5, 0.5, 0.5, 0.5]))
+    draws = np.vstack(list(joint_draws(table, groups, 20000, seed=1, batch=5000)))
+    assert draws.mean(axis=0) == pytest.approx(p, abs=0.01)  # the estimate is the draws' mean
+    low, high = bounds(p, np.zeros(4), 1.2816, 0.5)  # the 80% range of the same spread
+    np.testing.assert_allclose(np.quantile(draws, 0.1, axis=0), low, atol=0.01)
+    np.testing.assert_allclose(np.quantile(draws, 0.9, axis=0), high, atol=0.01)
+    correlation = np.corrcoef(logit(draws).T)
+    assert correlation[1, 0] == pytest.approx(0.16 / 0.25, abs=0.03)  # same group: shared / total
+    assert abs(correlation[1, 3]) < 0.03  # another cohort: independent
+
+
+def test_the_shortlist_split_says_which_places_are_sure():
+    p = np.array([0.95, 0.9, 0.52, 0.5, 0.49, 0.2, 0.1])
+    harm = np.array([50.0, 50, 50, 50, 50, 50, 50])
+    ranks = np.arange(1, len(p) + 1)
+    table = shortlist_draws(
+        p, harm, 5.0, 3, ranks, components(p, 0.1, 0.4), np.zeros(len(p)), DrawSettings(draws=400)
+    )
+    share = table["on_shortlist_share"].to_numpy()
+    assert share[:2].min() >= 0.9 and share[5:].max() < 0.05
+    assert 0.2 < share[2] < 0.9  # a close call with the lines just below
+    assert table["shortlist_group"].tolist()[:4] == [NEARLY_EVERY_DRAW] * 2 + [AT_BEST_ESTIMATE, ""]
+    assert share.sum() == pytest.approx(3.0)  # three places in every draw
+    assert likely_threshold() == 0.525
+    chance = table["likely_or_more_chance"].to_numpy()
+    assert chance[0] > 0.99 and chance[-1] < 0.01 and 0.4 < chance[3] < 0.6
+    again = shortlist_draws(
+        p, harm, 5.0, 3, ranks, components(p, 0.1, 0.4), np.zeros(len(p)), DrawSettings(draws=400)
+    )
+    pd.testing.assert_frame_equal(table, again)  # repeatable: the same week gives the same draws
