@@ -5,7 +5,7 @@ from __future__ import annotations
 import hydra
 import pytest
 import yaml
-from conftest import run_command
+from conftest import run_command, toolkit_commands
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
@@ -17,20 +17,7 @@ from resilience.learn.calibration import CALIBRATIONS
 from resilience.learn.families import DEFAULT_LGBM_PARAMS, FAMILIES
 from resilience.learn.models import PersistenceModel
 
-MAIN_CONFIGS = [
-    "generate",
-    "validate",
-    "train",
-    "score",
-    "promote",
-    "outcomes",
-    "decide",
-    "card",
-    "report",
-    "tactics",
-    "compare",
-    "explore",
-]
+MAIN_CONFIGS = toolkit_commands()
 COMMANDS = [f"resilience-{name}" for name in MAIN_CONFIGS]
 EXPERIMENTS = sorted(p.stem for p in experiments_dir().glob("*.yaml"))
 
@@ -66,9 +53,13 @@ def settings(cfg) -> dict:
     }
 
 
+# required settings (``???``) that other settings interpolate: a value so that those resolve
+REQUIRED = {"backtest": ["backtest.cutoff=2026-W30"]}
+
+
 @pytest.mark.parametrize("name", MAIN_CONFIGS)
 def test_main_configs_compose_and_resolve(name):
-    cfg = composed(name)
+    cfg = composed(name, REQUIRED.get(name))
     assert cfg.hydra.job.config_name == name
     resolved = settings(
         cfg
@@ -312,7 +303,9 @@ def test_every_command_finds_its_configs_from_any_directory(command, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     name = command.removeprefix("resilience-")
     assert result.stdout.startswith(f"usage: {command} "), result.stdout[:200]
-    for key in settings(composed(name)):  # the command's own settings and groups, from tmp_path
+    for key in settings(
+        composed(name, REQUIRED.get(name))
+    ):  # the command's own settings and groups, from tmp_path
         assert f"\n  {key}=" in result.stdout or f"\n  {key}." in result.stdout, (
             f"{command} --help does not show {key!r} from configs/{name}.yaml"
         )
