@@ -137,6 +137,18 @@ def mlflow_at(monkeypatch):
     mlflow.set_tracking_uri(None)
 
 
+def toolkit_commands() -> list[str]:
+    """The toolkit's console commands, without the ``resilience-`` prefix: the ones pyproject.toml
+    declares (as installed), so a new command is covered by every test that loops over them."""
+    from importlib.metadata import entry_points
+
+    return sorted(
+        ep.name.removeprefix("resilience-")
+        for ep in entry_points(group="console_scripts")
+        if ep.name.startswith("resilience-")
+    )
+
+
 def run_command(name: str, *args: str, cwd: Path, env: dict | None = None, timeout: int = 600):
     """Run one of the toolkit's console commands; returns the CompletedProcess."""
     import subprocess

@@ -18,25 +18,12 @@ from importlib import import_module
 from pathlib import Path
 
 import pytest
-from conftest import BIN, run_command
+from conftest import BIN, run_command, toolkit_commands
 
 from resilience.cli._config import snapshot
 from resilience.cli._help import group_options, read_main_config
 
-COMMANDS = [
-    "generate",
-    "validate",
-    "train",
-    "score",
-    "promote",
-    "outcomes",
-    "decide",
-    "card",
-    "report",
-    "tactics",
-    "compare",
-    "explore",
-]
+COMMANDS = toolkit_commands()
 NUMERIC = {"int", "float"}
 MISSING_INPUT = "input=/nonexistent/extract.parquet"  # were any data read, this would be the error
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hydra
 import pytest
 import yaml
-from conftest import run_command
+from conftest import run_command, toolkit_commands
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
@@ -17,22 +17,20 @@ from resilience.learn.calibration import CALIBRATIONS
 from resilience.learn.families import DEFAULT_LGBM_PARAMS, FAMILIES
 from resilience.learn.models import PersistenceModel
 
-MAIN_CONFIGS = [
-    "generate",
-    "validate",
-    "train",
-    "score",
-    "promote",
-    "outcomes",
-    "decide",
-    "card",
-    "report",
-    "tactics",
-    "compare",
-    "explore",
-]
+MAIN_CONFIGS = toolkit_commands()
 COMMANDS = [f"resilience-{name}" for name in MAIN_CONFIGS]
 EXPERIMENTS = sorted(p.stem for p in experiments_dir().glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def tiny_world_dir(tmp_path_factory):
+    """A world a third the size of the shared small one: these tests check what each recipe and
+    each way of running training does, not how well it ranks."""
+    from resilience.data.synthetic import WorldConfig, generate_world, write_world
+
+    folder = tmp_path_factory.mktemp("tiny-world")
+    write_world(generate_world(WorldConfig(n_lines=2000, seed=3)), folder)
+    return folder
 
 
 def composed(config_name: str, overrides: list[str] | None = None):
@@ -55,9 +53,13 @@ def settings(cfg) -> dict:
     }
 
 
+# required settings (``???``) that other settings interpolate: a value so that those resolve
+REQUIRED = {"backtest": ["backtest.cutoff=2026-W30"]}
+
+
 @pytest.mark.parametrize("name", MAIN_CONFIGS)
 def test_main_configs_compose_and_resolve(name):
-    cfg = composed(name)
+    cfg = composed(name, REQUIRED.get(name))
     assert cfg.hydra.job.config_name == name
     resolved = settings(
         cfg
@@ -184,7 +186,7 @@ def _trained_run(uri: str):
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if not e.startswith("sweep")])
 def test_every_experiment_trains_on_a_tiny_world(
-    experiment, small_world_dir, tmp_path, new_store_uri
+    experiment, tiny_world_dir, tmp_path, new_store_uri
 ):
     """Each shipped experiment trains end to end, and its run shows what the experiment is about:
     the baseline is a logistic challenger, the monotone model its constraints, the line-type runs
@@ -192,7 +194,7 @@ def test_every_experiment_trains_on_a_tiny_world(
     import pandas as pd
 
     uri = new_store_uri
-    result = _train(small_world_dir, tmp_path, uri, f"experiment={experiment}")
+    result = _train(tiny_world_dir, tmp_path, uri, f"experiment={experiment}")
     assert "test ROC AUC" in result.stdout
     assert (tmp_path / "run").is_dir(), "hydra.run.dir puts the run's local files where asked"
     client, run = _trained_run(uri)
@@ -231,7 +233,7 @@ def _children(client, experiment_id: str) -> tuple[list, list]:
 
 
 @pytest.mark.slow
-def test_a_study_runs_trials_as_child_runs_and_resumes(small_world_dir, tmp_path, new_store_uri):
+def test_a_study_runs_trials_as_child_runs_and_resumes(tiny_world_dir, tmp_path, new_store_uri):
     """`experiment=sweep_lightgbm` runs an Optuna study: a child run per trial holding the settings
     it drew, the best trial printed and logged on the parent, nothing registered; the same command
     with more trials resumes the study from outputs/sweeps/ under the same parent (other settings
@@ -244,7 +246,7 @@ def test_a_study_runs_trials_as_child_runs_and_resumes(small_world_dir, tmp_path
     uri = new_store_uri
 
     study = ("experiment=sweep_lightgbm",)
-    first = _train(small_world_dir, tmp_path, uri, *study, "sweep.n_trials=2")
+    first = _train(tiny_world_dir, tmp_path, uri, *study, "sweep.n_trials=2")
     assert (tmp_path / "outputs" / "sweeps" / "sweep_lightgbm.db").is_file()
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("line-resilience").experiment_id
@@ -264,19 +266,19 @@ def test_a_study_runs_trials_as_child_runs_and_resumes(small_world_dir, tmp_path
     assert parent.data.tags["best.run_id"] == best.info.run_id
     settings = " ".join(f"{key}={best.data.params[key]}" for key in space)
     assert f"its settings: {settings}" in first.stdout
-    resumed = _train(small_world_dir, tmp_path, uri, *study, "sweep.n_trials=3")
+    resumed = _train(tiny_world_dir, tmp_path, uri, *study, "sweep.n_trials=3")
     assert "3 complete trials, 1 run now" in resumed.stdout
     (again,), children = _children(client, experiment)
     assert again.info.run_id == parent.info.run_id and len(children) == 3
 
 
 @pytest.mark.slow
-def test_multirun_runs_a_grid_under_one_parent(small_world_dir, tmp_path, new_store_uri):
+def test_multirun_runs_a_grid_under_one_parent(tiny_world_dir, tmp_path, new_store_uri):
     from mlflow.tracking import MlflowClient
 
     uri = new_store_uri
     _train(
-        small_world_dir,
+        tiny_world_dir,
         tmp_path,
         uri,
         "--multirun",
@@ -301,7 +303,9 @@ def test_every_command_finds_its_configs_from_any_directory(command, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     name = command.removeprefix("resilience-")
     assert result.stdout.startswith(f"usage: {command} "), result.stdout[:200]
-    for key in settings(composed(name)):  # the command's own settings and groups, from tmp_path
+    for key in settings(
+        composed(name, REQUIRED.get(name))
+    ):  # the command's own settings and groups, from tmp_path
         assert f"\n  {key}=" in result.stdout or f"\n  {key}." in result.stdout, (
             f"{command} --help does not show {key!r} from configs/{name}.yaml"
         )

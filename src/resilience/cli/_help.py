@@ -85,9 +85,8 @@ def _header(lines: list[str], config: MainConfig) -> None:
         elif in_examples and text.startswith("resilience-"):
             config.examples.append(text)
         elif not in_examples and text:
-            config.description.append(
-                text.split(": ", 1)[1] if text.startswith("resilience-") else text
-            )
+            title = f"resilience-{config.command}: "
+            config.description.append(text.removeprefix(title))
 
 
 def read_main_config(command: str) -> MainConfig:
@@ -118,11 +117,15 @@ def read_main_config(command: str) -> MainConfig:
         k: s for k, s in yaml_settings(path).items() if k.split(".")[0] not in ("defaults", "hydra")
     }
     # a top-level mapping shows its own keys (``review.tactics=[]``), a plain setting itself
-    config.settings += [
+    own = [
         s
         for k, s in top.items()
         if not any(o.startswith(f"{k}.") for o in top) and k.count(".") <= 1
     ]
+    # a setting this config overrides replaces the included config's, in place
+    overridden = {s.key: s for s in own}
+    kept = [overridden.pop(s.key, s) for s in config.settings]
+    config.settings = kept + [s for s in own if s.key in overridden]
     return config
 
 

@@ -114,28 +114,44 @@ def as_of_from_setting(
             "as_of=unchecked (the run, its model card and its briefing then say so)"
         )
     if text.lower() == UNCHECKED:
-        return AsOf(
-            unchecked=True,
-            source="as_of=unchecked",
-            warning=(
-                "as_of=unchecked: the labels' ages were not checked against the day the extract "
-                f"was taken, so outcomes not yet knowable (disruptions less than "
-                f"{contract.horizon_weeks} weeks before it) may be among the labels"
-            ),
-        )
+        return _as_of_unchecked(contract)
     if text.lower() != "auto":
-        try:
-            date = pd.Timestamp(text).normalize()
-        except ValueError as exc:
-            raise ResilienceError(
-                f"as_of must be an ISO date (YYYY-MM-DD), auto or unchecked, not {text!r}"
-            ) from exc
-        if contract.as_of_column:
-            raise ResilienceError(
-                f"as_of={text}: data config '{contract.name}' reads each row's as-of date from "
-                f"column '{contract.as_of_column}'; use as_of=auto (or as_of=unchecked)"
-            )
-        return _not_future(AsOf(date=date, source=f"as_of={text}"), today, f"as_of={text}")
+        return _as_of_date(text, contract, today)
+    return _as_of_auto(input_path, contract, today)
+
+
+def _as_of_unchecked(contract: DataContract) -> AsOf:
+    """``as_of=unchecked``: the guard is off, with the warning every output must carry."""
+    return AsOf(
+        unchecked=True,
+        source="as_of=unchecked",
+        warning=(
+            "as_of=unchecked: the labels' ages were not checked against the day the extract "
+            f"was taken, so outcomes not yet knowable (disruptions less than "
+            f"{contract.horizon_weeks} weeks before it) may be among the labels"
+        ),
+    )
+
+
+def _as_of_date(text: str, contract: DataContract, today: pd.Timestamp) -> AsOf:
+    """``as_of=<date>``: an ISO date not after today, for a config without an ``as_of_column``."""
+    try:
+        date = pd.Timestamp(text).normalize()
+    except ValueError as exc:
+        raise ResilienceError(
+            f"as_of must be an ISO date (YYYY-MM-DD), auto or unchecked, not {text!r}"
+        ) from exc
+    if contract.as_of_column:
+        raise ResilienceError(
+            f"as_of={text}: data config '{contract.name}' reads each row's as-of date from "
+            f"column '{contract.as_of_column}'; use as_of=auto (or as_of=unchecked)"
+        )
+    return _not_future(AsOf(date=date, source=f"as_of={text}"), today, f"as_of={text}")
+
+
+def _as_of_auto(input_path: str | Path | None, contract: DataContract, today: pd.Timestamp) -> AsOf:
+    """``as_of=auto``: the config's ``as_of_column``, else the ``end_date`` of ``world.json``
+    beside the input, else today (logged as a warning)."""
     if contract.as_of_column:
         return AsOf(column=contract.as_of_column, source=f"column '{contract.as_of_column}'")
     world = Path(input_path).parent / "world.json" if input_path else None

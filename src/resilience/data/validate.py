@@ -12,9 +12,10 @@
    column's ``max_length`` — such text could break CSV rows, hide itself or smuggle formulas.
 4. *Rules* (``_label_problems``, ``_pandera_problems``, ``_rule_problems``): labels for training,
    then pandera for nullability, uniqueness, ranges, allowed categories, dates not in the future
-   and ``max_column`` bounds — run lazily so pandera collects all failures — and the config's
-   cross-column rules. Failures become :class:`~resilience.errors.Problem` s naming file, column,
-   the first offending rows (1-based, header not counted) and what was expected.
+   and ``max_column`` bounds (:mod:`.schema_checks`) — run lazily so pandera collects all
+   failures — and the config's cross-column rules. Failures become
+   :class:`~resilience.errors.Problem` s naming file, column, the first offending rows (1-based,
+   header not counted) and what was expected.
 
 Nothing is written anywhere: the caller gets a typed frame or a :class:`ContractError`.
 """
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from resilience.core.weeks import check_week, iso_week
 from resilience.data.contract import DataContract, RuleSpec
 from resilience.data.io import printable_name, read_extract
 from resilience.data.parse import blank_cells, is_missing, parse_column
+from resilience.data.schema_checks import schema_failures
 
 log = logging.getLogger(__name__)
 
@@ -99,37 +100,6 @@ def _rule_mask(frame: pd.DataFrame, rule: RuleSpec) -> pd.Series:
     return broken & known
 
 
-def _schema(contract: DataContract, present: list[str], today: pd.Timestamp):
-    import pandera.pandas as pa
-
-    columns = {}
-    for name in present:
-        spec = contract.column(name)
-        checks = []
-        if spec.min is not None:
-            checks.append(pa.Check.ge(spec.min, error="min"))
-        if spec.max is not None:
-            checks.append(pa.Check.le(spec.max, error="max"))
-        if spec.allowed is not None:
-            checks.append(pa.Check.isin(list(spec.allowed), error="allowed"))
-        if spec.not_future:
-            checks.append(pa.Check.le(today, error="not_future"))
-        columns[name] = pa.Column(
-            checks=checks, nullable=spec.nullable, unique=spec.unique, coerce=False
-        )
-    frame_checks = []
-    for name in present:
-        spec = contract.column(name)
-        if spec.max_column and spec.max_column in present:
-            frame_checks.append(
-                pa.Check(
-                    lambda d, a=name, b=spec.max_column: d[a].isna() | d[b].isna() | (d[a] <= d[b]),
-                    name=f"max_column:{name}:{spec.max_column}",
-                )
-            )
-    return pa.DataFrameSchema(columns=columns, checks=frame_checks, strict=False, coerce=False)
-
-
 def _pandera_problems(
     frame: pd.DataFrame,
     contract: DataContract,
@@ -139,59 +109,19 @@ def _pandera_problems(
     skip: dict[str, pd.Series],
     today: pd.Timestamp,
 ) -> list[Problem]:
-    import pandera.pandas as pa
-
-    try:
-        with warnings.catch_warnings():
-            # pandera's own failure-case formatting concatenates all-NA frames (pandas FutureWarning)
-            warnings.filterwarnings(
-                "ignore",
-                category=FutureWarning,
-                message="The behavior of DataFrame concatenation with empty or all-NA",
-            )
-            _schema(contract, present, today).validate(frame, lazy=True)
-        return []
-    except pa.errors.SchemaErrors as exc:
-        cases = exc.failure_cases
-    problems = []
-    # A frame-level check reports each failing row once per column: group it by check alone.
-    frame_level = cases["check"].astype(str).str.startswith("max_column:")
-    for check, group in cases[frame_level].groupby("check", sort=False):
-        _, col, other = str(check).split(":")
-        index = pd.Index(group["index"].dropna().astype(int)).unique().sort_values()
-        problems.append(
-            _problem(
-                source,
-                col,
-                "value out of range",
-                f"{contract.column(col).expected()} (no larger than {other} in the same row)",
-                index,
-                raw[col],
-            )
+    """The schema checks' failures (:mod:`.schema_checks`) as problems naming the offending values
+    as the file has them."""
+    return [
+        _problem(
+            source,
+            failure.column,
+            failure.rule,
+            failure.expected,
+            failure.rows,
+            raw[failure.column],
         )
-    for (column, check), group in cases[~frame_level].groupby(
-        ["column", "check"], sort=False, dropna=False
-    ):
-        index = pd.Index(group["index"].dropna().astype(int)).unique().sort_values()
-        if column not in present:
-            continue
-        spec = contract.column(column)
-        if column in skip:  # values that did not parse were already reported as the wrong type
-            index = index[~skip[column].reindex(index, fill_value=False).to_numpy()]
-        if len(index) == 0:
-            continue
-        if check == "not_nullable":
-            rule, expected = "empty value", spec.expected()
-        elif check == "field_uniqueness":
-            rule, expected = "duplicate value", "every value unique"
-        elif check == "allowed":
-            rule, expected = "unknown category", spec.expected()
-        elif check == "not_future":
-            rule, expected = "date in the future", f"a date not after {today.date()}"
-        else:
-            rule, expected = "value out of range", spec.expected()
-        problems.append(_problem(source, column, rule, expected, index, raw[column]))
-    return problems
+        for failure in schema_failures(frame, contract, present, skip, today)
+    ]
 
 
 def validate_frame(

@@ -21,9 +21,9 @@ organised crime group carry its id (``ocg_id``). Tactics can be assigned with co
 :func:`tactic_effect_truth` gives each disruption's true probability with and without a tactic.
 
 One job per module: ``columns`` (the contract's columns), ``config`` (the knobs), ``mechanism``
-(the truth), ``package`` (the disruption package, replayable under an intervention), ``simulate``
-(lines, rounds, outcomes), ``snapshots`` (weekly extracts), ``tactics`` (the truth of tactics),
-``write``.
+(the truth), ``package`` (the disruption package, replayable under an intervention), ``lines``
+(line profiles, their state at a disruption, adaptation), ``simulate`` (rounds, outcomes),
+``snapshots`` (weekly extracts), ``tactics`` (the truth of tactics), ``write``.
 
 Example
 -------

@@ -270,89 +270,10 @@ class WorldConfig:
         extra, problems = _extra_effects(self, self.extra_effects)
         object.__setattr__(self, "extra_effects", extra)
         problems += self.recording_delays.problems()
-        try:
-            start, end = self.start_day, self.end_day
-        except ValueError as exc:
-            raise ConfigError(
-                f"world config: start_date/end_date must be ISO dates: {exc}"
-            ) from exc
-        if (end - start).days < 7 * (2 * self.horizon_weeks + 4):
-            problems.append(
-                "end_date must lie well after start_date (more than twice the horizon "
-                "+ 4 weeks), so the world has a labelled history and open disruptions"
-            )
-        if self.n_lines < 1:
-            problems.append("n_lines must be >= 1")
-        weeks = self.weekly_extract_weeks
-        if weeks != "all" and (
-            isinstance(weeks, bool) or not isinstance(weeks, int) or not 1 <= weeks <= self.n_weeks
-        ):
-            problems.append(
-                f"weekly_extract_weeks must be 'all' or a whole number from 1 to {self.n_weeks} "
-                f"(the ISO weeks from start_date's to end_date's), not {weeks!r}"
-            )
-        if self.ocg_group_max_size < 1 or self.ocg_group_size_power < 0:
-            problems.append("ocg_group_max_size must be >= 1 and ocg_group_size_power >= 0")
-        if self.tactics_truth not in (True, False):
-            problems.append("tactics_truth must be true or false")
-        if self.horizon_weeks < 1 or self.warmup_weeks < 0:
-            problems.append("horizon_weeks must be >= 1 and warmup_weeks >= 0")
-        if not self.policing_areas or len(set(self.policing_areas)) != len(self.policing_areas):
-            problems.append("policing_areas must be non-empty and unique")
-        if (
-            len(self.area_weights) != len(self.policing_areas)
-            or min(self.area_weights, default=0) < 0
-            or sum(self.area_weights) <= 0
-        ):
-            problems.append("area_weights must be one non-negative weight per policing area")
-        hubs = self.hub_shares
-        if min(hubs) < 0 or sum(hubs) <= 0:
-            problems.append("hub_share_* must be non-negative and not all zero")
-        for name in (
-            "home_grown_share_start",
-            "home_grown_share_end",
-            "ocg_share",
-            "sustained_rate",
-            "holder_arrest_rate",
-            "type1_share_of_holder_arrests",
-            "type2_rate",
-            "ddtro_rate",
-            "runner_arrest_rate",
-            "safeguarding_referral_rate",
-            "miscalibration_start_fraction",
-            "ddtro_decay_per_number",
-            "ancillary_charge_link",
-        ):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                problems.append(f"{name} must be between 0 and 1")
-        for name in (
-            "median_contacts",
-            "mean_bulk_texts_per_day",
-            "mean_weeks_to_first_disruption",
-            "mean_line_lifetime_weeks",
-        ):
-            if getattr(self, name) <= 0:
-                problems.append(f"{name} must be > 0")
-        if self.mean_deal_numbers < 1:
-            problems.append("mean_deal_numbers must be >= 1")
-        for name in (
-            "contacts_log_sd",
-            "mean_runners",
-            "mean_extra_gap_weeks",
-            "line_effect_sd",
-            "covariate_shift",
-            "recording_delay_scale",
-            "conviction_orders_rate",
-        ):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0")
-        if (
-            self.miscalibrated_area is not None
-            and self.miscalibrated_area not in self.policing_areas
-        ):
-            problems.append(
-                f"miscalibrated_area {self.miscalibrated_area!r} is not one of policing_areas"
-            )
+        problems += _calendar_problems(self)
+        problems += _structure_problems(self)
+        problems += _place_problems(self)
+        problems += _range_problems(self)
         if problems:
             raise ConfigError("world config: " + "; ".join(problems))
 
@@ -410,6 +331,111 @@ class WorldConfig:
         out["extra_effects"] = [effect.to_dict() for effect in self.extra_effects]
         out["recording_delays"] = self.recording_delays.to_dict()
         return out
+
+
+# Knobs that must lie in [0, 1], be > 0, and be >= 0 (checked in this order).
+_SHARES_AND_RATES: tuple[str, ...] = (
+    "home_grown_share_start",
+    "home_grown_share_end",
+    "ocg_share",
+    "sustained_rate",
+    "holder_arrest_rate",
+    "type1_share_of_holder_arrests",
+    "type2_rate",
+    "ddtro_rate",
+    "runner_arrest_rate",
+    "safeguarding_referral_rate",
+    "miscalibration_start_fraction",
+    "ddtro_decay_per_number",
+    "ancillary_charge_link",
+)
+_POSITIVE: tuple[str, ...] = (
+    "median_contacts",
+    "mean_bulk_texts_per_day",
+    "mean_weeks_to_first_disruption",
+    "mean_line_lifetime_weeks",
+)
+_NON_NEGATIVE: tuple[str, ...] = (
+    "contacts_log_sd",
+    "mean_runners",
+    "mean_extra_gap_weeks",
+    "line_effect_sd",
+    "covariate_shift",
+    "recording_delay_scale",
+    "conviction_orders_rate",
+)
+
+
+def _calendar_problems(cfg: WorldConfig) -> list[str]:
+    """The dates, the scale and the weekly extracts; dates that do not parse raise at once."""
+    problems = []
+    try:
+        start, end = cfg.start_day, cfg.end_day
+    except ValueError as exc:
+        raise ConfigError(f"world config: start_date/end_date must be ISO dates: {exc}") from exc
+    if (end - start).days < 7 * (2 * cfg.horizon_weeks + 4):
+        problems.append(
+            "end_date must lie well after start_date (more than twice the horizon "
+            "+ 4 weeks), so the world has a labelled history and open disruptions"
+        )
+    if cfg.n_lines < 1:
+        problems.append("n_lines must be >= 1")
+    weeks = cfg.weekly_extract_weeks
+    if weeks != "all" and (
+        isinstance(weeks, bool) or not isinstance(weeks, int) or not 1 <= weeks <= cfg.n_weeks
+    ):
+        problems.append(
+            f"weekly_extract_weeks must be 'all' or a whole number from 1 to {cfg.n_weeks} "
+            f"(the ISO weeks from start_date's to end_date's), not {weeks!r}"
+        )
+    return problems
+
+
+def _structure_problems(cfg: WorldConfig) -> list[str]:
+    """Organised crime groups, the tactics-truth switch, the horizon and the warm-up."""
+    problems = []
+    if cfg.ocg_group_max_size < 1 or cfg.ocg_group_size_power < 0:
+        problems.append("ocg_group_max_size must be >= 1 and ocg_group_size_power >= 0")
+    if cfg.tactics_truth not in (True, False):
+        problems.append("tactics_truth must be true or false")
+    if cfg.horizon_weeks < 1 or cfg.warmup_weeks < 0:
+        problems.append("horizon_weeks must be >= 1 and warmup_weeks >= 0")
+    return problems
+
+
+def _place_problems(cfg: WorldConfig) -> list[str]:
+    """Policing areas with their weights, and the hub shares."""
+    problems = []
+    if not cfg.policing_areas or len(set(cfg.policing_areas)) != len(cfg.policing_areas):
+        problems.append("policing_areas must be non-empty and unique")
+    if (
+        len(cfg.area_weights) != len(cfg.policing_areas)
+        or min(cfg.area_weights, default=0) < 0
+        or sum(cfg.area_weights) <= 0
+    ):
+        problems.append("area_weights must be one non-negative weight per policing area")
+    hubs = cfg.hub_shares
+    if min(hubs) < 0 or sum(hubs) <= 0:
+        problems.append("hub_share_* must be non-negative and not all zero")
+    return problems
+
+
+def _range_problems(cfg: WorldConfig) -> list[str]:
+    """Shares and rates in [0, 1], positive and non-negative knobs, and the miscalibrated area."""
+    problems = [
+        f"{name} must be between 0 and 1"
+        for name in _SHARES_AND_RATES
+        if not 0.0 <= getattr(cfg, name) <= 1.0
+    ]
+    problems += [f"{name} must be > 0" for name in _POSITIVE if getattr(cfg, name) <= 0]
+    if cfg.mean_deal_numbers < 1:
+        problems.append("mean_deal_numbers must be >= 1")
+    problems += [f"{name} must be >= 0" for name in _NON_NEGATIVE if getattr(cfg, name) < 0]
+    if cfg.miscalibrated_area is not None and cfg.miscalibrated_area not in cfg.policing_areas:
+        problems.append(
+            f"miscalibrated_area {cfg.miscalibrated_area!r} is not one of policing_areas"
+        )
+    return problems
 
 
 def load_world_config(

@@ -227,19 +227,25 @@ def mechanism_terms(
     ``x`` maps contract columns to arrays (category columns as codes in :func:`category_levels` order),
     ``t_frac`` is the share of the date range elapsed at each disruption. Each term's formula, its
     reasoning and its typical size are in ``data/synthetic/README.md`` ("The true mechanism").
+    The terms come in :data:`TRUE_TERMS` order, then the extra effects (their sum is taken in
+    this order, so the order is part of the world).
     """
-    home_grown = x["line_type"] == 1
-    prior = x["prior_disruptions"]
-    area = cfg.miscalibrated_area
-    late_in_area = (
-        np.zeros(t_frac.shape, dtype=bool)
-        if area is None
-        else (
-            (x["policing_area"] == cfg.policing_areas.index(area))
-            & (t_frac >= cfg.miscalibration_start_fraction)
-        )
-    )
     terms = {
+        **_line_terms(cfg, x),
+        **_package_terms(cfg, x),
+        **_context_terms(cfg, x, t_frac, line_effect),
+        **_extra_terms(cfg, x),
+    }
+    n = t_frac.size
+    return {
+        name: np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)).copy()
+        for name, v in terms.items()
+    }
+
+
+def _line_terms(cfg: WorldConfig, x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The line's strength: its market, marketing, numbers, workforce, network and adaptation."""
+    return {
         "market_size": cfg.effect_log_contacts
         * (np.log1p(x["contacts"]) - np.log1p(cfg.median_contacts)),
         "marketing": cfg.effect_log_bulk_texts
@@ -249,7 +255,16 @@ def mechanism_terms(
         * (np.log1p(x["runners"]) - np.log1p(cfg.mean_runners)),
         "organised_network": cfg.effect_ocg * x["ocg_linked"]
         + cfg.effect_log_linked_lines * np.log1p(x["linked_lines"]),
-        "adaptation": cfg.effect_adaptation * np.log1p(prior),
+        "adaptation": cfg.effect_adaptation * np.log1p(x["prior_disruptions"]),
+    }
+
+
+def _package_terms(cfg: WorldConfig, x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The disruption package: the holder's arrest (by line type), closure, DDTRO, runner arrests,
+    a sustained operation, safeguarding and orders."""
+    home_grown = x["line_type"] == 1
+    prior = x["prior_disruptions"]
+    return {
         "holder_removed_x_line_type": x["holder_arrested"]
         * np.where(home_grown, cfg.effect_holder_home_grown, cfg.effect_holder_imported),
         "closure": np.select(
@@ -267,18 +282,38 @@ def mechanism_terms(
         "safeguarding": cfg.effect_log_safeguarding * np.log1p(x["safeguarding_referrals"]),
         "premises_orders": cfg.effect_premises_order * np.minimum(x["closure_orders"], 2),
         "ancillary_orders": cfg.effect_ancillary_order * np.minimum(x["ancillary_orders"], 3),
+    }
+
+
+def _context_terms(
+    cfg: WorldConfig, x: Mapping[str, np.ndarray], t_frac: np.ndarray, line_effect: np.ndarray
+) -> dict[str, np.ndarray]:
+    """What is not in the package or the line's profile: the home-grown drift over time, the
+    unobserved line effect and a miscalibrated area (zero unless configured)."""
+    home_grown = x["line_type"] == 1
+    area = cfg.miscalibrated_area
+    late_in_area = (
+        np.zeros(t_frac.shape, dtype=bool)
+        if area is None
+        else (
+            (x["policing_area"] == cfg.policing_areas.index(area))
+            & (t_frac >= cfg.miscalibration_start_fraction)
+        )
+    )
+    return {
         "home_grown_drift": home_grown
         * (cfg.home_grown_effect_start + cfg.drift_strength * t_frac),
         "line_random_effect": line_effect,
         "area_miscalibration": late_in_area * cfg.miscalibration_log_odds,
     }
+
+
+def _extra_terms(cfg: WorldConfig, x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The config's :class:`ExtraEffect` terms, in the config's order."""
+    terms = {}
     for extra in cfg.extra_effects:
         value = extra.effect * _transform(cfg, x, extra.column, extra.level)
         if extra.times is not None:
             value = value * _transform(cfg, x, extra.times, None)
         terms[extra.name] = value
-    n = t_frac.size
-    return {
-        name: np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)).copy()
-        for name, v in terms.items()
-    }
+    return terms

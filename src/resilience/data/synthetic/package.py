@@ -258,10 +258,51 @@ def package(
     """The disruption package (its final values, as the labelled history records them).
 
     ``r`` holds the line's state at the disruption (:data:`PACKAGE_INPUTS`), ``shift`` the
-    covariate shift of each row, ``line_effect`` its unrecorded line effect.
+    covariate shift of each row, ``line_effect`` its unrecorded line effect. The elements are drawn
+    in the world's causal order (the module docstring); each helper below draws a few of them, in
+    turn, so the random calls happen in the same order whatever ``draws`` is.
     """
     n = r["runners"].size
     push = assignment_push(cfg, r, line_effect)
+    sustained, holder = _operation_and_holder(cfg, r, shift, push, draws, n)
+    closure = _closure(cfg, holder, push, draws, n)
+    runners_arrested, handsets = _arrests_and_handsets(cfg, r, sustained, holder, push, draws, n)
+    ddtro, closure_orders, ancillary = _orders(
+        cfg, r, holder, closure == TYPE1, runners_arrested, push, draws, n
+    )
+    safeguarding = draws.count(
+        "safeguarding_referrals",
+        r["exploited_children"] + r["exploited_adults"],
+        cfg.safeguarding_referral_rate,
+        n,
+    )
+    drugs, cash, grade = _seizures_and_grade(sustained, holder, runners_arrested, draws, n)
+    return {
+        "holder_arrested": holder,
+        "closure": closure,
+        "runners_arrested": runners_arrested,
+        "handsets_seized": handsets,
+        "ddtro": ddtro,
+        "closure_orders": closure_orders,
+        "ancillary_orders": ancillary,
+        "safeguarding_referrals": safeguarding,
+        "drugs_seized_gbp": np.round(drugs, -1),
+        "cash_seized_gbp": np.round(cash, -1),
+        "sustained_operation": sustained,
+        "grade": grade,
+    }
+
+
+def _operation_and_holder(
+    cfg: WorldConfig,
+    r: Mapping[str, np.ndarray],
+    shift: np.ndarray,
+    push: np.ndarray | None,
+    draws: FactualDraws | Replay,
+    n: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A sustained operation (likelier after an earlier disruption), then the holder's arrest
+    (likelier in a sustained operation, rarer under the covariate shift)."""
     p_sustained = _tilt(
         np.minimum(cfg.sustained_rate + 0.1 * (r["prior_disruptions"] > 0), 1.0), push
     )
@@ -277,14 +318,37 @@ def package(
     )
     holder = draws.uniform("holder", n) < p_holder
     holder = draws.tactic("holder_arrested", holder, p_holder)
+    return sustained, holder
+
+
+def _closure(
+    cfg: WorldConfig,
+    holder: np.ndarray,
+    push: np.ndarray | None,
+    draws: FactualDraws | Replay,
+    n: int,
+) -> np.ndarray:
+    """The closure type: type 1 when the arrested holder is charged, else perhaps type 2 (the
+    number deactivated), else none."""
     charge_share = cfg.type1_share_of_holder_arrests
     charged = holder & (draws.uniform("charge", n) < charge_share)
     p_type2 = _tilt(cfg.type2_rate, push)
     deactivated = ~charged & (draws.uniform("deactivation", n) < p_type2)
     closure = np.where(charged, TYPE1, np.where(deactivated, TYPE2, NONE))
     p_charged = holder * charge_share
-    closure = draws.tactic("closure_type", closure, p_charged + (1 - p_charged) * p_type2)
-    charged = closure == TYPE1
+    return draws.tactic("closure_type", closure, p_charged + (1 - p_charged) * p_type2)
+
+
+def _arrests_and_handsets(
+    cfg: WorldConfig,
+    r: Mapping[str, np.ndarray],
+    sustained: np.ndarray,
+    holder: np.ndarray,
+    push: np.ndarray | None,
+    draws: FactualDraws | Replay,
+    n: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Runners arrested (of the line's runners), then handsets seized (more with arrests)."""
     p_runners = _tilt_count(
         "binomial", r["runners"], np.minimum(cfg.runner_arrest_rate + 0.1 * sustained, 1.0), push
     )
@@ -295,6 +359,21 @@ def package(
     mean_handsets = _tilt_count("poisson", None, 0.5 + 0.8 * holder + 0.4 * runners_arrested, push)
     handsets = draws.count("handsets_seized", None, mean_handsets, n)
     handsets = draws.count_tactic("handsets_seized", handsets, None, mean_handsets)
+    return runners_arrested, handsets
+
+
+def _orders(
+    cfg: WorldConfig,
+    r: Mapping[str, np.ndarray],
+    holder: np.ndarray,
+    charged: np.ndarray,
+    runners_arrested: np.ndarray,
+    push: np.ndarray | None,
+    draws: FactualDraws | Replay,
+    n: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A DDTRO, premises closure orders (of the cuckooed addresses), then ancillary orders (with
+    ``ancillary_charge_link``, that share of their mean follows the charge)."""
     p_ddtro = _tilt(cfg.ddtro_rate, push)
     ddtro = draws.uniform("ddtro", n) < p_ddtro
     ddtro = draws.tactic("ddtro", ddtro, p_ddtro)
@@ -312,10 +391,17 @@ def package(
     mean_ancillary = _tilt_count("poisson", None, mean_ancillary, push)
     ancillary = draws.count("ancillary_orders", None, mean_ancillary, n)
     ancillary = draws.count_tactic("ancillary_orders", ancillary, None, mean_ancillary)
-    exploited = r["exploited_children"] + r["exploited_adults"]
-    safeguarding = draws.count(
-        "safeguarding_referrals", exploited, cfg.safeguarding_referral_rate, n
-    )
+    return ddtro, closure_orders, ancillary
+
+
+def _seizures_and_grade(
+    sustained: np.ndarray,
+    holder: np.ndarray,
+    runners_arrested: np.ndarray,
+    draws: FactualDraws | Replay,
+    n: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drugs and cash seized (unrounded), then the disruption's grade (0, 1 or 2)."""
     drugs_on = draws.uniform("drugs_on", n) >= 0.3
     drugs = drugs_on * np.exp(
         np.log(800.0) + 0.8 * holder + 0.2 * runners_arrested + 1.0 * draws.normal("drugs", n)
@@ -328,17 +414,4 @@ def package(
         + 0.3 * np.minimum(runners_arrested, 3)
         + 0.5 * draws.normal("grade", n)
     )
-    return {
-        "holder_arrested": holder,
-        "closure": closure,
-        "runners_arrested": runners_arrested,
-        "handsets_seized": handsets,
-        "ddtro": ddtro,
-        "closure_orders": closure_orders,
-        "ancillary_orders": ancillary,
-        "safeguarding_referrals": safeguarding,
-        "drugs_seized_gbp": np.round(drugs, -1),
-        "cash_seized_gbp": np.round(cash, -1),
-        "sustained_operation": sustained,
-        "grade": np.digitize(grade_score, [0.6, 1.5]),
-    }
+    return drugs, cash, np.digitize(grade_score, [0.6, 1.5])

@@ -44,15 +44,7 @@ def world_frames(
     line = r.pop("line")
     home_grown = r.pop("home_grown")
     n = line.size
-    levels = category_levels(cfg)
-    codes = {
-        "policing_area": lines["area"][line],
-        "line_type": home_grown.astype(np.int64),
-        "origin_hub": np.where(home_grown, len(HUBS), lines["hub"][line]),
-        "commodity": lines["commodity"][line],
-        "closure_type": r.pop("closure"),
-        "disruption_grade": r.pop("grade"),
-    }
+    codes = _category_codes(lines, r, line, home_grown)
     disruption_ids = pd.array(ids("SYN-D", np.arange(1, n + 1), 7), dtype="str")
     by_role = {
         "id": disruption_ids,
@@ -61,6 +53,39 @@ def world_frames(
         "label": r.pop("persisted").astype(bool),
         "group": _groupids(lines["group"][line]),
     }
+    frame = pd.DataFrame(_contract_columns(cfg, r, codes, by_role), copy=False)
+    truth = _truth_frame(cfg, r, disruption_ids)
+    noise_frame = pd.DataFrame({CONTRACT.id_column: disruption_ids, **noise}, copy=False)
+    return frame, truth, noise_frame
+
+
+def _category_codes(
+    lines: dict[str, np.ndarray],
+    r: dict[str, np.ndarray],
+    line: np.ndarray,
+    home_grown: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Each category column's codes per row (popping the package's ``closure`` and ``grade``)."""
+    return {
+        "policing_area": lines["area"][line],
+        "line_type": home_grown.astype(np.int64),
+        "origin_hub": np.where(home_grown, len(HUBS), lines["hub"][line]),
+        "commodity": lines["commodity"][line],
+        "closure_type": r.pop("closure"),
+        "disruption_grade": r.pop("grade"),
+    }
+
+
+def _contract_columns(
+    cfg: WorldConfig,
+    r: dict[str, np.ndarray],
+    codes: dict[str, np.ndarray],
+    by_role: dict[str, object],
+) -> dict[str, object]:
+    """The contract's columns in its order and types: by role (ids, date, label, group), category
+    levels from ``codes``, numbers popped from ``r``. A column the simulator cannot make is an
+    error."""
+    levels = category_levels(cfg)
     numpy_type = {"int": np.int64, "float": np.float64, "bool": bool}
     data: dict[str, object] = {}
     for spec in CONTRACT.columns:
@@ -79,8 +104,14 @@ def world_frames(
                 f"data contract {CONTRACT.name}: the simulator cannot produce column "
                 f"{spec.name} ({spec.dtype}, role {spec.role})"
             )
-    frame = pd.DataFrame(data, copy=False)
-    del data
+    return data
+
+
+def _truth_frame(
+    cfg: WorldConfig, r: dict[str, np.ndarray], disruption_ids: object
+) -> pd.DataFrame:
+    """The truth of each row: its id, true probability, ``term_intercept`` and every term."""
+    n = len(disruption_ids)
     truth = {
         CONTRACT.id_column: disruption_ids,
         "true_probability": r.pop("true_probability"),
@@ -88,8 +119,7 @@ def world_frames(
     }
     for name in (*TRUE_TERMS, *(extra.name for extra in cfg.extra_effects)):
         truth["term_" + name] = r.pop("term_" + name)
-    noise_frame = pd.DataFrame({CONTRACT.id_column: disruption_ids, **noise}, copy=False)
-    return frame, pd.DataFrame(truth, copy=False), noise_frame
+    return pd.DataFrame(truth, copy=False)
 
 
 def ocg_groups(

@@ -75,8 +75,17 @@ def write_world(world: SyntheticWorld, out_dir: Path) -> list[Path]:
     >>> paths = write_world(generate_world(WorldConfig(n_lines=400)), Path(tmp))  # doctest: +SKIP
     """
     out_dir = Path(out_dir)
+    plan = _write_plan(world, out_dir)
+    _write_all_or_none(plan, out_dir / "weekly")
+    _remove_stale_files(plan, out_dir)
+    return [target for _, target in plan]
+
+
+def _write_plan(world: SyntheticWorld, out_dir: Path) -> list[tuple[object, Path]]:
+    """What :func:`write_world` writes, in order: each entry is its content (a frame, a mapping
+    for JSON, or a function giving a frame, so weekly extracts are built one at a time) and its
+    target."""
     weekly_dir = out_dir / "weekly"
-    # Each entry: what to write (a frame, a mapping for JSON, or a function giving a frame).
     plan: list[tuple[object, Path]] = [(world.history, out_dir / "disruptions.parquet")]
     weekly = world.weekly
     plan += [
@@ -89,12 +98,16 @@ def write_world(world: SyntheticWorld, out_dir: Path) -> list[Path]:
         for week in sorted(weekly)
     ]
     plan.append((world.truth, out_dir / "truth.parquet"))
-    tactics_file = out_dir / "tactics_truth.parquet"
     if world.config is not None and world.config.tactics_truth:
-        plan.append((lambda: tactics_truth(world), tactics_file))
+        plan.append((lambda: tactics_truth(world), out_dir / "tactics_truth.parquet"))
     if world.config is not None:
         plan.append((world_record(world), out_dir / "world.json"))
+    return plan
 
+
+def _write_all_or_none(plan: list[tuple[object, Path]], weekly_dir: Path) -> None:
+    """Write every planned file to a temp name beside its target, then rename them all into place;
+    on any error remove the temp files (and a weekly folder this call created, if left empty)."""
     created_weekly_dir = not weekly_dir.exists()
     try:
         # Each atomic_path renames its temp file onto the target when the stack closes without
@@ -110,10 +123,15 @@ def write_world(world: SyntheticWorld, out_dir: Path) -> list[Path]:
         if created_weekly_dir and weekly_dir.is_dir() and not any(weekly_dir.iterdir()):
             weekly_dir.rmdir()
         raise
+
+
+def _remove_stale_files(plan: list[tuple[object, Path]], out_dir: Path) -> None:
+    """Remove the weekly files (and ``tactics_truth.parquet``) of an earlier world that this
+    world's plan does not write."""
     written = {target for _, target in plan}
-    for old in weekly_dir.glob("*.parquet"):
+    for old in (out_dir / "weekly").glob("*.parquet"):
         if old not in written:
             old.unlink()
+    tactics_file = out_dir / "tactics_truth.parquet"
     if tactics_file not in written and tactics_file.exists():
         tactics_file.unlink()
-    return [target for _, target in plan]
