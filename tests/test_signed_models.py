@@ -236,7 +236,7 @@ def test_signing_refuses_what_changed_since_registration_or_since_it_was_signed(
 
 
 def test_registration_without_a_key_says_so(store, tmp_path):
-    from resilience.pipelines.train import sign_registered
+    from resilience.pipelines.train_registration import sign_registered
     from resilience.tracking.store import TrackingConfig
 
     key_id, why = sign_registered(

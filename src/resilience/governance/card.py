@@ -96,6 +96,26 @@ def _records(text: str | None) -> list[dict]:
     return json.loads(frame.to_json(orient="records"))
 
 
+def _model_facts(name: str, version: str, model_version, run, governance: dict) -> dict:
+    """Which model: its registry record, run, decision and review date."""
+    params, tags = run.data.params, run.data.tags
+    reviewed = datetime.fromtimestamp(model_version.creation_timestamp / 1000, UTC).date()
+    return {
+        "name": name,
+        "version": version,
+        "run_id": run.info.run_id,
+        "family": tags.get("model_family", params.get("model.family")),
+        "aliases": list(getattr(model_version, "aliases", []) or []),
+        "decision": model_version.tags.get("promotion.decision"),
+        "decision_reason": model_version.tags.get("promotion.reason"),
+        "registered": str(reviewed),
+        "review_by": str(_months_after(reviewed, int(governance.get("review_months", 6)))),
+        "git_commit": tags.get("git_commit"),
+        "refit_on_all": params.get("refit_on_all"),
+        "artifact_sha256": model_version.tags.get(DIGEST_TAG),
+    }
+
+
 def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
     """Everything the documents state, read from the registry and the version's run."""
     model_version, run = registry.version_and_run(name, str(version))
@@ -113,25 +133,10 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
         for k, v in (model_version.tags or {}).items()
         if k.startswith("churn.")
     }
-    reviewed = datetime.fromtimestamp(model_version.creation_timestamp / 1000, UTC).date()
-    review_by = _months_after(reviewed, int(governance.get("review_months", 6)))
     return {
         "generated_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "governance": governance,
-        "model": {
-            "name": name,
-            "version": str(version),
-            "run_id": run.info.run_id,
-            "family": tags.get("model_family", params.get("model.family")),
-            "aliases": list(getattr(model_version, "aliases", []) or []),
-            "decision": model_version.tags.get("promotion.decision"),
-            "decision_reason": model_version.tags.get("promotion.reason"),
-            "registered": str(reviewed),
-            "review_by": str(review_by),
-            "git_commit": tags.get("git_commit"),
-            "refit_on_all": params.get("refit_on_all"),
-            "artifact_sha256": model_version.tags.get(DIGEST_TAG),
-        },
+        "model": _model_facts(name, str(version), model_version, run, governance),
         "data": {
             "input": tags.get("input"),
             "sha256": tags.get("data_sha256"),

@@ -263,17 +263,7 @@ def decide_promotion(
         return PromotionDecision(False, _not_production(recipe, config), numbers)
     flagged = "; ".join(fairness_flags)
     if champion_recipe is None:
-        return PromotionDecision(
-            True,
-            "first model of the production recipe: no champion yet"
-            + (
-                f" (promoted so that scoring can run, although the fairness check flags "
-                f"{flagged}: see its card)"
-                if flagged
-                else ""
-            ),
-            {"fairness_flags": flagged} if flagged else {},
-        )
+        return _first_model(flagged)
     if flagged:
         numbers["fairness_flags"] = flagged
     differences = recipe.differences(champion_recipe)
@@ -300,9 +290,36 @@ def decide_promotion(
             "never promoted automatically; review and promote with resilience-promote",
             numbers,
         )
+    return _within_budget(config, vs_champion, vs_best or vs_champion, period, numbers)
+
+
+def _first_model(flagged: str) -> PromotionDecision:
+    """The production recipe's first model is promoted so that scoring can run; a fairness flag
+    is stated, not a bar."""
+    return PromotionDecision(
+        True,
+        "first model of the production recipe: no champion yet"
+        + (
+            f" (promoted so that scoring can run, although the fairness check flags "
+            f"{flagged}: see its card)"
+            if flagged
+            else ""
+        ),
+        {"fairness_flags": flagged} if flagged else {},
+    )
+
+
+def _within_budget(
+    config: ChampionConfig,
+    vs_champion: Mapping[str, PairedComparison],
+    vs_best: Mapping[str, PairedComparison],
+    period: str,
+    numbers: dict,
+) -> PromotionDecision:
+    """The last test of a retrain no worse than the champion: promoted unless it has lost more
+    than the cumulative budget against the best champion so far."""
     primary = config.primary_metric
-    best = (vs_best or vs_champion)[primary]
-    loss = -best.improvement
+    loss = -vs_best[primary].improvement
     if loss > config.cumulative_budget:
         return PromotionDecision(
             False,

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from resilience.core.errors import ResilienceError
 from resilience.core.progress import Stages
 from resilience.core.weeks import iso_weeks
 from resilience.data.asof import AsOf, check_training_extract
@@ -25,9 +24,7 @@ from resilience.data.contract import DataContract
 from resilience.data.snapshots import SnapshotFolder
 from resilience.explain import Explanation, global_view
 from resilience.explain.screen import ScreenConfig, screen_features
-from resilience.governance.card import publish
 from resilience.governance.champion import ChampionConfig, PromotionDecision, Recipe
-from resilience.governance.promotion import apply_champion_rule
 from resilience.learn.by_age import age_metric_names, by_record_age
 from resilience.learn.evaluation import (
     PROBABILITY,
@@ -59,7 +56,8 @@ from resilience.pipelines.train_evidence import (
     build_evidence,
     explanation_fidelity,
 )
-from resilience.tracking import pyfunc, registration, runs, signing
+from resilience.pipelines.train_registration import decide_and_sign
+from resilience.tracking import pyfunc, runs
 from resilience.tracking.run_page import (
     display_run_name,
     grouped_slice_metric_names,
@@ -181,6 +179,21 @@ def training_rows(data: TrainingData, settings: TrainSettings, stages: Stages):
     return replace(stood, summary={"records": "as they stood", **stood.summary})
 
 
+def _fit_ranges(model, evaluation: Evaluation, split, settings: TrainSettings, truth, stages):
+    """Every line's range (when ``intervals`` are enabled): the ensemble attached to ``model``,
+    the test period's ranges and their metrics added to ``evaluation``. Returns (coverage table,
+    ensembles), empty and None without ranges."""
+    if settings.intervals is None or not settings.intervals.enabled:
+        return pd.DataFrame(), None
+    with stages.stage("intervals", "fit the ensemble that gives every line a range"):
+        ranges = fit_ranges(evaluation, split, settings.intervals, truth)
+    attach_ranges(model, ranges.ensembles)
+    evaluation.metrics.update(ranges.metrics)
+    for column in INTERVAL_COLUMNS:
+        evaluation.test_predictions[column] = ranges.test_ranges[column].to_numpy()
+    return ranges.coverage, ranges.ensembles
+
+
 def train(data: TrainingData, recipe, settings: TrainSettings, stages: Stages) -> Trained:
     """Every step of training, assembled: split once (records as they stood when snapshots are
     given), fit and evaluate (and compare segment models with the single model), refit on every
@@ -206,15 +219,7 @@ def train(data: TrainingData, recipe, settings: TrainSettings, stages: Stages) -
     evaluation.metrics.update(screened.metrics)
     evaluation.timings.update(screened.timings)
     model.reason_screen_ = evaluation.model.reason_screen_ = screened.screen
-    coverage, ensembles = pd.DataFrame(), None
-    if settings.intervals is not None and settings.intervals.enabled:
-        with stages.stage("intervals", "fit the ensemble that gives every line a range"):
-            ranges = fit_ranges(evaluation, split, settings.intervals, data.truth)
-        attach_ranges(model, ranges.ensembles)
-        evaluation.metrics.update(ranges.metrics)
-        for column in INTERVAL_COLUMNS:
-            evaluation.test_predictions[column] = ranges.test_ranges[column].to_numpy()
-        coverage, ensembles = ranges.coverage, ranges.ensembles
+    coverage, ensembles = _fit_ranges(model, evaluation, split, settings, data.truth, stages)
     by_age = by_record_age(
         evaluation.model,
         split.test_by_age,
@@ -248,6 +253,25 @@ def train(data: TrainingData, recipe, settings: TrainSettings, stages: Stages) -
     )
 
 
+def _run_tags(trained: Trained, data: TrainingData, settings: TrainSettings) -> dict[str, str]:
+    """The training run's tags: code, data, recipe, records and warnings (and, on final records
+    only, the description that says so until the full one is written)."""
+    model = trained.model
+    tags = {
+        "git_commit": runs.git_commit(),
+        "data_sha256": data.input_sha256,
+        "data_config": data.contract.name,
+        "input": str(data.input_path),
+        "model_family": model.family,
+        "recipe": settings.run_name or f"{model.family}-default",
+        RECORDS_TAG: records_note(trained.rows.summary),
+        **{f"warning.{i + 1}": w[:5000] for i, w in enumerate(data.warnings)},
+    }
+    if trained.rows.summary.get("records") != "as they stood":
+        tags[RUN_DESCRIPTION_TAG] = FINAL_RECORDS_ONLY
+    return tags
+
+
 def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> TrainResult:
     """:func:`train`, then log everything to MLflow, register, and apply the champion rule.
 
@@ -258,24 +282,12 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
     started_ms = int(time.time() * 1000)  # the run page's Duration covers the fit, not only logging
     trained = train(data, recipe, settings, stages)
     model, evaluation, contract = trained.model, trained.evaluation, data.contract
-    tags = {
-        "git_commit": runs.git_commit(),
-        "data_sha256": data.input_sha256,
-        "data_config": contract.name,
-        "input": str(data.input_path),
-        "model_family": model.family,
-        "recipe": settings.run_name or f"{model.family}-default",
-        RECORDS_TAG: records_note(trained.rows.summary),
-        **{f"warning.{i + 1}": w[:5000] for i, w in enumerate(data.warnings)},
-    }
-    if trained.rows.summary.get("records") != "as they stood":  # the run's description says so
-        tags[RUN_DESCRIPTION_TAG] = FINAL_RECORDS_ONLY
     name = display_run_name(settings.run_name, model.family, contract, data.history)
     with runs.start_run(
         settings.tracking,
         run_name=name,
         parent_run_id=settings.parent_run_id,
-        tags=tags,
+        tags=_run_tags(trained, data, settings),
         started_ms=started_ms,
     ) as run:
         with stages.stage("plots_and_logging", "log params, datasets, metrics, tables and plots"):
@@ -291,21 +303,16 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
         promotion, churn, signed = None, None, (None, "")
         if version:
             with stages.stage("register_and_card", "champion rule, model card and signature"):
-                # the digest shown in the card; the signature (last) vouches for files, card and evidence
-                registration.record_digest(register, version)
-                promotion, churn = apply_champion_rule(
-                    version,
-                    model,
-                    trained.evidence,
-                    trained.recipe,
-                    trained.rows.scoring_rows,  # rows as scoring meets them
+                promotion, churn, signed = decide_and_sign(
+                    trained,
                     contract,
                     register,
+                    version,
+                    run.info.run_id,
                     settings.champion,
-                    settings.tracking.trusted_keys,
+                    settings.tracking,
+                    settings.governance,
                 )
-                publish(register, version, settings.governance)
-                signed = sign_registered(register, version, settings.tracking, run.info.run_id)
         runs.log_metrics({f"seconds_{k}": v for k, v in evaluation.timings.items()})
         stood = trained.rows.summary.get("records") == "as they stood"
         description = run_description(trained, data, settings, promotion)
@@ -336,27 +343,6 @@ def records_note(summary: dict) -> str:
         f"{summary['snapshot_files']} weekly extracts, the record's age an input"
         + (f"; {final:,} disruptions no snapshot held kept their final record" if final else "")
     )
-
-
-def sign_registered(
-    name: str, version: str, tracking: TrackingConfig, run_id: str
-) -> tuple[str | None, str]:
-    """Sign a version just registered (its files, card and evidence) with the registration key;
-    returns the key's id, or None and why when there is no usable key: the version then stays
-    unsigned and scoring refuses it until a person signs it (``resilience-sign``)."""
-    try:
-        key = signing.load_private_key(signing.private_key_path(tracking.signing_key))
-    except ResilienceError as exc:
-        return None, str(exc)
-    statement = registration.sign_version(
-        name,
-        version,
-        key,
-        "resilience-train",
-        f"registered by training run {run_id}",
-        tracking.trusted_keys,
-    )
-    return statement.key_id, ""
 
 
 # -- the evidence -----------------------------------------------------------------------------------

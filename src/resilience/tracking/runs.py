@@ -13,6 +13,7 @@ import math
 import pickle
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 import mlflow
 import mlflow.data
 import pandas as pd
+from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -182,9 +184,19 @@ def log_dataset(
     plain = frame.apply(
         lambda c: c.astype(object) if isinstance(c.dtype, pd.CategoricalDtype) else c
     )
-    dataset = mlflow.data.from_pandas(
-        plain, source=str(source), name=name, targets=label if label in frame.columns else None
-    )
+    with warnings.catch_warnings():
+        # MLflow registers its local-file source under two schemes ('' and 'file') and warns that
+        # a path matches both: they are the same kind of source. A logged data set's schema only
+        # describes it (nothing is enforced against it), so MLflow's hint about integer columns
+        # and missing values, meant for model signatures, does not apply here.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+        dataset = mlflow.data.from_pandas(
+            plain,
+            source=resolve_dataset_source(str(source)),
+            name=name,
+            targets=label if label in frame.columns else None,
+        )
     mlflow.log_input(dataset, context=context)
 
 

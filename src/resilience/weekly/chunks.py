@@ -174,6 +174,34 @@ def _scored_chunk(
     return out, scored, range_components(model, frame, scored.probability)
 
 
+def _validated_chunk(
+    chunk: pd.DataFrame, contract: DataContract, source: str, tally: _Tally, today
+) -> pd.DataFrame | None:
+    """The chunk checked against the contract; None when it has problems (kept in ``tally``, with
+    its rows counted, so every problem of the extract is reported at once)."""
+    start = time.perf_counter()
+    try:
+        extract = validate_frame(
+            chunk, contract, source=source, first_row=tally.rows + 1, today=today
+        )
+    except ContractError as exc:
+        tally.problems += exc.problems
+        tally.rows += len(chunk)
+        return None
+    tally.warnings += [str(w) for w in extract.warnings if str(w) not in tally.warnings]
+    tally.seconds["validate"] += time.perf_counter() - start
+    return extract.frame
+
+
+def _explanation_table(out: pd.DataFrame, scored) -> pa.Table:
+    """The chunk's shown points (unearned features summed as other_factors) and baseline, keyed by
+    disruption: its rows of ``explanations.parquet``."""
+    matrix = scored.shown_points()
+    matrix.insert(0, "disruption_id", out["disruption_id"].to_numpy())
+    matrix["baseline_probability"] = scored.baseline_probability
+    return pa.Table.from_pandas(matrix, preserve_index=False)
+
+
 def score_chunks(
     folder: Path,
     input_path: Path,
@@ -199,28 +227,17 @@ def score_chunks(
     parts.mkdir()
     explanation_writer = None
     for number, chunk in enumerate(iter_extract(input_path, chunk_rows)):
-        start = time.perf_counter()
-        try:
-            extract = validate_frame(
-                chunk, contract, source=str(input_path), first_row=tally.rows + 1, today=today
-            )
-        except ContractError as exc:
-            tally.problems += exc.problems
-            tally.rows += len(chunk)
+        validated = _validated_chunk(chunk, contract, str(input_path), tally, today)
+        if validated is None:
             continue
-        tally.warnings += [str(w) for w in extract.warnings if str(w) not in tally.warnings]
-        tally.seconds["validate"] += time.perf_counter() - start
         start = time.perf_counter()
-        frame = with_record_age(extract.frame, contract, as_of)  # unchanged without one
+        frame = with_record_age(validated, contract, as_of)  # unchanged without one
         out, scored, components = _scored_chunk(model, frame, tally.rows + 1, policy, playbook)
         tally.seconds["score_and_explain"] += time.perf_counter() - start
         if policy is not None:
             tally.harms.append(out["harm_index"].to_numpy())
         out.to_parquet(parts / f"{number:06d}.parquet", index=False)
-        matrix = scored.shown_points()  # unearned features summed as other_factors
-        matrix.insert(0, "disruption_id", out["disruption_id"].to_numpy())
-        matrix["baseline_probability"] = scored.baseline_probability
-        table = pa.Table.from_pandas(matrix, preserve_index=False)
+        table = _explanation_table(out, scored)
         if explanation_writer is None:
             explanation_writer = pq.ParquetWriter(folder / EXPLANATIONS, table.schema)
         explanation_writer.write_table(table)

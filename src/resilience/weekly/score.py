@@ -179,6 +179,7 @@ def score_week(
     (:mod:`resilience.weekly.kept`); ``draws``: how the week's probabilities are drawn jointly
     (:mod:`resilience.weekly.shortlist`).
     A file-system failure is one :class:`~resilience.core.errors.ResilienceError` naming the file.
+    (Over 60 lines: its keyword settings and their account; the body is 45 lines.)
     """
     contract: DataContract = model.contract
     policy, options = load_priority_policy(priority, contract), load_playbook(playbook, contract)

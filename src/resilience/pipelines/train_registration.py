@@ -1,0 +1,62 @@
+"""What becomes of a version training registers: its digest, the champion rule, the model card and
+the registration key's signature, in that order (the signature vouches for all of them)."""
+
+from __future__ import annotations
+
+from resilience.core.errors import ResilienceError
+from resilience.data.contract import DataContract
+from resilience.governance.card import publish
+from resilience.governance.champion import ChampionConfig
+from resilience.governance.promotion import apply_champion_rule
+from resilience.tracking import registration, signing
+from resilience.tracking.store import TrackingConfig
+
+
+def decide_and_sign(
+    trained,
+    contract: DataContract,
+    register: str,
+    version: str,
+    run_id: str,
+    champion: ChampionConfig,
+    tracking: TrackingConfig,
+    governance: dict,
+):
+    """A version ``trained`` (:class:`~resilience.pipelines.train.Trained`) registered: its digest
+    (shown in the card), the champion rule, the card, then the signature last (it vouches for
+    files, card and evidence). Returns (promotion, churn, (key id or None, why not))."""
+    registration.record_digest(register, version)
+    promotion, churn = apply_champion_rule(
+        version,
+        trained.model,
+        trained.evidence,
+        trained.recipe,
+        trained.rows.scoring_rows,  # rows as scoring meets them
+        contract,
+        register,
+        champion,
+        tracking.trusted_keys,
+    )
+    publish(register, version, governance)
+    return promotion, churn, sign_registered(register, version, tracking, run_id)
+
+
+def sign_registered(
+    name: str, version: str, tracking: TrackingConfig, run_id: str
+) -> tuple[str | None, str]:
+    """Sign a version just registered (its files, card and evidence) with the registration key;
+    returns the key's id, or None and why when there is no usable key: the version then stays
+    unsigned and scoring refuses it until a person signs it (``resilience-sign``)."""
+    try:
+        key = signing.load_private_key(signing.private_key_path(tracking.signing_key))
+    except ResilienceError as exc:
+        return None, str(exc)
+    statement = registration.sign_version(
+        name,
+        version,
+        key,
+        "resilience-train",
+        f"registered by training run {run_id}",
+        tracking.trusted_keys,
+    )
+    return statement.key_id, ""
