@@ -197,7 +197,7 @@ def log_dataset(
             name=name,
             targets=label if label in frame.columns else None,
         )
-    mlflow.log_input(dataset, context=context)
+        mlflow.log_input(dataset, context=context)  # the schema is inferred here
 
 
 def log_evidence(evidence) -> None:
