@@ -122,10 +122,12 @@ def read_main_config(command: str) -> MainConfig:
         for k, s in top.items()
         if not any(o.startswith(f"{k}.") for o in top) and k.count(".") <= 1
     ]
-    # a setting this config overrides replaces the included config's, in place
-    overridden = {s.key: s for s in own}
-    kept = [overridden.pop(s.key, s) for s in config.settings]
-    config.settings = kept + [s for s in own if s.key in overridden]
+    # a setting this config overrides replaces the included config's, in place; its own follow
+    own_by_key = {s.key: s for s in own}
+    included = {s.key for s in config.settings}
+    config.settings = [own_by_key.get(s.key, s) for s in config.settings] + [
+        s for s in own if s.key not in included
+    ]
     return config
 
 

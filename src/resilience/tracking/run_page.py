@@ -22,17 +22,29 @@ HEADLINE = ("roc_auc", "pr_auc", "brier", "ece", "log_loss", "oracle_roc_auc")
 HEADLINE_PREFIXES = ("precision_at_", "recall_at_")
 
 
+def _slice_metrics(row: dict) -> dict[str, float]:
+    """A fairness row's finite metrics, by their short MLflow names."""
+    return {
+        short: float(row[column])
+        for column, short in SLICE_METRICS.items()
+        if row.get(column) is not None and np.isfinite(float(row[column]))
+    }
+
+
+def _metric_key_part(value, allowed: str) -> str:
+    """A group's value as part of an MLflow metric name: other characters become ``_``."""
+    return re.sub(f"[^{allowed}]", "_", str(value))[:100]
+
+
 def slice_metric_names(fairness: list[dict]) -> dict[str, float]:
     """Per-slice metrics under MLflow names such as ``auc.line_type.home_grown``."""
     out = {}
     for row in fairness:
         if row.get("suppressed"):
             continue
-        value = re.sub(r"[^A-Za-z0-9_\-. /]", "_", str(row["value"]))[:100]
-        for column, short in SLICE_METRICS.items():
-            number = row.get(column)
-            if number is not None and np.isfinite(float(number)):
-                out[f"{short}.{row['slice']}.{value}"] = float(number)
+        value = _metric_key_part(row["value"], r"A-Za-z0-9_\-. /")
+        for short, number in _slice_metrics(row).items():
+            out[f"{short}.{row['slice']}.{value}"] = number
     return out
 
 
@@ -72,9 +84,7 @@ def grouped_slice_metric_names(fairness: list[dict]) -> dict[str, float]:
         if numbers in seen:
             continue
         seen.add(numbers)
-        value = re.sub(r"[^A-Za-z0-9_\-. ]", "_", str(row["value"]))[:100]
-        for column, short in SLICE_METRICS.items():
-            number = row.get(column)
-            if number is not None and np.isfinite(float(number)):
-                out[f"slice/{row['slice']}.{value}/{short}"] = float(number)
+        value = _metric_key_part(row["value"], r"A-Za-z0-9_\-. ")  # "/" separates the group
+        for short, number in _slice_metrics(row).items():
+            out[f"slice/{row['slice']}.{value}/{short}"] = number
     return out

@@ -216,11 +216,14 @@ class SigtermGate:
         if self.installed:  # signals can only be set on the main thread
             self.previous = signal.signal(signal.SIGTERM, self._stop)
 
+    def _terminated(self) -> Terminated:
+        return Terminated(f"terminated (SIGTERM) while scoring; {self.outcome()}")
+
     def _stop(self, signum, frame) -> None:
         if self.holding:
             self.pending = True
             return
-        raise Terminated(f"terminated (SIGTERM) while scoring; {self.outcome()}")
+        raise self._terminated()
 
     @contextmanager
     def held(self):
@@ -231,7 +234,7 @@ class SigtermGate:
             self.holding = False
         if self.pending:  # the block finished: the SIGTERM that came meanwhile stops the run now
             self.pending = False
-            raise Terminated(f"terminated (SIGTERM) while scoring; {self.outcome()}")
+            raise self._terminated()
 
     def restore(self) -> None:
         if self.installed:
