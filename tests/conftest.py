@@ -51,6 +51,9 @@ def pytest_collection_modifyitems(config, items):
 
 
 SMALL_WORLD = WorldConfig(n_lines=6000, seed=3)
+# weekly extracts of its last 40 weeks only (2026-W08..W47): older disruptions are in no snapshot, as
+# a force's would be before it kept extracts
+TINY_WORLD = WorldConfig(n_lines=1500, seed=5, weekly_extract_weeks=40)
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +72,17 @@ def small_world_dir(tmp_path_factory, small_world):
     folder = tmp_path_factory.mktemp("world")
     write_world(small_world, folder)
     return folder
+
+
+def _write_tiny_world(folder: Path) -> None:
+    write_world(generate_world(TINY_WORLD), folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_world_dir(tmp_path_factory) -> Path:
+    """The tiny world written once per test run (read only), for tests of what a run does rather
+    than how well it ranks."""
+    return built_once(tmp_path_factory, "tiny-world", _write_tiny_world)
 
 
 @pytest.fixture(scope="session")

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from conftest import run_command
+from conftest import TINY_WORLD, run_command
 from mlflow.tracking import MlflowClient
 
 from resilience.core.errors import ResilienceError
 from resilience.core.progress import Stages
 from resilience.data.snapshots import find_snapshots
-from resilience.data.synthetic import WorldConfig, generate_world, write_world
 from resilience.data.validate import validate_frame
 from resilience.explain.screen import ScreenConfig
 from resilience.learn.evaluation import EvaluationConfig
@@ -28,7 +27,6 @@ from resilience.pipelines.train import TrainingData, TrainSettings
 from resilience.pipelines.train_inputs import load_truth
 from resilience.report.backtest import render_backtest
 
-TINY = WorldConfig(n_lines=1500, seed=5, weekly_extract_weeks=40)  # extracts of 2026-W08..W47
 CUTOFF = "2026-W30"  # replayed weeks W31.. hold records of every age whose outcome is known now
 FAST = TrainSettings(
     split=SplitConfig(test_weeks=13, min_train_to_test=1.0),
@@ -40,17 +38,17 @@ FAST = TrainSettings(
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("backtest-world")
-    write_world(generate_world(TINY), folder)
-    return folder
+def world(tiny_world_dir):
+    return tiny_world_dir
 
 
 @pytest.fixture(scope="module")
 def data(world, contract):
     path = world / "disruptions.parquet"
     raw = pd.read_parquet(path)
-    history = validate_frame(raw, contract, require_label=True, today=pd.Timestamp(TINY.end_date))
+    history = validate_frame(
+        raw, contract, require_label=True, today=pd.Timestamp(TINY_WORLD.end_date)
+    )
     return TrainingData(
         history.frame,
         contract,

@@ -22,17 +22,6 @@ COMMANDS = [f"resilience-{name}" for name in MAIN_CONFIGS]
 EXPERIMENTS = sorted(p.stem for p in experiments_dir().glob("*.yaml"))
 
 
-@pytest.fixture(scope="module")
-def tiny_world_dir(tmp_path_factory):
-    """A world a third the size of the shared small one: these tests check what each recipe and
-    each way of running training does, not how well it ranks."""
-    from resilience.data.synthetic import WorldConfig, generate_world, write_world
-
-    folder = tmp_path_factory.mktemp("tiny-world")
-    write_world(generate_world(WorldConfig(n_lines=2000, seed=3)), folder)
-    return folder
-
-
 def composed(config_name: str, overrides: list[str] | None = None):
     GlobalHydra.instance().clear()
     register_schemas()

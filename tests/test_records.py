@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY_WORLD
 
 from resilience.core.errors import ConfigError, ContractError, ResilienceError
 from resilience.core.week_files import KEPT_KEY, MANIFEST, WeekManifest
@@ -21,7 +22,6 @@ from resilience.data.record_age import (
     with_record_age,
 )
 from resilience.data.snapshots import check_kept, find_snapshots, iter_snapshots, snapshot_index
-from resilience.data.synthetic import WorldConfig, generate_world, write_world
 from resilience.data.validate import validate_frame
 from resilience.explain.screen import permuted
 from resilience.learn.by_age import by_record_age
@@ -30,17 +30,13 @@ from resilience.learn.ranges import draw_labels
 from resilience.learn.records import RecordsConfig, pick_ages, records_as_they_stood
 from resilience.learn.split import SplitConfig, calibration_slice, split_history
 
-TINY = WorldConfig(n_lines=1500, seed=5, weekly_extract_weeks=40)
-TODAY = pd.Timestamp(TINY.end_date)
+TODAY = pd.Timestamp(TINY_WORLD.end_date)
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """A small world whose weekly extracts cover only its last 40 weeks (older disruptions are in
-    no snapshot, as a force's would be before it kept extracts)."""
-    folder = tmp_path_factory.mktemp("tiny")
-    write_world(generate_world(TINY), folder)
-    return folder
+def tiny(tiny_world_dir):
+    """The tiny world (conftest): its weekly extracts cover only its last 40 weeks."""
+    return tiny_world_dir
 
 
 @pytest.fixture(scope="module")
