@@ -75,6 +75,7 @@ PROSE_SECTIONS = ("governance.",)
 BY_AGE_TABLE = "tables/metrics_by_record_age.csv"
 RUN_DESCRIPTION_TAG = "mlflow.note.content"  # the description MLflow's run page shows
 RECORDS_TAG = "records"  # how the run's rows were recorded: as they stood, or final only
+AS_THEY_STOOD = "as they stood"  # the ``records`` entry of a run's rows summary when learnt so
 FINAL_RECORDS_ONLY = (
     "trained on final records only (no snapshots=): fresh records will be scored as if they were "
     "complete, and how far their estimates are off cannot be measured"
@@ -146,6 +147,11 @@ class Trained:
     by_age: pd.DataFrame = field(default_factory=pd.DataFrame)
     rows: RecordsAsTheyStood | None = None  # the rows it was made of (learn/records.py)
 
+    @property
+    def as_they_stood(self) -> bool:
+        """Learnt from records as they stood in the weekly extracts (else final records only)."""
+        return self.rows.summary.get("records") == AS_THEY_STOOD
+
 
 @dataclass
 class TrainResult:
@@ -176,7 +182,7 @@ def training_rows(data: TrainingData, settings: TrainSettings, stages: Stages):
         stood = records_as_they_stood(
             data.history, split, data.contract, data.snapshots, settings.records
         )
-    return replace(stood, summary={"records": "as they stood", **stood.summary})
+    return replace(stood, summary={"records": AS_THEY_STOOD, **stood.summary})
 
 
 def _fit_ranges(model, evaluation: Evaluation, split, settings: TrainSettings, truth, stages):
@@ -267,7 +273,7 @@ def _run_tags(trained: Trained, data: TrainingData, settings: TrainSettings) -> 
         RECORDS_TAG: records_note(trained.rows.summary),
         **{f"warning.{i + 1}": w[:5000] for i, w in enumerate(data.warnings)},
     }
-    if trained.rows.summary.get("records") != "as they stood":
+    if not trained.as_they_stood:
         tags[RUN_DESCRIPTION_TAG] = FINAL_RECORDS_ONLY
     return tags
 
@@ -314,11 +320,10 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
                     settings.governance,
                 )
         runs.log_metrics({f"seconds_{k}": v for k, v in evaluation.timings.items()})
-        stood = trained.rows.summary.get("records") == "as they stood"
         description = run_description(trained, data, settings, promotion)
-        runs.set_tags(
-            {RUN_DESCRIPTION_TAG: description + ("" if stood else "\n\n" + FINAL_RECORDS_ONLY)}
-        )
+        if not trained.as_they_stood:
+            description += "\n\n" + FINAL_RECORDS_ONLY
+        runs.set_tags({RUN_DESCRIPTION_TAG: description})
     return TrainResult(
         evaluation,
         run.info.run_id,
@@ -328,13 +333,13 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
         churn,
         *signed,
         experiment_id=run.info.experiment_id,
-        as_they_stood=stood,
+        as_they_stood=trained.as_they_stood,
     )
 
 
 def records_note(summary: dict) -> str:
     """What the run's rows were made of, in one sentence (the ``records`` tag, the model card)."""
-    if summary.get("records") != "as they stood":
+    if summary.get("records") != AS_THEY_STOOD:
         return FINAL_RECORDS_ONLY
     final = summary["disruptions_final_record_only"]
     return (
