@@ -43,6 +43,8 @@ from resilience.data.record_age import complete_record_age
 from resilience.data.snapshots import SnapshotFolder, check_kept, read_snapshots, snapshot_index
 from resilience.learn.split import Split
 
+AS_THEY_STOOD = "as they stood"  # a split summary's ``records`` when made of snapshots
+
 log = logging.getLogger(__name__)
 COMPLETE = "complete"  # test_by_age's group for the final records
 
@@ -245,7 +247,7 @@ def _assemble(
         test=test,
         summary=replace(
             split.summary,  # its counts stay disruptions; per_disruption rows of each
-            records="as they stood",
+            records=AS_THEY_STOOD,
             per_disruption=summary["per_disruption"],
         ),
         test_by_age=_in(by_age, contract, test_ids).reset_index(drop=True),

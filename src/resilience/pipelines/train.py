@@ -49,7 +49,12 @@ from resilience.learn.plots import (
     plot_roc,
 )
 from resilience.learn.ranges import INTERVAL_COLUMNS, IntervalConfig, attach_ranges, fit_ranges
-from resilience.learn.records import RecordsAsTheyStood, RecordsConfig, records_as_they_stood
+from resilience.learn.records import (
+    AS_THEY_STOOD,
+    RecordsAsTheyStood,
+    RecordsConfig,
+    records_as_they_stood,
+)
 from resilience.learn.segments import maybe_segmented
 from resilience.learn.split import SplitConfig, split_history
 from resilience.pipelines.train_evidence import (
@@ -75,7 +80,6 @@ PROSE_SECTIONS = ("governance.",)
 BY_AGE_TABLE = "tables/metrics_by_record_age.csv"
 RUN_DESCRIPTION_TAG = "mlflow.note.content"  # the description MLflow's run page shows
 RECORDS_TAG = "records"  # how the run's rows were recorded: as they stood, or final only
-AS_THEY_STOOD = "as they stood"  # the ``records`` entry of a run's rows summary when learnt so
 FINAL_RECORDS_ONLY = (
     "trained on final records only (no snapshots=): fresh records will be scored as if they were "
     "complete, and how far their estimates are off cannot be measured"

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from resilience.learn.records import AS_THEY_STOOD
 from resilience.report.words import number
 
 WORTH_SAYING = 2.0  # points of bias worth a sentence
@@ -99,7 +100,7 @@ def record_age_words(model: Mapping[str, Any]) -> dict:
     ``sentences`` and ``rows`` (one per record age, then the complete record)."""
     training = model.get("training") or {}
     table = [r for r in (model.get("by_record_age") or []) if isinstance(r, Mapping)]
-    if training.get("records") != "as they stood" or not table:
+    if training.get("records") != AS_THEY_STOOD or not table:
         return {"final_only": True, "sentences": [FINAL_ONLY], "rows": []}
     ages = [r for r in table if str(r.get("record_age")) != COMPLETE]
     complete = next((r for r in table if str(r.get("record_age")) == COMPLETE), None)
