@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from command_server import run_console
 
 VALIDATE = Path(sys.executable).parent / "resilience-validate"
 
@@ -100,8 +101,8 @@ def example_force_extract() -> pd.DataFrame:
 
 def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("RESILIENCE_HOME", "HYDRA_FULL_ERROR")}
-    return subprocess.run(
-        [str(VALIDATE), *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120
+    return run_console(
+        "resilience-validate", list(args), executable=VALIDATE, cwd=cwd, env=env, timeout=120
     )
 
 
@@ -322,9 +323,7 @@ def _command(
 ) -> subprocess.CompletedProcess:
     full = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR",)}
     full.update(env or {})
-    return subprocess.run(
-        [str(BIN / name), *args], cwd=cwd, capture_output=True, text=True, env=full, timeout=300
-    )
+    return run_console(name, list(args), executable=BIN / name, cwd=cwd, env=full, timeout=300)
 
 
 def _scored_week(root: Path, week: str = "2026-W47") -> Path:

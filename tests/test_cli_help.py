@@ -167,7 +167,7 @@ def test_a_real_process_refuses_within_3_seconds_of_starting(
     cores several people share, wall time measures the neighbours; the command's own cost is what
     a user on a quiet machine waits for."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = run_command("resilience-train", override, MISSING_INPUT, cwd=tmp_path)
+    result = run_command("resilience-train", override, MISSING_INPUT, cwd=tmp_path, fresh=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr

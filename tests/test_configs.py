@@ -288,7 +288,8 @@ def test_multirun_runs_a_grid_under_one_parent(tiny_world_dir, tmp_path, new_sto
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_finds_its_configs_from_any_directory(command, tmp_path):
-    result = run_command(command, "--help", cwd=tmp_path)
+    # the installed console script itself, in a new interpreter
+    result = run_command(command, "--help", cwd=tmp_path, fresh=True)
     assert result.returncode == 0, result.stderr[-2000:]
     name = command.removeprefix("resilience-")
     assert result.stdout.startswith(f"usage: {command} "), result.stdout[:200]

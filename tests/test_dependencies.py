@@ -33,6 +33,7 @@ def _declared(requirements: list[str]) -> set[str]:
 def _imported_modules(folder: Path) -> dict[str, str]:
     """Top-level third-party modules imported under ``folder`` (also via pytest.importorskip) -> a file."""
     found = {}
+    local = {path.stem for path in folder.glob("*.py")}  # conftest, the test files, their helpers
     for path in sorted(folder.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             names = []
@@ -49,11 +50,7 @@ def _imported_modules(folder: Path) -> dict[str, str]:
                 names = [node.args[0].value]
             for name in names:
                 top = name.split(".")[0]
-                if (
-                    top not in sys.stdlib_module_names
-                    and top not in ("resilience", "conftest")
-                    and not top.startswith("test_")
-                ):
+                if top not in sys.stdlib_module_names and top != "resilience" and top not in local:
                     found.setdefault(top, str(path.relative_to(ROOT)))
     return found
 
