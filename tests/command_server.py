@@ -1,17 +1,18 @@
 """The toolkit's console commands run from a pre-imported parent, for the tests.
 
-Each ``resilience-<name>`` command spends about 3 s importing pandas, MLflow, SciPy, LightGBM and the
-toolkit before doing its own work; the end-to-end tests run a few hundred of them. Here one server
-process per test worker imports all of that once (``multiprocessing``'s fork server, which never runs
-a command itself, so no thread of a library is running when it forks), and every command is a fork of
-it: a separate process with its own working directory, environment, argv, exit status and captured
-stdout and stderr, like ``subprocess.run`` of the console script.
+Each ``resilience-<name>`` command spends about 3 s importing pandas, MLflow, SciPy, LightGBM, the
+toolkit and what they load on first use before doing its own work; the end-to-end tests run about
+150 of them. Here one server process per test worker imports all of that once
+(``multiprocessing``'s fork server, which never runs a command itself: its only thread besides the
+main one is pyarrow's jemalloc background thread, which is fork-safe), and every command is a fork
+of it: a separate process with its own working directory, environment, argv, exit status and
+captured stdout and stderr, like ``subprocess.run`` of the console script.
 
 What differs from a fresh interpreter, and how the tests keep it honest: the libraries are already
-imported (a command's own lazy imports are not exercised; ``tests/test_cli_help.py`` and
-``test_configs.py`` run commands as real processes) and every fork shares one string-hash seed (a
-test that a rerun gives the same bytes runs one of its two runs as a real process, ``fresh=True``).
-"""
+imported (a command's own start-up is exercised where it matters: each installed script's
+``--help`` in ``test_configs.py``, the start-up cost in ``test_cli_help.py``, both as new
+processes) and every fork shares one string-hash seed (the runs that reruns are compared with byte
+for byte or metric for metric are new processes: ``fresh=True``)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,27 @@ PRELOAD = [
     ),
     # the libraries a command imports once its config is known to be good
     *(f"resilience.pipelines.{module.name}" for module in pkgutil.iter_modules(pipelines.__path__)),
+    # what the libraries import only when first used: MLflow's SQL stores (and their migrations),
+    # the PDF renderer, the git tags of a run, pandera's checks (which load Hypothesis)
+    "mlflow.store.tracking.sqlalchemy_store",
+    "mlflow.store.model_registry.sqlalchemy_store",
+    "alembic.runtime.migration",
+    "weasyprint",
+    "fontTools.subset",
+    "git",
+    "hypothesis",
+    "pandera.pandas",
+    "pandera.backends.pandas.builtin_checks",
+    "narwhals._pandas_like.dataframe",
+    "alembic.command",
+    "sqlalchemy.dialects.sqlite",
+    "opentelemetry.sdk.metrics",
+    "mlflow.tracing.export.mlflow_v3",
+    "mlflow.utils.search_logged_model_utils",
+    "hydra._internal.core_plugins.basic_launcher",
+    "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper",  # Hydra's plugin scan imports it
+    # last: work every command repeats that starts no thread (SQLAlchemy's mappers configured)
+    "command_server_warmup",
 ]
 
 HERE = Path(__file__).resolve().parent

@@ -325,6 +325,7 @@ def _train(folder: Path, blank: Path) -> None:
         "evaluation.n_bootstrap=20",
         cwd=folder,
         env=store.env,
+        fresh=True,  # a new interpreter: the reruns of this run (forks) compare their metrics with it
     )
     assert result.returncode == 0, result.stderr[-3000:]
 

@@ -24,12 +24,12 @@ def mlflow_server(tmp_path, blank_store):
 
 
 @pytest.mark.slow
-def test_training_logs_and_registers_over_http(mlflow_server, small_world_dir, tmp_path):
+def test_training_logs_and_registers_over_http(mlflow_server, tiny_world_dir, tmp_path):
     from mlflow.tracking import MlflowClient
 
     result = run_command(
         "resilience-train",
-        f"input={small_world_dir / 'disruptions.parquet'}",
+        f"input={tiny_world_dir / 'disruptions.parquet'}",
         f"hydra.run.dir={tmp_path / 'run'}",
         cwd=tmp_path,
         env={"MLFLOW_TRACKING_URI": mlflow_server},
@@ -44,11 +44,11 @@ def test_training_logs_and_registers_over_http(mlflow_server, small_world_dir, t
 
 
 @pytest.mark.slow
-def test_a_server_that_does_not_answer_is_one_clear_error(small_world_dir, tmp_path):
+def test_a_server_that_does_not_answer_is_one_clear_error(tiny_world_dir, tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
     result = run_command(
         "resilience-train",
-        f"input={small_world_dir / 'disruptions.parquet'}",
+        f"input={tiny_world_dir / 'disruptions.parquet'}",
         f"hydra.run.dir={tmp_path / 'run'}",
         cwd=tmp_path,
         env={"MLFLOW_TRACKING_URI": url},

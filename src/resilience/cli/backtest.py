@@ -9,14 +9,16 @@ from omegaconf import DictConfig
 from resilience.cli._app import hydra_app
 from resilience.cli._config import tracking_configs, typed
 from resilience.cli.train import _recipe_and_settings, training_data
-from resilience.data.contract import DataContract
-from resilience.pipelines.backtest import BacktestConfig, backtest_and_track
-from resilience.tracking import store
-from resilience.weekly.priority import load_priority_policy
 
 
 @hydra_app("backtest")
 def main(cfg: DictConfig) -> None:
+    # the library loads once the config is known to be good: --help and a bad one take a second
+    from resilience.data.contract import DataContract
+    from resilience.pipelines.backtest import BacktestConfig, backtest_and_track
+    from resilience.tracking import store
+    from resilience.weekly.priority import load_priority_policy
+
     contract = DataContract.from_dict(cfg.data)
     config = typed(BacktestConfig, cfg.backtest)  # a bad cutoff fails before any work
     champion, tracking = tracking_configs(cfg)

@@ -13,13 +13,15 @@ from omegaconf import DictConfig, OmegaConf
 from resilience.cli._app import hydra_app
 from resilience.cli._config import tracking_configs
 from resilience.core.errors import ResilienceError
-from resilience.data.io import write_text_atomic
-from resilience.governance.card import publish
-from resilience.tracking import registration, registry, signing, store
 
 
 @hydra_app("card")
 def main(cfg: DictConfig) -> None:
+    # the library loads once the config is known to be good: --help and a bad one take a second
+    from resilience.data.io import write_text_atomic
+    from resilience.governance.card import publish
+    from resilience.tracking import registration, registry, signing, store
+
     tracking = tracking_configs(cfg)[1]
     store.connect(tracking)
     store.check_store()  # a typo'd sqlite:/// path is refused, never created

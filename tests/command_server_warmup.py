@@ -1,0 +1,6 @@
+"""Imported by the test command server only (``command_server``), after its preloads: work every
+forked command would otherwise repeat, done once. Nothing here may start a thread."""
+
+from sqlalchemy.orm import configure_mappers
+
+configure_mappers()  # MLflow's store classes, mapped once (about 0.25 s a command)
