@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import hashlib
 import os
 import shutil
@@ -39,6 +40,13 @@ def pytest_configure(config):
     # files (the scoring, training and CLI ones) for last, where one worker runs them while the other idles
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False
+
+
+def pytest_collection_finish(session):
+    """What the worker has loaded by now (the libraries, every test module) stays for the whole run:
+    frozen, no garbage collection walks it again (a full collection during a test walked it all)."""
+    gc.collect()
+    gc.freeze()
 
 
 def pytest_collection_modifyitems(config, items):
