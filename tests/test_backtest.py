@@ -72,6 +72,7 @@ def test_training_as_of_the_cutoff_sees_only_what_was_known_then(data, contract)
     assert trained.rows.summary["snapshot_files"] == len(kept) < len(data.snapshots.files)
 
 
+@pytest.mark.slow
 def test_the_weeks_after_the_cutoff_are_replayed_and_judged(data, contract):
     config = BacktestConfig(cutoff=CUTOFF, weeks=4, capacity_k=10, compare=True)
     backtest, models = run_backtest(data, PersistenceModel(contract, n_jobs=1), FAST, config)

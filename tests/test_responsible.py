@@ -134,6 +134,7 @@ def flags_of(frame: pd.DataFrame) -> list[dict]:
     )
 
 
+@pytest.mark.slow
 def test_fairness_flags_fire_at_their_stated_error_rates():
     """By simulation (200 seeded replications each, no model fits): with no group effect the chance
     of flagging any group stays within 5%; a 3-point under-prediction of home-grown lines is flagged
@@ -212,6 +213,7 @@ def registered(small_history, contract, tmp_path_factory, blank_store):
     return uri, result, governance
 
 
+@pytest.mark.slow
 def test_every_version_has_a_card_filled_from_the_run(registered):
     uri, result, governance = registered
     client = MlflowClient(uri)

@@ -89,6 +89,7 @@ def test_evaluation_reports_every_metric_and_the_oracle(small_history, small_wor
     assert small["suppressed"].all() and small.get("roc_auc", pd.Series(dtype=float)).isna().all()
 
 
+@pytest.mark.slow
 def test_a_run_logs_params_metrics_artifacts_and_a_version(
     small_history, small_world, contract, mlflow_uri
 ):
@@ -193,6 +194,7 @@ def small_history_week(history):
     return iso_week(pd.to_datetime(history["disruption_date"]).max())
 
 
+@pytest.mark.slow
 def test_registered_model_predicts_with_or_without_the_label(small_history, contract, mlflow_uri):
     import mlflow
 
@@ -217,6 +219,7 @@ def test_registered_model_predicts_with_or_without_the_label(small_history, cont
         assert out["persistence_probability"].between(0, 1).all()
 
 
+@pytest.mark.slow
 def test_champion_rule_retrain_logistic_feature_change_and_rollback(
     small_history, contract, mlflow_uri
 ):
@@ -286,6 +289,7 @@ def test_champion_rule_retrain_logistic_feature_change_and_rollback(
     )
 
 
+@pytest.mark.slow
 def test_logistic_is_not_champion_even_as_the_first_model(small_history, contract, mlflow_uri):
     result = run(small_history, contract, mlflow_uri, family="logistic")
     assert not result.promotion.promote and "not the production recipe" in result.promotion.reason
