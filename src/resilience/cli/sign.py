@@ -4,16 +4,20 @@ registration key (see :mod:`resilience.tracking.signing`)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
 from resilience.cli._app import hydra_app
 from resilience.cli._config import tracking_configs
 from resilience.core.errors import ResilienceError
-from resilience.tracking import registration, signing, store
+from resilience.tracking import signing
+
+if TYPE_CHECKING:
+    from resilience.tracking.store import TrackingConfig
 
 
-def _new_key(tracking: store.TrackingConfig, comment: str | None) -> None:
+def _new_key(tracking: TrackingConfig, comment: str | None) -> None:
     private = signing.private_key_path(tracking.signing_key)
     trusted = signing.trusted_keys_path(tracking.trusted_keys)
     note = comment or f"registration key created {datetime.now(UTC):%Y-%m-%d}"
@@ -29,6 +33,9 @@ def _new_key(tracking: store.TrackingConfig, comment: str | None) -> None:
 
 @hydra_app("sign")
 def main(cfg: DictConfig) -> None:
+    # MLflow loads once the config is known to be good: --help and a bad one take a second
+    from resilience.tracking import registration, store
+
     _, tracking = tracking_configs(cfg)
     if cfg.new_key:
         _new_key(tracking, cfg.comment)
