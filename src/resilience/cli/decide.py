@@ -9,13 +9,15 @@ from omegaconf import DictConfig, ListConfig
 from resilience.cli._app import hydra_app
 from resilience.cli._config import tracking_configs
 from resilience.core.errors import ResilienceError
-from resilience.core.weeks import week_folder
-from resilience.governance import anchors, decision_checks, decisions
-from resilience.tracking import store, weekly_runs
+
+# The decision log's libraries (MLflow among them) load inside the functions, once the config is
+# known to be good: --help and a config error take a fraction of a second, as for every command.
 
 
 def _mlflow(cfg: DictConfig) -> str | None:
     """Connect to the configured store for anchors; None when anchoring there is off."""
+    from resilience.tracking import store
+
     if not cfg.anchor_in_mlflow:
         return None
     store.connect(tracking_configs(cfg)[1])
@@ -25,6 +27,9 @@ def _mlflow(cfg: DictConfig) -> str | None:
 
 def _anchor_in_mlflow(cfg: DictConfig, key: bytes) -> int:
     """Write every anchor of the log that MLflow lacks, and their seal; returns how many."""
+    from resilience.governance import anchors, decisions
+    from resilience.tracking import weekly_runs
+
     experiment = _mlflow(cfg)
     log_id, every = decisions.log_anchors(cfg.log_path, key)
     if not experiment or not log_id:
@@ -42,6 +47,9 @@ def _heads(value) -> list[str]:
 
 
 def _verify(cfg: DictConfig, key: bytes) -> None:
+    from resilience.governance import anchors, decision_checks
+    from resilience.tracking import weekly_runs
+
     mlflow_place = None
     try:
         experiment = _mlflow(cfg)
@@ -60,6 +68,9 @@ def _verify(cfg: DictConfig, key: bytes) -> None:
 
 @hydra_app("decide")
 def main(cfg: DictConfig) -> None:
+    from resilience.core.weeks import week_folder
+    from resilience.governance import decisions
+
     if cfg.verify:
         _verify(cfg, decisions.signing_key(cfg.key_file))
         return
