@@ -51,8 +51,10 @@ def test_spark_udf_equals_the_pandas_path(own_store, mlflow_at, monkeypatch, tmp
     monkeypatch.setenv(
         "PYTHONPATH", env["PYTHONPATH"]
     )  # the JVM and its workers inherit it; this process has imported all it needs
+    # one core and one Python worker (the other test worker has the other core), with the week
+    # spread over three partitions, so each line is scored apart from most of the others
     spark = (
-        SparkSession.builder.master("local[2]")
+        SparkSession.builder.master("local[1]")
         .appName("resilience-test")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.enabled", "false")
@@ -61,7 +63,7 @@ def test_spark_udf_equals_the_pandas_path(own_store, mlflow_at, monkeypatch, tmp
     )
     try:
         udf = mlflow.pyfunc.spark_udf(spark, uri, result_type=RESULT_TYPE, env_manager="local")
-        frame = spark.createDataFrame(week)
+        frame = spark.createDataFrame(week).repartition(3)
         scored = (
             frame.withColumn("scored", udf(struct(*week.columns))).select("scored.*").toPandas()
         )
