@@ -38,13 +38,8 @@ FAST = TrainSettings(
 
 
 @pytest.fixture(scope="module")
-def world(tiny_world_dir):
-    return tiny_world_dir
-
-
-@pytest.fixture(scope="module")
-def data(world, contract):
-    path = world / "disruptions.parquet"
+def data(tiny_world_dir, contract):
+    path = tiny_world_dir / "disruptions.parquet"
     raw = pd.read_parquet(path)
     history = validate_frame(
         raw, contract, require_label=True, today=pd.Timestamp(TINY_WORLD.end_date)
@@ -55,7 +50,7 @@ def data(world, contract):
         path,
         "test",
         truth=load_truth("auto", path, contract),
-        snapshots=find_snapshots(world / "weekly"),
+        snapshots=find_snapshots(tiny_world_dir / "weekly"),
     )
 
 
@@ -103,12 +98,12 @@ def test_a_cutoff_must_be_a_week_with_something_to_replay(data, contract):
 
 
 @pytest.mark.slow
-def test_the_command_writes_one_page_and_one_mlflow_run(world, tmp_path, new_store_uri):
+def test_the_command_writes_one_page_and_one_mlflow_run(tiny_world_dir, tmp_path, new_store_uri):
     uri = new_store_uri
     result = run_command(
         "resilience-backtest",
-        f"input={world / 'disruptions.parquet'}",
-        f"snapshots={world / 'weekly'}",
+        f"input={tiny_world_dir / 'disruptions.parquet'}",
+        f"snapshots={tiny_world_dir / 'weekly'}",
         f"backtest.cutoff={CUTOFF}",
         "backtest.weeks=2",
         "backtest.compare=false",

@@ -34,22 +34,16 @@ TODAY = pd.Timestamp(TINY_WORLD.end_date)
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_world_dir):
-    """The tiny world (conftest): its weekly extracts cover only its last 40 weeks."""
-    return tiny_world_dir
-
-
-@pytest.fixture(scope="module")
-def history(tiny, contract):
-    raw = pd.read_parquet(tiny / "disruptions.parquet")
+def history(tiny_world_dir, contract):
+    raw = pd.read_parquet(tiny_world_dir / "disruptions.parquet")
     return validate_frame(raw, contract, require_label=True, today=TODAY).frame
 
 
 @pytest.fixture(scope="module")
-def stood(tiny, history, contract):
+def stood(tiny_world_dir, history, contract):
     config = SplitConfig(test_weeks=13, min_train_to_test=1.0)
     split = split_history(history, contract, config)
-    found = find_snapshots(tiny / "weekly")
+    found = find_snapshots(tiny_world_dir / "weekly")
     return records_as_they_stood(history, split, contract, found, RecordsConfig(), TODAY)
 
 
@@ -87,8 +81,10 @@ def test_only_one_record_age_column(contract):
         DataContract.from_dict(config)
 
 
-def test_an_extract_need_not_carry_the_record_age_but_a_given_one_is_checked(tiny, contract):
-    raw = pd.read_parquet(sorted((tiny / "weekly").glob("*.parquet"))[-1])
+def test_an_extract_need_not_carry_the_record_age_but_a_given_one_is_checked(
+    tiny_world_dir, contract
+):
+    raw = pd.read_parquet(sorted((tiny_world_dir / "weekly").glob("*.parquet"))[-1])
     assert "record_age_weeks" not in validate_frame(raw, contract, today=TODAY).frame
     raw["record_age_weeks"] = -1
     with pytest.raises(ContractError, match="record_age_weeks.*value out of range"):
@@ -130,8 +126,8 @@ def test_an_extraction_date_column_gives_each_row_its_own_age(contract):
 
 
 # -- the snapshot loader --------------------------------------------------------------------------
-def test_weekly_extracts_are_read_with_their_as_of_date_and_ages(tiny, contract):
-    found = find_snapshots(tiny / "weekly")
+def test_weekly_extracts_are_read_with_their_as_of_date_and_ages(tiny_world_dir, contract):
+    found = find_snapshots(tiny_world_dir / "weekly")
     assert len(found.files) == 40 and not found.skipped
     index = snapshot_index(found, contract)
     assert index["age"].between(0, contract.horizon_weeks - 1).all()
@@ -141,9 +137,9 @@ def test_weekly_extracts_are_read_with_their_as_of_date_and_ages(tiny, contract)
     assert (frame["record_age_weeks"] == index[index["file"] == 0]["age"].to_numpy()).all()
 
 
-def test_a_bad_value_in_one_extract_names_that_file_and_row(tiny, contract, tmp_path):
+def test_a_bad_value_in_one_extract_names_that_file_and_row(tiny_world_dir, contract, tmp_path):
     folder = tmp_path / "weekly"
-    shutil.copytree(tiny / "weekly", folder)
+    shutil.copytree(tiny_world_dir / "weekly", folder)
     bad = sorted(folder.glob("*.parquet"))[7]
     frame = pd.read_parquet(bad)
     frame.loc[2, "contacts"] = -5
@@ -153,9 +149,9 @@ def test_a_bad_value_in_one_extract_names_that_file_and_row(tiny, contract, tmp_
     assert f"{bad}: column 'contacts'" in str(info.value) and "row 3" in str(info.value)
 
 
-def test_a_week_given_twice_or_no_extract_at_all_is_refused(tiny, tmp_path):
+def test_a_week_given_twice_or_no_extract_at_all_is_refused(tiny_world_dir, tmp_path):
     folder = tmp_path / "weekly"
-    shutil.copytree(tiny / "weekly", folder)
+    shutil.copytree(tiny_world_dir / "weekly", folder)
     week = sorted(folder.glob("*.parquet"))[0]
     pd.read_parquet(week).to_csv(week.with_suffix(".csv"), index=False)
     with pytest.raises(ResilienceError, match=f"week {week.stem} is there twice"):
@@ -184,8 +180,10 @@ def _sha(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_scored_weeks_that_kept_their_extract_are_snapshots_checked_by_hash(tiny, tmp_path):
-    weeks = sorted((tiny / "weekly").glob("*.parquet"))[-6:]
+def test_scored_weeks_that_kept_their_extract_are_snapshots_checked_by_hash(
+    tiny_world_dir, tmp_path
+):
+    weeks = sorted((tiny_world_dir / "weekly").glob("*.parquet"))[-6:]
     for week_file in weeks[:5]:
         _scored_week(tmp_path, week_file)
     old = tmp_path / weeks[5].stem  # scored before extracts were kept
@@ -255,7 +253,7 @@ def test_a_disruption_is_on_one_side_and_judged_once_per_age(stood, contract):
     assert stood.scoring_rows[contract.id_column].is_unique
 
 
-def test_snapshots_need_a_record_age_column(tiny, history, contract):
+def test_snapshots_need_a_record_age_column(tiny_world_dir, history, contract):
     plain = DataContract.from_dict(
         {
             **contract.to_dict(),
@@ -267,7 +265,7 @@ def test_snapshots_need_a_record_age_column(tiny, history, contract):
     split = split_history(history, plain, SplitConfig(test_weeks=13, min_train_to_test=1.0))
     with pytest.raises(ResilienceError, match="derived: record_age"):
         records_as_they_stood(
-            history, split, plain, find_snapshots(tiny / "weekly"), RecordsConfig()
+            history, split, plain, find_snapshots(tiny_world_dir / "weekly"), RecordsConfig()
         )
 
 
