@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import traceback
+from collections.abc import Sequence
 from importlib import import_module
 from importlib.metadata import entry_points
 from multiprocessing import forkserver
@@ -140,7 +141,7 @@ def _exit_code(value: object) -> int:
 
 def run_console(
     name: str,
-    args: list[str],
+    args: Sequence[str],
     *,
     executable: Path,
     cwd: Path,

@@ -189,7 +189,7 @@ def run_command(
     full_env = {**os.environ, **(env or {})}
     if not fresh:
         return run_console(
-            name, list(args), executable=BIN / name, cwd=cwd, env=full_env, timeout=timeout
+            name, args, executable=BIN / name, cwd=cwd, env=full_env, timeout=timeout
         )
     import subprocess
 

@@ -102,7 +102,7 @@ def example_force_extract() -> pd.DataFrame:
 def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("RESILIENCE_HOME", "HYDRA_FULL_ERROR")}
     return run_console(
-        "resilience-validate", list(args), executable=VALIDATE, cwd=cwd, env=env, timeout=120
+        "resilience-validate", args, executable=VALIDATE, cwd=cwd, env=env, timeout=120
     )
 
 
@@ -323,7 +323,7 @@ def _command(
 ) -> subprocess.CompletedProcess:
     full = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR",)}
     full.update(env or {})
-    return run_console(name, list(args), executable=BIN / name, cwd=cwd, env=full, timeout=300)
+    return run_console(name, args, executable=BIN / name, cwd=cwd, env=full, timeout=300)
 
 
 def _scored_week(root: Path, week: str = "2026-W47") -> Path:
