@@ -60,6 +60,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 SMALL_WORLD = WorldConfig(n_lines=6000, seed=3)
+# the shared champion's world: a test run trains on it once and scores its weeks
+STORE_WORLD = WorldConfig(n_lines=4000, seed=3)
 # weekly extracts of its last 40 weeks only (2026-W08..W47): older disruptions are in no snapshot, as
 # a force's would be before it kept extracts
 TINY_WORLD = WorldConfig(n_lines=1500, seed=5, weekly_extract_weeks=40)
@@ -325,7 +327,7 @@ class Store:
 def _train(folder: Path, blank: Path) -> None:
     store = Store(folder, folder / "world")
     copy_blank_store(blank, folder)
-    write_world(generate_world(SMALL_WORLD), store.world)
+    write_world(generate_world(STORE_WORLD), store.world)
     result = run_command(
         "resilience-train",
         f"input={store.world / 'disruptions.parquet'}",

@@ -1086,11 +1086,12 @@ def test_decisions_recorded_after_scoring_appear_on_rebuild(tmp_path):
 
 # -- the real pipeline: generate -> train -> score two consecutive weeks -> report ------------------
 def _with_planted_victim(latest: Path, target: Path) -> pd.DataFrame:
-    """The generated latest week, with one line found to exploit more children than any other (so
-    the protect list's first line is known in advance)."""
+    """The generated latest week, with one line found to exploit more children than any other and
+    no safeguarding referral recorded (so the protect list's first line is known in advance)."""
     frame = pd.read_parquet(latest)
     victim = frame.index[len(frame) // 2]
     frame.loc[victim, "exploited_children"] = int(frame["exploited_children"].max()) + 5
+    frame.loc[victim, "safeguarding_referrals"] = 0
     frame.to_parquet(target, index=False)
     return frame
 

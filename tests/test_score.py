@@ -185,15 +185,13 @@ def test_drift_alerts_on_a_shifted_week_and_not_on_an_ordinary_one(
 
 
 @pytest.mark.slow
-def test_outcomes_are_joined_to_the_weeks_that_scored_them(
-    own_store, scored_weeks, small_world, tmp_path
-):
+def test_outcomes_are_joined_to_the_weeks_that_scored_them(own_store, scored_weeks, tmp_path):
     import numpy as np
     from mlflow.tracking import MlflowClient
 
     out = scored_weeks  # the last two weeks, scored by the champion
     rng = np.random.default_rng(0)  # outcomes drawn from the world's true probabilities
-    truth = small_world.truth
+    truth = pd.read_parquet(own_store.world / "truth.parquet")  # the champion's own world
     labels = pd.DataFrame(
         {
             "disruption_id": truth["disruption_id"],

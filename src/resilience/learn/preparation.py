@@ -24,15 +24,16 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 # -- input preparation (both families) ----------------------------------------------------------
 def as_float(X: pd.DataFrame) -> pd.DataFrame:
     """Numbers and booleans as floats; missing (None, NA, NaN) and non-numbers as NaN."""
-    return pd.DataFrame(
-        {
-            name: pd.to_numeric(
-                X[name].astype(object).where(X[name].notna(), np.nan), errors="coerce"
-            ).astype(float)
-            for name in X.columns
-        },
-        index=X.index,
-    )
+    return pd.DataFrame({name: _floats(X[name]) for name in X.columns}, index=X.index)
+
+
+def _floats(values: pd.Series) -> np.ndarray:
+    """One column as floats: a numeric or boolean column directly (missing as NaN), any other
+    value by value (text that reads as a number becomes it, the rest NaN)."""
+    if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        return values.to_numpy(dtype="float64", na_value=np.nan)
+    numbers = pd.to_numeric(values.astype(object).where(values.notna(), np.nan), errors="coerce")
+    return numbers.to_numpy(dtype="float64", na_value=np.nan)
 
 
 def as_category(X: pd.DataFrame, categories: dict[str, list[str]]) -> pd.DataFrame:
