@@ -60,7 +60,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 SMALL_WORLD = WorldConfig(n_lines=6000, seed=3)
-# the shared champion's world: a test run trains on it once and scores its weeks
+# the shared champion's world (smaller than SMALL_WORLD: tests of what a store, a week or a
+# briefing does, not of how well it ranks): a test run trains on it once and scores its weeks
 STORE_WORLD = WorldConfig(n_lines=4000, seed=3)
 # weekly extracts of its last 40 weeks only (2026-W08..W47): older disruptions are in no snapshot, as
 # a force's would be before it kept extracts
@@ -306,8 +307,8 @@ def signing_keys(tmp_path_factory) -> Path:
 
 @dataclass(frozen=True)
 class Store:
-    """A folder holding an MLflow store (``mlflow.db`` + ``mlartifacts/``) with the small world's champion
-    registered as ``line-resilience`` version 1, and the world it was trained on."""
+    """A folder holding an MLflow store (``mlflow.db`` + ``mlartifacts/``) with the champion of
+    ``STORE_WORLD`` registered as ``line-resilience`` version 1, and the world it was trained on."""
 
     root: Path
     world: Path
@@ -342,7 +343,7 @@ def _train(folder: Path, blank: Path) -> None:
 
 @pytest.fixture(scope="session")
 def shared_store(tmp_path_factory, signing_keys, blank_store) -> Store:
-    """The champion trained once per test run on the small world; tests only read it (see ``trained``)."""
+    """The champion trained once per test run on the store world (``STORE_WORLD``); tests only read it (see ``trained``)."""
     folder = built_once(tmp_path_factory, "trained-store", lambda f: _train(f, blank_store))
     return Store(folder, folder / "world")
 

@@ -1098,7 +1098,7 @@ def _with_planted_victim(latest: Path, target: Path) -> pd.DataFrame:
 
 @pytest.mark.slow
 def test_real_pipeline_two_weeks_give_a_bounded_briefing(own_store, tmp_path):
-    """The shared champion (trained by ``resilience-train`` on the small world, see conftest) scores
+    """The shared champion (trained by ``resilience-train`` on the store world, see conftest) scores
     two consecutive weeks, the second with the briefing; outcomes then arrive."""
     from conftest import run_command
 
