@@ -237,7 +237,14 @@ def reason_figures(world: World, explanations: list) -> dict:
     earned = np.array([e.shown for e in explanations])  # reruns x features
     agree = np.maximum(earned.sum(0), len(earned) - earned.sum(0))
     tops = [top_reason(e) for e in explanations]
-    changed = [np.mean(a != b) for a, b in itertools.combinations(tops, 2)]
+    pairs = list(itertools.combinations(range(len(tops)), 2))
+    changed = [np.mean(tops[i] != tops[j]) for i, j in pairs]
+    # the pairs of reruns whose screens passed the same columns: what changes with the fit alone
+    same_screen = [
+        np.mean(tops[i] != tops[j])
+        for i, j in pairs
+        if np.array_equal(explanations[i].shown, explanations[j].shown)
+    ]
     noise = []
     for e in explanations:
         is_noise = np.asarray([f in no_effect for f in e.features])
@@ -261,6 +268,8 @@ def reason_figures(world: World, explanations: list) -> dict:
         "min_agree": int(agree.min()),
         "weakest": ", ".join(weakest),
         "top_changed": float(np.mean(changed)) if changed else 0.0,
+        "top_changed_same_screen": float(np.mean(same_screen)) if same_screen else np.nan,
+        "same_screen_pairs": f"{len(same_screen)}/{len(pairs)}",
         "noise_shown": float(max(noise)),
         "hidden": "; ".join(hidden) or "-",
         "other_wins": float(np.mean(other)),
@@ -472,7 +481,9 @@ def print_world(result: dict) -> None:
     for screen, f in result.get("reasons", {}).items():
         print(
             f"  reasons [{screen:>5} screen]: verdict agreement min {f['min_agree']} "
-            f"(weakest {f['weakest']}); top reason changed {f['top_changed']:.1%}; no-effect "
+            f"(weakest {f['weakest']}); top reason changed {f['top_changed']:.1%} "
+            f"({f['top_changed_same_screen']:.1%} between the {f['same_screen_pairs']} pairs of "
+            f"reruns whose screens passed the same columns); no-effect "
             f"column shown {f['noise_shown']:.1%}; strong drivers shown < 4/5: {f['hidden']}; "
             f"other factors > largest reason {f['other_wins']:.1%}"
         )
