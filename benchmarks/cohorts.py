@@ -448,6 +448,11 @@ def print_calibration_targets(results: list[dict]) -> None:
             )
 
 
+def _share(value: float) -> str:
+    """A share as a percentage; "-" for none measured (NaN)."""
+    return "-" if np.isnan(value) else f"{value:.1%}"
+
+
 def print_world(result: dict) -> None:
     world = result["world"]
     rows = len(world.split.train) + len(world.split.test)
@@ -482,8 +487,8 @@ def print_world(result: dict) -> None:
         print(
             f"  reasons [{screen:>5} screen]: verdict agreement min {f['min_agree']} "
             f"(weakest {f['weakest']}); top reason changed {f['top_changed']:.1%} "
-            f"({f['top_changed_same_screen']:.1%} between the {f['same_screen_pairs']} pairs of "
-            f"reruns whose screens passed the same columns); no-effect "
+            f"({_share(f['top_changed_same_screen'])} between the {f['same_screen_pairs']} pairs "
+            f"of reruns whose screens passed the same columns); no-effect "
             f"column shown {f['noise_shown']:.1%}; strong drivers shown < 4/5: {f['hidden']}; "
             f"other factors > largest reason {f['other_wins']:.1%}"
         )
