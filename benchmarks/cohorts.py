@@ -16,7 +16,9 @@ two seeds each, ``--n-lines`` lines), plus the default world and ``pursue_driven
 * **stable reasons** (``--resamples`` reruns, each on 90% of the training span's lines with every
   random stream changed: the rows, the fit's seed, the screen's seed): the screen of
   ``configs/explain/default.yaml`` against today's (one sample of every line, no summary-column
-  test) on the same fits. Per feature, the reruns agreeing on its verdict (target >= 4 of 5); the
+  test) on the same fits, and the same screen with each rerun keeping the verdicts of the rerun
+  before it that its own evidence still supports (``kept``: ``keep_ratio``, as a retrain keeps
+  its champion's). Per feature, the reruns agreeing on its verdict (target >= 4 of 5); the
   lines whose top reason differs between two reruns (mean over pairs; target <= 3%); the lines
   shown a column with no effect in this world (worst rerun; target <= 1%); the true drivers at
   least as strong as the world's fifth (sd of the term's log-odds on the test period) shown in
@@ -54,7 +56,12 @@ from resilience.data.synthetic.config import load_world_config
 from resilience.data.validate import validate_frame
 from resilience.explain import explain
 from resilience.explain.resamples import line_resample
-from resilience.explain.screen import ScreenConfig, null_importance, screen_from_table
+from resilience.explain.screen import (
+    ScreenConfig,
+    keep_champion_verdicts,
+    null_importance,
+    screen_from_table,
+)
 from resilience.governance.fairness import (
     fairness_flags,
     group_calibration,
@@ -189,21 +196,30 @@ def fairness_figures(world: World, evaluation, config: EvaluationConfig) -> dict
 
 # -- stable reasons ----------------------------------------------------------------------------
 def screens(world: World, resamples: int) -> dict[str, list]:
-    """Per screen (``new`` / ``today``), one explanation of the test period per rerun."""
+    """Per screen, one explanation of the test period per rerun: ``new`` (each rerun on its own),
+    ``kept`` (each rerun keeping the verdicts of the rerun before it that its own evidence still
+    supports, as a retrain keeps its champion's) and ``today`` (one sample, no summary test)."""
     train, test = world.split.train.reset_index(drop=True), world.split.test
     lines = train[world.contract.line_column]
     new = ScreenConfig(n_jobs=_threads())
     today = replace(new, resamples=1, resample_share=1.0, summary_alpha=0.0)
-    out: dict[str, list] = {"new": [], "today": []}
+    out: dict[str, list] = {"new": [], "kept": [], "today": []}
+    previous = None
     for b in range(resamples):
         rng = np.random.default_rng([world.config.seed, 2026, b])
         rows = train[line_resample(lines, 0.9, rng)].reset_index(drop=True)
         seed = int(rng.integers(1, 2**31 - 1))
         model = PersistenceModel(world.contract, random_state=seed).fit(rows)
-        for name, config in (("new", new), ("today", today)):
-            config = replace(config, seed=seed)
-            model.reason_screen_ = screen_from_table(null_importance(model, rows, config), config)
-            out[name].append(explain(model, test))
+        config = replace(new, seed=seed)
+        table = null_importance(model, rows, config)
+        model.reason_screen_ = screen_from_table(table, config)
+        out["new"].append(explain(model, test))
+        kept = keep_champion_verdicts(table, config, previous)
+        model.reason_screen_ = previous = screen_from_table(kept, config)
+        out["kept"].append(explain(model, test))
+        config = replace(today, seed=seed)
+        model.reason_screen_ = screen_from_table(null_importance(model, rows, config), config)
+        out["today"].append(explain(model, test))
     return out
 
 
@@ -529,7 +545,7 @@ def print_targets(results: list[dict]) -> None:
             f"the same coverage {min(ratio):.2f}-{max(ratio):.2f} (< 1)"
         )
     screened = [r for r in results if "reasons" in r]
-    for screen in ("today", "new"):
+    for screen in ("today", "new", "kept"):
         f = [r["reasons"][screen] for r in screened]
         if f:
             print(

@@ -178,7 +178,9 @@ def _screen(run_id: str, contract: DataContract, params: dict) -> dict | None:
             else r["name"],
             "ratio": r.get("ratio"),
             "pass_rate": r.get("pass_rate"),
-            "shown": "yes" if r.get("earned") else f"no ({r.get('verdict') or 'not earned'})",
+            "shown": (f"yes ({r.get('verdict')})" if r.get("kept") else "yes")
+            if r.get("earned")
+            else f"no ({r.get('verdict') or 'not earned'})",
         }
         for r in table
         if r.get("kind") == "feature"
@@ -188,6 +190,7 @@ def _screen(run_id: str, contract: DataContract, params: dict) -> dict | None:
     return {
         "rows": sorted(rows, key=lambda r: -(r["ratio"] or 0.0)),
         "min_ratio": params.get("explain.screen.min_ratio", "3.5"),
+        "keep_ratio": params.get("explain.screen.keep_ratio"),  # None: a run from before it
         "resamples": params.get("explain.screen.resamples", "1"),
         "share": float(params.get("explain.screen.resample_share", "1.0")),
     }

@@ -23,7 +23,7 @@ from resilience.data.asof import AsOf, check_training_extract
 from resilience.data.contract import DataContract
 from resilience.data.snapshots import SnapshotFolder
 from resilience.explain import Explanation, global_view
-from resilience.explain.screen import ScreenConfig, screen_features
+from resilience.explain.screen import ReasonScreen, ScreenConfig, screen_features
 from resilience.governance.champion import ChampionConfig, PromotionDecision, Recipe
 from resilience.learn.by_age import age_metric_names, by_record_age
 from resilience.learn.evaluation import (
@@ -62,7 +62,7 @@ from resilience.pipelines.train_evidence import (
     explanation_fidelity,
 )
 from resilience.pipelines.train_registration import decide_and_sign
-from resilience.tracking import pyfunc, runs
+from resilience.tracking import pyfunc, registry, runs, vetting
 from resilience.tracking.run_page import (
     display_run_name,
     grouped_slice_metric_names,
@@ -204,10 +204,34 @@ def _fit_ranges(model, evaluation: Evaluation, split, settings: TrainSettings, t
     return ranges.coverage, ranges.ensembles
 
 
-def train(data: TrainingData, recipe, settings: TrainSettings, stages: Stages) -> Trained:
+def champion_screen(settings: TrainSettings) -> ReasonScreen | None:
+    """The registered champion's reason screen, whose verdicts this run's screen keeps while its
+    own evidence stays clear (``explain.screen.keep_ratio``); None when nothing is kept: no screen
+    or no keeping, nothing registered, no champion yet. The champion is vetted before it is read."""
+    screen, tracking = settings.screen, settings.tracking
+    if not (screen and screen.enabled and screen.keep_ratio and tracking.register):
+        return None
+    current = registry.champion_version(tracking.registered_model_name)
+    if current is None:
+        return None
+    model, _ = vetting.load_persistence_model(
+        f"models:/{tracking.registered_model_name}/{current.version}",
+        trusted_keys=tracking.trusted_keys,
+    )
+    return getattr(model, "reason_screen_", None)
+
+
+def train(
+    data: TrainingData,
+    recipe,
+    settings: TrainSettings,
+    stages: Stages,
+    champion: ReasonScreen | None = None,
+) -> Trained:
     """Every step of training, assembled: split once (records as they stood when snapshots are
     given), fit and evaluate (and compare segment models with the single model), refit on every
-    labelled disruption, screen the reasons, fit the ranges, judge them by record age, gather the
+    labelled disruption, screen the reasons (keeping the ``champion`` screen's verdicts that this
+    run's evidence still supports), fit the ranges, judge them by record age, gather the
     evidence. The ``recipe`` (an unfitted model) is fitted in place."""
     contract = data.contract
     check_training_extract(data.history, contract, data.as_of, source=str(data.input_path))
@@ -223,7 +247,7 @@ def train(data: TrainingData, recipe, settings: TrainSettings, stages: Stages) -
         with stages.stage("refit", f"refit on all {len(rows.all_rows):,} labelled rows"):
             model = deployable(evaluation, rows.all_rows, refit_on_all=True)
     screened = screen_features(
-        model, evaluation, split, rows.all_rows, settings.screen, settings.evaluation
+        model, evaluation, split, rows.all_rows, settings.screen, settings.evaluation, champion
     )  # a reason must be earned
     model, evaluation = screened.model, screened.evaluation
     evaluation.metrics.update(screened.metrics)
@@ -290,7 +314,7 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
     """
     stages = Stages("train", enabled=settings.progress)
     started_ms = int(time.time() * 1000)  # the run page's Duration covers the fit, not only logging
-    trained = train(data, recipe, settings, stages)
+    trained = train(data, recipe, settings, stages, champion_screen(settings))
     model, evaluation, contract = trained.model, trained.evaluation, data.contract
     name = display_run_name(settings.run_name, model.family, contract, data.history)
     with runs.start_run(

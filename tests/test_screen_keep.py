@@ -1,0 +1,106 @@
+"""Verdicts that hold across retrains: what the champion shows stays shown while this run's own
+evidence stays clear (``explain.screen.keep_ratio``), and nothing else is carried over."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from resilience.core.errors import ConfigError
+from resilience.explain.screen import ReasonScreen, ScreenConfig, keep_champion_verdicts
+
+CONFIG = ScreenConfig(min_ratio=3.5, keep_ratio=2.5, summary_alpha=0.05)
+
+
+def _table() -> pd.DataFrame:
+    """A screen's table as :func:`null_importance` gives it, with rows around both bars."""
+    rows = [  # kind, name, ratio, own-effect p-value (NaN: not a summary column)
+        ("feature", "clear", 5.0, np.nan),  # earned on its own
+        ("feature", "near", 3.0, np.nan),  # shown by the champion, still clear
+        ("feature", "faded", 2.0, np.nan),  # shown by the champion, no longer clear
+        ("feature", "new", 3.0, np.nan),  # the champion did not show it
+        ("feature", "summary", 3.0, 0.4),  # a summary column with no effect of its own
+        ("feature", "noise", 0.8, np.nan),  # below its null
+        ("concept", "kept_concept", 2.8, np.nan),
+        ("concept", "new_concept", 3.0, np.nan),
+    ]
+    table = pd.DataFrame(rows, columns=["kind", "name", "ratio", "own_effect_p_value"])
+    table["beats_null"] = table["ratio"] > 1
+    table["earned"] = table["beats_null"] & (table["ratio"] >= CONFIG.min_ratio)
+    table["verdict"] = np.where(table["earned"], "earned", "below the bar")
+    return table
+
+
+CHAMPION = ReasonScreen(
+    earned_features=("clear", "near", "faded", "summary", "noise"),
+    earned_concepts=("kept_concept",),
+)
+
+
+def _earned(table: pd.DataFrame) -> set[str]:
+    return set(table.loc[table["earned"], "name"])
+
+
+def test_the_champion_s_verdicts_stay_while_the_evidence_is_clear():
+    kept = keep_champion_verdicts(_table(), CONFIG, CHAMPION)
+    assert _earned(kept) == {"clear", "near", "kept_concept"}
+    assert set(kept.loc[kept["kept"], "name"]) == {"near", "kept_concept"}
+    near = kept.set_index("name").loc["near", "verdict"]
+    assert near.startswith("kept: shown by the champion") and "3.0x" in near
+
+
+def test_nothing_is_kept_without_a_champion_a_screen_or_the_setting():
+    table = _table()
+    for champion, config in [
+        (None, CONFIG),  # the first model of a store
+        (replace(CHAMPION, mode="none"), CONFIG),  # trained without a screen: it showed everything
+        (CHAMPION, replace(CONFIG, keep_ratio=0.0)),  # switched off
+    ]:
+        kept = keep_champion_verdicts(table, config, champion)
+        assert _earned(kept) == {"clear"} and not kept["kept"].any()
+    assert "kept" not in table.columns, "the table given is not changed"
+
+
+@pytest.mark.parametrize("keep_ratio", [0.5, 4.0])
+def test_keep_ratio_lies_between_the_null_and_the_bar_to_enter(keep_ratio):
+    with pytest.raises(ConfigError, match="keep_ratio must be 0 \\(off\\) or between 1 and"):
+        ScreenConfig(min_ratio=3.5, keep_ratio=keep_ratio)
+
+
+def test_training_reads_the_registered_champion_s_screen(trained, mlflow_at):
+    """A run that registers keeps its verdicts from the champion it will be compared with; a run
+    that registers nothing, or keeps nothing, does not read the store."""
+    from resilience.pipelines.train import TrainSettings, champion_screen
+    from resilience.tracking.store import TrackingConfig
+    from resilience.tracking.vetting import load_persistence_model
+
+    mlflow_at(trained)
+    tracking = TrackingConfig(tracking_uri=trained.uri)
+    screen = champion_screen(TrainSettings(screen=ScreenConfig(), tracking=tracking))
+    champion, _ = load_persistence_model("models:/line-resilience/1")
+    assert screen is not None and screen.mode == "hide"
+    assert screen.earned_features == champion.reason_screen_.earned_features
+    assert screen.earned_concepts == champion.reason_screen_.earned_concepts
+    for settings in (
+        TrainSettings(screen=ScreenConfig(keep_ratio=0.0), tracking=tracking),
+        TrainSettings(screen=ScreenConfig(), tracking=replace(tracking, register=False)),
+        TrainSettings(screen=None, tracking=tracking),
+    ):
+        assert champion_screen(settings) is None
+
+
+def test_the_model_card_says_which_reasons_were_kept(monkeypatch, contract):
+    """The card's "Which reasons are earned" names the bar to stay and marks each kept feature."""
+    from resilience.governance import card
+
+    table = keep_champion_verdicts(_table(), CONFIG, CHAMPION)
+    monkeypatch.setattr(card.runs, "artifact_text", lambda run_id, name: table.to_csv(index=False))
+    params = {"explain.screen.min_ratio": "3.5", "explain.screen.keep_ratio": "2.5"}
+    screen = card._screen("run", contract, params)
+    shown = {row["label"]: row["shown"] for row in screen["rows"]}
+    assert shown["clear"] == "yes" and shown["near"].startswith("yes (kept: shown by the champion")
+    assert shown["faded"].startswith("no") and shown["new"].startswith("no")
+    assert screen["keep_ratio"] == "2.5"
