@@ -104,3 +104,47 @@ def test_the_model_card_says_which_reasons_were_kept(monkeypatch, contract):
     assert shown["clear"] == "yes" and shown["near"].startswith("yes (kept: shown by the champion")
     assert shown["faded"].startswith("no") and shown["new"].startswith("no")
     assert screen["keep_ratio"] == "2.5"
+
+
+@pytest.mark.slow
+def test_a_retrain_keeps_what_its_champion_showed(
+    tiny_world_dir, contract, mlflow_uri, monkeypatch
+):
+    """Training hands the champion's screen to this run's: with a bar to enter no column clears
+    (1000x) and a bar to stay every column beating its null clears (1x), what the run shows is
+    exactly what the champion showed and this run's evidence still supports."""
+    from conftest import TINY_WORLD
+
+    import resilience.pipelines.train as pipeline
+    from resilience.data.validate import validate_frame
+    from resilience.learn.evaluation import EvaluationConfig
+    from resilience.learn.models import PersistenceModel
+    from resilience.tracking.store import TrackingConfig
+
+    history = validate_frame(
+        pd.read_parquet(tiny_world_dir / "disruptions.parquet"),
+        contract,
+        require_label=True,
+        today=pd.Timestamp(TINY_WORLD.end_date),
+    ).frame
+    features = tuple(contract.features)
+    everything = ReasonScreen(features, tuple({contract.concept_of(f).name for f in features}))
+    monkeypatch.setattr(pipeline, "champion_screen", lambda settings: everything)
+    settings = pipeline.TrainSettings(
+        evaluation=EvaluationConfig(n_bootstrap=20),
+        tracking=TrackingConfig(tracking_uri=mlflow_uri, register=False),
+        screen=ScreenConfig(
+            min_ratio=1000.0, keep_ratio=1.0, permutations=2, resamples=2, n_jobs=1, seed=3
+        ),
+        progress=False,
+    )
+    data = pipeline.TrainingData(history, contract, "tiny.parquet", "0" * 64)
+    result = pipeline.train_and_track(data, PersistenceModel(contract), settings)
+    screen = result.evaluation.model.reason_screen_
+    table = screen.table[screen.table["kind"] == "feature"]
+    kept = set(table.loc[table["kept"], "name"])
+    on_its_own = table["ratio"] >= 1000  # a null of (nearly) nothing: the column was never split on
+    no_own_effect = table["own_effect_p_value"] >= settings.screen.summary_alpha
+    assert kept == set(table.loc[table["beats_null"] & ~on_its_own & ~no_own_effect, "name"])
+    assert kept and set(screen.earned_features) == kept | set(table.loc[on_its_own, "name"])
+    assert result.evaluation.metrics["screen_features_kept"] == len(kept)
