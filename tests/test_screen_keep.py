@@ -106,6 +106,29 @@ def test_the_model_card_says_which_reasons_were_kept(monkeypatch, contract):
     assert screen["keep_ratio"] == "2.5"
 
 
+def test_a_champion_that_fails_vetting_is_not_read_and_training_goes_on(
+    trained, mlflow_at, monkeypatch, caplog
+):
+    """The champion rule trains on past a champion it cannot vet (the new version stays
+    challenger, with the reason); so does the screen, keeping nothing and saying why."""
+    from resilience.pipelines.train import TrainSettings, champion_screen
+    from resilience.tracking import vetting
+    from resilience.tracking.store import TrackingConfig
+
+    def refused(*args, **kwargs):
+        raise vetting.UnvettedModel("models:/line-resilience/1 is not signed by a trusted key")
+
+    mlflow_at(trained)
+    monkeypatch.setattr(vetting, "load_persistence_model", refused)
+    settings = TrainSettings(
+        screen=ScreenConfig(), tracking=TrackingConfig(tracking_uri=trained.uri)
+    )
+    assert champion_screen(settings) is None
+    assert "the champion's reasons are not kept: models:/line-resilience/1 is not signed" in (
+        caplog.text
+    )
+
+
 @pytest.mark.slow
 def test_a_retrain_keeps_what_its_champion_showed(
     tiny_world_dir, contract, mlflow_uri, monkeypatch

@@ -207,17 +207,22 @@ def _fit_ranges(model, evaluation: Evaluation, split, settings: TrainSettings, t
 def champion_screen(settings: TrainSettings) -> ReasonScreen | None:
     """The registered champion's reason screen, whose verdicts this run's screen keeps while its
     own evidence stays clear (``explain.screen.keep_ratio``); None when nothing is kept: no screen
-    or no keeping, nothing registered, no champion yet. The champion is vetted before it is read."""
+    or no keeping, nothing registered, no champion yet, or a champion that does not pass vetting
+    (never unpickled; the champion rule then leaves the new version challenger and says why)."""
     screen, tracking = settings.screen, settings.tracking
     if not (screen and screen.enabled and screen.keep_ratio and tracking.register):
         return None
     current = registry.champion_version(tracking.registered_model_name)
     if current is None:
         return None
-    model, _ = vetting.load_persistence_model(
-        f"models:/{tracking.registered_model_name}/{current.version}",
-        trusted_keys=tracking.trusted_keys,
-    )
+    try:
+        model, _ = vetting.load_persistence_model(
+            f"models:/{tracking.registered_model_name}/{current.version}",
+            trusted_keys=tracking.trusted_keys,
+        )
+    except vetting.UnvettedModel as exc:
+        log.warning("the champion's reasons are not kept: %s", exc)
+        return None
     return getattr(model, "reason_screen_", None)
 
 
