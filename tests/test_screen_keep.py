@@ -104,6 +104,8 @@ def test_the_model_card_says_which_reasons_were_kept(monkeypatch, contract):
     assert shown["clear"] == "yes" and shown["near"].startswith("yes (kept: shown by the champion")
     assert shown["faded"].startswith("no") and shown["new"].startswith("no")
     assert screen["keep_ratio"] == "2.5"
+    off = card._screen("run", contract, {**params, "explain.screen.keep_ratio": "0.0"})
+    assert off["keep_ratio"] is None, "no bar to stay is stated when verdicts are not kept"
 
 
 def test_a_champion_that_fails_vetting_is_not_read_and_training_goes_on(

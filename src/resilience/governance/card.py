@@ -190,10 +190,16 @@ def _screen(run_id: str, contract: DataContract, params: dict) -> dict | None:
     return {
         "rows": sorted(rows, key=lambda r: -(r["ratio"] or 0.0)),
         "min_ratio": params.get("explain.screen.min_ratio", "3.5"),
-        "keep_ratio": params.get("explain.screen.keep_ratio"),  # None: a run from before it
+        "keep_ratio": _keep_ratio(params.get("explain.screen.keep_ratio")),
         "resamples": params.get("explain.screen.resamples", "1"),
         "share": float(params.get("explain.screen.resample_share", "1.0")),
     }
+
+
+def _keep_ratio(logged: str | None) -> str | None:
+    """The bar to stay as logged, or None when verdicts were not kept (switched off, or a run
+    from before the setting)."""
+    return logged if logged and float(logged) else None
 
 
 def _contract_of(run_id: str) -> DataContract:
