@@ -97,9 +97,15 @@ WORLDS = {  # name -> (preset, seed or None for the preset's own)
     "default": ("default", None),
     "pursue_driven": ("pursue_driven", None),
 }
-# calibration_by_cohort, cohort_pooling: today's one intercept, one per line type as fitted, and
-# one per line type pooled by its evidence (what the toolkit now does)
-VARIANTS = {"today": (False, "none"), "unshrunk": (True, "none"), "cohort": (True, "partial")}
+# the calibrator's settings (PersistenceModel's): today's one intercept, one per line type as
+# fitted, and one per line type pooled by its evidence (the toolkit's defaults)
+VARIANTS = {
+    "today": {"calibration_by_cohort": False, "cohort_pooling": "none"},
+    "unshrunk": {"cohort_pooling": "none"},
+    "cohort": {},
+}
+# --calibration-only also compares the drift test's previous level (0.001) with today's default
+CALIBRATION_VARIANTS = {**VARIANTS, "trend .001": {"cohort_trend_alpha": 0.001}}
 COHORT = "line_type"
 WORLDS_KNOWN = ("default", "pursue_driven")  # the worlds the toolkit was built on
 
@@ -130,14 +136,8 @@ def make_world(name: str, n_lines: int) -> World:
 
 
 # -- calibration, ranges and fairness ----------------------------------------------------------
-def fit_variant(world: World, variant: tuple[bool, str]):
-    by_cohort, pooling = variant
-    model = PersistenceModel(
-        world.contract,
-        random_state=world.config.seed % 10_000,
-        calibration_by_cohort=by_cohort,
-        cohort_pooling=pooling,
-    )
+def fit_variant(world: World, variant: dict):
+    model = PersistenceModel(world.contract, random_state=world.config.seed % 10_000, **variant)
     config = EvaluationConfig(n_bootstrap=20)
     return fit_and_evaluate(world.split, world.contract, model, config, world.truth), config
 
@@ -378,10 +378,12 @@ def run_world(name: str, args) -> dict:
     return result
 
 
-def recalibrated(model, train: pd.DataFrame, variant: tuple[bool, str]):
+def recalibrated(model, train: pd.DataFrame, variant: dict):
     """``model`` (the same trees) with the calibrator ``variant`` gives, fitted as ``fit`` does."""
     contract, out = model.contract, copy.copy(model)
-    out.calibration_by_cohort, out.cohort_pooling = variant
+    defaults = PersistenceModel(contract)
+    for name in ("calibration_by_cohort", "cohort_pooling", "cohort_trend_alpha"):
+        setattr(out, name, variant.get(name, getattr(defaults, name)))
     frame = train.reset_index(drop=True)
     X, y = out.prepare(frame), frame[contract.label].astype(int).to_numpy()
     dates, disruptions = frame[contract.date_column], frame[contract.id_column]
@@ -402,7 +404,7 @@ def calibration_only(name: str, n_lines: int) -> dict:
     test = world.split.test.reset_index(drop=True)
     truth, y = truth_of(world, test), test[world.contract.label].astype(int).to_numpy()
     out = {"world": world, "n_lines": n_lines}
-    for variant, settings in VARIANTS.items():
+    for variant, settings in CALIBRATION_VARIANTS.items():
         fitted = recalibrated(model, world.split.train, settings)
         p = fitted.persistence_probability(test)
         figures = {"auc": roc_auc_score(y, p)}
@@ -423,20 +425,23 @@ def print_calibration(result: dict) -> None:
         f"\n== {world.name}, {result['n_lines']:,} lines: mean estimate - truth per line type "
         f"(points) and test AUC, the same trees ({result['seconds']:.0f} s) =="
     )
-    for variant in VARIANTS:
+    for variant in CALIBRATION_VARIANTS:
         f = result[variant]
         bias = "  ".join(f"{k[5:]} {v:+.1f}" for k, v in f.items() if k.startswith("bias_"))
         kept = ", ".join(f"{k} {v:.2f}" for k, v in f["kept"].items())
         rows = ", ".join(f"{k} {v}" for k, v in f["rows"].items())
         print(
-            f"  [{variant:>8}] {bias};  AUC {f['auc']:.4f}"
+            f"  [{variant:>10}] {bias};  AUC {f['auc']:.4f}"
             + (f";  calibration rows {rows}" if rows else "")
             + (f";  share of each gap kept {kept}" if kept else "")
         )
 
 
 def print_calibration_targets(results: list[dict]) -> None:
-    print("\n== calibration by cohort: worst |mean estimate - truth| per line type (points) ==")
+    print(
+        "\n== calibration by cohort: |mean estimate - truth| of each world's worst line type "
+        "(points): worst world / mean over worlds =="
+    )
     for size in sorted({r["n_lines"] for r in results}):
         for label, bar in (("unseen worlds", 1.5), ("default", None), ("pursue_driven", 3.0)):
             group = [
@@ -444,23 +449,28 @@ def print_calibration_targets(results: list[dict]) -> None:
                 for r in results
                 if r["n_lines"] == size
                 and (
-                    r["world"].name == label
-                    or (label == "unseen worlds" and r["world"].name not in WORLDS_KNOWN)
+                    WORLDS[r["world"].name][0] == label
+                    or (label == "unseen worlds" and WORLDS[r["world"].name][0] not in WORLDS_KNOWN)
                 )
             ]
             if not group:
                 continue
             worst = {
-                v: max(abs(x) for r in group for k, x in r[v].items() if k.startswith("bias_"))
-                for v in VARIANTS
+                v: [max(abs(x) for k, x in r[v].items() if k.startswith("bias_")) for r in group]
+                for v in CALIBRATION_VARIANTS
             }
-            auc = {v: min(r[v]["auc"] - r["today"]["auc"] for r in group) for v in VARIANTS}
+            auc = {
+                v: min(r[v]["auc"] - r["today"]["auc"] for r in group) for v in CALIBRATION_VARIANTS
+            }
             print(
                 f"  {size:,} lines, {label} ({len(group)}): "
-                + ", ".join(f"{v} {worst[v]:.2f}" for v in VARIANTS)
+                + ", ".join(
+                    f"{v} {max(worst[v]):.2f} / {np.mean(worst[v]):.2f}"
+                    for v in CALIBRATION_VARIANTS
+                )
                 + (f" (target <= {bar})" if bar else "")
                 + "; AUC change against today, worst: "
-                + ", ".join(f"{v} {auc[v]:+.4f}" for v in VARIANTS if v != "today")
+                + ", ".join(f"{v} {auc[v]:+.4f}" for v in CALIBRATION_VARIANTS if v != "today")
             )
 
 
@@ -577,17 +587,30 @@ def main() -> None:
         metavar="N_LINES",
         help="only calibration by cohort, at these world sizes (default 6000 and 20000)",
     )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        help="each chosen world's preset at these seeds instead of the world's own",
+    )
     args = parser.parse_args()
+    worlds = args.worlds
+    if args.seeds:
+        presets = dict.fromkeys(WORLDS[name][0] for name in worlds)
+        worlds = [f"{preset}/{seed}" for preset in presets for seed in args.seeds]
+        WORLDS.update(
+            {name: tuple(name.split("/")[:1]) + (int(name.split("/")[1]),) for name in worlds}
+        )
     if args.calibration_only is not None:
         results = []
         for size in args.calibration_only or [6000, 20_000]:
-            for name in args.worlds:
+            for name in worlds:
                 results.append(calibration_only(name, size))
                 print_calibration(results[-1])
         print_calibration_targets(results)
         return
     results = []
-    for name in args.worlds:
+    for name in worlds:
         results.append(run_world(name, args))
         print_world(results[-1])
     print_targets(results)

@@ -125,7 +125,7 @@ class CohortRows:
     cal_pos: np.ndarray
     dates: pd.Series
     serves_from: pd.Timestamp
-    trend_alpha: float = 0.001
+    trend_alpha: float  # the model's cohort_trend_alpha (0: no trend)
     # the line of every row (rows of one line are not independent: the intercepts' standard errors
     # are clustered by it); None: each row its own
     clusters: np.ndarray | None = None

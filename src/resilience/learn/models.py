@@ -114,7 +114,7 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         calibration: str = "sigmoid",
         calibration_fraction: float = 0.15,
         calibration_by_cohort: bool = True,
-        cohort_trend_alpha: float = 0.001,
+        cohort_trend_alpha: float = 0.2,
         cohort_pooling: str = "partial",
         monotone: dict | None = None,
         features: list | None = None,
