@@ -591,7 +591,8 @@ def main() -> None:
         "--seeds",
         type=int,
         nargs="+",
-        help="each chosen world's preset at these seeds instead of the world's own",
+        help="each chosen world's preset at these seeds instead of the world's own (delays_half "
+        "and default at one seed share their final records: the calibration sees one world twice)",
     )
     args = parser.parse_args()
     worlds = args.worlds
