@@ -227,7 +227,8 @@ def _indicators(values: np.ndarray, levels: list[str]) -> np.ndarray:
 def cohort_trend(margin: np.ndarray, y: np.ndarray, rows: CohortRows, levels: list[str]):
     """Per-cohort linear trend in time (log-odds per year, at the date served) on the rows the model
     was fitted on, beyond its margin: ``({cohort: slope}, p-value)``; no slopes when the
-    likelihood-ratio test does not pass ``rows.trend_alpha`` (or it is 0)."""
+    likelihood-ratio test does not pass ``rows.trend_alpha`` (or it is 0); at 1 the slopes are
+    kept whatever the test says (the ranges' refits of a model that carries a trend)."""
     pos = rows.fit_pos
     if rows.trend_alpha <= 0 or len(pos) < 2 * COHORT_MIN_ROWS:
         return {}, None
@@ -242,7 +243,7 @@ def cohort_trend(margin: np.ndarray, y: np.ndarray, rows: CohortRows, levels: li
         return {}, None
     statistic = max(2 * (full.log_likelihood - reduced.log_likelihood), 0.0)
     p_value = float(chi2.sf(statistic, groups.shape[1]))
-    if p_value >= rows.trend_alpha:
+    if p_value >= rows.trend_alpha and rows.trend_alpha < 1:  # 1: carried whatever the test says
         return {}, p_value
     names = levels + ([POOLED] if groups.shape[1] > len(levels) else [])
     slopes = full.coef[base.shape[1] :]

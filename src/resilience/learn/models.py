@@ -34,6 +34,8 @@ Example
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -255,15 +257,25 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         )
 
     def calibrate(
-        self, margin, X: pd.DataFrame, y, dates, fit_pos, cal_pos, lines=None
+        self, margin, X: pd.DataFrame, y, dates, fit_pos, cal_pos, lines=None, as_fitted=False
     ) -> Calibrator:
         """The recipe's calibrator of an estimator's ``margin`` on the prepared rows ``X`` (one
         intercept per cohort when asked), fitted on the rows ``cal_pos``; ``fit_pos``: the rows the
-        estimator was fitted on. The ranges' refits are calibrated by the same hook."""
+        estimator was fitted on. The ranges' refits are calibrated by the same hook with
+        ``as_fitted=True``: a drift between cohorts is carried exactly when this model carries one
+        (its slopes fitted again, not tested again), so a range holds the trend's own uncertainty
+        and not a test that passes in some refits and fails in others."""
         rows = self.cohort_rows(X, dates, fit_pos, cal_pos, lines)
+        if rows is not None and as_fitted:
+            rows = replace(rows, trend_alpha=1.0 if self.carries_trend() else 0.0)
         if rows is None:
             return Calibrator(self.calibration).fit(margin[cal_pos], y[cal_pos])
         return Calibrator(self.calibration).fit_by_cohort(margin, y, rows)
+
+    def carries_trend(self) -> bool:
+        """Whether the fitted calibrator carries its cohorts' drift to the date served."""
+        cohorts = getattr(self.calibrator_, "cohorts_", None)
+        return bool(cohorts is not None and cohorts.trend)
 
     # -- prediction -----------------------------------------------------------------------------
     def _inputs(self, frame: pd.DataFrame) -> pd.DataFrame:

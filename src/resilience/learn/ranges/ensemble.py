@@ -155,7 +155,9 @@ def _fit_member(
         # the recipe's own calibration (one intercept per cohort when the model has them)
         margin = _margin(model, member, Xb)
         line_ids = None if lines is None else lines.iloc[positions].to_numpy()
-        member.calibrator = model.calibrate(margin, Xb, yb, db, fit_pos, cal_pos, line_ids)
+        member.calibrator = model.calibrate(
+            margin, Xb, yb, db, fit_pos, cal_pos, line_ids, as_fitted=True
+        )
     return member
 
 
