@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -721,6 +722,8 @@ def test_null_importance_earns_the_true_drivers_and_little_else(contract, small_
         features.loc[["holder_arrested", "contacts"], "p_value"] == 0.1
     ).all()  # beat all 9 permutations
     assert table.attrs == {"rows": 3000, "permutations": 9, "quantile": 0.9, "min_ratio": 3.5}
+    # the fits spread over two processes give the same screen, to the bit
+    pd.testing.assert_frame_equal(null_importance(model, frame, replace(config, n_jobs=2)), table)
     assert (
         table["earned"]
         == ((table["importance"] > table["null_quantile"]) & (table["ratio"] >= 3.5))

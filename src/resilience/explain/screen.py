@@ -58,7 +58,7 @@ columns it summarises carry the effect it is not, and its contribution is in "ot
 Cheap refits: the null and the real fit share one recipe, the main fit's own with its number of
 trees fixed (no inner early-stopping folds), no calibrator, on at most ``max_rows`` rows of the
 resample's lines drawn at random (the same rows for every fit of a resample, so like is compared
-with like), one thread per fit and fits run side by side on ``n_jobs`` threads (the config's
+with like), one thread per fit and fits run side by side in ``n_jobs`` processes (the config's
 default is ``$RESILIENCE_N_JOBS``, else the cores).
 
 What the result does (:class:`ReasonScreen`, carried by the registered model as
