@@ -17,8 +17,9 @@ from resilience.explain.screen import ScreenConfig
 from resilience.learn.evaluation import EvaluationConfig
 from resilience.learn.models import PersistenceModel
 from resilience.learn.ranges import IntervalConfig
+from resilience.learn.records import FINAL_RECORDS_ONLY
 from resilience.learn.split import SplitConfig
-from resilience.pipelines.train import FINAL_RECORDS_ONLY, TrainingData, TrainSettings, train
+from resilience.pipelines.train import TrainingData, TrainSettings, train
 from resilience.pipelines.train_inputs import load_truth
 from resilience.report.record_age import FINAL_ONLY, record_age_words
 

@@ -188,7 +188,7 @@ def _print_result(result, tracking: TrackingConfig) -> None:
                 f"{churn.get('top_reason_changed_share', 0):.0%} change top reason"
             )
     if not result.as_they_stood:
-        from resilience.pipelines.train import FINAL_RECORDS_ONLY
+        from resilience.learn.records import FINAL_RECORDS_ONLY
 
         print(f"note: {FINAL_RECORDS_ONLY}")
     uri = store.resolve_tracking_uri(tracking.tracking_uri)

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # no pyplot: no global state, no backend to set
 from matplotlib.patches import Patch
+from matplotlib.ticker import NullFormatter
 
+from resilience.data.contract import DataContract
 from resilience.explain.explanation import Explanation, check_scale
-from resilience.explain.screen import plot_null_importance
 
 # Colour-blind-safe (Okabe-Ito) colours.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -294,3 +295,57 @@ def _screen_evidence(explanation: Explanation) -> dict[str, pd.DataFrame | Figur
             table, explanation.contract, "concept"
         ),
     }
+
+
+def plot_null_importance(
+    table: pd.DataFrame, contract: DataContract, kind: str = "feature"
+) -> Figure:
+    """Real importance (dot) against the null's mean and configured quantile (bar), per feature."""
+    shown = table[table["kind"] == kind].sort_values("importance").reset_index(drop=True)
+    concept_labels = {c.name: c.label_text for c in contract.concepts}
+    labels = [
+        contract.describe(n) if kind == "feature" else concept_labels[n] for n in shown["name"]
+    ]
+    fig = Figure(figsize=(9, 0.3 * len(shown) + 2.4), dpi=100)
+    ax = fig.subplots()
+    y = np.arange(len(shown))
+    quantile, ratio = table.attrs.get("quantile", ""), table.attrs.get("min_ratio", 1.0)
+    ax.barh(y, shown["null_quantile"], color="#BBBBBB", label=f"null, {quantile} quantile")
+    ax.scatter(shown["null_mean"], y, marker="|", s=80, color="#555555", label="null, mean")
+    ax.scatter(
+        shown["null_quantile"] * ratio,
+        y,
+        marker="|",
+        s=120,
+        color="#0072B2",
+        label=f"to be earned ({ratio:g}x the quantile)",
+    )
+    earned = shown["earned"].to_numpy(bool)
+    ax.scatter(
+        shown["importance"][earned],
+        y[earned],
+        s=24,
+        marker="o",
+        color="#0072B2",
+        zorder=3,
+        label="real labels: earned",
+    )
+    ax.scatter(
+        shown["importance"][~earned],
+        y[~earned],
+        s=30,
+        marker="x",
+        color="#D55E00",
+        zorder=3,
+        label="real labels: not earned (other factors)",
+    )
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set(
+        xlabel="mean |contribution| (log-odds)",
+        title=f"Earned reasons: real vs {table.attrs.get('permutations', 'K')} label-permuted refits",
+    )
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig

@@ -79,8 +79,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
 
 from resilience.core.errors import ConfigError
 from resilience.core.yardstick import placements
@@ -375,24 +373,9 @@ def screen_features(
     table = null_importance(evaluation.model, split.train, config)
     table = keep_champion_verdicts(table, config, champion)
     features = table[table["kind"] == "feature"]
-    unearned = tuple(features[~features["earned"]]["name"])
     noise = tuple(features[~features["beats_null"]]["name"])  # what drop mode removes
     timings = {"screen": time.perf_counter() - start}
-    metrics = {
-        "screen_features_earned": float(len(features) - len(unearned)),
-        "screen_features_unearned": float(len(unearned)),
-        "screen_features_noise": float(len(noise)),
-        "screen_features_kept": float(features["kept"].sum()),
-        "screen_auc_cost": 0.0,
-        "screen_min_pass_agreement": float(
-            np.maximum(features["pass_rate"], 1 - features["pass_rate"]).min()
-        ),
-        **{
-            f"screen_own_effect_p.{row['name']}": float(row["own_effect_p_value"])
-            for _, row in features.iterrows()
-            if np.isfinite(row["own_effect_p_value"])
-        },
-    }
+    metrics = _screen_metrics(features, noise)
     if config.mode == "drop" and noise:
         start = time.perf_counter()
         model, evaluation, dropped = _refit_without(
@@ -408,6 +391,26 @@ def screen_features(
         )
     similar = similar_lines(evaluation.test_predictions, contract, config)
     return ScreenResult(replace(screen, similar_lines=similar), model, evaluation, metrics, timings)
+
+
+def _screen_metrics(features: pd.DataFrame, noise: tuple[str, ...]) -> dict[str, float]:
+    """What a run records of its screen's feature rows (``noise``: those not beating their null)."""
+    unearned = int((~features["earned"]).sum())
+    return {
+        "screen_features_earned": float(len(features) - unearned),
+        "screen_features_unearned": float(unearned),
+        "screen_features_noise": float(len(noise)),
+        "screen_features_kept": float(features["kept"].sum()),
+        "screen_auc_cost": 0.0,
+        "screen_min_pass_agreement": float(
+            np.maximum(features["pass_rate"], 1 - features["pass_rate"]).min()
+        ),
+        **{
+            f"screen_own_effect_p.{row['name']}": float(row["own_effect_p_value"])
+            for _, row in features.iterrows()
+            if np.isfinite(row["own_effect_p_value"])
+        },
+    }
 
 
 def similar_lines(predictions: pd.DataFrame, contract: DataContract, config: ScreenConfig) -> dict:
@@ -457,60 +460,3 @@ def _refit_without(model, evaluation, split: Split, history, noise, eval_config)
     # the evaluated model travels in the run's evidence, not on the estimator
     registered = model.without_features(noise).fit(history) if refitted_on_all else evaluated
     return registered, dropped, cost
-
-
-# ----------------------------------------------------------------------------------------------
-# The evidence
-# ----------------------------------------------------------------------------------------------
-def plot_null_importance(
-    table: pd.DataFrame, contract: DataContract, kind: str = "feature"
-) -> Figure:
-    """Real importance (dot) against the null's mean and configured quantile (bar), per feature."""
-    shown = table[table["kind"] == kind].sort_values("importance").reset_index(drop=True)
-    concept_labels = {c.name: c.label_text for c in contract.concepts}
-    labels = [
-        contract.describe(n) if kind == "feature" else concept_labels[n] for n in shown["name"]
-    ]
-    fig = Figure(figsize=(9, 0.3 * len(shown) + 2.4), dpi=100)
-    ax = fig.subplots()
-    y = np.arange(len(shown))
-    quantile, ratio = table.attrs.get("quantile", ""), table.attrs.get("min_ratio", 1.0)
-    ax.barh(y, shown["null_quantile"], color="#BBBBBB", label=f"null, {quantile} quantile")
-    ax.scatter(shown["null_mean"], y, marker="|", s=80, color="#555555", label="null, mean")
-    ax.scatter(
-        shown["null_quantile"] * ratio,
-        y,
-        marker="|",
-        s=120,
-        color="#0072B2",
-        label=f"to be earned ({ratio:g}x the quantile)",
-    )
-    earned = shown["earned"].to_numpy(bool)
-    ax.scatter(
-        shown["importance"][earned],
-        y[earned],
-        s=24,
-        marker="o",
-        color="#0072B2",
-        zorder=3,
-        label="real labels: earned",
-    )
-    ax.scatter(
-        shown["importance"][~earned],
-        y[~earned],
-        s=30,
-        marker="x",
-        color="#D55E00",
-        zorder=3,
-        label="real labels: not earned (other factors)",
-    )
-    ax.set_yticks(y, labels, fontsize=8)
-    ax.set_xscale("log")
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set(
-        xlabel="mean |contribution| (log-odds)",
-        title=f"Earned reasons: real vs {table.attrs.get('permutations', 'K')} label-permuted refits",
-    )
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2, fontsize=8, frameon=False)
-    fig.tight_layout()
-    return fig

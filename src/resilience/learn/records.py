@@ -44,6 +44,10 @@ from resilience.data.snapshots import SnapshotFolder, check_kept, read_snapshots
 from resilience.learn.split import Split
 
 AS_THEY_STOOD = "as they stood"  # a split summary's ``records`` when made of snapshots
+FINAL_RECORDS_ONLY = (
+    "trained on final records only (no snapshots=): fresh records will be scored as if they were "
+    "complete, and how far their estimates are off cannot be measured"
+)
 
 log = logging.getLogger(__name__)
 COMPLETE = "complete"  # test_by_age's group for the final records
@@ -268,4 +272,17 @@ def _assemble(
     scoring = _in(first, contract, first[contract.id_column])
     return RecordsAsTheyStood(
         stood, all_rows.reset_index(drop=True), scoring.reset_index(drop=True), summary
+    )
+
+
+def records_note(summary: dict) -> str:
+    """What the run's rows were made of, in one sentence (the ``records`` tag, the model card)."""
+    if summary.get("records") != AS_THEY_STOOD:
+        return FINAL_RECORDS_ONLY
+    final = summary["disruptions_final_record_only"]
+    return (
+        f"records as they stood: {summary['per_disruption']} weekly snapshots of each of "
+        f"{summary['disruptions_in_snapshots']:,} labelled disruptions, from "
+        f"{summary['snapshot_files']} weekly extracts, the record's age an input"
+        + (f"; {final:,} disruptions no snapshot held kept their final record" if final else "")
     )

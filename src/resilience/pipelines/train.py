@@ -51,9 +51,11 @@ from resilience.learn.plots import (
 from resilience.learn.ranges import INTERVAL_COLUMNS, IntervalConfig, attach_ranges, fit_ranges
 from resilience.learn.records import (
     AS_THEY_STOOD,
+    FINAL_RECORDS_ONLY,
     RecordsAsTheyStood,
     RecordsConfig,
     records_as_they_stood,
+    records_note,
 )
 from resilience.learn.segments import maybe_segmented
 from resilience.learn.split import SplitConfig, split_history
@@ -80,10 +82,6 @@ PROSE_SECTIONS = ("governance.",)
 BY_AGE_TABLE = "tables/metrics_by_record_age.csv"
 RUN_DESCRIPTION_TAG = "mlflow.note.content"  # the description MLflow's run page shows
 RECORDS_TAG = "records"  # how the run's rows were recorded: as they stood, or final only
-FINAL_RECORDS_ONLY = (
-    "trained on final records only (no snapshots=): fresh records will be scored as if they were "
-    "complete, and how far their estimates are off cannot be measured"
-)
 
 
 @dataclass(frozen=True)
@@ -259,37 +257,18 @@ def train(
     evaluation.timings.update(screened.timings)
     model.reason_screen_ = evaluation.model.reason_screen_ = screened.screen
     coverage, ensembles = _fit_ranges(model, evaluation, split, settings, data.truth, stages)
+    config = settings.evaluation
     by_age = by_record_age(
-        evaluation.model,
-        split.test_by_age,
-        contract,
-        data.truth,
-        ensembles,
-        settings.evaluation.n_bins,
+        evaluation.model, split.test_by_age, contract, data.truth, ensembles, config.n_bins
     )
     evaluation.metrics.update(age_metric_names(by_age))
     recipe_record = Recipe.of(model, settings.experiment)
     with stages.stage("explain", "explain the test period, fairness and drift reference"):
         evidence, explanation = build_evidence(
-            model,
-            evaluation,
-            rows.scoring_rows,
-            contract,
-            settings.evaluation,
-            recipe_record,
-            by_age,
+            model, evaluation, rows.scoring_rows, contract, config, recipe_record, by_age
         )
     evidence = replace(evidence, warnings=data.warnings)
-    return Trained(
-        model,
-        evaluation,
-        evidence,
-        explanation,
-        recipe_record,
-        coverage,
-        by_age,
-        rows,
-    )
+    return Trained(model, evaluation, evidence, explanation, recipe_record, coverage, by_age, rows)
 
 
 def _run_tags(trained: Trained, data: TrainingData, settings: TrainSettings) -> dict[str, str]:
@@ -370,20 +349,6 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
     )
 
 
-def records_note(summary: dict) -> str:
-    """What the run's rows were made of, in one sentence (the ``records`` tag, the model card)."""
-    if summary.get("records") != AS_THEY_STOOD:
-        return FINAL_RECORDS_ONLY
-    final = summary["disruptions_final_record_only"]
-    return (
-        f"records as they stood: {summary['per_disruption']} weekly snapshots of each of "
-        f"{summary['disruptions_in_snapshots']:,} labelled disruptions, from "
-        f"{summary['snapshot_files']} weekly extracts, the record's age an input"
-        + (f"; {final:,} disruptions no snapshot held kept their final record" if final else "")
-    )
-
-
-# -- the evidence -----------------------------------------------------------------------------------
 # -- what the run records ---------------------------------------------------------------------------
 def run_description(
     trained: Trained, data: TrainingData, settings: TrainSettings, promotion
