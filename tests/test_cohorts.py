@@ -146,6 +146,14 @@ def test_a_drift_carries_the_intercepts_to_the_date_served_only_when_the_test_fi
     slopes, p_value = cohort_trend(margin, y, rows_of(cohort, dates), levels)
     assert slopes == {} and p_value > 0.001
     assert cohort_trend(margin, y, rows_of(cohort, dates, alpha=0.0), levels) == ({}, None)
+    # a run records whether a drift was carried (model.calibration.* params): the test's p-value,
+    # and the slopes only when carried
+    carried = Calibrator().fit_by_cohort(margin, y, rows_of(cohort, dates, alpha=1.0)).summary()
+    assert {"cohort_trend_p_value", "cohort_trend_per_year.a", "cohort_trend_per_year.b"} <= set(
+        carried
+    )
+    plain = Calibrator().fit_by_cohort(margin, y, rows_of(cohort, dates)).summary()
+    assert "cohort_trend_p_value" in plain and not any("per_year" in k for k in plain)
 
 
 def test_the_default_carries_a_moderate_drift_forward_at_a_small_cost_where_there_is_none(contract):

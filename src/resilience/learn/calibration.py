@@ -43,11 +43,13 @@ starts to serve (the last training date plus the horizon) instead of the calibra
 dates. The level is moderate evidence, not strong: the calibration slice lies months before the
 weeks scored, so a drift left out costs more than a weak one carried. Measured
 (``benchmarks/cohorts.py --calibration-only 8000 20000 --seeds 21 22 23 24``, the same trees):
-against strong evidence only (0.001) the worst line type of the worst world came closer or
-stayed (unseen worlds, 8,000 lines: 4.37 -> 3.71 points; 20,000: 5.51 -> 4.20; the default
-world's mean 2.95 -> 2.58 and 3.53 -> 2.59), AUC unchanged within 0.0004. Where no cohort
-drifts, a chance trend is sometimes carried: on planted data the gap's error grew by about a
-sixth (``tests/test_cohorts.py``).
+against strong evidence only (0.001), on worlds of the default mechanism (line types drifting
+apart) the worst line type of the worst world came closer (8,000 lines: 4.4 -> 3.7 points;
+20,000: 5.5 -> 4.2), the mean of ``pursue_driven``'s at 8,000 lines 5.0 -> 4.4, AUC unchanged
+within 0.0004. Where no cohort drifts, a chance trend is sometimes carried: the mean grew by
+0.05-0.11 points there, and on planted data the gap's error by about a sixth
+(``tests/test_cohorts.py``). A run records the test's p-value and the slopes carried
+(``model.calibration.cohort_trend_*``).
 """
 
 from __future__ import annotations
@@ -180,8 +182,9 @@ class Calibrator:
         return self
 
     def summary(self) -> dict[str, float]:
-        """What a run records of the cohorts' calibration: each cohort's margin offset, and when
-        pooled the share of its own gap kept and the spread between cohorts (empty without)."""
+        """What a run records of the cohorts' calibration: each cohort's margin offset, when
+        pooled the share of its own gap kept and the spread between cohorts, and the drift test's
+        p-value with the slopes carried to the date served (empty without cohorts)."""
         c = self.cohorts_
         if c is None:
             return {}
@@ -191,6 +194,11 @@ class Calibrator:
         )
         if c.between_sd is not None:
             out["cohort_between_sd"] = round(c.between_sd, 4)
+        if c.trend_p_value is not None:  # the drift test ran; its slopes when the drift is carried
+            out["cohort_trend_p_value"] = round(c.trend_p_value, 6)
+        out.update(
+            {f"cohort_trend_per_year.{k}": round(v, 4) for k, v in c.trend.items() if k != POOLED}
+        )
         return out
 
     def offset(self, X: pd.DataFrame) -> np.ndarray:
