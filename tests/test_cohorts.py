@@ -108,7 +108,8 @@ def test_partial_pooling_keeps_a_gap_the_data_show_and_shrinks_one_they_do_not()
     gap, cohorts = _gap(np.random.default_rng(1), 12000, 0.6, "partial")
     assert gap == pytest.approx(0.6, abs=0.2) and min(cohorts.kept.values()) > 0.8
     assert cohorts.as_dict()["between_sd"] > 0.2
-    # what a run records: each cohort's offset and the share of its gap kept
+    # what a run records: each cohort's offset, the share of its gap kept and the drift test's
+    # p-value (no drift planted: no slopes carried)
     summary = Calibrator("sigmoid").fit_by_cohort(*_planted_rows(1, 12000, 0.6)).summary()
     assert set(summary) == {
         "cohort_offset.a",
@@ -116,6 +117,7 @@ def test_partial_pooling_keeps_a_gap_the_data_show_and_shrinks_one_they_do_not()
         "cohort_kept.a",
         "cohort_kept.b",
         "cohort_between_sd",
+        "cohort_trend_p_value",
     }
     assert summary["cohort_offset.b"] > summary["cohort_offset.a"]
     assert Calibrator("sigmoid").fit(np.zeros(4), np.array([0, 1, 0, 1])).summary() == {}
