@@ -23,6 +23,7 @@ from resilience.learn.ranges import (
 )
 from resilience.learn.ranges.draws import shared_share
 from resilience.learn.split import SplitConfig, split_history
+from resilience.pipelines.train_evidence import carried_drift
 from resilience.weekly.shortlist import (
     AT_BEST_ESTIMATE,
     NEARLY_EVERY_DRAW,
@@ -196,6 +197,9 @@ def test_the_ranges_refits_carry_a_drift_exactly_when_the_model_does(small_histo
         )  # the setting flipped after the fit counts for nothing
         members = fit_ensemble(model, rows, config).members
         assert [bool(m.calibrator.cohorts_.trend) for m in members] == [alpha == 1.0] * 2
+        # what the model's evidence (and so each week's briefing) says it carries
+        drift = carried_drift(model)
+        assert (set(drift.get("per_year", {})) == {"home_grown", "imported"}) is (alpha == 1.0)
 
 
 @pytest.fixture(scope="module")

@@ -634,6 +634,26 @@ def test_the_fairness_table_prints_the_interval_the_flag_uses_and_what_it_could_
     assert "the same lines as line_type = home_grown" in text
 
 
+def test_a_drift_the_model_carries_forward_is_named_as_an_assumption(tmp_path):
+    """A calibrator that carries a drift between kinds of line to the weeks it scores assumes the
+    drift goes on: the briefing says so, for each kind whose drift moves its estimates, and what
+    follows if it has stopped; a model that carries none says nothing of it."""
+    week = write_fake_week(tmp_path / "2026-W47", n_lines=5)
+    assert "change over time" not in visible_text(parse(html_for(week)))
+    manifest = json.loads((week / "manifest.json").read_text())
+    manifest["model"]["cohort_drift"] = {
+        "column": "line_type",
+        "per_year": {"home_grown": 0.25, "imported": -0.02},  # imported: too small to move
+        "served_from": "2026-02-01",
+    }
+    (week / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    text = visible_text(parse(html_for(week)))
+    assert "Whether a change over time carries on." in text
+    assert "home grown lines' chances kept rising, by more than the records explain" in text
+    assert "If the change has stopped, home grown lines' estimates run high." in text
+    assert "imported lines' chances" not in text
+
+
 def test_fairness_and_decisions_are_optional(tmp_path):
     week = write_fake_week(tmp_path / "2026-W47", n_lines=5, fairness=False, decisions=False)
     html = html_for(week)

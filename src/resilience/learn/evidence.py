@@ -37,6 +37,9 @@ class ModelEvidence:
     refit_on_all: bool | None = None  # the registered model was refitted on every labelled row
     # the test period by record age (resilience.learn.by_age): one record per age, [] without snapshots
     by_record_age: list = field(default_factory=list)
+    # the line types' drift the calibrator carries to the date it serves from ({"column",
+    # "per_year": {value: log-odds a year}, "served_from"}); {} when none is carried
+    cohort_drift: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)  # what each week it scores says (as_of=unchecked)
     evaluation_model: Any = field(default=None, repr=False, compare=False)
 

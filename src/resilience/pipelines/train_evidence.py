@@ -16,6 +16,7 @@ from resilience.governance.fairness import (
     group_calibration,
     verify_detectable_gaps,
 )
+from resilience.learn.calibration import POOLED
 from resilience.learn.evaluation import (
     PROBABILITY,
     Evaluation,
@@ -112,8 +113,22 @@ def build_evidence(
         evaluation_model=evaluation.model if evaluation.model is not model else None,
         refit_on_all=evaluation.model is not model,
         by_record_age=[] if by_age is None else by_age.to_dict("records"),
+        cohort_drift=carried_drift(model),
     )
     return evidence, explanation
+
+
+def carried_drift(model) -> dict:
+    """The drift between cohorts the model's calibrator carries to the date it serves from (what
+    the briefing names as an assumption); {} when it carries none (or has no such calibrator)."""
+    cohorts = getattr(getattr(model, "calibrator_", None), "cohorts_", None)
+    if cohorts is None or not cohorts.trend:
+        return {}
+    return {
+        "column": cohorts.column,
+        "per_year": {k: round(v, 4) for k, v in cohorts.trend.items() if k != POOLED},
+        "served_from": cohorts.served_from,
+    }
 
 
 def top_reason_shares(explanation: Explanation) -> dict[str, float]:

@@ -281,8 +281,42 @@ def trust(manifest: Mapping[str, Any], drift: Mapping[str, Any], contract: DataC
         "input_path": clean_text(input_info.get("path") or ""),
         "toolkit_version": clean_text(manifest.get("toolkit_version") or "not recorded"),
         "record_age": record_age_words(model),
+        "drift_carried": drift_carried_words(model, contract),
         "decision_log": decision_log_head(manifest),
     }
+
+
+MIN_DRIFT_PER_YEAR = (
+    0.05  # log-odds a year: below it a carried drift moves no estimate a point a year
+)
+
+
+def drift_carried_words(model: Mapping[str, Any], contract: DataContract) -> str | None:
+    """What the model assumes when its calibrator carries a drift between kinds of line to the
+    weeks it scores (the manifest's ``cohort_drift``), in words; None when it carries none."""
+    drift = model.get("cohort_drift") or {}
+    per_year = drift.get("per_year") if isinstance(drift, Mapping) else None
+    column = clean_text(drift.get("column") or contract.cohort_column or "") if per_year else ""
+    slopes = {str(value): number(slope) for value, slope in (per_year or {}).items()}
+    moves = [
+        (slice_value_text(contract, column, value), slope)
+        for value, slope in sorted(slopes.items())
+        if slope is not None and abs(slope) >= MIN_DRIFT_PER_YEAR
+    ]
+    if not moves:
+        return None
+    kept = ", ".join(
+        f"{name.lower()} lines' chances kept {'rising' if s > 0 else 'falling'}"
+        for name, s in moves
+    )
+    run = " and ".join(
+        f"{name.lower()} lines' estimates run {'high' if s > 0 else 'low'}" for name, s in moves
+    )
+    return (
+        f"Whether a change over time carries on. In the records it learned from, {kept}, by more "
+        f"than the records explain; the model carries that change forward to the weeks it scores. "
+        f"If the change has stopped, {run}."
+    )
 
 
 def decision_log_head(manifest: Mapping[str, Any]) -> dict | None:

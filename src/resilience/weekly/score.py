@@ -147,6 +147,7 @@ def model_summary(evidence: ModelEvidence) -> dict:
         ),
         "refit_on_all": evidence.refit_on_all,
         "by_record_age": list(evidence.by_record_age),
+        "cohort_drift": dict(evidence.cohort_drift),
     }
 
 
