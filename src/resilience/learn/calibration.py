@@ -105,6 +105,18 @@ class CohortOffsets:
         mapped = values.map(lambda v: self.offsets.get(str(v), self.offsets.get(POOLED, 0.0)))
         return mapped.astype(float).fillna(0.0).to_numpy()
 
+    def carried_drift(self) -> dict:
+        """The drift carried to the date served: ``{"column", "per_year": {cohort: log-odds a
+        year}, "served_from"}``; {} when the test found none (what the model's evidence, each
+        week's manifest and the briefing read)."""
+        if not self.trend:
+            return {}
+        return {
+            "column": self.column,
+            "per_year": {k: round(v, 4) for k, v in self.trend.items() if k != POOLED},
+            "served_from": self.served_from,
+        }
+
     def as_dict(self) -> dict:
         """What a run records (offsets in margin units, intercepts in calibrated log-odds)."""
         return {
@@ -196,9 +208,8 @@ class Calibrator:
             out["cohort_between_sd"] = round(c.between_sd, 4)
         if c.trend_p_value is not None:  # the drift test ran; its slopes when the drift is carried
             out["cohort_trend_p_value"] = round(c.trend_p_value, 6)
-        out.update(
-            {f"cohort_trend_per_year.{k}": round(v, 4) for k, v in c.trend.items() if k != POOLED}
-        )
+        per_year = c.carried_drift().get("per_year", {})
+        out.update({f"cohort_trend_per_year.{k}": v for k, v in per_year.items()})
         return out
 
     def offset(self, X: pd.DataFrame) -> np.ndarray:

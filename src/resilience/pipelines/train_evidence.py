@@ -16,7 +16,6 @@ from resilience.governance.fairness import (
     group_calibration,
     verify_detectable_gaps,
 )
-from resilience.learn.calibration import POOLED
 from resilience.learn.evaluation import (
     PROBABILITY,
     Evaluation,
@@ -122,13 +121,7 @@ def carried_drift(model) -> dict:
     """The drift between cohorts the model's calibrator carries to the date it serves from (what
     the briefing names as an assumption); {} when it carries none (or has no such calibrator)."""
     cohorts = getattr(getattr(model, "calibrator_", None), "cohorts_", None)
-    if cohorts is None or not cohorts.trend:
-        return {}
-    return {
-        "column": cohorts.column,
-        "per_year": {k: round(v, 4) for k, v in cohorts.trend.items() if k != POOLED},
-        "served_from": cohorts.served_from,
-    }
+    return {} if cohorts is None else cohorts.carried_drift()
 
 
 def top_reason_shares(explanation: Explanation) -> dict[str, float]:
