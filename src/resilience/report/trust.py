@@ -286,18 +286,19 @@ def trust(manifest: Mapping[str, Any], drift: Mapping[str, Any], contract: DataC
     }
 
 
-MIN_DRIFT_PER_YEAR = (
-    0.05  # log-odds a year: below it a carried drift moves no estimate a point a year
-)
+# log-odds a year: below it a carried drift moves no estimate a point a year
+MIN_DRIFT_PER_YEAR = 0.05
 
 
 def drift_carried_words(model: Mapping[str, Any], contract: DataContract) -> str | None:
     """What the model assumes when its calibrator carries a drift between kinds of line to the
     weeks it scores (the manifest's ``cohort_drift``), in words; None when it carries none."""
-    drift = model.get("cohort_drift") or {}
+    drift = model.get("cohort_drift")
     per_year = drift.get("per_year") if isinstance(drift, Mapping) else None
-    column = clean_text(drift.get("column") or contract.cohort_column or "") if per_year else ""
-    slopes = {str(value): number(slope) for value, slope in (per_year or {}).items()}
+    if not isinstance(per_year, Mapping):
+        return None
+    column = clean_text(drift.get("column") or contract.cohort_column or "")
+    slopes = {str(value): number(slope) for value, slope in per_year.items()}
     moves = [
         (slice_value_text(contract, column, value), slope)
         for value, slope in sorted(slopes.items())
