@@ -595,10 +595,9 @@ def main() -> None:
     worlds = args.worlds
     if args.seeds:
         presets = dict.fromkeys(WORLDS[name][0] for name in worlds)
-        worlds = [f"{preset}/{seed}" for preset in presets for seed in args.seeds]
-        WORLDS.update(
-            {name: tuple(name.split("/")[:1]) + (int(name.split("/")[1]),) for name in worlds}
-        )
+        seeded = {f"{p}/{seed}": (p, seed) for p in presets for seed in args.seeds}
+        WORLDS.update(seeded)
+        worlds = list(seeded)
     if args.calibration_only is not None:
         results = []
         for size in args.calibration_only or [6000, 20_000]:

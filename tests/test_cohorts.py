@@ -192,9 +192,8 @@ def test_the_ranges_refits_carry_a_drift_exactly_when_the_model_does(small_histo
     for alpha in (1.0, 0.0):  # always carried; never
         model = PersistenceModel(contract, n_jobs=1, cohort_trend_alpha=alpha).fit(rows)
         assert model.carries_trend() is (alpha == 1.0)
-        model.cohort_trend_alpha = (
-            1.0 - alpha
-        )  # the setting flipped after the fit counts for nothing
+        # the setting flipped after the fit counts for nothing
+        model.cohort_trend_alpha = 1.0 - alpha
         members = fit_ensemble(model, rows, config).members
         assert [bool(m.calibrator.cohorts_.trend) for m in members] == [alpha == 1.0] * 2
         # what the model's evidence (and so each week's briefing) says it carries
