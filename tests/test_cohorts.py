@@ -3,6 +3,9 @@ inform the week's decision (joint draws, the shortlist's shares)."""
 
 from __future__ import annotations
 
+import copy
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,6 +25,7 @@ from resilience.learn.ranges import (
     logit_normal_centre,
 )
 from resilience.learn.ranges.draws import shared_share
+from resilience.learn.ranges.table import interval_table
 from resilience.learn.split import SplitConfig, split_history
 from resilience.pipelines.train_evidence import carried_drift
 from resilience.weekly.shortlist import (
@@ -216,7 +220,7 @@ def test_the_cohort_offset_is_the_cohort_columns_contribution_and_points_still_a
     rows = test.head(400)
     explained, plain = explain(by_cohort, rows), explain(one, rows)
     column = by_cohort.cohort_feature()
-    offset = by_cohort.calibrator_.offset(by_cohort.prepare(rows))
+    offset = by_cohort.calibrator_.offset(by_cohort.prepare(rows), by_cohort.dates_of(rows))
     assert column == "line_type" and np.ptp(offset) > 0 and one.cohort_feature() is None
     difference = explained.contributions - plain.contributions  # the trees are the same
     np.testing.assert_allclose(difference[column], offset, atol=1e-9)
@@ -295,3 +299,68 @@ def test_the_shortlist_split_says_which_places_are_sure():
         p, harm, 5.0, 3, ranks, components(p, 0.1, 0.4), np.zeros(len(p)), DrawSettings(draws=400)
     )
     pd.testing.assert_frame_equal(table, again)  # repeatable: the same week gives the same draws
+
+
+def test_a_carried_drift_follows_each_disruptions_own_date_up_to_its_limit():
+    """A drift found in the training span goes on past the first date served: a disruption scored
+    13 weeks later is estimated closer to the truth with the drift carried to its own date than
+    with the drift stopped at the first date served; past ``carry_weeks`` it is carried no
+    further, before the first date served not at all, and without dates as before."""
+    rng = np.random.default_rng(11)
+    margin, cohort, dates, y = planted_cohorts(rng, n=12000, drift=(0.0, 0.8))
+    rows = replace(rows_of(cohort, dates, alpha=1.0), carry_weeks=26)
+    calibrator = Calibrator().fit_by_cohort(margin, y, rows)
+    served = dates.max()
+    X = pd.DataFrame({"kind": ["a", "b"]})
+
+    def offsets(weeks: float) -> np.ndarray:
+        return calibrator.offset(X, [served + pd.Timedelta(weeks=weeks)] * 2)
+
+    start = calibrator.offset(X)
+    np.testing.assert_allclose(offsets(0), start)
+    np.testing.assert_allclose(offsets(-30), start)
+    np.testing.assert_allclose(offsets(40), offsets(26))
+    assert offsets(13)[1] - start[1] > 0.1 and abs(offsets(13)[0] - start[0]) < 0.1
+    # the planted world 13 weeks past the first date served: cohort b is 0.2 log-odds higher
+    m = rng.normal(0, 1.2, 4000)
+    truth = expit(0.9 * m - 0.2 + 0.5 + 0.8 * 13 / 52.18)
+    later = pd.DataFrame({"kind": ["b"] * len(m)})
+    own = calibrator(m + calibrator.offset(later, [served + pd.Timedelta(weeks=13)] * len(m)))
+    stopped = calibrator(m + calibrator.offset(later))
+    assert abs(own.mean() - truth.mean()) < 0.5 * abs(stopped.mean() - truth.mean())
+    # a calibrator told not to carry it on gives every date the first date served's offsets
+    still = Calibrator().fit_by_cohort(margin, y, rows_of(cohort, dates, alpha=1.0))
+    np.testing.assert_allclose(
+        still.offset(X, [served + pd.Timedelta(weeks=13)] * 2), still.offset(X)
+    )
+
+
+def test_a_model_carrying_a_drift_to_the_date_scored_stays_exact_and_whole(small_history, contract):
+    """The drift carried to each disruption's own date is part of the estimate everywhere: the
+    explanation still adds up to the probability scored, the range is drawn around it, and rows
+    without a date column get the drift at the first date served (the model fitted with
+    ``cohort_drift_weeks=0``, the same trees)."""
+    split = split_history(small_history, contract, SplitConfig())
+    model = PersistenceModel(contract, n_jobs=1, cohort_trend_alpha=1.0).fit(split.train)
+    stopped = copy.copy(model)
+    stopped.calibrator_ = copy.deepcopy(model.calibrator_)
+    stopped.calibrator_.cohorts_ = replace(model.calibrator_.cohorts_, margin_per_year={})
+    rows = split.test.head(300).reset_index(drop=True)
+    p = model.persistence_probability(rows)
+    assert model.carries_trend() and np.ptp(p - stopped.persistence_probability(rows)) > 0
+    explained = explain(model, rows)
+    np.testing.assert_allclose(explained.probability, p)
+    np.testing.assert_allclose(
+        explained.points.sum(axis=1), 100 * (p - explained.baseline_probability), atol=1e-9
+    )
+    undated = rows.drop(columns=[contract.date_column])
+    np.testing.assert_allclose(
+        model.persistence_probability(undated), stopped.persistence_probability(rows)
+    )
+    ranges = fit_ensemble(model, split.train.head(3000), IntervalConfig(n_models=2, seed=3))
+    model.interval_ensemble_ = ranges
+    # each range is drawn around the probability scored (the table's own is the same)
+    pd.testing.assert_frame_equal(interval_table(model, rows), interval_table(model, rows, p))
+    assert not interval_table(model, rows).equals(
+        interval_table(model, rows, stopped.persistence_probability(rows))
+    )

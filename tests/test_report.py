@@ -652,6 +652,11 @@ def test_a_drift_the_model_carries_forward_is_named_as_an_assumption(tmp_path):
     assert "home grown lines' chances kept rising, by more than the records explain" in text
     assert "If the change has stopped, home grown lines' estimates run high." in text
     assert "imported lines' chances" not in text
+    assert "carries that change forward to the weeks it scores" in text  # a model before dates
+    manifest["model"]["cohort_drift"]["carried_weeks"] = 26.0
+    (week / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    text = visible_text(parse(html_for(week)))
+    assert "to each disruption's date, for up to 26 weeks after its records end" in text
 
 
 def test_fairness_and_decisions_are_optional(tmp_path):

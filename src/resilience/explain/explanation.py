@@ -331,7 +331,7 @@ def _explain_rows(model, frame: pd.DataFrame) -> Explanation:
     )
     X = model.prepare(frame)
     features = list(model.feature_names_)
-    raw, base, margin = log_odds_contributions(model, X, ids)
+    raw, base, margin = log_odds_contributions(model, X, ids, model.dates_of(frame))
     points, probability, baseline = to_points(raw, base, margin, model.calibrator_)
     screen = model.reason_screen_
     cohort = _cohorts(frame, contract.cohort_column)

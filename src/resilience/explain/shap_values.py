@@ -48,13 +48,14 @@ def check_model(model) -> None:
 
 
 def log_odds_contributions(
-    model, X: pd.DataFrame, ids: np.ndarray
+    model, X: pd.DataFrame, ids: np.ndarray, dates=None
 ) -> tuple[np.ndarray, float, np.ndarray]:
     """``(contributions (rows, features), base, margin (rows,))`` of prepared rows ``X``: the
     model family's exact SHAP values (:meth:`~resilience.learn.models.PersistenceModel.
-    contributions`), checked for additivity on every row (``ids`` name the rows in the error)."""
+    contributions`; ``dates``: each row's disruption date, for a drift carried to it), checked for
+    additivity on every row (``ids`` name the rows in the error)."""
     check_model(model)
-    raw, base, margin = model.contributions(X)
+    raw, base, margin = model.contributions(X, dates)
     _check_additivity(raw, base, margin, ids)
     return raw, base, margin
 

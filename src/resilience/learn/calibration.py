@@ -40,8 +40,12 @@ cohort gets the common intercept; a clear gap is kept nearly whole (``benchmarks
 (a per-cohort linear trend in time on top of the model's margin, likelihood-ratio test at the
 model's ``cohort_trend_alpha``, 0.2 by default), each intercept is taken at the date the model
 starts to serve (the last training date plus the horizon) instead of the calibration slice's own
-dates. The level is moderate evidence, not strong: the calibration slice lies months before the
-weeks scored, so a drift left out costs more than a weak one carried. Measured
+dates, and the drift goes on from there to each scored disruption's own date, for at most the
+model's ``cohort_drift_weeks`` (26; :meth:`CohortOffsets.of` with the rows' dates): a line scored
+13 weeks later gets 13 weeks more of it (``pursue_driven``: the worst line type's mean error
+4.4 -> 2.1 points at 8,000 lines, 3.9 -> 2.3 at 20,000; ``docs/cohorts.md``). The level is
+moderate evidence, not strong: the calibration slice lies months before the weeks scored, so a
+drift left out costs more than a weak one carried. Measured
 (``benchmarks/cohorts.py --calibration-only 8000 20000 --seeds 21 22 23 24``, the same trees):
 against strong evidence only (0.001), on worlds of the default mechanism (line types drifting
 apart) the worst line type of the worst world came closer (8,000 lines: 4.4 -> 3.7 points;
@@ -96,14 +100,34 @@ class CohortOffsets:
     # the share of each cohort's own deviation kept (None: intercepts used as fitted)
     between_sd: float | None = None
     kept: dict[str, float] | None = None
+    # the drift carried on past ``served_from`` to each scored disruption's own date, in margin
+    # units a year per cohort, for at most ``carry_weeks`` weeks (empty / 0: every row gets the
+    # offset at ``served_from``, as calibrators pickled before this did)
+    margin_per_year: dict[str, float] = field(default_factory=dict)
+    carry_weeks: float = 0.0
 
-    def of(self, X: pd.DataFrame) -> np.ndarray:
-        """Each row's offset from its value of the cohort column (0 for a value never fitted)."""
+    def of(self, X: pd.DataFrame, dates=None) -> np.ndarray:
+        """Each row's offset from its value of the cohort column (0 for a value never fitted),
+        plus, given each row's disruption date (``dates``), the drift carried from ``served_from``
+        to that date (at most ``carry_weeks``; none for a date before it or unknown)."""
         if self.column not in X.columns:
             return np.zeros(len(X))
         values = X[self.column].astype(object).where(X[self.column].notna(), None)
         mapped = values.map(lambda v: self.offsets.get(str(v), self.offsets.get(POOLED, 0.0)))
-        return mapped.astype(float).fillna(0.0).to_numpy()
+        offsets = mapped.astype(float).fillna(0.0).to_numpy()
+        if dates is None or not self.margin_per_year or not self.carry_weeks:
+            return offsets
+        return offsets + self._drift(values, dates)
+
+    def _drift(self, values: pd.Series, dates) -> np.ndarray:
+        """The drift past ``served_from`` of each row (margin units; 0 for a date before it)."""
+        days = (
+            pd.to_datetime(pd.Series(np.asarray(dates))) - pd.Timestamp(self.served_from)
+        ).dt.days
+        years = days.clip(lower=0, upper=7 * self.carry_weeks).fillna(0).to_numpy(float)
+        per_year = self.margin_per_year
+        slopes = values.map(lambda v: per_year.get(str(v), per_year.get(POOLED, 0.0)))
+        return slopes.astype(float).fillna(0.0).to_numpy() * years / DAYS_PER_YEAR
 
     def carried_drift(self) -> dict:
         """The drift carried to the date served: ``{"column", "per_year": {cohort: log-odds a
@@ -115,6 +139,7 @@ class CohortOffsets:
             "column": self.column,
             "per_year": {k: round(v, 4) for k, v in self.trend.items() if k != POOLED},
             "served_from": self.served_from,
+            "carried_weeks": self.carry_weeks if self.margin_per_year else 0.0,
         }
 
     def as_dict(self) -> dict:
@@ -148,6 +173,7 @@ class CohortRows:
     # are clustered by it); None: each row its own
     clusters: np.ndarray | None = None
     pooling: str = "partial"  # "partial": shrunk towards each other by their evidence; "none"
+    carry_weeks: float = 0.0  # the model's cohort_drift_weeks: the drift carried past serves_from
 
 
 class Calibrator:
@@ -212,9 +238,10 @@ class Calibrator:
         out.update({f"cohort_trend_per_year.{k}": v for k, v in per_year.items()})
         return out
 
-    def offset(self, X: pd.DataFrame) -> np.ndarray:
-        """Each row's cohort offset (margin units) from the prepared input ``X``; zeros without cohorts."""
-        return np.zeros(len(X)) if self.cohorts_ is None else self.cohorts_.of(X)
+    def offset(self, X: pd.DataFrame, dates=None) -> np.ndarray:
+        """Each row's cohort offset (margin units) from the prepared input ``X`` and, when given,
+        each row's disruption date (the drift carried to it); zeros without cohorts."""
+        return np.zeros(len(X)) if self.cohorts_ is None else self.cohorts_.of(X, dates)
 
     def __call__(self, margin: np.ndarray) -> np.ndarray:
         margin = np.asarray(margin, float)
@@ -316,6 +343,9 @@ def fit_cohort_offsets(
         served_from=str(rows.serves_from.date()) if trend else None,
         between_sd=between_sd,
         kept=None if kept is None else dict(zip(names, (float(k) for k in kept))),
+        # the calibrator maps a * margin: a drift of b log-odds is b / a in the margin
+        margin_per_year={n: b / slope for n, b in trend.items()} if rows.carry_weeks else {},
+        carry_weeks=float(rows.carry_weeks) if trend else 0.0,
     )
     return offsets, slope, level
 

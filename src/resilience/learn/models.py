@@ -85,6 +85,9 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         ``cohort_column`` when it is a model feature (:mod:`resilience.learn.calibration`)
     cohort_trend_alpha : level of the test for a per-cohort drift the intercepts are carried
         forward by (0: never)
+    cohort_drift_weeks : how far past the date the model starts to serve a carried drift follows
+        the date scored: each disruption gets the drift to its own date, up to this many weeks
+        (0: every disruption gets the drift to the first date served)
     cohort_pooling : ``"partial"`` (the cohorts' intercepts shrunk towards each other by their
         evidence, so a small calibration slice does no harm) or ``"none"`` (as fitted)
     monotone : ``{feature: +1 | -1}`` monotone constraints for LightGBM
@@ -104,6 +107,7 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
     calibration_by_cohort = False
     cohort_trend_alpha = 0.0
     cohort_pooling = "none"
+    cohort_drift_weeks = 0  # (and a drift carried only to the first date served)
     # Rows per disruption in the training frame (records as they stood: several snapshots of each,
     # resilience.learn.records); a family setting that counts rows counts disruptions with it.
     rows_per_disruption_ = 1.0
@@ -118,6 +122,7 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         calibration_by_cohort: bool = True,
         cohort_trend_alpha: float = 0.2,
         cohort_pooling: str = "partial",
+        cohort_drift_weeks: int = 26,
         monotone: dict | None = None,
         features: list | None = None,
         exclude: list | None = None,
@@ -135,6 +140,7 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         self.calibration_by_cohort = calibration_by_cohort
         self.cohort_trend_alpha = cohort_trend_alpha
         self.cohort_pooling = cohort_pooling
+        self.cohort_drift_weeks = cohort_drift_weeks
         self.monotone = monotone
         self.features = features
         self.exclude = exclude
@@ -254,6 +260,7 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
             float(self.cohort_trend_alpha),
             None if lines is None else np.asarray(pd.Series(lines).astype(str)),
             self.cohort_pooling,
+            float(self.cohort_drift_weeks),
         )
 
     def calibrate(
@@ -293,7 +300,17 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
 
     def margin(self, frame: pd.DataFrame) -> np.ndarray:
         """Uncalibrated log-odds of persistence."""
-        return self.raw_margin(self.prepare(frame))
+        return self.raw_margin(self.prepare(frame), self.dates_of(frame))
+
+    def dates_of(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """Each row's disruption date, when the calibrator carries a drift on to the date scored
+        (the offset then follows the date); None otherwise, or when ``frame`` has no date column
+        (every row then gets the drift at the first date served)."""
+        cohorts = getattr(self.calibrator_, "cohorts_", None)
+        column = self.contract.date_column
+        if cohorts is None or not cohorts.margin_per_year or column not in frame.columns:
+            return None
+        return pd.to_datetime(frame[column], errors="coerce").to_numpy()
 
     def persistence_probability(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probability that each line persists."""
@@ -326,19 +343,21 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         """Which model predicts which rows (positions in ``frame``): here, this model every row."""
         return {WHOLE: (self, np.arange(len(frame)))}
 
-    def raw_margin(self, X: pd.DataFrame) -> np.ndarray:
+    def raw_margin(self, X: pd.DataFrame, dates=None) -> np.ndarray:
         """Uncalibrated log-odds of the prepared input matrix ``X`` (:meth:`prepare`): the family's
-        margin plus the row's cohort offset (0 without cohort calibration)."""
-        return family(self.family).margin(self, X) + self.calibrator_.offset(X)
+        margin plus the row's cohort offset (0 without cohort calibration), carried to each row's
+        disruption date when ``dates`` are given (:meth:`dates_of`)."""
+        return family(self.family).margin(self, X) + self.calibrator_.offset(X, dates)
 
-    def contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, float, np.ndarray]:
+    def contributions(self, X: pd.DataFrame, dates=None) -> tuple[np.ndarray, float, np.ndarray]:
         """Exact SHAP values of the prepared rows ``X`` in log-odds: ``(contributions (rows,
         features), base, margin (rows,))``, ``base + contributions.sum(axis=1) == margin``. The
-        cohort offset (centred, so the base is the family's) is the cohort column's."""
+        cohort offset (centred, so the base is the family's; carried to each row's date when
+        ``dates`` are given) is the cohort column's."""
         raw, base, margin = family(self.family).contributions(self, X)
         column = self.cohort_feature()
         if column is not None and len(X):
-            offset = self.calibrator_.offset(X)
+            offset = self.calibrator_.offset(X, dates)
             raw[:, self.feature_names_.index(column)] += offset
             margin = margin + offset
         return raw, base, margin

@@ -313,9 +313,15 @@ def drift_carried_words(model: Mapping[str, Any], contract: DataContract) -> str
     run = " and ".join(
         f"{name.lower()} lines' estimates run {'high' if s > 0 else 'low'}" for name, s in moves
     )
+    weeks = number(drift.get("carried_weeks"))
+    forward = (
+        f"to each disruption's date, for up to {weeks:.0f} weeks after its records end"
+        if weeks
+        else "to the weeks it scores"
+    )
     return (
         f"Whether a change over time carries on. In the records it learned from, {kept}, by more "
-        f"than the records explain; the model carries that change forward to the weeks it scores. "
+        f"than the records explain; the model carries that change forward {forward}. "
         f"If the change has stopped, {run}."
     )
 
