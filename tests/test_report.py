@@ -656,7 +656,7 @@ def test_a_drift_the_model_carries_forward_is_named_as_an_assumption(tmp_path):
     manifest["model"]["cohort_drift"]["carried_weeks"] = 26.0
     (week / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     text = visible_text(parse(html_for(week)))
-    assert "to each disruption's date, for up to 26 weeks after its records end" in text
+    assert "to each disruption's date, for up to 26 weeks after it was trained" in text
 
 
 def test_fairness_and_decisions_are_optional(tmp_path):

@@ -315,7 +315,7 @@ def drift_carried_words(model: Mapping[str, Any], contract: DataContract) -> str
     )
     weeks = number(drift.get("carried_weeks"))
     forward = (
-        f"to each disruption's date, for up to {weeks:.0f} weeks after its records end"
+        f"to each disruption's date, for up to {weeks:.0f} weeks after it was trained"
         if weeks
         else "to the weeks it scores"
     )
