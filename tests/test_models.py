@@ -167,6 +167,7 @@ def test_refitting_is_deterministic(contract, small_history, family, params):
         ({"calibration": "platt"}, "calibration must be one of .*'platt'"),
         ({"family": "xgboost"}, "model family must be one of .*'xgboost'"),
         ({"calibration_fraction": 1.5}, r"calibration_fraction must be in \[0, 1\)"),
+        ({"cohort_drift_weeks": -4}, r"cohort_drift_weeks must be 0-520 weeks"),
         (
             {"monotone": {"no_such_column": 1}},
             r"monotone constraint\(s\) on unknown feature\(s\): \['no_such_column'\]",

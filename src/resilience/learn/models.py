@@ -160,6 +160,11 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
             raise ResilienceError(
                 f"calibration_fraction must be in [0, 1), not {self.calibration_fraction!r}"
             )
+        if not 0 <= self.cohort_drift_weeks <= 520:
+            raise ResilienceError(
+                f"cohort_drift_weeks must be 0-520 weeks past the first date served, not "
+                f"{self.cohort_drift_weeks!r}"
+            )
         chosen = list(self.features) if self.features else list(self.contract.features)
         unknown = [f for f in chosen + list(self.exclude or []) if f not in self.contract.features]
         if unknown:
