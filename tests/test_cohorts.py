@@ -4,6 +4,7 @@ inform the week's decision (joint draws, the shortlist's shares)."""
 from __future__ import annotations
 
 import copy
+import pickle
 from dataclasses import replace
 
 import numpy as np
@@ -364,3 +365,19 @@ def test_a_model_carrying_a_drift_to_the_date_scored_stays_exact_and_whole(small
     assert not interval_table(model, rows).equals(
         interval_table(model, rows, stopped.persistence_probability(rows))
     )
+
+
+def test_offsets_pickled_before_the_drift_followed_the_date_still_score():
+    """A calibrator registered with cohort offsets before they could follow the date (its pickle
+    lacks the new fields) gives every row the offset at the first date served, as it did."""
+    rng = np.random.default_rng(5)
+    margin, cohort, dates, y = planted_cohorts(rng, n=6000, drift=(0.0, 0.8))
+    rows = replace(rows_of(cohort, dates, alpha=1.0), carry_weeks=26)
+    cohorts = Calibrator().fit_by_cohort(margin, y, rows).cohorts_
+    old = pickle.loads(pickle.dumps(cohorts))
+    del old.__dict__["margin_per_year"], old.__dict__["carry_weeks"]  # as pickled before
+    X = pd.DataFrame({"kind": ["a", "b"]})
+    later = [dates.max() + pd.Timedelta(weeks=13)] * 2
+    assert not old.follows_date() and cohorts.follows_date()
+    np.testing.assert_allclose(old.of(X, later), cohorts.of(X))
+    assert old.carried_drift()["carried_weeks"] == 0.0

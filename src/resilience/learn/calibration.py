@@ -115,9 +115,14 @@ class CohortOffsets:
         values = X[self.column].astype(object).where(X[self.column].notna(), None)
         mapped = values.map(lambda v: self.offsets.get(str(v), self.offsets.get(POOLED, 0.0)))
         offsets = mapped.astype(float).fillna(0.0).to_numpy()
-        if dates is None or not self.margin_per_year or not self.carry_weeks:
+        if dates is None or not self.follows_date():
             return offsets
         return offsets + self._drift(values, dates)
+
+    def follows_date(self) -> bool:
+        """Whether the offset goes on with each row's date (offsets pickled before they could,
+        which lack these fields, do not)."""
+        return bool(getattr(self, "margin_per_year", None) and getattr(self, "carry_weeks", 0))
 
     def _drift(self, values: pd.Series, dates) -> np.ndarray:
         """The drift past ``served_from`` of each row (margin units; 0 for a date before it)."""
@@ -139,7 +144,7 @@ class CohortOffsets:
             "column": self.column,
             "per_year": {k: round(v, 4) for k, v in self.trend.items() if k != POOLED},
             "served_from": self.served_from,
-            "carried_weeks": self.carry_weeks if self.margin_per_year else 0.0,
+            "carried_weeks": self.carry_weeks if self.follows_date() else 0.0,
         }
 
     def as_dict(self) -> dict:

@@ -107,7 +107,7 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
     calibration_by_cohort = False
     cohort_trend_alpha = 0.0
     cohort_pooling = "none"
-    cohort_drift_weeks = 0  # (and a drift carried only to the first date served)
+    cohort_drift_weeks = 0  # models pickled before it carry a drift to the first date served
     # Rows per disruption in the training frame (records as they stood: several snapshots of each,
     # resilience.learn.records); a family setting that counts rows counts disruptions with it.
     rows_per_disruption_ = 1.0
@@ -313,7 +313,7 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         (every row then gets the drift at the first date served)."""
         cohorts = getattr(self.calibrator_, "cohorts_", None)
         column = self.contract.date_column
-        if cohorts is None or not cohorts.margin_per_year or column not in frame.columns:
+        if cohorts is None or not cohorts.follows_date() or column not in frame.columns:
             return None
         return pd.to_datetime(frame[column], errors="coerce").to_numpy()
 
