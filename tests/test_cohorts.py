@@ -321,6 +321,8 @@ def test_a_carried_drift_follows_each_disruptions_own_date_up_to_its_limit():
     np.testing.assert_allclose(offsets(0), start)
     np.testing.assert_allclose(offsets(-30), start)
     np.testing.assert_allclose(offsets(40), offsets(26))
+    zoned = pd.Series([served + pd.Timedelta(weeks=13)] * 2).dt.tz_localize("Europe/London")
+    np.testing.assert_allclose(calibrator.offset(X, zoned), offsets(13))
     assert offsets(13)[1] - start[1] > 0.1 and abs(offsets(13)[0] - start[0]) < 0.1
     # the planted world 13 weeks past the first date served: cohort b is 0.2 log-odds higher
     m = rng.normal(0, 1.2, 4000)

@@ -126,9 +126,10 @@ class CohortOffsets:
 
     def _drift(self, values: pd.Series, dates) -> np.ndarray:
         """The drift past ``served_from`` of each row (margin units; 0 for a date before it)."""
-        days = (
-            pd.to_datetime(pd.Series(np.asarray(dates))) - pd.Timestamp(self.served_from)
-        ).dt.days
+        when = pd.to_datetime(pd.Series(dates).reset_index(drop=True), errors="coerce")
+        if when.dt.tz is not None:  # a zoned date is its own wall-clock day, as the extract reads
+            when = when.dt.tz_localize(None)
+        days = (when - pd.Timestamp(self.served_from)).dt.days
         years = days.clip(lower=0, upper=7 * self.carry_weeks).fillna(0).to_numpy(float)
         per_year = self.margin_per_year
         slopes = values.map(lambda v: per_year.get(str(v), per_year.get(POOLED, 0.0)))
