@@ -83,8 +83,7 @@ def _fit(recipe, frame: pd.DataFrame, y: np.ndarray, seed: int):
 def _importance(recipe, fits: pd.DataFrame, y, seed: int, shap: pd.DataFrame, concept_map):
     """Mean |SHAP| per feature, then per concept, on ``shap`` of the recipe fitted on ``fits``."""
     fitted = _fit(recipe, fits, y, seed)
-    X, dates = fitted.prepare(shap), fitted.dates_of(shap)
-    raw, _, _ = log_odds_contributions(fitted, X, np.arange(len(shap)), dates)
+    raw, _, _ = log_odds_contributions(fitted, fitted.prepare(shap), np.arange(len(shap)))
     return np.concatenate([np.abs(raw).mean(axis=0), np.abs(raw @ concept_map.matrix).mean(axis=0)])
 
 

@@ -113,8 +113,7 @@ class CohortOffsets:
         if self.column not in X.columns:
             return np.zeros(len(X))
         values = X[self.column].astype(object).where(X[self.column].notna(), None)
-        mapped = values.map(lambda v: self.offsets.get(str(v), self.offsets.get(POOLED, 0.0)))
-        offsets = mapped.astype(float).fillna(0.0).to_numpy()
+        offsets = _by_cohort(values, self.offsets)
         if dates is None or not self.follows_date():
             return offsets
         return offsets + self._drift(values, dates)
@@ -131,9 +130,7 @@ class CohortOffsets:
             when = when.dt.tz_localize(None)
         days = (when - pd.Timestamp(self.served_from)).dt.days
         years = days.clip(lower=0, upper=7 * self.carry_weeks).fillna(0).to_numpy(float)
-        per_year = self.margin_per_year
-        slopes = values.map(lambda v: per_year.get(str(v), per_year.get(POOLED, 0.0)))
-        return slopes.astype(float).fillna(0.0).to_numpy() * years / DAYS_PER_YEAR
+        return _by_cohort(values, self.margin_per_year) * years / DAYS_PER_YEAR
 
     def carried_drift(self) -> dict:
         """The drift carried to the date served: ``{"column", "per_year": {cohort: log-odds a
@@ -256,6 +253,13 @@ class Calibrator:
         if self.method == "isotonic":
             return self.isotonic_.predict(margin.reshape(-1))
         return expit(margin)
+
+
+def _by_cohort(values: pd.Series, table: dict[str, float]) -> np.ndarray:
+    """Each row's entry of ``table`` by its cohort value (the pooled entry for a value without
+    its own, 0 for a value never fitted or missing)."""
+    mapped = values.map(lambda v: table.get(str(v), table.get(POOLED, 0.0)))
+    return mapped.astype(float).fillna(0.0).to_numpy()
 
 
 def _levels(values: np.ndarray, y: np.ndarray) -> list[str]:

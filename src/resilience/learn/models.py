@@ -315,12 +315,16 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         column = self.contract.date_column
         if cohorts is None or not cohorts.follows_date() or column not in frame.columns:
             return None
-        return pd.to_datetime(frame[column], errors="coerce").to_numpy()
+        return frame[column].to_numpy()  # read as dates by the offsets (CohortOffsets.of)
 
     def persistence_probability(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probability that each line persists."""
-        margin = self.margin(frame)  # checks the model is fitted
-        return self.calibrator_(margin)
+        return self.probability_of(self.prepare(frame), frame)  # prepare checks it is fitted
+
+    def probability_of(self, X: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
+        """:meth:`persistence_probability` of the rows of ``frame`` from their input matrix ``X``
+        (:meth:`prepare`) already made: for a caller that needs ``X`` itself too."""
+        return self.calibrator_(self.raw_margin(X, self.dates_of(frame)))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         p = self.persistence_probability(frame)

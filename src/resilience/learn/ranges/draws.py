@@ -52,7 +52,7 @@ def model_groups(model, frame: pd.DataFrame, X: pd.DataFrame) -> np.ndarray:
     """:func:`draw_groups` of the rows of ``frame`` (``X``: their input matrix) by ``model``."""
     column = model.contract.cohort_column
     cohort = frame[column].to_numpy() if column and column in frame.columns else None
-    return draw_groups(cohort, model.calibrator_(model.raw_margin(X, model.dates_of(frame))))
+    return draw_groups(cohort, model.probability_of(X, frame))
 
 
 def shared_share(errors: np.ndarray, groups: np.ndarray) -> float:
@@ -81,7 +81,7 @@ def _components(model, frame: pd.DataFrame, probability, ensemble: IntervalEnsem
         return None
     X = model.prepare(frame.reset_index(drop=True))
     if probability is None:
-        probability = model.calibrator_(model.raw_margin(X, model.dates_of(frame)))
+        probability = model.probability_of(X, frame)
     refit = spread(model, ensemble, X) ** 2
     share = float(ensemble.refit_shared_share)
     shared = np.sqrt(share * refit + ensemble.shared_sd**2)

@@ -177,7 +177,7 @@ def fit_ensemble(model, frame: pd.DataFrame, config: IntervalConfig) -> Interval
     reference = None
     if config.resample == "parametric":
         reference = Member(model.estimator_, model.calibrator_)  # the model itself
-        probability = model.calibrator_(model.raw_margin(X, model.dates_of(frame)))
+        probability = model.probability_of(X, frame)
     members = []
     for b in range(config.n_models):
         if reference is not None:

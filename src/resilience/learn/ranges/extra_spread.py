@@ -108,7 +108,7 @@ def estimate_extra_spread(
     held_out = held_out.reset_index(drop=True)
     if not len(held_out):
         return 0.0, _details(0, 0, (0.0, 0.0, 0.0), "no test period")
-    offset = logit(model.calibrator_(model.raw_margin(X, model.dates_of(held_out))))
+    offset = logit(model.probability_of(X, held_out))
     cohort = (
         held_out[contract.cohort_column].to_numpy() if contract.cohort_column in held_out else None
     )

@@ -65,7 +65,7 @@ def by_route(model, frame: pd.DataFrame, probability, ensembles, build) -> pd.Da
 def _table(model, frame: pd.DataFrame, probability, ensemble: IntervalEnsemble) -> pd.DataFrame:
     X = model.prepare(frame.reset_index(drop=True))
     if probability is None:
-        probability = model.calibrator_(model.raw_margin(X, model.dates_of(frame)))
+        probability = model.probability_of(X, frame)
     low, high = bounds(
         np.asarray(probability, float),
         np.hypot(spread(model, ensemble, X), incompleteness_spread(ensemble, X)),
