@@ -77,6 +77,7 @@ def main() -> None:
     test = world.split.test.reset_index(drop=True)
     lines = train[world.contract.line_column]
     fits: dict = {}
+    names: list[str] = []
 
     def points(sample: int | None, seed: int) -> np.ndarray:
         """(test lines, concepts) points of one fit; ``sample``: which 90% of the lines (None: all)."""
@@ -86,8 +87,9 @@ def main() -> None:
                 rng = np.random.default_rng([7, sample])
                 rows = train[line_resample(lines, 0.9, rng)].reset_index(drop=True)
             model = PersistenceModel(world.contract, random_state=seed).fit(rows)
-            fits[sample, seed] = explain(model, test).concept_matrix("points")
-            fits["names"] = explain(model, test.head(1)).concept_map.names
+            explained = explain(model, test)
+            fits[sample, seed] = explained.concept_matrix("points")
+            names[:] = explained.concept_map.names  # the data config's concepts, the same each fit
         return fits[sample, seed]
 
     r, k = range(args.reruns), range(args.bag)
@@ -112,7 +114,7 @@ def main() -> None:
         f"  page 1's main reasons, both: raising {changed([main_reason(m, 1) for m in both]):.1%}, "
         f"lowering {changed([main_reason(m, -1) for m in both]):.1%}"
     )
-    names, tops = fits["names"], [top(m) for m in both]
+    tops = [top(m) for m in both]
     moves: collections.Counter = collections.Counter()
     for i, j in itertools.combinations(r, 2):
         differ = tops[i] != tops[j]
