@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from resilience.core.errors import ResilienceError
 from resilience.data.synthetic import generate_world
 from resilience.data.validate import validate_frame
-from resilience.governance.card import collect_facts, render
+from resilience.governance.card import carried_drift_words, collect_facts, render
 from resilience.governance.fairness import (
     fairness_flags,
     group_calibration,
@@ -282,6 +282,42 @@ def test_the_card_reports_each_features_pass_rate_over_the_screens_resamples(tra
     assert f"| customer contacts | {contacts['ratio']:.2f} | 100% | yes |" in card
 
 
+def test_the_card_states_a_drift_the_calibrator_carries_as_a_limitation(trained, mlflow_at):
+    """A drift between kinds of line that the model carries past its training is an assumption
+    the card states with its numbers, how far it is carried, and what follows if it stopped."""
+    drift = {
+        "column": "line_type",
+        "per_year": {"home_grown": 0.2213, "imported": -0.04},
+        "served_from": "2026-03-02",
+        "carried_weeks": 26.0,
+    }
+    words = carried_drift_words(drift, "0.0031")
+    assert words is not None
+    for part in (
+        "home_grown +0.22",
+        "imported -0.04",
+        "p = 0.0031",
+        "at most 26 weeks after 2026-03-02",
+    ):
+        assert part in words, part
+    assert "at its level on 2026-03-02" in carried_drift_words({**drift, "carried_weeks": 0.0})
+    assert carried_drift_words({}) is None and carried_drift_words(None) is None
+    assert carried_drift_words({**drift, "per_year": {}}) is None
+    # the shared champion's card says it exactly when the model's own evidence carries a drift
+    mlflow_at(trained)
+    facts = collect_facts("line-resilience", "1", {"review_months": 6})
+    evidence = vetting.load_vetted_model("models:/line-resilience/1").evidence
+    assert (facts["carried_drift"] is None) == (not evidence.cohort_drift.get("per_year"))
+    for carried in (None, words):
+        documents = render({**facts, "carried_drift": carried})
+        limits = documents["model_card.md"].split("## Known limitations")[1]
+        assert (carried is not None) == ("drift between kinds of line" in limits)
+        assert carried is None or carried in limits
+        assert (carried is not None) == (
+            "drift between kinds of line" in documents["model_card.html"]
+        )
+
+
 def test_changing_a_run_metric_changes_the_card(registered):
     uri, result, governance = registered
     MlflowClient(uri).log_metric(result.run_id, "test_roc_auc", 0.6123)
@@ -445,6 +481,9 @@ def test_hostile_text_is_inert_in_every_template(registered, tmp_path, monkeypat
     facts["features"][0]["label_text"] = HOSTILE
     facts["model"]["decision_reason"] = HOSTILE
     facts["data"]["input"] = HOSTILE
+    facts["carried_drift"] = carried_drift_words(
+        {"column": HOSTILE, "per_year": {HOSTILE: 0.3}, "served_from": HOSTILE, "carried_weeks": 26}
+    )
     documents = render(facts)
     week = write_fake_week(tmp_path / "2026-W47", hostile=True)
     documents["report.html"] = render_html(report_context(load_week(week), None))

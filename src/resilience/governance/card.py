@@ -164,7 +164,41 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
         "family_level": params.get("evaluation.fairness_family_level", "0.025"),
         "cohort_level": params.get("evaluation.fairness_cohort_level", "0.02"),
         "screen": _screen(run.info.run_id, contract, params),
+        "carried_drift": carried_drift_words(
+            _evidence_field(run.info.run_id, "cohort_drift"),
+            params.get("model.calibration.cohort_trend_p_value"),
+        ),
     }
+
+
+def _evidence_field(run_id: str, name: str) -> Any:
+    """One field of the evidence logged beside the model (None for a run without it)."""
+    text = runs.artifact_text(run_id, f"{runs.EVIDENCE_DIR}/{runs.EVIDENCE_JSON}")
+    return json.loads(text).get(name) if text else None
+
+
+def carried_drift_words(drift: Any, p_value: Any = None) -> str | None:
+    """The limitation a carried drift between cohorts sets (the evidence's ``cohort_drift``), in
+    words with its numbers; None when the calibrator carries none. The weekly briefing says the
+    same to commanders without the numbers (``resilience.report.trust``)."""
+    per_year = drift.get("per_year") if isinstance(drift, dict) else None
+    if not per_year:
+        return None
+    moves = "; ".join(f"{value} {float(slope):+.2f}" for value, slope in sorted(per_year.items()))
+    test = f", drift test p = {float(p_value):.2g}" if p_value not in (None, "") else ""
+    weeks = float(drift.get("carried_weeks") or 0)
+    forward = (
+        f"to each disruption's own date, for at most {weeks:.0f} weeks after "
+        f"{drift.get('served_from')}"
+        if weeks
+        else f"at its level on {drift.get('served_from')} to every week it scores"
+    )
+    return (
+        f"A drift between kinds of line is assumed to go on: in the training span, the "
+        f"{drift.get('column')} levels moved by more than the records explain (log-odds a year: "
+        f"{moves}{test}); the calibrator carries that drift {forward}. If the drift has stopped, "
+        "the kinds whose chances were rising are estimated too high, and those falling too low."
+    )
 
 
 def _screen(run_id: str, contract: DataContract, params: dict) -> dict | None:
