@@ -148,12 +148,12 @@ def test_a_drift_carries_the_intercepts_to_the_date_served_only_when_the_test_fi
     rng = np.random.default_rng(4)
     margin, cohort, dates, y = planted_cohorts(rng, n=12000, drift=(0.0, 0.8))
     levels = ["a", "b"]
-    slopes, p_value = cohort_trend(margin, y, rows_of(cohort, dates), levels)
+    slopes, p_value, _ = cohort_trend(margin, y, rows_of(cohort, dates), levels)
     assert p_value < 0.001 and slopes["b"] - slopes["a"] == pytest.approx(0.8, abs=0.3)
     margin, cohort, dates, y = planted_cohorts(rng, n=12000)
-    slopes, p_value = cohort_trend(margin, y, rows_of(cohort, dates), levels)
+    slopes, p_value, _ = cohort_trend(margin, y, rows_of(cohort, dates), levels)
     assert slopes == {} and p_value > 0.001
-    assert cohort_trend(margin, y, rows_of(cohort, dates, alpha=0.0), levels) == ({}, None)
+    assert cohort_trend(margin, y, rows_of(cohort, dates, alpha=0.0), levels) == ({}, None, {})
     # a run records whether a drift was carried (model.calibration.* params): the test's p-value,
     # and the slopes only when carried
     carried = Calibrator().fit_by_cohort(margin, y, rows_of(cohort, dates, alpha=1.0)).summary()
@@ -366,6 +366,79 @@ def test_a_model_carrying_a_drift_to_the_date_scored_stays_exact_and_whole(small
     pd.testing.assert_frame_equal(interval_table(model, rows), interval_table(model, rows, p))
     assert not interval_table(model, rows).equals(
         interval_table(model, rows, stopped.persistence_probability(rows))
+    )
+
+
+def test_the_carried_drifts_own_error_is_its_trend_standard_error_times_the_years_carried():
+    """The slope a calibrator carries is an estimate: across planted worlds its reported standard
+    error matches how much the slope really varies, and each row's drift error is that times the
+    years it is carried (none at the first date served or before it, capped at ``carry_weeks``,
+    none without dates or for offsets pickled before the errors were kept)."""
+    rng = np.random.default_rng(21)
+    slopes, errors = [], []
+    for _ in range(30):
+        margin, cohort, dates, y = planted_cohorts(rng, n=4000, drift=(0.0, 0.8))
+        cohorts = (
+            Calibrator()
+            .fit_by_cohort(margin, y, replace(rows_of(cohort, dates, alpha=1.0), carry_weeks=26))
+            .cohorts_
+        )
+        slopes.append(cohorts.trend["b"])
+        errors.append(cohorts.trend_se["b"])
+    assert np.mean(errors) == pytest.approx(np.std(slopes, ddof=1), rel=0.35)
+    X = pd.DataFrame({"kind": ["a", "b"]})
+    served = pd.Timestamp(cohorts.served_from)
+
+    def sd(weeks: float) -> np.ndarray:
+        return cohorts.drift_sd(X, [served + pd.Timedelta(weeks=weeks)] * 2)
+
+    np.testing.assert_allclose(sd(13), [cohorts.trend_se[k] * 13 * 7 / 365.25 for k in "ab"])
+    np.testing.assert_allclose(sd(0), 0)
+    np.testing.assert_allclose(sd(-10), 0)
+    np.testing.assert_allclose(sd(40), sd(26))
+    np.testing.assert_allclose(cohorts.drift_sd(X), 0)
+    old = pickle.loads(pickle.dumps(cohorts))
+    del old.__dict__["trend_se"]  # as pickled before
+    np.testing.assert_allclose(old.drift_sd(X, [served + pd.Timedelta(weeks=13)] * 2), 0)
+    stopped = replace(cohorts, carry_weeks=0.0)  # a drift held at the first date: no error grows
+    np.testing.assert_allclose(stopped.drift_sd(X, [served + pd.Timedelta(weeks=13)] * 2), 0)
+
+
+def test_a_range_widens_with_the_distance_a_drift_is_carried(small_history, contract):
+    """A line scored further past the first date served carries more of the drift's own error:
+    its range is wider, by exactly that error added to the rest, and no wider once the drift is
+    carried no further; a model that carries no drift gives the same range at every date."""
+    split = split_history(small_history, contract, SplitConfig())
+    model = PersistenceModel(contract, n_jobs=1, cohort_trend_alpha=1.0).fit(split.train)
+    model.interval_ensemble_ = fit_ensemble(
+        model, split.train.head(3000), IntervalConfig(n_models=2, seed=3)
+    )
+    cohorts = model.calibrator_.cohorts_
+    assert cohorts.follows_date() and cohorts.trend_se
+    rows = split.test.head(200).reset_index(drop=True)
+    served = pd.Timestamp(cohorts.served_from)
+
+    def at(weeks: float) -> pd.DataFrame:
+        moved = rows.assign(**{contract.date_column: served + pd.Timedelta(weeks=weeks)})
+        p = np.full(len(moved), 0.5)  # one centre, so only the spread differs between dates
+        table = interval_table(model, moved, p)
+        return table["probability_high"] - table["probability_low"]
+
+    start, later, capped = at(0), at(20), at(26)
+    assert (later >= start - 1e-12).all() and (later > start + 1e-6).any()
+    np.testing.assert_allclose(at(60), capped)
+    X = model.prepare(rows)
+    moved = rows.assign(**{contract.date_column: served + pd.Timedelta(weeks=20)})
+    drift = model.drift_sd_of(X, moved)
+    np.testing.assert_allclose(
+        drift, np.abs(X[cohorts.column].astype(str).map(cohorts.trend_se)) * 20 * 7 / 365.25
+    )
+    held = copy.copy(model)
+    held.calibrator_ = copy.deepcopy(model.calibrator_)
+    held.calibrator_.cohorts_ = replace(cohorts, carry_weeks=0.0)
+    moved_p = interval_table(held, moved, np.full(len(moved), 0.5))
+    np.testing.assert_allclose(
+        moved_p["probability_high"] - moved_p["probability_low"], start, atol=1e-12
     )
 
 

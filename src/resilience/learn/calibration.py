@@ -105,6 +105,9 @@ class CohortOffsets:
     # offset at ``served_from``, as calibrators pickled before this did)
     margin_per_year: dict[str, float] = field(default_factory=dict)
     carry_weeks: float = 0.0
+    # the trend's standard error per cohort (log-odds a year): the carried drift's own uncertainty,
+    # which grows with the distance carried (empty: calibrators pickled before it, none added)
+    trend_se: dict[str, float] = field(default_factory=dict)
 
     def of(self, X: pd.DataFrame, dates=None) -> np.ndarray:
         """Each row's offset from its value of the cohort column (0 for a value never fitted),
@@ -125,12 +128,27 @@ class CohortOffsets:
 
     def _drift(self, values: pd.Series, dates) -> np.ndarray:
         """The drift past ``served_from`` of each row (margin units; 0 for a date before it)."""
+        return _by_cohort(values, self.margin_per_year) * self._years_carried(dates)
+
+    def _years_carried(self, dates) -> np.ndarray:
+        """Each row's years past ``served_from``, at most ``carry_weeks`` (0 before it or unknown)."""
         when = pd.to_datetime(pd.Series(dates).reset_index(drop=True), errors="coerce")
         if when.dt.tz is not None:  # a zoned date is its own wall-clock day, as the extract reads
             when = when.dt.tz_localize(None)
         days = (when - pd.Timestamp(self.served_from)).dt.days
-        years = days.clip(lower=0, upper=7 * self.carry_weeks).fillna(0).to_numpy(float)
-        return _by_cohort(values, self.margin_per_year) * years / DAYS_PER_YEAR
+        return days.clip(lower=0, upper=7 * self.carry_weeks).fillna(0).to_numpy(float) / (
+            DAYS_PER_YEAR
+        )
+
+    def drift_sd(self, X: pd.DataFrame, dates=None) -> np.ndarray:
+        """The standard error of each row's carried drift, in calibrated log-odds: its cohort's
+        trend standard error times the years carried (0 without dates, a drift that does not
+        follow the date, or standard errors: offsets pickled before they were kept)."""
+        se = getattr(self, "trend_se", None)
+        if dates is None or not self.follows_date() or not se or self.column not in X.columns:
+            return np.zeros(len(X))
+        values = X[self.column].astype(object).where(X[self.column].notna(), None)
+        return np.abs(_by_cohort(values, se)) * self._years_carried(dates)
 
     def carried_drift(self) -> dict:
         """The drift carried to the date served: ``{"column", "per_year": {cohort: log-odds a
@@ -241,6 +259,12 @@ class Calibrator:
         out.update({f"cohort_trend_per_year.{k}": v for k, v in per_year.items()})
         return out
 
+    def drift_sd(self, X: pd.DataFrame, dates=None) -> np.ndarray:
+        """Each row's uncertainty of the drift carried to its date (:meth:`CohortOffsets.drift_sd`;
+        zeros without cohorts)."""
+        cohorts = self.cohorts_
+        return np.zeros(len(X)) if cohorts is None else cohorts.drift_sd(X, dates)
+
     def offset(self, X: pd.DataFrame, dates=None) -> np.ndarray:
         """Each row's cohort offset (margin units) from the prepared input ``X`` and, when given,
         each row's disruption date (the drift carried to it); zeros without cohorts."""
@@ -282,12 +306,13 @@ def _indicators(values: np.ndarray, levels: list[str]) -> np.ndarray:
 
 def cohort_trend(margin: np.ndarray, y: np.ndarray, rows: CohortRows, levels: list[str]):
     """Per-cohort linear trend in time (log-odds per year, at the date served) on the rows the model
-    was fitted on, beyond its margin: ``({cohort: slope}, p-value)``; no slopes when the
+    was fitted on, beyond its margin: ``({cohort: slope}, p-value, {cohort: standard error})``; no
+    slopes (nor errors) when the
     likelihood-ratio test does not pass ``rows.trend_alpha`` (or it is 0); at 1 the slopes are
     kept whatever the test says (the ranges' refits of a model that carries a trend)."""
     pos = rows.fit_pos
     if rows.trend_alpha <= 0 or len(pos) < 2 * COHORT_MIN_ROWS:
-        return {}, None
+        return {}, None, {}
     years = (
         pd.to_datetime(rows.dates.iloc[pos]) - rows.serves_from
     ).dt.days.to_numpy() / DAYS_PER_YEAR
@@ -296,14 +321,18 @@ def cohort_trend(margin: np.ndarray, y: np.ndarray, rows: CohortRows, levels: li
     reduced = fit_logistic(base, y[pos])
     full = fit_logistic(np.column_stack([base, groups * years[:, None]]), y[pos])
     if not (reduced.converged and full.converged):
-        return {}, None
+        return {}, None, {}
     statistic = max(2 * (full.log_likelihood - reduced.log_likelihood), 0.0)
     p_value = float(chi2.sf(statistic, groups.shape[1]))
     if p_value >= rows.trend_alpha and rows.trend_alpha < 1:  # 1: carried whatever the test says
-        return {}, p_value
+        return {}, p_value, {}
     names = levels + ([POOLED] if groups.shape[1] > len(levels) else [])
-    slopes = full.coef[base.shape[1] :]
-    return {name: float(s) for name, s in zip(names, slopes)}, p_value
+    slopes, errors = full.coef[base.shape[1] :], full.se[base.shape[1] :]
+    return (
+        {name: float(s) for name, s in zip(names, slopes)},
+        p_value,
+        {name: float(e) for name, e in zip(names, errors)},
+    )
 
 
 def fit_cohort_offsets(
@@ -316,7 +345,7 @@ def fit_cohort_offsets(
     levels = _levels(rows.values[cal], y[cal])
     if len(levels) < 2:
         return None
-    trend, p_value = cohort_trend(margin, y, rows, levels)
+    trend, p_value, trend_se = cohort_trend(margin, y, rows, levels)
     groups = _indicators(rows.values[cal], levels)
     names = levels + ([POOLED] if groups.shape[1] > len(levels) else [])
     years = (
@@ -356,6 +385,7 @@ def fit_cohort_offsets(
         # the calibrator maps a * margin: a drift of b log-odds is b / a in the margin
         margin_per_year={n: b / slope for n, b in trend.items()} if rows.carry_weeks else {},
         carry_weeks=float(rows.carry_weeks) if trend else 0.0,
+        trend_se=trend_se if rows.carry_weeks else {},
     )
     return offsets, slope, level
 

@@ -326,6 +326,12 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         (:meth:`prepare`) already made: for a caller that needs ``X`` itself too."""
         return self.calibrator_(self.raw_margin(X, self.dates_of(frame)))
 
+    def drift_sd_of(self, X: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
+        """The standard error (calibrated log-odds) of the drift carried to each row's date
+        (:meth:`Calibrator.drift_sd`): what a range adds for a trend taken beyond the data; zeros
+        for a model that carries none."""
+        return self.calibrator_.drift_sd(X, self.dates_of(frame))
+
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         p = self.persistence_probability(frame)
         return np.column_stack([1 - p, p])

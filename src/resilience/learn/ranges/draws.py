@@ -84,7 +84,8 @@ def _components(model, frame: pd.DataFrame, probability, ensemble: IntervalEnsem
         probability = model.probability_of(X, frame)
     refit = spread(model, ensemble, X) ** 2
     share = float(ensemble.refit_shared_share)
-    shared = np.sqrt(share * refit + ensemble.shared_sd**2)
+    # a carried drift's error is its cohort's trend error: shared by the cohort's lines
+    shared = np.sqrt(share * refit + ensemble.shared_sd**2 + model.drift_sd_of(X, frame) ** 2)
     own = np.sqrt((1 - share) * refit + ensemble.unobserved_sd**2)
     centre = logit_normal_centre(np.asarray(probability, float), np.hypot(shared, own))
     return pd.DataFrame(dict(zip(COMPONENT_COLUMNS, (centre, shared, own))))

@@ -117,12 +117,14 @@ def estimate_extra_spread(
     )
     counts = np.bincount(groups)
     group_error = np.stack([np.bincount(groups, row) / np.maximum(counts, 1) for row in errors])
+    # a carried drift's own error is known too: shared by a group's rows (one trend per cohort)
+    drift = np.bincount(groups, model.drift_sd_of(X, held_out) ** 2) / np.maximum(counts, 1)
     parts = [
         (
             offset,
             held_out[contract.label].astype(int).to_numpy(),
             groups,
-            (group_error**2).mean(axis=0),
+            (group_error**2).mean(axis=0) + drift,
         )
     ]
     tau, low, high = _profile(parts, max_extra_sd, prior_sd)

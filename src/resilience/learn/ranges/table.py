@@ -66,12 +66,12 @@ def _table(model, frame: pd.DataFrame, probability, ensemble: IntervalEnsemble) 
     X = model.prepare(frame.reset_index(drop=True))
     if probability is None:
         probability = model.probability_of(X, frame)
-    low, high = bounds(
-        np.asarray(probability, float),
-        np.hypot(spread(model, ensemble, X), incompleteness_spread(ensemble, X)),
-        ensemble.z,
-        ensemble.extra_sd,
+    known = np.sqrt(  # the refits', the record's incompleteness and the carried drift's
+        spread(model, ensemble, X) ** 2
+        + incompleteness_spread(ensemble, X) ** 2
+        + model.drift_sd_of(X, frame) ** 2
     )
+    low, high = bounds(np.asarray(probability, float), known, ensemble.z, ensemble.extra_sd)
     return pd.DataFrame(
         {
             "probability_low": low,
