@@ -214,6 +214,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _makefile_setting(name: str) -> str:
+    """A ``NAME ?= value`` default of the project's Makefile."""
+    import re
+
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    return re.search(rf"^{name} \?= (\S+)$", makefile, flags=re.MULTILINE).group(1)
+
+
+# the servers run as `make mlflow-ui` runs MLflow's UI: without MLflow's job runner
+MLFLOW_JOBS = _makefile_setting("MLFLOW_JOBS")
+
+
 @contextlib.contextmanager
 def serving_mlflow(command: str, *options: str, cwd: Path) -> Iterator[str]:
     """``mlflow <command>`` (``server`` or ``ui``) on a free local port with ``options``; yields its
@@ -227,6 +239,7 @@ def serving_mlflow(command: str, *options: str, cwd: Path) -> Iterator[str]:
     server = subprocess.Popen(
         [str(BIN / "mlflow"), command, "--host", "127.0.0.1", "--port", str(port), *options],
         cwd=cwd,
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": MLFLOW_JOBS},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -51,3 +51,14 @@ def test_demo_installs_the_runtime_and_test_adds_the_test_extra():
         ".venv/bin/pip install --quiet -e .",
         '.venv/bin/pip install --quiet -e ".[test,tactics]"',
     ]
+
+
+def test_the_mlflow_ui_runs_without_mlflows_job_runner_unless_asked():
+    """`make mlflow-ui` starts MLflow's UI without the job runner's extra processes (MLflow's GenAI
+    jobs, unused here); the tests' servers run the same way (conftest reads the same setting)."""
+    from conftest import MLFLOW_JOBS
+
+    plan = _make("--dry-run", "--always-make", "mlflow-ui")
+    assert "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false " in plan and MLFLOW_JOBS == "false"
+    asked = _make("--dry-run", "--always-make", "mlflow-ui", "MLFLOW_JOBS=true")
+    assert "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=true " in asked
