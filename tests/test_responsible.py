@@ -301,6 +301,7 @@ def test_the_card_states_a_drift_the_calibrator_carries_as_a_limitation(trained,
     ):
         assert part in words, part
     assert "at its level on 2026-03-02" in carried_drift_words({**drift, "carried_weeks": 0.0})
+    assert "drift test p < 0.0001" in carried_drift_words(drift, "0.0")  # logged to 6 decimals
     assert carried_drift_words({}) is None and carried_drift_words(None) is None
     assert carried_drift_words({**drift, "per_year": {}}) is None
     # the shared champion's card says it exactly when the model's own evidence carries a drift

@@ -185,7 +185,10 @@ def carried_drift_words(drift: Any, p_value: Any = None) -> str | None:
     if not per_year:
         return None
     moves = "; ".join(f"{value} {float(slope):+.2f}" for value, slope in sorted(per_year.items()))
-    test = f", drift test p = {float(p_value):.2g}" if p_value not in (None, "") else ""
+    test = ""
+    if p_value not in (None, ""):  # as the run logged it (6 decimals): a tiny one reads as 0
+        p = float(p_value)
+        test = ", drift test p < 0.0001" if p < 1e-4 else f", drift test p = {p:.2g}"
     weeks = float(drift.get("carried_weeks") or 0)
     forward = (
         f"to each disruption's own date, for at most {weeks:.0f} weeks after "
