@@ -136,9 +136,8 @@ class CohortOffsets:
         if when.dt.tz is not None:  # a zoned date is its own wall-clock day, as the extract reads
             when = when.dt.tz_localize(None)
         days = (when - pd.Timestamp(self.served_from)).dt.days
-        return days.clip(lower=0, upper=7 * self.carry_weeks).fillna(0).to_numpy(float) / (
-            DAYS_PER_YEAR
-        )
+        days = days.clip(lower=0, upper=7 * self.carry_weeks).fillna(0)
+        return days.to_numpy(float) / DAYS_PER_YEAR
 
     def drift_sd(self, X: pd.DataFrame, dates=None) -> np.ndarray:
         """The standard error of each row's carried drift, in calibrated log-odds: its cohort's
@@ -306,10 +305,10 @@ def _indicators(values: np.ndarray, levels: list[str]) -> np.ndarray:
 
 def cohort_trend(margin: np.ndarray, y: np.ndarray, rows: CohortRows, levels: list[str]):
     """Per-cohort linear trend in time (log-odds per year, at the date served) on the rows the model
-    was fitted on, beyond its margin: ``({cohort: slope}, p-value, {cohort: standard error})``; no
-    slopes (nor errors) when the
-    likelihood-ratio test does not pass ``rows.trend_alpha`` (or it is 0); at 1 the slopes are
-    kept whatever the test says (the ranges' refits of a model that carries a trend)."""
+    was fitted on, beyond its margin: ``({cohort: slope}, p-value, {cohort: standard error})``;
+    no slopes (nor errors) when the likelihood-ratio test does not pass ``rows.trend_alpha`` (or
+    it is 0); at 1 the slopes are kept whatever the test says (the ranges' refits of a model that
+    carries a trend)."""
     pos = rows.fit_pos
     if rows.trend_alpha <= 0 or len(pos) < 2 * COHORT_MIN_ROWS:
         return {}, None, {}
