@@ -49,7 +49,8 @@ def test_fresh_records_are_estimated_about_as_well_as_complete_ones(
     settings = TrainSettings(
         split=SplitConfig(),
         evaluation=EvaluationConfig(n_bootstrap=20),
-        screen=ScreenConfig(permutations=3, max_rows=3000),
+        # one process: the screen's process pool has its own test (tests/test_explain.py)
+        screen=ScreenConfig(permutations=3, max_rows=3000, n_jobs=1),
         intervals=IntervalConfig(n_models=4),
     )
     model = PersistenceModel(contract, n_jobs=1)
