@@ -131,6 +131,30 @@ def test_coverage_is_measured_and_the_extra_spread_is_the_test_periods(evaluated
     )
 
 
+def test_the_ranges_width_is_reported_beside_a_flat_range_of_the_same_coverage(evaluated):
+    """Beside the ranges' median width, the width of a flat range (the estimate ± one w for every
+    line) that holds the same share of true probabilities: a flat range of that width really does
+    hold that share, and the run logs both and their ratio."""
+    from resilience.learn.ranges.extra_spread import coverage
+
+    rng = np.random.default_rng(7)
+    p = rng.uniform(0.05, 0.95, 4000)
+    truth = np.clip(p + rng.normal(0, 0.08 * (1 + (p > 0.5)), len(p)), 0, 1)
+    sd = 0.08 * (1 + (p > 0.5))  # ranges that know where the estimates are worse
+    table = coverage(p - 1.28 * sd, p + 1.28 * sd, truth, p).set_index("band")
+    w = table.loc["all", "flat_width"] / 2
+    held = np.mean(np.abs(truth - p) <= w)
+    assert held == pytest.approx(table.loc["all", "coverage"], abs=0.002)
+    assert table.loc["all", "median_width"] < table.loc["all", "flat_width"]
+    # ranges as wide everywhere as a flat one: no narrower than it
+    flat = coverage(p - w, p + w, truth, p).set_index("band").loc["all"]
+    assert flat["median_width"] == pytest.approx(flat["flat_width"], rel=0.01)
+    metrics = evaluated[0].metrics
+    assert metrics["interval_width_to_flat"] == pytest.approx(
+        metrics["interval_median_width"] / metrics["interval_flat_width"]
+    )
+
+
 def test_members_are_measured_against_the_model_their_labels_came_from(small_history, contract):
     model = PersistenceModel(contract, params=FAST, early_stopping_rounds=0).fit(small_history)
     ensemble = iv.fit_ensemble(model, small_history, iv.IntervalConfig(n_models=3, seed=4))

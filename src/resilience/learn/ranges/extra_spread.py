@@ -148,28 +148,35 @@ def coverage(
     low: np.ndarray, high: np.ndarray, truth: np.ndarray, probability: np.ndarray
 ) -> pd.DataFrame:
     """Share of rows whose true probability lies in their interval: overall and per yardstick band
-    of the printed estimate, with the rows counted and the median width."""
+    of the printed estimate, with the rows counted, the median width and, beside it, the width of
+    a flat range (the estimate ± the same w for every line) holding the same share of the truths:
+    the ranges tell the reader more than a flat range only where they are narrower than it."""
     low, high, truth = (np.asarray(a, float) for a in (low, high, truth))
     inside = (truth >= low) & (truth <= high)
     bands = np.asarray(BAND_NAMES, dtype=object)[band_index(probability)]
-    frame = pd.DataFrame({"band": bands, "inside": inside, "width": high - low})
-    rows = [
+    frame = pd.DataFrame(
         {
-            "band": "all",
-            "rows": len(frame),
-            "coverage": float(inside.mean()) if len(frame) else float("nan"),
-            "median_width": float(frame["width"].median()) if len(frame) else float("nan"),
+            "band": bands,
+            "inside": inside,
+            "width": high - low,
+            "miss": np.abs(truth - np.asarray(probability, float)),
         }
+    )
+    rows = [_coverage_row("all", frame)] + [
+        _coverage_row(name, frame[frame["band"] == name])
+        for name in BAND_NAMES
+        if (frame["band"] == name).any()
     ]
-    for name in BAND_NAMES:
-        part = frame[frame["band"] == name]
-        if len(part):
-            rows.append(
-                {
-                    "band": name,
-                    "rows": len(part),
-                    "coverage": float(part["inside"].mean()),
-                    "median_width": float(part["width"].median()),
-                }
-            )
     return pd.DataFrame(rows)
+
+
+def _coverage_row(band: str, part: pd.DataFrame) -> dict:
+    """One band's coverage, median width and the width of a flat range of the same coverage."""
+    covered = float(part["inside"].mean()) if len(part) else float("nan")
+    return {
+        "band": band,
+        "rows": len(part),
+        "coverage": covered,
+        "median_width": float(part["width"].median()) if len(part) else float("nan"),
+        "flat_width": float(2 * np.quantile(part["miss"], covered)) if len(part) else float("nan"),
+    }

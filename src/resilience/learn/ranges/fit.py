@@ -135,6 +135,9 @@ def fit_ranges(
         for row in covered.to_dict("records"):
             band = "" if row["band"] == "all" else f"_{_slug(row['band'])}"
             metrics[f"interval_coverage{band}"] = row["coverage"]
+        overall = covered.set_index("band").loc["all"]
+        metrics["interval_flat_width"] = float(overall["flat_width"])  # same coverage, one width
+        metrics["interval_width_to_flat"] = float(overall["median_width"] / overall["flat_width"])
     log.info(
         "intervals: extra log-odds sd %.2f estimated + %.2f assumed, coverage %s",
         metrics["interval_estimated_sd"],
