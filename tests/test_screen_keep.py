@@ -73,23 +73,26 @@ def test_keep_ratio_lies_between_the_null_and_the_bar_to_enter(keep_ratio):
 def test_training_reads_the_registered_champion_s_screen(trained, mlflow_at):
     """A run that registers keeps its verdicts from the champion it will be compared with; a run
     that registers nothing, or keeps nothing, does not read the store."""
-    from resilience.pipelines.train import TrainSettings, champion_screen
+    from resilience.pipelines.train import TrainSettings, champion_screen, registered_champion
     from resilience.tracking.store import TrackingConfig
     from resilience.tracking.vetting import load_persistence_model
 
     mlflow_at(trained)
     tracking = TrackingConfig(tracking_uri=trained.uri)
-    screen = champion_screen(TrainSettings(screen=ScreenConfig(), tracking=tracking))
+    settings = TrainSettings(screen=ScreenConfig(), tracking=tracking)
+    loaded = registered_champion(settings)  # vetted and loaded once, for the screen and the rule
+    screen = champion_screen(settings, loaded)
     champion, _ = load_persistence_model("models:/line-resilience/1")
+    assert loaded.vetted.version == "1" and loaded.evidence.evaluation_model is not None
     assert screen is not None and screen.mode == "hide"
     assert screen.earned_features == champion.reason_screen_.earned_features
     assert screen.earned_concepts == champion.reason_screen_.earned_concepts
     for settings in (
         TrainSettings(screen=ScreenConfig(keep_ratio=0.0), tracking=tracking),
-        TrainSettings(screen=ScreenConfig(), tracking=replace(tracking, register=False)),
         TrainSettings(screen=None, tracking=tracking),
     ):
-        assert champion_screen(settings) is None
+        assert champion_screen(settings, loaded) is None
+    assert registered_champion(TrainSettings(tracking=replace(tracking, register=False))) is None
 
 
 def test_the_model_card_says_which_reasons_were_kept(monkeypatch, contract):
@@ -113,7 +116,7 @@ def test_a_champion_that_fails_vetting_is_not_read_and_training_goes_on(
 ):
     """The champion rule trains on past a champion it cannot vet (the new version stays
     challenger, with the reason); so does the screen, keeping nothing and saying why."""
-    from resilience.pipelines.train import TrainSettings, champion_screen
+    from resilience.pipelines.train import TrainSettings, champion_screen, registered_champion
     from resilience.tracking import vetting
     from resilience.tracking.store import TrackingConfig
 
@@ -121,11 +124,12 @@ def test_a_champion_that_fails_vetting_is_not_read_and_training_goes_on(
         raise vetting.UnvettedModel("models:/line-resilience/1 is not signed by a trusted key")
 
     mlflow_at(trained)
-    monkeypatch.setattr(vetting, "load_persistence_model", refused)
+    monkeypatch.setattr(vetting, "load_vetted_model", refused)
     settings = TrainSettings(
         screen=ScreenConfig(), tracking=TrackingConfig(tracking_uri=trained.uri)
     )
-    assert champion_screen(settings) is None
+    assert registered_champion(settings) is None
+    assert champion_screen(settings, registered_champion(settings)) is None
     assert "the champion's reasons are not kept: models:/line-resilience/1 is not signed" in (
         caplog.text
     )
@@ -154,7 +158,7 @@ def test_a_retrain_keeps_what_its_champion_showed(
     ).frame
     features = tuple(contract.features)
     everything = ReasonScreen(features, tuple({contract.concept_of(f).name for f in features}))
-    monkeypatch.setattr(pipeline, "champion_screen", lambda settings: everything)
+    monkeypatch.setattr(pipeline, "champion_screen", lambda settings, champion: everything)
     settings = pipeline.TrainSettings(
         evaluation=EvaluationConfig(n_bootstrap=20),
         tracking=TrackingConfig(tracking_uri=mlflow_uri, register=False),

@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from resilience.core.errors import ConfigError
 from resilience.data.asof import as_of_from_setting
+from resilience.explain.screen import ScreenConfig
 from resilience.governance.champion import (
     ChampionConfig,
     Recipe,
@@ -42,6 +43,7 @@ def run(
     experiment=None,
     as_of=None,
     evaluation=EVAL,
+    screen=None,
     **kwargs,
 ):
     model = PersistenceModel(contract, family=family, features=features, exclude=exclude)
@@ -57,6 +59,7 @@ def run(
         params=params,
         experiment=experiment,
         run_name=experiment,
+        screen=screen,
     )
     data = TrainingData(history, contract, "history.parquet", "0" * 64, truth=truth, as_of=as_of)
     return train_and_track(data, model, settings)
@@ -221,7 +224,7 @@ def test_registered_model_predicts_with_or_without_the_label(small_history, cont
 
 @pytest.mark.slow
 def test_champion_rule_retrain_logistic_feature_change_and_rollback(
-    small_history, contract, mlflow_uri
+    small_history, contract, mlflow_uri, monkeypatch
 ):
     client = MlflowClient(mlflow_uri)
     # The small world's home-grown lines are under-estimated by about 5 points, a real gap the
@@ -231,10 +234,23 @@ def test_champion_rule_retrain_logistic_feature_change_and_rollback(
     lenient = replace(EVAL, fairness_tolerance=0.15)
     first = run(small_history, contract, mlflow_uri, evaluation=lenient)
     assert first.promotion.promote and "first model" in first.promotion.reason
-    # a retrain of the same recipe is not worse and within the budget: promoted, with its churn recorded
-    second = run(
-        small_history, contract, mlflow_uri, experiment="lightgbm_default", evaluation=lenient
+    # a retrain of the same recipe is not worse and within the budget: promoted, with its churn
+    # recorded; the champion is vetted and loaded once (for the reasons kept and the rule alike)
+    loads, load = [], vetting.load_vetted_model
+    monkeypatch.setattr(
+        vetting, "load_vetted_model", lambda uri, *a, **k: loads.append(uri) or load(uri, *a, **k)
     )
+    small = ScreenConfig(permutations=2, resamples=2, max_rows=1500, shap_rows=300, n_jobs=1)
+    second = run(
+        small_history,
+        contract,
+        mlflow_uri,
+        experiment="lightgbm_default",
+        evaluation=lenient,
+        screen=small,
+    )
+    assert loads == ["models:/line-resilience/1"], loads
+    monkeypatch.setattr(vetting, "load_vetted_model", load)
     assert second.promotion.promote, second.promotion.reason
     tags = client.get_model_version("line-resilience", "2").tags
     assert (

@@ -93,12 +93,18 @@ def compare_with_champions(
     contract: DataContract,
     config: ChampionConfig,
     trusted_keys: str | None = None,
+    loaded: vetting.LoadedModel | None = None,
 ) -> Comparison:
     """Load the champion (and the best champion so far, if another version) with their evidence,
     vetted (signature and digests, :func:`resilience.tracking.vetting.load_vetted_model`), find
-    rows none of the evaluated models trained on, and compare there."""
-    champion = vetting.load_vetted_model(
-        f"models:/{name}/{current_version}", evaluation_model=True, trusted_keys=trusted_keys
+    rows none of the evaluated models trained on, and compare there. ``loaded``: the champion
+    already vetted and loaded with its evaluated model, used when it is version ``current_version``."""
+    champion = (
+        loaded
+        if loaded is not None and str(loaded.vetted.version) == str(current_version)
+        else vetting.load_vetted_model(
+            f"models:/{name}/{current_version}", evaluation_model=True, trusted_keys=trusted_keys
+        )
     )
     champion_evidence = champion.evidence
     result = Comparison(
@@ -151,10 +157,12 @@ def apply_champion_rule(
     name: str,
     config: ChampionConfig,
     trusted_keys: str | None = None,
+    champion: vetting.LoadedModel | None = None,
 ) -> tuple[PromotionDecision, dict | None]:
     """Make version ``version`` of registered model ``name`` challenger, decide whether it becomes
     champion under the rule's settings ``config``, record everything on it. A champion that does
-    not pass vetting is never loaded: the new version stays challenger, with the reason."""
+    not pass vetting is never loaded: the new version stays challenger, with the reason.
+    ``champion``: the champion as the run found it, vetted and loaded (used if still champion)."""
     current = registry.champion_version(name)
     comparison = None
     flags = flagged_groups(evidence.fairness)
@@ -163,7 +171,15 @@ def apply_champion_rule(
     else:
         try:
             comparison = compare_with_champions(
-                name, str(current.version), model, evidence, history, contract, config, trusted_keys
+                name,
+                str(current.version),
+                model,
+                evidence,
+                history,
+                contract,
+                config,
+                trusted_keys,
+                champion,
             )
         except vetting.UnvettedModel as exc:
             return _not_compared(name, version, recipe, evidence, str(current.version), exc)

@@ -202,26 +202,39 @@ def _fit_ranges(model, evaluation: Evaluation, split, settings: TrainSettings, t
     return ranges.coverage, ranges.ensembles
 
 
-def champion_screen(settings: TrainSettings) -> ReasonScreen | None:
-    """The registered champion's reason screen, whose verdicts this run's screen keeps while its
-    own evidence stays clear (``explain.screen.keep_ratio``); None when nothing is kept: no screen
-    or no keeping, nothing registered, no champion yet, or a champion that does not pass vetting
-    (never unpickled; the champion rule then leaves the new version challenger and says why)."""
-    screen, tracking = settings.screen, settings.tracking
-    if not (screen and screen.enabled and screen.keep_ratio and tracking.register):
+def registered_champion(settings: TrainSettings) -> vetting.LoadedModel | None:
+    """The champion this run will be compared with, vetted and unpickled once (with the model it
+    was evaluated as): its screen's verdicts are kept (:func:`champion_screen`) and the champion
+    rule compares with it. None when the run registers nothing, there is no champion yet, or the
+    champion does not pass vetting (never unpickled; the champion rule then leaves the new version
+    challenger and says why)."""
+    tracking = settings.tracking
+    if not tracking.register:
         return None
     current = registry.champion_version(tracking.registered_model_name)
     if current is None:
         return None
     try:
-        model, _ = vetting.load_persistence_model(
+        return vetting.load_vetted_model(
             f"models:/{tracking.registered_model_name}/{current.version}",
+            evaluation_model=True,
             trusted_keys=tracking.trusted_keys,
         )
     except vetting.UnvettedModel as exc:
         log.warning("the champion's reasons are not kept: %s", exc)
         return None
-    return getattr(model, "reason_screen_", None)
+
+
+def champion_screen(
+    settings: TrainSettings, champion: vetting.LoadedModel | None
+) -> ReasonScreen | None:
+    """The ``champion``'s reason screen (:func:`registered_champion`), whose verdicts this run's
+    screen keeps while its own evidence stays clear (``explain.screen.keep_ratio``); None when
+    nothing is kept: no screen or no keeping, or no champion."""
+    screen = settings.screen
+    if champion is None or not (screen and screen.enabled and screen.keep_ratio):
+        return None
+    return getattr(champion.model, "reason_screen_", None)
 
 
 def train(
@@ -298,7 +311,8 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
     """
     stages = Stages("train", enabled=settings.progress)
     started_ms = int(time.time() * 1000)  # the run page's Duration covers the fit, not only logging
-    trained = train(data, recipe, settings, stages, champion_screen(settings))
+    champion = registered_champion(settings)
+    trained = train(data, recipe, settings, stages, champion_screen(settings, champion))
     model, evaluation, contract = trained.model, trained.evaluation, data.contract
     name = display_run_name(settings.run_name, model.family, contract, data.history)
     with runs.start_run(
@@ -330,6 +344,7 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
                     settings.champion,
                     settings.tracking,
                     settings.governance,
+                    champion,
                 )
         runs.log_metrics({f"seconds_{k}": v for k, v in evaluation.timings.items()})
         description = run_description(trained, data, settings, promotion)

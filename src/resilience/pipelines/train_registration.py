@@ -10,6 +10,7 @@ from resilience.governance.champion import ChampionConfig
 from resilience.governance.promotion import apply_champion_rule
 from resilience.tracking import registration, signing
 from resilience.tracking.store import TrackingConfig
+from resilience.tracking.vetting import LoadedModel
 
 
 def decide_and_sign(
@@ -18,13 +19,15 @@ def decide_and_sign(
     register: str,
     version: str,
     run_id: str,
-    champion: ChampionConfig,
+    champion_config: ChampionConfig,
     tracking: TrackingConfig,
     governance: dict,
+    champion: LoadedModel | None = None,
 ):
     """A version ``trained`` (:class:`~resilience.pipelines.train.Trained`) registered: its digest
-    (shown in the card), the champion rule, the card, then the signature last (it vouches for
-    files, card and evidence). Returns (promotion, churn, (key id or None, why not))."""
+    (shown in the card), the champion rule (against ``champion`` when it is still the champion:
+    loaded once when the run started), the card, then the signature last (it vouches for files,
+    card and evidence). Returns (promotion, churn, (key id or None, why not))."""
     registration.record_digest(register, version)
     promotion, churn = apply_champion_rule(
         version,
@@ -34,8 +37,9 @@ def decide_and_sign(
         trained.rows.scoring_rows,  # rows as scoring meets them
         contract,
         register,
-        champion,
+        champion_config,
         tracking.trusted_keys,
+        champion,
     )
     publish(register, version, governance)
     return promotion, churn, sign_registered(register, version, tracking, run_id)
