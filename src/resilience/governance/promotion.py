@@ -84,6 +84,15 @@ class Comparison:
     best_version: str | None = None
 
 
+def _vetted(name: str, version: str, trusted_keys, loaded: vetting.LoadedModel | None = None):
+    """Version ``version`` vetted and loaded with the model it was evaluated as: ``loaded`` when it
+    is that version (loaded once when the run started), else from the registry."""
+    if loaded is not None and str(loaded.vetted.version) == version:
+        return loaded
+    uri = f"models:/{name}/{version}"
+    return vetting.load_vetted_model(uri, evaluation_model=True, trusted_keys=trusted_keys)
+
+
 def compare_with_champions(
     name: str,
     current_version: str,
@@ -99,13 +108,7 @@ def compare_with_champions(
     vetted (signature and digests, :func:`resilience.tracking.vetting.load_vetted_model`), find
     rows none of the evaluated models trained on, and compare there. ``loaded``: the champion
     already vetted and loaded with its evaluated model, used when it is version ``current_version``."""
-    champion = (
-        loaded
-        if loaded is not None and str(loaded.vetted.version) == str(current_version)
-        else vetting.load_vetted_model(
-            f"models:/{name}/{current_version}", evaluation_model=True, trusted_keys=trusted_keys
-        )
-    )
+    champion = _vetted(name, str(current_version), trusted_keys, loaded)
     champion_evidence = champion.evidence
     result = Comparison(
         _recipe_of(champion_evidence, champion_evidence.evaluation_model),
@@ -114,9 +117,7 @@ def compare_with_champions(
     best_version = registry.best_champion(name) or str(current_version)
     best_evidence = None
     if best_version != str(current_version):
-        best_evidence = vetting.load_vetted_model(
-            f"models:/{name}/{best_version}", evaluation_model=True, trusted_keys=trusted_keys
-        ).evidence
+        best_evidence = _vetted(name, best_version, trusted_keys).evidence
         if _comparable(best_evidence.evaluation_model, contract):
             result.best_version = best_version
         else:
@@ -183,20 +184,7 @@ def apply_champion_rule(
             )
         except vetting.UnvettedModel as exc:
             return _not_compared(name, version, recipe, evidence, str(current.version), exc)
-        compared = comparison.vs_champion is not None
-        decision = decide_promotion(
-            recipe,
-            comparison.champion_recipe,
-            config,
-            comparison.vs_champion,
-            comparison.vs_best,
-            comparison.period if compared else "",
-            "" if compared else comparison.period,
-            flags,
-        )
-        decision.numbers["compared_with_version"] = str(current.version)
-        if comparison.best_version:
-            decision.numbers["best_champion_version"] = comparison.best_version
+        decision = _decided(recipe, comparison, config, flags, str(current.version))
     if not decision.promote:  # @challenger only on a version that is not the champion
         registry.set_alias(name, registry.CHALLENGER, version)
     if decision.promote:
@@ -217,6 +205,27 @@ def apply_champion_rule(
     registry.describe_version(name, version, describe(recipe, evidence, decision, churned))
     log.info("model version %s: %s", version, decision.reason)
     return decision, churned
+
+
+def _decided(
+    recipe: Recipe, comparison: Comparison, config: ChampionConfig, flags, compared_with: str
+) -> PromotionDecision:
+    """The rule's decision on ``comparison`` with the champion (version ``compared_with``)."""
+    compared = comparison.vs_champion is not None
+    decision = decide_promotion(
+        recipe,
+        comparison.champion_recipe,
+        config,
+        comparison.vs_champion,
+        comparison.vs_best,
+        comparison.period if compared else "",
+        "" if compared else comparison.period,
+        flags,
+    )
+    decision.numbers["compared_with_version"] = compared_with
+    if comparison.best_version:
+        decision.numbers["best_champion_version"] = comparison.best_version
+    return decision
 
 
 def _not_compared(
