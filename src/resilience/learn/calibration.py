@@ -115,7 +115,7 @@ class CohortOffsets:
         to that date (at most ``carry_weeks``; none for a date before it or unknown)."""
         if self.column not in X.columns:
             return np.zeros(len(X))
-        values = X[self.column].astype(object).where(X[self.column].notna(), None)
+        values = self._values(X)
         offsets = _by_cohort(values, self.offsets)
         if dates is None or not self.follows_date():
             return offsets
@@ -146,8 +146,11 @@ class CohortOffsets:
         se = getattr(self, "trend_se", None)
         if dates is None or not self.follows_date() or not se or self.column not in X.columns:
             return np.zeros(len(X))
-        values = X[self.column].astype(object).where(X[self.column].notna(), None)
-        return np.abs(_by_cohort(values, se)) * self._years_carried(dates)
+        return np.abs(_by_cohort(self._values(X), se)) * self._years_carried(dates)
+
+    def _values(self, X: pd.DataFrame) -> pd.Series:
+        """Each row's value of the cohort column (None where it is missing)."""
+        return X[self.column].astype(object).where(X[self.column].notna(), None)
 
     def carried_drift(self) -> dict:
         """The drift carried to the date served: ``{"column", "per_year": {cohort: log-odds a
