@@ -168,14 +168,14 @@ def range_figures(world: World, evaluation) -> dict:
     test = evaluation.test_frame.reset_index(drop=True)
     low = ranges.test_ranges["probability_low"].to_numpy(float)
     high = ranges.test_ranges["probability_high"].to_numpy(float)
-    p = evaluation.test_predictions[PROBABILITY].to_numpy(float)
     truth = truth_of(world, test)
-    inside = (truth >= low) & (truth <= high)
-    flat = np.quantile(np.abs(truth - p), inside.mean())  # +-w holding as many truths
+    # the run's own coverage table: the median width beside a flat range (estimate +-w) holding
+    # as many truths
+    overall = ranges.coverage.set_index("band").loc["all"]
     out = {
-        "coverage": inside.mean(),
-        "width": np.median(high - low),
-        "flat_width": 2 * flat,
+        "coverage": overall["coverage"],
+        "width": overall["median_width"],
+        "flat_width": overall["flat_width"],
         "band_uncertain": ranges.test_ranges["band_uncertain"].mean(),
     }
     for kind in sorted(test[COHORT].astype(str).unique()):
