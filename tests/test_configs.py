@@ -183,7 +183,10 @@ def test_every_experiment_trains_on_a_tiny_world(
     import pandas as pd
 
     uri = new_store_uri
-    result = _train(tiny_world_dir, tmp_path, uri, f"experiment={experiment}")
+    # a smaller reason screen than the shipped one: what the screen decides is tested in
+    # test_explain.py and test_screen_keep.py; here only that every experiment runs it
+    screen = ("explain.screen.permutations=2", "explain.screen.resamples=2")
+    result = _train(tiny_world_dir, tmp_path, uri, f"experiment={experiment}", *screen)
     assert "test ROC AUC" in result.stdout
     assert (tmp_path / "run").is_dir(), "hydra.run.dir puts the run's local files where asked"
     client, run = _trained_run(uri)
