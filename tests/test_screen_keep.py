@@ -177,3 +177,72 @@ def test_a_retrain_keeps_what_its_champion_showed(
     assert kept == set(table.loc[table["beats_null"] & ~on_its_own & ~no_own_effect, "name"])
     assert kept and set(screen.earned_features) == kept | set(table.loc[on_its_own, "name"])
     assert result.evaluation.metrics["screen_features_kept"] == len(kept)
+
+
+def test_a_concept_is_shown_through_an_earned_column_unless_its_columns_cancel_out():
+    """A concept's null is that of the sum of its columns: columns without an effect beside a
+    strong one keep the concept below the bar though the strong column earned its place. Such a
+    concept is shown (its earned columns only) while it beats its null as a whole; a concept whose
+    columns cancel out to noise, or that holds no earned column, is not."""
+    from resilience.data.contract import load_data_contract
+    from resilience.explain.screen import screen_from_table
+
+    contract = load_data_contract("default")
+    rows = [  # kind, name, concept, ratio
+        ("feature", "deal_numbers", "market", 5.0),  # earned
+        ("feature", "contacts", "market", 0.6),  # no effect, in the same concept
+        ("concept", "market", "market", 2.2),  # diluted by contacts' null, still beats its own
+        ("feature", "handsets_seized", "telecoms", 4.0),  # earned
+        ("concept", "telecoms", "telecoms", 0.9),  # its columns cancel: noise as a whole
+        ("feature", "runners", "workforce", 2.0),  # below the bar
+        ("concept", "workforce", "workforce", 2.0),
+    ]
+    table = pd.DataFrame(rows, columns=["kind", "name", "concept", "ratio"])
+    table["beats_null"] = table["ratio"] > 1
+    table["earned"] = table["beats_null"] & (table["ratio"] >= CONFIG.min_ratio)
+    table["verdict"] = np.where(table["earned"], "earned", "below the bar")
+    screen = screen_from_table(table, CONFIG)
+    assert set(screen.earned_concepts) == {"market"}
+    features = ["deal_numbers", "contacts", "handsets_seized", "runners"]
+    assert screen.shown(contract, features).tolist() == [True, False, False, False]
+    market = screen.table.set_index("name").loc["market"]
+    assert market["through"] == "deal_numbers" and "2.2x its null as a whole" in market["verdict"]
+    assert not table.loc[table["name"] == "market", "earned"].any(), "the given table is unchanged"
+
+
+class _Calibrated:
+    """A model whose calibration by cohort found its cohorts differ with ``p`` (None: no cohorts)."""
+
+    def __init__(self, p):
+        self.p = p
+
+    def cohort_evidence(self):
+        return None if self.p is None else ("line_type", self.p)
+
+
+@pytest.mark.parametrize(
+    "p, alpha, earned",
+    [(1e-6, 0.01, True), (0.03, 0.01, False), (1e-6, 0.0, False), (None, 0.01, False)],
+)
+def test_the_line_type_is_named_for_its_offset_only_on_the_calibration_s_evidence(p, alpha, earned):
+    """The line type's points hold the calibrator's offset for its cohort, which the permuted
+    refits (no calibrator) never see: it is named when the calibration's own test finds the line
+    types differ, below ``cohort_alpha``; otherwise its verdict is the null test's."""
+    from resilience.explain.verdicts import judge_cohort
+
+    rows = [  # kind, name, concept, ratio
+        ("feature", "line_type", "line_origin", 2.6),
+        ("feature", "origin_hub", "line_origin", 1.1),
+        ("concept", "line_origin", "line_origin", 0.9),
+    ]
+    table = pd.DataFrame(rows, columns=["kind", "name", "concept", "ratio"])
+    table["beats_null"] = table["ratio"] > 1
+    table["earned"] = False
+    table["verdict"] = "below the bar"
+    judge_cohort(table, _Calibrated(p), replace(CONFIG, cohort_alpha=alpha))
+    by_name = table.set_index("name")
+    assert bool(by_name.loc["line_type", "earned"]) is earned
+    assert bool(by_name.loc["line_origin", "earned"]) is earned
+    assert not by_name.loc["origin_hub", "earned"], "only the cohort column rests on the offset"
+    if earned:
+        assert "earned by the calibration by line_type" in by_name.loc["line_type", "verdict"]

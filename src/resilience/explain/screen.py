@@ -55,6 +55,13 @@ at ``summary_alpha`` (one-sided, standard error clustered by line). Where it car
 its own (the ``pursue_driven`` world grades by what was seized) it may be named; where the
 columns it summarises carry the effect it is not, and its contribution is in "other factors".
 
+**The cohort column's offset** (the line type, by default). Its points hold, beside the trees'
+share, the calibrator's offset for its cohort (:mod:`resilience.learn.calibration`), which the
+refits here never see: they have no calibrator. Where the calibration's own tests find that the
+cohorts differ (Cochran's test of their intercepts and the drift test, the smaller p-value doubled)
+below ``cohort_alpha``, the column and its concept are earned on that evidence; elsewhere the
+null test alone decides, and a model without cohort calibration is judged as before.
+
 Cheap refits: the null and the real fit share one recipe, the main fit's own with its number of
 trees fixed (no inner early-stopping folds), no calibrator, on at most ``max_rows`` rows of the
 resample's lines drawn at random (the same rows for every fit of a resample, so like is compared
@@ -62,7 +69,9 @@ with like), one thread per fit and fits run side by side in ``n_jobs`` processes
 default is ``$RESILIENCE_N_JOBS``, else the cores).
 
 What the result does (:class:`ReasonScreen`, carried by the registered model as
-``reason_screen_``): a feature is shown in a reason only when it *and* its concept are earned,
+``reason_screen_``): a feature is shown in a reason only when it *and* its concept are earned
+(a concept is also earned through an earned column when the concept as a whole beats its null:
+its null is the sum of its columns', which columns without an effect beside a strong one inflate),
 and a reason only when it moves the estimate by at least ``materiality_points``. Contributions
 of unearned features are reported together as "other factors", so every row still adds up
 exactly. ``mode: hide`` (default) keeps every feature in the model; ``mode: drop`` refits the
@@ -86,9 +95,14 @@ from resilience.data.contract import DataContract
 from resilience.explain.concepts import ConceptMap
 from resilience.explain.reasons import MIN_REASON_POINTS
 from resilience.explain.resamples import (  # noqa: F401 - permuted: the screen's null labels
-    own_effect,
     permuted,
     resample_draws,
+)
+from resilience.explain.verdicts import (
+    concepts_of_earned_columns,
+    judge_cohort,
+    judge_summaries,
+    keep_champion_verdicts,
 )
 from resilience.learn.evaluation import PROBABILITY, score_test_period
 from resilience.learn.split import Split
@@ -108,6 +122,9 @@ class ScreenConfig:
     resamples: int = 5  # resamples of the lines, each with every random stream changed
     resample_share: float = 0.9  # share of the training span's lines in each resample
     summary_alpha: float = 0.05  # level of the test of a summary column's own effect (0: no test)
+    cohort_alpha: float = (
+        0.01  # the cohort column is named for its calibration offset below this p (0: never)
+    )
     quantile: float = 0.95  # a feature must beat this quantile of its null importance
     min_ratio: float = 3.5  # ... by this factor at least (an effect size, not only significance)
     keep_ratio: float = 2.5  # what the champion shows stays shown from this factor (0: off)
@@ -132,8 +149,9 @@ class ScreenConfig:
             problems.append(f"resamples must be >= 1, not {self.resamples}")
         if not 0.0 < self.resample_share <= 1.0:
             problems.append(f"resample_share must be in (0, 1], not {self.resample_share}")
-        if not 0.0 <= self.summary_alpha < 1.0:
-            problems.append(f"summary_alpha must be in [0, 1), not {self.summary_alpha}")
+        for name in ("summary_alpha", "cohort_alpha"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                problems.append(f"{name} must be in [0, 1), not {getattr(self, name)}")
         if not 0.0 < self.quantile <= 1.0:
             problems.append(f"quantile must be in (0, 1], not {self.quantile}")
         if self.min_ratio < 1.0:
@@ -246,7 +264,8 @@ def null_importance(model, frame: pd.DataFrame, config: ScreenConfig) -> pd.Data
         [f"earned (at least {config.min_ratio:g}x its null)", "beats noise, below the bar"],
         "indistinguishable from noise",
     )
-    _judge_summaries(table, draws, contract, config)
+    judge_summaries(table, draws, contract, config)
+    judge_cohort(table, model, config)
     table.attrs.update(
         rows=draws.rows,
         permutations=len(null),
@@ -256,63 +275,12 @@ def null_importance(model, frame: pd.DataFrame, config: ScreenConfig) -> pd.Data
     return table
 
 
-def _judge_summaries(table: pd.DataFrame, draws, contract: DataContract, config) -> None:
-    """A summary column is earned only with an effect of its own (held-out log loss lower with it,
-    one-sided at ``summary_alpha``); the evidence goes in its row."""
-    table["own_effect_gain"] = np.nan
-    table["own_effect_p_value"] = np.nan
-    for column, columns in contract.summaries.items():
-        at = (table["kind"] == "feature") & (table["name"] == column)
-        if not at.any() or config.summary_alpha <= 0:
-            continue
-        test = own_effect(draws.gains.get(column, np.zeros(0)), draws.lines)
-        table.loc[at, ["own_effect_gain", "own_effect_p_value"]] = test["gain"], test["p_value"]
-        if test["p_value"] >= config.summary_alpha:
-            table.loc[at, "earned"] = False
-            table.loc[at, "verdict"] = (
-                f"summarises {', '.join(contract.describe(c) for c in columns[:3])}"
-                f"{' and more' if len(columns) > 3 else ''}: no effect of its own "
-                f"(held-out loss, p = {test['p_value']:.2g})"
-            )
-
-
-def keep_champion_verdicts(
-    table: pd.DataFrame, config: ScreenConfig, champion: ReasonScreen | None
-) -> pd.DataFrame:
-    """``table`` (of :func:`null_importance`) with what the ``champion``'s screen showed kept
-    earned while this run's evidence stays clear: it beats its null by ``keep_ratio`` at least,
-    and a summary column has an effect of its own (``kept`` marks those rows). A champion trained
-    without a screen (it showed everything) keeps nothing."""
-    table = table.copy()
-    table["kept"] = False
-    if champion is None or not config.keep_ratio or champion.mode == "none":
-        return table
-    shown = {"feature": set(champion.earned_features), "concept": set(champion.earned_concepts)}
-    no_own_effect = table["own_effect_p_value"].to_numpy(float) >= config.summary_alpha
-    was_shown = np.array(
-        [name in shown.get(kind, ()) for kind, name in zip(table["kind"], table["name"])],
-        dtype=bool,
-    )
-    keep = (
-        ~table["earned"].to_numpy(bool)
-        & table["beats_null"].to_numpy(bool)
-        & (table["ratio"].to_numpy(float) >= config.keep_ratio)
-        & ~no_own_effect
-        & was_shown
-    )
-    table.loc[keep, ["earned", "kept"]] = True
-    table.loc[keep, "verdict"] = [
-        f"kept: shown by the champion and still {ratio:.1f}x its null "
-        f"(to stay {config.keep_ratio:g}x, to enter {config.min_ratio:g}x)"
-        for ratio in table.loc[keep, "ratio"]
-    ]
-    return table
-
-
 def screen_from_table(
     table: pd.DataFrame, config: ScreenConfig, dropped: tuple[str, ...] = ()
 ) -> ReasonScreen:
-    """The :class:`ReasonScreen` a table of :func:`null_importance` results gives."""
+    """The :class:`ReasonScreen` a table of :func:`null_importance` results gives (its concepts
+    earned through their columns as well: :func:`concepts_of_earned_columns`)."""
+    table = concepts_of_earned_columns(table)
     features = table[(table["kind"] == "feature") & table["earned"]]["name"]
     concepts = table[(table["kind"] == "concept") & table["earned"]]["name"]
     return ReasonScreen(

@@ -108,6 +108,18 @@ class CohortOffsets:
     # the trend's standard error per cohort (log-odds a year): the carried drift's own uncertainty,
     # which grows with the distance carried (empty: calibrators pickled before it, none added)
     trend_se: dict[str, float] = field(default_factory=dict)
+    # Cochran's test that the cohorts' intercepts differ (p-value; None: not tested, as with
+    # intercepts used as fitted or calibrators pickled before it)
+    gap_p_value: float | None = None
+
+    def evidence_p_value(self) -> float | None:
+        """How surely the cohorts' offsets rest on a real difference: the smaller p-value of the
+        gap test and the drift test, doubled for taking the smaller of two (Bonferroni); None
+        when neither ran. What lets the reason screen name the cohort column for its offset."""
+        tested = [
+            p for p in (getattr(self, "gap_p_value", None), self.trend_p_value) if p is not None
+        ]
+        return min(1.0, len(tested) * min(tested)) if tested else None
 
     def of(self, X: pd.DataFrame, dates=None) -> np.ndarray:
         """Each row's offset from its value of the cohort column (0 for a value never fitted),
@@ -177,6 +189,7 @@ class CohortOffsets:
             "served_from": self.served_from,
             "between_sd": self.between_sd,
             "kept": {k: v for k, v in (self.kept or {}).items() if k != POOLED},
+            "gap_p_value": getattr(self, "gap_p_value", None),
         }
 
 
@@ -255,6 +268,8 @@ class Calibrator:
         )
         if c.between_sd is not None:
             out["cohort_between_sd"] = round(c.between_sd, 4)
+        if getattr(c, "gap_p_value", None) is not None:  # the cohorts' intercepts differ?
+            out["cohort_gap_p_value"] = round(c.gap_p_value, 6)
         if c.trend_p_value is not None:  # the drift test ran; its slopes when the drift is carried
             out["cohort_trend_p_value"] = round(c.trend_p_value, 6)
         per_year = c.carried_drift().get("per_year", {})
@@ -360,13 +375,14 @@ def fit_cohort_offsets(
     slope = float(fit.coef[0])
     if not fit.converged or slope <= 0:
         return None
-    shrunk, between_sd, kept = fit.coef[1:], None, None
+    shrunk, between_sd, kept, gap_p = fit.coef[1:], None, None, None
     if rows.pooling == "partial":
         design = np.column_stack([margin[cal], groups])
         residual = y[cal] - expit(groups @ slopes * years + design @ fit.coef)
         clusters = None if rows.clusters is None else np.asarray(rows.clusters)[cal]
         covariance = cluster_covariance(fit.covariance, design, residual, clusters)
         shrunk, between_sd, kept = partial_pooling(fit.coef[1:], covariance[1:, 1:])
+        gap_p = intercept_gap_p_value(fit.coef[1:], covariance[1:, 1:])
     intercepts = dict(zip(names, (float(g) for g in shrunk)))
     # centred on the mix of the rows the model was fitted on (its SHAP base is their expectation)
     weights = _indicators(rows.values[rows.fit_pos], levels)
@@ -388,6 +404,7 @@ def fit_cohort_offsets(
         margin_per_year={n: b / slope for n, b in trend.items()} if rows.carry_weeks else {},
         carry_weeks=float(rows.carry_weeks) if trend else 0.0,
         trend_se=trend_se if rows.carry_weeks else {},
+        gap_p_value=gap_p,
     )
     return offsets, slope, level
 
@@ -405,6 +422,23 @@ def cluster_covariance(
     return covariance @ meat @ covariance
 
 
+def _cochran_q(g: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, float]:
+    """Precision weights and Cochran's Q of estimates ``g`` with variances ``v``: the weighted sum
+    of squared deviations from their precision-weighted mean."""
+    w = 1.0 / v
+    return w, float(w @ (g - w @ g / w.sum()) ** 2)
+
+
+def intercept_gap_p_value(intercepts: np.ndarray, covariance: np.ndarray) -> float | None:
+    """Cochran's test that the cohorts' intercepts differ: Q against chi-square with one degree of
+    freedom fewer than the cohorts (None without usable standard errors)."""
+    g = np.asarray(intercepts, float)
+    v = np.clip(np.diag(covariance), 1e-12, None)
+    if len(g) < 2 or not np.all(np.isfinite(v)):
+        return None
+    return float(chi2.sf(_cochran_q(g, v)[1], len(g) - 1))
+
+
 def partial_pooling(intercepts: np.ndarray, covariance: np.ndarray):
     """Each cohort's intercept shrunk towards the cohorts' common level by its evidence: a
     random-effects (DerSimonian-Laird) estimate of the spread ``tau`` of the true intercepts, then
@@ -416,9 +450,7 @@ def partial_pooling(intercepts: np.ndarray, covariance: np.ndarray):
     v = np.clip(np.diag(covariance), 1e-12, None)
     if not np.all(np.isfinite(v)):  # no usable standard errors: the intercepts as fitted
         return g, None, None
-    w = 1.0 / v
-    mean = float(w @ g / w.sum())
-    q = float(w @ (g - mean) ** 2)
+    w, q = _cochran_q(g, v)
     tau2 = max(0.0, (q - (len(g) - 1)) / (w.sum() - (w**2).sum() / w.sum()))
     kept = tau2 / (tau2 + v)
     level = float((g / (v + tau2)).sum() / (1.0 / (v + tau2)).sum())

@@ -344,6 +344,14 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         check_is_fitted(self, "calibrator_")
         return self.calibrator_.summary()
 
+    def cohort_evidence(self) -> tuple[str, float] | None:
+        """``(cohort column, p-value)``: how surely the calibrator's offsets by cohort rest on a
+        real difference (:meth:`CohortOffsets.evidence_p_value`); None without them."""
+        check_is_fitted(self, "calibrator_")
+        cohorts = getattr(self.calibrator_, "cohorts_", None)
+        p_value = None if cohorts is None else cohorts.evidence_p_value()
+        return None if p_value is None else (cohorts.column, p_value)
+
     def capacity(self) -> dict:
         """Trees and leaves (LightGBM) or coefficients (logistic): what explanation cost scales with."""
         check_is_fitted(self, "calibrator_")

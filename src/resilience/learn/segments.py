@@ -107,6 +107,10 @@ class SegmentModel(BaseEstimator, ClassifierMixin):
             for k, v in model.calibration_summary().items()
         }
 
+    def cohort_evidence(self) -> None:
+        """None: each segment calibrates its own rows, so no offset sets one cohort against another."""
+        return None
+
     def capacity(self) -> dict:
         total: dict = {}
         for model in self.segments_.values():
