@@ -70,6 +70,12 @@ def test_keep_ratio_lies_between_the_null_and_the_bar_to_enter(keep_ratio):
         ScreenConfig(min_ratio=3.5, keep_ratio=keep_ratio)
 
 
+def test_the_cohort_level_to_stay_is_no_stricter_than_the_level_to_enter():
+    with pytest.raises(ConfigError, match="cohort_keep_alpha must be 0 \\(off\\) or at least"):
+        ScreenConfig(cohort_alpha=0.05, cohort_keep_alpha=0.01)
+    assert ScreenConfig(cohort_alpha=0.05, cohort_keep_alpha=0.0).cohort_keep_alpha == 0.0
+
+
 def test_training_reads_the_registered_champion_s_screen(trained, mlflow_at):
     """A run that registers keeps its verdicts from the champion it will be compared with; a run
     that registers nothing, or keeps nothing, does not read the store."""
@@ -246,3 +252,33 @@ def test_the_line_type_is_named_for_its_offset_only_on_the_calibration_s_evidenc
     assert not by_name.loc["origin_hub", "earned"], "only the cohort column rests on the offset"
     if earned:
         assert "earned by the calibration by line_type" in by_name.loc["line_type", "verdict"]
+
+
+@pytest.mark.parametrize(
+    "p, showed, kept",
+    [(0.03, True, True), (0.2, True, False), (0.03, False, False)],
+)
+def test_the_line_type_the_champion_showed_stays_while_its_calibration_evidence_holds(
+    p, showed, kept
+):
+    """The line type named for its calibration offset enters below ``cohort_alpha`` (0.01) and,
+    shown by the champion, stays below ``cohort_keep_alpha`` (0.05): a p-value near the level
+    does not flip the reason on every retrain."""
+    rows = [  # kind, name, ratio, own-effect p-value, cohort p-value
+        ("feature", "line_type", 2.0, np.nan, p),
+        ("concept", "line_origin", 0.9, np.nan, p),
+        ("feature", "origin_hub", 2.0, np.nan, np.nan),
+    ]
+    columns = ["kind", "name", "ratio", "own_effect_p_value", "cohort_p_value"]
+    table = pd.DataFrame(rows, columns=columns)
+    table["beats_null"] = table["ratio"] > 1
+    table["earned"] = False
+    table["verdict"] = "below the bar"
+    names = ("line_type", "origin_hub") if showed else ("origin_hub",)
+    champion = ReasonScreen(earned_features=names, earned_concepts=("line_origin",) * showed)
+    result = keep_champion_verdicts(table, CONFIG, champion).set_index("name")
+    assert bool(result.loc["line_type", "kept"]) is kept
+    assert bool(result.loc["line_origin", "kept"]) is kept
+    assert not result.loc["origin_hub", "kept"], "2.0x its null is below keep_ratio"
+    if kept:
+        assert "for its calibration offset" in result.loc["line_type", "verdict"]

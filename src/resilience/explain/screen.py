@@ -59,8 +59,9 @@ columns it summarises carry the effect it is not, and its contribution is in "ot
 share, the calibrator's offset for its cohort (:mod:`resilience.learn.calibration`), which the
 refits here never see: they have no calibrator. Where the calibration's own tests find that the
 cohorts differ (Cochran's test of their intercepts and the drift test, the smaller p-value doubled)
-below ``cohort_alpha``, the column and its concept are earned on that evidence; elsewhere the
-null test alone decides, and a model without cohort calibration is judged as before.
+below ``cohort_alpha``, the column and its concept are earned on that evidence (a retrain keeps
+them, when its champion showed them, while the p-value stays below ``cohort_keep_alpha``);
+elsewhere the null test alone decides, and a model without cohort calibration is judged as before.
 
 Cheap refits: the null and the real fit share one recipe, the main fit's own with its number of
 trees fixed (no inner early-stopping folds), no calibrator, on at most ``max_rows`` rows of the
@@ -125,6 +126,7 @@ class ScreenConfig:
     cohort_alpha: float = (
         0.01  # the cohort column is named for its calibration offset below this p (0: never)
     )
+    cohort_keep_alpha: float = 0.05  # ... and stays named, when the champion showed it, below this
     quantile: float = 0.95  # a feature must beat this quantile of its null importance
     min_ratio: float = 3.5  # ... by this factor at least (an effect size, not only significance)
     keep_ratio: float = 2.5  # what the champion shows stays shown from this factor (0: off)
@@ -149,9 +151,18 @@ class ScreenConfig:
             problems.append(f"resamples must be >= 1, not {self.resamples}")
         if not 0.0 < self.resample_share <= 1.0:
             problems.append(f"resample_share must be in (0, 1], not {self.resample_share}")
-        for name in ("summary_alpha", "cohort_alpha"):
+        for name in ("summary_alpha", "cohort_alpha", "cohort_keep_alpha"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 problems.append(f"{name} must be in [0, 1), not {getattr(self, name)}")
+        if (
+            self.cohort_alpha
+            and self.cohort_keep_alpha
+            and self.cohort_keep_alpha < self.cohort_alpha
+        ):
+            problems.append(
+                f"cohort_keep_alpha must be 0 (off) or at least cohort_alpha ({self.cohort_alpha:g}), "
+                f"not {self.cohort_keep_alpha:g}"
+            )
         if not 0.0 < self.quantile <= 1.0:
             problems.append(f"quantile must be in (0, 1], not {self.quantile}")
         if self.min_ratio < 1.0:

@@ -72,8 +72,9 @@ def judge_cohort(table: pd.DataFrame, model, config) -> None:
 def keep_champion_verdicts(table: pd.DataFrame, config, champion) -> pd.DataFrame:
     """``table`` (of :func:`null_importance`) with what the ``champion``'s screen showed kept
     earned while this run's evidence stays clear: it beats its null by ``keep_ratio`` at least,
-    and a summary column has an effect of its own (``kept`` marks those rows). A champion trained
-    without a screen (it showed everything) keeps nothing."""
+    and a summary column has an effect of its own; or, the cohort column and its concept, the
+    calibration still finds the cohorts differ below ``cohort_keep_alpha`` (``kept`` marks those
+    rows). A champion trained without a screen (it showed everything) keeps nothing."""
     table = table.copy()
     table["kept"] = False
     if champion is None or not config.keep_ratio or champion.mode == "none":
@@ -96,6 +97,16 @@ def keep_champion_verdicts(table: pd.DataFrame, config, champion) -> pd.DataFram
         f"kept: shown by the champion and still {ratio:.1f}x its null "
         f"(to stay {config.keep_ratio:g}x, to enter {config.min_ratio:g}x)"
         for ratio in table.loc[keep, "ratio"]
+    ]
+    # the cohort column (and its concept) the champion showed for its offset: the same hysteresis
+    # on the calibration's evidence
+    cohort_p = table.get("cohort_p_value", pd.Series(np.nan, index=table.index)).to_numpy(float)
+    stays = ~table["earned"].to_numpy(bool) & was_shown & (cohort_p < config.cohort_keep_alpha)
+    table.loc[stays, ["earned", "kept"]] = True
+    table.loc[stays, "verdict"] = [
+        f"kept: shown by the champion for its calibration offset, the levels still differing "
+        f"(p = {p:.2g}; to stay {config.cohort_keep_alpha:g}, to enter {config.cohort_alpha:g})"
+        for p in cohort_p[stays]
     ]
     return table
 
