@@ -348,7 +348,7 @@ class PersistenceModel(BaseEstimator, ClassifierMixin):
         """``(cohort column, p-value)``: how surely the calibrator's offsets by cohort rest on a
         real difference (:meth:`CohortOffsets.evidence_p_value`); None without them."""
         check_is_fitted(self, "calibrator_")
-        cohorts = getattr(self.calibrator_, "cohorts_", None)
+        cohorts = self.calibrator_.cohorts_  # None also on calibrators pickled before cohorts
         p_value = None if cohorts is None else cohorts.evidence_p_value()
         return None if p_value is None else (cohorts.column, p_value)
 
