@@ -120,26 +120,32 @@ def test_a_planted_evaluation_model_is_never_unpickled(store, small_history, con
     assert not marker.exists()
 
 
-def test_files_swapped_in_the_private_copy_after_the_check_are_never_loaded(
-    store, tmp_path, monkeypatch
-):
-    """Attack: swap the files of the temporary copy between the digest check and the load. What is
-    unpickled is the bytes that were hashed, so the swap changes nothing."""
+def test_files_swapped_after_the_check_are_never_loaded(store, tmp_path, monkeypatch):
+    """Attack: swap the version's pickles where they were read from (a local store's own folders;
+    a remote store's private copy) between the digest check and the load. What is unpickled is the
+    bytes that were hashed, so the swap changes nothing."""
     from resilience.tracking import vetting
 
     marker = tmp_path / "code-ran"
     real_copy = vetting.copy_version
+    read_from = (_version_folder(), _run_folder() / "evidence")
 
     def copy_then_swap(info, into):
         copy = real_copy(info, into)
-        for path in into.rglob("*.pkl"):
+        swapped = [p for folder in (*read_from, into) for p in folder.rglob("*.pkl")]
+        assert len(swapped) >= 2, "the model and the evaluated model are where the attacker writes"
+        for path in swapped:
             path.write_bytes(Planted.pickled(marker))
-        assert list(into.rglob("*.pkl")), "the private copy is where the attacker writes"
         return copy
 
     monkeypatch.setattr(vetting, "copy_version", copy_then_swap)
     loaded = vetting.load_vetted_model(f"models:/{NAME}@champion", evaluation_model=True)
     assert loaded.model.contract.name == "default" and not marker.exists()
+    assert loaded.evidence.evaluation_model is not None
+    # and the next load sees the swap: refused, nothing run
+    monkeypatch.setattr(vetting, "copy_version", real_copy)
+    _refused(f"models:/{NAME}@champion", "changed|not what was signed")
+    assert not marker.exists()
 
 
 def test_a_private_copy_is_private(store, monkeypatch):

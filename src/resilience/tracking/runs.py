@@ -27,7 +27,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from resilience.core.paths import project_root
-from resilience.tracking.store import TrackingConfig, connect, ensure_experiment
+from resilience.tracking.store import (
+    TrackingConfig,
+    connect,
+    ensure_experiment,
+    local_artifact_path,
+)
 
 EVIDENCE_DIR = "evidence"
 EVIDENCE_JSON = "evidence.json"  # everything known about the model but the model (JSON)
@@ -214,8 +219,12 @@ def log_evidence(evidence) -> None:
 
 
 def artifact_text(run_id: str, path: str) -> str | None:
-    """A run's text artifact, or None when it does not exist."""
+    """A run's text artifact, or None when it does not exist (read in place from a store on this
+    machine, else downloaded)."""
     try:
+        local = local_artifact_path(MlflowClient().get_run(run_id).info.artifact_uri)
+        if local is not None:
+            return (local / path).read_text(encoding="utf-8")
         with tempfile.TemporaryDirectory() as tmp:
             return Path(MlflowClient().download_artifacts(run_id, path, tmp)).read_text(
                 encoding="utf-8"

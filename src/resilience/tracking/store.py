@@ -20,6 +20,8 @@ import mlflow
 import requests
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.utils.file_utils import local_file_uri_to_path
+from mlflow.utils.uri import is_local_uri
 from sqlalchemy.exc import SQLAlchemyError
 
 from resilience.core.errors import ResilienceError, sqlite_cause
@@ -204,6 +206,15 @@ def mlflow_failure_message(exc: BaseException) -> str | None:
 def _first_line(exc: BaseException | str) -> str:
     text = str(getattr(exc, "orig", None) or exc)
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def local_artifact_path(artifact_uri: str) -> Path | None:
+    """Where an artifact URI's files are when the store keeps its artifacts on this machine
+    (``file:`` or a plain path): read them there, no download to make. None for a tracking
+    server's (``mlflow-artifacts:``) or a cloud store's."""
+    if not artifact_uri or not is_local_uri(artifact_uri, is_tracking_or_registry_uri=False):
+        return None
+    return Path(local_file_uri_to_path(artifact_uri))
 
 
 def registry_label(uri: str | None = None) -> str:

@@ -8,9 +8,9 @@ evidence and the evaluated model the champion rule re-scores — comes through
    ``models:/m-<id>`` of a registered version) is considered, and only one **signed by a trusted
    key** (:mod:`resilience.tracking.signing`): the signature covers its name, version, source,
    run, the digest of its files, of its model card documents and of every evidence file;
-2. the version's files, card and evidence are downloaded into a **fresh private folder** (mode
-   0700) and each file is read **once**; the digests are computed from those bytes and compared
-   with the signed ones;
+2. each of the version's files, card and evidence files is read **once** into memory (from a
+   store on this machine, in place; from a remote one, through a **fresh private folder**, mode
+   0700); the digests are computed from those bytes and compared with the signed ones;
 3. the model and the evaluated model are unpickled **from the same bytes** that were hashed, so
    nothing can be swapped between the check and the load; the code the version carries
    (``code_paths``) is never put on ``sys.path`` (the toolkit doing the loading is already
@@ -51,7 +51,7 @@ from resilience.tracking.runs import (
     EVIDENCE_JSON,
     EVIDENCE_MODEL,
 )
-from resilience.tracking.store import registry_label
+from resilience.tracking.store import local_artifact_path, registry_label
 
 DIGEST_TAG = "artifact_sha256"
 MODEL_CARD_TAG = "model_card"
@@ -164,30 +164,45 @@ def _fetch(what: str, fetch):
         raise ResilienceError(f"cannot read {what}: {exc}") from exc
 
 
+def _read_folder(what: str, artifact_uri: str, into: Path, missing_ok: bool) -> dict[str, bytes]:
+    """Every file under an artifact URI, read once into memory: in place from a store on this
+    machine (no copy to make), else downloaded to ``into`` first. A folder that is not there is
+    empty when ``missing_ok``, else the store's failure."""
+    local = _fetch(what, lambda: local_artifact_path(artifact_uri))
+    if local is None:
+        if missing_ok and not _fetch(what, lambda: mlflow.artifacts.list_artifacts(artifact_uri)):
+            return {}
+        folder = _fetch(
+            what,
+            lambda: mlflow.artifacts.download_artifacts(
+                artifact_uri=artifact_uri, dst_path=str(into)
+            ),
+        )
+        return read_files(Path(folder))
+    if not local.is_dir():
+        if missing_ok and not local.exists():
+            return {}
+        raise ResilienceError(f"cannot read {what}: no folder {local}")
+    return _fetch(what, lambda: read_files(local))
+
+
 def _run_folder(run_id: str, folder: str, into: Path) -> dict[str, bytes]:
-    """A run's artifact folder read once from a private copy (empty when the run has none)."""
-    client = MlflowClient()
+    """A run's artifact folder, each file read once (empty when the run has none)."""
     what = f"{folder}/ of run {run_id} in {registry_label()}"
-    if not _fetch(what, lambda: client.list_artifacts(run_id, folder)):
-        return {}
-    return read_files(_fetch(what, lambda: client.download_artifacts(run_id, folder, str(into))))
+    root = _fetch(what, lambda: MlflowClient().get_run(run_id).info.artifact_uri)
+    return _read_folder(what, f"{root.rstrip('/')}/{folder}", into, missing_ok=True)
 
 
 def read_model_files(name: str, version: str, into: Path) -> dict[str, bytes]:
-    """A registered version's model files, read once from a private copy."""
-    client = MlflowClient()
-    local = _fetch(
-        f"the files of {name} version {version} in {registry_label()}",
-        lambda: mlflow.artifacts.download_artifacts(
-            artifact_uri=client.get_model_version_download_uri(name, version), dst_path=str(into)
-        ),
-    )
-    return read_files(Path(local))
+    """A registered version's model files, each read once."""
+    what = f"the files of {name} version {version} in {registry_label()}"
+    uri = _fetch(what, lambda: MlflowClient().get_model_version_download_uri(name, version))
+    return _read_folder(what, uri, into, missing_ok=False)
 
 
 def copy_version(info: Mapping[str, Any], into: Path) -> VersionCopy:
-    """Download a registered version's files, card and evidence into ``into`` (private), read each
-    file once and compute its identity from those bytes. Nothing is unpickled."""
+    """Read a registered version's files, card and evidence, each file once (a remote store's
+    through ``into``, private), and compute its identity from those bytes. Nothing is unpickled."""
     name, version, run_id = info["name"], info["version"], info["run_id"]
     files = read_model_files(name, str(version), into / "model")
     card = _run_folder(run_id, CARD_DIR, into / "card") if run_id else {}
