@@ -6,7 +6,9 @@ checkout's ``configs/`` resolved by :func:`resilience.core.paths.config_dir`.
 ``--help`` (or ``-h``) prints the command's own page (:mod:`resilience.cli._help`) without
 composing anything. A config that cannot be composed or resolved (an unknown key or option, an
 override that cannot be read, a value of the wrong type) is one line naming the nearest valid key,
-option or value, exit status 2, before any data are read (:mod:`resilience.cli._config`).
+option or value, exit status 2, before any data are read (:mod:`resilience.cli._config`), and
+before anything is written: the commands that keep a run folder (train and the commands built on
+its config) check their settings in a Hydra callback, :class:`CheckSettings`, before Hydra makes it.
 
 No Python traceback ever reaches the user. A :class:`~resilience.core.errors.ResilienceError` is printed
 as one clear message and the command exits with status 2; so are the failures the toolkit knows
@@ -29,8 +31,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import hydra
-from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -81,15 +83,7 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], object]], Ca
             # a batch command's output is for people and logs: no MLflow download bars (set here, at the edge)
             os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
             signal.signal(signal.SIGTERM, _terminate)  # cleanups (temporary folders) run on SIGTERM
-            try:  # every interpolation resolves (``seed=abc`` reaches typed settings), before any work
-                OmegaConf.to_container(cfg, resolve=True)
-            except OmegaConfBaseException as exc:
-                _fail(error_message(exc), EXIT_USER_ERROR)
-            try:  # the model's own parameters (a free mapping in the schema), before any work
-                if "model" in cfg:
-                    check_model_params(cfg.model)
-            except ResilienceError as exc:
-                _fail(str(exc), EXIT_USER_ERROR)
+            check_settings(cfg)  # before any work (and, with a run folder, before it was made)
             try:
                 missing = [key for key in cfg if OmegaConf.is_missing(cfg, key)]
                 if missing:
@@ -134,18 +128,29 @@ def _with_help(config_name: str, main: Callable[[], object]) -> Callable[[], obj
     return with_help
 
 
-def _check_before_the_run(config_name: str) -> None:
-    """Compose the command line's config once, before Hydra starts the run (and makes its run
-    folder): a bad config, the model's own parameters included, writes nothing. Hydra's own flags
-    (``--multirun``, ``--cfg``) take Hydra's path."""
-    overrides = sys.argv[1:]
-    if any(arg.startswith("-") for arg in overrides):
-        return
-    with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
-        cfg = compose(config_name, overrides=overrides)
-        OmegaConf.to_container(cfg, resolve=True)  # ``seed=abc`` reaches typed settings
-        if "model" in cfg:
-            check_model_params(cfg.model)
+def check_settings(cfg: DictConfig) -> None:
+    """Every setting resolves (``seed=abc`` reaches typed settings) and the model's own parameters
+    (a free mapping in the schema) are ones its library takes (Hydra's own node is Hydra's); else
+    one line and exit status 2."""
+    settings = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+    try:
+        OmegaConf.to_container(settings, resolve=True)
+        if "model" in settings:
+            check_model_params(settings.model)
+    except OmegaConfBaseException as exc:
+        _fail(error_message(exc), EXIT_USER_ERROR)
+    except ResilienceError as exc:
+        _fail(str(exc), EXIT_USER_ERROR)
+
+
+class CheckSettings(Callback):
+    """A Hydra callback (``hydra.callbacks`` in configs/train.yaml): a run's settings are checked
+    once Hydra has composed them and before it makes the run's folder, so a bad setting writes
+    nothing (the commands that run in place make no folder: they check in the task). It exits
+    itself: Hydra turns a callback's exceptions into warnings."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        check_settings(config)
 
 
 def _one_line_config_errors(
@@ -161,7 +166,6 @@ def _one_line_config_errors(
         os.environ[FULL_ERROR] = "1"
         _ASKED_TO_RAISE.append(True)
         try:
-            _check_before_the_run(config_name)
             return composed()
         except ResilienceError as exc:  # the model's parameters
             _fail(str(exc), EXIT_USER_ERROR)
