@@ -104,6 +104,16 @@ def small_history(small_world, contract):
     ).frame
 
 
+@pytest.fixture(scope="session")
+def tiny_history(contract):
+    """The tiny world's labelled history (about 1,300 disruptions), for tests of what training runs
+    decide and record rather than how well they rank."""
+    world = generate_world(TINY_WORLD)
+    return validate_frame(
+        world.history, contract, require_label=True, today=pd.Timestamp(TINY_WORLD.end_date)
+    ).frame
+
+
 # -- new MLflow stores: copies of one blank store made per test run ---------------------------------
 def _blank_store(folder: Path) -> None:
     """An empty MLflow store, its schema migrated (what MLflow does, in seconds, to a new database)."""
@@ -347,6 +357,9 @@ def _train(folder: Path, blank: Path) -> None:
         f"input={store.world / 'disruptions.parquet'}",
         f"hydra.run.dir={folder / 'run'}",
         "evaluation.n_bootstrap=20",
+        # a smaller reason screen than the shipped one (what it decides: tests/test_explain.py)
+        "explain.screen.permutations=4",
+        "explain.screen.resamples=2",
         cwd=folder,
         env=store.env,
         fresh=True,  # a new interpreter: the reruns of this run (forks) compare their metrics with it

@@ -52,13 +52,15 @@ def test_spark_udf_equals_the_pandas_path(own_store, mlflow_at, monkeypatch, tmp
         "PYTHONPATH", env["PYTHONPATH"]
     )  # the JVM and its workers inherit it; this process has imported all it needs
     # one core and one Python worker (the other test worker has the other core), with the week
-    # spread over three partitions, so each line is scored apart from most of the others
+    # spread over three partitions, so each line is scored apart from most of the others; the
+    # JVM's quick compiler only and one garbage collector thread (a short job: ~4 s less CPU)
     spark = (
         SparkSession.builder.master("local[1]")
         .appName("resilience-test")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
         .getOrCreate()
     )
     try:
