@@ -73,16 +73,21 @@ browser-tools:
 test-tools:
 	bash scripts/install_test_tools.sh
 
+# pytest with Python's bytecode caches (__pycache__, git-ignored) even where the environment turns
+# them off (PYTHONDONTWRITEBYTECODE): else each test worker and each command started anew compiles
+# the package and rewrites the tests again (a worker's collection: about 8 s instead of 4.5)
+PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest
+
 ## Check the import layers, lint and format, then run every test, slow end-to-end ones included (installs first if needed)
 test: install-test browser-tools test-tools
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
+	$(PYTEST) -n 2 --dist loadfile --durations=15
 
 ## Run only the fast tests
 test-fast: install-test
-	$(BIN)/python -m pytest -n 2 -m "not slow"
+	$(PYTEST) -n 2 -m "not slow"
 
 ## Remove generated data, runs and outputs (keeps .venv)
 clean:

