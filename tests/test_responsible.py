@@ -274,7 +274,9 @@ def test_the_card_reports_each_features_pass_rate_over_the_screens_resamples(tra
     card = render(facts)["model_card.md"]
     rows = facts["screen"]["rows"]
     run = MlflowClient(trained.uri).get_run(facts["model"]["run_id"])
-    resamples = run.data.params["explain.screen.resamples"]  # what the shared store was trained with
+    resamples = run.data.params[
+        "explain.screen.resamples"
+    ]  # what the shared store was trained with
     assert "Which reasons are earned" in card and facts["screen"]["resamples"] == resamples
     assert len(rows) == len(facts["features"]) and all(0 <= r["pass_rate"] <= 1 for r in rows)
     grade = next(r for r in rows if r["label"] == "disruption grade")  # no effect of its own here
