@@ -32,7 +32,7 @@ FAST = TrainSettings(
     split=SplitConfig(test_weeks=13, min_train_to_test=1.0),
     evaluation=EvaluationConfig(n_bootstrap=20),
     # one process: the screen's process pool has its own test (tests/test_explain.py)
-    screen=ScreenConfig(permutations=2, max_rows=2000, n_jobs=1),
+    screen=ScreenConfig(permutations=2, resamples=2, max_rows=2000, n_jobs=1),
     intervals=IntervalConfig(n_models=2),
     progress=False,
 )

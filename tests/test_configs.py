@@ -183,10 +183,15 @@ def test_every_experiment_trains_on_a_tiny_world(
     import pandas as pd
 
     uri = new_store_uri
-    # a smaller reason screen than the shipped one: what the screen decides is tested in
-    # test_explain.py and test_screen_keep.py; here only that every experiment runs it
-    screen = ("explain.screen.permutations=2", "explain.screen.resamples=2")
-    result = _train(tiny_world_dir, tmp_path, uri, f"experiment={experiment}", *screen)
+    # a smaller reason screen and ensemble than the shipped ones: what they decide is tested in
+    # test_explain.py, test_screen_keep.py and test_intervals.py; here only that every experiment
+    # runs them
+    smaller = (
+        "explain.screen.permutations=2",
+        "explain.screen.resamples=2",
+        "intervals.n_models=2",
+    )
+    result = _train(tiny_world_dir, tmp_path, uri, f"experiment={experiment}", *smaller)
     assert "test ROC AUC" in result.stdout
     assert (tmp_path / "run").is_dir(), "hydra.run.dir puts the run's local files where asked"
     client, run = _trained_run(uri)

@@ -50,7 +50,7 @@ def test_fresh_records_are_estimated_about_as_well_as_complete_ones(
         split=SplitConfig(),
         evaluation=EvaluationConfig(n_bootstrap=20),
         # one process: the screen's process pool has its own test (tests/test_explain.py)
-        screen=ScreenConfig(permutations=3, max_rows=3000, n_jobs=1),
+        screen=ScreenConfig(permutations=3, resamples=2, max_rows=3000, n_jobs=1),
         intervals=IntervalConfig(n_models=4),
     )
     model = PersistenceModel(contract, n_jobs=1)
