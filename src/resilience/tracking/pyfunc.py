@@ -9,7 +9,7 @@ trained without intervals has none) and the top reasons for and against in words
 
 Loading a pickled model runs code, so load it with :func:`load_vetted` rather than
 ``mlflow.pyfunc.load_model``: the version's signature by a trusted key and the digests of its
-files, card and evidence are checked on a private copy before anything is unpickled, and it is
+files, card and evidence are checked, each read once, before anything is unpickled, and it is
 unpickled from the bytes that were checked (see :mod:`resilience.tracking.vetting`). Every
 version carries the toolkit's code (MLflow ``code_paths``) and pins its requirements
 (:func:`log_persistence_model`).

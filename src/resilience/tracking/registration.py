@@ -2,7 +2,7 @@
 a registration key puts on a version after a person has reviewed it (at training, by
 ``resilience-sign`` for versions registered before signing or with a rotated key, and again by
 ``resilience-card`` when the card it covers is regenerated). Nothing is unpickled here: what is
-signed is computed from a private copy of the version's files (:mod:`resilience.tracking.vetting`).
+signed is computed from the version's files, each read once (:mod:`resilience.tracking.vetting`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def sign_version(
     new_card: bool = False,
 ) -> signing.Statement:
     """Sign a registered version as it is now (after a person reviewed it): its identity is
-    computed from a private copy of its files, card and evidence, nothing is unpickled.
+    computed from its files, card and evidence, each read once; nothing is unpickled.
 
     Refused when it has no model card documents, when its files differ from the digest recorded
     at registration, or when a trusted signature it already carries vouches for something else

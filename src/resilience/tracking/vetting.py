@@ -110,7 +110,7 @@ class LoadedModel:
 
 @dataclass
 class VersionCopy:
-    """A registered version as read once from a private copy: its identity (digests of these very
+    """A registered version as read once (each file): its identity (digests of these very
     bytes) and the bytes of its model files and evidence files (run-relative paths)."""
 
     identity: signing.Identity
@@ -228,7 +228,7 @@ def vet_version(
     model_uri: str, into: Path, trusted_keys: str | Path | None = None
 ) -> tuple[VettedModel, VersionCopy]:
     """Check a registered version BEFORE anything is unpickled: a signature by a trusted key, then
-    the digests of a private copy against the signed ones. Returns who it is and the copy's bytes."""
+    the digests of its files, each read once, against the signed ones. Returns who it is and those bytes."""
     registry = registry_label()
     info = model_version_info(model_uri)
     who = f"model {info['name']} version {info['version']} in {registry}"
