@@ -275,3 +275,25 @@ def test_the_card_command_checks_the_signature_first_and_signs_again(store, tmp_
     )
     assert refused.returncode == 2 and "model files changed" in refused.stderr
     assert "Traceback" not in refused.stderr and len(refused.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("entry", ["link", "pipe"])
+def test_a_link_or_a_pipe_among_a_versions_files_is_refused_not_read(tmp_path, entry):
+    """A store's folders can be written by others: an entry that is not a plain file (a link to
+    something else, a pipe a read would wait on forever) is refused before anything is read."""
+    from resilience.tracking import vetting
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "MLmodel").write_text("flavors: {}\n")
+    outside = tmp_path / "outside.pkl"
+    outside.write_bytes(b"not the model")
+    if entry == "link":
+        (folder / "python_model.pkl").symlink_to(outside)
+    else:
+        os.mkfifo(folder / "python_model.pkl")
+    expected = "symbolic link" if entry == "link" else "not a plain file"
+    with pytest.raises(vetting.UnvettedModel, match=expected):
+        vetting.read_files(folder)
+    (folder / "python_model.pkl").unlink()
+    assert vetting.read_files(folder) == {"MLmodel": b"flavors: {}\n"}

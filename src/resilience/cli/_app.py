@@ -150,7 +150,15 @@ class CheckSettings(Callback):
     itself: Hydra turns a callback's exceptions into warnings."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        check_settings(config)
+        try:
+            check_settings(config)
+        except Exception as exc:  # noqa: BLE001 - Hydra would only warn, and go on to make the folder
+            _fail(*known_failure(exc))
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        """A grid's or a study's settings, before its sweep folder is made (each job's own values
+        are checked again in its task)."""
+        self.on_run_start(config)
 
 
 def _one_line_config_errors(

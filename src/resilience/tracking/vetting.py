@@ -24,8 +24,11 @@ process, or as root, while it runs.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import pickle
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -122,8 +125,8 @@ class VersionCopy:
 # -- reading and digesting -----------------------------------------------------------------------------
 def read_files(folder: str | Path) -> dict[str, bytes]:
     """Every file under ``folder``, read once: relative POSIX path -> bytes (MLflow's own
-    bookkeeping file at the top level, :data:`MLFLOW_WRITTEN_FILES`, left out). A symbolic link
-    is refused: a model's files are plain files."""
+    bookkeeping file at the top level, :data:`MLFLOW_WRITTEN_FILES`, left out). A symbolic link,
+    pipe or device is refused: a model's files are plain files."""
     root = Path(folder)
     if root.is_file():
         raise ResilienceError(f"{root} is a file, not a model directory")
@@ -133,9 +136,32 @@ def read_files(folder: str | Path) -> dict[str, bytes]:
             raise UnvettedModel(
                 f"{path} is a symbolic link; a model's files are plain files. Nothing was loaded"
             )
-        if path.is_file() and not (path.parent == root and path.name in MLFLOW_WRITTEN_FILES):
-            files[path.relative_to(root).as_posix()] = path.read_bytes()
+        if path.is_dir() or (path.parent == root and path.name in MLFLOW_WRITTEN_FILES):
+            continue
+        files[path.relative_to(root).as_posix()] = _read_plain_file(path)
     return files
+
+
+def _read_plain_file(path: Path) -> bytes:
+    """A regular file's bytes, opened without following a link or waiting on a pipe: a store's
+    folder can be written by others, and an entry swapped for a link, a pipe or a device after it
+    was listed is refused rather than read."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        descriptor = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnvettedModel(
+                f"{path} is a symbolic link; a model's files are plain files. Nothing was loaded"
+            ) from None
+        raise
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise UnvettedModel(
+                f"{path} is not a plain file (a pipe, device or socket); a model's files are "
+                "plain files. Nothing was loaded"
+            )
+        return handle.read()
 
 
 def files_digest(files: Mapping[str, bytes]) -> str:
@@ -179,11 +205,17 @@ def _read_folder(what: str, artifact_uri: str, into: Path, missing_ok: bool) -> 
             ),
         )
         return read_files(Path(folder))
-    if not local.is_dir():
-        if missing_ok and not local.exists():
-            return {}
-        raise ResilienceError(f"cannot read {what}: no folder {local}")
-    return _fetch(what, lambda: read_files(local))
+
+    def in_place() -> dict[str, bytes]:
+        if local.is_dir():
+            return read_files(local)
+        if not local.exists():
+            if missing_ok:
+                return {}
+            raise ResilienceError(f"cannot read {what}: no folder {local}")
+        raise ResilienceError(f"cannot read {what}: {local} is not a folder")
+
+    return _fetch(what, in_place)
 
 
 def _run_folder(run_id: str, folder: str, into: Path) -> dict[str, bytes]:
