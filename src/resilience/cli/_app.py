@@ -132,7 +132,10 @@ def check_settings(cfg: DictConfig) -> None:
     """Every setting resolves (``seed=abc`` reaches typed settings) and the model's own parameters
     (a free mapping in the schema) are ones its library takes (Hydra's own node is Hydra's); else
     one line and exit status 2."""
-    settings = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+    # the callback's config holds Hydra's node too, some of it unset until the run starts
+    settings = (
+        OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]) if "hydra" in cfg else cfg
+    )
     try:
         OmegaConf.to_container(settings, resolve=True)
         if "model" in settings:

@@ -116,9 +116,7 @@ class CohortOffsets:
         """How surely the cohorts' offsets rest on a real difference: the smaller p-value of the
         gap test and the drift test, doubled for taking the smaller of two (Bonferroni); None
         when neither ran. What lets the reason screen name the cohort column for its offset."""
-        tested = [
-            p for p in (getattr(self, "gap_p_value", None), self.trend_p_value) if p is not None
-        ]
+        tested = [p for p in (self.gap_p_value, self.trend_p_value) if p is not None]
         return min(1.0, len(tested) * min(tested)) if tested else None
 
     def of(self, X: pd.DataFrame, dates=None) -> np.ndarray:
@@ -189,7 +187,7 @@ class CohortOffsets:
             "served_from": self.served_from,
             "between_sd": self.between_sd,
             "kept": {k: v for k, v in (self.kept or {}).items() if k != POOLED},
-            "gap_p_value": getattr(self, "gap_p_value", None),
+            "gap_p_value": self.gap_p_value,
         }
 
 
@@ -268,7 +266,7 @@ class Calibrator:
         )
         if c.between_sd is not None:
             out["cohort_between_sd"] = round(c.between_sd, 4)
-        if getattr(c, "gap_p_value", None) is not None:  # the cohorts' intercepts differ?
+        if c.gap_p_value is not None:  # the cohorts' intercepts differ?
             out["cohort_gap_p_value"] = round(c.gap_p_value, 6)
         if c.trend_p_value is not None:  # the drift test ran; its slopes when the drift is carried
             out["cohort_trend_p_value"] = round(c.trend_p_value, 6)

@@ -132,14 +132,18 @@ def read_files(folder: str | Path) -> dict[str, bytes]:
         raise ResilienceError(f"{root} is a file, not a model directory")
     files = {}
     for path in sorted(root.rglob("*")):
-        if path.is_symlink():
-            raise UnvettedModel(
-                f"{path} is a symbolic link; a model's files are plain files. Nothing was loaded"
-            )
+        if path.is_symlink():  # before is_dir(), which follows a link to a folder
+            raise _link_refused(path)
         if path.is_dir() or (path.parent == root and path.name in MLFLOW_WRITTEN_FILES):
             continue
         files[path.relative_to(root).as_posix()] = _read_plain_file(path)
     return files
+
+
+def _link_refused(path: Path) -> UnvettedModel:
+    return UnvettedModel(
+        f"{path} is a symbolic link; a model's files are plain files. Nothing was loaded"
+    )
 
 
 def _read_plain_file(path: Path) -> bytes:
@@ -150,10 +154,8 @@ def _read_plain_file(path: Path) -> bytes:
     try:
         descriptor = os.open(path, flags)
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise UnvettedModel(
-                f"{path} is a symbolic link; a model's files are plain files. Nothing was loaded"
-            ) from None
+        if exc.errno == errno.ELOOP:  # swapped for a link since it was listed
+            raise _link_refused(path) from None
         raise
     with os.fdopen(descriptor, "rb") as handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
