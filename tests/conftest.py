@@ -21,6 +21,10 @@ from dataclasses import dataclass
 # counts cores through joblib, capped by LOKY_MAX_CPU_COUNT.
 os.environ.setdefault("RESILIENCE_N_JOBS", "1")
 os.environ.setdefault("LOKY_MAX_CPU_COUNT", "1")
+# NumPy's and SciPy's OpenBLAS and the OpenMP runtime start a thread per core too, whose idle threads
+# spin between calls: with two workers on two cores, they only take turns with the other worker
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 from pathlib import Path
 
 import pandas as pd

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import pytest
 from conftest import BIN, run_command, toolkit_commands
+from omegaconf import OmegaConf
 
-from resilience.cli._config import snapshot
+from resilience.cli._config import check_model_params, snapshot
 from resilience.cli._help import group_options, read_main_config
+from resilience.core.errors import ConfigError
 
 COMMANDS = toolkit_commands()
 NUMERIC = {"int", "float"}
@@ -81,6 +83,10 @@ def _group_cases() -> list[tuple[str, str, str]]:
 def _model_value_cases() -> list[tuple[str, str, str]]:
     """A wrong-typed value for every numeric setting of the model: each family's parameters and the
     model group's own numeric settings."""
+    return _parameter_cases() + _model_field_cases()
+
+
+def _parameter_cases() -> list[tuple[str, str, str]]:
     cases = []
     for family, known in snapshot()["families"].items():
         for name in known["defaults"]:
@@ -94,6 +100,11 @@ def _model_value_cases() -> list[tuple[str, str, str]]:
                         f"'{name}=abc' must be {word}",
                     )
                 )
+    return cases
+
+
+def _model_field_cases() -> list[tuple[str, str, str]]:
+    cases = []
     for field in snapshot()["groups"]["model"]["fields"]:
         kind = field["type"]
         if str(kind if isinstance(kind, str) else kind.get("optional")) in NUMERIC:
@@ -101,6 +112,19 @@ def _model_value_cases() -> list[tuple[str, str, str]]:
                 ("model=lightgbm", f"model.{field['name']}=abc", f"model.{field['name']}=abc")
             )
     return cases
+
+
+def _through_the_command() -> list[tuple[str, str, str]]:
+    """The cases run as the command: every numeric setting of the model group (Hydra's schema
+    refuses each), and of each family's parameters (one check, ``check_model_params``, refuses them
+    all) the first whole-number and the first decimal one."""
+    chosen, seen = [], set()
+    for family, override, expected in _parameter_cases():
+        kind = (family, "whole" in expected)
+        if kind not in seen:
+            seen.add(kind)
+            chosen.append((family, override, expected))
+    return chosen + _model_field_cases()
 
 
 @pytest.mark.parametrize("command, override, expected", _group_cases())
@@ -119,16 +143,32 @@ def test_every_group_s_misspelt_key_and_option_names_the_nearest(
 def test_every_numeric_model_setting_refuses_a_word_before_data_are_read(
     family, override, expected, tmp_path
 ):
-    code, stderr = _run_in_process("train", family, override, MISSING_INPUT, cwd=tmp_path)
-    assert code == 2, stderr
-    assert stderr.count("\n") == 1 and stderr.startswith("error: config: "), stderr
-    assert expected in stderr and "must be" in stderr, stderr
+    """The model group's settings and one whole-number and one decimal parameter of each family run
+    as the command; the other parameters go through the one check the command runs on
+    ``model.params`` once composed, before any data are read (``check_model_params``)."""
+    if (family, override, expected) in _through_the_command():
+        code, stderr = _run_in_process("train", family, override, MISSING_INPUT, cwd=tmp_path)
+        assert code == 2, stderr
+        assert stderr.count("\n") == 1 and stderr.startswith("error: config: "), stderr
+        assert expected in stderr and "must be" in stderr, stderr
+        return
+    name = override.removeprefix("++model.params.").split("=")[0]
+    model = OmegaConf.create({"family": family.removeprefix("model="), "params": {name: "abc"}})
+    with pytest.raises(ConfigError) as refused:
+        check_model_params(model)
+    message = str(refused.value)
+    assert message.startswith("config: model.params (") and "\n" not in message, message
+    assert expected in message and "must be" in message, message
 
 
 def test_the_catalogue_covers_the_model_settings_that_matter():
     overrides = {override for _, override, _ in _model_value_cases()}
     for name in ("num_leaves", "learning_rate", "n_estimators", "min_child_samples", "C"):
         assert f"++model.params.{name}=abc" in overrides
+    assert {family for family, _, _ in _through_the_command()} == {
+        "model=lightgbm",
+        "model=logistic",
+    }
 
 
 # the issue's own cases, as a user types them (the shell has already removed the quotes)

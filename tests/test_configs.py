@@ -336,6 +336,27 @@ def test_the_data_schema_changes_no_value(data):
 @pytest.mark.parametrize(
     "override, expected",
     [
+        ("+data.columns.contacts.nullable=maybe", "nullable must be true or false, not 'maybe'"),
+        ("+data.columns.contacts.minn=0", "unknown key(s) ['minn']; did you mean 'min'?"),
+    ],
+)
+def test_a_column_setting_the_contract_refuses_stops_the_run_before_its_folder(
+    override, expected, tmp_path
+):
+    """The data config's columns are checked by the contract (not typed by Hydra), still before the
+    run's folder is made and before any data are read: one line, status 2, nothing written."""
+    result = run_command(
+        "resilience-train", override, "input=/nonexistent/extract.parquet", cwd=tmp_path
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "column 'contacts'" in result.stderr
+    assert expected in result.stderr, result.stderr
+    assert not list(tmp_path.iterdir()), "nothing is written"
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
         ("split.test_weks=13", "unknown key 'split.test_weks'; did you mean 'split.test_weeks'?"),
         ("split.test_weeks=abc", "split.test_weeks=abc: must be a whole number, e.g."),
         ("explain.screen.permutation=5", "did you mean 'explain.screen.permutations'?"),

@@ -370,7 +370,32 @@ def test_unknown_column_key_is_refused():
     config["columns"]["contacts"]["minimum"] = 0
     message = refused(config)
     assert "column 'contacts'" in message and "unknown key(s) ['minimum']" in message
-    assert "allowed:" in message and "'min'" in message
+    assert "did you mean 'min'?" in message and "allowed:" in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("nullable", "maybe", "nullable must be true or false, not 'maybe'"),
+        ("ageing", 3, "ageing must be true or false, not 3"),
+        ("label_text", ["a", "b"], "label_text must be a word or a name, not ['a', 'b']"),
+        ("min", "zero", "min must be a number, not 'zero'"),
+        ("max_length", 2.5, "max_length applies to"),
+    ],
+)
+def test_a_column_setting_of_the_wrong_type_is_refused_by_the_contract(key, value, expected):
+    """The contract is the one place a column's settings are checked (Hydra composes the columns
+    untyped): every file it is built from, a data config or a model's stored contract, is held to it."""
+    config = raw_config()
+    config["columns"]["contacts"][key] = value
+    message = refused(config)
+    assert "column 'contacts'" in message and expected in message
+
+
+def test_a_number_written_where_a_column_takes_a_word_is_that_word():
+    config = raw_config()
+    config["columns"]["contacts"]["label_text"] = 12
+    assert DataContract.from_dict(config).column("contacts").label_text == "12"
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,7 @@ from resilience.cli._config import check_model_params, error_message, register_s
 from resilience.cli._help import help_text
 from resilience.core.errors import ResilienceError, Terminated, os_error_message
 from resilience.core.paths import DECISION_KEY_ENV, config_dir, project_root
+from resilience.data.contract import DataContract
 
 FULL_ERROR = "HYDRA_FULL_ERROR"
 _ASKED_TO_RAISE: list[bool] = []  # non-empty while this process asked Hydra to raise, not print
@@ -129,9 +130,9 @@ def _with_help(config_name: str, main: Callable[[], object]) -> Callable[[], obj
 
 
 def check_settings(cfg: DictConfig) -> None:
-    """Every setting resolves (``seed=abc`` reaches typed settings) and the model's own parameters
-    (a free mapping in the schema) are ones its library takes (Hydra's own node is Hydra's); else
-    one line and exit status 2."""
+    """Every setting resolves (``seed=abc`` reaches typed settings), the model's own parameters
+    (a free mapping in the schema) are ones its library takes and the data config is a contract
+    (Hydra's own node is Hydra's); else one line and exit status 2."""
     # the callback's config holds Hydra's node too, some of it unset until the run starts
     settings = (
         OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]) if "hydra" in cfg else cfg
@@ -140,6 +141,8 @@ def check_settings(cfg: DictConfig) -> None:
         OmegaConf.to_container(settings, resolve=True)
         if "model" in settings:
             check_model_params(settings.model)
+        if "data" in settings:  # the contract checks its columns itself (keys, types, vocabularies)
+            DataContract.from_dict(settings.data)
     except OmegaConfBaseException as exc:
         _fail(error_message(exc), EXIT_USER_ERROR)
     except ResilienceError as exc:

@@ -321,7 +321,7 @@ class DataContract:
                 isinstance(value, bool) or not isinstance(value, (int, float))
             ):
                 raise ConfigError(f"{here}: {key} must be a number, not {value!r}")
-        for key in ("nullable", "unique", "not_future", "protected"):
+        for key in ("nullable", "unique", "not_future", "protected", "ageing"):
             if not isinstance(getattr(c, key), bool):
                 raise ConfigError(f"{here}: {key} must be true or false, not {getattr(c, key)!r}")
         if c.describes is not None and c.describes not in DESCRIBES:

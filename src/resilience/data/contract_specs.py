@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from resilience.core.errors import ConfigError
+from resilience.core.errors import ConfigError, nearest
 
 DTYPES = ("string", "category", "int", "float", "bool", "date", "text")
 ROLES = ("id", "line_id", "date", "feature", "label", "context", "group")
@@ -129,10 +129,14 @@ def columns_from(raw: Any, where: str) -> tuple[ColumnSpec, ...]:
         spec = dict(spec or {})
         unknown = set(spec) - known
         if unknown:
+            close = [f"'{m}'" for m in (nearest(k, known) for k in sorted(unknown)) if m]
+            hint = f"did you mean {', '.join(close)}? " if close else ""
             raise ConfigError(
                 f"{where}, column '{col_name}': unknown key(s) {sorted(unknown)}; "
-                f"allowed: {sorted(known)}"
+                f"{hint}allowed: {sorted(known)}"
             )
+        for key in TEXT_KEYS & set(spec):
+            spec[key] = _text_value(spec[key], key, f"{where}, column '{col_name}'")
         if spec.get("allowed") is not None:
             if isinstance(spec["allowed"], (str, Mapping)) or not isinstance(
                 spec["allowed"], (list, tuple)
@@ -152,6 +156,21 @@ def columns_from(raw: Any, where: str) -> tuple[ColumnSpec, ...]:
             spec["summarises"] = tuple(str(v) for v in spec["summarises"])
         columns.append(ColumnSpec(name=str(col_name), **spec))
     return tuple(columns)
+
+
+# the keys of a column that hold a word or a name: a number written there is that text (`untreated: 0`
+# is the level "0"); the contract checks each against its vocabulary or the columns it names
+TEXT_KEYS = frozenset(
+    {"dtype", "role", "label_text", "concept", "max_column", "describes", "derived", "untreated"}
+)
+
+
+def _text_value(value: Any, key: str, where: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ConfigError(f"{where}: {key} must be a word or a name, not {value!r}")
 
 
 def concepts_from(raw: Any, where: str) -> tuple[ConceptSpec, ...]:
