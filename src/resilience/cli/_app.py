@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
@@ -40,7 +41,6 @@ from resilience.cli._config import check_model_params, error_message, register_s
 from resilience.cli._help import help_text
 from resilience.core.errors import ResilienceError, Terminated, os_error_message
 from resilience.core.paths import DECISION_KEY_ENV, config_dir, project_root
-from resilience.data.contract import DataContract
 
 FULL_ERROR = "HYDRA_FULL_ERROR"
 _ASKED_TO_RAISE: list[bool] = []  # non-empty while this process asked Hydra to raise, not print
@@ -142,11 +142,33 @@ def check_settings(cfg: DictConfig) -> None:
         if "model" in settings:
             check_model_params(settings.model)
         if "data" in settings:  # the contract checks its columns itself (keys, types, vocabularies)
-            DataContract.from_dict(settings.data)
+            from resilience.data.contract import DataContract  # lazy: only commands that read data
+
+            DataContract.from_dict(settings.data, source=data_config_file(cfg))
     except OmegaConfBaseException as exc:
         _fail(error_message(exc), EXIT_USER_ERROR)
     except ResilienceError as exc:
         _fail(str(exc), EXIT_USER_ERROR)
+
+
+def data_config_file(cfg: DictConfig | None = None) -> str | None:
+    """The file Hydra composed ``data`` from (``configs/data/<choice>.yaml`` or a file on
+    ``hydra.searchpath``), for messages: from ``cfg``'s own Hydra node (a callback's config), else
+    the running job's; None outside a Hydra run."""
+    if cfg is not None and "hydra" in cfg:
+        runtime = cfg.hydra.runtime
+    elif HydraConfig.initialized():
+        runtime = HydraConfig.get().runtime
+    else:
+        return None
+    choice = runtime.choices.get("data")
+    folders = [Path(s.path) for s in runtime.config_sources if s.schema == "file"]
+    for folder in [*folders, config_dir()]:
+        path = folder / "data" / f"{choice}.yaml"
+        if choice and path.is_file():
+            relative = os.path.relpath(path)
+            return relative if not relative.startswith("..") else str(path)
+    return None
 
 
 class CheckSettings(Callback):

@@ -8,9 +8,8 @@ from datetime import date
 
 from omegaconf import DictConfig, OmegaConf
 
-from resilience.cli._app import hydra_app
+from resilience.cli._app import data_config_file, hydra_app
 from resilience.cli._config import tracking_configs
-from resilience.cli.validate import data_config_file
 from resilience.core.errors import ConfigError
 from resilience.data.contract import DataContract
 from resilience.tactics.settings import ReviewSettings

@@ -9,15 +9,11 @@ then refused by ``resilience-train``.
 from __future__ import annotations
 
 import json
-import os
 import sys
-from pathlib import Path
 
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from resilience.cli._app import hydra_app
-from resilience.core.paths import config_dir
+from resilience.cli._app import data_config_file, hydra_app
 
 
 @hydra_app("validate")
@@ -40,22 +36,6 @@ def main(cfg: DictConfig) -> None:
     print(
         f"valid: {summary['rows']} rows of {summary['lines']} lines match data config '{contract.name}'"
     )
-
-
-def data_config_file() -> str | None:
-    """The file Hydra composed ``data`` from (``configs/data/<choice>.yaml`` or a file on
-    ``hydra.searchpath``), for messages; None outside a Hydra run."""
-    if not HydraConfig.initialized():
-        return None
-    runtime = HydraConfig.get().runtime
-    choice = runtime.choices.get("data")
-    folders = [Path(s.path) for s in runtime.config_sources if s.schema == "file"]
-    for folder in [*folders, config_dir()]:
-        path = folder / "data" / f"{choice}.yaml"
-        if choice and path.is_file():
-            relative = os.path.relpath(path)
-            return relative if not relative.startswith("..") else str(path)
-    return None
 
 
 if __name__ == "__main__":
