@@ -27,6 +27,7 @@ from resilience.learn.models import PersistenceModel
 from resilience.learn.split import SplitConfig, split_history
 from resilience.pipelines.train import TrainingData, TrainSettings, train_and_track
 from resilience.pipelines.train_evidence import fairness_table
+from resilience.report.trust import drift_carried_words
 from resilience.tracking import store, vetting
 
 EVAL = EvaluationConfig(n_bootstrap=200, min_slice_size=50)
@@ -286,7 +287,9 @@ def test_the_card_reports_each_features_pass_rate_over_the_screens_resamples(tra
     assert f"| customer contacts | {contacts['ratio']:.2f} | 100% | yes |" in card
 
 
-def test_the_card_states_a_drift_the_calibrator_carries_as_a_limitation(trained, mlflow_at):
+def test_the_card_states_a_drift_the_calibrator_carries_as_a_limitation(
+    trained, mlflow_at, contract
+):
     """A drift between kinds of line that the model carries past its training is an assumption
     the card states with its numbers, how far it is carried, and what follows if it stopped."""
     drift = {
@@ -308,6 +311,12 @@ def test_the_card_states_a_drift_the_calibrator_carries_as_a_limitation(trained,
     assert "drift test p < 0.0001" in carried_drift_words(drift, "0.0")  # logged to 6 decimals
     assert carried_drift_words({}) is None and carried_drift_words(None) is None
     assert carried_drift_words({**drift, "per_year": {}}) is None
+    # a drift too gentle to move an estimate a point a year is not a limitation, in the card as in
+    # the briefing (one threshold for both)
+    gentle = {**drift, "per_year": {"home_grown": 0.03, "imported": -0.04}}
+    assert carried_drift_words(gentle, "0.0031") is None
+    assert drift_carried_words({"cohort_drift": gentle}, contract) is None
+    assert drift_carried_words({"cohort_drift": drift}, contract) is not None
     # the shared champion's card says it exactly when the model's own evidence carries a drift
     mlflow_at(trained)
     facts = collect_facts("line-resilience", "1", {"review_months": 6})

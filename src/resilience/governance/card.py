@@ -25,6 +25,7 @@ from resilience.core.errors import ResilienceError
 from resilience.data.contract import PROTECTED_WORDS, DataContract
 from resilience.explain.global_view import SCREEN_TABLE
 from resilience.governance.fairness import plain_findings
+from resilience.learn.calibration import MATERIAL_DRIFT_PER_YEAR
 from resilience.tracking import registry, runs
 from resilience.tracking.runs import CARD_DIR, CARD_DOCUMENT
 from resilience.tracking.vetting import DIGEST_TAG, MODEL_CARD_TAG
@@ -179,11 +180,12 @@ def _evidence_field(run_id: str, name: str) -> Any:
 
 def carried_drift_words(drift: Any, p_value: Any = None) -> str | None:
     """The limitation a carried drift between cohorts sets (the evidence's ``cohort_drift``), in
-    words with its numbers; None when the calibrator carries none. The weekly briefing says the
-    same to commanders without the numbers (``resilience.report.trust``)."""
+    words with its numbers; None when the calibrator carries none at least
+    ``MATERIAL_DRIFT_PER_YEAR`` steep. The weekly briefing says the same to commanders without the
+    numbers, in the same cases (``resilience.report.trust``)."""
     per_year = drift.get("per_year") if isinstance(drift, dict) else None
-    if not per_year:
-        return None
+    if not per_year or all(abs(float(s)) < MATERIAL_DRIFT_PER_YEAR for s in per_year.values()):
+        return None  # as the briefing: a drift this gentle moves no estimate a point a year
     moves = "; ".join(f"{value} {float(slope):+.2f}" for value, slope in sorted(per_year.items()))
     test = ""
     if p_value not in (None, ""):  # as the run logged it (6 decimals): a tiny one reads as 0

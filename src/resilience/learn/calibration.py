@@ -75,6 +75,9 @@ COHORT_MIN_ROWS = 50  # calibration rows a cohort needs for its own intercept
 POOLINGS = ("partial", "none")
 POOLED = "\x00pooled"  # the shared level of cohorts too small for their own intercept
 DAYS_PER_YEAR = 365.25
+# a carried drift at least this steep (log-odds a year, about a point a year near 50%) is a
+# limitation the model card and the briefing state; a gentler one moves no estimate that much
+MATERIAL_DRIFT_PER_YEAR = 0.05
 
 
 def require_one_of(setting: str, value, allowed) -> None:

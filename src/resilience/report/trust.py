@@ -8,6 +8,7 @@ from typing import Any
 
 from resilience.core.week_files import DECISION_HEAD
 from resilience.data.contract import DataContract
+from resilience.learn.calibration import MATERIAL_DRIFT_PER_YEAR
 from resilience.report.charts import calibration_chart
 from resilience.report.record_age import record_age_words
 from resilience.report.trends import realised_total
@@ -286,10 +287,6 @@ def trust(manifest: Mapping[str, Any], drift: Mapping[str, Any], contract: DataC
     }
 
 
-# log-odds a year: below it a carried drift moves no estimate a point a year
-MIN_DRIFT_PER_YEAR = 0.05
-
-
 def drift_carried_words(model: Mapping[str, Any], contract: DataContract) -> str | None:
     """What the model assumes when its calibrator carries a drift between kinds of line to the
     weeks it scores (the manifest's ``cohort_drift``), in words; None when it carries none."""
@@ -302,7 +299,7 @@ def drift_carried_words(model: Mapping[str, Any], contract: DataContract) -> str
     moves = [
         (slice_value_text(contract, column, value), slope)
         for value, slope in sorted(slopes.items())
-        if slope is not None and abs(slope) >= MIN_DRIFT_PER_YEAR
+        if slope is not None and abs(slope) >= MATERIAL_DRIFT_PER_YEAR
     ]
     if not moves:
         return None
