@@ -31,6 +31,7 @@ import pandas as pd
 import pytest
 from command_server import run_console
 
+from resilience.cli._app import GC_THRESHOLDS
 from resilience.data.contract import load_data_contract
 from resilience.data.synthetic import WorldConfig, generate_world, write_world
 from resilience.data.validate import validate_frame
@@ -48,9 +49,11 @@ def pytest_configure(config):
 
 def pytest_collection_finish(session):
     """What the worker has loaded by now (the libraries, every test module) stays for the whole run:
-    frozen, no garbage collection walks it again (a full collection during a test walked it all)."""
+    frozen, no garbage collection walks it again (a full collection during a test walked it all).
+    The tests run under the collector thresholds every console command sets for itself."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def pytest_collection_modifyitems(config, items):

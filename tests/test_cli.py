@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from command_server import run_console
 
+from resilience.cli._app import GC_THRESHOLDS
+
 VALIDATE = Path(sys.executable).parent / "resilience-validate"
 
 HUBS = ["london", "birmingham", "liverpool", "manchester", "other_hub", "local"]
@@ -149,6 +151,26 @@ def test_console_script_is_installed():
         [str(VALIDATE), "--help"], capture_output=True, text=True, timeout=120, cwd="/"
     )
     assert result.returncode == 0 and result.stdout.startswith("usage: resilience-validate ")
+
+
+def test_a_command_runs_under_its_collector_thresholds_and_an_import_keeps_python_s():
+    """The console commands raise the garbage collector's thresholds for their own process
+    (``GC_THRESHOLDS``: a full pass walks every imported library's objects); a program that only
+    imports the toolkit keeps Python's."""
+    code = (
+        "import gc, sys\n"
+        "from resilience.cli.validate import main\n"
+        "print(gc.get_threshold())\n"
+        "sys.argv = ['resilience-validate', '--help']\n"
+        "main()\n"
+        "print(gc.get_threshold())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0, result.stderr
+    assert lines[0] == "(700, 10, 10)" and lines[-1] == str(GC_THRESHOLDS), (lines[0], lines[-1])
 
 
 def test_help_lists_the_data_group(workdir):
