@@ -3,8 +3,10 @@ any data are read and within 3 s of the process starting; ``--help`` shows usage
 that matter for that command and three examples.
 
 The catalogue runs in this process (the console script's own ``main()`` with its ``sys.argv``), so
-it can hold every config group and every numeric setting of the model in a few seconds; the cases
-the issue lists also run as real processes, timed from the moment the process starts.
+it can hold every config group and every numeric setting of the model in a few seconds (a family's
+parameters beyond one whole number and one decimal go through ``check_model_params``, the one check
+``main()`` runs on them); the cases the issue lists also run as real processes, timed from the
+moment the process starts.
 """
 
 from __future__ import annotations

@@ -351,7 +351,22 @@ def test_a_column_setting_the_contract_refuses_stops_the_run_before_its_folder(
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and "column 'contacts'" in result.stderr
     assert expected in result.stderr, result.stderr
+    assert str(config_dir() / "data" / "default.yaml") in result.stderr, "the file is named"
     assert not list(tmp_path.iterdir()), "nothing is written"
+
+
+def test_a_logged_column_override_replays_as_add_or_override():
+    """Runs before the columns were checked by the contract logged a column setting without `+`
+    (Hydra's schema held every key): a rerun replays it with `++`, whatever the file writes."""
+    from resilience.cli._rerun import _replayable
+
+    assert _replayable("data.columns.contacts.nullable=true") == (
+        "++data.columns.contacts.nullable=true"
+    )
+    assert _replayable("split.test_weeks=13") == "split.test_weeks=13"
+    assert _replayable("+data.columns.contacts.min=1") == "+data.columns.contacts.min=1"
+    for override in ("++data.columns.contacts.nullable=true", "data.columns.contacts.dtype=int"):
+        composed("train", [_replayable(override)])  # composes: nothing is refused
 
 
 @pytest.mark.parametrize(

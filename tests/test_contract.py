@@ -374,28 +374,53 @@ def test_unknown_column_key_is_refused():
 
 
 @pytest.mark.parametrize(
-    ("key", "value", "expected"),
+    ("column", "key", "value", "expected"),
     [
-        ("nullable", "maybe", "nullable must be true or false, not 'maybe'"),
-        ("ageing", 3, "ageing must be true or false, not 3"),
-        ("label_text", ["a", "b"], "label_text must be a word or a name, not ['a', 'b']"),
-        ("min", "zero", "min must be a number, not 'zero'"),
-        ("max_length", 2.5, "max_length applies to"),
+        ("contacts", "nullable", "maybe", "nullable must be true or false, not 'maybe'"),
+        ("contacts", "ageing", 3, "ageing must be true or false, not 3"),
+        (
+            "contacts",
+            "label_text",
+            ["a", "b"],
+            "label_text must be a word or a name, not ['a', 'b']",
+        ),
+        ("contacts", "label_text", None, "label_text must be a word or a name, not None"),
+        ("contacts", "dtype", None, "dtype must be a word or a name, not None"),
+        ("contacts", "min", "zero", "min must be a number, not 'zero'"),
+        ("contacts", "max_length", 50, "max_length applies to"),
+        ("disruption_grade", "max_length", 2.5, "max_length must be a whole number"),
+        ("disruption_grade", "allowed", ["minor", None], "'allowed' lists an empty value"),
     ],
 )
-def test_a_column_setting_of_the_wrong_type_is_refused_by_the_contract(key, value, expected):
+def test_a_column_setting_of_the_wrong_type_is_refused_by_the_contract(
+    column, key, value, expected
+):
     """The contract is the one place a column's settings are checked (Hydra composes the columns
     untyped): every file it is built from, a data config or a model's stored contract, is held to it."""
     config = raw_config()
-    config["columns"]["contacts"][key] = value
+    config["columns"][column][key] = value
     message = refused(config)
-    assert "column 'contacts'" in message and expected in message
+    assert f"column '{column}'" in message and expected in message
 
 
-def test_a_number_written_where_a_column_takes_a_word_is_that_word():
+@pytest.mark.parametrize("key", ["dtype", "role"])
+def test_a_column_without_its_dtype_or_role_is_one_clear_refusal(key):
+    config = raw_config()
+    del config["columns"]["contacts"][key]
+    message = refused(config)
+    assert "column 'contacts'" in message and f"missing key(s) ['{key}']" in message
+
+
+def test_a_number_or_a_yes_no_written_where_a_column_takes_a_word_is_that_word():
+    """As ``allowed`` reads its levels: YAML's `no` is the level "False" in both."""
     config = raw_config()
     config["columns"]["contacts"]["label_text"] = 12
-    assert DataContract.from_dict(config).column("contacts").label_text == "12"
+    config["columns"]["disruption_grade"]["allowed"] = ["minor", False]
+    config["columns"]["disruption_grade"]["untreated"] = False
+    contract = DataContract.from_dict(config)
+    assert contract.column("contacts").label_text == "12"
+    grade = contract.column("disruption_grade")
+    assert grade.allowed == ("minor", "False") and grade.untreated == "False"
 
 
 @pytest.mark.parametrize(

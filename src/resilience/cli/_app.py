@@ -46,8 +46,8 @@ from resilience.core.paths import DECISION_KEY_ENV, config_dir, project_root
 # The cyclic garbage collector, as a command runs it: a command's own data are frames and arrays
 # that reference counting frees, while each full pass of the collector walks every object of the
 # libraries it imported (millions). At Python's defaults (700, 10, 10) a training on a small world
-# ran about 1,450 young passes and 9 full ones, 1.4-1.8 s of its 8-10 s of CPU; at these, about 90
-# young ones and at most one full one, 0.5 s, with the same peak memory (benchmarks/gc_thresholds.py)
+# ran about 1,450 young passes and 9 full ones, 1.5-1.7 s of its 9.5-10 s of CPU; at these, 94
+# young ones and 1 full one, 0.5-0.65 s, with the same peak memory (benchmarks/gc_thresholds.py)
 GC_THRESHOLDS = (10_000, 10, 10)
 FULL_ERROR = "HYDRA_FULL_ERROR"
 _ASKED_TO_RAISE: list[bool] = []  # non-empty while this process asked Hydra to raise, not print

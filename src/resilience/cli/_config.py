@@ -1,6 +1,9 @@
 """Hydra structured configs: a schema for every config group, so a composed config refuses unknown
 keys and wrong types (``split.test_weks=13``, ``split.test_weeks=abc``, a typo in a YAML file)
-before any work, with one line naming the nearest key.
+before any work, with one line naming the nearest key. The data config's columns are the one
+exception: a free mapping here, each column is checked where the contract is built
+(``DataContract.from_dict``, run by the settings check before any work), its keys, types and
+vocabularies with the nearest key named.
 
 Each schema is derived from the library's own dataclass (or, for the model, from the estimator's
 constructor), so every setting, its type and its default is written once: :func:`schema_of` makes

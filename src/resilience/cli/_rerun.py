@@ -41,11 +41,19 @@ def rerun_config(run_id: str) -> tuple[DictConfig, list[str], str]:
         )
     own = [o for o in HydraConfig.get().overrides.task if _key(o) != "rerun"]
     given = {_key(o) for o in own}
-    overrides = [o for o in logged.splitlines() if o and _key(o) not in given]
+    overrides = [_replayable(o) for o in logged.splitlines() if o and _key(o) not in given]
     if "input" not in given:
         overrides.append(f"input={run.data.tags['input']}")
     overrides += own
     return compose("train", overrides=overrides), overrides, run.data.tags["data_sha256"]
+
+
+def _replayable(override: str) -> str:
+    """A logged override as it replays today: a data config's column setting was typed by Hydra's
+    schema in runs before 2026-12-05 (every key there, so set without ``+``); it is now checked by
+    the contract, and a key the file does not write is added, so it replays as ``++`` (add or
+    override)."""
+    return f"++{override}" if override.startswith("data.columns.") else override
 
 
 def check_same_data(run_id: str, path: str, expected: str, actual: str) -> None:

@@ -135,6 +135,12 @@ def columns_from(raw: Any, where: str) -> tuple[ColumnSpec, ...]:
                 f"{where}, column '{col_name}': unknown key(s) {sorted(unknown)}; "
                 f"{hint}allowed: {sorted(known)}"
             )
+        missing = [key for key in REQUIRED_KEYS if key not in spec]
+        if missing:
+            raise ConfigError(
+                f"{where}, column '{col_name}': missing key(s) {missing}: every column says its "
+                f"dtype (one of {DTYPES}) and its role (one of {ROLES})"
+            )
         for key in TEXT_KEYS & set(spec):
             spec[key] = _text_value(spec[key], key, f"{where}, column '{col_name}'")
         if spec.get("allowed") is not None:
@@ -143,6 +149,11 @@ def columns_from(raw: Any, where: str) -> tuple[ColumnSpec, ...]:
             ):
                 raise ConfigError(
                     f"{where}, column '{col_name}': 'allowed' must be a list, not {spec['allowed']!r}"
+                )
+            if any(v is None for v in spec["allowed"]):
+                raise ConfigError(
+                    f"{where}, column '{col_name}': 'allowed' lists an empty value; an empty cell "
+                    "is allowed with `nullable: true`"
                 )
             spec["allowed"] = tuple(str(v) for v in spec["allowed"])
         if spec.get("summarises") is not None:
@@ -153,22 +164,29 @@ def columns_from(raw: Any, where: str) -> tuple[ColumnSpec, ...]:
                     f"{where}, column '{col_name}': 'summarises' must be a list of columns, "
                     f"not {spec['summarises']!r}"
                 )
+            if any(v is None for v in spec["summarises"]):
+                raise ConfigError(
+                    f"{where}, column '{col_name}': 'summarises' lists an empty column name"
+                )
             spec["summarises"] = tuple(str(v) for v in spec["summarises"])
         columns.append(ColumnSpec(name=str(col_name), **spec))
     return tuple(columns)
 
 
-# the keys of a column that hold a word or a name: a number written there is that text (`untreated: 0`
-# is the level "0"); the contract checks each against its vocabulary or the columns it names
+# the keys of a column that hold a word or a name: a number or a yes/no written there is that text
+# (`untreated: 0` is the level "0", `untreated: no` the level "False", as `allowed` reads them); the
+# contract checks each against its vocabulary or the columns it names
 TEXT_KEYS = frozenset(
     {"dtype", "role", "label_text", "concept", "max_column", "describes", "derived", "untreated"}
 )
+REQUIRED_KEYS = ("dtype", "role")
+NOT_EMPTY = frozenset({"dtype", "role", "label_text"})  # the others may be null: not set
 
 
 def _text_value(value: Any, key: str, where: str) -> str | None:
-    if value is None or isinstance(value, str):
+    if value is None and key not in NOT_EMPTY:
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, (str, int, float)):  # bool is an int
         return str(value)
     raise ConfigError(f"{where}: {key} must be a word or a name, not {value!r}")
 
