@@ -355,6 +355,38 @@ def test_a_column_setting_the_contract_refuses_stops_the_run_before_its_folder(
     assert not list(tmp_path.iterdir()), "nothing is written"
 
 
+@pytest.mark.parametrize(
+    "sweep",
+    [
+        ("data=default,no_dtype",),
+        ("data.columns.contacts.min=0,abc", "model.params.num_leaves=7,15"),
+    ],
+)
+def test_a_grid_over_data_configs_is_checked_before_its_sweep_folder(sweep, tmp_path):
+    """A --multirun grid's data configs are checked by the contract, each one, before Hydra makes
+    the sweep's folder or any job's: one line naming the file, status 2, nothing written."""
+    config = yaml.safe_load((config_dir() / "data" / "default.yaml").read_text())
+    config["name"] = "no_dtype"
+    del config["columns"]["contacts"]["dtype"]
+    folder = tmp_path / "configs"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "no_dtype.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    work = tmp_path / "work"
+    work.mkdir()
+    result = run_command(
+        "resilience-train",
+        "--multirun",
+        *sweep,
+        "input=/nonexistent/extract.parquet",
+        f"hydra.searchpath=[file://{folder}]",
+        cwd=work,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "column 'contacts'" in result.stderr
+    assert ".yaml: data config '" in result.stderr, "the data config file is named"
+    assert not list(work.iterdir()), "nothing is written: no sweep folder, no job folder"
+
+
 def test_a_logged_column_override_replays_as_add_or_override():
     """Runs before the columns were checked by the contract logged a column setting without `+`
     (Hydra's schema held every key): a rerun replays it with `++`, whatever the file writes."""

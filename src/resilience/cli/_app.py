@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import itertools
 import logging
 import os
 import signal
@@ -192,9 +193,46 @@ class CheckSettings(Callback):
             _fail(*known_failure(exc))
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        """A grid's or a study's settings, before its sweep folder is made (each job's own values
-        are checked again in its task)."""
+        """A grid's or a study's settings, before its sweep folder is made, with every data config
+        the grid sweeps over (each job's own values are checked again in its task)."""
         self.on_run_start(config)
+        try:
+            for variant in _data_variants(config):
+                check_settings(variant)
+        except Exception as exc:  # noqa: BLE001 - as above
+            _fail(*known_failure(exc))
+
+
+def _data_variants(config: DictConfig) -> list[DictConfig]:
+    """The config composed with each combination of the values a grid sweeps the data config over
+    (``data=a,b``, ``data.columns.x.min=0,1``), the grid's other sweeps left at their defaults: the
+    columns are checked by the contract, not while Hydra composes, so a job's data config would
+    otherwise be refused only inside its own job folder."""
+    from hydra import compose  # lazy: only a --multirun grid needs it
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    given = list(config.hydra.overrides.task)
+    parsed = OverridesParser.create().parse_overrides(given)
+    swept = [
+        o
+        for o in parsed
+        if o.is_sweep_override()
+        and (o.key_or_group == "data" or o.key_or_group.startswith("data."))
+    ]
+    if not swept:
+        return []
+    fixed = [text for text, o in zip(given, parsed, strict=True) if not o.is_sweep_override()]
+    fixed += list(config.hydra.overrides.hydra)  # where the configs are found (hydra.searchpath)
+    keys = [o.get_key_element() for o in swept]
+    values = [list(o.sweep_string_iterator()) for o in swept]
+    return [
+        compose(
+            config.hydra.job.config_name,
+            overrides=[*fixed, *(f"{k}={v}" for k, v in zip(keys, combo, strict=True))],
+            return_hydra_config=True,
+        )
+        for combo in itertools.product(*values)
+    ]
 
 
 def _one_line_config_errors(
