@@ -53,11 +53,9 @@ class FeaturesConfig:
     exclude: list[str] = dataclasses.field(default_factory=list)
 
 
-def _hydra_type(hint: Any, loose: frozenset[str] = frozenset(), name: str = "") -> Any:
+def _hydra_type(hint: Any) -> Any:
     """The annotation OmegaConf can check for a library type hint (tuples become lists, mappings
     dicts, ``X | None`` Optional; a dataclass its own schema)."""
-    if name in loose:
-        return Any
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (Union, types.UnionType):
         rest = [a for a in args if a is not type(None)]
@@ -84,12 +82,9 @@ def _field(hint: Any, default: Any) -> dataclasses.Field:
     return dataclasses.field(default=default)
 
 
-def schema_of(
-    cls: type, drop: tuple[str, ...] = (), loose: tuple[str, ...] = (), **fields: Any
-) -> type:
+def schema_of(cls: type, drop: tuple[str, ...] = (), **fields: Any) -> type:
     """A schema with the fields, types and defaults of dataclass ``cls``, in its order (``drop``: left out;
-    ``loose``: any type, e.g. a number a data config writes as an integer or a float and keeps as
-    written; ``fields``: name -> (type, default) added or replacing one)."""
+    ``fields``: name -> (type, default) added or replacing one)."""
     hints = typing.get_type_hints(cls)
     specs = []
     for f in dataclasses.fields(cls):
@@ -105,7 +100,7 @@ def schema_of(
             default = f.default_factory()
         else:
             default = MISSING  # "???": a required setting
-        hint = _hydra_type(hints[f.name], frozenset(loose), f.name)
+        hint = _hydra_type(hints[f.name])
         specs.append((f.name, hint, _field(hint, default)))
     for name, (hint, default) in fields.items():
         specs.append((name, hint, _field(hint, default)))

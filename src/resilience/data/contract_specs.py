@@ -127,48 +127,34 @@ def columns_from(raw: Any, where: str) -> tuple[ColumnSpec, ...]:
                 f"(dtype, role, ...), got {spec!r}"
             )
         spec = dict(spec or {})
+        here = f"{where}, column '{col_name}'"
         unknown = set(spec) - known
         if unknown:
             close = [f"'{m}'" for m in (nearest(k, known) for k in sorted(unknown)) if m]
             hint = f"did you mean {', '.join(close)}? " if close else ""
             raise ConfigError(
-                f"{where}, column '{col_name}': unknown key(s) {sorted(unknown)}; "
-                f"{hint}allowed: {sorted(known)}"
+                f"{here}: unknown key(s) {sorted(unknown)}; {hint}allowed: {sorted(known)}"
             )
         missing = [key for key in REQUIRED_KEYS if key not in spec]
         if missing:
             raise ConfigError(
-                f"{where}, column '{col_name}': missing key(s) {missing}: every column says its "
+                f"{here}: missing key(s) {missing}: every column says its "
                 f"dtype (one of {DTYPES}) and its role (one of {ROLES})"
             )
         for key in TEXT_KEYS & set(spec):
-            spec[key] = _text_value(spec[key], key, f"{where}, column '{col_name}'")
+            spec[key] = _text_value(spec[key], key, here)
         if spec.get("allowed") is not None:
-            if isinstance(spec["allowed"], (str, Mapping)) or not isinstance(
-                spec["allowed"], (list, tuple)
-            ):
-                raise ConfigError(
-                    f"{where}, column '{col_name}': 'allowed' must be a list, not {spec['allowed']!r}"
-                )
-            if any(v is None for v in spec["allowed"]):
-                raise ConfigError(
-                    f"{where}, column '{col_name}': 'allowed' lists an empty value; an empty cell "
-                    "is allowed with `nullable: true`"
-                )
-            spec["allowed"] = tuple(str(v) for v in spec["allowed"])
+            spec["allowed"] = _words(
+                spec["allowed"],
+                "allowed",
+                "a list",
+                "an empty value; an empty cell is allowed with `nullable: true`",
+                here,
+            )
         if spec.get("summarises") is not None:
-            if isinstance(spec["summarises"], (str, Mapping)) or not isinstance(
-                spec["summarises"], (list, tuple)
-            ):
-                raise ConfigError(
-                    f"{where}, column '{col_name}': 'summarises' must be a list of columns, "
-                    f"not {spec['summarises']!r}"
-                )
-            if any(v is None for v in spec["summarises"]):
-                raise ConfigError(
-                    f"{where}, column '{col_name}': 'summarises' lists an empty column name"
-                )
-            spec["summarises"] = tuple(str(v) for v in spec["summarises"])
+            spec["summarises"] = _words(
+                spec["summarises"], "summarises", "a list of columns", "an empty column name", here
+            )
         columns.append(ColumnSpec(name=str(col_name), **spec))
     return tuple(columns)
 
@@ -189,6 +175,15 @@ def _text_value(value: Any, key: str, where: str) -> str | None:
     if isinstance(value, (str, int, float)):  # bool is an int
         return str(value)
     raise ConfigError(f"{where}: {key} must be a word or a name, not {value!r}")
+
+
+def _words(value: Any, key: str, kind: str, empty: str, where: str) -> tuple[str, ...]:
+    """A column's list of levels or of column names, as text (YAML's `no` is the level "False")."""
+    if isinstance(value, (str, Mapping)) or not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where}: '{key}' must be {kind}, not {value!r}")
+    if any(v is None for v in value):
+        raise ConfigError(f"{where}: '{key}' lists {empty}")
+    return tuple(str(v) for v in value)
 
 
 def concepts_from(raw: Any, where: str) -> tuple[ConceptSpec, ...]:
