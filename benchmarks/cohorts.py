@@ -10,10 +10,16 @@ two seeds each, ``--n-lines`` lines), plus the default world and ``pursue_driven
   minus mean true probability per line type on the test period, and test AUC. Targets: within 1.5
   points per line type on unseen worlds, 3 on ``pursue_driven``; AUC not lower. Beside them, the
   default with the drift taken at the date the model starts to serve for every line
-  (``cohort_drift_weeks=0``, the previous behaviour) instead of each line's own date.
+  (``cohort_drift_weeks=0``, the previous behaviour) instead of each line's own date. Beside
+  them, the calibration slice's own outcome noise per line type (its mean outcome minus its mean
+  true probability): what a calibrator fitted on the slice cannot tell from a real gap.
 * **ranges** (``IntervalConfig()``, assumed spread at its default) of both fits: coverage of the
   true probability, the share of each line type's truths above / below its range (target <= 12%
-  on one side), median width beside a flat +-w range of the same coverage, band uncertain.
+  on one side), median width beside a flat +-w range of the same coverage (and what the same
+  ranges score on it were they exactly right: each truth drawn from its own range's
+  distribution), the mean interval score over the best flat range's (below 1: better than any
+  flat width), band uncertain. The targets are summed over the worlds whose unrecorded spread is
+  near the assumed one (not ``sparse``).
 * **fairness** of both fits on the test period: the line type's gap, the interval the flag uses,
   the flag and the smallest gap detectable at 80% power (and by simulation).
 * **stable reasons** (``--resamples`` reruns, each on 90% of the training span's lines with every
@@ -51,6 +57,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
+from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
 from resilience.data.contract import load_data_contract
@@ -74,6 +82,8 @@ from resilience.learn.evaluation import PROBABILITY, EvaluationConfig, fit_and_e
 from resilience.learn.families import family
 from resilience.learn.models import PersistenceModel
 from resilience.learn.ranges import IntervalConfig, attach_ranges, fit_ranges
+from resilience.learn.ranges.bounds import logit, logit_normal_centre
+from resilience.learn.ranges.extra_spread import coverage
 from resilience.learn.split import SplitConfig, calibration_slice, split_history
 from resilience.pipelines.train_evidence import fairness_table
 from resilience.weekly.score import ModelRef, score_week
@@ -163,6 +173,19 @@ def calibration_figures(world: World, evaluation) -> dict:
     return out
 
 
+def slice_noise(world: World, fraction: float) -> dict:
+    """Per line type, the calibration slice's own outcome noise (points): its rows' mean outcome
+    minus their mean true probability. A calibrator fitted on the slice takes that chance for a
+    level, so its figure is what the slice alone cannot tell from a real gap."""
+    contract = world.contract
+    train = world.split.train.reset_index(drop=True)
+    _, at = calibration_slice(train[contract.date_column], fraction, train[contract.id_column])
+    rows = train.iloc[at]
+    gap = rows[contract.label].astype(float).to_numpy() - truth_of(world, rows)
+    kinds = rows[COHORT].astype(str).to_numpy()
+    return {f"noise_{k}": 100 * gap[kinds == k].mean() for k in sorted(set(kinds))}
+
+
 def range_figures(world: World, evaluation) -> dict:
     ranges = fit_ranges(evaluation, world.split, IntervalConfig(), world.truth)
     test = evaluation.test_frame.reset_index(drop=True)
@@ -172,10 +195,14 @@ def range_figures(world: World, evaluation) -> dict:
     # the run's own coverage table: the median width beside a flat range (estimate +-w) holding
     # as many truths
     overall = ranges.coverage.set_index("band").loc["all"]
+    exact = exactly_right(evaluation.test_predictions[PROBABILITY].to_numpy(float), low, high)
     out = {
+        "exact_width_ratio": exact["median_width"] / exact["flat_width"],
         "coverage": overall["coverage"],
         "width": overall["median_width"],
         "flat_width": overall["flat_width"],
+        # the proper test of saying more than a flat range (below 1: better than any flat width)
+        "score_ratio": overall["interval_score"] / overall["flat_interval_score"],
         "band_uncertain": ranges.test_ranges["band_uncertain"].mean(),
     }
     for kind in sorted(test[COHORT].astype(str).unique()):
@@ -183,6 +210,18 @@ def range_figures(world: World, evaluation) -> dict:
         out[f"above_{kind}"] = (truth[at] > high[at]).mean()
         out[f"below_{kind}"] = (truth[at] < low[at]).mean()
     return out, ranges
+
+
+def exactly_right(probability: np.ndarray, low: np.ndarray, high: np.ndarray) -> pd.Series:
+    """The coverage row of the same ranges were they exactly right: each line's truth drawn from
+    the logit-normal distribution its own range states (its mean the estimate, its log-odds spread
+    read back from its ends). What a perfect range scores on these lines' estimates."""
+    config = IntervalConfig()
+    sd = (logit(high) - logit(low)) / (2 * norm.ppf(0.5 + config.level / 2))
+    rng = np.random.default_rng(2026)
+    truth = expit(logit_normal_centre(probability, sd) + sd * rng.standard_normal(len(sd)))
+    table = coverage(low, high, truth, probability, config.level)
+    return table.set_index("band").loc["all"]
 
 
 def fairness_figures(world: World, evaluation, config: EvaluationConfig) -> dict:
@@ -368,6 +407,7 @@ def run_world(name: str, args) -> dict:
     result = {"world": world, "calibration": {}, "ranges": {}, "fairness": {}, "fits": {}}
     for variant, settings in VARIANTS.items():
         evaluation, config = fit_variant(world, settings)
+        result.setdefault("noise", slice_noise(world, evaluation.model.calibration_fraction))
         figures, ranges = range_figures(world, evaluation)
         result["calibration"][variant] = calibration_figures(world, evaluation)
         result["ranges"][variant] = figures
@@ -498,6 +538,8 @@ def print_world(result: dict) -> None:
         f"\n== {world.name}: {world.config.n_lines:,} lines, {rows:,} labelled rows, "
         f"test period {len(world.split.test):,} rows ({result['seconds']:.0f} s) =="
     )
+    noise = "  ".join(f"{k[6:]} {v:+.1f}" for k, v in result["noise"].items())
+    print(f"  the calibration slice's own outcome noise (mean outcome - truth, points): {noise}")
     for variant in VARIANTS:
         c, r = result["calibration"][variant], result["ranges"][variant]
         bias = "  ".join(f"{k[5:]} {v:+.1f}" for k, v in c.items() if k.startswith("bias_"))
@@ -509,7 +551,8 @@ def print_world(result: dict) -> None:
         print(f"  [{variant:>10}] mean estimate - truth (points): {bias};  AUC {c['auc']:.4f}")
         print(
             f"           ranges: coverage {r['coverage']:.3f}; median width {r['width']:.3f} vs "
-            f"flat {r['flat_width']:.3f} (ratio {r['width'] / r['flat_width']:.2f}); {sides}; "
+            f"flat {r['flat_width']:.3f} (ratio {r['width'] / r['flat_width']:.2f}); interval "
+            f"score / best flat range's {r['score_ratio']:.3f}; {sides}; "
             f"band uncertain {r['band_uncertain']:.0%}"
         )
         for kind, (now, old) in result["fairness"][variant].items():
@@ -550,22 +593,34 @@ def print_targets(results: list[dict]) -> None:
                 )
                 for v in VARIANTS
             }
+            noise = max(abs(x) for r in group for x in r["noise"].values())
             print(
                 f"  |mean estimate - truth| per line type, {label}: worst {worst['today']:.2f} -> "
                 f"{worst['trend .001']:.2f} (drift test at 0.001) -> {worst['cohort']:.2f} points "
-                f"(target <= {bar})"
+                f"(target <= {bar}); the calibration slice's own outcome noise: worst {noise:.2f}"
             )
     gains = [r["calibration"]["cohort"]["auc"] - r["calibration"]["today"]["auc"] for r in results]
     print(f"  AUC change: {min(gains):+.4f} to {max(gains):+.4f} (target >= 0)")
+    # the ranges' targets hold at the default assumed spread on worlds whose unrecorded spread
+    # is near it (not sparse's, twice as large)
+    assumed = IntervalConfig().unobserved_sd
+    near = [r for r in results if abs(r["world"].config.line_effect_sd - assumed) <= 0.1]
     for v in VARIANTS:
-        ranges = [r["ranges"][v] for r in results]
+        ranges = [r["ranges"][v] for r in near]
+        if not ranges:
+            break
         cov = [x["coverage"] for x in ranges]
         side = max(x[k] for x in ranges for k in x if k.startswith(("above_", "below_")))
         ratio = [x["width"] / x["flat_width"] for x in ranges]
+        exact = [x["exact_width_ratio"] for x in ranges]
+        score = [x["score_ratio"] for x in ranges]
         print(
-            f"  ranges [{v}]: coverage {min(cov):.3f}-{max(cov):.3f} (target 0.78-0.88), worst "
+            f"  ranges [{v}] ({len(ranges)} worlds whose unrecorded spread is near the assumed "
+            f"{assumed:g}): coverage {min(cov):.3f}-{max(cov):.3f} (target 0.78-0.88), worst "
             f"one-sided miss by line type {side:.1%} (<= 12%), median width / flat width of "
-            f"the same coverage {min(ratio):.2f}-{max(ratio):.2f} (< 1)"
+            f"the same coverage {min(ratio):.2f}-{max(ratio):.2f} (< 1; exactly right ranges "
+            f"{min(exact):.2f}-{max(exact):.2f}); interval score / the "
+            f"best flat range's {min(score):.3f}-{max(score):.3f} (< 1: better than any flat width)"
         )
     screened = [r for r in results if "reasons" in r]
     for screen in ("today", "new", "kept"):

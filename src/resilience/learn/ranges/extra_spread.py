@@ -144,14 +144,40 @@ def _details(rows: int, groups: int, estimate: tuple[float, float, float], sourc
     }
 
 
+def interval_score(
+    low: np.ndarray, high: np.ndarray, truth: np.ndarray, level: float
+) -> np.ndarray:
+    """Each row's interval score (Gneiting and Raftery 2007, "Strictly proper scoring rules",
+    *JASA* 102(477)) of its central ``level`` range: the width, plus ``2 / (1 - level)`` times how
+    far the truth lies outside. Lower is better, and it is *proper*: in expectation no rule beats
+    the true quantiles, so it rewards ranges narrow where lines are sure and wide where they are
+    not, and no range scores well by coverage or width alone."""
+    low, high, truth = (np.asarray(a, float) for a in (low, high, truth))
+    penalty = 2.0 / (1.0 - level)
+    return (high - low) + penalty * (np.clip(low - truth, 0, None) + np.clip(truth - high, 0, None))
+
+
 def coverage(
-    low: np.ndarray, high: np.ndarray, truth: np.ndarray, probability: np.ndarray
+    low: np.ndarray,
+    high: np.ndarray,
+    truth: np.ndarray,
+    probability: np.ndarray,
+    level: float = 0.8,
 ) -> pd.DataFrame:
     """Share of rows whose true probability lies in their interval: overall and per yardstick band
-    of the printed estimate, with the rows counted, the median width and, beside it, the width of
-    a flat range (the estimate ± the same w for every line) holding the same share of the truths:
-    the ranges tell the reader more than a flat range only where they are narrower than it."""
+    of the printed estimate, with the rows counted, the median and mean widths beside the width of
+    a flat range (the estimate ± the same w for every line) holding the same share of the truths,
+    and the ranges' mean interval score (:func:`interval_score`) beside the best flat range's.
+
+    The scores are the test of whether the ranges say more than a flat range: the best flat range
+    for this score is the estimate ± the ``level`` quantile of the misses (up to clipping at 0 and
+    1), so a ratio below 1 beats every flat width, even one chosen knowing the truth. The widths
+    alone are not that test: ranges exactly right for every line are widest near 50%, and where
+    most lines sit near the middle their median, and even their mean, can exceed the flat width of
+    the same coverage (``docs/ranges.md``)."""
     low, high, truth = (np.asarray(a, float) for a in (low, high, truth))
+    probability = np.asarray(probability, float)
+    miss = np.abs(truth - probability)
     inside = (truth >= low) & (truth <= high)
     bands = np.asarray(BAND_NAMES, dtype=object)[band_index(probability)]
     frame = pd.DataFrame(
@@ -159,24 +185,36 @@ def coverage(
             "band": bands,
             "inside": inside,
             "width": high - low,
-            "miss": np.abs(truth - np.asarray(probability, float)),
+            "miss": miss,
+            "probability": probability,
+            "truth": truth,
+            "score": interval_score(low, high, truth, level),
         }
     )
-    rows = [_coverage_row("all", frame)] + [
-        _coverage_row(name, frame[frame["band"] == name])
+    rows = [_coverage_row("all", frame, level)] + [
+        _coverage_row(name, frame[frame["band"] == name], level)
         for name in BAND_NAMES
         if (frame["band"] == name).any()
     ]
     return pd.DataFrame(rows)
 
 
-def _coverage_row(band: str, part: pd.DataFrame) -> dict:
-    """One band's coverage, median width and the width of a flat range of the same coverage."""
-    covered = float(part["inside"].mean()) if len(part) else float("nan")
+def _coverage_row(band: str, part: pd.DataFrame, level: float) -> dict:
+    """One band's coverage, widths (and a flat range's of the same coverage) and scores (and the
+    best flat range's)."""
+    if not len(part):
+        return {"band": band, "rows": 0}
+    covered = float(part["inside"].mean())
+    w = float(np.quantile(part["miss"], level))  # the flat width with the lowest score
+    p = part["probability"].to_numpy()
+    flat = interval_score(np.clip(p - w, 0, 1), np.clip(p + w, 0, 1), part["truth"], level)
     return {
         "band": band,
         "rows": len(part),
         "coverage": covered,
-        "median_width": float(part["width"].median()) if len(part) else float("nan"),
-        "flat_width": float(2 * np.quantile(part["miss"], covered)) if len(part) else float("nan"),
+        "median_width": float(part["width"].median()),
+        "mean_width": float(part["width"].mean()),
+        "flat_width": float(2 * np.quantile(part["miss"], covered)),
+        "interval_score": float(part["score"].mean()),
+        "flat_interval_score": float(flat.mean()),
     }

@@ -130,7 +130,11 @@ def fit_ranges(
     true_probability = true_probabilities(evaluation.test_predictions, truth, contract.id_column)
     if true_probability is not None:
         covered = coverage(
-            table["probability_low"], table["probability_high"], true_probability, probability
+            table["probability_low"],
+            table["probability_high"],
+            true_probability,
+            probability,
+            config.level,
         )
         for row in covered.to_dict("records"):
             band = "" if row["band"] == "all" else f"_{_slug(row['band'])}"
@@ -138,6 +142,14 @@ def fit_ranges(
         overall = covered.set_index("band").loc["all"]
         metrics["interval_flat_width"] = float(overall["flat_width"])  # same coverage, one width
         metrics["interval_width_to_flat"] = float(overall["median_width"] / overall["flat_width"])
+        metrics["interval_mean_width"] = float(overall["mean_width"])
+        # the test of saying more than a flat range: the mean interval score against the best
+        # flat range's (below 1: better than any flat width, even one chosen knowing the truth)
+        metrics["interval_score"] = float(overall["interval_score"])
+        metrics["interval_flat_score"] = float(overall["flat_interval_score"])
+        metrics["interval_score_to_flat"] = float(
+            overall["interval_score"] / overall["flat_interval_score"]
+        )
     log.info(
         "intervals: extra log-odds sd %.2f estimated + %.2f assumed, coverage %s",
         metrics["interval_estimated_sd"],
