@@ -136,20 +136,7 @@ def fit_ranges(
             probability,
             config.level,
         )
-        for row in covered.to_dict("records"):
-            band = "" if row["band"] == "all" else f"_{_slug(row['band'])}"
-            metrics[f"interval_coverage{band}"] = row["coverage"]
-        overall = covered.set_index("band").loc["all"]
-        metrics["interval_flat_width"] = float(overall["flat_width"])  # same coverage, one width
-        metrics["interval_width_to_flat"] = float(overall["median_width"] / overall["flat_width"])
-        metrics["interval_mean_width"] = float(overall["mean_width"])
-        # the test of saying more than a flat range: the mean interval score against the best
-        # flat range's (below 1: better than any flat width, even one chosen knowing the truth)
-        metrics["interval_score"] = float(overall["interval_score"])
-        metrics["interval_flat_score"] = float(overall["flat_interval_score"])
-        metrics["interval_score_to_flat"] = float(
-            overall["interval_score"] / overall["flat_interval_score"]
-        )
+        metrics.update(_coverage_metrics(covered))
     log.info(
         "intervals: extra log-odds sd %.2f estimated + %.2f assumed, coverage %s",
         metrics["interval_estimated_sd"],
@@ -157,6 +144,27 @@ def fit_ranges(
         metrics.get("interval_coverage", "not measured"),
     )
     return RangeFit(ensembles, metrics, table, covered)
+
+
+def _coverage_metrics(covered: pd.DataFrame) -> dict[str, float]:
+    """What a run records of the coverage table (:func:`coverage`): the coverage overall and per
+    band, the widths beside a flat range's, and the interval score beside the best flat range's."""
+    metrics = {}
+    for row in covered.to_dict("records"):
+        band = "" if row["band"] == "all" else f"_{_slug(row['band'])}"
+        metrics[f"interval_coverage{band}"] = row["coverage"]
+    overall = covered.set_index("band").loc["all"]
+    metrics["interval_flat_width"] = float(overall["flat_width"])  # same coverage, one width
+    metrics["interval_width_to_flat"] = float(overall["median_width"] / overall["flat_width"])
+    metrics["interval_mean_width"] = float(overall["mean_width"])
+    # the test of saying more than a flat range: the mean interval score against the best flat
+    # range's (below 1: better than any flat width, even one chosen knowing the truth)
+    metrics["interval_score"] = float(overall["interval_score"])
+    metrics["interval_flat_score"] = float(overall["flat_interval_score"])
+    metrics["interval_score_to_flat"] = float(
+        overall["interval_score"] / overall["flat_interval_score"]
+    )
+    return metrics
 
 
 def attach_ranges(model, ensembles: dict[str, IntervalEnsemble]):
