@@ -14,6 +14,15 @@ from resilience.learn.ranges.bounds import LOG_WEIGHTS, NODES, logit
 
 # the extra spread's groups: at least this many, of at least this many rows
 MIN_GROUPS, MIN_GROUP_ROWS = 20, 25
+# what a coverage row holds beside its band and rows (see coverage)
+COVERAGE_FIGURES = (
+    "coverage",
+    "median_width",
+    "mean_width",
+    "flat_width",
+    "interval_score",
+    "flat_interval_score",
+)
 
 
 def similar_groups(estimate: np.ndarray, cohort: np.ndarray | None, group_rows: int) -> np.ndarray:
@@ -203,7 +212,7 @@ def _coverage_row(band: str, part: pd.DataFrame, level: float) -> dict:
     """One band's coverage, widths (and a flat range's of the same coverage) and scores (and the
     best flat range's)."""
     if not len(part):
-        return {"band": band, "rows": 0}
+        return {"band": band, "rows": 0, **dict.fromkeys(COVERAGE_FIGURES, float("nan"))}
     covered = float(part["inside"].mean())
     w = float(np.quantile(part["miss"], level))  # the flat width with the lowest score
     p = part["probability"].to_numpy()
