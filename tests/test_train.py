@@ -473,3 +473,33 @@ def test_comparison_rows_are_unseen_by_every_model(small_history, contract):
     late = split(end, end, end)
     rows, period = comparison_rows(small_history, contract, [champion, late], 50)
     assert rows is None and "unseen" in period
+
+
+def test_a_champion_that_learnt_from_records_as_they_stood_is_compared_on_final_records(
+    tiny_history, contract
+):
+    """A retrain on final records (no snapshots) meets a champion whose inputs include the
+    record's age (trained with ``snapshots=``): the comparison rows, a labelled history's final
+    records, reach it at the complete age instead of stopping the retrain after it registered."""
+    from resilience.data.record_age import complete_record_age
+    from resilience.governance.promotion import comparison_rows
+
+    age = contract.record_age_column
+    rng = np.random.default_rng(3)
+    as_they_stood = tiny_history.assign(**{age: rng.integers(0, 13, len(tiny_history))})
+    fast = {"n_estimators": 100, "learning_rate": 0.1}
+    champion = PersistenceModel(contract, params=fast, early_stopping_rounds=0).fit(as_they_stood)
+    assert age in champion.feature_names_
+    dates = pd.to_datetime(tiny_history["disruption_date"])
+    end = dates.max()
+    split = {
+        "train_end": str((end - pd.Timedelta(weeks=30)).date()),
+        "test_start": str((end - pd.Timedelta(weeks=20)).date()),
+        "test_end": str(end.date()),
+    }
+    rows, _ = comparison_rows(tiny_history, contract, [split, dict(split)], 20)
+    assert age not in tiny_history.columns and set(rows[age]) == {complete_record_age(contract)}
+    complete = rows.assign(**{age: complete_record_age(contract)})
+    np.testing.assert_array_equal(
+        champion.persistence_probability(rows), champion.persistence_probability(complete)
+    )

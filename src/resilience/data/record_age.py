@@ -63,6 +63,16 @@ def complete_record_age(contract: DataContract) -> int:
     return int(contract.horizon_weeks)
 
 
+def as_complete_records(frame: pd.DataFrame, contract: DataContract) -> pd.DataFrame:
+    """``frame``'s rows as final records: the record-age column (when the contract has one and
+    ``frame`` lacks it) at :func:`complete_record_age`. A labelled history's rows are complete;
+    a model that learnt from records as they stood reads their age like any other input."""
+    column = contract.record_age_column
+    if column is None or column in frame.columns:
+        return frame
+    return frame.assign(**{column: complete_record_age(contract)})
+
+
 def with_record_age(
     frame: pd.DataFrame, contract: DataContract, as_of: pd.Timestamp | None = None
 ) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from resilience.data.contract import DataContract
+from resilience.data.record_age import as_complete_records
 from resilience.explain import explain
 from resilience.governance.champion import (
     ChampionConfig,
@@ -51,6 +52,9 @@ def comparison_rows(
             continue
         rows = history[(dates >= pd.Timestamp(start)) & (dates <= pd.Timestamp(end))]
         if len(rows) >= min_rows and rows[contract.label].nunique() == 2:
+            # labelled rows are complete records: a model that learnt from records as they stood
+            # reads them at the complete age, whether or not this run learnt from snapshots
+            rows = as_complete_records(rows, contract)
             return rows, f"{name} ({start} to {end}, {len(rows)} disruptions)"
     return None, "no labelled period in this extract is unseen by every model compared"
 
