@@ -503,3 +503,52 @@ def test_a_champion_that_learnt_from_records_as_they_stood_is_compared_on_final_
     np.testing.assert_array_equal(
         champion.persistence_probability(rows), champion.persistence_probability(complete)
     )
+
+
+def test_a_registration_that_fails_part_way_leaves_the_registry_as_it_was(
+    mlflow_uri, tmp_path, monkeypatch, contract
+):
+    """The champion rule promoted the new version, then writing its card failed: the version is
+    withdrawn and the champion, challenger and history are what they were, so nobody can promote
+    a version that is unsigned and has no card; the one-line error says so."""
+    from types import SimpleNamespace
+
+    from resilience.core.errors import ResilienceError
+    from resilience.governance.champion import ChampionConfig
+    from resilience.pipelines import train_registration
+
+    client, name = MlflowClient(), "line-resilience"
+    client.create_registered_model(name)
+    (tmp_path / "model").mkdir()
+    for _ in range(2):
+        client.create_model_version(name, str(tmp_path / "model"), run_id=None)
+    registry.record_champion(name, "1")
+    registry.set_best_champion(name, "1")
+    before = registry.state(name)
+
+    def promoted(version, *args):
+        registry.record_champion(name, version)
+        registry.set_best_champion(name, version)
+        return None, None
+
+    def no_card(*args):
+        raise ResilienceError("the model card could not be written: disk full")
+
+    monkeypatch.setattr(train_registration.registration, "record_digest", lambda *a: None)
+    monkeypatch.setattr(train_registration, "apply_champion_rule", promoted)
+    monkeypatch.setattr(train_registration, "publish", no_card)
+    trained = SimpleNamespace(model=None, evidence=None, recipe=None, rows=SimpleNamespace())
+    trained.rows.scoring_rows = None
+    with pytest.raises(ResilienceError, match="disk full .*version 2 .* withdrawn"):
+        train_registration.decide_and_sign(
+            trained, contract, name, "2", "run", ChampionConfig(), TrackingConfig(), {}
+        )
+    assert (
+        registry.state(name)
+        == before
+        == {
+            "aliases": {"champion": "1"},
+            "tags": {"champion_history": "1", "champion_best": "1"},
+        }
+    )
+    assert [str(v.version) for v in client.search_model_versions(f"name='{name}'")] == ["1"]

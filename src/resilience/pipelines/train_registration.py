@@ -3,14 +3,18 @@ the registration key's signature, in that order (the signature vouches for all o
 
 from __future__ import annotations
 
+import logging
+
 from resilience.core.errors import ResilienceError
 from resilience.data.contract import DataContract
 from resilience.governance.card import publish
 from resilience.governance.champion import ChampionConfig
 from resilience.governance.promotion import apply_champion_rule
-from resilience.tracking import registration, signing
+from resilience.tracking import registration, registry, signing
 from resilience.tracking.store import TrackingConfig
 from resilience.tracking.vetting import LoadedModel
+
+log = logging.getLogger(__name__)
 
 
 def decide_and_sign(
@@ -27,22 +31,35 @@ def decide_and_sign(
     """A version ``trained`` (:class:`~resilience.pipelines.train.Trained`) registered: its digest
     (shown in the card), the champion rule (against ``champion`` when it is still the champion:
     loaded once when the run started), the card, then the signature last (it vouches for files,
-    card and evidence). Returns (promotion, churn, (key id or None, why not))."""
-    registration.record_digest(register, version)
-    promotion, churn = apply_champion_rule(
-        version,
-        trained.model,
-        trained.evidence,
-        trained.recipe,
-        trained.rows.scoring_rows,  # rows as scoring meets them
-        contract,
-        register,
-        champion_config,
-        tracking.trusted_keys,
-        champion,
-    )
-    publish(register, version, governance)
-    return promotion, churn, sign_registered(register, version, tracking, run_id)
+    card and evidence). Returns (promotion, churn, (key id or None, why not)).
+
+    A step that fails withdraws the version (:func:`~resilience.tracking.registry.withdraw`): the
+    registry is left as it was, with no version unsigned and undecided for a person to promote."""
+    before = registry.state(register)
+    try:
+        registration.record_digest(register, version)
+        promotion, churn = apply_champion_rule(
+            version,
+            trained.model,
+            trained.evidence,
+            trained.recipe,
+            trained.rows.scoring_rows,  # rows as scoring meets them
+            contract,
+            register,
+            champion_config,
+            tracking.trusted_keys,
+            champion,
+        )
+        publish(register, version, governance)
+        return promotion, churn, sign_registered(register, version, tracking, run_id)
+    except BaseException as exc:
+        registry.withdraw(register, version, before)
+        withdrawn = f"version {version} of {register} was withdrawn: the registry is as it was"
+        if isinstance(exc, ResilienceError):  # the one line the user reads says so
+            exc.args = (f"{exc} ({withdrawn})", *exc.args[1:])
+        else:
+            log.error("registration stopped (%s); %s", type(exc).__name__, withdrawn)
+        raise
 
 
 def sign_registered(

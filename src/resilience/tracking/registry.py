@@ -177,3 +177,38 @@ def rollback_champion(name: str, reason: str, by: str | None) -> str:
         name, previous, {"promotion.decision": "champion (rollback)", "promotion.reason": reason}
     )
     return previous
+
+
+def state(name: str) -> dict[str, dict[str, str]]:
+    """What a registration may change on registered model ``name``: its champion and challenger
+    aliases and its champion-history and best-champion tags ({} parts when it has none yet)."""
+    try:
+        model = MlflowClient().get_registered_model(name)
+    except MlflowException:
+        return {"aliases": {}, "tags": {}}
+    aliases = {a: str(v) for a, v in (model.aliases or {}).items() if a in (CHAMPION, CHALLENGER)}
+    tags = {
+        t: v
+        for t, v in (model.tags or {}).items()
+        if t in (CHAMPION_HISTORY_TAG, BEST_CHAMPION_TAG)
+    }
+    return {"aliases": aliases, "tags": tags}
+
+
+def withdraw(name: str, version: str, before: Mapping[str, Mapping[str, str]]) -> None:
+    """Undo a registration that failed part-way: the aliases and tags of :func:`state` as they
+    were ``before``, then version ``version`` deleted, so no half-registered version (unsigned,
+    without its card or decision) is left for a person to promote."""
+    client = MlflowClient()
+    now = state(name)
+    for alias in (CHAMPION, CHALLENGER):
+        if alias in before["aliases"]:
+            client.set_registered_model_alias(name, alias, before["aliases"][alias])
+        elif alias in now["aliases"]:
+            client.delete_registered_model_alias(name, alias)
+    for tag in (CHAMPION_HISTORY_TAG, BEST_CHAMPION_TAG):
+        if tag in before["tags"]:
+            client.set_registered_model_tag(name, tag, before["tags"][tag])
+        elif tag in now["tags"]:
+            client.delete_registered_model_tag(name, tag)
+    client.delete_model_version(name, str(version))
