@@ -277,6 +277,34 @@ def test_the_card_command_checks_the_signature_first_and_signs_again(store, tmp_
     assert "Traceback" not in refused.stderr and len(refused.stderr.splitlines()) == 1
 
 
+def test_promote_makes_champion_only_a_version_scoring_would_accept(store, tmp_path):
+    """A version registered without a signature (a registration stopped before signing, or one
+    added by hand) is refused by resilience-promote in one line naming how to sign it, and the
+    champion stays; the signed version is promoted."""
+    from conftest import run_command
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    signed = client.get_model_version(NAME, "1")
+    unsigned = client.create_model_version(NAME, signed.source, run_id=signed.run_id).version
+    refused = run_command(
+        "resilience-promote",
+        f"version={unsigned}",
+        "reason=test",
+        "by=qa",
+        cwd=tmp_path,
+        env=store.env,
+    )
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert "not promoted" in refused.stderr and "resilience-sign" in refused.stderr
+    assert "Traceback" not in refused.stderr and len(refused.stderr.splitlines()) == 1
+    assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
+    promoted = run_command(
+        "resilience-promote", "version=1", "reason=test", "by=qa", cwd=tmp_path, env=store.env
+    )
+    assert promoted.returncode == 0 and "version 1 is now champion" in promoted.stdout
+
+
 @pytest.mark.parametrize("entry", ["link", "pipe"])
 def test_a_link_or_a_pipe_among_a_versions_files_is_refused_not_read(tmp_path, entry):
     """A store's folders can be written by others: an entry that is not a plain file (a link to

@@ -19,6 +19,9 @@ def main(cfg: DictConfig) -> None:
     store.check_store()  # a typo'd sqlite:/// path is refused, never created
     if cfg.rollback == (cfg.version is not None):
         raise ResilienceError("give exactly one of version=<N> or rollback=true")
+    name = config.registered_model_name
+    target = registry.previous_champion(name) if cfg.rollback else str(cfg.version)
+    _refuse_unvetted(name, target, config.trusted_keys)
     if cfg.rollback:
         version = registry.rollback_champion(config.registered_model_name, cfg.reason, cfg.by)
         print(f"rolled back: {config.registered_model_name} version {version} is champion again")
@@ -27,6 +30,24 @@ def main(cfg: DictConfig) -> None:
             config.registered_model_name, str(cfg.version), cfg.reason, cfg.by
         )
         print(f"{config.registered_model_name} version {cfg.version} is now champion")
+
+
+def _refuse_unvetted(name: str, version: str, trusted_keys: str | None) -> None:
+    """Only a version scoring would accept becomes champion: signed by a trusted key, its files as
+    signed (checked without unpickling anything); otherwise the champion stays as it is."""
+    import tempfile
+    from pathlib import Path
+
+    from resilience.tracking import vetting
+
+    with tempfile.TemporaryDirectory(prefix="resilience-promote-") as tmp:
+        try:
+            vetting.vet_version(f"models:/{name}/{version}", Path(tmp), trusted_keys)
+        except vetting.UnvettedModel as exc:
+            raise ResilienceError(
+                f"not promoted: {exc}. Scoring would refuse it, so the champion is unchanged "
+                f"(sign a reviewed version with resilience-sign version={version} by=... reason=...)"
+            ) from None
 
 
 if __name__ == "__main__":

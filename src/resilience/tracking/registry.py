@@ -152,14 +152,21 @@ def promote_explicitly(name: str, version: str, reason: str, by: str | None) -> 
     )
 
 
-def rollback_champion(name: str, reason: str, by: str | None) -> str:
-    """Make the previous champion champion again; returns its version."""
+def previous_champion(name: str) -> str:
+    """The version a rollback would make champion again (the one before the current champion)."""
     history = _champion_history(name)
     if len(history) < 2:
         raise ResilienceError(
             f"{name} has no earlier champion to roll back to (history: {history or 'empty'})"
         )
-    current, previous = history[-1], history[-2]
+    return history[-2]
+
+
+def rollback_champion(name: str, reason: str, by: str | None) -> str:
+    """Make the previous champion champion again; returns its version."""
+    previous = previous_champion(name)
+    history = _champion_history(name)
+    current = history[-1]
 
     client = MlflowClient()
     client.set_registered_model_alias(name, CHAMPION, previous)
