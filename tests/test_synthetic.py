@@ -631,6 +631,26 @@ def test_generate_command_selects_a_preset_and_records_the_mechanism(tmp_path):
     assert "runners" in record["mechanism"]["no_effect_features"]
 
 
+def test_generate_refuses_a_data_config_whose_columns_the_world_does_not_write(tmp_path):
+    """``data=example_force`` (a force's own column names) cannot check the simulator's world: one
+    line saying so and what to do, before anything is generated or written."""
+    from conftest import run_command
+
+    out = tmp_path / "world"
+    result = run_command(
+        "resilience-generate",
+        "data=example_force",
+        "world.n_lines=300",
+        f"out_dir={out}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2 and not out.exists()
+    assert (
+        "columns the simulator does not write" in result.stderr and "data=default" in result.stderr
+    )
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 # -- config ----------------------------------------------------------------------------------------
 def test_yaml_mirrors_the_dataclass_and_every_key_is_commented():
     path = ROOT / "configs" / "world" / "default.yaml"

@@ -34,6 +34,26 @@ def _restricted(contract: DataContract, names: tuple[str, ...]) -> DataContract:
     return DataContract.from_dict(mapping)
 
 
+def _refuse_foreign_columns(contract: DataContract) -> None:
+    """The simulator writes the default data config's columns; a data config naming others (a
+    force's own, ``data=example_force``) cannot check its world: refused before anything is made."""
+    from resilience.core.errors import ConfigError
+    from resilience.data.synthetic.columns import COLUMNS
+
+    foreign = [
+        c for c in contract.column_names if c not in COLUMNS and c not in contract.derived_columns
+    ]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
+        raise ConfigError(
+            f"the synthetic world is written in the columns of configs/data/default.yaml; this data "
+            f"config names columns the simulator does not write ({shown}). Generate with "
+            "data=default, and check your own extracts with resilience-validate data=<yours>"
+        )
+
+
 @hydra_app("generate")
 def main(cfg: DictConfig) -> None:
     # the library loads once the config is known to be good: a bad one is refused within a second
@@ -46,6 +66,7 @@ def main(cfg: DictConfig) -> None:
     world_config = WorldConfig.from_mapping(OmegaConf.to_container(cfg.world, resolve=True))
     out_dir = Path(cfg.out_dir) if cfg.out_dir else synthetic_dir()
     contract = DataContract.from_dict(cfg.data)
+    _refuse_foreign_columns(contract)
     world = generate_world(world_config)
     # The world must pass the contract it claims to follow before anything is written.
     today = pd.Timestamp(world_config.end_date)
