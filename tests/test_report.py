@@ -1398,3 +1398,17 @@ def test_estimates_that_held_up_are_called_close():
     one = outcomes_known(known.head(1), 3, 10, 12)
     assert one["headline"].startswith("1 outcome became known this week: line l0 persisted")
     assert outcomes_known(known.head(0), 3, 10, 12)["headline"] == ""
+
+
+def test_characters_the_pdf_fonts_lack_are_one_warning_not_one_per_glyph(tmp_path, caplog):
+    """A line's text with an emoji or a fullwidth sign: the PDF draws them blank; the operator
+    reads that once, naming each character, instead of WeasyPrint's line per glyph."""
+    import logging
+
+    caplog.set_level(logging.WARNING)
+    render_pdf("<p>Area 🔥 ＝ 🔥 and 🔥 again</p>", tmp_path / "x.pdf")
+    messages = [r.getMessage() for r in caplog.records]
+    assert not any(".notdef" in m for m in messages)
+    (warning,) = [m for m in messages if "fonts lack" in m]
+    assert "2 character(s)" in warning and "🔥" in warning and "＝" in warning
+    assert (tmp_path / "x.pdf").read_bytes().startswith(b"%PDF")

@@ -14,7 +14,10 @@ Example
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,12 @@ from resilience.report.context import ReportSettings, report_context
 from resilience.report.errors import PdfRendererUnavailable, ReportError
 from resilience.report.load import load_week
 from resilience.tactics.brief import recent_review
+
+log = logging.getLogger(__name__)
+# WeasyPrint's warning for each character its fonts lack (drawn blank in the PDF)
+MISSING_GLYPH = re.compile(
+    r'\.notdef glyph rendered for Unicode string unsupported by fonts: "(.*)"'
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -90,9 +99,40 @@ def render_pdf(html: str, target: Path) -> Path:
                 raise ValueError(f"the report may not load {url!r}")
             return default_url_fetcher(url, *args, **kwargs)
 
-    with atomic_path(target) as tmp:
+    with atomic_path(target) as tmp, _missing_glyphs() as missing:
         weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf(tmp)
+    if missing:
+        shown = " ".join(missing[:10]) + (
+            f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        )
+        log.warning(
+            "the PDF shows %d character(s) its fonts lack as blanks (%s); the HTML report shows them",
+            len(missing),
+            shown,
+        )
     return Path(target)
+
+
+@contextmanager
+def _missing_glyphs() -> Iterator[list[str]]:
+    """WeasyPrint warns once per character its fonts lack (an emoji in a line's text can make
+    dozens of lines): collected here, each character once, for one warning instead."""
+    found: list[str] = []
+
+    def keep(record: logging.LogRecord) -> bool:
+        match = MISSING_GLYPH.search(record.getMessage())
+        if match is None:
+            return True
+        if match.group(1) not in found:
+            found.append(match.group(1))
+        return False
+
+    logger = logging.getLogger("weasyprint")
+    logger.addFilter(keep)
+    try:
+        yield found
+    finally:
+        logger.removeFilter(keep)
 
 
 def build_report(
