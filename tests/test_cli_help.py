@@ -195,6 +195,16 @@ def test_issue_cases_in_process(override, expected, tmp_path):
     assert code == 2 and stderr.count("\n") == 1 and expected in stderr, stderr
 
 
+def test_a_group_the_command_does_not_have_is_named_not_offered_with_a_plus(tmp_path):
+    """Scoring reads its data config from the model: ``data=example_force`` is refused in one line
+    saying the command has no such group, not Hydra's advice to add it with ``+`` (which composed
+    a group the command then ignored)."""
+    code, stderr = _run_in_process("score", "data=example_force", cwd=tmp_path)
+    assert code == 2 and stderr.count("\n") == 1, stderr
+    assert "has no 'data' setting or group" in stderr and "+data" not in stderr
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.fixture(scope="module")
 def warm_snapshot():
     """The first command after a source change builds the schema snapshot (slow, once); warm it."""

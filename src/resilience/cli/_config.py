@@ -252,6 +252,10 @@ def error_message(exc: Exception) -> str:
         lines = [line for line in str(exc).splitlines() if not line.startswith("See https://")]
         detail = lines[-1].strip() if lines else ""
         return f"config: cannot read the override '{exc.override}': {detail} ({SYNTAX_HINT})"
+    no_group = re.match(r"Could not override '([^']+)'\. No match in the defaults list", str(exc))
+    if no_group:  # Hydra's advice (append it with +) would add a group the command never reads
+        group = no_group.group(1)
+        return f"config: this command has no '{group}' setting or group to choose (see --help)"
     appended = re.match(r"Could not append to config\. An item is already at '([^']+)'", str(exc))
     if appended:
         key = appended.group(1)
