@@ -178,6 +178,12 @@ def test_drift_alerts_on_a_shifted_week_and_not_on_an_ordinary_one(
         "contacts",
         "bulk_texts_per_day",
     }
+    # the command's line counts each level by its name
+    levels = [a["level"] for a in alerts]
+    said = " and ".join(
+        f"{levels.count(level)} {level}(s)" for level in ("alert", "warning") if level in levels
+    )
+    assert f"drift: {said}: see " in shifted_run.stdout, shifted_run.stdout
     # the ordinary latest week of the training world, scored by the same command (conftest)
     normal = shared_scored_weeks / trained.weeks()[-1].stem
     alerts = json.loads((normal / "drift.json").read_text())["alerts"]

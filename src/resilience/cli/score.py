@@ -48,8 +48,9 @@ def main(cfg: DictConfig) -> None:
     print(
         f"scored {result.rows} disruptions for week {result.week} with {champion.vetted.identity}: {bands}"
     )
-    if result.alerts:
-        print(f"{result.alerts} drift alert(s): see {result.folder / DRIFT}")
+    if result.alerts:  # each level by its own name: a warning is not an alert
+        found = " and ".join(f"{n} {level}(s)" for level, n in result.drift_levels.items())
+        print(f"drift: {found or f'{result.alerts} finding(s)'}: see {result.folder / DRIFT}")
     print(f"output: {result.folder}")
 
 

@@ -120,8 +120,9 @@ class WeekResult:
     folder: Path
     rows: int
     band_counts: dict
-    alerts: int
+    alerts: int  # the drift findings of the week, alerts and warnings together
     manifest: dict = field(default_factory=dict)
+    drift_levels: dict = field(default_factory=dict)  # level ("alert", "warning") -> findings
 
 
 def config_hash(settings: dict) -> str:
@@ -225,8 +226,17 @@ def score_week(
                 exc, f"scoring {input_path} into {output_root} failed and nothing was changed"
             )
         ) from exc
-    alerts = len(scores.drift["alerts"])
-    return WeekResult(week, final, scores.rows, scores.band_counts, alerts, manifest.to_dict())
+    found = scores.drift["alerts"]
+    levels = {level: sum(a["level"] == level for a in found) for level in ("alert", "warning")}
+    return WeekResult(
+        week,
+        final,
+        scores.rows,
+        scores.band_counts,
+        len(found),
+        manifest.to_dict(),
+        {level: n for level, n in levels.items() if n},
+    )
 
 
 def carried_anchors(final: Path) -> dict:
