@@ -133,3 +133,31 @@ def test_a_recipe_that_keeps_only_some_rows_is_refused_before_data_are_read(tmp_
         cwd=tmp_path,
     )
     assert result.returncode == 2 and "home_grown_only keeps only some rows" in result.stderr
+
+
+def test_a_champion_that_learnt_from_records_as_they_stood_is_compared_on_final_records(
+    tiny_history, contract
+):
+    """After ``make demo`` the champion reads the record's age; the leaderboard's history holds
+    final records without it. Its churn column is measured on them at the complete age instead
+    of the command stopping."""
+    age = contract.record_age_column
+    fast = {"n_estimators": 80, "learning_rate": 0.1}
+    rng = np.random.default_rng(5)
+    as_they_stood = tiny_history.assign(**{age: rng.integers(0, 13, len(tiny_history))})
+    split = SplitConfig(test_weeks=13, min_train_to_test=1.0)
+    champion = PersistenceModel(contract, params=fast, early_stopping_rounds=0).fit(
+        split_history(as_they_stood, contract, split).train
+    )
+    assert age in champion.feature_names_ and age not in tiny_history.columns
+    board = compare_recipes(
+        tiny_history,
+        contract,
+        {"lightgbm_default": PersistenceModel(contract, params=fast, early_stopping_rounds=0)},
+        split,
+        EVAL,
+        RULE,
+        champion_model=champion,
+        champion_name="version 1",
+    )
+    assert board.table["churn_band_changed_share"].notna().all()

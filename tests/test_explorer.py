@@ -81,3 +81,27 @@ def test_the_explore_command_writes_an_offline_page_that_works_in_a_browser(
     assert "Full explanation" in shown and "History across scored weeks" in shown
     assert "The model's estimate would be" in shown
     assert "never what an action would cause" in shown
+
+
+def test_a_champion_that_reads_the_record_s_age_is_explored_at_the_ages_scoring_used(
+    trained, shared_scored_weeks, tmp_path, contract, monkeypatch
+):
+    """After ``make demo`` the champion reads the record's age, which a week's extract does not
+    carry (scoring derives it): the explorer derives it the same way instead of stopping, and
+    offers no what-if on it (the toolkit derives it; nobody can change it)."""
+    import numpy as np
+
+    from resilience.pipelines import explore
+
+    age = contract.record_age_column
+    history = pd.read_parquet(trained.world / "disruptions.parquet")
+    rng = np.random.default_rng(2)
+    champion = PersistenceModel(
+        contract, params={"n_estimators": 60, "learning_rate": 0.1}, early_stopping_rounds=0
+    ).fit(history.assign(**{age: rng.integers(0, 13, len(history))}))
+    monkeypatch.setattr(explore.vetting, "load_persistence_model", lambda *a, **k: (champion, None))
+    weeks = tmp_path / "weeks"
+    shutil.copytree(shared_scored_weeks, weeks)
+    week = sorted(p.name for p in weeks.iterdir() if p.is_dir())[-1]
+    page = explore.explore_week(weeks, week, lines=5).read_text()
+    assert contract.describe(age) not in page

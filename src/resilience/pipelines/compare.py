@@ -28,6 +28,7 @@ import pandas as pd
 from resilience.core.weeks import iso_week
 from resilience.data.contract import DataContract
 from resilience.data.io import write_frame_atomic, write_text_atomic
+from resilience.data.record_age import as_complete_records
 from resilience.governance.champion import ChampionConfig, churn, paired_comparisons
 from resilience.learn.evaluation import PROBABILITY, EvaluationConfig, fit_and_evaluate
 from resilience.learn.split import SplitConfig, split_history
@@ -101,7 +102,11 @@ def compare_recipes(
         probabilities[name] = evaluation.test_predictions[PROBABILITY].to_numpy(float)
     y = split.test[contract.label].astype(int).to_numpy()
     lines = split.test[contract.line_column].astype(str).to_numpy()
-    champion_p = champion_model.predict_proba(split.test)[:, 1] if champion_model else None
+    champion_p = (  # the test rows are final records (a champion may read their record's age)
+        champion_model.predict_proba(as_complete_records(split.test, contract))[:, 1]
+        if champion_model
+        else None
+    )
     for row in rows:
         row.update(
             _differences(

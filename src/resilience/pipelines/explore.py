@@ -14,6 +14,7 @@ from resilience.core.week_files import CONTRACT, EXPLANATIONS, MANIFEST, SCORES_
 from resilience.core.weeks import WEEK_PATTERN, week_folder
 from resilience.data.contract import DataContract
 from resilience.data.io import read_json, write_text_atomic
+from resilience.data.record_age import with_record_age
 from resilience.data.validate import load_extract
 from resilience.governance import decisions
 from resilience.report.explorer import line_records, render_explorer, what_if_table
@@ -77,11 +78,16 @@ def explore_week(
     model, _ = vetting.load_persistence_model(uri, trusted_keys=trusted_keys)
     scores = pd.read_parquet(folder / SCORES_PARQUET).sort_values("rank").head(lines)
     chosen = set(scores["disruption_id"].astype(str))
-    extract = load_extract(manifest["input"]["path"], contract).frame
+    # each record's age as scoring derived it: to the whole extract's as-of date, before choosing
+    extract = with_record_age(load_extract(manifest["input"]["path"], contract).frame, contract)
     extract = extract[extract[contract.id_column].astype(str).isin(chosen)]
     explanations = pd.read_parquet(folder / EXPLANATIONS)
     explanations = explanations[explanations["disruption_id"].astype(str).isin(chosen)]
-    features = [f for f in model.feature_names_ if f in extract.columns]
+    features = [  # what a what-if may move: the record's own columns, not the age the toolkit derives
+        f
+        for f in model.feature_names_
+        if f in extract.columns and f not in contract.derived_columns
+    ]
     line_ids = set(scores["line_id"].astype(str))
     records = line_records(
         scores,
