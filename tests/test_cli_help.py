@@ -205,6 +205,26 @@ def test_a_group_the_command_does_not_have_is_named_not_offered_with_a_plus(tmp_
     assert not list(tmp_path.iterdir())
 
 
+def test_text_with_a_comma_is_explained_not_read_as_a_list(tmp_path):
+    """``reason="card, run and evidence reviewed"`` reaches Hydra without the shell's quotes, so
+    the comma makes a list: one line saying how to keep it as text, and the way it says works."""
+    code, stderr = _run_in_process(
+        "sign", "version=3", "by=x", "reason=card, run and evidence reviewed", cwd=tmp_path
+    )
+    assert code == 2 and stderr.count("\n") == 1, stderr
+    assert "a comma makes the value a list" in stderr and "reason=\"'a, b'\"" in stderr
+    code, stderr = _run_in_process(
+        "sign",
+        "version=3",
+        "by=x",
+        "reason='card, run and evidence reviewed'",
+        "--cfg",
+        "job",
+        cwd=tmp_path,
+    )
+    assert code == 0, stderr
+
+
 @pytest.fixture(scope="module")
 def warm_snapshot():
     """The first command after a source change builds the schema snapshot (slow, once); warm it."""

@@ -252,6 +252,13 @@ def error_message(exc: Exception) -> str:
         lines = [line for line in str(exc).splitlines() if not line.startswith("See https://")]
         detail = lines[-1].strip() if lines else ""
         return f"config: cannot read the override '{exc.override}': {detail} ({SYNTAX_HINT})"
+    ambiguous = re.match(r"Ambiguous value for argument '([^=']+)=", str(exc))
+    if ambiguous:  # text with a comma (reason="a, b") reads as a list unless quoted inside
+        key = ambiguous.group(1)
+        return (
+            f"config: {key}=...: a comma makes the value a list; to keep it as text, put it in "
+            f"single quotes inside the double ones: {key}=\"'a, b'\" (see --help)"
+        )
     no_group = re.match(r"Could not override '([^']+)'\. No match in the defaults list", str(exc))
     if no_group:  # Hydra's advice (append it with +) would add a group the command never reads
         group = no_group.group(1)
