@@ -292,6 +292,7 @@ def test_outcomes_command_writes_metrics_and_per_disruption_outcomes(
     assert len(known) == 70 and set(known["disruption_id"]) == set(ids)
     assert known["outcome"].sum() == 35 and set(known["week"]) == {"2026-W46", "2026-W47"}
     assert "70 disruption outcome(s) with their last estimate (70 new)" in result.stdout
+    assert "(each week on every outcome known so far, 70, not only this extract's)" in result.stdout
     before = {
         name: digest(root / name) for name in (week_files.OUTCOMES_CSV, week_files.OUTCOMES_PARQUET)
     }

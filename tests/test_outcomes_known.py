@@ -1,15 +1,19 @@
-"""resilience-outcomes records only what can be known.
+"""resilience-outcomes records only what can be known, and reports on everything known so far.
 
 * A label of a disruption dated less than the horizon (12 weeks) before the labels' as-of date
   is refused, as training refuses it (the same rule, the same as-of date: ``world.json`` beside
   the extract, else today), naming the extract, the label column, the rows and the dates, and
   nothing is written.
+* Each week's realised metrics (``outcomes.csv``) rest on every outcome recorded so far
+  (``outcomes.parquet``) plus the new labels: a rerun with a partial labels extract never shrinks
+  what a week reports, and the order in which extracts arrive does not change the result.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +26,7 @@ from test_report import write_fake_week
 from resilience.core import week_files
 from resilience.data.asof import censored_problems
 from resilience.data.contract import load_data_contract
+from resilience.governance.outcomes import OutcomeConflict
 from resilience.tracking.store import TrackingConfig
 
 AS_OF = pd.Timestamp("2026-11-22")  # the world's end_date, beside the labels extract
@@ -149,3 +154,52 @@ def test_labels_of_disruptions_a_week_never_scored_are_not_judged(weeks, store, 
     outcomes = record(weeks, write_labels(tmp_path / "labels.csv", truth, truth.index), store)
     assert "ELSEWHERE" not in set(outcomes.known["disruption_id"])
     assert outcomes.added == len(truth) - 1
+
+
+# -- every outcome known so far -------------------------------------------------------------------
+def labelled(root: Path) -> dict[str, int]:
+    table = pd.read_csv(root / week_files.OUTCOMES_CSV)
+    return table[table["cohort"] == "all"].set_index("week")["labelled"].to_dict()
+
+
+def test_a_partial_labels_extract_never_shrinks_what_a_week_reports(weeks, store, tmp_path):
+    rows = scored(weeks)
+    truth = outcomes_of(rows["disruption_id"])
+    ids = list(truth.index)
+    first, second = ids[::2], ids[1::2]
+    record(weeks, write_labels(tmp_path / "a" / "labels.csv", truth, first), store)
+    after_first = labelled(weeks)
+    # the same week's labels again, but only ten of them: the week still reports all it knows
+    record(weeks, write_labels(tmp_path / "b" / "labels.csv", truth, first[:10]), store)
+    assert labelled(weeks) == after_first
+    # the other half arrives: each week now reports on every outcome known
+    record(weeks, write_labels(tmp_path / "c" / "labels.csv", truth, second[:25]), store)
+    record(weeks, write_labels(tmp_path / "d" / "labels.csv", truth, second[25:]), store)
+    known = set(pd.read_parquet(weeks / week_files.OUTCOMES_PARQUET)["disruption_id"])
+    assert known == set(ids)
+    per_week = rows.groupby("week")["disruption_id"].apply(lambda d: int(d.isin(known).sum()))
+    assert labelled(weeks) == per_week.to_dict() == {"2026-W46": 60, "2026-W47": 60}
+
+    # the same outcomes in one extract give the same metrics, whatever order they came in
+    at_once = tmp_path / "at_once"
+    for week in sorted(weeks.glob("2026-W*")):
+        shutil.copytree(week, at_once / week.name)
+    record(at_once, write_labels(tmp_path / "e" / "labels.csv", truth, ids), store)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(weeks / week_files.OUTCOMES_CSV), pd.read_csv(at_once / week_files.OUTCOMES_CSV)
+    )
+
+
+def test_a_label_contradicting_an_earlier_one_is_refused_and_nothing_is_written(
+    weeks, store, tmp_path
+):
+    truth = outcomes_of(scored(weeks)["disruption_id"])
+    ids = list(truth.index)
+    record(weeks, write_labels(tmp_path / "a" / "labels.csv", truth, ids), store)
+    before = digests(weeks)
+    flipped = truth.copy()
+    flipped.iloc[3] = not flipped.iloc[3]
+    later = write_labels(tmp_path / "b" / "later.csv", flipped, ids[:10])
+    with pytest.raises(OutcomeConflict, match=rf"{later}: 1 label\(s\) contradict .*{ids[3]}"):
+        record(weeks, later, store)
+    assert digests(weeks) == before

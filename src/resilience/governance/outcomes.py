@@ -20,6 +20,10 @@ later cannot rewrite what we had estimated), so a rerun with the same labels wri
 and new labels only add rows. A label that contradicts a recorded outcome is refused, naming both
 files and the disruptions, before anything is written.
 
+Each week's realised metrics are computed from **every outcome known so far** (:func:`known_outcomes`:
+the recorded ones plus the new labels), never from the latest labels extract alone, so a rerun
+with a partial extract never shrinks what a week reports.
+
 **Only outcomes that can be known.** A label says whether the line was still active
 ``horizon_weeks`` after its disruption, so a label for a disruption dated less than the horizon
 before the labels extract was taken is a guess. Training refuses such labels
@@ -267,6 +271,27 @@ def update_outcomes(
     return merged, len(merged) - len(recorded)
 
 
+def known_outcomes(output_root: str | Path, labels: pd.DataFrame) -> pd.DataFrame:
+    """Every outcome known so far (``disruption_id``, ``outcome``): those recorded in
+    ``outcomes.parquet`` and, of the new ``labels``, those of disruptions a scored week estimated.
+
+    Checked as :func:`update_outcomes` checks them, so the realised metrics never rest on a label
+    it would refuse: one that contradicts a record (:class:`OutcomeConflict`) or cannot be known
+    yet (:class:`ContractError`)."""
+    path = Path(output_root) / week_files.OUTCOMES_PARQUET
+    extract = labels.attrs.get("extract")
+    source = extract.source if extract else "the labels extract"
+    recorded = read_outcomes(path)[["disruption_id", "outcome"]]
+    labels = _plain(labels)
+    _check_agrees(recorded, labels, path, source)
+    pending = labels[~labels["disruption_id"].isin(recorded["disruption_id"])]
+    estimates = last_estimates(output_root, pending["disruption_id"])
+    refuse_unknowable(pending, estimates, extract)
+    new = pending[pending["disruption_id"].isin(estimates["disruption_id"])]
+    known = pd.concat([recorded, new[["disruption_id", "outcome"]]], ignore_index=True)
+    return known.astype({"disruption_id": str, "outcome": bool})
+
+
 def _plain(labels: pd.DataFrame) -> pd.DataFrame:
     """Id and outcome of a labels frame, typed, with what :func:`read_labels` added (the row number
     and, when the extract carries it, each row's as-of date)."""
@@ -380,8 +405,10 @@ def realised_metrics(
     k: int = 10,
     min_rows: int = 30,
 ) -> pd.DataFrame:
-    """One row per (scoring week, cohort) with realised metrics; ``cohort`` "all" is the whole week."""
-    labels = labels[["disruption_id", "outcome"]]
+    """One row per (scoring week, cohort) with realised metrics on every outcome known so far
+    (:func:`known_outcomes`: the recorded ones and the new ``labels``); ``cohort`` "all" is the
+    whole week."""
+    known = known_outcomes(output_root, labels)
     rows = []
     for folder in sorted(
         p for p in Path(output_root).iterdir() if p.is_dir() and not p.name.startswith(".")
@@ -394,7 +421,7 @@ def realised_metrics(
         )
         manifest_path = folder / week_files.MANIFEST
         manifest = read_json(manifest_path) if manifest_path.is_file() else {}
-        joined = scores.merge(labels, on="disruption_id", how="inner")
+        joined = scores.merge(known, on="disruption_id", how="inner")
         groups = [("all", joined), *cohort_groups(joined, cohort_column)]
         for cohort, group in groups:
             row = {
