@@ -53,6 +53,15 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def disrupted_earlier(folder: Path, weeks: int = 52) -> None:
+    """Move a scored week's disruption dates ``weeks`` back, so their outcomes can be known by
+    now (a label of a disruption less than the horizon before today is refused)."""
+    path = folder / week_files.SCORES_PARQUET
+    scores = pd.read_parquet(path)
+    dates = pd.to_datetime(scores["disruption_date"]) - pd.Timedelta(weeks=weeks)
+    scores.assign(disruption_date=dates.dt.strftime("%Y-%m-%d")).to_parquet(path, index=False)
+
+
 @pytest.fixture()
 def root(tmp_path) -> Path:
     """D1 open in both weeks (estimate moved from 30% to 62%, with a range in the later week);
@@ -134,6 +143,7 @@ def test_a_labels_extract_contradicting_itself_is_refused(tmp_path):
     assert read_labels(path, contract).to_dict("list") == {
         "disruption_id": ["D1", "D2"],
         "outcome": [True, False],
+        "row": [1, 3],  # the extract's first row of each (named when a label is refused)
     }
 
 
@@ -251,6 +261,8 @@ def test_outcomes_command_writes_metrics_and_per_disruption_outcomes(
     mlflow.search_experiments()  # the store exists (commands that read it never create one)
     current, previous = report_weeks
     root = current.parent
+    for week in (previous, current):
+        disrupted_earlier(week)
     ids = pd.concat(
         [
             pd.read_parquet(w / week_files.SCORES_PARQUET)["disruption_id"]
@@ -280,6 +292,7 @@ def test_outcomes_command_writes_metrics_and_per_disruption_outcomes(
     assert len(known) == 70 and set(known["disruption_id"]) == set(ids)
     assert known["outcome"].sum() == 35 and set(known["week"]) == {"2026-W46", "2026-W47"}
     assert "70 disruption outcome(s) with their last estimate (70 new)" in result.stdout
+    assert "(each week on every outcome known so far, 70, not only this extract's)" in result.stdout
     before = {
         name: digest(root / name) for name in (week_files.OUTCOMES_CSV, week_files.OUTCOMES_PARQUET)
     }

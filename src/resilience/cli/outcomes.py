@@ -30,7 +30,11 @@ def main(cfg: DictConfig) -> None:
     )
     root = Path(cfg.output_root)
     print(outcomes.realised.to_string(index=False))
-    print(f"written to {root / OUTCOMES_CSV} and logged to MLflow experiment '{cfg.experiment}'")
+    print(
+        f"written to {root / OUTCOMES_CSV} (each week on every outcome known so far, "
+        f"{len(outcomes.known):,}, not only this extract's) and logged to MLflow experiment "
+        f"'{cfg.experiment}'"
+    )
     print(
         f"{root / OUTCOMES_PARQUET}: {len(outcomes.known):,} disruption outcome(s) with their last "
         f"estimate ({outcomes.added:,} new)"

@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from resilience.core.errors import ContractError, Problem, ResilienceError
+from resilience.data.csv_safety import append_csv
 
 CSV_SUFFIXES = (".csv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -230,11 +231,13 @@ def write_text_atomic(target: str | Path, text: str) -> Path:
 
 
 def write_frame_atomic(frame: pd.DataFrame, target: str | Path) -> Path:
-    """Write a frame as Parquet or CSV (by suffix) atomically, with deterministic bytes."""
+    """Write a frame as Parquet or CSV (by suffix) atomically, with deterministic bytes; a CSV as
+    ``scores.csv`` is written (:func:`append_csv`: no cell can start a spreadsheet formula)."""
     target = Path(target)
     with atomic_path(target) as tmp:
         if _kind(target) == "csv":
-            frame.to_csv(tmp, index=False, lineterminator="\n")
+            with open(tmp, "w", encoding="utf-8", newline="") as handle:
+                append_csv(handle, frame, header=True)
         else:
             frame.to_parquet(tmp, index=False)
     return target

@@ -20,12 +20,26 @@ later cannot rewrite what we had estimated), so a rerun with the same labels wri
 and new labels only add rows. A label that contradicts a recorded outcome is refused, naming both
 files and the disruptions, before anything is written.
 
+Each week's realised metrics are computed from **every outcome known so far** (:func:`known_outcomes`:
+the recorded ones plus the new labels), never from the latest labels extract alone, so a rerun
+with a partial extract never shrinks what a week reports.
+
+**Only outcomes that can be known.** A label says whether the line was still active
+``horizon_weeks`` after its disruption, so a label for a disruption dated less than the horizon
+before the labels extract was taken is a guess. Training refuses such labels
+(:mod:`resilience.data.asof`); so does this command, by the same rule and the same as-of date
+(``as_of=auto``: the data config's ``as_of_column`` when the labels extract carries it, else
+``world.json``'s ``end_date`` beside the extract, else today). A disruption's date is the one its
+scored week recorded (``disruption_date`` in ``scores.parquet``). The whole run is refused, naming
+the extract, the label column, the rows and the disruption dates, before anything is written.
+
 >>> frame, added = update_outcomes(Path("outputs/weekly"), labels, "labels.csv")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +50,10 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from resilience.core import week_files
-from resilience.core.errors import ResilienceError
+from resilience.core.errors import ContractError, ResilienceError
 from resilience.core.weeks import WEEK_PATTERN
 from resilience.core.yardstick import band
+from resilience.data.asof import AsOf, as_of_from_setting, censored_problems
 from resilience.data.contract import DataContract
 from resilience.data.io import atomic_path, read_extract, read_json, read_parquet
 from resilience.data.validate import parse_column
@@ -62,12 +77,27 @@ _ESTIMATE_COLUMNS = (
     "yardstick_band",
     "probability_low",
     "probability_high",
+    "disruption_date",  # not recorded: what the horizon check reads (written by scoring)
 )
+_TEXT_COLUMNS = ("disruption_id", "line_id", "yardstick_band", "disruption_date")
 _SHOWN_IDS = 5
 
 
 class OutcomeConflict(ResilienceError):
     """A label contradicts an outcome recorded earlier (or another row of the same labels extract)."""
+
+
+@dataclass(frozen=True)
+class LabelsExtract:
+    """Where a labels frame came from, kept by :func:`read_labels` in the frame's
+    ``attrs["extract"]`` so the steps that join it to the scored weeks can refuse labels that
+    cannot be known yet: the extract (named in messages), its data contract (label column,
+    horizon) and its as-of date (:class:`resilience.data.asof.AsOf`). A frame made any other way
+    carries no as-of date, and its labels' ages are not checked."""
+
+    source: str
+    contract: DataContract
+    as_of: AsOf
 
 
 def ids_text(ids: Iterable[object]) -> str:
@@ -110,7 +140,7 @@ def _week_estimates(path: Path, wanted: pa.Array) -> pa.Table:
         columns = [c for c in _ESTIMATE_COLUMNS if c in names]
         expression = {
             c: pc.field(c).cast(pa.string())
-            if c in ("disruption_id", "line_id", "yardstick_band")
+            if c in _TEXT_COLUMNS
             else pc.field(c).cast(pa.float64())
             for c in columns
         }
@@ -227,36 +257,145 @@ def update_outcomes(
 ) -> tuple[pd.DataFrame, int]:
     """Record the outcomes in ``labels`` (``disruption_id``, ``outcome``) for every disruption a
     scored week estimated, merged with what is already recorded. Returns (every row, rows added);
-    writes nothing (see :func:`write_outcomes`)."""
+    writes nothing (see :func:`write_outcomes`). Raises :class:`OutcomeConflict` for a label that
+    contradicts a record, and :class:`ContractError` for one that cannot be known yet (when
+    ``labels`` came from :func:`read_labels`)."""
     path = Path(output_root) / week_files.OUTCOMES_PARQUET
     recorded = read_outcomes(path)
-    labels = labels[["disruption_id", "outcome"]].astype({"disruption_id": str, "outcome": bool})
+    extract = labels.attrs.get("extract")
+    labels = _plain(labels)
     pending = labels[~labels["disruption_id"].isin(recorded["disruption_id"])]
     estimates = last_estimates(output_root, pending["disruption_id"])
     merged = merge_outcomes(recorded, labels, estimates, path, source)
+    refuse_unknowable(pending, estimates, extract)
     return merged, len(merged) - len(recorded)
 
 
+def known_outcomes(output_root: str | Path, labels: pd.DataFrame) -> pd.DataFrame:
+    """Every outcome known so far (``disruption_id``, ``outcome``): those recorded in
+    ``outcomes.parquet`` and, of the new ``labels``, those of disruptions a scored week estimated.
+
+    Checked as :func:`update_outcomes` checks them, so the realised metrics never rest on a label
+    it would refuse: one that contradicts a record (:class:`OutcomeConflict`) or cannot be known
+    yet (:class:`ContractError`)."""
+    path = Path(output_root) / week_files.OUTCOMES_PARQUET
+    extract = labels.attrs.get("extract")
+    source = extract.source if extract else "the labels extract"
+    recorded = read_outcomes(path)[["disruption_id", "outcome"]]
+    labels = _plain(labels)
+    _check_agrees(recorded, labels, path, source)
+    pending = labels[~labels["disruption_id"].isin(recorded["disruption_id"])]
+    estimates = last_estimates(output_root, pending["disruption_id"])
+    refuse_unknowable(pending, estimates, extract)
+    new = pending[pending["disruption_id"].isin(estimates["disruption_id"])]
+    known = pd.concat([recorded, new[["disruption_id", "outcome"]]], ignore_index=True)
+    return known.astype({"disruption_id": str, "outcome": bool})
+
+
+def _plain(labels: pd.DataFrame) -> pd.DataFrame:
+    """Id and outcome of a labels frame, typed, with what :func:`read_labels` added (the row number
+    and, when the extract carries it, each row's as-of date)."""
+    extract = labels.attrs.get("extract")
+    as_of_column = extract.as_of.column if extract else None
+    kept = [c for c in ("disruption_id", "outcome", "row", as_of_column) if c in labels.columns]
+    return labels[kept].astype({"disruption_id": str, "outcome": bool})
+
+
+def refuse_unknowable(
+    labels: pd.DataFrame, estimates: pd.DataFrame, extract: LabelsExtract | None
+) -> None:
+    """Refuse labels of disruptions dated less than the horizon before the extract's as-of date,
+    by training's rule (:func:`resilience.data.asof.censored_problems`); each disruption's date is
+    the one its scored week recorded (``estimates``' ``disruption_date``). Labels of a frame not
+    read by :func:`read_labels` (no ``extract``) are not checked."""
+    if extract is None or "disruption_date" not in estimates.columns:
+        return
+    contract = extract.contract
+    dated = labels.merge(
+        estimates[["disruption_id", "disruption_date"]].dropna(), on="disruption_id"
+    )
+    probe = pd.DataFrame(
+        {
+            contract.label: dated["outcome"].to_numpy(),
+            contract.date_column: pd.to_datetime(dated["disruption_date"]).to_numpy(),
+        },
+        index=dated["row"].to_numpy() - 1 if "row" in dated.columns else None,
+    )
+    if extract.as_of.column:
+        probe[extract.as_of.column] = dated[extract.as_of.column].to_numpy()
+    problems = censored_problems(probe.sort_index(), contract, extract.as_of, extract.source)
+    if problems:
+        raise ContractError([_for_outcomes(p, contract, extract.as_of) for p in problems])
+
+
+def _for_outcomes(problem, contract: DataContract, as_of: AsOf):
+    """Training's censoring problem said of a labels extract: the label column, not for training."""
+    if problem.column != contract.date_column:
+        return problem
+    return replace(
+        problem,
+        column=contract.label,
+        rule=(
+            f"a label of a disruption dated (as its scored week recorded it) less than "
+            f"{contract.horizon_weeks} weeks before the labels' as-of date {as_of.describe()}: its "
+            "outcome cannot be known yet, so it is refused here as training refuses it (the dates "
+            "shown are the disruptions')"
+        ),
+    )
+
+
 # -- realised performance per scored week and cohort --------------------------------------------
-def read_labels(path: str | Path, contract: DataContract) -> pd.DataFrame:
-    """Id and label from a labels extract, with the label parsed as the contract says."""
+def read_labels(
+    path: str | Path, contract: DataContract, today: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """Id, label (parsed as the contract says) and 1-based row of each labelled disruption of a
+    labels extract; ``attrs["extract"]`` is its :class:`LabelsExtract`, with the as-of date that
+    ``as_of=auto`` gives training (``today``: the day after which an as-of date is refused)."""
     raw = read_extract(path)
     missing = [c for c in (contract.id_column, contract.label) if c not in raw.columns]
     if missing:
         raise ResilienceError(f"{path}: the labels extract needs column(s) {', '.join(missing)}")
-    label, bad = parse_column(raw[contract.label], contract.column(contract.label))
-    if bad.any():
-        rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad.to_numpy())[:5])
-        raise ResilienceError(f"{path}: column '{contract.label}': not true/false in row(s) {rows}")
-    frame = pd.DataFrame({"disruption_id": raw[contract.id_column].astype(str), "outcome": label})
-    frame = frame[frame["outcome"].notna()].astype({"outcome": bool}).drop_duplicates()
+    label = _parsed(raw, contract, contract.label, "true/false", path)
+    frame = pd.DataFrame(
+        {
+            "disruption_id": raw[contract.id_column].astype(str),
+            "outcome": label,
+            "row": np.arange(1, len(raw) + 1),
+        }
+    )
+    as_of = _labels_as_of(path, contract, raw, today)
+    if as_of.column:  # each row's extraction date, read as training reads it
+        frame[as_of.column] = _parsed(raw, contract, as_of.column, "a date", path)
+    frame = frame[frame["outcome"].notna()].astype({"outcome": bool})
+    frame = frame.drop_duplicates(["disruption_id", "outcome"]).reset_index(drop=True)
     clash = frame.loc[frame["disruption_id"].duplicated(), "disruption_id"].unique()
     if len(clash):
         raise OutcomeConflict(
             f"{path}: disruption(s) {ids_text(clash)} labelled both true and false "
             f"in column '{contract.label}'; an outcome is one or the other"
         )
+    frame.attrs["extract"] = LabelsExtract(str(path), contract, as_of)
     return frame
+
+
+def _parsed(
+    raw: pd.DataFrame, contract: DataContract, column: str, expected: str, path
+) -> pd.Series:
+    values, bad = parse_column(raw[column], contract.column(column))
+    if bad.any():
+        rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad.to_numpy())[:5])
+        raise ResilienceError(f"{path}: column '{column}': not {expected} in row(s) {rows}")
+    return values
+
+
+def _labels_as_of(
+    path: str | Path, contract: DataContract, raw: pd.DataFrame, today: pd.Timestamp | None
+) -> AsOf:
+    """Training's ``as_of=auto`` for the labels extract; when the data config names an
+    ``as_of_column`` the extract does not carry, the rest of that rule (world.json, else today)."""
+    if contract.as_of_column and contract.as_of_column not in raw.columns:
+        contract = replace(contract, as_of_column=None)
+    return as_of_from_setting("auto", path, contract, today)
 
 
 def realised_metrics(
@@ -266,7 +405,10 @@ def realised_metrics(
     k: int = 10,
     min_rows: int = 30,
 ) -> pd.DataFrame:
-    """One row per (scoring week, cohort) with realised metrics; ``cohort`` "all" is the whole week."""
+    """One row per (scoring week, cohort) with realised metrics on every outcome known so far
+    (:func:`known_outcomes`: the recorded ones and the new ``labels``); ``cohort`` "all" is the
+    whole week."""
+    known = known_outcomes(output_root, labels)
     rows = []
     for folder in sorted(
         p for p in Path(output_root).iterdir() if p.is_dir() and not p.name.startswith(".")
@@ -279,7 +421,7 @@ def realised_metrics(
         )
         manifest_path = folder / week_files.MANIFEST
         manifest = read_json(manifest_path) if manifest_path.is_file() else {}
-        joined = scores.merge(labels, on="disruption_id", how="inner")
+        joined = scores.merge(known, on="disruption_id", how="inner")
         groups = [("all", joined), *cohort_groups(joined, cohort_column)]
         for cohort, group in groups:
             row = {

@@ -27,6 +27,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from resilience.core.paths import project_root
+from resilience.data.csv_safety import append_csv
 from resilience.tracking.store import (
     TrackingConfig,
     connect,
@@ -167,10 +168,12 @@ def log_text(text: str, artifact_file: str) -> None:
 
 
 def log_frame(frame: pd.DataFrame, artifact_file: str) -> None:
-    """A frame as a CSV artifact."""
+    """A frame as a CSV artifact, written as ``scores.csv`` is (:func:`append_csv`): text quoted
+    and unable to start a spreadsheet formula or break a row, numbers as they are."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(artifact_file).name
-        frame.to_csv(path, index=False)
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            append_csv(handle, frame, header=True)
         mlflow.log_artifact(
             str(path),
             str(Path(artifact_file).parent) if Path(artifact_file).parent != Path(".") else None,
