@@ -25,9 +25,9 @@ from test_validate import TODAY, valid_extract
 from resilience.core.errors import ContractError, ResilienceError
 from resilience.core.week_files import lock_file
 from resilience.data.contract import load_data_contract
+from resilience.data.csv_safety import csv_safe
 from resilience.data.validate import check_week_holds, validate_frame
 from resilience.learn.models import PersistenceModel
-from resilience.weekly.csv_safety import csv_safe
 from resilience.weekly.score import ModelRef, score_week
 
 FORMULA_START = set("=+-@\u2212")

@@ -210,6 +210,8 @@ def test_outcomes_are_joined_to_the_weeks_that_scored_them(own_store, scored_wee
         f"input={tmp_path / 'labels.csv'}",
         f"output_root={out}",
         "min_rows=15",
+        # the world's last weeks are this year's: their outcomes cannot be known before 2027
+        "as_of=unchecked",
         cwd=tmp_path,
         env=own_store.env,
     )

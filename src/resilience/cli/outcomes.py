@@ -27,6 +27,7 @@ def main(cfg: DictConfig) -> None:
         cfg.capacity_k,
         cfg.min_rows,
         typed(FairnessSettings, cfg.fairness),
+        cfg.as_of,
     )
     root = Path(cfg.output_root)
     print(outcomes.realised.to_string(index=False))

@@ -346,11 +346,15 @@ def _for_outcomes(problem, contract: DataContract, as_of: AsOf):
 
 # -- realised performance per scored week and cohort --------------------------------------------
 def read_labels(
-    path: str | Path, contract: DataContract, today: pd.Timestamp | None = None
+    path: str | Path,
+    contract: DataContract,
+    today: pd.Timestamp | None = None,
+    as_of: object = "auto",
 ) -> pd.DataFrame:
     """Id, label (parsed as the contract says) and 1-based row of each labelled disruption of a
-    labels extract; ``attrs["extract"]`` is its :class:`LabelsExtract`, with the as-of date that
-    ``as_of=auto`` gives training (``today``: the day after which an as-of date is refused)."""
+    labels extract; ``attrs["extract"]`` is its :class:`LabelsExtract`, with the as-of date the
+    ``as_of`` option gives it as it gives training (``auto``, a date or ``unchecked``; ``today``:
+    the day after which an as-of date is refused)."""
     raw = read_extract(path)
     missing = [c for c in (contract.id_column, contract.label) if c not in raw.columns]
     if missing:
@@ -363,7 +367,7 @@ def read_labels(
             "row": np.arange(1, len(raw) + 1),
         }
     )
-    as_of = _labels_as_of(path, contract, raw, today)
+    as_of = _labels_as_of(path, contract, raw, today, as_of)
     if as_of.column:  # each row's extraction date, read as training reads it
         frame[as_of.column] = _parsed(raw, contract, as_of.column, "a date", path)
     frame = frame[frame["outcome"].notna()].astype({"outcome": bool})
@@ -389,13 +393,18 @@ def _parsed(
 
 
 def _labels_as_of(
-    path: str | Path, contract: DataContract, raw: pd.DataFrame, today: pd.Timestamp | None
+    path: str | Path,
+    contract: DataContract,
+    raw: pd.DataFrame,
+    today: pd.Timestamp | None,
+    setting: object = "auto",
 ) -> AsOf:
-    """Training's ``as_of=auto`` for the labels extract; when the data config names an
-    ``as_of_column`` the extract does not carry, the rest of that rule (world.json, else today)."""
+    """Training's ``as_of`` option for the labels extract; when the data config names an
+    ``as_of_column`` the extract does not carry, the rest of the ``auto`` rule (world.json, else
+    today), or the date given."""
     if contract.as_of_column and contract.as_of_column not in raw.columns:
         contract = replace(contract, as_of_column=None)
-    return as_of_from_setting("auto", path, contract, today)
+    return as_of_from_setting(setting, path, contract, today)
 
 
 def realised_metrics(

@@ -19,6 +19,7 @@ from resilience.data.contract import DataContract
 from resilience.data.io import read_json, write_frame_atomic
 from resilience.governance.outcome_fairness import FairnessSettings, deployed_fairness
 from resilience.governance.outcomes import (
+    known_outcomes,
     read_labels,
     realised_metrics,
     update_outcomes,
@@ -43,9 +44,11 @@ def record_outcomes(
     capacity_k: int = 10,
     min_rows: int = 30,
     fairness: FairnessSettings | None = None,
+    as_of: object = "auto",
 ) -> Outcomes:
     """Join the labels at ``input_path`` to the weeks under ``output_root``; nothing is written
-    when a label contradicts a recorded outcome."""
+    when a label contradicts a recorded outcome or cannot be known yet at the labels' ``as_of``
+    (the training option's values: ``auto``, a date or ``unchecked``)."""
     root = Path(output_root)
     contracts = sorted(root.glob(f"*/{CONTRACT}"))
     if not contracts:
@@ -53,12 +56,14 @@ def record_outcomes(
     store.connect(tracking)
     store.check_store()  # a typo'd sqlite:/// path is refused, never created
     contract = DataContract.from_dict(read_json(contracts[-1]))
-    labels = read_labels(input_path, contract)
+    labels = read_labels(input_path, contract, as_of=as_of)
     realised = realised_metrics(root, labels, contract.cohort_column, capacity_k, min_rows)
     # per disruption: the outcome against the last estimate (checked for conflicts before writing anything)
     known, added = update_outcomes(root, labels, str(input_path))
     # the deployed model's fairness check on the outcomes known so far
-    checked = deployed_fairness(root, labels, contract, fairness or FairnessSettings())
+    checked = deployed_fairness(
+        root, known_outcomes(root, labels), contract, fairness or FairnessSettings()
+    )
     write_outcomes(known, root / OUTCOMES_PARQUET)
     write_frame_atomic(realised, root / OUTCOMES_CSV)
     write_frame_atomic(checked, root / OUTCOMES_FAIRNESS_CSV)

@@ -33,12 +33,12 @@ from resilience.core.week_files import (
 )
 from resilience.core.yardstick import BAND_NAMES, percent
 from resilience.data.contract import DataContract
+from resilience.data.csv_safety import append_csv
 from resilience.data.io import atomic_path, iter_extract, write_text_atomic
 from resilience.data.record_age import with_record_age
 from resilience.data.validate import validate_frame
 from resilience.explain import REASON_COLUMNS, explain
 from resilience.learn.ranges import draw_groups, interval_table, range_components
-from resilience.weekly.csv_safety import append_csv
 from resilience.weekly.drift import DriftAccumulator, DriftConfig
 from resilience.weekly.faults import checkpoint
 from resilience.weekly.playbook import Playbook
@@ -400,7 +400,7 @@ def _write_scores(
             rows.to_parquet(buckets / f"{bucket:06d}-{number:06d}.parquet", index=False)
     if writer is not None:
         writer.close()
-    # every text field is quoted and made safe (weekly.csv_safety): no cell can start a formula
+    # every text field is quoted and made safe (data.csv_safety): no cell can start a formula
     with (
         atomic_path(folder / SCORES_CSV) as csv_tmp,
         open(csv_tmp, "w", encoding="utf-8", newline="") as handle,
