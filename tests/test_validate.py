@@ -80,6 +80,7 @@ CATEGORY_COLUMNS = [
     "disruption_grade",
 ]
 STRING_COLUMNS = ["disruption_id", "line_id"]
+DATE_EXPECTED = "an ISO date (YYYY-MM-DD, or with a time: YYYY-MM-DDTHH:MM:SS+01:00)"
 
 
 def valid_extract(n: int = 20) -> pd.DataFrame:
@@ -287,7 +288,7 @@ def test_several_missing_columns_are_all_named(tmp_path, contract):
         ("contacts", 3, "abc", "a whole number >= 0"),
         ("bulk_texts_per_day", 4, "x", "a number >= 0"),
         ("ddtro", 5, "maybe", "true/false or 1/0"),
-        ("disruption_date", 6, "2024-13-45", "an ISO date (YYYY-MM-DD)"),
+        ("disruption_date", 6, "2024-13-45", DATE_EXPECTED),
         ("contacts", 7, "1.5", "a whole number >= 0"),
     ],
     ids=["int-abc", "float-x", "bool-maybe", "date-2024-13-45", "int-1.5"],
@@ -540,7 +541,7 @@ def test_warning_rule_is_reported_but_kept(contract):
         ("bulk_texts_per_day", "a number >= 0"),
         ("commodity", "one of heroin_crack, crack, heroin, cocaine, cannabis"),
         ("ddtro", "true/false or 1/0"),
-        ("disruption_date", "an ISO date (YYYY-MM-DD)"),
+        ("disruption_date", DATE_EXPECTED),
     ],
 )
 def test_empty_value_in_non_nullable_column(tmp_path, contract, column, expected):

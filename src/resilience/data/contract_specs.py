@@ -81,7 +81,7 @@ class ColumnSpec:
             "int": "a whole number",
             "float": "a number",
             "bool": "true/false or 1/0",
-            "date": "an ISO date (YYYY-MM-DD)",
+            "date": "an ISO date (YYYY-MM-DD, or with a time: YYYY-MM-DDTHH:MM:SS+01:00)",
         }
         text = parts[self.dtype]
         if self.min is not None:

@@ -6,7 +6,8 @@
    once, every required column there (unknown columns are a warning; a column the contract
    derives, such as the record's age, is checked when present and never required).
 2. *Parsing* (``_typed``): each column is converted to its declared dtype; a value that does not
-   parse ("abc" in an int column, "2024-13-45" as a date) is a wrong-type problem for that row.
+   parse ("abc" in an int column, "2024-13-45" or "2024-10-05 garbage" as a date) is a wrong-type
+   problem for that row.
 3. *Text* (``_text_problems``): ids, strings, categories and free text hold no control characters
    (NUL, CR, LF, tab, C1), line separators or bidirectional overrides, and are no longer than the
    column's ``max_length`` — such text could break CSV rows, hide itself or smuggle formulas.
@@ -47,6 +48,11 @@ _CONTROL = re.compile(CONTROL_CHARACTERS)
 CONTROL_EXPECTED = (
     "without control characters (NUL, CR, LF, tab or other C0/C1 codes, line or paragraph "
     "separators) or bidirectional overrides (U+202A-U+202E, U+2066-U+2069)"
+)
+# A date cell: YYYY-MM-DD, optionally with a time and a time zone (whose day is kept as written).
+ISO_DATE = re.compile(
+    r"\d{4}-\d{2}-\d{2}([T ]([01]\d|2[0-3]):[0-5]\d(:([0-5]\d|60)(\.\d{1,9})?)?"
+    r"(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?)?"
 )
 
 
@@ -234,12 +240,22 @@ def _typed(
     for name in present:
         spec = contract.column(name)
         typed[name], bad = parse_column(raw[name], spec)
+        if spec.dtype == "date" and not pd.api.types.is_datetime64_any_dtype(raw[name]):
+            bad |= _not_iso_dates(raw[name])
+            typed[name] = typed[name].where(~bad)
         if bad.any():
             unparsed[name] = bad
             problems.append(
                 _problem(source, name, "wrong type", spec.expected(), raw.index[bad], raw[name])
             )
     return pd.DataFrame(typed, index=raw.index), unparsed, problems
+
+
+def _not_iso_dates(raw: pd.Series) -> pd.Series:
+    """True where a date cell is not an ISO date or date-time as a whole (``2026-10-05 garbage``
+    would otherwise be read by its first ten characters)."""
+    text = raw.astype(str).str.strip()
+    return ~blank_cells(raw) & ~text.str.fullmatch(ISO_DATE).fillna(False).astype(bool)
 
 
 def _text_problems(

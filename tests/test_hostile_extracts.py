@@ -1,0 +1,96 @@
+"""Extracts a QA tester built to slip past validation, each refused with a message naming the file,
+the column, the row and what was expected (or, for a label when scoring, noted), while the values
+the contract documents as valid still pass.
+
+Scoring cases use the five-tree fixture model of ``test_hostile_input`` (well under a second).
+"""
+
+from __future__ import annotations
+
+import pytest
+from test_hostile_input import tiny_model
+from test_validate import TODAY, valid_extract
+
+from resilience.core.errors import ContractError
+from resilience.data.contract import load_data_contract
+from resilience.data.validate import load_extract, validate_frame
+
+
+@pytest.fixture(scope="module")
+def contract():
+    return load_data_contract("default")
+
+
+@pytest.fixture(scope="module")
+def model(contract):
+    return tiny_model(contract)
+
+
+def refused(path, contract, **kwargs) -> ContractError:
+    with pytest.raises(ContractError) as caught:
+        load_extract(path, contract, today=TODAY, **kwargs)
+    return caught.value
+
+
+def assert_one_line_naming(err: ContractError, path, column: str | None, row, expected: str):
+    """One problem, naming the file, the column (or the extract), the data row (if any) and what
+    was expected."""
+    assert len(err.problems) == 1, str(err)
+    line = str(err.problems[0])
+    assert "\n" not in line
+    assert line.startswith(f"{path}: {f'column {column!r}' if column else 'extract'}: "), line
+    assert row is None or f"row {row} " in line, line
+    assert f"expected {expected}" in line, line
+
+
+# -- 1. dates: the whole cell must be an ISO date or date-time ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2023-10-05 garbage",
+        "2023-11-05Tjunk",
+        "2023-10-05T",
+        "2023-10-05x",
+        "2023-10-05 25:00",
+        "2023-10-05T10:00:00 +05:00",
+        "2023-10-05T10:00:00+05:00junk",
+    ],
+)
+def test_a_date_followed_by_other_text_is_refused(tmp_path, contract, value):
+    frame = valid_extract()
+    frame.loc[3, "disruption_date"] = value
+    path = tmp_path / "dates.csv"
+    frame.to_csv(path, index=False)
+    err = refused(path, contract)
+    assert_one_line_naming(err, path, "disruption_date", 4, "an ISO date (YYYY-MM-DD")
+    assert err.problems[0].rule == "wrong type" and err.problems[0].values == (value,)
+
+
+@pytest.mark.parametrize(
+    ("value", "day"),
+    [
+        ("2023-10-05", "2023-10-05"),
+        (" 2023-10-05 ", "2023-10-05"),
+        ("2023-10-05 00:00:00", "2023-10-05"),
+        ("2023-10-05T10:30", "2023-10-05"),
+        ("2023-10-05T10:30:00.123456", "2023-10-05"),
+        ("2023-10-05T23:30:00-08:00", "2023-10-05"),
+        ("2023-10-05T00:30:00Z", "2023-10-05"),
+        ("2023-10-05T10:00:00+0530", "2023-10-05"),
+    ],
+)
+def test_iso_dates_and_date_times_still_pass_and_keep_the_day_as_written(contract, value, day):
+    frame = valid_extract()
+    frame.loc[3, "disruption_date"] = value
+    typed = validate_frame(frame, contract, today=TODAY).frame["disruption_date"]
+    assert str(typed[3].date()) == day
+
+
+def test_a_date_with_trailing_text_is_refused_in_a_parquet_of_text_too(tmp_path, contract):
+    frame = valid_extract()
+    frame.loc[0, "disruption_date"] = "2023-10-05 garbage"
+    path = tmp_path / "dates.parquet"
+    frame.to_parquet(path, index=False)
+    assert_one_line_naming(refused(path, contract), path, "disruption_date", 1, "an ISO date")
