@@ -7,13 +7,15 @@ Scoring cases use the five-tree fixture model of ``test_hostile_input`` (well un
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
-from test_hostile_input import tiny_model
+from test_hostile_input import model_ref, tiny_model, week_extract
 from test_validate import TODAY, valid_extract
 
 from resilience.core.errors import ContractError
 from resilience.data.contract import load_data_contract
 from resilience.data.validate import load_extract, validate_frame
+from resilience.weekly.score import score_week
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +96,50 @@ def test_a_date_with_trailing_text_is_refused_in_a_parquet_of_text_too(tmp_path,
     path = tmp_path / "dates.parquet"
     frame.to_parquet(path, index=False)
     assert_one_line_naming(refused(path, contract), path, "disruption_date", 1, "an ISO date")
+
+
+# -- 2. a Parquet column of lists ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("column", "cell"),
+    [("line_id", [1, 2]), ("disruption_id", ["a", "b"]), ("contacts", [3, 4])],
+    ids=["text-of-ints", "text-of-text", "int-of-ints"],
+)
+def test_a_parquet_column_of_lists_is_refused(tmp_path, contract, column, cell):
+    frame = valid_extract()
+    frame[column] = [cell] * len(frame)
+    path = tmp_path / "lists.parquet"
+    frame.to_parquet(path, index=False)
+    err = refused(path, contract)
+    assert_one_line_naming(err, path, column, 1, "one value in each cell")
+    problem = err.problems[0]
+    assert problem.rule == "holds lists or arrays, not single values"
+    assert problem.count == len(frame) and "and 15 more" in str(problem)
+
+
+def test_a_parquet_column_of_mappings_is_refused(tmp_path, contract):
+    frame = valid_extract()
+    frame["policing_area"] = [{"name": "Northmoor"}] * len(frame)
+    path = tmp_path / "structs.parquet"
+    frame.to_parquet(path, index=False)
+    err = refused(path, contract)
+    assert_one_line_naming(err, path, "policing_area", 1, "one value in each cell")
+
+
+def test_one_array_cell_among_text_is_refused_on_its_row(contract):
+    frame = valid_extract().astype(object)
+    frame.at[6, "line_id"] = np.array(["SYN-L0001", "SYN-L0002"])
+    with pytest.raises(ContractError) as caught:
+        validate_frame(frame, contract, source="mixed.parquet", today=TODAY)
+    assert_one_line_naming(caught.value, "mixed.parquet", "line_id", 7, "one value in each cell")
+
+
+def test_a_list_column_is_never_scored(model, tmp_path):
+    frame = week_extract(6)
+    frame["line_id"] = [[1, 2]] * len(frame)
+    path = tmp_path / "week.parquet"
+    frame.to_parquet(path, index=False)
+    with pytest.raises(ContractError, match="column 'line_id': holds lists or arrays"):
+        score_week(path, model, model_ref(), tmp_path / "out", today=TODAY)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("20*"))

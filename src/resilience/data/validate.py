@@ -7,7 +7,8 @@
    derives, such as the record's age, is checked when present and never required).
 2. *Parsing* (``_typed``): each column is converted to its declared dtype; a value that does not
    parse ("abc" in an int column, "2024-13-45" or "2024-10-05 garbage" as a date) is a wrong-type
-   problem for that row.
+   problem for that row, and a cell holding a list, array or mapping (a Parquet list column) is
+   refused as not a single value.
 3. *Text* (``_text_problems``): ids, strings, categories and free text hold no control characters
    (NUL, CR, LF, tab, C1), line separators or bidirectional overrides, and are no longer than the
    column's ``max_length`` — such text could break CSV rows, hide itself or smuggle formulas.
@@ -28,6 +29,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from resilience.core.errors import ContractError, Problem
@@ -54,6 +56,8 @@ ISO_DATE = re.compile(
     r"\d{4}-\d{2}-\d{2}([T ]([01]\d|2[0-3]):[0-5]\d(:([0-5]\d|60)(\.\d{1,9})?)?"
     r"(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?)?"
 )
+# what a cell holding several values arrives as (a Parquet list, struct or map column)
+CONTAINERS = (list, tuple, set, dict, np.ndarray)
 
 
 @dataclass
@@ -239,16 +243,38 @@ def _typed(
     problems = []
     for name in present:
         spec = contract.column(name)
-        typed[name], bad = parse_column(raw[name], spec)
-        if spec.dtype == "date" and not pd.api.types.is_datetime64_any_dtype(raw[name]):
-            bad |= _not_iso_dates(raw[name])
+        column, several = _single_values(raw[name])
+        typed[name], bad = parse_column(column, spec)
+        if spec.dtype == "date" and not pd.api.types.is_datetime64_any_dtype(column):
+            bad |= _not_iso_dates(column)
             typed[name] = typed[name].where(~bad)
+        if several.any():
+            problems.append(
+                _problem(
+                    source,
+                    name,
+                    "holds lists or arrays, not single values",
+                    f"one value in each cell: {spec.expected()}",
+                    raw.index[several],
+                    raw[name],
+                )
+            )
         if bad.any():
-            unparsed[name] = bad
             problems.append(
                 _problem(source, name, "wrong type", spec.expected(), raw.index[bad], raw[name])
             )
+        if (bad | several).any():
+            unparsed[name] = bad | several
     return pd.DataFrame(typed, index=raw.index), unparsed, problems
+
+
+def _single_values(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The column with cells holding several values (lists, arrays, mappings) emptied, and where
+    they were: such a cell is refused, never read as the text ``'[1 2]'``."""
+    if raw.dtype != object or pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty"):
+        return raw, pd.Series(False, index=raw.index)
+    several = raw.map(lambda value: isinstance(value, CONTAINERS)).astype(bool)
+    return raw.where(~several, None), several
 
 
 def _not_iso_dates(raw: pd.Series) -> pd.Series:
