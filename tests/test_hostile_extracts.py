@@ -143,3 +143,42 @@ def test_a_list_column_is_never_scored(model, tmp_path):
     with pytest.raises(ContractError, match="column 'line_id': holds lists or arrays"):
         score_week(path, model, model_ref(), tmp_path / "out", today=TODAY)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("20*"))
+
+
+# -- 3. ids differing only by surrounding spaces --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("disruption_id", "SYN-D00004 "),
+        ("disruption_id", " SYN-D00099"),
+        ("line_id", "SYN-L0002\u00a0"),
+        ("ocg_id", "\u3000SYN-G00001"),
+    ],
+)
+def test_an_id_with_surrounding_spaces_is_refused(tmp_path, contract, column, value):
+    frame = valid_extract()
+    frame.loc[5, column] = value
+    path = tmp_path / "ids.csv"
+    frame.to_csv(path, index=False)
+    err = refused(path, contract)
+    assert_one_line_naming(err, path, column, 6, "an id without surrounding spaces")
+    assert err.problems[0].values == (value,)
+
+
+def test_a_duplicate_id_hidden_by_a_trailing_space_is_caught(tmp_path, contract):
+    frame = valid_extract()
+    frame.loc[5, "disruption_id"] = frame.loc[4, "disruption_id"] + " "
+    path = tmp_path / "ids.csv"
+    frame.to_csv(path, index=False)
+    assert "SYN-D00004 " in str(refused(path, contract))
+
+
+def test_spaces_inside_an_id_and_around_a_category_still_pass(contract):
+    frame = valid_extract()
+    frame.loc[0, "disruption_id"] = "SYN D 00000"
+    frame.loc[1, "policing_area"] = " Eastvale "
+    typed = validate_frame(frame, contract, today=TODAY).frame
+    assert typed.loc[0, "disruption_id"] == "SYN D 00000"
+    assert typed.loc[1, "policing_area"] == "Eastvale"

@@ -11,7 +11,9 @@
    refused as not a single value.
 3. *Text* (``_text_problems``): ids, strings, categories and free text hold no control characters
    (NUL, CR, LF, tab, C1), line separators or bidirectional overrides, and are no longer than the
-   column's ``max_length`` — such text could break CSV rows, hide itself or smuggle formulas.
+   column's ``max_length`` — such text could break CSV rows, hide itself or smuggle formulas. Ids
+   (of disruptions, lines and groups) have no spaces around them: ids are matched exactly, so
+   ``'SYN-D1 '`` beside ``'SYN-D1'`` would be two disruptions to the duplicate check.
 4. *Rules* (``_label_problems``, ``_pandera_problems``, ``_rule_problems``): labels for training,
    then pandera for nullability, uniqueness, ranges, allowed categories, dates not in the future
    and ``max_column`` bounds (:mod:`.schema_checks`) — run lazily so pandera collects all
@@ -56,6 +58,7 @@ ISO_DATE = re.compile(
     r"\d{4}-\d{2}-\d{2}([T ]([01]\d|2[0-3]):[0-5]\d(:([0-5]\d|60)(\.\d{1,9})?)?"
     r"(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?)?"
 )
+ID_ROLES = ("id", "line_id", "group")
 # what a cell holding several values arrives as (a Parquet list, struct or map column)
 CONTAINERS = (list, tuple, set, dict, np.ndarray)
 
@@ -287,7 +290,8 @@ def _not_iso_dates(raw: pd.Series) -> pd.Series:
 def _text_problems(
     raw: pd.DataFrame, contract: DataContract, present: list[str], source: str
 ) -> list[Problem]:
-    """Ids, strings, categories and text: no control characters, no bidi overrides, not too long.
+    """Ids, strings, categories and text: no control characters, no bidi overrides, not too long;
+    ids without surrounding spaces (categories are stripped; an id is matched exactly).
 
     Such values would break CSV rows, hide text or smuggle formulas into the outputs, so they are
     refused at the door rather than cleaned later.
@@ -299,6 +303,7 @@ def _text_problems(
             continue
         text = raw[name][~blank_cells(raw[name])].astype(str)
         values = text.tolist()
+        control = pd.Series(False, index=text.index)
         # fast path: one search over the joined column; only a hit looks row by row
         if _CONTROL.search("".join(values)):
             control = text.str.contains(CONTROL_CHARACTERS, regex=True)
@@ -309,6 +314,19 @@ def _text_problems(
                     "control character",
                     f"{spec.expected()} {CONTROL_EXPECTED}",
                     text.index[control.to_numpy()],
+                    raw[name],
+                )
+            )
+        # ids only (categories are stripped); a tab at an end is already a control character
+        if spec.role in ID_ROLES and (spaced := text.ne(text.str.strip()) & ~control).any():
+            problems.append(
+                _problem(
+                    source,
+                    name,
+                    "id with spaces at the start or end",
+                    "an id without surrounding spaces (ids are matched exactly: 'SYN-D1 ' and "
+                    "'SYN-D1' would be two different ids)",
+                    text.index[spaced.to_numpy()],
                     raw[name],
                 )
             )
