@@ -14,6 +14,7 @@ from test_validate import TODAY, valid_extract
 
 from resilience.core.errors import ContractError
 from resilience.data.contract import load_data_contract
+from resilience.data.io import iter_extract
 from resilience.data.validate import load_extract, validate_frame
 from resilience.weekly.score import score_week
 
@@ -182,3 +183,16 @@ def test_spaces_inside_an_id_and_around_a_category_still_pass(contract):
     typed = validate_frame(frame, contract, today=TODAY).frame
     assert typed.loc[0, "disruption_id"] == "SYN D 00000"
     assert typed.loc[1, "policing_area"] == "Eastvale"
+
+
+# -- 4. a header-only extract given to scoring -----------------------------------------------------
+
+
+def test_a_header_only_extract_is_one_problem_when_scoring(model, tmp_path):
+    path = tmp_path / "header_only.csv"
+    path.write_text(",".join(week_extract(1).columns) + "\n", encoding="utf-8")
+    assert list(iter_extract(path)) == []
+    with pytest.raises(ContractError) as caught:
+        score_week(path, model, model_ref(), tmp_path / "out", today=TODAY)
+    assert str(caught.value).startswith("1 problem(s)"), str(caught.value)
+    assert_one_line_naming(caught.value, path, None, None, "at least one data row")

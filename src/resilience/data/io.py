@@ -166,7 +166,8 @@ def read_columns(path: str | Path, names: list[str]) -> pd.DataFrame:
 
 def iter_extract(path: str | Path, chunk_rows: int = 100_000) -> Iterator[pd.DataFrame]:
     """Stream an extract in chunks (Parquet row batches, CSV chunks); each chunk's index continues
-    the row numbering of the file, so errors still name the right rows."""
+    the row numbering of the file, so errors still name the right rows. A file without data rows
+    yields no chunk (pandas gives a header-only CSV one empty chunk): the caller says it is empty."""
     path = Path(path)
     _check_file(path)
     start = 0
@@ -180,6 +181,8 @@ def iter_extract(path: str | Path, chunk_rows: int = 100_000) -> Iterator[pd.Dat
             raise ResilienceError(f"{path}: cannot be read as Parquet: {_first_line(exc)}") from exc
         chunks = (batch.to_pandas() for batch in parquet.iter_batches(batch_size=chunk_rows))
     for chunk in chunks:
+        if len(chunk) == 0:
+            continue
         chunk.columns = [str(c).strip() for c in chunk.columns]
         chunk.index = pd.RangeIndex(start, start + len(chunk))
         start += len(chunk)
