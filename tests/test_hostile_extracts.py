@@ -196,3 +196,41 @@ def test_a_header_only_extract_is_one_problem_when_scoring(model, tmp_path):
         score_week(path, model, model_ref(), tmp_path / "out", today=TODAY)
     assert str(caught.value).startswith("1 problem(s)"), str(caught.value)
     assert_one_line_naming(caught.value, path, None, None, "at least one data row")
+
+
+# -- 5. a missing column whose near miss is in the file -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("Contacts", "Contacts"),
+        ("CONTACTS", "CONTACTS"),
+        ("contacts\u200b", "contacts\\u200b"),
+        ("\ufeffcontacts", "\\ufeffcontacts"),
+        ("contact", "contact"),
+    ],
+)
+def test_a_missing_column_names_its_near_miss_in_the_file(tmp_path, contract, written, shown):
+    path = tmp_path / "near.csv"
+    valid_extract().rename(columns={"contacts": written}).to_csv(path, index=False)
+    err = refused(path, contract)
+    assert len(err.problems) == 1, str(err)
+    line = str(err.problems[0])
+    assert line.startswith(f"{path}: column 'contacts': missing required column ")
+    assert f"(the file has '{shown}': column names are matched exactly)" in line
+    assert "expected a column named 'contacts'" in line
+
+
+def test_a_missing_column_without_a_near_miss_says_only_that(tmp_path, contract):
+    path = tmp_path / "far.csv"
+    valid_extract().rename(columns={"contacts": "officer_notes"}).to_csv(path, index=False)
+    (problem,) = refused(path, contract).problems
+    assert problem.rule == "missing required column"
+
+
+def test_surrounding_spaces_in_a_header_name_are_not_part_of_it(tmp_path, contract):
+    """As before: header names are read without the spaces around them (documented)."""
+    path = tmp_path / "spaced.csv"
+    valid_extract().rename(columns={"contacts": " contacts "}).to_csv(path, index=False)
+    assert "contacts" in load_extract(path, contract, today=TODAY).frame.columns

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import difflib
 import hashlib
 import json
 import os
-import re
 import tempfile
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,11 +44,28 @@ def _check_file(path: Path) -> None:
 
 
 def printable_name(name: object) -> str:
-    """A column name safe to print: control characters and bidi overrides escaped, at most 60 chars."""
+    """A column name safe to print, at most 60 chars: escaped when it holds a character that does
+    not print visibly (control characters, bidi overrides, zero-width or non-ASCII spaces), so
+    ``'contacts\\u200b'`` never looks like ``'contacts'``."""
     text = str(name)
-    if re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]", text):
+    if not text.isprintable():
         text = text.encode("unicode_escape").decode("ascii")
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _read_as(name: str) -> str:
+    """A column name as a person reads it: case, width, spacing and invisible characters aside
+    (``Contacts``, ``CONTACTS`` and ``contacts`` followed by a zero-width space read the same)."""
+    text = unicodedata.normalize("NFKC", name).casefold()
+    return "".join("_" if ch in " -" else ch for ch in text if ch.isprintable())
+
+
+def closest_name(name: str, names: list[str]) -> str | None:
+    """The one of ``names`` that reads as ``name`` or nearly (a missing column's near miss in the
+    file), printable; None when none is close. For messages only: columns are matched exactly."""
+    read_as = {_read_as(str(n)): n for n in names}
+    close = difflib.get_close_matches(_read_as(name), list(read_as), n=1, cutoff=0.85)
+    return printable_name(read_as[close[0]]) if close else None
 
 
 def _header(path: Path) -> list[str]:

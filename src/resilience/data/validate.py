@@ -3,8 +3,10 @@
 :func:`validate_frame` runs named checks in order, so that **every** problem is reported at once:
 
 1. *Shape* (``_check_shape``, ``_column_problems``): rows present, comma-separated, each column
-   once, every required column there (unknown columns are a warning; a column the contract
-   derives, such as the record's age, is checked when present and never required).
+   once, every required column there (a missing one names a column of the file that differs from
+   it only in case, spacing or invisible characters, never renaming it; unknown columns are a
+   warning; a column the contract derives, such as the record's age, is checked when present and
+   never required).
 2. *Parsing* (``_typed``): each column is converted to its declared dtype; a value that does not
    parse ("abc" in an int column, "2024-13-45" or "2024-10-05 garbage" as a date) is a wrong-type
    problem for that row, and a cell holding a list, array or mapping (a Parquet list column) is
@@ -37,7 +39,7 @@ import pandas as pd
 from resilience.core.errors import ContractError, Problem
 from resilience.core.weeks import check_week, iso_week
 from resilience.data.contract import DataContract, RuleSpec
-from resilience.data.io import printable_name, read_extract
+from resilience.data.io import closest_name, printable_name, read_extract
 from resilience.data.parse import blank_cells, is_missing, parse_column
 from resilience.data.schema_checks import schema_failures
 
@@ -212,18 +214,20 @@ def _column_problems(
     # derived columns (the record's age) are the toolkit's to compute: checked when given, never required
     optional = {*contract.derived_columns, *([] if require_label else [contract.label])}
     required = [c for c in contract.column_names if c not in optional]
+    extra = [c for c in raw.columns if c not in contract.column_names]
     for name in required:
         if name not in raw.columns:
+            close = closest_name(name, extra)  # named, never renamed
+            rule = f" (the file has '{close}': column names are matched exactly)" if close else ""
             problems.append(
                 Problem(
                     source,
                     name,
-                    "missing required column",
+                    "missing required column" + rule,
                     f"a column named '{name}' ({contract.column(name).expected()})",
                 )
             )
     warned = []
-    extra = [c for c in raw.columns if c not in contract.column_names]
     if extra:
         warned.append(
             Problem(
