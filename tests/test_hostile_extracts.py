@@ -7,6 +7,8 @@ Scoring cases use the five-tree fixture model of ``test_hostile_input`` (well un
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
 from test_hostile_input import model_ref, tiny_model, week_extract
@@ -14,7 +16,7 @@ from test_validate import TODAY, valid_extract
 
 from resilience.core.errors import ContractError
 from resilience.data.contract import load_data_contract
-from resilience.data.io import iter_extract
+from resilience.data.io import iter_extract, read_extract
 from resilience.data.validate import load_extract, validate_frame
 from resilience.weekly.score import score_week
 
@@ -234,3 +236,75 @@ def test_surrounding_spaces_in_a_header_name_are_not_part_of_it(tmp_path, contra
     path = tmp_path / "spaced.csv"
     valid_extract().rename(columns={"contacts": " contacts "}).to_csv(path, index=False)
     assert "contacts" in load_extract(path, contract, today=TODAY).frame.columns
+
+
+# -- 6. ragged CSV rows ---------------------------------------------------------------------------
+
+
+def _lines_with(tmp_path, change) -> tuple:
+    path = tmp_path / "ragged.csv"
+    valid_extract().to_csv(path, index=False)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    change(lines)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path, len(lines[0].split(","))
+
+
+def test_a_row_with_a_field_too_many_names_the_row_and_both_counts(tmp_path, contract):
+    path, fields = _lines_with(tmp_path, lambda lines: lines.__setitem__(5, lines[5] + ",extra"))
+    for read in (read_extract, lambda p: list(iter_extract(p, chunk_rows=2))):
+        with pytest.raises(ContractError) as caught:
+            read(path)
+        assert_one_line_naming(caught.value, path, None, 5, f"{fields} fields in every row")
+        assert f"row 5 ('{fields + 1} fields')" in str(caught.value)
+        assert "tokenizing" not in str(caught.value)
+
+
+def test_a_row_with_fields_missing_is_refused_not_padded(tmp_path, contract):
+    path, fields = _lines_with(
+        tmp_path, lambda lines: lines.__setitem__(9, lines[9].rsplit(",", 2)[0])
+    )
+    err = refused(path, contract)
+    assert_one_line_naming(err, path, None, 9, f"{fields} fields in every row")
+    assert f"row 9 ('{fields - 2} fields')" in str(err)
+
+
+def test_every_row_with_a_field_too_many_is_refused_not_shifted(tmp_path, contract):
+    """pandas would take the first field of each row as the index and shift every value left."""
+
+    def widen(lines):
+        lines[1:] = [line + ",x" for line in lines[1:]]
+
+    path, fields = _lines_with(tmp_path, widen)
+    err = refused(path, contract)
+    assert err.problems[0].count == 20 and "and 15 more" in str(err)
+    assert f"expected {fields} fields in every row" in str(err)
+
+
+def test_ragged_rows_are_numbered_as_data_rows(tmp_path, contract):
+    """A quoted value spanning two lines and a blank line do not shift the row number."""
+    frame = valid_extract()
+    frame.loc[1, "policing_area"] = "North\nmoor"
+    path = tmp_path / "multi.csv"
+    frame.to_csv(path, index=False, quoting=csv.QUOTE_NONNUMERIC)
+    text = path.read_text(encoding="utf-8").split("\n")
+    # text[0] header, text[1] row 1, text[2:4] row 2 (two lines), "" blank, then row 3 onwards
+    text.insert(4, "")
+    text[6] += ',"extra"'  # data row 4
+    path.write_text("\n".join(text), encoding="utf-8")
+    with pytest.raises(ContractError) as caught:
+        read_extract(path)
+    assert caught.value.problems[0].rows == (4,)
+
+
+def test_blank_and_all_space_lines_are_no_rows(tmp_path, contract):
+    path, _ = _lines_with(tmp_path, lambda lines: lines.__setitem__(slice(3, 3), ["", "   "]))
+    assert len(load_extract(path, contract, today=TODAY).frame) == 20
+
+
+def test_an_unclosed_quote_is_named_as_a_short_row(tmp_path, contract):
+    path = tmp_path / "quote.csv"
+    path.write_text('disruption_id,line_id\nA,B\n"C,D\nE,F\n', encoding="utf-8")
+    err = refused(path, contract)
+    assert_one_line_naming(err, path, None, 2, "2 fields in every row")
+    assert "row 2 ('1 field')" in str(err) and "double quotes" in str(err)

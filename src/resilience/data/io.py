@@ -76,7 +76,8 @@ def _header(path: Path) -> list[str]:
 
 def _check_header(path: Path) -> None:
     """Refuse a column named twice: pandas would silently rename the second ``contacts.1``."""
-    twice = [name for name, count in Counter(_header(path)).items() if count > 1]
+    header = _header(path)
+    twice = [name for name, count in Counter(header).items() if count > 1]
     if twice:
         raise ContractError(
             [
@@ -87,6 +88,45 @@ def _check_header(path: Path) -> None:
                     "each column once",
                 )
                 for name in twice
+            ]
+        )
+    _check_fields(path, len(header))
+
+
+def _check_fields(path: Path, expected: int) -> None:
+    """Refuse rows with more or fewer fields than the header row, naming them (data rows numbered
+    from 1 after the header, blank lines not counted, as validation numbers them).
+
+    pandas would stop at the first long row with its own message, silently pad a short row with
+    empty values, or, when every row has one field more, take each row's first field as the index
+    and read every other value under the wrong column. A value too large for the csv module ends
+    the scan (pandas reads it and validation names it). One pass of the csv module: about a
+    tenth of the time pandas takes to read the same file.
+    """
+    ragged: list[tuple[int, int]] = []
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        records = csv.reader(handle)
+        next(records, None)
+        try:
+            # a blank or all-space line is no row to pandas either
+            counts = (len(r) for r in records if len(r) > 1 or (r and r[0].strip()))
+            ragged = [(row, n) for row, n in enumerate(counts, start=1) if n != expected]
+        except csv.Error:
+            return
+    if ragged:
+        shown = ragged[:5]
+        raise ContractError(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    "row with a different number of fields from the header row",
+                    f"{expected} fields in every row, as in the header row (a value holding a "
+                    "comma must be in double quotes)",
+                    tuple(row for row, _ in shown),
+                    tuple(f"{n} field{'s' if n != 1 else ''}" for _, n in shown),
+                    len(ragged),
+                )
             ]
         )
 
