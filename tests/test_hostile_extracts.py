@@ -16,7 +16,9 @@ from test_validate import TODAY, valid_extract
 
 from resilience.core.errors import ContractError
 from resilience.data.contract import load_data_contract
+from resilience.data.contract_specs import ColumnSpec
 from resilience.data.io import iter_extract, read_extract
+from resilience.data.parse import FALSE_WORDS, TRUE_WORDS
 from resilience.data.validate import load_extract, validate_frame
 from resilience.weekly.score import score_week
 
@@ -308,3 +310,27 @@ def test_an_unclosed_quote_is_named_as_a_short_row(tmp_path, contract):
     err = refused(path, contract)
     assert_one_line_naming(err, path, None, 2, "2 fields in every row")
     assert "row 2 ('1 field')" in str(err) and "double quotes" in str(err)
+
+
+# -- 7. the yes/no message lists what is accepted ------------------------------------------------
+
+
+def test_the_yes_no_message_lists_every_accepted_spelling(tmp_path, contract):
+    expected = ColumnSpec(name="ddtro", dtype="bool", role="feature").expected()
+    for word in TRUE_WORDS | FALSE_WORDS:
+        if "." not in word:  # 1.0 and 0.0 are the numbers 1 and 0
+            assert word in expected.replace("/", " ").replace(",", " ").split(), word
+    frame = valid_extract()
+    frame.loc[2, "ddtro"] = "maybe"
+    path = tmp_path / "bool.csv"
+    frame.to_csv(path, index=False)
+    assert_one_line_naming(
+        refused(path, contract), path, "ddtro", 3, "true/false, yes/no, t/f, y/n or 1/0"
+    )
+
+
+@pytest.mark.parametrize("word", ["yes", "No", "Y", "n", "T", "f", "1.0"])
+def test_every_listed_spelling_is_accepted(contract, word):
+    frame = valid_extract()
+    frame.loc[2, "ddtro"] = word
+    assert validate_frame(frame, contract, today=TODAY).frame.loc[2, "ddtro"] in (True, False)
