@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 
 import numpy as np
+import pandas as pd
 import pytest
 from test_hostile_input import model_ref, tiny_model, week_extract
 from test_validate import TODAY, valid_extract
@@ -334,3 +335,38 @@ def test_every_listed_spelling_is_accepted(contract, word):
     frame = valid_extract()
     frame.loc[2, "ddtro"] = word
     assert validate_frame(frame, contract, today=TODAY).frame.loc[2, "ddtro"] in (True, False)
+
+
+# -- 8. a label in a scoring extract -------------------------------------------------------------
+
+
+def test_a_label_holding_values_is_noted_when_scoring(contract):
+    result = validate_frame(valid_extract(), contract, source="w.csv", today=TODAY, scoring=True)
+    assert [str(w) for w in result.warnings] == [
+        "w.csv: column 'persisted_12w': the label column is present and is not used for "
+        "scoring; expected labels only in a training extract (scoring never reads them)"
+    ]
+
+
+def test_no_label_note_for_training_checks_or_an_empty_label_column(contract):
+    """resilience-validate and training read the label; an empty one is how a week may carry it."""
+    assert validate_frame(valid_extract(), contract, today=TODAY).warnings == []
+    training = validate_frame(valid_extract(), contract, require_label=True, today=TODAY)
+    assert training.warnings == []
+    empty = valid_extract()
+    empty["persisted_12w"] = ""
+    assert validate_frame(empty, contract, today=TODAY, scoring=True).warnings == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="weekly/chunks.py's _validated_chunk must pass scoring=True to validate_frame "
+    "(outside this branch's files): remove this mark when it does",
+)
+def test_scoring_a_labelled_week_says_once_that_the_label_is_not_used(model, tmp_path):
+    path = tmp_path / "week.csv"
+    valid_extract(6).to_csv(path, index=False)
+    result = score_week(path, model, model_ref(), tmp_path / "out", today=TODAY, chunk_rows=2)
+    notes = [w for w in result.manifest["warnings"] if "label column is present" in w]
+    assert len(notes) == 1 and "column 'persisted_12w'" in notes[0]
+    assert "persisted_12w" not in pd.read_csv(result.folder / "scores.csv").columns

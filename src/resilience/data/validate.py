@@ -5,8 +5,8 @@
 1. *Shape* (``_check_shape``, ``_column_problems``): rows present, comma-separated, each column
    once, every required column there (a missing one names a column of the file that differs from
    it only in case, spacing or invisible characters, never renaming it; unknown columns are a
-   warning; a column the contract derives, such as the record's age, is checked when present and
-   never required).
+   warning, and so is a label holding values when ``scoring``; a column the contract derives,
+   such as the record's age, is checked when present and never required).
 2. *Parsing* (``_typed``): each column is converted to its declared dtype; a value that does not
    parse ("abc" in an int column, "2024-13-45" or "2024-10-05 garbage" as a date) is a wrong-type
    problem for that row, and a cell holding a list, array or mapping (a Parquet list column) is
@@ -146,6 +146,7 @@ def validate_frame(
     require_label: bool = False,
     today: pd.Timestamp | None = None,
     first_row: int = 1,
+    scoring: bool = False,
 ) -> ValidatedExtract:
     """Check a raw frame against ``contract``; return it typed or raise :class:`ContractError`.
 
@@ -157,13 +158,14 @@ def validate_frame(
     require_label : training needs the label in every row; scoring does not
     today : the day dates may not lie after (default: today)
     first_row : the data-row number of the frame's first row, for messages (chunks of a file)
+    scoring : the extract is to be scored: a label column holding values is noted as unused
     """
     today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today)
     # rows are numbered from first_row (a chunk of a streamed file starts where it starts)
     raw = raw.reset_index(drop=True)
     raw.index = raw.index + (first_row - 1)
     _check_shape(raw, source)
-    problems, warned = _column_problems(raw, contract, source, require_label)
+    problems, warned = _column_problems(raw, contract, source, require_label, scoring)
     if problems:
         raise ContractError(problems)
     present = [c for c in contract.column_names if c in raw.columns]
@@ -204,9 +206,10 @@ def _check_shape(raw: pd.DataFrame, source: str) -> None:
 
 
 def _column_problems(
-    raw: pd.DataFrame, contract: DataContract, source: str, require_label: bool
+    raw: pd.DataFrame, contract: DataContract, source: str, require_label: bool, scoring: bool
 ) -> tuple[list[Problem], list[Problem]]:
-    """Columns given twice or missing (errors) and columns the contract does not know (a warning)."""
+    """Columns given twice or missing (errors); columns the contract does not know, and a label
+    holding values in an extract to be scored, as warnings."""
     problems = [
         Problem(source, printable_name(name), "column appears more than once", "each column once")
         for name in pd.Index(raw.columns)[pd.Index(raw.columns).duplicated()].unique()
@@ -235,6 +238,17 @@ def _column_problems(
                 None,
                 f"unknown column(s) ignored: {', '.join(printable_name(c) for c in extra)}",
                 "only the columns of data config " + repr(contract.name),
+                severity="warning",
+            )
+        )
+    label = contract.label
+    if scoring and label in raw.columns and not blank_cells(raw[label]).all():
+        warned.append(
+            Problem(
+                source,
+                label,
+                "the label column is present and is not used for scoring",
+                "labels only in a training extract (scoring never reads them)",
                 severity="warning",
             )
         )
