@@ -80,6 +80,8 @@ CATEGORY_COLUMNS = [
     "disruption_grade",
 ]
 STRING_COLUMNS = ["disruption_id", "line_id"]
+BOOL_EXPECTED = "true/false, yes/no, t/f, y/n or 1/0 (any case)"
+DATE_EXPECTED = "an ISO date (YYYY-MM-DD, or with a time: YYYY-MM-DDTHH:MM:SS+01:00)"
 
 
 def valid_extract(n: int = 20) -> pd.DataFrame:
@@ -286,8 +288,8 @@ def test_several_missing_columns_are_all_named(tmp_path, contract):
     [
         ("contacts", 3, "abc", "a whole number >= 0"),
         ("bulk_texts_per_day", 4, "x", "a number >= 0"),
-        ("ddtro", 5, "maybe", "true/false or 1/0"),
-        ("disruption_date", 6, "2024-13-45", "an ISO date (YYYY-MM-DD)"),
+        ("ddtro", 5, "maybe", BOOL_EXPECTED),
+        ("disruption_date", 6, "2024-13-45", DATE_EXPECTED),
         ("contacts", 7, "1.5", "a whole number >= 0"),
     ],
     ids=["int-abc", "float-x", "bool-maybe", "date-2024-13-45", "int-1.5"],
@@ -427,7 +429,7 @@ def test_label_column_missing_in_training_extract(tmp_path, contract):
     p = only_problem(err)
     assert (p.column, p.rule) == ("persisted_12w", "missing required column")
     assert_names(
-        err, source, "persisted_12w", [], "a column named 'persisted_12w' (true/false or 1/0)"
+        err, source, "persisted_12w", [], f"a column named 'persisted_12w' ({BOOL_EXPECTED})"
     )
 
 
@@ -460,7 +462,7 @@ def test_label_not_boolean(tmp_path, contract, require_label):
         (4,),
         ("perhaps",),
     )
-    assert_names(err, source, "persisted_12w", [4], "true/false or 1/0")
+    assert_names(err, source, "persisted_12w", [4], BOOL_EXPECTED)
 
 
 def test_date_in_the_future(tmp_path, contract):
@@ -539,8 +541,8 @@ def test_warning_rule_is_reported_but_kept(contract):
         ("contacts", "a whole number >= 0"),
         ("bulk_texts_per_day", "a number >= 0"),
         ("commodity", "one of heroin_crack, crack, heroin, cocaine, cannabis"),
-        ("ddtro", "true/false or 1/0"),
-        ("disruption_date", "an ISO date (YYYY-MM-DD)"),
+        ("ddtro", BOOL_EXPECTED),
+        ("disruption_date", DATE_EXPECTED),
     ],
 )
 def test_empty_value_in_non_nullable_column(tmp_path, contract, column, expected):

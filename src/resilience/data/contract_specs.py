@@ -80,8 +80,9 @@ class ColumnSpec:
             else "a non-empty category",
             "int": "a whole number",
             "float": "a number",
-            "bool": "true/false or 1/0",
-            "date": "an ISO date (YYYY-MM-DD)",
+            # the words resilience.data.parse reads (tests/test_validate.py holds the two together)
+            "bool": "true/false, yes/no, t/f, y/n or 1/0 (any case)",
+            "date": "an ISO date (YYYY-MM-DD, or with a time: YYYY-MM-DDTHH:MM:SS+01:00)",
         }
         text = parts[self.dtype]
         if self.min is not None:

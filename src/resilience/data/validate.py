@@ -3,13 +3,19 @@
 :func:`validate_frame` runs named checks in order, so that **every** problem is reported at once:
 
 1. *Shape* (``_check_shape``, ``_column_problems``): rows present, comma-separated, each column
-   once, every required column there (unknown columns are a warning; a column the contract
-   derives, such as the record's age, is checked when present and never required).
+   once, every required column there (a missing one names a column of the file that differs from
+   it only in case, spacing or invisible characters, never renaming it; unknown columns are a
+   warning, and so is a label holding values when ``scoring``; a column the contract derives,
+   such as the record's age, is checked when present and never required).
 2. *Parsing* (``_typed``): each column is converted to its declared dtype; a value that does not
-   parse ("abc" in an int column, "2024-13-45" as a date) is a wrong-type problem for that row.
+   parse ("abc" in an int column, "2024-13-45" or "2024-10-05 garbage" as a date) is a wrong-type
+   problem for that row, and a cell holding a list, array or mapping (a Parquet list column) is
+   refused as not a single value.
 3. *Text* (``_text_problems``): ids, strings, categories and free text hold no control characters
    (NUL, CR, LF, tab, C1), line separators or bidirectional overrides, and are no longer than the
-   column's ``max_length`` — such text could break CSV rows, hide itself or smuggle formulas.
+   column's ``max_length`` — such text could break CSV rows, hide itself or smuggle formulas. Ids
+   (of disruptions, lines and groups) have no spaces around them: ids are matched exactly, so
+   ``'SYN-D1 '`` beside ``'SYN-D1'`` would be two disruptions to the duplicate check.
 4. *Rules* (``_label_problems``, ``_pandera_problems``, ``_rule_problems``): labels for training,
    then pandera for nullability, uniqueness, ranges, allowed categories, dates not in the future
    and ``max_column`` bounds (:mod:`.schema_checks`) — run lazily so pandera collects all
@@ -27,12 +33,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from resilience.core.errors import ContractError, Problem
 from resilience.core.weeks import check_week, iso_week
 from resilience.data.contract import DataContract, RuleSpec
-from resilience.data.io import printable_name, read_extract
+from resilience.data.io import closest_name, printable_name, read_extract
 from resilience.data.parse import blank_cells, is_missing, parse_column
 from resilience.data.schema_checks import schema_failures
 
@@ -48,6 +55,14 @@ CONTROL_EXPECTED = (
     "without control characters (NUL, CR, LF, tab or other C0/C1 codes, line or paragraph "
     "separators) or bidirectional overrides (U+202A-U+202E, U+2066-U+2069)"
 )
+# A date cell: YYYY-MM-DD, optionally with a time and a time zone (whose day is kept as written).
+ISO_DATE = re.compile(
+    r"\d{4}-\d{2}-\d{2}([T ]([01]\d|2[0-3]):[0-5]\d(:([0-5]\d|60)(\.\d{1,9})?)?"
+    r"(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?)?"
+)
+ID_ROLES = ("id", "line_id", "group")
+# what a cell holding several values arrives as (a Parquet list, struct or map column)
+CONTAINERS = (list, tuple, set, dict, np.ndarray)
 
 
 @dataclass
@@ -131,6 +146,7 @@ def validate_frame(
     require_label: bool = False,
     today: pd.Timestamp | None = None,
     first_row: int = 1,
+    scoring: bool = False,
 ) -> ValidatedExtract:
     """Check a raw frame against ``contract``; return it typed or raise :class:`ContractError`.
 
@@ -142,13 +158,14 @@ def validate_frame(
     require_label : training needs the label in every row; scoring does not
     today : the day dates may not lie after (default: today)
     first_row : the data-row number of the frame's first row, for messages (chunks of a file)
+    scoring : the extract is to be scored: a label column holding values is noted as unused
     """
     today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today)
     # rows are numbered from first_row (a chunk of a streamed file starts where it starts)
     raw = raw.reset_index(drop=True)
     raw.index = raw.index + (first_row - 1)
     _check_shape(raw, source)
-    problems, warned = _column_problems(raw, contract, source, require_label)
+    problems, warned = _column_problems(raw, contract, source, require_label, scoring)
     if problems:
         raise ContractError(problems)
     present = [c for c in contract.column_names if c in raw.columns]
@@ -189,9 +206,10 @@ def _check_shape(raw: pd.DataFrame, source: str) -> None:
 
 
 def _column_problems(
-    raw: pd.DataFrame, contract: DataContract, source: str, require_label: bool
+    raw: pd.DataFrame, contract: DataContract, source: str, require_label: bool, scoring: bool
 ) -> tuple[list[Problem], list[Problem]]:
-    """Columns given twice or missing (errors) and columns the contract does not know (a warning)."""
+    """Columns given twice or missing (errors); columns the contract does not know, and a label
+    holding values in an extract to be scored, as warnings."""
     problems = [
         Problem(source, printable_name(name), "column appears more than once", "each column once")
         for name in pd.Index(raw.columns)[pd.Index(raw.columns).duplicated()].unique()
@@ -199,18 +217,20 @@ def _column_problems(
     # derived columns (the record's age) are the toolkit's to compute: checked when given, never required
     optional = {*contract.derived_columns, *([] if require_label else [contract.label])}
     required = [c for c in contract.column_names if c not in optional]
+    extra = [c for c in raw.columns if c not in contract.column_names]
     for name in required:
         if name not in raw.columns:
+            close = closest_name(name, extra)  # named, never renamed
+            rule = f" (the file has '{close}': column names are matched exactly)" if close else ""
             problems.append(
                 Problem(
                     source,
                     name,
-                    "missing required column",
+                    "missing required column" + rule,
                     f"a column named '{name}' ({contract.column(name).expected()})",
                 )
             )
     warned = []
-    extra = [c for c in raw.columns if c not in contract.column_names]
     if extra:
         warned.append(
             Problem(
@@ -218,6 +238,17 @@ def _column_problems(
                 None,
                 f"unknown column(s) ignored: {', '.join(printable_name(c) for c in extra)}",
                 "only the columns of data config " + repr(contract.name),
+                severity="warning",
+            )
+        )
+    label = contract.label
+    if scoring and label in raw.columns and not blank_cells(raw[label]).all():
+        warned.append(
+            Problem(
+                source,
+                label,
+                "the label column is present and is not used for scoring",
+                "labels only in a training extract (scoring never reads them)",
                 severity="warning",
             )
         )
@@ -233,19 +264,52 @@ def _typed(
     problems = []
     for name in present:
         spec = contract.column(name)
-        typed[name], bad = parse_column(raw[name], spec)
+        column, several = _single_values(raw[name])
+        typed[name], bad = parse_column(column, spec)
+        if spec.dtype == "date" and not pd.api.types.is_datetime64_any_dtype(column):
+            bad |= _not_iso_dates(column)
+            typed[name] = typed[name].where(~bad)
+        if several.any():
+            problems.append(
+                _problem(
+                    source,
+                    name,
+                    "holds lists or arrays, not single values",
+                    f"one value in each cell: {spec.expected()}",
+                    raw.index[several],
+                    raw[name],
+                )
+            )
         if bad.any():
-            unparsed[name] = bad
             problems.append(
                 _problem(source, name, "wrong type", spec.expected(), raw.index[bad], raw[name])
             )
+        if (bad | several).any():
+            unparsed[name] = bad | several
     return pd.DataFrame(typed, index=raw.index), unparsed, problems
+
+
+def _single_values(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The column with cells holding several values (lists, arrays, mappings) emptied, and where
+    they were: such a cell is refused, never read as the text ``'[1 2]'``."""
+    if raw.dtype != object or pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty"):
+        return raw, pd.Series(False, index=raw.index)
+    several = raw.map(lambda value: isinstance(value, CONTAINERS)).astype(bool)
+    return raw.where(~several, None), several
+
+
+def _not_iso_dates(raw: pd.Series) -> pd.Series:
+    """True where a date cell is not an ISO date or date-time as a whole (``2026-10-05 garbage``
+    would otherwise be read by its first ten characters)."""
+    text = raw.astype(str).str.strip()
+    return ~blank_cells(raw) & ~text.str.fullmatch(ISO_DATE).fillna(False).astype(bool)
 
 
 def _text_problems(
     raw: pd.DataFrame, contract: DataContract, present: list[str], source: str
 ) -> list[Problem]:
-    """Ids, strings, categories and text: no control characters, no bidi overrides, not too long.
+    """Ids, strings, categories and text: no control characters, no bidi overrides, not too long;
+    ids without surrounding spaces (categories are stripped; an id is matched exactly).
 
     Such values would break CSV rows, hide text or smuggle formulas into the outputs, so they are
     refused at the door rather than cleaned later.
@@ -257,6 +321,7 @@ def _text_problems(
             continue
         text = raw[name][~blank_cells(raw[name])].astype(str)
         values = text.tolist()
+        control = pd.Series(False, index=text.index)
         # fast path: one search over the joined column; only a hit looks row by row
         if _CONTROL.search("".join(values)):
             control = text.str.contains(CONTROL_CHARACTERS, regex=True)
@@ -267,6 +332,19 @@ def _text_problems(
                     "control character",
                     f"{spec.expected()} {CONTROL_EXPECTED}",
                     text.index[control.to_numpy()],
+                    raw[name],
+                )
+            )
+        # ids only (categories are stripped); a tab at an end is already a control character
+        if spec.role in ID_ROLES and (spaced := text.ne(text.str.strip()) & ~control).any():
+            problems.append(
+                _problem(
+                    source,
+                    name,
+                    "id with spaces at the start or end",
+                    "an id without surrounding spaces (ids are matched exactly: 'SYN-D1 ' and "
+                    "'SYN-D1' would be two different ids)",
+                    text.index[spaced.to_numpy()],
                     raw[name],
                 )
             )
