@@ -358,11 +358,6 @@ def test_no_label_note_for_training_checks_or_an_empty_label_column(contract):
     assert validate_frame(empty, contract, today=TODAY, scoring=True).warnings == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="weekly/chunks.py's _validated_chunk must pass scoring=True to validate_frame "
-    "(outside this branch's files): remove this mark when it does",
-)
 def test_scoring_a_labelled_week_says_once_that_the_label_is_not_used(model, tmp_path):
     path = tmp_path / "week.csv"
     valid_extract(6).to_csv(path, index=False)

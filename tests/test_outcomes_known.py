@@ -203,3 +203,18 @@ def test_a_label_contradicting_an_earlier_one_is_refused_and_nothing_is_written(
     with pytest.raises(OutcomeConflict, match=rf"{later}: 1 label\(s\) contradict .*{ids[3]}"):
         record(weeks, later, store)
     assert digests(weeks) == before
+
+
+def test_a_labels_id_with_spaces_around_it_is_refused_not_dropped(tmp_path):
+    """Scoring refuses an id with spaces around it; a labels file's would match no scored
+    disruption and be dropped without a word, so it is refused, naming the row."""
+    from resilience.core.errors import ResilienceError
+    from resilience.governance.outcomes import read_labels
+
+    contract = load_data_contract("default")
+    path = tmp_path / "labels.csv"
+    pd.DataFrame({contract.id_column: ["SYN-D1", "SYN-D2 "], contract.label: [True, False]}).to_csv(
+        path, index=False
+    )
+    with pytest.raises(ResilienceError, match=r"spaces before or after it in row\(s\) 2"):
+        read_labels(path, contract, as_of="unchecked")

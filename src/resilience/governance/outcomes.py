@@ -359,6 +359,14 @@ def read_labels(
     missing = [c for c in (contract.id_column, contract.label) if c not in raw.columns]
     if missing:
         raise ResilienceError(f"{path}: the labels extract needs column(s) {', '.join(missing)}")
+    ids = raw[contract.id_column].astype(str)
+    padded = np.flatnonzero((ids != ids.str.strip()).to_numpy())
+    if len(padded):  # it would match no scored disruption, and be dropped without a word
+        rows = ", ".join(str(i + 1) for i in padded[:5])
+        raise ResilienceError(
+            f"{path}: column '{contract.id_column}': an id with spaces before or after it in "
+            f"row(s) {rows}; ids are matched exactly, as scoring refuses them"
+        )
     label = _parsed(raw, contract, contract.label, "true/false", path)
     frame = pd.DataFrame(
         {

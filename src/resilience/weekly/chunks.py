@@ -182,7 +182,7 @@ def _validated_chunk(
     start = time.perf_counter()
     try:
         extract = validate_frame(
-            chunk, contract, source=source, first_row=tally.rows + 1, today=today
+            chunk, contract, source=source, first_row=tally.rows + 1, today=today, scoring=True
         )
     except ContractError as exc:
         tally.problems += exc.problems
