@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from resilience.data.contract import DataContract
+from resilience.data.csv_safety import append_csv
 from resilience.tactics.displacement import displacement
 from resilience.tactics.files import ALL, CSV_COLUMNS, REVIEW_HTML, REVIEW_JSON, TACTICS_CSV
 from resilience.tactics.render import render_review
@@ -100,7 +101,8 @@ def write_review(root: Path, summary: dict, result: ReviewResult) -> Path:
     building = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
     try:
         table = result.rows.reindex(columns=list(CSV_COLUMNS))
-        table.round(3).to_csv(building / TACTICS_CSV, index=False)
+        with open(building / TACTICS_CSV, "w", encoding="utf-8", newline="") as handle:
+            append_csv(handle, table.round(3), header=True)  # no cell can start a formula
         record = {
             "summary": summary,
             "rows": result.rows.to_dict("records"),

@@ -18,6 +18,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from resilience.data.csv_safety import append_csv
 from resilience.tracking.runs import create_parent_run
 from resilience.tracking.store import TrackingConfig, connect
 
@@ -69,5 +70,6 @@ def log_best(
     client.log_text(parent_run_id, json.dumps(dict(best), indent=2, default=str), BEST_ARTIFACT)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(TRIALS_TABLE).name
-        trials.to_csv(path, index=False)
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            append_csv(handle, trials, header=True)  # as every CSV the toolkit writes
         client.log_artifact(parent_run_id, str(path), str(Path(TRIALS_TABLE).parent))
