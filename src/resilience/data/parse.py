@@ -3,11 +3,19 @@ that did not parse (:func:`parse_column`), and what counts as an empty cell."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
 from resilience.data.contract import ColumnSpec
 
+# A date cell as a whole: YYYY-MM-DD, optionally with a time and a time zone (whose day is kept
+# as written); ``2026-10-05 garbage`` is no date, whatever its first ten characters say
+ISO_DATE = re.compile(
+    r"\d{4}-\d{2}-\d{2}([T ]([01]\d|2[0-3]):[0-5]\d(:([0-5]\d|60)(\.\d{1,9})?)?"
+    r"(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?)?"
+)
 TRUE_WORDS = {"true", "1", "1.0", "yes", "t", "y"}
 FALSE_WORDS = {"false", "0", "0.0", "no", "f", "n"}
 
@@ -77,7 +85,8 @@ def _boolean(raw: pd.Series, spec: ColumnSpec, blank: pd.Series) -> tuple[pd.Ser
 
 
 def _date(raw: pd.Series, spec: ColumnSpec, blank: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Dates written YYYY-MM-DD (a time after it is ignored, so time zones never move a day)."""
+    """Dates written YYYY-MM-DD, alone or with a time (:data:`ISO_DATE`; the time is ignored, so
+    time zones never move a day)."""
     if pd.api.types.is_datetime64_any_dtype(raw):
         dates = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) is not None else raw
         return dates.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=raw.index)
@@ -85,9 +94,7 @@ def _date(raw: pd.Series, spec: ColumnSpec, blank: pd.Series) -> tuple[pd.Series
     # the calendar day as written (YYYY-MM-DD...), so time zones never move a date
     day = text.str.slice(0, 10)
     dates = pd.to_datetime(day, errors="coerce", format="%Y-%m-%d")
-    looks_iso = day.str.fullmatch(r"\d{4}-\d{2}-\d{2}", na=False) & (
-        text.str.len().fillna(0).eq(10) | text.str.slice(10, 11).isin(["T", " "])
-    )
+    looks_iso = text.str.fullmatch(ISO_DATE, na=False).astype(bool)
     dates = dates.where(looks_iso)
     bad = dates.isna() & ~blank
     # a well-formed date beyond pandas' range (after 2262) is a date in the future, not a wrong type

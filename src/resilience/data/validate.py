@@ -55,11 +55,6 @@ CONTROL_EXPECTED = (
     "without control characters (NUL, CR, LF, tab or other C0/C1 codes, line or paragraph "
     "separators) or bidirectional overrides (U+202A-U+202E, U+2066-U+2069)"
 )
-# A date cell: YYYY-MM-DD, optionally with a time and a time zone (whose day is kept as written).
-ISO_DATE = re.compile(
-    r"\d{4}-\d{2}-\d{2}([T ]([01]\d|2[0-3]):[0-5]\d(:([0-5]\d|60)(\.\d{1,9})?)?"
-    r"(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?)?"
-)
 ID_ROLES = ("id", "line_id", "group")
 # what a cell holding several values arrives as (a Parquet list, struct or map column)
 CONTAINERS = (list, tuple, set, dict, np.ndarray)
@@ -266,9 +261,6 @@ def _typed(
         spec = contract.column(name)
         column, several = _single_values(raw[name])
         typed[name], bad = parse_column(column, spec)
-        if spec.dtype == "date" and not pd.api.types.is_datetime64_any_dtype(column):
-            bad |= _not_iso_dates(column)
-            typed[name] = typed[name].where(~bad)
         if several.any():
             problems.append(
                 _problem(
@@ -296,13 +288,6 @@ def _single_values(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
         return raw, pd.Series(False, index=raw.index)
     several = raw.map(lambda value: isinstance(value, CONTAINERS)).astype(bool)
     return raw.where(~several, None), several
-
-
-def _not_iso_dates(raw: pd.Series) -> pd.Series:
-    """True where a date cell is not an ISO date or date-time as a whole (``2026-10-05 garbage``
-    would otherwise be read by its first ten characters)."""
-    text = raw.astype(str).str.strip()
-    return ~blank_cells(raw) & ~text.str.fullmatch(ISO_DATE).fillna(False).astype(bool)
 
 
 def _text_problems(
