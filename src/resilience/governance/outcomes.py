@@ -20,9 +20,9 @@ later cannot rewrite what we had estimated), so a rerun with the same labels wri
 and new labels only add rows. A label that contradicts a recorded outcome is refused, naming both
 files and the disruptions, before anything is written.
 
-Each week's realised metrics are computed from **every outcome known so far** (:func:`known_outcomes`:
-the recorded ones plus the new labels), never from the latest labels extract alone, so a rerun
-with a partial extract never shrinks what a week reports.
+Each week's realised metrics are computed from **every outcome known so far** (what
+:func:`update_outcomes` records: the recorded ones plus the new labels), never from the latest
+labels extract alone, so a rerun with a partial extract never shrinks what a week reports.
 
 **Only outcomes that can be known.** A label says whether the line was still active
 ``horizon_weeks`` after its disruption, so a label for a disruption dated less than the horizon
@@ -271,27 +271,6 @@ def update_outcomes(
     return merged, len(merged) - len(recorded)
 
 
-def known_outcomes(output_root: str | Path, labels: pd.DataFrame) -> pd.DataFrame:
-    """Every outcome known so far (``disruption_id``, ``outcome``): those recorded in
-    ``outcomes.parquet`` and, of the new ``labels``, those of disruptions a scored week estimated.
-
-    Checked as :func:`update_outcomes` checks them, so the realised metrics never rest on a label
-    it would refuse: one that contradicts a record (:class:`OutcomeConflict`) or cannot be known
-    yet (:class:`ContractError`)."""
-    path = Path(output_root) / week_files.OUTCOMES_PARQUET
-    extract = labels.attrs.get("extract")
-    source = extract.source if extract else "the labels extract"
-    recorded = read_outcomes(path)[["disruption_id", "outcome"]]
-    labels = _plain(labels)
-    _check_agrees(recorded, labels, path, source)
-    pending = labels[~labels["disruption_id"].isin(recorded["disruption_id"])]
-    estimates = last_estimates(output_root, pending["disruption_id"])
-    refuse_unknowable(pending, estimates, extract)
-    new = pending[pending["disruption_id"].isin(estimates["disruption_id"])]
-    known = pd.concat([recorded, new[["disruption_id", "outcome"]]], ignore_index=True)
-    return known.astype({"disruption_id": str, "outcome": bool})
-
-
 def _plain(labels: pd.DataFrame) -> pd.DataFrame:
     """Id and outcome of a labels frame, typed, with what :func:`read_labels` added (the row number
     and, when the extract carries it, each row's as-of date)."""
@@ -417,15 +396,14 @@ def _labels_as_of(
 
 def realised_metrics(
     output_root: str | Path,
-    labels: pd.DataFrame,
+    known: pd.DataFrame,
     cohort_column: str | None,
     k: int = 10,
     min_rows: int = 30,
 ) -> pd.DataFrame:
-    """One row per (scoring week, cohort) with realised metrics on every outcome known so far
-    (:func:`known_outcomes`: the recorded ones and the new ``labels``); ``cohort`` "all" is the
-    whole week."""
-    known = known_outcomes(output_root, labels)
+    """One row per (scoring week, cohort) with realised metrics on ``known`` (``disruption_id``,
+    ``outcome``): every outcome known so far, as :func:`update_outcomes` records them (the
+    recorded ones and the new labels); ``cohort`` "all" is the whole week."""
     rows = []
     for folder in sorted(
         p for p in Path(output_root).iterdir() if p.is_dir() and not p.name.startswith(".")

@@ -19,7 +19,6 @@ from resilience.data.contract import DataContract
 from resilience.data.io import read_json, write_frame_atomic
 from resilience.governance.outcome_fairness import FairnessSettings, deployed_fairness
 from resilience.governance.outcomes import (
-    known_outcomes,
     read_labels,
     realised_metrics,
     update_outcomes,
@@ -57,13 +56,12 @@ def record_outcomes(
     store.check_store()  # a typo'd sqlite:/// path is refused, never created
     contract = DataContract.from_dict(read_json(contracts[-1]))
     labels = read_labels(input_path, contract, as_of=as_of)
-    realised = realised_metrics(root, labels, contract.cohort_column, capacity_k, min_rows)
-    # per disruption: the outcome against the last estimate (checked for conflicts before writing anything)
+    # per disruption: the outcome against the last estimate, every outcome known so far (checked
+    # for conflicts and for labels not knowable yet before anything is written)
     known, added = update_outcomes(root, labels, str(input_path))
-    # the deployed model's fairness check on the outcomes known so far
-    checked = deployed_fairness(
-        root, known_outcomes(root, labels), contract, fairness or FairnessSettings()
-    )
+    so_far = known[["disruption_id", "outcome"]]  # what the metrics and the fairness rest on
+    realised = realised_metrics(root, so_far, contract.cohort_column, capacity_k, min_rows)
+    checked = deployed_fairness(root, so_far, contract, fairness or FairnessSettings())
     write_outcomes(known, root / OUTCOMES_PARQUET)
     write_frame_atomic(realised, root / OUTCOMES_CSV)
     write_frame_atomic(checked, root / OUTCOMES_FAIRNESS_CSV)
