@@ -81,11 +81,14 @@ def os_error_message(exc: OSError, doing: str) -> str:
     return f"{doing}: {where}: {reason}; {advice}"
 
 
-def nearest(name: object, known: Iterable[str]) -> str | None:
-    """The known name closest to a mistyped one (case ignored), or None when none is close."""
-    lowered = {str(k).lower(): str(k) for k in sorted(known)}
-    match = difflib.get_close_matches(str(name).lower(), list(lowered), n=1, cutoff=0.6)
-    return lowered[match[0]] if match else None
+def nearest(
+    name: object, known: Iterable[str], cutoff: float = 0.6, read_as=str.lower
+) -> str | None:
+    """The known name closest to a mistyped one, each read through ``read_as`` (case ignored by
+    default), or None when none is at least ``cutoff`` close."""
+    read = {read_as(str(k)): str(k) for k in sorted(known)}
+    match = difflib.get_close_matches(read_as(str(name)), list(read), n=1, cutoff=cutoff)
+    return read[match[0]] if match else None
 
 
 # What an SQLite error means for the person reading it (the decision log and a local MLflow store):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import difflib
 import hashlib
 import json
 import os
@@ -21,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from resilience.core.errors import ContractError, Problem, ResilienceError
+from resilience.core.errors import ContractError, Problem, ResilienceError, nearest
 from resilience.data.csv_safety import append_csv
 
 CSV_SUFFIXES = (".csv", ".txt")
@@ -64,9 +63,8 @@ def _read_as(name: str) -> str:
 def closest_name(name: str, names: list[str]) -> str | None:
     """The one of ``names`` that reads as ``name`` or nearly (a missing column's near miss in the
     file), printable; None when none is close. For messages only: columns are matched exactly."""
-    read_as = {_read_as(str(n)): n for n in names}
-    close = difflib.get_close_matches(_read_as(name), list(read_as), n=1, cutoff=0.85)
-    return printable_name(read_as[close[0]]) if close else None
+    close = nearest(name, names, cutoff=0.85, read_as=_read_as)
+    return printable_name(close) if close is not None else None
 
 
 def _header(path: Path) -> list[str]:
