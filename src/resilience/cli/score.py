@@ -48,9 +48,9 @@ def main(cfg: DictConfig) -> None:
     print(
         f"scored {result.rows} disruptions for week {result.week} with {champion.vetted.identity}: {bands}"
     )
-    if result.alerts:  # each level by its own name: a warning is not an alert
+    if result.drift_levels:  # each level by its own name: a warning is not an alert
         found = " and ".join(f"{n} {level}(s)" for level, n in result.drift_levels.items())
-        print(f"drift: {found or f'{result.alerts} finding(s)'}: see {result.folder / DRIFT}")
+        print(f"drift: {found}: see {result.folder / DRIFT}")
     print(f"output: {result.folder}")
 
 

@@ -120,9 +120,9 @@ class WeekResult:
     folder: Path
     rows: int
     band_counts: dict
-    alerts: int  # the drift findings of the week, alerts and warnings together
     manifest: dict = field(default_factory=dict)
-    drift_levels: dict = field(default_factory=dict)  # level ("alert", "warning") -> findings
+    # the week's drift findings by level, alerts first ({} when there are none)
+    drift_levels: dict = field(default_factory=dict)
 
 
 def config_hash(settings: dict) -> str:
@@ -226,17 +226,9 @@ def score_week(
                 exc, f"scoring {input_path} into {output_root} failed and nothing was changed"
             )
         ) from exc
-    found = scores.drift["alerts"]
-    levels = {level: sum(a["level"] == level for a in found) for level in ("alert", "warning")}
-    return WeekResult(
-        week,
-        final,
-        scores.rows,
-        scores.band_counts,
-        len(found),
-        manifest.to_dict(),
-        {level: n for level, n in levels.items() if n},
-    )
+    found = [a["level"] for a in scores.drift["alerts"]]  # each "alert" or "warning"
+    levels = {level: found.count(level) for level in ("alert", "warning") if level in found}
+    return WeekResult(week, final, scores.rows, scores.band_counts, manifest.to_dict(), levels)
 
 
 def carried_anchors(final: Path) -> dict:
