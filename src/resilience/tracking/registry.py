@@ -154,19 +154,23 @@ def promote_explicitly(name: str, version: str, reason: str, by: str | None) -> 
 
 def previous_champion(name: str) -> str:
     """The version a rollback would make champion again (the one before the current champion)."""
+    return _rollback_history(name)[-2]
+
+
+def _rollback_history(name: str) -> list[str]:
+    """The champion history, refused when it holds no earlier champion to roll back to."""
     history = _champion_history(name)
     if len(history) < 2:
         raise ResilienceError(
             f"{name} has no earlier champion to roll back to (history: {history or 'empty'})"
         )
-    return history[-2]
+    return history
 
 
 def rollback_champion(name: str, reason: str, by: str | None) -> str:
     """Make the previous champion champion again; returns its version."""
-    previous = previous_champion(name)
-    history = _champion_history(name)
-    current = history[-1]
+    history = _rollback_history(name)
+    current, previous = history[-1], history[-2]
 
     client = MlflowClient()
     client.set_registered_model_alias(name, CHAMPION, previous)
