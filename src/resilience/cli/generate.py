@@ -37,19 +37,16 @@ def _restricted(contract: DataContract, names: tuple[str, ...]) -> DataContract:
 def _refuse_foreign_columns(contract: DataContract) -> None:
     """The simulator writes the default data config's columns; a data config naming others (a
     force's own, ``data=example_force``) cannot check its world: refused before anything is made."""
-    from resilience.core.errors import ConfigError
+    from resilience.core.errors import ConfigError, first_few
     from resilience.data.synthetic.columns import COLUMNS
 
     foreign = [
         c for c in contract.column_names if c not in COLUMNS and c not in contract.derived_columns
     ]
     if foreign:
-        shown = ", ".join(foreign[:5]) + (
-            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
-        )
         raise ConfigError(
             f"the synthetic world is written in the columns of configs/data/default.yaml; this data "
-            f"config names columns the simulator does not write ({shown}). Generate with "
+            f"config names columns the simulator does not write ({first_few(foreign)}). Generate with "
             "data=default, and check your own extracts with resilience-validate data=<yours>"
         )
 

@@ -91,6 +91,13 @@ def nearest(
     return read[match[0]] if match else None
 
 
+def first_few(items: Iterable[object], shown: int = 5, separator: str = ", ") -> str:
+    """The first ``shown`` items as text, then "and N more" (for messages: ids, columns, characters)."""
+    items = [str(i) for i in items]
+    more = f" and {len(items) - shown:,} more" if len(items) > shown else ""
+    return separator.join(items[:shown]) + more
+
+
 # What an SQLite error means for the person reading it (the decision log and a local MLflow store):
 # only a damaged file is worth restoring from backup; a locked store or a full disk is not damage.
 SQLITE_CAUSES = {

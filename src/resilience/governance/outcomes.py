@@ -50,7 +50,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from resilience.core import week_files
-from resilience.core.errors import ContractError, ResilienceError
+from resilience.core.errors import ContractError, ResilienceError, first_few
 from resilience.core.weeks import WEEK_PATTERN
 from resilience.core.yardstick import band
 from resilience.data.asof import AsOf, as_of_from_setting, censored_problems
@@ -80,7 +80,6 @@ _ESTIMATE_COLUMNS = (
     "disruption_date",  # not recorded: what the horizon check reads (written by scoring)
 )
 _TEXT_COLUMNS = ("disruption_id", "line_id", "yardstick_band", "disruption_date")
-_SHOWN_IDS = 5
 
 
 class OutcomeConflict(ResilienceError):
@@ -98,13 +97,6 @@ class LabelsExtract:
     source: str
     contract: DataContract
     as_of: AsOf
-
-
-def ids_text(ids: Iterable[object]) -> str:
-    """The first few ids, "and N more" after them (for error messages)."""
-    ids = [str(i) for i in ids]
-    more = f" and {len(ids) - _SHOWN_IDS:,} more" if len(ids) > _SHOWN_IDS else ""
-    return ", ".join(ids[:_SHOWN_IDS]) + more
 
 
 def scored_weeks(output_root: str | Path) -> list[Path]:
@@ -225,7 +217,7 @@ def _check_agrees(recorded: pd.DataFrame, labels: pd.DataFrame, path: Path, sour
     if len(clash):
         raise OutcomeConflict(
             f"{source}: {len(clash):,} label(s) contradict the outcome recorded in {path} for disruption(s) "
-            f"{ids_text(clash['disruption_id'])}; an outcome, once known, does not change. Correct the labels "
+            f"{first_few(clash['disruption_id'])}; an outcome, once known, does not change. Correct the labels "
             f"extract (or, if the recorded outcome is wrong, move {path.name} aside and rerun with every labels extract)"
         )
 
@@ -362,7 +354,7 @@ def read_labels(
     clash = frame.loc[frame["disruption_id"].duplicated(), "disruption_id"].unique()
     if len(clash):
         raise OutcomeConflict(
-            f"{path}: disruption(s) {ids_text(clash)} labelled both true and false "
+            f"{path}: disruption(s) {first_few(clash)} labelled both true and false "
             f"in column '{contract.label}'; an outcome is one or the other"
         )
     frame.attrs["extract"] = LabelsExtract(str(path), contract, as_of)

@@ -31,7 +31,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 
-from resilience.core.errors import ConfigError, ResilienceError
+from resilience.core.errors import ConfigError, ResilienceError, first_few
 from resilience.core.progress import bar
 from resilience.tracking import sweep_runs
 from resilience.tracking.store import TrackingConfig
@@ -116,10 +116,9 @@ def _settings_differ(url: str, name: str, recorded: Mapping, settings: Mapping) 
     keys = sorted(
         k for k in recorded.keys() | settings.keys() if recorded.get(k) != settings.get(k)
     )
-    shown = ", ".join(f"{k}: {recorded.get(k)!r} -> {settings.get(k)!r}" for k in keys[:3])
-    more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+    changed = first_few((f"{k}: {recorded.get(k)!r} -> {settings.get(k)!r}" for k in keys), 3)
     return (
-        f"{url}: study {name!r} began with other settings ({shown}{more}); resume it with the "
+        f"{url}: study {name!r} began with other settings ({changed}); resume it with the "
         "same settings, or start another study with sweep.name=<new name>"
     )
 

@@ -27,6 +27,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from resilience.core import week_files
+from resilience.core.errors import first_few
 from resilience.core.weeks import week_monday
 from resilience.data.io import atomic_path, write_text_atomic
 from resilience.report.annex import write_annex
@@ -102,13 +103,10 @@ def render_pdf(html: str, target: Path) -> Path:
     with atomic_path(target) as tmp, _missing_glyphs() as missing:
         weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf(tmp)
     if missing:
-        shown = " ".join(missing[:10]) + (
-            f" and {len(missing) - 10} more" if len(missing) > 10 else ""
-        )
         log.warning(
             "the PDF shows %d character(s) its fonts lack as blanks (%s); the HTML report shows them",
             len(missing),
-            shown,
+            first_few(missing, 10, " "),
         )
     return Path(target)
 
