@@ -11,6 +11,8 @@ from mlflow.tracking import MlflowClient
 
 from resilience.core.errors import ConfigError
 from resilience.data.asof import as_of_from_setting
+from resilience.data.synthetic import WorldConfig, generate_world
+from resilience.data.validate import validate_frame
 from resilience.explain.screen import ScreenConfig
 from resilience.governance.champion import (
     ChampionConfig,
@@ -294,6 +296,21 @@ def test_champion_rule_retrain_logistic_feature_change_and_rollback(
         and tags["promotion.best_champion_version"] == "2"
     )
     assert "promotion.best_roc_auc_improvement" in tags
+    # the same recipe trained on another world's extract would win on its own rows: it is not
+    # compared with the champion, nor promoted, and the decision says why
+    other = WorldConfig(n_lines=1500, seed=6, weekly_extract_weeks=40)  # the tiny world's, reseeded
+    foreign = validate_frame(
+        generate_world(other).history,
+        contract,
+        require_label=True,
+        today=pd.Timestamp(other.end_date),
+    ).frame
+    stranger = run(foreign, contract, mlflow_uri, evaluation=lenient)
+    assert not stranger.promotion.promote
+    assert "learnt from other data" in stranger.promotion.reason, stranger.promotion.reason
+    assert str(client.get_model_version_by_alias("line-resilience", "champion").version) == (
+        again.model_version
+    )
     # and promotes explicitly
     registry.promote_explicitly(
         "line-resilience", logistic.model_version, "board decision", "board"

@@ -9,15 +9,20 @@ it explicitly with ``resilience-promote``:
    data config. A different family, feature set or data config is a different model, not a
    retrain: it is compared and the numbers are recorded, but it never replaces the champion
    by itself (``experiment=baseline_logistic`` can never become champion by running it).
-2. **Not significantly worse.** Both models (as evaluated: the recipe fitted before the test
+2. **The same data.** It learnt from the champion's data, extended or cut to a later window: the
+   new extract holds at least 90% of a fixed sample of the champion's labelled records dated
+   within its span, with the same line, date and outcome (:mod:`resilience.data.extract_sample`).
+   A challenger of another extract (another force, another world) would win on its own rows
+   because it learnt that population; it is registered, never compared or promoted by itself.
+3. **Not significantly worse.** Both models (as evaluated: the recipe fitted before the test
    period) are scored on the *same* held-out rows, unseen by either. A bootstrap over **lines**
    (rows of one line move together) gives the distribution of the paired difference; the
    challenger is significantly worse when the one-sided ``1 - alpha`` bound of the difference
    is below zero, for the ranking metric (ROC AUC) or for calibration (ECE).
-3. **Within the cumulative budget.** Its ranking metric, on the same rows, is at most
+4. **Within the cumulative budget.** Its ranking metric, on the same rows, is at most
    ``cumulative_budget`` below the **best champion so far** (kept as a registry tag), so a chain
    of individually insignificant losses cannot ratchet the production model down.
-4. **Not flagged by the fairness check.** A version whose evaluated model runs high or low for a
+5. **Not flagged by the fairness check.** A version whose evaluated model runs high or low for a
    group (:mod:`resilience.governance.fairness`) is registered, compared and recorded, never
    promoted by itself. The first model of a store is still promoted, so that scoring can run; its
    flag is in its decision, its card and on page 1 of every briefing it scores.

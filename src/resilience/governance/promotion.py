@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from resilience.data.contract import DataContract
+from resilience.data.extract_sample import Held, held_in
 from resilience.data.record_age import as_complete_records
 from resilience.explain import explain
 from resilience.governance.champion import (
@@ -62,6 +63,16 @@ def comparison_rows(
 def _comparable(model, contract: DataContract) -> bool:
     return (
         model is not None and model.contract.to_dict()["columns"] == contract.to_dict()["columns"]
+    )
+
+
+def _other_data(held: Held) -> str:
+    """Why a challenger that learnt from other data than the champion is not compared with it."""
+    return (
+        f"the challenger learnt from other data: of {held.within_span} labelled disruptions "
+        f"sampled from the champion's data and dated within this extract's span, {held.held} are "
+        "in it with the same line, date and outcome. The rule compares a retrain with its "
+        "champion on the same data; review both and promote with resilience-promote"
     )
 
 
@@ -127,6 +138,10 @@ def compare_with_champions(
         else:
             best_evidence = None
     if not _comparable(champion_evidence.evaluation_model, contract):
+        return result
+    held = held_in(champion_evidence.labelled_sample, history, contract)
+    if not held.same_data:
+        result.period = _other_data(held)
         return result
     splits = [champion_evidence.split, evidence.split] + (
         [best_evidence.split] if best_evidence else []

@@ -41,6 +41,9 @@ class ModelEvidence:
     # "per_year": {value: log-odds a year}, "served_from"}); {} when none is carried
     cohort_drift: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)  # what each week it scores says (as_of=unchecked)
+    # a fixed sample of the labelled records it learnt from (resilience.data.extract_sample): what
+    # tells the champion rule whether a challenger learnt from the same data; {} before it was kept
+    labelled_sample: dict = field(default_factory=dict)
     evaluation_model: Any = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> str:

@@ -21,6 +21,7 @@ from resilience.core.progress import Stages
 from resilience.core.weeks import iso_weeks
 from resilience.data.asof import AsOf, check_training_extract
 from resilience.data.contract import DataContract
+from resilience.data.extract_sample import sample_of
 from resilience.data.snapshots import SnapshotFolder
 from resilience.explain import Explanation, global_view
 from resilience.explain.screen import ReasonScreen, ScreenConfig, screen_features
@@ -280,7 +281,8 @@ def train(
         evidence, explanation = build_evidence(
             model, evaluation, rows.scoring_rows, contract, config, recipe_record, by_age
         )
-    evidence = replace(evidence, warnings=data.warnings)
+    sample = sample_of(data.history, contract)  # what tells a later champion rule the same data
+    evidence = replace(evidence, warnings=data.warnings, labelled_sample=sample)
     return Trained(model, evaluation, evidence, explanation, recipe_record, coverage, by_age, rows)
 
 
