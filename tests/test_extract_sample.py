@@ -18,6 +18,10 @@ def test_the_same_data_extended_or_cut_later_is_held_and_another_world_is_not(
     sample = sample_of(earlier, contract)
     assert len(sample["records"]) == SAMPLE_SIZE and sample["labelled_rows"] == len(earlier)
     # the same extract, extended by later weeks, or cut to a later window: the same data
+    later_rows = tiny_history[dates >= dates.quantile(0.8)]
+    # (appended as a loader might, the index repeating)
+    appended = pd.concat([earlier.reset_index(drop=True), later_rows.reset_index(drop=True)])
+    assert held_in(sample, appended, contract) == held_in(sample, tiny_history, contract)
     extended = held_in(sample, tiny_history, contract)
     assert extended.known and extended.same_data and extended.held == extended.within_span
     later = held_in(sample, tiny_history[dates >= dates.quantile(0.3)], contract)

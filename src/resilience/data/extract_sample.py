@@ -37,34 +37,29 @@ def _dates(frame: pd.DataFrame, contract: DataContract) -> pd.Series:
     return when.dt.strftime("%Y-%m-%d")
 
 
-def record_keys(frame: pd.DataFrame, contract: DataContract) -> pd.Series:
-    """Each labelled row's key: a 16-hex-digit hash of its disruption id, line id, date and
-    outcome (rows without an outcome or a date are left out)."""
-    label = frame[contract.label]
-    dates = _dates(frame, contract)
-    kept = label.notna() & dates.notna()
-    parts = (
-        frame.loc[kept, contract.id_column].astype(str)
-        + "\x1f"
-        + frame.loc[kept, contract.line_column].astype(str)
-        + "\x1f"
-        + dates[kept]
-        + "\x1f"
-        + label[kept].astype(int).astype(str)
-    )
-    return parts.map(lambda text: hashlib.blake2b(text.encode(), digest_size=8).hexdigest())
+def keyed_records(frame: pd.DataFrame, contract: DataContract) -> pd.DataFrame:
+    """Each labelled row's ``key`` (a 16-hex-digit hash of its disruption id, line id, date and
+    outcome) and ``date`` (rows without an outcome or a date are left out; the index is new)."""
+    dates = _dates(frame, contract).reset_index(drop=True)
+    label = frame[contract.label].reset_index(drop=True)
+    kept = (label.notna() & dates.notna()).to_numpy()
+    ids = frame[contract.id_column].astype(str).to_numpy()[kept]
+    lines = frame[contract.line_column].astype(str).to_numpy()[kept]
+    outcomes = label[kept].astype(int).astype(str).to_numpy()
+    days = dates[kept].to_numpy()
+    keys = [
+        hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).hexdigest()
+        for parts in zip(ids, lines, days, outcomes)
+    ]
+    return pd.DataFrame({"key": keys, "date": days})
 
 
 def sample_of(frame: pd.DataFrame, contract: DataContract, size: int = SAMPLE_SIZE) -> dict:
     """The ``size`` labelled records of ``frame`` whose keys hash lowest, each as ``[key, date]``,
     with how many labelled records there were (what a model's evidence keeps)."""
-    keys = record_keys(frame, contract)
-    dates = _dates(frame, contract)[keys.index]
-    lowest = keys.sort_values(kind="stable").head(size)
-    return {
-        "records": [[key, dates[i]] for i, key in lowest.items()],
-        "labelled_rows": int(len(keys)),
-    }
+    records = keyed_records(frame, contract)
+    lowest = records.sort_values("key", kind="stable").head(size)
+    return {"records": lowest.to_numpy().tolist(), "labelled_rows": len(records)}
 
 
 @dataclass(frozen=True)
@@ -88,11 +83,10 @@ class Held:
 def held_in(sample: dict, frame: pd.DataFrame, contract: DataContract) -> Held:
     """How many of ``sample``'s records dated within ``frame``'s labelled span ``frame`` holds with
     the same disruption id, line, date and outcome."""
-    keys = record_keys(frame, contract)
-    if not len(keys) or not sample.get("records"):
+    records = keyed_records(frame, contract)
+    if records.empty or not sample.get("records"):
         return Held(0, 0)
-    dates = _dates(frame, contract)[keys.index]
-    first, last = dates.min(), dates.max()
+    first, last = records["date"].min(), records["date"].max()
     within = [key for key, date in sample["records"] if first <= date <= last]
-    present = set(keys)
+    present = set(records["key"])
     return Held(sum(key in present for key in within), len(within))
