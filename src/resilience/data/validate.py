@@ -15,7 +15,8 @@
    (NUL, CR, LF, tab, C1), line separators or bidirectional overrides, and are no longer than the
    column's ``max_length`` — such text could break CSV rows, hide itself or smuggle formulas. Ids
    (of disruptions, lines and groups) have no spaces around them: ids are matched exactly, so
-   ``'SYN-D1 '`` beside ``'SYN-D1'`` would be two disruptions to the duplicate check.
+   ``'SYN-D1 '`` beside ``'SYN-D1'`` would be two disruptions to the duplicate check; nor do
+   ids, strings and categories hold an invisible character (``'SYN-L00\u200b1'``) anywhere.
 4. *Rules* (``_label_problems``, ``_pandera_problems``, ``_rule_problems``): labels for training,
    then pandera for nullability, uniqueness, ranges, allowed categories, dates not in the future
    and ``max_column`` bounds (:mod:`.schema_checks`) — run lazily so pandera collects all
