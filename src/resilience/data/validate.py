@@ -20,7 +20,8 @@
 4. *Rules* (``_label_problems``, ``_pandera_problems``, ``_rule_problems``): labels for training,
    then pandera for nullability, uniqueness, ranges, allowed categories, dates not in the future
    and ``max_column`` bounds (:mod:`.schema_checks`) — run lazily so pandera collects all
-   failures — and the config's cross-column rules. Failures become
+   failures — the config's cross-column rules, and the lines recorded with two different values
+   of a ``per_line`` column (:mod:`.line_checks`). Failures become
    :class:`~resilience.errors.Problem` s naming file, column, the first offending rows (1-based,
    header not counted) and what was expected.
 
@@ -40,6 +41,7 @@ from resilience.core.errors import ContractError, Problem
 from resilience.core.weeks import check_week, iso_week
 from resilience.data.contract import DataContract, RuleSpec
 from resilience.data.io import closest_name, printable_name, read_extract
+from resilience.data.line_checks import line_conflicts
 from resilience.data.parse import blank_cells, parse_column
 from resilience.data.problems import row_problem
 from resilience.data.schema_checks import schema_failures
@@ -138,8 +140,10 @@ def validate_frame(
     problems += _label_problems(frame, raw, contract, source, unparsed, require_label)
     problems += _pandera_problems(frame, contract, present, source, raw, unparsed, today)
     broken, rule_warnings = _rule_problems(frame, raw, contract, source)
-    problems += broken
-    warned += rule_warnings
+    refused = frozenset(p.column for p in problems + broken if p.column)
+    conflicts, line_warnings = line_conflicts(frame, raw, contract, source, refused=refused)
+    problems += broken + conflicts
+    warned += rule_warnings + line_warnings
     if problems:
         order = {name: i for i, name in enumerate(contract.column_names)}
         problems.sort(key=lambda p: order.get(p.column, -1))
