@@ -52,7 +52,11 @@ Found = tuple[pd.Series, str, str]
 
 
 def text_problems(
-    raw: pd.DataFrame, contract: DataContract, present: list[str], source: str
+    raw: pd.DataFrame,
+    contract: DataContract,
+    present: list[str],
+    source: str,
+    unparsed: dict[str, pd.Series] | None = None,
 ) -> list[Problem]:
     """Ids, strings, categories and text: no control characters, no bidi overrides, not too long;
     ids without surrounding spaces (categories are stripped; an id is matched exactly); ids,
@@ -60,14 +64,15 @@ def text_problems(
 
     Such values would break CSV rows, hide text, split one id or category into two that look the
     same, or smuggle formulas into the outputs, so they are refused at the door rather than
-    cleaned later.
+    cleaned later. Cells in ``unparsed`` (lists, bytes: already refused) are not read as text.
     """
     problems = []
     for name in present:
         spec = contract.column(name)
         if spec.text_limit is None:
             continue
-        text = raw[name][~blank_cells(raw[name])].astype(str)
+        cells = raw[name][~unparsed[name]] if unparsed and name in unparsed else raw[name]
+        text = cells[~blank_cells(cells)].astype(str)
         control = _control(text)
         found = [
             (control, "control character", f"{spec.expected()} {CONTROL_EXPECTED}"),

@@ -42,7 +42,7 @@ from resilience.core.weeks import check_week, iso_week
 from resilience.data.contract import DataContract, RuleSpec
 from resilience.data.io import closest_name, printable_name, read_extract
 from resilience.data.line_checks import line_conflicts
-from resilience.data.parse import blank_cells, parse_column
+from resilience.data.parse import EARLIEST, blank_cells, early_dates, parse_column
 from resilience.data.problems import row_problem
 from resilience.data.schema_checks import schema_failures
 from resilience.data.text_checks import text_problems
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 # what a cell holding several values arrives as (a Parquet list, struct or map column)
 CONTAINERS = (list, tuple, set, dict, np.ndarray)
+BINARY = (bytes, bytearray, memoryview)  # a Parquet binary column: bytes, not text
 
 
 @dataclass
@@ -136,7 +137,7 @@ def validate_frame(
         raise ContractError(problems)
     present = [c for c in contract.column_names if c in raw.columns]
     frame, unparsed, problems = _typed(raw, contract, present, source)
-    problems += text_problems(raw, contract, present, source)
+    problems += text_problems(raw, contract, present, source, unparsed)
     problems += _label_problems(frame, raw, contract, source, unparsed, require_label)
     problems += _pandera_problems(frame, contract, present, source, raw, unparsed, today)
     broken, rule_warnings = _rule_problems(frame, raw, contract, source)
@@ -232,35 +233,43 @@ def _typed(
     problems = []
     for name in present:
         spec = contract.column(name)
-        column, several = _single_values(raw[name])
+        column, several, binary = _single_values(raw[name])
         typed[name], bad = parse_column(column, spec)
-        if several.any():
-            problems.append(
-                row_problem(
-                    source,
-                    name,
-                    "holds lists or arrays, not single values",
-                    f"one value in each cell: {spec.expected()}",
-                    raw.index[several],
-                    raw[name],
-                )
-            )
-        if bad.any():
-            problems.append(
-                row_problem(source, name, "wrong type", spec.expected(), raw.index[bad], raw[name])
-            )
-        if (bad | several).any():
-            unparsed[name] = bad | several
+        early = bad & early_dates(column) if spec.dtype == "date" else bad & False
+        refusals = [
+            (several, "holds lists or arrays, not single values", "one value in each cell: "),
+            (
+                binary,
+                "holds binary data (bytes), not text",
+                "a value written as text or a number (not bytes): ",
+            ),
+            (
+                early,
+                f"date out of range (before {EARLIEST.date()})",
+                f"a date from {EARLIEST.date()} on: ",
+            ),
+            (bad & ~early, "wrong type", ""),
+        ]
+        problems += [
+            row_problem(source, name, rule, lead + spec.expected(), raw.index[mask], raw[name])
+            for mask, rule, lead in refusals
+            if mask.any()
+        ]
+        if (bad | several | binary).any():
+            unparsed[name] = bad | several | binary
     return pd.DataFrame(typed, index=raw.index), unparsed, problems
 
 
-def _single_values(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """The column with cells holding several values (lists, arrays, mappings) emptied, and where
-    they were: such a cell is refused, never read as the text ``'[1 2]'``."""
+def _single_values(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """The column with cells holding several values (lists, arrays, mappings) or binary data
+    emptied, and where each was: such a cell is refused, never read as the text ``'[1 2]'`` nor
+    decoded as if it were text."""
     if raw.dtype != object or pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty"):
-        return raw, pd.Series(False, index=raw.index)
+        none = pd.Series(False, index=raw.index)
+        return raw, none, none
     several = raw.map(lambda value: isinstance(value, CONTAINERS)).astype(bool)
-    return raw.where(~several, None), several
+    binary = raw.map(lambda value: isinstance(value, BINARY)).astype(bool)
+    return raw.where(~(several | binary), None), several, binary
 
 
 def _label_problems(
