@@ -1,6 +1,7 @@
 """Parquet extracts whose column types are not the contract's, and dates beyond what the toolkit
 can hold: each refused with one problem naming the file, the column, the rows and what was
-expected, never a traceback and never a value silently converted."""
+expected, never a traceback and never a value silently converted. A CSV that is not UTF-8 is
+named where it stops being so, in the file."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from test_validate import TODAY, valid_extract
 
-from resilience.core.errors import ContractError
+from resilience.core.errors import ContractError, ResilienceError
 from resilience.data.contract import load_data_contract
+from resilience.data.io import read_extract
 from resilience.data.validate import load_extract
 
 
@@ -99,3 +101,29 @@ def test_dates_within_range_at_any_resolution_and_zone_still_pass(tmp_path, cont
     )
     typed = load_extract(with_column(tmp_path, "disruption_date", zoned), contract, today=TODAY)
     assert (typed.frame["disruption_date"] == pd.Timestamp("2023-01-05")).all()
+
+
+# -- text that is not UTF-8 ------------------------------------------------------------------------
+
+
+def test_a_latin1_byte_deep_in_a_file_is_named_where_it_is(tmp_path):
+    """pandas reports the byte's place in its own buffer (byte 4115 of a 10 MB file's last row):
+    the message names the file's byte and line instead."""
+    path = tmp_path / "latin1.csv"
+    body = "a,b\n" + "1,2\n" * 400_000 + "Caf\u00e9,3\n"
+    path.write_bytes(body.encode("latin-1"))
+    with pytest.raises(ResilienceError) as caught:
+        read_extract(path)
+    assert str(caught.value) == (
+        f"{path}: not valid UTF-8 text (byte 1,600,007, 0xe9, on line 400,002 of the file: "
+        "Latin-1 or Windows-1252 text?); save the extract as UTF-8 CSV"
+    )
+
+
+def test_a_utf16_file_is_named_as_utf16(tmp_path):
+    path = tmp_path / "utf16.csv"
+    valid_extract().to_csv(path, index=False, encoding="utf-16")
+    with pytest.raises(
+        ResilienceError, match="UTF-16 text .* not UTF-8; save the extract as UTF-8"
+    ):
+        read_extract(path)
