@@ -46,7 +46,7 @@ def valid_extract(n: int = 20) -> pd.DataFrame:
     """A valid default-schema training extract (values as text): 10 lines, 2023 dates, 13/20 labels true."""
     rows = []
     for i in range(n):
-        hub = HUBS[i % len(HUBS)]
+        hub = HUBS[i // 2 % len(HUBS)]  # one hub, type and area per line (two rows each)
         closure = CLOSURES[i % 3]
         runners = i % 5 + 1
         rows.append(
@@ -55,7 +55,7 @@ def valid_extract(n: int = 20) -> pd.DataFrame:
                 "line_id": f"SYN-L{i // 2:04d}",
                 "ocg_id": f"SYN-G{i % 4:05d}" if i % 3 == 0 else "",  # empty: not linked to a group
                 "disruption_date": f"2023-{i % 12 + 1:02d}-{i % 28 + 1:02d}",
-                "policing_area": ["Northmoor", "Eastvale", "Westbrook"][i % 3],
+                "policing_area": ["Northmoor", "Eastvale", "Westbrook"][i // 2 % 3],
                 "line_type": "home_grown" if hub == "local" else "imported",
                 "origin_hub": hub,
                 "line_age_weeks": str(i * 3),

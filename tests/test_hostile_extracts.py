@@ -16,7 +16,7 @@ from test_hostile_input import model_ref, tiny_model, week_extract
 from test_validate import TODAY, valid_extract
 
 from resilience.core.errors import ContractError
-from resilience.data.contract import load_data_contract
+from resilience.data.contract import DataContract, load_data_contract
 from resilience.data.contract_specs import ColumnSpec
 from resilience.data.io import iter_extract, read_extract
 from resilience.data.parse import FALSE_WORDS, TRUE_WORDS
@@ -188,6 +188,66 @@ def test_spaces_inside_an_id_and_around_a_category_still_pass(contract):
     typed = validate_frame(frame, contract, today=TODAY).frame
     assert typed.loc[0, "disruption_id"] == "SYN D 00000"
     assert typed.loc[1, "policing_area"] == "Eastvale"
+
+
+# -- 3b. ids and categories holding an invisible character --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "named"),
+    [
+        ("line_id", "SYN-L00\u200b01", "U+200B ZERO WIDTH SPACE"),
+        ("disruption_id", "SYN-D\ufeff00005", "U+FEFF ZERO WIDTH NO-BREAK SPACE"),
+        ("disruption_id", "SYN-D\u00ad00005", "U+00AD SOFT HYPHEN"),
+        ("ocg_id", "SYN-G0000\u20601", "U+2060 WORD JOINER"),
+        ("line_id", "SYN-L0002\u200d", "U+200D ZERO WIDTH JOINER"),
+        ("line_id", "SYN-L\u31640002", "U+3164 HANGUL FILLER"),
+        ("policing_area", "Eastvale\u200b", "U+200B ZERO WIDTH SPACE"),
+    ],
+)
+def test_an_invisible_character_in_an_id_or_category_is_refused(
+    tmp_path, contract, column, value, named
+):
+    frame = valid_extract()
+    frame.loc[5, column] = value
+    path = tmp_path / "invisible.csv"
+    frame.to_csv(path, index=False)
+    err = refused(path, contract)
+    expected = f"{contract.column(column).expected()} without invisible characters"
+    assert_one_line_naming(err, path, column, 6, expected)
+    assert f"invisible character {named} in the " in str(err.problems[0])
+    assert err.problems[0].values == (value,)
+
+
+def test_a_duplicate_id_hidden_by_a_zero_width_space_is_caught(tmp_path, contract):
+    frame = valid_extract()
+    frame.loc[5, "disruption_id"] = "SYN-D\u200b00004"  # looks like row 5's SYN-D00004
+    frame.loc[7, "disruption_id"] = "SYN-D0000\u200c6"
+    path = tmp_path / "ids.parquet"
+    frame.to_parquet(path, index=False)
+    (problem,) = refused(path, contract).problems
+    assert problem.rows == (6, 8) and problem.count == 2
+    assert "U+200B ZERO WIDTH SPACE, U+200C ZERO WIDTH NON-JOINER" in problem.rule
+
+
+def test_a_control_character_is_not_also_named_invisible(contract):
+    """A bidi override is a control character (and category Cf): one problem, not two."""
+    frame = valid_extract()
+    frame.loc[2, "line_id"] = "SYN-L\u202e0001"
+    with pytest.raises(ContractError) as caught:
+        validate_frame(frame, contract, today=TODAY)
+    assert [p.rule for p in caught.value.problems] == ["control character"]
+
+
+def test_free_text_may_hold_joiners_and_soft_hyphens():
+    """An emoji sequence or a hyphenation point is text, not a hidden id: free text keeps them."""
+    config = load_data_contract("default").to_dict()
+    config["columns"]["notes"] = {"dtype": "text", "role": "context", "nullable": True}
+    contract = DataContract.from_dict(config)
+    frame = valid_extract().assign(notes="")
+    frame.loc[0, "notes"] = "seen at the flat \U0001f468\u200d\U0001f467 with a pass\u00adword"
+    typed = validate_frame(frame, contract, today=TODAY).frame
+    assert typed.loc[0, "notes"] == frame.loc[0, "notes"]
 
 
 # -- 4. a header-only extract given to scoring -----------------------------------------------------

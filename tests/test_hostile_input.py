@@ -26,6 +26,7 @@ from resilience.core.errors import ContractError, ResilienceError
 from resilience.core.week_files import lock_file
 from resilience.data.contract import load_data_contract
 from resilience.data.csv_safety import csv_safe
+from resilience.data.text_checks import invisible
 from resilience.data.validate import check_week_holds, validate_frame
 from resilience.learn.models import PersistenceModel
 from resilience.weekly.score import ModelRef, score_week
@@ -45,13 +46,15 @@ def starts_a_formula(cell: str) -> bool:
 
 def refused_at_the_door(value: str, is_id: bool = False) -> bool:
     """What the contract refuses in an id: blank, control characters, bidi overrides, > 256 chars,
-    spaces around it (a category's are stripped: ``is_id`` False)."""
+    spaces around it (a category's are stripped: ``is_id`` False), an invisible character anywhere
+    (a format character, category Cf, or another default-ignorable one)."""
     return (
         not value.strip()
         or (is_id and value != value.strip())
         or len(value) > 256
         or re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]", value)
         is not None
+        or any(invisible(ch) for ch in value)
     )
 
 
@@ -147,7 +150,8 @@ def test_line_breaks_inside_a_cell_never_reach_the_csv():
 
 # Leads and tails a spreadsheet or a line-based reader might trip on; the first group passes the
 # contract (so the text must come back exactly, made inert) except that an id may not start with a
-# space (ids are matched exactly), the second is refused at the door.
+# space (ids are matched exactly) and no id or category may hold an invisible character (a
+# zero-width space, a byte-order mark), the second is refused at the door.
 CLEAN_LEADS = ["", " ", "\u00a0", "\u3000", "\u200b", "\ufeff", "\u2009"]
 CONTROL_LEADS = ["\t", "\r", "\n", "\u202e", "\x00", "\x85", "\u2028", "\u2066"]
 STARTS = [

@@ -89,7 +89,7 @@ def valid_extract(n: int = 20) -> pd.DataFrame:
     every hub, every category, both boolean values, and empty ``weeks_since_last_disruption``."""
     rows = []
     for i in range(n):
-        hub = HUBS[i % len(HUBS)]
+        hub = HUBS[i // 2 % len(HUBS)]  # one hub, type and area per line (two rows each)
         closure = CLOSURES[i % len(CLOSURES)]
         runners = i % 5 + 1
         rows.append(
@@ -98,7 +98,7 @@ def valid_extract(n: int = 20) -> pd.DataFrame:
                 "line_id": f"SYN-L{i // 2:04d}",
                 "ocg_id": f"SYN-G{i % 4:05d}" if i % 3 == 0 else "",  # only lines linked to a group
                 "disruption_date": f"2023-{i % 12 + 1:02d}-{i % 28 + 1:02d}",
-                "policing_area": AREAS[i % len(AREAS)],
+                "policing_area": AREAS[i // 2 % len(AREAS)],
                 "line_type": "home_grown" if hub == "local" else "imported",
                 "origin_hub": hub,
                 "line_age_weeks": str(i * 3),
@@ -400,6 +400,8 @@ def test_duplicate_disruption_id_names_both_rows(tmp_path, contract):
 def test_repeated_line_id_is_allowed(contract):
     frame = valid_extract()
     frame["line_id"] = "SYN-L0001"
+    for column in ("line_type", "origin_hub", "policing_area"):  # one line: one of each
+        frame[column] = frame.loc[0, column]
     assert validate_frame(frame, contract, today=TODAY).frame["line_id"].nunique() == 1
 
 
@@ -499,14 +501,15 @@ def test_far_future_date_is_reported_as_in_the_future(tmp_path, contract):
     ("row", "column", "value"),
     [
         (0, "origin_hub", "local"),  # imported line from the "local" hub
-        (5, "line_type", "imported"),  # row 5 is local: imported + local
-        (5, "origin_hub", "london"),
+        (10, "line_type", "imported"),  # row 10 is local: imported + local
+        (10, "origin_hub", "london"),
     ],  # home-grown line from london
 )
 def test_local_exactly_when_home_grown(tmp_path, contract, row, column, value):
     frame = valid_extract()
-    assert frame.loc[5, "origin_hub"] == "local" and frame.loc[0, "origin_hub"] == "london"
+    assert frame.loc[10, "origin_hub"] == "local" and frame.loc[0, "origin_hub"] == "london"
     frame.loc[row, column] = value
+    frame.loc[row, "line_id"] = "SYN-L9999"  # a line of one row: no other record contradicts it
     err, source = fail(tmp_path, frame, contract)
     p = only_problem(err)
     assert p.column == "origin_hub"

@@ -52,6 +52,7 @@ from resilience.data.contract_specs import (
     RuleSpec,
     columns_from,
     concepts_from,
+    per_line_refusal,
     plain_config,
     rules_from,
     same_as_default,
@@ -326,6 +327,8 @@ class DataContract:
                 raise ConfigError(f"{here}: {key} must be true or false, not {getattr(c, key)!r}")
         if c.describes is not None and c.describes not in DESCRIBES:
             raise ConfigError(f"{here}: describes '{c.describes}' is not one of {DESCRIBES}")
+        if reason := per_line_refusal(c):
+            raise ConfigError(f"{here}: {reason}")
         if c.max_length is not None:
             if c.dtype not in DEFAULT_MAX_LENGTH:
                 raise ConfigError(
@@ -405,6 +408,11 @@ class DataContract:
     def derived_columns(self) -> tuple[str, ...]:
         """Columns the toolkit derives (an extract need not carry them)."""
         return tuple(c.name for c in self.columns if c.derived is not None)
+
+    @property
+    def per_line_columns(self) -> tuple[str, ...]:
+        """Columns holding one value for every disruption of a line (``per_line``)."""
+        return tuple(c.name for c in self.columns if c.per_line is not None)
 
     @property
     def group_column(self) -> str | None:

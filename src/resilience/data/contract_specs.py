@@ -65,6 +65,8 @@ class ColumnSpec:
     summarises: tuple[str, ...] | None = None
     # a category tactic: the level that means the tactic was not given (its review is "any other level against it")
     untreated: str | None = None
+    # one value for every disruption of a line (error | warning: what a line recorded with two is)
+    per_line: str | None = None
 
     @property
     def is_categorical(self) -> bool:
@@ -164,7 +166,17 @@ def columns_from(raw: Any, where: str) -> tuple[ColumnSpec, ...]:
 # (`untreated: 0` is the level "0", `untreated: no` the level "False", as `allowed` reads them); the
 # contract checks each against its vocabulary or the columns it names
 TEXT_KEYS = frozenset(
-    {"dtype", "role", "label_text", "concept", "max_column", "describes", "derived", "untreated"}
+    {
+        "dtype",
+        "role",
+        "label_text",
+        "concept",
+        "max_column",
+        "describes",
+        "derived",
+        "untreated",
+        "per_line",
+    }
 )
 REQUIRED_KEYS = ("dtype", "role")
 NOT_EMPTY = frozenset({"dtype", "role", "label_text"})  # the others may be null: not set
@@ -217,6 +229,29 @@ def rules_from(raw: Any, where: str) -> tuple[RuleSpec, ...]:
             )
         rules.append(RuleSpec(**dict(r)))
     return tuple(rules)
+
+
+PER_LINE = ("error", "warning")
+
+
+def per_line_refusal(column: ColumnSpec) -> str | None:
+    """Why ``column`` cannot be ``per_line`` (None: it can, or does not ask to be). A per-line
+    column holds one value for every disruption of a line (its type, where it is run from): it
+    describes the line, so neither the row's id, line, date or label nor a fact about the
+    disruption can be one."""
+    if column.per_line is None:
+        return None
+    if column.per_line not in PER_LINE:
+        return (
+            f"per_line must be 'error' (a line recorded with two different values is refused) or "
+            f"'warning' (reported and kept), not {column.per_line!r}"
+        )
+    if column.role in SINGLE_ROLES or column.describes == "disruption":
+        return (
+            "per_line marks a fact about the line, the same for all its disruptions; this column "
+            f"(role '{column.role}', describes '{column.describes}') changes from row to row"
+        )
+    return None
 
 
 def whole_number(value: Any, key: str, where: str) -> int:

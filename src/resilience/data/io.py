@@ -6,6 +6,7 @@ which row held what; typing happens in :mod:`resilience.data.validate`.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import hashlib
@@ -175,9 +176,7 @@ def _read_csv(path: Path, **kwargs) -> pd.DataFrame | Iterator[pd.DataFrame]:
             **kwargs,
         )
     except UnicodeDecodeError as exc:
-        raise ResilienceError(
-            f"{path}: not valid UTF-8 text (byte {exc.start}); save the extract as UTF-8 CSV"
-        ) from exc
+        raise ResilienceError(_not_utf8(path)) from exc
     except pd.errors.EmptyDataError as exc:
         raise ContractError(
             [
@@ -188,6 +187,32 @@ def _read_csv(path: Path, **kwargs) -> pd.DataFrame | Iterator[pd.DataFrame]:
         ) from exc
     except (pd.errors.ParserError, csv.Error, ValueError) as exc:
         raise ResilienceError(f"{path}: cannot be read as CSV: {exc}") from exc
+
+
+def _not_utf8(path: Path) -> str:
+    """Where a file that is not UTF-8 stops being so: its byte and line, found by reading the file
+    itself (the decoder's position inside pandas' buffer is not the file's), or that it is UTF-16."""
+    advice = "save the extract as UTF-8 CSV"
+    with open(path, "rb") as handle:
+        if handle.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            return f"{path}: UTF-16 text (it starts with a UTF-16 byte-order mark), not UTF-8; {advice}"
+        handle.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        offset = lines = 0
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            pending = len(decoder.getstate()[0])  # bytes of a character begun in the last block
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                at = max(exc.start - pending, 0)
+                line = lines + block[:at].count(b"\n") + 1
+                return (
+                    f"{path}: not valid UTF-8 text (byte {offset + at:,}, 0x{block[at]:02x}, on "
+                    f"line {line:,} of the file: Latin-1 or Windows-1252 text?); {advice}"
+                )
+            offset += len(block)
+            lines += block.count(b"\n")
+    return f"{path}: not valid UTF-8 text; {advice}"
 
 
 def read_extract(path: str | Path) -> pd.DataFrame:

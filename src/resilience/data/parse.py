@@ -16,6 +16,8 @@ ISO_DATE = re.compile(
     r"\d{4}-\d{2}-\d{2}([T ]([01]\d|2[0-3]):[0-5]\d(:([0-5]\d|60)(\.\d{1,9})?)?"
     r"(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?)?"
 )
+# the first whole day pandas can hold (its nanosecond timestamps start on 1677-09-21 at 00:12)
+EARLIEST = pd.Timestamp.min.ceil("D")
 TRUE_WORDS = {"true", "1", "1.0", "yes", "t", "y"}
 FALSE_WORDS = {"false", "0", "0.0", "no", "f", "n"}
 
@@ -46,7 +48,10 @@ def _text(raw: pd.Series, spec: ColumnSpec, blank: pd.Series) -> tuple[pd.Series
 
 
 def _number(raw: pd.Series, spec: ColumnSpec, blank: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Whole and decimal numbers: text parsed, infinities and fractions of a whole number refused."""
+    """Whole and decimal numbers: text parsed, infinities and fractions of a whole number refused;
+    a column of dates or durations (Parquet) is no number, never its count of microseconds."""
+    if pd.api.types.is_datetime64_any_dtype(raw) or pd.api.types.is_timedelta64_dtype(raw):
+        return pd.Series(np.nan, index=raw.index), raw.notna()
     if pd.api.types.is_bool_dtype(raw):
         numbers = raw.astype(float)
     else:
@@ -88,8 +93,15 @@ def _date(raw: pd.Series, spec: ColumnSpec, blank: pd.Series) -> tuple[pd.Series
     """Dates written YYYY-MM-DD, alone or with a time (:data:`ISO_DATE`; the time is ignored, so
     time zones never move a day)."""
     if pd.api.types.is_datetime64_any_dtype(raw):
-        dates = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) is not None else raw
-        return dates.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=raw.index)
+        # a Parquet date may lie outside pandas' range (1677-09-22 to 2262-04-11): after it is a
+        # date in the future, as in text; before it is refused (validate: early_dates)
+        dates = (
+            raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) is not None else raw
+        ).dt.normalize()
+        early = (dates < EARLIEST).fillna(False).astype(bool)
+        beyond = (dates > pd.Timestamp.max).fillna(False).astype(bool)
+        dates = dates.where(~beyond, pd.Timestamp.max.normalize()).where(~early)
+        return dates.astype("datetime64[ns]"), early
     text = raw.astype(str).str.strip().where(~blank, None)
     # the calendar day as written (YYYY-MM-DD...), so time zones never move a date
     day = text.str.slice(0, 10)
@@ -102,6 +114,17 @@ def _date(raw: pd.Series, spec: ColumnSpec, blank: pd.Series) -> tuple[pd.Series
     dates = dates.where(~beyond, pd.Timestamp.max.normalize())
     bad &= ~beyond
     return dates.astype("datetime64[ns]"), bad
+
+
+def early_dates(raw: pd.Series) -> pd.Series:
+    """Where a date is well written but before :data:`EARLIEST`, the first day the toolkit can
+    hold: a date out of range, not a wrong type."""
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        dates = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) is not None else raw
+        return (dates < EARLIEST).fillna(False).astype(bool)
+    text = raw.astype(str).str.strip()
+    looks_iso = text.str.fullmatch(ISO_DATE, na=False).astype(bool)
+    return looks_iso & (text.str.slice(0, 10) < EARLIEST.strftime("%Y-%m-%d"))
 
 
 _PARSERS = {

@@ -11,15 +11,17 @@
    parse ("abc" in an int column, "2024-13-45" or "2024-10-05 garbage" as a date) is a wrong-type
    problem for that row, and a cell holding a list, array or mapping (a Parquet list column) is
    refused as not a single value.
-3. *Text* (``_text_problems``): ids, strings, categories and free text hold no control characters
+3. *Text* (:func:`.text_checks.text_problems`): ids, strings, categories and free text hold no control characters
    (NUL, CR, LF, tab, C1), line separators or bidirectional overrides, and are no longer than the
    column's ``max_length`` — such text could break CSV rows, hide itself or smuggle formulas. Ids
    (of disruptions, lines and groups) have no spaces around them: ids are matched exactly, so
-   ``'SYN-D1 '`` beside ``'SYN-D1'`` would be two disruptions to the duplicate check.
+   ``'SYN-D1 '`` beside ``'SYN-D1'`` would be two disruptions to the duplicate check; nor do
+   ids, strings and categories hold an invisible character (``'SYN-L00\u200b1'``) anywhere.
 4. *Rules* (``_label_problems``, ``_pandera_problems``, ``_rule_problems``): labels for training,
    then pandera for nullability, uniqueness, ranges, allowed categories, dates not in the future
    and ``max_column`` bounds (:mod:`.schema_checks`) — run lazily so pandera collects all
-   failures — and the config's cross-column rules. Failures become
+   failures — the config's cross-column rules, and the lines recorded with two different values
+   of a ``per_line`` column (:mod:`.line_checks`). Failures become
    :class:`~resilience.errors.Problem` s naming file, column, the first offending rows (1-based,
    header not counted) and what was expected.
 
@@ -29,7 +31,6 @@ Nothing is written anywhere: the caller gets a typed frame or a :class:`Contract
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,24 +41,17 @@ from resilience.core.errors import ContractError, Problem
 from resilience.core.weeks import check_week, iso_week
 from resilience.data.contract import DataContract, RuleSpec
 from resilience.data.io import closest_name, printable_name, read_extract
-from resilience.data.parse import blank_cells, is_missing, parse_column
+from resilience.data.line_checks import line_conflicts
+from resilience.data.parse import EARLIEST, blank_cells, early_dates, parse_column
+from resilience.data.problems import row_problem
 from resilience.data.schema_checks import schema_failures
+from resilience.data.text_checks import text_problems
 
 log = logging.getLogger(__name__)
 
-MAX_ROWS_SHOWN = 5
-# C0 and C1 control characters (NUL, tab, CR, LF, ESC, DEL...), the Unicode line and paragraph
-# separators, and the bidirectional embeddings, overrides and isolates that make text display in a
-# different order from how it is stored.
-CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-_CONTROL = re.compile(CONTROL_CHARACTERS)
-CONTROL_EXPECTED = (
-    "without control characters (NUL, CR, LF, tab or other C0/C1 codes, line or paragraph "
-    "separators) or bidirectional overrides (U+202A-U+202E, U+2066-U+2069)"
-)
-ID_ROLES = ("id", "line_id", "group")
 # what a cell holding several values arrives as (a Parquet list, struct or map column)
 CONTAINERS = (list, tuple, set, dict, np.ndarray)
+BINARY = (bytes, bytearray, memoryview)  # a Parquet binary column: bytes, not text
 
 
 @dataclass
@@ -71,28 +65,6 @@ class ValidatedExtract:
     @property
     def has_label(self) -> bool:
         return bool(self.frame.attrs.get("has_label", False))
-
-
-def _problem(
-    source: str,
-    column: str | None,
-    rule: str,
-    expected: str,
-    index: pd.Index,
-    values: pd.Series | None = None,
-    severity: str = "error",
-) -> Problem:
-    index = pd.Index(index).unique()
-    shown = index[:MAX_ROWS_SHOWN]
-    vals = tuple("" if values is None else _show(values.loc[i]) for i in shown)
-    return Problem(
-        source, column, rule, expected, tuple(int(i) + 1 for i in shown), vals, len(index), severity
-    )
-
-
-def _show(value: object) -> str:
-    text = "" if is_missing(value) else str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _rule_mask(frame: pd.DataFrame, rule: RuleSpec) -> pd.Series:
@@ -122,7 +94,7 @@ def _pandera_problems(
     """The schema checks' failures (:mod:`.schema_checks`) as problems naming the offending values
     as the file has them."""
     return [
-        _problem(
+        row_problem(
             source,
             failure.column,
             failure.rule,
@@ -165,12 +137,14 @@ def validate_frame(
         raise ContractError(problems)
     present = [c for c in contract.column_names if c in raw.columns]
     frame, unparsed, problems = _typed(raw, contract, present, source)
-    problems += _text_problems(raw, contract, present, source)
+    problems += text_problems(raw, contract, present, source, unparsed)
     problems += _label_problems(frame, raw, contract, source, unparsed, require_label)
     problems += _pandera_problems(frame, contract, present, source, raw, unparsed, today)
     broken, rule_warnings = _rule_problems(frame, raw, contract, source)
-    problems += broken
-    warned += rule_warnings
+    refused = frozenset(p.column for p in problems + broken if p.column)
+    conflicts, line_warnings = line_conflicts(frame, raw, contract, source, refused=refused)
+    problems += broken + conflicts
+    warned += rule_warnings + line_warnings
     if problems:
         order = {name: i for i, name in enumerate(contract.column_names)}
         problems.sort(key=lambda p: order.get(p.column, -1))
@@ -259,93 +233,43 @@ def _typed(
     problems = []
     for name in present:
         spec = contract.column(name)
-        column, several = _single_values(raw[name])
+        column, several, binary = _single_values(raw[name])
         typed[name], bad = parse_column(column, spec)
-        if several.any():
-            problems.append(
-                _problem(
-                    source,
-                    name,
-                    "holds lists or arrays, not single values",
-                    f"one value in each cell: {spec.expected()}",
-                    raw.index[several],
-                    raw[name],
-                )
-            )
-        if bad.any():
-            problems.append(
-                _problem(source, name, "wrong type", spec.expected(), raw.index[bad], raw[name])
-            )
-        if (bad | several).any():
-            unparsed[name] = bad | several
+        early = bad & early_dates(column) if spec.dtype == "date" else bad & False
+        refusals = [
+            (several, "holds lists or arrays, not single values", "one value in each cell: "),
+            (
+                binary,
+                "holds binary data (bytes), not text",
+                "a value written as text or a number (not bytes): ",
+            ),
+            (
+                early,
+                f"date out of range (before {EARLIEST.date()})",
+                f"a date from {EARLIEST.date()} on: ",
+            ),
+            (bad & ~early, "wrong type", ""),
+        ]
+        problems += [
+            row_problem(source, name, rule, lead + spec.expected(), raw.index[mask], raw[name])
+            for mask, rule, lead in refusals
+            if mask.any()
+        ]
+        if (bad | several | binary).any():
+            unparsed[name] = bad | several | binary
     return pd.DataFrame(typed, index=raw.index), unparsed, problems
 
 
-def _single_values(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """The column with cells holding several values (lists, arrays, mappings) emptied, and where
-    they were: such a cell is refused, never read as the text ``'[1 2]'``."""
+def _single_values(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """The column with cells holding several values (lists, arrays, mappings) or binary data
+    emptied, and where each was: such a cell is refused, never read as the text ``'[1 2]'`` nor
+    decoded as if it were text."""
     if raw.dtype != object or pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty"):
-        return raw, pd.Series(False, index=raw.index)
+        none = pd.Series(False, index=raw.index)
+        return raw, none, none
     several = raw.map(lambda value: isinstance(value, CONTAINERS)).astype(bool)
-    return raw.where(~several, None), several
-
-
-def _text_problems(
-    raw: pd.DataFrame, contract: DataContract, present: list[str], source: str
-) -> list[Problem]:
-    """Ids, strings, categories and text: no control characters, no bidi overrides, not too long;
-    ids without surrounding spaces (categories are stripped; an id is matched exactly).
-
-    Such values would break CSV rows, hide text or smuggle formulas into the outputs, so they are
-    refused at the door rather than cleaned later.
-    """
-    problems = []
-    for name in present:
-        spec = contract.column(name)
-        if spec.text_limit is None:
-            continue
-        text = raw[name][~blank_cells(raw[name])].astype(str)
-        values = text.tolist()
-        control = pd.Series(False, index=text.index)
-        # fast path: one search over the joined column; only a hit looks row by row
-        if _CONTROL.search("".join(values)):
-            control = text.str.contains(CONTROL_CHARACTERS, regex=True)
-            problems.append(
-                _problem(
-                    source,
-                    name,
-                    "control character",
-                    f"{spec.expected()} {CONTROL_EXPECTED}",
-                    text.index[control.to_numpy()],
-                    raw[name],
-                )
-            )
-        # ids only (categories are stripped); a tab at an end is already a control character
-        if spec.role in ID_ROLES and (spaced := text.ne(text.str.strip()) & ~control).any():
-            problems.append(
-                _problem(
-                    source,
-                    name,
-                    "id with spaces at the start or end",
-                    "an id without surrounding spaces (ids are matched exactly: 'SYN-D1 ' and "
-                    "'SYN-D1' would be two different ids)",
-                    text.index[spaced.to_numpy()],
-                    raw[name],
-                )
-            )
-        if values and max(map(len, values)) > spec.text_limit:
-            long = text.str.len() > spec.text_limit
-            problems.append(
-                _problem(
-                    source,
-                    name,
-                    "value too long",
-                    f"at most {spec.text_limit:,} characters",
-                    text.index[long.to_numpy()],
-                    raw[name],
-                )
-            )
-    return problems
+    binary = raw.map(lambda value: isinstance(value, BINARY)).astype(bool)
+    return raw.where(~(several | binary), None), several, binary
 
 
 def _label_problems(
@@ -364,7 +288,7 @@ def _label_problems(
     if not missing.any():
         return []
     return [
-        _problem(
+        row_problem(
             source,
             label,
             "label missing",
@@ -385,7 +309,7 @@ def _rule_problems(
             broken = _rule_mask(frame, rule)
             if broken.any():
                 relation = "exactly when" if rule.kind == "iff" else "requires"
-                found = _problem(
+                found = row_problem(
                     source,
                     rule.column,
                     f"breaks rule '{rule.name}'",

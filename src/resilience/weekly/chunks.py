@@ -35,6 +35,7 @@ from resilience.core.yardstick import BAND_NAMES, percent
 from resilience.data.contract import DataContract
 from resilience.data.csv_safety import append_csv
 from resilience.data.io import atomic_path, iter_extract, write_text_atomic
+from resilience.data.line_checks import LineRecords, conflicts_across_chunks
 from resilience.data.record_age import with_record_age
 from resilience.data.validate import validate_frame
 from resilience.explain import REASON_COLUMNS, explain
@@ -89,6 +90,7 @@ class _Tally:
     last_date: pd.Timestamp | None = None
     rows: int = 0
     seconds: dict = field(default_factory=lambda: {"validate": 0.0, "score_and_explain": 0.0})
+    lines: LineRecords | None = None  # each line's per_line values, chunk by chunk (hashes)
 
     def count(self, frame: pd.DataFrame, out: pd.DataFrame, scored, components) -> None:
         self.probabilities.append(scored.probability)
@@ -189,6 +191,7 @@ def _validated_chunk(
         tally.rows += len(chunk)
         return None
     tally.warnings += [str(w) for w in extract.warnings if str(w) not in tally.warnings]
+    tally.lines.add(extract.frame)
     tally.seconds["validate"] += time.perf_counter() - start
     return extract.frame
 
@@ -223,6 +226,7 @@ def score_chunks(
     record's age is counted to it when the contract derives one."""
     contract: DataContract = model.contract
     tally = _Tally(contract, DriftAccumulator(reference, drift_config), protect_columns(contract))
+    tally.lines = LineRecords(contract)
     parts = folder / "parts"
     parts.mkdir()
     explanation_writer = None
@@ -260,6 +264,10 @@ def _refuse_problems(tally: _Tally, source: str, id_column: str) -> None:
             Problem(source, None, "the extract has no rows", "at least one data row")
         )
     tally.problems += _duplicate_problems(tally.id_hashes, source, id_column)
+    # a line holding one value in one chunk and another in the next (each chunk checked its own)
+    errors, warned = conflicts_across_chunks(source, tally.lines)
+    tally.problems += errors
+    tally.warnings += [str(w) for w in warned]
     if tally.problems:
         raise ContractError(tally.problems)
 
