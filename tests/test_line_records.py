@@ -1,7 +1,8 @@
 """Contradictory records of one line in one extract (``per_line`` in the data config): a line
-recorded with two line types or two origin hubs is refused, one seen in two policing areas is
-reported and kept; each message names the file, the column, the line, its values and the rows.
-Streamed scoring catches a line whose rows disagree across chunks as well."""
+recorded with two values of a column set to ``error`` (a force's choice; here its line type and
+origin hub) is refused, one set to ``warning`` (the default config's, such as two policing areas)
+is reported and kept; each message names the file, the column, the line, its values and the
+rows. Streamed scoring catches a line whose rows disagree across chunks as well."""
 
 from __future__ import annotations
 
@@ -23,8 +24,17 @@ def contract():
 
 
 @pytest.fixture(scope="module")
-def model(contract):
-    return tiny_model(contract)
+def strict(contract):
+    """The default contract with a line's type and origin hub refused when they change."""
+    config = contract.to_dict()
+    for name in ("line_type", "origin_hub"):
+        config["columns"][name]["per_line"] = "error"
+    return DataContract.from_dict(config)
+
+
+@pytest.fixture(scope="module")
+def model(strict):
+    return tiny_model(strict)
 
 
 def refused(path, contract) -> ContractError:
@@ -37,17 +47,21 @@ def test_the_default_config_declares_which_columns_describe_the_line(contract):
     assert {name: contract.column(name).per_line for name in contract.per_line_columns} == {
         "ocg_id": "warning",
         "policing_area": "warning",
-        "line_type": "error",
-        "origin_hub": "error",
+        "line_type": "warning",
+        "origin_hub": "warning",
     }
+    frame = valid_extract()  # so two line types of one line are reported, the extract kept
+    frame.loc[9, ["line_type", "origin_hub"]] = ["home_grown", "local"]
+    result = validate_frame(frame, contract, source="types.csv", today=TODAY)
+    assert [w.column for w in result.warnings] == ["line_type", "origin_hub"]
 
 
-def test_a_line_recorded_with_two_line_types_is_refused(tmp_path, contract):
+def test_a_line_recorded_with_two_line_types_is_refused(tmp_path, strict):
     frame = valid_extract()  # rows 9 and 10 are line SYN-L0004 (other_hub, imported)
     frame.loc[9, ["line_type", "origin_hub"]] = ["home_grown", "local"]
     path = tmp_path / "two_types.csv"
     frame.to_csv(path, index=False)
-    err = refused(path, contract)
+    err = refused(path, strict)
     lines = [str(p) for p in err.problems]
     assert [p.column for p in err.problems] == ["line_type", "origin_hub"], lines
     assert lines[0] == (
@@ -59,7 +73,7 @@ def test_a_line_recorded_with_two_line_types_is_refused(tmp_path, contract):
     assert "line 'SYN-L0004' is recorded with 2 different values ('other_hub', 'local')" in lines[1]
 
 
-def test_every_line_in_conflict_is_counted_and_the_first_few_named(tmp_path, contract):
+def test_every_line_in_conflict_is_counted_and_the_first_few_named(tmp_path, strict):
     frame = valid_extract()
     for row in (1, 3, 5, 7, 9):  # the second row of lines 0-4 moves hub (all imported hubs)
         frame.loc[row, "origin_hub"] = (
@@ -67,7 +81,7 @@ def test_every_line_in_conflict_is_counted_and_the_first_few_named(tmp_path, con
         )
     path = tmp_path / "hubs.parquet"
     frame.to_parquet(path, index=False)
-    (problem,) = refused(path, contract).problems
+    (problem,) = refused(path, strict).problems
     assert problem.rule.startswith("line 'SYN-L0000' is recorded with 2 different values")
     assert (
         "; so are 4 other lines: 'SYN-L0001', 'SYN-L0002', 'SYN-L0003' and 1 more" in problem.rule
@@ -96,12 +110,12 @@ def test_empty_values_and_spacing_contradict_nothing(contract):
     assert validate_frame(frame, contract, today=TODAY).warnings == []
 
 
-def test_a_value_already_refused_is_one_problem_not_two(tmp_path, contract):
+def test_a_value_already_refused_is_one_problem_not_two(tmp_path, strict):
     frame = valid_extract()
     frame.loc[9, "origin_hub"] = "Leeds"
     path = tmp_path / "leeds.csv"
     frame.to_csv(path, index=False)
-    assert [p.rule for p in refused(path, contract).problems] == ["unknown category"]
+    assert [p.rule for p in refused(path, strict).problems] == ["unknown category"]
 
 
 def test_conflicting_lines_keeps_the_order_of_first_appearance():
@@ -127,10 +141,10 @@ def test_a_per_line_setting_that_cannot_work_is_refused(contract, setting, colum
     assert f"column '{column}'" in str(caught.value)
 
 
-def test_per_line_travels_with_the_model_contract(contract):
-    again = DataContract.from_dict(contract.to_dict())
+def test_per_line_travels_with_the_model_contract(strict):
+    again = DataContract.from_dict(strict.to_dict())
     assert again.column("line_type").per_line == "error"
-    assert again == contract
+    assert again == strict
 
 
 # -- scoring, chunk by chunk ------------------------------------------------------------------------
