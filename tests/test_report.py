@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from resilience.core.week_files import WeekManifest
+from resilience.core.week_files import DECISION_HEAD, WeekManifest
 from resilience.core.weeks import find_previous_week
 from resilience.core.yardstick import place
 from resilience.data.contract import load_data_contract
@@ -1109,6 +1109,30 @@ def test_decisions_recorded_after_scoring_appear_on_rebuild(tmp_path):
     assert "Joint visit with children's services" in text and "Maintain pressure" not in text
 
 
+def test_a_rebuilt_briefing_prints_the_decision_log_count_and_head(tmp_path):
+    """resilience-report says on the terminal what the briefing prints of the decision log (as
+    resilience-score does after scoring), so the operator can keep the head to verify later."""
+    from conftest import run_command
+
+    root = tmp_path / "weekly"
+    folder = write_fake_week(root / "2026-W47", n_lines=8, seed=6, decisions=True)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    head = "3f9a0c1e2b4d" + "0" * 52
+    manifest[DECISION_HEAD] = {"log_id": "log-1", "records": 1234, "head_hash": head}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    result = run_command(
+        "resilience-report", "week=2026-W47", f"output_root={root}",
+        f"decision_log={tmp_path / 'none.sqlite'}", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (
+        f"decision log when week 2026-W47 was scored: 1,234 decision(s), head {head}; check it "
+        "later with: resilience-decide verify=true head=3f9a0c1e2b4d0000"
+    ) in result.stdout.splitlines()
+    text = visible_text(parse((folder / "report.html").read_text(encoding="utf-8")))
+    assert f"1,234 decision(s) recorded when this week was scored; head hash {head}" in text
+
+
 # -- the real pipeline: generate -> train -> score two consecutive weeks -> report ------------------
 def _with_planted_victim(latest: Path, target: Path) -> pd.DataFrame:
     """The generated latest week, with one line found to exploit more children than any other and
@@ -1227,6 +1251,24 @@ def test_real_pipeline_two_weeks_give_a_bounded_briefing(own_store, tmp_path):
     assert "Joint visit planned" in visible_text(
         parse((folder / "report.html").read_text(encoding="utf-8"))
     )
+    # scored again now the log exists: scoring and a rebuild print the same line, the log's count
+    # and head as the briefing prints them
+    head = decided.stdout.split("head ")[-1].strip()
+    again = run_command(
+        "resilience-score", f"input={root / f'{week2}.parquet'}", f"week={week2}", *common,
+        cwd=root, env=env,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    said = [line for line in again.stdout.splitlines() if line.startswith("decision log")]
+    assert said == [
+        f"decision log when week {week2} was scored: 1 decision(s), head {head}; check it later "
+        f"with: resilience-decide verify=true head={head[:16]}"
+    ]
+    rebuilt = run_command(
+        "resilience-report", f"week={week2}", f"output_root={root / 'weekly'}",
+        f"decision_log={log}", cwd=root, env=env,
+    )  # fmt: skip
+    assert rebuilt.returncode == 0 and said[0] in rebuilt.stdout.splitlines(), rebuilt.stdout
 
     # outcomes known since week1 (the history labels them) appear on week2's board against week1's estimate
     known = run_command(

@@ -336,6 +336,21 @@ def decision_log_head(manifest: Mapping[str, Any]) -> dict | None:
     }
 
 
+def decision_log_line(manifest: Mapping[str, Any]) -> str | None:
+    """The terminal's line for the decision log, the same for a scored week (``resilience-score``)
+    and a rebuilt briefing (``resilience-report``): the record count and head hash the week's
+    briefing prints, and the command that checks them later; None when the week holds no head."""
+    head = decision_log_head(manifest)
+    if head is None:
+        return None
+    week = clean_text(manifest.get("week") or "")
+    return (
+        f"decision log when week {week} was scored: {head['records']} decision(s), "
+        f"head {head['head_hash']}; check it later with: "
+        f"resilience-decide verify=true head={head['head_hash'][:16]}"
+    )
+
+
 def _tolerance_text(tolerance: float | None) -> str:
     if tolerance is None:
         return (
