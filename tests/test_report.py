@@ -1133,6 +1133,47 @@ def test_a_rebuilt_briefing_prints_the_decision_log_count_and_head(tmp_path):
     assert f"1,234 decision(s) recorded when this week was scored; head hash {head}" in text
 
 
+def test_decisions_however_many_and_long_keep_page_one_and_the_page_bound(tmp_path):
+    """Decisions recorded after scoring (two per line of last week, each decision and reason as
+    long as the log takes) cost the PDF at most one page: page 1 still holds who is at risk and
+    that a person decides, the decisions section names the first ``decision_lines`` and says how
+    many more, and beside a line a decision is a few words."""
+    pytest.importorskip("weasyprint", reason="WeasyPrint is not installed")
+    from resilience.governance.decisions import MAX_TEXT
+
+    root = tmp_path / "weekly"
+    previous = write_fake_week(root / "2026-W46", n_lines=30, seed=1, week="2026-W46")
+    current = write_fake_week(root / "2026-W47", n_lines=60, seed=2, first_line=10)
+    _, pdf = build_report(current, previous, decisions=[])
+    before = len(_pdf_pages(pdf))
+    words = ("joint visit with children's services and a closure order " * 40)[:MAX_TEXT]
+    lines = pd.read_parquet(previous / "scores.parquet")["line_id"]
+    many = [
+        {"line_id": line, "decision": words, "reason": words, "by": "duty-inspector",
+         "at": "2026-11-24T09:00:00Z"}
+        for line in lines for _ in range(2)
+    ]  # fmt: skip
+    _, pdf = build_report(current, previous, decisions=many)
+    pages = _pdf_pages(pdf)
+    assert len(pages) <= min(before + 1, 16), (before, len(pages))
+    page_one = " ".join(pages[0].split()).lower()
+    assert "who is at risk" in page_one and "a person decides" in page_one
+    text = visible_text(parse((current / "report.html").read_text(encoding="utf-8")))
+    assert f"{len(many) - 10} more decisions recorded last week are in the decision log" in text
+    assert "the decision log and the line explorer hold it in full" in text
+    assert words not in text and words[:60] in text  # shortened, at a word
+
+
+def test_clipped_text_keeps_its_start_and_says_it_was_cut():
+    from resilience.report.words import clipped
+
+    assert clipped("joint visit", 20) == "joint visit"
+    assert clipped("joint  visit\nnow", 20) == "joint visit now"
+    short = clipped("joint visit with children's services", 20)
+    assert short == "joint visit with\u2026" and len(short) <= 20
+    assert len(clipped("x" * 500, 100)) == 100  # no space: cut inside the word
+
+
 # -- the real pipeline: generate -> train -> score two consecutive weeks -> report ------------------
 def _with_planted_victim(latest: Path, target: Path) -> pd.DataFrame:
     """The generated latest week, with one line found to exploit more children than any other and

@@ -21,6 +21,7 @@ def main(cfg: DictConfig) -> None:
         max_detail_lines=cfg.max_detail_lines,
         protect_lines=cfg.get("protect_lines", ReportSettings.protect_lines),
         board_lines=cfg.get("board_lines", ReportSettings.board_lines),
+        decision_lines=cfg.get("decision_lines", ReportSettings.decision_lines),
         annex_max_rows=cfg.get("annex_max_rows", ReportSettings.annex_max_rows),
     )
     html, pdf, annex = rebuild_report(cfg.output_root, cfg.week, settings, cfg.get("decision_log"))
