@@ -578,6 +578,23 @@ def test_decision_support_notice_and_plain_words(page_html):
         assert "times in 100" in text[max(0, match.start() - 300) : match.start()]
 
 
+def test_page_one_says_how_sure_and_a_fairness_flag_in_plain_words(tmp_path):
+    """Page 1 names a flagged group and which way the estimates were off in words, as the trust
+    section does, never the check's ``column = value``, and says how sure without "calibration"."""
+    folder = write_fake_week(tmp_path / "2026-W47", n_lines=40, seed=3)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    flagged = next(f for f in manifest["model"]["fairness"] if f["flag"] == "under-predicts")
+    manifest["model"]["fairness_flags"] = [f"{flagged['slice']} = {flagged['value']}"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    html = html_for(folder)
+    page_one = visible_text(parse(html.split('<section id="last-week"')[0]))
+    notice = page_one.split("Fairness flag.")[1].split("Who is at risk")[0]
+    assert "lines persisted about" in notice and "than estimated" in notice
+    assert str(flagged["value"]) in notice
+    assert f"{flagged['slice']} =" not in notice and "high or low" not in notice
+    assert "How sure" in page_one and "calibration" not in page_one.lower()
+
+
 def test_headline_counts_every_band_and_slice(weeks):
     current, _ = weeks
     week = load_week(current)

@@ -250,7 +250,9 @@ def report_context(
         ),
         "shortlist": short_lines,
         "shortlist_split": first_page.shortlist_split(short_lines, manifest.extra.get("draws")),
-        "fairness_notice": first_page.fairness_notice(manifest.model or {}),
+        "fairness_notice": first_page.fairness_notice(
+            manifest.model or {}, trusted.get("fairness_flagged") or []
+        ),
         "detail": detail,
         "detail_count": len(detail),
         "protect": lists["protect"],

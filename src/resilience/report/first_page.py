@@ -93,15 +93,17 @@ def shortlist_split(lines: Sequence[Mapping[str, Any]], draws: Mapping[str, Any]
     }
 
 
-def fairness_notice(model: Mapping[str, Any]) -> str:
-    """Page 1's warning when the model scoring the week is flagged by the fairness check."""
-    flags = [clean_text(f) for f in (model.get("fairness_flags") or [])]
-    if not flags:
+def fairness_notice(model: Mapping[str, Any], flagged: Sequence[Mapping[str, Any]] = ()) -> str:
+    """Page 1's warning when the model scoring the week is flagged by the fairness check: which
+    lines and which way, in the trust section's words (``flagged``: its flagged rows), never the
+    check's ``column = value``."""
+    if not model.get("fairness_flags"):
         return ""
+    said = [str(f["sentence"]) for f in flagged if f.get("sentence")]
+    which = f": {'; '.join(said)}" if said else " for some groups of lines"
     return (
-        f"The model scoring this week is flagged by the fairness check for {'; '.join(flags)}: "
-        "its estimates for these lines ran high or low on its test period (see 'How far to trust "
-        "it'). Weigh them with that in mind."
+        f"When it was tested, the model's estimates were clearly off{which}. "
+        "Weigh its estimates for those lines with that in mind."
     )
 
 

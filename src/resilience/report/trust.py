@@ -376,7 +376,7 @@ def how_sure(facts: Mapping[str, Any], trend: Mapping[str, Any] | None = None) -
     if overall.get("calibration_error", "not recorded") != "not recorded":
         parts.append(
             "lines it gave about the same probability persisted at a rate on average "
-            f"{overall['calibration_error']} from it (its calibration error)"
+            f"{overall['calibration_error']} from it"
         )
     text = (
         f"Tested on past disruptions it had not seen, the model {'; '.join(parts)}."
@@ -405,5 +405,5 @@ def how_sure(facts: Mapping[str, Any], trend: Mapping[str, Any] | None = None) -
         n = len(facts["warnings"])
         cautions.append(f"scoring raised {n} warning{'' if n == 1 else 's'}")
     if cautions:
-        text += " Take care: " + "; ".join(cautions) + " (see how far to trust it)."
+        text += " Take care: " + "; ".join(cautions) + " (see how far to trust this briefing)."
     return text
