@@ -595,6 +595,22 @@ def test_page_one_says_how_sure_and_a_fairness_flag_in_plain_words(tmp_path):
     assert "How sure" in page_one and "calibration" not in page_one.lower()
 
 
+def test_how_sure_the_shortlist_is_said_without_draws():
+    from resilience.report.first_page import shortlist_split
+
+    lines = [{"line_id": f"L{i}", "shortlist_group": "in nearly every draw"} for i in range(6)]
+    lines += [
+        {"line_id": f"L{i}", "shortlist_group": "at its best estimate", "on_shortlist_share": s}
+        for i, s in ((6, 0.67), (7, 0.78))
+    ]
+    sentence = shortlist_split(lines, {"draws": 200, "nearly_every": 0.9})["sentence"]
+    assert sentence == (
+        "6 lines stay on the list in at least 90% of 200 reruns of the week with every estimate "
+        "varied within its plausible range; 2 lines are on it at their best estimate but in only "
+        "67\u201378% of reruns: close calls a person may weigh against lines just below."
+    )
+
+
 def test_headline_counts_every_band_and_slice(weeks):
     current, _ = weeks
     week = load_week(current)
@@ -648,7 +664,8 @@ def test_the_fairness_table_prints_the_interval_the_flag_uses_and_what_it_could_
     text = visible_text(parse(html_for(week)))
     assert "Smallest gap the check finds 8 times in 10" in text
     assert "(\u22127 to +5) 4 points" in text
-    assert "the same lines as line_type = home_grown" in text
+    assert "the same lines as Line type: Home grown" in text  # as the table names groups
+    assert "line_type" not in text
 
 
 def test_a_drift_the_model_carries_forward_is_named_as_an_assumption(tmp_path):

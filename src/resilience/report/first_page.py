@@ -74,16 +74,17 @@ def shortlist_split(lines: Sequence[Mapping[str, Any]], draws: Mapping[str, Any]
     rest = [line for line in lines if line not in sure]
     shares = [number(line.get("on_shortlist_share")) or 0.0 for line in rest]
     nearly = float(number(draws.get("nearly_every")) or 0.9) * 100
+    runs = int(number(draws.get("draws")) or 0)
     sentence = (
-        f"{plural(len(sure), 'line')} {'is' if len(sure) == 1 else 'are'} on the list in nearly "
-        f"every draw of the week's plausible ranges (at least {nearly:.0f}% of "
-        f"{int(number(draws.get('draws')) or 0)} joint draws)"
+        f"{plural(len(sure), 'line')} {'stays' if len(sure) == 1 else 'stay'} on the list in at "
+        f"least {nearly:.0f}% of {runs:,} reruns of the week with every estimate varied within "
+        "its plausible range"
     )
     if rest:
         sentence += (
             f"; {plural(len(rest), 'line')} {'is' if len(rest) == 1 else 'are'} on it at "
-            f"{'its' if len(rest) == 1 else 'their'} best estimate, in "
-            f"{min(shares) * 100:.0f}\u2013{max(shares) * 100:.0f}% of draws: close calls a "
+            f"{'its' if len(rest) == 1 else 'their'} best estimate but in only "
+            f"{min(shares) * 100:.0f}\u2013{max(shares) * 100:.0f}% of reruns: close calls a "
             "person may weigh against lines just below"
         )
     return {

@@ -151,6 +151,15 @@ def _gap_sentence(slice_label: str, value: str, gap: float) -> str:
     )
 
 
+def _group_words(group: Any, contract: DataContract) -> str:
+    """A group as the fairness check names it (``line_type = home_grown``), as the briefing's
+    table names it ("Line type: Home grown")."""
+    column, _, value = str(group or "").partition(" = ")
+    if column not in contract.column_names:
+        return clean_text(group)
+    return f"{contract.describe(column)}: {slice_value_text(contract, column, value)}"
+
+
 def _fairness_row(row: Mapping[str, Any], contract: DataContract) -> dict:
     slice_column = str(row.get("slice", ""))
     known = slice_column in contract.column_names
@@ -180,7 +189,7 @@ def _fairness_row(row: Mapping[str, Any], contract: DataContract) -> dict:
     elif flag == "under-predicts":
         words, symbol = "under-predicts: says lines will persist less often than they did", "\u26a0"
     elif flag == "same lines":  # issue 21: one set of lines is tested once
-        words, symbol = f"the same lines as {clean_text(row.get('same_lines_as'))}", "="
+        words, symbol = f"the same lines as {_group_words(row.get('same_lines_as'), contract)}", "="
     else:
         words, symbol = "no clear gap", "\u2713"
     interval = (
