@@ -1025,6 +1025,16 @@ def test_protect_list_calls_out_every_unreferred_child_first(weeks, page_html):
         assert f"{more} more lines with exploited people and no referral recorded" in text
 
 
+def test_sentences_are_spaced_where_a_template_block_ends_a_line(weeks):
+    """A sentence ending at a template's ``{% endif %}`` (whose line end Jinja trims) keeps its space
+    before the next: no "record.1,048 more lines" on the protect list, nor anywhere else."""
+    current, previous = weeks
+    text = visible_text(parse(html_for(current, previous, protect_lines=2)))
+    assert re.search(r"then the oldest record\. [0-9,]+ more lines? with exploited people", text)
+    joined = re.findall(r"[a-z)][.;:][A-Z0-9(]", text)
+    assert not joined, joined
+
+
 def test_the_protect_list_cap_is_a_setting(weeks):
     current, _ = weeks
     protect = report_context(load_week(current), None, ReportSettings(protect_lines=3))["protect"]
