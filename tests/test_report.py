@@ -596,7 +596,7 @@ def test_page_one_says_how_sure_and_a_fairness_flag_in_plain_words(tmp_path):
 
 
 def test_how_sure_the_shortlist_is_said_without_draws():
-    from resilience.report.first_page import shortlist_split
+    from resilience.report.first_page import draw_words, shortlist_split
 
     lines = [{"line_id": f"L{i}", "shortlist_group": "in nearly every draw"} for i in range(6)]
     lines += [
@@ -609,6 +609,7 @@ def test_how_sure_the_shortlist_is_said_without_draws():
         "varied within its plausible range; 2 lines are on it at their best estimate but in only "
         "67\u201378% of reruns: close calls a person may weigh against lines just below."
     )
+    assert draw_words({"on_shortlist_share": 0.94}) == "on the list in 94% of reruns"
 
 
 def test_headline_counts_every_band_and_slice(weeks):

@@ -59,9 +59,9 @@ def uncertainty_words(row: Mapping[str, Any]) -> str:
 
 # -- issue 21: what the ranges mean for the shortlist (the week's joint draws) -------------------
 def draw_words(row: Mapping[str, Any]) -> str:
-    """ "on the list in 98% of draws" from ``on_shortlist_share``; "" for a week without draws."""
+    """ "on the list in 98% of reruns" from ``on_shortlist_share``; "" for a week without draws."""
     share = number(row.get("on_shortlist_share"))
-    return "" if share is None else f"on the list in {share * 100:.0f}% of draws"
+    return "" if share is None else f"on the list in {share * 100:.0f}% of reruns"
 
 
 def shortlist_split(lines: Sequence[Mapping[str, Any]], draws: Mapping[str, Any] | None) -> dict:
