@@ -612,6 +612,24 @@ def test_how_sure_the_shortlist_is_said_without_draws():
     assert draw_words({"on_shortlist_share": 0.94}) == "on the list in 94% of reruns"
 
 
+def test_trend_chart_end_labels_fit_inside_the_chart():
+    """Each series' name and last value, written right of the plot, ends inside the SVG (measured
+    in the PDF's font): no "Likely or more: 2,1" cut by the chart's edge."""
+    image_font = pytest.importorskip("PIL.ImageFont", reason="Pillow is not installed")
+    font_file = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    if not font_file.is_file():
+        pytest.skip("DejaVu Sans is not installed")
+    from resilience.report.charts import trend_chart
+
+    font = image_font.truetype(str(font_file), 11)  # the charts' font-size
+    series = [("Likely or more", [2352, 2124]), ("All lines", [4665, 4704]),
+              ("Exploited, no referral", [104_600, 1_000_073])]  # fmt: skip
+    chart = trend_chart(["2026-W44", "2026-W47"], series, "t")
+    for line in chart["lines"]:
+        assert chart["right"] + 8 + font.getlength(line["label"]) <= chart["width"], line["label"]
+    assert trend_chart(["2026-W44"], [("A", [1])], "t")["width"] == 360  # short labels: as before
+
+
 def test_headline_counts_every_band_and_slice(weeks):
     current, _ = weeks
     week = load_week(current)
