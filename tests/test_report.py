@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from resilience.core.week_files import WeekManifest
+from resilience.core.week_files import DECISION_HEAD, WeekManifest
 from resilience.core.weeks import find_previous_week
 from resilience.core.yardstick import place
 from resilience.data.contract import load_data_contract
@@ -578,6 +578,58 @@ def test_decision_support_notice_and_plain_words(page_html):
         assert "times in 100" in text[max(0, match.start() - 300) : match.start()]
 
 
+def test_page_one_says_how_sure_and_a_fairness_flag_in_plain_words(tmp_path):
+    """Page 1 names a flagged group and which way the estimates were off in words, as the trust
+    section does, never the check's ``column = value``, and says how sure without "calibration"."""
+    folder = write_fake_week(tmp_path / "2026-W47", n_lines=40, seed=3)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    flagged = next(f for f in manifest["model"]["fairness"] if f["flag"] == "under-predicts")
+    manifest["model"]["fairness_flags"] = [f"{flagged['slice']} = {flagged['value']}"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    html = html_for(folder)
+    page_one = visible_text(parse(html.split('<section id="last-week"')[0]))
+    notice = page_one.split("Fairness flag.")[1].split("Who is at risk")[0]
+    assert "lines persisted about" in notice and "than estimated" in notice
+    assert str(flagged["value"]) in notice
+    assert f"{flagged['slice']} =" not in notice and "high or low" not in notice
+    assert "How sure" in page_one and "calibration" not in page_one.lower()
+
+
+def test_how_sure_the_shortlist_is_said_without_draws():
+    from resilience.report.first_page import draw_words, shortlist_split
+
+    lines = [{"line_id": f"L{i}", "shortlist_group": "in nearly every draw"} for i in range(6)]
+    lines += [
+        {"line_id": f"L{i}", "shortlist_group": "at its best estimate", "on_shortlist_share": s}
+        for i, s in ((6, 0.67), (7, 0.78))
+    ]
+    sentence = shortlist_split(lines, {"draws": 200, "nearly_every": 0.9})["sentence"]
+    assert sentence == (
+        "6 lines stay on the list in at least 90% of 200 reruns of the week with every estimate "
+        "varied within its plausible range; 2 lines are on it at their best estimate but in only "
+        "67\u201378% of reruns: close calls a person may weigh against lines just below."
+    )
+    assert draw_words({"on_shortlist_share": 0.94}) == "on the list in 94% of reruns"
+
+
+def test_trend_chart_end_labels_fit_inside_the_chart():
+    """Each series' name and last value, written right of the plot, ends inside the SVG (measured
+    in the PDF's font): no "Likely or more: 2,1" cut by the chart's edge."""
+    image_font = pytest.importorskip("PIL.ImageFont", reason="Pillow is not installed")
+    font_file = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    if not font_file.is_file():
+        pytest.skip("DejaVu Sans is not installed")
+    from resilience.report.charts import trend_chart
+
+    font = image_font.truetype(str(font_file), 11)  # the charts' font-size
+    series = [("Likely or more", [2352, 2124]), ("All lines", [4665, 4704]),
+              ("Exploited, no referral", [104_600, 1_000_073])]  # fmt: skip
+    chart = trend_chart(["2026-W44", "2026-W47"], series, "t")
+    for line in chart["lines"]:
+        assert chart["right"] + 8 + font.getlength(line["label"]) <= chart["width"], line["label"]
+    assert trend_chart(["2026-W44"], [("A", [1])], "t")["width"] == 360  # short labels: as before
+
+
 def test_headline_counts_every_band_and_slice(weeks):
     current, _ = weeks
     week = load_week(current)
@@ -631,7 +683,8 @@ def test_the_fairness_table_prints_the_interval_the_flag_uses_and_what_it_could_
     text = visible_text(parse(html_for(week)))
     assert "Smallest gap the check finds 8 times in 10" in text
     assert "(\u22127 to +5) 4 points" in text
-    assert "the same lines as line_type = home_grown" in text
+    assert "the same lines as Line type: Home grown" in text  # as the table names groups
+    assert "line_type" not in text
 
 
 def test_a_drift_the_model_carries_forward_is_named_as_an_assumption(tmp_path):
@@ -991,6 +1044,16 @@ def test_protect_list_calls_out_every_unreferred_child_first(weeks, page_html):
         assert f"{more} more lines with exploited people and no referral recorded" in text
 
 
+def test_sentences_are_spaced_where_a_template_block_ends_a_line(weeks):
+    """A sentence ending at a template's ``{% endif %}`` (whose line end Jinja trims) keeps its space
+    before the next: no "record.1,048 more lines" on the protect list, nor anywhere else."""
+    current, previous = weeks
+    text = visible_text(parse(html_for(current, previous, protect_lines=2)))
+    assert re.search(r"then the oldest record\. [0-9,]+ more lines? with exploited people", text)
+    joined = re.findall(r"[a-z)][.;:][A-Z0-9(]", text)
+    assert not joined, joined
+
+
 def test_the_protect_list_cap_is_a_setting(weeks):
     current, _ = weeks
     protect = report_context(load_week(current), None, ReportSettings(protect_lines=3))["protect"]
@@ -1107,6 +1170,71 @@ def test_decisions_recorded_after_scoring_appear_on_rebuild(tmp_path):
     build_report(folder, None, decisions=later)
     text = visible_text(parse((folder / "report.html").read_text(encoding="utf-8")))
     assert "Joint visit with children's services" in text and "Maintain pressure" not in text
+
+
+def test_a_rebuilt_briefing_prints_the_decision_log_count_and_head(tmp_path):
+    """resilience-report says on the terminal what the briefing prints of the decision log (as
+    resilience-score does after scoring), so the operator can keep the head to verify later."""
+    from conftest import run_command
+
+    root = tmp_path / "weekly"
+    folder = write_fake_week(root / "2026-W47", n_lines=8, seed=6, decisions=True)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    head = "3f9a0c1e2b4d" + "0" * 52
+    manifest[DECISION_HEAD] = {"log_id": "log-1", "records": 1234, "head_hash": head}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    result = run_command(
+        "resilience-report", "week=2026-W47", f"output_root={root}",
+        f"decision_log={tmp_path / 'none.sqlite'}", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (
+        f"decision log when week 2026-W47 was scored: 1,234 decision(s), head {head}; check it "
+        "later with: resilience-decide verify=true head=3f9a0c1e2b4d0000"
+    ) in result.stdout.splitlines()
+    text = visible_text(parse((folder / "report.html").read_text(encoding="utf-8")))
+    assert f"1,234 decision(s) recorded when this week was scored; head hash {head}" in text
+
+
+def test_decisions_however_many_and_long_keep_page_one_and_the_page_bound(tmp_path):
+    """Decisions recorded after scoring (two per line of last week, each decision and reason as
+    long as the log takes) cost the PDF at most one page: page 1 still holds who is at risk and
+    that a person decides, the decisions section names the first ``decision_lines`` and says how
+    many more, and beside a line a decision is a few words."""
+    pytest.importorskip("weasyprint", reason="WeasyPrint is not installed")
+    from resilience.governance.decisions import MAX_TEXT
+
+    root = tmp_path / "weekly"
+    previous = write_fake_week(root / "2026-W46", n_lines=30, seed=1, week="2026-W46")
+    current = write_fake_week(root / "2026-W47", n_lines=60, seed=2, first_line=10)
+    _, pdf = build_report(current, previous, decisions=[])
+    before = len(_pdf_pages(pdf))
+    words = ("joint visit with children's services and a closure order " * 40)[:MAX_TEXT]
+    lines = pd.read_parquet(previous / "scores.parquet")["line_id"]
+    many = [
+        {"line_id": line, "decision": words, "reason": words, "by": "duty-inspector",
+         "at": "2026-11-24T09:00:00Z"}
+        for line in lines for _ in range(2)
+    ]  # fmt: skip
+    _, pdf = build_report(current, previous, decisions=many)
+    pages = _pdf_pages(pdf)
+    assert len(pages) <= min(before + 1, 16), (before, len(pages))
+    page_one = " ".join(pages[0].split()).lower()
+    assert "who is at risk" in page_one and "a person decides" in page_one
+    text = visible_text(parse((current / "report.html").read_text(encoding="utf-8")))
+    assert f"{len(many) - 10} more decisions recorded last week are in the decision log" in text
+    assert "the decision log and the line explorer hold it in full" in text
+    assert words not in text and words[:60] in text  # shortened, at a word
+
+
+def test_clipped_text_keeps_its_start_and_says_it_was_cut():
+    from resilience.report.words import clipped
+
+    assert clipped("joint visit", 20) == "joint visit"
+    assert clipped("joint  visit\nnow", 20) == "joint visit now"
+    short = clipped("joint visit with children's services", 20)
+    assert short == "joint visit with\u2026" and len(short) <= 20
+    assert len(clipped("x" * 500, 100)) == 100  # no space: cut inside the word
 
 
 # -- the real pipeline: generate -> train -> score two consecutive weeks -> report ------------------
@@ -1227,6 +1355,24 @@ def test_real_pipeline_two_weeks_give_a_bounded_briefing(own_store, tmp_path):
     assert "Joint visit planned" in visible_text(
         parse((folder / "report.html").read_text(encoding="utf-8"))
     )
+    # scored again now the log exists: scoring and a rebuild print the same line, the log's count
+    # and head as the briefing prints them
+    head = decided.stdout.split("head ")[-1].strip()
+    again = run_command(
+        "resilience-score", f"input={root / f'{week2}.parquet'}", f"week={week2}", *common,
+        cwd=root, env=env,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    said = [line for line in again.stdout.splitlines() if line.startswith("decision log")]
+    assert said == [
+        f"decision log when week {week2} was scored: 1 decision(s), head {head}; check it later "
+        f"with: resilience-decide verify=true head={head[:16]}"
+    ]
+    rebuilt = run_command(
+        "resilience-report", f"week={week2}", f"output_root={root / 'weekly'}",
+        f"decision_log={log}", cwd=root, env=env,
+    )  # fmt: skip
+    assert rebuilt.returncode == 0 and said[0] in rebuilt.stdout.splitlines(), rebuilt.stdout
 
     # outcomes known since week1 (the history labels them) appear on week2's board against week1's estimate
     known = run_command(

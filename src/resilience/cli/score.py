@@ -13,6 +13,7 @@ from resilience.core.week_files import DRIFT
 def main(cfg: DictConfig) -> None:
     # the library loads once the config is known to be good: a bad one is refused within a second
     from resilience.pipelines.score import ScoreSettings, load_model, score
+    from resilience.report.trust import decision_log_line
     from resilience.weekly.drift import DriftConfig
     from resilience.weekly.shortlist import DrawSettings
 
@@ -51,6 +52,9 @@ def main(cfg: DictConfig) -> None:
     if result.drift_levels:  # each level by its own name: a warning is not an alert
         found = " and ".join(f"{n} {level}(s)" for level, n in result.drift_levels.items())
         print(f"drift: {found}: see {result.folder / DRIFT}")
+    log_line = decision_log_line(result.manifest)  # as the briefing prints it, and the rebuild
+    if log_line:
+        print(log_line)
     print(f"output: {result.folder}")
 
 

@@ -155,6 +155,9 @@ def matrix_chart(
     }
 
 
+# The widest a character of a chart's 11-unit DejaVu Sans text runs (digits 7.0, most letters
+# less; "m" and "W" more, rare in labels): room for a label of n characters is n times this.
+LABEL_CHAR_WIDTH = 7.0
 TREND_STYLES = (  # dash pattern and marker per series: meaning never rests on colour alone
     {"stroke": "#0072B2", "dash": "", "marker": "circle"},
     {"stroke": "#D55E00", "dash": "6 3", "marker": "square"},
@@ -191,6 +194,10 @@ def trend_chart(weeks: list[str], series: list[tuple[str, list]], chart_id: str)
             }
         )
     _spread_labels(lines, top + 4, bottom)
+    # the end labels ("Likely or more: 2,124") sit right of the plot: the box is widened to hold
+    # the longest, else the SVG's edge cuts it ("Likely or more: 2,1")
+    longest = max((len(line["label"]) for line in lines), default=0)
+    box = (max(width, round(right + 8 + longest * LABEL_CHAR_WIDTH + 4)), *box[1:])
     return {
         **_frame(chart_id, box),
         "lines": lines,

@@ -50,6 +50,7 @@ class ReportSettings:
     max_detail_lines: int = 5
     protect_lines: int = 25
     board_lines: int = 10
+    decision_lines: int = 10  # decisions named in the decisions section (every one is in the log)
     unchanged_points: int = changes.UNCHANGED_POINTS
     annex_max_rows: int = 50_000
     tactics_root: str = (
@@ -249,7 +250,9 @@ def report_context(
         ),
         "shortlist": short_lines,
         "shortlist_split": first_page.shortlist_split(short_lines, manifest.extra.get("draws")),
-        "fairness_notice": first_page.fairness_notice(manifest.model or {}),
+        "fairness_notice": first_page.fairness_notice(
+            manifest.model or {}, trusted.get("fairness_flagged") or []
+        ),
         "detail": detail,
         "detail_count": len(detail),
         "protect": lists["protect"],
@@ -276,6 +279,7 @@ def report_context(
         "trust": trusted,
         "how_sure": how_sure(trusted, trend),
         "decisions": lists["decisions"],
+        "decision_lines": max(int(settings.decision_lines), 0),
         "annex": {
             "file": week_files.ANNEX_HTML,
             "max_rows": settings.annex_max_rows,

@@ -59,9 +59,9 @@ def uncertainty_words(row: Mapping[str, Any]) -> str:
 
 # -- issue 21: what the ranges mean for the shortlist (the week's joint draws) -------------------
 def draw_words(row: Mapping[str, Any]) -> str:
-    """ "on the list in 98% of draws" from ``on_shortlist_share``; "" for a week without draws."""
+    """ "on the list in 98% of reruns" from ``on_shortlist_share``; "" for a week without draws."""
     share = number(row.get("on_shortlist_share"))
-    return "" if share is None else f"on the list in {share * 100:.0f}% of draws"
+    return "" if share is None else f"on the list in {share * 100:.0f}% of reruns"
 
 
 def shortlist_split(lines: Sequence[Mapping[str, Any]], draws: Mapping[str, Any] | None) -> dict:
@@ -74,16 +74,17 @@ def shortlist_split(lines: Sequence[Mapping[str, Any]], draws: Mapping[str, Any]
     rest = [line for line in lines if line not in sure]
     shares = [number(line.get("on_shortlist_share")) or 0.0 for line in rest]
     nearly = float(number(draws.get("nearly_every")) or 0.9) * 100
+    runs = int(number(draws.get("draws")) or 0)
     sentence = (
-        f"{plural(len(sure), 'line')} {'is' if len(sure) == 1 else 'are'} on the list in nearly "
-        f"every draw of the week's plausible ranges (at least {nearly:.0f}% of "
-        f"{int(number(draws.get('draws')) or 0)} joint draws)"
+        f"{plural(len(sure), 'line')} {'stays' if len(sure) == 1 else 'stay'} on the list in at "
+        f"least {nearly:.0f}% of {runs:,} reruns of the week with every estimate varied within "
+        "its plausible range"
     )
     if rest:
         sentence += (
             f"; {plural(len(rest), 'line')} {'is' if len(rest) == 1 else 'are'} on it at "
-            f"{'its' if len(rest) == 1 else 'their'} best estimate, in "
-            f"{min(shares) * 100:.0f}\u2013{max(shares) * 100:.0f}% of draws: close calls a "
+            f"{'its' if len(rest) == 1 else 'their'} best estimate but in only "
+            f"{min(shares) * 100:.0f}\u2013{max(shares) * 100:.0f}% of reruns: close calls a "
             "person may weigh against lines just below"
         )
     return {
@@ -93,15 +94,17 @@ def shortlist_split(lines: Sequence[Mapping[str, Any]], draws: Mapping[str, Any]
     }
 
 
-def fairness_notice(model: Mapping[str, Any]) -> str:
-    """Page 1's warning when the model scoring the week is flagged by the fairness check."""
-    flags = [clean_text(f) for f in (model.get("fairness_flags") or [])]
-    if not flags:
+def fairness_notice(model: Mapping[str, Any], flagged: Sequence[Mapping[str, Any]] = ()) -> str:
+    """Page 1's warning when the model scoring the week is flagged by the fairness check: which
+    lines and which way, in the trust section's words (``flagged``: its flagged rows), never the
+    check's ``column = value``."""
+    if not model.get("fairness_flags"):
         return ""
+    said = [str(f["sentence"]) for f in flagged if f.get("sentence")]
+    which = f": {'; '.join(said)}" if said else " for some groups of lines"
     return (
-        f"The model scoring this week is flagged by the fairness check for {'; '.join(flags)}: "
-        "its estimates for these lines ran high or low on its test period (see 'How far to trust "
-        "it'). Weigh them with that in mind."
+        f"When it was tested, the model's estimates were clearly off{which}. "
+        "Weigh its estimates for those lines with that in mind."
     )
 
 

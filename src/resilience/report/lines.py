@@ -20,17 +20,34 @@ from resilience.report.charts import waterfall_chart
 from resilience.report.load import WeekData
 from resilience.report.options import age_words, compact_options, line_options, record_age_days
 from resilience.report.waterfall import concept_contributions, waterfall_steps
-from resilience.report.words import clean_text, day, number, points_text, slice_value_text, when
+from resilience.report.words import (
+    clean_text,
+    clipped,
+    day,
+    number,
+    points_text,
+    slice_value_text,
+    when,
+)
 
 
 def reasons(row: Mapping[str, Any], columns: Sequence[str]) -> list[str]:
     return [text for text in (clean_text(row.get(c)).strip() for c in columns) if text]
 
 
+# A decision and its reason run to 2,000 characters each in the log (governance.decisions): the
+# briefing prints the first DECISION_CHARS of each in its decisions section and the first
+# DECISION_SHORT_CHARS of a decision beside a line, so the PDF keeps its 16 pages; the log and the
+# line explorer hold every character.
+DECISION_CHARS = 100
+DECISION_SHORT_CHARS = 20
+
+
 def decisions_by_line(
     decisions: list[dict] | None,
 ) -> tuple[list[dict] | None, dict[str, list[dict]]]:
-    """The recorded decisions as display rows, and the same grouped by line."""
+    """The recorded decisions as display rows (decision and reason clipped, ``short`` for beside a
+    line, ``clipped`` when either was cut), and the same grouped by line."""
     if decisions is None:
         return None, {}
     rows, by_line = [], {}
@@ -38,6 +55,10 @@ def decisions_by_line(
         if not isinstance(item, Mapping):
             continue
         row = {k: clean_text(item.get(k)) for k in ("line_id", "decision", "reason", "by")}
+        full = {k: " ".join(row[k].split()) for k in ("decision", "reason")}
+        row.update({k: clipped(text, DECISION_CHARS) for k, text in full.items()})
+        row["clipped"] = any(row[k] != text for k, text in full.items())
+        row["short"] = clipped(full["decision"], DECISION_SHORT_CHARS)
         row["at"] = when(item.get("at"))
         rows.append(row)
         by_line.setdefault(row["line_id"], []).append(row)

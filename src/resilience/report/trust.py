@@ -151,6 +151,15 @@ def _gap_sentence(slice_label: str, value: str, gap: float) -> str:
     )
 
 
+def _group_words(group: Any, contract: DataContract) -> str:
+    """A group as the fairness check names it (``line_type = home_grown``), as the briefing's
+    table names it ("Line type: Home grown")."""
+    column, _, value = str(group or "").partition(" = ")
+    if column not in contract.column_names:
+        return clean_text(group)
+    return f"{contract.describe(column)}: {slice_value_text(contract, column, value)}"
+
+
 def _fairness_row(row: Mapping[str, Any], contract: DataContract) -> dict:
     slice_column = str(row.get("slice", ""))
     known = slice_column in contract.column_names
@@ -180,7 +189,7 @@ def _fairness_row(row: Mapping[str, Any], contract: DataContract) -> dict:
     elif flag == "under-predicts":
         words, symbol = "under-predicts: says lines will persist less often than they did", "\u26a0"
     elif flag == "same lines":  # issue 21: one set of lines is tested once
-        words, symbol = f"the same lines as {clean_text(row.get('same_lines_as'))}", "="
+        words, symbol = f"the same lines as {_group_words(row.get('same_lines_as'), contract)}", "="
     else:
         words, symbol = "no clear gap", "\u2713"
     interval = (
@@ -336,6 +345,21 @@ def decision_log_head(manifest: Mapping[str, Any]) -> dict | None:
     }
 
 
+def decision_log_line(manifest: Mapping[str, Any]) -> str | None:
+    """The terminal's line for the decision log, the same for a scored week (``resilience-score``)
+    and a rebuilt briefing (``resilience-report``): the record count and head hash the week's
+    briefing prints, and the command that checks them later; None when the week holds no head."""
+    head = decision_log_head(manifest)
+    if head is None:
+        return None
+    week = clean_text(manifest.get("week") or "")
+    return (
+        f"decision log when week {week} was scored: {head['records']} decision(s), "
+        f"head {head['head_hash']}; check it later with: "
+        f"resilience-decide verify=true head={head['head_hash'][:16]}"
+    )
+
+
 def _tolerance_text(tolerance: float | None) -> str:
     if tolerance is None:
         return (
@@ -361,7 +385,7 @@ def how_sure(facts: Mapping[str, Any], trend: Mapping[str, Any] | None = None) -
     if overall.get("calibration_error", "not recorded") != "not recorded":
         parts.append(
             "lines it gave about the same probability persisted at a rate on average "
-            f"{overall['calibration_error']} from it (its calibration error)"
+            f"{overall['calibration_error']} from it"
         )
     text = (
         f"Tested on past disruptions it had not seen, the model {'; '.join(parts)}."
@@ -390,5 +414,5 @@ def how_sure(facts: Mapping[str, Any], trend: Mapping[str, Any] | None = None) -
         n = len(facts["warnings"])
         cautions.append(f"scoring raised {n} warning{'' if n == 1 else 's'}")
     if cautions:
-        text += " Take care: " + "; ".join(cautions) + " (see how far to trust it)."
+        text += " Take care: " + "; ".join(cautions) + " (see how far to trust this briefing)."
     return text
