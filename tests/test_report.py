@@ -857,7 +857,7 @@ def test_concepts_sum_the_features_of_each_concept(weeks):
         first[["exploited_children", "exploited_adults", "cuckooed_addresses"]].sum()
     )
     labels = {c["name"]: (c["label"], c["four_ps"]) for c in concepts}
-    assert labels["holder_removed"] == ("Line holder arrested or charged", "pursue")
+    assert labels["holder_removed"] == ("Arrest or charge of the line holder", "pursue")
     steps = waterfall_steps(
         40.0,
         {"a": 5.0, "b": -3.0, "c": 0.01},

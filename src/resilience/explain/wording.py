@@ -85,9 +85,19 @@ TEMPLATES: dict[str, str] = {
         "{yardstick}; {similar}; {movers}."
     ),
     "similar_lines": "{share} {cohort} lines placed '{band}' in the test period persisted",
-    "movers_both": "{up} raises the estimate most ({up_points}) and {down} lowers it most ({down_points})",
-    "movers_up": "{up} raises the estimate most ({up_points}); nothing lowers it by a point or more",
-    "movers_down": "{down} lowers the estimate most ({down_points}); nothing raises it by a point or more",
+    # the phrases are noun phrases, one value or several ("2 premises closure orders", "X and Y"):
+    # "what raises ..." agrees with every one of them
+    "movers_both": (
+        "what raises the estimate most: {up} ({up_points}); what lowers it most: {down} "
+        "({down_points})"
+    ),
+    "movers_up": (
+        "what raises the estimate most: {up} ({up_points}); nothing lowers it by a point or more"
+    ),
+    "movers_down": (
+        "what lowers the estimate most: {down} ({down_points}); nothing raises it by a point or "
+        "more"
+    ),
     "movers_none": "nothing raises or lowers the estimate by a point or more",
     "share_tenths": "about {k} in 10",
     "share_hundredths": "about {k} in 100",
