@@ -225,6 +225,18 @@ def test_text_with_a_comma_is_explained_not_read_as_a_list(tmp_path):
     assert code == 0, stderr
 
 
+def test_text_with_an_apostrophe_is_explained_and_the_way_it_says_works(tmp_path):
+    """``decision="safeguard the children's home"`` reaches Hydra with an unclosed quote: one line
+    saying how to keep the apostrophe, and the way it says keeps it."""
+    code, stderr = _run_in_process("sign", "version=3", "by=x", "reason=the board's", cwd=tmp_path)
+    assert code == 2 and stderr.count("\n") == 1, stderr
+    assert "an apostrophe starts quoted text" in stderr and "reason=\"'it\\'s'\"" in stderr
+    code, stderr = _run_in_process(
+        "sign", "version=3", "by=x", "reason='the board\\'s'", "--cfg", "job", cwd=tmp_path
+    )
+    assert code == 0 and not list(tmp_path.iterdir()), stderr
+
+
 @pytest.fixture(scope="module")
 def warm_snapshot():
     """The first command after a source change builds the schema snapshot (slow, once); warm it."""

@@ -250,6 +250,13 @@ def error_message(exc: Exception) -> str:
     if isinstance(exc, MissingConfigException):
         return _unknown_option(exc)
     if isinstance(exc, OverrideParseException):
+        key, _, value = str(exc.override).partition("=")
+        if "'" in value and not value.startswith(("'", '"')):  # an apostrophe opens a quote
+            return (
+                f"config: cannot read the override '{exc.override}': an apostrophe starts quoted "
+                f"text; to keep one, quote the text and write it as \\': {key}=\"'it\\'s'\" "
+                "(see --help)"
+            )
         lines = [line for line in str(exc).splitlines() if not line.startswith("See https://")]
         detail = lines[-1].strip() if lines else ""
         return f"config: cannot read the override '{exc.override}': {detail} ({SYNTAX_HINT})"
