@@ -135,6 +135,38 @@ def test_a_recipe_that_keeps_only_some_rows_is_refused_before_data_are_read(tmp_
     assert result.returncode == 2 and "home_grown_only keeps only some rows" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ("snapshots=/some/weekly", "snapshots=/some/weekly"),
+        ("rerun=0123abcd", "rerun=0123abcd"),
+        ("recipes=[lightgbm_default,sweep_lightgbm]", "sweep.n_trials=12 (sweep_lightgbm)"),
+    ],
+)
+def test_a_training_setting_the_leaderboard_cannot_honour_is_refused_not_ignored(
+    tmp_path, setting, named
+):
+    result = run_command(
+        "resilience-compare", setting, "input=/nonexistent/extract.parquet", cwd=tmp_path
+    )
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert named in line and "resilience-compare does not take it" in line
+    assert not list(tmp_path.glob("outputs/compare/labels-to-*"))
+
+
+def test_labels_that_could_not_be_known_yet_are_refused_as_training_refuses_them(
+    tiny_history, tmp_path
+):
+    extract = tmp_path / "history.parquet"
+    tiny_history.to_parquet(extract)
+    as_of = (pd.to_datetime(tiny_history["disruption_date"]).max() + pd.Timedelta(days=7)).date()
+    result = run_command("resilience-compare", f"input={extract}", f"as_of={as_of}", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "cannot be known yet" in result.stderr
+    assert not list(tmp_path.glob("outputs/compare/labels-to-*"))
+
+
 def test_a_champion_that_learnt_from_records_as_they_stood_is_compared_on_final_records(
     tiny_history, contract
 ):
