@@ -177,3 +177,25 @@ def test_slice_metric_names_from_any_area_name_are_names_mlflow_accepts():
     for name in names:
         _validate_metric_name(name)  # raises for a name MLflow refuses
     assert "auc.policing_area.a/b" in names
+
+
+def test_a_slice_value_holding_the_lines_of_one_already_named_is_left_out_of_the_group():
+    """As training's fairness table has it: the repeated value carries ``same_lines_as`` and the
+    slice metrics measured on its rows, but no calibration slope of its own."""
+    from resilience.tracking.run_page import grouped_slice_metric_names
+
+    home_grown = {"roc_auc": 0.80, "brier": 0.18, "calibration_gap": 0.001, "n": 400}
+    rows = [
+        {"slice": "line_type", "value": "home_grown", **home_grown, "calibration_slope": 0.96},
+        {
+            "slice": "origin_hub",
+            "value": "local",
+            **home_grown,
+            "same_lines_as": "line_type = home_grown",
+        },
+        {"slice": "origin_hub", "value": "london", "roc_auc": 0.79, "brier": 0.2, "n": 300},
+    ]
+    names = grouped_slice_metric_names(rows)
+    assert "slice/line_type.home_grown/calibration_slope" in names
+    assert not [name for name in names if "origin_hub.local" in name]
+    assert "slice/origin_hub.london/auc" in names
