@@ -505,6 +505,19 @@ def test_a_champion_that_learnt_from_records_as_they_stood_is_compared_on_final_
     )
 
 
+def test_the_challenger_made_champion_by_a_person_is_no_longer_challenger(mlflow_uri, tmp_path):
+    """SQLite stores give a version as a number: the alias is still cleared."""
+    client, name = MlflowClient(), "line-resilience"
+    client.create_registered_model(name)
+    (tmp_path / "model").mkdir()
+    for _ in range(2):
+        client.create_model_version(name, str(tmp_path / "model"), run_id=None)
+    registry.record_champion(name, "1")
+    registry.set_alias(name, registry.CHALLENGER, "2")
+    registry.promote_explicitly(name, "2", "board decision", "board")
+    assert registry.state(name)["aliases"] == {"champion": "2"}
+
+
 def test_a_registration_that_fails_part_way_leaves_the_registry_as_it_was(
     mlflow_uri, tmp_path, monkeypatch, contract
 ):

@@ -111,8 +111,8 @@ def record_champion(name: str, version: str) -> None:
     client = MlflowClient()
     client.set_registered_model_alias(name, CHAMPION, str(version))
     client.set_registered_model_tag(name, CHAMPION_HISTORY_TAG, ",".join(history))
-    try:  # @challenger names a version that is not the champion
-        if client.get_model_version_by_alias(name, CHALLENGER).version == str(version):
+    try:  # @challenger names a version that is not the champion (a store may give it as a number)
+        if str(client.get_model_version_by_alias(name, CHALLENGER).version) == str(version):
             client.delete_registered_model_alias(name, CHALLENGER)
     except MlflowException:  # no challenger
         pass
