@@ -213,6 +213,48 @@ def check_model_params(model) -> None:
         raise ConfigError(f"config: model.params ({model.family}): " + "; ".join(problems))
 
 
+def _command_numbers(config_name: str) -> dict[str, object]:
+    """The numbers and yes/no settings a command's own config file sets (its top level and the
+    blocks in it, by dotted key), and those of a main config it builds on (``- train``): the
+    settings no group schema types."""
+    from resilience.core.paths import config_dir
+
+    path = config_dir() / f"{config_name}.yaml"
+    if not path.is_file():
+        return {}
+    raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    found: dict[str, object] = {}
+    for entry in raw.pop("defaults", None) or []:
+        if isinstance(entry, str) and "/" not in entry and entry != "_self_":
+            found.update(_command_numbers(entry))
+    raw.pop("hydra", None)
+    stack = [("", raw)]
+    while stack:
+        prefix, node = stack.pop()
+        for key, value in node.items():
+            if isinstance(value, dict):
+                stack.append((f"{prefix}{key}.", value))
+            elif isinstance(value, bool | int | float):
+                found[f"{prefix}{key}"] = value
+    return found
+
+
+def check_command_settings(cfg, config_name: str) -> None:
+    """A command's own number and yes/no settings (``lines=abc``, ``overwrite=maybe``) against the
+    type its config file gives them: one line naming the setting and its default, before any work
+    (a group's settings are typed by its schema)."""
+    numbers = _command_numbers(config_name)
+    values = {key: OmegaConf.select(cfg, key, throw_on_resolution_failure=False) for key in numbers}
+    kinds = {
+        key: "bool" if isinstance(v, bool) else "int" if isinstance(v, int) else "float"
+        for key, v in numbers.items()
+    }
+    defaults = {key: _as_written(value) for key, value in numbers.items()}
+    problems = setting_problems(values, numbers, kinds, defaults)
+    if problems:
+        raise ConfigError(f"config: {'; '.join(problems)} (see --help)")
+
+
 def typed(cls: type, node, **replace: Any):
     """A composed group (or block) as the library's dataclass ``cls``."""
     values = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
