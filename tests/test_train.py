@@ -565,3 +565,28 @@ def test_a_registration_that_fails_part_way_leaves_the_registry_as_it_was(
         }
     )
     assert [str(v.version) for v in client.search_model_versions(f"name='{name}'")] == ["1"]
+
+
+def test_the_reason_screen_says_how_long_it_took_as_every_long_stage_does(tiny_history, contract):
+    """The screen was the longest stage of a run (7-20 s of 20-60) and said nothing: the next line,
+    "fit the ensemble ...: 2.0 s (total 14.7 s)", seemed to account for the silence."""
+    import io
+
+    from resilience.core.progress import Stages
+    from resilience.pipelines.train import train
+
+    stream = io.StringIO()
+    settings = TrainSettings(
+        split=SplitConfig(test_weeks=13, min_train_to_test=1.0),
+        evaluation=EvaluationConfig(n_bootstrap=10),
+        screen=ScreenConfig(permutations=2, resamples=2, max_rows=1000, n_jobs=1),
+        intervals=None,
+        refit_on_all=False,
+    )
+    data = TrainingData(tiny_history, contract, "history.parquet", "0" * 64)
+    model = PersistenceModel(
+        contract, n_jobs=1, params={"n_estimators": 40}, early_stopping_rounds=0
+    )
+    trained = train(data, model, settings, Stages("train", stream=stream))
+    assert "[train] screen the reasons: " in stream.getvalue()
+    assert trained.evaluation.timings["screen"] > 0
