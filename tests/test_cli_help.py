@@ -235,6 +235,26 @@ def test_the_explorer_refuses_a_page_of_no_lines(tmp_path):
     assert code == 2 and stderr.count("\n") == 1 and "lines=0" in stderr, stderr
 
 
+@pytest.mark.parametrize(
+    "override",
+    [
+        "sweep.space.model.params.num_leaves=choice(3,5)",  # Hydra said: requires --multirun
+        "sweep.space.model.params.num_leaves='choice(3,5)'",  # it said: write +sweep.space.model
+    ],
+)
+def test_a_search_dimension_set_as_a_nested_key_is_shown_the_form_that_works(override, tmp_path):
+    code, stderr = _run_in_process(
+        "train", "experiment=sweep_lightgbm", override, MISSING_INPUT, cwd=tmp_path
+    )
+    assert code == 2 and stderr.count("\n") == 1, stderr
+    shown = "'sweep.space={model.params.num_leaves:\"choice(7,15)\"}'"
+    assert shown in stderr and "requires --multirun" not in stderr and "+sweep" not in stderr
+    code, stderr = _run_in_process(
+        "train", "experiment=sweep_lightgbm", shown.strip("'"), "--cfg", "job", cwd=tmp_path
+    )
+    assert code == 0, stderr
+
+
 def test_a_group_the_command_does_not_have_is_named_not_offered_with_a_plus(tmp_path):
     """Scoring reads its data config from the model: ``data=example_force`` is refused in one line
     saying the command has no such group, not Hydra's advice to add it with ``+`` (which composed

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import re
+import sys
 import types
 import typing
 from collections.abc import Mapping
@@ -278,8 +279,13 @@ def error_message(exc: Exception) -> str:
     """One line for a config Hydra could not compose or resolve: the key, what is wrong and the
     nearest valid key, option or value."""
     cause = exc.__cause__ if isinstance(exc.__cause__, OmegaConfBaseException) else exc
+    space = re.match(r"Sweep parameters '(sweep\.space\.[^=']+)=", str(exc))
+    if space:  # Hydra's advice, --multirun, would run a grid of fixed values instead of a study
+        return _search_space_hint(space.group(1))
     if isinstance(cause, ConfigKeyError | AttributeError) and getattr(cause, "key", None):
         key, full_key = str(cause.key), str(cause.full_key or cause.key)
+        if full_key.startswith("sweep.space."):  # the space's keys hold dots: never nested
+            return _search_space_hint(full_key)
         close = nearest(key, _keys_beside(cause))
         prefix = full_key[: -len(key)] if full_key.endswith(key) else ""
         hint = (
@@ -313,6 +319,19 @@ def error_message(exc: Exception) -> str:
     if isinstance(exc, ConfigCompositionException) and exc.__cause__ is not None:
         text += f" {str(exc.__cause__).splitlines()[0]}"
     return f"config: {text.split(' See https://')[0]} (see --help)"
+
+
+def _search_space_hint(key: str) -> str:
+    """One line for a search dimension set as a nested key (``sweep.space.model.params.x=...``):
+    the whole key as the command line gave it (a refusal may name only its first part)."""
+    given = [a.lstrip("+~").split("=", 1)[0] for a in sys.argv[1:]]
+    key = next((g for g in given if g.startswith(key)), key)
+    name = key.removeprefix("sweep.space.")
+    return (
+        f"config: {key}: a study's search space is keyed by whole setting names, so set a "
+        f"dimension inside it: 'sweep.space={{{name}:\"choice(7,15)\"}}' (with sweep.n_trials; "
+        "--multirun would run a grid, not a study)"
+    )
 
 
 def _wrong_value(cause: ValidationError) -> str:
