@@ -518,6 +518,22 @@ def test_the_challenger_made_champion_by_a_person_is_no_longer_challenger(mlflow
     assert registry.state(name)["aliases"] == {"champion": "2"}
 
 
+def test_a_version_made_champion_again_is_no_longer_tagged_rolled_back(mlflow_uri, tmp_path):
+    client, name = MlflowClient(), "line-resilience"
+    client.create_registered_model(name)
+    (tmp_path / "model").mkdir()
+    for _ in range(2):
+        client.create_model_version(name, str(tmp_path / "model"), run_id=None)
+    registry.record_champion(name, "1")
+    registry.promote_explicitly(name, "2", "board decision", "board")
+    registry.rollback_champion(name, "misranked home-grown lines", "board")
+    assert client.get_model_version(name, "2").tags["promotion.rolled_back"] == "true"
+    registry.promote_explicitly(name, "2", "fixed and reviewed", "board")
+    tags = client.get_model_version(name, "2").tags
+    assert not [key for key in tags if key.startswith("promotion.roll")], tags
+    assert tags["promotion.reason"] == "fixed and reviewed"
+
+
 def test_a_registration_that_fails_part_way_leaves_the_registry_as_it_was(
     mlflow_uri, tmp_path, monkeypatch, contract
 ):
