@@ -199,3 +199,29 @@ def test_a_slice_value_holding_the_lines_of_one_already_named_is_left_out_of_the
     assert "slice/line_type.home_grown/calibration_slope" in names
     assert not [name for name in names if "origin_hub.local" in name]
     assert "slice/origin_hub.london/auc" in names
+
+
+def test_a_week_s_estimates_by_record_age_are_logged_when_the_age_is_derived(tmp_path):
+    """The data config derives the record's age (no extract carries it): the week's estimates by
+    age were left out of its scoring run."""
+    import pandas as pd
+
+    from resilience.data.contract import load_data_contract
+
+    contract = load_data_contract("default")
+    folder = tmp_path / "2026-W47"
+    folder.mkdir()
+    (folder / "contract.json").write_text(json.dumps(contract.to_dict()))
+    extract = pd.DataFrame(
+        {"disruption_date": ["2026-11-22", "2026-11-20", "2026-11-15", "2026-11-08"]}
+    )
+    scores = pd.DataFrame(
+        {"input_row": [1, 2, 3, 4], "persistence_probability": [0.2, 0.4, 0.6, 0.9]}
+    )
+    scores.to_parquet(folder / "scores.parquet", index=False)
+    metrics = weekly_runs.week_estimates(folder, extract)
+    assert metrics["by_record_age_weeks/0/rows"] == 2
+    assert metrics["by_record_age_weeks/0/mean_estimate"] == pytest.approx(0.3)
+    assert metrics["by_record_age_weeks/1/mean_estimate"] == pytest.approx(0.6)
+    assert metrics["by_record_age_weeks/1/rows"] == 1
+    assert metrics["by_record_age_weeks/2/rows"] == 1
