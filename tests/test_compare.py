@@ -83,6 +83,13 @@ def test_differences_are_the_champion_rule_s_paired_bootstrap_on_the_same_rows(
     assert reference["roc_auc_vs_reference"] == 0 and board.reference == "lightgbm_default"
 
 
+def test_the_reference_against_itself_is_zero_never_negative_zero(board):
+    """leaderboard.csv showed "-0.0" for the reference's own Brier and ECE differences."""
+    reference = board.table.set_index("recipe").loc[board.reference]
+    differences = reference[[c for c in board.table.columns if "_vs_reference" in c]]
+    assert (differences == 0).all() and not np.signbit(differences.to_numpy(float)).any()
+
+
 def test_churn_is_against_the_champion(board):
     """The champion here is the default recipe fitted on the same rows: that row does not move."""
     table = board.table.set_index("recipe")
