@@ -225,3 +225,20 @@ def test_a_week_s_estimates_by_record_age_are_logged_when_the_age_is_derived(tmp
     assert metrics["by_record_age_weeks/1/mean_estimate"] == pytest.approx(0.6)
     assert metrics["by_record_age_weeks/1/rows"] == 1
     assert metrics["by_record_age_weeks/2/rows"] == 1
+
+
+def test_a_grid_s_parent_run_says_what_the_grid_swept(tmp_path, mlflow_uri):
+    """The parent of a --multirun grid was a bare "grid (sweep)" run: no word of what it swept."""
+    from resilience.tracking import runs
+    from resilience.tracking.store import TrackingConfig
+
+    sweep_dir = tmp_path / "multirun" / "2026-12-05_21-38-32"
+    sweep_dir.mkdir(parents=True)
+    task = ["model.params.num_leaves=5,15", "features.exclude=[a,b]", "input=/data/h.parquet"]
+    (sweep_dir / "multirun.yaml").write_text(json.dumps({"hydra": {"overrides": {"task": task}}}))
+    config = TrackingConfig(tracking_uri=mlflow_uri)
+    run_id = runs.sweep_parent_run(config, str(sweep_dir), "grid")
+    assert runs.sweep_parent_run(config, str(sweep_dir), "grid") == run_id  # found, not made again
+    note = MlflowClient(mlflow_uri).get_run(run_id).data.tags["mlflow.note.content"]
+    assert "one child run per combination of model.params.num_leaves=5,15, each with " in note
+    assert "features.exclude=[a,b] input=/data/h.parquet" in note and str(sweep_dir) in note
