@@ -98,6 +98,12 @@ def test_a_cutoff_must_be_a_week_with_something_to_replay(data, contract):
         run_backtest(data, PersistenceModel(contract, n_jobs=1), FAST, late)
 
 
+@pytest.mark.parametrize("setting", [{"weeks": 0}, {"capacity_k": 0}, {"capacity_k": -3}])
+def test_a_replay_of_nothing_is_refused_before_any_work(setting):
+    with pytest.raises(ResilienceError, match="must be at least 1"):
+        BacktestConfig(cutoff=CUTOFF, **setting)
+
+
 @pytest.mark.slow
 def test_the_command_writes_one_page_and_one_mlflow_run(tiny_world_dir, tmp_path, new_store_uri):
     uri = new_store_uri

@@ -26,6 +26,7 @@ from omegaconf import OmegaConf
 from resilience.cli._config import check_model_params, snapshot
 from resilience.cli._help import group_options, read_main_config
 from resilience.core.errors import ConfigError
+from resilience.core.paths import config_dir
 
 COMMANDS = toolkit_commands()
 NUMERIC = {"int", "float"}
@@ -193,6 +194,65 @@ ISSUE_CASES = [
 def test_issue_cases_in_process(override, expected, tmp_path):
     code, stderr = _run_in_process("train", override, MISSING_INPUT, cwd=tmp_path)
     assert code == 2 and stderr.count("\n") == 1 and expected in stderr, stderr
+
+
+def _command_setting_cases() -> list[tuple[str, str, str]]:
+    """(command, override, what the message must name): a word for every number and yes/no
+    setting a command's own config file sets, which no group schema types."""
+    from resilience.cli._config import _command_numbers
+
+    cases = []
+    for command in COMMANDS:
+        for key, default in _command_numbers(command).items():
+            word = "maybe" if isinstance(default, bool) else "abc"
+            cases.append((command, f"{key}={word}", f"{key}={word}"))
+    return cases
+
+
+@pytest.mark.parametrize("command, override, expected", _command_setting_cases())
+def test_every_command_s_own_number_or_yes_no_setting_refuses_a_word(
+    command, override, expected, tmp_path
+):
+    """``lines=abc`` was an unexpected error with a trace file, ``overwrite=maybe`` read as yes
+    (a block with its own schema, ``draws.`` or ``backtest.``, was refused already)."""
+    reads_input = "input" in OmegaConf.load(config_dir() / f"{command}.yaml")
+    given = [MISSING_INPUT] if reads_input or command in ("compare", "backtest") else []
+    code, stderr = _run_in_process(command, override, *given, cwd=tmp_path)
+    assert code == 2 and stderr.count("\n") == 1, stderr
+    assert expected in stderr and "must be " in stderr, stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_command_setting_catalogue_covers_the_settings_that_went_wrong():
+    overrides = {(c, o.split("=")[0]) for c, o, _ in _command_setting_cases()}
+    for case in [("explore", "lines"), ("outcomes", "capacity_k"), ("score", "overwrite")]:
+        assert case in overrides, case
+    assert ("train", "seed") in overrides and ("compare", "seed") in overrides
+
+
+def test_the_explorer_refuses_a_page_of_no_lines(tmp_path):
+    code, stderr = _run_in_process("explore", "week=2026-W47", "lines=0", cwd=tmp_path)
+    assert code == 2 and stderr.count("\n") == 1 and "lines=0" in stderr, stderr
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "sweep.space.model.params.num_leaves=choice(3,5)",  # Hydra said: requires --multirun
+        "sweep.space.model.params.num_leaves='choice(3,5)'",  # it said: write +sweep.space.model
+    ],
+)
+def test_a_search_dimension_set_as_a_nested_key_is_shown_the_form_that_works(override, tmp_path):
+    code, stderr = _run_in_process(
+        "train", "experiment=sweep_lightgbm", override, MISSING_INPUT, cwd=tmp_path
+    )
+    assert code == 2 and stderr.count("\n") == 1, stderr
+    shown = "'sweep.space={model.params.num_leaves:\"choice(7,15)\"}'"
+    assert shown in stderr and "requires --multirun" not in stderr and "+sweep" not in stderr
+    code, stderr = _run_in_process(
+        "train", "experiment=sweep_lightgbm", shown.strip("'"), "--cfg", "job", cwd=tmp_path
+    )
+    assert code == 0, stderr
 
 
 def test_a_group_the_command_does_not_have_is_named_not_offered_with_a_plus(tmp_path):

@@ -83,6 +83,13 @@ def test_differences_are_the_champion_rule_s_paired_bootstrap_on_the_same_rows(
     assert reference["roc_auc_vs_reference"] == 0 and board.reference == "lightgbm_default"
 
 
+def test_the_reference_against_itself_is_zero_never_negative_zero(board):
+    """leaderboard.csv showed "-0.0" for the reference's own Brier and ECE differences."""
+    reference = board.table.set_index("recipe").loc[board.reference]
+    differences = reference[[c for c in board.table.columns if "_vs_reference" in c]]
+    assert (differences == 0).all() and not np.signbit(differences.to_numpy(float)).any()
+
+
 def test_churn_is_against_the_champion(board):
     """The champion here is the default recipe fitted on the same rows: that row does not move."""
     table = board.table.set_index("recipe")
@@ -133,6 +140,38 @@ def test_a_recipe_that_keeps_only_some_rows_is_refused_before_data_are_read(tmp_
         cwd=tmp_path,
     )
     assert result.returncode == 2 and "home_grown_only keeps only some rows" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ("snapshots=/some/weekly", "snapshots=/some/weekly"),
+        ("rerun=0123abcd", "rerun=0123abcd"),
+        ("recipes=[lightgbm_default,sweep_lightgbm]", "sweep.n_trials=12 (sweep_lightgbm)"),
+    ],
+)
+def test_a_training_setting_the_leaderboard_cannot_honour_is_refused_not_ignored(
+    tmp_path, setting, named
+):
+    result = run_command(
+        "resilience-compare", setting, "input=/nonexistent/extract.parquet", cwd=tmp_path
+    )
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert named in line and "resilience-compare does not take it" in line
+    assert not list(tmp_path.glob("outputs/compare/labels-to-*"))
+
+
+def test_labels_that_could_not_be_known_yet_are_refused_as_training_refuses_them(
+    tiny_history, tmp_path
+):
+    extract = tmp_path / "history.parquet"
+    tiny_history.to_parquet(extract)
+    as_of = (pd.to_datetime(tiny_history["disruption_date"]).max() + pd.Timedelta(days=7)).date()
+    result = run_command("resilience-compare", f"input={extract}", f"as_of={as_of}", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "cannot be known yet" in result.stderr
+    assert not list(tmp_path.glob("outputs/compare/labels-to-*"))
 
 
 def test_a_champion_that_learnt_from_records_as_they_stood_is_compared_on_final_records(

@@ -364,3 +364,19 @@ def test_a_tiny_test_period_still_gives_ranges(small_history, contract):
     shipped = iv.IntervalEnsemble([], 0.8, spread_model=spread_model, extra_sd=0.3)
     table = iv.interval_table(model, small_history.head(50), ensembles={WHOLE: shipped})
     assert (table["probability_high"] > table["probability_low"]).all()
+
+
+def test_the_range_summary_is_one_line_of_rounded_numbers_against_the_nominal_level():
+    from resilience.learn.ranges.fit import range_summary
+
+    metrics = {
+        "interval_level": 0.8,
+        "interval_estimated_sd": 0.0,
+        "interval_unobserved_sd": 0.3,
+        "interval_coverage": 0.5666305525460456,
+    }
+    assert range_summary(metrics) == (
+        "intervals: extra log-odds sd 0.00 estimated + 0.30 assumed, coverage 0.57 of nominal 0.80"
+    )
+    del metrics["interval_coverage"]
+    assert range_summary(metrics).endswith("assumed, coverage not measured")

@@ -309,3 +309,18 @@ def test_outcomes_command_writes_metrics_and_per_disruption_outcomes(
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "wrong.csv" in result.stderr and str(ids.iloc[0]) in result.stderr
     assert {name: digest(root / name) for name in before} == before  # nothing written
+
+
+def test_every_row_of_realised_metrics_counts_the_lines_scored_in_its_cohort(tmp_path):
+    """The cohort rows said nothing of how many were scored, and the blanks made the column
+    decimal (632.0) in outcomes.csv and on the console."""
+    from resilience.governance.outcomes import realised_metrics
+
+    week = write_scores(tmp_path / "2026-W45", [(f"D{i}", f"L{i}", i / 10) for i in range(1, 8)])
+    scores = pd.read_parquet(week / week_files.SCORES_PARQUET)
+    scores["line_type"] = ["imported"] * 3 + ["home_grown"] * 4
+    scores.to_parquet(week / week_files.SCORES_PARQUET, index=False)
+    known = labels(D1=True, D2=False, D4=True, D5=True, D6=False)
+    table = realised_metrics(tmp_path, known, "line_type", min_rows=1).set_index("cohort")
+    assert table["scored"].to_dict() == {"all": 7, "home_grown": 4, "imported": 3}
+    assert table["scored"].dtype.kind == "i"

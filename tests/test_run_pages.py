@@ -177,3 +177,68 @@ def test_slice_metric_names_from_any_area_name_are_names_mlflow_accepts():
     for name in names:
         _validate_metric_name(name)  # raises for a name MLflow refuses
     assert "auc.policing_area.a/b" in names
+
+
+def test_a_slice_value_holding_the_lines_of_one_already_named_is_left_out_of_the_group():
+    """As training's fairness table has it: the repeated value carries ``same_lines_as`` and the
+    slice metrics measured on its rows, but no calibration slope of its own."""
+    from resilience.tracking.run_page import grouped_slice_metric_names
+
+    home_grown = {"roc_auc": 0.80, "brier": 0.18, "calibration_gap": 0.001, "n": 400}
+    rows = [
+        {"slice": "line_type", "value": "home_grown", **home_grown, "calibration_slope": 0.96},
+        {
+            "slice": "origin_hub",
+            "value": "local",
+            **home_grown,
+            "same_lines_as": "line_type = home_grown",
+        },
+        {"slice": "origin_hub", "value": "london", "roc_auc": 0.79, "brier": 0.2, "n": 300},
+    ]
+    names = grouped_slice_metric_names(rows)
+    assert "slice/line_type.home_grown/calibration_slope" in names
+    assert not [name for name in names if "origin_hub.local" in name]
+    assert "slice/origin_hub.london/auc" in names
+
+
+def test_a_week_s_estimates_by_record_age_are_logged_when_the_age_is_derived(tmp_path):
+    """The data config derives the record's age (no extract carries it): the week's estimates by
+    age were left out of its scoring run."""
+    import pandas as pd
+
+    from resilience.data.contract import load_data_contract
+
+    contract = load_data_contract("default")
+    folder = tmp_path / "2026-W47"
+    folder.mkdir()
+    (folder / "contract.json").write_text(json.dumps(contract.to_dict()))
+    extract = pd.DataFrame(
+        {"disruption_date": ["2026-11-22", "2026-11-20", "2026-11-15", "2026-11-08"]}
+    )
+    scores = pd.DataFrame(
+        {"input_row": [1, 2, 3, 4], "persistence_probability": [0.2, 0.4, 0.6, 0.9]}
+    )
+    scores.to_parquet(folder / "scores.parquet", index=False)
+    metrics = weekly_runs.week_estimates(folder, extract)
+    assert metrics["by_record_age_weeks/0/rows"] == 2
+    assert metrics["by_record_age_weeks/0/mean_estimate"] == pytest.approx(0.3)
+    assert metrics["by_record_age_weeks/1/mean_estimate"] == pytest.approx(0.6)
+    assert metrics["by_record_age_weeks/1/rows"] == 1
+    assert metrics["by_record_age_weeks/2/rows"] == 1
+
+
+def test_a_grid_s_parent_run_says_what_the_grid_swept(tmp_path, mlflow_uri):
+    """The parent of a --multirun grid was a bare "grid (sweep)" run: no word of what it swept."""
+    from resilience.tracking import runs
+    from resilience.tracking.store import TrackingConfig
+
+    sweep_dir = tmp_path / "multirun" / "2026-12-05_21-38-32"
+    sweep_dir.mkdir(parents=True)
+    task = ["model.params.num_leaves=5,15", "features.exclude=[a,b]", "input=/data/h.parquet"]
+    (sweep_dir / "multirun.yaml").write_text(json.dumps({"hydra": {"overrides": {"task": task}}}))
+    config = TrackingConfig(tracking_uri=mlflow_uri)
+    run_id = runs.sweep_parent_run(config, str(sweep_dir), "grid")
+    assert runs.sweep_parent_run(config, str(sweep_dir), "grid") == run_id  # found, not made again
+    note = MlflowClient(mlflow_uri).get_run(run_id).data.tags["mlflow.note.content"]
+    assert "one child run per combination of model.params.num_leaves=5,15, each with " in note
+    assert "features.exclude=[a,b] input=/data/h.parquet" in note and str(sweep_dir) in note

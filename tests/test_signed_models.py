@@ -277,6 +277,26 @@ def test_the_card_command_checks_the_signature_first_and_signs_again(store, tmp_
     assert "Traceback" not in refused.stderr and len(refused.stderr.splitlines()) == 1
 
 
+def test_a_card_folder_that_cannot_be_made_fails_before_the_card_is_logged_or_signed(
+    store, tmp_path
+):
+    from conftest import run_command
+    from mlflow.tracking import MlflowClient
+
+    before = MlflowClient().get_model_version(NAME, "1").tags
+    (tmp_path / "a-file").write_text("not a folder")
+    card = run_command(
+        "resilience-card",
+        f"model_uri=models:/{NAME}/1",
+        f"out_dir={tmp_path / 'a-file' / 'card'}",
+        cwd=tmp_path,
+        env=store.env,
+    )
+    assert card.returncode == 2 and len(card.stderr.splitlines()) == 1, card.stderr[-2000:]
+    assert "a-file" in card.stderr and card.stdout == ""
+    assert MlflowClient().get_model_version(NAME, "1").tags == before
+
+
 def test_promote_makes_champion_only_a_version_scoring_would_accept(store, tmp_path):
     """A version registered without a signature (a registration stopped before signing, or one
     added by hand) is refused by resilience-promote in one line naming how to sign it, and the

@@ -233,3 +233,20 @@ def test_a_damaged_study_file_is_one_message_naming_it(tmp_path):
     with pytest.raises(ResilienceError) as error:
         open_study(SweepConfig(storage=f"sqlite:///{damaged}"), "study", {})
     assert str(damaged) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_trial_logs_the_overrides_that_replay_it_as_one_run():
+    """``resilience-train rerun=<a trial's run id>`` replayed the study's command line, so it
+    resumed the study (0 trials run) instead of training that trial again."""
+    from resilience.cli._sweep import trial_overrides
+
+    given = ["experiment=sweep_lightgbm", "sweep.n_trials=3", "model.params.num_leaves=7", "seed=1"]
+    settings = {"model.params.num_leaves": 15, "model.params.learning_rate": 0.048071425018349025}
+    assert trial_overrides(given, settings) == [
+        "experiment=sweep_lightgbm",
+        "seed=1",
+        "++model.params.num_leaves=15",
+        "++model.params.learning_rate=0.048071425018349025",
+        "sweep.n_trials=0",
+    ]
+    assert trial_overrides([], {"model.params.extra_trees": True})[0].endswith("=true")

@@ -522,6 +522,35 @@ def test_a_champion_that_learnt_from_records_as_they_stood_is_compared_on_final_
     )
 
 
+def test_the_challenger_made_champion_by_a_person_is_no_longer_challenger(mlflow_uri, tmp_path):
+    """SQLite stores give a version as a number: the alias is still cleared."""
+    client, name = MlflowClient(), "line-resilience"
+    client.create_registered_model(name)
+    (tmp_path / "model").mkdir()
+    for _ in range(2):
+        client.create_model_version(name, str(tmp_path / "model"), run_id=None)
+    registry.record_champion(name, "1")
+    registry.set_alias(name, registry.CHALLENGER, "2")
+    registry.promote_explicitly(name, "2", "board decision", "board")
+    assert registry.state(name)["aliases"] == {"champion": "2"}
+
+
+def test_a_version_made_champion_again_is_no_longer_tagged_rolled_back(mlflow_uri, tmp_path):
+    client, name = MlflowClient(), "line-resilience"
+    client.create_registered_model(name)
+    (tmp_path / "model").mkdir()
+    for _ in range(2):
+        client.create_model_version(name, str(tmp_path / "model"), run_id=None)
+    registry.record_champion(name, "1")
+    registry.promote_explicitly(name, "2", "board decision", "board")
+    registry.rollback_champion(name, "misranked home-grown lines", "board")
+    assert client.get_model_version(name, "2").tags["promotion.rolled_back"] == "true"
+    registry.promote_explicitly(name, "2", "fixed and reviewed", "board")
+    tags = client.get_model_version(name, "2").tags
+    assert not [key for key in tags if key.startswith("promotion.roll")], tags
+    assert tags["promotion.reason"] == "fixed and reviewed"
+
+
 def test_a_registration_that_fails_part_way_leaves_the_registry_as_it_was(
     mlflow_uri, tmp_path, monkeypatch, contract
 ):
@@ -569,3 +598,28 @@ def test_a_registration_that_fails_part_way_leaves_the_registry_as_it_was(
         }
     )
     assert [str(v.version) for v in client.search_model_versions(f"name='{name}'")] == ["1"]
+
+
+def test_the_reason_screen_says_how_long_it_took_as_every_long_stage_does(tiny_history, contract):
+    """The screen was the longest stage of a run (7-20 s of 20-60) and said nothing: the next line,
+    "fit the ensemble ...: 2.0 s (total 14.7 s)", seemed to account for the silence."""
+    import io
+
+    from resilience.core.progress import Stages
+    from resilience.pipelines.train import train
+
+    stream = io.StringIO()
+    settings = TrainSettings(
+        split=SplitConfig(test_weeks=13, min_train_to_test=1.0),
+        evaluation=EvaluationConfig(n_bootstrap=10),
+        screen=ScreenConfig(permutations=2, resamples=2, max_rows=1000, n_jobs=1),
+        intervals=None,
+        refit_on_all=False,
+    )
+    data = TrainingData(tiny_history, contract, "history.parquet", "0" * 64)
+    model = PersistenceModel(
+        contract, n_jobs=1, params={"n_estimators": 40}, early_stopping_rounds=0
+    )
+    trained = train(data, model, settings, Stages("train", stream=stream))
+    assert "[train] screen the reasons: " in stream.getvalue()
+    assert trained.evaluation.timings["screen"] > 0

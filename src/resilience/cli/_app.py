@@ -39,7 +39,13 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from resilience.cli._config import check_model_params, error_message, register_schemas, snapshot
+from resilience.cli._config import (
+    check_command_settings,
+    check_model_params,
+    error_message,
+    register_schemas,
+    snapshot,
+)
 from resilience.cli._help import help_text
 from resilience.core.errors import ResilienceError, Terminated, os_error_message
 from resilience.core.paths import DECISION_KEY_ENV, config_dir, project_root
@@ -150,6 +156,7 @@ def check_settings(cfg: DictConfig) -> None:
         OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]) if "hydra" in cfg else cfg
     )
     try:
+        check_command_settings(settings, _config_name(cfg))  # before ${seed} is resolved elsewhere
         OmegaConf.to_container(settings, resolve=True)
         if "model" in settings:
             check_model_params(settings.model)
@@ -161,6 +168,14 @@ def check_settings(cfg: DictConfig) -> None:
         _fail(error_message(exc), EXIT_USER_ERROR)
     except ResilienceError as exc:
         _fail(str(exc), EXIT_USER_ERROR)
+
+
+def _config_name(cfg: DictConfig) -> str:
+    """The command's main config (``train``), from ``cfg``'s own Hydra node (a callback's config),
+    else the running job's; "" outside a Hydra run."""
+    if "hydra" in cfg:
+        return str(cfg.hydra.job.config_name)
+    return str(HydraConfig.get().job.config_name) if HydraConfig.initialized() else ""
 
 
 def data_config_file(cfg: DictConfig | None = None) -> str | None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import re
+import sys
 import types
 import typing
 from collections.abc import Mapping
@@ -214,6 +215,48 @@ def check_model_params(model) -> None:
         raise ConfigError(f"config: model.params ({model.family}): " + "; ".join(problems))
 
 
+def _command_numbers(config_name: str) -> dict[str, object]:
+    """The numbers and yes/no settings a command's own config file sets (its top level and the
+    blocks in it, by dotted key), and those of a main config it builds on (``- train``): the
+    settings no group schema types."""
+    from resilience.core.paths import config_dir
+
+    path = config_dir() / f"{config_name}.yaml"
+    if not path.is_file():
+        return {}
+    raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    found: dict[str, object] = {}
+    for entry in raw.pop("defaults", None) or []:
+        if isinstance(entry, str) and "/" not in entry and entry != "_self_":
+            found.update(_command_numbers(entry))
+    raw.pop("hydra", None)
+    stack = [("", raw)]
+    while stack:
+        prefix, node = stack.pop()
+        for key, value in node.items():
+            if isinstance(value, dict):
+                stack.append((f"{prefix}{key}.", value))
+            elif isinstance(value, bool | int | float):
+                found[f"{prefix}{key}"] = value
+    return found
+
+
+def check_command_settings(cfg, config_name: str) -> None:
+    """A command's own number and yes/no settings (``lines=abc``, ``overwrite=maybe``) against the
+    type its config file gives them: one line naming the setting and its default, before any work
+    (a group's settings are typed by its schema)."""
+    numbers = _command_numbers(config_name)
+    values = {key: OmegaConf.select(cfg, key, throw_on_resolution_failure=False) for key in numbers}
+    kinds = {
+        key: "bool" if isinstance(v, bool) else "int" if isinstance(v, int) else "float"
+        for key, v in numbers.items()
+    }
+    defaults = {key: _as_written(value) for key, value in numbers.items()}
+    problems = setting_problems(values, numbers, kinds, defaults)
+    if problems:
+        raise ConfigError(f"config: {'; '.join(problems)} (see --help)")
+
+
 def typed(cls: type, node, **replace: Any):
     """A composed group (or block) as the library's dataclass ``cls``."""
     values = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
@@ -237,8 +280,13 @@ def error_message(exc: Exception) -> str:
     """One line for a config Hydra could not compose or resolve: the key, what is wrong and the
     nearest valid key, option or value."""
     cause = exc.__cause__ if isinstance(exc.__cause__, OmegaConfBaseException) else exc
+    space = re.match(r"Sweep parameters '(sweep\.space\.[^=']+)=", str(exc))
+    if space:  # Hydra's advice, --multirun, would run a grid of fixed values instead of a study
+        return _search_space_hint(space.group(1))
     if isinstance(cause, ConfigKeyError | AttributeError) and getattr(cause, "key", None):
         key, full_key = str(cause.key), str(cause.full_key or cause.key)
+        if full_key.startswith("sweep.space."):  # the space's keys hold dots: never nested
+            return _search_space_hint(full_key)
         close = nearest(key, _keys_beside(cause))
         prefix = full_key[: -len(key)] if full_key.endswith(key) else ""
         hint = (
@@ -279,6 +327,19 @@ def error_message(exc: Exception) -> str:
     if isinstance(exc, ConfigCompositionException) and exc.__cause__ is not None:
         text += f" {str(exc.__cause__).splitlines()[0]}"
     return f"config: {text.split(' See https://')[0]} (see --help)"
+
+
+def _search_space_hint(key: str) -> str:
+    """One line for a search dimension set as a nested key (``sweep.space.model.params.x=...``):
+    the whole key as the command line gave it (a refusal may name only its first part)."""
+    given = [a.lstrip("+~").split("=", 1)[0] for a in sys.argv[1:]]
+    key = next((g for g in given if g.startswith(key)), key)
+    name = key.removeprefix("sweep.space.")
+    return (
+        f"config: {key}: a study's search space is keyed by whole setting names, so set a "
+        f"dimension inside it: 'sweep.space={{{name}:\"choice(7,15)\"}}' (with sweep.n_trials; "
+        "--multirun would run a grid, not a study)"
+    )
 
 
 def _wrong_value(cause: ValidationError) -> str:

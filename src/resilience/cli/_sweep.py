@@ -126,8 +126,21 @@ def checked_space(cfg: DictConfig, config: SweepConfig) -> dict[str, BaseDistrib
     return space
 
 
-# (the trial's config, where it is tracked, the parent run id) -> its training run's result
-TrainTrial = Callable[[DictConfig, TrackingConfig, str], Any]
+def trial_overrides(given: list[str], settings: Mapping[str, Any]) -> list[str]:
+    """What replays one trial as one run (``resilience-train rerun=<its run id>``): the command
+    line's overrides (``given``) but the study's size, the trial's sampled settings and no study."""
+    keys = {*settings, "sweep.n_trials"}
+    own = [o for o in given if o.split("=", 1)[0].lstrip("+~") not in keys]
+    sampled = [
+        f"++{key}={str(value).lower() if isinstance(value, bool) else value}"
+        for key, value in settings.items()
+    ]
+    return [*own, *sampled, "sweep.n_trials=0"]
+
+
+# (the trial's config, where it is tracked, the parent run id, the overrides that replay it) ->
+# its training run's result
+TrainTrial = Callable[[DictConfig, TrackingConfig, str, list[str]], Any]
 
 
 def run_study(
@@ -144,7 +157,8 @@ def run_study(
     metric = cfg.optimized_metric
 
     def objective(settings: dict, number: int, parent_run_id: str) -> tuple[float | None, str]:
-        result = train_trial(with_settings(cfg, settings), trials_tracking, parent_run_id)
+        replay = trial_overrides(list(HydraConfig.get().overrides.task), settings)
+        result = train_trial(with_settings(cfg, settings), trials_tracking, parent_run_id, replay)
         return result.evaluation.metrics.get(metric), result.run_id
 
     name = config.name or cfg.run_name or HydraConfig.get().runtime.choices.get("experiment")

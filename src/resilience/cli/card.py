@@ -38,6 +38,9 @@ def main(cfg: DictConfig) -> None:
         if statement
         else None
     )
+    out_dir = Path(cfg.out_dir) if cfg.out_dir else None
+    if out_dir:  # a folder that cannot be made fails before the card is logged and signed again
+        out_dir.mkdir(parents=True, exist_ok=True)
     documents = publish(name, version, OmegaConf.to_container(cfg.governance, resolve=True))
     print(f"model card for {name} version {version} logged to run {info['run_id']} (model_card/)")
     if statement is None:
@@ -56,9 +59,9 @@ def main(cfg: DictConfig) -> None:
             new_card=True,
         )
         print(f"signed version {version} again with key {signed.key_id} (its card changed)")
-    if cfg.out_dir:
+    if out_dir:
         for name, text in documents.items():
-            print(f"  wrote {write_text_atomic(Path(cfg.out_dir) / name, text)}")
+            print(f"  wrote {write_text_atomic(out_dir / name, text)}")
 
 
 if __name__ == "__main__":

@@ -7,12 +7,30 @@ from pathlib import Path
 
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from resilience.cli._app import hydra_app
 from resilience.cli._config import tracking_configs, typed
 
 OWN_KEYS = ("recipes", "reference", "output_root", "champion_uri")  # not training settings
+# training settings a leaderboard cannot honour: refused, never silently ignored
+NOT_COMPARED = {
+    "rerun": "it trains each recipe afresh; reproduce a run with resilience-train rerun=<run id>",
+    "snapshots": "it compares recipes on final records; to judge records as they stood, use "
+    "resilience-backtest or resilience-train snapshots=<folder>",
+    "sweep.n_trials": "it trains each recipe once; run a study with resilience-train "
+    "experiment=sweep_lightgbm",
+}
+
+
+def _refuse_not_compared(name: str, recipe: DictConfig) -> None:
+    """A recipe's setting the leaderboard would otherwise ignore: one line, before data are read."""
+    from resilience.core.errors import ConfigError
+
+    for key, why in NOT_COMPARED.items():
+        value = OmegaConf.select(recipe, key)
+        if value:
+            raise ConfigError(f"{key}={value} ({name}): resilience-compare does not take it: {why}")
 
 
 def _recipe_configs(cfg: DictConfig) -> dict[str, DictConfig]:
@@ -25,6 +43,7 @@ def _recipe_configs(cfg: DictConfig) -> dict[str, DictConfig]:
     configs = {}
     for name in cfg.recipes:
         recipe = compose("train", overrides=[*shared, f"experiment={name}"])
+        _refuse_not_compared(str(name), recipe)
         if recipe.row_filter:
             raise ConfigError(
                 f"recipes: {name} keeps only some rows (row_filter), so it cannot share one split "
@@ -52,6 +71,7 @@ def _champion(uri: str, trusted_keys=None):
 def main(cfg: DictConfig) -> None:
     # the library loads once the config is known to be good: a bad one is refused within seconds
     from resilience.cli.train import build_recipe
+    from resilience.data.asof import as_of_from_setting, check_training_extract
     from resilience.data.contract import DataContract
     from resilience.data.validate import load_extract
     from resilience.learn.evaluation import EvaluationConfig
@@ -66,6 +86,9 @@ def main(cfg: DictConfig) -> None:
     store.connect(tracking)
     store.check_store(must_exist=False)
     history = load_extract(cfg.input, contract, require_label=True).frame
+    # labels that could not be known yet are refused, as training refuses them
+    as_of = as_of_from_setting(cfg.as_of, cfg.input, contract)
+    check_training_extract(history, contract, as_of, source=str(cfg.input))
     recipes = {
         name: maybe_segmented(build_recipe(c, DataContract.from_dict(c.data)), c.segment_by)
         for name, c in configs.items()

@@ -61,9 +61,9 @@ def main(cfg: DictConfig) -> float | None:
         print(f"warning: {warning}", file=sys.stderr)
     if sweep.n_trials:  # an Optuna study: one training run per trial
 
-        def train_trial(trial_cfg, trial_tracking, parent_run_id):
+        def train_trial(trial_cfg, trial_tracking, parent_run_id, replay):
             recipe_and_settings = _recipe_and_settings(
-                trial_cfg, contract, champion, trial_tracking, parent_run_id
+                trial_cfg, contract, champion, trial_tracking, parent_run_id, replay
             )
             return train_and_track(data, *recipe_and_settings)
 

@@ -386,6 +386,14 @@ def _labels_as_of(
     return as_of_from_setting(setting, path, contract, today)
 
 
+def scored_lines(scores: pd.DataFrame, cohort_column: str | None, cohort: str) -> int:
+    """How many lines the week scored in ``cohort`` ("all": the whole week), so each row of
+    ``outcomes.csv`` says what its labelled rows are a share of (a count, never a blank)."""
+    if cohort == "all" or not cohort_column or cohort_column not in scores.columns:
+        return int(len(scores))
+    return int(scores[cohort_column].astype(str).eq(cohort).sum())
+
+
 def realised_metrics(
     output_root: str | Path,
     known: pd.DataFrame,
@@ -414,7 +422,7 @@ def realised_metrics(
             row = {
                 "week": folder.name,
                 "cohort": cohort,
-                "scored": int(len(scores)) if cohort == "all" else None,
+                "scored": scored_lines(scores, cohort_column, cohort),
                 "labelled": int(len(group)),
                 "model": manifest.get("model", {}).get("identity"),
             }

@@ -61,6 +61,8 @@ class BacktestConfig:
         check_week(self.cutoff)
         if self.weeks is not None and self.weeks < 1:
             raise ResilienceError(f"backtest weeks must be at least 1 (or null), not {self.weeks}")
+        if self.capacity_k < 1:  # a shortlist of no lines judges nothing, and says nothing
+            raise ResilienceError(f"backtest capacity_k must be at least 1, not {self.capacity_k}")
 
 
 @dataclass

@@ -74,8 +74,9 @@ def _differences(y, p, p_reference, lines, config: ChampionConfig) -> dict:
     for metric, comparison in paired_comparisons(
         y, p, p_reference, lines, config, DIFFERENCES
     ).items():
-        out[f"{metric}_vs_reference"] = comparison.improvement
-        out[f"{metric}_vs_reference_lower"] = comparison.lower
+        # + 0.0: the reference against itself is 0, never "-0.0" (a loss-type metric's negated 0)
+        out[f"{metric}_vs_reference"] = comparison.improvement + 0.0
+        out[f"{metric}_vs_reference_lower"] = comparison.lower + 0.0
     return out
 
 

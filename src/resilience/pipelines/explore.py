@@ -64,6 +64,8 @@ def explore_week(
     trusted_keys=None,
 ) -> Path:
     """Write ``<output_root>/<week>/explorer.html``; returns its path."""
+    if lines < 1:  # head(0) is an empty page, head(-5) every line but the last five
+        raise ResilienceError(f"lines={lines}: give how many lines the page shows, at least 1")
     folder = week_folder(output_root, week)
     if not (folder / SCORES_PARQUET).is_file():
         raise ResilienceError(f"week {week} has not been scored: no {folder / SCORES_PARQUET}")

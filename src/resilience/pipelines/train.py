@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -263,9 +264,12 @@ def train(
     if settings.refit_on_all:
         with stages.stage("refit", f"refit on all {len(rows.all_rows):,} labelled rows"):
             model = deployable(evaluation, rows.all_rows, refit_on_all=True)
-    screened = screen_features(
-        model, evaluation, split, rows.all_rows, settings.screen, settings.evaluation, champion
-    )  # a reason must be earned
+    screening = settings.screen is not None and settings.screen.enabled
+    # a reason must be earned; the screen is often the longest stage, so it says when it is done
+    with stages.stage("screen", "screen the reasons") if screening else nullcontext():
+        screened = screen_features(
+            model, evaluation, split, rows.all_rows, settings.screen, settings.evaluation, champion
+        )
     model, evaluation = screened.model, screened.evaluation
     evaluation.metrics.update(screened.metrics)
     evaluation.timings.update(screened.timings)

@@ -17,6 +17,8 @@ from resilience.core.errors import ResilienceError
 from resilience.tracking.store import registry_label
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+# what a rollback records on the version it took the champion alias from
+ROLLBACK_TAGS = ("promotion.rolled_back", "promotion.rollback_reason", "promotion.rollback_by")
 CHAMPION_HISTORY_TAG, BEST_CHAMPION_TAG = "champion_history", "champion_best"
 
 
@@ -111,8 +113,8 @@ def record_champion(name: str, version: str) -> None:
     client = MlflowClient()
     client.set_registered_model_alias(name, CHAMPION, str(version))
     client.set_registered_model_tag(name, CHAMPION_HISTORY_TAG, ",".join(history))
-    try:  # @challenger names a version that is not the champion
-        if client.get_model_version_by_alias(name, CHALLENGER).version == str(version):
+    try:  # @challenger names a version that is not the champion (a store may give it as a number)
+        if str(client.get_model_version_by_alias(name, CHALLENGER).version) == str(version):
             client.delete_registered_model_alias(name, CHALLENGER)
     except MlflowException:  # no challenger
         pass
@@ -141,6 +143,10 @@ def promote_explicitly(name: str, version: str, reason: str, by: str | None) -> 
             f"no version {version} of registered model {name}: {exc.message}"
         ) from exc
     record_champion(name, version)
+    client = MlflowClient()
+    for key in ROLLBACK_TAGS:  # champion again: no longer "rolled back" (as its decision is new)
+        if key in (client.get_model_version(name, version).tags or {}):
+            client.delete_model_version_tag(name, version, key)
     tag_version(
         name,
         version,
@@ -179,9 +185,9 @@ def rollback_champion(name: str, reason: str, by: str | None) -> str:
         name,
         current,
         {
-            "promotion.rolled_back": "true",
-            "promotion.rollback_reason": reason,
-            "promotion.rollback_by": by or "unrecorded",
+            ROLLBACK_TAGS[0]: "true",
+            ROLLBACK_TAGS[1]: reason,
+            ROLLBACK_TAGS[2]: by or "unrecorded",
         },
     )
     tag_version(

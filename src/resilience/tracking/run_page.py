@@ -80,10 +80,12 @@ def headline_metric_names(metrics: dict) -> dict[str, float]:
 def grouped_slice_metric_names(fairness: list[dict]) -> dict[str, float]:
     """Per-slice metrics grouped as ``slice/<slice>.<value>/<metric>``, leaving out a slice value
     that holds exactly the rows of one already named (``origin_hub.local`` is
-    ``line_type.home_grown`` when every home-grown line is local): the same numbers, once."""
+    ``line_type.home_grown`` when every home-grown line is local): the same numbers, once. The
+    fairness table marks such a value (``same_lines_as``); its numbers are compared too, for a
+    table without the mark."""
     out, seen = {}, set()
     for row in fairness:
-        if row.get("suppressed"):
+        if row.get("suppressed") or row.get("same_lines_as"):
             continue
         numbers = tuple(row.get(column) for column in (*SLICE_METRICS, "n"))
         if numbers in seen:

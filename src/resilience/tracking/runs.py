@@ -14,7 +14,7 @@ import pickle
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,9 +22,11 @@ from typing import Any
 import mlflow
 import mlflow.data
 import pandas as pd
+import yaml
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 
 from resilience.core.paths import project_root
 from resilience.data.csv_safety import append_csv
@@ -251,16 +253,39 @@ def create_parent_run(config: TrackingConfig, run_name: str, tags: Mapping[str, 
     return run.info.run_id
 
 
+def grid_description(overrides: Sequence[str], sweep_dir: str) -> str:
+    """What a --multirun grid's parent run says: the settings swept (``key=a,b``), the ones every
+    child shares, and where the grid's folders are."""
+    values = [o.partition("=")[2] for o in overrides]
+    swept = [
+        o
+        for o, v in zip(overrides, values, strict=True)
+        if v.startswith(("choice(", "range(", "glob(")) or ("," in v and v[:1] not in "[{'\"")
+    ]
+    shared = [o for o in overrides if o not in swept]
+    return (
+        f"A --multirun grid: one child run per combination of {' '.join(swept) or 'its settings'}"
+        + (f", each with {' '.join(shared)}" if shared else "")
+        + f". Each child is a training run with its own metrics; folders: {sweep_dir}."
+    )
+
+
 def sweep_parent_run(config: TrackingConfig, sweep_dir: str, name: str) -> str:
     """The parent MLflow run of a --multirun sweep: created by the first trial, found by the rest.
 
     Its id is kept in ``<sweep_dir>/parent_run.json`` so trials (which Hydra runs one after another
-    in this process, or in other processes with another launcher) all nest under one parent.
+    in this process, or in other processes with another launcher) all nest under one parent. Its
+    description names the grid, from the overrides Hydra kept in ``<sweep_dir>/multirun.yaml``.
     """
     marker = Path(sweep_dir) / "parent_run.json"
     if marker.is_file():
         return json.loads(marker.read_text())["run_id"]
-    run_id = create_parent_run(config, f"{name} (sweep)", {"sweep_dir": str(sweep_dir)})
+    tags = {"sweep_dir": str(sweep_dir)}
+    kept = Path(sweep_dir) / "multirun.yaml"
+    if kept.is_file():
+        overrides = (yaml.safe_load(kept.read_text()) or {}).get("hydra", {}).get("overrides", {})
+        tags[MLFLOW_RUN_NOTE] = grid_description(overrides.get("task") or [], sweep_dir)
+    run_id = create_parent_run(config, f"{name} (sweep)", tags)
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({"run_id": run_id}))
     return run_id

@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 from resilience.core import week_files
 from resilience.data.contract import DataContract
 from resilience.data.io import read_extract, read_json
+from resilience.data.record_age import with_record_age
 from resilience.tracking.runs import log_dataset, log_file, log_metrics, log_params, start_run
 from resilience.tracking.store import TrackingConfig, ensure_experiment
 
@@ -87,12 +88,12 @@ PROBABILITY = "persistence_probability"
 RECORD_AGE = "record_age"  # a column derived as the record's age (``derived: record_age``)
 
 
-def _grouping_columns(folder: Path) -> list[str]:
-    """The week's cohort column and, when the model has one, its record-age input, from the data
-    contract the week was scored with."""
+def _grouping_columns(folder: Path) -> tuple[DataContract | None, list[str]]:
+    """The data contract the week was scored with, its cohort column and, when it has one, its
+    record-age input."""
     path = folder / week_files.CONTRACT
     if not path.is_file():
-        return []
+        return None, []
     config = read_json(path)
     contract = DataContract.from_dict(config)
     columns = [contract.cohort_column] if contract.cohort_column else []
@@ -101,7 +102,7 @@ def _grouping_columns(folder: Path) -> list[str]:
         for name, spec in (config.get("columns") or {}).items()
         if isinstance(spec, Mapping) and spec.get("derived") == RECORD_AGE
     ]
-    return columns + ages
+    return contract, columns + ages
 
 
 def week_estimates(folder: Path, extract: pd.DataFrame | None = None) -> dict[str, float]:
@@ -113,7 +114,10 @@ def week_estimates(folder: Path, extract: pd.DataFrame | None = None) -> dict[st
         return {}
     scores = pd.read_parquet(path)
     out = {"mean_estimate": float(scores[PROBABILITY].mean())} if len(scores) else {}
-    for column in _grouping_columns(folder):
+    contract, columns = _grouping_columns(folder)
+    if extract is not None and contract is not None:  # a derived age is in no extract: derive it
+        extract = with_record_age(extract, contract) if len(extract) else extract
+    for column in columns:
         if column not in scores.columns:
             if extract is None or column not in extract.columns:
                 continue
