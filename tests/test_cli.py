@@ -225,7 +225,7 @@ def test_bad_extract_exits_non_zero_with_problems_on_stderr(workdir):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
     err = result.stderr
-    assert "error: 3 problem(s) with the extract" in err
+    assert "error: 3 problems with the extract" in err
     assert "bad.csv: column 'contacts': wrong type" in err and "row 4 ('abc')" in err
     assert "bad.csv: column 'commodity': unknown category" in err and "row 6 ('meth')" in err
     assert (

@@ -259,7 +259,8 @@ def test_a_header_only_extract_is_one_problem_when_scoring(model, tmp_path):
     assert list(iter_extract(path)) == []
     with pytest.raises(ContractError) as caught:
         score_week(path, model, model_ref(), tmp_path / "out", today=TODAY)
-    assert str(caught.value).startswith("1 problem(s)"), str(caught.value)
+    assert str(caught.value).startswith(f"{path}: "), str(caught.value)  # one problem, one line
+    assert "\n" not in str(caught.value)
     assert_one_line_naming(caught.value, path, None, None, "at least one data row")
 
 

@@ -591,7 +591,7 @@ def test_every_problem_is_reported_at_once(tmp_path, contract):
         ("runners_arrested", "value out of range", (11,)),
     }
     assert len(err.problems) == 9
-    assert str(err).startswith("9 problem(s) with the extract:")
+    assert str(err).startswith("9 problems with the extract:")
     assert str(err).count(source) == 9
     # problems come in the contract's column order
     order = [contract.column_names.index(p.column) for p in err.problems]

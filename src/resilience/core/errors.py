@@ -50,7 +50,10 @@ class ContractError(ResilienceError):
 
     def __init__(self, problems: list[Problem]):
         self.problems = list(problems)
-        lines = [f"{len(self.problems)} problem(s) with the extract:"]
+        if len(self.problems) == 1:  # one problem is one line
+            super().__init__(str(self.problems[0]))
+            return
+        lines = [f"{len(self.problems)} problems with the extract:"]
         lines += [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 
