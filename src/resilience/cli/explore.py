@@ -11,9 +11,10 @@ from resilience.cli._config import tracking_configs
 @hydra_app("explore")
 def main(cfg: DictConfig) -> None:
     # the library loads once the config is known to be good: a bad one is refused within seconds
-    from resilience.pipelines.explore import explore_week
+    from resilience.pipelines.explore import check_page_size, explore_week
     from resilience.tracking import store
 
+    check_page_size(int(cfg.lines))  # a setting that cannot work, before the store is opened
     tracking = tracking_configs(cfg)[1]
     store.connect(tracking)
     store.check_store()

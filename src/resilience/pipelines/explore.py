@@ -56,6 +56,13 @@ def _decisions(log_path: Path | None, line_ids: set[str]) -> dict[str, list[dict
     return out
 
 
+def check_page_size(lines: int) -> None:
+    """Refuse a page of fewer than one line (head(0) is an empty page, head(-5) every line but
+    the last five)."""
+    if lines < 1:
+        raise ResilienceError(f"lines={lines}: give how many lines the page shows, at least 1")
+
+
 def explore_week(
     output_root: str | Path,
     week: str,
@@ -64,8 +71,7 @@ def explore_week(
     trusted_keys=None,
 ) -> Path:
     """Write ``<output_root>/<week>/explorer.html``; returns its path."""
-    if lines < 1:  # head(0) is an empty page, head(-5) every line but the last five
-        raise ResilienceError(f"lines={lines}: give how many lines the page shows, at least 1")
+    check_page_size(lines)
     folder = week_folder(output_root, week)
     if not (folder / SCORES_PARQUET).is_file():
         raise ResilienceError(f"week {week} has not been scored: no {folder / SCORES_PARQUET}")
