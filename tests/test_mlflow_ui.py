@@ -73,7 +73,7 @@ def test_the_ui_opens_in_the_machine_learning_view_with_params_and_the_leaderboa
         browser.close()
     assert "Model registry" in listing and not [w for w in GENAI_ONLY if w in listing]
     assert champion.data.tags["mlflow.runName"] in listing
-    assert re.search(r"model\.params\.num_leaves\s+\d+\b", run_page), (
+    assert re.search(r"model\.params\.num_leaves\s+5\b", run_page), (
         "the value in force, not a blank"
     )
     assert "labelled disruptions with labels to" in run_page, "the run's description"

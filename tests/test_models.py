@@ -221,39 +221,3 @@ def test_design_blocks_partition_the_logistic_design(logistic_model, small_histo
         assert len(blocks[name]) == len(categories)
         assert all(name in column for column in Z.columns[blocks[name]])
     assert Z.columns[blocks["contacts"]].tolist() == ["log_numbers__contacts"]
-
-
-def _labelled(frame, logit, seed):
-    """``frame`` with outcomes drawn from ``logit`` (log-odds per row)."""
-    rng = np.random.default_rng(seed)
-    out = frame.copy()
-    out["persisted_12w"] = rng.random(len(frame)) < 1 / (1 + np.exp(-logit))
-    return out
-
-
-def test_the_leaves_per_tree_follow_the_data(small_history, contract):
-    """Left null, ``num_leaves`` is chosen on the early-stopping folds: few leaves where effects
-    add up, more where they act only together (a three-way interaction); a number given is kept,
-    and the screen's refits use the leaves chosen."""
-    from resilience.learn.families import LEAVES_SEARCH
-
-    z = {
-        c: np.sign(small_history[c] - small_history[c].median()).to_numpy(float)
-        for c in ("contacts", "linked_lines", "violence_12m")
-    }
-    additive = _labelled(small_history, 0.8 * (z["contacts"] + z["linked_lines"]), 1)
-    together = _labelled(
-        small_history, 1.5 * z["contacts"] * z["linked_lines"] * z["violence_12m"], 2
-    )
-    few = PersistenceModel(contract, calibration="none").fit(additive)
-    many = PersistenceModel(contract, calibration="none").fit(together)
-    chosen = few.capacity()["num_leaves"], many.capacity()["num_leaves"]
-    assert chosen[0] in LEAVES_SEARCH and chosen[1] in LEAVES_SEARCH
-    assert chosen[0] < chosen[1], chosen
-    # what was chosen is the folds' lowest log loss, each candidate's recorded for the run
-    losses = {n: many.cv_scores_[f"cv_log_loss_leaves_{n}"] for n in LEAVES_SEARCH}
-    assert min(losses, key=losses.get) == chosen[1]
-    assert many.fixed_recipe().params["num_leaves"] == chosen[1]  # the screen's null refits
-    given = PersistenceModel(contract, params={"num_leaves": 7}, calibration="none").fit(additive)
-    assert given.capacity()["num_leaves"] == 7
-    assert not any(k.startswith("cv_log_loss_leaves_") for k in given.cv_scores_)

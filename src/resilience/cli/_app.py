@@ -136,10 +136,7 @@ def _with_help(config_name: str, main: Callable[[], object]) -> Callable[[], obj
     def with_help() -> object:
         gc.set_threshold(*GC_THRESHOLDS)  # the command's process, not a library that imports this
         if {"--help", "-h"} & set(sys.argv[1:]):
-            defaults = {  # a searched setting's default is its candidates (a list)
-                name: {**f["defaults"], **f.get("searched", {})}
-                for name, f in snapshot()["families"].items()
-            }
+            defaults = {name: f["defaults"] for name, f in snapshot()["families"].items()}
             print(help_text(config_name, defaults), end="")
             return None
         return main()

@@ -181,7 +181,6 @@ def _build_snapshot() -> dict:
                 "known": sorted(hooks.known_params()),
                 "types": hooks.param_types(),
                 "defaults": hooks.resolved_params({}),
-                "searched": hooks.searched_params(),
             }
             for name, hooks in FAMILIES.items()
         },

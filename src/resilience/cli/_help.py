@@ -138,7 +138,7 @@ def group_options(group: str) -> list[str]:
 
 def group_setting(group_key: str, groups: list[Setting], family_defaults: dict) -> Setting | None:
     """``model.params.num_leaves`` as the group's default option writes it (a null model
-    parameter shows the toolkit's default in force, or the candidates it is chosen among)."""
+    parameter shows the toolkit's default in force)."""
     group, _, key = group_key.partition(".")
     option = next((g.value for g in groups if g.key == group), None)
     if option is None or option == "null":
@@ -148,9 +148,6 @@ def group_setting(group_key: str, groups: list[Setting], family_defaults: dict) 
         return None
     if group == "model" and key.startswith("params.") and setting.value == "null":
         default = family_defaults.get(option, {}).get(key.split(".", 1)[1])
-        if isinstance(default, list):  # chosen on the early-stopping folds among these
-            among = ", ".join(str(v) for v in default)
-            return Setting(group_key, "null", f"{setting.comment} (null: chosen among {among})")
         if default is not None:
             return Setting(group_key, f"{default}", setting.comment + " (null: the default)")
     return Setting(group_key, setting.value, setting.comment)

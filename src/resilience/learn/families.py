@@ -24,15 +24,13 @@ A family fits :class:`~resilience.learn.models.PersistenceModel`'s estimator and
 * ``known_params`` — every parameter the library accepts (a typo is refused before fitting),
   ``param_types`` their types where the library declares them (a wrong type is refused too) and
   ``resolved_params`` the settings in force for a config's ``params`` (its nulls filled with the
-  toolkit's defaults), ``params_in_force`` what a fitted model ran with (what a run records) and
-  ``searched_params`` the settings that, left null, are chosen on the folds;
+  toolkit's defaults: what a run records);
 * ``capacity`` — trees and leaves, or coefficients: what an explanation's cost scales with.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -53,7 +51,7 @@ ADDITIVITY_TOLERANCE = 1e-6  # |base + sum(contributions) - margin|, log-odds, e
 DEFAULT_LGBM_PARAMS = {
     "n_estimators": 2000,  # an upper bound: early stopping picks the real number
     "learning_rate": 0.04,  # smaller = more trees, smoother fit
-    "num_leaves": 5,  # leaves per tree when not chosen on the folds (LEAVES_SEARCH)
+    "num_leaves": 5,  # leaves per tree: capacity, and the cost of every explanation
     "max_depth": -1,
     "min_child_samples": 80,  # rows a leaf needs: guards against fitting noise
     "subsample": 0.8,  # row subsampling per tree ...
@@ -64,10 +62,6 @@ DEFAULT_LGBM_PARAMS = {
     "min_data_per_group": 50,
     "max_cat_to_onehot": 8,
 }
-# ``num_leaves`` left null (the default recipe): chosen among these by the early-stopping folds'
-# mean log loss, the smallest on a tie. Fewer leaves per tree fit effects that add up, more fit
-# effects that act together; which a world has is the data's to say (benchmarks/capacity.py).
-LEAVES_SEARCH = (3, 5, 8)
 DEFAULT_LOGISTIC_PARAMS = {"C": 1.0}  # inverse L2 regularisation strength
 TYPE_NAMES = {int: "int", float: "float", bool: "bool", str: "str"}
 
@@ -129,21 +123,6 @@ class LightGBMFamily:
         """The settings in force: the toolkit's defaults overridden by ``params`` (null keeps one)."""
         return {**DEFAULT_LGBM_PARAMS, **{k: v for k, v in (params or {}).items() if v is not None}}
 
-    @staticmethod
-    def searched_params() -> dict[str, list]:
-        """Settings that, left null, are chosen on the early-stopping folds, with their candidates."""
-        return {"num_leaves": list(LEAVES_SEARCH)}
-
-    @classmethod
-    def params_in_force(cls, model) -> dict:
-        """What a fitted model ran with: its config's settings, nulls filled with the defaults and
-        the leaves per tree as chosen on the folds (what a run records)."""
-        resolved = cls.resolved_params(model.params)
-        estimator = getattr(model, "estimator_", None)
-        if estimator is not None:
-            resolved["num_leaves"] = int(estimator.get_params()["num_leaves"])
-        return resolved
-
     @classmethod
     def _params(cls, model) -> dict:
         """LightGBM keyword arguments: the defaults, overridden by ``params`` (``None`` keeps a default)."""
@@ -162,41 +141,52 @@ class LightGBMFamily:
         return params
 
     def fit(self, model, X: pd.DataFrame, y: np.ndarray, dates: pd.Series, lines: pd.Series):
-        """The number of trees (and, left null, the leaves per tree: :data:`LEAVES_SEARCH`) chosen
-        on time-ordered, line-grouped folds, then one fit on every row given."""
         import lightgbm as lgb  # lazy: LightGBM loads its native library; the CLI starts without it
 
         params = self._params(model)
-        folds = _early_stopping_folds(model, dates, lines)
-        searched = bool(folds) and (model.params or {}).get("num_leaves") is None
-        candidates = LEAVES_SEARCH if searched else (params["num_leaves"],)
-        probes = {
-            leaves: _probe({**params, "num_leaves": leaves}, X, y, folds, model)
-            for leaves in candidates
-        }
-        leaves = min(candidates, key=lambda n: probes[n].log_loss)  # the first (smallest) on a tie
-        if not probes[leaves].iterations:  # no fold held both outcomes: nothing to choose by
-            leaves = params["num_leaves"]
-            probes.setdefault(leaves, probes[candidates[0]])
-        best = probes[leaves]
-        model.best_iterations_ = [round(b) for b in best.iterations]
-        # Scores on later, line-disjoint folds inside the training span: what sweeps optimise.
-        model.cv_scores_ = best.scores()
-        if searched and best.iterations:
-            model.cv_scores_.update(
-                {f"cv_log_loss_leaves_{n}": probes[n].log_loss for n in candidates}
+        best, fold_auc, fold_logloss = [], [], []
+        folds = []
+        if model.early_stopping_rounds and model.n_folds > 0:
+            folds = list(
+                time_ordered_group_folds(dates, lines, model.n_folds, model.fold_gap_weeks)
             )
-        if best.iterations:
-            n_estimators = int(round(np.median(best.iterations)))
+            if (
+                not folds
+            ):  # a short history cannot afford the gap: validate on later rows without it
+                folds = list(time_ordered_group_folds(dates, lines, model.n_folds, 0))
+        for train_pos, val_pos in folds:
+            if len(np.unique(y[train_pos])) < 2 or len(np.unique(y[val_pos])) < 2:
+                continue
+            probe = lgb.LGBMClassifier(**params)
+            with warnings.catch_warnings():  # eval_set is renamed in newer LightGBM; both work
+                warnings.simplefilter("ignore", category=FutureWarning)
+                warnings.simplefilter("ignore", category=DeprecationWarning)
+                probe.fit(
+                    X.iloc[train_pos],
+                    y[train_pos],
+                    eval_set=[(X.iloc[val_pos], y[val_pos])],
+                    eval_metric="binary_logloss",
+                    callbacks=[lgb.early_stopping(model.early_stopping_rounds, verbose=False)],
+                )
+            # more rows support more trees: scale the stopping point to the full fit's size
+            best.append(max(1, probe.best_iteration_) * len(X) / len(train_pos))
+            val_margin = probe.predict(X.iloc[val_pos], raw_score=True)
+            fold_auc.append(roc_auc_score(y[val_pos], val_margin))
+            fold_logloss.append(float(probe.best_score_["valid_0"]["binary_logloss"]))
+        model.best_iterations_ = [round(b) for b in best]
+        # Scores on later, line-disjoint folds inside the training span: what sweeps optimise.
+        model.cv_scores_ = (
+            {"cv_roc_auc": float(np.mean(fold_auc)), "cv_log_loss": float(np.mean(fold_logloss))}
+            if fold_auc
+            else {}
+        )
+        if best:
+            n_estimators = int(round(np.median(best)))
         elif model.early_stopping_rounds:
             n_estimators = FALLBACK_TREES  # early stopping wanted but no fold could be formed
         else:
             n_estimators = int(params["n_estimators"])  # early stopping off: exactly what was asked
-        final = {
-            **params,
-            "num_leaves": leaves,
-            "n_estimators": max(10, min(n_estimators, int(params["n_estimators"]))),
-        }
+        final = {**params, "n_estimators": max(10, min(n_estimators, int(params["n_estimators"])))}
         model.lgbm_params_ = final  # what was fitted, defaults included (for the run's record)
         model.estimator_ = lgb.LGBMClassifier(**final).fit(X, y)
 
@@ -233,16 +223,8 @@ class LightGBMFamily:
 
     @staticmethod
     def fixed_params(model) -> dict:
-        fitted = model.estimator_.get_params()
-        trees, leaves = int(fitted["n_estimators"]), int(fitted["num_leaves"])
-        return {
-            "params": {
-                **(model.params or {}),
-                "n_estimators": trees,
-                "num_leaves": leaves,
-                "n_jobs": 1,
-            }
-        }
+        trees = int(model.estimator_.get_params()["n_estimators"])
+        return {"params": {**(model.params or {}), "n_estimators": trees, "n_jobs": 1}}
 
     @staticmethod
     def paired_params(params: dict | None) -> dict:
@@ -255,66 +237,7 @@ class LightGBMFamily:
         booster = model.estimator_.booster_
         dump = booster.dump_model(num_iteration=-1)
         leaves = sum(t["num_leaves"] for t in dump["tree_info"])
-        per_tree = int(model.estimator_.get_params()["num_leaves"])
-        return {"trees": booster.num_trees(), "leaves": int(leaves), "num_leaves": per_tree}
-
-
-@dataclass(frozen=True)
-class Probe:
-    """Early stopping on each fold for one setting: each fold's stopping point (scaled to the full
-    fit's rows), its ROC AUC and its log loss at that point."""
-
-    iterations: list
-    aucs: list
-    log_losses: list
-
-    @property
-    def log_loss(self) -> float:
-        """The folds' mean log loss (infinite without a fold: never chosen over one with)."""
-        return float(np.mean(self.log_losses)) if self.log_losses else float("inf")
-
-    def scores(self) -> dict:
-        """``cv_roc_auc`` and ``cv_log_loss`` (empty without a fold)."""
-        if not self.aucs:
-            return {}
-        return {"cv_roc_auc": float(np.mean(self.aucs)), "cv_log_loss": self.log_loss}
-
-
-def _early_stopping_folds(model, dates: pd.Series, lines: pd.Series) -> list:
-    """Time-ordered, line-grouped folds for early stopping ([] when it is off); a short history
-    that cannot afford the gap validates on later rows without it."""
-    if not (model.early_stopping_rounds and model.n_folds > 0):
-        return []
-    folds = list(time_ordered_group_folds(dates, lines, model.n_folds, model.fold_gap_weeks))
-    return folds or list(time_ordered_group_folds(dates, lines, model.n_folds, 0))
-
-
-def _probe(params: dict, X: pd.DataFrame, y: np.ndarray, folds: list, model) -> Probe:
-    """Early stopping with ``params`` on each fold that holds both outcomes on both sides."""
-    import lightgbm as lgb
-
-    probe = Probe([], [], [])
-    for train_pos, val_pos in folds:
-        if len(np.unique(y[train_pos])) < 2 or len(np.unique(y[val_pos])) < 2:
-            continue
-        fitted = lgb.LGBMClassifier(**params)
-        with warnings.catch_warnings():  # eval_set is renamed in newer LightGBM; both work
-            warnings.simplefilter("ignore", category=FutureWarning)
-            warnings.simplefilter("ignore", category=DeprecationWarning)
-            fitted.fit(
-                X.iloc[train_pos],
-                y[train_pos],
-                eval_set=[(X.iloc[val_pos], y[val_pos])],
-                eval_metric="binary_logloss",
-                callbacks=[lgb.early_stopping(model.early_stopping_rounds, verbose=False)],
-            )
-        # more rows support more trees: scale the stopping point to the full fit's size
-        probe.iterations.append(max(1, fitted.best_iteration_) * len(X) / len(train_pos))
-        probe.aucs.append(
-            roc_auc_score(y[val_pos], fitted.predict(X.iloc[val_pos], raw_score=True))
-        )
-        probe.log_losses.append(float(fitted.best_score_["valid_0"]["binary_logloss"]))
-    return probe
+        return {"trees": booster.num_trees(), "leaves": int(leaves)}
 
 
 def _tree_base(booster) -> float:
@@ -355,14 +278,6 @@ class LogisticFamily:
             **DEFAULT_LOGISTIC_PARAMS,
             **{k: v for k, v in (params or {}).items() if v is not None},
         }
-
-    @staticmethod
-    def searched_params() -> dict[str, list]:
-        return {}
-
-    @classmethod
-    def params_in_force(cls, model) -> dict:
-        return cls.resolved_params(model.params)
 
     @property
     def params_hint(self) -> str:

@@ -431,15 +431,14 @@ def _log_plots(evaluation: Evaluation, contract: DataContract, config: Evaluatio
 def _run_params(settings: TrainSettings, evaluation: Evaluation, model) -> dict:
     """Params for MLflow: the config without the data contract's hundreds of entries (the contract
     is one artifact, ``config/data_contract.json``) or the model card's prose, with the model's
-    parameters as they were in force (a null in the config shows the toolkit's default, or what
-    was chosen on the folds), plus the
+    parameters as they were in force (a null in the config shows the toolkit's default), plus the
     split's result, the model's size and its calibration by cohort."""
     kept = {
         k: v
         for k, v in settings.params.items()
         if (not k.startswith("data.") or k in CONTRACT_PARAMS) and not k.startswith(PROSE_SECTIONS)
     }
-    resolved = family_of(model.family).params_in_force(model)
+    resolved = family_of(model.family).resolved_params(model.params)
     return {
         **kept,
         **{f"model.params.{k}": v for k, v in resolved.items()},
