@@ -376,7 +376,10 @@ def _malformed_store(path: Path) -> None:
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{path}")
-    mlflow.create_experiment("x")
+    try:
+        mlflow.create_experiment("x")
+    finally:  # MLflow passes its URI on to the commands later tests start: not this one
+        mlflow.set_tracking_uri(None)
     data = bytearray(path.read_bytes())
     for offset in range(4096, len(data), 4096):
         data[offset : offset + 64] = b"\xff" * 64
