@@ -522,26 +522,27 @@ def test_a_champion_that_learnt_from_records_as_they_stood_is_compared_on_final_
     )
 
 
-def test_the_challenger_made_champion_by_a_person_is_no_longer_challenger(mlflow_uri, tmp_path):
-    """SQLite stores give a version as a number: the alias is still cleared."""
+def _two_versions(tmp_path) -> tuple[MlflowClient, str]:
+    """A registered model with two bare versions, version 1 champion."""
     client, name = MlflowClient(), "line-resilience"
     client.create_registered_model(name)
     (tmp_path / "model").mkdir()
     for _ in range(2):
         client.create_model_version(name, str(tmp_path / "model"), run_id=None)
     registry.record_champion(name, "1")
+    return client, name
+
+
+def test_the_challenger_made_champion_by_a_person_is_no_longer_challenger(mlflow_uri, tmp_path):
+    """SQLite stores give a version as a number: the alias is still cleared."""
+    _, name = _two_versions(tmp_path)
     registry.set_alias(name, registry.CHALLENGER, "2")
     registry.promote_explicitly(name, "2", "board decision", "board")
     assert registry.state(name)["aliases"] == {"champion": "2"}
 
 
 def test_a_version_made_champion_again_is_no_longer_tagged_rolled_back(mlflow_uri, tmp_path):
-    client, name = MlflowClient(), "line-resilience"
-    client.create_registered_model(name)
-    (tmp_path / "model").mkdir()
-    for _ in range(2):
-        client.create_model_version(name, str(tmp_path / "model"), run_id=None)
-    registry.record_champion(name, "1")
+    client, name = _two_versions(tmp_path)
     registry.promote_explicitly(name, "2", "board decision", "board")
     registry.rollback_champion(name, "misranked home-grown lines", "board")
     assert client.get_model_version(name, "2").tags["promotion.rolled_back"] == "true"
