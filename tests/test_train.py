@@ -564,12 +564,7 @@ def test_a_registration_that_fails_part_way_leaves_the_registry_as_it_was(
     from resilience.governance.champion import ChampionConfig
     from resilience.pipelines import train_registration
 
-    client, name = MlflowClient(), "line-resilience"
-    client.create_registered_model(name)
-    (tmp_path / "model").mkdir()
-    for _ in range(2):
-        client.create_model_version(name, str(tmp_path / "model"), run_id=None)
-    registry.record_champion(name, "1")
+    client, name = _two_versions(tmp_path)
     registry.set_best_champion(name, "1")
     before = registry.state(name)
 
