@@ -35,10 +35,16 @@ def test_a_row_filter_compares_values_as_text_and_joins_columns():
 
 def test_a_row_filter_that_cannot_work_is_one_clear_error():
     frame = pd.DataFrame({"line_type": ["imported", "home_grown"]})
-    with pytest.raises(ResilienceError, match="row_filter names column 'line_typ'"):
+    with pytest.raises(ResilienceError, match="row_filter names column 'line_typ'") as caught:
         filter_rows(frame, {"line_typ": ["imported"]})
-    with pytest.raises(ResilienceError, match="keeps no rows"):
-        filter_rows(frame, {"line_type": ["home-grown"]})
+    assert "did you mean 'line_type'?" in str(caught.value)
+    with pytest.raises(ResilienceError, match="keeps no rows") as caught:
+        filter_rows(frame, {"line_type": ["homegrown"]})
+    # the value no row holds, the one it might have meant and the values there are
+    assert str(caught.value).endswith(
+        ": no row has line_type 'homegrown' (did you mean 'home_grown'?); it holds 'home_grown', "
+        "'imported'"
+    ), str(caught.value)
 
 
 def test_truth_is_read_only_when_asked_for_and_complete(tmp_path, contract):

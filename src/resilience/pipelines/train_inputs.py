@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from resilience.core.errors import ResilienceError
+from resilience.core.errors import ResilienceError, first_few, nearest
 from resilience.data.contract import DataContract
 
 
@@ -17,14 +17,28 @@ def filter_rows(frame: pd.DataFrame, row_filter: Mapping | None) -> pd.DataFrame
     if not row_filter:
         return frame
     mask = pd.Series(True, index=frame.index)
+    absent = []  # what a value no row holds might have meant
     for column, values in row_filter.items():
         if column not in frame.columns:
+            close = nearest(column, frame.columns)
+            hint = f" (did you mean '{close}'?)" if close else ""
             raise ResilienceError(
-                f"row_filter names column '{column}', which the extract does not have"
+                f"row_filter names column '{column}', which the extract does not have{hint}"
             )
-        mask &= frame[column].astype(str).isin([str(v) for v in values])
+        held = frame[column].dropna().astype(str)
+        wanted = [str(v) for v in values]
+        mask &= frame[column].astype(str).isin(wanted)
+        levels = sorted(set(held))
+        for value in (v for v in wanted if v not in set(levels)):
+            close = nearest(value, levels)
+            absent.append(
+                f"no row has {column} '{value}'"
+                + (f" (did you mean '{close}'?)" if close else "")
+                + (f"; it holds {first_few(repr(v) for v in levels)}" if len(levels) <= 20 else "")
+            )
     if not mask.any():
-        raise ResilienceError(f"row_filter {dict(row_filter)} keeps no rows")
+        detail = f": {'; '.join(absent)}" if absent else ""
+        raise ResilienceError(f"row_filter {dict(row_filter)} keeps no rows{detail}")
     return frame[mask].reset_index(drop=True)
 
 
