@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from resilience.data.contract import DataContract
+from resilience.data.parse import wall_clock
 
 SAMPLE_SIZE = 400  # records kept with a model's evidence (about 14 KB of JSON)
 SAME_SHARE = 0.9  # an extract holding at least this share of the sampled records is the same data
@@ -31,10 +32,9 @@ MIN_RECORDS = 30  # fewer sampled records within the extract's span than this: c
 
 def _dates(frame: pd.DataFrame, contract: DataContract) -> pd.Series:
     """Each row's disruption date as ``YYYY-MM-DD`` (a zoned date is its own wall-clock day)."""
-    when = pd.to_datetime(frame[contract.date_column], errors="coerce")
-    if when.dt.tz is not None:
-        when = when.dt.tz_localize(None)
-    return when.dt.strftime("%Y-%m-%d")
+    return wall_clock(pd.to_datetime(frame[contract.date_column], errors="coerce")).dt.strftime(
+        "%Y-%m-%d"
+    )
 
 
 def keyed_records(frame: pd.DataFrame, contract: DataContract) -> pd.DataFrame:

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from resilience.core.errors import Problem
+from resilience.core.errors import Problem, first_few
 from resilience.data.contract import DataContract
 from resilience.data.io import read_columns
 from resilience.data.parse import parse_column
-from resilience.data.problems import row_problem
+from resilience.data.problems import row_problem, shown_value
 
 LINES_NAMED = 3  # conflicting lines named in a message besides the first
 
@@ -85,22 +85,20 @@ def _problem(
     first, *others = found
     text = lines.astype(str)
     rows = pd.Index(np.concatenate([lines.index[text.eq(k).to_numpy()] for k in found]))
-    shown = ", ".join(repr(_short(value)) for value in found[first])
-    rule = f"line {_short(first)!r} is recorded with {len(found[first])} different values ({shown})"
+    shown = ", ".join(repr(shown_value(value)) for value in found[first])
+    rule = (
+        f"line {shown_value(first)!r} is recorded with {len(found[first])} different values "
+        f"({shown})"
+    )
     if others:
-        named = ", ".join(repr(_short(k)) for k in others[:LINES_NAMED])
-        more = f" and {len(others) - LINES_NAMED} more" if len(others) > LINES_NAMED else ""
-        rule += f"; so {'are' if len(others) > 1 else 'is'} {len(others)} other line{'s' if len(others) > 1 else ''}: {named}{more}"
+        named = first_few((repr(shown_value(k)) for k in others), LINES_NAMED)
+        rule += f"; so {'are' if len(others) > 1 else 'is'} {len(others)} other line{'s' if len(others) > 1 else ''}: {named}"
     spec = contract.column(name)
     expected = (
         f"one {name} for every disruption of a line ({spec.label_text or name} describes the line, "
         f"not the disruption: data config '{contract.name}', per_line: {spec.per_line})"
     )
     return row_problem(source, name, rule, expected, rows, raw, severity=spec.per_line)
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass

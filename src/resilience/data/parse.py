@@ -89,15 +89,18 @@ def _boolean(raw: pd.Series, spec: ColumnSpec, blank: pd.Series) -> tuple[pd.Ser
     return typed, bad
 
 
+def wall_clock(dates: pd.Series) -> pd.Series:
+    """Datetimes as their own wall-clock time: a zoned one loses its zone, never moves a day."""
+    return dates.dt.tz_localize(None) if getattr(dates.dt, "tz", None) is not None else dates
+
+
 def _date(raw: pd.Series, spec: ColumnSpec, blank: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Dates written YYYY-MM-DD, alone or with a time (:data:`ISO_DATE`; the time is ignored, so
     time zones never move a day)."""
     if pd.api.types.is_datetime64_any_dtype(raw):
         # a Parquet date may lie outside pandas' range (1677-09-22 to 2262-04-11): after it is a
         # date in the future, as in text; before it is refused (validate: early_dates)
-        dates = (
-            raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) is not None else raw
-        ).dt.normalize()
+        dates = wall_clock(raw).dt.normalize()
         early = (dates < EARLIEST).fillna(False).astype(bool)
         beyond = (dates > pd.Timestamp.max).fillna(False).astype(bool)
         dates = dates.where(~beyond, pd.Timestamp.max.normalize()).where(~early)
@@ -120,8 +123,7 @@ def early_dates(raw: pd.Series) -> pd.Series:
     """Where a date is well written but before :data:`EARLIEST`, the first day the toolkit can
     hold: a date out of range, not a wrong type."""
     if pd.api.types.is_datetime64_any_dtype(raw):
-        dates = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) is not None else raw
-        return (dates < EARLIEST).fillna(False).astype(bool)
+        return (wall_clock(raw) < EARLIEST).fillna(False).astype(bool)
     text = raw.astype(str).str.strip()
     looks_iso = text.str.fullmatch(ISO_DATE, na=False).astype(bool)
     return looks_iso & (text.str.slice(0, 10) < EARLIEST.strftime("%Y-%m-%d"))

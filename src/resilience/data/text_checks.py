@@ -17,7 +17,7 @@ import unicodedata
 
 import pandas as pd
 
-from resilience.core.errors import Problem
+from resilience.core.errors import Problem, first_few
 from resilience.data.contract import ColumnSpec, DataContract
 from resilience.data.parse import blank_cells
 from resilience.data.problems import row_problem
@@ -124,12 +124,11 @@ def _invisible(text: pd.Series, spec: ColumnSpec, control: pd.Series) -> Found |
     if found.empty:
         return None
     chars = sorted({ch for value in found for ch in value})
-    named = ", ".join(character_name(ch) for ch in chars[:3])
-    more = f" and {len(chars) - 3} more" if len(chars) > 3 else ""
+    named = first_few((character_name(ch) for ch in chars), 3)
     kind = "id" if spec.role in ID_ROLES else "value"
     return (
         pd.Series(text.index.isin(found.index), index=text.index),
-        f"invisible character{'s' if len(chars) > 1 else ''} {named}{more} in the {kind}",
+        f"invisible character{'s' if len(chars) > 1 else ''} {named} in the {kind}",
         f"{spec.expected()} without invisible characters (zero-width spaces and joiners, "
         f"byte-order marks, soft hyphens: Unicode format characters); {kind}s are matched "
         f"exactly, so two that look the same would be two different {kind}s",

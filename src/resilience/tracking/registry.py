@@ -136,16 +136,16 @@ def describe_version(name: str, version: str, description: str) -> None:
 
 def promote_explicitly(name: str, version: str, reason: str, by: str | None) -> None:
     """A person makes ``version`` champion; the decision is recorded on the version."""
+    client = MlflowClient()
     try:
-        MlflowClient().get_model_version(name, version)
+        tags = client.get_model_version(name, version).tags or {}
     except MlflowException as exc:
         raise ResilienceError(
             f"no version {version} of registered model {name}: {exc.message}"
         ) from exc
     record_champion(name, version)
-    client = MlflowClient()
     for key in ROLLBACK_TAGS:  # champion again: no longer "rolled back" (as its decision is new)
-        if key in (client.get_model_version(name, version).tags or {}):
+        if key in tags:
             client.delete_model_version_tag(name, version, key)
     tag_version(
         name,

@@ -90,7 +90,10 @@ class _Tally:
     last_date: pd.Timestamp | None = None
     rows: int = 0
     seconds: dict = field(default_factory=lambda: {"validate": 0.0, "score_and_explain": 0.0})
-    lines: LineRecords | None = None  # each line's per_line values, chunk by chunk (hashes)
+    lines: LineRecords = field(init=False)  # each line's per_line values, chunk by chunk (hashes)
+
+    def __post_init__(self) -> None:
+        self.lines = LineRecords(self.contract)
 
     def count(self, frame: pd.DataFrame, out: pd.DataFrame, scored, components) -> None:
         self.probabilities.append(scored.probability)
@@ -226,7 +229,6 @@ def score_chunks(
     record's age is counted to it when the contract derives one."""
     contract: DataContract = model.contract
     tally = _Tally(contract, DriftAccumulator(reference, drift_config), protect_columns(contract))
-    tally.lines = LineRecords(contract)
     parts = folder / "parts"
     parts.mkdir()
     explanation_writer = None
