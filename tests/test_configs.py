@@ -267,6 +267,7 @@ def test_a_study_runs_trials_as_child_runs_and_resumes(tiny_world_dir, tmp_path,
     assert "3 complete trials, 1 run now" in resumed.stdout
     (again,), children = _children(client, experiment)
     assert again.info.run_id == parent.info.run_id and len(children) == 3
+    _spans(again, children)
 
 
 @pytest.mark.slow
@@ -292,6 +293,15 @@ def test_multirun_runs_a_grid_under_one_parent(tiny_world_dir, tmp_path, new_sto
     )
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
     assert sorted(c.data.params["model.params.num_leaves"] for c in children) == ["5", "7"]
+    _spans(parent, children)
+
+
+def _spans(parent, children) -> None:
+    """A grid's or a study's parent run spans its children on the run page (it was created
+    finished before them, about 0 s long)."""
+    assert parent.info.status == "FINISHED"
+    assert parent.info.start_time == min(c.info.start_time for c in children)
+    assert parent.info.end_time >= max(c.info.end_time for c in children)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

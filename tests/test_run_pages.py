@@ -237,8 +237,86 @@ def test_a_grid_s_parent_run_says_what_the_grid_swept(tmp_path, mlflow_uri):
     task = ["model.params.num_leaves=5,15", "features.exclude=[a,b]", "input=/data/h.parquet"]
     (sweep_dir / "multirun.yaml").write_text(json.dumps({"hydra": {"overrides": {"task": task}}}))
     config = TrackingConfig(tracking_uri=mlflow_uri)
-    run_id = runs.sweep_parent_run(config, str(sweep_dir), "grid")
-    assert runs.sweep_parent_run(config, str(sweep_dir), "grid") == run_id  # found, not made again
+    run_id = runs.grid_parent_run(config, str(sweep_dir), "grid").open(started_ms=1)
+    assert runs.grid_parent_run(config, str(sweep_dir), "grid").run_id == run_id  # found, kept
     note = MlflowClient(mlflow_uri).get_run(run_id).data.tags["mlflow.note.content"]
     assert "one child run per combination of model.params.num_leaves=5,15, each with " in note
     assert "features.exclude=[a,b] input=/data/h.parquet" in note and str(sweep_dir) in note
+
+
+def test_a_run_that_fails_is_marked_failed_with_its_error(mlflow_uri):
+    """A run that stopped on an error ended FAILED with no word of why (and, stopped by SIGTERM,
+    the same): the runs table and the run page now say what failed."""
+    from resilience.core.errors import ResilienceError, Terminated
+    from resilience.tracking import runs
+    from resilience.tracking.store import TrackingConfig
+
+    error = "extract.csv: column 'contacts': wrong type; expected a whole number >= 0"
+    failed = {}
+    for name, exc in (("bad data", ResilienceError(error)), ("stopped", Terminated("terminated"))):
+        with pytest.raises(type(exc)):
+            with runs.start_run(TrackingConfig(), name) as run:
+                runs.set_tags({"mlflow.note.content": "what was trained"})
+                raise exc
+        failed[name] = MlflowClient(mlflow_uri).get_run(run.info.run_id)
+    bad = failed["bad data"]
+    assert bad.info.status == "FAILED" and bad.data.tags["error"] == error
+    assert bad.data.tags["mlflow.note.content"] == f"**FAILED**: {error}\n\nwhat was trained"
+    assert failed["stopped"].info.status == "KILLED"
+    assert failed["stopped"].data.tags["error"] == "terminated"
+
+
+def test_a_grid_s_parent_spans_its_jobs_and_names_the_one_that_failed(tmp_path, mlflow_uri):
+    """A grid's parent was created finished before its first job: a duration of about 0 s, and a
+    job that failed left it FINISHED. It starts with the first job's run and ends after the last;
+    a failed job makes it FAILED, naming the job and the error."""
+    import time
+
+    from resilience.core.errors import ResilienceError
+    from resilience.tracking import runs
+    from resilience.tracking.store import TrackingConfig
+
+    config, sweep_dir = TrackingConfig(tracking_uri=mlflow_uri), str(tmp_path / "multirun")
+    children = []
+    for job in range(2):  # each job finds the parent the first one opened (parent_run.json)
+        parent = runs.grid_parent_run(config, sweep_dir, "grid")
+        with parent.child(f"job {job}"), runs.start_run(config, f"child {job}", parent=parent) as c:
+            time.sleep(0.3)
+        children.append(MlflowClient(mlflow_uri).get_run(c.info.run_id).info)
+    client = MlflowClient(mlflow_uri)
+    span = client.get_run(parent.run_id).info
+    assert span.status == "FINISHED" and span.start_time == children[0].start_time
+    assert span.end_time >= children[1].end_time and span.end_time - span.start_time >= 600
+    with pytest.raises(ResilienceError):
+        with runs.grid_parent_run(config, sweep_dir, "grid").child("job 2 (input=short.csv)"):
+            raise ResilienceError("the history is too short to split honestly")
+    failed = client.get_run(parent.run_id)
+    assert failed.info.status == "FAILED"
+    assert failed.data.tags["error"] == (
+        "job 2 (input=short.csv): the history is too short to split honestly"
+    )
+
+
+def test_a_grid_that_stops_on_its_data_leaves_no_run(tmp_path, tiny_world_dir, new_store_uri):
+    """`--multirun` on a history too short to split left a finished "grid (sweep)" run with no
+    children: the grid made nothing to review, so nothing is in the store."""
+    import pandas as pd
+    from conftest import run_command
+
+    history = pd.read_parquet(tiny_world_dir / "disruptions.parquet")
+    short = tmp_path / "short.parquet"
+    history.sort_values("disruption_date").head(300).to_parquet(short, index=False)
+    result = run_command(
+        "resilience-train",
+        "--multirun",
+        "model.params.num_leaves=5,15",
+        f"input={short}",
+        "as_of=unchecked",
+        cwd=tmp_path,
+        env={"MLFLOW_TRACKING_URI": new_store_uri},
+    )
+    assert result.returncode == 2 and "too short to split" in result.stderr, result.stderr
+    left = MlflowClient(new_store_uri).search_runs(
+        [e.experiment_id for e in MlflowClient(new_store_uri).search_experiments()]
+    )
+    assert not left, [r.info.run_name for r in left]

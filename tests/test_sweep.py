@@ -7,6 +7,7 @@ they take seconds; tests/test_configs.py runs a real study of training runs end 
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 from conftest import run_command
@@ -17,7 +18,8 @@ from test_configs import composed
 
 from resilience.cli._sweep import search_space, study_settings, with_settings
 from resilience.core.errors import ConfigError, ResilienceError
-from resilience.pipelines.sweep import SweepConfig, open_study, sweep
+from resilience.pipelines.sweep import PARENT_ATTR, SweepConfig, open_study, sweep
+from resilience.tracking.runs import ParentRun, start_run
 from resilience.tracking.store import TrackingConfig, ensure_experiment
 
 SPACE = {
@@ -107,20 +109,26 @@ def test_a_study_keeps_what_changes_its_measurements_only():
 
 
 class Trials:
-    """Stand-in trials: an MLflow child run each, valued by a smooth function of the settings."""
+    """Stand-in trials: an MLflow child run each (``seconds`` long), valued by a smooth function of
+    the settings; the trial ``fail_at`` raises ``error`` before its run opens."""
 
-    def __init__(self, tracking: TrackingConfig, fail_at: int | None = None):
-        self.tracking, self.fail_at, self.seen = tracking, fail_at, []
+    def __init__(
+        self,
+        tracking: TrackingConfig,
+        fail_at: int | None = None,
+        error: BaseException | None = None,  # None: Ctrl-C in the middle of a trial
+        seconds: float = 0.0,
+    ):
+        self.tracking, self.fail_at, self.seconds = tracking, fail_at, seconds
+        self.error = error or KeyboardInterrupt()
+        self.seen = []
 
-    def __call__(self, settings: dict, number: int, parent_run_id: str) -> tuple[float, str]:
+    def __call__(self, settings: dict, number: int, parent: ParentRun) -> tuple[float, str]:
         if number == self.fail_at:
-            raise KeyboardInterrupt  # Ctrl-C in the middle of a trial
+            raise self.error
         self.seen.append(dict(settings))
-        client = MlflowClient()
-        experiment = ensure_experiment(self.tracking.experiment_name)
-        run = client.create_run(
-            experiment, run_name="stand-in", tags={"mlflow.parentRunId": parent_run_id}
-        )
+        with start_run(self.tracking, "stand-in", parent=parent) as run:
+            time.sleep(self.seconds)
         value = -abs(math.log(settings["model.params.learning_rate"] / 0.05))
         value -= abs(settings["model.params.num_leaves"] - 15) / 100
         return value, run.info.run_id
@@ -200,7 +208,16 @@ def test_a_stopped_study_resumes_where_it_stopped(stores, tracking):
     under the same parent run, with settings it has not tried."""
     with pytest.raises(KeyboardInterrupt):
         _sweep(stores, "resumes", tracking, Trials(tracking, fail_at=2), 4)
+    client = MlflowClient()
+    stopped = client.get_run(
+        open_study(_config(stores), "resumes", {"split.test_weeks": "26"}).user_attrs[PARENT_ATTR]
+    )
+    assert stopped.info.status == "KILLED", "the parent says the study stopped, and where"
+    assert stopped.data.tags["error"] == "trial 2: interrupted (Ctrl-C)"
     first = _sweep(stores, "resumes", tracking, Trials(tracking), 3)  # 2 complete + 1 missing
+    finished = client.get_run(first.parent_run_id)
+    assert finished.info.status == "FINISHED" and "error" not in finished.data.tags
+    assert finished.data.tags["mlflow.note.content"].startswith("An Optuna study (resumes)")
     assert (first.complete, first.ran) == (3, 1)
     more = Trials(tracking)
     resumed = _sweep(stores, "resumes", tracking, more, 5)
@@ -216,6 +233,37 @@ def test_a_stopped_study_resumes_where_it_stopped(stores, tracking):
         f"tags.mlflow.parentRunId = '{resumed.parent_run_id}'",
     )
     assert len(children) == 5
+
+
+def test_the_study_s_parent_run_spans_its_trials(stores, tracking):
+    """The parent was created finished before the first trial: the run page gave the study a
+    duration of about 0 s. It starts with its first trial's run and ends after the last."""
+    outcome = _sweep(stores, "spans", tracking, Trials(tracking, seconds=0.3), 2)
+    client = MlflowClient()
+    parent = client.get_run(outcome.parent_run_id).info
+    children = client.search_runs(
+        [parent.experiment_id], f"tags.mlflow.parentRunId = '{outcome.parent_run_id}'"
+    )
+    assert len(children) == 2 and parent.status == "FINISHED"
+    assert parent.start_time == min(c.info.start_time for c in children)
+    assert parent.end_time >= max(c.info.end_time for c in children)
+    assert parent.end_time - parent.start_time >= 600, "at least the two trials' 0.3 s each"
+
+
+def test_a_study_whose_first_trial_fails_on_its_data_leaves_no_run(stores, tracking):
+    """A study whose first trial stopped before its run opened (data the split refuses) left a
+    parent run of no trials, finished, and its folder: the study made nothing to review."""
+    error = ResilienceError("the history is too short to split honestly")
+    with pytest.raises(ResilienceError):
+        _sweep(stores, "no data", tracking, Trials(tracking, fail_at=0, error=error), 2)
+    left = MlflowClient().search_runs(
+        [ensure_experiment(tracking.experiment_name)], "tags.`sweep.study` = 'no data'"
+    )
+    assert not left, [r.info.run_name for r in left]
+    assert (
+        PARENT_ATTR
+        not in open_study(_config(stores), "no data", {"split.test_weeks": "26"}).user_attrs
+    )
 
 
 def test_a_study_refuses_to_resume_with_other_settings(stores):

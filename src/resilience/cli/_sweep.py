@@ -32,7 +32,7 @@ from optuna.distributions import (
 from resilience.core.errors import ConfigError, nearest
 from resilience.learn.params import check_params
 from resilience.pipelines.sweep import StudyOutcome, SweepConfig, sweep
-from resilience.tracking.runs import flatten
+from resilience.tracking.runs import ParentRun, flatten
 from resilience.tracking.store import TrackingConfig, resolve_tracking_uri
 
 # Keys that change where a trial is recorded or how fast it runs, not what it measures: a study
@@ -138,9 +138,9 @@ def trial_overrides(given: list[str], settings: Mapping[str, Any]) -> list[str]:
     return [*own, *sampled, "sweep.n_trials=0"]
 
 
-# (the trial's config, where it is tracked, the parent run id, the overrides that replay it) ->
+# (the trial's config, where it is tracked, the parent run, the overrides that replay it) ->
 # its training run's result
-TrainTrial = Callable[[DictConfig, TrackingConfig, str, list[str]], Any]
+TrainTrial = Callable[[DictConfig, TrackingConfig, ParentRun, list[str]], Any]
 
 
 def run_study(
@@ -156,9 +156,9 @@ def run_study(
     trials_tracking = replace(tracking, register=False)
     metric = cfg.optimized_metric
 
-    def objective(settings: dict, number: int, parent_run_id: str) -> tuple[float | None, str]:
+    def objective(settings: dict, number: int, parent: ParentRun) -> tuple[float | None, str]:
         replay = trial_overrides(list(HydraConfig.get().overrides.task), settings)
-        result = train_trial(with_settings(cfg, settings), trials_tracking, parent_run_id, replay)
+        result = train_trial(with_settings(cfg, settings), trials_tracking, parent, replay)
         return result.evaluation.metrics.get(metric), result.run_id
 
     name = config.name or cfg.run_name or HydraConfig.get().runtime.choices.get("experiment")

@@ -4,6 +4,7 @@ training runs (child runs of one parent); ``--multirun`` runs a grid."""
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,18 +20,28 @@ if TYPE_CHECKING:
     from resilience.data.contract import DataContract
     from resilience.governance.champion import ChampionConfig
     from resilience.pipelines.train import TrainingData, TrainSettings
+    from resilience.tracking.runs import ParentRun
     from resilience.tracking.store import TrackingConfig
 
 
-def _grid_parent(cfg: DictConfig, tracking: TrackingConfig) -> str | None:
-    """A --multirun job's parent run (one per grid; Hydra prints each job's overrides); None for a
-    single run."""
+def _grid_parent(cfg: DictConfig, tracking: TrackingConfig) -> ParentRun | None:
+    """A --multirun job's parent run (one per grid, opened with its first child's run; Hydra
+    prints each job's overrides); None for a single run."""
     from resilience.tracking import runs
 
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return None
-    return runs.sweep_parent_run(tracking, hydra_cfg.sweep.dir, cfg.run_name or "grid")
+    return runs.grid_parent_run(tracking, hydra_cfg.sweep.dir, cfg.run_name or "grid")
+
+
+def _job(parent: ParentRun | None):
+    """Around a grid's job: its parent spans it and, when it fails, names it (a single run: nothing)."""
+    if parent is None:
+        return nullcontext()
+    hydra_cfg = HydraConfig.get()
+    overrides = " ".join(hydra_cfg.overrides.task) or "its defaults"
+    return parent.child(f"job {hydra_cfg.job.num} ({overrides})")
 
 
 @hydra_app("train")
@@ -61,17 +72,18 @@ def main(cfg: DictConfig) -> float | None:
         print(f"warning: {warning}", file=sys.stderr)
     if sweep.n_trials:  # an Optuna study: one training run per trial
 
-        def train_trial(trial_cfg, trial_tracking, parent_run_id, replay):
+        def train_trial(trial_cfg, trial_tracking, parent, replay):
             recipe_and_settings = _recipe_and_settings(
-                trial_cfg, contract, champion, trial_tracking, parent_run_id, replay
+                trial_cfg, contract, champion, trial_tracking, parent, replay
             )
             return train_and_track(data, *recipe_and_settings)
 
         return run_study(cfg, sweep, space, data.input_sha256, tracking, train_trial)
     parent = None if rerun_of else _grid_parent(cfg, tracking)
-    result = train_and_track(
-        data, *_recipe_and_settings(cfg, contract, champion, tracking, parent, overrides)
-    )
+    with _job(parent):
+        result = train_and_track(
+            data, *_recipe_and_settings(cfg, contract, champion, tracking, parent, overrides)
+        )
     _print_result(result, tracking)
     value = result.evaluation.metrics.get(cfg.optimized_metric)
     return float(value) if value is not None else None
@@ -113,11 +125,12 @@ def _recipe_and_settings(
     contract: DataContract,
     champion: ChampionConfig,
     tracking: TrackingConfig,
-    parent_run_id: str | None,
+    parent: ParentRun | None,
     overrides: list[str] | None = None,
 ) -> tuple[object, TrainSettings]:
-    """The unfitted model and the run's settings, from the composed config (``overrides``: what
-    it was composed from, when not the command line's: a rerun)."""
+    """The unfitted model and the run's settings, from the composed config (``parent``: a grid's
+    or a study's parent run; ``overrides``: what it was composed from, when not the command
+    line's: a rerun)."""
     from resilience.explain.screen import ScreenConfig
     from resilience.learn.evaluation import EvaluationConfig
     from resilience.learn.ranges import IntervalConfig
@@ -145,7 +158,7 @@ def _recipe_and_settings(
         governance=OmegaConf.to_container(cfg.governance, resolve=True),
         experiment=experiment,
         run_name=cfg.run_name or experiment,
-        parent_run_id=parent_run_id,
+        parent=parent,
         params=runs.flatten(OmegaConf.to_container(cfg, resolve=True)),
         artifacts={
             "config/resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True),

@@ -28,12 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 
 from resilience.core.errors import ConfigError, ResilienceError, first_few
 from resilience.core.progress import bar
 from resilience.tracking import sweep_runs
+from resilience.tracking.runs import ParentRun
 from resilience.tracking.store import TrackingConfig
 
 SWEEPS_DIR = Path("outputs") / "sweeps"  # from the working directory, like outputs/weekly
@@ -42,8 +44,8 @@ PARENT_ATTR = "mlflow_parent_run_id"  # ... and its MLflow parent run
 RUN_ATTR = "mlflow_run_id"  # trial user attribute: its training run
 DIRECTIONS = ("maximize", "minimize")
 
-# A trial: (its settings, its number, the parent run id) -> (the metric's value, its run id).
-Objective = Callable[[dict[str, Any], int, str], tuple[float, str]]
+# A trial: (its settings, its number, the parent run) -> (the metric's value, its run id).
+Objective = Callable[[dict[str, Any], int, ParentRun], tuple[float, str]]
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class StudyOutcome:
 
     name: str
     storage: str
-    parent_run_id: str
+    parent_run_id: str | None  # None: no trial's run was ever opened in this store
     complete: int
     ran: int
     best_number: int
@@ -132,31 +134,32 @@ def run_study(
     space: Mapping[str, BaseDistribution],
     n_trials: int,
     objective: Objective,
-    parent_run_id: str,
+    parent: ParentRun,
     metric: str,
     say: Callable[[str], None] = print,
 ) -> int:
     """Run trials until ``study`` has ``n_trials`` complete ones; returns how many ran. A trial
-    that raises is recorded as failed and the error goes on (the next call resumes)."""
+    that raises is recorded as failed, and so is the parent run, naming it; the error goes on
+    (the next call resumes)."""
     ran = 0
     while len(complete_trials(study)) < n_trials:
         trial = study.ask(fixed_distributions=dict(space))
         done = len(complete_trials(study))
         say(f"[sweep] trial {trial.number} ({done + 1} of {n_trials}) {bar(done, n_trials)}")
         try:
-            value, run_id = objective(dict(trial.params), trial.number, parent_run_id)
+            with parent.child(f"trial {trial.number}"):
+                value, run_id = objective(dict(trial.params), trial.number, parent)
+                if value is None or not math.isfinite(value):
+                    raise ResilienceError(
+                        f"trial {trial.number} gave no {metric} (run {run_id}); choose an "
+                        "optimized_metric this model family reports"
+                    )
         except BaseException:
             study.tell(trial, state=TrialState.FAIL)
             raise
-        if value is None or not math.isfinite(value):
-            study.tell(trial, state=TrialState.FAIL)
-            raise ResilienceError(
-                f"trial {trial.number} gave no {metric} (run {run_id}); choose an optimized_metric "
-                "this model family reports"
-            )
         trial.set_user_attr(RUN_ATTR, run_id)
         study.tell(trial, value)
-        sweep_runs.log_trial(parent_run_id, run_id, trial.number, metric, value)
+        sweep_runs.log_trial(parent.run_id, run_id, trial.number, metric, value)
         ran += 1
     return ran
 
@@ -175,6 +178,7 @@ def sweep(
     best trial and return where the study stands."""
     study = open_study(config, name, settings)
     url = storage_url(config, name)
+    description = sweep_runs.study_description(name, metric, config.direction, config.space)
     parent = sweep_runs.study_parent_run(
         tracking,
         name,
@@ -184,16 +188,17 @@ def sweep(
             "sweep.storage": url,
             "sweep.metric": metric,
             "sweep.direction": config.direction,
+            MLFLOW_RUN_NOTE: description,
         },
         space=config.space,
+        keep=lambda run_id: study.set_user_attr(PARENT_ATTR, run_id),
     )
-    study.set_user_attr(PARENT_ATTR, parent)
     ran = run_study(study, space, config.n_trials, objective, parent, metric, say)
     best = study.best_trial
     outcome = StudyOutcome(
         name=name,
         storage=url,
-        parent_run_id=parent,
+        parent_run_id=parent.run_id,
         complete=len(complete_trials(study)),
         ran=ran,
         best_number=best.number,
@@ -201,8 +206,10 @@ def sweep(
         best_params=dict(best.params),
         best_run_id=best.user_attrs.get(RUN_ATTR),
     )
+    if parent.run_id is None:  # the study was complete before this store saw any of its runs
+        return outcome
     sweep_runs.log_best(
-        parent,
+        parent.run_id,
         metric,
         {
             "number": outcome.best_number,

@@ -117,7 +117,8 @@ class TrainSettings:
     single model on the same split; ``screen`` / ``intervals``: the reason screen and the ranges
     (None or not enabled: none); ``experiment``: the experiment config chosen (None: the default
     recipe; only the production recipe competes for champion automatically); ``run_name`` names
-    the recipe; ``params`` and ``artifacts`` (file name -> text) are logged as they are.
+    the recipe; ``parent``: the grid's or study's parent run (:class:`~resilience.tracking.runs.
+    ParentRun`); ``params`` and ``artifacts`` (file name -> text) are logged as they are.
     """
 
     split: SplitConfig = field(default_factory=SplitConfig)
@@ -132,7 +133,7 @@ class TrainSettings:
     governance: dict = field(default_factory=dict)
     experiment: str | None = None
     run_name: str | None = None
-    parent_run_id: str | None = None
+    parent: runs.ParentRun | None = None  # a grid's or a study's, opened with this run
     params: dict = field(default_factory=dict)
     artifacts: dict = field(default_factory=dict)
     progress: bool = True
@@ -324,7 +325,7 @@ def train_and_track(data: TrainingData, recipe, settings: TrainSettings) -> Trai
     with runs.start_run(
         settings.tracking,
         run_name=name,
-        parent_run_id=settings.parent_run_id,
+        parent=settings.parent,
         tags=_run_tags(trained, data, settings),
         started_ms=started_ms,
     ) as run:

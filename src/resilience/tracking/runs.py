@@ -9,13 +9,16 @@ artifacts a training run logs and a model card, vetting and signing read are def
 from __future__ import annotations
 
 import json
+import logging
 import math
 import pickle
 import subprocess
 import tempfile
+import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 
+from resilience.core.errors import ResilienceError, Terminated
 from resilience.core.paths import project_root
 from resilience.data.csv_safety import append_csv
 from resilience.tracking.store import (
@@ -50,6 +54,8 @@ FIDELITY_ARTIFACT = "tables/explanation_fidelity.json"
 FAIRNESS_TABLE = "tables/fairness.csv"
 SLICE_TABLE = "tables/slice_metrics.csv"
 CALIBRATION_TABLE = "tables/calibration.csv"
+FAILURE_TAG = "error"  # a failed run's error, as the command printed it
+log = logging.getLogger(__name__)
 
 
 def flatten(mapping: Mapping, prefix: str = "") -> dict[str, Any]:
@@ -97,13 +103,20 @@ def start_run(
     experiment_name: str | None = None,
     tags: dict | None = None,
     started_ms: int | None = None,
+    parent: ParentRun | None = None,
 ):
-    """Start a run in the configured experiment (nested under ``parent_run_id`` for sweeps).
+    """Start a run in the configured experiment (nested under ``parent_run_id``, or under
+    ``parent``, opened now if it is not yet: a grid's or a study's).
 
     ``started_ms`` (milliseconds since the epoch): when the work the run records began, so the run
-    page's Duration covers it (training opens its run once the model is fitted)."""
+    page's Duration covers it (training opens its run once the model is fitted). A run that stops
+    on an error ends FAILED (KILLED when the process was stopped) with the error recorded
+    (:func:`record_failure`), never a half-written run that looks finished."""
     connect(config)
     experiment_id = ensure_experiment(experiment_name or config.experiment_name)
+    if parent is not None:  # the parent starts when its first child does
+        started_ms = started_ms or int(time.time() * 1000)
+        parent_run_id = parent.open(started_ms)
     run_id = None
     if started_ms is not None:
         created_tags = (
@@ -124,7 +137,49 @@ def start_run(
         nested=parent_run_id is not None,
         tags=None if run_id else tags,
     ) as run:
-        yield run
+        try:
+            yield run
+        except BaseException as exc:
+            status = record_failure(run.info.run_id, exc)
+            try:
+                mlflow.end_run(status)
+            except Exception:  # noqa: BLE001 - as in record_failure: the run's error is reported
+                log.debug("could not end run %s", run.info.run_id, exc_info=True)
+            raise
+
+
+def failure_text(exc: BaseException) -> str:
+    """What a failed run records of its error: the message the command prints (a toolkit error's
+    own words; else the exception's type and first line), at most 5,000 characters."""
+    if isinstance(exc, ResilienceError | Terminated):
+        text = str(exc)
+    elif isinstance(exc, KeyboardInterrupt):
+        text = "interrupted (Ctrl-C)"
+    else:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        text = f"{type(exc).__name__}: {first}".rstrip(": ")
+    return text[:5000]
+
+
+def record_failure(run_id: str, exc: BaseException, what: str = "") -> str:
+    """End ``run_id`` FAILED (KILLED for a stopped process) with its error recorded: the ``error``
+    tag and the first line of its description, which the runs table and the run page show.
+    ``what`` names the step that failed (a grid's job, a study's trial). Returns the status. A
+    store that cannot take the record (the failure may be the store's own) leaves the first error
+    to be reported."""
+    status = "KILLED" if isinstance(exc, Terminated | KeyboardInterrupt) else "FAILED"
+    text = (f"{what}: " if what else "") + failure_text(exc)
+    try:
+        client = MlflowClient()
+        note = client.get_run(run_id).data.tags.get(MLFLOW_RUN_NOTE, "")
+        client.set_tag(run_id, FAILURE_TAG, text)
+        client.set_tag(
+            run_id, MLFLOW_RUN_NOTE, f"**{status}**: {text}" + (f"\n\n{note}" if note else "")
+        )
+        client.set_terminated(run_id, status)
+    except Exception:  # noqa: BLE001 - the run's own error is the one to report
+        log.debug("could not record the failure of run %s", run_id, exc_info=True)
+    return status
 
 
 def param_text(value: Any) -> str:
@@ -243,14 +298,63 @@ def log_artifacts_to_run(run_id: str, folder: str | Path, artifact_path: str) ->
     MlflowClient().log_artifacts(run_id, str(folder), artifact_path)
 
 
-def create_parent_run(config: TrackingConfig, run_name: str, tags: Mapping[str, str]) -> str:
-    """A finished run for child runs to nest under (a sweep's parent); returns its id."""
-    connect(config)
-    experiment_id = ensure_experiment(config.experiment_name)
-    client = MlflowClient()
-    run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
-    client.set_terminated(run.info.run_id)
-    return run.info.run_id
+@dataclass
+class ParentRun:
+    """The parent run of a grid's or a study's child runs, spanning them on the run page: opened
+    when its first child's run opens (it starts when that child started), RUNNING while a child
+    runs, FINISHED when each one ends (so it ends after the last) and, when a child stops on an
+    error, FAILED with that error named (a later child that finishes clears it). A grid or study
+    that stops before any child's run opened (bad data, a bad split) leaves no parent at all.
+
+    ``run_id``: an existing parent (a later job of the grid, a resumed study); ``on_open`` is
+    called with a new parent's id (where the grid or the study keeps it)."""
+
+    config: TrackingConfig
+    name: str
+    tags: dict[str, str] = field(default_factory=dict)
+    run_id: str | None = None
+    on_open: Callable[[str], None] | None = None
+
+    def open(self, started_ms: int) -> str:
+        """The parent's id for a child starting at ``started_ms`` (made now if there is none)."""
+        connect(self.config)
+        if self.run_id is None:
+            experiment_id = ensure_experiment(self.config.experiment_name)
+            created = MlflowClient().create_run(
+                experiment_id, start_time=started_ms, tags=dict(self.tags), run_name=self.name
+            )
+            self.run_id = created.info.run_id
+            if self.on_open is not None:
+                self.on_open(self.run_id)
+        else:
+            MlflowClient().update_run(self.run_id, status="RUNNING")
+        return self.run_id
+
+    @contextmanager
+    def child(self, what: str) -> Iterator[ParentRun]:
+        """Around one child (``what`` names it in an error): RUNNING during it when the parent
+        exists, FINISHED after it, FAILED (or KILLED) with the error when it raises."""
+        if self.run_id is not None:
+            connect(self.config)
+            MlflowClient().update_run(self.run_id, status="RUNNING")
+        try:
+            yield self
+        except BaseException as exc:
+            if self.run_id is not None:
+                record_failure(self.run_id, exc, what)
+            raise
+        if self.run_id is not None:
+            self._finished()
+
+    def _finished(self) -> None:
+        client = MlflowClient()
+        if FAILURE_TAG in client.get_run(self.run_id).data.tags:  # an earlier child's failure
+            client.delete_tag(self.run_id, FAILURE_TAG)
+            if MLFLOW_RUN_NOTE in self.tags:
+                client.set_tag(self.run_id, MLFLOW_RUN_NOTE, self.tags[MLFLOW_RUN_NOTE])
+            else:
+                client.delete_tag(self.run_id, MLFLOW_RUN_NOTE)
+        client.set_terminated(self.run_id, "FINISHED")
 
 
 def grid_description(overrides: Sequence[str], sweep_dir: str) -> str:
@@ -270,22 +374,24 @@ def grid_description(overrides: Sequence[str], sweep_dir: str) -> str:
     )
 
 
-def sweep_parent_run(config: TrackingConfig, sweep_dir: str, name: str) -> str:
-    """The parent MLflow run of a --multirun sweep: created by the first trial, found by the rest.
+def grid_parent_run(config: TrackingConfig, sweep_dir: str, name: str) -> ParentRun:
+    """The parent run of a --multirun grid, shared by its jobs: opened by the first job's run and
+    found by the rest (:class:`ParentRun`).
 
-    Its id is kept in ``<sweep_dir>/parent_run.json`` so trials (which Hydra runs one after another
+    Its id is kept in ``<sweep_dir>/parent_run.json`` so jobs (which Hydra runs one after another
     in this process, or in other processes with another launcher) all nest under one parent. Its
     description names the grid, from the overrides Hydra kept in ``<sweep_dir>/multirun.yaml``.
     """
     marker = Path(sweep_dir) / "parent_run.json"
-    if marker.is_file():
-        return json.loads(marker.read_text())["run_id"]
     tags = {"sweep_dir": str(sweep_dir)}
     kept = Path(sweep_dir) / "multirun.yaml"
     if kept.is_file():
         overrides = (yaml.safe_load(kept.read_text()) or {}).get("hydra", {}).get("overrides", {})
         tags[MLFLOW_RUN_NOTE] = grid_description(overrides.get("task") or [], sweep_dir)
-    run_id = create_parent_run(config, f"{name} (sweep)", tags)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"run_id": run_id}))
-    return run_id
+
+    def keep(run_id: str) -> None:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"run_id": run_id}))
+
+    found = json.loads(marker.read_text())["run_id"] if marker.is_file() else None
+    return ParentRun(config, f"{name} (sweep)", tags, run_id=found, on_open=keep)

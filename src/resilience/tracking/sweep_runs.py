@@ -2,15 +2,16 @@
 nested under it, the trials' values as a metric of the parent (one step per trial) and, at the end,
 the best trial as tags, a metric and ``sweep/best_trial.json``.
 
-The parent is created finished (its children carry the work) and written to afterwards through
-the client, so a study resumed days later adds its trials under the same parent.
+The parent opens with the first trial's run and spans the trials (:class:`~resilience.tracking.
+runs.ParentRun`); it is written to through the client, so a study resumed days later adds its
+trials under the same parent.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from resilience.data.csv_safety import append_csv
-from resilience.tracking.runs import create_parent_run
+from resilience.tracking.runs import ParentRun
 from resilience.tracking.store import TrackingConfig, connect
 
 SPACE_ARTIFACT = "sweep/space.json"
@@ -33,19 +34,38 @@ def study_parent_run(
     earlier_run_id: str | None,
     tags: Mapping[str, str],
     space: Mapping[str, str],
-) -> str:
-    """The study's parent run: ``earlier_run_id`` when this tracking store holds it (a resumed
-    study), else a new one carrying ``tags`` and the search space as ``sweep/space.json``."""
+    keep: Callable[[str], None],
+) -> ParentRun:
+    """The study's parent run (:class:`~resilience.tracking.runs.ParentRun`): ``earlier_run_id``
+    when this tracking store holds it (a resumed study), else one opened with the first trial's
+    run, carrying ``tags`` and the search space as ``sweep/space.json``, its id given to ``keep``
+    (the study keeps it)."""
     connect(config)
     client = MlflowClient()
+    found = None
     if earlier_run_id:
         try:
-            return client.get_run(earlier_run_id).info.run_id
+            run = client.get_run(earlier_run_id)
+            found = run.info.run_id if run.info.lifecycle_stage == "active" else None
         except MlflowException:
             pass  # another tracking store than the study's first runs: a new parent here
-    run_id = create_parent_run(config, f"{study_name} (sweep)", tags)
-    client.log_text(run_id, json.dumps(dict(space), indent=2), SPACE_ARTIFACT)
-    return run_id
+
+    def opened(run_id: str) -> None:
+        client.log_text(run_id, json.dumps(dict(space), indent=2), SPACE_ARTIFACT)
+        keep(run_id)
+
+    return ParentRun(config, f"{study_name} (sweep)", dict(tags), run_id=found, on_open=opened)
+
+
+def study_description(name: str, metric: str, direction: str, space: Mapping[str, str]) -> str:
+    """What a study's parent run says: what it searches, for what, and where its trials are."""
+    searched = ", ".join(f"{key} {value}" for key, value in space.items()) or "its search space"
+    return (
+        f"An Optuna study ({name}): each child run is one trial, trained with settings sampled "
+        f"from {searched}; it seeks to {direction} {metric} (folds inside the training span). "
+        "The best trial so far is in the best.* tags and sweep/best_trial.json, every trial in "
+        "sweep/trials.csv."
+    )
 
 
 def log_trial(parent_run_id: str, run_id: str, number: int, metric: str, value: float) -> None:
