@@ -365,6 +365,24 @@ def test_a_column_setting_the_contract_refuses_stops_the_run_before_its_folder(
     assert not list(tmp_path.iterdir()), "nothing is written"
 
 
+def test_a_run_that_stops_on_its_data_says_why_in_its_folder_s_log(tmp_path, tiny_world_dir):
+    """An extract the contract refuses stopped the run after Hydra made its folder: the folder
+    kept the config and an empty train.log. The log now ends with the error, and the terminal
+    still has one line."""
+    import pandas as pd
+
+    extract = tmp_path / "extract.csv"
+    history = pd.read_parquet(tiny_world_dir / "disruptions.parquet").head(50)
+    history.assign(contacts="abc").to_csv(extract, index=False)  # a column of the wrong type
+    result = run_command(
+        "resilience-train", f"input={extract}", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path
+    )
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    message = result.stderr.removeprefix("error: ").strip()
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert log.rstrip().endswith(f"[resilience][ERROR] - {message}"), log
+
+
 @pytest.mark.parametrize(
     "sweep",
     [

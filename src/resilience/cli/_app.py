@@ -284,7 +284,19 @@ def _terminate(signum, frame) -> None:
 
 def _fail(message: str, code: int) -> None:
     print(f"error: {redact(message)}", file=sys.stderr)
+    _record_in_run_log(redact(message))
     sys.exit(code)
+
+
+def _record_in_run_log(message: str) -> None:
+    """A run folder's log (``outputs/train/<time>/train.log``) ends with the error the command
+    printed: a run that stopped on its data left its folder with the config and an empty log,
+    no word of why. Only the log file takes it (the terminal has the one line already); commands
+    that run in place, and a config refused before the folder was made, have no log file."""
+    record = logging.LogRecord("resilience", logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 SECRET_SETTINGS = ("key_file",)  # settings whose value may be a key pasted in place of a path
