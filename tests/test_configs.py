@@ -294,6 +294,9 @@ def test_multirun_runs_a_grid_under_one_parent(tiny_world_dir, tmp_path, new_sto
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
     assert sorted(c.data.params["model.params.num_leaves"] for c in children) == ["5", "7"]
     _spans(parent, children)
+    for child in children:  # the children were named alike: which is which by what it swept
+        swept = f"model.params.num_leaves={child.data.params['model.params.num_leaves']}"
+        assert child.info.run_name.startswith(f"{swept} · "), child.info.run_name
 
 
 def _spans(parent, children) -> None:

@@ -239,6 +239,8 @@ def test_a_grid_s_parent_run_says_what_the_grid_swept(tmp_path, mlflow_uri):
     config = TrackingConfig(tracking_uri=mlflow_uri)
     run_id = runs.grid_parent_run(config, str(sweep_dir), "grid").open(started_ms=1)
     assert runs.grid_parent_run(config, str(sweep_dir), "grid").run_id == run_id  # found, kept
+    job = ["model.params.num_leaves=15", "features.exclude=[a,b]", "input=/data/h.parquet"]
+    assert runs.grid_job_label(str(sweep_dir), job) == "model.params.num_leaves=15"
     note = MlflowClient(mlflow_uri).get_run(run_id).data.tags["mlflow.note.content"]
     assert "one child run per combination of model.params.num_leaves=5,15, each with " in note
     assert "features.exclude=[a,b] input=/data/h.parquet" in note and str(sweep_dir) in note

@@ -39,9 +39,15 @@ def _job(parent: ParentRun | None):
     """Around a grid's job: its parent spans it and, when it fails, names it (a single run: nothing)."""
     if parent is None:
         return nullcontext()
+    return parent.child(f"job {HydraConfig.get().job.num} ({_job_label()})")
+
+
+def _job_label() -> str:
+    """A grid's job by its swept values (``model.params.num_leaves=5``)."""
+    from resilience.tracking import runs
+
     hydra_cfg = HydraConfig.get()
-    overrides = " ".join(hydra_cfg.overrides.task) or "its defaults"
-    return parent.child(f"job {hydra_cfg.job.num} ({overrides})")
+    return runs.grid_job_label(hydra_cfg.sweep.dir, list(hydra_cfg.overrides.task))
 
 
 @hydra_app("train")
@@ -53,7 +59,7 @@ def main(cfg: DictConfig) -> float | None:
     from resilience.data.io import file_sha256
     from resilience.pipelines.sweep import SweepConfig
     from resilience.pipelines.train import train_and_track
-    from resilience.tracking import store
+    from resilience.tracking import runs, store
 
     overrides, expected_sha256, rerun_of = None, None, cfg.rerun
     if rerun_of:  # the logged run's config, recomposed (its data's digest is checked below)
@@ -84,6 +90,8 @@ def main(cfg: DictConfig) -> float | None:
         result = train_and_track(
             data, *_recipe_and_settings(cfg, contract, champion, tracking, parent, overrides)
         )
+        if parent is not None:  # the grid's children read apart by what they swept
+            runs.rename_run(result.run_id, _job_label())
     _print_result(result, tracking)
     value = result.evaluation.metrics.get(cfg.optimized_metric)
     return float(value) if value is not None else None

@@ -357,15 +357,44 @@ class ParentRun:
         client.set_terminated(self.run_id, "FINISHED")
 
 
-def grid_description(overrides: Sequence[str], sweep_dir: str) -> str:
-    """What a --multirun grid's parent run says: the settings swept (``key=a,b``), the ones every
-    child shares, and where the grid's folders are."""
+def _swept(overrides: Sequence[str]) -> list[str]:
+    """The overrides of a --multirun command line that sweep (``key=a,b``, ``choice(...)``)."""
     values = [o.partition("=")[2] for o in overrides]
-    swept = [
+    return [
         o
         for o, v in zip(overrides, values, strict=True)
         if v.startswith(("choice(", "range(", "glob(")) or ("," in v and v[:1] not in "[{'\"")
     ]
+
+
+def _grid_overrides(sweep_dir: str) -> list[str] | None:
+    """The grid's command-line overrides, as Hydra kept them in ``<sweep_dir>/multirun.yaml``."""
+    kept = Path(sweep_dir) / "multirun.yaml"
+    if not kept.is_file():
+        return None
+    overrides = (yaml.safe_load(kept.read_text()) or {}).get("hydra", {}).get("overrides", {})
+    return list(overrides.get("task") or [])
+
+
+def grid_job_label(sweep_dir: str, job_overrides: Sequence[str]) -> str:
+    """What sets a grid's job apart, to name its run: its values of the settings the grid sweeps
+    (``model.params.num_leaves=5``); all its overrides when the grid's are not kept."""
+    swept = {o.partition("=")[0] for o in _swept(_grid_overrides(sweep_dir) or [])}
+    own = [o for o in job_overrides if o.partition("=")[0] in swept] or list(job_overrides)
+    return " ".join(own) or "its defaults"
+
+
+def rename_run(run_id: str, prefix: str) -> None:
+    """Put ``prefix`` before a run's name (``trial 3 · ...``, ``model.params.num_leaves=5 · ...``):
+    a study's or a grid's children, otherwise named alike, read apart in the runs table."""
+    client = MlflowClient()
+    client.update_run(run_id, name=f"{prefix} · {client.get_run(run_id).info.run_name}")
+
+
+def grid_description(overrides: Sequence[str], sweep_dir: str) -> str:
+    """What a --multirun grid's parent run says: the settings swept (``key=a,b``), the ones every
+    child shares, and where the grid's folders are."""
+    swept = _swept(overrides)
     shared = [o for o in overrides if o not in swept]
     return (
         f"A --multirun grid: one child run per combination of {' '.join(swept) or 'its settings'}"
@@ -384,10 +413,9 @@ def grid_parent_run(config: TrackingConfig, sweep_dir: str, name: str) -> Parent
     """
     marker = Path(sweep_dir) / "parent_run.json"
     tags = {"sweep_dir": str(sweep_dir)}
-    kept = Path(sweep_dir) / "multirun.yaml"
-    if kept.is_file():
-        overrides = (yaml.safe_load(kept.read_text()) or {}).get("hydra", {}).get("overrides", {})
-        tags[MLFLOW_RUN_NOTE] = grid_description(overrides.get("task") or [], sweep_dir)
+    overrides = _grid_overrides(sweep_dir)
+    if overrides is not None:
+        tags[MLFLOW_RUN_NOTE] = grid_description(overrides, sweep_dir)
 
     def keep(run_id: str) -> None:
         marker.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from resilience.data.csv_safety import append_csv
-from resilience.tracking.runs import ParentRun
+from resilience.tracking.runs import ParentRun, rename_run
 from resilience.tracking.store import TrackingConfig, connect
 
 SPACE_ARTIFACT = "sweep/space.json"
@@ -73,8 +73,7 @@ def log_trial(parent_run_id: str, run_id: str, number: int, metric: str, value: 
     client = MlflowClient()
     client.log_metric(parent_run_id, f"trial_{metric}", float(value), step=int(number))
     client.set_tag(run_id, "sweep.trial", str(number))
-    run = client.get_run(run_id)
-    client.update_run(run_id, name=f"trial {number} · {run.info.run_name}")
+    rename_run(run_id, f"trial {number}")
 
 
 def log_best(
