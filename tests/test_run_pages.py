@@ -155,6 +155,8 @@ def test_rerun_reproduces_a_run_s_test_metrics_and_refuses_other_data(own_store,
     rerun = client.get_run(result.stdout.split("run ", 1)[1].split(":", 1)[0])
     assert rerun.info.run_id != original.info.run_id
     assert rerun.data.tags["data_sha256"] == original.data.tags["data_sha256"]
+    assert rerun.data.tags["rerun_of"] == original.info.run_id, "the rerun names what it reproduces"
+    assert f"A rerun of run `{original.info.run_id}`" in rerun.data.tags["mlflow.note.content"]
     tested = {k: v for k, v in original.data.metrics.items() if k.startswith("test_")}
     assert tested and {k: rerun.data.metrics[k] for k in tested} == tested
 

@@ -88,7 +88,10 @@ def main(cfg: DictConfig) -> float | None:
     parent = None if rerun_of else _grid_parent(cfg, tracking)
     with _job(parent):
         result = train_and_track(
-            data, *_recipe_and_settings(cfg, contract, champion, tracking, parent, overrides)
+            data,
+            *_recipe_and_settings(
+                cfg, contract, champion, tracking, parent, overrides, rerun_of and str(rerun_of)
+            ),
         )
         if parent is not None:  # the grid's children read apart by what they swept
             runs.rename_run(result.run_id, _job_label())
@@ -135,10 +138,11 @@ def _recipe_and_settings(
     tracking: TrackingConfig,
     parent: ParentRun | None,
     overrides: list[str] | None = None,
+    rerun_of: str | None = None,
 ) -> tuple[object, TrainSettings]:
     """The unfitted model and the run's settings, from the composed config (``parent``: a grid's
     or a study's parent run; ``overrides``: what it was composed from, when not the command
-    line's: a rerun)."""
+    line's: a rerun of the run ``rerun_of``)."""
     from resilience.explain.screen import ScreenConfig
     from resilience.learn.evaluation import EvaluationConfig
     from resilience.learn.ranges import IntervalConfig
@@ -167,6 +171,7 @@ def _recipe_and_settings(
         experiment=experiment,
         run_name=cfg.run_name or experiment,
         parent=parent,
+        rerun_of=rerun_of,
         params=runs.flatten(OmegaConf.to_container(cfg, resolve=True)),
         artifacts={
             "config/resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True),

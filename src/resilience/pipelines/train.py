@@ -83,6 +83,7 @@ PROSE_SECTIONS = ("governance.",)
 # The metrics a run page leads with, in its "headline" section; per-slice ones group under "slice/"
 BY_AGE_TABLE = "tables/metrics_by_record_age.csv"
 RUN_DESCRIPTION_TAG = "mlflow.note.content"  # the description MLflow's run page shows
+RERUN_TAG = "rerun_of"  # the run a rerun reproduces
 RECORDS_TAG = "records"  # how the run's rows were recorded: as they stood, or final only
 
 
@@ -134,6 +135,7 @@ class TrainSettings:
     experiment: str | None = None
     run_name: str | None = None
     parent: runs.ParentRun | None = None  # a grid's or a study's, opened with this run
+    rerun_of: str | None = None  # the logged run this one trains again (resilience-train rerun=)
     params: dict = field(default_factory=dict)
     artifacts: dict = field(default_factory=dict)
     progress: bool = True
@@ -305,6 +307,8 @@ def _run_tags(trained: Trained, data: TrainingData, settings: TrainSettings) -> 
         RECORDS_TAG: records_note(trained.rows.summary),
         **{f"warning.{i + 1}": w[:5000] for i, w in enumerate(data.warnings)},
     }
+    if settings.rerun_of:  # the run page links the run it reproduces
+        tags[RERUN_TAG] = settings.rerun_of
     if not trained.as_they_stood:
         tags[RUN_DESCRIPTION_TAG] = FINAL_RECORDS_ONLY
     return tags
@@ -397,6 +401,11 @@ def run_description(
         lines += [
             "",
             f"Registry: {'champion' if promotion.promote else 'challenger'}, {promotion.reason}.",
+        ]
+    if settings.rerun_of:
+        lines += [
+            "",
+            f"A rerun of run `{settings.rerun_of}`: its overrides, on data of the same SHA-256.",
         ]
     lines += ["", "Headline metrics lead under `headline/`; per-slice ones group under `slice/`."]
     return "\n".join(lines)
