@@ -300,7 +300,7 @@ def test_a_card_folder_that_cannot_be_made_fails_before_the_card_is_logged_or_si
 def test_promote_makes_champion_only_a_version_scoring_would_accept(store, tmp_path):
     """A version registered without a signature (a registration stopped before signing, or one
     added by hand) is refused by resilience-promote in one line naming how to sign it, and the
-    champion stays; the signed version is promoted."""
+    champion stays; promoting the champion again changes nothing and says so."""
     from conftest import run_command
     from mlflow.tracking import MlflowClient
 
@@ -319,10 +319,14 @@ def test_promote_makes_champion_only_a_version_scoring_would_accept(store, tmp_p
     assert "not promoted" in refused.stderr and "resilience-sign" in refused.stderr
     assert "Traceback" not in refused.stderr and len(refused.stderr.splitlines()) == 1
     assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
-    promoted = run_command(
-        "resilience-promote", "version=1", "reason=test", "by=qa", cwd=tmp_path, env=store.env
+    # the champion promoted again: nothing changes, its recorded decision stands
+    before = client.get_model_version(NAME, "1").tags
+    again = run_command(
+        "resilience-promote", "version=1", "reason=again", "by=qa", cwd=tmp_path, env=store.env
     )
-    assert promoted.returncode == 0 and "version 1 is now champion" in promoted.stdout
+    assert again.returncode == 0 and "version 1 is already champion" in again.stdout
+    assert "nothing changed" in again.stdout and "is now champion" not in again.stdout
+    assert client.get_model_version(NAME, "1").tags == before
 
 
 @pytest.mark.parametrize("entry", ["link", "pipe"])

@@ -21,6 +21,14 @@ def main(cfg: DictConfig) -> None:
         raise ResilienceError("give exactly one of version=<N> or rollback=true")
     name = config.registered_model_name
     target = registry.previous_champion(name) if cfg.rollback else str(cfg.version)
+    champion = registry.champion_version(name)
+    if not cfg.rollback and champion is not None and str(champion.version) == target:
+        # promoting the champion again changes nothing: its recorded decision stands
+        decision = (champion.tags or {}).get("promotion.decision", "unrecorded")
+        print(
+            f"{name} version {target} is already champion; nothing changed (decision: {decision})"
+        )
+        return
     _refuse_unvetted(name, target, config.trusted_keys)
     if cfg.rollback:
         version = registry.rollback_champion(config.registered_model_name, cfg.reason, cfg.by)
