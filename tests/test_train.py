@@ -224,6 +224,30 @@ def test_registered_model_predicts_with_or_without_the_label(tiny_history, contr
         assert out["persistence_probability"].between(0, 1).all()
 
 
+def test_a_whole_number_column_that_may_be_empty_is_scored_empty_or_not(tiny_history, mlflow_uri):
+    """A data config may let a whole-number column be empty. Read from a file, such a column is a
+    float column when a cell is empty and an integer one when none is; MLflow's signature took
+    one type and refused the other before the contract saw the extract."""
+    import mlflow
+    from omegaconf import OmegaConf
+
+    from resilience.core.paths import project_root
+    from resilience.data.contract import DataContract
+
+    config = OmegaConf.to_container(OmegaConf.load(project_root() / "configs/data/default.yaml"))
+    config["columns"]["contacts"]["nullable"] = True
+    contract = DataContract.from_dict(config)
+    run(tiny_history, contract, mlflow_uri, as_of=as_of_from_setting("unchecked", None, contract))
+    pyfunc = mlflow.pyfunc.load_model("models:/line-resilience@champion")
+    rows = tiny_history.drop(columns=["persisted_12w"]).head(20)
+    rows = rows.astype({c: object for c in rows.columns if str(rows[c].dtype) == "category"})
+    empty = rows.assign(contacts=rows["contacts"].astype(float).where(rows.index != rows.index[0]))
+    for frame in (rows, empty):
+        out = pyfunc.predict(frame)
+        assert list(out["disruption_id"]) == list(rows["disruption_id"])
+        assert out["persistence_probability"].between(0, 1).all()
+
+
 @pytest.mark.slow
 def test_champion_rule_retrain_logistic_feature_change_and_rollback(
     tiny_history, contract, mlflow_uri, monkeypatch

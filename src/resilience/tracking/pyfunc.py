@@ -24,7 +24,7 @@ import mlflow
 import mlflow.pyfunc
 import pandas as pd
 from mlflow.models import ModelSignature, infer_signature
-from mlflow.types.schema import ColSpec, Schema
+from mlflow.types.schema import AnyType, ColSpec, Schema
 
 from resilience.data.record_age import complete_record_age, require_record_age
 from resilience.data.validate import validate_frame
@@ -95,7 +95,9 @@ def log_persistence_model(model, input_example: pd.DataFrame, registered_model_n
         lambda c: c.astype(object) if isinstance(c.dtype, pd.CategoricalDtype) else c
     )
     signature = optional_derived(
-        infer_signature(example, python_model.predict(None, example)), contract.derived_columns
+        infer_signature(example, python_model.predict(None, example)),
+        contract.derived_columns,
+        _nullable_whole_numbers(contract),
     )
     return mlflow.pyfunc.log_model(
         name="model",
@@ -108,16 +110,32 @@ def log_persistence_model(model, input_example: pd.DataFrame, registered_model_n
     )
 
 
-def optional_derived(signature: ModelSignature, derived) -> ModelSignature:
+def optional_derived(
+    signature: ModelSignature, derived, any_type: frozenset[str] = frozenset()
+) -> ModelSignature:
     """The signature with the contract's derived columns (the record's age) optional: the pyfunc
-    takes them when given and derives them from the extraction date otherwise."""
+    takes them when given and derives them from the extraction date otherwise. The columns in
+    ``any_type`` are typed ``Any``: the pyfunc checks them against the data contract itself."""
     inputs = Schema(
         [
-            ColSpec(spec.type, spec.name, required=spec.name not in set(derived))
+            ColSpec(
+                AnyType() if spec.name in any_type else spec.type,
+                spec.name,
+                required=spec.name not in set(derived),
+            )
             for spec in signature.inputs.inputs
         ]
     )
     return ModelSignature(inputs, signature.outputs, signature.params)
+
+
+def _nullable_whole_numbers(contract) -> frozenset[str]:
+    """Whole-number columns that may be empty: read with and without an empty cell, such a column
+    is a float or an integer column, and MLflow's signature accepts only one of the two (an
+    extract with an empty cell was refused before the contract saw it)."""
+    return frozenset(
+        spec.name for spec in contract.columns if spec.dtype == "int" and spec.nullable
+    )
 
 
 def toolkit_source() -> str:
