@@ -592,7 +592,18 @@ def test_page_one_says_how_sure_and_a_fairness_flag_in_plain_words(tmp_path):
     assert "lines persisted about" in notice and "than estimated" in notice
     assert str(flagged["value"]) in notice
     assert f"{flagged['slice']} =" not in notice and "high or low" not in notice
+    assert "clearly off: for " in notice  # the trust section's sentence, after a colon
     assert "How sure" in page_one and "calibration" not in page_one.lower()
+
+
+def test_page_one_counts_the_other_harms_not_a_bare_more(page_html):
+    """ "Exploited children: 2; 7 more" read as seven more children: page 1 names the first harm
+    recorded and counts the other harms as harms."""
+    page_one = page_html.split('<section id="last-week"')[0]
+    cells = re.findall(r'<td data-label="Harm">(.*?)</td>', page_one, flags=re.S)
+    texts = [visible_text(parse(c)) for c in cells]
+    assert any(re.search(r"; \d+ other harms?$", t) for t in texts), texts
+    assert not any(re.search(r"; \d+ more$", t) for t in texts), texts
 
 
 def test_how_sure_the_shortlist_is_said_without_draws():
@@ -921,7 +932,7 @@ def test_minimal_week_still_renders(tmp_path):
     text = visible_text(parse(html_for(week_dir)))
     assert "3 lines scored this week." in text
     assert "No explanation was recorded for this disruption." in text
-    assert "not recorded" in text and "No drift warnings this week" in text
+    assert "not recorded" in text and "No warnings this week" in text
     assert "Production time not recorded" in text and "priority is likelihood alone" in text
 
 
@@ -1147,9 +1158,76 @@ def test_uncertainty_columns_are_shown_when_present(tmp_path):
 
 def test_trust_says_which_model_scored_and_the_gaps_in_words(page_html):
     text = visible_text(parse(page_html))
-    assert "refitted on every labelled disruption" in text
-    assert "more than 5 points away from what happened" in text
+    assert "refitted on every disruption whose outcome was known" in text
+    assert "lies wholly on one side of zero and reaches more than 5 points from it" in text
     assert "lines persisted about" in text and "than estimated" in text
+
+
+# Names a commander may meet in "How far to trust this briefing": each only in brackets, after
+# the plain words (the brief: "no jargon"; plain words first, the technical name at most beside).
+TRUST_JARGON = re.compile(
+    r"ROC|AUC|calibrat\w*|Brier|stability index|PSI|drift|SHA-256|labelled|recipe|Bonferroni|"
+    r"power|excludes zero|bootstrap|confidence|interval|log-odds|LightGBM|gradient-boosted|"
+    r"p-value|significan\w*",
+    re.IGNORECASE,
+)
+
+
+def _trust_text(html: str) -> str:
+    section = html.split('<section id="trust"')[1].split("</section>")[0]
+    return visible_text(parse('<section id="trust"' + section + "</section>"))
+
+
+def test_the_trust_section_says_each_statistical_term_in_plain_words_first(page_html):
+    """Every statistical or technical name in the trust section stands in brackets after plain
+    words, never as the words a commander reads first; the numbers are those computed."""
+    text = _trust_text(page_html)
+    bare = [
+        text[max(0, m.start() - 60) : m.end() + 20]
+        for m in TRUST_JARGON.finditer(text)
+        if text[: m.start()].count("(") <= text[: m.start()].count(")")
+    ]
+    assert not bare, bare
+    assert "ranks the persisting line higher 83 times in 100" in text and "ROC AUC 0.83" in text
+    assert "Overall miss score, 0 is perfect (Brier score)" in text
+    # a drift alert's number says what it measures: a shift score, or a share of empty rows
+    assert "how far its spread moved: 0.31, against a warning level of 0.25" in text
+    assert "the share of rows left empty moved 18 points; warning level 10 points" in text
+    assert "measured 0.31" not in text
+
+
+def test_the_fairness_rule_is_worded_as_the_flag_applies_it(tmp_path):
+    """The flag needs the gap's likely range wholly on one side of zero and reaching past the
+    tolerance; a gap smaller than the tolerance can be flagged (so "more than 5 points away" was
+    wrong), and a range end that rounds to 0 says which side of zero it is on."""
+    week = write_fake_week(tmp_path / "2026-W47", n_lines=5)
+    manifest = json.loads((week / "manifest.json").read_text())
+    row = manifest["model"]["fairness"][0]
+    row.update(calibration_gap=-0.03, flag="under-predicts", mean_predicted=0.39)
+    row.update(flag_interval_low=-0.061, flag_interval_high=-0.0004)
+    (week / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    text = _trust_text(html_for(week))
+    assert "lies wholly on one side of zero and reaches more than 5 points from it" in text
+    assert "\u22123 points (\u22126 to just under 0)" in text
+    assert "away from what happened and" not in text
+    flagged = "For line type Imported, lines persisted about 3 points more often than estimated"
+    assert flagged in text
+
+
+def test_record_ages_print_a_minus_sign_and_rankings_as_in_the_tables_beside_them():
+    """The record-age table writes "\u22121.4 points" (a real minus, as every other table) and
+    "79 times in 100", as the line-type table beside it does."""
+    from resilience.report.record_age import record_age_words
+
+    row = {"bias_vs_observed_points": -1.4, "bias_se_points": 1.0, "roc_auc": 0.79}
+    words = record_age_words(
+        {
+            "training": {"records": "as they stood"},
+            "by_record_age": [{"record_age": "0", **row}, {"record_age": "complete", **row}],
+        }
+    )
+    assert words["rows"][0]["bias"] == "\u22121.4 points"
+    assert words["rows"][0]["ranking"] == "79 times in 100"
 
 
 def test_decisions_recorded_after_scoring_appear_on_rebuild(tmp_path):
@@ -1316,7 +1394,7 @@ def test_real_pipeline_two_weeks_give_a_bounded_briefing(own_store, tmp_path):
     )  # the first line named (after the header row)
     board = html.split('<table class="board stack">')[1].split("</table>")[0]
     assert "moved most by" in board and ("\u25b2" in board or "\u25bc" in board)
-    assert "refitted on every labelled disruption" in text
+    assert "refitted on every disruption whose outcome was known" in text
 
     pages = _pdf_pages(folder / "report.pdf")
     assert 3 < len(pages) <= 16  # issue 23: at most 16 pages
