@@ -1507,6 +1507,30 @@ def test_annex_is_bounded_and_lists_every_unreferred_line(tmp_path):
     assert all(i in text for i in listed["line_id"])
 
 
+def test_the_annex_gives_every_likelihood_its_plausible_range(tmp_path):
+    """Every probability comes with its range: the annex prints each line's plausible range
+    beside its likelihood, as the briefing does ("95\u201399"), and no column when the week has
+    no ranges."""
+    from resilience.report.annex import write_annex
+
+    folder = write_fake_week(tmp_path / "2026-W47", n_lines=30, seed=8)
+    week = load_week(folder)
+    write_annex(folder, week.contract, "Briefing", DEFAULT_MARKING, 50, week.manifest.priority, {})
+    assert "Plausible range" not in (folder / "annex.html").read_text(encoding="utf-8")
+    scores = _with_ranges(folder).sort_values("priority_rank")
+    write_annex(folder, week.contract, "Briefing", DEFAULT_MARKING, 50, week.manifest.priority, {})
+    html = (folder / "annex.html").read_text(encoding="utf-8")
+    headings = re.findall(r'data-col="\d+"[^>]*>(.*?)</button>', html)
+    at = headings.index("Likelihood %")
+    assert headings[at + 1] == "Plausible range %"
+    rows = html.split("<tbody>")[1].split("</tr>")[:-1]
+    assert len(rows) == len(scores)
+    for row, (_, line) in zip(rows, scores.iterrows(), strict=True):
+        low, high = line["probability_low"] * 100, line["probability_high"] * 100
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+        assert cells[at : at + 2] == [f"{line['percent']:.0f}", f"{low:.0f}\u2013{high:.0f}"]
+
+
 # -- page 1 of the PDF: the whole decision --------------------------------------------------------
 def _known_outcomes(root: Path, previous: Path, persisted: list[bool]) -> None:
     """Outcomes recorded (as resilience-outcomes records them) for the first of last week's disruptions."""
