@@ -1660,3 +1660,45 @@ def test_characters_the_pdf_fonts_lack_are_one_warning_not_one_per_glyph(tmp_pat
     (warning,) = [m for m in messages if "fonts lack" in m]
     assert "2 character(s)" in warning and "🔥" in warning and "＝" in warning
     assert (tmp_path / "x.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_last_weeks_lists_give_last_weeks_estimate_with_its_range(tmp_path):
+    """Every probability comes with its range: "priority 3, 92% (78\u201399%)" for a line of last
+    week's lists, the range it was given then; a week scored without ranges says the estimate."""
+    root = tmp_path / "weekly"
+    previous = write_fake_week(root / "2026-W46", n_lines=30, seed=1, week="2026-W46")
+    current = write_fake_week(root / "2026-W47", n_lines=40, seed=2, first_line=10)
+    context = report_context(load_week(current), load_week(previous))
+    plain = context["last_week"]["shortlist"][0]["before"]
+    assert re.fullmatch(r"priority 1, \d+%", plain), plain
+    scores = _with_ranges(previous).set_index("disruption_id")
+    context = report_context(load_week(current), load_week(previous))
+    entries = context["last_week"]["shortlist"] + context["last_week"]["protect"]
+    assert entries
+    for entry in entries:
+        line = scores.loc[entry["disruption_id"]]
+        low, high = line["probability_low"] * 100, line["probability_high"] * 100
+        assert entry["before"].endswith(f"% ({low:.0f}\u2013{high:.0f}%)"), entry["before"]
+    table = render_html(context).split('<section id="last-week"')[1].split("</section>")[0]
+    assert entries[0]["before"] in visible_text(parse(table))
+
+
+def test_places_give_the_lines_expected_still_active_with_the_sum_of_their_ranges(tmp_path):
+    """As the groups table does, each place's "expected still active" comes with the sum of its
+    lines' range ends; a week scored without ranges prints the estimate alone."""
+    folder = write_fake_week(tmp_path / "2026-W47", n_lines=60, seed=4)
+    rows = report_context(load_week(folder), None)["places"][0]["rows"]
+    assert rows and all(r["low"] is None for r in rows)
+    assert "on the lines' ranges" not in render_html(report_context(load_week(folder), None))
+    scores = _with_ranges(folder)
+    context = report_context(load_week(folder), None)
+    area = context["places"][0]["column"]
+    by_area = scores.groupby(scores[area].astype(str))[["probability_low", "probability_high"]]
+    sums = by_area.sum()
+    for row in context["places"][0]["rows"]:
+        if row["value"] in sums.index:
+            low, high = sums.loc[row["value"]]
+            assert row["low"] == pytest.approx(low) and row["high"] == pytest.approx(high)
+    top = context["places"][0]["rows"][0]
+    text = visible_text(parse(render_html(context).split('<section id="place"')[1]))
+    assert f"{top['low']:,.1f}\u2013{top['high']:,.1f} on the lines' ranges" in text
