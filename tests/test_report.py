@@ -1191,7 +1191,9 @@ def test_the_trust_section_says_each_statistical_term_in_plain_words_first(page_
     assert "ranks the persisting line higher 83 times in 100" in text and "ROC AUC 0.83" in text
     assert "Overall miss score, 0 is perfect (Brier score)" in text
     # a drift alert's number says what it measures: a shift score, or a share of empty rows
-    assert "how far its spread moved: 0.31, against a warning level of 0.25" in text
+    assert (
+        "how far its spread moved, as a population stability index: 0.31, against a warning" in text
+    )
     assert "the share of rows left empty moved 18 points; warning level 10 points" in text
     assert "measured 0.31" not in text
 
@@ -1638,7 +1640,7 @@ def test_estimates_that_held_up_are_called_close():
     )
     summary = outcomes_known(known, 40, 10, 12)
     assert (
-        "20 of these lines persisted; the estimates expected about 20, so they were close."
+        "20 of these lines persisted; the estimates expected about 20 (chance alone gives 14\u201326), so they were close."
         in summary["headline"]
     )
     fewer = outcomes_known(known.assign(outcome=[i < 5 for i in range(40)]), 40, 10, 12)
@@ -1702,3 +1704,36 @@ def test_places_give_the_lines_expected_still_active_with_the_sum_of_their_range
     top = context["places"][0]["rows"][0]
     text = visible_text(parse(render_html(context).split('<section id="place"')[1]))
     assert f"{top['low']:,.1f}\u2013{top['high']:,.1f} on the lines' ranges" in text
+
+
+def test_the_count_the_estimates_expected_comes_with_what_chance_alone_gives(tmp_path):
+    """ "the estimates expected about 189" is a number with a range: the counts chance alone gives
+    (two standard deviations of the sum of the estimates), the very counts called "close"."""
+    from resilience.report.changes import chance_counts, verdict
+    from resilience.report.trust import how_sure
+
+    low, high = chance_counts(48.0, 24.0)  # two standard deviations: 9.8
+    assert (low, high) == (39, 57)
+    for persisted in range(low - 2, high + 3):
+        assert (verdict(persisted, 48.0, 24.0) == "so they were close") == (
+            low <= persisted <= high
+        )
+    trend = {
+        "rows": [{"outcomes": {"known": 100, "persisted": 50, "expected": 48.0, "variance": 24.0}}]
+    }
+    assert (
+        "50 persisted; the estimates given before each was known expected about 48 (chance alone "
+        "gives 39\u201357), so they were close."
+    ) in how_sure({}, trend)
+    root = tmp_path / "weekly"
+    previous = write_fake_week(root / "2026-W46", n_lines=30, seed=1, week="2026-W46")
+    current = write_fake_week(root / "2026-W47", n_lines=40, seed=2, first_line=10)
+    _known_outcomes(root, previous, [True, False] * 10)
+    p = pd.read_parquet(previous / "scores.parquet").head(20)["persistence_probability"]
+    low, high = chance_counts(float(p.sum()), float((p * (1 - p)).sum()))
+    context = report_context(load_week(current), load_week(previous))
+    words = f"expected about {p.sum():.0f} (chance alone gives {low}\u2013{high})"
+    headline = " ".join(context["headline"]["sentences"])
+    assert f"the estimates {words}" in headline
+    section = render_html(context).split('<section id="last-week"')[1].split("</section>")[0]
+    assert f"from our estimates we {words}." in visible_text(parse(section))

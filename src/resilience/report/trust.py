@@ -10,6 +10,7 @@ from resilience.core.week_files import DECISION_HEAD
 from resilience.data.contract import DataContract
 from resilience.learn.calibration import MATERIAL_DRIFT_PER_YEAR
 from resilience.learn.metrics import calibration_bin_range
+from resilience.report.changes import chance_words
 from resilience.report.charts import calibration_chart
 from resilience.report.record_age import record_age_words
 from resilience.report.trends import realised_total
@@ -154,8 +155,8 @@ def _measure_words(kind: str, value: float, threshold: float) -> str:
             f"warning level {threshold * 100:.0f} points"
         )
     return (
-        f"how far its spread moved: {value:.2f}, against a warning level of {threshold:.2f} "
-        "(population stability index)"
+        f"how far its spread moved, as a population stability index: {value:.2f}, against a "
+        f"warning level of {threshold:.2f}"
     )
 
 
@@ -425,8 +426,9 @@ def how_sure(facts: Mapping[str, Any], trend: Mapping[str, Any] | None = None) -
     if realised:
         text += (
             f" Since then, {plural(realised['known'], 'outcome')} of lines it scored became known: "
-            f"{realised['persisted']:,} persisted against about {realised['expected']:,.0f} expected "
-            f"from the estimates given before each was known, {realised['verdict']}."
+            f"{realised['persisted']:,} persisted; the estimates given before each was known "
+            f"expected {chance_words(realised['expected'], realised['variance'])}, "
+            f"{realised['verdict']}."
         )
     cautions = []
     if facts.get("alerts"):
