@@ -1737,3 +1737,17 @@ def test_the_count_the_estimates_expected_comes_with_what_chance_alone_gives(tmp
     assert f"the estimates {words}" in headline
     section = render_html(context).split('<section id="last-week"')[1].split("</section>")[0]
     assert f"from our estimates we {words}." in visible_text(parse(section))
+
+
+def test_the_trends_table_names_the_miss_score_as_the_trust_section_does(tmp_path):
+    """One measure, one name: the trends table called the Brier score an "average squared miss"
+    while the trust section calls it the overall miss score."""
+    root = tmp_path / "weekly"
+    previous = write_fake_week(root / "2026-W46", n_lines=30, seed=1, week="2026-W46")
+    current = write_fake_week(root / "2026-W47", n_lines=40, seed=2, first_line=10)
+    _known_outcomes(root, previous, [True, False] * 10)
+    html = render_html(report_context(load_week(current), load_week(previous)))
+    trends = visible_text(parse(html.split('<section id="trends"')[1].split("</section>")[0]))
+    assert "Overall miss score, 0 is perfect (Brier score)" in trends
+    assert "Overall miss score, 0 is perfect (Brier score)" in _trust_text(html)
+    assert "squared miss" not in trends
