@@ -173,7 +173,11 @@ def test_each_line_of_last_weeks_shortlist_is_accounted_for_from_the_files(world
     assert [r[0] for r in rows] == short["line_id"].tolist()
     for row, (_, line) in zip(rows, short.iterrows()):
         d, status = line["disruption_id"], row[2]
-        assert row[1] == f"priority {line['priority_rank']:,}, {line['percent']}%"
+        plausible = ""  # the range the line was given, where the week had ranges
+        if "probability_low" in line:
+            low, high = line["probability_low"] * 100, line["probability_high"] * 100
+            plausible = f" ({low:.0f}\u2013{high:.0f}%)"
+        assert row[1] == f"priority {line['priority_rank']:,}, {line['percent']}%{plausible}"
         if d in on_now:
             assert status.startswith("still on the list"), status
         elif d in open_now:

@@ -58,3 +58,32 @@ def test_a_week_scored_before_distributions_were_kept_still_renders():
     old = {"rows": 100, "features": {"contacts": {"psi": 0.02, "p_value": 0.5}}, "alerts": []}
     assert verdict("contacts", old["features"]["contacts"], [], 0.1) == "stable"
     assert "numbers only" in render_drift_page(old, "2026-W01")
+
+
+def test_categories_read_as_the_briefing_prints_them(tmp_path, contract):
+    """The briefing and the annex say "Home grown"; the drift page said "home_grown". With the
+    week's contract beside it, a declared category reads as words; the bins the drift check adds
+    ("missing", a category not seen before) and free values stay as they are."""
+    from resilience.core.week_files import CONTRACT
+    from resilience.report.drift_page import write_drift_page
+
+    drift = {
+        "rows": 4704,
+        "features": {
+            "line_type": {
+                "label": "Line type",
+                "psi": 0.01,
+                "p_value": 0.5,
+                "bins": ["home_grown", "imported", "a category not seen before", "missing"],
+                "reference_shares": [0.5, 0.5, 0.0, 0.0],
+                "shares": [0.55, 0.45, 0.0, 0.0],
+            }
+        },
+        "alerts": [],
+    }
+    (tmp_path / DRIFT).write_text(json.dumps(drift), encoding="utf-8")
+    assert "home_grown" in (write_drift_page(tmp_path)).read_text()  # no contract: as recorded
+    (tmp_path / CONTRACT).write_text(json.dumps(contract.to_dict()), encoding="utf-8")
+    page = write_drift_page(tmp_path).read_text()
+    assert "Home grown" in page and "Imported" in page and "home_grown" not in page
+    assert "a category not seen before" in page and "4,704 rows scored" in page

@@ -191,7 +191,7 @@ def test_board_says_outcome_now_known_against_the_estimate(report_weeks):
     assert known["expected"] == pytest.approx(expected, abs=0.05)
     assert (
         f"Of the 12 lines whose outcome is now known, 4 persisted (still active 12 weeks after the disruption); "
-        f"from our estimates we expected about {expected:.0f}."
+        f"from our estimates we expected about {expected:.0f} (chance alone gives "
     ) in text
     assert len(known["lines"]) == 5  # bounded by the board's limit
     gaps = []

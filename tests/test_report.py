@@ -592,7 +592,18 @@ def test_page_one_says_how_sure_and_a_fairness_flag_in_plain_words(tmp_path):
     assert "lines persisted about" in notice and "than estimated" in notice
     assert str(flagged["value"]) in notice
     assert f"{flagged['slice']} =" not in notice and "high or low" not in notice
+    assert "clearly off: for " in notice  # the trust section's sentence, after a colon
     assert "How sure" in page_one and "calibration" not in page_one.lower()
+
+
+def test_page_one_counts_the_other_harms_not_a_bare_more(page_html):
+    """ "Exploited children: 2; 7 more" read as seven more children: page 1 names the first harm
+    recorded and counts the other harms as harms."""
+    page_one = page_html.split('<section id="last-week"')[0]
+    cells = re.findall(r'<td data-label="Harm">(.*?)</td>', page_one, flags=re.S)
+    texts = [visible_text(parse(c)) for c in cells]
+    assert any(re.search(r"; \d+ other harms?$", t) for t in texts), texts
+    assert not any(re.search(r"; \d+ more$", t) for t in texts), texts
 
 
 def test_how_sure_the_shortlist_is_said_without_draws():
@@ -921,7 +932,7 @@ def test_minimal_week_still_renders(tmp_path):
     text = visible_text(parse(html_for(week_dir)))
     assert "3 lines scored this week." in text
     assert "No explanation was recorded for this disruption." in text
-    assert "not recorded" in text and "No drift warnings this week" in text
+    assert "not recorded" in text and "No warnings this week" in text
     assert "Production time not recorded" in text and "priority is likelihood alone" in text
 
 
@@ -1147,9 +1158,78 @@ def test_uncertainty_columns_are_shown_when_present(tmp_path):
 
 def test_trust_says_which_model_scored_and_the_gaps_in_words(page_html):
     text = visible_text(parse(page_html))
-    assert "refitted on every labelled disruption" in text
-    assert "more than 5 points away from what happened" in text
+    assert "refitted on every disruption whose outcome was known" in text
+    assert "lies wholly on one side of zero and reaches more than 5 points from it" in text
     assert "lines persisted about" in text and "than estimated" in text
+
+
+# Names a commander may meet in "How far to trust this briefing": each only in brackets, after
+# the plain words (the brief: "no jargon"; plain words first, the technical name at most beside).
+TRUST_JARGON = re.compile(
+    r"ROC|AUC|calibrat\w*|Brier|stability index|PSI|drift|SHA-256|labelled|recipe|Bonferroni|"
+    r"power|excludes zero|bootstrap|confidence|interval|log-odds|LightGBM|gradient-boosted|"
+    r"p-value|significan\w*",
+    re.IGNORECASE,
+)
+
+
+def _trust_text(html: str) -> str:
+    section = html.split('<section id="trust"')[1].split("</section>")[0]
+    return visible_text(parse('<section id="trust"' + section + "</section>"))
+
+
+def test_the_trust_section_says_each_statistical_term_in_plain_words_first(page_html):
+    """Every statistical or technical name in the trust section stands in brackets after plain
+    words, never as the words a commander reads first; the numbers are those computed."""
+    text = _trust_text(page_html)
+    bare = [
+        text[max(0, m.start() - 60) : m.end() + 20]
+        for m in TRUST_JARGON.finditer(text)
+        if text[: m.start()].count("(") <= text[: m.start()].count(")")
+    ]
+    assert not bare, bare
+    assert "ranks the persisting line higher 83 times in 100" in text and "ROC AUC 0.83" in text
+    assert "Overall miss score, 0 is perfect (Brier score)" in text
+    # a drift alert's number says what it measures: a shift score, or a share of empty rows
+    assert (
+        "how far its spread moved, as a population stability index: 0.31, against a warning" in text
+    )
+    assert "the share of rows left empty moved 18 points; warning level 10 points" in text
+    assert "measured 0.31" not in text
+
+
+def test_the_fairness_rule_is_worded_as_the_flag_applies_it(tmp_path):
+    """The flag needs the gap's likely range wholly on one side of zero and reaching past the
+    tolerance; a gap smaller than the tolerance can be flagged (so "more than 5 points away" was
+    wrong), and a range end that rounds to 0 says which side of zero it is on."""
+    week = write_fake_week(tmp_path / "2026-W47", n_lines=5)
+    manifest = json.loads((week / "manifest.json").read_text())
+    row = manifest["model"]["fairness"][0]
+    row.update(calibration_gap=-0.03, flag="under-predicts", mean_predicted=0.39)
+    row.update(flag_interval_low=-0.061, flag_interval_high=-0.0004)
+    (week / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    text = _trust_text(html_for(week))
+    assert "lies wholly on one side of zero and reaches more than 5 points from it" in text
+    assert "\u22123 points (\u22126 to just under 0)" in text
+    assert "away from what happened and" not in text
+    flagged = "For line type Imported, lines persisted about 3 points more often than estimated"
+    assert flagged in text
+
+
+def test_record_ages_print_a_minus_sign_and_rankings_as_in_the_tables_beside_them():
+    """The record-age table writes "\u22121.4 points" (a real minus, as every other table) and
+    "79 times in 100", as the line-type table beside it does."""
+    from resilience.report.record_age import record_age_words
+
+    row = {"bias_vs_observed_points": -1.4, "bias_se_points": 1.0, "roc_auc": 0.79}
+    words = record_age_words(
+        {
+            "training": {"records": "as they stood"},
+            "by_record_age": [{"record_age": "0", **row}, {"record_age": "complete", **row}],
+        }
+    )
+    assert words["rows"][0]["bias"] == "\u22121.4 points"
+    assert words["rows"][0]["ranking"] == "79 times in 100"
 
 
 def test_decisions_recorded_after_scoring_appear_on_rebuild(tmp_path):
@@ -1316,7 +1396,7 @@ def test_real_pipeline_two_weeks_give_a_bounded_briefing(own_store, tmp_path):
     )  # the first line named (after the header row)
     board = html.split('<table class="board stack">')[1].split("</table>")[0]
     assert "moved most by" in board and ("\u25b2" in board or "\u25bc" in board)
-    assert "refitted on every labelled disruption" in text
+    assert "refitted on every disruption whose outcome was known" in text
 
     pages = _pdf_pages(folder / "report.pdf")
     assert 3 < len(pages) <= 16  # issue 23: at most 16 pages
@@ -1429,6 +1509,30 @@ def test_annex_is_bounded_and_lists_every_unreferred_line(tmp_path):
     assert all(i in text for i in listed["line_id"])
 
 
+def test_the_annex_gives_every_likelihood_its_plausible_range(tmp_path):
+    """Every probability comes with its range: the annex prints each line's plausible range
+    beside its likelihood, as the briefing does ("95\u201399"), and no column when the week has
+    no ranges."""
+    from resilience.report.annex import write_annex
+
+    folder = write_fake_week(tmp_path / "2026-W47", n_lines=30, seed=8)
+    week = load_week(folder)
+    write_annex(folder, week.contract, "Briefing", DEFAULT_MARKING, 50, week.manifest.priority, {})
+    assert "Plausible range" not in (folder / "annex.html").read_text(encoding="utf-8")
+    scores = _with_ranges(folder).sort_values("priority_rank")
+    write_annex(folder, week.contract, "Briefing", DEFAULT_MARKING, 50, week.manifest.priority, {})
+    html = (folder / "annex.html").read_text(encoding="utf-8")
+    headings = re.findall(r'data-col="\d+"[^>]*>(.*?)</button>', html)
+    at = headings.index("Likelihood %")
+    assert headings[at + 1] == "Plausible range %"
+    rows = html.split("<tbody>")[1].split("</tr>")[:-1]
+    assert len(rows) == len(scores)
+    for row, (_, line) in zip(rows, scores.iterrows(), strict=True):
+        low, high = line["probability_low"] * 100, line["probability_high"] * 100
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+        assert cells[at : at + 2] == [f"{line['percent']:.0f}", f"{low:.0f}\u2013{high:.0f}"]
+
+
 # -- page 1 of the PDF: the whole decision --------------------------------------------------------
 def _known_outcomes(root: Path, previous: Path, persisted: list[bool]) -> None:
     """Outcomes recorded (as resilience-outcomes records them) for the first of last week's disruptions."""
@@ -1536,7 +1640,7 @@ def test_estimates_that_held_up_are_called_close():
     )
     summary = outcomes_known(known, 40, 10, 12)
     assert (
-        "20 of these lines persisted; the estimates expected about 20, so they were close."
+        "20 of these lines persisted; the estimates expected about 20 (chance alone gives 14\u201326), so they were close."
         in summary["headline"]
     )
     fewer = outcomes_known(known.assign(outcome=[i < 5 for i in range(40)]), 40, 10, 12)
@@ -1558,3 +1662,92 @@ def test_characters_the_pdf_fonts_lack_are_one_warning_not_one_per_glyph(tmp_pat
     (warning,) = [m for m in messages if "fonts lack" in m]
     assert "2 character(s)" in warning and "🔥" in warning and "＝" in warning
     assert (tmp_path / "x.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_last_weeks_lists_give_last_weeks_estimate_with_its_range(tmp_path):
+    """Every probability comes with its range: "priority 3, 92% (78\u201399%)" for a line of last
+    week's lists, the range it was given then; a week scored without ranges says the estimate."""
+    root = tmp_path / "weekly"
+    previous = write_fake_week(root / "2026-W46", n_lines=30, seed=1, week="2026-W46")
+    current = write_fake_week(root / "2026-W47", n_lines=40, seed=2, first_line=10)
+    context = report_context(load_week(current), load_week(previous))
+    plain = context["last_week"]["shortlist"][0]["before"]
+    assert re.fullmatch(r"priority 1, \d+%", plain), plain
+    scores = _with_ranges(previous).set_index("disruption_id")
+    context = report_context(load_week(current), load_week(previous))
+    entries = context["last_week"]["shortlist"] + context["last_week"]["protect"]
+    assert entries
+    for entry in entries:
+        line = scores.loc[entry["disruption_id"]]
+        low, high = line["probability_low"] * 100, line["probability_high"] * 100
+        assert entry["before"].endswith(f"% ({low:.0f}\u2013{high:.0f}%)"), entry["before"]
+    table = render_html(context).split('<section id="last-week"')[1].split("</section>")[0]
+    assert entries[0]["before"] in visible_text(parse(table))
+
+
+def test_places_give_the_lines_expected_still_active_with_the_sum_of_their_ranges(tmp_path):
+    """As the groups table does, each place's "expected still active" comes with the sum of its
+    lines' range ends; a week scored without ranges prints the estimate alone."""
+    folder = write_fake_week(tmp_path / "2026-W47", n_lines=60, seed=4)
+    rows = report_context(load_week(folder), None)["places"][0]["rows"]
+    assert rows and all(r["low"] is None for r in rows)
+    assert "on the lines' ranges" not in render_html(report_context(load_week(folder), None))
+    scores = _with_ranges(folder)
+    context = report_context(load_week(folder), None)
+    area = context["places"][0]["column"]
+    by_area = scores.groupby(scores[area].astype(str))[["probability_low", "probability_high"]]
+    sums = by_area.sum()
+    for row in context["places"][0]["rows"]:
+        if row["value"] in sums.index:
+            low, high = sums.loc[row["value"]]
+            assert row["low"] == pytest.approx(low) and row["high"] == pytest.approx(high)
+    top = context["places"][0]["rows"][0]
+    text = visible_text(parse(render_html(context).split('<section id="place"')[1]))
+    assert f"{top['low']:,.1f}\u2013{top['high']:,.1f} on the lines' ranges" in text
+
+
+def test_the_count_the_estimates_expected_comes_with_what_chance_alone_gives(tmp_path):
+    """ "the estimates expected about 189" is a number with a range: the counts chance alone gives
+    (two standard deviations of the sum of the estimates), the very counts called "close"."""
+    from resilience.report.changes import chance_counts, verdict
+    from resilience.report.trust import how_sure
+
+    low, high = chance_counts(48.0, 24.0)  # two standard deviations: 9.8
+    assert (low, high) == (39, 57)
+    for persisted in range(low - 2, high + 3):
+        assert (verdict(persisted, 48.0, 24.0) == "so they were close") == (
+            low <= persisted <= high
+        )
+    trend = {
+        "rows": [{"outcomes": {"known": 100, "persisted": 50, "expected": 48.0, "variance": 24.0}}]
+    }
+    assert (
+        "50 persisted; the estimates given before each was known expected about 48 (chance alone "
+        "gives 39\u201357), so they were close."
+    ) in how_sure({}, trend)
+    root = tmp_path / "weekly"
+    previous = write_fake_week(root / "2026-W46", n_lines=30, seed=1, week="2026-W46")
+    current = write_fake_week(root / "2026-W47", n_lines=40, seed=2, first_line=10)
+    _known_outcomes(root, previous, [True, False] * 10)
+    p = pd.read_parquet(previous / "scores.parquet").head(20)["persistence_probability"]
+    low, high = chance_counts(float(p.sum()), float((p * (1 - p)).sum()))
+    context = report_context(load_week(current), load_week(previous))
+    words = f"expected about {p.sum():.0f} (chance alone gives {low}\u2013{high})"
+    headline = " ".join(context["headline"]["sentences"])
+    assert f"the estimates {words}" in headline
+    section = render_html(context).split('<section id="last-week"')[1].split("</section>")[0]
+    assert f"from our estimates we {words}." in visible_text(parse(section))
+
+
+def test_the_trends_table_names_the_miss_score_as_the_trust_section_does(tmp_path):
+    """One measure, one name: the trends table called the Brier score an "average squared miss"
+    while the trust section calls it the overall miss score."""
+    root = tmp_path / "weekly"
+    previous = write_fake_week(root / "2026-W46", n_lines=30, seed=1, week="2026-W46")
+    current = write_fake_week(root / "2026-W47", n_lines=40, seed=2, first_line=10)
+    _known_outcomes(root, previous, [True, False] * 10)
+    html = render_html(report_context(load_week(current), load_week(previous)))
+    trends = visible_text(parse(html.split('<section id="trends"')[1].split("</section>")[0]))
+    assert "Overall miss score, 0 is perfect (Brier score)" in trends
+    assert "Overall miss score, 0 is perfect (Brier score)" in _trust_text(html)
+    assert "squared miss" not in trends

@@ -14,7 +14,12 @@ from mlflow.tracking import MlflowClient
 from resilience.core.errors import ResilienceError
 from resilience.data.synthetic import generate_world
 from resilience.data.validate import validate_frame
-from resilience.governance.card import carried_drift_words, collect_facts, render
+from resilience.governance.card import (
+    calibration_rows,
+    carried_drift_words,
+    collect_facts,
+    render,
+)
 from resilience.governance.fairness import (
     fairness_flags,
     group_calibration,
@@ -285,6 +290,32 @@ def test_the_card_reports_each_features_pass_rate_over_the_screens_resamples(tra
     contacts = next(r for r in rows if r["label"] == "customer contacts")
     assert contacts["shown"] == "yes" and contacts["pass_rate"] == 1.0
     assert f"| customer contacts | {contacts['ratio']:.2f} | 100% | yes |" in card
+
+
+def test_the_cards_calibration_shows_each_bin_as_the_range_of_estimates_it_holds(
+    trained, mlflow_at
+):
+    """A reader meets "estimates 20-30%", never "bin 2": in the Markdown card and the HTML one,
+    each row of the run's calibration table is named by the range of estimates it holds."""
+    mlflow_at(trained)
+    facts = collect_facts("line-resilience", "1", {"review_months": 6})
+    documents = render(facts)
+    rows = facts["calibration"]
+    assert rows and all(r["mean_predicted"] is not None for r in rows)
+    calibration = documents["model_card.md"].split("### Calibration")[1].split("###")[0]
+    assert "| Estimates | Lines |" in calibration and "bin" not in calibration.lower()
+    for row in rows:
+        low, high = row["bin"] * 10, (row["bin"] + 1) * 10
+        assert low <= 100 * row["mean_predicted"] <= high  # the range holds its own estimates
+        assert f"| {low}\u2013{high}% | {row['rows']} |" in calibration
+        assert (
+            f'<th scope="row">{low}\u2013{high}%</th><td>{row["rows"]}</td>'
+            in (documents["model_card.html"])
+        )
+    # the bins the run logged (here 20 of 5 points each), or the default 10 when none was logged
+    twenty = calibration_rows([{"bin": 3}, {"bin": 19}], "20")
+    assert [r["range"] for r in twenty] == ["15\u201320%", "95\u2013100%"]
+    assert calibration_rows([{"bin": 0}, {"bin": 9}])[1]["range"] == "90\u2013100%"
 
 
 def test_the_card_states_a_drift_the_calibrator_carries_as_a_limitation(

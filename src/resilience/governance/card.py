@@ -26,6 +26,7 @@ from resilience.data.contract import PROTECTED_WORDS, DataContract
 from resilience.explain.global_view import SCREEN_TABLE
 from resilience.governance.fairness import plain_findings
 from resilience.learn.calibration import MATERIAL_DRIFT_PER_YEAR
+from resilience.learn.metrics import calibration_bin_range
 from resilience.tracking import registry, runs
 from resilience.tracking.runs import CARD_DIR, CARD_DOCUMENT
 from resilience.tracking.vetting import DIGEST_TAG, MODEL_CARD_TAG
@@ -157,7 +158,10 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
         "fairness_findings": plain_findings(fairness),
         "churn": churn,
         "compared_with_version": model_version.tags.get("promotion.compared_with_version"),
-        "calibration": _records(runs.artifact_text(run.info.run_id, runs.CALIBRATION_TABLE)),
+        "calibration": calibration_rows(
+            _records(runs.artifact_text(run.info.run_id, runs.CALIBRATION_TABLE)),
+            params.get("evaluation.n_bins"),
+        ),
         "fidelity": fidelity,
         "capacity_k": params.get("evaluation.capacity_k", "10"),
         "tolerance": params.get("evaluation.fairness_tolerance", "0.03"),
@@ -170,6 +174,19 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
             params.get("model.calibration.cohort_trend_p_value"),
         ),
     }
+
+
+def calibration_rows(rows: list[dict], n_bins: Any = None) -> list[dict]:
+    """The calibration table's rows, each with the range of estimates its bin holds ("20–30%"):
+    a reader meets the range, never a bin's number. ``n_bins`` as the run logged it; a run that
+    did not log it used the default 10 bins (more when a higher bin is recorded)."""
+    bins = [int(r.get("bin") or 0) for r in rows]
+    total = int(float(n_bins)) if n_bins not in (None, "") else max([9, *bins]) + 1
+    out = []
+    for row, b in zip(rows, bins, strict=True):
+        low, high = calibration_bin_range(b, total)
+        out.append({**row, "range": f"{low * 100:.0f}\u2013{high * 100:.0f}%"})
+    return out
 
 
 def _evidence_field(run_id: str, name: str) -> Any:

@@ -29,6 +29,13 @@ def calibration_bins(p: np.ndarray, n_bins: int = 10) -> np.ndarray:
     return np.clip((np.asarray(p, float) * n_bins).astype(int), 0, n_bins - 1)
 
 
+def calibration_bin_range(bin_index: int, n_bins: int = 10) -> tuple[float, float]:
+    """The estimates :func:`calibration_bins` puts in bin ``bin_index``: from ``low`` up to
+    ``high`` (``high`` itself only in the last bin), as shares of 1. A table shows a bin as this
+    range ("20-30%"), never as its number."""
+    return bin_index / n_bins, (bin_index + 1) / n_bins
+
+
 def reportable(y: np.ndarray, min_rows: int) -> bool:
     """Enough rows, holding both outcomes, to report a metric: a smaller group (a slice, a cohort,
     a week) is suppressed, never read as a finding."""

@@ -38,6 +38,8 @@ from resilience.report.words import clean_text, css_string, slice_value_text
 from resilience.weekly.priority import REFERRALS_COLUMN
 
 _BATCH = 20_000
+PLAUSIBLE = "plausible_range"  # "95-99" from the range's ends, as the briefing prints them
+RANGE_ENDS = ("probability_low", "probability_high")
 _DAY = np.timedelta64(1, "D")
 
 
@@ -65,6 +67,7 @@ def _columns(names: tuple[str, ...], contract: DataContract, policy: Mapping) ->
         cols.append(AnnexColumn(c, contract.describe(c) if spec else c, words=words))
     cols += [
         AnnexColumn("percent", "Likelihood %", True, "desc"),
+        AnnexColumn(PLAUSIBLE, "Plausible range %"),
         AnnexColumn("yardstick_band", "Yardstick band"),
         AnnexColumn("harm_index", "Harm (0\u2013100)", True, "desc"),
     ]
@@ -81,7 +84,11 @@ def _columns(names: tuple[str, ...], contract: DataContract, policy: Mapping) ->
         AnnexColumn("reason_against_1", "Main reason against"),
         AnnexColumn("disruption_id", "Disruption"),
     ]
-    derived = {"record_age": "disruption_date" in names, "options": True}  # computed here
+    derived = {  # computed here
+        "record_age": "disruption_date" in names,
+        "options": True,
+        PLAUSIBLE: {*RANGE_ENDS} <= set(names),
+    }
     return [c for c in cols if c.name in names or derived.get(c.name, False)]
 
 
@@ -96,6 +103,18 @@ def _unreferred(table: pa.Table, exploited: list[str]) -> pa.Array:
         table[REFERRALS_COLUMN].to_numpy(zero_copy_only=False).astype(float), nan=1
     )
     return pa.array((people > 0) & (referrals <= 0))
+
+
+def _range_text(table: pa.Table) -> pa.Array:
+    """Each row's plausible range in whole percent, "95\u201399" (empty where not recorded)."""
+    low, high = (table[c].to_numpy(zero_copy_only=False).astype(float) for c in RANGE_ENDS)
+    return pa.array(
+        [
+            None if np.isnan(lo) or np.isnan(hi) else f"{lo * 100:.0f}\u2013{hi * 100:.0f}"
+            for lo, hi in zip(low, high, strict=True)
+        ],
+        pa.string(),
+    )
 
 
 def _options_text(table: pa.Table, rules: list[dict]) -> list[str]:
@@ -140,6 +159,7 @@ def _table(
                 *([REFERRALS_COLUMN] if REFERRALS_COLUMN in names else []),
                 *(c for c in names if c.startswith(week_files.OPTION_PREFIX)),
                 *(["disruption_date"] if "disruption_date" in names else []),
+                *(RANGE_ENDS if {*RANGE_ENDS} <= set(names) else ()),
                 order,
             ]
         )
@@ -149,6 +169,8 @@ def _table(
         dates = np.array(table["disruption_date"].to_pylist(), dtype="datetime64[D]")
         ages = ((dates.max() - dates) / _DAY).astype(np.int64) if len(dates) else dates
         table = table.append_column("record_age", pa.array(ages, pa.int64()))
+    if {*RANGE_ENDS} <= set(names):
+        table = table.append_column(PLAUSIBLE, _range_text(table))
     unreferred = _unreferred(table, exploited)
     keep = pc.or_(pc.less_equal(table[order], max_rows), unreferred)
     table = table.append_column("_unreferred", unreferred).filter(keep)

@@ -10,6 +10,7 @@ concept whose contribution (points of probability) changed most between the two 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -275,6 +276,7 @@ def outcomes_known(
     probability = pd.to_numeric(known["persistence_probability"], errors="coerce")
     persisted = int(outcome.sum())
     expected = float(probability.fillna(0).sum())
+    variance = float((probability.clip(0, 1) * (1 - probability.clip(0, 1))).fillna(0).sum())
     lines = known["line_id"].astype(str).nunique()
     noun = "line" if lines == count else "disruption"
     after = f"still active {horizon_weeks} weeks after the disruption"
@@ -286,7 +288,7 @@ def outcomes_known(
     else:
         sentence = (
             f"Of the {plural(count, noun)} whose outcome is now known, {persisted:,} persisted ({after}); "
-            f"from our estimates we expected about {expected:,.0f}."
+            f"from our estimates we expected {chance_words(expected, variance)}."
         )
         if noun == "disruption":
             sentence += f" They are disruptions of {plural(lines, 'line')}."
@@ -312,9 +314,23 @@ def estimates_verdict(persisted: int, probabilities: pd.Series) -> str:
     return verdict(persisted, float(p.sum()), float((p * (1 - p)).sum()))
 
 
+def chance_counts(expected: float, variance: float) -> tuple[int, int]:
+    """The counts persisting that chance alone gives around ``expected``, the sum of the estimates
+    (two standard deviations, at least one line): the counts :func:`verdict` calls close."""
+    allowance = max(2 * float(np.sqrt(variance)), 1.0)
+    return max(math.ceil(expected - allowance), 0), math.floor(expected + allowance)
+
+
+def chance_words(expected: float, variance: float) -> str:
+    """ "about 189 (chance alone gives 170–208)": the expected count with its range."""
+    low, high = chance_counts(expected, variance)
+    return f"about {expected:,.0f} (chance alone gives {low:,}\u2013{high:,})"
+
+
 def verdict(persisted: int, expected: float, variance: float) -> str:
     """:func:`estimates_verdict` from the sum of the estimates and of their variances."""
-    if abs(persisted - expected) <= max(2 * float(np.sqrt(variance)), 1.0):
+    low, high = chance_counts(expected, variance)
+    if low <= persisted <= high:
         return "so they were close"
     return (
         "so more persisted than estimated"
@@ -349,7 +365,9 @@ def _outcomes_headline(
             if not estimated.all()
             else ""
         )
-        text += f"; the estimates expected about {expected:,.0f}{missing}, {verdict}."
+        p = probability[estimated].clip(0, 1)
+        about = chance_words(expected, float((p * (1 - p)).sum()))
+        text += f"; the estimates expected {about}{missing}, {verdict}."
         likely = estimated & (
             probability.clip(0, 1)
             .map(lambda v: place(v).band if pd.notna(v) else "")

@@ -15,8 +15,10 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader
 
-from resilience.core.week_files import DRIFT, DRIFT_HTML, MANIFEST
+from resilience.core.week_files import CONTRACT, DRIFT, DRIFT_HTML, MANIFEST
+from resilience.data.contract import DataContract
 from resilience.data.io import read_json, write_text_atomic
+from resilience.report.words import slice_value_text
 
 BAR_WIDTH, BAR_HEIGHT = 260, 12
 
@@ -50,12 +52,16 @@ def _p_text(value) -> str:
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def feature_rows(drift: dict) -> list[dict]:
-    """One row per feature, largest effect first."""
+def feature_rows(drift: dict, contract: DataContract | None = None) -> list[dict]:
+    """One row per feature, largest effect first; with the week's ``contract``, a declared
+    category reads as the briefing and the annex print it ("home_grown" -> "Home grown")."""
     thresholds, alerts = drift.get("thresholds", {}), drift.get("alerts", [])
     rows = []
     for name, numbers in (drift.get("features") or {}).items():
         shares, reference = numbers.get("shares"), numbers.get("reference_shares")
+        bins = [
+            slice_value_text(contract, name, b) if contract else b for b in numbers.get("bins", [])
+        ]
         rows.append(
             {
                 "name": name,
@@ -66,7 +72,7 @@ def feature_rows(drift: dict) -> list[dict]:
                 "missing_text": f"{numbers.get('missing_rate', 0):.1%} "
                 f"(reference {numbers.get('reference_missing_rate', 0):.1%})",
                 "verdict": verdict(name, numbers, alerts, thresholds.get("psi_warning", 0.1)),
-                "bars": _bars(numbers["bins"], reference, shares) if shares and reference else [],
+                "bars": _bars(bins, reference, shares) if shares and reference else [],
             }
         )
     return sorted(rows, key=lambda r: -(r["psi"] if math.isfinite(r["psi"]) else 0))
@@ -81,18 +87,26 @@ def write_drift_page(folder: Path) -> Path | None:
         folder / MANIFEST
     )  # a week being built lives in a temporary folder: its manifest names it
     week = read_json(manifest).get("week", folder.name) if manifest.is_file() else folder.name
-    return write_text_atomic(folder / DRIFT_HTML, render_drift_page(read_json(source), week))
+    contract = (
+        DataContract.from_dict(read_json(folder / CONTRACT))
+        if (folder / CONTRACT).is_file()
+        else None
+    )
+    return write_text_atomic(
+        folder / DRIFT_HTML, render_drift_page(read_json(source), week, contract)
+    )
 
 
-def render_drift_page(drift: dict, week: str) -> str:
-    """``drift.html`` of a scored week, from its ``drift.json``."""
+def render_drift_page(drift: dict, week: str, contract: DataContract | None = None) -> str:
+    """``drift.html`` of a scored week, from its ``drift.json`` (and its ``contract.json``, for
+    the words of declared categories)."""
     environment = Environment(
         loader=PackageLoader("resilience.report", "templates"), autoescape=True
     )
     return environment.get_template("drift.html.j2").render(
         week=week,
         drift=drift,
-        rows=feature_rows(drift),
+        rows=feature_rows(drift, contract),
         thresholds=drift.get("thresholds", {}),
         bar_width=BAR_WIDTH,
         bar_height=BAR_HEIGHT,

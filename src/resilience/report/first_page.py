@@ -101,7 +101,12 @@ def fairness_notice(model: Mapping[str, Any], flagged: Sequence[Mapping[str, Any
     if not model.get("fairness_flags"):
         return ""
     said = [str(f["sentence"]) for f in flagged if f.get("sentence")]
-    which = f": {'; '.join(said)}" if said else " for some groups of lines"
+    # each sentence starts a list item in the trust section; here they follow a colon
+    which = (
+        f": {'; '.join(s[:1].lower() + s[1:] for s in said)}"
+        if said
+        else " for some groups of lines"
+    )
     return (
         f"When it was tested, the model's estimates were clearly off{which}. "
         "Weigh its estimates for those lines with that in mind."

@@ -137,11 +137,18 @@ def fates(
                 "status_words": dict(STATUSES)[fate["status"]],
                 "line_id": line,
                 "disruption_id": disruption,
-                "before": f"priority {int(before['priority_rank']):,}, {int(before['percent'])}%",
+                "before": f"priority {int(before['priority_rank']):,}, "
+                f"{int(before['percent'])}%{_range_words(before)}",
                 "decisions": context["decisions"].get(line, []),
             }
         )
     return out
+
+
+def _range_words(row: Mapping[str, Any]) -> str:
+    """ " (95–99%)": last week's plausible range beside its estimate; "" for a week without."""
+    low, high = number(row.get("probability_low")), number(row.get("probability_high"))
+    return "" if low is None or high is None else f" ({low * 100:.0f}\u2013{high * 100:.0f}%)"
 
 
 def summary(entries: Sequence[Mapping], one: str, many: str | None = None) -> str:

@@ -56,6 +56,8 @@ def _area_rows(frame: pd.DataFrame, label_of) -> list[dict]:
         lines=("p", "size"),
         likely=("likely", "sum"),
         expected=("p", "sum"),
+        low=("low", "sum"),
+        high=("high", "sum"),
         harm=("harm", "sum"),
         priority=("priority", "sum"),
         shortlisted=("shortlisted", "sum"),
@@ -74,6 +76,9 @@ def _area_numbers(r) -> dict:
         "lines": int(r["lines"]),
         "likely": int(r["likely"]),
         "expected": float(r["expected"]),
+        # the sum of the lines' range ends, as for groups (None for a week without ranges)
+        "low": float(r["low"]),
+        "high": float(r["high"]),
         "harm": float(r["harm"]),
         "priority": float(r["priority"]),
         "shortlisted": int(r["shortlisted"]),
@@ -90,11 +95,14 @@ def places(
 ) -> list[dict]:
     """One table (and chart) per place column: priority, harm and expectations per value."""
     out = []
+    ranged = {"probability_low", "probability_high"} <= set(rows.columns)
     for column in place_columns(contract, rows):
         frame = pd.DataFrame(
             {
                 "value": rows[column].astype(str),
                 "p": rows["persistence_probability"].to_numpy(dtype=float),
+                "low": rows["probability_low"].to_numpy(dtype=float) if ranged else np.nan,
+                "high": rows["probability_high"].to_numpy(dtype=float) if ranged else np.nan,
                 "likely": rows["band"].isin(first_page.LIKELY_BANDS).to_numpy(),
                 "harm": rows["harm_index"].to_numpy(dtype=float)
                 if "harm_index" in rows.columns
@@ -105,6 +113,8 @@ def places(
             }
         )
         table = _area_rows(frame, lambda v, c=column: slice_value_text(contract, c, v))
+        if not ranged:  # a week scored without ranges: no sum of their ends to print
+            table = [{**r, "low": None, "high": None} for r in table]
         chart = value_bars(
             [
                 {"label": r["value"], "value": r["priority"], "value_text": f"{r['priority']:,.0f}"}

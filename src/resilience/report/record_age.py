@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from resilience.learn.records import AS_THEY_STOOD
-from resilience.report.words import number
+from resilience.report.words import number, signed_points
 
 WORTH_SAYING = 2.0  # points of bias worth a sentence
 RANKING_GAP = 0.02  # AUC below complete records worth a sentence
@@ -50,8 +50,8 @@ def _row(row: Mapping[str, Any]) -> dict:
         "disruptions": f"{int(number(row.get('disruptions')) or 0):,}",
         "estimate": f"{100 * (number(row.get('mean_estimate')) or 0):.0f}%",
         "observed": f"{100 * (number(row.get('observed_rate')) or 0):.0f}%",
-        "bias": "not recorded" if bias is None else f"{bias:+.1f} points",
-        "ranking": "not recorded" if auc is None else f"{auc * 100:.0f} in 100",
+        "bias": "not recorded" if bias is None else f"{signed_points(bias)} points",
+        "ranking": "not recorded" if auc is None else f"{auc * 100:.0f} times in 100",
         "width": "" if width is None else f"{width * 100:.0f} points",
     }
 
@@ -84,7 +84,7 @@ def _sentences(ages: list[Mapping[str, Any]], complete: Mapping[str, Any] | None
     if weaker:
         sentences.append(
             f"It ranked lines less well for records {_age_text(weaker)} than for complete "
-            f"records ({base * 100:.0f} in 100): a young record holds less to go on."
+            f"records ({base * 100:.0f} times in 100): a young record holds less to go on."
         )
     if not sentences:
         sentences.append(

@@ -9,6 +9,8 @@ from typing import Any
 from resilience.core.week_files import DECISION_HEAD
 from resilience.data.contract import DataContract
 from resilience.learn.calibration import MATERIAL_DRIFT_PER_YEAR
+from resilience.learn.metrics import calibration_bin_range
+from resilience.report.changes import chance_words
 from resilience.report.charts import calibration_chart
 from resilience.report.record_age import record_age_words
 from resilience.report.trends import realised_total
@@ -28,7 +30,7 @@ DRIFT_KIND_WORDS = {
     "explanation": "What the model weighs has shifted",
 }
 FAMILY_WORDS = {
-    "lightgbm": "gradient-boosted decision trees (LightGBM)",
+    "lightgbm": "many small decision trees added together (gradient-boosted trees, LightGBM)",
     "logistic": "logistic regression",
     "logistic_regression": "logistic regression",
     "random_forest": "random forest",
@@ -59,9 +61,9 @@ def _performance_sentences(metrics: Mapping[str, Any], overall: Mapping[str, str
     sentences = []
     if number(metrics.get("roc_auc")) is not None:
         sentences.append(
-            f"Ranking: shown one line that persisted and one that closed, the model ranks the persisting "
-            f"line higher {overall['ranking']} (a coin toss would manage 50 in 100). Statisticians call "
-            f"this the ROC AUC ({number(metrics['roc_auc']):.2f})."
+            f"Telling lines apart: shown one line that persisted and one that closed, the model ranks "
+            f"the persisting line higher {overall['ranking']} (a coin toss would manage 50 in 100; "
+            f"ROC AUC {number(metrics['roc_auc']):.2f})."
         )
     if overall["observed"] != "not recorded" and overall["predicted"] != "not recorded":
         sentences.append(
@@ -70,16 +72,18 @@ def _performance_sentences(metrics: Mapping[str, Any], overall: Mapping[str, str
         )
     if overall["calibration_error"] != "not recorded":
         sentences.append(
-            f"Calibration: on average its stated probabilities were {overall['calibration_error']} away "
-            f"from the share of lines that actually persisted (the expected calibration error). "
-            f"When it says 70%, expect roughly 70 in 100 such lines to persist, give or take that much."
+            f"Whether its percentages hold: on average its stated probabilities were "
+            f"{overall['calibration_error']} away from the share of lines that actually persisted "
+            f"(expected calibration error). When it says 70%, expect roughly 70 in 100 such lines "
+            f"to persist, give or take that much."
         )
     if overall["brier"] != "not recorded":
         reference = overall.get("brier_reference")
         extra = f"; always guessing the overall rate would score {reference}" if reference else ""
         sentences.append(
-            f"Accuracy of the probabilities (Brier score): {overall['brier']}, the average squared gap "
-            f"between the stated probability and what happened, where 0 is perfect{extra}."
+            f"Overall miss score: {overall['brier']}, where 0 is perfect and lower is better{extra} "
+            "(Brier score: the average of each line's squared miss between its stated probability "
+            "and what happened)."
         )
     return sentences
 
@@ -89,11 +93,11 @@ def _calibration(model: Mapping[str, Any]) -> tuple[list[dict], dict | None]:
     raw_table = [r for r in (model.get("calibration_table") or []) if isinstance(r, Mapping)]
     n_bins = max([int(number(r.get("bin")) or 0) for r in raw_table] + [9]) + 1
     for row in raw_table:
-        b = int(number(row.get("bin")) or 0)
+        low, high = calibration_bin_range(int(number(row.get("bin")) or 0), n_bins)
         predicted, observed = number(row.get("mean_predicted")), number(row.get("observed_rate"))
         table.append(
             {
-                "range": f"{b * 100 / n_bins:.0f}\u2013{(b + 1) * 100 / n_bins:.0f}%",
+                "range": f"{low * 100:.0f}\u2013{high * 100:.0f}%",
                 "rows": f"{int(number(row.get('rows')) or 0):,}",
                 "mean_predicted": predicted,
                 "observed_rate": observed,
@@ -109,12 +113,12 @@ def _calibration(model: Mapping[str, Any]) -> tuple[list[dict], dict | None]:
     chart = calibration_chart(table, "chart-calibration") if table else None
     if chart:
         chart["aria_label"] = (
-            f"Calibration chart for the test period, {len(table)} groups of lines by predicted probability. "
-            "Predicted against observed: "
+            f"Estimates against what happened on the test period, {len(table)} groups of lines by "
+            "the probability the model gave them. Predicted against observed: "
             + "; ".join(
                 f"{r['predicted_text']} predicted, {r['observed_text']} persisted" for r in table
             )
-            + ". Points on the diagonal would be perfectly calibrated."
+            + ". Points on the diagonal would be estimates that matched what happened."
         )
     return table, chart
 
@@ -126,7 +130,7 @@ def _alerts(drift: Mapping[str, Any]) -> list[dict]:
             continue
         value, threshold = number(alert.get("value")), number(alert.get("threshold"))
         measure = (
-            f"measured {value:.2f} against a warning level of {threshold:.2f}"
+            _measure_words(str(alert.get("kind")), value, threshold)
             if value is not None and threshold is not None
             else ""
         )
@@ -141,13 +145,29 @@ def _alerts(drift: Mapping[str, Any]) -> list[dict]:
     return alerts
 
 
+def _measure_words(kind: str, value: float, threshold: float) -> str:
+    """A drift alert's number in words: how far the spread of an input (or of the model's main
+    reasons) moved, as the score its warning level is set on; or how far the share of rows an
+    input leaves empty moved, in points (the message says which way)."""
+    if kind == "missing":
+        return (
+            f"the share of rows left empty moved {abs(value) * 100:.0f} points; "
+            f"warning level {threshold * 100:.0f} points"
+        )
+    return (
+        f"how far its spread moved, as a population stability index: {value:.2f}, against a "
+        f"warning level of {threshold:.2f}"
+    )
+
+
 def _gap_sentence(slice_label: str, value: str, gap: float) -> str:
-    """ "Line type home grown: lines persisted about 4 points more often than estimated"."""
+    """ "For line type Home grown, lines persisted about 4 points more often than estimated"."""
     points = abs(round(gap * 100))
     unit = "point" if points == 1 else "points"
     direction = "less often" if gap > 0 else "more often"
     return (
-        f"{slice_label} {value}: lines persisted about {points} {unit} {direction} than estimated"
+        f"For {slice_label[:1].lower()}{slice_label[1:]} {value}, lines persisted about "
+        f"{points} {unit} {direction} than estimated"
     )
 
 
@@ -193,7 +213,7 @@ def _fairness_row(row: Mapping[str, Any], contract: DataContract) -> dict:
     else:
         words, symbol = "no clear gap", "\u2713"
     interval = (
-        f"{signed_points(low * 100, 0)} to {signed_points(high * 100, 0)}"
+        f"{_end_text(low * 100)} to {_end_text(high * 100)}"
         if low is not None and high is not None
         else ""
     )
@@ -218,14 +238,23 @@ def _fairness_row(row: Mapping[str, Any], contract: DataContract) -> dict:
     }
 
 
+def _end_text(points: float) -> str:
+    """An end of a gap's likely range in whole points; an end that rounds to 0 but is not 0 says
+    which side of zero it lies ("just under 0"), as the flag reads it."""
+    text = signed_points(points, 0)
+    if text == "0" and points != 0:
+        return "just under 0" if points < 0 else "just over 0"
+    return text
+
+
 def _model_words(model: Mapping[str, Any], training: Mapping[str, Any]) -> dict[str, str]:
     refit = model.get("refit_on_all")
     if refit:
         scored_by = (
-            "The model that scored this week was refitted on every labelled disruption up to "
-            f"{clean_text(training.get('test_end') or 'the latest known outcome')}, test period included; "
-            "the test results below are those of the same recipe fitted before the test period, "
-            "so they describe how the recipe performs on lines it has not seen."
+            "The model that scored this week was refitted on every disruption whose outcome was "
+            f"known, up to {clean_text(training.get('test_end') or 'the latest known outcome')}, "
+            "test period included; the test results below are those of the same method fitted "
+            "before the test period, so they describe how it does on lines it has not seen."
         )
     elif refit is False:
         scored_by = (
@@ -361,16 +390,17 @@ def decision_log_line(manifest: Mapping[str, Any]) -> str | None:
 
 
 def _tolerance_text(tolerance: float | None) -> str:
+    widened = "(widened because many groups are compared)"
     if tolerance is None:
         return (
-            "a group is flagged when the gap's likely range (widened for the number of groups "
-            "compared) excludes zero and the gap exceeds the tolerance set at training "
-            "(the tolerance itself was not recorded with this model)"
+            f"a group is flagged when the likely range of its gap {widened} lies wholly on one "
+            "side of zero and reaches beyond the tolerance set at training (the tolerance itself "
+            "was not recorded with this model)"
         )
     return (
-        f"a group is flagged when its average prediction is more than {tolerance * 100:.0f} points "
-        "away from what happened and the gap's likely range (widened for the number of groups "
-        "compared) excludes zero"
+        f"a group is flagged when the likely range of its gap between prediction and what "
+        f"happened {widened} lies wholly on one side of zero and reaches more than "
+        f"{tolerance * 100:.0f} points from it: the gap is real and may be that large"
     )
 
 
@@ -384,8 +414,8 @@ def how_sure(facts: Mapping[str, Any], trend: Mapping[str, Any] | None = None) -
         parts.append(f"ranked a line that persisted above one that closed {overall['ranking']}")
     if overall.get("calibration_error", "not recorded") != "not recorded":
         parts.append(
-            "lines it gave about the same probability persisted at a rate on average "
-            f"{overall['calibration_error']} from it"
+            f"its probabilities were on average {overall['calibration_error']} from the share "
+            "of lines that persisted"
         )
     text = (
         f"Tested on past disruptions it had not seen, the model {'; '.join(parts)}."
@@ -396,8 +426,9 @@ def how_sure(facts: Mapping[str, Any], trend: Mapping[str, Any] | None = None) -
     if realised:
         text += (
             f" Since then, {plural(realised['known'], 'outcome')} of lines it scored became known: "
-            f"{realised['persisted']:,} persisted against about {realised['expected']:,.0f} expected "
-            f"from the estimates given before each was known, {realised['verdict']}."
+            f"{realised['persisted']:,} persisted; the estimates given before each was known "
+            f"expected {chance_words(realised['expected'], realised['variance'])}, "
+            f"{realised['verdict']}."
         )
     cautions = []
     if facts.get("alerts"):
