@@ -6,6 +6,8 @@ Ids (of disruptions, lines and groups) have no spaces around them: ids are match
 reason ids, strings and categories hold no invisible character anywhere (a zero-width space, a
 byte-order mark, a soft hyphen: any Unicode format character, category Cf, or other
 default-ignorable one): ``'SYN-L00\u200b1'`` looks like ``'SYN-L001'`` and is another line.
+Nor may two ids of a column look the same (a Cyrillic ``С`` in place of a Latin ``C``), nor one id
+mix Latin, Cyrillic and Greek letters (:mod:`.lookalikes`).
 Each check is a pure function of one column's text, giving the rows, the rule and what was
 expected.
 """
@@ -19,8 +21,9 @@ import pandas as pd
 
 from resilience.core.errors import Problem, first_few
 from resilience.data.contract import ColumnSpec, DataContract
+from resilience.data.lookalikes import lookalike_problems
 from resilience.data.parse import blank_cells
-from resilience.data.problems import row_problem
+from resilience.data.problems import character_name, row_problem
 
 # C0 and C1 control characters (NUL, tab, CR, LF, ESC, DEL...), the Unicode line and paragraph
 # separators, and the bidirectional embeddings, overrides and isolates that make text display in a
@@ -80,11 +83,16 @@ def text_problems(
             _invisible(text, spec, control),
             _too_long(text, spec),
         ]
+        found = [item for item in found if item is not None and item[0].any()]
         problems += [
             row_problem(source, name, rule, expected, text.index[mask.to_numpy()], raw[name])
-            for mask, rule, expected in filter(None, found)
-            if mask.any()
+            for mask, rule, expected in found
         ]
+        if spec.role in ID_ROLES:  # ids already refused above are not compared again
+            refused = pd.Series(False, index=text.index)
+            for mask, _, _ in found:
+                refused |= mask
+            problems += lookalike_problems(text[~refused], name, source, raw[name])
     return problems
 
 
@@ -152,8 +160,3 @@ def invisible(ch: str) -> bool:
     return unicodedata.category(ch) == "Cf" or any(
         low <= ch <= high for low, high in OTHER_INVISIBLE
     )
-
-
-def character_name(ch: str) -> str:
-    """``U+200B ZERO WIDTH SPACE``: a character as a message names it."""
-    return f"U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed character')}"
