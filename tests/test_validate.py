@@ -642,7 +642,7 @@ def test_huge_integer_next_to_an_empty_cell_is_a_contract_error(contract):
     with pytest.raises(ContractError) as info:
         validate_frame(frame, contract, today=TODAY)
     found = [(p.column, p.rule, p.rows) for p in info.value.problems]
-    assert found == [("contacts", "wrong type", (1,)), ("contacts", "empty value", (2,))]
+    assert found == [("contacts", TOO_LARGE, (1,)), ("contacts", "empty value", (2,))]
 
 
 def test_huge_integer_is_never_silently_wrapped():
@@ -658,10 +658,53 @@ def test_huge_integer_is_never_silently_wrapped():
     problem = only_problem(info.value)
     assert (problem.column, problem.rule, problem.rows, problem.values) == (
         "contacts",
-        "wrong type",
+        TOO_LARGE,
         (1,),
         ("1e30",),
     )
+
+
+TOO_LARGE = "number out of range (infinite, or too large)"
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "bound"),
+    [
+        ("contacts", "99999999999999999999999999", "at most 9,007,199,254,740,992"),
+        ("contacts", "1e18", "at most 9,007,199,254,740,992"),
+        ("contacts", "inf", "finite"),
+        ("cash_seized_gbp", "1e400", "finite"),
+        ("cash_seized_gbp", "-Infinity", "finite"),
+    ],
+)
+def test_a_number_too_large_to_hold_is_out_of_range_not_a_wrong_type(
+    contract, column, value, bound
+):
+    """'99999999999999999999999999' is a whole number: the message says it is too large, not that
+    it is no number (a float column's 1e400 was 'wrong type' too: pandas reads it as missing)."""
+    frame = valid_extract()
+    frame.loc[2, column] = value
+    with pytest.raises(ContractError) as info:
+        validate_frame(frame, contract, today=TODAY)
+    problem = only_problem(info.value)
+    assert (problem.column, problem.rule, problem.rows, problem.values) == (
+        column,
+        TOO_LARGE,
+        (3,),
+        (value,),
+    )
+    assert bound in problem.expected
+
+
+def test_a_parquet_int64_beyond_the_exact_range_is_out_of_range(tmp_path, contract):
+    frame = valid_extract().astype({"contacts": "int64"})
+    frame.loc[3, "contacts"] = np.iinfo(np.int64).max
+    path = tmp_path / "huge.parquet"
+    frame.to_parquet(path, index=False)
+    with pytest.raises(ContractError) as info:
+        load_extract(path, contract, today=TODAY)
+    problem = only_problem(info.value)
+    assert (problem.rule, problem.rows) == (TOO_LARGE, (4,))
 
 
 def test_huge_runners_gives_one_problem_only(contract):

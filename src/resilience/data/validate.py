@@ -42,7 +42,14 @@ from resilience.core.weeks import check_week, iso_week
 from resilience.data.contract import DataContract, RuleSpec
 from resilience.data.io import closest_name, printable_name, read_extract
 from resilience.data.line_checks import line_conflicts
-from resilience.data.parse import EARLIEST, blank_cells, early_dates, parse_column
+from resilience.data.parse import (
+    EARLIEST,
+    LARGEST_WHOLE,
+    blank_cells,
+    early_dates,
+    huge_numbers,
+    parse_column,
+)
 from resilience.data.problems import row_problem
 from resilience.data.schema_checks import schema_failures
 from resilience.data.text_checks import text_problems
@@ -236,23 +243,31 @@ def _typed(
         column, several, binary = _single_values(raw[name])
         typed[name], bad = parse_column(column, spec)
         early = bad & early_dates(column) if spec.dtype == "date" else bad & False
+        huge = bad & huge_numbers(column, spec) if bad.any() else bad
+        expected = spec.expected()
+        limit = f", at most {LARGEST_WHOLE:,} (the largest held exactly)" * (spec.dtype == "int")
         refusals = [
-            (several, "holds lists or arrays, not single values", "one value in each cell: "),
+            (
+                several,
+                "holds lists or arrays, not single values",
+                f"one value in each cell: {expected}",
+            ),
             (
                 binary,
                 "holds binary data (bytes), not text",
-                "a value written as text or a number (not bytes): ",
+                f"a value written as text or a number (not bytes): {expected}",
             ),
             (
                 early,
                 f"date out of range (before {EARLIEST.date()})",
-                f"a date from {EARLIEST.date()} on: ",
+                f"a date from {EARLIEST.date()} on: {expected}",
             ),
-            (bad & ~early, "wrong type", ""),
+            (huge, "number out of range (infinite, or too large)", f"{expected}, finite{limit}"),
+            (bad & ~early & ~huge, "wrong type", expected),
         ]
         problems += [
-            row_problem(source, name, rule, lead + spec.expected(), raw.index[mask], raw[name])
-            for mask, rule, lead in refusals
+            row_problem(source, name, rule, wanted, raw.index[mask], raw[name])
+            for mask, rule, wanted in refusals
             if mask.any()
         ]
         if (bad | several | binary).any():
