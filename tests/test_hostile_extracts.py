@@ -426,3 +426,32 @@ def test_scoring_a_labelled_week_says_once_that_the_label_is_not_used(model, tmp
     notes = [w for w in result.manifest["warnings"] if "label column is present" in w]
     assert len(notes) == 1 and "column 'persisted_12w'" in notes[0]
     assert "persisted_12w" not in pd.read_csv(result.folder / "scores.csv").columns
+
+
+# -- 9. dates with a time zone, scored -------------------------------------------------------------
+
+
+def test_a_week_whose_dates_carry_a_time_zone_is_scored_like_the_same_week_written_plain(
+    model, tmp_path
+):
+    """Validation reads a zoned date as the calendar day written; the week's as-of date and each
+    record's age were read from the raw column, zoned, and subtracting the two crashed scoring."""
+    plain = week_extract(8)
+    days = pd.to_datetime(plain["disruption_date"])
+    files = {
+        "plain.csv": plain,
+        "zoned.parquet": plain.assign(disruption_date=days.dt.tz_localize("Europe/London")),
+        "offset.csv": plain.assign(disruption_date=plain["disruption_date"] + "T23:30:00-08:00"),
+    }
+    scored = {}
+    for name, frame in files.items():
+        path = tmp_path / name
+        frame.to_parquet(path, index=False) if name.endswith(".parquet") else frame.to_csv(
+            path, index=False
+        )
+        result = score_week(path, model, model_ref(), tmp_path / f"out-{name}", today=TODAY)
+        scored[name] = (result.week, pd.read_parquet(result.folder / "scores.parquet"))
+    week, scores = scored["plain.csv"]
+    for name in ("zoned.parquet", "offset.csv"):
+        assert scored[name][0] == week, name
+        pd.testing.assert_frame_equal(scored[name][1], scores)
