@@ -348,6 +348,20 @@ def test_runners_arrested_may_not_exceed_runners(tmp_path, contract):
     assert "no larger than runners in the same row" in str(err)
 
 
+def test_a_negative_runners_is_one_problem_not_also_runners_arrested_above_it(contract):
+    """The bound is judged between two values that pass their own checks: a runners of -3 made
+    the row's runners_arrested (1) 'out of range' too, two problems for one bad cell."""
+    frame = valid_extract()
+    frame.loc[2, "runners"] = "-3"
+    frame.loc[4, "runners_arrested"] = "-1"  # and its bound (runners 5) is fine
+    frame.loc[7, "runners"] = "2"
+    frame.loc[7, "runners_arrested"] = "3"  # still above a valid bound
+    with pytest.raises(ContractError) as info:
+        validate_frame(frame, contract, today=TODAY)
+    found = [(p.column, p.rows) for p in info.value.problems]
+    assert found == [("runners", (3,)), ("runners_arrested", (8,)), ("runners_arrested", (5,))]
+
+
 def test_runners_arrested_equal_to_runners_is_fine(contract):
     frame = valid_extract()
     frame["runners_arrested"] = frame["runners"]
