@@ -345,6 +345,42 @@ def test_every_row_with_a_field_too_many_is_refused_not_shifted(tmp_path, contra
     assert f"expected {fields} fields in every row" in str(err)
 
 
+@pytest.mark.parametrize("rows", [20, 3000])
+def test_a_double_quote_left_open_names_its_line_not_a_row_count(model, tmp_path, rows):
+    """A quote opened at the start of row 2 runs to the end of the file: pandas said 'Error
+    tokenizing data. C error: EOF inside string', scoring blamed row 1 for holding '1 field', and
+    past 131,072 characters the scan gave up without a word."""
+    frame = week_extract(rows)
+    path = tmp_path / "open_quote.csv"
+    frame.to_csv(path, index=False)
+    lines = path.read_text(encoding="utf-8").split("\n")
+    lines[2] = '"' + lines[2]
+    shown = lines[2][:37] + "..."
+    path.write_text("\n".join(lines), encoding="utf-8")
+    for read in (
+        read_extract,
+        lambda p: score_week(p, model, model_ref(), tmp_path / "out", today=TODAY),
+    ):
+        with pytest.raises(ContractError) as caught:
+            read(path)
+        assert str(caught.value) == (
+            f"{path}: extract: a double quote opened on line 3 of the file is not closed on its "
+            "line (the lines after it were read as one value); expected a closing double quote "
+            'for each opening one (a double quote inside a quoted value is written twice: ""); '
+            f"1 offending row: row 2 ({shown!r})"
+        )
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_value_too_long_for_the_csv_module_is_not_called_an_open_quote(tmp_path, contract):
+    frame = valid_extract()
+    frame.loc[2, "policing_area"] = "A" * 200_000
+    path = tmp_path / "long.csv"
+    frame.to_csv(path, index=False)
+    (problem,) = refused(path, contract).problems
+    assert (problem.column, problem.rule, problem.rows) == ("policing_area", "value too long", (3,))
+
+
 def test_ragged_rows_are_numbered_as_data_rows(tmp_path, contract):
     """A quoted value spanning two lines and a blank line do not shift the row number."""
     frame = valid_extract()
@@ -366,12 +402,13 @@ def test_blank_and_all_space_lines_are_no_rows(tmp_path, contract):
     assert len(load_extract(path, contract, today=TODAY).frame) == 20
 
 
-def test_an_unclosed_quote_is_named_as_a_short_row(tmp_path, contract):
+def test_an_unclosed_quote_is_named_with_its_row_and_line(tmp_path, contract):
     path = tmp_path / "quote.csv"
     path.write_text('disruption_id,line_id\nA,B\n"C,D\nE,F\n', encoding="utf-8")
     err = refused(path, contract)
-    assert_one_line_naming(err, path, None, 2, "2 fields in every row")
-    assert "row 2 ('1 field')" in str(err) and "double quotes" in str(err)
+    assert_one_line_naming(err, path, None, 2, "a closing double quote for each opening one")
+    assert "a double quote opened on line 3 of the file" in str(err)
+    assert "row 2 ('\"C,D')" in str(err)
 
 
 # -- 7. the yes/no message lists what is accepted ------------------------------------------------
