@@ -10,12 +10,14 @@ import time
 import pandas as pd
 import pytest
 from conftest import run_command
+from test_hostile_input import model_ref, tiny_model, week_extract
 from test_validate import TODAY, valid_extract
 
 from resilience.core.errors import ContractError
 from resilience.data.contract import DataContract, load_data_contract
 from resilience.data.lookalikes import LOOKALIKES, lookalike_problems, skeleton
 from resilience.data.validate import load_extract, validate_frame
+from resilience.weekly.score import score_week
 
 ES = "\u0421"  # CYRILLIC CAPITAL LETTER ES, looks like C
 OMICRON = "\u039f"  # GREEK CAPITAL LETTER OMICRON, looks like O
@@ -157,3 +159,33 @@ def test_resilience_validate_says_it_in_one_line_and_exits_non_zero(tmp_path):
     assert "Traceback" not in done.stderr
     assert "two ids that look the same, 'SYN-L0002' and 'SYN-LΟ002'" in done.stderr
     assert "U+039F GREEK CAPITAL LETTER OMICRON" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def model(contract):
+    return tiny_model(contract)
+
+
+def test_twins_in_two_chunks_of_a_scored_week_are_caught(model, contract, tmp_path):
+    """Scoring reads a large extract in chunks, each validated on its own: a line id in the first
+    chunk and its Greek-Omicron twin in the last are still one message, and nothing is written."""
+    frame = week_extract(12)
+    frame.loc[11, "line_id"] = frame.loc[1, "line_id"].replace("0", OMICRON, 1)
+    path = tmp_path / "week.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(ContractError) as caught:
+        score_week(path, model, model_ref(), tmp_path / "out", today=TODAY, chunk_rows=4)
+    (problem,) = caught.value.problems
+    assert problem.column == "line_id" and problem.rows == (12, 1, 2)
+    assert "U+039F GREEK CAPITAL LETTER OMICRON" in problem.rule
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_pair_inside_one_chunk_is_named_once(model, contract, tmp_path):
+    frame = week_extract(12)
+    frame.loc[3, "line_id"] = frame.loc[1, "line_id"].replace("0", OMICRON, 1)
+    path = tmp_path / "week.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(ContractError) as caught:
+        score_week(path, model, model_ref(), tmp_path / "out", today=TODAY, chunk_rows=4)
+    assert len(caught.value.problems) == 1

@@ -99,6 +99,9 @@ LOOKALIKES = {
 }
 _TO_PROTOTYPE = str.maketrans({ch: proto for proto, chars in LOOKALIKES.items() for ch in chars})
 SCRIPTS = ("LATIN", "CYRILLIC", "GREEK")  # the scripts whose letters look alike
+TWINS = "two ids that look the same"  # how a pair's problem starts
+MIXED = "letters of "  # how the problem of ids mixing scripts starts
+MORE_TWINS = "more pairs of ids that look the same"
 PAIRS_NAMED = 5  # pairs of twins in a column each given their own problem; the rest in one
 
 
@@ -143,6 +146,11 @@ def lookalike_problems(text: pd.Series, column: str, source: str, raw: pd.Series
     if mixed:
         problems.append(_mixed_problem(text, mixed, column, source, raw))
     return problems
+
+
+def is_lookalike(problem: Problem) -> bool:
+    """Is ``problem`` one of :func:`lookalike_problems`' (twins, more twins, ids mixing scripts)?"""
+    return problem.rule.startswith((TWINS, MIXED)) or MORE_TWINS in problem.rule
 
 
 def twin_pairs(values: np.ndarray) -> list[tuple[str, str]]:
@@ -200,7 +208,7 @@ def _twin_problem(
 ) -> Problem:
     differ = {ch for ch in set(reference) ^ set(twin) if not ch.isascii()}
     differ = differ or {ch for ch in reference + twin if not ch.isascii()}
-    rule = f"two ids that look the same, {reference!r} and {twin!r}: {_named(differ)}"
+    rule = f"{TWINS}, {reference!r} and {twin!r}: {_named(differ)}"
     return row_problem(source, column, rule, EXPECTED_TWINS, _rows(text, [twin], [reference]), raw)
 
 
@@ -208,9 +216,7 @@ def _more_twins(
     text: pd.Series, pairs: list[tuple[str, str]], column: str, source: str, raw: pd.Series
 ) -> Problem:
     twins = [twin for _, twin in pairs]
-    rule = f"{len(pairs):,} more pairs of ids that look the same: " + first_few(
-        (f"{a!r} and {b!r}" for a, b in pairs), 3
-    )
+    rule = f"{len(pairs):,} {MORE_TWINS}: " + first_few((f"{a!r} and {b!r}" for a, b in pairs), 3)
     return row_problem(source, column, rule, EXPECTED_TWINS, _rows(text, twins), raw)
 
 
@@ -230,7 +236,7 @@ def _mixed_problem(
     return row_problem(
         source,
         column,
-        f"letters of {named} in one id: {_named(odd)}",
+        f"{MIXED}{named} in one id: {_named(odd)}",
         "an id written in one script (Latin, Cyrillic or Greek letters, never two in one id: a "
         "Cyrillic or Greek letter in a Latin id looks like a Latin one, so the id would look "
         "like another)",

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 
 import pandas as pd
 
 from resilience.core.errors import Problem, first_few
 from resilience.data.contract import ColumnSpec, DataContract
-from resilience.data.lookalikes import lookalike_problems
+from resilience.data.contract_specs import ID_ROLES
+from resilience.data.io import read_columns
+from resilience.data.lookalikes import is_lookalike, lookalike_problems
 from resilience.data.parse import blank_cells
 from resilience.data.problems import character_name, row_problem
 
@@ -34,7 +37,6 @@ CONTROL_EXPECTED = (
     "without control characters (NUL, CR, LF, tab or other C0/C1 codes, line or paragraph "
     "separators) or bidirectional overrides (U+202A-U+202E, U+2066-U+2069)"
 )
-ID_ROLES = ("id", "line_id", "group")
 # Characters Unicode marks as default-ignorable (shown as nothing) that are not format characters
 # (category Cf): the combining grapheme joiner, the Hangul fillers, the Khmer inherent vowels,
 # the Mongolian free variation selectors and the variation selectors (DerivedCoreProperties.txt,
@@ -94,6 +96,17 @@ def text_problems(
                 refused |= mask
             problems += lookalike_problems(text[~refused], name, source, raw[name])
     return problems
+
+
+def lookalikes_in_file(path: str | Path, contract: DataContract) -> list[Problem]:
+    """The lookalike problems of a whole file's id columns (:mod:`.lookalikes`), read alone: for a
+    file validated in chunks, whose pairs may lie in two chunks and whose chunks each called an
+    id 'mixing scripts' when its twin was in another. Ids refused for another reason are left
+    out, as in :func:`text_problems`."""
+    names = [c.name for c in contract.columns if c.role in ID_ROLES]
+    raw = read_columns(path, names)
+    found = text_problems(raw, contract, list(raw.columns), str(path))
+    return [p for p in found if is_lookalike(p)]
 
 
 def _control(text: pd.Series) -> pd.Series:
