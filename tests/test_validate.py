@@ -362,6 +362,26 @@ def test_a_negative_runners_is_one_problem_not_also_runners_arrested_above_it(co
     assert found == [("runners", (3,)), ("runners_arrested", (8,)), ("runners_arrested", (5,))]
 
 
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("line_type", "HOME_GROWN"), ("origin_hub", "Local"), ("holder_arrested", "maybe")],
+)
+def test_a_refused_value_does_not_also_break_a_rule_with_it(contract, column, value):
+    """'HOME_GROWN' is an unknown line type: one problem, not also 'breaks rule local exactly
+    when home-grown' for a row whose hub is local (and likewise for the rule's other side)."""
+    frame = valid_extract()
+    row = 10  # a home-grown line from the local hub: made a type 1 closure, its holder arrested
+    assert frame.loc[row, "origin_hub"] == "local"
+    frame.loc[row, ["closure_type", "holder_arrested"]] = ["type1", "true"]
+    frame.loc[row, column] = value
+    frame.loc[row, "line_id"] = "SYN-L9999"  # a line of one row: no other record contradicts it
+    with pytest.raises(ContractError) as info:
+        validate_frame(frame, contract, today=TODAY)
+    problem = only_problem(info.value)
+    assert (problem.column, problem.rows) == (column, (row + 1,))
+    assert not problem.rule.startswith("breaks rule")
+
+
 def test_runners_arrested_equal_to_runners_is_fine(contract):
     frame = valid_extract()
     frame["runners_arrested"] = frame["runners"]

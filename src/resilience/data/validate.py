@@ -51,7 +51,7 @@ from resilience.data.parse import (
     parse_column,
 )
 from resilience.data.problems import row_problem
-from resilience.data.schema_checks import schema_failures
+from resilience.data.schema_checks import SchemaFailure, schema_failures
 from resilience.data.text_checks import text_problems
 
 log = logging.getLogger(__name__)
@@ -74,8 +74,11 @@ class ValidatedExtract:
         return bool(self.frame.attrs.get("has_label", False))
 
 
-def _rule_mask(frame: pd.DataFrame, rule: RuleSpec) -> pd.Series:
-    """True where a row breaks a cross-column rule (rows with either side empty are not judged)."""
+def _rule_mask(
+    frame: pd.DataFrame, rule: RuleSpec, refused: dict[str, pd.Series] | None = None
+) -> pd.Series:
+    """True where a row breaks a cross-column rule (rows with either side empty, or ``refused``
+    already, are not judged: an unknown line type is one problem, not also a broken rule)."""
 
     def equals(col: str, value: object) -> pd.Series:
         series = frame[col]
@@ -84,19 +87,15 @@ def _rule_mask(frame: pd.DataFrame, rule: RuleSpec) -> pd.Series:
         return series.astype(object).astype(str).eq(str(value)) & series.notna()
 
     known = frame[rule.column].notna() & frame[rule.other].notna()
+    for name in (rule.column, rule.other):
+        known &= ~(refused or {}).get(name, pd.Series(False, index=frame.index))
     a, b = equals(rule.column, rule.value), equals(rule.other, rule.other_value)
     broken = (a != b) if rule.kind == "iff" else (a & ~b)
     return broken & known
 
 
 def _pandera_problems(
-    frame: pd.DataFrame,
-    contract: DataContract,
-    present: list[str],
-    source: str,
-    raw: pd.DataFrame,
-    skip: dict[str, pd.Series],
-    today: pd.Timestamp,
+    failures: list[SchemaFailure], source: str, raw: pd.DataFrame
 ) -> list[Problem]:
     """The schema checks' failures (:mod:`.schema_checks`) as problems naming the offending values
     as the file has them."""
@@ -109,8 +108,20 @@ def _pandera_problems(
             failure.rows,
             raw[failure.column],
         )
-        for failure in schema_failures(frame, contract, present, skip, today)
+        for failure in failures
     ]
+
+
+def _refused_cells(
+    index: pd.Index, unparsed: dict[str, pd.Series], failures: list[SchemaFailure]
+) -> dict[str, pd.Series]:
+    """Per column, the rows whose value is refused already (it did not parse, or broke one of the
+    column's own checks): a cross-column rule does not judge them again."""
+    refused = {name: mask.copy() for name, mask in unparsed.items()}
+    for failure in failures:
+        mask = refused.setdefault(failure.column, pd.Series(False, index=index))
+        mask[index.isin(failure.rows)] = True
+    return refused
 
 
 def validate_frame(
@@ -146,8 +157,10 @@ def validate_frame(
     frame, unparsed, problems = _typed(raw, contract, present, source)
     problems += text_problems(raw, contract, present, source, unparsed)
     problems += _label_problems(frame, raw, contract, source, unparsed, require_label)
-    problems += _pandera_problems(frame, contract, present, source, raw, unparsed, today)
-    broken, rule_warnings = _rule_problems(frame, raw, contract, source)
+    failures = schema_failures(frame, contract, present, unparsed, today)
+    problems += _pandera_problems(failures, source, raw)
+    refused_cells = _refused_cells(frame.index, unparsed, failures)
+    broken, rule_warnings = _rule_problems(frame, raw, contract, source, refused_cells)
     refused = frozenset(p.column for p in problems + broken if p.column)
     conflicts, line_warnings = line_conflicts(frame, raw, contract, source, refused=refused)
     problems += broken + conflicts
@@ -315,13 +328,18 @@ def _label_problems(
 
 
 def _rule_problems(
-    frame: pd.DataFrame, raw: pd.DataFrame, contract: DataContract, source: str
+    frame: pd.DataFrame,
+    raw: pd.DataFrame,
+    contract: DataContract,
+    source: str,
+    refused: dict[str, pd.Series],
 ) -> tuple[list[Problem], list[Problem]]:
-    """Rows breaking the config's cross-column rules: (errors, warnings)."""
+    """Rows breaking the config's cross-column rules, their cells not ``refused`` already:
+    (errors, warnings)."""
     errors, warned = [], []
     for rule in contract.rules:
         if rule.column in frame.columns and rule.other in frame.columns:
-            broken = _rule_mask(frame, rule)
+            broken = _rule_mask(frame, rule, refused)
             if broken.any():
                 relation = "exactly when" if rule.kind == "iff" else "requires"
                 found = row_problem(
