@@ -283,16 +283,33 @@ def test_several_missing_columns_are_all_named(tmp_path, contract):
     assert all(p.rule == "missing required column" for p in err.problems)
 
 
+@pytest.mark.parametrize("value", ["2023-02-29", "2024-13-45", "2024-04-31T10:00:00Z"])
+def test_a_date_the_calendar_does_not_have_is_named_as_such(tmp_path, contract, value):
+    """'2023-02-29' is written as the contract asks: 'wrong type; expected an ISO date' sent the
+    reader looking for a format problem that is not there."""
+    frame = valid_extract()
+    frame.loc[6, "disruption_date"] = value
+    err, source = fail(tmp_path, frame, contract)
+    p = only_problem(err)
+    assert (p.column, p.rule, p.rows, p.values) == (
+        "disruption_date",
+        "no such day in the calendar",
+        (7,),
+        (value,),
+    )
+    assert p.expected.startswith("a date the calendar has, as YYYY-MM-DD")
+
+
 @pytest.mark.parametrize(
     ("column", "row", "value", "expected"),
     [
         ("contacts", 3, "abc", "a whole number >= 0"),
         ("bulk_texts_per_day", 4, "x", "a number >= 0"),
         ("ddtro", 5, "maybe", BOOL_EXPECTED),
-        ("disruption_date", 6, "2024-13-45", DATE_EXPECTED),
+        ("disruption_date", 6, "05/10/2024", DATE_EXPECTED),
         ("contacts", 7, "1.5", "a whole number >= 0"),
     ],
-    ids=["int-abc", "float-x", "bool-maybe", "date-2024-13-45", "int-1.5"],
+    ids=["int-abc", "float-x", "bool-maybe", "date-05/10/2024", "int-1.5"],
 )
 def test_wrong_type(tmp_path, contract, column, row, value, expected):
     frame = valid_extract()

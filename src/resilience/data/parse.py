@@ -145,6 +145,14 @@ def early_dates(raw: pd.Series) -> pd.Series:
     return looks_iso & (text.str.slice(0, 10) < EARLIEST.strftime("%Y-%m-%d"))
 
 
+def written_as_dates(raw: pd.Series) -> pd.Series:
+    """Where a cell is written as an ISO date (:data:`ISO_DATE`), whether or not the calendar has
+    that day: ``2026-02-29`` and ``2024-13-45`` are no such day, not a wrong type."""
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        return pd.Series(True, index=raw.index)
+    return raw.astype(str).str.strip().str.fullmatch(ISO_DATE, na=False).astype(bool)
+
+
 def huge_numbers(raw: pd.Series, spec: ColumnSpec) -> pd.Series:
     """Where a number column's cell is a number, but infinite (``inf``, ``1e400``) or, in a whole
     number column, beyond :data:`LARGEST_WHOLE`: a number out of range, not a wrong type."""

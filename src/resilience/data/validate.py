@@ -49,6 +49,7 @@ from resilience.data.parse import (
     early_dates,
     huge_numbers,
     parse_column,
+    written_as_dates,
 )
 from resilience.data.problems import row_problem
 from resilience.data.schema_checks import SchemaFailure, schema_failures
@@ -256,6 +257,7 @@ def _typed(
         column, several, binary = _single_values(raw[name])
         typed[name], bad = parse_column(column, spec)
         early = bad & early_dates(column) if spec.dtype == "date" else bad & False
+        no_day = bad & ~early & written_as_dates(column) if spec.dtype == "date" else bad & False
         huge = bad & huge_numbers(column, spec) if bad.any() else bad
         expected = spec.expected()
         limit = f", at most {LARGEST_WHOLE:,} (the largest held exactly)" * (spec.dtype == "int")
@@ -276,7 +278,13 @@ def _typed(
                 f"a date from {EARLIEST.date()} on: {expected}",
             ),
             (huge, "number out of range (infinite, or too large)", f"{expected}, finite{limit}"),
-            (bad & ~early & ~huge, "wrong type", expected),
+            (
+                no_day,
+                "no such day in the calendar",
+                "a date the calendar has, as YYYY-MM-DD (a month from 01 to 12, a day the month "
+                "has)",
+            ),
+            (bad & ~early & ~no_day & ~huge, "wrong type", expected),
         ]
         problems += [
             row_problem(source, name, rule, wanted, raw.index[mask], raw[name])
