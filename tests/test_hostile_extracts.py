@@ -15,7 +15,7 @@ import pytest
 from test_hostile_input import model_ref, tiny_model, week_extract
 from test_validate import TODAY, valid_extract
 
-from resilience.core.errors import ContractError
+from resilience.core.errors import ContractError, ResilienceError
 from resilience.data.contract import DataContract, load_data_contract
 from resilience.data.contract_specs import ColumnSpec
 from resilience.data.io import iter_extract, read_extract
@@ -492,3 +492,44 @@ def test_a_week_whose_dates_carry_a_time_zone_is_scored_like_the_same_week_writt
     for name in ("zoned.parquet", "offset.csv"):
         assert scored[name][0] == week, name
         pd.testing.assert_frame_equal(scored[name][1], scores)
+
+
+# -- 10. a file that is not what its name says --------------------------------------------------
+
+
+def _workbook(path):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as book:
+        book.writestr("xl/workbook.xml", "<workbook/>")
+
+
+@pytest.mark.parametrize(
+    ("name", "write", "said"),
+    [
+        (
+            "book.csv",
+            _workbook,
+            "a zip file (an Excel .xlsx workbook?), not CSV text; save it as CSV UTF-8",
+        ),
+        (
+            "week.csv",
+            lambda p: valid_extract().to_parquet(p, index=False),
+            "a Parquet file, not CSV text; name it .parquet",
+        ),
+        (
+            "week.parquet",
+            lambda p: valid_extract().to_csv(p, index=False, lineterminator="\r\n"),
+            "comma-separated text, not a Parquet file; name it .csv",
+        ),
+    ],
+)
+def test_a_file_that_is_not_what_its_name_says_is_named_for_what_it_is(tmp_path, name, write, said):
+    """A workbook saved as .csv was 'not valid UTF-8 text (... Latin-1 or Windows-1252 text?)',
+    and a CSV named .parquet 'Parquet magic bytes not found in footer'."""
+    path = tmp_path / name
+    write(path)
+    for read in (read_extract, lambda p: list(iter_extract(p))):
+        with pytest.raises(ResilienceError) as caught:
+            read(path)
+        assert str(caught.value) == f"{path}: {said}"

@@ -178,6 +178,10 @@ def _check_parquet_columns(path: Path) -> None:
     try:
         names = pq.read_schema(path).names
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+        if _looks_like_csv(path):
+            raise ResilienceError(
+                f"{path}: comma-separated text, not a Parquet file; name it .csv"
+            ) from exc
         raise ResilienceError(f"{path}: cannot be read as Parquet: {_first_line(exc)}") from exc
     twice = [name for name, count in Counter(names).items() if count > 1]
     if twice:
@@ -186,6 +190,17 @@ def _check_parquet_columns(path: Path) -> None:
             f"{path}: column {shown} appears more than once in the file; expected each column "
             "once (drop or rename the copy and write the file again)"
         )
+
+
+def _looks_like_csv(path: Path) -> bool:
+    """Does the file start with a line of text holding a comma (a CSV given a Parquet name)?"""
+    with open(path, "rb") as handle:
+        start = handle.read(4096)
+    first = start.split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        return b"," in first and first.decode("utf-8-sig").isprintable()
+    except UnicodeDecodeError:
+        return False
 
 
 def _first_line(exc: BaseException) -> str:
@@ -231,10 +246,32 @@ def _read_csv(path: Path, **kwargs) -> pd.DataFrame | Iterator[pd.DataFrame]:
         raise ResilienceError(f"{path}: cannot be read as CSV: {exc}") from exc
 
 
+# what a file that is not CSV text is, by its first bytes, and what to do
+SIGNATURES = (
+    (b"PK\x03\x04", "a zip file (an Excel .xlsx workbook?), not CSV text", "save it as CSV UTF-8"),
+    (b"\xd0\xcf\x11\xe0", "an Excel 97-2003 workbook, not CSV text", "save it as CSV UTF-8"),
+    (b"PAR1", "a Parquet file, not CSV text", "name it .parquet"),
+    (b"\x1f\x8b", "a gzip-compressed file, not CSV text", "decompress it first"),
+)
+
+
+def _signature(path: Path) -> str | None:
+    """What the file is by its first bytes, when that is one of :data:`SIGNATURES`, with advice."""
+    with open(path, "rb") as handle:
+        start = handle.read(8)
+    for magic, what, advice in SIGNATURES:
+        if start.startswith(magic):
+            return f"{path}: {what}; {advice}"
+    return None
+
+
 def _not_utf8(path: Path) -> str:
     """Where a file that is not UTF-8 stops being so: its byte and line, found by reading the file
-    itself (the decoder's position inside pandas' buffer is not the file's), or that it is UTF-16."""
+    itself (the decoder's position inside pandas' buffer is not the file's), that it is UTF-16,
+    or what else it is (a workbook, a Parquet or gzip file: :data:`SIGNATURES`)."""
     advice = "save the extract as UTF-8 CSV"
+    if (known := _signature(path)) is not None:
+        return known
     with open(path, "rb") as handle:
         if handle.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
             return f"{path}: UTF-16 text (it starts with a UTF-16 byte-order mark), not UTF-8; {advice}"
