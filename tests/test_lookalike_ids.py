@@ -17,6 +17,7 @@ from resilience.core.errors import ContractError
 from resilience.data.contract import DataContract, load_data_contract
 from resilience.data.lookalikes import LOOKALIKES, lookalike_problems, skeleton
 from resilience.data.validate import load_extract, validate_frame
+from resilience.governance.outcomes import read_labels
 from resilience.weekly.score import score_week
 
 ES = "\u0421"  # CYRILLIC CAPITAL LETTER ES, looks like C
@@ -189,3 +190,30 @@ def test_a_pair_inside_one_chunk_is_named_once(model, contract, tmp_path):
     with pytest.raises(ContractError) as caught:
         score_week(path, model, model_ref(), tmp_path / "out", today=TODAY, chunk_rows=4)
     assert len(caught.value.problems) == 1
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ("SYN-D" + OMICRON + "2", "two ids that look the same, 'SYN-D02' and 'SYN-DΟ2'"),
+        (
+            "SYN-\u04142",
+            "letters of Latin and Cyrillic in one id: U+0414 CYRILLIC CAPITAL LETTER DE",
+        ),
+        ("SYN-D\u200b3", "invisible character U+200B ZERO WIDTH SPACE in the id"),
+    ],
+)
+def test_a_labels_extract_with_a_lookalike_id_is_refused_not_dropped(tmp_path, written, said):
+    """resilience-outcomes matches labels to scored disruptions by id: an id that only looks like
+    one matched none and its outcome was dropped without a word."""
+    contract = load_data_contract("default")
+    path = tmp_path / "labels.csv"
+    ids = ["SYN-D01", "SYN-D02", written]
+    pd.DataFrame({"disruption_id": ids, "persisted_12w": [True, False, True]}).to_csv(
+        path, index=False
+    )
+    with pytest.raises(ContractError) as caught:
+        read_labels(path, contract, as_of="unchecked")
+    (problem,) = caught.value.problems
+    assert str(problem).startswith(f"{path}: column 'disruption_id': {said}")
+    assert 3 in problem.rows
