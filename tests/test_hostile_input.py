@@ -59,9 +59,9 @@ def refused_at_the_door(value: str, is_id: bool = False) -> bool:
     )
 
 
-def looks_like_another(ids: list[str], lines: pd.Series) -> bool:
+def looks_like_another(ids: list[str], lines: pd.Series, areas: pd.Series) -> bool:
     """Ids the lookalike rules refuse: one mixing Latin, Cyrillic and Greek letters, or two
-    distinct ids of a column with one skeleton, one of them not ASCII."""
+    distinct ids (or areas) of a column with one skeleton, one of them not ASCII."""
 
     def twins(values) -> bool:
         shapes = {}
@@ -69,7 +69,12 @@ def looks_like_another(ids: list[str], lines: pd.Series) -> bool:
             shapes.setdefault(skeleton(value), []).append(value)
         return any(len(v) > 1 and not all(x.isascii() for x in v) for v in shapes.values())
 
-    return any(len(letter_scripts(v)) > 1 for v in ids) or twins(ids) or twins(lines)
+    return (
+        any(len(letter_scripts(v)) > 1 for v in ids)
+        or twins(ids)
+        or twins(lines)
+        or twins(areas.str.strip())
+    )
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +247,7 @@ def test_hostile_ids_are_refused_or_come_back_exactly_and_inert(model, contract,
         expect_refusal = (
             any(refused_at_the_door(v, is_id=True) for v in ids)
             or refused_at_the_door(area)
-            or looks_like_another(ids, frame["line_id"])
+            or looks_like_another(ids, frame["line_id"], frame["policing_area"])
         )
         try:
             result = score_week(source, model, model_ref(), folder / "out", today=TODAY)

@@ -217,3 +217,19 @@ def test_a_labels_extract_with_a_lookalike_id_is_refused_not_dropped(tmp_path, w
     (problem,) = caught.value.problems
     assert str(problem).startswith(f"{path}: column 'disruption_id': {said}")
     assert 3 in problem.rows
+
+
+def test_two_areas_that_look_the_same_are_refused_but_a_name_may_mix_scripts(contract):
+    """'Еastvale' with a Cyrillic Е beside 'Eastvale' would be two areas in every count by area
+    (the briefing's places, the fairness check); a name, unlike an id, may mix scripts."""
+    frame = valid_extract()
+    assert frame.loc[2, "policing_area"] == "Eastvale"
+    frame.loc[6:7, "policing_area"] = "\u0415astvale "  # line SYN-L0003's two rows
+    (problem,) = refusal(frame, contract).problems
+    assert problem.column == "policing_area" and problem.rows[:3] == (7, 8, 3)
+    assert problem.rule.startswith("two values that look the same, 'Eastvale' and 'Еastvale': ")
+    assert "so one place or category would count as two" in problem.expected
+    frame.loc[6:7, "policing_area"] = "Москва North"
+    assert validate_frame(frame, contract, today=TODAY).frame.loc[6, "policing_area"] == (
+        "Москва North"
+    )

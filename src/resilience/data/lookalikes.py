@@ -16,6 +16,10 @@ ids and the lookalike characters by their Unicode names:
   to be. All-Cyrillic or all-Greek ids (``'СИН-Л0001'``) are accepted, unless one is another id's
   twin; so are digits and punctuation beside any one script.
 
+Two values of a category or string column (a policing area) are refused as twins too, by the
+same skeleton: ``'Еastvale'`` beside ``'Eastvale'`` would be two places in every count by area. A
+name, unlike an id, may mix scripts.
+
 The skeleton here is ``table(NFKD(table(NFD(id))))``: the canonical decomposition makes ``'é'``
 and ``'e'`` + U+0301 one spelling; :data:`LOOKALIKES` maps each Cyrillic, Greek or Latin letter
 that UTS #39's ``confusables.txt`` (Unicode 15.1) confuses with an ASCII letter or digit to that
@@ -100,6 +104,7 @@ LOOKALIKES = {
 _TO_PROTOTYPE = str.maketrans({ch: proto for proto, chars in LOOKALIKES.items() for ch in chars})
 SCRIPTS = ("LATIN", "CYRILLIC", "GREEK")  # the scripts whose letters look alike
 TWINS = "two ids that look the same"  # how a pair's problem starts
+TWIN_VALUES = "two values that look the same"  # ... in a category or string column
 MIXED = "letters of "  # how the problem of ids mixing scripts starts
 MORE_TWINS = "more pairs of ids that look the same"
 PAIRS_NAMED = 5  # pairs of twins in a column each given their own problem; the rest in one
@@ -131,18 +136,21 @@ def letter_scripts(text: str) -> dict[str, list[str]]:
     return dict(found)
 
 
-def lookalike_problems(text: pd.Series, column: str, source: str, raw: pd.Series) -> list[Problem]:
-    """The twins (one problem per pair, the first :data:`PAIRS_NAMED`, then one for the rest) and
-    the ids mixing scripts (one problem) among the non-empty ids ``text`` of ``column``."""
+def lookalike_problems(
+    text: pd.Series, column: str, source: str, raw: pd.Series, ids: bool = True
+) -> list[Problem]:
+    """The twins (one problem per pair, the first :data:`PAIRS_NAMED`, then one for the rest)
+    among the non-empty values ``text`` of ``column``, and, when they are ``ids``, the ids mixing
+    scripts (one problem). A category or string (``ids`` False) may mix scripts: it is a name."""
     values = pd.unique(text.to_numpy())
     if "".join(values).isascii():  # the usual case: nothing to look at
         return []
     pairs = twin_pairs(values)
-    problems = [_twin_problem(text, a, b, column, source, raw) for a, b in pairs[:PAIRS_NAMED]]
+    problems = [_twin_problem(text, a, b, column, source, raw, ids) for a, b in pairs[:PAIRS_NAMED]]
     if len(pairs) > PAIRS_NAMED:
-        problems.append(_more_twins(text, pairs[PAIRS_NAMED:], column, source, raw))
+        problems.append(_more_twins(text, pairs[PAIRS_NAMED:], column, source, raw, ids))
     twins = {value for pair in pairs for value in pair}
-    mixed = [v for v in values if not v.isascii() and v not in twins and _mixes(v)]
+    mixed = [v for v in values if ids and not v.isascii() and v not in twins and _mixes(v)]
     if mixed:
         problems.append(_mixed_problem(text, mixed, column, source, raw))
     return problems
@@ -196,28 +204,51 @@ def _rows(text: pd.Series, first: list[str], then: list[str] = ()) -> pd.Index:
     return pd.Index(np.concatenate(rows))
 
 
-EXPECTED_TWINS = (
-    "each id spelt one way: an id with a Cyrillic or Greek letter (or another lookalike) in place "
-    "of a Latin letter or digit is a different id that looks the same, so one line would count "
-    "as two and a duplicate would hide"
-)
+def _expected_twins(ids: bool) -> str:
+    noun, counted = (
+        ("id", "one line would count as two and a duplicate would hide")
+        if ids
+        else (
+            "value",
+            "one place or category would count as two",
+        )
+    )
+    return (
+        f"each {noun} spelt one way: a {noun} with a Cyrillic or Greek letter (or another "
+        f"lookalike) in place of a Latin letter or digit is a different {noun} that looks the "
+        f"same, so {counted}"
+    )
 
 
 def _twin_problem(
-    text: pd.Series, reference: str, twin: str, column: str, source: str, raw: pd.Series
+    text: pd.Series,
+    reference: str,
+    twin: str,
+    column: str,
+    source: str,
+    raw: pd.Series,
+    ids: bool,
 ) -> Problem:
     differ = {ch for ch in set(reference) ^ set(twin) if not ch.isascii()}
     differ = differ or {ch for ch in reference + twin if not ch.isascii()}
-    rule = f"{TWINS}, {reference!r} and {twin!r}: {_named(differ)}"
-    return row_problem(source, column, rule, EXPECTED_TWINS, _rows(text, [twin], [reference]), raw)
+    lead = TWINS if ids else TWIN_VALUES
+    rule = f"{lead}, {reference!r} and {twin!r}: {_named(differ)}"
+    rows = _rows(text, [twin], [reference])
+    return row_problem(source, column, rule, _expected_twins(ids), rows, raw)
 
 
 def _more_twins(
-    text: pd.Series, pairs: list[tuple[str, str]], column: str, source: str, raw: pd.Series
+    text: pd.Series,
+    pairs: list[tuple[str, str]],
+    column: str,
+    source: str,
+    raw: pd.Series,
+    ids: bool,
 ) -> Problem:
     twins = [twin for _, twin in pairs]
-    rule = f"{len(pairs):,} {MORE_TWINS}: " + first_few((f"{a!r} and {b!r}" for a, b in pairs), 3)
-    return row_problem(source, column, rule, EXPECTED_TWINS, _rows(text, twins), raw)
+    more = MORE_TWINS if ids else MORE_TWINS.replace("ids", "values")
+    rule = f"{len(pairs):,} {more}: " + first_few((f"{a!r} and {b!r}" for a, b in pairs), 3)
+    return row_problem(source, column, rule, _expected_twins(ids), _rows(text, twins), raw)
 
 
 def _mixed_problem(

@@ -90,11 +90,14 @@ def text_problems(
             row_problem(source, name, rule, expected, text.index[mask.to_numpy()], raw[name])
             for mask, rule, expected in found
         ]
-        if spec.role in ID_ROLES:  # ids already refused above are not compared again
+        if spec.dtype != "text":  # values already refused above are not compared again
             refused = pd.Series(False, index=text.index)
             for mask, _, _ in found:
                 refused |= mask
-            problems += lookalike_problems(text[~refused], name, source, raw[name])
+            kept = text[~refused]
+            kept = kept.str.strip() if spec.dtype == "category" else kept  # as categories are read
+            ids = spec.role in ID_ROLES
+            problems += lookalike_problems(kept, name, source, raw[name], ids=ids)
     return problems
 
 
