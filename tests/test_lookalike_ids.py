@@ -233,3 +233,12 @@ def test_two_areas_that_look_the_same_are_refused_but_a_name_may_mix_scripts(con
     assert validate_frame(frame, contract, today=TODAY).frame.loc[6, "policing_area"] == (
         "Москва North"
     )
+
+
+def test_two_ascii_ids_beside_their_lookalike_are_not_called_twins_of_each_other(contract):
+    frame = valid_extract()
+    frame.loc[0:1, "line_id"] = "BOX-10"
+    frame.loc[2:3, "line_id"] = "BOX-1O"  # ASCII O: the force's own spelling
+    frame.loc[4:5, "line_id"] = "BOX-1" + OMICRON
+    (problem,) = refusal(frame, contract).problems
+    assert "'BOX-1O' and 'BOX-1Ο'" in problem.rule and problem.rows == (5, 6, 3, 4)

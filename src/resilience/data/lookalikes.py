@@ -27,10 +27,10 @@ prototype, together with the ASCII pairs it confuses (``0``/``O``, ``1``/``I``/`
 compatibility decomposition then folds fullwidth and mathematical letters (``Ｓ``, ``𝐒``) onto
 ASCII. The table is applied before NFKD too, because NFKD sends a few table entries elsewhere
 (U+03F9 GREEK CAPITAL LUNATE SIGMA SYMBOL, which looks like ``C``, to a capital sigma).
-The table is the subset this check needs, 82 letters, not the whole file (over 6,000 entries of every
-script): a dependency for it (``confusable-homoglyphs``, last released in January 2024) would also
-have to be pinned in the requirements every registered model carries, and a lookalike the table
-misses in a mixed id is still refused by the second rule. Multi-character prototypes (``m`` as
+The table is the subset this check needs, 82 letters, not the whole file (over 6,000 entries
+of every script): a dependency for it (``confusable-homoglyphs``, last released in January 2024)
+would also have to be pinned in the requirements every registered model carries, and a lookalike
+the table misses in a mixed id is still refused by the second rule. Multi-character prototypes (``m`` as
 ``rn``) are left out: they only matter between ASCII ids.
 
 Cost: only non-ASCII ids are looked at (one ``isascii`` over the joined distinct values first);
@@ -162,9 +162,9 @@ def is_lookalike(problem: Problem) -> bool:
 
 
 def twin_pairs(values: np.ndarray) -> list[tuple[str, str]]:
-    """Distinct ``values`` with one skeleton, at least one of them not ASCII, as (reference,
-    lookalike) pairs in order of first appearance: the reference is the group's first ASCII id
-    (else its first), paired with each other member."""
+    """Distinct ``values`` with one skeleton, as (reference, lookalike) pairs in order of first
+    appearance: each member that is not ASCII paired with the group's ASCII member most like it
+    (or, with none, the group's first member)."""
     odd = {value: skeleton(value) for value in values if not value.isascii()}
     wanted, lengths = set(odd.values()), {len(s) for s in odd.values()}
     groups: dict[str, list[str]] = defaultdict(list)
@@ -177,9 +177,22 @@ def twin_pairs(values: np.ndarray) -> list[tuple[str, str]]:
             groups[shape].append(value)
     pairs = []
     for members in groups.values():
-        reference = next((m for m in members if m.isascii()), members[0])
-        pairs += [(reference, m) for m in members if m != reference]
+        # two ASCII members (0 beside O) are the force's own spelling, never a pair
+        plain = [m for m in members if m.isascii()] or members[:1]
+        for member in members:
+            if member not in plain:
+                reference = max(plain, key=lambda r, m=member: _likeness(r, m))
+                pairs.append((reference, member))
     return pairs
+
+
+def _likeness(reference: str, twin: str) -> int:
+    """How alike two ids of one skeleton are, character by character: the same character, or a
+    character of the same kind (letter, digit), so 'BOX-1Ο' is paired with 'BOX-1O', not 'BOX-10'."""
+    return sum(
+        (a == b) + (unicodedata.category(a)[0] == unicodedata.category(b)[0])
+        for a, b in zip(reference, twin)
+    )
 
 
 def _mixes(value: str) -> bool:
