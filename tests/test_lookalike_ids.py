@@ -50,7 +50,7 @@ def test_a_line_id_with_a_cyrillic_letter_beside_its_latin_twin_is_refused(tmp_p
     assert f"'SYN-LC0002' and '{twin}'" in line
     assert "U+0421 CYRILLIC CAPITAL LETTER ES (looks like 'C')" in line
     assert problem.rows == (6, 5) and problem.values == (twin, "SYN-LC0002")
-    assert "expected each id spelt one way" in line
+    assert "expected each id spelt one way: an id with a Cyrillic or Greek letter" in line
 
 
 def test_a_duplicate_disruption_hidden_by_a_greek_omicron_is_caught(tmp_path, contract):

@@ -226,8 +226,9 @@ def _expected_twins(ids: bool) -> str:
             "one place or category would count as two",
         )
     )
+    article = "an" if ids else "a"
     return (
-        f"each {noun} spelt one way: a {noun} with a Cyrillic or Greek letter (or another "
+        f"each {noun} spelt one way: {article} {noun} with a Cyrillic or Greek letter (or another "
         f"lookalike) in place of a Latin letter or digit is a different {noun} that looks the "
         f"same, so {counted}"
     )
