@@ -1296,3 +1296,21 @@ def test_semicolon_separated_file_gets_a_specific_hint(tmp_path, contract):
     valid_extract().to_csv(path, index=False, sep=";")
     with pytest.raises(ContractError, match="looks separated by ';'"):
         load_extract(path, contract, today=TODAY)
+
+
+def test_an_extract_laid_out_for_another_data_config_is_one_problem_not_one_per_column(
+    tmp_path, contract
+):
+    """Another force's extract (the example_force columns) scored or checked against the default
+    contract was 34 lines of 'missing required column', one per column."""
+    other = load_data_contract("example_force")
+    frame = pd.DataFrame({name: ["x"] for name in extract_columns(other)})
+    with pytest.raises(ContractError) as info:
+        validate_frame(frame, contract, source="force.csv", today=TODAY)
+    problem = only_problem(info.value)
+    assert problem.rule.startswith(
+        "the file has 0 of the 34 required columns of data config 'default' (missing "
+        "'disruption_id', 'line_id', 'ocg_id', 'disruption_date', 'policing_area' and 29 more; "
+        "it has 'ref', 'line_ref', "
+    )
+    assert "needs its own data config (data=<name>)" in problem.expected

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from resilience.core.errors import ContractError, Problem
+from resilience.core.errors import ContractError, Problem, first_few
 from resilience.core.weeks import check_week, iso_week
 from resilience.data.contract import DataContract, RuleSpec
 from resilience.data.io import closest_name, printable_name, read_extract
@@ -208,18 +208,21 @@ def _column_problems(
     optional = {*contract.derived_columns, *([] if require_label else [contract.label])}
     required = [c for c in contract.column_names if c not in optional]
     extra = [c for c in raw.columns if c not in contract.column_names]
-    for name in required:
-        if name not in raw.columns:
-            close = closest_name(name, extra)  # named, never renamed
-            rule = f" (the file has '{close}': column names are matched exactly)" if close else ""
-            problems.append(
-                Problem(
-                    source,
-                    name,
-                    "missing required column" + rule,
-                    f"a column named '{name}' ({contract.column(name).expected()})",
-                )
+    missing = [name for name in required if name not in raw.columns]
+    if len(missing) > max(3, len(required) // 2):
+        problems.append(_other_layout(raw, contract, source, required, missing))
+        missing = []
+    for name in missing:
+        close = closest_name(name, extra)  # named, never renamed
+        rule = f" (the file has '{close}': column names are matched exactly)" if close else ""
+        problems.append(
+            Problem(
+                source,
+                name,
+                "missing required column" + rule,
+                f"a column named '{name}' ({contract.column(name).expected()})",
             )
+        )
     warned = []
     if extra:
         warned.append(
@@ -243,6 +246,22 @@ def _column_problems(
             )
         )
     return problems, warned
+
+
+def _other_layout(
+    raw: pd.DataFrame, contract: DataContract, source: str, required: list, missing: list
+) -> Problem:
+    """Most required columns missing: one problem saying the file is laid out otherwise (another
+    force's extract, another data config), not one line per missing column."""
+    return Problem(
+        source,
+        None,
+        f"the file has {len(required) - len(missing)} of the {len(required)} required columns of "
+        f"data config '{contract.name}' (missing {first_few(repr(m) for m in missing)}; it has "
+        f"{first_few(repr(printable_name(c)) for c in raw.columns)})",
+        f"an extract laid out as data config '{contract.name}' says: an extract with other column "
+        "names needs its own data config (data=<name>), and a model trained with it",
+    )
 
 
 def _typed(
