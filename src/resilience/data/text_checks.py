@@ -6,8 +6,8 @@ Ids (of disruptions, lines and groups) have no spaces around them: ids are match
 reason ids, strings and categories hold no invisible character anywhere (a zero-width space, a
 byte-order mark, a soft hyphen: any Unicode format character, category Cf, or other
 default-ignorable one): ``'SYN-L00\u200b1'`` looks like ``'SYN-L001'`` and is another line.
-Nor may two ids of a column look the same (a Cyrillic ``С`` in place of a Latin ``C``), nor one id
-mix Latin, Cyrillic and Greek letters (:mod:`.lookalikes`).
+Nor may two ids, or two values of a category or string column, look the same (a Cyrillic ``С``
+in place of a Latin ``C``), nor one id mix Latin, Cyrillic and Greek letters (:mod:`.lookalikes`).
 Each check is a pure function of one column's text, giving the rows, the rule and what was
 expected.
 """
