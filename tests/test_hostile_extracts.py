@@ -15,7 +15,7 @@ import pytest
 from test_hostile_input import model_ref, tiny_model, week_extract
 from test_validate import TODAY, valid_extract
 
-from resilience.core.errors import ContractError
+from resilience.core.errors import ContractError, ResilienceError
 from resilience.data.contract import DataContract, load_data_contract
 from resilience.data.contract_specs import ColumnSpec
 from resilience.data.io import iter_extract, read_extract
@@ -345,6 +345,42 @@ def test_every_row_with_a_field_too_many_is_refused_not_shifted(tmp_path, contra
     assert f"expected {fields} fields in every row" in str(err)
 
 
+@pytest.mark.parametrize("rows", [20, 3000])
+def test_a_double_quote_left_open_names_its_line_not_a_row_count(model, tmp_path, rows):
+    """A quote opened at the start of row 2 runs to the end of the file: pandas said 'Error
+    tokenizing data. C error: EOF inside string', scoring blamed row 1 for holding '1 field', and
+    past 131,072 characters the scan gave up without a word."""
+    frame = week_extract(rows)
+    path = tmp_path / "open_quote.csv"
+    frame.to_csv(path, index=False)
+    lines = path.read_text(encoding="utf-8").split("\n")
+    lines[2] = '"' + lines[2]
+    shown = lines[2][:37] + "..."
+    path.write_text("\n".join(lines), encoding="utf-8")
+    for read in (
+        read_extract,
+        lambda p: score_week(p, model, model_ref(), tmp_path / "out", today=TODAY),
+    ):
+        with pytest.raises(ContractError) as caught:
+            read(path)
+        assert str(caught.value) == (
+            f"{path}: extract: a double quote opened on line 3 of the file is not closed on its "
+            "line (the lines after it were read as one value); expected a closing double quote "
+            'for each opening one (a double quote inside a quoted value is written twice: ""); '
+            f"1 offending row: row 2 ({shown!r})"
+        )
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_value_too_long_for_the_csv_module_is_not_called_an_open_quote(tmp_path, contract):
+    frame = valid_extract()
+    frame.loc[2, "policing_area"] = "A" * 200_000
+    path = tmp_path / "long.csv"
+    frame.to_csv(path, index=False)
+    (problem,) = refused(path, contract).problems
+    assert (problem.column, problem.rule, problem.rows) == ("policing_area", "value too long", (3,))
+
+
 def test_ragged_rows_are_numbered_as_data_rows(tmp_path, contract):
     """A quoted value spanning two lines and a blank line do not shift the row number."""
     frame = valid_extract()
@@ -366,12 +402,13 @@ def test_blank_and_all_space_lines_are_no_rows(tmp_path, contract):
     assert len(load_extract(path, contract, today=TODAY).frame) == 20
 
 
-def test_an_unclosed_quote_is_named_as_a_short_row(tmp_path, contract):
+def test_an_unclosed_quote_is_named_with_its_row_and_line(tmp_path, contract):
     path = tmp_path / "quote.csv"
     path.write_text('disruption_id,line_id\nA,B\n"C,D\nE,F\n', encoding="utf-8")
     err = refused(path, contract)
-    assert_one_line_naming(err, path, None, 2, "2 fields in every row")
-    assert "row 2 ('1 field')" in str(err) and "double quotes" in str(err)
+    assert_one_line_naming(err, path, None, 2, "a closing double quote for each opening one")
+    assert "a double quote opened on line 3 of the file" in str(err)
+    assert "row 2 ('\"C,D')" in str(err)
 
 
 # -- 7. the yes/no message lists what is accepted ------------------------------------------------
@@ -426,3 +463,73 @@ def test_scoring_a_labelled_week_says_once_that_the_label_is_not_used(model, tmp
     notes = [w for w in result.manifest["warnings"] if "label column is present" in w]
     assert len(notes) == 1 and "column 'persisted_12w'" in notes[0]
     assert "persisted_12w" not in pd.read_csv(result.folder / "scores.csv").columns
+
+
+# -- 9. dates with a time zone, scored -------------------------------------------------------------
+
+
+def test_a_week_whose_dates_carry_a_time_zone_is_scored_like_the_same_week_written_plain(
+    model, tmp_path
+):
+    """Validation reads a zoned date as the calendar day written; the week's as-of date and each
+    record's age were read from the raw column, zoned, and subtracting the two crashed scoring."""
+    plain = week_extract(8)
+    days = pd.to_datetime(plain["disruption_date"])
+    files = {
+        "plain.csv": plain,
+        "zoned.parquet": plain.assign(disruption_date=days.dt.tz_localize("Europe/London")),
+        "offset.csv": plain.assign(disruption_date=plain["disruption_date"] + "T23:30:00-08:00"),
+    }
+    scored = {}
+    for name, frame in files.items():
+        path = tmp_path / name
+        frame.to_parquet(path, index=False) if name.endswith(".parquet") else frame.to_csv(
+            path, index=False
+        )
+        result = score_week(path, model, model_ref(), tmp_path / f"out-{name}", today=TODAY)
+        scored[name] = (result.week, pd.read_parquet(result.folder / "scores.parquet"))
+    week, scores = scored["plain.csv"]
+    for name in ("zoned.parquet", "offset.csv"):
+        assert scored[name][0] == week, name
+        pd.testing.assert_frame_equal(scored[name][1], scores)
+
+
+# -- 10. a file that is not what its name says --------------------------------------------------
+
+
+def _workbook(path):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as book:
+        book.writestr("xl/workbook.xml", "<workbook/>")
+
+
+@pytest.mark.parametrize(
+    ("name", "write", "said"),
+    [
+        (
+            "book.csv",
+            _workbook,
+            "a zip file (an Excel .xlsx workbook?), not CSV text; save it as CSV UTF-8",
+        ),
+        (
+            "week.csv",
+            lambda p: valid_extract().to_parquet(p, index=False),
+            "a Parquet file, not CSV text; name it .parquet",
+        ),
+        (
+            "week.parquet",
+            lambda p: valid_extract().to_csv(p, index=False, lineterminator="\r\n"),
+            "comma-separated text, not a Parquet file; name it .csv",
+        ),
+    ],
+)
+def test_a_file_that_is_not_what_its_name_says_is_named_for_what_it_is(tmp_path, name, write, said):
+    """A workbook saved as .csv was 'not valid UTF-8 text (... Latin-1 or Windows-1252 text?)',
+    and a CSV named .parquet 'Parquet magic bytes not found in footer'."""
+    path = tmp_path / name
+    write(path)
+    for read in (read_extract, lambda p: list(iter_extract(p))):
+        with pytest.raises(ResilienceError) as caught:
+            read(path)
+        assert str(caught.value) == f"{path}: {said}"

@@ -26,6 +26,7 @@ from resilience.core.errors import ContractError, ResilienceError
 from resilience.core.week_files import lock_file
 from resilience.data.contract import load_data_contract
 from resilience.data.csv_safety import csv_safe
+from resilience.data.lookalikes import letter_scripts, skeleton
 from resilience.data.text_checks import invisible
 from resilience.data.validate import check_week_holds, validate_frame
 from resilience.learn.models import PersistenceModel
@@ -55,6 +56,24 @@ def refused_at_the_door(value: str, is_id: bool = False) -> bool:
         or re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]", value)
         is not None
         or any(invisible(ch) for ch in value)
+    )
+
+
+def looks_like_another(ids: list[str], lines: pd.Series, areas: pd.Series) -> bool:
+    """Ids the lookalike rules refuse: one mixing Latin, Cyrillic and Greek letters, or two
+    distinct ids (or areas) of a column with one skeleton, one of them not ASCII."""
+
+    def twins(values) -> bool:
+        shapes = {}
+        for value in set(values):
+            shapes.setdefault(skeleton(value), []).append(value)
+        return any(len(v) > 1 and not all(x.isascii() for x in v) for v in shapes.values())
+
+    return (
+        any(len(letter_scripts(v)) > 1 for v in ids)
+        or twins(ids)
+        or twins(lines)
+        or twins(areas.str.strip())
     )
 
 
@@ -225,8 +244,10 @@ def test_hostile_ids_are_refused_or_come_back_exactly_and_inert(model, contract,
         folder = Path(folder)
         source = folder / "week.csv"
         frame.to_csv(source, index=False, quoting=csv.QUOTE_ALL)
-        expect_refusal = any(refused_at_the_door(v, is_id=True) for v in ids) or (
-            refused_at_the_door(area)
+        expect_refusal = (
+            any(refused_at_the_door(v, is_id=True) for v in ids)
+            or refused_at_the_door(area)
+            or looks_like_another(ids, frame["line_id"], frame["policing_area"])
         )
         try:
             result = score_week(source, model, model_ref(), folder / "out", today=TODAY)

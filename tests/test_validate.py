@@ -283,16 +283,33 @@ def test_several_missing_columns_are_all_named(tmp_path, contract):
     assert all(p.rule == "missing required column" for p in err.problems)
 
 
+@pytest.mark.parametrize("value", ["2023-02-29", "2024-13-45", "2024-04-31T10:00:00Z"])
+def test_a_date_the_calendar_does_not_have_is_named_as_such(tmp_path, contract, value):
+    """'2023-02-29' is written as the contract asks: 'wrong type; expected an ISO date' sent the
+    reader looking for a format problem that is not there."""
+    frame = valid_extract()
+    frame.loc[6, "disruption_date"] = value
+    err, source = fail(tmp_path, frame, contract)
+    p = only_problem(err)
+    assert (p.column, p.rule, p.rows, p.values) == (
+        "disruption_date",
+        "no such day in the calendar",
+        (7,),
+        (value,),
+    )
+    assert p.expected.startswith("a date the calendar has, as YYYY-MM-DD")
+
+
 @pytest.mark.parametrize(
     ("column", "row", "value", "expected"),
     [
         ("contacts", 3, "abc", "a whole number >= 0"),
         ("bulk_texts_per_day", 4, "x", "a number >= 0"),
         ("ddtro", 5, "maybe", BOOL_EXPECTED),
-        ("disruption_date", 6, "2024-13-45", DATE_EXPECTED),
+        ("disruption_date", 6, "05/10/2024", DATE_EXPECTED),
         ("contacts", 7, "1.5", "a whole number >= 0"),
     ],
-    ids=["int-abc", "float-x", "bool-maybe", "date-2024-13-45", "int-1.5"],
+    ids=["int-abc", "float-x", "bool-maybe", "date-05/10/2024", "int-1.5"],
 )
 def test_wrong_type(tmp_path, contract, column, row, value, expected):
     frame = valid_extract()
@@ -346,6 +363,40 @@ def test_runners_arrested_may_not_exceed_runners(tmp_path, contract):
     assert p.values == ("3", "99")
     assert_names(err, source, "runners_arrested", [8, 13], "a whole number >= 0 and <= runners")
     assert "no larger than runners in the same row" in str(err)
+
+
+def test_a_negative_runners_is_one_problem_not_also_runners_arrested_above_it(contract):
+    """The bound is judged between two values that pass their own checks: a runners of -3 made
+    the row's runners_arrested (1) 'out of range' too, two problems for one bad cell."""
+    frame = valid_extract()
+    frame.loc[2, "runners"] = "-3"
+    frame.loc[4, "runners_arrested"] = "-1"  # and its bound (runners 5) is fine
+    frame.loc[7, "runners"] = "2"
+    frame.loc[7, "runners_arrested"] = "3"  # still above a valid bound
+    with pytest.raises(ContractError) as info:
+        validate_frame(frame, contract, today=TODAY)
+    found = [(p.column, p.rows) for p in info.value.problems]
+    assert found == [("runners", (3,)), ("runners_arrested", (8,)), ("runners_arrested", (5,))]
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("line_type", "HOME_GROWN"), ("origin_hub", "Local"), ("holder_arrested", "maybe")],
+)
+def test_a_refused_value_does_not_also_break_a_rule_with_it(contract, column, value):
+    """'HOME_GROWN' is an unknown line type: one problem, not also 'breaks rule local exactly
+    when home-grown' for a row whose hub is local (and likewise for the rule's other side)."""
+    frame = valid_extract()
+    row = 10  # a home-grown line from the local hub: made a type 1 closure, its holder arrested
+    assert frame.loc[row, "origin_hub"] == "local"
+    frame.loc[row, ["closure_type", "holder_arrested"]] = ["type1", "true"]
+    frame.loc[row, column] = value
+    frame.loc[row, "line_id"] = "SYN-L9999"  # a line of one row: no other record contradicts it
+    with pytest.raises(ContractError) as info:
+        validate_frame(frame, contract, today=TODAY)
+    problem = only_problem(info.value)
+    assert (problem.column, problem.rows) == (column, (row + 1,))
+    assert not problem.rule.startswith("breaks rule")
 
 
 def test_runners_arrested_equal_to_runners_is_fine(contract):
@@ -642,7 +693,7 @@ def test_huge_integer_next_to_an_empty_cell_is_a_contract_error(contract):
     with pytest.raises(ContractError) as info:
         validate_frame(frame, contract, today=TODAY)
     found = [(p.column, p.rule, p.rows) for p in info.value.problems]
-    assert found == [("contacts", "wrong type", (1,)), ("contacts", "empty value", (2,))]
+    assert found == [("contacts", TOO_LARGE, (1,)), ("contacts", "empty value", (2,))]
 
 
 def test_huge_integer_is_never_silently_wrapped():
@@ -658,10 +709,53 @@ def test_huge_integer_is_never_silently_wrapped():
     problem = only_problem(info.value)
     assert (problem.column, problem.rule, problem.rows, problem.values) == (
         "contacts",
-        "wrong type",
+        TOO_LARGE,
         (1,),
         ("1e30",),
     )
+
+
+TOO_LARGE = "number out of range (infinite, or too large)"
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "bound"),
+    [
+        ("contacts", "99999999999999999999999999", "at most 9,007,199,254,740,992"),
+        ("contacts", "1e18", "at most 9,007,199,254,740,992"),
+        ("contacts", "inf", "finite"),
+        ("cash_seized_gbp", "1e400", "finite"),
+        ("cash_seized_gbp", "-Infinity", "finite"),
+    ],
+)
+def test_a_number_too_large_to_hold_is_out_of_range_not_a_wrong_type(
+    contract, column, value, bound
+):
+    """'99999999999999999999999999' is a whole number: the message says it is too large, not that
+    it is no number (a float column's 1e400 was 'wrong type' too: pandas reads it as missing)."""
+    frame = valid_extract()
+    frame.loc[2, column] = value
+    with pytest.raises(ContractError) as info:
+        validate_frame(frame, contract, today=TODAY)
+    problem = only_problem(info.value)
+    assert (problem.column, problem.rule, problem.rows, problem.values) == (
+        column,
+        TOO_LARGE,
+        (3,),
+        (value,),
+    )
+    assert bound in problem.expected
+
+
+def test_a_parquet_int64_beyond_the_exact_range_is_out_of_range(tmp_path, contract):
+    frame = valid_extract().astype({"contacts": "int64"})
+    frame.loc[3, "contacts"] = np.iinfo(np.int64).max
+    path = tmp_path / "huge.parquet"
+    frame.to_parquet(path, index=False)
+    with pytest.raises(ContractError) as info:
+        load_extract(path, contract, today=TODAY)
+    problem = only_problem(info.value)
+    assert (problem.rule, problem.rows) == (TOO_LARGE, (4,))
 
 
 def test_huge_runners_gives_one_problem_only(contract):
@@ -1202,3 +1296,21 @@ def test_semicolon_separated_file_gets_a_specific_hint(tmp_path, contract):
     valid_extract().to_csv(path, index=False, sep=";")
     with pytest.raises(ContractError, match="looks separated by ';'"):
         load_extract(path, contract, today=TODAY)
+
+
+def test_an_extract_laid_out_for_another_data_config_is_one_problem_not_one_per_column(
+    tmp_path, contract
+):
+    """Another force's extract (the example_force columns) scored or checked against the default
+    contract was 34 lines of 'missing required column', one per column."""
+    other = load_data_contract("example_force")
+    frame = pd.DataFrame({name: ["x"] for name in extract_columns(other)})
+    with pytest.raises(ContractError) as info:
+        validate_frame(frame, contract, source="force.csv", today=TODAY)
+    problem = only_problem(info.value)
+    assert problem.rule.startswith(
+        "the file has 0 of the 34 required columns of data config 'default' (missing "
+        "'disruption_id', 'line_id', 'ocg_id', 'disruption_date', 'policing_area' and 29 more; "
+        "it has 'ref', 'line_ref', "
+    )
+    assert "needs its own data config (data=<name>)" in problem.expected

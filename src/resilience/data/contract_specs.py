@@ -15,6 +15,8 @@ DTYPES = ("string", "category", "int", "float", "bool", "date", "text")
 ROLES = ("id", "line_id", "date", "feature", "label", "context", "group")
 FOUR_PS = ("pursue", "prepare", "protect", "prevent", "context")
 SINGLE_ROLES = ("id", "line_id", "date", "label")
+# the roles whose columns hold ids: matched exactly, so checked for lookalikes and spaces
+ID_ROLES = ("id", "line_id", "group")
 # Columns the toolkit derives rather than reads (see resilience.data.contract's docstring), and the dtypes each may take.
 DERIVED = {"record_age": ("int",)}
 # The group column holds ids shared by several lines (an organised crime group): text-like only.

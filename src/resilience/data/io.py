@@ -10,6 +10,7 @@ import codecs
 import contextlib
 import csv
 import hashlib
+import itertools
 import json
 import os
 import tempfile
@@ -23,6 +24,7 @@ import pyarrow.parquet as pq
 
 from resilience.core.errors import ContractError, Problem, ResilienceError, nearest
 from resilience.data.csv_safety import append_csv
+from resilience.data.problems import shown_value
 
 CSV_SUFFIXES = (".csv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -95,24 +97,35 @@ def _check_header(path: Path) -> None:
 
 def _check_fields(path: Path, expected: int) -> None:
     """Refuse rows with more or fewer fields than the header row, naming them (data rows numbered
-    from 1 after the header, blank lines not counted, as validation numbers them).
+    from 1 after the header, blank lines not counted, as validation numbers them), and a double
+    quote that opens a value and is never closed, naming its line in the file.
 
     pandas would stop at the first long row with its own message, silently pad a short row with
     empty values, or, when every row has one field more, take each row's first field as the index
-    and read every other value under the wrong column. A value too large for the csv module ends
-    the scan (pandas reads it and validation names it). One pass of the csv module: about a
-    tenth of the time pandas takes to read the same file.
+    and read every other value under the wrong column. An unclosed quote swallows the lines after
+    it into one value: pandas says "EOF inside string", and a count of fields would blame the
+    row, not the quote. A value too large for the csv module, not quoted, ends the scan (pandas
+    reads it and validation names it). One pass of the csv module: about a tenth of the time
+    pandas takes to read the same file.
     """
-    ragged: list[tuple[int, int]] = []
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        records = csv.reader(handle)
-        next(records, None)
-        try:
-            # a blank or all-space line is no row to pandas either
-            counts = (len(r) for r in records if len(r) > 1 or (r and r[0].strip()))
-            ragged = [(row, n) for row, n in enumerate(counts, start=1) if n != expected]
-        except csv.Error:
-            return
+    ragged, unclosed = _scan_fields(path, expected)
+    if unclosed is not None:
+        row, line = unclosed
+        raise ContractError(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    f"a double quote opened on line {line:,} of the file is not closed on its line "
+                    "(the lines after it were read as one value)",
+                    "a closing double quote for each opening one (a double quote inside a quoted "
+                    'value is written twice: "")',
+                    (row,),
+                    (shown_value(_line(path, line).rstrip("\r\n")),),
+                    1,
+                )
+            ]
+        )
     if ragged:
         shown = ragged[:5]
         raise ContractError(
@@ -131,11 +144,44 @@ def _check_fields(path: Path, expected: int) -> None:
         )
 
 
+def _scan_fields(path: Path, expected: int) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
+    """The data rows without ``expected`` fields (row, fields), and where a double quote opens a
+    value that runs over several lines into a row of the wrong length, or past the csv module's
+    limit: (data row, line of the file), None when there is none."""
+    ragged: list[tuple[int, int]] = []
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        records = csv.reader(handle)
+        next(records, None)
+        row, start = 0, records.line_num + 1
+        try:
+            for record in records:
+                if len(record) > 1 or (record and record[0].strip()):  # no row to pandas either
+                    row += 1
+                    if len(record) != expected:
+                        if records.line_num > start:  # one record over several lines
+                            return ragged, (row, start)
+                        ragged.append((row, len(record)))
+                start = records.line_num + 1
+        except csv.Error:
+            return ragged, (row + 1, start) if _line(path, start).count('"') % 2 else None
+    return ragged, None
+
+
+def _line(path: Path, number: int) -> str:
+    """Line ``number`` (from 1) of the file as text."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        return next(itertools.islice(handle, number - 1, None), "")
+
+
 def _check_parquet_columns(path: Path) -> None:
     """Refuse a Parquet file naming a column twice, in one line (pyarrow would dump its schema)."""
     try:
         names = pq.read_schema(path).names
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+        if _looks_like_csv(path):
+            raise ResilienceError(
+                f"{path}: comma-separated text, not a Parquet file; name it .csv"
+            ) from exc
         raise ResilienceError(f"{path}: cannot be read as Parquet: {_first_line(exc)}") from exc
     twice = [name for name, count in Counter(names).items() if count > 1]
     if twice:
@@ -144,6 +190,17 @@ def _check_parquet_columns(path: Path) -> None:
             f"{path}: column {shown} appears more than once in the file; expected each column "
             "once (drop or rename the copy and write the file again)"
         )
+
+
+def _looks_like_csv(path: Path) -> bool:
+    """Does the file start with a line of text holding a comma (a CSV given a Parquet name)?"""
+    with open(path, "rb") as handle:
+        start = handle.read(4096)
+    first = start.split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        return b"," in first and first.decode("utf-8-sig").isprintable()
+    except UnicodeDecodeError:
+        return False
 
 
 def _first_line(exc: BaseException) -> str:
@@ -189,10 +246,32 @@ def _read_csv(path: Path, **kwargs) -> pd.DataFrame | Iterator[pd.DataFrame]:
         raise ResilienceError(f"{path}: cannot be read as CSV: {exc}") from exc
 
 
+# what a file that is not CSV text is, by its first bytes, and what to do
+SIGNATURES = (
+    (b"PK\x03\x04", "a zip file (an Excel .xlsx workbook?), not CSV text", "save it as CSV UTF-8"),
+    (b"\xd0\xcf\x11\xe0", "an Excel 97-2003 workbook, not CSV text", "save it as CSV UTF-8"),
+    (b"PAR1", "a Parquet file, not CSV text", "name it .parquet"),
+    (b"\x1f\x8b", "a gzip-compressed file, not CSV text", "decompress it first"),
+)
+
+
+def _signature(path: Path) -> str | None:
+    """What the file is by its first bytes, when that is one of :data:`SIGNATURES`, with advice."""
+    with open(path, "rb") as handle:
+        start = handle.read(8)
+    for magic, what, advice in SIGNATURES:
+        if start.startswith(magic):
+            return f"{path}: {what}; {advice}"
+    return None
+
+
 def _not_utf8(path: Path) -> str:
     """Where a file that is not UTF-8 stops being so: its byte and line, found by reading the file
-    itself (the decoder's position inside pandas' buffer is not the file's), or that it is UTF-16."""
+    itself (the decoder's position inside pandas' buffer is not the file's), that it is UTF-16,
+    or what else it is (a workbook, a Parquet or gzip file: :data:`SIGNATURES`)."""
     advice = "save the extract as UTF-8 CSV"
+    if (known := _signature(path)) is not None:
+        return known
     with open(path, "rb") as handle:
         if handle.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
             return f"{path}: UTF-16 text (it starts with a UTF-16 byte-order mark), not UTF-8; {advice}"

@@ -18,6 +18,10 @@ ISO_DATE = re.compile(
 )
 # the first whole day pandas can hold (its nanosecond timestamps start on 1677-09-21 at 00:12)
 EARLIEST = pd.Timestamp.min.ceil("D")
+# a number as written in decimal, for Python's float where pandas cannot read it
+DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+# the largest whole number a float64 holds exactly: an int column refuses any beyond it
+LARGEST_WHOLE = 2**53
 TRUE_WORDS = {"true", "1", "1.0", "yes", "t", "y"}
 FALSE_WORDS = {"false", "0", "0.0", "no", "f", "n"}
 
@@ -47,24 +51,36 @@ def _text(raw: pd.Series, spec: ColumnSpec, blank: pd.Series) -> tuple[pd.Series
     return text, pd.Series(False, index=raw.index)
 
 
+def _as_numbers(raw: pd.Series, blank: pd.Series) -> pd.Series:
+    """The cells as floats (text parsed; NaN where a cell is not a number)."""
+    if pd.api.types.is_bool_dtype(raw):
+        return raw.astype(float)
+    source = (
+        raw.astype(str).str.strip().where(~blank, None)
+        if raw.dtype == object or pd.api.types.is_string_dtype(raw)
+        else raw
+    )
+    numbers = pd.to_numeric(source, errors="coerce").astype(float)
+    # pandas gives NaN, not infinity, for a well-written number beyond float range ("1e400")
+    overflow = numbers.isna() & ~blank
+    if overflow.any() and source.dtype == object:
+        text = source[overflow].astype(str)
+        text = text[text.str.fullmatch(DECIMAL, na=False)]
+        if not text.empty:
+            numbers.loc[text.index] = text.map(float).astype(float)
+    return numbers
+
+
 def _number(raw: pd.Series, spec: ColumnSpec, blank: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Whole and decimal numbers: text parsed, infinities and fractions of a whole number refused;
     a column of dates or durations (Parquet) is no number, never its count of microseconds."""
     if pd.api.types.is_datetime64_any_dtype(raw) or pd.api.types.is_timedelta64_dtype(raw):
         return pd.Series(np.nan, index=raw.index), raw.notna()
-    if pd.api.types.is_bool_dtype(raw):
-        numbers = raw.astype(float)
-    else:
-        source = (
-            raw.astype(str).str.strip().where(~blank, None)
-            if raw.dtype == object or pd.api.types.is_string_dtype(raw)
-            else raw
-        )
-        numbers = pd.to_numeric(source, errors="coerce").astype(float)
+    numbers = _as_numbers(raw, blank)
     bad = numbers.isna() & ~blank
     bad |= np.isinf(numbers.fillna(0))
     if spec.dtype == "int":
-        bad |= numbers.notna() & ((numbers % 1 != 0) | (numbers.abs() > 2**53))
+        bad |= numbers.notna() & ((numbers % 1 != 0) | (numbers.abs() > LARGEST_WHOLE))
         numbers = numbers.where(~bad)
         if not numbers.isna().any():
             return numbers.astype("int64"), bad
@@ -127,6 +143,27 @@ def early_dates(raw: pd.Series) -> pd.Series:
     text = raw.astype(str).str.strip()
     looks_iso = text.str.fullmatch(ISO_DATE, na=False).astype(bool)
     return looks_iso & (text.str.slice(0, 10) < EARLIEST.strftime("%Y-%m-%d"))
+
+
+def written_as_dates(raw: pd.Series) -> pd.Series:
+    """Where a cell is written as an ISO date (:data:`ISO_DATE`), whether or not the calendar has
+    that day: ``2026-02-29`` and ``2024-13-45`` are no such day, not a wrong type."""
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        return pd.Series(True, index=raw.index)
+    return raw.astype(str).str.strip().str.fullmatch(ISO_DATE, na=False).astype(bool)
+
+
+def huge_numbers(raw: pd.Series, spec: ColumnSpec) -> pd.Series:
+    """Where a number column's cell is a number, but infinite (``inf``, ``1e400``) or, in a whole
+    number column, beyond :data:`LARGEST_WHOLE`: a number out of range, not a wrong type."""
+    types = pd.api.types
+    if spec.dtype not in ("int", "float") or (
+        types.is_datetime64_any_dtype(raw) or types.is_timedelta64_dtype(raw)
+    ):
+        return pd.Series(False, index=raw.index)
+    numbers = _as_numbers(raw, blank_cells(raw)).abs()
+    limit = LARGEST_WHOLE if spec.dtype == "int" else np.inf
+    return (np.isinf(numbers) | (numbers > limit)).fillna(False).astype(bool)
 
 
 _PARSERS = {

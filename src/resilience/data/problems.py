@@ -5,6 +5,8 @@ problems here, so they read alike."""
 
 from __future__ import annotations
 
+import unicodedata
+
 import pandas as pd
 
 from resilience.core.errors import Problem
@@ -36,3 +38,8 @@ def shown_value(value: object) -> str:
     """A cell as a message shows it: empty for a missing value, at most 40 characters."""
     text = "" if is_missing(value) else str(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def character_name(ch: str) -> str:
+    """``U+200B ZERO WIDTH SPACE``: a character as a message names it."""
+    return f"U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed character')}"

@@ -32,6 +32,7 @@ import pandas as pd
 from resilience.core.errors import ResilienceError
 from resilience.data.contract import DataContract
 from resilience.data.io import read_columns
+from resilience.data.parse import parse_column
 
 
 def record_age_weeks(dates: pd.Series, as_of) -> np.ndarray:
@@ -46,8 +47,10 @@ def extract_as_of(frame: pd.DataFrame, contract: DataContract) -> pd.Timestamp |
     """The day an extract was taken: the latest of its ``as_of_column`` when it carries one, else
     its latest disruption date (None for an extract without a date)."""
     column = contract.as_of_column
-    source = frame[column] if column and column in frame.columns else frame[contract.date_column]
-    latest = pd.to_datetime(source, errors="coerce").max()
+    name = column if column and column in frame.columns else contract.date_column
+    # read as validation reads it: the calendar day as written, a zoned date never moved a day
+    # nor left zoned (a week's rows are compared with it after validation made them naive)
+    latest = _days(frame, contract, name).max()
     return None if pd.isna(latest) else pd.Timestamp(latest).normalize()
 
 
@@ -96,10 +99,16 @@ def ages(frame: pd.DataFrame, contract: DataContract, as_of=None) -> np.ndarray:
     the frame carries it, else to the frame's as-of date (:func:`extract_as_of`)."""
     per_row = contract.as_of_column if contract.as_of_column in frame.columns else None
     if as_of is None and per_row:
-        reference = pd.to_datetime(frame[per_row], errors="coerce").to_numpy()
+        reference = _days(frame, contract, per_row).to_numpy()
     else:
         reference = as_of if as_of is not None else extract_as_of(frame, contract)
-    return record_age_weeks(frame[contract.date_column], reference)
+    return record_age_weeks(_days(frame, contract, contract.date_column), reference)
+
+
+def _days(frame: pd.DataFrame, contract: DataContract, name: str) -> pd.Series:
+    """A date column as validation reads it, typed or raw (a zoned Parquet date, an ISO text with
+    an offset): each calendar day as written, never zoned, so raw and typed dates compare."""
+    return parse_column(frame[name], contract.column(name))[0]
 
 
 def require_record_age(

@@ -74,7 +74,7 @@ def schema_failures(
         return []
     # A frame-level check reports each failing row once per column: group it by check alone.
     frame_level = cases["check"].astype(str).str.startswith("max_column:")
-    failures = _max_column_failures(cases[frame_level], contract)
+    failures = []
     for (column, check), group in cases[~frame_level].groupby(
         ["column", "check"], sort=False, dropna=False
     ):
@@ -88,7 +88,14 @@ def schema_failures(
             continue
         rule, expected = _rule_and_expected(check, spec, today)
         failures.append(SchemaFailure(column, rule, expected, index))
-    return failures
+    # a bound is judged only between two values that pass their own checks: a runners of -3 is
+    # one problem, not also a runners_arrested above it
+    refused = {f.column: f.rows for f in failures}
+    for name, rows in skip.items():
+        refused[name] = pd.Index(frame.index[rows.to_numpy()]).union(
+            refused.get(name, pd.Index([]))
+        )
+    return _max_column_failures(cases[frame_level], contract, refused) + failures
 
 
 def _failure_cases(
@@ -116,19 +123,26 @@ def _failing_rows(group: pd.DataFrame) -> pd.Index:
     return pd.Index(group["index"].dropna().astype(int)).unique().sort_values()
 
 
-def _max_column_failures(cases: pd.DataFrame, contract: DataContract) -> list[SchemaFailure]:
-    """One failure per failing ``max_column:<column>:<other>`` check (a value above its bound)."""
+def _max_column_failures(
+    cases: pd.DataFrame, contract: DataContract, refused: dict[str, pd.Index]
+) -> list[SchemaFailure]:
+    """One failure per failing ``max_column:<column>:<other>`` check (a value above its bound),
+    leaving out the rows where either value is ``refused`` already."""
     failures = []
     for check, group in cases.groupby("check", sort=False):
         _, col, other = str(check).split(":")
-        failures.append(
-            SchemaFailure(
-                col,
-                "value out of range",
-                f"{contract.column(col).expected()} (no larger than {other} in the same row)",
-                _failing_rows(group),
+        rows = _failing_rows(group)
+        for name in (col, other):
+            rows = rows.difference(refused.get(name, pd.Index([])))
+        if len(rows):
+            failures.append(
+                SchemaFailure(
+                    col,
+                    "value out of range",
+                    f"{contract.column(col).expected()} (no larger than {other} in the same row)",
+                    rows,
+                )
             )
-        )
     return failures
 
 

@@ -6,6 +6,8 @@ Ids (of disruptions, lines and groups) have no spaces around them: ids are match
 reason ids, strings and categories hold no invisible character anywhere (a zero-width space, a
 byte-order mark, a soft hyphen: any Unicode format character, category Cf, or other
 default-ignorable one): ``'SYN-L00\u200b1'`` looks like ``'SYN-L001'`` and is another line.
+Nor may two ids, or two values of a category or string column, look the same (a Cyrillic ``С``
+in place of a Latin ``C``), nor one id mix Latin, Cyrillic and Greek letters (:mod:`.lookalikes`).
 Each check is a pure function of one column's text, giving the rows, the rule and what was
 expected.
 """
@@ -14,13 +16,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 
 import pandas as pd
 
 from resilience.core.errors import Problem, first_few
 from resilience.data.contract import ColumnSpec, DataContract
+from resilience.data.contract_specs import ID_ROLES
+from resilience.data.io import read_columns
+from resilience.data.lookalikes import is_lookalike, lookalike_problems
 from resilience.data.parse import blank_cells
-from resilience.data.problems import row_problem
+from resilience.data.problems import character_name, row_problem
 
 # C0 and C1 control characters (NUL, tab, CR, LF, ESC, DEL...), the Unicode line and paragraph
 # separators, and the bidirectional embeddings, overrides and isolates that make text display in a
@@ -31,7 +37,6 @@ CONTROL_EXPECTED = (
     "without control characters (NUL, CR, LF, tab or other C0/C1 codes, line or paragraph "
     "separators) or bidirectional overrides (U+202A-U+202E, U+2066-U+2069)"
 )
-ID_ROLES = ("id", "line_id", "group")
 # Characters Unicode marks as default-ignorable (shown as nothing) that are not format characters
 # (category Cf): the combining grapheme joiner, the Hangul fillers, the Khmer inherent vowels,
 # the Mongolian free variation selectors and the variation selectors (DerivedCoreProperties.txt,
@@ -80,12 +85,31 @@ def text_problems(
             _invisible(text, spec, control),
             _too_long(text, spec),
         ]
+        found = [item for item in found if item is not None and item[0].any()]
         problems += [
             row_problem(source, name, rule, expected, text.index[mask.to_numpy()], raw[name])
-            for mask, rule, expected in filter(None, found)
-            if mask.any()
+            for mask, rule, expected in found
         ]
+        if spec.dtype != "text":  # values already refused above are not compared again
+            refused = pd.Series(False, index=text.index)
+            for mask, _, _ in found:
+                refused |= mask
+            kept = text[~refused]
+            kept = kept.str.strip() if spec.dtype == "category" else kept  # as categories are read
+            ids = spec.role in ID_ROLES
+            problems += lookalike_problems(kept, name, source, raw[name], ids=ids)
     return problems
+
+
+def lookalikes_in_file(path: str | Path, contract: DataContract) -> list[Problem]:
+    """The lookalike problems of a whole file's id columns (:mod:`.lookalikes`), read alone: for a
+    file validated in chunks, whose pairs may lie in two chunks and whose chunks each called an
+    id 'mixing scripts' when its twin was in another. Ids refused for another reason are left
+    out, as in :func:`text_problems`."""
+    names = [c.name for c in contract.columns if c.role in ID_ROLES]
+    raw = read_columns(path, names)
+    found = text_problems(raw, contract, list(raw.columns), str(path))
+    return [p for p in found if is_lookalike(p)]
 
 
 def _control(text: pd.Series) -> pd.Series:
@@ -152,8 +176,3 @@ def invisible(ch: str) -> bool:
     return unicodedata.category(ch) == "Cf" or any(
         low <= ch <= high for low, high in OTHER_INVISIBLE
     )
-
-
-def character_name(ch: str) -> str:
-    """``U+200B ZERO WIDTH SPACE``: a character as a message names it."""
-    return f"U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed character')}"

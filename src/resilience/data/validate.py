@@ -37,14 +37,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from resilience.core.errors import ContractError, Problem
+from resilience.core.errors import ContractError, Problem, first_few
 from resilience.core.weeks import check_week, iso_week
 from resilience.data.contract import DataContract, RuleSpec
 from resilience.data.io import closest_name, printable_name, read_extract
 from resilience.data.line_checks import line_conflicts
-from resilience.data.parse import EARLIEST, blank_cells, early_dates, parse_column
+from resilience.data.parse import (
+    EARLIEST,
+    LARGEST_WHOLE,
+    blank_cells,
+    early_dates,
+    huge_numbers,
+    parse_column,
+    written_as_dates,
+)
 from resilience.data.problems import row_problem
-from resilience.data.schema_checks import schema_failures
+from resilience.data.schema_checks import SchemaFailure, schema_failures
 from resilience.data.text_checks import text_problems
 
 log = logging.getLogger(__name__)
@@ -67,8 +75,11 @@ class ValidatedExtract:
         return bool(self.frame.attrs.get("has_label", False))
 
 
-def _rule_mask(frame: pd.DataFrame, rule: RuleSpec) -> pd.Series:
-    """True where a row breaks a cross-column rule (rows with either side empty are not judged)."""
+def _rule_mask(
+    frame: pd.DataFrame, rule: RuleSpec, refused: dict[str, pd.Series] | None = None
+) -> pd.Series:
+    """True where a row breaks a cross-column rule (rows with either side empty, or ``refused``
+    already, are not judged: an unknown line type is one problem, not also a broken rule)."""
 
     def equals(col: str, value: object) -> pd.Series:
         series = frame[col]
@@ -77,19 +88,15 @@ def _rule_mask(frame: pd.DataFrame, rule: RuleSpec) -> pd.Series:
         return series.astype(object).astype(str).eq(str(value)) & series.notna()
 
     known = frame[rule.column].notna() & frame[rule.other].notna()
+    for name in (rule.column, rule.other):
+        known &= ~(refused or {}).get(name, pd.Series(False, index=frame.index))
     a, b = equals(rule.column, rule.value), equals(rule.other, rule.other_value)
     broken = (a != b) if rule.kind == "iff" else (a & ~b)
     return broken & known
 
 
 def _pandera_problems(
-    frame: pd.DataFrame,
-    contract: DataContract,
-    present: list[str],
-    source: str,
-    raw: pd.DataFrame,
-    skip: dict[str, pd.Series],
-    today: pd.Timestamp,
+    failures: list[SchemaFailure], source: str, raw: pd.DataFrame
 ) -> list[Problem]:
     """The schema checks' failures (:mod:`.schema_checks`) as problems naming the offending values
     as the file has them."""
@@ -102,8 +109,20 @@ def _pandera_problems(
             failure.rows,
             raw[failure.column],
         )
-        for failure in schema_failures(frame, contract, present, skip, today)
+        for failure in failures
     ]
+
+
+def _refused_cells(
+    index: pd.Index, unparsed: dict[str, pd.Series], failures: list[SchemaFailure]
+) -> dict[str, pd.Series]:
+    """Per column, the rows whose value is refused already (it did not parse, or broke one of the
+    column's own checks): a cross-column rule does not judge them again."""
+    refused = {name: mask.copy() for name, mask in unparsed.items()}
+    for failure in failures:
+        mask = refused.setdefault(failure.column, pd.Series(False, index=index))
+        mask[index.isin(failure.rows)] = True
+    return refused
 
 
 def validate_frame(
@@ -139,8 +158,10 @@ def validate_frame(
     frame, unparsed, problems = _typed(raw, contract, present, source)
     problems += text_problems(raw, contract, present, source, unparsed)
     problems += _label_problems(frame, raw, contract, source, unparsed, require_label)
-    problems += _pandera_problems(frame, contract, present, source, raw, unparsed, today)
-    broken, rule_warnings = _rule_problems(frame, raw, contract, source)
+    failures = schema_failures(frame, contract, present, unparsed, today)
+    problems += _pandera_problems(failures, source, raw)
+    refused_cells = _refused_cells(frame.index, unparsed, failures)
+    broken, rule_warnings = _rule_problems(frame, raw, contract, source, refused_cells)
     refused = frozenset(p.column for p in problems + broken if p.column)
     conflicts, line_warnings = line_conflicts(frame, raw, contract, source, refused=refused)
     problems += broken + conflicts
@@ -187,18 +208,21 @@ def _column_problems(
     optional = {*contract.derived_columns, *([] if require_label else [contract.label])}
     required = [c for c in contract.column_names if c not in optional]
     extra = [c for c in raw.columns if c not in contract.column_names]
-    for name in required:
-        if name not in raw.columns:
-            close = closest_name(name, extra)  # named, never renamed
-            rule = f" (the file has '{close}': column names are matched exactly)" if close else ""
-            problems.append(
-                Problem(
-                    source,
-                    name,
-                    "missing required column" + rule,
-                    f"a column named '{name}' ({contract.column(name).expected()})",
-                )
+    missing = [name for name in required if name not in raw.columns]
+    if len(missing) > max(3, len(required) // 2):
+        problems.append(_other_layout(raw, contract, source, required, missing))
+        missing = []
+    for name in missing:
+        close = closest_name(name, extra)  # named, never renamed
+        rule = f" (the file has '{close}': column names are matched exactly)" if close else ""
+        problems.append(
+            Problem(
+                source,
+                name,
+                "missing required column" + rule,
+                f"a column named '{name}' ({contract.column(name).expected()})",
             )
+        )
     warned = []
     if extra:
         warned.append(
@@ -224,6 +248,22 @@ def _column_problems(
     return problems, warned
 
 
+def _other_layout(
+    raw: pd.DataFrame, contract: DataContract, source: str, required: list, missing: list
+) -> Problem:
+    """Most required columns missing: one problem saying the file is laid out otherwise (another
+    force's extract, another data config), not one line per missing column."""
+    return Problem(
+        source,
+        None,
+        f"the file has {len(required) - len(missing)} of the {len(required)} required columns of "
+        f"data config '{contract.name}' (missing {first_few(repr(m) for m in missing)}; it has "
+        f"{first_few(repr(printable_name(c)) for c in raw.columns)})",
+        f"an extract laid out as data config '{contract.name}' says: an extract with other column "
+        "names needs its own data config (data=<name>), and a model trained with it",
+    )
+
+
 def _typed(
     raw: pd.DataFrame, contract: DataContract, present: list[str], source: str
 ) -> tuple[pd.DataFrame, dict[str, pd.Series], list[Problem]]:
@@ -236,23 +276,38 @@ def _typed(
         column, several, binary = _single_values(raw[name])
         typed[name], bad = parse_column(column, spec)
         early = bad & early_dates(column) if spec.dtype == "date" else bad & False
+        no_day = bad & ~early & written_as_dates(column) if spec.dtype == "date" else bad & False
+        huge = bad & huge_numbers(column, spec) if bad.any() else bad
+        expected = spec.expected()
+        limit = f", at most {LARGEST_WHOLE:,} (the largest held exactly)" * (spec.dtype == "int")
         refusals = [
-            (several, "holds lists or arrays, not single values", "one value in each cell: "),
+            (
+                several,
+                "holds lists or arrays, not single values",
+                f"one value in each cell: {expected}",
+            ),
             (
                 binary,
                 "holds binary data (bytes), not text",
-                "a value written as text or a number (not bytes): ",
+                f"a value written as text or a number (not bytes): {expected}",
             ),
             (
                 early,
                 f"date out of range (before {EARLIEST.date()})",
-                f"a date from {EARLIEST.date()} on: ",
+                f"a date from {EARLIEST.date()} on: {expected}",
             ),
-            (bad & ~early, "wrong type", ""),
+            (huge, "number out of range (infinite, or too large)", f"{expected}, finite{limit}"),
+            (
+                no_day,
+                "no such day in the calendar",
+                "a date the calendar has, as YYYY-MM-DD (a month from 01 to 12, a day the month "
+                "has)",
+            ),
+            (bad & ~early & ~no_day & ~huge, "wrong type", expected),
         ]
         problems += [
-            row_problem(source, name, rule, lead + spec.expected(), raw.index[mask], raw[name])
-            for mask, rule, lead in refusals
+            row_problem(source, name, rule, wanted, raw.index[mask], raw[name])
+            for mask, rule, wanted in refusals
             if mask.any()
         ]
         if (bad | several | binary).any():
@@ -300,13 +355,18 @@ def _label_problems(
 
 
 def _rule_problems(
-    frame: pd.DataFrame, raw: pd.DataFrame, contract: DataContract, source: str
+    frame: pd.DataFrame,
+    raw: pd.DataFrame,
+    contract: DataContract,
+    source: str,
+    refused: dict[str, pd.Series],
 ) -> tuple[list[Problem], list[Problem]]:
-    """Rows breaking the config's cross-column rules: (errors, warnings)."""
+    """Rows breaking the config's cross-column rules, their cells not ``refused`` already:
+    (errors, warnings)."""
     errors, warned = [], []
     for rule in contract.rules:
         if rule.column in frame.columns and rule.other in frame.columns:
-            broken = _rule_mask(frame, rule)
+            broken = _rule_mask(frame, rule, refused)
             if broken.any():
                 relation = "exactly when" if rule.kind == "iff" else "requires"
                 found = row_problem(

@@ -56,6 +56,7 @@ from resilience.core.yardstick import band
 from resilience.data.asof import AsOf, as_of_from_setting, censored_problems
 from resilience.data.contract import DataContract
 from resilience.data.io import atomic_path, read_extract, read_json, read_parquet
+from resilience.data.text_checks import text_problems
 from resilience.data.validate import parse_column
 from resilience.learn.metrics import cohort_groups, headline_metrics, reportable
 
@@ -338,6 +339,11 @@ def read_labels(
             f"{path}: column '{contract.id_column}': an id with spaces before or after it in "
             f"row(s) {rows}; ids are matched exactly, as scoring refuses them"
         )
+    # an id with a control or invisible character, or one that looks like another (a Cyrillic
+    # letter in a Latin id) would match no scored disruption either: refused as scoring refuses it
+    problems = text_problems(raw, contract, [contract.id_column], str(path))
+    if problems:
+        raise ContractError(problems)
     label = _parsed(raw, contract, contract.label, "true/false", path)
     frame = pd.DataFrame(
         {

@@ -36,7 +36,9 @@ from resilience.data.contract import DataContract
 from resilience.data.csv_safety import append_csv
 from resilience.data.io import atomic_path, iter_extract, write_text_atomic
 from resilience.data.line_checks import LineRecords, conflicts_across_chunks
+from resilience.data.lookalikes import is_lookalike
 from resilience.data.record_age import with_record_age
+from resilience.data.text_checks import lookalikes_in_file
 from resilience.data.validate import validate_frame
 from resilience.explain import REASON_COLUMNS, explain
 from resilience.learn.ranges import draw_groups, interval_table, range_components
@@ -231,7 +233,7 @@ def score_chunks(
     tally = _Tally(contract, DriftAccumulator(reference, drift_config), protect_columns(contract))
     parts = folder / "parts"
     parts.mkdir()
-    explanation_writer = None
+    explanation_writer, number = None, 0
     for number, chunk in enumerate(iter_extract(input_path, chunk_rows)):
         validated = _validated_chunk(chunk, contract, str(input_path), tally, today)
         if validated is None:
@@ -252,6 +254,9 @@ def score_chunks(
     if explanation_writer is not None:
         explanation_writer.close()
     checkpoint("build")
+    if number > 0:  # ids that look alike are judged on the whole file's ids, as if unchunked
+        found = lookalikes_in_file(input_path, contract)
+        tally.problems = [p for p in tally.problems if not is_lookalike(p)] + found
     _refuse_problems(tally, str(input_path), contract.id_column)
     timings.update(tally.seconds)
     start = time.perf_counter()
