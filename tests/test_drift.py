@@ -68,6 +68,23 @@ def test_a_real_shift_is_an_alert_with_a_plain_message():
     )  # the week's share
 
 
+def test_the_briefing_states_a_real_alert_s_number_once():
+    """Scoring's message for a shifted input states its stability index; the briefing's trust
+    section added the same number again in other words."""
+    from resilience.report.trust import _alerts
+
+    rng = np.random.default_rng(1)
+    reference = build_reference(reference_frame(rng), ["contacts", "area", "weeks"], ["area"], {})
+    week = reference_frame(rng, 400)
+    week["contacts"] *= 4
+    week.loc[week.index[:200], "weeks"] = np.nan
+    report = check(week, reference)
+    for alert, raw in zip(_alerts(report), report["alerts"], strict=True):
+        shown = f"{alert['message']} {alert['measure']}"
+        assert shown.count(f"{raw['value']:.2f}") <= 1, shown
+        assert alert["measure"] or f"{raw['value']:.2f}" in alert["message"], alert
+
+
 def test_two_sample_test_is_robust_to_empty_bins_and_counts_the_reference_size():
     assert two_sample_p([100] * 10, [4, 3, 5, 4, 0, 4, 5, 3, 4, 4]) > 0.01
     assert two_sample_p([100] * 10, [36, 0, 0, 0, 0, 0, 0, 0, 0, 0]) < 1e-6

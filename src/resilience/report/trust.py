@@ -129,16 +129,17 @@ def _alerts(drift: Mapping[str, Any]) -> list[dict]:
         if not isinstance(alert, Mapping):
             continue
         value, threshold = number(alert.get("value")), number(alert.get("threshold"))
-        measure = (
+        message = clean_text(alert.get("message"))
+        measure = (  # said once: scoring's own message may state the number already
             _measure_words(str(alert.get("kind")), value, threshold)
-            if value is not None and threshold is not None
+            if value is not None and threshold is not None and f"{value:.2f}" not in message
             else ""
         )
         alerts.append(
             {
                 "kind": DRIFT_KIND_WORDS.get(str(alert.get("kind")), "Change in the data"),
                 "label": clean_text(alert.get("label_text") or alert.get("name")),
-                "message": clean_text(alert.get("message")),
+                "message": message,
                 "measure": measure,
             }
         )
