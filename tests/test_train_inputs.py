@@ -62,3 +62,24 @@ def test_truth_is_read_only_when_asked_for_and_complete(tmp_path, contract):
     truth.drop(columns="true_probability").to_parquet(tmp_path / "bad.parquet")
     with pytest.raises(ResilienceError, match="needs columns"):
         load_truth(str(tmp_path / "bad.parquet"), source, contract)
+
+
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_a_history_of_one_outcome_is_refused_naming_its_file_and_column(
+    command, tiny_history, tmp_path, new_store_uri
+):
+    """A history in which every line persisted (or a row filter leaving only such lines) cannot
+    train a model: one line naming the file, the label column and the outcome every row holds,
+    exit 2 and no run (it had said "the training rows hold only one outcome", naming no file)."""
+    from conftest import run_command
+
+    history = tiny_history.assign(persisted_12w=True)
+    path = tmp_path / "all_persisted.csv"
+    history.to_csv(path, index=False)
+    env = {"MLFLOW_TRACKING_URI": new_store_uri}
+    result = run_command(
+        f"resilience-{command}", f"input={path}", "as_of=unchecked", cwd=tmp_path, env=env
+    )
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert str(path) in result.stderr and "'persisted_12w'" in result.stderr
+    assert "every labelled row is True" in result.stderr, result.stderr

@@ -78,6 +78,7 @@ def main(cfg: DictConfig) -> None:
     from resilience.learn.segments import maybe_segmented
     from resilience.learn.split import SplitConfig
     from resilience.pipelines.compare import compare_recipes, track_leaderboard
+    from resilience.pipelines.train_inputs import require_both_outcomes
     from resilience.tracking import store
 
     contract = DataContract.from_dict(cfg.data)
@@ -86,6 +87,7 @@ def main(cfg: DictConfig) -> None:
     store.connect(tracking)
     store.check_store(must_exist=False)
     history = load_extract(cfg.input, contract, require_label=True).frame
+    require_both_outcomes(history, contract.label, str(cfg.input))
     # labels that could not be known yet are refused, as training refuses them
     as_of = as_of_from_setting(cfg.as_of, cfg.input, contract)
     check_training_extract(history, contract, as_of, source=str(cfg.input))

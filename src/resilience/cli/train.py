@@ -107,11 +107,13 @@ def training_data(cfg: DictConfig, contract: DataContract) -> TrainingData:
     from resilience.data.snapshots import find_snapshots
     from resilience.data.validate import load_extract
     from resilience.pipelines.train import TrainingData
-    from resilience.pipelines.train_inputs import filter_rows, load_truth
+    from resilience.pipelines.train_inputs import filter_rows, load_truth, require_both_outcomes
 
     extract = load_extract(cfg.input, contract, require_label=True)
+    frame = filter_rows(extract.frame, cfg.row_filter)
+    require_both_outcomes(frame, contract.label, str(cfg.input), cfg.row_filter)
     return TrainingData(
-        filter_rows(extract.frame, cfg.row_filter),
+        frame,
         contract,
         cfg.input,
         file_sha256(cfg.input),

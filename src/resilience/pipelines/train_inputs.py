@@ -42,6 +42,22 @@ def filter_rows(frame: pd.DataFrame, row_filter: Mapping | None) -> pd.DataFrame
     return frame[mask].reset_index(drop=True)
 
 
+def require_both_outcomes(frame: pd.DataFrame, label: str, source: str, row_filter=None) -> None:
+    """A labelled history whose rows all have one outcome cannot train a model: refused naming
+    the file, the label column and the outcome every row holds (and the row filter, if one
+    left only those rows), before any work."""
+    outcomes = frame[label].dropna().astype(bool).unique()
+    if len(frame) and len(outcomes) < 2:
+        held = f"every labelled row is {outcomes[0]}" if len(outcomes) else "no row is labelled"
+        kept = (
+            f" of the {len(frame):,} rows row_filter {dict(row_filter)} keeps" if row_filter else ""
+        )
+        raise ResilienceError(
+            f"{source}: column '{label}' holds one outcome only ({held}{kept}); a model needs "
+            "lines that persisted and lines that did not"
+        )
+
+
 def load_truth(
     setting: str | None, input_path: Path, contract: DataContract
 ) -> pd.DataFrame | None:
