@@ -221,3 +221,19 @@ def test_design_blocks_partition_the_logistic_design(logistic_model, small_histo
         assert len(blocks[name]) == len(categories)
         assert all(name in column for column in Z.columns[blocks[name]])
     assert Z.columns[blocks["contacts"]].tolist() == ["log_numbers__contacts"]
+
+
+def test_a_logistic_member_is_fitted_and_read_without_a_warning(logistic_model, small_history):
+    """The ranges' members of the logistic baseline were fitted on a frame and read through it,
+    while the main model was fitted on an array: every training printed scikit-learn's "X has
+    feature names, but LogisticRegression was fitted without feature names" warnings."""
+    import warnings
+
+    X = logistic_model.prepare(small_history.head(300))
+    y = small_history.head(300)["persisted_12w"].astype(int).to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        member = logistic_model.refit_estimator(X, y, seed=1)
+        for estimator in (member, logistic_model.estimator_):
+            margin = logistic_model.member_margin(estimator, None, X)
+            assert np.isfinite(margin).all() and len(margin) == len(X)

@@ -301,7 +301,8 @@ class LogisticFamily:
     def member_margin(model, estimator, design, X: pd.DataFrame) -> np.ndarray:
         # None: the main model's design (members pickled before they carried one too)
         design = design if design is not None else model.design_
-        return estimator.decision_function(design.transform(X))
+        # as arrays, as the main fit saw them (a frame warns that the names were not fitted)
+        return estimator.decision_function(design.transform(X).to_numpy(float))
 
     @staticmethod
     def contributions(model, X: pd.DataFrame) -> tuple[np.ndarray, float, np.ndarray]:
@@ -319,7 +320,7 @@ class LogisticFamily:
     @staticmethod
     def refit(model, X: pd.DataFrame, y: np.ndarray, seed: int):
         """The same regression on the main model's design (deterministic: ``seed`` is not needed)."""
-        return clone(model.estimator_).fit(model.design_.transform(X), y)
+        return clone(model.estimator_).fit(model.design_.transform(X).to_numpy(float), y)
 
     @staticmethod
     def fixed_params(model) -> dict:
