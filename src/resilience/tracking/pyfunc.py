@@ -17,6 +17,9 @@ version carries the toolkit's code (MLflow ``code_paths``) and pins its requirem
 
 from __future__ import annotations
 
+import logging
+import warnings
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -94,20 +97,41 @@ def log_persistence_model(model, input_example: pd.DataFrame, registered_model_n
     example = example.apply(
         lambda c: c.astype(object) if isinstance(c.dtype, pd.CategoricalDtype) else c
     )
-    signature = optional_derived(
-        infer_signature(example, python_model.predict(None, example)),
-        contract.derived_columns,
-        _nullable_whole_numbers(contract),
-    )
-    return mlflow.pyfunc.log_model(
-        name="model",
-        python_model=python_model,
-        signature=signature,
-        input_example=example,
-        registered_model_name=registered_model_name,
-        pip_requirements=model_requirements(),
-        code_paths=[toolkit_source()],
-    )
+    with _quiet_logging():
+        signature = optional_derived(
+            infer_signature(example, python_model.predict(None, example)),
+            contract.derived_columns,
+            _nullable_whole_numbers(contract),
+        )
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=python_model,
+            signature=signature,
+            input_example=example,
+            registered_model_name=registered_model_name,
+            pip_requirements=model_requirements(),
+            code_paths=[toolkit_source()],
+        )
+
+
+@contextmanager
+def _quiet_logging():
+    """MLflow's notices that do not apply to this model, kept off the data scientist's terminal:
+    the hint that an integer column cannot hold a missing value (the contract refuses an empty
+    cell in a whole-number column unless it may be empty, and those are typed ``Any``:
+    :func:`_nullable_whole_numbers`), and the caution that a pickled model runs code when loaded
+    (it is loaded only through :func:`load_vetted`, which checks its signature first)."""
+    pyfunc_log = logging.getLogger("mlflow.pyfunc")
+    level = pyfunc_log.level
+    pyfunc_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="Hint: Inferred schema contains integer column"
+            )
+            yield
+    finally:
+        pyfunc_log.setLevel(level)
 
 
 def optional_derived(
