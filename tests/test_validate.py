@@ -1314,3 +1314,23 @@ def test_an_extract_laid_out_for_another_data_config_is_one_problem_not_one_per_
         "it has 'ref', 'line_ref', "
     )
     assert "needs its own data config (data=<name>)" in problem.expected
+
+
+def test_a_missing_value_written_as_text_is_warned_of_where_a_cell_may_be_empty(tmp_path, contract):
+    """R, pandas and spreadsheets write 'NA', 'null' or 'None' for "no value". In a column that
+    may be empty (the crime group) such a word is kept as a value of that name, so every line
+    exported without a group would count as one crime group "NA" in the briefing: a warning names
+    the column and the rows and says to leave the cell empty."""
+    frame = valid_extract()
+    empty = frame["ocg_id"] == ""
+    frame.loc[empty, "ocg_id"] = ["NA", "null"] * (int(empty.sum()) // 2) + ["NA"] * (
+        int(empty.sum()) % 2
+    )
+    extract = load_extract(write_csv(frame, tmp_path / "extract.csv"), contract, today=TODAY)
+    (warning,) = [w for w in extract.warnings if "written where the cell may be empty" in w.rule]
+    assert warning.column == "ocg_id" and warning.count == int(empty.sum())
+    assert "'NA'" in warning.rule and "'null'" in warning.rule and warning.severity == "warning"
+    assert "an empty cell for no value" in str(warning)
+    assert set(extract.frame.loc[empty.to_numpy(), "ocg_id"].astype(str)) == {"NA", "null"}
+    # a column that may not be empty holds real values only: no such warning
+    assert not [w for w in extract.warnings if w.column != "ocg_id" and "written where" in w.rule]

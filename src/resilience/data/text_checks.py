@@ -101,6 +101,42 @@ def text_problems(
     return problems
 
 
+# what a spreadsheet, R, pandas or a database writes for a missing value, when it writes text
+MISSING_WORDS = frozenset({"na", "n/a", "#n/a", "nan", "null", "none", "nil"})
+
+
+def missing_words(
+    raw: pd.DataFrame, contract: DataContract, present: list[str], source: str
+) -> list[Problem]:
+    """Warnings, not refusals: a column that may be empty holding ``NA``, ``null`` or ``None`` as
+    text. The toolkit reads such a cell as a value of that name (an area or a crime group may
+    really be called that), so every line exported with ``NA`` for "no group" would count as
+    one crime group "NA" in the briefing; the warning names the rows and says to leave the cell
+    empty instead."""
+    warned = []
+    for name in present:
+        spec = contract.column(name)
+        if not spec.nullable or spec.dtype not in ("string", "category"):
+            continue
+        cells = raw[name]
+        text = cells[~blank_cells(cells)].astype(str).str.strip()
+        hits = text.str.lower().isin(MISSING_WORDS)
+        if hits.any():
+            words = ", ".join(sorted({repr(v) for v in text[hits]})[:3])
+            warned.append(
+                row_problem(
+                    source,
+                    name,
+                    f"{words} written where the cell may be empty",
+                    f"an empty cell for no value ({words} is read as a value of that name)",
+                    text.index[hits.to_numpy()],
+                    cells,
+                    severity="warning",
+                )
+            )
+    return warned
+
+
 def lookalikes_in_file(path: str | Path, contract: DataContract) -> list[Problem]:
     """The lookalike problems of a whole file's id columns (:mod:`.lookalikes`), read alone: for a
     file validated in chunks, whose pairs may lie in two chunks and whose chunks each called an

@@ -53,7 +53,7 @@ from resilience.data.parse import (
 )
 from resilience.data.problems import row_problem
 from resilience.data.schema_checks import SchemaFailure, schema_failures
-from resilience.data.text_checks import text_problems
+from resilience.data.text_checks import missing_words, text_problems
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +157,7 @@ def validate_frame(
     present = [c for c in contract.column_names if c in raw.columns]
     frame, unparsed, problems = _typed(raw, contract, present, source)
     problems += text_problems(raw, contract, present, source, unparsed)
+    warned += missing_words(raw, contract, present, source)
     problems += _label_problems(frame, raw, contract, source, unparsed, require_label)
     failures = schema_failures(frame, contract, present, unparsed, today)
     problems += _pandera_problems(failures, source, raw)
