@@ -424,11 +424,18 @@ def test_unknown_category(tmp_path, contract, column, value):
     assert_names(err, source, column, [10], f"one of {allowed}")
 
 
-def test_category_is_case_sensitive(contract):
+def test_category_is_case_sensitive_and_the_refusal_names_what_was_meant(contract):
+    """'Crack' is not 'crack' (a category is matched exactly), and the message says which value
+    was probably meant, case and spelling aside; a value like none of them gets no guess."""
     frame = valid_extract()
     frame.loc[1, "commodity"] = "Crack"
-    with pytest.raises(ContractError, match="unknown category"):
+    frame.loc[2, "commodity"] = "heroin crack"
+    frame.loc[3, "commodity"] = "meth"
+    with pytest.raises(ContractError, match="unknown category") as info:
         validate_frame(frame, contract, today=TODAY)
+    message = str(info.value)
+    assert "did you mean 'crack' for 'Crack', 'heroin_crack' for 'heroin crack'?" in message
+    assert "for 'meth'" not in message
 
 
 def test_category_surrounding_spaces_are_stripped(contract):

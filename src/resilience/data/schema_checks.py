@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from resilience.core.errors import first_few, nearest
 from resilience.data.contract import ColumnSpec, DataContract
 
 
@@ -87,6 +88,8 @@ def schema_failures(
         if len(index) == 0:
             continue
         rule, expected = _rule_and_expected(check, spec, today)
+        if check == "allowed":
+            expected += _meant(group["failure_case"], spec.allowed or ())
         failures.append(SchemaFailure(column, rule, expected, index))
     # a bound is judged only between two values that pass their own checks: a runners of -3 is
     # one problem, not also a runners_arrested above it
@@ -144,6 +147,17 @@ def _max_column_failures(
                 )
             )
     return failures
+
+
+def _meant(values: pd.Series, allowed: tuple[str, ...]) -> str:
+    """What unknown categories were probably meant to be, case and spelling aside (``'HOME_GROWN'``
+    -> ``'home_grown'``): "; did you mean 'home_grown' for 'HOME_GROWN'?", for the first few."""
+    pairs = []
+    for value in dict.fromkeys(str(v) for v in values.dropna()):
+        close = nearest(value, allowed)
+        if close is not None and close != value:
+            pairs.append(f"'{close}' for '{value}'")
+    return f"; did you mean {first_few(pairs, shown=3)}?" if pairs else ""
 
 
 def _rule_and_expected(check: object, spec: ColumnSpec, today: pd.Timestamp) -> tuple[str, str]:
