@@ -851,6 +851,13 @@ def test_control_characters_are_refused_in_free_text(tmp_path):
         "control character",
         (1,),
     )
+    # notes run over lines, as real notes do: line breaks and tabs are free text's own (a whole
+    # extract was refused for a note written on two lines); an escape is still refused
+    notes = "seen at the station\r\nwith two runners;\n\tone known"
+    typed = validate_frame(frame.assign(officer_notes=notes), contract, today=TODAY).frame
+    assert typed.loc[0, "officer_notes"] == notes
+    with pytest.raises(ContractError, match="control character"):
+        validate_frame(frame.assign(officer_notes="red\x1b[31m"), contract, today=TODAY)
 
 
 def test_ordinary_punctuation_and_accents_are_accepted(contract):

@@ -32,11 +32,15 @@ from resilience.data.problems import character_name, row_problem
 # separators, and the bidirectional embeddings, overrides and isolates that make text display in a
 # different order from how it is stored.
 CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-_CONTROL = re.compile(CONTROL_CHARACTERS)
 CONTROL_EXPECTED = (
     "without control characters (NUL, CR, LF, tab or other C0/C1 codes, line or paragraph "
     "separators) or bidirectional overrides (U+202A-U+202E, U+2066-U+2069)"
 )
+# free text (an officer's notes) may run over lines, as notes do: tab, LF and CR are its own
+TEXT_CONTROL_CHARACTERS = (
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+TEXT_CONTROL_EXPECTED = CONTROL_EXPECTED.replace("NUL, CR, LF, tab or other", "NUL, ESC or other")
 # Characters Unicode marks as default-ignorable (shown as nothing) that are not format characters
 # (category Cf): the combining grapheme joiner, the Hangul fillers, the Khmer inherent vowels,
 # the Mongolian free variation selectors and the variation selectors (DerivedCoreProperties.txt,
@@ -78,9 +82,11 @@ def text_problems(
             continue
         cells = raw[name][~unparsed[name]] if unparsed and name in unparsed else raw[name]
         text = cells[~blank_cells(cells)].astype(str)
-        control = _control(text)
+        free = spec.dtype == "text"
+        control = _control(text, TEXT_CONTROL_CHARACTERS if free else CONTROL_CHARACTERS)
+        expected = TEXT_CONTROL_EXPECTED if free else CONTROL_EXPECTED
         found = [
-            (control, "control character", f"{spec.expected()} {CONTROL_EXPECTED}"),
+            (control, "control character", f"{spec.expected()} {expected}"),
             _padded(text, spec, control),
             _invisible(text, spec, control),
             _too_long(text, spec),
@@ -148,12 +154,13 @@ def lookalikes_in_file(path: str | Path, contract: DataContract) -> list[Problem
     return [p for p in found if is_lookalike(p)]
 
 
-def _control(text: pd.Series) -> pd.Series:
-    """Where a value holds a control character (:data:`CONTROL_CHARACTERS`)."""
+def _control(text: pd.Series, pattern: str = CONTROL_CHARACTERS) -> pd.Series:
+    """Where a value holds a control character (``pattern``: :data:`CONTROL_CHARACTERS`, or
+    :data:`TEXT_CONTROL_CHARACTERS` for free text)."""
     # fast path: one search over the joined column; only a hit looks row by row
-    if not _CONTROL.search("".join(text.tolist())):
+    if not re.search(pattern, "".join(text.tolist())):
         return pd.Series(False, index=text.index)
-    return text.str.contains(CONTROL_CHARACTERS, regex=True)
+    return text.str.contains(pattern, regex=True)
 
 
 def _padded(text: pd.Series, spec: ColumnSpec, control: pd.Series) -> Found | None:
