@@ -182,6 +182,24 @@ def test_twins_in_two_chunks_of_a_scored_week_are_caught(model, contract, tmp_pa
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+def test_area_twins_in_two_chunks_of_a_scored_week_are_caught(model, contract, tmp_path):
+    """An area in the first chunk and its twin with a Cyrillic letter in the last would be two
+    places in every count by area; each chunk alone holds one of them."""
+    frame = week_extract(12)
+    frame["policing_area"] = "Northmoor"
+    frame.loc[frame["line_id"] == frame.loc[1, "line_id"], "policing_area"] = "Eastvale"
+    assert set(frame.index[frame["policing_area"] == "Eastvale"]) <= {0, 1, 2, 3}  # chunk 1
+    frame.loc[11, "policing_area"] = "\u0415astvale"  # CYRILLIC CAPITAL LETTER IE
+    frame.loc[11, "line_id"] = "SYN-L-NEW-AREA"  # its own line: no line holds two areas
+    path = tmp_path / "week.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(ContractError) as caught:
+        score_week(path, model, model_ref(), tmp_path / "out", today=TODAY, chunk_rows=4)
+    (problem,) = [p for p in caught.value.problems if p.column == "policing_area"]
+    assert 12 in problem.rows and "CYRILLIC" in problem.rule, problem
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
 def test_a_pair_inside_one_chunk_is_named_once(model, contract, tmp_path):
     frame = week_extract(12)
     frame.loc[3, "line_id"] = frame.loc[1, "line_id"].replace("0", OMICRON, 1)

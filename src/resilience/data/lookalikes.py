@@ -158,7 +158,9 @@ def lookalike_problems(
 
 def is_lookalike(problem: Problem) -> bool:
     """Is ``problem`` one of :func:`lookalike_problems`' (twins, more twins, ids mixing scripts)?"""
-    return problem.rule.startswith((TWINS, MIXED)) or MORE_TWINS in problem.rule
+    return problem.rule.startswith((TWINS, TWIN_VALUES, MIXED)) or any(
+        more in problem.rule for more in (MORE_TWINS, MORE_TWINS.replace("ids", "values"))
+    )
 
 
 def twin_pairs(values: np.ndarray) -> list[tuple[str, str]]:

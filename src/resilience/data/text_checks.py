@@ -144,11 +144,14 @@ def missing_words(
 
 
 def lookalikes_in_file(path: str | Path, contract: DataContract) -> list[Problem]:
-    """The lookalike problems of a whole file's id columns (:mod:`.lookalikes`), read alone: for a
-    file validated in chunks, whose pairs may lie in two chunks and whose chunks each called an
-    id 'mixing scripts' when its twin was in another. Ids refused for another reason are left
+    """The lookalike problems of a whole file's id, string and category columns
+    (:mod:`.lookalikes`), read alone: for a file validated in chunks, whose pairs may lie in two
+    chunks (an area in the first, its Cyrillic twin in the last) and whose chunks each called an
+    id 'mixing scripts' when its twin was in another. Values refused for another reason are left
     out, as in :func:`text_problems`."""
-    names = [c.name for c in contract.columns if c.role in ID_ROLES]
+    names = [
+        c.name for c in contract.columns if c.role in ID_ROLES or c.dtype in ("string", "category")
+    ]
     raw = read_columns(path, names)
     found = text_problems(raw, contract, list(raw.columns), str(path))
     return [p for p in found if is_lookalike(p)]
