@@ -12,7 +12,7 @@ import pytest
 from conftest import run_command
 
 from resilience.learn.models import PersistenceModel
-from resilience.report.explorer import CAUTION, what_if_table, what_if_values
+from resilience.report.explorer import CAUTION, line_records, what_if_table, what_if_values
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -105,3 +105,30 @@ def test_a_champion_that_reads_the_record_s_age_is_explored_at_the_ages_scoring_
     week = sorted(p.name for p in weeks.iterdir() if p.is_dir())[-1]
     page = explore.explore_week(weeks, week, lines=5).read_text()
     assert contract.describe(age) not in page
+
+
+def test_a_hostile_decision_is_shown_as_plain_text_on_one_line(small_history, contract):
+    """A decision typed with a right-to-left override, a terminal escape and line breaks is shown
+    on the explorer as the briefing shows it: the override and the escape replaced, one line."""
+    rows = small_history.head(1)
+    disruption, line = str(rows[contract.id_column].iloc[0]), str(rows["line_id"].iloc[0])
+    scores = pd.DataFrame(
+        {"disruption_id": [disruption], "line_id": [line], "persistence_probability": [0.6]}
+    )
+    explanations = pd.DataFrame(
+        {"disruption_id": [disruption], "baseline_probability": [0.5], "contacts": [0.1]}
+    )
+    typed = {
+        "week": "2026-W47",
+        "decision": "joint\nvisit \x1b[31mnow",
+        "reason": "safe \u202eexe.txt",
+        "by": "duty\r\ninspector",
+    }
+    (record,) = line_records(scores, explanations, rows, contract, {}, {line: [typed]}, {})
+    (shown,) = record["decisions"]
+    assert shown == {
+        "week": "2026-W47",
+        "decision": "joint visit \ufffd[31mnow",
+        "reason": "safe \ufffdexe.txt",
+        "by": "duty inspector",
+    }
