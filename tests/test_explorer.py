@@ -132,3 +132,28 @@ def test_a_hostile_decision_is_shown_as_plain_text_on_one_line(small_history, co
         "reason": "safe \ufffdexe.txt",
         "by": "duty inspector",
     }
+
+
+def test_the_explorer_reads_the_extract_the_week_scored_even_once_moved_or_replaced(tmp_path):
+    """The explorer read the extract at the path scoring was given: gone (a download folder
+    emptied) it failed though the week keeps a copy, and replaced by the next export under the
+    same name it would have explored other records. It reads the kept copy, else the file at that
+    path only while its bytes are the ones scored."""
+    import hashlib
+
+    from resilience.core.errors import ResilienceError
+    from resilience.pipelines.explore import scored_extract
+
+    folder, given = tmp_path / "2026-W47", tmp_path / "latest.parquet"
+    folder.mkdir()
+    given.write_bytes(b"the scored bytes")
+    manifest = {
+        "input": {"path": str(given), "sha256": hashlib.sha256(b"the scored bytes").hexdigest()}
+    }
+    assert scored_extract(folder, manifest) == given
+    (folder / "extract.parquet").write_bytes(b"the scored bytes")
+    given.write_bytes(b"next week's export")
+    assert scored_extract(folder, manifest) == folder / "extract.parquet"
+    (folder / "extract.parquet").unlink()  # pruned by retention
+    with pytest.raises(ResilienceError, match="neither kept in its folder nor at .*latest.parquet"):
+        scored_extract(folder, manifest)
