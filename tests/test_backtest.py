@@ -133,3 +133,33 @@ def test_the_command_writes_one_page_and_one_mlflow_run(tiny_world_dir, tmp_path
     assert "by_record_age.0.bias_vs_observed_points" in run.data.metrics
     names = {a.path for a in client.list_artifacts(run.info.run_id, "tables")}
     assert names == {"tables/by_week.csv", "tables/by_record_age.csv"}
+
+
+def test_a_cutoff_too_recent_to_judge_every_age_says_so():
+    """A cutoff a few weeks before the newest outcome judges only the oldest records: the page
+    said 'at every record age the estimates were within 2 points' on age 11 alone; it now names
+    the ages it could not judge and how to pick a cutoff that judges them."""
+    from resilience.pipelines.backtest import Backtest
+    from resilience.report.backtest import _findings
+
+    ages = pd.DataFrame(
+        {
+            "record_age": ["5", "11", "complete"],
+            "disruptions": [12, 30, 30],
+            "bias_vs_observed_points": [0.5, 1.0, 1.0],
+            "bias_se_points": [4.0, 8.0, 8.0],
+        }
+    )
+    summary = {"horizon_weeks": 12}
+    late = Backtest("2026-W45", pd.Timestamp("2026-11-08"), pd.DataFrame(), ages, {}, summary)
+    assert _findings(late) == [
+        "At every record age judged the estimates were within 2 points of what happened, or "
+        "within chance.",
+        "No replayed line of record age 0-4, 6-10 weeks has a known outcome yet, so those ages "
+        "are not judged: the replayed weeks are too recent. For a judgement at every age, pick a "
+        "cutoff at least 12 weeks (the horizon) before the newest known outcome.",
+    ]
+    full = pd.concat([ages.iloc[[0]].assign(record_age=str(a)) for a in range(12)])
+    assert _findings(Backtest("2026-W30", late.as_of, pd.DataFrame(), full, {}, summary)) == [
+        "At every record age the estimates were within 2 points of what happened, or within chance."
+    ]

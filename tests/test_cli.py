@@ -570,3 +570,16 @@ def test_library_failures_become_one_line_and_unexpected_ones_name_their_trace_f
     trace = Path(message.split("the full trace is in ", 1)[1].split(";", 1)[0])
     assert "Traceback" in trace.read_text() and "surprise" in trace.read_text()
     trace.unlink()
+
+
+def test_an_error_echoing_a_hostile_setting_cannot_drive_the_terminal(capsys):
+    """A setting with a terminal escape or a right-to-left override, echoed in an error (an
+    override that cannot be read, a line that was not scored), is printed with its escapes."""
+    from resilience.cli._app import _fail
+
+    with pytest.raises(SystemExit) as stopped:
+        _fail("line 'SYN\x1b[2J\x1b[31mL' and 'a\u202eb\rc' not scored\nsecond problem", 2)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: line 'SYN\\x1b[2J\\x1b[31mL' and 'a\\u202eb\\rc' not scored\nsecond problem\n"
+    )

@@ -488,3 +488,19 @@ def test_concurrent_writers_lose_nothing(tmp_path, week_dir):
     assert len(records) == 30 and records["decision"].nunique() == 30
     result = _verify(log, week_dir)
     assert result.ok and "30 anchor(s)" in result.message, "no appender lost another's anchor"
+
+
+def test_the_confirmation_of_a_hostile_decision_is_one_inert_line(tmp_path, week_dir):
+    """What resilience-decide prints back: the text as stored, its line breaks, terminal escapes
+    and right-to-left overrides written as escapes, so the terminal shows one plain line."""
+    from resilience.cli.decide import confirmation
+
+    typed = "joint\nvisit \x1b[2J\x1b[31mnow \u202eexe.txt <b>=cmd|' /C calc'!A0"
+    record = decisions.append(tmp_path / "log.sqlite", week_dir, "L1", typed, "r", "duty\nrole")
+    assert record["decision"] == typed, "the log keeps the text as written"
+    line = confirmation(record)
+    assert "\n" not in line and "\x1b" not in line and "\u202e" not in line
+    assert (
+        "decided 'joint\\nvisit \\x1b[2J\\x1b[31mnow \\u202eexe.txt <b>=cmd|' /C calc'!A0'" in line
+    )
+    assert line.startswith("recorded: duty\\nrole decided")

@@ -12,7 +12,7 @@ import pytest
 from conftest import run_command
 
 from resilience.learn.models import PersistenceModel
-from resilience.report.explorer import CAUTION, what_if_table, what_if_values
+from resilience.report.explorer import CAUTION, line_records, what_if_table, what_if_values
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -105,3 +105,55 @@ def test_a_champion_that_reads_the_record_s_age_is_explored_at_the_ages_scoring_
     week = sorted(p.name for p in weeks.iterdir() if p.is_dir())[-1]
     page = explore.explore_week(weeks, week, lines=5).read_text()
     assert contract.describe(age) not in page
+
+
+def test_a_hostile_decision_is_shown_as_plain_text_on_one_line(small_history, contract):
+    """A decision typed with a right-to-left override, a terminal escape and line breaks is shown
+    on the explorer as the briefing shows it: the override and the escape replaced, one line."""
+    rows = small_history.head(1)
+    disruption, line = str(rows[contract.id_column].iloc[0]), str(rows["line_id"].iloc[0])
+    scores = pd.DataFrame(
+        {"disruption_id": [disruption], "line_id": [line], "persistence_probability": [0.6]}
+    )
+    explanations = pd.DataFrame(
+        {"disruption_id": [disruption], "baseline_probability": [0.5], "contacts": [0.1]}
+    )
+    typed = {
+        "week": "2026-W47",
+        "decision": "joint\nvisit \x1b[31mnow",
+        "reason": "safe \u202eexe.txt",
+        "by": "duty\r\ninspector",
+    }
+    (record,) = line_records(scores, explanations, rows, contract, {}, {line: [typed]}, {})
+    (shown,) = record["decisions"]
+    assert shown == {
+        "week": "2026-W47",
+        "decision": "joint visit \ufffd[31mnow",
+        "reason": "safe \ufffdexe.txt",
+        "by": "duty inspector",
+    }
+
+
+def test_the_explorer_reads_the_extract_the_week_scored_even_once_moved_or_replaced(tmp_path):
+    """The explorer read the extract at the path scoring was given: gone (a download folder
+    emptied) it failed though the week keeps a copy, and replaced by the next export under the
+    same name it would have explored other records. It reads the kept copy, else the file at that
+    path only while its bytes are the ones scored."""
+    import hashlib
+
+    from resilience.core.errors import ResilienceError
+    from resilience.pipelines.explore import scored_extract
+
+    folder, given = tmp_path / "2026-W47", tmp_path / "latest.parquet"
+    folder.mkdir()
+    given.write_bytes(b"the scored bytes")
+    manifest = {
+        "input": {"path": str(given), "sha256": hashlib.sha256(b"the scored bytes").hexdigest()}
+    }
+    assert scored_extract(folder, manifest) == given
+    (folder / "extract.parquet").write_bytes(b"the scored bytes")
+    given.write_bytes(b"next week's export")
+    assert scored_extract(folder, manifest) == folder / "extract.parquet"
+    (folder / "extract.parquet").unlink()  # pruned by retention
+    with pytest.raises(ResilienceError, match="neither kept in its folder nor at .*latest.parquet"):
+        scored_extract(folder, manifest)

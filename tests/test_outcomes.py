@@ -137,14 +137,36 @@ def test_a_labels_extract_contradicting_itself_is_refused(tmp_path):
             "persisted_12w": ["true", "false", "false", "false"],
         }
     ).to_csv(path, index=False)
-    with pytest.raises(OutcomeConflict, match=r"labels\.csv: disruption\(s\) D1 labelled both"):
+    with pytest.raises(OutcomeConflict) as caught:
         read_labels(path, contract)
+    assert str(caught.value).startswith(  # the file, the column and the rows that disagree
+        f"{path}: column 'persisted_12w': disruption(s) D1 labelled both true and false "
+        "(D1 in rows 1, 3)"
+    )
     path.write_text("disruption_id,persisted_12w\nD1,true\nD1,true\nD2,false\n")
     assert read_labels(path, contract).to_dict("list") == {
         "disruption_id": ["D1", "D2"],
         "outcome": [True, False],
         "row": [1, 3],  # the extract's first row of each (named when a label is refused)
     }
+
+
+def test_a_labels_extract_of_no_scored_disruption_is_refused_and_nothing_written(root, tmp_path):
+    """The wrong labels file (another world's ids) recorded nothing and said "0 new": refused,
+    naming the file, the column and its first row; one matching id is enough to go on."""
+    record(root, labels(D1=True))
+    before = digest(root / week_files.OUTCOMES_PARQUET)
+    path = tmp_path / "other_labels.csv"
+    path.write_text("disruption_id,persisted_12w\nX-D1,true\nX-D2,false\n")
+    other = read_labels(path, load_data_contract("default"), as_of="unchecked")
+    with pytest.raises(ResilienceError) as caught:
+        update_outcomes(root, other, str(path))
+    assert str(caught.value).startswith(
+        f"{path}: column 'disruption_id': none of its 2 labelled disruption(s) was scored in a "
+        f"week under {root} (row 1: 'X-D1')"
+    )
+    assert digest(root / week_files.OUTCOMES_PARQUET) == before
+    assert update_outcomes(root, labels(D9=True, D2=False), "labels.csv")[1] == 1
 
 
 def test_only_the_asked_ids_are_read_and_a_damaged_file_is_named(root):

@@ -154,6 +154,7 @@ def test_labels_of_disruptions_a_week_never_scored_are_not_judged(weeks, store, 
     outcomes = record(weeks, write_labels(tmp_path / "labels.csv", truth, truth.index), store)
     assert "ELSEWHERE" not in set(outcomes.known["disruption_id"])
     assert outcomes.added == len(truth) - 1
+    assert outcomes.unmatched == 1, "counted, for the command's line, not dropped unsaid"
 
 
 # -- every outcome known so far -------------------------------------------------------------------

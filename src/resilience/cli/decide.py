@@ -66,6 +66,18 @@ def _verify(cfg: DictConfig, key: bytes) -> None:
         raise ResilienceError(f"decision log {cfg.log_path} failed verification: {result.message}")
 
 
+def confirmation(record: dict) -> str:
+    """The one line that says what was recorded: the person's own words escaped
+    (:func:`resilience.governance.decisions.shown`), never a second line or a terminal escape."""
+    from resilience.governance.decisions import shown
+
+    return (
+        f"recorded: {shown(record['by_role'])} decided '{shown(record['decision'])}' for line "
+        f"{record['line_id']} ({record['yardstick_band']}, {record['persistence_probability']:.0%}, "
+        f"model {record['model']}); record {record['seq']}, head {record['hash']}"
+    )
+
+
 @hydra_app("decide")
 def main(cfg: DictConfig) -> None:
     from resilience.core.weeks import week_folder
@@ -100,11 +112,7 @@ def main(cfg: DictConfig) -> None:
         str(cfg.by),
         key=key,
     )
-    print(
-        f"recorded: {record['by_role']} decided '{record['decision']}' for line {record['line_id']} "
-        f"({record['yardstick_band']}, {record['persistence_probability']:.0%}, model {record['model']}); "
-        f"record {record['seq']}, head {record['hash']}"
-    )
+    print(confirmation(record))
     try:
         _anchor_in_mlflow(cfg, key)
     except ResilienceError as exc:

@@ -39,6 +39,12 @@ def main(cfg: DictConfig) -> None:
     print(
         f"{root / OUTCOMES_PARQUET}: {len(outcomes.known):,} disruption outcome(s) with their last "
         f"estimate ({outcomes.added:,} new)"
+        + (
+            f"; {outcomes.unmatched:,} labelled disruption(s) of {cfg.input} were scored in no "
+            "week and are left out"
+            if outcomes.unmatched
+            else ""
+        )
     )
     flagged = outcomes.fairness[outcomes.fairness["flag"].isin(FLAGGED)]
     for row in flagged.to_dict("records"):

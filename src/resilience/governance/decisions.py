@@ -29,6 +29,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ from resilience.core.locks import hold
 from resilience.core.paths import DECISION_KEY_ENV
 from resilience.core.week_files import MANIFEST, SCORES_PARQUET, lock_file
 from resilience.data.io import write_text_atomic
+from resilience.data.text_checks import CONTROL_CHARACTERS
 from resilience.governance import anchors, decision_store
 from resilience.governance.decision_store import FIELDS, GENESIS, failure, open_log
 
@@ -48,6 +50,7 @@ MAX_TEXT = 2000
 KEY_ENV = DECISION_KEY_ENV
 MIN_KEY_CHARS = 16
 WEEK_WAIT_SECONDS = 120  # an append waits this long for a scoring run to finish with the week
+_UNSHOWABLE = re.compile(CONTROL_CHARACTERS)
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,14 @@ def _read_manifest(path: Path) -> dict:
             f"{path} is not a manifest (a JSON object); rescore the week with overwrite=true"
         )
     return manifest
+
+
+def shown(text: object) -> str:
+    """``text`` for one line of a terminal: control characters, line breaks and bidirectional
+    overrides written as their escapes (``\\n``, ``\\x1b``, ``\\u202e``), so a decision echoed
+    back can neither break the line, send the terminal an escape sequence nor reverse what
+    follows it. The log keeps the text as written; the briefing and the explorer escape it."""
+    return _UNSHOWABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
 
 
 def _check_text(decision: str, reason: str, by_role: str) -> None:

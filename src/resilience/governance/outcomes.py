@@ -259,9 +259,37 @@ def update_outcomes(
     labels = _plain(labels)
     pending = labels[~labels["disruption_id"].isin(recorded["disruption_id"])]
     estimates = last_estimates(output_root, pending["disruption_id"])
+    _refuse_unmatched(labels, recorded, estimates, extract, source, Path(output_root))
     merged = merge_outcomes(recorded, labels, estimates, path, source)
     refuse_unknowable(pending, estimates, extract)
     return merged, len(merged) - len(recorded)
+
+
+def _refuse_unmatched(
+    labels: pd.DataFrame,
+    recorded: pd.DataFrame,
+    estimates: pd.DataFrame,
+    extract: LabelsExtract | None,
+    source: str,
+    output_root: Path,
+) -> None:
+    """A labels extract none of whose ids a scored week holds is the wrong file (another force's,
+    another world's, or ids written another way): it would record nothing and say "0 new", so it
+    is refused. A labels extract may hold disruptions never scored (closed before scoring began):
+    while some of its ids match, those are left out (and counted by the outcomes command)."""
+    if labels.empty:
+        return
+    matched = set(recorded["disruption_id"]) | set(estimates["disruption_id"].astype(str))
+    if labels["disruption_id"].isin(matched).any():
+        return
+    column = extract.contract.id_column if extract else "disruption_id"
+    first = labels.iloc[0]
+    row = f"row {int(first['row'])}: " if "row" in labels.columns else ""
+    raise ResilienceError(
+        f"{source}: column '{column}': none of its {len(labels):,} labelled disruption(s) was "
+        f"scored in a week under {output_root} ({row}{first['disruption_id']!r}); give the labels "
+        "extract of the disruptions these weeks scored; nothing was written"
+    )
 
 
 def _plain(labels: pd.DataFrame) -> pd.DataFrame:
@@ -356,15 +384,24 @@ def read_labels(
     if as_of.column:  # each row's extraction date, read as training reads it
         frame[as_of.column] = _parsed(raw, contract, as_of.column, "a date", path)
     frame = frame[frame["outcome"].notna()].astype({"outcome": bool})
+    _refuse_both_ways(frame, path, contract.label)
     frame = frame.drop_duplicates(["disruption_id", "outcome"]).reset_index(drop=True)
-    clash = frame.loc[frame["disruption_id"].duplicated(), "disruption_id"].unique()
-    if len(clash):
-        raise OutcomeConflict(
-            f"{path}: disruption(s) {first_few(clash)} labelled both true and false "
-            f"in column '{contract.label}'; an outcome is one or the other"
-        )
     frame.attrs["extract"] = LabelsExtract(str(path), contract, as_of)
     return frame
+
+
+def _refuse_both_ways(frame: pd.DataFrame, path, label: str) -> None:
+    """A disruption labelled both true and false: refused, naming the rows that disagree."""
+    outcomes = frame.groupby("disruption_id")["outcome"].transform("nunique")
+    both = frame[outcomes > 1]
+    if len(both):
+        ids = both["disruption_id"].unique()
+        first = both[both["disruption_id"] == ids[0]]["row"]
+        raise OutcomeConflict(
+            f"{path}: column '{label}': disruption(s) {first_few(ids)} labelled both true and "
+            f"false ({ids[0]} in rows {', '.join(str(r) for r in first[:5])}); an outcome is one "
+            "or the other"
+        )
 
 
 def _parsed(

@@ -232,6 +232,7 @@ def run_backtest(
             "rows_replayed": int(len(rows)),
             "rows_judged": int(len(judged)),
             "disruptions_judged": int(judged[contract.id_column].nunique()),
+            "horizon_weeks": int(contract.horizon_weeks),  # the ages a line can be judged at
         },
     )
     return backtest, models

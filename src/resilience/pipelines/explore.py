@@ -10,10 +10,16 @@ from pathlib import Path
 import pandas as pd
 
 from resilience.core.errors import ResilienceError
-from resilience.core.week_files import CONTRACT, EXPLANATIONS, MANIFEST, SCORES_PARQUET
+from resilience.core.week_files import (
+    CONTRACT,
+    EXPLANATIONS,
+    MANIFEST,
+    SCORES_PARQUET,
+    kept_extract_name,
+)
 from resilience.core.weeks import WEEK_PATTERN, week_folder
 from resilience.data.contract import DataContract
-from resilience.data.io import read_json, write_text_atomic
+from resilience.data.io import file_sha256, read_json, write_text_atomic
 from resilience.data.record_age import with_record_age
 from resilience.data.validate import load_extract
 from resilience.governance import decisions
@@ -56,6 +62,21 @@ def _decisions(log_path: Path | None, line_ids: set[str]) -> dict[str, list[dict
     return out
 
 
+def scored_extract(folder: Path, manifest: dict) -> Path:
+    """The very extract the week scored: the copy kept in its folder, else the file it was read
+    from, either only while its bytes have the SHA-256 the manifest recorded (the file at the
+    input's path may since hold another week's export under the same name)."""
+    given, sha = Path(manifest["input"]["path"]), manifest["input"].get("sha256")
+    places = [folder / kept_extract_name(given.suffix), given]
+    for path in places:
+        if path.is_file() and file_sha256(path) == sha:
+            return path
+    raise ResilienceError(
+        f"week {folder.name}: the extract it scored is neither kept in its folder nor at {given} "
+        f"with the bytes it scored (SHA-256 {sha}); rescore the week from that extract to explore it"
+    )
+
+
 def check_page_size(lines: int) -> None:
     """Refuse a page of fewer than one line (head(0) is an empty page, head(-5) every line but
     the last five)."""
@@ -87,7 +108,9 @@ def explore_week(
     scores = pd.read_parquet(folder / SCORES_PARQUET).sort_values("rank").head(lines)
     chosen = set(scores["disruption_id"].astype(str))
     # each record's age as scoring derived it: to the whole extract's as-of date, before choosing
-    extract = with_record_age(load_extract(manifest["input"]["path"], contract).frame, contract)
+    extract = with_record_age(
+        load_extract(scored_extract(folder, manifest), contract).frame, contract
+    )
     extract = extract[extract[contract.id_column].astype(str).isin(chosen)]
     explanations = pd.read_parquet(folder / EXPLANATIONS)
     explanations = explanations[explanations["disruption_id"].astype(str).isin(chosen)]

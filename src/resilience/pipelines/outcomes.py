@@ -33,6 +33,7 @@ class Outcomes:
     known: pd.DataFrame  # per disruption, with its last estimate (outcomes.parquet)
     added: int  # disruptions newly recorded
     fairness: pd.DataFrame | None = None  # the check of each model in use (outcomes_fairness.csv)
+    unmatched: int = 0  # labelled disruptions no scored week holds (left out)
 
 
 def record_outcomes(
@@ -68,4 +69,5 @@ def record_outcomes(
     weekly_runs.log_outcomes(
         tracking, experiment, realised, root / OUTCOMES_CSV, [root / OUTCOMES_FAIRNESS_CSV]
     )
-    return Outcomes(realised, known, added, checked)
+    unmatched = int((~labels["disruption_id"].isin(known["disruption_id"])).sum())
+    return Outcomes(realised, known, added, checked, unmatched)

@@ -117,9 +117,18 @@ def _findings(backtest) -> list[str]:
                 f"At record ages {', '.join(off['record_age'])} weeks the estimates were {word} than "
                 "the share that persisted, by more than chance explains."
             )
+    unjudged = _unjudged_ages(ages, backtest.summary.get("horizon_weeks"))
     if not out and len(ages):
+        where = "every record age" if not unjudged else "every record age judged"
         out.append(
-            "At every record age the estimates were within 2 points of what happened, or within chance."
+            f"At {where} the estimates were within 2 points of what happened, or within chance."
+        )
+    if unjudged:
+        out.append(
+            f"No replayed line of record age {unjudged} weeks has a known outcome yet, so those "
+            "ages are not judged: the replayed weeks are too recent. For a judgement at every age, "
+            f"pick a cutoff at least {backtest.summary['horizon_weeks']} weeks (the horizon) "
+            "before the newest known outcome."
         )
     for metric, c in backtest.comparison.items():
         verdict = (
@@ -134,6 +143,20 @@ def _findings(backtest) -> list[str]:
             f"{c['champion']:.4f} ({verdict}; paired bootstrap over {c['lines']:,} lines, the champion rule's)."
         )
     return out
+
+
+def _unjudged_ages(ages: pd.DataFrame, horizon: int | None) -> str:
+    """The record ages below the horizon that no judged line had, as runs ("0-9, 11"); "" when
+    every age was judged (or the horizon is not known)."""
+    seen = {str(a) for a, n in zip(ages["record_age"], ages["disruptions"]) if n > 0}
+    missing = [a for a in range(int(horizon or 0)) if str(a) not in seen]
+    runs: list[list[int]] = []
+    for age in missing:
+        if runs and age == runs[-1][-1] + 1:
+            runs[-1].append(age)
+        else:
+            runs.append([age])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
 def backtest_context(backtest) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader
 
 from resilience.core.yardstick import band
+from resilience.report.words import clean_text
 
 PROBABILITY = "persistence_probability"
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
@@ -89,6 +90,13 @@ def _plain(value):
     return value
 
 
+def _shown(decision: dict) -> dict:
+    """A recorded decision as the page shows it, as the briefing does (:mod:`.lines`): control
+    characters and bidirectional overrides replaced (U+FFFD), line breaks and runs of spaces one
+    space. The page sets it as text, never markup; the log keeps it as written."""
+    return {key: " ".join(clean_text(value).split()) for key, value in decision.items()}
+
+
 def line_records(
     scores: pd.DataFrame,
     explanations: pd.DataFrame,
@@ -123,7 +131,7 @@ def line_records(
                     if c in fields.columns
                 },
                 "history": history.get(str(row["line_id"]), []),
-                "decisions": decisions.get(str(row["line_id"]), []),
+                "decisions": [_shown(d) for d in decisions.get(str(row["line_id"]), [])],
                 "what_if": what_if.get(disruption, {}),
             }
         )
