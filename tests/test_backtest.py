@@ -125,7 +125,10 @@ def test_the_command_writes_one_page_and_one_mlflow_run(tiny_world_dir, tmp_path
         env={"MLFLOW_TRACKING_URI": uri, "RESILIENCE_N_JOBS": "1"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (tmp_path / "backtest.html").is_file()
+    page = (tmp_path / "backtest.html").read_text()
+    # each table column in words first, the CSV column's name after it (it showed 'bias_se_points')
+    assert "Estimate minus what happened (points) (bias_vs_observed_points)" in page
+    assert '<th scope="col">bias_se_points</th>' not in page
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("backtests")
     (run,) = client.search_runs([experiment.experiment_id])

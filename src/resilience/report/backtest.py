@@ -181,11 +181,39 @@ def backtest_context(backtest) -> dict[str, Any]:
             },
             "%",
         ),
-        "age_head": list(AGE_COLUMNS),
+        "age_head": [_heading(c) for c in AGE_COLUMNS],
         "age_rows": _cells(ages, AGE_COLUMNS),
-        "week_head": [c for c in WEEK_COLUMNS if c in weeks],
+        "week_head": [_heading(c) for c in WEEK_COLUMNS if c in weeks],
         "week_rows": _cells(weeks, {c: f for c, f in WEEK_COLUMNS.items() if c in weeks}),
     }
+
+
+# each table column in words, its name in the backtest's CSV tables in brackets
+HEADINGS = {
+    "record_age": "Record age (weeks)",
+    "disruptions": "Disruptions judged",
+    "week": "Week",
+    "lines": "Lines scored",
+    "judged": "Lines judged",
+    "mean_estimate": "Average estimate",
+    "observed_rate": "Share that persisted",
+    "bias_vs_observed_points": "Estimate minus what happened (points)",
+    "bias_points": "Estimate minus what happened (points)",
+    "bias_se_points": "Its chance variation (points, one standard error)",
+    "bias_vs_truth_points": "Estimate minus the true probability (points)",
+    "ece": "Typical gap between estimate and outcome rate",
+    "roc_auc": "Ranks a persisting line above a closing one (share of pairs)",
+    "coverage": "Ranges holding the true probability (share)",
+    "median_width": "Median range width",
+    "shortlist_judged": "Shortlisted lines judged",
+    "shortlist_persisted": "Shortlist: share persisted",
+    "shortlist_expected": "Shortlist: share its estimates expected",
+}
+
+
+def _heading(column: str) -> str:
+    """A table column as the page heads it: words first, the CSV column's name in brackets."""
+    return f"{HEADINGS.get(column, column)} ({column})"
 
 
 def render_backtest(backtest) -> str:
