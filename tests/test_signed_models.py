@@ -349,3 +349,9 @@ def test_a_link_or_a_pipe_among_a_versions_files_is_refused_not_read(tmp_path, e
         vetting.read_files(folder)
     (folder / "python_model.pkl").unlink()
     assert vetting.read_files(folder) == {"MLmodel": b"flavors: {}\n"}
+
+
+def test_a_link_among_a_registered_versions_files_is_refused_naming_the_version(store):
+    """The refusal of a link planted in the store names the version it was found in."""
+    (_version_folder() / "planted").symlink_to("/etc/hostname")
+    _refused(f"models:/{NAME}/1", "planted is a symbolic link")
