@@ -355,3 +355,44 @@ def test_a_link_among_a_registered_versions_files_is_refused_naming_the_version(
     """The refusal of a link planted in the store names the version it was found in."""
     (_version_folder() / "planted").symlink_to("/etc/hostname")
     _refused(f"models:/{NAME}/1", "planted is a symbolic link")
+
+
+def test_promote_refusing_a_changed_version_does_not_advise_signing_it(store):
+    """A signed version changed since is not fixed by signing it again (that is refused too): the
+    refusal says to restore or register anew, never to run resilience-sign."""
+    from resilience.cli.promote import _refuse_unvetted
+
+    card = _run_folder() / "model_card" / "model_card.md"
+    card.write_text(card.read_text() + " ")
+    with pytest.raises(ResilienceError, match="changed") as refused:
+        _refuse_unvetted(NAME, "1", None)
+    assert "resilience-sign" not in str(refused.value) and "not promoted" in str(refused.value)
+
+
+def test_a_rollback_passes_over_deleted_champions(store):
+    """A champion history that holds deleted versions (the one before the champion, or the
+    champion itself) rolls back to the latest earlier champion still registered, and says which
+    it passed over; with none left it is refused in one line, the champion unchanged."""
+    from mlflow.tracking import MlflowClient
+
+    from resilience.tracking import registry
+
+    client = MlflowClient()
+    signed = client.get_model_version(NAME, "1")
+    for _ in range(3):  # versions 2, 3 and 4
+        client.create_model_version(NAME, signed.source, run_id=signed.run_id)
+    for version in ("2", "3"):
+        registry.record_champion(NAME, version)
+    client.delete_model_version(NAME, "2")
+    plan = registry.rollback_plan(NAME)
+    assert (plan.previous, plan.deleted) == ("1", ["2"])
+    assert registry.rollback_champion(NAME, "misranked", "qa") == "1"
+    assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
+    assert client.get_model_version(NAME, "3").tags["promotion.rolled_back"] == "true"
+    registry.record_champion(NAME, "4")
+    client.delete_model_version(NAME, "4")  # the champion itself: nothing left to tag on it
+    assert registry.rollback_champion(NAME, "deleted", "qa") == "1"
+    assert client.get_registered_model(NAME).tags[registry.CHAMPION_HISTORY_TAG] == "1"
+    with pytest.raises(ResilienceError, match="no earlier champion.*resilience-promote version="):
+        registry.rollback_plan(NAME)
+    assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
