@@ -396,3 +396,35 @@ def test_a_rollback_passes_over_deleted_champions(store):
     with pytest.raises(ResilienceError, match="no earlier champion.*resilience-promote version="):
         registry.rollback_plan(NAME)
     assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
+
+
+def test_the_card_states_the_vetted_digest_and_never_breaks_another_versions_card(store, tmp_path):
+    """A regenerated card states the digest of the files as vetted, not the registration tag
+    (anyone who can write the registry can edit it). A version registered again from the same run
+    shares that run's card with the signed one: regenerating it is refused in one line, and the
+    signed version still loads."""
+    from conftest import run_command
+    from mlflow.tracking import MlflowClient
+
+    from resilience.tracking import vetting
+
+    client = MlflowClient()
+    signed = client.get_model_version(NAME, "1")
+    true_digest = vetting.load_vetted_model(f"models:/{NAME}/1").vetted.sha256
+    client.set_model_version_tag(NAME, "1", vetting.DIGEST_TAG, "0" * 64)
+    card = run_command(
+        "resilience-card", f"model_uri=models:/{NAME}/1", cwd=tmp_path, env=store.env
+    )
+    assert card.returncode == 0, card.stderr[-2000:]
+    text = (_run_folder() / "model_card" / "model_card.md").read_text()
+    assert true_digest in text and "0" * 64 not in text
+    again = client.create_model_version(NAME, signed.source, run_id=signed.run_id).version
+    refused = run_command(
+        "resilience-card", f"model_uri=models:/{NAME}/{again}", cwd=tmp_path, env=store.env
+    )
+    assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
+    assert (
+        f"signed card of {NAME} version 1" in refused.stderr and "Traceback" not in refused.stderr
+    )
+    assert (_run_folder() / "model_card" / "model_card.md").read_text() == text
+    vetting.load_vetted_model(f"models:/{NAME}/1")
