@@ -428,3 +428,31 @@ def test_the_card_states_the_vetted_digest_and_never_breaks_another_versions_car
     )
     assert (_run_folder() / "model_card" / "model_card.md").read_text() == text
     vetting.load_vetted_model(f"models:/{NAME}/1")
+
+
+def test_a_deleted_best_champion_does_not_stop_the_champion_rule(store, small_history, contract):
+    """The best champion so far (the cumulative budget's yardstick) deleted from the registry:
+    a new version is still compared with the champion and decided, not failed at registration."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from resilience.governance.champion import ChampionConfig, Recipe
+    from resilience.governance.promotion import apply_champion_rule
+    from resilience.tracking import registry, vetting
+
+    loaded = vetting.load_vetted_model(f"models:/{NAME}/1", evaluation_model=True)
+    deleted = mlflow.register_model(_version_folder().as_uri(), NAME).version
+    registry.set_best_champion(NAME, deleted)
+    MlflowClient().delete_model_version(NAME, deleted)
+    challenger = mlflow.register_model(_version_folder().as_uri(), NAME).version
+    decision, _ = apply_champion_rule(
+        challenger,
+        loaded.model,
+        loaded.evidence,
+        Recipe.of(loaded.model),
+        small_history,
+        contract,
+        NAME,
+        ChampionConfig(),
+    )
+    assert decision.numbers.get("compared_with_version") == "1", decision.reason

@@ -193,6 +193,11 @@ def rollback_plan(name: str) -> Rollback:
     )
 
 
+def is_registered(name: str, version: str) -> bool:
+    """Whether version ``version`` of registered model ``name`` exists (not deleted)."""
+    return _registered(MlflowClient(), name, version)
+
+
 def _registered(client, name: str, version: str) -> bool:
     try:
         client.get_model_version(name, version)
