@@ -223,6 +223,21 @@ def test_no_trusted_list_or_one_others_can_write_refuses_before_any_download(sto
         vetting.load_vetted_model(f"models:/{NAME}/1", trusted_keys=open_list)
 
 
+def test_a_trusted_list_in_a_folder_others_can_write_is_refused(tmp_path):
+    """Whatever the list's own mode, a folder others can write lets anyone swap in their own
+    list; a folder like /tmp (sticky: only a file's owner may replace it) is fine."""
+    from resilience.tracking import signing
+
+    folder = tmp_path / "keys"
+    signing.new_key_pair(folder / "registration_key.pem", folder / "trusted_keys", "test")
+    assert len(signing.trusted_keys(folder / "trusted_keys")) == 1
+    folder.chmod(0o777)
+    with pytest.raises(ResilienceError, match="which other users can write"):
+        signing.trusted_keys(folder / "trusted_keys")
+    folder.chmod(0o1777)
+    assert len(signing.trusted_keys(folder / "trusted_keys")) == 1
+
+
 def test_signing_refuses_what_changed_since_registration_or_since_it_was_signed(store, tmp_path):
     from mlflow.tracking import MlflowClient
 
