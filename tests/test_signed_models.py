@@ -411,6 +411,11 @@ def test_a_rollback_passes_over_deleted_champions(store):
     with pytest.raises(ResilienceError, match="no earlier champion.*resilience-promote version="):
         registry.rollback_plan(NAME)
     assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
+    registry.record_champion(NAME, "3")
+    client.set_registered_model_alias(NAME, "champion", "1")  # moved by hand, not by a promotion
+    with pytest.raises(ResilienceError, match="alias was moved outside resilience-promote"):
+        registry.rollback_champion(NAME, "by hand", "qa")
+    assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
 
 
 def test_the_card_states_the_vetted_digest_and_never_breaks_another_versions_card(store, tmp_path):

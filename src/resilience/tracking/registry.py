@@ -176,10 +176,20 @@ class Rollback(NamedTuple):
 
 def rollback_plan(name: str) -> Rollback:
     """The rollback of registered model ``name``: back to the latest earlier champion that is
-    still registered. Refused when there is none to go back to."""
+    still registered. Refused when there is none to go back to, and when the champion alias was
+    moved outside resilience-promote (it is not the last champion in the history): which version
+    the rollback leaves would be a guess."""
     history = _champion_history(name)
     client = MlflowClient()
     current, deleted = (history[-1] if history else None), []
+    champion = champion_version(name)
+    if champion is not None and str(champion.version) != current:
+        raise ResilienceError(
+            f"{name}'s champion is version {champion.version}, but its champion history ends with "
+            f"{current or 'nothing'}: the champion alias was moved outside resilience-promote, so "
+            "what to roll back to is unclear. Nothing was changed; promote the version wanted "
+            "explicitly: resilience-promote version=<N> reason=... by=..."
+        )
     for index in range(len(history) - 2, -1, -1):
         if history[index] == current:
             continue
