@@ -342,6 +342,15 @@ def test_promote_makes_champion_only_a_version_scoring_would_accept(store, tmp_p
     assert again.returncode == 0 and "version 1 is already champion" in again.stdout
     assert "nothing changed" in again.stdout and "is now champion" not in again.stdout
     assert client.get_model_version(NAME, "1").tags == before
+    # ... unless scoring would refuse it: then it says so, rather than that all is well
+    card = _run_folder() / "model_card" / "model_card.md"
+    card.write_text(card.read_text() + " ")
+    changed = run_command(
+        "resilience-promote", "version=1", "reason=again", "by=qa", cwd=tmp_path, env=store.env
+    )
+    assert changed.returncode == 2 and "not promoted" in changed.stderr, changed.stdout
+    assert "card documents" in changed.stderr and len(changed.stderr.splitlines()) == 1
+    assert client.get_model_version(NAME, "1").tags == before
 
 
 @pytest.mark.parametrize("entry", ["link", "pipe"])

@@ -22,6 +22,8 @@ def main(cfg: DictConfig) -> None:
     name = config.registered_model_name
     plan = registry.rollback_plan(name) if cfg.rollback else None
     target = plan.previous if plan else str(cfg.version)
+    # vetted first, the champion too: "already champion" must not pass for one scoring refuses
+    _refuse_unvetted(name, target, config.trusted_keys)
     champion = registry.champion_version(name)
     if not cfg.rollback and champion is not None and str(champion.version) == target:
         # promoting the champion again changes nothing: its recorded decision stands
@@ -30,7 +32,6 @@ def main(cfg: DictConfig) -> None:
             f"{name} version {target} is already champion; nothing changed (decision: {decision})"
         )
         return
-    _refuse_unvetted(name, target, config.trusted_keys)
     if cfg.rollback:
         version = registry.rollback_champion(config.registered_model_name, cfg.reason, cfg.by)
         passed = (
