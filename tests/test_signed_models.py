@@ -223,6 +223,21 @@ def test_no_trusted_list_or_one_others_can_write_refuses_before_any_download(sto
         vetting.load_vetted_model(f"models:/{NAME}/1", trusted_keys=open_list)
 
 
+def test_a_trusted_list_in_a_folder_others_can_write_is_refused(tmp_path):
+    """Whatever the list's own mode, a folder others can write lets anyone swap in their own
+    list; a folder like /tmp (sticky: only a file's owner may replace it) is fine."""
+    from resilience.tracking import signing
+
+    folder = tmp_path / "keys"
+    signing.new_key_pair(folder / "registration_key.pem", folder / "trusted_keys", "test")
+    assert len(signing.trusted_keys(folder / "trusted_keys")) == 1
+    folder.chmod(0o777)
+    with pytest.raises(ResilienceError, match="which other users can write"):
+        signing.trusted_keys(folder / "trusted_keys")
+    folder.chmod(0o1777)
+    assert len(signing.trusted_keys(folder / "trusted_keys")) == 1
+
+
 def test_signing_refuses_what_changed_since_registration_or_since_it_was_signed(store, tmp_path):
     from mlflow.tracking import MlflowClient
 
@@ -327,6 +342,15 @@ def test_promote_makes_champion_only_a_version_scoring_would_accept(store, tmp_p
     assert again.returncode == 0 and "version 1 is already champion" in again.stdout
     assert "nothing changed" in again.stdout and "is now champion" not in again.stdout
     assert client.get_model_version(NAME, "1").tags == before
+    # ... unless scoring would refuse it: then it says so, rather than that all is well
+    card = _run_folder() / "model_card" / "model_card.md"
+    card.write_text(card.read_text() + " ")
+    changed = run_command(
+        "resilience-promote", "version=1", "reason=again", "by=qa", cwd=tmp_path, env=store.env
+    )
+    assert changed.returncode == 2 and "not promoted" in changed.stderr, changed.stdout
+    assert "card documents" in changed.stderr and len(changed.stderr.splitlines()) == 1
+    assert client.get_model_version(NAME, "1").tags == before
 
 
 @pytest.mark.parametrize("entry", ["link", "pipe"])
@@ -349,3 +373,115 @@ def test_a_link_or_a_pipe_among_a_versions_files_is_refused_not_read(tmp_path, e
         vetting.read_files(folder)
     (folder / "python_model.pkl").unlink()
     assert vetting.read_files(folder) == {"MLmodel": b"flavors: {}\n"}
+
+
+def test_a_link_among_a_registered_versions_files_is_refused_naming_the_version(store):
+    """The refusal of a link planted in the store names the version it was found in."""
+    (_version_folder() / "planted").symlink_to("/etc/hostname")
+    _refused(f"models:/{NAME}/1", "planted is a symbolic link")
+
+
+def test_promote_refusing_a_changed_version_does_not_advise_signing_it(store):
+    """A signed version changed since is not fixed by signing it again (that is refused too): the
+    refusal says to restore or register anew, never to run resilience-sign."""
+    from resilience.cli.promote import _refuse_unvetted
+
+    card = _run_folder() / "model_card" / "model_card.md"
+    card.write_text(card.read_text() + " ")
+    with pytest.raises(ResilienceError, match="changed") as refused:
+        _refuse_unvetted(NAME, "1", None)
+    assert "resilience-sign" not in str(refused.value) and "not promoted" in str(refused.value)
+
+
+def test_a_rollback_passes_over_deleted_champions(store):
+    """A champion history that holds deleted versions (the one before the champion, or the
+    champion itself) rolls back to the latest earlier champion still registered, and says which
+    it passed over; with none left it is refused in one line, the champion unchanged."""
+    from mlflow.tracking import MlflowClient
+
+    from resilience.tracking import registry
+
+    client = MlflowClient()
+    signed = client.get_model_version(NAME, "1")
+    for _ in range(3):  # versions 2, 3 and 4
+        client.create_model_version(NAME, signed.source, run_id=signed.run_id)
+    for version in ("2", "3"):
+        registry.record_champion(NAME, version)
+    client.delete_model_version(NAME, "2")
+    plan = registry.rollback_plan(NAME)
+    assert (plan.previous, plan.deleted) == ("1", ["2"])
+    assert registry.rollback_champion(NAME, "misranked", "qa") == "1"
+    assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
+    assert client.get_model_version(NAME, "3").tags["promotion.rolled_back"] == "true"
+    registry.record_champion(NAME, "4")
+    client.delete_model_version(NAME, "4")  # the champion itself: nothing left to tag on it
+    assert registry.rollback_champion(NAME, "deleted", "qa") == "1"
+    assert client.get_registered_model(NAME).tags[registry.CHAMPION_HISTORY_TAG] == "1"
+    with pytest.raises(ResilienceError, match="no earlier champion.*resilience-promote version="):
+        registry.rollback_plan(NAME)
+    assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
+    registry.record_champion(NAME, "3")
+    client.set_registered_model_alias(NAME, "champion", "1")  # moved by hand, not by a promotion
+    with pytest.raises(ResilienceError, match="alias was moved outside resilience-promote"):
+        registry.rollback_champion(NAME, "by hand", "qa")
+    assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
+
+
+def test_the_card_states_the_vetted_digest_and_never_breaks_another_versions_card(store, tmp_path):
+    """A regenerated card states the digest of the files as vetted, not the registration tag
+    (anyone who can write the registry can edit it). A version registered again from the same run
+    shares that run's card with the signed one: regenerating it is refused in one line, and the
+    signed version still loads."""
+    from conftest import run_command
+    from mlflow.tracking import MlflowClient
+
+    from resilience.tracking import vetting
+
+    client = MlflowClient()
+    signed = client.get_model_version(NAME, "1")
+    true_digest = vetting.load_vetted_model(f"models:/{NAME}/1").vetted.sha256
+    client.set_model_version_tag(NAME, "1", vetting.DIGEST_TAG, "0" * 64)
+    card = run_command(
+        "resilience-card", f"model_uri=models:/{NAME}/1", cwd=tmp_path, env=store.env
+    )
+    assert card.returncode == 0, card.stderr[-2000:]
+    text = (_run_folder() / "model_card" / "model_card.md").read_text()
+    assert true_digest in text and "0" * 64 not in text
+    again = client.create_model_version(NAME, signed.source, run_id=signed.run_id).version
+    refused = run_command(
+        "resilience-card", f"model_uri=models:/{NAME}/{again}", cwd=tmp_path, env=store.env
+    )
+    assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
+    assert (
+        f"signed card of {NAME} version 1" in refused.stderr and "Traceback" not in refused.stderr
+    )
+    assert (_run_folder() / "model_card" / "model_card.md").read_text() == text
+    vetting.load_vetted_model(f"models:/{NAME}/1")
+
+
+def test_a_deleted_best_champion_does_not_stop_the_champion_rule(store, small_history, contract):
+    """The best champion so far (the cumulative budget's yardstick) deleted from the registry:
+    a new version is still compared with the champion and decided, not failed at registration."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from resilience.governance.champion import ChampionConfig, Recipe
+    from resilience.governance.promotion import apply_champion_rule
+    from resilience.tracking import registry, vetting
+
+    loaded = vetting.load_vetted_model(f"models:/{NAME}/1", evaluation_model=True)
+    deleted = mlflow.register_model(_version_folder().as_uri(), NAME).version
+    registry.set_best_champion(NAME, deleted)
+    MlflowClient().delete_model_version(NAME, deleted)
+    challenger = mlflow.register_model(_version_folder().as_uri(), NAME).version
+    decision, _ = apply_champion_rule(
+        challenger,
+        loaded.model,
+        loaded.evidence,
+        Recipe.of(loaded.model),
+        small_history,
+        contract,
+        NAME,
+        ChampionConfig(),
+    )
+    assert decision.numbers.get("compared_with_version") == "1", decision.reason

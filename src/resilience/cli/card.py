@@ -32,6 +32,14 @@ def main(cfg: DictConfig) -> None:
         )
     info = registry.model_version_info(cfg.model_uri)  # the registry record: nothing is unpickled
     name, version = info["name"], info["version"]
+    shared = registration.signed_versions_of_run(info["run_id"], besides=(name, version))
+    if shared:  # a card lives in its run: the other versions' signatures cover it too
+        raise ResilienceError(
+            f"not regenerated: the model card of {name} version {version} is model_card/ of run "
+            f"{info['run_id']}, which is also the signed card of {', '.join(shared)}: a new card "
+            "would make scoring refuse them. Nothing was changed; register this version from a "
+            "run of its own (resilience-train) to give it its own card"
+        )
     statement = registration.signature_in_force(name, version, tracking.trusted_keys)
     key = (
         signing.load_private_key(signing.private_key_path(tracking.signing_key))
@@ -41,7 +49,13 @@ def main(cfg: DictConfig) -> None:
     out_dir = Path(cfg.out_dir) if cfg.out_dir else None
     if out_dir:  # a folder that cannot be made fails before the card is logged and signed again
         out_dir.mkdir(parents=True, exist_ok=True)
-    documents = publish(name, version, OmegaConf.to_container(cfg.governance, resolve=True))
+    documents = publish(
+        name,
+        version,
+        OmegaConf.to_container(cfg.governance, resolve=True),
+        # the card states the digest of the files as vetted, not the editable registration tag
+        statement.identity.artifact_sha256 if statement else None,
+    )
     print(f"model card for {name} version {version} logged to run {info['run_id']} (model_card/)")
     if statement is None:
         print(

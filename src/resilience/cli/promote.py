@@ -20,7 +20,10 @@ def main(cfg: DictConfig) -> None:
     if cfg.rollback == (cfg.version is not None):
         raise ResilienceError("give exactly one of version=<N> or rollback=true")
     name = config.registered_model_name
-    target = registry.previous_champion(name) if cfg.rollback else str(cfg.version)
+    plan = registry.rollback_plan(name) if cfg.rollback else None
+    target = plan.previous if plan else str(cfg.version)
+    # vetted first, the champion too: "already champion" must not pass for one scoring refuses
+    _refuse_unvetted(name, target, config.trusted_keys)
     champion = registry.champion_version(name)
     if not cfg.rollback and champion is not None and str(champion.version) == target:
         # promoting the champion again changes nothing: its recorded decision stands
@@ -29,10 +32,12 @@ def main(cfg: DictConfig) -> None:
             f"{name} version {target} is already champion; nothing changed (decision: {decision})"
         )
         return
-    _refuse_unvetted(name, target, config.trusted_keys)
     if cfg.rollback:
         version = registry.rollback_champion(config.registered_model_name, cfg.reason, cfg.by)
-        print(f"rolled back: {config.registered_model_name} version {version} is champion again")
+        passed = (
+            f" (passed over deleted version(s) {', '.join(plan.deleted)})" if plan.deleted else ""
+        )
+        print(f"rolled back: {name} version {version} is champion again{passed}")
     else:
         registry.promote_explicitly(
             config.registered_model_name, str(cfg.version), cfg.reason, cfg.by
@@ -52,9 +57,9 @@ def _refuse_unvetted(name: str, version: str, trusted_keys: str | None) -> None:
         try:
             vetting.vet_version(f"models:/{name}/{version}", Path(tmp), trusted_keys)
         except vetting.UnvettedModel as exc:
+            # the refusal says what to do (sign it, or restore or register anew when it changed)
             raise ResilienceError(
-                f"not promoted: {exc}. Scoring would refuse it, so the champion is unchanged "
-                f"(sign a reviewed version with resilience-sign version={version} by=... reason=...)"
+                f"not promoted: {exc}. Scoring would refuse it, so the champion is unchanged"
             ) from None
 
 

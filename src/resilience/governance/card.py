@@ -98,8 +98,11 @@ def _records(text: str | None) -> list[dict]:
     return json.loads(frame.to_json(orient="records"))
 
 
-def _model_facts(name: str, version: str, model_version, run, governance: dict) -> dict:
-    """Which model: its registry record, run, decision and review date."""
+def _model_facts(
+    name: str, version: str, model_version, run, governance: dict, artifact_sha256: str | None
+) -> dict:
+    """Which model: its registry record, run, decision and review date. ``artifact_sha256``: the
+    digest of its files as vetted; else the tag recorded at registration (information only)."""
     params, tags = run.data.params, run.data.tags
     reviewed = datetime.fromtimestamp(model_version.creation_timestamp / 1000, UTC).date()
     return {
@@ -114,12 +117,15 @@ def _model_facts(name: str, version: str, model_version, run, governance: dict) 
         "review_by": str(_months_after(reviewed, int(governance.get("review_months", 6)))),
         "git_commit": tags.get("git_commit"),
         "refit_on_all": params.get("refit_on_all"),
-        "artifact_sha256": model_version.tags.get(DIGEST_TAG),
+        "artifact_sha256": artifact_sha256 or model_version.tags.get(DIGEST_TAG),
     }
 
 
-def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
-    """Everything the documents state, read from the registry and the version's run."""
+def collect_facts(
+    name: str, version: str, governance: dict, artifact_sha256: str | None = None
+) -> dict[str, Any]:
+    """Everything the documents state, read from the registry and the version's run
+    (``artifact_sha256``: the digest of its files as vetted, see :func:`_model_facts`)."""
     model_version, run = registry.version_and_run(name, str(version))
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
 
@@ -138,7 +144,7 @@ def collect_facts(name: str, version: str, governance: dict) -> dict[str, Any]:
     return {
         "generated_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "governance": governance,
-        "model": _model_facts(name, str(version), model_version, run, governance),
+        "model": _model_facts(name, str(version), model_version, run, governance, artifact_sha256),
         "data": {
             "input": tags.get("input"),
             "sha256": tags.get("data_sha256"),
@@ -462,9 +468,13 @@ def render(facts: dict) -> dict[str, str]:
     }
 
 
-def publish(name: str, version: str, governance: dict) -> dict[str, str]:
-    """Generate the documents from the run and log them on it; tag the version."""
-    facts = collect_facts(name, version, governance)
+def publish(
+    name: str, version: str, governance: dict, artifact_sha256: str | None = None
+) -> dict[str, str]:
+    """Generate the documents from the run and log them on it; tag the version.
+    ``artifact_sha256``: the digest of the version's files as vetted (a signed version's), stated
+    in the card instead of the registration tag, which anyone who can write the registry can edit."""
+    facts = collect_facts(name, version, governance, artifact_sha256)
     documents = render(facts)
     with tempfile.TemporaryDirectory() as tmp:
         for file_name, text in documents.items():

@@ -108,6 +108,16 @@ def _vetted(name: str, version: str, trusted_keys, loaded: vetting.LoadedModel |
     return vetting.load_vetted_model(uri, evaluation_model=True, trusted_keys=trusted_keys)
 
 
+def _best_version(name: str, champion: str) -> str:
+    """The best champion so far, or the champion when there is none or it was deleted since
+    (nothing left to compare with: the champion is the yardstick)."""
+    best = registry.best_champion(name) or champion
+    if best != champion and not registry.is_registered(name, best):
+        log.warning("best champion version %s was deleted; compared with the champion", best)
+        return champion
+    return best
+
+
 def compare_with_champions(
     name: str,
     current_version: str,
@@ -129,7 +139,7 @@ def compare_with_champions(
         _recipe_of(champion_evidence, champion_evidence.evaluation_model),
         period="the champion was trained on a different data contract; compare them by hand",
     )
-    best_version = registry.best_champion(name) or str(current_version)
+    best_version = _best_version(name, str(current_version))
     best_evidence = None
     if best_version != str(current_version):
         best_evidence = _vetted(name, best_version, trusted_keys).evidence

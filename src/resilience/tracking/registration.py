@@ -64,7 +64,11 @@ def sign_version(
             f"them first (resilience-card model_uri=models:/{name}/{version}), then sign"
         )
     recorded = info["tags"].get(DIGEST_TAG)
-    if recorded and recorded != identity.artifact_sha256:
+    # A card regenerated (new_card) is of a version just vetted against its signature, which
+    # vouches for its files: the registration tag, which anyone who can write the registry can
+    # edit, must not then stop the signature of a card already logged (the version would no
+    # longer load). What changed since that signature is still refused below.
+    if recorded and recorded != identity.artifact_sha256 and not new_card:
         raise ResilienceError(
             f"{who}: its files do not match the digest recorded at registration "
             f"({identity.artifact_sha256[:12]}... != {recorded[:12]}...): they changed after "
@@ -109,3 +113,18 @@ def signature_in_force(
         return None
     with tempfile.TemporaryDirectory(prefix="resilience-vetting-") as tmp:
         return vet_version(f"models:/{name}/{version}", Path(tmp), trusted_keys)[1].statement
+
+
+def signed_versions_of_run(run_id: str | None, besides: tuple[str, str]) -> list[str]:
+    """The registered versions made from run ``run_id``, other than ``besides`` (name, version),
+    that carry a signature (readable or not): the model card documents of a run (its
+    ``model_card/``) are covered by the signature of every version made from it."""
+    if not run_id:
+        return []
+    found = MlflowClient().search_model_versions(f"run_id = '{run_id}'")
+    return [
+        f"{v.name} version {v.version}"
+        for v in found
+        if (v.name, str(v.version)) != (besides[0], str(besides[1]))
+        and any(t.startswith(signing.SIGNATURE_TAG_PREFIX) for t in (v.tags or {}))
+    ]

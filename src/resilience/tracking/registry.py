@@ -8,7 +8,7 @@ The champion rule itself is pure and lives in :mod:`resilience.governance.champi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -159,37 +159,81 @@ def promote_explicitly(name: str, version: str, reason: str, by: str | None) -> 
 
 
 def previous_champion(name: str) -> str:
-    """The version a rollback would make champion again (the one before the current champion)."""
-    return _rollback_history(name)[-2]
+    """The version a rollback would make champion again (see :func:`rollback_plan`)."""
+    return rollback_plan(name).previous
 
 
-def _rollback_history(name: str) -> list[str]:
-    """The champion history, refused when it holds no earlier champion to roll back to."""
+class Rollback(NamedTuple):
+    """What a rollback does: ``current``, the last champion in the history; ``previous``, the
+    version it makes champion again; ``deleted``, earlier champions passed over because they were
+    deleted; ``history``, the champion history afterwards (up to ``previous``)."""
+
+    current: str | None
+    previous: str
+    deleted: list[str]
+    history: list[str]
+
+
+def rollback_plan(name: str) -> Rollback:
+    """The rollback of registered model ``name``: back to the latest earlier champion that is
+    still registered. Refused when there is none to go back to, and when the champion alias was
+    moved outside resilience-promote (it is not the last champion in the history): which version
+    the rollback leaves would be a guess."""
     history = _champion_history(name)
-    if len(history) < 2:
+    client = MlflowClient()
+    current, deleted = (history[-1] if history else None), []
+    champion = champion_version(name)
+    if champion is not None and str(champion.version) != current:
         raise ResilienceError(
-            f"{name} has no earlier champion to roll back to (history: {history or 'empty'})"
+            f"{name}'s champion is version {champion.version}, but its champion history ends with "
+            f"{current or 'nothing'}: the champion alias was moved outside resilience-promote, so "
+            "what to roll back to is unclear. Nothing was changed; promote the version wanted "
+            "explicitly: resilience-promote version=<N> reason=... by=..."
         )
-    return history
+    for index in range(len(history) - 2, -1, -1):
+        if history[index] == current:
+            continue
+        if _registered(client, name, history[index]):
+            return Rollback(current, history[index], deleted, history[: index + 1])
+        deleted.append(history[index])
+    gone = f"; deleted since: {', '.join(deleted)}" if deleted else ""
+    raise ResilienceError(
+        f"{name} has no earlier champion to roll back to (history: {history or 'empty'}{gone}); "
+        "promote a version explicitly: resilience-promote version=<N> reason=... by=..."
+    )
+
+
+def is_registered(name: str, version: str) -> bool:
+    """Whether version ``version`` of registered model ``name`` exists (not deleted)."""
+    return _registered(MlflowClient(), name, version)
+
+
+def _registered(client, name: str, version: str) -> bool:
+    try:
+        client.get_model_version(name, version)
+    except MlflowException:  # deleted
+        return False
+    return True
 
 
 def rollback_champion(name: str, reason: str, by: str | None) -> str:
-    """Make the previous champion champion again; returns its version."""
-    history = _rollback_history(name)
-    current, previous = history[-1], history[-2]
-
+    """Make the previous champion still registered champion again; returns its version. The
+    history keeps the champions up to it (a deleted one passed over is dropped from it)."""
+    plan = rollback_plan(name)
+    current, previous = plan.current, plan.previous
     client = MlflowClient()
     client.set_registered_model_alias(name, CHAMPION, previous)
-    client.set_registered_model_tag(name, CHAMPION_HISTORY_TAG, ",".join(history[:-1]))
-    tag_version(
-        name,
-        current,
-        {
-            ROLLBACK_TAGS[0]: "true",
-            ROLLBACK_TAGS[1]: reason,
-            ROLLBACK_TAGS[2]: by or "unrecorded",
-        },
-    )
+    client.set_registered_model_tag(name, CHAMPION_HISTORY_TAG, ",".join(plan.history))
+    if _registered(client, name, current):  # a champion deleted since carries no tags
+        tag_version(
+            name,
+            current,
+            {
+                ROLLBACK_TAGS[0]: "true",
+                ROLLBACK_TAGS[1]: reason,
+                ROLLBACK_TAGS[2]: by or "unrecorded",
+            },
+        )
     tag_version(
         name, previous, {"promotion.decision": "champion (rollback)", "promotion.reason": reason}
     )

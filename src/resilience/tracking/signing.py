@@ -153,6 +153,19 @@ def _guarded_file(path: Path, missing: str, exposed_bits: int, exposed: str) -> 
         raise ResilienceError(exposed)
 
 
+def _guarded_folders(path: Path) -> None:
+    """Refuse a trusted list in a folder others can write (without the sticky bit, as /tmp has):
+    anyone could put their own list in its place, whatever the list's own mode."""
+    for folder in dict.fromkeys((path.parent, path.resolve().parent)):
+        mode = folder.stat().st_mode
+        if mode & (stat.S_IWGRP | stat.S_IWOTH) and not mode & stat.S_ISVTX:
+            raise ResilienceError(
+                f"trusted keys file {path} is in folder {folder}, which other users can write, "
+                "so anyone could replace the list; make the folder writable only by its owner "
+                f"(chmod go-w {folder}); nothing was loaded"
+            )
+
+
 def load_private_key(path: Path) -> Ed25519PrivateKey:
     """The registration key at ``path``; refused when missing, readable by others or not Ed25519.
     Nothing of the file's contents is ever put in a message."""
@@ -187,6 +200,7 @@ def trusted_keys(path: Path) -> dict[str, Ed25519PublicKey]:
         f"trusted keys file {path} can be written by other users, so anyone could add a key; "
         f"make it writable only by its owner (chmod 644 {path}); nothing was loaded",
     )
+    _guarded_folders(path)
     keys = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         fields = line.split("#", 1)[0].split()
@@ -232,7 +246,7 @@ def new_key_pair(private_path: Path, trusted_path: Path, comment: str) -> tuple[
         public, created = key.public_key(), True
     known = trusted_keys(trusted_path) if trusted_path.is_file() else {}
     if key_id(public) not in known:
-        trusted_path.parent.mkdir(parents=True, exist_ok=True)
+        trusted_path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
         with open(trusted_path, "a", encoding="utf-8") as handle:
             handle.write(public_key_line(public, comment) + "\n")
     return key_id(public), created

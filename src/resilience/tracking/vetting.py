@@ -289,7 +289,10 @@ def vet_version(
     valid = [s for s in valid if not record.record_differences(s.identity)] or _copied(
         who, valid, record
     )
-    copy = copy_version(info, into)
+    try:
+        copy = copy_version(info, into)
+    except UnvettedModel as exc:  # a link or a pipe among its files: say which version
+        raise UnvettedModel(f"{who}: {exc}") from None
     statement = next((s for s in valid if not copy.identity.differences(s.identity)), None)
     if statement is None:
         newest = max(valid, key=lambda s: s.signed_utc)
