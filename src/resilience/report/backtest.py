@@ -148,6 +148,8 @@ def _findings(backtest) -> list[str]:
 def _unjudged_ages(ages: pd.DataFrame, horizon: int | None) -> str:
     """The record ages below the horizon that no judged line had, as runs ("0-9, 11"); "" when
     every age was judged (or the horizon is not known)."""
+    if not horizon:  # a backtest recorded before its summary kept the horizon
+        return ""
     seen = {str(a) for a, n in zip(ages["record_age"], ages["disruptions"]) if n > 0}
     missing = [a for a in range(int(horizon or 0)) if str(a) not in seen]
     runs: list[list[int]] = []
