@@ -151,6 +151,19 @@ def test_a_labels_extract_contradicting_itself_is_refused(tmp_path):
     }
 
 
+@pytest.mark.parametrize(
+    "text", ["disruption_id,persisted_12w\n", "disruption_id,persisted_12w\nD1,\nD2,\n"]
+)
+def test_a_labels_extract_holding_no_outcome_is_refused(tmp_path, text):
+    """A header-only labels file, or one whose labels are all empty, rewrote outcomes.csv and
+    logged a run of nothing: refused, naming the file and the label column."""
+    path = tmp_path / "labels.csv"
+    path.write_text(text)
+    with pytest.raises(ResilienceError, match="no row holds an outcome in 'persisted_12w'") as e:
+        read_labels(path, load_data_contract("default"), as_of="unchecked")
+    assert str(e.value).startswith(str(path))
+
+
 def test_a_labels_extract_of_no_scored_disruption_is_refused_and_nothing_written(root, tmp_path):
     """The wrong labels file (another world's ids) recorded nothing and said "0 new": refused,
     naming the file, the column and its first row; one matching id is enough to go on."""

@@ -384,6 +384,10 @@ def read_labels(
     if as_of.column:  # each row's extraction date, read as training reads it
         frame[as_of.column] = _parsed(raw, contract, as_of.column, "a date", path)
     frame = frame[frame["outcome"].notna()].astype({"outcome": bool})
+    if frame.empty:  # nothing to record: no run, no tables rewritten
+        raise ResilienceError(
+            f"{path}: no row holds an outcome in '{contract.label}'; none recorded"
+        )
     _refuse_both_ways(frame, path, contract.label)
     frame = frame.drop_duplicates(["disruption_id", "outcome"]).reset_index(drop=True)
     frame.attrs["extract"] = LabelsExtract(str(path), contract, as_of)
