@@ -24,7 +24,6 @@ import gc
 import itertools
 import logging
 import os
-import re
 import signal
 import sys
 import tempfile
@@ -48,7 +47,7 @@ from resilience.cli._config import (
     snapshot,
 )
 from resilience.cli._help import help_text
-from resilience.core.errors import ResilienceError, Terminated, os_error_message
+from resilience.core.errors import ResilienceError, Terminated, escaped, os_error_message
 from resilience.core.paths import DECISION_KEY_ENV, config_dir, project_root
 
 # The cyclic garbage collector, as a command runs it: a command's own data are frames and arrays
@@ -284,23 +283,11 @@ def _terminate(signum, frame) -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    shown = inert(redact(message))
+    # a setting or a file name echoed in it cannot drive the terminal; one problem a line
+    shown = escaped(redact(message), keep_line_breaks=True)
     print(f"error: {shown}", file=sys.stderr)
     _record_in_run_log(shown)
     sys.exit(code)
-
-
-# what a message may not carry to a terminal as it is: C0/C1 controls (an escape sequence clears
-# or recolours the screen; a carriage return overwrites the line), line and paragraph separators,
-# bidirectional overrides (they reverse what follows). A line break is kept: a report of several
-# problems is one per line, each value in it already quoted with its escapes.
-_UNSHOWABLE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def inert(text: str) -> str:
-    """``text`` with every character of ``_UNSHOWABLE`` written as its escape (``\\x1b``,
-    ``\\u202e``): a setting or a file name echoed in a message cannot drive the terminal."""
-    return _UNSHOWABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _record_in_run_log(message: str) -> None:

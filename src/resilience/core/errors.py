@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import errno
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -92,6 +93,23 @@ def nearest(
     read = {read_as(str(k)): str(k) for k in sorted(known)}
     match = difflib.get_close_matches(read_as(str(name)), list(read), n=1, cutoff=cutoff)
     return read[match[0]] if match else None
+
+
+# C0 and C1 control characters (NUL, tab, CR, LF, ESC, DEL...), the Unicode line and paragraph
+# separators, and the bidirectional embeddings, overrides and isolates that make text display in a
+# different order from how it is stored.
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+_CONTROL = re.compile(CONTROL_CHARACTERS)
+_CONTROL_BUT_LF = re.compile(CONTROL_CHARACTERS.replace(r"\x00-\x1f", r"\x00-\x09\x0b-\x1f"))
+
+
+def escaped(text: object, keep_line_breaks: bool = False) -> str:
+    """``text`` for a terminal: every character of :data:`CONTROL_CHARACTERS` written as its
+    escape (``\\n``, ``\\x1b``, ``\\u202e``), so text echoed back can neither break the line, send
+    the terminal an escape sequence nor reverse what follows it; ``keep_line_breaks``: a line
+    break stays one (a message of several problems, one per line)."""
+    pattern = _CONTROL_BUT_LF if keep_line_breaks else _CONTROL
+    return pattern.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
 
 
 def first_few(items: Iterable[object], shown: int = 5, separator: str = ", ") -> str:

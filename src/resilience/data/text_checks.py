@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from resilience.core.errors import Problem, first_few
+from resilience.core.errors import CONTROL_CHARACTERS, Problem, first_few
 from resilience.data.contract import ColumnSpec, DataContract
 from resilience.data.contract_specs import ID_ROLES
 from resilience.data.io import read_columns
@@ -28,10 +28,6 @@ from resilience.data.lookalikes import is_lookalike, lookalike_problems
 from resilience.data.parse import blank_cells
 from resilience.data.problems import character_name, row_problem
 
-# C0 and C1 control characters (NUL, tab, CR, LF, ESC, DEL...), the Unicode line and paragraph
-# separators, and the bidirectional embeddings, overrides and isolates that make text display in a
-# different order from how it is stored.
-CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
 CONTROL_EXPECTED = (
     "without control characters (NUL, CR, LF, tab or other C0/C1 codes, line or paragraph "
     "separators) or bidirectional overrides (U+202A-U+202E, U+2066-U+2069)"

@@ -29,7 +29,6 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,12 +36,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from resilience.core.errors import ResilienceError, os_error_message
+from resilience.core.errors import ResilienceError, escaped, os_error_message
 from resilience.core.locks import hold
 from resilience.core.paths import DECISION_KEY_ENV
 from resilience.core.week_files import MANIFEST, SCORES_PARQUET, lock_file
 from resilience.data.io import write_text_atomic
-from resilience.data.text_checks import CONTROL_CHARACTERS
 from resilience.governance import anchors, decision_store
 from resilience.governance.decision_store import FIELDS, GENESIS, failure, open_log
 
@@ -50,7 +48,6 @@ MAX_TEXT = 2000
 KEY_ENV = DECISION_KEY_ENV
 MIN_KEY_CHARS = 16
 WEEK_WAIT_SECONDS = 120  # an append waits this long for a scoring run to finish with the week
-_UNSHOWABLE = re.compile(CONTROL_CHARACTERS)
 
 
 @dataclass(frozen=True)
@@ -181,7 +178,7 @@ def shown(text: object) -> str:
     overrides written as their escapes (``\\n``, ``\\x1b``, ``\\u202e``), so a decision echoed
     back can neither break the line, send the terminal an escape sequence nor reverse what
     follows it. The log keeps the text as written; the briefing and the explorer escape it."""
-    return _UNSHOWABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+    return escaped(text)
 
 
 def _check_text(decision: str, reason: str, by_role: str) -> None:
