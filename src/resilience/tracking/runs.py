@@ -316,9 +316,10 @@ class ParentRun:
     on_open: Callable[[str], None] | None = None
 
     def open(self, started_ms: int) -> str:
-        """The parent's id for a child starting at ``started_ms`` (made now if there is none)."""
-        connect(self.config)
+        """The parent's id for a child starting at ``started_ms`` (made now if there is none; an
+        existing one is RUNNING already: :meth:`child` set it)."""
         if self.run_id is None:
+            connect(self.config)
             experiment_id = ensure_experiment(self.config.experiment_name)
             created = MlflowClient().create_run(
                 experiment_id, start_time=started_ms, tags=dict(self.tags), run_name=self.name
@@ -326,8 +327,6 @@ class ParentRun:
             self.run_id = created.info.run_id
             if self.on_open is not None:
                 self.on_open(self.run_id)
-        else:
-            MlflowClient().update_run(self.run_id, status="RUNNING")
         return self.run_id
 
     @contextmanager
