@@ -33,7 +33,7 @@ def main(cfg: DictConfig) -> None:
         )
         return
     if cfg.rollback:
-        version = registry.rollback_champion(config.registered_model_name, cfg.reason, cfg.by)
+        version = registry.rollback_champion(name, cfg.reason, cfg.by, plan)
         passed = (
             f" (passed over deleted version(s) {', '.join(plan.deleted)})" if plan.deleted else ""
         )

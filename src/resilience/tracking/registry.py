@@ -158,11 +158,6 @@ def promote_explicitly(name: str, version: str, reason: str, by: str | None) -> 
     )
 
 
-def previous_champion(name: str) -> str:
-    """The version a rollback would make champion again (see :func:`rollback_plan`)."""
-    return rollback_plan(name).previous
-
-
 class Rollback(NamedTuple):
     """What a rollback does: ``current``, the last champion in the history; ``previous``, the
     version it makes champion again; ``deleted``, earlier champions passed over because they were
@@ -216,10 +211,11 @@ def _registered(client, name: str, version: str) -> bool:
     return True
 
 
-def rollback_champion(name: str, reason: str, by: str | None) -> str:
+def rollback_champion(name: str, reason: str, by: str | None, plan: Rollback | None = None) -> str:
     """Make the previous champion still registered champion again; returns its version. The
-    history keeps the champions up to it (a deleted one passed over is dropped from it)."""
-    plan = rollback_plan(name)
+    history keeps the champions up to it (a deleted one passed over is dropped from it).
+    ``plan``: the :func:`rollback_plan` already read (the command vets its target first)."""
+    plan = plan or rollback_plan(name)
     current, previous = plan.current, plan.previous
     client = MlflowClient()
     client.set_registered_model_alias(name, CHAMPION, previous)
