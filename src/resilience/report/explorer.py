@@ -22,7 +22,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader
 
 from resilience.core.yardstick import band
-from resilience.report.words import clean_text
+from resilience.report.words import one_line
 
 PROBABILITY = "persistence_probability"
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
@@ -94,7 +94,7 @@ def _shown(decision: dict) -> dict:
     """A recorded decision as the page shows it, as the briefing does (:mod:`.lines`): control
     characters and bidirectional overrides replaced (U+FFFD), line breaks and runs of spaces one
     space. The page sets it as text, never markup; the log keeps it as written."""
-    return {key: " ".join(clean_text(value).split()) for key, value in decision.items()}
+    return {key: one_line(value) for key, value in decision.items()}
 
 
 def line_records(

@@ -25,6 +25,7 @@ from resilience.report.words import (
     clipped,
     day,
     number,
+    one_line,
     points_text,
     slice_value_text,
     when,
@@ -55,7 +56,7 @@ def decisions_by_line(
         if not isinstance(item, Mapping):
             continue
         row = {k: clean_text(item.get(k)) for k in ("line_id", "decision", "reason", "by")}
-        full = {k: " ".join(row[k].split()) for k in ("decision", "reason")}
+        full = {k: one_line(row[k]) for k in ("decision", "reason")}
         row.update({k: clipped(text, DECISION_CHARS) for k, text in full.items()})
         row["clipped"] = any(row[k] != text for k, text in full.items())
         row["short"] = clipped(full["decision"], DECISION_SHORT_CHARS)

@@ -43,6 +43,12 @@ def clean_text(value: Any) -> str:
     return _UNSAFE_CHARS.sub("\ufffd", str(value))
 
 
+def one_line(value: Any) -> str:
+    """A person's text (a decision, its reason) as one display line: :func:`clean_text`, then
+    line breaks and runs of spaces one space."""
+    return " ".join(clean_text(value).split())
+
+
 def css_string(text: str) -> Markup:
     """``text`` as a quoted CSS string that is safe inside a ``<style>`` element.
 
