@@ -175,7 +175,6 @@ def rollback_plan(name: str) -> Rollback:
     moved outside resilience-promote (it is not the last champion in the history): which version
     the rollback leaves would be a guess."""
     history = _champion_history(name)
-    client = MlflowClient()
     current, deleted = (history[-1] if history else None), []
     champion = champion_version(name)
     if champion is not None and str(champion.version) != current:
@@ -188,7 +187,7 @@ def rollback_plan(name: str) -> Rollback:
     for index in range(len(history) - 2, -1, -1):
         if history[index] == current:
             continue
-        if _registered(client, name, history[index]):
+        if is_registered(name, history[index]):
             return Rollback(current, history[index], deleted, history[: index + 1])
         deleted.append(history[index])
     gone = f"; deleted since: {', '.join(deleted)}" if deleted else ""
@@ -200,12 +199,8 @@ def rollback_plan(name: str) -> Rollback:
 
 def is_registered(name: str, version: str) -> bool:
     """Whether version ``version`` of registered model ``name`` exists (not deleted)."""
-    return _registered(MlflowClient(), name, version)
-
-
-def _registered(client, name: str, version: str) -> bool:
     try:
-        client.get_model_version(name, version)
+        MlflowClient().get_model_version(name, version)
     except MlflowException:  # deleted
         return False
     return True
@@ -220,7 +215,7 @@ def rollback_champion(name: str, reason: str, by: str | None, plan: Rollback | N
     client = MlflowClient()
     client.set_registered_model_alias(name, CHAMPION, previous)
     client.set_registered_model_tag(name, CHAMPION_HISTORY_TAG, ",".join(plan.history))
-    if _registered(client, name, current):  # a champion deleted since carries no tags
+    if is_registered(name, current):  # a champion deleted since carries no tags
         tag_version(
             name,
             current,
