@@ -167,16 +167,22 @@ def model(contract):
     return tiny_model(contract)
 
 
+def _refused_in_chunks(frame, model, tmp_path) -> ContractError:
+    """Score ``frame`` as a CSV read four rows a chunk; the refusal it must give."""
+    path = tmp_path / "week.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(ContractError) as caught:
+        score_week(path, model, model_ref(), tmp_path / "out", today=TODAY, chunk_rows=4)
+    return caught.value
+
+
 def test_twins_in_two_chunks_of_a_scored_week_are_caught(model, contract, tmp_path):
     """Scoring reads a large extract in chunks, each validated on its own: a line id in the first
     chunk and its Greek-Omicron twin in the last are still one message, and nothing is written."""
     frame = week_extract(12)
     frame.loc[11, "line_id"] = frame.loc[1, "line_id"].replace("0", OMICRON, 1)
-    path = tmp_path / "week.csv"
-    frame.to_csv(path, index=False)
-    with pytest.raises(ContractError) as caught:
-        score_week(path, model, model_ref(), tmp_path / "out", today=TODAY, chunk_rows=4)
-    (problem,) = caught.value.problems
+    caught = _refused_in_chunks(frame, model, tmp_path)
+    (problem,) = caught.problems
     assert problem.column == "line_id" and problem.rows == (12, 1, 2)
     assert "U+039F GREEK CAPITAL LETTER OMICRON" in problem.rule
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
@@ -191,11 +197,8 @@ def test_area_twins_in_two_chunks_of_a_scored_week_are_caught(model, contract, t
     assert set(frame.index[frame["policing_area"] == "Eastvale"]) <= {0, 1, 2, 3}  # chunk 1
     frame.loc[11, "policing_area"] = "\u0415astvale"  # CYRILLIC CAPITAL LETTER IE
     frame.loc[11, "line_id"] = "SYN-L-NEW-AREA"  # its own line: no line holds two areas
-    path = tmp_path / "week.csv"
-    frame.to_csv(path, index=False)
-    with pytest.raises(ContractError) as caught:
-        score_week(path, model, model_ref(), tmp_path / "out", today=TODAY, chunk_rows=4)
-    (problem,) = [p for p in caught.value.problems if p.column == "policing_area"]
+    caught = _refused_in_chunks(frame, model, tmp_path)
+    (problem,) = [p for p in caught.problems if p.column == "policing_area"]
     assert 12 in problem.rows and "CYRILLIC" in problem.rule, problem
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
@@ -203,11 +206,8 @@ def test_area_twins_in_two_chunks_of_a_scored_week_are_caught(model, contract, t
 def test_a_pair_inside_one_chunk_is_named_once(model, contract, tmp_path):
     frame = week_extract(12)
     frame.loc[3, "line_id"] = frame.loc[1, "line_id"].replace("0", OMICRON, 1)
-    path = tmp_path / "week.csv"
-    frame.to_csv(path, index=False)
-    with pytest.raises(ContractError) as caught:
-        score_week(path, model, model_ref(), tmp_path / "out", today=TODAY, chunk_rows=4)
-    assert len(caught.value.problems) == 1
+    caught = _refused_in_chunks(frame, model, tmp_path)
+    assert len(caught.problems) == 1
 
 
 @pytest.mark.parametrize(
