@@ -93,8 +93,6 @@ def test_a_version_registered_by_hand_with_a_forged_card_tag_does_not_run(store,
 def test_a_planted_evaluation_model_is_never_unpickled(store, small_history, contract, tmp_path):
     """Attack: a hostile evidence/evaluation_model.pkl in the champion's run. The champion rule
     refuses to load the champion (the new version stays challenger, with the reason)."""
-    from resilience.governance.champion import ChampionConfig, Recipe
-    from resilience.governance.promotion import apply_champion_rule
     from resilience.tracking import vetting
 
     loaded = vetting.load_vetted_model(f"models:/{NAME}/1")
@@ -106,16 +104,7 @@ def test_a_planted_evaluation_model_is_never_unpickled(store, small_history, con
     import mlflow
 
     challenger = mlflow.register_model(_version_folder().as_uri(), NAME).version
-    decision, churn = apply_champion_rule(
-        challenger,
-        loaded.model,
-        loaded.evidence,
-        Recipe.of(loaded.model),
-        small_history,
-        contract,
-        NAME,
-        ChampionConfig(),
-    )
+    decision, churn = _champion_rule(challenger, loaded, small_history, contract)
     assert not decision.promote and "did not pass vetting" in decision.reason and churn is None
     assert not marker.exists()
 
@@ -459,14 +448,29 @@ def test_the_card_states_the_vetted_digest_and_never_breaks_another_versions_car
     vetting.load_vetted_model(f"models:/{NAME}/1")
 
 
+def _champion_rule(challenger: str, loaded, history, contract):
+    """The champion rule for version ``challenger`` against the vetted champion ``loaded``."""
+    from resilience.governance.champion import ChampionConfig, Recipe
+    from resilience.governance.promotion import apply_champion_rule
+
+    return apply_champion_rule(
+        challenger,
+        loaded.model,
+        loaded.evidence,
+        Recipe.of(loaded.model),
+        history,
+        contract,
+        NAME,
+        ChampionConfig(),
+    )
+
+
 def test_a_deleted_best_champion_does_not_stop_the_champion_rule(store, small_history, contract):
     """The best champion so far (the cumulative budget's yardstick) deleted from the registry:
     a new version is still compared with the champion and decided, not failed at registration."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from resilience.governance.champion import ChampionConfig, Recipe
-    from resilience.governance.promotion import apply_champion_rule
     from resilience.tracking import registry, vetting
 
     loaded = vetting.load_vetted_model(f"models:/{NAME}/1", evaluation_model=True)
@@ -474,14 +478,5 @@ def test_a_deleted_best_champion_does_not_stop_the_champion_rule(store, small_hi
     registry.set_best_champion(NAME, deleted)
     MlflowClient().delete_model_version(NAME, deleted)
     challenger = mlflow.register_model(_version_folder().as_uri(), NAME).version
-    decision, _ = apply_champion_rule(
-        challenger,
-        loaded.model,
-        loaded.evidence,
-        Recipe.of(loaded.model),
-        small_history,
-        contract,
-        NAME,
-        ChampionConfig(),
-    )
+    decision, _ = _champion_rule(challenger, loaded, small_history, contract)
     assert decision.numbers.get("compared_with_version") == "1", decision.reason
